@@ -1,0 +1,99 @@
+"""Checks at the boundary where a user's arrays enter the engine.
+
+Each raises one ``ValueError`` (or ``TypeError`` for a wrong kind of object) that names
+what is wrong and what was expected. Inside the engine nothing is checked again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_inputs", "check_targets", "check_sample_weight", "host_array"]
+
+
+def host_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a NumPy array of real numbers (device arrays are copied to the host)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        x = x.get()
+    elif type(x).__module__.startswith("array_api_strict"):
+        x = np.asarray(x._array)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} could not be read as an array of numbers: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; expected real numbers (int or float), "
+            "which are cast to the model's dtype"
+        )
+    return arr
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        where = ", ".join(str(int(i)) for i in bad)
+        raise ValueError(f"{name} contains NaN or inf (first at index [{where}]); expected finite numbers")
+
+
+def check_inputs(x: Any, n_features: int, name: str = "X") -> np.ndarray:
+    """Validate inputs: 2-D ``(n_samples, n_features)``, at least one row, finite."""
+    arr = host_array(x, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, {n_features}); got shape {arr.shape}"
+            + (" (reshape a single sample with x.reshape(1, -1))" if arr.ndim == 1 else "")
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has 0 rows; expected at least one sample (an empty batch)")
+    if arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} columns but the model expects {n_features}"
+        )
+    _check_finite(arr, name)
+    return arr
+
+
+def check_targets(t: Any, n_samples: int, n_outputs: int, name: str = "T") -> np.ndarray:
+    """Validate targets: ``(n_samples, n_outputs)``, finite.
+
+    A 1-D array is accepted for one output (reshaped to a column), or as integer class
+    labels in ``[0, n_outputs)``, which are one-hot encoded.
+    """
+    arr = host_array(t, name)
+    if arr.ndim == 1 and arr.shape[0] == n_samples:
+        if n_outputs == 1:
+            arr = arr.reshape(-1, 1)
+        elif arr.dtype.kind in "iub":
+            if arr.size and (arr.min() < 0 or arr.max() >= n_outputs):
+                raise ValueError(
+                    f"{name} holds class labels from {arr.min()} to {arr.max()}, but the model "
+                    f"has {n_outputs} outputs; expected labels in [0, {n_outputs - 1}]"
+                )
+            onehot = np.zeros((n_samples, n_outputs))
+            onehot[np.arange(n_samples), arr.astype(np.intp)] = 1.0
+            arr = onehot
+    if arr.shape != (n_samples, n_outputs):
+        raise ValueError(
+            f"{name} has shape {arr.shape}; expected ({n_samples}, {n_outputs}): one row per "
+            f"sample of X and one column per model output (or 1-D integer class labels)"
+        )
+    _check_finite(arr, name)
+    return arr
+
+
+def check_sample_weight(w: Any, n_samples: int, name: str = "sample_weight") -> np.ndarray | None:
+    """Validate sample weights: ``None`` or ``(n_samples,)``, finite and non-negative."""
+    if w is None:
+        return None
+    arr = host_array(w, name)
+    if arr.shape != (n_samples,):
+        raise ValueError(f"{name} has shape {arr.shape}; expected ({n_samples},), one per sample")
+    _check_finite(arr, name)
+    if (arr < 0).any():
+        raise ValueError(f"{name} has negative entries; expected weights >= 0")
+    return arr

@@ -1,0 +1,177 @@
+"""Loss functions: each gives its value and its gradient with respect to the network output.
+
+Every loss is a per-sample loss ``l_i`` averaged over the batch::
+
+    L = (1/n) sum_i s_i l_i          (s_i = sample weight, 1 by default)
+    dL/dy_i = (s_i / n) dl_i/dy_i
+
+so sample weights scale each row's gradient exactly, and a class weight is a sample
+weight looked up from the row's class.
+
+=======================  =========================================  ==========================
+name                     per-sample loss l_i                        takes
+=======================  =========================================  ==========================
+l2                       1/2 sum_j (y_j - t_j)^2   (the seed's L)   outputs
+mse                      (1/m) sum_j (y_j - t_j)^2                  outputs
+mae                      (1/m) sum_j |y_j - t_j|                    outputs
+huber                    (1/m) sum_j huber_1(y_j - t_j)             outputs
+binary_cross_entropy     sum_j -[t log s(z) + (1-t) log(1-s(z))]    logits z (sigmoid inside)
+cross_entropy            -sum_j t_j log softmax(z)_j                logits z (softmax inside)
+=======================  =========================================  ==========================
+
+``l2`` per sample is the seed's ``L = 1/2 sum_i (y_i - t_i)^2``; averaged over a batch it is
+the quadratic cost of Nielsen's book. ``binary_cross_entropy`` sums over outputs like
+Nielsen's ``CrossEntropyCost``. The two cross-entropies take logits, so the network's output
+activation must be ``identity``; the fused softmax + cross-entropy has gradient
+``softmax(z) - t`` and never forms ``log(0)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .activations import sigmoid, softmax
+
+__all__ = ["Loss", "LOSSES", "get_loss"]
+
+HUBER_DELTA = 1.0
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss: per-sample value, per-sample gradient, and how outputs become predictions.
+
+    Attributes
+    ----------
+    name : str
+    from_logits : bool
+        True when the loss applies its own sigmoid/softmax (the output activation
+        must then be ``identity``).
+    link : str
+        The activation that turns the network output into a prediction
+        (``"softmax"``, ``"sigmoid"`` or ``"identity"``).
+    """
+
+    name: str
+    from_logits: bool = False
+    link: str = "identity"
+
+    def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
+        """``l_i`` for each row: shape ``(n,)``."""
+        return _PER_SAMPLE[self.name](xp, y, t)
+
+    def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
+        """``dl_i/dy_i`` for each row: shape ``(n, m)``."""
+        return _GRAD[self.name](xp, y, t)
+
+    def value(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
+        """``L = (1/n) sum_i s_i l_i`` as a 0-d array."""
+        l = self.per_sample(xp, y, t)
+        if weights is not None:
+            l = l * weights
+        return xp.mean(l)
+
+    def gradient(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
+        """``dL/dy``, shape ``(n, m)``: the per-sample gradient times ``s_i / n``."""
+        n = y.shape[0]
+        g = self.per_sample_grad(xp, y, t)
+        if weights is None:
+            return g * (1.0 / n)
+        return g * (weights[:, None] * (1.0 / n))
+
+
+def _l2(xp, y, t):
+    r = y - t
+    return 0.5 * xp.sum(r * r, axis=1)
+
+
+def _l2_grad(xp, y, t):
+    # dL/dy_j = (y_j - t_j)   (the seed's output-layer derivative)
+    return y - t
+
+
+def _mse(xp, y, t):
+    r = y - t
+    return xp.mean(r * r, axis=1)
+
+
+def _mse_grad(xp, y, t):
+    return (2.0 / y.shape[1]) * (y - t)
+
+
+def _mae(xp, y, t):
+    return xp.mean(xp.abs(y - t), axis=1)
+
+
+def _mae_grad(xp, y, t):
+    return xp.sign(y - t) * (1.0 / y.shape[1])
+
+
+def _huber(xp, y, t):
+    r = xp.abs(y - t)
+    q = xp.minimum(r, HUBER_DELTA)
+    # 1/2 r^2 inside |r| <= delta, delta (|r| - delta/2) outside: q (r - q/2) covers both
+    return xp.mean(q * (r - 0.5 * q), axis=1)
+
+
+def _huber_grad(xp, y, t):
+    return xp.clip(y - t, -HUBER_DELTA, HUBER_DELTA) * (1.0 / y.shape[1])
+
+
+def _bce(xp, z, t):
+    # -[t log s(z) + (1 - t) log(1 - s(z))] = max(z, 0) - z t + log(1 + e^-|z|)
+    per = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+    return xp.sum(per, axis=1)
+
+
+def _bce_grad(xp, z, t):
+    # dl/dz = s(z) - t
+    return sigmoid(xp, z) - t
+
+
+def _ce(xp, z, t):
+    # -sum_j t_j log softmax(z)_j, with log softmax = z - max - log sum e^(z - max)
+    shifted = z - xp.max(z, axis=1, keepdims=True)
+    log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    return -xp.sum(t * log_p, axis=1)
+
+
+def _ce_grad(xp, z, t):
+    # dl/dz = softmax(z) sum_j t_j - t  (= softmax(z) - t for one-hot or probability targets)
+    return softmax(xp, z) * xp.sum(t, axis=1, keepdims=True) - t
+
+
+_PER_SAMPLE = {
+    "l2": _l2,
+    "mse": _mse,
+    "mae": _mae,
+    "huber": _huber,
+    "binary_cross_entropy": _bce,
+    "cross_entropy": _ce,
+}
+_GRAD = {
+    "l2": _l2_grad,
+    "mse": _mse_grad,
+    "mae": _mae_grad,
+    "huber": _huber_grad,
+    "binary_cross_entropy": _bce_grad,
+    "cross_entropy": _ce_grad,
+}
+
+LOSSES: dict[str, Loss] = {
+    "l2": Loss("l2"),
+    "mse": Loss("mse"),
+    "mae": Loss("mae"),
+    "huber": Loss("huber"),
+    "binary_cross_entropy": Loss("binary_cross_entropy", from_logits=True, link="sigmoid"),
+    "cross_entropy": Loss("cross_entropy", from_logits=True, link="softmax"),
+}
+
+
+def get_loss(name: str) -> Loss:
+    """The loss called ``name``; a clear error for an unknown one."""
+    try:
+        return LOSSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}") from None

@@ -1,0 +1,360 @@
+"""The multilayer perceptron: a stack of dense layers trained by the generalized delta rule.
+
+Batches are rows: ``X`` has shape ``(n_samples, n_features)`` and every layer computes
+``a = x W + b``, ``y = f(a)`` with ``W`` of shape ``(fan_in, fan_out)``, exactly the seed's
+``a(1) = x w + b(1)``. The backward pass (:meth:`MLP.backward`) walks the layers in reverse:
+each turns the delta it receives into its parameter gradients and the delta for the layer
+below. That loop is the generalized delta rule of the seed's section 6.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_inputs, check_sample_weight, check_targets, host_array
+from .activations import ACTIVATIONS, get_activation
+from .backend import Backend, get_backend
+from .initializers import as_generator, get_initializer
+from .layers import Dense, Dropout
+from .losses import get_loss
+
+__all__ = ["MLP", "MLPConfig"]
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """An MLP's architecture, as data (what a model file stores).
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Units per layer, inputs first: ``(2, 3, 2)`` is the seed's network.
+    activation : str
+        Hidden-layer activation.
+    output_activation : str
+        Output-layer activation; must be ``"identity"`` for a loss that takes logits.
+    loss : str
+    bias : bool
+        Whether each layer has a bias.
+    init : str
+        Weight initialiser name; ``init_scale`` is the standard deviation of ``"normal"``.
+    dropout : float
+        Dropout probability after each hidden layer (0 for none).
+    dtype : {"float32", "float64"}
+    """
+
+    sizes: tuple[int, ...] = (2, 3, 2)
+    activation: str = "sigmoid"
+    output_activation: str = "sigmoid"
+    loss: str = "l2"
+    bias: bool = True
+    init: str = "normal"
+    init_scale: float = 0.1
+    dropout: float = 0.0
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.sizes)
+        if len(sizes) < 2 or not all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in sizes
+        ):
+            raise ValueError(
+                f"sizes must list at least two positive integers (inputs, ..., outputs); got {self.sizes!r}"
+            )
+        object.__setattr__(self, "sizes", tuple(int(s) for s in sizes))
+        get_activation(self.activation)
+        get_activation(self.output_activation)
+        loss = get_loss(self.loss)
+        get_initializer(self.init)
+        if loss.from_logits and self.output_activation != "identity":
+            raise ValueError(
+                f"loss {self.loss!r} takes logits and applies {loss.link} itself; set "
+                f"output_activation='identity' (got {self.output_activation!r})"
+            )
+        if not (isinstance(self.dropout, float | int) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        if not (isinstance(self.init_scale, float | int) and self.init_scale > 0):
+            raise ValueError(f"init_scale must be a positive number; got {self.init_scale!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sizes"] = list(self.sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MLPConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown MLP config keys {sorted(unknown)}; expected some of {sorted(known)}")
+        d = dict(d)
+        if "sizes" in d:
+            d["sizes"] = tuple(d["sizes"])
+        return cls(**d)
+
+
+class MLP:
+    """A multilayer perceptron.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Units per layer, inputs first, e.g. ``[784, 30, 10]``.
+    activation, output_activation, loss, bias, init, init_scale, dropout, dtype
+        See :class:`MLPConfig`.
+    seed : int, numpy.random.Generator or None
+        Source of the initial weights and of the dropout masks.
+    backend : {"numpy", "torch", "cupy", "array_api_strict"} or array API namespace
+    device : {"cpu", "cuda"} or None
+
+    Examples
+    --------
+    >>> net = MLP([2, 3, 2], seed=0)          # the seed's network: sigmoid, L2
+    >>> net.forward([[0.05, 0.10]]).shape
+    (1, 2)
+    """
+
+    def __init__(
+        self,
+        sizes: Any = (2, 3, 2),
+        activation: str = "sigmoid",
+        output_activation: str = "sigmoid",
+        loss: str = "l2",
+        *,
+        bias: bool = True,
+        init: str = "normal",
+        init_scale: float = 0.1,
+        dropout: float = 0.0,
+        dtype: str = "float64",
+        seed: int | np.random.Generator | None = None,
+        backend: str | Any = "numpy",
+        device: str | None = None,
+    ) -> None:
+        config = MLPConfig(
+            sizes=tuple(sizes),
+            activation=activation,
+            output_activation=output_activation,
+            loss=loss,
+            bias=bias,
+            init=init,
+            init_scale=init_scale,
+            dropout=dropout,
+            dtype=dtype,
+        )
+        self._build(config, as_generator(seed), get_backend(backend, device))
+
+    @classmethod
+    def from_config(
+        cls,
+        config: MLPConfig,
+        seed: int | np.random.Generator | None = None,
+        backend: str | Any = "numpy",
+        device: str | None = None,
+    ) -> MLP:
+        """A fresh model with the architecture ``config``."""
+        self = cls.__new__(cls)
+        self._build(config, as_generator(seed), get_backend(backend, device))
+        return self
+
+    def _build(self, config: MLPConfig, rng: np.random.Generator, backend: Backend) -> None:
+        self.config = config
+        self.backend: Backend = backend
+        self.xp = backend.xp
+        self.loss_fn = get_loss(config.loss)
+        init = get_initializer(config.init)
+        sizes = config.sizes
+        self.layers: list[Dense | Dropout] = []
+        self.dense: list[Dense] = []
+        # Weights come first from rng, then a child generator for dropout masks, so the
+        # initial weights depend on the seed alone, not on whether dropout is on.
+        weights = [
+            init(rng, fan_in, fan_out, config.init_scale)
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
+        self.dropout_rng = np.random.default_rng(rng.integers(0, 2**63))
+        for i, W in enumerate(weights):
+            last = i == len(weights) - 1
+            act = get_activation(config.output_activation if last else config.activation)
+            b = backend.zeros((W.shape[1],), config.dtype) if config.bias else None
+            layer = Dense(backend.asarray(W, config.dtype), b, act, backend)
+            self.layers.append(layer)
+            self.dense.append(layer)
+            if not last and config.dropout > 0:
+                self.layers.append(Dropout(config.dropout, self.dropout_rng, backend, config.dtype))
+
+    # ----------------------------------------------------------------- parameters
+    @property
+    def n_inputs(self) -> int:
+        return self.config.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.config.sizes[-1]
+
+    @property
+    def dtype(self) -> str:
+        return self.config.dtype
+
+    def parameter_names(self) -> list[str]:
+        """Dotted names ``layers.<i>.W`` and ``layers.<i>.b``, in layer order."""
+        names = []
+        for i, layer in enumerate(self.dense):
+            names.append(f"layers.{i}.W")
+            if layer.b is not None:
+                names.append(f"layers.{i}.b")
+        return names
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The live parameter arrays by name (the optimizer updates these in place)."""
+        out = {}
+        for i, layer in enumerate(self.dense):
+            out[f"layers.{i}.W"] = layer.W
+            if layer.b is not None:
+                out[f"layers.{i}.b"] = layer.b
+        return out
+
+    @property
+    def grads(self) -> dict[str, Any]:
+        """The gradients of the last :meth:`backward`, by parameter name."""
+        out = {}
+        for i, layer in enumerate(self.dense):
+            out[f"layers.{i}.W"] = layer.grad_W
+            if layer.b is not None:
+                out[f"layers.{i}.b"] = layer.grad_b
+        return out
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(math.prod(p.shape) for p in self.params.values())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Host (NumPy) copies of every parameter, by dotted name."""
+        return {k: np.array(self.backend.to_numpy(v), copy=True) for k, v in self.params.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace every parameter with the arrays in ``state`` (same names, shapes, dtype)."""
+        expected = self.params
+        if set(state) != set(expected):
+            missing = sorted(set(expected) - set(state))
+            extra = sorted(set(state) - set(expected))
+            raise ValueError(f"state does not match the model: missing {missing}, unexpected {extra}")
+        for name, value in state.items():
+            arr = host_array(value, name)
+            want = tuple(expected[name].shape)
+            if arr.shape != want:
+                raise ValueError(f"{name} has shape {arr.shape}; the model expects {want}")
+            if arr.dtype != np.dtype(self.dtype):
+                raise ValueError(f"{name} has dtype {arr.dtype}; the model's dtype is {self.dtype}")
+        for i, layer in enumerate(self.dense):
+            layer.W = self.backend.asarray(np.array(state[f"layers.{i}.W"]), self.dtype)
+            if layer.b is not None:
+                layer.b = self.backend.asarray(np.array(state[f"layers.{i}.b"]), self.dtype)
+
+    # ------------------------------------------------------------ forward / backward
+    def as_inputs(self, X: Any) -> Any:
+        """Validate ``X`` (n_samples, n_inputs) and move it to this model's backend and dtype."""
+        return self.backend.asarray(check_inputs(X, self.n_inputs), self.dtype)
+
+    def as_targets(self, T: Any, n_samples: int) -> Any:
+        """Validate ``T`` (n_samples, n_outputs), or 1-D labels, and move it to the backend."""
+        return self.backend.asarray(check_targets(T, n_samples, self.n_outputs), self.dtype)
+
+    def as_sample_weight(self, w: Any, n_samples: int) -> Any:
+        arr = check_sample_weight(w, n_samples)
+        return None if arr is None else self.backend.asarray(arr, self.dtype)
+
+    def forward(self, X: Any, training: bool = False) -> Any:
+        """The output layer's values, shape ``(n_samples, n_outputs)``.
+
+        For a loss that takes logits this is the logits; :meth:`predict` applies the link.
+        ``training=True`` turns dropout on and caches what :meth:`backward` needs.
+        """
+        return self._forward(self.as_inputs(X), training)
+
+    def _forward(self, x: Any, training: bool) -> Any:
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def predict(self, X: Any) -> Any:
+        """Predictions, shape ``(n_samples, n_outputs)``: class probabilities for the
+        cross-entropy losses (softmax or sigmoid applied), the outputs otherwise."""
+        out = self._forward(self.as_inputs(X), False)
+        link = self.loss_fn.link
+        return out if link == "identity" else ACTIVATIONS[link].forward(self.xp, out)
+
+    def predict_classes(self, X: Any) -> np.ndarray:
+        """The index of the largest output for each row, as a NumPy int array ``(n_samples,)``.
+
+        With a single output, the class is ``output > 0.5`` (``> 0`` for logits)."""
+        out = self.backend.to_numpy(self.predict(X))
+        if out.shape[1] == 1:
+            return (out[:, 0] > 0.5).astype(np.intp)
+        return np.argmax(out, axis=1)
+
+    def backward(self, t: Any, sample_weight: Any = None) -> Any:
+        """Backpropagate from the loss after a ``forward(..., training=True)``.
+
+        Returns the loss (a 0-d array on the backend); the gradients are in :attr:`grads`.
+        This loop is the generalized delta rule: ``g`` starts as ``dL/dy`` at the output
+        and each layer turns it into its own gradients and ``dL/dx`` for the layer below.
+        """
+        y = self._y_out
+        g = self.loss_fn.gradient(self.xp, y, t, sample_weight)
+        for k in range(len(self.layers) - 1, -1, -1):
+            # the first layer's dL/dx would be the gradient for the data: never needed
+            g = self.layers[k].backward(g, need_input_grad=k > 0)
+        return self.loss_fn.value(self.xp, y, t, sample_weight)
+
+    def forward_backward(self, x: Any, t: Any, sample_weight: Any = None) -> Any:
+        """One forward (training mode) and backward on backend arrays; returns the loss."""
+        self._y_out = self._forward(x, True)
+        return self.backward(t, sample_weight)
+
+    def loss(self, X: Any, T: Any, sample_weight: Any = None) -> float:
+        """``L = (1/n) sum_i s_i l_i`` on ``(X, T)`` in inference mode (no dropout)."""
+        x = self.as_inputs(X)
+        n = x.shape[0]
+        y = self._forward(x, False)
+        t = self.as_targets(T, n)
+        w = self.as_sample_weight(sample_weight, n)
+        return float(self.loss_fn.value(self.xp, y, t, w))
+
+    def gradients(self, X: Any, T: Any, sample_weight: Any = None) -> tuple[float, dict[str, Any]]:
+        """The loss and ``dL/d(parameter)`` for every parameter, on one batch.
+
+        Dropout, if configured, is active (masks from the model's dropout generator).
+        """
+        x = self.as_inputs(X)
+        n = x.shape[0]
+        t = self.as_targets(T, n)
+        w = self.as_sample_weight(sample_weight, n)
+        loss = self.forward_backward(x, t, w)
+        return float(loss), self.grads
+
+    def train_step(self, X: Any, T: Any, optimizer: Any, sample_weight: Any = None) -> float:
+        """One gradient step on one batch; returns the batch loss before the step."""
+        loss, grads = self.gradients(X, T, sample_weight)
+        optimizer.step(self.params, grads)
+        return loss
+
+    def fit(self, X: Any, T: Any, **kwargs: Any) -> Any:
+        """Train on ``(X, T)``; see :func:`backprop.training.fit` for the options."""
+        from .training import fit
+
+        return fit(self, X, T, **kwargs)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"MLP({list(c.sizes)}, activation={c.activation!r}, "
+            f"output_activation={c.output_activation!r}, loss={c.loss!r}, dtype={c.dtype!r}, "
+            f"backend={self.backend.name!r})"
+        )

@@ -1,0 +1,350 @@
+"""Optimizers and learning-rate schedules.
+
+An optimizer holds its own state (velocities, moment estimates, the step count) keyed by
+parameter name and never owns the parameters: :meth:`Optimizer.step` receives the live
+parameter arrays and their gradients and updates the parameters in place. The base class
+runs the loop over parameters; each subclass writes only its update formula.
+
+Weight decay is L2 on the weights (``layers.<i>.W``), never on biases, as in Nielsen's
+``network2.py`` and scikit-learn's ``alpha``: it adds ``weight_decay * W`` to the gradient
+(AdamW instead shrinks the weights directly, decoupled from the moments).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "OPTIMIZERS",
+    "get_optimizer",
+    "Schedule",
+    "ConstantLR",
+    "StepLR",
+    "ExponentialLR",
+    "CosineLR",
+    "SCHEDULES",
+    "get_schedule",
+]
+
+
+# ------------------------------------------------------------------------ schedules
+class Schedule(ABC):
+    """A learning rate as a function of the epoch (0-based): ``lr(epoch)``."""
+
+    name = "constant"
+
+    @abstractmethod
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        """The learning rate for ``epoch``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **vars(self)}
+
+
+@dataclass
+class ConstantLR(Schedule):
+    """``lr = base_lr``."""
+
+    name = "constant"
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        return base_lr
+
+
+@dataclass
+class StepLR(Schedule):
+    """``lr = base_lr * gamma ** (epoch // step_size)`` (torch.optim.lr_scheduler.StepLR)."""
+
+    step_size: int = 10
+    gamma: float = 0.1
+    name = "step"
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+@dataclass
+class ExponentialLR(Schedule):
+    """``lr = base_lr * gamma ** epoch``."""
+
+    gamma: float = 0.95
+    name = "exponential"
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma**epoch
+
+
+@dataclass
+class CosineLR(Schedule):
+    """``lr = min_lr + (base_lr - min_lr) (1 + cos(pi * epoch / t_max)) / 2`` for
+    ``epoch <= t_max``, then ``min_lr`` (Loshchilov & Hutter 2017, without restarts)."""
+
+    t_max: int = 10
+    min_lr: float = 0.0
+    name = "cosine"
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        e = min(epoch, self.t_max)
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * e / self.t_max))
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    "constant": ConstantLR,
+    "step": StepLR,
+    "exponential": ExponentialLR,
+    "cosine": CosineLR,
+}
+
+
+def get_schedule(name: str | Schedule | None, **kwargs: Any) -> Schedule:
+    if name is None:
+        return ConstantLR()
+    if isinstance(name, Schedule):
+        return name
+    try:
+        return SCHEDULES[name](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}") from None
+
+
+# ----------------------------------------------------------------------- optimizers
+class Optimizer(ABC):
+    """Base class: the loop over parameters, weight decay, schedules and state.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate ``eta``.
+    weight_decay : float
+        L2 coefficient ``lambda`` on weights: the gradient used is ``g + lambda W``.
+    schedule : Schedule or str or None
+        How the learning rate changes with the epoch (set :attr:`epoch` each epoch).
+    """
+
+    name = "sgd"
+    slots: tuple[str, ...] = ()
+    decoupled_decay = False
+
+    def __init__(self, lr: float = 0.1, weight_decay: float = 0.0, schedule: Any = None) -> None:
+        if not (isinstance(lr, float | int) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive number; got {lr!r}")
+        if not (isinstance(weight_decay, float | int) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0; got {weight_decay!r}")
+        self.base_lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.schedule = get_schedule(schedule)
+        self.epoch = 0
+        self.t = 0  # number of steps taken
+        self.state: dict[str, dict[str, Any]] = {}
+
+    @property
+    def lr(self) -> float:
+        """The learning rate for the current :attr:`epoch`."""
+        return self.schedule(self.base_lr, self.epoch)
+
+    def step(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
+        """Update every parameter in place from its gradient."""
+        self.t += 1
+        lr = self.lr
+        for name, p in params.items():
+            g = grads[name]
+            decays = self.weight_decay > 0 and name.endswith(".W")
+            if decays and not self.decoupled_decay:
+                g = g + self.weight_decay * p  # L2: d/dW (lambda/2 ||W||^2) = lambda W
+            state = self.state.get(name)
+            if state is None:
+                state = self.state[name] = {s: p * 0.0 for s in self.slots}
+            if decays and self.decoupled_decay:
+                p -= (lr * self.weight_decay) * p
+            self._update(p, g, state, lr)
+
+    @abstractmethod
+    def _update(self, p: Any, g: Any, state: dict[str, Any], lr: float) -> None:
+        """Update ``p`` in place from ``g`` (weight decay already applied) and ``state``."""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.base_lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step count, epoch and every slot as host NumPy arrays (``"<param>.<slot>"``)."""
+        slots = {}
+        for name, state in self.state.items():
+            for slot, value in state.items():
+                slots[f"{name}.{slot}"] = _to_host(value)
+        return {"name": self.name, "t": self.t, "epoch": self.epoch, "slots": slots}
+
+    def load_state_dict(self, d: dict[str, Any], backend: Any = None) -> None:
+        """Restore what :meth:`state_dict` returned (``backend`` moves arrays to a device)."""
+        if d.get("name") != self.name:
+            raise ValueError(f"optimizer state is for {d.get('name')!r}, not {self.name!r}")
+        self.t = int(d["t"])
+        self.epoch = int(d["epoch"])
+        self.state = {}
+        for key, value in d["slots"].items():
+            name, slot = key.rsplit(".", 1)
+            if slot not in self.slots:
+                raise ValueError(f"optimizer state has unknown slot {key!r} for {self.name!r}")
+            arr = np.array(value, copy=True)
+            self.state.setdefault(name, {})[slot] = (
+                arr if backend is None else backend.asarray(arr, arr.dtype.name)
+            )
+
+
+def _to_host(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy().copy()
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        return x.get()
+    return np.array(x, copy=True)
+
+
+class SGD(Optimizer):
+    """Gradient descent: ``p <- p - eta g`` (the seed's ``u_ij <- u_ij - eta delta_j h_i``)."""
+
+    name = "sgd"
+
+    def _update(self, p, g, state, lr):
+        p -= lr * g
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum (Polyak 1964), torch.optim.SGD's form:
+    ``v <- mu v + g``, ``p <- p - eta v``."""
+
+    name = "momentum"
+    slots = ("v",)
+
+    def __init__(self, lr: float = 0.1, momentum: float = 0.9, **kw: Any) -> None:
+        super().__init__(lr, **kw)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1); got {momentum!r}")
+        self.momentum = float(momentum)
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "momentum": self.momentum}
+
+    def _update(self, p, g, state, lr):
+        v = state["v"]
+        v *= self.momentum
+        v += g
+        p -= lr * v
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum (Sutskever et al. 2013), torch.optim.SGD(nesterov=True)'s form:
+    ``v <- mu v + g``, ``p <- p - eta (g + mu v)``."""
+
+    name = "nesterov"
+
+    def _update(self, p, g, state, lr):
+        v = state["v"]
+        v *= self.momentum
+        v += g
+        p -= lr * (g + self.momentum * v)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015, Algorithm 1):
+    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+    ``p <- p - eta m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
+    ``v_hat = v / (1 - b2^t)``."""
+
+    name = "adam"
+    slots = ("m", "v")
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        **kw: Any,
+    ) -> None:
+        super().__init__(lr, **kw)
+        for nm, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{nm} must be in [0, 1); got {b!r}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _update(self, p, g, state, lr):
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        m_hat_scale = 1.0 / (1.0 - self.beta1**self.t)
+        v_hat_scale = 1.0 / (1.0 - self.beta2**self.t)
+        p -= (lr * m_hat_scale) * m / ((v * v_hat_scale) ** 0.5 + self.eps)
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay,
+    ``W <- W - eta lambda W`` before the Adam step. Default ``weight_decay=0.01``."""
+
+    name = "adamw"
+    decoupled_decay = True
+
+    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.01, **kw: Any) -> None:
+        super().__init__(lr, weight_decay=weight_decay, **kw)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton 2012, lecture 6e):
+    ``v <- rho v + (1 - rho) g^2``; ``p <- p - eta g / (sqrt(v) + eps)``."""
+
+    name = "rmsprop"
+    slots = ("v",)
+
+    def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8, **kw: Any) -> None:
+        super().__init__(lr, **kw)
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"rho must be in [0, 1); got {rho!r}")
+        self.rho, self.eps = float(rho), float(eps)
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "rho": self.rho, "eps": self.eps}
+
+    def _update(self, p, g, state, lr):
+        v = state["v"]
+        v *= self.rho
+        v += (1.0 - self.rho) * (g * g)
+        p -= lr * g / (v**0.5 + self.eps)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+}
+
+
+def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
+    """An optimizer by name with its settings (``lr``, ``momentum``, ``weight_decay``...)."""
+    if isinstance(name, Optimizer):
+        return name
+    try:
+        cls = OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"optimizer {name!r} does not take these settings: {e}") from None

@@ -1,0 +1,417 @@
+"""The training loop: mini-batches, seeded shuffles, validation, early stopping, callbacks.
+
+:func:`fit` trains a model and returns its :class:`History`. Everything that training needs
+to continue exactly where it stopped lives in one :class:`TrainState` (model, optimizer,
+shuffle generator, epoch count, history, early-stopping record), which is what a callback
+receives at each epoch's end and what a checkpoint saves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_inputs, check_sample_weight, check_targets
+from .initializers import as_generator
+from .network import MLP
+from .optimizers import Optimizer, get_optimizer
+
+__all__ = [
+    "History",
+    "TrainState",
+    "Callback",
+    "EarlyStopping",
+    "TrainingDiverged",
+    "fit",
+    "class_sample_weights",
+    "is_classification",
+]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the model holds the last good weights.
+
+    Attributes: ``history`` (the epochs completed before), ``epoch`` (0-based).
+    """
+
+    def __init__(self, message: str, history: History, epoch: int) -> None:
+        super().__init__(message)
+        self.history = history
+        self.epoch = epoch
+
+
+@dataclass
+class History:
+    """One dict per epoch: ``epoch`` (1-based), ``loss``, ``accuracy`` (classifiers),
+    ``val_loss`` and ``val_accuracy`` (with validation data), ``lr``, ``time`` (s)."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str = ""
+    best_epoch: int | None = None
+
+    def __getitem__(self, key: str) -> list[float]:
+        """The column ``key`` over epochs, e.g. ``history["val_loss"]``."""
+        return [row[key] for row in self.epochs if key in row]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "stop_reason": self.stop_reason, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(list(d["epochs"]), d.get("stop_reason", ""), d.get("best_epoch"))
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue exactly: handed to callbacks, saved by checkpoints.
+
+    ``epoch`` counts completed epochs; ``best_score``/``best_params`` are early stopping's
+    record (lower is better).
+    """
+
+    model: MLP
+    optimizer: Optimizer
+    rng: np.random.Generator
+    epoch: int = 0
+    history: History = field(default_factory=History)
+    best_score: float = math.inf
+    best_params: dict[str, np.ndarray] | None = None
+    stop: bool = False
+
+
+class Callback:
+    """Called by :func:`fit` at each epoch's end; return True (or set ``state.stop``) to stop."""
+
+    def on_epoch_end(self, state: TrainState) -> bool | None:
+        return None
+
+
+CallbackLike = Callback | Callable[[TrainState], Any]
+
+
+@dataclass
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
+    :func:`fit` then restores the weights of the best epoch."""
+
+    patience: int = 5
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+
+    def on_epoch_end(self, state: TrainState) -> bool:
+        row = state.history.epochs[-1]
+        key = self.monitor if self.monitor in row else "loss"
+        score = row[key]
+        if score < state.best_score - self.min_delta:
+            state.best_score = score
+            state.best_params = state.model.state_dict()
+            state.history.best_epoch = state.epoch
+        elif state.history.best_epoch is not None and state.epoch - state.history.best_epoch >= self.patience:
+            state.history.stop_reason = (
+                f"early stopping: {key} did not improve for {self.patience} epochs "
+                f"(best {state.best_score:.6g} at epoch {state.history.best_epoch})"
+            )
+            return True
+        return False
+
+
+def is_classification(T: np.ndarray, loss: str) -> bool:
+    """Whether accuracy makes sense: a cross-entropy loss, or one-hot / 0-1 targets."""
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        return True
+    if T.shape[1] == 1:
+        return bool(np.isin(T, (0.0, 1.0)).all())
+    return bool(np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all())
+
+
+def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) -> np.ndarray:
+    """Per-sample weights ``s_i = class_weight[class of row i]`` from one-hot (or 0/1) targets.
+
+    ``"balanced"`` gives ``n_samples / (n_classes * count(class))``, as in scikit-learn.
+    """
+    labels = (T[:, 0] > 0.5).astype(np.intp) if T.shape[1] == 1 else np.argmax(T, axis=1)
+    n_classes = max(T.shape[1], 2)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced'; got {class_weight!r}")
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+    else:
+        bad = [k for k in class_weight if not (0 <= int(k) < n_classes)]
+        if bad:
+            raise ValueError(f"class_weight names classes {bad}; expected classes 0..{n_classes - 1}")
+        table = np.ones(n_classes)
+        for k, v in class_weight.items():
+            table[int(k)] = float(v)
+    return table[labels]
+
+
+def fit(
+    model: MLP,
+    X: Any,
+    T: Any,
+    *,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    seed: int | np.random.Generator | None = 0,
+    shuffle: bool = True,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: int | EarlyStopping | None = None,
+    callbacks: Sequence[CallbackLike] = (),
+    sample_weight: Any = None,
+    class_weight: dict[int, float] | str | None = None,
+    progress: bool = False,
+    state: TrainState | None = None,
+) -> History:
+    """Train ``model`` on ``(X, T)`` by mini-batch gradient descent.
+
+    Parameters
+    ----------
+    X : array (n_samples, n_inputs)
+    T : array (n_samples, n_outputs), or 1-D integer labels (one-hot encoded)
+    optimizer : name or Optimizer
+        A name (``"sgd"``, ``"adam"``...) is built with ``lr`` if given.
+    epochs : int
+        Total epochs; a resumed ``state`` continues up to this number.
+    batch_size : int
+        Rows per step; the last batch of an epoch may be smaller.
+    seed : int or Generator
+        Drives the per-epoch shuffles and the validation split.
+    validation_data : (X_val, T_val), optional
+    validation_fraction : float
+        Hold out this fraction of (X, T), chosen by the seeded shuffle, when no
+        ``validation_data`` is given.
+    early_stopping : int (patience) or EarlyStopping, optional
+        Monitors ``val_loss`` (``loss`` without validation) and restores the best weights.
+    callbacks : sequence of Callback or callables ``f(state)``
+        Called at each epoch's end; returning True stops training.
+    sample_weight : array (n_samples,), optional;  class_weight : dict or "balanced"
+        Multiply each row's loss (and so its gradient) by ``s_i``; see :mod:`backprop.losses`.
+    progress : bool
+        Show a progress bar (rich) with epoch, loss, accuracy and time left.
+    state : TrainState, optional
+        Continue a run (from a checkpoint); ``model``/``optimizer`` are taken from it.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TrainingDiverged
+        When an epoch's loss is NaN or inf; the model is left with the weights it had at
+        the start of that epoch (the last good ones).
+    """
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
+    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+
+    Xh = check_inputs(X, model.n_inputs)
+    Th = check_targets(T, Xh.shape[0], model.n_outputs)
+    sw = check_sample_weight(sample_weight, Xh.shape[0])
+    if class_weight is not None:
+        cw = class_sample_weights(Th, class_weight)
+        sw = cw if sw is None else sw * cw
+    classify = is_classification(Th, model.config.loss)
+
+    if state is None:
+        kwargs = {} if lr is None else {"lr": lr}
+        opt = get_optimizer(optimizer, **kwargs)
+        state = TrainState(model=model, optimizer=opt, rng=as_generator(seed))
+    model, opt, rng = state.model, state.optimizer, state.rng
+
+    if validation_data is None and validation_fraction > 0:
+        # The split is drawn from its own generator seeded from `seed`, so that a resumed
+        # run (whose state.rng has moved on) holds out the same rows.
+        perm = as_generator(_split_seed(seed)).permutation(Xh.shape[0])
+        n_val = max(1, int(round(validation_fraction * Xh.shape[0])))
+        val_idx, tr_idx = perm[:n_val], perm[n_val:]
+        validation_data = (Xh[val_idx], Th[val_idx])
+        Xh, Th = Xh[tr_idx], Th[tr_idx]
+        sw = None if sw is None else sw[tr_idx]
+    val = None
+    if validation_data is not None:
+        Xv = check_inputs(validation_data[0], model.n_inputs, "X_val")
+        Tv = check_targets(validation_data[1], Xv.shape[0], model.n_outputs, "T_val")
+        val = (model.backend.asarray(Xv, model.dtype), model.backend.asarray(Tv, model.dtype))
+
+    be, xp = model.backend, model.xp
+    x_all = be.asarray(Xh, model.dtype)  # uploaded once: batches are gathered on the device
+    t_all = be.asarray(Th, model.dtype)
+    w_all = None if sw is None else be.asarray(sw, model.dtype)
+    n = Xh.shape[0]
+
+    cbs: list[CallbackLike] = list(callbacks)
+    if early_stopping is not None:
+        es = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(int(early_stopping))
+        cbs.append(es)
+
+    bar = _ProgressBar(epochs, n, batch_size, enabled=progress)
+    try:
+        while state.epoch < epochs and not state.stop:
+            opt.epoch = state.epoch
+            start = time.perf_counter()
+            snapshot = model.state_dict()  # the last good weights, should this epoch diverge
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            row = _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar)
+            if not math.isfinite(row["loss"]):
+                model.load_state_dict(snapshot)
+                state.history.stop_reason = f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
+                raise TrainingDiverged(
+                    f"training diverged: the loss became {row['loss']} in epoch {state.epoch + 1}; "
+                    f"the weights from the end of epoch {state.epoch} were kept "
+                    "(try a smaller learning rate)",
+                    state.history,
+                    state.epoch,
+                )
+            if val is not None:
+                row.update(_evaluate(model, val[0], val[1], classify, prefix="val_"))
+            row["lr"] = opt.lr
+            row["time"] = time.perf_counter() - start
+            state.epoch += 1
+            row = {"epoch": state.epoch, **row}
+            state.history.epochs.append(row)
+            bar.epoch_done(row)
+            for cb in cbs:
+                fn = cb.on_epoch_end if isinstance(cb, Callback) else cb
+                if fn(state):
+                    state.stop = True
+            if state.stop and not state.history.stop_reason:
+                state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
+    finally:
+        bar.close()
+    if state.best_params is not None and early_stopping is not None:
+        model.load_state_dict(state.best_params)
+    if not state.history.stop_reason:
+        state.history.stop_reason = f"completed {state.epoch} epochs"
+    return state.history
+
+
+def _split_seed(seed: Any) -> int:
+    if isinstance(seed, np.random.Generator):
+        return int(np.random.default_rng(seed.bit_generator.seed_seq.entropy).integers(2**63))
+    return int(np.random.default_rng([0x5EED, 0 if seed is None else int(seed)]).integers(2**63))
+
+
+def _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar) -> dict[str, float]:
+    """One pass over the data in the order given; returns the mean loss (and accuracy)."""
+    be, xp = model.backend, model.xp
+    n = order.shape[0]
+    idx_all = be.asarray(order.astype(np.int64)) if be.name != "numpy" else order
+    total_loss = 0.0
+    correct = 0.0
+    params = model.params
+    for lo in range(0, n, batch_size):
+        idx = idx_all[lo : lo + batch_size]
+        xb = xp.take(x_all, idx, axis=0)
+        tb = xp.take(t_all, idx, axis=0)
+        wb = None if w_all is None else xp.take(w_all, idx, axis=0)
+        loss = model.forward_backward(xb, tb, wb)
+        opt.step(params, model.grads)
+        nb = xb.shape[0]
+        total_loss = total_loss + loss * nb
+        if classify:
+            correct = correct + _correct(xp, model._y_out, tb, model.loss_fn.from_logits)
+        bar.step(nb, total_loss, lo + nb)
+    row = {"loss": float(total_loss) / n}
+    if classify:
+        row["accuracy"] = float(correct) / n
+    return row
+
+
+def _correct(xp: Any, y: Any, t: Any, logits: bool) -> Any:
+    """How many rows the outputs ``y`` classify as the targets ``t`` do."""
+    if y.shape[1] == 1:
+        threshold = 0.0 if logits else 0.5
+        return xp.sum(xp.astype((y[:, 0] > threshold) == (t[:, 0] > 0.5), y.dtype))
+    return xp.sum(xp.astype(xp.argmax(y, axis=1) == xp.argmax(t, axis=1), y.dtype))
+
+
+def _evaluate(model: MLP, x: Any, t: Any, classify: bool, prefix: str = "") -> dict[str, float]:
+    y = model._forward(x, False)
+    out = {f"{prefix}loss": float(model.loss_fn.value(model.xp, y, t))}
+    if classify:
+        out[f"{prefix}accuracy"] = float(_correct(model.xp, y, t, model.loss_fn.from_logits)) / x.shape[0]
+    return out
+
+
+class _ProgressBar:
+    """A rich progress bar over all epochs' samples; a no-op when disabled.
+
+    It redraws at most ~20 times per epoch so that it costs nothing measurable per step.
+    """
+
+    def __init__(self, epochs: int, n: int, batch_size: int, enabled: bool) -> None:
+        self.enabled = enabled and epochs > 0
+        self.n = n
+        self.every = max(1, (n // batch_size) // 20)
+        self._count = 0
+        self._desc = ""
+        if not self.enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("epoch 1", total=epochs * n, metrics="")
+        self.epochs = epochs
+
+    def step(self, nb: int, total_loss: Any, seen: int) -> None:
+        if not self.enabled:
+            return
+        self._count += 1
+        if self._count % self.every == 0:
+            self.progress.update(
+                self.task, completed=self._done + seen, metrics=f"loss {float(total_loss) / seen:.4f}"
+            )
+
+    _done = 0
+
+    def epoch_done(self, row: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self._done += self.n
+        parts = [f"loss {row['loss']:.4f}"]
+        for key in ("accuracy", "val_loss", "val_accuracy"):
+            if key in row:
+                parts.append(f"{key.replace('_', ' ')} {row[key]:.4f}")
+        self.progress.update(
+            self.task,
+            completed=self._done,
+            description=f"epoch {row['epoch']}/{self.epochs}",
+            metrics="  ".join(parts),
+        )
+
+    def close(self) -> None:
+        if self.enabled:
+            self.progress.stop()

@@ -164,6 +164,9 @@ class MLP:
 
     def _build(self, config: MLPConfig, rng: np.random.Generator, backend: Backend) -> None:
         self.config = config
+        # Input scaling and label mapping of the training data (backprop.preprocessing),
+        # carried by model files so that prediction on raw rows works; None when unused.
+        self.preprocessing: Any = None
         self.backend: Backend = backend
         self.xp = backend.xp
         self.loss_fn = get_loss(config.loss)

@@ -1,0 +1,221 @@
+"""Data sets by short name: generated 2-D sets, MNIST, MNIST-1D, scikit-learn's, any CSV.
+
+>>> from backprop.datasets import load_dataset
+>>> ds = load_dataset("moons", seed=0)
+>>> ds.X_train.shape, ds.y_train.dtype, ds.targets().shape
+((376, 2), dtype('int64'), (376, 2))
+
+Every loader returns a :class:`Dataset` and raises :class:`DatasetError` (a ValueError)
+with one message naming what is wrong. See ``docs/datasets.md`` for shapes, dtypes and
+where files are looked up.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._base import Dataset, DatasetError, one_hot, train_test_split
+from .idx import read_idx, write_idx
+from .mnist import (
+    MIRRORS,
+    MNIST_FILES,
+    cache_dir,
+    download_mnist,
+    find_mnist_files,
+    load_mnist_arrays,
+)
+from .mnist1d import load_mnist1d_arrays
+from .sklearn_sets import SKLEARN_SETS, load_sklearn_set
+from .synthetic import SYNTHETIC
+from .tabular import MAX_CLASSES, load_csv, read_csv_features
+
+__all__ = [
+    "DATASETS",
+    "MAX_CLASSES",
+    "MIRRORS",
+    "MNIST_FILES",
+    "SKLEARN_SETS",
+    "Dataset",
+    "DatasetError",
+    "cache_dir",
+    "download_mnist",
+    "find_mnist_files",
+    "load_csv",
+    "load_dataset",
+    "load_mnist_arrays",
+    "one_hot",
+    "read_csv_features",
+    "read_idx",
+    "train_test_split",
+    "write_idx",
+]
+
+DATASETS: tuple[str, ...] = (
+    "toy",
+    "xor",
+    "moons",
+    "circles",
+    "spirals",
+    "blobs",
+    "mnist",
+    "mnist1d",
+    "digits",
+    "iris",
+    "wine",
+    "breast_cancer",
+)
+
+_DIGITS = [str(d) for d in range(10)]
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    n_samples: int | None = None,
+    noise: float | None = None,
+    target: str | None = None,
+    test_fraction: float = 0.25,
+    download: bool = True,
+    task: str | None = None,
+) -> Dataset:
+    """Load a data set by short name, or a CSV file by path.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`, or a path ending in ``.csv``.
+    data_dir : folder, optional
+        Where MNIST is looked for first (then ``$BACKPROP_DATA``, then the cache).
+    seed : int
+        Generates the 2-D sets and draws the test split. Unused by mnist and mnist1d
+        (fixed published data; mnist1d's generator always uses its own seed 42).
+    n_samples : int, optional
+        Generated sets: total rows (default per set, see :mod:`.synthetic`). mnist: keep
+        the first ``n_samples`` training images (``50000`` for Nielsen's setup); the test
+        set stays whole. mnist1d: the generator's ``num_samples`` (default 5000).
+    noise : float, optional
+        Generated sets only: the noise level (default per set).
+    target : str, optional
+        CSV files only (required there): the target column.
+    test_fraction : float in [0, 1)
+        Sets without an official test split: the seeded, stratified (classification)
+        fraction held out; 0 gives ``X_test = None``. Ignored by mnist and mnist1d.
+    download : bool
+        mnist: download missing files (verified by SHA-256) instead of failing.
+    task : {"classification", "regression"}, optional
+        CSV files only: override the automatic choice (see :mod:`.tabular`).
+
+    Returns
+    -------
+    Dataset
+    """
+    name = os.fspath(name)
+    is_csv = name.lower().endswith(".csv")
+    if not is_csv and name not in DATASETS:
+        raise DatasetError(
+            f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} or a .csv path"
+        )
+    if not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must be in [0, 1); got {test_fraction!r}")
+    if n_samples is not None and (
+        isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1
+    ):
+        raise DatasetError(f"n_samples must be a positive integer; got {n_samples!r}")
+    if noise is not None and name not in SYNTHETIC:
+        raise DatasetError(f"noise applies to the generated sets {list(SYNTHETIC)}, not {name!r}")
+    if target is not None and not is_csv:
+        raise DatasetError(f"target applies to CSV files, not the built-in data set {name!r}")
+    if task is not None and not is_csv:
+        raise DatasetError(f"task applies to CSV files, not the built-in data set {name!r}")
+
+    if is_csv:
+        if n_samples is not None:
+            raise DatasetError("n_samples does not apply to CSV files")
+        return load_csv(name, target, seed=seed, test_fraction=test_fraction, task=task)
+    if name in SYNTHETIC:
+        return _load_synthetic(name, seed, n_samples, noise, test_fraction)
+    if name == "mnist":
+        return _load_mnist(data_dir, n_samples, download)
+    if name == "mnist1d":
+        X, y, Xt, yt = load_mnist1d_arrays(n_samples)
+        return Dataset(
+            "mnist1d", X, y, Xt, yt, "classification", 10, list(_DIGITS), None, None, None
+        )
+    if n_samples is not None:
+        raise DatasetError(f"n_samples does not apply to the fixed data set {name!r}")
+    return load_sklearn_set(name, seed=seed, test_fraction=test_fraction)
+
+
+def _load_synthetic(
+    name: str, seed: int, n_samples: int | None, noise: float | None, test_fraction: float
+) -> Dataset:
+    generate, default_n, default_noise, k = SYNTHETIC[name]
+    n = default_n if n_samples is None else int(n_samples)
+    if n < 2 * k:
+        raise DatasetError(f"{name} needs n_samples >= {2 * k} (two rows per class); got {n}")
+    sigma = default_noise if noise is None else noise
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, int | float)
+        or not sigma >= 0
+        or sigma == float("inf")
+    ):
+        raise DatasetError(f"noise must be a finite number >= 0; got {noise!r}")
+    # One stream for the points and an independent one for the split: the same seed gives
+    # the same points whatever test_fraction is.
+    data_rng, split_seed = (
+        np.random.default_rng([seed, 0]),
+        int(np.random.default_rng([seed, 1]).integers(2**63)),
+    )
+    X, y = generate(n, float(sigma), data_rng)
+    train_idx, test_idx = train_test_split(n, test_fraction, split_seed, labels=y)
+    has_test = test_idx.size > 0
+    return Dataset(
+        name=name,
+        X_train=X[train_idx],
+        y_train=y[train_idx],
+        X_test=X[test_idx] if has_test else None,
+        y_test=y[test_idx] if has_test else None,
+        task="classification",
+        n_classes=k,
+        class_names=[str(c) for c in range(k)],
+        feature_names=["x1", "x2"],
+        image_shape=None,
+        preprocessing=None,
+    )
+
+
+def _load_mnist(
+    data_dir: str | os.PathLike | None, n_samples: int | None, download: bool
+) -> Dataset:
+    Xtr, ytr, Xte, yte = load_mnist_arrays(data_dir, download)
+    if n_samples is not None:
+        if n_samples > Xtr.shape[0]:
+            raise DatasetError(
+                f"mnist has {Xtr.shape[0]} training images; n_samples={n_samples} asks for more"
+            )
+        Xtr, ytr = Xtr[:n_samples], ytr[:n_samples]
+    return Dataset(
+        name="mnist",
+        X_train=_pixels(Xtr),
+        y_train=ytr.astype(np.int64),
+        X_test=_pixels(Xte),
+        y_test=yte.astype(np.int64),
+        task="classification",
+        n_classes=10,
+        class_names=list(_DIGITS),
+        feature_names=None,
+        image_shape=(28, 28),
+        preprocessing=None,
+    )
+
+
+def _pixels(images: np.ndarray) -> np.ndarray:
+    """uint8 (n, 28, 28) -> float32 (n, 784) in [0, 1]."""
+    X = images.reshape(images.shape[0], -1).astype(np.float32)
+    X *= np.float32(1.0 / 255.0)
+    return X

@@ -1,0 +1,242 @@
+"""MNIST: finding, downloading (with SHA-256 verification) and reading the four IDX files.
+
+Where the files are looked up, first match wins, each folder tried as ``<folder>/mnist/``
+and then ``<folder>/`` itself, each file as ``NAME.gz`` and then raw ``NAME``:
+
+1. the ``data_dir`` argument;
+2. the ``BACKPROP_DATA`` environment variable (the folder that holds ``mnist/``);
+3. the per-user cache, ``$XDG_CACHE_HOME/backprop`` or ``~/.cache/backprop``.
+
+Files missing everywhere are downloaded from :data:`MIRRORS` into ``<cache>/mnist/``. A
+download is used only when the SHA-256 of its *decompressed* bytes equals the published
+IDX file's (:data:`MNIST_FILES`); it is written under a temporary name and renamed into
+place, so a failed or interrupted download never leaves a file that looks complete.
+Without network the error says so in one line and names the folder to put the files in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._base import DatasetError
+from .idx import decompress_gzip, read_idx, read_idx_bytes
+
+__all__ = [
+    "MIRRORS",
+    "MNIST_FILES",
+    "MnistFile",
+    "cache_dir",
+    "download_mnist",
+    "fetch_url",
+    "find_mnist_files",
+    "load_mnist_arrays",
+    "search_dirs",
+]
+
+
+@dataclass(frozen=True)
+class MnistFile:
+    """One of the four files: its name (without .gz), IDX magic and decompressed SHA-256."""
+
+    name: str
+    magic: int
+    sha256: str
+
+
+# SHA-256 of the original (decompressed) IDX files; see shared/data/README.md.
+MNIST_FILES: dict[str, MnistFile] = {
+    "train_images": MnistFile(
+        "train-images-idx3-ubyte",
+        0x00000803,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train_labels": MnistFile(
+        "train-labels-idx1-ubyte",
+        0x00000801,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "test_images": MnistFile(
+        "t10k-images-idx3-ubyte",
+        0x00000803,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "test_labels": MnistFile(
+        "t10k-labels-idx1-ubyte",
+        0x00000801,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+
+# Canonical public mirrors serving NAME.gz (yann.lecun.com itself now asks for a login).
+MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+
+def cache_dir() -> Path:
+    """The per-user cache: ``$XDG_CACHE_HOME/backprop``, else ``~/.cache/backprop``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "backprop"
+
+
+def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for MNIST files, in order (see the module docstring)."""
+    roots: list[Path] = []
+    if data_dir is not None:
+        roots.append(Path(data_dir))
+    env = os.environ.get("BACKPROP_DATA")
+    if env:
+        roots.append(Path(env))
+    roots.append(cache_dir())
+    dirs: list[Path] = []
+    for root in roots:
+        for d in (root / "mnist", root):
+            if d not in dirs:
+                dirs.append(d)
+    return dirs
+
+
+def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path | None]:
+    """Where each of the four files is, or None where it is nowhere in :func:`search_dirs`."""
+    dirs = search_dirs(data_dir)
+    found: dict[str, Path | None] = {}
+    for key, f in MNIST_FILES.items():
+        found[key] = next(
+            (d / n for d in dirs for n in (f.name + ".gz", f.name) if (d / n).is_file()), None
+        )
+    return found
+
+
+def fetch_url(url: str, timeout: float = 60.0) -> bytes:
+    """The body of ``url`` (tests replace this function to download without network)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def download_mnist(
+    dest: str | os.PathLike | None = None,
+    keys: Sequence[str] | None = None,
+    mirrors: Sequence[str] = MIRRORS,
+) -> dict[str, Path]:
+    """Download MNIST files into ``dest`` (default ``<cache>/mnist``), verifying SHA-256.
+
+    Parameters
+    ----------
+    dest : folder, optional
+    keys : subset of ``MNIST_FILES`` keys, optional
+        Default: all four.
+    mirrors : sequence of base URLs
+        Tried in order for each file until one gives bytes with the right hash.
+
+    Returns
+    -------
+    dict key -> path written (``NAME.gz``, the mirror's gzip bytes as downloaded).
+
+    Raises
+    ------
+    DatasetError
+        No mirror reachable (one line naming the folder to put the files in), or no
+        mirror served bytes with the expected hash.
+    """
+    folder = Path(dest) if dest is not None else cache_dir() / "mnist"
+    written: dict[str, Path] = {}
+    for key in MNIST_FILES if keys is None else keys:
+        f = MNIST_FILES[key]
+        problems: list[str] = []
+        network_down = True
+        for base in mirrors:
+            url = base + f.name + ".gz"
+            try:
+                body = fetch_url(url)
+            except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                problems.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
+                continue
+            network_down = False
+            try:
+                content = decompress_gzip(body, url) if body[:2] == b"\x1f\x8b" else body
+                digest = hashlib.sha256(content).hexdigest()
+            except DatasetError as exc:
+                problems.append(str(exc))
+                continue
+            if digest != f.sha256:
+                problems.append(f"{url}: SHA-256 of the content is {digest}, expected {f.sha256}")
+                continue
+            read_idx_bytes(content, url, f.magic)  # also the structure, before anything is kept
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / (f.name + ".gz")
+            tmp = folder / (f.name + ".gz.part")
+            tmp.write_bytes(body if body[:2] == b"\x1f\x8b" else _gzip(content))
+            os.replace(tmp, target)
+            written[key] = target
+            break
+        else:
+            if network_down:
+                raise DatasetError(
+                    f"MNIST file {f.name}.gz is not on this machine and cannot be downloaded "
+                    f"(no network: {problems[0] if problems else 'no mirrors'}); put the four "
+                    f"MNIST .gz files in {folder} or set BACKPROP_DATA to a folder holding mnist/"
+                )
+            raise DatasetError(
+                f"MNIST file {f.name}.gz: no mirror gave the expected content, nothing was "
+                f"saved ({'; '.join(problems)})"
+            )
+    return written
+
+
+def _gzip(content: bytes) -> bytes:
+    return gzip.compress(content, mtime=0)
+
+
+def load_mnist_arrays(
+    data_dir: str | os.PathLike | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four MNIST arrays as stored: images uint8 (n, 28, 28), labels uint8 (n,).
+
+    Returns
+    -------
+    X_train (60000, 28, 28), y_train (60000,), X_test (10000, 28, 28), y_test (10000,)
+    for the published files (any counts are accepted when images and labels agree).
+    """
+    found = find_mnist_files(data_dir)
+    missing = [k for k, p in found.items() if p is None]
+    if missing:
+        names = ", ".join(MNIST_FILES[k].name + ".gz" for k in missing)
+        if not download:
+            searched = ", ".join(str(d) for d in search_dirs(data_dir))
+            raise DatasetError(
+                f"MNIST files not found ({names}); searched {searched}; put them in "
+                f"{cache_dir() / 'mnist'} or set BACKPROP_DATA, or allow the download"
+            )
+        found.update(download_mnist(keys=missing))
+    arrays = {}
+    for key, path in found.items():
+        assert path is not None
+        arrays[key] = read_idx(path, MNIST_FILES[key].magic)
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        img_path, lbl_path = found[f"{split}_images"], found[f"{split}_labels"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DatasetError(f"{img_path}: images of shape {images.shape[1:]}; expected (28, 28)")
+        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+            raise DatasetError(
+                f"{lbl_path}: {labels.shape[0]} labels for the {images.shape[0]} images of "
+                f"{img_path}; expected one label per image"
+            )
+        if labels.size and labels.max() > 9:
+            raise DatasetError(f"{lbl_path}: label {int(labels.max())} found; expected digits 0-9")
+    return (
+        arrays["train_images"],
+        arrays["train_labels"],
+        arrays["test_images"],
+        arrays["test_labels"],
+    )

@@ -258,7 +258,8 @@ def fit(
     cbs: list[CallbackLike] = list(callbacks)
     if early_stopping is not None:
         es = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(int(early_stopping))
-        cbs.append(es)
+        # first, so that callbacks (a Checkpoint) see this epoch's early-stopping record
+        cbs.insert(0, es)
 
     bar = _ProgressBar(epochs, n, batch_size, enabled=progress)
     try:

@@ -1,0 +1,265 @@
+"""Every analytic gradient against central finite differences and against torch.autograd.
+
+Three independent witnesses for ``MLP.gradients``:
+
+1. the public checker :func:`backprop.gradcheck`;
+2. a central-difference loop written here, on ``model.loss`` (or, with dropout, on the
+   training-mode loss with the dropout generator rewound) and ``load_state_dict``;
+3. torch.autograd on the same weights, with torch's own activations and losses.
+
+All in float64 on tiny networks, so the whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+
+from backprop import ACTIVATIONS, LOSSES, MLP, gradcheck
+
+HIDDEN = list(ACTIVATIONS)  # all 9
+# Output activations that make sense for each loss: the logits losses take identity only.
+OUTPUTS = {
+    "l2": ["sigmoid", "identity", "tanh", "softmax"],
+    "mse": ["sigmoid", "identity", "tanh", "softmax"],
+    "mae": ["identity", "sigmoid", "tanh"],
+    "huber": ["identity", "tanh", "softmax"],
+    "binary_cross_entropy": ["identity"],
+    "cross_entropy": ["identity"],
+}
+PAIRS = [(loss, out) for loss, outs in OUTPUTS.items() for out in outs]
+REL_TOL = 1e-6
+
+
+def test_every_loss_and_activation_is_covered():
+    assert set(OUTPUTS) == set(LOSSES)
+    assert len(HIDDEN) == 9
+
+
+def _targets(rng: np.random.Generator, loss: str, out: str, n: int, m: int) -> np.ndarray:
+    if loss == "cross_entropy":
+        return rng.dirichlet(np.ones(m), size=n)  # probability rows
+    if loss == "binary_cross_entropy" or out in ("sigmoid", "softmax"):
+        return rng.uniform(0, 1, (n, m))
+    return rng.normal(0, 1, (n, m))
+
+
+def _fd_grads(model: MLP, X, T, sw=None, eps: float = 1e-6) -> dict[str, np.ndarray]:
+    """Central differences on the model's loss, written independently of gradcheck."""
+    dropout = model.config.dropout > 0
+    rng_state = copy.deepcopy(model.dropout_rng.bit_generator.state)
+
+    def loss() -> float:
+        if not dropout:
+            return model.loss(X, T, sw)  # inference mode: no dropout
+        model.dropout_rng.bit_generator.state = copy.deepcopy(rng_state)  # the same masks
+        return model.gradients(X, T, sw)[0]
+
+    base = model.state_dict()
+    out = {}
+    for name, p in base.items():
+        num = np.zeros_like(p)
+        for k in np.ndindex(p.shape):
+            q = p.copy()
+            q[k] = p[k] + eps
+            model.load_state_dict({**base, name: q})
+            up = loss()
+            q[k] = p[k] - eps
+            model.load_state_dict({**base, name: q})
+            down = loss()
+            num[k] = (up - down) / (2 * eps)
+        out[name] = num
+    model.load_state_dict(base)
+    model.dropout_rng.bit_generator.state = rng_state
+    return out
+
+
+def _rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    scale = max(np.abs(a).max(), np.abs(b).max())
+    assert scale > 1e-7, "a gradient that is all but zero proves nothing"
+    return float(np.abs(a - b).max() / scale)
+
+
+def _check_all(model: MLP, X, T, sw=None) -> None:
+    rng_state = copy.deepcopy(model.dropout_rng.bit_generator.state)
+    before = model.state_dict()
+    results = gradcheck(model, X, T, sample_weight=sw)
+    # gradcheck restores the parameters and the dropout generator exactly
+    after = model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert model.dropout_rng.bit_generator.state == rng_state
+    assert [r.name for r in results] == model.parameter_names()
+    for r in results:
+        assert r.shape == before[r.name].shape
+        assert r.max_rel_error < REL_TOL, r
+
+    _, grads = model.gradients(X, T, sw)
+    analytic = {k: np.array(v, copy=True) for k, v in grads.items()}
+    model.dropout_rng.bit_generator.state = copy.deepcopy(rng_state)
+    numeric = _fd_grads(model, X, T, sw)
+    assert set(numeric) == set(analytic)
+    for name in analytic:
+        assert _rel_error(analytic[name], numeric[name]) < REL_TOL, name
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize(("loss", "out"), PAIRS)
+def test_finite_differences_every_activation_and_loss(hidden, loss, out):
+    seed = HIDDEN.index(hidden) * 100 + PAIRS.index((loss, out))
+    rng = np.random.default_rng(seed)
+    sizes = [3, 5, 3]
+    model = MLP(sizes, hidden, out, loss, init="normal", init_scale=0.9, seed=seed)
+    # an odd number of samples: mae's bias gradient, a mean of signs, cannot cancel to 0
+    X = rng.normal(0, 1, (5, sizes[0]))
+    T = _targets(rng, loss, out, 5, sizes[-1])
+    _check_all(model, X, T)
+
+
+ARCHS = [
+    # (sizes, bias, dropout, sample weights)
+    ([3, 1], True, 0.0, False),  # depth 1
+    ([3, 1], False, 0.0, True),
+    ([5, 3, 3], True, 0.0, True),  # depth 2
+    ([5, 3, 3], False, 0.3, False),
+    ([3, 7, 5, 3], True, 0.25, True),  # depth 3
+    ([3, 7, 5, 3], False, 0.0, False),
+    ([3, 5, 3, 5, 1], True, 0.2, True),  # depth 4
+    ([3, 5, 3, 5, 1], False, 0.2, False),
+]
+
+
+@pytest.mark.parametrize(("sizes", "bias", "dropout", "weighted"), ARCHS)
+@pytest.mark.parametrize(
+    ("hidden", "out", "loss"),
+    [
+        ("sigmoid", "sigmoid", "l2"),
+        ("tanh", "identity", "binary_cross_entropy"),
+        ("elu", "identity", "huber"),
+        ("gelu", "identity", "cross_entropy"),
+    ],
+)
+def test_finite_differences_depth_bias_dropout_weights(sizes, bias, dropout, weighted, hidden, out, loss):
+    if loss == "cross_entropy" and sizes[-1] == 1:
+        sizes = [*sizes[:-1], 3]
+    seed = len(sizes) * 10 + int(bias) + int(10 * dropout)
+    rng = np.random.default_rng(seed)
+    model = MLP(sizes, hidden, out, loss, bias=bias, dropout=dropout, init_scale=0.9, seed=seed)
+    assert len(model.params) == (len(sizes) - 1) * (2 if bias else 1)
+    n = 5
+    X = rng.normal(0, 1, (n, sizes[0]))
+    T = _targets(rng, loss, out, n, sizes[-1])
+    sw = rng.uniform(0.2, 3.0, n) if weighted else None
+    if dropout > 0:
+        # dropout is really on in gradients(): the training-mode loss differs from inference
+        state = copy.deepcopy(model.dropout_rng.bit_generator.state)
+        assert model.gradients(X, T, sw)[0] != model.loss(X, T, sw)
+        model.dropout_rng.bit_generator.state = state
+    _check_all(model, X, T, sw)
+
+
+def test_gradcheck_detects_a_wrong_gradient():
+    # The checker can fail: break the hidden activation's derivative and it must say so.
+    rng = np.random.default_rng(0)
+    model = MLP([3, 5, 2], "tanh", "identity", "mse", init_scale=0.9, seed=0)
+    X, T = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    tanh = model.dense[0].activation
+    model.dense[0].activation = dataclasses.replace(
+        tanh, backward=lambda xp, g, a, y: g * (1.0 - y * y) * 1.01
+    )
+    errors = {r.name: r.max_rel_error for r in gradcheck(model, X, T)}
+    assert errors["layers.0.W"] > 1e-3
+    assert errors["layers.1.W"] < REL_TOL  # the output layer is unaffected
+
+
+# ------------------------------------------------------------------- torch.autograd reference
+def _torch_forward_loss(torch, model: MLP, X, T, sw):
+    F = torch.nn.functional
+    act = {
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "leaky_relu": lambda a: F.leaky_relu(a, 0.01),
+        "elu": lambda a: F.elu(a, alpha=1.0),
+        "gelu": lambda a: F.gelu(a, approximate="tanh"),
+        "softplus": F.softplus,
+        "identity": lambda a: a,
+        "softmax": lambda a: torch.softmax(a, dim=1),
+    }
+    cfg = model.config
+    params = {k: torch.tensor(v, requires_grad=True) for k, v in model.state_dict().items()}
+    h = torch.tensor(X)
+    n_layers = len(cfg.sizes) - 1
+    for i in range(n_layers):
+        a = h @ params[f"layers.{i}.W"]
+        if cfg.bias:
+            a = a + params[f"layers.{i}.b"]
+        h = act[cfg.output_activation if i == n_layers - 1 else cfg.activation](a)
+    t = torch.tensor(T)
+    if cfg.loss == "l2":
+        per = 0.5 * ((h - t) ** 2).sum(dim=1)
+    elif cfg.loss == "mse":
+        per = F.mse_loss(h, t, reduction="none").mean(dim=1)
+    elif cfg.loss == "mae":
+        per = F.l1_loss(h, t, reduction="none").mean(dim=1)
+    elif cfg.loss == "huber":
+        per = F.huber_loss(h, t, reduction="none", delta=1.0).mean(dim=1)
+    elif cfg.loss == "binary_cross_entropy":
+        per = F.binary_cross_entropy_with_logits(h, t, reduction="none").sum(dim=1)
+    else:
+        per = F.cross_entropy(h, t, reduction="none")  # probability targets
+    if sw is not None:
+        per = per * torch.tensor(sw)
+    loss = per.mean()
+    loss.backward()
+    return float(loss.detach()), {k: p.grad.numpy() for k, p in params.items()}
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize(("loss", "out"), [(loss, outs[0]) for loss, outs in OUTPUTS.items()])
+def test_gradients_match_torch_autograd(hidden, loss, out):
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
+    seed = 7 + HIDDEN.index(hidden)
+    rng = np.random.default_rng(seed)
+    model = MLP([4, 5, 3, 3], hidden, out, loss, init_scale=0.9, seed=seed)
+    X = rng.normal(0, 1.5, (6, 4))
+    T = _targets(rng, loss, out, 6, 3)
+    sw = rng.uniform(0.1, 2.0, 6) if seed % 2 else None
+    t_loss, t_grads = _torch_forward_loss(torch, model, X, T, sw)
+    loss_value, grads = model.gradients(X, T, sw)
+    assert loss_value == pytest.approx(t_loss, rel=1e-12, abs=1e-14)
+    assert model.loss(X, T, sw) == pytest.approx(t_loss, rel=1e-12, abs=1e-14)
+    for name, g in t_grads.items():
+        assert np.abs(g).max() > 0
+        np.testing.assert_allclose(grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize(("loss", "out"), PAIRS)
+def test_every_output_activation_matches_torch(loss, out):
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
+    rng = np.random.default_rng(PAIRS.index((loss, out)))
+    model = MLP([3, 5, 4], "tanh", out, loss, bias=False, init_scale=1.2, seed=3)
+    X = rng.normal(0, 1, (5, 3))
+    T = _targets(rng, loss, out, 5, 4)
+    t_loss, t_grads = _torch_forward_loss(torch, model, X, T, None)
+    loss_value, grads = model.gradients(X, T)
+    assert loss_value == pytest.approx(t_loss, rel=1e-12)
+    for name, g in t_grads.items():
+        np.testing.assert_allclose(grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_cross_entropy_one_hot_and_integer_labels_match_torch():
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
+    rng = np.random.default_rng(11)
+    model = MLP([4, 7, 3], "relu", "identity", "cross_entropy", init_scale=0.8, seed=11)
+    X = rng.normal(size=(8, 4))
+    labels = rng.integers(0, 3, 8)
+    onehot = np.eye(3)[labels]
+    t_loss, t_grads = _torch_forward_loss(torch, model, X, onehot, None)
+    for T in (onehot, labels):
+        loss_value, grads = model.gradients(X, T)
+        assert loss_value == pytest.approx(t_loss, rel=1e-12)
+        for name, g in t_grads.items():
+            np.testing.assert_allclose(grads[name], g, rtol=1e-10, atol=1e-13)

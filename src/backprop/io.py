@@ -470,8 +470,9 @@ def parameter_shapes(config: MLPConfig) -> ExpectedTensors:
     return out
 
 
-def preprocessing_from_metadata(metadata: dict[str, str], path: Any) -> Any:
-    """The ``Preprocessing`` stored in a file (or None), rebuilt by its ``from_dict``."""
+def preprocessing_from_metadata(metadata: dict[str, str], path: Any, config: MLPConfig) -> Any:
+    """The ``Preprocessing`` stored in a file (or None), rebuilt by its ``from_dict`` and
+    checked against the model's input count."""
     d = parse_json(metadata.get("preprocessing", "null"), "the preprocessing record", path)
     if d is None:
         return None
@@ -485,9 +486,15 @@ def preprocessing_from_metadata(metadata: dict[str, str], path: Any) -> Any:
             f"imported ({e})"
         ) from None
     try:
-        return Preprocessing.from_dict(d)
+        pre = Preprocessing.from_dict(d)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         raise ModelFileError(f"{path}: invalid preprocessing record: {_short(e)}") from None
+    if pre.n_features != config.sizes[0]:
+        raise ModelFileError(
+            f"{path}: the preprocessing scales {pre.n_features} features but the model has "
+            f"{config.sizes[0]} inputs"
+        )
+    return pre
 
 
 def build_model(
@@ -530,7 +537,7 @@ def load_model(
 
         return load_checkpoint(path, backend=backend, device=device)[0].model
     config = config_from_metadata(header.metadata, path)
-    preprocessing = preprocessing_from_metadata(header.metadata, path)
+    preprocessing = preprocessing_from_metadata(header.metadata, path, config)
     tensors = read_tensors(header, parameter_shapes(config))
     model = build_model(config, tensors, backend, device)
     model.preprocessing = preprocessing

@@ -35,12 +35,20 @@ class Activation:
         ``delta = g * f'(a)`` (a Jacobian-vector product for softmax). Only the
         argument named by ``keeps`` is guaranteed to be an array; the other may be None.
     keeps : {"y", "a", "none"}
+    forward_inplace : callable ``(backend, a) -> y`` or None
+        The same as ``forward`` but free to overwrite ``a`` (the training step's buffer);
+        only for activations whose backward does not need ``a``.
+    backward_inplace : callable ``(backend, g, y, tmp) -> delta`` or None
+        The same as ``backward`` but free to overwrite ``g``; ``tmp`` is a scratch buffer
+        of ``g``'s shape (or None).
     """
 
     name: str
     forward: Callable[[Any, Any], Any]
     backward: Callable[[Any, Any, Any, Any], Any]
     keeps: str
+    forward_inplace: Callable[[Any, Any], Any] | None = None
+    backward_inplace: Callable[[Any, Any, Any, Any], Any] | None = None
 
 
 def sigmoid(xp: Any, a: Any) -> Any:
@@ -53,9 +61,31 @@ def _sigmoid_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     return g * y * (1.0 - y)
 
 
+def _sigmoid_(be: Any, a: Any) -> Any:
+    a *= 0.5
+    a = be.tanh_(a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _sigmoid_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    # g y (1 - y) = g y - (g y) y, in g's own storage
+    g = be.multiply(g, y, out=g)
+    g = be.subtract(g, be.multiply(g, y, out=tmp), out=g)
+    return g
+
+
 def _tanh_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     # d tanh(a)/da = 1 - y^2
     return g * (1.0 - y * y)
+
+
+def _tanh_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    # g (1 - y^2) = g - (g y) y
+    t = be.multiply(g, y, out=tmp)
+    t = be.multiply(t, y, out=t)
+    return be.subtract(g, t, out=g)
 
 
 def _relu(xp: Any, a: Any) -> Any:
@@ -65,6 +95,10 @@ def _relu(xp: Any, a: Any) -> Any:
 def _relu_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     # d relu(a)/da = 1 if a > 0 else 0, and a > 0 exactly when y > 0
     return xp.where(y > 0, g, 0.0)
+
+
+def _relu_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    return be.relu_backward_(g, y)
 
 
 def _leaky_relu(xp: Any, a: Any) -> Any:
@@ -127,14 +161,28 @@ def _softmax_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Activation("sigmoid", sigmoid, _sigmoid_backward, "y"),
-        Activation("tanh", lambda xp, a: xp.tanh(a), _tanh_backward, "y"),
-        Activation("relu", _relu, _relu_backward, "y"),
+        Activation("sigmoid", sigmoid, _sigmoid_backward, "y", _sigmoid_, _sigmoid_backward_),
+        Activation(
+            "tanh",
+            lambda xp, a: xp.tanh(a),
+            _tanh_backward,
+            "y",
+            lambda be, a: be.tanh_(a),
+            _tanh_backward_,
+        ),
+        Activation("relu", _relu, _relu_backward, "y", lambda be, a: be.relu_(a), _relu_backward_),
         Activation("leaky_relu", _leaky_relu, _leaky_relu_backward, "y"),
         Activation("elu", _elu, _elu_backward, "y"),
         Activation("gelu", _gelu, _gelu_backward, "a"),
         Activation("softplus", _softplus, _softplus_backward, "a"),
-        Activation("identity", lambda xp, a: a, _identity_backward, "none"),
+        Activation(
+            "identity",
+            lambda xp, a: a,
+            _identity_backward,
+            "none",
+            lambda be, a: a,
+            lambda be, g, y, tmp: g,
+        ),
         Activation("softmax", softmax, _softmax_backward, "y"),
     )
 }

@@ -1,34 +1,35 @@
 """Array backends: the one module that knows which array library is underneath.
 
 The engine is written against the Python array API standard: every formula calls
-``xp.<function>`` on a namespace ``xp`` that this module supplies. NumPy is the
-default and is used directly (NumPy 2 implements the standard). PyTorch tensors and
-CuPy arrays go through ``array-api-compat``; any other standard namespace (such as
-``array_api_strict``) can be passed as is.
+``xp.<function>`` on a namespace ``xp`` that this module supplies. NumPy is the default and
+is used directly (NumPy 2 implements the standard). PyTorch tensors and CuPy arrays go
+through ``array-api-compat``; any other standard namespace (``array_api_strict``, say) can
+be passed as is.
 
-Beyond the standard, the engine asks the backend for three things only:
-
-- ``matmul(a, b, out)``: a matrix product written into a reused buffer where the
-  library supports ``out=`` (NumPy, CuPy, PyTorch); a fresh array elsewhere;
-- ``to_numpy(x)``: a host copy, for files, metrics and progress bars;
-- ``allreduce`` hooks are layered on top by :mod:`backprop.distributed`.
+Beyond the standard, the engine's hot path asks the backend for a few kernels that write
+into a reused buffer (``out``) and RETURN the result. Libraries with ``out=`` (NumPy, CuPy,
+PyTorch) write into the buffer; the generic backend returns a fresh array and ignores
+``out``. The engine always uses the returned array, so one code path serves both.
+Reusing buffers instead of allocating temporaries each step is what
+``benchmarks/bench.py`` measures (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "get_backend", "BACKENDS"]
+__all__ = ["Backend", "NumpyBackend", "TorchBackend", "CupyBackend", "get_backend", "BACKENDS"]
 
 BACKENDS = ("numpy", "torch", "cupy", "array_api_strict")
 
 
 @dataclass(frozen=True)
 class Backend:
-    """An array library and a device.
+    """An array library and a device; the generic (allocating) array API version.
 
     Attributes
     ----------
@@ -39,71 +40,252 @@ class Backend:
     device : object or None
         The device arrays are created on (``None`` for the library default).
     supports_out : bool
-        Whether ``xp.matmul`` and the elementwise functions accept ``out=``.
+        Whether the kernels below write into ``out`` (so buffers are worth keeping).
     """
 
     name: str
     xp: Any
     device: Any = None
-    supports_out: bool = False
+    supports_out = False
 
+    # ---- conversion ----------------------------------------------------------------
     def asarray(self, x: Any, dtype: Any = None) -> Any:
-        """Convert ``x`` (any array-like, on any device) to this backend."""
-        if self.name not in ("numpy",) and isinstance(x, np.ndarray | np.generic | list | tuple):
+        """Convert ``x`` (any array-like) to this backend, optionally casting to ``dtype``."""
+        if isinstance(x, list | tuple):
             x = np.asarray(x)
-        if dtype is not None:
-            dtype = self.dtype(dtype)
-        if self.device is None:
-            return self.xp.asarray(x, dtype=dtype)
-        return self.xp.asarray(x, dtype=dtype, device=self.device)
+        dt = None if dtype is None else self.dtype(dtype)
+        kw = {} if self.device is None else {"device": self.device}
+        return self.xp.asarray(x, dtype=dt, **kw)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A host NumPy array with the values of ``x``."""
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, AttributeError, RuntimeError, BufferError):
+            return np.asarray(x)
 
     def dtype(self, name: Any) -> Any:
         """The backend's dtype object for ``"float32"`` or ``"float64"``."""
         if not isinstance(name, str):
-            name = np.dtype(name).name if isinstance(name, type | np.dtype) else str(name)
+            name = str(getattr(name, "name", name))
         name = name.rsplit(".", 1)[-1]
-        if name not in ("float32", "float64"):
+        if name not in ("float32", "float64", "int64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
         return getattr(self.xp, name)
 
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        if self.device is None:
-            return self.xp.zeros(shape, dtype=self.dtype(dtype))
-        return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)
+        kw = {} if self.device is None else {"device": self.device}
+        return self.xp.zeros(shape, dtype=self.dtype(dtype), **kw)
 
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """An uninitialised buffer (used only where every entry is written before read)."""
+        kw = {} if self.device is None else {"device": self.device}
+        return self.xp.empty(shape, dtype=self.dtype(dtype), **kw)
+
+    # ---- kernels: write into `out` where supported, always return the result -----------
     def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
-        """``a @ b``, written into ``out`` when the library can.
-
-        NumPy with ``out=`` skips one allocation per product; on MNIST batch 128 that is
-        measured in ``benchmarks/bench.py`` (see docs/performance.md).
-        """
-        if out is not None and self.supports_out:
-            return self._native.matmul(a, b, out=out)
+        """``a @ b`` (``out`` must not alias ``a`` or ``b``)."""
         return a @ b
 
-    @property
-    def _native(self) -> Any:
-        if self.name == "numpy":
-            return np
-        if self.name == "torch":
-            import torch
+    def sum_rows(self, x: Any, out: Any = None) -> Any:
+        """The sum over the rows (axis 0) of a 2-D array, shape ``(n_cols,)``."""
+        return self.xp.sum(x, axis=0)
 
-            return torch
-        if self.name == "cupy":
-            import cupy
+    def multiply(self, a: Any, b: Any, out: Any = None) -> Any:
+        """``a * b`` (``out`` may be ``a``)."""
+        return a * b
 
-            return cupy
-        return self.xp
+    def subtract(self, a: Any, b: Any, out: Any = None) -> Any:
+        """``a - b`` (``out`` may be ``a``)."""
+        return a - b
+
+    def take_rows(self, x: Any, idx: Any, out: Any = None) -> Any:
+        """``x[idx]`` for a 1-D integer index array: one batch gathered from the data."""
+        return self.xp.take(x, idx, axis=0)
+
+    def vdot(self, a: Any, b: Any) -> Any:
+        """``sum(a * b)`` over all entries of two arrays of one shape, as a 0-d array."""
+        return self.xp.sum(a * b)
+
+    def tanh_(self, x: Any) -> Any:
+        """``tanh(x)``, overwriting ``x`` where supported."""
+        return self.xp.tanh(x)
+
+    def exp_(self, x: Any) -> Any:
+        """``exp(x)``, overwriting ``x`` where supported."""
+        return self.xp.exp(x)
+
+    def relu_(self, x: Any) -> Any:
+        """``max(x, 0)``, overwriting ``x`` where supported."""
+        return self.xp.maximum(x, 0.0)
+
+    def relu_backward_(self, g: Any, y: Any) -> Any:
+        """``g`` where ``y > 0``, else 0, overwriting ``g`` where supported."""
+        return self.xp.where(y > 0, g, 0.0)
+
+
+def _np_relu_(x):
+    return np.maximum(x, 0, out=x)
+
+
+def _np_relu_backward_(g, y):
+    return np.multiply(g, y > 0, out=g)
+
+
+def _np_tanh_(x):
+    return np.tanh(x, out=x)
+
+
+def _np_exp_(x):
+    return np.exp(x, out=x)
+
+
+@dataclass(frozen=True)
+class NumpyBackend(Backend):
+    """NumPy: the kernels are NumPy's own functions, called with ``out=``.
+
+    They are bound as static functions rather than wrapped in methods: at Nielsen's batch
+    of 10 a step is ~40 kernel calls, and a Python wrapper per call cost ~10% of the step
+    (measured with benchmarks/bench.py, config "nielsen").
+    """
+
+    supports_out = True
+    matmul = staticmethod(np.matmul)
+    sum_rows = staticmethod(functools.partial(np.add.reduce, axis=0))
+    multiply = staticmethod(np.multiply)
+    subtract = staticmethod(np.subtract)
+    take_rows = staticmethod(functools.partial(np.take, axis=0))
+    vdot = staticmethod(np.vdot)  # flattens; one BLAS dot instead of a product and a sum
+    tanh_ = staticmethod(_np_tanh_)
+    exp_ = staticmethod(_np_exp_)
+    relu_ = staticmethod(_np_relu_)
+    relu_backward_ = staticmethod(_np_relu_backward_)
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        return np.asarray(x, dtype=dtype)
+
+    def dtype(self, name: Any) -> Any:
+        return np.dtype(name)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return np.zeros(shape, dtype=dtype)
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return np.empty(shape, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class TorchBackend(Backend):
+    """PyTorch tensors (CPU or CUDA) through ``array_api_compat.torch``; no autograd."""
+
+    supports_out = True
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        """A NumPy copy (or view, for NumPy) of ``x``, on the host."""
-        if self.name == "numpy":
-            return np.asarray(x)
-        if self.name == "torch":
-            return x.detach().cpu().numpy()
-        if self.name == "cupy":
-            return x.get()
-        return np.asarray(x.__array__() if hasattr(x, "__array__") else np.from_dlpack(x))
+        return x.detach().cpu().numpy()
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        import torch
+
+        if isinstance(x, list | tuple):
+            x = np.asarray(x)
+        dt = None if dtype is None else self.dtype(dtype)
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        return torch.as_tensor(x, dtype=dt, device=self.device)
+
+    def matmul(self, a, b, out=None):
+        import torch
+
+        return a @ b if out is None else torch.matmul(a, b, out=out)
+
+    def sum_rows(self, x, out=None):
+        import torch
+
+        return torch.sum(x, dim=0) if out is None else torch.sum(x, dim=0, out=out)
+
+    def multiply(self, a, b, out=None):
+        import torch
+
+        return a * b if out is None else torch.mul(a, b, out=out)
+
+    def subtract(self, a, b, out=None):
+        import torch
+
+        return a - b if out is None else torch.sub(a, b, out=out)
+
+    def take_rows(self, x, idx, out=None):
+        import torch
+
+        if out is None:
+            return torch.index_select(x, 0, idx)
+        return torch.index_select(x, 0, idx, out=out)
+
+    def tanh_(self, x):
+        return x.tanh_()
+
+    def exp_(self, x):
+        return x.exp_()
+
+    def relu_(self, x):
+        return x.clamp_(min=0)
+
+    def relu_backward_(self, g, y):
+        return g.mul_(y > 0)
+
+
+@dataclass(frozen=True)
+class CupyBackend(Backend):
+    """CuPy arrays on the current CUDA device; the kernels are CuPy's NumPy-like functions."""
+
+    supports_out = True
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.get()
+
+    def matmul(self, a, b, out=None):
+        import cupy
+
+        return cupy.matmul(a, b, out=out)
+
+    def sum_rows(self, x, out=None):
+        import cupy
+
+        return cupy.sum(x, axis=0, out=out)
+
+    def multiply(self, a, b, out=None):
+        import cupy
+
+        return cupy.multiply(a, b, out=out)
+
+    def subtract(self, a, b, out=None):
+        import cupy
+
+        return cupy.subtract(a, b, out=out)
+
+    def take_rows(self, x, idx, out=None):
+        import cupy
+
+        return cupy.take(x, idx, axis=0, out=out)
+
+    def tanh_(self, x):
+        import cupy
+
+        return cupy.tanh(x, out=x)
+
+    def exp_(self, x):
+        import cupy
+
+        return cupy.exp(x, out=x)
+
+    def relu_(self, x):
+        import cupy
+
+        return cupy.maximum(x, 0, out=x)
+
+    def relu_backward_(self, g, y):
+        import cupy
+
+        return cupy.multiply(g, y > 0, out=g)
 
 
 def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Backend:
@@ -111,31 +293,32 @@ def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Back
 
     Parameters
     ----------
-    backend : {"numpy", "torch", "cupy", "array_api_strict"} or module
+    backend : {"numpy", "torch", "cupy", "array_api_strict"}, Backend, or module
         The array library. A module is taken as an array API namespace.
     device : {"cpu", "cuda"} or None
-        Where arrays live. NumPy accepts only ``"cpu"``/``None``.
+        Where arrays live. NumPy accepts only ``"cpu"``/``None``; CuPy only ``"cuda"``/``None``.
     """
+    if isinstance(backend, Backend):
+        return backend
     if not isinstance(backend, str):
         name = getattr(backend, "__name__", type(backend).__name__)
         return Backend(name=name, xp=backend, device=device)
     if backend == "numpy":
         if device not in (None, "cpu"):
-            raise ValueError(f"the numpy backend runs on the CPU only, got device={device!r}")
-        return Backend(name="numpy", xp=np, device=None, supports_out=True)
+            raise ValueError(f"the numpy backend runs on the CPU only; got device={device!r}")
+        return NumpyBackend(name="numpy", xp=np)
     if backend == "torch":
         try:
             import array_api_compat.torch as xp
             import torch
         except ImportError as e:
             raise ImportError(
-                "backend='torch' needs PyTorch and array-api-compat: "
-                "pip install 'backprop[torch]'"
+                "backend='torch' needs PyTorch and array-api-compat: pip install 'backprop[torch]'"
             ) from e
         dev = torch.device(device or "cpu")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device='cuda' was asked for, but PyTorch sees no CUDA GPU")
-        return Backend(name="torch", xp=xp, device=dev, supports_out=True)
+        return TorchBackend(name="torch", xp=xp, device=dev)
     if backend == "cupy":
         try:
             import array_api_compat.cupy as xp
@@ -144,8 +327,8 @@ def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Back
                 "backend='cupy' needs CuPy and array-api-compat: pip install 'backprop[cupy]'"
             ) from e
         if device not in (None, "cuda"):
-            raise ValueError(f"the cupy backend runs on CUDA only, got device={device!r}")
-        return Backend(name="cupy", xp=xp, device=None, supports_out=True)
+            raise ValueError(f"the cupy backend runs on CUDA only; got device={device!r}")
+        return CupyBackend(name="cupy", xp=xp)
     if backend == "array_api_strict":
         try:
             import array_api_strict as xp
@@ -153,5 +336,5 @@ def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Back
             raise ImportError(
                 "backend='array_api_strict' needs array-api-strict: pip install array-api-strict"
             ) from e
-        return Backend(name="array_api_strict", xp=xp, device=None)
+        return Backend(name="array_api_strict", xp=xp)
     raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")

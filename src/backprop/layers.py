@@ -4,6 +4,12 @@ A layer's ``forward`` caches exactly what its ``backward`` needs. ``backward`` r
 ``g = dL/dy`` (the delta flowing down from the layer above), stores the gradients of its
 own parameters, and returns ``dL/dx`` for the layer below. Layers never call each other:
 :class:`backprop.network.MLP` walks them (the generalized delta rule, written once).
+
+In training mode (``training=True``) a layer writes into buffers it keeps from step to
+step (one set per batch size: the full batch and the epoch's last, partial one) and may
+overwrite the ``g`` it receives; in inference mode every result is a fresh array. On
+backends without ``out=`` the buffers are ``None`` and the kernels allocate, with the same
+code (see :mod:`backprop.backend`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,26 @@ from .backend import Backend
 __all__ = ["Dense", "Dropout"]
 
 
+class _Buffers:
+    """Per-batch-size scratch arrays of one layer, allocated on first use."""
+
+    def __init__(self, backend: Backend, dtype: str) -> None:
+        self.backend = backend
+        self.dtype = dtype
+        self._sets: dict[tuple[str, int], Any] = {}
+
+    def get(self, name: str, shape: tuple[int, int]) -> Any:
+        if not self.backend.supports_out:
+            return None
+        key = (name, shape[0])
+        buf = self._sets.get(key)
+        if buf is None:
+            if len(self._sets) > 16:  # batch sizes keep changing (predict on odd sizes)
+                self._sets.clear()
+            buf = self._sets[key] = self.backend.empty(shape, self.dtype)
+        return buf
+
+
 class Dense:
     """A fully connected layer ``a = x W + b``, ``y = f(a)``.
 
@@ -29,55 +55,77 @@ class Dense:
         The bias (the seed's ``b(1)``, ``b(2)``); None for a layer without bias.
     activation : Activation
     backend : Backend
+    dtype : {"float32", "float64"}
     """
 
-    def __init__(self, W: Any, b: Any, activation: Activation, backend: Backend) -> None:
+    def __init__(
+        self, W: Any, b: Any, activation: Activation, backend: Backend, dtype: str
+    ) -> None:
         self.W = W
         self.b = b
         self.activation = activation
         self.backend = backend
-        self.grad_W: Any = None
-        self.grad_b: Any = None
+        self.dtype = dtype
+        fan_in, fan_out = W.shape
+        self._buffers = _Buffers(backend, dtype)
+        # Gradient arrays are allocated once and overwritten by every backward.
+        self.grad_W: Any = backend.zeros((fan_in, fan_out), dtype)
+        self.grad_b: Any = None if b is None else backend.zeros((fan_out,), dtype)
         self._x: Any = None
         self._a: Any = None
         self._y: Any = None
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        """``y = f(x W + b)`` for a batch ``x`` of shape ``(n, fan_in)``; returns ``(n, fan_out)``."""
-        xp = self.backend.xp
-        a = x @ self.W  # a = x W + b   (the seed's a(1) = x w + b(1))
+        """``y = f(x W + b)`` for a batch ``x`` of shape ``(n, fan_in)``; returns ``(n, fan_out)``.
+
+        In training mode the result lives in this layer's buffer until the next step.
+        """
+        be, act = self.backend, self.activation
+        if not training:
+            a = x @ self.W
+            if self.b is not None:
+                a = a + self.b
+            return act.forward(be.xp, a)
+        n = x.shape[0]
+        a = be.matmul(x, self.W, out=self._buffers.get("a", (n, self.W.shape[1])))
         if self.b is not None:
-            a = a + self.b
-        y = self.activation.forward(xp, a)
-        if training:
-            keeps = self.activation.keeps
-            self._x = x
-            self._a = a if keeps == "a" else None
-            self._y = y if keeps == "y" else None
+            a += self.b  # a = x W + b   (the seed's a(1) = x w + b(1))
+        if act.forward_inplace is not None:
+            y = act.forward_inplace(be, a)  # overwrites a: the backward needs only y
+        else:
+            y = act.forward(be.xp, a)
+        self._x = x
+        self._a = a if act.keeps == "a" else None
+        self._y = y if act.keeps == "y" else None
         return y
 
     def backward(self, g: Any, need_input_grad: bool = True) -> Any:
-        """Turn ``g = dL/dy`` into this layer's gradients and ``dL/dx``.
+        """Turn ``g = dL/dy`` into this layer's gradients and ``dL/dx`` (``g`` may be overwritten).
 
         ``delta = g * f'(a)``              (the seed's delta_j)
         ``dL/dW = x^T delta``              (dL/dw_ij = delta_j x_i, summed over the batch)
         ``dL/db = sum over rows of delta`` (dL/db_j = delta_j)
         ``dL/dx = delta W^T``              (dL/dh_j = sum_k delta_k w_jk)
         """
-        xp = self.backend.xp
-        delta = self.activation.backward(xp, g, self._a, self._y)
-        self.grad_W = self._x.T @ delta
+        be, act = self.backend, self.activation
+        if act.backward_inplace is not None:
+            delta = act.backward_inplace(be, g, self._y, self._buffers.get("tmp", g.shape))
+        else:
+            delta = act.backward(be.xp, g, self._a, self._y)
+        self.grad_W = be.matmul(self._x.T, delta, out=self.grad_W)
         if self.b is not None:
-            self.grad_b = xp.sum(delta, axis=0)
-        return delta @ self.W.T if need_input_grad else None
+            self.grad_b = be.sum_rows(delta, out=self.grad_b)
+        if not need_input_grad:
+            return None
+        return be.matmul(delta, self.W.T, out=self._buffers.get("dx", (g.shape[0], self.W.shape[0])))
 
 
 class Dropout:
     """Inverted dropout: in training, zero each unit with probability ``p`` and scale the
     survivors by ``1 / (1 - p)``; at inference, the identity.
 
-    The mask comes from an explicit ``numpy.random.Generator`` (drawn on the host and
-    moved to the backend), so the same seed gives the same masks.
+    The mask comes from an explicit ``numpy.random.Generator`` (drawn on the host in the
+    model's dtype and moved to the backend), so the same seed gives the same masks.
     """
 
     def __init__(self, p: float, rng: np.random.Generator, backend: Backend, dtype: str) -> None:
@@ -91,8 +139,8 @@ class Dropout:
         if not training or self.p == 0.0:
             self._mask = None
             return x
-        keep = self.rng.random(tuple(x.shape)) >= self.p
-        mask = keep.astype(self.dtype) * (1.0 / (1.0 - self.p))
+        u = self.rng.random(tuple(x.shape), dtype=np.dtype(self.dtype))
+        mask = (u >= self.p).astype(self.dtype) * np.asarray(1.0 / (1.0 - self.p), self.dtype)
         self._mask = self.backend.asarray(mask, self.dtype)
         return x * self._mask
 

@@ -72,6 +72,18 @@ class Loss:
             l = l * weights
         return xp.mean(l)
 
+    def value_and_grad(self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None) -> Any:
+        """``(L, dL/dy)`` in one pass, the gradient written into ``out`` where the backend can.
+
+        The training step's path: for ``l2`` and ``cross_entropy`` without sample weights
+        the two share their intermediates (Nielsen's cost objects give value and delta
+        together); every other case is :meth:`value` and :meth:`gradient`.
+        """
+        fused = _FUSED.get(self.name)
+        if fused is not None and weights is None:
+            return fused(be, y, t, out)
+        return self.value(be.xp, y, t, weights), self.gradient(be.xp, y, t, weights)
+
     def gradient(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
         """``dL/dy``, shape ``(n, m)``: the per-sample gradient times ``s_i / n``."""
         n = y.shape[0]
@@ -141,6 +153,33 @@ def _ce_grad(xp, z, t):
     # dl/dz = softmax(z) sum_j t_j - t  (= softmax(z) - t for one-hot or probability targets)
     return softmax(xp, z) * xp.sum(t, axis=1, keepdims=True) - t
 
+
+def _l2_fused(be, y, t, out):
+    n = y.shape[0]
+    r = be.subtract(y, t, out=out)  # r = y - t
+    value = be.vdot(r, r) * (0.5 / n)  # L = (1/n) sum_i 1/2 sum_j r_ij^2
+    r *= 1.0 / n  # dL/dy = (y - t) / n
+    return value, r
+
+
+def _ce_fused(be, z, t, out):
+    xp = be.xp
+    n = z.shape[0]
+    s = be.subtract(z, xp.max(z, axis=1, keepdims=True), out=out)  # s = z - max_j z
+    t_dot_s = be.vdot(t, s)
+    t_sum = xp.sum(t, axis=1, keepdims=True)
+    e = be.exp_(s)  # e = exp(s), every exponent <= 0
+    e_sum = xp.sum(e, axis=1, keepdims=True)
+    # l_i = -sum_j t_ij log softmax(z)_ij = (sum_j t_ij) log sum_j e_ij - sum_j t_ij s_ij
+    value = (be.vdot(t_sum, xp.log(e_sum)) - t_dot_s) * (1.0 / n)
+    e /= e_sum  # softmax(z)
+    e *= t_sum
+    e -= t  # dl_i/dz = softmax(z) sum_j t_ij - t_i
+    e *= 1.0 / n
+    return value, e
+
+
+_FUSED = {"l2": _l2_fused, "cross_entropy": _ce_fused}
 
 _PER_SAMPLE = {
     "l2": _l2,

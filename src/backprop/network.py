@@ -185,11 +185,12 @@ class MLP:
             last = i == len(weights) - 1
             act = get_activation(config.output_activation if last else config.activation)
             b = backend.zeros((W.shape[1],), config.dtype) if config.bias else None
-            layer = Dense(backend.asarray(W, config.dtype), b, act, backend)
+            layer = Dense(backend.asarray(W, config.dtype), b, act, backend, config.dtype)
             self.layers.append(layer)
             self.dense.append(layer)
             if not last and config.dropout > 0:
                 self.layers.append(Dropout(config.dropout, self.dropout_rng, backend, config.dtype))
+        self._loss_grad_buffers: dict[int, Any] = {}
 
     # ----------------------------------------------------------------- parameters
     @property
@@ -279,7 +280,11 @@ class MLP:
         For a loss that takes logits this is the logits; :meth:`predict` applies the link.
         ``training=True`` turns dropout on and caches what :meth:`backward` needs.
         """
-        return self._forward(self.as_inputs(X), training)
+        y = self._forward(self.as_inputs(X), training)
+        if training:
+            self._y_out = y
+            y = self.xp.asarray(y, copy=True)  # the training buffers are reused next step
+        return y
 
     def _forward(self, x: Any, training: bool) -> Any:
         for layer in self.layers:
@@ -310,11 +315,16 @@ class MLP:
         and each layer turns it into its own gradients and ``dL/dx`` for the layer below.
         """
         y = self._y_out
-        g = self.loss_fn.gradient(self.xp, y, t, sample_weight)
+        n = y.shape[0]
+        out = self._loss_grad_buffers.get(n) if self.backend.supports_out else None
+        if out is None and self.backend.supports_out:
+            self._loss_grad_buffers = {**self._loss_grad_buffers, n: self.backend.empty(y.shape, self.dtype)}
+            out = self._loss_grad_buffers[n]
+        loss, g = self.loss_fn.value_and_grad(self.backend, y, t, sample_weight, out=out)
         for k in range(len(self.layers) - 1, -1, -1):
             # the first layer's dL/dx would be the gradient for the data: never needed
             g = self.layers[k].backward(g, need_input_grad=k > 0)
-        return self.loss_fn.value(self.xp, y, t, sample_weight)
+        return loss
 
     def forward_backward(self, x: Any, t: Any, sample_weight: Any = None) -> Any:
         """One forward (training mode) and backward on backend arrays; returns the loss."""
@@ -334,19 +344,24 @@ class MLP:
         """The loss and ``dL/d(parameter)`` for every parameter, on one batch.
 
         Dropout, if configured, is active (masks from the model's dropout generator).
+        The arrays returned are copies: they stay valid after later steps.
         """
         x = self.as_inputs(X)
         n = x.shape[0]
         t = self.as_targets(T, n)
         w = self.as_sample_weight(sample_weight, n)
         loss = self.forward_backward(x, t, w)
-        return float(loss), self.grads
+        return float(loss), {k: self.xp.asarray(g, copy=True) for k, g in self.grads.items()}
 
     def train_step(self, X: Any, T: Any, optimizer: Any, sample_weight: Any = None) -> float:
         """One gradient step on one batch; returns the batch loss before the step."""
-        loss, grads = self.gradients(X, T, sample_weight)
-        optimizer.step(self.params, grads)
-        return loss
+        x = self.as_inputs(X)
+        n = x.shape[0]
+        loss = self.forward_backward(
+            x, self.as_targets(T, n), self.as_sample_weight(sample_weight, n)
+        )
+        optimizer.step(self.params, self.grads)
+        return float(loss)
 
     def fit(self, X: Any, T: Any, **kwargs: Any) -> Any:
         """Train on ``(X, T)``; see :func:`backprop.training.fit` for the options."""

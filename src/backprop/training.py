@@ -173,6 +173,7 @@ def fit(
     class_weight: dict[int, float] | str | None = None,
     progress: bool = False,
     state: TrainState | None = None,
+    distributed: Any = None,
 ) -> History:
     """Train ``model`` on ``(X, T)`` by mini-batch gradient descent.
 
@@ -202,6 +203,10 @@ def fit(
         Show a progress bar (rich) with epoch, loss, accuracy and time left.
     state : TrainState, optional
         Continue a run (from a checkpoint); ``model``/``optimizer`` are taken from it.
+    distributed : mpi4py communicator, backprop.distributed.World, False or None
+        Data-parallel training over MPI (:mod:`backprop.distributed`). None: automatic,
+        under ``mpirun`` with more than one rank, and for inputs memory-mapped from a
+        ``.npy`` file. False: always this single-process loop.
 
     Returns
     -------
@@ -219,6 +224,17 @@ def fit(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+    if distributed is not False:
+        from .distributed import fit_data_parallel, wants_data_parallel
+
+        if wants_data_parallel(distributed, X):
+            return fit_data_parallel(
+                model, X, T, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
+                seed=seed, shuffle=shuffle, validation_data=validation_data,
+                validation_fraction=validation_fraction, early_stopping=early_stopping,
+                callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
+                progress=progress, state=state, distributed=distributed,
+            )  # fmt: skip
 
     Xh = check_inputs(X, model.n_inputs)
     Th = check_targets(T, Xh.shape[0], model.n_outputs)
@@ -309,37 +325,55 @@ def _split_seed(seed: Any) -> int:
 
 
 def _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar) -> dict[str, float]:
-    """One pass over the data in the order given; returns the mean loss (and accuracy)."""
+    """One pass over the data in the order given; returns the mean loss (and accuracy).
+
+    Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
+    so an epoch costs no copy of the data set and no per-step allocation (docs/performance.md).
+    """
     be, xp = model.backend, model.xp
     n = order.shape[0]
-    idx_all = be.asarray(order.astype(np.int64)) if be.name != "numpy" else order
-    total_loss = 0.0
-    correct = 0.0
+    idx_all = order if be.name == "numpy" else be.asarray(order.astype(np.int64))
     params = model.params
+    buffers: dict[int, tuple[Any, Any]] = {}
+    total_loss: Any = 0.0
+    # predicted classes of every row, written batch by batch, compared once at the end
+    predicted = be.zeros((n,), "int64") if classify else None
     for lo in range(0, n, batch_size):
         idx = idx_all[lo : lo + batch_size]
-        xb = xp.take(x_all, idx, axis=0)
-        tb = xp.take(t_all, idx, axis=0)
-        wb = None if w_all is None else xp.take(w_all, idx, axis=0)
+        nb = idx.shape[0]
+        bufs = buffers.get(nb)
+        if bufs is None and be.supports_out:
+            bufs = buffers[nb] = (
+                be.empty((nb, x_all.shape[1]), x_all.dtype),
+                be.empty((nb, t_all.shape[1]), t_all.dtype),
+            )
+        xb = be.take_rows(x_all, idx, out=None if bufs is None else bufs[0])
+        tb = be.take_rows(t_all, idx, out=None if bufs is None else bufs[1])
+        wb = None if w_all is None else be.take_rows(w_all, idx)
         loss = model.forward_backward(xb, tb, wb)
         opt.step(params, model.grads)
-        nb = xb.shape[0]
         total_loss = total_loss + loss * nb
         if classify:
-            correct = correct + _correct(xp, model._y_out, tb, model.loss_fn.from_logits)
+            predicted[lo : lo + nb] = _predicted_class(xp, model._y_out, model.loss_fn.from_logits)
         bar.step(nb, total_loss, lo + nb)
     row = {"loss": float(total_loss) / n}
     if classify:
-        row["accuracy"] = float(correct) / n
+        labels = _predicted_class(xp, xp.take(t_all, idx_all, axis=0), False)
+        row["accuracy"] = float(xp.sum(xp.astype(predicted == labels, model.backend.dtype(model.dtype)))) / n
     return row
+
+
+def _predicted_class(xp: Any, y: Any, logits: bool) -> Any:
+    """The class of each row of outputs (or targets): argmax, or a threshold for one column."""
+    if y.shape[1] == 1:
+        return xp.astype(y[:, 0] > (0.0 if logits else 0.5), xp.int64)
+    return xp.argmax(y, axis=1)
 
 
 def _correct(xp: Any, y: Any, t: Any, logits: bool) -> Any:
     """How many rows the outputs ``y`` classify as the targets ``t`` do."""
-    if y.shape[1] == 1:
-        threshold = 0.0 if logits else 0.5
-        return xp.sum(xp.astype((y[:, 0] > threshold) == (t[:, 0] > 0.5), y.dtype))
-    return xp.sum(xp.astype(xp.argmax(y, axis=1) == xp.argmax(t, axis=1), y.dtype))
+    same = _predicted_class(xp, y, logits) == _predicted_class(xp, t, False)
+    return xp.sum(xp.astype(same, y.dtype))
 
 
 def _evaluate(model: MLP, x: Any, t: Any, classify: bool, prefix: str = "") -> dict[str, float]:

@@ -1,0 +1,789 @@
+"""Side-by-side CPU benchmark: backprop vs PyTorch (eager) vs scikit-learn, in one run.
+
+What it measures, on the same data, on the same machine, at the same thread count for all:
+
+- training throughput (samples/s over a full MNIST epoch, after a warm-up, median of the
+  repeats; the implementations take turns within each repeat so that a burst of load from
+  another process hits all of them alike);
+- inference throughput on the 10k test images (one call on the whole set);
+- NumPy's float32 matrix-multiply rate at each GEMM shape of a training step, with the
+  operand layouts the engine uses, and each implementation's fraction of that roofline:
+  (time the epoch's matrix products would take at the measured rates) / (measured epoch time);
+- peak resident memory of a training run in a fresh process, against the budget
+  dataset + 2 x (parameters + one batch's activations) + interpreter baseline
+  (see ``benchmarks/memory.py``).
+
+Run ``python benchmarks/bench.py`` (a few minutes) or ``--smoke`` (seconds, random data,
+tiny sizes; CI runs it). Results and method: ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gzip
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import backprop
+from backprop.training import fit
+
+HERE = Path(__file__).resolve().parent
+
+# ----------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class Config:
+    """One benchmarked network and training setup."""
+
+    name: str
+    arch: str
+    sizes: tuple[int, ...]
+    activation: str  # hidden layers
+    output_activation: str
+    loss: str
+    init: str
+    batch: int
+    lr: float
+
+
+MLP_SIZES = (784, 256, 128, 10)
+NIELSEN_SIZES = (784, 30, 10)
+CONFIGS = (
+    Config(
+        "mlp-b32", "mlp", MLP_SIZES, "relu", "identity", "cross_entropy", "he_uniform", 32, 0.05
+    ),
+    Config(
+        "mlp-b128", "mlp", MLP_SIZES, "relu", "identity", "cross_entropy", "he_uniform", 128, 0.05
+    ),
+    Config(
+        "mlp-b512", "mlp", MLP_SIZES, "relu", "identity", "cross_entropy", "he_uniform", 512, 0.05
+    ),
+    Config("nielsen-b10", "nielsen", NIELSEN_SIZES, "sigmoid", "sigmoid", "l2", "normal", 10, 3.0),
+)
+IMPLS = ("backprop", "torch", "sklearn")
+PARTS = ("speed", "memory")
+
+# (description, config, peer or None for the roofline, minimum): ours / peer >= minimum,
+# or ours' roofline fraction >= minimum. The numbers are issue 7's acceptance targets.
+TRAIN_TARGETS = (
+    ("train b128 vs torch", "mlp-b128", "torch", 1.5),
+    ("train b128 vs sklearn", "mlp-b128", "sklearn", 2.2),
+    ("train b512 vs torch", "mlp-b512", "torch", 1.2),
+    ("train Nielsen b10 vs torch", "nielsen-b10", "torch", 8.0),
+    ("GEMM roofline b128", "mlp-b128", None, 0.85),
+    ("GEMM roofline b512", "mlp-b512", None, 0.85),
+)
+INFERENCE_TARGET = 1.0  # ours / torch inference throughput, every config
+
+# ----------------------------------------------------------------------------- data
+
+
+def _read_idx(path: Path, max_items: int | None, chunk_items: int = 10_000) -> np.ndarray:
+    """Read a gzip IDX file (uint8 payload) in chunks, so that no second full-size copy of
+    the raw bytes is ever alive: images come back as float32 in [0, 1], labels as int64."""
+    with gzip.open(path, "rb") as f:
+        header = f.read(4)
+        if len(header) != 4 or header[:2] != b"\x00\x00" or header[2] != 0x08:
+            raise ValueError(f"{path} is not an IDX file of unsigned bytes (header {header!r})")
+        ndim = header[3]
+        dims = [int.from_bytes(f.read(4), "big") for _ in range(ndim)]
+        n = dims[0] if max_items is None else min(dims[0], max_items)
+        row = int(np.prod(dims[1:], dtype=np.int64)) if ndim > 1 else 1
+        if ndim == 1:
+            out = np.frombuffer(f.read(n), dtype=np.uint8).astype(np.int64)
+            if out.shape[0] != n:
+                raise ValueError(f"{path} ends after {out.shape[0]} of {n} labels")
+            return out
+        out = np.empty((n, row), dtype=np.float32)
+        buf = np.empty(chunk_items * row, dtype=np.uint8)
+        for lo in range(0, n, chunk_items):
+            k = min(chunk_items, n - lo)
+            view = memoryview(buf)[: k * row]
+            if f.readinto(view) != k * row:
+                raise ValueError(f"{path} ends before image {lo + k} of {n}")
+            np.multiply(buf[: k * row].reshape(k, row), np.float32(1 / 255), out=out[lo : lo + k])
+        return out
+
+
+@dataclass
+class Data:
+    X_train: np.ndarray  # (n, 784) float32 in [0, 1]
+    y_train: np.ndarray  # (n,) int64 labels
+    X_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+
+def load_data(n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Data:
+    """MNIST from ``$BACKPROP_DATA/mnist`` (the first ``n_train``/``n_test`` images), or
+    random data of MNIST's shape when the files are absent (said in ``source``)."""
+    root = os.environ.get("BACKPROP_DATA")
+    files = (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    )
+    if root and all((Path(root) / "mnist" / f).is_file() for f in files):
+        d = Path(root) / "mnist"
+        return Data(
+            _read_idx(d / files[0], n_train),
+            _read_idx(d / files[1], n_train),
+            _read_idx(d / files[2], n_test),
+            _read_idx(d / files[3], n_test),
+            f"MNIST from {d}",
+        )
+    rng = np.random.default_rng(seed)
+    n_train = 60_000 if n_train is None else n_train
+    n_test = 10_000 if n_test is None else n_test
+    why = "BACKPROP_DATA is not set" if not root else f"no MNIST files in {root}/mnist"
+    return Data(
+        rng.random((n_train, 784), dtype=np.float32),
+        rng.integers(0, 10, n_train),
+        rng.random((n_test, 784), dtype=np.float32),
+        rng.integers(0, 10, n_test),
+        f"random data of MNIST's shape ({why})",
+    )
+
+
+# ----------------------------------------------------------------------------- threads
+
+
+def thread_control_available() -> bool:
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def limit_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` threads in every BLAS/OpenMP pool (threadpoolctl) and in
+    PyTorch's intra-op pool (``torch.set_num_threads``) when PyTorch is loaded."""
+    torch = sys.modules.get("torch")
+    old_torch = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
+    try:
+        if thread_control_available():
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=n):
+                yield
+        else:
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(old_torch)
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """threadpoolctl's view of the loaded BLAS / OpenMP libraries (kernel, version, threads)."""
+    if not thread_control_available():
+        return [{"note": "threadpoolctl is not installed: thread counts were not controlled"}]
+    from threadpoolctl import threadpool_info
+
+    keep = (
+        "user_api",
+        "internal_api",
+        "prefix",
+        "version",
+        "architecture",
+        "num_threads",
+        "threading_layer",
+        "filepath",
+    )
+    return [{k: v for k, v in lib.items() if k in keep} for lib in threadpool_info()]
+
+
+# ----------------------------------------------------------------------------- implementations
+
+
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    t = np.zeros((y.shape[0], k), dtype=np.float32)
+    t[np.arange(y.shape[0]), y] = 1.0
+    return t
+
+
+class Ours:
+    """backprop through its user path: ``MLP(...)`` and ``backprop.training.fit``."""
+
+    name = "backprop"
+
+    def __init__(self, cfg: Config, X: np.ndarray, y: np.ndarray) -> None:
+        self.cfg, self.X, self.y = cfg, X, y
+        self.model = backprop.MLP(
+            list(cfg.sizes),
+            activation=cfg.activation,
+            output_activation=cfg.output_activation,
+            loss=cfg.loss,
+            init=cfg.init,
+            dtype="float32",
+            seed=0,
+        )
+
+    def train_epoch(self, seed: int, n: int | None = None) -> float:
+        X, y = (self.X, self.y) if n is None else (self.X[:n], self.y[:n])
+        hist = fit(
+            self.model,
+            X,
+            y,
+            optimizer="sgd",
+            lr=self.cfg.lr,
+            epochs=1,
+            batch_size=self.cfg.batch,
+            progress=False,
+            seed=seed,
+        )
+        return float(hist.epochs[-1]["loss"])
+
+    def predict(self, X: np.ndarray) -> Any:
+        return self.model.predict(X)
+
+
+class Torch:
+    """PyTorch CPU eager as a competent user writes it: nn.Sequential, torch.optim.SGD, and a
+    per-epoch loop over a randperm, gathering each batch by index (no DataLoader)."""
+
+    name = "torch"
+
+    def __init__(self, cfg: Config, X: np.ndarray, y: np.ndarray) -> None:
+        import torch
+        from torch import nn
+
+        self.torch, self.cfg = torch, cfg
+        torch.manual_seed(0)
+        act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[cfg.activation]
+        layers: list[nn.Module] = []
+        pairs = list(zip(cfg.sizes[:-1], cfg.sizes[1:], strict=True))
+        for i, (fan_in, fan_out) in enumerate(pairs):
+            layers.append(nn.Linear(fan_in, fan_out))
+            if i < len(pairs) - 1:
+                layers.append(act())
+        if cfg.output_activation == "sigmoid":
+            layers.append(nn.Sigmoid())
+        self.model = nn.Sequential(*layers)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+        self.X = torch.from_numpy(X)
+        if cfg.loss == "cross_entropy":
+            self.T = torch.from_numpy(y)
+            self.loss_fn: Callable[[Any, Any], Any] = nn.CrossEntropyLoss()
+        else:
+            # our "l2": mean over samples of 1/2 sum_j (y_j - t_j)^2
+            self.T = torch.from_numpy(_onehot(y, cfg.sizes[-1]))
+            mse_sum = nn.MSELoss(reduction="sum")
+            self.loss_fn = lambda out, t: 0.5 * mse_sum(out, t) / out.shape[0]
+
+    def train_epoch(self, seed: int, n: int | None = None) -> float:
+        torch, B = self.torch, self.cfg.batch
+        n = self.X.shape[0] if n is None else n
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        self.model.train()
+        total = 0.0
+        for lo in range(0, n, B):
+            idx = perm[lo : lo + B]
+            xb, tb = self.X[idx], self.T[idx]
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(xb), tb)
+            loss.backward()
+            self.opt.step()
+            total += loss.item() * xb.shape[0]
+        return total / n
+
+    def predict(self, X: np.ndarray) -> Any:
+        torch = self.torch
+        self.model.eval()
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(X))
+            return torch.softmax(out, dim=1) if self.cfg.loss == "cross_entropy" else out
+
+
+class Sklearn:
+    """scikit-learn's MLPClassifier with plain SGD (momentum 0, alpha 0), one epoch per fit.
+
+    It has no quadratic loss: for Nielsen's network it trains with its log-loss (softmax
+    output), which is the closest it offers; the timing is of that."""
+
+    name = "sklearn"
+
+    def __init__(self, cfg: Config, X: np.ndarray, y: np.ndarray) -> None:
+        self.cfg, self.X, self.y = cfg, X, y
+        self.clf: Any = None
+
+    def _new(self, seed: int) -> Any:
+        from sklearn.neural_network import MLPClassifier
+
+        return MLPClassifier(
+            hidden_layer_sizes=self.cfg.sizes[1:-1],
+            activation={"relu": "relu", "sigmoid": "logistic"}[self.cfg.activation],
+            solver="sgd",
+            batch_size=self.cfg.batch,
+            learning_rate="constant",
+            learning_rate_init=self.cfg.lr,
+            momentum=0.0,
+            nesterovs_momentum=False,
+            alpha=0.0,
+            max_iter=1,
+            shuffle=True,
+            random_state=seed,
+        )
+
+    def train_epoch(self, seed: int, n: int | None = None) -> float:
+        from sklearn.exceptions import ConvergenceWarning
+
+        X, y = (self.X, self.y) if n is None else (self.X[:n], self.y[:n])
+        clf = self._new(seed)
+        with warnings.catch_warnings():
+            # max_iter=1 is one epoch on purpose; sklearn warns that it did not converge
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        self.clf = clf
+        return float(clf.loss_)
+
+    def predict(self, X: np.ndarray) -> Any:
+        return self.clf.predict_proba(X)
+
+
+IMPL_CLASSES: dict[str, type] = {"backprop": Ours, "torch": Torch, "sklearn": Sklearn}
+
+
+def available_impls(wanted: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """The implementations that can run here, and a note for each one skipped."""
+    ok, skipped = [], {}
+    for name in wanted:
+        module = {"torch": "torch", "sklearn": "sklearn"}.get(name)
+        if module is not None:
+            try:
+                __import__(module)
+            except ImportError:
+                skipped[name] = f"{module} is not installed: skipped"
+                continue
+        ok.append(name)
+    return ok, skipped
+
+
+# ----------------------------------------------------------------------------- GEMM roofline
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """One matrix product of a training step: ``(m, k) @ (k, n)``.
+
+    ``layout`` says how the engine's operands lie in memory: ``"NN"`` both C-contiguous
+    (forward ``x @ W``), ``"TN"`` the left one a transposed view (``x.T @ delta``),
+    ``"NT"`` the right one a transposed view (``delta @ W.T``)."""
+
+    role: str
+    m: int
+    k: int
+    n: int
+    layout: str
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.m * self.k * self.n
+
+
+def step_gemms(sizes: tuple[int, ...], batch: int) -> list[Gemm]:
+    """The matrix products of one training step on a batch of ``batch`` rows.
+
+    Forward ``a = x W`` per layer; backward ``dW = x^T delta`` per layer and
+    ``dX = delta W^T`` for every layer but the first (the data's gradient is never needed)."""
+    gemms = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        gemms.append(Gemm(f"fwd{i}", batch, fan_in, fan_out, "NN"))
+        gemms.append(Gemm(f"dW{i}", fan_in, batch, fan_out, "TN"))
+        if i > 0:
+            gemms.append(Gemm(f"dX{i}", batch, fan_out, fan_in, "NT"))
+    return gemms
+
+
+def epoch_batches(n: int, batch: int) -> dict[int, int]:
+    """Batch size -> how many batches of that size one epoch over ``n`` rows has
+    (the last, partial batch included)."""
+    counts = {batch: n // batch}
+    if n % batch:
+        counts[n % batch] = counts.get(n % batch, 0) + 1
+    return {b: c for b, c in counts.items() if c}
+
+
+def _operands(g: Gemm, rng: np.random.Generator, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    if g.layout == "NN":
+        return rng.random((g.m, g.k), dtype=dtype), rng.random((g.k, g.n), dtype=dtype)
+    if g.layout == "TN":
+        return rng.random((g.k, g.m), dtype=dtype).T, rng.random((g.k, g.n), dtype=dtype)
+    return rng.random((g.m, g.k), dtype=dtype), rng.random((g.n, g.k), dtype=dtype).T
+
+
+def gemm_rate(g: Gemm, dtype: Any = np.float32, min_time: float = 0.01, trials: int = 5) -> float:
+    """NumPy's rate (FLOP/s) for ``g``: the fastest of ``trials`` timings, each a loop of
+    ``np.matmul(a, b, out=c)`` lasting at least ``min_time`` seconds (per-call overhead
+    included: any NumPy code pays it)."""
+    a, b = _operands(g, np.random.default_rng(0), dtype)
+    c = np.empty((g.m, g.n), dtype=dtype)
+    np.matmul(a, b, out=c)
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(a, b, out=c)
+        dt = time.perf_counter() - t0
+        if dt >= min_time:
+            break
+        reps *= 2 if dt < min_time / 4 else 4
+    best = dt / reps
+    for _ in range(trials - 1):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(a, b, out=c)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return g.flops / best
+
+
+def roofline(sizes: tuple[int, ...], n: int, batch: int, min_time: float = 0.01) -> dict[str, Any]:
+    """Measured GEMM rates at every shape of an epoch over ``n`` rows, and the time the
+    epoch's matrix products would take at those rates (``gemm_seconds``)."""
+    shapes, seconds, flops = [], 0.0, 0
+    for b, count in epoch_batches(n, batch).items():
+        for g in step_gemms(sizes, b):
+            rate = gemm_rate(g, min_time=min_time)
+            shapes.append({**asdict(g), "batches": count, "gflops_per_s": rate / 1e9})
+            seconds += count * g.flops / rate
+            flops += count * g.flops
+    return {"shapes": shapes, "gemm_seconds": seconds, "gemm_flops": flops}
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _median(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def bench_config(
+    cfg: Config,
+    data: Data,
+    impls: list[str],
+    repeats: int,
+    warmup_rows: int,
+    min_time: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Train and infer with every implementation on ``cfg``; returns the raw timings."""
+    n = data.X_train.shape[0]
+    models = {name: IMPL_CLASSES[name](cfg, data.X_train, data.y_train) for name in impls}
+    for impl in models.values():  # warm-up: code paths, allocator pools, BLAS buffers
+        impl.train_epoch(seed=10_000, n=min(n, warmup_rows))
+    train: dict[str, list[float]] = {name: [] for name in impls}
+    losses: dict[str, list[float]] = {name: [] for name in impls}
+    for r in range(repeats):
+        for name, impl in models.items():  # interleaved: every repeat runs each in turn
+            t0 = time.perf_counter()
+            loss = impl.train_epoch(seed=r)
+            train[name].append(time.perf_counter() - t0)
+            losses[name].append(loss)
+        log(
+            f"  {cfg.name} repeat {r + 1}/{repeats}: "
+            + ", ".join(f"{k} {n / v[-1]:,.0f}/s" for k, v in train.items())
+        )
+    infer: dict[str, list[float]] = {name: [] for name in impls}
+    for impl in models.values():
+        impl.predict(data.X_test)  # warm-up
+    for _ in range(max(repeats, 3)):
+        for name, impl in models.items():
+            t0 = time.perf_counter()
+            impl.predict(data.X_test)
+            infer[name].append(time.perf_counter() - t0)
+    roof = roofline(cfg.sizes, n, cfg.batch, min_time=min_time)
+    out: dict[str, Any] = {"config": asdict(cfg), "n_train": n, "n_test": data.X_test.shape[0]}
+    out["roofline"] = roof
+    out["impls"] = {}
+    for name in impls:
+        t_train = _median(train[name])
+        out["impls"][name] = {
+            "train_seconds": train[name],
+            "train_samples_per_s": n / t_train,
+            "roofline_fraction": roof["gemm_seconds"] / t_train,
+            "final_losses": losses[name],
+            "infer_seconds": infer[name],
+            "infer_samples_per_s": data.X_test.shape[0] / _median(infer[name]),
+        }
+    return out
+
+
+def ratios(result: dict[str, Any]) -> None:
+    """Add ``ours / this`` throughput ratios to each implementation's entry."""
+    ours = result["impls"].get("backprop")
+    for entry in result["impls"].values():
+        for key in ("train", "infer"):
+            entry[f"{key}_ours_over_this"] = (
+                None
+                if ours is None
+                else ours[f"{key}_samples_per_s"] / entry[f"{key}_samples_per_s"]
+            )
+
+
+def check_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 7's targets, evaluated on ``results`` (one thread count's configs)."""
+    by_name = {r["config"]["name"]: r for r in results}
+    rows = []
+    for what, cfg_name, peer, minimum in TRAIN_TARGETS:
+        r = by_name.get(cfg_name)
+        if r is None or "backprop" not in r["impls"] or (peer and peer not in r["impls"]):
+            continue
+        ours = r["impls"]["backprop"]
+        value = (
+            ours["roofline_fraction"] if peer is None else r["impls"][peer]["train_ours_over_this"]
+        )
+        rows.append({"target": what, "value": value, "minimum": minimum, "pass": value >= minimum})
+    for r in results:
+        if "backprop" in r["impls"] and "torch" in r["impls"]:
+            value = r["impls"]["torch"]["infer_ours_over_this"]
+            rows.append(
+                {
+                    "target": f"inference {r['config']['name']} vs torch",
+                    "value": value,
+                    "minimum": INFERENCE_TARGET,
+                    "pass": value >= INFERENCE_TARGET,
+                }
+            )
+    return rows
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers came from: CPU, cores, memory, library versions, thread settings."""
+    info: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "backprop": getattr(backprop, "__version__", "unknown"),
+        "os_cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "thread_env": {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")},
+    }
+    with contextlib.suppress(OSError):
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        models = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.splitlines()
+            if ln.startswith("model name")
+        ]
+        flags = next(
+            (ln.split(":", 1)[1].split() for ln in cpuinfo.splitlines() if ln.startswith("flags")),
+            [],
+        )
+        info["cpu_model"] = models[0] if models else platform.processor()
+        info["cpu_simd"] = [
+            f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags
+        ]
+    with contextlib.suppress(OSError):
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split()
+        info["mem_total_gib"] = round(int(mem[1]) / 2**20, 1)
+    with contextlib.suppress(OSError):
+        info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    for mod in ("torch", "sklearn", "threadpoolctl"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            info[mod] = None
+    if info["torch"]:
+        import torch
+
+        info["torch_default_threads"] = torch.get_num_threads()
+    info["blas"] = blas_info()
+    return info
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The results as markdown tables: one row per (threads, config, implementation),
+    then the targets with PASS/FAIL, then memory."""
+    lines = [
+        "| threads | config | implementation | train samples/s | ours ÷ this (train) "
+        "| GEMM roofline fraction | inference samples/s | ours ÷ this (inference) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in report["runs"]:
+        for r in run["configs"]:
+            for name, e in r["impls"].items():
+                lines.append(
+                    f"| {run['threads']} | {r['config']['name']} | {name} "
+                    f"| {e['train_samples_per_s']:,.0f} | {_fmt(e['train_ours_over_this'], '.2f')} "
+                    f"| {e['roofline_fraction']:.2f} | {e['infer_samples_per_s']:,.0f} "
+                    f"| {_fmt(e['infer_ours_over_this'], '.2f')} |"
+                )
+    if any(run["targets"] for run in report["runs"]):
+        lines += [
+            "",
+            "| threads | target | measured | required | result |",
+            "|---:|---|---:|---:|---|",
+        ]
+        for run in report["runs"]:
+            for t in run["targets"]:
+                lines.append(
+                    f"| {run['threads']} | {t['target']} | {t['value']:.2f} | >= {t['minimum']:g} "
+                    f"| {'PASS' if t['pass'] else 'FAIL'} |"
+                )
+    mem = report.get("memory")
+    if mem:
+        mib = 2**20
+        rss = mem["rss_after_epoch_bytes"]
+        peak_ok = "PASS" if mem["peak_within_budget"] else "FAIL"
+        growth_ok = "PASS" if mem["no_growth"] else "FAIL"
+        lines += [
+            "",
+            "| memory (backprop, MNIST-shaped run) | MiB |",
+            "|---|---:|",
+            f"| interpreter baseline (numpy + backprop imported) "
+            f"| {mem['baseline_bytes'] / mib:.1f} |",
+            f"| dataset | {mem['dataset_bytes'] / mib:.1f} |",
+            f"| 2 x (parameters + one batch's activations) | {mem['model_x2_bytes'] / mib:.1f} |",
+            f"| budget | {mem['budget_bytes'] / mib:.1f} |",
+            f"| peak RSS of the training run | {mem['peak_bytes'] / mib:.1f} ({peak_ok}) |",
+            f"| RSS after epoch 1 / after epoch {len(rss)} | {rss[0] / mib:.1f} / "
+            f"{rss[-1] / mib:.1f} ({growth_ok}: growth {mem['growth_bytes'] / mib:+.2f}) |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes (a few hundred rows), 1 repeat: checks every code path in seconds",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="thread counts to run at, e.g. 1 2 (default: 1 and 2; smoke: 1)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=None, help="timed epochs per implementation (default 3)"
+    )
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write all results here")
+    p.add_argument(
+        "--markdown", type=Path, default=None, metavar="OUT", help="write the tables here"
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"restrict to these configs ({', '.join(c.name for c in CONFIGS)}), "
+        f"implementations ({', '.join(IMPLS)}) and parts ({', '.join(PARTS)}); "
+        "a kind not named is kept whole",
+    )
+    args = p.parse_args(argv)
+    known = {c.name for c in CONFIGS} | set(IMPLS) | set(PARTS)
+    bad = sorted(set(args.only or ()) - known)
+    if bad:
+        p.error(f"--only got unknown names {bad}; expected any of {sorted(known)}")
+    if args.repeats is not None and args.repeats < 1:
+        p.error(f"--repeats must be at least 1; got {args.repeats}")
+    if args.threads and min(args.threads) < 1:
+        p.error(f"--threads must be positive; got {args.threads}")
+    return args
+
+
+def _select(only: list[str] | None, names: tuple[str, ...]) -> tuple[str, ...]:
+    named = [n for n in names if only and n in only]
+    return tuple(named) if named else names
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    configs = [c for c in CONFIGS if c.name in _select(args.only, tuple(c.name for c in CONFIGS))]
+    impls, skipped = available_impls(_select(args.only, IMPLS))
+    parts = _select(args.only, PARTS)
+    threads = args.threads or ([1] if args.smoke else [1, 2])
+    repeats = args.repeats or (1 if args.smoke else 3)
+    if args.smoke:
+        data = load_data(n_train=600, n_test=200)  # > 512: every batch size fits (sklearn warns)
+        warmup_rows, min_time = 600, 1e-4
+    else:
+        data = load_data()
+        warmup_rows, min_time = 5_000, 0.01
+    for name, why in skipped.items():
+        log(f"note: {name}: {why}")
+    if not thread_control_available():
+        log("note: threadpoolctl is not installed: BLAS thread counts are not controlled")
+    log(f"data: {data.source}; {data.X_train.shape[0]} train, {data.X_test.shape[0]} test rows")
+
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "smoke": args.smoke,
+        "data": data.source,
+        "repeats": repeats,
+        "warmup_rows": warmup_rows,
+        "inference_batch": "the whole test set in one call",
+        "skipped": skipped,
+        "runs": [],
+    }
+    if "speed" in parts:
+        for n_threads in threads:
+            with limit_threads(n_threads):
+                report["machine"].setdefault("blas_under_limit", {})[str(n_threads)] = blas_info()
+                results = []
+                for cfg in configs:
+                    log(f"threads={n_threads} {cfg.name}")
+                    r = bench_config(cfg, data, impls, repeats, warmup_rows, min_time, log)
+                    ratios(r)
+                    results.append(r)
+            report["runs"].append(
+                {"threads": n_threads, "configs": results, "targets": check_targets(results)}
+            )
+    if "memory" in parts:
+        sys.path.insert(0, str(HERE))
+        import memory
+
+        log("memory: fresh subprocesses")
+        report["memory"] = memory.measure(smoke=args.smoke, threads=max(threads))
+    with contextlib.suppress(OSError):
+        report["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+
+    table = markdown(report)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""Peak resident memory of a backprop training run, against its budget.
+
+Budget (issue 7): dataset + 2 x (parameters + one batch's activations) + interpreter baseline.
+
+- interpreter baseline: the peak RSS of a fresh Python process that imported numpy and backprop
+  (through ``bench``, which the training process also imports) and loaded nothing;
+- dataset: what the training run holds: the float32 images, the int64 labels, and the one-hot
+  targets in the model's dtype;
+- parameters: every weight and bias; one batch's activations: the batch's inputs, each layer's
+  pre-activation and output, and the batch's targets.
+
+The training run (MLP 784-256-128-10, ReLU, cross-entropy, float32, SGD, batch 128, 2 epochs, the
+user path ``backprop.training.fit``) runs in a fresh subprocess, which reports its own peak
+(``VmHWM`` from /proc: ``getrusage(...).ru_maxrss`` is not used, because after a vfork+exec
+Linux folds the parent's peak into the child's) and its RSS after each epoch;
+no growth across epochs means RSS after the last epoch is within one (parameters + batch
+activations) of RSS after the first.
+
+Run: ``python benchmarks/memory.py [--smoke] [--threads N] [--json OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SIZES = (784, 256, 128, 10)
+BATCH = 128
+EPOCHS = 2
+ITEMSIZE = 4  # float32
+
+
+def _status_bytes(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM) in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field} line")
+
+
+def activation_bytes(sizes: tuple[int, ...], batch: int, itemsize: int = ITEMSIZE) -> int:
+    """One batch's activations: inputs, each layer's pre-activation and output, targets."""
+    return batch * (sizes[0] + 2 * sum(sizes[1:]) + sizes[-1]) * itemsize
+
+
+def parameter_bytes(sizes: tuple[int, ...], itemsize: int = ITEMSIZE) -> int:
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) * itemsize
+
+
+def _child_baseline() -> dict[str, Any]:
+    import bench  # noqa: F401  (imports numpy and backprop, and nothing is loaded)
+
+    return {"peak_bytes": _status_bytes("VmHWM"), "rss_bytes": _status_bytes("VmRSS")}
+
+
+def _child_train(smoke: bool, threads: int) -> dict[str, Any]:
+    import bench
+
+    import backprop
+    from backprop.training import fit
+
+    data = bench.load_data(n_train=300 if smoke else None, n_test=0)
+    X, y = data.X_train, data.y_train
+    dataset = X.nbytes + y.nbytes + X.shape[0] * SIZES[-1] * ITEMSIZE
+    after_load = _status_bytes("VmHWM")
+    # Reset the peak (Linux >= 4.0) so the training phase's own peak can be told apart from
+    # the loader's; when the kernel refuses, the training peak is reported as unknown.
+    train_peak_known = True
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        train_peak_known = False
+    rss: list[int] = []
+    model = backprop.MLP(
+        list(SIZES),
+        activation="relu",
+        output_activation="identity",
+        loss="cross_entropy",
+        init="he_uniform",
+        dtype="float32",
+        seed=0,
+    )
+    with bench.limit_threads(threads):
+        fit(
+            model,
+            X,
+            y,
+            optimizer="sgd",
+            lr=0.05,
+            epochs=EPOCHS,
+            batch_size=BATCH,
+            progress=False,
+            seed=0,
+            callbacks=[lambda state: rss.append(_status_bytes("VmRSS"))],
+        )
+    end = _status_bytes("VmHWM")
+    return {
+        "source": data.source,
+        "n_train": int(X.shape[0]),
+        "dataset_bytes": int(dataset),
+        "peak_after_load_bytes": after_load,
+        "train_phase_peak_bytes": end if train_peak_known else None,
+        "process_peak_bytes": max(after_load, end),
+        "rss_after_epoch_bytes": rss,
+    }
+
+
+def _run_child(mode: str, smoke: bool, threads: int) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        mode,
+        "--threads",
+        str(threads),
+    ]
+    if smoke:
+        cmd.append("--smoke")
+    paths = [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the memory child {mode!r} failed ({proc.returncode}):\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(smoke: bool = False, threads: int = 2) -> dict[str, Any]:
+    """Peak RSS of the training run vs its budget, and RSS growth across epochs."""
+    base = _run_child("baseline", smoke, threads)
+    run = _run_child("train", smoke, threads)
+    model_x2 = 2 * (parameter_bytes(SIZES) + activation_bytes(SIZES, BATCH))
+    budget = run["dataset_bytes"] + model_x2 + base["peak_bytes"]
+    rss = run["rss_after_epoch_bytes"]
+    growth = rss[-1] - rss[0]
+    tolerance = parameter_bytes(SIZES) + activation_bytes(SIZES, BATCH)
+    peak = run["process_peak_bytes"]
+    return {
+        "network": list(SIZES),
+        "batch": BATCH,
+        "epochs": EPOCHS,
+        "threads": threads,
+        **run,
+        "baseline_bytes": base["peak_bytes"],
+        "model_x2_bytes": model_x2,
+        "budget_bytes": budget,
+        "peak_bytes": peak,
+        "peak_over_budget_bytes": peak - budget,
+        "peak_within_budget": peak <= budget,
+        "growth_bytes": growth,
+        "growth_tolerance_bytes": tolerance,
+        "no_growth": growth <= tolerance,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--smoke", action="store_true", help="300 rows instead of MNIST's 60,000")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", type=Path, default=None, metavar="OUT")
+    p.add_argument("--child", choices=("baseline", "train"), default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child == "baseline":
+        print(json.dumps(_child_baseline()))
+        return 0
+    if args.child == "train":
+        print(json.dumps(_child_train(args.smoke, args.threads)))
+        return 0
+    result = measure(smoke=args.smoke, threads=args.threads)
+    mib = 2**20
+    for key, value in result.items():
+        shown = (
+            f"{value / mib:.1f} MiB" if key.endswith("_bytes") and isinstance(value, int) else value
+        )
+        with contextlib.suppress(TypeError):
+            if key == "rss_after_epoch_bytes":
+                shown = [f"{v / mib:.1f} MiB" for v in value]
+        print(f"{key}: {shown}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -217,5 +217,5 @@ def _load_mnist(
 def _pixels(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) -> float32 (n, 784) in [0, 1]."""
     X = images.reshape(images.shape[0], -1).astype(np.float32)
-    X *= np.float32(1.0 / 255.0)
+    X /= np.float32(255.0)
     return X

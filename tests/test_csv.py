@@ -1,0 +1,246 @@
+"""CSV data sets, the raw-row reader used by predict, and Preprocessing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from backprop import MLP
+from backprop.datasets import DatasetError, load_dataset, read_csv_features
+from backprop.preprocessing import Preprocessing, fit_standardizer
+from backprop.training import fit
+
+
+def _write(tmp_path, text: str, name: str = "data.csv"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _flowers(tmp_path, n: int = 40):
+    """Two well-separated classes with string labels, columns in a mixed order."""
+    rng = np.random.default_rng(0)
+    lines = ["width,species,length"]
+    for i in range(n):
+        label = "setosa" if i % 2 else "virginica"
+        centre = 1.0 if label == "setosa" else 5.0
+        w, length = centre + 0.3 * rng.normal(), 100 + 10 * centre + rng.normal()
+        lines.append(f"{w:.4f},{label},{length:.4f}")
+    return _write(tmp_path, "\n".join(lines) + "\n")
+
+
+def test_classification_csv(tmp_path):
+    ds = load_dataset(_flowers(tmp_path), target="species", seed=0)
+    assert ds.task == "classification" and ds.n_classes == 2
+    assert ds.class_names == ["setosa", "virginica"]  # sorted: index -> label
+    assert ds.feature_names == ["width", "length"]  # file order, target removed
+    assert ds.X_train.dtype == np.float64 and ds.X_train.shape == (30, 2)
+    assert ds.y_train.dtype == np.int64 and ds.n_test == 10
+    assert np.bincount(ds.y_test).tolist() == [5, 5]  # stratified
+    # standardised with the training split's statistics
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.X_train.std(axis=0), 1.0, atol=1e-12)
+    prep = ds.preprocessing
+    assert prep.target == "species" and prep.classes == ("setosa", "virginica")
+    assert prep.decode(np.array([1, 0])) == ["virginica", "setosa"]
+    assert ds.targets().shape == (30, 2)
+
+
+def test_same_seed_same_split(tmp_path):
+    p = _flowers(tmp_path)
+    assert (
+        load_dataset(p, target="species", seed=3).sha256()
+        == load_dataset(p, target="species", seed=3).sha256()
+    )
+    assert (
+        load_dataset(p, target="species", seed=3).sha256()
+        != load_dataset(p, target="species", seed=4).sha256()
+    )
+
+
+def test_raw_rows_reach_the_model_through_preprocessing(tmp_path):
+    p = _flowers(tmp_path)
+    ds = load_dataset(p, target="species", seed=0, test_fraction=0.0)
+    net = MLP([2, 4, 2], "tanh", "identity", "cross_entropy", seed=0)
+    fit(net, ds.X_train, ds.targets(), optimizer="adam", lr=0.05, epochs=30, batch_size=8, seed=0)
+    # New raw rows with the columns in another order and an extra column: the reader
+    # picks the training columns by name and applies the training scaling.
+    q = _write(tmp_path, "length,note,width\n150.2,a,5.1\n110.5,b,0.9\n", "new.csv")
+    X = read_csv_features(q, ds.preprocessing)
+    np.testing.assert_allclose(X, ds.preprocessing.transform([[5.1, 150.2], [0.9, 110.5]]))
+    np.testing.assert_array_equal(
+        read_csv_features(q, ds.preprocessing, raw=True), [[5.1, 150.2], [0.9, 110.5]]
+    )
+    assert ds.preprocessing.decode(net.predict_classes(X)) == ["virginica", "setosa"]
+
+
+def test_read_features_without_preprocessing_reads_every_column(tmp_path):
+    q = _write(tmp_path, "a,b\n1,2\n3,4.5\n")
+    np.testing.assert_array_equal(read_csv_features(q), [[1.0, 2.0], [3.0, 4.5]])
+
+
+def test_read_features_missing_columns(tmp_path):
+    prep = Preprocessing(("width", "length"), (0.0, 0.0), (1.0, 1.0), "species", ("a", "b"))
+    q = _write(tmp_path, "width,height\n1,2\n")
+    with pytest.raises(
+        DatasetError, match=r"missing the feature columns \['length'\] .* columns: width, height"
+    ):
+        read_csv_features(q, prep)
+
+
+# ------------------------------------------------------------------ the task rule
+def test_numeric_target_with_few_integer_values_is_classification(tmp_path):
+    rows = "\n".join(f"{i},{[10, 2, 9][i % 3]}" for i in range(30))
+    ds = load_dataset(_write(tmp_path, "x,y\n" + rows), target="y")
+    assert ds.task == "classification" and ds.class_names == ["2", "9", "10"]  # numeric order
+
+
+def test_fractional_or_many_valued_target_is_regression(tmp_path):
+    frac = "\n".join(f"{i},{i % 3 + 0.5}" for i in range(30))
+    ds = load_dataset(_write(tmp_path, "x,y\n" + frac, "frac.csv"), target="y", seed=0)
+    assert ds.task == "regression" and ds.n_classes is None and ds.class_names is None
+    assert ds.y_train.dtype == np.float64 and ds.y_train.shape == (ds.n_train, 1)
+    assert ds.n_outputs == 1 and ds.preprocessing.classes is None
+    np.testing.assert_array_equal(ds.targets(), ds.y_train)
+    many = "\n".join(f"{i},{i}" for i in range(21))  # 21 distinct integers > MAX_CLASSES = 20
+    assert (
+        load_dataset(_write(tmp_path, "x,y\n" + many, "many.csv"), target="y").task == "regression"
+    )
+    twenty = "\n".join(f"{i},{i % 20}" for i in range(40))
+    assert (
+        load_dataset(_write(tmp_path, "x,y\n" + twenty, "twenty.csv"), target="y").task
+        == "classification"
+    )
+
+
+def test_task_override(tmp_path):
+    p = _write(tmp_path, "x,y\n" + "\n".join(f"{i},{i % 2}" for i in range(10)))
+    ds = load_dataset(p, target="y", task="regression", test_fraction=0.0)
+    assert ds.task == "regression" and ds.y_train.shape == (10, 1)
+    q = _write(tmp_path, "x,y\n1,a\n2,b\n", "labels.csv")
+    with pytest.raises(DatasetError, match=r"line 2, target column 'y': 'a' is not a number"):
+        load_dataset(q, target="y", task="regression")
+
+
+def test_constant_feature_does_not_divide_by_zero(tmp_path):
+    p = _write(tmp_path, "c,x,y\n" + "\n".join(f"7,{i},{i % 2}" for i in range(8)))
+    ds = load_dataset(p, target="y", test_fraction=0.0)
+    np.testing.assert_array_equal(ds.X_train[:, 0], 0.0)
+    assert ds.preprocessing.scale[0] == 1.0
+
+
+# ------------------------------------------------------------------ bad files
+@pytest.mark.parametrize(
+    ("text", "target", "match"),
+    [
+        (
+            "a,b,y\n1,2,p\n3,4\n",
+            "y",
+            r"line 3 has 2 cells; expected 3, one per column of the header \(a, b, y\)",
+        ),
+        ("a,b,y\n1,2,p\n3,4,q,5\n", "y", "line 3 has 4 cells; expected 3"),
+        (
+            "a,b,y\n1,2,p\n3,x4,q\n",
+            "y",
+            r"line 3, column 'b': the cell 'x4' is not a finite number",
+        ),
+        ("a,b,y\n1,2,p\n3,,q\n", "y", r"line 3, column 'b': the cell is empty"),
+        (
+            "a,b,y\n1,nan,p\n3,4,q\n",
+            "y",
+            r"line 2, column 'b': the cell 'nan' is not a finite number",
+        ),
+        ("a,b,y\n1,2,p\n3,4,q\n", "label", r"no target column 'label'; the columns are: a, b, y"),
+        (
+            "a,b,y\n1,2,p\n3,4,q\n",
+            None,
+            r"name the target column \(target=...\); the columns are: a, b, y",
+        ),
+        ("a,b,y\n1,2,p\n3,4,p\n", "y", r"target column 'y' has a single class \('p'\)"),
+        ("a,b,y\n1,2,p\n3,4,\n", "y", r"line 3, target column 'y': the cell is empty"),
+        ("", "y", "the CSV file is empty"),
+        ("a,b,y\n", "y", "a header but no data rows"),
+        ("a,a,y\n1,2,p\n", "y", r"repeats column names \['a'\]"),
+        ("a,,y\n1,2,p\n", "y", "empty column name"),
+        ("y\np\nq\n", "y", "the only column is the target"),
+    ],
+)
+def test_bad_csv_is_one_clear_error(tmp_path, text, target, match):
+    p = _write(tmp_path, text)
+    with pytest.raises(DatasetError, match=match) as info:
+        load_dataset(p, target=target)
+    assert "\n" not in str(info.value)
+    assert str(p) in str(info.value)
+
+
+def test_missing_and_non_utf8_files(tmp_path):
+    with pytest.raises(DatasetError, match="cannot read CSV file"):
+        load_dataset(tmp_path / "absent.csv", target="y")
+    p = tmp_path / "latin.csv"
+    p.write_bytes("a,y\n1,caf\xe9\n2,b\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="not UTF-8 text"):
+        load_dataset(p, target="y")
+
+
+def test_byte_order_mark_blank_lines_and_quotes(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes('\ufeffa,"the label"\n1,"x, y"\n\n2,z\n3,"x, y"\n'.encode())
+    ds = load_dataset(p, target="the label", test_fraction=0.0)
+    assert ds.feature_names == ["a"] and ds.class_names == ["x, y", "z"] and ds.n_train == 3
+
+
+def test_csv_only_arguments(tmp_path):
+    p = _flowers(tmp_path)
+    with pytest.raises(DatasetError, match="n_samples does not apply to CSV"):
+        load_dataset(p, target="species", n_samples=3)
+    with pytest.raises(DatasetError, match="task must be 'classification' or 'regression'"):
+        load_dataset(p, target="species", task="ranking")
+
+
+# ------------------------------------------------------------------ Preprocessing
+def test_preprocessing_round_trips_through_json():
+    prep = fit_standardizer(np.array([[1.0, 10.0], [3.0, 10.0]]), ["a", "b"], "y", ["no", "yes"])
+    assert prep.mean == (2.0, 10.0) and prep.scale == (1.0, 1.0)
+    back = Preprocessing.from_dict(json.loads(json.dumps(prep.to_dict())))
+    assert back == prep
+    np.testing.assert_array_equal(back.transform([[2.0, 11.0]]), [[0.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"mean": [0.0]}, "2 feature names but 1 means"),
+        ({"scale": [1.0, 0.0]}, "scale values must be > 0"),
+        ({"scale": [1.0, "2"]}, "must be finite numbers"),
+        ({"mean": [0.0, float("nan")]}, "must be finite numbers"),
+        ({"feature_names": ["a", "a"]}, "repeat a name"),
+        ({"feature_names": []}, "at least one feature name"),
+        ({"classes": ["only"]}, "at least two strings"),
+        ({"classes": "ab"}, "must be a list or null"),
+        ({"target": 3}, "target must be a string"),
+        ({"extra": 1}, "expected exactly"),
+    ],
+)
+def test_preprocessing_from_dict_validates(change, match):
+    d = {
+        "feature_names": ["a", "b"],
+        "mean": [0.0, 0.0],
+        "scale": [1.0, 1.0],
+        "target": "y",
+        "classes": None,
+    }
+    d.update(change)
+    with pytest.raises(ValueError, match=match):
+        Preprocessing.from_dict(d)
+
+
+def test_preprocessing_rejects_wrong_widths_and_indices():
+    prep = Preprocessing(("a", "b"), (0.0, 0.0), (1.0, 1.0), None, ("p", "q"))
+    with pytest.raises(ValueError, match=r"expected \(n_samples, 2\)"):
+        prep.transform(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"class indices must be in 0..1"):
+        prep.decode(np.array([0, 2]))
+    with pytest.raises(ValueError, match="no class labels"):
+        Preprocessing(("a",), (0.0,), (1.0,)).decode(np.array([0]))

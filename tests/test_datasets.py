@@ -1,0 +1,373 @@
+"""Loaders by name: generated sets, MNIST lookup and download, MNIST-1D, scikit-learn's sets."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import random
+import sys
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backprop.datasets.mnist as mnist_mod
+from backprop import MLP
+from backprop.datasets import DATASETS, Dataset, DatasetError, load_dataset, write_idx
+from backprop.datasets.mnist import MNIST_FILES, MnistFile, find_mnist_files, search_dirs
+from backprop.training import fit
+
+GENERATED = ("toy", "xor", "moons", "circles", "spirals", "blobs")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """No test reads or writes the real per-user cache or BACKPROP_DATA unless it asks."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BACKPROP_DATA_REAL", os.environ.get("BACKPROP_DATA", ""))
+    monkeypatch.delenv("BACKPROP_DATA", raising=False)
+
+
+def test_names_are_the_documented_ones():
+    assert DATASETS == (
+        "toy", "xor", "moons", "circles", "spirals", "blobs",
+        "mnist", "mnist1d", "digits", "iris", "wine", "breast_cancer",
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ generated sets
+@pytest.mark.parametrize("name", GENERATED)
+def test_generated_set_layout(name):
+    ds = load_dataset(name, seed=3)
+    n_classes = 3 if name == "blobs" else 2
+    assert ds.task == "classification" and ds.n_classes == n_classes
+    assert ds.X_train.dtype == np.float64 and ds.X_train.shape[1] == 2 == ds.n_features
+    assert ds.y_train.dtype == np.int64 and ds.y_train.shape == (ds.X_train.shape[0],)
+    assert set(np.unique(ds.y_train)) == set(range(n_classes))
+    assert ds.X_test is not None and ds.y_test is not None
+    n = ds.n_train + ds.n_test
+    assert abs(ds.n_test - 0.25 * n) <= n_classes  # stratified rounding, per class
+    # Stratified: the class proportions of the two splits agree to within one row per class.
+    for c in range(n_classes):
+        assert abs(np.mean(ds.y_test == c) * ds.n_test - ds.n_test / n_classes) <= 1
+    T = ds.targets()
+    assert T.shape == (ds.n_train, n_classes) and T.dtype == np.float64
+    np.testing.assert_array_equal(T.argmax(axis=1), ds.y_train)
+    np.testing.assert_array_equal(T.sum(axis=1), 1.0)
+    assert ds.targets("test").shape == (ds.n_test, n_classes)
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_same_seed_same_bits_other_seed_other_data(name):
+    a, b, c = load_dataset(name, seed=5), load_dataset(name, seed=5), load_dataset(name, seed=6)
+    assert a.sha256() == b.sha256()
+    np.testing.assert_array_equal(a.X_test, b.X_test)
+    assert a.sha256() != c.sha256()
+
+
+def test_split_does_not_change_the_points():
+    whole = load_dataset("moons", seed=1, test_fraction=0.0)
+    split = load_dataset("moons", seed=1, test_fraction=0.5)
+    assert whole.X_test is None and whole.y_test is None and whole.n_train == 500
+    assert np.array_equal(
+        np.sort(whole.X_train, axis=0), np.sort(np.vstack([split.X_train, split.X_test]), axis=0)
+    )
+    with pytest.raises(DatasetError, match="no test split"):
+        whole.targets("test")
+
+
+def test_n_samples_and_noise():
+    ds = load_dataset("circles", n_samples=101, noise=0.0, test_fraction=0.0)
+    assert ds.n_train == 101
+    radius = np.hypot(ds.X_train[:, 0], ds.X_train[:, 1])
+    np.testing.assert_allclose(radius, np.where(ds.y_train == 0, 1.0, 0.5))
+
+
+def test_xor_labels_are_the_sign_rule():
+    ds = load_dataset("xor", noise=0.0, test_fraction=0.0)
+    expected = (ds.X_train[:, 0] * ds.X_train[:, 1] < 0).astype(np.int64)
+    np.testing.assert_array_equal(ds.y_train, expected)
+
+
+def test_toy_is_learned_by_the_seeds_network():
+    ds = load_dataset("toy", seed=0)
+    assert ds.X_train.min() >= 0.0 and ds.X_train.max() <= 1.0
+    net = MLP([2, 3, 2], seed=0)  # the seed's network: sigmoid hidden and output, L2 loss
+    fit(net, ds.X_train, ds.targets(), optimizer="sgd", lr=2.0, epochs=60, batch_size=10, seed=0)
+    acc = np.mean(net.predict_classes(ds.X_test) == ds.y_test)
+    assert acc >= 0.95
+
+
+def test_sha256_covers_x_and_y():
+    ds = load_dataset("toy")
+    h = hashlib.sha256(ds.X_train.tobytes() + ds.y_train.tobytes()).hexdigest()
+    assert ds.sha256() == h
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": "mnist2"}, "unknown data set 'mnist2'; expected one of toy, xor"),
+        ({"name": "toy", "test_fraction": 1.0}, r"test_fraction must be in \[0, 1\)"),
+        ({"name": "toy", "test_fraction": -0.1}, r"test_fraction must be in \[0, 1\)"),
+        ({"name": "toy", "n_samples": 0}, "n_samples must be a positive integer"),
+        ({"name": "toy", "n_samples": 3}, "toy needs n_samples >= 4"),
+        ({"name": "toy", "noise": -1.0}, "noise must be a finite number >= 0"),
+        ({"name": "iris", "noise": 0.1}, "noise applies to the generated sets"),
+        ({"name": "iris", "target": "x"}, "target applies to CSV files"),
+        ({"name": "iris", "n_samples": 10}, "n_samples does not apply"),
+    ],
+)
+def test_bad_arguments_are_one_clear_error(kwargs, match):
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(**kwargs)
+
+
+# ------------------------------------------------------------------ MNIST
+def _fake_mnist(folder: Path, n_train: int = 6, n_test: int = 4, gz: bool = True) -> dict:
+    """Small files in MNIST's format; returns the arrays written."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for key, arr in arrays.items():
+        write_idx(folder / (MNIST_FILES[key].name + (".gz" if gz else "")), arr)
+    return arrays
+
+
+def test_mnist_from_data_dir_layout_and_scaling(tmp_path):
+    arrays = _fake_mnist(tmp_path / "data" / "mnist")
+    ds = load_dataset("mnist", data_dir=tmp_path / "data", download=False)
+    assert ds.image_shape == (28, 28) and ds.n_classes == 10 and ds.n_features == 784
+    assert ds.X_train.dtype == np.float32 and ds.X_train.shape == (6, 784)
+    assert ds.X_test.shape == (4, 784) and ds.y_test.dtype == np.int64
+    np.testing.assert_array_equal(
+        ds.X_train, arrays["train_images"].reshape(6, -1) / np.float32(255)
+    )
+    np.testing.assert_array_equal(ds.y_train, arrays["train_labels"])
+    assert load_dataset("mnist", data_dir=tmp_path / "data", n_samples=2).n_train == 2
+
+
+def test_mnist_raw_files_directly_in_the_folder(tmp_path):
+    _fake_mnist(tmp_path, gz=False)
+    assert load_dataset("mnist", data_dir=tmp_path, download=False).n_train == 6
+
+
+def test_mnist_lookup_order(tmp_path, monkeypatch):
+    arg, env = tmp_path / "arg", tmp_path / "env"
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "backprop"
+    _fake_mnist(arg / "mnist", n_train=1)
+    _fake_mnist(env / "mnist", n_train=2)
+    _fake_mnist(cache / "mnist", n_train=3)
+    monkeypatch.setenv("BACKPROP_DATA", str(env))
+    assert search_dirs(arg)[:4] == [arg / "mnist", arg, env / "mnist", env]
+    assert load_dataset("mnist", data_dir=arg).n_train == 1
+    assert load_dataset("mnist").n_train == 2
+    monkeypatch.delenv("BACKPROP_DATA")
+    assert load_dataset("mnist").n_train == 3
+    assert load_dataset("mnist", data_dir=tmp_path / "empty").n_train == 3
+
+
+def test_mnist_labels_that_disagree_with_images(tmp_path):
+    _fake_mnist(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.zeros(3, dtype=np.uint8))
+    with pytest.raises(DatasetError, match="3 labels for the 4 images"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_mnist_images_swapped_with_labels_fail_on_magic(tmp_path):
+    _fake_mnist(tmp_path / "mnist")
+    folder = tmp_path / "mnist"
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        (folder / "t10k-images-idx3-ubyte.gz").read_bytes()
+    )
+    with pytest.raises(
+        DatasetError,
+        match="t10k-labels-idx1-ubyte.gz: magic number 0x00000803; expected 0x00000801",
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_mnist_missing_without_download(tmp_path):
+    with pytest.raises(DatasetError, match="MNIST files not found") as info:
+        load_dataset("mnist", data_dir=tmp_path, download=False)
+    assert "\n" not in str(info.value)
+    assert str(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist") in str(info.value)
+
+
+@pytest.fixture
+def fake_mirror(monkeypatch):
+    """Mirrors served by a replaced fetch_url, with hashes of small fake files."""
+    rng = np.random.default_rng(1)
+    contents = {}
+    for key, f in MNIST_FILES.items():
+        n = 5 if key.startswith("train") else 3
+        arr = rng.integers(0, 256, (n, 28, 28) if key.endswith("images") else (n,), dtype=np.uint8)
+        if key.endswith("labels"):
+            arr = arr % 10
+        header = bytes([0, 0, 8, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+        raw = header + arr.tobytes()
+        contents[f.name + ".gz"] = raw
+        monkeypatch.setitem(
+            MNIST_FILES, key, MnistFile(f.name, f.magic, hashlib.sha256(raw).hexdigest())
+        )
+    calls: list[str] = []
+
+    def serve(url, timeout=60.0):
+        calls.append(url)
+        return gzip.compress(contents[url.rsplit("/", 1)[1]])
+
+    monkeypatch.setattr(mnist_mod, "fetch_url", serve)
+    return calls, contents
+
+
+def test_mnist_download_verifies_and_caches(fake_mirror, tmp_path):
+    calls, contents = fake_mirror
+    ds = load_dataset("mnist", data_dir=tmp_path / "nothing-here")
+    assert ds.n_train == 5 and ds.n_test == 3
+    assert len(calls) == 4 and all(u.startswith(mnist_mod.MIRRORS[0]) for u in calls)
+    folder = Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(contents)  # no .part left
+    load_dataset("mnist")  # now found in the cache: no more fetches
+    assert len(calls) == 4
+
+
+def test_mnist_download_with_wrong_hash_saves_nothing(fake_mirror, monkeypatch):
+    calls, _ = fake_mirror
+    f = MNIST_FILES["train_labels"]
+    monkeypatch.setitem(MNIST_FILES, "train_labels", MnistFile(f.name, f.magic, "0" * 64))
+    with pytest.raises(
+        DatasetError, match="train-labels-idx1-ubyte.gz: no mirror gave the expected content"
+    ):
+        load_dataset("mnist")
+    assert len([u for u in calls if "train-labels" in u]) == len(mnist_mod.MIRRORS)
+    folder = Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist"
+    assert not (folder / "train-labels-idx1-ubyte.gz").exists()
+    assert not list(folder.glob("*.part"))
+
+
+def test_mnist_download_falls_back_to_the_next_mirror(fake_mirror, monkeypatch):
+    calls, _ = fake_mirror
+    serve = mnist_mod.fetch_url
+
+    def first_mirror_down(url, timeout=60.0):
+        if url.startswith(mnist_mod.MIRRORS[0]):
+            raise urllib.error.URLError("connection refused")
+        return serve(url, timeout)
+
+    monkeypatch.setattr(mnist_mod, "fetch_url", first_mirror_down)
+    assert load_dataset("mnist").n_train == 5
+    assert all(f.is_file() for f in find_mnist_files().values())
+
+
+def test_mnist_without_network_is_one_line_naming_the_folder(monkeypatch):
+    def offline(url, timeout=60.0):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(mnist_mod, "fetch_url", offline)
+    with pytest.raises(DatasetError, match="no network") as info:
+        load_dataset("mnist")
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist") in message
+
+
+_REAL = os.environ.get("BACKPROP_DATA")
+needs_real_mnist = pytest.mark.skipif(
+    not (_REAL and (Path(_REAL) / "mnist" / "train-images-idx3-ubyte.gz").is_file()),
+    reason="the real MNIST files are found through BACKPROP_DATA, which is not set here",
+)
+
+
+@needs_real_mnist
+def test_real_mnist(monkeypatch):
+    monkeypatch.setenv("BACKPROP_DATA", _REAL)
+    ds = load_dataset("mnist", download=False)
+    assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)
+    assert ds.X_train.dtype == np.float32 and 0.0 == ds.X_train.min() and ds.X_train.max() == 1.0
+    assert np.bincount(ds.y_train).tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
+    assert ds.class_names == [str(d) for d in range(10)]
+
+
+# ------------------------------------------------------------------ MNIST-1D
+def test_mnist1d_is_the_packages_default_dataset():
+    mnist1d_data = pytest.importorskip(
+        "mnist1d.data", reason="the mnist1d package is not installed"
+    )
+    np_state = np.random.get_state()  # noqa: NPY002 (checking the global state is untouched)
+    py_state = random.getstate()
+    ds = load_dataset("mnist1d")
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(after[1], np_state[1]) and after[2] == np_state[2]
+    assert random.getstate() == py_state
+    assert ds.X_train.shape == (4000, 40) and ds.X_test.shape == (1000, 40)
+    assert ds.X_train.dtype == np.float64 and ds.y_train.dtype == np.int64 and ds.n_classes == 10
+    try:
+        ref = mnist1d_data.make_dataset(mnist1d_data.get_dataset_args())
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002 (undo the reference call's seeding)
+        random.setstate(py_state)
+    np.testing.assert_array_equal(ds.X_train, ref["x"])
+    np.testing.assert_array_equal(ds.y_test, ref["y_test"])
+    cached = list((Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist1d").glob("*.npz"))
+    assert len(cached) == 1
+    assert load_dataset("mnist1d").sha256() == ds.sha256()  # read back from the cache
+
+
+# ------------------------------------------------------------------ scikit-learn sets
+@pytest.mark.parametrize(
+    ("name", "n", "k", "d"),
+    [
+        ("digits", 1797, 10, 64),
+        ("iris", 150, 3, 4),
+        ("wine", 178, 3, 13),
+        ("breast_cancer", 569, 2, 30),
+    ],
+)
+def test_sklearn_sets(name, n, k, d):
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
+    ds = load_dataset(name, seed=0)
+    assert ds.n_train + ds.n_test == n and ds.n_classes == k and ds.n_features == d
+    assert len(ds.class_names) == k
+    assert abs(ds.n_test - n / 4) <= k
+    if name == "digits":
+        assert ds.X_train.dtype == np.float32 and ds.image_shape == (8, 8)
+        assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0 and ds.preprocessing is None
+    else:
+        assert ds.X_train.dtype == np.float64 and ds.image_shape is None
+        np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-12)
+        np.testing.assert_allclose(ds.X_train.std(axis=0), 1.0, atol=1e-12)
+        assert ds.preprocessing.feature_names == tuple(ds.feature_names)
+        assert ds.preprocessing.classes == tuple(ds.class_names)
+    assert load_dataset(name, seed=0).sha256() == ds.sha256()
+
+
+def test_sklearn_missing_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    with pytest.raises(DatasetError, match=r"pip install 'backprop\[sklearn\]'"):
+        load_dataset("iris")
+
+
+def test_dataset_is_a_plain_record():
+    ds = Dataset(
+        "x", np.zeros((3, 2)), np.zeros((3, 1)), None, None, "regression", None, None, None
+    )
+    assert ds.n_outputs == 1 and ds.n_features == 2 and ds.n_test == 0
+    np.testing.assert_array_equal(ds.targets(), np.zeros((3, 1)))

@@ -1,0 +1,141 @@
+"""Metrics against scikit-learn (an independent reference) and a hand-worked example."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from backprop.metrics import (
+    accuracy,
+    classification_report,
+    confusion_matrix,
+    mae,
+    mse,
+    precision_recall,
+    r2_score,
+    regression_report,
+)
+
+skm = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the reference for metrics")
+
+
+def test_hand_worked_example():
+    # true 0 0 1 1 2 2, predicted 0 1 1 1 2 0:
+    #   C = [[1, 1, 0],    row 0: one 0 -> 0, one 0 -> 1
+    #        [0, 2, 0],    row 1: both right
+    #        [1, 0, 1]]    row 2: one right, one -> 0
+    # accuracy 4/6; precision = diag / column sums = [1/2, 2/3, 1/1]; recall = diag / row sums
+    # = [1/2, 2/2, 1/2]
+    t = [0, 0, 1, 1, 2, 2]
+    p = [0, 1, 1, 1, 2, 0]
+    np.testing.assert_array_equal(confusion_matrix(t, p), [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    assert accuracy(t, p) == pytest.approx(4 / 6)
+    precision, recall = precision_recall(t, p)
+    np.testing.assert_allclose(precision, [1 / 2, 2 / 3, 1.0])
+    np.testing.assert_allclose(recall, [1 / 2, 1.0, 1 / 2])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_classification_metrics_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 7))
+    n = int(rng.integers(5, 200))
+    t = rng.integers(0, k, n)
+    p = np.where(rng.random(n) < 0.6, t, rng.integers(0, k, n))  # mostly right
+    labels = list(range(k))
+    assert accuracy(t, p) == pytest.approx(skm.accuracy_score(t, p), abs=1e-15)
+    np.testing.assert_array_equal(
+        confusion_matrix(t, p, k), skm.confusion_matrix(t, p, labels=labels)
+    )
+    precision, recall = precision_recall(t, p, k)
+    np.testing.assert_allclose(
+        precision, skm.precision_score(t, p, labels=labels, average=None, zero_division=0)
+    )
+    np.testing.assert_allclose(
+        recall, skm.recall_score(t, p, labels=labels, average=None, zero_division=0)
+    )
+    report = classification_report(t, p, class_names=[f"c{c}" for c in labels])
+    f1 = skm.f1_score(t, p, labels=labels, average=None, zero_division=0)
+    np.testing.assert_allclose([row["f1"] for row in report["per_class"]], f1)
+    assert report["macro_f1"] == pytest.approx(np.mean(f1))
+    assert [row["support"] for row in report["per_class"]] == np.bincount(t, minlength=k).tolist()
+
+
+def test_class_never_predicted_or_absent_scores_zero_like_sklearn():
+    t = np.array([0, 0, 1, 1])
+    p = np.array([0, 0, 0, 0])  # class 1 never predicted; class 2 absent from both
+    precision, recall = precision_recall(t, p, n_classes=3)
+    np.testing.assert_allclose(precision, [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(recall, [1.0, 0.0, 0.0])
+    ref = skm.precision_score(t, p, labels=[0, 1, 2], average=None, zero_division=0)
+    np.testing.assert_allclose(precision, ref)
+
+
+def test_scores_and_one_hot_are_read_by_argmax():
+    t = np.array([2, 0, 1])
+    one_hot = np.eye(3)[t]
+    probs = np.array([[0.1, 0.2, 0.7], [0.5, 0.3, 0.2], [0.6, 0.3, 0.1]])  # predicts 2, 0, 0
+    assert accuracy(one_hot, probs) == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(confusion_matrix(t, probs), confusion_matrix(t, [2, 0, 0]))
+
+
+@pytest.mark.parametrize(
+    ("t", "p", "match"),
+    [
+        ([0, 1], [0, 1, 1], "2 rows but y_pred has 3"),
+        ([], [], "empty"),
+        ([0, -1], [0, 1], "negative label"),
+        ([0.5, 1.0], [0, 1], "integer class labels"),
+        (np.zeros((3, 1)), [0, 1, 0], r"\(n, k >= 2\)"),
+    ],
+)
+def test_bad_classification_input_is_one_clear_error(t, p, match):
+    with pytest.raises(ValueError, match=match):
+        accuracy(t, p)
+
+
+def test_confusion_matrix_rejects_too_few_classes():
+    with pytest.raises(ValueError, match="labels go up to 3"):
+        confusion_matrix([0, 3], [0, 1], n_classes=2)
+
+
+@pytest.mark.parametrize("m", [None, 1, 3])
+def test_regression_metrics_match_sklearn(m):
+    rng = np.random.default_rng(7)
+    shape = (50,) if m is None else (50, m)
+    t = rng.normal(size=shape)
+    p = t + 0.3 * rng.normal(size=shape)
+    assert mse(t, p) == pytest.approx(skm.mean_squared_error(t, p), rel=1e-12)
+    assert mae(t, p) == pytest.approx(skm.mean_absolute_error(t, p), rel=1e-12)
+    assert r2_score(t, p) == pytest.approx(skm.r2_score(t, p), rel=1e-12)
+    report = regression_report(t, p)
+    assert report == {"n_samples": 50, "mse": mse(t, p), "mae": mae(t, p), "r2": r2_score(t, p)}
+
+
+def test_r2_constant_target_matches_sklearn_force_finite():
+    t = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])  # column 0 constant
+    p_exact = t.copy()
+    p_off = t + np.array([[0.5, 0.1], [0.0, -0.1], [0.0, 0.2]])
+    assert r2_score(t, p_exact) == 1.0
+    assert r2_score(t, p_off) == pytest.approx(skm.r2_score(t, p_off), rel=1e-12)
+
+
+def test_r2_is_negative_for_worse_than_the_mean():
+    t = np.array([1.0, 2.0, 3.0])
+    assert r2_score(t, [3.0, 2.0, 1.0]) == pytest.approx(-3.0)  # SS_res 8, SS_tot 2
+
+
+def test_regression_shape_mismatch_is_one_clear_error():
+    with pytest.raises(ValueError, match="expected the same shape"):
+        mse(np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_reports_are_json_ready():
+    report = classification_report([0, 1, 1], [0, 1, 0], class_names=["no", "yes"])
+    assert json.loads(json.dumps(report)) == report
+    assert report["per_class"][1]["class"] == "yes"
+    assert report["confusion_matrix"] == [[1, 0], [1, 1]]
+    reg = regression_report([1.0, 2.0], [1.5, 2.0])
+    assert json.loads(json.dumps(reg)) == reg

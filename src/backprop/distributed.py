@@ -1,0 +1,686 @@
+"""Data-parallel training over MPI, and training inputs read from memory-mapped ``.npy`` files.
+
+Synchronous data-parallel SGD, as in Horovod or PyTorch DDP, on the engine every cluster
+runs (MPI, through the optional ``mpi4py``)::
+
+    mpirun -n 4 backprop train ...            # or any script that calls fit()
+
+1. Rank 0's initial parameters are broadcast, so every rank starts from the same weights.
+2. Every rank draws the same seeded permutation; each global batch of ``B`` rows is split
+   into ``K`` contiguous slices (sizes differ by at most one) and rank ``r`` takes slice ``r``.
+3. Each rank computes the gradient of the batch loss on its ``n_r`` rows. The engine's loss
+   is a per-batch mean, so the local gradient is multiplied by ``n_r / B``; then
+
+       sum_r (n_r / B) * (1/n_r) sum_{i in r} s_i dl_i/dtheta = (1/B) sum_i s_i dl_i/dtheta,
+
+   the single-process gradient of the global batch. All gradients are packed into one
+   contiguous buffer and summed by one all-reduce per step.
+4. Every rank applies the same optimizer update to the same gradient, so parameters stay
+   identical without further communication.
+
+Only rank 0 shows the progress bar; :func:`is_main_process` tells a caller (the CLI, a
+checkpoint callback) whether it is the process that writes files. Loss and accuracy are
+summed across ranks at each epoch's end.
+
+Inputs given as ``.npy`` files (a path, an :class:`NpyArray`, or ``np.load(path,
+mmap_mode="r")``) are memory-mapped; each rank copies only its own rows of each batch (in
+ascending order, for locality) and gives the mapped pages back to the OS every
+``release_bytes`` bytes read, so resident memory is bounded by batch-sized buffers rather
+than by the size of the file. Targets, sample weights and the permutation are ``n``-sized
+and held in memory.
+
+Failure: every collective is non-blocking and polled against a deadline (``timeout``,
+``BACKPROP_MPI_TIMEOUT``, default 300 s). Under Open MPI's ``mpirun`` a dead rank makes
+``mpirun`` stop the whole job at once; under launchers that keep survivors running, the
+deadline turns a hang into :class:`RankFailure`.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_inputs, check_sample_weight, check_targets
+from .initializers import as_generator
+from .network import MLP
+from .optimizers import Optimizer, get_optimizer
+
+__all__ = [
+    "World",
+    "RankFailure",
+    "NpyArray",
+    "open_npy",
+    "get_world",
+    "is_main_process",
+    "launched_rank",
+    "launched_world_size",
+    "fit_data_parallel",
+    "split_batch",
+    "wants_data_parallel",
+]
+
+# What MPI launchers put in each process's environment: Open MPI, then MPICH / Intel MPI
+# (Hydra's PMI), then PMIx launchers.
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
+_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_RELEASE_BYTES = 32 * 2**20
+EVAL_CHUNK_ROWS = 4096
+
+
+class RankFailure(RuntimeError):
+    """A collective operation did not complete in time: another rank died or hung."""
+
+
+def _env_int(names: Sequence[str], default: int) -> int:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return default
+
+
+def launched_world_size() -> int:
+    """The number of processes the MPI launcher started (1 when not under ``mpirun``).
+
+    Read from the launcher's environment variables; does not import mpi4py.
+    """
+    return _env_int(_SIZE_VARS, 1)
+
+
+def launched_rank() -> int:
+    """This process's rank as set by the MPI launcher (0 when not under ``mpirun``)."""
+    return _env_int(_RANK_VARS, 0)
+
+
+def is_main_process() -> bool:
+    """Whether this process should write files (run folder, checkpoints) and print.
+
+    True for rank 0 under ``mpirun`` and for every ordinary single process. Cheap: it reads
+    the launcher's environment and never initialises MPI.
+    """
+    return launched_rank() == 0
+
+
+class World:
+    """The ranks training together: an mpi4py communicator with a deadline on collectives.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator or None
+        None is a world of one process, where every collective is a no-op.
+    timeout : float, optional
+        Seconds a collective may wait for the other ranks before :class:`RankFailure`;
+        default ``BACKPROP_MPI_TIMEOUT`` or 300.
+    """
+
+    def __init__(self, comm: Any = None, timeout: float | None = None) -> None:
+        self.comm = comm
+        self.rank = 0 if comm is None else int(comm.Get_rank())
+        self.size = 1 if comm is None else int(comm.Get_size())
+        if timeout is None:
+            timeout = float(os.environ.get("BACKPROP_MPI_TIMEOUT", DEFAULT_TIMEOUT))
+        if not (isinstance(timeout, float | int) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+        self.timeout = float(timeout)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def allreduce_sum(self, buf: np.ndarray, what: str = "gradient all-reduce") -> np.ndarray:
+        """Replace the contiguous array ``buf`` by its element-wise sum over all ranks."""
+        if self.size > 1:
+            from mpi4py import MPI
+
+            self._wait(self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM), what)
+        return buf
+
+    def broadcast(self, buf: np.ndarray, what: str = "broadcast", root: int = 0) -> np.ndarray:
+        """Overwrite the contiguous array ``buf`` on every rank with rank ``root``'s values."""
+        if self.size > 1:
+            self._wait(self.comm.Ibcast(buf, root=root), what)
+        return buf
+
+    def _wait(self, request: Any, what: str) -> None:
+        # Polling Test() is what a blocking MPI wait does inside Open MPI anyway; the clock
+        # is read every 256 polls so the deadline costs nothing measurable.
+        deadline = time.monotonic() + self.timeout
+        polls = 0
+        while not request.Test():
+            polls += 1
+            if polls % 256 == 0 and time.monotonic() > deadline:
+                raise RankFailure(
+                    f"rank {self.rank} of {self.size}: the {what} did not complete within "
+                    f"{self.timeout:g} s; another rank has probably died or hung "
+                    "(set BACKPROP_MPI_TIMEOUT to wait longer)"
+                )
+
+
+def get_world(distributed: Any = None) -> World | None:
+    """The :class:`World` to train in, or None for the ordinary single-process loop.
+
+    ``distributed`` may be a :class:`World`, an mpi4py communicator, ``False`` (never
+    distributed) or None: then MPI is used when the launcher started more than one process
+    and mpi4py is installed.
+    """
+    if distributed is False:
+        return None
+    if isinstance(distributed, World):
+        return distributed
+    if distributed is not None and distributed is not True:
+        return World(distributed)
+    if launched_world_size() <= 1:
+        if distributed is True:
+            return World(None)
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise RuntimeError(
+            f"this process was started by an MPI launcher with {launched_world_size()} ranks, "
+            "but mpi4py is not installed; install the extra: pip install 'backprop[mpi]' "
+            "(or pass distributed=False to train each rank on its own)"
+        ) from None
+    return World(MPI.COMM_WORLD)
+
+
+def split_batch(n_rows: int, size: int, rank: int) -> tuple[int, int]:
+    """Rank ``rank``'s slice ``[lo, hi)`` of a batch of ``n_rows`` split over ``size`` ranks.
+
+    The slices are contiguous and their sizes differ by at most one (the first
+    ``n_rows % size`` ranks take one row more); a rank may get none of a tiny batch.
+    """
+    base, extra = divmod(n_rows, size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+# --------------------------------------------------------------------------- data
+class NpyArray:
+    """A ``.npy`` file's array, memory-mapped read-only and read a few rows at a time.
+
+    Parameters
+    ----------
+    source : path or numpy.memmap
+        A ``.npy`` file (C order), or the result of ``np.load(path, mmap_mode="r")``.
+    release_bytes : int
+        After this many bytes have been copied out, the mapped pages are given back to the
+        OS (``madvise(MADV_DONTNEED)``), so resident memory stays bounded by batch-sized
+        buffers however large the file is.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    shape : tuple of int
+    dtype : numpy.dtype
+    """
+
+    def __init__(
+        self, source: str | os.PathLike | np.memmap, release_bytes: int = DEFAULT_RELEASE_BYTES
+    ):
+        if isinstance(source, np.memmap):
+            if source.filename is None:
+                raise ValueError(
+                    "the memmap has no file name; open the .npy file with "
+                    "np.load(path, mmap_mode='r')"
+                )
+            if not source.flags.c_contiguous:
+                raise ValueError(
+                    "the memory-mapped array is not C-contiguous; expected rows stored contiguously"
+                )
+            path, offset, shape, dtype = (
+                Path(source.filename),
+                int(source.offset),
+                source.shape,
+                source.dtype,
+            )
+        else:
+            path = Path(source)
+            offset, shape, dtype = _npy_header(path)
+        self.path = path
+        self.shape: tuple[int, ...] = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.release_bytes = int(release_bytes)
+        self._read_since_release = 0
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            need = offset + self.dtype.itemsize * math.prod(self.shape)
+            if size < need:
+                raise ValueError(
+                    f"{path} is truncated: {size} bytes, but its header describes {need}"
+                )
+            # the mapping stays valid after the file is closed
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if need > 0 else None
+        if self._map is None:
+            self.array = np.empty(self.shape, self.dtype)
+        else:
+            self.array = np.ndarray(self.shape, self.dtype, buffer=self._map, offset=offset)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """A copy of the rows ``idx`` (1-D int array, ascending for locality), in that order."""
+        out = self.array[idx]
+        self._read_since_release += out.nbytes
+        if self._read_since_release >= self.release_bytes:
+            self.release()
+        return out
+
+    def release(self) -> None:
+        """Give the mapped pages back to the OS (they are re-read from the page cache)."""
+        self._read_since_release = 0
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
+    def __repr__(self) -> str:
+        return f"NpyArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _npy_header(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
+    """Offset of the data, shape and dtype of a ``.npy`` file (object arrays refused)."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            offset = f.tell()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such .npy file: {path}") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not a readable .npy file: {e}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{path} holds Python objects; expected an array of numbers")
+    if fortran and len(shape) > 1:
+        raise ValueError(
+            f"{path} is stored in Fortran order; expected C order so that rows are contiguous "
+            "(save it with np.save(path, np.ascontiguousarray(a)))"
+        )
+    return offset, tuple(shape), dtype
+
+
+def open_npy(path: str | os.PathLike, release_bytes: int = DEFAULT_RELEASE_BYTES) -> NpyArray:
+    """Open a ``.npy`` file as a read-only memory map; see :class:`NpyArray`."""
+    return NpyArray(path, release_bytes)
+
+
+def _as_npy(x: Any) -> NpyArray | None:
+    """``x`` as a memory-mapped source when it names or maps a ``.npy`` file, else None."""
+    if isinstance(x, NpyArray):
+        return x
+    if isinstance(x, np.memmap) and x.filename is not None and x.flags.c_contiguous:
+        return NpyArray(x)
+    if isinstance(x, str | os.PathLike) and str(x).endswith(".npy"):
+        return NpyArray(x)
+    return None
+
+
+def wants_data_parallel(distributed: Any, X: Any) -> bool:
+    """Whether :func:`backprop.training.fit` should hand over to :func:`fit_data_parallel`:
+    under MPI with several ranks, when a communicator is given, or for memory-mapped inputs."""
+    if distributed is False:
+        return False
+    if distributed is not None or launched_world_size() > 1:
+        return True
+    return isinstance(X, NpyArray | np.memmap | str | os.PathLike)
+
+
+class _Inputs:
+    """The training inputs: an in-memory array uploaded once, or a memory-mapped file."""
+
+    def __init__(self, X: Any, model: MLP, world: World, name: str = "X") -> None:
+        self.model = model
+        self.npy = _as_npy(X)
+        if self.npy is None:
+            self.all = model.backend.asarray(check_inputs(X, model.n_inputs, name), model.dtype)
+            self.n = int(self.all.shape[0])
+        else:
+            self.n = _check_npy_inputs(self.npy, model.n_inputs, world, name)
+
+    def rows(self, idx: np.ndarray) -> Any:
+        """Rows ``idx`` on the model's backend and dtype, shape ``(len(idx), n_inputs)``."""
+        be = self.model.backend
+        if self.npy is None:
+            return self.model.xp.take(
+                self.all, idx if be.name == "numpy" else be.asarray(idx), axis=0
+            )
+        return be.asarray(self.npy.rows(idx), self.model.dtype)
+
+
+def _check_npy_inputs(src: NpyArray, n_inputs: int, world: World, name: str) -> int:
+    """Check a mapped input file's shape, and that its values are finite, chunk by chunk.
+
+    Each rank checks a contiguous share of the rows; every rank raises the same error.
+    """
+    if src.ndim != 2 or src.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} ({src.path}) has shape {src.shape} and dtype {src.dtype}; "
+            f"expected 2-D numbers (n_samples, {n_inputs})"
+        )
+    n, cols = src.shape
+    if n == 0:
+        raise ValueError(f"{name} ({src.path}) has 0 rows; expected at least one sample")
+    if cols != n_inputs:
+        raise ValueError(f"{name} ({src.path}) has {cols} columns but the model expects {n_inputs}")
+    lo, hi = split_batch(n, world.size, world.rank)
+    first_bad = -1
+    if src.dtype.kind == "f":
+        for start in range(lo, hi, EVAL_CHUNK_ROWS):
+            chunk = src.rows(np.arange(start, min(start + EVAL_CHUNK_ROWS, hi)))
+            bad = np.flatnonzero(~np.isfinite(chunk).all(axis=1))
+            if bad.size:
+                first_bad = start + int(bad[0])
+                break
+    src.release()
+    # found[r] = 1 + the first bad row of rank r's share (0: none); shares are in row order
+    found = np.zeros(world.size)
+    found[world.rank] = first_bad + 1
+    world.allreduce_sum(found, "input check")
+    bad_rows = found[found > 0]
+    if bad_rows.size:
+        raise ValueError(
+            f"{name} ({src.path}) contains NaN or inf in row {int(bad_rows[0]) - 1}; "
+            "expected finite numbers"
+        )
+    return n
+
+
+# --------------------------------------------------------------------------- training
+class _GradientBuffer:
+    """All parameter gradients packed into one contiguous host buffer, one view per name."""
+
+    def __init__(self, model: MLP) -> None:
+        params = model.params
+        total = sum(math.prod(p.shape) for p in params.values())
+        self.flat = np.zeros(total, dtype=model.dtype)
+        self.views: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, p in params.items():
+            size = math.prod(p.shape)
+            self.views[name] = self.flat[offset : offset + size].reshape(tuple(p.shape))
+            offset += size
+
+    def pack(self, grads: dict[str, Any], scale: float, backend: Any) -> None:
+        """``flat = scale * grads`` (weighting this rank's share of the batch)."""
+        for name, view in self.views.items():
+            g = grads[name]
+            np.multiply(g if backend.name == "numpy" else backend.to_numpy(g), scale, out=view)
+
+
+def _broadcast_parameters(model: MLP, world: World) -> None:
+    """Every rank takes rank 0's parameters."""
+    if world.size == 1:
+        return
+    buf = _GradientBuffer(model)
+    state = model.state_dict()
+    for name, view in buf.views.items():
+        view[...] = state[name]
+    world.broadcast(buf.flat, "broadcast of the initial parameters")
+    model.load_state_dict({name: np.array(view) for name, view in buf.views.items()})
+
+
+def _decorrelate_dropout(model: MLP, world: World) -> None:
+    """Give rank r the dropout stream of rank 0 jumped r times (independent masks)."""
+    if world.rank > 0 and model.config.dropout > 0:
+        bg = model.dropout_rng.bit_generator
+        if hasattr(bg, "jumped"):
+            bg.state = bg.jumped(world.rank).state
+
+
+def fit_data_parallel(
+    model: MLP,
+    X: Any,
+    T: Any,
+    *,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    seed: int | np.random.Generator | None = 0,
+    shuffle: bool = True,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: Any = None,
+    callbacks: Sequence[Any] = (),
+    sample_weight: Any = None,
+    class_weight: dict[int, float] | str | None = None,
+    progress: bool = False,
+    state: Any = None,
+    distributed: Any = None,
+) -> Any:
+    """:func:`backprop.training.fit`, data-parallel over MPI ranks and streaming ``.npy`` inputs.
+
+    Takes the same arguments as :func:`backprop.training.fit` (it is what ``fit`` calls
+    under ``mpirun`` or for memory-mapped inputs) and gives, up to rounding, the same
+    parameters as single-process training with the same global ``batch_size`` and ``seed``.
+
+    Parameters
+    ----------
+    X : array (n_samples, n_inputs), ``.npy`` path, numpy.memmap or NpyArray
+        File-backed inputs are memory-mapped; each rank reads only its rows of each batch.
+    T : array (n_samples, n_outputs) or 1-D integer labels (may be a ``.npy`` path)
+        Held in memory on every rank.
+    distributed : World, mpi4py communicator or None
+        None uses ``MPI.COMM_WORLD`` under ``mpirun`` with more than one rank, otherwise a
+        single process.
+
+    Returns
+    -------
+    History
+        The same on every rank: losses and accuracies are summed across ranks.
+
+    Raises
+    ------
+    RankFailure
+        When another rank stops answering for ``World.timeout`` seconds.
+    TrainingDiverged
+        As :func:`backprop.training.fit`, on every rank at once.
+    """
+    from . import training as tr
+
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
+    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+    world = get_world(distributed) or World(None)
+    if state is not None:
+        model = state.model
+
+    inputs = _Inputs(X, model, world)
+    n_all = inputs.n
+    Th = check_targets(_load_small(T), n_all, model.n_outputs)
+    sw = check_sample_weight(_load_small(sample_weight), n_all)
+    if class_weight is not None:
+        cw = tr.class_sample_weights(Th, class_weight)
+        sw = cw if sw is None else sw * cw
+    classify = tr.is_classification(Th, model.config.loss)
+
+    if state is None:
+        kwargs = {} if lr is None else {"lr": lr}
+        state = tr.TrainState(
+            model=model, optimizer=get_optimizer(optimizer, **kwargs), rng=as_generator(seed)
+        )
+    model, opt, rng = state.model, state.optimizer, state.rng
+
+    be = model.backend
+    train_rows = np.arange(n_all)
+    val = None
+    if validation_data is None and validation_fraction > 0:
+        # the same held-out rows as fit(): drawn from a generator seeded from `seed`
+        perm = as_generator(tr._split_seed(seed)).permutation(n_all)
+        n_val = max(1, int(round(validation_fraction * n_all)))
+        val = (inputs, be.asarray(Th, model.dtype), perm[:n_val])
+        train_rows = perm[n_val:]
+    elif validation_data is not None:
+        v_in = _Inputs(validation_data[0], model, world, "X_val")
+        v_t = check_targets(_load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val")
+        val = (v_in, be.asarray(v_t, model.dtype), np.arange(v_in.n))
+
+    t_all = be.asarray(Th, model.dtype)
+    w_all = None if sw is None else be.asarray(sw, model.dtype)
+
+    cbs = list(callbacks)
+    if early_stopping is not None:
+        es = (
+            early_stopping
+            if isinstance(early_stopping, tr.EarlyStopping)
+            else tr.EarlyStopping(int(early_stopping))
+        )
+        cbs.insert(0, es)  # first, as in fit(): a Checkpoint sees this epoch's record
+
+    _broadcast_parameters(model, world)
+    _decorrelate_dropout(model, world)
+    grad_buf = _GradientBuffer(model)
+    n = train_rows.shape[0]
+    bar = tr._ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
+    try:
+        while state.epoch < epochs and not state.stop:
+            opt.epoch = state.epoch
+            start = time.perf_counter()
+            snapshot = model.state_dict()
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            row = _run_epoch(
+                model,
+                opt,
+                inputs,
+                t_all,
+                w_all,
+                train_rows[order],
+                batch_size,
+                classify,
+                bar,
+                world,
+                grad_buf,
+            )
+            if not math.isfinite(row["loss"]):
+                model.load_state_dict(snapshot)
+                state.history.stop_reason = (
+                    f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
+                )
+                raise tr.TrainingDiverged(
+                    f"training diverged: the loss became {row['loss']} in epoch {state.epoch + 1}; "
+                    f"the weights from the end of epoch {state.epoch} were kept "
+                    "(try a smaller learning rate)",
+                    state.history,
+                    state.epoch,
+                )
+            if val is not None:
+                row.update(_evaluate(model, *val, classify, world, prefix="val_"))
+            row["lr"] = opt.lr
+            row["time"] = time.perf_counter() - start
+            state.epoch += 1
+            row = {"epoch": state.epoch, **row}
+            state.history.epochs.append(row)
+            bar.epoch_done(row)
+            for cb in cbs:
+                fn = cb.on_epoch_end if isinstance(cb, tr.Callback) else cb
+                if fn(state):
+                    state.stop = True
+            # ranks stop together: a callback that stops on any rank stops all of them
+            stop = world.allreduce_sum(np.array([1.0 if state.stop else 0.0]), "stop decision")
+            state.stop = bool(stop[0] > 0)
+            if state.stop and not state.history.stop_reason:
+                state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
+    finally:
+        bar.close()
+    if state.best_params is not None and early_stopping is not None:
+        model.load_state_dict(state.best_params)
+    if not state.history.stop_reason:
+        state.history.stop_reason = f"completed {state.epoch} epochs"
+    return state.history
+
+
+def _load_small(x: Any) -> Any:
+    """Targets or weights given as a ``.npy`` path are read into memory (they are n-sized)."""
+    if isinstance(x, str | os.PathLike) and str(x).endswith(".npy"):
+        return np.load(x, allow_pickle=False)
+    if isinstance(x, NpyArray):
+        return np.array(x.array)
+    return x
+
+
+def _run_epoch(
+    model, opt, inputs, t_all, w_all, rows, batch_size, classify, bar, world, grad_buf
+) -> dict[str, float]:
+    """One pass over ``rows`` (global row ids in batch order), this rank's share of each batch."""
+    from .training import _correct
+
+    be, xp = model.backend, model.xp
+    params = model.params
+    n = rows.shape[0]
+    total_loss = 0.0
+    correct = 0.0
+    device_grads = None
+    for lo in range(0, n, batch_size):
+        batch = rows[lo : lo + batch_size]
+        nb = batch.shape[0]
+        a, b = split_batch(nb, world.size, world.rank)
+        if b > a:
+            idx = np.sort(batch[a:b])  # ascending: a memory map is read front to back
+            xb = inputs.rows(idx)
+            tb = xp.take(t_all, idx if be.name == "numpy" else be.asarray(idx), axis=0)
+            wb = (
+                None
+                if w_all is None
+                else xp.take(w_all, idx if be.name == "numpy" else be.asarray(idx), axis=0)
+            )
+            loss = model.forward_backward(xb, tb, wb)
+            # the engine's loss is a mean over this rank's b - a rows: weight by its share
+            grad_buf.pack(model.grads, (b - a) / nb, be)
+            total_loss = total_loss + float(loss) * (b - a)
+            if classify:
+                correct = correct + float(_correct(xp, model._y_out, tb, model.loss_fn.from_logits))
+        else:
+            grad_buf.flat[...] = 0.0  # a batch smaller than the number of ranks
+        world.allreduce_sum(grad_buf.flat)
+        if be.name == "numpy":
+            grads = grad_buf.views
+        else:
+            device_grads = {k: be.asarray(v, model.dtype) for k, v in grad_buf.views.items()}
+            grads = device_grads
+        opt.step(params, grads)
+        bar.step(nb, total_loss * world.size, lo + nb)
+    sums = world.allreduce_sum(np.array([total_loss, correct]), "metrics all-reduce")
+    out = {"loss": float(sums[0]) / n}
+    if classify:
+        out["accuracy"] = float(sums[1]) / n
+    return out
+
+
+def _evaluate(model, inputs, t_all, rows, classify, world, prefix="") -> dict[str, float]:
+    """Loss (and accuracy) on ``rows``, each rank evaluating a contiguous share in chunks."""
+    from .training import _correct
+
+    be, xp = model.backend, model.xp
+    lo, hi = split_batch(rows.shape[0], world.size, world.rank)
+    sums = np.zeros(2)
+    for start in range(lo, hi, EVAL_CHUNK_ROWS):
+        idx = np.sort(rows[start : min(start + EVAL_CHUNK_ROWS, hi)])
+        x = inputs.rows(idx)
+        tb = xp.take(t_all, idx if be.name == "numpy" else be.asarray(idx), axis=0)
+        y = model._forward(x, False)
+        sums[0] += float(model.loss_fn.value(xp, y, tb)) * idx.shape[0]
+        if classify:
+            sums[1] += float(_correct(xp, y, tb, model.loss_fn.from_logits))
+    world.allreduce_sum(sums, "validation all-reduce")
+    out = {f"{prefix}loss": float(sums[0]) / rows.shape[0]}
+    if classify:
+        out[f"{prefix}accuracy"] = float(sums[1]) / rows.shape[0]
+    return out

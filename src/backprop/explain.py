@@ -1,0 +1,356 @@
+"""One backprop step of the seed's network, printed in the seed's notation (``backprop explain``).
+
+The numbers come from :func:`backprop.reference.seed_step`, the loop-based network that
+follows the seed line by line. Beside each gradient this module prints a finite-difference
+estimate computed independently: every weight and bias is nudged by ``+-eps`` and the
+reference network's loss ``L = 1/2 sum_j (y_j - t_j)^2`` is evaluated again,
+``dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps)``. The two columns agree to about 1e-9 when the
+chain rule in the reference is right.
+
+Notation (as in the seed, indices 1-based on screen, 0-based in code):
+``a(1) = x w + b(1)``, ``h = sigma(a(1))``, ``a(2) = h u + b(2)``, ``y = sigma(a(2))``;
+``w_ij`` connects input i to hidden unit j, ``u_ij`` connects hidden unit i to output j.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from .reference import SEED_EXAMPLE, SeedStep, seed_step
+
+__all__ = [
+    "WEIGHT_KEYS",
+    "ExplainError",
+    "example_inputs",
+    "finite_difference_gradients",
+    "load_weights",
+    "parse_vector",
+    "run_steps",
+    "render_step",
+    "render_steps_table",
+]
+
+#: The keys of a ``--weights`` file: the seed network's parameters.
+WEIGHT_KEYS = ("w", "b1", "u", "b2")
+
+#: Step of the central differences: the truncation error ~eps^2 |L'''| and the float64
+#: rounding error ~1e-17 / eps are both near 1e-12 for the seed's numbers.
+FD_EPS = 1e-5
+
+
+class ExplainError(ValueError):
+    """The numbers given to ``explain`` are malformed (wrong lengths, not numbers, bad file)."""
+
+
+# ------------------------------------------------------------------------ inputs
+def example_inputs() -> dict[str, Any]:
+    """A deep copy of :data:`backprop.reference.SEED_EXAMPLE` (x, t, eta, w, b1, u, b2)."""
+    return json.loads(json.dumps(SEED_EXAMPLE))
+
+
+def parse_vector(text: str, name: str) -> list[float]:
+    """``"0.05,0.10"`` -> ``[0.05, 0.1]``; one clear error for anything else."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ExplainError(
+            f"{name} must be comma-separated numbers such as 0.05,0.10; got {text!r}"
+        ) from None
+    if not all(math.isfinite(v) for v in values):
+        raise ExplainError(f"{name} must be finite numbers; got {text!r}")
+    return values
+
+
+def _as_vector(value: Any, name: str) -> list[float]:
+    if not isinstance(value, list) or not all(_is_number(v) for v in value):
+        raise ExplainError(f"{name} must be a list of numbers; got {value!r}")
+    return [float(v) for v in value]
+
+
+def _as_matrix(value: Any, name: str) -> list[list[float]]:
+    if not isinstance(value, list) or not value:
+        raise ExplainError(f"{name} must be a nested list of numbers; got {value!r}")
+    rows = [_as_vector(r, f"{name}[{i}]") for i, r in enumerate(value)]
+    if len({len(r) for r in rows}) != 1 or not rows[0]:
+        raise ExplainError(
+            f"{name} must be a rectangular nested list; got row lengths {[len(r) for r in rows]}"
+        )
+    return rows
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """Read ``w``, ``b1``, ``u``, ``b2`` from JSON (nested lists; ``w[i][j]`` joins input i
+    to hidden unit j, as in the seed)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExplainError(f"weights file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExplainError(f"weights file {path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ExplainError(
+            f"weights file {path} must hold a JSON object with keys {', '.join(WEIGHT_KEYS)}"
+        )
+    missing = [k for k in WEIGHT_KEYS if k not in data]
+    unknown = sorted(set(data) - set(WEIGHT_KEYS))
+    if missing or unknown:
+        raise ExplainError(
+            f"weights file {path} must have exactly the keys {', '.join(WEIGHT_KEYS)}; "
+            f"missing {missing}, unknown {unknown}"
+        )
+    return {
+        "w": _as_matrix(data["w"], "w"),
+        "b1": _as_vector(data["b1"], "b1"),
+        "u": _as_matrix(data["u"], "u"),
+        "b2": _as_vector(data["b2"], "b2"),
+    }
+
+
+def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any, b2: Any) -> None:
+    """Raise :class:`ExplainError` unless the numbers make one 1-hidden-layer network."""
+    n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
+    problems = []
+    if len(x) != n_in:
+        problems.append(f"x has {len(x)} values but w has {n_in} rows (one per input)")
+    if len(b1) != n_hidden:
+        problems.append(f"b1 has {len(b1)} values but w has {n_hidden} columns (hidden units)")
+    if len(u) != n_hidden:
+        problems.append(f"u has {len(u)} rows but there are {n_hidden} hidden units")
+    if len(b2) != n_out:
+        problems.append(f"b2 has {len(b2)} values but u has {n_out} columns (outputs)")
+    if len(t) != n_out:
+        problems.append(f"t has {len(t)} values but the network has {n_out} outputs")
+    if problems:
+        raise ExplainError("; ".join(problems))
+
+
+# ------------------------------------------------------------------------ numbers
+def run_steps(
+    x: list[float], t: list[float], w: Any, b1: Any, u: Any, b2: Any, eta: float, steps: int = 1
+) -> list[SeedStep]:
+    """``steps`` successive gradient-descent steps on one sample, each from the last one's
+    updated weights."""
+    check_shapes(x, t, w, b1, u, b2)
+    out = []
+    for _ in range(steps):
+        step = seed_step(x, t, w, b1, u, b2, eta)
+        out.append(step)
+        w, b1, u, b2 = step.w_new, step.b1_new, step.u_new, step.b2_new
+    return out
+
+
+def finite_difference_gradients(step: SeedStep, eps: float = FD_EPS) -> dict[str, Any]:
+    """Central-difference estimates of ``grad_w, grad_b1, grad_u, grad_b2`` for ``step``.
+
+    Each parameter is perturbed by ``+-eps`` in a copy of the step's weights and the
+    reference network's loss is evaluated; nothing from the step's backward pass is used.
+    Returns nested lists shaped like the gradients.
+    """
+    params = {k: json.loads(json.dumps(getattr(step, k))) for k in WEIGHT_KEYS}
+
+    def loss() -> float:
+        return seed_step(
+            step.x, step.t, params["w"], params["b1"], params["u"], params["b2"], 0.0
+        ).loss
+
+    def nudge(container: list, i: int) -> float:
+        saved = container[i]
+        container[i] = saved + eps
+        up = loss()
+        container[i] = saved - eps
+        down = loss()
+        container[i] = saved
+        return (up - down) / (2.0 * eps)
+
+    out: dict[str, Any] = {}
+    for name in WEIGHT_KEYS:
+        p = params[name]
+        if isinstance(p[0], list):
+            out[f"grad_{name}"] = [[nudge(row, j) for j in range(len(row))] for row in p]
+        else:
+            out[f"grad_{name}"] = [nudge(p, j) for j in range(len(p))]
+    return out
+
+
+# ------------------------------------------------------------------------ rendering
+def _f(v: float) -> str:
+    return f"{v:.6f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.6e}"
+
+
+def _g(v: float) -> str:
+    """Gradients: eight significant digits, enough to compare with the finite differences."""
+    return f"{v:.8g}"
+
+
+def _table(title: str, *columns: str) -> Table:
+    """A compact table; its title is printed above it by :func:`_spaced` so it never wraps
+    into the table's width."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.caption = title  # carried to _spaced, which prints it as a heading
+    for c in columns:
+        table.add_column(c, justify="right")
+    return table
+
+
+def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -> Group:
+    """Every number of one step as rich renderables: forward pass, loss, output deltas,
+    ``dL/du_ij = delta_j h_i``, ``dL/dh_j = sum_k delta_k u_jk``, hidden deltas,
+    ``dL/dw_ij = delta_j x_i``, the bias gradients and every updated weight, with the
+    finite-difference estimate ``fd`` (from :func:`finite_difference_gradients`) beside
+    each gradient."""
+    n_in, n_hidden, n_out = len(step.x), len(step.h), len(step.y)
+    head = "One backprop step" if number is None else f"Step {number}"
+    parts: list[Any] = [
+        Text(
+            f"{head} of the seed's {n_in}-{n_hidden}-{n_out} network "
+            f"(sigmoid units, L2 loss), learning rate η = {step.eta:g}",
+            style="bold",
+        ),
+        Text(
+            "x = (" + ", ".join(f"{v:g}" for v in step.x) + ")    "
+            "t = (" + ", ".join(f"{v:g}" for v in step.t) + ")"
+        ),
+        Text(""),
+    ]
+
+    hidden = _table("Forward, hidden layer: a(1)_j = Σ_i x_i w_ij + b(1)_j,  h_j = σ(a(1)_j)",
+                    "j", "a(1)_j", "h_j")  # fmt: skip
+    for j in range(n_hidden):
+        hidden.add_row(str(j + 1), _f(step.a1[j]), _f(step.h[j]))
+    output = _table("Forward, output layer: a(2)_j = Σ_i h_i u_ij + b(2)_j,  y_j = σ(a(2)_j)",
+                    "j", "a(2)_j", "y_j", "t_j")  # fmt: skip
+    for j in range(n_out):
+        output.add_row(str(j + 1), _f(step.a2[j]), _f(step.y[j]), f"{step.t[j]:g}")
+    parts += [
+        hidden,
+        output,
+        Text(f"L = 1/2 Σ_j (y_j - t_j)² = {step.loss:.10f}", style="bold"),
+        Text(""),
+    ]
+
+    delta = _table("Output deltas: δ_j = (y_j - t_j) y_j (1 - y_j)",
+                   "j", "y_j - t_j", "y_j (1 - y_j)", "δ_j")  # fmt: skip
+    for j in range(n_out):
+        y = step.y[j]
+        delta.add_row(str(j + 1), _f(y - step.t[j]), _f(y * (1 - y)), _g(step.delta_out[j]))
+    parts.append(delta)
+
+    grad_u = _table("∂L/∂u_ij = δ_j h_i   and the update u_ij ← u_ij - η ∂L/∂u_ij",
+                    "u_ij", "h_i", "δ_j", "∂L/∂u_ij", "finite diff.", "u_ij",
+                    "new u_ij")  # fmt: skip
+    for i in range(n_hidden):
+        for j in range(n_out):
+            grad_u.add_row(
+                f"u{i + 1}{j + 1}", _f(step.h[i]), _g(step.delta_out[j]), _g(step.grad_u[i][j]),
+                _g(fd["grad_u"][i][j]), f"{step.u[i][j]:g}", _f(step.u_new[i][j]),
+            )  # fmt: skip
+    parts.append(grad_u)
+
+    grad_b2 = _table("∂L/∂b(2)_j = δ_j   and b(2)_j ← b(2)_j - η ∂L/∂b(2)_j",
+                     "b(2)_j", "∂L/∂b(2)_j", "finite diff.", "b(2)_j", "new b(2)_j")  # fmt: skip
+    for j in range(n_out):
+        grad_b2.add_row(f"b(2){j + 1}", _g(step.grad_b2[j]), _g(fd["grad_b2"][j]),
+                        f"{step.b2[j]:g}", _f(step.b2_new[j]))  # fmt: skip
+    parts.append(grad_b2)
+
+    dh = _table("Hidden units have no target: ∂L/∂h_j = Σ_k δ_k u_jk, over every output k",
+                "j", "Σ_k δ_k u_jk", "∂L/∂h_j")  # fmt: skip
+    for j in range(n_hidden):
+        terms = " + ".join(f"({_g(step.delta_out[k])})({step.u[j][k]:g})" for k in range(n_out))
+        dh.add_row(str(j + 1), terms, _g(step.dL_dh[j]))
+    parts.append(dh)
+
+    dhid = _table("Hidden deltas: δ_j = ∂L/∂h_j h_j (1 - h_j)",
+                  "j", "∂L/∂h_j", "h_j (1 - h_j)", "δ_j")  # fmt: skip
+    for j in range(n_hidden):
+        h = step.h[j]
+        dhid.add_row(str(j + 1), _g(step.dL_dh[j]), _f(h * (1 - h)), _g(step.delta_hidden[j]))
+    parts.append(dhid)
+
+    grad_w = _table("∂L/∂w_ij = δ_j x_i   and the update w_ij ← w_ij - η ∂L/∂w_ij",
+                    "w_ij", "x_i", "δ_j", "∂L/∂w_ij", "finite diff.", "w_ij",
+                    "new w_ij")  # fmt: skip
+    for i in range(n_in):
+        for j in range(n_hidden):
+            grad_w.add_row(
+                f"w{i + 1}{j + 1}", f"{step.x[i]:g}", _g(step.delta_hidden[j]),
+                _g(step.grad_w[i][j]), _g(fd["grad_w"][i][j]), f"{step.w[i][j]:g}",
+                _f(step.w_new[i][j]),
+            )  # fmt: skip
+    parts.append(grad_w)
+
+    grad_b1 = _table("∂L/∂b(1)_j = δ_j   and b(1)_j ← b(1)_j - η ∂L/∂b(1)_j",
+                     "b(1)_j", "∂L/∂b(1)_j", "finite diff.", "b(1)_j", "new b(1)_j")  # fmt: skip
+    for j in range(n_hidden):
+        grad_b1.add_row(f"b(1){j + 1}", _g(step.grad_b1[j]), _g(fd["grad_b1"][j]),
+                        f"{step.b1[j]:g}", _f(step.b1_new[j]))  # fmt: skip
+    parts.append(grad_b1)
+    parts.append(
+        Text(
+            f"Finite differences: central, ε = {FD_EPS:g}, on the reference network's loss; "
+            f"largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}"
+        )
+    )
+    return Group(*_spaced(parts))
+
+
+def _spaced(parts: list[Any]) -> list[Any]:
+    """Each table preceded by its title as a bold heading line."""
+    out: list[Any] = []
+    for p in parts:
+        if isinstance(p, Table):
+            out.append(Text(str(p.caption), style="bold"))
+            p.caption = None
+            out += [p, Text("")]
+        else:
+            out.append(p)
+    return out
+
+
+def _flat(v: Any) -> list[float]:
+    return [x for row in v for x in row] if v and isinstance(v[0], list) else list(v)
+
+
+def _max_fd_gap(step: SeedStep, fd: dict[str, Any]) -> float:
+    gaps = [
+        abs(a - b)
+        for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
+        for a, b in zip(_flat(getattr(step, key)), _flat(fd[key]), strict=True)
+    ]
+    return max(gaps)
+
+
+def render_steps_table(steps: Sequence[SeedStep]) -> Table:
+    """One row per step: the loss before the step's update and the outputs y_j."""
+    n_out = len(steps[0].y)
+    table = _table(
+        f"{len(steps)} successive steps on the same sample (the loss falls as the weights learn)",
+        "step", "L", *[f"y_{j + 1}" for j in range(n_out)], "L after update",
+    )  # fmt: skip
+    for k, s in enumerate(steps):
+        after = seed_step(s.x, s.t, s.w_new, s.b1_new, s.u_new, s.b2_new, 0.0).loss
+        table.add_row(str(k + 1), f"{s.loss:.10f}", *[_f(y) for y in s.y], f"{after:.10f}")
+    return table
+
+
+def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
+    """The first step in full (with finite differences), then one row per step if several."""
+    first = steps[0]
+    console.print(render_step(first, finite_difference_gradients(first)))
+    if len(steps) > 1:
+        console.print(Group(*_spaced([render_steps_table(steps)])))

@@ -1,0 +1,232 @@
+"""PNG plots of a training run (``backprop train`` writes them into the run folder).
+
+matplotlib is an optional extra (``pip install 'backprop[plots]'``), imported only inside
+these functions; :func:`available` says whether it is there. Figures are drawn with
+matplotlib's object-oriented API on the Agg canvas: no pyplot, no global state, no window.
+
+Files (:func:`plot_run`):
+
+- ``loss.png``: training (and validation) loss per epoch;
+- ``accuracy.png``: training (and validation) accuracy per epoch, classifiers only;
+- ``decision_boundary.png``: 2-D classification data, the predicted class over the plane
+  with the training and test points on top;
+- ``misclassified.png``: image data, a grid of misclassified test images with their true
+  and predicted labels.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MISSING_MESSAGE",
+    "available",
+    "plot_run",
+    "plot_curves",
+    "plot_decision_boundary",
+    "plot_misclassified",
+]
+
+MISSING_MESSAGE = (
+    "matplotlib is not installed, so no plots were drawn: pip install 'backprop[plots]'"
+)
+
+#: Most misclassified images shown (a 5 x 5 grid).
+MAX_IMAGES = 25
+
+
+def available() -> bool:
+    """Whether matplotlib can be imported."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_run(
+    run_dir: str | Path, model: Any, data: Any, rows: Sequence[dict[str, float]]
+) -> list[str]:
+    """Every plot that fits the run; returns the file names written into ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : folder
+    model : MLP
+        The trained model (its predictions are plotted).
+    data : backprop.datasets.Dataset
+        Training data ``X_train`` (n, n_features), labels ``y_train`` (n,), the test split.
+    rows : list of dict
+        The history, one dict per epoch (``loss``, ``val_loss``, ``accuracy``...).
+    """
+    run_dir = Path(run_dir)
+    written = plot_curves(rows, run_dir)
+    classify = data.task == "classification"
+    if classify and data.n_features == 2:
+        Xs = [data.X_train] + ([data.X_test] if data.X_test is not None else [])
+        ys = [data.y_train] + ([data.y_test] if data.y_test is not None else [])
+        plot_decision_boundary(
+            model, Xs, ys, data.class_names, run_dir / "decision_boundary.png", title=data.name
+        )
+        written.append("decision_boundary.png")
+    if classify and data.image_shape is not None and data.X_test is not None:
+        plot_misclassified(
+            model,
+            data.X_test,
+            data.y_test,
+            data.image_shape,
+            data.class_names,
+            run_dir / "misclassified.png",
+        )
+        written.append("misclassified.png")
+    return written
+
+
+def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[str]:
+    """``loss.png`` and (when the history has accuracy) ``accuracy.png``; returns the names."""
+    run_dir = Path(run_dir)
+    written = []
+    epochs = [r["epoch"] for r in rows]
+    for key, label, name in (
+        ("loss", "loss", "loss.png"),
+        ("accuracy", "accuracy", "accuracy.png"),
+    ):
+        if not any(key in r for r in rows):
+            continue
+        fig = _figure(6.4, 4.0)
+        ax = fig.add_subplot()
+        ax.plot(epochs, [r.get(key, np.nan) for r in rows], label=f"training {label}", color="C0")
+        if any(f"val_{key}" in r for r in rows):
+            ax.plot(
+                epochs,
+                [r.get(f"val_{key}", np.nan) for r in rows],
+                label=f"validation {label}",
+                color="C1",
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if key == "loss" and all(r.get(k, 1.0) > 0 for r in rows for k in ("loss", "val_loss")):
+            ax.set_yscale("log")
+        if key == "accuracy":
+            ax.yaxis.set_major_formatter(_percent())
+        ax.set_title(f"{label.capitalize()} per epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.savefig(run_dir / name)
+        written.append(name)
+    return written
+
+
+def _percent() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(xmax=1.0)
+
+
+def plot_decision_boundary(
+    model: Any,
+    Xs: Sequence[np.ndarray],
+    ys: Sequence[np.ndarray],
+    class_names: Sequence[str] | None,
+    path: str | Path,
+    title: str = "",
+    resolution: int = 300,
+) -> None:
+    """The predicted class over the plane, with the points on top.
+
+    Parameters
+    ----------
+    model : MLP with 2 inputs
+    Xs : list of arrays (n_k, 2)
+        Point sets drawn in turn: the training points (circles), then the test points
+        (triangles).
+    ys : list of int arrays (n_k,)
+        Their labels (colours).
+    """
+    from matplotlib.colors import ListedColormap
+
+    X_all = np.concatenate(Xs)
+    lo, hi = X_all.min(axis=0), X_all.max(axis=0)
+    pad = 0.1 * np.maximum(hi - lo, 1e-9)
+    g1 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    g2 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    G1, G2 = np.meshgrid(g1, g2)
+    grid = np.column_stack([G1.ravel(), G2.ravel()])
+    k = int(max(int(np.max(y)) for y in ys) + 1)
+    k = max(k, model.n_outputs if model.n_outputs > 1 else 2)
+    Z = model.predict_classes(grid).reshape(G1.shape)
+    colors = [f"C{c % 10}" for c in range(k)]
+    fig = _figure(6.0, 5.4)
+    ax = fig.add_subplot()
+    ax.contourf(G1, G2, Z, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.25)
+    ax.contour(G1, G2, Z, levels=np.arange(k) + 0.5, colors="k", linewidths=0.8)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
+    for s, (X, y) in enumerate(zip(Xs, ys, strict=True)):
+        for c in range(k):
+            m = np.asarray(y) == c
+            if not m.any():
+                continue
+            ax.scatter(
+                X[m, 0], X[m, 1], s=18 if s == 0 else 28, c=colors[c],
+                marker="o" if s == 0 else "^",
+                edgecolors="k", linewidths=0.4,
+                label=f"class {names[c]} ({'train' if s == 0 else 'test'})",
+            )  # fmt: skip
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(f"Decision boundary{': ' + title if title else ''}")
+    ax.legend(fontsize="small", loc="best", framealpha=0.8)
+    fig.savefig(path)
+
+
+def plot_misclassified(
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    image_shape: Sequence[int],
+    class_names: Sequence[str] | None,
+    path: str | Path,
+) -> int:
+    """A grid of up to 25 misclassified images, titled ``true -> predicted``.
+
+    Parameters
+    ----------
+    X : array (n, prod(image_shape));  y : int array (n,)
+
+    Returns
+    -------
+    int
+        How many of the ``n`` images are misclassified.
+    """
+    pred = model.predict_classes(X)
+    wrong = np.flatnonzero(pred != np.asarray(y))
+    names = list(class_names) if class_names is not None else None
+    shown = wrong[:MAX_IMAGES]
+    cols = 5
+    rows = max(1, -(-len(shown) // cols))
+    fig = _figure(1.6 * cols, 1.75 * rows + 0.5)
+    fig.suptitle(f"Misclassified test images: {len(wrong)} of {len(y)} (true → predicted)")
+    if len(shown) == 0:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "none", ha="center", va="center")
+        ax.axis("off")
+    for i, idx in enumerate(shown):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(np.asarray(X[idx], dtype=np.float64).reshape(tuple(image_shape)), cmap="gray_r")
+        t, p = int(y[idx]), int(pred[idx])
+        label = (names[t], names[p]) if names is not None else (t, p)
+        ax.set_title(f"{label[0]} → {label[1]}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.savefig(path)
+    return int(len(wrong))

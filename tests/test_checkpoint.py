@@ -1,0 +1,398 @@
+"""Checkpoints: atomic writes, and resuming reproduces the uninterrupted run bit for bit,
+including after the training process is killed with SIGKILL in the middle of an epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from backprop import MLP
+from backprop.checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    load_checkpoint,
+    resume,
+    save_checkpoint,
+)
+from backprop.io import ModelFileError, load_model
+from backprop.optimizers import SGD, get_optimizer
+from backprop.training import TrainState, fit
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(120, 5))
+LABELS = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5).astype(int)  # 3 classes
+T = np.eye(3)[LABELS]
+
+
+def _model(**kw) -> MLP:
+    args = dict(
+        sizes=[5, 12, 3],
+        activation="tanh",
+        output_activation="identity",
+        loss="cross_entropy",
+        dropout=0.2,
+        seed=9,
+    )
+    args.update(kw)
+    return MLP(**args)
+
+
+def _same_params(a: MLP, b: MLP) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+
+
+def _losses(history) -> list[tuple]:
+    return [tuple(v for k, v in sorted(row.items()) if k != "time") for row in history.epochs]
+
+
+class Crash(Exception):
+    """Stands in for a crash right after a checkpoint was written."""
+
+
+def _crash_after(epoch: int):
+    def callback(state):
+        if state.epoch == epoch:
+            raise Crash
+
+    return callback
+
+
+# ------------------------------------------------------------------ exact resume
+@pytest.mark.parametrize(
+    "optimizer, opt_kw",
+    [
+        ("sgd", {"lr": 0.2, "weight_decay": 1e-3}),
+        ("momentum", {"lr": 0.05, "schedule": "step"}),
+        ("nesterov", {"lr": 0.05}),
+        ("adam", {"lr": 0.01, "schedule": "cosine"}),
+        ("adamw", {"lr": 0.01}),
+        ("rmsprop", {"lr": 0.005, "schedule": "exponential"}),
+    ],
+)
+def test_resume_is_bit_identical(tmp_path, optimizer, opt_kw):
+    settings = dict(epochs=6, batch_size=8, seed=4, validation_fraction=0.2, early_stopping=20)
+
+    full = _model()
+    ckpt = Checkpoint(tmp_path / "full", fit_config=settings)
+    h_full = fit(
+        full, X, T, optimizer=get_optimizer(optimizer, **opt_kw), callbacks=[ckpt], **settings
+    )
+    ckpt.save()
+
+    crashed = _model()
+    ckpt = Checkpoint(tmp_path / "crashed", fit_config=settings)
+    with pytest.raises(Crash):
+        fit(
+            crashed,
+            X,
+            T,
+            optimizer=get_optimizer(optimizer, **opt_kw),
+            callbacks=[ckpt, _crash_after(3)],
+            **settings,
+        )
+    assert load_checkpoint(tmp_path / "crashed")[0].epoch == 3
+    assert not _same_params(crashed, full)  # the crash really happened before the end
+
+    h_resumed = resume(tmp_path / "crashed", X, T)
+    resumed = load_model(tmp_path / "crashed" / CHECKPOINT_NAME)
+    assert _same_params(resumed, full)
+    assert _losses(h_resumed) == _losses(h_full)
+    assert h_resumed.stop_reason == h_full.stop_reason == "completed 6 epochs"
+
+
+def test_resume_with_early_stopping_restores_the_same_best_weights(tmp_path):
+    settings = dict(epochs=40, batch_size=10, seed=1, validation_fraction=0.3, early_stopping=3)
+    full = _model(sizes=[5, 40, 3])
+    h_full = fit(full, X, T, optimizer="adam", lr=0.05, **settings)
+    assert h_full.stop_reason.startswith("early stopping")  # the case this test is about
+    stop_epoch = len(h_full)
+
+    crashed = _model(sizes=[5, 40, 3])
+    ckpt = Checkpoint(tmp_path, fit_config=settings)
+    with pytest.raises(Crash):
+        fit(
+            crashed,
+            X,
+            T,
+            optimizer="adam",
+            lr=0.05,
+            callbacks=[ckpt, _crash_after(stop_epoch - 2)],
+            **settings,
+        )
+    h_resumed = resume(tmp_path, X, T)
+    assert h_resumed.stop_reason == h_full.stop_reason
+    assert h_resumed.best_epoch == h_full.best_epoch
+    assert _same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    settings = dict(epochs=5, batch_size=16, seed=2)
+    full = _model()
+    fit(full, X, T, optimizer="momentum", lr=0.1, **settings)
+
+    short = _model()
+    ckpt = Checkpoint(tmp_path, every=2, fit_config={**settings, "epochs": 2})
+    fit(short, X, T, optimizer="momentum", lr=0.1, callbacks=[ckpt], **{**settings, "epochs": 2})
+    ckpt.save()
+    history = resume(tmp_path, X, T, epochs=5)
+    assert len(history) == 5 and history.stop_reason == "completed 5 epochs"
+    state, fit_config = load_checkpoint(tmp_path)
+    assert state.epoch == 5 and fit_config["epochs"] == 5 and fit_config["every"] == 2
+    assert _same_params(state.model, full)
+
+
+def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
+    import backprop.checkpoint as ck
+
+    saved = []
+    real = ck.save_checkpoint
+    monkeypatch.setattr(
+        ck, "save_checkpoint", lambda p, s, c: (saved.append(s.epoch), real(p, s, c))
+    )
+    checkpoint = Checkpoint(tmp_path / "run", every=2, fit_config={"epochs": 5})
+    fit(_model(), X, T, epochs=5, callbacks=[checkpoint])
+    checkpoint.save()
+    assert saved == [2, 4, 5]
+    assert load_checkpoint(tmp_path / "run")[0].epoch == 5
+
+
+def test_checkpoint_round_trip_restores_every_field(tmp_path):
+    model = _model()
+    opt = get_optimizer("adam", lr=0.01, beta1=0.8, schedule="step")
+    state = TrainState(model=model, optimizer=opt, rng=np.random.default_rng(77))
+    fit(model, X, T, epochs=3, early_stopping=10, validation_fraction=0.2, state=state)
+    save_checkpoint(tmp_path / "c.safetensors", state, {"epochs": 3, "dataset": "toy"})
+    got, fit_config = load_checkpoint(tmp_path / "c.safetensors")
+    assert fit_config == {"epochs": 3, "dataset": "toy"}
+    assert _same_params(got.model, model) and got.model.config == model.config
+    assert got.epoch == 3 and got.stop == state.stop
+    assert got.history.to_dict() == json.loads(json.dumps(state.history.to_dict()))
+    assert got.best_score == state.best_score
+    assert all(np.array_equal(got.best_params[k], v) for k, v in state.best_params.items())
+    assert got.rng.bit_generator.state == state.rng.bit_generator.state
+    assert got.model.dropout_rng.bit_generator.state == model.dropout_rng.bit_generator.state
+    a, b = got.optimizer.state_dict(), opt.state_dict()
+    assert (a["t"], a["epoch"], sorted(a["slots"])) == (b["t"], b["epoch"], sorted(b["slots"]))
+    assert all(np.array_equal(a["slots"][k], b["slots"][k]) for k in b["slots"])
+    assert got.optimizer.hyperparameters() == opt.hyperparameters()
+    assert got.optimizer.schedule == opt.schedule
+    # and a checkpoint is also a model file
+    assert np.array_equal(load_model(tmp_path / "c.safetensors").predict(X), model.predict(X))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    model = _model()
+    checkpoint = Checkpoint(tmp_path, fit_config={"epochs": 2})
+    fit(model, X, T, epochs=2, callbacks=[checkpoint])
+    before = (tmp_path / CHECKPOINT_NAME).read_bytes()
+
+    def crash(src, dst):
+        raise OSError("killed during rename (simulated)")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        fit(model, X, T, epochs=3, state=checkpoint.last_state, callbacks=[checkpoint])
+    monkeypatch.undo()
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
+    assert load_checkpoint(tmp_path)[0].epoch == 2
+
+
+def test_refusals(tmp_path):
+    class MySGD(SGD):
+        pass
+
+    state = TrainState(model=_model(), optimizer=MySGD(), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="only the built-in optimizers"):
+        save_checkpoint(tmp_path / "c.safetensors", state, {})
+    with pytest.raises(ValueError, match="JSON"):
+        Checkpoint(tmp_path, fit_config={"callback": print})
+    with pytest.raises(ValueError, match="every"):
+        Checkpoint(tmp_path, every=0)
+    with pytest.raises(ValueError, match="'lr'"):
+        resume(tmp_path, X, T, lr=0.1)
+    with pytest.raises(ModelFileError, match="No such file"):
+        resume(tmp_path, X, T)
+
+
+# --------------------------------------------------------------- hostile checkpoints
+def _edit_meta(raw: bytes, key: str, fn) -> bytes:
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    value = json.loads(header["__metadata__"][key])
+    value = fn(value) or value
+    header["__metadata__"][key] = json.dumps(value)
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + raw[8 + n :]
+
+
+def _put(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def fn(d):
+        target = d
+        for k in keys[:-1]:
+            target = target[k]
+        target[keys[-1]] = value
+
+    return fn
+
+
+BAD_CHECKPOINTS = {
+    "unknown optimizer": (
+        "train_state",
+        _put("optimizer", "name", "lbfgs"),
+        "unknown optimizer 'lbfgs'",
+    ),
+    "unknown schedule": (
+        "train_state",
+        _put("optimizer", "schedule", {"name": "warmup"}),
+        "schedule",
+    ),
+    "hyperparameter not a number": (
+        "train_state",
+        _put("optimizer", "hyperparameters", "lr", "0.1"),
+        "must be numbers",
+    ),
+    "hyperparameter unknown": (
+        "train_state",
+        _put("optimizer", "hyperparameters", "zeta", 1.0),
+        "cannot be rebuilt",
+    ),
+    "slot of an unknown parameter": (
+        "train_state",
+        _put("optimizer", "slots", ["layers.7.W.m"]),
+        "optimizer slot",
+    ),
+    "unknown bit generator": (
+        "train_state",
+        _put("shuffle_rng", "bit_generator", "os.system"),
+        "bit generator",
+    ),
+    "malformed generator state": (
+        "train_state",
+        _put("shuffle_rng", "state", "x"),
+        "shuffle generator state is invalid",
+    ),
+    "dropout generator of another kind": (
+        "train_state",
+        _put("dropout_rng", "bit_generator", "MT19937"),
+        "dropout generator",
+    ),
+    "history disagrees with the epoch": ("train_state", _put("epoch", 7), "history has 2 epochs"),
+    "epoch negative": ("train_state", _put("epoch", -1), "epoch"),
+    "missing key": ("train_state", lambda d: d.pop("stop") and None, "exactly the keys"),
+    "fit_config batch_size": ("fit_config", _put("batch_size", 0), "batch_size"),
+    "fit_config early_stopping": ("fit_config", _put("early_stopping", "soon"), "early_stopping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CHECKPOINTS))
+def test_hostile_checkpoint_gives_one_clear_error(tmp_path, case):
+    key, fn, message = BAD_CHECKPOINTS[case]
+    checkpoint = Checkpoint(tmp_path, fit_config={"epochs": 2, "batch_size": 16})
+    fit(_model(), X, T, optimizer="adam", epochs=2, callbacks=[checkpoint])
+    path = tmp_path / CHECKPOINT_NAME
+    path.write_bytes(_edit_meta(path.read_bytes(), key, fn))
+    with pytest.raises(ModelFileError, match=message):
+        load_checkpoint(path)
+
+
+# ----------------------------------------------------------------- SIGKILL mid-epoch
+WORKER = r"""
+import sys
+
+import numpy as np
+
+from backprop import MLP
+from backprop.checkpoint import Checkpoint
+from backprop.training import fit
+
+rng = np.random.default_rng(42)
+X = rng.normal(size=(2000, 8))
+T = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] * X[:, 2] > 0).astype(int)]
+SETTINGS = dict(epochs=4, batch_size=4, seed=11, validation_fraction=0.1, early_stopping=10)
+STEPS_PER_EPOCH = 450  # 1800 training rows / batch 4
+
+
+def new_model():
+    return MLP([8, 16, 3], activation="relu", output_activation="identity",
+               loss="cross_entropy", dropout=0.1, seed=5)
+
+
+def train(run_dir, report=False):
+    model = new_model()
+    callbacks = [Checkpoint(run_dir, every=1, fit_config=SETTINGS)]
+    if report:  # say where training is, so the test can kill it in the middle of an epoch
+        inner, steps = model.forward_backward, [0]
+
+        def counting(*args):
+            steps[0] += 1
+            if steps[0] % 50 == 0:
+                print("step", steps[0], flush=True)
+            return inner(*args)
+
+        model.forward_backward = counting
+        callbacks.append(lambda state: print("epoch", state.epoch, flush=True))
+    fit(model, X, T, optimizer="adam", lr=1e-3, callbacks=callbacks, **SETTINGS)
+    callbacks[0].save()
+    return model
+
+
+if __name__ == "__main__":
+    train(sys.argv[1], report=True)
+"""
+
+
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    run_dir = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(worker), str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    w = runpy.run_path(str(worker), run_name="worker")
+    kill_at = w["STEPS_PER_EPOCH"] + w["STEPS_PER_EPOCH"] // 2  # half-way through epoch 2
+    seen_epoch_1 = False
+    deadline = time.monotonic() + 60
+    try:
+        for line in proc.stdout:
+            words = line.split()
+            seen_epoch_1 |= words == ["epoch", "1"]
+            if words[0] == "step" and int(words[1]) >= kill_at:
+                assert seen_epoch_1, "epoch 1 should have ended (and been checkpointed) by now"
+                proc.send_signal(signal.SIGKILL)
+                break
+            assert time.monotonic() < deadline, "the worker is too slow"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+
+    state, _ = load_checkpoint(run_dir)
+    assert state.epoch == 1  # killed in epoch 2: the checkpoint is epoch 1's, intact
+    assert sorted(p.name for p in run_dir.iterdir()) == [CHECKPOINT_NAME]
+
+    h_resumed = resume(run_dir, w["X"], w["T"])
+    resumed = load_model(run_dir / CHECKPOINT_NAME)
+    uninterrupted = w["train"](tmp_path / "uninterrupted")
+    assert _same_params(resumed, uninterrupted)
+    full_history = load_checkpoint(tmp_path / "uninterrupted")[0].history
+    assert _losses(h_resumed) == _losses(full_history) and len(h_resumed) == 4

@@ -1,0 +1,1034 @@
+"""scikit-learn estimators: :class:`BackpropClassifier` and :class:`BackpropRegressor`.
+
+Both wrap a :class:`backprop.MLP` trained by :func:`backprop.training.fit` and behave like
+scikit-learn's ``MLPClassifier`` / ``MLPRegressor``: every hyperparameter is an ``__init__``
+argument stored unchanged, ``fit`` validates the data with scikit-learn's helpers, the
+fitted network is ``model_``, and they work in ``Pipeline``, ``GridSearchCV`` and
+``cross_val_score``. They pass scikit-learn's ``parametrize_with_checks`` (see
+``tests/test_sklearn_checks.py`` and ``docs/sklearn.md``).
+
+What they add over scikit-learn's MLP: dropout, more losses (``mae``, ``huber``, one-vs-rest
+``binary_cross_entropy``), more optimizers and initialisers, ``class_weight``, engine
+callbacks, array backends (``backend="torch"``, ``device="cuda"``), and saving to the
+project's safe model format (:meth:`save` / :meth:`load`).
+
+Objective and L2 penalty (the same as scikit-learn's MLP): with sample weights ``s_i`` (1 by
+default, times the class weight) each mini-batch ``B`` minimises::
+
+    (1 / S_B) sum_{i in B} s_i l_i  +  alpha / (2 S_B) ||W||^2,     S_B = sum_{i in B} s_i
+
+The engine averages over rows, so the weights are rescaled to mean 1 over the training
+rows (``S_B`` is then the batch's row count ``b`` on average) and the optimizer's
+``weight_decay`` is ``alpha / (b * mean(s))``. With full batches this makes integer weights
+exactly equivalent to repeating rows, which scikit-learn's checks verify.
+
+scikit-learn is an optional dependency: ``pip install 'backprop[sklearn]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import compute_sample_weight
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
+except ImportError as e:  # pragma: no cover - exercised only without scikit-learn >= 1.6
+    raise ImportError(
+        "backprop.sklearn needs scikit-learn >= 1.6, which is not installed "
+        f"({e}); install it with: pip install 'backprop[sklearn]'"
+    ) from e
+
+from .activations import ACTIVATIONS
+from .initializers import INITIALIZERS
+from .network import MLP, MLPConfig
+from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from .training import Callback, History, TrainState
+from .training import fit as train
+
+__all__ = ["BackpropClassifier", "BackpropRegressor"]
+
+# scikit-learn's MLP calls the sigmoid "logistic"; both names are accepted.
+_ACTIVATION_ALIASES = {"logistic": "sigmoid"}
+_HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax") + ("logistic",)
+_CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
+_REGRESSOR_LOSSES = ("mse", "l2", "mae", "huber")
+_SIDECAR_FORMAT = "backprop.sklearn/1"
+
+
+# ------------------------------------------------------------------------------ callbacks
+class _LossPlateau(Callback):
+    """Stop when the training loss has not fallen by ``tol`` for more than ``patience``
+    epochs (scikit-learn MLP's rule without early stopping)."""
+
+    def __init__(self, tol: float, patience: int) -> None:
+        self.tol, self.patience = tol, patience
+        self.best = math.inf
+        self.count = 0
+        self.stopped = False
+
+    def on_epoch_end(self, state: TrainState) -> bool:
+        loss = state.history.epochs[-1]["loss"]
+        self.count = self.count + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+        self.stopped = self.count > self.patience
+        return self.stopped
+
+
+class _ValidationScore(Callback):
+    """Score the held-out rows each epoch (accuracy or R^2, higher is better); stop when
+    the score has not risen by ``tol`` for more than ``patience`` epochs, remembering the
+    best epoch's weights (scikit-learn MLP's ``early_stopping``)."""
+
+    def __init__(self, score: Callable[[], float], tol: float, patience: int) -> None:
+        self.score, self.tol, self.patience = score, tol, patience
+        self.scores: list[float] = []
+        self.best = -math.inf
+        self.best_params: dict[str, np.ndarray] | None = None
+        self.count = 0
+        self.stopped = False
+
+    def on_epoch_end(self, state: TrainState) -> bool:
+        s = self.score()
+        self.scores.append(s)
+        self.count = self.count + 1 if s < self.best + self.tol else 0
+        if s > self.best:
+            self.best = s
+            self.best_params = state.model.state_dict()
+        self.stopped = self.count > self.patience
+        return self.stopped
+
+
+def _print_progress(state: TrainState) -> None:
+    row = state.history.epochs[-1]
+    print(f"Iteration {state.epoch}, loss = {row['loss']:.8f}")  # noqa: T201 - verbose=True
+
+
+# ------------------------------------------------------------------------ the base class
+class _BackpropMLP(BaseEstimator):
+    """What both estimators share: checks, training, prediction plumbing, save/load, pickle.
+
+    Subclasses define ``__init__`` (the hyperparameters), ``_allowed_losses``,
+    ``_encode_targets`` (y -> targets ``T`` of shape (n_samples, n_outputs)),
+    ``_output_config`` (network output activation and loss) and ``_validation_score``.
+    """
+
+    _allowed_losses: tuple[str, ...] = ()
+    _is_classifier = False
+
+    # ------------------------------------------------------------------ hyperparameters
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        hidden = self._hidden_sizes()
+        if not all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden
+        ):
+            raise ValueError(
+                f"{name}: hidden_layer_sizes must be a positive int or a sequence of positive "
+                f"ints; got {self.hidden_layer_sizes!r}"
+            )
+        if self.activation not in _HIDDEN_ACTIVATIONS:
+            raise ValueError(
+                f"{name}: activation must be one of {', '.join(_HIDDEN_ACTIVATIONS)}; "
+                f"got {self.activation!r}"
+            )
+        if self.loss not in self._allowed_losses:
+            raise ValueError(
+                f"{name}: loss must be one of {', '.join(self._allowed_losses)}; got {self.loss!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"{name}: optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
+            )
+        if self.init not in INITIALIZERS:
+            raise ValueError(
+                f"{name}: init must be one of {', '.join(INITIALIZERS)}; got {self.init!r}"
+            )
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"{name}: dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        _check_number(name, "learning_rate_init", self.learning_rate_init, low=0.0, low_open=True)
+        _check_number(name, "alpha", self.alpha, low=0.0)
+        _check_number(name, "tol", self.tol, low=0.0)
+        _check_number(name, "momentum", self.momentum, low=0.0, high=1.0)
+        _check_number(name, "dropout", self.dropout, low=0.0, high=1.0)
+        _check_number(
+            name, "validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=True
+        )
+        _check_int(name, "max_iter", self.max_iter)
+        _check_int(name, "n_iter_no_change", self.n_iter_no_change)
+        if self.batch_size != "auto":
+            _check_int(name, "batch_size", self.batch_size, extra="or 'auto'")
+
+    def _hidden_sizes(self) -> tuple[Any, ...]:
+        h = self.hidden_layer_sizes
+        return tuple(h) if isinstance(h, Sequence | np.ndarray) else (h,)
+
+    def _np_dtype(self) -> type:
+        return np.float32 if self.dtype == "float32" else np.float64
+
+    # ------------------------------------------------------------------------ training
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        incremental: bool,
+        classes: Any = None,
+    ) -> _BackpropMLP:
+        self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError(
+                f"{type(self).__name__}.partial_fit does not support early_stopping=True "
+                "(there is no held-out set across calls); use fit, or set early_stopping=False"
+            )
+        fitted = hasattr(self, "model_")
+        # A new network unless warm-starting or continuing with partial_fit.
+        first = not fitted or not (self.warm_start or incremental)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=self._np_dtype(),
+            multi_output=True,
+            y_numeric=not self._is_classifier,
+        )
+        T = self._encode_targets(y, first, incremental, classes)
+        sw = self._sample_weights(sample_weight, X, y, incremental)
+
+        seeds = _generator(self.random_state).integers(0, 2**63, size=3)
+        if first:
+            self._build_model(X.shape[1], T.shape[1], int(seeds[0]))
+        elif T.shape[1] != self.model_.n_outputs:
+            raise ValueError(
+                f"y has {T.shape[1]} outputs but the fitted network has {self.model_.n_outputs}; "
+                "fit with warm_start=False to start again"
+            )
+
+        callbacks: list[Any] = []
+        validation = None
+        if self.early_stopping:
+            X, T, sw, validation = self._split_validation(X, y, T, sw, int(seeds[1]))
+            callbacks.append(validation)
+        plateau = _LossPlateau(self.tol, self.n_iter_no_change)
+        if not self.early_stopping and not incremental:
+            callbacks.append(plateau)
+        if self.verbose:
+            callbacks.append(_print_progress)
+        callbacks.extend(self.callbacks or ())
+
+        n = X.shape[0]
+        batch = min(200 if self.batch_size == "auto" else int(self.batch_size), n)
+        mean_weight = 1.0 if sw is None else float(np.mean(sw))
+        weight_decay = float(self.alpha) / (batch * mean_weight)
+        if sw is not None:
+            sw = sw / mean_weight  # mean 1: the engine averages over rows, see the module doc
+        if incremental and fitted and not first:
+            self._optimizer.weight_decay = weight_decay
+        else:
+            self._optimizer = self._make_optimizer(weight_decay)
+            self._shuffle_rng = np.random.default_rng(int(seeds[2]))
+
+        state = TrainState(model=self.model_, optimizer=self._optimizer, rng=self._shuffle_rng)
+        history = train(
+            self.model_,
+            X,
+            T,
+            epochs=1 if incremental else int(self.max_iter),
+            batch_size=batch,
+            shuffle=bool(self.shuffle),
+            sample_weight=sw,
+            callbacks=callbacks,
+            state=state,
+        )
+        self._record(history, first, incremental, validation)
+        if validation is not None and validation.best_params is not None:
+            self.model_.load_state_dict(validation.best_params)
+        stopped = plateau.stopped or (validation is not None and validation.stopped)
+        if not incremental and not stopped and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"{type(self).__name__}: reached max_iter={self.max_iter} epochs and the "
+                f"optimization hasn't converged yet (the loss still fell by more than "
+                f"tol={self.tol} within the last {self.n_iter_no_change} epochs)",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _build_model(self, n_features: int, n_outputs: int, seed: int) -> None:
+        output_activation, loss = self._output_config()
+        self.model_ = MLP(
+            [n_features, *(int(h) for h in self._hidden_sizes()), n_outputs],
+            activation=_ACTIVATION_ALIASES.get(self.activation, self.activation),
+            output_activation=output_activation,
+            loss=loss,
+            init=self.init,
+            dropout=float(self.dropout),
+            dtype=self.dtype,
+            seed=seed,
+            backend=self.backend,
+            device=self.device,
+        )
+        self.n_outputs_ = n_outputs
+        self.out_activation_ = self.model_.loss_fn.link
+        self.loss_function_ = loss
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+
+    def _make_optimizer(self, weight_decay: float) -> Optimizer:
+        kwargs: dict[str, Any] = {"lr": float(self.learning_rate_init)}
+        if self.optimizer != "adamw" or weight_decay > 0:
+            kwargs["weight_decay"] = weight_decay
+        if self.optimizer in ("momentum", "nesterov"):
+            kwargs["momentum"] = float(self.momentum)
+        return get_optimizer(self.optimizer, **kwargs)
+
+    def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
+        """Per-row weights (sample_weight times class weight), or None for all ones."""
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is not None:
+            if incremental and class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit (the class counts "
+                    "of one batch are not those of the data); pass a dict of weights instead"
+                )
+            cw = compute_sample_weight(class_weight, y)
+            sw = cw if sw is None else sw * cw
+        if sw is not None and not sw.sum() > 0:
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number; all weights are zero"
+            )
+        return sw
+
+    def _split_validation(
+        self, X: np.ndarray, y: Any, T: np.ndarray, sw: Any, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, Any, _ValidationScore]:
+        """Hold out ``validation_fraction`` of the rows (stratified for single-label
+        classification) and build the callback that scores them each epoch."""
+        stratify = y if self._is_classifier and y.ndim == 1 else None
+        parts = train_test_split(
+            *((X, T, y) if sw is None else (X, T, y, sw)),
+            test_size=self.validation_fraction,
+            random_state=seed % 2**32,
+            stratify=stratify,
+        )
+        X_tr, X_val, T_tr, _, _, y_val = parts[:6]
+        sw_tr, sw_val = (parts[6], parts[7]) if sw is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                f"the validation set has {X_val.shape[0]} rows; increase validation_fraction "
+                f"(now {self.validation_fraction}) or give more data (early_stopping=True)"
+            )
+        callback = _ValidationScore(
+            lambda: self._validation_score(X_val, y_val, sw_val),
+            self.tol,
+            self.n_iter_no_change,
+        )
+        return X_tr, T_tr, sw_tr, callback
+
+    def _record(self, history: History, first: bool, incremental: bool, validation: Any) -> None:
+        losses = history["loss"]
+        self.loss_curve_ = [*self.loss_curve_, *losses]
+        self.n_iter_ = self.n_iter_ + len(losses) if incremental else len(losses)
+        self.loss_ = self.loss_curve_[-1]
+        self.best_loss_ = min(self.loss_curve_)
+        if validation is not None:
+            self.validation_scores_ = validation.scores
+            self.best_validation_score_ = validation.best
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    # ---------------------------------------------------------------------- prediction
+    def _outputs(self, X: Any, link: bool) -> np.ndarray:
+        """Network outputs for validated ``X``: raw (logits) or through the loss's link."""
+        model = self.model_
+        out = model.predict(X) if link else model.forward(X)
+        return np.asarray(model.backend.to_numpy(out))
+
+    def _validate_X(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=self._np_dtype())
+
+    # -------------------------------------------------------------------- save / load
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the fitted network and this estimator's settings.
+
+        The network goes to ``path`` in the project's model format
+        (:func:`backprop.io.save_model`); the hyperparameters and fitted metadata (classes,
+        feature names, loss curve) go beside it as JSON in ``<path>.sklearn.json``. Nothing
+        is pickled. Engine callbacks (``callbacks``) are not saved.
+        """
+        from .io import save_model
+
+        check_is_fitted(self)
+        meta = {
+            "format": _SIDECAR_FORMAT,
+            "estimator": type(self).__name__,
+            "params": _jsonable_params(self),
+            "fitted": self._fitted_metadata(),
+        }
+        text = json.dumps(meta, indent=1)
+        save_model(path, self.model_)
+        _write_text_atomically(_sidecar(path), text)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Load an estimator written by :meth:`save` (the network and its JSON sidecar).
+
+        Raises ``ValueError`` when the files are not a saved ``cls`` or do not match.
+        """
+        from .io import load_model
+
+        side = _sidecar(path)
+        try:
+            with open(side, encoding="utf-8") as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            raise ValueError(
+                f"{side} is missing: {cls.__name__}.load needs the JSON written beside the "
+                f"model file by {cls.__name__}.save"
+            ) from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{side} is not valid JSON ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != _SIDECAR_FORMAT:
+            raise ValueError(f"{side} is not a backprop.sklearn file (format {_SIDECAR_FORMAT!r})")
+        if meta.get("estimator") != cls.__name__:
+            raise ValueError(
+                f"{side} holds a {meta.get('estimator')!r}; expected a {cls.__name__!r} "
+                "(load it with that class)"
+            )
+        params = meta["params"]
+        if not isinstance(params, dict) or not set(params) <= set(cls._get_param_names()):
+            raise ValueError(
+                f"{side} has unknown hyperparameters; expected some of {cls._get_param_names()}"
+            )
+        params = dict(params)
+        if isinstance(params.get("class_weight"), dict):
+            cw = params["class_weight"]
+            labels = _labels_from_json(cw.get("labels")).tolist()
+            weights = cw.get("weights")
+            if not (isinstance(weights, list) and len(weights) == len(labels)):
+                raise ValueError(f"{side} has a malformed class_weight: {cw!r}")
+            params["class_weight"] = {k: float(w) for k, w in zip(labels, weights, strict=True)}
+        est = cls(**params)
+        model = load_model(path)
+        est._set_fitted_metadata(meta["fitted"], model, side)
+        est.model_ = model
+        return est
+
+    def _fitted_metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "n_features_in": int(self.n_features_in_),
+            "n_outputs": int(self.n_outputs_),
+            "loss_curve": [float(v) for v in self.loss_curve_],
+            "n_iter": int(self.n_iter_),
+            "validation_scores": self.validation_scores_,
+        }
+        if hasattr(self, "feature_names_in_"):
+            meta["feature_names_in"] = [str(f) for f in self.feature_names_in_]
+        return meta
+
+    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP, where: Any) -> None:
+        n_in, n_out = int(meta["n_features_in"]), int(meta["n_outputs"])
+        if (model.n_inputs, model.n_outputs) != (n_in, n_out):
+            raise ValueError(
+                f"{where} describes {n_in} inputs and {n_out} outputs but the model file has "
+                f"{model.n_inputs} and {model.n_outputs}; the two files do not belong together"
+            )
+        self.n_features_in_ = n_in
+        self.n_outputs_ = n_out
+        if "feature_names_in" in meta:
+            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        self.loss_curve_ = [float(v) for v in meta["loss_curve"]]
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        self.n_iter_ = int(meta["n_iter"])
+        self.validation_scores_ = meta.get("validation_scores")
+        self.out_activation_ = model.loss_fn.link
+        self.loss_function_ = model.config.loss
+
+    # ------------------------------------------------------------------------- pickle
+    def __getstate__(self) -> dict[str, Any]:
+        # MLP holds its array module, which cannot be pickled: store the network as data
+        # (config, weights, dropout generator state) and rebuild it on unpickling.
+        state = dict(super().__getstate__())
+        model = state.pop("model_", None)
+        if model is not None:
+            state["_model_data"] = {
+                "config": model.config.to_dict(),
+                "params": model.state_dict(),
+                "dropout_rng": model.dropout_rng.bit_generator.state,
+                "preprocessing": model.preprocessing,
+            }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        data = state.pop("_model_data", None)
+        super().__setstate__(state)
+        if data is not None:
+            model = MLP.from_config(
+                MLPConfig.from_dict(data["config"]), backend=self.backend, device=self.device
+            )
+            model.load_state_dict(data["params"])
+            model.dropout_rng.bit_generator.state = data["dropout_rng"]
+            model.preprocessing = data["preprocessing"]
+            self.model_ = model
+
+
+# ------------------------------------------------------------------------- the classifier
+class BackpropClassifier(ClassifierMixin, _BackpropMLP):
+    """A multilayer perceptron classifier trained by backpropagation (scikit-learn API).
+
+    Binary, multi-class and multi-label (``y`` a 0/1 indicator matrix) classification.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Units in each hidden layer.
+    activation : str, default="relu"
+        Hidden activation: ``sigmoid`` (alias ``logistic``), ``tanh``, ``relu``,
+        ``leaky_relu``, ``elu``, ``gelu``, ``softplus`` or ``identity``.
+    loss : {"cross_entropy", "binary_cross_entropy"}, default="cross_entropy"
+        ``cross_entropy``: softmax over the classes for multi-class targets. Binary and
+        multi-label targets always use one sigmoid output per label with
+        ``binary_cross_entropy`` (the log-loss on one logit, as MLPClassifier does).
+        ``binary_cross_entropy`` on multi-class targets trains one-vs-rest sigmoid outputs;
+        ``predict_proba`` then normalises them to sum to 1.
+    optimizer : str, default="adam"
+        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw`` or ``rmsprop``.
+    learning_rate_init : float, default=1e-3
+        The optimizer's learning rate ``eta``.
+    batch_size : int or "auto", default="auto"
+        Rows per step; ``"auto"`` is ``min(200, n_samples)``. Values above the number of
+        training rows are clipped to it.
+    max_iter : int, default=200
+        Epochs (passes over the data) at most.
+    shuffle : bool, default=True
+        Reshuffle the rows each epoch.
+    tol : float, default=1e-4
+        Training stops when the training loss (or, with ``early_stopping``, the validation
+        accuracy) has not improved by ``tol`` for more than ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=10
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified), score them each epoch and
+        keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+    alpha : float, default=1e-4
+        L2 penalty with MLPClassifier's meaning: ``alpha / (2 S_B) ||W||^2`` per batch of total
+        weight ``S_B`` (biases are not penalised). See the module docstring.
+    momentum : float, default=0.9
+        For ``optimizer="momentum"`` or ``"nesterov"``.
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer during training.
+    init : str, default="xavier_uniform"
+        Weight initialiser (``xavier_uniform`` is MLPClassifier's Glorot uniform).
+    random_state : int, numpy Generator or RandomState, or None, default=None
+        Seeds the initial weights, the shuffles, the dropout masks and the validation split.
+        ``None`` draws fresh entropy from the operating system on each fit.
+    dtype : {"float64", "float32"}, default="float64"
+        The network's floating-point type; ``X`` is cast to it.
+    warm_start : bool, default=False
+        Continue from the fitted network on the next ``fit`` (same classes required).
+    class_weight : dict, "balanced" or None, default=None
+        Weights by class label, multiplied into ``sample_weight``.
+    verbose : bool, default=False
+        Print the loss after each epoch.
+    backend : str, default="numpy"
+        Array library: ``numpy``, ``torch``, ``cupy`` or ``array_api_strict``.
+    device : str or None, default=None
+        For example ``"cuda"`` with the torch or cupy backend.
+    callbacks : sequence of backprop.training callbacks, or None, default=None
+        Called at each epoch's end with the :class:`~backprop.training.TrainState`.
+
+    Attributes
+    ----------
+    classes_ : ndarray (n_classes,)
+        Class labels (for multi-label: ``0..n_labels-1``).
+    model_ : backprop.MLP
+        The trained network; its outputs are logits.
+    n_outputs_ : int
+        Network outputs: 1 for binary, ``n_classes`` or ``n_labels`` otherwise.
+    out_activation_ : {"softmax", "sigmoid"}
+        How logits become probabilities.
+    loss_function_ : str
+        The engine loss trained.
+    loss_curve_ : list of float
+        Mean training loss of each epoch (without the L2 term).
+    loss_, best_loss_ : float
+        The last and the lowest training loss.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch, with ``early_stopping`` (else ``None``).
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run by the last ``fit`` (plus one per ``partial_fit`` since).
+    n_features_in_ : int
+    feature_names_in_ : ndarray (n_features_in_,)
+        Only when ``X`` had string column names (a pandas DataFrame).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BackpropClassifier(hidden_layer_sizes=(16,), max_iter=300, learning_rate_init=1e-2,
+    ...                          random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _allowed_losses = _CLASSIFIER_LOSSES
+    _is_classifier = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
+        loss: str = "cross_entropy",
+        optimizer: str = "adam",
+        learning_rate_init: float = 1e-3,
+        batch_size: int | str = "auto",
+        max_iter: int = 200,
+        shuffle: bool = True,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        alpha: float = 1e-4,
+        momentum: float = 0.9,
+        dropout: float = 0.0,
+        init: str = "xavier_uniform",
+        random_state: Any = None,
+        dtype: str = "float64",
+        warm_start: bool = False,
+        class_weight: dict[Any, float] | str | None = None,
+        verbose: bool = False,
+        backend: str = "numpy",
+        device: str | None = None,
+        callbacks: Sequence[Any] | None = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.momentum = momentum
+        self.dropout = dropout
+        self.init = init
+        self.random_state = random_state
+        self.dtype = dtype
+        self.warm_start = warm_start
+        self.class_weight = class_weight
+        self.verbose = verbose
+        self.backend = backend
+        self.device = device
+        self.callbacks = callbacks
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropClassifier:
+        """Train on ``X`` (n_samples, n_features) and labels ``y``: (n_samples,) class labels
+        or (n_samples, n_labels) 0/1 indicators; ``sample_weight`` (n_samples,)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> BackpropClassifier:
+        """One epoch over ``(X, y)``, continuing the network and optimizer state.
+
+        ``classes`` (every label that will ever appear) is required on the first call,
+        except for multi-label indicator ``y``.
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    # ------------------------------------------------------------------------ targets
+    def _encode_targets(self, y: Any, first: bool, incremental: bool, classes: Any) -> np.ndarray:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if first:
+            binarizer = LabelBinarizer()
+            if incremental and classes is None and not type_of_target(y).startswith("multilabel"):
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: every class "
+                    "label that will appear, e.g. classes=np.unique(y_all)"
+                )
+            if incremental and classes is not None:
+                binarizer.fit(np.asarray(classes))
+            else:
+                binarizer.fit(y)
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+            self._target_type = binarizer.y_type_
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"y has only one class ({self.classes_[0]!r}); a classifier needs samples "
+                    "of at least two classes"
+                )
+        else:
+            if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes of the first call, "
+                    f"{self.classes_!r}"
+                )
+            found = unique_labels(y)
+            if self.warm_start and not incremental and set(found) != set(self.classes_):
+                raise ValueError(
+                    "warm_start needs y to have the same classes as the previous fit: "
+                    f"previously {self.classes_}, now {found}"
+                )
+            unknown = np.setdiff1d(found, self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"y has classes {unknown} that are not in classes_ {self.classes_}"
+                )
+        return self._label_binarizer.transform(y).astype(self._np_dtype())
+
+    def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
+        sw = super()._sample_weights(sample_weight, X, y, incremental)
+        if sw is not None and not incremental and self._target_type != "multilabel-indicator":
+            labels = column_or_1d(y) if y.ndim == 2 else y
+            weighted = unique_labels(labels[sw > 0])
+            if len(weighted) < 2:
+                raise ValueError(
+                    f"only the class {weighted[0]!r} has samples with positive sample_weight; "
+                    "a classifier needs at least two classes with positive weight"
+                )
+        return sw
+
+    def _output_config(self) -> tuple[str, str]:
+        if self._target_type == "multiclass" and self.loss == "cross_entropy":
+            return "identity", "cross_entropy"
+        return "identity", "binary_cross_entropy"
+
+    def _validation_score(self, X: np.ndarray, y: Any, sample_weight: Any) -> float:
+        return float(
+            accuracy_score(
+                y, self._labels(self._outputs(X, link=False)), sample_weight=sample_weight
+            )
+        )
+
+    # --------------------------------------------------------------------- prediction
+    def _labels(self, logits: np.ndarray) -> np.ndarray:
+        if self._target_type == "multilabel-indicator":
+            return self._label_binarizer.inverse_transform((logits > 0).astype(np.int64))
+        if logits.shape[1] == 1:
+            return self.classes_[(logits[:, 0] > 0).astype(np.intp)]
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The network's logits: shape (n_samples,) for binary targets, else
+        (n_samples, n_outputs_). Positive means the (second) class / label is predicted."""
+        logits = self._outputs(self._validate_X(X), link=False)
+        return logits[:, 0] if self._target_type == "binary" else logits
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (n_samples,), or a 0/1 indicator matrix (n_samples, n_labels) for
+        multi-label targets (each label predicted when its probability exceeds 0.5)."""
+        return self._labels(self._outputs(self._validate_X(X), link=False))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes) in the order of ``classes_``; for
+        multi-label targets, each label's probability (n_samples, n_labels)."""
+        p = self._outputs(self._validate_X(X), link=True)
+        if self._target_type == "binary":
+            return np.column_stack([1.0 - p[:, 0], p[:, 0]])
+        if self._target_type == "multiclass" and self.loss_function_ == "binary_cross_entropy":
+            return p / np.sum(p, axis=1, keepdims=True)  # one-vs-rest sigmoids, normalised
+        return p
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
+        return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # ------------------------------------------------------------------ save metadata
+    def _fitted_metadata(self) -> dict[str, Any]:
+        meta = super()._fitted_metadata()
+        meta["classes"] = _labels_to_json(self.classes_)
+        meta["target_type"] = self._target_type
+        return meta
+
+    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP, where: Any) -> None:
+        super()._set_fitted_metadata(meta, model, where)
+        target_type = meta["target_type"]
+        if target_type not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(f"{where} has an unknown target_type {target_type!r}")
+        self._target_type = target_type
+        self.classes_ = _labels_from_json(meta["classes"])
+        binarizer = LabelBinarizer()
+        if target_type == "multilabel-indicator":
+            binarizer.fit(np.eye(len(self.classes_), dtype=np.int64))
+        else:
+            binarizer.fit(self.classes_)
+        self._label_binarizer = binarizer
+
+
+# ------------------------------------------------------------------------- the regressor
+class BackpropRegressor(RegressorMixin, _BackpropMLP):
+    """A multilayer perceptron regressor trained by backpropagation (scikit-learn API).
+
+    Single- and multi-output regression with an identity output layer.
+
+    Parameters
+    ----------
+    loss : {"mse", "l2", "mae", "huber"}, default="mse"
+        ``mse`` averages the squared error over outputs; ``l2`` is the seed's
+        ``1/2 sum_j (y_j - t_j)^2``; ``huber`` uses delta 1.
+    hidden_layer_sizes, activation, optimizer, learning_rate_init, batch_size, max_iter, \
+shuffle, tol, n_iter_no_change, early_stopping, validation_fraction, alpha, momentum, \
+dropout, init, random_state, dtype, warm_start, verbose, backend, device, callbacks
+        As in :class:`BackpropClassifier`; ``early_stopping`` scores the held-out rows by
+        R^2 (not stratified).
+
+    Attributes
+    ----------
+    model_ : backprop.MLP
+    n_outputs_ : int
+        Targets per sample.
+    out_activation_ : "identity"
+    loss_function_, loss_curve_, loss_, best_loss_, validation_scores_, \
+best_validation_score_, n_iter_, n_features_in_, feature_names_in_
+        As in :class:`BackpropClassifier` (validation scores are R^2).
+
+    ``predict`` returns shape (n_samples,) when ``y`` was 1-D, else (n_samples, n_outputs_).
+    """
+
+    _allowed_losses = _REGRESSOR_LOSSES
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
+        loss: str = "mse",
+        optimizer: str = "adam",
+        learning_rate_init: float = 1e-3,
+        batch_size: int | str = "auto",
+        max_iter: int = 200,
+        shuffle: bool = True,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        alpha: float = 1e-4,
+        momentum: float = 0.9,
+        dropout: float = 0.0,
+        init: str = "xavier_uniform",
+        random_state: Any = None,
+        dtype: str = "float64",
+        warm_start: bool = False,
+        verbose: bool = False,
+        backend: str = "numpy",
+        device: str | None = None,
+        callbacks: Sequence[Any] | None = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.momentum = momentum
+        self.dropout = dropout
+        self.init = init
+        self.random_state = random_state
+        self.dtype = dtype
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.backend = backend
+        self.device = device
+        self.callbacks = callbacks
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropRegressor:
+        """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or
+        (n_samples, n_outputs); ``sample_weight`` (n_samples,)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropRegressor:
+        """One epoch over ``(X, y)``, continuing the network and optimizer state."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _encode_targets(self, y: Any, first: bool, incremental: bool, classes: Any) -> np.ndarray:
+        if first:
+            self._y_ndim = y.ndim
+        elif y.ndim != self._y_ndim:
+            raise ValueError(
+                f"y is {y.ndim}-D but the estimator was fitted on {self._y_ndim}-D targets"
+            )
+        return np.asarray(y, dtype=self._np_dtype()).reshape(y.shape[0], -1)
+
+    def _output_config(self) -> tuple[str, str]:
+        return "identity", self.loss
+
+    def _validation_score(self, X: np.ndarray, y: Any, sample_weight: Any) -> float:
+        return float(
+            r2_score(
+                y, self._shape_like_y(self._outputs(X, link=False)), sample_weight=sample_weight
+            )
+        )
+
+    def _shape_like_y(self, out: np.ndarray) -> np.ndarray:
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions: (n_samples,) for 1-D training targets, else (n_samples, n_outputs_)."""
+        return self._shape_like_y(self._outputs(self._validate_X(X), link=False))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _fitted_metadata(self) -> dict[str, Any]:
+        meta = super()._fitted_metadata()
+        meta["y_ndim"] = int(self._y_ndim)
+        return meta
+
+    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP, where: Any) -> None:
+        super()._set_fitted_metadata(meta, model, where)
+        y_ndim = int(meta["y_ndim"])
+        if y_ndim not in (1, 2):
+            raise ValueError(f"{where} has y_ndim={y_ndim}; expected 1 or 2")
+        self._y_ndim = y_ndim
+
+
+# ------------------------------------------------------------------------------ helpers
+def _check_number(
+    est: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value < high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = f"{high})" if high is not None else "inf)"
+        raise ValueError(f"{est}: {name} must be a number in {lo}{low}, {hi}; got {value!r}")
+
+
+def _check_int(est: str, name: str, value: Any, extra: str = "") -> None:
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
+        raise ValueError(
+            f"{est}: {name} must be a positive integer{' ' + extra if extra else ''}; got {value!r}"
+        )
+
+
+def _generator(random_state: Any) -> np.random.Generator:
+    """A numpy Generator from scikit-learn's ``random_state`` conventions.
+
+    ``None`` takes fresh OS entropy (a different network each fit, as in scikit-learn);
+    an int seeds it; a ``RandomState`` is drawn from once (advancing it, as scikit-learn
+    estimators do); a ``Generator`` is used as the source of a child seed.
+    """
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(None if random_state is None else int(random_state))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
+    if isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(int(random_state.integers(0, 2**63)))
+    raise ValueError(
+        f"random_state must be None, an int, a numpy RandomState or Generator; got {random_state!r}"
+    )
+
+
+def _sidecar(path: str | os.PathLike[str]) -> str:
+    return os.fspath(path) + ".sklearn.json"
+
+
+def _write_text_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _jsonable_params(est: BaseEstimator) -> dict[str, Any]:
+    """The hyperparameters as JSON values; ``callbacks`` (code, not data) are left out."""
+    out: dict[str, Any] = {}
+    for key, value in est.get_params(deep=False).items():
+        if key == "callbacks":
+            continue
+        if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+            value = None  # a generator object is not data; the fitted weights are saved anyway
+        if key == "hidden_layer_sizes":
+            value = [int(h) for h in est._hidden_sizes()]
+        elif key == "class_weight" and isinstance(value, dict):
+            value = {
+                "labels": _labels_to_json(np.asarray(list(value))),
+                "weights": [float(w) for w in value.values()],
+            }
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _labels_to_json(labels: np.ndarray) -> dict[str, Any]:
+    """Class labels as ``{"kind": "int"|"float"|"bool"|"str", "values": [...]}``."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "b":
+        return {"kind": "bool", "values": [bool(v) for v in arr]}
+    if arr.dtype.kind in "iu":
+        return {"kind": "int", "values": [int(v) for v in arr]}
+    if arr.dtype.kind == "f":
+        return {"kind": "float", "values": [float(v) for v in arr]}
+    if all(isinstance(v, str) for v in arr.tolist()):
+        return {"kind": "str", "values": [str(v) for v in arr]}
+    raise ValueError(
+        f"class labels of type {arr.dtype} cannot be saved; expected ints, floats, bools or strings"
+    )
+
+
+def _labels_from_json(d: Any) -> np.ndarray:
+    kinds = {"bool": bool, "int": np.int64, "float": np.float64, "str": object}
+    if (
+        not isinstance(d, dict)
+        or d.get("kind") not in kinds
+        or not isinstance(d.get("values"), list)
+    ):
+        raise ValueError(f"saved class labels are malformed: {d!r}")
+    if d["kind"] == "str":
+        return np.asarray([str(v) for v in d["values"]], dtype=object)
+    return np.asarray(d["values"], dtype=kinds[d["kind"]])

@@ -1,0 +1,187 @@
+"""Export an MLP to a standard ONNX graph (float32), for onnxruntime and other runtimes.
+
+The graph, for a model with L dense layers::
+
+    input (batch, n_inputs)
+      -> Sub(mean) -> Div(scale)               only when model.preprocessing is set
+      -> Gemm(W_0, b_0) -> activation           Gemm computes x W + b (MatMul without bias)
+      -> ...
+      -> Gemm(W_{L-1}, b_{L-1}) -> output activation
+      -> Softmax(axis=1) / Sigmoid              only for the cross-entropy losses (the link)
+    output (batch, n_outputs)                   = model.predict(X)
+
+Activations map to single ONNX operators: Sigmoid, Tanh, Relu, LeakyRelu (alpha 0.01),
+Elu (alpha 1), Softplus, Identity, Softmax (axis 1); GELU (tanh form) is the ``Gelu``
+operator with ``approximate="tanh"`` from opset 20 and is composed from Mul, Add and Tanh
+below that. The default opset is 17; opsets 13 to the installed onnx's newest are accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from .network import MLP
+
+__all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
+
+DEFAULT_OPSET = 17
+#: Softmax with a single ``axis`` (opset 13 semantics) is what the graph relies on.
+MIN_OPSET = 13
+_GELU_OPSET = 20
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+# activation name -> (ONNX operator, attributes); gelu is handled apart
+_SIMPLE_OPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "relu": ("Relu", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
+    "elu": ("Elu", {"alpha": 1.0}),
+    "softplus": ("Softplus", {}),
+    "identity": ("Identity", {}),
+    "softmax": ("Softmax", {"axis": 1}),
+}
+
+
+def _import_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError(
+            f"ONNX export needs the onnx package: pip install 'backprop[onnx]' ({e})"
+        ) from e
+    return onnx
+
+
+class _Graph:
+    """Collects nodes and float32 initializers with unique names."""
+
+    def __init__(self, onnx: Any) -> None:
+        self.onnx = onnx
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def constant(self, stem: str, value: Any) -> str:
+        name = self.name(stem)
+        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+        self.initializers.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], stem: str, **attrs: Any) -> str:
+        out = self.name(stem)
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def activation(self, name: str, x: str, opset: int) -> str:
+        if name in _SIMPLE_OPS:
+            op_type, attrs = _SIMPLE_OPS[name]
+            return self.op(op_type, [x], name, **attrs)
+        if name == "gelu":
+            if opset >= _GELU_OPSET:
+                return self.op("Gelu", [x], "gelu", approximate="tanh")
+            # 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))), as backprop.activations computes it
+            a3 = self.op("Mul", [self.op("Mul", [x, x], "gelu_a2"), x], "gelu_a3")
+            inner = self.op(
+                "Add", [x, self.op("Mul", [a3, self.constant("c", 0.044715)], "m")], "s"
+            )
+            th = self.op("Tanh", [self.op("Mul", [inner, self.constant("k", _GELU_C)], "m")], "th")
+            one_plus = self.op("Add", [th, self.constant("one", 1.0)], "s")
+            half_a = self.op("Mul", [x, self.constant("half", 0.5)], "m")
+            return self.op("Mul", [half_a, one_plus], "gelu")
+        raise ValueError(f"activation {name!r} has no ONNX form")
+
+
+def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET) -> None:
+    """Write ``model`` as an ONNX graph computing ``model.predict`` in float32.
+
+    Parameters
+    ----------
+    model : MLP
+        Any backend and dtype; weights are exported as float32.
+    path : str or path-like
+        The ``.onnx`` file to write (atomically).
+    opset : int
+        The ONNX opset (default 17); at least 13.
+
+    Notes
+    -----
+    The graph has one input ``"input"`` of shape ``(batch, n_inputs)`` and one output
+    ``"output"`` of shape ``(batch, n_outputs)``, both float32. When ``model.preprocessing``
+    is set, the input is the raw features and the graph standardises them first
+    (``(x - mean) / scale``). The output is what :meth:`MLP.predict` returns: class
+    probabilities for the cross-entropy losses (softmax or sigmoid applied).
+
+    Raises
+    ------
+    ImportError
+        When onnx is not installed (``pip install 'backprop[onnx]'``).
+    ValueError
+        For an opset outside the supported range.
+    """
+    onnx = _import_onnx()
+    newest = onnx.defs.onnx_opset_version()
+    if not (isinstance(opset, int) and MIN_OPSET <= opset <= newest):
+        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}; got {opset!r}")
+    helper = onnx.helper
+    config = model.config
+    g = _Graph(onnx)
+    x = "input"
+    pre = model.preprocessing
+    if pre is not None:
+        if pre.n_features != model.n_inputs:
+            raise ValueError(
+                f"the model's preprocessing scales {pre.n_features} features but the model has "
+                f"{model.n_inputs} inputs"
+            )
+        x = g.op("Sub", [x, g.constant("mean", pre.mean)], "centred")
+        x = g.op("Div", [x, g.constant("scale", pre.scale)], "standardised")
+    params = model.state_dict()
+    n_layers = len(config.sizes) - 1
+    for i in range(n_layers):
+        W = g.constant(f"layers.{i}.W", params[f"layers.{i}.W"])
+        if config.bias:
+            b = g.constant(f"layers.{i}.b", params[f"layers.{i}.b"])
+            x = g.op("Gemm", [x, W, b], f"a{i}")  # a = x W + b
+        else:
+            x = g.op("MatMul", [x, W], f"a{i}")
+        last = i == n_layers - 1
+        x = g.activation(config.output_activation if last else config.activation, x, opset)
+    link = model.loss_fn.link
+    if link != "identity":
+        x = g.activation(link, x, opset)
+    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+
+    float32 = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        g.nodes,
+        "backprop_mlp",
+        [helper.make_tensor_value_info("input", float32, ["batch", model.n_inputs])],
+        [helper.make_tensor_value_info("output", float32, ["batch", model.n_outputs])],
+        initializer=g.initializers,
+    )
+    onnx_model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="backprop",
+        producer_version=_version(),
+        doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",
+    )
+    onnx.checker.check_model(onnx_model)
+    from .io import write_atomic
+
+    write_atomic(path, onnx_model.SerializeToString())
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

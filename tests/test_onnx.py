@@ -1,0 +1,113 @@
+"""ONNX export: onnx.checker accepts the graph and onnxruntime reproduces model.predict
+within 1e-5 in float32, for every activation, every output link, and with input scaling."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from backprop import ACTIVATIONS, MLP
+from backprop.onnx_export import export_onnx
+from backprop.preprocessing import Preprocessing
+
+onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
+ort = pytest.importorskip("onnxruntime", reason="running exported graphs needs onnxruntime")
+
+RNG = np.random.default_rng(5)
+X = RNG.normal(scale=2.0, size=(64, 6))
+
+
+def _run(path, X_in: np.ndarray) -> np.ndarray:
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(["output"], {"input": X_in.astype(np.float32)})
+    return out
+
+
+def _model(activation: str, output_activation: str = "identity", loss: str = "l2", **kw) -> MLP:
+    # larger weights than the default init so every activation works outside its linear range
+    return MLP(
+        [6, 9, 7, 4],
+        activation,
+        output_activation,
+        loss,
+        init="he_normal",
+        dtype="float32",
+        seed=11,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_every_activation_matches(tmp_path, activation, opset):
+    model = _model(activation, output_activation=activation)
+    path = tmp_path / f"{activation}.onnx"
+    export_onnx(model, path, opset=opset)
+    got = _run(path, X)
+    want = model.predict(X)
+    assert got.shape == want.shape == (64, 4)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "Gemm" in ops
+    if activation == "gelu":
+        assert ("Gelu" in ops) == (opset >= 20)
+
+
+@pytest.mark.parametrize(
+    "loss, output_op",
+    [("cross_entropy", "Softmax"), ("binary_cross_entropy", "Sigmoid")],
+)
+def test_cross_entropy_outputs_are_probabilities(tmp_path, loss, output_op):
+    model = _model("relu", loss=loss)
+    export_onnx(model, tmp_path / "m.onnx")
+    got = _run(tmp_path / "m.onnx", X)
+    np.testing.assert_allclose(got, model.predict(X), rtol=1e-5, atol=1e-5)
+    assert onnx.load(str(tmp_path / "m.onnx")).graph.node[-2].op_type == output_op
+    if loss == "cross_entropy":
+        np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_input_scaling_is_folded_in(tmp_path):
+    model = _model("tanh", loss="cross_entropy")
+    mean = RNG.normal(scale=10.0, size=6)
+    scale = RNG.uniform(0.5, 20.0, size=6)
+    model.preprocessing = Preprocessing(
+        feature_names=tuple("abcdef"),
+        mean=tuple(mean),
+        scale=tuple(scale),
+        target="y",
+        classes=("w", "x", "y", "z"),
+    )
+    raw = mean + scale * X  # raw rows whose standardised form is X
+    export_onnx(model, tmp_path / "m.onnx")
+    got = _run(tmp_path / "m.onnx", raw)
+    np.testing.assert_allclose(
+        got, model.predict(model.preprocessing.transform(raw)), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_float64_model_without_bias(tmp_path):
+    model = MLP([6, 5, 2], "sigmoid", "sigmoid", "l2", bias=False, seed=1)
+    export_onnx(model, tmp_path / "m.onnx")
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    assert "Gemm" not in ops and ops.count("MatMul") == 2
+    np.testing.assert_allclose(_run(tmp_path / "m.onnx", X), model.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_states_its_opset_and_refuses_bad_ones(tmp_path):
+    model = _model("relu")
+    export_onnx(model, tmp_path / "m.onnx")
+    (opset,) = onnx.load(str(tmp_path / "m.onnx")).opset_import
+    assert (opset.domain, opset.version) == ("", 17)
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(model, tmp_path / "bad.onnx", opset=9)
+
+
+def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
+    with pytest.raises(ImportError, match=r"pip install 'backprop\[onnx\]'"):
+        export_onnx(_model("relu"), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -34,10 +34,17 @@ def host_array(x: Any, name: str) -> np.ndarray:
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    # A NaN or inf anywhere makes the sum NaN or inf, so a finite sum proves every entry
+    # finite in one pass without a boolean temporary (the full check on MNIST's 47M values
+    # took 20% of a training epoch); only a non-finite sum needs the entry-by-entry look.
+    if arr.dtype.kind != "f" or np.isfinite(np.add.reduce(arr, axis=None)):
+        return
+    if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = ", ".join(str(int(i)) for i in bad)
-        raise ValueError(f"{name} contains NaN or inf (first at index [{where}]); expected finite numbers")
+        raise ValueError(
+            f"{name} contains NaN or inf (first at index [{where}]); expected finite numbers"
+        )
 
 
 def check_inputs(x: Any, n_features: int, name: str = "X") -> np.ndarray:
@@ -51,9 +58,7 @@ def check_inputs(x: Any, n_features: int, name: str = "X") -> np.ndarray:
     if arr.shape[0] == 0:
         raise ValueError(f"{name} has 0 rows; expected at least one sample (an empty batch)")
     if arr.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {arr.shape[1]} columns but the model expects {n_features}"
-        )
+        raise ValueError(f"{name} has {arr.shape[1]} columns but the model expects {n_features}")
     _check_finite(arr, name)
     return arr
 

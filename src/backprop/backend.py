@@ -132,6 +132,12 @@ def _np_relu_backward_(g, y):
     return np.multiply(g, y > 0, out=g)
 
 
+def _np_take_rows(x, idx, out=None):
+    # mode="clip": with mode="raise" NumPy gathers into a temporary and copies it to `out`
+    # (the indices come from a permutation of range(n), so they are always in range)
+    return x.take(idx, 0, out, "clip")
+
+
 def _np_tanh_(x):
     return np.tanh(x, out=x)
 
@@ -154,7 +160,7 @@ class NumpyBackend(Backend):
     sum_rows = staticmethod(functools.partial(np.add.reduce, axis=0))
     multiply = staticmethod(np.multiply)
     subtract = staticmethod(np.subtract)
-    take_rows = staticmethod(functools.partial(np.take, axis=0))
+    take_rows = staticmethod(_np_take_rows)
     vdot = staticmethod(np.vdot)  # flattens; one BLAS dot instead of a product and a sum
     tanh_ = staticmethod(_np_tanh_)
     exp_ = staticmethod(_np_exp_)

@@ -59,7 +59,14 @@ class Dense:
     """
 
     def __init__(
-        self, W: Any, b: Any, activation: Activation, backend: Backend, dtype: str
+        self,
+        W: Any,
+        b: Any,
+        activation: Activation,
+        backend: Backend,
+        dtype: str,
+        grad_W: Any = None,
+        grad_b: Any = None,
     ) -> None:
         self.W = W
         self.b = b
@@ -68,9 +75,12 @@ class Dense:
         self.dtype = dtype
         fan_in, fan_out = W.shape
         self._buffers = _Buffers(backend, dtype)
-        # Gradient arrays are allocated once and overwritten by every backward.
-        self.grad_W: Any = backend.zeros((fan_in, fan_out), dtype)
-        self.grad_b: Any = None if b is None else backend.zeros((fan_out,), dtype)
+        # Gradient arrays (given, as views of the model's flat vector, or allocated here)
+        # are overwritten by every backward.
+        self.grad_W: Any = backend.zeros((fan_in, fan_out), dtype) if grad_W is None else grad_W
+        self.grad_b: Any = None
+        if b is not None:
+            self.grad_b = backend.zeros((fan_out,), dtype) if grad_b is None else grad_b
         self._x: Any = None
         self._a: Any = None
         self._y: Any = None
@@ -117,7 +127,9 @@ class Dense:
             self.grad_b = be.sum_rows(delta, out=self.grad_b)
         if not need_input_grad:
             return None
-        return be.matmul(delta, self.W.T, out=self._buffers.get("dx", (g.shape[0], self.W.shape[0])))
+        return be.matmul(
+            delta, self.W.T, out=self._buffers.get("dx", (g.shape[0], self.W.shape[0]))
+        )
 
 
 class Dropout:

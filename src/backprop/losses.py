@@ -67,10 +67,10 @@ class Loss:
 
     def value(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
         """``L = (1/n) sum_i s_i l_i`` as a 0-d array."""
-        l = self.per_sample(xp, y, t)
+        per = self.per_sample(xp, y, t)
         if weights is not None:
-            l = l * weights
-        return xp.mean(l)
+            per = per * weights
+        return xp.mean(per)
 
     def value_and_grad(self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None) -> Any:
         """``(L, dL/dy)`` in one pass, the gradient written into ``out`` where the backend can.

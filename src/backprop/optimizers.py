@@ -97,7 +97,9 @@ class CosineLR(Schedule):
 
     def __call__(self, base_lr: float, epoch: int) -> float:
         e = min(epoch, self.t_max)
-        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * e / self.t_max))
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (
+            1.0 + math.cos(math.pi * e / self.t_max)
+        )
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
@@ -116,7 +118,9 @@ def get_schedule(name: str | Schedule | None, **kwargs: Any) -> Schedule:
     try:
         return SCHEDULES[name](**kwargs)
     except KeyError:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}") from None
+        raise ValueError(
+            f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}"
+        ) from None
 
 
 # ----------------------------------------------------------------------- optimizers
@@ -148,16 +152,29 @@ class Optimizer(ABC):
         self.epoch = 0
         self.t = 0  # number of steps taken
         self.state: dict[str, dict[str, Any]] = {}
+        self._state_is_flat = False
 
     @property
     def lr(self) -> float:
         """The learning rate for the current :attr:`epoch`."""
         return self.schedule(self.base_lr, self.epoch)
 
-    def step(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
-        """Update every parameter in place from its gradient."""
+    def step(self, params: dict[str, Any], grads: dict[str, Any], flat: Any = None) -> None:
+        """Update every parameter in place from its gradient.
+
+        Parameters
+        ----------
+        params, grads : dict name -> array
+            The live parameters (updated in place) and their gradients.
+        flat : backprop.network.FlatParameters, optional
+            When the parameters are views into one vector (``model.flat``), the update runs
+            once on the whole vector; the result is identical, entry for entry.
+        """
         self.t += 1
         lr = self.lr
+        if flat is not None:
+            self._step_flat(flat, lr)
+            return
         for name, p in params.items():
             g = grads[name]
             decays = self.weight_decay > 0 and name.endswith(".W")
@@ -166,9 +183,37 @@ class Optimizer(ABC):
             state = self.state.get(name)
             if state is None:
                 state = self.state[name] = {s: p * 0.0 for s in self.slots}
+                self._state_is_flat = False
             if decays and self.decoupled_decay:
                 p -= (lr * self.weight_decay) * p
             self._update(p, g, state, lr)
+
+    def _step_flat(self, flat: Any, lr: float) -> None:
+        p, g = flat.params, flat.grads
+        if self.weight_decay > 0 and not self.decoupled_decay:
+            g = g + self.weight_decay * (flat.decay_mask * p)  # lambda W, weights only
+        if self.weight_decay > 0 and self.decoupled_decay:
+            p -= (lr * self.weight_decay) * (flat.decay_mask * p)
+        self._update(p, g, self._flat_slots(flat), lr)
+
+    def _flat_slots(self, flat: Any) -> dict[str, Any]:
+        """Slot vectors matching ``flat``; the per-name state entries become views of them,
+        so :meth:`state_dict` and the per-array path see the same numbers."""
+        cached = getattr(self, "_flat_cache", None)
+        if cached is not None and cached[0] is flat.params and self._state_is_flat:
+            return cached[1]
+        slots = {s: flat.params * 0.0 for s in self.slots}
+        for name, (lo, hi, shape) in flat.layout.items():
+            old = self.state.get(name, {})
+            entry = {}
+            for s_name, vec in slots.items():
+                if s_name in old:
+                    vec[lo:hi] = old[s_name].reshape(-1)
+                entry[s_name] = vec[lo:hi].reshape(shape)
+            self.state[name] = entry
+        self._flat_cache = (flat.params, slots)
+        self._state_is_flat = True
+        return slots
 
     @abstractmethod
     def _update(self, p: Any, g: Any, state: dict[str, Any], lr: float) -> None:
@@ -192,6 +237,7 @@ class Optimizer(ABC):
         self.t = int(d["t"])
         self.epoch = int(d["epoch"])
         self.state = {}
+        self._state_is_flat = False
         for key, value in d["slots"].items():
             name, slot = key.rsplit(".", 1)
             if slot not in self.slots:
@@ -279,7 +325,12 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def hyperparameters(self):
-        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {
+            **super().hyperparameters(),
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "eps": self.eps,
+        }
 
     def _update(self, p, g, state, lr):
         m, v = state["m"], state["v"]
@@ -343,7 +394,9 @@ def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
     try:
         cls = OPTIMIZERS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}") from None
+        raise ValueError(
+            f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}"
+        ) from None
     try:
         return cls(**kwargs)
     except TypeError as e:

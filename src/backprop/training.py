@@ -62,7 +62,11 @@ class History:
         return len(self.epochs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "stop_reason": self.stop_reason, "best_epoch": self.best_epoch}
+        return {
+            "epochs": self.epochs,
+            "stop_reason": self.stop_reason,
+            "best_epoch": self.best_epoch,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
@@ -114,7 +118,10 @@ class EarlyStopping(Callback):
             state.best_score = score
             state.best_params = state.model.state_dict()
             state.history.best_epoch = state.epoch
-        elif state.history.best_epoch is not None and state.epoch - state.history.best_epoch >= self.patience:
+        elif (
+            state.history.best_epoch is not None
+            and state.epoch - state.history.best_epoch >= self.patience
+        ):
             state.history.stop_reason = (
                 f"early stopping: {key} did not improve for {self.patience} epochs "
                 f"(best {state.best_score:.6g} at epoch {state.history.best_epoch})"
@@ -147,7 +154,9 @@ def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) ->
     else:
         bad = [k for k in class_weight if not (0 <= int(k) < n_classes)]
         if bad:
-            raise ValueError(f"class_weight names classes {bad}; expected classes 0..{n_classes - 1}")
+            raise ValueError(
+                f"class_weight names classes {bad}; expected classes 0..{n_classes - 1}"
+            )
         table = np.ones(n_classes)
         for k, v in class_weight.items():
             table[int(k)] = float(v)
@@ -265,7 +274,7 @@ def fit(
         Tv = check_targets(validation_data[1], Xv.shape[0], model.n_outputs, "T_val")
         val = (model.backend.asarray(Xv, model.dtype), model.backend.asarray(Tv, model.dtype))
 
-    be, xp = model.backend, model.xp
+    be = model.backend
     x_all = be.asarray(Xh, model.dtype)  # uploaded once: batches are gathered on the device
     t_all = be.asarray(Th, model.dtype)
     w_all = None if sw is None else be.asarray(sw, model.dtype)
@@ -273,7 +282,11 @@ def fit(
 
     cbs: list[CallbackLike] = list(callbacks)
     if early_stopping is not None:
-        es = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(int(early_stopping))
+        es = (
+            early_stopping
+            if isinstance(early_stopping, EarlyStopping)
+            else EarlyStopping(int(early_stopping))
+        )
         # first, so that callbacks (a Checkpoint) see this epoch's early-stopping record
         cbs.insert(0, es)
 
@@ -287,7 +300,9 @@ def fit(
             row = _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar)
             if not math.isfinite(row["loss"]):
                 model.load_state_dict(snapshot)
-                state.history.stop_reason = f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
+                state.history.stop_reason = (
+                    f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
+                )
                 raise TrainingDiverged(
                     f"training diverged: the loss became {row['loss']} in epoch {state.epoch + 1}; "
                     f"the weights from the end of epoch {state.epoch} were kept "
@@ -324,7 +339,9 @@ def _split_seed(seed: Any) -> int:
     return int(np.random.default_rng([0x5EED, 0 if seed is None else int(seed)]).integers(2**63))
 
 
-def _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar) -> dict[str, float]:
+def _run_epoch(
+    model, opt, x_all, t_all, w_all, order, batch_size, classify, bar
+) -> dict[str, float]:
     """One pass over the data in the order given; returns the mean loss (and accuracy).
 
     Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
@@ -333,7 +350,7 @@ def _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar
     be, xp = model.backend, model.xp
     n = order.shape[0]
     idx_all = order if be.name == "numpy" else be.asarray(order.astype(np.int64))
-    params = model.params
+    params, flat = model.params, model.flat
     buffers: dict[int, tuple[Any, Any]] = {}
     total_loss: Any = 0.0
     # predicted classes of every row, written batch by batch, compared once at the end
@@ -351,7 +368,7 @@ def _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar
         tb = be.take_rows(t_all, idx, out=None if bufs is None else bufs[1])
         wb = None if w_all is None else be.take_rows(w_all, idx)
         loss = model.forward_backward(xb, tb, wb)
-        opt.step(params, model.grads)
+        opt.step(params, model.grads, flat=flat)
         total_loss = total_loss + loss * nb
         if classify:
             predicted[lo : lo + nb] = _predicted_class(xp, model._y_out, model.loss_fn.from_logits)
@@ -359,7 +376,9 @@ def _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar
     row = {"loss": float(total_loss) / n}
     if classify:
         labels = _predicted_class(xp, xp.take(t_all, idx_all, axis=0), False)
-        row["accuracy"] = float(xp.sum(xp.astype(predicted == labels, model.backend.dtype(model.dtype)))) / n
+        row["accuracy"] = (
+            float(xp.sum(xp.astype(predicted == labels, model.backend.dtype(model.dtype)))) / n
+        )
     return row
 
 
@@ -380,7 +399,9 @@ def _evaluate(model: MLP, x: Any, t: Any, classify: bool, prefix: str = "") -> d
     y = model._forward(x, False)
     out = {f"{prefix}loss": float(model.loss_fn.value(model.xp, y, t))}
     if classify:
-        out[f"{prefix}accuracy"] = float(_correct(model.xp, y, t, model.loss_fn.from_logits)) / x.shape[0]
+        out[f"{prefix}accuracy"] = (
+            float(_correct(model.xp, y, t, model.loss_fn.from_logits)) / x.shape[0]
+        )
     return out
 
 
@@ -427,7 +448,9 @@ class _ProgressBar:
         self._count += 1
         if self._count % self.every == 0:
             self.progress.update(
-                self.task, completed=self._done + seen, metrics=f"loss {float(total_loss) / seen:.4f}"
+                self.task,
+                completed=self._done + seen,
+                metrics=f"loss {float(total_loss) / seen:.4f}",
             )
 
     _done = 0

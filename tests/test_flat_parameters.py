@@ -1,0 +1,73 @@
+"""The flat parameter vector: views, and the whole-vector optimizer step equal to the
+per-array one, entry for entry (bit-identical), for every optimizer and weight decay."""
+
+import numpy as np
+import pytest
+
+from backprop import MLP
+from backprop.optimizers import OPTIMIZERS, get_optimizer
+
+
+def _model(bias: bool = True) -> MLP:
+    return MLP([4, 6, 3], "tanh", "identity", "cross_entropy", bias=bias, seed=1)
+
+
+def test_parameters_and_gradients_are_views_of_the_flat_vectors():
+    model = _model()
+    flat = model.flat
+    assert flat is not None
+    assert flat.params.shape == (model.n_parameters,)
+    for name, p in model.params.items():
+        lo, hi, shape = flat.layout[name]
+        assert p.shape == shape
+        p[...] = 7.0  # writing through the named array changes the flat vector
+        assert np.all(flat.params[lo:hi] == 7.0)
+    rng = np.random.default_rng(0)
+    model.gradients(rng.normal(size=(5, 4)), rng.integers(0, 3, 5))
+    for name, g in model.grads.items():
+        lo, hi, _ = flat.layout[name]
+        assert np.array_equal(g.reshape(-1), flat.grads[lo:hi])
+    # the mask marks weights only
+    for name, (lo, hi, _) in flat.layout.items():
+        assert np.all(flat.decay_mask[lo:hi] == (1.0 if name.endswith(".W") else 0.0))
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+@pytest.mark.parametrize("bias", [True, False])
+def test_flat_step_is_bit_identical_to_the_per_array_step(name, weight_decay, bias):
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+    a, b = _model(bias), _model(bias)
+    kw = {"lr": 0.05, "weight_decay": weight_decay}
+    opt_a, opt_b = get_optimizer(name, **kw), get_optimizer(name, **kw)
+    for _ in range(4):
+        _, ga = a.gradients(X, y)
+        opt_a.step(a.params, ga)  # one array at a time
+        b.gradients(X, y)
+        opt_b.step(b.params, b.grads, flat=b.flat)  # the whole vector at once
+    for k in a.params:
+        assert np.array_equal(a.params[k], b.params[k]), k
+    sa, sb = opt_a.state_dict(), opt_b.state_dict()
+    assert sa["slots"].keys() == sb["slots"].keys()
+    for k in sa["slots"]:
+        assert np.array_equal(sa["slots"][k], sb["slots"][k]), k
+
+
+def test_state_loaded_into_a_flat_optimizer_continues_identically():
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+    a = _model()
+    opt = get_optimizer("adam", lr=0.01)
+    for _ in range(2):
+        a.gradients(X, y)
+        opt.step(a.params, a.grads, flat=a.flat)
+    b = _model()
+    b.load_state_dict(a.state_dict())
+    opt_b = get_optimizer("adam", lr=0.01)
+    opt_b.load_state_dict(opt.state_dict())
+    for model, o in ((a, opt), (b, opt_b)):
+        model.gradients(X, y)
+        o.step(model.params, model.grads, flat=model.flat)
+    for k in a.params:
+        assert np.array_equal(a.params[k], b.params[k]), k

@@ -232,7 +232,7 @@ optimizer_options = _apply(
         type=click.IntRange(min=1),
         metavar="EPOCHS",
         help="Save a checkpoint (for --resume) every this many epochs. "
-        "[default: epochs // 30, at least 1]",
+        "[default: epochs // 30, between 1 and 10]",
     ),
 )
 
@@ -432,8 +432,8 @@ def _resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     cfg.setdefault("epochs", 300 if data.name == "toy" else 30)
     cfg.setdefault("batch_size", 10)
     cfg.setdefault("validation_fraction", 0.1)
-    cfg.setdefault("checkpoint_every", max(1, cfg["epochs"] // 30))
-    if data.name != cfg["dataset"] and Path(cfg["dataset"]).suffix.lower() == ".csv":
+    cfg.setdefault("checkpoint_every", max(1, min(10, cfg["epochs"] // 30)))
+    if str(cfg["dataset"]).lower().endswith(".csv"):
         cfg["dataset"] = str(Path(cfg["dataset"]).resolve())
     if cfg.get("data_dir") is not None:
         cfg["data_dir"] = str(Path(cfg["data_dir"]).resolve())
@@ -468,6 +468,12 @@ def _build_optimizer(cfg: dict[str, Any]) -> Any:
         kwargs["schedule"] = get_schedule("cosine", t_max=cfg["epochs"])
     else:
         kwargs["schedule"] = get_schedule(cfg["schedule"])
+    for key, owners in (("momentum", ("momentum", "nesterov")), ("beta1", ("adam", "adamw")),
+                        ("beta2", ("adam", "adamw"))):  # fmt: skip
+        if key in kwargs and cfg["optimizer"] not in owners:
+            raise UserError(
+                f"--{key} applies to --optimizer {' or '.join(owners)}, not {cfg['optimizer']}"
+            )
     try:
         return get_optimizer(cfg["optimizer"], **kwargs)
     except ValueError as e:
@@ -692,6 +698,8 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"pass --epochs N with N > {state.epoch} to train further"
         )
     (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+    state.history.stop_reason = ""  # the saved run's reason to stop no longer holds
+    state.stop = False
     return _run_training(state.model, data, cfg, run_dir, options, optimizer=None, state=state)
 
 
@@ -722,13 +730,15 @@ def _run_training(
         keep(state)
 
     console.print(
-        f"Training {'-'.join(map(str, cfg['layers']))} "
-        f"{cfg['activation']}/{cfg['output_activation']} "
-        f"network, loss {cfg['loss']}, {cfg['optimizer']} lr {cfg['lr']:g}, on {data.name} "
-        f"({tr.size} training rows, {va.size} validation, {data.n_test} test)"
+        f"Network  {'-'.join(map(str, cfg['layers']))}, {cfg['activation']} hidden, "
+        f"{cfg['output_activation']} output, loss {cfg['loss']}\n"
+        f"Training {cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
+        f"{cfg['epochs']} epochs"
         + (f", resuming after epoch {state.epoch}" if state is not None else "")
+        + f"\nData     {data.name}: {tr.size} training rows, {va.size} validation, "
+        f"{data.n_test} test"
     )
-    console.print(f"Run folder: {run_dir}")
+    console.print(f"Run      {run_dir}")
     model_path = run_dir / MODEL_FILE
     start_epoch = 0 if state is None else state.epoch
     start = time.perf_counter()
@@ -750,7 +760,9 @@ def _run_training(
         )
     except KeyboardInterrupt:
         if keep.weights is None:
-            _error(f"interrupted before the first epoch ended; nothing was saved in {run_dir}")
+            click.echo(
+                f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
+            )
             return EXIT_INTERRUPTED
         model.load_state_dict(keep.weights)
         save_model(model_path, model)
@@ -761,7 +773,9 @@ def _run_training(
             if saved > 0
             else ""
         )
-        _error(f"interrupted: kept the model of epoch {keep.epoch} in {model_path}{resume}")
+        click.echo(
+            f"Interrupted: kept the model of epoch {keep.epoch} in {model_path}{resume}", err=True
+        )
         return EXIT_INTERRUPTED
     except TrainingDiverged as e:
         save_model(model_path, model)
@@ -847,7 +861,7 @@ def _summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[s
     metric_names: list[str] = []
     for split in ("train", "validation", "test"):
         metric_names += [m for m in summary[split] if m not in metric_names]
-    table = Table(title=f"Trained on {summary['dataset']}", title_justify="left")
+    table = Table()
     table.add_column("")
     for name in metric_names:
         table.add_column(name, justify="right")
@@ -866,7 +880,15 @@ def _summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[s
     extra.add_row("files", ", ".join(files))
     from rich.console import Group
 
-    return Group(table, extra)
+    return Group(_titled(f"Trained on {summary['dataset']}", table), extra)
+
+
+def _titled(title: str, table: Any) -> Any:
+    """``table`` under a bold heading line (a rich table title would wrap to its width)."""
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(Text(title, style="bold"), table)
 
 
 def _fmt_metric(name: str, value: float | None) -> str:
@@ -1004,12 +1026,12 @@ def _report_tables(report: dict[str, Any], classify: bool) -> Any:
 
     title = f"{report['dataset']}, {report['split']} split, {report['n_samples']} rows"
     if not classify:
-        table = Table(title=title, title_justify="left")
+        table = Table()
         for name in ("mse", "mae", "r2"):
             table.add_column(name, justify="right")
         table.add_row(*[f"{report[m]:.6g}" for m in ("mse", "mae", "r2")])
-        return table
-    head = Table(title=title, title_justify="left")
+        return _titled(title, table)
+    head = Table()
     for name in ("accuracy", "macro precision", "macro recall", "macro F1"):
         head.add_column(name, justify="right")
     head.add_row(
@@ -1017,9 +1039,7 @@ def _report_tables(report: dict[str, Any], classify: bool) -> Any:
         *[f"{report[k]:.4f}" for k in ("macro_precision", "macro_recall", "macro_f1")],
     )
     names = [c["class"] for c in report["per_class"]]
-    cm = Table(
-        title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left"
-    )
+    cm = Table()
     cm.add_column("true \\ pred")
     for n in names:
         cm.add_column(n, justify="right")
@@ -1029,7 +1049,10 @@ def _report_tables(report: dict[str, Any], classify: bool) -> Any:
     cm.add_row(
         "precision", *[f"{pc['precision']:.3f}" for pc in report["per_class"]], "", end_section=True
     )
-    return Group(head, cm)
+    return Group(
+        _titled(title, head),
+        _titled("Confusion matrix (rows: true class, columns: predicted)", cm),
+    )
 
 
 # ============================================================================ predict
@@ -1204,11 +1227,11 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
     n = min(samples, data.X_train.shape[0])
     results = check_gradients(model, data.X_train[:n], data.targets("train")[:n])
     tol = tolerance if tolerance is not None else (1e-6 if cfg["dtype"] == "float64" else 1e-2)
-    table = Table(
-        title=f"Gradient check: {'-'.join(map(str, cfg['layers']))} {cfg['activation']}/"
-        f"{cfg['output_activation']}, loss {cfg['loss']}, {cfg['dtype']}, {n} rows of {data.name}",
-        title_justify="left",
+    title = (
+        f"Gradient check: {'-'.join(map(str, cfg['layers']))} {cfg['activation']}/"
+        f"{cfg['output_activation']}, loss {cfg['loss']}, {cfg['dtype']}, {n} rows of {data.name}"
     )
+    table = Table()
     for col in ("parameter", "shape", "max rel. error", "max abs. error", ""):
         table.add_column(col, justify="right" if col not in ("parameter", "") else "left")
     failed = 0
@@ -1223,7 +1246,7 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
             "ok" if ok else "FAIL",
         )
     console = _console()
-    console.print(table)
+    console.print(_titled(title, table))
     if failed:
         console.print(f"{failed} of {len(results)} parameter arrays exceed the tolerance {tol:g}")
         return EXIT_FAILED

@@ -71,7 +71,10 @@ _ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 _HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax") + ("logistic",)
 _CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
 _REGRESSOR_LOSSES = ("mse", "l2", "mae", "huber")
-_SIDECAR_FORMAT = "backprop.sklearn/1"
+# save(): the estimator record, a JSON string in the model file's safetensors metadata
+_RECORD_KEY = "sklearn"
+_RECORD_FORMAT = "backprop.sklearn"
+_RECORD_VERSION = 1
 
 
 # ------------------------------------------------------------------------------ callbacks
@@ -373,99 +376,137 @@ class _BackpropMLP(BaseEstimator):
 
     # -------------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save the fitted network and this estimator's settings.
+        """Save the fitted estimator to one model file in the project's safe format.
 
-        The network goes to ``path`` in the project's model format
-        (:func:`backprop.io.save_model`); the hyperparameters and fitted metadata (classes,
-        feature names, loss curve) go beside it as JSON in ``<path>.sklearn.json``. Nothing
-        is pickled. Engine callbacks (``callbacks``) are not saved.
+        ``path`` is a :mod:`backprop.io` model file (safetensors): the network's weights
+        and config as :func:`backprop.io.save_model` writes them, plus a ``"sklearn"``
+        metadata entry (JSON) with this estimator's hyperparameters and fitted metadata
+        (``classes_``, ``feature_names_in_``, ``loss_curve_``...). Nothing is pickled; the
+        write is atomic. ``backprop.io.load_model(path)`` reads the network alone.
+        Engine ``callbacks`` (code, not data) are not saved.
         """
-        from .io import save_model
+        from .io import encode_safetensors, model_metadata, write_atomic
 
         check_is_fitted(self)
-        meta = {
-            "format": _SIDECAR_FORMAT,
+        record = {
+            "format": _RECORD_FORMAT,
+            "format_version": _RECORD_VERSION,
             "estimator": type(self).__name__,
             "params": _jsonable_params(self),
             "fitted": self._fitted_metadata(),
         }
-        text = json.dumps(meta, indent=1)
-        save_model(path, self.model_)
-        _write_text_atomically(_sidecar(path), text)
+        metadata = model_metadata(self.model_)
+        metadata[_RECORD_KEY] = json.dumps(record, allow_nan=False)
+        write_atomic(path, encode_safetensors(self.model_.state_dict(), metadata))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Any:
-        """Load an estimator written by :meth:`save` (the network and its JSON sidecar).
+    def load(
+        cls, path: str | os.PathLike[str], backend: str = "numpy", device: str | None = None
+    ) -> Any:
+        """Load an estimator written by :meth:`save`, its network on ``backend``/``device``.
 
-        Raises ``ValueError`` when the files are not a saved ``cls`` or do not match.
+        The file is not trusted: the network is read by :func:`backprop.io.load_model` and
+        every field of the record is checked. Any problem raises one
+        :class:`backprop.io.ModelFileError` (a ``ValueError``) naming the file and the field.
         """
-        from .io import load_model
+        from .io import ModelFileError, load_model, parse_json, read_header
 
-        side = _sidecar(path)
+        text = read_header(path).metadata.get(_RECORD_KEY)
+        if text is None:
+            raise ModelFileError(
+                f"{path}: a backprop model file without a scikit-learn record; it was not "
+                f"written by {cls.__name__}.save (read the network with backprop.io.load_model)"
+            )
+        record = parse_json(text, "the scikit-learn record", path)
+        model = load_model(path, backend=backend, device=device)
         try:
-            with open(side, encoding="utf-8") as f:
-                meta = json.load(f)
-        except FileNotFoundError:
-            raise ValueError(
-                f"{side} is missing: {cls.__name__}.load needs the JSON written beside the "
-                f"model file by {cls.__name__}.save"
-            ) from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{side} is not valid JSON ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _SIDECAR_FORMAT:
-            raise ValueError(f"{side} is not a backprop.sklearn file (format {_SIDECAR_FORMAT!r})")
-        if meta.get("estimator") != cls.__name__:
-            raise ValueError(
-                f"{side} holds a {meta.get('estimator')!r}; expected a {cls.__name__!r} "
-                "(load it with that class)"
-            )
-        params = meta["params"]
-        if not isinstance(params, dict) or not set(params) <= set(cls._get_param_names()):
-            raise ValueError(
-                f"{side} has unknown hyperparameters; expected some of {cls._get_param_names()}"
-            )
-        params = dict(params)
+            est = cls._from_record(record, model)
+        except (ValueError, TypeError) as e:
+            raise ModelFileError(f"{path}: {e}") from None
+        est.backend, est.device = backend, device
+        return est
+
+    @classmethod
+    def _from_record(cls, record: Any, model: MLP) -> Any:
+        _expect(isinstance(record, dict), "the scikit-learn record is not a JSON object")
+        _expect(
+            record.get("format") == _RECORD_FORMAT
+            and record.get("format_version") == _RECORD_VERSION,
+            f"the scikit-learn record is not format {_RECORD_FORMAT!r} version {_RECORD_VERSION}",
+        )
+        _expect(
+            record.get("estimator") == cls.__name__,
+            f"it holds a {record.get('estimator')!r}; load it with that class, not {cls.__name__}",
+        )
+        params = _field(record, "params", dict)
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        _expect(not unknown, f"unknown hyperparameters {unknown}")
         if isinstance(params.get("class_weight"), dict):
-            cw = params["class_weight"]
-            labels = _labels_from_json(cw.get("labels")).tolist()
-            weights = cw.get("weights")
-            if not (isinstance(weights, list) and len(weights) == len(labels)):
-                raise ValueError(f"{side} has a malformed class_weight: {cw!r}")
-            params["class_weight"] = {k: float(w) for k, w in zip(labels, weights, strict=True)}
+            params = {**params, "class_weight": _class_weight_from_json(params["class_weight"])}
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params = {**params, "hidden_layer_sizes": tuple(params["hidden_layer_sizes"])}
         est = cls(**params)
-        model = load_model(path)
-        est._set_fitted_metadata(meta["fitted"], model, side)
+        est._check_params()
+        config = model.config
+        hidden = tuple(int(h) for h in est._hidden_sizes())
+        _expect(
+            config.sizes[1:-1] == hidden
+            and config.dtype == est.dtype
+            and config.activation == _ACTIVATION_ALIASES.get(est.activation, est.activation),
+            f"the record's hidden_layer_sizes={list(hidden)}, activation={est.activation!r}, "
+            f"dtype={est.dtype!r} do not match the network ({list(config.sizes[1:-1])}, "
+            f"{config.activation!r}, {config.dtype!r})",
+        )
+        est._set_fitted_metadata(_field(record, "fitted", dict), model)
         est.model_ = model
         return est
 
     def _fitted_metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "n_features_in": int(self.n_features_in_),
-            "n_outputs": int(self.n_outputs_),
             "loss_curve": [float(v) for v in self.loss_curve_],
             "n_iter": int(self.n_iter_),
-            "validation_scores": self.validation_scores_,
+            "validation_scores": None
+            if self.validation_scores_ is None
+            else [float(v) if math.isfinite(v) else None for v in self.validation_scores_],
         }
         if hasattr(self, "feature_names_in_"):
             meta["feature_names_in"] = [str(f) for f in self.feature_names_in_]
         return meta
 
-    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP, where: Any) -> None:
-        n_in, n_out = int(meta["n_features_in"]), int(meta["n_outputs"])
-        if (model.n_inputs, model.n_outputs) != (n_in, n_out):
-            raise ValueError(
-                f"{where} describes {n_in} inputs and {n_out} outputs but the model file has "
-                f"{model.n_inputs} and {model.n_outputs}; the two files do not belong together"
-            )
+    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
+        n_in = _field(meta, "n_features_in", int)
+        _expect(
+            n_in == model.n_inputs,
+            f"n_features_in={n_in} but the network has {model.n_inputs} inputs",
+        )
         self.n_features_in_ = n_in
-        self.n_outputs_ = n_out
+        self.n_outputs_ = model.n_outputs
         if "feature_names_in" in meta:
-            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-        self.loss_curve_ = [float(v) for v in meta["loss_curve"]]
+            names = _field(meta, "feature_names_in", list)
+            _expect(
+                len(names) == n_in and all(isinstance(f, str) for f in names),
+                f"feature_names_in must be {n_in} strings",
+            )
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        curve = _field(meta, "loss_curve", list)
+        _expect(all(_is_real(v) for v in curve), "loss_curve must be a list of numbers")
+        self.loss_curve_ = [float(v) for v in curve]
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
-        self.n_iter_ = int(meta["n_iter"])
-        self.validation_scores_ = meta.get("validation_scores")
+        self.n_iter_ = _field(meta, "n_iter", int)
+        scores = meta.get("validation_scores")
+        _expect(
+            scores is None
+            or (isinstance(scores, list) and all(v is None or _is_real(v) for v in scores)),
+            "validation_scores must be null or a list of numbers",
+        )
+        self.validation_scores_ = (
+            None if scores is None else [math.nan if v is None else float(v) for v in scores]
+        )
+        self.best_validation_score_ = (
+            None if not scores else max(v for v in self.validation_scores_)
+        )
         self.out_activation_ = model.loss_fn.link
         self.loss_function_ = model.config.loss
 
@@ -780,18 +821,32 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         meta["target_type"] = self._target_type
         return meta
 
-    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP, where: Any) -> None:
-        super()._set_fitted_metadata(meta, model, where)
-        target_type = meta["target_type"]
-        if target_type not in ("binary", "multiclass", "multilabel-indicator"):
-            raise ValueError(f"{where} has an unknown target_type {target_type!r}")
+    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
+        super()._set_fitted_metadata(meta, model)
+        target_type = meta.get("target_type")
+        _expect(
+            target_type in ("binary", "multiclass", "multilabel-indicator"),
+            f"unknown target_type {target_type!r}; expected binary, multiclass or "
+            "multilabel-indicator",
+        )
+        classes = _labels_from_json(meta.get("classes"))
+        n_out = 1 if target_type == "binary" else len(classes)
+        _expect(
+            len(classes) >= 2 and len(np.unique(classes)) == len(classes),
+            "classes must hold at least two distinct labels",
+        )
+        _expect(
+            model.n_outputs == n_out and model.config.loss in _CLASSIFIER_LOSSES,
+            f"{len(classes)} {target_type} classes need a cross-entropy network with {n_out} "
+            f"outputs; the network has {model.n_outputs} and loss {model.config.loss!r}",
+        )
         self._target_type = target_type
-        self.classes_ = _labels_from_json(meta["classes"])
+        self.classes_ = classes
         binarizer = LabelBinarizer()
         if target_type == "multilabel-indicator":
-            binarizer.fit(np.eye(len(self.classes_), dtype=np.int64))
+            binarizer.fit(np.eye(len(classes), dtype=np.int64))
         else:
-            binarizer.fit(self.classes_)
+            binarizer.fit(classes)
         self._label_binarizer = binarizer
 
 
@@ -922,11 +977,18 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         meta["y_ndim"] = int(self._y_ndim)
         return meta
 
-    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP, where: Any) -> None:
-        super()._set_fitted_metadata(meta, model, where)
-        y_ndim = int(meta["y_ndim"])
-        if y_ndim not in (1, 2):
-            raise ValueError(f"{where} has y_ndim={y_ndim}; expected 1 or 2")
+    def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
+        super()._set_fitted_metadata(meta, model)
+        y_ndim = _field(meta, "y_ndim", int)
+        _expect(y_ndim in (1, 2), f"y_ndim={y_ndim}; expected 1 or 2")
+        _expect(
+            y_ndim == 2 or model.n_outputs == 1,
+            f"1-D targets need a network with 1 output; it has {model.n_outputs}",
+        )
+        _expect(
+            model.config.loss in _REGRESSOR_LOSSES and model.config.output_activation == "identity",
+            f"a regressor's network has an identity output and one of {_REGRESSOR_LOSSES}",
+        )
         self._y_ndim = y_ndim
 
 
@@ -973,15 +1035,25 @@ def _generator(random_state: Any) -> np.random.Generator:
     )
 
 
-def _sidecar(path: str | os.PathLike[str]) -> str:
-    return os.fspath(path) + ".sklearn.json"
+def _expect(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok`` (checks of a loaded record)."""
+    if not ok:
+        raise ValueError(message)
 
 
-def _write_text_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def _is_real(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _field(d: dict[str, Any], key: str, kind: type) -> Any:
+    """``d[key]``, checked to be a ``kind`` (a JSON int is not a bool)."""
+    _expect(key in d, f"the scikit-learn record has no {key!r}")
+    v = d[key]
+    _expect(
+        isinstance(v, kind) and not (kind is int and isinstance(v, bool)),
+        f"{key} is {type(v).__name__} {v!r:.60}; expected {kind.__name__}",
+    )
+    return v
 
 
 def _jsonable_params(est: BaseEstimator) -> dict[str, Any]:
@@ -1022,13 +1094,30 @@ def _labels_to_json(labels: np.ndarray) -> dict[str, Any]:
 
 
 def _labels_from_json(d: Any) -> np.ndarray:
-    kinds = {"bool": bool, "int": np.int64, "float": np.float64, "str": object}
-    if (
-        not isinstance(d, dict)
-        or d.get("kind") not in kinds
-        or not isinstance(d.get("values"), list)
-    ):
-        raise ValueError(f"saved class labels are malformed: {d!r}")
-    if d["kind"] == "str":
-        return np.asarray([str(v) for v in d["values"]], dtype=object)
-    return np.asarray(d["values"], dtype=kinds[d["kind"]])
+    """Inverse of :func:`_labels_to_json`, checking every value's type."""
+    kinds: dict[str, tuple[Callable[[Any], bool], Any]] = {
+        "bool": (lambda v: isinstance(v, bool), bool),
+        "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), np.int64),
+        "float": (_is_real, np.float64),
+        "str": (lambda v: isinstance(v, str), object),
+    }
+    _expect(
+        isinstance(d, dict) and d.get("kind") in kinds and isinstance(d.get("values"), list),
+        'labels must be {"kind": "bool"|"int"|"float"|"str", "values": [...]}',
+    )
+    is_kind, dtype = kinds[d["kind"]]
+    _expect(all(is_kind(v) for v in d["values"]), f"labels of kind {d['kind']!r} hold other values")
+    if d["kind"] == "int":
+        _expect(all(-(2**63) <= v < 2**63 for v in d["values"]), "integer labels out of range")
+    return np.asarray(d["values"], dtype=dtype)
+
+
+def _class_weight_from_json(d: Any) -> dict[Any, float]:
+    _expect(isinstance(d, dict), "class_weight is malformed")
+    labels = _labels_from_json(d.get("labels")).tolist()
+    weights = d.get("weights")
+    _expect(
+        isinstance(weights, list) and len(weights) == len(labels) and all(map(_is_real, weights)),
+        "class_weight must give one number per label",
+    )
+    return {k: float(w) for k, w in zip(labels, weights, strict=True)}

@@ -297,7 +297,12 @@ def fit(
             start = time.perf_counter()
             snapshot = model.state_dict()  # the last good weights, should this epoch diverge
             order = rng.permutation(n) if shuffle else np.arange(n)
-            row = _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar)
+            # A diverging epoch overflows on purpose-free arithmetic; it is reported below as
+            # TrainingDiverged with the last good weights restored. NumPy's overflow warnings
+            # would otherwise escape first (as exceptions under -W error) mid-epoch, leaving
+            # inf/NaN weights in the model (tests/test_training.py, divergence tests).
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                row = _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar)
             if not math.isfinite(row["loss"]):
                 model.load_state_dict(snapshot)
                 state.history.stop_reason = (
@@ -368,7 +373,7 @@ def _run_epoch(
         tb = be.take_rows(t_all, idx, out=None if bufs is None else bufs[1])
         wb = None if w_all is None else be.take_rows(w_all, idx)
         loss = model.forward_backward(xb, tb, wb)
-        opt.step(params, model.grads, flat=flat)
+        opt.step(params, None if flat is not None else model.grads, flat=flat)
         total_loss = total_loss + loss * nb
         if classify:
             predicted[lo : lo + nb] = _predicted_class(xp, model._y_out, model.loss_fn.from_logits)

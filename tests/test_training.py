@@ -1,0 +1,317 @@
+"""The training loop: early stopping, callbacks, divergence, class and sample weights,
+validation splits, the history, and resuming from a TrainState."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from backprop import LOSSES, MLP
+from backprop.optimizers import ExponentialLR, get_optimizer
+from backprop.training import (
+    Callback,
+    EarlyStopping,
+    History,
+    TrainingDiverged,
+    TrainState,
+    class_sample_weights,
+    fit,
+)
+
+
+def _regression(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 3)), rng.normal(size=(n, 2))
+
+
+def _copy(state: dict) -> dict:
+    return {k: v.copy() for k, v in state.items()}
+
+
+def _equal(a: dict, b: dict) -> bool:
+    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------------------- early stopping
+def test_early_stopping_restores_the_best_epoch():
+    # Train towards targets 1 while validating against targets 0.7: the outputs start near
+    # 0.5, so the validation loss falls until they pass 0.7 and then rises again.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (16, 2))
+    model = MLP([2, 3, 1], "sigmoid", "sigmoid", "l2", init_scale=0.1, seed=0)
+    saved = {}
+
+    def keep_copy(state: TrainState) -> None:
+        saved[state.epoch] = state.model.state_dict()
+
+    patience = 4
+    history = model.fit(
+        X, np.ones((16, 1)), optimizer="sgd", lr=0.2, epochs=200, batch_size=4,
+        validation_data=(X, np.full((16, 1), 0.7)), early_stopping=patience,
+        callbacks=[keep_copy],
+    )  # fmt: skip
+    val = history["val_loss"]
+    best = int(np.argmin(val)) + 1
+    assert history.best_epoch == best
+    assert 1 < best < len(history) < 200  # it improved, then got worse, then stopped
+    assert len(history) == best + patience
+    assert "early stopping" in history.stop_reason and f"epoch {best}" in history.stop_reason
+    assert _equal(model.state_dict(), saved[best])  # the best epoch's weights are back
+    assert not _equal(saved[best], saved[len(history)])
+    assert model.loss(X, np.full((16, 1), 0.7)) == pytest.approx(min(val), rel=1e-12)
+
+
+def test_early_stopping_without_validation_monitors_training_loss():
+    X, T = _regression()
+    model = MLP([3, 4, 2], "tanh", "identity", "mse", seed=0)
+    es = EarlyStopping(patience=2, monitor="val_loss")
+    # a learning rate that makes the loss oscillate, so that it stops early
+    history = model.fit(X, T, optimizer="sgd", lr=3.0, epochs=60, batch_size=20, early_stopping=es, shuffle=False)
+    best = int(np.argmin(history["loss"])) + 1
+    assert history.best_epoch == best
+    assert len(history) < 60
+
+
+# --------------------------------------------------------------------------------- callbacks
+def test_callback_returning_true_stops_training():
+    X, T = _regression()
+    seen = []
+
+    def stop_at_three(state: TrainState) -> bool:
+        assert state.model is model and isinstance(state.rng, np.random.Generator)
+        assert len(state.history) == state.epoch  # called after the epoch is recorded
+        seen.append(state.epoch)
+        return state.epoch == 3
+
+    model = MLP([3, 4, 2], "tanh", "identity", "mse", seed=0)
+    history = model.fit(X, T, epochs=10, callbacks=[stop_at_three])
+    assert seen == [1, 2, 3] and len(history) == 3
+    assert history.stop_reason == "stopped by a callback after epoch 3"
+
+
+def test_callback_object_setting_stop():
+    class StopWhenLow(Callback):
+        def on_epoch_end(self, state: TrainState) -> None:
+            if state.history["loss"][-1] < 0.3:
+                state.stop = True
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(32, 2))
+    labels = (X[:, 0] > 0).astype(int)
+    model = MLP([2, 5, 2], "tanh", "identity", "cross_entropy", seed=0)
+    history = model.fit(X, labels, optimizer="adam", lr=0.05, epochs=500, callbacks=[StopWhenLow()])
+    assert history["loss"][-1] < 0.3 <= min(history["loss"][:-1])
+    assert len(history) < 500
+
+
+# ------------------------------------------------------------------------------- divergence
+def test_divergence_keeps_the_last_good_weights():
+    X, T = _regression(32)
+    model = MLP([3, 8, 2], "relu", "identity", "mse", seed=0)
+    # lr 0.01 in epoch 1, then multiplied by 1e8 each epoch: it must blow up later
+    opt = get_optimizer("sgd", lr=0.01, schedule=ExponentialLR(gamma=1e8))
+    saved = {0: model.state_dict()}
+
+    def keep_copy(state: TrainState) -> None:
+        saved[state.epoch] = state.model.state_dict()
+
+    with pytest.raises(TrainingDiverged, match=r"training diverged: the loss became (nan|inf)") as excinfo:
+        model.fit(X, T, optimizer=opt, epochs=10, batch_size=8, callbacks=[keep_copy])
+    e = excinfo.value
+    assert e.epoch >= 1  # at least one good epoch before
+    assert len(e.history) == e.epoch and all(math.isfinite(v) for v in e.history["loss"])
+    assert f"in epoch {e.epoch + 1}" in str(e) and "smaller learning rate" in str(e)
+    assert "diverged" in e.history.stop_reason
+    # the weights are those at the start of the failing epoch: all finite
+    after = model.state_dict()
+    assert _equal(after, saved[e.epoch])
+    assert all(np.isfinite(v).all() for v in after.values())
+
+
+def test_divergence_in_the_first_epoch_keeps_the_initial_weights():
+    X, T = _regression(32)
+    model = MLP([3, 8, 2], "relu", "identity", "l2", seed=0)
+    start = model.state_dict()
+    with pytest.raises(TrainingDiverged) as excinfo:
+        model.fit(X, T, optimizer="sgd", lr=1e12, epochs=3, batch_size=4)
+    assert excinfo.value.epoch == 0 and len(excinfo.value.history) == 0
+    assert _equal(model.state_dict(), start)
+
+
+# -------------------------------------------------------------- class and sample weights
+PAIRS = {
+    "l2": "sigmoid",
+    "mse": "identity",
+    "mae": "tanh",
+    "huber": "identity",
+    "binary_cross_entropy": "identity",
+    "cross_entropy": "identity",
+}
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_weighted_gradient_is_weighted_mean_of_per_sample_gradients(loss):
+    # documented in losses.py: L = (1/n) sum_i s_i l_i, so dL/dp = (1/n) sum_i s_i dl_i/dp
+    rng = np.random.default_rng(3)
+    n = 7
+    X = rng.normal(size=(n, 3))
+    T = rng.dirichlet(np.ones(2), n) if "entropy" in loss else rng.uniform(size=(n, 2))
+    s = rng.uniform(0, 3, n)
+    s[2] = 0.0  # a zero weight removes a sample
+    model = MLP([3, 5, 2], "tanh", PAIRS[loss], loss, init_scale=0.7, seed=3)
+    per_sample = [model.gradients(X[i : i + 1], T[i : i + 1]) for i in range(n)]
+    per_sample = [(l, {k: v.copy() for k, v in g.items()}) for l, g in per_sample]
+    loss_w, grads_w = model.gradients(X, T, sample_weight=s)
+    assert loss_w == pytest.approx(sum(s[i] * per_sample[i][0] for i in range(n)) / n, rel=1e-13)
+    for k in grads_w:
+        expected = sum(s[i] * per_sample[i][1][k] for i in range(n)) / n
+        np.testing.assert_allclose(grads_w[k], expected, rtol=1e-12, atol=1e-15)
+    # unit weights are the unweighted gradient
+    _, g1 = model.gradients(X, T, sample_weight=np.ones(n))
+    g1 = {k: v.copy() for k, v in g1.items()}
+    _, g0 = model.gradients(X, T)
+    for k in g0:
+        np.testing.assert_allclose(g1[k], g0[k], rtol=1e-15)
+
+
+def test_class_sample_weights_table():
+    T = np.eye(3)[[0, 0, 0, 1, 2, 2]]
+    np.testing.assert_array_equal(class_sample_weights(T, {0: 2.0, 2: 0.5}), [2, 2, 2, 1, 0.5, 0.5])
+    # balanced: n / (n_classes * count)
+    np.testing.assert_allclose(class_sample_weights(T, "balanced"), [6 / 9] * 3 + [6 / 3] + [6 / 6] * 2)
+    # a single 0/1 output: class = t > 0.5
+    t1 = np.array([[0.0], [1.0], [1.0]])
+    np.testing.assert_array_equal(class_sample_weights(t1, {1: 3.0}), [1.0, 3.0, 3.0])
+
+
+def test_class_weight_changes_the_fit_exactly_as_sample_weight():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(12, 3))
+    labels = rng.integers(0, 3, 12)
+    cw = {0: 3.0, 1: 0.5}
+    s = class_sample_weights(np.eye(3)[labels], cw)
+    sw_extra = rng.uniform(0.5, 2, 12)
+    kw = {"optimizer": "sgd", "lr": 0.5, "epochs": 1, "batch_size": 12, "shuffle": False}
+
+    def trained(**extra):
+        m = MLP([3, 4, 3], "tanh", "identity", "cross_entropy", seed=1)
+        m.fit(X, labels, **kw, **extra)
+        return m.state_dict()
+
+    by_class = trained(class_weight=cw)
+    assert _equal(by_class, trained(sample_weight=s))
+    assert not _equal(by_class, trained())
+    # both multiply: s_i = sample_weight_i * class_weight[class_i]
+    assert _equal(trained(class_weight=cw, sample_weight=sw_extra), trained(sample_weight=s * sw_extra))
+    # one full-batch step of SGD is p - eta * (weighted gradient)
+    m = MLP([3, 4, 3], "tanh", "identity", "cross_entropy", seed=1)
+    start = m.state_dict()
+    _, g = m.gradients(X, labels, sample_weight=s)
+    for k in start:
+        np.testing.assert_allclose(by_class[k], start[k] - 0.5 * g[k], rtol=1e-13, atol=1e-16)
+
+
+# ------------------------------------------------------------------------ validation split
+def test_validation_fraction_holds_out_rows_that_are_not_trained_on():
+    rng = np.random.default_rng(5)
+    n, lr = 8, 0.3
+    X, T = rng.normal(size=(n, 2)), rng.uniform(size=(n, 1))
+    model = MLP([2, 3, 1], "sigmoid", "sigmoid", "l2", init_scale=1.0, seed=5)
+    start = model.state_dict()
+    per_row = []
+    for i in range(n):
+        _, g = model.gradients(X[i : i + 1], T[i : i + 1])
+        per_row.append(np.concatenate([np.ravel(v) for v in g.values()]))
+    names = list(model.params)
+    history = model.fit(
+        X, T, optimizer="sgd", lr=lr, epochs=1, batch_size=n, shuffle=False, validation_fraction=0.25, seed=9
+    )
+    step = np.concatenate([np.ravel(model.state_dict()[k] - start[k]) for k in names])
+    # which 6 rows trained the model? exactly one subset explains the full-batch step
+    fits = [
+        rows
+        for rows in itertools.combinations(range(n), 6)
+        if np.allclose(step, -lr * np.mean([per_row[i] for i in rows], axis=0), rtol=1e-10, atol=1e-14)
+    ]
+    assert len(fits) == 1
+    val_rows = sorted(set(range(n)) - set(fits[0]))
+    assert len(val_rows) == 2  # round(0.25 * 8)
+    assert history["val_loss"][0] == pytest.approx(model.loss(X[val_rows], T[val_rows]), rel=1e-12)
+    # the same seed holds out the same rows
+    again = MLP([2, 3, 1], "sigmoid", "sigmoid", "l2", init_scale=1.0, seed=5)
+    h2 = again.fit(X, T, optimizer="sgd", lr=lr, epochs=1, batch_size=n, shuffle=False, validation_fraction=0.25, seed=9)
+    assert h2["val_loss"] == history["val_loss"]
+
+
+def test_validation_data_is_evaluated_at_each_epoch_end():
+    X, T = _regression(24)
+    Xv, Tv = _regression(10, seed=1)
+    model = MLP([3, 4, 2], "tanh", "identity", "mse", seed=0)
+    measured = []
+    history = model.fit(
+        X, T, epochs=4, validation_data=(Xv, Tv),
+        callbacks=[lambda st: measured.append(st.model.loss(Xv, Tv))],
+    )  # fmt: skip
+    assert len(measured) == 4
+    assert history["val_loss"] == pytest.approx(measured, rel=1e-12)
+    assert len(set(measured)) == 4  # it changed every epoch
+
+
+def test_history_columns_and_values():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(20, 2))
+    labels = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = MLP([2, 5, 2], "tanh", "identity", "cross_entropy", seed=0)
+    first_loss = model.loss(X, labels)
+    first_acc = float((model.predict_classes(X) == labels).mean())
+    history = model.fit(
+        X, labels, optimizer="sgd", lr=0.1, epochs=3, batch_size=20, shuffle=False,
+        validation_data=(X[:5], labels[:5]),
+    )  # fmt: skip
+    assert [row["epoch"] for row in history.epochs] == [1, 2, 3]
+    for row in history.epochs:
+        assert set(row) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"}
+        assert row["time"] >= 0 and row["lr"] == 0.1 and 0 <= row["accuracy"] <= 1
+    # one full batch: the epoch's loss and accuracy are those before its single step
+    assert history["loss"][0] == pytest.approx(first_loss, rel=1e-12)
+    assert history["accuracy"][0] == pytest.approx(first_acc)
+    assert history["val_loss"][-1] == pytest.approx(model.loss(X[:5], labels[:5]), rel=1e-12)
+    assert history.stop_reason == "completed 3 epochs"
+    assert History.from_dict(history.to_dict()) == history
+
+    regression = MLP([3, 4, 2], "tanh", "identity", "mse", seed=0).fit(*_regression(), epochs=2)
+    assert all(set(row) == {"epoch", "loss", "lr", "time"} for row in regression.epochs)
+
+
+def test_progress_bar_can_be_turned_off(capsys):
+    X, T = _regression()
+    MLP([3, 4, 2], "tanh", "identity", "mse", seed=0).fit(X, T, epochs=2, progress=False)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+# ------------------------------------------------------------------------------- resuming
+def test_resuming_from_a_train_state_equals_an_uninterrupted_run():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(30, 3))
+    labels = rng.integers(0, 3, 30)
+    kw = {"batch_size": 8, "seed": 11}
+
+    def model():
+        return MLP([3, 6, 3], "relu", "identity", "cross_entropy", dropout=0.2, seed=2)
+
+    straight = model()
+    fit(straight, X, labels, optimizer=get_optimizer("adam", lr=0.01), epochs=5, **kw)
+
+    interrupted = model()
+    states = []
+    fit(interrupted, X, labels, optimizer=get_optimizer("adam", lr=0.01), epochs=3,
+        callbacks=[states.append], **kw)  # fmt: skip
+    state = states[-1]
+    assert state.epoch == 3
+    history = fit(interrupted, X, labels, epochs=5, state=state, **kw)
+    assert len(history) == 5
+    assert _equal(interrupted.state_dict(), straight.state_dict())

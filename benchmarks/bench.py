@@ -455,20 +455,40 @@ def gemm_rate(g: Gemm, dtype: Any = np.float32, min_time: float = 0.01, trials: 
     return g.flops / best
 
 
-def roofline(sizes: tuple[int, ...], n: int, batch: int, min_time: float = 0.01) -> dict[str, Any]:
+def roofline(
+    sizes: tuple[int, ...],
+    n: int,
+    batch: int,
+    min_time: float = 0.01,
+    best: dict[Gemm, float] | None = None,
+) -> dict[str, Any]:
     """Measured GEMM rates at every shape of an epoch over ``n`` rows, and the time the
-    epoch's matrix products would take at those rates (``gemm_seconds``)."""
+    epoch's matrix products would take at those rates (``gemm_seconds``).
+
+    ``best`` (shape -> FLOP/s) carries the fastest rates of earlier passes and is updated:
+    the benchmark measures once per repeat, between the training epochs, and keeps each
+    shape's best, so that a burst of load from another process cannot lower the roofline
+    (and so flatter every implementation's fraction of it)."""
+    best = {} if best is None else best
     shapes, seconds, flops = [], 0.0, 0
     for b, count in epoch_batches(n, batch).items():
         for g in step_gemms(sizes, b):
-            rate = gemm_rate(g, min_time=min_time)
-            shapes.append({**asdict(g), "batches": count, "gflops_per_s": rate / 1e9})
-            seconds += count * g.flops / rate
+            best[g] = max(best.get(g, 0.0), gemm_rate(g, min_time=min_time))
+            shapes.append({**asdict(g), "batches": count, "gflops_per_s": best[g] / 1e9})
+            seconds += count * g.flops / best[g]
             flops += count * g.flops
     return {"shapes": shapes, "gemm_seconds": seconds, "gemm_flops": flops}
 
 
 # ----------------------------------------------------------------------------- the run
+
+
+def _loadavg() -> list[str] | None:
+    """The 1, 5 and 15 minute load averages: above the thread count, others shared the cores."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return None
 
 
 def _median(xs: list[float]) -> float:
@@ -490,16 +510,21 @@ def bench_config(
     for impl in models.values():  # warm-up: code paths, allocator pools, BLAS buffers
         impl.train_epoch(seed=10_000, n=min(n, warmup_rows))
     train: dict[str, list[float]] = {name: [] for name in impls}
+    cpu: dict[str, list[float]] = {name: [] for name in impls}
     losses: dict[str, list[float]] = {name: [] for name in impls}
+    rates: dict[Gemm, float] = {}
     for r in range(repeats):
         for name, impl in models.items():  # interleaved: every repeat runs each in turn
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             loss = impl.train_epoch(seed=r)
             train[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             losses[name].append(loss)
+        roof = roofline(cfg.sizes, n, cfg.batch, min_time=min_time, best=rates)
         log(
             f"  {cfg.name} repeat {r + 1}/{repeats}: "
             + ", ".join(f"{k} {n / v[-1]:,.0f}/s" for k, v in train.items())
+            + f"; GEMM roofline {n / roof['gemm_seconds']:,.0f}/s"
         )
     infer: dict[str, list[float]] = {name: [] for name in impls}
     for impl in models.values():
@@ -509,14 +534,16 @@ def bench_config(
             t0 = time.perf_counter()
             impl.predict(data.X_test)
             infer[name].append(time.perf_counter() - t0)
-    roof = roofline(cfg.sizes, n, cfg.batch, min_time=min_time)
+    roof["passes"] = repeats
     out: dict[str, Any] = {"config": asdict(cfg), "n_train": n, "n_test": data.X_test.shape[0]}
+    out["loadavg_after"] = _loadavg()
     out["roofline"] = roof
     out["impls"] = {}
     for name in impls:
         t_train = _median(train[name])
         out["impls"][name] = {
             "train_seconds": train[name],
+            "train_cpu_seconds": cpu[name],
             "train_samples_per_s": n / t_train,
             "roofline_fraction": roof["gemm_seconds"] / t_train,
             "final_losses": losses[name],
@@ -594,14 +621,28 @@ def machine_info() -> dict[str, Any]:
             [],
         )
         info["cpu_model"] = models[0] if models else platform.processor()
+        fields = ("cpu family", "model", "stepping", "cpu MHz")
+        for ln in cpuinfo.splitlines():
+            key = ln.split(":", 1)[0].strip()
+            if key in fields and key not in info:
+                info[key] = ln.split(":", 1)[1].strip()
+        info["hypervisor"] = "hypervisor" in flags
         info["cpu_simd"] = [
             f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags
         ]
+    caches = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        with contextlib.suppress(OSError):
+            level, kind = (
+                (index / "level").read_text().strip(),
+                (index / "type").read_text().strip(),
+            )
+            caches[f"L{level} {kind}"] = (index / "size").read_text().strip()
+    info["cpu0_caches"] = caches
     with contextlib.suppress(OSError):
         mem = Path("/proc/meminfo").read_text().splitlines()[0].split()
         info["mem_total_gib"] = round(int(mem[1]) / 2**20, 1)
-    with contextlib.suppress(OSError):
-        info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    info["loadavg_start"] = _loadavg()
     for mod in ("torch", "sklearn", "threadpoolctl"):
         try:
             info[mod] = __import__(mod).__version__
@@ -611,6 +652,11 @@ def machine_info() -> dict[str, Any]:
         import torch
 
         info["torch_default_threads"] = torch.get_num_threads()
+        info["torch_parallel"] = [
+            ln.strip()
+            for ln in torch.__config__.parallel_info().splitlines()
+            if "Math Kernel" in ln or "MKL-DNN" in ln or "parallel backend" in ln
+        ]
     info["blas"] = blas_info()
     return info
 
@@ -773,8 +819,7 @@ def main(argv: list[str] | None = None) -> int:
 
         log("memory: fresh subprocesses")
         report["memory"] = memory.measure(smoke=args.smoke, threads=max(threads))
-    with contextlib.suppress(OSError):
-        report["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    report["machine"]["loadavg_end"] = _loadavg()
 
     table = markdown(report)
     print(table)

@@ -29,7 +29,9 @@ PAIRS = [
 
 def _pair(loss, out, hidden="tanh", seed=0, **kw):
     a = MLP([3, 5, 4, 3], hidden, out, loss, seed=seed, init_scale=0.7, **kw)
-    b = MLP([3, 5, 4, 3], hidden, out, loss, seed=seed, init_scale=0.7, backend="array_api_strict", **kw)
+    b = MLP(
+        [3, 5, 4, 3], hidden, out, loss, seed=seed, init_scale=0.7, backend="array_api_strict", **kw
+    )
     return a, b
 
 
@@ -108,7 +110,14 @@ def test_fit_with_dropout_and_validation_agrees():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(30, 3))
     labels = rng.integers(0, 3, 30)
-    kw = {"optimizer": "adam", "lr": 0.01, "epochs": 3, "batch_size": 8, "seed": 1, "validation_fraction": 0.2}
+    kw = {
+        "optimizer": "adam",
+        "lr": 0.01,
+        "epochs": 3,
+        "batch_size": 8,
+        "seed": 1,
+        "validation_fraction": 0.2,
+    }
     h_ref = ref.fit(X, labels, **kw)
     h_str = strict.fit(X, labels, **kw)
     for a, b in zip(h_ref.epochs, h_str.epochs, strict=True):

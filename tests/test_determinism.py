@@ -18,7 +18,9 @@ def _data(seed=0, n=40):
 
 def _train(model_seed=0, fit_seed=0, optimizer="adam", **kw):
     X, labels = _data()
-    model = MLP([4, 7, 5, 2], "relu", "identity", "cross_entropy", dropout=0.2, seed=model_seed, **kw)
+    model = MLP(
+        [4, 7, 5, 2], "relu", "identity", "cross_entropy", dropout=0.2, seed=model_seed, **kw
+    )
     history = model.fit(
         X, labels, optimizer=optimizer, lr=0.01, epochs=5, batch_size=7, seed=fit_seed,
         validation_fraction=0.2,
@@ -71,14 +73,15 @@ def test_dropout_masks_come_from_the_seed():
 
 
 def test_no_global_random_state_is_used():
-    np.random.seed(0)
+    # the legacy global generator is used here on purpose, to show the engine ignores it
+    np.random.seed(0)  # noqa: NPY002
     a, _ = _train()
-    np.random.seed(123)
+    np.random.seed(123)  # noqa: NPY002
     b, _ = _train()
     assert _same(a, b)
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002
     _train()
-    assert np.array_equal(np.random.get_state()[1], state[1])  # nothing drew from it
+    assert np.array_equal(np.random.get_state()[1], state[1])  # noqa: NPY002
 
 
 # ----------------------------------------------------------------------------------- shuffle

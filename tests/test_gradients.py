@@ -141,7 +141,9 @@ ARCHS = [
         ("gelu", "identity", "cross_entropy"),
     ],
 )
-def test_finite_differences_depth_bias_dropout_weights(sizes, bias, dropout, weighted, hidden, out, loss):
+def test_finite_differences_depth_bias_dropout_weights(
+    sizes, bias, dropout, weighted, hidden, out, loss
+):
     if loss == "cross_entropy" and sizes[-1] == 1:
         sizes = [*sizes[:-1], 3]
     seed = len(sizes) * 10 + int(bias) + int(10 * dropout)
@@ -263,3 +265,15 @@ def test_cross_entropy_one_hot_and_integer_labels_match_torch():
         assert loss_value == pytest.approx(t_loss, rel=1e-12)
         for name, g in t_grads.items():
             np.testing.assert_allclose(grads[name], g, rtol=1e-10, atol=1e-13)
+
+
+def test_gradients_returns_copies_that_later_steps_do_not_overwrite():
+    rng = np.random.default_rng(1)
+    model = MLP([3, 4, 2], "relu", "identity", "cross_entropy", seed=1)
+    X1, X2 = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    labels = rng.integers(0, 2, 5)
+    _, first = model.gradients(X1, labels)
+    kept = {k: np.array(v, copy=True) for k, v in first.items()}
+    model.gradients(X2, labels)
+    model.fit(X2, labels, epochs=1)
+    assert all(np.array_equal(first[k], kept[k]) for k in kept)

@@ -91,8 +91,11 @@ def test_hand_arithmetic_is_consistent():
     y = [_sig(sum(h[i] * u[i][j] for i in range(3)) + 0.60) for j in range(2)]
     assert y == pytest.approx(HAND["y"], abs=HAND_TOL)
     dw11 = (
-        (y[0] - t[0]) * y[0] * (1 - y[0]) * u[0][0] + (y[1] - t[1]) * y[1] * (1 - y[1]) * u[0][1]
-    ) * h[0] * (1 - h[0]) * x[0]
+        ((y[0] - t[0]) * y[0] * (1 - y[0]) * u[0][0] + (y[1] - t[1]) * y[1] * (1 - y[1]) * u[0][1])
+        * h[0]
+        * (1 - h[0])
+        * x[0]
+    )
     assert dw11 == pytest.approx(HAND["grad_w11"], abs=HAND_TOL)
 
 

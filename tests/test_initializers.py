@@ -16,7 +16,10 @@ FAN_IN, FAN_OUT = 300, 200  # 60,000 draws: the sample std is within ~0.6% of th
 EXPECTED = {
     "normal": (0.1, None),  # scale = init_scale = 0.1
     "lecun_normal": (math.sqrt(1 / FAN_IN), None),
-    "xavier_uniform": (math.sqrt(6 / (FAN_IN + FAN_OUT)) / math.sqrt(3), math.sqrt(6 / (FAN_IN + FAN_OUT))),
+    "xavier_uniform": (
+        math.sqrt(6 / (FAN_IN + FAN_OUT)) / math.sqrt(3),
+        math.sqrt(6 / (FAN_IN + FAN_OUT)),
+    ),
     "xavier_normal": (math.sqrt(2 / (FAN_IN + FAN_OUT)), None),
     "he_uniform": (math.sqrt(6 / FAN_IN) / math.sqrt(3), math.sqrt(6 / FAN_IN)),
     "he_normal": (math.sqrt(2 / FAN_IN), None),

@@ -99,7 +99,9 @@ def test_first_three_updates_equal_textbook_formula(name, wd):
     book = _textbook(name, params, grads[:3], wd)
     for step, (a, b) in enumerate(zip(ours, book, strict=True)):
         for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-15, err_msg=f"{k} step {step + 1}")
+            np.testing.assert_allclose(
+                a[k], b[k], rtol=1e-12, atol=1e-15, err_msg=f"{k} step {step + 1}"
+            )
     # every update moved every parameter
     assert all(not np.allclose(ours[0][k], params[k]) for k in params)
 
@@ -161,7 +163,11 @@ def test_step_updates_the_model_parameters_in_place():
 # --------------------------------------------------------------------------------- schedules
 def test_schedules_equal_their_formulas():
     base = 0.3
-    step, expo, cos = StepLR(step_size=3, gamma=0.5), ExponentialLR(gamma=0.9), CosineLR(t_max=8, min_lr=0.01)
+    step, expo, cos = (
+        StepLR(step_size=3, gamma=0.5),
+        ExponentialLR(gamma=0.9),
+        CosineLR(t_max=8, min_lr=0.01),
+    )
     for e in range(20):
         assert step(base, e) == pytest.approx(base * 0.5 ** (e // 3), rel=1e-15)
         assert expo(base, e) == pytest.approx(base * 0.9**e, rel=1e-14)
@@ -201,7 +207,9 @@ def test_optimizer_uses_scheduled_lr_for_its_epoch():
         assert opt.lr == pytest.approx(lr)
         p = {k: v.copy() for k, v in params.items()}
         opt.step(p, grads[0])
-        np.testing.assert_allclose(p["layers.0.b"], params["layers.0.b"] - lr * grads[0]["layers.0.b"])
+        np.testing.assert_allclose(
+            p["layers.0.b"], params["layers.0.b"] - lr * grads[0]["layers.0.b"]
+        )
 
 
 def test_fit_follows_the_schedule_epoch_by_epoch():

@@ -123,7 +123,8 @@ def test_train_step_is_the_seed_update():
 
 
 def test_reference_is_the_seed_formula_for_every_weight():
-    # dL/dw_ij = sum_k (y_k - t_k) y_k (1 - y_k) u_jk * h_j (1 - h_j) * x_i  (the seed, general form)
+    # the seed's general form:
+    # dL/dw_ij = sum_k (y_k - t_k) y_k (1 - y_k) u_jk * h_j (1 - h_j) * x_i
     case = _random_case(3, (3, 4, 2))
     s = seed_step(**case)
     x, t, u, y, h = case["x"], case["t"], case["u"], s.y, s.h

@@ -69,7 +69,9 @@ def test_early_stopping_without_validation_monitors_training_loss():
     model = MLP([3, 4, 2], "tanh", "identity", "mse", seed=0)
     es = EarlyStopping(patience=2, monitor="val_loss")
     # a learning rate that makes the loss oscillate, so that it stops early
-    history = model.fit(X, T, optimizer="sgd", lr=3.0, epochs=60, batch_size=20, early_stopping=es, shuffle=False)
+    history = model.fit(
+        X, T, optimizer="sgd", lr=3.0, epochs=60, batch_size=20, early_stopping=es, shuffle=False
+    )
     best = int(np.argmin(history["loss"])) + 1
     assert history.best_epoch == best
     assert len(history) < 60
@@ -118,7 +120,9 @@ def test_divergence_keeps_the_last_good_weights():
     def keep_copy(state: TrainState) -> None:
         saved[state.epoch] = state.model.state_dict()
 
-    with pytest.raises(TrainingDiverged, match=r"training diverged: the loss became (nan|inf)") as excinfo:
+    with pytest.raises(
+        TrainingDiverged, match=r"training diverged: the loss became (nan|inf)"
+    ) as excinfo:
         model.fit(X, T, optimizer=opt, epochs=10, batch_size=8, callbacks=[keep_copy])
     e = excinfo.value
     assert e.epoch >= 1  # at least one good epoch before
@@ -163,7 +167,6 @@ def test_weighted_gradient_is_weighted_mean_of_per_sample_gradients(loss):
     s[2] = 0.0  # a zero weight removes a sample
     model = MLP([3, 5, 2], "tanh", PAIRS[loss], loss, init_scale=0.7, seed=3)
     per_sample = [model.gradients(X[i : i + 1], T[i : i + 1]) for i in range(n)]
-    per_sample = [(l, {k: v.copy() for k, v in g.items()}) for l, g in per_sample]
     loss_w, grads_w = model.gradients(X, T, sample_weight=s)
     assert loss_w == pytest.approx(sum(s[i] * per_sample[i][0] for i in range(n)) / n, rel=1e-13)
     for k in grads_w:
@@ -181,7 +184,9 @@ def test_class_sample_weights_table():
     T = np.eye(3)[[0, 0, 0, 1, 2, 2]]
     np.testing.assert_array_equal(class_sample_weights(T, {0: 2.0, 2: 0.5}), [2, 2, 2, 1, 0.5, 0.5])
     # balanced: n / (n_classes * count)
-    np.testing.assert_allclose(class_sample_weights(T, "balanced"), [6 / 9] * 3 + [6 / 3] + [6 / 6] * 2)
+    np.testing.assert_allclose(
+        class_sample_weights(T, "balanced"), [6 / 9] * 3 + [6 / 3] + [6 / 6] * 2
+    )
     # a single 0/1 output: class = t > 0.5
     t1 = np.array([[0.0], [1.0], [1.0]])
     np.testing.assert_array_equal(class_sample_weights(t1, {1: 3.0}), [1.0, 3.0, 3.0])
@@ -205,7 +210,9 @@ def test_class_weight_changes_the_fit_exactly_as_sample_weight():
     assert _equal(by_class, trained(sample_weight=s))
     assert not _equal(by_class, trained())
     # both multiply: s_i = sample_weight_i * class_weight[class_i]
-    assert _equal(trained(class_weight=cw, sample_weight=sw_extra), trained(sample_weight=s * sw_extra))
+    assert _equal(
+        trained(class_weight=cw, sample_weight=sw_extra), trained(sample_weight=s * sw_extra)
+    )
     # one full-batch step of SGD is p - eta * (weighted gradient)
     m = MLP([3, 4, 3], "tanh", "identity", "cross_entropy", seed=1)
     start = m.state_dict()
@@ -227,14 +234,24 @@ def test_validation_fraction_holds_out_rows_that_are_not_trained_on():
         per_row.append(np.concatenate([np.ravel(v) for v in g.values()]))
     names = list(model.params)
     history = model.fit(
-        X, T, optimizer="sgd", lr=lr, epochs=1, batch_size=n, shuffle=False, validation_fraction=0.25, seed=9
+        X,
+        T,
+        optimizer="sgd",
+        lr=lr,
+        epochs=1,
+        batch_size=n,
+        shuffle=False,
+        validation_fraction=0.25,
+        seed=9,
     )
     step = np.concatenate([np.ravel(model.state_dict()[k] - start[k]) for k in names])
     # which 6 rows trained the model? exactly one subset explains the full-batch step
     fits = [
         rows
         for rows in itertools.combinations(range(n), 6)
-        if np.allclose(step, -lr * np.mean([per_row[i] for i in rows], axis=0), rtol=1e-10, atol=1e-14)
+        if np.allclose(
+            step, -lr * np.mean([per_row[i] for i in rows], axis=0), rtol=1e-10, atol=1e-14
+        )
     ]
     assert len(fits) == 1
     val_rows = sorted(set(range(n)) - set(fits[0]))
@@ -242,7 +259,17 @@ def test_validation_fraction_holds_out_rows_that_are_not_trained_on():
     assert history["val_loss"][0] == pytest.approx(model.loss(X[val_rows], T[val_rows]), rel=1e-12)
     # the same seed holds out the same rows
     again = MLP([2, 3, 1], "sigmoid", "sigmoid", "l2", init_scale=1.0, seed=5)
-    h2 = again.fit(X, T, optimizer="sgd", lr=lr, epochs=1, batch_size=n, shuffle=False, validation_fraction=0.25, seed=9)
+    h2 = again.fit(
+        X,
+        T,
+        optimizer="sgd",
+        lr=lr,
+        epochs=1,
+        batch_size=n,
+        shuffle=False,
+        validation_fraction=0.25,
+        seed=9,
+    )
     assert h2["val_loss"] == history["val_loss"]
 
 

@@ -43,8 +43,14 @@ BAD_X = [
     (np.ones(2), r"X must be 2-D \(n_samples, 2\); got shape \(2,\).*reshape"),
     (np.ones((2, 2, 2)), r"X must be 2-D \(n_samples, 2\); got shape \(2, 2, 2\)"),
     (np.zeros((0, 2)), r"X has 0 rows; expected at least one sample"),
-    (np.array([[0.1, np.nan], [0.0, 0.0], [1, 1]]), r"X contains NaN or inf \(first at index \[0, 1\]\); expected finite"),
-    (np.array([[0.1, 0.2], [np.inf, 0.0], [1, 1]]), r"X contains NaN or inf \(first at index \[1, 0\]\)"),
+    (
+        np.array([[0.1, np.nan], [0.0, 0.0], [1, 1]]),
+        r"X contains NaN or inf \(first at index \[0, 1\]\); expected finite",
+    ),
+    (
+        np.array([[0.1, 0.2], [np.inf, 0.0], [1, 1]]),
+        r"X contains NaN or inf \(first at index \[1, 0\]\)",
+    ),
     (np.array([[0.1, -np.inf], [0.0, 0.0], [1, 1]]), r"X contains NaN or inf"),
 ]
 
@@ -63,13 +69,28 @@ def test_bad_inputs(net, X, match, method):
 
 
 BAD_T = [
-    (np.ones((3, 3)), r"T has shape \(3, 3\); expected \(3, 2\): one row per sample of X and one column per model output"),
+    (
+        np.ones((3, 3)),
+        r"T has shape \(3, 3\); expected \(3, 2\): "
+        r"one row per sample of X and one column per model output",
+    ),
     (np.ones((2, 2)), r"T has shape \(2, 2\); expected \(3, 2\)"),
     (np.ones((3,)), r"T has shape \(3,\); expected \(3, 2\)"),  # 1-D floats are not labels
-    (np.array([[0, 1], [np.nan, 0], [0, 1.0]]), r"T contains NaN or inf \(first at index \[1, 0\]\); expected finite"),
+    (
+        np.array([[0, 1], [np.nan, 0], [0, 1.0]]),
+        r"T contains NaN or inf \(first at index \[1, 0\]\); expected finite",
+    ),
     (np.array([[0, 1], [1, 0], [0, np.inf]]), r"T contains NaN or inf \(first at index \[2, 1\]\)"),
-    (np.array([0, 1, 2]), r"T holds class labels from 0 to 2, but the model has 2 outputs; expected labels in \[0, 1\]"),
-    (np.array([-1, 0, 1]), r"T holds class labels from -1 to 1, but the model has 2 outputs; expected labels in \[0, 1\]"),
+    (
+        np.array([0, 1, 2]),
+        r"T holds class labels from 0 to 2, but the model has 2 outputs; "
+        r"expected labels in \[0, 1\]",
+    ),
+    (
+        np.array([-1, 0, 1]),
+        r"T holds class labels from -1 to 1, but the model has 2 outputs; "
+        r"expected labels in \[0, 1\]",
+    ),
 ]
 
 
@@ -88,8 +109,16 @@ def test_integer_labels_are_accepted_and_one_hot_encoded(net):
     ("X", "exc", "match"),
     [
         (np.array([["a", "b"], ["c", "d"]]), TypeError, r"X has dtype <U1; expected real numbers"),
-        (np.array([[1 + 2j, 0], [0, 0]]), TypeError, r"X has dtype complex128; expected real numbers"),
-        (np.array([[object(), 1]], dtype=object), TypeError, r"X has dtype object; expected real numbers"),
+        (
+            np.array([[1 + 2j, 0], [0, 0]]),
+            TypeError,
+            r"X has dtype complex128; expected real numbers",
+        ),
+        (
+            np.array([[object(), 1]], dtype=object),
+            TypeError,
+            r"X has dtype object; expected real numbers",
+        ),
         ([[0.1, 0.2], [0.3]], TypeError, r"X could not be read as an array of numbers"),
     ],
 )
@@ -98,21 +127,38 @@ def test_non_numeric_inputs(net, X, exc, match):
 
 
 def test_non_numeric_targets(net):
-    _raises(TypeError, r"T has dtype <U1; expected real numbers", net.loss, GOOD_X, np.full((3, 2), "x"))
+    _raises(
+        TypeError, r"T has dtype <U1; expected real numbers", net.loss, GOOD_X, np.full((3, 2), "x")
+    )
 
 
 def test_mismatched_dtypes_in_state_dict_change_nothing(net):
     before = net.state_dict()
     bad = {k: v.astype(np.float32) for k, v in before.items()}
-    _raises(ValueError, r"layers\.0\.W has dtype float32; the model's dtype is float64", net.load_state_dict, bad)
+    _raises(
+        ValueError,
+        r"layers\.0\.W has dtype float32; the model's dtype is float64",
+        net.load_state_dict,
+        bad,
+    )
     # a good array followed by a bad one: nothing is half-loaded
     mixed = {k: v + 1.0 for k, v in before.items()}
     mixed["layers.1.b"] = np.zeros(5)
-    _raises(ValueError, r"layers\.1\.b has shape \(5,\); the model expects \(2,\)", net.load_state_dict, mixed)
+    _raises(
+        ValueError,
+        r"layers\.1\.b has shape \(5,\); the model expects \(2,\)",
+        net.load_state_dict,
+        mixed,
+    )
     after = net.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
     missing = {k: v for k, v in before.items() if k != "layers.0.b"}
-    _raises(ValueError, r"state does not match the model: missing \['layers\.0\.b'\]", net.load_state_dict, missing)
+    _raises(
+        ValueError,
+        r"state does not match the model: missing \['layers\.0\.b'\]",
+        net.load_state_dict,
+        missing,
+    )
 
 
 def test_float32_model_accepts_float64_data():
@@ -124,12 +170,25 @@ def test_float32_model_accepts_float64_data():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"activation": "sigmoidd"}, r"unknown activation 'sigmoidd'; expected one of sigmoid, tanh, relu"),
+        (
+            {"activation": "sigmoidd"},
+            r"unknown activation 'sigmoidd'; expected one of sigmoid, tanh, relu",
+        ),
         ({"output_activation": "Softmax"}, r"unknown activation 'Softmax'; expected one of"),
-        ({"loss": "cross-entropy"}, r"unknown loss 'cross-entropy'; expected one of l2, mse, mae, huber"),
+        (
+            {"loss": "cross-entropy"},
+            r"unknown loss 'cross-entropy'; expected one of l2, mse, mae, huber",
+        ),
         ({"init": "glorot"}, r"unknown initializer 'glorot'; expected one of normal, lecun_normal"),
-        ({"loss": "cross_entropy"}, r"loss 'cross_entropy' takes logits and applies softmax itself; set output_activation='identity'"),
-        ({"loss": "binary_cross_entropy", "output_activation": "sigmoid"}, r"takes logits and applies sigmoid itself"),
+        (
+            {"loss": "cross_entropy"},
+            r"loss 'cross_entropy' takes logits and applies softmax itself; "
+            r"set output_activation='identity'",
+        ),
+        (
+            {"loss": "binary_cross_entropy", "output_activation": "sigmoid"},
+            r"takes logits and applies sigmoid itself",
+        ),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\); got 1.0"),
         ({"dtype": "float16"}, r"dtype must be 'float32' or 'float64'; got 'float16'"),
         ({"init_scale": 0.0}, r"init_scale must be a positive number; got 0.0"),
@@ -144,14 +203,42 @@ def test_bad_model_settings(kwargs, match):
 
 
 def test_unknown_names_elsewhere():
-    _raises(ValueError, r"unknown optimizer 'adamm'; expected one of sgd, momentum, nesterov, adam, adamw, rmsprop", get_optimizer, "adamm")
+    _raises(
+        ValueError,
+        r"unknown optimizer 'adamm'; expected one of sgd, momentum, nesterov, adam, adamw, rmsprop",
+        get_optimizer,
+        "adamm",
+    )
     _raises(ValueError, r"unknown initializer 'he'; expected one of", get_initializer, "he")
-    _raises(ValueError, r"unknown schedule 'linear'; expected one of constant, step, exponential, cosine", get_schedule, "linear")
+    _raises(
+        ValueError,
+        r"unknown schedule 'linear'; expected one of constant, step, exponential, cosine",
+        get_schedule,
+        "linear",
+    )
     _raises(ValueError, r"unknown MLP config keys \['hidden'\]", MLPConfig.from_dict, {"hidden": 3})
-    _raises(ValueError, r"optimizer 'sgd' does not take these settings", get_optimizer, "sgd", momentum=0.9)
+    _raises(
+        ValueError,
+        r"optimizer 'sgd' does not take these settings",
+        get_optimizer,
+        "sgd",
+        momentum=0.9,
+    )
     _raises(ValueError, r"lr must be a positive number; got -1", get_optimizer, "adam", lr=-1)
-    _raises(ValueError, r"momentum must be in \[0, 1\); got 1.5", get_optimizer, "momentum", momentum=1.5)
-    _raises(ValueError, r"unknown backend 'jax'; expected one of numpy, torch", MLP, [2, 2], backend="jax")
+    _raises(
+        ValueError,
+        r"momentum must be in \[0, 1\); got 1.5",
+        get_optimizer,
+        "momentum",
+        momentum=1.5,
+    )
+    _raises(
+        ValueError,
+        r"unknown backend 'jax'; expected one of numpy, torch",
+        MLP,
+        [2, 2],
+        backend="jax",
+    )
 
 
 def test_unknown_optimizer_in_fit_changes_nothing(net):
@@ -166,13 +253,25 @@ def test_unknown_optimizer_in_fit_changes_nothing(net):
         ({"epochs": -1}, r"epochs must be a non-negative integer; got -1"),
         ({"batch_size": 0}, r"batch_size must be a positive integer; got 0"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\); got 1.0"),
-        ({"sample_weight": np.ones(2)}, r"sample_weight has shape \(2,\); expected \(3,\), one per sample"),
-        ({"sample_weight": np.array([1.0, -1.0, 1.0])}, r"sample_weight has negative entries; expected weights >= 0"),
+        (
+            {"sample_weight": np.ones(2)},
+            r"sample_weight has shape \(2,\); expected \(3,\), one per sample",
+        ),
+        (
+            {"sample_weight": np.array([1.0, -1.0, 1.0])},
+            r"sample_weight has negative entries; expected weights >= 0",
+        ),
         ({"sample_weight": np.array([1.0, np.nan, 1.0])}, r"sample_weight contains NaN or inf"),
         ({"class_weight": {5: 2.0}}, r"class_weight names classes \[5\]; expected classes 0..1"),
         ({"class_weight": "even"}, r"class_weight must be a dict or 'balanced'; got 'even'"),
-        ({"validation_data": (np.ones((2, 3)), np.ones((2, 2)))}, r"X_val has 3 columns but the model expects 2"),
-        ({"validation_data": (np.ones((2, 2)), np.ones((3, 2)))}, r"T_val has shape \(3, 2\); expected \(2, 2\)"),
+        (
+            {"validation_data": (np.ones((2, 3)), np.ones((2, 2)))},
+            r"X_val has 3 columns but the model expects 2",
+        ),
+        (
+            {"validation_data": (np.ones((2, 2)), np.ones((3, 2)))},
+            r"T_val has shape \(3, 2\); expected \(2, 2\)",
+        ),
     ],
 )
 def test_bad_fit_settings(net, kwargs, match):
@@ -182,5 +281,19 @@ def test_bad_fit_settings(net, kwargs, match):
 
 
 def test_sample_weight_checked_in_loss_and_gradients(net):
-    _raises(ValueError, r"sample_weight has shape \(4,\); expected \(3,\)", net.loss, GOOD_X, GOOD_T, np.ones(4))
-    _raises(ValueError, r"sample_weight has negative entries", net.gradients, GOOD_X, GOOD_T, -np.ones(3))
+    _raises(
+        ValueError,
+        r"sample_weight has shape \(4,\); expected \(3,\)",
+        net.loss,
+        GOOD_X,
+        GOOD_T,
+        np.ones(4),
+    )
+    _raises(
+        ValueError,
+        r"sample_weight has negative entries",
+        net.gradients,
+        GOOD_X,
+        GOOD_T,
+        -np.ones(3),
+    )

@@ -277,3 +277,21 @@ def test_gradients_returns_copies_that_later_steps_do_not_overwrite():
     model.gradients(X2, labels)
     model.fit(X2, labels, epochs=1)
     assert all(np.array_equal(first[k], kept[k]) for k in kept)
+
+
+def test_dropout_is_inverted_and_drops_a_fraction_p():
+    # x = 1 feeds 4000 identity hidden units (W0 = 1) averaged by the output (W1 = 1/4000).
+    p, k = 0.3, 4000
+    model = MLP([1, k, 1], "identity", "identity", "l2", bias=False, dropout=p, seed=0)
+    model.load_state_dict({"layers.0.W": np.ones((1, k)), "layers.1.W": np.full((k, 1), 1 / k)})
+    X, T = np.ones((1, 1)), np.zeros((1, 1))
+    assert model.forward(X)[0, 0] == pytest.approx(1.0)  # inference: no dropout
+    y = float(model.forward(X, training=True)[0, 0])
+    # survivors are scaled by 1 / (1 - p): the expected output is unchanged
+    assert y == pytest.approx(1.0, abs=4 * np.sqrt(p / (1 - p) / k))
+    loss, grads = model.gradients(X, T)
+    dropped = np.mean(grads["layers.0.W"] == 0.0)  # a dropped unit gets no gradient
+    assert dropped == pytest.approx(p, abs=4 * np.sqrt(p * (1 - p) / k))
+    kept = grads["layers.0.W"][grads["layers.0.W"] != 0.0]
+    # dL/dW0_j = (y - t) W1_j mask_j = y / k / (1 - p) for a kept unit, with y = sqrt(2 L)
+    np.testing.assert_allclose(kept, np.sqrt(2 * loss) / k / (1 - p), rtol=1e-12)

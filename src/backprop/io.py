@@ -449,7 +449,7 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
             and math.isfinite(d[key])
         ):
             raise ModelFileError(f"{path}: config {key} is {_describe(d[key])}; expected a number")
-    if d["dtype"] not in DTYPE_CODES:
+    if not (isinstance(d["dtype"], str) and d["dtype"] in DTYPE_CODES):
         raise ModelFileError(
             f"{path}: config dtype is {_describe(d['dtype'])}; expected float32 or float64"
         )
@@ -504,7 +504,10 @@ def build_model(
     device: str | None = None,
 ) -> MLP:
     """An MLP with architecture ``config`` holding exactly the (already validated) ``params``."""
-    model = MLP.from_config(config, seed=0, backend=backend, device=device)
+    # The seeded initial weights are overwritten at once; a file's (valid but extreme)
+    # init_scale may overflow them in float32, which must not warn.
+    with np.errstate(over="ignore", invalid="ignore"):
+        model = MLP.from_config(config, seed=0, backend=backend, device=device)
     model.load_state_dict(params)
     return model
 

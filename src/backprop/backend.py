@@ -182,12 +182,20 @@ class NumpyBackend(Backend):
 
 @dataclass(frozen=True)
 class TorchBackend(Backend):
-    """PyTorch tensors (CPU or CUDA) through ``array_api_compat.torch``; no autograd."""
+    """PyTorch tensors (CPU or CUDA) through ``array_api_compat.torch``; no autograd.
+
+    Host arrays are uploaded with one copy (``torch.from_numpy`` then ``as_tensor`` onto
+    the device); the kernels call torch's ``out=`` and in-place (``*_``) functions.
+    """
 
     supports_out = True
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return x.detach().cpu().numpy()
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return x.detach().cpu().numpy()
+        return np.asarray(x)
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         import torch
@@ -196,8 +204,17 @@ class TorchBackend(Backend):
             x = np.asarray(x)
         dt = None if dtype is None else self.dtype(dtype)
         if isinstance(x, np.ndarray):
+            if not x.flags.writeable:  # from_numpy warns on read-only memory (a memory map)
+                x = x.copy()
             x = torch.from_numpy(np.ascontiguousarray(x))
         return torch.as_tensor(x, dtype=dt, device=self.device)
+
+    def dtype(self, name: Any) -> Any:
+        import torch
+
+        if isinstance(name, torch.dtype):
+            return name
+        return super().dtype(name)
 
     def matmul(self, a, b, out=None):
         import torch
@@ -222,9 +239,17 @@ class TorchBackend(Backend):
     def take_rows(self, x, idx, out=None):
         import torch
 
+        if not isinstance(idx, torch.Tensor):  # host indices: one upload as int64
+            idx = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=x.device)
         if out is None:
             return torch.index_select(x, 0, idx)
         return torch.index_select(x, 0, idx, out=out)
+
+    def vdot(self, a, b):
+        import torch
+
+        # one dot kernel (cuBLAS on CUDA) instead of a product and a sum
+        return torch.dot(a.reshape(-1), b.reshape(-1))
 
     def tanh_(self, x):
         return x.tanh_()
@@ -246,7 +271,9 @@ class CupyBackend(Backend):
     supports_out = True
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return x.get()
+        import cupy
+
+        return cupy.asnumpy(x)
 
     def matmul(self, a, b, out=None):
         import cupy
@@ -271,7 +298,14 @@ class CupyBackend(Backend):
     def take_rows(self, x, idx, out=None):
         import cupy
 
+        if not isinstance(idx, cupy.ndarray):  # host indices: one upload as int64
+            idx = cupy.asarray(np.asarray(idx, dtype=np.int64))
         return cupy.take(x, idx, axis=0, out=out)
+
+    def vdot(self, a, b):
+        import cupy
+
+        return cupy.vdot(a, b)  # flattens; one dot kernel, a 0-d array on the device
 
     def tanh_(self, x):
         import cupy
@@ -321,7 +355,13 @@ def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Back
             raise ImportError(
                 "backend='torch' needs PyTorch and array-api-compat: pip install 'backprop[torch]'"
             ) from e
-        dev = torch.device(device or "cpu")
+        try:
+            dev = torch.device(device or "cpu")
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device must be 'cpu', 'cuda' or 'cuda:<index>' for the torch backend; "
+                f"got {device!r}"
+            ) from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device='cuda' was asked for, but PyTorch sees no CUDA GPU")
         return TorchBackend(name="torch", xp=xp, device=dev)

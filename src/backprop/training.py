@@ -183,6 +183,8 @@ def fit(
     progress: bool = False,
     state: TrainState | None = None,
     distributed: Any = None,
+    cuda_graph: bool | None = None,
+    tf32: bool | None = None,
 ) -> History:
     """Train ``model`` on ``(X, T)`` by mini-batch gradient descent.
 
@@ -216,6 +218,12 @@ def fit(
         Data-parallel training over MPI (:mod:`backprop.distributed`). None: automatic,
         under ``mpirun`` with more than one rank, and for inputs memory-mapped from a
         ``.npy`` file. False: always this single-process loop.
+    cuda_graph : bool or None
+        Capture one whole full-batch step in a CUDA graph and replay it
+        (:mod:`backprop.cuda_graph`; torch backend on CUDA). None: wherever that is exact
+        (not for Adam/AdamW or dropout). True: required (a ``ValueError`` says why not).
+    tf32 : bool or None
+        TF32 matrix products on CUDA (torch backend); None leaves PyTorch's setting.
 
     Returns
     -------
@@ -279,6 +287,12 @@ def fit(
     t_all = be.asarray(Th, model.dtype)
     w_all = None if sw is None else be.asarray(sw, model.dtype)
     n = Xh.shape[0]
+    from .cuda_graph import StepGraph, set_tf32, use_cuda_graph
+
+    graph = None
+    if use_cuda_graph(cuda_graph, model, opt):  # torch on CUDA only
+        graph = StepGraph(model, opt, x_all, t_all, w_all, batch_size, strict=bool(cuda_graph))
+    restore_tf32 = set_tf32(tf32, be)
 
     cbs: list[CallbackLike] = list(callbacks)
     if early_stopping is not None:
@@ -297,12 +311,16 @@ def fit(
             start = time.perf_counter()
             snapshot = model.state_dict()  # the last good weights, should this epoch diverge
             order = rng.permutation(n) if shuffle else np.arange(n)
+            if graph is not None:
+                graph.start_epoch()  # a new learning rate means a new capture
             # A diverging epoch overflows on purpose-free arithmetic; it is reported below as
             # TrainingDiverged with the last good weights restored. NumPy's overflow warnings
             # would otherwise escape first (as exceptions under -W error) mid-epoch, leaving
             # inf/NaN weights in the model (tests/test_training.py, divergence tests).
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                row = _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, classify, bar)
+                row = _run_epoch(
+                    model, opt, x_all, t_all, w_all, order, batch_size, classify, bar, graph
+                )
             if not math.isfinite(row["loss"]):
                 model.load_state_dict(snapshot)
                 state.history.stop_reason = (
@@ -331,6 +349,7 @@ def fit(
                 state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
     finally:
         bar.close()
+        restore_tf32()
     if state.best_params is not None and early_stopping is not None:
         model.load_state_dict(state.best_params)
     if not state.history.stop_reason:
@@ -345,12 +364,13 @@ def _split_seed(seed: Any) -> int:
 
 
 def _run_epoch(
-    model, opt, x_all, t_all, w_all, order, batch_size, classify, bar
+    model, opt, x_all, t_all, w_all, order, batch_size, classify, bar, graph=None
 ) -> dict[str, float]:
     """One pass over the data in the order given; returns the mean loss (and accuracy).
 
     Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
     so an epoch costs no copy of the data set and no per-step allocation (docs/performance.md).
+    ``graph`` (a :class:`backprop.cuda_graph.StepGraph`) replays the full batches it can.
     """
     be, xp = model.backend, model.xp
     n = order.shape[0]
@@ -363,17 +383,19 @@ def _run_epoch(
     for lo in range(0, n, batch_size):
         idx = idx_all[lo : lo + batch_size]
         nb = idx.shape[0]
-        bufs = buffers.get(nb)
-        if bufs is None and be.supports_out:
-            bufs = buffers[nb] = (
-                be.empty((nb, x_all.shape[1]), x_all.dtype),
-                be.empty((nb, t_all.shape[1]), t_all.dtype),
-            )
-        xb = be.take_rows(x_all, idx, out=None if bufs is None else bufs[0])
-        tb = be.take_rows(t_all, idx, out=None if bufs is None else bufs[1])
-        wb = None if w_all is None else be.take_rows(w_all, idx)
-        loss = model.forward_backward(xb, tb, wb)
-        opt.step(params, None if flat is not None else model.grads, flat=flat)
+        loss = None if graph is None else graph.step(idx)
+        if loss is None:  # not replayed from a CUDA graph: the step itself
+            bufs = buffers.get(nb)
+            if bufs is None and be.supports_out:
+                bufs = buffers[nb] = (
+                    be.empty((nb, x_all.shape[1]), x_all.dtype),
+                    be.empty((nb, t_all.shape[1]), t_all.dtype),
+                )
+            xb = be.take_rows(x_all, idx, out=None if bufs is None else bufs[0])
+            tb = be.take_rows(t_all, idx, out=None if bufs is None else bufs[1])
+            wb = None if w_all is None else be.take_rows(w_all, idx)
+            loss = model.forward_backward(xb, tb, wb)
+            opt.step(params, None if flat is not None else model.grads, flat=flat)
         total_loss = total_loss + loss * nb
         if classify:
             predicted[lo : lo + nb] = _predicted_class(xp, model._y_out, model.loss_fn.from_logits)

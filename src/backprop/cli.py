@@ -311,7 +311,7 @@ def _error(message: str) -> None:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)  # long lines are not broken mid-path
 
 
 # ============================================================================ configuration
@@ -648,9 +648,18 @@ def train(**options: Any) -> int:
     if data.preprocessing is not None:
         model.preprocessing = data.preprocessing
     optimizer = _build_optimizer(cfg)
-    run_dir = _make_run_dir(options["out"], data.name)
-    (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+    run_dir = None
+    if _is_main_process():
+        run_dir = _make_run_dir(options["out"], data.name)
+        (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
     return _run_training(model, data, cfg, run_dir, options, optimizer=optimizer, state=None)
+
+
+def _is_main_process() -> bool:
+    """False on the ranks other than 0 of an ``mpirun`` job: those write nothing."""
+    from .distributed import is_main_process
+
+    return is_main_process()
 
 
 def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
@@ -697,23 +706,36 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"the run in {run_dir} has already trained {state.epoch} epochs; "
             f"pass --epochs N with N > {state.epoch} to train further"
         )
-    (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+    if _is_main_process():
+        (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
     state.history.stop_reason = ""  # the saved run's reason to stop no longer holds
     state.stop = False
-    return _run_training(state.model, data, cfg, run_dir, options, optimizer=None, state=state)
+    return _run_training(
+        state.model,
+        data,
+        cfg,
+        run_dir if _is_main_process() else None,
+        options,
+        optimizer=None,
+        state=state,
+    )
 
 
 def _run_training(
     model: MLP,
     data: Any,
     cfg: dict[str, Any],
-    run_dir: Path,
+    run_dir: Path | None,
     options: dict[str, Any],
     *,
     optimizer: Any,
     state: Any,
 ) -> int:
-    """Fit, then write the model, history, summary and plots into ``run_dir``."""
+    """Fit, then write the model, history, summary and plots into ``run_dir``.
+
+    Under ``mpirun`` every rank trains (in step, see :mod:`backprop.distributed`) but only
+    the main process writes the run folder and prints; ``run_dir`` is None on the others.
+    """
     from .io import save_model
     from .training import TrainingDiverged, fit
 
@@ -722,6 +744,24 @@ def _run_training(
     X, T = data.X_train, data.targets("train")
     tr, va = _validation_split(X.shape[0], cfg["validation_fraction"], cfg["seed"])
     validation = (X[va], T[va]) if va.size else None
+    fit_kwargs = {
+        "optimizer": optimizer if optimizer is not None else "sgd",
+        "epochs": cfg["epochs"],
+        "batch_size": cfg["batch_size"],
+        "seed": cfg["seed"],
+        "validation_data": validation,
+        "early_stopping": cfg.get("early_stopping"),
+        "class_weight": cfg.get("class_weight"),
+        "state": state,
+    }
+    if run_dir is None:
+        try:
+            fit(model, X[tr], T[tr], progress=False, **fit_kwargs)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        except TrainingDiverged:
+            return EXIT_FAILED
+        return 0
     keep = _KeepLastEpoch()
     callbacks: list[Any] = [keep]
     checkpoint = _checkpoint_callback(run_dir, cfg, data.sha256())
@@ -747,16 +787,9 @@ def _run_training(
             model,
             X[tr],
             T[tr],
-            optimizer=optimizer if optimizer is not None else "sgd",
-            epochs=cfg["epochs"],
-            batch_size=cfg["batch_size"],
-            seed=cfg["seed"],
-            validation_data=validation,
-            early_stopping=cfg.get("early_stopping"),
-            class_weight=cfg.get("class_weight"),
             callbacks=callbacks,
             progress=options["progress"],
-            state=state,
+            **fit_kwargs,
         )
     except KeyboardInterrupt:
         if keep.weights is None:
@@ -850,7 +883,7 @@ def _write_plots(
     from . import plots
 
     if not plots.available():
-        console.print(plots.MISSING_MESSAGE)
+        click.echo(plots.MISSING_MESSAGE, err=True)
         return []
     return plots.plot_run(run_dir, model, data, rows)
 

@@ -1,0 +1,410 @@
+"""End-to-end runs of the ``backprop`` command line, in-process (``main([...])``) and as a
+subprocess (``python -m backprop ...``)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop.cli import cli, main
+from backprop.io import load_model
+
+COMMANDS = ("train", "evaluate", "predict", "explain", "gradcheck", "export")
+
+
+def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def run_subprocess(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "backprop", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, after checking the signature."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def weights(path: Path) -> dict[str, np.ndarray]:
+    return load_model(path).state_dict()
+
+
+def same_weights(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> tuple[Path, str]:
+    """``backprop train`` with no arguments (run in a fresh folder): its run folder and output."""
+    folder = tmp_path_factory.mktemp("toy")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert main(["train"]) == 0
+    finally:
+        os.chdir(cwd)
+    (run_dir,) = (folder / "runs").iterdir()
+    return run_dir, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def csv_files(tmp_path_factory) -> tuple[Path, Path]:
+    """A three-class CSV with string labels, and new rows (columns shuffled) to predict."""
+    folder = tmp_path_factory.mktemp("csv")
+    rng = np.random.default_rng(0)
+    centres = {"red": (0.0, 0.0, 10.0), "green": (3.0, 0.0, 20.0), "blue": (0.0, 3.0, 30.0)}
+    train, new = folder / "colours.csv", folder / "new.csv"
+    with open(train, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["f1", "f2", "f3", "colour"])
+        for label, c in centres.items():
+            for _ in range(40):
+                w.writerow([*(np.array(c) + rng.normal(0, 0.5, 3)).round(4), label])
+    with open(new, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["f3", "colour", "f1", "f2"])  # other order, target column ignored
+        for label, c in centres.items():
+            w.writerow([c[2], label, c[0], c[1]])
+    return train, new
+
+
+# ------------------------------------------------------------------------------ train
+def test_train_with_no_arguments_learns_the_toy_data(toy_run):
+    run_dir, out = toy_run
+    assert run_dir.parent.name == "runs" and run_dir.name.endswith("-toy")
+    assert "Network  2-3-2, sigmoid hidden, sigmoid output, loss l2" in out
+    assert "Trained on toy" in out and f"runs/{run_dir.name}" in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["test"]["accuracy"] >= 0.95
+    assert summary["train"]["loss"] < 0.05
+    assert (run_dir / "decision_boundary.png").is_file()
+
+
+def test_run_folder_contents(toy_run):
+    toy_run = toy_run[0]
+    files = {p.name for p in toy_run.iterdir()}
+    assert {"model.safetensors", "history.csv", "summary.json", "config.toml",
+            "loss.png", "accuracy.png", "decision_boundary.png"} <= files  # fmt: skip
+    summary = json.loads((toy_run / "summary.json").read_text())
+    for split in ("train", "validation", "test"):
+        assert set(summary[split]) == {"loss", "accuracy"}
+        assert all(isinstance(v, float) for v in summary[split].values())
+    assert summary["epochs_run"] == 300
+    assert summary["seed"] == 0
+    assert summary["wall_time_s"] > 0 and summary["train_samples_per_s"] > 0
+    assert summary["backprop_version"] == backprop.__version__
+    assert summary["numpy_version"] == np.__version__
+    data = backprop.datasets.load_dataset("toy", seed=0)
+    assert summary["data_sha256"] == data.sha256()
+    with open(toy_run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 300 and rows[-1]["epoch"] == "300"
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    # the model file is the trained model: its test accuracy is the summary's
+    model = load_model(toy_run / "model.safetensors")
+    acc = float(np.mean(model.predict_classes(data.X_test) == data.y_test))
+    assert acc == summary["test"]["accuracy"]
+
+
+def test_pngs_are_valid_images_of_sensible_size(toy_run):
+    toy_run = toy_run[0]
+    for name in ("loss.png", "accuracy.png", "decision_boundary.png"):
+        width, height = png_size(toy_run / name)
+        assert 400 <= width <= 2000 and 300 <= height <= 2000, (name, width, height)
+        assert (toy_run / name).stat().st_size > 10_000  # drawn, not blank
+
+
+def test_same_seed_same_bits_and_config_round_trip(toy_run, in_tmp, capsys):
+    toy_run = toy_run[0]
+    rc, _, err = run(capsys, "train", "--config", str(toy_run / "config.toml"), "--out", "again",
+                     "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    assert same_weights(
+        weights(toy_run / "model.safetensors"), weights(in_tmp / "again/model.safetensors")
+    )
+    assert (in_tmp / "again/config.toml").read_text() == (toy_run / "config.toml").read_text()
+
+
+def test_command_line_overrides_the_config_file(in_tmp, capsys):
+    (in_tmp / "c.toml").write_text('dataset = "xor"\nlayers = "2,4,2"\nepochs = 50\nlr = 0.5\n')
+    rc, _, err = run(capsys, "train", "--config", "c.toml", "--epochs", "3", "--out", "r",
+                     "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    config = (in_tmp / "r/config.toml").read_text()
+    assert 'dataset = "xor"' in config and "layers = [2, 4, 2]" in config
+    assert "epochs = 3" in config and "lr = 0.5" in config
+    assert json.loads((in_tmp / "r/summary.json").read_text())["epochs_run"] == 3
+
+
+def test_dataset_defaults_and_cross_entropy_takes_logits(in_tmp, capsys, csv_files):
+    train_csv, _ = csv_files
+    rc, out, err = run(capsys, "train", "--dataset", str(train_csv), "--target", "colour",
+                       "--loss", "cross_entropy", "--optimizer", "adam", "--lr", "0.02",
+                       "--epochs", "40", "--out", "csvrun",
+                       "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    config = (in_tmp / "csvrun/config.toml").read_text()
+    assert "layers = [3, 30, 3]" in config  # n_features, 30, n_classes
+    assert 'output_activation = "identity"' in config
+    assert json.loads((in_tmp / "csvrun/summary.json").read_text())["test"]["accuracy"] >= 0.9
+
+
+def test_resume_continues_bit_identically(in_tmp, capsys):
+    common = ["--dataset", "moons", "--layers", "2,8,2", "--no-progress", "--no-plots"]
+    assert run(capsys, "train", *common, "--epochs", "4", "--out", "a")[0] == 0
+    rc, out, err = run(
+        capsys, "train", "--resume", "a", "--epochs", "8", "--no-progress", "--no-plots"
+    )
+    assert rc == 0, err
+    assert "resuming after epoch 4" in out
+    assert run(capsys, "train", *common, "--epochs", "8", "--out", "b")[0] == 0
+    assert same_weights(
+        weights(in_tmp / "a/model.safetensors"), weights(in_tmp / "b/model.safetensors")
+    )
+    assert (in_tmp / "a/history.csv").read_text().count("\n") == 9
+
+
+def test_missing_matplotlib_still_trains(in_tmp, capsys, monkeypatch):
+    from backprop import plots
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    rc, out, err = run(capsys, "train", "--epochs", "2", "--out", "noplots", "--no-progress")
+    assert rc == 0, err
+    assert err.count("\n") == 1 and "pip install 'backprop[plots]'" in err
+    files = {p.name for p in (in_tmp / "noplots").iterdir()}
+    assert {"model.safetensors", "history.csv", "summary.json", "config.toml"} <= files
+    assert not any(name.endswith(".png") for name in files)
+
+
+def test_image_data_gets_a_grid_of_misclassified_images(tmp_path):
+    """What train draws for image data (mnist, digits): plots.plot_run on a small image set."""
+    from backprop.datasets import Dataset
+    from backprop.plots import plot_run
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 60)
+    X = rng.uniform(0, 1, (60, 16)) + np.eye(3)[y].repeat(6, axis=1)[:, :16]
+    data = Dataset("tiny-images", X[:40], y[:40], X[40:], y[40:], "classification", 3,
+                   ["a", "b", "c"], None, (4, 4), None)  # fmt: skip
+    model = backprop.MLP([16, 3], "sigmoid", "sigmoid", seed=0)
+    rows = [{"epoch": 1, "loss": 0.3, "accuracy": 0.5}, {"epoch": 2, "loss": 0.2, "accuracy": 0.6}]
+    written = plot_run(tmp_path, model, data, rows)
+    assert written == ["loss.png", "accuracy.png", "misclassified.png"]
+    width, height = png_size(tmp_path / "misclassified.png")
+    assert width >= 400 and height >= 200
+
+
+def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backprop", "train", "--epochs", "100000", "--out", "run",
+         "--no-progress", "--no-plots"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        history = tmp_path / "run" / "checkpoint.safetensors"
+        deadline = time.monotonic() + 30
+        while not history.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "Interrupted: kept the model of epoch" in err and "run/model.safetensors" in err
+    epoch = int(err.split("model of epoch ")[1].split()[0])
+    assert epoch >= 10
+    with open(tmp_path / "run/history.csv") as f:
+        assert len(list(csv.DictReader(f))) == epoch
+    load_model(tmp_path / "run/model.safetensors")  # a complete, valid model file
+    assert f"backprop train --resume {Path('run')}" in err
+
+
+# ------------------------------------------------------------------ evaluate, predict
+def test_evaluate_prints_metrics_and_confusion_matrix(toy_run, capsys):
+    toy_run = toy_run[0]
+    rc, out, err = run(capsys, "evaluate", str(toy_run / "model.safetensors"), "--dataset", "toy")
+    assert rc == 0, err
+    assert "Confusion matrix" in out and "accuracy" in out
+    rc, out, _ = run(
+        capsys, "evaluate", str(toy_run / "model.safetensors"), "--dataset", "toy", "--json"
+    )
+    report = json.loads(out)
+    summary = json.loads((toy_run / "summary.json").read_text())
+    assert report["accuracy"] == summary["test"]["accuracy"]
+    assert np.sum(report["confusion_matrix"]) == report["n_samples"] == summary["n_test"]
+
+
+def test_predict_writes_labels_and_probabilities(in_tmp, capsys, csv_files):
+    train_csv, new_csv = csv_files
+    assert run(capsys, "train", "--dataset", str(train_csv), "--target", "colour", "--epochs", "60",
+               "--out", "m", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    rc, out, err = run(capsys, "predict", "m/model.safetensors", str(new_csv))
+    assert rc == 0, err
+    rows = list(csv.DictReader(out.splitlines()))
+    assert list(rows[0]) == ["label", "p_blue", "p_green", "p_red"]
+    assert [r["label"] for r in rows] == ["red", "green", "blue"]
+    for r in rows:
+        probs = [float(r[f"p_{c}"]) for c in ("blue", "green", "red")]
+        assert max(probs) == float(r[f"p_{r['label']}"])
+    rc, _, err = run(capsys, "predict", "m/model.safetensors", str(new_csv), "--output", "p.csv")
+    assert rc == 0 and (in_tmp / "p.csv").read_text() == out
+    # evaluate applies the model's own scaling to the CSV's rows
+    rc, out, err = run(
+        capsys, "evaluate", "m/model.safetensors", "--dataset", str(train_csv), "--json"
+    )
+    assert rc == 0, err
+    assert json.loads(out)["accuracy"] >= 0.9
+
+
+def test_predict_regression_outputs(in_tmp, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (80, 2))
+    with open("reg.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "y"])
+        for a, b in X:
+            w.writerow([a, b, round(0.5 * a - b + 0.25, 6)])
+    assert run(capsys, "train", "--dataset", "reg.csv", "--target", "y", "--epochs", "30",
+               "--out", "r", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    summary = json.loads((in_tmp / "r/summary.json").read_text())
+    assert set(summary["test"]) == {"loss", "mse", "mae", "r2"}
+    rc, out, err = run(capsys, "predict", "r/model.safetensors", "reg.csv")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "y" and len(lines) == 81
+
+
+# --------------------------------------------------------------- gradcheck, export
+def test_gradcheck_passes_and_fails_by_tolerance(capsys):
+    rc, out, _ = run(
+        capsys, "gradcheck", "--dataset", "xor", "--layers", "2,5,2", "--activation", "tanh"
+    )
+    assert rc == 0
+    assert "layers.0.W" in out and "layers.1.b" in out and "FAIL" not in out
+    rc, out, _ = run(capsys, "gradcheck", "--tolerance", "1e-30")
+    assert rc == 1 and "FAIL" in out
+
+
+def test_export_onnx_matches_the_model(toy_run, tmp_path, capsys):
+    toy_run = toy_run[0]
+    pytest.importorskip("backprop.onnx_export", reason="ONNX export module not present")
+    onnx = pytest.importorskip("onnx", reason="onnx is an optional extra")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra")
+    out = tmp_path / "toy.onnx"
+    rc, _, err = run(capsys, "export", str(toy_run / "model.safetensors"), str(out))
+    assert rc == 0, err
+    onnx.checker.check_model(onnx.load(str(out)))
+    model = load_model(toy_run / "model.safetensors")
+    X = np.random.default_rng(0).uniform(0, 1, (7, 2))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    got = session.run(None, {name: X.astype(np.float32)})[0]
+    np.testing.assert_allclose(got, model.predict(X), atol=1e-5)
+
+
+# ----------------------------------------------------------------- help, version
+def test_version(capsys):
+    rc, out, _ = run(capsys, "--version")
+    assert rc == 0 and out.strip() == f"backprop {backprop.__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(capsys, command):
+    rc, out, _ = run(capsys, command, "--help")
+    assert rc == 0
+    assert f"backprop {command}" in out and "Example" in out
+
+
+def test_shared_options_are_the_same_objects():
+    """Options declared once: train and gradcheck share the model options' definitions."""
+    train = {p.name: p for p in cli.commands["train"].params}
+    check = {p.name: p for p in cli.commands["gradcheck"].params}
+    for name in ("layers", "activation", "loss", "dtype", "seed", "backend", "device", "dataset"):
+        assert train[name].help == check[name].help
+        assert type(train[name].type) is type(check[name].type)
+
+
+def test_torch_backend_passes_through(in_tmp, capsys):
+    pytest.importorskip("torch", reason="the torch backend needs PyTorch")
+    pytest.importorskip("array_api_compat", reason="the torch backend needs array-api-compat")
+    rc, _, err = run(capsys, "train", "--backend", "torch", "--device", "cpu", "--epochs", "2",
+                     "--out", "t", "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    assert 'backend = "torch"' in (in_tmp / "t/config.toml").read_text()
+
+
+# ------------------------------------------------------------------- subprocesses
+def test_every_command_as_a_subprocess(tmp_path, csv_files):
+    train_csv, new_csv = csv_files
+    env_run = lambda *a: run_subprocess(*a, cwd=tmp_path)  # noqa: E731
+    p = env_run("train", "--dataset", str(train_csv), "--target", "colour", "--epochs", "20",
+                "--out", "run", "--no-plots")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "Trained on" in p.stdout
+    model = str(tmp_path / "run/model.safetensors")
+    p = env_run("evaluate", model, "--dataset", str(train_csv))
+    assert p.returncode == 0 and "Confusion matrix" in p.stdout, p.stderr
+    p = env_run("predict", model, str(new_csv))
+    assert p.returncode == 0 and p.stdout.startswith("label,"), p.stderr
+    p = env_run("gradcheck", "--samples", "4")
+    assert p.returncode == 0 and "layers.0.W" in p.stdout, p.stderr
+    p = env_run("explain")
+    assert p.returncode == 0 and "∂L/∂w_ij" in p.stdout, p.stderr
+    p = env_run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"backprop {backprop.__version__}"
+    if _has("backprop.onnx_export") and _has("onnx"):
+        p = env_run("export", model, str(tmp_path / "m.onnx"))
+        assert p.returncode == 0 and (tmp_path / "m.onnx").stat().st_size > 0, p.stderr
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def test_console_script_entry_point_is_main():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "backprop"]
+    assert ep.value == "backprop.cli:main"
+    assert os.environ.get("BACKPROP_DEBUG", "") in ("", "0")

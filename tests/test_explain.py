@@ -1,0 +1,227 @@
+"""``backprop explain``: the seed's step, checked against the engine, finite differences and
+arithmetic done by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from backprop import MLP
+from backprop.cli import main
+from backprop.explain import finite_difference_gradients, run_steps
+from backprop.reference import SEED_EXAMPLE, seed_step
+
+KEYS = (
+    "x, t, eta, w, b1, u, b2, a1, h, a2, y, loss, delta_out, grad_u, grad_b2, dL_dh, "
+    "delta_hidden, grad_w, grad_b1, w_new, b1_new, u_new, b2_new"
+).split(", ")
+
+
+def explain_json(capsys: pytest.CaptureFixture, *args: str) -> object:
+    capsys.readouterr()
+    assert main(["explain", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def sigma(a: float) -> float:
+    return 1.0 / (1.0 + math.exp(-a))
+
+
+def test_json_has_exactly_the_listed_keys_and_the_default_example(capsys):
+    step = explain_json(capsys)
+    assert list(step) == KEYS
+    for key in ("x", "t", "eta", "w", "b1", "u", "b2"):
+        assert step[key] == SEED_EXAMPLE[key]
+
+
+def test_default_step_by_hand(capsys):
+    """The first numbers of the default example, worked out on paper."""
+    step = explain_json(capsys)
+    # a(1)_1 = x1 w11 + x2 w21 + b(1)_1 = 0.05*0.15 + 0.10*0.20 + 0.35 = 0.3775
+    assert step["a1"][0] == pytest.approx(0.3775, abs=1e-15)
+    # a(1)_3 = 0.05*0.35 + 0.10*0.40 + 0.35 = 0.4075
+    assert step["a1"][2] == pytest.approx(0.4075, abs=1e-15)
+    h = [sigma(0.3775), sigma(0.3925), sigma(0.4075)]
+    assert step["h"] == pytest.approx(h, abs=1e-15)
+    # a(2)_1 = h1 u11 + h2 u21 + h3 u31 + b(2)_1
+    a2_1 = 0.40 * h[0] + 0.45 * h[1] + 0.50 * h[2] + 0.60
+    y1 = sigma(a2_1)
+    assert step["y"][0] == pytest.approx(y1, abs=1e-15)
+    # delta_1 = (y1 - t1) y1 (1 - y1); dL/du_11 = delta_1 h_1
+    delta1 = (y1 - 0.01) * y1 * (1 - y1)
+    assert step["grad_u"][0][0] == pytest.approx(delta1 * h[0], abs=1e-15)
+    # updated u_11 = 0.40 - 0.5 * delta_1 h_1
+    assert step["u_new"][0][0] == pytest.approx(0.40 - 0.5 * delta1 * h[0], abs=1e-15)
+    assert step["loss"] == pytest.approx(0.3273591340, abs=1e-10)
+
+
+def random_case(rng: np.random.Generator) -> dict:
+    return {
+        "x": rng.uniform(-1, 1, 2).tolist(),
+        "t": rng.uniform(0, 1, 2).tolist(),
+        "eta": float(rng.uniform(0.1, 2.0)),
+        "w": rng.normal(0, 1, (2, 3)).tolist(),
+        "b1": rng.normal(0, 1, 3).tolist(),
+        "u": rng.normal(0, 1, (3, 2)).tolist(),
+        "b2": rng.normal(0, 1, 2).tolist(),
+    }
+
+
+def explain_case(capsys, tmp_path, case: dict) -> dict:
+    weights = tmp_path / "weights.json"
+    weights.write_text(json.dumps({k: case[k] for k in ("w", "b1", "u", "b2")}))
+    return explain_json(
+        capsys,
+        "--x", ",".join(repr(v) for v in case["x"]),
+        "--t", ",".join(repr(v) for v in case["t"]),
+        "--eta", repr(case["eta"]),
+        "--weights", str(weights),
+    )  # fmt: skip
+
+
+def numpy_loss(case: dict, w, b1, u, b2) -> float:
+    """An independent forward pass: L = 1/2 sum_j (y_j - t_j)^2 with NumPy."""
+    x, t = np.array(case["x"]), np.array(case["t"])
+    h = 1 / (1 + np.exp(-(x @ w + b1)))
+    y = 1 / (1 + np.exp(-(h @ u + b2)))
+    return 0.5 * float(np.sum((y - t) ** 2))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_json_agrees_with_the_engine(capsys, tmp_path, seed):
+    case = random_case(np.random.default_rng(seed))
+    step = explain_case(capsys, tmp_path, case)
+    assert step["x"] == case["x"] and step["t"] == case["t"] and step["eta"] == case["eta"]
+    net = MLP([2, 3, 2], "sigmoid", "sigmoid", "l2", seed=0)
+    net.load_state_dict(
+        {
+            "layers.0.W": np.array(case["w"]),
+            "layers.0.b": np.array(case["b1"]),
+            "layers.1.W": np.array(case["u"]),
+            "layers.1.b": np.array(case["b2"]),
+        }
+    )
+    X, T = np.array([case["x"]]), np.array([case["t"]])
+    loss, grads = net.gradients(X, T)
+    assert step["loss"] == pytest.approx(loss, rel=1e-12)
+    assert np.allclose(step["y"], net.forward(X)[0], rtol=1e-12, atol=0)
+    for key, name in (("grad_w", "layers.0.W"), ("grad_b1", "layers.0.b"),
+                      ("grad_u", "layers.1.W"), ("grad_b2", "layers.1.b")):  # fmt: skip
+        np.testing.assert_allclose(step[key], grads[name], rtol=1e-10, atol=1e-15)
+    eta = case["eta"]
+    for key, name, p in (("w_new", "layers.0.W", "w"), ("b1_new", "layers.0.b", "b1"),
+                         ("u_new", "layers.1.W", "u"), ("b2_new", "layers.1.b", "b2")):  # fmt: skip
+        np.testing.assert_allclose(
+            step[key], np.array(case[p]) - eta * grads[name], rtol=1e-12, atol=1e-15
+        )
+
+
+@pytest.mark.parametrize("seed", range(8, 14))
+def test_json_agrees_with_finite_differences(capsys, tmp_path, seed):
+    case = random_case(np.random.default_rng(seed))
+    step = explain_case(capsys, tmp_path, case)
+    params = {k: np.array(case[k], dtype=np.float64) for k in ("w", "b1", "u", "b2")}
+    eps = 1e-6
+    for name in ("w", "b1", "u", "b2"):
+        numeric = np.zeros_like(params[name])
+        for idx in np.ndindex(params[name].shape):
+            up = {k: v.copy() for k, v in params.items()}
+            down = {k: v.copy() for k, v in params.items()}
+            up[name][idx] += eps
+            down[name][idx] -= eps
+            numeric[idx] = (numpy_loss(case, **up) - numpy_loss(case, **down)) / (2 * eps)
+        np.testing.assert_allclose(step[f"grad_{name}"], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_finite_difference_column_matches_the_gradients():
+    step = run_steps(**SEED_EXAMPLE)[0]
+    fd = finite_difference_gradients(step)
+    for key in ("grad_w", "grad_b1", "grad_u", "grad_b2"):
+        np.testing.assert_allclose(fd[key], getattr(step, key), rtol=1e-7, atol=1e-11)
+
+
+def test_steps_follow_each_other_and_the_loss_falls(capsys):
+    steps = explain_json(capsys, "--steps", "5")
+    assert isinstance(steps, list) and len(steps) == 5
+    for prev, nxt in zip(steps, steps[1:], strict=False):
+        assert nxt["w"] == prev["w_new"] and nxt["u"] == prev["u_new"]
+        assert nxt["b1"] == prev["b1_new"] and nxt["b2"] == prev["b2_new"]
+        assert nxt["loss"] < prev["loss"]
+
+
+def test_text_output_shows_the_seed_notation_and_finite_differences(capsys):
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out
+    step = seed_step(**SEED_EXAMPLE)
+    for text in ("a(1)_j", "h_j", "a(2)_j", "y_j", "δ_j = (y_j - t_j) y_j (1 - y_j)",
+                 "∂L/∂u_ij = δ_j h_i", "∂L/∂h_j = Σ_k δ_k u_jk", "∂L/∂w_ij = δ_j x_i",
+                 "∂L/∂b(1)_j", "∂L/∂b(2)_j", "finite diff.", "new w_ij", "new u_ij",
+                 "u11", "w23", f"{step.loss:.10f}"):  # fmt: skip
+        assert text in out, text
+    # every gradient and its finite-difference estimate are printed side by side
+    assert f"{step.grad_u[0][0]:.8g}" in out
+    assert f"{step.grad_w[1][2]:.8g}" in out
+
+
+def test_text_output_with_steps_lists_each_step(capsys):
+    assert main(["explain", "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    steps = run_steps(**SEED_EXAMPLE, steps=3)
+    for s in steps:
+        assert f"{s.loss:.10f}" in out
+
+
+def test_explain_as_a_subprocess():
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", "explain", "--json", "--eta", "0.25"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    step = json.loads(proc.stdout)
+    expected = seed_step(**{**SEED_EXAMPLE, "eta": 0.25}).to_dict()
+    assert step == expected
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--x", "0.1,abc"], "--x must be comma-separated numbers"),
+        (["--t", "0.1"], "t has 1 values but the network has 2 outputs"),
+        (["--x", "0.1,0.2,0.3"], "x has 3 values but w has 2 rows"),
+        (["--eta", "-1"], "--eta"),
+        (["--steps", "0"], "--steps"),
+    ],
+)
+def test_bad_numbers_give_one_line_and_exit_2(capsys, args, message):
+    assert main(["explain", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"w": [[1, 2, 3], [4, 5, 6]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1], [1, 1]]}',
+         "missing ['b2']"),
+        ('{"w": [[1, 2, 3], [4, 5]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1], [1, 1]], "b2": [0, 0]}',
+         "rectangular"),
+        ('{"w": [[1, 2, 3], [4, 5, "a"]], "b1": [0, 0, 0], "u": [[1, 1]], "b2": [0, 0]}',
+         "list of numbers"),
+        ('{"w": [[1, 2, 3], [4, 5, 6]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1]], "b2": [0, 0]}',
+         "u has 2 rows but there are 3 hidden units"),
+    ],
+)  # fmt: skip
+def test_bad_weights_files_give_one_line_and_exit_2(capsys, tmp_path, content, message):
+    path = tmp_path / "w.json"
+    path.write_text(content)
+    assert main(["explain", "--weights", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err

@@ -1,0 +1,172 @@
+"""Every user error of the command line: ONE line on stderr, exit status 2, no traceback, and
+nothing already saved is touched."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backprop.cli import main
+
+
+def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def assert_one_line_error(rc: int, err: str, *fragments: str) -> None:
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("Error: "), repr(err)
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """A trained toy model, a file that is not a model, and CSV files good and bad."""
+    folder = tmp_path_factory.mktemp("errors")
+    model_dir = folder / "toy"
+    assert (
+        main(["train", "--epochs", "2", "--out", str(model_dir), "--no-progress", "--no-plots"])
+        == 0
+    )
+    not_model = folder / "notes.safetensors"
+    not_model.write_text("these are my notes, not a model\n")
+    table = folder / "table.csv"
+    table.write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n2,1,x\n4,3,y\n6,5,x\n8,7,y\n")
+    ragged = folder / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n")
+    wide = folder / "wide.csv"
+    wide.write_text("a,b,c\n1,2,3\n")
+    return {
+        "run": model_dir,
+        "model": model_dir / "model.safetensors",
+        "not_model": not_model,
+        "table": table,
+        "ragged": ragged,
+        "wide": wide,
+        "folder": folder,
+    }
+
+
+CASES = {
+    # name: (args, fragments expected in the message); {key} is replaced by files[key]
+    "missing model file": (["evaluate", "{folder}/nothing.safetensors", "--dataset", "toy"],
+                           ["nothing.safetensors"]),
+    "file that is not a model": (["evaluate", "{not_model}", "--dataset", "toy"],
+                                 ["notes.safetensors"]),
+    "not a model for predict": (["predict", "{not_model}", "{table}"], ["notes.safetensors"]),
+    "not a model for export": (["export", "{not_model}", "{folder}/x.onnx"], ["notes.safetensors"]),
+    "missing input CSV": (["predict", "{model}", "{folder}/nothing.csv"], ["nothing.csv"]),
+    "CSV without the target column": (["train", "--dataset", "{table}", "--target", "colour"],
+                                      ["colour"]),
+    "CSV without --target": (["train", "--dataset", "{table}"], ["target"]),
+    "ragged CSV": (["train", "--dataset", "{ragged}", "--target", "b"], ["ragged.csv"]),
+    "unknown dataset": (["train", "--dataset", "imagenet"], ["imagenet", "mnist"]),
+    "unknown dataset for gradcheck": (["gradcheck", "--dataset", "imagenet"], ["imagenet"]),
+    "bad --layers": (["train", "--layers", "2,three,2"], ["--layers"]),
+    "--layers that do not fit the data": (["train", "--layers", "3,4,2"],
+                                          ["3,4,2", "2 input features"]),
+    "negative --lr": (["train", "--lr", "-0.1"], ["--lr"]),
+    "unknown --activation": (["train", "--activation", "swish"], ["--activation", "swish"]),
+    "unknown --optimizer": (["train", "--optimizer", "lbfgs"], ["--optimizer"]),
+    "--dropout out of range": (["train", "--dropout", "1.5"], ["--dropout"]),
+    "softmax with cross_entropy": (["train", "--loss", "cross_entropy",
+                                    "--output-activation", "softmax"],
+                                   ["takes logits", "identity"]),
+    "--momentum with adam": (["train", "--optimizer", "adam", "--momentum", "0.9"], ["--momentum"]),
+    "missing --config": (["train", "--config", "{folder}/nothing.toml"], ["nothing.toml"]),
+    "model that does not fit the data": (["evaluate", "{model}", "--dataset", "blobs"],
+                                         ["2 outputs", "3 classes"]),
+    "CSV with the wrong number of columns": (["predict", "{model}", "{wide}"],
+                                             ["3 columns", "2 inputs"]),
+    "--resume on a folder that is not a run": (["train", "--resume", "{folder}"],
+                                               ["not a run folder"]),
+    "--resume with a changed option": (["train", "--resume", "{run}", "--lr", "1"], ["--lr"]),
+    "--out that already holds a run": (["train", "--out", "{run}"], ["already holds a run"]),
+    "--out that is a file": (["train", "--out", "{table}"], ["is a file"]),
+    "unknown command": (["fit"], ["fit"]),
+    "unknown option": (["train", "--learning-rate", "3"], ["--learning-rate"]),
+    "missing argument": (["predict", "{model}"], ["INPUT.csv"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_user_error_is_one_line_and_exit_2(files, capsys, name):
+    args, fragments = CASES[name]
+    args = [a.format(**files) for a in args]
+    before = {p: p.stat().st_mtime_ns for p in files["run"].iterdir()}
+    rc, out, err = run(capsys, *args)
+    assert_one_line_error(rc, err, *fragments)
+    # nothing already saved was touched
+    assert {p: p.stat().st_mtime_ns for p in files["run"].iterdir()} == before
+
+
+def test_no_run_folder_is_left_by_an_error_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run(capsys, "train", "--layers", "3,4,2")
+    assert_one_line_error(rc, err)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "content, fragments",
+    [
+        ("epochs = \n", ["not valid TOML"]),
+        ("learning_rate = 3\n", ["unknown option 'learning_rate'"]),
+        ('epochs = "many"\n', ["epochs", "many"]),
+        ("layers = [2, 3.5, 2]\n", ["layers"]),
+        ('activation = "swish"\n', ["activation", "swish"]),
+    ],
+)
+def test_bad_config_files(tmp_path, capsys, content, fragments):
+    config = tmp_path / "c.toml"
+    config.write_text(content)
+    rc, _, err = run(capsys, "train", "--config", str(config), "--out", str(tmp_path / "r"))
+    assert_one_line_error(rc, err, "c.toml", *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_backend_library_is_a_clean_error(capsys):
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("cupy is installed here, so its absence cannot be shown")
+    rc, _, err = run(capsys, "train", "--backend", "cupy")
+    assert_one_line_error(rc, err, "pip install 'backprop[cupy]'")
+
+
+def test_numpy_backend_refuses_a_gpu_device(capsys):
+    rc, _, err = run(capsys, "gradcheck", "--backend", "numpy", "--device", "cuda")
+    assert_one_line_error(rc, err, "cuda")
+
+
+def test_gradcheck_over_tolerance_exits_1_not_2(capsys):
+    rc, out, _ = run(capsys, "gradcheck", "--tolerance", "1e-300")
+    assert rc == 1 and "exceed the tolerance" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "{folder}/nothing.safetensors", "--dataset", "toy"],
+        ["predict", "{not_model}", "{table}"],
+        ["train", "--dataset", "{table}", "--target", "colour"],
+        ["train", "--dataset", "imagenet"],
+    ],
+)
+def test_user_errors_in_a_real_process(files, args):
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", *[a.format(**files) for a in args]],
+        cwd=files["folder"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_one_line_error(proc.returncode, proc.stderr)
+    assert proc.stdout == ""

@@ -95,9 +95,10 @@ def checkpoint_path(run_dir_or_path: str | os.PathLike) -> Path:
 
 # --------------------------------------------------------------------------- fit settings
 def normalize_fit_config(fit_config: dict[str, Any]) -> dict[str, Any]:
-    """``fit_config`` as JSON-ready data: an EarlyStopping becomes a dict, a Generator seed
-    its integer entropy; anything not JSON-serialisable is refused with a ValueError."""
-    out = dict(fit_config)
+    """``fit_config`` as JSON-ready data: NumPy scalars become Python numbers, an
+    EarlyStopping a dict, a Generator seed its integer entropy; anything not
+    JSON-serialisable is refused with a ValueError."""
+    out = {k: v.item() if isinstance(v, np.generic) else v for k, v in fit_config.items()}
     es = out.get("early_stopping")
     if isinstance(es, EarlyStopping):
         out["early_stopping"] = {

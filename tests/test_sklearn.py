@@ -544,3 +544,16 @@ def test_missing_sklearn_gives_an_install_hint():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert "pip install 'backprop[sklearn]'" in out.stdout
+
+
+def test_torch_backend_matches_numpy(iris):
+    pytest.importorskip("torch", reason="the torch backend is the optional extra backprop[torch]")
+    X, y = iris
+    with quiet():
+        on_torch = BackpropClassifier(max_iter=20, backend="torch", **SMALL).fit(X, y)
+        on_numpy = BackpropClassifier(max_iter=20, **SMALL).fit(X, y)
+    proba = on_torch.predict_proba(X)
+    assert isinstance(proba, np.ndarray) and on_torch.model_.backend.name == "torch"
+    np.testing.assert_allclose(proba, on_numpy.predict_proba(X), rtol=1e-9, atol=1e-12)
+    again = pickle.loads(pickle.dumps(on_torch))
+    np.testing.assert_array_equal(again.predict_proba(X), proba)

@@ -208,6 +208,7 @@ class StepGraph:
         self._tb = be.empty((self.batch_size, t_all.shape[1]), model.dtype)
         self._graph: Any = None
         self._key: tuple[Any, ...] | None = None
+        self._warm = 0  # uncaptured full batches since the last (re)start
         self._loss: Any = None
         self._y_out: Any = None
 
@@ -219,7 +220,10 @@ class StepGraph:
         return (opt.lr, flat.params, flat.grads, *slots)
 
     def _key_matches(self) -> bool:
-        key, now = self._key, self._current_key()
+        return self._key_matches_key(self._key)
+
+    def _key_matches_key(self, key: tuple[Any, ...] | None) -> bool:
+        now = self._current_key()
         return (
             key is not None
             and len(key) == len(now)
@@ -228,10 +232,15 @@ class StepGraph:
         )
 
     def start_epoch(self) -> None:
-        """Drop the graph if the learning rate or the arrays it addresses have changed."""
+        """Drop the graph if the learning rate or the arrays it addresses have changed.
+
+        The next capture then waits for ``warmup`` uncaptured steps again, so that an
+        optimizer whose state was replaced rebuilds its slot vectors outside the graph.
+        """
         if self._graph is not None and not self._key_matches():
             self._graph = None
             self._key = None
+            self._warm = 0
 
     # ------------------------------------------------------------------------- a step
     def _captured_step(self) -> tuple[Any, Any]:
@@ -246,10 +255,13 @@ class StepGraph:
 
     def _capture(self) -> bool:
         opt = self.optimizer
-        t_before = opt.t
+        t_before, key_before = opt.t, self._current_key()
         try:
             graph = self.graph_factory()
             self._loss, self._y_out = graph.capture(self._captured_step)
+            if not self._key_matches_key(key_before):
+                # state allocated inside the capture would be re-initialised by every replay
+                raise RuntimeError("the optimizer created or replaced its state during capture")
         except Exception as e:  # a kernel that cannot be captured: run uncaptured from now on
             if self.strict:
                 raise RuntimeError(f"capturing the training step failed: {e}") from e
@@ -280,7 +292,8 @@ class StepGraph:
         if self.stats.disabled_reason is not None or idx.shape[0] != self.batch_size:
             return None
         if self._graph is None:
-            if self.stats.warmup_steps < self.warmup:
+            if self._warm < self.warmup:
+                self._warm += 1
                 self.stats.warmup_steps += 1
                 return None
             self._idx.copy_(idx)

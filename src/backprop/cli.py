@@ -889,7 +889,10 @@ def _write_plots(
 
 
 def _summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[str]) -> Any:
+    """The metrics of each split as a table, then epochs, time and the files written."""
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     metric_names: list[str] = []
     for split in ("train", "validation", "test"):
@@ -901,18 +904,14 @@ def _summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[s
     for split in ("train", "validation", "test"):
         if summary[split]:
             table.add_row(split, *[_fmt_metric(m, summary[split].get(m)) for m in metric_names])
-    extra = Table.grid(padding=(0, 2))
-    extra.add_column()
-    extra.add_column()
-    extra.add_row("epochs", f"{summary['epochs_run']} ({summary['stop_reason']})")
-    extra.add_row(
-        "time", f"{summary['wall_time_s']:.2f} s, {summary['train_samples_per_s']:,.0f} samples/s"
-    )
-    extra.add_row("run folder", f"{run_dir}")
     files = [MODEL_FILE, HISTORY_FILE, SUMMARY_FILE, CONFIG_FILE, *plots_written]
-    extra.add_row("files", ", ".join(files))
-    from rich.console import Group
-
+    rate = summary["train_samples_per_s"]
+    extra = Text(
+        f"Epochs   {summary['epochs_run']} ({summary['stop_reason']})\n"
+        f"Time     {summary['wall_time_s']:.2f} s"
+        + (f", {rate:,.0f} training samples/s" if rate else "")
+        + f"\nSaved in {run_dir}: {', '.join(files)}"
+    )
     return Group(_titled(f"Trained on {summary['dataset']}", table), extra)
 
 

@@ -244,7 +244,7 @@ class _BackpropMLP(BaseEstimator):
         weight_decay = float(self.alpha) / (batch * mean_weight)
         if sw is not None:
             sw = sw / mean_weight  # mean 1: the engine averages over rows, see the module doc
-        if incremental and fitted and not first:
+        if incremental and not first:  # partial_fit keeps the optimizer's moments
             self._optimizer.weight_decay = weight_decay
         else:
             self._optimizer = self._make_optimizer(weight_decay)
@@ -267,10 +267,11 @@ class _BackpropMLP(BaseEstimator):
             self.model_.load_state_dict(validation.best_params)
         stopped = plateau.stopped or (validation is not None and validation.stopped)
         if not incremental and not stopped and self.n_iter_ == self.max_iter:
+            watched = "validation score" if self.early_stopping else "training loss"
             warnings.warn(
                 f"{type(self).__name__}: reached max_iter={self.max_iter} epochs and the "
-                f"optimization hasn't converged yet (the loss still fell by more than "
-                f"tol={self.tol} within the last {self.n_iter_no_change} epochs)",
+                f"optimization hasn't converged yet (the {watched} still improved by more "
+                f"than tol={self.tol} within the last {self.n_iter_no_change} epochs)",
                 ConvergenceWarning,
                 stacklevel=3,
             )

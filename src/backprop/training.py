@@ -304,6 +304,8 @@ def fit(
         # first, so that callbacks (a Checkpoint) see this epoch's early-stopping record
         cbs.insert(0, es)
 
+    if state.epoch < epochs and not state.stop:
+        state.history.stop_reason = ""  # a resumed run says why *it* stopped
     bar = _ProgressBar(epochs, n, batch_size, enabled=progress)
     try:
         while state.epoch < epochs and not state.stop:
@@ -381,7 +383,7 @@ def _run_epoch(
     # predicted classes of every row, written batch by batch, compared once at the end
     predicted = be.zeros((n,), "int64") if classify else None
     for lo in range(0, n, batch_size):
-        idx = idx_all[lo : lo + batch_size]
+        idx = idx_all[lo : min(lo + batch_size, n)]  # the standard leaves over-long slices open
         nb = idx.shape[0]
         loss = None if graph is None else graph.step(idx)
         if loss is None:  # not replayed from a CUDA graph: the step itself

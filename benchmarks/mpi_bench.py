@@ -1,6 +1,6 @@
 """Data-parallel throughput on this machine, and the all-reduce cost model for N machines.
 
-    python benchmarks/mpi_bench.py                 # everything (about a minute on 2 cores)
+    python benchmarks/mpi_bench.py                 # everything (1-3 minutes on 2 cores)
     python benchmarks/mpi_bench.py --epochs 3
 
 Measures, on MNIST from ``BACKPROP_DATA`` (MLP 784-256-128-10, float32, batch 128, SGD):

@@ -1,0 +1,26 @@
+"""The README stays true: its Python example runs, and its first screen holds the two
+newcomer commands (install + `backprop train`; install the test extras + run the tests)."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def test_the_python_example_runs():
+    (block,) = _blocks("python")
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)  # our own README, not user input
+    assert namespace["history"]["val_accuracy"][-1] > 0.9
+
+
+def test_first_screen_has_the_two_commands():
+    first_screen = "\n".join(README.read_text(encoding="utf-8").splitlines()[:25])
+    commands = re.findall(r"```bash\n(.*?)```", first_screen, re.S)
+    assert len(commands) == 2
+    assert "pip install ." in commands[0] and "backprop train" in commands[0]
+    assert 'pip install -e ".[test]"' in commands[1] and "pytest" in commands[1]

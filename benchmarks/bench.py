@@ -480,6 +480,31 @@ def roofline(
     return {"shapes": shapes, "gemm_seconds": seconds, "gemm_flops": flops}
 
 
+def gemm_epoch_plan(sizes: tuple[int, ...], n: int, batch: int) -> list[tuple[int, list]]:
+    """Operands for :func:`gemm_epoch_seconds`: per batch size, its count and the step's
+    products as ``(a, b, out)`` in the engine's layouts (random float32 data)."""
+    rng = np.random.default_rng(0)
+    plan = []
+    for b, count in epoch_batches(n, batch).items():
+        ops = []
+        for g in step_gemms(sizes, b):
+            left, right = _operands(g, rng, np.float32)
+            ops.append((left, right, np.empty((g.m, g.n), dtype=np.float32)))
+        plan.append((count, ops))
+    return plan
+
+
+def gemm_epoch_seconds(plan: list[tuple[int, list]]) -> float:
+    """Seconds to run every matrix product of one epoch, step after step, and nothing else
+    (``np.matmul(a, b, out=c)``): the epoch's GEMM roofline, timed like an implementation."""
+    t0 = time.perf_counter()
+    for count, ops in plan:
+        for _ in range(count):
+            for a, b, c in ops:
+                np.matmul(a, b, out=c)
+    return time.perf_counter() - t0
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -513,6 +538,8 @@ def bench_config(
     cpu: dict[str, list[float]] = {name: [] for name in impls}
     losses: dict[str, list[float]] = {name: [] for name in impls}
     rates: dict[Gemm, float] = {}
+    plan = gemm_epoch_plan(cfg.sizes, n, cfg.batch)
+    gemm_epochs: list[float] = []
     for r in range(repeats):
         for name, impl in models.items():  # interleaved: every repeat runs each in turn
             c0, t0 = time.process_time(), time.perf_counter()
@@ -520,11 +547,13 @@ def bench_config(
             train[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
             losses[name].append(loss)
+        gemm_epochs.append(gemm_epoch_seconds(plan))  # in turn with the implementations
         roof = roofline(cfg.sizes, n, cfg.batch, min_time=min_time, best=rates)
         log(
             f"  {cfg.name} repeat {r + 1}/{repeats}: "
             + ", ".join(f"{k} {n / v[-1]:,.0f}/s" for k, v in train.items())
-            + f"; GEMM roofline {n / roof['gemm_seconds']:,.0f}/s"
+            + f"; GEMM-only epoch {n / gemm_epochs[-1]:,.0f}/s"
+            + f" (isolated shapes {n / roof['gemm_seconds']:,.0f}/s)"
         )
     infer: dict[str, list[float]] = {name: [] for name in impls}
     for impl in models.values():
@@ -535,6 +564,8 @@ def bench_config(
             impl.predict(data.X_test)
             infer[name].append(time.perf_counter() - t0)
     roof["passes"] = repeats
+    roof["gemm_epoch_seconds"] = gemm_epochs
+    t_gemm = _median(gemm_epochs)
     out: dict[str, Any] = {"config": asdict(cfg), "n_train": n, "n_test": data.X_test.shape[0]}
     out["loadavg_after"] = _loadavg()
     out["roofline"] = roof
@@ -545,7 +576,8 @@ def bench_config(
             "train_seconds": train[name],
             "train_cpu_seconds": cpu[name],
             "train_samples_per_s": n / t_train,
-            "roofline_fraction": roof["gemm_seconds"] / t_train,
+            "roofline_fraction": t_gemm / t_train,
+            "roofline_fraction_isolated": roof["gemm_seconds"] / t_train,
             "final_losses": losses[name],
             "infer_seconds": infer[name],
             "infer_samples_per_s": data.X_test.shape[0] / _median(infer[name]),

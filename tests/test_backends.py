@@ -210,6 +210,25 @@ def test_model_files_cross_backends(tmp_path):
         assert _rel(on_torch.predict(X).numpy(), numpy_model.predict(X)) < TOL[dtype]
 
 
+def test_checkpoint_from_torch_resumes_on_torch_and_on_numpy(tmp_path):
+    from backprop.checkpoint import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(16)
+    X, labels = rng.normal(size=(40, 3)), rng.integers(0, 3, 40)
+    model, _ = _pair("float64", "tanh", "identity", "cross_entropy")
+    states = []
+    model.fit(X, labels, optimizer="adam", epochs=2, batch_size=8, callbacks=[states.append])
+    path = tmp_path / "run.safetensors"
+    save_checkpoint(path, states[-1], {})
+    losses = []
+    for backend in ("torch", "numpy"):
+        state, _ = load_checkpoint(path, backend=backend)
+        history = state.model.fit(X, labels, epochs=4, batch_size=8, state=state)
+        losses.append(history["loss"][2:])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
+    assert len(losses[0]) == 2
+
+
 # ------------------------------------------------------- CUDA graph: the CPU-side logic
 def test_capture_blocker_names_each_obstacle():
     sgd = get_optimizer("sgd", lr=0.1)

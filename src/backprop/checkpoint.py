@@ -49,6 +49,7 @@ from .io import (
     read_tensors,
     write_atomic,
 )
+from .distributed import is_main_process
 from .optimizers import OPTIMIZERS, SCHEDULES, Optimizer
 from .training import Callback, EarlyStopping, History, TrainState, fit
 
@@ -283,11 +284,15 @@ class Checkpoint(Callback):
             self.save(state)
 
     def save(self, state: TrainState | None = None) -> None:
-        """Checkpoint ``state`` (by default the last one seen at an epoch's end)."""
+        """Checkpoint ``state`` (by default the last one seen at an epoch's end).
+
+        Under ``mpirun`` only rank 0 writes: every rank holds the same state.
+        """
         state = state if state is not None else self.last_state
         if state is None:
             raise ValueError("no training state to save yet: no epoch has ended")
-        save_checkpoint(self.path, state, self.fit_config)
+        if is_main_process():
+            save_checkpoint(self.path, state, self.fit_config)
 
 
 # ----------------------------------------------------------------------------- loading

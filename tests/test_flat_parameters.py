@@ -71,3 +71,24 @@ def test_state_loaded_into_a_flat_optimizer_continues_identically():
         o.step(model.params, model.grads, flat=model.flat)
     for k in a.params:
         assert np.array_equal(a.params[k], b.params[k]), k
+
+
+def test_host_state_loads_into_a_torch_model_optimizer():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+    a = _model()
+    opt = get_optimizer("adam", lr=0.01)
+    for _ in range(2):
+        a.gradients(X, y)
+        opt.step(a.params, a.grads, flat=a.flat)
+    t = MLP([4, 6, 3], "tanh", "identity", "cross_entropy", seed=1, backend="torch")
+    t.load_state_dict(a.state_dict())
+    opt_t = get_optimizer("adam", lr=0.01)
+    opt_t.load_state_dict(opt.state_dict())  # NumPy slots, no backend given
+    for model, o in ((a, opt), (t, opt_t)):
+        model.gradients(X, y)
+        o.step(model.params, model.grads, flat=model.flat)
+    assert isinstance(opt_t.state["layers.0.W"]["m"], torch.Tensor)
+    for k, v in a.state_dict().items():
+        np.testing.assert_allclose(t.state_dict()[k], v, rtol=1e-12, atol=1e-15)

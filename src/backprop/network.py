@@ -40,12 +40,15 @@ class FlatParameters:
     layout : dict name -> (start, stop, shape)
     decay_mask : array (n_parameters,)
         1 on weights, 0 on biases: where weight decay applies.
+    backend : Backend
+        Where the vectors live (to bring other arrays, such as loaded optimizer state, there).
     """
 
     params: Any
     grads: Any
     layout: dict[str, tuple[int, int, tuple[int, ...]]]
     decay_mask: Any
+    backend: Backend
 
     @classmethod
     def allocate(
@@ -65,6 +68,7 @@ class FlatParameters:
             backend.zeros((start,), dtype),
             layout,
             backend.asarray(mask, dtype),
+            backend,
         )
 
     def view(self, flat: Any, name: str, xp: Any) -> Any:

@@ -208,7 +208,7 @@ class Optimizer(ABC):
             entry = {}
             for s_name, vec in slots.items():
                 if s_name in old:
-                    vec[lo:hi] = old[s_name].reshape(-1)
+                    vec[lo:hi] = flat.backend.asarray(old[s_name]).reshape(-1)
                 entry[s_name] = vec[lo:hi].reshape(shape)
             self.state[name] = entry
         self._flat_cache = (flat.params, slots)

@@ -191,6 +191,11 @@ def test_byte_order_mark_blank_lines_and_quotes(tmp_path):
     assert ds.feature_names == ["a"] and ds.class_names == ["x, y", "z"] and ds.n_train == 3
 
 
+def test_any_existing_file_is_read_as_csv(tmp_path):
+    p = _write(tmp_path, "a,y\n1,p\n2,q\n", "table.txt")
+    assert load_dataset(p, target="y", test_fraction=0.0).class_names == ["p", "q"]
+
+
 def test_csv_only_arguments(tmp_path):
     p = _flowers(tmp_path)
     with pytest.raises(DatasetError, match="n_samples does not apply to CSV"):

@@ -26,7 +26,6 @@ GENERATED = ("toy", "xor", "moons", "circles", "spirals", "blobs")
 def _private_cache(tmp_path, monkeypatch):
     """No test reads or writes the real per-user cache or BACKPROP_DATA unless it asks."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("BACKPROP_DATA_REAL", os.environ.get("BACKPROP_DATA", ""))
     monkeypatch.delenv("BACKPROP_DATA", raising=False)
 
 
@@ -118,6 +117,7 @@ def test_sha256_covers_x_and_y():
         ({"name": "iris", "noise": 0.1}, "noise applies to the generated sets"),
         ({"name": "iris", "target": "x"}, "target applies to CSV files"),
         ({"name": "iris", "n_samples": 10}, "n_samples does not apply"),
+        ({"name": "toy", "seed": 1.5}, "seed must be an integer"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(kwargs, match):

@@ -86,8 +86,9 @@ def load_dataset(
 
     Parameters
     ----------
-    name : str
-        One of :data:`DATASETS`, or a path ending in ``.csv``.
+    name : str or path
+        One of :data:`DATASETS`, or a CSV file: a path ending in ``.csv`` or any existing
+        file whose name is not one of :data:`DATASETS`.
     data_dir : folder, optional
         Where MNIST is looked for first (then ``$BACKPROP_DATA``, then the cache).
     seed : int
@@ -114,7 +115,9 @@ def load_dataset(
     Dataset
     """
     name = os.fspath(name)
-    is_csv = name.lower().endswith(".csv")
+    is_csv = name.lower().endswith(".csv") or (name not in DATASETS and os.path.isfile(name))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise DatasetError(f"seed must be an integer; got {seed!r}")
     if not is_csv and name not in DATASETS:
         raise DatasetError(
             f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} or a .csv path"

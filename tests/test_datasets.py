@@ -117,7 +117,8 @@ def test_sha256_covers_x_and_y():
         ({"name": "iris", "noise": 0.1}, "noise applies to the generated sets"),
         ({"name": "iris", "target": "x"}, "target applies to CSV files"),
         ({"name": "iris", "n_samples": 10}, "n_samples does not apply"),
-        ({"name": "toy", "seed": 1.5}, "seed must be an integer"),
+        ({"name": "toy", "seed": 1.5}, "seed must be a non-negative integer"),
+        ({"name": "toy", "seed": -1}, "seed must be a non-negative integer"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(kwargs, match):

@@ -116,8 +116,8 @@ def load_dataset(
     """
     name = os.fspath(name)
     is_csv = name.lower().endswith(".csv") or (name not in DATASETS and os.path.isfile(name))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise DatasetError(f"seed must be an integer; got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DatasetError(f"seed must be a non-negative integer; got {seed!r}")
     if not is_csv and name not in DATASETS:
         raise DatasetError(
             f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} or a .csv path"

@@ -834,17 +834,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "speed" in parts:
         for n_threads in threads:
+            run: dict[str, Any] = {"threads": n_threads, "configs": [], "targets": []}
+            report["runs"].append(run)
             with limit_threads(n_threads):
                 report["machine"].setdefault("blas_under_limit", {})[str(n_threads)] = blas_info()
-                results = []
                 for cfg in configs:
                     log(f"threads={n_threads} {cfg.name}")
                     r = bench_config(cfg, data, impls, repeats, warmup_rows, min_time, log)
                     ratios(r)
-                    results.append(r)
-            report["runs"].append(
-                {"threads": n_threads, "configs": results, "targets": check_targets(results)}
-            )
+                    run["configs"].append(r)
+                    run["targets"] = check_targets(run["configs"])
+                    if args.json:  # a long run that is stopped keeps what it measured
+                        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
     if "memory" in parts:
         sys.path.insert(0, str(HERE))
         import memory

@@ -340,8 +340,8 @@ def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Na
     epoch_time = float(np.mean([r.epoch_time for r in results]))
     rows.append(
         f"| {key} | `{command(setup.name, args)}` | {setup.reference} | {measured} | {detail} | "
-        f"{'yes' if met else '**no**'} | {epoch_time:.1f} s | {_dt.date.today().isoformat()} | "
-        f"{machine()} |"
+        f"{'yes' if met else '**no**'} | {epoch_time:.{1 if epoch_time >= 1 else 3}f} s | "
+        f"{_dt.date.today().isoformat()} | {machine()} |"
     )
     order = list(SETUPS)
     rows.sort(key=lambda ln: next((i for i, n in enumerate(order) if ln.startswith(f"| {n}")), 99))

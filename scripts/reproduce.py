@@ -17,7 +17,7 @@ name       setup                                                              ta
 =========  =================================================================  ========
 nielsen1   Nielsen ch. 1 network.py: [784, 30, 10], sigmoid, quadratic cost,  >= 95.0
            SGD eta 3.0, batch 10, 30 epochs, first 50,000 training images,    (best)
-           weights and biases N(0, 1)
+           weights and biases N(0, 1) (``--zero-biases``: biases 0)
 nielsen3   Nielsen ch. 3 network2.py: [784, 30, 10], sigmoid hidden, sigmoid  >= 96.0
            cross-entropy on the logits, SGD eta 0.5, batch 10, 30 epochs,     (best)
            lambda = 5.0 (weight decay lambda/n), weights N(0, 1/n_in),
@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from backprop import MLP, get_optimizer, get_schedule
-from backprop.datasets import Dataset, load_dataset
+from backprop.datasets import Dataset, DatasetError, load_dataset
 from backprop.training import History, fit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +78,10 @@ class Setup:
     load: Callable[[argparse.Namespace], Dataset]
     build: Callable[[int], MLP]
     optimizer: Callable[[int], object]
+    normal_biases: bool = False  # draw biases from N(0, 1), as Nielsen's code does
 
 
-def _nielsen_biases(net: MLP, seed: int) -> MLP:
+def _normal_biases(net: MLP, seed: int) -> MLP:
     """Nielsen's network.py / network2.py draw biases from N(0, 1); ours start at 0."""
     rng = np.random.default_rng([seed, 1])
     state = net.state_dict()
@@ -118,13 +119,11 @@ SETUPS: dict[str, Setup] = {
         30,
         10,
         _mnist(50000),
-        lambda seed: _nielsen_biases(
-            MLP(
-                [784, 30, 10], "sigmoid", "sigmoid", "l2", init="normal", init_scale=1.0, seed=seed
-            ),
-            seed,
+        lambda seed: MLP(
+            [784, 30, 10], "sigmoid", "sigmoid", "l2", init="normal", init_scale=1.0, seed=seed
         ),
         lambda n_train: get_optimizer("sgd", lr=3.0),
+        normal_biases=True,
     ),
     "nielsen3": Setup(
         "nielsen3",
@@ -135,20 +134,18 @@ SETUPS: dict[str, Setup] = {
         30,
         10,
         _mnist(50000),
-        lambda seed: _nielsen_biases(
-            MLP(
-                [784, 30, 10],
-                "sigmoid",
-                "identity",
-                "binary_cross_entropy",
-                init="lecun_normal",
-                seed=seed,
-            ),
-            seed,
+        lambda seed: MLP(
+            [784, 30, 10],
+            "sigmoid",
+            "identity",
+            "binary_cross_entropy",
+            init="lecun_normal",
+            seed=seed,
         ),
         # network2.py's update: w <- (1 - eta lambda / n) w - eta mean_batch(grad); our
         # weight_decay adds weight_decay * W to the batch-mean gradient: weight_decay = lambda/n.
         lambda n_train: get_optimizer("sgd", lr=0.5, weight_decay=5.0 / n_train),
+        normal_biases=True,
     ),
     "modern": Setup(
         "modern",
@@ -231,11 +228,13 @@ def run(setup: Setup, args: argparse.Namespace, seed: int) -> tuple[Result, Hist
     assert ds.X_test is not None
     epochs = setup.epochs if args.epochs is None else args.epochs
     net = setup.build(seed)
+    if setup.normal_biases and not args.zero_biases:
+        net = _normal_biases(net, seed)
     opt = setup.optimizer(ds.n_train)
     print(
         f"{setup.name}: {setup.title}\n  {ds.n_train} train / {ds.n_test} test rows, "
         f"{net.n_parameters} parameters, {epochs} epochs of batch {setup.batch_size}, "
-        f"seed {seed}",
+        f"seed {seed}{', zero biases' if setup.normal_biases and args.zero_biases else ''}",
         flush=True,
     )
 
@@ -308,6 +307,8 @@ def command(name: str, args: argparse.Namespace) -> str:
         parts.append(f"--epochs {args.epochs}")
     if args.seeds > 1:
         parts.append(f"--seeds {args.seeds}")
+    if args.zero_biases and SETUPS[name].normal_biases:
+        parts.append("--zero-biases")
     return " ".join(parts)
 
 
@@ -325,6 +326,8 @@ def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Na
     lines = [ln for ln in table.strip("\n").splitlines() if ln.strip()]
     header = lines[:2]
     key = setup.name if len(results) == 1 else f"{setup.name} x{len(results)}"
+    if args.zero_biases and setup.normal_biases:
+        key += " zero-biases"
     rows = [ln for ln in lines[2:] if not re.match(rf"\|\s*{re.escape(key)}\s*\|", ln)]
     judged = [r.judged for r in results]
     median = float(np.median(judged))
@@ -357,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="run seeds seed..seed+K-1")
     parser.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
     parser.add_argument(
+        "--zero-biases",
+        action="store_true",
+        help="nielsen1/3: keep backprop's zero initial biases instead of Nielsen's N(0, 1)",
+    )
+    parser.add_argument(
         "--data-dir", default=None, help="folder holding mnist/ (else BACKPROP_DATA)"
     )
     parser.add_argument("--no-write", action="store_true", help="do not edit docs/results.md")
@@ -368,7 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     missed = []
     for name in names:
         setup = SETUPS[name]
-        results = [run(setup, args, args.seed + k)[0] for k in range(args.seeds)]
+        try:
+            results = [run(setup, args, args.seed + k)[0] for k in range(args.seeds)]
+        except DatasetError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
         median = float(np.median([r.judged for r in results]))
         if args.seeds > 1:
             print(f"{name}: median over {args.seeds} seeds {median:.2f}% ({setup.judged_by})")

@@ -8,7 +8,8 @@
   linear and quadratic in the width; the table sets the measured growth beside the growth of
   the FLOP count and of the GEMM roofline time (the matrix products at NumPy's measured rates).
 
-Each point is the median of ``--repeats`` one-epoch fits after a warm-up. Run
+Each point is the median of ``--repeats`` one-epoch fits after a warm-up, the points of a
+table taking turns within each repeat (so outside load falls on all alike). Run
 ``python benchmarks/scaling.py [--threads N] [--repeats R] [--json OUT] [--smoke]``.
 """
 
@@ -30,16 +31,23 @@ BASE = bench.CONFIGS[1]  # mlp-b128
 FACTORS = (1, 2, 4)
 
 
-def epoch_seconds(cfg: bench.Config, data: bench.Data, n: int, repeats: int) -> float:
-    """Median seconds of one epoch over the first ``n`` rows (after a warm-up)."""
-    impl = bench.Ours(cfg, data.X_train[:n], data.y_train[:n])
-    impl.train_epoch(seed=10_000, n=min(n, 2_000))
-    times = []
+def interleaved_epochs(points: list[bench.Ours], repeats: int) -> list[dict[str, float]]:
+    """Median wall and CPU seconds of one epoch for each model, after a warm-up; the points
+    take turns within each repeat, so that outside load falls on all of them alike."""
+    for impl in points:
+        impl.train_epoch(seed=10_000, n=min(impl.X.shape[0], 2_000))
+    wall: list[list[float]] = [[] for _ in points]
+    cpu: list[list[float]] = [[] for _ in points]
     for r in range(repeats):
-        t0 = time.perf_counter()
-        impl.train_epoch(seed=r)
-        times.append(time.perf_counter() - t0)
-    return float(statistics.median(times))
+        for i, impl in enumerate(points):
+            c0, t0 = time.process_time(), time.perf_counter()
+            impl.train_epoch(seed=r)
+            wall[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.process_time() - c0)
+    return [
+        {"epoch_seconds": statistics.median(w), "cpu_over_wall": sum(c) / sum(w)}
+        for w, c in zip(wall, cpu, strict=True)
+    ]
 
 
 def flops_per_epoch(sizes: tuple[int, ...], n: int, batch: int) -> int:
@@ -63,17 +71,18 @@ def run(n1: int, repeats: int, threads: int, smoke: bool) -> dict[str, Any]:
         "data": [],
         "width": [],
     }
+    widths = [(BASE.sizes[0], *(f * h for h in BASE.sizes[1:-1]), BASE.sizes[-1]) for f in FACTORS]
     with bench.limit_threads(threads):
-        for f in FACTORS:
+        data_points = [
+            bench.Ours(BASE, data.X_train[: f * n1], data.y_train[: f * n1]) for f in FACTORS
+        ]
+        for f, t in zip(FACTORS, interleaved_epochs(data_points, repeats), strict=True):
             n = f * n1
-            t = epoch_seconds(BASE, data, n, repeats)
             out["data"].append(
-                {"factor": f, "rows": n, "epoch_seconds": t, "us_per_sample": 1e6 * t / n}
+                {"factor": f, "rows": n, **t, "us_per_sample": 1e6 * t["epoch_seconds"] / n}
             )
-            print(f"data x{f}: {n} rows, {t:.3f} s/epoch", file=sys.stderr, flush=True)
-        for f in FACTORS:
-            sizes = (BASE.sizes[0], *(f * h for h in BASE.sizes[1:-1]), BASE.sizes[-1])
-            cfg = bench.Config(
+        cfgs = [
+            bench.Config(
                 f"width-x{f}",
                 "mlp",
                 sizes,
@@ -84,18 +93,22 @@ def run(n1: int, repeats: int, threads: int, smoke: bool) -> dict[str, Any]:
                 BASE.batch,
                 BASE.lr,
             )
-            t = epoch_seconds(cfg, data, n1, repeats)
+            for f, sizes in zip(FACTORS, widths, strict=True)
+        ]
+        width_points = [bench.Ours(cfg, data.X_train[:n1], data.y_train[:n1]) for cfg in cfgs]
+        for f, sizes, t in zip(
+            FACTORS, widths, interleaved_epochs(width_points, repeats), strict=True
+        ):
             roof = bench.roofline(sizes, n1, BASE.batch, min_time=min_time)
             out["width"].append(
                 {
                     "factor": f,
                     "sizes": list(sizes),
-                    "epoch_seconds": t,
+                    **t,
                     "flops": flops_per_epoch(sizes, n1, BASE.batch),
                     "gemm_seconds": roof["gemm_seconds"],
                 }
             )
-            print(f"width x{f}: {sizes}, {t:.3f} s/epoch", file=sys.stderr, flush=True)
     for key in ("data", "width"):
         first = out[key][0]
         for row in out[key]:
@@ -107,21 +120,26 @@ def run(n1: int, repeats: int, threads: int, smoke: bool) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| data | rows | s/epoch | time ratio | µs/sample |", "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| data | rows | s/epoch | time ratio | µs/sample | CPU/wall |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["data"]:
         lines.append(
             f"| x{r['factor']} | {r['rows']:,} | {r['epoch_seconds']:.3f} "
-            f"| {r['time_ratio']:.2f} | {r['us_per_sample']:.2f} |"
+            f"| {r['time_ratio']:.2f} | {r['us_per_sample']:.2f} | {r['cpu_over_wall']:.2f} |"
         )
     lines += [
         "",
-        "| width | layers | s/epoch | time ratio | FLOP ratio | GEMM roofline time ratio |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| width | layers | s/epoch | time ratio | FLOP ratio | GEMM roofline time ratio "
+        "| CPU/wall |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in result["width"]:
         lines.append(
             f"| x{r['factor']} | {'-'.join(map(str, r['sizes']))} | {r['epoch_seconds']:.3f} "
-            f"| {r['time_ratio']:.2f} | {r['flops_ratio']:.2f} | {r['gemm_time_ratio']:.2f} |"
+            f"| {r['time_ratio']:.2f} | {r['flops_ratio']:.2f} | {r['gemm_time_ratio']:.2f} "
+            f"| {r['cpu_over_wall']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -130,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="1x = 150 rows, 1 repeat")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=None, help="epochs per point (default 3)")
+    p.add_argument("--repeats", type=int, default=None, help="epochs per point (default 5)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
-    repeats = args.repeats or (1 if args.smoke else 3)
+    repeats = args.repeats or (1 if args.smoke else 5)
     result = run(150 if args.smoke else 15_000, repeats, args.threads, args.smoke)
     result["machine"] = bench.machine_info()
     table = markdown(result)

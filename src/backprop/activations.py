@@ -62,10 +62,11 @@ def _sigmoid_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
 
 
 def _sigmoid_(be: Any, a: Any) -> Any:
-    a *= 0.5
+    half = be.scalar(0.5, a.dtype)
+    a *= half
     a = be.tanh_(a)
-    a *= 0.5
-    a += 0.5
+    a *= half
+    a += half
     return a
 
 

@@ -33,11 +33,11 @@ class _Buffers:
         self._sets: dict[tuple[str, int], Any] = {}
 
     def get(self, name: str, shape: tuple[int, int]) -> Any:
-        if not self.backend.supports_out:
-            return None
         key = (name, shape[0])
         buf = self._sets.get(key)
         if buf is None:
+            if not self.backend.supports_out:
+                return None
             if len(self._sets) > 16:  # batch sizes keep changing (predict on odd sizes)
                 self._sets.clear()
             buf = self._sets[key] = self.backend.empty(shape, self.dtype)
@@ -96,8 +96,7 @@ class Dense:
             if self.b is not None:
                 a = a + self.b
             return act.forward(be.xp, a)
-        n = x.shape[0]
-        a = be.matmul(x, self.W, out=self._buffers.get("a", (n, self.W.shape[1])))
+        a = be.matmul(x, self.W, out=self._buffers.get("a", (x.shape[0], self.W.shape[1])))
         if self.b is not None:
             a += self.b  # a = x W + b   (the seed's a(1) = x w + b(1))
         if act.forward_inplace is not None:

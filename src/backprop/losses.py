@@ -158,7 +158,7 @@ def _l2_fused(be, y, t, out):
     n = y.shape[0]
     r = be.subtract(y, t, out=out)  # r = y - t
     value = be.vdot(r, r) * (0.5 / n)  # L = (1/n) sum_i 1/2 sum_j r_ij^2
-    r *= 1.0 / n  # dL/dy = (y - t) / n
+    r *= be.scalar(1.0 / n, r.dtype)  # dL/dy = (y - t) / n
     return value, r
 
 
@@ -175,7 +175,7 @@ def _ce_fused(be, z, t, out):
     e /= e_sum  # softmax(z)
     e *= t_sum
     e -= t  # dl_i/dz = softmax(z) sum_j t_ij - t_i
-    e *= 1.0 / n
+    e *= be.scalar(1.0 / n, e.dtype)
     return value, e
 
 

@@ -153,6 +153,7 @@ class Optimizer(ABC):
         self.t = 0  # number of steps taken
         self.state: dict[str, dict[str, Any]] = {}
         self._state_is_flat = False
+        self._flat_cache: tuple[Any, dict[str, Any]] | None = None
 
     @property
     def lr(self) -> float:
@@ -190,18 +191,21 @@ class Optimizer(ABC):
 
     def _step_flat(self, flat: Any, lr: float) -> None:
         p, g = flat.params, flat.grads
-        if self.weight_decay > 0 and not self.decoupled_decay:
-            g = g + self.weight_decay * (flat.decay_mask * p)  # lambda W, weights only
-        if self.weight_decay > 0 and self.decoupled_decay:
-            p -= (lr * self.weight_decay) * (flat.decay_mask * p)
-        self._update(p, g, self._flat_slots(flat), lr)
+        if self.weight_decay > 0:
+            if self.decoupled_decay:
+                p -= (lr * self.weight_decay) * (flat.decay_mask * p)
+            else:
+                g = g + self.weight_decay * (flat.decay_mask * p)  # lambda W, weights only
+        cached = self._flat_cache
+        if cached is not None and cached[0] is p and self._state_is_flat:
+            slots = cached[1]
+        else:
+            slots = self._flat_slots(flat)
+        self._update(p, g, slots, lr)
 
     def _flat_slots(self, flat: Any) -> dict[str, Any]:
         """Slot vectors matching ``flat``; the per-name state entries become views of them,
         so :meth:`state_dict` and the per-array path see the same numbers."""
-        cached = getattr(self, "_flat_cache", None)
-        if cached is not None and cached[0] is flat.params and self._state_is_flat:
-            return cached[1]
         slots = {s: flat.params * 0.0 for s in self.slots}
         for name, (lo, hi, shape) in flat.layout.items():
             old = self.state.get(name, {})

@@ -119,6 +119,10 @@ class Backend:
         """``max(x, 0)``, overwriting ``x`` where supported."""
         return self.xp.maximum(x, 0.0)
 
+    def sqrt(self, x: Any, out: Any = None) -> Any:
+        """``sqrt(x)`` (``out`` may be ``x``)."""
+        return self.xp.sqrt(x)
+
     def scalar(self, value: float, dtype: Any) -> Any:
         """The constant ``value`` for arithmetic with arrays of ``dtype``."""
         return value
@@ -163,6 +167,7 @@ class NumpyBackend(Backend):
     matmul = staticmethod(np.matmul)
     sum_rows = staticmethod(functools.partial(np.add.reduce, axis=0))
     multiply = staticmethod(np.multiply)
+    sqrt = staticmethod(np.sqrt)
     subtract = staticmethod(np.subtract)
     take_rows = staticmethod(_np_take_rows)
     # A 0-d array of the operand's dtype: NumPy converts a Python float on every operation,
@@ -245,6 +250,11 @@ class TorchBackend(Backend):
 
         return a - b if out is None else torch.sub(a, b, out=out)
 
+    def sqrt(self, x, out=None):
+        import torch
+
+        return torch.sqrt(x) if out is None else torch.sqrt(x, out=out)
+
     def take_rows(self, x, idx, out=None):
         import torch
 
@@ -303,6 +313,11 @@ class CupyBackend(Backend):
         import cupy
 
         return cupy.subtract(a, b, out=out)
+
+    def sqrt(self, x, out=None):
+        import cupy
+
+        return cupy.sqrt(x, out=out)
 
     def take_rows(self, x, idx, out=None):
         import cupy

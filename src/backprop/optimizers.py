@@ -154,6 +154,13 @@ class Optimizer(ABC):
         self.state: dict[str, dict[str, Any]] = {}
         self._state_is_flat = False
         self._flat_cache: tuple[Any, dict[str, Any]] | None = None
+        self._scratch: _Scratch | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # scratch vectors and the flat-vector cache are rebuilt on the next step
+        d = dict(self.__dict__)
+        d.update(_scratch=None, _flat_cache=None, _state_is_flat=False)
+        return d
 
     @property
     def lr(self) -> float:
@@ -187,21 +194,32 @@ class Optimizer(ABC):
                 self._state_is_flat = False
             if decays and self.decoupled_decay:
                 p -= (lr * self.weight_decay) * p
-            self._update(p, g, state, lr)
+            self._update(p, g, state, lr, None)
 
     def _step_flat(self, flat: Any, lr: float) -> None:
         p, g = flat.params, flat.grads
+        scratch = self._scratch
+        if (
+            scratch is None
+            or scratch.vectors[0].shape != p.shape
+            or scratch.backend is not flat.backend
+        ):
+            scratch = self._scratch = _Scratch(flat.backend, p)
         if self.weight_decay > 0:
+            decay = scratch.mul(2, flat.decay_mask, p)  # W on weights, 0 on biases
             if self.decoupled_decay:
-                p -= (lr * self.weight_decay) * (flat.decay_mask * p)
+                decay *= lr * self.weight_decay
+                p -= decay
             else:
-                g = g + self.weight_decay * (flat.decay_mask * p)  # lambda W, weights only
+                decay *= self.weight_decay
+                decay += g  # g + lambda W, weights only
+                g = decay
         cached = self._flat_cache
         if cached is not None and cached[0] is p and self._state_is_flat:
             slots = cached[1]
         else:
             slots = self._flat_slots(flat)
-        self._update(p, g, slots, lr)
+        self._update(p, g, slots, lr, scratch)
 
     def _flat_slots(self, flat: Any) -> dict[str, Any]:
         """Slot vectors matching ``flat``; the per-name state entries become views of them,
@@ -220,8 +238,14 @@ class Optimizer(ABC):
         return slots
 
     @abstractmethod
-    def _update(self, p: Any, g: Any, state: dict[str, Any], lr: float) -> None:
-        """Update ``p`` in place from ``g`` (weight decay already applied) and ``state``."""
+    def _update(
+        self, p: Any, g: Any, state: dict[str, Any], lr: float, scratch: _Scratch | None
+    ) -> None:
+        """Update ``p`` in place from ``g`` (weight decay already applied) and ``state``.
+
+        Temporaries go through ``_mul``/``_sqrt`` into ``scratch`` (the flat path's reused
+        vectors) or are fresh arrays (``scratch`` None): the same operations in the same
+        order either way, so both paths give the same bits."""
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.base_lr, "weight_decay": self.weight_decay}
@@ -252,6 +276,35 @@ class Optimizer(ABC):
             )
 
 
+class _Scratch:
+    """Reused vectors for an update's temporaries on the flat path.
+
+    A fresh 1 MB temporary per step (``p -= lr * g`` on the MNIST MLP) cost a page-faulting
+    allocation each step, and with two BLAS threads the unmapping's cross-core TLB flush made
+    the update 5x slower than the arithmetic (benchmarks/bench.py, mlp-b128, 2 threads).
+    """
+
+    def __init__(self, backend: Any, like: Any) -> None:
+        self.backend = backend
+        self.vectors = [backend.empty(tuple(like.shape), like.dtype) for _ in range(3)]
+
+    def mul(self, i: int, a: Any, b: Any) -> Any:
+        return self.backend.multiply(a, b, out=self.vectors[i])
+
+    def sqrt(self, i: int, a: Any) -> Any:
+        return self.backend.sqrt(a, out=self.vectors[i])
+
+
+def _mul(scratch: _Scratch | None, i: int, a: Any, b: Any) -> Any:
+    """``a * b``, into scratch vector ``i`` when there is one."""
+    return a * b if scratch is None else scratch.mul(i, a, b)
+
+
+def _sqrt(scratch: _Scratch | None, i: int, a: Any) -> Any:
+    """``sqrt(a)``, into scratch vector ``i`` when there is one."""
+    return a**0.5 if scratch is None else scratch.sqrt(i, a)
+
+
 def _to_host(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy().copy()
@@ -265,8 +318,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def _update(self, p, g, state, lr):
-        p -= lr * g
+    def _update(self, p, g, state, lr, scratch):
+        p -= _mul(scratch, 0, g, lr)
 
 
 class Momentum(Optimizer):
@@ -285,11 +338,11 @@ class Momentum(Optimizer):
     def hyperparameters(self):
         return {**super().hyperparameters(), "momentum": self.momentum}
 
-    def _update(self, p, g, state, lr):
+    def _update(self, p, g, state, lr, scratch):
         v = state["v"]
         v *= self.momentum
         v += g
-        p -= lr * v
+        p -= _mul(scratch, 0, v, lr)
 
 
 class Nesterov(Momentum):
@@ -298,11 +351,14 @@ class Nesterov(Momentum):
 
     name = "nesterov"
 
-    def _update(self, p, g, state, lr):
+    def _update(self, p, g, state, lr, scratch):
         v = state["v"]
         v *= self.momentum
         v += g
-        p -= lr * (g + self.momentum * v)
+        step = _mul(scratch, 0, v, self.momentum)
+        step += g
+        step *= lr  # eta (g + mu v)
+        p -= step
 
 
 class Adam(Optimizer):
@@ -336,15 +392,21 @@ class Adam(Optimizer):
             "eps": self.eps,
         }
 
-    def _update(self, p, g, state, lr):
+    def _update(self, p, g, state, lr, scratch):
         m, v = state["m"], state["v"]
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        m += _mul(scratch, 0, g, 1.0 - self.beta1)
+        g2 = _mul(scratch, 0, g, g)
+        g2 *= 1.0 - self.beta2
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        v += g2
         m_hat_scale = 1.0 / (1.0 - self.beta1**self.t)
         v_hat_scale = 1.0 / (1.0 - self.beta2**self.t)
-        p -= (lr * m_hat_scale) * m / ((v * v_hat_scale) ** 0.5 + self.eps)
+        denom = _sqrt(scratch, 1, _mul(scratch, 1, v, v_hat_scale))
+        denom += self.eps  # sqrt(v_hat) + eps
+        step = _mul(scratch, 0, m, lr * m_hat_scale)
+        step /= denom  # eta m_hat / (sqrt(v_hat) + eps)
+        p -= step
 
 
 class AdamW(Adam):
@@ -374,11 +436,17 @@ class RMSprop(Optimizer):
     def hyperparameters(self):
         return {**super().hyperparameters(), "rho": self.rho, "eps": self.eps}
 
-    def _update(self, p, g, state, lr):
+    def _update(self, p, g, state, lr, scratch):
         v = state["v"]
         v *= self.rho
-        v += (1.0 - self.rho) * (g * g)
-        p -= lr * g / (v**0.5 + self.eps)
+        g2 = _mul(scratch, 0, g, g)
+        g2 *= 1.0 - self.rho
+        v += g2
+        denom = _sqrt(scratch, 1, v)
+        denom += self.eps  # sqrt(v) + eps
+        step = _mul(scratch, 0, g, lr)
+        step /= denom
+        p -= step
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -63,7 +63,9 @@ def check_inputs(x: Any, n_features: int, name: str = "X") -> np.ndarray:
     return arr
 
 
-def check_targets(t: Any, n_samples: int, n_outputs: int, name: str = "T") -> np.ndarray:
+def check_targets(
+    t: Any, n_samples: int, n_outputs: int, name: str = "T", dtype: Any = np.float64
+) -> np.ndarray:
     """Validate targets: ``(n_samples, n_outputs)``, finite.
 
     A 1-D array is accepted for one output (reshaped to a column), or as integer class
@@ -79,7 +81,7 @@ def check_targets(t: Any, n_samples: int, n_outputs: int, name: str = "T") -> np
                     f"{name} holds class labels from {arr.min()} to {arr.max()}, but the model "
                     f"has {n_outputs} outputs; expected labels in [0, {n_outputs - 1}]"
                 )
-            onehot = np.zeros((n_samples, n_outputs))
+            onehot = np.zeros((n_samples, n_outputs), dtype)  # in the model's dtype: no recast
             onehot[np.arange(n_samples), arr.astype(np.intp)] = 1.0
             arr = onehot
     if arr.shape != (n_samples, n_outputs):

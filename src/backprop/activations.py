@@ -99,7 +99,7 @@ def _relu_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
 
 
 def _relu_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
-    return be.relu_backward_(g, y)
+    return be.relu_backward_(g, y, tmp)
 
 
 def _leaky_relu(xp: Any, a: Any) -> Any:

@@ -127,8 +127,8 @@ class Backend:
         """The constant ``value`` for arithmetic with arrays of ``dtype``."""
         return value
 
-    def relu_backward_(self, g: Any, y: Any) -> Any:
-        """``g`` where ``y > 0``, else 0, overwriting ``g`` where supported."""
+    def relu_backward_(self, g: Any, y: Any, tmp: Any = None) -> Any:
+        """``g`` where ``y > 0``, else 0, overwriting ``g`` where supported (``tmp``: scratch)."""
         return self.xp.where(y > 0, g, 0.0)
 
 
@@ -136,8 +136,12 @@ def _np_relu_(x):
     return np.maximum(x, 0, out=x)
 
 
-def _np_relu_backward_(g, y):
-    return np.multiply(g, y > 0, out=g)
+def _np_relu_backward_(g, y, tmp=None):
+    if tmp is None:
+        return np.multiply(g, y > 0, out=g)
+    # sign(y) is 0 or 1 for y = max(a, 0): a mask in the layer's scratch buffer instead of a
+    # fresh boolean array (128 KB at batch 512, past malloc's mmap threshold)
+    return np.multiply(g, np.sign(y, out=tmp), out=g)
 
 
 def _np_take_rows(x, idx, out=None):
@@ -279,7 +283,7 @@ class TorchBackend(Backend):
     def relu_(self, x):
         return x.clamp_(min=0)
 
-    def relu_backward_(self, g, y):
+    def relu_backward_(self, g, y, tmp=None):
         return g.mul_(y > 0)
 
 
@@ -346,7 +350,7 @@ class CupyBackend(Backend):
 
         return cupy.maximum(x, 0, out=x)
 
-    def relu_backward_(self, g, y):
+    def relu_backward_(self, g, y, tmp=None):
         import cupy
 
         return cupy.multiply(g, y > 0, out=g)

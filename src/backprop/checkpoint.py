@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .distributed import is_main_process
 from .io import (
     CHECKPOINT_FORMAT,
     ExpectedTensors,
@@ -49,7 +50,6 @@ from .io import (
     read_tensors,
     write_atomic,
 )
-from .distributed import is_main_process
 from .optimizers import OPTIMIZERS, SCHEDULES, Optimizer
 from .training import Callback, EarlyStopping, History, TrainState, fit
 

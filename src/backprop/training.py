@@ -254,7 +254,7 @@ def fit(
             )  # fmt: skip
 
     Xh = check_inputs(X, model.n_inputs)
-    Th = check_targets(T, Xh.shape[0], model.n_outputs)
+    Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype)
     sw = check_sample_weight(sample_weight, Xh.shape[0])
     if class_weight is not None:
         cw = class_sample_weights(Th, class_weight)
@@ -285,6 +285,8 @@ def fit(
     be = model.backend
     x_all = be.asarray(Xh, model.dtype)  # uploaded once: batches are gathered on the device
     t_all = be.asarray(Th, model.dtype)
+    # each row's target class, once per fit (accuracy compares predictions with it each epoch)
+    t_classes = _predicted_class(model.xp, t_all, False) if classify else None
     w_all = None if sw is None else be.asarray(sw, model.dtype)
     n = Xh.shape[0]
     from .cuda_graph import StepGraph, set_tf32, use_cuda_graph
@@ -321,7 +323,7 @@ def fit(
             # inf/NaN weights in the model (tests/test_training.py, divergence tests).
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 row = _run_epoch(
-                    model, opt, x_all, t_all, w_all, order, batch_size, classify, bar, graph
+                    model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph
                 )
             if not math.isfinite(row["loss"]):
                 model.load_state_dict(snapshot)
@@ -366,9 +368,11 @@ def _split_seed(seed: Any) -> int:
 
 
 def _run_epoch(
-    model, opt, x_all, t_all, w_all, order, batch_size, classify, bar, graph=None
+    model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph=None
 ) -> dict[str, float]:
     """One pass over the data in the order given; returns the mean loss (and accuracy).
+
+    ``t_classes`` holds each row's target class (for accuracy), or None for regression.
 
     Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
     so an epoch costs no copy of the data set and no per-step allocation (docs/performance.md).
@@ -381,6 +385,7 @@ def _run_epoch(
     buffers: dict[int, tuple[Any, Any]] = {}
     total_loss: Any = 0.0
     # predicted classes of every row, written batch by batch, compared once at the end
+    classify = t_classes is not None
     predicted = be.zeros((n,), "int64") if classify else None
     logits = model.loss_fn.from_logits
     # bound once: at Nielsen's batch 10 a step is ~50 us, and each attribute lookup counts
@@ -412,7 +417,7 @@ def _run_epoch(
             bar.step(nb, total_loss, lo + nb)
     row = {"loss": float(total_loss) / n}
     if classify:
-        labels = _predicted_class(xp, xp.take(t_all, idx_all, axis=0), False)
+        labels = xp.take(t_classes, idx_all, axis=0)
         row["accuracy"] = (
             float(xp.sum(xp.astype(predicted == labels, model.backend.dtype(model.dtype)))) / n
         )

@@ -687,7 +687,7 @@ def _run_epoch(
             device_grads = {k: be.asarray(v, model.dtype) for k, v in grad_buf.views.items()}
             grads = device_grads
         opt.step(params, grads)
-        bar.step(nb, total_loss * world.size, lo + nb)
+        bar.step(lo + nb, lambda t=total_loss, seen=lo + nb: t * world.size / seen)
     sums = world.allreduce_sum(np.array([total_loss, correct]), "metrics all-reduce")
     out = {"loss": float(sums[0]) / n}
     if classify:

@@ -25,23 +25,26 @@ __all__ = ["Dense", "Dropout"]
 
 
 class _Buffers:
-    """Per-batch-size scratch arrays of one layer, allocated on first use."""
+    """One layer's scratch arrays for one batch size: ``a`` (pre-activations, then outputs),
+    ``tmp`` (activation backward) and ``dx`` (the delta for the layer below, allocated on
+    first use: the first layer never needs it). All None on backends without ``out=``."""
 
-    def __init__(self, backend: Backend, dtype: str) -> None:
-        self.backend = backend
-        self.dtype = dtype
-        self._sets: dict[tuple[str, int], Any] = {}
+    __slots__ = ("n", "a", "tmp", "dx", "_backend", "_dtype", "_fan_in")
 
-    def get(self, name: str, shape: tuple[int, int]) -> Any:
-        key = (name, shape[0])
-        buf = self._sets.get(key)
-        if buf is None:
-            if not self.backend.supports_out:
-                return None
-            if len(self._sets) > 16:  # batch sizes keep changing (predict on odd sizes)
-                self._sets.clear()
-            buf = self._sets[key] = self.backend.empty(shape, self.dtype)
-        return buf
+    def __init__(self, backend: Backend, dtype: str, n: int, fan_in: int, fan_out: int) -> None:
+        self.n = n
+        self._backend, self._dtype, self._fan_in = backend, dtype, fan_in
+        self.dx = None
+        if backend.supports_out:
+            self.a = backend.empty((n, fan_out), dtype)
+            self.tmp = backend.empty((n, fan_out), dtype)
+        else:
+            self.a = self.tmp = None
+
+    def get_dx(self) -> Any:
+        if self.dx is None and self._backend.supports_out:
+            self.dx = self._backend.empty((self.n, self._fan_in), self._dtype)
+        return self.dx
 
 
 class Dense:
@@ -74,7 +77,9 @@ class Dense:
         self.backend = backend
         self.dtype = dtype
         fan_in, fan_out = W.shape
-        self._buffers = _Buffers(backend, dtype)
+        # scratch for the full batch and the epoch's last one (keyed by batch size)
+        self._buffer_sets: dict[int, _Buffers] = {}
+        self._bufs = _Buffers(backend, dtype, 0, fan_in, fan_out)
         # Gradient arrays (given, as views of the model's flat vector, or allocated here)
         # are overwritten by every backward.
         self.grad_W: Any = backend.zeros((fan_in, fan_out), dtype) if grad_W is None else grad_W
@@ -96,7 +101,9 @@ class Dense:
             if self.b is not None:
                 a = a + self.b
             return act.forward(be.xp, a)
-        a = be.matmul(x, self.W, out=self._buffers.get("a", (x.shape[0], self.W.shape[1])))
+        n = x.shape[0]
+        bufs = self._bufs if n == self._bufs.n else self._buffers_for(n)
+        a = be.matmul(x, self.W, out=bufs.a)
         if self.b is not None:
             a += self.b  # a = x W + b   (the seed's a(1) = x w + b(1))
         if act.forward_inplace is not None:
@@ -108,6 +115,17 @@ class Dense:
         self._y = y if act.keeps == "y" else None
         return y
 
+    def _buffers_for(self, n: int) -> _Buffers:
+        bufs = self._buffer_sets.get(n)
+        if bufs is None:
+            if len(self._buffer_sets) >= 4:  # batch sizes keep changing: keep memory bounded
+                self._buffer_sets.clear()
+            bufs = self._buffer_sets[n] = _Buffers(
+                self.backend, self.dtype, n, self.W.shape[0], self.W.shape[1]
+            )
+        self._bufs = bufs
+        return bufs
+
     def backward(self, g: Any, need_input_grad: bool = True) -> Any:
         """Turn ``g = dL/dy`` into this layer's gradients and ``dL/dx`` (``g`` may be overwritten).
 
@@ -118,7 +136,7 @@ class Dense:
         """
         be, act = self.backend, self.activation
         if act.backward_inplace is not None:
-            delta = act.backward_inplace(be, g, self._y, self._buffers.get("tmp", g.shape))
+            delta = act.backward_inplace(be, g, self._y, self._bufs.tmp)
         else:
             delta = act.backward(be.xp, g, self._a, self._y)
         self.grad_W = be.matmul(self._x.T, delta, out=self.grad_W)
@@ -126,9 +144,7 @@ class Dense:
             self.grad_b = be.sum_rows(delta, out=self.grad_b)
         if not need_input_grad:
             return None
-        return be.matmul(
-            delta, self.W.T, out=self._buffers.get("dx", (g.shape[0], self.W.shape[0]))
-        )
+        return be.matmul(delta, self.W.T, out=self._bufs.get_dx())
 
 
 class Dropout:

@@ -289,17 +289,17 @@ class _Scratch:
         self.shape, self.dtype = tuple(like.shape), like.dtype
         self.vectors: list[Any] = [None, None, None]  # allocated on first use: SGD needs one
 
-    def _vector(self, i: int) -> Any:
-        v = self.vectors[i]
-        if v is None:
-            v = self.vectors[i] = self.backend.empty(self.shape, self.dtype)
+    def _allocate(self, i: int) -> Any:
+        v = self.vectors[i] = self.backend.empty(self.shape, self.dtype)
         return v
 
     def mul(self, i: int, a: Any, b: Any) -> Any:
-        return self.backend.multiply(a, b, out=self._vector(i))
+        v = self.vectors[i]
+        return self.backend.multiply(a, b, out=self._allocate(i) if v is None else v)
 
     def sqrt(self, i: int, a: Any) -> Any:
-        return self.backend.sqrt(a, out=self._vector(i))
+        v = self.vectors[i]
+        return self.backend.sqrt(a, out=self._allocate(i) if v is None else v)
 
 
 def _mul(scratch: _Scratch | None, i: int, a: Any, b: Any) -> Any:

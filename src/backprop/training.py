@@ -383,14 +383,17 @@ def _run_epoch(
     idx_all = order if be.name == "numpy" else be.asarray(order.astype(np.int64))
     params, flat = model.params, model.flat
     buffers: dict[int, tuple[Any, Any]] = {}
-    total_loss: Any = 0.0
+    n_steps = -(-n // batch_size)
+    # each step's mean loss, summed (weighted by batch size) once at the end: one store per
+    # step instead of arithmetic on a scalar, and no device-to-host copy on a GPU
+    step_losses = be.zeros((n_steps,), model.dtype)
     # predicted classes of every row, written batch by batch, compared once at the end
     classify = t_classes is not None
     predicted = be.zeros((n,), "int64") if classify else None
-    logits = model.loss_fn.from_logits
+    one_output, logits = model.n_outputs == 1, model.loss_fn.from_logits
     # bound once: at Nielsen's batch 10 a step is ~50 us, and each attribute lookup counts
     take, forward_backward, step = be.take_rows, model.forward_backward, opt.step
-    for lo in range(0, n, batch_size):
+    for k, lo in enumerate(range(0, n, batch_size)):
         idx = idx_all[lo : min(lo + batch_size, n)]  # the standard leaves over-long slices open
         nb = idx.shape[0]
         loss = None if graph is None else graph.step(idx)
@@ -410,12 +413,16 @@ def _run_epoch(
             wb = None if w_all is None else take(w_all, idx)
             loss = forward_backward(xb, tb, wb)
             step(params, None if flat is not None else model.grads, flat)
-        total_loss = total_loss + loss * nb
+        step_losses[k] = loss
         if classify:
-            predicted[lo : lo + nb] = _predicted_class(xp, model._y_out, logits)
+            y = model._y_out
+            predicted[lo : lo + nb] = (
+                _predicted_class(xp, y, logits) if one_output else xp.argmax(y, axis=1)
+            )
         if bar.enabled:
-            bar.step(nb, total_loss, lo + nb)
-    row = {"loss": float(total_loss) / n}
+            bar.step(lo + nb, lambda k=k: float(xp.mean(step_losses[: k + 1])))
+    sizes = be.asarray(np.diff(np.minimum(np.arange(n_steps + 1) * batch_size, n)), model.dtype)
+    row = {"loss": float(xp.sum(step_losses * sizes)) / n}
     if classify:
         labels = xp.take(t_classes, idx_all, axis=0)
         row["accuracy"] = (
@@ -484,15 +491,15 @@ class _ProgressBar:
         self.task = self.progress.add_task("epoch 1", total=epochs * n, metrics="")
         self.epochs = epochs
 
-    def step(self, nb: int, total_loss: Any, seen: int) -> None:
+    def step(self, seen: int, running_loss: Callable[[], float]) -> None:
+        """After a step, ``seen`` rows into the epoch; every ``self.every`` steps, redraw with
+        ``running_loss()`` (the only value read back from the device)."""
         if not self.enabled:
             return
         self._count += 1
         if self._count % self.every == 0:
             self.progress.update(
-                self.task,
-                completed=self._done + seen,
-                metrics=f"loss {float(total_loss) / seen:.4f}",
+                self.task, completed=self._done + seen, metrics=f"loss {running_loss():.4f}"
             )
 
     _done = 0

@@ -107,6 +107,10 @@ class Backend:
         """``sum(a * b)`` over all entries of two arrays of one shape, as a 0-d array."""
         return self.xp.sum(a * b)
 
+    def argmax_rows(self, x: Any, out: Any = None) -> Any:
+        """The column of each row's largest entry (int64), into ``out`` where supported."""
+        return self.xp.argmax(x, axis=1)
+
     def tanh_(self, x: Any) -> Any:
         """``tanh(x)``, overwriting ``x`` where supported."""
         return self.xp.tanh(x)
@@ -150,6 +154,10 @@ def _np_take_rows(x, idx, out=None):
     return x.take(idx, 0, out, "clip")
 
 
+def _np_argmax_rows(x, out=None):
+    return x.argmax(1, out)
+
+
 def _np_tanh_(x):
     return np.tanh(x, out=x)
 
@@ -179,7 +187,10 @@ class NumpyBackend(Backend):
     scalar = staticmethod(
         functools.lru_cache(maxsize=256)(lambda value, dtype: np.array(value, dtype))
     )
-    vdot = staticmethod(np.vdot)  # flattens; one BLAS dot instead of a product and a sum
+    vdot = staticmethod(np.vdot)
+    argmax_rows = staticmethod(
+        _np_argmax_rows
+    )  # flattens; one BLAS dot instead of a product and a sum
     tanh_ = staticmethod(_np_tanh_)
     exp_ = staticmethod(_np_exp_)
     relu_ = staticmethod(_np_relu_)

@@ -393,6 +393,7 @@ def _run_epoch(
     one_output, logits = model.n_outputs == 1, model.loss_fn.from_logits
     # bound once: at Nielsen's batch 10 a step is ~50 us, and each attribute lookup counts
     take, forward_backward, step = be.take_rows, model.forward_backward, opt.step
+    argmax_rows = be.argmax_rows
     for k, lo in enumerate(range(0, n, batch_size)):
         idx = idx_all[lo : min(lo + batch_size, n)]  # the standard leaves over-long slices open
         nb = idx.shape[0]
@@ -415,10 +416,13 @@ def _run_epoch(
             step(params, None if flat is not None else model.grads, flat)
         step_losses[k] = loss
         if classify:
-            y = model._y_out
-            predicted[lo : lo + nb] = (
-                _predicted_class(xp, y, logits) if one_output else xp.argmax(y, axis=1)
-            )
+            y, rows = model._y_out, predicted[lo : lo + nb]
+            if one_output:
+                predicted[lo : lo + nb] = _predicted_class(xp, y, logits)
+            else:
+                classes = argmax_rows(y, rows)
+                if classes is not rows:  # backends without out=
+                    predicted[lo : lo + nb] = classes
         if bar.enabled:
             bar.step(lo + nb, lambda k=k: float(xp.mean(step_losses[: k + 1])))
     sizes = be.asarray(np.diff(np.minimum(np.arange(n_steps + 1) * batch_size, n)), model.dtype)

@@ -309,11 +309,13 @@ def fit(
     if state.epoch < epochs and not state.stop:
         state.history.stop_reason = ""  # a resumed run says why *it* stopped
     bar = _ProgressBar(epochs, n, batch_size, enabled=progress)
+    snapshot = None
     try:
         while state.epoch < epochs and not state.stop:
             opt.epoch = state.epoch
             start = time.perf_counter()
-            snapshot = model.state_dict()  # the last good weights, should this epoch diverge
+            # the last good weights, should this epoch diverge (host arrays reused each epoch)
+            snapshot = _snapshot(model, snapshot)
             order = rng.permutation(n) if shuffle else np.arange(n)
             if graph is not None:
                 graph.start_epoch()  # a new learning rate means a new capture
@@ -359,6 +361,15 @@ def fit(
     if not state.history.stop_reason:
         state.history.stop_reason = f"completed {state.epoch} epochs"
     return state.history
+
+
+def _snapshot(model: MLP, into: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Host copies of the parameters, written into ``into``'s arrays when given."""
+    if into is None:
+        return model.state_dict()
+    for name, value in model.params.items():
+        np.copyto(into[name], model.backend.to_numpy(value))
+    return into
 
 
 def _split_seed(seed: Any) -> int:

@@ -45,10 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_inputs, check_sample_weight, check_targets
+from ._validation import check_inputs, check_targets
 from .initializers import as_generator
 from .network import MLP
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import Optimizer
 
 __all__ = [
     "World",
@@ -524,12 +524,7 @@ def fit_data_parallel(
     """
     from . import training as tr
 
-    if not (isinstance(epochs, int) and epochs >= 0):
-        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+    tr.check_fit_arguments(epochs, batch_size, validation_fraction)
     world = get_world(distributed) or World(None)
     if state is not None:
         model = state.model
@@ -537,18 +532,10 @@ def fit_data_parallel(
     inputs = _Inputs(X, model, world)
     n_all = inputs.n
     Th = check_targets(_load_small(T), n_all, model.n_outputs)
-    sw = check_sample_weight(_load_small(sample_weight), n_all)
-    if class_weight is not None:
-        cw = tr.class_sample_weights(Th, class_weight)
-        sw = cw if sw is None else sw * cw
+    sw = tr.combined_sample_weights(Th, _load_small(sample_weight), class_weight)
     classify = tr.is_classification(Th, model.config.loss)
-
-    if state is None:
-        kwargs = {} if lr is None else {"lr": lr}
-        state = tr.TrainState(
-            model=model, optimizer=get_optimizer(optimizer, **kwargs), rng=as_generator(seed)
-        )
-    model, opt, rng = state.model, state.optimizer, state.rng
+    state = state if state is not None else tr.new_state(model, optimizer, lr, seed)
+    model, opt = state.model, state.optimizer
 
     be = model.backend
     train_rows = np.arange(n_all)
@@ -567,75 +554,30 @@ def fit_data_parallel(
     t_all = be.asarray(Th, model.dtype)
     w_all = None if sw is None else be.asarray(sw, model.dtype)
 
-    cbs = list(callbacks)
-    if early_stopping is not None:
-        es = (
-            early_stopping
-            if isinstance(early_stopping, tr.EarlyStopping)
-            else tr.EarlyStopping(int(early_stopping))
-        )
-        cbs.insert(0, es)  # first, as in fit(): a Checkpoint sees this epoch's record
-
     _broadcast_parameters(model, world)
     _decorrelate_dropout(model, world)
     grad_buf = _GradientBuffer(model)
     n = train_rows.shape[0]
     bar = tr._ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
-    try:
-        while state.epoch < epochs and not state.stop:
-            opt.epoch = state.epoch
-            start = time.perf_counter()
-            snapshot = model.state_dict()
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            row = _run_epoch(
-                model,
-                opt,
-                inputs,
-                t_all,
-                w_all,
-                train_rows[order],
-                batch_size,
-                classify,
-                bar,
-                world,
-                grad_buf,
-            )
-            if not math.isfinite(row["loss"]):
-                model.load_state_dict(snapshot)
-                state.history.stop_reason = (
-                    f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
-                )
-                raise tr.TrainingDiverged(
-                    f"training diverged: the loss became {row['loss']} in epoch {state.epoch + 1}; "
-                    f"the weights from the end of epoch {state.epoch} were kept "
-                    "(try a smaller learning rate)",
-                    state.history,
-                    state.epoch,
-                )
-            if val is not None:
-                row.update(_evaluate(model, *val, classify, world, prefix="val_"))
-            row["lr"] = opt.lr
-            row["time"] = time.perf_counter() - start
-            state.epoch += 1
-            row = {"epoch": state.epoch, **row}
-            state.history.epochs.append(row)
-            bar.epoch_done(row)
-            for cb in cbs:
-                fn = cb.on_epoch_end if isinstance(cb, tr.Callback) else cb
-                if fn(state):
-                    state.stop = True
-            # ranks stop together: a callback that stops on any rank stops all of them
-            stop = world.allreduce_sum(np.array([1.0 if state.stop else 0.0]), "stop decision")
-            state.stop = bool(stop[0] > 0)
-            if state.stop and not state.history.stop_reason:
-                state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
-    finally:
-        bar.close()
-    if state.best_params is not None and early_stopping is not None:
-        model.load_state_dict(state.best_params)
-    if not state.history.stop_reason:
-        state.history.stop_reason = f"completed {state.epoch} epochs"
-    return state.history
+
+    def run_epoch(order: np.ndarray) -> dict[str, float]:
+        rows = train_rows[order]
+        return _run_epoch(
+            model, opt, inputs, t_all, w_all, rows, batch_size, classify, bar, world, grad_buf
+        )
+
+    def evaluate() -> dict[str, float]:
+        return {} if val is None else _evaluate(model, *val, classify, world, prefix="val_")
+
+    def agree(stop: bool) -> bool:
+        # ranks stop together: a callback that stops on any rank stops all of them
+        votes = world.allreduce_sum(np.array([1.0 if stop else 0.0]), "stop decision")
+        return bool(votes[0] > 0)
+
+    return tr.train_epochs(
+        state, epochs, n, shuffle, run_epoch, evaluate, bar,
+        tr.epoch_callbacks(callbacks, early_stopping), early_stopping is not None, agree,
+    )  # fmt: skip
 
 
 def _load_small(x: Any) -> Any:

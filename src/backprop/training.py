@@ -235,12 +235,7 @@ def fit(
         When an epoch's loss is NaN or inf; the model is left with the weights it had at
         the start of that epoch (the last good ones).
     """
-    if not (isinstance(epochs, int) and epochs >= 0):
-        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+    check_fit_arguments(epochs, batch_size, validation_fraction)
     if distributed is not False:
         from .distributed import fit_data_parallel, wants_data_parallel
 
@@ -255,17 +250,10 @@ def fit(
 
     Xh = check_inputs(X, model.n_inputs)
     Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype)
-    sw = check_sample_weight(sample_weight, Xh.shape[0])
-    if class_weight is not None:
-        cw = class_sample_weights(Th, class_weight)
-        sw = cw if sw is None else sw * cw
+    sw = combined_sample_weights(Th, sample_weight, class_weight)
     classify = is_classification(Th, model.config.loss)
-
-    if state is None:
-        kwargs = {} if lr is None else {"lr": lr}
-        opt = get_optimizer(optimizer, **kwargs)
-        state = TrainState(model=model, optimizer=opt, rng=as_generator(seed))
-    model, opt, rng = state.model, state.optimizer, state.rng
+    state = state if state is not None else new_state(model, optimizer, lr, seed)
+    model, opt = state.model, state.optimizer
 
     if validation_data is None and validation_fraction > 0:
         # The split is drawn from its own generator seeded from `seed`, so that a resumed
@@ -296,6 +284,58 @@ def fit(
         graph = StepGraph(model, opt, x_all, t_all, w_all, batch_size, strict=bool(cuda_graph))
     restore_tf32 = set_tf32(tf32, be)
 
+    def run_epoch(order: np.ndarray) -> dict[str, float]:
+        if graph is not None:
+            graph.start_epoch()  # a new learning rate means a new capture
+        return _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph)
+
+    def evaluate() -> dict[str, float]:
+        return {} if val is None else _evaluate(model, val[0], val[1], classify, prefix="val_")
+
+    bar = _ProgressBar(epochs, n, batch_size, enabled=progress)
+    try:
+        return train_epochs(
+            state, epochs, n, shuffle, run_epoch, evaluate, bar,
+            epoch_callbacks(callbacks, early_stopping), early_stopping is not None,
+        )  # fmt: skip
+    finally:
+        restore_tf32()
+
+
+# ------------------------------------------------------------ shared by fit and MPI's fit
+def check_fit_arguments(epochs: Any, batch_size: Any, validation_fraction: Any) -> None:
+    """One clear error for a bad ``epochs``, ``batch_size`` or ``validation_fraction``."""
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
+    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+
+
+def combined_sample_weights(
+    Th: np.ndarray, sample_weight: Any, class_weight: dict[int, float] | str | None
+) -> np.ndarray | None:
+    """``s_i`` = sample weight x class weight of row i (None when neither is given)."""
+    sw = check_sample_weight(sample_weight, Th.shape[0])
+    if class_weight is not None:
+        cw = class_sample_weights(Th, class_weight)
+        sw = cw if sw is None else sw * cw
+    return sw
+
+
+def new_state(model: MLP, optimizer: str | Optimizer, lr: float | None, seed: Any) -> TrainState:
+    """A fresh run's state: the optimizer (built from its name with ``lr``) and the shuffles'
+    generator from ``seed``."""
+    opt = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+    return TrainState(model=model, optimizer=opt, rng=as_generator(seed))
+
+
+def epoch_callbacks(
+    callbacks: Sequence[CallbackLike], early_stopping: int | EarlyStopping | None
+) -> list[CallbackLike]:
+    """The callbacks to call at each epoch's end, early stopping first (so that a
+    Checkpoint sees this epoch's early-stopping record)."""
     cbs: list[CallbackLike] = list(callbacks)
     if early_stopping is not None:
         es = (
@@ -303,12 +343,33 @@ def fit(
             if isinstance(early_stopping, EarlyStopping)
             else EarlyStopping(int(early_stopping))
         )
-        # first, so that callbacks (a Checkpoint) see this epoch's early-stopping record
         cbs.insert(0, es)
+    return cbs
 
+
+def train_epochs(
+    state: TrainState,
+    epochs: int,
+    n: int,
+    shuffle: bool,
+    run_epoch: Callable[[np.ndarray], dict[str, float]],
+    evaluate: Callable[[], dict[str, float]],
+    bar: _ProgressBar,
+    callbacks: Sequence[CallbackLike],
+    restore_best: bool,
+    agree: Callable[[bool], bool] = bool,
+) -> History:
+    """The epoch loop, once for every way of running a step.
+
+    Each epoch: draw the order of the ``n`` training rows from ``state.rng``; ``run_epoch``
+    (one pass, returning the mean loss and accuracy); stop with the last good weights if the
+    loss is NaN or inf; ``evaluate`` (validation metrics); append the history row; call the
+    callbacks. ``agree`` turns this process's stop decision into everyone's (MPI ranks stop
+    together). Afterwards, early stopping's best weights are restored if ``restore_best``.
+    """
+    model, opt, rng = state.model, state.optimizer, state.rng
     if state.epoch < epochs and not state.stop:
         state.history.stop_reason = ""  # a resumed run says why *it* stopped
-    bar = _ProgressBar(epochs, n, batch_size, enabled=progress)
     snapshot = None
     try:
         while state.epoch < epochs and not state.stop:
@@ -317,16 +378,12 @@ def fit(
             # the last good weights, should this epoch diverge (host arrays reused each epoch)
             snapshot = _snapshot(model, snapshot)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            if graph is not None:
-                graph.start_epoch()  # a new learning rate means a new capture
-            # A diverging epoch overflows on purpose-free arithmetic; it is reported below as
-            # TrainingDiverged with the last good weights restored. NumPy's overflow warnings
-            # would otherwise escape first (as exceptions under -W error) mid-epoch, leaving
-            # inf/NaN weights in the model (tests/test_training.py, divergence tests).
+            # A diverging epoch overflows; that is reported below as TrainingDiverged with
+            # the last good weights restored. NumPy's overflow warnings would otherwise
+            # escape first (as exceptions under -W error) mid-epoch, leaving inf/NaN weights
+            # in the model (tests/test_training.py, divergence tests).
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                row = _run_epoch(
-                    model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph
-                )
+                row = run_epoch(order)
             if not math.isfinite(row["loss"]):
                 model.load_state_dict(snapshot)
                 state.history.stop_reason = (
@@ -339,24 +396,23 @@ def fit(
                     state.history,
                     state.epoch,
                 )
-            if val is not None:
-                row.update(_evaluate(model, val[0], val[1], classify, prefix="val_"))
+            row.update(evaluate())
             row["lr"] = opt.lr
             row["time"] = time.perf_counter() - start
             state.epoch += 1
             row = {"epoch": state.epoch, **row}
             state.history.epochs.append(row)
             bar.epoch_done(row)
-            for cb in cbs:
+            for cb in callbacks:
                 fn = cb.on_epoch_end if isinstance(cb, Callback) else cb
                 if fn(state):
                     state.stop = True
+            state.stop = agree(state.stop)
             if state.stop and not state.history.stop_reason:
                 state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
     finally:
         bar.close()
-        restore_tf32()
-    if state.best_params is not None and early_stopping is not None:
+    if state.best_params is not None and restore_best:
         model.load_state_dict(state.best_params)
     if not state.history.stop_reason:
         state.history.stop_reason = f"completed {state.epoch} epochs"

@@ -399,13 +399,11 @@ class MLP:
         """
         y = self._y_out
         n = y.shape[0]
-        out = self._loss_grad_buffers.get(n) if self.backend.supports_out else None
+        out = self._loss_grad_buffers.get(n)
         if out is None and self.backend.supports_out:
-            self._loss_grad_buffers = {
-                **self._loss_grad_buffers,
-                n: self.backend.empty(y.shape, self.dtype),
-            }
-            out = self._loss_grad_buffers[n]
+            if len(self._loss_grad_buffers) >= 4:  # batch sizes keep changing: stay bounded
+                self._loss_grad_buffers.clear()
+            out = self._loss_grad_buffers[n] = self.backend.empty(tuple(y.shape), self.dtype)
         loss, g = self.loss_fn.value_and_grad(self.backend, y, t, sample_weight, out=out)
         for k in range(len(self.layers) - 1, -1, -1):
             # the first layer's dL/dx would be the gradient for the data: never needed

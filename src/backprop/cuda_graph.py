@@ -249,8 +249,9 @@ class StepGraph:
         xb = be.take_rows(self.x_all, self._idx, out=self._xb)
         tb = be.take_rows(self.t_all, self._idx, out=self._tb)
         wb = None if self.w_all is None else be.take_rows(self.w_all, self._idx)
-        loss = model.forward_backward(xb, tb, wb)
-        self.optimizer.step(model.params, model.grads, flat=model.flat)
+        scale = self.optimizer.gradient_scale()  # as in fit: SGD takes eta-scaled gradients
+        loss = model.forward_backward(xb, tb, wb, scale)
+        self.optimizer.step(model.params, model.grads, flat=model.flat, scaled=scale != 1.0)
         return loss, model._y_out
 
     def _capture(self) -> bool:

@@ -72,17 +72,22 @@ class Loss:
             per = per * weights
         return xp.mean(per)
 
-    def value_and_grad(self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None) -> Any:
-        """``(L, dL/dy)`` in one pass, the gradient written into ``out`` where the backend can.
+    def value_and_grad(
+        self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
+    ) -> Any:
+        """``(L, scale * dL/dy)`` in one pass, the gradient written into ``out`` where the
+        backend can.
 
         The training step's path: for ``l2`` and ``cross_entropy`` without sample weights
         the two share their intermediates (Nielsen's cost objects give value and delta
-        together); every other case is :meth:`value` and :meth:`gradient`.
+        together), and ``scale`` rides on the ``1/n`` they multiply by anyway; every other
+        case is :meth:`value` and :meth:`gradient`.
         """
         fused = _FUSED.get(self.name)
         if fused is not None and weights is None:
-            return fused(be, y, t, out)
-        return self.value(be.xp, y, t, weights), self.gradient(be.xp, y, t, weights)
+            return fused(be, y, t, out, scale)
+        g = self.gradient(be.xp, y, t, weights)
+        return self.value(be.xp, y, t, weights), g if scale == 1.0 else g * scale
 
     def gradient(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
         """``dL/dy``, shape ``(n, m)``: the per-sample gradient times ``s_i / n``."""
@@ -154,15 +159,15 @@ def _ce_grad(xp, z, t):
     return softmax(xp, z) * xp.sum(t, axis=1, keepdims=True) - t
 
 
-def _l2_fused(be, y, t, out):
+def _l2_fused(be, y, t, out, scale):
     n = y.shape[0]
     r = be.subtract(y, t, out=out)  # r = y - t
     value = be.vdot(r, r) * (0.5 / n)  # L = (1/n) sum_i 1/2 sum_j r_ij^2
-    r *= be.scalar(1.0 / n, r.dtype)  # dL/dy = (y - t) / n
+    r *= be.scalar(scale / n, r.dtype)  # dL/dy = (y - t) / n, times scale
     return value, r
 
 
-def _ce_fused(be, z, t, out):
+def _ce_fused(be, z, t, out, scale):
     xp = be.xp
     n = z.shape[0]
     s = be.subtract(z, xp.max(z, axis=1, keepdims=True), out=out)  # s = z - max_j z
@@ -175,7 +180,7 @@ def _ce_fused(be, z, t, out):
     e /= e_sum  # softmax(z)
     e *= t_sum
     e -= t  # dl_i/dz = softmax(z) sum_j t_ij - t_i
-    e *= be.scalar(1.0 / n, e.dtype)
+    e *= be.scalar(scale / n, e.dtype)  # times scale
     return value, e
 
 

@@ -390,7 +390,7 @@ class MLP:
             return (out[:, 0] > 0.5).astype(np.intp)
         return np.argmax(out, axis=1)
 
-    def backward(self, t: Any, sample_weight: Any = None) -> Any:
+    def backward(self, t: Any, sample_weight: Any = None, grad_scale: float = 1.0) -> Any:
         """Backpropagate from the loss after a ``forward(..., training=True)``.
 
         Returns the loss (a 0-d array on the backend); the gradients are in :attr:`grads`.
@@ -404,16 +404,28 @@ class MLP:
             if len(self._loss_grad_buffers) >= 4:  # batch sizes keep changing: stay bounded
                 self._loss_grad_buffers.clear()
             out = self._loss_grad_buffers[n] = self.backend.empty(tuple(y.shape), self.dtype)
-        loss, g = self.loss_fn.value_and_grad(self.backend, y, t, sample_weight, out=out)
+        loss, g = self.loss_fn.value_and_grad(
+            self.backend, y, t, sample_weight, out=out, scale=grad_scale
+        )
         for k in range(len(self.layers) - 1, -1, -1):
             # the first layer's dL/dx would be the gradient for the data: never needed
             g = self.layers[k].backward(g, need_input_grad=k > 0)
         return loss
 
-    def forward_backward(self, x: Any, t: Any, sample_weight: Any = None) -> Any:
-        """One forward (training mode) and backward on backend arrays; returns the loss."""
+    def forward_backward(
+        self, x: Any, t: Any, sample_weight: Any = None, grad_scale: float = 1.0
+    ) -> Any:
+        """One forward (training mode) and backward on backend arrays; returns the loss ``L``.
+
+        ``grad_scale``: the gradients left in :attr:`grads` are those of ``grad_scale * L``
+        (backpropagation is linear in the output's gradient, so the factor costs nothing on
+        the fused losses). Plain SGD asks for its learning rate here
+        (:meth:`backprop.optimizers.Optimizer.gradient_scale`), so that its update is one
+        subtraction: at batch 128 that saves a pass over every parameter per step
+        (docs/performance.md).
+        """
         self._y_out = self._forward(x, True)
-        return self.backward(t, sample_weight)
+        return self.backward(t, sample_weight, grad_scale)
 
     def loss(self, X: Any, T: Any, sample_weight: Any = None) -> float:
         """``L = (1/n) sum_i s_i l_i`` on ``(X, T)`` in inference mode (no dropout)."""
@@ -441,10 +453,11 @@ class MLP:
         """One gradient step on one batch; returns the batch loss before the step."""
         x = self.as_inputs(X)
         n = x.shape[0]
+        scale = optimizer.gradient_scale()  # the same path as fit's steps, bit for bit
         loss = self.forward_backward(
-            x, self.as_targets(T, n), self.as_sample_weight(sample_weight, n)
+            x, self.as_targets(T, n), self.as_sample_weight(sample_weight, n), scale
         )
-        optimizer.step(self.params, self.grads, flat=self.flat)
+        optimizer.step(self.params, self.grads, flat=self.flat, scaled=scale != 1.0)
         return float(loss)
 
     def fit(self, X: Any, T: Any, **kwargs: Any) -> Any:

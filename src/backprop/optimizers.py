@@ -167,7 +167,16 @@ class Optimizer(ABC):
         """The learning rate for the current :attr:`epoch`."""
         return self.schedule(self.base_lr, self.epoch)
 
-    def step(self, params: dict[str, Any], grads: dict[str, Any], flat: Any = None) -> None:
+    def gradient_scale(self) -> float:
+        """The factor this optimizer would like the gradients pre-multiplied by (1: none).
+
+        Plain SGD without weight decay asks for its learning rate: its update
+        ``p <- p - eta g`` is then one subtraction (see ``step(..., scaled=True)``)."""
+        return 1.0
+
+    def step(
+        self, params: dict[str, Any], grads: dict[str, Any], flat: Any = None, scaled: bool = False
+    ) -> None:
         """Update every parameter in place from its gradient.
 
         Parameters
@@ -177,9 +186,15 @@ class Optimizer(ABC):
         flat : backprop.network.FlatParameters, optional
             When the parameters are views into one vector (``model.flat``), the update runs
             once on the whole vector; the result is identical, entry for entry.
+        scaled : bool
+            The gradients are already multiplied by :meth:`gradient_scale`.
         """
         self.t += 1
         lr = self.lr
+        if scaled:
+            if self.gradient_scale() != lr:
+                raise ValueError(f"{self.name} does not take pre-scaled gradients")
+            lr = None  # eta is in the gradients already
         if flat is not None:
             self._step_flat(flat, lr)
             return
@@ -201,7 +216,7 @@ class Optimizer(ABC):
         scratch = self._scratch
         if (
             scratch is None
-            or scratch.vectors[0].shape != p.shape
+            or scratch.shape != tuple(p.shape)
             or scratch.backend is not flat.backend
         ):
             scratch = self._scratch = _Scratch(flat.backend, p)
@@ -325,8 +340,11 @@ class SGD(Optimizer):
 
     name = "sgd"
 
+    def gradient_scale(self) -> float:
+        return self.lr if self.weight_decay == 0 else 1.0
+
     def _update(self, p, g, state, lr, scratch):
-        p -= _mul(scratch, 0, g, lr)
+        p -= g if lr is None else _mul(scratch, 0, g, lr)  # lr None: g is eta * gradient
 
 
 class Momentum(Optimizer):

@@ -460,6 +460,10 @@ def _run_epoch(
     one_output, logits = model.n_outputs == 1, model.loss_fn.from_logits
     # bound once: at Nielsen's batch 10 a step is ~50 us, and each attribute lookup counts
     take, forward_backward, step = be.take_rows, model.forward_backward, opt.step
+    # plain SGD takes gradients pre-multiplied by eta (one subtraction per step instead of
+    # a multiply and a subtraction over every parameter; the lr is constant within an epoch)
+    scale = opt.gradient_scale()
+    scaled = scale != 1.0
     argmax_rows = be.argmax_rows
     for k, lo in enumerate(range(0, n, batch_size)):
         idx = idx_all[lo : min(lo + batch_size, n)]  # the standard leaves over-long slices open
@@ -479,8 +483,8 @@ def _run_epoch(
             xb = take(x_all, idx, bufs[0])
             tb = take(t_all, idx, bufs[1])
             wb = None if w_all is None else take(w_all, idx)
-            loss = forward_backward(xb, tb, wb)
-            step(params, None if flat is not None else model.grads, flat)
+            loss = forward_backward(xb, tb, wb, scale)
+            step(params, None if flat is not None else model.grads, flat, scaled)
         step_losses[k] = loss
         if classify:
             y, rows = model._y_out, predicted[lo : lo + nb]

@@ -556,7 +556,8 @@ def fit_data_parallel(
 
     _broadcast_parameters(model, world)
     _decorrelate_dropout(model, world)
-    grad_buf = _GradientBuffer(model)
+    # NumPy all-reduces the model's flat gradient vector in place; others need a host copy
+    grad_buf = None if model.flat is not None and be.name == "numpy" else _GradientBuffer(model)
     n = train_rows.shape[0]
     bar = tr._ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
 
@@ -596,11 +597,15 @@ def _run_epoch(
     from .training import _correct
 
     be, xp = model.backend, model.xp
-    params = model.params
+    params, flat = model.params, model.flat
+    # NumPy: the model's own flat gradient vector is the all-reduce buffer (no packing);
+    # other backends go through a host buffer (grad_buf).
+    host = flat.grads if grad_buf is None else grad_buf.flat
+    scale = opt.gradient_scale()  # as in fit: plain SGD takes eta-scaled gradients
+    scaled = scale != 1.0
     n = rows.shape[0]
     total_loss = 0.0
     correct = 0.0
-    device_grads = None
     for lo in range(0, n, batch_size):
         batch = rows[lo : lo + batch_size]
         nb = batch.shape[0]
@@ -614,21 +619,22 @@ def _run_epoch(
                 if w_all is None
                 else xp.take(w_all, idx if be.name == "numpy" else be.asarray(idx), axis=0)
             )
-            loss = model.forward_backward(xb, tb, wb)
-            # the engine's loss is a mean over this rank's b - a rows: weight by its share
-            grad_buf.pack(model.grads, (b - a) / nb, be)
+            # the engine's loss is a mean over this rank's b - a rows: its gradient is
+            # weighted by the rank's share of the batch, so the ranks' sum is the batch's
+            loss = model.forward_backward(xb, tb, wb, scale * (b - a) / nb)
+            if grad_buf is not None:
+                grad_buf.pack(model.grads, 1.0, be)
             total_loss = total_loss + float(loss) * (b - a)
             if classify:
                 correct = correct + float(_correct(xp, model._y_out, tb, model.loss_fn.from_logits))
         else:
-            grad_buf.flat[...] = 0.0  # a batch smaller than the number of ranks
-        world.allreduce_sum(grad_buf.flat)
-        if be.name == "numpy":
-            grads = grad_buf.views
+            host[...] = 0.0  # a batch smaller than the number of ranks
+        world.allreduce_sum(host)
+        if grad_buf is None:
+            opt.step(params, None, flat, scaled)
         else:
-            device_grads = {k: be.asarray(v, model.dtype) for k, v in grad_buf.views.items()}
-            grads = device_grads
-        opt.step(params, grads)
+            grads = {k: be.asarray(v, model.dtype) for k, v in grad_buf.views.items()}
+            opt.step(params, grads, scaled=scaled)
         bar.step(lo + nb, lambda t=total_loss, seen=lo + nb: t * world.size / seen)
     sums = world.allreduce_sum(np.array([total_loss, correct]), "metrics all-reduce")
     out = {"loss": float(sums[0]) / n}

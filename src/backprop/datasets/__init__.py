@@ -176,13 +176,12 @@ def _load_synthetic(
     )
     X, y = generate(n, float(sigma), data_rng)
     train_idx, test_idx = train_test_split(n, test_fraction, split_seed, labels=y)
-    has_test = test_idx.size > 0
-    return Dataset(
-        name=name,
-        X_train=X[train_idx],
-        y_train=y[train_idx],
-        X_test=X[test_idx] if has_test else None,
-        y_test=y[test_idx] if has_test else None,
+    return Dataset.from_split(
+        name,
+        X,
+        y,
+        train_idx,
+        test_idx,
         task="classification",
         n_classes=k,
         class_names=[str(c) for c in range(k)],

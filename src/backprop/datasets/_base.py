@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,28 @@ class Dataset:
     feature_names: list[str] | None
     image_shape: tuple[int, ...] | None = None
     preprocessing: Preprocessing | None = None
+
+    @classmethod
+    def from_split(
+        cls,
+        name: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        train_idx: np.ndarray,
+        test_idx: np.ndarray,
+        **fields: Any,
+    ) -> Dataset:
+        """The rows ``train_idx`` of ``(X, y)`` for training and ``test_idx`` for testing
+        (no test split when ``test_idx`` is empty); ``fields`` are the other attributes."""
+        has_test = test_idx.size > 0
+        return cls(
+            name=name,
+            X_train=X[train_idx],
+            y_train=y[train_idx],
+            X_test=X[test_idx] if has_test else None,
+            y_test=y[test_idx] if has_test else None,
+            **fields,
+        )
 
     @property
     def n_features(self) -> int:

@@ -59,13 +59,12 @@ def load_sklearn_set(name: str, *, seed: int = 0, test_fraction: float = 0.25) -
         feature_names = [str(f) for f in bunch.feature_names]
         prep = fit_standardizer(raw[train_idx], feature_names, classes=class_names)
         X, image_shape = prep.transform(raw), None
-    has_test = test_idx.size > 0
-    return Dataset(
-        name=name,
-        X_train=X[train_idx],
-        y_train=y[train_idx],
-        X_test=X[test_idx] if has_test else None,
-        y_test=y[test_idx] if has_test else None,
+    return Dataset.from_split(
+        name,
+        X,
+        y,
+        train_idx,
+        test_idx,
         task="classification",
         n_classes=len(class_names),
         class_names=class_names,

@@ -194,13 +194,12 @@ def load_csv(
 
     prep = fit_standardizer(X[train_idx], features, target=target, classes=classes)
     X_std = prep.transform(X)
-    has_test = test_idx.size > 0
-    return Dataset(
-        name=str(path),
-        X_train=X_std[train_idx],
-        y_train=y[train_idx],
-        X_test=X_std[test_idx] if has_test else None,
-        y_test=y[test_idx] if has_test else None,
+    return Dataset.from_split(
+        str(path),
+        X_std,
+        y,
+        train_idx,
+        test_idx,
         task=task,
         n_classes=n_classes,
         class_names=classes,

@@ -92,3 +92,30 @@ def test_host_state_loads_into_a_torch_model_optimizer():
     assert isinstance(opt_t.state["layers.0.W"]["m"], torch.Tensor)
     for k, v in a.state_dict().items():
         np.testing.assert_allclose(t.state_dict()[k], v, rtol=1e-12, atol=1e-15)
+
+
+def test_sgd_with_eta_scaled_gradients_matches_the_plain_update():
+    # fit's path: the loss's gradient carries eta, SGD subtracts (one pass instead of two)
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+    a, b = _model(), _model()
+    opt_a, opt_b = get_optimizer("sgd", lr=0.05), get_optimizer("sgd", lr=0.05)
+    assert opt_b.gradient_scale() == 0.05
+    for _ in range(3):
+        a.gradients(X, y)
+        opt_a.step(a.params, a.grads, flat=a.flat)
+        x, t = b.as_inputs(X), b.as_targets(y, 8)
+        b.forward_backward(x, t, None, opt_b.gradient_scale())
+        opt_b.step(b.params, b.grads, flat=b.flat, scaled=True)
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - {"sgd"}))
+def test_only_sgd_takes_scaled_gradients(name):
+    opt = get_optimizer(name, lr=0.05)
+    assert opt.gradient_scale() == 1.0
+    model = _model()
+    with pytest.raises(ValueError, match="does not take pre-scaled gradients"):
+        opt.step(model.params, model.grads, flat=model.flat, scaled=True)
+    assert get_optimizer("sgd", lr=0.05, weight_decay=0.1).gradient_scale() == 1.0

@@ -140,6 +140,7 @@ class Optimizer(ABC):
     name = "sgd"
     slots: tuple[str, ...] = ()
     decoupled_decay = False
+    takes_scaled_gradients = False  # see gradient_scale
 
     def __init__(self, lr: float = 0.1, weight_decay: float = 0.0, schedule: Any = None) -> None:
         if not (isinstance(lr, float | int) and math.isfinite(lr) and lr > 0):
@@ -192,7 +193,7 @@ class Optimizer(ABC):
         self.t += 1
         lr = self.lr
         if scaled:
-            if self.gradient_scale() != lr:
+            if not self.takes_scaled_gradients:
                 raise ValueError(f"{self.name} does not take pre-scaled gradients")
             lr = None  # eta is in the gradients already
         if flat is not None:
@@ -339,6 +340,8 @@ class SGD(Optimizer):
     """Gradient descent: ``p <- p - eta g`` (the seed's ``u_ij <- u_ij - eta delta_j h_i``)."""
 
     name = "sgd"
+
+    takes_scaled_gradients = True
 
     def gradient_scale(self) -> float:
         return self.lr if self.weight_decay == 0 else 1.0

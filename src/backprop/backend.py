@@ -154,6 +154,10 @@ def _np_take_rows(x, idx, out=None):
     return x.take(idx, 0, out, "clip")
 
 
+def _np_sum_rows(x, out=None):
+    return np.add.reduce(x, 0, None, out)  # positional: ~0.2 us less per call than keywords
+
+
 def _np_argmax_rows(x, out=None):
     return x.argmax(1, out)
 
@@ -177,7 +181,7 @@ class NumpyBackend(Backend):
 
     supports_out = True
     matmul = staticmethod(np.matmul)
-    sum_rows = staticmethod(functools.partial(np.add.reduce, axis=0))
+    sum_rows = staticmethod(_np_sum_rows)
     multiply = staticmethod(np.multiply)
     sqrt = staticmethod(np.sqrt)
     subtract = staticmethod(np.subtract)

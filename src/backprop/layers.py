@@ -90,6 +90,16 @@ class Dense:
         self._a: Any = None
         self._y: Any = None
 
+    @property
+    def activation(self) -> Activation:
+        return self._activation
+
+    @activation.setter
+    def activation(self, act: Activation) -> None:
+        # what forward caches for backward, decided once rather than on every step
+        self._activation = act
+        self._keeps_a, self._keeps_y = act.keeps == "a", act.keeps == "y"
+
     def forward(self, x: Any, training: bool = False) -> Any:
         """``y = f(x W + b)`` for a batch ``x`` of shape ``(n, fan_in)``; returns ``(n, fan_out)``.
 
@@ -111,8 +121,8 @@ class Dense:
         else:
             y = act.forward(be.xp, a)
         self._x = x
-        self._a = a if act.keeps == "a" else None
-        self._y = y if act.keeps == "y" else None
+        self._a = a if self._keeps_a else None
+        self._y = y if self._keeps_y else None
         return y
 
     def _buffers_for(self, n: int) -> _Buffers:

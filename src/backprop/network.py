@@ -253,6 +253,9 @@ class MLP:
             if not last and config.dropout > 0:
                 self.layers.append(Dropout(config.dropout, self.dropout_rng, backend, config.dtype))
         self._loss_grad_buffers: dict[int, Any] = {}
+        # the backward pass walks the layers in reverse; the first layer's dL/dx would be
+        # the gradient for the data: never needed
+        self._backward_order = [(layer, k > 0) for k, layer in enumerate(self.layers)][::-1]
 
     def _parameter_arrays(self, i: int, W0: np.ndarray) -> tuple[Any, Any, Any, Any]:
         """Layer i's W (holding W0), b (zeros), and gradient arrays: views into the flat
@@ -407,9 +410,8 @@ class MLP:
         loss, g = self.loss_fn.value_and_grad(
             self.backend, y, t, sample_weight, out=out, scale=grad_scale
         )
-        for k in range(len(self.layers) - 1, -1, -1):
-            # the first layer's dL/dx would be the gradient for the data: never needed
-            g = self.layers[k].backward(g, need_input_grad=k > 0)
+        for layer, need_input_grad in self._backward_order:
+            g = layer.backward(g, need_input_grad)
         return loss
 
     def forward_backward(

@@ -70,7 +70,9 @@ class Backend:
             name = str(getattr(name, "name", name))
         name = name.rsplit(".", 1)[-1]
         if name not in ("float32", "float64", "int64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
+            raise ValueError(
+                f"dtype must be 'float32' or 'float64' (or int64 for indices), got {name!r}"
+            )
         return getattr(self.xp, name)
 
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:

@@ -207,6 +207,16 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
+def _bias_table(layer: int, grad: list, fd: list, old: list, new: list) -> Table:
+    """``dL/db(layer)_j = delta_j`` beside its finite difference, and the update of each bias."""
+    b = f"b({layer})"
+    table = _table(f"∂L/∂{b}_j = δ_j   and {b}_j ← {b}_j - η ∂L/∂{b}_j",
+                   f"{b}_j", f"∂L/∂{b}_j", "finite diff.", f"{b}_j", f"new {b}_j")  # fmt: skip
+    for j in range(len(grad)):
+        table.add_row(f"{b}{j + 1}", _g(grad[j]), _g(fd[j]), f"{old[j]:g}", _f(new[j]))
+    return table
+
+
 def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -> Group:
     """Every number of one step as rich renderables: forward pass, loss, output deltas,
     ``dL/du_ij = delta_j h_i``, ``dL/dh_j = sum_k delta_k u_jk``, hidden deltas,
@@ -261,12 +271,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
             )  # fmt: skip
     parts.append(grad_u)
 
-    grad_b2 = _table("∂L/∂b(2)_j = δ_j   and b(2)_j ← b(2)_j - η ∂L/∂b(2)_j",
-                     "b(2)_j", "∂L/∂b(2)_j", "finite diff.", "b(2)_j", "new b(2)_j")  # fmt: skip
-    for j in range(n_out):
-        grad_b2.add_row(f"b(2){j + 1}", _g(step.grad_b2[j]), _g(fd["grad_b2"][j]),
-                        f"{step.b2[j]:g}", _f(step.b2_new[j]))  # fmt: skip
-    parts.append(grad_b2)
+    parts.append(_bias_table(2, step.grad_b2, fd["grad_b2"], step.b2, step.b2_new))
 
     dh = _table("Hidden units have no target: ∂L/∂h_j = Σ_k δ_k u_jk, over every output k",
                 "j", "Σ_k δ_k u_jk", "∂L/∂h_j")  # fmt: skip
@@ -294,12 +299,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
             )  # fmt: skip
     parts.append(grad_w)
 
-    grad_b1 = _table("∂L/∂b(1)_j = δ_j   and b(1)_j ← b(1)_j - η ∂L/∂b(1)_j",
-                     "b(1)_j", "∂L/∂b(1)_j", "finite diff.", "b(1)_j", "new b(1)_j")  # fmt: skip
-    for j in range(n_hidden):
-        grad_b1.add_row(f"b(1){j + 1}", _g(step.grad_b1[j]), _g(fd["grad_b1"][j]),
-                        f"{step.b1[j]:g}", _f(step.b1_new[j]))  # fmt: skip
-    parts.append(grad_b1)
+    parts.append(_bias_table(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new))
     parts.append(
         Text(
             f"Finite differences: central, ε = {FD_EPS:g}, on the reference network's loss; "

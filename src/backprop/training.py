@@ -540,6 +540,7 @@ class _ProgressBar:
         self.n = n
         self.every = max(1, (n // batch_size) // 20)
         self._count = 0
+        self._done = 0  # rows of the completed epochs
         self._desc = ""
         if not self.enabled:
             return
@@ -576,8 +577,6 @@ class _ProgressBar:
             self.progress.update(
                 self.task, completed=self._done + seen, metrics=f"loss {running_loss():.4f}"
             )
-
-    _done = 0
 
     def epoch_done(self, row: dict[str, float]) -> None:
         if not self.enabled:

@@ -295,3 +295,22 @@ def test_dropout_is_inverted_and_drops_a_fraction_p():
     kept = grads["layers.0.W"][grads["layers.0.W"] != 0.0]
     # dL/dW0_j = (y - t) W1_j mask_j = y / k / (1 - p) for a kept unit, with y = sqrt(2 L)
     np.testing.assert_allclose(kept, np.sqrt(2 * loss) / k / (1 - p), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [63, 64, 130])
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh"])
+def test_batches_on_both_sides_of_the_blas_bias_sum(n, hidden):
+    # From 64 rows the NumPy backend sums the bias gradient over the batch as a row of ones
+    # times delta (BLAS), below that with add.reduce; ReLU's backward masks through a boolean
+    # scratch buffer. Both paths against finite differences and torch.autograd.
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
+    rng = np.random.default_rng(n)
+    model = MLP([4, 6, 3], hidden, "identity", "cross_entropy", init_scale=0.9, seed=n)
+    X = rng.normal(0, 1.5, (n, 4))
+    T = _targets(rng, "cross_entropy", "identity", n, 3)
+    _check_all(model, X, T)
+    t_loss, t_grads = _torch_forward_loss(torch, model, X, T, None)
+    loss_value, grads = model.gradients(X, T)
+    assert loss_value == pytest.approx(t_loss, rel=1e-12)
+    for name, g in t_grads.items():
+        np.testing.assert_allclose(grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)

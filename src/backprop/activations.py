@@ -40,7 +40,10 @@ class Activation:
         only for activations whose backward does not need ``a``.
     backward_inplace : callable ``(backend, g, y, tmp) -> delta`` or None
         The same as ``backward`` but free to overwrite ``g``; ``tmp`` is a scratch buffer
-        of ``g``'s shape (or None).
+        of ``g``'s shape (or None), of the kind ``scratch`` names.
+    scratch : {"none", "values", "mask"}
+        What ``backward_inplace`` needs in ``tmp``: nothing, values in the layer's dtype,
+        or a boolean mask (a quarter of the float32 buffer's memory).
     """
 
     name: str
@@ -49,6 +52,7 @@ class Activation:
     keeps: str
     forward_inplace: Callable[[Any, Any], Any] | None = None
     backward_inplace: Callable[[Any, Any, Any, Any], Any] | None = None
+    scratch: str = "none"
 
 
 def sigmoid(xp: Any, a: Any) -> Any:
@@ -162,7 +166,9 @@ def _softmax_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Activation("sigmoid", sigmoid, _sigmoid_backward, "y", _sigmoid_, _sigmoid_backward_),
+        Activation(
+            "sigmoid", sigmoid, _sigmoid_backward, "y", _sigmoid_, _sigmoid_backward_, "values"
+        ),
         Activation(
             "tanh",
             lambda xp, a: xp.tanh(a),
@@ -170,8 +176,11 @@ ACTIVATIONS: dict[str, Activation] = {
             "y",
             lambda be, a: be.tanh_(a),
             _tanh_backward_,
+            "values",
         ),
-        Activation("relu", _relu, _relu_backward, "y", lambda be, a: be.relu_(a), _relu_backward_),
+        Activation(
+            "relu", _relu, _relu_backward, "y", lambda be, a: be.relu_(a), _relu_backward_, "mask"
+        ),
         Activation("leaky_relu", _leaky_relu, _leaky_relu_backward, "y"),
         Activation("elu", _elu, _elu_backward, "y"),
         Activation("gelu", _gelu, _gelu_backward, "a"),

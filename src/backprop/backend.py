@@ -69,9 +69,10 @@ class Backend:
         if not isinstance(name, str):
             name = str(getattr(name, "name", name))
         name = name.rsplit(".", 1)[-1]
-        if name not in ("float32", "float64", "int64"):
+        if name not in ("float32", "float64", "int64", "bool"):
             raise ValueError(
-                f"dtype must be 'float32' or 'float64' (or int64 for indices), got {name!r}"
+                f"dtype must be 'float32' or 'float64' (or int64 for indices, bool for masks), "
+                f"got {name!r}"
             )
         return getattr(self.xp, name)
 
@@ -134,7 +135,8 @@ class Backend:
         return value
 
     def relu_backward_(self, g: Any, y: Any, tmp: Any = None) -> Any:
-        """``g`` where ``y > 0``, else 0, overwriting ``g`` where supported (``tmp``: scratch)."""
+        """``g`` where ``y > 0``, else 0, overwriting ``g`` where supported (``tmp``: a
+        boolean scratch buffer of ``g``'s shape, or None)."""
         return self.xp.where(y > 0, g, 0.0)
 
 
@@ -143,11 +145,9 @@ def _np_relu_(x):
 
 
 def _np_relu_backward_(g, y, tmp=None):
-    if tmp is None:
-        return np.multiply(g, y > 0, out=g)
-    # sign(y) is 0 or 1 for y = max(a, 0): a mask in the layer's scratch buffer instead of a
-    # fresh boolean array (128 KB at batch 512, past malloc's mmap threshold)
-    return np.multiply(g, np.sign(y, out=tmp), out=g)
+    # y > 0 into the layer's boolean scratch buffer (no fresh mask per step), then g *= mask:
+    # 13 us at (128, 256) float32 against 21 us for the earlier sign(y) into a float buffer
+    return np.multiply(g, np.greater(y, 0, out=tmp), out=g)
 
 
 def _np_take_rows(x, idx, out=None):
@@ -156,8 +156,17 @@ def _np_take_rows(x, idx, out=None):
     return x.take(idx, 0, out, "clip")
 
 
+_np_ones = functools.lru_cache(maxsize=64)(lambda n, dtype: np.ones(n, dtype))
+
+
 def _np_sum_rows(x, out=None):
-    return np.add.reduce(x, 0, None, out)  # positional: ~0.2 us less per call than keywords
+    n = x.shape[0]
+    if n < 64:
+        return np.add.reduce(x, 0, None, out)  # positional: ~0.2 us less per call than keywords
+    # a row of ones times x, in BLAS: at 128 rows 2-3x faster than add.reduce (128x256
+    # float32: 2.4-3.3 us against 4.6-5.9 us; at 512 rows 6-7 us against 15-18 us), while
+    # at Nielsen's 10 rows add.reduce is ~0.1 us faster
+    return np.matmul(_np_ones(n, x.dtype), x, out=out)
 
 
 def _np_argmax_rows(x, out=None):
@@ -301,7 +310,9 @@ class TorchBackend(Backend):
         return x.clamp_(min=0)
 
     def relu_backward_(self, g, y, tmp=None):
-        return g.mul_(y > 0)
+        import torch
+
+        return g.mul_(y > 0 if tmp is None else torch.gt(y, 0, out=tmp))
 
 
 @dataclass(frozen=True)
@@ -370,7 +381,7 @@ class CupyBackend(Backend):
     def relu_backward_(self, g, y, tmp=None):
         import cupy
 
-        return cupy.multiply(g, y > 0, out=g)
+        return cupy.multiply(g, cupy.greater(y, 0, out=tmp), out=g)
 
 
 def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Backend:

@@ -26,20 +26,22 @@ __all__ = ["Dense", "Dropout"]
 
 class _Buffers:
     """One layer's scratch arrays for one batch size: ``a`` (pre-activations, then outputs),
-    ``tmp`` (activation backward) and ``dx`` (the delta for the layer below, allocated on
-    first use: the first layer never needs it). All None on backends without ``out=``."""
+    ``tmp`` (the activation's in-place backward: values, a boolean mask, or None, as its
+    ``scratch`` says) and ``dx`` (the delta for the layer below, allocated on first use: the
+    first layer never needs it). All None on backends without ``out=``."""
 
     __slots__ = ("n", "a", "tmp", "dx", "_backend", "_dtype", "_fan_in")
 
-    def __init__(self, backend: Backend, dtype: str, n: int, fan_in: int, fan_out: int) -> None:
+    def __init__(
+        self, backend: Backend, dtype: str, n: int, fan_in: int, fan_out: int, scratch: str
+    ) -> None:
         self.n = n
         self._backend, self._dtype, self._fan_in = backend, dtype, fan_in
-        self.dx = None
+        self.dx = self.a = self.tmp = None
         if backend.supports_out:
             self.a = backend.empty((n, fan_out), dtype)
-            self.tmp = backend.empty((n, fan_out), dtype)
-        else:
-            self.a = self.tmp = None
+            if scratch != "none":
+                self.tmp = backend.empty((n, fan_out), "bool" if scratch == "mask" else dtype)
 
     def get_dx(self) -> Any:
         if self.dx is None and self._backend.supports_out:
@@ -79,7 +81,7 @@ class Dense:
         fan_in, fan_out = W.shape
         # scratch for the full batch and the epoch's last one (keyed by batch size)
         self._buffer_sets: dict[int, _Buffers] = {}
-        self._bufs = _Buffers(backend, dtype, 0, fan_in, fan_out)
+        self._bufs = _Buffers(backend, dtype, 0, fan_in, fan_out, "none")
         # Gradient arrays (given, as views of the model's flat vector, or allocated here)
         # are overwritten by every backward.
         self.grad_W: Any = backend.zeros((fan_in, fan_out), dtype) if grad_W is None else grad_W
@@ -99,6 +101,9 @@ class Dense:
         # what forward caches for backward, decided once rather than on every step
         self._activation = act
         self._keeps_a, self._keeps_y = act.keeps == "a", act.keeps == "y"
+        if hasattr(self, "_buffer_sets"):  # the scratch kind may differ: new buffers
+            self._buffer_sets.clear()
+            self._bufs = _Buffers(self.backend, self.dtype, 0, *self.W.shape, "none")
 
     def forward(self, x: Any, training: bool = False) -> Any:
         """``y = f(x W + b)`` for a batch ``x`` of shape ``(n, fan_in)``; returns ``(n, fan_out)``.
@@ -131,7 +136,7 @@ class Dense:
             if len(self._buffer_sets) >= 4:  # batch sizes keep changing: keep memory bounded
                 self._buffer_sets.clear()
             bufs = self._buffer_sets[n] = _Buffers(
-                self.backend, self.dtype, n, self.W.shape[0], self.W.shape[1]
+                self.backend, self.dtype, n, *self.W.shape, self.activation.scratch
             )
         self._bufs = bufs
         return bufs

@@ -342,3 +342,50 @@ def test_resuming_from_a_train_state_equals_an_uninterrupted_run():
     history = fit(interrupted, X, labels, epochs=5, state=state, **kw)
     assert len(history) == 5
     assert _equal(interrupted.state_dict(), straight.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("sizes", "out", "loss"),
+    [([3, 6, 4], "identity", "cross_entropy"), ([3, 6, 1], "identity", "binary_cross_entropy")],
+)
+def test_epoch_loss_and_accuracy_over_batches_match_a_step_by_step_loop(sizes, out, loss):
+    # fit writes each batch's predicted classes over the epoch's row order and gives the
+    # last, partial batch views of the full batch's buffers; here the same epoch is made
+    # with train_step, counting correct predictions before each step by hand
+    rng = np.random.default_rng(11)
+    n, batch = 23, 5  # 4 full batches and one of 3
+    X = rng.normal(size=(n, 3))
+    labels = rng.integers(0, max(2, sizes[-1]), n)
+    T = labels if sizes[-1] > 1 else labels.reshape(-1, 1).astype(float)
+    fitted = MLP(sizes, "relu", out, loss, seed=3)
+    by_hand = MLP(sizes, "relu", out, loss, seed=3)
+    history = fitted.fit(X, T, optimizer="sgd", lr=0.3, epochs=2, batch_size=batch, shuffle=False)
+    opt = get_optimizer("sgd", lr=0.3)
+    for epoch in range(2):
+        correct, loss_sum = 0, 0.0
+        for lo in range(0, n, batch):
+            xb, tb = X[lo : lo + batch], T[lo : lo + batch]
+            correct += int((by_hand.predict_classes(xb) == labels[lo : lo + batch]).sum())
+            loss_sum += by_hand.train_step(xb, tb, opt) * xb.shape[0]
+        assert history["accuracy"][epoch] == correct / n
+        assert history["loss"][epoch] == pytest.approx(loss_sum / n, rel=1e-12)
+    for name, value in fitted.state_dict().items():
+        np.testing.assert_array_equal(value, by_hand.state_dict()[name], err_msg=name)
+
+
+def test_the_last_partial_batch_borrows_the_full_batch_buffers():
+    # 23 rows in batches of 5: the last batch of 3 uses the first rows of the batch-5
+    # buffers (layer outputs, masks, deltas, the loss gradient), not arrays of its own
+    rng = np.random.default_rng(2)
+    X, labels = rng.normal(size=(23, 3)), rng.integers(0, 4, 23)
+    model = MLP([3, 6, 5, 4], "relu", "identity", "cross_entropy", seed=0)
+    model.fit(X, labels, epochs=1, batch_size=5)
+    for layer in model.dense:
+        full, last = layer._buffer_sets[5], layer._buffer_sets[3]
+        assert last.a.shape[0] == 3 and np.shares_memory(last.a, full.a)
+        if full.tmp is not None:
+            assert full.tmp.dtype == bool and np.shares_memory(last.tmp, full.tmp)
+        if full.dx is not None:
+            assert np.shares_memory(last.dx, full.dx)
+    grads = model._loss_grad_buffers
+    assert np.shares_memory(grads[3], grads[5])

@@ -28,24 +28,40 @@ class _Buffers:
     """One layer's scratch arrays for one batch size: ``a`` (pre-activations, then outputs),
     ``tmp`` (the activation's in-place backward: values, a boolean mask, or None, as its
     ``scratch`` says) and ``dx`` (the delta for the layer below, allocated on first use: the
-    first layer never needs it). All None on backends without ``out=``."""
+    first layer never needs it). All None on backends without ``out=``.
 
-    __slots__ = ("n", "a", "tmp", "dx", "_backend", "_dtype", "_fan_in")
+    With ``parent`` (a set for a larger batch) the arrays are the parent's first ``n`` rows,
+    contiguous views: the epoch's last, partial batch needs no memory of its own."""
+
+    __slots__ = ("n", "a", "tmp", "dx", "_backend", "_dtype", "_fan_in", "_parent")
 
     def __init__(
-        self, backend: Backend, dtype: str, n: int, fan_in: int, fan_out: int, scratch: str
+        self,
+        backend: Backend,
+        dtype: str,
+        n: int,
+        fan_in: int,
+        fan_out: int,
+        scratch: str,
+        parent: _Buffers | None = None,
     ) -> None:
         self.n = n
-        self._backend, self._dtype, self._fan_in = backend, dtype, fan_in
+        self._backend, self._dtype, self._fan_in, self._parent = backend, dtype, fan_in, parent
         self.dx = self.a = self.tmp = None
-        if backend.supports_out:
+        if parent is not None:
+            self.a = None if parent.a is None else parent.a[:n]
+            self.tmp = None if parent.tmp is None else parent.tmp[:n]
+        elif backend.supports_out:
             self.a = backend.empty((n, fan_out), dtype)
             if scratch != "none":
                 self.tmp = backend.empty((n, fan_out), "bool" if scratch == "mask" else dtype)
 
     def get_dx(self) -> Any:
         if self.dx is None and self._backend.supports_out:
-            self.dx = self._backend.empty((self.n, self._fan_in), self._dtype)
+            if self._parent is not None:
+                self.dx = self._parent.get_dx()[: self.n]
+            else:
+                self.dx = self._backend.empty((self.n, self._fan_in), self._dtype)
         return self.dx
 
 
@@ -135,8 +151,15 @@ class Dense:
         if bufs is None:
             if len(self._buffer_sets) >= 4:  # batch sizes keep changing: keep memory bounded
                 self._buffer_sets.clear()
+            # a smaller batch (the epoch's last) uses the first rows of a larger one's buffers
+            larger = [b for b in self._buffer_sets.values() if b.n > n and b._parent is None]
             bufs = self._buffer_sets[n] = _Buffers(
-                self.backend, self.dtype, n, *self.W.shape, self.activation.scratch
+                self.backend,
+                self.dtype,
+                n,
+                *self.W.shape,
+                self.activation.scratch,
+                max(larger, key=lambda b: b.n) if larger else None,
             )
         self._bufs = bufs
         return bufs

@@ -406,7 +406,11 @@ class MLP:
         if out is None and self.backend.supports_out:
             if len(self._loss_grad_buffers) >= 4:  # batch sizes keep changing: stay bounded
                 self._loss_grad_buffers.clear()
-            out = self._loss_grad_buffers[n] = self.backend.empty(tuple(y.shape), self.dtype)
+            # a smaller batch (the epoch's last) uses the first rows of a larger one's buffer
+            larger = [b for k, b in self._loss_grad_buffers.items() if k > n]
+            out = self._loss_grad_buffers[n] = (
+                larger[0][:n] if larger else self.backend.empty(tuple(y.shape), self.dtype)
+            )
         loss, g = self.loss_fn.value_and_grad(
             self.backend, y, t, sample_weight, out=out, scale=grad_scale
         )

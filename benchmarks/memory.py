@@ -7,7 +7,8 @@ Budget (issue 7): dataset + 2 x (parameters + one batch's activations) + interpr
   the *warm* baseline: the same process after training a 4-3-2 network on 8 rows with the
   same code path (ReLU, cross-entropy, SGD, ``fit``), so that the libraries' code pages,
   NumPy's random module and the BLAS thread pool are in, with no data to speak of. Reported,
-  not used for the verdict;
+  not used for the verdict (nor is ``blas_work_buffers_bytes``, what OpenBLAS's first large
+  products add to a fresh process);
 - dataset: what the training run holds: the float32 images, the int64 labels, and the one-hot
   targets in the model's dtype;
 - parameters: every weight and bias; one batch's activations: the batch's inputs, each layer's
@@ -147,6 +148,22 @@ def _child_train(smoke: bool, threads: int) -> dict[str, Any]:
     }
 
 
+def _child_blas(threads: int) -> dict[str, Any]:
+    """RSS added by OpenBLAS's first large products: the step's largest forward product
+    (128x784 @ 784x256) and its dW (784x128 @ 128x256), operands allocated beforehand."""
+    import bench
+    import numpy as np
+
+    x = np.ones((BATCH, SIZES[0]), np.float32)
+    W = np.ones((SIZES[0], SIZES[1]), np.float32)
+    a = np.empty((BATCH, SIZES[1]), np.float32)
+    before = _status_bytes("VmRSS")
+    with bench.limit_threads(threads):
+        np.matmul(x, W, out=a)
+        np.matmul(x.T, a, out=W)
+    return {"blas_bytes": _status_bytes("VmRSS") - before}
+
+
 def _run_child(mode: str, smoke: bool, threads: int) -> dict[str, Any]:
     """Run ``mode`` (baseline, warm-baseline or train) in a fresh interpreter."""
     cmd = [
@@ -172,6 +189,7 @@ def measure(smoke: bool = False, threads: int = 2) -> dict[str, Any]:
     base = _run_child("baseline", smoke, threads)
     warm = _run_child("warm-baseline", smoke, threads)
     run = _run_child("train", smoke, threads)
+    blas = _run_child("blas", smoke, threads)
     model_x2 = 2 * (parameter_bytes(SIZES) + activation_bytes(SIZES, BATCH))
     budget = run["dataset_bytes"] + model_x2 + base["peak_bytes"]
     rss = run["rss_after_epoch_bytes"]
@@ -189,6 +207,7 @@ def measure(smoke: bool = False, threads: int = 2) -> dict[str, Any]:
         "warm_baseline_bytes": warm["peak_bytes"],
         "warm_baseline_split": {k: warm[k] for k in ("anon_bytes", "file_bytes")},
         "peak_over_warm_budget_bytes": peak - (budget - base["peak_bytes"] + warm["peak_bytes"]),
+        "blas_work_buffers_bytes": blas["blas_bytes"],
         "model_x2_bytes": model_x2,
         "budget_bytes": budget,
         "peak_bytes": peak,
@@ -206,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     p.add_argument(
-        "--child", choices=("baseline", "warm-baseline", "train"), help=argparse.SUPPRESS
+        "--child", choices=("baseline", "warm-baseline", "train", "blas"), help=argparse.SUPPRESS
     )
     args = p.parse_args(argv)
     if args.child in ("baseline", "warm-baseline"):
         print(json.dumps(_child_baseline(args.child == "warm-baseline", args.threads)))
+        return 0
+    if args.child == "blas":
+        print(json.dumps(_child_blas(args.threads)))
         return 0
     if args.child == "train":
         print(json.dumps(_child_train(args.smoke, args.threads)))

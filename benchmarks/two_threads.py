@@ -13,7 +13,9 @@ be timed on its own and the variants differ in one thing only:
   batch into its own gradient vector, then each updating half of the parameters with both
   halves' gradients (two barriers per step);
 - ``prefetch``: the plain step, with a helper thread gathering the next batch while the
-  current one trains (double-buffered).
+  current one trains (double-buffered);
+- ``gather``: the batch gather alone, from random rows, from contiguous rows, and from the
+  same rows again (in cache), to show how much of it is waiting on memory.
 
 Run: ``python benchmarks/two_threads.py [--batch 128] [--repeats 4] [--json OUT]``; needs
 MNIST (``$BACKPROP_DATA``) or uses random data of its shape, like ``bench.py``.
@@ -194,6 +196,26 @@ def epoch_prefetch(net: Net, X, T, order, batch: int) -> None:
     helper.join()
 
 
+def time_gathers(X: np.ndarray, T: np.ndarray, batch: int, steps: int = 400) -> dict[str, float]:
+    """Microseconds per batch gather: random rows, contiguous rows, the same rows again."""
+    w = Worker(Net(), batch)
+    steps = min(steps, X.shape[0] // batch)
+    order = np.random.default_rng(1).permutation(X.shape[0])
+    kinds = {
+        "random rows": lambda k: order[k * batch : (k + 1) * batch],
+        "contiguous rows": lambda k: np.arange(k * batch, (k + 1) * batch),
+        "same rows again": lambda k: order[:batch],
+    }
+    out = {}
+    for name, rows in kinds.items():
+        idx = [rows(k) for k in range(steps)]
+        start = time.perf_counter()
+        for i in idx:
+            w.gather(X, T, i)
+        out[name] = (time.perf_counter() - start) / steps * 1e6
+    return out
+
+
 VARIANTS = {
     "plain": (2, epoch_plain),
     "data-parallel": (1, epoch_data_parallel),  # 1 BLAS thread in each of 2 Python threads
@@ -229,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, us in profiles[str(threads)].items():
             print(f"  {name:26s} {us:7.1f} us")
 
+    gather_us = time_gathers(X, T, args.batch)
+    print("\nbatch gather alone: " + ", ".join(f"{k} {v:.1f} us" for k, v in gather_us.items()))
+
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for r in range(args.repeats + 1):  # the first round warms up
         order = np.random.default_rng(r).permutation(X.shape[0])[:n]
@@ -245,7 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     medians = {k: statistics.median(v) for k, v in rates.items()}
     print("\nmedian samples/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in medians.items()))
     if args.json:
-        out = {"batch": args.batch, "rows": n, "profiles_us": profiles, "samples_per_s": rates}
+        out = {
+            "batch": args.batch,
+            "rows": n,
+            "profiles_us": profiles,
+            "gather_us": gather_us,
+            "samples_per_s": rates,
+        }
         args.json.write_text(json.dumps({**out, "median_samples_per_s": medians}, indent=2))
     return 0
 

@@ -218,3 +218,39 @@ def test_smoke_run_without_the_peers(tmp_path: Path) -> None:
     assert [r["config"]["name"] for r in run["configs"]] == ["mlp-b128"]
     assert set(run["configs"][0]["impls"]) == {"backprop"}
     assert "memory" not in report
+
+
+def test_two_threads_probe_runs_and_its_step_is_the_engines() -> None:
+    two = _load("two_threads")
+    # the probe's hand-written step computes the engine's gradients of the mean loss, times lr
+    # (its softmax - t is per sample, scaled by lr / n)
+    rng = np.random.default_rng(0)
+    net = two.Net(seed=1)
+    w = two.Worker(net, 8)
+    X = rng.random((8, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, 8)
+    T = np.eye(10, dtype=np.float32)[labels]
+    w.gather(X, T, np.arange(8))
+    scale = two.LR / np.float32(8)
+    w.step(scale)
+    from backprop import MLP
+
+    model = MLP([784, 256, 128, 10], "relu", "identity", "cross_entropy", dtype="float32")
+    for i, (W, b) in enumerate(net.layers):
+        model.params[f"layers.{i}.W"][...] = W
+        model.params[f"layers.{i}.b"][...] = b
+    _, grads = model.gradients(X, labels)
+    for i, (gW, gb) in enumerate(w.grads):
+        lr = float(two.LR)
+        np.testing.assert_allclose(gW, grads[f"layers.{i}.W"] * lr, rtol=1e-4, atol=1e-8)
+        np.testing.assert_allclose(gb, grads[f"layers.{i}.b"] * lr, rtol=1e-4, atol=1e-8)
+    # and the whole probe runs (random data of MNIST's shape when BACKPROP_DATA is unset)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "two_threads.py"), "--rows", "640", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "median samples/s: plain" in proc.stdout and "data-parallel" in proc.stdout

@@ -481,7 +481,8 @@ def _run_epoch(
                 if not be.supports_out:
                     bufs = (None, None)
                 elif batch_size in buffers:  # the epoch's last, partial batch: the full
-                    # batch's first rows (contiguous views), no second set of buffers
+                    # batch's first rows (contiguous views); with the layers' own, ~0.65 MiB
+                    # less at MNIST batch 128 (benchmarks/memory.py)
                     bufs = tuple(b[:nb] for b in buffers[batch_size])
                 else:
                     bufs = (

@@ -165,7 +165,7 @@ def _child_blas(threads: int) -> dict[str, Any]:
 
 
 def _run_child(mode: str, smoke: bool, threads: int) -> dict[str, Any]:
-    """Run ``mode`` (baseline, warm-baseline or train) in a fresh interpreter."""
+    """Run ``mode`` (baseline, warm-baseline, train or blas) in a fresh interpreter."""
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),

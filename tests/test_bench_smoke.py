@@ -240,8 +240,8 @@ def test_two_threads_probe_runs_and_its_step_is_the_engines() -> None:
         model.params[f"layers.{i}.W"][...] = W
         model.params[f"layers.{i}.b"][...] = b
     _, grads = model.gradients(X, labels)
+    lr = float(two.LR)
     for i, (gW, gb) in enumerate(w.grads):
-        lr = float(two.LR)
         np.testing.assert_allclose(gW, grads[f"layers.{i}.W"] * lr, rtol=1e-4, atol=1e-8)
         np.testing.assert_allclose(gb, grads[f"layers.{i}.b"] * lr, rtol=1e-4, atol=1e-8)
     # and the whole probe runs (random data of MNIST's shape when BACKPROP_DATA is unset)

@@ -303,12 +303,12 @@ def test_batches_on_both_sides_of_the_blas_bias_sum(n, hidden):
     # From 64 rows the NumPy backend sums the bias gradient over the batch as a row of ones
     # times delta (BLAS), below that with add.reduce; ReLU's backward masks through a boolean
     # scratch buffer. Both paths against finite differences and torch.autograd.
-    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
     rng = np.random.default_rng(n)
     model = MLP([4, 6, 3], hidden, "identity", "cross_entropy", init_scale=0.9, seed=n)
     X = rng.normal(0, 1.5, (n, 4))
     T = _targets(rng, "cross_entropy", "identity", n, 3)
     _check_all(model, X, T)
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
     t_loss, t_grads = _torch_forward_loss(torch, model, X, T, None)
     loss_value, grads = model.gradients(X, T)
     assert loss_value == pytest.approx(t_loss, rel=1e-12)

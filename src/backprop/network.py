@@ -19,7 +19,7 @@ from ._validation import check_inputs, check_sample_weight, check_targets, host_
 from .activations import ACTIVATIONS, get_activation
 from .backend import Backend, get_backend
 from .initializers import as_generator, get_initializer
-from .layers import Dense, Dropout
+from .layers import Dense, Dropout, batch_buffer
 from .losses import get_loss
 
 __all__ = ["MLP", "MLPConfig", "FlatParameters"]
@@ -404,12 +404,11 @@ class MLP:
         n = y.shape[0]
         out = self._loss_grad_buffers.get(n)
         if out is None and self.backend.supports_out:
-            if len(self._loss_grad_buffers) >= 4:  # batch sizes keep changing: stay bounded
-                self._loss_grad_buffers.clear()
-            # a smaller batch (the epoch's last) uses the first rows of a larger one's buffer
-            larger = [b for k, b in self._loss_grad_buffers.items() if k > n]
-            out = self._loss_grad_buffers[n] = (
-                larger[0][:n] if larger else self.backend.empty(tuple(y.shape), self.dtype)
+            out = batch_buffer(
+                self._loss_grad_buffers,
+                n,
+                lambda n: self.backend.empty((n, *y.shape[1:]), self.dtype),
+                lambda larger, n: larger[:n],
             )
         loss, g = self.loss_fn.value_and_grad(
             self.backend, y, t, sample_weight, out=out, scale=grad_scale

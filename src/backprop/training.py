@@ -18,6 +18,7 @@ import numpy as np
 
 from ._validation import check_inputs, check_sample_weight, check_targets
 from .initializers import as_generator
+from .layers import batch_buffer
 from .network import MLP
 from .optimizers import Optimizer, get_optimizer
 
@@ -451,7 +452,13 @@ def _run_epoch(
     n = order.shape[0]
     idx_all = order if be.name == "numpy" else be.asarray(order.astype(np.int64))
     params, flat = model.params, model.flat
-    buffers: dict[int, tuple[Any, Any]] = {}
+    buffers: dict[int, tuple[Any, Any]] = {}  # the batch's inputs and targets, by size
+
+    def allocate(nb: int) -> tuple[Any, Any]:
+        return be.empty((nb, x_all.shape[1]), x_all.dtype), be.empty(
+            (nb, t_all.shape[1]), t_all.dtype
+        )
+
     n_steps = -(-n // batch_size)
     # each step's mean loss, summed (weighted by batch size) once at the end: one store per
     # step instead of arithmetic on a scalar, and no device-to-host copy on a GPU
@@ -478,18 +485,13 @@ def _run_epoch(
         if loss is None:  # not replayed from a CUDA graph: the step itself
             bufs = buffers.get(nb)
             if bufs is None:
-                if not be.supports_out:
-                    bufs = (None, None)
-                elif batch_size in buffers:  # the epoch's last, partial batch: the full
-                    # batch's first rows (contiguous views); with the layers' own, ~0.65 MiB
-                    # less at MNIST batch 128 (benchmarks/memory.py)
-                    bufs = tuple(b[:nb] for b in buffers[batch_size])
-                else:
-                    bufs = (
-                        be.empty((nb, x_all.shape[1]), x_all.dtype),
-                        be.empty((nb, t_all.shape[1]), t_all.dtype),
+                bufs = (
+                    batch_buffer(
+                        buffers, nb, allocate, lambda full, nb: (full[0][:nb], full[1][:nb])
                     )
-                buffers[nb] = bufs
+                    if be.supports_out
+                    else (None, None)
+                )
             xb = take(x_all, idx, bufs[0])
             tb = take(t_all, idx, bufs[1])
             wb = None if w_all is None else take(w_all, idx)

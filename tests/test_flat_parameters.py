@@ -54,14 +54,20 @@ def test_flat_step_is_bit_identical_to_the_per_array_step(name, weight_decay, bi
         assert np.array_equal(sa["slots"][k], sb["slots"][k]), k
 
 
-def test_state_loaded_into_a_flat_optimizer_continues_identically():
-    rng = np.random.default_rng(4)
+def _two_adam_steps(seed: int):
+    """Data, a model after two flat Adam steps on it, and that optimizer."""
+    rng = np.random.default_rng(seed)
     X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
     a = _model()
     opt = get_optimizer("adam", lr=0.01)
     for _ in range(2):
         a.gradients(X, y)
         opt.step(a.params, a.grads, flat=a.flat)
+    return X, y, a, opt
+
+
+def test_state_loaded_into_a_flat_optimizer_continues_identically():
+    X, y, a, opt = _two_adam_steps(seed=4)
     b = _model()
     b.load_state_dict(a.state_dict())
     opt_b = get_optimizer("adam", lr=0.01)
@@ -75,13 +81,7 @@ def test_state_loaded_into_a_flat_optimizer_continues_identically():
 
 def test_host_state_loads_into_a_torch_model_optimizer():
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(5)
-    X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
-    a = _model()
-    opt = get_optimizer("adam", lr=0.01)
-    for _ in range(2):
-        a.gradients(X, y)
-        opt.step(a.params, a.grads, flat=a.flat)
+    X, y, a, opt = _two_adam_steps(seed=5)
     t = MLP([4, 6, 3], "tanh", "identity", "cross_entropy", seed=1, backend="torch")
     t.load_state_dict(a.state_dict())
     opt_t = get_optimizer("adam", lr=0.01)

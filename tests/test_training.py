@@ -233,17 +233,11 @@ def test_validation_fraction_holds_out_rows_that_are_not_trained_on():
         _, g = model.gradients(X[i : i + 1], T[i : i + 1])
         per_row.append(np.concatenate([np.ravel(v) for v in g.values()]))
     names = list(model.params)
-    history = model.fit(
-        X,
-        T,
-        optimizer="sgd",
-        lr=lr,
-        epochs=1,
-        batch_size=n,
-        shuffle=False,
-        validation_fraction=0.25,
+    kw = dict(
+        optimizer="sgd", lr=lr, epochs=1, batch_size=n, shuffle=False, validation_fraction=0.25,
         seed=9,
-    )
+    )  # fmt: skip
+    history = model.fit(X, T, **kw)
     step = np.concatenate([np.ravel(model.state_dict()[k] - start[k]) for k in names])
     # which 6 rows trained the model? exactly one subset explains the full-batch step
     fits = [
@@ -259,17 +253,7 @@ def test_validation_fraction_holds_out_rows_that_are_not_trained_on():
     assert history["val_loss"][0] == pytest.approx(model.loss(X[val_rows], T[val_rows]), rel=1e-12)
     # the same seed holds out the same rows
     again = MLP([2, 3, 1], "sigmoid", "sigmoid", "l2", init_scale=1.0, seed=5)
-    h2 = again.fit(
-        X,
-        T,
-        optimizer="sgd",
-        lr=lr,
-        epochs=1,
-        batch_size=n,
-        shuffle=False,
-        validation_fraction=0.25,
-        seed=9,
-    )
+    h2 = again.fit(X, T, **kw)
     assert h2["val_loss"] == history["val_loss"]
 
 

@@ -112,13 +112,10 @@ class Dense:
     ) -> None:
         self.W = W
         self.b = b
-        self.activation = activation
         self.backend = backend
         self.dtype = dtype
+        self.activation = activation  # after W, backend and dtype: it sets up the buffers
         fan_in, fan_out = W.shape
-        # scratch for the full batch and the epoch's last one (keyed by batch size)
-        self._buffer_sets: dict[int, _Buffers] = {}
-        self._bufs = _Buffers(backend, dtype, 0, fan_in, fan_out, "none")
         # Gradient arrays (given, as views of the model's flat vector, or allocated here)
         # are overwritten by every backward.
         self.grad_W: Any = backend.zeros((fan_in, fan_out), dtype) if grad_W is None else grad_W
@@ -138,9 +135,10 @@ class Dense:
         # what forward caches for backward, decided once rather than on every step
         self._activation = act
         self._keeps_a, self._keeps_y = act.keeps == "a", act.keeps == "y"
-        if hasattr(self, "_buffer_sets"):  # the scratch kind may differ: new buffers
-            self._buffer_sets.clear()
-            self._bufs = _Buffers(self.backend, self.dtype, 0, *self.W.shape, "none")
+        # scratch for the full batch and the epoch's last one (keyed by batch size), made
+        # anew: the scratch kind depends on the activation
+        self._buffer_sets: dict[int, _Buffers] = {}
+        self._bufs = _Buffers(self.backend, self.dtype, 0, *self.W.shape, "none")
 
     def forward(self, x: Any, training: bool = False) -> Any:
         """``y = f(x W + b)`` for a batch ``x`` of shape ``(n, fan_in)``; returns ``(n, fan_out)``.

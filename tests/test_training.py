@@ -18,6 +18,7 @@ from backprop.training import (
     TrainingDiverged,
     TrainState,
     class_sample_weights,
+    epoch_order,
     fit,
 )
 
@@ -328,14 +329,17 @@ def test_resuming_from_a_train_state_equals_an_uninterrupted_run():
     assert _equal(interrupted.state_dict(), straight.state_dict())
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize(
     ("sizes", "out", "loss"),
     [([3, 6, 4], "identity", "cross_entropy"), ([3, 6, 1], "identity", "binary_cross_entropy")],
 )
-def test_epoch_loss_and_accuracy_over_batches_match_a_step_by_step_loop(sizes, out, loss):
+def test_epoch_loss_and_accuracy_over_batches_match_a_step_by_step_loop(sizes, out, loss, shuffle):
     # fit writes each batch's predicted classes over the epoch's row order and gives the
     # last, partial batch views of the full batch's buffers; here the same epoch is made
-    # with train_step, counting correct predictions before each step by hand
+    # with train_step, counting correct predictions before each step by hand. Shuffled,
+    # each epoch's rows come in the order of Generator.permutation from fit's seed, as
+    # they always have (fit holds the order as int32, made by arange and shuffle)
     rng = np.random.default_rng(11)
     n, batch = 23, 5  # 4 full batches and one of 3
     X = rng.normal(size=(n, 3))
@@ -343,13 +347,17 @@ def test_epoch_loss_and_accuracy_over_batches_match_a_step_by_step_loop(sizes, o
     T = labels if sizes[-1] > 1 else labels.reshape(-1, 1).astype(float)
     fitted = MLP(sizes, "relu", out, loss, seed=3)
     by_hand = MLP(sizes, "relu", out, loss, seed=3)
-    history = fitted.fit(X, T, optimizer="sgd", lr=0.3, epochs=2, batch_size=batch, shuffle=False)
-    opt = get_optimizer("sgd", lr=0.3)
+    history = fitted.fit(
+        X, T, optimizer="sgd", lr=0.3, epochs=2, batch_size=batch, shuffle=shuffle, seed=8
+    )
+    opt, rng = get_optimizer("sgd", lr=0.3), np.random.default_rng(8)
     for epoch in range(2):
         correct, loss_sum = 0, 0.0
+        order = rng.permutation(n) if shuffle else np.arange(n)
         for lo in range(0, n, batch):
-            xb, tb = X[lo : lo + batch], T[lo : lo + batch]
-            correct += int((by_hand.predict_classes(xb) == labels[lo : lo + batch]).sum())
+            rows = order[lo : lo + batch]
+            xb, tb = X[rows], T[rows]
+            correct += int((by_hand.predict_classes(xb) == labels[rows]).sum())
             loss_sum += by_hand.train_step(xb, tb, opt) * xb.shape[0]
         assert history["accuracy"][epoch] == correct / n
         assert history["loss"][epoch] == pytest.approx(loss_sum / n, rel=1e-12)
@@ -373,3 +381,24 @@ def test_the_last_partial_batch_borrows_the_full_batch_buffers():
             assert np.shares_memory(last.dx, full.dx)
     grads = model._loss_grad_buffers
     assert np.shares_memory(grads[3], grads[5])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000])
+def test_the_epoch_order_is_generator_permutation_held_as_int32(n):
+    mine, numpy_own = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(3):  # the generator moves on identically, epoch after epoch
+        order = epoch_order(mine, n, shuffle=True)
+        assert order.dtype == np.int32
+        np.testing.assert_array_equal(order, numpy_own.permutation(n))
+    np.testing.assert_array_equal(epoch_order(mine, n, shuffle=False), np.arange(n))
+    assert mine.random() == numpy_own.random()  # no draw without shuffling
+
+
+def test_the_weight_decay_mask_is_made_only_for_weight_decay():
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(12, 3)), rng.integers(0, 2, 12)
+    plain, decayed = (MLP([3, 4, 2], "relu", "identity", "cross_entropy", seed=0) for _ in "ab")
+    plain.fit(X, labels, epochs=1, batch_size=4)
+    decayed.fit(X, labels, epochs=1, batch_size=4, optimizer=get_optimizer("sgd", weight_decay=0.1))
+    assert "decay_mask" not in vars(plain.flat)  # a parameter-sized vector never made
+    assert "decay_mask" in vars(decayed.flat)

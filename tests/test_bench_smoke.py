@@ -78,6 +78,18 @@ def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
             "train b128 vs torch",
             "GEMM roofline b128",
         }
+    # a ratio target against a peer restated as the roofline fraction ours would need
+    by_config = {r["config"]["name"]: r["impls"] for r in run["configs"]}
+    for what, config, peer, minimum in bench.TRAIN_TARGETS:
+        (t,) = [t for t in run["targets"] if t["target"] == what] or [None]
+        if t is None:
+            continue
+        impls = by_config[config]
+        peer_fraction = 1.0 if peer is None else impls[peer]["roofline_fraction"]
+        assert t["needs_roofline_fraction"] == pytest.approx(minimum * peer_fraction)
+        ours = impls["backprop"]["roofline_fraction"]
+        if abs(ours - t["needs_roofline_fraction"]) > 1e-9:
+            assert t["pass"] == (ours > t["needs_roofline_fraction"]), what
     mem = report["memory"]
     assert mem["peak_bytes"] >= mem["baseline_bytes"] > 0
     assert len(mem["rss_after_epoch_bytes"]) == 2

@@ -266,3 +266,17 @@ def test_two_threads_probe_runs_and_its_step_is_the_engines() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "median samples/s: plain" in proc.stdout and "data-parallel" in proc.stdout
+
+
+def test_host_phases_probe_reports_every_slice() -> None:
+    pytest.importorskip("threadpoolctl")
+    phases = _load("host_phases")
+    result = phases.probe(seconds=1, slice_s=0.02)
+    keys = ("small_2_threads_us", "large_2_threads_gflops", "small_1_thread_us")
+    assert len(result["slices"]) == 20
+    for row in result["slices"]:
+        assert all(math.isfinite(row[k]) and row[k] > 0 for k in keys), row
+    for k in keys:
+        s = result["summary"][k]
+        assert s["min"] <= s["median"] <= s["max"]
+        assert s["min"] == min(row[k] for row in result["slices"])

@@ -280,3 +280,28 @@ def test_host_phases_probe_reports_every_slice() -> None:
         s = result["summary"][k]
         assert s["min"] <= s["median"] <= s["max"]
         assert s["min"] == min(row[k] for row in result["slices"])
+
+
+def test_best_repeats_compares_best_to_best() -> None:
+    best = _load("best_repeats")
+
+    def report(peer_seconds: list[float]) -> dict:
+        impls = {
+            "backprop": {"train_seconds": [0.6, 0.5, 0.55]},  # best 1000 / 0.5 = 2,000/s
+            "sklearn": {"train_seconds": peer_seconds},
+        }
+        config = {
+            "config": {"name": "mlp-b128"},
+            "n_train": 1000,
+            "impls": impls,
+            "roofline": {"gemm_epoch_seconds": [0.3, 0.25, 0.4]},  # best 4,000/s
+        }
+        return {"runs": [{"threads": 1, "configs": []}, {"threads": 2, "configs": [config]}]}
+
+    row = best.best_repeats(report([1.0, 0.5, 2.0]), "mlp-b128", "sklearn", 2.2, 2)
+    assert row["backprop_best"] == 2000 and row["peer_best"] == 2000
+    assert row["target"] == pytest.approx(4400) and row["gemm_only_best"] == 4000
+    assert row["beyond_roofline"]
+    row = best.best_repeats(report([1.0, 0.6]), "mlp-b128", "sklearn", 2.2, 2)
+    assert row["target"] == pytest.approx(1000 / 0.6 * 2.2) and not row["beyond_roofline"]
+    assert best.best_repeats(report([1.0]), "mlp-b128", "sklearn", 2.2, threads=1) is None

@@ -228,11 +228,19 @@ def test_image_data_gets_a_grid_of_misclassified_images(tmp_path):
 
 
 def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backprop", "train", "--epochs", "100000", "--out", "run",
-         "--no-progress", "--no-plots"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and so would the CLI (Python installs KeyboardInterrupt only over the default action):
+    # Ctrl-C at a terminal is the default action, so the child is started with it (a
+    # handler in this process becomes the default action across exec).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backprop", "train", "--epochs", "100000", "--out", "run",
+             "--no-progress", "--no-plots"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         history = tmp_path / "run" / "checkpoint.safetensors"
         deadline = time.monotonic() + 30
@@ -253,6 +261,33 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path):
         assert len(list(csv.DictReader(f))) == epoch
     load_model(tmp_path / "run/model.safetensors")  # a complete, valid model file
     assert f"backprop train --resume {Path('run')}" in err
+
+
+def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
+    # fit appends epoch 3's history row, then calls the callbacks; a Ctrl-C that lands
+    # before the keep callback (here: raised by a callback ahead of it) must leave the kept
+    # model and the kept history both at epoch 2
+    from backprop.cli import _KeepLastEpoch
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.integers(0, 2, 20)
+    model = backprop.MLP([2, 3, 2], seed=0)
+    keep = _KeepLastEpoch()
+    after_epoch_2 = {}
+
+    def interrupt_at_3(state):
+        if state.epoch == 2:
+            after_epoch_2.update(state.model.state_dict())
+        if state.epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=5, batch_size=5, callbacks=[interrupt_at_3, keep])
+    assert keep.epoch == 2 and len(keep.state.history.epochs) == 3
+    assert [row["epoch"] for row in keep.rows()] == [1, 2]
+    assert keep.weights.keys() == after_epoch_2.keys()
+    for name, value in after_epoch_2.items():
+        np.testing.assert_array_equal(keep.weights[name], value, err_msg=name)
 
 
 # ------------------------------------------------------------------ evaluate, predict

@@ -587,17 +587,38 @@ def _validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, n
 # ============================================================================ train
 class _KeepLastEpoch:
     """Fit callback: remembers the last completed epoch's weights and the history, so that a
-    Ctrl-C mid-epoch can save exactly that epoch's model."""
+    Ctrl-C mid-epoch can save exactly that epoch's model and history.
+
+    The weights, their epoch and the state are replaced together by one attribute store,
+    which a signal cannot split (Python runs signal handlers between calls, not inside a
+    store); the history is the run's live list, which may already hold the next epoch's row
+    when Ctrl-C comes between that append and this callback, so :meth:`rows` cuts it at the
+    kept epoch.
+    """
 
     def __init__(self) -> None:
-        self.weights: dict[str, np.ndarray] | None = None
-        self.epoch = 0
-        self.state: Any = None
+        self._kept: tuple[dict[str, np.ndarray], int, Any] | None = None
 
     def __call__(self, state: Any) -> None:
-        self.weights = state.model.state_dict()
-        self.epoch = state.epoch
-        self.state = state
+        kept = (state.model.state_dict(), state.epoch, state)
+        self._kept = kept
+
+    @property
+    def weights(self) -> dict[str, np.ndarray] | None:
+        return None if self._kept is None else self._kept[0]
+
+    @property
+    def epoch(self) -> int:
+        return 0 if self._kept is None else self._kept[1]
+
+    @property
+    def state(self) -> Any:
+        return None if self._kept is None else self._kept[2]
+
+    def rows(self) -> list[dict[str, float]]:
+        """The history up to and including the kept epoch."""
+        epoch = self.epoch
+        return [row for row in self.state.history.epochs if row["epoch"] <= epoch]
 
 
 @cli.command()
@@ -792,22 +813,23 @@ def _run_training(
             **fit_kwargs,
         )
     except KeyboardInterrupt:
-        if keep.weights is None:
+        weights, epoch = keep.weights, keep.epoch
+        if weights is None:
             click.echo(
                 f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
             )
             return EXIT_INTERRUPTED
-        model.load_state_dict(keep.weights)
+        model.load_state_dict(weights)
         save_model(model_path, model)
-        _write_history(run_dir / HISTORY_FILE, keep.state.history.epochs)
-        saved = keep.epoch - keep.epoch % cfg["checkpoint_every"]
+        _write_history(run_dir / HISTORY_FILE, keep.rows())
+        saved = epoch - epoch % cfg["checkpoint_every"]
         resume = (
             f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
             if saved > 0
             else ""
         )
         click.echo(
-            f"Interrupted: kept the model of epoch {keep.epoch} in {model_path}{resume}", err=True
+            f"Interrupted: kept the model of epoch {epoch} in {model_path}{resume}", err=True
         )
         return EXIT_INTERRUPTED
     except TrainingDiverged as e:

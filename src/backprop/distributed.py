@@ -157,7 +157,9 @@ class World:
         while not request.Test():
             polls += 1
             if polls % 256 == 0 and time.monotonic() > deadline:
-                _exit_without_finalize()
+                mpi = sys.modules.get("mpi4py.MPI")
+                if mpi is not None and isinstance(self.comm, mpi.Comm):
+                    _exit_without_finalize()  # a real MPI job: MPI_Finalize could hang
                 raise RankFailure(
                     f"rank {self.rank} of {self.size}: the {what} did not complete within "
                     f"{self.timeout:g} s; another rank has probably died or hung "

@@ -600,8 +600,7 @@ class _KeepLastEpoch:
         self._kept: tuple[dict[str, np.ndarray], int, Any] | None = None
 
     def __call__(self, state: Any) -> None:
-        kept = (state.model.state_dict(), state.epoch, state)
-        self._kept = kept
+        self._kept = (state.model.state_dict(), state.epoch, state)
 
     @property
     def weights(self) -> dict[str, np.ndarray] | None:

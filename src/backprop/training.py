@@ -474,9 +474,9 @@ def _run_epoch(
     # step instead of arithmetic on a scalar, and no device-to-host copy on a GPU
     step_losses = be.zeros((n_steps,), model.dtype)
     # Predicted classes of every row, written batch by batch over the batch's own indices
-    # (an index is dead once its batch is gathered), compared
-    # once at the end with the labels taken in the same order now: no second n-long array
-    # (60,000 int32 = 0.23 MiB at MNIST, benchmarks/memory.py).
+    # (an index is dead once its batch is gathered), compared once at the end with the
+    # labels taken in the same order now: no second n-long array (60,000 int32 = 0.23 MiB
+    # at MNIST, benchmarks/memory.py).
     classify = t_classes is not None
     labels = xp.take(t_classes, idx_all, axis=0) if classify else None
     predicted = idx_all

@@ -16,8 +16,9 @@ Budget (issue 7): dataset + 2 x (parameters + one batch's activations) + interpr
 
 The training run (MLP 784-256-128-10, ReLU, cross-entropy, float32, SGD, batch 128, 2 epochs, the
 user path ``backprop.training.fit``) runs in a fresh subprocess, which reports its own peak
-(``VmHWM`` from /proc: ``getrusage(...).ru_maxrss`` is not used, because after a vfork+exec
-Linux folds the parent's peak into the child's) and its RSS after each epoch;
+(``VmHWM`` from /proc, or a larger ``VmRSS`` read at an epoch's end, which ``VmHWM`` can
+trail: ``getrusage(...).ru_maxrss`` is not used, because after a vfork+exec Linux folds the
+parent's peak into the child's) and its RSS after each epoch;
 no growth across epochs means RSS after the last epoch is within one (parameters + batch
 activations) of RSS after the first.
 

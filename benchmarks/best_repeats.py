@@ -29,14 +29,10 @@ def best_repeats(
             if c["config"]["name"] != config or peer not in c["impls"]:
                 continue
             n = c["n_train"]
-
-            def best(seconds: list[float], n: int = n) -> float:
-                return n / min(seconds)
-
-            peer_best = best(c["impls"][peer]["train_seconds"])
-            gemm_best = best(c["roofline"]["gemm_epoch_seconds"])
+            peer_best = n / min(c["impls"][peer]["train_seconds"])
+            gemm_best = n / min(c["roofline"]["gemm_epoch_seconds"])
             return {
-                "backprop_best": best(c["impls"]["backprop"]["train_seconds"]),
+                "backprop_best": n / min(c["impls"]["backprop"]["train_seconds"]),
                 "peer_best": peer_best,
                 "target": ratio * peer_best,
                 "gemm_only_best": gemm_best,

@@ -34,28 +34,26 @@ bench = _load("bench")
 memory = _load("memory")
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
-    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+def _run_script(name: str, *args: object) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/<name>`` with ``args`` in a fresh interpreter; it must exit 0."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "bench.py"),
-            "--smoke",
-            "--json",
-            str(out),
-            "--markdown",
-            str(md),
-        ],
+        [sys.executable, str(BENCH / name), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+    proc = _run_script("bench.py", "--smoke", "--json", out, "--markdown", md)
     report = json.loads(out.read_text())
     assert report["smoke"] is True
     assert report["machine"]["numpy"] == np.__version__
@@ -104,22 +102,7 @@ def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
 
 def test_scaling_smoke(tmp_path: Path) -> None:
     out = tmp_path / "scaling.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "scaling.py"),
-            "--smoke",
-            "--threads",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    _run_script("scaling.py", "--smoke", "--threads", "1", "--json", out)
     result = json.loads(out.read_text())
     assert [r["rows"] for r in result["data"]] == [150, 300, 600]
     assert [r["sizes"] for r in result["width"]] == [
@@ -257,14 +240,7 @@ def test_two_threads_probe_runs_and_its_step_is_the_engines() -> None:
         np.testing.assert_allclose(gW, grads[f"layers.{i}.W"] * lr, rtol=1e-4, atol=1e-8)
         np.testing.assert_allclose(gb, grads[f"layers.{i}.b"] * lr, rtol=1e-4, atol=1e-8)
     # and the whole probe runs (random data of MNIST's shape when BACKPROP_DATA is unset)
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "two_threads.py"), "--rows", "640", "--repeats", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _run_script("two_threads.py", "--rows", "640", "--repeats", "1")
     assert "median samples/s: plain" in proc.stdout and "data-parallel" in proc.stdout
 
 

@@ -9,6 +9,7 @@ freezes; the real capture, and CuPy, run only where a GPU (and CuPy) exist.
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from dataclasses import replace
@@ -246,9 +247,13 @@ def test_capture_blocker_past_the_device(monkeypatch):
     """With the device check passed, the optimizer and dropout rules decide."""
     model = MLP(SIZES, backend="torch")
     monkeypatch.setattr(model, "backend", replace(model.backend, device=torch.device("cuda")))
-    assert cg.capture_blocker(model, get_optimizer("momentum", lr=0.1)) is None
-    for name in ("adam", "adamw"):
-        assert "per-step constants" in cg.capture_blocker(model, get_optimizer(name))
+    for name in ("momentum", "adam", "adamw"):  # Adam's step count is a device array
+        assert cg.capture_blocker(model, get_optimizer(name, lr=0.1)) is None
+
+    class Custom(type(get_optimizer("sgd"))):  # a subclass might read more per step
+        pass
+
+    assert "not one whose update is known" in cg.capture_blocker(model, Custom())
     dropped = MLP(SIZES, dropout=0.2, backend="torch")
     monkeypatch.setattr(dropped, "backend", model.backend)
     assert "dropout" in cg.capture_blocker(dropped, get_optimizer("sgd"))
@@ -267,38 +272,37 @@ def test_tf32_flag_is_checked_and_restored():
 class FrozenGraphStandIn:
     """A CPU stand-in for a CUDA graph that enforces what a real one freezes.
 
-    ``capture`` runs the step once to get its outputs, then undoes its effect on the
-    parameters and slots (a real capture runs no kernel). ``replay`` runs the step again,
-    refuses if the learning rate or the slot arrays differ from those at capture (a real
-    graph would silently use the old ones), undoes the step's Python side effects (a real
-    replay runs no Python), and writes the outputs into the captured output arrays.
+    ``capture`` runs the step once, then undoes its effect on every array it wrote (a real
+    capture runs no kernel): parameters, gradients, optimizer slots and step count, and the
+    graph's epoch arrays and step counter. ``replay`` runs the step again, refuses if the
+    learning rate or the arrays differ from those at capture (a real graph would silently
+    use the old ones) or if the step-count array does not hold the count the graph will
+    advance, and undoes the step's Python side effects (a real replay runs no Python).
     """
 
-    def __init__(self, model, opt):
-        self.model, self.opt = model, opt
+    def __init__(self, graph):
+        self.graph, self.model, self.opt = graph, graph.model, graph.optimizer
 
     def _tensors(self):
-        flat = self.model.flat
-        slots = [a for entry in self.opt.state.values() for a in entry.values()]
-        return [flat.params, flat.grads, *slots]
+        flat, g = self.model.flat, self.graph
+        return [flat.params, flat.grads, *self.opt.device_arrays(), g.order, g.losses, g._k]
 
     def capture(self, fn):
         saved = [a.clone() for a in self._tensors()]
         self.fn, self.lr, self.frozen = fn, self.opt.lr, self._tensors()
-        loss, y = fn()
+        fn()
         for a, s in zip(self._tensors(), saved, strict=True):
             a.copy_(s)
-        self.out = (loss.clone(), y.clone())
-        return self.out
 
     def replay(self):
         assert self.opt.lr == self.lr, "replayed a graph whose learning rate changed"
         assert all(a is b for a, b in zip(self._tensors(), self.frozen, strict=True))
-        t, epoch = self.opt.t, self.opt.epoch
-        loss, y = self.fn()
-        self.opt.t, self.opt.epoch = t, epoch
-        self.out[0].copy_(loss)
-        self.out[1].copy_(y)
+        opt = self.opt
+        if opt.uses_step_count:  # the graph advances the count it finds in the array
+            assert float(opt._t_array) == opt.t
+        saved = (opt.t, opt.epoch, opt._t_array_value)
+        self.fn()
+        opt.t, opt.epoch, opt._t_array_value = saved
 
 
 def _fit_with_stand_in(monkeypatch, model, opt, X, T, **kw):
@@ -306,7 +310,7 @@ def _fit_with_stand_in(monkeypatch, model, opt, X, T, **kw):
 
     class Recording(cg.StepGraph):
         def __init__(self, *a, **k):
-            super().__init__(*a, **k, graph_factory=lambda: FrozenGraphStandIn(model, opt))
+            super().__init__(*a, **k, graph_factory=lambda: FrozenGraphStandIn(self))
             graphs.append(self)
 
     monkeypatch.setattr(cg, "StepGraph", Recording)
@@ -315,7 +319,7 @@ def _fit_with_stand_in(monkeypatch, model, opt, X, T, **kw):
     return history, graphs[0].stats
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop"])
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
 def test_replayed_steps_equal_the_uncaptured_steps(monkeypatch, name):
     rng = np.random.default_rng(10)
     X, labels = rng.normal(size=(38, 3)), rng.integers(0, 3, 38)  # 38 = 4 x 8 + a partial 6
@@ -377,15 +381,16 @@ def test_failed_capture_falls_back_or_raises(monkeypatch):
     opt = get_optimizer("sgd", lr=0.1)
     x_all, t_all = model.as_inputs(X), model.as_targets(T, 16)
     graph = cg.StepGraph(model, opt, x_all, t_all, None, 4, warmup=1, graph_factory=Broken)
-    idx = torch.arange(4)
-    assert graph.step(idx) is None  # warm-up: the caller steps
-    assert graph.step(idx) is None and "capture failed" in graph.stats.disabled_reason
+    graph.begin_epoch(np.arange(16), None)
+    assert graph.step(0) is False  # warm-up: the caller steps
+    assert graph.step(1) is False and "capture failed" in graph.stats.disabled_reason
     assert opt.t == 0  # the failed capture left no trace
     strict = cg.StepGraph(model, opt, x_all, t_all, None, 4, warmup=1, graph_factory=Broken,
                           strict=True)  # fmt: skip
-    strict.step(idx)
+    strict.begin_epoch(np.arange(16), None)
+    strict.step(0)
     with pytest.raises(RuntimeError, match="capturing the training step failed"):
-        strict.step(idx)
+        strict.step(1)
     with pytest.raises(ValueError, match="warmup must be at least 1"):
         cg.StepGraph(model, opt, x_all, t_all, None, 4, warmup=0)
 
@@ -415,13 +420,14 @@ def load_model_like(model: MLP, device: str) -> MLP:
     return other
 
 
-def test_cuda_graph_fit_equals_uncaptured_fit_on_cuda():
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
+def test_cuda_graph_fit_equals_uncaptured_fit_on_cuda(optimizer):
     _need_cuda()
     rng = np.random.default_rng(14)
     X, labels = rng.normal(size=(300, 3)), rng.integers(0, 3, 300)
     cpu, _ = _pair("float32", "tanh", "identity", "cross_entropy")
     a, b = load_model_like(cpu, "cuda"), load_model_like(cpu, "cuda")
-    kw = dict(epochs=3, batch_size=32, optimizer="momentum", lr=0.1, seed=3)
+    kw = dict(epochs=3, batch_size=32, optimizer=optimizer, lr=0.05, seed=3)
     h_a = a.fit(X, labels, cuda_graph=False, **kw)
     h_b = b.fit(X, labels, cuda_graph=True, **kw)
     assert h_a["loss"] == h_b["loss"]
@@ -452,3 +458,22 @@ def test_gpu_check_cpu_smoke(tmp_path, monkeypatch):
     report = (tmp_path / "gpu_check.json").read_text()
     assert '"agreement"' in report and '"throughput"' in report
     assert (tmp_path / "gpu_check.md").read_text().count("|") > 20
+
+
+def test_gpu_docs_show_the_recorded_h200_run(monkeypatch):
+    """docs/gpu.md's tables are the ones gpu_check.py makes from its recorded H200 run, and
+    that run met every target: a changed record (or a hand-edited doc) fails here."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    sys.modules.pop("gpu_check", None)
+    import gpu_check
+
+    report = json.loads((ROOT / "benchmarks/results/gpu-h200.json").read_text())
+    assert report["environment"]["gpu"] == "NVIDIA H200" and report["targets_met"] is True
+    assert all(a["pass"] for a in report["agreement"]) and len(report["agreement"]) == 4
+    docs = (ROOT / "docs/gpu.md").read_text()
+    table = gpu_check._markdown(report)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "M |" in line]
+    rows += [line for line in table.splitlines() if "| PASS |" in line or "| FAIL |" in line]
+    assert len(rows) >= 4 + 7
+    for line in rows:
+        assert line in docs, line

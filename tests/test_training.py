@@ -402,3 +402,29 @@ def test_the_weight_decay_mask_is_made_only_for_weight_decay():
     decayed.fit(X, labels, epochs=1, batch_size=4, optimizer=get_optimizer("sgd", weight_decay=0.1))
     assert "decay_mask" not in vars(plain.flat)  # a parameter-sized vector never made
     assert "decay_mask" in vars(decayed.flat)
+
+
+def test_orders_drawn_ahead_equal_the_orders_drawn_in_turn():
+    """EpochOrders.draw_ahead (used on GPUs while the device computes) changes no draw: the
+    same orders and the same generator state after each epoch as drawing each in turn; an
+    order drawn ahead is dropped when the generator moved in between (a callback drew)."""
+    from backprop.training import EpochOrders, TrainState, epoch_order
+
+    def state(seed):
+        return TrainState(model=None, optimizer=None, rng=np.random.default_rng(seed))
+
+    plain, ahead = state(5), state(5)
+    orders = EpochOrders(ahead, 1000, shuffle=True)
+    orders.ahead_wanted = True
+    for epoch in range(4):
+        expected = epoch_order(plain.rng, 1000, True)
+        got = orders.next()
+        np.testing.assert_array_equal(got, expected)
+        assert ahead.rng.bit_generator.state == plain.rng.bit_generator.state
+        orders.draw_ahead()
+        assert ahead.rng.bit_generator.state == plain.rng.bit_generator.state  # not moved
+        if epoch == 2:  # a callback draws from the generator between two epochs
+            ahead.rng.random()
+            plain.rng.random()
+    np.testing.assert_array_equal(orders.next(), epoch_order(plain.rng, 1000, True))
+    assert ahead.rng.bit_generator.state == plain.rng.bit_generator.state

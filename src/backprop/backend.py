@@ -90,6 +90,13 @@ class Backend:
         """``a @ b`` (``out`` must not alias ``a`` or ``b``)."""
         return a @ b
 
+    def affine(self, x: Any, W: Any, b: Any, out: Any = None) -> Any:
+        """``x @ W + b`` (``b`` may be None), a dense layer's pre-activation."""
+        a = self.matmul(x, W, out=out)
+        if b is not None:
+            a += b
+        return a
+
     def sum_rows(self, x: Any, out: Any = None) -> Any:
         """The sum over the rows (axis 0) of a 2-D array, shape ``(n_cols,)``."""
         return self.xp.sum(x, axis=0)
@@ -105,6 +112,10 @@ class Backend:
     def take_rows(self, x: Any, idx: Any, out: Any = None) -> Any:
         """``x[idx]`` for a 1-D integer index array: one batch gathered from the data."""
         return self.xp.take(x, idx, axis=0)
+
+    def copy(self, x: Any, out: Any = None) -> Any:
+        """A copy of ``x`` (into ``out``, an array of ``x``'s shape, where supported)."""
+        return self.xp.asarray(x, copy=True)
 
     def vdot(self, a: Any, b: Any) -> Any:
         """``sum(a * b)`` over all entries of two arrays of one shape, as a 0-d array."""
@@ -139,6 +150,10 @@ class Backend:
         boolean scratch buffer of ``g``'s shape, or None)."""
         return self.xp.where(y > 0, g, 0.0)
 
+    # A backend may give a fused twin of a loss's value and gradient (fewer kernels);
+    # None: the loss's own formula (backprop.losses) runs.
+    softmax_cross_entropy = None
+
 
 def _np_relu_(x):
     return np.maximum(x, 0, out=x)
@@ -167,6 +182,13 @@ def _np_sum_rows(x, out=None):
     # float32: 2.4-3.3 us against 4.6-5.9 us; at 512 rows 6-7 us against 15-18 us), while
     # at Nielsen's 10 rows add.reduce is ~0.1 us faster
     return np.matmul(_np_ones(n, x.dtype), x, out=out)
+
+
+def _np_copy(x, out=None):
+    if out is None:
+        return x.copy()
+    np.copyto(out, x)
+    return out
 
 
 def _np_argmax_rows(x, out=None):
@@ -203,6 +225,7 @@ class NumpyBackend(Backend):
         functools.lru_cache(maxsize=256)(lambda value, dtype: np.array(value, dtype))
     )
     vdot = staticmethod(np.vdot)
+    copy = staticmethod(_np_copy)
     argmax_rows = staticmethod(
         _np_argmax_rows
     )  # flattens; one BLAS dot instead of a product and a sum
@@ -222,6 +245,25 @@ class NumpyBackend(Backend):
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return np.empty(shape, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _ones_cached(n: int, dtype: Any, device: Any, module: str) -> Any:
+    if module == "torch":
+        import torch
+
+        return torch.ones(n, dtype=dtype, device=device)
+    import cupy
+
+    return cupy.ones(n, dtype=dtype)
+
+
+def _ones_like_rows(x: Any, n: int) -> Any:
+    """A vector of ``n`` ones of ``x``'s dtype on ``x``'s device, made once and kept (a
+    CUDA graph reads the same one on every replay)."""
+    module = type(x).__module__.split(".")[0]
+    device = getattr(x, "device", None) if module == "torch" else x.device.id
+    return _ones_cached(n, x.dtype, device, module)
 
 
 @dataclass(frozen=True)
@@ -265,10 +307,22 @@ class TorchBackend(Backend):
 
         return a @ b if out is None else torch.matmul(a, b, out=out)
 
+    def affine(self, x, W, b, out=None):
+        import torch
+
+        if b is None:
+            return self.matmul(x, W, out=out)
+        # one addmm: the bias is the product's epilogue, not a second pass over a
+        # (scripts/gpu_check.py, kernel profile)
+        return torch.addmm(b, x, W) if out is None else torch.addmm(b, x, W, out=out)
+
     def sum_rows(self, x, out=None):
         import torch
 
-        return torch.sum(x, dim=0) if out is None else torch.sum(x, dim=0, out=out)
+        # a row of ones times x: one GEMV, where a column-sum reduction kernel took several
+        # times as long on an H200 at batch 8192 (scripts/gpu_check.py, kernel profile)
+        ones = _ones_like_rows(x, x.shape[0])
+        return torch.mv(x.T, ones) if out is None else torch.mv(x.T, ones, out=out)
 
     def multiply(self, a, b, out=None):
         import torch
@@ -294,6 +348,9 @@ class TorchBackend(Backend):
             return torch.index_select(x, 0, idx)
         return torch.index_select(x, 0, idx, out=out)
 
+    def copy(self, x, out=None):
+        return x.clone() if out is None else out.copy_(x)
+
     def vdot(self, a, b):
         import torch
 
@@ -312,7 +369,26 @@ class TorchBackend(Backend):
     def relu_backward_(self, g, y, tmp=None):
         import torch
 
-        return g.mul_(y > 0 if tmp is None else torch.gt(y, 0, out=tmp))
+        # one kernel (torch's own ReLU backward) instead of a comparison and a product
+        return torch.ops.aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
+
+    def softmax_cross_entropy(self, z, t, out, scale):
+        """The fused softmax + cross-entropy of :mod:`backprop.losses` in 7 kernels instead
+        of 14 (at batch 128 on a GPU a step is bound by its kernel count; scripts/gpu_check.py):
+
+        ``log p = log_softmax(z)``; ``L = -(1/n) sum_ij t_ij log p_ij``;
+        ``dL/dz = scale (p sum_j t_ij - t) / n``.
+        """
+        import torch
+
+        n = z.shape[0]
+        log_p = torch.log_softmax(z, 1) if out is None else torch.log_softmax(z, 1, out=out)
+        value = torch.dot(t.reshape(-1), log_p.reshape(-1)) * (-1.0 / n)
+        p = log_p.exp_()
+        t_sum = torch.matmul(t, _ones_like_rows(t, t.shape[1]).reshape(-1, 1))  # GEMV
+        g = torch.addcmul(t, p, t_sum, value=-1.0, out=p)  # t - p sum_j t_j
+        g *= -scale / n
+        return value, g
 
 
 @dataclass(frozen=True)
@@ -334,7 +410,8 @@ class CupyBackend(Backend):
     def sum_rows(self, x, out=None):
         import cupy
 
-        return cupy.sum(x, axis=0, out=out)
+        # one GEMV instead of CuPy's column reduction (scripts/gpu_check.py, batch 8192)
+        return cupy.matmul(_ones_like_rows(x, x.shape[0]), x, out=out)
 
     def multiply(self, a, b, out=None):
         import cupy
@@ -358,6 +435,14 @@ class CupyBackend(Backend):
             idx = cupy.asarray(np.asarray(idx, dtype=np.int64))
         return cupy.take(x, idx, axis=0, out=out)
 
+    def copy(self, x, out=None):
+        import cupy
+
+        if out is None:
+            return x.copy()
+        cupy.copyto(out, x)
+        return out
+
     def vdot(self, a, b):
         import cupy
 
@@ -379,9 +464,81 @@ class CupyBackend(Backend):
         return cupy.maximum(x, 0, out=x)
 
     def relu_backward_(self, g, y, tmp=None):
+        _cupy_kernels().relu_backward(y, g)  # g = g where y > 0, else 0: one kernel
+        return g
+
+    def softmax_cross_entropy(self, z, t, out, scale):
+        """The fused softmax + cross-entropy of :mod:`backprop.losses` as one CUDA kernel
+        (one thread per row) and a sum, instead of 14 CuPy calls: at small batches CuPy's
+        per-call cost on the host bounds the step (scripts/gpu_check.py).
+
+        Per row: ``s = z - max z``, ``l = (sum t) log sum e^s - sum t s``,
+        ``dl/dz = e^s / sum e^s * sum t - t``; ``L = mean l``; the gradient times
+        ``scale / n``.
+        """
         import cupy
 
-        return cupy.multiply(g, cupy.greater(y, 0, out=tmp), out=g)
+        n, k = z.shape
+        z, t = cupy.ascontiguousarray(z), cupy.ascontiguousarray(t)
+        g = cupy.empty_like(z) if out is None else out
+        rows = cupy.empty((n,), dtype=z.dtype)
+        c = z.dtype.type(scale / n)
+        threads = 128
+        blocks = (n + threads - 1) // threads
+        kernel = _cupy_kernels().softmax_ce(z.dtype)
+        kernel((blocks,), (threads,), (z, t, g, rows, np.int32(n), np.int32(k), c))
+        return cupy.sum(rows) * z.dtype.type(1.0 / n), g
+
+
+_SOFTMAX_CE_CUDA = r"""
+extern "C" __global__ void softmax_ce(const T* z, const T* t, T* g, T* rows, int n, int k, T c) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const T* zi = z + (long long)i * k;
+    const T* ti = t + (long long)i * k;
+    T* gi = g + (long long)i * k;
+    T m = zi[0];
+    for (int j = 1; j < k; ++j) m = zi[j] > m ? zi[j] : m;
+    T e_sum = 0, t_sum = 0, t_dot_s = 0;
+    for (int j = 0; j < k; ++j) {
+        T s = zi[j] - m;
+        T e = exp(s);
+        gi[j] = e;
+        e_sum += e;
+        t_sum += ti[j];
+        t_dot_s += ti[j] * s;
+    }
+    rows[i] = t_sum * log(e_sum) - t_dot_s;
+    for (int j = 0; j < k; ++j) gi[j] = (gi[j] / e_sum * t_sum - ti[j]) * c;
+}
+"""
+
+
+class _CupyKernels:
+    """CuPy kernels compiled on first use (NVRTC) and kept."""
+
+    def __init__(self) -> None:
+        import cupy
+
+        self.relu_backward = cupy.ElementwiseKernel(
+            "T y", "T g", "g = y > 0 ? g : (T)0", "backprop_relu_backward"
+        )
+        self._ce: dict[Any, Any] = {}
+
+    def softmax_ce(self, dtype: Any) -> Any:
+        import cupy
+
+        kernel = self._ce.get(dtype)
+        if kernel is None:
+            ctype = {np.dtype("float32"): "float", np.dtype("float64"): "double"}[np.dtype(dtype)]
+            code = f"typedef {ctype} T;\n" + _SOFTMAX_CE_CUDA
+            kernel = self._ce[dtype] = cupy.RawKernel(code, "softmax_ce")
+        return kernel
+
+
+@functools.lru_cache(maxsize=1)
+def _cupy_kernels() -> _CupyKernels:
+    return _CupyKernels()
 
 
 def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Backend:

@@ -11,7 +11,8 @@ The rules, all for exactness (a replayed step gives the same bits as the uncaptu
   computed while it was captured is frozen into it. The learning rate is such a number,
   so the graph is keyed by it and captured again when it changes (a schedule changes it
   at most once per epoch). Adam's and AdamW's bias corrections ``1 / (1 - beta^t)`` change
-  every step, so those optimizers are never captured (:func:`capture_blocker`).
+  every step: they are computed from the step count held in a 0-d array on the device
+  (:meth:`backprop.optimizers.Optimizer.step_count_array`), which the graph advances.
 * Dropout draws its masks on the host every step: a model with dropout is never captured.
 * Only full batches (``batch_size`` rows) replay; the epoch's last, smaller batch, and any
   other shape, runs the ordinary uncaptured step.
@@ -31,8 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .network import MLP
-from .optimizers import SGD, Momentum, Nesterov, Optimizer, RMSprop
+from .optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSprop
 
 __all__ = [
     "CAPTURABLE_OPTIMIZERS",
@@ -44,9 +47,9 @@ __all__ = [
     "set_tf32",
 ]
 
-# Optimizers whose update reads no per-step number but the learning rate (exact types:
-# a subclass may add one).
-CAPTURABLE_OPTIMIZERS: tuple[type[Optimizer], ...] = (SGD, Momentum, Nesterov, RMSprop)
+# Optimizers whose update reads no per-step Python number but the learning rate (Adam's
+# step count is a device array); exact types: a subclass may add one.
+CAPTURABLE_OPTIMIZERS: tuple[type[Optimizer], ...] = (SGD, Momentum, Nesterov, RMSprop, Adam, AdamW)
 
 
 def capture_blocker(model: MLP, optimizer: Optimizer) -> str | None:
@@ -69,8 +72,8 @@ def capture_blocker(model: MLP, optimizer: Optimizer) -> str | None:
     if type(optimizer) not in CAPTURABLE_OPTIMIZERS:
         names = ", ".join(c.name for c in CAPTURABLE_OPTIMIZERS)
         return (
-            f"optimizer {optimizer.name!r} computes per-step constants in Python (Adam's bias "
-            f"corrections from the step count), which a graph would freeze; capturable: {names}"
+            f"optimizer {optimizer.name!r} is not one whose update is known to read no "
+            f"per-step Python number (a graph would freeze it); capturable: {names}"
         )
     if model.config.dropout > 0:
         return "dropout draws its masks on the host every step, which a graph cannot replay"
@@ -176,8 +179,15 @@ class StepGraph:
 
     Notes
     -----
-    Use: call :meth:`start_epoch` before each epoch, then for each batch :meth:`step` with
-    its row indices; ``None`` means "not replayed: run the uncaptured step".
+    Use: :meth:`begin_epoch` with the epoch's order gives the epoch's arrays (the order on
+    the device, which becomes the predicted classes, and the per-step losses); then for
+    step ``k`` :meth:`step`, which returns False when the caller must run the step itself
+    (a partial batch, a warm-up step, capture off).
+
+    The replayed step does its own bookkeeping on the device, so that the host launches
+    nothing but the replay: it reads its batch's row indices from the order at a position
+    kept in a 0-d device counter, writes the batch loss and predicted classes into the
+    epoch's arrays at that position, and advances the counter.
     """
 
     def __init__(
@@ -195,7 +205,10 @@ class StepGraph:
     ) -> None:
         if warmup < 1:
             raise ValueError(f"warmup must be at least 1 (the optimizer's slots); got {warmup}")
+        import torch
+
         be = model.backend
+        self._torch = torch
         self.model, self.optimizer = model, optimizer
         self.x_all, self.t_all, self.w_all = x_all, t_all, w_all
         self.batch_size = int(batch_size)
@@ -203,26 +216,31 @@ class StepGraph:
         self.graph_factory = graph_factory or TorchCudaGraph
         self.strict = strict
         self.stats = GraphStats()
-        self._idx = be.empty((self.batch_size,), "int64")  # the replayed step's row indices
+        n = x_all.shape[0]
+        self.n_steps = -(-n // self.batch_size)
+        # the epoch's arrays, at fixed addresses (the graph reads and writes them)
+        self.order = be.empty((n,), "int64")  # row order; then the predicted classes
+        self.losses = be.zeros((self.n_steps,), model.dtype)  # each step's batch loss
+        self._k = be.zeros((), "int64")  # the replayed step's number, on the device
+        self._k_next: int | None = None  # what the host knows _k holds
+        self._offsets = torch.arange(self.batch_size, device=be.device)
+        self._rows = be.empty((self.batch_size,), "int64")  # positions k*B ... k*B + B - 1
+        self._idx = be.empty((self.batch_size,), "int64")  # their row indices
         self._xb = be.empty((self.batch_size, x_all.shape[1]), model.dtype)
         self._tb = be.empty((self.batch_size, t_all.shape[1]), model.dtype)
+        self._classes: Callable[[Any], Any] | None = None
+        self._staged: tuple[Any, Any, Any] | None = None  # (host order, host copy, device copy)
         self._graph: Any = None
         self._key: tuple[Any, ...] | None = None
         self._warm = 0  # uncaptured full batches since the last (re)start
-        self._loss: Any = None
-        self._y_out: Any = None
 
     # ------------------------------------------------------------------ the graph's key
     def _current_key(self) -> tuple[Any, ...]:
         """What the captured kernels froze: the learning rate, and the arrays they address."""
         opt, flat = self.optimizer, self.model.flat
-        slots = tuple(a for entry in opt.state.values() for a in entry.values())
-        return (opt.lr, flat.params, flat.grads, *slots)
+        return (opt.lr, flat.params, flat.grads, *opt.device_arrays())
 
-    def _key_matches(self) -> bool:
-        return self._key_matches_key(self._key)
-
-    def _key_matches_key(self, key: tuple[Any, ...] | None) -> bool:
+    def _key_matches(self, key: tuple[Any, ...] | None) -> bool:
         now = self._current_key()
         return (
             key is not None
@@ -231,36 +249,73 @@ class StepGraph:
             and all(a is b for a, b in zip(key[1:], now[1:], strict=True))
         )
 
-    def start_epoch(self) -> None:
-        """Drop the graph if the learning rate or the arrays it addresses have changed.
+    def begin_epoch(self, order: Any, classes: Callable[[Any], Any] | None) -> tuple[Any, Any]:
+        """Start an epoch: ``order`` (host or device integers, every row once) is copied into
+        :attr:`order`; ``classes(y)`` gives the predicted class of each row of outputs (None:
+        no accuracy). Returns ``(order, losses)``, the epoch's arrays on the device.
 
-        The next capture then waits for ``warmup`` uncaptured steps again, so that an
+        The graph is dropped if the learning rate or the arrays it addresses have changed;
+        the next capture then waits for ``warmup`` uncaptured steps again, so that an
         optimizer whose state was replaced rebuilds its slot vectors outside the graph.
         """
-        if self._graph is not None and not self._key_matches():
+        if self._graph is not None and (
+            not self._key_matches(self._key) or (classes is None) != (self._classes is None)
+        ):
             self._graph = None
             self._key = None
             self._warm = 0
+        torch = self._torch
+        staged, self._staged = self._staged, None
+        if staged is not None and staged[0] is order:
+            self.order.copy_(staged[2])  # uploaded already: widened on the device
+        else:
+            self.order.copy_(order if isinstance(order, torch.Tensor) else torch.from_numpy(order))
+        self.losses.zero_()
+        self._classes = classes
+        self._k_next = None
+        return self.order, self.losses
+
+    def stage_order(self, order: np.ndarray) -> None:
+        """Upload the next epoch's ``order`` now, while the running epoch's steps are still
+        queued: from page-locked host memory, asynchronously, queued behind them (at batch
+        8192 the upload at the epoch's start left the device idle for about a millisecond
+        an epoch; scripts/gpu_check.py). :meth:`begin_epoch` with the same ``order`` then
+        only widens it to int64 on the device."""
+        torch, device = self._torch, self.order.device
+        src = torch.from_numpy(order)
+        staged = self._staged
+        if staged is None or staged[1].shape != src.shape or staged[1].dtype != src.dtype:
+            host = torch.empty(src.shape, dtype=src.dtype, pin_memory=device.type == "cuda")
+            staged = (None, host, torch.empty(src.shape, dtype=src.dtype, device=device))
+        staged[1].copy_(src)
+        staged[2].copy_(staged[1], non_blocking=True)
+        self._staged = (order, staged[1], staged[2])
 
     # ------------------------------------------------------------------------- a step
-    def _captured_step(self) -> tuple[Any, Any]:
-        """The step the graph records: gather, forward, backward, update (as in fit)."""
-        model, be = self.model, self.model.backend
-        xb = be.take_rows(self.x_all, self._idx, out=self._xb)
-        tb = be.take_rows(self.t_all, self._idx, out=self._tb)
-        wb = None if self.w_all is None else be.take_rows(self.w_all, self._idx)
+    def _captured_step(self) -> None:
+        """The step the graph records: gather, forward, backward, update (as in fit), and
+        the bookkeeping of step ``k`` (its loss and predicted classes), then ``k += 1``."""
+        torch, model, be = self._torch, self.model, self.model.backend
+        rows = torch.add(self._offsets, self._k, alpha=self.batch_size, out=self._rows)
+        idx = torch.index_select(self.order, 0, rows, out=self._idx)
+        xb = be.take_rows(self.x_all, idx, out=self._xb)
+        tb = be.take_rows(self.t_all, idx, out=self._tb)
+        wb = None if self.w_all is None else be.take_rows(self.w_all, idx)
         scale = self.optimizer.gradient_scale()  # as in fit: SGD takes eta-scaled gradients
         loss = model.forward_backward(xb, tb, wb, scale)
         self.optimizer.step(model.params, model.grads, flat=model.flat, scaled=scale != 1.0)
-        return loss, model._y_out
+        self.losses.index_copy_(0, self._k.reshape(1), loss.reshape(1))
+        if self._classes is not None:  # predicted classes over the positions just read
+            self.order.index_copy_(0, rows, self._classes(model.outputs))
+        self._k += 1
 
     def _capture(self) -> bool:
         opt = self.optimizer
         t_before, key_before = opt.t, self._current_key()
         try:
             graph = self.graph_factory()
-            self._loss, self._y_out = graph.capture(self._captured_step)
-            if not self._key_matches_key(key_before):
+            graph.capture(self._captured_step)
+            if not self._key_matches(key_before):
                 # state allocated inside the capture would be re-initialised by every replay
                 raise RuntimeError("the optimizer created or replaced its state during capture")
         except Exception as e:  # a kernel that cannot be captured: run uncaptured from now on
@@ -269,41 +324,32 @@ class StepGraph:
             self.stats.disabled_reason = f"capture failed: {type(e).__name__}: {e}"
             return False
         finally:
-            opt.t = t_before  # the capture ran no update: undo its count
+            opt.rewind_step_count(t_before)  # the capture ran no update: undo its count
         self._graph = graph
         self._key = self._current_key()
         self.stats.captures += 1
         return True
 
-    def step(self, idx: Any) -> Any:
-        """Run one training step on the rows ``idx`` by replaying the graph.
-
-        Parameters
-        ----------
-        idx : int64 tensor (n_batch,)
-            Row indices into the data, on the model's device.
-
-        Returns
-        -------
-        0-d tensor or None
-            The batch loss (valid until the next replay), or None when the step was not
-            replayed (a partial batch, a warm-up step, capture off): the caller then runs
-            the uncaptured step.
-        """
-        if self.stats.disabled_reason is not None or idx.shape[0] != self.batch_size:
-            return None
+    def step(self, k: int) -> bool:
+        """Run step ``k`` of the epoch (rows ``k*B ... k*B + B - 1`` of the order) by
+        replaying the graph; False when it was not replayed (a partial batch, a warm-up
+        step, capture off): the caller then runs the step and its bookkeeping itself."""
+        lo = k * self.batch_size
+        if self.stats.disabled_reason is not None or lo + self.batch_size > self.order.shape[0]:
+            return False
         if self._graph is None:
             if self._warm < self.warmup:
                 self._warm += 1
                 self.stats.warmup_steps += 1
-                return None
-            self._idx.copy_(idx)
+                return False
+            self._k.fill_(k)
+            self._k_next = k
             if not self._capture():
-                return None
-        else:
-            self._idx.copy_(idx)
+                return False
+        elif self._k_next != k:
+            self._k.fill_(k)
         self._graph.replay()
+        self._k_next = k + 1
         self.optimizer.t += 1
-        self.model._y_out = self._y_out  # what the caller's accuracy reads, as after a step
         self.stats.replays += 1
-        return self._loss
+        return True

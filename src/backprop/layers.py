@@ -153,9 +153,7 @@ class Dense:
             return act.forward(be.xp, a)
         n = x.shape[0]
         bufs = self._bufs if n == self._bufs.n else self._buffers_for(n)
-        a = be.matmul(x, self.W, out=bufs.a)
-        if self.b is not None:
-            a += self.b  # a = x W + b   (the seed's a(1) = x w + b(1))
+        a = be.affine(x, self.W, self.b, out=bufs.a)  # a = x W + b  (the seed's a(1) = x w + b(1))
         if act.forward_inplace is not None:
             y = act.forward_inplace(be, a)  # overwrites a: the backward needs only y
         else:

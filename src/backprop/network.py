@@ -372,6 +372,12 @@ class MLP:
             y = self.xp.asarray(y, copy=True)  # the training buffers are reused next step
         return y
 
+    @property
+    def outputs(self) -> Any:
+        """The outputs ``y`` of the last training-mode forward (``forward_backward``), in the
+        output layer's buffer until the next step: what the training loop reads for accuracy."""
+        return self._y_out
+
     def _forward(self, x: Any, training: bool) -> Any:
         for layer in self.layers:
             x = layer.forward(x, training)

@@ -141,6 +141,8 @@ class Optimizer(ABC):
     slots: tuple[str, ...] = ()
     decoupled_decay = False
     takes_scaled_gradients = False  # see gradient_scale
+    uses_step_count = False  # whether the update reads t (see step_count_array)
+    _t_array_backend: Any = None
 
     def __init__(self, lr: float = 0.1, weight_decay: float = 0.0, schedule: Any = None) -> None:
         if not (isinstance(lr, float | int) and math.isfinite(lr) and lr > 0):
@@ -156,11 +158,15 @@ class Optimizer(ABC):
         self._state_is_flat = False
         self._flat_cache: tuple[Any, dict[str, Any]] | None = None
         self._scratch: _Scratch | None = None
+        # the step count as a 0-d float64 array beside the parameters (see step_count_array)
+        self._t_array: Any = None
+        self._t_array_value = -1  # the value of `t` the array was last known to hold
 
     def __getstate__(self) -> dict[str, Any]:
         # scratch vectors and the flat-vector cache are rebuilt on the next step
         d = dict(self.__dict__)
         d.update(_scratch=None, _flat_cache=None, _state_is_flat=False)
+        d.update(_t_array=None, _t_array_value=-1, _t_array_backend=None)
         return d
 
     @property
@@ -210,7 +216,7 @@ class Optimizer(ABC):
                 self._state_is_flat = False
             if decays and self.decoupled_decay:
                 p -= (lr * self.weight_decay) * p
-            self._update(p, g, state, lr, None)
+            self._update(p, g, state, lr, None, self.t)
 
     def _step_flat(self, flat: Any, lr: float) -> None:
         p, g = flat.params, flat.grads
@@ -235,7 +241,41 @@ class Optimizer(ABC):
             slots = cached[1]
         else:
             slots = self._flat_slots(flat)
-        self._update(p, g, slots, lr, scratch)
+        t = self.step_count_array(flat.backend) if self.uses_step_count else self.t
+        self._update(p, g, slots, lr, scratch, t)
+
+    def step_count_array(self, backend: Any) -> Any:
+        """The step count ``t`` as a 0-d float64 array on ``backend``, advanced in place.
+
+        An update that reads ``t`` (Adam's bias corrections) reads it from this array, so
+        that a CUDA graph of the step replays with the right count: a Python number would
+        be frozen into the graph (:mod:`backprop.cuda_graph`). The array is advanced by one
+        (a kernel, which a graph records) when it holds ``t - 1``, and written afresh, in
+        place, only when ``t`` was changed from outside (a loaded state, replayed graphs).
+        """
+        arr = self._t_array
+        if arr is None or self._t_array_backend is not backend:
+            arr = self._t_array = backend.zeros((), "float64")
+            arr[...] = float(self.t)
+            self._t_array_backend = backend
+        elif self._t_array_value == self.t - 1:
+            arr += 1.0
+        elif self._t_array_value != self.t:
+            arr[...] = float(self.t)
+        self._t_array_value = self.t
+        return arr
+
+    def rewind_step_count(self, t: int) -> None:
+        """Set the step count back to ``t`` after a step whose kernels were recorded but not
+        run (a CUDA graph's capture): the step-count array is rewritten before its next use."""
+        self.t = t
+        self._t_array_value = -1
+
+    def device_arrays(self) -> list[Any]:
+        """Every array the flat update reads or writes besides the parameters and the
+        gradients: the slot vectors and the step-count array (what a CUDA graph addresses)."""
+        slots = [a for entry in self.state.values() for a in entry.values()]
+        return slots if self._t_array is None else [*slots, self._t_array]
 
     def _flat_slots(self, flat: Any) -> dict[str, Any]:
         """Slot vectors matching ``flat``; the per-name state entries become views of them,
@@ -255,9 +295,12 @@ class Optimizer(ABC):
 
     @abstractmethod
     def _update(
-        self, p: Any, g: Any, state: dict[str, Any], lr: float, scratch: _Scratch | None
+        self, p: Any, g: Any, state: dict[str, Any], lr: float, scratch: _Scratch | None, t: Any
     ) -> None:
         """Update ``p`` in place from ``g`` (weight decay already applied) and ``state``.
+
+        ``t`` is the step count: a Python int on the per-array path, the 0-d float64 array
+        of :meth:`step_count_array` on the flat path of an optimizer that reads it.
 
         Temporaries go through ``_mul``/``_sqrt`` into ``scratch`` (the flat path's reused
         vectors) or are fresh arrays (``scratch`` None): the same operations in the same
@@ -280,6 +323,7 @@ class Optimizer(ABC):
             raise ValueError(f"optimizer state is for {d.get('name')!r}, not {self.name!r}")
         self.t = int(d["t"])
         self.epoch = int(d["epoch"])
+        self._t_array, self._t_array_value = None, -1
         self.state = {}
         self._state_is_flat = False
         for key, value in d["slots"].items():
@@ -328,6 +372,19 @@ def _sqrt(scratch: _Scratch | None, i: int, a: Any) -> Any:
     return a**0.5 if scratch is None else scratch.sqrt(i, a)
 
 
+def _like(c: Any, x: Any) -> Any:
+    """The scalar ``c`` in ``x``'s dtype: a Python number as it is (NumPy and torch cast it
+    to the array's dtype), a 0-d array cast, so that ``x * c`` is computed in ``x``'s dtype
+    exactly as with a Python number."""
+    if isinstance(c, float | int):
+        return c
+    if hasattr(c, "astype"):  # NumPy, CuPy
+        return c.astype(x.dtype)
+    if hasattr(c, "__array_namespace__"):  # a standard array (array_api_strict)
+        return c.__array_namespace__().astype(c, x.dtype)
+    return c.to(x.dtype)  # a torch tensor
+
+
 def _to_host(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy().copy()
@@ -346,7 +403,7 @@ class SGD(Optimizer):
     def gradient_scale(self) -> float:
         return self.lr if self.weight_decay == 0 else 1.0
 
-    def _update(self, p, g, state, lr, scratch):
+    def _update(self, p, g, state, lr, scratch, t):
         p -= g if lr is None else _mul(scratch, 0, g, lr)  # lr None: g is eta * gradient
 
 
@@ -366,7 +423,7 @@ class Momentum(Optimizer):
     def hyperparameters(self):
         return {**super().hyperparameters(), "momentum": self.momentum}
 
-    def _update(self, p, g, state, lr, scratch):
+    def _update(self, p, g, state, lr, scratch, t):
         v = state["v"]
         v *= self.momentum
         v += g
@@ -379,7 +436,7 @@ class Nesterov(Momentum):
 
     name = "nesterov"
 
-    def _update(self, p, g, state, lr, scratch):
+    def _update(self, p, g, state, lr, scratch, t):
         v = state["v"]
         v *= self.momentum
         v += g
@@ -397,6 +454,7 @@ class Adam(Optimizer):
 
     name = "adam"
     slots = ("m", "v")
+    uses_step_count = True
 
     def __init__(
         self,
@@ -420,7 +478,7 @@ class Adam(Optimizer):
             "eps": self.eps,
         }
 
-    def _update(self, p, g, state, lr, scratch):
+    def _update(self, p, g, state, lr, scratch, t):
         m, v = state["m"], state["v"]
         m *= self.beta1
         m += _mul(scratch, 0, g, 1.0 - self.beta1)
@@ -428,11 +486,13 @@ class Adam(Optimizer):
         g2 *= 1.0 - self.beta2
         v *= self.beta2
         v += g2
-        m_hat_scale = 1.0 / (1.0 - self.beta1**self.t)
-        v_hat_scale = 1.0 / (1.0 - self.beta2**self.t)
-        denom = _sqrt(scratch, 1, _mul(scratch, 1, v, v_hat_scale))
+        # beta^t from t, not a Python number: on the flat path t is a 0-d array, so a
+        # CUDA graph of this step replays with each step's own bias corrections
+        m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # m_hat = m / (1 - b1^t)
+        v_hat_scale = 1.0 / (1.0 - self.beta2**t)  # v_hat = v / (1 - b2^t)
+        denom = _sqrt(scratch, 1, _mul(scratch, 1, v, _like(v_hat_scale, v)))
         denom += self.eps  # sqrt(v_hat) + eps
-        step = _mul(scratch, 0, m, lr * m_hat_scale)
+        step = _mul(scratch, 0, m, _like(lr * m_hat_scale, m))
         step /= denom  # eta m_hat / (sqrt(v_hat) + eps)
         p -= step
 
@@ -464,7 +524,7 @@ class RMSprop(Optimizer):
     def hyperparameters(self):
         return {**super().hyperparameters(), "rho": self.rho, "eps": self.eps}
 
-    def _update(self, p, g, state, lr, scratch):
+    def _update(self, p, g, state, lr, scratch, t):
         v = state["v"]
         v *= self.rho
         g2 = _mul(scratch, 0, g, g)

@@ -8,6 +8,8 @@ receives at each epoch's end and what a checkpoint saves.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -286,10 +288,20 @@ def fit(
         graph = StepGraph(model, opt, x_all, t_all, w_all, batch_size, strict=bool(cuda_graph))
     restore_tf32 = set_tf32(tf32, be)
 
+    orders = EpochOrders(state, n, shuffle)
+
+    def ahead() -> None:
+        # on a device the host waits while an epoch's queued steps run: it draws the next
+        # epoch's order meanwhile (and a CUDA graph starts uploading it)
+        orders.draw_ahead()
+        if graph is not None and orders.ahead_order is not None:
+            graph.stage_order(orders.ahead_order)
+
     def run_epoch(order: np.ndarray) -> dict[str, float]:
-        if graph is not None:
-            graph.start_epoch()  # a new learning rate means a new capture
-        return _run_epoch(model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph)
+        return _run_epoch(
+            model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph,
+            None if be.name == "numpy" else ahead,
+        )  # fmt: skip
 
     def evaluate() -> dict[str, float]:
         return {} if val is None else _evaluate(model, val[0], val[1], classify, prefix="val_")
@@ -299,6 +311,7 @@ def fit(
         return train_epochs(
             state, epochs, n, shuffle, run_epoch, evaluate, bar,
             epoch_callbacks(callbacks, early_stopping), early_stopping is not None,
+            orders=orders,
         )  # fmt: skip
     finally:
         restore_tf32()
@@ -360,6 +373,7 @@ def train_epochs(
     callbacks: Sequence[CallbackLike],
     restore_best: bool,
     agree: Callable[[bool], bool] = bool,
+    orders: EpochOrders | None = None,
 ) -> History:
     """The epoch loop, once for every way of running a step.
 
@@ -368,18 +382,22 @@ def train_epochs(
     loss is NaN or inf; ``evaluate`` (validation metrics); append the history row; call the
     callbacks. ``agree`` turns this process's stop decision into everyone's (MPI ranks stop
     together). Afterwards, early stopping's best weights are restored if ``restore_best``.
+    ``orders`` draws the epochs' orders (one made here by default; ``fit`` passes its own
+    so that an epoch on a GPU can draw the next epoch's order while the device computes).
     """
-    model, opt, rng = state.model, state.optimizer, state.rng
+    model, opt = state.model, state.optimizer
     if state.epoch < epochs and not state.stop:
         state.history.stop_reason = ""  # a resumed run says why *it* stopped
     snapshot = None
+    orders = orders if orders is not None else EpochOrders(state, n, shuffle)
     try:
         while state.epoch < epochs and not state.stop:
             opt.epoch = state.epoch
             start = time.perf_counter()
-            # the last good weights, should this epoch diverge (host arrays reused each epoch)
+            # the last good weights, should this epoch diverge (an array reused each epoch)
             snapshot = _snapshot(model, snapshot)
-            order = epoch_order(rng, n, shuffle)
+            orders.ahead_wanted = state.epoch + 1 < epochs
+            order = orders.next()
             # A diverging epoch overflows; that is reported below as TrainingDiverged with
             # the last good weights restored. NumPy's overflow warnings would otherwise
             # escape first (as exceptions under -W error) mid-epoch, leaving inf/NaN weights
@@ -387,7 +405,7 @@ def train_epochs(
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 row = run_epoch(order)
             if not math.isfinite(row["loss"]):
-                model.load_state_dict(snapshot)
+                _restore(model, snapshot)
                 state.history.stop_reason = (
                     f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
                 )
@@ -431,13 +449,72 @@ def epoch_order(rng: np.random.Generator, n: int, shuffle: bool) -> np.ndarray:
     return order
 
 
-def _snapshot(model: MLP, into: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
-    """Host copies of the parameters, written into ``into``'s arrays when given."""
-    if into is None:
+class EpochOrders:
+    """Each epoch's order of the rows, drawn from ``state.rng`` by :func:`epoch_order`.
+
+    :meth:`draw_ahead` draws the next epoch's order early, from a copy of the generator:
+    on a GPU the host is idle while the device runs an epoch's queued steps, and drawing a
+    permutation takes milliseconds at 10^5-10^6 rows (``scripts/gpu_check.py``, batch 8192).
+    :meth:`next` uses that order only if ``state.rng`` is still in the state it was drawn
+    from, and then moves ``state.rng`` on exactly as drawing it now would have: the orders,
+    the generator's state after each epoch (what a checkpoint saves) and so every bit of
+    training are the same either way.
+    """
+
+    def __init__(self, state: TrainState, n: int, shuffle: bool) -> None:
+        self.state, self.n, self.shuffle = state, n, shuffle
+        self.ahead_wanted = False  # set per epoch: whether another epoch follows this one
+        self._ahead: tuple[dict[str, Any], np.ndarray, dict[str, Any]] | None = None
+
+    def draw_ahead(self) -> None:
+        """Draw the next epoch's order now (if another epoch follows), without moving
+        ``state.rng``."""
+        if not self.ahead_wanted or self._ahead is not None:
+            return
+        rng = copy.deepcopy(self.state.rng)
+        before = rng.bit_generator.state
+        order = epoch_order(rng, self.n, self.shuffle)
+        self._ahead = (before, order, rng.bit_generator.state)
+
+    @property
+    def ahead_order(self) -> np.ndarray | None:
+        """The order :meth:`draw_ahead` drew, which :meth:`next` will give if it still can."""
+        return None if self._ahead is None else self._ahead[1]
+
+    def next(self) -> np.ndarray:
+        """This epoch's order; ``state.rng`` moves on by one epoch's draws."""
+        ahead, self._ahead = self._ahead, None
+        rng = self.state.rng
+        if ahead is not None and _same_state(rng.bit_generator.state, ahead[0]):
+            rng.bit_generator.state = ahead[2]
+            return ahead[1]
+        return epoch_order(rng, self.n, self.shuffle)
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Equality of two bit-generator states (nested dicts of ints, strings and arrays)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _snapshot(model: MLP, into: Any) -> Any:
+    """A copy of the parameters: of the flat vector, on the model's device, into ``into``
+    when given (no device-to-host copy per epoch); host arrays without a flat vector."""
+    flat = model.flat
+    if flat is None:
         return model.state_dict()
-    for name, value in model.params.items():
-        np.copyto(into[name], model.backend.to_numpy(value))
-    return into
+    return model.backend.copy(flat.params, out=into)
+
+
+def _restore(model: MLP, snapshot: Any) -> None:
+    """Put the parameters of a :func:`_snapshot` back."""
+    if isinstance(snapshot, dict):
+        model.load_state_dict(snapshot)
+    else:
+        model.flat.params[...] = snapshot
 
 
 def _split_seed(seed: Any) -> int:
@@ -447,7 +524,7 @@ def _split_seed(seed: Any) -> int:
 
 
 def _run_epoch(
-    model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph=None
+    model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph=None, ahead=None
 ) -> dict[str, float]:
     """One pass over the data in the order given; returns the mean loss (and accuracy).
 
@@ -457,10 +534,24 @@ def _run_epoch(
     Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
     so an epoch costs no copy of the data set and no per-step allocation (docs/performance.md).
     ``graph`` (a :class:`backprop.cuda_graph.StepGraph`) replays the full batches it can.
+    ``ahead`` is called once every step is queued, before the first result is read back
+    (:meth:`EpochOrders.draw_ahead`).
     """
     be, xp = model.backend, model.xp
     n = order.shape[0]
-    idx_all = order if be.name == "numpy" else be.asarray(order.astype(np.int64))
+    n_steps = -(-n // batch_size)
+    one_output, logits = model.n_outputs == 1, model.loss_fn.from_logits
+    classify = t_classes is not None
+    if graph is not None:  # the graph's own arrays, which its replays write into
+        idx_all, step_losses = graph.begin_epoch(
+            order, (lambda y: _predicted_class(xp, y, logits)) if classify else None
+        )
+    else:
+        # uploaded as drawn (int32 where n allows: half the bytes), widened on the device
+        idx_all = order if be.name == "numpy" else xp.astype(be.asarray(order), xp.int64)
+        # each step's mean loss, summed (weighted by batch size) once at the end: one store
+        # per step instead of arithmetic on a scalar, and no device-to-host copy on a GPU
+        step_losses = be.zeros((n_steps,), model.dtype)
     params, flat = model.params, model.flat
     buffers: dict[int, tuple[Any, Any]] = {}  # the batch's inputs and targets, by size
 
@@ -469,18 +560,12 @@ def _run_epoch(
             (nb, t_all.shape[1]), t_all.dtype
         )
 
-    n_steps = -(-n // batch_size)
-    # each step's mean loss, summed (weighted by batch size) once at the end: one store per
-    # step instead of arithmetic on a scalar, and no device-to-host copy on a GPU
-    step_losses = be.zeros((n_steps,), model.dtype)
     # Predicted classes of every row, written batch by batch over the batch's own indices
     # (an index is dead once its batch is gathered), compared once at the end with the
     # labels taken in the same order now: no second n-long array (60,000 int32 = 0.23 MiB
     # at MNIST, benchmarks/memory.py).
-    classify = t_classes is not None
     labels = xp.take(t_classes, idx_all, axis=0) if classify else None
     predicted = idx_all
-    one_output, logits = model.n_outputs == 1, model.loss_fn.from_logits
     # bound once: at Nielsen's batch 10 a step is ~50 us, and each attribute lookup counts
     take, forward_backward, step = be.take_rows, model.forward_backward, opt.step
     # plain SGD takes gradients pre-multiplied by eta (one subtraction per step instead of
@@ -489,10 +574,9 @@ def _run_epoch(
     scaled = scale != 1.0
     argmax_rows = be.argmax_rows
     for k, lo in enumerate(range(0, n, batch_size)):
-        idx = idx_all[lo : min(lo + batch_size, n)]  # the standard leaves over-long slices open
-        nb = idx.shape[0]
-        loss = None if graph is None else graph.step(idx)
-        if loss is None:  # not replayed from a CUDA graph: the step itself
+        nb = min(batch_size, n - lo)
+        if graph is None or not graph.step(k):  # not replayed from a CUDA graph: the step
+            idx = idx_all[lo : lo + nb]
             bufs = buffers.get(nb)
             if bufs is None:
                 bufs = (
@@ -507,24 +591,37 @@ def _run_epoch(
             wb = None if w_all is None else take(w_all, idx)
             loss = forward_backward(xb, tb, wb, scale)
             step(params, None if flat is not None else model.grads, flat, scaled)
-        step_losses[k] = loss
-        if classify:
-            y, rows = model._y_out, predicted[lo : lo + nb]
-            if one_output:
-                predicted[lo : lo + nb] = _predicted_class(xp, y, logits)
-            else:
-                classes = argmax_rows(y, rows)
-                if classes is not rows:  # backends without out=
-                    predicted[lo : lo + nb] = classes
+            step_losses[k] = loss
+            if classify:
+                y, rows = model.outputs, predicted[lo : lo + nb]
+                if one_output:
+                    predicted[lo : lo + nb] = _predicted_class(xp, y, logits)
+                else:
+                    classes = argmax_rows(y, rows)
+                    if classes is not rows:  # backends without out=
+                        predicted[lo : lo + nb] = classes
         if bar.enabled:
             bar.step(lo + nb, lambda k=k: float(xp.mean(step_losses[: k + 1])))
-    sizes = be.asarray(np.diff(np.minimum(np.arange(n_steps + 1) * batch_size, n)), model.dtype)
-    row = {"loss": float(xp.sum(step_losses * sizes)) / n}
+    if ahead is not None:
+        ahead()
+    sizes = _step_sizes(be, n, batch_size, model.dtype)
+    sums = [xp.sum(step_losses * sizes)]  # the loss summed over rows
+    if classify:  # and the rows classified right
+        sums.append(xp.sum(xp.astype(predicted == labels, be.dtype(model.dtype))))
+    sums = be.to_numpy(xp.stack(sums)).tolist()  # one read-back from the device
+    row = {"loss": sums[0] / n}
     if classify:
-        row["accuracy"] = (
-            float(xp.sum(xp.astype(predicted == labels, model.backend.dtype(model.dtype)))) / n
-        )
+        row["accuracy"] = sums[1] / n
     return row
+
+
+@functools.lru_cache(maxsize=16)
+def _step_sizes(be: Any, n: int, batch_size: int, dtype: str) -> Any:
+    """The rows in each step of an epoch of ``n`` rows, on the backend: made once per shape
+    (on a GPU an upload each epoch would wait for the device)."""
+    return be.asarray(
+        np.diff(np.minimum(np.arange(-(-n // batch_size) + 1) * batch_size, n)), dtype
+    )
 
 
 def _predicted_class(xp: Any, y: Any, logits: bool) -> Any:

@@ -471,12 +471,35 @@ class TrainRun:
             # for drawing only (the texts beside the curves come from history_text)
             "history": base64.b64encode(np.asarray(self.history, np.float32).tobytes()).decode(),
             "history_text": self._history_text(),
-            "last": self._last_summary(),
+            "last": self._last_summary(arrays=full),
             "inspect": self._inspect(full),
             "n_parameters": m.n_parameters,
             "setup": {k2: v for k2, v in self.setup.items() if k2 != "csv_text"},
+            "setup_text": self.setup_text(),
         }
         return frame
+
+    def setup_text(self) -> dict[str, str]:
+        """The setup's values as the form shows them (Python's text, not the page's)."""
+        out = {}
+        for key, value in self.setup.items():
+            if key in ("csv_text", "trail"):
+                continue
+            out[key] = ",".join(str(v) for v in value) if key == "hidden" else str(value)
+        return out
+
+    def points(self) -> dict[str, Any]:
+        """The data's rows for drawing: ``[x1, x2, class]`` per row, train and test."""
+
+        def rows(X: np.ndarray | None, y: np.ndarray | None) -> list[list[Any]]:
+            if X is None or y is None:
+                return []
+            return [[float(a), float(b), int(c)] for (a, b), c in zip(X, y, strict=True)]
+
+        return {
+            "train": rows(self.data.X_train, self.data.y_train),
+            "test": rows(self.data.X_test, self.data.y_test),
+        }
 
     def _history_text(self) -> dict[str, str]:
         h = np.array(self.history)
@@ -517,10 +540,15 @@ class TrainRun:
             out.append(units)
         return out
 
-    def _last_summary(self) -> dict[str, Any] | None:
+    def _last_summary(self, arrays: bool) -> dict[str, Any] | None:
+        """The last step; with ``arrays``, every parameter's gradient and change (frames
+        while training runs leave them out: a third of the frame)."""
         last = self.last
         if last is None:
             return None
+        if not arrays:
+            return {"step": last.number, "loss": number(last.loss, "fixed"),
+                    "n_rows": int(len(last.rows))}  # fmt: skip
         return {
             "step": last.number,
             "loss": number(last.loss, "fixed"),

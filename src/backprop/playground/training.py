@@ -191,7 +191,7 @@ class TrainRun:
     def __init__(self, setup: dict[str, Any]) -> None:
         self.setup = check_setup(setup)
         s = self.setup
-        self.data = self._load_data(s)
+        self.data = self._load_data()
         if self.data.task != "classification":
             raise SetupError(
                 "the playground draws classes; this CSV's target looks numeric (regression): "
@@ -242,11 +242,11 @@ class TrainRun:
                 self.step(rows)
                 if self.diverged:
                     break
-        self.setup["trail"] = [list(r) for r in self.trail]
+        self.setup["trail"] = self.trail  # the live record: a frame's setup replays to here
 
     # ---------------------------------------------------------------- setup
-    @staticmethod
-    def _load_data(s: dict[str, Any]) -> Any:
+    def _load_data(self) -> Any:
+        s = self.setup
         if s["dataset"] != "csv":
             return load_dataset(
                 s["dataset"],
@@ -260,7 +260,8 @@ class TrainRun:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(s["csv_text"])
             header = s["csv_text"].splitlines()[0].split(",") if s["csv_text"] else []
-            target = s["csv_target"] or (header[-1].strip() if header else None)
+            target = s["csv_target"] or (header[-1].strip() if header else "")
+            s["csv_target"] = target
             name = s["csv_name"] or "dropped.csv"
             try:
                 return load_dataset(
@@ -523,7 +524,7 @@ class TrainRun:
                     mean = float(np.mean(d))
                     formula = "y (1 - y)" if act == "sigmoid" else "1 - y²"
                     info["slope"] = number(mean, "fixed")
-                    if mean < 0.05:
+                    if mean < 0.1:
                         info["state"] = "saturated"
                         info["why"] = (
                             f"saturated: {formula} averages {number(mean, 'fixed')['s']} of its "
@@ -804,7 +805,7 @@ class TrainRun:
         cfg: dict[str, Any] = {}
         if s["dataset"] == "csv":
             cfg["dataset"] = s["csv_name"] or "dropped.csv"
-            cfg["target"] = s["csv_target"] or self.data.name
+            cfg["target"] = s["csv_target"]
         else:
             cfg.update(dataset=s["dataset"], n_samples=s["n_samples"], noise=s["noise"])
         cfg.update(

@@ -230,6 +230,11 @@ def _check_numbers(value: Any, name: str, scalar: bool = False) -> None:
         if not ok(value):
             raise ExplainError(f"{name} must be a finite number; got {value!r}")
         return
-    flat = value if not value or not isinstance(value[0], list) else [v for r in value for v in r]
-    if not isinstance(value, list) or not value or not all(ok(v) for v in flat):
+    if not isinstance(value, list) or not value:
+        raise ExplainError(f"{name} must be a (nested) list of finite numbers; got {value!r}")
+    nested = isinstance(value[0], list)
+    if nested and not all(isinstance(r, list) and len(r) == len(value[0]) > 0 for r in value):
+        raise ExplainError(f"{name} must be a rectangular nested list; got {value!r}")
+    flat = [v for r in value for v in r] if nested else value
+    if not all(ok(v) for v in flat):
         raise ExplainError(f"{name} must be a (nested) list of finite numbers; got {value!r}")

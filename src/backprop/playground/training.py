@@ -97,7 +97,7 @@ DEFAULT_SETUP: dict[str, Any] = {
     "init": "he_uniform",
     "init_scale": 0.1,
     "seed": 0,
-    "speed": 5,
+    "speed": 10,
     "csv_text": "",
     "csv_name": "",
     "csv_target": "",

@@ -149,6 +149,8 @@ def test_the_frame_explains_the_selected_weight_and_point():
     run.step(10)
     row = int(run.last.rows[3])
     run.select(row, ["layers.0.W", [1, 2]])
+    assert run.frame(full=True)["inspect"]["table"] is None  # made in the background
+    run.full_finite_differences()
     frame = run.frame(full=True)
     w = frame["inspect"]["weight"]
     assert w["grad"]["v"] == pytest.approx(w["fd"]["v"], rel=1e-6)  # beside its estimate

@@ -115,6 +115,12 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     server_version = "backprop-playground"
     sys_version = ""
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):  # the page went away meanwhile
+            self.close_connection = True
+
     # ---------------------------------------------------------------- checks
     def _refuse(self, status: HTTPStatus, why: str) -> None:
         self._send(status, "text/plain; charset=utf-8", f"{why}\n".encode())
@@ -151,8 +157,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.wfile.write(body)
 
     def _common_headers(self) -> None:
         self.send_header("Content-Security-Policy", CSP)

@@ -368,16 +368,28 @@ class TrainRun:
         clone.dropout_rng.bit_generator.state = copy.deepcopy(dropout_state)
         return clone
 
-    def full_finite_differences(self) -> None:
-        """The finite-difference table of every parameter for the last step (small nets)."""
+    def needs_table(self) -> bool:
+        """Whether the last step's finite-difference table is still to be computed."""
         last = self.last
-        if last is None or last.full_fd is not None:
-            return
-        if self.model.n_parameters > FULL_FD_MAX_PARAMETERS:
-            return
+        return (
+            last is not None
+            and last.full_fd is None
+            and self.model.n_parameters <= FULL_FD_MAX_PARAMETERS
+        )
+
+    def full_finite_differences(self) -> None:
+        """The finite-difference table of every parameter for the last step (nets of up to
+        FULL_FD_MAX_PARAMETERS: two loss evaluations per parameter)."""
+        if self.needs_table():
+            assert self.last is not None
+            self.last.full_fd = self.table_for(self.last)
+
+    def table_for(self, last: LastStep) -> dict[str, np.ndarray]:
+        """The finite differences of ``last``'s batch at its weights, on a copy of the model:
+        safe to run while the run itself goes on."""
         clone = self._model_at(last.before, last.dropout_state)
         with np.errstate(all="ignore"):
-            last.full_fd = finite_differences(clone, self.X[last.rows], self.T[last.rows])
+            return finite_differences(clone, self.X[last.rows], self.T[last.rows])
 
     def record(self) -> None:
         self._record()
@@ -422,7 +434,9 @@ class TrainRun:
 
     # ---------------------------------------------------------------- frames
     def frame(self, full: bool = False) -> dict[str, Any]:
-        """What the page draws (see docs/playground.md for the fields)."""
+        """What the page draws (see docs/playground.md for the fields). ``full``: with every
+        parameter's gradient and change in the last step (paused frames); the finite-
+        difference table comes whenever :meth:`full_finite_differences` has made it."""
         m = self.model
         with np.errstate(all="ignore"):
             grid_outs = layer_outputs(m, self._grid["points"])
@@ -473,7 +487,7 @@ class TrainRun:
             "history": base64.b64encode(np.asarray(self.history, np.float32).tobytes()).decode(),
             "history_text": self._history_text(),
             "last": self._last_summary(arrays=full),
-            "inspect": self._inspect(full),
+            "inspect": self._inspect(),
             "n_parameters": m.n_parameters,
             "setup": {k2: v for k2, v in self.setup.items() if k2 != "csv_text"},
             "setup_text": self.setup_text(),
@@ -583,7 +597,7 @@ class TrainRun:
             self.selected_weight = None
         self.selected_point = point
 
-    def _inspect(self, full: bool) -> dict[str, Any]:
+    def _inspect(self) -> dict[str, Any]:
         out: dict[str, Any] = {"point": None, "weight": None, "table": None}
         i = self.selected_point
         last = self.last
@@ -609,8 +623,6 @@ class TrainRun:
             }
         if self.selected_weight is not None:
             out["weight"] = self._weight_detail(*self.selected_weight)
-        if full and last is not None:
-            self.full_finite_differences()
         if last is not None and last.full_fd is not None:
             rows = []
             for name, g in last.grads.items():

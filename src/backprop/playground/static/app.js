@@ -92,7 +92,15 @@
     hashWritten = now;
     const text = `#setup=${encodeURIComponent(JSON.stringify(setup))}`;
     if (location.hash !== text) history.replaceState(null, "", `${location.pathname}${location.search}${text}`);
+    hashShown = location.hash;
   }
+  let hashShown = null;
+  // a setup pasted into the address bar of an open page (a new hash) is applied at once
+  window.addEventListener("hashchange", () => {
+    if (location.hash === hashShown || !session) return;
+    const setup = readHashSetup();
+    if (setup) command("setup", { setup });
+  });
 
   async function start() {
     const data = await post("/api/session", { setup: readHashSetup() });

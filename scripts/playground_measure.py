@@ -65,10 +65,31 @@ def chromium_pids() -> list[int]:
     return pids
 
 
+def follow_a_weight_and_a_point(page) -> None:
+    """Click the edge layers.1.W[3,5] (37% along it: no other edge crosses there) and the
+    first training point, as a learner would."""
+    x, y = page.evaluate(
+        "(() => { const L = window.__playground.layout; const r = L.canvas.getBoundingClientRect();"
+        " const e = L.edges.find(e => e.l === 1 && e.i === 3 && e.j === 5);"
+        " return [r.left + e.x1 + 0.37 * (e.x2 - e.x1), r.top + e.y1 + 0.37 * (e.y2 - e.y1)]; })()"
+    )
+    page.mouse.click(x, y)
+    time.sleep(0.3)
+    frame = page.evaluate("window.__playground.lastFrame.train")
+    href = page.get_attribute('a[data-export="setup.json"]', "href")
+    points = href.replace("setup.json", "points.json")
+    point = page.evaluate(f"(async () => (await (await fetch('{points}')).json()).train[0])()")
+    box = page.locator("#heat").bounding_box()
+    x0, x1, y0, y1 = frame["heat"]["extent"]
+    page.mouse.click(box["x"] + (point[0] - x0) / (x1 - x0) * box["width"],
+                     box["y"] + (y1 - point[1]) / (y1 - y0) * box["height"])  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--speed", type=int, default=10, help="optimizer steps per frame")
+    ap.add_argument("--screenshot", type=Path, help="save the page after training (PNG)")
     args = ap.parse_args()
     proc = subprocess.Popen(
         [sys.executable, "-m", "backprop", "playground", "--no-browser", "--port", "0"],
@@ -103,6 +124,12 @@ def main() -> int:
             frame = page.evaluate("window.__playground.lastFrame.train")
             render = page.evaluate("window.__playground.renderMs")
             page.click("#play")
+            if args.screenshot:
+                time.sleep(0.5)
+                follow_a_weight_and_a_point(page)
+                time.sleep(1.0)  # the finite-difference table
+                page.mouse.move(5, 5)
+                page.screenshot(path=str(args.screenshot), full_page=True)
             browser.close()
         result = {
             "tutorial": tutorial_loss,

@@ -244,7 +244,7 @@ def test_train_mode_learns_spirals_live(page, server, shots):
     assert "Training point" in page.inner_text("#inspect-point")
     assert "δ = " in page.inner_text("#inspect-point")
     page.mouse.move(5, 5)
-    page.screenshot(path=str(shots / "playground-train.png"), full_page=True)
+    page.screenshot(path=str(shots / "playground-train-live.png"), full_page=True)
 
 
 def test_the_page_without_the_token_is_refused(page, server):

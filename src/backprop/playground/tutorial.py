@@ -160,7 +160,7 @@ class Tutorial:
         self.step_number = 1
         self.phase = 0
         self.losses: list[float] = []
-        self._compute()
+        self.set_inputs({k: self.start[k] for k in EDITABLE})  # checks sizes, computes
 
     def _compute(self) -> None:
         p = self.inputs

@@ -37,6 +37,7 @@ from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .network import MLP, MLPConfig
 from .optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule
+from .playground import playground
 
 __all__ = ["main", "cli"]
 
@@ -1329,3 +1330,7 @@ def export(model_path: Path, out_path: Path) -> int:
         ) from None
     click.echo(f"Wrote {out_path}")
     return 0
+
+
+# ============================================================================ playground
+cli.add_command(playground)  # the command lives with its server, in backprop.playground

@@ -25,6 +25,10 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from .formatting import fixed as _f
+from .formatting import loss as _loss
+from .formatting import short as _s
+from .formatting import sig as _g
 from .reference import SEED_EXAMPLE, SeedStep, seed_step
 
 __all__ = [
@@ -188,15 +192,6 @@ def finite_difference_gradients(step: SeedStep, eps: float = FD_EPS) -> dict[str
 
 
 # ------------------------------------------------------------------------ rendering
-def _f(v: float) -> str:
-    return f"{v:.6f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.6e}"
-
-
-def _g(v: float) -> str:
-    """Gradients: eight significant digits, enough to compare with the finite differences."""
-    return f"{v:.8g}"
-
-
 def _table(title: str, *columns: str) -> Table:
     """A compact table; its title is printed above it by :func:`_spaced` so it never wraps
     into the table's width."""
@@ -213,7 +208,7 @@ def _bias_table(layer: int, grad: list, fd: list, old: list, new: list) -> Table
     table = _table(f"∂L/∂{b}_j = δ_j   and {b}_j ← {b}_j - η ∂L/∂{b}_j",
                    f"{b}_j", f"∂L/∂{b}_j", "finite diff.", f"{b}_j", f"new {b}_j")  # fmt: skip
     for j in range(len(grad)):
-        table.add_row(f"{b}{j + 1}", _g(grad[j]), _g(fd[j]), f"{old[j]:g}", _f(new[j]))
+        table.add_row(f"{b}{j + 1}", _g(grad[j]), _g(fd[j]), _s(old[j]), _f(new[j]))
     return table
 
 
@@ -228,12 +223,12 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     parts: list[Any] = [
         Text(
             f"{head} of the seed's {n_in}-{n_hidden}-{n_out} network "
-            f"(sigmoid units, L2 loss), learning rate η = {step.eta:g}",
+            f"(sigmoid units, L2 loss), learning rate η = {_s(step.eta)}",
             style="bold",
         ),
         Text(
-            "x = (" + ", ".join(f"{v:g}" for v in step.x) + ")    "
-            "t = (" + ", ".join(f"{v:g}" for v in step.t) + ")"
+            "x = (" + ", ".join(_s(v) for v in step.x) + ")    "
+            "t = (" + ", ".join(_s(v) for v in step.t) + ")"
         ),
         Text(""),
     ]
@@ -245,11 +240,11 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     output = _table("Forward, output layer: a(2)_j = Σ_i h_i u_ij + b(2)_j,  y_j = σ(a(2)_j)",
                     "j", "a(2)_j", "y_j", "t_j")  # fmt: skip
     for j in range(n_out):
-        output.add_row(str(j + 1), _f(step.a2[j]), _f(step.y[j]), f"{step.t[j]:g}")
+        output.add_row(str(j + 1), _f(step.a2[j]), _f(step.y[j]), _s(step.t[j]))
     parts += [
         hidden,
         output,
-        Text(f"L = 1/2 Σ_j (y_j - t_j)² = {step.loss:.10f}", style="bold"),
+        Text(f"L = 1/2 Σ_j (y_j - t_j)² = {_loss(step.loss)}", style="bold"),
         Text(""),
     ]
 
@@ -267,7 +262,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
         for j in range(n_out):
             grad_u.add_row(
                 f"u{i + 1}{j + 1}", _f(step.h[i]), _g(step.delta_out[j]), _g(step.grad_u[i][j]),
-                _g(fd["grad_u"][i][j]), f"{step.u[i][j]:g}", _f(step.u_new[i][j]),
+                _g(fd["grad_u"][i][j]), _s(step.u[i][j]), _f(step.u_new[i][j]),
             )  # fmt: skip
     parts.append(grad_u)
 
@@ -276,7 +271,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     dh = _table("Hidden units have no target: ∂L/∂h_j = Σ_k δ_k u_jk, over every output k",
                 "j", "Σ_k δ_k u_jk", "∂L/∂h_j")  # fmt: skip
     for j in range(n_hidden):
-        terms = " + ".join(f"({_g(step.delta_out[k])})({step.u[j][k]:g})" for k in range(n_out))
+        terms = " + ".join(f"({_g(step.delta_out[k])})({_s(step.u[j][k])})" for k in range(n_out))
         dh.add_row(str(j + 1), terms, _g(step.dL_dh[j]))
     parts.append(dh)
 
@@ -293,8 +288,8 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     for i in range(n_in):
         for j in range(n_hidden):
             grad_w.add_row(
-                f"w{i + 1}{j + 1}", f"{step.x[i]:g}", _g(step.delta_hidden[j]),
-                _g(step.grad_w[i][j]), _g(fd["grad_w"][i][j]), f"{step.w[i][j]:g}",
+                f"w{i + 1}{j + 1}", _s(step.x[i]), _g(step.delta_hidden[j]),
+                _g(step.grad_w[i][j]), _g(fd["grad_w"][i][j]), _s(step.w[i][j]),
                 _f(step.w_new[i][j]),
             )  # fmt: skip
     parts.append(grad_w)
@@ -302,7 +297,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     parts.append(_bias_table(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new))
     parts.append(
         Text(
-            f"Finite differences: central, ε = {FD_EPS:g}, on the reference network's loss; "
+            f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's loss; "
             f"largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}"
         )
     )
@@ -344,7 +339,7 @@ def render_steps_table(steps: Sequence[SeedStep]) -> Table:
     )  # fmt: skip
     for k, s in enumerate(steps):
         after = seed_step(s.x, s.t, s.w_new, s.b1_new, s.u_new, s.b2_new, 0.0).loss
-        table.add_row(str(k + 1), f"{s.loss:.10f}", *[_f(y) for y in s.y], f"{after:.10f}")
+        table.add_row(str(k + 1), _loss(s.loss), *[_f(y) for y in s.y], _loss(after))
     return table
 
 

@@ -1,0 +1,111 @@
+"""Numbers as text: the one formatter behind ``backprop explain`` and ``backprop playground``.
+
+JavaScript and Python round ties and choose exponents differently (``(1e21).toString()``,
+``toFixed`` on binary halves), so the playground's page formats nothing itself: the server
+sends every number as its exact value *and* the text made here, and ``explain`` prints the
+same text. Four styles:
+
+=============  ===================================  ======================  =============
+style          rule                                 example                 used for
+=============  ===================================  ======================  =============
+``fixed``      6 decimals; ``6e`` below 1e-3        ``0.593270``            activations
+``sig``        8 significant digits (``.8g``)       ``0.12539449``          gradients
+``short``      Python's ``g`` (6 significant)       ``0.05``                given numbers
+``loss``       10 decimals                          ``0.3273591340``        the loss
+=============  ===================================  ======================  =============
+
+JSON has no NaN or infinity: :func:`number` gives a non-finite value as an explicit
+``state`` (``"nan"``, ``"inf"``, ``"-inf"``) with ``value`` None, never a bare NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STYLES", "fixed", "loss", "number", "numbers", "packed", "short", "sig", "state"]
+
+
+def fixed(v: float) -> str:
+    """Six decimals, or six after the point in scientific notation below ``1e-3``."""
+    return f"{v:.6f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.6e}"
+
+
+def sig(v: float) -> str:
+    """Eight significant digits: enough to compare a gradient with its finite difference."""
+    return f"{v:.8g}"
+
+
+def short(v: float) -> str:
+    """Python's ``g``: six significant digits, no trailing zeros (numbers the user gave)."""
+    return f"{v:g}"
+
+
+def loss(v: float) -> str:
+    """Ten decimals (``L = 0.3273591340``)."""
+    return f"{v:.10f}"
+
+
+STYLES: dict[str, Callable[[float], str]] = {"fixed": fixed, "sig": sig, "short": short,
+                                             "loss": loss}  # fmt: skip
+
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "+inf", "-inf": "-inf"}
+
+
+def state(v: float) -> str:
+    """``"finite"``, ``"nan"``, ``"inf"`` or ``"-inf"``."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return "finite"
+
+
+def number(v: Any, style: str = "fixed") -> dict[str, Any]:
+    """One number for a JSON message: ``{"v": exact value or None, "s": text, "state": ...}``.
+
+    ``v`` is the float itself (JSON carries it exactly: Python writes the shortest repr that
+    reads back to the same double, and so does ``JSON.parse``); ``s`` is its text in
+    ``style`` (see :data:`STYLES`); ``state`` is ``"finite"`` or which non-finite value it is,
+    with ``v`` None then, since JSON cannot hold NaN or infinity.
+    """
+    x = float(v)
+    st = state(x)
+    if st != "finite":
+        return {"v": None, "s": _NON_FINITE_TEXT[st], "state": st}
+    return {"v": x, "s": STYLES[style](x), "state": st}
+
+
+def numbers(values: Any, style: str = "fixed") -> Any:
+    """:func:`number` over a (nested) list or array, keeping its nesting."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, list | tuple):
+        return [numbers(v, style) for v in values]
+    return number(values, style)
+
+
+def packed(values: Any, style: str = "fixed") -> dict[str, Any]:
+    """An array as ``{"shape", "v": flat values, "s": flat texts, "states": {...}}``.
+
+    The compact form of :func:`numbers` for whole parameter arrays (a third of the JSON and
+    of the time): ``v`` and ``s`` in C order, ``v`` None where not finite, and ``states``
+    mapping the flat index of each non-finite entry to its state (empty when all are finite).
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    flat = arr.ravel().tolist()
+    fmt = STYLES[style]
+    v, s, states = [], [], {}
+    for i, x in enumerate(flat):
+        if math.isfinite(x):
+            v.append(x)
+            s.append(fmt(x))
+        else:
+            st = state(x)
+            states[str(i)] = st
+            v.append(None)
+            s.append(_NON_FINITE_TEXT[st])
+    return {"shape": list(arr.shape), "v": v, "s": s, "states": states}

@@ -1,0 +1,295 @@
+"""The playground's web server: the standard library's ``ThreadingHTTPServer``, Server-Sent
+Events for frames and POST for commands (docs/playground.md says why this stack).
+
+Security, checked on every request before anything else:
+
+- the server binds to 127.0.0.1 unless told otherwise;
+- the random token printed in the URL must be in the query (``?token=``), compared in
+  constant time;
+- the ``Host`` header must name this server (``127.0.0.1:PORT``, ``localhost:PORT``): a page
+  on another site that rebinds its DNS name to 127.0.0.1 is refused;
+- an ``Origin`` header, when the browser sends one, must be this server's own;
+- request bodies are bounded (:data:`MAX_BODY`), and so are sessions (:data:`MAX_SESSIONS`;
+  the least recently used is closed for a new one);
+- every response carries a Content-Security-Policy that lets the page load and fetch only
+  from this server: no request leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .session import CommandError, Session
+
+__all__ = ["MAX_BODY", "MAX_SESSIONS", "PlaygroundServer", "make_server"]
+
+MAX_BODY = 2 << 20  # bytes of a POST body (a dropped CSV file is at most 1 MiB of it)
+MAX_SESSIONS = 8
+KEEPALIVE_S = 15.0
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _static(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", name).read_bytes()
+
+
+class PlaygroundServer(ThreadingHTTPServer):
+    """The HTTP server plus the playground's token, allowed hosts and sessions."""
+
+    daemon_threads = True  # an open event stream never keeps the process alive
+    allow_reuse_address = True
+
+    def __init__(
+        self, host: str, port: int, tutorial_start: dict[str, Any] | None = None, quiet: bool = True
+    ) -> None:
+        super().__init__((host, port), PlaygroundHandler)
+        self.token = secrets.token_urlsafe(24)
+        self.tutorial_start = tutorial_start
+        self.quiet = quiet
+        self.port = self.server_address[1]
+        names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
+        self.allowed_hosts = {f"{n}:{self.port}" for n in names}
+        self.allowed_origins = {f"http://{h}" for h in self.allowed_hosts}
+        self.sessions: dict[str, Session] = {}
+        self.sessions_lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        host = self.server_address[0]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.port}/?token={self.token}"
+
+    def new_session(self) -> Session:
+        with self.sessions_lock:
+            while len(self.sessions) >= MAX_SESSIONS:
+                oldest = min(self.sessions.values(), key=lambda s: s.last_seen)
+                del self.sessions[oldest.sid]
+                oldest.close()
+            sid = secrets.token_urlsafe(12)
+            session = Session(sid, self.tutorial_start)
+            self.sessions[sid] = session
+            return session
+
+    def session(self, sid: str | None) -> Session | None:
+        with self.sessions_lock:
+            s = self.sessions.get(sid or "")
+        if s is not None:
+            s.last_seen = time.monotonic()
+        return s
+
+    def stop(self) -> None:
+        """Close every session (their event streams end) and stop serving."""
+        self.stopping.set()
+        with self.sessions_lock:
+            sessions = list(self.sessions.values())
+            self.sessions.clear()
+        for s in sessions:
+            s.close()
+        self.shutdown()
+
+
+class PlaygroundHandler(BaseHTTPRequestHandler):
+    server: PlaygroundServer
+    protocol_version = "HTTP/1.1"
+    server_version = "backprop-playground"
+    sys_version = ""
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):  # the page went away meanwhile
+            self.close_connection = True
+
+    # ---------------------------------------------------------------- checks
+    def _refuse(self, status: HTTPStatus, why: str) -> None:
+        self._send(status, "text/plain; charset=utf-8", f"{why}\n".encode())
+
+    def _checked(self) -> dict[str, list[str]] | None:
+        """The query, or None after refusing a request that fails a check."""
+        host = self.headers.get("Host", "")
+        if host not in self.server.allowed_hosts:
+            self._refuse(HTTPStatus.FORBIDDEN, f"refused: Host {host!r} is not this playground")
+            return None
+        origin = self.headers.get("Origin")
+        if origin is not None and origin not in self.server.allowed_origins:
+            self._refuse(HTTPStatus.FORBIDDEN, f"refused: Origin {origin!r} is not this playground")
+            return None
+        if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            self._refuse(HTTPStatus.FORBIDDEN, "refused: a request from another site")
+            return None
+        query = parse_qs(urlsplit(self.path).query)
+        token = (query.get("token") or [""])[0]
+        if not hmac.compare_digest(token.encode(), self.server.token.encode()):
+            self._refuse(
+                HTTPStatus.FORBIDDEN,
+                "refused: this playground needs the token from the URL it printed at start",
+            )
+            return None
+        return query
+
+    # ---------------------------------------------------------------- responses
+    def _send(self, status: HTTPStatus, ctype: str, body: bytes, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self._common_headers()
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _common_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+
+    def _json(self, status: HTTPStatus, data: Any) -> None:
+        self._send(status, "application/json", json.dumps(data).encode())
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+    # ---------------------------------------------------------------- GET
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        query = self._checked()
+        if query is None:
+            return
+        path = urlsplit(self.path).path
+        if path in STATIC:
+            name, ctype = STATIC[path]
+            body = _static(name)
+            if name == "index.html":
+                body = body.replace(b"__TOKEN__", self.server.token.encode())
+            self._send(HTTPStatus.OK, ctype, body)
+        elif path == "/api/events":
+            self._events(query)
+        elif path == "/api/export":
+            session = self.server.session((query.get("session") or [""])[0])
+            if session is None:
+                self._json(HTTPStatus.NOT_FOUND, {"error": "no such session (reload the page)"})
+                return
+            try:
+                name, ctype, body = session.export((query.get("what") or [""])[0])
+            except CommandError as e:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+                return
+            self._send(
+                HTTPStatus.OK,
+                ctype,
+                body,
+                {"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path!r}"})
+
+    def _events(self, query: dict[str, list[str]]) -> None:
+        session = self.server.session((query.get("session") or [""])[0])
+        if session is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "no such session (reload the page)"})
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self._common_headers()
+        self.end_headers()
+        self.close_connection = True
+        stream = session.open_stream()
+        sent = 0
+        try:
+            while not self.server.stopping.is_set() and session.is_current(stream):
+                got = session.next_frame(sent, stream, KEEPALIVE_S)
+                if got is None:
+                    if not session.is_current(stream):
+                        break
+                    self.wfile.write(b": keep-alive\n\n")
+                else:
+                    sent, data = got
+                    self.wfile.write(f"id: {sent}\nevent: frame\ndata: {data}\n\n".encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # ---------------------------------------------------------------- POST
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        query = self._checked()
+        if query is None:
+            return
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "a POST needs a Content-Length"})
+            self.close_connection = True
+            return
+        if int(length) > MAX_BODY:
+            self._json(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                {"error": f"a request body may hold at most {MAX_BODY} bytes; got {length}"},
+            )
+            self.close_connection = True  # the unread body must not be taken for a request
+            return
+        raw = self.rfile.read(int(length))
+        if not self.headers.get("Content-Type", "").startswith("application/json"):
+            self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
+            return
+        try:
+            msg = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": f"the body is not JSON: {e}"})
+            return
+        path = urlsplit(self.path).path
+        if path == "/api/session":
+            session = self.server.new_session()
+            if isinstance(msg, dict) and msg.get("setup") is not None:
+                try:
+                    session.command({"op": "setup", "setup": msg["setup"]})
+                except CommandError as e:
+                    self._json(HTTPStatus.OK, {"session": session.sid, "error": str(e)})
+                    return
+            self._json(HTTPStatus.OK, {"session": session.sid})
+        elif path == "/api/command":
+            session = self.server.session((query.get("session") or [""])[0])
+            if session is None:
+                self._json(HTTPStatus.NOT_FOUND, {"error": "no such session (reload the page)"})
+                return
+            try:
+                session.command(msg)
+            except CommandError as e:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+                return
+            self._json(HTTPStatus.OK, {"ok": True})
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such command path {path!r}"})
+
+
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tutorial_start: dict[str, Any] | None = None,
+    quiet: bool = True,
+) -> PlaygroundServer:
+    """A playground server bound to ``host:port`` (port 0: any free port); call
+    ``serve_forever()`` on it, and ``stop()`` to end it."""
+    return PlaygroundServer(host, port, tutorial_start, quiet)

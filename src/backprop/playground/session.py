@@ -1,0 +1,364 @@
+"""One browser tab's playground: its tutorial, its training run, and the frames it is sent.
+
+Frames are "latest wins with acknowledgement": a new frame replaces the one not yet sent,
+and the next one goes out only after the page has acknowledged drawing the previous one.
+A slow page therefore sees fewer frames, never older ones (a queue of frames behind a slow
+browser grew to a second of latency in the measurements of issue 18).
+
+While training runs, a worker thread takes ``speed`` optimizer steps, builds the next frame
+and publishes it, then waits until the page has drawn all but that frame (at most a
+second): the server computes frame n + 1 while the page draws frame n, and the page is
+never more than one frame behind. Every
+command and the worker hold :attr:`Session.lock` while they touch the model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from ..explain import ExplainError
+from .training import DEFAULT_SETUP, SetupError, TrainRun
+from .tutorial import Tutorial
+
+__all__ = ["CommandError", "Session"]
+
+MAX_FPS = 60
+IDLE_WAIT_S = 1.0  # the worker goes on without an acknowledgement after this long
+
+
+class CommandError(ValueError):
+    """A command the session cannot carry out; the message says why."""
+
+
+class Session:
+    """The state of one page.
+
+    Parameters
+    ----------
+    sid : str
+    tutorial_start : dict, optional
+        ``x, t, eta, w, b1, u, b2`` the tutorial starts from (``--weights``).
+    """
+
+    def __init__(self, sid: str, tutorial_start: dict[str, Any] | None = None) -> None:
+        self.sid = sid
+        self.lock = threading.RLock()  # the model and everything computed from it
+        self.cond = threading.Condition()  # the frame sequence numbers below
+        self.tutorial = Tutorial(tutorial_start)
+        self.run: TrainRun | None = None
+        self.mode = "tutorial"
+        self.seq = 0  # the last frame published
+        self.acked = 0  # the last frame the page drew
+        self.frame_json = ""
+        self.closed = False
+        self.running = False
+        self.speed = DEFAULT_SETUP["speed"]
+        self.stream = 0  # the id of the event stream that may send (a new one replaces it)
+        self.last_seen = time.monotonic()
+        self._worker: threading.Thread | None = None
+        self._table_busy = False
+        self.publish()
+
+    # ---------------------------------------------------------------- frames
+    def build_frame(self, full: bool = False) -> dict[str, Any]:
+        with self.lock:
+            frame: dict[str, Any] = {"mode": self.mode, "running": self.running}
+            if self.mode == "tutorial":
+                frame["tutorial"] = self.tutorial.frame()
+                frame["setup"] = {"mode": "tutorial", **self.tutorial.setup()}
+            else:
+                run = self._train_run()
+                run.record()
+                frame["train"] = run.frame(full=full)
+                frame["setup"] = {"mode": "train", **frame["train"]["setup"]}
+                frame["speed"] = self.speed
+            return frame
+
+    def publish(self, full: bool = False) -> int:
+        """Build a frame and make it the latest; returns its sequence number."""
+        frame = self.build_frame(full)
+        with self.cond:
+            self.seq += 1
+            frame["seq"] = self.seq
+            self.frame_json = json.dumps(frame, allow_nan=False, separators=(",", ":"))
+            self.cond.notify_all()
+            return self.seq
+
+    def next_frame(self, sent: int, stream: int, timeout: float) -> tuple[int, str] | None:
+        """Wait until there is a frame newer than ``sent`` and the page has drawn ``sent``;
+        None on timeout, or when the session closed or a newer stream took over."""
+        with self.cond:
+            self.cond.wait_for(
+                lambda: (
+                    self.closed or stream != self.stream or (self.seq > sent and self.acked >= sent)
+                ),
+                timeout,
+            )
+            if self.closed or stream != self.stream or not (self.seq > sent and self.acked >= sent):
+                return None
+            return self.seq, self.frame_json
+
+    def open_stream(self) -> int:
+        with self.cond:
+            self.stream += 1
+            self.acked = self.seq - 1 if self.seq else 0  # the new page has drawn nothing
+            self.cond.notify_all()
+            return self.stream
+
+    def is_current(self, stream: int) -> bool:
+        with self.cond:
+            return not self.closed and stream == self.stream
+
+    def ack(self, seq: Any) -> None:
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise CommandError(f"ack needs a frame number; got {seq!r}")
+        with self.cond:
+            self.acked = max(self.acked, min(seq, self.seq))
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.running = False
+            self.cond.notify_all()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=5)
+
+    # ---------------------------------------------------------------- commands
+    def _train_run(self) -> TrainRun:
+        if self.run is None:
+            self.run = TrainRun({})
+        return self.run
+
+    def command(self, msg: Any) -> None:
+        """Carry out one command from the page (see docs/playground.md) and publish a frame."""
+        self.last_seen = time.monotonic()
+        if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
+            raise CommandError('a command is a JSON object with an "op"')
+        op = msg["op"]
+        if op == "ack":
+            self.ack(msg.get("seq"))
+            return
+        full = False
+        try:
+            with self.lock:
+                if op == "mode":
+                    if msg.get("mode") not in ("tutorial", "train"):
+                        raise CommandError("mode must be 'tutorial' or 'train'")
+                    self.mode = msg["mode"]
+                    if self.mode == "tutorial":
+                        self.running = False
+                elif op == "tutorial.phase":
+                    self.mode = "tutorial"
+                    self.tutorial.advance(msg.get("delta"))
+                elif op == "tutorial.set":
+                    self.mode = "tutorial"
+                    self.tutorial.set_inputs(msg.get("values"))
+                elif op == "tutorial.reset":
+                    self.mode = "tutorial"
+                    self.tutorial.reset()
+                elif op == "train.setup":
+                    self._set_up(msg.get("setup"))
+                elif op == "train.rewind":
+                    self.running = False
+                    setup = dict(self._train_run().setup, trail=[])
+                    self.run = TrainRun(setup)
+                elif op == "train.play":
+                    self.mode = "train"
+                    run = self._train_run()
+                    run.clear_divergence()
+                    self.running = True
+                    self._start_worker()
+                elif op == "train.pause":
+                    self.running = False
+                    full = True
+                elif op == "train.step":
+                    self.mode = "train"
+                    self.running = False
+                    run = self._train_run()
+                    run.clear_divergence()
+                    unit = msg.get("unit")
+                    if unit == "sample":
+                        run.step(1)
+                    elif unit == "batch":
+                        run.step(run.setup["batch_size"])
+                    elif unit == "epoch":
+                        run.step_epoch()
+                    else:
+                        raise CommandError("a step's unit is 'sample', 'batch' or 'epoch'")
+                    full = True
+                elif op == "train.speed":
+                    speed = msg.get("speed")
+                    if not (isinstance(speed, int) and not isinstance(speed, bool)):
+                        raise CommandError(f"speed must be an integer; got {speed!r}")
+                    self.speed = min(max(speed, 1), 500)
+                elif op == "train.select":
+                    self._train_run().select(msg.get("point"), msg.get("weight"))
+                    full = not self.running
+                elif op == "setup":
+                    self._restore(msg.get("setup"))
+                else:
+                    raise CommandError(f"unknown command {op!r}")
+        except (ExplainError, SetupError) as e:
+            raise CommandError(str(e)) from None
+        self.publish(full)
+        if full:
+            self._start_table()
+
+    def _start_table(self) -> None:
+        """The paused step's finite-difference table, in the background and on a copy of the
+        model: the step's own frame goes out first, and a next command need not wait (the
+        table took 0.2-0.3 s for the default 354 parameters here). One job at a time."""
+        with self.lock:
+            if self._table_busy:
+                return
+            self._table_busy = True
+        threading.Thread(target=self._table_job, name=f"table-{self.sid}", daemon=True).start()
+
+    def _table_job(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    run = self.run
+                    if self.running or self.closed or run is None or not run.needs_table():
+                        return
+                    last = run.last
+                assert last is not None
+                table = run.table_for(last)  # without the lock: commands go on meanwhile
+                with self.lock:
+                    if self.run is run and run.last is last and not self.running:
+                        last.full_fd = table
+                        done = True
+                    else:
+                        done = False  # a newer step: loop for its table
+                if done:
+                    self.publish(full=True)
+        finally:
+            with self.lock:
+                self._table_busy = False
+
+    def _set_up(self, setup: Any) -> None:
+        self.running = False
+        self.mode = "train"
+        if isinstance(setup, dict) and "speed" in setup:
+            self.speed = setup["speed"] if isinstance(setup["speed"], int) else self.speed
+        self.run = TrainRun(setup if setup is not None else {})
+        self.speed = self.run.setup["speed"]
+
+    def _restore(self, setup: Any) -> None:
+        """A whole setup from the URL or a JSON file: ``{"mode": ..., ...}``."""
+        if not isinstance(setup, dict) or setup.get("mode") not in ("tutorial", "train"):
+            raise CommandError('a setup is a JSON object with "mode": "tutorial" or "train"')
+        rest = {k: v for k, v in setup.items() if k != "mode"}
+        if setup["mode"] == "train":
+            self._set_up(rest)
+            return
+        self.mode = "tutorial"
+        unknown = sorted(set(rest) - {"inputs", "step", "phase"})
+        if unknown:
+            raise CommandError(f"unknown tutorial setup keys {unknown}")
+        tut = Tutorial(self.tutorial.start)
+        if "inputs" in rest:
+            tut.set_inputs(rest["inputs"])
+        phase = rest.get("phase", 0)
+        if not isinstance(phase, int) or not 0 <= phase < 6:
+            raise CommandError(f"phase must be 0 to 5; got {phase!r}")
+        tut.phase = phase
+        step = rest.get("step", 1)
+        if isinstance(step, int) and 1 <= step <= 10_000:
+            tut.step_number = step
+        self.tutorial = tut
+
+    # ---------------------------------------------------------------- training worker
+    def _start_worker(self) -> None:
+        if self._worker is not None and self._worker.is_alive():
+            return
+        self._worker = threading.Thread(target=self._work, name=f"train-{self.sid}", daemon=True)
+        self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                # one frame in flight: the next is computed while the page draws this one
+                self.cond.wait_for(
+                    lambda: not self.running or self.closed or self.acked >= self.seq - 1,
+                    IDLE_WAIT_S,
+                )
+                if not self.running or self.closed:
+                    return
+            started = time.monotonic()
+            with self.lock:
+                if not self.running or self.mode != "train":
+                    return
+                run = self._train_run()
+                for _ in range(self.speed):
+                    run.step(run.setup["batch_size"])
+                    if run.diverged:
+                        self.running = False
+                        break
+            self.publish(full=not self.running)
+            if not self.running:
+                self._start_table()
+            spare = 1.0 / MAX_FPS - (time.monotonic() - started)
+            if spare > 0:
+                time.sleep(spare)
+
+    # ---------------------------------------------------------------- exports
+    def export(self, what: str) -> tuple[str, str, bytes]:
+        """``(file name, content type, bytes)`` of one export."""
+        with self.lock:
+            if what == "setup.json":
+                if self.mode == "tutorial":
+                    data: dict[str, Any] = {"mode": "tutorial", **self.tutorial.setup()}
+                else:
+                    run = self._train_run()
+                    data = {"mode": "train", **run.setup, "initial_weights": run.initial_weights()}
+                    if not data.get("csv_text"):
+                        data.pop("csv_text", None)
+                return "playground-setup.json", "application/json", _json_bytes(data)
+            if self.mode == "tutorial":
+                step = self.tutorial.step
+                if what == "step.json":  # the same object as backprop explain --json
+                    return "step.json", "application/json", _json_bytes(step.to_dict())
+                if what == "weights.json":  # for backprop explain --weights
+                    w = {k: getattr(step, k) for k in ("w", "b1", "u", "b2")}
+                    return "weights.json", "application/json", _json_bytes(w)
+                if what == "command.txt":
+                    s = step
+                    line = (
+                        f"backprop explain --x {','.join(repr(v) for v in s.x)} "
+                        f"--t {','.join(repr(v) for v in s.t)} --eta {s.eta!r} "
+                        "--weights weights.json --json\n"
+                    )
+                    return "command.txt", "text/plain; charset=utf-8", line.encode()
+                raise CommandError(f"tutorial mode exports setup.json, step.json, weights.json "
+                                   f"and command.txt; not {what!r}")  # fmt: skip
+            run = self._train_run()
+            if what == "points.json":
+                return "points.json", "application/json", _json_bytes(run.points())
+            if what == "model.safetensors":
+                return "playground-model.safetensors", "application/octet-stream", run.model_bytes()
+            if what == "step.json":
+                return "step.json", "application/json", _json_bytes(run.step_numbers())
+            if what == "step.csv":
+                return "step.csv", "text/csv; charset=utf-8", run.step_csv().encode()
+            if what == "config.toml":
+                return "config.toml", "text/plain; charset=utf-8", run.train_toml().encode()
+            if what == "command.txt":
+                return (
+                    "command.txt",
+                    "text/plain; charset=utf-8",
+                    (run.train_command() + "\n").encode(),
+                )
+            raise CommandError(
+                "train mode exports setup.json, model.safetensors, step.json, step.csv, "
+                f"config.toml and command.txt; not {what!r}"
+            )
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=1, allow_nan=False) + "\n").encode("utf-8")

@@ -1,0 +1,916 @@
+// backprop playground: the page draws; the Python engine computes and formats every number.
+// Plain JavaScript, no build step, nothing loaded from outside. Every displayed number is a
+// string that came from the server ({v: exact value, s: text, state}); this file never turns
+// a number into text itself.
+"use strict";
+
+(() => {
+  const token = document.querySelector('meta[name="playground-token"]').content;
+  const SVGNS = "http://www.w3.org/2000/svg";
+  const $ = (id) => document.getElementById(id);
+  const PALETTE = [[47, 111, 181], [232, 135, 30], [46, 160, 67], [142, 68, 173], [214, 39, 40],
+    [23, 190, 207], [140, 86, 75], [127, 127, 127]];
+
+  // what the tests and the measurements read
+  const stats = { frames: 0, seq: 0, times: [], session: null, renderMs: [], lastFrame: null };
+  window.__playground = stats;
+
+  let session = null;
+  let lastFrameRunning = false;
+  let source = null;
+  let current = null; // the last frame drawn
+  let hashWritten = 0;
+
+  function url(path, params = {}) {
+    const q = new URLSearchParams({ token, ...params });
+    return `${path}?${q.toString()}`;
+  }
+
+  function showError(message) {
+    const box = $("error");
+    if (!message) { box.hidden = true; box.textContent = ""; return; }
+    box.hidden = false;
+    box.textContent = message;
+  }
+
+  async function post(path, body, params = {}) {
+    const response = await fetch(url(path, params), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let data = {};
+    try { data = await response.json(); } catch (e) { data = { error: `HTTP ${response.status}` }; }
+    if (!response.ok || data.error) showError(data.error || `HTTP ${response.status}`);
+    return data;
+  }
+
+  function command(op, extra = {}) {
+    if (op !== "ack") showError("");
+    return post("/api/command", { op, ...extra }, { session });
+  }
+
+  function el(tag, attrs = {}, parent = null, text = null) {
+    const node = tag.startsWith("svg:")
+      ? document.createElementNS(SVGNS, tag.slice(4)) : document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== null) node.textContent = text;
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  // ------------------------------------------------------------------ tooltips
+  const tip = $("tip");
+  function showTip(event, lines) {
+    tip.textContent = lines.filter((l) => l).join("\n");
+    tip.hidden = false;
+    const x = Math.min(event.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
+    const y = Math.min(event.clientY + 14, window.innerHeight - tip.offsetHeight - 8);
+    tip.style.left = `${x}px`;
+    tip.style.top = `${y}px`;
+  }
+  function hideTip() { tip.hidden = true; }
+  function hover(node, linesOf) {
+    node.addEventListener("mousemove", (e) => showTip(e, linesOf()));
+    node.addEventListener("mouseleave", hideTip);
+    node.addEventListener("touchstart", (e) => showTip(e.touches[0], linesOf()), { passive: true });
+  }
+
+  // ------------------------------------------------------------------ session and frames
+  function readHashSetup() {
+    const m = location.hash.match(/^#setup=(.*)$/);
+    if (!m) return null;
+    try { return JSON.parse(decodeURIComponent(m[1])); } catch (e) {
+      showError("the setup in the URL is not valid JSON; starting from the defaults");
+      return null;
+    }
+  }
+
+  function writeHash(setup, force) {
+    const now = performance.now();
+    if (!force && now - hashWritten < 1000) return;
+    hashWritten = now;
+    const text = `#setup=${encodeURIComponent(JSON.stringify(setup))}`;
+    if (location.hash !== text) history.replaceState(null, "", `${location.pathname}${location.search}${text}`);
+    hashShown = location.hash;
+  }
+  let hashShown = null;
+  // a setup pasted into the address bar of an open page (a new hash) is applied at once
+  window.addEventListener("hashchange", () => {
+    if (location.hash === hashShown || !session) return;
+    const setup = readHashSetup();
+    if (setup) command("setup", { setup });
+  });
+
+  async function start() {
+    const data = await post("/api/session", { setup: readHashSetup() });
+    if (!data.session) return;
+    session = data.session;
+    stats.session = session;
+    document.querySelectorAll("a[data-export]").forEach((a) => {
+      a.href = url("/api/export", { session, what: a.dataset.export });
+    });
+    openStream();
+  }
+
+  function openStream() {
+    source = new EventSource(url("/api/events", { session }));
+    source.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").classList.add("live"); });
+    source.addEventListener("error", () => {
+      $("conn").textContent = "reconnecting";
+      $("conn").classList.remove("live");
+    });
+    source.addEventListener("frame", (event) => {
+      const t0 = performance.now();
+      const frame = JSON.parse(event.data);
+      render(frame);
+      stats.frames += 1;
+      stats.seq = frame.seq;
+      stats.times.push(t0);
+      if (stats.times.length > 600) stats.times.shift();
+      stats.renderMs.push(performance.now() - t0);
+      if (stats.renderMs.length > 600) stats.renderMs.shift();
+      stats.lastFrame = frame;
+      command("ack", { seq: frame.seq }); // latest wins: the next frame comes after this
+    });
+  }
+
+  function render(frame) {
+    const mode = frame.mode;
+    lastFrameRunning = !!frame.running;
+    $("tab-tutorial").classList.toggle("active", mode === "tutorial");
+    $("tab-train").classList.toggle("active", mode === "train");
+    $("tutorial").hidden = mode !== "tutorial";
+    $("train").hidden = mode !== "train";
+    document.body.dataset.mode = mode;
+    if (mode === "tutorial") renderTutorial(frame.tutorial);
+    else renderTrain(frame);
+    writeHash(frame.setup, !frame.running);
+    current = frame;
+  }
+
+  $("tab-tutorial").addEventListener("click", () => command("mode", { mode: "tutorial" }));
+  $("tab-train").addEventListener("click", () => command("mode", { mode: "train" }));
+
+  // ================================================================== tutorial
+  const SUB = ["₁", "₂", "₃", "₄", "₅", "₆", "₇", "₈", "₉"];
+  let tutLayout = null;
+
+  function tutorialNet(nIn, nHid, nOut) {
+    const box = $("tut-net");
+    box.textContent = "";
+    const W = 660, H = 40 + 130 * Math.max(nIn, nHid, nOut);
+    const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
+      "aria-label": "the seed's network" }, box);
+    box.style.height = `${H}px`;
+    const xs = [60, 330, 600];
+    const ys = (n) => Array.from({ length: n }, (_, i) => (H / (n + 1)) * (i + 1));
+    const pos = [ys(nIn).map((y) => [xs[0], y]), ys(nHid).map((y) => [xs[1], y]), ys(nOut).map((y) => [xs[2], y])];
+    const edges = [];
+    const edgeLayer = el("svg:g", {}, svg);
+    const labelLayer = el("svg:g", {}, svg);
+    const nodeLayer = el("svg:g", {}, svg);
+    for (const [layer, name] of [[0, "w"], [1, "u"]]) {
+      pos[layer].forEach(([x1, y1], i) => {
+        pos[layer + 1].forEach(([x2, y2], j) => {
+          el("svg:line", { x1, y1, x2, y2, class: "hit" }, edgeLayer);
+          const line = el("svg:line", { x1, y1, x2, y2, class: "edge", stroke: "#98a2b3", "stroke-width": 1.6 }, edgeLayer);
+          const hit = line.previousSibling;
+          const f = 0.3;
+          const lx = x1 + (x2 - x1) * f, ly = y1 + (y2 - y1) * f;
+          const g = el("svg:g", {}, labelLayer);
+          const bg = el("svg:rect", { class: "wbg", x: lx - 34, y: ly - 9, width: 68, height: 13, rx: 2 }, g);
+          const t = el("svg:text", { x: lx, y: ly + 1, "text-anchor": "middle", class: "wlabel" }, g);
+          const gt = el("svg:text", { x: lx, y: ly + 13, "text-anchor": "middle", class: "glabel" }, g);
+          const entry = { name, i, j, line, hit, text: t, gtext: gt, bg };
+          hover(hit, () => edgeTip(entry));
+          edges.push(entry);
+        });
+      });
+    }
+    const nodes = [];
+    const labels = [["x", nIn], ["h", nHid], ["y", nOut]];
+    pos.forEach((column, layer) => column.forEach(([x, y], j) => {
+      const g = el("svg:g", { class: "unit" }, nodeLayer);
+      el("svg:circle", { cx: x, cy: y, r: 27 }, g);
+      el("svg:text", { x, y: y + 5, "text-anchor": "middle", class: "label" }, g,
+        `${labels[layer][0]}${SUB[j]}`);
+      const v1 = el("svg:text", { x, y: y + 43, "text-anchor": "middle", class: "value" }, g);
+      const v2 = el("svg:text", { x, y: y + 56, "text-anchor": "middle", class: "nlabel" }, g);
+      const b = layer > 0 ? el("svg:text", { x, y: y - 34, "text-anchor": "middle", class: "wlabel" }, g) : null;
+      const entry = { layer, j, g, v1, v2, b };
+      hover(g, () => nodeTip(entry));
+      nodes.push(entry);
+    }));
+    tutLayout = { key: `${nIn}-${nHid}-${nOut}`, edges, nodes };
+  }
+
+  let tut = null; // the tutorial part of the frame being drawn
+  const has = (key) => tut.phase_keys.slice(0, tut.phase + 1).some((keys) => keys.includes(key));
+  const V = (key, ...idx) => idx.reduce((a, i) => a[i], tut.values[key]);
+
+  function edgeTip(e) {
+    const { name, i, j } = e;
+    const ij = `${i + 1}${j + 1}`;
+    const lines = [`${name}${ij} = ${V(name, i, j).s}` +
+      (name === "w" ? `   (input x${i + 1} → hidden h${j + 1})` : `   (hidden h${i + 1} → output y${j + 1})`)];
+    const grad = name === "w" ? "grad_w" : "grad_u";
+    if (has(grad)) {
+      const from = name === "w" ? `δ(1)_${j + 1} x_${i + 1}` : `δ_${j + 1} h_${i + 1}`;
+      lines.push(`∂L/∂${name}${ij} = ${from} = ${V(grad, i, j).s}`);
+      lines.push(`finite difference   ${tut.fd[grad][i][j].s}`);
+    }
+    if (has(`${name}_new`)) lines.push(`new ${name}${ij} = ${V(`${name}_new`, i, j).s}`);
+    return lines;
+  }
+
+  function nodeTip(n) {
+    const j = n.j, k = j + 1;
+    if (n.layer === 0) return [`x${k} = ${V("x", j).s}  (input)`];
+    if (n.layer === 1) {
+      return [
+        `b(1)${k} = ${V("b1", j).s}`,
+        has("a1") && `a(1)${k} = Σ_i x_i w_i${k} + b(1)${k} = ${V("a1", j).s}`,
+        has("h") && `h${k} = σ(a(1)${k}) = ${V("h", j).s}`,
+        has("dL_dh") && `∂L/∂h${k} = Σ_k δ_k u_${k}k = ${V("dL_dh", j).s}`,
+        has("delta_hidden") && `δ(1)${k} = ∂L/∂h${k} h${k}(1 - h${k}) = ${V("delta_hidden", j).s}`,
+        has("grad_b1") && `∂L/∂b(1)${k} = ${V("grad_b1", j).s}   finite difference ${tut.fd.grad_b1[j].s}`,
+        has("b1_new") && `new b(1)${k} = ${V("b1_new", j).s}`,
+      ];
+    }
+    return [
+      `b(2)${k} = ${V("b2", j).s}    target t${k} = ${V("t", j).s}`,
+      has("a2") && `a(2)${k} = Σ_i h_i u_i${k} + b(2)${k} = ${V("a2", j).s}`,
+      has("y") && `y${k} = σ(a(2)${k}) = ${V("y", j).s}`,
+      has("delta_out") && `δ${k} = (y${k} - t${k}) y${k}(1 - y${k}) = ${V("delta_out", j).s}`,
+      has("grad_b2") && `∂L/∂b(2)${k} = ${V("grad_b2", j).s}   finite difference ${tut.fd.grad_b2[j].s}`,
+      has("b2_new") && `new b(2)${k} = ${V("b2_new", j).s}`,
+    ];
+  }
+
+  const KEY_LABEL = {
+    a1: "a(1)", h: "h", a2: "a(2)", y: "y", loss: "L", delta_out: "δ (output)", dL_dh: "∂L/∂h",
+    delta_hidden: "δ(1) (hidden)", grad_u: "∂L/∂u", grad_b2: "∂L/∂b(2)", grad_w: "∂L/∂w",
+    grad_b1: "∂L/∂b(1)", w_new: "new w", b1_new: "new b(1)", u_new: "new u", b2_new: "new b(2)",
+  };
+
+  function numberCells(td, key, value, path) {
+    if (Array.isArray(value)) { value.forEach((v, i) => numberCells(td, key, v, [...path, i])); return; }
+    const span = el("span", { class: "num", "data-key": [key, ...path].join("."),
+      "data-state": value.state }, td, value.s);
+    if (value.v !== null) span.dataset.v = String(value.v); // exact value for checks, not display
+  }
+
+  function renderTutorial(t) {
+    tut = t;
+    const nIn = t.values.x.length, nHid = t.values.h.length, nOut = t.values.y.length;
+    if (!tutLayout || tutLayout.key !== `${nIn}-${nHid}-${nOut}`) tutorialNet(nIn, nHid, nOut);
+    $("tut-status").innerHTML = "";
+    const status = $("tut-status");
+    status.append(`Step ${t.step}  ·  x = (${t.values.x.map((v) => v.s).join(", ")})  ·  t = (${t.values.t.map((v) => v.s).join(", ")})  ·  η = ${t.values.eta.s}  ·  `);
+    el("b", { id: "tut-loss", "data-v": String(t.values.loss.v) }, status, `L = ${t.values.loss.s}`);
+    // phases
+    const list = $("phase-list");
+    list.textContent = "";
+    t.phases.forEach((name, i) => el("li", { class: i < t.phase ? "done" : i === t.phase ? "current" : "" }, list, `${i + 1}. ${name}`));
+    $("phase-title").textContent = `Phase ${t.phase + 1} of ${t.phases.length}: ${t.phases[t.phase]}`;
+    $("tut-back").disabled = t.phase === 0 && t.step === 1;
+    $("tut-next").textContent = t.phase === t.phases.length - 1 ? "Next step ▶" : "Step ▶";
+    const formulas = $("formulas");
+    formulas.textContent = "";
+    for (const line of t.formulas[t.phase]) el("div", { class: line.includes("finite difference") ? "fd" : "" }, formulas, line);
+    // every number revealed so far
+    const table = $("tut-numbers");
+    table.textContent = "";
+    t.phase_keys.slice(0, t.phase + 1).forEach((keys, phase) => keys.forEach((key) => {
+      const tr = el("tr", { class: phase === t.phase ? "fresh" : "" }, table);
+      el("th", {}, tr, KEY_LABEL[key]);
+      numberCells(el("td", {}, tr), key, t.values[key], []);
+      if (t.fd[key]) {
+        const tr2 = el("tr", { class: phase === t.phase ? "fresh" : "" }, table);
+        el("th", {}, tr2, `${KEY_LABEL[key]} finite diff.`);
+        numberCells(el("td", {}, tr2), `fd.${key}`, t.fd[key], []);
+      }
+    }));
+    // the network
+    for (const e of tutLayout.edges) {
+      const w = V(e.name, e.i, e.j);
+      e.text.textContent = `${e.name}${e.i + 1}${e.j + 1} = ${w.s}`;
+      const grad = e.name === "w" ? "grad_w" : "grad_u";
+      e.gtext.textContent = has(`${e.name}_new`) ? `→ ${V(`${e.name}_new`, e.i, e.j).s}`
+        : has(grad) ? `∂ ${V(grad, e.i, e.j).s}` : "";
+      const sign = w.v >= 0 ? "#2f6fb5" : "#e8871e";
+      e.line.setAttribute("stroke", sign);
+      e.line.setAttribute("stroke-width", 1 + 4 * Math.min(1, Math.abs(w.v)));
+      e.bg.setAttribute("height", e.gtext.textContent ? 27 : 13);
+    }
+    for (const n of tutLayout.nodes) {
+      const j = n.j;
+      n.g.classList.remove("active");
+      if (n.layer === 0) { n.v1.textContent = V("x", j).s; n.v2.textContent = ""; continue; }
+      const [bias, value, delta] = n.layer === 1 ? ["b1", "h", "delta_hidden"] : ["b2", "y", "delta_out"];
+      n.b.textContent = `b = ${V(bias, j).s}`;
+      n.v1.textContent = has(value) ? `${value} = ${V(value, j).s}` : "";
+      n.v2.textContent = has(delta) ? `δ = ${V(delta, j).s}` : "";
+      const fresh = t.phase_keys[t.phase];
+      if (fresh.includes(value) || fresh.includes(delta)) n.g.classList.add("active");
+    }
+    renderParams(t);
+  }
+
+  // the editable numbers: x, t, eta, w, b1, u, b2
+  let paramsKey = null;
+  function renderParams(t) {
+    const box = $("tut-params");
+    const shapeKey = JSON.stringify(["x", "t", "w", "u"].map((k) => [t.inputs[k].length, (t.inputs[k][0] || []).length]));
+    if (paramsKey !== shapeKey) {
+      paramsKey = shapeKey;
+      box.textContent = "";
+      const add = (label, key, idx) => {
+        const l = el("label", {}, box, label);
+        const input = el("input", { "data-param": [key, ...idx].join("."), inputmode: "decimal" }, l);
+        input.addEventListener("change", () => editParam(input, key, idx));
+      };
+      t.inputs.x.forEach((_, i) => add(`x${SUB[i]}`, "x", [i]));
+      t.inputs.t.forEach((_, i) => add(`t${SUB[i]}`, "t", [i]));
+      add("η", "eta", []);
+      t.inputs.w.forEach((row, i) => row.forEach((_, j) => add(`w${i + 1}${j + 1}`, "w", [i, j])));
+      t.inputs.b1.forEach((_, j) => add(`b(1)${SUB[j]}`, "b1", [j]));
+      t.inputs.u.forEach((row, i) => row.forEach((_, j) => add(`u${i + 1}${j + 1}`, "u", [i, j])));
+      t.inputs.b2.forEach((_, j) => add(`b(2)${SUB[j]}`, "b2", [j]));
+    }
+    box.querySelectorAll("input").forEach((input) => {
+      if (document.activeElement === input) return;
+      const [key, ...idx] = input.dataset.param.split(".");
+      input.value = idx.reduce((a, i) => a[Number(i)], t.values[key]).s;
+      input.classList.remove("bad");
+    });
+  }
+
+  function editParam(input, key, idx) {
+    const text = input.value.trim();
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
+      input.classList.add("bad");
+      showError(`${input.dataset.param}: "${text}" is not a number`);
+      return;
+    }
+    const value = Number(text);
+    const inputs = current.tutorial.inputs;
+    let updated;
+    if (idx.length === 0) updated = value;
+    else if (idx.length === 1) { updated = inputs[key].slice(); updated[idx[0]] = value; }
+    else { updated = inputs[key].map((r) => r.slice()); updated[idx[0]][idx[1]] = value; }
+    input.blur();
+    command("tutorial.set", { values: { [key]: updated } });
+  }
+
+  $("tut-next").addEventListener("click", () => command("tutorial.phase", { delta: 1 }));
+  $("tut-back").addEventListener("click", () => command("tutorial.phase", { delta: -1 }));
+  $("tut-reset").addEventListener("click", () => command("tutorial.reset"));
+
+  // ================================================================== train
+  const FORM = [
+    ["Data", [
+      ["dataset", "select", ["spirals", "xor", "moons", "circles", "blobs", "csv"]],
+      ["n_samples", "number", { min: 20, max: 2000, step: 10 }],
+      ["noise", "number", { min: 0, max: 2, step: 0.01 }],
+      ["test_fraction", "number", { min: 0, max: 0.9, step: 0.05 }],
+      ["csv_target", "text", {}],
+    ]],
+    ["Network", [
+      ["hidden", "text", {}],
+      ["activation", "select", ["relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "softplus"]],
+      ["loss", "select", ["cross_entropy", "binary_cross_entropy", "l2", "mse"]],
+      ["init", "select", ["he_uniform", "he_normal", "xavier_uniform", "xavier_normal", "lecun_normal", "normal"]],
+      ["init_scale", "number", { min: 0.0001, max: 10, step: 0.01 }],
+      ["dropout", "number", { min: 0, max: 0.9, step: 0.05 }],
+      ["seed", "number", { min: 0, step: 1 }],
+    ]],
+    ["Training", [
+      ["optimizer", "select", ["adam", "sgd", "momentum", "nesterov", "adamw", "rmsprop"]],
+      ["lr", "number", { min: 0.000001, max: 100, step: "any" }],
+      ["momentum", "number", { min: 0, max: 0.999, step: 0.01 }],
+      ["beta1", "number", { min: 0, max: 0.999, step: 0.001 }],
+      ["beta2", "number", { min: 0, max: 0.99999, step: 0.0001 }],
+      ["weight_decay", "number", { min: 0, max: 10, step: "any" }],
+      ["batch_size", "number", { min: 1, max: 2000, step: 1 }],
+    ]],
+  ];
+  const LABELS = { n_samples: "samples", test_fraction: "test share", csv_target: "CSV target",
+    hidden: "hidden units", init_scale: "init scale", weight_decay: "L2 λ", batch_size: "batch size",
+    lr: "learning rate η" };
+  let csv = { text: "", name: "" };
+
+  function buildForm() {
+    const form = $("setup");
+    for (const [legend, fields] of FORM) {
+      const fs = el("fieldset", {}, form);
+      el("legend", {}, fs, legend);
+      for (const [name, kind, opts] of fields) {
+        const label = el("label", {}, fs, LABELS[name] || name);
+        let input;
+        if (kind === "select") {
+          input = el("select", { name }, label);
+          for (const o of opts) el("option", { value: o }, input, o);
+        } else {
+          input = el("input", { name, type: kind === "number" ? "number" : "text" }, label);
+          for (const [k, v] of Object.entries(opts)) input.setAttribute(k, v);
+        }
+        input.addEventListener("change", sendSetup);
+      }
+    }
+  }
+
+  function collectSetup() {
+    const form = $("setup");
+    const setup = {};
+    for (const [, fields] of FORM) {
+      for (const [name, kind] of fields) {
+        const input = form.elements[name];
+        const text = input.value.trim();
+        if (name === "hidden") {
+          setup.hidden = text === "" ? [] : text.split(/[\s,]+/).filter((s) => s).map(Number);
+        } else if (kind === "number") {
+          setup[name] = Number(text);
+        } else if (name !== "csv_target" || text) {
+          setup[name] = text;
+        }
+      }
+    }
+    if (setup.dataset === "csv") { setup.csv_text = csv.text; setup.csv_name = csv.name; }
+    setup.speed = Number($("speed").value);
+    return setup;
+  }
+
+  function sendSetup() { command("train.setup", { setup: collectSetup() }); }
+
+  function fillForm(setup, texts) {
+    const form = $("setup");
+    for (const [, fields] of FORM) {
+      for (const [name] of fields) {
+        const input = form.elements[name];
+        if (document.activeElement === input) continue;
+        input.value = texts[name] === undefined ? "" : texts[name];
+      }
+    }
+  }
+
+  let netLayout = null;
+  let selectedWeight = null;
+  let selectedPoint = null;
+
+  // The trained network is drawn on one canvas (edges, unit maps, biases): with software
+  // rendering one canvas repaint per frame cost far less than 300 SVG lines and 30 canvases.
+  function trainNet(sizes) {
+    const box = $("train-net");
+    box.textContent = "";
+    const width = Math.max(box.clientWidth, 380);
+    const maxUnits = Math.max(...sizes);
+    const node = maxUnits > 16 ? 16 : maxUnits > 10 ? 22 : maxUnits > 6 ? 30 : 36;
+    const gap = node + (maxUnits > 10 ? 5 : 10);
+    const height = 30 + gap * maxUnits;
+    const dpr = window.devicePixelRatio || 1;
+    const canvas = el("canvas", { id: "net-canvas", width: Math.round(width * dpr), height: Math.round(height * dpr) }, box);
+    canvas.style.width = `${width}px`;
+    canvas.style.height = `${height}px`;
+    box.style.height = `${height}px`;
+    const xs = sizes.map((_, l) => 30 + ((width - 60) * l) / (sizes.length - 1));
+    const pos = sizes.map((n, l) => Array.from({ length: n }, (_, j) => [xs[l], height / 2 + (j - (n - 1) / 2) * gap]));
+    const edges = [];
+    for (let l = 0; l < sizes.length - 1; l++) {
+      pos[l].forEach(([x1, y1], i) => pos[l + 1].forEach(([x2, y2], j) => {
+        edges.push({ l, i, j, x1, y1, x2, y2, name: `layers.${l}.W`, index: [i, j] });
+      }));
+    }
+    const nodes = [];
+    const biases = [];
+    pos.forEach((column, l) => column.forEach(([x, y], j) => {
+      nodes.push({ l, j, x, y });
+      if (l > 0) biases.push({ l, j, x: x - node / 2 - 7, y: y + node / 2 - 5, name: `layers.${l - 1}.b`, index: [j] });
+    }));
+    netLayout = { key: sizes.join("-") + `:${width}`, sizes, edges, nodes, biases, node, canvas, dpr, width, height };
+    stats.layout = netLayout; // the tests click edges and points by position
+    canvas.addEventListener("mousemove", (e) => {
+      const hit = netHit(e);
+      canvas.style.cursor = hit ? "pointer" : "default";
+      if (hit) showTip(e, hit.tip()); else hideTip();
+    });
+    canvas.addEventListener("mouseleave", hideTip);
+    canvas.addEventListener("click", (e) => { const hit = netHit(e); if (hit && hit.select) hit.select(); });
+  }
+
+  function netHit(event) {
+    const L = netLayout;
+    const rect = L.canvas.getBoundingClientRect();
+    const x = event.clientX - rect.left, y = event.clientY - rect.top;
+    for (const b of L.biases) {
+      if (x >= b.x - 2 && x <= b.x + 12 && y >= b.y - 2 && y <= b.y + 12) {
+        return { tip: () => weightTip(b.name, b.index, `bias of unit ${b.j + 1} in layer ${b.l}`), select: () => selectWeight(b.name, b.index) };
+      }
+    }
+    for (const n of L.nodes) {
+      if (Math.abs(x - n.x) <= L.node / 2 && Math.abs(y - n.y) <= L.node / 2) {
+        return n.l === 0 ? { tip: () => [`input x${n.j + 1}`] } : { tip: () => unitTip(n) };
+      }
+    }
+    let best = null, bestD = 16;
+    for (const e of L.edges) {
+      const dx = e.x2 - e.x1, dy = e.y2 - e.y1;
+      const t = Math.max(0, Math.min(1, ((x - e.x1) * dx + (y - e.y1) * dy) / (dx * dx + dy * dy)));
+      const d = (x - e.x1 - t * dx) ** 2 + (y - e.y1 - t * dy) ** 2;
+      if (d < bestD) { bestD = d; best = e; }
+    }
+    if (!best) return null;
+    const e = best;
+    return {
+      tip: () => weightTip(e.name, e.index, `from unit ${e.i + 1} of layer ${e.l} to unit ${e.j + 1} of layer ${e.l + 1}`),
+      select: () => selectWeight(e.name, e.index),
+    };
+  }
+
+  function rgb(c, a) { return `rgba(${c[0]},${c[1]},${c[2]},${a})`; }
+  const unitScratch = document.createElement("canvas");
+
+  function mapImage(bytes, size, colourOf) {
+    unitScratch.width = size; unitScratch.height = size;
+    const ctx = unitScratch.getContext("2d");
+    const img = ctx.createImageData(size, size);
+    for (let p = 0; p < size * size; p++) {
+      const [c, a] = colourOf(bytes[p]);
+      img.data[4 * p] = 255 - (255 - c[0]) * a;
+      img.data[4 * p + 1] = 255 - (255 - c[1]) * a;
+      img.data[4 * p + 2] = 255 - (255 - c[2]) * a;
+      img.data[4 * p + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    return unitScratch;
+  }
+
+  function drawNet(tr, probs) {
+    const L = netLayout;
+    const ctx = L.canvas.getContext("2d");
+    ctx.setTransform(L.dpr, 0, 0, L.dpr, 0, 0);
+    ctx.clearRect(0, 0, L.width, L.height);
+    // edges: colour by sign, width and opacity by size relative to the layer's largest weight
+    const tops = tr.layers.map((layer) => layer.W.v.reduce((a, v) => (v === null ? a : Math.max(a, Math.abs(v))), 1e-12));
+    let selected = null;
+    for (const e of L.edges) {
+      const w = packedAt(tr.layers[e.l].W, e.index);
+      const mag = w.v === null ? 1 : Math.abs(w.v) / tops[e.l];
+      ctx.beginPath();
+      ctx.moveTo(e.x1, e.y1);
+      ctx.lineTo(e.x2, e.y2);
+      ctx.strokeStyle = w.v === null ? "#d92d20" : rgb(w.v >= 0 ? PALETTE[0] : PALETTE[1], 0.25 + 0.75 * mag);
+      ctx.lineWidth = 0.4 + 3.6 * mag;
+      ctx.stroke();
+      if (selectedWeight && selectedWeight[0] === e.name && selectedWeight[1].join() === e.index.join()) selected = e;
+    }
+    if (selected) {
+      ctx.beginPath(); ctx.moveTo(selected.x1, selected.y1); ctx.lineTo(selected.x2, selected.y2);
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 3; ctx.stroke();
+    }
+    const s = L.node;
+    ctx.imageSmoothingEnabled = true;
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    const last = tr.sizes.length - 1;
+    for (const n of L.nodes) {
+      if (n.l === 0) {
+        ctx.fillStyle = "#fff"; ctx.fillRect(n.x - 13, n.y - 9, 26, 18);
+        ctx.fillStyle = "#1d2330"; ctx.fillText(`x${SUB[n.j] || n.j + 1}`, n.x, n.y);
+        continue;
+      }
+      let image;
+      let state = "ok";
+      if (n.l < last) {
+        const unit = tr.units[n.l - 1][n.j];
+        image = mapImage(b64bytes(unit.map), tr.unit_grid, (b) => {
+          const v = b / 255 * 2 - 1; // -1..1: positive blue, negative orange
+          return [v >= 0 ? PALETTE[0] : PALETTE[1], Math.abs(v)];
+        });
+        state = tr.saturation[n.l - 1][n.j].state;
+      } else {
+        const col = PALETTE[n.j % PALETTE.length];
+        image = mapImage(probs[n.j], tr.heat.size, (b) => [col, b / 255]);
+      }
+      ctx.drawImage(image, n.x - s / 2, n.y - s / 2, s, s);
+      ctx.lineWidth = state === "ok" ? 1.2 : 2.5;
+      ctx.strokeStyle = state === "ok" ? "#5b6577" : "#d92d20";
+      ctx.strokeRect(n.x - s / 2, n.y - s / 2, s, s);
+      if (state !== "ok") {
+        ctx.fillStyle = "#d92d20"; ctx.beginPath(); ctx.arc(n.x + s / 2, n.y - s / 2, 6, 0, 2 * Math.PI); ctx.fill();
+        ctx.fillStyle = "#fff"; ctx.font = "700 10px system-ui, sans-serif"; ctx.fillText("!", n.x + s / 2, n.y - s / 2 + 0.5);
+        ctx.font = "600 12px system-ui, sans-serif";
+      }
+    }
+    for (const b of L.biases) {
+      const v = packedAt(tr.layers[b.l - 1].b, b.index).v;
+      ctx.fillStyle = v === null ? "#d92d20" : rgb(v >= 0 ? PALETTE[0] : PALETTE[1], 0.15 + 0.85 * Math.min(1, Math.abs(v)));
+      ctx.fillRect(b.x, b.y, 10, 10);
+      ctx.lineWidth = 1; ctx.strokeStyle = "#344054"; ctx.strokeRect(b.x, b.y, 10, 10);
+    }
+    stats.saturation = tr.saturation;
+  }
+
+  function packedAt(p, index) {
+    let flat = 0;
+    index.forEach((i, k) => { flat = flat * p.shape[k] + i; });
+    return { v: p.v[flat], s: p.s[flat], state: p.states[String(flat)] || "finite" };
+  }
+
+  function weightTip(name, index, what) {
+    const tr = current && current.train;
+    if (!tr) return [];
+    const [, l, kind] = name.split(".");
+    const value = packedAt(tr.layers[Number(l)][kind], index);
+    const lines = [`${name}[${index.join(",")}] = ${value.s}   (${what})`];
+    if (tr.last && !tr.last.grads) lines.push(`step ${tr.last.step}: pause to see this parameter's gradient and change`);
+    if (tr.last && tr.last.grads) {
+      lines.push(`step ${tr.last.step}: ∂L/∂p = ${packedAt(tr.last.grads[name], index).s} on a batch of ${tr.last.n_rows}`);
+      lines.push(`Δp = ${packedAt(tr.last.delta[name], index).s} (what the optimizer changed)`);
+    }
+    lines.push("click to follow this parameter");
+    return lines;
+  }
+
+  function unitTip(n) {
+    const tr = current.train;
+    const last = n.l === tr.sizes.length - 1;
+    const lines = [last ? `output ${n.j + 1} (class ${tr.class_names[n.j]})` : `hidden unit ${n.j + 1} of layer ${n.l} (${tr.activation})`];
+    lines.push(`b = ${packedAt(tr.layers[n.l - 1].b, [n.j]).s}`);
+    if (!last) {
+      const s = tr.saturation[n.l - 1][n.j];
+      lines.push(`the map: its output over the plane (largest |y| = ${tr.units[n.l - 1][n.j].scale.s})`);
+      if (s.slope) lines.push(`mean slope f'(a) over the data, relative to its largest: ${s.slope.s}`);
+      if (s.why) lines.push(s.why);
+    } else {
+      lines.push("the map: the probability of this class over the plane");
+    }
+    return lines;
+  }
+
+  function selectWeight(name, index) {
+    selectedWeight = [name, index];
+    command("train.select", { point: selectedPoint, weight: selectedWeight });
+  }
+
+  function b64bytes(text) {
+    const bin = atob(text);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  const heatScratch = document.createElement("canvas");
+
+  function drawHeat(tr) {
+    const size = tr.heat.size;
+    const probs = tr.heat.probs.map(b64bytes);
+    heatScratch.width = size; heatScratch.height = size;
+    const sctx = heatScratch.getContext("2d");
+    const img = sctx.createImageData(size, size);
+    const k = probs.length;
+    for (let p = 0; p < size * size; p++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (probs[c][p] > probs[best][p]) best = c;
+      // shade: how far the winning probability is above a uniform guess
+      const conf = Math.max(0, (probs[best][p] / 255 - 1 / k) / (1 - 1 / k));
+      const col = PALETTE[best % PALETTE.length];
+      const a = 0.15 + 0.6 * conf;
+      img.data[4 * p] = 255 - (255 - col[0]) * a;
+      img.data[4 * p + 1] = 255 - (255 - col[1]) * a;
+      img.data[4 * p + 2] = 255 - (255 - col[2]) * a;
+      img.data[4 * p + 3] = 255;
+    }
+    sctx.putImageData(img, 0, 0);
+    const heat = $("heat");
+    const ctx = heat.getContext("2d");
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(heatScratch, 0, 0, heat.width, heat.height);
+    drawPoints(tr, ctx, heat);
+    return probs;
+  }
+
+  let points = null; // {key, train: [[x, y, label]], test: [...]} fetched with the data
+  function toCanvas(tr, canvas, x, y) {
+    const [x0, x1, y0, y1] = tr.heat.extent;
+    return [(x - x0) / (x1 - x0) * canvas.width, (y1 - y) / (y1 - y0) * canvas.height];
+  }
+
+  const pointsLayer = document.createElement("canvas");
+  let pointsKey = null;
+  function drawPoints(tr, ctx, canvas) {
+    if (!tr.points) return;
+    const key = JSON.stringify([tr.points.key, tr.points.train.length, selectedPoint, tr.heat.extent]);
+    if (key !== pointsKey) { // the points change rarely: drawn once into a layer
+      pointsKey = key;
+      pointsLayer.width = canvas.width; pointsLayer.height = canvas.height;
+      drawPointsOn(tr, pointsLayer.getContext("2d"), canvas);
+    }
+    ctx.drawImage(pointsLayer, 0, 0);
+  }
+
+  function drawPointsOn(tr, ctx, canvas) {
+    const draw = (rows, test) => rows.forEach(([x, y, label], i) => {
+      const [px, py] = toCanvas(tr, canvas, x, y);
+      const col = PALETTE[label % PALETTE.length];
+      ctx.beginPath();
+      ctx.arc(px, py, 3.2, 0, 2 * Math.PI);
+      ctx.fillStyle = test ? "#fff" : `rgb(${col[0]},${col[1]},${col[2]})`;
+      ctx.strokeStyle = test ? `rgb(${col[0]},${col[1]},${col[2]})` : "#fff";
+      ctx.lineWidth = test ? 1.6 : 1;
+      ctx.fill(); ctx.stroke();
+      if (!test && i === selectedPoint) {
+        ctx.beginPath(); ctx.arc(px, py, 7, 0, 2 * Math.PI);
+        ctx.strokeStyle = "#111"; ctx.lineWidth = 2; ctx.stroke();
+      }
+    });
+    draw(tr.points.test, true);
+    draw(tr.points.train, false);
+  }
+
+  function drawCurves(tr) {
+    const canvas = $("curves");
+    const ctx = canvas.getContext("2d");
+    const W = canvas.width, H = canvas.height;
+    ctx.clearRect(0, 0, W, H);
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+    const bytes = b64bytes(tr.history);
+    const rows = new Float32Array(bytes.buffer, 0, bytes.length / 4);
+    const n = rows.length / 5;
+    if (n < 1) return;
+    const steps = rows[(n - 1) * 5] || 1;
+    let maxLoss = 0;
+    for (let r = 0; r < n; r++) for (const c of [1, 2]) if (Number.isFinite(rows[r * 5 + c])) maxLoss = Math.max(maxLoss, rows[r * 5 + c]);
+    maxLoss = maxLoss || 1;
+    const series = [[1, "#2f6fb5", [], maxLoss], [2, "#2f6fb5", [4, 3], maxLoss], [3, "#2ea043", [], 1], [4, "#2ea043", [4, 3], 1]];
+    for (const [c, color, dash, top] of series) {
+      ctx.beginPath(); ctx.setLineDash(dash); ctx.strokeStyle = color; ctx.lineWidth = 1.5;
+      let started = false;
+      for (let r = 0; r < n; r++) {
+        const v = rows[r * 5 + c];
+        if (!Number.isFinite(v)) continue;
+        const x = 4 + (W - 8) * (rows[r * 5] / steps);
+        const y = H - 4 - (H - 8) * Math.min(1, v / top);
+        if (!started) { ctx.moveTo(x, y); started = true; } else ctx.lineTo(x, y);
+      }
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+  }
+
+  async function loadPoints(tr) {
+    const key = JSON.stringify([tr.setup.dataset, tr.setup.seed, tr.setup.n_samples, tr.setup.noise, tr.setup.test_fraction, tr.setup.csv_name]);
+    if (points && points.key === key) return;
+    points = { key, train: [], test: [] };
+    const response = await fetch(url("/api/export", { session, what: "points.json" }));
+    if (!response.ok) return;
+    const data = await response.json();
+    points = { key, train: data.train, test: data.test };
+    if (current && current.train) { current.train.points = points; drawHeat(current.train); }
+  }
+
+  function renderTrain(frame) {
+    const tr = frame.train;
+    loadPoints(tr);
+    tr.points = points;
+    const box = $("train-net");
+    const key = tr.sizes.join("-") + `:${Math.max(box.clientWidth, 380)}`;
+    if (!netLayout || netLayout.key !== key) trainNet(tr.sizes);
+    const formKey = JSON.stringify(tr.setup_text);
+    if (formKey !== drawn.form) { drawn.form = formKey; fillForm(tr.setup, tr.setup_text); }
+    if (document.activeElement !== $("speed")) $("speed").value = frame.speed;
+    $("play").textContent = frame.running ? "Pause" : "Play";
+    $("train-progress").textContent = tr.progress;
+    const msg = $("train-message");
+    msg.hidden = !tr.message;
+    msg.textContent = tr.message;
+    drawNet(tr, drawHeat(tr));
+    drawCurves(tr);
+    const m = tr.metrics;
+    const metrics = $("metrics");
+    metrics.textContent = "";
+    for (const [label, key] of [["train loss", "train_loss"], ["test loss", "test_loss"], ["train accuracy", "train_acc"], ["test accuracy", "test_acc"]]) {
+      el("span", { "data-metric": key, "data-v": String(m[key].v) }, metrics, `${label} ${m[key].s}`);
+    }
+    const labels = $("curve-labels");
+    labels.textContent = "";
+    el("i", {}, labels, `loss (blue, 0 to ${tr.history_text.loss_max}) and accuracy (green, 0 to 1); solid train, dashed test; ${tr.history_text.steps} steps`);
+    const inspectKey = JSON.stringify([tr.inspect, lastFrameRunning]);
+    if (inspectKey !== drawn.inspect) { drawn.inspect = inspectKey; renderInspect(tr); }
+  }
+  const drawn = { form: null, inspect: null }; // what the DOM shows already
+
+  function lines(box, title, rows) {
+    el("h3", {}, box, title);
+    const div = el("div", { class: "lines" }, box);
+    for (const r of rows) if (r) el("div", {}, div, r);
+  }
+
+  function renderInspect(tr) {
+    const wbox = $("inspect-weight");
+    wbox.textContent = "";
+    const w = tr.inspect.weight;
+    if (w) {
+      const rows = [`value now ${w.value.s}`];
+      if (w.step !== undefined) {
+        rows.push(`step ${w.step}: value before ${w.before.s}`);
+        rows.push(`batch gradient ∂L/∂p ${w.grad.s}   finite difference ${w.fd.s}`);
+        if (w.point_grad) rows.push(`the chosen point's own ∂l/∂p ${w.point_grad.s}; its share of this batch's gradient ${w.point_share.s}`);
+        const st = Object.entries(w.state).map(([k, v]) => `${k} = ${v.s}`).join("   ");
+        if (st) rows.push(`optimizer state after the step: ${st}`);
+        rows.push(...w.update);
+      } else rows.push("take a step to see its gradient and update");
+      lines(wbox, `Parameter ${w.name}[${w.index.join(",")}]`, rows);
+    } else {
+      lines(wbox, "Parameter", ["click an edge or a bias square to follow one parameter: its batch gradient, finite difference, optimizer state and update"]);
+    }
+    const pbox = $("inspect-point");
+    pbox.textContent = "";
+    const p = tr.inspect.point;
+    if (p) {
+      const rows = [`x = (${p.x.map((v) => v.s).join(", ")}), class ${tr.class_names[p.label]}, own loss l = ${p.loss.s}`,
+        `prediction ${p.prediction.map((v) => v.s).join(", ")}`,
+        p.in_last_batch ? "it was in the last step's batch" : "it was not in the last step's batch"];
+      p.layers.forEach((layer, l) => {
+        rows.push(`layer ${l + 1}: a = ${layer.a.map((v) => v.s).join(" ")}`);
+        rows.push(`         y = ${layer.y.map((v) => v.s).join(" ")}`);
+        rows.push(`         δ = ${layer.delta.map((v) => v.s).join(" ")}`);
+      });
+      lines(pbox, `Training point ${p.index}`, rows);
+    } else {
+      lines(pbox, "Training point", ["click a point in the map: its forward values, deltas and share of the gradient"]);
+    }
+    const tbox = $("fd-table");
+    tbox.textContent = "";
+    const table = tr.inspect.table;
+    if (table && !lastFrameRunning) {
+      el("h3", {}, tbox, `Every parameter at step ${table.step}: batch gradient beside its finite difference`);
+      const t = el("table", { class: "numbers" }, tbox);
+      const head = el("tr", {}, t);
+      for (const h of ["parameter", "before", "∂L/∂p", "finite diff.", "Δp"]) el("th", {}, head, h);
+      for (const r of table.rows) {
+        const tr2 = el("tr", {}, t);
+        el("td", {}, tr2, `${r.name}[${r.index.join(",")}]`);
+        for (const k of ["before", "grad", "fd", "delta"]) el("td", { "data-col": k }, tr2, r[k].s);
+      }
+    }
+  }
+
+  $("heat").addEventListener("click", (event) => {
+    const tr = current && current.train;
+    if (!tr || !points) return;
+    const canvas = $("heat");
+    const rect = canvas.getBoundingClientRect();
+    const cx = (event.clientX - rect.left) * canvas.width / rect.width;
+    const cy = (event.clientY - rect.top) * canvas.height / rect.height;
+    let best = null, bestD = 12 * 12;
+    points.train.forEach(([x, y], i) => {
+      const [px, py] = toCanvas(tr, canvas, x, y);
+      const d = (px - cx) ** 2 + (py - cy) ** 2;
+      if (d < bestD) { bestD = d; best = i; }
+    });
+    selectedPoint = best;
+    command("train.select", { point: selectedPoint, weight: selectedWeight });
+  });
+
+  $("play").addEventListener("click", () => command(current && current.running ? "train.pause" : "train.play"));
+  $("step-sample").addEventListener("click", () => command("train.step", { unit: "sample" }));
+  $("step-batch").addEventListener("click", () => command("train.step", { unit: "batch" }));
+  $("step-epoch").addEventListener("click", () => command("train.step", { unit: "epoch" }));
+  $("rewind").addEventListener("click", () => command("train.rewind"));
+  $("speed").addEventListener("change", () => command("train.speed", { speed: Number($("speed").value) }));
+  $("export-png").addEventListener("click", (event) => {
+    event.preventDefault();
+    $("heat").toBlob((blob) => {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = "playground-decision-map.png";
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    });
+  });
+
+  function readCsv(file) {
+    if (file.size > 1 << 20) { showError(`${file.name} is ${file.size} bytes; the playground takes CSV files up to 1 MiB`); return; }
+    file.text().then((text) => {
+      csv = { text, name: file.name };
+      $("setup").elements.dataset.value = "csv";
+      sendSetup();
+    });
+  }
+  $("csv-file").addEventListener("change", (e) => { if (e.target.files[0]) readCsv(e.target.files[0]); });
+  for (const target of [$("drop"), $("heat")]) {
+    target.addEventListener("dragover", (e) => { e.preventDefault(); $("drop").classList.add("over"); });
+    target.addEventListener("dragleave", () => $("drop").classList.remove("over"));
+    target.addEventListener("drop", (e) => {
+      e.preventDefault();
+      $("drop").classList.remove("over");
+      if (e.dataTransfer.files[0]) readCsv(e.dataTransfer.files[0]);
+    });
+  }
+
+  buildForm();
+  start();
+})();

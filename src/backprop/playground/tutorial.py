@@ -1,0 +1,240 @@
+"""Tutorial mode: the seed's network, one phase of one step at a time.
+
+Every number comes from :func:`backprop.reference.seed_step` and
+:func:`backprop.explain.finite_difference_gradients`, the functions behind
+``backprop explain``, so the page shows exactly ``backprop explain --json``; every text
+comes from :mod:`backprop.formatting`, the formatter ``explain`` prints with.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..explain import ExplainError, check_shapes, example_inputs, finite_difference_gradients
+from ..formatting import fixed, loss, number, numbers, short, sig
+from ..reference import SeedStep, seed_step
+
+__all__ = ["PHASES", "STYLE_OF", "Tutorial", "tutorial_values"]
+
+#: The phases a learner steps through, in order.
+PHASES = ("forward", "loss", "output deltas", "hidden deltas", "gradients", "update")
+
+#: The keys of ``backprop explain --json`` each phase reveals (cumulative on the page).
+PHASE_KEYS = (
+    ("a1", "h", "a2", "y"),
+    ("loss",),
+    ("delta_out",),
+    ("dL_dh", "delta_hidden"),
+    ("grad_u", "grad_b2", "grad_w", "grad_b1"),
+    ("w_new", "b1_new", "u_new", "b2_new"),
+)
+
+#: The display style of each key: the one ``backprop explain`` prints it in.
+STYLE_OF = {
+    "x": "short", "t": "short", "eta": "short", "w": "short", "b1": "short", "u": "short",
+    "b2": "short", "a1": "fixed", "h": "fixed", "a2": "fixed", "y": "fixed", "loss": "loss",
+    "delta_out": "sig", "grad_u": "sig", "grad_b2": "sig", "dL_dh": "sig",
+    "delta_hidden": "sig", "grad_w": "sig", "grad_b1": "sig", "w_new": "fixed",
+    "b1_new": "fixed", "u_new": "fixed", "b2_new": "fixed",
+}  # fmt: skip
+
+EDITABLE = ("x", "t", "eta", "w", "b1", "u", "b2")
+MAX_UNITS = 8
+
+
+def _p(v: float, style: Any = short) -> str:
+    """A number inside a formula, in parentheses when negative."""
+    text = style(v)
+    return f"({text})" if text.startswith("-") else text
+
+
+def tutorial_values(step: SeedStep) -> dict[str, Any]:
+    """Every field of ``step`` (the keys of ``explain --json``) as exact value + text."""
+    return {key: numbers(value, STYLE_OF[key]) for key, value in step.to_dict().items()}
+
+
+def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
+    """For each phase, its formula lines with the numbers filled in."""
+    s = step
+    n_in, n_hid, n_out = len(s.x), len(s.h), len(s.y)
+    forward = []
+    for j in range(n_hid):
+        terms = " + ".join(f"x_{i + 1} w_{i + 1}{j + 1}" for i in range(n_in))
+        nums = " + ".join(f"({short(s.x[i])})({short(s.w[i][j])})" for i in range(n_in))
+        forward.append(
+            f"a(1)_{j + 1} = {terms} + b(1)_{j + 1} = {nums} + {_p(s.b1[j])} = {fixed(s.a1[j])}"
+        )
+        forward.append(f"h_{j + 1} = σ(a(1)_{j + 1}) = σ({fixed(s.a1[j])}) = {fixed(s.h[j])}")
+    for j in range(n_out):
+        terms = " + ".join(f"h_{i + 1} u_{i + 1}{j + 1}" for i in range(n_hid))
+        nums = " + ".join(f"({fixed(s.h[i])})({short(s.u[i][j])})" for i in range(n_hid))
+        forward.append(
+            f"a(2)_{j + 1} = {terms} + b(2)_{j + 1} = {nums} + {_p(s.b2[j])} = {fixed(s.a2[j])}"
+        )
+        forward.append(f"y_{j + 1} = σ(a(2)_{j + 1}) = σ({fixed(s.a2[j])}) = {fixed(s.y[j])}")
+
+    sq = " + ".join(f"(y_{j + 1} - t_{j + 1})²" for j in range(n_out))
+    sq_nums = " + ".join(f"({fixed(s.y[j])} - {short(s.t[j])})²" for j in range(n_out))
+    loss_lines = [f"L = 1/2 [{sq}] = 1/2 [{sq_nums}] = {loss(s.loss)}"]
+
+    out_deltas = [
+        f"δ_{j + 1} = (y_{j + 1} - t_{j + 1}) y_{j + 1} (1 - y_{j + 1}) = "
+        f"({fixed(s.y[j] - s.t[j])})({fixed(s.y[j])})(1 - {fixed(s.y[j])}) = {sig(s.delta_out[j])}"
+        for j in range(n_out)
+    ]
+
+    hidden = []
+    for j in range(n_hid):
+        terms = " + ".join(f"δ_{k + 1} u_{j + 1}{k + 1}" for k in range(n_out))
+        nums = " + ".join(f"({sig(s.delta_out[k])})({short(s.u[j][k])})" for k in range(n_out))
+        hidden.append(f"∂L/∂h_{j + 1} = {terms} = {nums} = {sig(s.dL_dh[j])}")
+    for j in range(n_hid):
+        hidden.append(
+            f"δ(1)_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
+            f"({fixed(s.h[j])})(1 - {fixed(s.h[j])}) = {sig(s.delta_hidden[j])}"
+        )
+
+    grads = []
+    for i in range(n_hid):
+        for j in range(n_out):
+            grads.append(
+                f"∂L/∂u_{i + 1}{j + 1} = δ_{j + 1} h_{i + 1} = ({sig(s.delta_out[j])})"
+                f"({fixed(s.h[i])}) = {sig(s.grad_u[i][j])}    "
+                f"finite difference {sig(fd['grad_u'][i][j])}"
+            )
+    for j in range(n_out):
+        grads.append(
+            f"∂L/∂b(2)_{j + 1} = δ_{j + 1} = {sig(s.grad_b2[j])}    "
+            f"finite difference {sig(fd['grad_b2'][j])}"
+        )
+    for i in range(n_in):
+        for j in range(n_hid):
+            grads.append(
+                f"∂L/∂w_{i + 1}{j + 1} = δ(1)_{j + 1} x_{i + 1} = ({sig(s.delta_hidden[j])})"
+                f"({short(s.x[i])}) = {sig(s.grad_w[i][j])}    "
+                f"finite difference {sig(fd['grad_w'][i][j])}"
+            )
+    for j in range(n_hid):
+        grads.append(
+            f"∂L/∂b(1)_{j + 1} = δ(1)_{j + 1} = {sig(s.grad_b1[j])}    "
+            f"finite difference {sig(fd['grad_b1'][j])}"
+        )
+
+    update = []
+    for name, grad, new in (("w", "grad_w", "w_new"), ("u", "grad_u", "u_new")):
+        old = getattr(s, name)
+        for i in range(len(old)):
+            for j in range(len(old[0])):
+                update.append(
+                    f"{name}_{i + 1}{j + 1} ← {name}_{i + 1}{j + 1} - η ∂L/∂{name}_{i + 1}{j + 1}"
+                    f" = {short(old[i][j])} - ({short(s.eta)})({sig(getattr(s, grad)[i][j])})"
+                    f" = {fixed(getattr(s, new)[i][j])}"
+                )
+    for layer, name, grad, new in ((1, "b1", "grad_b1", "b1_new"), (2, "b2", "grad_b2", "b2_new")):
+        old = getattr(s, name)
+        for j in range(len(old)):
+            update.append(
+                f"b({layer})_{j + 1} ← b({layer})_{j + 1} - η ∂L/∂b({layer})_{j + 1} = "
+                f"{short(old[j])} - ({short(s.eta)})({sig(getattr(s, grad)[j])}) = "
+                f"{fixed(getattr(s, new)[j])}"
+            )
+    return [forward, loss_lines, out_deltas, hidden, grads, update]
+
+
+class Tutorial:
+    """The tutorial's state: the numbers the step starts from, the step number and the phase.
+
+    Parameters
+    ----------
+    start : dict with ``x, t, eta, w, b1, u, b2`` (as :func:`backprop.explain.example_inputs`)
+    """
+
+    def __init__(self, start: dict[str, Any] | None = None) -> None:
+        self.start = json.loads(json.dumps(start if start is not None else example_inputs()))
+        self.reset()
+
+    def reset(self) -> None:
+        self.inputs = json.loads(json.dumps(self.start))
+        self.step_number = 1
+        self.phase = 0
+        self.losses: list[float] = []
+        self.set_inputs({k: self.start[k] for k in EDITABLE})  # checks sizes, computes
+
+    def _compute(self) -> None:
+        p = self.inputs
+        self.step = seed_step(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"])
+        self.fd = finite_difference_gradients(self.step)
+
+    def set_inputs(self, values: dict[str, Any]) -> None:
+        """Replace any of ``x, t, eta, w, b1, u, b2`` and recompute the step (same phase)."""
+        if not isinstance(values, dict):
+            raise ExplainError("values must be an object with some of x, t, eta, w, b1, u, b2")
+        unknown = sorted(set(values) - set(EDITABLE))
+        if unknown:
+            raise ExplainError(f"unknown values {unknown}; expected some of {list(EDITABLE)}")
+        new = {**self.inputs, **values}
+        for key in EDITABLE:
+            _check_numbers(new[key], key, scalar=key == "eta")
+        if not new["eta"] >= 0:
+            raise ExplainError(f"eta must be >= 0; got {new['eta']!r}")
+        if not new["w"] or not isinstance(new["w"][0], list) or not new["u"] or not new["u"][0]:
+            raise ExplainError("w and u must be nested lists (one row per unit)")
+        check_shapes(new["x"], new["t"], new["w"], new["b1"], new["u"], new["b2"])
+        if max(len(new["x"]), len(new["b1"]), len(new["b2"])) > MAX_UNITS:
+            raise ExplainError(f"the tutorial draws at most {MAX_UNITS} units per layer")
+        self.inputs = json.loads(json.dumps(new))
+        self._compute()
+
+    def advance(self, delta: int) -> None:
+        """Move ``delta`` phases (+1 or -1); past the update, the next step starts from the
+        updated weights (as ``explain --steps``)."""
+        if delta not in (-1, 1):
+            raise ExplainError(f"a phase move is +1 or -1; got {delta!r}")
+        if delta == 1 and self.phase == len(PHASES) - 1:
+            s = self.step
+            self.losses.append(s.loss)
+            self.inputs.update(w=s.w_new, b1=s.b1_new, u=s.u_new, b2=s.b2_new)
+            self.step_number += 1
+            self.phase = 0
+            self._compute()
+            return
+        self.phase = min(max(self.phase + delta, 0), len(PHASES) - 1)
+
+    def frame(self) -> dict[str, Any]:
+        """What the page draws: the phase, every value (exact + text), the finite
+        differences, the formulas of each phase and the losses of the steps taken."""
+        return {
+            "phase": self.phase,
+            "phases": list(PHASES),
+            "phase_keys": [list(k) for k in PHASE_KEYS],
+            "step": self.step_number,
+            "values": tutorial_values(self.step),
+            "fd": {k: numbers(v, "sig") for k, v in self.fd.items()},
+            "formulas": formulas(self.step, self.fd),
+            "losses": [number(v, "loss") for v in [*self.losses, self.step.loss]],
+            "inputs": self.inputs,
+        }
+
+    def setup(self) -> dict[str, Any]:
+        """The tutorial's state as data (for the URL and the JSON export)."""
+        return {"inputs": self.inputs, "step": self.step_number, "phase": self.phase}
+
+
+def _check_numbers(value: Any, name: str, scalar: bool = False) -> None:
+    def ok(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    if scalar:
+        if not ok(value):
+            raise ExplainError(f"{name} must be a finite number; got {value!r}")
+        return
+    if not isinstance(value, list) or not value:
+        raise ExplainError(f"{name} must be a (nested) list of finite numbers; got {value!r}")
+    nested = isinstance(value[0], list)
+    if nested and not all(isinstance(r, list) and len(r) == len(value[0]) > 0 for r in value):
+        raise ExplainError(f"{name} must be a rectangular nested list; got {value!r}")
+    flat = [v for r in value for v in r] if nested else value
+    if not all(ok(v) for v in flat):
+        raise ExplainError(f"{name} must be a (nested) list of finite numbers; got {value!r}")

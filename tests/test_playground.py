@@ -1,0 +1,437 @@
+"""``backprop playground`` without a browser: the tutorial's numbers are ``explain``'s, train
+mode learns and keeps every number of its last step, the exports load back, and the server
+refuses what it must (token, Host, Origin, oversized bodies). The page itself is tested in
+a real browser in test_playground_browser.py."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backprop import load_model
+from backprop.cli import main
+from backprop.playground import make_server
+from backprop.playground.session import CommandError, Session
+from backprop.playground.training import SetupError, TrainRun, check_setup
+from backprop.playground.tutorial import PHASE_KEYS, Tutorial
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SMALL = {"dataset": "xor", "n_samples": 100, "hidden": [4], "activation": "tanh"}
+
+
+def explain_json(capsys, *args: str) -> dict:
+    capsys.readouterr()
+    assert main(["explain", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+# ------------------------------------------------------------------------ tutorial
+def test_tutorial_frame_is_explain_json_number_for_number(capsys):
+    ref = explain_json(capsys)
+    frame = Tutorial().frame()
+    assert frame["values"]["loss"] == {"v": ref["loss"], "s": "0.3273591340", "state": "finite"}
+    for key, value in ref.items():
+        shown = frame["values"][key]
+        flat = shown if isinstance(shown, list) else [shown]
+        flat = [v for row in flat for v in (row if isinstance(row, list) else [row])]
+        ref_flat = value if isinstance(value, list) else [value]
+        ref_flat = [v for row in ref_flat for v in (row if isinstance(row, list) else [row])]
+        assert [v["v"] for v in flat] == ref_flat, key  # exact: the same doubles
+    # every key of explain --json is revealed by exactly one phase (or is an input)
+    revealed = [k for keys in PHASE_KEYS for k in keys]
+    assert sorted(revealed + ["x", "t", "eta", "w", "b1", "u", "b2"]) == sorted(ref)
+
+
+def test_tutorial_texts_are_explains_texts(capsys):
+    """The page's text for a number is the text explain prints for it."""
+    capsys.readouterr()
+    assert main(["explain"]) == 0
+    printed = capsys.readouterr().out
+    frame = Tutorial().frame()
+    for key in ("delta_out", "grad_b2", "dL_dh", "delta_hidden"):
+        for v in frame["values"][key]:
+            assert v["s"] in printed, (key, v["s"])
+    for row in frame["values"]["w_new"]:
+        for v in row:
+            assert v["s"] in printed
+    assert "L = 1/2 Σ_j (y_j - t_j)² = 0.3273591340" in printed
+
+
+def test_tutorial_steps_follow_explain_steps(capsys):
+    ref = explain_json(capsys, "--steps", "3")
+    tut = Tutorial()
+    for k, step in enumerate(ref):
+        frame = tut.frame()
+        assert frame["step"] == k + 1
+        assert frame["values"]["loss"]["v"] == step["loss"]
+        assert [v["v"] for r in frame["values"]["w_new"] for v in r] == [
+            v for r in step["w_new"] for v in r
+        ]
+        for _ in range(6):
+            tut.advance(1)
+    assert [v["v"] for v in tut.frame()["losses"][:3]] == [s["loss"] for s in ref]
+
+
+def test_tutorial_edit_recomputes_and_rejects_bad_values(capsys, tmp_path):
+    tut = Tutorial()
+    tut.advance(1)
+    tut.set_inputs({"x": [1.0, -2.0], "eta": 0.25})
+    weights = tmp_path / "w.json"
+    s = tut.step
+    weights.write_text(json.dumps({"w": s.w, "b1": s.b1, "u": s.u, "b2": s.b2}))
+    ref = explain_json(capsys, "--x", "1.0,-2.0", "--eta", "0.25", "--weights", str(weights))
+    assert tut.frame()["values"]["grad_w"][1][2]["v"] == ref["grad_w"][1][2]
+    assert tut.phase == 1  # the phase stays
+    for bad, match in [
+        ({"x": [1.0]}, "x has 1 values but w has 2 rows"),
+        ({"eta": "fast"}, "eta must be a finite number"),
+        ({"w": [[1, 2, 3], [4, 5]]}, "rectangular|shape|columns|rows"),
+        ({"bias": [1]}, "unknown values"),
+        ({"t": [float("nan"), 1.0]}, "finite numbers"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            tut.set_inputs(bad)
+
+
+# ------------------------------------------------------------------------ train mode
+def test_setup_values_are_checked_against_one_table():
+    assert check_setup({})["dataset"] == "spirals"
+    for bad, match in [
+        ({"lr": 0}, "lr must be a number from"),
+        ({"hidden": [8] * 7}, "hidden must list up to 6"),
+        ({"hidden": [64]}, "from 1 to 32"),
+        ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+        ({"batch_size": 2.5}, "batch_size must be an integer"),
+        ({"colour": "red"}, "unknown setup keys"),
+        ({"dataset": "csv"}, "needs the file's text"),
+        ({"trail": [[10, -1]]}, "trail must be"),
+    ]:
+        with pytest.raises(SetupError, match=match):
+            check_setup(bad)
+
+
+def test_training_learns_and_keeps_the_last_steps_numbers():
+    run = TrainRun({**SMALL, "optimizer": "momentum", "lr": 0.1})
+    first = run.metrics()["train_loss"]
+    for _ in range(300):
+        run.step(10)
+    assert run.metrics()["train_loss"] < 0.5 * first
+    last = run.last
+    assert last is not None and last.number == 300 and len(last.rows) == 10
+    # the gradient kept is the engine's on that batch at the weights before the step
+    probe = TrainRun({**SMALL, "optimizer": "momentum", "lr": 0.1})
+    probe.model.load_state_dict(last.before)
+    _, grads = probe.model.gradients(run.X[last.rows], run.T[last.rows])
+    for name, g in grads.items():
+        np.testing.assert_array_equal(last.grads[name], g)
+    # momentum: v = mu v_prev + g, p -= lr v
+    name = "layers.0.W"
+    v_prev = last.opt_before["slots"][f"{name}.v"]
+    v_now = last.opt_after["slots"][f"{name}.v"]
+    np.testing.assert_allclose(v_now, 0.9 * v_prev + last.grads[name], rtol=1e-12)
+    np.testing.assert_allclose(last.delta[name], -0.1 * v_now, rtol=1e-9, atol=1e-15)
+
+
+def test_the_frame_explains_the_selected_weight_and_point():
+    run = TrainRun({**SMALL, "optimizer": "adam", "lr": 0.01})
+    run.step(10)
+    row = int(run.last.rows[3])
+    run.select(row, ["layers.0.W", [1, 2]])
+    assert run.frame(full=True)["inspect"]["table"] is None  # made in the background
+    run.full_finite_differences()
+    frame = run.frame(full=True)
+    w = frame["inspect"]["weight"]
+    assert w["grad"]["v"] == pytest.approx(w["fd"]["v"], rel=1e-6)  # beside its estimate
+    assert w["state"]["m"]["v"] == pytest.approx(0.1 * w["grad"]["v"], rel=1e-12)  # m = (1-b1) g
+    assert any(line.startswith("p ← p - η m̂ / (√v̂ + ε)") for line in w["update"])
+    # the point's share is its own gradient over the batch size (it is in the batch once)
+    assert w["point_share"]["v"] == pytest.approx(w["point_grad"]["v"] / 10, rel=1e-12)
+    point = frame["inspect"]["point"]
+    assert point["in_last_batch"] and len(point["layers"]) == 2
+    table = frame["inspect"]["table"]  # full finite-difference table after a step
+    assert len(table["rows"]) == run.model.n_parameters
+    for r in table["rows"]:
+        assert r["grad"]["v"] == pytest.approx(r["fd"]["v"], rel=1e-5, abs=1e-9)
+    json.dumps(frame, allow_nan=False)
+    with pytest.raises(SetupError, match="outside layers.0.W's shape"):
+        run.select(None, ["layers.0.W", [5, 0]])
+    with pytest.raises(SetupError, match="outside the 76 training rows"):
+        run.select(500, None)
+
+
+def test_divergence_is_stopped_explained_and_undone():
+    # SGD with L2: W <- (1 - eta lambda) W - ..., and |1 - 100 * 10| > 1 grows W by ~1000x a step
+    run = TrainRun({**SMALL, "optimizer": "sgd", "lr": 100.0, "weight_decay": 10.0})
+    for _ in range(200):
+        run.step(10)
+        if run.diverged:
+            break
+    assert run.diverged and "Diverged at step" in run.diverged
+    assert all(np.all(np.isfinite(v)) for v in run.model.state_dict().values())
+    frame = run.frame()
+    assert frame["status"] == "diverged" and "lower the learning rate" in frame["message"]
+    json.dumps(frame, allow_nan=False)  # no NaN reaches the page
+    steps = run.steps
+    run.step(10)
+    assert run.steps == steps  # stopped until the learner acts (play or step clears it)
+
+
+def test_saturated_and_dead_units_are_flagged_and_explained():
+    run = TrainRun({**SMALL, "activation": "sigmoid", "hidden": [3]})
+    state = run.model.state_dict()
+    state["layers.0.W"] = np.array([[40.0, 0.1, 0.0], [40.0, 0.2, 0.0]])
+    state["layers.0.b"] = np.array([30.0, 0.0, -50.0])
+    run.model.load_state_dict(state)
+    units = run.frame()["saturation"][0]
+    assert [u["state"] for u in units] == ["saturated", "ok", "saturated"]
+    assert "y (1 - y)" in units[0]["why"] and units[1]["why"] == ""
+    relu = TrainRun({**SMALL, "activation": "relu", "hidden": [2]})
+    state = relu.model.state_dict()
+    state["layers.0.b"] = np.array([-100.0, 0.0])
+    relu.model.load_state_dict(state)
+    units = relu.frame()["saturation"][0]
+    assert units[0]["state"] == "dead" and "outputs 0 for every training row" in units[0]["why"]
+
+
+def test_a_setup_replays_to_the_same_bits():
+    run = TrainRun({**SMALL, "optimizer": "adam", "lr": 0.02, "dropout": 0.2})
+    for _ in range(7):
+        run.step(10)
+    run.step(1)
+    run.step_epoch()
+    setup = run.frame()["setup"]
+    assert setup["trail"][0] == [10, 7] and setup["trail"][1] == [1, 1]
+    again = TrainRun(setup)
+    for k, v in run.model.state_dict().items():
+        np.testing.assert_array_equal(again.model.state_dict()[k], v)
+    assert again.steps == run.steps and again.epoch == run.epoch
+
+
+def test_exports_load_back(tmp_path, capsys):
+    run = TrainRun({**SMALL, "optimizer": "adam", "lr": 0.02})
+    for _ in range(5):
+        run.step(10)
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(run.model_bytes())
+    model = load_model(path)
+    for k, v in run.model.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)
+    data = run.step_numbers()
+    assert data["step"] == 5 and len(data["parameters"]) == run.model.n_parameters
+    assert all(p["finite_difference"] is not None for p in data["parameters"])
+    lines = run.step_csv().splitlines()
+    assert lines[0].startswith("name,index,before,grad,finite_difference,delta,after")
+    assert len(lines) == 1 + run.model.n_parameters
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    cfg = tomllib.loads(run.train_toml())
+    assert cfg["layers"] == [2, 4, 2] and cfg["optimizer"] == "adam"
+    (tmp_path / "c.toml").write_text(run.train_toml())
+    out = tmp_path / "run"
+    capsys.readouterr()
+    code = main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(out),
+                 "--no-progress", "--no-plots"])  # fmt: skip
+    assert code == 0 and (out / "model.safetensors").exists()
+    assert run.train_command().startswith("backprop train --dataset xor --n-samples 100")
+
+
+def test_a_dropped_csv_trains_and_bad_ones_say_why():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    rows = ["a,b,label"] + [f"{x:.4f},{y:.4f},{'yes' if x * y > 0 else 'no'}" for x, y in X]
+    run = TrainRun({"dataset": "csv", "csv_text": "\n".join(rows), "csv_name": "mine.csv",
+                    "hidden": [4]})  # fmt: skip
+    assert run.sizes == [2, 4, 2] and run.data.class_names == ["no", "yes"]
+    assert "--dataset mine.csv --target label" in run.train_command()
+    three = "a,b,c,label\n" + "\n".join(f"{i},{i},{i},{i % 2}" for i in range(20))
+    with pytest.raises(SetupError, match="2-D data; this data set has 3 feature columns"):
+        TrainRun({"dataset": "csv", "csv_text": three})
+    bad = "a,b,label\n1,2,x\n3,oops,y\n"
+    with pytest.raises(SetupError, match="mine.csv: line 3"):
+        TrainRun({"dataset": "csv", "csv_text": bad, "csv_name": "mine.csv"})
+
+
+# ------------------------------------------------------------------------ sessions
+def test_frames_are_latest_wins_with_acknowledgement():
+    s = Session("t")
+    stream = s.open_stream()
+    seq, _ = s.next_frame(0, stream, 1.0)
+    s.command({"op": "tutorial.phase", "delta": 1})
+    s.command({"op": "tutorial.phase", "delta": 1})
+    assert s.next_frame(seq, stream, 0.05) is None  # the page has not drawn `seq` yet
+    s.ack(seq)
+    newest, data = s.next_frame(seq, stream, 1.0)
+    assert newest == seq + 2 and json.loads(data)["tutorial"]["phase"] == 2  # skipped one
+    with pytest.raises(CommandError, match="unknown command 'fly'"):
+        s.command({"op": "fly"})
+    s.close()
+
+
+def test_training_worker_runs_until_paused():
+    s = Session("t")
+    s.command({"op": "train.setup", "setup": {**SMALL, "speed": 3}})
+    stream = s.open_stream()
+    s.command({"op": "train.play"})
+    sent = 0
+    steps = []
+    deadline = time.monotonic() + 10
+    while len(steps) < 5 and time.monotonic() < deadline:
+        got = s.next_frame(sent, stream, 1.0)
+        if got:
+            sent, data = got
+            steps.append(json.loads(data)["train"]["step"])
+            s.ack(sent)
+    s.command({"op": "train.pause"})
+    assert len(steps) == 5 and steps[-1] > steps[0]
+    assert all(b - a in (0, 3, 6) or b > a for a, b in zip(steps, steps[1:], strict=False))
+    s.close()
+    assert not s.running
+
+
+# ------------------------------------------------------------------------ the server
+@pytest.fixture(scope="module")
+def server():
+    srv = make_server("127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.stop()
+    srv.server_close()
+
+
+def request(srv, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    hdrs = {"Host": f"127.0.0.1:{srv.port}", **(headers or {})}
+    if body is not None:
+        hdrs.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=body, headers=hdrs)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r, data
+
+
+def test_the_page_needs_the_token(server):
+    r, body = request(server, "GET", "/")
+    assert r.status == 403 and b"token" in body
+    r, _ = request(server, "GET", "/?token=wrong")
+    assert r.status == 403
+    r, body = request(server, "GET", f"/?token={server.token}")
+    assert r.status == 200 and server.token.encode() in body
+    assert "script-src 'self'" in r.getheader("Content-Security-Policy")
+    r, _ = request(server, "GET", f"/static/app.js?token={server.token}")
+    assert r.status == 200
+    r, _ = request(server, "GET", "/static/app.js")
+    assert r.status == 403
+
+
+def test_foreign_host_and_origin_are_refused(server):
+    t = server.token
+    r, body = request(server, "GET", f"/?token={t}", headers={"Host": "evil.example:80"})
+    assert r.status == 403 and b"Host" in body
+    r, _ = request(server, "GET", f"/?token={t}", headers={"Host": f"localhost:{server.port}"})
+    assert r.status == 200
+    r, body = request(server, "POST", f"/api/session?token={t}", b"{}",
+                      {"Origin": "http://evil.example"})  # fmt: skip
+    assert r.status == 403 and b"Origin" in body
+    r, _ = request(server, "POST", f"/api/session?token={t}", b"{}",
+                   {"Origin": f"http://127.0.0.1:{server.port}"})  # fmt: skip
+    assert r.status == 200
+    r, _ = request(server, "GET", f"/?token={t}", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status == 403
+
+
+def test_bodies_and_commands_are_bounded_and_checked(server):
+    t = server.token
+    r, _ = request(server, "POST", f"/api/session?token={t}", b"x" * (3 << 20))
+    assert r.status == 413
+    r, _ = request(server, "POST", f"/api/session?token={t}", b"not json")
+    assert r.status == 400
+    r, data = request(server, "POST", f"/api/session?token={t}", b"{}")
+    sid = json.loads(data)["session"]
+    r, data = request(server, "POST", f"/api/command?token={t}&session={sid}",
+                      json.dumps({"op": "train.setup", "setup": {"lr": -1}}).encode())  # fmt: skip
+    assert r.status == 400 and "lr must be a number" in json.loads(data)["error"]
+    r, _ = request(server, "POST", f"/api/command?token={t}&session=nope", b'{"op": "ack"}')
+    assert r.status == 404
+    r, _ = request(server, "GET", f"/etc/passwd?token={t}")
+    assert r.status == 404
+    for _ in range(12):  # sessions are bounded: the least recently used ones go
+        request(server, "POST", f"/api/session?token={t}", b"{}")
+    assert len(server.sessions) <= 8
+
+
+def test_frames_arrive_as_server_sent_events(server):
+    t = server.token
+    _, data = request(server, "POST", f"/api/session?token={t}", b"{}")
+    sid = json.loads(data)["session"]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", f"/api/events?token={t}&session={sid}",
+                 headers={"Host": f"127.0.0.1:{server.port}"})  # fmt: skip
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type") == "text/event-stream"
+    assert r.readline().startswith(b"id: ")
+    assert r.readline() == b"event: frame\n"
+    frame = json.loads(r.readline().removeprefix(b"data: "))
+    assert frame["tutorial"]["values"]["loss"]["s"] == "0.3273591340"
+    conn.close()
+    _, body = request(server, "GET", f"/api/export?token={t}&session={sid}&what=step.json")
+    assert json.loads(body)["loss"] == frame["tutorial"]["values"]["loss"]["v"]
+
+
+def test_static_files_are_package_data():
+    static = resources.files("backprop.playground").joinpath("static")
+    for name in ("index.html", "app.js", "style.css"):
+        assert static.joinpath(name).is_file()
+    text = static.joinpath("app.js").read_text(encoding="utf-8")
+    # the page formats no number itself: every text comes from the server
+    assert not re.search(r"toFixed|toPrecision|toExponential|toLocaleString", text)
+    html = static.joinpath("index.html").read_text(encoding="utf-8")
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing from outside
+
+
+def test_the_command_prints_its_url_and_stops_on_ctrl_c():
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backprop", "playground", "--no-browser", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        m = re.match(
+            r"backprop playground: http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)$", line.strip()
+        )
+        assert m, line
+        conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=10)
+        conn.request("GET", f"/?token={m.group(2)}")
+        assert conn.getresponse().status == 200
+        conn.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        assert "Stopping the playground." in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_bad_weights_file_is_one_clear_error(tmp_path, capsys):
+    bad = tmp_path / "w.json"
+    bad.write_text('{"w": [[1]]}')
+    assert main(["playground", "--no-browser", "--weights", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: weights file") and "missing" in err

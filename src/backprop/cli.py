@@ -30,7 +30,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
-from . import __version__
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .backend import BACKENDS
 from .initializers import INITIALIZERS

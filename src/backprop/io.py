@@ -124,7 +124,7 @@ def encode_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str])
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -182,6 +182,6 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__

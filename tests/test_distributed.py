@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import backprop.distributed
+import backprop.training.mpi
 from backprop import MLP
 from backprop.distributed import (
     NpyArray,
@@ -190,7 +190,7 @@ def test_a_collective_that_never_completes_raises_after_the_deadline():
         world.broadcast(np.zeros(3))
     assert 0.3 <= time.monotonic() - start < 5
     # not an MPI communicator: no exit hook (it would end this test process with status 1)
-    assert not backprop.distributed._exit_hook_registered
+    assert not backprop.training.mpi._exit_hook_registered
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         World(None, timeout=0)
 
@@ -352,7 +352,7 @@ def test_after_a_rank_failure_the_process_exits_1_without_finalizing():
     # flushed, whatever it was exiting with
     code = (
         "import sys\n"
-        "from backprop.distributed import _exit_without_finalize\n"
+        "from backprop.training.mpi import _exit_without_finalize\n"
         "print('buffered line')\n"
         "_exit_without_finalize()\n"
         "sys.exit(0)\n"

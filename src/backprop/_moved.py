@@ -18,7 +18,13 @@ from types import ModuleType
 __all__ = ["MOVED", "install"]
 
 #: Old module path -> the module it names now.
-MOVED: dict[str, str] = {}
+MOVED: dict[str, str] = {
+    "backprop.checkpoint": "backprop.io.checkpoint",
+    "backprop.cuda_graph": "backprop.training.cuda_graph",
+    "backprop.distributed": "backprop.training.distributed",
+    "backprop.interop": "backprop.io.torch_state",
+    "backprop.onnx_export": "backprop.io.onnx_export",
+}
 
 
 class _MovedModuleLoader(importlib.abc.Loader):

@@ -677,7 +677,7 @@ def train(**options: Any) -> int:
 
 def _is_main_process() -> bool:
     """False on the ranks other than 0 of an ``mpirun`` job: those write nothing."""
-    from .distributed import is_main_process
+    from .training.mpi import is_main_process
 
     return is_main_process()
 
@@ -699,7 +699,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         )
     if not (run_dir / CONFIG_FILE).is_file():
         raise UserError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    from .checkpoint import checkpoint_path, load_checkpoint
+    from .io.checkpoint import checkpoint_path, load_checkpoint
 
     if not checkpoint_path(run_dir).is_file():
         raise UserError(
@@ -883,7 +883,7 @@ def _run_training(
 def _checkpoint_callback(run_dir: Path, cfg: dict[str, Any], data_sha256: str) -> Any:
     """A :class:`backprop.checkpoint.Checkpoint` saving into ``run_dir`` every
     ``checkpoint_every`` epochs, so that ``--resume`` can continue exactly."""
-    from .checkpoint import Checkpoint
+    from .io.checkpoint import Checkpoint
 
     fit_config = {
         "epochs": cfg["epochs"],
@@ -1320,7 +1320,7 @@ def export(model_path: Path, out_path: Path) -> int:
     """
     model = _load_model_file(model_path, None, None)
     try:
-        from .onnx_export import export_onnx
+        from .io.onnx_export import export_onnx
 
         export_onnx(model, out_path)
     except ImportError as e:

@@ -253,6 +253,9 @@ class MLP:
             if not last and config.dropout > 0:
                 self.layers.append(Dropout(config.dropout, self.dropout_rng, backend, config.dtype))
         self._loss_grad_buffers: dict[int, Any] = {}
+        # The output layer's values from the last training-mode forward: what backward starts
+        # from and what the training runners read predictions from (valid until the next step).
+        self.last_output: Any = None
         # the backward pass walks the layers in reverse; the first layer's dL/dx would be
         # the gradient for the data: never needed
         self._backward_order = [(layer, k > 0) for k, layer in enumerate(self.layers)][::-1]
@@ -366,13 +369,19 @@ class MLP:
         For a loss that takes logits this is the logits; :meth:`predict` applies the link.
         ``training=True`` turns dropout on and caches what :meth:`backward` needs.
         """
-        y = self._forward(self.as_inputs(X), training)
+        y = self.forward_batch(self.as_inputs(X), training)
         if training:
-            self._y_out = y
+            self.last_output = y
             y = self.xp.asarray(y, copy=True)  # the training buffers are reused next step
         return y
 
-    def _forward(self, x: Any, training: bool) -> Any:
+    def forward_batch(self, x: Any, training: bool = False) -> Any:
+        """The output layer's values for a batch ``x`` already on this model's backend and
+        in its dtype, shape ``(n, n_inputs)`` -> ``(n, n_outputs)``; nothing is checked.
+
+        What :meth:`forward` runs after checking ``X``, and what the training runners call.
+        In training mode the result lives in the layers' buffers until the next step.
+        """
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -380,7 +389,7 @@ class MLP:
     def predict(self, X: Any) -> Any:
         """Predictions, shape ``(n_samples, n_outputs)``: class probabilities for the
         cross-entropy losses (softmax or sigmoid applied), the outputs otherwise."""
-        out = self._forward(self.as_inputs(X), False)
+        out = self.forward_batch(self.as_inputs(X), False)
         link = self.loss_fn.link
         return out if link == "identity" else ACTIVATIONS[link].forward(self.xp, out)
 
@@ -400,7 +409,7 @@ class MLP:
         This loop is the generalized delta rule: ``g`` starts as ``dL/dy`` at the output
         and each layer turns it into its own gradients and ``dL/dx`` for the layer below.
         """
-        y = self._y_out
+        y = self.last_output
         n = y.shape[0]
         out = self._loss_grad_buffers.get(n)
         if out is None and self.backend.supports_out:
@@ -429,14 +438,14 @@ class MLP:
         subtraction: at batch 128 that saves a pass over every parameter per step
         (docs/performance.md).
         """
-        self._y_out = self._forward(x, True)
+        self.last_output = self.forward_batch(x, True)
         return self.backward(t, sample_weight, grad_scale)
 
     def loss(self, X: Any, T: Any, sample_weight: Any = None) -> float:
         """``L = (1/n) sum_i s_i l_i`` on ``(X, T)`` in inference mode (no dropout)."""
         x = self.as_inputs(X)
         n = x.shape[0]
-        y = self._forward(x, False)
+        y = self.forward_batch(x, False)
         t = self.as_targets(T, n)
         w = self.as_sample_weight(sample_weight, n)
         return float(self.loss_fn.value(self.xp, y, t, w))

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .network import MLP
+from .._version import __version__
+from ..network import MLP
+from .safetensors import write_atomic
 
 __all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -172,12 +174,10 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
         graph,
         opset_imports=[helper.make_opsetid("", opset)],
         producer_name="backprop",
-        producer_version=_version(),
+        producer_version=__version__,
         doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",
     )
     onnx.checker.check_model(onnx_model)
-    from .io import write_atomic
-
     write_atomic(path, onnx_model.SerializeToString())
 
 

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .network import MLP
-from .optimizers import SGD, Momentum, Nesterov, Optimizer, RMSprop
+from ..network import MLP
+from ..optimizers import SGD, Momentum, Nesterov, Optimizer, RMSprop
 
 __all__ = [
     "CAPTURABLE_OPTIMIZERS",
@@ -252,7 +252,7 @@ class StepGraph:
         scale = self.optimizer.gradient_scale()  # as in fit: SGD takes eta-scaled gradients
         loss = model.forward_backward(xb, tb, wb, scale)
         self.optimizer.step(model.params, model.grads, flat=model.flat, scaled=scale != 1.0)
-        return loss, model._y_out
+        return loss, model.last_output
 
     def _capture(self) -> bool:
         opt = self.optimizer
@@ -304,6 +304,6 @@ class StepGraph:
             self._idx.copy_(idx)
         self._graph.replay()
         self.optimizer.t += 1
-        self.model._y_out = self._y_out  # what the caller's accuracy reads, as after a step
+        self.model.last_output = self._y_out  # what the caller's accuracy reads, as after a step
         self.stats.replays += 1
         return self._loss

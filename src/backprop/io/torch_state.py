@@ -26,15 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import host_array
-from .io import (
-    build_model,
-    encode_safetensors,
-    read_header,
-    read_tensors,
-    write_atomic,
-)
-from .network import MLP, MLPConfig
+from .._validation import host_array
+from ..network import MLP, MLPConfig
+from .metadata import build_model
+from .safetensors import encode_safetensors, read_header, read_tensors, write_atomic
 
 __all__ = [
     "to_torch_state_dict",
@@ -142,12 +137,12 @@ def load_torch_state_dict(
 ) -> MLP:
     """Read a torch-style safetensors state dict (float32 or float64) into an MLP.
 
-    The header is checked as for model files (:func:`backprop.io.read_header`), and the
+    The header is checked as for model files (:func:`backprop.io.safetensors.read_header`), and the
     tensors must be exactly those :func:`to_torch_state_dict` names for ``config``.
 
     Raises
     ------
-    backprop.io.ModelFileError
+    backprop.io.safetensors.ModelFileError
         For every problem with the file.
     """
     header = read_header(path, kind="state dict file")

@@ -267,12 +267,12 @@ def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
     # fit appends epoch 3's history row, then calls the callbacks; a Ctrl-C that lands
     # before the keep callback (here: raised by a callback ahead of it) must leave the kept
     # model and the kept history both at epoch 2
-    from backprop.cli import _KeepLastEpoch
+    from backprop.cli.commands.train import KeepLastEpoch
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 2)), rng.integers(0, 2, 20)
     model = backprop.MLP([2, 3, 2], seed=0)
-    keep = _KeepLastEpoch()
+    keep = KeepLastEpoch()
     after_epoch_2 = {}
 
     def interrupt_at_3(state):

@@ -22,8 +22,10 @@ MOVED: dict[str, str] = {
     "backprop.checkpoint": "backprop.io.checkpoint",
     "backprop.cuda_graph": "backprop.training.cuda_graph",
     "backprop.distributed": "backprop.training.distributed",
+    "backprop.explain": "backprop.cli.commands.explain",
     "backprop.interop": "backprop.io.torch_state",
     "backprop.onnx_export": "backprop.io.onnx_export",
+    "backprop.plots": "backprop.cli.plots",
 }
 
 

@@ -1,4 +1,4 @@
-"""One backprop step of the seed's network, printed in the seed's notation (``backprop explain``).
+"""``backprop explain``: one backprop step of the seed's network, in the seed's notation.
 
 The numbers come from :func:`backprop.reference.seed_step`, the loop-based network that
 follows the seed line by line. Beside each gradient this module prints a finite-difference
@@ -20,14 +20,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .reference import SEED_EXAMPLE, SeedStep, seed_step
+from ...reference import SEED_EXAMPLE, SeedStep, seed_step
+from ..app import cli, make_console
 
 __all__ = [
+    "explain",
     "WEIGHT_KEYS",
     "ExplainError",
     "example_inputs",
@@ -354,3 +357,66 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
     console.print(render_step(first, finite_difference_gradients(first)))
     if len(steps) > 1:
         console.print(Group(*_spaced([render_steps_table(steps)])))
+
+
+# ------------------------------------------------------------------------ the command
+@cli.command()
+@click.option("--x", "x_text", metavar="X1,X2", help="Inputs. [default: 0.05,0.10]")
+@click.option("--t", "t_text", metavar="T1,T2", help="Targets. [default: 0.01,0.99]")
+@click.option("--eta", type=click.FloatRange(min=0.0), help="Learning rate. [default: 0.5]")
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.json",
+    help="JSON with keys w, b1, u, b2 (nested lists; w[i][j] joins input i to hidden unit j).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Successive steps to take.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the step as one JSON object (a list for --steps > 1).",
+)
+def explain(
+    x_text: str | None,
+    t_text: str | None,
+    eta: float | None,
+    weights: Path | None,
+    steps: int,
+    as_json: bool,
+) -> int:
+    """Print one full backprop step of the seed's 2-3-2 network, every number shown.
+
+    Forward pass a(1), h, a(2), y and the loss L; the output deltas; dL/du_ij = delta_j h_i;
+    dL/dh_j as the sum over outputs; the hidden deltas; dL/dw_ij = delta_j x_i; the bias
+    gradients; every updated weight; and beside each gradient its finite-difference
+    estimate. Defaults: backprop.reference.SEED_EXAMPLE.
+
+    \b
+    Examples:
+      backprop explain
+      backprop explain --x 0.05,0.10 --t 0.01,0.99 --eta 0.5 --steps 5
+      backprop explain --weights my_weights.json --json
+    """
+    p = example_inputs()
+    if x_text is not None:
+        p["x"] = parse_vector(x_text, "--x")
+    if t_text is not None:
+        p["t"] = parse_vector(t_text, "--t")
+    if eta is not None:
+        p["eta"] = eta
+    if weights is not None:
+        p.update(load_weights(weights))
+    trace = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
+    if as_json:
+        objs = [s.to_dict() for s in trace]
+        click.echo(json.dumps(objs[0] if steps == 1 else objs))
+        return 0
+    print_explanation(trace, make_console())
+    return 0

@@ -14,9 +14,9 @@ from ..datasets import load_dataset
 from ..io import load_model
 from ..losses import LOSSES
 from ..network import MLP, MLPConfig
-from ..optimizers import get_optimizer, get_schedule
+from ..optimizers import OPTIMIZERS, get_optimizer, get_schedule
 from .app import UserError, one_line
-from .options import CONFIG_KEYS, CONFIG_PARAMS
+from .options import CONFIG_KEYS, CONFIG_PARAMS, optimizers_taking
 
 __all__ = [
     "ADAPTIVE_LR",
@@ -191,9 +191,10 @@ def build_optimizer(cfg: dict[str, Any]) -> Any:
         kwargs["schedule"] = get_schedule("cosine", t_max=cfg["epochs"])
     else:
         kwargs["schedule"] = get_schedule(cfg["schedule"])
-    for key, owners in (("momentum", ("momentum", "nesterov")), ("beta1", ("adam", "adamw")),
-                        ("beta2", ("adam", "adamw"))):  # fmt: skip
-        if key in kwargs and cfg["optimizer"] not in owners:
+    accepted = OPTIMIZERS[cfg["optimizer"]].settings()  # what the optimizer itself takes
+    for key in kwargs:
+        if key not in accepted:
+            owners = optimizers_taking(key)
             raise UserError(
                 f"--{key} applies to --optimizer {' or '.join(owners)}, not {cfg['optimizer']}"
             )

@@ -25,6 +25,7 @@ __all__ = [
     "device_options",
     "model_options",
     "option_group",
+    "optimizers_taking",
     "optimizer_options",
 ]
 
@@ -78,6 +79,18 @@ def _dataset_help() -> str:
     return (
         f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). [default: toy]"
     )
+
+
+def optimizers_taking(setting: str) -> list[str]:
+    """The optimizers whose constructor takes ``setting`` (``momentum``: momentum, nesterov)."""
+    return [name for name, cls in OPTIMIZERS.items() if setting in cls.settings()]
+
+
+def _setting_help(setting: str) -> str:
+    """``momentum/nesterov. [default: 0.9]``: who takes an optimizer setting, and its default,
+    as the optimizers themselves declare them."""
+    owners = optimizers_taking(setting)
+    return f"{'/'.join(owners)}. [default: {OPTIMIZERS[owners[0]].settings()[setting]:g}]"
 
 
 data_options = option_group(
@@ -153,15 +166,13 @@ optimizer_options = option_group(
     click.option(
         "--momentum",
         type=click.FloatRange(0.0, 1.0, max_open=True),
-        help="momentum/nesterov. [default: 0.9]",
+        help=_setting_help("momentum"),
     ),
     click.option(
-        "--beta1", type=click.FloatRange(0.0, 1.0, max_open=True), help="adam/adamw. [default: 0.9]"
+        "--beta1", type=click.FloatRange(0.0, 1.0, max_open=True), help=_setting_help("beta1")
     ),
     click.option(
-        "--beta2",
-        type=click.FloatRange(0.0, 1.0, max_open=True),
-        help="adam/adamw. [default: 0.999]",
+        "--beta2", type=click.FloatRange(0.0, 1.0, max_open=True), help=_setting_help("beta2")
     ),
     click.option(
         "--weight-decay",

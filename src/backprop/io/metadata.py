@@ -27,7 +27,7 @@ from .._version import __version__
 from ..activations import ACTIVATIONS
 from ..initializers import INITIALIZERS
 from ..losses import LOSSES
-from ..network import MLP, MLPConfig
+from ..network import MLP, MLPConfig, parameter_layout
 from ..preprocessing import Preprocessing
 from .safetensors import (
     ExpectedTensors,
@@ -158,12 +158,7 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
 def parameter_shapes(config: MLPConfig) -> ExpectedTensors:
     """``{name: (dtype code, shape)}`` of the parameters an MLP with ``config`` has."""
     code = DTYPE_CODES[config.dtype]
-    out: ExpectedTensors = {}
-    for i, (fan_in, fan_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:], strict=True)):
-        out[f"layers.{i}.W"] = (code, (fan_in, fan_out))
-        if config.bias:
-            out[f"layers.{i}.b"] = (code, (fan_out,))
-    return out
+    return {name: (code, shape) for name, shape, _ in parameter_layout(config)}
 
 
 def preprocessing_from_metadata(metadata: dict[str, str], path: Any, config: MLPConfig) -> Any:

@@ -370,7 +370,7 @@ def _run_epoch(
             opt.step(params, None, flat, scaled)
         else:
             grads = {k: be.asarray(v, model.dtype) for k, v in grad_buf.views.items()}
-            opt.step(params, grads, scaled=scaled)
+            opt.step(params, grads, scaled=scaled, decays=model.decaying)
         bar.step(lo + nb, lambda t=total_loss, seen=lo + nb: t * world.size / seen)
     sums = world.allreduce_sum(np.array([total_loss, correct]), "metrics all-reduce")
     out = {"loss": float(sums[0]) / n}

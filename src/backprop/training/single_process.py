@@ -124,7 +124,7 @@ def run_epoch(
     be, xp = model.backend, model.xp
     n = order.shape[0]
     idx_all = order if be.name == "numpy" else be.asarray(order.astype(np.int64))
-    params, flat = model.params, model.flat
+    params, flat, decaying = model.params, model.flat, model.decaying
     buffers: dict[int, tuple[Any, Any]] = {}  # the batch's inputs and targets, by size
 
     def allocate(nb: int) -> tuple[Any, Any]:
@@ -169,7 +169,7 @@ def run_epoch(
             tb = take(t_all, idx, bufs[1])
             wb = None if w_all is None else take(w_all, idx)
             loss = forward_backward(xb, tb, wb, scale)
-            step(params, None if flat is not None else model.grads, flat, scaled)
+            step(params, None if flat is not None else model.grads, flat, scaled, decaying)
         step_losses[k] = loss
         if classify:
             y, rows = model.last_output, predicted[lo : lo + nb]

@@ -179,9 +179,3 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
     )
     onnx.checker.check_model(onnx_model)
     write_atomic(path, onnx_model.SerializeToString())
-
-
-def _version() -> str:
-    from ._version import __version__
-
-    return __version__

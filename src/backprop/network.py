@@ -453,7 +453,7 @@ class MLP:
         the fused losses). Plain SGD asks for its learning rate here
         (:meth:`backprop.optimizers.Optimizer.gradient_scale`), so that its update is one
         subtraction: at batch 128 that saves a pass over every parameter per step
-        (docs/performance.md).
+        (benchmarks/bench.py).
         """
         self.last_output = self.forward_batch(x, True)
         return self.backward(t, sample_weight, grad_scale)

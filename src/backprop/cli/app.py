@@ -53,7 +53,7 @@ def cli() -> None:
 
     \b
     Start here:
-      backprop train            # the seed's 2-3-2 network on the toy data
+      backprop train            # the tutorial's 2-3-2 network on the toy data
       backprop explain          # one backprop step, every number shown
     """
 

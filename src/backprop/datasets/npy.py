@@ -25,11 +25,11 @@ class NpyArray:
     consecutive rows), so resident memory holds batch-sized buffers only, whatever the
     size of the file; the OS page cache keeps what it can.
 
-    Why not fancy-index ``np.load(path, mmap_mode="r")``: on this Linux 6.18 machine every
-    page fault maps the surrounding large folio (measured: 160 MB of a 400 MB file mapped,
-    and counted in the resident set, after gathering one batch of 128 random rows), so a
-    memory map's resident set grows to the whole file within a few batches. On platforms
-    without ``os.preadv`` the rows are gathered through such a memory map.
+    Why not fancy-index ``np.load(path, mmap_mode="r")``: on Linux kernels that map large
+    folios, every page fault maps the memory around it and counts it in the resident set,
+    so a memory map's resident set grows to much of the file within a few batches of
+    random rows (tests/mpi_scripts/mmap_memory.py measures it). On platforms without
+    ``os.preadv`` the rows are gathered through such a memory map.
 
     Parameters
     ----------

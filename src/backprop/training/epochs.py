@@ -189,7 +189,7 @@ def train_epochs(
 def epoch_order(rng: np.random.Generator, n: int, shuffle: bool) -> np.ndarray:
     """The epoch's order of the ``n`` rows: ``rng.permutation(n)``'s draws and permutation
     (NumPy makes it the same way: ``arange``, then ``shuffle``), held as int32 where ``n``
-    allows: half of int64's 0.46 MiB at MNIST (benchmarks/memory.py)."""
+    allows: half of int64's memory (benchmarks/memory.py)."""
     order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     if shuffle:
         rng.shuffle(order)

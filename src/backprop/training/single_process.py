@@ -118,7 +118,7 @@ def run_epoch(
     with it, ``order`` is overwritten by the predicted classes as the epoch goes.
 
     Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
-    so an epoch costs no copy of the data set and no per-step allocation (docs/performance.md).
+    so an epoch costs no copy of the data set and no per-step allocation (benchmarks/bench.py).
     ``graph`` (a :class:`backprop.cuda_graph.StepGraph`) replays the full batches it can.
     """
     be, xp = model.backend, model.xp
@@ -138,13 +138,13 @@ def run_epoch(
     step_losses = be.zeros((n_steps,), model.dtype)
     # Predicted classes of every row, written batch by batch over the batch's own indices
     # (an index is dead once its batch is gathered), compared once at the end with the
-    # labels taken in the same order now: no second n-long array (60,000 int32 = 0.23 MiB
-    # at MNIST, benchmarks/memory.py).
+    # labels taken in the same order now: no second n-long array (benchmarks/memory.py).
     classify = t_classes is not None
     labels = xp.take(t_classes, idx_all, axis=0) if classify else None
     predicted = idx_all
     one_output, logits = model.n_outputs == 1, model.loss_fn.from_logits
-    # bound once: at Nielsen's batch 10 a step is ~50 us, and each attribute lookup counts
+    # bound once: at Nielsen's batch 10 a step is short enough that each attribute lookup
+    # counts (benchmarks/bench.py, config "nielsen")
     take, forward_backward, step = be.take_rows, model.forward_backward, opt.step
     # plain SGD takes gradients pre-multiplied by eta (one subtraction per step instead of
     # a multiply and a subtraction over every parameter; the lr is constant within an epoch)

@@ -230,7 +230,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     head = "One backprop step" if number is None else f"Step {number}"
     parts: list[Any] = [
         Text(
-            f"{head} of the seed's {n_in}-{n_hidden}-{n_out} network "
+            f"{head} of the tutorial's {n_in}-{n_hidden}-{n_out} network "
             f"(sigmoid units, L2 loss), learning rate η = {step.eta:g}",
             style="bold",
         ),
@@ -391,7 +391,7 @@ def explain(
     steps: int,
     as_json: bool,
 ) -> int:
-    """Print one full backprop step of the seed's 2-3-2 network, every number shown.
+    """Print one full backprop step of the tutorial's 2-3-2 network, every number shown.
 
     Forward pass a(1), h, a(2), y and the loss L; the output deltas; dL/du_ij = delta_j h_i;
     dL/dh_j as the sum over outputs; the hidden deltas; dL/dw_ij = delta_j x_i; the bias

@@ -133,7 +133,7 @@ class KeepLastEpoch:
 def train(**options: Any) -> int:
     """Train a network and write a run folder (model, history, summary, config, plots).
 
-    With no options: the seed's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
+    With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
     built-in two-input, two-output toy data.
 
     \b

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from backprop import ACTIVATIONS, LOSSES, MLP
+from backprop.backend import get_backend
+from backprop.losses import Loss
 from backprop.optimizers import OPTIMIZERS, get_optimizer
 
 DTYPES = ["float32", "float64"]
@@ -102,6 +104,64 @@ def test_activation_at_plus_minus_1000(name, dtype):
     (lo, hi), (dlo, dhi) = LIMITS[name]
     assert y[0, 0] == pytest.approx(lo, abs=1e-6) and y[1, 3] == pytest.approx(hi, rel=1e-6)
     assert d[0, 0] == pytest.approx(dlo, abs=1e-6) and d[1, 3] == pytest.approx(dhi, abs=1e-6)
+
+
+# ------------------------------------------------- the in-place twins equal their formulas
+TWINS = [name for name, act in ACTIVATIONS.items() if act.forward_inplace is not None]
+TWIN_TOL = {"float32": 1e-5, "float64": 1e-11}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", TWINS)
+def test_inplace_twins_equal_their_formulas(name, dtype):
+    """The training step's in-place forward and backward give the formulas' values, written
+    into the buffers they are handed."""
+    be, act = get_backend("numpy"), ACTIVATIONS[name]
+    rng = np.random.default_rng(len(name))
+    a = rng.normal(0, 3, (6, 5)).astype(dtype)
+    g = rng.normal(size=(6, 5)).astype(dtype)
+    y = act.forward(np, a)
+    buffer = a.copy()
+    y_twin = act.forward_inplace(be, buffer)
+    assert np.shares_memory(y_twin, buffer) and y_twin.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(y_twin, y, rtol=TWIN_TOL[dtype], atol=TWIN_TOL[dtype])
+    kind = {"none": None, "mask": bool, "values": dtype}[act.scratch]
+    tmp = None if kind is None else np.empty(a.shape, kind)
+    d = act.backward(np, g, a, y)
+    g_buffer = g.copy()
+    d_twin = act.backward_inplace(be, g_buffer, y, tmp)
+    assert np.shares_memory(d_twin, g_buffer) and d_twin.dtype == np.dtype(dtype)
+    scale = float(np.abs(d).max())
+    np.testing.assert_allclose(d_twin, d, rtol=TWIN_TOL[dtype], atol=TWIN_TOL[dtype] * scale)
+
+
+FUSED = [n for n, loss in LOSSES.items() if type(loss).value_and_grad is not Loss.value_and_grad]
+
+
+def test_the_fused_losses_are_the_seeds_and_the_softmax_cross_entropy():
+    assert FUSED == ["l2", "cross_entropy"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_value_and_grad_equals_value_and_gradient(name, dtype):
+    be, loss = get_backend("numpy"), LOSSES[name]
+    rng = np.random.default_rng(len(name))
+    y = rng.normal(0, 2, (7, 4)).astype(dtype)
+    t = (rng.dirichlet(np.ones(4), 7) if loss.from_logits else rng.normal(size=(7, 4))).astype(
+        dtype
+    )
+    out = np.empty_like(y)
+    value, g = loss.value_and_grad(be, y, t, out=out, scale=0.25)
+    assert g is out and g.dtype == np.dtype(dtype)
+    tol = TWIN_TOL[dtype]
+    assert float(value) == pytest.approx(float(loss.value(np, y, t)), rel=tol)
+    np.testing.assert_allclose(g, 0.25 * loss.gradient(np, y, t), rtol=tol, atol=tol)
+    # with sample weights the loss takes the general path, and gives the same as unfused
+    w = rng.uniform(0.5, 2, 7).astype(dtype)
+    value_w, g_w = loss.value_and_grad(be, y, t, w, out=out, scale=0.25)
+    assert float(value_w) == pytest.approx(float(loss.value(np, y, t, w)), rel=tol)
+    np.testing.assert_allclose(g_w, 0.25 * loss.gradient(np, y, t, w), rtol=tol, atol=tol)
 
 
 def _identity_model(loss: str, m: int, dtype: str = "float64") -> MLP:

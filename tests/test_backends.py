@@ -32,12 +32,6 @@ SIZES = [3, 5, 4, 3]
 TOL = {"float32": 1e-5, "float64": 1e-12}
 
 
-def _rel(a, b) -> float:
-    """Largest deviation relative to the reference array's largest entry."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
-
-
 def _data(seed=0, n=7):
     rng = np.random.default_rng(seed)
     # exactly representable in float32, so both backends see the same numbers
@@ -99,21 +93,21 @@ def test_bad_device_is_one_clear_error():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("act", list(ACTIVATIONS))
-def test_forward_and_gradients_agree_with_numpy_float64(act, loss, dtype):
+def test_forward_and_gradients_agree_with_numpy_float64(rel_diff, act, loss, dtype):
     model, ref = _pair(dtype, act, _output_for(loss, act), loss)
     X, T = _data(1)
     y = model.forward(X)
     assert isinstance(y, torch.Tensor) and y.dtype == model.backend.dtype(dtype)
-    assert _rel(y.numpy(), ref.forward(X)) < TOL[dtype]
-    assert _rel(model.predict(X).numpy(), ref.predict(X)) < TOL[dtype]
+    assert rel_diff(y.numpy(), ref.forward(X)) < TOL[dtype]
+    assert rel_diff(model.predict(X).numpy(), ref.predict(X)) < TOL[dtype]
     loss_t, grads_t = model.gradients(X, T)
     loss_r, grads_r = ref.gradients(X, T)
     assert abs(loss_t - loss_r) <= TOL[dtype] * max(abs(loss_r), 1e-3)
     for name, g in grads_r.items():
-        assert _rel(grads_t[name].numpy(), g) < TOL[dtype], name
+        assert rel_diff(grads_t[name].numpy(), g) < TOL[dtype], name
 
 
-def test_sample_weights_and_dropout_on_torch():
+def test_sample_weights_and_dropout_on_torch(rel_diff):
     X, T = _data(2)
     w = np.linspace(0.5, 2.0, 7)
     model, ref = _pair("float64", "sigmoid", "sigmoid", "mse", dropout=0.3)
@@ -121,7 +115,7 @@ def test_sample_weights_and_dropout_on_torch():
     loss_r, grads_r = ref.gradients(X, T, sample_weight=w)  # same masks: same generator seed
     assert abs(loss_t - loss_r) < 1e-12
     for name, g in grads_r.items():
-        assert _rel(grads_t[name].numpy(), g) < 1e-12
+        assert rel_diff(grads_t[name].numpy(), g) < 1e-12
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -136,7 +130,7 @@ def test_gradcheck_on_torch(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("flat", [True, False])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_optimizer_steps_agree_with_numpy_float64(name, flat, dtype):
+def test_optimizer_steps_agree_with_numpy_float64(rel_diff, name, flat, dtype):
     model, ref = _pair(dtype, "tanh", "identity", "cross_entropy")
     kw = {"lr": 0.05, "weight_decay": 0.01}
     opt_t, opt_r = get_optimizer(name, **kw), get_optimizer(name, **kw)
@@ -148,11 +142,11 @@ def test_optimizer_steps_agree_with_numpy_float64(name, flat, dtype):
         opt_r.step(ref.params, ref.grads, flat=ref.flat if flat else None)
     got, want = model.state_dict(), ref.state_dict()
     for k in want:
-        assert _rel(got[k], want[k]) < 10 * TOL[dtype], k
+        assert rel_diff(got[k], want[k]) < 10 * TOL[dtype], k
     slots_t, slots_r = opt_t.state_dict()["slots"], opt_r.state_dict()["slots"]
     assert set(slots_t) == set(slots_r)
     for k in slots_r:
-        assert isinstance(slots_t[k], np.ndarray) and _rel(slots_t[k], slots_r[k]) < 1e-4, k
+        assert isinstance(slots_t[k], np.ndarray) and rel_diff(slots_t[k], slots_r[k]) < 1e-4, k
 
 
 # --------------------------------------------------------------------------------- fit
@@ -160,7 +154,7 @@ FIT_KW = dict(epochs=3, batch_size=4, seed=5, validation_fraction=0.2)
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
-def test_fit_history_and_weights_agree_with_numpy(optimizer):
+def test_fit_history_and_weights_agree_with_numpy(rel_diff, optimizer):
     rng = np.random.default_rng(6)
     X = rng.normal(size=(30, 3))
     labels = rng.integers(0, 3, 30)
@@ -172,22 +166,22 @@ def test_fit_history_and_weights_agree_with_numpy(optimizer):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert abs(row_t[key] - row_r[key]) < 1e-10, key
     for k, v in ref.state_dict().items():
-        assert _rel(model.state_dict()[k], v) < 1e-10
+        assert rel_diff(model.state_dict()[k], v) < 1e-10
     np.testing.assert_array_equal(model.predict_classes(X), ref.predict_classes(X))
 
 
-def test_fit_float32_torch_tracks_numpy_float64():
+def test_fit_float32_torch_tracks_numpy_float64(rel_diff):
     rng = np.random.default_rng(7)
     X = rng.normal(size=(24, 3)).astype(np.float32)
     T = rng.normal(size=(24, 3)).astype(np.float32)
     model, ref = _pair("float32", "tanh", "identity", "l2")
     h_t = model.fit(X, T, epochs=3, batch_size=8, optimizer="sgd", lr=0.1)
     h_r = ref.fit(X.astype(np.float64), T, epochs=3, batch_size=8, optimizer="sgd", lr=0.1)
-    assert _rel(h_t["loss"], h_r["loss"]) < 1e-5
+    assert rel_diff(h_t["loss"], h_r["loss"]) < 1e-5
 
 
 # -------------------------------------------------------------------------- model files
-def test_model_files_cross_backends(tmp_path):
+def test_model_files_cross_backends(rel_diff, tmp_path):
     X, _ = _data(8)
     for dtype in ("float32", "float64"):
         torch_model, _ = _pair(dtype, "gelu", "identity", "cross_entropy")
@@ -197,7 +191,7 @@ def test_model_files_cross_backends(tmp_path):
         assert isinstance(on_numpy.params["layers.0.W"], np.ndarray)
         for k, v in torch_model.state_dict().items():  # the file holds the exact weights
             np.testing.assert_array_equal(on_numpy.state_dict()[k], v)
-        assert _rel(on_numpy.predict(X), torch_model.predict(X).numpy()) < TOL[dtype]
+        assert rel_diff(on_numpy.predict(X), torch_model.predict(X).numpy()) < TOL[dtype]
 
         numpy_model = MLP(SIZES, "elu", "sigmoid", "l2", seed=9, dtype=dtype)
         path = tmp_path / f"numpy-{dtype}.safetensors"
@@ -208,7 +202,7 @@ def test_model_files_cross_backends(tmp_path):
         assert all(isinstance(v, np.ndarray) and v.dtype == dtype for v in state.values())
         for k, v in numpy_model.state_dict().items():
             np.testing.assert_array_equal(state[k], v)
-        assert _rel(on_torch.predict(X).numpy(), numpy_model.predict(X)) < TOL[dtype]
+        assert rel_diff(on_torch.predict(X).numpy(), numpy_model.predict(X)) < TOL[dtype]
 
 
 def test_checkpoint_from_torch_resumes_on_torch_and_on_numpy(tmp_path):
@@ -402,16 +396,16 @@ def _need_cuda():
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "l2"])
-def test_torch_cuda_agrees_with_numpy_float64(loss):
+def test_torch_cuda_agrees_with_numpy_float64(rel_diff, loss):
     _need_cuda()
     X, T = _data(13)
     cpu, ref = _pair("float32", "relu", "identity", loss)
     gpu = load_model_like(cpu, "cuda")
-    assert _rel(gpu.forward(X).cpu().numpy(), ref.forward(X)) < 1e-5
+    assert rel_diff(gpu.forward(X).cpu().numpy(), ref.forward(X)) < 1e-5
     _, g_gpu = gpu.gradients(X, T)
     _, g_ref = ref.gradients(X, T)
     for k, g in g_ref.items():
-        assert _rel(g_gpu[k].cpu().numpy(), g) < 1e-5
+        assert rel_diff(g_gpu[k].cpu().numpy(), g) < 1e-5
 
 
 def load_model_like(model: MLP, device: str) -> MLP:
@@ -435,7 +429,7 @@ def test_cuda_graph_fit_equals_uncaptured_fit_on_cuda(optimizer):
         np.testing.assert_array_equal(b.state_dict()[k], v)
 
 
-def test_cupy_backend_agrees_with_numpy_float64():
+def test_cupy_backend_agrees_with_numpy_float64(rel_diff):
     pytest.importorskip("cupy", reason="CuPy is not installed (it needs an NVIDIA GPU)")
     X, T = _data(15)
     _, ref = _pair("float64", "tanh", "identity", "cross_entropy")
@@ -444,7 +438,7 @@ def test_cupy_backend_agrees_with_numpy_float64():
     _, g = model.gradients(X, T)
     _, g_ref = ref.gradients(X, T)
     for k, v in g_ref.items():
-        assert _rel(model.backend.to_numpy(g[k]), v) < 1e-12
+        assert rel_diff(model.backend.to_numpy(g[k]), v) < 1e-12
 
 
 # ---------------------------------------------------------------- the GPU check script

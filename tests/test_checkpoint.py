@@ -46,11 +46,6 @@ def _model(**kw) -> MLP:
     return MLP(**args)
 
 
-def _same_params(a: MLP, b: MLP) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
-
-
 def _losses(history) -> list[tuple]:
     return [tuple(v for k, v in sorted(row.items()) if k != "time") for row in history.epochs]
 
@@ -79,7 +74,7 @@ def _crash_after(epoch: int):
         ("rmsprop", {"lr": 0.005, "schedule": "exponential"}),
     ],
 )
-def test_resume_is_bit_identical(tmp_path, optimizer, opt_kw):
+def test_resume_is_bit_identical(same_params, tmp_path, optimizer, opt_kw):
     settings = dict(epochs=6, batch_size=8, seed=4, validation_fraction=0.2, early_stopping=20)
 
     full = _model()
@@ -101,16 +96,16 @@ def test_resume_is_bit_identical(tmp_path, optimizer, opt_kw):
             **settings,
         )
     assert load_checkpoint(tmp_path / "crashed")[0].epoch == 3
-    assert not _same_params(crashed, full)  # the crash really happened before the end
+    assert not same_params(crashed, full)  # the crash really happened before the end
 
     h_resumed = resume(tmp_path / "crashed", X, T)
     resumed = load_model(tmp_path / "crashed" / CHECKPOINT_NAME)
-    assert _same_params(resumed, full)
+    assert same_params(resumed, full)
     assert _losses(h_resumed) == _losses(h_full)
     assert h_resumed.stop_reason == h_full.stop_reason == "completed 6 epochs"
 
 
-def test_resume_with_early_stopping_restores_the_same_best_weights(tmp_path):
+def test_resume_with_early_stopping_restores_the_same_best_weights(same_params, tmp_path):
     settings = dict(epochs=40, batch_size=10, seed=1, validation_fraction=0.3, early_stopping=3)
     full = _model(sizes=[5, 40, 3])
     h_full = fit(full, X, T, optimizer="adam", lr=0.05, **settings)
@@ -132,10 +127,10 @@ def test_resume_with_early_stopping_restores_the_same_best_weights(tmp_path):
     h_resumed = resume(tmp_path, X, T)
     assert h_resumed.stop_reason == h_full.stop_reason
     assert h_resumed.best_epoch == h_full.best_epoch
-    assert _same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
 
 
-def test_resume_can_extend_a_finished_run(tmp_path):
+def test_resume_can_extend_a_finished_run(same_params, tmp_path):
     settings = dict(epochs=5, batch_size=16, seed=2)
     full = _model()
     fit(full, X, T, optimizer="momentum", lr=0.1, **settings)
@@ -148,7 +143,7 @@ def test_resume_can_extend_a_finished_run(tmp_path):
     assert len(history) == 5 and history.stop_reason == "completed 5 epochs"
     state, fit_config = load_checkpoint(tmp_path)
     assert state.epoch == 5 and fit_config["epochs"] == 5 and fit_config["every"] == 2
-    assert _same_params(state.model, full)
+    assert same_params(state.model, full)
 
 
 def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
@@ -166,7 +161,7 @@ def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "run")[0].epoch == 5
 
 
-def test_checkpoint_round_trip_restores_every_field(tmp_path):
+def test_checkpoint_round_trip_restores_every_field(same_params, tmp_path):
     model = _model()
     opt = get_optimizer("adam", lr=0.01, beta1=0.8, schedule="step")
     state = TrainState(model=model, optimizer=opt, rng=np.random.default_rng(77))
@@ -174,7 +169,7 @@ def test_checkpoint_round_trip_restores_every_field(tmp_path):
     save_checkpoint(tmp_path / "c.safetensors", state, {"epochs": 3, "dataset": "toy"})
     got, fit_config = load_checkpoint(tmp_path / "c.safetensors")
     assert fit_config == {"epochs": 3, "dataset": "toy"}
-    assert _same_params(got.model, model) and got.model.config == model.config
+    assert same_params(got.model, model) and got.model.config == model.config
     assert got.epoch == 3 and got.stop == state.stop
     assert got.history.to_dict() == json.loads(json.dumps(state.history.to_dict()))
     assert got.best_score == state.best_score
@@ -354,7 +349,7 @@ if __name__ == "__main__":
 """
 
 
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(same_params, tmp_path):
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)
     run_dir = tmp_path / "killed"
@@ -393,6 +388,6 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     h_resumed = resume(run_dir, w["X"], w["T"])
     resumed = load_model(run_dir / CHECKPOINT_NAME)
     uninterrupted = w["train"](tmp_path / "uninterrupted")
-    assert _same_params(resumed, uninterrupted)
+    assert same_params(resumed, uninterrupted)
     full_history = load_checkpoint(tmp_path / "uninterrupted")[0].history
     assert _losses(h_resumed) == _losses(full_history) and len(h_resumed) == 4

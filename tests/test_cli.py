@@ -25,13 +25,6 @@ from backprop.io import load_model
 COMMANDS = ("train", "evaluate", "predict", "explain", "gradcheck", "export")
 
 
-def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(args))
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 def run_subprocess(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "backprop", *args],
@@ -52,10 +45,6 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def weights(path: Path) -> dict[str, np.ndarray]:
     return load_model(path).state_dict()
-
-
-def same_weights(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 @pytest.fixture
@@ -147,20 +136,20 @@ def test_pngs_are_valid_images_of_sensible_size(toy_run):
         assert (toy_run / name).stat().st_size > 10_000  # drawn, not blank
 
 
-def test_same_seed_same_bits_and_config_round_trip(toy_run, in_tmp, capsys):
+def test_same_seed_same_bits_and_config_round_trip(run_cli, same_params, toy_run, in_tmp):
     toy_run = toy_run[0]
-    rc, _, err = run(capsys, "train", "--config", str(toy_run / "config.toml"), "--out", "again",
+    rc, _, err = run_cli("train", "--config", str(toy_run / "config.toml"), "--out", "again",
                      "--no-progress", "--no-plots")  # fmt: skip
     assert rc == 0, err
-    assert same_weights(
+    assert same_params(
         weights(toy_run / "model.safetensors"), weights(in_tmp / "again/model.safetensors")
     )
     assert (in_tmp / "again/config.toml").read_text() == (toy_run / "config.toml").read_text()
 
 
-def test_command_line_overrides_the_config_file(in_tmp, capsys):
+def test_command_line_overrides_the_config_file(run_cli, in_tmp):
     (in_tmp / "c.toml").write_text('dataset = "xor"\nlayers = "2,4,2"\nepochs = 50\nlr = 0.5\n')
-    rc, _, err = run(capsys, "train", "--config", "c.toml", "--epochs", "3", "--out", "r",
+    rc, _, err = run_cli("train", "--config", "c.toml", "--epochs", "3", "--out", "r",
                      "--no-progress", "--no-plots")  # fmt: skip
     assert rc == 0, err
     config = (in_tmp / "r/config.toml").read_text()
@@ -169,9 +158,9 @@ def test_command_line_overrides_the_config_file(in_tmp, capsys):
     assert json.loads((in_tmp / "r/summary.json").read_text())["epochs_run"] == 3
 
 
-def test_dataset_defaults_and_cross_entropy_takes_logits(in_tmp, capsys, csv_files):
+def test_dataset_defaults_and_cross_entropy_takes_logits(run_cli, in_tmp, csv_files):
     train_csv, _ = csv_files
-    rc, out, err = run(capsys, "train", "--dataset", str(train_csv), "--target", "colour",
+    rc, out, err = run_cli("train", "--dataset", str(train_csv), "--target", "colour",
                        "--loss", "cross_entropy", "--optimizer", "adam", "--lr", "0.02",
                        "--epochs", "40", "--out", "csvrun",
                        "--no-progress", "--no-plots")  # fmt: skip
@@ -182,26 +171,24 @@ def test_dataset_defaults_and_cross_entropy_takes_logits(in_tmp, capsys, csv_fil
     assert json.loads((in_tmp / "csvrun/summary.json").read_text())["test"]["accuracy"] >= 0.9
 
 
-def test_resume_continues_bit_identically(in_tmp, capsys):
+def test_resume_continues_bit_identically(run_cli, same_params, in_tmp):
     common = ["--dataset", "moons", "--layers", "2,8,2", "--no-progress", "--no-plots"]
-    assert run(capsys, "train", *common, "--epochs", "4", "--out", "a")[0] == 0
-    rc, out, err = run(
-        capsys, "train", "--resume", "a", "--epochs", "8", "--no-progress", "--no-plots"
-    )
+    assert run_cli("train", *common, "--epochs", "4", "--out", "a")[0] == 0
+    rc, out, err = run_cli("train", "--resume", "a", "--epochs", "8", "--no-progress", "--no-plots")
     assert rc == 0, err
     assert "resuming after epoch 4" in out
-    assert run(capsys, "train", *common, "--epochs", "8", "--out", "b")[0] == 0
-    assert same_weights(
+    assert run_cli("train", *common, "--epochs", "8", "--out", "b")[0] == 0
+    assert same_params(
         weights(in_tmp / "a/model.safetensors"), weights(in_tmp / "b/model.safetensors")
     )
     assert (in_tmp / "a/history.csv").read_text().count("\n") == 9
 
 
-def test_missing_matplotlib_still_trains(in_tmp, capsys, monkeypatch):
+def test_missing_matplotlib_still_trains(run_cli, in_tmp, monkeypatch):
     from backprop import plots
 
     monkeypatch.setattr(plots, "available", lambda: False)
-    rc, out, err = run(capsys, "train", "--epochs", "2", "--out", "noplots", "--no-progress")
+    rc, out, err = run_cli("train", "--epochs", "2", "--out", "noplots", "--no-progress")
     assert rc == 0, err
     assert err.count("\n") == 1 and "pip install 'backprop[plots]'" in err
     files = {p.name for p in (in_tmp / "noplots").iterdir()}
@@ -267,12 +254,12 @@ def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
     # fit appends epoch 3's history row, then calls the callbacks; a Ctrl-C that lands
     # before the keep callback (here: raised by a callback ahead of it) must leave the kept
     # model and the kept history both at epoch 2
-    from backprop.cli import _KeepLastEpoch
+    from backprop.cli.commands.train import KeepLastEpoch
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 2)), rng.integers(0, 2, 20)
     model = backprop.MLP([2, 3, 2], seed=0)
-    keep = _KeepLastEpoch()
+    keep = KeepLastEpoch()
     after_epoch_2 = {}
 
     def interrupt_at_3(state):
@@ -291,13 +278,13 @@ def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
 
 
 # ------------------------------------------------------------------ evaluate, predict
-def test_evaluate_prints_metrics_and_confusion_matrix(toy_run, capsys):
+def test_evaluate_prints_metrics_and_confusion_matrix(run_cli, toy_run):
     toy_run = toy_run[0]
-    rc, out, err = run(capsys, "evaluate", str(toy_run / "model.safetensors"), "--dataset", "toy")
+    rc, out, err = run_cli("evaluate", str(toy_run / "model.safetensors"), "--dataset", "toy")
     assert rc == 0, err
     assert "Confusion matrix" in out and "accuracy" in out
-    rc, out, _ = run(
-        capsys, "evaluate", str(toy_run / "model.safetensors"), "--dataset", "toy", "--json"
+    rc, out, _ = run_cli(
+        "evaluate", str(toy_run / "model.safetensors"), "--dataset", "toy", "--json"
     )
     report = json.loads(out)
     summary = json.loads((toy_run / "summary.json").read_text())
@@ -305,11 +292,11 @@ def test_evaluate_prints_metrics_and_confusion_matrix(toy_run, capsys):
     assert np.sum(report["confusion_matrix"]) == report["n_samples"] == summary["n_test"]
 
 
-def test_predict_writes_labels_and_probabilities(in_tmp, capsys, csv_files):
+def test_predict_writes_labels_and_probabilities(run_cli, in_tmp, csv_files):
     train_csv, new_csv = csv_files
-    assert run(capsys, "train", "--dataset", str(train_csv), "--target", "colour", "--epochs", "60",
+    assert run_cli("train", "--dataset", str(train_csv), "--target", "colour", "--epochs", "60",
                "--out", "m", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
-    rc, out, err = run(capsys, "predict", "m/model.safetensors", str(new_csv))
+    rc, out, err = run_cli("predict", "m/model.safetensors", str(new_csv))
     assert rc == 0, err
     rows = list(csv.DictReader(out.splitlines()))
     assert list(rows[0]) == ["label", "p_blue", "p_green", "p_red"]
@@ -317,17 +304,15 @@ def test_predict_writes_labels_and_probabilities(in_tmp, capsys, csv_files):
     for r in rows:
         probs = [float(r[f"p_{c}"]) for c in ("blue", "green", "red")]
         assert max(probs) == float(r[f"p_{r['label']}"])
-    rc, _, err = run(capsys, "predict", "m/model.safetensors", str(new_csv), "--output", "p.csv")
+    rc, _, err = run_cli("predict", "m/model.safetensors", str(new_csv), "--output", "p.csv")
     assert rc == 0 and (in_tmp / "p.csv").read_text() == out
     # evaluate applies the model's own scaling to the CSV's rows
-    rc, out, err = run(
-        capsys, "evaluate", "m/model.safetensors", "--dataset", str(train_csv), "--json"
-    )
+    rc, out, err = run_cli("evaluate", "m/model.safetensors", "--dataset", str(train_csv), "--json")
     assert rc == 0, err
     assert json.loads(out)["accuracy"] >= 0.9
 
 
-def test_predict_regression_outputs(in_tmp, capsys):
+def test_predict_regression_outputs(run_cli, in_tmp):
     rng = np.random.default_rng(1)
     X = rng.uniform(-1, 1, (80, 2))
     with open("reg.csv", "w", newline="") as f:
@@ -335,34 +320,34 @@ def test_predict_regression_outputs(in_tmp, capsys):
         w.writerow(["a", "b", "y"])
         for a, b in X:
             w.writerow([a, b, round(0.5 * a - b + 0.25, 6)])
-    assert run(capsys, "train", "--dataset", "reg.csv", "--target", "y", "--epochs", "30",
+    assert run_cli("train", "--dataset", "reg.csv", "--target", "y", "--epochs", "30",
                "--out", "r", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
     summary = json.loads((in_tmp / "r/summary.json").read_text())
     assert set(summary["test"]) == {"loss", "mse", "mae", "r2"}
-    rc, out, err = run(capsys, "predict", "r/model.safetensors", "reg.csv")
+    rc, out, err = run_cli("predict", "r/model.safetensors", "reg.csv")
     assert rc == 0, err
     lines = out.splitlines()
     assert lines[0] == "y" and len(lines) == 81
 
 
 # --------------------------------------------------------------- gradcheck, export
-def test_gradcheck_passes_and_fails_by_tolerance(capsys):
-    rc, out, _ = run(
-        capsys, "gradcheck", "--dataset", "xor", "--layers", "2,5,2", "--activation", "tanh"
+def test_gradcheck_passes_and_fails_by_tolerance(run_cli):
+    rc, out, _ = run_cli(
+        "gradcheck", "--dataset", "xor", "--layers", "2,5,2", "--activation", "tanh"
     )
     assert rc == 0
     assert "layers.0.W" in out and "layers.1.b" in out and "FAIL" not in out
-    rc, out, _ = run(capsys, "gradcheck", "--tolerance", "1e-30")
+    rc, out, _ = run_cli("gradcheck", "--tolerance", "1e-30")
     assert rc == 1 and "FAIL" in out
 
 
-def test_export_onnx_matches_the_model(toy_run, tmp_path, capsys):
+def test_export_onnx_matches_the_model(run_cli, toy_run, tmp_path):
     toy_run = toy_run[0]
     pytest.importorskip("backprop.onnx_export", reason="ONNX export module not present")
     onnx = pytest.importorskip("onnx", reason="onnx is an optional extra")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra")
     out = tmp_path / "toy.onnx"
-    rc, _, err = run(capsys, "export", str(toy_run / "model.safetensors"), str(out))
+    rc, _, err = run_cli("export", str(toy_run / "model.safetensors"), str(out))
     assert rc == 0, err
     onnx.checker.check_model(onnx.load(str(out)))
     model = load_model(toy_run / "model.safetensors")
@@ -374,14 +359,14 @@ def test_export_onnx_matches_the_model(toy_run, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------- help, version
-def test_version(capsys):
-    rc, out, _ = run(capsys, "--version")
+def test_version(run_cli):
+    rc, out, _ = run_cli("--version")
     assert rc == 0 and out.strip() == f"backprop {backprop.__version__}"
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_with_an_example(capsys, command):
-    rc, out, _ = run(capsys, command, "--help")
+def test_every_command_has_help_with_an_example(run_cli, command):
+    rc, out, _ = run_cli(command, "--help")
     assert rc == 0
     assert f"backprop {command}" in out and "Example" in out
 
@@ -395,10 +380,10 @@ def test_shared_options_are_the_same_objects():
         assert type(train[name].type) is type(check[name].type)
 
 
-def test_torch_backend_passes_through(in_tmp, capsys):
+def test_torch_backend_passes_through(run_cli, in_tmp):
     pytest.importorskip("torch", reason="the torch backend needs PyTorch")
     pytest.importorskip("array_api_compat", reason="the torch backend needs array-api-compat")
-    rc, _, err = run(capsys, "train", "--backend", "torch", "--device", "cpu", "--epochs", "2",
+    rc, _, err = run_cli("train", "--backend", "torch", "--device", "cpu", "--epochs", "2",
                      "--out", "t", "--no-progress", "--no-plots")  # fmt: skip
     assert rc == 0, err
     assert 'backend = "torch"' in (in_tmp / "t/config.toml").read_text()

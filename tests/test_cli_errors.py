@@ -13,13 +13,6 @@ import pytest
 from backprop.cli import main
 
 
-def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(args))
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 def assert_one_line_error(rc: int, err: str, *fragments: str) -> None:
     assert rc == 2, err
     assert err.count("\n") == 1 and err.startswith("Error: "), repr(err)
@@ -99,19 +92,19 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_user_error_is_one_line_and_exit_2(files, capsys, name):
+def test_user_error_is_one_line_and_exit_2(run_cli, files, name):
     args, fragments = CASES[name]
     args = [a.format(**files) for a in args]
     before = {p: p.stat().st_mtime_ns for p in files["run"].iterdir()}
-    rc, out, err = run(capsys, *args)
+    rc, out, err = run_cli(*args)
     assert_one_line_error(rc, err, *fragments)
     # nothing already saved was touched
     assert {p: p.stat().st_mtime_ns for p in files["run"].iterdir()} == before
 
 
-def test_no_run_folder_is_left_by_an_error_before_training(tmp_path, monkeypatch, capsys):
+def test_no_run_folder_is_left_by_an_error_before_training(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rc, _, err = run(capsys, "train", "--layers", "3,4,2")
+    rc, _, err = run_cli("train", "--layers", "3,4,2")
     assert_one_line_error(rc, err)
     assert not (tmp_path / "runs").exists()
 
@@ -126,28 +119,28 @@ def test_no_run_folder_is_left_by_an_error_before_training(tmp_path, monkeypatch
         ('activation = "swish"\n', ["activation", "swish"]),
     ],
 )
-def test_bad_config_files(tmp_path, capsys, content, fragments):
+def test_bad_config_files(run_cli, tmp_path, content, fragments):
     config = tmp_path / "c.toml"
     config.write_text(content)
-    rc, _, err = run(capsys, "train", "--config", str(config), "--out", str(tmp_path / "r"))
+    rc, _, err = run_cli("train", "--config", str(config), "--out", str(tmp_path / "r"))
     assert_one_line_error(rc, err, "c.toml", *fragments)
     assert not (tmp_path / "r").exists()
 
 
-def test_missing_backend_library_is_a_clean_error(capsys):
+def test_missing_backend_library_is_a_clean_error(run_cli):
     if importlib.util.find_spec("cupy") is not None:
         pytest.skip("cupy is installed here, so its absence cannot be shown")
-    rc, _, err = run(capsys, "train", "--backend", "cupy")
+    rc, _, err = run_cli("train", "--backend", "cupy")
     assert_one_line_error(rc, err, "pip install 'backprop[cupy]'")
 
 
-def test_numpy_backend_refuses_a_gpu_device(capsys):
-    rc, _, err = run(capsys, "gradcheck", "--backend", "numpy", "--device", "cuda")
+def test_numpy_backend_refuses_a_gpu_device(run_cli):
+    rc, _, err = run_cli("gradcheck", "--backend", "numpy", "--device", "cuda")
     assert_one_line_error(rc, err, "cuda")
 
 
-def test_gradcheck_over_tolerance_exits_1_not_2(capsys):
-    rc, out, _ = run(capsys, "gradcheck", "--tolerance", "1e-300")
+def test_gradcheck_over_tolerance_exits_1_not_2(run_cli):
+    rc, out, _ = run_cli("gradcheck", "--tolerance", "1e-300")
     assert rc == 1 and "exceed the tolerance" in out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import backprop.distributed
+import backprop.training.mpi
 from backprop import MLP
 from backprop.distributed import (
     NpyArray,
@@ -36,12 +36,6 @@ from backprop.training import fit
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
 
 
-def rel_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    """max over parameters of max|a - b| / max|b|."""
-    assert set(a) == set(b)
-    return max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in a)
-
-
 # ------------------------------------------------------------------- the batch split
 def test_split_batch_covers_the_batch_in_near_equal_contiguous_slices():
     for size in range(1, 5):
@@ -53,7 +47,7 @@ def test_split_batch_covers_the_batch_in_near_equal_contiguous_slices():
             assert max(lengths) - min(lengths) <= 1
 
 
-def test_rank_shares_of_the_gradient_sum_to_the_global_batch_gradient():
+def test_rank_shares_of_the_gradient_sum_to_the_global_batch_gradient(rel_diff):
     # Each rank's gradient is a mean over its n_r rows; weighted by n_r / n and summed (what
     # the all-reduce does) it must equal the gradient of the mean over all n rows, with
     # sample weights too. Uneven shares (3, 2, 2) make a wrong weighting visible.
@@ -124,7 +118,7 @@ def test_fit_checks_npy_inputs_without_loading_them(tmp_path):
         fit(model, NpyArray(tmp_path / "cols.npy"), np.zeros(30, dtype=np.int64), epochs=1)
 
 
-def test_training_from_npy_files_equals_training_in_memory(tmp_path):
+def test_training_from_npy_files_equals_training_in_memory(rel_diff, tmp_path):
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(150, 5)), rng.integers(0, 3, 150)
     Xv, yv = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
@@ -190,7 +184,7 @@ def test_a_collective_that_never_completes_raises_after_the_deadline():
         world.broadcast(np.zeros(3))
     assert 0.3 <= time.monotonic() - start < 5
     # not an MPI communicator: no exit hook (it would end this test process with status 1)
-    assert not backprop.distributed._exit_hook_registered
+    assert not backprop.training.mpi._exit_hook_registered
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         World(None, timeout=0)
 
@@ -220,7 +214,7 @@ def _run_mpi(args: list[str], cwd: Path, timeout: float = 60, flags=(), **env: s
     return proc, time.monotonic() - start
 
 
-def test_mpirun_two_ranks_train_as_one_process_and_resume(tmp_path):
+def test_mpirun_two_ranks_train_as_one_process_and_resume(rel_diff, tmp_path):
     # 201 rows, 20% held out: 161 training rows in batches of 32, so the last batch has one
     # row and one rank has none; X is read from a .npy file, row by row.
     sys.path.insert(0, str(SCRIPTS))
@@ -262,7 +256,7 @@ def test_mpirun_two_ranks_train_as_one_process_and_resume(tmp_path):
     assert abs(reads[0] - reads[1]) <= 1 + script.EPOCHS * (6 + 1)
 
 
-def test_mpirun_backprop_train_writes_one_run_folder(tmp_path):
+def test_mpirun_backprop_train_writes_one_run_folder(rel_diff, tmp_path):
     _mpirun()
     io = pytest.importorskip("backprop.io")
     args = ["--dataset", "toy", "--epochs", "4", "--seed", "3", "--no-plots", "--no-progress"]
@@ -352,7 +346,7 @@ def test_after_a_rank_failure_the_process_exits_1_without_finalizing():
     # flushed, whatever it was exiting with
     code = (
         "import sys\n"
-        "from backprop.distributed import _exit_without_finalize\n"
+        "from backprop.training.mpi import _exit_without_finalize\n"
         "print('buffered line')\n"
         "_exit_without_finalize()\n"
         "sys.exit(0)\n"

@@ -32,11 +32,6 @@ def _model(**kw) -> MLP:
     return MLP(**args)
 
 
-def _same(a: MLP, b: MLP) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
-
-
 def test_names_and_layout():
     model = _model()
     sd = to_torch_state_dict(model)
@@ -50,13 +45,13 @@ def test_names_and_layout():
 
 
 @pytest.mark.parametrize("kw", [{}, {"dtype": "float32"}, {"bias": False}, {"dropout": 0.2}])
-def test_round_trip_in_memory_and_through_a_file(tmp_path, kw):
+def test_round_trip_in_memory_and_through_a_file(same_params, tmp_path, kw):
     model = _model(**kw)
     back = from_torch_state_dict(to_torch_state_dict(model), model.config)
-    assert _same(back, model)
+    assert same_params(back, model)
     save_torch_state_dict(tmp_path / "sd.safetensors", model)
     loaded = load_torch_state_dict(tmp_path / "sd.safetensors", model.config)
-    assert _same(loaded, model)
+    assert same_params(loaded, model)
     assert np.array_equal(loaded.predict(X), model.predict(X))
 
 
@@ -118,7 +113,7 @@ def _torch_sequential(torch, config):
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-def test_torch_sequential_gives_the_same_outputs(tmp_path, activation):
+def test_torch_sequential_gives_the_same_outputs(same_params, tmp_path, activation):
     torch = pytest.importorskip("torch", reason="comparing with torch.nn needs PyTorch")
     from safetensors.torch import load_file
 
@@ -139,4 +134,4 @@ def test_torch_sequential_gives_the_same_outputs(tmp_path, activation):
 
     # and back: a state dict taken from the torch module loads into our model
     back = from_torch_state_dict(net.state_dict(), model.config)
-    assert _same(back, model)
+    assert same_params(back, model)

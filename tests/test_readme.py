@@ -4,6 +4,8 @@ newcomer commands (install + `backprop train`; install the test extras + run the
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -24,3 +26,24 @@ def test_first_screen_has_the_two_commands():
     assert len(commands) == 2
     assert "pip install ." in commands[0] and "backprop train" in commands[0]
     assert 'pip install -e ".[test]"' in commands[1] and "pytest" in commands[1]
+
+
+DOCS = [README, README.parent / "CONTRIBUTING.md", *sorted((README.parent / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_no_doc_points_outside_the_repository(doc):
+    """Every relative path a document names (``../x`` anywhere in it, and every link target)
+    is a file or folder of the repository, found from the document's folder."""
+    root = README.parent.resolve()
+    text = doc.read_text(encoding="utf-8")
+    targets = re.findall(r"(?:\.\./)+[\w.\-/]*", text)
+    targets += [
+        t for t in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) if not re.match(r"[a-z]+://", t)
+    ]
+    bad = [
+        t
+        for t in targets
+        if not ((doc.parent / t).resolve().is_relative_to(root) and (doc.parent / t).exists())
+    ]
+    assert not bad, f"{doc.name} names paths outside the repository or missing: {bad}"

@@ -16,20 +16,22 @@ scikit-learn estimators live in :mod:`backprop.sklearn` (an optional extra, neve
 here); array backends in :mod:`backprop.backend`; MPI in :mod:`backprop.distributed`.
 """
 
+from . import _moved
+from ._version import __version__
 from .activations import ACTIVATIONS
-from .checkpoint import Checkpoint, resume
 from .datasets import load_dataset
 from .gradcheck import GradCheckResult, gradcheck
 from .initializers import INITIALIZERS
 from .io import ModelFileError, load_model, save_model
+from .io.checkpoint import Checkpoint, resume
+from .io.onnx_export import export_onnx
 from .losses import LOSSES
 from .network import MLP, MLPConfig
-from .onnx_export import export_onnx
 from .optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule
 from .reference import seed_step
 from .training import Callback, EarlyStopping, History, TrainingDiverged, TrainState, fit
 
-__version__ = "0.1.0"
+_moved.install()  # the old paths of moved modules (backprop.checkpoint, ...) keep working
 
 __all__ = [
     "ACTIVATIONS",

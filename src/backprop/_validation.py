@@ -36,7 +36,8 @@ def host_array(x: Any, name: str) -> np.ndarray:
 def _check_finite(arr: np.ndarray, name: str) -> None:
     # A NaN or inf anywhere makes the sum NaN or inf, so a finite sum proves every entry
     # finite in one pass without a boolean temporary (the full check on MNIST's 47M values
-    # took 20% of a training epoch); only a non-finite sum needs the entry-by-entry look.
+    # took a noticeable share of a training epoch); only a non-finite sum needs the
+    # entry-by-entry look.
     if arr.dtype.kind != "f" or np.isfinite(np.add.reduce(arr, axis=None)):
         return
     if not np.isfinite(arr).all():

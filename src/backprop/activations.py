@@ -7,6 +7,13 @@ unit outputs ``y = f(a)``; its backward turns ``g = dL/dy`` into ``delta = dL/da
 
 Every function works on any array API namespace ``xp``, keeps the input dtype, and is
 stable for pre-activations of +-1000: no overflow, no NaN, no warning.
+
+The file reads in three parts: the formulas (forward and backward side by side); their
+in-place twins, which the training step uses where they exist and which
+``tests/test_activations_losses.py`` checks against the formulas; and the table
+:data:`ACTIVATIONS`, one :class:`Activation` per name, built with keyword arguments. A new
+activation is a forward, a backward and an entry in the table (and, to be exportable, its
+ONNX operator in :mod:`backprop.io.onnx_export`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ._registry import lookup
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation"]
 
@@ -55,6 +64,7 @@ class Activation:
     scratch: str = "none"
 
 
+# ---------------------------------------------------------------------- the formulas
 def sigmoid(xp: Any, a: Any) -> Any:
     # sigma(a) = 1 / (1 + e^-a) = (1 + tanh(a / 2)) / 2: the tanh form never overflows.
     return 0.5 + 0.5 * xp.tanh(0.5 * a)
@@ -65,32 +75,13 @@ def _sigmoid_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     return g * y * (1.0 - y)
 
 
-def _sigmoid_(be: Any, a: Any) -> Any:
-    half = be.scalar(0.5, a.dtype)
-    a *= half
-    a = be.tanh_(a)
-    a *= half
-    a += half
-    return a
-
-
-def _sigmoid_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
-    # g y (1 - y) = g y - (g y) y, in g's own storage
-    g = be.multiply(g, y, out=g)
-    g = be.subtract(g, be.multiply(g, y, out=tmp), out=g)
-    return g
+def _tanh(xp: Any, a: Any) -> Any:
+    return xp.tanh(a)
 
 
 def _tanh_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     # d tanh(a)/da = 1 - y^2
     return g * (1.0 - y * y)
-
-
-def _tanh_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
-    # g (1 - y^2) = g - (g y) y
-    t = be.multiply(g, y, out=tmp)
-    t = be.multiply(t, y, out=t)
-    return be.subtract(g, t, out=g)
 
 
 def _relu(xp: Any, a: Any) -> Any:
@@ -100,10 +91,6 @@ def _relu(xp: Any, a: Any) -> Any:
 def _relu_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     # d relu(a)/da = 1 if a > 0 else 0, and a > 0 exactly when y > 0
     return xp.where(y > 0, g, 0.0)
-
-
-def _relu_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
-    return be.relu_backward_(g, y, tmp)
 
 
 def _leaky_relu(xp: Any, a: Any) -> Any:
@@ -148,6 +135,10 @@ def _softplus_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     return g * sigmoid(xp, a)
 
 
+def _identity(xp: Any, a: Any) -> Any:
+    return a
+
+
 def _identity_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     return g
 
@@ -163,46 +154,105 @@ def _softmax_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
     return y * (g - xp.sum(g * y, axis=1, keepdims=True))
 
 
+# ------------------------------------------------------------------ the in-place twins
+# The training step's fast path (Dense.forward / Dense.backward in training mode): the same
+# values as the formulas above, written into the layer's buffers instead of fresh arrays.
+# ``be`` is a backend (backprop.backend): its kernels write into ``out`` where the library
+# can. Each twin is checked against its formula in tests/test_activations_losses.py.
+def _sigmoid_(be: Any, a: Any) -> Any:
+    # sigma(a) = 1/2 + 1/2 tanh(a / 2), overwriting a
+    half = be.scalar(0.5, a.dtype)
+    a *= half
+    a = be.tanh_(a)
+    a *= half
+    a += half
+    return a
+
+
+def _sigmoid_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    # g y (1 - y) = g y - (g y) y, in g's own storage
+    g = be.multiply(g, y, out=g)
+    g = be.subtract(g, be.multiply(g, y, out=tmp), out=g)
+    return g
+
+
+def _tanh_(be: Any, a: Any) -> Any:
+    return be.tanh_(a)
+
+
+def _tanh_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    # g (1 - y^2) = g - (g y) y
+    t = be.multiply(g, y, out=tmp)
+    t = be.multiply(t, y, out=t)
+    return be.subtract(g, t, out=g)
+
+
+def _relu_(be: Any, a: Any) -> Any:
+    return be.relu_(a)
+
+
+def _relu_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    return be.relu_backward_(g, y, tmp)
+
+
+def _identity_(be: Any, a: Any) -> Any:
+    return a
+
+
+def _identity_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
+    return g
+
+
+# --------------------------------------------------------------------------- the table
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
         Activation(
-            "sigmoid", sigmoid, _sigmoid_backward, "y", _sigmoid_, _sigmoid_backward_, "values"
+            name="sigmoid",
+            forward=sigmoid,
+            backward=_sigmoid_backward,
+            keeps="y",
+            forward_inplace=_sigmoid_,
+            backward_inplace=_sigmoid_backward_,
+            scratch="values",
         ),
         Activation(
-            "tanh",
-            lambda xp, a: xp.tanh(a),
-            _tanh_backward,
-            "y",
-            lambda be, a: be.tanh_(a),
-            _tanh_backward_,
-            "values",
+            name="tanh",
+            forward=_tanh,
+            backward=_tanh_backward,
+            keeps="y",
+            forward_inplace=_tanh_,
+            backward_inplace=_tanh_backward_,
+            scratch="values",
         ),
         Activation(
-            "relu", _relu, _relu_backward, "y", lambda be, a: be.relu_(a), _relu_backward_, "mask"
+            name="relu",
+            forward=_relu,
+            backward=_relu_backward,
+            keeps="y",
+            forward_inplace=_relu_,
+            backward_inplace=_relu_backward_,
+            scratch="mask",
         ),
-        Activation("leaky_relu", _leaky_relu, _leaky_relu_backward, "y"),
-        Activation("elu", _elu, _elu_backward, "y"),
-        Activation("gelu", _gelu, _gelu_backward, "a"),
-        Activation("softplus", _softplus, _softplus_backward, "a"),
         Activation(
-            "identity",
-            lambda xp, a: a,
-            _identity_backward,
-            "none",
-            lambda be, a: a,
-            lambda be, g, y, tmp: g,
+            name="leaky_relu", forward=_leaky_relu, backward=_leaky_relu_backward, keeps="y"
         ),
-        Activation("softmax", softmax, _softmax_backward, "y"),
+        Activation(name="elu", forward=_elu, backward=_elu_backward, keeps="y"),
+        Activation(name="gelu", forward=_gelu, backward=_gelu_backward, keeps="a"),
+        Activation(name="softplus", forward=_softplus, backward=_softplus_backward, keeps="a"),
+        Activation(
+            name="identity",
+            forward=_identity,
+            backward=_identity_backward,
+            keeps="none",
+            forward_inplace=_identity_,
+            backward_inplace=_identity_backward_,
+        ),
+        Activation(name="softmax", forward=softmax, backward=_softmax_backward, keeps="y"),
     )
 }
 
 
 def get_activation(name: str) -> Activation:
     """The activation called ``name``; a clear error for an unknown one."""
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
-        ) from None
+    return lookup(ACTIVATIONS, name, "activation")

@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._registry import lookup
+
 __all__ = ["INITIALIZERS", "get_initializer", "as_generator"]
 
 Initializer = Callable[[np.random.Generator, int, int, float], np.ndarray]
@@ -65,12 +67,7 @@ INITIALIZERS: dict[str, Initializer] = {
 
 def get_initializer(name: str) -> Initializer:
     """The initialiser called ``name``: ``f(rng, fan_in, fan_out, scale) -> float64 array``."""
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}"
-        ) from None
+    return lookup(INITIALIZERS, name, "initializer")
 
 
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:

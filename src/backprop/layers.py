@@ -1,6 +1,9 @@
 """Layers: a dense layer ``y = f(x W + b)`` and inverted dropout.
 
-A layer's ``forward`` caches exactly what its ``backward`` needs. ``backward`` receives
+Each layer names its own parameters and says which of them weight decay applies to
+(:meth:`Dense.parameters`, :attr:`Dense.decays`); the model gives them their dotted names
+``layers.<k>.<name>`` (:func:`backprop.network.parameter_name`). A layer's ``forward``
+caches exactly what its ``backward`` needs. ``backward`` receives
 ``g = dL/dy`` (the delta flowing down from the layer above), stores the gradients of its
 own parameters, and returns ``dL/dx`` for the layer below. Layers never call each other:
 :class:`backprop.network.MLP` walks them (the generalized delta rule, written once).
@@ -31,8 +34,7 @@ def batch_buffer(
     """The buffer for a batch of ``n`` rows, kept in ``cache`` (keyed by row count).
 
     A smaller batch than one already cached (the epoch's last) gets ``view(larger, n)``, the
-    larger one's first rows: contiguous views, no memory of its own (~0.65 MiB at MNIST
-    batch 128 over the layers, the loss gradient and the batch, benchmarks/memory.py).
+    larger one's first rows: contiguous views, no memory of their own (benchmarks/memory.py).
     Otherwise ``allocate(n)``. At most 4 sizes are kept: when batch sizes keep changing,
     memory stays bounded.
     """
@@ -100,6 +102,18 @@ class Dense:
     dtype : {"float32", "float64"}
     """
 
+    #: The parameters weight decay applies to: the weights, never the bias.
+    decays: tuple[str, ...] = ("W",)
+
+    @staticmethod
+    def parameter_shapes(fan_in: int, fan_out: int, bias: bool) -> dict[str, tuple[int, ...]]:
+        """The parameters a dense layer has, by name: ``W`` of shape ``(fan_in, fan_out)``
+        and, with ``bias``, ``b`` of shape ``(fan_out,)``."""
+        shapes: dict[str, tuple[int, ...]] = {"W": (fan_in, fan_out)}
+        if bias:
+            shapes["b"] = (fan_out,)
+        return shapes
+
     def __init__(
         self,
         W: Any,
@@ -125,6 +139,14 @@ class Dense:
         self._x: Any = None
         self._a: Any = None
         self._y: Any = None
+
+    def parameters(self) -> dict[str, Any]:
+        """The live parameter arrays by name (``W``, and ``b`` when the layer has a bias)."""
+        return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
+
+    def gradients(self) -> dict[str, Any]:
+        """The gradients of the last :meth:`backward`, by the same names."""
+        return {"W": self.grad_W} if self.b is None else {"W": self.grad_W, "b": self.grad_b}
 
     @property
     def activation(self) -> Activation:
@@ -200,12 +222,21 @@ class Dropout:
     model's dtype and moved to the backend), so the same seed gives the same masks.
     """
 
+    decays: tuple[str, ...] = ()
+
     def __init__(self, p: float, rng: np.random.Generator, backend: Backend, dtype: str) -> None:
         self.p = p
         self.rng = rng
         self.backend = backend
         self.dtype = dtype
         self._mask: Any = None
+
+    def parameters(self) -> dict[str, Any]:
+        """None: dropout has no parameters."""
+        return {}
+
+    def gradients(self) -> dict[str, Any]:
+        return {}
 
     def forward(self, x: Any, training: bool = False) -> Any:
         if not training or self.p == 0.0:

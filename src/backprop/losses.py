@@ -24,23 +24,42 @@ the quadratic cost of Nielsen's book. ``binary_cross_entropy`` sums over outputs
 Nielsen's ``CrossEntropyCost``. The two cross-entropies take logits, so the network's output
 activation must be ``identity``; the fused softmax + cross-entropy has gradient
 ``softmax(z) - t`` and never forms ``log(0)``.
+
+Each loss is one small object, as Nielsen's cost classes are: its per-sample value
+(:meth:`Loss.per_sample`) and gradient (:meth:`Loss.per_sample_grad`) side by side, and,
+where the two share their intermediates, the fused :meth:`Loss.value_and_grad` that the
+training step uses. The base class turns per-sample values into the batch's, with sample
+weights. A new loss is a subclass and an entry in :data:`LOSSES`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from ._registry import lookup
 from .activations import sigmoid, softmax
 
-__all__ = ["Loss", "LOSSES", "get_loss"]
+__all__ = [
+    "Loss",
+    "L2Loss",
+    "MSELoss",
+    "MAELoss",
+    "HuberLoss",
+    "BinaryCrossEntropyLoss",
+    "CrossEntropyLoss",
+    "LOSSES",
+    "get_loss",
+]
 
 HUBER_DELTA = 1.0
 
 
-@dataclass(frozen=True)
 class Loss:
-    """A loss: per-sample value, per-sample gradient, and how outputs become predictions.
+    """A loss: per-sample value and gradient, and how outputs become predictions.
+
+    Subclasses write :meth:`per_sample` and :meth:`per_sample_grad`; this class averages
+    them over the batch with sample weights. :meth:`value_and_grad` is what the training
+    step calls; a loss whose value and gradient share their intermediates overrides it.
 
     Attributes
     ----------
@@ -53,17 +72,17 @@ class Loss:
         (``"softmax"``, ``"sigmoid"`` or ``"identity"``).
     """
 
-    name: str
-    from_logits: bool = False
-    link: str = "identity"
+    name = ""
+    from_logits = False
+    link = "identity"
 
     def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         """``l_i`` for each row: shape ``(n,)``."""
-        return _PER_SAMPLE[self.name](xp, y, t)
+        raise NotImplementedError
 
     def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
         """``dl_i/dy_i`` for each row: shape ``(n, m)``."""
-        return _GRAD[self.name](xp, y, t)
+        raise NotImplementedError
 
     def value(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
         """``L = (1/n) sum_i s_i l_i`` as a 0-d array."""
@@ -71,23 +90,6 @@ class Loss:
         if weights is not None:
             per = per * weights
         return xp.mean(per)
-
-    def value_and_grad(
-        self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
-    ) -> Any:
-        """``(L, scale * dL/dy)`` in one pass, the gradient written into ``out`` where the
-        backend can.
-
-        The training step's path: for ``l2`` and ``cross_entropy`` without sample weights
-        the two share their intermediates (Nielsen's cost objects give value and delta
-        together), and ``scale`` rides on the ``1/n`` they multiply by anyway; every other
-        case is :meth:`value` and :meth:`gradient`.
-        """
-        fused = _FUSED.get(self.name)
-        if fused is not None and weights is None:
-            return fused(be, y, t, out, scale)
-        g = self.gradient(be.xp, y, t, weights)
-        return self.value(be.xp, y, t, weights), g if scale == 1.0 else g * scale
 
     def gradient(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
         """``dL/dy``, shape ``(n, m)``: the per-sample gradient times ``s_i / n``."""
@@ -97,127 +99,158 @@ class Loss:
             return g * (1.0 / n)
         return g * (weights[:, None] * (1.0 / n))
 
+    def value_and_grad(
+        self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
+    ) -> Any:
+        """``(L, scale * dL/dy)``: the training step's call.
 
-def _l2(xp, y, t):
-    r = y - t
-    return 0.5 * xp.sum(r * r, axis=1)
+        Here :meth:`value` and :meth:`gradient`; the losses with a fused pass override it
+        and write the gradient into ``out`` (a buffer of ``y``'s shape, or None) where the
+        backend can. ``scale`` rides on the ``1/n`` the gradient is multiplied by anyway.
+        """
+        g = self.gradient(be.xp, y, t, weights)
+        return self.value(be.xp, y, t, weights), g if scale == 1.0 else g * scale
 
-
-def _l2_grad(xp, y, t):
-    # dL/dy_j = (y_j - t_j)   (the seed's output-layer derivative)
-    return y - t
-
-
-def _mse(xp, y, t):
-    r = y - t
-    return xp.mean(r * r, axis=1)
-
-
-def _mse_grad(xp, y, t):
-    return (2.0 / y.shape[1]) * (y - t)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
-def _mae(xp, y, t):
-    return xp.mean(xp.abs(y - t), axis=1)
+class L2Loss(Loss):
+    """``l = 1/2 sum_j (y_j - t_j)^2``: the seed's L (Nielsen's quadratic cost, averaged)."""
+
+    name = "l2"
+
+    def per_sample(self, xp, y, t):
+        r = y - t
+        return 0.5 * xp.sum(r * r, axis=1)
+
+    def per_sample_grad(self, xp, y, t):
+        # dL/dy_j = (y_j - t_j)   (the seed's output-layer derivative)
+        return y - t
+
+    def value_and_grad(self, be, y, t, weights=None, out=None, scale=1.0):
+        """One pass: the residual ``r = y - t`` gives both ``L`` and ``dL/dy = r / n``."""
+        if weights is not None:
+            return super().value_and_grad(be, y, t, weights, out, scale)
+        n = y.shape[0]
+        r = be.subtract(y, t, out=out)  # r = y - t
+        value = be.vdot(r, r) * (0.5 / n)  # L = (1/n) sum_i 1/2 sum_j r_ij^2
+        r *= be.scalar(scale / n, r.dtype)  # dL/dy = (y - t) / n, times scale
+        return value, r
 
 
-def _mae_grad(xp, y, t):
-    return xp.sign(y - t) * (1.0 / y.shape[1])
+class MSELoss(Loss):
+    """``l = (1/m) sum_j (y_j - t_j)^2``, the mean over the ``m`` outputs."""
+
+    name = "mse"
+
+    def per_sample(self, xp, y, t):
+        r = y - t
+        return xp.mean(r * r, axis=1)
+
+    def per_sample_grad(self, xp, y, t):
+        return (2.0 / y.shape[1]) * (y - t)
 
 
-def _huber(xp, y, t):
-    r = xp.abs(y - t)
-    q = xp.minimum(r, HUBER_DELTA)
-    # 1/2 r^2 inside |r| <= delta, delta (|r| - delta/2) outside: q (r - q/2) covers both
-    return xp.mean(q * (r - 0.5 * q), axis=1)
+class MAELoss(Loss):
+    """``l = (1/m) sum_j |y_j - t_j|``."""
+
+    name = "mae"
+
+    def per_sample(self, xp, y, t):
+        return xp.mean(xp.abs(y - t), axis=1)
+
+    def per_sample_grad(self, xp, y, t):
+        return xp.sign(y - t) * (1.0 / y.shape[1])
 
 
-def _huber_grad(xp, y, t):
-    return xp.clip(y - t, -HUBER_DELTA, HUBER_DELTA) * (1.0 / y.shape[1])
+class HuberLoss(Loss):
+    """``l = (1/m) sum_j huber(y_j - t_j)``: quadratic inside ``|r| <= 1``, linear outside."""
+
+    name = "huber"
+
+    def per_sample(self, xp, y, t):
+        r = xp.abs(y - t)
+        q = xp.minimum(r, HUBER_DELTA)
+        # 1/2 r^2 inside |r| <= delta, delta (|r| - delta/2) outside: q (r - q/2) covers both
+        return xp.mean(q * (r - 0.5 * q), axis=1)
+
+    def per_sample_grad(self, xp, y, t):
+        return xp.clip(y - t, -HUBER_DELTA, HUBER_DELTA) * (1.0 / y.shape[1])
 
 
-def _bce(xp, z, t):
-    # -[t log s(z) + (1 - t) log(1 - s(z))] = max(z, 0) - z t + log(1 + e^-|z|)
-    per = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
-    return xp.sum(per, axis=1)
+class BinaryCrossEntropyLoss(Loss):
+    """``l = sum_j -[t_j log s(z_j) + (1 - t_j) log(1 - s(z_j))]`` from logits ``z``
+    (Nielsen's ``CrossEntropyCost``, with the sigmoid inside)."""
+
+    name = "binary_cross_entropy"
+    from_logits = True
+    link = "sigmoid"
+
+    def per_sample(self, xp, z, t):
+        # -[t log s(z) + (1 - t) log(1 - s(z))] = max(z, 0) - z t + log(1 + e^-|z|)
+        per = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+        return xp.sum(per, axis=1)
+
+    def per_sample_grad(self, xp, z, t):
+        # dl/dz = s(z) - t
+        return sigmoid(xp, z) - t
 
 
-def _bce_grad(xp, z, t):
-    # dl/dz = s(z) - t
-    return sigmoid(xp, z) - t
+class CrossEntropyLoss(Loss):
+    """``l = -sum_j t_j log softmax(z)_j`` from logits ``z``: the fused softmax + cross-entropy."""
+
+    name = "cross_entropy"
+    from_logits = True
+    link = "softmax"
+
+    def per_sample(self, xp, z, t):
+        # -sum_j t_j log softmax(z)_j, with log softmax = z - max - log sum e^(z - max)
+        shifted = z - xp.max(z, axis=1, keepdims=True)
+        log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        return -xp.sum(t * log_p, axis=1)
+
+    def per_sample_grad(self, xp, z, t):
+        # dl/dz = softmax(z) sum_j t_j - t  (= softmax(z) - t for one-hot or probability targets)
+        return softmax(xp, z) * xp.sum(t, axis=1, keepdims=True) - t
+
+    def value_and_grad(self, be, z, t, weights=None, out=None, scale=1.0):
+        """One pass: ``e = exp(z - max)`` gives both the log-sum-exp of the value and the
+        softmax of the gradient."""
+        if weights is not None:
+            return super().value_and_grad(be, z, t, weights, out, scale)
+        if be.softmax_cross_entropy is not None:  # the backend's fused twin of these lines
+            return be.softmax_cross_entropy(z, t, out, scale)
+        xp = be.xp
+        n = z.shape[0]
+        s = be.subtract(z, xp.max(z, axis=1, keepdims=True), out=out)  # s = z - max_j z
+        t_dot_s = be.vdot(t, s)
+        t_sum = xp.sum(t, axis=1, keepdims=True)
+        e = be.exp_(s)  # e = exp(s), every exponent <= 0
+        e_sum = xp.sum(e, axis=1, keepdims=True)
+        # l_i = -sum_j t_ij log softmax(z)_ij = (sum_j t_ij) log sum_j e_ij - sum_j t_ij s_ij
+        value = (be.vdot(t_sum, xp.log(e_sum)) - t_dot_s) * (1.0 / n)
+        e /= e_sum  # softmax(z)
+        e *= t_sum
+        e -= t  # dl_i/dz = softmax(z) sum_j t_ij - t_i
+        e *= be.scalar(scale / n, e.dtype)  # times scale
+        return value, e
 
 
-def _ce(xp, z, t):
-    # -sum_j t_j log softmax(z)_j, with log softmax = z - max - log sum e^(z - max)
-    shifted = z - xp.max(z, axis=1, keepdims=True)
-    log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-    return -xp.sum(t * log_p, axis=1)
-
-
-def _ce_grad(xp, z, t):
-    # dl/dz = softmax(z) sum_j t_j - t  (= softmax(z) - t for one-hot or probability targets)
-    return softmax(xp, z) * xp.sum(t, axis=1, keepdims=True) - t
-
-
-def _l2_fused(be, y, t, out, scale):
-    n = y.shape[0]
-    r = be.subtract(y, t, out=out)  # r = y - t
-    value = be.vdot(r, r) * (0.5 / n)  # L = (1/n) sum_i 1/2 sum_j r_ij^2
-    r *= be.scalar(scale / n, r.dtype)  # dL/dy = (y - t) / n, times scale
-    return value, r
-
-
-def _ce_fused(be, z, t, out, scale):
-    if be.softmax_cross_entropy is not None:  # the backend's fused twin of these lines
-        return be.softmax_cross_entropy(z, t, out, scale)
-    xp = be.xp
-    n = z.shape[0]
-    s = be.subtract(z, xp.max(z, axis=1, keepdims=True), out=out)  # s = z - max_j z
-    t_dot_s = be.vdot(t, s)
-    t_sum = xp.sum(t, axis=1, keepdims=True)
-    e = be.exp_(s)  # e = exp(s), every exponent <= 0
-    e_sum = xp.sum(e, axis=1, keepdims=True)
-    # l_i = -sum_j t_ij log softmax(z)_ij = (sum_j t_ij) log sum_j e_ij - sum_j t_ij s_ij
-    value = (be.vdot(t_sum, xp.log(e_sum)) - t_dot_s) * (1.0 / n)
-    e /= e_sum  # softmax(z)
-    e *= t_sum
-    e -= t  # dl_i/dz = softmax(z) sum_j t_ij - t_i
-    e *= be.scalar(scale / n, e.dtype)  # times scale
-    return value, e
-
-
-_FUSED = {"l2": _l2_fused, "cross_entropy": _ce_fused}
-
-_PER_SAMPLE = {
-    "l2": _l2,
-    "mse": _mse,
-    "mae": _mae,
-    "huber": _huber,
-    "binary_cross_entropy": _bce,
-    "cross_entropy": _ce,
-}
-_GRAD = {
-    "l2": _l2_grad,
-    "mse": _mse_grad,
-    "mae": _mae_grad,
-    "huber": _huber_grad,
-    "binary_cross_entropy": _bce_grad,
-    "cross_entropy": _ce_grad,
-}
-
+#: Every loss by name.
 LOSSES: dict[str, Loss] = {
-    "l2": Loss("l2"),
-    "mse": Loss("mse"),
-    "mae": Loss("mae"),
-    "huber": Loss("huber"),
-    "binary_cross_entropy": Loss("binary_cross_entropy", from_logits=True, link="sigmoid"),
-    "cross_entropy": Loss("cross_entropy", from_logits=True, link="softmax"),
+    loss.name: loss
+    for loss in (
+        L2Loss(),
+        MSELoss(),
+        MAELoss(),
+        HuberLoss(),
+        BinaryCrossEntropyLoss(),
+        CrossEntropyLoss(),
+    )
 }
 
 
 def get_loss(name: str) -> Loss:
     """The loss called ``name``; a clear error for an unknown one."""
-    try:
-        return LOSSES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}") from None
+    return lookup(LOSSES, name, "loss")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from .initializers import as_generator, get_initializer
 from .layers import Dense, Dropout, batch_buffer
 from .losses import get_loss
 
-__all__ = ["MLP", "MLPConfig", "FlatParameters"]
+__all__ = ["MLP", "MLPConfig", "FlatParameters", "parameter_layout", "parameter_name"]
 
 
 @dataclass(frozen=True)
@@ -39,41 +40,65 @@ class FlatParameters:
     ----------
     params, grads : arrays of shape (n_parameters,)
     layout : dict name -> (start, stop, shape)
-    decay_mask : array (n_parameters,)
-        1 on weights, 0 on biases: where weight decay applies. Made on first use (only
-        weight decay needs it): a parameter-sized vector fewer for every other run (0.9 MiB
-        of float32 at MNIST's 784-256-128-10, benchmarks/memory.py).
     backend : Backend
         Where the vectors live (to bring other arrays, such as loaded optimizer state, there).
+    decaying : frozenset of str
+        The parameters weight decay applies to (each layer says which of its own do).
+    decay_mask : array (n_parameters,)
+        1 on the ``decaying`` parameters, 0 elsewhere. Made on first use (only weight decay
+        needs it): a parameter-sized vector fewer for every other run (benchmarks/memory.py).
     """
 
     params: Any
     grads: Any
     layout: dict[str, tuple[int, int, tuple[int, ...]]]
     backend: Backend
+    decaying: frozenset[str] = frozenset()
 
     @classmethod
     def allocate(
-        cls, backend: Backend, shapes: list[tuple[str, tuple[int, ...]]], dtype: str
+        cls,
+        backend: Backend,
+        shapes: list[tuple[str, tuple[int, ...]]],
+        dtype: str,
+        decaying: frozenset[str] = frozenset(),
     ) -> FlatParameters:
         layout, start = {}, 0
         for name, shape in shapes:
             stop = start + math.prod(shape)
             layout[name] = (start, stop, tuple(shape))
             start = stop
-        return cls(backend.zeros((start,), dtype), backend.zeros((start,), dtype), layout, backend)
+        zeros = backend.zeros
+        return cls(zeros((start,), dtype), zeros((start,), dtype), layout, backend, decaying)
 
     @functools.cached_property
     def decay_mask(self) -> Any:
         mask = self.backend.zeros(tuple(self.params.shape), self.params.dtype)
         for name, (lo, hi, _) in self.layout.items():
-            if name.endswith(".W"):
+            if name in self.decaying:
                 mask[lo:hi] = 1.0
         return mask
 
     def view(self, flat: Any, name: str, xp: Any) -> Any:
         lo, hi, shape = self.layout[name]
         return xp.reshape(flat[lo:hi], shape)
+
+
+def parameter_name(k: int, name: str) -> str:
+    """``layers.<k>.<name>``: the dotted name of parameter ``name`` of the ``k``-th layer that
+    has parameters (``model.dense[k]``; with dropout on, not ``model.layers[k]``). The one
+    place names are made: model files, checkpoints and optimizer state use them (format 1)."""
+    return f"layers.{k}.{name}"
+
+
+def parameter_layout(config: MLPConfig) -> list[tuple[str, tuple[int, ...], bool]]:
+    """Every parameter an MLP with ``config`` has, in layer order: ``(dotted name, shape,
+    whether weight decay applies)``, each layer naming its own (:meth:`Dense.parameter_shapes`)."""
+    out = []
+    for k, (fan_in, fan_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:], strict=True)):
+        for name, shape in Dense.parameter_shapes(fan_in, fan_out, config.bias).items():
+            out.append((parameter_name(k, name), shape, name in Dense.decays))
+    return out
 
 
 @dataclass(frozen=True)
@@ -227,6 +252,7 @@ class MLP:
         init = get_initializer(config.init)
         sizes = config.sizes
         self.layers: list[Dense | Dropout] = []
+        # the layers with parameters, in order: parameter ``layers.<k>.<name>`` is dense[k]'s
         self.dense: list[Dense] = []
         # Weights come first from rng, then a child generator for dropout masks, so the
         # initial weights depend on the seed alone, not on whether dropout is on.
@@ -235,14 +261,13 @@ class MLP:
             for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
         ]
         self.dropout_rng = np.random.default_rng(rng.integers(0, 2**63))
-        shapes: list[tuple[str, tuple[int, ...]]] = []
-        for i, W in enumerate(weights):
-            shapes.append((f"layers.{i}.W", W.shape))
-            if config.bias:
-                shapes.append((f"layers.{i}.b", (W.shape[1],)))
-        self.flat: FlatParameters | None = (
-            FlatParameters.allocate(backend, shapes, config.dtype) if backend.supports_out else None
-        )
+        layout = parameter_layout(config)
+        #: The names of the parameters weight decay applies to (as the layers declare).
+        self.decaying = frozenset(name for name, _, decays in layout if decays)
+        self.flat: FlatParameters | None = None
+        if backend.supports_out:
+            shapes = [(name, shape) for name, shape, _ in layout]
+            self.flat = FlatParameters.allocate(backend, shapes, config.dtype, self.decaying)
         for i, W0 in enumerate(weights):
             last = i == len(weights) - 1
             act = get_activation(config.output_activation if last else config.activation)
@@ -253,25 +278,28 @@ class MLP:
             if not last and config.dropout > 0:
                 self.layers.append(Dropout(config.dropout, self.dropout_rng, backend, config.dtype))
         self._loss_grad_buffers: dict[int, Any] = {}
+        # The output layer's values from the last training-mode forward: what backward starts
+        # from and what the training runners read predictions from (valid until the next step).
+        self.last_output: Any = None
         # the backward pass walks the layers in reverse; the first layer's dL/dx would be
         # the gradient for the data: never needed
         self._backward_order = [(layer, k > 0) for k, layer in enumerate(self.layers)][::-1]
 
-    def _parameter_arrays(self, i: int, W0: np.ndarray) -> tuple[Any, Any, Any, Any]:
-        """Layer i's W (holding W0), b (zeros), and gradient arrays: views into the flat
-        vectors where the backend has views, standalone arrays otherwise."""
+    def _parameter_arrays(self, k: int, W0: np.ndarray) -> tuple[Any, Any, Any, Any]:
+        """Dense layer k's W (holding W0), b (zeros), and gradient arrays: views into the
+        flat vectors where the backend has views, standalone arrays otherwise."""
         be, dtype, bias = self.backend, self.config.dtype, self.config.bias
         if self.flat is None:
             b = be.zeros((W0.shape[1],), dtype) if bias else None
             return be.asarray(W0, dtype), b, None, None
         flat, xp = self.flat, self.xp
-        W = flat.view(flat.params, f"layers.{i}.W", xp)
+        W = flat.view(flat.params, parameter_name(k, "W"), xp)
         W[...] = be.asarray(W0, dtype)
-        gW = flat.view(flat.grads, f"layers.{i}.W", xp)
+        gW = flat.view(flat.grads, parameter_name(k, "W"), xp)
         if not bias:
             return W, None, gW, None
-        b = flat.view(flat.params, f"layers.{i}.b", xp)
-        gb = flat.view(flat.grads, f"layers.{i}.b", xp)
+        b = flat.view(flat.params, parameter_name(k, "b"), xp)
+        gb = flat.view(flat.grads, parameter_name(k, "b"), xp)
         return W, b, gW, gb
 
     # ----------------------------------------------------------------- parameters
@@ -287,34 +315,28 @@ class MLP:
     def dtype(self) -> str:
         return self.config.dtype
 
+    def _named(self, arrays: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """``{"layers.<k>.<name>": array}`` over the layers with parameters, in order, from
+        each layer's own ``{name: array}`` (its parameters, or its gradients)."""
+        return {
+            parameter_name(k, name): array
+            for k, layer in enumerate(self.dense)
+            for name, array in arrays(layer).items()
+        }
+
     def parameter_names(self) -> list[str]:
-        """Dotted names ``layers.<i>.W`` and ``layers.<i>.b``, in layer order."""
-        names = []
-        for i, layer in enumerate(self.dense):
-            names.append(f"layers.{i}.W")
-            if layer.b is not None:
-                names.append(f"layers.{i}.b")
-        return names
+        """Dotted names ``layers.<k>.W`` and ``layers.<k>.b``, in layer order."""
+        return list(self._named(Dense.parameters))
 
     @property
     def params(self) -> dict[str, Any]:
         """The live parameter arrays by name (the optimizer updates these in place)."""
-        out = {}
-        for i, layer in enumerate(self.dense):
-            out[f"layers.{i}.W"] = layer.W
-            if layer.b is not None:
-                out[f"layers.{i}.b"] = layer.b
-        return out
+        return self._named(Dense.parameters)
 
     @property
     def grads(self) -> dict[str, Any]:
         """The gradients of the last :meth:`backward`, by parameter name."""
-        out = {}
-        for i, layer in enumerate(self.dense):
-            out[f"layers.{i}.W"] = layer.grad_W
-            if layer.b is not None:
-                out[f"layers.{i}.b"] = layer.grad_b
-        return out
+        return self._named(Dense.gradients)
 
     @property
     def n_parameters(self) -> int:
@@ -341,10 +363,8 @@ class MLP:
             if arr.dtype != np.dtype(self.dtype):
                 raise ValueError(f"{name} has dtype {arr.dtype}; the model's dtype is {self.dtype}")
         # written into the existing arrays, which may be views of the flat vector
-        for i, layer in enumerate(self.dense):
-            layer.W[...] = self.backend.asarray(np.asarray(state[f"layers.{i}.W"]), self.dtype)
-            if layer.b is not None:
-                layer.b[...] = self.backend.asarray(np.asarray(state[f"layers.{i}.b"]), self.dtype)
+        for name, array in expected.items():
+            array[...] = self.backend.asarray(np.asarray(state[name]), self.dtype)
 
     # ------------------------------------------------------------ forward / backward
     def as_inputs(self, X: Any) -> Any:
@@ -366,19 +386,19 @@ class MLP:
         For a loss that takes logits this is the logits; :meth:`predict` applies the link.
         ``training=True`` turns dropout on and caches what :meth:`backward` needs.
         """
-        y = self._forward(self.as_inputs(X), training)
+        y = self.forward_batch(self.as_inputs(X), training)
         if training:
-            self._y_out = y
+            self.last_output = y
             y = self.xp.asarray(y, copy=True)  # the training buffers are reused next step
         return y
 
-    @property
-    def outputs(self) -> Any:
-        """The outputs ``y`` of the last training-mode forward (``forward_backward``), in the
-        output layer's buffer until the next step: what the training loop reads for accuracy."""
-        return self._y_out
+    def forward_batch(self, x: Any, training: bool = False) -> Any:
+        """The output layer's values for a batch ``x`` already on this model's backend and
+        in its dtype, shape ``(n, n_inputs)`` -> ``(n, n_outputs)``; nothing is checked.
 
-    def _forward(self, x: Any, training: bool) -> Any:
+        What :meth:`forward` runs after checking ``X``, and what the training runners call.
+        In training mode the result lives in the layers' buffers until the next step.
+        """
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -386,7 +406,7 @@ class MLP:
     def predict(self, X: Any) -> Any:
         """Predictions, shape ``(n_samples, n_outputs)``: class probabilities for the
         cross-entropy losses (softmax or sigmoid applied), the outputs otherwise."""
-        out = self._forward(self.as_inputs(X), False)
+        out = self.forward_batch(self.as_inputs(X), False)
         link = self.loss_fn.link
         return out if link == "identity" else ACTIVATIONS[link].forward(self.xp, out)
 
@@ -406,7 +426,7 @@ class MLP:
         This loop is the generalized delta rule: ``g`` starts as ``dL/dy`` at the output
         and each layer turns it into its own gradients and ``dL/dx`` for the layer below.
         """
-        y = self._y_out
+        y = self.last_output
         n = y.shape[0]
         out = self._loss_grad_buffers.get(n)
         if out is None and self.backend.supports_out:
@@ -433,16 +453,16 @@ class MLP:
         the fused losses). Plain SGD asks for its learning rate here
         (:meth:`backprop.optimizers.Optimizer.gradient_scale`), so that its update is one
         subtraction: at batch 128 that saves a pass over every parameter per step
-        (docs/performance.md).
+        (benchmarks/bench.py).
         """
-        self._y_out = self._forward(x, True)
+        self.last_output = self.forward_batch(x, True)
         return self.backward(t, sample_weight, grad_scale)
 
     def loss(self, X: Any, T: Any, sample_weight: Any = None) -> float:
         """``L = (1/n) sum_i s_i l_i`` on ``(X, T)`` in inference mode (no dropout)."""
         x = self.as_inputs(X)
         n = x.shape[0]
-        y = self._forward(x, False)
+        y = self.forward_batch(x, False)
         t = self.as_targets(T, n)
         w = self.as_sample_weight(sample_weight, n)
         return float(self.loss_fn.value(self.xp, y, t, w))
@@ -468,7 +488,9 @@ class MLP:
         loss = self.forward_backward(
             x, self.as_targets(T, n), self.as_sample_weight(sample_weight, n), scale
         )
-        optimizer.step(self.params, self.grads, flat=self.flat, scaled=scale != 1.0)
+        optimizer.step(
+            self.params, self.grads, flat=self.flat, scaled=scale != 1.0, decays=self.decaying
+        )
         return float(loss)
 
     def fit(self, X: Any, T: Any, **kwargs: Any) -> Any:

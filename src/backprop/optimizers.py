@@ -5,19 +5,24 @@ parameter name and never owns the parameters: :meth:`Optimizer.step` receives th
 parameter arrays and their gradients and updates the parameters in place. The base class
 runs the loop over parameters; each subclass writes only its update formula.
 
-Weight decay is L2 on the weights (``layers.<i>.W``), never on biases, as in Nielsen's
-``network2.py`` and scikit-learn's ``alpha``: it adds ``weight_decay * W`` to the gradient
-(AdamW instead shrinks the weights directly, decoupled from the moments).
+Weight decay is L2 on the weights, never on biases, as in Nielsen's ``network2.py`` and
+scikit-learn's ``alpha``: it adds ``weight_decay * W`` to the gradient (AdamW instead shrinks
+the weights directly, decoupled from the moments). Which parameters are weights, each layer
+says (``model.decaying``); the optimizer is told, and never reads it from a name.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ._registry import lookup
 
 __all__ = [
     "Optimizer",
@@ -115,12 +120,7 @@ def get_schedule(name: str | Schedule | None, **kwargs: Any) -> Schedule:
         return ConstantLR()
     if isinstance(name, Schedule):
         return name
-    try:
-        return SCHEDULES[name](**kwargs)
-    except KeyError:
-        raise ValueError(
-            f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}"
-        ) from None
+    return lookup(SCHEDULES, name, "schedule")(**kwargs)
 
 
 # ----------------------------------------------------------------------- optimizers
@@ -162,6 +162,22 @@ class Optimizer(ABC):
         self._t_array: Any = None
         self._t_array_value = -1  # the value of `t` the array was last known to hold
 
+    @classmethod
+    def settings(cls) -> dict[str, Any]:
+        """The keyword settings this optimizer takes and their defaults (``lr``,
+        ``weight_decay``, ``schedule``, ``momentum``...), read from the constructors'
+        signatures along the class hierarchy: what the CLI offers for it."""
+        out: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for param in inspect.signature(init).parameters.values():
+                named = param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+                if named and param.name != "self":
+                    out[param.name] = param.default
+        return out
+
     def __getstate__(self) -> dict[str, Any]:
         # scratch vectors and the flat-vector cache are rebuilt on the next step
         d = dict(self.__dict__)
@@ -182,7 +198,12 @@ class Optimizer(ABC):
         return 1.0
 
     def step(
-        self, params: dict[str, Any], grads: dict[str, Any], flat: Any = None, scaled: bool = False
+        self,
+        params: dict[str, Any],
+        grads: dict[str, Any],
+        flat: Any = None,
+        scaled: bool = False,
+        decays: Collection[str] | None = None,
     ) -> None:
         """Update every parameter in place from its gradient.
 
@@ -192,9 +213,13 @@ class Optimizer(ABC):
             The live parameters (updated in place) and their gradients.
         flat : backprop.network.FlatParameters, optional
             When the parameters are views into one vector (``model.flat``), the update runs
-            once on the whole vector; the result is identical, entry for entry.
+            once on the whole vector; the result is identical, entry for entry. Weight decay
+            then applies where ``flat.decaying`` says.
         scaled : bool
             The gradients are already multiplied by :meth:`gradient_scale`.
+        decays : collection of str, optional
+            The names of the parameters weight decay applies to (``model.decaying``). By
+            default the matrices (``ndim >= 2``): an MLP's weights ``layers.<k>.W``.
         """
         self.t += 1
         lr = self.lr
@@ -207,14 +232,14 @@ class Optimizer(ABC):
             return
         for name, p in params.items():
             g = grads[name]
-            decays = self.weight_decay > 0 and name.endswith(".W")
-            if decays and not self.decoupled_decay:
+            decay = self.weight_decay > 0 and (p.ndim >= 2 if decays is None else name in decays)
+            if decay and not self.decoupled_decay:
                 g = g + self.weight_decay * p  # L2: d/dW (lambda/2 ||W||^2) = lambda W
             state = self.state.get(name)
             if state is None:
                 state = self.state[name] = {s: p * 0.0 for s in self.slots}
                 self._state_is_flat = False
-            if decays and self.decoupled_decay:
+            if decay and self.decoupled_decay:
                 p -= (lr * self.weight_decay) * p
             self._update(p, g, state, lr, None, self.t)
 
@@ -228,7 +253,7 @@ class Optimizer(ABC):
         ):
             scratch = self._scratch = _Scratch(flat.backend, p)
         if self.weight_decay > 0:
-            decay = scratch.mul(2, flat.decay_mask, p)  # W on weights, 0 on biases
+            decay = scratch.mul(2, flat.decay_mask, p)  # W on the decaying parameters, 0 elsewhere
             if self.decoupled_decay:
                 decay *= lr * self.weight_decay
                 p -= decay
@@ -339,9 +364,10 @@ class Optimizer(ABC):
 class _Scratch:
     """Reused vectors for an update's temporaries on the flat path.
 
-    A fresh 1 MB temporary per step (``p -= lr * g`` on the MNIST MLP) cost a page-faulting
-    allocation each step, and with two BLAS threads the unmapping's cross-core TLB flush made
-    the update 5x slower than the arithmetic (benchmarks/bench.py, mlp-b128, 2 threads).
+    A fresh parameter-sized temporary per step (``p -= lr * g`` on the MNIST MLP) costs a
+    page-faulting allocation each step, and with two BLAS threads the unmapping's cross-core
+    TLB flush made the update several times slower than its arithmetic (benchmarks/bench.py,
+    config "mlp-b128", 2 threads).
     """
 
     def __init__(self, backend: Any, like: Any) -> None:
@@ -551,12 +577,7 @@ def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
     """An optimizer by name with its settings (``lr``, ``momentum``, ``weight_decay``...)."""
     if isinstance(name, Optimizer):
         return name
-    try:
-        cls = OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}"
-        ) from None
+    cls = lookup(OPTIMIZERS, name, "optimizer")
     try:
         return cls(**kwargs)
     except TypeError as e:

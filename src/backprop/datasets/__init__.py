@@ -8,14 +8,21 @@
 Every loader returns a :class:`Dataset` and raises :class:`DatasetError` (a ValueError)
 with one message naming what is wrong. See ``docs/datasets.md`` for shapes, dtypes and
 where files are looked up.
+
+:data:`DATASET_LOADERS` is the registry: a data set's name and the function that loads
+it from a :class:`DatasetRequest` (what :func:`load_dataset` was asked for). A new data set
+is its loader (a module here) and its line in the registry.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._registry import lookup
 from ._base import Dataset, DatasetError, one_hot, train_test_split
 from .idx import read_idx, write_idx
 from .mnist import (
@@ -33,6 +40,8 @@ from .tabular import MAX_CLASSES, load_csv, read_csv_features
 
 __all__ = [
     "DATASETS",
+    "DATASET_LOADERS",
+    "DatasetRequest",
     "MAX_CLASSES",
     "MIRRORS",
     "MNIST_FILES",
@@ -52,20 +61,19 @@ __all__ = [
     "write_idx",
 ]
 
-DATASETS: tuple[str, ...] = (
-    "toy",
-    "xor",
-    "moons",
-    "circles",
-    "spirals",
-    "blobs",
-    "mnist",
-    "mnist1d",
-    "digits",
-    "iris",
-    "wine",
-    "breast_cancer",
-)
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What :func:`load_dataset` was asked for, checked: the arguments every loader receives."""
+
+    name: str
+    data_dir: str | os.PathLike | None
+    seed: int
+    n_samples: int | None
+    noise: float | None
+    test_fraction: float
+    download: bool
+
 
 _DIGITS = [str(d) for d in range(10)]
 
@@ -118,9 +126,9 @@ def load_dataset(
     is_csv = name.lower().endswith(".csv") or (name not in DATASETS and os.path.isfile(name))
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise DatasetError(f"seed must be a non-negative integer; got {seed!r}")
-    if not is_csv and name not in DATASETS:
-        raise DatasetError(
-            f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} or a .csv path"
+    if not is_csv:
+        loader = lookup(
+            DATASET_LOADERS, name, "data set", alternatives=" or a .csv path", error=DatasetError
         )
     if not 0.0 <= test_fraction < 1.0:
         raise DatasetError(f"test_fraction must be in [0, 1); got {test_fraction!r}")
@@ -139,23 +147,13 @@ def load_dataset(
         if n_samples is not None:
             raise DatasetError("n_samples does not apply to CSV files")
         return load_csv(name, target, seed=seed, test_fraction=test_fraction, task=task)
-    if name in SYNTHETIC:
-        return _load_synthetic(name, seed, n_samples, noise, test_fraction)
-    if name == "mnist":
-        return _load_mnist(data_dir, n_samples, download)
-    if name == "mnist1d":
-        X, y, Xt, yt = load_mnist1d_arrays(n_samples)
-        return Dataset(
-            "mnist1d", X, y, Xt, yt, "classification", 10, list(_DIGITS), None, None, None
-        )
-    if n_samples is not None:
-        raise DatasetError(f"n_samples does not apply to the fixed data set {name!r}")
-    return load_sklearn_set(name, seed=seed, test_fraction=test_fraction)
+    request = DatasetRequest(name, data_dir, seed, n_samples, noise, test_fraction, download)
+    return loader(request)
 
 
-def _load_synthetic(
-    name: str, seed: int, n_samples: int | None, noise: float | None, test_fraction: float
-) -> Dataset:
+def _load_synthetic(request: DatasetRequest) -> Dataset:
+    name, seed, n_samples = request.name, request.seed, request.n_samples
+    noise, test_fraction = request.noise, request.test_fraction
     generate, default_n, default_noise, k = SYNTHETIC[name]
     n = default_n if n_samples is None else int(n_samples)
     if n < 2 * k:
@@ -191,10 +189,9 @@ def _load_synthetic(
     )
 
 
-def _load_mnist(
-    data_dir: str | os.PathLike | None, n_samples: int | None, download: bool
-) -> Dataset:
-    Xtr, ytr, Xte, yte = load_mnist_arrays(data_dir, download)
+def _load_mnist(request: DatasetRequest) -> Dataset:
+    n_samples = request.n_samples
+    Xtr, ytr, Xte, yte = load_mnist_arrays(request.data_dir, request.download)
     if n_samples is not None:
         if n_samples > Xtr.shape[0]:
             raise DatasetError(
@@ -216,8 +213,39 @@ def _load_mnist(
     )
 
 
+def _load_mnist1d(request: DatasetRequest) -> Dataset:
+    X, y, Xt, yt = load_mnist1d_arrays(request.n_samples)
+    return Dataset("mnist1d", X, y, Xt, yt, "classification", 10, list(_DIGITS), None, None, None)
+
+
+def _load_sklearn(request: DatasetRequest) -> Dataset:
+    if request.n_samples is not None:
+        raise DatasetError(f"n_samples does not apply to the fixed data set {request.name!r}")
+    return load_sklearn_set(request.name, seed=request.seed, test_fraction=request.test_fraction)
+
+
 def _pixels(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) -> float32 (n, 784) in [0, 1]."""
     X = images.reshape(images.shape[0], -1).astype(np.float32)
     X /= np.float32(255.0)
     return X
+
+
+#: Every built-in data set by name, and the function that loads it.
+DATASET_LOADERS: dict[str, Callable[[DatasetRequest], Dataset]] = {
+    "toy": _load_synthetic,
+    "xor": _load_synthetic,
+    "moons": _load_synthetic,
+    "circles": _load_synthetic,
+    "spirals": _load_synthetic,
+    "blobs": _load_synthetic,
+    "mnist": _load_mnist,
+    "mnist1d": _load_mnist1d,
+    "digits": _load_sklearn,
+    "iris": _load_sklearn,
+    "wine": _load_sklearn,
+    "breast_cancer": _load_sklearn,
+}
+
+#: The built-in data sets' names.
+DATASETS: tuple[str, ...] = tuple(DATASET_LOADERS)

@@ -41,8 +41,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def decompress_gzip(data: bytes, source: str | os.PathLike = "<bytes>") -> bytes:
     """The decompressed bytes of a gzip stream, or DatasetError if it is damaged or cut short.
 
-    One zlib call for the usual single-member file (about 0.15 s for MNIST's 47 MB of
-    training images); multi-member files fall back to :func:`gzip.decompress`.
+    One zlib call for the usual single-member file (MNIST's training images at zlib's
+    speed); multi-member files fall back to :func:`gzip.decompress`.
     """
     d = zlib.decompressobj(wbits=31)  # 31 = gzip header and trailer
     try:

@@ -46,7 +46,7 @@ def playground(port: int, host: str, no_browser: bool, weights: Path | None) -> 
       backprop playground --port 9000 --no-browser
       backprop playground --weights my_weights.json
     """
-    from ..explain import example_inputs, load_weights
+    from ..tutorial import example_inputs, load_weights
 
     start = example_inputs()
     if weights is not None:

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from ..explain import ExplainError
+from ..tutorial import ExplainError
 from .training import DEFAULT_SETUP, SetupError, TrainRun
 from .tutorial import Tutorial
 

@@ -12,9 +12,9 @@ import json
 import math
 from typing import Any
 
-from ..explain import ExplainError, check_shapes, example_inputs, finite_difference_gradients
 from ..formatting import fixed, loss, number, numbers, short, sig
 from ..reference import SeedStep, seed_step
+from ..tutorial import ExplainError, check_shapes, example_inputs, finite_difference_gradients
 
 __all__ = ["PHASES", "STYLE_OF", "Tutorial", "tutorial_values"]
 

@@ -1,7 +1,7 @@
 """Crash-safe checkpoints and exact resume.
 
-A checkpoint is a model file (see :mod:`backprop.io`) with everything :func:`backprop.training.fit`
-needs to continue a run as if it had never stopped:
+A checkpoint is a model file (see :mod:`backprop.io.model_file`) with everything
+:func:`backprop.training.fit` needs to continue a run as if it had never stopped:
 
 =====================================  ====================================================
 where                                  what
@@ -17,10 +17,10 @@ metadata ``fit_config`` (JSON)         the fit settings to resume with (epochs,
                                        adds (the CLI's resolved options)
 =====================================  ====================================================
 
-Every write is atomic (:func:`backprop.io.write_atomic`): a process killed at any instant
-leaves the previous checkpoint or the new one, never a half-written file. Resuming from a
-checkpoint reproduces the uninterrupted run bit for bit: same weights, same shuffles, same
-dropout masks.
+Every write is atomic (:func:`backprop.io.safetensors.write_atomic`): a process killed at
+any instant leaves the previous checkpoint or the new one, never a half-written file.
+Resuming from a checkpoint reproduces the uninterrupted run bit for bit: same weights, same
+shuffles, same dropout masks.
 """
 
 from __future__ import annotations
@@ -33,25 +33,27 @@ from typing import Any
 
 import numpy as np
 
-from .distributed import is_main_process
-from .io import (
+from ..optimizers import OPTIMIZERS, SCHEDULES, Optimizer
+from ..training import Callback, EarlyStopping, History, TrainState, fit
+from ..training.mpi import is_main_process
+from .metadata import (
     CHECKPOINT_FORMAT,
-    ExpectedTensors,
-    ModelFileError,
     build_model,
     check_format,
     config_from_metadata,
-    encode_safetensors,
     model_metadata,
     parameter_shapes,
-    parse_json,
     preprocessing_from_metadata,
+)
+from .safetensors import (
+    ExpectedTensors,
+    ModelFileError,
+    encode_safetensors,
+    parse_json,
     read_header,
     read_tensors,
     write_atomic,
 )
-from .optimizers import OPTIMIZERS, SCHEDULES, Optimizer
-from .training import Callback, EarlyStopping, History, TrainState, fit
 
 __all__ = [
     "CHECKPOINT_NAME",

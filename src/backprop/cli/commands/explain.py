@@ -1,4 +1,4 @@
-"""One backprop step of the seed's network, printed in the seed's notation (``backprop explain``).
+"""``backprop explain``: one backprop step of the seed's network, in the seed's notation.
 
 The numbers come from :func:`backprop.reference.seed_step`, the loop-based network that
 follows the seed line by line. Beside each gradient this module prints a finite-difference
@@ -15,23 +15,38 @@ Notation (as in the seed, indices 1-based on screen, 0-based in code):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .formatting import fixed as _f
-from .formatting import loss as _loss
-from .formatting import short as _s
-from .formatting import sig as _g
-from .reference import SEED_EXAMPLE, SeedStep, seed_step
+from ...formatting import fixed as _f
+from ...formatting import loss as _loss
+from ...formatting import short as _s
+from ...formatting import sig as _g
+from ...reference import SeedStep, seed_step
+from ...tutorial import (
+    FD_EPS,
+    WEIGHT_KEYS,
+    ExplainError,
+    check_shapes,
+    example_inputs,
+    finite_difference_gradients,
+    load_weights,
+    parse_vector,
+    run_steps,
+)
+from ..app import cli, make_console
 
 __all__ = [
+    "explain",
+    "FD_EPS",
+    "check_shapes",
     "WEIGHT_KEYS",
     "ExplainError",
     "example_inputs",
@@ -42,153 +57,6 @@ __all__ = [
     "render_step",
     "render_steps_table",
 ]
-
-#: The keys of a ``--weights`` file: the seed network's parameters.
-WEIGHT_KEYS = ("w", "b1", "u", "b2")
-
-#: Step of the central differences: the truncation error ~eps^2 |L'''| and the float64
-#: rounding error ~1e-17 / eps are both near 1e-12 for the seed's numbers.
-FD_EPS = 1e-5
-
-
-class ExplainError(ValueError):
-    """The numbers given to ``explain`` are malformed (wrong lengths, not numbers, bad file)."""
-
-
-# ------------------------------------------------------------------------ inputs
-def example_inputs() -> dict[str, Any]:
-    """A deep copy of :data:`backprop.reference.SEED_EXAMPLE` (x, t, eta, w, b1, u, b2)."""
-    return json.loads(json.dumps(SEED_EXAMPLE))
-
-
-def parse_vector(text: str, name: str) -> list[float]:
-    """``"0.05,0.10"`` -> ``[0.05, 0.1]``; one clear error for anything else."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ExplainError(
-            f"{name} must be comma-separated numbers such as 0.05,0.10; got {text!r}"
-        ) from None
-    if not all(math.isfinite(v) for v in values):
-        raise ExplainError(f"{name} must be finite numbers; got {text!r}")
-    return values
-
-
-def _as_vector(value: Any, name: str) -> list[float]:
-    if not isinstance(value, list) or not all(_is_number(v) for v in value):
-        raise ExplainError(f"{name} must be a list of numbers; got {value!r}")
-    return [float(v) for v in value]
-
-
-def _as_matrix(value: Any, name: str) -> list[list[float]]:
-    if not isinstance(value, list) or not value:
-        raise ExplainError(f"{name} must be a nested list of numbers; got {value!r}")
-    rows = [_as_vector(r, f"{name}[{i}]") for i, r in enumerate(value)]
-    if len({len(r) for r in rows}) != 1 or not rows[0]:
-        raise ExplainError(
-            f"{name} must be a rectangular nested list; got row lengths {[len(r) for r in rows]}"
-        )
-    return rows
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def load_weights(path: str | Path) -> dict[str, Any]:
-    """Read ``w``, ``b1``, ``u``, ``b2`` from JSON (nested lists; ``w[i][j]`` joins input i
-    to hidden unit j, as in the seed)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExplainError(f"weights file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ExplainError(f"weights file {path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise ExplainError(
-            f"weights file {path} must hold a JSON object with keys {', '.join(WEIGHT_KEYS)}"
-        )
-    missing = [k for k in WEIGHT_KEYS if k not in data]
-    unknown = sorted(set(data) - set(WEIGHT_KEYS))
-    if missing or unknown:
-        raise ExplainError(
-            f"weights file {path} must have exactly the keys {', '.join(WEIGHT_KEYS)}; "
-            f"missing {missing}, unknown {unknown}"
-        )
-    return {
-        "w": _as_matrix(data["w"], "w"),
-        "b1": _as_vector(data["b1"], "b1"),
-        "u": _as_matrix(data["u"], "u"),
-        "b2": _as_vector(data["b2"], "b2"),
-    }
-
-
-def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any, b2: Any) -> None:
-    """Raise :class:`ExplainError` unless the numbers make one 1-hidden-layer network."""
-    n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
-    problems = []
-    if len(x) != n_in:
-        problems.append(f"x has {len(x)} values but w has {n_in} rows (one per input)")
-    if len(b1) != n_hidden:
-        problems.append(f"b1 has {len(b1)} values but w has {n_hidden} columns (hidden units)")
-    if len(u) != n_hidden:
-        problems.append(f"u has {len(u)} rows but there are {n_hidden} hidden units")
-    if len(b2) != n_out:
-        problems.append(f"b2 has {len(b2)} values but u has {n_out} columns (outputs)")
-    if len(t) != n_out:
-        problems.append(f"t has {len(t)} values but the network has {n_out} outputs")
-    if problems:
-        raise ExplainError("; ".join(problems))
-
-
-# ------------------------------------------------------------------------ numbers
-def run_steps(
-    x: list[float], t: list[float], w: Any, b1: Any, u: Any, b2: Any, eta: float, steps: int = 1
-) -> list[SeedStep]:
-    """``steps`` successive gradient-descent steps on one sample, each from the last one's
-    updated weights."""
-    check_shapes(x, t, w, b1, u, b2)
-    out = []
-    for _ in range(steps):
-        step = seed_step(x, t, w, b1, u, b2, eta)
-        out.append(step)
-        w, b1, u, b2 = step.w_new, step.b1_new, step.u_new, step.b2_new
-    return out
-
-
-def finite_difference_gradients(step: SeedStep, eps: float = FD_EPS) -> dict[str, Any]:
-    """Central-difference estimates of ``grad_w, grad_b1, grad_u, grad_b2`` for ``step``.
-
-    Each parameter is perturbed by ``+-eps`` in a copy of the step's weights and the
-    reference network's loss is evaluated; nothing from the step's backward pass is used.
-    Returns nested lists shaped like the gradients.
-    """
-    params = {k: json.loads(json.dumps(getattr(step, k))) for k in WEIGHT_KEYS}
-
-    def loss() -> float:
-        return seed_step(
-            step.x, step.t, params["w"], params["b1"], params["u"], params["b2"], 0.0
-        ).loss
-
-    def nudge(container: list, i: int) -> float:
-        saved = container[i]
-        container[i] = saved + eps
-        up = loss()
-        container[i] = saved - eps
-        down = loss()
-        container[i] = saved
-        return (up - down) / (2.0 * eps)
-
-    out: dict[str, Any] = {}
-    for name in WEIGHT_KEYS:
-        p = params[name]
-        if isinstance(p[0], list):
-            out[f"grad_{name}"] = [[nudge(row, j) for j in range(len(row))] for row in p]
-        else:
-            out[f"grad_{name}"] = [nudge(p, j) for j in range(len(p))]
-    return out
 
 
 # ------------------------------------------------------------------------ rendering
@@ -222,7 +90,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     head = "One backprop step" if number is None else f"Step {number}"
     parts: list[Any] = [
         Text(
-            f"{head} of the seed's {n_in}-{n_hidden}-{n_out} network "
+            f"{head} of the tutorial's {n_in}-{n_hidden}-{n_out} network "
             f"(sigmoid units, L2 loss), learning rate η = {_s(step.eta)}",
             style="bold",
         ),
@@ -349,3 +217,66 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
     console.print(render_step(first, finite_difference_gradients(first)))
     if len(steps) > 1:
         console.print(Group(*_spaced([render_steps_table(steps)])))
+
+
+# ------------------------------------------------------------------------ the command
+@cli.command()
+@click.option("--x", "x_text", metavar="X1,X2", help="Inputs. [default: 0.05,0.10]")
+@click.option("--t", "t_text", metavar="T1,T2", help="Targets. [default: 0.01,0.99]")
+@click.option("--eta", type=click.FloatRange(min=0.0), help="Learning rate. [default: 0.5]")
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.json",
+    help="JSON with keys w, b1, u, b2 (nested lists; w[i][j] joins input i to hidden unit j).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Successive steps to take.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the step as one JSON object (a list for --steps > 1).",
+)
+def explain(
+    x_text: str | None,
+    t_text: str | None,
+    eta: float | None,
+    weights: Path | None,
+    steps: int,
+    as_json: bool,
+) -> int:
+    """Print one full backprop step of the tutorial's 2-3-2 network, every number shown.
+
+    Forward pass a(1), h, a(2), y and the loss L; the output deltas; dL/du_ij = delta_j h_i;
+    dL/dh_j as the sum over outputs; the hidden deltas; dL/dw_ij = delta_j x_i; the bias
+    gradients; every updated weight; and beside each gradient its finite-difference
+    estimate. Defaults: backprop.reference.SEED_EXAMPLE.
+
+    \b
+    Examples:
+      backprop explain
+      backprop explain --x 0.05,0.10 --t 0.01,0.99 --eta 0.5 --steps 5
+      backprop explain --weights my_weights.json --json
+    """
+    p = example_inputs()
+    if x_text is not None:
+        p["x"] = parse_vector(x_text, "--x")
+    if t_text is not None:
+        p["t"] = parse_vector(t_text, "--t")
+    if eta is not None:
+        p["eta"] = eta
+    if weights is not None:
+        p.update(load_weights(weights))
+    trace = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
+    if as_json:
+        objs = [s.to_dict() for s in trace]
+        click.echo(json.dumps(objs[0] if steps == 1 else objs))
+        return 0
+    print_explanation(trace, make_console())
+    return 0

@@ -36,22 +36,39 @@ deadline turns a hang into :class:`RankFailure`.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import math
 import os
-import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_inputs, check_targets
-from .initializers import as_generator
-from .network import MLP
-from .optimizers import Optimizer
+from .._validation import check_inputs, check_targets
+from ..datasets.npy import NpyArray, open_npy
+from ..initializers import as_generator
+from ..network import MLP
+from ..optimizers import Optimizer
+from .epochs import (
+    check_fit_arguments,
+    combined_sample_weights,
+    count_correct,
+    epoch_callbacks,
+    is_classification,
+    new_state,
+    split_seed,
+    train_epochs,
+)
+from .mpi import (
+    DEFAULT_TIMEOUT,
+    RankFailure,
+    World,
+    get_world,
+    is_main_process,
+    launched_rank,
+    launched_world_size,
+    split_batch,
+)
+from .progress import ProgressBar
 
 __all__ = [
     "World",
@@ -65,323 +82,11 @@ __all__ = [
     "fit_data_parallel",
     "split_batch",
     "wants_data_parallel",
+    "DEFAULT_TIMEOUT",
+    "EVAL_CHUNK_ROWS",
 ]
 
-# What MPI launchers put in each process's environment: Open MPI, then MPICH / Intel MPI
-# (Hydra's PMI), then PMIx launchers.
-_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
-_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
-DEFAULT_TIMEOUT = 300.0
 EVAL_CHUNK_ROWS = 4096
-
-
-class RankFailure(RuntimeError):
-    """A collective operation did not complete in time: another rank died or hung."""
-
-
-def _env_int(names: Sequence[str], default: int) -> int:
-    for name in names:
-        value = os.environ.get(name)
-        if value is not None and value.strip().isdigit():
-            return int(value)
-    return default
-
-
-def launched_world_size() -> int:
-    """The number of processes the MPI launcher started (1 when not under ``mpirun``).
-
-    Read from the launcher's environment variables; does not import mpi4py.
-    """
-    return _env_int(_SIZE_VARS, 1)
-
-
-def launched_rank() -> int:
-    """This process's rank as set by the MPI launcher (0 when not under ``mpirun``)."""
-    return _env_int(_RANK_VARS, 0)
-
-
-def is_main_process() -> bool:
-    """Whether this process should write files (run folder, checkpoints) and print.
-
-    True for rank 0 under ``mpirun`` and for every ordinary single process. Cheap: it reads
-    the launcher's environment and never initialises MPI.
-    """
-    return launched_rank() == 0
-
-
-class World:
-    """The ranks training together: an mpi4py communicator with a deadline on collectives.
-
-    Parameters
-    ----------
-    comm : mpi4py communicator or None
-        None is a world of one process, where every collective is a no-op.
-    timeout : float, optional
-        Seconds a collective may wait for the other ranks before :class:`RankFailure`;
-        default ``BACKPROP_MPI_TIMEOUT`` or 300.
-    """
-
-    def __init__(self, comm: Any = None, timeout: float | None = None) -> None:
-        self.comm = comm
-        self.rank = 0 if comm is None else int(comm.Get_rank())
-        self.size = 1 if comm is None else int(comm.Get_size())
-        if timeout is None:
-            timeout = float(os.environ.get("BACKPROP_MPI_TIMEOUT", DEFAULT_TIMEOUT))
-        if not (isinstance(timeout, float | int) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
-        self.timeout = float(timeout)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def allreduce_sum(self, buf: np.ndarray, what: str = "gradient all-reduce") -> np.ndarray:
-        """Replace the contiguous array ``buf`` by its element-wise sum over all ranks."""
-        if self.size > 1:
-            from mpi4py import MPI
-
-            self._wait(self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM), what)
-        return buf
-
-    def broadcast(self, buf: np.ndarray, what: str = "broadcast", root: int = 0) -> np.ndarray:
-        """Overwrite the contiguous array ``buf`` on every rank with rank ``root``'s values."""
-        if self.size > 1:
-            self._wait(self.comm.Ibcast(buf, root=root), what)
-        return buf
-
-    def _wait(self, request: Any, what: str) -> None:
-        # Polling Test() is what a blocking MPI wait does inside Open MPI anyway; the clock
-        # is read every 256 polls so the deadline costs nothing measurable.
-        deadline = time.monotonic() + self.timeout
-        polls = 0
-        while not request.Test():
-            polls += 1
-            if polls % 256 == 0 and time.monotonic() > deadline:
-                mpi = sys.modules.get("mpi4py.MPI")
-                if mpi is not None and isinstance(self.comm, mpi.Comm):
-                    _exit_without_finalize()  # a real MPI job: MPI_Finalize could hang
-                raise RankFailure(
-                    f"rank {self.rank} of {self.size}: the {what} did not complete within "
-                    f"{self.timeout:g} s; another rank has probably died or hung "
-                    "(set BACKPROP_MPI_TIMEOUT to wait longer)"
-                )
-
-
-_exit_hook_registered = False
-
-
-def _exit_without_finalize() -> None:
-    """After a collective timed out, end this process at exit without ``MPI_Finalize``.
-
-    mpi4py finalizes MPI when Python exits, and with a rank dead and a collective still
-    pending, ``MPI_Finalize`` can wait forever (``tests/mpi_scripts/kill_rank.py`` under
-    ``mpirun --enable-recovery``: 2 of 15 runs still running at 60 s, after printing their
-    RankFailure). So the first exit hook to run (registered last) flushes the standard
-    streams and ends the process with status 1; the RankFailure itself is raised as usual,
-    for the caller to report or handle first.
-    """
-    global _exit_hook_registered
-    if _exit_hook_registered:
-        return
-    _exit_hook_registered = True
-
-    def leave() -> None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(1)
-
-    atexit.register(leave)
-
-
-def get_world(distributed: Any = None) -> World | None:
-    """The :class:`World` to train in, or None for the ordinary single-process loop.
-
-    ``distributed`` may be a :class:`World`, an mpi4py communicator, ``False`` (never
-    distributed) or None: then MPI is used when the launcher started more than one process
-    and mpi4py is installed.
-    """
-    if distributed is False:
-        return None
-    if isinstance(distributed, World):
-        return distributed
-    if distributed is not None and distributed is not True:
-        return World(distributed)
-    if launched_world_size() <= 1:
-        if distributed is True:
-            return World(None)
-        return None
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        raise RuntimeError(
-            f"this process was started by an MPI launcher with {launched_world_size()} ranks, "
-            "but mpi4py is not installed; install the extra: pip install 'backprop[mpi]' "
-            "(or pass distributed=False to train each rank on its own)"
-        ) from None
-    return World(MPI.COMM_WORLD)
-
-
-def split_batch(n_rows: int, size: int, rank: int) -> tuple[int, int]:
-    """Rank ``rank``'s slice ``[lo, hi)`` of a batch of ``n_rows`` split over ``size`` ranks.
-
-    The slices are contiguous and their sizes differ by at most one (the first
-    ``n_rows % size`` ranks take one row more); a rank may get none of a tiny batch.
-    """
-    base, extra = divmod(n_rows, size)
-    lo = rank * base + min(rank, extra)
-    return lo, lo + base + (1 if rank < extra else 0)
-
-
-# --------------------------------------------------------------------------- data
-class NpyArray:
-    """A ``.npy`` file's array (C order), read from disk a few rows at a time.
-
-    Opening reads only the header. :meth:`rows` copies the requested rows straight from the
-    file into a fresh batch buffer with positional reads (``os.preadv``, one per run of
-    consecutive rows), so resident memory holds batch-sized buffers only, whatever the
-    size of the file; the OS page cache keeps what it can.
-
-    Why not fancy-index ``np.load(path, mmap_mode="r")``: on this Linux 6.18 machine every
-    page fault maps the surrounding large folio (measured: 160 MB of a 400 MB file mapped,
-    and counted in the resident set, after gathering one batch of 128 random rows), so a
-    memory map's resident set grows to the whole file within a few batches. On platforms
-    without ``os.preadv`` the rows are gathered through such a memory map.
-
-    Parameters
-    ----------
-    source : path or numpy.memmap
-        A ``.npy`` file, or the result of ``np.load(path, mmap_mode="r")``.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-    shape : tuple of int
-    dtype : numpy.dtype
-    rows_read : int
-        Rows copied out by :meth:`rows` so far.
-    """
-
-    _fd = -1  # no file open (yet)
-
-    def __init__(self, source: str | os.PathLike | np.memmap) -> None:
-        if isinstance(source, np.memmap):
-            if source.filename is None or not source.flags.c_contiguous:
-                raise ValueError(
-                    "expected a C-order memory map of a .npy file, as opened by "
-                    "np.load(path, mmap_mode='r')"
-                )
-            path, offset = Path(source.filename), int(source.offset)
-            shape, dtype = source.shape, source.dtype
-        else:
-            path = Path(source)
-            offset, shape, dtype = _npy_header(path)
-        self.path = path
-        self.shape: tuple[int, ...] = tuple(int(s) for s in shape)
-        self.dtype = np.dtype(dtype)
-        self.rows_read = 0
-        self._offset = offset
-        self._row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))  # closed by close()
-        size = os.fstat(self._fd).st_size
-        need = offset + self._row_bytes * (self.shape[0] if self.shape else 1)
-        if size < need:
-            self.close()
-            raise ValueError(f"{path} is truncated: {size} bytes, but its header describes {need}")
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of array data in the file."""
-        return self._row_bytes * self.shape[0]
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def rows(self, idx: Any) -> np.ndarray:
-        """A copy of the rows ``idx``, shape ``(len(idx),) + shape[1:]``, in the order given.
-
-        Ascending indices make runs of neighbours one read each (and read the file forwards).
-        """
-        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-        n = idx.shape[0]
-        out = np.empty((n, *self.shape[1:]), self.dtype)
-        if n == 0:
-            return out
-        if idx.min() < 0 or idx.max() >= self.shape[0]:
-            raise IndexError(
-                f"row indices must be in [0, {self.shape[0]}); got {idx.min()}..{idx.max()}"
-            )
-        self.rows_read += n
-        if not hasattr(os, "preadv"):
-            return np.array(np.load(self.path, mmap_mode="r")[idx])
-        buf = memoryview(out).cast("B")
-        fd, rb = self._fd, self._row_bytes
-        breaks = (np.flatnonzero(np.diff(idx) != 1) + 1).tolist()
-        for lo, hi in zip([0, *breaks], [*breaks, n], strict=True):
-            _read_exactly(fd, buf[lo * rb : hi * rb], self._offset + int(idx[lo]) * rb, self.path)
-        return out
-
-    def close(self) -> None:
-        """Close the file (also done when the object is garbage collected)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __enter__(self) -> NpyArray:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"NpyArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _read_exactly(fd: int, buf: memoryview, offset: int, path: Path) -> None:
-    """Fill ``buf`` from the file at ``offset`` (positional reads may return less)."""
-    done = 0
-    while done < len(buf):
-        got = os.preadv(fd, [buf[done:]], offset + done)
-        if got == 0:
-            raise OSError(f"{path} ended early: it was truncated while being read")
-        done += got
-
-
-def _npy_header(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
-    """Offset of the data, shape and dtype of a ``.npy`` file (object arrays refused)."""
-    fmt = np.lib.format
-    try:
-        with open(path, "rb") as f:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            offset = f.tell()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such .npy file: {path}") from None
-    except ValueError as e:
-        raise ValueError(f"{path} is not a readable .npy file: {e}") from None
-    if dtype.hasobject:
-        raise ValueError(f"{path} holds Python objects; expected an array of numbers")
-    if fortran and len(shape) > 1:
-        raise ValueError(
-            f"{path} is stored in Fortran order; expected C order so that rows are contiguous "
-            "(save it with np.save(path, np.ascontiguousarray(a)))"
-        )
-    return offset, tuple(shape), dtype
-
-
-def open_npy(path: str | os.PathLike) -> NpyArray:
-    """Open a ``.npy`` file to read its rows batch by batch; see :class:`NpyArray`."""
-    return NpyArray(path)
 
 
 def _as_npy(x: Any) -> NpyArray | None:
@@ -555,9 +260,7 @@ def fit_data_parallel(
     TrainingDiverged
         As :func:`backprop.training.fit`, on every rank at once.
     """
-    from . import training as tr
-
-    tr.check_fit_arguments(epochs, batch_size, validation_fraction)
+    check_fit_arguments(epochs, batch_size, validation_fraction)
     world = get_world(distributed) or World(None)
     if state is not None:
         model = state.model
@@ -565,9 +268,9 @@ def fit_data_parallel(
     inputs = _Inputs(X, model, world)
     n_all = inputs.n
     Th = check_targets(_load_small(T), n_all, model.n_outputs)
-    sw = tr.combined_sample_weights(Th, _load_small(sample_weight), class_weight)
-    classify = tr.is_classification(Th, model.config.loss)
-    state = state if state is not None else tr.new_state(model, optimizer, lr, seed)
+    sw = combined_sample_weights(Th, _load_small(sample_weight), class_weight)
+    classify = is_classification(Th, model.config.loss)
+    state = state if state is not None else new_state(model, optimizer, lr, seed)
     model, opt = state.model, state.optimizer
 
     be = model.backend
@@ -575,7 +278,7 @@ def fit_data_parallel(
     val = None
     if validation_data is None and validation_fraction > 0:
         # the same held-out rows as fit(): drawn from a generator seeded from `seed`
-        perm = as_generator(tr._split_seed(seed)).permutation(n_all)
+        perm = as_generator(split_seed(seed)).permutation(n_all)
         n_val = max(1, int(round(validation_fraction * n_all)))
         val = (inputs, be.asarray(Th, model.dtype), perm[:n_val])
         train_rows = perm[n_val:]
@@ -592,7 +295,7 @@ def fit_data_parallel(
     # NumPy all-reduces the model's flat gradient vector in place; others need a host copy
     grad_buf = None if model.flat is not None and be.name == "numpy" else _GradientBuffer(model)
     n = train_rows.shape[0]
-    bar = tr._ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
+    bar = ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
 
     def run_epoch(order: np.ndarray) -> dict[str, float]:
         rows = train_rows[order]
@@ -608,9 +311,9 @@ def fit_data_parallel(
         votes = world.allreduce_sum(np.array([1.0 if stop else 0.0]), "stop decision")
         return bool(votes[0] > 0)
 
-    return tr.train_epochs(
+    return train_epochs(
         state, epochs, n, shuffle, run_epoch, evaluate, bar,
-        tr.epoch_callbacks(callbacks, early_stopping), early_stopping is not None, agree,
+        epoch_callbacks(callbacks, early_stopping), early_stopping is not None, agree,
     )  # fmt: skip
 
 
@@ -627,8 +330,6 @@ def _run_epoch(
     model, opt, inputs, t_all, w_all, rows, batch_size, classify, bar, world, grad_buf
 ) -> dict[str, float]:
     """One pass over ``rows`` (global row ids in batch order), this rank's share of each batch."""
-    from .training import _correct
-
     be, xp = model.backend, model.xp
     params, flat = model.params, model.flat
     # NumPy: the model's own flat gradient vector is the all-reduce buffer (no packing);
@@ -659,7 +360,9 @@ def _run_epoch(
                 grad_buf.pack(model.grads, 1.0, be)
             total_loss = total_loss + float(loss) * (b - a)
             if classify:
-                correct = correct + float(_correct(xp, model._y_out, tb, model.loss_fn.from_logits))
+                correct = correct + float(
+                    count_correct(xp, model.last_output, tb, model.loss_fn.from_logits)
+                )
         else:
             host[...] = 0.0  # a batch smaller than the number of ranks
         world.allreduce_sum(host)
@@ -667,7 +370,7 @@ def _run_epoch(
             opt.step(params, None, flat, scaled)
         else:
             grads = {k: be.asarray(v, model.dtype) for k, v in grad_buf.views.items()}
-            opt.step(params, grads, scaled=scaled)
+            opt.step(params, grads, scaled=scaled, decays=model.decaying)
         bar.step(lo + nb, lambda t=total_loss, seen=lo + nb: t * world.size / seen)
     sums = world.allreduce_sum(np.array([total_loss, correct]), "metrics all-reduce")
     out = {"loss": float(sums[0]) / n}
@@ -678,8 +381,6 @@ def _run_epoch(
 
 def _evaluate(model, inputs, t_all, rows, classify, world, prefix="") -> dict[str, float]:
     """Loss (and accuracy) on ``rows``, each rank evaluating a contiguous share in chunks."""
-    from .training import _correct
-
     be, xp = model.backend, model.xp
     lo, hi = split_batch(rows.shape[0], world.size, world.rank)
     sums = np.zeros(2)
@@ -687,10 +388,10 @@ def _evaluate(model, inputs, t_all, rows, classify, world, prefix="") -> dict[st
         idx = np.sort(rows[start : min(start + EVAL_CHUNK_ROWS, hi)])
         x = inputs.rows(idx)
         tb = xp.take(t_all, idx if be.name == "numpy" else be.asarray(idx), axis=0)
-        y = model._forward(x, False)
+        y = model.forward_batch(x, False)
         sums[0] += float(model.loss_fn.value(xp, y, tb)) * idx.shape[0]
         if classify:
-            sums[1] += float(_correct(xp, y, tb, model.loss_fn.from_logits))
+            sums[1] += float(count_correct(xp, y, tb, model.loss_fn.from_logits))
     world.allreduce_sum(sums, "validation all-reduce")
     out = {f"{prefix}loss": float(sums[0]) / rows.shape[0]}
     if classify:

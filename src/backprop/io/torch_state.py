@@ -26,15 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import host_array
-from .io import (
-    build_model,
-    encode_safetensors,
-    read_header,
-    read_tensors,
-    write_atomic,
-)
-from .network import MLP, MLPConfig
+from .._validation import host_array
+from ..layers import Dense
+from ..network import MLP, MLPConfig, parameter_name
+from .metadata import build_model
+from .safetensors import encode_safetensors, read_header, read_tensors, write_atomic
 
 __all__ = [
     "to_torch_state_dict",
@@ -51,14 +47,20 @@ def torch_module_index(config: MLPConfig, layer: int) -> int:
     return (3 if config.dropout > 0 else 2) * layer
 
 
-def _torch_names(config: MLPConfig) -> dict[str, tuple[str, tuple[int, int] | tuple[int]]]:
-    """``{torch name: (our name, torch shape)}`` for every parameter of ``config``."""
+#: A dense layer's parameters under ``torch.nn.Linear``'s names, and whether the array is
+#: transposed (``weight = W^T``).
+_LINEAR = {"W": ("weight", True), "b": ("bias", False)}
+
+
+def _torch_names(config: MLPConfig) -> dict[str, tuple[str, tuple[int, ...], bool]]:
+    """``{torch name: (our name, torch shape, transposed)}`` for every parameter of ``config``."""
     out: dict[str, Any] = {}
     for i, (fan_in, fan_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:], strict=True)):
         k = torch_module_index(config, i)
-        out[f"{k}.weight"] = (f"layers.{i}.W", (fan_out, fan_in))
-        if config.bias:
-            out[f"{k}.bias"] = (f"layers.{i}.b", (fan_out,))
+        for name, shape in Dense.parameter_shapes(fan_in, fan_out, config.bias).items():
+            torch_name, transposed = _LINEAR[name]
+            torch_shape = shape[::-1] if transposed else shape
+            out[f"{k}.{torch_name}"] = (parameter_name(i, name), torch_shape, transposed)
     return out
 
 
@@ -74,8 +76,8 @@ def to_torch_state_dict(model: MLP) -> dict[str, np.ndarray]:
     """
     params = model.state_dict()
     return {
-        torch_name: np.ascontiguousarray(params[ours].T if ours.endswith(".W") else params[ours])
-        for torch_name, (ours, _) in _torch_names(model.config).items()
+        torch_name: np.ascontiguousarray(params[ours].T if transposed else params[ours])
+        for torch_name, (ours, _, transposed) in _torch_names(model.config).items()
     }
 
 
@@ -112,7 +114,7 @@ def from_torch_state_dict(
             f"(Linear layers at modules {linear}): missing {missing}, unexpected {extra}"
         )
     params = {}
-    for torch_name, (ours, shape) in names.items():
+    for torch_name, (ours, shape, transposed) in names.items():
         arr = host_array(state[torch_name], torch_name)
         if arr.shape != shape:
             raise ValueError(f"{torch_name} has shape {list(arr.shape)}; expected {list(shape)}")
@@ -120,7 +122,7 @@ def from_torch_state_dict(
             raise ValueError(f"{torch_name} has dtype {arr.dtype}; expected floating point")
         if not np.isfinite(arr).all():
             raise ValueError(f"{torch_name} holds NaN or inf; expected finite numbers")
-        value = arr.T if ours.endswith(".W") else arr
+        value = arr.T if transposed else arr
         params[ours] = np.ascontiguousarray(value, dtype=config.dtype)
     return build_model(config, params, backend, device)
 
@@ -142,17 +144,17 @@ def load_torch_state_dict(
 ) -> MLP:
     """Read a torch-style safetensors state dict (float32 or float64) into an MLP.
 
-    The header is checked as for model files (:func:`backprop.io.read_header`), and the
+    The header is checked as for model files (:func:`backprop.io.safetensors.read_header`), and the
     tensors must be exactly those :func:`to_torch_state_dict` names for ``config``.
 
     Raises
     ------
-    backprop.io.ModelFileError
+    backprop.io.safetensors.ModelFileError
         For every problem with the file.
     """
     header = read_header(path, kind="state dict file")
     expected = {}
-    for torch_name, (_, shape) in _torch_names(config).items():
+    for torch_name, (_, shape, _) in _torch_names(config).items():
         code = header.tensors[torch_name][0] if torch_name in header.tensors else "F32"
         expected[torch_name] = (code, shape)
     tensors = read_tensors(header, expected, kind="state dict file")  # names, shapes checked

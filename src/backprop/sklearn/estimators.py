@@ -1,33 +1,9 @@
-"""scikit-learn estimators: :class:`BackpropClassifier` and :class:`BackpropRegressor`.
-
-Both wrap a :class:`backprop.MLP` trained by :func:`backprop.training.fit` and behave like
-scikit-learn's ``MLPClassifier`` / ``MLPRegressor``: every hyperparameter is an ``__init__``
-argument stored unchanged, ``fit`` validates the data with scikit-learn's helpers, the
-fitted network is ``model_``, and they work in ``Pipeline``, ``GridSearchCV`` and
-``cross_val_score``. They pass scikit-learn's ``parametrize_with_checks`` (see
-``tests/test_sklearn_checks.py`` and ``docs/sklearn.md``).
-
-What they add over scikit-learn's MLP: dropout, more losses (``mae``, ``huber``, one-vs-rest
-``binary_cross_entropy``), more optimizers and initialisers, ``class_weight``, engine
-callbacks, array backends (``backend="torch"``, ``device="cuda"``), and saving to the
-project's safe model format (:meth:`save` / :meth:`load`).
-
-Objective and L2 penalty (the same as scikit-learn's MLP): with sample weights ``s_i`` (1 by
-default, times the class weight) each mini-batch ``B`` minimises::
-
-    (1 / S_B) sum_{i in B} s_i l_i  +  alpha / (2 S_B) ||W||^2,     S_B = sum_{i in B} s_i
-
-The engine averages over rows, so the weights are rescaled to mean 1 over the training
-rows (``S_B`` is then the batch's row count ``b`` on average) and the optimizer's
-``weight_decay`` is ``alpha / (b * mean(s))``. With full batches this makes integer weights
-exactly equivalent to repeating rows, which scikit-learn's checks verify.
-
-scikit-learn is an optional dependency: ``pip install 'backprop[sklearn]'``.
+"""The estimators :class:`BackpropClassifier` and :class:`BackpropRegressor`, and what they
+share: checks, training, prediction, saving (:mod:`.persistence`), pickling.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -57,24 +33,28 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
         f"({e}); install it with: pip install 'backprop[sklearn]'"
     ) from e
 
-from .activations import ACTIVATIONS
-from .initializers import INITIALIZERS
-from .network import MLP, MLPConfig
-from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from .training import Callback, History, TrainState
-from .training import fit as train
+from ..network import MLP, MLPConfig
+from ..optimizers import Optimizer, get_optimizer
+from ..training import Callback, History, TrainState
+from ..training import fit as train
+from .constraints import (
+    ACTIVATION_ALIASES,
+    CLASSIFIER_LOSSES,
+    REGRESSOR_LOSSES,
+    check_parameters,
+    mlp_constraints,
+)
+from .persistence import (
+    expect,
+    field,
+    is_real,
+    labels_from_json,
+    labels_to_json,
+    load_estimator,
+    save_estimator,
+)
 
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
-
-# scikit-learn's MLP calls the sigmoid "logistic"; both names are accepted.
-_ACTIVATION_ALIASES = {"logistic": "sigmoid"}
-_HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax") + ("logistic",)
-_CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
-_REGRESSOR_LOSSES = ("mse", "l2", "mae", "huber")
-# save(): the estimator record, a JSON string in the model file's safetensors metadata
-_RECORD_KEY = "sklearn"
-_RECORD_FORMAT = "backprop.sklearn"
-_RECORD_VERSION = 1
 
 
 # ------------------------------------------------------------------------------ callbacks
@@ -129,56 +109,18 @@ def _print_progress(state: TrainState) -> None:
 class _BackpropMLP(BaseEstimator):
     """What both estimators share: checks, training, prediction plumbing, save/load, pickle.
 
-    Subclasses define ``__init__`` (the hyperparameters), ``_allowed_losses``,
+    Subclasses define ``__init__`` (the hyperparameters), ``_parameter_constraints``,
     ``_encode_targets`` (y -> targets ``T`` of shape (n_samples, n_outputs)),
     ``_output_config`` (network output activation and loss) and ``_validation_score``.
     """
 
-    _allowed_losses: tuple[str, ...] = ()
+    #: hyperparameter -> its valid values (see :mod:`.constraints`); set by each estimator
+    _parameter_constraints: dict[str, Any] = {}
     _is_classifier = False
 
     # ------------------------------------------------------------------ hyperparameters
     def _check_params(self) -> None:
-        name = type(self).__name__
-        hidden = self._hidden_sizes()
-        if not all(
-            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden
-        ):
-            raise ValueError(
-                f"{name}: hidden_layer_sizes must be a positive int or a sequence of positive "
-                f"ints; got {self.hidden_layer_sizes!r}"
-            )
-        if self.activation not in _HIDDEN_ACTIVATIONS:
-            raise ValueError(
-                f"{name}: activation must be one of {', '.join(_HIDDEN_ACTIVATIONS)}; "
-                f"got {self.activation!r}"
-            )
-        if self.loss not in self._allowed_losses:
-            raise ValueError(
-                f"{name}: loss must be one of {', '.join(self._allowed_losses)}; got {self.loss!r}"
-            )
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"{name}: optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
-            )
-        if self.init not in INITIALIZERS:
-            raise ValueError(
-                f"{name}: init must be one of {', '.join(INITIALIZERS)}; got {self.init!r}"
-            )
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"{name}: dtype must be 'float32' or 'float64'; got {self.dtype!r}")
-        _check_number(name, "learning_rate_init", self.learning_rate_init, low=0.0, low_open=True)
-        _check_number(name, "alpha", self.alpha, low=0.0)
-        _check_number(name, "tol", self.tol, low=0.0)
-        _check_number(name, "momentum", self.momentum, low=0.0, high=1.0)
-        _check_number(name, "dropout", self.dropout, low=0.0, high=1.0)
-        _check_number(
-            name, "validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=True
-        )
-        _check_int(name, "max_iter", self.max_iter)
-        _check_int(name, "n_iter_no_change", self.n_iter_no_change)
-        if self.batch_size != "auto":
-            _check_int(name, "batch_size", self.batch_size, extra="or 'auto'")
+        check_parameters(self, self._parameter_constraints)
 
     def _hidden_sizes(self) -> tuple[Any, ...]:
         h = self.hidden_layer_sizes
@@ -281,7 +223,7 @@ class _BackpropMLP(BaseEstimator):
         output_activation, loss = self._output_config()
         self.model_ = MLP(
             [n_features, *(int(h) for h in self._hidden_sizes()), n_outputs],
-            activation=_ACTIVATION_ALIASES.get(self.activation, self.activation),
+            activation=ACTIVATION_ALIASES.get(self.activation, self.activation),
             output_activation=output_activation,
             loss=loss,
             init=self.init,
@@ -386,19 +328,8 @@ class _BackpropMLP(BaseEstimator):
         write is atomic. ``backprop.io.load_model(path)`` reads the network alone.
         Engine ``callbacks`` (code, not data) are not saved.
         """
-        from .io import encode_safetensors, model_metadata, write_atomic
-
         check_is_fitted(self)
-        record = {
-            "format": _RECORD_FORMAT,
-            "format_version": _RECORD_VERSION,
-            "estimator": type(self).__name__,
-            "params": _jsonable_params(self),
-            "fitted": self._fitted_metadata(),
-        }
-        metadata = model_metadata(self.model_)
-        metadata[_RECORD_KEY] = json.dumps(record, allow_nan=False)
-        write_atomic(path, encode_safetensors(self.model_.state_dict(), metadata))
+        save_estimator(self, path)
 
     @classmethod
     def load(
@@ -410,57 +341,7 @@ class _BackpropMLP(BaseEstimator):
         every field of the record is checked. Any problem raises one
         :class:`backprop.io.ModelFileError` (a ``ValueError``) naming the file and the field.
         """
-        from .io import ModelFileError, load_model, parse_json, read_header
-
-        text = read_header(path).metadata.get(_RECORD_KEY)
-        if text is None:
-            raise ModelFileError(
-                f"{path}: a backprop model file without a scikit-learn record; it was not "
-                f"written by {cls.__name__}.save (read the network with backprop.io.load_model)"
-            )
-        record = parse_json(text, "the scikit-learn record", path)
-        model = load_model(path, backend=backend, device=device)
-        try:
-            est = cls._from_record(record, model)
-        except (ValueError, TypeError) as e:
-            raise ModelFileError(f"{path}: {e}") from None
-        est.backend, est.device = backend, device
-        return est
-
-    @classmethod
-    def _from_record(cls, record: Any, model: MLP) -> Any:
-        _expect(isinstance(record, dict), "the scikit-learn record is not a JSON object")
-        _expect(
-            record.get("format") == _RECORD_FORMAT
-            and record.get("format_version") == _RECORD_VERSION,
-            f"the scikit-learn record is not format {_RECORD_FORMAT!r} version {_RECORD_VERSION}",
-        )
-        _expect(
-            record.get("estimator") == cls.__name__,
-            f"it holds a {record.get('estimator')!r}; load it with that class, not {cls.__name__}",
-        )
-        params = _field(record, "params", dict)
-        unknown = sorted(set(params) - set(cls._get_param_names()))
-        _expect(not unknown, f"unknown hyperparameters {unknown}")
-        if isinstance(params.get("class_weight"), dict):
-            params = {**params, "class_weight": _class_weight_from_json(params["class_weight"])}
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params = {**params, "hidden_layer_sizes": tuple(params["hidden_layer_sizes"])}
-        est = cls(**params)
-        est._check_params()
-        config = model.config
-        hidden = tuple(int(h) for h in est._hidden_sizes())
-        _expect(
-            config.sizes[1:-1] == hidden
-            and config.dtype == est.dtype
-            and config.activation == _ACTIVATION_ALIASES.get(est.activation, est.activation),
-            f"the record's hidden_layer_sizes={list(hidden)}, activation={est.activation!r}, "
-            f"dtype={est.dtype!r} do not match the network ({list(config.sizes[1:-1])}, "
-            f"{config.activation!r}, {config.dtype!r})",
-        )
-        est._set_fitted_metadata(_field(record, "fitted", dict), model)
-        est.model_ = model
-        return est
+        return load_estimator(cls, path, backend, device)
 
     def _fitted_metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -476,30 +357,30 @@ class _BackpropMLP(BaseEstimator):
         return meta
 
     def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
-        n_in = _field(meta, "n_features_in", int)
-        _expect(
+        n_in = field(meta, "n_features_in", int)
+        expect(
             n_in == model.n_inputs,
             f"n_features_in={n_in} but the network has {model.n_inputs} inputs",
         )
         self.n_features_in_ = n_in
         self.n_outputs_ = model.n_outputs
         if "feature_names_in" in meta:
-            names = _field(meta, "feature_names_in", list)
-            _expect(
+            names = field(meta, "feature_names_in", list)
+            expect(
                 len(names) == n_in and all(isinstance(f, str) for f in names),
                 f"feature_names_in must be {n_in} strings",
             )
             self.feature_names_in_ = np.asarray(names, dtype=object)
-        curve = _field(meta, "loss_curve", list)
-        _expect(all(_is_real(v) for v in curve), "loss_curve must be a list of numbers")
+        curve = field(meta, "loss_curve", list)
+        expect(all(is_real(v) for v in curve), "loss_curve must be a list of numbers")
         self.loss_curve_ = [float(v) for v in curve]
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
-        self.n_iter_ = _field(meta, "n_iter", int)
+        self.n_iter_ = field(meta, "n_iter", int)
         scores = meta.get("validation_scores")
-        _expect(
+        expect(
             scores is None
-            or (isinstance(scores, list) and all(v is None or _is_real(v) for v in scores)),
+            or (isinstance(scores, list) and all(v is None or is_real(v) for v in scores)),
             "validation_scores must be null or a list of numbers",
         )
         self.validation_scores_ = (
@@ -640,7 +521,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     (2, 3)
     """
 
-    _allowed_losses = _CLASSIFIER_LOSSES
+    _parameter_constraints = mlp_constraints(CLASSIFIER_LOSSES)
     _is_classifier = True
 
     def __init__(
@@ -818,26 +699,26 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     # ------------------------------------------------------------------ save metadata
     def _fitted_metadata(self) -> dict[str, Any]:
         meta = super()._fitted_metadata()
-        meta["classes"] = _labels_to_json(self.classes_)
+        meta["classes"] = labels_to_json(self.classes_)
         meta["target_type"] = self._target_type
         return meta
 
     def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
         super()._set_fitted_metadata(meta, model)
         target_type = meta.get("target_type")
-        _expect(
+        expect(
             target_type in ("binary", "multiclass", "multilabel-indicator"),
             f"unknown target_type {target_type!r}; expected binary, multiclass or "
             "multilabel-indicator",
         )
-        classes = _labels_from_json(meta.get("classes"))
+        classes = labels_from_json(meta.get("classes"))
         n_out = 1 if target_type == "binary" else len(classes)
-        _expect(
+        expect(
             len(classes) >= 2 and len(np.unique(classes)) == len(classes),
             "classes must hold at least two distinct labels",
         )
-        _expect(
-            model.n_outputs == n_out and model.config.loss in _CLASSIFIER_LOSSES,
+        expect(
+            model.n_outputs == n_out and model.config.loss in CLASSIFIER_LOSSES,
             f"{len(classes)} {target_type} classes need a cross-entropy network with {n_out} "
             f"outputs; the network has {model.n_outputs} and loss {model.config.loss!r}",
         )
@@ -881,7 +762,7 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
     ``predict`` returns shape (n_samples,) when ``y`` was 1-D, else (n_samples, n_outputs_).
     """
 
-    _allowed_losses = _REGRESSOR_LOSSES
+    _parameter_constraints = mlp_constraints(REGRESSOR_LOSSES)
 
     def __init__(
         self,
@@ -980,44 +861,20 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
 
     def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
         super()._set_fitted_metadata(meta, model)
-        y_ndim = _field(meta, "y_ndim", int)
-        _expect(y_ndim in (1, 2), f"y_ndim={y_ndim}; expected 1 or 2")
-        _expect(
+        y_ndim = field(meta, "y_ndim", int)
+        expect(y_ndim in (1, 2), f"y_ndim={y_ndim}; expected 1 or 2")
+        expect(
             y_ndim == 2 or model.n_outputs == 1,
             f"1-D targets need a network with 1 output; it has {model.n_outputs}",
         )
-        _expect(
-            model.config.loss in _REGRESSOR_LOSSES and model.config.output_activation == "identity",
-            f"a regressor's network has an identity output and one of {_REGRESSOR_LOSSES}",
+        expect(
+            model.config.loss in REGRESSOR_LOSSES and model.config.output_activation == "identity",
+            f"a regressor's network has an identity output and one of {REGRESSOR_LOSSES}",
         )
         self._y_ndim = y_ndim
 
 
 # ------------------------------------------------------------------------------ helpers
-def _check_number(
-    est: str,
-    name: str,
-    value: Any,
-    low: float,
-    high: float | None = None,
-    low_open: bool = False,
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value < high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = f"{high})" if high is not None else "inf)"
-        raise ValueError(f"{est}: {name} must be a number in {lo}{low}, {hi}; got {value!r}")
-
-
-def _check_int(est: str, name: str, value: Any, extra: str = "") -> None:
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
-        raise ValueError(
-            f"{est}: {name} must be a positive integer{' ' + extra if extra else ''}; got {value!r}"
-        )
-
-
 def _generator(random_state: Any) -> np.random.Generator:
     """A numpy Generator from scikit-learn's ``random_state`` conventions.
 
@@ -1034,91 +891,3 @@ def _generator(random_state: Any) -> np.random.Generator:
     raise ValueError(
         f"random_state must be None, an int, a numpy RandomState or Generator; got {random_state!r}"
     )
-
-
-def _expect(ok: bool, message: str) -> None:
-    """Raise ``ValueError(message)`` unless ``ok`` (checks of a loaded record)."""
-    if not ok:
-        raise ValueError(message)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _field(d: dict[str, Any], key: str, kind: type) -> Any:
-    """``d[key]``, checked to be a ``kind`` (a JSON int is not a bool)."""
-    _expect(key in d, f"the scikit-learn record has no {key!r}")
-    v = d[key]
-    _expect(
-        isinstance(v, kind) and not (kind is int and isinstance(v, bool)),
-        f"{key} is {type(v).__name__} {v!r:.60}; expected {kind.__name__}",
-    )
-    return v
-
-
-def _jsonable_params(est: BaseEstimator) -> dict[str, Any]:
-    """The hyperparameters as JSON values; ``callbacks`` (code, not data) are left out."""
-    out: dict[str, Any] = {}
-    for key, value in est.get_params(deep=False).items():
-        if key == "callbacks":
-            continue
-        if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
-            value = None  # a generator object is not data; the fitted weights are saved anyway
-        if key == "hidden_layer_sizes":
-            value = [int(h) for h in est._hidden_sizes()]
-        elif key == "class_weight" and isinstance(value, dict):
-            value = {
-                "labels": _labels_to_json(np.asarray(list(value))),
-                "weights": [float(w) for w in value.values()],
-            }
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
-
-
-def _labels_to_json(labels: np.ndarray) -> dict[str, Any]:
-    """Class labels as ``{"kind": "int"|"float"|"bool"|"str", "values": [...]}``."""
-    arr = np.asarray(labels)
-    if arr.dtype.kind == "b":
-        return {"kind": "bool", "values": [bool(v) for v in arr]}
-    if arr.dtype.kind in "iu":
-        return {"kind": "int", "values": [int(v) for v in arr]}
-    if arr.dtype.kind == "f":
-        return {"kind": "float", "values": [float(v) for v in arr]}
-    if all(isinstance(v, str) for v in arr.tolist()):
-        return {"kind": "str", "values": [str(v) for v in arr]}
-    raise ValueError(
-        f"class labels of type {arr.dtype} cannot be saved; expected ints, floats, bools or strings"
-    )
-
-
-def _labels_from_json(d: Any) -> np.ndarray:
-    """Inverse of :func:`_labels_to_json`, checking every value's type."""
-    kinds: dict[str, tuple[Callable[[Any], bool], Any]] = {
-        "bool": (lambda v: isinstance(v, bool), bool),
-        "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), np.int64),
-        "float": (_is_real, np.float64),
-        "str": (lambda v: isinstance(v, str), object),
-    }
-    _expect(
-        isinstance(d, dict) and d.get("kind") in kinds and isinstance(d.get("values"), list),
-        'labels must be {"kind": "bool"|"int"|"float"|"str", "values": [...]}',
-    )
-    is_kind, dtype = kinds[d["kind"]]
-    _expect(all(is_kind(v) for v in d["values"]), f"labels of kind {d['kind']!r} hold other values")
-    if d["kind"] == "int":
-        _expect(all(-(2**63) <= v < 2**63 for v in d["values"]), "integer labels out of range")
-    return np.asarray(d["values"], dtype=dtype)
-
-
-def _class_weight_from_json(d: Any) -> dict[Any, float]:
-    _expect(isinstance(d, dict), "class_weight is malformed")
-    labels = _labels_from_json(d.get("labels")).tolist()
-    weights = d.get("weights")
-    _expect(
-        isinstance(weights, list) and len(weights) == len(labels) and all(map(_is_real, weights)),
-        "class_weight must give one number per label",
-    )
-    return {k: float(w) for k, w in zip(labels, weights, strict=True)}

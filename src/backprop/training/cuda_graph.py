@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from .network import MLP
-from .optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSprop
+from ..network import MLP
+from ..optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSprop
 
 __all__ = [
     "CAPTURABLE_OPTIMIZERS",
@@ -306,7 +306,7 @@ class StepGraph:
         self.optimizer.step(model.params, model.grads, flat=model.flat, scaled=scale != 1.0)
         self.losses.index_copy_(0, self._k.reshape(1), loss.reshape(1))
         if self._classes is not None:  # predicted classes over the positions just read
-            self.order.index_copy_(0, rows, self._classes(model.outputs))
+            self.order.index_copy_(0, rows, self._classes(model.last_output))
         self._k += 1
 
     def _capture(self) -> bool:

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .network import MLP
+from .._version import __version__
+from ..network import MLP, parameter_name
+from .safetensors import write_atomic
 
 __all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -147,9 +149,9 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
     params = model.state_dict()
     n_layers = len(config.sizes) - 1
     for i in range(n_layers):
-        W = g.constant(f"layers.{i}.W", params[f"layers.{i}.W"])
+        W = g.constant(parameter_name(i, "W"), params[parameter_name(i, "W")])
         if config.bias:
-            b = g.constant(f"layers.{i}.b", params[f"layers.{i}.b"])
+            b = g.constant(parameter_name(i, "b"), params[parameter_name(i, "b")])
             x = g.op("Gemm", [x, W, b], f"a{i}")  # a = x W + b
         else:
             x = g.op("MatMul", [x, W], f"a{i}")
@@ -172,16 +174,8 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
         graph,
         opset_imports=[helper.make_opsetid("", opset)],
         producer_name="backprop",
-        producer_version=_version(),
+        producer_version=__version__,
         doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",
     )
     onnx.checker.check_model(onnx_model)
-    from .io import write_atomic
-
     write_atomic(path, onnx_model.SerializeToString())
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__

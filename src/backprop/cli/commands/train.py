@@ -1,0 +1,356 @@
+"""``backprop train``: train a network and write a run folder; ``--resume`` continues one."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from click.core import ParameterSource
+
+from ... import metrics
+from ..._version import __version__
+from ...io import save_model
+from ...io.checkpoint import checkpoint_path, load_checkpoint
+from ...network import MLP
+from ...training import TrainingDiverged, fit
+from ...training.mpi import is_main_process
+from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
+from ..config import (
+    build_model,
+    build_optimizer,
+    config_to_toml,
+    given_options,
+    load_data,
+    read_config,
+    resolve,
+)
+from ..options import config_option, data_options, device_options, model_options, optimizer_options
+from ..render import summary_table
+from ..run_folder import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    SUMMARY_FILE,
+    checkpoint_callback,
+    make_run_dir,
+    write_history,
+    write_json,
+    write_plots,
+)
+
+__all__ = ["KeepLastEpoch", "train"]
+
+
+def _split_metrics(
+    model: MLP, X: np.ndarray, y: np.ndarray, T: np.ndarray, classify: bool
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on one split: ``accuracy`` (and macro precision and
+    recall) for classifiers; ``mse``, ``mae``, ``r2`` for regression."""
+    out = {"loss": model.loss(X, T)}
+    if classify:
+        pred = model.predict_classes(X)
+        out["accuracy"] = float(metrics.accuracy(y, pred))
+    else:
+        pred = model.backend.to_numpy(model.predict(X))
+        yt = np.asarray(y, dtype=np.float64).reshape(pred.shape)
+        out["mse"] = float(metrics.mse(yt, pred))
+        out["mae"] = float(metrics.mae(yt, pred))
+        out["r2"] = float(metrics.r2_score(yt, pred))
+    return out
+
+
+def _validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): a seeded shuffle of ``range(n)`` cut at ``fraction``."""
+    if fraction <= 0:
+        return np.arange(n), np.arange(0)
+    perm = np.random.default_rng([int(seed), 0x7A11D]).permutation(n)
+    n_val = min(n - 1, max(1, round(fraction * n)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class KeepLastEpoch:
+    """Fit callback: remembers the last completed epoch's weights and the history, so that a
+    Ctrl-C mid-epoch can save exactly that epoch's model and history.
+
+    The weights, their epoch and the state are replaced together by one attribute store,
+    which a signal cannot split (Python runs signal handlers between calls, not inside a
+    store); the history is the run's live list, which may already hold the next epoch's row
+    when Ctrl-C comes between that append and this callback, so :meth:`rows` cuts it at the
+    kept epoch.
+    """
+
+    def __init__(self) -> None:
+        self._kept: tuple[dict[str, np.ndarray], int, Any] | None = None
+
+    def __call__(self, state: Any) -> None:
+        self._kept = (state.model.state_dict(), state.epoch, state)
+
+    @property
+    def weights(self) -> dict[str, np.ndarray] | None:
+        return None if self._kept is None else self._kept[0]
+
+    @property
+    def epoch(self) -> int:
+        return 0 if self._kept is None else self._kept[1]
+
+    @property
+    def state(self) -> Any:
+        return None if self._kept is None else self._kept[2]
+
+    def rows(self) -> list[dict[str, float]]:
+        """The history up to and including the kept epoch."""
+        epoch = self.epoch
+        return [row for row in self.state.history.epochs if row["epoch"] <= epoch]
+
+
+@cli.command()
+@data_options
+@model_options
+@device_options
+@optimizer_options
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Run folder. [default: runs/<timestamp>-<dataset>]",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="RUN_DIR",
+    help="Continue the run in RUN_DIR from its last checkpoint (--epochs may raise its target).",
+)
+@click.option(
+    "--progress/--no-progress", default=True, help="Show a live progress bar. [default: on]"
+)
+@click.option(
+    "--plots/--no-plots", default=True, help="Write PNG plots (needs matplotlib). [default: on]"
+)
+def train(**options: Any) -> int:
+    """Train a network and write a run folder (model, history, summary, config, plots).
+
+    With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
+    built-in two-input, two-output toy data.
+
+    \b
+    Examples:
+      backprop train
+      backprop train --dataset moons --layers 2,16,2 --activation tanh --epochs 200
+      backprop train --dataset mnist --layers 784,30,10 --lr 3 --epochs 30 --out runs/mnist
+      backprop train --dataset data.csv --target species --loss cross_entropy --optimizer adam
+      backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again
+      backprop train --resume runs/mnist --epochs 40
+    """
+    ctx = click.get_current_context()
+    if options["resume"] is not None:
+        return _train_resume(ctx, options)
+    values = given_options(ctx, options["config_path"])
+    data = load_data(values)
+    cfg = resolve(values, data)
+    model = build_model(cfg)
+    if data.preprocessing is not None:
+        model.preprocessing = data.preprocessing
+    optimizer = build_optimizer(cfg)
+    run_dir = None
+    if is_main_process():
+        run_dir = make_run_dir(options["out"], data.name)
+        (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+    return _run_training(model, data, cfg, run_dir, options, optimizer=optimizer, state=None)
+
+
+def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
+    run_dir: Path = options["resume"]
+    allowed = {"resume", "epochs", "progress", "plots", "backend", "device"}
+    extra = [
+        name
+        for name in ctx.params
+        if name not in allowed
+        and ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+    if extra:
+        flags = ", ".join("--" + n.replace("_", "-") for n in extra)
+        raise UserError(
+            f"--resume continues a run with the config saved in {run_dir}; {flags} cannot be "
+            "changed (only --epochs, --progress, --plots, --backend, --device)"
+        )
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise UserError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
+    if not checkpoint_path(run_dir).is_file():
+        raise UserError(
+            f"{run_dir} holds no checkpoint ({checkpoint_path(run_dir).name}) to resume from"
+        )
+    values = read_config(run_dir / CONFIG_FILE)
+    for key in ("epochs", "backend", "device"):
+        if options.get(key) is not None:
+            values[key] = options[key]
+    state, fit_config = load_checkpoint(
+        run_dir, backend=values.get("backend", "numpy"), device=values.get("device")
+    )
+    data = load_data(values)
+    if fit_config.get("data_sha256") not in (None, data.sha256()):
+        raise UserError(
+            f"the training data of {data.name} differ from those the run in {run_dir} started on "
+            f"(SHA-256 {data.sha256()[:12]}... instead of {str(fit_config['data_sha256'])[:12]}...)"
+        )
+    cfg = resolve(values, data)
+    if state.model.preprocessing is None and data.preprocessing is not None:
+        state.model.preprocessing = data.preprocessing
+    if state.epoch >= cfg["epochs"]:
+        raise UserError(
+            f"the run in {run_dir} has already trained {state.epoch} epochs; "
+            f"pass --epochs N with N > {state.epoch} to train further"
+        )
+    if is_main_process():
+        (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+    state.history.stop_reason = ""  # the saved run's reason to stop no longer holds
+    state.stop = False
+    return _run_training(
+        state.model,
+        data,
+        cfg,
+        run_dir if is_main_process() else None,
+        options,
+        optimizer=None,
+        state=state,
+    )
+
+
+def _run_training(
+    model: MLP,
+    data: Any,
+    cfg: dict[str, Any],
+    run_dir: Path | None,
+    options: dict[str, Any],
+    *,
+    optimizer: Any,
+    state: Any,
+) -> int:
+    """Fit, then write the model, history, summary and plots into ``run_dir``.
+
+    Under ``mpirun`` every rank trains (in step, see :mod:`backprop.distributed`) but only
+    the main process writes the run folder and prints; ``run_dir`` is None on the others.
+    """
+
+    console = make_console()
+    classify = data.task == "classification"
+    X, T = data.X_train, data.targets("train")
+    tr, va = _validation_split(X.shape[0], cfg["validation_fraction"], cfg["seed"])
+    validation = (X[va], T[va]) if va.size else None
+    fit_kwargs = {
+        "optimizer": optimizer if optimizer is not None else "sgd",
+        "epochs": cfg["epochs"],
+        "batch_size": cfg["batch_size"],
+        "seed": cfg["seed"],
+        "validation_data": validation,
+        "early_stopping": cfg.get("early_stopping"),
+        "class_weight": cfg.get("class_weight"),
+        "state": state,
+    }
+    if run_dir is None:
+        try:
+            fit(model, X[tr], T[tr], progress=False, **fit_kwargs)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        except TrainingDiverged:
+            return EXIT_FAILED
+        return 0
+    keep = KeepLastEpoch()
+    callbacks: list[Any] = [keep]
+    checkpoint = checkpoint_callback(run_dir, cfg, data.sha256())
+    callbacks.append(checkpoint)
+    if state is not None:
+        keep(state)
+
+    console.print(
+        f"Network  {'-'.join(map(str, cfg['layers']))}, {cfg['activation']} hidden, "
+        f"{cfg['output_activation']} output, loss {cfg['loss']}\n"
+        f"Training {cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
+        f"{cfg['epochs']} epochs"
+        + (f", resuming after epoch {state.epoch}" if state is not None else "")
+        + f"\nData     {data.name}: {tr.size} training rows, {va.size} validation, "
+        f"{data.n_test} test"
+    )
+    console.print(f"Run      {run_dir}")
+    model_path = run_dir / MODEL_FILE
+    start_epoch = 0 if state is None else state.epoch
+    start = time.perf_counter()
+    try:
+        history = fit(
+            model,
+            X[tr],
+            T[tr],
+            callbacks=callbacks,
+            progress=options["progress"],
+            **fit_kwargs,
+        )
+    except KeyboardInterrupt:
+        weights, epoch = keep.weights, keep.epoch
+        if weights is None:
+            click.echo(
+                f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
+            )
+            return EXIT_INTERRUPTED
+        model.load_state_dict(weights)
+        save_model(model_path, model)
+        write_history(run_dir / HISTORY_FILE, keep.rows())
+        saved = epoch - epoch % cfg["checkpoint_every"]
+        resume = (
+            f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
+            if saved > 0
+            else ""
+        )
+        click.echo(
+            f"Interrupted: kept the model of epoch {epoch} in {model_path}{resume}", err=True
+        )
+        return EXIT_INTERRUPTED
+    except TrainingDiverged as e:
+        save_model(model_path, model)
+        write_history(run_dir / HISTORY_FILE, e.history.epochs)
+        print_error(f"{one_line(e)}; that model is in {model_path}")
+        return EXIT_FAILED
+    wall = time.perf_counter() - start
+    if keep.state is not None:
+        checkpoint.save(keep.state)
+    save_model(model_path, model)
+    write_history(run_dir / HISTORY_FILE, history.epochs)
+
+    epochs_run = len(history.epochs)
+    epochs_now = epochs_run - start_epoch
+    y = np.asarray(data.y_train)
+    splits = {
+        "train": _split_metrics(model, X[tr], y[tr], T[tr], classify),
+        "validation": _split_metrics(model, X[va], y[va], T[va], classify) if va.size else {},
+        "test": (
+            _split_metrics(model, data.X_test, data.y_test, data.targets("test"), classify)
+            if data.X_test is not None
+            else {}
+        ),
+    }
+    summary = {
+        "dataset": data.name,
+        "task": data.task,
+        **splits,
+        "epochs_run": epochs_run,
+        "best_epoch": history.best_epoch,
+        "stop_reason": history.stop_reason,
+        "wall_time_s": round(wall, 4),
+        "train_samples_per_s": round(tr.size * epochs_now / wall, 1) if wall > 0 else None,
+        "n_train": int(tr.size),
+        "n_validation": int(va.size),
+        "n_test": data.n_test,
+        "n_parameters": model.n_parameters,
+        "seed": cfg["seed"],
+        "backprop_version": __version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "data_sha256": data.sha256(),
+        "model_file": MODEL_FILE,
+    }
+    write_json(run_dir / SUMMARY_FILE, summary)
+    written = write_plots(run_dir, model, data, history.epochs, options["plots"], console)
+    console.print(summary_table(summary, run_dir, written))
+    return 0

@@ -1,0 +1,248 @@
+"""From options to a run: a config file read and written (TOML), every default resolved
+from the data, and the model, optimizer and data set built from the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from ..datasets import load_dataset
+from ..io import load_model
+from ..losses import LOSSES
+from ..network import MLP, MLPConfig
+from ..optimizers import OPTIMIZERS, get_optimizer, get_schedule
+from .app import UserError, one_line
+from .options import CONFIG_KEYS, CONFIG_PARAMS, optimizers_taking
+
+__all__ = [
+    "ADAPTIVE_LR",
+    "DEFAULT_LR",
+    "build_model",
+    "build_optimizer",
+    "config_to_toml",
+    "default_lr",
+    "given_options",
+    "is_classifier",
+    "load_data",
+    "load_model_file",
+    "read_config",
+    "resolve",
+]
+
+#: Learning rate when --lr is not given: Nielsen's eta = 3.0 for plain SGD on the quadratic
+#: (L2) cost, 0.5 for SGD on the other losses (his cross-entropy runs), the usual 1e-3 for
+#: the adaptive methods.
+DEFAULT_LR = {"sgd": (3.0, 0.5), "momentum": (0.5, 0.1), "nesterov": (0.5, 0.1)}
+ADAPTIVE_LR = 1e-3
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Options from a TOML (Python 3.11+: tomllib) or JSON file, converted and checked by the
+    same types as the command-line options."""
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    text = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"config file {path} is not valid JSON: {e}") from None
+    else:
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as tomllib  # type: ignore[no-redef]
+            except ImportError:
+                raise UserError(
+                    "--config with a TOML file needs Python 3.11+ (or pip install tomli)"
+                ) from None
+        try:
+            raw = tomllib.loads(text.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"config file {path} is not valid TOML: {e}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {path} must hold a table of options")
+    params = CONFIG_PARAMS
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = str(key).replace("-", "_")
+        if name not in params:
+            raise UserError(
+                f"config file {path}: unknown option {key!r}; "
+                f"expected some of {', '.join(CONFIG_KEYS)}"
+            )
+        param = params[name]
+        try:
+            out[name] = param.type.convert(value, param, None)
+        except click.BadParameter as e:
+            raise UserError(f"config file {path}: {key} = {value!r}: {e.message}") from None
+    return out
+
+
+def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
+    """The options the user chose: the config file's, overridden by the command line's."""
+    values = read_config(config_path) if config_path is not None else {}
+    for name, value in ctx.params.items():
+        if name in CONFIG_KEYS and ctx.get_parameter_source(name) not in (
+            None,
+            ParameterSource.DEFAULT,
+        ):
+            values[name] = value
+    return values
+
+
+def load_data(values: dict[str, Any]) -> Any:
+    """The dataset named by the options (``toy`` by default)."""
+    name = values.get("dataset") or "toy"
+    kwargs = {
+        k: values[k]
+        for k in ("target", "data_dir", "n_samples", "noise", "test_fraction")
+        if values.get(k) is not None
+    }
+    return load_dataset(name, seed=values.get("seed", 0), **kwargs)
+
+
+def default_lr(optimizer: str, loss: str) -> float:
+    if optimizer in DEFAULT_LR:
+        l2_lr, other_lr = DEFAULT_LR[optimizer]
+        return l2_lr if loss == "l2" else other_lr
+    return ADAPTIVE_LR
+
+
+def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
+    """The fully resolved configuration: every option, defaults filled in from the data."""
+    classify = data.task == "classification"
+    cfg = dict(values)
+    cfg["dataset"] = values.get("dataset") or "toy"
+    defaults = MLPConfig()
+    hidden = 3 if data.name == "toy" else 30
+    cfg.setdefault("layers", (data.n_features, hidden, data.n_outputs))
+    sizes = cfg["layers"]
+    if sizes[0] != data.n_features or sizes[-1] != data.n_outputs:
+        raise UserError(
+            f"--layers {','.join(map(str, sizes))} does not fit dataset {data.name}: it has "
+            f"{data.n_features} input features and {data.n_outputs} outputs, so the layers must "
+            f"start with {data.n_features} and end with {data.n_outputs}"
+        )
+    cfg.setdefault("activation", defaults.activation)
+    cfg.setdefault("loss", "l2" if classify else "mse")
+    from_logits = LOSSES[cfg["loss"]].from_logits
+    if "output_activation" not in cfg:
+        cfg["output_activation"] = (
+            "identity" if (from_logits or not classify) else defaults.output_activation
+        )
+    elif from_logits and cfg["output_activation"] != "identity":
+        link = LOSSES[cfg["loss"]].link
+        raise UserError(
+            f"--loss {cfg['loss']} takes logits and applies {link} itself, so the output "
+            f"activation must be identity (got --output-activation {cfg['output_activation']}); "
+            "leave --output-activation out"
+        )
+    cfg.setdefault("init", defaults.init)
+    cfg.setdefault("init_scale", defaults.init_scale)
+    cfg.setdefault("dropout", defaults.dropout)
+    cfg.setdefault("dtype", defaults.dtype)
+    cfg.setdefault("seed", 0)
+    cfg.setdefault("backend", "numpy")
+    cfg.setdefault("optimizer", "sgd")
+    cfg.setdefault("lr", default_lr(cfg["optimizer"], cfg["loss"]))
+    cfg.setdefault("schedule", "constant")
+    cfg.setdefault("epochs", 300 if data.name == "toy" else 30)
+    cfg.setdefault("batch_size", 10)
+    cfg.setdefault("validation_fraction", 0.1)
+    cfg.setdefault("checkpoint_every", max(1, min(10, cfg["epochs"] // 30)))
+    if str(cfg["dataset"]).lower().endswith(".csv"):
+        cfg["dataset"] = str(Path(cfg["dataset"]).resolve())
+    if cfg.get("data_dir") is not None:
+        cfg["data_dir"] = str(Path(cfg["data_dir"]).resolve())
+    return cfg
+
+
+def build_model(cfg: dict[str, Any]) -> MLP:
+    try:
+        return MLP(
+            cfg["layers"],
+            cfg["activation"],
+            cfg["output_activation"],
+            cfg["loss"],
+            init=cfg["init"],
+            init_scale=cfg["init_scale"],
+            dropout=cfg["dropout"],
+            dtype=cfg["dtype"],
+            seed=cfg["seed"],
+            backend=cfg["backend"],
+            device=cfg.get("device"),
+        )
+    except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
+        raise UserError(one_line(e)) from None
+
+
+def build_optimizer(cfg: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {"lr": cfg["lr"]}
+    for key in ("momentum", "beta1", "beta2", "weight_decay"):
+        if cfg.get(key) is not None:
+            kwargs[key] = cfg[key]
+    if cfg["schedule"] == "cosine":
+        kwargs["schedule"] = get_schedule("cosine", t_max=cfg["epochs"])
+    else:
+        kwargs["schedule"] = get_schedule(cfg["schedule"])
+    accepted = OPTIMIZERS[cfg["optimizer"]].settings()  # what the optimizer itself takes
+    for key in kwargs:
+        if key not in accepted:
+            owners = optimizers_taking(key)
+            raise UserError(
+                f"--{key} applies to --optimizer {' or '.join(owners)}, not {cfg['optimizer']}"
+            )
+    try:
+        return get_optimizer(cfg["optimizer"], **kwargs)
+    except ValueError as e:
+        raise UserError(f"--optimizer {cfg['optimizer']}: {one_line(e)}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # JSON's escapes are valid in a TOML basic string
+
+
+def config_to_toml(cfg: dict[str, Any]) -> str:
+    """The resolved configuration as TOML that ``--config`` reads back (None values omitted)."""
+    lines = ["# backprop train: the fully resolved configuration of this run.",
+             "# Re-run it with: backprop train --config config.toml --out NEW_DIR"]  # fmt: skip
+    for key in CONFIG_KEYS:
+        if cfg.get(key) is not None:
+            lines.append(f"{key} = {_toml_value(cfg[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def load_model_file(path: Path, backend: str | None, device: str | None) -> MLP:
+    try:
+        return load_model(path, backend=backend or "numpy", device=device)
+    except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
+        raise UserError(one_line(e)) from None
+
+
+def is_classifier(model: MLP) -> bool:
+    """A model is read as a classifier when it carries class labels, uses a cross-entropy
+    loss, or squashes its outputs with sigmoid/softmax."""
+    pre = model.preprocessing
+    if pre is not None:
+        return pre.classes is not None
+    return model.config.loss in (
+        "cross_entropy",
+        "binary_cross_entropy",
+    ) or model.config.output_activation in (
+        "sigmoid",
+        "softmax",
+    )

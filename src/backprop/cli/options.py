@@ -1,0 +1,245 @@
+"""The options several commands share, each group declared once, and the option types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..activations import ACTIVATIONS
+from ..backend import BACKENDS
+from ..datasets import DATASETS
+from ..initializers import INITIALIZERS
+from ..losses import LOSSES
+from ..optimizers import OPTIMIZERS, SCHEDULES
+
+__all__ = [
+    "CONFIG_KEYS",
+    "CONFIG_PARAMS",
+    "SizesType",
+    "choice",
+    "config_option",
+    "data_options",
+    "device_options",
+    "model_options",
+    "option_group",
+    "optimizers_taking",
+    "optimizer_options",
+]
+
+
+class SizesType(click.ParamType):
+    """``784,30,10`` (or a TOML list ``[784, 30, 10]``) -> ``(784, 30, 10)``."""
+
+    name = "SIZES"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        items = value if isinstance(value, list) else str(value).split(",")
+        sizes = []
+        for item in items:
+            text = str(item).strip()
+            if isinstance(item, bool) or isinstance(item, float) or not text.isdigit():
+                self.fail(
+                    f"expected positive integers separated by commas, such as 2,3,2; got {value!r}",
+                    param,
+                    ctx,
+                )
+            sizes.append(int(text))
+        if len(sizes) < 2 or min(sizes) < 1:
+            self.fail(
+                f"expected at least two positive sizes (inputs,...,outputs); got {value!r}",
+                param,
+                ctx,
+            )
+        return tuple(sizes)
+
+
+def option_group(*decorators: Callable) -> Callable:
+    """Stack option decorators so that a group of options is declared once."""
+
+    def wrap(f: Callable) -> Callable:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return wrap
+
+
+def choice(names: Sequence[str]) -> click.Choice:
+    return click.Choice(list(names), case_sensitive=True)
+
+
+def _dataset_help() -> str:
+    return (
+        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). [default: toy]"
+    )
+
+
+def optimizers_taking(setting: str) -> list[str]:
+    """The optimizers whose constructor takes ``setting`` (``momentum``: momentum, nesterov)."""
+    return [name for name, cls in OPTIMIZERS.items() if setting in cls.settings()]
+
+
+def _setting_help(setting: str) -> str:
+    """``momentum/nesterov. [default: 0.9]``: who takes an optimizer setting, and its default,
+    as the optimizers themselves declare them."""
+    owners = optimizers_taking(setting)
+    return f"{'/'.join(owners)}. [default: {OPTIMIZERS[owners[0]].settings()[setting]:g}]"
+
+
+data_options = option_group(
+    click.option("--dataset", "-d", metavar="NAME|FILE.csv", help=_dataset_help()),
+    click.option("--target", metavar="COLUMN", help="The target column of a CSV dataset."),
+    click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder with the data files (MNIST). [default: $BACKPROP_DATA, then a per-user cache]",
+    ),
+    click.option("--n-samples", type=click.IntRange(min=1), help="Rows of a generated dataset."),
+    click.option("--noise", type=click.FloatRange(min=0.0), help="Noise of a generated dataset."),
+    click.option(
+        "--test-fraction",
+        type=click.FloatRange(0.0, 1.0, max_open=True),
+        help="Share of a dataset without a fixed test split held out for testing. [default: 0.25]",
+    ),
+)
+
+model_options = option_group(
+    click.option(
+        "--layers",
+        type=SizesType(),
+        help="Units per layer, inputs first. "
+        "[default: 2,3,2 on toy; n_features,30,n_outputs otherwise]",
+    ),
+    click.option(
+        "--activation",
+        type=choice(ACTIVATIONS),
+        help="Hidden-layer activation. [default: sigmoid]",
+    ),
+    click.option(
+        "--output-activation",
+        type=choice(ACTIVATIONS),
+        help="Output activation. [default: sigmoid; identity for regression and for the "
+        "cross-entropy losses, which take logits]",
+    ),
+    click.option(
+        "--loss", type=choice(LOSSES), help="[default: l2 for classification, mse for regression]"
+    ),
+    click.option("--init", type=choice(INITIALIZERS), help="Weight initialiser. [default: normal]"),
+    click.option(
+        "--init-scale",
+        type=click.FloatRange(min=0.0, min_open=True),
+        help="Std of 'normal' init. [default: 0.1]",
+    ),
+    click.option(
+        "--dropout",
+        type=click.FloatRange(0.0, 1.0, max_open=True),
+        help="Dropout after hidden layers. [default: 0]",
+    ),
+    click.option("--dtype", type=choice(("float64", "float32")), help="[default: float64]"),
+    click.option(
+        "--seed", type=int, help="Seed of the data, the weights and the shuffles. [default: 0]"
+    ),
+)
+
+device_options = option_group(
+    click.option("--backend", type=choice(BACKENDS), help="Array library. [default: numpy]"),
+    click.option(
+        "--device", metavar="cpu|cuda", help="Device of the backend. [default: the backend's own]"
+    ),
+)
+
+optimizer_options = option_group(
+    click.option("--optimizer", type=choice(OPTIMIZERS), help="[default: sgd]"),
+    click.option(
+        "--lr",
+        type=click.FloatRange(min=0.0, min_open=True),
+        help="Learning rate eta. [default: 3.0 for sgd with l2, 0.5 for sgd otherwise; "
+        "0.5/0.1 for momentum and nesterov; 1e-3 for adam, adamw, rmsprop]",
+    ),
+    click.option(
+        "--momentum",
+        type=click.FloatRange(0.0, 1.0, max_open=True),
+        help=_setting_help("momentum"),
+    ),
+    click.option(
+        "--beta1", type=click.FloatRange(0.0, 1.0, max_open=True), help=_setting_help("beta1")
+    ),
+    click.option(
+        "--beta2", type=click.FloatRange(0.0, 1.0, max_open=True), help=_setting_help("beta2")
+    ),
+    click.option(
+        "--weight-decay",
+        type=click.FloatRange(min=0.0),
+        help="L2 penalty lambda on the weights (decoupled for adamw). [default: 0; adamw 0.01]",
+    ),
+    click.option(
+        "--schedule", type=choice(SCHEDULES), help="Learning-rate schedule. [default: constant]"
+    ),
+    click.option(
+        "--epochs", type=click.IntRange(min=1), help="[default: 300 on toy, 30 otherwise]"
+    ),
+    click.option("--batch-size", type=click.IntRange(min=1), help="[default: 10]"),
+    click.option(
+        "--validation-fraction",
+        type=click.FloatRange(0.0, 1.0, max_open=True),
+        help="Share of the training rows held out for validation. [default: 0.1]",
+    ),
+    click.option(
+        "--early-stopping",
+        type=click.IntRange(min=1),
+        metavar="PATIENCE",
+        help="Stop after this many epochs without a better validation loss; keep the best weights.",
+    ),
+    click.option(
+        "--class-weight", type=choice(("balanced",)), help="Weight classes by inverse frequency."
+    ),
+    click.option(
+        "--checkpoint-every",
+        type=click.IntRange(min=1),
+        metavar="EPOCHS",
+        help="Save a checkpoint (for --resume) every this many epochs. "
+        "[default: epochs // 30, between 1 and 10]",
+    ),
+)
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read options from a TOML (or JSON) file; options on the command line override it.",
+)
+
+#: The options a config file may set (a run folder's config.toml holds all of them).
+CONFIG_KEYS = (
+    "dataset", "target", "data_dir", "n_samples", "noise", "test_fraction",
+    "layers", "activation", "output_activation", "loss", "init", "init_scale", "dropout",
+    "dtype", "seed", "backend", "device",
+    "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay", "schedule", "epochs",
+    "batch_size", "validation_fraction", "early_stopping", "class_weight", "checkpoint_every",
+)  # fmt: skip
+
+
+def _params_of(*groups: Callable) -> list[click.Parameter]:
+    """The click parameters that option groups declare (as a command using them would get)."""
+
+    def command(**kwargs: Any) -> None:
+        return None
+
+    for group in groups:
+        command = group(command)
+    return list(getattr(command, "__click_params__", []))
+
+
+#: The options a config file may set, by name: converted and checked by their click types.
+CONFIG_PARAMS: dict[str, click.Parameter] = {
+    p.name: p
+    for p in _params_of(data_options, model_options, device_options, optimizer_options)
+    if p.name in CONFIG_KEYS
+}

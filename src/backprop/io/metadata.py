@@ -1,0 +1,196 @@
+"""A model's config and preprocessing <-> the strings of a safetensors ``__metadata__``.
+
+================  ==============================================================
+key               value
+================  ==============================================================
+format            ``"backprop.model"`` (``"backprop.checkpoint"`` for checkpoints)
+format_version    ``"1"`` (:data:`FORMAT_VERSION`)
+config            JSON of :meth:`backprop.MLPConfig.to_dict` (architecture, dtype)
+preprocessing     JSON of ``model.preprocessing.to_dict()``, or ``null``
+backprop_version  the package version that wrote the file
+================  ==============================================================
+
+Reading never trusts the file: the config is rebuilt through explicit tables
+(``MLPConfig.from_dict`` and the activation, loss and initialiser registries), every field's
+type checked first; no pickle, no ``eval``, no import of a name read from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..activations import ACTIVATIONS
+from ..initializers import INITIALIZERS
+from ..losses import LOSSES
+from ..network import MLP, MLPConfig, parameter_layout
+from ..preprocessing import Preprocessing
+from .safetensors import (
+    ExpectedTensors,
+    ModelFileError,
+    describe_value,
+    is_json_int,
+    one_line,
+    parse_json,
+)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "DTYPE_CODES",
+    "FORMAT_VERSION",
+    "MODEL_FORMAT",
+    "build_model",
+    "check_format",
+    "config_from_metadata",
+    "model_metadata",
+    "parameter_shapes",
+    "preprocessing_from_metadata",
+]
+
+FORMAT_VERSION = 1
+MODEL_FORMAT = "backprop.model"
+CHECKPOINT_FORMAT = "backprop.checkpoint"
+DTYPE_CODES = {"float32": "F32", "float64": "F64"}
+
+
+def model_metadata(model: MLP, kind: str = MODEL_FORMAT) -> dict[str, str]:
+    """The ``__metadata__`` strings that describe ``model``: format, config, preprocessing."""
+    pre = model.preprocessing
+    return {
+        "format": kind,
+        "format_version": str(FORMAT_VERSION),
+        "config": json.dumps(model.config.to_dict(), allow_nan=False),
+        "preprocessing": json.dumps(None if pre is None else pre.to_dict(), allow_nan=False),
+        "backprop_version": __version__,
+    }
+
+
+# ------------------------------------------------------------------- config registry
+_CONFIG_NAMES = {
+    "activation": ACTIVATIONS,
+    "output_activation": ACTIVATIONS,
+    "loss": LOSSES,
+    "init": INITIALIZERS,
+}
+
+
+def check_format(metadata: dict[str, str], path: Any, formats: tuple[str, ...]) -> str:
+    """The file's ``format`` (one of ``formats``) after checking its version is readable."""
+    fmt = metadata.get("format")
+    if fmt not in formats:
+        raise ModelFileError(
+            f"{path}: not a backprop {' or '.join(formats)} file "
+            f"(its metadata format is {describe_value(fmt)})"
+        )
+    version = metadata.get("format_version", "")
+    if not (version.isdigit() and len(version) < 10):
+        raise ModelFileError(f"{path}: format_version {describe_value(version)} is not an integer")
+    if int(version) != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format version {int(version)} is not supported; this backprop "
+            f"({__version__}) reads version {FORMAT_VERSION}"
+            + (" (upgrade backprop)" if int(version) > FORMAT_VERSION else "")
+        )
+    return fmt
+
+
+def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
+    """Rebuild the :class:`MLPConfig` in a file's metadata, checking every field's type and
+    every name against the registries before anything is constructed."""
+    if "config" not in metadata:
+        raise ModelFileError(f"{path}: the metadata has no 'config'")
+    d = parse_json(metadata["config"], "the model config", path)
+    if not isinstance(d, dict):
+        raise ModelFileError(f"{path}: the model config is not a JSON object")
+    known = set(MLPConfig.__dataclass_fields__)
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ModelFileError(
+            f"{path}: the model config has unknown keys {describe_value(unknown)}; "
+            f"expected some of {sorted(known)}"
+        )
+    for key in ("sizes", "activation", "output_activation", "loss", "dtype"):
+        if key not in d:
+            raise ModelFileError(f"{path}: the model config has no {key!r}")
+    sizes = d["sizes"]
+    if not (
+        isinstance(sizes, list)
+        and len(sizes) >= 2
+        and all(is_json_int(s) and s >= 1 for s in sizes)
+    ):
+        raise ModelFileError(
+            f"{path}: config sizes is {describe_value(sizes)}; expected a list of at least two "
+            "positive integers"
+        )
+    for key, table in _CONFIG_NAMES.items():
+        if key in d and not (isinstance(d[key], str) and d[key] in table):
+            raise ModelFileError(
+                f"{path}: config {key} {describe_value(d[key])} is unknown; expected one of "
+                f"{', '.join(table)}"
+            )
+    if "bias" in d and not isinstance(d["bias"], bool):
+        raise ModelFileError(
+            f"{path}: config bias is {describe_value(d['bias'])}; expected true/false"
+        )
+    for key in ("init_scale", "dropout"):
+        if key in d and not (
+            isinstance(d[key], int | float)
+            and not isinstance(d[key], bool)
+            and math.isfinite(d[key])
+        ):
+            raise ModelFileError(
+                f"{path}: config {key} is {describe_value(d[key])}; expected a number"
+            )
+    if not (isinstance(d["dtype"], str) and d["dtype"] in DTYPE_CODES):
+        raise ModelFileError(
+            f"{path}: config dtype is {describe_value(d['dtype'])}; expected float32 or float64"
+        )
+    try:
+        return MLPConfig.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise ModelFileError(f"{path}: invalid model config: {one_line(e)}") from None
+
+
+def parameter_shapes(config: MLPConfig) -> ExpectedTensors:
+    """``{name: (dtype code, shape)}`` of the parameters an MLP with ``config`` has."""
+    code = DTYPE_CODES[config.dtype]
+    return {name: (code, shape) for name, shape, _ in parameter_layout(config)}
+
+
+def preprocessing_from_metadata(metadata: dict[str, str], path: Any, config: MLPConfig) -> Any:
+    """The ``Preprocessing`` stored in a file (or None), rebuilt by its ``from_dict`` and
+    checked against the model's input count."""
+    d = parse_json(metadata.get("preprocessing", "null"), "the preprocessing record", path)
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise ModelFileError(f"{path}: the preprocessing record is not a JSON object")
+    try:
+        pre = Preprocessing.from_dict(d)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+        raise ModelFileError(f"{path}: invalid preprocessing record: {one_line(e)}") from None
+    if pre.n_features != config.sizes[0]:
+        raise ModelFileError(
+            f"{path}: the preprocessing scales {pre.n_features} features but the model has "
+            f"{config.sizes[0]} inputs"
+        )
+    return pre
+
+
+def build_model(
+    config: MLPConfig,
+    params: dict[str, np.ndarray],
+    backend: str | Any = "numpy",
+    device: str | None = None,
+) -> MLP:
+    """An MLP with architecture ``config`` holding exactly the (already validated) ``params``."""
+    # The seeded initial weights are overwritten at once; a file's (valid but extreme)
+    # init_scale may overflow them in float32, which must not warn.
+    with np.errstate(over="ignore", invalid="ignore"):
+        model = MLP.from_config(config, seed=0, backend=backend, device=device)
+    model.load_state_dict(params)
+    return model

@@ -1,0 +1,143 @@
+"""The estimators' hyperparameters: every valid value declared once, as data, and checked by
+one function (in the manner of scikit-learn's ``_parameter_constraints``).
+
+Each estimator class holds a ``_parameter_constraints`` table, hyperparameter name ->
+constraint; :func:`check_parameters` checks every entry and raises one ``ValueError``
+naming the estimator, the hyperparameter, what it must be and what it got. Hyperparameters
+missing from the table are checked where they are used (``random_state`` when the
+generators are drawn, ``class_weight`` by scikit-learn, ``backend``/``device`` by
+:func:`backprop.backend.get_backend`) or are flags and callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..activations import ACTIVATIONS
+from ..initializers import INITIALIZERS
+from ..optimizers import OPTIMIZERS
+
+__all__ = [
+    "ACTIVATION_ALIASES",
+    "CLASSIFIER_LOSSES",
+    "HIDDEN_ACTIVATIONS",
+    "REGRESSOR_LOSSES",
+    "Interval",
+    "OneOf",
+    "PositiveInt",
+    "PositiveInts",
+    "check_parameters",
+    "mlp_constraints",
+]
+
+#: scikit-learn's MLP calls the sigmoid "logistic"; both names are accepted.
+ACTIVATION_ALIASES = {"logistic": "sigmoid"}
+HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax") + ("logistic",)
+CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
+REGRESSOR_LOSSES = ("mse", "l2", "mae", "huber")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of the names ``options`` (``wording`` replaces "one of a, b, c" in the error)."""
+
+    options: tuple[str, ...]
+    wording: str | None = None
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.options
+
+    def expected(self) -> str:
+        return self.wording or f"one of {', '.join(self.options)}"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A finite real number in ``[low, high)`` (``(low, ...`` when ``low_open``; no upper
+    bound when ``high`` is None)."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if not (
+            isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        ):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and (self.high is None or value < self.high)
+
+    def expected(self) -> str:
+        lo = "(" if self.low_open else "["
+        hi = f"{self.high})" if self.high is not None else "inf)"
+        return f"a number in {lo}{self.low}, {hi}"
+
+
+@dataclass(frozen=True)
+class PositiveInt:
+    """An integer >= 1 (or the string ``"auto"`` when ``or_auto``)."""
+
+    or_auto: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if self.or_auto and value == "auto":
+            return True
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+    def expected(self) -> str:
+        return "a positive integer" + (" or 'auto'" if self.or_auto else "")
+
+
+@dataclass(frozen=True)
+class PositiveInts:
+    """A positive integer or a sequence of them (``hidden_layer_sizes``)."""
+
+    def accepts(self, value: Any) -> bool:
+        sizes = tuple(value) if isinstance(value, Sequence | np.ndarray) else (value,)
+        return all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in sizes
+        )
+
+    def expected(self) -> str:
+        return "a positive int or a sequence of positive ints"
+
+
+Constraint = OneOf | Interval | PositiveInt | PositiveInts
+
+
+def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
+    """The table both estimators share, with the losses each one takes."""
+    return {
+        "hidden_layer_sizes": PositiveInts(),
+        "activation": OneOf(HIDDEN_ACTIVATIONS),
+        "loss": OneOf(losses),
+        "optimizer": OneOf(tuple(OPTIMIZERS)),
+        "init": OneOf(tuple(INITIALIZERS)),
+        "dtype": OneOf(("float32", "float64"), wording="'float32' or 'float64'"),
+        "learning_rate_init": Interval(0.0, low_open=True),
+        "alpha": Interval(0.0),
+        "tol": Interval(0.0),
+        "momentum": Interval(0.0, 1.0),
+        "dropout": Interval(0.0, 1.0),
+        "validation_fraction": Interval(0.0, 1.0, low_open=True),
+        "max_iter": PositiveInt(),
+        "n_iter_no_change": PositiveInt(),
+        "batch_size": PositiveInt(or_auto=True),
+    }
+
+
+def check_parameters(estimator: Any, constraints: Mapping[str, Constraint]) -> None:
+    """Check every hyperparameter in ``constraints``; one ``ValueError`` for the first bad one:
+    ``BackpropClassifier: alpha must be a number in [0.0, inf); got -1``."""
+    name = type(estimator).__name__
+    for param, constraint in constraints.items():
+        value = getattr(estimator, param)
+        if not constraint.accepts(value):
+            raise ValueError(f"{name}: {param} must be {constraint.expected()}; got {value!r}")

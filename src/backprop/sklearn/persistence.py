@@ -1,0 +1,212 @@
+"""Saving a fitted estimator in the project's safe model format, and loading it back.
+
+The file is a model file (:mod:`backprop.io`): the network's weights and config as
+:func:`backprop.io.save_model` writes them, plus one ``"sklearn"`` metadata entry, a JSON
+record of the estimator's hyperparameters and fitted metadata::
+
+    {"format": "backprop.sklearn", "format_version": 1, "estimator": "BackpropClassifier",
+     "params": {...}, "fitted": {"n_features_in": 4, "classes": {...}, "loss_curve": [...]}}
+
+Nothing is pickled; loading checks every field of the record and raises one
+:class:`backprop.io.ModelFileError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..io import (
+    ModelFileError,
+    encode_safetensors,
+    load_model,
+    model_metadata,
+    parse_json,
+    read_header,
+    write_atomic,
+)
+from ..network import MLP
+from .constraints import ACTIVATION_ALIASES
+
+__all__ = [
+    "RECORD_FORMAT",
+    "RECORD_KEY",
+    "RECORD_VERSION",
+    "class_weight_from_json",
+    "estimator_from_record",
+    "expect",
+    "field",
+    "is_real",
+    "jsonable_params",
+    "labels_from_json",
+    "labels_to_json",
+    "load_estimator",
+    "save_estimator",
+]
+
+#: The metadata key of the estimator record, its format name and version.
+RECORD_KEY = "sklearn"
+RECORD_FORMAT = "backprop.sklearn"
+RECORD_VERSION = 1
+
+
+def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
+    """Write the fitted ``est`` to ``path`` (atomically); see :meth:`BackpropClassifier.save`."""
+    record = {
+        "format": RECORD_FORMAT,
+        "format_version": RECORD_VERSION,
+        "estimator": type(est).__name__,
+        "params": jsonable_params(est),
+        "fitted": est._fitted_metadata(),
+    }
+    metadata = model_metadata(est.model_)
+    metadata[RECORD_KEY] = json.dumps(record, allow_nan=False)
+    write_atomic(path, encode_safetensors(est.model_.state_dict(), metadata))
+
+
+def load_estimator(
+    cls: type, path: str | os.PathLike[str], backend: str = "numpy", device: str | None = None
+) -> Any:
+    """An estimator of class ``cls`` read from ``path``; see :meth:`BackpropClassifier.load`."""
+    text = read_header(path).metadata.get(RECORD_KEY)
+    if text is None:
+        raise ModelFileError(
+            f"{path}: a backprop model file without a scikit-learn record; it was not "
+            f"written by {cls.__name__}.save (read the network with backprop.io.load_model)"
+        )
+    record = parse_json(text, "the scikit-learn record", path)
+    model = load_model(path, backend=backend, device=device)
+    try:
+        est = estimator_from_record(cls, record, model)
+    except (ValueError, TypeError) as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    est.backend, est.device = backend, device
+    return est
+
+
+def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
+    """The estimator a checked record describes, holding ``model``."""
+    expect(isinstance(record, dict), "the scikit-learn record is not a JSON object")
+    expect(
+        record.get("format") == RECORD_FORMAT and record.get("format_version") == RECORD_VERSION,
+        f"the scikit-learn record is not format {RECORD_FORMAT!r} version {RECORD_VERSION}",
+    )
+    expect(
+        record.get("estimator") == cls.__name__,
+        f"it holds a {record.get('estimator')!r}; load it with that class, not {cls.__name__}",
+    )
+    params = field(record, "params", dict)
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    expect(not unknown, f"unknown hyperparameters {unknown}")
+    if isinstance(params.get("class_weight"), dict):
+        params = {**params, "class_weight": class_weight_from_json(params["class_weight"])}
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params = {**params, "hidden_layer_sizes": tuple(params["hidden_layer_sizes"])}
+    est = cls(**params)
+    est._check_params()
+    config = model.config
+    hidden = tuple(int(h) for h in est._hidden_sizes())
+    expect(
+        config.sizes[1:-1] == hidden
+        and config.dtype == est.dtype
+        and config.activation == ACTIVATION_ALIASES.get(est.activation, est.activation),
+        f"the record's hidden_layer_sizes={list(hidden)}, activation={est.activation!r}, "
+        f"dtype={est.dtype!r} do not match the network ({list(config.sizes[1:-1])}, "
+        f"{config.activation!r}, {config.dtype!r})",
+    )
+    est._set_fitted_metadata(field(record, "fitted", dict), model)
+    est.model_ = model
+    return est
+
+
+def expect(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok`` (checks of a loaded record)."""
+    if not ok:
+        raise ValueError(message)
+
+
+def is_real(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def field(d: dict[str, Any], key: str, kind: type) -> Any:
+    """``d[key]``, checked to be a ``kind`` (a JSON int is not a bool)."""
+    expect(key in d, f"the scikit-learn record has no {key!r}")
+    v = d[key]
+    expect(
+        isinstance(v, kind) and not (kind is int and isinstance(v, bool)),
+        f"{key} is {type(v).__name__} {v!r:.60}; expected {kind.__name__}",
+    )
+    return v
+
+
+def jsonable_params(est: Any) -> dict[str, Any]:
+    """The hyperparameters as JSON values; ``callbacks`` (code, not data) are left out."""
+    out: dict[str, Any] = {}
+    for key, value in est.get_params(deep=False).items():
+        if key == "callbacks":
+            continue
+        if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+            value = None  # a generator object is not data; the fitted weights are saved anyway
+        if key == "hidden_layer_sizes":
+            value = [int(h) for h in est._hidden_sizes()]
+        elif key == "class_weight" and isinstance(value, dict):
+            value = {
+                "labels": labels_to_json(np.asarray(list(value))),
+                "weights": [float(w) for w in value.values()],
+            }
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def labels_to_json(labels: np.ndarray) -> dict[str, Any]:
+    """Class labels as ``{"kind": "int"|"float"|"bool"|"str", "values": [...]}``."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "b":
+        return {"kind": "bool", "values": [bool(v) for v in arr]}
+    if arr.dtype.kind in "iu":
+        return {"kind": "int", "values": [int(v) for v in arr]}
+    if arr.dtype.kind == "f":
+        return {"kind": "float", "values": [float(v) for v in arr]}
+    if all(isinstance(v, str) for v in arr.tolist()):
+        return {"kind": "str", "values": [str(v) for v in arr]}
+    raise ValueError(
+        f"class labels of type {arr.dtype} cannot be saved; expected ints, floats, bools or strings"
+    )
+
+
+def labels_from_json(d: Any) -> np.ndarray:
+    """Inverse of :func:`labels_to_json`, checking every value's type."""
+    kinds: dict[str, tuple[Callable[[Any], bool], Any]] = {
+        "bool": (lambda v: isinstance(v, bool), bool),
+        "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), np.int64),
+        "float": (is_real, np.float64),
+        "str": (lambda v: isinstance(v, str), object),
+    }
+    expect(
+        isinstance(d, dict) and d.get("kind") in kinds and isinstance(d.get("values"), list),
+        'labels must be {"kind": "bool"|"int"|"float"|"str", "values": [...]}',
+    )
+    is_kind, dtype = kinds[d["kind"]]
+    expect(all(is_kind(v) for v in d["values"]), f"labels of kind {d['kind']!r} hold other values")
+    if d["kind"] == "int":
+        expect(all(-(2**63) <= v < 2**63 for v in d["values"]), "integer labels out of range")
+    return np.asarray(d["values"], dtype=dtype)
+
+
+def class_weight_from_json(d: Any) -> dict[Any, float]:
+    expect(isinstance(d, dict), "class_weight is malformed")
+    labels = labels_from_json(d.get("labels")).tolist()
+    weights = d.get("weights")
+    expect(
+        isinstance(weights, list) and len(weights) == len(labels) and all(map(is_real, weights)),
+        "class_weight must give one number per label",
+    )
+    return {k: float(w) for k, w in zip(labels, weights, strict=True)}

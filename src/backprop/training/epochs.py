@@ -1,0 +1,299 @@
+"""The epoch logic every runner shares: the epoch loop, the order of the rows, the
+arguments' checks, sample weights, and counting correct predictions.
+
+The single-process runner (:mod:`.single_process`) and the MPI runner (:mod:`.distributed`)
+differ only in how they run one epoch and evaluate; both hand those to :func:`train_epochs`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_sample_weight
+from ..initializers import as_generator
+from ..network import MLP
+from ..optimizers import Optimizer, get_optimizer
+from .progress import ProgressBar
+from .state import Callback, CallbackLike, EarlyStopping, History, TrainingDiverged, TrainState
+
+__all__ = [
+    "check_fit_arguments",
+    "class_indices",
+    "class_sample_weights",
+    "combined_sample_weights",
+    "count_correct",
+    "epoch_callbacks",
+    "epoch_order",
+    "EpochOrders",
+    "is_classification",
+    "new_state",
+    "predicted_class",
+    "split_seed",
+    "train_epochs",
+]
+
+
+def is_classification(T: np.ndarray, loss: str) -> bool:
+    """Whether accuracy makes sense: a cross-entropy loss, or one-hot / 0-1 targets."""
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        return True
+    if T.shape[1] == 1:
+        return bool(np.isin(T, (0.0, 1.0)).all())
+    return bool(np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all())
+
+
+def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) -> np.ndarray:
+    """Per-sample weights ``s_i = class_weight[class of row i]`` from one-hot (or 0/1) targets.
+
+    ``"balanced"`` gives ``n_samples / (n_classes * count(class))``, as in scikit-learn.
+    """
+    labels = (T[:, 0] > 0.5).astype(np.intp) if T.shape[1] == 1 else np.argmax(T, axis=1)
+    n_classes = max(T.shape[1], 2)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced'; got {class_weight!r}")
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+    else:
+        bad = [k for k in class_weight if not (0 <= int(k) < n_classes)]
+        if bad:
+            raise ValueError(
+                f"class_weight names classes {bad}; expected classes 0..{n_classes - 1}"
+            )
+        table = np.ones(n_classes)
+        for k, v in class_weight.items():
+            table[int(k)] = float(v)
+    return table[labels]
+
+
+def check_fit_arguments(epochs: Any, batch_size: Any, validation_fraction: Any) -> None:
+    """One clear error for a bad ``epochs``, ``batch_size`` or ``validation_fraction``."""
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
+    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+
+
+def combined_sample_weights(
+    Th: np.ndarray, sample_weight: Any, class_weight: dict[int, float] | str | None
+) -> np.ndarray | None:
+    """``s_i`` = sample weight x class weight of row i (None when neither is given)."""
+    sw = check_sample_weight(sample_weight, Th.shape[0])
+    if class_weight is not None:
+        cw = class_sample_weights(Th, class_weight)
+        sw = cw if sw is None else sw * cw
+    return sw
+
+
+def new_state(model: MLP, optimizer: str | Optimizer, lr: float | None, seed: Any) -> TrainState:
+    """A fresh run's state: the optimizer (built from its name with ``lr``) and the shuffles'
+    generator from ``seed``."""
+    opt = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+    return TrainState(model=model, optimizer=opt, rng=as_generator(seed))
+
+
+def epoch_callbacks(
+    callbacks: Sequence[CallbackLike], early_stopping: int | EarlyStopping | None
+) -> list[CallbackLike]:
+    """The callbacks to call at each epoch's end, early stopping first (so that a
+    Checkpoint sees this epoch's early-stopping record)."""
+    cbs: list[CallbackLike] = list(callbacks)
+    if early_stopping is not None:
+        es = (
+            early_stopping
+            if isinstance(early_stopping, EarlyStopping)
+            else EarlyStopping(int(early_stopping))
+        )
+        cbs.insert(0, es)
+    return cbs
+
+
+def train_epochs(
+    state: TrainState,
+    epochs: int,
+    n: int,
+    shuffle: bool,
+    run_epoch: Callable[[np.ndarray], dict[str, float]],
+    evaluate: Callable[[], dict[str, float]],
+    bar: ProgressBar,
+    callbacks: Sequence[CallbackLike],
+    restore_best: bool,
+    agree: Callable[[bool], bool] = bool,
+    orders: EpochOrders | None = None,
+) -> History:
+    """The epoch loop, once for every way of running a step.
+
+    Each epoch: draw the order of the ``n`` training rows from ``state.rng``; ``run_epoch``
+    (one pass, returning the mean loss and accuracy); stop with the last good weights if the
+    loss is NaN or inf; ``evaluate`` (validation metrics); append the history row; call the
+    callbacks. ``agree`` turns this process's stop decision into everyone's (MPI ranks stop
+    together). Afterwards, early stopping's best weights are restored if ``restore_best``.
+    ``orders`` draws the epochs' orders (one made here by default; ``fit`` passes its own
+    so that an epoch on a GPU can draw the next epoch's order while the device computes).
+    """
+    model, opt = state.model, state.optimizer
+    if state.epoch < epochs and not state.stop:
+        state.history.stop_reason = ""  # a resumed run says why *it* stopped
+    snapshot = None
+    orders = orders if orders is not None else EpochOrders(state, n, shuffle)
+    try:
+        while state.epoch < epochs and not state.stop:
+            opt.epoch = state.epoch
+            start = time.perf_counter()
+            # the last good weights, should this epoch diverge (an array reused each epoch)
+            snapshot = _snapshot(model, snapshot)
+            orders.ahead_wanted = state.epoch + 1 < epochs
+            order = orders.next()
+            # A diverging epoch overflows; that is reported below as TrainingDiverged with
+            # the last good weights restored. NumPy's overflow warnings would otherwise
+            # escape first (as exceptions under -W error) mid-epoch, leaving inf/NaN weights
+            # in the model (tests/test_training.py, divergence tests).
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                row = run_epoch(order)
+            if not math.isfinite(row["loss"]):
+                _restore(model, snapshot)
+                state.history.stop_reason = (
+                    f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
+                )
+                raise TrainingDiverged(
+                    f"training diverged: the loss became {row['loss']} in epoch {state.epoch + 1}; "
+                    f"the weights from the end of epoch {state.epoch} were kept "
+                    "(try a smaller learning rate)",
+                    state.history,
+                    state.epoch,
+                )
+            row.update(evaluate())
+            row["lr"] = opt.lr
+            row["time"] = time.perf_counter() - start
+            state.epoch += 1
+            row = {"epoch": state.epoch, **row}
+            state.history.epochs.append(row)
+            bar.epoch_done(row)
+            for cb in callbacks:
+                fn = cb.on_epoch_end if isinstance(cb, Callback) else cb
+                if fn(state):
+                    state.stop = True
+            state.stop = agree(state.stop)
+            if state.stop and not state.history.stop_reason:
+                state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
+    finally:
+        bar.close()
+    if state.best_params is not None and restore_best:
+        model.load_state_dict(state.best_params)
+    if not state.history.stop_reason:
+        state.history.stop_reason = f"completed {state.epoch} epochs"
+    return state.history
+
+
+def epoch_order(rng: np.random.Generator, n: int, shuffle: bool) -> np.ndarray:
+    """The epoch's order of the ``n`` rows: ``rng.permutation(n)``'s draws and permutation
+    (NumPy makes it the same way: ``arange``, then ``shuffle``), held as int32 where ``n``
+    allows: half of int64's memory (benchmarks/memory.py)."""
+    order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    if shuffle:
+        rng.shuffle(order)
+    return order
+
+
+class EpochOrders:
+    """Each epoch's order of the rows, drawn from ``state.rng`` by :func:`epoch_order`.
+
+    :meth:`draw_ahead` draws the next epoch's order early, from a copy of the generator:
+    on a GPU the host is idle while the device runs an epoch's queued steps, and drawing a
+    permutation takes milliseconds at 10^5-10^6 rows (``scripts/gpu_check.py``, batch 8192).
+    :meth:`next` uses that order only if ``state.rng`` is still in the state it was drawn
+    from, and then moves ``state.rng`` on exactly as drawing it now would have: the orders,
+    the generator's state after each epoch (what a checkpoint saves) and so every bit of
+    training are the same either way.
+    """
+
+    def __init__(self, state: TrainState, n: int, shuffle: bool) -> None:
+        self.state, self.n, self.shuffle = state, n, shuffle
+        self.ahead_wanted = False  # set per epoch: whether another epoch follows this one
+        self._ahead: tuple[dict[str, Any], np.ndarray, dict[str, Any]] | None = None
+
+    def draw_ahead(self) -> None:
+        """Draw the next epoch's order now (if another epoch follows), without moving
+        ``state.rng``."""
+        if not self.ahead_wanted or self._ahead is not None:
+            return
+        rng = copy.deepcopy(self.state.rng)
+        before = rng.bit_generator.state
+        order = epoch_order(rng, self.n, self.shuffle)
+        self._ahead = (before, order, rng.bit_generator.state)
+
+    @property
+    def ahead_order(self) -> np.ndarray | None:
+        """The order :meth:`draw_ahead` drew, which :meth:`next` will give if it still can."""
+        return None if self._ahead is None else self._ahead[1]
+
+    def next(self) -> np.ndarray:
+        """This epoch's order; ``state.rng`` moves on by one epoch's draws."""
+        ahead, self._ahead = self._ahead, None
+        rng = self.state.rng
+        if ahead is not None and _same_state(rng.bit_generator.state, ahead[0]):
+            rng.bit_generator.state = ahead[2]
+            return ahead[1]
+        return epoch_order(rng, self.n, self.shuffle)
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Equality of two bit-generator states (nested dicts of ints, strings and arrays)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _snapshot(model: MLP, into: Any) -> Any:
+    """A copy of the parameters: of the flat vector, on the model's device, into ``into``
+    when given (no device-to-host copy per epoch); host arrays without a flat vector."""
+    flat = model.flat
+    if flat is None:
+        return model.state_dict()
+    return model.backend.copy(flat.params, out=into)
+
+
+def _restore(model: MLP, snapshot: Any) -> None:
+    """Put the parameters of a :func:`_snapshot` back."""
+    if isinstance(snapshot, dict):
+        model.load_state_dict(snapshot)
+    else:
+        model.flat.params[...] = snapshot
+
+
+def split_seed(seed: Any) -> int:
+    """The seed of the validation split's own generator, derived from ``fit``'s ``seed``, so
+    that a resumed run (whose shuffle generator has moved on) holds out the same rows."""
+    if isinstance(seed, np.random.Generator):
+        return int(np.random.default_rng(seed.bit_generator.seed_seq.entropy).integers(2**63))
+    return int(np.random.default_rng([0x5EED, 0 if seed is None else int(seed)]).integers(2**63))
+
+
+def predicted_class(xp: Any, y: Any, logits: bool) -> Any:
+    """The class of each row of outputs (or targets): argmax, or a threshold for one column."""
+    if y.shape[1] == 1:
+        return xp.astype(y[:, 0] > (0.0 if logits else 0.5), xp.int64)
+    return xp.argmax(y, axis=1)
+
+
+def class_indices(xp: Any, t: Any) -> Any:
+    """Each row's target class (:func:`predicted_class` of targets) as int8, int16 or int32."""
+    n_classes = max(2, t.shape[1])
+    small = xp.int8 if n_classes <= 127 else xp.int16 if n_classes <= 32767 else xp.int32
+    return xp.astype(predicted_class(xp, t, False), small)
+
+
+def count_correct(xp: Any, y: Any, t: Any, logits: bool) -> Any:
+    """How many rows the outputs ``y`` classify as the targets ``t`` do."""
+    same = predicted_class(xp, y, logits) == predicted_class(xp, t, False)
+    return xp.sum(xp.astype(same, y.dtype))

@@ -1,0 +1,111 @@
+"""The public :func:`fit`: it checks the arguments and hands the run to its runner, the
+single-process loop (:mod:`.single_process`, with CUDA-graph replay where that is exact) or
+data-parallel training over MPI (:mod:`.distributed`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..network import MLP
+from ..optimizers import Optimizer
+from .distributed import fit_data_parallel, wants_data_parallel
+from .epochs import check_fit_arguments
+from .single_process import fit_single_process
+from .state import CallbackLike, EarlyStopping, History, TrainState
+
+__all__ = ["fit"]
+
+
+def fit(
+    model: MLP,
+    X: Any,
+    T: Any,
+    *,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    seed: int | np.random.Generator | None = 0,
+    shuffle: bool = True,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: int | EarlyStopping | None = None,
+    callbacks: Sequence[CallbackLike] = (),
+    sample_weight: Any = None,
+    class_weight: dict[int, float] | str | None = None,
+    progress: bool = False,
+    state: TrainState | None = None,
+    distributed: Any = None,
+    cuda_graph: bool | None = None,
+    tf32: bool | None = None,
+) -> History:
+    """Train ``model`` on ``(X, T)`` by mini-batch gradient descent.
+
+    Parameters
+    ----------
+    X : array (n_samples, n_inputs)
+    T : array (n_samples, n_outputs), or 1-D integer labels (one-hot encoded)
+    optimizer : name or Optimizer
+        A name (``"sgd"``, ``"adam"``...) is built with ``lr`` if given.
+    epochs : int
+        Total epochs; a resumed ``state`` continues up to this number.
+    batch_size : int
+        Rows per step; the last batch of an epoch may be smaller.
+    seed : int or Generator
+        Drives the per-epoch shuffles and the validation split.
+    validation_data : (X_val, T_val), optional
+    validation_fraction : float
+        Hold out this fraction of (X, T), chosen by the seeded shuffle, when no
+        ``validation_data`` is given.
+    early_stopping : int (patience) or EarlyStopping, optional
+        Monitors ``val_loss`` (``loss`` without validation) and restores the best weights.
+    callbacks : sequence of Callback or callables ``f(state)``
+        Called at each epoch's end; returning True stops training.
+    sample_weight : array (n_samples,), optional;  class_weight : dict or "balanced"
+        Multiply each row's loss (and so its gradient) by ``s_i``; see :mod:`backprop.losses`.
+    progress : bool
+        Show a progress bar (rich) with epoch, loss, accuracy and time left.
+    state : TrainState, optional
+        Continue a run (from a checkpoint); ``model``/``optimizer`` are taken from it.
+    distributed : mpi4py communicator, backprop.distributed.World, False or None
+        Data-parallel training over MPI (:mod:`backprop.distributed`). None: automatic,
+        under ``mpirun`` with more than one rank, and for inputs memory-mapped from a
+        ``.npy`` file. False: always this single-process loop.
+    cuda_graph : bool or None
+        Capture one whole full-batch step in a CUDA graph and replay it
+        (:mod:`backprop.cuda_graph`; torch backend on CUDA). None: wherever that is exact
+        (not for Adam/AdamW or dropout). True: required (a ``ValueError`` says why not).
+    tf32 : bool or None
+        TF32 matrix products on CUDA (torch backend); None leaves PyTorch's setting.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TrainingDiverged
+        When an epoch's loss is NaN or inf; the model is left with the weights it had at
+        the start of that epoch (the last good ones).
+    """
+    check_fit_arguments(epochs, batch_size, validation_fraction)
+    if distributed is not False:
+        if wants_data_parallel(distributed, X):
+            return fit_data_parallel(
+                model, X, T, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
+                seed=seed, shuffle=shuffle, validation_data=validation_data,
+                validation_fraction=validation_fraction, early_stopping=early_stopping,
+                callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
+                progress=progress, state=state, distributed=distributed,
+            )  # fmt: skip
+
+    return fit_single_process(
+        model, X, T, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+        shuffle=shuffle, validation_data=validation_data, validation_fraction=validation_fraction,
+        early_stopping=early_stopping, callbacks=callbacks, sample_weight=sample_weight,
+        class_weight=class_weight, progress=progress, state=state, cuda_graph=cuda_graph,
+        tf32=tf32,
+    )  # fmt: skip

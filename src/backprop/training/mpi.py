@@ -1,0 +1,197 @@
+"""The MPI world a data-parallel run trains in: ranks, collectives with a deadline, and
+who writes files.
+
+Collectives are non-blocking and polled against a deadline (``timeout``,
+``BACKPROP_MPI_TIMEOUT``, default 300 s). Under Open MPI's ``mpirun`` a dead rank makes
+``mpirun`` stop the whole job at once; under launchers that keep survivors running, the
+deadline turns a hang into :class:`RankFailure`. mpi4py (the ``mpi`` extra) is imported only
+when a world of more than one process is made; :func:`is_main_process` reads the launcher's
+environment and never initialises MPI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "RankFailure",
+    "World",
+    "get_world",
+    "is_main_process",
+    "launched_rank",
+    "launched_world_size",
+    "split_batch",
+]
+
+# What MPI launchers put in each process's environment: Open MPI, then MPICH / Intel MPI
+# (Hydra's PMI), then PMIx launchers.
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
+_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
+DEFAULT_TIMEOUT = 300.0
+
+
+class RankFailure(RuntimeError):
+    """A collective operation did not complete in time: another rank died or hung."""
+
+
+def _env_int(names: Sequence[str], default: int) -> int:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return default
+
+
+def launched_world_size() -> int:
+    """The number of processes the MPI launcher started (1 when not under ``mpirun``).
+
+    Read from the launcher's environment variables; does not import mpi4py.
+    """
+    return _env_int(_SIZE_VARS, 1)
+
+
+def launched_rank() -> int:
+    """This process's rank as set by the MPI launcher (0 when not under ``mpirun``)."""
+    return _env_int(_RANK_VARS, 0)
+
+
+def is_main_process() -> bool:
+    """Whether this process should write files (run folder, checkpoints) and print.
+
+    True for rank 0 under ``mpirun`` and for every ordinary single process. Cheap: it reads
+    the launcher's environment and never initialises MPI.
+    """
+    return launched_rank() == 0
+
+
+class World:
+    """The ranks training together: an mpi4py communicator with a deadline on collectives.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator or None
+        None is a world of one process, where every collective is a no-op.
+    timeout : float, optional
+        Seconds a collective may wait for the other ranks before :class:`RankFailure`;
+        default ``BACKPROP_MPI_TIMEOUT`` or 300.
+    """
+
+    def __init__(self, comm: Any = None, timeout: float | None = None) -> None:
+        self.comm = comm
+        self.rank = 0 if comm is None else int(comm.Get_rank())
+        self.size = 1 if comm is None else int(comm.Get_size())
+        if timeout is None:
+            timeout = float(os.environ.get("BACKPROP_MPI_TIMEOUT", DEFAULT_TIMEOUT))
+        if not (isinstance(timeout, float | int) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+        self.timeout = float(timeout)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def allreduce_sum(self, buf: np.ndarray, what: str = "gradient all-reduce") -> np.ndarray:
+        """Replace the contiguous array ``buf`` by its element-wise sum over all ranks."""
+        if self.size > 1:
+            from mpi4py import MPI
+
+            self._wait(self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM), what)
+        return buf
+
+    def broadcast(self, buf: np.ndarray, what: str = "broadcast", root: int = 0) -> np.ndarray:
+        """Overwrite the contiguous array ``buf`` on every rank with rank ``root``'s values."""
+        if self.size > 1:
+            self._wait(self.comm.Ibcast(buf, root=root), what)
+        return buf
+
+    def _wait(self, request: Any, what: str) -> None:
+        # Polling Test() is what a blocking MPI wait does inside Open MPI anyway; the clock
+        # is read every 256 polls so the deadline costs nothing measurable.
+        deadline = time.monotonic() + self.timeout
+        polls = 0
+        while not request.Test():
+            polls += 1
+            if polls % 256 == 0 and time.monotonic() > deadline:
+                mpi = sys.modules.get("mpi4py.MPI")
+                if mpi is not None and isinstance(self.comm, mpi.Comm):
+                    _exit_without_finalize()  # a real MPI job: MPI_Finalize could hang
+                raise RankFailure(
+                    f"rank {self.rank} of {self.size}: the {what} did not complete within "
+                    f"{self.timeout:g} s; another rank has probably died or hung "
+                    "(set BACKPROP_MPI_TIMEOUT to wait longer)"
+                )
+
+
+_exit_hook_registered = False
+
+
+def _exit_without_finalize() -> None:
+    """After a collective timed out, end this process at exit without ``MPI_Finalize``.
+
+    mpi4py finalizes MPI when Python exits, and with a rank dead and a collective still
+    pending, ``MPI_Finalize`` can wait forever (``tests/mpi_scripts/kill_rank.py`` under
+    ``mpirun --enable-recovery``: 2 of 15 runs still running at 60 s, after printing their
+    RankFailure). So the first exit hook to run (registered last) flushes the standard
+    streams and ends the process with status 1; the RankFailure itself is raised as usual,
+    for the caller to report or handle first.
+    """
+    global _exit_hook_registered
+    if _exit_hook_registered:
+        return
+    _exit_hook_registered = True
+
+    def leave() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(1)
+
+    atexit.register(leave)
+
+
+def get_world(distributed: Any = None) -> World | None:
+    """The :class:`World` to train in, or None for the ordinary single-process loop.
+
+    ``distributed`` may be a :class:`World`, an mpi4py communicator, ``False`` (never
+    distributed) or None: then MPI is used when the launcher started more than one process
+    and mpi4py is installed.
+    """
+    if distributed is False:
+        return None
+    if isinstance(distributed, World):
+        return distributed
+    if distributed is not None and distributed is not True:
+        return World(distributed)
+    if launched_world_size() <= 1:
+        if distributed is True:
+            return World(None)
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise RuntimeError(
+            f"this process was started by an MPI launcher with {launched_world_size()} ranks, "
+            "but mpi4py is not installed; install the extra: pip install 'backprop[mpi]' "
+            "(or pass distributed=False to train each rank on its own)"
+        ) from None
+    return World(MPI.COMM_WORLD)
+
+
+def split_batch(n_rows: int, size: int, rank: int) -> tuple[int, int]:
+    """Rank ``rank``'s slice ``[lo, hi)`` of a batch of ``n_rows`` split over ``size`` ranks.
+
+    The slices are contiguous and their sizes differ by at most one (the first
+    ``n_rows % size`` ranks take one row more); a rank may get none of a tiny batch.
+    """
+    base, extra = divmod(n_rows, size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)

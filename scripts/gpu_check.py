@@ -54,7 +54,8 @@ FULL = {
     "sizes": [784, 256, 128, 10],
     "batches": [128, 1024, 8192],
     "steps": {128: 200, 1024: 100, 8192: 50},  # full batches per epoch
-    "epochs": 6,  # the first is left out of the timing
+    "epochs": 5,  # per round; the first WARM_EPOCHS of each are left out of the timing
+    "rounds": 3,  # the contenders take turns, round after round
     "wide_sizes": [4096, 4096, 4096, 10],
     "wide_batch": 4096,
     "wide_steps": 20,
@@ -63,12 +64,17 @@ SMOKE = {
     "sizes": [20, 16, 8, 4],
     "batches": [8, 32],
     "steps": {8: 4, 32: 3},
-    "epochs": 2,
+    "epochs": 3,
+    "rounds": 2,
     "wide_sizes": [32, 32, 32, 4],
     "wide_batch": 16,
     "wide_steps": 3,
 }
 AGREE_TOL = {"float32": 1e-5, "float64": 1e-12}
+# Epochs at the start of each timed run that are not timed: the first captures the graph
+# and warms caches; in the second the GPU's clocks and the host are still settling (an
+# epoch at batch 8192 is only tens of milliseconds; the first epochs ran up to 1.7x slower).
+WARM_EPOCHS = 2
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -314,7 +320,7 @@ def _flops_per_sample(sizes: list[int]) -> int:
 def _time_backprop(
     backend: str, device: str | None, graph: bool | None, sizes, batch, steps, epochs, data
 ) -> float:
-    """Samples per second through fit (median over the epochs after the first)."""
+    """The times of ``fit``'s epochs after the first :data:`WARM_EPOCHS` (seconds each)."""
     X, labels = data
     model = MLP(sizes, "relu", "identity", "cross_entropy", init="he_normal", dtype="float32",
                 seed=0, backend=backend, device=device)  # fmt: skip
@@ -324,8 +330,7 @@ def _time_backprop(
                             batch_size=batch, seed=0, **kw)  # fmt: skip
     if graph and not any(g.stats.replays for g in rec.graphs):
         raise RuntimeError(f"the CUDA graph never replayed: {[g.stats for g in rec.graphs]}")
-    times = history["time"][1:]
-    return batch * steps / statistics.median(times)
+    return history["time"][WARM_EPOCHS:]
 
 
 def _torch_net(sizes, device):
@@ -340,8 +345,9 @@ def _torch_net(sizes, device):
     return torch.nn.Sequential(*layers).to(device)
 
 
-def _time_pytorch(device: str, graph: bool, sizes, batch, steps, epochs, data) -> float:
-    """Samples per second of a plain PyTorch training loop (autograd, torch.optim.SGD)."""
+def _time_pytorch(device: str, graph: bool, sizes, batch, steps, epochs, data) -> list[float]:
+    """The epoch times (after the first :data:`WARM_EPOCHS`) of a plain PyTorch training
+    loop (autograd, torch.optim.SGD)."""
     import torch
     import torch.nn.functional as F
 
@@ -398,7 +404,7 @@ def _time_pytorch(device: str, graph: bool, sizes, batch, steps, epochs, data) -
         float(total)
         sync()
         times.append(time.perf_counter() - start)
-    return batch * steps / statistics.median(times[1:])
+    return times[WARM_EPOCHS:]
 
 
 def _throughput(args, cfg, report) -> None:
@@ -429,21 +435,30 @@ def _throughput(args, cfg, report) -> None:
         ]  # fmt: skip
         if kind == "wide":  # the wide MLP: arithmetic-bound, graphs change nothing there
             contenders = [c for c in contenders if c[0] != "pytorch graph"]
-        for name, run, possible in contenders:
+        # the contenders take turns, round after round, so that a slow phase of the machine
+        # falls on all of them; each one's rate is from the median of all its timed epochs
+        times: dict[str, list[float]] = {name: [] for name, _, possible in contenders if possible}
+        for name, _, possible in contenders:
             if not possible:
                 row[name] = None
-                continue
-            if time.perf_counter() - report["_start"] > args.budget_s:
-                row[name] = None
-                row.setdefault("skipped", []).append(f"{name}: time budget spent")
-                continue
-            try:
-                row[name] = run()
-                print(f"  {row['model']} batch {batch}: {name} {row[name]:,.0f} samples/s")
-            except Exception as e:  # noqa: BLE001
-                row[name] = None
-                row.setdefault("errors", {})[name] = _err(e)
-                print(f"  {row['model']} batch {batch}: {name} FAILED: {_err(e)}")
+        for _ in range(cfg["rounds"]):
+            for name, run, _possible in contenders:
+                if name not in times or name in row.get("errors", {}):
+                    continue
+                if time.perf_counter() - report["_start"] > args.budget_s:
+                    row.setdefault("skipped", []).append(f"{name}: time budget spent")
+                    continue
+                try:
+                    times[name] += run()
+                except Exception as e:  # noqa: BLE001
+                    row.setdefault("errors", {})[name] = _err(e)
+                    print(f"  {row['model']} batch {batch}: {name} FAILED: {_err(e)}")
+        for name, ts in times.items():
+            row[name] = batch * steps / statistics.median(ts) if ts else None
+            row.setdefault("epochs_timed", {})[name] = len(ts)
+            if ts:
+                print(f"  {row['model']} batch {batch}: {name} {row[name]:,.0f} samples/s "
+                      f"({len(ts)} epochs, spread {min(ts) / max(ts):.2f})")  # fmt: skip
         if kind == "wide":
             flops = _flops_per_sample(sizes)
             row["tflops"] = {

@@ -171,57 +171,6 @@ class CupyBackend(Backend):
         return cupy.sum(rows) * z.dtype.type(1.0 / n), g
 
 
-_SOFTMAX_CE_CUDA = r"""
-extern "C" __global__ void softmax_ce(const T* z, const T* t, T* g, T* rows, int n, int k, T c) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const T* zi = z + (long long)i * k;
-    const T* ti = t + (long long)i * k;
-    T* gi = g + (long long)i * k;
-    T m = zi[0];
-    for (int j = 1; j < k; ++j) m = zi[j] > m ? zi[j] : m;
-    T e_sum = 0, t_sum = 0, t_dot_s = 0;
-    for (int j = 0; j < k; ++j) {
-        T s = zi[j] - m;
-        T e = exp(s);
-        gi[j] = e;
-        e_sum += e;
-        t_sum += ti[j];
-        t_dot_s += ti[j] * s;
-    }
-    rows[i] = t_sum * log(e_sum) - t_dot_s;
-    for (int j = 0; j < k; ++j) gi[j] = (gi[j] / e_sum * t_sum - ti[j]) * c;
-}
-"""
-
-
-class _CupyKernels:
-    """CuPy kernels compiled on first use (NVRTC) and kept."""
-
-    def __init__(self) -> None:
-        import cupy
-
-        self.relu_backward = cupy.ElementwiseKernel(
-            "T y", "T g", "g = y > 0 ? g : (T)0", "backprop_relu_backward"
-        )
-        self._ce: dict[Any, Any] = {}
-
-    def softmax_ce(self, dtype: Any) -> Any:
-        import cupy
-
-        kernel = self._ce.get(dtype)
-        if kernel is None:
-            ctype = {np.dtype("float32"): "float", np.dtype("float64"): "double"}[np.dtype(dtype)]
-            code = f"typedef {ctype} T;\n" + _SOFTMAX_CE_CUDA
-            kernel = self._ce[dtype] = cupy.RawKernel(code, "softmax_ce")
-        return kernel
-
-
-@functools.lru_cache(maxsize=1)
-def _cupy_kernels() -> _CupyKernels:
-    return _CupyKernels()
-
-
 def open_cupy(device: str | None = None) -> CupyBackend:
     """The CuPy backend (CUDA only)."""
     try:

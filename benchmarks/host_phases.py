@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
+import blas_env  # noqa: E402
 
 
 def _per_second(fn: Any, seconds: float) -> tuple[int, float]:
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=60)
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
+    blas_env.reexec_unset()
     if not bench.thread_control_available():
         print("threadpoolctl is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import blas_env
 import numpy as np
 from bench import limit_threads, load_data
 
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=None, help="training rows (default: all)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
+    blas_env.reexec_unset()
     data = load_data(n_train=args.rows, n_test=0)
     X = data.X_train
     T = np.zeros((X.shape[0], SIZES[-1]), np.float32)

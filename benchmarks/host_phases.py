@@ -1,7 +1,7 @@
 """Whether this machine's two cores talk to each other quickly right now, second by second.
 
 Two-thread timings on the benchmark machine swing up to 2x within a minute, and backprop's
-two-thread ratios with them (docs/performance.md, "Slow phases"). This probe shows where the
+two-thread ratios with them (benchmarks/NOTES.md, "slow phases"). This probe shows where the
 swing is: each second it times, at 2 threads,
 
 - ``small``: the step's middle product (128x256 @ 256x128) plus one elementwise pass over its

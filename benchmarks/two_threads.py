@@ -1,6 +1,5 @@
 """Where a two-thread training step's time goes, and two ways of using the second core that
-were tried and measured (docs/performance.md, "Why the 2-thread roofline fraction stays
-near 0.7").
+were tried and measured (benchmarks/NOTES.md, "Tried and rejected").
 
 The step is the benchmark's MLP (784-256-128-10, ReLU, softmax cross-entropy, plain SGD,
 float32, batch 128 by default) written out in plain NumPy here, so that each operation can

@@ -1267,6 +1267,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker(args)
+    for out in (args.json, args.markdown, args.summary):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
     parts = _select(args.only, PARTS)
     threads = args.threads or ([1] if args.smoke else [1, 2])
     found = blas_env.found_override()

@@ -433,10 +433,10 @@ class Sklearn:
 class Jax:
     """JAX on the CPU as a competent user writes it: the parameters as a list of ``(W, b)``
     arrays, the loss as a function, and one ``jax.jit``-compiled training step (batch gather,
-    forward, ``value_and_grad``, SGD update) with the parameters donated, called once per batch
-    from a Python loop; the data set and each epoch's permutation live on the device, and the
-    step losses are summed once at the epoch's end. One compiled step per batch shape, both
-    compiled in the warm-up."""
+    forward, ``value_and_grad``, SGD update, the epoch's loss sum) with the parameters donated,
+    called once per batch from a Python loop; the data set and each epoch's permutation live on
+    the device, and the loss sum comes back once, at the epoch's end. One compiled step per
+    batch shape, both compiled in the warm-up."""
 
     name = "jax"
 
@@ -477,16 +477,19 @@ class Jax:
 
         lr = cfg.lr
 
-        def step(params: list, X: Any, T: Any, order: Any, start: Any, batch: int) -> Any:
+        def step(
+            params: list, total: Any, X: Any, T: Any, order: Any, start: Any, batch: int
+        ) -> Any:
             idx = jax.lax.dynamic_slice(order, (start,), (batch,))
             value, grads = jax.value_and_grad(loss)(params, X[idx], T[idx])
-            return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads), value
+            params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+            return params, total + batch * value  # the epoch's summed loss, on the device
 
         def probabilities(params: list, x: Any) -> Any:
             out = forward(params, x)
             return jax.nn.softmax(out) if ce else out
 
-        self._step = jax.jit(step, static_argnames="batch", donate_argnums=0)
+        self._step = jax.jit(step, static_argnames="batch", donate_argnums=(0, 1))
         self._predict = jax.jit(probabilities)
 
     @staticmethod
@@ -496,16 +499,18 @@ class Jax:
     def train_epoch(self, seed: int, n: int | None = None) -> float:
         jnp, B = self.jnp, self.cfg.batch
         n = self.n if n is None else n
-        order = jnp.asarray(np.random.default_rng(seed).permutation(n).astype(np.int32))
-        params, values, sizes = self.params, [], []
+        # the order array always has the data set's length (a warm-up on fewer rows pads it),
+        # so the warm-up compiles the very step that the timed epochs call
+        order = np.zeros(self.n, dtype=np.int32)
+        order[:n] = np.random.default_rng(seed).permutation(n)
+        order = jnp.asarray(order)
+        params, total = self.params, jnp.zeros((), jnp.float32)
         for lo in range(0, n, B):
-            b = min(B, n - lo)
-            params, value = self._step(params, self.X, self.T, order, lo, batch=b)
-            values.append(value)
-            sizes.append(b)
+            params, total = self._step(
+                params, total, self.X, self.T, order, lo, batch=min(B, n - lo)
+            )
         self.params = params
-        # one transfer per epoch; float() waits for every step to finish
-        return float(jnp.dot(jnp.stack(values), jnp.asarray(sizes, jnp.float32))) / n
+        return float(total) / n  # one transfer per epoch; it waits for every step to finish
 
     def predict(self, X: np.ndarray) -> Any:
         return np.asarray(self._predict(self.params, X))

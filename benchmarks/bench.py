@@ -955,6 +955,14 @@ def _kernel_text(run: dict[str, Any]) -> str:
     return ", ".join(f"{k['architecture']} ({k['library']})" for k in kernels)
 
 
+def gemm_spread(result: dict[str, Any]) -> float:
+    """Slowest over fastest GEMM-only epoch of a config's repeats: the same fixed work, so
+    near 1 on a quiet machine; far above it, other processes took the cores during the run
+    and its medians say little."""
+    seconds = result["roofline"]["gemm_epoch_seconds"]
+    return max(seconds) / min(seconds)
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The results as markdown: the runs and their OpenBLAS kernels, training and inference
     throughput with ``backprop ÷ this`` beside each peer, issue 19's targets, memory."""
@@ -978,8 +986,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Training, samples/s (backprop ÷ this):",
         "",
-        f"| BLAS mode | threads | config | {head} | GEMM-only epoch (backprop ÷ it) |",
-        "|---|---:|---|" + "---:|" * (len(impls) + 1),
+        f"| BLAS mode | threads | config | {head} | GEMM-only epoch (backprop ÷ it) "
+        "| GEMM-only slowest ÷ fastest |",
+        "|---|---:|---|" + "---:|" * (len(impls) + 2),
     ]
     for run in report["runs"]:
         for r in run["configs"]:
@@ -999,9 +1008,13 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {run['mode']} | {run['threads']} | {r['config']['name']} | "
                 + " | ".join(cells)
-                + f" | {gemm:,.0f} ({frac}) |"
+                + f" | {gemm:,.0f} ({frac}) | {gemm_spread(r):.2f} |"
             )
     lines += [
+        "",
+        "GEMM-only slowest ÷ fastest: the same fixed work timed once per repeat; far above 1, "
+        "other processes took the cores during that row, and its ratios measure them as much "
+        "as the implementations.",
         "",
         "Inference on the test set in one call, samples/s (backprop ÷ this):",
         "",
@@ -1070,11 +1083,13 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         configs = {}
         for r in run["configs"]:
             entry: dict[str, Any] = {
-                "gemm_only_samples_per_s": r["roofline"]["gemm_epoch_samples_per_s"]
+                "gemm_only_samples_per_s": round(r["roofline"]["gemm_epoch_samples_per_s"]),
+                "gemm_only_spread": round(gemm_spread(r), 3),
             }
             for name, e in r["impls"].items():
-                entry[name] = {k: e[k] for k in keep}
-                entry[name]["cpu_over_wall"] = sum(e["train_cpu_seconds"]) / sum(e["train_seconds"])
+                entry[name] = {k: round(e[k], 3) for k in keep}
+                cpu_over_wall = sum(e["train_cpu_seconds"]) / sum(e["train_seconds"])
+                entry[name]["cpu_over_wall"] = round(cpu_over_wall, 3)
             entry["skipped"] = r["skipped"]
             configs[r["config"]["name"]] = entry
         runs.append(
@@ -1082,10 +1097,10 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
                 "mode": run["mode"],
                 "threads": run["threads"],
                 "env": run["env"],
-                "kernels": run["kernels"],
+                "kernels": [k["architecture"] for k in run["kernels"]],
                 "loadavg": [run.get("loadavg_start"), run.get("loadavg_end")],
                 "configs": configs,
-                "targets": run["targets"],
+                "targets_failed": [t["target"] for t in run["targets"] if not t["pass"]],
             }
         )
     machine = report["machine"]
@@ -1169,6 +1184,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"restrict to these configs ({', '.join(c.name for c in CONFIGS)}), "
         f"implementations ({', '.join(IMPLS)}) and parts ({', '.join(PARTS)}); "
         "a kind not named is kept whole",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="RUN.json",
+        help="measure nothing: print the tables (and --markdown/--summary) of a saved --json",
     )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1275,6 +1297,9 @@ def main(argv: list[str] | None = None) -> int:
     for out in (args.json, args.markdown, args.summary):
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        write_outputs(json.loads(args.report.read_text()), args)
+        return 0
     parts = _select(args.only, PARTS)
     threads = args.threads or ([1] if args.smoke else [1, 2])
     found = blas_env.found_override()
@@ -1315,16 +1340,20 @@ def main(argv: list[str] | None = None) -> int:
         _log("memory: fresh subprocesses, OpenBLAS override unset")
         report["memory"] = memory.measure(smoke=args.smoke, threads=max(threads))
     report["machine"]["loadavg_end"] = _loadavg()
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    write_outputs(report, args)
+    return 0
 
+
+def write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the tables; write them to ``--markdown`` and the summary to ``--summary``."""
     table = markdown(report)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
     if args.summary:
-        args.summary.write_text(json.dumps(summary(report), indent=2, default=float) + "\n")
-    return 0
+        args.summary.write_text(json.dumps(summary(report), indent=1, default=float) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Whether this machine's two cores talk to each other quickly right now, second by second.
 
 Two-thread timings on the benchmark machine swing up to 2x within a minute, and backprop's
-two-thread ratios with them (docs/performance.md, "Slow phases"). This probe shows where the
+two-thread ratios with them (benchmarks/NOTES.md, "slow phases"). This probe shows where the
 swing is: each second it times, at 2 threads,
 
 - ``small``: the step's middle product (128x256 @ 256x128) plus one elementwise pass over its
@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
+import blas_env  # noqa: E402
 
 
 def _per_second(fn: Any, seconds: float) -> tuple[int, float]:
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=60)
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
+    blas_env.reexec_unset()
     if not bench.thread_control_available():
         print("threadpoolctl is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2

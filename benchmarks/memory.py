@@ -36,6 +36,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import blas_env
+
 HERE = Path(__file__).resolve().parent
 SIZES = (784, 256, 128, 10)
 BATCH = 128
@@ -182,7 +184,8 @@ def _run_child(mode: str, smoke: bool, threads: int) -> dict[str, Any]:
     if smoke:
         cmd.append("--smoke")
     paths = [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    # a benchmark process: OpenBLAS without the override (benchmarks/blas_env.py)
+    env = {**blas_env.env_for_mode("unset"), "PYTHONPATH": os.pathsep.join(paths)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"the memory child {mode!r} failed ({proc.returncode}):\n{proc.stderr}")
@@ -233,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "--child", choices=("baseline", "warm-baseline", "train", "blas"), help=argparse.SUPPRESS
     )
     args = p.parse_args(argv)
+    blas_env.reexec_unset()
     if args.child in ("baseline", "warm-baseline"):
         print(json.dumps(_child_baseline(args.child == "warm-baseline", args.threads)))
         return 0

@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+import blas_env
 import numpy as np
 
 MNIST_SIZES = [784, 256, 128, 10]
@@ -147,6 +148,7 @@ def main() -> None:
         "--epochs", type=int, default=2, help="epochs per run; all but the first are timed"
     )
     args = parser.parse_args()
+    blas_env.reexec_unset()
     if args.worker:
         worker(args.epochs)
         return

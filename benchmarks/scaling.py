@@ -26,8 +26,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench  # noqa: E402
+import blas_env  # noqa: E402
 
-BASE = bench.CONFIGS[1]  # mlp-b128
+BASE = next(c for c in bench.CONFIGS if c.name == "mlp-b128")
 FACTORS = (1, 2, 4)
 
 
@@ -152,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
+    blas_env.reexec_unset()
     repeats = args.repeats or (1 if args.smoke else 5)
     result = run(150 if args.smoke else 15_000, repeats, args.threads, args.smoke)
     result["machine"] = bench.machine_info()
+    result["openblas_kernels"] = blas_env.openblas_kernels()
     table = markdown(result)
     print(table)
     if args.markdown:

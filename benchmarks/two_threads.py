@@ -1,6 +1,5 @@
 """Where a two-thread training step's time goes, and two ways of using the second core that
-were tried and measured (docs/performance.md, "Why the 2-thread roofline fraction stays
-near 0.7").
+were tried and measured (benchmarks/NOTES.md, "Tried and rejected").
 
 The step is the benchmark's MLP (784-256-128-10, ReLU, softmax cross-entropy, plain SGD,
 float32, batch 128 by default) written out in plain NumPy here, so that each operation can
@@ -33,6 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import blas_env
 import numpy as np
 from bench import limit_threads, load_data
 
@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=None, help="training rows (default: all)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
+    blas_env.reexec_unset()
     data = load_data(n_train=args.rows, n_test=0)
     X = data.X_train
     T = np.zeros((X.shape[0], SIZES[-1]), np.float32)

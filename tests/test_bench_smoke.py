@@ -105,7 +105,16 @@ def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
     assert len(mem["rss_after_epoch_bytes"]) == 2
     table = md.read_text()
     assert table in proc.stdout
-    assert table.count("| unset | 1 |") == 2 * len(bench.CONFIGS)  # training and inference
+    rows = [line for line in table.splitlines() if line.startswith(("| train ", "| inference "))]
+    # a training row per config and an inference row per network (the two MLP configs share one)
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| train 784-256-128-10 relu CE, B=128",
+        "| train 784-256-128-10 relu CE, B=512",
+        "| train 784-30-10 sigmoid L2, B=10",
+        "| inference 784-256-128-10 relu CE",
+        "| inference 784-30-10 sigmoid L2",
+    ]
+    assert all(" | unset" in row and " | 1 | " in row for row in rows)
     assert "peak RSS of the training run" in table
     # the summary keeps each median and ratio of the full report (rounded), no raw timing
     brief = json.loads(short.read_text())

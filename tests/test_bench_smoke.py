@@ -379,3 +379,9 @@ def test_best_repeats_compares_best_to_best() -> None:
     row = best.best_repeats(report([1.0, 0.6]), "mlp-b128", "sklearn", 2.2, 2)
     assert row["target"] == pytest.approx(1000 / 0.6 * 2.2) and not row["beyond_roofline"]
     assert best.best_repeats(report([1.0]), "mlp-b128", "sklearn", 2.2, threads=1) is None
+    # a run names its OpenBLAS mode: only the asked-for mode's run counts
+    in_override = report([1.0])
+    in_override["runs"][1]["mode"] = "override"
+    assert best.best_repeats(in_override, "mlp-b128", "sklearn", 2.2, 2, mode="unset") is None
+    row = best.best_repeats(in_override, "mlp-b128", "sklearn", 2.2, 2, mode="override")
+    assert row["peer_best"] == 1000

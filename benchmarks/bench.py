@@ -963,9 +963,16 @@ def gemm_spread(result: dict[str, Any]) -> float:
     return max(seconds) / min(seconds)
 
 
+def _network(cfg: dict[str, Any]) -> str:
+    sizes = "-".join(map(str, cfg["sizes"]))
+    return f"{sizes} {cfg['activation']} {'CE' if cfg['loss'] == 'cross_entropy' else 'L2'}"
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The results as markdown: the runs and their OpenBLAS kernels, training and inference
-    throughput with ``backprop ÷ this`` beside each peer, issue 19's targets, memory."""
+    """The results as markdown: the runs and the OpenBLAS kernel each recorded, then one table
+    (training per config, then inference per network; every peer's samples/s with
+    ``backprop ÷ this`` beside it, the GEMM-only epoch and how steady it was), issue 19's
+    targets, memory."""
     impls = _columns(report)
     lines = ["Runs (OpenBLAS mode, threads: the kernel OpenBLAS chose):", ""]
     for mode, entry in report["blas_modes"].items():
@@ -978,66 +985,65 @@ def markdown(report: dict[str, Any]) -> str:
             f"override variables: {env}; load average {' '.join(run['loadavg_start'] or [])} "
             f"-> {' '.join(run['loadavg_end'] or [])}"
         )
-    skipped = report.get("skipped") or {}
-    for name, why in skipped.items():
+    for name, why in (report.get("skipped") or {}).items():
         lines.append(f"- {LABELS.get(name, name)} not run: {why}")
     head = " | ".join(LABELS[name] for name in impls)
     lines += [
         "",
-        "Training, samples/s (backprop ÷ this):",
+        "samples/s, with backprop ÷ this in brackets:",
         "",
-        f"| BLAS mode | threads | config | {head} | GEMM-only epoch (backprop ÷ it) "
+        f"| | BLAS mode | threads | {head} | GEMM-only epoch | backprop ÷ GEMM-only "
         "| GEMM-only slowest ÷ fastest |",
-        "|---|---:|---|" + "---:|" * (len(impls) + 2),
+        "|---|---|---:|" + "---:|" * (len(impls) + 3),
     ]
-    for run in report["runs"]:
-        for r in run["configs"]:
-            cells = []
-            for name in impls:
-                e = r["impls"].get(name)
-                if e is None:
-                    cells.append("-")
-                elif name == "backprop":
-                    cells.append(f"{e['train_samples_per_s']:,.0f}")
-                else:
-                    ratio = _fmt(e["train_ours_over_this"], ".2f")
-                    cells.append(f"{e['train_samples_per_s']:,.0f} ({ratio})")
+
+    def row(what: str, run: dict[str, Any], r: dict[str, Any], key: str) -> str:
+        cells = []
+        for name in impls:
+            e = r["impls"].get(name)
+            if e is None:
+                cells.append("-")
+            elif name == "backprop":
+                cells.append(f"{e[f'{key}_samples_per_s']:,.0f}")
+            else:
+                ratio = _fmt(e[f"{key}_ours_over_this"], ".2f")
+                cells.append(f"{e[f'{key}_samples_per_s']:,.0f} ({ratio})")
+        if key == "train":
             ours = r["impls"].get("backprop")
-            frac = _fmt(ours and ours["roofline_fraction"], ".2f")
-            gemm = r["roofline"]["gemm_epoch_samples_per_s"]
-            lines.append(
-                f"| {run['mode']} | {run['threads']} | {r['config']['name']} | "
-                + " | ".join(cells)
-                + f" | {gemm:,.0f} ({frac}) | {gemm_spread(r):.2f} |"
-            )
+            cells.append(f"{r['roofline']['gemm_epoch_samples_per_s']:,.0f}")
+            cells.append(_fmt(ours and ours["roofline_fraction"], ".2f"))
+            cells.append(f"{gemm_spread(r):.2f}")
+        else:
+            cells += ["-", "-", "-"]
+        kernel = "/".join(sorted({k["architecture"] for k in run.get("kernels") or []}))
+        mode = f"{run['mode']} ({kernel})" if kernel else run["mode"]
+        return f"| {what} | {mode} | {run['threads']} | " + " | ".join(cells) + " |"
+
+    names = [r["config"]["name"] for run in report["runs"] for r in run["configs"]]
+    by_run = [{r["config"]["name"]: r for r in run["configs"]} for run in report["runs"]]
+    configs = list(dict.fromkeys(names))
+    for name in configs:
+        for run, results in zip(report["runs"], by_run, strict=True):
+            if name in results:
+                r = results[name]
+                what = f"train {_network(r['config'])}, B={r['config']['batch']}"
+                lines.append(row(what, run, r, "train"))
+    networks: dict[str, str] = {}  # one inference row per network: the first config's model
+    for results in by_run:
+        for name in configs:
+            if name in results:
+                networks.setdefault(_network(results[name]["config"]), name)
+    for network, name in networks.items():
+        for run, results in zip(report["runs"], by_run, strict=True):
+            if name in results:
+                lines.append(row(f"inference {network}", run, results[name], "infer"))
     lines += [
         "",
-        "GEMM-only slowest ÷ fastest: the same fixed work timed once per repeat; far above 1, "
-        "other processes took the cores during that row, and its ratios measure them as much "
-        "as the implementations.",
-        "",
-        "Inference on the test set in one call, samples/s (backprop ÷ this):",
-        "",
-        f"| BLAS mode | threads | config | {head} |",
-        "|---|---:|---|" + "---:|" * len(impls),
+        "GEMM-only epoch: every matrix product of every step at NumPy's measured rates, "
+        "nothing else. GEMM-only slowest ÷ fastest: that same fixed work timed once per repeat; "
+        "far above 1, other processes took the cores during the row, and its ratios measure "
+        "them as much as the implementations.",
     ]
-    for run in report["runs"]:
-        for r in run["configs"]:
-            cells = []
-            for name in impls:
-                e = r["impls"].get(name)
-                if e is None:
-                    cells.append("-")
-                elif name == "backprop":
-                    cells.append(f"{e['infer_samples_per_s']:,.0f}")
-                else:
-                    ratio = _fmt(e["infer_ours_over_this"], ".2f")
-                    cells.append(f"{e['infer_samples_per_s']:,.0f} ({ratio})")
-            lines.append(
-                f"| {run['mode']} | {run['threads']} | {r['config']['name']} | "
-                + " | ".join(cells)
-                + " |"
-            )
     target_runs = [r for r in report["runs"] if (r["mode"], r["threads"]) == TARGET_RUN]
     if target_runs and target_runs[0]["targets"]:
         mode, threads = TARGET_RUN

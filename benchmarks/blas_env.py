@@ -62,8 +62,10 @@ def env_for_mode(mode: str, environ: Mapping[str, str] | None = None) -> dict[st
 def reexec_unset() -> None:
     """Re-execute this process with the override removed, if the environment sets it.
 
-    Call it first thing in a benchmark's ``main``: the new process loads NumPy (and its
-    OpenBLAS) with the variables gone. Returns normally when there is nothing to remove."""
+    Call it where a benchmark script starts (its ``if __name__ == "__main__":`` block, so
+    that calling its ``main`` from other code never restarts that code's process): the new
+    process loads NumPy (and its OpenBLAS) with the variables gone. Returns normally when
+    there is nothing to remove."""
     if not any(k in os.environ for k in OVERRIDE_VARS):
         return
     env = env_for_mode("unset")

@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=60)
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
-    blas_env.reexec_unset()
     if not bench.thread_control_available():
         print("threadpoolctl is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
@@ -106,4 +105,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    blas_env.reexec_unset()  # a benchmark process: OpenBLAS without the override
     raise SystemExit(main())

@@ -153,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
-    blas_env.reexec_unset()
     repeats = args.repeats or (1 if args.smoke else 5)
     result = run(150 if args.smoke else 15_000, repeats, args.threads, args.smoke)
     result["machine"] = bench.machine_info()
@@ -168,4 +167,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    blas_env.reexec_unset()  # a benchmark process: OpenBLAS without the override
     raise SystemExit(main())

@@ -105,7 +105,16 @@ def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
     assert len(mem["rss_after_epoch_bytes"]) == 2
     table = md.read_text()
     assert table in proc.stdout
-    assert table.count("| unset | 1 |") == 2 * len(bench.CONFIGS)  # training and inference
+    rows = [line for line in table.splitlines() if line.startswith(("| train ", "| inference "))]
+    # a training row per config and an inference row per network (the two MLP configs share one)
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| train 784-256-128-10 relu CE, B=128",
+        "| train 784-256-128-10 relu CE, B=512",
+        "| train 784-30-10 sigmoid L2, B=10",
+        "| inference 784-256-128-10 relu CE",
+        "| inference 784-30-10 sigmoid L2",
+    ]
+    assert all(" | unset" in row and " | 1 | " in row for row in rows)
     assert "peak RSS of the training run" in table
     # the summary keeps each median and ratio of the full report (rounded), no raw timing
     brief = json.loads(short.read_text())
@@ -370,3 +379,9 @@ def test_best_repeats_compares_best_to_best() -> None:
     row = best.best_repeats(report([1.0, 0.6]), "mlp-b128", "sklearn", 2.2, 2)
     assert row["target"] == pytest.approx(1000 / 0.6 * 2.2) and not row["beyond_roofline"]
     assert best.best_repeats(report([1.0]), "mlp-b128", "sklearn", 2.2, threads=1) is None
+    # a run names its OpenBLAS mode: only the asked-for mode's run counts
+    in_override = report([1.0])
+    in_override["runs"][1]["mode"] = "override"
+    assert best.best_repeats(in_override, "mlp-b128", "sklearn", 2.2, 2, mode="unset") is None
+    row = best.best_repeats(in_override, "mlp-b128", "sklearn", 2.2, 2, mode="override")
+    assert row["peer_best"] == 1000

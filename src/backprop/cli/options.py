@@ -120,12 +120,15 @@ model_options = option_group(
     click.option(
         "--activation",
         type=choice(ACTIVATIONS),
-        help="Hidden-layer activation. [default: sigmoid]",
+        metavar="NAME",
+        help=f"Hidden-layer activation: {', '.join(ACTIVATIONS)}. [default: sigmoid]",
     ),
     click.option(
         "--output-activation",
         type=choice(ACTIVATIONS),
-        help="Output activation. [default: sigmoid; identity for regression and for the "
+        metavar="NAME",
+        help="Output activation (as --activation). [default: sigmoid; identity for regression "
+        "and for the "
         "cross-entropy losses, which take logits]",
     ),
     click.option(

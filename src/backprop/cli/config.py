@@ -59,7 +59,8 @@ def read_config(path: Path) -> dict[str, Any]:
                 import tomli as tomllib  # type: ignore[no-redef]
             except ImportError:
                 raise UserError(
-                    "--config with a TOML file needs Python 3.11+ (or pip install tomli)"
+                    f"reading the TOML file {path} needs Python 3.11+ or tomli, a dependency "
+                    "of backprop on Python 3.10: pip install tomli"
                 ) from None
         try:
             raw = tomllib.loads(text.decode("utf-8"))

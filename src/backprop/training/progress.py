@@ -73,18 +73,23 @@ def epoch_line(row: dict[str, float], epochs: int, width: int = MAX_WIDTH) -> st
         The run's last epoch (the ``/N`` of the label).
     width : int
         The widest the line may be: the parts are separated by two spaces, by one when that
-        does not fit, and the epoch's time is left out when even that does not fit.
+        does not fit; then the epoch's time is left out, then the accuracies, then the
+        validation loss.
     """
     digits = len(str(epochs))
-    parts = [f"epoch {int(row['epoch']):>{digits}}/{epochs}"]
-    parts += [f"{label} {_metric(key, row[key])}" for key, label in _SHOWN if key in row]
-    timed = [*parts, _duration(row["time"])] if "time" in row else parts
-    for candidate in (timed, parts):
+    label = f"epoch {int(row['epoch']):>{digits}}/{epochs}"
+    shown = {key: f"{name} {_metric(key, row[key])}" for key, name in _SHOWN if key in row}
+    parts = [label, *shown.values()]
+    # narrower and narrower: without the time, without the accuracies, the losses alone
+    candidates = [[*parts, _duration(row["time"])] if "time" in row else parts, parts]
+    candidates.append([label, *(v for k, v in shown.items() if not k.endswith("accuracy"))])
+    candidates.append([label, shown["loss"]] if "loss" in shown else [label])
+    for candidate in candidates:
         for sep in ("  ", " "):
             line = sep.join(candidate)
             if len(line) <= width:
                 return line
-    return " ".join(parts)  # only narrower than the label and the losses themselves
+    return line  # the label and the loss alone are wider than ``width``
 
 
 class ProgressBar:

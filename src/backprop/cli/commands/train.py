@@ -140,7 +140,7 @@ def train(**options: Any) -> int:
     Examples:
       backprop train
       backprop train --dataset moons --layers 2,16,2 --activation tanh
-      backprop train --dataset mnist --layers 784,30,10 --epochs 30 --out runs/mnist
+      backprop train --dataset mnist --layers 784,30,10 --out runs/mnist
       backprop train --dataset data.csv --target species --optimizer adam
       backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again
       backprop train --resume runs/mnist --epochs 40

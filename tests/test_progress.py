@@ -162,14 +162,11 @@ def test_a_terminal_keeps_each_finished_epoch_in_the_scrollback():
 
 
 # ------------------------------------------------------------------- every command
+COMMANDS = ("train", "evaluate", "predict", "export", "explain", "gradcheck", "playground")
+
+
 @pytest.mark.parametrize(
-    "args",
-    [
-        ["--help"],
-        *[[c, "--help"] for c in ("train", "evaluate", "predict", "export", "explain",
-                                   "gradcheck", "playground")],
-    ],  # fmt: skip
-    ids=lambda a: " ".join(a),
+    "args", [["--help"], *[[c, "--help"] for c in COMMANDS]], ids=lambda a: " ".join(a)
 )
 def test_help_fits_80_columns_and_cuts_nothing(run_cli, monkeypatch, args):
     monkeypatch.setenv("COLUMNS", "200")

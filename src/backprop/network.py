@@ -220,6 +220,9 @@ class Parameters(Mapping[str, Any]):
         model = self._model
         self._arrays[name][...] = model.backend.asarray(arr, model.dtype)
 
+    def __delitem__(self, name: str) -> None:
+        raise TypeError(f"a model's parameters cannot be removed (asked to remove {name!r})")
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self._arrays.items())
         return f"Parameters({{{shapes}}})"

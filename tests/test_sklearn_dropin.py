@@ -238,3 +238,29 @@ def test_the_gallerys_learning_strategies_learn_as_scikit_learns_do():
                 assert mlp.loss_curve_[-1] < mlp.loss_curve_[0] and math.isfinite(mlp.loss_)
             margin = 0.15 if params.get("learning_rate") == "invscaling" else 0.1
             assert scores[1] >= scores[0] - margin, (name, params, scores)
+
+
+def test_a_file_saved_with_the_engines_optimizer_name_loads(tmp_path):
+    """Files written before the estimators took scikit-learn's names hold
+    ``optimizer="momentum"``: they load as solver="sgd" with heavy-ball momentum."""
+    import json
+
+    from backprop.io import encode_safetensors, read_header
+
+    X, y = make_moons(40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    clf.save(tmp_path / "new.safetensors")
+    metadata = dict(read_header(tmp_path / "new.safetensors").metadata)
+    record = json.loads(metadata["sklearn"])
+    for name in ("solver", "nesterovs_momentum", "learning_rate", "power_t", "beta_1",
+                 "beta_2", "epsilon", "max_fun"):  # fmt: skip
+        del record["params"][name]
+    record["params"]["optimizer"] = "momentum"
+    metadata["sklearn"] = json.dumps(record)
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(encode_safetensors(clf.model_.state_dict(), metadata))
+    loaded = BackpropClassifier.load(old)
+    assert (loaded.solver, loaded.nesterovs_momentum, loaded.momentum) == ("sgd", False, 0.9)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

@@ -3,7 +3,7 @@ terminal a live bar for the epoch in progress.
 
 On a terminal (Keras' ``verbose=1`` habit)::
 
-    epoch 1/3  loss 0.6931  acc 50.37%  val loss 0.6925  val acc 53.33%  0.31s
+    epoch 1/3  loss    0.6931  acc  50.4%  val loss    0.6925  val acc  53.3%   0.31s
     epoch 2/3 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ step  45/135  loss 0.5120
       epoch 0:01 elapsed, 0:02 left   run 0:05 elapsed, 0:10 left
 
@@ -47,9 +47,11 @@ def _duration(seconds: float) -> str:
 
 
 def _metric(key: str, value: float) -> str:
+    """A value in a fixed width, so that the epochs' lines stay aligned: accuracies as
+    `` 81.3%``, losses with 4 significant digits in 9 columns (``   0.4127``, ``5.515e-05``)."""
     if key.endswith("accuracy"):
-        return f"{100 * value:.2f}%"
-    return f"{value:#.4g}"
+        return f"{100 * value:5.1f}%"
+    return f"{value:#9.4g}"
 
 
 #: The history columns an epoch line shows, and their labels, in order.
@@ -81,7 +83,9 @@ def epoch_line(row: dict[str, float], epochs: int, width: int = MAX_WIDTH) -> st
     shown = {key: f"{name} {_metric(key, row[key])}" for key, name in _SHOWN if key in row}
     parts = [label, *shown.values()]
     # narrower and narrower: without the time, without the accuracies, the losses alone
-    candidates = [[*parts, _duration(row["time"])] if "time" in row else parts, parts]
+    # (every part has a fixed width, so every line of a run makes the same choice)
+    timed = [*parts, f"{_duration(row['time']):>6}"] if "time" in row else parts
+    candidates = [timed, parts]
     candidates.append([label, *(v for k, v in shown.items() if not k.endswith("accuracy"))])
     candidates.append([label, shown["loss"]] if "loss" in shown else [label])
     for candidate in candidates:

@@ -191,3 +191,10 @@ def test_mnist_evaluation_is_whole_and_narrow_when_piped(run_cli, tmp_path, monk
     rows = [line.split() for line in out.splitlines() if re.match(r"^[0-9] +\d", line)]
     assert len(rows) == 20  # ten rows of the matrix, ten of the per-class table
     assert sum(int(v) for r in rows[:10] for v in r[1:]) == 10_000
+
+
+def test_gradcheck_output_fits_80_columns(run_cli):
+    rc, out, _ = run_cli("gradcheck", "--dataset", "iris", "--layers", "4,8,3", "--loss",
+                         "cross_entropy")  # fmt: skip
+    assert rc == 0 and "Gradient check: 4-8-3" in out
+    assert not _too_wide_or_cut(out), _too_wide_or_cut(out)

@@ -113,11 +113,13 @@ def summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[st
 
 
 def titled(title: str, table: Any) -> Any:
-    """``table`` under a bold heading line (a rich table title would wrap to its width)."""
+    """``table`` under a bold heading (a rich table title would wrap to the table's width),
+    wrapped at word boundaries within :data:`WIDTH` columns."""
     from rich.console import Group
     from rich.text import Text
 
-    return Group(Text(title, style="bold"), table)
+    heading = textwrap.fill(title, WIDTH, break_long_words=False, break_on_hyphens=False)
+    return Group(Text(heading, style="bold"), table)
 
 
 def fmt_metric(name: str, value: float | None) -> str:

@@ -124,6 +124,7 @@ def test_export_a_run_folder_with_class_labels_and_an_opset(run_cli, csv_run):
     assert out.strip() == f"Wrote {path}"
     graph = onnx.load(str(path))
     assert graph.opset_import[0].version == 20
+    assert graph.ir_version == 9  # the oldest IR that opset 20 allows: older runtimes read it
     assert json.loads({p.key: p.value for p in graph.metadata_props}["class_labels"]) == [
         "setosa", "versicolor", "virginica"
     ]  # fmt: skip

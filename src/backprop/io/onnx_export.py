@@ -201,9 +201,14 @@ def export_onnx(
         outputs,
         initializer=g.initializers,
     )
+    opsets = [helper.make_opsetid("", opset)]
     onnx_model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", opset)],
+        opset_imports=opsets,
+        # the oldest IR version the opset allows, not the installed onnx's newest: a runtime
+        # reads the file if it knows the opset (onnx 1.23 writes IR 14 by default, which
+        # onnxruntime 1.23, the newest on Python 3.10, refuses)
+        ir_version=helper.find_min_ir_version_for(opsets),
         producer_name="backprop",
         producer_version=__version__,
         doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",

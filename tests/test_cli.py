@@ -93,7 +93,7 @@ def csv_files(tmp_path_factory) -> tuple[Path, Path]:
 def test_train_with_no_arguments_learns_the_toy_data(toy_run):
     run_dir, out = toy_run
     assert run_dir.parent.name == "runs" and run_dir.name.endswith("-toy")
-    assert "Network  2-3-2, sigmoid hidden, sigmoid output, loss l2" in out
+    assert "Network  2-3-2 (17 parameters), sigmoid hidden, sigmoid output, loss l2" in out
     assert "Trained on toy" in out and f"runs/{run_dir.name}" in out
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["test"]["accuracy"] >= 0.95

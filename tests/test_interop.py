@@ -11,6 +11,8 @@ from backprop.interop import (
     from_torch_state_dict,
     load_torch_state_dict,
     save_torch_state_dict,
+    to_torch_module,
+    to_torch_state_arrays,
     to_torch_state_dict,
 )
 from backprop.io import ModelFileError
@@ -34,20 +36,20 @@ def _model(**kw) -> MLP:
 
 def test_names_and_layout():
     model = _model()
-    sd = to_torch_state_dict(model)
+    sd = to_torch_state_arrays(model)
     assert list(sd) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
     assert sd["0.weight"].shape == (7, 5) and sd["4.bias"].shape == (3,)
     assert np.array_equal(sd["2.weight"], model.state_dict()["layers.1.W"].T)
     assert sd["2.weight"].flags.c_contiguous
-    with_dropout = to_torch_state_dict(_model(dropout=0.5))
+    with_dropout = to_torch_state_arrays(_model(dropout=0.5))
     assert list(with_dropout) == ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"]
-    assert list(to_torch_state_dict(_model(bias=False))) == ["0.weight", "2.weight", "4.weight"]
+    assert list(to_torch_state_arrays(_model(bias=False))) == ["0.weight", "2.weight", "4.weight"]
 
 
 @pytest.mark.parametrize("kw", [{}, {"dtype": "float32"}, {"bias": False}, {"dropout": 0.2}])
 def test_round_trip_in_memory_and_through_a_file(same_params, tmp_path, kw):
     model = _model(**kw)
-    back = from_torch_state_dict(to_torch_state_dict(model), model.config)
+    back = from_torch_state_dict(to_torch_state_arrays(model), model.config)
     assert same_params(back, model)
     save_torch_state_dict(tmp_path / "sd.safetensors", model)
     loaded = load_torch_state_dict(tmp_path / "sd.safetensors", model.config)
@@ -58,7 +60,7 @@ def test_round_trip_in_memory_and_through_a_file(same_params, tmp_path, kw):
 def test_float32_weights_load_into_a_float64_model(tmp_path):
     model32 = _model(dtype="float32")
     config64 = _model().config
-    got = from_torch_state_dict(to_torch_state_dict(model32), config64)
+    got = from_torch_state_dict(to_torch_state_arrays(model32), config64)
     assert got.dtype == "float64"
     np.testing.assert_array_equal(
         got.state_dict()["layers.0.W"], model32.state_dict()["layers.0.W"]
@@ -69,7 +71,7 @@ def test_float32_weights_load_into_a_float64_model(tmp_path):
 
 def test_mismatches_are_refused(tmp_path):
     model = _model()
-    sd = to_torch_state_dict(model)
+    sd = to_torch_state_arrays(model)
     with pytest.raises(ValueError, match=r"missing \['4.bias'\]"):
         from_torch_state_dict({k: v for k, v in sd.items() if k != "4.bias"}, model.config)
     with pytest.raises(ValueError, match=r"unexpected \['1.weight'\]"):
@@ -135,3 +137,40 @@ def test_torch_sequential_gives_the_same_outputs(same_params, tmp_path, activati
     # and back: a state dict taken from the torch module loads into our model
     back = from_torch_state_dict(net.state_dict(), model.config)
     assert same_params(back, model)
+
+
+@pytest.mark.parametrize("kw", [{}, {"dtype": "float32"}, {"dropout": 0.3}, {"bias": False}])
+def test_state_dict_tensors_load_into_the_torch_module(kw):
+    """to_torch_state_dict gives tensors that torch's load_state_dict takes (strictly) into
+    an independently built Sequential; to_torch_module is an equivalent Sequential."""
+    torch = pytest.importorskip("torch", reason="comparing with torch.nn needs PyTorch")
+    model = _model(**kw)
+    sd = to_torch_state_dict(model)
+    assert all(isinstance(v, torch.Tensor) for v in sd.values())
+    assert sd["0.weight"].dtype == (torch.float32 if kw.get("dtype") else torch.float64)
+    net = _torch_sequential(torch, model.config).to(sd["0.weight"].dtype)
+    net.load_state_dict(sd)
+    module = to_torch_module(model)
+    assert [type(m).__name__ for m in module] == [type(m).__name__ for m in net]
+    assert not module.training
+    x = torch.from_numpy(X.astype(model.dtype))
+    net.eval()
+    with torch.no_grad():
+        ours, theirs = module(x).numpy(), net(x).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    tol = 1e-5 if kw.get("dtype") else 1e-12
+    np.testing.assert_allclose(ours, model.forward(X), rtol=tol, atol=tol)
+    # the module owns a copy: training it leaves the model as it was
+    before = model.state_dict()
+    with torch.no_grad():
+        module[0].weight.add_(1.0)
+    assert np.array_equal(model.state_dict()["layers.0.W"], before["layers.0.W"])
+
+
+def test_without_torch_the_tensor_functions_name_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    for f in (to_torch_state_dict, to_torch_module):
+        with pytest.raises(ImportError, match=r"pip install 'backprop\[torch\]'"):
+            f(_model())

@@ -104,7 +104,7 @@ def test_digits_accuracy_within_one_point_of_mlpclassifier():
     )
     with quiet():
         theirs = MLPClassifier(solver="adam", **settings).fit(X_tr, y_tr).score(X_te, y_te)
-        ours = BackpropClassifier(optimizer="adam", **settings).fit(X_tr, y_tr).score(X_te, y_te)
+        ours = BackpropClassifier(solver="adam", **settings).fit(X_tr, y_tr).score(X_te, y_te)
     assert ours >= theirs - 0.01, (ours, theirs)
 
 
@@ -120,9 +120,11 @@ def test_one_sgd_step_follows_the_documented_objective(weighted):
     sw = rng.integers(1, 4, size=12).astype(float) if weighted else None
     alpha, eta = 0.7, 0.05
     est = BackpropRegressor(
+        loss="mse",
         hidden_layer_sizes=(4,),
         activation="tanh",
-        optimizer="sgd",
+        solver="sgd",
+        momentum=0.0,
         learning_rate_init=eta,
         alpha=alpha,
         max_iter=1,
@@ -215,7 +217,7 @@ def test_multiclass_softmax_and_one_vs_rest(iris):
     with quiet():
         soft = BackpropClassifier(max_iter=200, **SMALL).fit(X, y)
         ovr = BackpropClassifier(max_iter=200, loss="binary_cross_entropy", **SMALL).fit(X, y)
-    assert soft.out_activation_ == "softmax" and ovr.out_activation_ == "sigmoid"
+    assert soft.out_activation_ == "softmax" and ovr.out_activation_ == "logistic"
     for clf in (soft, ovr):
         proba = clf.predict_proba(X)
         np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -349,7 +351,7 @@ def test_get_set_params_and_clone():
     clf = BackpropClassifier(hidden_layer_sizes=(5, 3), dropout=0.2, alpha=0.5)
     params = clf.get_params()
     assert params["hidden_layer_sizes"] == (5, 3) and params["dropout"] == 0.2
-    clf.set_params(alpha=2.0, optimizer="nesterov")
+    clf.set_params(alpha=2.0, solver="sgd", nesterovs_momentum=False)
     twin = clone(clf)
     assert twin.get_params() == clf.get_params() and twin is not clf
 
@@ -380,7 +382,10 @@ def test_float32(iris):
         ("hidden_layer_sizes", (4, 0), "hidden_layer_sizes must be a positive int"),
         ("activation", "softmax", "activation must be one of"),
         ("loss", "mse", "loss must be one of cross_entropy, binary_cross_entropy"),
-        ("optimizer", "lbfgs", "optimizer must be one of"),
+        ("solver", "lbfgs", "solver=.lbfgs. is not available: backprop trains by mini-batch"),
+        ("solver", "newton", "solver must be one of sgd, adam, adamw, rmsprop"),
+        ("learning_rate", "optimal", "learning_rate must be one of constant, invscaling"),
+        ("nesterovs_momentum", "yes", "nesterovs_momentum must be True or False"),
         ("learning_rate_init", 0.0, r"learning_rate_init must be a number in \(0"),
         ("batch_size", 0, "batch_size must be a positive integer or 'auto'"),
         ("max_iter", 2.5, "max_iter must be a positive integer"),

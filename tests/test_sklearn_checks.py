@@ -33,7 +33,12 @@ ESTIMATORS = [
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@parametrize_with_checks(ESTIMATORS)
+_MARK = parametrize_with_checks(ESTIMATORS)
+# scikit-learn before 1.8 hands pytest a generator, which pytest 9 deprecates: a list instead
+CHECKS = pytest.mark.parametrize(_MARK.args[0], list(_MARK.args[1]), **_MARK.kwargs)
+
+
+@CHECKS
 def test_sklearn_estimator_checks(estimator, check):
     if getattr(check, "func", None) is check_array_api_input and not os.environ.get(
         "SCIPY_ARRAY_API"

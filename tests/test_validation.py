@@ -219,7 +219,7 @@ def test_unknown_names_elsewhere():
     _raises(ValueError, r"unknown MLP config keys \['hidden'\]", MLPConfig.from_dict, {"hidden": 3})
     _raises(
         ValueError,
-        r"optimizer 'sgd' does not take these settings",
+        r"optimizer 'sgd' does not take 'momentum'; it takes lr, weight_decay, schedule",
         get_optimizer,
         "sgd",
         momentum=0.9,

@@ -10,8 +10,9 @@ below. That loop is the generalized delta rule of the seed's section 6.
 from __future__ import annotations
 
 import functools
+import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,12 +20,19 @@ import numpy as np
 
 from ._validation import check_inputs, check_sample_weight, check_targets, host_array
 from .activations import ACTIVATIONS, get_activation
-from .backend import Backend, get_backend
+from .backend import BACKENDS, Backend, get_backend
 from .initializers import as_generator, get_initializer
 from .layers import Dense, Dropout, batch_buffer
 from .losses import get_loss
 
-__all__ = ["MLP", "MLPConfig", "FlatParameters", "parameter_layout", "parameter_name"]
+__all__ = [
+    "MLP",
+    "MLPConfig",
+    "FlatParameters",
+    "Parameters",
+    "parameter_layout",
+    "parameter_name",
+]
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,48 @@ class MLPConfig:
         return cls(**d)
 
 
+class Parameters(Mapping[str, Any]):
+    """A model's live parameter arrays by dotted name (:attr:`MLP.params`).
+
+    Reading gives the arrays themselves (the optimizer updates them in place, so they stay
+    current). Assigning ``params["layers.0.W"] = W`` copies ``W`` into the model's array
+    (same shape, cast to the model's dtype): the model uses the new values at once. Names
+    cannot be added or removed.
+    """
+
+    def __init__(self, arrays: dict[str, Any], model: MLP) -> None:
+        self._arrays = arrays
+        self._model = model
+
+    def __getitem__(self, name: str) -> Any:
+        return self._arrays[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name not in self._arrays:
+            raise KeyError(
+                f"the model has no parameter {name!r}; its parameters are {', '.join(self._arrays)}"
+            )
+        arr = host_array(value, name)
+        want = tuple(self._arrays[name].shape)
+        if arr.shape != want:
+            raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
+        model = self._model
+        self._arrays[name][...] = model.backend.asarray(arr, model.dtype)
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError(f"a model's parameters cannot be removed (asked to remove {name!r})")
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self._arrays.items())
+        return f"Parameters({{{shapes}}})"
+
+
 class MLP:
     """A multilayer perceptron.
 
@@ -329,9 +379,10 @@ class MLP:
         return list(self._named(Dense.parameters))
 
     @property
-    def params(self) -> dict[str, Any]:
-        """The live parameter arrays by name (the optimizer updates these in place)."""
-        return self._named(Dense.parameters)
+    def params(self) -> Parameters:
+        """The live parameter arrays by name (the optimizer updates these in place);
+        ``net.params[name] = array`` writes new values into the model."""
+        return Parameters(self._named(Dense.parameters), self)
 
     @property
     def grads(self) -> dict[str, Any]:
@@ -501,8 +552,91 @@ class MLP:
 
     def __repr__(self) -> str:
         c = self.config
+        dropout = f", dropout={c.dropout!r}" if c.dropout else ""
         return (
             f"MLP({list(c.sizes)}, activation={c.activation!r}, "
-            f"output_activation={c.output_activation!r}, loss={c.loss!r}, dtype={c.dtype!r}, "
-            f"backend={self.backend.name!r})"
+            f"output_activation={c.output_activation!r}, loss={c.loss!r}{dropout}, "
+            f"dtype={c.dtype!r}, backend={self.backend.name!r})"
         )
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print the layers, their output shapes and parameter counts, as Keras does::
+
+            Layer                Output shape   Parameters   Shapes
+            ─────────────────────────────────────────────────────────────────────
+            input                (n, 784)                0
+            dense 0 (relu)       (n, 30)            23,550   W (784, 30), b (30,)
+            dense 1 (identity)   (n, 10)               310   W (30, 10), b (10,)
+            ─────────────────────────────────────────────────────────────────────
+            23,860 parameters (float64, 186.4 KiB), loss cross_entropy, backend numpy
+
+        Parameters
+        ----------
+        print_fn : callable
+            Called with each line (``print`` by default; ``lines.append`` collects them).
+        """
+        rows = [("input", f"(n, {self.n_inputs})", 0, "")]
+        k = 0
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                shapes = {n: tuple(a.shape) for n, a in layer.parameters().items()}
+                count = sum(math.prod(shape) for shape in shapes.values())
+                act = layer.activation.name
+                rows.append(
+                    (
+                        f"dense {k} ({act})",
+                        f"(n, {shapes['W'][1]})",
+                        count,
+                        ", ".join(f"{n} {shape}" for n, shape in shapes.items()),
+                    )
+                )
+                k += 1
+            else:
+                rows.append((f"dropout (p={layer.p:g})", rows[-1][1], 0, ""))
+        head = ("Layer", "Output shape", "Parameters", "Shapes")
+        w0 = max(len(head[0]), *(len(r[0]) for r in rows))
+        w1 = max(len(head[1]), *(len(r[1]) for r in rows))
+        w2 = max(len(head[2]), *(len(f"{r[2]:,}") for r in rows))
+
+        def line(a: str, b: str, c: str, d: str) -> str:
+            return f"{a:<{w0}}   {b:<{w1}}   {c:>{w2}}   {d}".rstrip()
+
+        lines = [line(*head)]
+        body = [line(name, shape, f"{count:,}", shapes) for name, shape, count, shapes in rows]
+        rule = "─" * max(len(x) for x in [*lines, *body])
+        n, size = self.n_parameters, np.dtype(self.dtype).itemsize * self.n_parameters
+        lines += [rule, *body, rule]
+        lines.append(
+            f"{n:,} parameters ({self.dtype}, {size / 1024:,.1f} KiB), "
+            f"loss {self.config.loss}, backend {self.backend.name}"
+        )
+        for text in lines:
+            print_fn(text)
+
+    # ------------------------------------------------------------------ pickle
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickle (and ``copy.deepcopy``) keeps: the config, the weights as NumPy
+        arrays, the dropout generator's state, the preprocessing, and the backend by name
+        (an array module cannot be pickled; it is looked up again on loading)."""
+        device = self.backend.device
+        return {
+            "config": self.config.to_dict(),
+            "params": self.state_dict(),
+            "dropout_rng": self.dropout_rng.bit_generator.state,
+            "preprocessing": self.preprocessing,
+            "backend": self.backend.name,
+            "device": None if device is None else str(device),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        name = state["backend"]
+        # a registered backend by its name; any other array API namespace by its module
+        backend = get_backend(name if name in BACKENDS else importlib.import_module(name),
+                              state["device"])  # fmt: skip
+        # the initial weights are drawn and overwritten at once (as backprop.io loads them)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._build(MLPConfig.from_dict(state["config"]), as_generator(0), backend)
+        self.load_state_dict(state["params"])
+        self.dropout_rng.bit_generator.state = state["dropout_rng"]
+        self.preprocessing = state["preprocessing"]

@@ -116,11 +116,24 @@ SCHEDULES: dict[str, type[Schedule]] = {
 
 
 def get_schedule(name: str | Schedule | None, **kwargs: Any) -> Schedule:
+    """A schedule by name with its settings (``get_schedule("step", step_size=5)``); a
+    setting it does not take is an error listing those it does."""
     if name is None:
         return ConstantLR()
     if isinstance(name, Schedule):
         return name
-    return lookup(SCHEDULES, name, "schedule")(**kwargs)
+    cls = lookup(SCHEDULES, name, "schedule")
+    _check_settings("schedule", name, kwargs, list(cls.__dataclass_fields__))
+    return cls(**kwargs)
+
+
+def _check_settings(kind: str, name: str, given: dict[str, Any], accepted: list[str]) -> None:
+    unknown = [k for k in given if k not in accepted]
+    if unknown:
+        raise ValueError(
+            f"{kind} {name!r} does not take {', '.join(map(repr, unknown))}; it takes "
+            f"{', '.join(accepted) if accepted else 'no settings'}"
+        )
 
 
 # ----------------------------------------------------------------------- optimizers
@@ -333,6 +346,16 @@ class Optimizer(ABC):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.base_lr, "weight_decay": self.weight_decay}
+
+    def __repr__(self) -> str:
+        """``Adam(lr=0.001, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-08)``, with the
+        schedule when it is not constant and the step count once steps were taken."""
+        parts = [f"{k}={v!r}" for k, v in self.hyperparameters().items()]
+        if not isinstance(self.schedule, ConstantLR):
+            parts.append(f"schedule={self.schedule!r}")
+        if self.t:
+            parts.append(f"t={self.t}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def state_dict(self) -> dict[str, Any]:
         """The step count, epoch and every slot as host NumPy arrays (``"<param>.<slot>"``)."""
@@ -578,7 +601,5 @@ def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
     if isinstance(name, Optimizer):
         return name
     cls = lookup(OPTIMIZERS, name, "optimizer")
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ValueError(f"optimizer {name!r} does not take these settings: {e}") from None
+    _check_settings("optimizer", name, kwargs, list(cls.settings()))
+    return cls(**kwargs)

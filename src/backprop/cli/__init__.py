@@ -9,7 +9,10 @@ module                 holds
 ``config``             config files (TOML) read and written; every default resolved from
                        the data; the model, optimizer and data set built from the options
 ``run_folder``         what ``train`` writes: model, history, summary, config, plots
-``render``             the terminal's tables
+``handles``            a run folder as a handle: its model and the data it was trained on
+                       (what ``evaluate``, ``predict`` and ``export`` accept)
+``render``             what the commands print, within 80 columns: the run's header and
+                       summary, the evaluation report
 ``plots``              the run folder's PNG plots (old path ``backprop.plots``)
 ``commands/``          one module per command: ``train``, ``evaluate``, ``predict``,
                        ``explain`` (old path ``backprop.explain``), ``gradcheck``, ``export``

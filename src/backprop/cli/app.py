@@ -44,7 +44,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80})
 @click.version_option(
     __version__, "--version", "-V", prog_name="backprop", message="%(prog)s %(version)s"
 )

@@ -14,7 +14,7 @@ from ..datasets import load_dataset
 from ..io import load_model
 from ..losses import LOSSES
 from ..network import MLP, MLPConfig
-from ..optimizers import OPTIMIZERS, get_optimizer, get_schedule
+from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule
 from .app import UserError, one_line
 from .options import CONFIG_KEYS, CONFIG_PARAMS, optimizers_taking
 
@@ -59,7 +59,8 @@ def read_config(path: Path) -> dict[str, Any]:
                 import tomli as tomllib  # type: ignore[no-redef]
             except ImportError:
                 raise UserError(
-                    "--config with a TOML file needs Python 3.11+ (or pip install tomli)"
+                    f"reading the TOML file {path} needs Python 3.11+ or tomli, a dependency "
+                    "of backprop on Python 3.10: pip install tomli"
                 ) from None
         try:
             raw = tomllib.loads(text.decode("utf-8"))
@@ -187,10 +188,18 @@ def build_optimizer(cfg: dict[str, Any]) -> Any:
     for key in ("momentum", "beta1", "beta2", "weight_decay"):
         if cfg.get(key) is not None:
             kwargs[key] = cfg[key]
+    schedule_kwargs = {k: cfg[k] for k in ("step_size", "gamma") if cfg.get(k) is not None}
+    for key in schedule_kwargs:
+        if key not in SCHEDULES[cfg["schedule"]].__dataclass_fields__:
+            users = [n for n, s in SCHEDULES.items() if key in s.__dataclass_fields__]
+            raise UserError(
+                f"--{key.replace('_', '-')} applies to --schedule {' or '.join(users)}, "
+                f"not {cfg['schedule']}"
+            )
     if cfg["schedule"] == "cosine":
         kwargs["schedule"] = get_schedule("cosine", t_max=cfg["epochs"])
     else:
-        kwargs["schedule"] = get_schedule(cfg["schedule"])
+        kwargs["schedule"] = get_schedule(cfg["schedule"], **schedule_kwargs)
     accepted = OPTIMIZERS[cfg["optimizer"]].settings()  # what the optimizer itself takes
     for key in kwargs:
         if key not in accepted:

@@ -120,12 +120,15 @@ model_options = option_group(
     click.option(
         "--activation",
         type=choice(ACTIVATIONS),
-        help="Hidden-layer activation. [default: sigmoid]",
+        metavar="NAME",
+        help=f"Hidden-layer activation: {', '.join(ACTIVATIONS)}. [default: sigmoid]",
     ),
     click.option(
         "--output-activation",
         type=choice(ACTIVATIONS),
-        help="Output activation. [default: sigmoid; identity for regression and for the "
+        metavar="NAME",
+        help="Output activation (as --activation). [default: sigmoid; identity for regression "
+        "and for the "
         "cross-entropy losses, which take logits]",
     ),
     click.option(
@@ -183,6 +186,18 @@ optimizer_options = option_group(
         "--schedule", type=choice(SCHEDULES), help="Learning-rate schedule. [default: constant]"
     ),
     click.option(
+        "--step-size",
+        type=click.IntRange(min=1),
+        metavar="EPOCHS",
+        help="--schedule step: epochs between the rate's cuts. [default: 10]",
+    ),
+    click.option(
+        "--gamma",
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        help="--schedule step/exponential: the factor of each cut, or of each epoch. "
+        "[default: 0.1 for step, 0.95 for exponential]",
+    ),
+    click.option(
         "--epochs", type=click.IntRange(min=1), help="[default: 300 on toy, 30 otherwise]"
     ),
     click.option("--batch-size", type=click.IntRange(min=1), help="[default: 10]"),
@@ -221,7 +236,8 @@ CONFIG_KEYS = (
     "dataset", "target", "data_dir", "n_samples", "noise", "test_fraction",
     "layers", "activation", "output_activation", "loss", "init", "init_scale", "dropout",
     "dtype", "seed", "backend", "device",
-    "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay", "schedule", "epochs",
+    "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay", "schedule", "step_size",
+    "gamma", "epochs",
     "batch_size", "validation_fraction", "early_stopping", "class_weight", "checkpoint_every",
 )  # fmt: skip
 

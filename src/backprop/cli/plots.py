@@ -8,8 +8,11 @@ Files (:func:`plot_run`):
 
 - ``loss.png``: training (and validation) loss per epoch;
 - ``accuracy.png``: training (and validation) accuracy per epoch, classifiers only;
-- ``decision_boundary.png``: 2-D classification data, the predicted class over the plane
-  with the training and test points on top;
+- ``decision_boundary.png``: 2-D classification data, the predicted class over the plane,
+  shaded by the model's confidence, with the training and test points on top and the
+  accuracy on each in the title;
+- ``predicted_vs_true.png``: regression, each test (and training) row's prediction against
+  its true value, beside the line ``predicted = true``, with R^2 in the title;
 - ``misclassified.png``: image data, a grid of misclassified test images with their true
   and predicted labels.
 """
@@ -30,6 +33,7 @@ __all__ = [
     "plot_curves",
     "plot_decision_boundary",
     "plot_misclassified",
+    "plot_predicted_vs_true",
 ]
 
 MISSING_MESSAGE = (
@@ -79,6 +83,9 @@ def plot_run(
             model, Xs, ys, data.class_names, run_dir / "decision_boundary.png", title=data.name
         )
         written.append("decision_boundary.png")
+    if not classify:
+        plot_predicted_vs_true(model, data, run_dir / "predicted_vs_true.png")
+        written.append("predicted_vs_true.png")
     if classify and data.image_shape is not None and data.X_test is not None:
         plot_misclassified(
             model,
@@ -114,6 +121,7 @@ def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[s
                 color="C1",
             )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_integer_ticks())  # epochs are whole numbers
         ax.set_ylabel(label)
         if key == "loss" and all(r.get(k, 1.0) > 0 for r in rows for k in ("loss", "val_loss")):
             ax.set_yscale("log")
@@ -125,6 +133,12 @@ def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[s
         fig.savefig(run_dir / name)
         written.append(name)
     return written
+
+
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _percent() -> Any:
@@ -153,7 +167,7 @@ def plot_decision_boundary(
     ys : list of int arrays (n_k,)
         Their labels (colours).
     """
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import to_rgb
 
     X_all = np.concatenate(Xs)
     lo, hi = X_all.min(axis=0), X_all.max(axis=0)
@@ -165,13 +179,23 @@ def plot_decision_boundary(
     k = int(max(int(np.max(y)) for y in ys) + 1)
     k = max(k, model.n_outputs if model.n_outputs > 1 else 2)
     Z = model.predict_classes(grid).reshape(G1.shape)
+    confidence = _confidence(model, grid, k).reshape(G1.shape)
     colors = [f"C{c % 10}" for c in range(k)]
-    fig = _figure(6.0, 5.4)
+    # each point of the plane in its predicted class's colour, more opaque where the model
+    # is surer: alpha from 0.08 (a toss-up between the classes) to 0.55 (certain)
+    rgba = np.zeros((*G1.shape, 4))
+    rgba[..., :3] = np.asarray([to_rgb(c) for c in colors])[Z]
+    rgba[..., 3] = 0.08 + 0.47 * confidence
+    fig = _figure(7.6, 5.4)
     ax = fig.add_subplot()
-    ax.contourf(G1, G2, Z, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.25)
+    extent = (g1[0], g1[-1], g2[0], g2[-1])
+    ax.imshow(rgba, origin="lower", extent=extent, aspect="auto", interpolation="nearest")
     ax.contour(G1, G2, Z, levels=np.arange(k) + 0.5, colors="k", linewidths=0.8)
     names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
+    scores = []
     for s, (X, y) in enumerate(zip(Xs, ys, strict=True)):
+        which = "train" if s == 0 else "test"
+        scores.append(f"{which} {100 * np.mean(model.predict_classes(X) == np.asarray(y)):.1f}%")
         for c in range(k):
             m = np.asarray(y) == c
             if not m.any():
@@ -180,12 +204,68 @@ def plot_decision_boundary(
                 X[m, 0], X[m, 1], s=18 if s == 0 else 28, c=colors[c],
                 marker="o" if s == 0 else "^",
                 edgecolors="k", linewidths=0.4,
-                label=f"class {names[c]} ({'train' if s == 0 else 'test'})",
+                label=f"class {names[c]} ({which})",
             )  # fmt: skip
+    ax.set_xlim(g1[0], g1[-1])
+    ax.set_ylim(g2[0], g2[-1])
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    ax.set_title(f"Decision boundary{': ' + title if title else ''}")
-    ax.legend(fontsize="small", loc="best", framealpha=0.8)
+    ax.set_title(
+        f"Decision boundary{': ' + title if title else ''} (accuracy {', '.join(scores)})\n"
+        "shading: the model's confidence in the predicted class",
+        fontsize="medium",
+    )
+    # beside the plot, not over the points
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.savefig(path)
+
+
+def _confidence(model: Any, grid: np.ndarray, k: int) -> np.ndarray:
+    """How sure the model is of its predicted class at each row, in [0, 1]: 0 when the
+    (normalised) outputs are equal across the ``k`` classes, 1 when one holds everything."""
+    out = np.asarray(model.backend.to_numpy(model.predict(grid)), dtype=np.float64)
+    if out.shape[1] == 1:  # one output: the probability of class 1
+        p = np.clip(out[:, 0], 0.0, 1.0)
+        return np.abs(2.0 * p - 1.0)
+    out = np.clip(out, 0.0, None)
+    total = out.sum(axis=1, keepdims=True)
+    p = np.divide(out, total, out=np.full_like(out, 1.0 / k), where=total > 0)
+    return np.clip((p.max(axis=1) - 1.0 / k) / (1.0 - 1.0 / k), 0.0, 1.0)
+
+
+def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
+    """Regression: each row's prediction against its true value (test rows, else training
+    rows), one panel per output (at most four), with ``predicted = true`` and R^2.
+
+    Parameters
+    ----------
+    model : MLP
+    data : backprop.datasets.Dataset with ``task == "regression"``
+    """
+    from ..metrics import r2_score
+
+    split, X, y = (
+        ("test", data.X_test, data.y_test)
+        if data.X_test is not None
+        else ("training", data.X_train, data.y_train)
+    )
+    pred = np.asarray(model.backend.to_numpy(model.predict(X)), dtype=np.float64)
+    true = np.asarray(y, dtype=np.float64).reshape(pred.shape)
+    n_panels = min(pred.shape[1], 4)
+    fig = _figure(4.6 * n_panels, 4.4)
+    for j in range(n_panels):
+        ax = fig.add_subplot(1, n_panels, j + 1)
+        ax.scatter(true[:, j], pred[:, j], s=12, alpha=0.6, color="C0", edgecolors="none")
+        lo = float(min(true[:, j].min(), pred[:, j].min()))
+        hi = float(max(true[:, j].max(), pred[:, j].max()))
+        ax.plot([lo, hi], [lo, hi], color="k", linewidth=0.8, label="predicted = true")
+        r2 = float(r2_score(true[:, j : j + 1], pred[:, j : j + 1]))
+        name = "target" if pred.shape[1] == 1 else f"output {j + 1}"
+        ax.set_title(f"{name}: R² {r2:.3f} on {len(true)} {split} rows", fontsize="medium")
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left")
     fig.savefig(path)
 
 

@@ -1,13 +1,81 @@
-"""Tables for the terminal (rich): a training run's summary, an evaluation report."""
+"""What the commands print (rich): a training run's header and summary, an evaluation
+report.
+
+Everything fits in :data:`WIDTH` (80) columns, on a terminal and in a pipe alike, and
+nothing is cut short: labelled lines wrap at word boundaries under their label, and a table
+too wide for the width is replaced by a narrower layout (a confusion matrix by the
+per-class table, with a pointer to ``--json`` for the full matrix), never truncated.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
+from ..io.checkpoint import CHECKPOINT_NAME
+from ..training.progress import MAX_WIDTH
 from .run_folder import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
 
-__all__ = ["fmt_metric", "report_tables", "summary_table", "titled"]
+__all__ = [
+    "WIDTH",
+    "fits",
+    "fmt_metric",
+    "labelled",
+    "report_tables",
+    "run_header",
+    "summary_table",
+    "titled",
+]
+
+#: The widest line the commands print.
+WIDTH = MAX_WIDTH
+
+
+def labelled(label: str, text: str, width: int = WIDTH) -> str:
+    """``Network  784-30-10, ...`` wrapped at word boundaries within ``width`` columns,
+    continuation lines indented under the text (a path longer than a line stays whole)."""
+    head = f"{label:<8} "
+    return textwrap.fill(
+        text,
+        width=width,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def run_header(
+    cfg: dict[str, Any],
+    n_parameters: int,
+    data_line: str,
+    run_dir: Path,
+    resumed_after: int | None = None,
+) -> str:
+    """The four lines ``backprop train`` prints before training: network (with its
+    parameter count and dropout), training settings, data and run folder."""
+    network = (
+        f"{'-'.join(map(str, cfg['layers']))} ({n_parameters:,} parameters), "
+        f"{cfg['activation']} hidden, {cfg['output_activation']} output, loss {cfg['loss']}"
+    )
+    if cfg.get("dropout"):
+        network += f", dropout {cfg['dropout']:g}"
+    training = (
+        f"{cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['epochs']} epochs"
+    )
+    if cfg.get("schedule", "constant") != "constant":
+        training += f", {cfg['schedule']} schedule"
+    if resumed_after is not None:
+        training += f", resuming after epoch {resumed_after}"
+    return "\n".join(
+        [
+            labelled("Network", network),
+            labelled("Training", training),
+            labelled("Data", data_line),
+            labelled("Run", str(run_dir)),
+        ]
+    )
 
 
 def summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[str]) -> Any:
@@ -26,23 +94,32 @@ def summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[st
     for split in ("train", "validation", "test"):
         if summary[split]:
             table.add_row(split, *[fmt_metric(m, summary[split].get(m)) for m in metric_names])
-    files = [MODEL_FILE, HISTORY_FILE, SUMMARY_FILE, CONFIG_FILE, *plots_written]
+    files = [MODEL_FILE, HISTORY_FILE, SUMMARY_FILE, CONFIG_FILE]
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        files.append(CHECKPOINT_NAME)
+    files += plots_written
     rate = summary["train_samples_per_s"]
-    extra = Text(
-        f"Epochs   {summary['epochs_run']} ({summary['stop_reason']})\n"
-        f"Time     {summary['wall_time_s']:.2f} s"
-        + (f", {rate:,.0f} training samples/s" if rate else "")
-        + f"\nSaved in {run_dir}: {', '.join(files)}"
+    time_line = f"{summary['wall_time_s']:.2f} s" + (
+        f", {rate:,.0f} training samples/s" if rate else ""
     )
-    return Group(titled(f"Trained on {summary['dataset']}", table), extra)
+    extra = "\n".join(
+        [
+            labelled("Epochs", f"{summary['epochs_run']} ({summary['stop_reason']})"),
+            labelled("Time", time_line),
+            labelled("Saved in", f"{run_dir}: {', '.join(files)}"),
+        ]
+    )
+    return Group(titled(f"Trained on {summary['dataset']}", table), Text(extra))
 
 
 def titled(title: str, table: Any) -> Any:
-    """``table`` under a bold heading line (a rich table title would wrap to its width)."""
+    """``table`` under a bold heading (a rich table title would wrap to the table's width),
+    wrapped at word boundaries within :data:`WIDTH` columns."""
     from rich.console import Group
     from rich.text import Text
 
-    return Group(Text(title, style="bold"), table)
+    heading = textwrap.fill(title, WIDTH, break_long_words=False, break_on_hyphens=False)
+    return Group(Text(heading, style="bold"), table)
 
 
 def fmt_metric(name: str, value: float | None) -> str:
@@ -53,9 +130,23 @@ def fmt_metric(name: str, value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def report_tables(report: dict[str, Any], classify: bool) -> Any:
+def fits(renderable: Any, width: int = WIDTH) -> bool:
+    """Whether ``renderable`` draws within ``width`` columns without shrinking anything."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10 * width)
+    return Measurement.get(console, console.options, renderable).maximum <= width
+
+
+def report_tables(report: dict[str, Any], classify: bool, width: int = WIDTH) -> Any:
+    """An evaluation report: the headline metrics; for classifiers the confusion matrix
+    (counts; left out, with a pointer to ``--json``, when it is wider than ``width``) and
+    each class's precision, recall, F1 and support."""
+    from rich import box
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     title = f"{report['dataset']}, {report['split']} split, {report['n_samples']} rows"
     if not classify:
@@ -71,18 +162,35 @@ def report_tables(report: dict[str, Any], classify: bool) -> Any:
         f"{100 * report['accuracy']:.2f}%",
         *[f"{report[k]:.4f}" for k in ("macro_precision", "macro_recall", "macro_f1")],
     )
-    names = [c["class"] for c in report["per_class"]]
-    cm = Table()
-    cm.add_column("true \\ pred")
+    names = [str(c["class"]) for c in report["per_class"]]
+    compact = {"box": box.SIMPLE_HEAD, "pad_edge": False, "show_edge": False}
+    cm = Table(padding=(0, 0, 0, 2), **compact)
+    cm.add_column("true \\ pred", no_wrap=True)
     for n in names:
-        cm.add_column(n, justify="right")
-    cm.add_column("recall", justify="right")
-    for name, row, pc in zip(names, report["confusion_matrix"], report["per_class"], strict=True):
-        cm.add_row(name, *[str(v) for v in row], f"{pc['recall']:.3f}")
-    cm.add_row(
-        "precision", *[f"{pc['precision']:.3f}" for pc in report["per_class"]], "", end_section=True
-    )
-    return Group(
-        titled(title, head),
-        titled("Confusion matrix (rows: true class, columns: predicted)", cm),
-    )
+        cm.add_column(n, justify="right", no_wrap=True)
+    for name, row in zip(names, report["confusion_matrix"], strict=True):
+        cm.add_row(name, *[str(v) for v in row])
+    per_class = Table(padding=(0, 0, 0, 3), **compact)
+    per_class.add_column("class", overflow="fold")
+    for name in ("precision", "recall", "F1", "support"):
+        per_class.add_column(name, justify="right", no_wrap=True)
+    for pc in report["per_class"]:
+        per_class.add_row(
+            str(pc["class"]),
+            f"{pc['precision']:.3f}",
+            f"{pc['recall']:.3f}",
+            f"{pc['f1']:.3f}",
+            str(pc["support"]),
+        )
+    if fits(cm, width):
+        matrix = titled("Confusion matrix (rows: true class, columns: predicted)", cm)
+    else:
+        matrix = Text(
+            labelled(
+                "Confusion",
+                f"matrix: {len(names)} x {len(names)}, wider than {width} columns; "
+                "evaluate --json prints it (key confusion_matrix)",
+                width,
+            )
+        )
+    return Group(titled(title, head), matrix, titled("Per class", per_class))

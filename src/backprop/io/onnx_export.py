@@ -18,8 +18,10 @@ below that. The default opset is 17; opsets 13 to the installed onnx's newest ar
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,7 +56,7 @@ def _import_onnx() -> Any:
         import onnx
     except ImportError as e:
         raise ImportError(
-            f"ONNX export needs the onnx package: pip install 'backprop[onnx]' ({e})"
+            f"ONNX export needs the onnx package ({e}): pip install 'backprop[onnx]'"
         ) from e
     return onnx
 
@@ -102,7 +104,12 @@ class _Graph:
         raise ValueError(f"activation {name!r} has no ONNX form")
 
 
-def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET) -> None:
+def export_onnx(
+    model: MLP,
+    path: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    class_labels: Sequence[str] | None = None,
+) -> None:
     """Write ``model`` as an ONNX graph computing ``model.predict`` in float32.
 
     Parameters
@@ -113,6 +120,12 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
         The ``.onnx`` file to write (atomically).
     opset : int
         The ONNX opset (default 17); at least 13.
+    class_labels : sequence of str, optional
+        The class of each output (two for a single sigmoid output: below and above 0.5).
+        Default: ``model.preprocessing.classes`` when the model carries them. With labels,
+        the graph has a second output ``"label"`` (batch,) of strings, the predicted class
+        of each row (what ``model.predict_classes`` picks), and the model's metadata
+        ``class_labels`` holds them as a JSON list.
 
     Notes
     -----
@@ -127,12 +140,14 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
     ImportError
         When onnx is not installed (``pip install 'backprop[onnx]'``).
     ValueError
-        For an opset outside the supported range.
+        For an opset outside the supported range, or class labels that do not match the
+        outputs.
     """
     onnx = _import_onnx()
     newest = onnx.defs.onnx_opset_version()
     if not (isinstance(opset, int) and MIN_OPSET <= opset <= newest):
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}; got {opset!r}")
+    labels = _class_labels(model, class_labels)
     helper = onnx.helper
     config = model.config
     g = _Graph(onnx)
@@ -163,19 +178,65 @@ def export_onnx(model: MLP, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
     g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
 
     float32 = onnx.TensorProto.FLOAT
+    outputs = [helper.make_tensor_value_info("output", float32, ["batch", model.n_outputs])]
+    if labels is not None:
+        if model.n_outputs == 1:  # one output: class 1 above 0.5, as model.predict_classes
+            above = g.op("Greater", ["output", g.constant("threshold", [0.5])], "above")
+            flat = g.op("Reshape", [above, _int64(g, onnx, "flat", [-1])], "flat")
+            index = g.op("Cast", [flat], "index", to=onnx.TensorProto.INT64)
+        else:
+            index = g.op("ArgMax", ["output"], "index", axis=1, keepdims=0)
+        names = g.name("class_labels")
+        g.initializers.append(
+            helper.make_tensor(names, onnx.TensorProto.STRING, [len(labels)], [
+                label.encode("utf-8") for label in labels
+            ])
+        )  # fmt: skip
+        g.nodes.append(helper.make_node("Gather", [names, index], ["label"], name="label", axis=0))
+        outputs.append(helper.make_tensor_value_info("label", onnx.TensorProto.STRING, ["batch"]))
     graph = helper.make_graph(
         g.nodes,
         "backprop_mlp",
         [helper.make_tensor_value_info("input", float32, ["batch", model.n_inputs])],
-        [helper.make_tensor_value_info("output", float32, ["batch", model.n_outputs])],
+        outputs,
         initializer=g.initializers,
     )
+    opsets = [helper.make_opsetid("", opset)]
     onnx_model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", opset)],
+        opset_imports=opsets,
+        # the oldest IR version the opset allows, not the installed onnx's newest: a runtime
+        # reads the file if it knows the opset (onnx 1.23 writes IR 14 by default, which
+        # onnxruntime 1.23, the newest on Python 3.10, refuses)
+        ir_version=helper.find_min_ir_version_for(opsets),
         producer_name="backprop",
         producer_version=__version__,
         doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",
     )
+    if labels is not None:
+        helper.set_model_props(onnx_model, {"class_labels": json.dumps(labels)})
     onnx.checker.check_model(onnx_model)
     write_atomic(path, onnx_model.SerializeToString())
+
+
+def _int64(g: _Graph, onnx: Any, stem: str, values: list[int]) -> str:
+    name = g.name(stem)
+    g.initializers.append(onnx.numpy_helper.from_array(np.asarray(values, np.int64), name))
+    return name
+
+
+def _class_labels(model: MLP, given: Sequence[str] | None) -> list[str] | None:
+    """The labels to export (given, else the model's preprocessing classes), checked."""
+    pre = model.preprocessing
+    if given is None and pre is not None and pre.classes is not None:
+        given = pre.classes
+    if given is None:
+        return None
+    labels = [str(c) for c in given]
+    n = 2 if model.n_outputs == 1 else model.n_outputs
+    if len(labels) != n:
+        raise ValueError(
+            f"{len(labels)} class labels given for a model with {model.n_outputs} output"
+            f"{'s' if model.n_outputs != 1 else ''}; expected {n}"
+        )
+    return labels

@@ -99,10 +99,40 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def encode_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
-    """The bytes of a safetensors file holding ``tensors`` with ``metadata`` in its header."""
-    from safetensors.numpy import save
+    """The bytes of a safetensors file holding ``tensors`` with ``metadata`` in its header.
 
-    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
+    The bytes are a function of the arguments alone: the header lists ``__metadata__`` (its
+    keys sorted) and then the tensors, float64 before float32 (so every tensor's data start
+    at a multiple of its element size) and by name within each, the data follow in that
+    order, and the header is padded with spaces to a multiple of 8 bytes, as the
+    safetensors library pads it. (That library's own writer orders the metadata by a
+    per-process hash: two runs with the same weights wrote different files.)
+
+    Parameters
+    ----------
+    tensors : dict of str to float32 or float64 array
+    metadata : dict of str to str
+    """
+    codes = {np.dtype(v): k for k, v in DTYPES.items()}
+    header: dict[str, Any] = {"__metadata__": {k: metadata[k] for k in sorted(metadata)}}
+    chunks, offset = [], 0
+    arrays = {name: np.asarray(value) for name, value in tensors.items()}
+    for name in sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n)):
+        arr = arrays[name]
+        code = codes.get(arr.dtype.newbyteorder("<"))
+        if code is None:
+            raise ValueError(f"tensor {name!r} has dtype {arr.dtype}; expected float32 or float64")
+        data = np.ascontiguousarray(arr, dtype=DTYPES[code]).tobytes()
+        header[name] = {
+            "dtype": code,
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
 
 
 # --------------------------------------------------------------------------- reading

@@ -33,6 +33,8 @@ from .metadata import build_model
 from .safetensors import encode_safetensors, read_header, read_tensors, write_atomic
 
 __all__ = [
+    "to_torch_module",
+    "to_torch_state_arrays",
     "to_torch_state_dict",
     "from_torch_state_dict",
     "save_torch_state_dict",
@@ -64,21 +66,97 @@ def _torch_names(config: MLPConfig) -> dict[str, tuple[str, tuple[int, ...], boo
     return out
 
 
-def to_torch_state_dict(model: MLP) -> dict[str, np.ndarray]:
-    """The model's parameters under ``torch.nn.Linear`` names and layout.
+def to_torch_state_arrays(model: MLP) -> dict[str, np.ndarray]:
+    """The model's parameters under ``torch.nn.Linear`` names and layout, as NumPy arrays
+    (no torch needed): what :func:`to_torch_state_dict` gives as tensors.
 
     Returns
     -------
     dict of str to numpy.ndarray
         ``"<k>.weight"`` of shape ``(out_features, in_features)`` (our ``W`` transposed,
         C-contiguous) and ``"<k>.bias"`` of shape ``(out_features,)``, in the model's dtype;
-        ``k`` as :func:`torch_module_index` gives. ``torch.from_numpy`` turns each into a tensor.
+        ``k`` as :func:`torch_module_index` gives.
     """
     params = model.state_dict()
     return {
         torch_name: np.ascontiguousarray(params[ours].T if transposed else params[ours])
         for torch_name, (ours, _, transposed) in _torch_names(model.config).items()
     }
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError(f"this needs PyTorch ({e}): pip install 'backprop[torch]'") from e
+    return torch
+
+
+def to_torch_state_dict(model: MLP) -> dict[str, Any]:
+    """The model's parameters as a PyTorch state dict: ``torch_module.load_state_dict(
+    to_torch_state_dict(model))`` loads them into the matching ``torch.nn.Sequential``
+    (:func:`to_torch_module` builds it).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        :func:`to_torch_state_arrays` as CPU tensors (``"<k>.weight"`` of shape
+        ``(out_features, in_features)``, ``"<k>.bias"``), in the model's dtype.
+
+    Raises
+    ------
+    ImportError
+        Without PyTorch (``pip install 'backprop[torch]'``).
+    """
+    torch = _import_torch()
+    return {k: torch.from_numpy(v) for k, v in to_torch_state_arrays(model).items()}
+
+
+#: Our activations as the ``torch.nn`` modules that compute the same function.
+_TORCH_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "relu": ("ReLU", {}),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
+    "elu": ("ELU", {"alpha": 1.0}),
+    "gelu": ("GELU", {"approximate": "tanh"}),
+    "softplus": ("Softplus", {}),
+    "identity": ("Identity", {}),
+    "softmax": ("Softmax", {"dim": 1}),
+}
+
+
+def to_torch_module(model: MLP) -> Any:
+    """A ``torch.nn.Sequential`` that computes what ``model.forward`` does, holding a copy
+    of its weights: ``Linear`` layers, each followed by its activation module (and, with
+    dropout, each hidden one by ``Dropout(p)``), in the model's dtype, on the model's torch
+    device (the CPU for other backends), in eval mode (``.train()`` turns dropout on).
+
+    Like ``model.forward``, its outputs are logits for the cross-entropy losses, which is
+    what ``torch.nn.CrossEntropyLoss`` takes.
+
+    Raises
+    ------
+    ImportError
+        Without PyTorch (``pip install 'backprop[torch]'``).
+    """
+    torch = _import_torch()
+    nn, config = torch.nn, model.config
+    dtype = torch.float32 if config.dtype == "float32" else torch.float64
+    device = model.backend.device if model.backend.name == "torch" else None
+    n = len(config.sizes) - 1
+    modules = []
+    for i, (fan_in, fan_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:], strict=True)):
+        modules.append(nn.Linear(fan_in, fan_out, bias=config.bias, dtype=dtype))
+        op, kwargs = _TORCH_ACTIVATIONS[
+            config.output_activation if i == n - 1 else config.activation
+        ]
+        modules.append(getattr(nn, op)(**kwargs))
+        if i < n - 1 and config.dropout > 0:
+            modules.append(nn.Dropout(config.dropout))
+    net = nn.Sequential(*modules)
+    net.load_state_dict(to_torch_state_dict(model))  # strict: every name is used
+    return net.to(device).eval() if device is not None else net.eval()
 
 
 def from_torch_state_dict(
@@ -128,12 +206,13 @@ def from_torch_state_dict(
 
 
 def save_torch_state_dict(path: str | os.PathLike, model: MLP) -> None:
-    """Write :func:`to_torch_state_dict` as a safetensors file (atomically).
+    """Write :func:`to_torch_state_arrays` as a safetensors file (atomically); no torch
+    needed.
 
     ``safetensors.torch.load_file(path)`` gives a dict that the matching
     ``torch.nn.Sequential`` accepts with ``load_state_dict``.
     """
-    write_atomic(path, encode_safetensors(to_torch_state_dict(model), {"format": "pt"}))
+    write_atomic(path, encode_safetensors(to_torch_state_arrays(model), {"format": "pt"}))
 
 
 def load_torch_state_dict(

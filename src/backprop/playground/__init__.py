@@ -20,7 +20,7 @@ from .server import PlaygroundServer, make_server
 __all__ = ["PlaygroundServer", "make_server", "playground"]
 
 
-@click.command()
+@click.command(short_help="The tutorial and live training, in the browser.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0: any free port).")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True,

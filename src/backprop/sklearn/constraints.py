@@ -21,13 +21,16 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..initializers import INITIALIZERS
-from ..optimizers import OPTIMIZERS
 
 __all__ = [
+    "ABSENT_FEATURES",
     "ACTIVATION_ALIASES",
+    "ENGINE_LOSS",
+    "SOLVERS",
     "CLASSIFIER_LOSSES",
     "HIDDEN_ACTIVATIONS",
     "REGRESSOR_LOSSES",
+    "Flag",
     "Interval",
     "OneOf",
     "PositiveInt",
@@ -40,7 +43,23 @@ __all__ = [
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax") + ("logistic",)
 CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
-REGRESSOR_LOSSES = ("mse", "l2", "mae", "huber")
+#: scikit-learn's squared_error first (the default), then the engine's regression losses.
+REGRESSOR_LOSSES = ("squared_error", "mse", "l2", "mae", "huber")
+#: The engine loss an estimator loss trains (squared_error: l2 over the number of outputs).
+ENGINE_LOSS = {"squared_error": "l2"}
+#: scikit-learn's solvers sgd and adam, and the engine's adamw and rmsprop.
+SOLVERS = ("sgd", "adam", "adamw", "rmsprop")
+#: scikit-learn values whose feature backprop does not have, each with its one error.
+ABSENT_FEATURES = {
+    "lbfgs": (
+        "is not available: backprop trains by mini-batch gradient descent and has no "
+        "L-BFGS; use solver='adam' (the default) or 'sgd' (or backprop's 'adamw', 'rmsprop')"
+    ),
+    "poisson": (
+        "is not available: backprop has no Poisson loss (nor the exponential output it "
+        "needs); use loss='squared_error' (the default), 'mae' or 'huber'"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +128,18 @@ class PositiveInts:
         return "a positive int or a sequence of positive ints"
 
 
-Constraint = OneOf | Interval | PositiveInt | PositiveInts
+@dataclass(frozen=True)
+class Flag:
+    """True or False (a NumPy bool too)."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, bool | np.bool_)
+
+    def expected(self) -> str:
+        return "True or False"
+
+
+Constraint = OneOf | Interval | PositiveInt | PositiveInts | Flag
 
 
 def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
@@ -118,7 +148,17 @@ def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
         "hidden_layer_sizes": PositiveInts(),
         "activation": OneOf(HIDDEN_ACTIVATIONS),
         "loss": OneOf(losses),
-        "optimizer": OneOf(tuple(OPTIMIZERS)),
+        "solver": OneOf(SOLVERS),
+        "learning_rate": OneOf(("constant", "invscaling", "adaptive")),
+        "power_t": Interval(0.0),
+        "beta_1": Interval(0.0, 1.0),
+        "beta_2": Interval(0.0, 1.0),
+        "epsilon": Interval(0.0, low_open=True),
+        "max_fun": PositiveInt(),
+        "nesterovs_momentum": Flag(),
+        "shuffle": Flag(),
+        "early_stopping": Flag(),
+        "warm_start": Flag(),
         "init": OneOf(tuple(INITIALIZERS)),
         "dtype": OneOf(("float32", "float64"), wording="'float32' or 'float64'"),
         "learning_rate_init": Interval(0.0, low_open=True),

@@ -33,13 +33,15 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
         f"({e}); install it with: pip install 'backprop[sklearn]'"
     ) from e
 
-from ..network import MLP, MLPConfig
+from ..network import MLP, MLPConfig, parameter_name
 from ..optimizers import Optimizer, get_optimizer
 from ..training import Callback, History, TrainState
 from ..training import fit as train
 from .constraints import (
+    ABSENT_FEATURES,
     ACTIVATION_ALIASES,
     CLASSIFIER_LOSSES,
+    ENGINE_LOSS,
     REGRESSOR_LOSSES,
     check_parameters,
     mlp_constraints,
@@ -56,14 +58,28 @@ from .persistence import (
 
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
 
+#: The engine's link (how outputs become predictions) under scikit-learn's names.
+_SKLEARN_LINKS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
+
 
 # ------------------------------------------------------------------------------ callbacks
+def _stop_at_plateau(state: TrainState) -> bool:
+    """What a plateau does by default: stop (``learning_rate="adaptive"`` changes it)."""
+    return True
+
+
 class _LossPlateau(Callback):
     """Stop when the training loss has not fallen by ``tol`` for more than ``patience``
-    epochs (scikit-learn MLP's rule without early stopping)."""
+    epochs (scikit-learn MLP's rule without early stopping); ``on_plateau(state)`` may
+    instead return False to go on (the count starts again)."""
 
-    def __init__(self, tol: float, patience: int) -> None:
-        self.tol, self.patience = tol, patience
+    def __init__(
+        self,
+        tol: float,
+        patience: int,
+        on_plateau: Callable[[TrainState], bool] = _stop_at_plateau,
+    ) -> None:
+        self.tol, self.patience, self.on_plateau = tol, patience, on_plateau
         self.best = math.inf
         self.count = 0
         self.stopped = False
@@ -72,7 +88,9 @@ class _LossPlateau(Callback):
         loss = state.history.epochs[-1]["loss"]
         self.count = self.count + 1 if loss > self.best - self.tol else 0
         self.best = min(self.best, loss)
-        self.stopped = self.count > self.patience
+        if self.count > self.patience:
+            self.stopped = self.on_plateau(state)
+            self.count = 0 if not self.stopped else self.count
         return self.stopped
 
 
@@ -81,8 +99,14 @@ class _ValidationScore(Callback):
     the score has not risen by ``tol`` for more than ``patience`` epochs, remembering the
     best epoch's weights (scikit-learn MLP's ``early_stopping``)."""
 
-    def __init__(self, score: Callable[[], float], tol: float, patience: int) -> None:
-        self.score, self.tol, self.patience = score, tol, patience
+    def __init__(
+        self,
+        score: Callable[[], float],
+        tol: float,
+        patience: int,
+        on_plateau: Callable[[TrainState], bool] = _stop_at_plateau,
+    ) -> None:
+        self.score, self.tol, self.patience, self.on_plateau = score, tol, patience, on_plateau
         self.scores: list[float] = []
         self.best = -math.inf
         self.best_params: dict[str, np.ndarray] | None = None
@@ -96,8 +120,27 @@ class _ValidationScore(Callback):
         if s > self.best:
             self.best = s
             self.best_params = state.model.state_dict()
-        self.stopped = self.count > self.patience
+        if self.count > self.patience:
+            self.stopped = self.on_plateau(state)
+            self.count = 0 if not self.stopped else self.count
         return self.stopped
+
+
+class _SamplesSeen(Callback):
+    """Counts the training rows seen (scikit-learn's ``t_``) and, for ``solver="sgd"``
+    with ``learning_rate="invscaling"``, sets the rate for the next epoch to
+    ``learning_rate_init / (t_ + 1) ** power_t``, as scikit-learn's SGD does."""
+
+    def __init__(self, estimator: Any, n_rows: int) -> None:
+        self.estimator, self.n_rows = estimator, n_rows
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        est = self.estimator
+        est.t_ += self.n_rows
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            state.optimizer.base_lr = float(est.learning_rate_init) / (est.t_ + 1) ** float(
+                est.power_t
+            )
 
 
 def _print_progress(state: TrainState) -> None:
@@ -120,6 +163,12 @@ class _BackpropMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ hyperparameters
     def _check_params(self) -> None:
+        checked = [("solver", self.solver)] + ([] if self._is_classifier else [("loss", self.loss)])
+        for param, value in checked:
+            if isinstance(value, str) and value in ABSENT_FEATURES:
+                raise ValueError(
+                    f"{type(self).__name__}: {param}={value!r} {ABSENT_FEATURES[value]}"
+                )
         check_parameters(self, self._parameter_constraints)
 
     def _hidden_sizes(self) -> tuple[Any, ...]:
@@ -168,12 +217,15 @@ class _BackpropMLP(BaseEstimator):
                 "fit with warm_start=False to start again"
             )
 
+        if first:
+            self.t_ = 0
         callbacks: list[Any] = []
         validation = None
         if self.early_stopping:
             X, T, sw, validation = self._split_validation(X, y, T, sw, int(seeds[1]))
             callbacks.append(validation)
-        plateau = _LossPlateau(self.tol, self.n_iter_no_change)
+        callbacks.append(_SamplesSeen(self, X.shape[0]))
+        plateau = _LossPlateau(self.tol, self.n_iter_no_change, self._on_plateau)
         if not self.early_stopping and not incremental:
             callbacks.append(plateau)
         if self.verbose:
@@ -186,6 +238,9 @@ class _BackpropMLP(BaseEstimator):
         weight_decay = float(self.alpha) / (batch * mean_weight)
         if sw is not None:
             sw = sw / mean_weight  # mean 1: the engine averages over rows, see the module doc
+        scale = self._loss_scale(T.shape[1])
+        if scale != 1.0:  # squared_error: the engine's l2 divided by the number of outputs
+            sw = np.full(n, scale) if sw is None else sw * scale
         if incremental and not first:  # partial_fit keeps the optimizer's moments
             self._optimizer.weight_decay = weight_decay
         else:
@@ -234,18 +289,83 @@ class _BackpropMLP(BaseEstimator):
             device=self.device,
         )
         self.n_outputs_ = n_outputs
-        self.out_activation_ = self.model_.loss_fn.link
+        self.n_layers_ = len(self.model_.config.sizes)
+        self.out_activation_ = _SKLEARN_LINKS[self.model_.loss_fn.link]
         self.loss_function_ = loss
         self.loss_curve_ = []
         self.n_iter_ = 0
 
     def _make_optimizer(self, weight_decay: float) -> Optimizer:
+        """The engine's optimizer for ``solver`` with scikit-learn's settings: ``sgd`` is
+        plain gradient descent at ``momentum=0``, else heavy-ball or (``nesterovs_momentum``)
+        Nesterov momentum; ``adam``/``adamw`` take ``beta_1``, ``beta_2``, ``epsilon``."""
         kwargs: dict[str, Any] = {"lr": float(self.learning_rate_init)}
-        if self.optimizer != "adamw" or weight_decay > 0:
+        name = self.solver
+        if name != "adamw" or weight_decay > 0:
             kwargs["weight_decay"] = weight_decay
-        if self.optimizer in ("momentum", "nesterov"):
+        if name == "sgd" and self.momentum > 0:
+            name = "nesterov" if self.nesterovs_momentum else "momentum"
             kwargs["momentum"] = float(self.momentum)
-        return get_optimizer(self.optimizer, **kwargs)
+        elif name in ("adam", "adamw"):
+            kwargs.update(beta1=float(self.beta_1), beta2=float(self.beta_2))
+            kwargs["eps"] = float(self.epsilon)
+        elif name == "rmsprop":
+            kwargs["eps"] = float(self.epsilon)
+        return get_optimizer(name, **kwargs)
+
+    def _on_plateau(self, state: TrainState) -> bool:
+        """scikit-learn's rule when the loss (or validation score) stops improving: stop,
+        except with ``solver="sgd"`` and ``learning_rate="adaptive"``, which divides the
+        learning rate by 5 and goes on until it is at most 1e-6."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            return True
+        if state.optimizer.base_lr <= 1e-6:
+            return True
+        state.optimizer.base_lr /= 5.0
+        return False
+
+    def _loss_scale(self, n_outputs: int) -> float:
+        """A factor on every row's loss (1 but for the regressor's ``squared_error``)."""
+        return 1.0
+
+    # ------------------------------------------------------------- fitted attributes
+    def _fitted_model(self) -> MLP:
+        model = self.__dict__.get("model_")
+        if model is None:
+            raise AttributeError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        return model
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """scikit-learn's ``coefs_``: the weight matrices, ``coefs_[i]`` of shape
+        (units of layer i, units of layer i + 1) (the network's live arrays on the NumPy
+        backend, host copies on others)."""
+        model = self._fitted_model()
+        return [np.asarray(model.backend.to_numpy(layer.W)) for layer in model.dense]
+
+    @coefs_.setter
+    def coefs_(self, values: Sequence[Any]) -> None:
+        model = self._fitted_model()
+        for k, value in enumerate(values):
+            model.params[parameter_name(k, "W")] = value
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """scikit-learn's ``intercepts_``: the bias vectors, ``intercepts_[i]`` of shape
+        (units of layer i + 1,)."""
+        model = self._fitted_model()
+        return [
+            np.asarray(model.backend.to_numpy(layer.b))
+            if layer.b is not None
+            else np.zeros(layer.W.shape[1], self._np_dtype())
+            for layer in model.dense
+        ]
+
+    @intercepts_.setter
+    def intercepts_(self, values: Sequence[Any]) -> None:
+        model = self._fitted_model()
+        for k, value in enumerate(values):
+            model.params[parameter_name(k, "b")] = value
 
     def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
         """Per-row weights (sample_weight times class weight), or None for all ones."""
@@ -290,6 +410,7 @@ class _BackpropMLP(BaseEstimator):
             lambda: self._validation_score(X_val, y_val, sw_val),
             self.tol,
             self.n_iter_no_change,
+            self._on_plateau,
         )
         return X_tr, T_tr, sw_tr, callback
 
@@ -348,6 +469,7 @@ class _BackpropMLP(BaseEstimator):
             "n_features_in": int(self.n_features_in_),
             "loss_curve": [float(v) for v in self.loss_curve_],
             "n_iter": int(self.n_iter_),
+            "t": int(self.t_),
             "validation_scores": None
             if self.validation_scores_ is None
             else [float(v) if math.isfinite(v) else None for v in self.validation_scores_],
@@ -389,8 +511,12 @@ class _BackpropMLP(BaseEstimator):
         self.best_validation_score_ = (
             None if not scores else max(v for v in self.validation_scores_)
         )
-        self.out_activation_ = model.loss_fn.link
+        self.out_activation_ = _SKLEARN_LINKS[model.loss_fn.link]
         self.loss_function_ = model.config.loss
+        self.n_layers_ = len(model.config.sizes)
+        t = meta.get("t", 0)  # files written before t_ was saved hold none
+        expect(isinstance(t, int) and not isinstance(t, bool) and t >= 0, "t must be an int")
+        self.t_ = t
 
     # ------------------------------------------------------------------------- pickle
     def __getstate__(self) -> dict[str, Any]:
@@ -440,10 +566,27 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         ``binary_cross_entropy`` (the log-loss on one logit, as MLPClassifier does).
         ``binary_cross_entropy`` on multi-class targets trains one-vs-rest sigmoid outputs;
         ``predict_proba`` then normalises them to sum to 1.
-    optimizer : str, default="adam"
-        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw`` or ``rmsprop``.
+    solver : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
+        scikit-learn's ``adam`` and ``sgd`` (with ``momentum`` and ``nesterovs_momentum``:
+        plain gradient descent at ``momentum=0``, heavy-ball momentum, or Nesterov's), and
+        the engine's ``adamw`` and ``rmsprop``. ``"lbfgs"`` is one clear error: there is
+        no L-BFGS here.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        With ``solver="sgd"`` (ignored otherwise, as in scikit-learn): ``invscaling`` sets
+        the rate after each epoch to ``learning_rate_init / (t_ + 1) ** power_t``;
+        ``adaptive`` divides it by 5 each time the loss (or validation score) stops
+        improving for ``n_iter_no_change`` epochs, and stops once it is at most 1e-6.
     learning_rate_init : float, default=1e-3
         The optimizer's learning rate ``eta``.
+    power_t : float, default=0.5
+        The exponent of ``invscaling``.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's (and AdamW's) moment decay rates and its ``eps``; ``epsilon`` is RMSprop's
+        ``eps`` too.
+    nesterovs_momentum : bool, default=True
+        With ``solver="sgd"`` and ``momentum > 0``: Nesterov's momentum, else heavy-ball.
+    max_fun : int, default=15000
+        Accepted for scikit-learn's signature; it limits L-BFGS, which backprop lacks.
     batch_size : int or "auto", default="auto"
         Rows per step; ``"auto"`` is ``min(200, n_samples)``. Values above the number of
         training rows are clipped to it.
@@ -463,7 +606,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         L2 penalty with MLPClassifier's meaning: ``alpha / (2 S_B) ||W||^2`` per batch of total
         weight ``S_B`` (biases are not penalised). See the module docstring.
     momentum : float, default=0.9
-        For ``optimizer="momentum"`` or ``"nesterov"``.
+        With ``solver="sgd"`` (0 for plain gradient descent).
     dropout : float, default=0.0
         Dropout probability after each hidden layer during training.
     init : str, default="xavier_uniform"
@@ -494,8 +637,17 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         The trained network; its outputs are logits.
     n_outputs_ : int
         Network outputs: 1 for binary, ``n_classes`` or ``n_labels`` otherwise.
-    out_activation_ : {"softmax", "sigmoid"}
-        How logits become probabilities.
+    out_activation_ : {"softmax", "logistic"}
+        How logits become probabilities (scikit-learn's names).
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape (units of layer i, units of layer i + 1): the weights, as
+        in scikit-learn (on the NumPy backend, the network's own arrays).
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` of shape (units of layer i + 1,): the biases.
+    n_layers_ : int
+        Layers including the input and output layers (hidden layers + 2).
+    t_ : int
+        Training rows seen by the solver (epochs x rows, summed over partial_fit calls).
     loss_function_ : str
         The engine loss trained.
     loss_curve_ : list of float
@@ -528,50 +680,65 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         self,
         hidden_layer_sizes: int | Sequence[int] = (100,),
         activation: str = "relu",
-        loss: str = "cross_entropy",
-        optimizer: str = "adam",
-        learning_rate_init: float = 1e-3,
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
         batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
+        random_state: Any = None,
         tol: float = 1e-4,
-        n_iter_no_change: int = 10,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
-        alpha: float = 1e-4,
-        momentum: float = 0.9,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        loss: str = "cross_entropy",
         dropout: float = 0.0,
         init: str = "xavier_uniform",
-        random_state: Any = None,
         dtype: str = "float64",
-        warm_start: bool = False,
         class_weight: dict[Any, float] | str | None = None,
-        verbose: bool = False,
         backend: str = "numpy",
         device: str | None = None,
         callbacks: Sequence[Any] | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate_init = learning_rate_init
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
+        self.random_state = random_state
         self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.alpha = alpha
-        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.loss = loss
         self.dropout = dropout
         self.init = init
-        self.random_state = random_state
         self.dtype = dtype
-        self.warm_start = warm_start
         self.class_weight = class_weight
-        self.verbose = verbose
         self.backend = backend
         self.device = device
         self.callbacks = callbacks
@@ -740,12 +907,15 @@ class BackpropRegressor(RegressorMixin, _BackpropMLP):
 
     Parameters
     ----------
-    loss : {"mse", "l2", "mae", "huber"}, default="mse"
-        ``mse`` averages the squared error over outputs; ``l2`` is the seed's
-        ``1/2 sum_j (y_j - t_j)^2``; ``huber`` uses delta 1.
-    hidden_layer_sizes, activation, optimizer, learning_rate_init, batch_size, max_iter, \
-shuffle, tol, n_iter_no_change, early_stopping, validation_fraction, alpha, momentum, \
-dropout, init, random_state, dtype, warm_start, verbose, backend, device, callbacks
+    loss : {"squared_error", "mse", "l2", "mae", "huber"}, default="squared_error"
+        ``squared_error`` is scikit-learn's, ``1/2`` the mean over the outputs of
+        ``(y_j - t_j)^2``; ``mse`` averages the squared error over outputs (twice
+        ``squared_error``); ``l2`` is the seed's ``1/2 sum_j (y_j - t_j)^2``; ``huber``
+        uses delta 1. ``"poisson"`` is one clear error (no Poisson loss here).
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, \
+learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, \
+momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, \
+n_iter_no_change, max_fun, dropout, init, dtype, backend, device, callbacks
         As in :class:`BackpropClassifier`; ``early_stopping`` scores the held-out rows by
         R^2 (not stratified).
 
@@ -755,6 +925,8 @@ dropout, init, random_state, dtype, warm_start, verbose, backend, device, callba
     n_outputs_ : int
         Targets per sample.
     out_activation_ : "identity"
+    coefs_, intercepts_, n_layers_, t_
+        As in :class:`BackpropClassifier`.
     loss_function_, loss_curve_, loss_, best_loss_, validation_scores_, \
 best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         As in :class:`BackpropClassifier` (validation scores are R^2).
@@ -766,50 +938,65 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
 
     def __init__(
         self,
+        loss: str = "squared_error",
         hidden_layer_sizes: int | Sequence[int] = (100,),
         activation: str = "relu",
-        loss: str = "mse",
-        optimizer: str = "adam",
-        learning_rate_init: float = 1e-3,
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
         batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
+        random_state: Any = None,
         tol: float = 1e-4,
-        n_iter_no_change: int = 10,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
-        alpha: float = 1e-4,
-        momentum: float = 0.9,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
         dropout: float = 0.0,
         init: str = "xavier_uniform",
-        random_state: Any = None,
         dtype: str = "float64",
-        warm_start: bool = False,
-        verbose: bool = False,
         backend: str = "numpy",
         device: str | None = None,
         callbacks: Sequence[Any] | None = None,
     ) -> None:
+        self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate_init = learning_rate_init
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
+        self.random_state = random_state
         self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.alpha = alpha
-        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dropout = dropout
         self.init = init
-        self.random_state = random_state
         self.dtype = dtype
-        self.warm_start = warm_start
-        self.verbose = verbose
         self.backend = backend
         self.device = device
         self.callbacks = callbacks
@@ -833,7 +1020,12 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         return np.asarray(y, dtype=self._np_dtype()).reshape(y.shape[0], -1)
 
     def _output_config(self) -> tuple[str, str]:
-        return "identity", self.loss
+        return "identity", ENGINE_LOSS.get(self.loss, self.loss)
+
+    def _loss_scale(self, n_outputs: int) -> float:
+        # scikit-learn's squared_error, (1/2) mean over the outputs of (y - t)^2, is the
+        # engine's l2, (1/2) sum over the outputs, divided by their number
+        return 1.0 / n_outputs if self.loss == "squared_error" else 1.0
 
     def _validation_score(self, X: np.ndarray, y: Any, sample_weight: Any) -> float:
         return float(

@@ -100,7 +100,7 @@ def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
         record.get("estimator") == cls.__name__,
         f"it holds a {record.get('estimator')!r}; load it with that class, not {cls.__name__}",
     )
-    params = field(record, "params", dict)
+    params = _current_names(field(record, "params", dict))
     unknown = sorted(set(params) - set(cls._get_param_names()))
     expect(not unknown, f"unknown hyperparameters {unknown}")
     if isinstance(params.get("class_weight"), dict):
@@ -122,6 +122,25 @@ def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
     est._set_fitted_metadata(field(record, "fitted", dict), model)
     est.model_ = model
     return est
+
+
+#: What the engine optimizer names of the first records mean as scikit-learn's settings.
+_OLD_OPTIMIZERS = {
+    "sgd": {"solver": "sgd", "momentum": 0.0},
+    "momentum": {"solver": "sgd", "nesterovs_momentum": False},
+    "nesterov": {"solver": "sgd", "nesterovs_momentum": True},
+}
+
+
+def _current_names(params: dict[str, Any]) -> dict[str, Any]:
+    """A record's hyperparameters under today's names: records written before the
+    estimators took scikit-learn's ``solver`` hold the engine's ``optimizer``."""
+    if "optimizer" not in params:
+        return params
+    params = dict(params)
+    old = params.pop("optimizer")
+    params.update(_OLD_OPTIMIZERS.get(old, {"solver": old}))
+    return params
 
 
 def expect(ok: bool, message: str) -> None:

@@ -147,6 +147,7 @@ def train_epochs(
     try:
         while state.epoch < epochs and not state.stop:
             opt.epoch = state.epoch
+            bar.epoch_start(state.epoch + 1)
             start = time.perf_counter()
             # the last good weights, should this epoch diverge (an array reused each epoch)
             snapshot = _snapshot(model, snapshot)

@@ -1,76 +1,250 @@
-"""The progress bar of a training run (rich), a no-op when disabled."""
+"""What a training run shows while it trains: one line per finished epoch, and on a
+terminal a live bar for the epoch in progress.
+
+On a terminal (Keras' ``verbose=1`` habit)::
+
+    epoch 1/3  loss    0.6931  acc  50.4%  val loss    0.6925  val acc  53.3%   0.31s
+    epoch 2/3 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ step  45/135  loss 0.5120
+      epoch 0:01 elapsed, 0:02 left   run 0:05 elapsed, 0:10 left
+
+The finished epochs' lines stay in the scrollback; the two live lines (the bar and its
+clocks) are redrawn a few times a second and erased when training ends. Anywhere else (a
+pipe, a file, a CI log) only the finished epochs' lines are written, one plain line each.
+Every line fits in 80 columns (or the terminal's width, when narrower).
+"""
 
 from __future__ import annotations
 
+import math
+import sys
+import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["ProgressBar"]
+__all__ = ["MAX_WIDTH", "ProgressBar", "clock", "epoch_line"]
+
+#: The widest line progress output writes (columns).
+MAX_WIDTH = 80
+
+
+def clock(seconds: float | None) -> str:
+    """``75.2`` -> ``"1:15"``; ``3725`` -> ``"1:02:05"``; None (not known yet) -> ``"-:--"``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-:--"
+    s = int(round(max(seconds, 0.0)))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _duration(seconds: float) -> str:
+    """An epoch's time: ``0.31s``, ``12.4s``, then ``2:05`` (a clock) from 100 s on."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 100:
+        return f"{seconds:.1f}s"
+    return clock(seconds)
+
+
+def _metric(key: str, value: float) -> str:
+    """A value in a fixed width, so that the epochs' lines stay aligned: accuracies as
+    `` 81.3%``, losses with 4 significant digits in 9 columns (``   0.4127``, ``5.515e-05``)."""
+    if key.endswith("accuracy"):
+        return f"{100 * value:5.1f}%"
+    return f"{value:#9.4g}"
+
+
+#: The history columns an epoch line shows, and their labels, in order.
+_SHOWN = (
+    ("loss", "loss"),
+    ("accuracy", "acc"),
+    ("val_loss", "val loss"),
+    ("val_accuracy", "val acc"),
+)
+
+
+def epoch_line(row: dict[str, float], epochs: int, width: int = MAX_WIDTH) -> str:
+    """The line kept for a finished epoch: ``epoch 2/5  loss 0.4127  acc 81.33%  ...``.
+
+    Parameters
+    ----------
+    row : dict
+        The history row: ``epoch`` (1-based), ``loss``, and where present ``accuracy``,
+        ``val_loss``, ``val_accuracy``, ``time`` (seconds).
+    epochs : int
+        The run's last epoch (the ``/N`` of the label).
+    width : int
+        The widest the line may be: the parts are separated by two spaces, by one when that
+        does not fit; then the epoch's time is left out, then the accuracies, then the
+        validation loss.
+    """
+    digits = len(str(epochs))
+    label = f"epoch {int(row['epoch']):>{digits}}/{epochs}"
+    shown = {key: f"{name} {_metric(key, row[key])}" for key, name in _SHOWN if key in row}
+    parts = [label, *shown.values()]
+    # narrower and narrower: without the time, without the accuracies, the losses alone
+    # (every part has a fixed width, so every line of a run makes the same choice)
+    timed = [*parts, f"{_duration(row['time']):>6}"] if "time" in row else parts
+    candidates = [timed, parts]
+    candidates.append([label, *(v for k, v in shown.items() if not k.endswith("accuracy"))])
+    candidates.append([label, shown["loss"]] if "loss" in shown else [label])
+    for candidate in candidates:
+        for sep in ("  ", " "):
+            line = sep.join(candidate)
+            if len(line) <= width:
+                return line
+    return line  # the label and the loss alone are wider than ``width``
 
 
 class ProgressBar:
-    """A rich progress bar over all epochs' samples; a no-op when disabled.
+    """Progress of a run: a line per finished epoch, and a live bar on a terminal.
 
-    It redraws at most ~20 times per epoch so that it costs nothing measurable per step.
+    The training runners call :meth:`epoch_start`, :meth:`step` after each step (or after
+    each batch of steps) and :meth:`epoch_done`; :meth:`close` at the end. Disabled, every
+    method returns at once. The running loss is read from the device only when the bar is
+    redrawn (at most ~20 times per epoch, and never without a terminal), so that the bar
+    costs nothing measurable per step.
+
+    Parameters
+    ----------
+    epochs : int
+        The run's last epoch (a resumed run starts after 1).
+    n : int
+        Training rows per epoch.
+    batch_size : int
+    enabled : bool
+    console : rich.console.Console, optional
+        Where to write (default: a console on standard output). A terminal gets the live
+        bar; anything else gets the epoch lines alone.
     """
 
-    def __init__(self, epochs: int, n: int, batch_size: int, enabled: bool) -> None:
+    def __init__(
+        self, epochs: int, n: int, batch_size: int, enabled: bool, console: Any = None
+    ) -> None:
         self.enabled = enabled and epochs > 0
+        self.epochs = epochs
         self.n = n
-        self.every = max(1, (n // batch_size) // 20)
+        self.steps = max(1, math.ceil(n / batch_size))
+        self.batch_size = batch_size
+        self.every = max(1, self.steps // 20)
+        self.live: Any = None
+        self.epoch = 0
+        self.seen = 0
+        self.loss: float | None = None
         self._count = 0
-        self._done = 0  # rows of the completed epochs
-        self._desc = ""
+        self._epoch_t0 = 0.0
+        self._run_t0: float | None = None
+        self._durations: list[float] = []
         if not self.enabled:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        if console is None:
+            from rich.console import Console
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task("epoch 1", total=epochs * n, metrics="")
-        self.epochs = epochs
+            console = Console(highlight=False)
+        self.console = console
+        self.interactive = bool(console.is_terminal)
+        self.width = max(40, min(console.width, MAX_WIDTH))
+
+    # ------------------------------------------------------------------ the runners' calls
+    def epoch_start(self, epoch: int) -> None:
+        """Epoch ``epoch`` (1-based) begins."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self._run_t0 is None:
+            self._run_t0 = now
+        self.epoch, self.seen, self.loss, self._count = epoch, 0, None, 0
+        self._epoch_t0 = now
+        if self.interactive and self.live is None:
+            from rich.live import Live
+
+            self.live = Live(
+                get_renderable=self._render,
+                console=self.console,
+                transient=True,
+                refresh_per_second=4,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self.live.start()
 
     def step(self, seen: int, running_loss: Callable[[], float]) -> None:
-        """After a step, ``seen`` rows into the epoch; every ``self.every`` steps, redraw with
-        ``running_loss()`` (the only value read back from the device)."""
+        """After a step, ``seen`` rows into the epoch; every ``self.every`` steps (on a
+        terminal) the bar's loss becomes ``running_loss()``, the one value read back."""
         if not self.enabled:
             return
+        self.seen = seen
         self._count += 1
-        if self._count % self.every == 0:
-            self.progress.update(
-                self.task, completed=self._done + seen, metrics=f"loss {running_loss():.4f}"
-            )
+        if self.interactive and (self._count % self.every == 0 or seen >= self.n):
+            self.loss = running_loss()
 
     def epoch_done(self, row: dict[str, float]) -> None:
+        """An epoch has finished with the history row ``row``: its line is written."""
         if not self.enabled:
             return
-        self._done += self.n
-        parts = [f"loss {row['loss']:.4f}"]
-        for key in ("accuracy", "val_loss", "val_accuracy"):
-            if key in row:
-                parts.append(f"{key.replace('_', ' ')} {row[key]:.4f}")
-        self.progress.update(
-            self.task,
-            completed=self._done,
-            description=f"epoch {row['epoch']}/{self.epochs}",
-            metrics="  ".join(parts),
-        )
+        if self._run_t0 is None:  # a runner that does not announce its epochs
+            self._run_t0 = self._epoch_t0 = time.monotonic()
+        self._durations.append(time.monotonic() - self._epoch_t0)
+        line = epoch_line(row, self.epochs, self.width)
+        if self.live is not None:
+            from rich.text import Text
+
+            self.live.console.print(Text(line), soft_wrap=True)
+        else:
+            out = self.console.file if self.console is not None else sys.stdout
+            out.write(line + "\n")
+            out.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            self.progress.stop()
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    # ------------------------------------------------------------------------ the bar
+    def clocks(self, now: float | None = None) -> tuple[float, float | None, float, float | None]:
+        """``(epoch elapsed, epoch left, run elapsed, run left)`` in seconds; a time left is
+        None until the first step of the run gives a speed to extrapolate from."""
+        now = time.monotonic() if now is None else now
+        elapsed = now - self._epoch_t0
+        run_elapsed = now - (self._run_t0 if self._run_t0 is not None else now)
+        left = None if self.seen <= 0 else elapsed * (self.n - self.seen) / self.seen
+        per_epoch = (
+            sum(self._durations) / len(self._durations)
+            if self._durations
+            else (None if left is None else elapsed + left)
+        )
+        later = max(self.epochs - self.epoch, 0)
+        run_left = None if left is None or per_epoch is None else left + later * per_epoch
+        return elapsed, left, run_elapsed, run_left
+
+    def bar_parts(self, now: float | None = None) -> tuple[str, str, int, str]:
+        """What the live lines show: ``(label, step and loss, bar width, clocks line)``.
+
+        The label is ``epoch 2/3``; the bar takes whatever the line's width leaves."""
+        digits = len(str(self.epochs))
+        label = f"epoch {self.epoch:>{digits}}/{self.epochs}"
+        step = min(self.steps, math.ceil(self.seen / self.batch_size))
+        right = f"step {step:>{len(str(self.steps))}}/{self.steps}"
+        if self.loss is not None:
+            right += f"  loss {self.loss:.4f}"
+        elapsed, left, run_elapsed, run_left = self.clocks(now)
+        clocks = (
+            f"  epoch {clock(elapsed)} elapsed, {clock(left)} left   "
+            f"run {clock(run_elapsed)} elapsed, {clock(run_left)} left"
+        )
+        return label, right, max(self.width - len(label) - len(right) - 2, 1), clocks
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar as Bar
+        from rich.table import Table
+        from rich.text import Text
+
+        label, right, bar_width, clocks = self.bar_parts()
+        row = Table.grid(padding=(0, 1))
+        row.add_column(no_wrap=True)
+        row.add_column(no_wrap=True, width=bar_width)
+        row.add_column(no_wrap=True)
+        bar = Bar(total=self.n, completed=min(self.seen, self.n), width=bar_width)
+        row.add_row(Text(label, style="bold"), bar, Text(right))
+        return Group(row, Text(clocks, style="dim"))

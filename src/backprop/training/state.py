@@ -40,7 +40,7 @@ class TrainingDiverged(RuntimeError):
         self.epoch = epoch
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """One dict per epoch: ``epoch`` (1-based), ``loss``, ``accuracy`` (classifiers),
     ``val_loss`` and ``val_accuracy`` (with validation data), ``lr``, ``time`` (s)."""
@@ -55,6 +55,30 @@ class History:
 
     def __len__(self) -> int:
         return len(self.epochs)
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Every column over the epochs, Keras' ``History.history``:
+        ``{"loss": [...], "val_loss": [...], ...}`` (``epoch`` included)."""
+        columns: list[str] = []
+        for row in self.epochs:
+            columns += [k for k in row if k not in columns]
+        return {key: self[key] for key in columns}
+
+    def __repr__(self) -> str:
+        if not self.epochs:
+            return "History(0 epochs)"
+        last = self.epochs[-1]
+        shown = ", ".join(
+            f"{k}={last[k]:.4g}"
+            for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            if k in last
+        )
+        best = f", best_epoch={self.best_epoch}" if self.best_epoch is not None else ""
+        return (
+            f"History({len(self.epochs)} epochs, last: {shown}{best}, "
+            f"stop_reason={self.stop_reason!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -10,64 +10,22 @@ import click
 import numpy as np
 
 from ... import metrics
-from ...network import MLP
 from ..app import UserError, cli, make_console
 from ..config import load_data, load_model_file
+from ..handles import DATA_KEYS, model_inputs, open_handle
 from ..options import choice, data_options, device_options
 from ..render import report_tables
 
 __all__ = ["evaluate"]
 
 
-def _model_inputs(
-    model: MLP, data: Any, X: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, y)`` of ``data`` as ``model`` expects them.
-
-    When both the data and the model carry a scaling (CSV files, standardised tables), the
-    rows are taken back to raw numbers with the data's scaling and standardised with the
-    model's, columns matched by name, and labels matched by class name; otherwise the rows
-    are used as they are.
-    """
-    pre, dpre = model.preprocessing, data.preprocessing
-    if pre is not None and dpre is not None:
-        missing = [f for f in pre.feature_names if f not in dpre.feature_names]
-        if missing:
-            raise UserError(
-                f"dataset {data.name} lacks the feature columns {missing} the model was trained on"
-            )
-        raw = X * np.asarray(dpre.scale) + np.asarray(dpre.mean)
-        order = [list(dpre.feature_names).index(f) for f in pre.feature_names]
-        X = pre.transform(raw[:, order])
-        if (
-            data.task == "classification"
-            and pre.classes is not None
-            and data.class_names is not None
-        ):
-            unknown = sorted({data.class_names[k] for k in np.unique(y)} - set(pre.classes))
-            if unknown:
-                raise UserError(
-                    f"dataset {data.name} has labels {unknown} the model was not trained on"
-                )
-            index = {c: k for k, c in enumerate(pre.classes)}
-            y = np.array([index[data.class_names[k]] for k in y], dtype=np.int64)
-    if X.shape[1] != model.n_inputs:
-        raise UserError(
-            f"the model expects {model.n_inputs} input features but dataset {data.name} "
-            f"has {X.shape[1]}"
-        )
-    return X, y
-
-
-@cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@cli.command(short_help="A model's metrics and confusion matrix on a data set.")
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path(path_type=Path))
 @data_options
 @click.option(
     "--seed",
     type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the dataset's split (as in train).",
+    help="Seed of the dataset's split (as in train). [default: the run's, else 0]",
 )
 @click.option("--split", type=choice(("test", "train")), default="test", show_default=True)
 @device_options
@@ -75,16 +33,20 @@ def _model_inputs(
 def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int:
     """Print a model's metrics (and confusion matrix) on a dataset's test or training split.
 
-    Use the same --dataset, --seed and --test-fraction as the training run to get the same
-    split. Models trained on a CSV file apply their own scaling to the file's rows.
+    Given a run folder, the model is evaluated on the data set it was trained on, with the
+    run's seed, test fraction and target column (options given here override them). Given
+    a model file, use the same --dataset, --seed and --test-fraction as the training run to
+    get the same split. Models trained on a CSV file apply their own scaling to its rows.
 
     \b
     Examples:
-      backprop evaluate runs/mnist/model.safetensors --dataset mnist
-      backprop evaluate runs/iris/model.safetensors --dataset iris.csv --target species
+      backprop evaluate runs/mnist
+      backprop evaluate runs/mnist --split train --json
+      backprop evaluate model.safetensors --dataset iris.csv --target species
     """
-    model = load_model_file(model_path, options["backend"], options["device"])
-    values = {k: v for k, v in options.items() if v is not None}
+    handle = open_handle(model_path)
+    model = load_model_file(handle.model_path, options["backend"], options["device"])
+    values = handle.data_values({k: options.get(k) for k in DATA_KEYS})
     pre = model.preprocessing
     if (
         values.get("target") is None
@@ -102,7 +64,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         X, y = data.X_test, data.y_test
     else:
         X, y = data.X_train, data.y_train
-    X, y = _model_inputs(model, data, X, np.asarray(y))
+    X, y = model_inputs(model, data, X, np.asarray(y))
     classify = data.task == "classification"
     if classify and model.n_outputs != data.n_classes:
         raise UserError(

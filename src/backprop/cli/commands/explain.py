@@ -220,7 +220,7 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
 
 
 # ------------------------------------------------------------------------ the command
-@cli.command()
+@cli.command(short_help="One backprop step of the tutorial's network, every number.")
 @click.option("--x", "x_text", metavar="X1,X2", help="Inputs. [default: 0.05,0.10]")
 @click.option("--t", "t_text", metavar="T1,T2", help="Targets. [default: 0.01,0.99]")
 @click.option("--eta", type=click.FloatRange(min=0.0), help="Learning rate. [default: 0.5]")

@@ -6,29 +6,54 @@ from pathlib import Path
 
 import click
 
-from ...io.onnx_export import export_onnx
+from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx
 from ..app import UserError, cli, one_line
-from ..config import load_model_file
+from ..config import is_classifier, load_data, load_model_file
+from ..handles import open_handle
 
 __all__ = ["export"]
 
 
-@cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.argument("out_path", metavar="OUT.onnx", type=click.Path(dir_okay=False, path_type=Path))
-def export(model_path: Path, out_path: Path) -> int:
+@cli.command(short_help="A model (or a run folder's) as an ONNX graph.")
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path(path_type=Path))
+@click.argument(
+    "out_path",
+    metavar="[OUT.onnx]",
+    required=False,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(min=MIN_OPSET),
+    default=DEFAULT_OPSET,
+    show_default=True,
+    help="The ONNX opset to write.",
+)
+def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     """Export a model to ONNX (input scaling folded in); needs pip install 'backprop[onnx]'.
 
+    The graph's output "output" is what the model predicts (class probabilities for the
+    cross-entropy losses); a classifier with class names (a CSV run's labels, or the data
+    set of a run folder) also gets an output "label", each row's class name, and the names
+    in its metadata (class_labels). OUT.onnx defaults to model.onnx beside the model.
+
     \b
-    Example:
-      backprop export runs/mnist/model.safetensors mnist.onnx
+    Examples:
+      backprop export runs/mnist
+      backprop export runs/mnist/model.safetensors mnist.onnx --opset 20
     """
-    model = load_model_file(model_path, None, None)
+    handle = open_handle(model_path)
+    model = load_model_file(handle.model_path, None, None)
+    labels = None
+    pre = model.preprocessing
+    if (pre is None or pre.classes is None) and handle.data_options and is_classifier(model):
+        data = load_data(handle.data_values({}))
+        if data.task == "classification" and data.class_names is not None:
+            labels = [str(c) for c in data.class_names]
+    out = out_path if out_path is not None else handle.model_path.with_suffix(".onnx")
     try:
-        export_onnx(model, out_path)
+        export_onnx(model, out, opset=opset, class_labels=labels)
     except ImportError as e:
-        raise UserError(
-            f"ONNX export needs onnx: pip install 'backprop[onnx]' ({one_line(e)})"
-        ) from None
-    click.echo(f"Wrote {out_path}")
+        raise UserError(one_line(e)) from None
+    click.echo(f"Wrote {out}")
     return 0

@@ -16,7 +16,7 @@ from ..render import titled
 __all__ = ["gradcheck"]
 
 
-@cli.command()
+@cli.command(short_help="Gradients against central finite differences.")
 @data_options
 @model_options
 @device_options
@@ -42,7 +42,7 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
     \b
     Examples:
       backprop gradcheck
-      backprop gradcheck --dataset iris --layers 4,8,8,3 --activation tanh --loss cross_entropy
+      backprop gradcheck --dataset iris --layers 4,8,8,3 --loss cross_entropy
     """
     ctx = click.get_current_context()
     values = given_options(ctx, options["config_path"])

@@ -8,18 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from ...datasets import read_csv_features
+from ...network import MLP
 from ..app import UserError, cli
-from ..config import is_classifier, load_model_file
+from ..config import is_classifier, load_data, load_model_file
+from ..handles import Handle, model_inputs, open_handle
 from ..options import device_options
 
 __all__ = ["predict"]
 
 
-@cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.argument("input_path", metavar="INPUT.csv", type=click.Path(path_type=Path))
+@cli.command(short_help="Predictions for a CSV file's rows, or a run's test split.")
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path(path_type=Path))
+@click.argument(
+    "input_path", metavar="[INPUT.csv]", required=False, type=click.Path(path_type=Path)
+)
 @click.option(
     "--output",
     "-o",
@@ -27,32 +32,46 @@ __all__ = ["predict"]
     help="Write here instead of stdout.",
 )
 @device_options
-def predict(model_path: Path, input_path: Path, output: Path | None, **options: Any) -> int:
+def predict(model_path: Path, input_path: Path | None, output: Path | None, **options: Any) -> int:
     """Predict for the rows of a CSV file: labels and class probabilities, or regression outputs.
 
     INPUT.csv has a header row. A model trained on a CSV file picks its feature columns by
     name (others, such as the target, are ignored) and applies its own scaling; otherwise
-    every column is an input, in order.
+    every column is an input, in order. Given a run folder and no INPUT.csv, the rows are
+    the test split of the data the run was trained on, with their true value first.
 
     \b
     Examples:
-      backprop predict runs/iris/model.safetensors new_flowers.csv
-      backprop predict runs/iris/model.safetensors new_flowers.csv --output predictions.csv
+      backprop predict runs/iris new_flowers.csv
+      backprop predict runs/iris new_flowers.csv --output predictions.csv
+      backprop predict runs/iris
     """
-    model = load_model_file(model_path, options["backend"], options["device"])
-    if output is not None and output.resolve() == input_path.resolve():
-        raise UserError(f"--output {output} is the input file; choose another file")
-    if not input_path.is_file():
-        raise UserError(f"input file {input_path} does not exist")
-    X = read_csv_features(input_path, model.preprocessing)
-    if X.shape[1] != model.n_inputs:
-        raise UserError(
-            f"{input_path} has {X.shape[1]} columns but the model expects {model.n_inputs} inputs"
-        )
+    handle = open_handle(model_path)
+    model = load_model_file(handle.model_path, options["backend"], options["device"])
+    truth: tuple[list[str], list[list[str]]] | None = None  # (header, rows)
+    if input_path is None:
+        if handle.run_dir is None:
+            raise UserError(
+                f"give the INPUT.csv rows to predict for; only a run folder (not the model "
+                f"file {model_path}) has a test split of its own"
+            )
+        X, truth = _test_split(model, handle)
+    else:
+        if output is not None and output.resolve() == input_path.resolve():
+            raise UserError(f"--output {output} is the input file; choose another file")
+        if not input_path.is_file():
+            raise UserError(f"input file {input_path} does not exist")
+        X = read_csv_features(input_path, model.preprocessing)
+        if X.shape[1] != model.n_inputs:
+            raise UserError(
+                f"{input_path} has {X.shape[1]} columns but the model expects "
+                f"{model.n_inputs} inputs"
+            )
     out = model.backend.to_numpy(model.predict(X))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     pre = model.preprocessing
+    first, true_rows = truth if truth is not None else ([], None)
     if is_classifier(model):
         names = (
             list(pre.classes)
@@ -62,19 +81,43 @@ def predict(model_path: Path, input_path: Path, output: Path | None, **options: 
         if len(names) != out.shape[1]:
             names = [str(k) for k in range(out.shape[1])]
         labels = model.predict_classes(X)
-        writer.writerow(["label", *[f"p_{n}" for n in names]])
-        for k, row in zip(labels, out, strict=True):
-            writer.writerow([names[k], *[f"{v:.9g}" for v in row]])
+        writer.writerow([*first, "label", *[f"p_{n}" for n in names]])
+        for i, (k, row) in enumerate(zip(labels, out, strict=True)):
+            true = [] if true_rows is None else true_rows[i]
+            writer.writerow([*true, names[k], *[f"{v:.9g}" for v in row]])
     else:
         if pre is not None and pre.target is not None and out.shape[1] == 1:
             columns = [pre.target]
         else:
             columns = [f"output_{j + 1}" for j in range(out.shape[1])]
-        writer.writerow(columns)
-        writer.writerows([[f"{v:.9g}" for v in row] for row in out])
+        writer.writerow([*first, *columns])
+        for i, row in enumerate(out):
+            true = [] if true_rows is None else true_rows[i]
+            writer.writerow([*true, *[f"{v:.9g}" for v in row]])
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
         output.write_text(buffer.getvalue(), encoding="utf-8")
         click.echo(f"Wrote {out.shape[0]} predictions to {output}", err=True)
     return 0
+
+
+def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:
+    """The test rows of the run's data, as the model takes them, and their true values:
+    ``(["true"], [[class name], ...])``, or the target columns' numbers for regression."""
+    data = load_data(handle.data_values({}))
+    if data.X_test is None:
+        raise UserError(
+            f"the run in {handle.run_dir} kept no test split (test fraction 0); give INPUT.csv"
+        )
+    X, y = model_inputs(model, data, data.X_test, np.asarray(data.y_test))
+    if data.task == "classification":
+        pre = model.preprocessing
+        names = (
+            list(pre.classes) if pre is not None and pre.classes is not None else data.class_names
+        )
+        names = names if names is not None else [str(k) for k in range(model.n_outputs)]
+        return X, (["true"], [[str(names[int(k)])] for k in y])
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    header = ["true"] if y.shape[1] == 1 else [f"true_{j + 1}" for j in range(y.shape[1])]
+    return X, (header, [[f"{v:.9g}" for v in row] for row in y])

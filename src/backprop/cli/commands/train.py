@@ -29,7 +29,7 @@ from ..config import (
     resolve,
 )
 from ..options import config_option, data_options, device_options, model_options, optimizer_options
-from ..render import summary_table
+from ..render import run_header, summary_table
 from ..run_folder import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -107,7 +107,7 @@ class KeepLastEpoch:
         return [row for row in self.state.history.epochs if row["epoch"] <= epoch]
 
 
-@cli.command()
+@cli.command(short_help="Train a network and write a run folder.")
 @data_options
 @model_options
 @device_options
@@ -139,9 +139,9 @@ def train(**options: Any) -> int:
     \b
     Examples:
       backprop train
-      backprop train --dataset moons --layers 2,16,2 --activation tanh --epochs 200
-      backprop train --dataset mnist --layers 784,30,10 --lr 3 --epochs 30 --out runs/mnist
-      backprop train --dataset data.csv --target species --loss cross_entropy --optimizer adam
+      backprop train --dataset moons --layers 2,16,2 --activation tanh
+      backprop train --dataset mnist --layers 784,30,10 --out runs/mnist
+      backprop train --dataset data.csv --target species --optimizer adam
       backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again
       backprop train --resume runs/mnist --epochs 40
     """
@@ -265,16 +265,9 @@ def _run_training(
     if state is not None:
         keep(state)
 
-    console.print(
-        f"Network  {'-'.join(map(str, cfg['layers']))}, {cfg['activation']} hidden, "
-        f"{cfg['output_activation']} output, loss {cfg['loss']}\n"
-        f"Training {cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
-        f"{cfg['epochs']} epochs"
-        + (f", resuming after epoch {state.epoch}" if state is not None else "")
-        + f"\nData     {data.name}: {tr.size} training rows, {va.size} validation, "
-        f"{data.n_test} test"
-    )
-    console.print(f"Run      {run_dir}")
+    data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
+    resumed = state.epoch if state is not None else None
+    console.print(run_header(cfg, model.n_parameters, data_line, run_dir, resumed))
     model_path = run_dir / MODEL_FILE
     start_epoch = 0 if state is None else state.epoch
     start = time.perf_counter()
@@ -313,27 +306,14 @@ def _run_training(
         print_error(f"{one_line(e)}; that model is in {model_path}")
         return EXIT_FAILED
     wall = time.perf_counter() - start
-    if keep.state is not None:
-        checkpoint.save(keep.state)
-    save_model(model_path, model)
-    write_history(run_dir / HISTORY_FILE, history.epochs)
-
     epochs_run = len(history.epochs)
     epochs_now = epochs_run - start_epoch
-    y = np.asarray(data.y_train)
-    splits = {
-        "train": _split_metrics(model, X[tr], y[tr], T[tr], classify),
-        "validation": _split_metrics(model, X[va], y[va], T[va], classify) if va.size else {},
-        "test": (
-            _split_metrics(model, data.X_test, data.y_test, data.targets("test"), classify)
-            if data.X_test is not None
-            else {}
-        ),
-    }
-    summary = {
+    summary: dict[str, Any] = {
         "dataset": data.name,
         "task": data.task,
-        **splits,
+        "train": {},
+        "validation": {},
+        "test": {},
         "epochs_run": epochs_run,
         "best_epoch": history.best_epoch,
         "stop_reason": history.stop_reason,
@@ -350,7 +330,50 @@ def _run_training(
         "data_sha256": data.sha256(),
         "model_file": MODEL_FILE,
     }
-    write_json(run_dir / SUMMARY_FILE, summary)
-    written = write_plots(run_dir, model, data, history.epochs, options["plots"], console)
-    console.print(summary_table(summary, run_dir, written))
+    # Ctrl-C from here on still leaves the model and a summary (_interrupted_after_training)
+    stage = "saving the model"
+    try:
+        if keep.state is not None:
+            checkpoint.save(keep.state)
+        save_model(model_path, model)
+        write_history(run_dir / HISTORY_FILE, history.epochs)
+        stage = "computing the metrics"
+        y = np.asarray(data.y_train)
+        summary["train"] = _split_metrics(model, X[tr], y[tr], T[tr], classify)
+        if va.size:
+            summary["validation"] = _split_metrics(model, X[va], y[va], T[va], classify)
+        if data.X_test is not None:
+            test_targets = data.targets("test")
+            summary["test"] = _split_metrics(
+                model, data.X_test, data.y_test, test_targets, classify
+            )
+        write_json(run_dir / SUMMARY_FILE, summary)
+        stage = "drawing the plots"
+        written = write_plots(run_dir, model, data, history.epochs, options["plots"], console)
+        console.print(summary_table(summary, run_dir, written))
+    except KeyboardInterrupt:
+        return _interrupted_after_training(run_dir, model, history, summary, stage)
     return 0
+
+
+def _interrupted_after_training(
+    run_dir: Path, model: MLP, history: Any, summary: dict[str, Any], stage: str
+) -> int:
+    """Ctrl-C after the last epoch: the model, its history and a summary are written (the
+    summary says what was left undone), and stderr says how to get the rest."""
+    if stage == "saving the model":
+        save_model(run_dir / MODEL_FILE, model)
+        write_history(run_dir / HISTORY_FILE, history.epochs)
+    summary["interrupted"] = f"Ctrl-C after training, while {stage}"
+    write_json(run_dir / SUMMARY_FILE, summary)
+    rest = (
+        "the plots were not drawn"
+        if stage == "drawing the plots"
+        else f"its metrics: backprop evaluate {run_dir}"
+    )
+    click.echo(
+        f"Interrupted while {stage}, after training {summary['epochs_run']} epochs: the model "
+        f"is in {run_dir / MODEL_FILE}, its summary in {run_dir / SUMMARY_FILE}; {rest}",
+        err=True,
+    )
+    return EXIT_INTERRUPTED

@@ -1,0 +1,100 @@
+"""A run folder as a handle: ``evaluate``, ``predict`` and ``export`` take either a model
+file or the folder ``backprop train`` wrote, and from a folder they take its model and the
+data it was trained on (data set, split seed and test fraction, target column, data folder)
+as its ``config.toml`` records them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.checkpoint import CHECKPOINT_NAME
+from ..network import MLP
+from .app import UserError
+from .config import read_config
+from .run_folder import CONFIG_FILE, MODEL_FILE
+
+__all__ = ["DATA_KEYS", "Handle", "model_inputs", "open_handle"]
+
+#: The options that name a run's data and its test split (what evaluate and predict reuse).
+DATA_KEYS = ("dataset", "target", "data_dir", "n_samples", "noise", "test_fraction", "seed")
+
+
+class Handle:
+    """What a MODEL argument names: ``model_path``, and for a run folder ``run_dir`` and
+    ``data_options`` (the run's :data:`DATA_KEYS` from its config; empty otherwise)."""
+
+    def __init__(self, model_path: Path, run_dir: Path | None, data_options: dict[str, Any]):
+        self.model_path = model_path
+        self.run_dir = run_dir
+        self.data_options = data_options
+
+    def data_values(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The data options to load: the run's, with every option given on the command line
+        (not None) in their place; a --dataset given replaces the run's data entirely."""
+        given = {k: v for k, v in given.items() if v is not None}
+        if "dataset" in given:
+            return given
+        return {**self.data_options, **given}
+
+
+def open_handle(path: Path) -> Handle:
+    """The model file ``path``, or the run folder ``path`` (its ``model.safetensors``, and
+    its ``config.toml``'s data options when it has one)."""
+    if not path.is_dir():
+        return Handle(path, None, {})
+    model_path = path / MODEL_FILE
+    if not model_path.is_file():
+        hint = (
+            f"; it holds a checkpoint: finish the run with backprop train --resume {path}"
+            if (path / CHECKPOINT_NAME).is_file()
+            else ""
+        )
+        raise UserError(f"{path} is a folder without {MODEL_FILE}, not a run folder{hint}")
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        return Handle(model_path, path, {})
+    values = read_config(config_path)
+    return Handle(model_path, path, {k: values[k] for k in DATA_KEYS if k in values})
+
+
+def model_inputs(
+    model: MLP, data: Any, X: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` of ``data`` as ``model`` expects them.
+
+    When both the data and the model carry a scaling (CSV files, standardised tables), the
+    rows are taken back to raw numbers with the data's scaling and standardised with the
+    model's, columns matched by name, and labels matched by class name; otherwise the rows
+    are used as they are.
+    """
+    pre, dpre = model.preprocessing, data.preprocessing
+    if pre is not None and dpre is not None:
+        missing = [f for f in pre.feature_names if f not in dpre.feature_names]
+        if missing:
+            raise UserError(
+                f"dataset {data.name} lacks the feature columns {missing} the model was trained on"
+            )
+        raw = X * np.asarray(dpre.scale) + np.asarray(dpre.mean)
+        order = [list(dpre.feature_names).index(f) for f in pre.feature_names]
+        X = pre.transform(raw[:, order])
+        if (
+            data.task == "classification"
+            and pre.classes is not None
+            and data.class_names is not None
+        ):
+            unknown = sorted({data.class_names[k] for k in np.unique(y)} - set(pre.classes))
+            if unknown:
+                raise UserError(
+                    f"dataset {data.name} has labels {unknown} the model was not trained on"
+                )
+            index = {c: k for k, c in enumerate(pre.classes)}
+            y = np.array([index[data.class_names[k]] for k in y], dtype=np.int64)
+    if X.shape[1] != model.n_inputs:
+        raise UserError(
+            f"the model expects {model.n_inputs} input features but dataset {data.name} "
+            f"has {X.shape[1]}"
+        )
+    return X, y

@@ -1,0 +1,266 @@
+"""BackpropClassifier and BackpropRegressor as drop-ins for MLPClassifier and MLPRegressor:
+every constructor parameter under scikit-learn's name, default and meaning; one clear error
+where a feature is absent; scikit-learn's fitted attributes; and scikit-learn's own
+examples run with only the class swapped."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="scikit-learn is an optional extra: backprop[sklearn]")
+
+from sklearn.datasets import load_iris, make_moons  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
+from sklearn.preprocessing import MinMaxScaler  # noqa: E402
+
+from backprop.sklearn import BackpropClassifier, BackpropRegressor  # noqa: E402
+
+PAIRS = [(MLPClassifier, BackpropClassifier), (MLPRegressor, BackpropRegressor)]
+
+
+@pytest.mark.parametrize("theirs, ours", PAIRS, ids=lambda c: c.__name__)
+def test_every_scikit_learn_parameter_with_its_default_and_kind(theirs, ours):
+    sk = inspect.signature(theirs).parameters
+    bp = inspect.signature(ours).parameters
+    assert list(bp)[: len(sk)] == list(sk)  # the same order, ours after
+    for name, p in sk.items():
+        assert bp[name].default == p.default, name
+        assert bp[name].kind == p.kind, name
+
+
+def _record_optimizer(seen: list):
+    return lambda state: seen.append((repr(state.optimizer), state.optimizer.lr))
+
+
+def test_adam_settings_reach_the_optimizer_and_fitted_attributes_have_sklearns_shapes():
+    """The acceptance: BackpropClassifier(solver="adam", beta_1=..., ...) fits, and coefs_,
+    intercepts_, n_layers_, n_outputs_, out_activation_, t_ are scikit-learn's."""
+    X, y = load_iris(return_X_y=True)
+    seen: list = []
+    kw = dict(solver="adam", beta_1=0.8, beta_2=0.99, epsilon=1e-7, hidden_layer_sizes=(5, 3),
+              max_iter=7, learning_rate_init=0.01, random_state=0)  # fmt: skip
+    ours = BackpropClassifier(**kw, callbacks=[_record_optimizer(seen)])
+    theirs = MLPClassifier(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    assert (
+        seen[0][0].startswith("Adam(lr=0.01, weight_decay=")
+        and "beta1=0.8, beta2=0.99" in (seen[0][0])
+    )
+    assert "eps=1e-07" in seen[0][0]
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in theirs.coefs_]
+    assert [b.shape for b in ours.intercepts_] == [b.shape for b in theirs.intercepts_]
+    for name in ("n_layers_", "n_outputs_", "out_activation_", "t_", "n_iter_"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.t_ == 7 * 150
+    # on the NumPy backend coefs_ are the network's own arrays: a write changes predictions
+    before = ours.predict_proba(X[:3])
+    ours.coefs_[0][:] = 0.0
+    assert not np.array_equal(ours.predict_proba(X[:3]), before)
+    ours.coefs_ = theirs.coefs_
+    ours.intercepts_ = theirs.intercepts_
+    # the same weights: scikit-learn's network and ours compute the same probabilities
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-10)
+    assert not hasattr(BackpropClassifier(), "coefs_")
+
+
+@pytest.mark.parametrize(
+    "kw, optimizer",
+    [
+        ({"momentum": 0.0}, "SGD(lr=0.2"),
+        ({"momentum": 0.9, "nesterovs_momentum": False}, "Momentum(lr=0.2"),
+        ({"momentum": 0.9}, "Nesterov(lr=0.2"),  # scikit-learn's default: Nesterov
+    ],
+)
+def test_sgd_momentum_and_nesterov_as_scikit_learn_means_them(kw, optimizer):
+    X, y = make_moons(60, noise=0.2, random_state=0)
+    seen: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        BackpropClassifier(solver="sgd", learning_rate_init=0.2, max_iter=1, random_state=0,
+                           callbacks=[_record_optimizer(seen)], **kw).fit(X, y)  # fmt: skip
+    assert seen[0][0].startswith(optimizer)
+    if kw["momentum"]:
+        assert "momentum=0.9" in seen[0][0]
+
+
+def test_invscaling_and_adaptive_learning_rates():
+    X, y = make_moons(100, noise=0.2, random_state=0)
+    seen: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        BackpropClassifier(solver="sgd", learning_rate="invscaling", power_t=0.25,
+                           learning_rate_init=0.2, max_iter=4, random_state=0,
+                           callbacks=[_record_optimizer(seen)]).fit(X, y)  # fmt: skip
+    # after epoch k (t_ = 100 k rows seen) the next epoch's rate is 0.2 / (t_ + 1) ** 0.25
+    assert [lr for _, lr in seen][:3] == pytest.approx(
+        [0.2 / (100 * k + 1) ** 0.25 for k in (1, 2, 3)]
+    )
+    # adaptive: a loss that never improves by tol (1e9) counts one epoch without
+    # improvement after another; past n_iter_no_change=1 the rate is divided by 5 and the
+    # count starts again, until the rate is at most 1e-6: then training stops, after as
+    # many epochs as scikit-learn's
+    seen.clear()
+    kw = dict(learning_rate="adaptive", learning_rate_init=0.1, tol=1e9, n_iter_no_change=1,
+              max_iter=100, random_state=0)  # fmt: skip
+    clf = BackpropClassifier(solver="sgd", callbacks=[_record_optimizer(seen)], **kw).fit(X, y)
+    rates = [lr for _, lr in seen]  # the rate for the next epoch, after each epoch
+    assert rates[:6] == pytest.approx([0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
+    assert rates[-1] == pytest.approx(0.1 / 5**8) and 0.1 / 5**8 < 1e-6 < rates[-4]
+    assert clf.n_iter_ == MLPClassifier(solver="sgd", **kw).fit(X, y).n_iter_
+    # with adam the rate stays and the first plateau stops training, as in scikit-learn
+    seen.clear()
+    clf = BackpropClassifier(callbacks=[_record_optimizer(seen)], **kw).fit(X, y)
+    assert len({lr for _, lr in seen}) == 1
+    assert clf.n_iter_ == MLPClassifier(**kw).fit(X, y).n_iter_ == 3
+
+
+def test_squared_error_is_scikit_learns_half_mean_over_outputs():
+    """One full batch, one epoch: loss_curve_[0] is the loss at the initial weights, the same
+    network for every loss; squared_error = (1/2) mean over the two outputs = mse / 2."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    curves = {}
+    for loss in ("squared_error", "mse", "l2"):
+        est = BackpropRegressor(loss, hidden_layer_sizes=(4,), batch_size=40, max_iter=1,
+                                random_state=0)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, Y)
+        curves[loss] = est.loss_curve_[0]
+    assert curves["squared_error"] == pytest.approx(curves["mse"] / 2, rel=1e-12)
+    assert curves["squared_error"] == pytest.approx(curves["l2"] / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: BackpropClassifier(solver="lbfgs"), "solver='lbfgs' is not available"),
+        (lambda: BackpropRegressor(solver="lbfgs"), "solver='lbfgs' is not available"),
+        (lambda: BackpropRegressor(loss="poisson"), "loss='poisson' is not available"),
+    ],
+)
+def test_an_absent_feature_is_one_clear_error(make, message):
+    X, y = make_moons(30, random_state=0)
+    with pytest.raises(ValueError) as e:
+        make().fit(X, y)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value).count("not available") == 1
+
+
+# --------------------------------------------------------- scikit-learn's own examples
+def _examples(cls: type) -> list[doctest.Example]:
+    return doctest.DocTestParser().get_examples(cls.__doc__)
+
+
+def _run(examples: list[doctest.Example], swap: tuple[str, str] | None) -> list:
+    """Run scikit-learn's docstring examples (with ``swap``'s class name replaced), and
+    return each displayed value."""
+    namespace: dict = {}
+    shown = []
+    for ex in examples:
+        source = ex.source
+        if swap is not None:
+            source = source.replace("from sklearn.neural_network import " + swap[0],
+                                    "from backprop.sklearn import " + swap[1])  # fmt: skip
+            source = source.replace(swap[0] + "(", swap[1] + "(")
+        if ex.want:
+            shown.append(eval(compile(source, "<example>", "eval"), namespace))
+        else:
+            exec(compile(source, "<example>", "exec"), namespace)
+    return shown
+
+
+@pytest.mark.parametrize("theirs, ours", PAIRS, ids=lambda c: c.__name__)
+def test_scikit_learns_docstring_examples_with_only_the_class_swapped(theirs, ours):
+    """The Examples section of MLPClassifier's and MLPRegressor's own docstrings, from the
+    installed scikit-learn, run once as written and once with only the class swapped:
+    estimator reprs are identical (same defaults), and the numbers agree."""
+    examples = _examples(theirs)
+    assert len(examples) >= 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = _run(examples, None)
+        got = _run(examples, (theirs.__name__, ours.__name__))
+    assert len(got) == len(expected)
+    for mine, reference in zip(got, expected, strict=True):
+        if isinstance(reference, theirs):  # `regr.fit(...)` displays the estimator
+            assert repr(mine) == repr(reference).replace(theirs.__name__, ours.__name__)
+        elif np.ndim(reference) == 0:  # a score
+            assert abs(float(mine) - float(reference)) <= 0.06, (mine, reference)
+        elif np.asarray(reference).dtype.kind in "iu":  # predicted labels
+            assert np.mean(np.asarray(mine) == reference) >= 0.8, (mine, reference)
+        else:  # probabilities or regression outputs
+            scale = max(1.0, float(np.max(np.abs(reference))))
+            assert np.max(np.abs(np.asarray(mine) - reference)) <= 0.2 * scale, (mine, reference)
+
+
+#: The learning strategies scikit-learn's gallery compares ("Compare Stochastic learning
+#: strategies for MLPClassifier"), its parameters exactly.
+STRATEGIES = [
+    {"solver": "sgd", "learning_rate": "constant", "momentum": 0, "learning_rate_init": 0.2},
+    {"solver": "sgd", "learning_rate": "constant", "momentum": 0.9,
+     "nesterovs_momentum": False, "learning_rate_init": 0.2},
+    {"solver": "sgd", "learning_rate": "constant", "momentum": 0.9,
+     "nesterovs_momentum": True, "learning_rate_init": 0.2},
+    {"solver": "sgd", "learning_rate": "invscaling", "momentum": 0, "learning_rate_init": 0.2},
+    {"solver": "sgd", "learning_rate": "invscaling", "momentum": 0.9,
+     "nesterovs_momentum": True, "learning_rate_init": 0.2},
+    {"solver": "sgd", "learning_rate": "invscaling", "momentum": 0.9,
+     "nesterovs_momentum": False, "learning_rate_init": 0.2},
+    {"solver": "adam", "learning_rate_init": 0.01},
+]  # fmt: skip
+
+
+def test_the_gallerys_learning_strategies_learn_as_scikit_learns_do():
+    """Each strategy of the gallery example, on its iris and moons data (MinMax-scaled,
+    random_state=0): ours reaches scikit-learn's training score within 0.1 (0.15 for the
+    slow inverse-scaling ones), and its loss curve falls."""
+    data = {"iris": load_iris(return_X_y=True), "moons": make_moons(noise=0.3, random_state=0)}
+    for name, (X, y) in data.items():
+        X = MinMaxScaler().fit_transform(X)
+        for params in STRATEGIES:
+            scores = []
+            for cls in (MLPClassifier, BackpropClassifier):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    mlp = cls(random_state=0, max_iter=150, **params).fit(X, y)
+                scores.append(mlp.score(X, y))
+                assert mlp.loss_curve_[-1] < mlp.loss_curve_[0] and math.isfinite(mlp.loss_)
+            margin = 0.15 if params.get("learning_rate") == "invscaling" else 0.1
+            assert scores[1] >= scores[0] - margin, (name, params, scores)
+
+
+def test_a_file_saved_with_the_engines_optimizer_name_loads(tmp_path):
+    """Files written before the estimators took scikit-learn's names hold
+    ``optimizer="momentum"``: they load as solver="sgd" with heavy-ball momentum."""
+    import json
+
+    from backprop.io import encode_safetensors, read_header
+
+    X, y = make_moons(40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    clf.save(tmp_path / "new.safetensors")
+    metadata = dict(read_header(tmp_path / "new.safetensors").metadata)
+    record = json.loads(metadata["sklearn"])
+    for name in ("solver", "nesterovs_momentum", "learning_rate", "power_t", "beta_1",
+                 "beta_2", "epsilon", "max_fun"):  # fmt: skip
+        del record["params"][name]
+    record["params"]["optimizer"] = "momentum"
+    metadata["sklearn"] = json.dumps(record)
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(encode_safetensors(clf.model_.state_dict(), metadata))
+    loaded = BackpropClassifier.load(old)
+    assert (loaded.solver, loaded.nesterovs_momentum, loaded.momentum) == ("sgd", False, 0.9)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

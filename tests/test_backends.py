@@ -471,3 +471,11 @@ def test_gpu_docs_show_the_recorded_h200_run(monkeypatch):
     assert len(rows) >= 4 + 7
     for line in rows:
         assert line in docs, line
+    ratio = {
+        t["target"].split(":")[0]: t["ratio"] for t in report["targets"] if "graph /" in t["target"]
+    }
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (
+        f"{ratio['batch 128']:.1f}x PyTorch eager's speed at batch 128, "
+        f"{ratio['batch 1024']:.1f}x at batch 1024 and {ratio['batch 8192']:.2f}x PyTorch's own"
+    ) in readme

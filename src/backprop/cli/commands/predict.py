@@ -42,9 +42,7 @@ def predict(model_path: Path, input_path: Path, output: Path | None, **options: 
     model = load_model_file(model_path, options["backend"], options["device"])
     if output is not None and output.resolve() == input_path.resolve():
         raise UserError(f"--output {output} is the input file; choose another file")
-    if not input_path.is_file():
-        raise UserError(f"input file {input_path} does not exist")
-    X = read_csv_features(input_path, model.preprocessing)
+    X = read_csv_features(input_path, model.preprocessing)  # refuses a missing or special file
     if X.shape[1] != model.n_inputs:
         raise UserError(
             f"{input_path} has {X.shape[1]} columns but the model expects {model.n_inputs} inputs"

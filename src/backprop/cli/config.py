@@ -30,6 +30,8 @@ __all__ = [
     "given_options",
     "is_classifier",
     "load_data",
+    "model_outputs",
+    "output_classes",
     "load_model_file",
     "read_config",
     "resolve",
@@ -306,6 +308,34 @@ def load_model_file(path: Path, backend: str | None, device: str | None) -> MLP:
         return load_model(path, backend=backend or "numpy", device=device)
     except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
         raise UserError(one_line(e)) from None
+
+
+def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarray:
+    """``model.predict(X)`` as a NumPy array ``(n_rows, n_outputs)``, every entry finite.
+
+    Weights too large for the inputs overflow float64 inside the network; that is
+    reported as one UserError naming ``source`` (the rows' origin) instead of NumPy's
+    overflow warnings followed by metrics of NaN (``model_path`` names the model).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        out = model.backend.to_numpy(model.predict(X))
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        largest = max(float(np.abs(w).max()) for w in model.state_dict().values())
+        raise UserError(
+            f"{model_path}: the outputs are NaN or inf for {int(bad.sum())} of {len(out)} rows of "
+            f"{source} (the first is row {int(np.argmax(bad)) + 1}): its weights (up to "
+            f"{largest:.3g} in magnitude) overflow float64 on these inputs"
+        )
+    return out
+
+
+def output_classes(out: np.ndarray) -> np.ndarray:
+    """The class of each row of outputs, as :meth:`MLP.predict_classes` gives it: the
+    largest output, or ``output > 0.5`` for a single output."""
+    if out.shape[1] == 1:
+        return (out[:, 0] > 0.5).astype(np.intp)
+    return np.argmax(out, axis=1)
 
 
 def is_classifier(model: MLP) -> bool:

@@ -412,7 +412,7 @@ def _build_optimizer(cls: type[Optimizer], d: dict, path: Any) -> Optimizer:
     hyper, schedule = d["hyperparameters"], d["schedule"]
     numbers_only = isinstance(hyper, dict) and all(_is_finite(v) for v in hyper.values())
     if not numbers_only:
-        raise ModelFileError(f"{path}: the optimizer's hyperparameters must be numbers")
+        raise ModelFileError(f"{path}: the optimizer's hyperparameters must be finite numbers")
     sched_name = schedule.get("name") if isinstance(schedule, dict) else None
     if not isinstance(sched_name, str) or sched_name not in SCHEDULES:
         raise ModelFileError(

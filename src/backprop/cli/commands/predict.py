@@ -11,7 +11,7 @@ import click
 
 from ...datasets import read_csv_features
 from ..app import UserError, cli
-from ..config import is_classifier, load_model_file
+from ..config import is_classifier, load_model_file, model_outputs, output_classes
 from ..options import device_options
 
 __all__ = ["predict"]
@@ -47,7 +47,7 @@ def predict(model_path: Path, input_path: Path, output: Path | None, **options: 
         raise UserError(
             f"{input_path} has {X.shape[1]} columns but the model expects {model.n_inputs} inputs"
         )
-    out = model.backend.to_numpy(model.predict(X))
+    out = model_outputs(model, X, str(input_path), model_path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     pre = model.preprocessing
@@ -59,7 +59,7 @@ def predict(model_path: Path, input_path: Path, output: Path | None, **options: 
         )
         if len(names) != out.shape[1]:
             names = [str(k) for k in range(out.shape[1])]
-        labels = model.predict_classes(X)
+        labels = output_classes(out)
         writer.writerow(["label", *[f"p_{n}" for n in names]])
         for k, row in zip(labels, out, strict=True):
             writer.writerow([names[k], *[f"{v:.9g}" for v in row]])

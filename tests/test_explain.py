@@ -214,7 +214,7 @@ def test_bad_numbers_give_one_line_and_exit_2(capsys, args, message):
         ('{"w": [[1, 2, 3], [4, 5]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1], [1, 1]], "b2": [0, 0]}',
          "rectangular"),
         ('{"w": [[1, 2, 3], [4, 5, "a"]], "b1": [0, 0, 0], "u": [[1, 1]], "b2": [0, 0]}',
-         "list of numbers"),
+         "w[1][2] is 'a'; expected a finite number"),
         ('{"w": [[1, 2, 3], [4, 5, 6]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1]], "b2": [0, 0]}',
          "u has 2 rows but there are 3 hidden units"),
     ],

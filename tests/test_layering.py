@@ -32,7 +32,19 @@ PACKAGE = SRC / "backprop"
 
 #: The layers, lowest first: (name, the top-level modules and packages in it).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("_version", "_registry", "_validation", "_moved", "reference", "formatting")),
+    (
+        "foundation",
+        (
+            "_version",
+            "_registry",
+            "_validation",
+            "_limits",
+            "_interrupts",
+            "_moved",
+            "reference",
+            "formatting",
+        ),
+    ),
     ("array backends", ("backend",)),
     (
         "engine",

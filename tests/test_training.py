@@ -114,8 +114,14 @@ def test_callback_object_setting_stop():
 def test_divergence_keeps_the_last_good_weights():
     X, T = _regression(32)
     model = MLP([3, 8, 2], "relu", "identity", "mse", seed=0)
-    # lr 0.01 in epoch 1, then multiplied by 1e8 each epoch: it must blow up later
-    opt = get_optimizer("sgd", lr=0.01, schedule=ExponentialLR(gamma=1e8))
+
+    # lr 0.01 in epoch 1, then multiplied by 1e8 each epoch: it must blow up later (a
+    # growing schedule: the built-in ones decay, gamma in (0, 1])
+    class Growing(ExponentialLR):
+        def __call__(self, base_lr: float, epoch: int) -> float:
+            return base_lr * 1e8**epoch
+
+    opt = get_optimizer("sgd", lr=0.01, schedule=Growing())
     saved = {0: model.state_dict()}
 
     def keep_copy(state: TrainState) -> None:

@@ -16,7 +16,8 @@ scikit-learn estimators live in :mod:`backprop.sklearn` (an optional extra, neve
 here); array backends in :mod:`backprop.backend`; MPI in :mod:`backprop.distributed`.
 """
 
-from . import _moved
+# _interrupts first: a Ctrl-C during the imports below is one line, not a traceback
+from . import _interrupts, _moved  # noqa: F401
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .datasets import load_dataset

@@ -76,6 +76,10 @@ class StepLR(Schedule):
     gamma: float = 0.1
     name = "step"
 
+    def __post_init__(self) -> None:
+        _check_count("step_size", self.step_size)
+        _check_decay("gamma", self.gamma)
+
     def __call__(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
@@ -86,6 +90,9 @@ class ExponentialLR(Schedule):
 
     gamma: float = 0.95
     name = "exponential"
+
+    def __post_init__(self) -> None:
+        _check_decay("gamma", self.gamma)
 
     def __call__(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma**epoch
@@ -100,11 +107,32 @@ class CosineLR(Schedule):
     min_lr: float = 0.0
     name = "cosine"
 
+    def __post_init__(self) -> None:
+        _check_count("t_max", self.t_max)
+        if not (_is_real(self.min_lr) and math.isfinite(self.min_lr) and self.min_lr >= 0):
+            raise ValueError(f"min_lr must be a finite number >= 0; got {self.min_lr!r}")
+
     def __call__(self, base_lr: float, epoch: int) -> float:
         e = min(epoch, self.t_max)
         return self.min_lr + (base_lr - self.min_lr) * 0.5 * (
             1.0 + math.cos(math.pi * e / self.t_max)
         )
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
+def _check_count(name: str, value: Any) -> None:
+    """A schedule's period: a positive integer (0 would divide by zero)."""
+    if not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _check_decay(name: str, value: Any) -> None:
+    """A schedule's decay factor: in (0, 1], so that ``gamma ** k`` never overflows."""
+    if not (_is_real(value) and 0.0 < value <= 1.0):
+        raise ValueError(f"{name} must be in (0, 1]; got {value!r}")
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
@@ -160,8 +188,8 @@ class Optimizer(ABC):
     def __init__(self, lr: float = 0.1, weight_decay: float = 0.0, schedule: Any = None) -> None:
         if not (isinstance(lr, float | int) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive number; got {lr!r}")
-        if not (isinstance(weight_decay, float | int) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0; got {weight_decay!r}")
+        if not (_is_real(weight_decay) and math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
         self.base_lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.schedule = get_schedule(schedule)
@@ -411,6 +439,12 @@ class _Scratch:
         return self.backend.sqrt(a, out=self._allocate(i) if v is None else v)
 
 
+def _check_eps(eps: Any) -> None:
+    """The denominators' ``eps``: > 0, so that ``sqrt(v) + eps`` is never 0."""
+    if not (_is_real(eps) and math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0; got {eps!r}")
+
+
 def _mul(scratch: _Scratch | None, i: int, a: Any, b: Any) -> Any:
     """``a * b``, into scratch vector ``i`` when there is one."""
     return a * b if scratch is None else scratch.mul(i, a, b)
@@ -467,6 +501,8 @@ class Momentum(Optimizer):
         super().__init__(lr, **kw)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1); got {momentum!r}")
+        if self.name == "nesterov" and momentum == 0:  # as torch.optim.SGD(nesterov=True)
+            raise ValueError("nesterov needs a momentum in (0, 1); got 0 (use sgd for none)")
         self.momentum = float(momentum)
 
     def hyperparameters(self):
@@ -517,6 +553,7 @@ class Adam(Optimizer):
         for nm, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{nm} must be in [0, 1); got {b!r}")
+        _check_eps(eps)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def hyperparameters(self):
@@ -568,6 +605,7 @@ class RMSprop(Optimizer):
         super().__init__(lr, **kw)
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"rho must be in [0, 1); got {rho!r}")
+        _check_eps(eps)
         self.rho, self.eps = float(rho), float(eps)
 
     def hyperparameters(self):

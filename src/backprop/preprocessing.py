@@ -174,8 +174,17 @@ def fit_standardizer(
     target, classes : see :class:`Preprocessing`
     """
     X = np.asarray(X_train, dtype=np.float64)
-    mean = X.mean(axis=0)
-    std = X.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+    huge = ~(np.isfinite(mean) & np.isfinite(std))
+    if huge.any():
+        # columns whose sum or squares overflow float64 (values near 1e154 and beyond): the
+        # same statistics of the column divided by its largest magnitude m, times m
+        m = np.abs(X[:, huge]).max(axis=0)
+        unit = X[:, huge] / m
+        mean[huge] = unit.mean(axis=0) * m
+        std[huge] = unit.std(axis=0) * m
     scale = np.where(std > 0, std, 1.0)  # a constant feature maps to 0
     return Preprocessing(
         feature_names=tuple(feature_names),

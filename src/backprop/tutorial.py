@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._limits import read_user_file
 from .reference import SEED_EXAMPLE, SeedStep, seed_step
 
 __all__ = [
     "WEIGHT_KEYS",
     "FD_EPS",
+    "MAX_PARAMETERS",
+    "MAX_STEPS",
     "ExplainError",
     "example_inputs",
     "parse_vector",
@@ -36,6 +39,14 @@ WEIGHT_KEYS = ("w", "b1", "u", "b2")
 #: Step of the central differences: the truncation error ~eps^2 |L'''| and the float64
 #: rounding error ~1e-17 / eps are both near 1e-12 for the seed's numbers.
 FD_EPS = 1e-5
+
+#: The most weights and biases a ``--weights`` network may have: the finite differences
+#: evaluate the loss twice per parameter, each time over every parameter, and every number
+#: is printed (at 1000 parameters: about a second, and a thousand table rows).
+MAX_PARAMETERS = 1000
+
+#: The most successive steps ``explain --steps`` takes (one table row each).
+MAX_STEPS = 10_000
 
 
 class ExplainError(ValueError):
@@ -63,14 +74,19 @@ def parse_vector(text: str, name: str) -> list[float]:
 
 
 def _as_vector(value: Any, name: str) -> list[float]:
-    if not isinstance(value, list) or not all(_is_number(v) for v in value):
-        raise ExplainError(f"{name} must be a list of numbers; got {value!r}")
-    return [float(v) for v in value]
+    if not isinstance(value, list):
+        raise ExplainError(f"{name} must be a list of numbers; got {_short(value)}")
+    out = []
+    for k, v in enumerate(value):
+        if not _is_number(v):
+            raise ExplainError(f"{name}[{k}] is {_short(v)}; expected a finite number")
+        out.append(float(v))
+    return out
 
 
 def _as_matrix(value: Any, name: str) -> list[list[float]]:
     if not isinstance(value, list) or not value:
-        raise ExplainError(f"{name} must be a nested list of numbers; got {value!r}")
+        raise ExplainError(f"{name} must be a nested list of numbers; got {_short(value)}")
     rows = [_as_vector(r, f"{name}[{i}]") for i, r in enumerate(value)]
     if len({len(r) for r in rows}) != 1 or not rows[0]:
         raise ExplainError(
@@ -80,18 +96,34 @@ def _as_matrix(value: Any, name: str) -> list[list[float]]:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite float64: JSON's integers of hundreds of digits are not."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:
     """Read ``w``, ``b1``, ``u``, ``b2`` from JSON (nested lists; ``w[i][j]`` joins input i
-    to hidden unit j, as in the seed)."""
+    to hidden unit j, as in the seed).
+
+    The file must be a regular file of at most the limit ``weights_bytes`` (1 MiB, see
+    :mod:`backprop._limits`), refused by type or size before it is read.
+    """
     path = Path(path)
+    raw = read_user_file(path, "weights file", "weights_bytes", ExplainError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExplainError(f"weights file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ExplainError(f"weights file {path} is nested too deeply to be weights") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, digits beyond int's limit
         raise ExplainError(f"weights file {path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise ExplainError(
@@ -102,14 +134,25 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     if missing or unknown:
         raise ExplainError(
             f"weights file {path} must have exactly the keys {', '.join(WEIGHT_KEYS)}; "
-            f"missing {missing}, unknown {unknown}"
+            f"missing {missing}, unknown {_short(unknown)}"
         )
-    return {
-        "w": _as_matrix(data["w"], "w"),
-        "b1": _as_vector(data["b1"], "b1"),
-        "u": _as_matrix(data["u"], "u"),
-        "b2": _as_vector(data["b2"], "b2"),
-    }
+    try:
+        out = {
+            "w": _as_matrix(data["w"], "w"),
+            "b1": _as_vector(data["b1"], "b1"),
+            "u": _as_matrix(data["u"], "u"),
+            "b2": _as_vector(data["b2"], "b2"),
+        }
+    except ExplainError as e:
+        raise ExplainError(f"weights file {path}: {e}") from None
+    n = sum(len(r) for r in out["w"]) + len(out["b1"]) + sum(len(r) for r in out["u"])
+    n += len(out["b2"])
+    if n > MAX_PARAMETERS:
+        raise ExplainError(
+            f"weights file {path} holds {n} weights and biases; explain shows at most "
+            f"{MAX_PARAMETERS} (every one with its finite difference)"
+        )
+    return out
 
 
 def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any, b2: Any) -> None:
@@ -135,14 +178,49 @@ def run_steps(
     x: list[float], t: list[float], w: Any, b1: Any, u: Any, b2: Any, eta: float, steps: int = 1
 ) -> list[SeedStep]:
     """``steps`` successive gradient-descent steps on one sample, each from the last one's
-    updated weights."""
+    updated weights.
+
+    Raises
+    ------
+    ExplainError
+        For shapes that do not make one network, ``eta`` not a finite number >= 0,
+        ``steps`` outside ``1..MAX_STEPS``, or numbers so large that a step overflows
+        float64 (every number of every step is finite, or nothing is returned).
+    """
     check_shapes(x, t, w, b1, u, b2)
+    if not (_is_number(eta) and eta >= 0):
+        raise ExplainError(f"eta must be a finite number >= 0; got {_short(eta)}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise ExplainError(f"steps must be an integer from 1 to {MAX_STEPS}; got {_short(steps)}")
     out = []
-    for _ in range(steps):
-        step = seed_step(x, t, w, b1, u, b2, eta)
+    for k in range(steps):
+        try:
+            step = seed_step(x, t, w, b1, u, b2, eta)
+        except OverflowError:
+            raise _overflow(k + 1, "L = 1/2 Σ (y_j - t_j)²") from None
+        bad = _first_non_finite(step)
+        if bad is not None:
+            raise _overflow(k + 1, bad)
         out.append(step)
         w, b1, u, b2 = step.w_new, step.b1_new, step.u_new, step.b2_new
     return out
+
+
+def _overflow(step: int, what: str) -> ExplainError:
+    return ExplainError(
+        f"step {step} overflows float64 ({what} is not a finite number); use inputs, "
+        "targets, weights and eta of smaller magnitude"
+    )
+
+
+def _first_non_finite(step: SeedStep) -> str | None:
+    """The name of the first number of ``step`` that is NaN or infinite, or None."""
+    for key, value in step.to_dict().items():
+        flat = value if isinstance(value, list) else [value]
+        flat = [v for row in flat for v in (row if isinstance(row, list) else [row])]
+        if not all(math.isfinite(v) for v in flat):
+            return key
+    return None
 
 
 def finite_difference_gradients(step: SeedStep, eps: float = FD_EPS) -> dict[str, Any]:
@@ -155,9 +233,12 @@ def finite_difference_gradients(step: SeedStep, eps: float = FD_EPS) -> dict[str
     params = {k: json.loads(json.dumps(getattr(step, k))) for k in WEIGHT_KEYS}
 
     def loss() -> float:
-        return seed_step(
-            step.x, step.t, params["w"], params["b1"], params["u"], params["b2"], 0.0
-        ).loss
+        try:
+            return seed_step(
+                step.x, step.t, params["w"], params["b1"], params["u"], params["b2"], 0.0
+            ).loss
+        except OverflowError:  # a nudged loss past float64: its estimate is not finite
+            return math.inf
 
     def nudge(container: list, i: int) -> float:
         saved = container[i]

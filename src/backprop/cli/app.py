@@ -8,12 +8,17 @@
   model...), reported as ONE line on stderr, never a traceback;
 - 130: interrupted with Ctrl-C (training keeps the last completed epoch's model).
 
+An error that is none of these (a bug) is one line too, ``Error: internal error: ...``,
+with exit status 1.
+
 Set ``BACKPROP_DEBUG=1`` to see the traceback behind a one-line error.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,36 +64,79 @@ def cli() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    The error boundary: whatever goes wrong ends as ONE ``Error: ...`` line on stderr.
+    Warnings raised while a command runs are held back: a command that fails prints only
+    its error line; one that succeeds prints them afterwards. A Ctrl-C anywhere (before the
+    command starts, while it reads its data, while it writes) is ``Error: interrupted``.
+    """
     debug = os.environ.get("BACKPROP_DEBUG", "") not in ("", "0")
-    try:
-        rv = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="backprop",
-            standalone_mode=False,
-        )
-    except click.exceptions.Abort:
-        print_error("interrupted")
-        return EXIT_INTERRUPTED
-    except click.ClickException as e:
-        if debug:
-            raise
-        print_error(e.format_message())
-        return EXIT_USAGE
-    except (ValueError, OSError, ImportError) as e:
-        # DatasetError, ModelFileError, ExplainError and the engine's checks are ValueErrors
-        # that name the offending value; OSError: unreadable files; ImportError: an extra
-        # that is not installed (the message names the pip command).
-        if debug:
-            raise
-        print_error(one_line(e))
-        return EXIT_USAGE
+    args = list(argv) if argv is not None else sys.argv[1:]
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            rv = _run(args)
+        except BaseException as e:
+            if debug or not isinstance(e, Exception | KeyboardInterrupt):
+                raise  # SystemExit, or BACKPROP_DEBUG=1: the traceback
+            message, status = _report(e)
+            print_error(message)
+            return status
+    for w in caught:  # the command succeeded: its warnings, as Python would have shown them
+        sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     return rv if isinstance(rv, int) else 0
+
+
+def _run(args: list[str]) -> Any:
+    """The command's return value; click's own errors and exits are left to the caller
+    (click's ``main`` would print a blank line before a Ctrl-C's message)."""
+    try:
+        with cli.make_context("backprop", args) as ctx:
+            return cli.invoke(ctx)
+    except click.exceptions.Exit as e:  # --help, --version
+        return e.exit_code
+
+
+def _report(e: BaseException) -> tuple[str, int]:
+    """The one line and the exit status for an error that reached the boundary."""
+    if isinstance(e, KeyboardInterrupt | click.exceptions.Abort):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(e, click.ClickException):
+        return e.format_message(), EXIT_USAGE
+    if isinstance(e, BrokenPipeError):  # the reader of stdout went away (| head): quietly
+        _silence_stdout()
+        return "the output pipe was closed", EXIT_FAILED
+    if isinstance(e, MemoryError):
+        detail = one_line(e) if str(e) else "an allocation failed"
+        return f"not enough memory: {detail}", EXIT_USAGE
+    if isinstance(e, RecursionError):
+        return "the input is nested too deeply (maximum recursion depth exceeded)", EXIT_USAGE
+    if isinstance(e, ValueError | OSError | ImportError | ArithmeticError):
+        # DatasetError, ModelFileError, ExplainError and the engine's checks are ValueErrors
+        # that name the offending value; OSError: unreadable or unwritable files (WriteError
+        # names the file); ImportError: an extra that is not installed (the message names
+        # the pip command); ArithmeticError: an overflow no check caught first.
+        return one_line(e), EXIT_USAGE
+    return (
+        f"internal error: {type(e).__name__}: {one_line(e)} (a bug in backprop; "
+        "BACKPROP_DEBUG=1 shows the traceback)",
+        EXIT_FAILED,
+    )
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def one_line(e: BaseException) -> str:
     if isinstance(e, FileNotFoundError) and e.filename:
         return f"no such file or folder: {e.filename}"
+    if isinstance(e, OSError) and type(e).__str__ is not OSError.__str__:
+        return " ".join(str(e).split())  # an OSError that words itself (WriteError)
     if isinstance(e, OSError) and e.strerror and e.filename:
         return f"{e.filename}: {e.strerror}"
     return " ".join(str(e).split()) or type(e).__name__

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from click.core import ParameterSource
 
+from .._limits import check_limit, read_user_file
 from ..datasets import load_dataset
 from ..io import load_model
 from ..losses import LOSSES
 from ..network import MLP, MLPConfig
 from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule
 from .app import UserError, one_line
-from .options import CONFIG_KEYS, CONFIG_PARAMS, optimizers_taking
+from .options import CONFIG_KEYS, CONFIG_PARAMS, SizesType, optimizers_taking
 
 __all__ = [
     "ADAPTIVE_LR",
@@ -28,6 +30,8 @@ __all__ = [
     "given_options",
     "is_classifier",
     "load_data",
+    "model_outputs",
+    "output_classes",
     "load_model_file",
     "read_config",
     "resolve",
@@ -42,30 +46,20 @@ ADAPTIVE_LR = 1e-3
 
 def read_config(path: Path) -> dict[str, Any]:
     """Options from a TOML (Python 3.11+: tomllib) or JSON file, converted and checked by the
-    same types as the command-line options."""
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist")
-    text = path.read_bytes()
-    if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"config file {path} is not valid JSON: {e}") from None
-    else:
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            try:
-                import tomli as tomllib  # type: ignore[no-redef]
-            except ImportError:
-                raise UserError(
-                    f"reading the TOML file {path} needs Python 3.11+ or tomli, a dependency "
-                    "of backprop on Python 3.10: pip install tomli"
-                ) from None
-        try:
-            raw = tomllib.loads(text.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"config file {path} is not valid TOML: {e}") from None
+    same types as the command-line options.
+
+    The file must be a regular file of at most the limit ``config_bytes`` (1 MiB); each
+    value must have the kind its option takes (an integer for ``epochs``: not ``1.5``, not
+    ``true``; a string for ``data_dir``...), then passes the option's own check.
+    """
+    text = read_user_file(path, "config file", "config_bytes", UserError)
+    try:
+        if path.suffix.lower() == ".json":
+            raw = _parse_json_config(text, path)
+        else:
+            raw = _parse_toml_config(text, path)
+    except RecursionError:
+        raise UserError(f"config file {path} is nested too deeply to be a config file") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must hold a table of options")
     params = CONFIG_PARAMS
@@ -74,15 +68,77 @@ def read_config(path: Path) -> dict[str, Any]:
         name = str(key).replace("-", "_")
         if name not in params:
             raise UserError(
-                f"config file {path}: unknown option {key!r}; "
+                f"config file {path}: unknown option {_short(key)}; "
                 f"expected some of {', '.join(CONFIG_KEYS)}"
             )
         param = params[name]
+        kind = _value_kind(param)
+        if not _has_kind(value, kind):
+            raise UserError(f"config file {path}: {key} = {_short(value)}: expected {kind}")
         try:
             out[name] = param.type.convert(value, param, None)
         except click.BadParameter as e:
-            raise UserError(f"config file {path}: {key} = {value!r}: {e.message}") from None
+            raise UserError(f"config file {path}: {key} = {_short(value)}: {e.message}") from None
     return out
+
+
+def _parse_json_config(text: bytes, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, digits beyond int's limit
+        raise UserError(f"config file {path} is not valid JSON: {e}") from None
+
+
+def _parse_toml_config(text: bytes, path: Path) -> Any:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise UserError(
+                f"reading the TOML file {path} needs Python 3.11+ or tomli, a dependency "
+                "of backprop on Python 3.10: pip install tomli"
+            ) from None
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def _value_kind(param: click.Parameter) -> str:
+    """What a config file's value for ``param`` must be, in words."""
+    if isinstance(param.type, SizesType):
+        return "a list of layer sizes such as [2, 3, 2]"
+    if isinstance(param.type, click.types.IntParamType):
+        return "an integer"
+    if isinstance(param.type, click.types.FloatParamType):
+        return "a number"
+    return "a string"
+
+
+def _has_kind(value: Any, kind: str) -> bool:
+    """Whether a parsed TOML/JSON ``value`` is of ``kind`` (:func:`_value_kind`); strings
+    are also left to the option's own conversion, as on the command line."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, bool):
+        return False
+    if kind == "an integer":
+        return isinstance(value, int)
+    if kind == "a number":
+        return isinstance(value, int | float)
+    if kind.startswith("a list"):
+        return isinstance(value, list)
+    return False
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    return _cut(repr(value), limit)
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
@@ -130,6 +186,14 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
             f"{data.n_features} input features and {data.n_outputs} outputs, so the layers must "
             f"start with {data.n_features} and end with {data.n_outputs}"
         )
+    # the weights and biases, counted from the sizes before any is allocated
+    n_parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    check_limit(
+        "parameters",
+        n_parameters,
+        f"--layers {_cut(','.join(map(str, sizes)))} makes a network of",
+        UserError,
+    )
     cfg.setdefault("activation", defaults.activation)
     cfg.setdefault("loss", "l2" if classify else "mse")
     from_logits = LOSSES[cfg["loss"]].from_logits
@@ -154,6 +218,7 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     cfg.setdefault("lr", default_lr(cfg["optimizer"], cfg["loss"]))
     cfg.setdefault("schedule", "constant")
     cfg.setdefault("epochs", 300 if data.name == "toy" else 30)
+    check_limit("epochs", cfg["epochs"], "--epochs asks for", UserError)
     cfg.setdefault("batch_size", 10)
     cfg.setdefault("validation_fraction", 0.1)
     cfg.setdefault("checkpoint_every", max(1, min(10, cfg["epochs"] // 30)))
@@ -165,22 +230,34 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
 
 
 def build_model(cfg: dict[str, Any]) -> MLP:
+    """The model ``cfg`` describes; UserError for a backend that is not there, or an
+    ``--init-scale`` so large that the initial weights overflow the dtype."""
     try:
-        return MLP(
-            cfg["layers"],
-            cfg["activation"],
-            cfg["output_activation"],
-            cfg["loss"],
-            init=cfg["init"],
-            init_scale=cfg["init_scale"],
-            dropout=cfg["dropout"],
-            dtype=cfg["dtype"],
-            seed=cfg["seed"],
-            backend=cfg["backend"],
-            device=cfg.get("device"),
-        )
+        # an overflowing draw is reported below, as one line
+        with np.errstate(over="ignore", invalid="ignore"):
+            model = MLP(
+                cfg["layers"],
+                cfg["activation"],
+                cfg["output_activation"],
+                cfg["loss"],
+                init=cfg["init"],
+                init_scale=cfg["init_scale"],
+                dropout=cfg["dropout"],
+                dtype=cfg["dtype"],
+                seed=cfg["seed"],
+                backend=cfg["backend"],
+                device=cfg.get("device"),
+            )
     except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
         raise UserError(one_line(e)) from None
+    to_numpy = model.backend.to_numpy  # no copy on the numpy backend
+    finite = all(np.isfinite(to_numpy(w)).all() for w in model.params.values())
+    if not finite:
+        raise UserError(
+            f"--init-scale {cfg['init_scale']:g} makes initial weights that overflow "
+            f"{cfg['dtype']} (inf); choose a smaller --init-scale"
+        )
+    return model
 
 
 def build_optimizer(cfg: dict[str, Any]) -> Any:
@@ -240,6 +317,34 @@ def load_model_file(path: Path, backend: str | None, device: str | None) -> MLP:
         return load_model(path, backend=backend or "numpy", device=device)
     except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
         raise UserError(one_line(e)) from None
+
+
+def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarray:
+    """``model.predict(X)`` as a NumPy array ``(n_rows, n_outputs)``, every entry finite.
+
+    Weights too large for the inputs overflow float64 inside the network; that is
+    reported as one UserError naming ``source`` (the rows' origin) instead of NumPy's
+    overflow warnings followed by metrics of NaN (``model_path`` names the model).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        out = model.backend.to_numpy(model.predict(X))
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        largest = max(float(np.abs(w).max()) for w in model.state_dict().values())
+        raise UserError(
+            f"{model_path}: the outputs are NaN or inf for {int(bad.sum())} of {len(out)} rows of "
+            f"{source} (the first is row {int(np.argmax(bad)) + 1}): its weights (up to "
+            f"{largest:.3g} in magnitude) overflow float64 on these inputs"
+        )
+    return out
+
+
+def output_classes(out: np.ndarray) -> np.ndarray:
+    """The class of each row of outputs, as :meth:`MLP.predict_classes` gives it: the
+    largest output, or ``output > 0.5`` for a single output."""
+    if out.shape[1] == 1:
+        return (out[:, 0] > 0.5).astype(np.intp)
+    return np.argmax(out, axis=1)
 
 
 def is_classifier(model: MLP) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .._limits import check_limit
 from ..activations import ACTIVATIONS
 from ..backend import BACKENDS
 from ..datasets import DATASETS
@@ -18,6 +20,7 @@ from ..optimizers import OPTIMIZERS, SCHEDULES
 __all__ = [
     "CONFIG_KEYS",
     "CONFIG_PARAMS",
+    "FiniteFloat",
     "SizesType",
     "choice",
     "config_option",
@@ -30,8 +33,27 @@ __all__ = [
 ]
 
 
+class FiniteFloat(click.FloatRange):
+    """A float in a range, and finite: ``nan``, ``inf`` and ``-inf`` are refused (a
+    ``click.FloatRange`` lets NaN through every bound, since every comparison with NaN is
+    false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, bool):  # a TOML or JSON true/false is not a number
+            self.fail(f"expected a number; got {value!r}", param, ctx)
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"expected a finite number; got {value!r}", param, ctx)
+        return rv
+
+
 class SizesType(click.ParamType):
-    """``784,30,10`` (or a TOML list ``[784, 30, 10]``) -> ``(784, 30, 10)``."""
+    """``784,30,10`` (or a TOML list ``[784, 30, 10]``) -> ``(784, 30, 10)``.
+
+    At most the limit ``layers`` sizes (``BACKPROP_MAX_LAYERS``, see docs/cli.md); each size
+    is a positive integer of at most 18 digits (the parameters they make are checked against
+    the limit ``parameters`` once the data are known).
+    """
 
     name = "SIZES"
 
@@ -40,24 +62,40 @@ class SizesType(click.ParamType):
     ) -> tuple[int, ...]:
         if isinstance(value, tuple):
             return value
+        if not isinstance(value, list | str):
+            self.fail(f"expected sizes such as 2,3,2 or [2, 3, 2]; got {value!r}", param, ctx)
         items = value if isinstance(value, list) else str(value).split(",")
+        try:
+            check_limit("layers", len(items), "got")
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
         sizes = []
         for item in items:
-            text = str(item).strip()
-            if isinstance(item, bool) or isinstance(item, float) or not text.isdigit():
+            text = str(item).strip() if isinstance(item, int | str) else ""
+            if (
+                isinstance(item, bool)
+                or not (text.isascii() and text.isdigit())
+                or len(text.lstrip("0")) > 18
+            ):
                 self.fail(
-                    f"expected positive integers separated by commas, such as 2,3,2; got {value!r}",
+                    f"expected positive integers separated by commas, such as 2,3,2; "
+                    f"got {_short(value)}",
                     param,
                     ctx,
                 )
             sizes.append(int(text))
         if len(sizes) < 2 or min(sizes) < 1:
             self.fail(
-                f"expected at least two positive sizes (inputs,...,outputs); got {value!r}",
+                f"expected at least two positive sizes (inputs,...,outputs); got {_short(value)}",
                 param,
                 ctx,
             )
         return tuple(sizes)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def option_group(*decorators: Callable) -> Callable:
@@ -102,10 +140,10 @@ data_options = option_group(
         help="Folder with the data files (MNIST). [default: $BACKPROP_DATA, then a per-user cache]",
     ),
     click.option("--n-samples", type=click.IntRange(min=1), help="Rows of a generated dataset."),
-    click.option("--noise", type=click.FloatRange(min=0.0), help="Noise of a generated dataset."),
+    click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
     click.option(
         "--test-fraction",
-        type=click.FloatRange(0.0, 1.0, max_open=True),
+        type=FiniteFloat(0.0, 1.0, max_open=True),
         help="Share of a dataset without a fixed test split held out for testing. [default: 0.25]",
     ),
 )
@@ -137,12 +175,12 @@ model_options = option_group(
     click.option("--init", type=choice(INITIALIZERS), help="Weight initialiser. [default: normal]"),
     click.option(
         "--init-scale",
-        type=click.FloatRange(min=0.0, min_open=True),
+        type=FiniteFloat(min=0.0, min_open=True),
         help="Std of 'normal' init. [default: 0.1]",
     ),
     click.option(
         "--dropout",
-        type=click.FloatRange(0.0, 1.0, max_open=True),
+        type=FiniteFloat(0.0, 1.0, max_open=True),
         help="Dropout after hidden layers. [default: 0]",
     ),
     click.option("--dtype", type=choice(("float64", "float32")), help="[default: float64]"),
@@ -162,24 +200,20 @@ optimizer_options = option_group(
     click.option("--optimizer", type=choice(OPTIMIZERS), help="[default: sgd]"),
     click.option(
         "--lr",
-        type=click.FloatRange(min=0.0, min_open=True),
+        type=FiniteFloat(min=0.0, min_open=True),
         help="Learning rate eta. [default: 3.0 for sgd with l2, 0.5 for sgd otherwise; "
         "0.5/0.1 for momentum and nesterov; 1e-3 for adam, adamw, rmsprop]",
     ),
     click.option(
         "--momentum",
-        type=click.FloatRange(0.0, 1.0, max_open=True),
+        type=FiniteFloat(0.0, 1.0, max_open=True),
         help=_setting_help("momentum"),
     ),
-    click.option(
-        "--beta1", type=click.FloatRange(0.0, 1.0, max_open=True), help=_setting_help("beta1")
-    ),
-    click.option(
-        "--beta2", type=click.FloatRange(0.0, 1.0, max_open=True), help=_setting_help("beta2")
-    ),
+    click.option("--beta1", type=FiniteFloat(0.0, 1.0, max_open=True), help=_setting_help("beta1")),
+    click.option("--beta2", type=FiniteFloat(0.0, 1.0, max_open=True), help=_setting_help("beta2")),
     click.option(
         "--weight-decay",
-        type=click.FloatRange(min=0.0),
+        type=FiniteFloat(min=0.0),
         help="L2 penalty lambda on the weights (decoupled for adamw). [default: 0; adamw 0.01]",
     ),
     click.option(
@@ -203,7 +237,7 @@ optimizer_options = option_group(
     click.option("--batch-size", type=click.IntRange(min=1), help="[default: 10]"),
     click.option(
         "--validation-fraction",
-        type=click.FloatRange(0.0, 1.0, max_open=True),
+        type=FiniteFloat(0.0, 1.0, max_open=True),
         help="Share of the training rows held out for validation. [default: 0.1]",
     ),
     click.option(

@@ -20,11 +20,14 @@ Files (:func:`plot_run`):
 from __future__ import annotations
 
 import importlib.util
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..io.safetensors import write_atomic
 
 __all__ = [
     "MISSING_MESSAGE",
@@ -56,6 +59,14 @@ def _figure(width: float, height: float) -> Any:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    """The figure as PNG at ``path``, written atomically (a failed write leaves the old
+    file; a symlink at ``path`` is replaced, not followed)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    write_atomic(path, buffer.getvalue())
 
 
 def plot_run(
@@ -130,7 +141,7 @@ def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[s
         ax.set_title(f"{label.capitalize()} per epoch")
         ax.grid(True, alpha=0.3)
         ax.legend()
-        fig.savefig(run_dir / name)
+        _save(fig, run_dir / name)
         written.append(name)
     return written
 
@@ -217,7 +228,7 @@ def plot_decision_boundary(
     )
     # beside the plot, not over the points
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def _confidence(model: Any, grid: np.ndarray, k: int) -> np.ndarray:
@@ -266,7 +277,7 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
         ax.set_ylabel("predicted")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="upper left")
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def plot_misclassified(
@@ -308,5 +319,5 @@ def plot_misclassified(
         ax.set_title(f"{label[0]} → {label[1]}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.savefig(path)
+    _save(fig, path)
     return int(len(wrong))

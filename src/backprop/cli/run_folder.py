@@ -1,18 +1,30 @@
 """The run folder ``backprop train`` writes: model, history, summary, config, plots and the
-checkpoint that ``--resume`` continues from."""
+checkpoint that ``--resume`` continues from.
+
+Every file of a run folder is written atomically (:func:`backprop.io.write_atomic`): the
+bytes go to a temporary file of a fresh, exclusively created name, which is renamed over
+the file, so a failed write (disk full, read-only folder, Ctrl-C) leaves the file as it
+was, and a symlink planted at a file's name is replaced, never followed. A new run claims
+its folder by creating ``config.toml`` exclusively (one step: of two runs started into one
+``--out``, exactly one gets it), and every run holds a lock on its folder while it trains,
+so that no second ``train`` or ``train --resume`` writes into it at the same time.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..io.checkpoint import Checkpoint
+from ..io.checkpoint import CHECKPOINT_NAME, Checkpoint
+from ..io.safetensors import write_atomic
 from ..network import MLP
 from . import plots
 from .app import UserError
@@ -22,8 +34,12 @@ __all__ = [
     "HISTORY_FILE",
     "MODEL_FILE",
     "SUMMARY_FILE",
+    "RUN_FILES",
     "checkpoint_callback",
+    "claim_run_dir",
+    "lock_run_dir",
     "make_run_dir",
+    "write_config",
     "write_history",
     "write_json",
     "write_plots",
@@ -34,44 +50,155 @@ CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.json"
 
+#: The files whose presence (even as a dangling symlink) means a folder holds a run.
+RUN_FILES = (MODEL_FILE, SUMMARY_FILE, HISTORY_FILE, CONFIG_FILE, CHECKPOINT_NAME)
 
-def make_run_dir(out: Path | None, dataset_name: str) -> Path:
-    if out is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path("runs") / f"{stamp}-{Path(dataset_name).stem}"
-        out, k = base, 2
-        while out.exists():
-            out, k = base.with_name(f"{base.name}-{k}"), k + 1
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; expected a folder for the run")
-    if out.is_dir() and any(
-        (out / f).exists() for f in (MODEL_FILE, SUMMARY_FILE, HISTORY_FILE, CONFIG_FILE)
-    ):
-        raise UserError(
-            f"run folder {out} already holds a run; choose another --out, or continue it with "
-            f"backprop train --resume {out}"
+
+def _holds_run(folder: Path) -> bool:
+    return any(os.path.lexists(folder / f) for f in RUN_FILES)
+
+
+def _already_holds_a_run(folder: Path) -> UserError:
+    if os.path.lexists(folder / CHECKPOINT_NAME):
+        return UserError(
+            f"run folder {folder} already holds a run; choose another --out, or continue it "
+            f"with backprop train --resume {folder}"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return UserError(
+        f"run folder {folder} already holds a run that has no checkpoint to resume from (it "
+        "is still starting, or it stopped before its first checkpoint); choose another "
+        "--out, or delete that folder"
+    )
+
+
+def make_run_dir(out: Path | None, dataset_name: str, config_text: str) -> Path:
+    """Create the run folder and claim it: ``config.toml`` is created exclusively, holding
+    ``config_text``, so that of two runs started into one folder exactly one gets it.
+
+    ``out`` None: ``runs/<timestamp>-<dataset>``, with ``-2``, ``-3``... when taken.
+
+    Raises
+    ------
+    UserError
+        ``out`` is a file, or already holds a run (one line saying whether it can be
+        resumed), or cannot be written.
+    """
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out} is a file; expected a folder for the run")
+        if out.is_dir() and _holds_run(out):
+            raise _already_holds_a_run(out)
+        _mkdir(out)
+        if not claim_run_dir(out, config_text):
+            raise _already_holds_a_run(out)
+        return out
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{stamp}-{Path(dataset_name).stem}"
+    candidate, k = base, 2
+    while True:
+        if not (candidate.exists() and _holds_run(candidate)):
+            _mkdir(candidate)
+            if claim_run_dir(candidate, config_text):
+                return candidate
+        candidate, k = base.with_name(f"{base.name}-{k}"), k + 1
+
+
+def _mkdir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"--out {folder} is a file; expected a folder for the run") from None
+
+
+def claim_run_dir(folder: Path, config_text: str) -> bool:
+    """Create ``folder/config.toml`` holding ``config_text`` if nothing is there yet: True
+    if this call created it, False if anything (a file, a symlink) was there first."""
+    try:
+        write_atomic(folder / CONFIG_FILE, config_text.encode("utf-8"), exclusive=True)
+    except FileExistsError:
+        return False
+    return True
+
+
+class _RunLock:
+    """An exclusive lock on a run folder, held while this process trains into it and
+    released when it ends (however it ends: the operating system drops the lock with the
+    process). Where locks are not available (no ``fcntl``, or a file system without them)
+    nothing is locked."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def lock_run_dir(folder: Path) -> _RunLock:
+    """Lock ``folder`` for this run (``flock`` on the folder itself: no extra file).
+
+    Raises
+    ------
+    UserError
+        Another process (a ``backprop train`` or ``--resume``) holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return _RunLock(None)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return _RunLock(None)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(
+            f"run folder {folder} is in use by another backprop train; wait for it to end"
+        ) from None
+    except OSError:  # a file system without locks
+        os.close(fd)
+        return _RunLock(None)
+    return _RunLock(fd)
+
+
+def write_config(path: Path, text: str) -> None:
+    """``config.toml`` rewritten atomically (``--resume`` records its new ``--epochs``)."""
+    write_atomic(path, text.encode("utf-8"))
 
 
 def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    """``history.csv``: one row per epoch, written atomically."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns or ["epoch"])
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns or ["epoch"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def _json_ready(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None: JSON has no NaN or infinity."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_ready(v) for v in obj]
+    return obj
 
 
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """``obj`` as JSON (a metric that overflowed becomes null), written atomically."""
+    text = json.dumps(_json_ready(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    write_atomic(path, text.encode("utf-8"))
 
 
-def checkpoint_callback(run_dir: Path, cfg: dict[str, Any], data_sha256: str) -> Any:
+def checkpoint_callback(run_dir: Path, cfg: dict[str, Any], data_sha256: str) -> Checkpoint:
     """A :class:`backprop.checkpoint.Checkpoint` saving into ``run_dir`` every
     ``checkpoint_every`` epochs, so that ``--resume`` can continue exactly."""
     fit_config = {

@@ -16,12 +16,15 @@ and raises one :class:`DatasetError` naming the file and what was expected.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .._limits import check_limit, limit, open_regular
 from ._base import DatasetError
 
 __all__ = ["IDX_TYPES", "read_idx", "read_idx_bytes", "write_idx", "decompress_gzip"]
@@ -38,26 +41,57 @@ IDX_TYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def decompress_gzip(data: bytes, source: str | os.PathLike = "<bytes>") -> bytes:
-    """The decompressed bytes of a gzip stream, or DatasetError if it is damaged or cut short.
+def decompress_gzip(
+    data: bytes, source: str | os.PathLike = "<bytes>", max_size: int | None = None
+) -> bytearray:
+    """The decompressed bytes of a gzip stream (one or more members), or DatasetError if it
+    is damaged or cut short.
 
-    One zlib call for the usual single-member file (MNIST's training images at zlib's
-    speed); multi-member files fall back to :func:`gzip.decompress`.
+    With ``max_size``, decompression stops after ``max_size + 1`` bytes: a result longer
+    than ``max_size`` means the stream holds more (a "zip bomb" is never inflated whole).
+    One zlib call per member: MNIST's training images at zlib's speed.
     """
-    d = zlib.decompressobj(wbits=31)  # 31 = gzip header and trailer
-    try:
-        out = d.decompress(data)
-        if d.unused_data:
-            out = gzip.decompress(data)
-    except (zlib.error, OSError, EOFError) as exc:
-        raise DatasetError(f"{source}: not a valid gzip file ({exc})") from None
-    if not d.eof:
-        raise DatasetError(f"{source}: the gzip stream is truncated (file cut short?)")
-    return out
+    budget = -1 if max_size is None else max_size + 1
+    out = bytearray()
+    rest = data
+    while True:
+        d = zlib.decompressobj(wbits=31)  # 31 = gzip header and trailer
+        try:
+            out += d.decompress(rest, 0 if budget < 0 else budget - len(out))
+        except zlib.error as exc:
+            raise DatasetError(f"{source}: not a valid gzip file ({exc})") from None
+        if 0 <= budget <= len(out):
+            return out
+        if not d.eof:
+            raise DatasetError(f"{source}: the gzip stream is truncated (file cut short?)")
+        rest = d.unused_data
+        if not rest.strip(b"\0"):  # the end, or zero padding after the last member
+            return out
+        if rest[:2] != _GZIP_MAGIC:
+            raise DatasetError(
+                f"{source}: not a valid gzip file ({len(rest)} bytes after the gzip stream)"
+            )
+
+
+def _declared_size(head: bytes | bytearray, source: Any, expected_magic: int | None) -> int:
+    """The byte length the IDX header at the start of ``head`` declares, header included
+    (:func:`read_idx_bytes` checks the header the same way)."""
+    if len(head) < 4:
+        return -1  # too short: read_idx_bytes says so
+    magic = int.from_bytes(head[:4], "big")
+    if (expected_magic is not None and magic != expected_magic) or head[2] not in IDX_TYPES:
+        return -1
+    ndim = head[3]
+    if len(head) < 4 + 4 * ndim:
+        return -1
+    dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return 4 + 4 * ndim + math.prod(dims) * IDX_TYPES[head[2]].itemsize
 
 
 def read_idx_bytes(
-    data: bytes, source: str | os.PathLike = "<bytes>", expected_magic: int | None = None
+    data: bytes | bytearray,
+    source: str | os.PathLike = "<bytes>",
+    expected_magic: int | None = None,
 ) -> np.ndarray:
     """Parse IDX content (already decompressed).
 
@@ -97,24 +131,32 @@ def read_idx_bytes(
         )
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = IDX_TYPES[type_code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize
     if len(data) != expected:
         shape = " x ".join(map(str, dims))
-        what = "truncated" if len(data) < expected else "has trailing bytes"
+        what = "is truncated" if len(data) < expected else "has trailing bytes"
         raise DatasetError(
-            f"{source}: file is {what}: {len(data)} bytes, but dimensions {shape} of "
+            f"{source}: file {what}: {len(data)} bytes, but dimensions {shape} of "
             f"{dtype.itemsize}-byte elements need exactly {expected} bytes"
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    if isinstance(data, bytearray) and dtype.itemsize == 1:
+        return arr  # already writable, and bytes have no byte order: no copy
     return arr.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
 
 def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed (recognised by its content, not its name).
 
+    The size the header declares is checked against the limit ``idx_bytes`` (256 MiB,
+    ``BACKPROP_MAX_IDX_BYTES``) before the data are read or decompressed, and a gzip stream
+    is never inflated past it: a small file that would inflate to gigabytes is refused
+    after at most the declared size.
+
     Parameters
     ----------
     path : str or path
+        A regular file (folders, FIFOs and devices are refused by type).
     expected_magic : int, optional
         See :func:`read_idx_bytes`.
 
@@ -125,16 +167,28 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     Raises
     ------
     DatasetError
-        Unreadable file, damaged gzip stream, wrong magic number, or a length that
-        disagrees with the dimensions.
+        Unreadable file, damaged gzip stream, wrong magic number, a length that disagrees
+        with the dimensions, or a declared size over the limit.
     """
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{p}: cannot read IDX file ({exc.strerror or exc})") from None
-    if data[:2] == _GZIP_MAGIC:
-        data = decompress_gzip(data, p)
+    cap = limit("idx_bytes")
+    with open_regular(p, "IDX file", DatasetError) as f:
+        check_limit("idx_bytes", os.fstat(f.fileno()).st_size, f"IDX file {p} is", DatasetError)
+        try:
+            data = f.read(cap + 1)
+        except OSError as exc:
+            raise DatasetError(f"{p}: cannot read IDX file ({exc.strerror or exc})") from None
+    gz = data[:2] == _GZIP_MAGIC
+    head = decompress_gzip(data, p, 4 + 4 * 255) if gz else data[: 4 + 4 * 255]
+    declared = _declared_size(head, p, expected_magic)
+    check_limit("idx_bytes", declared, f"{p}: the IDX header declares", DatasetError)
+    if gz:
+        data = decompress_gzip(data, p, max(declared, len(head)))
+        if declared >= 0 and len(data) > declared:
+            raise DatasetError(
+                f"{p}: the decompressed file has trailing bytes: more than {declared} bytes, "
+                f"but its header's dimensions need exactly {declared} bytes"
+            )
     return read_idx_bytes(data, p, expected_magic)
 
 

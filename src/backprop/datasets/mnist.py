@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._limits import check_limit, limit
 from ._base import DatasetError
 from .idx import decompress_gzip, read_idx, read_idx_bytes
 
@@ -118,9 +120,19 @@ def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Pat
 
 
 def fetch_url(url: str, timeout: float = 60.0) -> bytes:
-    """The body of ``url`` (tests replace this function to download without network)."""
+    """The body of ``url``, at most the limit ``download_bytes`` (64 MiB) of it (tests
+    replace this function to download without network).
+
+    Raises
+    ------
+    DatasetError
+        The body is longer than the limit (nothing more is read).
+    """
+    cap = limit("download_bytes")
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
+        body = response.read(cap + 1)
+    check_limit("download_bytes", len(body), f"{url}: the download is more than", DatasetError)
+    return body
 
 
 def download_mnist(
@@ -158,12 +170,22 @@ def download_mnist(
             url = base + f.name + ".gz"
             try:
                 body = fetch_url(url)
+            except urllib.error.HTTPError as exc:  # the server answered: the network is up
+                network_down = False
+                problems.append(f"{url}: HTTP {exc.code} {exc.reason}")
+                continue
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 problems.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
                 continue
+            except DatasetError as exc:  # over the download limit
+                network_down = False
+                problems.append(str(exc))
+                continue
             network_down = False
             try:
-                content = decompress_gzip(body, url) if body[:2] == b"\x1f\x8b" else body
+                gz = body[:2] == b"\x1f\x8b"
+                content = decompress_gzip(body, url, limit("idx_bytes")) if gz else body
+                check_limit("idx_bytes", len(content), f"{url}: decompresses to", DatasetError)
                 digest = hashlib.sha256(content).hexdigest()
             except DatasetError as exc:
                 problems.append(str(exc))
@@ -174,13 +196,11 @@ def download_mnist(
             read_idx_bytes(content, url, f.magic)  # also the structure, before anything is kept
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / (f.name + ".gz")
-            tmp = folder / (f.name + ".gz.part")
-            tmp.write_bytes(body if body[:2] == b"\x1f\x8b" else _gzip(content))
-            os.replace(tmp, target)
+            _write_new(target, body if gz else _gzip(bytes(content)))
             written[key] = target
             break
         else:
-            if network_down:
+            if network_down:  # no mirror answered at all
                 raise DatasetError(
                     f"MNIST file {f.name}.gz is not on this machine and cannot be downloaded "
                     f"(no network: {problems[0] if problems else 'no mirrors'}); put the four "
@@ -191,6 +211,23 @@ def download_mnist(
                 f"saved ({'; '.join(problems)})"
             )
     return written
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """Write ``target`` through a temporary file of a fresh, exclusively created name in
+    the same folder, renamed into place: an interrupted download leaves no file that looks
+    complete, and a file planted at a fixed temporary name is never written through."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _gzip(content: bytes) -> bytes:

@@ -20,13 +20,17 @@ that a model keeps, so :func:`read_csv_features` can turn raw rows into model in
 
 from __future__ import annotations
 
+import array
 import csv
+import io
 import math
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from .._limits import check_limit, limit, open_regular
 from ..preprocessing import Preprocessing, fit_standardizer
 from ._base import Dataset, DatasetError, train_test_split
 
@@ -35,45 +39,67 @@ __all__ = ["MAX_CLASSES", "load_csv", "read_csv_features", "read_csv_table"]
 MAX_CLASSES = 20  # a numeric target with more distinct values than this is a regression target
 
 
-def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows of cells, and each row's line number in the file.
+def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, cells)`` of every non-blank row of the CSV file ``p``, header first.
 
-    Raises DatasetError for an unreadable or empty file, an empty or repeated column name,
-    or a row whose number of cells differs from the header's (a ragged row).
+    The file must be a regular file of at most the limit ``csv_bytes`` (refused by type or
+    size before it is read); rows are read one at a time.
     """
-    p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header: list[str] | None = None
-            rows: list[list[str]] = []
-            lines: list[int] = []
+    with open_regular(p, "CSV file", DatasetError) as raw:
+        check_limit("csv_bytes", os.fstat(raw.fileno()).st_size, f"CSV file {p} is", DatasetError)
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        try:
             for cells in reader:
                 if not cells or all(not c.strip() for c in cells):
                     continue  # blank line
-                if header is None:
-                    header = [c.strip() for c in cells]
-                    continue
-                if len(cells) != len(header):
-                    raise DatasetError(
-                        f"{p}: line {reader.line_num} has {len(cells)} cells; expected "
-                        f"{len(header)}, one per column of the header ({', '.join(header)})"
-                    )
-                rows.append(cells)
-                lines.append(reader.line_num)
-    except OSError as exc:
-        raise DatasetError(f"{p}: cannot read CSV file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise DatasetError(f"{p}: malformed CSV ({exc})") from None
-    if header is None:
-        raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
+                yield reader.line_num, cells
+        except OSError as exc:
+            raise DatasetError(f"{p}: cannot read CSV file ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except csv.Error as exc:
+            raise DatasetError(f"{p}: malformed CSV ({exc})") from None
+
+
+def _check_header(p: Path, header: list[str]) -> None:
     if any(not name for name in header):
         raise DatasetError(f"{p}: the header has an empty column name: {header}")
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
+
+
+def _check_width(p: Path, line: int, cells: list[str], header: list[str]) -> None:
+    if len(cells) != len(header):
+        raise DatasetError(
+            f"{p}: line {line} has {len(cells)} cells; expected "
+            f"{len(header)}, one per column of the header ({', '.join(header)})"
+        )
+
+
+def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows of cells, and each row's line number in the file.
+
+    Raises DatasetError for an unreadable, empty or over-limit file, an empty or repeated
+    column name, or a row whose number of cells differs from the header's (a ragged row).
+    (Every cell is kept as a string; :func:`load_csv` and :func:`read_csv_features` read
+    the numbers row by row instead, at 8 bytes a cell.)
+    """
+    p = Path(path)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for line, cells in _csv_rows(p):
+        if header is None:
+            header = [c.strip() for c in cells]
+            continue
+        _check_width(p, line, cells, header)
+        rows.append(cells)
+        lines.append(line)
+    if header is None:
+        raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
+    _check_header(p, header)
     if not rows:
         raise DatasetError(f"{p}: the CSV file has a header but no data rows")
     return header, rows, lines
@@ -88,25 +114,112 @@ def _parse_number(cell: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _numeric_columns(
-    p: Path, header: list[str], rows: list[list[str]], lines: list[int], columns: list[str]
-) -> np.ndarray:
-    """The named columns as float64 (n_rows, len(columns)); DatasetError at the first bad cell."""
-    index = [header.index(c) for c in columns]
-    out = np.empty((len(rows), len(columns)), dtype=np.float64)
-    for i, cells in enumerate(rows):
-        for j, k in enumerate(index):
+class _Target:
+    """A target column read row by row: each row's number (NaN when the cell is not one)
+    and its label's index among the distinct labels, which are kept only up to a bound
+    (past it the column is a regression target, or has too many classes)."""
+
+    def __init__(self, max_distinct: int) -> None:
+        self.values = array.array("d")
+        self.codes = array.array("q")
+        self.labels: dict[str, int] = {}
+        self.max_distinct = max_distinct
+        self.too_many = False
+        self.first_text: tuple[int, str] | None = None  # (line, label) of the first non-number
+        self.fractional = False
+
+    def add(self, line: int, label: str) -> None:
+        v = _parse_number(label)
+        if v is None:
+            self.values.append(math.nan)
+            if self.first_text is None:
+                self.first_text = (line, label)
+        else:
+            self.values.append(v)
+            self.fractional = self.fractional or not v.is_integer()
+        code = self.labels.get(label)
+        if code is None and not self.too_many:
+            if len(self.labels) >= self.max_distinct:
+                self.too_many = True
+            else:
+                code = self.labels[label] = len(self.labels)
+        self.codes.append(-1 if code is None else code)
+
+
+def _read_columns(
+    p: Path,
+    choose: Callable[[list[str]], tuple[list[str], str | None]],
+) -> tuple[list[str], np.ndarray, _Target | None, array.array]:
+    """Read a CSV file row by row: the feature columns ``choose(header)`` names as a float64
+    array ``(n_rows, n_features)`` (DatasetError at the first cell that is not a finite
+    number), the target column it names (or None) as a :class:`_Target`, and each row's
+    line number in the file.
+
+    Memory: 8 bytes per feature cell and 24 per row, whatever the text.
+    """
+    rows = _csv_rows(p)
+    try:
+        _, first = next(rows)
+    except StopIteration:
+        raise DatasetError(
+            f"{p}: the CSV file is empty; expected a header row and data rows"
+        ) from None
+    header = [c.strip() for c in first]
+    _check_header(p, header)
+    features, target_name = choose(header)
+    index = [header.index(c) for c in features]
+    t = None if target_name is None else header.index(target_name)
+    target = None if t is None else _Target(max(limit("classes"), MAX_CLASSES) + 1)
+    numbers = array.array("d")
+    lines = array.array("q")
+    for line, cells in rows:
+        _check_width(p, line, cells, header)
+        for k in index:
             v = _parse_number(cells[k])
             if v is None:
                 what = (
                     "is empty" if not cells[k].strip() else f"{cells[k]!r} is not a finite number"
                 )
                 raise DatasetError(
-                    f"{p}: line {lines[i]}, column {header[k]!r}: the cell {what}; "
+                    f"{p}: line {line}, column {header[k]!r}: the cell {what}; "
                     "feature columns must hold numbers"
                 )
-            out[i, j] = v
-    return out
+            numbers.append(v)
+        if target is not None:
+            label = cells[t].strip()
+            if not label:
+                raise DatasetError(
+                    f"{p}: line {line}, target column {target_name!r}: the cell is empty"
+                )
+            target.add(line, label)
+        lines.append(line)
+    n = len(lines)
+    if n == 0:
+        raise DatasetError(f"{p}: the CSV file has a header but no data rows")
+    X = np.frombuffer(numbers, dtype=np.float64).reshape(n, len(features))
+    return header, X, target, lines
+
+
+def _standardise(p: Path, prep: Preprocessing, X: np.ndarray, lines: array.array) -> np.ndarray:
+    """``prep.transform(X)`` written over ``X`` (a fresh array read here) a block of rows at
+    a time, so that standardising takes no second array of the data's size; DatasetError
+    names the first cell whose standardised value is not a finite float64 (a value too far
+    from the training data's range)."""
+    block = 1 << 16
+    for lo in range(0, X.shape[0], block):
+        rows = X[lo : lo + block]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = prep.transform(rows)
+        finite = np.isfinite(out)
+        if not finite.all():
+            i, j = (int(k) for k in np.argwhere(~finite)[0])
+            raise DatasetError(
+                f"{p}: line {lines[lo + i]}, column {prep.feature_names[j]!r}: {rows[i, j]:g} "
+                f"is too far from the training data (mean {prep.mean[j]:g}, scale "
+                f"{prep.scale[j]:g}) to standardise in float64"
+            )
+        rows[...] = out
+    return X
 
 
 def load_csv(
@@ -122,6 +235,7 @@ def load_csv(
     Parameters
     ----------
     path : str or path
+        A regular file of at most the limit ``csv_bytes`` (1 GiB; docs/cli.md).
     target : str
         The target column's name (required).
     seed, test_fraction
@@ -133,51 +247,56 @@ def load_csv(
     -------
     Dataset
         ``X_*`` float64 standardised (n, n_features); classification ``y_*`` int64 (n,),
-        regression ``y_*`` float64 (n, 1); ``preprocessing`` set.
+        regression ``y_*`` float64 (n, 1); ``preprocessing`` set. A classification target
+        has at most the limit ``classes`` (1000) distinct labels.
     """
     p = Path(path)
-    header, rows, lines = read_csv_table(p)
-    if target is None:
-        raise DatasetError(
-            f"{p}: name the target column (target=...); the columns are: {', '.join(header)}"
-        )
-    if target not in header:
-        raise DatasetError(
-            f"{p}: no target column {target!r}; the columns are: {', '.join(header)}"
-        )
     if task not in (None, "classification", "regression"):
         raise DatasetError(f"task must be 'classification' or 'regression'; got {task!r}")
-    features = [c for c in header if c != target]
-    if not features:
-        raise DatasetError(f"{p}: the only column is the target {target!r}; no features left")
-    X = _numeric_columns(p, header, rows, lines, features)
 
-    t = header.index(target)
-    labels = [cells[t].strip() for cells in rows]
-    for i, lab in enumerate(labels):
-        if not lab:
-            raise DatasetError(f"{p}: line {lines[i]}, target column {target!r}: the cell is empty")
-    numbers = [_parse_number(lab) for lab in labels]
-    numeric = all(v is not None for v in numbers)
+    def choose(header: list[str]) -> tuple[list[str], str]:
+        if target is None:
+            raise DatasetError(
+                f"{p}: name the target column (target=...); the columns are: {', '.join(header)}"
+            )
+        if target not in header:
+            raise DatasetError(
+                f"{p}: no target column {target!r}; the columns are: {', '.join(header)}"
+            )
+        features = [c for c in header if c != target]
+        if not features:
+            raise DatasetError(f"{p}: the only column is the target {target!r}; no features left")
+        return features, target
+
+    header, X, col, lines = _read_columns(p, choose)
+    assert col is not None
+    features = [c for c in header if c != target]
+    n = X.shape[0]
+    numeric = col.first_text is None
     if task is None:
-        values = [v for v in numbers if v is not None]
-        many = numeric and len(set(values)) > MAX_CLASSES
-        fractional = numeric and any(not float(v).is_integer() for v in values)
-        task = "regression" if many or fractional else "classification"
+        many = numeric and (col.too_many or len(col.labels) > MAX_CLASSES)
+        task = "regression" if many or (numeric and col.fractional) else "classification"
 
     if task == "regression":
         if not numeric:
-            i = next(i for i, v in enumerate(numbers) if v is None)
+            line, label = col.first_text  # type: ignore[misc]
             raise DatasetError(
-                f"{p}: line {lines[i]}, target column {target!r}: {labels[i]!r} is not a "
+                f"{p}: line {line}, target column {target!r}: {label!r} is not a "
                 "number; a regression target must be numeric"
             )
-        y = np.asarray(numbers, dtype=np.float64).reshape(-1, 1)
-        train_idx, test_idx = train_test_split(len(rows), test_fraction, seed)
+        y = np.frombuffer(col.values, dtype=np.float64).reshape(-1, 1)
+        train_idx, test_idx = train_test_split(n, test_fraction, seed)
         classes: list[str] | None = None
         n_classes = None
     else:
-        distinct = set(labels)
+        if col.too_many or len(col.labels) > limit("classes"):
+            check_limit(
+                "classes",
+                max(len(col.labels), limit("classes") + 1),
+                f"{p}: target column {target!r} has at least",
+                DatasetError,
+            )
+        distinct = list(col.labels)
         if numeric:
             classes = sorted(distinct, key=lambda s: (float(s), s))
         else:
@@ -187,13 +306,14 @@ def load_csv(
                 f"{p}: target column {target!r} has a single class ({classes[0]!r}); "
                 "classification needs at least two"
             )
-        code = {c: k for k, c in enumerate(classes)}
-        y = np.asarray([code[lab] for lab in labels], dtype=np.int64)
-        train_idx, test_idx = train_test_split(len(rows), test_fraction, seed, labels=y)
+        rank = {c: k for k, c in enumerate(classes)}
+        code_to_class = np.array([rank[c] for c in distinct], dtype=np.int64)
+        y = code_to_class[np.frombuffer(col.codes, dtype=np.int64)]
+        train_idx, test_idx = train_test_split(n, test_fraction, seed, labels=y)
         n_classes = len(classes)
 
     prep = fit_standardizer(X[train_idx], features, target=target, classes=classes)
-    X_std = prep.transform(X)
+    X_std = _standardise(p, prep, X, lines)
     return Dataset.from_split(
         str(path),
         X_std,
@@ -217,7 +337,8 @@ def read_csv_features(
     Parameters
     ----------
     path : str or path
-        A CSV file with a header row. With ``preprocessing``, it must have every column in
+        A CSV file with a header row (a regular file of at most the limit ``csv_bytes``).
+        With ``preprocessing``, it must have every column in
         ``preprocessing.feature_names`` (any order; other columns, such as the target,
         are ignored). Without, every column is a feature.
     preprocessing : Preprocessing, optional
@@ -234,17 +355,23 @@ def read_csv_features(
     Raises
     ------
     DatasetError
-        Ragged rows, non-numeric or empty cells (naming line and column), missing columns.
+        Ragged rows, non-numeric or empty cells (naming line and column), missing columns,
+        a value too far from the training data to standardise in float64.
     """
     p = Path(path)
-    header, rows, lines = read_csv_table(p)
-    if preprocessing is None:
-        return _numeric_columns(p, header, rows, lines, header)
-    missing = [c for c in preprocessing.feature_names if c not in header]
-    if missing:
-        raise DatasetError(
-            f"{p}: missing the feature columns {missing} the model was trained on; "
-            f"the file has columns: {', '.join(header)}"
-        )
-    X = _numeric_columns(p, header, rows, lines, list(preprocessing.feature_names))
-    return X if raw else preprocessing.transform(X)
+
+    def choose(header: list[str]) -> tuple[list[str], None]:
+        if preprocessing is None:
+            return header, None
+        missing = [c for c in preprocessing.feature_names if c not in header]
+        if missing:
+            raise DatasetError(
+                f"{p}: missing the feature columns {missing} the model was trained on; "
+                f"the file has columns: {', '.join(header)}"
+            )
+        return list(preprocessing.feature_names), None
+
+    _, X, _, lines = _read_columns(p, choose)
+    if raw or preprocessing is None:
+        return X
+    return _standardise(p, preprocessing, X, lines)

@@ -136,18 +136,18 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
     def bad(key: str, expected: str) -> ModelFileError:
         return ModelFileError(f"{path}: fit_config {key} is {_short(d[key])}; expected {expected}")
 
-    def is_int(x: Any) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    def is_num(x: Any) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    is_int, is_num = _is_count, _is_finite
 
     if "epochs" in d and not (is_int(d["epochs"]) and d["epochs"] >= 0):
         raise bad("epochs", "an integer >= 0")
     for key in ("batch_size", "every"):
         if key in d and not (is_int(d[key]) and d[key] >= 1):
             raise bad(key, "an integer >= 1")
-    if "seed" in d and not (d["seed"] is None or (is_int(d["seed"]) and d["seed"] >= 0)):
+    seed = d.get("seed")
+    if "seed" in d and not (
+        seed is None
+        or (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**256)
+    ):
         raise bad("seed", "a non-negative integer or null")
     if "shuffle" in d and not isinstance(d["shuffle"], bool):
         raise bad("shuffle", "true or false")
@@ -176,11 +176,33 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
     if cw is not None and cw != "balanced":
         if not (
             isinstance(cw, dict)
-            and all(k.isdigit() and len(k) < 10 and is_num(v) for k, v in cw.items())
+            and all(
+                k.isascii() and k.isdigit() and len(k) < 10 and is_num(v) for k, v in cw.items()
+            )
         ):
             raise bad("class_weight", "null, 'balanced' or {class index: weight}")
         out["class_weight"] = {int(k): float(v) for k, v in cw.items()}
     return out
+
+
+#: The largest count (epoch, step, batch size...) a file may hold: NumPy's int64 holds it,
+#: and so does a float64 exactly.
+MAX_COUNT = 2**53
+
+
+def _is_count(x: Any) -> bool:
+    """An integer that NumPy and float64 hold exactly (not a bool, not 10**400)."""
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAX_COUNT
+
+
+def _is_finite(x: Any) -> bool:
+    """A number that is a finite float64 (not a bool, not NaN, not 10**400)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _short(x: Any, limit: int = 60) -> str:
@@ -279,6 +301,9 @@ class Checkpoint(Callback):
         self.every = every
         self.fit_config = normalize_fit_config({**(fit_config or {}), "every": every})
         self.last_state: TrainState | None = None
+        #: The epoch of the last state this callback wrote (None before its first write):
+        #: what the file holds, even when a later write failed or was interrupted.
+        self.saved_epoch: int | None = None
 
     def on_epoch_end(self, state: TrainState) -> None:
         self.last_state = state
@@ -295,6 +320,7 @@ class Checkpoint(Callback):
             raise ValueError("no training state to save yet: no epoch has ended")
         if is_main_process():
             save_checkpoint(self.path, state, self.fit_config)
+            self.saved_epoch = state.epoch
 
 
 # ----------------------------------------------------------------------------- loading
@@ -319,8 +345,8 @@ def _set_state(bit_generator: np.random.BitGenerator, d: Any, path: Any, what: s
 
 
 def _history(d: Any, epoch: int, path: Any) -> History:
-    def is_num(x: Any) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool)
+    def is_num(x: Any) -> bool:  # a float (inf stands for an overflowed metric) or a count
+        return isinstance(x, float) or _is_count(x)
 
     ok = (
         isinstance(d, dict)
@@ -362,9 +388,10 @@ def _optimizer_spec(
         )
     cls = OPTIMIZERS[name]
     for key in ("t", "epoch"):
-        if not (isinstance(d[key], int) and not isinstance(d[key], bool) and d[key] >= 0):
+        if not (_is_count(d[key]) and d[key] >= 0):
             raise ModelFileError(
-                f"{path}: optimizer {key} is {_short(d[key])}; expected an integer >= 0"
+                f"{path}: optimizer {key} is {_short(d[key])}; expected an integer from 0 to "
+                f"{MAX_COUNT}"
             )
     slots = d["slots"]
     if not (isinstance(slots, list) and all(isinstance(s, str) for s in slots)):
@@ -383,23 +410,17 @@ def _optimizer_spec(
 
 def _build_optimizer(cls: type[Optimizer], d: dict, path: Any) -> Optimizer:
     hyper, schedule = d["hyperparameters"], d["schedule"]
-    numbers_only = isinstance(hyper, dict) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in hyper.values()
-    )
+    numbers_only = isinstance(hyper, dict) and all(_is_finite(v) for v in hyper.values())
     if not numbers_only:
-        raise ModelFileError(f"{path}: the optimizer's hyperparameters must be numbers")
+        raise ModelFileError(f"{path}: the optimizer's hyperparameters must be finite numbers")
     sched_name = schedule.get("name") if isinstance(schedule, dict) else None
     if not isinstance(sched_name, str) or sched_name not in SCHEDULES:
         raise ModelFileError(
             f"{path}: unknown schedule {_short(sched_name)}; expected one of {', '.join(SCHEDULES)}"
         )
     sched_args = {k: v for k, v in schedule.items() if k != "name"}
-    if not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in sched_args.values()
-    ):
-        raise ModelFileError(f"{path}: the schedule's settings must be numbers")
+    if not all(_is_finite(v) for v in sched_args.values()):
+        raise ModelFileError(f"{path}: the schedule's settings must be finite numbers")
     try:
         return cls(**hyper, schedule=SCHEDULES[sched_name](**sched_args))
     except (TypeError, ValueError) as e:
@@ -440,8 +461,12 @@ def load_checkpoint(
     for key in ("train_state", "fit_config"):
         if key not in meta:
             raise ModelFileError(f"{path}: the checkpoint's metadata has no {key!r}")
-    ts = parse_json(meta["train_state"], "the training state", path)
-    fit_config = _fit_config_from_json(parse_json(meta["fit_config"], "fit_config", path), path)
+    # one JSON object per epoch of history: parsing stops past the epochs limit (+ the
+    # objects around the history: the state, its generators, the optimizer record)
+    ts = parse_json(meta["train_state"], "the training state", path, "epochs", extra=16)
+    fit_config = _fit_config_from_json(
+        parse_json(meta["fit_config"], "fit_config", path, "epochs", extra=16), path
+    )
     keys = {
         "epoch",
         "stop",
@@ -457,16 +482,13 @@ def load_checkpoint(
             f"{path}: the training state must have exactly the keys {sorted(keys)}"
         )
     epoch = ts["epoch"]
-    if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0):
+    if not (_is_count(epoch) and epoch >= 0):
         raise ModelFileError(f"{path}: epoch is {_short(epoch)}; expected an integer >= 0")
     for key in ("stop", "has_best_params"):
         if not isinstance(ts[key], bool):
             raise ModelFileError(f"{path}: {key} is {_short(ts[key])}; expected true or false")
     best_score = ts["best_score"]
-    if not (
-        best_score is None
-        or (isinstance(best_score, int | float) and not isinstance(best_score, bool))
-    ):
+    if not (best_score is None or _is_finite(best_score)):
         raise ModelFileError(
             f"{path}: best_score is {_short(best_score)}; expected a number or null"
         )

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import check_limit
 from .._version import __version__
 from ..activations import ACTIVATIONS
 from ..initializers import INITIALIZERS
@@ -87,7 +88,7 @@ def check_format(metadata: dict[str, str], path: Any, formats: tuple[str, ...]) 
             f"(its metadata format is {describe_value(fmt)})"
         )
     version = metadata.get("format_version", "")
-    if not (version.isdigit() and len(version) < 10):
+    if not (version.isascii() and version.isdigit() and len(version) < 10):
         raise ModelFileError(f"{path}: format_version {describe_value(version)} is not an integer")
     if int(version) != FORMAT_VERSION:
         raise ModelFileError(
@@ -117,6 +118,8 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
         if key not in d:
             raise ModelFileError(f"{path}: the model config has no {key!r}")
     sizes = d["sizes"]
+    if isinstance(sizes, list):  # before anything is built from them
+        check_limit("layers", len(sizes), f"{path}: config sizes lists", ModelFileError)
     if not (
         isinstance(sizes, list)
         and len(sizes) >= 2
@@ -177,6 +180,12 @@ def preprocessing_from_metadata(metadata: dict[str, str], path: Any, config: MLP
         raise ModelFileError(
             f"{path}: the preprocessing scales {pre.n_features} features but the model has "
             f"{config.sizes[0]} inputs"
+        )
+    n_out, classes = config.sizes[-1], pre.classes
+    if classes is not None and len(classes) != n_out and not (len(classes) == 2 and n_out == 1):
+        raise ModelFileError(
+            f"{path}: the preprocessing names {len(pre.classes)} classes but the model has "
+            f"{n_out} outputs (one per class, or one output for two classes)"
         )
     return pre
 

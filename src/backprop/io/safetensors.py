@@ -24,12 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import LIMITS, check_limit, limit, open_regular
+
 __all__ = [
     "DTYPES",
     "MAX_HEADER_BYTES",
     "ExpectedTensors",
     "ModelFileError",
     "SafetensorsHeader",
+    "WriteError",
     "describe_value",
     "encode_safetensors",
     "is_json_int",
@@ -40,8 +43,11 @@ __all__ = [
     "write_atomic",
 ]
 
-#: The largest JSON header read (bytes); safetensors itself allows 100 MB.
-MAX_HEADER_BYTES = 100_000_000
+#: The largest JSON header read by default (bytes): 32 MiB, which bounds what parsing it
+#: may take (safetensors itself allows 100 MB; a checkpoint of 100000 epochs needs about
+#: 20 MB). The limit in force is ``backprop._limits.limit("header_bytes")``, raised with
+#: the environment variable BACKPROP_MAX_HEADER_BYTES.
+MAX_HEADER_BYTES = LIMITS["header_bytes"].default
 
 #: safetensors dtype codes accepted, and their NumPy dtypes (little-endian, as the format says).
 DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
@@ -58,31 +64,82 @@ class ModelFileError(ValueError):
 
 
 # --------------------------------------------------------------------------- writing
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+class WriteError(OSError):
+    """Writing a file failed (disk full, read-only, no permission...): names the file.
+
+    ``str(e)`` is ``"cannot write runs/a/model.safetensors: No space left on device"``;
+    ``e.errno`` and ``e.filename`` are those of the failure.
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = False) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either the old or the new file.
 
-    The bytes go to a temporary file in the same directory, which is flushed and fsynced,
-    then renamed over ``path`` with :func:`os.replace` (atomic on POSIX and Windows), and
-    the directory is fsynced so that the rename itself survives a power cut. A crash at any
-    point leaves no half-written ``path``.
+    The bytes go to a temporary file in the same directory, created exclusively under a
+    fresh random name (``mkstemp``: a planted file or symlink there is never followed),
+    flushed and fsynced, then renamed over ``path`` with :func:`os.replace` (atomic on
+    POSIX and Windows; a symlink at ``path`` is replaced, not followed), and the directory
+    is fsynced so that the rename itself survives a power cut. A crash or a failed write at
+    any point leaves no half-written ``path`` and no temporary file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    data : bytes
+    exclusive : bool
+        Claim ``path``: fail with :class:`FileExistsError` if anything (a file, a symlink)
+        is there already. The complete file appears at once (a hard link of the temporary
+        file), so two processes claiming one path cannot both succeed.
+
+    Raises
+    ------
+    WriteError
+        An OSError naming ``path`` (disk full, read-only folder...).
+    FileExistsError
+        ``exclusive`` and ``path`` exists.
     """
     path = Path(path)
     directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            _link_new(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException as e:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, FileExistsError | WriteError):
+            raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
         raise
     _fsync_dir(directory)
+
+
+def _link_new(tmp: str, path: Path) -> None:
+    """``path`` made a new name of the complete file ``tmp``, or FileExistsError."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: create exclusively, then copy
+        with open(path, "xb") as f, open(tmp, "rb") as src:
+            f.write(src.read())
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -136,19 +193,50 @@ def encode_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str])
 
 
 # --------------------------------------------------------------------------- reading
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
+class _Objects:
+    """An ``object_pairs_hook`` for :func:`json.loads` that refuses duplicate keys and
+    stops the parse once more than ``limit`` objects are made (each inner object is handed
+    to the hook as soon as it is complete, so the parse stops early)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.count = limit, 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        self.count += 1
+        if self.limit is not None and self.count > self.limit:
+            raise _TooManyObjects
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
 
 
-def parse_json(text: str | bytes, what: str, path: Any) -> Any:
-    """``json.loads`` that rejects duplicate keys and turns every failure into ModelFileError."""
+class _TooManyObjects(Exception):
+    pass
+
+
+def parse_json(
+    text: str | bytes, what: str, path: Any, limit_name: str | None = None, extra: int = 0
+) -> Any:
+    """``json.loads`` that rejects duplicate keys and turns every failure into ModelFileError.
+
+    With ``limit_name`` (``"tensors"``, ``"epochs"``: a limit of
+    :data:`backprop._limits.LIMITS` on things that are each one JSON object), the parse
+    stops as soon as it has made more objects than that limit plus ``extra`` (the
+    objects around them), before a text of a million tiny objects could take a gigabyte.
+    """
+    budget = None if limit_name is None else limit(limit_name) + extra
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        return json.loads(text, object_pairs_hook=_Objects(budget))
+    except _TooManyObjects:
+        lim = LIMITS[str(limit_name)]
+        n = lim.value()
+        raise ModelFileError(
+            f"{path}: {what} holds more than {n} {lim.what}; the limit is {n} {lim.what} "
+            f"(set {lim.env} to raise it)"
+        ) from None
     except RecursionError:
         raise ModelFileError(f"{path}: {what} is nested too deeply to be a backprop file") from None
     except (ValueError, TypeError) as e:  # JSONDecodeError, bad UTF-8, huge ints, duplicates
@@ -190,7 +278,8 @@ class SafetensorsHeader:
 def read_header(path: str | os.PathLike, kind: str = "model file") -> SafetensorsHeader:
     """Parse and check a safetensors header without reading (or allocating) any tensor data.
 
-    Checks the 8-byte header length against the file size and :data:`MAX_HEADER_BYTES`,
+    Refuses a path that is not a regular file by its type; checks the 8-byte header length
+    against the file size and the limit ``header_bytes`` (:mod:`backprop._limits`),
     that the header is a JSON object (no duplicate keys) with a ``__metadata__`` mapping of
     strings, and that each tensor's dtype, shape and ``data_offsets`` are consistent, in
     range, non-overlapping and cover the data exactly.
@@ -199,8 +288,8 @@ def read_header(path: str | os.PathLike, kind: str = "model file") -> Safetensor
     ------
     ModelFileError
     """
-    try:
-        with open(path, "rb") as f:
+    with open_regular(path, kind, ModelFileError) as f:
+        try:
             size = os.fstat(f.fileno()).st_size
             if size < 8:
                 raise ModelFileError(
@@ -208,21 +297,23 @@ def read_header(path: str | os.PathLike, kind: str = "model file") -> Safetensor
                     "(a safetensors file starts with an 8-byte header length)"
                 )
             n = int.from_bytes(f.read(8), "little")
-            if n > min(MAX_HEADER_BYTES, size - 8):
+            if n > size - 8:
                 raise ModelFileError(
                     f"{path}: not a {kind}: its first 8 bytes declare a {n}-byte header but "
                     f"{size - 8} bytes follow (a truncated file, or not safetensors)"
                 )
+            check_limit(
+                "header_bytes", n, f"{path}: the {kind}'s safetensors header is", ModelFileError
+            )
             header_bytes = f.read(n)
-    except ModelFileError:
-        raise
-    except IsADirectoryError:
-        raise ModelFileError(f"{path} is a directory, not a {kind}") from None
-    except OSError as e:
-        raise ModelFileError(f"cannot read {kind} {path}: {e.strerror or e}") from None
+        except OSError as e:
+            raise ModelFileError(f"cannot read {kind} {path}: {e.strerror or e}") from None
     if len(header_bytes) != n:
         raise ModelFileError(f"{path}: the file changed size while being read")
-    header = parse_json(header_bytes, "the safetensors header", path)
+    # every tensor is one JSON object: parsing stops past the limit, before a header of a
+    # million tiny tensors could take a gigabyte
+    # (+ 2: the header itself and its __metadata__)
+    header = parse_json(header_bytes, "the safetensors header", path, "tensors", extra=2)
     infos = _check_header(header, size - 8 - n, path, kind)
     return SafetensorsHeader(str(path), header["__metadata__"], infos, 8 + n, size)
 
@@ -248,16 +339,14 @@ def read_tensors(
     path = header.path
     _check_expected(header.tensors, expected, path, kind)
     data_len = header.file_size - header.data_start
-    try:
-        with open(path, "rb") as f:
+    with open_regular(path, kind, ModelFileError) as f:
+        try:
             if os.fstat(f.fileno()).st_size != header.file_size:
                 raise ModelFileError(f"{path}: the file changed size while being read")
             f.seek(header.data_start)
             data = f.read(data_len)
-    except ModelFileError:
-        raise
-    except OSError as e:
-        raise ModelFileError(f"cannot read {kind} {path}: {e.strerror or e}") from None
+        except OSError as e:
+            raise ModelFileError(f"cannot read {kind} {path}: {e.strerror or e}") from None
     if len(data) != data_len:
         raise ModelFileError(f"{path}: the file changed size while being read")
     tensors = {}

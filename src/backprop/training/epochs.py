@@ -140,6 +140,11 @@ def train_epochs(
     so that an epoch on a GPU can draw the next epoch's order while the device computes).
     """
     model, opt = state.model, state.optimizer
+    if state.epoch < epochs and not state.stop and not _finite_parameters(model):
+        raise ValueError(
+            "the model's weights hold NaN or inf before training (initial weights that "
+            "overflow: a smaller init_scale?); there are no good weights to train from"
+        )
     if state.epoch < epochs and not state.stop:
         state.history.stop_reason = ""  # a resumed run says why *it* stopped
     snapshot = None
@@ -159,15 +164,23 @@ def train_epochs(
             # in the model (tests/test_training.py, divergence tests).
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 row = run_epoch(order)
-            if not math.isfinite(row["loss"]):
+                # the loss is measured before each step: a last step that overflows the
+                # weights leaves the loss finite, so the weights are checked too
+                finite = math.isfinite(row["loss"]) and _finite_parameters(model)
+            if not finite:
                 _restore(model, snapshot)
-                state.history.stop_reason = (
-                    f"diverged: the loss became {row['loss']} in epoch {state.epoch + 1}"
+                what = (
+                    f"the loss became {row['loss']}"
+                    if not math.isfinite(row["loss"])
+                    else "the weights became NaN or inf"
                 )
+                kept = (
+                    f"end of epoch {state.epoch}" if state.epoch else "start (the initial weights)"
+                )
+                state.history.stop_reason = f"diverged: {what} in epoch {state.epoch + 1}"
                 raise TrainingDiverged(
-                    f"training diverged: the loss became {row['loss']} in epoch {state.epoch + 1}; "
-                    f"the weights from the end of epoch {state.epoch} were kept "
-                    "(try a smaller learning rate)",
+                    f"training diverged: {what} in epoch {state.epoch + 1}; "
+                    f"the weights from the {kept} were kept (try a smaller learning rate)",
                     state.history,
                     state.epoch,
                 )
@@ -262,6 +275,19 @@ def _snapshot(model: MLP, into: Any) -> Any:
     if flat is None:
         return model.state_dict()
     return model.backend.copy(flat.params, out=into)
+
+
+def _finite_parameters(model: MLP) -> bool:
+    """Whether every parameter is finite: a NaN or inf makes a sum NaN or inf, so one sum
+    per parameter array decides, and only a non-finite sum (or one that overflowed from
+    huge finite entries) needs the entry-by-entry look."""
+    xp = model.xp
+    arrays = [model.flat.params] if model.flat is not None else list(model.params.values())
+    with np.errstate(over="ignore", invalid="ignore"):
+        for p in arrays:
+            if not math.isfinite(float(xp.sum(p))) and not bool(xp.all(xp.isfinite(p))):
+                return False
+    return True
 
 
 def _restore(model: MLP, snapshot: Any) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ... import metrics
 from ..app import UserError, cli, make_console
-from ..config import load_data, load_model_file
+from ..config import is_classifier, load_data, load_model_file, model_outputs, output_classes
 from ..handles import DATA_KEYS, model_inputs, open_handle
 from ..options import choice, data_options, device_options
 from ..render import report_tables
@@ -71,13 +71,19 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
             f"the model has {model.n_outputs} outputs but dataset {data.name} "
             f"has {data.n_classes} classes"
         )
+    if not classify and model.n_outputs != data.n_outputs:
+        raise UserError(
+            f"the model has {model.n_outputs} outputs but dataset {data.name} is a regression "
+            f"set with {data.n_outputs} target column(s)"
+            + ("; the model is a classifier" if is_classifier(model) else "")
+        )
+    pred = model_outputs(model, X, f"dataset {data.name} ({split} split)", model_path)
     if classify:
         names = (
             list(pre.classes) if pre is not None and pre.classes is not None else data.class_names
         )
-        report = metrics.classification_report(y, model.predict_classes(X), names)
+        report = metrics.classification_report(y, output_classes(pred), names)
     else:
-        pred = model.backend.to_numpy(model.predict(X))
         report = metrics.regression_report(
             np.asarray(y, dtype=np.float64).reshape(pred.shape), pred
         )

@@ -32,6 +32,7 @@ from ...formatting import sig as _g
 from ...reference import SeedStep, seed_step
 from ...tutorial import (
     FD_EPS,
+    MAX_STEPS,
     WEIGHT_KEYS,
     ExplainError,
     check_shapes,
@@ -42,6 +43,7 @@ from ...tutorial import (
     run_steps,
 )
 from ..app import cli, make_console
+from ..options import FiniteFloat
 
 __all__ = [
     "explain",
@@ -223,7 +225,7 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
 @cli.command(short_help="One backprop step of the tutorial's network, every number.")
 @click.option("--x", "x_text", metavar="X1,X2", help="Inputs. [default: 0.05,0.10]")
 @click.option("--t", "t_text", metavar="T1,T2", help="Targets. [default: 0.01,0.99]")
-@click.option("--eta", type=click.FloatRange(min=0.0), help="Learning rate. [default: 0.5]")
+@click.option("--eta", type=FiniteFloat(min=0.0), help="Learning rate. [default: 0.5]")
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -232,10 +234,10 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
 )
 @click.option(
     "--steps",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_STEPS),
     default=1,
     show_default=True,
-    help="Successive steps to take.",
+    help=f"Successive steps to take (at most {MAX_STEPS}).",
 )
 @click.option(
     "--json",

@@ -10,7 +10,13 @@ from rich.table import Table
 from ...gradcheck import gradcheck as check_gradients
 from ..app import EXIT_FAILED, cli, make_console
 from ..config import build_model, given_options, load_data, resolve
-from ..options import config_option, data_options, device_options, model_options
+from ..options import (
+    FiniteFloat,
+    config_option,
+    data_options,
+    device_options,
+    model_options,
+)
 from ..render import titled
 
 __all__ = ["gradcheck"]
@@ -30,7 +36,7 @@ __all__ = ["gradcheck"]
 )
 @click.option(
     "--tolerance",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=FiniteFloat(min=0.0, min_open=True),
     help="Largest relative error accepted. [default: 1e-6 in float64, 1e-2 in float32]",
 )
 def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:

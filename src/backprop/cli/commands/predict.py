@@ -13,7 +13,7 @@ import numpy as np
 from ...datasets import read_csv_features
 from ...network import MLP
 from ..app import UserError, cli
-from ..config import is_classifier, load_data, load_model_file
+from ..config import is_classifier, load_data, load_model_file, model_outputs, output_classes
 from ..handles import Handle, model_inputs, open_handle
 from ..options import device_options
 
@@ -59,15 +59,14 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     else:
         if output is not None and output.resolve() == input_path.resolve():
             raise UserError(f"--output {output} is the input file; choose another file")
-        if not input_path.is_file():
-            raise UserError(f"input file {input_path} does not exist")
-        X = read_csv_features(input_path, model.preprocessing)
+        X = read_csv_features(input_path, model.preprocessing)  # refuses a missing or special file
         if X.shape[1] != model.n_inputs:
             raise UserError(
                 f"{input_path} has {X.shape[1]} columns but the model expects "
                 f"{model.n_inputs} inputs"
             )
-    out = model.backend.to_numpy(model.predict(X))
+    source = str(input_path) if input_path is not None else f"the test split of {handle.run_dir}"
+    out = model_outputs(model, X, source, handle.model_path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     pre = model.preprocessing
@@ -80,7 +79,7 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
         )
         if len(names) != out.shape[1]:
             names = [str(k) for k in range(out.shape[1])]
-        labels = model.predict_classes(X)
+        labels = output_classes(out)
         writer.writerow([*first, "label", *[f"p_{n}" for n in names]])
         for i, (k, row) in enumerate(zip(labels, out, strict=True)):
             true = [] if true_rows is None else true_rows[i]

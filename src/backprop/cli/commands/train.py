@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -36,7 +37,9 @@ from ..run_folder import (
     MODEL_FILE,
     SUMMARY_FILE,
     checkpoint_callback,
+    lock_run_dir,
     make_run_dir,
+    write_config,
     write_history,
     write_json,
     write_plots,
@@ -157,8 +160,8 @@ def train(**options: Any) -> int:
     optimizer = build_optimizer(cfg)
     run_dir = None
     if is_main_process():
-        run_dir = make_run_dir(options["out"], data.name)
-        (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+        run_dir = make_run_dir(options["out"], data.name, config_to_toml(cfg))
+        ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
     return _run_training(model, data, cfg, run_dir, options, optimizer=optimizer, state=None)
 
 
@@ -177,12 +180,17 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"--resume continues a run with the config saved in {run_dir}; {flags} cannot be "
             "changed (only --epochs, --progress, --plots, --backend, --device)"
         )
-    if not (run_dir / CONFIG_FILE).is_file():
+    if not run_dir.is_dir():
+        raise UserError(f"--resume {run_dir}: no such folder")
+    if not os.path.lexists(run_dir / CONFIG_FILE):
         raise UserError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    if not checkpoint_path(run_dir).is_file():
+    if not os.path.lexists(checkpoint_path(run_dir)):
         raise UserError(
-            f"{run_dir} holds no checkpoint ({checkpoint_path(run_dir).name}) to resume from"
+            f"{run_dir} holds no checkpoint ({checkpoint_path(run_dir).name}) to resume from: "
+            "its run stopped before its first checkpoint; start it again with another --out"
         )
+    if is_main_process():
+        ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
     values = read_config(run_dir / CONFIG_FILE)
     for key in ("epochs", "backend", "device"):
         if options.get(key) is not None:
@@ -205,7 +213,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"pass --epochs N with N > {state.epoch} to train further"
         )
     if is_main_process():
-        (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg), encoding="utf-8")
+        write_config(run_dir / CONFIG_FILE, config_to_toml(cfg))
     state.history.stop_reason = ""  # the saved run's reason to stop no longer holds
     state.stop = False
     return _run_training(
@@ -264,6 +272,7 @@ def _run_training(
     callbacks.append(checkpoint)
     if state is not None:
         keep(state)
+        checkpoint.saved_epoch = state.epoch  # the checkpoint this run resumed from
 
     data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     resumed = state.epoch if state is not None else None
@@ -290,7 +299,7 @@ def _run_training(
         model.load_state_dict(weights)
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, keep.rows())
-        saved = epoch - epoch % cfg["checkpoint_every"]
+        saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
         resume = (
             f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
             if saved > 0

@@ -1,0 +1,592 @@
+"""Hostile input, command by command: every case exits 2 with exactly ONE stderr line that
+names the input, no traceback, within a time limit and a memory limit (issue 15).
+
+The cases run in one separate process (tests/hostile_driver.py) under RLIMIT_AS: an input
+that made the program allocate past the limit would fail there with "not enough memory"
+instead of its own message, and one that hung would hit the per-case time limit. The
+inputs are those a hostile user tried: special files (FIFOs that hang a reader, devices
+that never end, folders), files whose declared sizes amplify (a 3 MB model listing a
+million layers, a header of thousands of tensors, a gzip file that inflates to a gigabyte,
+a CSV target with 10^5 classes, --layers of 10^10 parameters), deep nesting, huge numbers,
+values that are not numbers, and checkpoints with hostile optimizer state.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backprop.cli import main
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "mkfifo") or sys.platform == "win32",
+    reason="FIFOs, RLIMIT_AS and SIGALRM are POSIX",
+)
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+
+#: The address space the cases run in: about 200 MB for Python, NumPy and backprop, and
+#: room for what a legitimate small input needs; each amplifying input below would take
+#: gigabytes without its limit.
+MEMORY_LIMIT = 1 << 30
+#: Seconds per case: a FIFO that blocked a reader would hang forever.
+TIME_LIMIT = 20
+
+
+def _safetensors(path: Path, header: dict | bytes, data: bytes = b"") -> Path:
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+    return path
+
+
+def _edit_header(src: Path, dst: Path, edit) -> Path:
+    """A copy of safetensors file ``src`` whose parsed header ``edit(header)`` changed."""
+    raw = src.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    text = edit(header)
+    return _safetensors(dst, text if isinstance(text, bytes) else header, raw[8 + n :])
+
+
+def _edit_train_state(run: Path, dst: Path, edit, big: str | None = None) -> Path:
+    """A copy of run folder ``run`` whose checkpoint's train_state ``edit(ts)`` changed;
+    the string ``"__BIG__"`` in it becomes the JSON number ``big``."""
+    shutil.copytree(run, dst)
+    ckpt = dst / "checkpoint.safetensors"
+
+    def edit_header(header):
+        ts = json.loads(header["__metadata__"]["train_state"])
+        edit(ts)
+        text = json.dumps(ts)
+        header["__metadata__"]["train_state"] = text.replace('"__BIG__"', big or '"__BIG__"')
+        return None
+
+    _edit_header(ckpt, ckpt, edit_header)
+    return dst
+
+
+def _fake_mnist_bomb(folder: Path) -> Path:
+    """MNIST files in ``folder/mnist``: small valid labels and test images, and training
+    images whose 1 MB gzip stream inflates to 1 GiB behind a header declaring 60000 images."""
+    d = folder / "mnist"
+    d.mkdir(parents=True)
+    from backprop.datasets import write_idx
+
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.zeros(60000, np.uint8))
+    write_idx(d / "t10k-images-idx3-ubyte.gz", np.zeros((10, 28, 28), np.uint8))
+    write_idx(d / "t10k-labels-idx1-ubyte.gz", np.zeros(10, np.uint8))
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (60000, 28, 28))
+    zeros = bytes(1 << 24)
+    # gzip members, one after the other (a valid gzip file): 64 x 16 MiB of zeros
+    parts = [gzip.compress(header + zeros, mtime=0)] + [gzip.compress(zeros, mtime=0)] * 63
+    (d / "train-images-idx3-ubyte.gz").write_bytes(b"".join(parts))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> dict[str, str]:
+    """Every hostile file, by name (as strings, for the argv templates)."""
+    F = tmp_path_factory.mktemp("hostile")
+    f: dict[str, Path] = {"dir": F}
+    for name in ("fifo.safetensors", "fifo.csv", "fifo.json", "fifo.toml"):
+        os.mkfifo(F / name)
+        f[name] = F / name
+    quiet = ["--no-progress", "--no-plots"]
+    # a toy run (checkpoint every epoch: --resume cases edit it) and a model trained on a CSV
+    assert main(["train", "--epochs", "2", "--checkpoint-every", "1", "--out", str(F / "toy"),
+                 *quiet]) == 0  # fmt: skip
+    f["model"] = F / "toy" / "model.safetensors"
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.4f},{b:.4f},{'xy'[i % 2]}" for i, (a, b) in enumerate(rng.random((60, 2)))]
+    (F / "cls.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    assert main(["train", "--dataset", str(F / "cls.csv"), "--target", "label", "--epochs", "2",
+                 "--out", str(F / "cls"), *quiet]) == 0  # fmt: skip
+    f["cls.csv"], f["cls_model"] = F / "cls.csv", F / "cls" / "model.safetensors"
+    rows = [f"{a:.4f},{b:.4f},{1e6 * c:.1f}" for a, b, c in rng.random((200, 3))]
+    (F / "reg.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    f["reg.csv"] = F / "reg.csv"
+
+    # model files whose declared sizes amplify
+    config = {"sizes": [2] * 1_000_000, "activation": "sigmoid", "output_activation": "sigmoid",
+              "loss": "l2", "dtype": "float64"}  # fmt: skip
+    meta = {"format": "backprop.model", "format_version": "1", "config": json.dumps(config),
+            "preprocessing": "null"}  # fmt: skip
+    f["layers.safetensors"] = _safetensors(F / "layers.safetensors", {"__metadata__": meta})
+    entries = ",".join(
+        f'"t{i}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}' for i in range(10_100)
+    )
+    f["tensors.safetensors"] = _safetensors(
+        F / "tensors.safetensors",
+        ('{"__metadata__":{"format":"backprop.model"},' + entries + "}").encode(),
+    )
+    f["header.safetensors"] = _safetensors(
+        F / "header.safetensors", b"{" + b" " * (40 << 20) + b'"__metadata__": {}}'
+    )
+
+    def set_meta(key, value):
+        def edit(header):
+            header["__metadata__"][key] = value
+
+        return edit
+
+    f["version.safetensors"] = _edit_header(
+        f["model"], F / "version.safetensors", set_meta("format_version", "\u00b9")
+    )
+    pre = {"feature_names": ["x1", "x2"], "mean": [0, 0], "scale": [1, 1], "target": None,
+           "classes": ["a", "b", "c", "d", "e"]}  # fmt: skip
+    f["classes5.safetensors"] = _edit_header(
+        f["model"], F / "classes5.safetensors", set_meta("preprocessing", json.dumps(pre))
+    )
+    from backprop import MLP
+    from backprop.io import save_model
+
+    huge = MLP([2, 3, 2], "relu", "identity", "mse", seed=0)
+    huge.load_state_dict({k: np.full_like(v, 1e308) for k, v in huge.state_dict().items()})
+    save_model(F / "huge.safetensors", huge)
+    f["huge.safetensors"] = F / "huge.safetensors"
+
+    # weights files for explain
+    (F / "nested.json").write_text('{"w": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    weights = {"w": [[0.15, 0.25, 0.35], [0.2, 0.3, 0.4]], "b1": [0.35] * 3,
+               "u": [[0.4, 0.5], [0.45, 0.55], [0.5, 0.6]], "b2": [0.6, 0.6]}  # fmt: skip
+    text = json.dumps(weights).replace("0.15", "1" + "0" * 400, 1)
+    (F / "bigint.json").write_text(text)
+    wide = {"w": [[0.1] * 40] * 30, "b1": [0.0] * 40, "u": [[0.1] * 2] * 40, "b2": [0.0] * 2}
+    (F / "wide.json").write_text(json.dumps(wide))
+
+    # config files
+    configs = {
+        "nested.toml": "layers = " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "nested_config.json": '{"layers": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "datetime.toml": "epochs = 1979-05-27T07:32:00Z\n",
+        "data_dir.toml": "data_dir = 5\n",
+        "fraction.toml": "epochs = 1.5\n",
+        "bool.toml": "epochs = true\n",
+        "big.toml": "# " + "x" * (2 << 20) + "\nepochs = 3\n",
+    }
+    for name, content in configs.items():
+        (F / name).write_text(content)
+
+    # CSV files
+    (F / "classes.csv").write_text("a,y\n" + "\n".join(f"{i},c{i}" for i in range(100_000)))
+    (F / "cells.csv").write_text("a,b\n1e308,-1e308\n0.5,0.5\n")
+
+    # hostile checkpoints: copies of the toy run
+    def optimizer(**changes):
+        return lambda ts: ts["optimizer"].update(changes)
+
+    def long_history(ts):
+        ts["history"]["epochs"] = ts["history"]["epochs"] * 20
+
+    runs = {
+        "step0": optimizer(schedule={"name": "step", "step_size": 0, "gamma": 0.1}),
+        "tmax0": optimizer(schedule={"name": "cosine", "t_max": 0, "min_lr": 0.0}),
+        "gamma": optimizer(schedule={"name": "exponential", "gamma": 1e308}),
+        "bigt": optimizer(t="__BIG__"),
+        "lr": optimizer(hyperparameters={"lr": "__BIG__", "weight_decay": 0.0}),
+        "history": long_history,
+    }
+    for name, edit in runs.items():
+        big = "1" + "0" * 400 if name == "bigt" else "1e400"
+        f[f"run_{name}"] = _edit_train_state(F / "toy", F / f"run_{name}", edit, big)
+    fifo_run = F / "run_fifo"
+    shutil.copytree(F / "toy", fifo_run)
+    (fifo_run / "config.toml").unlink()
+    os.mkfifo(fifo_run / "config.toml")
+    f["run_fifo"] = fifo_run
+
+    f["bomb"] = _fake_mnist_bomb(F / "bomb")
+    return {k.replace(".", "_"): str(v) for k, v in f.items()}
+
+
+# (id, argv, environment, fragments every error line must hold); {name} is a hostile file,
+# {dir} the folder that holds them. "command: what" ids: a table per command.
+CASES: list[tuple[str, list[str], dict[str, str], list[str]]] = [
+    # ------------------------------------------------------------------ train
+    ("train: FIFO as the CSV", ["train", "--dataset", "{fifo_csv}", "--target", "y"], {},
+     ["fifo.csv", "FIFO"]),
+    ("train: FIFO as the config", ["train", "--config", "{fifo_toml}"], {}, ["fifo.toml", "FIFO"]),
+    ("train: /dev/zero as the config", ["train", "--config", "/dev/zero"], {},
+     ["/dev/zero", "device"]),
+    ("train: config over 1 MiB", ["train", "--config", "{dir}/big.toml"], {},
+     ["big.toml", "limit", "BACKPROP_MAX_CONFIG_BYTES"]),
+    ("train: deeply nested TOML", ["train", "--config", "{dir}/nested.toml"], {},
+     ["nested.toml", "nested too deeply"]),
+    ("train: deeply nested JSON config", ["train", "--config", "{dir}/nested_config.json"], {},
+     ["nested_config.json", "nested too deeply"]),
+    ("train: TOML datetime for epochs", ["train", "--config", "{dir}/datetime.toml"], {},
+     ["datetime.toml", "epochs", "expected an integer"]),
+    ("train: data_dir = 5", ["train", "--config", "{dir}/data_dir.toml"], {},
+     ["data_dir.toml", "data_dir", "expected a string"]),
+    ("train: epochs = 1.5", ["train", "--config", "{dir}/fraction.toml"], {},
+     ["fraction.toml", "epochs", "expected an integer"]),
+    ("train: epochs = true", ["train", "--config", "{dir}/bool.toml"], {},
+     ["bool.toml", "epochs", "expected an integer"]),
+    ("train: --layers of 5e9 parameters", ["train", "--layers", "2,1000000000,2"], {},
+     ["--layers", "5000000002 parameters", "BACKPROP_MAX_PARAMETERS"]),
+    ("train: --layers of 1e10 parameters", ["train", "--layers", "2,100000,100000,2"], {},
+     ["--layers", "parameters", "limit"]),
+    ("train: --layers of 2000 sizes", ["train", "--layers", ",".join(["2"] * 2000)], {},
+     ["--layers", "2000 layer sizes", "BACKPROP_MAX_LAYERS"]),
+    ("train: --layers with a 40-digit size", ["train", "--layers", "2," + "9" * 40 + ",2"], {},
+     ["--layers"]),
+    ("train: --epochs 10^20", ["train", "--epochs", "100000000000000000000"], {},
+     ["--epochs", "BACKPROP_MAX_EPOCHS"]),
+    ("train: CSV target with 10^5 classes",
+     ["train", "--dataset", "{dir}/classes.csv", "--target", "y"], {},
+     ["classes.csv", "1000 classes", "BACKPROP_MAX_CLASSES"]),
+    ("train: CSV over the limit", ["train", "--dataset", "{cls_csv}", "--target", "label"],
+     {"BACKPROP_MAX_CSV_BYTES": "100"}, ["cls.csv", "the limit is 100 bytes"]),
+    ("train: a limit that is not a number", ["train"], {"BACKPROP_MAX_EPOCHS": "lots"},
+     ["BACKPROP_MAX_EPOCHS", "'lots'"]),
+    ("train: --lr nan", ["train", "--lr", "nan"], {}, ["--lr", "finite"]),
+    ("train: --dropout nan", ["train", "--dropout", "nan"], {}, ["--dropout", "finite"]),
+    ("train: --weight-decay inf", ["train", "--weight-decay", "inf"], {},
+     ["--weight-decay", "finite"]),
+    ("train: --init-scale 1e308", ["train", "--init-scale", "1e308", "--seed", "2"], {},
+     ["--init-scale", "overflow"]),
+    ("train: MNIST gzip that inflates to 1 GiB",
+     ["train", "--dataset", "mnist", "--data-dir", "{bomb}"], {},
+     ["train-images-idx3-ubyte.gz", "trailing bytes"]),
+    ("train: resume, step_size 0", ["train", "--resume", "{run_step0}", "--epochs", "4"], {},
+     ["run_step0", "step_size"]),
+    ("train: resume, cosine t_max 0", ["train", "--resume", "{run_tmax0}", "--epochs", "4"], {},
+     ["run_tmax0", "t_max"]),
+    ("train: resume, gamma 1e308", ["train", "--resume", "{run_gamma}", "--epochs", "4"], {},
+     ["run_gamma", "gamma"]),
+    ("train: resume, optimizer t = 10^400", ["train", "--resume", "{run_bigt}", "--epochs", "4"],
+     {}, ["run_bigt", "optimizer t"]),
+    ("train: resume, lr 1e400", ["train", "--resume", "{run_lr}", "--epochs", "4"], {},
+     ["run_lr", "finite numbers"]),
+    ("train: resume, history past the epochs limit",
+     ["train", "--resume", "{run_history}", "--epochs", "4"], {"BACKPROP_MAX_EPOCHS": "5"},
+     ["run_history", "more than 5 epochs", "BACKPROP_MAX_EPOCHS"]),
+    ("train: resume, FIFO as config.toml", ["train", "--resume", "{run_fifo}", "--epochs", "4"],
+     {}, ["config.toml", "FIFO"]),
+    # --------------------------------------------------------------- evaluate
+    ("evaluate: FIFO as the model", ["evaluate", "{fifo_safetensors}", "--dataset", "xor"], {},
+     ["fifo.safetensors", "FIFO"]),
+    ("evaluate: /dev/zero as the model", ["evaluate", "/dev/zero", "--dataset", "xor"], {},
+     ["/dev/zero", "device"]),
+    ("evaluate: a folder as the model", ["evaluate", "{dir}", "--dataset", "xor"], {},
+     ["folder"]),
+    ("evaluate: 3 MB model of 10^6 layer sizes",
+     ["evaluate", "{layers_safetensors}", "--dataset", "xor"], {},
+     ["layers.safetensors", "1000000 layer sizes", "BACKPROP_MAX_LAYERS"]),
+    ("evaluate: header of 10100 tensors",
+     ["evaluate", "{tensors_safetensors}", "--dataset", "xor"], {},
+     ["tensors.safetensors", "10000 tensors", "BACKPROP_MAX_TENSORS"]),
+    ("evaluate: 40 MiB header", ["evaluate", "{header_safetensors}", "--dataset", "xor"], {},
+     ["header.safetensors", "header is", "BACKPROP_MAX_HEADER_BYTES"]),
+    ("evaluate: format_version '\u00b9'", ["evaluate", "{version_safetensors}", "--dataset", "toy"],
+     {}, ["version.safetensors", "format_version"]),
+    ("evaluate: 5 class labels for 2 outputs",
+     ["evaluate", "{classes5_safetensors}", "--dataset", "toy"], {},
+     ["classes5.safetensors", "5 classes", "2 outputs"]),
+    ("evaluate: weights that overflow", ["evaluate", "{huge_safetensors}", "--dataset", "toy"],
+     {}, ["huge.safetensors", "NaN or inf"]),
+    ("evaluate: classifier on a regression CSV",
+     ["evaluate", "{model}", "--dataset", "{reg_csv}", "--target", "y"], {},
+     ["reg.csv", "regression", "2 outputs"]),
+    ("evaluate: MNIST gzip that inflates to 1 GiB",
+     ["evaluate", "{model}", "--dataset", "mnist", "--data-dir", "{bomb}"], {},
+     ["train-images-idx3-ubyte.gz", "trailing bytes"]),
+    # ---------------------------------------------------------------- predict
+    ("predict: FIFO as the model", ["predict", "{fifo_safetensors}", "{cls_csv}"], {},
+     ["fifo.safetensors", "FIFO"]),
+    ("predict: FIFO as the input", ["predict", "{cls_model}", "{fifo_csv}"], {},
+     ["fifo.csv", "FIFO"]),
+    ("predict: /dev/zero as the input", ["predict", "{cls_model}", "/dev/zero"], {},
+     ["/dev/zero", "device"]),
+    ("predict: a folder as the input", ["predict", "{cls_model}", "{dir}"], {}, ["folder"]),
+    ("predict: cells of 1e308", ["predict", "{cls_model}", "{dir}/cells.csv"], {},
+     ["cells.csv", "line 2", "too far"]),
+    ("predict: weights that overflow", ["predict", "{huge_safetensors}", "{dir}/cells.csv"], {},
+     ["huge.safetensors", "NaN or inf"]),
+    # ----------------------------------------------------------------- export
+    ("export: FIFO as the model", ["export", "{fifo_safetensors}", "{dir}/out.onnx"], {},
+     ["fifo.safetensors", "FIFO"]),
+    ("export: /dev/zero as the model", ["export", "/dev/zero", "{dir}/out.onnx"], {},
+     ["/dev/zero", "device"]),
+    ("export: 3 MB model of 10^6 layer sizes",
+     ["export", "{layers_safetensors}", "{dir}/out.onnx"], {}, ["layers.safetensors", "limit"]),
+    # ---------------------------------------------------------------- explain
+    ("explain: FIFO as the weights", ["explain", "--weights", "{fifo_json}"], {},
+     ["fifo.json", "FIFO"]),
+    ("explain: /dev/zero as the weights", ["explain", "--weights", "/dev/zero"], {},
+     ["/dev/zero", "device"]),
+    ("explain: deeply nested weights", ["explain", "--weights", "{dir}/nested.json"], {},
+     ["nested.json", "nested too deeply"]),
+    ("explain: a 400-digit weight", ["explain", "--weights", "{dir}/bigint.json"], {},
+     ["bigint.json", "w[0][0]", "finite number"]),
+    ("explain: 1322 weights and biases", ["explain", "--weights", "{dir}/wide.json"], {},
+     ["wide.json", "1322 weights", "at most 1000"]),
+    ("explain: --t 1e300,-1e300", ["explain", "--t", "1e300,-1e300"], {}, ["overflows"]),
+    ("explain: --t 1e300,-1e300 --json", ["explain", "--t", "1e300,-1e300", "--json"], {},
+     ["overflows"]),
+    ("explain: --eta nan", ["explain", "--eta", "nan", "--json"], {}, ["--eta", "finite"]),
+    ("explain: --eta inf", ["explain", "--eta", "inf"], {}, ["--eta", "finite"]),
+    ("explain: --steps 10^20", ["explain", "--steps", "99999999999999999999"], {},
+     ["--steps", "10000"]),
+    ("explain: --x nan", ["explain", "--x", "nan,1"], {}, ["--x", "finite"]),
+    # -------------------------------------------------------------- gradcheck
+    ("gradcheck: --tolerance nan", ["gradcheck", "--tolerance", "nan"], {},
+     ["--tolerance", "finite"]),
+    ("gradcheck: FIFO as the config", ["gradcheck", "--config", "{fifo_toml}"], {},
+     ["fifo.toml", "FIFO"]),
+    ("gradcheck: --layers of 5e9 parameters", ["gradcheck", "--layers", "2,1000000000,2"], {},
+     ["--layers", "parameters"]),
+    ("gradcheck: CSV target with 10^5 classes",
+     ["gradcheck", "--dataset", "{dir}/classes.csv", "--target", "y"], {},
+     ["classes.csv", "classes"]),
+    # ------------------------------------------------------------- playground
+    ("playground: FIFO as the weights", ["playground", "--weights", "{fifo_json}"], {},
+     ["fifo.json", "FIFO"]),
+    ("playground: /dev/zero as the weights", ["playground", "--weights", "/dev/zero"], {},
+     ["/dev/zero", "device"]),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def results(hostile, tmp_path_factory) -> dict[str, dict]:
+    """Every case's outcome, from one run of the driver under the memory limit."""
+    work = tmp_path_factory.mktemp("hostile_runs")
+    cases = []
+    for k, (case_id, argv, env, _) in enumerate(CASES):
+        argv = [a.format(**hostile) for a in argv]
+        if argv[0] == "train" and "--resume" not in argv:
+            argv += ["--out", str(work / f"run{k}"), "--no-progress", "--no-plots"]
+        cases.append({"id": case_id, "argv": argv, "env": env})
+    spec = work / "cases.json"
+    spec.write_text(json.dumps({"cases": cases, "memory_limit": MEMORY_LIMIT,
+                                "time_limit": TIME_LIMIT}))  # fmt: skip
+    out = work / "results.json"
+    env = dict(os.environ, PYTHONPATH=str(SRC), XDG_CACHE_HOME=str(work / "cache"))
+    env.pop("BACKPROP_DATA", None)  # MNIST only from --data-dir: no download is ever tried
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "hostile_driver.py"), str(spec), str(out)],
+        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == "", proc.stderr[-3000:]  # nothing escaped the cases' own capture
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("case_id", [c[0] for c in CASES])
+def test_hostile_input_is_one_line_exit_2(results, case_id):
+    fragments = next(c[3] for c in CASES if c[0] == case_id)
+    r = results[case_id]
+    assert r["status"] == 2, r
+    err = r["stderr"]
+    assert err.count("\n") == 1 and err.startswith("Error: "), repr(err)
+    assert "Traceback" not in err and "Warning" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    assert r["seconds"] < TIME_LIMIT
+
+
+def test_hostile_inputs_stay_within_memory(results):
+    """Peak resident memory of the process that ran every case (under RLIMIT_AS)."""
+    peak = max(r["peak_mb"] for r in results.values())
+    print(f"peak resident memory over {len(results)} hostile cases: {peak:.0f} MB")
+    assert peak < 700
+
+
+def test_every_command_has_a_table():
+    from backprop.cli import cli
+
+    covered = {case_id.split(":")[0] for case_id, *_ in CASES}
+    assert covered == set(cli.commands), set(cli.commands) ^ covered
+
+
+# -------------------------------------------------------- in a real process, end to end
+def _limited() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "{fifo_safetensors}", "--dataset", "xor"],
+        ["explain", "--weights", "/dev/zero"],
+        ["train", "--layers", "2,1000000000,2"],
+    ],
+)
+def test_hostile_input_in_a_real_process(hostile, tmp_path, argv):
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", *[a.format(**hostile) for a in argv]],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True,
+        text=True, timeout=60, preexec_fn=_limited,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("Error: "), proc.stderr
+    assert proc.stdout == ""
+
+
+def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path):
+    """A KeyboardInterrupt raised while ``import backprop`` runs (here by an import hook,
+    deterministically, where a real Ctrl-C would land at random): one line, no traceback,
+    and the process still ends by SIGINT."""
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'backprop.network':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv[0] = 'backprop'\n"
+        "import backprop\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(SRC)),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.stderr == "Error: interrupted\n"
+    assert proc.returncode == -signal.SIGINT
+
+
+def test_ctrl_c_at_any_moment_of_a_short_run(tmp_path):
+    """A real Ctrl-C at several moments of ``backprop train``: while importing, while
+    loading, while training. Each ends with at most one line on stderr, never a traceback
+    (a run that finished before the signal prints nothing). (Python's own start, the first
+    ~30 ms before any of backprop's code runs, is the one moment left to Python.)"""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    for k, delay in enumerate((0.15, 0.3, 0.6, 1.0)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backprop", "train", "--epochs", "300", "--no-progress",
+             "--no-plots", "--out", str(tmp_path / f"r{k}")],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, (delay, err)
+        assert err.count("\n") <= 1, (delay, err)
+        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, proc.returncode, err)
+
+
+# ------------------------------------------------------------------ hostile but valid
+def test_huge_feature_values_are_standardised_without_warnings(run_cli, tmp_path):
+    """Features near 1e300 overflow the textbook mean and variance; the statistics are
+    computed on the column divided by its largest magnitude instead."""
+    import statistics
+
+    column = [1e300 * (i % 3 - 1) + 1e298 * (i % 7) for i in range(60)]
+    rows = "\n".join(f"{a!r},{i % 5},{i % 2}" for i, a in enumerate(column))
+    (tmp_path / "big.csv").write_text("a,b,y\n" + rows + "\n")
+    rc, out, err = run_cli("train", "--dataset", str(tmp_path / "big.csv"), "--target", "y",
+                           "--test-fraction", "0", "--epochs", "2", "--out", str(tmp_path / "r"),
+                           "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0 and err == "", err
+    from backprop.io import load_model
+
+    pre = load_model(tmp_path / "r" / "model.safetensors").preprocessing
+    # the reference: exact rational arithmetic on the whole column (test fraction 0)
+    assert pre.mean[0] == pytest.approx(statistics.fmean(column), rel=1e-12)
+    assert pre.scale[0] == pytest.approx(statistics.pstdev(column), rel=1e-12)
+
+
+def test_gzip_is_never_inflated_past_what_the_header_declares(tmp_path):
+    from backprop.datasets import DatasetError, read_idx
+    from backprop.datasets.idx import decompress_gzip
+
+    data = gzip.compress(bytes(10_000))
+    assert len(decompress_gzip(data, "x", max_size=100)) == 101  # stops one byte past
+    assert len(decompress_gzip(data + gzip.compress(b"ab"), "x")) == 10_002  # two members
+    header = bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big")
+    (tmp_path / "x.gz").write_bytes(gzip.compress(header + bytes(10_000)))
+    with pytest.raises(DatasetError, match="trailing bytes: more than 18 bytes"):
+        read_idx(tmp_path / "x.gz")
+    big = bytes([0, 0, 8, 2]) + (100_000).to_bytes(4, "big") * 2  # declares 10^10 bytes
+    (tmp_path / "big.gz").write_bytes(gzip.compress(big))
+    with pytest.raises(DatasetError, match=r"declares 10000000012 bytes .* BACKPROP_MAX_IDX"):
+        read_idx(tmp_path / "big.gz")
+
+
+# ------------------------------------------------------------------------ the pieces
+def test_special_files_are_refused_by_type_before_reading(tmp_path):
+    import socket
+
+    from backprop._limits import open_regular, read_user_file
+
+    sock = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock))
+        os.mkfifo(tmp_path / "fifo")
+        for path, what in [(sock, "a socket"), (tmp_path / "fifo", "a FIFO"),
+                           ("/dev/null", "a device"), (tmp_path, "a folder")]:  # fmt: skip
+            with pytest.raises(ValueError, match=f"thing {path} is {what}"):
+                open_regular(path, "thing")
+    (tmp_path / "ok").write_bytes(b"12345")
+    assert read_user_file(tmp_path / "ok", "thing", "config_bytes") == b"12345"
+    with pytest.raises(ValueError, match="thing .* does not exist"):
+        read_user_file(tmp_path / "absent", "thing", "config_bytes")
+
+
+def test_limits_are_raised_by_their_environment_variable(tmp_path, monkeypatch):
+    from backprop._limits import LIMITS, limit, read_user_file
+
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    monkeypatch.setenv("BACKPROP_MAX_CONFIG_BYTES", "99")
+    with pytest.raises(ValueError, match=r"is 100 bytes; the limit is 99 bytes \(set BACKPROP_MAX"):
+        read_user_file(tmp_path / "f", "config file", "config_bytes")
+    monkeypatch.setenv("BACKPROP_MAX_CONFIG_BYTES", "1_000")
+    assert limit("config_bytes") == 1000
+    assert len(read_user_file(tmp_path / "f", "config file", "config_bytes")) == 100
+    for name, lim in LIMITS.items():
+        assert lim.env == "BACKPROP_MAX_" + name.upper() and lim.default > 0
+
+
+def test_json_parse_stops_past_its_object_budget(monkeypatch):
+    from backprop.io import ModelFileError, parse_json
+
+    monkeypatch.setenv("BACKPROP_MAX_TENSORS", "3")
+    assert parse_json('{"a": {}, "b": {}, "c": {}}', "the header", "f", "tensors", extra=1)
+    with pytest.raises(ModelFileError, match="more than 3 tensors; the limit is 3 tensors"):
+        parse_json('{"a": {}, "b": {}, "c": {}, "d": {}}', "the header", "f", "tensors", extra=1)
+
+
+def test_schedules_and_optimizers_refuse_values_that_break_them():
+    from backprop.optimizers import SGD, Adam, CosineLR, ExponentialLR, Nesterov, RMSprop, StepLR
+
+    bad = [
+        lambda: StepLR(step_size=0), lambda: StepLR(gamma=1e308), lambda: StepLR(step_size=2.5),
+        lambda: CosineLR(t_max=0), lambda: CosineLR(min_lr=float("nan")),
+        lambda: ExponentialLR(gamma=0.0), lambda: ExponentialLR(gamma=float("nan")),
+        lambda: Adam(eps=-1), lambda: Adam(eps=0.0), lambda: RMSprop(eps=float("inf")),
+        lambda: Nesterov(momentum=0.0), lambda: SGD(weight_decay=float("inf")),
+    ]  # fmt: skip
+    for make in bad:
+        with pytest.raises(ValueError):
+            make()
+    assert Nesterov(momentum=0.5).momentum == 0.5 and StepLR(5, 1.0)(1.0, 12) == 1.0
+
+
+def test_write_atomic_claims_and_names_the_file(tmp_path, monkeypatch):
+    from backprop.io import write_atomic
+    from backprop.io.safetensors import WriteError
+
+    write_atomic(tmp_path / "a", b"one", exclusive=True)
+    with pytest.raises(FileExistsError):
+        write_atomic(tmp_path / "a", b"two", exclusive=True)
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FileExistsError):  # a dangling symlink is something: never followed
+        write_atomic(tmp_path / "link", b"two", exclusive=True)
+    assert not (tmp_path / "elsewhere").exists()
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'no' / 'b'}: "):
+        write_atomic(tmp_path / "no" / "b", b"x")
+    assert (tmp_path / "a").read_bytes() == b"one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "link"]

@@ -1,0 +1,414 @@
+"""Faults while a run folder is written (issue 15): a write that fails at each write in
+turn, a full disk, a read-only folder, two runs into one --out, planted symlinks, Ctrl-C
+inside a checkpoint write, and divergence.
+
+Each asserts what the user relies on: one ``Error:`` line naming the file, nothing saved
+before is changed or half-written (no file is left between its old and new content, no
+temporary file stays behind), and the run can still be resumed, to the same bits as a run
+that never failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backprop.cli import main
+from backprop.cli.config import read_config
+from backprop.cli.run_folder import claim_run_dir, lock_run_dir
+from backprop.io import load_model
+from backprop.io.checkpoint import load_checkpoint
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+QUIET = ["--no-progress", "--no-plots"]
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _assert_whole(folder: Path) -> None:
+    """Every file of the run folder is complete and readable; no temporary file is left."""
+    names = {p.name for p in folder.iterdir()}
+    assert not [n for n in names if n.startswith(".")], names
+    if "config.toml" in names:
+        read_config(folder / "config.toml")
+    if "checkpoint.safetensors" in names:
+        load_checkpoint(folder)
+    if "model.safetensors" in names:
+        load_model(folder / "model.safetensors")
+    if "history.csv" in names:
+        with open(folder / "history.csv", newline="") as f:
+            assert list(csv.DictReader(f))
+    if "summary.json" in names:
+        json.loads((folder / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, object]:
+    """A run of 2 epochs checkpointed every epoch, and the same run trained to 4 epochs
+    without interruption (what every resumed run must equal, bit for bit)."""
+    base = tmp_path_factory.mktemp("faults")
+    two, four = base / "two", base / "four"
+    common = ["train", "--epochs", "2", "--checkpoint-every", "1", *QUIET]
+    assert main([*common, "--out", str(two)]) == 0
+    assert main([*common[:2], "4", *common[3:], "--out", str(four)]) == 0
+    return {"two": two, "final": load_model(four / "model.safetensors").state_dict()}
+
+
+class _Faulty:
+    """``os.fdopen`` whose ``fail_at``-th file opened for writing fails its write with
+    ``errno_`` (a full disk: ENOSPC); counts the writes either way.
+
+    Every run-folder file is written through a temporary ``.NAME.XXXX.tmp`` beside it: at
+    the failing write, :attr:`target` is NAME and :attr:`target_before` its bytes then.
+    """
+
+    def __init__(self, fail_at: int | None, errno_: int = errno.ENOSPC) -> None:
+        self.fail_at, self.errno, self.count = fail_at, errno_, 0
+        self.target: str | None = None
+        self.target_before: bytes | None = None
+        self.real = os.fdopen
+
+    def __call__(self, fd, mode="r", *args, **kwargs):
+        f = self.real(fd, mode, *args, **kwargs)
+        if "w" not in mode and "x" not in mode:
+            return f
+        self.count += 1
+        if self.count != self.fail_at:
+            return f
+        tmp = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        self.target = tmp.name[1:].rsplit(".", 2)[0]
+        dest = tmp.parent / self.target
+        self.target_before = dest.read_bytes() if dest.exists() else None
+        faulty = self
+
+        class Failing:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                f.close()
+
+            def write(self, data):
+                raise OSError(faulty.errno, os.strerror(faulty.errno))
+
+            def flush(self):
+                pass
+
+            def fileno(self):
+                return f.fileno()
+
+        return Failing()
+
+
+def _resume(run: Path, epochs: int = 4) -> list[str]:
+    return ["train", "--resume", str(run), "--epochs", str(epochs), *QUIET]
+
+
+def _count_writes(monkeypatch, argv: list[str]) -> int:
+    counter = _Faulty(None)
+    monkeypatch.setattr(os, "fdopen", counter)
+    assert main(argv) == 0
+    monkeypatch.undo()
+    return counter.count
+
+
+@pytest.mark.parametrize("mode", ["resume", "new run"])
+def test_a_write_that_fails_at_each_write(run_cli, reference, tmp_path, monkeypatch, mode):
+    """Every write of a run, failed in turn (disk full): one line naming the file; the
+    file keeps its old content; every file is whole; the run resumes to the same bits."""
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("names the failed file through /proc")
+
+    def setup(k: int) -> tuple[Path, list[str]]:
+        run = tmp_path / f"run{k}"
+        if mode == "resume":
+            shutil.copytree(reference["two"], run)
+            return run, _resume(run)
+        argv = ["train", "--epochs", "4", "--checkpoint-every", "1", "--out", str(run), *QUIET]
+        return run, argv
+
+    run, argv = setup(0)
+    n_writes = _count_writes(monkeypatch, argv)
+    assert n_writes >= 6  # config, a checkpoint per epoch and at the end, model, history, summary
+    for k in range(1, n_writes + 1):
+        run, argv = setup(k)
+        before = _contents(run) if run.exists() else {}
+        faulty = _Faulty(k)
+        monkeypatch.setattr(os, "fdopen", faulty)
+        rc, _, err = run_cli(*argv)
+        monkeypatch.undo()
+        assert rc == 2 and err.count("\n") == 1, (k, err)
+        assert err.startswith("Error: cannot write ") and "No space left on device" in err, err
+        assert f"{run / faulty.target}: No space" in err, (faulty.target, err)
+        # the file whose write failed holds what it held just before; the others are
+        # either as before the run or a complete newer version
+        after = _contents(run) if run.exists() else {}
+        assert after.get(faulty.target) == faulty.target_before, (k, faulty.target)
+        assert set(after) >= set(before)
+        _assert_whole(run)
+        # ... and the run goes on from what was saved
+        if (run / "checkpoint.safetensors").exists():
+            state, _ = load_checkpoint(run)
+            if state.epoch < 4:
+                assert main(_resume(run)) == 0, k
+            assert all(
+                np.array_equal(v, reference["final"][name])
+                for name, v in load_checkpoint(run)[0].model.state_dict().items()
+            ), k
+        elif (run / "config.toml").exists():  # stopped before its first checkpoint: says so
+            rc, _, err = run_cli(*_resume(run))
+            assert rc == 2 and "holds no checkpoint" in err
+        else:  # the claim itself failed: the folder is free for the run
+            assert main(argv) == 0
+
+
+def test_disk_full_for_real(reference, tmp_path):
+    """``ulimit -f 0`` in a real process (writes fail with EFBIG): the resumed run stops at
+    its first write, config.toml keeps its bytes, and the run resumes afterwards."""
+    import resource
+
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    before = _contents(run)
+
+    def no_file_growth() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", *_resume(run)],
+        env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True, timeout=120,
+        preexec_fn=no_file_growth,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot write" in proc.stderr, proc.stderr
+    assert "config.toml" in proc.stderr
+    assert _contents(run) == before  # not one byte changed
+    assert main(_resume(run)) == 0
+    final = load_model(run / "model.safetensors").state_dict()
+    assert all(np.array_equal(final[k], v) for k, v in reference["final"].items())
+
+
+def test_read_only_run_folder(run_cli, reference, tmp_path, monkeypatch):
+    """A folder that refuses writes (EROFS; a real chmod cannot stop root): one line naming
+    the file, nothing changed. Then with chmod, where the user is not root."""
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    before = _contents(run)
+
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    rc, _, err = run_cli(*_resume(run))
+    monkeypatch.undo()
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "cannot write" in err and "config.toml" in err and "Read-only file system" in err
+    assert _contents(run) == before
+    if os.geteuid() != 0:
+        run.chmod(0o555)
+        try:
+            rc, _, err = run_cli(*_resume(run))
+        finally:
+            run.chmod(0o755)
+        assert rc == 2 and err.count("\n") == 1 and "Permission denied" in err, err
+        assert _contents(run) == before
+    assert main(_resume(run)) == 0
+
+
+def test_two_runs_claim_one_folder_once(tmp_path):
+    """The claim is one exclusive create: the second claim of a folder fails, whatever was
+    checked before it."""
+    assert claim_run_dir(tmp_path, "epochs = 3\n") is True
+    assert claim_run_dir(tmp_path, "epochs = 5\n") is False
+    assert (tmp_path / "config.toml").read_text() == "epochs = 3\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+
+
+def test_two_runs_into_one_out_in_real_processes(tmp_path):
+    """Two processes started together into one --out: exactly one trains, the other says so
+    in one line, and the folder holds one run's files (the config and the model agree)."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    for trial in range(2):
+        out = tmp_path / f"out{trial}"
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "backprop",
+                    "train",
+                    "--epochs",
+                    "30",
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    str(out),
+                    *QUIET,
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for seed in (1, 2)
+        ]
+        results = [(p.communicate(timeout=120)[1], p.returncode)[::-1] for p in procs]
+        assert sorted(rc for rc, _ in results) == [0, 2], results
+        loser = next(err for rc, err in results if rc == 2)
+        assert loser.count("\n") == 1 and "already holds a run" in loser, loser
+        seed = read_config(out / "config.toml")["seed"]
+        assert json.loads((out / "summary.json").read_text())["seed"] == seed
+        _, fit_config = load_checkpoint(out)
+        assert fit_config["seed"] == seed
+
+
+def test_a_run_folder_in_use_is_refused(run_cli, reference, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    before = _contents(run)
+    lock = lock_run_dir(run)  # as another train --resume holds it
+    try:
+        rc, _, err = run_cli(*_resume(run))
+    finally:
+        lock.release()
+    if rc != 2:
+        pytest.skip("this file system does not lock folders")
+    assert err.count("\n") == 1 and "in use by another backprop train" in err
+    assert _contents(run) == before
+    assert main(_resume(run)) == 0  # free again
+
+
+def test_planted_symlinks_are_never_followed(run_cli, reference, tmp_path):
+    """Every side file of a run folder replaced by a symlink to a file outside, and the old
+    fixed temporary name planted too: resuming replaces the links, the files outside keep
+    their bytes."""
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    victims = {}
+    for name in ("history.csv", "summary.json", "model.safetensors", "summary.json.tmp"):
+        victim = tmp_path / f"victim-{name}"
+        victim.write_text(f"precious {name}\n")
+        victims[victim] = victim.read_bytes()
+        (run / name).unlink(missing_ok=True)
+        (run / name).symlink_to(victim)
+    rc, _, err = run_cli(*_resume(run))
+    assert rc == 0, err
+    assert {v: v.read_bytes() for v in victims} == victims
+    for name in ("history.csv", "summary.json", "model.safetensors"):
+        assert not (run / name).is_symlink()
+    _assert_whole(run)
+
+
+def test_a_dangling_config_symlink_in_out_is_refused(run_cli, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere.toml"
+    (out / "config.toml").symlink_to(elsewhere)
+    rc, _, err = run_cli("train", "--epochs", "2", "--out", str(out), *QUIET)
+    assert rc == 2 and err.count("\n") == 1 and "already holds a run" in err
+    assert not elsewhere.exists()
+
+
+def test_ctrl_c_inside_a_checkpoint_write_names_the_saved_epoch(run_cli, tmp_path, monkeypatch):
+    """Ctrl-C while the checkpoint of epoch 3 is written: that checkpoint is never written,
+    so the message says to continue from epoch 2, which is what the file holds."""
+    import backprop.io.checkpoint as checkpoint_module
+
+    real = checkpoint_module.save_checkpoint
+
+    def interrupted(path, state, fit_config):
+        if state.epoch == 3:
+            raise KeyboardInterrupt
+        return real(path, state, fit_config)
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", interrupted)
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--epochs", "5", "--checkpoint-every", "1", "--out", str(out),
+                         *QUIET)  # fmt: skip
+    monkeypatch.undo()
+    assert rc == 130 and err.count("\n") == 1
+    assert "continue from epoch 2" in err
+    assert load_checkpoint(out)[0].epoch == 2
+    assert main(_resume(out, 5)) == 0
+
+
+def test_a_folder_left_by_a_failed_run_says_what_to_do(run_cli, tmp_path, monkeypatch):
+    import backprop.cli.commands.train as train_module
+
+    def fails(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "somewhere")
+
+    monkeypatch.setattr(train_module, "_run_training", fails)
+    out = tmp_path / "run"
+    rc, _, _ = run_cli("train", "--out", str(out), *QUIET)
+    monkeypatch.undo()
+    assert rc == 2 and (out / "config.toml").exists()
+    rc, _, err = run_cli("train", "--out", str(out), *QUIET)
+    assert rc == 2 and "no checkpoint to resume from" in err and "--resume" not in err
+    rc, _, err = run_cli("train", "--resume", str(out), *QUIET)
+    assert rc == 2 and "holds no checkpoint" in err and "another --out" in err
+
+
+# ------------------------------------------------------------------------- divergence
+def test_divergence_keeps_a_finite_loadable_model(run_cli, tmp_path):
+    """lr 1e308 on targets up to 1e6: the one step overflows the weights while the loss
+    (measured before the step) is finite. The run stops as diverged (exit 1) and the model
+    it keeps loads, is finite, and is the initial one."""
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.4f},{b:.4f},{1e6 * c:.1f}" for a, b, c in rng.random((200, 3))]
+    (tmp_path / "reg.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "reg.csv"), "--target", "y",
+                         "--lr", "1e308", "--epochs", "1", "--batch-size", "100000",
+                         "--validation-fraction", "0", "--out", str(out), *QUIET)  # fmt: skip
+    assert rc == 1 and err.count("\n") == 1 and "training diverged" in err, err
+    assert "the weights became NaN or inf" in err
+    model = load_model(out / "model.safetensors")
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+    rc, _, err = run_cli("evaluate", str(out / "model.safetensors"), "--dataset",
+                         str(tmp_path / "reg.csv"), "--target", "y")  # fmt: skip
+    assert rc == 0, err
+
+
+def test_divergence_in_a_later_epoch_keeps_the_last_good_epoch(tmp_path):
+    """Python API: the weights overflow in epoch 3's last step (the loss stays finite):
+    TrainingDiverged, and the model holds epoch 2's weights, finite."""
+    from backprop import MLP, TrainingDiverged, fit
+    from backprop.optimizers import SGD, ExponentialLR
+
+    class Explodes(ExponentialLR):  # a learning rate that jumps to 1e308 in epoch 3
+        def __call__(self, base_lr: float, epoch: int) -> float:
+            return 1e308 if epoch == 2 else base_lr
+
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(16, 2)), 1e3 * rng.normal(size=(16, 1))
+    model = MLP([2, 4, 1], "tanh", "identity", "mse", seed=0)
+    kept = {}
+    with pytest.raises(TrainingDiverged, match="the weights became NaN or inf in epoch 3"):
+        fit(model, X, T, optimizer=SGD(lr=1e-6, schedule=Explodes()), epochs=5, batch_size=16,
+            callbacks=[lambda s: kept.__setitem__(s.epoch, s.model.state_dict())])  # fmt: skip
+    after = model.state_dict()
+    assert all(np.isfinite(v).all() for v in after.values())
+    assert all(np.array_equal(after[k], kept[2][k]) for k in after)
+
+
+def test_non_finite_initial_weights_are_refused_before_training():
+    from backprop import MLP, fit
+
+    model = MLP([2, 3, 1], "tanh", "identity", "mse", seed=0)
+    model.params["layers.0.W"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf before training"):
+        fit(model, np.zeros((4, 2)), np.zeros((4, 1)), epochs=1)

@@ -257,7 +257,7 @@ BAD_CHECKPOINTS = {
     "hyperparameter not a number": (
         "train_state",
         _put("optimizer", "hyperparameters", "lr", "0.1"),
-        "must be numbers",
+        "must be finite numbers",
     ),
     "hyperparameter unknown": (
         "train_state",

@@ -397,10 +397,13 @@ def test_hostile_input_is_one_line_exit_2(results, case_id):
 
 
 def test_hostile_inputs_stay_within_memory(results):
-    """Peak resident memory of the process that ran every case (under RLIMIT_AS)."""
+    """Peak resident memory of the process that ran every case (under RLIMIT_AS), above
+    what it took to import backprop."""
+    start = results[""]["peak_mb"]
     peak = max(r["peak_mb"] for r in results.values())
-    print(f"peak resident memory over {len(results)} hostile cases: {peak:.0f} MB")
-    assert peak < 700
+    print(f"{len(CASES)} hostile cases: peak resident memory {peak:.0f} MB ({start:.0f} MB "
+          "after the imports)")  # fmt: skip
+    assert peak - start < 300
 
 
 def test_every_command_has_a_table():
@@ -436,16 +439,27 @@ def test_hostile_input_in_a_real_process(hostile, tmp_path, argv):
     assert proc.stdout == ""
 
 
-def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path):
-    """A KeyboardInterrupt raised while ``import backprop`` runs (here by an import hook,
-    deterministically, where a real Ctrl-C would land at random): one line, no traceback,
-    and the process still ends by SIGINT."""
+@pytest.mark.parametrize("arrives_as", ["KeyboardInterrupt", "a library's ImportError"])
+def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path, arrives_as):
+    """A Ctrl-C while ``import backprop`` runs (delivered by an import hook,
+    deterministically, where a real one lands at random): one line, no traceback, and the
+    process still ends by SIGINT. Inside a C extension's initialisation a Ctrl-C comes back
+    as that library's ImportError (NumPy's "PyCapsule_Import could not import module"),
+    with no KeyboardInterrupt left in it: that is the interruption too."""
     code = (
-        "import sys\n"
+        "import os, signal, sys, time\n"
         "class Interrupt:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'backprop.network':\n"
+        "        if name != 'backprop.network':\n"
+        "            return None\n"
+        f"        if {arrives_as == 'KeyboardInterrupt'}:\n"
         "            raise KeyboardInterrupt\n"
+        "        try:\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            time.sleep(5)\n"
+        "        except KeyboardInterrupt:\n"
+        "            pass\n"
+        "        raise ImportError('PyCapsule_Import could not import module \"datetime\"')\n"
         "sys.meta_path.insert(0, Interrupt())\n"
         "sys.argv[0] = 'backprop'\n"
         "import backprop\n"

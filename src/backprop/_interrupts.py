@@ -4,18 +4,25 @@
 importing NumPy, Click and this package; :func:`backprop.cli.main` reports a Ctrl-C only
 once it runs. Imported first by ``backprop/__init__.py``, this module makes the process
 that *is* the command line print ``Error: interrupted`` for a Ctrl-C during those imports
-(through :data:`sys.excepthook`, which Python calls for the uncaught KeyboardInterrupt;
-the process still ends by SIGINT, status 130 in a shell). A program that merely imports
+(through :data:`sys.excepthook`, which Python calls for the uncaught exception). A Ctrl-C
+does not always arrive as a KeyboardInterrupt: raised inside a C extension's
+initialisation it can come back as that library's ImportError (NumPy's), inside a class
+body's ``__set_name__`` as a RuntimeError. So the SIGINT handler also notes that a Ctrl-C
+came (:func:`was_interrupted`), and whatever then fails is reported as the interruption.
+The process still ends by SIGINT (status 130 in a shell). A program that merely imports
 backprop is left alone.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from types import TracebackType
+from types import FrameType, TracebackType
 
-__all__ = ["is_the_command_line"]
+__all__ = ["is_the_command_line", "was_interrupted"]
+
+_ctrl_c: list[bool] = []  # one entry once a Ctrl-C came (only where the handler is ours)
 
 
 def is_the_command_line() -> bool:
@@ -27,15 +34,38 @@ def is_the_command_line() -> bool:
     return any(a == "-m" and b == "backprop" for a, b in zip(argv, argv[1:], strict=False))
 
 
+def was_interrupted(e: BaseException | None = None) -> bool:
+    """Whether a Ctrl-C came in this command-line process, or ``e`` is a KeyboardInterrupt
+    or was caused by one (Python wraps an exception raised in some machinery, such as a
+    class body's ``__set_name__``, in a RuntimeError)."""
+    seen = 0
+    while e is not None and seen < 50:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return bool(_ctrl_c)
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    _ctrl_c.append(True)
+    raise KeyboardInterrupt  # as Python's own handler does
+
+
 def _one_line_for_interrupts(
     kind: type[BaseException], value: BaseException, tb: TracebackType | None
 ) -> None:
-    if issubclass(kind, KeyboardInterrupt):
-        sys.stderr.write("Error: interrupted\n")
+    if not was_interrupted(value):
+        _previous_hook(kind, value, tb)
         return
-    _previous_hook(kind, value, tb)
+    sys.stderr.write("Error: interrupted\n")
+    sys.stderr.flush()
+    if not isinstance(value, KeyboardInterrupt):  # Python ends that one by SIGINT itself
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 _previous_hook = sys.excepthook
 if is_the_command_line():
     sys.excepthook = _one_line_for_interrupts
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)

@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from .._interrupts import was_interrupted
 from .._version import __version__
 
 __all__ = [
@@ -90,16 +91,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: list[str]) -> Any:
     """The command's return value; click's own errors and exits are left to the caller
     (click's ``main`` would print a blank line before a Ctrl-C's message)."""
+    if "_BACKPROP_COMPLETE" in os.environ:  # shell completion: click's own main answers it
+        return cli.main(args, prog_name="backprop")
     try:
         with cli.make_context("backprop", args) as ctx:
             return cli.invoke(ctx)
     except click.exceptions.Exit as e:  # --help, --version
         return e.exit_code
+    except click.exceptions.NoArgsIsHelpError as e:  # `backprop` alone: its help, as --help
+        click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())
+        return 0
 
 
 def _report(e: BaseException) -> tuple[str, int]:
     """The one line and the exit status for an error that reached the boundary."""
-    if isinstance(e, KeyboardInterrupt | click.exceptions.Abort):
+    if isinstance(e, click.exceptions.Abort) or was_interrupted(e):
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(e, click.ClickException):
         return e.format_message(), EXIT_USAGE

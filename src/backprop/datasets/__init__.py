@@ -172,7 +172,13 @@ def _load_synthetic(request: DatasetRequest) -> Dataset:
         np.random.default_rng([seed, 0]),
         int(np.random.default_rng([seed, 1]).integers(2**63)),
     )
-    X, y = generate(n, float(sigma), data_rng)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, as one line
+        X, y = generate(n, float(sigma), data_rng)
+    if not np.isfinite(X).all():
+        raise DatasetError(
+            f"noise {sigma!r} makes {name} points beyond float64's range (inf); choose a "
+            "smaller noise"
+        )
     train_idx, test_idx = train_test_split(n, test_fraction, split_seed, labels=y)
     return Dataset.from_split(
         name,

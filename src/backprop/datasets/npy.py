@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import open_regular
+
 __all__ = ["NpyArray", "open_npy"]
 
 
@@ -140,18 +142,18 @@ def _read_exactly(fd: int, buf: memoryview, offset: int, path: Path) -> None:
 def _npy_header(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
     """Offset of the data, shape and dtype of a ``.npy`` file (object arrays refused)."""
     fmt = np.lib.format
-    try:
-        with open(path, "rb") as f:
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"no such .npy file: {path}")
+    with open_regular(path, ".npy file") as f:  # a FIFO or a device is refused by its type
+        try:
             version = fmt.read_magic(f)
             if version == (1, 0):
                 shape, fortran, dtype = fmt.read_array_header_1_0(f)
             else:
                 shape, fortran, dtype = fmt.read_array_header_2_0(f)
             offset = f.tell()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such .npy file: {path}") from None
-    except ValueError as e:
-        raise ValueError(f"{path} is not a readable .npy file: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"{path} is not a readable .npy file: {e}") from None
     if dtype.hasobject:
         raise ValueError(f"{path} holds Python objects; expected an array of numbers")
     if fortran and len(shape) > 1:

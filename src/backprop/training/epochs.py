@@ -184,7 +184,8 @@ def train_epochs(
                     state.history,
                     state.epoch,
                 )
-            row.update(evaluate())
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                row.update(evaluate())  # a validation loss that overflows is recorded as inf
             row["lr"] = opt.lr
             row["time"] = time.perf_counter() - start
             state.epoch += 1

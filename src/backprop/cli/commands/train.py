@@ -48,6 +48,7 @@ from ..run_folder import (
 __all__ = ["KeepLastEpoch", "train"]
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # overflow: inf, then null
 def _split_metrics(
     model: MLP, X: np.ndarray, y: np.ndarray, T: np.ndarray, classify: bool
 ) -> dict[str, float]:

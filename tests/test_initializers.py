@@ -1,4 +1,5 @@
-"""Weight initialisers: shapes, seeded determinism, and the sample spread of each formula."""
+"""Weight and bias initialisers: shapes, seeded determinism, the sample spread of each
+formula, ``init="auto"`` by activation, and the order in which an MLP draws them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 from backprop import INITIALIZERS, MLP
-from backprop.initializers import as_generator, get_initializer
+from backprop.initializers import (
+    AUTO_INITIALIZERS,
+    BIAS_INITIALIZERS,
+    as_generator,
+    get_bias_initializer,
+    get_initializer,
+    initializer_for,
+)
 
 FAN_IN, FAN_OUT = 300, 200  # 60,000 draws: the sample std is within ~0.6% of the true one
 
@@ -26,11 +34,14 @@ EXPECTED = {
 }
 
 
+DRAWN = [name for name in INITIALIZERS if name != "auto"]  # "auto" names one of these
+
+
 def test_all_initializers_covered():
-    assert set(EXPECTED) == set(INITIALIZERS)
+    assert set(EXPECTED) | {"auto"} == set(INITIALIZERS)
 
 
-@pytest.mark.parametrize("name", list(INITIALIZERS))
+@pytest.mark.parametrize("name", DRAWN)
 def test_shape_spread_and_bounds(name):
     W = get_initializer(name)(np.random.default_rng(0), FAN_IN, FAN_OUT, 0.1)
     assert W.shape == (FAN_IN, FAN_OUT) and W.dtype == np.float64
@@ -47,7 +58,7 @@ def test_shape_spread_and_bounds(name):
         assert np.mean(np.abs(W) < std) == pytest.approx(0.6827, abs=0.01)
 
 
-@pytest.mark.parametrize("name", list(INITIALIZERS))
+@pytest.mark.parametrize("name", DRAWN)
 def test_seeded_determinism(name):
     init = get_initializer(name)
     a = init(np.random.default_rng(42), 5, 7, 0.1)
@@ -73,7 +84,7 @@ def test_mlp_uses_the_initializer(name, dtype):
     c = MLP(sizes, init=name, dtype=dtype, seed=4)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     rng = np.random.default_rng(3)  # the weights are drawn layer by layer from the seed
-    init = get_initializer(name)
+    init = initializer_for(name, "sigmoid")  # MLP's default activations: sigmoid, sigmoid
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         W = sa[f"layers.{i}.W"]
         assert W.shape == (fan_in, fan_out) and W.dtype == np.dtype(dtype)
@@ -81,6 +92,71 @@ def test_mlp_uses_the_initializer(name, dtype):
         np.testing.assert_array_equal(W, sb[f"layers.{i}.W"])
         assert not np.array_equal(W, sc[f"layers.{i}.W"])
         np.testing.assert_array_equal(sa[f"layers.{i}.b"], np.zeros(fan_out, dtype))  # biases 0
+
+
+def test_auto_picks_by_activation_layer_by_layer():
+    """Glorot for the saturating activations and the outputs, He for the ReLU family: a
+    relu network with an identity output gets He-normal hidden weights and a Glorot-uniform
+    output layer."""
+    assert {AUTO_INITIALIZERS[a] for a in ("sigmoid", "tanh", "identity")} == {"xavier_uniform"}
+    assert {AUTO_INITIALIZERS[a] for a in ("relu", "leaky_relu", "elu", "gelu")} == {"he_normal"}
+    sizes = [300, 200, 100]
+    net = MLP(sizes, "relu", "identity", "mse", seed=5)
+    assert net.config.init == "auto"  # the default
+    rng = np.random.default_rng(5)
+    hidden = get_initializer("he_normal")(rng, 300, 200, 0.1)
+    output = get_initializer("xavier_uniform")(rng, 200, 100, 0.1)
+    state = net.state_dict()
+    np.testing.assert_array_equal(state["layers.0.W"], hidden)
+    np.testing.assert_array_equal(state["layers.1.W"], output)
+    assert state["layers.0.W"].std() == pytest.approx(math.sqrt(2 / 300), rel=0.02)
+    with pytest.raises(ValueError, match="depends on the layer's activation"):
+        get_initializer("auto")(rng, 2, 2, 0.1)
+
+
+# name -> (expected std, bound of a uniform draw or None), for fan_in = FAN_IN
+BIAS_EXPECTED = {
+    "zeros": (0.0, 0.0),
+    "uniform": (1 / math.sqrt(FAN_IN) / math.sqrt(3), 1 / math.sqrt(FAN_IN)),
+    "normal": (1.0, None),
+}
+
+
+def test_all_bias_initializers_covered():
+    assert set(BIAS_EXPECTED) == set(BIAS_INITIALIZERS)
+
+
+@pytest.mark.parametrize("name", list(BIAS_INITIALIZERS))
+def test_bias_spread_and_bounds(name):
+    b = get_bias_initializer(name)(np.random.default_rng(0), FAN_IN, 60_000)
+    assert b.shape == (60_000,) and b.dtype == np.float64
+    std, bound = BIAS_EXPECTED[name]
+    assert b.std() == pytest.approx(std, rel=0.02, abs=1e-300)
+    if bound is not None:
+        assert np.abs(b).max() <= bound
+        if bound > 0:
+            assert np.mean(np.abs(b) < bound / 2) == pytest.approx(0.5, abs=0.02)
+    else:
+        assert np.mean(np.abs(b) < std) == pytest.approx(0.6827, abs=0.01)
+
+
+@pytest.mark.parametrize("bias_init", list(BIAS_INITIALIZERS))
+def test_biases_are_drawn_last(bias_init):
+    """Weights first, then the dropout generator's seed, then the biases: the weights and
+    the dropout masks are those of bias_init="zeros", whatever the bias initialiser."""
+    kw = dict(sizes=[4, 6, 3], activation="tanh", dropout=0.5, seed=11)
+    zero, other = MLP(**kw), MLP(**kw, bias_init=bias_init)
+    assert zero.config.bias_init == "zeros"  # the default
+    sz, so = zero.state_dict(), other.state_dict()
+    assert all(np.array_equal(sz[k], so[k]) for k in sz if k.endswith(".W"))
+    assert zero.dropout_rng.random() == other.dropout_rng.random()
+    rng = np.random.default_rng(11)
+    for fan_in, fan_out in ((4, 6), (6, 3)):
+        initializer_for("auto", "tanh")(rng, fan_in, fan_out, 0.1)
+    rng.integers(0, 2**63)  # the dropout generator's seed
+    for i, (fan_in, fan_out) in enumerate(((4, 6), (6, 3))):
+        expected = get_bias_initializer(bias_init)(rng, fan_in, fan_out)
+        np.testing.assert_array_equal(so[f"layers.{i}.b"], expected)
 
 
 def test_initial_weights_do_not_depend_on_dropout():

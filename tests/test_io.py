@@ -101,7 +101,11 @@ def test_files_cross_backends(tmp_path):
     save_model(tmp_path / "n.safetensors", on_numpy)
     on_torch = load_model(tmp_path / "n.safetensors", backend="torch", device="cpu")
     assert on_torch.backend.name == "torch"
-    assert np.array_equal(on_torch.backend.to_numpy(on_torch.predict(X)), on_numpy.predict(X))
+    # the parameters crossed bit for bit (above); the predictions agree to rounding: NumPy and
+    # PyTorch round tanh and exp differently in the last bit (a fifth of all values)
+    np.testing.assert_allclose(
+        on_torch.backend.to_numpy(on_torch.predict(X)), on_numpy.predict(X), rtol=4e-16, atol=0
+    )
 
 
 def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):

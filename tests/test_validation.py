@@ -179,7 +179,10 @@ def test_float32_model_accepts_float64_data():
             {"loss": "cross-entropy"},
             r"unknown loss 'cross-entropy'; expected one of l2, mse, mae, huber",
         ),
-        ({"init": "glorot"}, r"unknown initializer 'glorot'; expected one of normal, lecun_normal"),
+        (
+            {"init": "glorot"},
+            r"unknown initializer 'glorot'; expected one of auto, normal, lecun_normal",
+        ),
         (
             {"loss": "cross_entropy"},
             r"loss 'cross_entropy' takes logits and applies softmax itself; "

@@ -25,7 +25,15 @@ from typing import Any
 
 from ._registry import lookup
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation"]
+__all__ = [
+    "Activation",
+    "ACTIVATIONS",
+    "get_activation",
+    "log_sigmoid",
+    "log_softmax",
+    "sigmoid",
+    "softmax",
+]
 
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0
@@ -44,30 +52,53 @@ class Activation:
         ``delta = g * f'(a)`` (a Jacobian-vector product for softmax). Only the
         argument named by ``keeps`` is guaranteed to be an array; the other may be None.
     keeps : {"y", "a", "none"}
-    forward_inplace : callable ``(backend, a) -> y`` or None
-        The same as ``forward`` but free to overwrite ``a`` (the training step's buffer);
-        only for activations whose backward does not need ``a``.
+    forward_inplace : callable ``(backend, a, tmp) -> y`` or None
+        The same as ``forward`` but free to overwrite ``a`` (the training step's buffer)
+        and to use ``tmp``, the layer's scratch buffer of the kind ``scratch`` names (free
+        until the backward), or None; only for activations whose backward does not need
+        ``a``.
     backward_inplace : callable ``(backend, g, y, tmp) -> delta`` or None
         The same as ``backward`` but free to overwrite ``g``; ``tmp`` is a scratch buffer
         of ``g``'s shape (or None), of the kind ``scratch`` names.
     scratch : {"none", "values", "mask"}
         What ``backward_inplace`` needs in ``tmp``: nothing, values in the layer's dtype,
         or a boolean mask (a quarter of the float32 buffer's memory).
+    kink_at_zero : bool
+        Whether the derivative jumps where ``a`` crosses 0 (ReLU, leaky ReLU): a finite
+        difference whose step makes some ``a`` cross 0 does not estimate the derivative,
+        which :mod:`backprop.gradcheck` detects and reports.
     """
 
     name: str
     forward: Callable[[Any, Any], Any]
     backward: Callable[[Any, Any, Any, Any], Any]
     keeps: str
-    forward_inplace: Callable[[Any, Any], Any] | None = None
+    forward_inplace: Callable[[Any, Any, Any], Any] | None = None
     backward_inplace: Callable[[Any, Any, Any, Any], Any] | None = None
     scratch: str = "none"
+    kink_at_zero: bool = False
 
 
 # ---------------------------------------------------------------------- the formulas
 def sigmoid(xp: Any, a: Any) -> Any:
-    # sigma(a) = 1 / (1 + e^-a) = (1 + tanh(a / 2)) / 2: the tanh form never overflows.
-    return 0.5 + 0.5 * xp.tanh(0.5 * a)
+    # sigma(a) = 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) for a < 0; with e = e^-|a| <= 1
+    # both are (1 if a >= 0 else e) / (1 + e): no exponent is positive, so nothing overflows,
+    # and nothing cancels, so every value is exact to a few units in the last place, however
+    # small (the form 1/2 + 1/2 tanh(a/2) cancels for a < 0: 1.7e-4 off at a = -30).
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1.0, e) / (1.0 + e)
+
+
+def log_sigmoid(xp: Any, a: Any) -> Any:
+    """``log sigma(a) = -log(1 + e^-a) = min(a, 0) - log(1 + e^-|a|)``, finite wherever the
+    true value is (``log(1 - sigma(a))`` is ``log_sigmoid(xp, -a)``)."""
+    return xp.minimum(a, 0.0) - xp.log1p(xp.exp(-xp.abs(a)))
+
+
+def log_softmax(xp: Any, a: Any) -> Any:
+    """``log softmax(a)`` per row: ``a - max - log sum e^(a - max)``, finite for finite ``a``."""
+    shifted = a - xp.max(a, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
 def _sigmoid_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
@@ -159,14 +190,11 @@ def _softmax_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
 # values as the formulas above, written into the layer's buffers instead of fresh arrays.
 # ``be`` is a backend (backprop.backend): its kernels write into ``out`` where the library
 # can. Each twin is checked against its formula in tests/test_activations_losses.py.
-def _sigmoid_(be: Any, a: Any) -> Any:
-    # sigma(a) = 1/2 + 1/2 tanh(a / 2), overwriting a
-    half = be.scalar(0.5, a.dtype)
-    a *= half
-    a = be.tanh_(a)
-    a *= half
-    a += half
-    return a
+def _sigmoid_(be: Any, a: Any, tmp: Any) -> Any:
+    # sigma(a) as in sigmoid() above, overwriting a, with tmp for e^-|a| (the backend's kernel)
+    if be.sigmoid_ is None or tmp is None:
+        return sigmoid(be.xp, a)
+    return be.sigmoid_(a, tmp)
 
 
 def _sigmoid_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
@@ -176,7 +204,7 @@ def _sigmoid_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
     return g
 
 
-def _tanh_(be: Any, a: Any) -> Any:
+def _tanh_(be: Any, a: Any, tmp: Any) -> Any:
     return be.tanh_(a)
 
 
@@ -187,7 +215,7 @@ def _tanh_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
     return be.subtract(g, t, out=g)
 
 
-def _relu_(be: Any, a: Any) -> Any:
+def _relu_(be: Any, a: Any, tmp: Any) -> Any:
     return be.relu_(a)
 
 
@@ -195,7 +223,7 @@ def _relu_backward_(be: Any, g: Any, y: Any, tmp: Any) -> Any:
     return be.relu_backward_(g, y, tmp)
 
 
-def _identity_(be: Any, a: Any) -> Any:
+def _identity_(be: Any, a: Any, tmp: Any) -> Any:
     return a
 
 
@@ -233,9 +261,14 @@ ACTIVATIONS: dict[str, Activation] = {
             forward_inplace=_relu_,
             backward_inplace=_relu_backward_,
             scratch="mask",
+            kink_at_zero=True,
         ),
         Activation(
-            name="leaky_relu", forward=_leaky_relu, backward=_leaky_relu_backward, keeps="y"
+            name="leaky_relu",
+            forward=_leaky_relu,
+            backward=_leaky_relu_backward,
+            keeps="y",
+            kink_at_zero=True,
         ),
         Activation(name="elu", forward=_elu, backward=_elu_backward, keeps="y"),
         Activation(name="gelu", forward=_gelu, backward=_gelu_backward, keeps="a"),

@@ -177,7 +177,7 @@ class Dense:
         bufs = self._bufs if n == self._bufs.n else self._buffers_for(n)
         a = be.affine(x, self.W, self.b, out=bufs.a)  # a = x W + b  (the seed's a(1) = x w + b(1))
         if act.forward_inplace is not None:
-            y = act.forward_inplace(be, a)  # overwrites a: the backward needs only y
+            y = act.forward_inplace(be, a, bufs.tmp)  # overwrites a: the backward needs only y
         else:
             y = act.forward(be.xp, a)
         self._x = x
@@ -230,6 +230,16 @@ class Dropout:
         self.backend = backend
         self.dtype = dtype
         self._mask: Any = None
+        #: A mask to use instead of drawing one (an array of the input's shape on the
+        #: backend, in the layer's dtype), or None: gradcheck's float64 copy of a float32
+        #: model replays the model's masks with it.
+        self.fixed_mask: Any = None
+
+    @property
+    def mask(self) -> Any:
+        """The mask of the last training-mode forward (kept units ``1 / (1 - p)``, dropped
+        ones 0), or None."""
+        return self._mask
 
     def parameters(self) -> dict[str, Any]:
         """None: dropout has no parameters."""
@@ -242,6 +252,9 @@ class Dropout:
         if not training or self.p == 0.0:
             self._mask = None
             return x
+        if self.fixed_mask is not None:
+            self._mask = self.fixed_mask
+            return x * self._mask
         u = self.rng.random(tuple(x.shape), dtype=np.dtype(self.dtype))
         mask = (u >= self.p).astype(self.dtype) * np.asarray(1.0 / (1.0 - self.p), self.dtype)
         self._mask = self.backend.asarray(mask, self.dtype)

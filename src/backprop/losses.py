@@ -70,11 +70,15 @@ class Loss:
     link : str
         The activation that turns the network output into a prediction
         (``"softmax"``, ``"sigmoid"`` or ``"identity"``).
+    kink_at_zero : bool
+        Whether the gradient jumps where a residual ``y - t`` crosses 0 (MAE), which
+        :mod:`backprop.gradcheck` must know about.
     """
 
     name = ""
     from_logits = False
     link = "identity"
+    kink_at_zero = False
 
     def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         """``l_i`` for each row: shape ``(n,)``."""
@@ -156,6 +160,7 @@ class MAELoss(Loss):
     """``l = (1/m) sum_j |y_j - t_j|``."""
 
     name = "mae"
+    kink_at_zero = True
 
     def per_sample(self, xp, y, t):
         return xp.mean(xp.abs(y - t), axis=1)

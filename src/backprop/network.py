@@ -21,7 +21,7 @@ import numpy as np
 from ._validation import check_inputs, check_sample_weight, check_targets, host_array
 from .activations import ACTIVATIONS, get_activation
 from .backend import BACKENDS, Backend, get_backend
-from .initializers import as_generator, get_initializer
+from .initializers import as_generator, get_bias_initializer, get_initializer, initializer_for
 from .layers import Dense, Dropout, batch_buffer
 from .losses import get_loss
 
@@ -125,7 +125,11 @@ class MLPConfig:
     bias : bool
         Whether each layer has a bias.
     init : str
-        Weight initialiser name; ``init_scale`` is the standard deviation of ``"normal"``.
+        Weight initialiser name (:data:`backprop.initializers.INITIALIZERS`); ``"auto"``
+        picks one per layer by its activation. ``init_scale`` is the standard deviation of
+        ``"normal"``.
+    bias_init : {"zeros", "uniform", "normal"}
+        Bias initialiser (:data:`backprop.initializers.BIAS_INITIALIZERS`).
     dropout : float
         Dropout probability after each hidden layer (0 for none).
     dtype : {"float32", "float64"}
@@ -136,8 +140,9 @@ class MLPConfig:
     output_activation: str = "sigmoid"
     loss: str = "l2"
     bias: bool = True
-    init: str = "normal"
+    init: str = "auto"
     init_scale: float = 0.1
+    bias_init: str = "zeros"
     dropout: float = 0.0
     dtype: str = "float64"
 
@@ -155,6 +160,7 @@ class MLPConfig:
         get_activation(self.output_activation)
         loss = get_loss(self.loss)
         get_initializer(self.init)
+        get_bias_initializer(self.bias_init)
         if loss.from_logits and self.output_activation != "identity":
             raise ValueError(
                 f"loss {self.loss!r} takes logits and applies {loss.link} itself; set "
@@ -235,7 +241,7 @@ class MLP:
     ----------
     sizes : sequence of int
         Units per layer, inputs first, e.g. ``[784, 30, 10]``.
-    activation, output_activation, loss, bias, init, init_scale, dropout, dtype
+    activation, output_activation, loss, bias, init, init_scale, bias_init, dropout, dtype
         See :class:`MLPConfig`.
     seed : int, numpy.random.Generator or None
         Source of the initial weights and of the dropout masks.
@@ -257,8 +263,9 @@ class MLP:
         loss: str = "l2",
         *,
         bias: bool = True,
-        init: str = "normal",
+        init: str = "auto",
         init_scale: float = 0.1,
+        bias_init: str = "zeros",
         dropout: float = 0.0,
         dtype: str = "float64",
         seed: int | np.random.Generator | None = None,
@@ -273,6 +280,7 @@ class MLP:
             bias=bias,
             init=init,
             init_scale=init_scale,
+            bias_init=bias_init,
             dropout=dropout,
             dtype=dtype,
         )
@@ -299,18 +307,24 @@ class MLP:
         self.backend: Backend = backend
         self.xp = backend.xp
         self.loss_fn = get_loss(config.loss)
-        init = get_initializer(config.init)
         sizes = config.sizes
+        activations = [config.activation] * (len(sizes) - 2) + [config.output_activation]
         self.layers: list[Dense | Dropout] = []
         # the layers with parameters, in order: parameter ``layers.<k>.<name>`` is dense[k]'s
         self.dense: list[Dense] = []
         # Weights come first from rng, then a child generator for dropout masks, so the
         # initial weights depend on the seed alone, not on whether dropout is on.
         weights = [
-            init(rng, fan_in, fan_out, config.init_scale)
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+            initializer_for(config.init, act)(rng, fan_in, fan_out, config.init_scale)
+            for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], activations, strict=True)
         ]
         self.dropout_rng = np.random.default_rng(rng.integers(0, 2**63))
+        # the biases last, so that the weights and the dropout masks do not depend on them
+        bias_init = get_bias_initializer(config.bias_init)
+        biases = [
+            bias_init(rng, fan_in, fan_out) if config.bias else None
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
         layout = parameter_layout(config)
         #: The names of the parameters weight decay applies to (as the layers declare).
         self.decaying = frozenset(name for name, _, decays in layout if decays)
@@ -321,7 +335,7 @@ class MLP:
         for i, W0 in enumerate(weights):
             last = i == len(weights) - 1
             act = get_activation(config.output_activation if last else config.activation)
-            W, b, gW, gb = self._parameter_arrays(i, W0)
+            W, b, gW, gb = self._parameter_arrays(i, W0, biases[i])
             layer = Dense(W, b, act, backend, config.dtype, gW, gb)
             self.layers.append(layer)
             self.dense.append(layer)
@@ -335,12 +349,14 @@ class MLP:
         # the gradient for the data: never needed
         self._backward_order = [(layer, k > 0) for k, layer in enumerate(self.layers)][::-1]
 
-    def _parameter_arrays(self, k: int, W0: np.ndarray) -> tuple[Any, Any, Any, Any]:
-        """Dense layer k's W (holding W0), b (zeros), and gradient arrays: views into the
-        flat vectors where the backend has views, standalone arrays otherwise."""
+    def _parameter_arrays(
+        self, k: int, W0: np.ndarray, b0: np.ndarray | None
+    ) -> tuple[Any, Any, Any, Any]:
+        """Dense layer k's W (holding W0), b (holding b0), and gradient arrays: views into
+        the flat vectors where the backend has views, standalone arrays otherwise."""
         be, dtype, bias = self.backend, self.config.dtype, self.config.bias
         if self.flat is None:
-            b = be.zeros((W0.shape[1],), dtype) if bias else None
+            b = be.asarray(b0, dtype) if bias else None
             return be.asarray(W0, dtype), b, None, None
         flat, xp = self.flat, self.xp
         W = flat.view(flat.params, parameter_name(k, "W"), xp)
@@ -349,6 +365,7 @@ class MLP:
         if not bias:
             return W, None, gW, None
         b = flat.view(flat.params, parameter_name(k, "b"), xp)
+        b[...] = be.asarray(b0, dtype)
         gb = flat.view(flat.grads, parameter_name(k, "b"), xp)
         return W, b, gW, gb
 

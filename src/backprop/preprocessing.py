@@ -1,18 +1,23 @@
-"""Input scaling and label mapping of a training set, kept with the model.
+"""Input scaling, label mapping and target scaling of a training set, kept with the model.
 
-A model trained on a CSV file sees standardised features and class indices; to predict on
-raw rows later it needs the same scaling and the way back from an output index to the
-original label. :class:`Preprocessing` holds exactly that, as plain numbers and strings, so
-a model file stores it as JSON (:meth:`Preprocessing.to_dict`) and reads it back with
-validation (:meth:`Preprocessing.from_dict`).
+A model trained on a CSV file sees standardised features and class indices (or
+standardised regression targets); to predict on raw rows later it needs the same scaling
+and the way back from an output to the original label (or to the target's units).
+:class:`Preprocessing` holds exactly that, as plain numbers and strings, so a model file
+stores it as JSON (:meth:`Preprocessing.to_dict`) and reads it back with validation
+(:meth:`Preprocessing.from_dict`).
 
 Standardisation: ``x_std = (x_raw - mean) / scale``, with ``mean`` and ``scale`` (the
 population standard deviation, ``ddof=0``) measured on the training split; a constant
-feature gets ``scale = 1`` so that it maps to 0 instead of dividing by zero.
+feature gets ``scale = 1`` so that it maps to 0 instead of dividing by zero. Regression
+targets the same way (:meth:`Preprocessing.with_target_scaling`): the network is trained
+on ``(t - target_mean) / target_scale`` and its outputs ``z`` mean
+``z * target_scale + target_mean`` (:meth:`Preprocessing.unscale_targets`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +43,9 @@ class Preprocessing:
     classes : tuple of str or None
         ``classes[k]`` is the original label of output ``k`` (classification); None for
         regression.
+    target_mean, target_scale : tuple of float (one per output) or None
+        Regression only: the network's outputs are standardised targets,
+        ``t_std = (t - target_mean) / target_scale``; None when the targets are not scaled.
     """
 
     feature_names: tuple[str, ...]
@@ -45,6 +53,8 @@ class Preprocessing:
     scale: tuple[float, ...]
     target: str | None = None
     classes: tuple[str, ...] | None = None
+    target_mean: tuple[float, ...] | None = None
+    target_scale: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.feature_names)
@@ -78,6 +88,29 @@ class Preprocessing:
                 )
             if len(set(self.classes)) != len(self.classes):
                 raise ValueError(f"preprocessing classes repeat a label: {list(self.classes)}")
+        if (self.target_mean is None) != (self.target_scale is None):
+            raise ValueError("preprocessing target_mean and target_scale come together")
+        if self.target_mean is not None:
+            if self.classes is not None:
+                raise ValueError("preprocessing target scaling applies to regression, not classes")
+            tm, ts = self.target_mean, self.target_scale
+            if not (0 < len(tm) == len(ts)):  # type: ignore[arg-type]
+                raise ValueError(
+                    "preprocessing target_mean and target_scale need one number per output; "
+                    f"got {len(tm)} and {len(ts)}"  # type: ignore[arg-type]
+                )
+            for name, values in (("target_mean", tm), ("target_scale", ts)):
+                for v in values:  # type: ignore[union-attr]
+                    if (
+                        isinstance(v, bool)
+                        or not isinstance(v, int | float)
+                        or not math.isfinite(v)
+                    ):
+                        raise ValueError(
+                            f"preprocessing {name} values must be finite numbers; got {v!r}"
+                        )
+            if any(s <= 0 for s in ts):  # type: ignore[union-attr]
+                raise ValueError(f"preprocessing target_scale values must be > 0; got {list(ts)}")
 
     @property
     def n_features(self) -> int:
@@ -124,15 +157,72 @@ class Preprocessing:
             raise ValueError(f"class indices must be in 0..{k - 1}; got {idx.min()}..{idx.max()}")
         return [self.classes[i] for i in idx.tolist()]
 
+    @property
+    def scales_targets(self) -> bool:
+        """Whether the network's outputs are standardised regression targets."""
+        return self.target_mean is not None
+
+    def scale_targets(self, T: Any) -> np.ndarray:
+        """Targets in the target's units -> what the network is trained on.
+
+        Parameters
+        ----------
+        T : array-like (n_samples, n_outputs)
+
+        Returns
+        -------
+        ndarray (n_samples, n_outputs), float64
+            ``(T - target_mean) / target_scale``, or ``T`` as float64 without target scaling.
+        """
+        T = np.asarray(T, dtype=np.float64)
+        if self.target_mean is None:
+            return T
+        return (T - np.asarray(self.target_mean)) / np.asarray(self.target_scale)
+
+    def unscale_targets(self, Z: Any) -> np.ndarray:
+        """Network outputs -> predictions in the target's units.
+
+        Parameters
+        ----------
+        Z : array-like (n_samples, n_outputs), host (NumPy) values
+
+        Returns
+        -------
+        ndarray (n_samples, n_outputs), float64
+            ``Z * target_scale + target_mean``, or ``Z`` as float64 without target scaling.
+        """
+        Z = np.asarray(Z, dtype=np.float64)
+        if self.target_mean is None:
+            return Z
+        return Z * np.asarray(self.target_scale) + np.asarray(self.target_mean)
+
+    def with_target_scaling(self, T_train: Any) -> Preprocessing:
+        """This preprocessing plus the standardisation of the regression targets
+        ``T_train`` (n_samples, n_outputs): their mean and population standard deviation (a
+        constant target gets scale 1)."""
+        T = np.asarray(T_train, dtype=np.float64)
+        T = T.reshape(T.shape[0], -1)
+        std = T.std(axis=0)
+        return dataclasses.replace(
+            self,
+            target_mean=tuple(float(v) for v in T.mean(axis=0)),
+            target_scale=tuple(float(v) for v in np.where(std > 0, std, 1.0)),
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: lists of numbers and strings only."""
-        return {
+        """JSON-ready dict: lists of numbers and strings only (the target scaling's keys
+        only when there is one, so a record without it is the same as before it existed)."""
+        d: dict[str, Any] = {
             "feature_names": list(self.feature_names),
             "mean": [float(v) for v in self.mean],
             "scale": [float(v) for v in self.scale],
             "target": self.target,
             "classes": None if self.classes is None else list(self.classes),
         }
+        if self.target_mean is not None and self.target_scale is not None:
+            d["target_mean"] = [float(v) for v in self.target_mean]
+            d["target_scale"] = [float(v) for v in self.target_scale]
+        return d
 
     @classmethod
     def from_dict(cls, d: Any) -> Preprocessing:
@@ -140,10 +230,15 @@ class Preprocessing:
         if not isinstance(d, dict):
             raise ValueError(f"preprocessing must be a JSON object; got {type(d).__name__}")
         expected = {"feature_names", "mean", "scale", "target", "classes"}
-        if set(d) != expected:
+        scaled = expected | {"target_mean", "target_scale"}
+        if set(d) not in (expected, scaled):
             raise ValueError(
-                f"preprocessing keys are {sorted(d)}; expected exactly {sorted(expected)}"
+                f"preprocessing keys are {sorted(d)}; expected exactly {sorted(expected)}, "
+                "or those and target_mean, target_scale"
             )
+        for key in ("target_mean", "target_scale"):
+            if key in d and not isinstance(d[key], list):
+                raise ValueError(f"preprocessing {key} must be a list; got {d[key]!r}")
         for key in ("feature_names", "mean", "scale"):
             if not isinstance(d[key], list):
                 raise ValueError(f"preprocessing {key} must be a list; got {d[key]!r}")
@@ -156,6 +251,8 @@ class Preprocessing:
             scale=tuple(d["scale"]),
             target=d["target"],
             classes=None if classes is None else tuple(classes),
+            target_mean=tuple(d["target_mean"]) if "target_mean" in d else None,
+            target_scale=tuple(d["target_scale"]) if "target_scale" in d else None,
         )
 
 

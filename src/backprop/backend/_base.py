@@ -144,6 +144,9 @@ class Backend:
     # A backend may give a fused twin of a loss's value and gradient (fewer kernels);
     # None: the loss's own formula (backprop.losses) runs.
     softmax_cross_entropy = None
+    # ... and an in-place sigmoid ``sigmoid_(x, tmp)`` (``tmp``: scratch of x's shape and
+    # dtype); None: the formula of backprop.activations.sigmoid runs.
+    sigmoid_ = None
 
 
 def open_array_api_strict(device: str | None = None) -> Backend:

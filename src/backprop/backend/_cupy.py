@@ -139,6 +139,14 @@ class CupyBackend(Backend):
 
         return cupy.exp(x, out=x)
 
+    def sigmoid_(self, x, tmp):
+        import cupy
+
+        # as the NumPy backend: (1 if x >= 0 else e) / (1 + e), e = exp(-|x|) in tmp
+        e = cupy.exp(cupy.negative(cupy.abs(x, out=tmp), out=tmp), out=tmp)
+        numerator = cupy.maximum(cupy.greater_equal(x, 0, out=x), e, out=x)
+        return cupy.divide(numerator, cupy.add(e, 1, out=e), out=x)
+
     def relu_(self, x):
         import cupy
 

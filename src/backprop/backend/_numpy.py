@@ -60,6 +60,14 @@ def _np_exp_(x):
     return np.exp(x, out=x)
 
 
+def _np_sigmoid_(x, tmp):
+    # sigma(x) = (1 if x >= 0 else e) / (1 + e) with e = exp(-|x|) in tmp, x overwritten:
+    # backprop.activations.sigmoid with out= (no exponent is positive; nothing cancels)
+    e = np.exp(np.negative(np.abs(x, out=tmp), out=tmp), out=tmp)
+    numerator = np.maximum(np.greater_equal(x, 0, out=x), e, out=x)  # 1 where x >= 0, else e
+    return np.divide(numerator, np.add(e, 1, out=e), out=x)
+
+
 @dataclass(frozen=True)
 class NumpyBackend(Backend):
     """NumPy: the kernels are NumPy's own functions, called with ``out=``.
@@ -86,6 +94,7 @@ class NumpyBackend(Backend):
     argmax_rows = staticmethod(_np_argmax_rows)
     tanh_ = staticmethod(_np_tanh_)
     exp_ = staticmethod(_np_exp_)
+    sigmoid_ = staticmethod(_np_sigmoid_)
     relu_ = staticmethod(_np_relu_)
     relu_backward_ = staticmethod(_np_relu_backward_)
 

@@ -119,6 +119,9 @@ class TorchBackend(Backend):
     def exp_(self, x):
         return x.exp_()
 
+    def sigmoid_(self, x, tmp=None):
+        return x.sigmoid_()  # torch's own: 1 / (1 + e^-x), exact in relative terms
+
     def relu_(self, x):
         return x.clamp_(min=0)
 

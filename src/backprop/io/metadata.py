@@ -4,11 +4,17 @@
 key               value
 ================  ==============================================================
 format            ``"backprop.model"`` (``"backprop.checkpoint"`` for checkpoints)
-format_version    ``"1"`` (:data:`FORMAT_VERSION`)
+format_version    ``"2"`` (:data:`FORMAT_VERSION`); version 1 files are read too
 config            JSON of :meth:`backprop.MLPConfig.to_dict` (architecture, dtype)
 preprocessing     JSON of ``model.preprocessing.to_dict()``, or ``null``
 backprop_version  the package version that wrote the file
 ================  ==============================================================
+
+Version 2 added ``bias_init`` to the config and the optional ``target_mean`` and
+``target_scale`` (standardised regression targets) to the preprocessing. A version 1 file
+has neither: its biases started at zero (``bias_init = "zeros"``) and its outputs are in
+the target's units, which is how it is read. A backprop that reads version 1 only refuses a
+version 2 file with "upgrade backprop" rather than misreading it.
 
 Reading never trusts the file: the config is rebuilt through explicit tables
 (``MLPConfig.from_dict`` and the activation, loss and initialiser registries), every field's
@@ -26,7 +32,7 @@ import numpy as np
 from .._limits import check_limit
 from .._version import __version__
 from ..activations import ACTIVATIONS
-from ..initializers import INITIALIZERS
+from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
 from ..losses import LOSSES
 from ..network import MLP, MLPConfig, parameter_layout
 from ..preprocessing import Preprocessing
@@ -50,9 +56,14 @@ __all__ = [
     "model_metadata",
     "parameter_shapes",
     "preprocessing_from_metadata",
+    "READABLE_VERSIONS",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions this backprop reads: 1 (before bias_init and target scaling) and 2.
+READABLE_VERSIONS = (1, 2)
+#: What a version 1 file meant by a config key it could not have: biases started at zero.
+V1_CONFIG = {"bias_init": "zeros"}
 MODEL_FORMAT = "backprop.model"
 CHECKPOINT_FORMAT = "backprop.checkpoint"
 DTYPE_CODES = {"float32": "F32", "float64": "F64"}
@@ -76,6 +87,7 @@ _CONFIG_NAMES = {
     "output_activation": ACTIVATIONS,
     "loss": LOSSES,
     "init": INITIALIZERS,
+    "bias_init": BIAS_INITIALIZERS,
 }
 
 
@@ -90,10 +102,10 @@ def check_format(metadata: dict[str, str], path: Any, formats: tuple[str, ...]) 
     version = metadata.get("format_version", "")
     if not (version.isascii() and version.isdigit() and len(version) < 10):
         raise ModelFileError(f"{path}: format_version {describe_value(version)} is not an integer")
-    if int(version) != FORMAT_VERSION:
+    if int(version) not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{path}: format version {int(version)} is not supported; this backprop "
-            f"({__version__}) reads version {FORMAT_VERSION}"
+            f"({__version__}) reads versions {', '.join(map(str, READABLE_VERSIONS))}"
             + (" (upgrade backprop)" if int(version) > FORMAT_VERSION else "")
         )
     return fmt
@@ -107,6 +119,8 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
     d = parse_json(metadata["config"], "the model config", path)
     if not isinstance(d, dict):
         raise ModelFileError(f"{path}: the model config is not a JSON object")
+    if metadata.get("format_version") == "1":
+        d = {**V1_CONFIG, **d}
     known = set(MLPConfig.__dataclass_fields__)
     unknown = sorted(set(d) - known)
     if unknown:

@@ -33,6 +33,7 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
         f"({e}); install it with: pip install 'backprop[sklearn]'"
     ) from e
 
+from ..activations import log_sigmoid, log_softmax
 from ..network import MLP, MLPConfig, parameter_name
 from ..optimizers import Optimizer, get_optimizer
 from ..training import Callback, History, TrainState
@@ -847,16 +848,30 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes) in the order of ``classes_``; for
         multi-label targets, each label's probability (n_samples, n_labels)."""
-        p = self._outputs(self._validate_X(X), link=True)
+        X = self._validate_X(X)
+        if self._target_type == "multiclass" and self.loss_function_ == "binary_cross_entropy":
+            # one-vs-rest sigmoids normalised to sum 1, in log space: never 0/0
+            return np.exp(self._log_proba(X))
+        p = self._outputs(X, link=True)
         if self._target_type == "binary":
             return np.column_stack([1.0 - p[:, 0], p[:, 0]])
-        if self._target_type == "multiclass" and self.loss_function_ == "binary_cross_entropy":
-            return p / np.sum(p, axis=1, keepdims=True)  # one-vs-rest sigmoids, normalised
         return p
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
-        return np.log(self.predict_proba(X))
+        """``log(predict_proba(X))``, shape (n_samples, n_classes), computed from the logits
+        (log-sigmoid, log-softmax): finite wherever the log-probability is representable,
+        where ``log`` of a probability that rounded to 0 would be ``-inf``."""
+        return self._log_proba(self._validate_X(X))
+
+    def _log_proba(self, X: np.ndarray) -> np.ndarray:
+        z = self._outputs(X, link=False)
+        if self._target_type == "binary":  # log(1 - s(z)) = log s(-z)
+            return np.column_stack([log_sigmoid(np, -z[:, 0]), log_sigmoid(np, z[:, 0])])
+        if self._target_type == "multilabel-indicator":
+            return log_sigmoid(np, z)
+        if self.loss_function_ == "binary_cross_entropy":  # normalised one-vs-rest sigmoids
+            return log_softmax(np, log_sigmoid(np, z))
+        return log_softmax(np, z)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

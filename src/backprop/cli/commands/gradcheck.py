@@ -37,18 +37,22 @@ __all__ = ["gradcheck"]
 @click.option(
     "--tolerance",
     type=FiniteFloat(min=0.0, min_open=True),
-    help="Largest relative error accepted. [default: 1e-6 in float64, 1e-2 in float32]",
+    help="Largest relative error accepted. [default: 1e-6 for float64 models, 1e-4 for float32]",
 )
 def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
     """Check the network's gradients against central finite differences, per parameter.
 
-    The network is configured by the same options as train (and --config). Exit status 1
-    when any relative error exceeds --tolerance.
+    The network is configured by the same options as train (and --config). The finite
+    differences are evaluated in float64 whatever --dtype is (a float32 network's gradient
+    is checked against a float64 copy of it); an entry whose step straddles a ReLU, leaky
+    ReLU or MAE kink even at 1/1000 of the step is counted under "kinks" and left out of
+    the errors. Exit status 1 when any relative error exceeds --tolerance.
 
     \b
     Examples:
       backprop gradcheck
-      backprop gradcheck --dataset iris --layers 4,8,8,3 --loss cross_entropy
+      backprop gradcheck --dataset iris --layers 4,8,8,3 --activation tanh --loss cross_entropy
+      backprop gradcheck --dtype float32 --activation relu --layers 2,16,2
     """
     ctx = click.get_current_context()
     values = given_options(ctx, options["config_path"])
@@ -57,13 +61,16 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
     model = build_model(cfg)
     n = min(samples, data.X_train.shape[0])
     results = check_gradients(model, data.X_train[:n], data.targets("train")[:n])
-    tol = tolerance if tolerance is not None else (1e-6 if cfg["dtype"] == "float64" else 1e-2)
+    # float32 gradients against float64 differences: about 1e-6 off (measured on 84
+    # networks of every activation and loss: at most 1.1e-6), so 1e-4 leaves a margin of 100
+    tol = tolerance if tolerance is not None else (1e-6 if cfg["dtype"] == "float64" else 1e-4)
     title = (
         f"Gradient check: {'-'.join(map(str, cfg['layers']))} {cfg['activation']}/"
         f"{cfg['output_activation']}, loss {cfg['loss']}, {cfg['dtype']}, {n} rows of {data.name}"
+        " (finite differences in float64)"
     )
     table = Table()
-    for col in ("parameter", "shape", "max rel. error", "max abs. error", ""):
+    for col in ("parameter", "shape", "max rel. error", "max abs. error", "kinks", ""):
         table.add_column(col, justify="right" if col not in ("parameter", "") else "left")
     failed = 0
     for r in results:
@@ -74,10 +81,17 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
             "x".join(map(str, r.shape)),
             f"{r.max_rel_error:.2e}",
             f"{r.max_abs_error:.2e}",
+            str(r.kinks),
             "ok" if ok else "FAIL",
         )
     console = make_console()
     console.print(titled(title, table))
+    kinks = sum(r.kinks for r in results)
+    if kinks:
+        console.print(
+            f"{kinks} entries sit on a kink of ReLU, leaky ReLU or MAE (a value exactly at 0, "
+            "where the derivative is a convention): left out of the errors"
+        )
     if failed:
         console.print(f"{failed} of {len(results)} parameter arrays exceed the tolerance {tol:g}")
         return EXIT_FAILED

@@ -172,7 +172,12 @@ model_options = option_group(
     click.option(
         "--loss", type=choice(LOSSES), help="[default: l2 for classification, mse for regression]"
     ),
-    click.option("--init", type=choice(INITIALIZERS), help="Weight initialiser. [default: normal]"),
+    click.option(
+        "--init",
+        type=choice(INITIALIZERS),
+        metavar="NAME",
+        help=f"Weight initialiser: {', '.join(INITIALIZERS)}. [default: auto, by activation]",
+    ),
     click.option(
         "--init-scale",
         type=FiniteFloat(min=0.0, min_open=True),

@@ -51,7 +51,7 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
     \b
     Examples:
       backprop gradcheck
-      backprop gradcheck --dataset iris --layers 4,8,8,3 --activation tanh --loss cross_entropy
+      backprop gradcheck --dataset iris --layers 4,8,3 --activation tanh
       backprop gradcheck --dtype float32 --activation relu --layers 2,16,2
     """
     ctx = click.get_current_context()

@@ -237,6 +237,7 @@ def test_two_runs_claim_one_folder_once(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
 
 
+@pytest.mark.slow  # two real training processes, twice: about 5 s
 def test_two_runs_into_one_out_in_real_processes(tmp_path):
     """Two processes started together into one --out: exactly one trains, the other says so
     in one line, and the folder holds one run's files (the config and the model agree)."""

@@ -16,9 +16,11 @@ backprop is left alone.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from types import FrameType, TracebackType
+
+# (``signal`` is imported below, once the hook is in place: importing it takes a few
+# milliseconds of the very window this module is for)
 
 __all__ = ["is_the_command_line", "was_interrupted"]
 
@@ -60,6 +62,8 @@ def _one_line_for_interrupts(
     sys.stderr.write("Error: interrupted\n")
     sys.stderr.flush()
     if not isinstance(value, KeyboardInterrupt):  # Python ends that one by SIGINT itself
+        import signal
+
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -67,5 +71,7 @@ def _one_line_for_interrupts(
 _previous_hook = sys.excepthook
 if is_the_command_line():
     sys.excepthook = _one_line_for_interrupts
+    import signal
+
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)

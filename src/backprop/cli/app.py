@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if debug or not isinstance(e, Exception | KeyboardInterrupt):
                 raise  # SystemExit, or BACKPROP_DEBUG=1: the traceback
             message, status = _report(e)
-            print_error(message)
+            if message:
+                print_error(message)
             return status
     for w in caught:  # the command succeeded: its warnings, as Python would have shown them
         sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
@@ -104,14 +105,15 @@ def _run(args: list[str]) -> Any:
 
 
 def _report(e: BaseException) -> tuple[str, int]:
-    """The one line and the exit status for an error that reached the boundary."""
+    """The one line (empty: none) and the exit status for an error that reached the
+    boundary."""
     if isinstance(e, click.exceptions.Abort) or was_interrupted(e):
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(e, click.ClickException):
         return e.format_message(), EXIT_USAGE
     if isinstance(e, BrokenPipeError):  # the reader of stdout went away (| head): quietly
         _silence_stdout()
-        return "the output pipe was closed", EXIT_FAILED
+        return "", EXIT_FAILED
     if isinstance(e, MemoryError):
         detail = one_line(e) if str(e) else "an allocation failed"
         return f"not enough memory: {detail}", EXIT_USAGE

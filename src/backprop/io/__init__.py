@@ -42,6 +42,7 @@ from .safetensors import (
     ExpectedTensors,
     ModelFileError,
     SafetensorsHeader,
+    WriteError,
     encode_safetensors,
     parse_json,
     read_header,
@@ -58,6 +59,7 @@ __all__ = [
     "read_header",
     "read_tensors",
     "write_atomic",
+    "WriteError",
     # the pieces the checkpoint, ONNX, state-dict and scikit-learn writers share
     "CHECKPOINT_FORMAT",
     "DTYPES",

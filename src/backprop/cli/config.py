@@ -208,7 +208,9 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
             f"activation must be identity (got --output-activation {cfg['output_activation']}); "
             "leave --output-activation out"
         )
-    cfg.setdefault("init", defaults.init)
+    # the tutorial's run (toy data) keeps its N(0, init_scale) weights, and so its numbers;
+    # elsewhere the initialiser follows the activation (Glorot / He)
+    cfg.setdefault("init", "normal" if data.name == "toy" else defaults.init)
     cfg.setdefault("init_scale", defaults.init_scale)
     cfg.setdefault("dropout", defaults.dropout)
     cfg.setdefault("dtype", defaults.dtype)

@@ -176,7 +176,8 @@ model_options = option_group(
         "--init",
         type=choice(INITIALIZERS),
         metavar="NAME",
-        help=f"Weight initialiser: {', '.join(INITIALIZERS)}. [default: auto, by activation; normal on toy]",
+        help=f"Weight initialiser: {', '.join(INITIALIZERS)}. "
+        "[default: auto, by activation; normal on toy]",
     ),
     click.option(
         "--init-scale",

@@ -4,40 +4,140 @@ from the data, and the model, optimizer and data set built from the result."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from click.core import ParameterSource
 
 from ..datasets import load_dataset
 from ..io import load_model
 from ..losses import LOSSES
-from ..network import MLP, MLPConfig
+from ..network import MLP
 from ..optimizers import OPTIMIZERS, get_optimizer, get_schedule
+from ..training import EarlyStopping
 from .app import UserError, one_line
 from .options import CONFIG_KEYS, CONFIG_PARAMS, optimizers_taking
 
 __all__ = [
     "ADAPTIVE_LR",
+    "CSV_CLASSIFICATION",
+    "CSV_REGRESSION",
+    "DATASET_RECIPES",
     "DEFAULT_LR",
+    "LEGACY_CONFIG",
+    "Recipe",
     "build_model",
     "build_optimizer",
     "config_to_toml",
     "default_lr",
+    "early_stopping_callback",
     "given_options",
     "is_classifier",
     "load_data",
     "load_model_file",
     "read_config",
+    "recipe_for",
     "resolve",
+    "validation_split",
 ]
 
-#: Learning rate when --lr is not given: Nielsen's eta = 3.0 for plain SGD on the quadratic
-#: (L2) cost, 0.5 for SGD on the other losses (his cross-entropy runs), the usual 1e-3 for
-#: the adaptive methods.
+#: Learning rate when --lr is not given and --optimizer is not the data set's own: Nielsen's
+#: eta = 3.0 for plain SGD on the quadratic (L2) cost, 0.5 for SGD on the other losses (his
+#: cross-entropy runs), the usual 1e-3 for the adaptive methods.
 DEFAULT_LR = {"sgd": (3.0, 0.5), "momentum": (0.5, 0.1), "nesterov": (0.5, 0.1)}
 ADAPTIVE_LR = 1e-3
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What ``backprop train`` uses for a data set when an option is not given.
+
+    Each value was chosen by a measurement on validation rows (never test rows), recorded
+    in docs/defaults.md with the command that repeats it (``scripts/choose_defaults.py``).
+
+    Attributes
+    ----------
+    hidden : tuple of int
+        Hidden layer sizes (``--layers`` is ``n_features, *hidden, n_outputs``).
+    activation, loss, init, init_scale, bias_init
+        As the options; ``loss`` None: ``cross_entropy`` for classification, ``mse`` for
+        regression.
+    optimizer, lr, batch_size, weight_decay
+        ``weight_decay`` 0: the optimizer's own default.
+    epochs : int
+        The epoch budget.
+    early_stopping : int
+        Patience in epochs on ``val_loss`` (the best epoch's weights kept); 0: off.
+    """
+
+    hidden: tuple[int, ...]
+    activation: str
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    early_stopping: int
+    loss: str | None = None
+    init: str = "auto"
+    init_scale: float = 0.1
+    bias_init: str = "zeros"
+    weight_decay: float = 0.0
+
+
+#: The tutorial's network on its toy data: `backprop train` with no options (2-3-2 sigmoid,
+#: L2, SGD eta 3, batch 10, 300 epochs, N(0, 0.1) weights, zero biases), unchanged.
+TUTORIAL = Recipe((3,), "sigmoid", "sgd", 3.0, 10, 300, 0, "l2", "normal", 0.1, "zeros")
+#: The 2-D sets (xor, moons, circles, spirals, blobs).
+PLANE = Recipe((16, 16), "tanh", "adam", 1e-2, 32, 1000, 100, bias_init="uniform")
+#: Small tables: iris, wine, breast_cancer, and a CSV file with class labels.
+CSV_CLASSIFICATION = Recipe(
+    (32,), "tanh", "adam", 1e-2, 16, 500, 50, bias_init="uniform", weight_decay=1e-3
+)
+#: A CSV file with a numeric target (standardised by default, see --target-scaling).
+CSV_REGRESSION = Recipe((64, 64), "tanh", "adam", 1e-2, 32, 1000, 20, bias_init="uniform")
+#: MNIST.
+MNIST = Recipe((256,), "relu", "adam", 1e-3, 128, 30, 5)
+#: MNIST-1D.
+MNIST1D = Recipe((100, 100), "relu", "adam", 1e-2, 100, 150, 30)
+#: scikit-learn's digits.
+DIGITS = Recipe((256, 128), "relu", "adam", 1e-3, 32, 200, 20)
+
+#: Each built-in data set's recipe (a CSV file: CSV_CLASSIFICATION or CSV_REGRESSION).
+DATASET_RECIPES: dict[str, Recipe] = {
+    "toy": TUTORIAL,
+    "xor": PLANE,
+    "moons": PLANE,
+    "circles": PLANE,
+    "spirals": PLANE,
+    "blobs": PLANE,
+    "mnist": MNIST,
+    "mnist1d": MNIST1D,
+    "digits": DIGITS,
+    "iris": CSV_CLASSIFICATION,
+    "wine": CSV_CLASSIFICATION,
+    "breast_cancer": CSV_CLASSIFICATION,
+}
+
+#: What a config.toml written before these options existed meant by leaving them out: no
+#: early stopping, biases starting at 0, targets not scaled (``--resume`` of an old run).
+LEGACY_CONFIG = {
+    "early_stopping": 0,
+    "bias_init": "zeros",
+    "target_scaling": "none",
+    "monitor": "val_loss",
+    "monitor_mode": "min",
+    "restore_best": True,
+}
+
+
+def recipe_for(data: Any) -> Recipe:
+    """The recipe of a loaded data set: its own, or the CSV one for its task."""
+    if data.name in DATASET_RECIPES:
+        return DATASET_RECIPES[data.name]
+    return CSV_CLASSIFICATION if data.task == "classification" else CSV_REGRESSION
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -115,13 +215,13 @@ def default_lr(optimizer: str, loss: str) -> float:
 
 
 def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
-    """The fully resolved configuration: every option, defaults filled in from the data."""
+    """The fully resolved configuration: every option, defaults filled in from the data
+    set's :class:`Recipe` (``recipe_for(data)``)."""
     classify = data.task == "classification"
+    recipe = recipe_for(data)
     cfg = dict(values)
     cfg["dataset"] = values.get("dataset") or "toy"
-    defaults = MLPConfig()
-    hidden = 3 if data.name == "toy" else 30
-    cfg.setdefault("layers", (data.n_features, hidden, data.n_outputs))
+    cfg.setdefault("layers", (data.n_features, *recipe.hidden, data.n_outputs))
     sizes = cfg["layers"]
     if sizes[0] != data.n_features or sizes[-1] != data.n_outputs:
         raise UserError(
@@ -129,13 +229,11 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
             f"{data.n_features} input features and {data.n_outputs} outputs, so the layers must "
             f"start with {data.n_features} and end with {data.n_outputs}"
         )
-    cfg.setdefault("activation", defaults.activation)
-    cfg.setdefault("loss", "l2" if classify else "mse")
+    cfg.setdefault("activation", recipe.activation)
+    cfg.setdefault("loss", recipe.loss or ("cross_entropy" if classify else "mse"))
     from_logits = LOSSES[cfg["loss"]].from_logits
     if "output_activation" not in cfg:
-        cfg["output_activation"] = (
-            "identity" if (from_logits or not classify) else defaults.output_activation
-        )
+        cfg["output_activation"] = "identity" if (from_logits or not classify) else "sigmoid"
     elif from_logits and cfg["output_activation"] != "identity":
         link = LOSSES[cfg["loss"]].link
         raise UserError(
@@ -143,24 +241,56 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
             f"activation must be identity (got --output-activation {cfg['output_activation']}); "
             "leave --output-activation out"
         )
-    cfg.setdefault("init", defaults.init)
-    cfg.setdefault("init_scale", defaults.init_scale)
-    cfg.setdefault("dropout", defaults.dropout)
-    cfg.setdefault("dtype", defaults.dtype)
+    cfg.setdefault("init", recipe.init)
+    cfg.setdefault("init_scale", recipe.init_scale)
+    cfg.setdefault("bias_init", recipe.bias_init)
+    cfg.setdefault("dropout", 0.0)
+    cfg.setdefault("dtype", "float64")
     cfg.setdefault("seed", 0)
     cfg.setdefault("backend", "numpy")
-    cfg.setdefault("optimizer", "sgd")
+    cfg.setdefault("optimizer", recipe.optimizer)
+    if cfg["optimizer"] == recipe.optimizer:
+        cfg.setdefault("lr", recipe.lr)
     cfg.setdefault("lr", default_lr(cfg["optimizer"], cfg["loss"]))
+    if recipe.weight_decay and cfg.get("weight_decay") is None:
+        cfg["weight_decay"] = recipe.weight_decay
     cfg.setdefault("schedule", "constant")
-    cfg.setdefault("epochs", 300 if data.name == "toy" else 30)
-    cfg.setdefault("batch_size", 10)
+    cfg.setdefault("epochs", recipe.epochs)
+    cfg.setdefault("batch_size", recipe.batch_size)
     cfg.setdefault("validation_fraction", 0.1)
+    cfg.setdefault("early_stopping", recipe.early_stopping)
+    cfg.setdefault("monitor", "val_loss")
+    cfg.setdefault("monitor_mode", "auto")
+    cfg.setdefault("restore_best", True)
+    cfg.setdefault("target_scaling", "none" if classify else "standard")
     cfg.setdefault("checkpoint_every", max(1, min(10, cfg["epochs"] // 30)))
     if str(cfg["dataset"]).lower().endswith(".csv"):
         cfg["dataset"] = str(Path(cfg["dataset"]).resolve())
     if cfg.get("data_dir") is not None:
         cfg["data_dir"] = str(Path(cfg["data_dir"]).resolve())
     return cfg
+
+
+def early_stopping_callback(cfg: dict[str, Any]) -> EarlyStopping | None:
+    """The run's :class:`EarlyStopping` (None when ``early_stopping`` is 0)."""
+    if not cfg.get("early_stopping"):
+        return None
+    return EarlyStopping(
+        cfg["early_stopping"],
+        monitor=cfg.get("monitor", "val_loss"),
+        mode=cfg.get("monitor_mode", "auto"),
+        restore_best_weights=cfg.get("restore_best", True),
+    )
+
+
+def validation_split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
+    """Indices (train, validation): a seeded shuffle of ``range(n)`` cut at ``fraction``
+    (what ``train`` holds out of the training rows)."""
+    if fraction <= 0:
+        return np.arange(n), np.arange(0)
+    perm = np.random.default_rng([int(seed), 0x7A11D]).permutation(n)
+    n_val = min(n - 1, max(1, round(fraction * n)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
 def build_model(cfg: dict[str, Any]) -> MLP:
@@ -172,6 +302,7 @@ def build_model(cfg: dict[str, Any]) -> MLP:
             cfg["loss"],
             init=cfg["init"],
             init_scale=cfg["init_scale"],
+            bias_init=cfg.get("bias_init", "zeros"),
             dropout=cfg["dropout"],
             dtype=cfg["dtype"],
             seed=cfg["seed"],

@@ -116,6 +116,8 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         report = metrics.classification_report(y, model.predict_classes(X), names)
     else:
         pred = model.backend.to_numpy(model.predict(X))
+        if pre is not None and pre.scales_targets:  # outputs -> the target's units
+            pred = pre.unscale_targets(pred)
         report = metrics.regression_report(
             np.asarray(y, dtype=np.float64).reshape(pred.shape), pred
         )

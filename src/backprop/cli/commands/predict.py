@@ -66,6 +66,8 @@ def predict(model_path: Path, input_path: Path, output: Path | None, **options: 
         for k, row in zip(labels, out, strict=True):
             writer.writerow([names[k], *[f"{v:.9g}" for v in row]])
     else:
+        if pre is not None and pre.scales_targets:  # outputs -> the target's units
+            out = pre.unscale_targets(out)
         if pre is not None and pre.target is not None and out.shape[1] == 1:
             columns = [pre.target]
         else:

@@ -20,13 +20,16 @@ from ...training import TrainingDiverged, fit
 from ...training.mpi import is_main_process
 from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
 from ..config import (
+    LEGACY_CONFIG,
     build_model,
     build_optimizer,
     config_to_toml,
+    early_stopping_callback,
     given_options,
     load_data,
     read_config,
     resolve,
+    validation_split,
 )
 from ..options import config_option, data_options, device_options, model_options, optimizer_options
 from ..render import summary_table
@@ -49,13 +52,15 @@ def _split_metrics(
     model: MLP, X: np.ndarray, y: np.ndarray, T: np.ndarray, classify: bool
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` on one split: ``accuracy`` (and macro precision and
-    recall) for classifiers; ``mse``, ``mae``, ``r2`` for regression."""
+    recall) for classifiers; ``mse``, ``mae``, ``r2`` for regression, on the predictions in
+    the target's units. ``T``: the targets the model trains on (standardised with target
+    scaling), for the loss."""
     out = {"loss": model.loss(X, T)}
     if classify:
         pred = model.predict_classes(X)
         out["accuracy"] = float(metrics.accuracy(y, pred))
     else:
-        pred = model.backend.to_numpy(model.predict(X))
+        pred = _unscaled(model, model.backend.to_numpy(model.predict(X)))
         yt = np.asarray(y, dtype=np.float64).reshape(pred.shape)
         out["mse"] = float(metrics.mse(yt, pred))
         out["mae"] = float(metrics.mae(yt, pred))
@@ -63,13 +68,18 @@ def _split_metrics(
     return out
 
 
-def _validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): a seeded shuffle of ``range(n)`` cut at ``fraction``."""
-    if fraction <= 0:
-        return np.arange(n), np.arange(0)
-    perm = np.random.default_rng([int(seed), 0x7A11D]).permutation(n)
-    n_val = min(n - 1, max(1, round(fraction * n)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+def _unscaled(model: MLP, out: np.ndarray) -> np.ndarray:
+    """Regression outputs in the target's units (the model's target scaling undone)."""
+    pre = model.preprocessing
+    return out if pre is None or not pre.scales_targets else pre.unscale_targets(out)
+
+
+def _targets(model: MLP, data: Any, split: str) -> np.ndarray:
+    """The targets the model trains on: the data's, standardised with the model's target
+    scaling when it has one."""
+    T = data.targets(split)
+    pre = model.preprocessing
+    return T if pre is None or not pre.scales_targets else pre.scale_targets(T)
 
 
 class KeepLastEpoch:
@@ -134,14 +144,15 @@ def train(**options: Any) -> int:
     """Train a network and write a run folder (model, history, summary, config, plots).
 
     With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
-    built-in two-input, two-output toy data.
+    built-in two-input, two-output toy data. Any other data set gets defaults that learn (a
+    network, Adam's learning rate, an epoch budget with early stopping; docs/defaults.md).
 
     \b
     Examples:
       backprop train
       backprop train --dataset moons --layers 2,16,2 --activation tanh --epochs 200
-      backprop train --dataset mnist --layers 784,30,10 --lr 3 --epochs 30 --out runs/mnist
-      backprop train --dataset data.csv --target species --loss cross_entropy --optimizer adam
+      backprop train --dataset mnist --out runs/mnist
+      backprop train --dataset data.csv --target species
       backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again
       backprop train --resume runs/mnist --epochs 40
     """
@@ -154,6 +165,9 @@ def train(**options: Any) -> int:
     model = build_model(cfg)
     if data.preprocessing is not None:
         model.preprocessing = data.preprocessing
+        if data.task == "regression" and cfg["target_scaling"] == "standard":
+            # measured on the training split, the rows the features' scaling comes from
+            model.preprocessing = data.preprocessing.with_target_scaling(data.y_train)
     optimizer = build_optimizer(cfg)
     run_dir = None
     if is_main_process():
@@ -183,7 +197,8 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         raise UserError(
             f"{run_dir} holds no checkpoint ({checkpoint_path(run_dir).name}) to resume from"
         )
-    values = read_config(run_dir / CONFIG_FILE)
+    # a config.toml from before an option existed meant what LEGACY_CONFIG says
+    values = {**LEGACY_CONFIG, **read_config(run_dir / CONFIG_FILE)}
     for key in ("epochs", "backend", "device"):
         if options.get(key) is not None:
             values[key] = options[key]
@@ -237,8 +252,8 @@ def _run_training(
 
     console = make_console()
     classify = data.task == "classification"
-    X, T = data.X_train, data.targets("train")
-    tr, va = _validation_split(X.shape[0], cfg["validation_fraction"], cfg["seed"])
+    X, T = data.X_train, _targets(model, data, "train")
+    tr, va = validation_split(X.shape[0], cfg["validation_fraction"], cfg["seed"])
     validation = (X[va], T[va]) if va.size else None
     fit_kwargs = {
         "optimizer": optimizer if optimizer is not None else "sgd",
@@ -246,7 +261,7 @@ def _run_training(
         "batch_size": cfg["batch_size"],
         "seed": cfg["seed"],
         "validation_data": validation,
-        "early_stopping": cfg.get("early_stopping"),
+        "early_stopping": early_stopping_callback(cfg),
         "class_weight": cfg.get("class_weight"),
         "state": state,
     }
@@ -270,6 +285,11 @@ def _run_training(
         f"{cfg['output_activation']} output, loss {cfg['loss']}\n"
         f"Training {cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
         f"{cfg['epochs']} epochs"
+        + (
+            f", early stopping after {cfg['early_stopping']} without a better {cfg['monitor']}"
+            if cfg.get("early_stopping")
+            else ""
+        )
         + (f", resuming after epoch {state.epoch}" if state is not None else "")
         + f"\nData     {data.name}: {tr.size} training rows, {va.size} validation, "
         f"{data.n_test} test"
@@ -325,7 +345,7 @@ def _run_training(
         "train": _split_metrics(model, X[tr], y[tr], T[tr], classify),
         "validation": _split_metrics(model, X[va], y[va], T[va], classify) if va.size else {},
         "test": (
-            _split_metrics(model, data.X_test, data.y_test, data.targets("test"), classify)
+            _split_metrics(model, data.X_test, data.y_test, _targets(model, data, "test"), classify)
             if data.X_test is not None
             else {}
         ),

@@ -141,6 +141,20 @@ def test_regression_targets_are_standardised_and_unscaled(run_cli, tmp_path):
     assert 'target_scaling = "none"' in (tmp_path / "n/config.toml").read_text()
 
 
+def test_resuming_a_scaled_regression_run_is_bit_identical(run_cli, csvs, tmp_path, same_params):
+    """The checkpoint keeps the target scaling: a run resumed after 2 epochs ends with the
+    weights of the uninterrupted 4-epoch run."""
+    common = ["--dataset", str(csvs["diabetes"]), "--target", "target", "--early-stopping", "0"]
+    _train(run_cli, tmp_path / "a", *common, "--epochs", "2")
+    rc, _, err = run_cli("train", "--resume", str(tmp_path / "a"), "--epochs", "4",
+                         "--no-plots", "--no-progress")  # fmt: skip
+    assert rc == 0, err
+    _train(run_cli, tmp_path / "b", *common, "--epochs", "4")
+    a, b = (load_model(tmp_path / r / "model.safetensors") for r in "ab")
+    assert same_params(a, b) and a.preprocessing == b.preprocessing
+    assert a.preprocessing.scales_targets
+
+
 # --------------------------------------------------------------- what came before still works
 def _as_version_1(path: Path) -> Path:
     """Rewrite a model file as backprop 0.1's format 1 wrote it: format_version "1", no

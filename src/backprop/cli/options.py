@@ -243,8 +243,8 @@ optimizer_options = option_group(
     click.option(
         "--target-scaling",
         type=choice(("standard", "none")),
-        help="Regression: train on standardised targets (the model un-scales its predictions)"
-        " or on the raw ones. [default: standard]",
+        help="Regression: train on standardised targets (their mean and std kept in the model "
+        "file; predictions un-scaled) or on the raw ones. [default: standard]",
     ),
     click.option(
         "--checkpoint-every",

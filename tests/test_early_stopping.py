@@ -121,6 +121,13 @@ def test_cli_monitor_val_accuracy_restores_the_best_epoch(run_cli, tmp_path, sam
     assert 'monitor = "val_accuracy"' in (out / "config.toml").read_text()
 
 
+def test_cli_refuses_a_monitor_the_history_will_not_have(run_cli, tmp_path):
+    rc, _, err = run_cli("train", "--dataset", "xor", "--monitor", "val_r2",
+                         "--out", str(tmp_path / "r"))  # fmt: skip
+    assert rc == 2 and "--monitor val_r2 is not a column" in err and "val_accuracy" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_estimators_write_their_score_for_early_stopping(same_params):
     """With early_stopping=True the held-out score is in each epoch's row (val_accuracy,
     val_r2), so the library's EarlyStopping can watch it from ``callbacks``."""

@@ -279,6 +279,12 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     cfg.setdefault("validation_fraction", 0.1)
     cfg.setdefault("early_stopping", recipe.early_stopping)
     cfg.setdefault("monitor", "val_loss")
+    columns = ("loss", "val_loss") + (("accuracy", "val_accuracy") if classify else ())
+    if cfg["monitor"] not in columns:
+        raise UserError(
+            f"--monitor {cfg['monitor']} is not a column of this run's history; expected one "
+            f"of {', '.join(columns)}"
+        )
     cfg.setdefault("monitor_mode", "auto")
     cfg.setdefault("restore_best", True)
     cfg.setdefault("target_scaling", "none" if classify else "standard")

@@ -163,9 +163,27 @@ FAMILIES: dict[str, tuple[list[str], dict[str, dict[str, Any]]]] = {
         {
             "base: 100,100 relu, he init, zero biases, adam 1e-2, batch 100, patience 30 of "
             "150": MNIST1D,
-            "uniform biases": {**MNIST1D, "bias_init": "uniform"},
-            "lr 1e-3": {**MNIST1D, "lr": 1e-3},
-            "256,256": {**MNIST1D, "hidden": (256, 256)},
+            "no early stopping (150 epochs)": {**MNIST1D, "early_stopping": 0},
+            "patience 30 on val_accuracy": {**MNIST1D, "monitor": "val_accuracy"},
+            # round 2: changes to the winner of round 1, no early stopping
+            "no early stopping, uniform biases": {
+                **MNIST1D,
+                "early_stopping": 0,
+                "bias_init": "uniform",
+            },  # fmt: skip
+            "no early stopping, lr 1e-3": {**MNIST1D, "early_stopping": 0, "lr": 1e-3},
+            "no early stopping, 256,256": {
+                **MNIST1D,
+                "early_stopping": 0,
+                "hidden": (256, 256),
+            },  # fmt: skip
+            # round 3: the two gains of round 2 together
+            "no early stopping, 256,256, uniform biases": {
+                **MNIST1D,
+                "early_stopping": 0,
+                "hidden": (256, 256),
+                "bias_init": "uniform",
+            },
         },
     ),
     "mnist": (

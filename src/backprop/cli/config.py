@@ -113,10 +113,11 @@ MNIST = Recipe(
     hidden=(256,), activation="relu", optimizer="adam", lr=1e-3, batch_size=128, epochs=30,
     early_stopping=5,
 )  # fmt: skip
-#: MNIST-1D.
+#: MNIST-1D. No early stopping: its validation loss rises long before its accuracy stops
+#: improving (docs/defaults.md: 0.55 with a patience of 30 on val_loss, 0.63 without).
 MNIST1D = Recipe(
-    hidden=(100, 100), activation="relu", optimizer="adam", lr=1e-2, batch_size=100,
-    epochs=150, early_stopping=30,
+    hidden=(256, 256), activation="relu", optimizer="adam", lr=1e-2, batch_size=100,
+    epochs=150, early_stopping=0,
 )  # fmt: skip
 #: scikit-learn's digits.
 DIGITS = Recipe(

@@ -2,15 +2,18 @@
 
 Usage::
 
-    BACKPROP_DATA=../shared/data python scripts/reproduce.py nielsen1
+    BACKPROP_DATA=/data python scripts/reproduce.py nielsen1     # seeds 0-4, the median
     python scripts/reproduce.py nielsen3 modern mnist1d digits
     python scripts/reproduce.py all
-    python scripts/reproduce.py nielsen1 --seeds 5               # seeds 0-4, judged by the median
-    python scripts/reproduce.py digits --epochs 2 --no-write     # a quick smoke run
+    python scripts/reproduce.py nielsen1 --zero-biases            # biases start at 0
+    python scripts/reproduce.py digits --seeds 1 --epochs 2 --no-write   # a quick smoke run
+    python scripts/reproduce.py mnist1d digits --select           # the model choices
+    python scripts/reproduce.py all --fingerprints                # recompute the fingerprints
 
-Each experiment trains once, evaluates the test set after every epoch, prints the best and
-the final test accuracy and the mean epoch time, and (unless ``--no-write``) replaces its
-row in the table of ``docs/results.md``. These take minutes each; they are not tests.
+Each experiment trains once per seed (5 by default), evaluates the test set after every
+epoch, prints the best and the final test accuracy and the mean epoch time, and (unless
+``--no-write``) replaces its row in the table of ``docs/results.md``, judged by the median
+over the seeds. These take minutes each; they are not tests.
 
 =========  =================================================================  ========
 name       setup                                                              target
@@ -24,33 +27,46 @@ nielsen3   Nielsen ch. 3 network2.py: [784, 30, 10], sigmoid hidden, sigmoid  >=
            biases N(0, 1), first 50,000 training images
 modern     [784, 512, 512, 10] ReLU, dropout 0.2, softmax cross-entropy,      >= 98.3
            Adam lr 1e-3 cosine-decayed to 0 over 20 epochs, batch 128,        (final)
-           He-normal weights, float32, all 60,000 training images
+           He-normal weights, zero biases, float32, all 60,000 training images
 mnist1d    MNIST-1D (Greydanus 2020) MLP: 40 -> 100 -> 100 -> 10 ReLU,        >= 66
            Adam lr 1e-2, batch 100, 6,000 steps (150 epochs of 4,000),        (final)
-           PyTorch's default nn.Linear initialisation as in the paper's code
+           the initialiser chosen on a validation split (``--select``)
 digits     scikit-learn digits, 25% stratified hold-out: [64, 256, 128, 10]   >= 97
            ReLU, dropout 0.2, softmax cross-entropy, Adam lr 1e-3, batch 32,  (final)
            100 epochs (architecture chosen on a validation split of the
-           training rows, never on the test rows)
+           training rows, never on the test rows: ``--select``)
 =========  =================================================================  ========
 
 Nielsen's numbers are the best epoch on the test set (how the book reports them), so
 ``nielsen1``/``nielsen3`` are judged by the best epoch; the others by the final epoch.
-With ``--seeds K`` an experiment runs for seeds ``seed .. seed+K-1`` and is judged by the
-median over the runs; its row (``name xK``) also gives the range.
+
+**Fingerprints.** Each row also records the numbers of a short run, seed 0: the setup's
+model, optimizer and data, trained by ``fit`` for the first ``fingerprint_steps`` steps
+(200; 5 for ``modern``, whose steps are 100 times larger) on as many rows, BLAS on one
+thread; the mean training loss of those steps (10 significant digits) and the first 10 hex
+digits of the SHA-256 of the parameters after them.
+``tests/test_results.py`` recomputes them (a few seconds): any change to the engine's
+numerics, down to one rounding, fails it until the table is regenerated on the new engine.
+
+**Model choices.** ``--select`` trains each candidate of a setup (``Setup.candidates``) on
+80% of the training rows and scores the other 20% (a seeded split per seed), never the test
+rows, and prints the median over the seeds; the setup uses the winner.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
+import functools
+import hashlib
 import os
 import platform
 import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +82,11 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 @dataclass
 class Setup:
-    """One experiment: how to build the data, the model and the optimizer."""
+    """One experiment: how to build the data, the model and the optimizer.
+
+    ``build(seed, bias_init)`` makes the model; ``bias_init`` is the setup's own
+    (``biases``) unless ``--zero-biases`` asks for ``"zeros"``. ``candidates`` (name ->
+    ``build``) are the alternatives ``--select`` compares on a validation split."""
 
     name: str
     title: str
@@ -75,24 +95,23 @@ class Setup:
     judged_by: str  # "best" or "final"
     epochs: int
     batch_size: int
-    load: Callable[[argparse.Namespace], Dataset]
-    build: Callable[[int], MLP]
+    load: Callable[[str | None, int], Dataset]  # (data_dir, seed)
+    build: Callable[[int, str], MLP]
     optimizer: Callable[[int], object]
-    normal_biases: bool = False  # draw biases from N(0, 1), as Nielsen's code does
+    biases: str = "zeros"
+    fingerprint_steps: int = 200
+    candidates: dict[str, Callable[[int, str], MLP]] = field(default_factory=dict)
 
 
-def _normal_biases(net: MLP, seed: int) -> MLP:
-    """Nielsen's network.py / network2.py draw biases from N(0, 1); ours start at 0."""
-    rng = np.random.default_rng([seed, 1])
-    state = net.state_dict()
-    for name, value in state.items():
-        if name.endswith(".b"):
-            state[name] = rng.standard_normal(value.shape).astype(value.dtype)
-    net.load_state_dict(state)
-    return net
+@functools.lru_cache(maxsize=8)
+def _load(name: str, data_dir: str | None, seed: int, n_samples: int | None) -> Dataset:
+    kwargs = {"seed": seed, "test_fraction": 0.25} if name == "digits" else {}
+    if name == "mnist":
+        kwargs = {"data_dir": data_dir, "n_samples": n_samples}
+    return load_dataset(name, **kwargs)
 
 
-def _torch_linear_init(net: MLP, seed: int) -> MLP:
+def _torch_linear(net: MLP, seed: int) -> MLP:
     """PyTorch's default for ``nn.Linear`` (used by the MNIST-1D paper's code): weights and
     biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
     rng = np.random.default_rng([seed, 2])
@@ -105,9 +124,42 @@ def _torch_linear_init(net: MLP, seed: int) -> MLP:
     return net
 
 
-def _mnist(n_samples: int | None) -> Callable[[argparse.Namespace], Dataset]:
-    return lambda args: load_dataset("mnist", data_dir=args.data_dir, n_samples=n_samples)
+def _mnist1d(init: str, bias_init: str) -> Callable[[int, str], MLP]:
+    def build(seed: int, biases: str) -> MLP:
+        kw = dict(init="he_normal" if init == "torch_linear" else init, seed=seed)
+        net = MLP([40, 100, 100, 10], "relu", "identity", "cross_entropy", **kw,
+                  bias_init=bias_init if biases != "zeros" else "zeros")  # fmt: skip
+        return _torch_linear(net, seed) if init == "torch_linear" else net
 
+    return build
+
+
+def _digits(hidden: tuple[int, ...], dropout: float = 0.0) -> Callable[[int, str], MLP]:
+    def build(seed: int, biases: str) -> MLP:
+        return MLP([64, *hidden, 10], "relu", "identity", "cross_entropy", init="he_normal",
+                   bias_init=biases, dropout=dropout, seed=seed)  # fmt: skip
+
+    return build
+
+
+#: MNIST-1D's initialisers compared by ``--select`` (the winner is the setup's ``build``).
+MNIST1D_CANDIDATES = {
+    "PyTorch nn.Linear default, U(+-1/sqrt(fan_in)) weights and biases": _mnist1d(
+        "torch_linear", "uniform"
+    ),
+    "lecun_normal, zero biases": _mnist1d("lecun_normal", "zeros"),
+    "xavier_uniform, zero biases": _mnist1d("xavier_uniform", "zeros"),
+    "he_normal (init='auto'), zero biases": _mnist1d("he_normal", "zeros"),
+    "he_normal, uniform biases": _mnist1d("he_normal", "uniform"),
+}
+#: digits' architectures compared by ``--select``.
+DIGITS_CANDIDATES = {
+    "[64, 128, 10]": _digits((128,)),
+    "[64, 128, 10], dropout 0.2": _digits((128,), 0.2),
+    "[64, 256, 10], dropout 0.2": _digits((256,), 0.2),
+    "[64, 256, 128, 10], dropout 0.2": _digits((256, 128), 0.2),
+    "[64, 256, 128, 10]": _digits((256, 128)),
+}
 
 SETUPS: dict[str, Setup] = {
     "nielsen1": Setup(
@@ -118,12 +170,19 @@ SETUPS: dict[str, Setup] = {
         "best",
         30,
         10,
-        _mnist(50000),
-        lambda seed: MLP(
-            [784, 30, 10], "sigmoid", "sigmoid", "l2", init="normal", init_scale=1.0, seed=seed
-        ),
+        lambda data_dir, seed: _load("mnist", data_dir, 0, 50000),
+        lambda seed, biases: MLP(
+            [784, 30, 10],
+            "sigmoid",
+            "sigmoid",
+            "l2",
+            init="normal",
+            init_scale=1.0,
+            bias_init=biases,
+            seed=seed,
+        ),  # fmt: skip
         lambda n_train: get_optimizer("sgd", lr=3.0),
-        normal_biases=True,
+        biases="normal",  # Nielsen's network.py draws biases from N(0, 1) too
     ),
     "nielsen3": Setup(
         "nielsen3",
@@ -133,19 +192,20 @@ SETUPS: dict[str, Setup] = {
         "best",
         30,
         10,
-        _mnist(50000),
-        lambda seed: MLP(
+        lambda data_dir, seed: _load("mnist", data_dir, 0, 50000),
+        lambda seed, biases: MLP(
             [784, 30, 10],
             "sigmoid",
             "identity",
             "binary_cross_entropy",
             init="lecun_normal",
+            bias_init=biases,
             seed=seed,
-        ),
+        ),  # fmt: skip
         # network2.py's update: w <- (1 - eta lambda / n) w - eta mean_batch(grad); our
         # weight_decay adds weight_decay * W to the batch-mean gradient: weight_decay = lambda/n.
         lambda n_train: get_optimizer("sgd", lr=0.5, weight_decay=5.0 / n_train),
-        normal_biases=True,
+        biases="normal",
     ),
     "modern": Setup(
         "modern",
@@ -155,20 +215,22 @@ SETUPS: dict[str, Setup] = {
         "final",
         20,
         128,
-        _mnist(None),
-        lambda seed: MLP(
+        lambda data_dir, seed: _load("mnist", data_dir, 0, None),
+        lambda seed, biases: MLP(
             [784, 512, 512, 10],
             "relu",
             "identity",
             "cross_entropy",
             init="he_normal",
+            bias_init=biases,
             dropout=0.2,
             dtype="float32",
             seed=seed,
-        ),
+        ),  # fmt: skip
         lambda n_train: get_optimizer(
             "adam", lr=1e-3, schedule=get_schedule("cosine", t_max=SETUPS["modern"].epochs)
         ),
+        fingerprint_steps=5,
     ),
     "mnist1d": Setup(
         "mnist1d",
@@ -178,11 +240,11 @@ SETUPS: dict[str, Setup] = {
         "final",
         150,
         100,
-        lambda args: load_dataset("mnist1d"),
-        lambda seed: _torch_linear_init(
-            MLP([40, 100, 100, 10], "relu", "identity", "cross_entropy", seed=seed), seed
-        ),
+        lambda data_dir, seed: _load("mnist1d", None, 0, None),
+        # chosen by --select on a validation split (docs/results.md)
+        MNIST1D_CANDIDATES["PyTorch nn.Linear default, U(+-1/sqrt(fan_in)) weights and biases"],
         lambda n_train: get_optimizer("adam", lr=1e-2),
+        candidates=MNIST1D_CANDIDATES,  # (its biases are drawn with its weights)
     ),
     "digits": Setup(
         "digits",
@@ -192,17 +254,10 @@ SETUPS: dict[str, Setup] = {
         "final",
         100,
         32,
-        lambda args: load_dataset("digits", seed=args.seed, test_fraction=0.25),
-        lambda seed: MLP(
-            [64, 256, 128, 10],
-            "relu",
-            "identity",
-            "cross_entropy",
-            init="he_normal",
-            dropout=0.2,
-            seed=seed,
-        ),
+        lambda data_dir, seed: _load("digits", None, seed, None),
+        DIGITS_CANDIDATES["[64, 256, 128, 10], dropout 0.2"],
         lambda n_train: get_optimizer("adam", lr=1e-3),
+        candidates=DIGITS_CANDIDATES,
     ),
 }
 
@@ -222,19 +277,21 @@ class Result:
     judged: float
 
 
+def _biases(setup: Setup, args: argparse.Namespace) -> str:
+    return "zeros" if args.zero_biases else setup.biases
+
+
 def run(setup: Setup, args: argparse.Namespace, seed: int) -> tuple[Result, History]:
     """Train ``setup`` once; the test set is the validation data (evaluated each epoch)."""
-    ds = setup.load(args)
+    ds = setup.load(args.data_dir, seed)
     assert ds.X_test is not None
     epochs = setup.epochs if args.epochs is None else args.epochs
-    net = setup.build(seed)
-    if setup.normal_biases and not args.zero_biases:
-        net = _normal_biases(net, seed)
+    net = setup.build(seed, _biases(setup, args))
     opt = setup.optimizer(ds.n_train)
     print(
         f"{setup.name}: {setup.title}\n  {ds.n_train} train / {ds.n_test} test rows, "
         f"{net.n_parameters} parameters, {epochs} epochs of batch {setup.batch_size}, "
-        f"seed {seed}{', zero biases' if setup.normal_biases and args.zero_biases else ''}",
+        f"seed {seed}, biases {net.config.bias_init}",
         flush=True,
     )
 
@@ -283,6 +340,67 @@ def run(setup: Setup, args: argparse.Namespace, seed: int) -> tuple[Result, Hist
     return result, history
 
 
+def fingerprint(setup: Setup, zero_biases: bool = False, data_dir: str | None = None) -> str:
+    """``"<loss> <hash>"``: seed 0's model trained by ``fit`` for the first
+    ``setup.fingerprint_steps`` steps on as many rows of the training data (one epoch, the
+    setup's batch size, optimizer and seed-0 shuffle): the mean loss of those steps to 10
+    significant digits, and the first 10 hex digits of the SHA-256 of the parameters (in
+    name order) after them."""
+    ds = setup.load(data_dir, 0)
+    net = setup.build(0, "zeros" if zero_biases else setup.biases)
+    n = setup.fingerprint_steps * setup.batch_size
+    with _one_blas_thread():  # OpenBLAS rounds float32 products by its thread count
+        history = fit(net, ds.X_train[:n], ds.targets()[:n],
+                      optimizer=setup.optimizer(ds.n_train), epochs=1,
+                      batch_size=setup.batch_size, seed=0)  # fmt: skip
+    params = net.state_dict()
+    digest = hashlib.sha256(b"".join(params[k].tobytes() for k in sorted(params)))
+    return f"{history['loss'][0]:.10g} {digest.hexdigest()[:10]}"
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """The BLAS library limited to one thread (threadpoolctl, in the test extra), so that a
+    fingerprint does not depend on the machine's core count: ``modern``'s float32 products
+    round differently with 1 and 2 OpenBLAS threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def select(setup: Setup, args: argparse.Namespace, seeds: list[int]) -> dict[str, list[float]]:
+    """Each candidate's final accuracy (percent) on a validation split of the training rows,
+    per seed: 20% held out by a generator seeded from the seed, stratified by class."""
+    scores: dict[str, list[float]] = {name: [] for name in setup.candidates}
+    epochs = setup.epochs if args.epochs is None else args.epochs
+    for seed in seeds:
+        ds = setup.load(args.data_dir, seed)
+        y = np.asarray(ds.y_train)
+        rng = np.random.default_rng([seed, 0x5E1EC7])
+        val = np.concatenate(
+            [
+                rng.permutation(np.flatnonzero(y == c))[: round(0.2 * np.sum(y == c))]
+                for c in np.unique(y)
+            ]  # fmt: skip
+        )
+        tr = np.setdiff1d(np.arange(y.size), val)
+        T = ds.targets()
+        for name, build in setup.candidates.items():
+            net = build(seed, setup.biases)
+            history = fit(net, ds.X_train[tr], T[tr], optimizer=setup.optimizer(tr.size),
+                          epochs=epochs, batch_size=setup.batch_size, seed=seed,
+                          validation_data=(ds.X_train[val], T[val]))  # fmt: skip
+            scores[name].append(100 * history["val_accuracy"][-1])
+            print(f"  {setup.name} seed {seed}: {name}: {scores[name][-1]:.2f}%", flush=True)
+    print(f"\n{setup.name}: validation accuracy (final epoch), seeds {seeds[0]}-{seeds[-1]}")
+    print("| candidate | median | range | per seed |\n|---|---|---|---|")
+    for name, values in sorted(scores.items(), key=lambda kv: -float(np.median(kv[1]))):
+        print(f"| {name} | {np.median(values):.2f}% | {min(values):.2f}-{max(values):.2f} | "
+              f"{', '.join(f'{v:.2f}' for v in values)} |")  # fmt: skip
+    return scores
+
+
 def machine() -> str:
     """CPU model, cores, Python and NumPy versions, in one line."""
     cpu = platform.processor() or platform.machine()
@@ -305,19 +423,32 @@ def command(name: str, args: argparse.Namespace) -> str:
         parts.append(f"--seed {args.seed}")
     if args.epochs is not None:
         parts.append(f"--epochs {args.epochs}")
-    if args.seeds > 1:
+    if args.seeds != 5:
         parts.append(f"--seeds {args.seeds}")
-    if args.zero_biases and SETUPS[name].normal_biases:
+    if args.zero_biases and SETUPS[name].biases != "zeros":
         parts.append("--zero-biases")
     return " ".join(parts)
+
+
+def row_key(setup: Setup, n_seeds: int, zero_biases: bool) -> str:
+    """The table's name for a row: ``nielsen1 x5``, ``nielsen1 x5 zero-biases``."""
+    key = setup.name if n_seeds == 1 else f"{setup.name} x{n_seeds}"
+    return key + (" zero-biases" if zero_biases and setup.biases != "zeros" else "")
+
+
+def parse_key(key: str) -> tuple[Setup, bool]:
+    """The setup and ``zero_biases`` of a row's name (the inverse of :func:`row_key`)."""
+    m = re.fullmatch(r"(\w+)(?: x\d+)?( zero-biases)?", key.strip())
+    if m is None or m.group(1) not in SETUPS:
+        raise ValueError(f"not a row of this script: {key!r}")
+    return SETUPS[m.group(1)], m.group(2) is not None
 
 
 def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Namespace) -> None:
     """Replace (or add) this experiment's row in the results table of ``path``.
 
     One run: its judged number, best epoch and final accuracy. Several seeds: the median of
-    the judged numbers, and their range.
-    """
+    the judged numbers, and their range. And the fingerprint of the setup."""
     text = path.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise SystemExit(f"{path} has no results table between {START} and {END}")
@@ -325,9 +456,8 @@ def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Na
     table, tail = rest.split(END, 1)
     lines = [ln for ln in table.strip("\n").splitlines() if ln.strip()]
     header = lines[:2]
-    key = setup.name if len(results) == 1 else f"{setup.name} x{len(results)}"
-    if args.zero_biases and setup.normal_biases:
-        key += " zero-biases"
+    zero = args.zero_biases and setup.biases != "zeros"
+    key = row_key(setup, len(results), args.zero_biases)
     rows = [ln for ln in lines[2:] if not re.match(rf"\|\s*{re.escape(key)}\s*\|", ln)]
     judged = [r.judged for r in results]
     median = float(np.median(judged))
@@ -343,7 +473,8 @@ def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Na
     epoch_time = float(np.mean([r.epoch_time for r in results]))
     rows.append(
         f"| {key} | `{command(setup.name, args)}` | {setup.reference} | {measured} | {detail} | "
-        f"{'yes' if met else '**no**'} | {epoch_time:.{1 if epoch_time >= 1 else 3}f} s | "
+        f"{'yes' if met else '**no**'} | `{fingerprint(setup, zero, args.data_dir)}` | "
+        f"{epoch_time:.{1 if epoch_time >= 1 else 3}f} s | "
         f"{_dt.date.today().isoformat()} | {machine()} |"
     )
     order = list(SETUPS)
@@ -353,31 +484,62 @@ def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Na
     )
 
 
+def write_fingerprints(path: Path, data_dir: str | None) -> None:
+    """Recompute every row's fingerprint in place (after a deliberate numerics change, the
+    table's numbers must be regenerated too: this alone does not make them current)."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    table, tail = rest.split(END, 1)
+    out = []
+    for line in table.strip("\n").splitlines():
+        cells = line.split("|")
+        if len(cells) > 8 and cells[7].strip().startswith("`"):
+            setup, zero = parse_key(cells[1])
+            cells[7] = f" `{fingerprint(setup, zero, data_dir)}` "
+        out.append("|".join(cells))
+    path.write_text(head + START + "\n" + "\n".join(out) + "\n" + END + tail, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="+", choices=[*SETUPS, "all"], help="experiments to run")
-    parser.add_argument("--seed", type=int, default=0, help="weights, shuffles and splits")
-    parser.add_argument("--seeds", type=int, default=1, help="run seeds seed..seed+K-1")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=5, help="run seeds seed..seed+K-1")
     parser.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
     parser.add_argument(
         "--zero-biases",
         action="store_true",
-        help="nielsen1/3: keep backprop's zero initial biases instead of Nielsen's N(0, 1)",
+        help="nielsen1/3: start the biases at 0 instead of Nielsen's N(0, 1)",
     )
     parser.add_argument(
         "--data-dir", default=None, help="folder holding mnist/ (else BACKPROP_DATA)"
     )
     parser.add_argument("--no-write", action="store_true", help="do not edit docs/results.md")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results page to update")
+    parser.add_argument(
+        "--select", action="store_true", help="compare the setup's candidates on validation rows"
+    )
+    parser.add_argument(
+        "--fingerprints", action="store_true", help="only recompute the table's fingerprints"
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if args.fingerprints:
+        write_fingerprints(args.results, args.data_dir)
+        return 0
     names = list(SETUPS) if "all" in args.names else list(dict.fromkeys(args.names))
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.select:
+        for name in names:
+            if SETUPS[name].candidates:
+                select(SETUPS[name], args, seeds)
+        return 0
     missed = []
     for name in names:
         setup = SETUPS[name]
         try:
-            results = [run(setup, args, args.seed + k)[0] for k in range(args.seeds)]
+            results = [run(setup, args, seed)[0] for seed in seeds]
         except DatasetError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
             return 2

@@ -20,6 +20,7 @@ import pytest
 
 import backprop
 from backprop.cli import cli, main
+from backprop.cli.config import CSV_CLASSIFICATION
 from backprop.io import load_model
 
 COMMANDS = ("train", "evaluate", "predict", "explain", "gradcheck", "export")
@@ -166,7 +167,8 @@ def test_dataset_defaults_and_cross_entropy_takes_logits(run_cli, in_tmp, csv_fi
                        "--no-progress", "--no-plots")  # fmt: skip
     assert rc == 0, err
     config = (in_tmp / "csvrun/config.toml").read_text()
-    assert "layers = [3, 30, 3]" in config  # n_features, 30, n_classes
+    hidden = ", ".join(map(str, CSV_CLASSIFICATION.hidden))
+    assert f"layers = [3, {hidden}, 3]" in config  # n_features, the recipe's, n_classes
     assert 'output_activation = "identity"' in config
     assert json.loads((in_tmp / "csvrun/summary.json").read_text())["test"]["accuracy"] >= 0.9
 

@@ -89,6 +89,21 @@ def test_input_scaling_is_folded_in(tmp_path):
     )
 
 
+def test_target_scaling_is_folded_in(tmp_path):
+    """A regression model trained on standardised targets: raw features in, predictions in
+    the target's units out, as `backprop predict` gives them."""
+    model = _model("tanh", loss="mse")
+    model.preprocessing = Preprocessing(
+        feature_names=tuple("abcdef"), mean=(0.0,) * 6, scale=(1.0,) * 6, target="y",
+        target_mean=(1e3, -5.0, 0.0, 2.0), target_scale=(300.0, 0.5, 1.0, 4.0),
+    )  # fmt: skip
+    export_onnx(model, tmp_path / "m.onnx")
+    got = _run(tmp_path / "m.onnx", X)
+    expected = model.preprocessing.unscale_targets(model.predict(X))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * 300)
+    assert abs(got[:, 0].mean() - 1e3) < 300
+
+
 def test_float64_model_without_bias(tmp_path):
     model = MLP([6, 5, 2], "sigmoid", "sigmoid", "l2", bias=False, seed=1)
     export_onnx(model, tmp_path / "m.onnx")

@@ -13,7 +13,7 @@ from .._limits import check_limit
 from ..activations import ACTIVATIONS
 from ..backend import BACKENDS
 from ..datasets import DATASETS
-from ..initializers import INITIALIZERS
+from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
 from ..losses import LOSSES
 from ..optimizers import OPTIMIZERS, SCHEDULES
 
@@ -152,37 +152,45 @@ model_options = option_group(
     click.option(
         "--layers",
         type=SizesType(),
-        help="Units per layer, inputs first. "
-        "[default: 2,3,2 on toy; n_features,30,n_outputs otherwise]",
+        help="Units per layer, inputs first. [default: 2,3,2 on toy; per data set otherwise, "
+        "see docs/defaults.md]",
     ),
     click.option(
         "--activation",
         type=choice(ACTIVATIONS),
         metavar="NAME",
-        help=f"Hidden-layer activation: {', '.join(ACTIVATIONS)}. [default: sigmoid]",
+        help=f"Hidden-layer activation: {', '.join(ACTIVATIONS)}. "
+        "[default: sigmoid on toy; per data set otherwise]",
     ),
     click.option(
         "--output-activation",
         type=choice(ACTIVATIONS),
         metavar="NAME",
-        help="Output activation (as --activation). [default: sigmoid; identity for regression "
-        "and for the "
-        "cross-entropy losses, which take logits]",
+        help="Output activation (as --activation). [default: identity for the cross-entropy "
+        "losses, which take logits, and for regression; sigmoid otherwise]",
     ),
     click.option(
-        "--loss", type=choice(LOSSES), help="[default: l2 for classification, mse for regression]"
+        "--loss",
+        type=choice(LOSSES),
+        help="[default: l2 on toy; cross_entropy for classification, mse for regression]",
     ),
     click.option(
         "--init",
         type=choice(INITIALIZERS),
         metavar="NAME",
-        help=f"Weight initialiser: {', '.join(INITIALIZERS)}. "
-        "[default: auto, by activation; normal on toy]",
+        help=f"Weight initialiser: {', '.join(INITIALIZERS)}; auto: Glorot for sigmoid/tanh, "
+        "He for the ReLU family. [default: normal on toy; auto otherwise]",
     ),
     click.option(
         "--init-scale",
         type=FiniteFloat(min=0.0, min_open=True),
         help="Std of 'normal' init. [default: 0.1]",
+    ),
+    click.option(
+        "--bias-init",
+        type=choice(BIAS_INITIALIZERS),
+        help="Bias initialiser: zeros, uniform (+-1/sqrt(fan_in), as PyTorch), normal (N(0, 1), "
+        "as Nielsen). [default: per data set, see docs/defaults.md]",
     ),
     click.option(
         "--dropout",
@@ -203,12 +211,15 @@ device_options = option_group(
 )
 
 optimizer_options = option_group(
-    click.option("--optimizer", type=choice(OPTIMIZERS), help="[default: sgd]"),
+    click.option(
+        "--optimizer", type=choice(OPTIMIZERS), help="[default: sgd on toy; adam otherwise]"
+    ),
     click.option(
         "--lr",
         type=FiniteFloat(min=0.0, min_open=True),
-        help="Learning rate eta. [default: 3.0 for sgd with l2, 0.5 for sgd otherwise; "
-        "0.5/0.1 for momentum and nesterov; 1e-3 for adam, adamw, rmsprop]",
+        help="Learning rate eta. [default: the data set's (docs/defaults.md) with its own "
+        "optimizer; else 3.0 for sgd with l2, 0.5 for sgd otherwise, 0.5/0.1 for momentum "
+        "and nesterov, 1e-3 for adam, adamw, rmsprop]",
     ),
     click.option(
         "--momentum",
@@ -238,9 +249,15 @@ optimizer_options = option_group(
         "[default: 0.1 for step, 0.95 for exponential]",
     ),
     click.option(
-        "--epochs", type=click.IntRange(min=1), help="[default: 300 on toy, 30 otherwise]"
+        "--epochs",
+        type=click.IntRange(min=1),
+        help="The epoch budget. [default: 300 on toy; per data set otherwise]",
     ),
-    click.option("--batch-size", type=click.IntRange(min=1), help="[default: 10]"),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        help="[default: 10 on toy; per data set otherwise]",
+    ),
     click.option(
         "--validation-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
@@ -248,12 +265,36 @@ optimizer_options = option_group(
     ),
     click.option(
         "--early-stopping",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=0),
         metavar="PATIENCE",
-        help="Stop after this many epochs without a better validation loss; keep the best weights.",
+        help="Stop after this many epochs without a better --monitor; 0: off. "
+        "[default: off on toy; per data set otherwise]",
+    ),
+    click.option(
+        "--monitor",
+        metavar="COLUMN",
+        help="What early stopping watches: a column of history.csv (val_loss, val_accuracy, "
+        "loss, accuracy). [default: val_loss]",
+    ),
+    click.option(
+        "--monitor-mode",
+        type=choice(("auto", "min", "max")),
+        help="auto: maximise accuracy, minimise losses. [default: auto]",
+    ),
+    click.option(
+        "--restore-best/--keep-last",
+        "restore_best",
+        default=None,
+        help="After early stopping, keep the best epoch's weights or the last's. [default: best]",
     ),
     click.option(
         "--class-weight", type=choice(("balanced",)), help="Weight classes by inverse frequency."
+    ),
+    click.option(
+        "--target-scaling",
+        type=choice(("standard", "none")),
+        help="Regression: train on standardised targets (their mean and std kept in the model "
+        "file; predictions un-scaled) or on the raw ones. [default: standard]",
     ),
     click.option(
         "--checkpoint-every",
@@ -273,12 +314,13 @@ config_option = click.option(
 
 #: The options a config file may set (a run folder's config.toml holds all of them).
 CONFIG_KEYS = (
-    "dataset", "target", "data_dir", "n_samples", "noise", "test_fraction",
-    "layers", "activation", "output_activation", "loss", "init", "init_scale", "dropout",
-    "dtype", "seed", "backend", "device",
+    "dataset", "target", "data_dir", "n_samples", "noise", "test_fraction", "target_scaling",
+    "layers", "activation", "output_activation", "loss", "init", "init_scale", "bias_init",
+    "dropout", "dtype", "seed", "backend", "device",
     "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay", "schedule", "step_size",
     "gamma", "epochs",
-    "batch_size", "validation_fraction", "early_stopping", "class_weight", "checkpoint_every",
+    "batch_size", "validation_fraction", "early_stopping", "monitor", "monitor_mode",
+    "restore_best", "class_weight", "checkpoint_every",
 )  # fmt: skip
 
 

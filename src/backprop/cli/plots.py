@@ -261,6 +261,8 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
         else ("training", data.X_train, data.y_train)
     )
     pred = np.asarray(model.backend.to_numpy(model.predict(X)), dtype=np.float64)
+    if model.preprocessing is not None:  # outputs -> the target's units
+        pred = model.preprocessing.unscale_targets(pred)
     true = np.asarray(y, dtype=np.float64).reshape(pred.shape)
     n_panels = min(pred.shape[1], 4)
     fig = _figure(4.6 * n_panels, 4.4)

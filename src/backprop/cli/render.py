@@ -66,6 +66,11 @@ def run_header(
     )
     if cfg.get("schedule", "constant") != "constant":
         training += f", {cfg['schedule']} schedule"
+    if cfg.get("early_stopping"):
+        training += (
+            f", early stopping after {cfg['early_stopping']} without a better "
+            f"{cfg.get('monitor', 'val_loss')}"
+        )
     if resumed_after is not None:
         training += f", resuming after epoch {resumed_after}"
     return "\n".join(

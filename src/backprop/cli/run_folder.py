@@ -26,7 +26,7 @@ import click
 from ..io.checkpoint import CHECKPOINT_NAME, Checkpoint
 from ..io.safetensors import write_atomic
 from ..network import MLP
-from . import plots
+from . import config, plots
 from .app import UserError
 
 __all__ = [
@@ -205,7 +205,7 @@ def checkpoint_callback(run_dir: Path, cfg: dict[str, Any], data_sha256: str) ->
         "epochs": cfg["epochs"],
         "batch_size": cfg["batch_size"],
         "seed": cfg["seed"],
-        "early_stopping": cfg.get("early_stopping"),
+        "early_stopping": config.early_stopping_callback(cfg),
         "class_weight": cfg.get("class_weight"),
         "data_sha256": data_sha256,
     }

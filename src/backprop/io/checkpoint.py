@@ -108,6 +108,8 @@ def normalize_fit_config(fit_config: dict[str, Any]) -> dict[str, Any]:
             "patience": es.patience,
             "monitor": es.monitor,
             "min_delta": es.min_delta,
+            "mode": es.mode,
+            "restore_best_weights": es.restore_best_weights,
         }
     seed = out.get("seed")
     if isinstance(seed, np.random.Generator):
@@ -161,17 +163,31 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
             pass
         elif (
             isinstance(es, dict)
-            and set(es) == {"patience", "monitor", "min_delta"}
+            # {patience, monitor, min_delta}, written before mode and restore_best_weights
+            and set(es) - {"mode", "restore_best_weights"} == {"patience", "monitor", "min_delta"}
             and is_int(es["patience"])
             and es["patience"] >= 1
             and isinstance(es["monitor"], str)
+            and es["monitor"]
             and is_num(es["min_delta"])
+            and es["min_delta"] >= 0
+            and es.get("mode", "min") in ("auto", "min", "max")
+            and isinstance(es.get("restore_best_weights", True), bool)
         ):
             out["early_stopping"] = EarlyStopping(
-                es["patience"], es["monitor"], float(es["min_delta"])
+                es["patience"],
+                es["monitor"],
+                float(es["min_delta"]),
+                # before modes existed every monitor was minimised
+                mode=es.get("mode", "min"),
+                restore_best_weights=es.get("restore_best_weights", True),
             )
         else:
-            raise bad("early_stopping", "null, a patience >= 1, or {patience, monitor, min_delta}")
+            raise bad(
+                "early_stopping",
+                "null, a patience >= 1, or {patience, monitor, min_delta[, mode, "
+                "restore_best_weights]}",
+            )
     cw = d.get("class_weight")
     if cw is not None and cw != "balanced":
         if not (

@@ -133,7 +133,9 @@ def export_onnx(
     ``"output"`` of shape ``(batch, n_outputs)``, both float32. When ``model.preprocessing``
     is set, the input is the raw features and the graph standardises them first
     (``(x - mean) / scale``). The output is what :meth:`MLP.predict` returns: class
-    probabilities for the cross-entropy losses (softmax or sigmoid applied).
+    probabilities for the cross-entropy losses (softmax or sigmoid applied); for a model
+    trained on standardised targets, in the target's units
+    (``model.preprocessing.unscale_targets``).
 
     Raises
     ------
@@ -175,6 +177,9 @@ def export_onnx(
     link = model.loss_fn.link
     if link != "identity":
         x = g.activation(link, x, opset)
+    if pre is not None and pre.scales_targets:  # standardised targets -> the target's units
+        x = g.op("Mul", [x, g.constant("target_scale", pre.target_scale)], "unscaled")
+        x = g.op("Add", [x, g.constant("target_mean", pre.target_mean)], "prediction")
     g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
 
     float32 = onnx.TensorProto.FLOAT

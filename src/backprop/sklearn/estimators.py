@@ -96,7 +96,9 @@ class _LossPlateau(Callback):
 
 
 class _ValidationScore(Callback):
-    """Score the held-out rows each epoch (accuracy or R^2, higher is better); stop when
+    """Score the held-out rows each epoch (accuracy or R^2, higher is better) and write the
+    score into the epoch's history row as ``column`` (``val_accuracy``, ``val_r2``), where a
+    :class:`backprop.training.EarlyStopping` among the ``callbacks`` can watch it; stop when
     the score has not risen by ``tol`` for more than ``patience`` epochs, remembering the
     best epoch's weights (scikit-learn MLP's ``early_stopping``)."""
 
@@ -105,9 +107,11 @@ class _ValidationScore(Callback):
         score: Callable[[], float],
         tol: float,
         patience: int,
+        column: str,
         on_plateau: Callable[[TrainState], bool] = _stop_at_plateau,
     ) -> None:
-        self.score, self.tol, self.patience, self.on_plateau = score, tol, patience, on_plateau
+        self.score, self.tol, self.patience = score, tol, patience
+        self.column, self.on_plateau = column, on_plateau
         self.scores: list[float] = []
         self.best = -math.inf
         self.best_params: dict[str, np.ndarray] | None = None
@@ -117,6 +121,7 @@ class _ValidationScore(Callback):
     def on_epoch_end(self, state: TrainState) -> bool:
         s = self.score()
         self.scores.append(s)
+        state.history.epochs[-1][self.column] = s
         self.count = self.count + 1 if s < self.best + self.tol else 0
         if s > self.best:
             self.best = s
@@ -411,6 +416,7 @@ class _BackpropMLP(BaseEstimator):
             lambda: self._validation_score(X_val, y_val, sw_val),
             self.tol,
             self.n_iter_no_change,
+            "val_accuracy" if self._is_classifier else "val_r2",
             self._on_plateau,
         )
         return X_tr, T_tr, sw_tr, callback
@@ -628,7 +634,11 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     device : str or None, default=None
         For example ``"cuda"`` with the torch or cupy backend.
     callbacks : sequence of backprop.training callbacks, or None, default=None
-        Called at each epoch's end with the :class:`~backprop.training.TrainState`.
+        Called at each epoch's end with the :class:`~backprop.training.TrainState`. With
+        ``early_stopping=True`` each epoch's row of the history holds the held-out score as
+        ``val_accuracy`` (``val_r2`` for the regressor), so
+        ``EarlyStopping(monitor="val_accuracy", mode="auto", restore_best_weights=True)``
+        can stop on it (``mode="auto"`` maximises it).
 
     Attributes
     ----------

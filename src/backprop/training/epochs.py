@@ -135,7 +135,8 @@ def train_epochs(
     (one pass, returning the mean loss and accuracy); stop with the last good weights if the
     loss is NaN or inf; ``evaluate`` (validation metrics); append the history row; call the
     callbacks. ``agree`` turns this process's stop decision into everyone's (MPI ranks stop
-    together). Afterwards, early stopping's best weights are restored if ``restore_best``.
+    together). Afterwards, early stopping's best weights are restored if ``restore_best`` or
+    an :class:`EarlyStopping` is among the callbacks (and it kept them).
     ``orders`` draws the epochs' orders (one made here by default; ``fit`` passes its own
     so that an epoch on a GPU can draw the next epoch's order while the device computes).
     """
@@ -201,7 +202,10 @@ def train_epochs(
                 state.history.stop_reason = f"stopped by a callback after epoch {state.epoch}"
     finally:
         bar.close()
-    if state.best_params is not None and restore_best:
+    # early stopping's best weights (it keeps them only with restore_best_weights), whether
+    # it came as fit's early_stopping or among the callbacks
+    es = any(isinstance(cb, EarlyStopping) for cb in callbacks)
+    if state.best_params is not None and (restore_best or es):
         model.load_state_dict(state.best_params)
     if not state.history.stop_reason:
         state.history.stop_reason = f"completed {state.epoch} epochs"

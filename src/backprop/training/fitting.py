@@ -61,7 +61,10 @@ def fit(
         Hold out this fraction of (X, T), chosen by the seeded shuffle, when no
         ``validation_data`` is given.
     early_stopping : int (patience) or EarlyStopping, optional
-        Monitors ``val_loss`` (``loss`` without validation) and restores the best weights.
+        A patience monitors ``val_loss`` (``loss`` without validation) and restores the
+        best weights; an :class:`EarlyStopping` says what to monitor (``mode`` "auto"
+        maximises accuracy and R^2, minimises losses) and whether to restore. An
+        EarlyStopping among ``callbacks`` works the same way.
     callbacks : sequence of Callback or callables ``f(state)``
         Called at each epoch's end; returning True stops training.
     sample_weight : array (n_samples,), optional;  class_weight : dict or "balanced"

@@ -23,6 +23,7 @@ __all__ = [
     "CallbackLike",
     "EarlyStopping",
     "History",
+    "MAXIMISED",
     "TrainState",
     "TrainingDiverged",
 ]
@@ -97,7 +98,8 @@ class TrainState:
     """Everything a run needs to continue exactly: handed to callbacks, saved by checkpoints.
 
     ``epoch`` counts completed epochs; ``best_score``/``best_params`` are early stopping's
-    record (lower is better).
+    record (lower is better: a maximised monitor's value is stored negated; ``best_params``
+    stays None when the best weights are not to be restored).
     """
 
     model: MLP
@@ -120,30 +122,92 @@ class Callback:
 CallbackLike = Callback | Callable[[TrainState], Any]
 
 
+#: Monitors that ``mode="auto"`` maximises: any whose name contains one of these.
+MAXIMISED = ("accuracy", "r2")
+
+
 @dataclass
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    :func:`fit` then restores the weights of the best epoch."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs; with ``restore_best_weights``, :func:`fit` then restores the weights of the best
+    epoch.
+
+    Parameters
+    ----------
+    patience : int >= 1
+    monitor : str
+        A column of the history: ``val_loss`` (default), ``val_accuracy``, ``loss``,
+        ``accuracy``, or any a callback adds to the epoch's row before this one runs. A
+        ``val_...`` monitor without validation data falls back to the training column
+        (``val_loss`` -> ``loss``); a monitor in neither is a ValueError.
+    min_delta : float >= 0
+    mode : {"auto", "min", "max"}
+        ``"auto"`` maximises a monitor whose name contains ``accuracy`` or ``r2``
+        (:data:`MAXIMISED`) and minimises anything else (the losses).
+    restore_best_weights : bool
+        Restore the best epoch's weights at the end (default); False keeps the last
+        epoch's.
+
+    ``state.best_score`` holds the best value in the minimised form (a maximised
+    monitor's value negated), so a checkpoint stores one kind of number.
+    """
 
     patience: int = 5
     monitor: str = "val_loss"
     min_delta: float = 0.0
+    mode: str = "auto"
+    restore_best_weights: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int | np.integer):
+            raise ValueError(f"patience must be an integer >= 1; got {self.patience!r}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be an integer >= 1; got {self.patience!r}")
+        if self.mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {self.mode!r}")
+        if not (isinstance(self.min_delta, float | int) and 0 <= self.min_delta < math.inf):
+            raise ValueError(f"min_delta must be a number >= 0; got {self.min_delta!r}")
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ValueError(f"monitor must be a history column's name; got {self.monitor!r}")
+
+    def maximises(self, key: str | None = None) -> bool:
+        """Whether a larger value of ``key`` (default: the monitor) is better."""
+        if self.mode != "auto":
+            return self.mode == "max"
+        key = self.monitor if key is None else key
+        return any(word in key for word in MAXIMISED)
+
+    def watched(self, row: dict[str, float]) -> str:
+        """The column of ``row`` this callback watches: the monitor, or for a ``val_...``
+        monitor without validation data, its training column."""
+        if self.monitor in row:
+            return self.monitor
+        fallback = self.monitor.removeprefix("val_")
+        if self.monitor.startswith("val_") and fallback in row:
+            return fallback
+        columns = ", ".join(k for k in row if k not in ("epoch", "lr", "time"))
+        raise ValueError(
+            f"EarlyStopping monitors {self.monitor!r}, which the history does not have; "
+            f"its columns are: {columns}"
+        )
 
     def on_epoch_end(self, state: TrainState) -> bool:
         row = state.history.epochs[-1]
-        key = self.monitor if self.monitor in row else "loss"
-        score = row[key]
+        key = self.watched(row)
+        sign = -1.0 if self.maximises(key) else 1.0
+        score = sign * row[key]  # lower is better
         if score < state.best_score - self.min_delta:
             state.best_score = score
-            state.best_params = state.model.state_dict()
+            state.best_params = state.model.state_dict() if self.restore_best_weights else None
             state.history.best_epoch = state.epoch
         elif (
             state.history.best_epoch is not None
             and state.epoch - state.history.best_epoch >= self.patience
         ):
+            best = sign * state.best_score
             state.history.stop_reason = (
                 f"early stopping: {key} did not improve for {self.patience} epochs "
-                f"(best {state.best_score:.6g} at epoch {state.history.best_epoch})"
+                f"(best {best:.6g} at epoch {state.history.best_epoch})"
             )
             return True
         return False

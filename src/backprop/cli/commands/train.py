@@ -21,13 +21,16 @@ from ...training import TrainingDiverged, fit
 from ...training.mpi import is_main_process
 from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
 from ..config import (
+    LEGACY_CONFIG,
     build_model,
     build_optimizer,
     config_to_toml,
+    early_stopping_callback,
     given_options,
     load_data,
     read_config,
     resolve,
+    validation_split,
 )
 from ..options import config_option, data_options, device_options, model_options, optimizer_options
 from ..render import run_header, summary_table
@@ -53,13 +56,15 @@ def _split_metrics(
     model: MLP, X: np.ndarray, y: np.ndarray, T: np.ndarray, classify: bool
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` on one split: ``accuracy`` (and macro precision and
-    recall) for classifiers; ``mse``, ``mae``, ``r2`` for regression."""
+    recall) for classifiers; ``mse``, ``mae``, ``r2`` for regression, on the predictions in
+    the target's units. ``T``: the targets the model trains on (standardised with target
+    scaling), for the loss."""
     out = {"loss": model.loss(X, T)}
     if classify:
         pred = model.predict_classes(X)
         out["accuracy"] = float(metrics.accuracy(y, pred))
     else:
-        pred = model.backend.to_numpy(model.predict(X))
+        pred = _unscaled(model, model.backend.to_numpy(model.predict(X)))
         yt = np.asarray(y, dtype=np.float64).reshape(pred.shape)
         out["mse"] = float(metrics.mse(yt, pred))
         out["mae"] = float(metrics.mae(yt, pred))
@@ -67,13 +72,18 @@ def _split_metrics(
     return out
 
 
-def _validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): a seeded shuffle of ``range(n)`` cut at ``fraction``."""
-    if fraction <= 0:
-        return np.arange(n), np.arange(0)
-    perm = np.random.default_rng([int(seed), 0x7A11D]).permutation(n)
-    n_val = min(n - 1, max(1, round(fraction * n)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+def _unscaled(model: MLP, out: np.ndarray) -> np.ndarray:
+    """Regression outputs in the target's units (the model's target scaling undone)."""
+    pre = model.preprocessing
+    return out if pre is None or not pre.scales_targets else pre.unscale_targets(out)
+
+
+def _targets(model: MLP, data: Any, split: str) -> np.ndarray:
+    """The targets the model trains on: the data's, standardised with the model's target
+    scaling when it has one."""
+    T = data.targets(split)
+    pre = model.preprocessing
+    return T if pre is None or not pre.scales_targets else pre.scale_targets(T)
 
 
 class KeepLastEpoch:
@@ -138,14 +148,15 @@ def train(**options: Any) -> int:
     """Train a network and write a run folder (model, history, summary, config, plots).
 
     With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
-    built-in two-input, two-output toy data.
+    built-in two-input, two-output toy data. Any other data set gets defaults that learn (a
+    network, Adam's learning rate, an epoch budget with early stopping; docs/defaults.md).
 
     \b
     Examples:
       backprop train
-      backprop train --dataset moons --layers 2,16,2 --activation tanh
-      backprop train --dataset mnist --layers 784,30,10 --out runs/mnist
-      backprop train --dataset data.csv --target species --optimizer adam
+      backprop train --dataset moons --layers 2,16,2 --epochs 200
+      backprop train --dataset mnist --out runs/mnist
+      backprop train --dataset data.csv --target species
       backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again
       backprop train --resume runs/mnist --epochs 40
     """
@@ -158,6 +169,9 @@ def train(**options: Any) -> int:
     model = build_model(cfg)
     if data.preprocessing is not None:
         model.preprocessing = data.preprocessing
+        if data.task == "regression" and cfg["target_scaling"] == "standard":
+            # measured on the training split, the rows the features' scaling comes from
+            model.preprocessing = data.preprocessing.with_target_scaling(data.y_train)
     optimizer = build_optimizer(cfg)
     run_dir = None
     if is_main_process():
@@ -192,7 +206,8 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         )
     if is_main_process():
         ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
-    values = read_config(run_dir / CONFIG_FILE)
+    # a config.toml from before an option existed meant what LEGACY_CONFIG says
+    values = {**LEGACY_CONFIG, **read_config(run_dir / CONFIG_FILE)}
     for key in ("epochs", "backend", "device"):
         if options.get(key) is not None:
             values[key] = options[key]
@@ -246,8 +261,8 @@ def _run_training(
 
     console = make_console()
     classify = data.task == "classification"
-    X, T = data.X_train, data.targets("train")
-    tr, va = _validation_split(X.shape[0], cfg["validation_fraction"], cfg["seed"])
+    X, T = data.X_train, _targets(model, data, "train")
+    tr, va = validation_split(X.shape[0], cfg["validation_fraction"], cfg["seed"])
     validation = (X[va], T[va]) if va.size else None
     fit_kwargs = {
         "optimizer": optimizer if optimizer is not None else "sgd",
@@ -255,7 +270,7 @@ def _run_training(
         "batch_size": cfg["batch_size"],
         "seed": cfg["seed"],
         "validation_data": validation,
-        "early_stopping": cfg.get("early_stopping"),
+        "early_stopping": early_stopping_callback(cfg),
         "class_weight": cfg.get("class_weight"),
         "state": state,
     }
@@ -353,7 +368,7 @@ def _run_training(
         if va.size:
             summary["validation"] = _split_metrics(model, X[va], y[va], T[va], classify)
         if data.X_test is not None:
-            test_targets = data.targets("test")
+            test_targets = _targets(model, data, "test")
             summary["test"] = _split_metrics(
                 model, data.X_test, data.y_test, test_targets, classify
             )

@@ -58,6 +58,8 @@ TABLES = {
     "optimizer": "adam", "lr": 1e-2, "batch_size": 16, "epochs": 500, "early_stopping": 50,
     "weight_decay": 0.0,
 }  # fmt: skip
+CHOSEN_TABLES = {**TABLES, "weight_decay": 1e-3}  # round 2's winner
+ALL_ROWS = {"validation_fraction": 0.0, "early_stopping": 0}
 DIGITS = {
     "hidden": (256, 128), "activation": "relu", "init": "auto", "bias_init": "zeros",
     "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 200, "early_stopping": 20,
@@ -115,6 +117,36 @@ FAMILIES: dict[str, tuple[list[str], dict[str, dict[str, Any]]]] = {
             "weight decay 1e-3": {**TABLES, "weight_decay": 1e-3},
             "weight decay 1e-2": {**TABLES, "weight_decay": 1e-2},
             "validation fraction 0.2": {**TABLES, "validation_fraction": 0.2},
+            # round 3 (30 repeats): the chosen recipe against training on every training
+            # row (no validation rows, so no early stopping) for a fixed budget
+            "chosen: weight decay 1e-3, patience 50 of 500": CHOSEN_TABLES,
+            "no validation rows, 150 epochs": {**CHOSEN_TABLES, **ALL_ROWS, "epochs": 150},
+            "no validation rows, 300 epochs": {**CHOSEN_TABLES, **ALL_ROWS, "epochs": 300},
+            "no validation rows, 150 epochs, weight decay 1e-2": {
+                **CHOSEN_TABLES,
+                **ALL_ROWS,
+                "epochs": 150,
+                "weight_decay": 1e-2,
+            },  # fmt: skip
+            "no validation rows, 300 epochs, weight decay 1e-2": {
+                **CHOSEN_TABLES,
+                **ALL_ROWS,
+                "epochs": 300,
+                "weight_decay": 1e-2,
+            },  # fmt: skip
+            "weight decay 1e-2, patience 50 of 500": {**CHOSEN_TABLES, "weight_decay": 1e-2},
+            "no validation rows, 100 epochs, weight decay 1e-2": {
+                **CHOSEN_TABLES,
+                **ALL_ROWS,
+                "epochs": 100,
+                "weight_decay": 1e-2,
+            },  # fmt: skip
+            "no validation rows, 150 epochs, weight decay 3e-3": {
+                **CHOSEN_TABLES,
+                **ALL_ROWS,
+                "epochs": 150,
+                "weight_decay": 3e-3,
+            },  # fmt: skip
             "old defaults (30 sigmoid, l2, sgd 3.0, batch 10, 30 epochs)": {
                 **OLD_DEFAULTS,
                 "loss": "l2",
@@ -249,8 +281,9 @@ def score(values: dict[str, Any], repeat: int) -> float:
     tr, va = validation_split(keep.size, cfg["validation_fraction"], cfg["seed"])
     tr, va = keep[tr], keep[va]
     try:
+        validation = (X[va], T[va]) if va.size else None  # --validation-fraction 0: none
         fit(model, X[tr], T[tr], optimizer=build_optimizer(cfg), epochs=cfg["epochs"],
-            batch_size=cfg["batch_size"], seed=cfg["seed"], validation_data=(X[va], T[va]),
+            batch_size=cfg["batch_size"], seed=cfg["seed"], validation_data=validation,
             early_stopping=early_stopping_callback(cfg))  # fmt: skip
     except TrainingDiverged:
         return float("nan")  # shown as "diverged"

@@ -282,6 +282,17 @@ def toml_config(floor: tuple[str, float]) -> Runner:
     return run
 
 
+def needs_module(name: str, runner: Runner) -> Runner:
+    """``runner`` when the optional extra that provides ``name`` is installed; a skip
+    otherwise (``pip install '.[test]'`` leaves out torch, a download of gigabytes)."""
+
+    def run(ex: Example, workdir: Path, run_cli) -> None:
+        pytest.importorskip(name)
+        runner(ex, workdir, run_cli)
+
+    return run
+
+
 def needs_mnist(runner: Runner) -> Runner:
     def run(ex: Example, workdir: Path, run_cli) -> None:
         _skip_without_mnist()
@@ -408,7 +419,7 @@ RUNS: dict[str, Runner] = {
     ),
     "model-files.md: from backprop.onnx_export import export_onnx": python(_MODEL),
     "model-files.md: from backprop.interop import to_torch_module, to_torch_state_dict, "
-    "from_torch_state_dict": python(_TORCH_NET),
+    "from_torch_state_dict": needs_module("torch", python(_TORCH_NET)),
     # docs/sklearn.md
     "sklearn.md: from sklearn.model_selection import GridSearchCV": python(
         _IRIS_SPLIT,

@@ -283,8 +283,8 @@ def toml_config(floor: tuple[str, float]) -> Runner:
 
 
 def needs_module(name: str, runner: Runner) -> Runner:
-    """``runner`` when the optional extra that provides ``name`` is installed; a skip
-    otherwise (``pip install '.[test]'`` leaves out torch, a download of gigabytes)."""
+    """``runner`` when the optional package ``name`` is installed; a skip otherwise (the
+    ``test-core`` extra, which CI's Python 3.10 run installs, leaves out torch)."""
 
     def run(ex: Example, workdir: Path, run_cli) -> None:
         pytest.importorskip(name)

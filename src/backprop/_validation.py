@@ -6,11 +6,41 @@ what is wrong and what was expected. Inside the engine nothing is checked again.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_inputs", "check_targets", "check_sample_weight", "host_array"]
+__all__ = [
+    "check_inputs",
+    "check_targets",
+    "check_sample_weight",
+    "cut",
+    "host_array",
+    "is_finite_number",
+    "short_repr",
+]
+
+
+def is_finite_number(x: Any) -> bool:
+    """A number (int or float, not a bool) that is a finite float64: not NaN, not inf, not
+    one of JSON's integers of hundreds of digits."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (``...`` marks the cut): for error lines."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a user's value quoted in an error line."""
+    return cut(repr(value), limit)
 
 
 def host_array(x: Any, name: str) -> np.ndarray:

@@ -34,6 +34,7 @@ weights. A new loss is a subclass and an entry in :data:`LOSSES`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from ._registry import lookup
@@ -54,7 +55,7 @@ __all__ = [
 HUBER_DELTA = 1.0
 
 
-class Loss:
+class Loss(ABC):
     """A loss: per-sample value and gradient, and how outputs become predictions.
 
     Subclasses write :meth:`per_sample` and :meth:`per_sample_grad`; this class averages
@@ -80,13 +81,13 @@ class Loss:
     link = "identity"
     kink_at_zero = False
 
+    @abstractmethod
     def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         """``l_i`` for each row: shape ``(n,)``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
         """``dl_i/dy_i`` for each row: shape ``(n, m)``."""
-        raise NotImplementedError
 
     def value(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
         """``L = (1/n) sum_i s_i l_i`` as a 0-d array."""

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ._limits import read_user_file
+from ._validation import is_finite_number as _is_number
+from ._validation import short_repr as _short
 from .reference import SEED_EXAMPLE, SeedStep, seed_step
 
 __all__ = [
@@ -93,21 +95,6 @@ def _as_matrix(value: Any, name: str) -> list[list[float]]:
             f"{name} must be a rectangular nested list; got row lengths {[len(r) for r in rows]}"
         )
     return rows
-
-
-def _is_number(v: Any) -> bool:
-    """A finite float64: JSON's integers of hundreds of digits are not."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except OverflowError:
-        return False
-
-
-def _short(v: Any, limit: int = 60) -> str:
-    text = repr(v)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:

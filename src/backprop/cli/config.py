@@ -13,6 +13,8 @@ import numpy as np
 from click.core import ParameterSource
 
 from .._limits import check_limit, read_user_file
+from .._validation import cut as _cut
+from .._validation import short_repr as _short
 from ..datasets import load_dataset
 from ..io import load_model
 from ..losses import LOSSES
@@ -252,14 +254,6 @@ def _has_kind(value: Any, kind: str) -> bool:
     if kind.startswith("a list"):
         return isinstance(value, list)
     return False
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    return _cut(repr(value), limit)
-
-
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .._limits import check_limit
+from .._validation import short_repr as _short
 from ..activations import ACTIVATIONS
 from ..backend import BACKENDS
 from ..datasets import DATASETS
@@ -91,11 +92,6 @@ class SizesType(click.ParamType):
                 ctx,
             )
         return tuple(sizes)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def option_group(*decorators: Callable) -> Callable:

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import is_finite_number as _is_finite
+from .._validation import short_repr as _short
 from ..optimizers import OPTIMIZERS, SCHEDULES, Optimizer
 from ..training import Callback, EarlyStopping, History, TrainState, fit
 from ..training.mpi import is_main_process
@@ -209,21 +211,6 @@ MAX_COUNT = 2**53
 def _is_count(x: Any) -> bool:
     """An integer that NumPy and float64 hold exactly (not a bool, not 10**400)."""
     return isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAX_COUNT
-
-
-def _is_finite(x: Any) -> bool:
-    """A number that is a finite float64 (not a bool, not NaN, not 10**400)."""
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return False
-    try:
-        return math.isfinite(float(x))
-    except OverflowError:
-        return False
-
-
-def _short(x: Any, limit: int = 60) -> str:
-    text = repr(x)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # ------------------------------------------------------------------------------ saving

@@ -6,15 +6,17 @@ The floors are the issue's: friedman1 (2,000 rows, noise 1) as a CSV file R^2 >=
 diabetes no divergence and R^2 within 0.03 of scikit-learn's MLPRegressor given the same
 treatment (standardised features and targets); iris as a CSV file with only
 ``--dataset``/``--target`` >= 93% test accuracy, which the default split (``--seed 0``)
-cannot give any model: its 36 test flowers hold 3 that logistic regression, MLPClassifier,
-an SVM and 5-NN all get wrong (91.67%, README's line, tests/test_examples.py); here the
-other splits. The recipes themselves were chosen on validation rows (docs/defaults.md);
-these tests only check that they still deliver.
+gives a network only by a lucky draw: the recipe scores 33 of its 36 test flowers for most
+training seeds, as logistic regression and scikit-learn's MLPClassifier do for every one
+(91.67%, README's line, tests/test_examples.py; the spread docs/defaults.md publishes is
+recomputed here); here the other splits. The recipes themselves were chosen on validation
+rows (docs/defaults.md); these tests only check that they still deliver.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -29,6 +31,9 @@ from backprop.io import ModelFileError, load_model, save_model
 from backprop.io.safetensors import read_header
 
 pytest.importorskip("sklearn")
+
+ROOT = Path(__file__).resolve().parents[1]
+CHOOSE_DEFAULTS = ROOT / "scripts" / "choose_defaults.py"
 
 
 def _write_csv(path: Path, X: np.ndarray, y: list, names: list[str], target: str) -> Path:
@@ -69,7 +74,7 @@ def _train(run_cli, out: Path, *args: str) -> dict:
 # ------------------------------------------------------------------ the acceptance points
 def test_iris_csv_with_only_dataset_and_target(run_cli, csvs, tmp_path):
     """Seeds 1 and 3 (seeds 0-4: 91.7, 100, 100, 97.2, 97.2%); seed 0's split has 3 test
-    flowers on the wrong side for every usual model, logistic regression included."""
+    flowers on the wrong side for logistic regression (and, mostly, for networks: below)."""
     from sklearn.linear_model import LogisticRegression
 
     for seed in ("1", "3"):
@@ -79,6 +84,22 @@ def test_iris_csv_with_only_dataset_and_target(run_cli, csvs, tmp_path):
     split = load_dataset(csvs["iris"], target="species")  # seed 0
     logistic = LogisticRegression(max_iter=1000).fit(split.X_train, split.y_train)
     assert logistic.score(split.X_test, split.y_test) == 33 / 36
+
+
+def test_iris_seed_spread_is_the_published_one(csvs):
+    """docs/defaults.md's spread of seed 0's iris test accuracy over 50 training seeds (the
+    recipe, and MLPClassifier trained to convergence), recomputed on the CSV file the
+    acceptance names: it changes with the engine's numerics or the recipe, and then the
+    page's explanation of the missed floor must be measured again."""
+    spec = importlib.util.spec_from_file_location("choose_defaults", CHOOSE_DEFAULTS)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    page = (ROOT / "docs" / "defaults.md").read_text(encoding="utf-8")
+    block = page.split("--spread iris", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    published = block.splitlines()[1:]  # under the heading line, which names the data set
+    now = script.spread({"dataset": str(csvs["iris"]), "target": "species"}, 50)
+    assert now[0].endswith("--seed 0's 36 test rows, seeds 0-49")
+    assert now[1:] == published
 
 
 def test_friedman1_csv_with_only_dataset_and_target(run_cli, csvs, tmp_path):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Preprocessing", "fit_standardizer"]
+__all__ = ["Preprocessing", "fit_standardizer", "in_target_units"]
 
 
 @dataclass(frozen=True)
@@ -290,3 +290,10 @@ def fit_standardizer(
         target=target,
         classes=None if classes is None else tuple(classes),
     )
+
+
+def in_target_units(preprocessing: Preprocessing | None, Z: Any) -> Any:
+    """A model's outputs ``Z`` (host values) in the target's units: its preprocessing's
+    :meth:`~Preprocessing.unscale_targets` (float64), or ``Z`` unchanged for a model without
+    preprocessing."""
+    return Z if preprocessing is None else preprocessing.unscale_targets(Z)

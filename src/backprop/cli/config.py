@@ -20,6 +20,7 @@ from ..io import load_model
 from ..losses import LOSSES
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule
+from ..preprocessing import in_target_units
 from ..training import EarlyStopping
 from .app import UserError, one_line
 from .options import CONFIG_KEYS, CONFIG_PARAMS, SizesType, optimizers_taking
@@ -489,8 +490,7 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
             f"{source} (the first is row {int(np.argmax(bad)) + 1}): its weights (up to "
             f"{largest:.3g} in magnitude) overflow float64 on these inputs"
         )
-    pre = model.preprocessing
-    return out if pre is None else pre.unscale_targets(out)
+    return in_target_units(model.preprocessing, out)
 
 
 def output_classes(out: np.ndarray) -> np.ndarray:

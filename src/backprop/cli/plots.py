@@ -254,15 +254,15 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
     data : backprop.datasets.Dataset with ``task == "regression"``
     """
     from ..metrics import r2_score
+    from ..preprocessing import in_target_units
 
     split, X, y = (
         ("test", data.X_test, data.y_test)
         if data.X_test is not None
         else ("training", data.X_train, data.y_train)
     )
-    pred = np.asarray(model.backend.to_numpy(model.predict(X)), dtype=np.float64)
-    if model.preprocessing is not None:  # outputs -> the target's units
-        pred = model.preprocessing.unscale_targets(pred)
+    out = np.asarray(model.backend.to_numpy(model.predict(X)), dtype=np.float64)
+    pred = in_target_units(model.preprocessing, out)
     true = np.asarray(y, dtype=np.float64).reshape(pred.shape)
     n_panels = min(pred.shape[1], 4)
     fig = _figure(4.6 * n_panels, 4.4)

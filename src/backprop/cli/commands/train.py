@@ -17,6 +17,7 @@ from ..._version import __version__
 from ...io import save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
+from ...preprocessing import in_target_units
 from ...training import TrainingDiverged, fit
 from ...training.mpi import is_main_process
 from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
@@ -64,18 +65,12 @@ def _split_metrics(
         pred = model.predict_classes(X)
         out["accuracy"] = float(metrics.accuracy(y, pred))
     else:
-        pred = _unscaled(model, model.backend.to_numpy(model.predict(X)))
+        pred = in_target_units(model.preprocessing, model.backend.to_numpy(model.predict(X)))
         yt = np.asarray(y, dtype=np.float64).reshape(pred.shape)
         out["mse"] = float(metrics.mse(yt, pred))
         out["mae"] = float(metrics.mae(yt, pred))
         out["r2"] = float(metrics.r2_score(yt, pred))
     return out
-
-
-def _unscaled(model: MLP, out: np.ndarray) -> np.ndarray:
-    """Regression outputs in the target's units (the model's target scaling undone)."""
-    pre = model.preprocessing
-    return out if pre is None or not pre.scales_targets else pre.unscale_targets(out)
 
 
 def _targets(model: MLP, data: Any, split: str) -> np.ndarray:

@@ -49,6 +49,9 @@ from backprop.cli.config import (
 )
 from backprop.training import TrainingDiverged, fit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script
+from reproduce import machine, one_blas_thread  # noqa: E402
+
 OLD_DEFAULTS = {  # backprop train before issue 16: n_features-30-n_outputs sigmoid, SGD
     "hidden": (30,), "activation": "sigmoid", "init": "normal", "init_scale": 0.1,
     "bias_init": "zeros", "optimizer": "sgd", "batch_size": 10, "epochs": 30,
@@ -345,17 +348,18 @@ def spread(values: dict[str, Any], seeds: int) -> list[str]:
     if data.task != "classification":
         raise SystemExit(f"--spread counts correct classes; {data.name} is a regression set")
     rows = np.arange(data.X_train.shape[0])
-    ours = [train_as_cli(data, values, seed, rows) for seed in range(seeds)]
-    if any(m is None for m in ours):
-        raise SystemExit(f"the recipe diverged on {data.name} for a seed below {seeds}")
-    ours_p = [np.asarray(m.backend.to_numpy(m.predict(data.X_test)), np.float64) for m in ours]
-    with warnings.catch_warnings():
+    with one_blas_thread(), warnings.catch_warnings():  # the same bits on any core count
+        ours = [train_as_cli(data, values, seed, rows) for seed in range(seeds)]
+        if any(m is None for m in ours):
+            raise SystemExit(f"the recipe diverged on {data.name} for a seed below {seeds}")
+        ours_p = [np.asarray(m.backend.to_numpy(m.predict(data.X_test)), np.float64) for m in ours]
         warnings.simplefilter("error", ConvergenceWarning)  # "to convergence" is a claim
         peers = [MLPClassifier(max_iter=2000, random_state=seed).fit(data.X_train, data.y_train)
                  for seed in range(seeds)]  # fmt: skip
-    peers_p = [peer.predict_proba(data.X_test) for peer in peers]
+        peers_p = [peer.predict_proba(data.X_test) for peer in peers]
     n_test = data.y_test.size
-    lines = [f"{data.name}, --seed 0's {n_test} test rows, seeds 0-{seeds - 1}"]
+    cpu = machine().split(",")[0]
+    lines = [f"{data.name}, --seed 0's {n_test} test rows, seeds 0-{seeds - 1}, {cpu}"]
     peer = "scikit-learn's MLPClassifier (max_iter 2000)"
     for who, probabilities in (("backprop's recipe", ours_p), (peer, peers_p)):
         counts = [int((p.argmax(axis=1) == data.y_test).sum()) for p in probabilities]

@@ -349,7 +349,7 @@ def fingerprint(setup: Setup, zero_biases: bool = False, data_dir: str | None = 
     ds = setup.load(data_dir, 0)
     net = setup.build(0, "zeros" if zero_biases else setup.biases)
     n = setup.fingerprint_steps * setup.batch_size
-    with _one_blas_thread():  # OpenBLAS rounds float32 products by its thread count
+    with one_blas_thread():  # OpenBLAS rounds float32 products by its thread count
         history = fit(net, ds.X_train[:n], ds.targets()[:n],
                       optimizer=setup.optimizer(ds.n_train), epochs=1,
                       batch_size=setup.batch_size, seed=0)  # fmt: skip
@@ -358,7 +358,7 @@ def fingerprint(setup: Setup, zero_biases: bool = False, data_dir: str | None = 
     return f"{history['loss'][0]:.10g} {digest.hexdigest()[:10]}"
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager:
+def one_blas_thread() -> contextlib.AbstractContextManager:
     """The BLAS library limited to one thread (threadpoolctl, in the test extra), so that a
     fingerprint does not depend on the machine's core count: ``modern``'s float32 products
     round differently with 1 and 2 OpenBLAS threads."""

@@ -96,10 +96,15 @@ def test_iris_seed_spread_is_the_published_one(csvs):
     spec.loader.exec_module(script)
     page = (ROOT / "docs" / "defaults.md").read_text(encoding="utf-8")
     block = page.split("--spread iris", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
-    published = block.splitlines()[1:]  # under the heading line, which names the data set
+    heading, *published = block.splitlines()
     now = script.spread({"dataset": str(csvs["iris"]), "target": "species"}, 50)
-    assert now[0].endswith("--seed 0's 36 test rows, seeds 0-49")
-    assert now[1:] == published
+    assert now[0].split(", ")[1:3] == heading.split(", ")[1:3]  # 36 test rows, seeds 0-49
+    if now[0].rsplit(", ", 1)[1] == heading.rsplit(", ", 1)[1]:  # the CPU model it names
+        assert now[1:] == published  # every tally
+    else:  # another CPU's BLAS may round differently and move a seed or two: the medians
+        assert [line.split("; ", 1)[1] for line in now[1:]] == [  # and averaged counts
+            line.split("; ", 1)[1] for line in published
+        ]
 
 
 def test_friedman1_csv_with_only_dataset_and_target(run_cli, csvs, tmp_path):

@@ -7,9 +7,9 @@ diabetes no divergence and R^2 within 0.03 of scikit-learn's MLPRegressor given 
 treatment (standardised features and targets); iris as a CSV file with only
 ``--dataset``/``--target`` >= 93% test accuracy, which the default split (``--seed 0``)
 gives a network only by a lucky draw: the recipe scores 33 of its 36 test flowers for most
-training seeds, as logistic regression and scikit-learn's MLPClassifier do for every one
-(91.67%, README's line, tests/test_examples.py; the spread docs/defaults.md publishes is
-recomputed here); here the other splits. The recipes themselves were chosen on validation
+training seeds, scikit-learn's MLPClassifier for every one, logistic regression too (91.67%,
+README's line, tests/test_examples.py; the spread docs/defaults.md publishes is recomputed
+here); here the other splits. The recipes themselves were chosen on validation
 rows (docs/defaults.md); these tests only check that they still deliver.
 """
 

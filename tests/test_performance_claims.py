@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = json.loads((ROOT / "benchmarks/results/bench-summary.json").read_text())
 PEERS = ("torch", "torch-compile", "sklearn", "jax")  # the page's column order
 NETWORKS = {"784-256-128-10": "mlp-b128", "784-30-10": "nielsen-b10"}  # inference rows
+# training rows: (batch, network) -> config
+TRAINED = {(128, "784-256-128-10"): "mlp-b128", (512, "784-256-128-10"): "mlp-b512",
+           (10, "784-30-10"): "nielsen-b10"}  # fmt: skip
 
 
 def _flat(text: str) -> str:
@@ -50,8 +53,7 @@ RATIO_TOL = 0.005 + 0.0005 + 1e-9
 
 def test_every_run_of_the_summary_has_its_rows_in_the_page():
     rows = _table_rows()
-    n_configs = len(NETWORKS) + 1  # mlp-b128, mlp-b512, nielsen-b10 trained; 2 networks inferred
-    assert len(rows) == len(SUMMARY["runs"]) * (n_configs + len(NETWORKS))
+    assert len(rows) == len(SUMMARY["runs"]) * (len(TRAINED) + len(NETWORKS))
 
 
 @pytest.mark.parametrize("row", _table_rows(), ids=lambda r: f"{r[0]} {r[1]} {r[2]}")
@@ -62,10 +64,7 @@ def test_a_row_of_the_page_is_the_recorded_run(row):
     assert row[1] == f"{mode} ({kernels})"
     network = what.split()[1]
     if what.startswith("train"):
-        batch = int(what.rsplit("B=", 1)[1])
-        config = {(128, "784-256-128-10"): "mlp-b128", (512, "784-256-128-10"): "mlp-b512",
-                  (10, "784-30-10"): "nielsen-b10"}[batch, network]  # fmt: skip
-        key = "train"
+        config, key = TRAINED[int(what.rsplit("B=", 1)[1]), network], "train"
     else:
         config, key = NETWORKS[network], "infer"
     r = run["configs"][config]

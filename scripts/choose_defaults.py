@@ -47,6 +47,7 @@ from backprop.cli.config import (
     resolve,
     validation_split,
 )
+from backprop.preprocessing import in_target_units
 from backprop.training import TrainingDiverged, fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script
@@ -324,9 +325,8 @@ def score(values: dict[str, Any], repeat: int) -> float:
     X = data.X_train
     if data.task == "classification":
         return float(metrics.accuracy(data.y_train[held], model.predict_classes(X[held])))
-    pred = np.asarray(model.backend.to_numpy(model.predict(X[held])), dtype=np.float64)
-    if model.preprocessing is not None and model.preprocessing.scales_targets:
-        pred = model.preprocessing.unscale_targets(pred)
+    out = np.asarray(model.backend.to_numpy(model.predict(X[held])), dtype=np.float64)
+    pred = in_target_units(model.preprocessing, out)
     y = np.asarray(data.y_train[held], dtype=np.float64).reshape(pred.shape)
     return float(metrics.r2_score(y, pred))
 

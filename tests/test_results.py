@@ -66,15 +66,16 @@ def test_the_fingerprint_is_this_engines(row):
         pytest.importorskip("mnist1d")
     if setup.name == "digits":
         pytest.importorskip("sklearn")
-    _assert_same_fingerprint(row, reproduce.fingerprint(setup, zero_biases), setup.name)
+    _assert_same_fingerprint(row, reproduce.fingerprint(setup, zero_biases))
 
 
-def _assert_same_fingerprint(row: list[str], now: str, name: str) -> None:
+def _assert_same_fingerprint(row: list[str], now: str) -> None:
     """``now`` is ``row``'s fingerprint: the loss to 1e-6, every bit on the row's CPU."""
     recorded = row[6].strip("`")
+    setup = row[0].split()[0]  # "digits x5" -> digits
     regenerate = (
         f"docs/results.md's {row[0]} row was measured on another engine (fingerprint "
-        f"{recorded}, now {now}): run `python scripts/reproduce.py {name}` to regenerate it"
+        f"{recorded}, now {now}): run `python scripts/reproduce.py {setup}` to regenerate it"
     )
     loss, digest = recorded.split()
     loss_now, digest_now = now.split()
@@ -97,4 +98,4 @@ def test_the_script_runs_and_writes_its_row(tmp_path):
     assert "digits --epochs 1 --seeds 1`" in row and "**no**" in row
     digits = next(r for r in ROWS if r[0] == "digits x5")
     written = row.split("|")[7].strip().strip("`")
-    _assert_same_fingerprint(digits, written, "digits")  # seed 0's first steps, as recorded
+    _assert_same_fingerprint(digits, written)  # seed 0's first steps, as recorded

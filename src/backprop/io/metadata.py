@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._limits import check_limit
+from .._validation import short_repr
 from .._version import __version__
 from ..activations import ACTIVATIONS
 from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
@@ -39,7 +40,6 @@ from ..preprocessing import Preprocessing
 from .safetensors import (
     ExpectedTensors,
     ModelFileError,
-    describe_value,
     is_json_int,
     one_line,
     parse_json,
@@ -97,11 +97,11 @@ def check_format(metadata: dict[str, str], path: Any, formats: tuple[str, ...]) 
     if fmt not in formats:
         raise ModelFileError(
             f"{path}: not a backprop {' or '.join(formats)} file "
-            f"(its metadata format is {describe_value(fmt)})"
+            f"(its metadata format is {short_repr(fmt)})"
         )
     version = metadata.get("format_version", "")
     if not (version.isascii() and version.isdigit() and len(version) < 10):
-        raise ModelFileError(f"{path}: format_version {describe_value(version)} is not an integer")
+        raise ModelFileError(f"{path}: format_version {short_repr(version)} is not an integer")
     if int(version) not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{path}: format version {int(version)} is not supported; this backprop "
@@ -125,7 +125,7 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
     unknown = sorted(set(d) - known)
     if unknown:
         raise ModelFileError(
-            f"{path}: the model config has unknown keys {describe_value(unknown)}; "
+            f"{path}: the model config has unknown keys {short_repr(unknown)}; "
             f"expected some of {sorted(known)}"
         )
     for key in ("sizes", "activation", "output_activation", "loss", "dtype"):
@@ -140,31 +140,27 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
         and all(is_json_int(s) and s >= 1 for s in sizes)
     ):
         raise ModelFileError(
-            f"{path}: config sizes is {describe_value(sizes)}; expected a list of at least two "
+            f"{path}: config sizes is {short_repr(sizes)}; expected a list of at least two "
             "positive integers"
         )
     for key, table in _CONFIG_NAMES.items():
         if key in d and not (isinstance(d[key], str) and d[key] in table):
             raise ModelFileError(
-                f"{path}: config {key} {describe_value(d[key])} is unknown; expected one of "
+                f"{path}: config {key} {short_repr(d[key])} is unknown; expected one of "
                 f"{', '.join(table)}"
             )
     if "bias" in d and not isinstance(d["bias"], bool):
-        raise ModelFileError(
-            f"{path}: config bias is {describe_value(d['bias'])}; expected true/false"
-        )
+        raise ModelFileError(f"{path}: config bias is {short_repr(d['bias'])}; expected true/false")
     for key in ("init_scale", "dropout"):
         if key in d and not (
             isinstance(d[key], int | float)
             and not isinstance(d[key], bool)
             and math.isfinite(d[key])
         ):
-            raise ModelFileError(
-                f"{path}: config {key} is {describe_value(d[key])}; expected a number"
-            )
+            raise ModelFileError(f"{path}: config {key} is {short_repr(d[key])}; expected a number")
     if not (isinstance(d["dtype"], str) and d["dtype"] in DTYPE_CODES):
         raise ModelFileError(
-            f"{path}: config dtype is {describe_value(d['dtype'])}; expected float32 or float64"
+            f"{path}: config dtype is {short_repr(d['dtype'])}; expected float32 or float64"
         )
     try:
         return MLPConfig.from_dict(d)

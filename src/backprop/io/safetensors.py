@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._limits import LIMITS, check_limit, limit, open_regular
+from .._validation import cut, short_repr
 
 __all__ = [
     "DTYPES",
@@ -33,7 +34,6 @@ __all__ = [
     "ModelFileError",
     "SafetensorsHeader",
     "WriteError",
-    "describe_value",
     "encode_safetensors",
     "is_json_int",
     "one_line",
@@ -245,19 +245,12 @@ def parse_json(
 
 def one_line(e: BaseException, limit: int = 200) -> str:
     """An exception's message on one line, cut at ``limit`` characters."""
-    text = str(e).replace("\n", " ")
-    return text if len(text) <= limit else text[:limit] + "..."
+    return cut(str(e).replace("\n", " "), limit)
 
 
 def is_json_int(x: Any) -> bool:
     """Whether a parsed JSON value is an integer (``true`` is not)."""
     return isinstance(x, int) and not isinstance(x, bool)
-
-
-def describe_value(x: Any, limit: int = 60) -> str:
-    """``repr(x)`` cut at ``limit`` characters, for naming a bad value read from a file."""
-    text = repr(x)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -380,7 +373,7 @@ def _check_header(
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        where = f"{path}: tensor {describe_value(name)}"
+        where = f"{path}: tensor {short_repr(name)}"
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise ModelFileError(
                 f"{where} must be described by exactly dtype, shape and data_offsets"
@@ -388,7 +381,7 @@ def _check_header(
         code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(code, str) or code not in DTYPES:
             raise ModelFileError(
-                f"{where} has dtype {describe_value(code)}; expected one of {', '.join(DTYPES)}"
+                f"{where} has dtype {short_repr(code)}; expected one of {', '.join(DTYPES)}"
             )
         if not (
             isinstance(shape, list)
@@ -396,13 +389,13 @@ def _check_header(
             and all(is_json_int(s) and s >= 0 for s in shape)
         ):
             raise ModelFileError(
-                f"{where} has shape {describe_value(shape)}; expected non-negative integers"
+                f"{where} has shape {short_repr(shape)}; expected non-negative integers"
             )
         if not (
             isinstance(offsets, list) and len(offsets) == 2 and all(is_json_int(o) for o in offsets)
         ):
             raise ModelFileError(
-                f"{where} has data_offsets {describe_value(offsets)}; expected [begin, end]"
+                f"{where} has data_offsets {short_repr(offsets)}; expected [begin, end]"
             )
         begin, end = offsets
         if not 0 <= begin <= end <= data_len:
@@ -421,7 +414,7 @@ def _check_header(
     for name, (_, _, begin, end) in sorted(infos.items(), key=lambda kv: (kv[1][2], kv[1][3])):
         if begin != cursor:
             problem = "overlaps the previous tensor" if begin < cursor else "leaves a gap before it"
-            raise ModelFileError(f"{path}: tensor {describe_value(name)} at byte {begin} {problem}")
+            raise ModelFileError(f"{path}: tensor {short_repr(name)} at byte {begin} {problem}")
         cursor = end
     if cursor != data_len:
         raise ModelFileError(
@@ -439,7 +432,7 @@ def _check_expected(
     if missing or extra:
         raise ModelFileError(
             f"{path}: the {kind}'s tensors do not match its config: "
-            f"missing {describe_value(missing, 120)}, unexpected {describe_value(extra, 120)}"
+            f"missing {short_repr(missing, 120)}, unexpected {short_repr(extra, 120)}"
         )
     for name, (code, shape) in expected.items():
         got_code, got_shape = infos[name][0], infos[name][1]

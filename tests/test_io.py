@@ -236,6 +236,10 @@ HOSTILE = {
     "sizes not a list": (lambda raw: _edit_config(raw, sizes="4,6,5,3"), "sizes"),
     "bias as a string": (lambda raw: _edit_config(raw, bias="yes"), "bias"),
     "config dtype wrong": (lambda raw: _edit_config(raw, dtype="float16"), "dtype"),
+    "init_scale a 400-digit integer": (
+        lambda raw: _edit_config(raw, init_scale=10**400),
+        "init_scale is 1000000.*; expected a number",
+    ),
     "config disagrees with tensors (sizes)": (
         lambda raw: _edit_config(raw, sizes=[4, 7, 5, 3]),
         "config implies",

@@ -24,13 +24,12 @@ type checked first; no pickle, no ``eval``, no import of a name read from the fi
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 
 from .._limits import check_limit
-from .._validation import short_repr
+from .._validation import is_finite_number, short_repr
 from .._version import __version__
 from ..activations import ACTIVATIONS
 from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
@@ -152,11 +151,7 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
     if "bias" in d and not isinstance(d["bias"], bool):
         raise ModelFileError(f"{path}: config bias is {short_repr(d['bias'])}; expected true/false")
     for key in ("init_scale", "dropout"):
-        if key in d and not (
-            isinstance(d[key], int | float)
-            and not isinstance(d[key], bool)
-            and math.isfinite(d[key])
-        ):
+        if key in d and not is_finite_number(d[key]):  # a JSON integer of 400 digits is not
             raise ModelFileError(f"{path}: config {key} is {short_repr(d[key])}; expected a number")
     if not (isinstance(d["dtype"], str) and d["dtype"] in DTYPE_CODES):
         raise ModelFileError(

@@ -88,6 +88,10 @@ def test_read_features_missing_columns(tmp_path):
         DatasetError, match=r"missing the feature columns \['length'\] .* columns: width, height"
     ):
         read_csv_features(q, prep)
+    # A file separated by semicolons reads as one column; the error says so.
+    q = _write(tmp_path, "width;length\n1;2\n", "semi.csv")
+    with pytest.raises(DatasetError, match=r"looks separated by semicolons; expected commas\)$"):
+        read_csv_features(q, prep)
 
 
 # ------------------------------------------------------------------ the task rule
@@ -152,7 +156,14 @@ def test_constant_feature_does_not_divide_by_zero(tmp_path):
             "y",
             r"line 2, column 'b': the cell 'nan' is not a finite number",
         ),
-        ("a,b,y\n1,2,p\n3,4,q\n", "label", r"no target column 'label'; the columns are: a, b, y"),
+        ("a,b,y\n1,2,p\n3,4,q\n", "label", r"no target column 'label'; the columns are: a, b, y$"),
+        (
+            "a;b;y\n1;2;p\n3;4;q\n",
+            "y",
+            r"the columns are: a;b;y \(the header is one column: the file looks separated by "
+            r"semicolons; expected commas\)$",
+        ),
+        ("a\tb\ty\n1\t2\tp\n", "y", r"looks separated by tabs; expected commas\)$"),
         (
             "a,b,y\n1,2,p\n3,4,q\n",
             None,

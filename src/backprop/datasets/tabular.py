@@ -70,6 +70,20 @@ def _check_header(p: Path, header: list[str]) -> None:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
 
 
+def _separator_hint(header: list[str]) -> str:
+    """For an error about a header without the expected columns: when the whole header is one
+    column holding a semicolon or a tab, the file is separated by that character, not by
+    commas; say so (empty otherwise)."""
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header[0]:
+                return (
+                    f" (the header is one column: the file looks separated by {name}; "
+                    "expected commas)"
+                )
+    return ""
+
+
 def _check_width(p: Path, line: int, cells: list[str], header: list[str]) -> None:
     if len(cells) != len(header):
         raise DatasetError(
@@ -262,6 +276,7 @@ def load_csv(
         if target not in header:
             raise DatasetError(
                 f"{p}: no target column {target!r}; the columns are: {', '.join(header)}"
+                + _separator_hint(header)
             )
         features = [c for c in header if c != target]
         if not features:
@@ -367,7 +382,7 @@ def read_csv_features(
         if missing:
             raise DatasetError(
                 f"{p}: missing the feature columns {missing} the model was trained on; "
-                f"the file has columns: {', '.join(header)}"
+                f"the file has columns: {', '.join(header)}" + _separator_hint(header)
             )
         return list(preprocessing.feature_names), None
 

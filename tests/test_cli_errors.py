@@ -38,6 +38,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
     ragged.write_text("a,b\n1,2\n3\n")
     wide = folder / "wide.csv"
     wide.write_text("a,b,c\n1,2,3\n")
+    tiny = folder / "tiny.csv"  # two rows a class: a quarter of each rounds to no test row
+    tiny.write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n")
+    tiny_run = folder / "tiny"
+    args = ["train", "--dataset", str(tiny), "--target", "label", "--epochs", "2"]
+    assert main([*args, "--out", str(tiny_run), "--no-progress", "--no-plots"]) == 0
     return {
         "run": model_dir,
         "model": model_dir / "model.safetensors",
@@ -45,6 +50,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "table": table,
         "ragged": ragged,
         "wide": wide,
+        "tiny": tiny,
+        "tiny_run": tiny_run,
         "folder": folder,
     }
 
@@ -78,6 +85,13 @@ CASES = {
     "missing --config": (["train", "--config", "{folder}/nothing.toml"], ["nothing.toml"]),
     "model that does not fit the data": (["evaluate", "{model}", "--dataset", "blobs"],
                                          ["2 outputs", "3 classes"]),
+    "evaluate on data without a test split": (["evaluate", "{model}", "--test-fraction", "0"],
+                                              ["no test split (test fraction 0)", "--split train"]),
+    "evaluate on data too small for a test split": (
+        ["evaluate", "{tiny_run}"],
+        ["no test split (its 4 rows are too few for the test fraction to hold one out)"]),
+    "predict on a run without a test split": (
+        ["predict", "{tiny_run}"], ["kept no test split (its 4 rows are too few", "INPUT.csv"]),
     "CSV with the wrong number of columns": (["predict", "{model}", "{wide}"],
                                              ["3 columns", "2 inputs"]),
     "--resume on a folder that is not a run": (["train", "--resume", "{folder}"],

@@ -280,6 +280,13 @@ def load_data(values: dict[str, Any]) -> Any:
     return load_dataset(name, seed=values.get("seed", 0), **kwargs)
 
 
+def no_test_split(data: Any, values: dict[str, Any]) -> str:
+    """Why ``data``, loaded from the options ``values``, has no test rows (for an error)."""
+    if values.get("test_fraction") == 0:
+        return "test fraction 0"
+    return f"its {data.n_train} rows are too few for the test fraction to hold one out"
+
+
 def default_lr(optimizer: str, loss: str) -> float:
     if optimizer in DEFAULT_LR:
         l2_lr, other_lr = DEFAULT_LR[optimizer]

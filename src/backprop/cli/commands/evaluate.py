@@ -11,7 +11,14 @@ import numpy as np
 
 from ... import metrics
 from ..app import UserError, cli, make_console
-from ..config import is_classifier, load_data, load_model_file, model_outputs, output_classes
+from ..config import (
+    is_classifier,
+    load_data,
+    load_model_file,
+    model_outputs,
+    no_test_split,
+    output_classes,
+)
 from ..handles import DATA_KEYS, model_inputs, open_handle
 from ..options import choice, data_options, device_options
 from ..render import report_tables
@@ -59,7 +66,8 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     if split == "test":
         if data.X_test is None:
             raise UserError(
-                f"dataset {data.name} has no test split (--test-fraction 0); use --split train"
+                f"dataset {data.name} has no test split ({no_test_split(data, values)}); "
+                "use --split train"
             )
         X, y = data.X_test, data.y_test
     else:

@@ -13,7 +13,14 @@ import numpy as np
 from ...datasets import read_csv_features
 from ...network import MLP
 from ..app import UserError, cli
-from ..config import is_classifier, load_data, load_model_file, model_outputs, output_classes
+from ..config import (
+    is_classifier,
+    load_data,
+    load_model_file,
+    model_outputs,
+    no_test_split,
+    output_classes,
+)
 from ..handles import Handle, model_inputs, open_handle
 from ..options import device_options
 
@@ -104,10 +111,12 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:
     """The test rows of the run's data, as the model takes them, and their true values:
     ``(["true"], [[class name], ...])``, or the target columns' numbers for regression."""
-    data = load_data(handle.data_values({}))
+    values = handle.data_values({})
+    data = load_data(values)
     if data.X_test is None:
         raise UserError(
-            f"the run in {handle.run_dir} kept no test split (test fraction 0); give INPUT.csv"
+            f"the run in {handle.run_dir} kept no test split ({no_test_split(data, values)}); "
+            "give INPUT.csv"
         )
     X, y = model_inputs(model, data, data.X_test, np.asarray(data.y_test))
     if data.task == "classification":

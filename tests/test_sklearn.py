@@ -410,8 +410,10 @@ def test_input_errors(iris):
         clf.fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but BackpropClassifier is expecting 4"):
         clf.predict(X[:, :3])
-    with pytest.raises(ValueError, match="only one class"):
-        BackpropClassifier().fit(X, np.zeros(150))
+    with pytest.raises(ValueError, match=r"y has only one class \(0\.0\); a classifier needs"):
+        BackpropClassifier().fit(X, np.zeros(150))  # the label as written, not np.float64(0.0)
+    with pytest.raises(ValueError, match=r"only one class \('setosa'\)"):
+        BackpropClassifier().fit(X, np.array(["setosa"] * 150))
     with pytest.raises(ValueError, match="non-zero"):
         BackpropClassifier().fit(X, y, sample_weight=np.zeros(150))
     with pytest.raises(ValueError, match="balanced.*partial_fit"):

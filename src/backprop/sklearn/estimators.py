@@ -790,8 +790,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             self._target_type = binarizer.y_type_
             if len(self.classes_) < 2:
                 raise ValueError(
-                    f"y has only one class ({self.classes_[0]!r}); a classifier needs samples "
-                    "of at least two classes"
+                    f"y has only one class ({self.classes_[:1].tolist()[0]!r}); a classifier "
+                    "needs samples of at least two classes"
                 )
         else:
             if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):

@@ -326,8 +326,12 @@ def test_partial_fit_needs_classes_first(iris):
         BackpropClassifier(**SMALL).partial_fit(X, y)
     clf = BackpropClassifier(**SMALL).partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
     assert list(clf.classes_) == [0, 1, 2] and clf.predict_proba(X).shape == (150, 3)
-    with pytest.raises(ValueError, match=r"classes \[7\]"):
+    with pytest.raises(
+        ValueError, match=r"y has classes \[7\] that are not in classes_ \[0, 1, 2\]$"
+    ):
         clf.partial_fit(X[:3], [0, 1, 7])
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] differs .* first call, \[0, 1, 2\]$"):
+        clf.partial_fit(X[:3], [0, 1, 1], classes=np.array([0, 1]))
     with pytest.raises(ValueError, match="early_stopping"):
         BackpropRegressor(early_stopping=True).partial_fit(X, y.astype(float))
 
@@ -342,7 +346,7 @@ def test_warm_start_continues_from_the_fitted_network(iris):
     assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 10
     assert clf.loss_curve_[:5] == first
     assert clf.loss_curve_[5] < first[0]  # it did not start again from random weights
-    with pytest.raises(ValueError, match="same classes"):
+    with pytest.raises(ValueError, match=r"same classes .*: previously \[0, 1, 2\], now \[0, 1\]$"):
         clf.fit(X[y < 2], y[y < 2])
 
 
@@ -416,6 +420,8 @@ def test_input_errors(iris):
         BackpropClassifier().fit(X, np.array(["setosa"] * 150))
     with pytest.raises(ValueError, match="non-zero"):
         BackpropClassifier().fit(X, y, sample_weight=np.zeros(150))
+    with pytest.raises(ValueError, match=r"only the class 2 has samples with positive"):
+        BackpropClassifier().fit(X, y, sample_weight=(y == 2) * 1.0)
     with pytest.raises(ValueError, match="balanced.*partial_fit"):
         BackpropClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
 

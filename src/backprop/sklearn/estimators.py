@@ -64,6 +64,12 @@ _SKLEARN_LINKS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "iden
 
 
 # ------------------------------------------------------------------------------ callbacks
+def _plain(labels: Any) -> Any:
+    """Class labels as Python values for an error message: ``0.0`` and ``[0, 1]``, not NumPy
+    2's ``np.float64(0.0)`` and ``array([0, 1])``."""
+    return np.asarray(labels).tolist()
+
+
 def _stop_at_plateau(state: TrainState) -> bool:
     """What a plateau does by default: stop (``learning_rate="adaptive"`` changes it)."""
     return True
@@ -790,25 +796,26 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             self._target_type = binarizer.y_type_
             if len(self.classes_) < 2:
                 raise ValueError(
-                    f"y has only one class ({self.classes_[:1].tolist()[0]!r}); a classifier "
+                    f"y has only one class ({_plain(self.classes_[0])!r}); a classifier "
                     "needs samples of at least two classes"
                 )
         else:
             if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
                 raise ValueError(
-                    f"classes={classes!r} differs from the classes of the first call, "
-                    f"{self.classes_!r}"
+                    f"classes={_plain(classes)} differs from the classes of the first call, "
+                    f"{_plain(self.classes_)}"
                 )
             found = unique_labels(y)
             if self.warm_start and not incremental and set(found) != set(self.classes_):
                 raise ValueError(
                     "warm_start needs y to have the same classes as the previous fit: "
-                    f"previously {self.classes_}, now {found}"
+                    f"previously {_plain(self.classes_)}, now {_plain(found)}"
                 )
             unknown = np.setdiff1d(found, self.classes_)
             if len(unknown):
                 raise ValueError(
-                    f"y has classes {unknown} that are not in classes_ {self.classes_}"
+                    f"y has classes {_plain(unknown)} that are not in classes_ "
+                    f"{_plain(self.classes_)}"
                 )
         return self._label_binarizer.transform(y).astype(self._np_dtype())
 
@@ -819,8 +826,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             weighted = unique_labels(labels[sw > 0])
             if len(weighted) < 2:
                 raise ValueError(
-                    f"only the class {weighted[0]!r} has samples with positive sample_weight; "
-                    "a classifier needs at least two classes with positive weight"
+                    f"only the class {_plain(weighted[0])!r} has samples with positive "
+                    "sample_weight; a classifier needs at least two classes with positive weight"
                 )
         return sw
 

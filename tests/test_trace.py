@@ -143,9 +143,12 @@ def test_formatter_styles_by_hand():
     assert fixed(0.59326999) == "0.593270"
     assert fixed(0.000468878) == "4.688780e-04"
     assert fixed(0.0) == "0.000000"
+    assert fixed(999999.25) == "999999.250000" and fixed(-1e6) == "-1.000000e+06"
+    assert fixed(3.5e307) == "3.500000e+307"  # not 308 digits
     assert sig(0.125394490) == "0.12539449"
     assert short(0.05) == "0.05" and short(0.1 + 0.2) == "0.3"
     assert loss(0.32735913402) == "0.3273591340"
+    assert loss(1.25e300) == "1.2500000000e+300"
 
 
 def test_number_carries_the_exact_value_and_an_explicit_state():

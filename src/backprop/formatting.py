@@ -5,14 +5,14 @@ JavaScript and Python round ties and choose exponents differently (``(1e21).toSt
 sends every number as its exact value *and* the text made here, and ``explain`` prints the
 same text. Four styles:
 
-=============  ===================================  ======================  =============
-style          rule                                 example                 used for
-=============  ===================================  ======================  =============
-``fixed``      6 decimals; ``6e`` below 1e-3        ``0.593270``            activations
-``sig``        8 significant digits (``.8g``)       ``0.12539449``          gradients
-``short``      Python's ``g`` (6 significant)       ``0.05``                given numbers
-``loss``       10 decimals                          ``0.3273591340``        the loss
-=============  ===================================  ======================  =============
+=========  ======================================  ================  =============
+style      rule                                    example           used for
+=========  ======================================  ================  =============
+``fixed``  6 decimals; ``6e`` outside [1e-3, 1e6)  ``0.593270``      activations
+``sig``    8 significant digits (``.8g``)          ``0.12539449``    gradients
+``short``  Python's ``g`` (6 significant)          ``0.05``          given numbers
+``loss``   10 decimals; ``10e`` from 1e6           ``0.3273591340``  the loss
+=========  ======================================  ================  =============
 
 JSON has no NaN or infinity: :func:`number` gives a non-finite value as an explicit
 ``state`` (``"nan"``, ``"inf"``, ``"-inf"``) with ``value`` None, never a bare NaN.
@@ -30,8 +30,9 @@ __all__ = ["STYLES", "fixed", "loss", "number", "numbers", "packed", "short", "s
 
 
 def fixed(v: float) -> str:
-    """Six decimals, or six after the point in scientific notation below ``1e-3``."""
-    return f"{v:.6f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.6e}"
+    """Six decimals, or six after the point in scientific notation below ``1e-3`` and from
+    ``1e6`` (a net input of 3.5e307 would otherwise print 308 digits)."""
+    return f"{v:.6f}" if 1e-3 <= abs(v) < 1e6 or v == 0 else f"{v:.6e}"
 
 
 def sig(v: float) -> str:
@@ -45,8 +46,8 @@ def short(v: float) -> str:
 
 
 def loss(v: float) -> str:
-    """Ten decimals (``L = 0.3273591340``)."""
-    return f"{v:.10f}"
+    """Ten decimals (``L = 0.3273591340``); scientific notation from ``1e6``."""
+    return f"{v:.10f}" if abs(v) < 1e6 else f"{v:.10e}"
 
 
 STYLES: dict[str, Callable[[float], str]] = {"fixed": fixed, "sig": sig, "short": short,

@@ -99,7 +99,10 @@ def test_tutorial_edit_recomputes_and_rejects_bad_values(capsys, tmp_path):
         ({"eta": "fast"}, "eta must be a finite number"),
         ({"w": [[1, 2, 3], [4, 5]]}, "rectangular|shape|columns|rows"),
         ({"bias": [1]}, "unknown values"),
-        ({"t": [float("nan"), 1.0]}, "finite numbers"),
+        ({"t": [float("nan"), 1.0]}, r"t\[0\] is nan; expected a finite number"),
+        # JSON integers too large for a float64 (OverflowError before)
+        ({"w": [[1, 2, 3], [4, 5, 10**400]]}, r"w\[1\]\[2\] is 10{59}\.\.\.; expected a finite"),
+        ({"eta": 10**400}, "eta must be a finite number"),
     ]:
         with pytest.raises(ValueError, match=match):
             tut.set_inputs(bad)
@@ -117,6 +120,9 @@ def test_setup_values_are_checked_against_one_table():
         ({"colour": "red"}, "unknown setup keys"),
         ({"dataset": "csv"}, "needs the file's text"),
         ({"trail": [[10, -1]]}, "trail must be"),
+        # JSON integers too large for a float64 (OverflowError before), quoted cut short
+        ({"lr": 10**400}, r"lr must be a number from 1e-06 to 100\.0; got 10{59}\.\.\.$"),
+        ({"seed": -(10**400)}, r"seed must be a number from 0 to 2147483647; got -10{58}\.\.\.$"),
     ]:
         with pytest.raises(SetupError, match=match):
             check_setup(bad)
@@ -366,11 +372,27 @@ def test_bodies_and_commands_are_bounded_and_checked(server):
     conn.close()
     r, _ = request(server, "POST", f"/api/session?token={t}", b"not json")
     assert r.status == 400
+    # bodies json.loads refuses with ValueError or RecursionError, not JSONDecodeError
+    # (the handler raised and dropped the connection before)
+    for body, match in [
+        (b'{"seq": ' + b"9" * 5000 + b"}", "the body is not JSON: Exceeds the limit"),
+        (b"[" * 100_000 + b"]" * 100_000, "the body is JSON nested too deeply"),
+    ]:
+        r, data = request(server, "POST", f"/api/session?token={t}", body)
+        assert r.status == 400 and json.loads(data)["error"].startswith(match)
     r, data = request(server, "POST", f"/api/session?token={t}", b"{}")
     sid = json.loads(data)["session"]
     r, data = request(server, "POST", f"/api/command?token={t}&session={sid}",
                       json.dumps({"op": "train.setup", "setup": {"lr": -1}}).encode())  # fmt: skip
     assert r.status == 400 and "lr must be a number" in json.loads(data)["error"]
+    for command, error in [
+        ({"op": "train.setup", "setup": {"speed": 10**400}}, "speed must be a number from 1"),
+        ({"op": "tutorial.set", "values": {"eta": 10**400}}, "eta must be a finite number"),
+        ({"op": "train.select", "point": 10**400}, "point 10000"),
+    ]:
+        r, data = request(server, "POST", f"/api/command?token={t}&session={sid}",
+                          json.dumps(command).encode())  # fmt: skip
+        assert r.status == 400 and json.loads(data)["error"].startswith(error), data
     r, _ = request(server, "POST", f"/api/command?token={t}&session=nope", b'{"op": "ack"}')
     assert r.status == 404
     r, _ = request(server, "GET", f"/etc/passwd?token={t}")

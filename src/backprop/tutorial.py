@@ -29,6 +29,8 @@ __all__ = [
     "ExplainError",
     "example_inputs",
     "parse_vector",
+    "as_vector",
+    "as_matrix",
     "load_weights",
     "check_shapes",
     "run_steps",
@@ -75,7 +77,9 @@ def parse_vector(text: str, name: str) -> list[float]:
     return values
 
 
-def _as_vector(value: Any, name: str) -> list[float]:
+def as_vector(value: Any, name: str) -> list[float]:
+    """``value`` (parsed JSON) as a list of floats; ExplainError naming the first entry that
+    is not a finite number (``b2[1] is 'x'``)."""
     if not isinstance(value, list):
         raise ExplainError(f"{name} must be a list of numbers; got {_short(value)}")
     out = []
@@ -86,10 +90,11 @@ def _as_vector(value: Any, name: str) -> list[float]:
     return out
 
 
-def _as_matrix(value: Any, name: str) -> list[list[float]]:
+def as_matrix(value: Any, name: str) -> list[list[float]]:
+    """``value`` (parsed JSON) as a non-empty rectangular list of rows of floats."""
     if not isinstance(value, list) or not value:
         raise ExplainError(f"{name} must be a nested list of numbers; got {_short(value)}")
-    rows = [_as_vector(r, f"{name}[{i}]") for i, r in enumerate(value)]
+    rows = [as_vector(r, f"{name}[{i}]") for i, r in enumerate(value)]
     if len({len(r) for r in rows}) != 1 or not rows[0]:
         raise ExplainError(
             f"{name} must be a rectangular nested list; got row lengths {[len(r) for r in rows]}"
@@ -125,10 +130,10 @@ def load_weights(path: str | Path) -> dict[str, Any]:
         )
     try:
         out = {
-            "w": _as_matrix(data["w"], "w"),
-            "b1": _as_vector(data["b1"], "b1"),
-            "u": _as_matrix(data["u"], "u"),
-            "b2": _as_vector(data["b2"], "b2"),
+            "w": as_matrix(data["w"], "w"),
+            "b1": as_vector(data["b1"], "b1"),
+            "u": as_matrix(data["u"], "u"),
+            "b2": as_vector(data["b2"], "b2"),
         }
     except ExplainError as e:
         raise ExplainError(f"weights file {path}: {e}") from None

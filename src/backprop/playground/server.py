@@ -28,6 +28,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .._validation import cut
 from .session import CommandError, Session
 
 __all__ = ["MAX_BODY", "MAX_SESSIONS", "PlaygroundServer", "make_server"]
@@ -256,8 +257,13 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             return
         try:
             msg = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": f"the body is not JSON: {e}"})
+        except RecursionError:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": "the body is JSON nested too deeply"})
+            return
+        except ValueError as e:  # JSONDecodeError, bad UTF-8, an integer beyond int's digits
+            self._json(
+                HTTPStatus.BAD_REQUEST, {"error": f"the body is not JSON: {cut(str(e), 200)}"}
+            )
             return
         path = urlsplit(self.path).path
         if path == "/api/session":

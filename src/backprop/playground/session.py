@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from .._validation import short_repr
 from ..tutorial import ExplainError
 from .training import DEFAULT_SETUP, SetupError, TrainRun
 from .tutorial import Tutorial
@@ -114,7 +115,7 @@ class Session:
 
     def ack(self, seq: Any) -> None:
         if not isinstance(seq, int) or isinstance(seq, bool):
-            raise CommandError(f"ack needs a frame number; got {seq!r}")
+            raise CommandError(f"ack needs a frame number; got {short_repr(seq)}")
         with self.cond:
             self.acked = max(self.acked, min(seq, self.seq))
             self.cond.notify_all()
@@ -194,7 +195,7 @@ class Session:
                 elif op == "train.speed":
                     speed = msg.get("speed")
                     if not (isinstance(speed, int) and not isinstance(speed, bool)):
-                        raise CommandError(f"speed must be an integer; got {speed!r}")
+                        raise CommandError(f"speed must be an integer; got {short_repr(speed)}")
                     self.speed = min(max(speed, 1), 500)
                 elif op == "train.select":
                     self._train_run().select(msg.get("point"), msg.get("weight"))
@@ -202,7 +203,7 @@ class Session:
                 elif op == "setup":
                     self._restore(msg.get("setup"))
                 else:
-                    raise CommandError(f"unknown command {op!r}")
+                    raise CommandError(f"unknown command {short_repr(op)}")
         except (ExplainError, SetupError) as e:
             raise CommandError(str(e)) from None
         self.publish(full)
@@ -266,7 +267,7 @@ class Session:
             tut.set_inputs(rest["inputs"])
         phase = rest.get("phase", 0)
         if not isinstance(phase, int) or not 0 <= phase < 6:
-            raise CommandError(f"phase must be 0 to 5; got {phase!r}")
+            raise CommandError(f"phase must be 0 to 5; got {short_repr(phase)}")
         tut.phase = phase
         step = rest.get("step", 1)
         if isinstance(step, int) and 1 <= step <= 10_000:
@@ -336,7 +337,7 @@ class Session:
                     )
                     return "command.txt", "text/plain; charset=utf-8", line.encode()
                 raise CommandError(f"tutorial mode exports setup.json, step.json, weights.json "
-                                   f"and command.txt; not {what!r}")  # fmt: skip
+                                   f"and command.txt; not {short_repr(what)}")  # fmt: skip
             run = self._train_run()
             if what == "points.json":
                 return "points.json", "application/json", _json_bytes(run.points())
@@ -356,7 +357,7 @@ class Session:
                 )
             raise CommandError(
                 "train mode exports setup.json, model.safetensors, step.json, step.csv, "
-                f"config.toml and command.txt; not {what!r}"
+                f"config.toml and command.txt; not {short_repr(what)}"
             )
 
 

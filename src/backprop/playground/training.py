@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import is_finite_number, short_repr
 from ..activations import ACTIVATIONS
 from ..datasets import load_dataset
 from ..formatting import number, numbers, packed
@@ -118,14 +119,17 @@ def check_setup(setup: Any) -> dict[str, Any]:
         kind = spec[0]
         if kind == "choice":
             if value not in spec[1]:
-                raise SetupError(f"{key} must be one of {', '.join(spec[1])}; got {value!r}")
-        elif kind in ("int", "float"):
-            is_num = isinstance(value, int | float) and not isinstance(value, bool)
-            if kind == "int" and not (is_num and float(value).is_integer()):
-                raise SetupError(f"{key} must be an integer; got {value!r}")
-            if not (is_num and math.isfinite(value) and spec[1] <= value <= spec[2]):
                 raise SetupError(
-                    f"{key} must be a number from {spec[1]} to {spec[2]}; got {value!r}"
+                    f"{key} must be one of {', '.join(spec[1])}; got {short_repr(value)}"
+                )
+        elif kind in ("int", "float"):
+            is_num = is_finite_number(value)
+            whole = is_num and float(value).is_integer() or type(value) is int  # 10**400 too
+            if kind == "int" and not whole:
+                raise SetupError(f"{key} must be an integer; got {short_repr(value)}")
+            if not (is_num and spec[1] <= value <= spec[2]):
+                raise SetupError(
+                    f"{key} must be a number from {spec[1]} to {spec[2]}; got {short_repr(value)}"
                 )
             value = int(value) if kind == "int" else float(value)
         elif kind == "sizes":
@@ -136,7 +140,7 @@ def check_setup(setup: Any) -> dict[str, Any]:
             if not ok:
                 raise SetupError(
                     f"hidden must list up to {spec[1]} layer sizes from 1 to {spec[2]}; "
-                    f"got {value!r}"
+                    f"got {short_repr(value)}"
                 )
         elif kind == "text":
             if not isinstance(value, str) or len(value.encode("utf-8")) > spec[1]:
@@ -577,15 +581,19 @@ class TrainRun:
     def select(self, point: Any, weight: Any) -> None:
         if point is not None:
             if not (isinstance(point, int) and not isinstance(point, bool)):
-                raise SetupError(f"point must be a training row index; got {point!r}")
+                raise SetupError(f"point must be a training row index; got {short_repr(point)}")
             if not 0 <= point < self.X.shape[0]:
-                raise SetupError(f"point {point} is outside the {self.X.shape[0]} training rows")
+                raise SetupError(
+                    f"point {short_repr(point)} is outside the {self.X.shape[0]} training rows"
+                )
         if weight is not None:
             ok = isinstance(weight, list) and len(weight) == 2 and isinstance(weight[0], str)
             ok = ok and isinstance(weight[1], list)
             params = self.model.params
             if not ok or weight[0] not in params:
-                raise SetupError(f"weight must be [name, index] of a parameter; got {weight!r}")
+                raise SetupError(
+                    f"weight must be [name, index] of a parameter; got {short_repr(weight)}"
+                )
             shape = tuple(params[weight[0]].shape)
             idx = tuple(weight[1])
             if len(idx) != len(shape) or not all(

@@ -9,12 +9,19 @@ comes from :mod:`backprop.formatting`, the formatter ``explain`` prints with.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
+from .._validation import is_finite_number, short_repr
 from ..formatting import fixed, loss, number, numbers, short, sig
 from ..reference import SeedStep, seed_step
-from ..tutorial import ExplainError, check_shapes, example_inputs, finite_difference_gradients
+from ..tutorial import (
+    ExplainError,
+    as_matrix,
+    as_vector,
+    check_shapes,
+    example_inputs,
+    finite_difference_gradients,
+)
 
 __all__ = ["PHASES", "STYLE_OF", "Tutorial", "tutorial_values"]
 
@@ -174,13 +181,9 @@ class Tutorial:
         unknown = sorted(set(values) - set(EDITABLE))
         if unknown:
             raise ExplainError(f"unknown values {unknown}; expected some of {list(EDITABLE)}")
-        new = {**self.inputs, **values}
-        for key in EDITABLE:
-            _check_numbers(new[key], key, scalar=key == "eta")
+        new = {**self.inputs, **{key: _checked(key, v) for key, v in values.items()}}
         if not new["eta"] >= 0:
             raise ExplainError(f"eta must be >= 0; got {new['eta']!r}")
-        if not new["w"] or not isinstance(new["w"][0], list) or not new["u"] or not new["u"][0]:
-            raise ExplainError("w and u must be nested lists (one row per unit)")
         check_shapes(new["x"], new["t"], new["w"], new["b1"], new["u"], new["b2"])
         if max(len(new["x"]), len(new["b1"]), len(new["b2"])) > MAX_UNITS:
             raise ExplainError(f"the tutorial draws at most {MAX_UNITS} units per layer")
@@ -191,7 +194,7 @@ class Tutorial:
         """Move ``delta`` phases (+1 or -1); past the update, the next step starts from the
         updated weights (as ``explain --steps``)."""
         if delta not in (-1, 1):
-            raise ExplainError(f"a phase move is +1 or -1; got {delta!r}")
+            raise ExplainError(f"a phase move is +1 or -1; got {short_repr(delta)}")
         if delta == 1 and self.phase == len(PHASES) - 1:
             s = self.step
             self.losses.append(s.loss)
@@ -222,19 +225,11 @@ class Tutorial:
         return {"inputs": self.inputs, "step": self.step_number, "phase": self.phase}
 
 
-def _check_numbers(value: Any, name: str, scalar: bool = False) -> None:
-    def ok(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-    if scalar:
-        if not ok(value):
-            raise ExplainError(f"{name} must be a finite number; got {value!r}")
-        return
-    if not isinstance(value, list) or not value:
-        raise ExplainError(f"{name} must be a (nested) list of finite numbers; got {value!r}")
-    nested = isinstance(value[0], list)
-    if nested and not all(isinstance(r, list) and len(r) == len(value[0]) > 0 for r in value):
-        raise ExplainError(f"{name} must be a rectangular nested list; got {value!r}")
-    flat = [v for r in value for v in r] if nested else value
-    if not all(ok(v) for v in flat):
-        raise ExplainError(f"{name} must be a (nested) list of finite numbers; got {value!r}")
+def _checked(key: str, value: Any) -> Any:
+    """One edited value as floats: ``eta`` a number, ``w`` and ``u`` rectangular nested
+    lists, the others lists (the same checks as a ``--weights`` file's)."""
+    if key == "eta":
+        if not is_finite_number(value):
+            raise ExplainError(f"eta must be a finite number; got {short_repr(value)}")
+        return float(value)
+    return as_matrix(value, key) if key in ("w", "u") else as_vector(value, key)

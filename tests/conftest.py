@@ -30,6 +30,25 @@ def run_cli(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]
     return run
 
 
+@pytest.fixture
+def wrong_bias_gradients(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """``wrong_bias_gradients(1.001)``: from then on in the test, every dense layer's bias
+    gradient is that factor times what it should be (a bug for gradcheck to catch)."""
+    from backprop.layers import Dense
+
+    right = Dense.backward
+
+    def make(factor: float) -> None:
+        def wrong(self: Dense, g: Any, need_input_grad: bool = True) -> Any:
+            dx = right(self, g, need_input_grad)
+            self.grad_b *= factor
+            return dx
+
+        monkeypatch.setattr(Dense, "backward", wrong)
+
+    return make
+
+
 def _parameters(x: Any) -> dict[str, np.ndarray]:
     return x.state_dict() if hasattr(x, "state_dict") else x
 

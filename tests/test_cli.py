@@ -333,14 +333,21 @@ def test_predict_regression_outputs(run_cli, in_tmp):
 
 
 # --------------------------------------------------------------- gradcheck, export
-def test_gradcheck_passes_and_fails_by_tolerance(run_cli):
+def test_gradcheck_passes_and_fails_by_tolerance(run_cli, wrong_bias_gradients):
     rc, out, _ = run_cli(
         "gradcheck", "--dataset", "xor", "--layers", "2,5,2", "--activation", "tanh"
     )
     assert rc == 0
     assert "layers.0.W" in out and "layers.1.b" in out and "FAIL" not in out
+    # deviations all at the estimates' rounding: no tolerance, however small, fails them
     rc, out, _ = run_cli("gradcheck", "--tolerance", "1e-30")
-    assert rc == 1 and "FAIL" in out
+    assert rc == 0 and "ok*" in out and "within the tolerance 1e-30" in out
+    # bias gradients 1e-5 off: over a tolerance of 1e-6, within one of 1e-4
+    wrong_bias_gradients(1 + 1e-5)
+    rc, out, _ = run_cli("gradcheck")
+    assert rc == 1 and "layers.0.b" in out and "FAIL" in out and "exceed the tolerance 1e-06" in out
+    rc, out, _ = run_cli("gradcheck", "--tolerance", "1e-4")
+    assert rc == 0 and "FAIL" not in out
 
 
 def test_export_onnx_matches_the_model(run_cli, toy_run, tmp_path):

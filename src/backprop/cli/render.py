@@ -22,6 +22,7 @@ __all__ = [
     "fits",
     "fmt_metric",
     "labelled",
+    "paragraph",
     "report_tables",
     "run_header",
     "summary_table",
@@ -117,14 +118,19 @@ def summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[st
     return Group(titled(f"Trained on {summary['dataset']}", table), Text(extra))
 
 
+def paragraph(text: str) -> str:
+    """``text`` wrapped at word boundaries within :data:`WIDTH` columns (the console itself
+    does not wrap: ``make_console`` keeps long paths whole)."""
+    return textwrap.fill(text, WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
 def titled(title: str, table: Any) -> Any:
     """``table`` under a bold heading (a rich table title would wrap to the table's width),
-    wrapped at word boundaries within :data:`WIDTH` columns."""
+    wrapped within :data:`WIDTH` columns."""
     from rich.console import Group
     from rich.text import Text
 
-    heading = textwrap.fill(title, WIDTH, break_long_words=False, break_on_hyphens=False)
-    return Group(Text(heading, style="bold"), table)
+    return Group(Text(paragraph(title), style="bold"), table)
 
 
 def fmt_metric(name: str, value: float | None) -> str:

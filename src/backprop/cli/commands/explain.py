@@ -44,6 +44,7 @@ from ...tutorial import (
 )
 from ..app import cli, make_console
 from ..options import FiniteFloat
+from ..render import paragraph
 
 __all__ = [
     "explain",
@@ -92,13 +93,17 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     head = "One backprop step" if number is None else f"Step {number}"
     parts: list[Any] = [
         Text(
-            f"{head} of the tutorial's {n_in}-{n_hidden}-{n_out} network "
-            f"(sigmoid units, L2 loss), learning rate η = {_s(step.eta)}",
+            paragraph(
+                f"{head} of the tutorial's {n_in}-{n_hidden}-{n_out} network "
+                f"(sigmoid units, L2 loss), learning rate η = {_s(step.eta)}"
+            ),
             style="bold",
         ),
         Text(
-            "x = (" + ", ".join(_s(v) for v in step.x) + ")    "
-            "t = (" + ", ".join(_s(v) for v in step.t) + ")"
+            paragraph(
+                "x = (" + ", ".join(_s(v) for v in step.x) + ")    "
+                "t = (" + ", ".join(_s(v) for v in step.t) + ")"
+            )
         ),
         Text(""),
     ]
@@ -167,8 +172,10 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     parts.append(_bias_table(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new))
     parts.append(
         Text(
-            f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's loss; "
-            f"largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}"
+            paragraph(
+                f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
+                f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}"
+            )
         )
     )
     return Group(*_spaced(parts))

@@ -186,6 +186,20 @@ def test_resume_continues_bit_identically(run_cli, same_params, in_tmp):
     assert (in_tmp / "a/history.csv").read_text().count("\n") == 9
 
 
+def test_the_largest_seed_and_patience_the_options_take_resume(run_cli, in_tmp):
+    """--seed and --early-stopping stop at 2**53, what a checkpoint holds: a 400-digit seed
+    trained, then its --resume was refused by the checkpoint's own check."""
+    big = str(2**53)
+    quiet = ["--no-progress", "--no-plots"]
+    rc, _, err = run_cli("train", "--seed", big, "--early-stopping", big, "--epochs", "2",
+                         "--out", "a", *quiet)  # fmt: skip
+    assert rc == 0, err
+    rc, out, err = run_cli("train", "--resume", "a", "--epochs", "3", *quiet)
+    assert rc == 0 and "resuming after epoch 2" in out, err
+    rc, _, err = run_cli("train", "--seed", str(2**53 + 1), "--out", "b", *quiet)
+    assert rc == 2 and "not in the range 0<=x<=2**53" in err and not (in_tmp / "b").exists()
+
+
 def test_missing_matplotlib_still_trains(run_cli, in_tmp, monkeypatch):
     from backprop import plots
 

@@ -174,6 +174,8 @@ def hostile(tmp_path_factory) -> dict[str, str]:
         "fraction.toml": "epochs = 1.5\n",
         "bool.toml": "epochs = true\n",
         "big.toml": "# " + "x" * (2 << 20) + "\nepochs = 3\n",
+        "big_lr.toml": "lr = " + "9" * 400 + "\n",
+        "big_batch.toml": "batch_size = " + "9" * 400 + "\n",
     }
     for name, content in configs.items():
         (F / name).write_text(content)
@@ -241,8 +243,21 @@ CASES: list[tuple[str, list[str], dict[str, str], list[str]]] = [
      ["--layers", "2000 layer sizes", "BACKPROP_MAX_LAYERS"]),
     ("train: --layers with a 40-digit size", ["train", "--layers", "2," + "9" * 40 + ",2"], {},
      ["--layers"]),
-    ("train: --epochs 10^20", ["train", "--epochs", "100000000000000000000"], {},
+    ("train: --epochs 10^6", ["train", "--epochs", "1000000"], {},
      ["--epochs", "BACKPROP_MAX_EPOCHS"]),
+    ("train: --epochs 10^20", ["train", "--epochs", "100000000000000000000"], {},
+     ["--epochs", "not in the range 1<=x<=2**53"]),
+    ("train: --n-samples 2*10^9", ["train", "--dataset", "moons", "--n-samples", "2000000000"],
+     {}, ["moons: n_samples asks for 2000000000 samples", "BACKPROP_MAX_SAMPLES"]),
+    # counts and seeds beyond what a checkpoint holds: a run that starts must resume
+    ("train: a 400-digit --seed", ["train", "--seed", "9" * 400], {},
+     ["--seed", "9" * 60 + "... is not in the range 0<=x<=2**53"]),
+    ("train: a 400-digit --early-stopping", ["train", "--early-stopping", "9" * 400], {},
+     ["--early-stopping", "not in the range 0<=x<=2**53"]),
+    ("train: a config's 400-digit lr", ["train", "--config", "{dir}/big_lr.toml"], {},
+     ["big_lr.toml: lr = " + "9" * 60 + "...: expected a finite number"]),
+    ("train: a config's 400-digit batch_size", ["train", "--config", "{dir}/big_batch.toml"], {},
+     ["big_batch.toml: batch_size = " + "9" * 60 + "...", "1<=x<=2**53"]),
     ("train: CSV target with 10^5 classes",
      ["train", "--dataset", "{dir}/classes.csv", "--target", "y"], {},
      ["classes.csv", "1000 classes", "BACKPROP_MAX_CLASSES"]),

@@ -85,6 +85,7 @@ LIMITS: dict[str, Limit] = {
         Limit("parameters", 100_000_000, "parameters"),  # weights and biases of --layers
         Limit("classes", 1_000, "classes"),  # distinct labels of a classification target
         Limit("epochs", 100_000, "epochs"),  # --epochs, and a checkpoint's history rows
+        Limit("samples", 10_000_000, "samples"),  # --n-samples of a generated data set
     )
 }
 

@@ -15,6 +15,7 @@ from ..activations import ACTIVATIONS
 from ..backend import BACKENDS
 from ..datasets import DATASETS
 from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
+from ..io.checkpoint import MAX_COUNT
 from ..losses import LOSSES
 from ..optimizers import OPTIMIZERS, SCHEDULES
 
@@ -37,15 +38,34 @@ __all__ = [
 class FiniteFloat(click.FloatRange):
     """A float in a range, and finite: ``nan``, ``inf`` and ``-inf`` are refused (a
     ``click.FloatRange`` lets NaN through every bound, since every comparison with NaN is
-    false)."""
+    false), and so is a config file's integer too large for a float (OverflowError)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, bool):  # a TOML or JSON true/false is not a number
-            self.fail(f"expected a number; got {value!r}", param, ctx)
-        rv = super().convert(value, param, ctx)
+            self.fail(f"expected a number; got {_short(value)}", param, ctx)
+        try:
+            rv = super().convert(value, param, ctx)
+        except OverflowError:
+            rv = math.inf
         if not math.isfinite(rv):
-            self.fail(f"expected a finite number; got {value!r}", param, ctx)
+            self.fail(f"expected a finite number; got {_short(value)}", param, ctx)
         return rv
+
+
+class Count(click.IntRange):
+    """An integer from ``minimum`` to ``MAX_COUNT`` (2**53): the counts and seeds a
+    checkpoint holds, so that a run these options start can also be resumed (a seed of 400
+    digits trained, then failed ``--resume``). Help shows ``x>=minimum``; an error quotes
+    the value cut short."""
+
+    def __init__(self, minimum: int) -> None:
+        super().__init__(min=minimum)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        n = click.INT.convert(value, param, ctx)
+        if not self.min <= n <= MAX_COUNT:
+            self.fail(f"{_short(n)} is not in the range {self.min}<=x<=2**53", param, ctx)
+        return n
 
 
 class SizesType(click.ParamType):
@@ -135,7 +155,7 @@ data_options = option_group(
         type=click.Path(file_okay=False, path_type=Path),
         help="Folder with the data files (MNIST). [default: $BACKPROP_DATA, then a per-user cache]",
     ),
-    click.option("--n-samples", type=click.IntRange(min=1), help="Rows of a generated dataset."),
+    click.option("--n-samples", type=Count(1), help="Rows of a generated dataset."),
     click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
     click.option(
         "--test-fraction",
@@ -195,7 +215,9 @@ model_options = option_group(
     ),
     click.option("--dtype", type=choice(("float64", "float32")), help="[default: float64]"),
     click.option(
-        "--seed", type=int, help="Seed of the data, the weights and the shuffles. [default: 0]"
+        "--seed",
+        type=Count(0),
+        help="Seed of the data, the weights and the shuffles. [default: 0]",
     ),
 )
 
@@ -234,24 +256,24 @@ optimizer_options = option_group(
     ),
     click.option(
         "--step-size",
-        type=click.IntRange(min=1),
+        type=Count(1),
         metavar="EPOCHS",
         help="--schedule step: epochs between the rate's cuts. [default: 10]",
     ),
     click.option(
         "--gamma",
-        type=click.FloatRange(0.0, 1.0, min_open=True),
+        type=FiniteFloat(0.0, 1.0, min_open=True),
         help="--schedule step/exponential: the factor of each cut, or of each epoch. "
         "[default: 0.1 for step, 0.95 for exponential]",
     ),
     click.option(
         "--epochs",
-        type=click.IntRange(min=1),
+        type=Count(1),
         help="The epoch budget. [default: 300 on toy; per data set otherwise]",
     ),
     click.option(
         "--batch-size",
-        type=click.IntRange(min=1),
+        type=Count(1),
         help="[default: 10 on toy; per data set otherwise]",
     ),
     click.option(
@@ -261,7 +283,7 @@ optimizer_options = option_group(
     ),
     click.option(
         "--early-stopping",
-        type=click.IntRange(min=0),
+        type=Count(0),
         metavar="PATIENCE",
         help="Stop after this many epochs without a better --monitor; 0: off. "
         "[default: off on toy; per data set otherwise]",
@@ -294,7 +316,7 @@ optimizer_options = option_group(
     ),
     click.option(
         "--checkpoint-every",
-        type=click.IntRange(min=1),
+        type=Count(1),
         metavar="EPOCHS",
         help="Save a checkpoint (for --resume) every this many epochs. "
         "[default: epochs // 30, between 1 and 10]",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._limits import check_limit
 from .._registry import lookup
 from ._base import Dataset, DatasetError, one_hot, train_test_split
 from .idx import read_idx, write_idx
@@ -156,6 +157,7 @@ def _load_synthetic(request: DatasetRequest) -> Dataset:
     noise, test_fraction = request.noise, request.test_fraction
     generate, default_n, default_noise, k = SYNTHETIC[name]
     n = default_n if n_samples is None else int(n_samples)
+    check_limit("samples", n, f"{name}: n_samples asks for", DatasetError)
     if n < 2 * k:
         raise DatasetError(f"{name} needs n_samples >= {2 * k} (two rows per class); got {n}")
     sigma = default_noise if noise is None else noise

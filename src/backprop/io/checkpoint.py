@@ -60,6 +60,7 @@ from .safetensors import (
 __all__ = [
     "CHECKPOINT_NAME",
     "FIT_KEYS",
+    "MAX_COUNT",
     "Checkpoint",
     "save_checkpoint",
     "load_checkpoint",

@@ -20,7 +20,7 @@ from ..config import (
     output_classes,
 )
 from ..handles import DATA_KEYS, model_inputs, open_handle
-from ..options import choice, data_options, device_options
+from ..options import Count, choice, data_options, device_options
 from ..render import report_tables
 
 __all__ = ["evaluate"]
@@ -31,7 +31,7 @@ __all__ = ["evaluate"]
 @data_options
 @click.option(
     "--seed",
-    type=int,
+    type=Count(0),
     help="Seed of the dataset's split (as in train). [default: the run's, else 0]",
 )
 @click.option("--split", type=choice(("test", "train")), default="test", show_default=True)

@@ -11,6 +11,7 @@ from ...gradcheck import gradcheck as check_gradients
 from ..app import EXIT_FAILED, cli, make_console
 from ..config import build_model, given_options, load_data, resolve
 from ..options import (
+    Count,
     FiniteFloat,
     config_option,
     data_options,
@@ -29,7 +30,7 @@ __all__ = ["gradcheck"]
 @config_option
 @click.option(
     "--samples",
-    type=click.IntRange(min=1),
+    type=Count(1),
     default=8,
     show_default=True,
     help="Training rows to check on.",

@@ -391,6 +391,7 @@ def test_float32(iris):
         ("learning_rate", "optimal", "learning_rate must be one of constant, invscaling"),
         ("nesterovs_momentum", "yes", "nesterovs_momentum must be True or False"),
         ("learning_rate_init", 0.0, r"learning_rate_init must be a number in \(0"),
+        ("alpha", 10**400, r"alpha must be a number in \[0.0, inf\); got 10{59}\.\.\.$"),
         ("batch_size", 0, "batch_size must be a positive integer or 'auto'"),
         ("max_iter", 2.5, "max_iter must be a positive integer"),
         ("dropout", 1.0, r"dropout must be a number in \[0.0, 1.0\)"),

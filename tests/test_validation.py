@@ -7,6 +7,8 @@ absent), and nothing already in the model is changed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -194,7 +196,9 @@ def test_float32_model_accepts_float64_data():
         ),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\); got 1.0"),
         ({"dtype": "float16"}, r"dtype must be 'float32' or 'float64'; got 'float16'"),
-        ({"init_scale": 0.0}, r"init_scale must be a positive number; got 0.0"),
+        ({"init_scale": 0.0}, r"init_scale must be a finite number > 0; got 0.0"),
+        ({"init_scale": math.inf}, r"init_scale must be a finite number > 0; got inf"),
+        ({"init_scale": 10**400}, r"init_scale must be a finite number > 0; got 10{59}\.\.\.$"),
         ({"sizes": [2]}, r"sizes must list at least two positive integers"),
         ({"sizes": [2, 0, 1]}, r"sizes must list at least two positive integers"),
     ],
@@ -228,6 +232,10 @@ def test_unknown_names_elsewhere():
         momentum=0.9,
     )
     _raises(ValueError, r"lr must be a positive number; got -1", get_optimizer, "adam", lr=-1)
+    _raises(ValueError, r"lr must be a positive number; got 10{59}\.\.\.$", get_optimizer,
+            "adam", lr=10**400)  # fmt: skip
+    _raises(ValueError, r"weight_decay must be a finite number >= 0; got 10{59}\.\.\.$",
+            get_optimizer, "adamw", lr=0.1, weight_decay=10**400)  # fmt: skip
     _raises(
         ValueError,
         r"momentum must be in \[0, 1\); got 1.5",
@@ -266,6 +274,11 @@ def test_unknown_optimizer_in_fit_changes_nothing(net):
         ),
         ({"sample_weight": np.array([1.0, np.nan, 1.0])}, r"sample_weight contains NaN or inf"),
         ({"class_weight": {5: 2.0}}, r"class_weight names classes \[5\]; expected classes 0..1"),
+        ({"class_weight": {"x": 1}}, r"class_weight names classes \['x'\]; expected classes"),
+        ({"class_weight": {True: 1}}, r"class_weight names classes \[True\]; expected classes"),
+        ({"class_weight": {0: -1.0}}, r"class_weight\[0\] is -1.0; expected a finite number >= 0"),
+        ({"class_weight": {1: math.nan}}, r"class_weight\[1\] is nan; expected a finite number"),
+        ({"class_weight": {0: 10**400}}, r"class_weight\[0\] is 10{59}\.\.\.; expected a finite"),
         ({"class_weight": "even"}, r"class_weight must be a dict or 'balanced'; got 'even'"),
         (
             {"validation_data": (np.ones((2, 3)), np.ones((2, 2)))},

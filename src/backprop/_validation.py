@@ -23,9 +23,10 @@ __all__ = [
 
 
 def is_finite_number(x: Any) -> bool:
-    """A number (int or float, not a bool) that is a finite float64: not NaN, not inf, not
-    one of JSON's integers of hundreds of digits."""
-    if isinstance(x, bool) or not isinstance(x, int | float):
+    """A real number (int or float, or NumPy's; not a bool) that is a finite float64: not
+    NaN, not inf, not one of JSON's integers of hundreds of digits (``math.isfinite`` raises
+    OverflowError on those)."""
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
         return False
     try:
         return math.isfinite(float(x))

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_inputs, check_sample_weight, check_targets, host_array
+from ._validation import (
+    check_inputs,
+    check_sample_weight,
+    check_targets,
+    host_array,
+    is_finite_number,
+    short_repr,
+)
 from .activations import ACTIVATIONS, get_activation
 from .backend import BACKENDS, Backend, get_backend
 from .initializers import as_generator, get_bias_initializer, get_initializer, initializer_for
@@ -170,8 +177,11 @@ class MLPConfig:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
-        if not (isinstance(self.init_scale, float | int) and self.init_scale > 0):
-            raise ValueError(f"init_scale must be a positive number; got {self.init_scale!r}")
+        scale = self.init_scale  # a Python number: the model file's JSON holds it
+        if not (isinstance(scale, float | int) and is_finite_number(scale) and scale > 0):
+            raise ValueError(
+                f"init_scale must be a finite number > 0; got {short_repr(self.init_scale)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

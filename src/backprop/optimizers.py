@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._registry import lookup
+from ._validation import is_finite_number, short_repr
 
 __all__ = [
     "Optimizer",
@@ -109,7 +110,7 @@ class CosineLR(Schedule):
 
     def __post_init__(self) -> None:
         _check_count("t_max", self.t_max)
-        if not (_is_real(self.min_lr) and math.isfinite(self.min_lr) and self.min_lr >= 0):
+        if not (is_finite_number(self.min_lr) and self.min_lr >= 0):
             raise ValueError(f"min_lr must be a finite number >= 0; got {self.min_lr!r}")
 
     def __call__(self, base_lr: float, epoch: int) -> float:
@@ -186,10 +187,12 @@ class Optimizer(ABC):
     _t_array_backend: Any = None
 
     def __init__(self, lr: float = 0.1, weight_decay: float = 0.0, schedule: Any = None) -> None:
-        if not (isinstance(lr, float | int) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive number; got {lr!r}")
-        if not (_is_real(weight_decay) and math.isfinite(weight_decay) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
+        if not (is_finite_number(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive number; got {short_repr(lr)}")
+        if not (is_finite_number(weight_decay) and weight_decay >= 0):
+            raise ValueError(
+                f"weight_decay must be a finite number >= 0; got {short_repr(weight_decay)}"
+            )
         self.base_lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.schedule = get_schedule(schedule)
@@ -441,8 +444,8 @@ class _Scratch:
 
 def _check_eps(eps: Any) -> None:
     """The denominators' ``eps``: > 0, so that ``sqrt(v) + eps`` is never 0."""
-    if not (_is_real(eps) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a finite number > 0; got {eps!r}")
+    if not (is_finite_number(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0; got {short_repr(eps)}")
 
 
 def _mul(scratch: _Scratch | None, i: int, a: Any, b: Any) -> Any:

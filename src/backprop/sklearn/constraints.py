@@ -11,7 +11,6 @@ generators are drawn, ``class_weight`` by scikit-learn, ``backend``/``device`` b
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import is_finite_number, short_repr
 from ..activations import ACTIVATIONS
 from ..initializers import INITIALIZERS
 
@@ -86,9 +86,7 @@ class Interval:
     low_open: bool = False
 
     def accepts(self, value: Any) -> bool:
-        if not (
-            isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-        ):
+        if not is_finite_number(value):
             return False
         above = value > self.low if self.low_open else value >= self.low
         return above and (self.high is None or value < self.high)
@@ -180,4 +178,6 @@ def check_parameters(estimator: Any, constraints: Mapping[str, Constraint]) -> N
     for param, constraint in constraints.items():
         value = getattr(estimator, param)
         if not constraint.accepts(value):
-            raise ValueError(f"{name}: {param} must be {constraint.expected()}; got {value!r}")
+            raise ValueError(
+                f"{name}: {param} must be {constraint.expected()}; got {short_repr(value)}"
+            )

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_sample_weight
+from .._validation import check_sample_weight, is_finite_number, short_repr
 from ..initializers import as_generator
 from ..network import MLP
 from ..optimizers import Optimizer, get_optimizer
@@ -48,6 +48,18 @@ def is_classification(T: np.ndarray, loss: str) -> bool:
     return bool(np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all())
 
 
+def _class_index(key: Any, n_classes: int) -> int | None:
+    """A class_weight key as a class index (an int, or its digits as text: a checkpoint's
+    JSON keys), or None when it names no class."""
+    try:
+        k = int(key)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(key, bool) or (isinstance(key, float) and key != k):
+        return None
+    return k if 0 <= k < n_classes else None
+
+
 def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) -> np.ndarray:
     """Per-sample weights ``s_i = class_weight[class of row i]`` from one-hot (or 0/1) targets.
 
@@ -61,14 +73,18 @@ def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) ->
         counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
         table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
     else:
-        bad = [k for k in class_weight if not (0 <= int(k) < n_classes)]
+        bad = [k for k in class_weight if _class_index(k, n_classes) is None]
         if bad:
             raise ValueError(
-                f"class_weight names classes {bad}; expected classes 0..{n_classes - 1}"
+                f"class_weight names classes {short_repr(bad)}; expected classes 0..{n_classes - 1}"
             )
         table = np.ones(n_classes)
         for k, v in class_weight.items():
-            table[int(k)] = float(v)
+            if not (is_finite_number(v) and v >= 0):
+                raise ValueError(
+                    f"class_weight[{k!r}] is {short_repr(v)}; expected a finite number >= 0"
+                )
+            table[_class_index(k, n_classes)] = float(v)
     return table[labels]
 
 

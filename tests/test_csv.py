@@ -175,7 +175,8 @@ def test_constant_feature_does_not_divide_by_zero(tmp_path):
         ("a,b,y\n", "y", "a header but no data rows"),
         ("a,a,y\n1,2,p\n", "y", r"repeats column names \['a'\]"),
         ("a,,y\n1,2,p\n", "y", "empty column name"),
-        ("y\np\nq\n", "y", "the only column is the target"),
+        ("y\np\nq\n", "y", "the only column is the target 'y'; no features left$"),
+        ("a;y\n1;p\n", "a;y", r"no features left \(the header is one column: .* semicolons"),
     ],
 )
 def test_bad_csv_is_one_clear_error(tmp_path, text, target, match):

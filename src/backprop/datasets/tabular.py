@@ -280,7 +280,10 @@ def load_csv(
             )
         features = [c for c in header if c != target]
         if not features:
-            raise DatasetError(f"{p}: the only column is the target {target!r}; no features left")
+            raise DatasetError(
+                f"{p}: the only column is the target {target!r}; no features left"
+                + _separator_hint(header)
+            )
         return features, target
 
     header, X, col, lines = _read_columns(p, choose)

@@ -99,6 +99,17 @@ CASES = {
     "--resume with a changed option": (["train", "--resume", "{run}", "--lr", "1"], ["--lr"]),
     "--out that already holds a run": (["train", "--out", "{run}"], ["already holds a run"]),
     "--out that is a file": (["train", "--out", "{table}"], ["is a file"]),
+    # an output path onto what the command reads, or onto a run's files (it overwrote them)
+    "predict --output onto the model file": (
+        ["predict", "{run}", "{table}", "--output", "{model}"],
+        ["--output", "is the model file this command reads"]),
+    "predict --output onto the run's history": (
+        ["predict", "{model}", "{table}", "--output", "{run}/history.csv"],
+        ["is the history.csv of the run in"]),
+    "export onto the model file": (["export", "{run}", "{model}"],
+                                   ["the output", "is the model file this command reads"]),
+    "export onto the checkpoint": (["export", "{run}", "{run}/checkpoint.safetensors"],
+                                   ["is the checkpoint.safetensors of the run in"]),
     "unknown command": (["fit"], ["fit"]),
     "unknown option": (["train", "--learning-rate", "3"], ["--learning-rate"]),
     "missing argument": (["predict", "{model}"], ["INPUT.csv"]),

@@ -14,7 +14,7 @@ from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
 from .config import read_config
-from .run_folder import CONFIG_FILE, MODEL_FILE
+from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run
 
 __all__ = ["DATA_KEYS", "Handle", "model_inputs", "open_handle"]
 
@@ -30,6 +30,23 @@ class Handle:
         self.model_path = model_path
         self.run_dir = run_dir
         self.data_options = data_options
+
+    def check_output(self, output: Path, option: str, input_path: Path | None = None) -> None:
+        """Refuse an ``output`` file whose writing would overwrite what the command reads
+        (the model file, ``input_path``) or a file of a run folder (its model, checkpoint,
+        history, summary or config): nothing already saved is lost to a mistyped path."""
+        target = output.resolve()
+        if target == self.model_path.resolve():
+            raise UserError(
+                f"{option} {output} is the model file this command reads; choose another file"
+            )
+        if input_path is not None and target == input_path.resolve():
+            raise UserError(f"{option} {output} is the input file; choose another file")
+        if output.name in RUN_FILES and holds_run(target.parent):
+            raise UserError(
+                f"{option} {output} is the {output.name} of the run in {output.parent}; "
+                "choose another file"
+            )
 
     def data_values(self, given: dict[str, Any]) -> dict[str, Any]:
         """The data options to load: the run's, with every option given on the command line

@@ -37,6 +37,7 @@ __all__ = [
     "RUN_FILES",
     "checkpoint_callback",
     "claim_run_dir",
+    "holds_run",
     "lock_run_dir",
     "make_run_dir",
     "write_config",
@@ -54,7 +55,8 @@ SUMMARY_FILE = "summary.json"
 RUN_FILES = (MODEL_FILE, SUMMARY_FILE, HISTORY_FILE, CONFIG_FILE, CHECKPOINT_NAME)
 
 
-def _holds_run(folder: Path) -> bool:
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run: one of :data:`RUN_FILES` is there."""
     return any(os.path.lexists(folder / f) for f in RUN_FILES)
 
 
@@ -86,7 +88,7 @@ def make_run_dir(out: Path | None, dataset_name: str, config_text: str) -> Path:
     if out is not None:
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out} is a file; expected a folder for the run")
-        if out.is_dir() and _holds_run(out):
+        if out.is_dir() and holds_run(out):
             raise _already_holds_a_run(out)
         _mkdir(out)
         if not claim_run_dir(out, config_text):
@@ -96,7 +98,7 @@ def make_run_dir(out: Path | None, dataset_name: str, config_text: str) -> Path:
     base = Path("runs") / f"{stamp}-{Path(dataset_name).stem}"
     candidate, k = base, 2
     while True:
-        if not (candidate.exists() and _holds_run(candidate)):
+        if not (candidate.exists() and holds_run(candidate)):
             _mkdir(candidate)
             if claim_run_dir(candidate, config_text):
                 return candidate

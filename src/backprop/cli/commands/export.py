@@ -51,6 +51,7 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
         if data.task == "classification" and data.class_names is not None:
             labels = [str(c) for c in data.class_names]
     out = out_path if out_path is not None else handle.model_path.with_suffix(".onnx")
+    handle.check_output(out, "the output")
     try:
         export_onnx(model, out, opset=opset, class_labels=labels)
     except ImportError as e:

@@ -54,6 +54,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
       backprop predict runs/iris
     """
     handle = open_handle(model_path)
+    if output is not None:
+        handle.check_output(output, "--output", input_path)
     model = load_model_file(handle.model_path, options["backend"], options["device"])
     truth: tuple[list[str], list[list[str]]] | None = None  # (header, rows)
     if input_path is None:
@@ -64,8 +66,6 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
             )
         X, truth = _test_split(model, handle)
     else:
-        if output is not None and output.resolve() == input_path.resolve():
-            raise UserError(f"--output {output} is the input file; choose another file")
         X = read_csv_features(input_path, model.preprocessing)  # refuses a missing or special file
         if X.shape[1] != model.n_inputs:
             raise UserError(

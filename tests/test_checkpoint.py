@@ -108,6 +108,29 @@ def test_resume_is_bit_identical(same_params, tmp_path, optimizer, opt_kw):
     assert h_resumed.stop_reason == h_full.stop_reason == "completed 6 epochs"
 
 
+def test_resume_of_a_generator_seed_splits_the_same_rows(same_params, tmp_path):
+    """seed=default_rng(4): the checkpoint stores 4, and the resumed run held out other
+    validation rows than the run it resumed (the split was derived from a Generator one way
+    and from an int another), so its weights differed; a Generator now counts as its int."""
+
+    def settings():
+        return dict(epochs=6, batch_size=8, seed=np.random.default_rng(4), validation_fraction=0.2)
+
+    full = _model()
+    h_full = fit(full, X, T, optimizer="adam", lr=0.01, **settings())
+    crashed = _model()
+    ckpt = Checkpoint(tmp_path, fit_config=settings())
+    with pytest.raises(Crash):
+        fit(crashed, X, T, optimizer="adam", lr=0.01, callbacks=[ckpt, _crash_after(3)],
+            **settings())  # fmt: skip
+    h_resumed = resume(tmp_path, X, T)
+    assert _losses(h_resumed) == _losses(h_full)
+    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+    as_int = _model()
+    fit(as_int, X, T, optimizer="adam", lr=0.01, **dict(settings(), seed=4))
+    assert same_params(as_int, full)
+
+
 def test_resume_with_early_stopping_restores_the_same_best_weights(same_params, tmp_path):
     settings = dict(epochs=40, batch_size=10, seed=1, validation_fraction=0.3, early_stopping=3)
     full = _model(sizes=[5, 40, 3])

@@ -321,10 +321,13 @@ def _restore(model: MLP, snapshot: Any) -> None:
 
 def split_seed(seed: Any) -> int:
     """The seed of the validation split's own generator, derived from ``fit``'s ``seed``, so
-    that a resumed run (whose shuffle generator has moved on) holds out the same rows."""
+    that a resumed run (whose shuffle generator has moved on) holds out the same rows. A
+    Generator counts as the integer it was seeded with: a checkpoint stores that integer, and
+    the run it resumes must split the same way (``default_rng(3)`` and ``3`` are one seed)."""
     if isinstance(seed, np.random.Generator):
-        return int(np.random.default_rng(seed.bit_generator.seed_seq.entropy).integers(2**63))
-    return int(np.random.default_rng([0x5EED, 0 if seed is None else int(seed)]).integers(2**63))
+        seed = seed.bit_generator.seed_seq.entropy
+    key = list(seed) if isinstance(seed, list | tuple) else [0 if seed is None else int(seed)]
+    return int(np.random.default_rng([0x5EED, *key]).integers(2**63))
 
 
 def predicted_class(xp: Any, y: Any, logits: bool) -> Any:

@@ -261,9 +261,18 @@ def test_unknown_optimizer_in_fit_changes_nothing(net):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"epochs": -1}, r"epochs must be a non-negative integer; got -1"),
-        ({"batch_size": 0}, r"batch_size must be a positive integer; got 0"),
+        ({"epochs": -1}, r"epochs must be a non-negative integer \(at most 2\*\*53\); got -1"),
+        ({"batch_size": 0}, r"batch_size must be a positive integer \(at most 2\*\*53\); got 0"),
+        # beyond what a checkpoint holds (OverflowError before), and wrong kinds (TypeError)
+        ({"batch_size": 10**30}, r"batch_size must be a positive integer .*; got 10{30}$"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\); got 1.0"),
+        ({"validation_fraction": "0.2"}, r"validation_fraction must be in \[0, 1\); got '0.2'"),
+        ({"validation_fraction": 0.9}, r"validation_fraction=0.9 of 3 rows leaves no training"),
+        # int() took 2.5 as 2 and True as 1
+        ({"early_stopping": 2.5}, r"early_stopping must be a patience .* or an EarlyStopping"),
+        ({"early_stopping": True}, r"early_stopping must be a patience .*; got True$"),
+        ({"callbacks": [1]}, r"each callback must be a Callback or a function .*; got 1$"),
+        ({"callbacks": print}, r"callbacks must be a list of callbacks; got <built-in"),
         (
             {"sample_weight": np.ones(2)},
             r"sample_weight has shape \(2,\); expected \(3,\), one per sample",

@@ -12,14 +12,26 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MAX_COUNT",
     "check_inputs",
     "check_targets",
     "check_sample_weight",
     "cut",
     "host_array",
+    "is_count",
     "is_finite_number",
     "short_repr",
 ]
+
+
+#: The largest count (epoch, step, batch size, seed...) a run takes: NumPy's int64 holds it,
+#: and so does a float64 exactly (a checkpoint's JSON, read back).
+MAX_COUNT = 2**53
+
+
+def is_count(x: Any, minimum: int = 0) -> bool:
+    """An integer (Python's or NumPy's, not a bool) from ``minimum`` to :data:`MAX_COUNT`."""
+    return isinstance(x, int | np.integer) and not isinstance(x, bool) and minimum <= x <= MAX_COUNT
 
 
 def is_finite_number(x: Any) -> bool:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import MAX_COUNT
 from .._validation import is_finite_number as _is_finite
 from .._validation import short_repr as _short
 from ..optimizers import OPTIMIZERS, SCHEDULES, Optimizer
@@ -202,11 +203,6 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
             raise bad("class_weight", "null, 'balanced' or {class index: weight}")
         out["class_weight"] = {int(k): float(v) for k, v in cw.items()}
     return out
-
-
-#: The largest count (epoch, step, batch size...) a file may hold: NumPy's int64 holds it,
-#: and so does a float64 exactly.
-MAX_COUNT = 2**53
 
 
 def _is_count(x: Any) -> bool:

@@ -50,6 +50,7 @@ from ..network import MLP
 from ..optimizers import Optimizer
 from .epochs import (
     check_fit_arguments,
+    check_training_rows,
     combined_sample_weights,
     count_correct,
     epoch_callbacks,
@@ -282,6 +283,7 @@ def fit_data_parallel(
         n_val = max(1, int(round(validation_fraction * n_all)))
         val = (inputs, be.asarray(Th, model.dtype), perm[:n_val])
         train_rows = perm[n_val:]
+        check_training_rows(train_rows.size, n_all, validation_fraction)
     elif validation_data is not None:
         v_in = _Inputs(validation_data[0], model, world, "X_val")
         v_t = check_targets(_load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val")

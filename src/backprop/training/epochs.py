@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_sample_weight, is_finite_number, short_repr
+from .._validation import check_sample_weight, is_count, is_finite_number, short_repr
 from ..initializers import as_generator
 from ..network import MLP
 from ..optimizers import Optimizer, get_optimizer
@@ -24,6 +24,7 @@ from .state import Callback, CallbackLike, EarlyStopping, History, TrainingDiver
 
 __all__ = [
     "check_fit_arguments",
+    "check_training_rows",
     "class_indices",
     "class_sample_weights",
     "combined_sample_weights",
@@ -89,13 +90,29 @@ def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) ->
 
 
 def check_fit_arguments(epochs: Any, batch_size: Any, validation_fraction: Any) -> None:
-    """One clear error for a bad ``epochs``, ``batch_size`` or ``validation_fraction``."""
-    if not (isinstance(epochs, int) and epochs >= 0):
-        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-    if not (isinstance(batch_size, int | np.integer) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+    """One clear error for a bad ``epochs``, ``batch_size`` or ``validation_fraction``
+    (counts up to :data:`~backprop._validation.MAX_COUNT`, 2**53, what a checkpoint holds)."""
+    if not is_count(epochs, 0):
+        raise ValueError(
+            f"epochs must be a non-negative integer (at most 2**53); got {short_repr(epochs)}"
+        )
+    if not is_count(batch_size, 1):
+        raise ValueError(
+            f"batch_size must be a positive integer (at most 2**53); got {short_repr(batch_size)}"
+        )
+    if not (is_finite_number(validation_fraction) and 0.0 <= validation_fraction < 1.0):
+        raise ValueError(
+            f"validation_fraction must be in [0, 1); got {short_repr(validation_fraction)}"
+        )
+
+
+def check_training_rows(n_train: int, n_all: int, validation_fraction: float) -> None:
+    """Refuse a validation split that leaves no row to train on."""
+    if n_train < 1:
+        raise ValueError(
+            f"validation_fraction={validation_fraction!r} of {n_all} rows leaves no training "
+            "rows; use a smaller fraction or more data"
+        )
 
 
 def combined_sample_weights(
@@ -121,14 +138,24 @@ def epoch_callbacks(
 ) -> list[CallbackLike]:
     """The callbacks to call at each epoch's end, early stopping first (so that a
     Checkpoint sees this epoch's early-stopping record)."""
+    if isinstance(callbacks, Callback) or callable(callbacks) or isinstance(callbacks, str):
+        raise ValueError(f"callbacks must be a list of callbacks; got {short_repr(callbacks)}")
     cbs: list[CallbackLike] = list(callbacks)
+    for cb in cbs:
+        if not (isinstance(cb, Callback) or callable(cb)):
+            raise ValueError(
+                "each callback must be a Callback or a function of the training state; got "
+                f"{short_repr(cb)}"
+            )
     if early_stopping is not None:
-        es = (
-            early_stopping
-            if isinstance(early_stopping, EarlyStopping)
-            else EarlyStopping(int(early_stopping))
-        )
-        cbs.insert(0, es)
+        if not isinstance(early_stopping, EarlyStopping):
+            if not is_count(early_stopping, 1):  # not 2.5 nor True, which int() took
+                raise ValueError(
+                    "early_stopping must be a patience (an integer from 1 to 2**53) or an "
+                    f"EarlyStopping; got {short_repr(early_stopping)}"
+                )
+            early_stopping = EarlyStopping(early_stopping)
+        cbs.insert(0, early_stopping)
     return cbs
 
 

@@ -17,6 +17,7 @@ from ..optimizers import Optimizer
 from . import cuda_graph as cuda_graph_module
 from .epochs import (
     EpochOrders,
+    check_training_rows,
     class_indices,
     combined_sample_weights,
     count_correct,
@@ -69,6 +70,7 @@ def fit_single_process(
         perm = as_generator(split_seed(seed)).permutation(Xh.shape[0])
         n_val = max(1, int(round(validation_fraction * Xh.shape[0])))
         val_idx, tr_idx = perm[:n_val], perm[n_val:]
+        check_training_rows(tr_idx.size, Xh.shape[0], validation_fraction)
         validation_data = (Xh[val_idx], Th[val_idx])
         Xh, Th = Xh[tr_idx], Th[tr_idx]
         sw = None if sw is None else sw[tr_idx]

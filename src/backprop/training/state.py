@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import is_count, short_repr
 from ..network import MLP
 from ..optimizers import Optimizer
 
@@ -159,10 +160,10 @@ class EarlyStopping(Callback):
     restore_best_weights: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int | np.integer):
-            raise ValueError(f"patience must be an integer >= 1; got {self.patience!r}")
-        if self.patience < 1:
-            raise ValueError(f"patience must be an integer >= 1; got {self.patience!r}")
+        if not is_count(self.patience, 1):  # at most 2**53: a checkpoint holds it
+            raise ValueError(
+                f"patience must be an integer from 1 to 2**53; got {short_repr(self.patience)}"
+            )
         if self.mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {self.mode!r}")
         if not (isinstance(self.min_delta, float | int) and 0 <= self.min_delta < math.inf):

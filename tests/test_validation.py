@@ -169,6 +169,20 @@ def test_float32_model_accepts_float64_data():
     assert model.forward(GOOD_X).dtype == np.float32
 
 
+def test_float32_model_refuses_values_beyond_float32():
+    """1e39 is finite in float64 and inf in float32: predict gave NaN (with only NumPy's
+    overflow warning) and fit 'diverged, try a smaller learning rate'."""
+    model = MLP([2, 3, 2], dtype="float32", seed=0)
+    big = np.array([[0.5, 0.5], [0.5, -1e39]])
+    beyond = r"has values beyond float32's range \(first at index \[1, 1\]: -1e\+39\)"
+    _raises(ValueError, "X " + beyond, model.predict, big)
+    _raises(ValueError, "T " + beyond, model.loss, GOOD_X[:2], big)
+    _raises(ValueError, "X " + beyond, fit, model, big, GOOD_T[:2], epochs=1)
+    assert model.as_inputs([[3e38, -3e38]]).dtype == np.float32  # within range: taken
+    # a float64 model takes 1e308s, whose sum overflows, without a warning (warnings fail)
+    assert np.isfinite(MLP([2, 3, 2], seed=0).forward(np.array([[1e308, 1e308]]))).all()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -76,23 +76,44 @@ def host_array(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _check_finite(arr: np.ndarray, name: str) -> None:
+def _where(mask: np.ndarray) -> str:
+    return ", ".join(str(int(i)) for i in np.argwhere(mask)[0])
+
+
+def _check_finite(arr: np.ndarray, name: str, dtype: Any = None) -> None:
+    """Every entry finite, and within ``dtype``'s range when the model computes in a
+    narrower type than ``arr`` (1e39 becomes inf in float32: NaN outputs, a 'diverged' run).
+    """
     # A NaN or inf anywhere makes the sum NaN or inf, so a finite sum proves every entry
     # finite in one pass without a boolean temporary (the full check on MNIST's 47M values
     # took a noticeable share of a training epoch); only a non-finite sum needs the
-    # entry-by-entry look.
-    if arr.dtype.kind != "f" or np.isfinite(np.add.reduce(arr, axis=None)):
+    # entry-by-entry look (a sum of finite values can overflow too: no warning for that).
+    if arr.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(arr, axis=None)
+        if not np.isfinite(total) and not np.isfinite(arr).all():
+            raise ValueError(
+                f"{name} contains NaN or inf (first at index [{_where(~np.isfinite(arr))}]); "
+                "expected finite numbers"
+            )
+    if dtype is None or arr.size == 0:
         return
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        where = ", ".join(str(int(i)) for i in bad)
-        raise ValueError(
-            f"{name} contains NaN or inf (first at index [{where}]); expected finite numbers"
-        )
+    target = np.dtype(dtype)
+    if target.kind == "f" and target.itemsize < arr.dtype.itemsize:
+        top = float(np.finfo(target).max)
+        if arr.max() > top or arr.min() < -top:
+            with np.errstate(over="ignore"):
+                beyond = np.abs(arr.astype(np.float64)) > top
+            raise ValueError(
+                f"{name} has values beyond {target}'s range (first at index [{_where(beyond)}]:"
+                f" {float(arr[tuple(np.argwhere(beyond)[0])]):g}); expected magnitudes up to "
+                f"{top:.3g}, or a float64 model"
+            )
 
 
-def check_inputs(x: Any, n_features: int, name: str = "X") -> np.ndarray:
-    """Validate inputs: 2-D ``(n_samples, n_features)``, at least one row, finite."""
+def check_inputs(x: Any, n_features: int, name: str = "X", dtype: Any = None) -> np.ndarray:
+    """Validate inputs: 2-D ``(n_samples, n_features)``, at least one row, finite (and
+    within ``dtype``'s range, the model's, when given)."""
     arr = host_array(x, name)
     if arr.ndim != 2:
         raise ValueError(
@@ -103,7 +124,7 @@ def check_inputs(x: Any, n_features: int, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} has 0 rows; expected at least one sample (an empty batch)")
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} columns but the model expects {n_features}")
-    _check_finite(arr, name)
+    _check_finite(arr, name, dtype)
     return arr
 
 
@@ -133,7 +154,7 @@ def check_targets(
             f"{name} has shape {arr.shape}; expected ({n_samples}, {n_outputs}): one row per "
             f"sample of X and one column per model output (or 1-D integer class labels)"
         )
-    _check_finite(arr, name)
+    _check_finite(arr, name, dtype)
     return arr
 
 

@@ -447,7 +447,7 @@ class MLP:
     # ------------------------------------------------------------ forward / backward
     def as_inputs(self, X: Any) -> Any:
         """Validate ``X`` (n_samples, n_inputs) and move it to this model's backend and dtype."""
-        return self.backend.asarray(check_inputs(X, self.n_inputs), self.dtype)
+        return self.backend.asarray(check_inputs(X, self.n_inputs, dtype=self.dtype), self.dtype)
 
     def as_targets(self, T: Any, n_samples: int) -> Any:
         """Validate ``T`` (n_samples, n_outputs), or 1-D labels, and move it to the backend."""

@@ -118,7 +118,8 @@ class _Inputs:
         self.model = model
         self.npy = _as_npy(X)
         if self.npy is None:
-            self.all = model.backend.asarray(check_inputs(X, model.n_inputs, name), model.dtype)
+            checked = check_inputs(X, model.n_inputs, name, model.dtype)
+            self.all = model.backend.asarray(checked, model.dtype)
             self.n = int(self.all.shape[0])
         else:
             self.n = _check_npy_inputs(self.npy, model.n_inputs, world, name)
@@ -268,7 +269,7 @@ def fit_data_parallel(
 
     inputs = _Inputs(X, model, world)
     n_all = inputs.n
-    Th = check_targets(_load_small(T), n_all, model.n_outputs)
+    Th = check_targets(_load_small(T), n_all, model.n_outputs, dtype=model.dtype)
     sw = combined_sample_weights(Th, _load_small(sample_weight), class_weight)
     classify = is_classification(Th, model.config.loss)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
@@ -286,7 +287,9 @@ def fit_data_parallel(
         check_training_rows(train_rows.size, n_all, validation_fraction)
     elif validation_data is not None:
         v_in = _Inputs(validation_data[0], model, world, "X_val")
-        v_t = check_targets(_load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val")
+        v_t = check_targets(
+            _load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val", model.dtype
+        )
         val = (v_in, be.asarray(v_t, model.dtype), np.arange(v_in.n))
 
     t_all = be.asarray(Th, model.dtype)

@@ -57,7 +57,7 @@ def fit_single_process(
     tf32: bool | None,
 ) -> History:
     """:func:`backprop.training.fit` in this process (its arguments, already checked)."""
-    Xh = check_inputs(X, model.n_inputs)
+    Xh = check_inputs(X, model.n_inputs, dtype=model.dtype)
     Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype)
     sw = combined_sample_weights(Th, sample_weight, class_weight)
     classify = is_classification(Th, model.config.loss)
@@ -76,8 +76,8 @@ def fit_single_process(
         sw = None if sw is None else sw[tr_idx]
     val = None
     if validation_data is not None:
-        Xv = check_inputs(validation_data[0], model.n_inputs, "X_val")
-        Tv = check_targets(validation_data[1], Xv.shape[0], model.n_outputs, "T_val")
+        Xv = check_inputs(validation_data[0], model.n_inputs, "X_val", model.dtype)
+        Tv = check_targets(validation_data[1], Xv.shape[0], model.n_outputs, "T_val", model.dtype)
         val = (model.backend.asarray(Xv, model.dtype), model.backend.asarray(Tv, model.dtype))
 
     be = model.backend

@@ -172,6 +172,26 @@ def test_resume_can_extend_a_finished_run(same_params, tmp_path):
     assert same_params(state.model, full)
 
 
+def test_extending_a_run_whose_best_weights_were_restored(same_params, tmp_path):
+    """A finished run restores early stopping's best weights (epoch < the last) before its
+    final checkpoint; extended with more epochs, it went on from those best weights with
+    the last epoch's optimizer state, not from the last epoch's weights, and differed from
+    the run given all the epochs at once. The checkpoint now keeps both."""
+    settings = dict(batch_size=8, seed=4, validation_fraction=0.2, early_stopping=50)
+    full = _model(sizes=[5, 40, 3])
+    h_full = fit(full, X, T, optimizer="adam", lr=0.05, epochs=12, **settings)
+    short = _model(sizes=[5, 40, 3])
+    ckpt = Checkpoint(tmp_path, every=6, fit_config={**settings, "epochs": 6})
+    h_short = fit(short, X, T, optimizer="adam", lr=0.05, epochs=6, callbacks=[ckpt], **settings)
+    ckpt.save()
+    assert h_short.best_epoch < 6  # the case: the best weights were restored over epoch 6's
+    assert load_checkpoint(tmp_path)[0].last_params is not None
+    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), short)  # the final model
+    h_resumed = resume(tmp_path, X, T, epochs=12)
+    assert _losses(h_resumed) == _losses(h_full)
+    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+
+
 def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
     import backprop.checkpoint as ck
 

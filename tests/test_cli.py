@@ -186,6 +186,26 @@ def test_resume_continues_bit_identically(run_cli, same_params, in_tmp):
     assert (in_tmp / "a/history.csv").read_text().count("\n") == 9
 
 
+def test_resume_extends_a_run_exactly_and_refuses_one_that_stopped_early(run_cli, in_tmp):
+    """--epochs 4 then --resume --epochs 8 equals --epochs 8 (it went on from the restored
+    best epoch's weights before); a run that early stopping ended is not resumed (each
+    --resume trained one more epoch past its stop)."""
+    common = ["--dataset", "iris", "--lr", "0.3", "--no-progress", "--no-plots"]
+    assert run_cli("train", *common, "--epochs", "8", "--out", "a")[0] == 0
+    assert run_cli("train", *common, "--epochs", "4", "--out", "b")[0] == 0
+    assert json.loads((in_tmp / "b/summary.json").read_text())["best_epoch"] < 4  # the case
+    rc, _, err = run_cli("train", "--resume", "b", "--epochs", "8", "--no-progress", "--no-plots")
+    assert rc == 0, err
+    assert (in_tmp / "a/model.safetensors").read_bytes() == (
+        in_tmp / "b/model.safetensors"
+    ).read_bytes()
+    assert run_cli("train", *common, "--early-stopping", "2", "--out", "es")[0] == 0
+    history = (in_tmp / "es/history.csv").read_text()
+    rc, _, err = run_cli("train", "--resume", "es", "--epochs", "500")
+    assert rc == 2 and "the run in es has ended: early stopping" in err
+    assert (in_tmp / "es/history.csv").read_text() == history
+
+
 def test_the_largest_seed_and_patience_the_options_take_resume(run_cli, in_tmp):
     """--seed and --early-stopping stop at 2**53, what a checkpoint holds: a 400-digit seed
     trained, then its --resume was refused by the checkpoint's own check."""

@@ -239,12 +239,16 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
     if state.best_params is not None:
         for key, value in state.best_params.items():
             tensors[f"best.{key}"] = np.asarray(value)
+    if state.last_params is not None:
+        for key, value in state.last_params.items():
+            tensors[f"last.{key}"] = np.asarray(value)
     train_state = {
         "epoch": state.epoch,
         "stop": state.stop,
         "history": state.history.to_dict(),
         "best_score": state.best_score if math.isfinite(state.best_score) else None,
         "has_best_params": state.best_params is not None,
+        "has_last_params": state.last_params is not None,
         "shuffle_rng": state.rng.bit_generator.state,
         "dropout_rng": model.dropout_rng.bit_generator.state,
         "optimizer": {
@@ -477,6 +481,9 @@ def load_checkpoint(
         "dropout_rng",
         "optimizer",
     }
+    if isinstance(ts, dict):  # a checkpoint from before has_last_params existed: false
+        ts = {"has_last_params": False, **ts}
+    keys.add("has_last_params")
     if not (isinstance(ts, dict) and set(ts) == keys):
         raise ModelFileError(
             f"{path}: the training state must have exactly the keys {sorted(keys)}"
@@ -484,7 +491,7 @@ def load_checkpoint(
     epoch = ts["epoch"]
     if not (_is_count(epoch) and epoch >= 0):
         raise ModelFileError(f"{path}: epoch is {_short(epoch)}; expected an integer >= 0")
-    for key in ("stop", "has_best_params"):
+    for key in ("stop", "has_best_params", "has_last_params"):
         if not isinstance(ts[key], bool):
             raise ModelFileError(f"{path}: {key} is {_short(ts[key])}; expected true or false")
     best_score = ts["best_score"]
@@ -498,8 +505,9 @@ def load_checkpoint(
     params = parameter_shapes(config)
     opt_cls, opt_record, slot_tensors = _optimizer_spec(ts["optimizer"], params, path)
     expected = {**params, **slot_tensors}
-    if ts["has_best_params"]:
-        expected.update({f"best.{k}": v for k, v in params.items()})
+    for kept in ("best", "last"):
+        if ts[f"has_{kept}_params"]:
+            expected.update({f"{kept}.{k}": v for k, v in params.items()})
     tensors = read_tensors(header, expected, kind="checkpoint")
 
     model = build_model(config, {k: tensors[k] for k in params}, backend, device)
@@ -514,6 +522,7 @@ def load_checkpoint(
         backend=model.backend,
     )
     best = {k: tensors[f"best.{k}"] for k in params} if ts["has_best_params"] else None
+    last = {k: tensors[f"last.{k}"] for k in params} if ts["has_last_params"] else None
     state = TrainState(
         model=model,
         optimizer=opt,
@@ -523,6 +532,7 @@ def load_checkpoint(
         best_score=math.inf if best_score is None else float(best_score),
         best_params=best,
         stop=ts["stop"],
+        last_params=last,
     )
     return state, fit_config
 

@@ -191,6 +191,9 @@ def train_epochs(
         )
     if state.epoch < epochs and not state.stop:
         state.history.stop_reason = ""  # a resumed run says why *it* stopped
+        if state.last_params is not None:  # go on from the last epoch, not the restored best
+            model.load_state_dict(state.last_params)
+            state.last_params = None
     snapshot = None
     orders = orders if orders is not None else EpochOrders(state, n, shuffle)
     try:
@@ -249,6 +252,8 @@ def train_epochs(
     # it came as fit's early_stopping or among the callbacks
     es = any(isinstance(cb, EarlyStopping) for cb in callbacks)
     if state.best_params is not None and (restore_best or es):
+        if state.last_params is None:  # (still set when this call trained no epoch)
+            state.last_params = model.state_dict()
         model.load_state_dict(state.best_params)
     if not state.history.stop_reason:
         state.history.stop_reason = f"completed {state.epoch} epochs"

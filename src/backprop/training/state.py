@@ -100,7 +100,9 @@ class TrainState:
 
     ``epoch`` counts completed epochs; ``best_score``/``best_params`` are early stopping's
     record (lower is better: a maximised monitor's value is stored negated; ``best_params``
-    stays None when the best weights are not to be restored).
+    stays None when the best weights are not to be restored). ``last_params`` holds the
+    weights the last epoch ended with once ``fit`` has restored the best ones over them: a
+    run given more epochs goes on from these, exactly as if it had never stopped.
     """
 
     model: MLP
@@ -111,6 +113,7 @@ class TrainState:
     best_score: float = math.inf
     best_params: dict[str, np.ndarray] | None = None
     stop: bool = False
+    last_params: dict[str, np.ndarray] | None = None
 
 
 class Callback:

@@ -218,6 +218,11 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
     cfg = resolve(values, data)
     if state.model.preprocessing is None and data.preprocessing is not None:
         state.model.preprocessing = data.preprocessing
+    if state.stop:
+        raise UserError(
+            f"the run in {run_dir} has ended: {state.history.stop_reason or 'it was stopped'}; "
+            "a run that stopped early would stop there again (start a new run to train more)"
+        )
     if state.epoch >= cfg["epochs"]:
         raise UserError(
             f"the run in {run_dir} has already trained {state.epoch} epochs; "

@@ -465,3 +465,16 @@ def test_bad_weights_file_is_one_clear_error(tmp_path, capsys):
     assert main(["playground", "--no-browser", "--weights", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("Error: weights file") and "missing" in err
+    # weights the page cannot draw: refused before the server starts (each page's session
+    # raised instead, a traceback in the terminal and a dropped connection)
+    for name, weights, fragment in [
+        ("w9.json", {"w": [[0.1] * 9] * 2, "b1": [0.0] * 9, "u": [[0.1, 0.2]] * 9,
+                     "b2": [0.0] * 2}, "the tutorial draws at most 8 units per layer"),
+        ("w43.json", {"w": [[0.1] * 4] * 2, "b1": [0.0] * 4, "u": [[0.1, 0.2, 0.3]] * 4,
+                      "b2": [0.0] * 3}, "t has 2 values but the network has 3 outputs"),
+    ]:  # fmt: skip
+        path = tmp_path / name
+        path.write_text(json.dumps(weights))
+        assert main(["playground", "--no-browser", "--port", "0", "--weights", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"Error: weights file {path}: {fragment}") and err.count("\n") == 1

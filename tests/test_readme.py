@@ -47,3 +47,16 @@ def test_no_doc_points_outside_the_repository(doc):
         if not ((doc.parent / t).resolve().is_relative_to(root) and (doc.parent / t).exists())
     ]
     assert not bad, f"{doc.name} names paths outside the repository or missing: {bad}"
+
+
+def test_the_explain_sample_is_what_explain_prints(run_cli):
+    """The README's ``backprop explain`` output, line for line (``...`` marks lines left
+    out): its numbers are the tutorial's, and a change to them or to the layout fails here."""
+    (sample,) = re.findall(r"```\n(One backprop step.*?)```", README.read_text("utf-8"), re.S)
+    rc, out, _ = run_cli("explain")
+    assert rc == 0
+    printed = iter(line.rstrip() for line in out.splitlines())
+    for line in sample.splitlines():
+        if line.strip() == "...":
+            continue
+        assert any(p == line.rstrip() for p in printed), f"not printed (in order): {line!r}"

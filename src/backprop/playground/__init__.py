@@ -46,11 +46,19 @@ def playground(port: int, host: str, no_browser: bool, weights: Path | None) -> 
       backprop playground --port 9000 --no-browser
       backprop playground --weights my_weights.json
     """
-    from ..tutorial import example_inputs, load_weights
+    from ..tutorial import ExplainError, example_inputs, load_weights
+    from .tutorial import MAX_UNITS, Tutorial
 
     start = example_inputs()
     if weights is not None:
         start.update(load_weights(weights))
+        try:  # what the page can draw, checked before the server starts (not per page)
+            Tutorial(start)
+        except ExplainError as e:
+            raise ExplainError(
+                f"weights file {weights}: {e} (the playground starts from the tutorial's x and "
+                f"t, 2 inputs and 2 outputs, with up to {MAX_UNITS} hidden units)"
+            ) from None
     try:
         server = make_server(host, port, start)
     except OSError as e:

@@ -250,6 +250,13 @@ def test_exports_load_back(tmp_path, capsys):
                  "--no-progress", "--no-plots"])  # fmt: skip
     assert code == 0 and (out / "model.safetensors").exists()
     assert run.train_command().startswith("backprop train --dataset xor --n-samples 100")
+    # the run train made has the playground's settings, not train's defaults for xor
+    # (uniform biases and early stopping filled in what the export left out)
+    resolved = tomllib.loads((out / "config.toml").read_text())
+    for key, value in run.train_config().items():
+        expected = [int(v) for v in value.split(",")] if key == "layers" else value
+        assert resolved[key] == expected, key
+    assert resolved["bias_init"] == "zeros" and resolved["early_stopping"] == 0
 
 
 def test_a_dropped_csv_trains_and_bad_ones_say_why():

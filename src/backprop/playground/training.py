@@ -836,6 +836,7 @@ class TrainRun:
             loss=s["loss"],
             init=s["init"],
             init_scale=s["init_scale"],
+            bias_init=self.model.config.bias_init,  # train's default for the data may differ
             dropout=s["dropout"],
             seed=s["seed"],
             optimizer=s["optimizer"],
@@ -850,6 +851,7 @@ class TrainRun:
             batch_size=s["batch_size"],
             epochs=max(self.epoch, 1),
             validation_fraction=0.0,
+            early_stopping=0,  # the playground trains every epoch it is asked for
         )
         return cfg
 

@@ -471,3 +471,18 @@ def test_console_script_entry_point_is_main():
     (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "backprop"]
     assert ep.value == "backprop.cli:main"
     assert os.environ.get("BACKPROP_DEBUG", "") in ("", "0")
+
+
+def test_one_epoch_curves_show_a_point_on_a_whole_epoch(tmp_path, monkeypatch):
+    """--epochs 1: the curves were one-point lines, drawn as nothing, over ticks 0.945 to
+    1.050; now a marker at epoch 1, the only tick."""
+    from backprop.cli import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig))
+    rows = [{"epoch": 1, "loss": 0.5, "val_loss": 0.6, "accuracy": 0.7, "val_accuracy": 0.6}]
+    assert plots.plot_curves(rows, tmp_path) == ["loss.png", "accuracy.png"]
+    for fig in drawn:
+        (ax,) = fig.axes
+        assert list(ax.get_xticks()) == [1]
+        assert [line.get_marker() for line in ax.get_lines()] == ["o", "o"]

@@ -97,8 +97,15 @@ CASES = {
     "--resume on a folder that is not a run": (["train", "--resume", "{folder}"],
                                                ["not a run folder"]),
     "--resume with a changed option": (["train", "--resume", "{run}", "--lr", "1"], ["--lr"]),
+    # the flags as typed, not the parameters' names (--config-path, --restore-best)
+    "--resume with --config": (["train", "--resume", "{run}", "--config", "{run}/config.toml"],
+                               ["; --config cannot be changed"]),
+    "--resume with --keep-last": (["train", "--resume", "{run}", "--keep-last"],
+                                  ["; --restore-best/--keep-last cannot be changed"]),
     "--out that already holds a run": (["train", "--out", "{run}"], ["already holds a run"]),
     "--out that is a file": (["train", "--out", "{table}"], ["is a file"]),
+    "--out inside a file": (["train", "--out", "{table}/sub"],
+                            ["table.csv/sub: ", "table.csv is a file; expected folders"]),
     # an output path onto what the command reads, or onto a run's files (it overwrote them)
     "predict --output onto the model file": (
         ["predict", "{run}", "{table}", "--output", "{model}"],
@@ -142,13 +149,17 @@ def test_no_run_folder_is_left_by_an_error_before_training(run_cli, tmp_path, mo
         ('epochs = "many"\n', ["epochs", "many"]),
         ("layers = [2, 3.5, 2]\n", ["layers"]),
         ('activation = "swish"\n', ["activation", "swish"]),
+        # one option twice under its two spellings: the last silently won
+        ("batch_size = 6\nbatch-size = 5\n", ["'batch_size' and 'batch-size' both set"]),
+        # JSON keeps the last of a repeated key silently: '{"epochs": 2, "epochs": 3}' ran 3
+        ('{"epochs": 2, "epochs": 3}', ["c.json is not valid JSON: the key 'epochs' is given"]),
     ],
 )
 def test_bad_config_files(run_cli, tmp_path, content, fragments):
-    config = tmp_path / "c.toml"
+    config = tmp_path / ("c.json" if content.startswith("{") else "c.toml")
     config.write_text(content)
     rc, _, err = run_cli("train", "--config", str(config), "--out", str(tmp_path / "r"))
-    assert_one_line_error(rc, err, "c.toml", *fragments)
+    assert_one_line_error(rc, err, config.name, *fragments)
     assert not (tmp_path / "r").exists()
 
 

@@ -121,6 +121,9 @@ def test_the_live_bar_names_the_epoch_in_progress_and_its_steps():
         assert right.startswith("step  45/135")
         assert "loss 0.2500" in right
         assert len(label) + 1 + bar_width + 1 + len(right) <= 80
+        bar.loss = 2.5e47  # a huge running loss keeps the line's width ('.4f': 48 digits)
+        label, right, bar_width, _ = bar.bar_parts()
+        assert right.endswith("loss 2.500e+47") and bar_width > 10
         assert "epoch " in clocks and "run " in clocks and clocks.count("left") == 2
         assert len(clocks) <= 80
     finally:

@@ -186,8 +186,15 @@ def read_config(path: Path) -> dict[str, Any]:
         raise UserError(f"config file {path} must hold a table of options")
     params = CONFIG_PARAMS
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # option name -> the key that set it
     for key, value in raw.items():
         name = str(key).replace("-", "_")
+        if name in given:  # batch_size and batch-size (the last would silently win)
+            raise UserError(
+                f"config file {path}: {_short(given[name])} and {_short(key)} both set {name}; "
+                "expected each option once"
+            )
+        given[name] = key
         if name not in params:
             raise UserError(
                 f"config file {path}: unknown option {_short(key)}; "
@@ -204,9 +211,20 @@ def read_config(path: Path) -> dict[str, Any]:
     return out
 
 
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice (json.loads keeps the
+    last, silently: {"epochs": 2, "epochs": 3} trained 3 epochs)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {_short(key)} is given twice")
+        seen[key] = value
+    return seen
+
+
 def _parse_json_config(text: bytes, path: Path) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_repeats)
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, digits beyond int's limit
         raise UserError(f"config file {path} is not valid JSON: {e}") from None
 

@@ -123,16 +123,21 @@ def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[s
             continue
         fig = _figure(6.4, 4.0)
         ax = fig.add_subplot()
-        ax.plot(epochs, [r.get(key, np.nan) for r in rows], label=f"training {label}", color="C0")
+        marker = "o" if len(rows) < 2 else None  # one epoch: a point, not an invisible line
+        ax.plot(epochs, [r.get(key, np.nan) for r in rows], label=f"training {label}",
+                color="C0", marker=marker)  # fmt: skip
         if any(f"val_{key}" in r for r in rows):
             ax.plot(
                 epochs,
                 [r.get(f"val_{key}", np.nan) for r in rows],
                 label=f"validation {label}",
                 color="C1",
+                marker=marker,
             )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(_integer_ticks())  # epochs are whole numbers
+        if len(rows) < 2:
+            ax.set_xticks(epochs)  # a one-point range: the integer locator gives fractions
         ax.set_ylabel(label)
         if key == "loss" and all(r.get(k, 1.0) > 0 for r in rows for k in ("loss", "val_loss")):
             ax.set_yscale("log")

@@ -110,6 +110,12 @@ def _mkdir(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise UserError(f"--out {folder} is a file; expected a folder for the run") from None
+    except NotADirectoryError:  # a folder on the way is a file: name it
+        blocker = next((p for p in reversed(folder.parents) if p.exists() and not p.is_dir()),
+                       folder)  # fmt: skip
+        raise UserError(
+            f"--out {folder}: {blocker} is a file; expected folders on the way to the run folder"
+        ) from None
 
 
 def claim_run_dir(folder: Path, config_text: str) -> bool:

@@ -226,7 +226,7 @@ class ProgressBar:
         step = min(self.steps, math.ceil(self.seen / self.batch_size))
         right = f"step {step:>{len(str(self.steps))}}/{self.steps}"
         if self.loss is not None:
-            right += f"  loss {self.loss:.4f}"
+            right += f"  loss {self.loss:#.4g}"  # as the epoch lines: 2.517e+47, not 48 digits
         elapsed, left, run_elapsed, run_left = self.clocks(now)
         clocks = (
             f"  epoch {clock(elapsed)} elapsed, {clock(left)} left   "

@@ -186,7 +186,10 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         and ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
     ]
     if extra:
-        flags = ", ".join("--" + n.replace("_", "-") for n in extra)
+        opts = {  # the long flag (both of an on/off pair), not the parameter's name
+            p.name: "/".join([max(p.opts, key=len), *p.secondary_opts]) for p in ctx.command.params
+        }
+        flags = ", ".join(opts[n] for n in extra)
         raise UserError(
             f"--resume continues a run with the config saved in {run_dir}; {flags} cannot be "
             "changed (only --epochs, --progress, --plots, --backend, --device)"

@@ -152,7 +152,7 @@ def test_no_run_folder_is_left_by_an_error_before_training(run_cli, tmp_path, mo
         # one option twice under its two spellings: the last silently won
         ("batch_size = 6\nbatch-size = 5\n", ["'batch_size' and 'batch-size' both set"]),
         # JSON keeps the last of a repeated key silently: '{"epochs": 2, "epochs": 3}' ran 3
-        ('{"epochs": 2, "epochs": 3}', ["c.json is not valid JSON: the key 'epochs' is given"]),
+        ('{"epochs": 2, "epochs": 3}', ["c.json is not valid JSON: duplicate key 'epochs'"]),
     ],
 )
 def test_bad_config_files(run_cli, tmp_path, content, fragments):

@@ -21,6 +21,7 @@ __all__ = [
     "is_count",
     "is_finite_number",
     "short_repr",
+    "unique_keys",
 ]
 
 
@@ -54,6 +55,17 @@ def cut(text: str, limit: int = 60) -> str:
 def short_repr(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters: a user's value quoted in an error line."""
     return cut(repr(value), limit)
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice with ValueError (an
+    ``object_pairs_hook``: ``json.loads`` alone keeps the last one silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {short_repr(key)}")
+        out[key] = value
+    return out
 
 
 def host_array(x: Any, name: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from click.core import ParameterSource
 from .._limits import check_limit, read_user_file
 from .._validation import cut as _cut
 from .._validation import short_repr as _short
+from .._validation import unique_keys
 from ..datasets import load_dataset
 from ..io import load_model
 from ..losses import LOSSES
@@ -211,20 +212,10 @@ def read_config(path: Path) -> dict[str, Any]:
     return out
 
 
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's pairs as a dict, refusing a key given twice (json.loads keeps the
-    last, silently: {"epochs": 2, "epochs": 3} trained 3 epochs)."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"the key {_short(key)} is given twice")
-        seen[key] = value
-    return seen
-
-
 def _parse_json_config(text: bytes, path: Path) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_no_repeats)
+        # a repeated key is refused: json.loads keeps the last ({"epochs": 2, "epochs": 3}: 3)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, digits beyond int's limit
         raise UserError(f"config file {path} is not valid JSON: {e}") from None
 

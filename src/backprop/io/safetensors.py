@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._limits import LIMITS, check_limit, limit, open_regular
-from .._validation import cut, short_repr
+from .._validation import cut, short_repr, unique_keys
 
 __all__ = [
     "DTYPES",
@@ -205,12 +205,7 @@ class _Objects:
         self.count += 1
         if self.limit is not None and self.count > self.limit:
             raise _TooManyObjects
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise ValueError(f"duplicate key {key!r}")
-            out[key] = value
-        return out
+        return unique_keys(pairs)
 
 
 class _TooManyObjects(Exception):

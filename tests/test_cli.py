@@ -313,6 +313,50 @@ def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
         np.testing.assert_array_equal(keep.weights[name], value, err_msg=name)
 
 
+@pytest.mark.parametrize("where", ["closing the bar", "restoring the best weights"])
+def test_ctrl_c_in_fits_ending_leaves_a_whole_run(run_cli, in_tmp, monkeypatch, where):
+    """A Ctrl-C after the last epoch, while fit closes its progress bar or restores early
+    stopping's best weights: the run folder held the last epoch's model without a summary,
+    and the suggested 'backprop train --resume' then said there was nothing to resume. Now
+    it ends as a Ctrl-C after training: the model fit would have returned, a summary that
+    says it was interrupted, and a checkpoint that an extension resumes exactly."""
+    from backprop.training import epochs as epochs_module
+    from backprop.training.progress import ProgressBar
+
+    common = ["--dataset", "iris", "--lr", "0.3", "--no-progress", "--no-plots"]
+    assert run_cli("train", *common, "--epochs", "4", "--out", "whole")[0] == 0
+    assert run_cli("train", *common, "--epochs", "8", "--out", "longer")[0] == 0
+    with monkeypatch.context() as patch:
+        if where == "closing the bar":
+            close = ProgressBar.close
+
+            def close_then_ctrl_c(self):
+                close(self)
+                raise KeyboardInterrupt
+
+            patch.setattr(ProgressBar, "close", close_then_ctrl_c)
+        else:
+            restore = epochs_module.restore_best_weights
+
+            def restore_then_ctrl_c(state):
+                restore(state)
+                raise KeyboardInterrupt
+
+            patch.setattr(epochs_module, "restore_best_weights", restore_then_ctrl_c)
+        rc, _, err = run_cli("train", *common, "--epochs", "4", "--out", "cut")
+    assert rc == 130 and "Interrupted while saving the model, after training 4 epochs" in err
+    summary = json.loads((in_tmp / "cut/summary.json").read_text())
+    assert summary["interrupted"] and summary["best_epoch"] < 4  # best weights restored
+    assert (in_tmp / "cut/model.safetensors").read_bytes() == (
+        in_tmp / "whole/model.safetensors"
+    ).read_bytes()
+    rc, _, err = run_cli("train", "--resume", "cut", "--epochs", "8", "--no-progress", "--no-plots")
+    assert rc == 0, err
+    assert (in_tmp / "cut/model.safetensors").read_bytes() == (
+        in_tmp / "longer/model.safetensors"
+    ).read_bytes()
+
+
 # ------------------------------------------------------------------ evaluate, predict
 def test_evaluate_prints_metrics_and_confusion_matrix(run_cli, toy_run):
     toy_run = toy_run[0]

@@ -35,6 +35,7 @@ __all__ = [
     "is_classification",
     "new_state",
     "predicted_class",
+    "restore_best_weights",
     "split_seed",
     "train_epochs",
 ]
@@ -251,13 +252,22 @@ def train_epochs(
     # early stopping's best weights (it keeps them only with restore_best_weights), whether
     # it came as fit's early_stopping or among the callbacks
     es = any(isinstance(cb, EarlyStopping) for cb in callbacks)
-    if state.best_params is not None and (restore_best or es):
-        if state.last_params is None:  # (still set when this call trained no epoch)
-            state.last_params = model.state_dict()
-        model.load_state_dict(state.best_params)
+    if restore_best or es:
+        restore_best_weights(state)
     if not state.history.stop_reason:
         state.history.stop_reason = f"completed {state.epoch} epochs"
     return state.history
+
+
+def restore_best_weights(state: TrainState) -> None:
+    """Early stopping's best weights (when it kept some) into the model, the weights the
+    last epoch ended with kept in ``state.last_params``: a run given more epochs goes on
+    from those, exactly as if it had never stopped."""
+    if state.best_params is None:
+        return
+    if state.last_params is None:  # (still set when this call trained no epoch)
+        state.last_params = state.model.state_dict()
+    state.model.load_state_dict(state.best_params)
 
 
 def epoch_order(rng: np.random.Generator, n: int, shuffle: bool) -> np.ndarray:

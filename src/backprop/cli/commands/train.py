@@ -19,6 +19,7 @@ from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
 from ...preprocessing import in_target_units
 from ...training import TrainingDiverged, fit
+from ...training.epochs import restore_best_weights
 from ...training.mpi import is_main_process
 from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
 from ..config import (
@@ -288,7 +289,8 @@ def _run_training(
         return 0
     keep = KeepLastEpoch()
     callbacks: list[Any] = [keep]
-    checkpoint = checkpoint_callback(run_dir, cfg, data.sha256())
+    sha256 = data.sha256()  # once, before training: the summary needs it too (0.3 s on MNIST)
+    checkpoint = checkpoint_callback(run_dir, cfg, sha256)
     callbacks.append(checkpoint)
     if state is not None:
         keep(state)
@@ -300,6 +302,7 @@ def _run_training(
     model_path = run_dir / MODEL_FILE
     start_epoch = 0 if state is None else state.epoch
     start = time.perf_counter()
+    ended_by_ctrl_c = False
     try:
         history = fit(
             model,
@@ -310,60 +313,27 @@ def _run_training(
             **fit_kwargs,
         )
     except KeyboardInterrupt:
-        weights, epoch = keep.weights, keep.epoch
-        if weights is None:
-            click.echo(
-                f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
-            )
-            return EXIT_INTERRUPTED
-        model.load_state_dict(weights)
-        save_model(model_path, model)
-        write_history(run_dir / HISTORY_FILE, keep.rows())
-        saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
-        resume = (
-            f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
-            if saved > 0
-            else ""
-        )
-        click.echo(
-            f"Interrupted: kept the model of epoch {epoch} in {model_path}{resume}", err=True
-        )
-        return EXIT_INTERRUPTED
+        if keep.state is None or not (keep.state.stop or keep.epoch >= cfg["epochs"]):
+            return _interrupted_in_training(model, keep, checkpoint, run_dir)
+        # after the last epoch, in fit's own ending (the bar, the best weights): the run is
+        # whole; end it as fit would have, then as a Ctrl-C after training
+        history = _end_as_fit_would(keep)
+        ended_by_ctrl_c = True
     except TrainingDiverged as e:
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, e.history.epochs)
         print_error(f"{one_line(e)}; that model is in {model_path}")
         return EXIT_FAILED
     wall = time.perf_counter() - start
-    epochs_run = len(history.epochs)
-    epochs_now = epochs_run - start_epoch
-    summary: dict[str, Any] = {
-        "dataset": data.name,
-        "task": data.task,
-        "train": {},
-        "validation": {},
-        "test": {},
-        "epochs_run": epochs_run,
-        "best_epoch": history.best_epoch,
-        "stop_reason": history.stop_reason,
-        "wall_time_s": round(wall, 4),
-        "train_samples_per_s": round(tr.size * epochs_now / wall, 1) if wall > 0 else None,
-        "n_train": int(tr.size),
-        "n_validation": int(va.size),
-        "n_test": data.n_test,
-        "n_parameters": model.n_parameters,
-        "seed": cfg["seed"],
-        "backprop_version": __version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "data_sha256": data.sha256(),
-        "model_file": MODEL_FILE,
-    }
+    summary: dict[str, Any] = {}
     # Ctrl-C from here on still leaves the model and a summary (_interrupted_after_training)
     stage = "saving the model"
     try:
+        summary.update(_summary(data, history, model, cfg, (tr, va), wall, start_epoch, sha256))
         if keep.state is not None:
             checkpoint.save(keep.state)
+        if ended_by_ctrl_c:
+            raise KeyboardInterrupt
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, history.epochs)
         stage = "computing the metrics"
@@ -383,6 +353,82 @@ def _run_training(
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
     return 0
+
+
+def _summary(
+    data: Any,
+    history: Any,
+    model: MLP,
+    cfg: dict[str, Any],
+    split: tuple[np.ndarray, np.ndarray],
+    wall: float,
+    start_epoch: int,
+    sha256: str,
+) -> dict[str, Any]:
+    """summary.json without its metrics (filled in after): what ran, on what, how fast."""
+    tr, va = split
+    epochs_run = len(history.epochs)
+    epochs_now = epochs_run - start_epoch
+    return {
+        "dataset": data.name,
+        "task": data.task,
+        "train": {},
+        "validation": {},
+        "test": {},
+        "epochs_run": epochs_run,
+        "best_epoch": history.best_epoch,
+        "stop_reason": history.stop_reason,
+        "wall_time_s": round(wall, 4),
+        "train_samples_per_s": round(tr.size * epochs_now / wall, 1) if wall > 0 else None,
+        "n_train": int(tr.size),
+        "n_validation": int(va.size),
+        "n_test": data.n_test,
+        "n_parameters": model.n_parameters,
+        "seed": cfg["seed"],
+        "backprop_version": __version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "data_sha256": sha256,
+        "model_file": MODEL_FILE,
+    }
+
+
+def _end_as_fit_would(keep: KeepLastEpoch) -> Any:
+    """The model and history as ``fit`` leaves them after its last epoch, for a Ctrl-C
+    that came after that epoch, inside ``fit``'s own ending: the last epoch's weights, then
+    early stopping's best ones restored over them (kept for a resume), and a stop reason."""
+    state = keep.state
+    state.model.load_state_dict(keep.weights)  # whether or not fit had restored them yet
+    state.last_params = None
+    restore_best_weights(state)
+    if not state.history.stop_reason:
+        state.history.stop_reason = f"completed {state.epoch} epochs"
+    return state.history
+
+
+def _interrupted_in_training(
+    model: MLP, keep: KeepLastEpoch, checkpoint: Any, run_dir: Path
+) -> int:
+    """Ctrl-C during an epoch: the last finished epoch's model and history are written,
+    and stderr says from which epoch ``--resume`` continues."""
+    weights, epoch = keep.weights, keep.epoch
+    model_path = run_dir / MODEL_FILE
+    if weights is None:
+        click.echo(
+            f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
+        )
+        return EXIT_INTERRUPTED
+    model.load_state_dict(weights)
+    save_model(model_path, model)
+    write_history(run_dir / HISTORY_FILE, keep.rows())
+    saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
+    resume = (
+        f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
+        if saved > 0
+        else ""
+    )
+    click.echo(f"Interrupted: kept the model of epoch {epoch} in {model_path}{resume}", err=True)
+    return EXIT_INTERRUPTED
 
 
 def _interrupted_after_training(

@@ -206,6 +206,28 @@ def test_resume_extends_a_run_exactly_and_refuses_one_that_stopped_early(run_cli
     assert (in_tmp / "es/history.csv").read_text() == history
 
 
+def test_resume_refuses_a_config_edited_since_the_run_started(run_cli, in_tmp):
+    """config.toml edited by hand (layers, lr, batch_size): --resume showed and rewrote the
+    edited values while it trained the checkpoint's network, or trained with the edited
+    batch size; now one error line names the first difference."""
+    quiet = ["--no-progress", "--no-plots"]
+    assert run_cli("train", "--dataset", "moons", "--epochs", "2", "--out", "r", *quiet)[0] == 0
+    config = in_tmp / "r/config.toml"
+    original = config.read_text()
+    for old, new, message in [
+        ("layers = [2, 16, 16, 2]", "layers = [2, 5, 2]", "layers is [2, 5, 2] there, [2, 16"),
+        ("batch_size = 32", "batch_size = 5", "batch_size is 5 there, 32 in training"),
+    ]:
+        assert old in original
+        config.write_text(original.replace(old, new))
+        rc, _, err = run_cli("train", "--resume", "r", "--epochs", "3", *quiet)
+        assert rc == 2 and "r/config.toml does not match the run its checkpoint holds" in err
+        assert message in err and config.read_text() == original.replace(old, new)
+    config.write_text(original)
+    rc, _, err = run_cli("train", "--resume", "r", "--epochs", "3", *quiet)
+    assert rc == 0, err
+
+
 def test_the_largest_seed_and_patience_the_options_take_resume(run_cli, in_tmp):
     """--seed and --early-stopping stop at 2**53, what a checkpoint holds: a 400-digit seed
     trained, then its --resume was refused by the checkpoint's own check."""

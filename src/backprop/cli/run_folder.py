@@ -44,6 +44,8 @@ __all__ = [
     "write_history",
     "write_json",
     "write_plots",
+    "run_config",
+    "RESUME_MAY_CHANGE",
 ]
 
 MODEL_FILE = "model.safetensors"
@@ -216,8 +218,24 @@ def checkpoint_callback(run_dir: Path, cfg: dict[str, Any], data_sha256: str) ->
         "early_stopping": config.early_stopping_callback(cfg),
         "class_weight": cfg.get("class_weight"),
         "data_sha256": data_sha256,
+        "run_config": run_config(cfg),
     }
     return Checkpoint(run_dir, every=cfg["checkpoint_every"], fit_config=fit_config)
+
+
+#: Options a ``--resume`` may change: the epoch budget and where it trains (the data
+#: folder too: the data are checked by their SHA-256).
+RESUME_MAY_CHANGE = ("epochs", "backend", "device", "data_dir")
+
+
+def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The resolved options a run is bound to (all but :data:`RESUME_MAY_CHANGE`), as JSON
+    values: the checkpoint keeps them, so that ``--resume`` can tell an edited config.toml."""
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in cfg.items()
+        if k in config.CONFIG_KEYS and k not in RESUME_MAY_CHANGE and v is not None
+    }
 
 
 def write_plots(

@@ -13,6 +13,7 @@ import numpy as np
 from click.core import ParameterSource
 
 from ... import metrics
+from ..._validation import short_repr as _short
 from ..._version import __version__
 from ...io import save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
@@ -44,6 +45,7 @@ from ..run_folder import (
     checkpoint_callback,
     lock_run_dir,
     make_run_dir,
+    run_config,
     write_config,
     write_history,
     write_json,
@@ -221,6 +223,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"(SHA-256 {data.sha256()[:12]}... instead of {str(fit_config['data_sha256'])[:12]}...)"
         )
     cfg = resolve(values, data)
+    _check_config_unchanged(run_dir, cfg, fit_config.get("run_config"))
     if state.model.preprocessing is None and data.preprocessing is not None:
         state.model.preprocessing = data.preprocessing
     if state.stop:
@@ -246,6 +249,24 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         optimizer=None,
         state=state,
     )
+
+
+def _check_config_unchanged(run_dir: Path, cfg: dict[str, Any], trained: Any) -> None:
+    """Refuse a config.toml edited since the run started (its network, optimizer or batch
+    size would be shown and written, but not the ones the checkpoint trains with); a
+    checkpoint from before the record (no ``run_config``) is taken as it is."""
+    if not isinstance(trained, dict):
+        return
+    now = run_config(cfg)
+    changed = sorted(k for k in set(now) | set(trained) if now.get(k) != trained.get(k))
+    if changed:
+        k = changed[0]
+        raise UserError(
+            f"{run_dir / CONFIG_FILE} does not match the run its checkpoint holds: {k} is "
+            f"{_short(now.get(k))} there, {_short(trained.get(k))} in training"
+            + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else "")
+            + "; restore the file, or train a new run from it with --config"
+        )
 
 
 def _run_training(

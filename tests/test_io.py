@@ -72,6 +72,13 @@ def test_preprocessing_round_trip(tmp_path):
     save_model(tmp_path / "m.safetensors", model)
     loaded = load_model(tmp_path / "m.safetensors")
     assert loaded.preprocessing == model.preprocessing
+    # a preprocessing that does not fit the model is refused before anything is written
+    # (the file was written, then load_model refused it)
+    model.preprocessing = Preprocessing(("a", "b", "c", "d"), (0.0,) * 4, (1.0,) * 4, "y",
+                                        ("p", "q"))  # fmt: skip
+    with pytest.raises(ValueError, match="cannot save the model: the preprocessing names 2 "):
+        save_model(tmp_path / "bad.safetensors", model)
+    assert not (tmp_path / "bad.safetensors").exists()
 
 
 def test_file_is_plain_safetensors_with_documented_names(tmp_path):

@@ -336,7 +336,7 @@ def test_partial_fit_needs_classes_first(iris):
         BackpropRegressor(early_stopping=True).partial_fit(X, y.astype(float))
 
 
-def test_warm_start_continues_from_the_fitted_network(iris):
+def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
     X, y = iris
     clf = BackpropClassifier(max_iter=5, warm_start=True, **SMALL)
     with quiet():
@@ -348,6 +348,16 @@ def test_warm_start_continues_from_the_fitted_network(iris):
     assert clf.loss_curve_[5] < first[0]  # it did not start again from random weights
     with pytest.raises(ValueError, match=r"same classes .*: previously \[0, 1, 2\], now \[0, 1\]$"):
         clf.fit(X[y < 2], y[y < 2])
+    # set_params of the architecture after a fit: warm_start (and partial_fit) went on with
+    # the old network, and save() wrote a record that load() then refused
+    clf.set_params(hidden_layer_sizes=(7,))
+    mismatch = r"hidden_layer_sizes=\[7\], .* do not match the fitted network \(\[16\]"
+    for again in (lambda: clf.fit(X, y), lambda: clf.partial_fit(X, y)):
+        with pytest.raises(ValueError, match=mismatch + r".*warm_start=False to start again"):
+            again()
+    with pytest.raises(ValueError, match="cannot save: " + mismatch):
+        clf.save(tmp_path / "c.safetensors")
+    assert not (tmp_path / "c.safetensors").exists()
 
 
 # ------------------------------------------------------------------- params and determinism
@@ -529,7 +539,7 @@ def test_load_rejects_a_tampered_record(tmp_path, iris):
         return bad
 
     cases = [
-        (lambda r: r["params"].update(hidden_layer_sizes=[99]), "do not match the network"),
+        (lambda r: r["params"].update(hidden_layer_sizes=[99]), "do not match the fitted network"),
         (lambda r: r["params"].update(evil="os.system"), r"unknown hyperparameters \['evil'\]"),
         (lambda r: r["fitted"].update(classes={"kind": "int", "values": ["a"]}), "other values"),
         (lambda r: r["fitted"].update(n_iter="3"), "n_iter is str"),

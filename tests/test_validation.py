@@ -211,6 +211,8 @@ def test_float32_model_refuses_values_beyond_float32():
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\); got 1.0"),
         ({"dtype": "float16"}, r"dtype must be 'float32' or 'float64'; got 'float16'"),
         ({"init_scale": 0.0}, r"init_scale must be a finite number > 0; got 0.0"),
+        # a file was written that load_model then refused ("config bias is 'no'")
+        ({"bias": "no"}, r"bias must be True or False; got 'no'"),
         ({"init_scale": math.inf}, r"init_scale must be a finite number > 0; got inf"),
         ({"init_scale": 10**400}, r"init_scale must be a finite number > 0; got 10{59}\.\.\.$"),
         ({"sizes": [2]}, r"sizes must list at least two positive integers"),

@@ -173,6 +173,9 @@ class MLPConfig:
                 f"loss {self.loss!r} takes logits and applies {loss.link} itself; set "
                 f"output_activation='identity' (got {self.output_activation!r})"
             )
+        if not isinstance(self.bias, bool | np.bool_):  # a model file holds true/false
+            raise ValueError(f"bias must be True or False; got {short_repr(self.bias)}")
+        object.__setattr__(self, "bias", bool(self.bias))
         if not (isinstance(self.dropout, float | int) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
         if self.dtype not in ("float32", "float64"):

@@ -71,6 +71,9 @@ DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 def model_metadata(model: MLP, kind: str = MODEL_FORMAT) -> dict[str, str]:
     """The ``__metadata__`` strings that describe ``model``: format, config, preprocessing."""
     pre = model.preprocessing
+    problem = None if pre is None else preprocessing_mismatch(pre, model.config)
+    if problem:
+        raise ValueError(f"cannot save the model: {problem}")
     return {
         "format": kind,
         "format_version": str(FORMAT_VERSION),
@@ -181,18 +184,27 @@ def preprocessing_from_metadata(metadata: dict[str, str], path: Any, config: MLP
         pre = Preprocessing.from_dict(d)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         raise ModelFileError(f"{path}: invalid preprocessing record: {one_line(e)}") from None
+    problem = preprocessing_mismatch(pre, config)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
+    return pre
+
+
+def preprocessing_mismatch(pre: Any, config: MLPConfig) -> str | None:
+    """What makes ``pre`` not fit a model of ``config`` (None when it fits): checked when a
+    file is read, and before one is written (a file that its reader refuses is never made)."""
     if pre.n_features != config.sizes[0]:
-        raise ModelFileError(
-            f"{path}: the preprocessing scales {pre.n_features} features but the model has "
+        return (
+            f"the preprocessing scales {pre.n_features} features but the model has "
             f"{config.sizes[0]} inputs"
         )
     n_out, classes = config.sizes[-1], pre.classes
     if classes is not None and len(classes) != n_out and not (len(classes) == 2 and n_out == 1):
-        raise ModelFileError(
-            f"{path}: the preprocessing names {len(pre.classes)} classes but the model has "
-            f"{n_out} outputs (one per class, or one output for two classes)"
+        return (
+            f"the preprocessing names {len(classes)} classes but the model has {n_out} "
+            "outputs (one per class, or one output for two classes)"
         )
-    return pre
+    return None
 
 
 def build_model(

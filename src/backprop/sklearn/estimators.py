@@ -187,6 +187,23 @@ class _BackpropMLP(BaseEstimator):
         h = self.hidden_layer_sizes
         return tuple(h) if isinstance(h, Sequence | np.ndarray) else (h,)
 
+    def _network_mismatch(self, config: Any) -> str | None:
+        """How this estimator's hidden_layer_sizes, activation and dtype differ from the
+        network ``config`` describes (None when they match)."""
+        hidden = tuple(int(h) for h in self._hidden_sizes())
+        activation = ACTIVATION_ALIASES.get(self.activation, self.activation)
+        if (config.sizes[1:-1], config.activation, config.dtype) == (
+            hidden,
+            activation,
+            self.dtype,
+        ):
+            return None
+        return (
+            f"hidden_layer_sizes={list(hidden)}, activation={self.activation!r}, "
+            f"dtype={self.dtype!r} do not match the fitted network ({list(config.sizes[1:-1])}, "
+            f"{config.activation!r}, {config.dtype!r})"
+        )
+
     def _np_dtype(self) -> type:
         return np.float32 if self.dtype == "float32" else np.float64
 
@@ -228,6 +245,10 @@ class _BackpropMLP(BaseEstimator):
                 f"y has {T.shape[1]} outputs but the fitted network has {self.model_.n_outputs}; "
                 "fit with warm_start=False to start again"
             )
+        elif (mismatch := self._network_mismatch(self.model_.config)) is not None:
+            # set_params after a fit: warm_start/partial_fit would go on with the old network
+            # and save() record settings that are not its own
+            raise ValueError(f"{mismatch}; fit with warm_start=False to start again")
 
         if first:
             self.t_ = 0
@@ -463,6 +484,9 @@ class _BackpropMLP(BaseEstimator):
         Engine ``callbacks`` (code, not data) are not saved.
         """
         check_is_fitted(self)
+        mismatch = self._network_mismatch(self.model_.config)
+        if mismatch is not None:
+            raise ValueError(f"cannot save: {mismatch} (set_params after fit); fit again first")
         save_estimator(self, path)
 
     @classmethod

@@ -31,7 +31,6 @@ from ..io import (
     write_atomic,
 )
 from ..network import MLP
-from .constraints import ACTIVATION_ALIASES
 
 __all__ = [
     "RECORD_FORMAT",
@@ -109,16 +108,8 @@ def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
         params = {**params, "hidden_layer_sizes": tuple(params["hidden_layer_sizes"])}
     est = cls(**params)
     est._check_params()
-    config = model.config
-    hidden = tuple(int(h) for h in est._hidden_sizes())
-    expect(
-        config.sizes[1:-1] == hidden
-        and config.dtype == est.dtype
-        and config.activation == ACTIVATION_ALIASES.get(est.activation, est.activation),
-        f"the record's hidden_layer_sizes={list(hidden)}, activation={est.activation!r}, "
-        f"dtype={est.dtype!r} do not match the network ({list(config.sizes[1:-1])}, "
-        f"{config.activation!r}, {config.dtype!r})",
-    )
+    mismatch = est._network_mismatch(model.config)
+    expect(mismatch is None, f"the record's {mismatch}")
     est._set_fitted_metadata(field(record, "fitted", dict), model)
     est.model_ = model
     return est

@@ -479,10 +479,18 @@ def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path, arrives_as)
         "sys.argv[0] = 'backprop'\n"
         "import backprop\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(SRC)),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    # a suite started in the background by a non-interactive shell has SIGINT ignored, and
+    # the child would inherit that; at a terminal it is the default action (see
+    # test_cli.py::test_ctrl_c_keeps_the_last_completed_epoch)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert proc.stderr == "Error: interrupted\n"
     assert proc.returncode == -signal.SIGINT
 

@@ -221,8 +221,10 @@ def test_version_1_model_files_still_load(tmp_path):
 def test_resuming_a_run_from_before_these_options(run_cli, tmp_path):
     """A config.toml written before early stopping, bias_init and target scaling were
     options resumes as it ran: no early stopping, zero biases, targets not scaled."""
+    # trained as such a run was (zero biases, the min mode), or --resume would rightly say
+    # the config no longer matches what its checkpoint trained with
     _train(run_cli, tmp_path / "r", "--dataset", "moons", "--layers", "2,8,2", "--epochs", "3",
-           "--early-stopping", "0")  # fmt: skip
+           "--early-stopping", "0", "--bias-init", "zeros", "--monitor-mode", "min")  # fmt: skip
     config = tmp_path / "r/config.toml"
     new = ("target_scaling", "bias_init", "early_stopping", "monitor", "restore_best")
     lines = [ln for ln in config.read_text().splitlines() if not ln.startswith(new)]

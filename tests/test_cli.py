@@ -379,6 +379,28 @@ def test_ctrl_c_in_fits_ending_leaves_a_whole_run(run_cli, in_tmp, monkeypatch, 
     ).read_bytes()
 
 
+def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(run_cli, in_tmp, monkeypatch):
+    """A --resume interrupted mid-training replaces the model and history; the summary.json
+    of the run it resumed still described the old model (its epochs, metrics, reason)."""
+    from backprop.cli.commands.train import KeepLastEpoch
+
+    quiet = ["--no-progress", "--no-plots"]
+    assert run_cli("train", "--dataset", "moons", "--epochs", "2", "--out", "r", *quiet)[0] == 0
+    keep = KeepLastEpoch.__call__
+
+    def keep_then_ctrl_c_after_epoch_3(self, state):
+        keep(self, state)
+        if state.epoch == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(KeepLastEpoch, "__call__", keep_then_ctrl_c_after_epoch_3)
+    rc, _, err = run_cli("train", "--resume", "r", "--epochs", "9", *quiet)
+    assert rc == 130 and "kept the model of epoch 3" in err
+    summary = json.loads((in_tmp / "r/summary.json").read_text())
+    assert summary["epochs_run"] == 3 and summary["train"] == {} and summary["test"] == {}
+    assert summary["interrupted"].startswith("Ctrl-C during epoch 4: the model is epoch 3's")
+
+
 # ------------------------------------------------------------------ evaluate, predict
 def test_evaluate_prints_metrics_and_confusion_matrix(run_cli, toy_run):
     toy_run = toy_run[0]

@@ -305,6 +305,11 @@ def test_unknown_optimizer_in_fit_changes_nothing(net):
         ({"class_weight": {1: math.nan}}, r"class_weight\[1\] is nan; expected a finite number"),
         ({"class_weight": {0: 10**400}}, r"class_weight\[0\] is 10{59}\.\.\.; expected a finite"),
         ({"class_weight": "even"}, r"class_weight must be a dict or 'balanced'; got 'even'"),
+        # regression targets have no classes: rows were weighed by whether y > 0.5
+        (
+            {"T": np.array([[0.3, 2.0], [1.5, 0.2], [0.7, 0.1]]), "class_weight": {0: 1, 1: 9}},
+            r"class_weight applies to class targets .* loss 'l2'",
+        ),
         (
             {"validation_data": (np.ones((2, 3)), np.ones((2, 2)))},
             r"X_val has 3 columns but the model expects 2",
@@ -317,7 +322,8 @@ def test_unknown_optimizer_in_fit_changes_nothing(net):
 )
 def test_bad_fit_settings(net, kwargs, match):
     before = net.state_dict()
-    _raises(ValueError, match, fit, net, GOOD_X, GOOD_T, epochs=kwargs.pop("epochs", 2), **kwargs)
+    T = kwargs.pop("T", GOOD_T)
+    _raises(ValueError, match, fit, net, GOOD_X, T, epochs=kwargs.pop("epochs", 2), **kwargs)
     assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
 
 

@@ -270,7 +270,7 @@ def fit_data_parallel(
     inputs = _Inputs(X, model, world)
     n_all = inputs.n
     Th = check_targets(_load_small(T), n_all, model.n_outputs, dtype=model.dtype)
-    sw = combined_sample_weights(Th, _load_small(sample_weight), class_weight)
+    sw = combined_sample_weights(Th, _load_small(sample_weight), class_weight, model.config.loss)
     classify = is_classification(Th, model.config.loss)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
     model, opt = state.model, state.optimizer

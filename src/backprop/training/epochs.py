@@ -117,11 +117,16 @@ def check_training_rows(n_train: int, n_all: int, validation_fraction: float) ->
 
 
 def combined_sample_weights(
-    Th: np.ndarray, sample_weight: Any, class_weight: dict[int, float] | str | None
+    Th: np.ndarray, sample_weight: Any, class_weight: dict[int, float] | str | None, loss: str
 ) -> np.ndarray | None:
     """``s_i`` = sample weight x class weight of row i (None when neither is given)."""
     sw = check_sample_weight(sample_weight, Th.shape[0])
     if class_weight is not None:
+        if not is_classification(Th, loss):  # a regression target has no classes to weigh
+            raise ValueError(
+                "class_weight applies to class targets (a cross-entropy loss, one-hot rows or "
+                f"a 0/1 column); these targets hold other values under loss {loss!r}"
+            )
         cw = class_sample_weights(Th, class_weight)
         sw = cw if sw is None else sw * cw
     return sw

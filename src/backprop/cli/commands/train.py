@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -427,6 +428,28 @@ def _end_as_fit_would(keep: KeepLastEpoch) -> Any:
     return state.history
 
 
+def _mark_summary_interrupted(run_dir: Path, epoch: int) -> None:
+    """A summary.json from before a ``--resume`` describes the model this Ctrl-C replaced:
+    its metrics are dropped and it says which epoch's model the folder now holds."""
+    path = run_dir / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # none (a first run), or not ours to repair
+    if not isinstance(summary, dict):
+        return
+    summary.update(
+        train={},
+        validation={},
+        test={},
+        epochs_run=epoch,
+        stop_reason=f"interrupted during epoch {epoch + 1}",
+        interrupted=f"Ctrl-C during epoch {epoch + 1}: the model is epoch {epoch}'s; its "
+        f"metrics: backprop evaluate {run_dir}",
+    )
+    write_json(path, summary)
+
+
 def _interrupted_in_training(
     model: MLP, keep: KeepLastEpoch, checkpoint: Any, run_dir: Path
 ) -> int:
@@ -442,6 +465,7 @@ def _interrupted_in_training(
     model.load_state_dict(weights)
     save_model(model_path, model)
     write_history(run_dir / HISTORY_FILE, keep.rows())
+    _mark_summary_interrupted(run_dir, epoch)
     saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
     resume = (
         f"; continue from epoch {saved} with: backprop train --resume {run_dir}"

@@ -107,6 +107,18 @@ def test_integer_labels_are_accepted_and_one_hot_encoded(net):
     assert net.loss(GOOD_X, labels) == net.loss(GOOD_X, GOOD_T)
 
 
+def test_cross_entropy_targets_are_probabilities():
+    """Labels 0, 1, 2 for a one-output binary_cross_entropy model, or a row [2, -2] for
+    cross_entropy, trained (the latter to a negative loss) without a word."""
+    X = np.ones((3, 2))
+    bce = MLP([2, 3, 1], "tanh", "identity", "binary_cross_entropy", seed=0)
+    match = r"T holds 2 \(first at index \[2, 0\]\); loss 'binary_cross_entropy' takes probab"
+    _raises(ValueError, match, fit, bce, X, np.array([0, 1, 2]), epochs=1)
+    ce = MLP([2, 3, 2], "tanh", "identity", "cross_entropy", seed=0)
+    _raises(ValueError, r"T holds 2 .* loss 'cross_entropy'", ce.loss, X, [[2.0, -2.0]] * 3)
+    assert ce.loss(X, [[0.25, 0.75]] * 3) > 0  # soft labels are probabilities: taken
+
+
 @pytest.mark.parametrize(
     ("X", "exc", "match"),
     [

@@ -141,9 +141,15 @@ def check_inputs(x: Any, n_features: int, name: str = "X", dtype: Any = None) ->
 
 
 def check_targets(
-    t: Any, n_samples: int, n_outputs: int, name: str = "T", dtype: Any = np.float64
+    t: Any,
+    n_samples: int,
+    n_outputs: int,
+    name: str = "T",
+    dtype: Any = np.float64,
+    loss: str | None = None,
 ) -> np.ndarray:
-    """Validate targets: ``(n_samples, n_outputs)``, finite.
+    """Validate targets: ``(n_samples, n_outputs)``, finite; for the cross-entropy losses
+    (``loss``), probabilities in [0, 1].
 
     A 1-D array is accepted for one output (reshaped to a column), or as integer class
     labels in ``[0, n_outputs)``, which are one-hot encoded.
@@ -167,7 +173,21 @@ def check_targets(
             f"sample of X and one column per model output (or 1-D integer class labels)"
         )
     _check_finite(arr, name, dtype)
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        _check_probabilities(arr, name, loss)
     return arr
+
+
+def _check_probabilities(arr: np.ndarray, name: str, loss: str) -> None:
+    """Targets of a cross-entropy loss are probabilities (labels 0/1, one-hot rows, or soft
+    labels): a label 2 or a row [2, -2] trained to a negative loss."""
+    outside = (arr < 0) | (arr > 1)
+    if outside.any():
+        raise ValueError(
+            f"{name} holds {float(arr[tuple(np.argwhere(outside)[0])]):g} (first at index "
+            f"[{_where(outside)}]); loss {loss!r} takes probabilities in [0, 1] (0/1 labels "
+            "or one-hot rows)"
+        )
 
 
 def check_sample_weight(w: Any, n_samples: int, name: str = "sample_weight") -> np.ndarray | None:

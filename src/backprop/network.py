@@ -454,7 +454,7 @@ class MLP:
 
     def as_targets(self, T: Any, n_samples: int) -> Any:
         """Validate ``T`` (n_samples, n_outputs), or 1-D labels, and move it to the backend."""
-        arr = check_targets(T, n_samples, self.n_outputs, dtype=self.dtype)
+        arr = check_targets(T, n_samples, self.n_outputs, dtype=self.dtype, loss=self.config.loss)
         return self.backend.asarray(arr, self.dtype)
 
     def as_sample_weight(self, w: Any, n_samples: int) -> Any:

@@ -269,7 +269,9 @@ def fit_data_parallel(
 
     inputs = _Inputs(X, model, world)
     n_all = inputs.n
-    Th = check_targets(_load_small(T), n_all, model.n_outputs, dtype=model.dtype)
+    Th = check_targets(
+        _load_small(T), n_all, model.n_outputs, dtype=model.dtype, loss=model.config.loss
+    )
     sw = combined_sample_weights(Th, _load_small(sample_weight), class_weight, model.config.loss)
     classify = is_classification(Th, model.config.loss)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
@@ -288,8 +290,9 @@ def fit_data_parallel(
     elif validation_data is not None:
         v_in = _Inputs(validation_data[0], model, world, "X_val")
         v_t = check_targets(
-            _load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val", model.dtype
-        )
+            _load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val", model.dtype,
+            model.config.loss,
+        )  # fmt: skip
         val = (v_in, be.asarray(v_t, model.dtype), np.arange(v_in.n))
 
     t_all = be.asarray(Th, model.dtype)

@@ -58,7 +58,7 @@ def fit_single_process(
 ) -> History:
     """:func:`backprop.training.fit` in this process (its arguments, already checked)."""
     Xh = check_inputs(X, model.n_inputs, dtype=model.dtype)
-    Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype)
+    Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype, loss=model.config.loss)
     sw = combined_sample_weights(Th, sample_weight, class_weight, model.config.loss)
     classify = is_classification(Th, model.config.loss)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
@@ -77,7 +77,10 @@ def fit_single_process(
     val = None
     if validation_data is not None:
         Xv = check_inputs(validation_data[0], model.n_inputs, "X_val", model.dtype)
-        Tv = check_targets(validation_data[1], Xv.shape[0], model.n_outputs, "T_val", model.dtype)
+        Tv = check_targets(
+            validation_data[1], Xv.shape[0], model.n_outputs, "T_val", model.dtype,
+            model.config.loss,
+        )  # fmt: skip
         val = (model.backend.asarray(Xv, model.dtype), model.backend.asarray(Tv, model.dtype))
 
     be = model.backend

@@ -84,6 +84,19 @@ def test_n_samples_and_noise():
     np.testing.assert_allclose(radius, np.where(ds.y_train == 0, 1.0, 0.5))
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [  # OverflowError, TypeError and os.fspath's TypeError before
+        ({"name": "moons", "noise": 10**400}, r"noise must be a finite number >= 0; got 10{59}"),
+        ({"name": "moons", "test_fraction": "0.2"}, r"test_fraction must be in \[0, 1\); got '0"),
+        ({"name": None}, r"name must be a data set's name or a CSV path; got None"),
+    ],
+)
+def test_bad_arguments_are_one_dataset_error(kwargs, match):
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(**kwargs)
+
+
 def test_xor_labels_are_the_sign_rule():
     ds = load_dataset("xor", noise=0.0, test_fraction=0.0)
     expected = (ds.X_train[:, 0] * ds.X_train[:, 1] < 0).astype(np.int64)

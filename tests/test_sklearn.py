@@ -431,6 +431,12 @@ def test_input_errors(iris):
         BackpropClassifier().fit(X, np.array(["setosa"] * 150))
     with pytest.raises(ValueError, match="non-zero"):
         BackpropClassifier().fit(X, y, sample_weight=np.zeros(150))
+    # weights so small that alpha / (batch * mean) overflows: 'weight_decay ... got inf',
+    # a parameter the user never set, before
+    with pytest.raises(ValueError, match=r"sample_weight has a mean of \S+e-32\d, too small"):
+        BackpropClassifier().fit(X, y, sample_weight=np.full(150, 1e-320))
+    with pytest.raises(ValueError, match=r"random_state must be None, an int >= 0 .*; got -1"):
+        BackpropClassifier(random_state=-1).fit(X, y)
     with pytest.raises(ValueError, match=r"only the class 2 has samples with positive"):
         BackpropClassifier().fit(X, y, sample_weight=(y == 2) * 1.0)
     with pytest.raises(ValueError, match="balanced.*partial_fit"):

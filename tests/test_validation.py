@@ -107,6 +107,13 @@ def test_integer_labels_are_accepted_and_one_hot_encoded(net):
     assert net.loss(GOOD_X, labels) == net.loss(GOOD_X, GOOD_T)
 
 
+def test_a_negative_seed_is_named():
+    # NumPy's own 'expected non-negative integer' named no parameter
+    _raises(ValueError, r"seed must be a non-negative integer; got -1", MLP, [2, 3, 2], seed=-1)
+    _raises(ValueError, r"seed must be a non-negative integer; got -1", fit,
+            MLP([2, 3, 2]), GOOD_X, GOOD_T, epochs=1, seed=-1)  # fmt: skip
+
+
 def test_cross_entropy_targets_are_probabilities():
     """Labels 0, 1, 2 for a one-output binary_cross_entropy model, or a row [2, -2] for
     cross_entropy, trained (the latter to a negative loss) without a word."""

@@ -150,4 +150,6 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
         return seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
         raise TypeError(f"seed must be an int, None or numpy.random.Generator, got {seed!r}")
+    if seed is not None and seed < 0:  # NumPy's own words name no parameter
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     return np.random.default_rng(seed)

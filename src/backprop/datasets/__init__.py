@@ -24,6 +24,7 @@ import numpy as np
 
 from .._limits import check_limit
 from .._registry import lookup
+from .._validation import is_finite_number, short_repr
 from ._base import Dataset, DatasetError, one_hot, train_test_split
 from .idx import read_idx, write_idx
 from .mnist import (
@@ -123,6 +124,8 @@ def load_dataset(
     -------
     Dataset
     """
+    if not isinstance(name, str | os.PathLike):
+        raise DatasetError(f"name must be a data set's name or a CSV path; got {short_repr(name)}")
     name = os.fspath(name)
     is_csv = name.lower().endswith(".csv") or (name not in DATASETS and os.path.isfile(name))
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -131,8 +134,8 @@ def load_dataset(
         loader = lookup(
             DATASET_LOADERS, name, "data set", alternatives=" or a .csv path", error=DatasetError
         )
-    if not 0.0 <= test_fraction < 1.0:
-        raise DatasetError(f"test_fraction must be in [0, 1); got {test_fraction!r}")
+    if not (is_finite_number(test_fraction) and 0.0 <= test_fraction < 1.0):
+        raise DatasetError(f"test_fraction must be in [0, 1); got {short_repr(test_fraction)}")
     if n_samples is not None and (
         isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1
     ):
@@ -161,13 +164,8 @@ def _load_synthetic(request: DatasetRequest) -> Dataset:
     if n < 2 * k:
         raise DatasetError(f"{name} needs n_samples >= {2 * k} (two rows per class); got {n}")
     sigma = default_noise if noise is None else noise
-    if (
-        isinstance(sigma, bool)
-        or not isinstance(sigma, int | float)
-        or not sigma >= 0
-        or sigma == float("inf")
-    ):
-        raise DatasetError(f"noise must be a finite number >= 0; got {noise!r}")
+    if not (is_finite_number(sigma) and sigma >= 0):  # 10**400 too: not OverflowError
+        raise DatasetError(f"noise must be a finite number >= 0; got {short_repr(noise)}")
     # One stream for the points and an independent one for the split: the same seed gives
     # the same points whatever test_fraction is.
     data_rng, split_seed = (

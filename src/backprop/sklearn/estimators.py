@@ -269,6 +269,11 @@ class _BackpropMLP(BaseEstimator):
         batch = min(200 if self.batch_size == "auto" else int(self.batch_size), n)
         mean_weight = 1.0 if sw is None else float(np.mean(sw))
         weight_decay = float(self.alpha) / (batch * mean_weight)
+        if not math.isfinite(weight_decay):  # alpha over weights of mean 1e-320: inf
+            raise ValueError(
+                f"sample_weight has a mean of {mean_weight:g}, too small to scale alpha by "
+                "(alpha / (batch_size * mean) overflows); scale the weights up"
+            )
         if sw is not None:
             sw = sw / mean_weight  # mean 1: the engine averages over rows, see the module doc
         scale = self._loss_scale(T.shape[1])
@@ -1131,6 +1136,10 @@ def _generator(random_state: Any) -> np.random.Generator:
     estimators do); a ``Generator`` is used as the source of a child seed.
     """
     if random_state is None or isinstance(random_state, numbers.Integral):
+        if random_state is not None and random_state < 0:
+            raise ValueError(
+                f"random_state must be None, an int >= 0 or a Generator; got {random_state!r}"
+            )
         return np.random.default_rng(None if random_state is None else int(random_state))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))

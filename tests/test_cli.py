@@ -272,7 +272,11 @@ def test_image_data_gets_a_grid_of_misclassified_images(tmp_path):
     assert width >= 400 and height >= 200
 
 
-def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path, sig):
+    # SIGTERM (kill, timeout, a job scheduler's limit) stops as Ctrl-C does; it killed the
+    # process on the spot, with no message, no model of the epochs done, and sometimes a
+    # checkpoint's temporary file left in the run folder.
     # A suite started in the background by a non-interactive shell inherits SIGINT ignored,
     # and so would the CLI (Python installs KeyboardInterrupt only over the default action):
     # Ctrl-C at a terminal is the default action, so the child is started with it (a
@@ -292,7 +296,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path):
         while not history.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
@@ -306,6 +310,9 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path):
         assert len(list(csv.DictReader(f))) == epoch
     load_model(tmp_path / "run/model.safetensors")  # a complete, valid model file
     assert f"backprop train --resume {Path('run')}" in err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoint.safetensors", "config.toml", "history.csv", "model.safetensors"
+    ]  # fmt: skip
 
 
 def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():

@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     debug = os.environ.get("BACKPROP_DEBUG", "") not in ("", "0")
     args = list(argv) if argv is not None else sys.argv[1:]
+    restore_sigterm = _sigterm_as_ctrl_c()
     with warnings.catch_warnings(record=True) as caught:
         try:
             rv = _run(args)
@@ -84,9 +85,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             if message:
                 print_error(message)
             return status
+        finally:
+            restore_sigterm()
     for w in caught:  # the command succeeded: its warnings, as Python would have shown them
         sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     return rv if isinstance(rv, int) else 0
+
+
+def _sigterm_as_ctrl_c() -> Any:
+    """In the process that is the command line, SIGTERM (a job scheduler's time limit,
+    ``kill``, ``timeout``) stops as Ctrl-C does: the last completed epoch saved, the run
+    resumable, no temporary file left; by default it killed the process on the spot. A
+    handler someone else installed is left alone. Returns what undoes it."""
+    import signal
+    import threading
+
+    from .._interrupts import is_the_command_line
+
+    if not (is_the_command_line() and threading.current_thread() is threading.main_thread()):
+        return lambda: None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, as_ctrl_c)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(args: list[str]) -> Any:

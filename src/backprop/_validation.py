@@ -88,8 +88,10 @@ def host_array(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _where(mask: np.ndarray) -> str:
-    return ", ".join(str(int(i)) for i in np.argwhere(mask)[0])
+def _first(mask: np.ndarray) -> tuple[tuple[int, ...], str]:
+    """The first True entry of ``mask``: its index, and that index as text (``2, 0``)."""
+    index = tuple(int(i) for i in np.argwhere(mask)[0])
+    return index, ", ".join(map(str, index))
 
 
 def _check_finite(arr: np.ndarray, name: str, dtype: Any = None) -> None:
@@ -104,9 +106,9 @@ def _check_finite(arr: np.ndarray, name: str, dtype: Any = None) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
             total = np.add.reduce(arr, axis=None)
         if not np.isfinite(total) and not np.isfinite(arr).all():
+            _, where = _first(~np.isfinite(arr))
             raise ValueError(
-                f"{name} contains NaN or inf (first at index [{_where(~np.isfinite(arr))}]); "
-                "expected finite numbers"
+                f"{name} contains NaN or inf (first at index [{where}]); expected finite numbers"
             )
     if dtype is None or arr.size == 0:
         return
@@ -115,11 +117,10 @@ def _check_finite(arr: np.ndarray, name: str, dtype: Any = None) -> None:
         top = float(np.finfo(target).max)
         if arr.max() > top or arr.min() < -top:
             with np.errstate(over="ignore"):
-                beyond = np.abs(arr.astype(np.float64)) > top
+                index, where = _first(np.abs(arr.astype(np.float64)) > top)
             raise ValueError(
-                f"{name} has values beyond {target}'s range (first at index [{_where(beyond)}]:"
-                f" {float(arr[tuple(np.argwhere(beyond)[0])]):g}); expected magnitudes up to "
-                f"{top:.3g}, or a float64 model"
+                f"{name} has values beyond {target}'s range (first at index [{where}]: "
+                f"{float(arr[index]):g}); expected magnitudes up to {top:.3g}, or a float64 model"
             )
 
 
@@ -183,10 +184,10 @@ def _check_probabilities(arr: np.ndarray, name: str, loss: str) -> None:
     labels): a label 2 or a row [2, -2] trained to a negative loss."""
     outside = (arr < 0) | (arr > 1)
     if outside.any():
+        index, where = _first(outside)
         raise ValueError(
-            f"{name} holds {float(arr[tuple(np.argwhere(outside)[0])]):g} (first at index "
-            f"[{_where(outside)}]); loss {loss!r} takes probabilities in [0, 1] (0/1 labels "
-            "or one-hot rows)"
+            f"{name} holds {float(arr[index]):g} (first at index [{where}]); loss {loss!r} "
+            "takes probabilities in [0, 1] (0/1 labels or one-hot rows)"
         )
 
 

@@ -122,7 +122,6 @@ class _Perturber:
             layer.activation.kink_at_zero for layer in ev.dense
         )
         self.base_sides = self.sides(self.params) if self.has_kinks else None
-        self.base_loss = self.loss()
 
     def loss(self) -> float:
         ev = self.evaluator
@@ -277,8 +276,8 @@ def gradcheck(
     """
     run = _Perturber(model, X, T, sample_weight, eps)
     analytic = run.analytic
+    unit = float(np.finfo(np.float64).eps) * abs(run.loss())  # the rounding floor's scale
     numerics, kinks, steps = _estimates(run)
-    unit = float(np.finfo(np.float64).eps) * abs(run.base_loss)
     results = []
     for name in model.parameter_names():
         smooth = ~kinks[name]

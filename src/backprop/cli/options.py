@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from .._limits import check_limit
+from .._validation import is_count
 from .._validation import short_repr as _short
 from ..activations import ACTIVATIONS
 from ..backend import BACKENDS
 from ..datasets import DATASETS
 from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
-from ..io.checkpoint import MAX_COUNT
 from ..losses import LOSSES
 from ..optimizers import OPTIMIZERS, SCHEDULES
 
@@ -63,7 +63,7 @@ class Count(click.IntRange):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         n = click.INT.convert(value, param, ctx)
-        if not self.min <= n <= MAX_COUNT:
+        if not is_count(n, self.min):
             self.fail(f"{_short(n)} is not in the range {self.min}<=x<=2**53", param, ctx)
         return n
 

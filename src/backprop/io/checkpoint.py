@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import MAX_COUNT
+from .._validation import MAX_COUNT, is_count
 from .._validation import is_finite_number as _is_finite
 from .._validation import short_repr as _short
 from ..optimizers import OPTIMIZERS, SCHEDULES, Optimizer
@@ -142,12 +142,12 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
     def bad(key: str, expected: str) -> ModelFileError:
         return ModelFileError(f"{path}: fit_config {key} is {_short(d[key])}; expected {expected}")
 
-    is_int, is_num = _is_count, _is_finite
+    is_num = _is_finite
 
-    if "epochs" in d and not (is_int(d["epochs"]) and d["epochs"] >= 0):
+    if "epochs" in d and not is_count(d["epochs"]):
         raise bad("epochs", "an integer >= 0")
     for key in ("batch_size", "every"):
-        if key in d and not (is_int(d[key]) and d[key] >= 1):
+        if key in d and not is_count(d[key], 1):
             raise bad(key, "an integer >= 1")
     seed = d.get("seed")
     if "seed" in d and not (
@@ -163,14 +163,13 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
         raise bad("validation_fraction", "a number in [0, 1)")
     es = d.get("early_stopping")
     if es is not None:
-        if is_int(es) and es >= 1:
+        if is_count(es, 1):
             pass
         elif (
             isinstance(es, dict)
             # {patience, monitor, min_delta}, written before mode and restore_best_weights
             and set(es) - {"mode", "restore_best_weights"} == {"patience", "monitor", "min_delta"}
-            and is_int(es["patience"])
-            and es["patience"] >= 1
+            and is_count(es["patience"], 1)
             and isinstance(es["monitor"], str)
             and es["monitor"]
             and is_num(es["min_delta"])
@@ -203,11 +202,6 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
             raise bad("class_weight", "null, 'balanced' or {class index: weight}")
         out["class_weight"] = {int(k): float(v) for k, v in cw.items()}
     return out
-
-
-def _is_count(x: Any) -> bool:
-    """An integer that NumPy and float64 hold exactly (not a bool, not 10**400)."""
-    return isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAX_COUNT
 
 
 # ------------------------------------------------------------------------------ saving
@@ -350,7 +344,7 @@ def _set_state(bit_generator: np.random.BitGenerator, d: Any, path: Any, what: s
 
 def _history(d: Any, epoch: int, path: Any) -> History:
     def is_num(x: Any) -> bool:  # a float (inf stands for an overflowed metric) or a count
-        return isinstance(x, float) or _is_count(x)
+        return isinstance(x, float) or is_count(x, -MAX_COUNT)
 
     ok = (
         isinstance(d, dict)
@@ -392,7 +386,7 @@ def _optimizer_spec(
         )
     cls = OPTIMIZERS[name]
     for key in ("t", "epoch"):
-        if not (_is_count(d[key]) and d[key] >= 0):
+        if not is_count(d[key]):
             raise ModelFileError(
                 f"{path}: optimizer {key} is {_short(d[key])}; expected an integer from 0 to "
                 f"{MAX_COUNT}"
@@ -489,7 +483,7 @@ def load_checkpoint(
             f"{path}: the training state must have exactly the keys {sorted(keys)}"
         )
     epoch = ts["epoch"]
-    if not (_is_count(epoch) and epoch >= 0):
+    if not is_count(epoch):
         raise ModelFileError(f"{path}: epoch is {_short(epoch)}; expected an integer >= 0")
     for key in ("stop", "has_best_params", "has_last_params"):
         if not isinstance(ts[key], bool):

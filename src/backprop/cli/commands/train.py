@@ -355,7 +355,7 @@ def _run_training(
         if keep.state is not None:
             checkpoint.save(keep.state)
         if ended_by_ctrl_c:
-            raise KeyboardInterrupt
+            return _interrupted_after_training(run_dir, model, history, summary, stage)
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, history.epochs)
         stage = "computing the metrics"

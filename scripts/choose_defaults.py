@@ -51,7 +51,7 @@ from backprop.preprocessing import in_target_units
 from backprop.training import TrainingDiverged, fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script
-from reproduce import machine, one_blas_thread  # noqa: E402
+from reproduce import kernels, machine, one_blas_thread  # noqa: E402
 
 OLD_DEFAULTS = {  # backprop train before issue 16: n_features-30-n_outputs sigmoid, SGD
     "hidden": (30,), "activation": "sigmoid", "init": "normal", "init_scale": 0.1,
@@ -359,7 +359,7 @@ def spread(values: dict[str, Any], seeds: int) -> list[str]:
         peers_p = [peer.predict_proba(data.X_test) for peer in peers]
     n_test = data.y_test.size
     cpu = machine().split(",")[0]
-    lines = [f"{data.name}, --seed 0's {n_test} test rows, seeds 0-{seeds - 1}, {cpu}"]
+    lines = [f"{data.name}, --seed 0's {n_test} test rows, seeds 0-{seeds - 1}, {cpu}, {kernels()}"]
     peer = "scikit-learn's MLPClassifier (max_iter 2000)"
     for who, probabilities in (("backprop's recipe", ours_p), (peer, peers_p)):
         counts = [int((p.argmax(axis=1) == data.y_test).sum()) for p in probabilities]

@@ -47,6 +47,8 @@ thread; the mean training loss of those steps (10 significant digits) and the fi
 digits of the SHA-256 of the parameters after them.
 ``tests/test_results.py`` recomputes them (a few seconds): any change to the engine's
 numerics, down to one rounding, fails it until the table is regenerated on the new engine.
+The hash is compared where the row's ``machine`` ends with this one's :func:`kernels`
+(NumPy's SIMD target and the BLAS core decide the last bits); elsewhere the loss is.
 
 **Model choices.** ``--select`` trains each candidate of a setup (``Setup.candidates``) on
 80% of the training rows and scores the other 20% (a seeded split per seed), never the test
@@ -401,8 +403,40 @@ def select(setup: Setup, args: argparse.Namespace, seeds: list[int]) -> dict[str
     return scores
 
 
+def kernels() -> str:
+    """What rounds a fingerprint's last bits besides the engine, in one phrase: NumPy's
+    version and the SIMD target its ufuncs dispatch to on this CPU (an AVX-512 CPU's
+    ``np.exp`` and ``np.tanh`` round differently from an AVX2 one's), and the BLAS library,
+    version and core type (threadpoolctl). ``tests/test_results.py`` compares a fingerprint
+    bit for bit only where this phrase is the one its row was measured with."""
+    simd = "SIMD unknown"
+    try:
+        from numpy._core import _multiarray_umath as umath  # NumPy 2 keeps them here
+    except ImportError:
+        umath = None
+    dispatched = getattr(umath, "__cpu_dispatch__", None)
+    features = getattr(umath, "__cpu_features__", None)
+    if dispatched is not None and features is not None:
+        active = [target for target in dispatched if features.get(target)]
+        simd = active[-1] if active else "baseline"
+    try:  # NumPy's own BLAS: SciPy or PyTorch may have loaded others into the process
+        version = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["version"]
+    except (KeyError, TypeError):
+        version = None
+    blas = "BLAS unknown"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threadpool_info = list
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas" and lib.get("version") == version:
+            blas = f"{lib['internal_api']} {version} {lib.get('architecture')}"
+            break
+    return f"NumPy {np.__version__} {simd}, {blas}"
+
+
 def machine() -> str:
-    """CPU model, cores, Python and NumPy versions, in one line."""
+    """CPU model, cores, Python version and :func:`kernels`, in one line."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -412,8 +446,7 @@ def machine() -> str:
     except OSError:
         pass
     return (
-        f"{cpu}, {os.cpu_count()} cores (shared), Python {platform.python_version()}, "
-        f"NumPy {np.__version__}"
+        f"{cpu}, {os.cpu_count()} cores (shared), Python {platform.python_version()}, {kernels()}"
     )
 
 

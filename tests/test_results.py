@@ -8,9 +8,12 @@ this test fails until the table is regenerated on the new engine (``python
 scripts/reproduce.py all``; ``--fingerprints`` rewrites only the fingerprints, for a change
 known not to move the results).
 
-The hash is exact on the CPU model the table was measured on (its ``machine`` column);
-another CPU's BLAS kernels may round differently, so there only the loss is compared (to
-1e-6 relative), which still catches any change of substance. Rows on MNIST need the files
+The hash is exact where the kernels that round the last bits are the row's (its
+``machine`` column ends with ``reproduce.kernels()``: NumPy's version and SIMD target, the
+BLAS core); other kernels may round differently, so there only the loss is compared (to
+1e-6 relative), which still catches any change of substance. An x86 CPU above the table's
+SIMD target (AVX-512 under a table measured with AVX2) is told to dispatch as the table's
+did, and the hashes are compared there too. Rows on MNIST need the files
 (``BACKPROP_DATA``), as the other MNIST tests do.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,14 +43,13 @@ def _reproduce():
 reproduce = _reproduce()
 
 
-def _rows() -> list[list[str]]:
-    text = RESULTS.read_text(encoding="utf-8")
-    table = text.split(reproduce.START, 1)[1].split(reproduce.END, 1)[0]
+def _table_rows(table: str) -> list[list[str]]:
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in table.strip().splitlines()]
     return rows[2:]  # past the header and its rule
 
 
-ROWS = _rows()
+_TABLE = RESULTS.read_text(encoding="utf-8").split(reproduce.START, 1)[1]
+ROWS = _table_rows(_TABLE.split(reproduce.END, 1)[0])
 
 
 def test_every_setup_has_a_row_of_five_seeds():
@@ -80,8 +83,7 @@ def _assert_same_fingerprint(row: list[str], now: str) -> None:
     loss, digest = recorded.split()
     loss_now, digest_now = now.split()
     assert float(loss_now) == pytest.approx(float(loss), rel=1e-6), regenerate
-    cpu = reproduce.machine().split(",")[0]
-    if row[-1].split(",")[0] == cpu:  # the CPU it was measured on: every bit
+    if row[-1].endswith(reproduce.kernels()):  # the kernels it was measured with: every bit
         assert digest_now == digest, regenerate
     assert re.fullmatch(r"[0-9a-f]{10}", digest)
 
@@ -99,3 +101,46 @@ def test_the_script_runs_and_writes_its_row(tmp_path):
     digits = next(r for r in ROWS if r[0] == "digits x5")
     written = row.split("|")[7].strip().strip("`")
     _assert_same_fingerprint(digits, written)  # seed 0's first steps, as recorded
+
+
+def test_every_bit_under_the_tables_simd_target(tmp_path):
+    """On a CPU whose NumPy dispatches to a SIMD target above the table's (an AVX-512 CPU,
+    a table measured with AVX2), the test above compares only the losses. Here NumPy is told
+    to stop at the table's target (``NPY_DISABLE_CPU_FEATURES``, read at import, so in a
+    child process) and ``reproduce.py --fingerprints`` rewrites a copy of the table: every
+    hash must be the recorded one."""
+    if not os.environ.get("BACKPROP_DATA"):
+        pytest.skip("the MNIST rows need BACKPROP_DATA")
+    pytest.importorskip("mnist1d")
+    pytest.importorskip("sklearn")
+    recorded = {", ".join(row[-1].split(", ")[-2:]) for row in ROWS}
+    assert len(recorded) == 1, f"the table was measured with several kernels: {recorded}"
+    (table_kernels,) = recorded
+    if reproduce.kernels() == table_kernels:
+        pytest.skip("these are the table's kernels: the test above compares every bit")
+    from numpy._core import _multiarray_umath as umath
+
+    targets = list(umath.__cpu_dispatch__)
+    target = table_kernels.split(",")[0].split()[-1]  # "NumPy 2.4.6 X86_V3, ..." -> X86_V3
+    if target not in targets:
+        pytest.skip(f"this NumPy does not dispatch to the table's SIMD target {target}")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))  # MNIST-1D regenerated
+    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(targets[targets.index(target) + 1 :])
+    probe = subprocess.run(
+        [sys.executable, "-c", "import reproduce; print(reproduce.kernels())"],
+        env=dict(env, PYTHONPATH=str(ROOT / "scripts")), capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    if probe.stdout.strip() != table_kernels:
+        pytest.skip(f"cannot dispatch as the table did here: {probe.stdout.strip()}")
+    copy = tmp_path / "results.md"
+    copy.write_text(RESULTS.read_text(encoding="utf-8"), encoding="utf-8")
+    script = [sys.executable, str(ROOT / "scripts" / "reproduce.py"), "all", "--fingerprints"]
+    subprocess.run([*script, "--results", str(copy)], env=env, check=True, timeout=300)
+    table = copy.read_text(encoding="utf-8").split(reproduce.START, 1)[1]
+    rewritten = {row[0]: row[6] for row in _table_rows(table.split(reproduce.END, 1)[0])}
+    for row in ROWS:
+        assert rewritten[row[0]] == row[6], (
+            f"docs/results.md's {row[0]} row was measured on another engine (fingerprint "
+            f"{row[6]}, now {rewritten[row[0]]} with {table_kernels}): regenerate it"
+        )

@@ -336,6 +336,41 @@ def test_partial_fit_needs_classes_first(iris):
         BackpropRegressor(early_stopping=True).partial_fit(X, y.astype(float))
 
 
+def test_partial_fit_first_call_checks_y_against_classes(iris):
+    """The first call trained labels missing from ``classes`` as class 0 (a and c with
+    classes a, b) or built a network of the wrong width (a, b and c); a multi-label y,
+    whose columns are its classes, was refused when ``classes`` was passed anyway."""
+    X, y = iris
+    with pytest.raises(ValueError, match=r"y has classes \[2\] that are not in classes_ \[0, 1\]$"):
+        BackpropClassifier(**SMALL).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"y has classes \['c'\] that are not in classes_"):
+        BackpropClassifier(**SMALL).partial_fit(X[:2], ["a", "c"], classes=["a", "b"])
+    Y = np.eye(3, dtype=int)[y]
+    Y[::7, 0] = 1  # some rows hold two labels
+    given = BackpropClassifier(**SMALL).partial_fit(X, Y, classes=[0, 1, 2])
+    inferred = BackpropClassifier(**SMALL).partial_fit(X, Y)
+    assert list(given.classes_) == [0, 1, 2]
+    np.testing.assert_array_equal(given.predict_proba(X), inferred.predict_proba(X))
+
+
+@pytest.mark.parametrize("regressor", [False, True])
+def test_partial_fit_after_load_starts_a_new_optimizer(tmp_path, iris, regressor):
+    """A loaded estimator has no optimizer (the file holds the network): partial_fit used
+    to fail with AttributeError '_optimizer'; it trains on as a warm_start fit does."""
+    X, y = iris
+    cls, kwargs = (BackpropRegressor, {}) if regressor else (BackpropClassifier, {})
+    target = y.astype(float) if regressor else y
+    with quiet():
+        cls(max_iter=5, **SMALL, **kwargs).fit(X, target).save(tmp_path / "m.safetensors")
+        warm = cls.load(tmp_path / "m.safetensors").set_params(warm_start=True, max_iter=1)
+        warm.fit(X, target)
+    loaded = cls.load(tmp_path / "m.safetensors")
+    loaded.partial_fit(X, target)
+    assert loaded.n_iter_ == 6
+    np.testing.assert_array_equal(loaded.predict(X), warm.predict(X))
+    np.testing.assert_array_equal(loaded.model_.predict(X), warm.model_.predict(X))
+
+
 def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
     X, y = iris
     clf = BackpropClassifier(max_iter=5, warm_start=True, **SMALL)
@@ -480,6 +515,8 @@ def test_save_and_load_classifier(tmp_path, iris):
     back = BackpropClassifier.load(path)
     assert back.get_params() == clf.get_params()
     np.testing.assert_array_equal(back.classes_, clf.classes_)
+    assert back.classes_.dtype == clf.classes_.dtype == "<U10"  # not object, as it used to be
+    assert back.predict(X).dtype == clf.predict(X).dtype
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))
     assert back.loss_curve_ == clf.loss_curve_ and back.n_iter_ == clf.n_iter_
@@ -497,8 +534,9 @@ def test_save_and_load_regressor_with_feature_names(tmp_path, regression):
     with quiet():
         reg.fit(frame, y[:, 0])
     path = tmp_path / "reg.safetensors"
-    reg.save(path)
+    reg.set_params(hidden_layer_sizes=16).save(path)  # an int, as get_params gives it
     back = BackpropRegressor.load(path)
+    assert back.get_params()["hidden_layer_sizes"] == 16  # not (16,)
     np.testing.assert_array_equal(back.feature_names_in_, reg.feature_names_in_)
     np.testing.assert_array_equal(back.predict(frame), reg.predict(frame))
     assert back.predict(frame).shape == (120,)

@@ -279,7 +279,9 @@ class _BackpropMLP(BaseEstimator):
         scale = self._loss_scale(T.shape[1])
         if scale != 1.0:  # squared_error: the engine's l2 divided by the number of outputs
             sw = np.full(n, scale) if sw is None else sw * scale
-        if incremental and not first:  # partial_fit keeps the optimizer's moments
+        if incremental and not first and hasattr(self, "_optimizer"):
+            # partial_fit keeps the optimizer's moments (a loaded estimator has none: the
+            # model file holds the network, so it starts a new optimizer as warm_start does)
             self._optimizer.weight_decay = weight_decay
         else:
             self._optimizer = self._make_optimizer(weight_decay)
@@ -810,15 +812,16 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first:
-            binarizer = LabelBinarizer()
-            if incremental and classes is None and not type_of_target(y).startswith("multilabel"):
+            multilabel = type_of_target(y).startswith("multilabel")
+            if incremental and classes is None and not multilabel:
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit: every class "
                     "label that will appear, e.g. classes=np.unique(y_all)"
                 )
-            if incremental and classes is not None:
+            binarizer = LabelBinarizer()
+            if incremental and classes is not None and not multilabel:
                 binarizer.fit(np.asarray(classes))
-            else:
+            else:  # a multi-label y's columns are its classes (MLPClassifier ignores classes)
                 binarizer.fit(y)
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
@@ -840,12 +843,11 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
                     "warm_start needs y to have the same classes as the previous fit: "
                     f"previously {_plain(self.classes_)}, now {_plain(found)}"
                 )
-            unknown = np.setdiff1d(found, self.classes_)
-            if len(unknown):
-                raise ValueError(
-                    f"y has classes {_plain(unknown)} that are not in classes_ "
-                    f"{_plain(self.classes_)}"
-                )
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)  # partial_fit's classes=
+        if len(unknown):
+            raise ValueError(
+                f"y has classes {_plain(unknown)} that are not in classes_ {_plain(self.classes_)}"
+            )
         return self._label_binarizer.transform(y).astype(self._np_dtype())
 
     def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:

@@ -163,8 +163,9 @@ def jsonable_params(est: Any) -> dict[str, Any]:
             continue
         if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
             value = None  # a generator object is not data; the fitted weights are saved anyway
-        if key == "hidden_layer_sizes":
-            value = [int(h) for h in est._hidden_sizes()]
+        if key == "hidden_layer_sizes":  # an int stays one, as get_params gave it
+            hidden = [int(h) for h in est._hidden_sizes()]
+            value = hidden[0] if isinstance(value, numbers.Integral) else hidden
         elif key == "class_weight" and isinstance(value, dict):
             value = {
                 "labels": labels_to_json(np.asarray(list(value))),
@@ -193,12 +194,14 @@ def labels_to_json(labels: np.ndarray) -> dict[str, Any]:
 
 
 def labels_from_json(d: Any) -> np.ndarray:
-    """Inverse of :func:`labels_to_json`, checking every value's type."""
+    """Inverse of :func:`labels_to_json`, checking every value's type. Strings come back as
+    a NumPy string array, as scikit-learn's ``classes_`` hold them (even for pandas' object
+    labels)."""
     kinds: dict[str, tuple[Callable[[Any], bool], Any]] = {
         "bool": (lambda v: isinstance(v, bool), bool),
         "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), np.int64),
         "float": (is_real, np.float64),
-        "str": (lambda v: isinstance(v, str), object),
+        "str": (lambda v: isinstance(v, str), str),
     }
     expect(
         isinstance(d, dict) and d.get("kind") in kinds and isinstance(d.get("values"), list),

@@ -135,6 +135,26 @@ def test_constant_feature_does_not_divide_by_zero(tmp_path):
     assert ds.preprocessing.scale[0] == 1.0
 
 
+def test_standardising_columns_of_tiny_or_huge_magnitude():
+    """Features below 1e-160 had their squares underflow: std 0, scale 1, inputs left near
+    1e-170 and a separable set at chance. Regression targets near 1e200 overflowed the
+    target scaling ('target_scale values must be finite numbers; got inf'). Both are the
+    statistics of the column at unit scale, times its magnitude."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2)) + 3.0
+    plain = fit_standardizer(X, ["a", "b"])
+    for m in (1e-170, 1e200):
+        scaled = fit_standardizer(X * m, ["a", "b"])
+        np.testing.assert_allclose(np.array(scaled.scale) / m, plain.scale, rtol=1e-13)
+        np.testing.assert_allclose(np.array(scaled.mean) / m, plain.mean, rtol=1e-13)
+        np.testing.assert_allclose(scaled.transform(X * m), plain.transform(X), atol=1e-12)
+        target = plain.with_target_scaling(X[:, :1] * m)
+        assert target.target_scale[0] / m == pytest.approx(plain.scale[0], rel=1e-13)
+        np.testing.assert_allclose(target.unscale_targets([[0.0], [1.0]]) / m,
+                                   [[plain.mean[0]], [plain.mean[0] + plain.scale[0]]],
+                                   rtol=1e-13)  # fmt: skip
+
+
 # ------------------------------------------------------------------ bad files
 @pytest.mark.parametrize(
     ("text", "target", "match"),
@@ -177,6 +197,20 @@ def test_constant_feature_does_not_divide_by_zero(tmp_path):
         ("a,,y\n1,2,p\n", "y", "empty column name"),
         ("y\np\nq\n", "y", "the only column is the target 'y'; no features left$"),
         ("a;y\n1;p\n", "a;y", r"no features left \(the header is one column: .* semicolons"),
+        # a quote never closed took the rest of the file as one cell, silently
+        (
+            'a,b,y\n1,2,p\n3,4,"q\n5,6,p\n7,8,q\n',
+            "y",
+            r"line 3: a quoted cell opened on this line is never closed \(expected a closing \"\)$",
+        ),
+        ('a,b,y\n1,2,p\n3,"4"5,q\n', "y", r"line 3: malformed CSV \(',' expected after '\"'\)$"),
+        # a missing value in a numeric target made every distinct price a class
+        (
+            "a,y\n" + "".join(f"{i},{i * 1.5 + 0.25}\n" for i in range(30)) + "31,NA\n",
+            "y",
+            r"line 32, target column 'y': 'NA' is not a number, but most of the column's cells "
+            r"are numbers of a regression target; fill in or remove that row$",
+        ),
     ],
 )
 def test_bad_csv_is_one_clear_error(tmp_path, text, target, match):
@@ -193,6 +227,12 @@ def test_missing_and_non_utf8_files(tmp_path):
     p = tmp_path / "latin.csv"
     p.write_bytes("a,y\n1,caf\xe9\n2,b\n".encode("latin-1"))
     with pytest.raises(DatasetError, match="not UTF-8 text"):
+        load_dataset(p, target="y")
+    # past the reader's first chunk: the byte and line in the file, not in the chunk
+    p.write_bytes(b"a,y\n" + b"1,p\n2,q\n" * 9000 + b"3,caf\xe9\n")
+    with pytest.raises(
+        DatasetError, match=r"invalid continuation byte at byte 72009, line 18002\)$"
+    ):
         load_dataset(p, target="y")
 
 

@@ -2,14 +2,17 @@
 
 The format read (standard library :mod:`csv`, comma-separated, UTF-8 with or without a
 byte-order mark): a header row naming the columns, then one row per sample with exactly as
-many cells as the header. Blank lines are skipped. Every feature cell must be a finite
-number; the target column may hold any strings.
+many cells as the header. Blank lines are skipped; a quoted cell must be closed (a stray
+quote is an error naming its line, not the rest of the file read as one cell). Every
+feature cell must be a finite number; the target column may hold any strings.
 
 The task, unless ``task`` is given:
 
 * **regression** when every target cell is a number and either some value is not an
   integer (``2.5``) or there are more than :data:`MAX_CLASSES` distinct values;
-* **classification** otherwise (labels such as ``setosa``, or a few integer codes).
+* **classification** otherwise (labels such as ``setosa``, or a few integer codes);
+* an **error** when most target cells are numbers that would make a regression target and
+  some are not (a missing value such as ``NA``), naming the first.
 
 Classification labels are mapped to ``0..k-1`` in sorted order (numeric order when all are
 numbers, string order otherwise); regression targets become one float64 column.
@@ -21,10 +24,12 @@ that a model keeps, so :func:`read_csv_features` can turn raw rows into model in
 from __future__ import annotations
 
 import array
+import codecs
 import csv
 import io
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,24 +53,54 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
     with open_regular(p, "CSV file", DatasetError) as raw:
         check_limit("csv_bytes", os.fstat(raw.fileno()).st_size, f"CSV file {p} is", DatasetError)
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+        # strict: a quote never closed is an error, not the rest of the file in one cell
+        reader = csv.reader(text, strict=True)
+        start = 1  # the line the row being read starts on
         try:
             for cells in reader:
-                if not cells or all(not c.strip() for c in cells):
-                    continue  # blank line
-                yield reader.line_num, cells
+                if cells and not all(not c.strip() for c in cells):  # else a blank line
+                    yield start, cells
+                start = reader.line_num + 1
         except OSError as exc:
             raise DatasetError(f"{p}: cannot read CSV file ({exc.strerror or exc})") from None
-        except UnicodeDecodeError as exc:
-            raise DatasetError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except UnicodeDecodeError:
+            raise DatasetError(f"{p}: not UTF-8 text ({_first_bad_utf8(p)})") from None
         except csv.Error as exc:
-            raise DatasetError(f"{p}: malformed CSV ({exc})") from None
+            if "unexpected end of data" in str(exc):
+                raise DatasetError(
+                    f"{p}: line {start}: a quoted cell opened on this line is never closed "
+                    '(expected a closing ")'
+                ) from None
+            raise DatasetError(f"{p}: line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+def _first_bad_utf8(p: Path) -> str:
+    """Where the file ``p`` stops being UTF-8, as "<reason> at byte B (line L)": the error
+    the CSV reader saw counts bytes from the start of its decoder's chunk, not of the file."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1  # of the chunk's first byte
+    with open_regular(p, "CSV file", DatasetError) as raw:
+        while chunk := raw.read(1 << 16):
+            pending = len(decoder.getstate()[0])  # bytes of a character the last chunk began
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:  # exc.start counts the pending bytes too
+                newlines = chunk.count(b"\n", 0, max(exc.start - pending, 0))
+                return (
+                    f"{exc.reason} at byte {offset - pending + exc.start}, line {line + newlines}"
+                )
+            offset, line = offset + len(chunk), line + chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return f"{exc.reason} at the end of the file"
+    return "the file changed while it was read"
 
 
 def _check_header(p: Path, header: list[str]) -> None:
     if any(not name for name in header):
         raise DatasetError(f"{p}: the header has an empty column name: {header}")
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = sorted(name for name, k in Counter(header).items() if k > 1)
     if repeated:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
 
@@ -140,17 +175,22 @@ class _Target:
         self.max_distinct = max_distinct
         self.too_many = False
         self.first_text: tuple[int, str] | None = None  # (line, label) of the first non-number
+        self.n_text = 0  # cells that are not numbers
         self.fractional = False
+        self.numbers: set[str] = set()  # distinct numeric labels, up to MAX_CLASSES + 1
 
     def add(self, line: int, label: str) -> None:
         v = _parse_number(label)
         if v is None:
             self.values.append(math.nan)
+            self.n_text += 1
             if self.first_text is None:
                 self.first_text = (line, label)
         else:
             self.values.append(v)
             self.fractional = self.fractional or not v.is_integer()
+            if len(self.numbers) <= MAX_CLASSES:
+                self.numbers.add(label)
         code = self.labels.get(label)
         if code is None and not self.too_many:
             if len(self.labels) >= self.max_distinct:
@@ -181,8 +221,9 @@ def _read_columns(
     header = [c.strip() for c in first]
     _check_header(p, header)
     features, target_name = choose(header)
-    index = [header.index(c) for c in features]
-    t = None if target_name is None else header.index(target_name)
+    column = {name: k for k, name in enumerate(header)}  # unique: checked above
+    index = [column[c] for c in features]
+    t = None if target_name is None else column[target_name]
     target = None if t is None else _Target(max(limit("classes"), MAX_CLASSES) + 1)
     numbers = array.array("d")
     lines = array.array("q")
@@ -291,6 +332,14 @@ def load_csv(
     features = [c for c in header if c != target]
     n = X.shape[0]
     numeric = col.first_text is None
+    numbers_regress = col.fractional or len(col.numbers) > MAX_CLASSES
+    if task is None and not numeric and numbers_regress and 2 * col.n_text < n:
+        line, label = col.first_text  # type: ignore[misc]
+        raise DatasetError(  # a missing value ('NA', 'NaN', '?') in a numeric target
+            f"{p}: line {line}, target column {target!r}: {label!r} is not a number, but "
+            "most of the column's cells are numbers of a regression target; fill in or "
+            "remove that row"
+        )
     if task is None:
         many = numeric and (col.too_many or len(col.labels) > MAX_CLASSES)
         task = "regression" if many or (numeric and col.fractional) else "classification"
@@ -381,7 +430,8 @@ def read_csv_features(
     def choose(header: list[str]) -> tuple[list[str], None]:
         if preprocessing is None:
             return header, None
-        missing = [c for c in preprocessing.feature_names if c not in header]
+        names = set(header)
+        missing = [c for c in preprocessing.feature_names if c not in names]
         if missing:
             raise DatasetError(
                 f"{p}: missing the feature columns {missing} the model was trained on; "

@@ -4,6 +4,7 @@ nothing already saved is touched."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,9 @@ CASES = {
     "predict --output onto the run's history": (
         ["predict", "{model}", "{table}", "--output", "{run}/history.csv"],
         ["is the history.csv of the run in"]),
+    "predict --output onto the run's data set": (
+        ["predict", "{tiny_run}", "{table}", "--output", "{tiny}"],
+        ["--output", "tiny.csv is the data set the run in", "was trained on"]),
     "export onto the model file": (["export", "{run}", "{model}"],
                                    ["the output", "is the model file this command reads"]),
     "export onto the checkpoint": (["export", "{run}", "{run}/checkpoint.safetensors"],
@@ -200,3 +204,60 @@ def test_user_errors_in_a_real_process(files, args):
     )
     assert_one_line_error(proc.returncode, proc.stderr)
     assert proc.stdout == ""
+
+
+def _three_classes(path: Path, n: int = 60) -> Path:
+    rows = [f"{i % 7},{(i * 3) % 5},{'abc'[i % 3]}" for i in range(n)]
+    path.write_text("u,v,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_evaluate_and_predict_refuse_a_runs_edited_data(run_cli, tmp_path):
+    """A run's CSV edited after training (a row deleted): evaluate and predict on the run
+    folder took the file as it is now, and reported 'test' metrics on rows that had been
+    training rows. The summary's SHA-256 of the training rows is checked, as --resume does;
+    naming the data explicitly still works."""
+    data = _three_classes(tmp_path / "data.csv")
+    run = tmp_path / "run"
+    rc, _, err = run_cli("train", "--dataset", str(data), "--target", "label", "--epochs", "2",
+                         "--out", str(run), "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    assert run_cli("evaluate", str(run))[0] == 0
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join(lines[:5] + lines[6:]) + "\n")
+    for command in ("evaluate", "predict"):
+        rc, _, err = run_cli(command, str(run))
+        assert_one_line_error(rc, err, "data.csv differ from those the run in", "SHA-256")
+    rc, out, err = run_cli("evaluate", str(run), "--dataset", str(data))  # explicit: as asked
+    assert rc == 0, err
+
+
+def test_evaluate_a_model_on_a_csv_with_some_of_its_classes(run_cli, tmp_path):
+    """A file holding 2 of the model's 3 classes was refused ('the model has 3 outputs but
+    dataset has 2 classes') after its labels had been matched by name; a regression model
+    on a file whose targets happen to be whole numbers was read as classification."""
+    run = tmp_path / "cls"
+    args = ["--epochs", "2", "--no-progress", "--no-plots"]
+    data = str(_three_classes(tmp_path / "three.csv"))
+    assert (
+        run_cli("train", "--dataset", data, "--target", "label", "--out", str(run), *args)[0] == 0
+    )
+    two = tmp_path / "two.csv"
+    two.write_text("label,v,u\n" + "".join(f"{'ac'[i % 2]},{i % 5},{i % 7}\n" for i in range(40)))
+    rc, out, err = run_cli("evaluate", str(run / "model.safetensors"), "--dataset", str(two),
+                           "--json")  # fmt: skip
+    assert rc == 0, err
+    report = json.loads(out)
+    assert report["dataset"].endswith("two.csv") and len(report["confusion_matrix"]) == 3
+
+    reg = tmp_path / "reg.csv"
+    reg.write_text("x,y\n" + "".join(f"{i / 10},{i * 0.31 + 2.5}\n" for i in range(80)))
+    rc, _, err = run_cli("train", "--dataset", str(reg), "--target", "y", "--out",
+                         str(tmp_path / "reg"), *args)  # fmt: skip
+    assert rc == 0, err
+    whole = tmp_path / "whole.csv"  # 6 distinct whole-number targets: a class column, guessed
+    whole.write_text("x,y\n" + "".join(f"{i / 10},{i % 6}\n" for i in range(24)))
+    rc, out, err = run_cli("evaluate", str(tmp_path / "reg" / "model.safetensors"),
+                           "--dataset", str(whole), "--json")  # fmt: skip
+    assert rc == 0, err
+    assert "r2" in json.loads(out)

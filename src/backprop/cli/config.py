@@ -283,7 +283,7 @@ def load_data(values: dict[str, Any]) -> Any:
     name = values.get("dataset") or "toy"
     kwargs = {
         k: values[k]
-        for k in ("target", "data_dir", "n_samples", "noise", "test_fraction")
+        for k in ("target", "data_dir", "n_samples", "noise", "test_fraction", "task")
         if values.get(k) is not None
     }
     return load_dataset(name, seed=values.get("seed", 0), **kwargs)

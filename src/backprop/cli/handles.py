@@ -5,6 +5,7 @@ as its ``config.toml`` records them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import numpy as np
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
-from .config import read_config
-from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run
+from .config import load_data, read_config
+from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, SUMMARY_FILE, holds_run
 
 __all__ = ["DATA_KEYS", "Handle", "model_inputs", "open_handle"]
 
@@ -47,6 +48,35 @@ class Handle:
                 f"{option} {output} is the {output.name} of the run in {output.parent}; "
                 "choose another file"
             )
+        dataset = self.data_options.get("dataset")
+        if dataset is not None and target == Path(str(dataset)).resolve():
+            raise UserError(
+                f"{option} {output} is the data set the run in {self.run_dir} was trained on; "
+                "choose another file"
+            )
+
+    def load_data(self, values: dict[str, Any]) -> Any:
+        """The data set ``values`` name. When they name the run's own data and split, the
+        data must be those it was trained on (``summary.json``'s SHA-256 of the training
+        rows): a CSV file edited since would mix training rows into the test rows."""
+        data = load_data(values)
+        if self.run_dir is None or any(
+            values.get(k) != self.data_options.get(k) for k in DATA_KEYS
+        ):
+            return data
+        try:
+            recorded = json.loads((self.run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+            recorded = recorded.get("data_sha256") if isinstance(recorded, dict) else None
+        except (OSError, ValueError):
+            return data  # no summary (an interrupted first run), or not one we wrote
+        if isinstance(recorded, str) and recorded != data.sha256():
+            raise UserError(
+                f"the training rows of {data.name} differ from those the run in "
+                f"{self.run_dir} was trained on (SHA-256 {data.sha256()[:12]}... instead of "
+                f"{recorded[:12]}...): the file changed since, so its test rows are not the "
+                "held-out ones; restore it, or name other data explicitly"
+            )
+        return data
 
     def data_values(self, given: dict[str, Any]) -> dict[str, Any]:
         """The data options to load: the run's, with every option given on the command line

@@ -13,7 +13,6 @@ from ... import metrics
 from ..app import UserError, cli, make_console
 from ..config import (
     is_classifier,
-    load_data,
     load_model_file,
     model_outputs,
     no_test_split,
@@ -56,13 +55,14 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     values = handle.data_values({k: options.get(k) for k in DATA_KEYS})
     pre = model.preprocessing
     if (
-        values.get("target") is None
-        and pre is not None
+        pre is not None
         and pre.target is not None
         and str(values.get("dataset", "")).lower().endswith(".csv")
-    ):
-        values["target"] = pre.target
-    data = load_data(values)
+    ):  # a model trained on a CSV file: its target column and task, not guessed again
+        if values.get("target") is None:
+            values["target"] = pre.target
+        values["task"] = "regression" if pre.classes is None else "classification"
+    data = handle.load_data(values)
     if split == "test":
         if data.X_test is None:
             raise UserError(
@@ -74,7 +74,8 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         X, y = data.X_train, data.y_train
     X, y = model_inputs(model, data, X, np.asarray(y))
     classify = data.task == "classification"
-    if classify and model.n_outputs != data.n_classes:
+    by_name = pre is not None and pre.classes is not None and data.preprocessing is not None
+    if classify and not by_name and model.n_outputs != data.n_classes:  # else matched above
         raise UserError(
             f"the model has {model.n_outputs} outputs but dataset {data.name} "
             f"has {data.n_classes} classes"

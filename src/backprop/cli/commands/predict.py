@@ -15,7 +15,6 @@ from ...network import MLP
 from ..app import UserError, cli
 from ..config import (
     is_classifier,
-    load_data,
     load_model_file,
     model_outputs,
     no_test_split,
@@ -112,7 +111,7 @@ def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str]
     """The test rows of the run's data, as the model takes them, and their true values:
     ``(["true"], [[class name], ...])``, or the target columns' numbers for regression."""
     values = handle.data_values({})
-    data = load_data(values)
+    data = handle.load_data(values)
     if data.X_test is None:
         raise UserError(
             f"the run in {handle.run_dir} kept no test split ({no_test_split(data, values)}); "

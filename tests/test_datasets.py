@@ -185,13 +185,30 @@ def test_mnist_lookup_order(tmp_path, monkeypatch):
     assert load_dataset("mnist").n_train == 2
     monkeypatch.delenv("BACKPROP_DATA")
     assert load_dataset("mnist").n_train == 3
+    (tmp_path / "empty").mkdir()
     assert load_dataset("mnist", data_dir=tmp_path / "empty").n_train == 3
+    # a --data-dir that is not there (a typo) was searched past, silently: the cache's
+    # MNIST trained where another set in MNIST's format (Fashion-MNIST) was meant
+    with pytest.raises(DatasetError, match=r"data_dir .*typo: no such folder$"):
+        load_dataset("mnist", data_dir=tmp_path / "typo")
 
 
 def test_mnist_labels_that_disagree_with_images(tmp_path):
     _fake_mnist(tmp_path / "mnist")
     write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.zeros(3, dtype=np.uint8))
     with pytest.raises(DatasetError, match="3 labels for the 4 images"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_mnist_files_of_no_images(tmp_path):
+    """Valid IDX headers declaring 0 images gave NumPy's 'cannot reshape array of size 0'."""
+    _fake_mnist(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8))
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.zeros(0, np.uint8))
+    with pytest.raises(
+        DatasetError,
+        match=r"t10k-images-idx3-ubyte.gz: the file holds no images; expected MNIST's$",
+    ):
         load_dataset("mnist", data_dir=tmp_path)
 
 
@@ -243,6 +260,7 @@ def fake_mirror(monkeypatch):
 
 def test_mnist_download_verifies_and_caches(fake_mirror, tmp_path):
     calls, contents = fake_mirror
+    (tmp_path / "nothing-here").mkdir()
     ds = load_dataset("mnist", data_dir=tmp_path / "nothing-here")
     assert ds.n_train == 5 and ds.n_test == 3
     assert len(calls) == 4 and all(u.startswith(mnist_mod.MIRRORS[0]) for u in calls)

@@ -118,6 +118,32 @@ def test_fit_checks_npy_inputs_without_loading_them(tmp_path):
         fit(model, NpyArray(tmp_path / "cols.npy"), np.zeros(30, dtype=np.int64), epochs=1)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_fit_checks_npy_targets_as_it_checks_npy_inputs(tmp_path):
+    """Targets given as a .npy path went through np.load: a FIFO hung fit forever, a header
+    that lies about its shape asked for 146 TiB (MemoryError), an object array's error named
+    no file; and a path that is not .npy (x.npz, X.NPY) was 'X has dtype <U5'."""
+    model = MLP([3, 4, 2], seed=0)
+    X = str(tmp_path / "X.npy")
+    np.save(X, np.ones((30, 3)))
+    os.mkfifo(tmp_path / "fifo.npy")
+    np.save(tmp_path / "obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    header = (tmp_path / "X.npy").read_bytes()
+    (tmp_path / "lie.npy").write_bytes(header.replace(b"(30, 3)", b"(9999999999999, 3)"))
+    for name, match in (
+        ("fifo.npy", r"fifo.npy is a FIFO \(named pipe\), not a regular file"),
+        ("obj.npy", r"obj.npy holds Python objects; expected an array of numbers"),
+        ("lie.npy", r"lie.npy is truncated: \d+ bytes, but its header describes \d+"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            fit(model, X, str(tmp_path / name), epochs=1)
+    np.save(tmp_path / "t.npy", np.arange(30) % 2)
+    (tmp_path / "X.npy").rename(tmp_path / "UPPER.NPY")
+    fit(model, str(tmp_path / "UPPER.NPY"), str(tmp_path / "t.npy"), epochs=1)  # read as .npy
+    with pytest.raises(TypeError, match=r"X is '\S*x.npz', a path or text; expected an array"):
+        fit(model, str(tmp_path / "x.npz"), np.zeros(30, dtype=np.int64), epochs=1)
+
+
 def test_training_from_npy_files_equals_training_in_memory(rel_diff, tmp_path):
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(150, 5)), rng.integers(0, 3, 150)

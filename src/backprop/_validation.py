@@ -7,6 +7,7 @@ what is wrong and what was expected. Inside the engine nothing is checked again.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,11 @@ def host_array(x: Any, name: str) -> np.ndarray:
         x = x.get()
     elif type(x).__module__.startswith("array_api_strict"):
         x = np.asarray(x._array)
+    elif isinstance(x, str | os.PathLike):  # not a .npy file's path, which fit reads itself
+        raise TypeError(
+            f"{name} is {os.fspath(x)!r}, a path or text; expected an array of numbers "
+            "(fit also takes the path of a .npy file, as np.save writes it)"
+        )
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as e:

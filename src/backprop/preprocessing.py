@@ -201,11 +201,10 @@ class Preprocessing:
         ``T_train`` (n_samples, n_outputs): their mean and population standard deviation (a
         constant target gets scale 1)."""
         T = np.asarray(T_train, dtype=np.float64)
-        T = T.reshape(T.shape[0], -1)
-        std = T.std(axis=0)
+        mean, std = _column_stats(T.reshape(T.shape[0], -1))
         return dataclasses.replace(
             self,
-            target_mean=tuple(float(v) for v in T.mean(axis=0)),
+            target_mean=tuple(float(v) for v in mean),
             target_scale=tuple(float(v) for v in np.where(std > 0, std, 1.0)),
         )
 
@@ -256,6 +255,27 @@ class Preprocessing:
         )
 
 
+#: Below this magnitude a column's squares underflow float64's normal range (1e-308).
+_TINY = 1e-150
+
+
+def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and population standard deviation, also for columns whose sum or
+    squares overflow float64 (values near 1e154 and beyond) or whose squares underflow
+    (all below 1e-150, whose spread would read as 0): those are the statistics of the
+    column divided by its largest magnitude m, times m."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+    m = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    odd = ~(np.isfinite(mean) & np.isfinite(std)) | ((m > 0) & (m < _TINY))
+    if odd.any():
+        unit = X[:, odd] / m[odd]
+        mean[odd] = unit.mean(axis=0) * m[odd]
+        std[odd] = unit.std(axis=0) * m[odd]
+    return mean, std
+
+
 def fit_standardizer(
     X_train: np.ndarray,
     feature_names: Sequence[str],
@@ -270,18 +290,7 @@ def fit_standardizer(
     feature_names : sequence of str, length n_features
     target, classes : see :class:`Preprocessing`
     """
-    X = np.asarray(X_train, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-    huge = ~(np.isfinite(mean) & np.isfinite(std))
-    if huge.any():
-        # columns whose sum or squares overflow float64 (values near 1e154 and beyond): the
-        # same statistics of the column divided by its largest magnitude m, times m
-        m = np.abs(X[:, huge]).max(axis=0)
-        unit = X[:, huge] / m
-        mean[huge] = unit.mean(axis=0) * m
-        std[huge] = unit.std(axis=0) * m
+    mean, std = _column_stats(np.asarray(X_train, dtype=np.float64))
     scale = np.where(std > 0, std, 1.0)  # a constant feature maps to 0
     return Preprocessing(
         feature_names=tuple(feature_names),

@@ -244,6 +244,8 @@ def load_mnist_arrays(
     X_train (60000, 28, 28), y_train (60000,), X_test (10000, 28, 28), y_test (10000,)
     for the published files (any counts are accepted when images and labels agree).
     """
+    if data_dir is not None and not os.path.isdir(data_dir):  # else silently searched past
+        raise DatasetError(f"data_dir {os.fspath(data_dir)}: no such folder")
     found = find_mnist_files(data_dir)
     missing = [k for k, p in found.items() if p is None]
     if missing:
@@ -264,6 +266,8 @@ def load_mnist_arrays(
         img_path, lbl_path = found[f"{split}_images"], found[f"{split}_labels"]
         if images.ndim != 3 or images.shape[1:] != (28, 28):
             raise DatasetError(f"{img_path}: images of shape {images.shape[1:]}; expected (28, 28)")
+        if images.shape[0] == 0:
+            raise DatasetError(f"{img_path}: the file holds no images; expected MNIST's")
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
             raise DatasetError(
                 f"{lbl_path}: {labels.shape[0]} labels for the {images.shape[0]} images of "

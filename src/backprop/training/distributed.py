@@ -96,9 +96,13 @@ def _as_npy(x: Any) -> NpyArray | None:
         return x
     if isinstance(x, np.memmap) and x.filename is not None and x.flags.c_contiguous:
         return NpyArray(x)
-    if isinstance(x, str | os.PathLike) and str(x).endswith(".npy"):
+    if _is_npy_path(x):
         return NpyArray(x)
     return None
+
+
+def _is_npy_path(x: Any) -> bool:
+    return isinstance(x, str | os.PathLike) and os.fspath(x).lower().endswith(".npy")
 
 
 def wants_data_parallel(distributed: Any, X: Any) -> bool:
@@ -327,8 +331,9 @@ def fit_data_parallel(
 
 def _load_small(x: Any) -> Any:
     """Targets or weights given as a ``.npy`` path are read into memory (they are n-sized)."""
-    if isinstance(x, str | os.PathLike) and str(x).endswith(".npy"):
-        return np.load(x, allow_pickle=False)
+    if _is_npy_path(x):  # checked as the inputs are: a regular file, numbers, no lies
+        with NpyArray(x) as array:
+            return array.rows(np.arange(len(array)))
     if isinstance(x, NpyArray):
         return x.rows(np.arange(len(x)))
     return x

@@ -111,18 +111,22 @@ def test_tutorial_edit_recomputes_and_rejects_bad_values(capsys, tmp_path):
 # ------------------------------------------------------------------------ train mode
 def test_setup_values_are_checked_against_one_table():
     assert check_setup({})["dataset"] == "spirals"
+    # the messages name a field as the page's form does (its label), not by its key
     for bad, match in [
-        ({"lr": 0}, "lr must be a number from"),
-        ({"hidden": [8] * 7}, "hidden must list up to 6"),
+        ({"lr": 0}, "^learning rate η must be a number from 1e-06 to 100; got 0$"),
+        ({"hidden": [8] * 7}, "hidden units must list up to 6"),
         ({"hidden": [64]}, "from 1 to 32"),
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
-        ({"batch_size": 2.5}, "batch_size must be an integer"),
+        ({"batch_size": 2.5}, "^batch size must be a whole number from 1 to 2000; got 2.5$"),
+        ({"n_samples": 0}, "^samples must be a whole number from 20 to 2000; got 0$"),
         ({"colour": "red"}, "unknown setup keys"),
-        ({"dataset": "csv"}, "needs the file's text"),
+        ({"dataset": "csv"}, "^dataset csv needs a file: drop a 2-feature CSV file on the page$"),
+        # a CSV run's URL names its file but cannot carry it
+        ({"dataset": "csv", "csv_name": "mine.csv"}, "trained on the CSV file mine.csv, which"),
         ({"trail": [[10, -1]]}, "trail must be"),
         # JSON integers too large for a float64 (OverflowError before), quoted cut short
-        ({"lr": 10**400}, r"lr must be a number from 1e-06 to 100\.0; got 10{59}\.\.\.$"),
-        ({"seed": -(10**400)}, r"seed must be a number from 0 to 2147483647; got -10{58}\.\.\.$"),
+        ({"lr": 10**400}, r"learning rate η must be a number from 1e-06 to 100; got 10{59}\.\.\.$"),
+        ({"seed": -(10**400)}, r"seed must be a whole number from 0 to 2147483647; got -10{58}"),
     ]:
         with pytest.raises(SetupError, match=match):
             check_setup(bad)
@@ -187,11 +191,82 @@ def test_divergence_is_stopped_explained_and_undone():
     assert run.diverged and "Diverged at step" in run.diverged
     assert all(np.all(np.isfinite(v)) for v in run.model.state_dict().values())
     frame = run.frame()
-    assert frame["status"] == "diverged" and "lower the learning rate" in frame["message"]
+    assert frame["status"] == "diverged" and "Lower the learning rate" in frame["message"]
     json.dumps(frame, allow_nan=False)  # no NaN reaches the page
     steps = run.steps
     run.step(10)
     assert run.steps == steps  # stopped until the learner acts (play or step clears it)
+
+
+def test_a_diverged_step_is_undone_whole_and_retried_on_the_same_batch():
+    """Weights that stay finite but make the output overflow count as divergence: the page
+    then draws no NaN metric; a retry neither moves the batch nor grows the trail, so the
+    URL replays to the same state; and no RuntimeWarning reaches the terminal (warnings are
+    errors here)."""
+    setup = {"optimizer": "momentum", "momentum": 0.999, "lr": 100.0, "init_scale": 10.0,
+             "activation": "leaky_relu"}  # fmt: skip
+    run = TrainRun(setup)
+    for _ in range(20):
+        run.step(10)
+        if run.diverged:
+            break
+    assert run.diverged and "the network's output on the data" in run.diverged
+    assert "Rewind" in run.diverged and "starts again from step 0" in run.diverged
+    frame = run.frame()
+    for key, value in frame["metrics"].items():
+        assert value["state"] == "finite", (key, value)  # "NaN" was drawn before
+    kept = (run.steps, run.samples, run.pos, json.dumps(run.trail), run.model.state_dict())
+    for _ in range(3):  # each retry moved pos, samples and the trail on before
+        run.clear_divergence()
+        run.step(10)
+        assert run.diverged
+    assert (run.steps, run.samples, run.pos, json.dumps(run.trail)) == kept[:4]
+    again = TrainRun(frame["setup"])
+    assert again.steps == run.steps and not again.diverged
+    for k, v in kept[4].items():
+        np.testing.assert_array_equal(again.model.state_dict()[k], v)
+
+
+def test_no_test_rows_are_shown_as_absent_not_nan():
+    frame = TrainRun({**SMALL, "test_fraction": 0.0}).frame()
+    for key in ("test_loss", "test_acc"):
+        assert frame["metrics"][key] == {"v": None, "s": "— (no test rows)", "state": "absent"}
+    assert frame["metrics"]["train_loss"]["state"] == "finite"
+
+
+def test_rewind_and_a_new_network_keep_what_they_can_follow():
+    s = Session("t")
+    s.command({"op": "train.setup", "setup": {**SMALL, "hidden": [6]}})
+    s.command({"op": "train.step", "unit": "batch"})
+    s.command({"op": "train.select", "point": 3, "weight": ["layers.0.W", [1, 5]]})
+    s.command({"op": "train.rewind"})  # the same network and rows: both stay followed
+    inspect = s.run.frame()["inspect"]
+    assert inspect["weight"]["index"] == [1, 5] and inspect["point"]["index"] == 3
+    s.command({"op": "train.setup", "setup": {**SMALL, "hidden": [4]}})  # no unit 5 now
+    inspect = s.run.frame()["inspect"]
+    assert inspect["weight"] is None and inspect["point"]["index"] == 3
+    s.command({"op": "train.setup", "setup": {**SMALL, "hidden": [4], "n_samples": 40}})
+    assert s.run.frame()["inspect"]["point"] is None  # other rows: row 3 is another point
+    with pytest.raises(CommandError, match="learning rate η must be"):
+        s.command({"op": "train.setup", "setup": {**SMALL, "lr": 0}})
+    assert s.run.setup["n_samples"] == 40  # a refused setup changes nothing
+    s.close()
+
+
+def test_tutorial_back_from_a_steps_first_phase_returns_to_the_previous_update(capsys):
+    ref = explain_json(capsys, "--steps", "2")
+    tut = Tutorial()
+    assert not tut.frame()["can_back"]
+    for _ in range(6):
+        tut.advance(1)
+    assert tut.frame()["step"] == 2 and tut.frame()["can_back"]
+    tut.advance(-1)  # did nothing before: the phase was clamped at 0
+    frame = tut.frame()
+    assert (frame["step"], frame["phase"]) == (1, 5)
+    assert frame["values"]["loss"]["v"] == ref[0]["loss"]  # recomputed exactly
+    assert [v["v"] for v in frame["losses"]] == [ref[0]["loss"]]
+    tut.advance(1)
+    assert tut.frame()["values"]["loss"]["v"] == ref[1]["loss"]
 
 
 def test_saturated_and_dead_units_are_flagged_and_explained():
@@ -278,14 +353,15 @@ def test_a_dropped_csv_trains_and_bad_ones_say_why():
 # ------------------------------------------------------------------------ sessions
 def test_frames_are_latest_wins_with_acknowledgement():
     s = Session("t")
-    stream = s.open_stream()
-    seq, _ = s.next_frame(0, stream, 1.0)
+    seq, _ = s.latest()
     s.command({"op": "tutorial.phase", "delta": 1})
     s.command({"op": "tutorial.phase", "delta": 1})
-    assert s.next_frame(seq, stream, 0.05) is None  # the page has not drawn `seq` yet
-    s.ack(seq)
-    newest, data = s.next_frame(seq, stream, 1.0)
+    newest, data = s.frame_after(seq, 0.0)  # asking for frames after `seq` acknowledges it
     assert newest == seq + 2 and json.loads(data)["tutorial"]["phase"] == 2  # skipped one
+    assert s.acked == seq
+    started = time.monotonic()
+    assert s.frame_after(newest, 5.0) is None  # nothing is coming: no wait
+    assert time.monotonic() - started < 0.5
     with pytest.raises(CommandError, match="unknown command 'fly'"):
         s.command({"op": "fly"})
     s.close()
@@ -294,17 +370,16 @@ def test_frames_are_latest_wins_with_acknowledgement():
 def test_training_worker_runs_until_paused():
     s = Session("t")
     s.command({"op": "train.setup", "setup": {**SMALL, "speed": 3}})
-    stream = s.open_stream()
     s.command({"op": "train.play"})
-    sent = 0
+    assert s.busy()
+    sent = s.latest()[0]
     steps = []
     deadline = time.monotonic() + 10
     while len(steps) < 5 and time.monotonic() < deadline:
-        got = s.next_frame(sent, stream, 1.0)
+        got = s.frame_after(sent, 1.0)
         if got:
             sent, data = got
             steps.append(json.loads(data)["train"]["step"])
-            s.ack(sent)
     s.command({"op": "train.pause"})
     assert len(steps) == 5 and steps[-1] > steps[0]
     assert all(b - a in (0, 3, 6) or b > a for a, b in zip(steps, steps[1:], strict=False))
@@ -391,9 +466,9 @@ def test_bodies_and_commands_are_bounded_and_checked(server):
     sid = json.loads(data)["session"]
     r, data = request(server, "POST", f"/api/command?token={t}&session={sid}",
                       json.dumps({"op": "train.setup", "setup": {"lr": -1}}).encode())  # fmt: skip
-    assert r.status == 400 and "lr must be a number" in json.loads(data)["error"]
+    assert r.status == 400 and "learning rate η must be a number" in json.loads(data)["error"]
     for command, error in [
-        ({"op": "train.setup", "setup": {"speed": 10**400}}, "speed must be a number from 1"),
+        ({"op": "train.setup", "setup": {"speed": 10**400}}, "steps per frame must be a whole"),
         ({"op": "tutorial.set", "values": {"eta": 10**400}}, "eta must be a finite number"),
         ({"op": "train.select", "point": 10**400}, "point 10000"),
     ]:
@@ -409,22 +484,42 @@ def test_bodies_and_commands_are_bounded_and_checked(server):
     assert len(server.sessions) <= 8
 
 
-def test_frames_arrive_as_server_sent_events(server):
+def test_frames_come_with_commands_and_are_pulled_without_waiting_when_idle(server):
+    """No request stays open while no frame is coming: a browser's six connections per host
+    then serve any number of tabs (an endless event stream per tab froze them at six)."""
     t = server.token
     _, data = request(server, "POST", f"/api/session?token={t}", b"{}")
-    sid = json.loads(data)["session"]
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    conn.request("GET", f"/api/events?token={t}&session={sid}",
-                 headers={"Host": f"127.0.0.1:{server.port}"})  # fmt: skip
-    r = conn.getresponse()
-    assert r.status == 200 and r.getheader("Content-Type") == "text/event-stream"
-    assert r.readline().startswith(b"id: ")
-    assert r.readline() == b"event: frame\n"
-    frame = json.loads(r.readline().removeprefix(b"data: "))
-    assert frame["tutorial"]["values"]["loss"]["s"] == "0.3273591340"
-    conn.close()
+    answer = json.loads(data)
+    sid, frame = answer["session"], answer["frame"]
+    assert frame["tutorial"]["values"]["loss"]["s"] == "0.3273591340" and not answer["busy"]
+    r, data = request(server, "POST", f"/api/command?token={t}&session={sid}",
+                      b'{"op": "tutorial.phase", "delta": 1}')  # fmt: skip
+    answer = json.loads(data)
+    assert r.status == 200 and answer["frame"]["tutorial"]["phase"] == 1
+    seq = answer["frame"]["seq"]
+    started = time.monotonic()
+    r, data = request(server, "GET", f"/api/frame?token={t}&session={sid}&after={seq}&wait=1")
+    assert r.status == 200 and json.loads(data) == {"busy": False, "frame": None}
+    assert time.monotonic() - started < 1.0  # idle: answered at once, not held open
+    r, data = request(server, "GET", f"/api/frame?token={t}&session={sid}&after=0")
+    assert json.loads(data)["frame"]["seq"] == seq  # a newer frame than the one drawn
+    r, data = request(server, "GET", f"/api/frame?token={t}&session={sid}&after=x")
+    assert r.status == 400 and "after must be a frame number" in json.loads(data)["error"]
+    r, data = request(server, "GET", f"/api/frame?token={t}&session=gone&after=0")
+    assert r.status == 404 and "reload the page" in json.loads(data)["error"]
     _, body = request(server, "GET", f"/api/export?token={t}&session={sid}&what=step.json")
     assert json.loads(body)["loss"] == frame["tutorial"]["values"]["loss"]["v"]
+
+
+def test_a_csv_runs_url_says_to_drop_its_file_and_shows_train_mode(server):
+    t = server.token
+    setup = {"mode": "train", "dataset": "csv", "csv_name": "mine.csv", "trail": [[10, 2]]}
+    _, data = request(server, "POST", f"/api/session?token={t}",
+                      json.dumps({"setup": setup}).encode())  # fmt: skip
+    answer = json.loads(data)
+    assert "trained on the CSV file mine.csv" in answer["error"]
+    assert "drop that file on the page" in answer["error"]
+    assert answer["frame"]["mode"] == "train"
 
 
 def test_static_files_are_package_data():

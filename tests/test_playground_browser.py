@@ -19,8 +19,9 @@ import os
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import numpy as np
 import pytest
 
 from backprop.cli import main
@@ -170,6 +171,16 @@ def test_tutorial_steps_through_explains_numbers(page, server, shots, capsys):
     wait_until(page, f"window.__playground.seq > {seq}")
     assert float(page.get_attribute("#tut-loss", "data-v")) == steps[1]["loss"]
     check_numbers(page, steps[1], PHASE_KEYS[0])
+    # Back from step 2's first phase: step 1's update again, recomputed (it did nothing)
+    seq = page.evaluate("window.__playground.seq")
+    page.click("#tut-back")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert page.inner_text("#phase-title").startswith("Phase 6 of 6")
+    assert float(page.get_attribute("#tut-loss", "data-v")) == steps[0]["loss"]
+    # the mode buttons say which is on; a weight is reachable by Tab and shows its tip
+    assert page.get_attribute("#tab-tutorial", "aria-pressed") == "true"
+    page.focus("#tut-net line.hit >> nth=0")
+    assert "w11 = 0.15" in page.inner_text("#tip")
 
 
 def test_editing_a_weight_recomputes_the_step(page, server, tmp_path, capsys):
@@ -190,6 +201,12 @@ def test_editing_a_weight_recomputes_the_step(page, server, tmp_path, capsys):
     page.fill('[data-param="x.1"]', "ten")
     page.press('[data-param="x.1"]', "Enter")
     assert "is not a number" in page.inner_text("#error")
+    # too large for a double: named by its label, not sent as null ("w[0][1] is None")
+    page.fill('[data-param="w.0.1"]', "1e400")
+    page.press('[data-param="w.0.1"]', "Enter")
+    error = page.inner_text("#error")
+    assert error.startswith("w12: 1e400 is too large") and "None" not in error, error
+    assert page.get_attribute('[data-param="w.0.1"]', "aria-invalid") == "true"
 
 
 def test_train_mode_learns_spirals_live(page, server, shots):
@@ -245,9 +262,168 @@ def test_train_mode_learns_spirals_live(page, server, shots):
     assert "δ = " in page.inner_text("#inspect-point")
     page.mouse.move(5, 5)
     page.screenshot(path=str(shots / "playground-train-live.png"), full_page=True)
+    # a network without that weight: the page drops it with the server (it kept sending
+    # layers.1.W[3,5] before, and every later click was refused)
+    seq = page.evaluate("window.__playground.seq")
+    page.fill('#setup [name="hidden"]', "4")
+    page.press('#setup [name="hidden"]', "Enter")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert page.inner_text("#inspect-weight").startswith("Parameter\nclick an edge")
+    seq = page.evaluate("window.__playground.seq")
+    page.mouse.click(px, py)
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert page.is_hidden("#error") and "Training point" in page.inner_text("#inspect-point")
+    # the keyboard follows a parameter too: focus the network, an arrow, Enter
+    seq = page.evaluate("window.__playground.seq")
+    page.focus("#net-canvas")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert "Parameter layers.0.W[0,0]" in page.inner_text("#inspect-weight")
 
 
 def test_the_page_without_the_token_is_refused(page, server):
     response = page.goto(f"http://127.0.0.1:{server.port}/")
     assert response.status == 403
     assert "needs the token" in page.inner_text("body")
+
+
+def open_train(pg, server, suffix: str = "") -> None:
+    pg.goto(f"http://127.0.0.1:{server.port}/?token={server.token}{suffix}")
+    pg.locator("#tut-loss" if not suffix else "#error, #metrics span").first.wait_for()
+    if not suffix:
+        seq = pg.evaluate("window.__playground.seq")
+        pg.click("#tab-train")
+        wait_until(pg, f"window.__playground.seq > {seq}")
+
+
+def set_field(pg, name: str, text: str) -> None:
+    """Type ``text`` into a form field and leave it; wait for the page's answer."""
+    seq = pg.evaluate("window.__playground.seq")
+    pg.evaluate("document.getElementById('error').hidden = true")
+    selector = f'#setup [name="{name}"]'
+    if pg.evaluate(f"document.querySelector('{selector}').tagName") == "SELECT":
+        pg.select_option(selector, text)
+    else:
+        pg.fill(selector, text)
+        pg.press(selector, "Tab")
+    wait_until(pg, f"window.__playground.seq > {seq} || !document.getElementById('error').hidden")
+
+
+def test_eight_tabs_all_work(page, server):
+    """Each tab held an endless event stream, and chromium allows six connections per host:
+    the seventh tab never loaded and every tab froze. The playground takes 8 sessions."""
+    tabs = [page]
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    for _ in range(7):
+        tab = page.context.new_page()
+        tab.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+        tab.locator("#tut-loss").wait_for(timeout=5000)
+        tabs.append(tab)
+    for tab in (tabs[0], tabs[-1]):
+        seq = tab.evaluate("window.__playground.seq")
+        tab.click("#tut-next", timeout=5000)
+        wait_until(tab, f"window.__playground.seq > {seq}", timeout=5)
+        assert tab.inner_text("#phase-title").startswith("Phase 2 of 6")
+    for tab in tabs[1:]:
+        tab.close()
+
+
+def test_refused_fields_are_marked_and_block_nothing(page, server, tmp_path):
+    open_train(page, server)
+    cases = [  # field, text, the message's start: the form's words, never "got 0" or None
+        ("n_samples", "", "samples is empty; expected a whole number from 20 to 2000"),
+        ("seed", "1e400", "seed: that is not a number the form can read; expected a whole"),
+        ("hidden", "abc", 'hidden units: "abc" is not a list of whole numbers'),
+        ("lr", "0", "learning rate η must be a number from 1e-06 to 100; got 0"),
+    ]
+    for name, text, message in cases:
+        set_field(page, name, text)
+        error = page.inner_text("#error")
+        assert error.startswith(message), error
+        assert "None" not in error and (text == "0" or "got 0" not in error)
+        field = f'#setup [name="{name}"]'
+        assert page.get_attribute(field, "aria-invalid") == "true"
+        if name != "seed":  # (a number field's value hides text it cannot read)
+            assert page.input_value(field) == text  # what was typed stays, marked
+    # another field goes through, though the ones above are still marked
+    set_field(page, "noise", "0.05")
+    assert page.is_hidden("#error")
+    assert page.evaluate("window.__playground.lastFrame.train.setup.noise") == 0.05
+    assert page.get_attribute('#setup [name="n_samples"]', "aria-invalid") == "true"
+    # a menu cannot keep a refused choice: csv without a file goes back to the one in use
+    set_field(page, "dataset", "csv")
+    assert page.inner_text("#error").startswith("dataset csv needs a file")
+    assert page.input_value('#setup [name="dataset"]') == "spirals"
+    # test share 0: the test metrics are absent, not NaN
+    set_field(page, "test_fraction", "0")
+    metrics = page.inner_text("#metrics")
+    assert "test loss — (no test rows)" in metrics and "NaN" not in metrics
+
+
+def test_a_csv_runs_url_waits_for_its_file(page, server, tmp_path):
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(60, 2))
+    rows = ["a,b,label"] + [f"{x:.3f},{y:.3f},{int(x * y > 0)}" for x, y in xy]
+    csv = tmp_path / "mine.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    open_train(page, server)
+    page.set_input_files("#csv-file", str(csv))
+    wait_until(page, "window.__playground.lastFrame.train.setup.dataset === 'csv'")
+    assert page.input_value("#csv-file") == ""  # the same file can be chosen again
+    seq = page.evaluate("window.__playground.seq")
+    page.click("#step-batch")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    setup = page.evaluate("window.__playground.lastFrame.setup")
+    loss = page.get_attribute('[data-metric="train_loss"]', "data-v")
+    # reopened from its URL: the file is not in it, and the page says so
+    fresh = page.context.new_page()
+    fresh.goto(page.url.split("#")[0] + "#setup=" + quote(json.dumps(setup)))
+    fresh.locator("#error").wait_for()
+    assert "trained on the CSV file mine.csv" in fresh.inner_text("#error")
+    fresh.set_input_files("#csv-file", str(csv))  # dropped again: the run is rebuilt
+    wait_until(fresh, "window.__playground.lastFrame.train.setup.dataset === 'csv'")
+    assert fresh.evaluate("window.__playground.lastFrame.train.step") == 1
+    assert fresh.get_attribute('[data-metric="train_loss"]', "data-v") == loss
+    fresh.close()
+
+
+def test_a_phone_sized_screen_needs_no_sideways_scrolling(page, server):
+    page.set_viewport_size({"width": 375, "height": 667})
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    for buttons in (("#tut-back", "#tut-next", "#tut-reset"), ("#play", "#rewind")):
+        if buttons[0] == "#play":
+            seq = page.evaluate("window.__playground.seq")
+            page.click("#tab-train")
+            wait_until(page, f"window.__playground.seq > {seq}")
+            page.locator('#metrics [data-metric="train_loss"]').wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        for button in buttons:
+            box = page.locator(button).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 375, button
+    # the CSV picker is in reach of the keyboard
+    page.focus("#csv-file")
+    assert page.evaluate("document.activeElement.id") == "csv-file"
+
+
+def test_a_stopped_server_is_said_in_one_line(browser):
+    srv = make_server("127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(f"http://127.0.0.1:{srv.port}/?token={srv.token}")
+        pg.locator("#tut-loss").wait_for()
+    finally:
+        srv.stop()
+        srv.server_close()
+    pg.click("#tut-next")
+    wait_until(pg, "!document.getElementById('error').hidden")
+    assert pg.inner_text("#error").startswith("The playground server has stopped. Start")
+    assert pg.inner_text("#conn") == "stopped"
+    assert not errors  # the failed fetch was an unhandled rejection before
+    context.close()

@@ -1,5 +1,6 @@
-"""The playground's web server: the standard library's ``ThreadingHTTPServer``, Server-Sent
-Events for frames and POST for commands (docs/playground.md says why this stack).
+"""The playground's web server: the standard library's ``ThreadingHTTPServer``; the page
+sends commands by POST and gets the newest frame in each answer, and pulls further frames
+with ``GET /api/frame`` only while more are coming (docs/playground.md says why this stack).
 
 Security, checked on every request before anything else:
 
@@ -35,7 +36,11 @@ __all__ = ["MAX_BODY", "MAX_SESSIONS", "PlaygroundServer", "make_server"]
 
 MAX_BODY = 2 << 20  # bytes of a POST body (a dropped CSV file is at most 1 MiB of it)
 MAX_SESSIONS = 8
-KEEPALIVE_S = 15.0
+FRAME_WAIT_S = 5.0  # the longest a frame request waits while training runs
+SESSION_GONE = (
+    "this tab's session has ended (the playground keeps the {n} most recently used tabs, "
+    "and forgets them when it restarts): reload the page to start again"
+)
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -55,7 +60,7 @@ def _static(name: str) -> bytes:
 class PlaygroundServer(ThreadingHTTPServer):
     """The HTTP server plus the playground's token, allowed hosts and sessions."""
 
-    daemon_threads = True  # an open event stream never keeps the process alive
+    daemon_threads = True  # a waiting frame request never keeps the process alive
     allow_reuse_address = True
 
     def __init__(
@@ -100,7 +105,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         return s
 
     def stop(self) -> None:
-        """Close every session (their event streams end) and stop serving."""
+        """Close every session (waiting frame requests end) and stop serving."""
         self.stopping.set()
         with self.sessions_lock:
             sessions = list(self.sessions.values())
@@ -113,6 +118,9 @@ class PlaygroundServer(ThreadingHTTPServer):
 class PlaygroundHandler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     protocol_version = "HTTP/1.1"
+    # headers and body go out as two writes: with Nagle's algorithm the body waited for the
+    # browser's delayed ACK, 40 ms a frame (train mode fell from 59 to 20 frames/s)
+    disable_nagle_algorithm = True
     server_version = "backprop-playground"
     sys_version = ""
 
@@ -127,7 +135,12 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         self._send(status, "text/plain; charset=utf-8", f"{why}\n".encode())
 
     def _checked(self) -> dict[str, list[str]] | None:
-        """The query, or None after refusing a request that fails a check."""
+        """The query, or None after refusing a request that fails a check (or, once the
+        server is stopping, after closing the connection unanswered: a browser's keep-alive
+        connection must not reach a stopped playground, whose sessions are gone)."""
+        if self.server.stopping.is_set():
+            self.close_connection = True
+            return None
         host = self.headers.get("Host", "")
         if host not in self.server.allowed_hosts:
             self._refuse(HTTPStatus.FORBIDDEN, f"refused: Host {host!r} is not this playground")
@@ -186,12 +199,12 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             if name == "index.html":
                 body = body.replace(b"__TOKEN__", self.server.token.encode())
             self._send(HTTPStatus.OK, ctype, body)
-        elif path == "/api/events":
-            self._events(query)
+        elif path == "/api/frame":
+            self._frame(query)
         elif path == "/api/export":
             session = self.server.session((query.get("session") or [""])[0])
             if session is None:
-                self._json(HTTPStatus.NOT_FOUND, {"error": "no such session (reload the page)"})
+                self._gone()
                 return
             try:
                 name, ctype, body = session.export((query.get("what") or [""])[0])
@@ -207,32 +220,31 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path!r}"})
 
-    def _events(self, query: dict[str, list[str]]) -> None:
+    def _gone(self) -> None:
+        self._json(HTTPStatus.NOT_FOUND, {"error": SESSION_GONE.format(n=MAX_SESSIONS)})
+
+    def _with_frame(self, session: Session, head: dict[str, Any], frame: str | None) -> None:
+        """``head`` plus ``"busy"`` (more frames are coming) and ``"frame"``: the frame's JSON
+        goes in as the session made it, not parsed and dumped again."""
+        head = {**head, "busy": session.busy()}
+        text = json.dumps(head)[:-1] + f',"frame":{frame or "null"}}}'
+        self._send(HTTPStatus.OK, "application/json", text.encode())
+
+    def _frame(self, query: dict[str, list[str]]) -> None:
+        """``?after=n&wait=1``: frame n is drawn; the newest frame if newer, waiting for one
+        up to FRAME_WAIT_S while the session is busy (``wait=1``), else ``"frame": null``."""
         session = self.server.session((query.get("session") or [""])[0])
         if session is None:
-            self._json(HTTPStatus.NOT_FOUND, {"error": "no such session (reload the page)"})
+            self._gone()
             return
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
-        self._common_headers()
-        self.end_headers()
-        self.close_connection = True
-        stream = session.open_stream()
-        sent = 0
-        try:
-            while not self.server.stopping.is_set() and session.is_current(stream):
-                got = session.next_frame(sent, stream, KEEPALIVE_S)
-                if got is None:
-                    if not session.is_current(stream):
-                        break
-                    self.wfile.write(b": keep-alive\n\n")
-                else:
-                    sent, data = got
-                    self.wfile.write(f"id: {sent}\nevent: frame\ndata: {data}\n\n".encode())
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        after = (query.get("after") or ["0"])[0]
+        if not after.isdigit() or len(after) > 12:
+            error = f"after must be a frame number; got {cut(after, 20)!r}"
+            self._json(HTTPStatus.BAD_REQUEST, {"error": error})
+            return
+        wait = FRAME_WAIT_S if (query.get("wait") or ["0"])[0] == "1" else 0.0
+        got = session.frame_after(int(after), wait)
+        self._with_frame(session, {}, got[1] if got else None)
 
     # ---------------------------------------------------------------- POST
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
@@ -268,24 +280,27 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/api/session":
             session = self.server.new_session()
+            head: dict[str, Any] = {"session": session.sid}
             if isinstance(msg, dict) and msg.get("setup") is not None:
                 try:
                     session.command({"op": "setup", "setup": msg["setup"]})
                 except CommandError as e:
-                    self._json(HTTPStatus.OK, {"session": session.sid, "error": str(e)})
-                    return
-            self._json(HTTPStatus.OK, {"session": session.sid})
+                    head["error"] = str(e)  # in train mode, beside the run it did not replace
+                    setup = msg["setup"]
+                    if isinstance(setup, dict) and setup.get("mode") == "train":
+                        session.command({"op": "mode", "mode": "train"})
+            self._with_frame(session, head, session.latest()[1])
         elif path == "/api/command":
             session = self.server.session((query.get("session") or [""])[0])
             if session is None:
-                self._json(HTTPStatus.NOT_FOUND, {"error": "no such session (reload the page)"})
+                self._gone()
                 return
             try:
                 session.command(msg)
             except CommandError as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
                 return
-            self._json(HTTPStatus.OK, {"ok": True})
+            self._with_frame(session, {"ok": True}, session.latest()[1])
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such command path {path!r}"})
 

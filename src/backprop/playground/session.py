@@ -1,9 +1,16 @@
 """One browser tab's playground: its tutorial, its training run, and the frames it is sent.
 
+The page pulls its frames: every command's response carries the newest frame, and while
+something is still coming (training runs, or the paused step's finite-difference table is
+being computed) the page asks ``GET /api/frame?after=n``, which acknowledges frame n and
+answers with the newest frame once there is one newer than n. No request is left open while
+nothing is coming, so a browser's six connections per host serve any number of tabs (an
+endless event stream per tab froze the seventh tab, and every tab once six were open).
+
 Frames are "latest wins with acknowledgement": a new frame replaces the one not yet sent,
-and the next one goes out only after the page has acknowledged drawing the previous one.
-A slow page therefore sees fewer frames, never older ones (a queue of frames behind a slow
-browser grew to a second of latency in the measurements of issue 18).
+and the worker computes the next one only after the page has acknowledged all but the
+newest. A slow page therefore sees fewer frames, never older ones (a queue of frames behind
+a slow browser grew to a second of latency in the measurements of issue 18).
 
 While training runs, a worker thread takes ``speed`` optimizer steps, builds the next frame
 and publishes it, then waits until the page has drawn all but that frame (at most a
@@ -57,7 +64,6 @@ class Session:
         self.closed = False
         self.running = False
         self.speed = DEFAULT_SETUP["speed"]
-        self.stream = 0  # the id of the event stream that may send (a new one replaces it)
         self.last_seen = time.monotonic()
         self._worker: threading.Thread | None = None
         self._table_busy = False
@@ -88,30 +94,25 @@ class Session:
             self.cond.notify_all()
             return self.seq
 
-    def next_frame(self, sent: int, stream: int, timeout: float) -> tuple[int, str] | None:
-        """Wait until there is a frame newer than ``sent`` and the page has drawn ``sent``;
-        None on timeout, or when the session closed or a newer stream took over."""
+    def busy(self) -> bool:
+        """Whether a newer frame is on its way without a command: training runs, or the
+        paused step's finite-difference table is being computed."""
+        return self.running or self._table_busy
+
+    def latest(self) -> tuple[int, str]:
+        """The newest frame: ``(sequence number, JSON text)``."""
         with self.cond:
-            self.cond.wait_for(
-                lambda: (
-                    self.closed or stream != self.stream or (self.seq > sent and self.acked >= sent)
-                ),
-                timeout,
-            )
-            if self.closed or stream != self.stream or not (self.seq > sent and self.acked >= sent):
-                return None
             return self.seq, self.frame_json
 
-    def open_stream(self) -> int:
+    def frame_after(self, drawn: int, wait_s: float) -> tuple[int, str] | None:
+        """Acknowledge frame ``drawn`` and give the newest frame if it is newer; while the
+        session is :meth:`busy`, wait up to ``wait_s`` for one. None when there is none."""
+        self.ack(drawn)
         with self.cond:
-            self.stream += 1
-            self.acked = self.seq - 1 if self.seq else 0  # the new page has drawn nothing
-            self.cond.notify_all()
-            return self.stream
-
-    def is_current(self, stream: int) -> bool:
-        with self.cond:
-            return not self.closed and stream == self.stream
+            self.cond.wait_for(lambda: self.closed or self.seq > drawn or not self.busy(), wait_s)
+            if self.closed or self.seq <= drawn:
+                return None
+            return self.seq, self.frame_json
 
     def ack(self, seq: Any) -> None:
         if not isinstance(seq, int) or isinstance(seq, bool):
@@ -141,9 +142,6 @@ class Session:
         if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
             raise CommandError('a command is a JSON object with an "op"')
         op = msg["op"]
-        if op == "ack":
-            self.ack(msg.get("seq"))
-            return
         full = False
         try:
             with self.lock:
@@ -165,9 +163,7 @@ class Session:
                 elif op == "train.setup":
                     self._set_up(msg.get("setup"))
                 elif op == "train.rewind":
-                    self.running = False
-                    setup = dict(self._train_run().setup, trail=[])
-                    self.run = TrainRun(setup)
+                    self._set_up(dict(self._train_run().setup, trail=[], speed=self.speed))
                 elif op == "train.play":
                     self.mode = "train"
                     run = self._train_run()
@@ -215,8 +211,9 @@ class Session:
         model: the step's own frame goes out first, and a next command need not wait (the
         table took 0.2-0.3 s for the default 354 parameters here). One job at a time."""
         with self.lock:
-            if self._table_busy:
-                return
+            run = self.run
+            if self._table_busy or self.running or run is None or not run.needs_table():
+                return  # busy() must not promise a frame that no job will publish
             self._table_busy = True
         threading.Thread(target=self._table_job, name=f"table-{self.sid}", daemon=True).start()
 
@@ -241,14 +238,20 @@ class Session:
         finally:
             with self.lock:
                 self._table_busy = False
+            with self.cond:
+                self.cond.notify_all()  # a page waiting for the table stops waiting
 
     def _set_up(self, setup: Any) -> None:
+        """A new run from ``setup``; a refused setup changes nothing. The followed weight and
+        point stay followed where the new run has them (Rewind always has them)."""
+        run = TrainRun(setup if setup is not None else {})
+        old = self.run
         self.running = False
         self.mode = "train"
-        if isinstance(setup, dict) and "speed" in setup:
-            self.speed = setup["speed"] if isinstance(setup["speed"], int) else self.speed
-        self.run = TrainRun(setup if setup is not None else {})
-        self.speed = self.run.setup["speed"]
+        self.run = run
+        self.speed = run.setup["speed"]
+        if old is not None:
+            run.follow_as(old)
 
     def _restore(self, setup: Any) -> None:
         """A whole setup from the URL or a JSON file: ``{"mode": ..., ...}``."""

@@ -46,6 +46,7 @@ MAX_REPLAY_ROWS = 2_000_000  # rows a setup's "trail" may replay
 GRID, UNIT_GRID = 64, 16  # the decision map's and each unit map's resolution
 MAX_CSV_BYTES = 1 << 20
 HISTORY_POINTS = 400
+NO_TEST_ROWS = {"v": None, "s": "— (no test rows)", "state": "absent"}  # test share 0
 
 
 class SetupError(ValueError):
@@ -78,6 +79,13 @@ FIELDS: dict[str, tuple[Any, ...]] = {
     "csv_target": ("text", 200),
     "trail": ("trail",),
 }
+
+#: What the page's form calls a field, where that is not its key: errors use these names.
+LABELS = {
+    "n_samples": "samples", "test_fraction": "test share", "csv_target": "CSV target",
+    "hidden": "hidden units", "init_scale": "init scale", "weight_decay": "L2 λ",
+    "batch_size": "batch size", "lr": "learning rate η", "speed": "steps per frame",
+}  # fmt: skip
 
 DEFAULT_SETUP: dict[str, Any] = {
     "dataset": "spirals",
@@ -117,20 +125,22 @@ def check_setup(setup: Any) -> dict[str, Any]:
     for key, value in setup.items():
         spec = FIELDS[key]
         kind = spec[0]
+        name = LABELS.get(key, key)
         if kind == "choice":
             if value not in spec[1]:
                 raise SetupError(
-                    f"{key} must be one of {', '.join(spec[1])}; got {short_repr(value)}"
+                    f"{name} must be one of {', '.join(spec[1])}; got {short_repr(value)}"
                 )
         elif kind in ("int", "float"):
             is_num = is_finite_number(value)
             whole = is_num and float(value).is_integer() or type(value) is int  # 10**400 too
-            if kind == "int" and not whole:
-                raise SetupError(f"{key} must be an integer; got {short_repr(value)}")
-            if not (is_num and spec[1] <= value <= spec[2]):
-                raise SetupError(
-                    f"{key} must be a number from {spec[1]} to {spec[2]}; got {short_repr(value)}"
-                )
+            ok = is_num and spec[1] <= value <= spec[2] and (kind == "float" or whole)
+            if not ok:
+                what, lo, hi = ("a whole number", spec[1], spec[2]) if kind == "int" else (
+                    "a number", f"{spec[1]:g}", f"{spec[2]:g}"
+                )  # fmt: skip
+                got = short_repr(value)
+                raise SetupError(f"{name} must be {what} from {lo} to {hi}; got {got}")
             value = int(value) if kind == "int" else float(value)
         elif kind == "sizes":
             ok = isinstance(value, list) and len(value) <= spec[1]
@@ -139,12 +149,12 @@ def check_setup(setup: Any) -> dict[str, Any]:
             )
             if not ok:
                 raise SetupError(
-                    f"hidden must list up to {spec[1]} layer sizes from 1 to {spec[2]}; "
-                    f"got {short_repr(value)}"
+                    f"hidden units must list up to {spec[1]} layer sizes from 1 to {spec[2]}, "
+                    f"separated by commas (16,16); got {short_repr(value)}"
                 )
         elif kind == "text":
             if not isinstance(value, str) or len(value.encode("utf-8")) > spec[1]:
-                raise SetupError(f"{key} must be text of at most {spec[1]} bytes")
+                raise SetupError(f"{name} must be text of at most {spec[1]} bytes")
         elif kind == "trail":
             ok = isinstance(value, list) and len(value) <= 10_000
             ok = ok and all(
@@ -156,7 +166,12 @@ def check_setup(setup: Any) -> dict[str, Any]:
                 raise SetupError("trail must be a list of [rows per step, steps] pairs")
         out[key] = value
     if out["dataset"] == "csv" and not out["csv_text"]:
-        raise SetupError("dataset 'csv' needs the file's text (drop a CSV file on the page)")
+        if out["csv_name"]:  # a URL or setup.json: they leave the file out
+            raise SetupError(
+                f"this run trained on the CSV file {out['csv_name']}, which its URL does not "
+                "carry: drop that file on the page to rebuild the run"
+            )
+        raise SetupError("dataset csv needs a file: drop a 2-feature CSV file on the page")
     return out
 
 
@@ -305,11 +320,12 @@ class TrainRun:
         if self.diverged:
             return
         take = self.order[self.pos : self.pos + rows]
+        if not self._step_on(take):
+            return  # undone: the same batch comes again, so a replayed trail stays exact
         if self.trail and self.trail[-1][0] == rows:
             self.trail[-1][1] += 1
         else:
             self.trail.append([rows, 1])
-        self._step_on(take)
         self.pos += len(take)
         self.samples += len(take)
         if self.pos >= len(self.order):
@@ -323,7 +339,8 @@ class TrainRun:
         while self.epoch == start and not self.diverged:
             self.step(self.setup["batch_size"])
 
-    def _step_on(self, rows: np.ndarray) -> None:
+    def _step_on(self, rows: np.ndarray) -> bool:
+        """One optimizer step on ``rows``; False when it diverged (and was undone)."""
         m, opt = self.model, self.optimizer
         before = m.state_dict()
         opt_before = opt.state_dict()
@@ -337,17 +354,26 @@ class TrainRun:
             opt.step(m.params, m.grads, flat=m.flat)
         after = m.state_dict()
         self.steps += 1
-        if not (math.isfinite(loss) and _finite(grads.values()) and _finite(after.values())):
-            what = "the loss" if not math.isfinite(loss) else "a gradient or a weight"
+        what = None
+        if not math.isfinite(loss):
+            what = "the loss"
+        elif not (_finite(grads.values()) and _finite(after.values())):
+            what = "a gradient or a weight"
+        elif not self._outputs_finite():
+            what = "the network's output on the data"
+        if what is not None:
             self.diverged = (
                 f"Diverged at step {self.steps}: {what} became infinite or not a number "
-                f"(learning rate {lr:g}). The weights are back to those before that step; "
-                "lower the learning rate, then Rewind or continue."
+                f"(learning rate {lr:g}). That step is undone: the weights and the optimizer "
+                f"are as after step {self.steps - 1}, and stepping again repeats it. Lower the "
+                "learning rate or the init scale (the run then starts again from step 0 with "
+                "it), or press Rewind."
             )
             m.load_state_dict(before)
             opt.load_state_dict(opt_before)
+            m.dropout_rng.bit_generator.state = dropout_state
             self.steps -= 1
-            return
+            return False
         self.last = LastStep(
             number=self.steps,
             rows=np.asarray(rows),
@@ -360,6 +386,27 @@ class TrainRun:
             dropout_state=dropout_state,
             lr=lr,
         )
+        return True
+
+    def _outputs_finite(self) -> bool:
+        """Whether the network's outputs, and so the metrics and maps the page draws, are
+        finite on every row and grid point. A bound first: with |input| <= B, a layer's
+        output is at most B max_j sum_i |W_ij| + max |b| + 1 (every hidden activation has
+        |f(a)| <= |a| + 1); below 1e150 nothing can overflow, even squared in a loss. Only
+        past it (a diverging run) are the outputs computed: a forward pass over the data
+        every step would double the step's time."""
+        bound = float(np.max(np.abs(self._grid["extent"])))
+        params = self.model.params
+        for i in range(len(self.sizes) - 1):
+            W, b = params[f"layers.{i}.W"], params[f"layers.{i}.b"]
+            bound = bound * float(np.abs(W).sum(axis=0).max()) + float(np.abs(b).max()) + 1.0
+        if bound < 1e150:
+            return True
+        with np.errstate(all="ignore"):
+            m = self.metrics()
+            grid = layer_outputs(self.model, self._grid["points"])[-1]
+        test_ok = self.X_test is None or math.isfinite(m["test_loss"])
+        return math.isfinite(m["train_loss"]) and test_ok and _finite([grid])
 
     def clear_divergence(self) -> None:
         self.diverged = None
@@ -413,18 +460,19 @@ class TrainRun:
         """Loss and accuracy on the training and test rows (``train_output``: the network's
         output on the training rows, when the caller has it already)."""
         m = self.model
-        if train_output is None:
-            train_output = layer_outputs(m, self.X)[-1]
-        out = {
-            "train_loss": float(m.loss_fn.value(np, train_output, self.T)),
-            "train_acc": self._accuracy(train_output, self.data.y_train),
-        }
-        if self.X_test is not None:
-            test_output = layer_outputs(m, self.X_test)[-1]
-            out["test_loss"] = float(m.loss_fn.value(np, test_output, self.T_test))
-            out["test_acc"] = self._accuracy(test_output, self.data.y_test)
-        else:
-            out["test_loss"] = out["test_acc"] = math.nan
+        with np.errstate(all="ignore"):  # a non-finite value is shown as such, not warned
+            if train_output is None:
+                train_output = layer_outputs(m, self.X)[-1]
+            out = {
+                "train_loss": float(m.loss_fn.value(np, train_output, self.T)),
+                "train_acc": self._accuracy(train_output, self.data.y_train),
+            }
+            if self.X_test is not None:
+                test_output = layer_outputs(m, self.X_test)[-1]
+                out["test_loss"] = float(m.loss_fn.value(np, test_output, self.T_test))
+                out["test_acc"] = self._accuracy(test_output, self.data.y_test)
+            else:
+                out["test_loss"] = out["test_acc"] = math.nan
         return out
 
     @staticmethod
@@ -446,6 +494,7 @@ class TrainRun:
             grid_outs = layer_outputs(m, self._grid["points"])
             train_outs = layer_outputs(m, self.X)
             probs = self._link(grid_outs[-1])
+            saturation = self._saturation(train_outs)
         k = self.data.n_classes
         unit_maps = []
         sub = np.arange(GRID * GRID).reshape(GRID, GRID)[:: GRID // UNIT_GRID, :: GRID // UNIT_GRID]
@@ -477,7 +526,12 @@ class TrainRun:
             "step": self.steps,
             "samples": self.samples,
             "progress": f"epoch {self.epoch}, step {self.steps}, {self.samples} samples",
-            "metrics": {key: number(v, "fixed") for key, v in metrics.items()},
+            "metrics": {
+                key: NO_TEST_ROWS
+                if key.startswith("test") and self.X_test is None
+                else number(v, "fixed")
+                for key, v in metrics.items()
+            },  # fmt: skip
             "heat": {
                 "size": GRID,
                 "extent": self._grid["extent"],
@@ -485,15 +539,16 @@ class TrainRun:
             },
             "units": unit_maps,
             "unit_grid": UNIT_GRID,
-            "saturation": self._saturation(train_outs),
+            "saturation": saturation,
             "layers": layers,
             # for drawing only (the texts beside the curves come from history_text)
-            "history": base64.b64encode(np.asarray(self.history, np.float32).tobytes()).decode(),
+            "history": self._history_bytes(),
             "history_text": self._history_text(),
             "last": self._last_summary(arrays=full),
             "inspect": self._inspect(),
             "n_parameters": m.n_parameters,
             "setup": {k2: v for k2, v in self.setup.items() if k2 != "csv_text"},
+            "labels": LABELS,
             "setup_text": self.setup_text(),
         }
         return frame
@@ -519,6 +574,13 @@ class TrainRun:
             "train": rows(self.data.X_train, self.data.y_train),
             "test": rows(self.data.X_test, self.data.y_test),
         }
+
+    def _history_bytes(self) -> str:
+        """The history as float32 rows, base64 (a loss past float32's range is inf there,
+        which the page's curves skip)."""
+        with np.errstate(over="ignore"):
+            rows = np.asarray(self.history, np.float32)
+        return base64.b64encode(rows.tobytes()).decode()
 
     def _history_text(self) -> dict[str, str]:
         h = np.array(self.history)
@@ -604,6 +666,19 @@ class TrainRun:
         else:
             self.selected_weight = None
         self.selected_point = point
+
+    def follow_as(self, old: TrainRun) -> None:
+        """Follow what ``old`` followed, where this run has it: the weight if its layer has
+        that index, the point if the training rows are the same."""
+        if old.selected_weight is not None:
+            name, idx = old.selected_weight
+            try:
+                self.select(None, [name, list(idx)])
+            except SetupError:
+                self.selected_weight = None
+        same_rows = old.X.shape == self.X.shape and bool(np.all(old.X == self.X))
+        if old.selected_point is not None and same_rows:
+            self.selected_point = old.selected_point
 
     def _inspect(self) -> dict[str, Any]:
         out: dict[str, Any] = {"point": None, "weight": None, "table": None}

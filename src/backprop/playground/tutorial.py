@@ -49,6 +49,7 @@ STYLE_OF = {
 
 EDITABLE = ("x", "t", "eta", "w", "b1", "u", "b2")
 MAX_UNITS = 8
+MAX_BACK = 1000  # steps Back can return through (each keeps its starting numbers, ~1 kB)
 
 
 def _p(v: float, style: Any = short) -> str:
@@ -167,6 +168,7 @@ class Tutorial:
         self.step_number = 1
         self.phase = 0
         self.losses: list[float] = []
+        self.earlier: list[dict[str, Any]] = []  # the inputs each earlier step started from
         self.set_inputs({k: self.start[k] for k in EDITABLE})  # checks sizes, computes
 
     def _compute(self) -> None:
@@ -192,18 +194,38 @@ class Tutorial:
 
     def advance(self, delta: int) -> None:
         """Move ``delta`` phases (+1 or -1); past the update, the next step starts from the
-        updated weights (as ``explain --steps``)."""
+        updated weights (as ``explain --steps``); back from a step's first phase, the
+        previous step is recomputed from the numbers it started from, at its update."""
         if delta not in (-1, 1):
             raise ExplainError(f"a phase move is +1 or -1; got {short_repr(delta)}")
         if delta == 1 and self.phase == len(PHASES) - 1:
             s = self.step
             self.losses.append(s.loss)
+            self.earlier.append(json.loads(json.dumps(self.inputs)))
+            del self.earlier[:-MAX_BACK]
             self.inputs.update(w=s.w_new, b1=s.b1_new, u=s.u_new, b2=s.b2_new)
             self.step_number += 1
             self.phase = 0
             self._compute()
             return
-        self.phase = min(max(self.phase + delta, 0), len(PHASES) - 1)
+        if delta == -1 and self.phase == 0:
+            if not self.earlier:
+                raise ExplainError(
+                    f"there is no earlier step to go back to (Back keeps the last {MAX_BACK} "
+                    "steps, and none from before a URL or a file was opened)"
+                )
+            self.inputs = self.earlier.pop()
+            self.losses.pop()
+            self.step_number -= 1
+            self.phase = len(PHASES) - 1
+            self._compute()
+            return
+        self.phase += delta
+
+    def can_go_back(self) -> bool:
+        """Whether there is a phase before this one (a step restored from a URL keeps no
+        earlier steps)."""
+        return self.phase > 0 or bool(self.earlier)
 
     def frame(self) -> dict[str, Any]:
         """What the page draws: the phase, every value (exact + text), the finite
@@ -213,6 +235,7 @@ class Tutorial:
             "phases": list(PHASES),
             "phase_keys": [list(k) for k in PHASE_KEYS],
             "step": self.step_number,
+            "can_back": self.can_go_back(),
             "values": tutorial_values(self.step),
             "fd": {k: numbers(v, "sig") for k, v in self.fd.items()},
             "formulas": formulas(self.step, self.fd),

@@ -17,9 +17,11 @@
 
   let session = null;
   let lastFrameRunning = false;
-  let source = null;
   let current = null; // the last frame drawn
+  let drawnSeq = 0;
+  let ended = false; // the server stopped, or forgot this tab: nothing more can be sent
   let hashWritten = 0;
+  const IDLE_CHECK_MS = 5000; // while no frame is coming: is the server still there?
 
   function url(path, params = {}) {
     const q = new URLSearchParams({ token, ...params });
@@ -33,21 +35,104 @@
     box.textContent = message;
   }
 
-  async function post(path, body, params = {}) {
-    const response = await fetch(url(path, params), {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    let data = {};
-    try { data = await response.json(); } catch (e) { data = { error: `HTTP ${response.status}` }; }
-    if (!response.ok || data.error) showError(data.error || `HTTP ${response.status}`);
+  function setConn(text, live) {
+    $("conn").textContent = text;
+    $("conn").classList.toggle("live", live);
+  }
+
+  function end(message) {
+    ended = true;
+    setConn("stopped", false);
+    showError(message);
+  }
+
+  // One request (a POST when there is a body): the server's answer as data, or null after
+  // the page has said what went wrong. A refused command answers {error}, shown at once.
+  async function request(path, params, body) {
+    if (ended) return null;
+    let response;
+    try {
+      response = await fetch(url(path, params), body === undefined ? {} : {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+    } catch (e) {
+      end("The playground server has stopped. Start `backprop playground` again and open the " +
+        "URL it prints (a new server has a new token: this page cannot reconnect to it).");
+      return null;
+    }
+    const text = await response.text().catch(() => "");
+    let data = null;
+    try { data = JSON.parse(text); } catch (e) { data = null; }
+    if (response.status === 403) {
+      end(`The playground server refused this page: ${text.trim()}. It was restarted since ` +
+        "this page opened: open the URL `backprop playground` printed.");
+      return null;
+    }
+    if (response.status === 404 && data && data.error) { end(data.error); return null; }
+    if (!response.ok || !data) {
+      const why = data && data.error ? data.error
+        : `the server answered ${response.status} ${response.statusText}: ${text.trim().slice(0, 200)}`;
+      showError(why);
+      return { error: why };
+    }
+    setConn("live", true);
     return data;
   }
 
-  function command(op, extra = {}) {
-    if (op !== "ack") showError("");
-    return post("/api/command", { op, ...extra }, { session });
+  function draw(frame) {
+    if (!frame || frame.seq <= drawnSeq) return; // latest wins: never an older frame
+    const t0 = performance.now();
+    render(frame);
+    drawnSeq = frame.seq;
+    stats.frames += 1;
+    stats.seq = frame.seq;
+    stats.times.push(t0);
+    if (stats.times.length > 600) stats.times.shift();
+    stats.renderMs.push(performance.now() - t0);
+    if (stats.renderMs.length > 600) stats.renderMs.shift();
+    stats.lastFrame = frame;
+  }
+
+  async function command(op, extra = {}) {
+    if (ended) return null;
+    showError("");
+    const data = await request("/api/command", { session }, { op, ...extra });
+    if (data && data.frame) draw(data.frame);
+    if (data && data.busy) wake();
+    return data;
+  }
+
+  // Frames are pulled: each command's answer carries the newest, and while more are coming
+  // (training runs, a table is being computed) the page asks for the next one, which also
+  // acknowledges the one drawn. Nothing stays open while nothing is coming, so any number of
+  // tabs share the browser's six connections per host (an endless event stream per tab
+  // froze every tab once six were open).
+  let pulling = false;
+  let wakeUp = null;
+  function wake() { if (wakeUp) wakeUp(); else pullFrames(); }
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && wakeUp) wakeUp(); });
+
+  function idle() {
+    let timer = null;
+    return new Promise((resolve) => {
+      wakeUp = resolve;
+      const tick = () => { if (document.hidden) timer = setTimeout(tick, IDLE_CHECK_MS); else resolve(); };
+      timer = setTimeout(tick, IDLE_CHECK_MS);
+    }).finally(() => { clearTimeout(timer); wakeUp = null; });
+  }
+
+  async function pullFrames() {
+    if (pulling || !session) return;
+    pulling = true;
+    let busy = true;
+    while (!ended) {
+      const data = await request("/api/frame", { session, after: drawnSeq, wait: busy ? 1 : 0 });
+      if (data === null) break;
+      if (data.frame) draw(data.frame);
+      busy = !!data.busy;
+      if (!busy) { await idle(); busy = true; }
+    }
+    pulling = false;
   }
 
   function el(tag, attrs = {}, parent = null, text = null) {
@@ -70,10 +155,19 @@
     tip.style.top = `${y}px`;
   }
   function hideTip() { tip.hidden = true; }
+  // the tip beside an element, for the keyboard (its position stands in for the mouse's)
+  function tipBeside(node, lines) {
+    const r = node.getBoundingClientRect();
+    showTip({ clientX: r.left + r.width / 2, clientY: r.top + r.height / 2 }, lines);
+  }
   function hover(node, linesOf) {
     node.addEventListener("mousemove", (e) => showTip(e, linesOf()));
     node.addEventListener("mouseleave", hideTip);
     node.addEventListener("touchstart", (e) => showTip(e.touches[0], linesOf()), { passive: true });
+    node.setAttribute("tabindex", "0"); // Tab reaches every unit and weight; focus shows its tip
+    node.setAttribute("aria-describedby", "tip");
+    node.addEventListener("focus", () => tipBeside(node, linesOf()));
+    node.addEventListener("blur", hideTip);
   }
 
   // ------------------------------------------------------------------ session and frames
@@ -102,44 +196,32 @@
     if (setup) command("setup", { setup });
   });
 
+  let pendingCsvSetup = null; // a CSV run's setup from the URL, waiting for its file
+
   async function start() {
-    const data = await post("/api/session", { setup: readHashSetup() });
-    if (!data.session) return;
+    const hashSetup = readHashSetup();
+    const data = await request("/api/session", {}, { setup: hashSetup });
+    if (!data || !data.session) return;
     session = data.session;
     stats.session = session;
     document.querySelectorAll("a[data-export]").forEach((a) => {
       a.href = url("/api/export", { session, what: a.dataset.export });
     });
-    openStream();
-  }
-
-  function openStream() {
-    source = new EventSource(url("/api/events", { session }));
-    source.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").classList.add("live"); });
-    source.addEventListener("error", () => {
-      $("conn").textContent = "reconnecting";
-      $("conn").classList.remove("live");
-    });
-    source.addEventListener("frame", (event) => {
-      const t0 = performance.now();
-      const frame = JSON.parse(event.data);
-      render(frame);
-      stats.frames += 1;
-      stats.seq = frame.seq;
-      stats.times.push(t0);
-      if (stats.times.length > 600) stats.times.shift();
-      stats.renderMs.push(performance.now() - t0);
-      if (stats.renderMs.length > 600) stats.renderMs.shift();
-      stats.lastFrame = frame;
-      command("ack", { seq: frame.seq }); // latest wins: the next frame comes after this
-    });
+    draw(data.frame);
+    if (data.error) {
+      showError(data.error);
+      if (hashSetup && hashSetup.dataset === "csv" && !hashSetup.csv_text) pendingCsvSetup = hashSetup;
+    }
+    pullFrames();
   }
 
   function render(frame) {
     const mode = frame.mode;
     lastFrameRunning = !!frame.running;
-    $("tab-tutorial").classList.toggle("active", mode === "tutorial");
-    $("tab-train").classList.toggle("active", mode === "train");
+    for (const [id, m] of [["tab-tutorial", "tutorial"], ["tab-train", "train"]]) {
+      $(id).classList.toggle("active", mode === m);
+      $(id).setAttribute("aria-pressed", String(mode === m));
+    }
     $("tutorial").hidden = mode !== "tutorial";
     $("train").hidden = mode !== "train";
     document.body.dataset.mode = mode;
@@ -274,7 +356,7 @@
     list.textContent = "";
     t.phases.forEach((name, i) => el("li", { class: i < t.phase ? "done" : i === t.phase ? "current" : "" }, list, `${i + 1}. ${name}`));
     $("phase-title").textContent = `Phase ${t.phase + 1} of ${t.phases.length}: ${t.phases[t.phase]}`;
-    $("tut-back").disabled = t.phase === 0 && t.step === 1;
+    $("tut-back").disabled = !t.can_back;
     $("tut-next").textContent = t.phase === t.phases.length - 1 ? "Next step ▶" : "Step ▶";
     const formulas = $("formulas");
     formulas.textContent = "";
@@ -328,8 +410,9 @@
       box.textContent = "";
       const add = (label, key, idx) => {
         const l = el("label", {}, box, label);
-        const input = el("input", { "data-param": [key, ...idx].join("."), inputmode: "decimal" }, l);
+        const input = el("input", { "data-param": [key, ...idx].join("."), "data-label": label, inputmode: "decimal" }, l);
         input.addEventListener("change", () => editParam(input, key, idx));
+        input.addEventListener("input", () => markBad(input, false));
       };
       t.inputs.x.forEach((_, i) => add(`x${SUB[i]}`, "x", [i]));
       t.inputs.t.forEach((_, i) => add(`t${SUB[i]}`, "t", [i]));
@@ -342,26 +425,41 @@
     box.querySelectorAll("input").forEach((input) => {
       if (document.activeElement === input) return;
       const [key, ...idx] = input.dataset.param.split(".");
-      input.value = idx.reduce((a, i) => a[Number(i)], t.values[key]).s;
-      input.classList.remove("bad");
+      const shown = idx.reduce((a, i) => a[Number(i)], t.values[key]).s;
+      // a refused text stays, marked, until edited or until the value in use changes
+      if (input.classList.contains("bad") && input.dataset.shown === shown) return;
+      markBad(input, false);
+      input.value = shown;
+      input.dataset.shown = shown;
     });
   }
 
-  function editParam(input, key, idx) {
+  function markBad(input, bad) {
+    input.classList.toggle("bad", bad);
+    if (bad) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  }
+
+  async function editParam(input, key, idx) {
     const text = input.value.trim();
-    if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
-      input.classList.add("bad");
-      showError(`${input.dataset.param}: "${text}" is not a number`);
+    const label = input.dataset.label;
+    const value = Number(text);
+    let why = null;
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) why = `"${text}" is not a number`;
+    else if (!Number.isFinite(value)) why = `${text} is too large for a number (at most about 1.8e308)`;
+    if (why) {
+      markBad(input, true);
+      const inUse = idx.reduce((a, i) => a[i], current.tutorial.values[key]).s;
+      showError(`${label}: ${why}; expected a number such as 0.15 or -2e-3 (the step still uses ${inUse})`);
       return;
     }
-    const value = Number(text);
     const inputs = current.tutorial.inputs;
     let updated;
     if (idx.length === 0) updated = value;
     else if (idx.length === 1) { updated = inputs[key].slice(); updated[idx[0]] = value; }
     else { updated = inputs[key].map((r) => r.slice()); updated[idx[0]][idx[1]] = value; }
     input.blur();
-    command("tutorial.set", { values: { [key]: updated } });
+    const data = await command("tutorial.set", { values: { [key]: updated } });
+    if (data && data.error) { markBad(input, true); showError(`${label}: ${data.error}`); }
   }
 
   $("tut-next").addEventListener("click", () => command("tutorial.phase", { delta: 1 }));
@@ -396,18 +494,17 @@
       ["batch_size", "number", { min: 1, max: 2000, step: 1 }],
     ]],
   ];
-  const LABELS = { n_samples: "samples", test_fraction: "test share", csv_target: "CSV target",
-    hidden: "hidden units", init_scale: "init scale", weight_decay: "L2 λ", batch_size: "batch size",
-    lr: "learning rate η" };
+  let labels = {}; // the form's names for the setup's keys: the server's, which its errors use
   let csv = { text: "", name: "" };
 
-  function buildForm() {
+  function buildForm(names) {
+    labels = names;
     const form = $("setup");
     for (const [legend, fields] of FORM) {
       const fs = el("fieldset", {}, form);
       el("legend", {}, fs, legend);
       for (const [name, kind, opts] of fields) {
-        const label = el("label", {}, fs, LABELS[name] || name);
+        const label = el("label", {}, fs, labels[name] || name);
         let input;
         if (kind === "select") {
           input = el("select", { name }, label);
@@ -415,42 +512,72 @@
         } else {
           input = el("input", { name, type: kind === "number" ? "number" : "text" }, label);
           for (const [k, v] of Object.entries(opts)) input.setAttribute(k, v);
+          input.addEventListener("input", () => markBad(input, false));
         }
-        input.addEventListener("change", sendSetup);
+        input.addEventListener("change", () => sendField(name, kind, opts, input));
       }
     }
   }
 
-  function collectSetup() {
-    const form = $("setup");
-    const setup = {};
-    for (const [, fields] of FORM) {
-      for (const [name, kind] of fields) {
-        const input = form.elements[name];
-        const text = input.value.trim();
-        if (name === "hidden") {
-          setup.hidden = text === "" ? [] : text.split(/[\s,]+/).filter((s) => s).map(Number);
-        } else if (kind === "number") {
-          setup[name] = Number(text);
-        } else if (name !== "csv_target" || text) {
-          setup[name] = text;
-        }
+  // The value a field's text stands for, or why it stands for none (in the form's words).
+  function fieldValue(name, kind, opts, input) {
+    const label = labels[name] || name;
+    const text = input.value.trim();
+    if (name === "hidden") {
+      const parts = text === "" ? [] : text.split(/[\s,]+/).filter((part) => part);
+      if (parts.some((part) => !/^\d+$/.test(part))) {
+        return { error: `${label}: "${text}" is not a list of whole numbers; expected up to 6 layer sizes from 1 to 32 separated by commas, such as 16,16 (empty: no hidden layer)` };
       }
+      return { value: parts.map(Number) };
     }
-    if (setup.dataset === "csv") { setup.csv_text = csv.text; setup.csv_name = csv.name; }
+    if (kind !== "number") return { value: text };
+    const range = opts.max === undefined ? `from ${opts.min}` : `from ${opts.min} to ${opts.max}`;
+    const whole = Number.isInteger(opts.step) ? "a whole number" : "a number";
+    // a number field shows text it cannot read (1e400) but reports "": not "empty"
+    if (input.validity.badInput || (text === "" && !input.validity.valid)) return { error: `${label}: that is not a number the form can read; expected ${whole} ${range}` };
+    if (text === "") return { error: `${label} is empty; expected ${whole} ${range}` };
+    if (!Number.isFinite(Number(text))) return { error: `${label}: ${text} is too large; expected ${whole} ${range}` };
+    return { value: Number(text) };
+  }
+
+  // The setup of the run in use: a changed field is sent with it, so a field refused earlier
+  // (still marked) never blocks another.
+  function runSetup() {
+    const setup = { ...current.train.setup };
+    delete setup.trail;
+    if (setup.dataset === "csv") setup.csv_text = csv.text;
     setup.speed = Number($("speed").value);
     return setup;
   }
 
-  function sendSetup() { command("train.setup", { setup: collectSetup() }); }
+  async function sendField(name, kind, opts, input) {
+    if (!current || !current.train) return;
+    const inUse = current.train.setup_text[name];
+    const refuse = (why) => {
+      if (kind === "select") input.value = inUse; // a menu cannot show a refused choice
+      else markBad(input, true);
+      showError(`${why} (the run still uses ${labels[name] || name} ${inUse === "" ? "(empty)" : inUse})`);
+    };
+    const got = fieldValue(name, kind, opts, input);
+    if (got.error) { refuse(got.error); return; }
+    const setup = { ...runSetup(), [name]: got.value };
+    const data = await command("train.setup", { setup });
+    if (data && data.error) refuse(data.error);
+    else if (data) pendingCsvSetup = null;
+  }
 
-  function fillForm(setup, texts) {
+  function fillForm(texts) {
     const form = $("setup");
     for (const [, fields] of FORM) {
       for (const [name] of fields) {
         const input = form.elements[name];
+        const shown = texts[name] === undefined ? "" : texts[name];
         if (document.activeElement === input) continue;
-        input.value = texts[name] === undefined ? "" : texts[name];
+        // a refused text stays, marked, until edited or until the value in use changes
+        if (input.classList.contains("bad") && input.dataset.shown === shown) continue;
+        markBad(input, false);
+        input.value = shown;
+        input.dataset.shown = shown;
       }
     }
   }
@@ -464,7 +591,7 @@
   function trainNet(sizes) {
     const box = $("train-net");
     box.textContent = "";
-    const width = Math.max(box.clientWidth, 380);
+    const width = Math.max(box.clientWidth, 260);
     const maxUnits = Math.max(...sizes);
     const node = maxUnits > 16 ? 16 : maxUnits > 10 ? 22 : maxUnits > 6 ? 30 : 36;
     const gap = node + (maxUnits > 10 ? 5 : 10);
@@ -497,6 +624,38 @@
     });
     canvas.addEventListener("mouseleave", hideTip);
     canvas.addEventListener("click", (e) => { const hit = netHit(e); if (hit && hit.select) hit.select(); });
+    // the keyboard: arrows move through every weight and bias, Enter or Space follows one
+    canvas.tabIndex = 0;
+    canvas.setAttribute("role", "application");
+    canvas.setAttribute("aria-label", "the network: arrow keys go through its weights and biases, Enter follows one");
+    const targets = [...edges.map(edgeTarget), ...biases.map(biasTarget)];
+    let at = -1;
+    canvas.addEventListener("keydown", (e) => {
+      const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+      if (step) at = (at + step + targets.length) % targets.length;
+      else if ((e.key === "Enter" || e.key === " ") && at >= 0) targets[at].select();
+      else return;
+      e.preventDefault();
+      const t = targets[at];
+      const rect = canvas.getBoundingClientRect();
+      showTip({ clientX: rect.left + t.x, clientY: rect.top + t.y }, t.tip());
+    });
+    canvas.addEventListener("blur", hideTip);
+  }
+
+  function edgeTarget(e) {
+    return {
+      x: (e.x1 + e.x2) / 2, y: (e.y1 + e.y2) / 2,
+      tip: () => weightTip(e.name, e.index, `from unit ${e.i + 1} of layer ${e.l} to unit ${e.j + 1} of layer ${e.l + 1}`),
+      select: () => selectWeight(e.name, e.index),
+    };
+  }
+  function biasTarget(b) {
+    return {
+      x: b.x + 5, y: b.y + 5,
+      tip: () => weightTip(b.name, b.index, `bias of unit ${b.j + 1} in layer ${b.l}`),
+      select: () => selectWeight(b.name, b.index),
+    };
   }
 
   function netHit(event) {
@@ -504,9 +663,7 @@
     const rect = L.canvas.getBoundingClientRect();
     const x = event.clientX - rect.left, y = event.clientY - rect.top;
     for (const b of L.biases) {
-      if (x >= b.x - 2 && x <= b.x + 12 && y >= b.y - 2 && y <= b.y + 12) {
-        return { tip: () => weightTip(b.name, b.index, `bias of unit ${b.j + 1} in layer ${b.l}`), select: () => selectWeight(b.name, b.index) };
-      }
+      if (x >= b.x - 2 && x <= b.x + 12 && y >= b.y - 2 && y <= b.y + 12) return biasTarget(b);
     }
     for (const n of L.nodes) {
       if (Math.abs(x - n.x) <= L.node / 2 && Math.abs(y - n.y) <= L.node / 2) {
@@ -520,12 +677,7 @@
       const d = (x - e.x1 - t * dx) ** 2 + (y - e.y1 - t * dy) ** 2;
       if (d < bestD) { bestD = d; best = e; }
     }
-    if (!best) return null;
-    const e = best;
-    return {
-      tip: () => weightTip(e.name, e.index, `from unit ${e.i + 1} of layer ${e.l} to unit ${e.j + 1} of layer ${e.l + 1}`),
-      select: () => selectWeight(e.name, e.index),
-    };
+    return best ? edgeTarget(best) : null;
   }
 
   function rgb(c, a) { return `rgba(${c[0]},${c[1]},${c[2]},${a})`; }
@@ -764,22 +916,25 @@
     const key = JSON.stringify([tr.setup.dataset, tr.setup.seed, tr.setup.n_samples, tr.setup.noise, tr.setup.test_fraction, tr.setup.csv_name]);
     if (points && points.key === key) return;
     points = { key, train: [], test: [] };
-    const response = await fetch(url("/api/export", { session, what: "points.json" }));
-    if (!response.ok) return;
-    const data = await response.json();
+    const data = await request("/api/export", { session, what: "points.json" });
+    if (!data || data.error) return;
     points = { key, train: data.train, test: data.test };
     if (current && current.train) { current.train.points = points; drawHeat(current.train); }
   }
 
   function renderTrain(frame) {
     const tr = frame.train;
+    // follow what the server follows: a new run (Rewind, another network) may drop either
+    selectedWeight = tr.inspect.weight ? [tr.inspect.weight.name, tr.inspect.weight.index] : null;
+    selectedPoint = tr.inspect.point ? tr.inspect.point.index : null;
     loadPoints(tr);
     tr.points = points;
     const box = $("train-net");
-    const key = tr.sizes.join("-") + `:${Math.max(box.clientWidth, 380)}`;
+    const key = tr.sizes.join("-") + `:${Math.max(box.clientWidth, 260)}`;
     if (!netLayout || netLayout.key !== key) trainNet(tr.sizes);
     const formKey = JSON.stringify(tr.setup_text);
-    if (formKey !== drawn.form) { drawn.form = formKey; fillForm(tr.setup, tr.setup_text); }
+    if (!$("setup").elements.length) buildForm(tr.labels);
+    if (formKey !== drawn.form) { drawn.form = formKey; fillForm(tr.setup_text); }
     if (document.activeElement !== $("speed")) $("speed").value = frame.speed;
     $("play").textContent = frame.running ? "Pause" : "Play";
     $("train-progress").textContent = tr.progress;
@@ -875,6 +1030,25 @@
     command("train.select", { point: selectedPoint, weight: selectedWeight });
   });
 
+  let pointAt = -1;
+  $("heat").addEventListener("keydown", (e) => {
+    const tr = current && current.train;
+    if (!tr || !points || !points.train.length) return;
+    const n = points.train.length;
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+    if (step) pointAt = (pointAt + step + n) % n;
+    else if ((e.key === "Enter" || e.key === " ") && pointAt >= 0) {
+      command("train.select", { point: pointAt, weight: selectedWeight });
+    } else return;
+    e.preventDefault();
+    const canvas = $("heat");
+    const rect = canvas.getBoundingClientRect();
+    const [px, py] = toCanvas(tr, canvas, points.train[pointAt][0], points.train[pointAt][1]);
+    showTip({ clientX: rect.left + px * rect.width / canvas.width, clientY: rect.top + py * rect.height / canvas.height },
+      [`training point ${pointAt} of ${n}, class ${tr.class_names[points.train[pointAt][2]]}`, "Enter follows it"]);
+  });
+  $("heat").addEventListener("blur", hideTip);
+
   $("play").addEventListener("click", () => command(current && current.running ? "train.pause" : "train.play"));
   $("step-sample").addEventListener("click", () => command("train.step", { unit: "sample" }));
   $("step-batch").addEventListener("click", () => command("train.step", { unit: "batch" }));
@@ -892,13 +1066,23 @@
     });
   });
 
-  function readCsv(file) {
+  async function readCsv(file) {
+    $("csv-file").value = ""; // choosing the same file again is a new choice
     if (file.size > 1 << 20) { showError(`${file.name} is ${file.size} bytes; the playground takes CSV files up to 1 MiB`); return; }
-    file.text().then((text) => {
-      csv = { text, name: file.name };
-      $("setup").elements.dataset.value = "csv";
-      sendSetup();
-    });
+    const text = await file.text();
+    if (!text.trim()) {
+      showError(`${file.name} is empty; expected a header line, then rows of 2 feature columns and a class column`);
+      return;
+    }
+    csv = { text, name: file.name };
+    let data;
+    if (pendingCsvSetup) { // the run of the URL, rebuilt with its file
+      data = await command("setup", { setup: { ...pendingCsvSetup, csv_text: text, csv_name: file.name } });
+    } else {
+      const setup = { ...runSetup(), dataset: "csv", csv_text: text, csv_name: file.name, csv_target: "" };
+      data = await command("train.setup", { setup });
+    }
+    if (data && !data.error) pendingCsvSetup = null;
   }
   $("csv-file").addEventListener("change", (e) => { if (e.target.files[0]) readCsv(e.target.files[0]); });
   for (const target of [$("drop"), $("heat")]) {
@@ -911,6 +1095,5 @@
     });
   }
 
-  buildForm();
   start();
 })();

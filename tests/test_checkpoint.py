@@ -105,7 +105,8 @@ def test_resume_is_bit_identical(same_params, tmp_path, optimizer, opt_kw):
     resumed = load_model(tmp_path / "crashed" / CHECKPOINT_NAME)
     assert same_params(resumed, full)
     assert _losses(h_resumed) == _losses(h_full)
-    assert h_resumed.stop_reason == h_full.stop_reason == "completed 6 epochs"
+    assert h_resumed.stop_reason == h_full.stop_reason
+    assert h_full.stop_reason.startswith("completed 6 epochs")
 
 
 def test_resume_of_a_generator_seed_splits_the_same_rows(same_params, tmp_path):

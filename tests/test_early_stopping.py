@@ -73,6 +73,22 @@ def test_keep_last_weights(same_params):
     assert same_params(net, rec.weights[-1])
 
 
+def test_a_run_that_uses_every_epoch_says_whose_model_it_ends_with(same_params):
+    """Patience longer than the run: early stopping never fires, its best weights are
+    restored, and the stop reason said only 'completed 30 epochs' over a table of epoch
+    B's numbers."""
+    net, history, rec = _fit(EarlyStopping(patience=100, monitor="val_accuracy"), epochs=30)
+    best = history.best_epoch
+    assert best is not None and best < 30 and same_params(net, rec.weights[best - 1])
+    assert (
+        history.stop_reason
+        == f"completed 30 epochs; the model is epoch {best}'s, early stopping's best"
+    )
+    net, history, rec = _fit(EarlyStopping(patience=100, restore_best_weights=False), epochs=30)
+    assert history.stop_reason == "completed 30 epochs"  # the last epoch's model, as it says
+    assert _fit(EarlyStopping(patience=5), epochs=1)[1].stop_reason == "completed 1 epoch"
+
+
 def test_monitors_that_do_not_exist():
     net = MLP([2, 4, 2], "tanh", "identity", "cross_entropy", seed=0)
     with pytest.raises(ValueError, match="monitors 'val_f1'.*columns are: loss, accuracy"):

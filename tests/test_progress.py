@@ -130,6 +130,41 @@ def test_the_live_bar_names_the_epoch_in_progress_and_its_steps():
         bar.close()
 
 
+def test_after_an_epoch_line_the_bar_is_drawn_as_it_is_now():
+    """Printing the epoch's line made rich redraw the bar's last rendered frame, up to 1/4 s
+    old: below a short epoch's line sat that epoch's 'step   0/135'."""
+    console, buf = _terminal()
+    bar = ProgressBar(epochs=3, n=1350, batch_size=10, enabled=True, console=console)
+    try:
+        bar.epoch_start(1)
+        for k in range(135):
+            bar.step(10 * (k + 1), lambda: 0.5)
+        bar.epoch_done({"epoch": 1, "loss": 0.5, "time": 1.0})
+        after = buf.getvalue().rsplit("loss    0.5000   1.00s", 1)[1]
+    finally:
+        bar.close()
+    assert "step 135/135" in after and "step   0/135" not in after
+
+
+def test_the_bars_running_loss_weighs_rows_as_the_epoch_line_does(monkeypatch):
+    """135 rows in batches of 100: the bar's loss was the plain mean of the two steps'
+    losses, the epoch line's the mean over the rows (0.2508 against 0.2504 in a toy run)."""
+    from backprop.training import single_process
+
+    shown = []
+
+    class Recording(ProgressBar):
+        def step(self, seen, running_loss):
+            shown.append(running_loss())
+            super().step(seen, running_loss)
+
+    monkeypatch.setattr(single_process, "ProgressBar", Recording)
+    X, y = _data(135)
+    model = MLP([2, 8, 2], "tanh", "identity", "cross_entropy", seed=0)
+    history = model.fit(X, y, optimizer="sgd", lr=0.5, epochs=1, batch_size=100, progress=True)
+    assert len(shown) == 2 and shown[-1] == pytest.approx(history["loss"][0], rel=1e-12)
+
+
 def test_the_clocks_extrapolate_the_epoch_and_the_run():
     """Epoch 2 of 4, a third through after 1 s, epoch 1 took 3 s: 2 s left in the epoch and
     2 + 2 x 3 = 8 s in the run."""

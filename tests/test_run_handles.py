@@ -68,9 +68,12 @@ def test_evaluate_a_csv_run_folder_reuses_its_data_split_and_target(run_cli, csv
                              str(csv_run.parent / "flowers.csv"), "--seed", "5",
                              "--test-fraction", "0.3", "--json")  # fmt: skip
     assert rc == 0 and json.loads(by_hand) == report
-    # an option given on the command line wins over the run's
+    # an option given on the command line wins over the run's; its training rows are the
+    # summary's: the 84 of the split less the validation rows held out of them
     rc, out, _ = run_cli("evaluate", str(csv_run), "--split", "train", "--json")
-    assert rc == 0 and json.loads(out)["n_samples"] == 84
+    summary = json.loads((csv_run / "summary.json").read_text())
+    assert summary["n_train"] + summary["n_validation"] == 84
+    assert rc == 0 and json.loads(out)["n_samples"] == summary["n_train"]
 
 
 def test_evaluate_an_mnist_run_folder(run_cli, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import numpy as np
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
-from .config import load_data, read_config
+from .config import load_data, read_config, validation_split
 from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, SUMMARY_FILE, holds_run
 
 __all__ = ["DATA_KEYS", "Handle", "model_inputs", "open_handle"]
@@ -27,10 +27,31 @@ class Handle:
     """What a MODEL argument names: ``model_path``, and for a run folder ``run_dir`` and
     ``data_options`` (the run's :data:`DATA_KEYS` from its config; empty otherwise)."""
 
-    def __init__(self, model_path: Path, run_dir: Path | None, data_options: dict[str, Any]):
+    def __init__(
+        self,
+        model_path: Path,
+        run_dir: Path | None,
+        data_options: dict[str, Any],
+        validation_fraction: float | None = None,
+    ):
         self.model_path = model_path
         self.run_dir = run_dir
         self.data_options = data_options
+        self.validation_fraction = validation_fraction
+
+    def _own_data(self, values: dict[str, Any]) -> bool:
+        """Whether ``values`` name the run's own data and split (nothing overridden)."""
+        return self.run_dir is not None and all(
+            values.get(k) == self.data_options.get(k) for k in DATA_KEYS
+        )
+
+    def training_rows(self, values: dict[str, Any], n: int) -> tuple[Any, Any] | None:
+        """``(train, validation)`` indices into the ``n`` training rows of the data
+        ``values`` name, as the run split them (the summary table's rows); None when they
+        are not the run's own data, or its config does not say."""
+        if not self._own_data(values) or self.validation_fraction is None:
+            return None
+        return validation_split(n, self.validation_fraction, values.get("seed", 0))
 
     def check_output(self, output: Path, option: str, input_path: Path | None = None) -> None:
         """Refuse an ``output`` file whose writing would overwrite what the command reads
@@ -60,9 +81,7 @@ class Handle:
         data must be those it was trained on (``summary.json``'s SHA-256 of the training
         rows): a CSV file edited since would mix training rows into the test rows."""
         data = load_data(values)
-        if self.run_dir is None or any(
-            values.get(k) != self.data_options.get(k) for k in DATA_KEYS
-        ):
+        if not self._own_data(values):
             return data
         try:
             recorded = json.loads((self.run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
@@ -104,7 +123,8 @@ def open_handle(path: Path) -> Handle:
     if not config_path.is_file():
         return Handle(model_path, path, {})
     values = read_config(config_path)
-    return Handle(model_path, path, {k: values[k] for k in DATA_KEYS if k in values})
+    fraction = values.get("validation_fraction")
+    return Handle(model_path, path, {k: values[k] for k in DATA_KEYS if k in values}, fraction)
 
 
 def model_inputs(

@@ -70,7 +70,11 @@ def _save(fig: Any, path: str | Path) -> None:
 
 
 def plot_run(
-    run_dir: str | Path, model: Any, data: Any, rows: Sequence[dict[str, float]]
+    run_dir: str | Path,
+    model: Any,
+    data: Any,
+    rows: Sequence[dict[str, float]],
+    validation_rows: np.ndarray | None = None,
 ) -> list[str]:
     """Every plot that fits the run; returns the file names written into ``run_dir``.
 
@@ -83,15 +87,25 @@ def plot_run(
         Training data ``X_train`` (n, n_features), labels ``y_train`` (n,), the test split.
     rows : list of dict
         The history, one dict per epoch (``loss``, ``val_loss``, ``accuracy``...).
+    validation_rows : int array, optional
+        The rows of ``X_train`` held out for validation: drawn and scored as such, so that
+        the plot's "train" is the summary table's.
     """
     run_dir = Path(run_dir)
     written = plot_curves(rows, run_dir)
     classify = data.task == "classification"
     if classify and data.n_features == 2:
-        Xs = [data.X_train] + ([data.X_test] if data.X_test is not None else [])
-        ys = [data.y_train] + ([data.y_test] if data.y_test is not None else [])
+        X, y = data.X_train, np.asarray(data.y_train)
+        held = np.zeros(X.shape[0], bool)
+        if validation_rows is not None:
+            held[validation_rows] = True
+        sets = {"train": (X[~held], y[~held])}
+        if held.any():
+            sets["validation"] = (X[held], y[held])
+        if data.X_test is not None:
+            sets["test"] = (data.X_test, np.asarray(data.y_test))
         plot_decision_boundary(
-            model, Xs, ys, data.class_names, run_dir / "decision_boundary.png", title=data.name
+            model, sets, data.class_names, run_dir / "decision_boundary.png", title=data.name
         )
         written.append("decision_boundary.png")
     if not classify:
@@ -163,10 +177,13 @@ def _percent() -> Any:
     return PercentFormatter(xmax=1.0)
 
 
+#: How each point set of a decision-boundary plot is drawn: marker and size.
+MARKERS = {"train": ("o", 18), "validation": ("s", 22), "test": ("^", 28)}
+
+
 def plot_decision_boundary(
     model: Any,
-    Xs: Sequence[np.ndarray],
-    ys: Sequence[np.ndarray],
+    sets: dict[str, tuple[np.ndarray, np.ndarray]],
     class_names: Sequence[str] | None,
     path: str | Path,
     title: str = "",
@@ -177,14 +194,15 @@ def plot_decision_boundary(
     Parameters
     ----------
     model : MLP with 2 inputs
-    Xs : list of arrays (n_k, 2)
-        Point sets drawn in turn: the training points (circles), then the test points
-        (triangles).
-    ys : list of int arrays (n_k,)
-        Their labels (colours).
+    sets : dict
+        Point sets by name, drawn in turn, each ``(X (n_k, 2), int labels (n_k,))``:
+        ``"train"`` (circles), ``"validation"`` (squares), ``"test"`` (triangles); the
+        labels give the colours, and the title each set's accuracy.
     """
     from matplotlib.colors import to_rgb
 
+    Xs = [X for X, _ in sets.values()]
+    ys = [y for _, y in sets.values()]
     X_all = np.concatenate(Xs)
     lo, hi = X_all.min(axis=0), X_all.max(axis=0)
     pad = 0.1 * np.maximum(hi - lo, 1e-9)
@@ -209,16 +227,15 @@ def plot_decision_boundary(
     ax.contour(G1, G2, Z, levels=np.arange(k) + 0.5, colors="k", linewidths=0.8)
     names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
     scores = []
-    for s, (X, y) in enumerate(zip(Xs, ys, strict=True)):
-        which = "train" if s == 0 else "test"
+    for which, (X, y) in sets.items():
         scores.append(f"{which} {100 * np.mean(model.predict_classes(X) == np.asarray(y)):.1f}%")
+        marker, size = MARKERS[which]
         for c in range(k):
             m = np.asarray(y) == c
             if not m.any():
                 continue
             ax.scatter(
-                X[m, 0], X[m, 1], s=18 if s == 0 else 28, c=colors[c],
-                marker="o" if s == 0 else "^",
+                X[m, 0], X[m, 1], s=size, c=colors[c], marker=marker,
                 edgecolors="k", linewidths=0.4,
                 label=f"class {names[c]} ({which})",
             )  # fmt: skip

@@ -239,11 +239,16 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_plots(
-    run_dir: Path, model: MLP, data: Any, rows: list[dict[str, float]], enabled: bool, console: Any
+    run_dir: Path,
+    model: MLP,
+    data: Any,
+    rows: list[dict[str, float]],
+    enabled: bool,
+    validation_rows: Any = None,
 ) -> list[str]:
     if not enabled:
         return []
     if not plots.available():
         click.echo(plots.MISSING_MESSAGE, err=True)
         return []
-    return plots.plot_run(run_dir, model, data, rows)
+    return plots.plot_run(run_dir, model, data, rows, validation_rows)

@@ -257,22 +257,34 @@ def train_epochs(
     # early stopping's best weights (it keeps them only with restore_best_weights), whether
     # it came as fit's early_stopping or among the callbacks
     es = any(isinstance(cb, EarlyStopping) for cb in callbacks)
-    if restore_best or es:
-        restore_best_weights(state)
-    if not state.history.stop_reason:
-        state.history.stop_reason = f"completed {state.epoch} epochs"
+    restored = (restore_best or es) and restore_best_weights(state)
+    end_of_epochs(state, restored)
     return state.history
 
 
-def restore_best_weights(state: TrainState) -> None:
+def end_of_epochs(state: TrainState, restored: bool) -> None:
+    """The stop reason of a run that used every epoch it was given (none set by early
+    stopping, a callback or a divergence), saying whose model it ends with when early
+    stopping's best weights were ``restored``: not the last epoch's."""
+    if state.history.stop_reason:
+        return
+    n, best = state.epoch, state.history.best_epoch
+    reason = f"completed {n} epoch{'' if n == 1 else 's'}"
+    if restored and best is not None and best != n:
+        reason += f"; the model is epoch {best}'s, early stopping's best"
+    state.history.stop_reason = reason
+
+
+def restore_best_weights(state: TrainState) -> bool:
     """Early stopping's best weights (when it kept some) into the model, the weights the
     last epoch ended with kept in ``state.last_params``: a run given more epochs goes on
-    from those, exactly as if it had never stopped."""
+    from those, exactly as if it had never stopped. Whether there were some to restore."""
     if state.best_params is None:
-        return
+        return False
     if state.last_params is None:  # (still set when this call trained no epoch)
         state.last_params = state.model.state_dict()
     state.model.load_state_dict(state.best_params)
+    return True
 
 
 def epoch_order(rng: np.random.Generator, n: int, shuffle: bool) -> np.ndarray:

@@ -189,6 +189,9 @@ class ProgressBar:
         if self.live is not None:
             from rich.text import Text
 
+            # printing redraws the bar's last rendered frame below the line, up to 1/4 s old
+            # (a short epoch's 'step 0'): render the present one first
+            self.live.refresh()
             self.live.console.print(Text(line), soft_wrap=True)
         else:
             out = self.console.file if self.console is not None else sys.stdout

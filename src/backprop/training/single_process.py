@@ -205,7 +205,11 @@ def run_epoch(
                     if classes is not rows:  # backends without out=
                         predicted[lo : lo + nb] = classes
         if bar.enabled:
-            bar.step(lo + nb, lambda k=k: float(xp.mean(step_losses[: k + 1])))
+            # the mean over the rows seen, as the epoch's line weighs it (the epoch's last
+            # step may hold fewer rows than the others)
+            bar.step(lo + nb, lambda k=k, nb=nb, seen=lo + nb: float(
+                batch_size * xp.sum(step_losses[:k]) + nb * step_losses[k]
+            ) / seen)  # fmt: skip
     if ahead is not None:
         ahead()
     sizes = _step_sizes(be, n, batch_size, model.dtype)

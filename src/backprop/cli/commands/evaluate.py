@@ -33,7 +33,14 @@ __all__ = ["evaluate"]
     type=Count(0),
     help="Seed of the dataset's split (as in train). [default: the run's, else 0]",
 )
-@click.option("--split", type=choice(("test", "train")), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=choice(("test", "train", "validation")),
+    default="test",
+    show_default=True,
+    help="The rows: test; train (of a run folder: without the validation rows it held out, "
+    "as its summary table); validation (a run folder's held-out rows).",
+)
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int:
@@ -71,7 +78,16 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
             )
         X, y = data.X_test, data.y_test
     else:
-        X, y = data.X_train, data.y_train
+        X, y = data.X_train, np.asarray(data.y_train)
+        rows = handle.training_rows(values, X.shape[0])
+        if split == "validation" and (rows is None or not rows[1].size):
+            raise UserError(
+                "--split validation needs a run folder that held validation rows out of its "
+                "own data (and no --dataset, --seed or --test-fraction of another split)"
+            )
+        if rows is not None:
+            pick = rows[0] if split == "train" else rows[1]
+            X, y = X[pick], y[pick]
     X, y = model_inputs(model, data, X, np.asarray(y))
     classify = data.task == "classification"
     by_name = pre is not None and pre.classes is not None and data.preprocessing is not None

@@ -86,7 +86,13 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
         if len(names) != out.shape[1]:
             names = [str(k) for k in range(out.shape[1])]
         labels = output_classes(out)
-        writer.writerow([*first, "label", *[f"p_{n}" for n in names]])
+        # class probabilities only where the model makes them (a cross-entropy loss's link,
+        # a softmax output); the tutorial's sigmoid outputs under L2 need not sum to 1
+        probabilities = (
+            model.loss_fn.link != "identity" or model.config.output_activation == "softmax"
+        )
+        prefix = "p_" if probabilities else "out_"
+        writer.writerow([*first, "label", *[f"{prefix}{n}" for n in names]])
         for i, (k, row) in enumerate(zip(labels, out, strict=True)):
             true = [] if true_rows is None else true_rows[i]
             writer.writerow([*true, names[k], *[f"{v:.9g}" for v in row]])

@@ -21,7 +21,7 @@ from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
 from ...preprocessing import in_target_units
 from ...training import TrainingDiverged, fit
-from ...training.epochs import restore_best_weights
+from ...training.epochs import end_of_epochs, restore_best_weights
 from ...training.mpi import is_main_process
 from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
 from ..config import (
@@ -370,7 +370,7 @@ def _run_training(
             )
         write_json(run_dir / SUMMARY_FILE, summary)
         stage = "drawing the plots"
-        written = write_plots(run_dir, model, data, history.epochs, options["plots"], console)
+        written = write_plots(run_dir, model, data, history.epochs, options["plots"], va)
         console.print(summary_table(summary, run_dir, written))
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
@@ -422,9 +422,7 @@ def _end_as_fit_would(keep: KeepLastEpoch) -> Any:
     state = keep.state
     state.model.load_state_dict(keep.weights)  # whether or not fit had restored them yet
     state.last_params = None
-    restore_best_weights(state)
-    if not state.history.stop_reason:
-        state.history.stop_reason = f"completed {state.epoch} epochs"
+    end_of_epochs(state, restore_best_weights(state))
     return state.history
 
 

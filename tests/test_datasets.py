@@ -191,6 +191,21 @@ def test_mnist_lookup_order(tmp_path, monkeypatch):
     # MNIST trained where another set in MNIST's format (Fashion-MNIST) was meant
     with pytest.raises(DatasetError, match=r"data_dir .*typo: no such folder$"):
         load_dataset("mnist", data_dir=tmp_path / "typo")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(DatasetError, match=r"data_dir .*afile is not a folder$"):
+        load_dataset("mnist", data_dir=tmp_path / "afile")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_an_mnist_file_that_is_not_a_regular_file_is_named(tmp_path):
+    """A FIFO (or folder) with an MNIST file's name was searched past: the error said the
+    file was not on this machine, or another folder's file was read."""
+    _fake_mnist(tmp_path / "mnist")
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    labels.unlink()
+    os.mkfifo(labels)
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte.gz is a FIFO \(named pipe\)"):
+        load_dataset("mnist", data_dir=tmp_path, download=False)
 
 
 def test_mnist_labels_that_disagree_with_images(tmp_path):

@@ -109,12 +109,14 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path | None]:
-    """Where each of the four files is, or None where it is nowhere in :func:`search_dirs`."""
+    """Where each of the four files is, or None where it is nowhere in :func:`search_dirs`.
+    The first path of a file's name that exists is it, whatever it is: a folder or a FIFO
+    there is refused by name when read, not searched past into another folder's file."""
     dirs = search_dirs(data_dir)
     found: dict[str, Path | None] = {}
     for key, f in MNIST_FILES.items():
         found[key] = next(
-            (d / n for d in dirs for n in (f.name + ".gz", f.name) if (d / n).is_file()), None
+            (d / n for d in dirs for n in (f.name + ".gz", f.name) if (d / n).exists()), None
         )
     return found
 
@@ -245,7 +247,8 @@ def load_mnist_arrays(
     for the published files (any counts are accepted when images and labels agree).
     """
     if data_dir is not None and not os.path.isdir(data_dir):  # else silently searched past
-        raise DatasetError(f"data_dir {os.fspath(data_dir)}: no such folder")
+        what = " is not a folder" if os.path.exists(data_dir) else ": no such folder"
+        raise DatasetError(f"data_dir {os.fspath(data_dir)}{what}")
     found = find_mnist_files(data_dir)
     missing = [k for k, p in found.items() if p is None]
     if missing:

@@ -101,6 +101,14 @@ def test_numeric_target_with_few_integer_values_is_classification(tmp_path):
     assert ds.task == "classification" and ds.class_names == ["2", "9", "10"]  # numeric order
 
 
+def test_numeric_labels_are_compared_as_numbers(tmp_path):
+    """'1', '1.0' and '01' were three classes of a numeric class column."""
+    rows = "".join(f"{i},{('1', '1.0', '01', '2', '2.0')[i % 5]}\n" for i in range(20))
+    ds = load_dataset(_write(tmp_path, "a,y\n" + rows), target="y", test_fraction=0.0)
+    assert ds.task == "classification" and ds.class_names == ["1", "2"]
+    np.testing.assert_array_equal(np.bincount(ds.y_train), [12, 8])
+
+
 def test_fractional_or_many_valued_target_is_regression(tmp_path):
     frac = "\n".join(f"{i},{i % 3 + 0.5}" for i in range(30))
     ds = load_dataset(_write(tmp_path, "x,y\n" + frac, "frac.csv"), target="y", seed=0)

@@ -15,7 +15,9 @@ The task, unless ``task`` is given:
   some are not (a missing value such as ``NA``), naming the first.
 
 Classification labels are mapped to ``0..k-1`` in sorted order (numeric order when all are
-numbers, string order otherwise); regression targets become one float64 column.
+numbers, string order otherwise; numbers are compared as numbers: ``1``, ``1.0`` and ``01``
+are one class, named as the file first writes it); regression targets become one float64
+column.
 Features are standardised with the mean and standard deviation of the training split; the
 scaling and the label mapping are returned as a :class:`~backprop.preprocessing.Preprocessing`
 that a model keeps, so :func:`read_csv_features` can turn raw rows into model inputs.
@@ -363,18 +365,20 @@ def load_csv(
                 f"{p}: target column {target!r} has at least",
                 DatasetError,
             )
-        distinct = list(col.labels)
+        distinct = list(col.labels)  # in the order of their codes
+        # numeric labels are numbers: '1', '1.0' and '01' are one class, named as first seen
+        name = {c: c for c in distinct}
         if numeric:
-            classes = sorted(distinct, key=lambda s: (float(s), s))
-        else:
-            classes = sorted(distinct)
+            first: dict[float, str] = {}
+            name = {c: first.setdefault(float(c), c) for c in distinct}
+        classes = sorted(set(name.values()), key=(lambda s: (float(s), s)) if numeric else None)
         if len(classes) < 2:
             raise DatasetError(
                 f"{p}: target column {target!r} has a single class ({classes[0]!r}); "
                 "classification needs at least two"
             )
         rank = {c: k for k, c in enumerate(classes)}
-        code_to_class = np.array([rank[c] for c in distinct], dtype=np.int64)
+        code_to_class = np.array([rank[name[c]] for c in distinct], dtype=np.int64)
         y = code_to_class[np.frombuffer(col.codes, dtype=np.int64)]
         train_idx, test_idx = train_test_split(n, test_fraction, seed, labels=y)
         n_classes = len(classes)

@@ -183,6 +183,8 @@ def hostile(tmp_path_factory) -> dict[str, str]:
     # CSV files
     (F / "classes.csv").write_text("a,y\n" + "\n".join(f"{i},c{i}" for i in range(100_000)))
     (F / "cells.csv").write_text("a,b\n1e308,-1e308\n0.5,0.5\n")
+    # one line of 20 million commas: listed as 20 million cells before any check (160 MB)
+    (F / "commas.csv").write_text("a,y\n" + "," * 20_000_000 + "\n")
     # 100,000 columns: the header checks were quadratic (over a minute)
     (F / "columns.csv").write_text(",".join(f"c{i}" for i in range(100_000)) + "\n")
 
@@ -266,6 +268,9 @@ CASES: list[tuple[str, list[str], dict[str, str], list[str]]] = [
     ("train: CSV header of 100,000 columns",
      ["train", "--dataset", "{dir}/columns.csv", "--target", "c0"], {},
      ["columns.csv", "a header but no data rows"]),
+    ("train: a CSV line of 20 million commas",
+     ["train", "--dataset", "{dir}/commas.csv", "--target", "y"], {},
+     ["commas.csv", "line 2 has at least 16777217 characters", "BACKPROP_MAX_CSV_LINE_CHARS"]),
     ("train: CSV over the limit", ["train", "--dataset", "{cls_csv}", "--target", "label"],
      {"BACKPROP_MAX_CSV_BYTES": "100"}, ["cls.csv", "the limit is 100 bytes"]),
     ("train: a limit that is not a number", ["train"], {"BACKPROP_MAX_EPOCHS": "lots"},

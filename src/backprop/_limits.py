@@ -77,6 +77,7 @@ LIMITS: dict[str, Limit] = {
         Limit("config_bytes", _MiB, "bytes"),  # a --config file (TOML or JSON)
         Limit("weights_bytes", _MiB, "bytes"),  # explain's / playground's --weights JSON
         Limit("csv_bytes", 1 << 30, "bytes"),  # a CSV data set or predict's input
+        Limit("csv_line_chars", 16 * _MiB, "characters"),  # one line of a CSV file
         Limit("header_bytes", 32 * _MiB, "bytes"),  # a model's or checkpoint's header
         Limit("idx_bytes", 256 * _MiB, "bytes"),  # an IDX file's content, decompressed
         Limit("download_bytes", 64 * _MiB, "bytes"),  # one downloaded MNIST file

@@ -56,7 +56,7 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
         check_limit("csv_bytes", os.fstat(raw.fileno()).st_size, f"CSV file {p} is", DatasetError)
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         # strict: a quote never closed is an error, not the rest of the file in one cell
-        reader = csv.reader(text, strict=True)
+        reader = csv.reader(_bounded_lines(p, text), strict=True)
         start = 1  # the line the row being read starts on
         try:
             for cells in reader:
@@ -74,6 +74,21 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
                     '(expected a closing ")'
                 ) from None
             raise DatasetError(f"{p}: line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+def _bounded_lines(p: Path, text: io.TextIOWrapper) -> Iterator[str]:
+    """The file's lines, each at most the limit ``csv_line_chars``: the reader makes a list
+    of a line's cells before anything can look at it, and a 50 MB line of commas took
+    500 MB (the 1 GiB file limit allowed 10 GB)."""
+    cap = limit("csv_line_chars")
+    number = 0
+    while line := text.readline(cap + 1):
+        number += 1
+        if len(line) > cap and not (len(line) == cap + 1 and line.endswith("\n")):
+            check_limit(
+                "csv_line_chars", len(line), f"{p}: line {number} has at least", DatasetError
+            )
+        yield line
 
 
 def _first_bad_utf8(p: Path) -> str:

@@ -1,5 +1,5 @@
 """``backprop explain``: the seed's step, checked against the engine, finite differences and
-arithmetic done by hand."""
+the formulas recomputed here (the hand-worked numbers themselves are in test_hand_worked.py)."""
 
 from __future__ import annotations
 
@@ -225,3 +225,18 @@ def test_bad_weights_files_give_one_line_and_exit_2(capsys, tmp_path, content, m
     assert main(["explain", "--weights", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_wider_network_from_weights_is_labelled_unambiguously(run_cli, tmp_path):
+    """With 11 hidden units the labels w1,11 (input 1, unit 11) and w11 ran together as
+    'w111', and the title called the 2-11-2 network 'the tutorial's'."""
+    rng = np.random.default_rng(0)
+    weights = {"w": rng.normal(size=(2, 11)).tolist(), "b1": [0.1] * 11,
+               "u": rng.normal(size=(11, 2)).tolist(), "b2": [0.2] * 2}  # fmt: skip
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps(weights))
+    rc, out, err = run_cli("explain", "--weights", str(path))
+    assert rc == 0, err
+    assert out.startswith("One backprop step of a 2-11-2 network (--weights)")
+    rows = [line.split()[0] for line in out.splitlines() if line.lstrip().startswith(("w", "u"))]
+    assert "w1,11" in rows and "u11,1" in rows and "u1,2" in rows and "w111" not in rows

@@ -161,7 +161,7 @@ def test_tutorial_steps_through_explains_numbers(page, server, shots, capsys):
     # hovering an edge shows its numbers
     page.hover("#tut-net line.hit >> nth=0")
     tip = page.inner_text("#tip")
-    assert "w11 = 0.15" in tip and "∂L/∂w11 = δ(1)_1 x_1 = 0.00046887875" in tip
+    assert "w11 = 0.15" in tip and "∂L/∂w11 = δ_1 x_1 = 0.00046887875" in tip
     assert "new w11 = 0.149766" in tip
     page.mouse.move(5, 5)
     page.screenshot(path=str(shots / "playground-tutorial.png"), full_page=True)

@@ -146,15 +146,25 @@ def test_formatter_styles_by_hand():
     assert fixed(999999.25) == "999999.250000" and fixed(-1e6) == "-1.000000e+06"
     assert fixed(3.5e307) == "3.500000e+307"  # not 308 digits
     assert sig(0.125394490) == "0.12539449"
+    # eight significant digits, trailing zeros kept: '0.07439279' beside '0.00046887875'
+    # read as two precisions
+    assert sig(0.0743927900) == "0.074392790" and sig(0.000589475700) == "0.00058947570"
     assert short(0.05) == "0.05" and short(0.1 + 0.2) == "0.3"
     assert loss(0.32735913402) == "0.3273591340"
     assert loss(1.25e300) == "1.2500000000e+300"
 
 
+def test_indices_past_nine_are_separated():
+    """explain --weights with 11 hidden units labelled w1,11 and w11,1 both 'w111'."""
+    from backprop.formatting import index
+
+    assert index(0, 1) == "12" and index(0, 10, separated=True) == "1,11"
+
+
 def test_number_carries_the_exact_value_and_an_explicit_state():
     v = 0.1 + 0.2
     msg = json.loads(json.dumps(number(v, "sig")))
-    assert msg == {"v": v, "s": "0.3", "state": "finite"}
+    assert msg == {"v": v, "s": "0.30000000", "state": "finite"}
     assert msg["v"] == v  # the exact double survives JSON
     for bad, st in ((math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf")):
         m = number(bad)

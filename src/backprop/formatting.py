@@ -9,7 +9,7 @@ same text. Four styles:
 style      rule                                    example           used for
 =========  ======================================  ================  =============
 ``fixed``  6 decimals; ``6e`` outside [1e-3, 1e6)  ``0.593270``      activations
-``sig``    8 significant digits (``.8g``)          ``0.12539449``    gradients
+``sig``    8 significant digits (``#.8g``)         ``0.074392790``   gradients
 ``short``  Python's ``g`` (6 significant)          ``0.05``          given numbers
 ``loss``   10 decimals; ``10e`` from 1e6           ``0.3273591340``  the loss
 =========  ======================================  ================  =============
@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STYLES", "fixed", "loss", "number", "numbers", "packed", "short", "sig", "state"]
+__all__ = [
+    "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "short", "sig", "state",
+]  # fmt: skip
 
 
 def fixed(v: float) -> str:
@@ -36,8 +38,16 @@ def fixed(v: float) -> str:
 
 
 def sig(v: float) -> str:
-    """Eight significant digits: enough to compare a gradient with its finite difference."""
-    return f"{v:.8g}"
+    """Eight significant digits, trailing zeros kept (``0.074392790``, not ``0.07439279``
+    beside ``0.00046887875``): enough to compare a gradient with its finite difference."""
+    return f"{v:#.8g}"
+
+
+def index(*ks: int, separated: bool = False) -> str:
+    """0-based indices as the tutorial writes them, 1-based: ``(0, 1)`` -> ``"12"``, or
+    ``"1,2"`` when ``separated`` (a layer of more than 9 units: ``w111`` would not say which
+    of w1,11 and w11,1)."""
+    return ("," if separated else "").join(str(k + 1) for k in ks)
 
 
 def short(v: float) -> str:

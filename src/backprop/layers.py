@@ -4,8 +4,9 @@ Each layer names its own parameters and says which of them weight decay applies 
 (:meth:`Dense.parameters`, :attr:`Dense.decays`); the model gives them their dotted names
 ``layers.<k>.<name>`` (:func:`backprop.network.parameter_name`). A layer's ``forward``
 caches exactly what its ``backward`` needs. ``backward`` receives
-``g = dL/dy`` (the delta flowing down from the layer above), stores the gradients of its
-own parameters, and returns ``dL/dx`` for the layer below. Layers never call each other:
+``g = dL/dy`` (the gradient flowing down from the layer above; times the activation's
+derivative it is the seed's ``delta``), stores the gradients of its own parameters, and
+returns ``dL/dx`` for the layer below (its ``dL/dy``). Layers never call each other:
 :class:`backprop.network.MLP` walks them (the generalized delta rule, written once).
 
 In training mode (``training=True``) a layer writes into buffers it keeps from step to
@@ -50,8 +51,8 @@ def batch_buffer(
 class _Buffers:
     """One layer's scratch arrays for one batch size: ``a`` (pre-activations, then outputs),
     ``tmp`` (the activation's in-place backward: values, a boolean mask, or None, as its
-    ``scratch`` says) and ``dx`` (the delta for the layer below, allocated on first use: the
-    first layer never needs it). All None on backends without ``out=``.
+    ``scratch`` says) and ``dx`` (``dL/dx``, the layer below's ``dL/dy``, allocated on first
+    use: the first layer never needs it). All None on backends without ``out=``.
 
     With ``parent`` (a set for a larger batch) the arrays are the parent's first ``n`` rows,
     contiguous views: the epoch's last, partial batch needs no memory of its own."""

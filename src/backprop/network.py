@@ -3,8 +3,9 @@
 Batches are rows: ``X`` has shape ``(n_samples, n_features)`` and every layer computes
 ``a = x W + b``, ``y = f(a)`` with ``W`` of shape ``(fan_in, fan_out)``, exactly the seed's
 ``a(1) = x w + b(1)``. The backward pass (:meth:`MLP.backward`) walks the layers in reverse:
-each turns the delta it receives into its parameter gradients and the delta for the layer
-below. That loop is the generalized delta rule of the seed's section 6.
+each takes ``dL/dy`` from the layer above, makes it the seed's ``delta`` (times the
+activation's derivative), and turns that into its parameter gradients and the ``dL/dy`` of
+the layer below. That loop is the generalized delta rule of the seed's section 6.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ class Recipe:
     weight_decay: float = 0.0
 
 
-#: The tutorial's network on its toy data: `backprop train` with no options, unchanged.
+#: The tutorial's network (2-3-2 sigmoid, L2) on the toy data: `backprop train` with no
+#: options, unchanged; its training settings are the project's (the tutorial gives none).
 TUTORIAL = Recipe(
     hidden=(3,), activation="sigmoid", loss="l2", init="normal", init_scale=0.1,
     bias_init="zeros", optimizer="sgd", lr=3.0, batch_size=10, epochs=300, early_stopping=0,

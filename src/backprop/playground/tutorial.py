@@ -1,7 +1,7 @@
 """Tutorial mode: the seed's network, one phase of one step at a time.
 
 Every number comes from :func:`backprop.reference.seed_step` and
-:func:`backprop.explain.finite_difference_gradients`, the functions behind
+:func:`backprop.tutorial.finite_difference_gradients`, the functions behind
 ``backprop explain``, so the page shows exactly ``backprop explain --json``; every text
 comes from :mod:`backprop.formatting`, the formatter ``explain`` prints with.
 """
@@ -100,7 +100,7 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
         hidden.append(f"∂L/∂h_{j + 1} = {terms} = {nums} = {sig(s.dL_dh[j])}")
     for j in range(n_hid):
         hidden.append(
-            f"δ(1)_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
+            f"δ_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
             f"({fixed(s.h[j])})(1 - {fixed(s.h[j])}) = {sig(s.delta_hidden[j])}"
         )
 
@@ -120,13 +120,13 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
     for i in range(n_in):
         for j in range(n_hid):
             grads.append(
-                f"∂L/∂w_{i + 1}{j + 1} = δ(1)_{j + 1} x_{i + 1} = ({sig(s.delta_hidden[j])})"
+                f"∂L/∂w_{i + 1}{j + 1} = δ_{j + 1} x_{i + 1} = ({sig(s.delta_hidden[j])})"
                 f"({short(s.x[i])}) = {sig(s.grad_w[i][j])}    "
                 f"finite difference {sig(fd['grad_w'][i][j])}"
             )
     for j in range(n_hid):
         grads.append(
-            f"∂L/∂b(1)_{j + 1} = δ(1)_{j + 1} = {sig(s.grad_b1[j])}    "
+            f"∂L/∂b(1)_{j + 1} = δ_{j + 1} = {sig(s.grad_b1[j])}    "
             f"finite difference {sig(fd['grad_b1'][j])}"
         )
 
@@ -156,7 +156,7 @@ class Tutorial:
 
     Parameters
     ----------
-    start : dict with ``x, t, eta, w, b1, u, b2`` (as :func:`backprop.explain.example_inputs`)
+    start : dict with ``x, t, eta, w, b1, u, b2`` (as :func:`backprop.tutorial.example_inputs`)
     """
 
     def __init__(self, start: dict[str, Any] | None = None) -> None:

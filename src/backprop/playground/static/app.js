@@ -298,7 +298,7 @@
       (name === "w" ? `   (input x${i + 1} → hidden h${j + 1})` : `   (hidden h${i + 1} → output y${j + 1})`)];
     const grad = name === "w" ? "grad_w" : "grad_u";
     if (has(grad)) {
-      const from = name === "w" ? `δ(1)_${j + 1} x_${i + 1}` : `δ_${j + 1} h_${i + 1}`;
+      const from = name === "w" ? `δ_${j + 1} x_${i + 1}` : `δ_${j + 1} h_${i + 1}`;
       lines.push(`∂L/∂${name}${ij} = ${from} = ${V(grad, i, j).s}`);
       lines.push(`finite difference   ${tut.fd[grad][i][j].s}`);
     }
@@ -315,7 +315,7 @@
         has("a1") && `a(1)${k} = Σ_i x_i w_i${k} + b(1)${k} = ${V("a1", j).s}`,
         has("h") && `h${k} = σ(a(1)${k}) = ${V("h", j).s}`,
         has("dL_dh") && `∂L/∂h${k} = Σ_k δ_k u_${k}k = ${V("dL_dh", j).s}`,
-        has("delta_hidden") && `δ(1)${k} = ∂L/∂h${k} h${k}(1 - h${k}) = ${V("delta_hidden", j).s}`,
+        has("delta_hidden") && `δ${k} = ∂L/∂h${k} h${k}(1 - h${k}) = ${V("delta_hidden", j).s}`,
         has("grad_b1") && `∂L/∂b(1)${k} = ${V("grad_b1", j).s}   finite difference ${tut.fd.grad_b1[j].s}`,
         has("b1_new") && `new b(1)${k} = ${V("b1_new", j).s}`,
       ];
@@ -332,7 +332,7 @@
 
   const KEY_LABEL = {
     a1: "a(1)", h: "h", a2: "a(2)", y: "y", loss: "L", delta_out: "δ (output)", dL_dh: "∂L/∂h",
-    delta_hidden: "δ(1) (hidden)", grad_u: "∂L/∂u", grad_b2: "∂L/∂b(2)", grad_w: "∂L/∂w",
+    delta_hidden: "δ (hidden)", grad_u: "∂L/∂u", grad_b2: "∂L/∂b(2)", grad_w: "∂L/∂w",
     grad_b1: "∂L/∂b(1)", w_new: "new w", b1_new: "new b(1)", u_new: "new u", b2_new: "new b(2)",
   };
 

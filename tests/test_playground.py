@@ -23,6 +23,7 @@ import pytest
 from backprop import load_model
 from backprop.cli import main
 from backprop.playground import make_server
+from backprop.playground.server import MAX_SESSIONS
 from backprop.playground.session import CommandError, Session
 from backprop.playground.training import SetupError, TrainRun, check_setup
 from backprop.playground.tutorial import PHASE_KEYS, Tutorial
@@ -96,13 +97,15 @@ def test_tutorial_edit_recomputes_and_rejects_bad_values(capsys, tmp_path):
     assert tut.phase == 1  # the phase stays
     for bad, match in [
         ({"x": [1.0]}, "x has 1 values but w has 2 rows"),
-        ({"eta": "fast"}, "eta must be a finite number"),
+        ({"eta": "fast"}, "η \\(the learning rate\\) must be a finite number"),
         ({"w": [[1, 2, 3], [4, 5]]}, "rectangular|shape|columns|rows"),
         ({"bias": [1]}, "unknown values"),
         ({"t": [float("nan"), 1.0]}, r"t\[0\] is nan; expected a finite number"),
         # JSON integers too large for a float64 (OverflowError before)
         ({"w": [[1, 2, 3], [4, 5, 10**400]]}, r"w\[1\]\[2\] is 10{59}\.\.\.; expected a finite"),
-        ({"eta": 10**400}, "eta must be a finite number"),
+        ({"eta": 10**400}, "η \\(the learning rate\\) must be a finite number"),
+        # the page's symbol and the number as typed ('eta must be >= 0; got -1.0' before)
+        ({"eta": -1}, r"^η \(the learning rate\) must be 0 or more, a step down the loss; got -1$"),
     ]:
         with pytest.raises(ValueError, match=match):
             tut.set_inputs(bad)
@@ -469,7 +472,10 @@ def test_bodies_and_commands_are_bounded_and_checked(server):
     assert r.status == 400 and "learning rate η must be a number" in json.loads(data)["error"]
     for command, error in [
         ({"op": "train.setup", "setup": {"speed": 10**400}}, "steps per frame must be a whole"),
-        ({"op": "tutorial.set", "values": {"eta": 10**400}}, "eta must be a finite number"),
+        (
+            {"op": "tutorial.set", "values": {"eta": 10**400}},
+            "η (the learning rate) must be a finite number",
+        ),
         ({"op": "train.select", "point": 10**400}, "point 10000"),
     ]:
         r, data = request(server, "POST", f"/api/command?token={t}&session={sid}",
@@ -509,6 +515,53 @@ def test_frames_come_with_commands_and_are_pulled_without_waiting_when_idle(serv
     assert r.status == 404 and "reload the page" in json.loads(data)["error"]
     _, body = request(server, "GET", f"/api/export?token={t}&session={sid}&what=step.json")
     assert json.loads(body)["loss"] == frame["tutorial"]["values"]["loss"]["v"]
+
+
+def test_a_waiting_frame_request_learns_that_its_server_or_session_ended():
+    """A frame request held open while training ran got 200 and 'busy: false' when the
+    server stopped, and the page went idle, still saying 'live' (up to 5 s); the server now
+    closes it unanswered, as any request to a stopping server, and a tab closed for a newer
+    one gets the 404 that says so."""
+    srv = make_server("127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    t = srv.token
+    answers: dict[str, object] = {}
+
+    def training_session() -> str:
+        _, data = request(srv, "POST", f"/api/session?token={t}", b"{}")
+        sid = json.loads(data)["session"]
+        request(srv, "POST", f"/api/command?token={t}&session={sid}", b'{"op": "train.play"}')
+        return sid
+
+    def wait_for_frame(sid: str) -> threading.Thread:
+        def run() -> None:  # a frame number no run reaches: the request waits
+            path = f"/api/frame?token={t}&session={sid}&after={10**11}&wait=1"
+            try:
+                r, data = request(srv, "GET", path)
+                answers[sid] = (r.status, json.loads(data))
+            except (http.client.RemoteDisconnected, ConnectionError) as e:
+                answers[sid] = e
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.3)
+        return thread
+
+    try:
+        evicted = training_session()
+        waiting = wait_for_frame(evicted)
+        for _ in range(MAX_SESSIONS):  # newer tabs: the first is the least recently used
+            request(srv, "POST", f"/api/session?token={t}", b"{}")
+        waiting.join(timeout=10)
+        status, body = answers[evicted]
+        assert status == 404 and "this tab's session has ended" in body["error"]
+        running = training_session()
+        waiting = wait_for_frame(running)
+    finally:
+        srv.stop()
+        srv.server_close()
+    waiting.join(timeout=10)
+    assert isinstance(answers[running], http.client.RemoteDisconnected | ConnectionError)
 
 
 def test_a_csv_runs_url_says_to_drop_its_file_and_shows_train_mode(server):

@@ -427,3 +427,45 @@ def test_a_stopped_server_is_said_in_one_line(browser):
     assert pg.inner_text("#conn") == "stopped"
     assert not errors  # the failed fetch was an unhandled rejection before
     context.close()
+
+
+def test_play_during_an_idle_check_and_a_hidden_tab(page, server):
+    """Play pressed while an idle frame check was on its way back: its 'nothing coming'
+    answer sent the page idle for 5 s while the server trained on. And a hidden tab drew
+    every frame nobody saw; it acknowledges them undrawn (training goes on) and draws the
+    newest when shown."""
+    pulls: list[str] = []
+    page.on("request", lambda r: pulls.append(r.url) if "/api/frame" in r.url else None)
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    page.click("#tab-train")
+    page.locator('#metrics [data-metric="train_loss"]').wait_for()
+    # the next frame check's answer comes back a second late: Play lands while it is on its
+    # way, after the server answered it (the table done: "nothing coming")
+    page.evaluate("""() => {
+      const fetch0 = window.fetch; let once = true;
+      const late = (r) => new Promise((ok) => setTimeout(() => ok(r), 1500));
+      window.fetch = (u, o) => (String(u).includes("/api/frame") && once)
+        ? (once = false, fetch0(u, o).then(late)) : fetch0(u, o);
+    }""")
+    page.click("#step-batch")  # busy while its gradient table is computed: a check follows
+    time.sleep(0.7)  # the table takes 0.2-0.3 s: answered, its answer held until 1.5 s
+    page.click("#play")
+    frames = page.evaluate("window.__playground.frames")
+    time.sleep(2.0)
+    assert page.evaluate("window.__playground.frames") - frames >= 20  # 0 or 1 before
+    page.evaluate("""() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    time.sleep(0.2)
+    frames, n_pulls = page.evaluate("window.__playground.frames"), len(pulls)
+    time.sleep(1.0)
+    assert page.evaluate("window.__playground.frames") == frames  # drawn: about 50 before
+    assert len(pulls) - n_pulls >= 10  # still acknowledged: the run goes on
+    page.evaluate("""() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    wait_until(page, f"window.__playground.frames > {frames}", timeout=2.0)
+    page.click("#play")  # pause

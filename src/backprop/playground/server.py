@@ -244,6 +244,12 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             return
         wait = FRAME_WAIT_S if (query.get("wait") or ["0"])[0] == "1" else 0.0
         got = session.frame_after(int(after), wait)
+        if self.server.stopping.is_set():  # woken by the stop: no answer, as _checked does,
+            self.close_connection = True  # so the page says at once that the server stopped
+            return
+        if session.closed:  # closed while waiting: the least recently used of too many tabs
+            self._gone()
+            return
         self._with_frame(session, {}, got[1] if got else None)
 
     # ---------------------------------------------------------------- POST

@@ -185,7 +185,10 @@ class Tutorial:
             raise ExplainError(f"unknown values {unknown}; expected some of {list(EDITABLE)}")
         new = {**self.inputs, **{key: _checked(key, v) for key, v in values.items()}}
         if not new["eta"] >= 0:
-            raise ExplainError(f"eta must be >= 0; got {new['eta']!r}")
+            raise ExplainError(
+                f"η (the learning rate) must be 0 or more, a step down the loss; "
+                f"got {short(new['eta'])}"
+            )
         check_shapes(new["x"], new["t"], new["w"], new["b1"], new["u"], new["b2"])
         if max(len(new["x"]), len(new["b1"]), len(new["b2"])) > MAX_UNITS:
             raise ExplainError(f"the tutorial draws at most {MAX_UNITS} units per layer")
@@ -253,6 +256,8 @@ def _checked(key: str, value: Any) -> Any:
     lists, the others lists (the same checks as a ``--weights`` file's)."""
     if key == "eta":
         if not is_finite_number(value):
-            raise ExplainError(f"eta must be a finite number; got {short_repr(value)}")
+            raise ExplainError(
+                f"η (the learning rate) must be a finite number; got {short_repr(value)}"
+            )
         return float(value)
     return as_matrix(value, key) if key in ("w", "u") else as_vector(value, key)

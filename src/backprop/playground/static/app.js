@@ -79,11 +79,19 @@
     return data;
   }
 
+  // A hidden tab keeps the newest frame and acknowledges it without drawing (training goes
+  // on at full speed; nobody sees the canvas): it is drawn when the tab is shown again.
+  let heldFrame = null;
   function draw(frame) {
     if (!frame || frame.seq <= drawnSeq) return; // latest wins: never an older frame
+    drawnSeq = frame.seq; // what the next pull acknowledges
+    heldFrame = document.hidden ? frame : null;
+    if (!heldFrame) show(frame);
+  }
+
+  function show(frame) {
     const t0 = performance.now();
     render(frame);
-    drawnSeq = frame.seq;
     stats.frames += 1;
     stats.seq = frame.seq;
     stats.times.push(t0);
@@ -109,8 +117,15 @@
   // froze every tab once six were open).
   let pulling = false;
   let wakeUp = null;
-  function wake() { if (wakeUp) wakeUp(); else pullFrames(); }
-  document.addEventListener("visibilitychange", () => { if (!document.hidden && wakeUp) wakeUp(); });
+  // set by a command while a pull is on its way: an answer of "nothing coming" from before
+  // the command (Play pressed during an idle check) must not send the loop idle for 5 s
+  let woken = false;
+  function wake() { woken = true; if (wakeUp) wakeUp(); else pullFrames(); }
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) return;
+    if (heldFrame) { show(heldFrame); heldFrame = null; }
+    if (wakeUp) wakeUp();
+  });
 
   function idle() {
     let timer = null;
@@ -126,11 +141,13 @@
     pulling = true;
     let busy = true;
     while (!ended) {
+      woken = false;
       const data = await request("/api/frame", { session, after: drawnSeq, wait: busy ? 1 : 0 });
       if (data === null) break;
       if (data.frame) draw(data.frame);
       busy = !!data.busy;
-      if (!busy) { await idle(); busy = true; }
+      if (!busy && !woken) await idle();
+      busy = true;
     }
     pulling = false;
   }
@@ -459,7 +476,12 @@
     else { updated = inputs[key].map((r) => r.slice()); updated[idx[0]][idx[1]] = value; }
     input.blur();
     const data = await command("tutorial.set", { values: { [key]: updated } });
-    if (data && data.error) { markBad(input, true); showError(`${label}: ${data.error}`); }
+    if (data && data.error) {
+      markBad(input, true);
+      const inUse = idx.reduce((a, i) => a[i], current.tutorial.values[key]).s;
+      const why = data.error.startsWith(label) ? data.error : `${label}: ${data.error}`;
+      showError(`${why} (the step still uses ${inUse})`);
+    }
   }
 
   $("tut-next").addEventListener("click", () => command("tutorial.phase", { delta: 1 }));

@@ -76,6 +76,19 @@ def test_evaluate_a_csv_run_folder_reuses_its_data_split_and_target(run_cli, csv
     assert rc == 0 and json.loads(out)["n_samples"] == summary["n_train"]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_for_a_runs_summary_does_not_hang_evaluate(csv_run):
+    """evaluate reads summary.json for the SHA-256 of the training rows: a FIFO there made
+    it wait forever for a writer. A summary that is not a regular file is not one train
+    wrote: evaluated without the check, at once."""
+    (csv_run / "summary.json").unlink()
+    os.mkfifo(csv_run / "summary.json")
+    proc = subprocess.run([sys.executable, "-m", "backprop", "evaluate", str(csv_run), "--json"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n_samples"] == 36
+
+
 def test_evaluate_an_mnist_run_folder(run_cli, tmp_path, monkeypatch):
     if not (Path(os.environ.get("BACKPROP_DATA", "/nonexistent")) / "mnist").is_dir():
         pytest.skip("MNIST files are not here (set BACKPROP_DATA)")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import read_user_file
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
@@ -83,10 +84,11 @@ class Handle:
         data = load_data(values)
         if not self._own_data(values):
             return data
-        try:
-            recorded = json.loads((self.run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        try:  # a regular file of at most 1 MiB: a FIFO named summary.json must not hang
+            text = read_user_file(self.run_dir / SUMMARY_FILE, "summary", "config_bytes")
+            recorded = json.loads(text)
             recorded = recorded.get("data_sha256") if isinstance(recorded, dict) else None
-        except (OSError, ValueError):
+        except ValueError:
             return data  # no summary (an interrupted first run), or not one we wrote
         if isinstance(recorded, str) and recorded != data.sha256():
             raise UserError(

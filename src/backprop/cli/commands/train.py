@@ -14,6 +14,7 @@ import numpy as np
 from click.core import ParameterSource
 
 from ... import metrics
+from ..._limits import read_user_file
 from ..._validation import short_repr as _short
 from ..._version import __version__
 from ...io import save_model
@@ -430,9 +431,9 @@ def _mark_summary_interrupted(run_dir: Path, epoch: int) -> None:
     """A summary.json from before a ``--resume`` describes the model this Ctrl-C replaced:
     its metrics are dropped and it says which epoch's model the folder now holds."""
     path = run_dir / SUMMARY_FILE
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # a regular file of at most 1 MiB: a FIFO named summary.json must not hang
+        summary = json.loads(read_user_file(path, "summary", "config_bytes"))
+    except ValueError:
         return  # none (a first run), or not ours to repair
     if not isinstance(summary, dict):
         return

@@ -94,8 +94,8 @@ class Handle:
             raise UserError(
                 f"the training rows of {data.name} differ from those the run in "
                 f"{self.run_dir} was trained on (SHA-256 {data.sha256()[:12]}... instead of "
-                f"{recorded[:12]}...): the file changed since, so its test rows are not the "
-                "held-out ones; restore it, or name other data explicitly"
+                f"{recorded[:12]}...): they changed since, so the test rows may not be the "
+                "held-out ones; restore the data, or name other data explicitly"
             )
         return data
 

@@ -39,6 +39,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     ragged.write_text("a,b\n1,2\n3\n")
     wide = folder / "wide.csv"
     wide.write_text("a,b,c\n1,2,3\n")
+    reg = folder / "reg.csv"  # a regression set: fractional targets
+    reg.write_text("a,b,price\n" + "".join(f"{i},{i % 3},{100 + 1.5 * i}\n" for i in range(20)))
     tiny = folder / "tiny.csv"  # two rows a class: a quarter of each rounds to no test row
     tiny.write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n")
     tiny_run = folder / "tiny"
@@ -52,6 +54,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "ragged": ragged,
         "wide": wide,
         "tiny": tiny,
+        "reg": reg,
         "tiny_run": tiny_run,
         "folder": folder,
     }
@@ -121,6 +124,22 @@ CASES = {
                                    ["the output", "is the model file this command reads"]),
     "export onto the checkpoint": (["export", "{run}", "{run}/checkpoint.safetensors"],
                                    ["is the checkpoint.safetensors of the run in"]),
+    # options of the other task: refused before the run folder exists (fit found the first
+    # two, with 'T holds 2.05337 (first at index [2, 0])', after writing config.toml)
+    "a class loss on a regression set": (
+        ["train", "--dataset", "{reg}", "--target", "price", "--loss", "cross_entropy"],
+        ["--loss cross_entropy takes class targets", "reg.csv is a regression set"]),
+    "class weights on a regression set": (
+        ["train", "--dataset", "{reg}", "--target", "price", "--class-weight", "balanced"],
+        ["--class-weight weighs classes", "regression set"]),
+    "target scaling on a classification set": (
+        ["train", "--dataset", "{table}", "--target", "label", "--target-scaling", "standard"],
+        ["--target-scaling standard scales regression targets", "classification set"]),
+    # options that did not apply and were ignored (and recorded in config.toml)
+    "--test-fraction on mnist": (["train", "--dataset", "mnist", "--test-fraction", "0.5"],
+                                 ["--test-fraction does not apply to mnist"]),
+    "--data-dir on toy": (["train", "--data-dir", "{folder}"],
+                          ["data_dir applies to mnist", "not 'toy'"]),
     "unknown command": (["fit"], ["fit"]),
     "unknown option": (["train", "--learning-rate", "3"], ["--learning-rate"]),
     "missing argument": (["predict", "{model}"], ["INPUT.csv"]),
@@ -138,11 +157,21 @@ def test_user_error_is_one_line_and_exit_2(run_cli, files, name):
     assert {p: p.stat().st_mtime_ns for p in files["run"].iterdir()} == before
 
 
-def test_no_run_folder_is_left_by_an_error_before_training(run_cli, tmp_path, monkeypatch):
+def test_no_run_folder_is_left_by_an_error_before_training(run_cli, files, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rc, _, err = run_cli("train", "--layers", "3,4,2")
     assert_one_line_error(rc, err)
     assert not (tmp_path / "runs").exists()
+    # a class weight on a regression set left runs/x holding config.toml, and the corrected
+    # command with the same --out was refused ('already holds a run')
+    reg = str(files["reg"])
+    rc, _, err = run_cli("train", "--dataset", reg, "--target", "price", "--class-weight",
+                         "balanced", "--out", "x")  # fmt: skip
+    assert_one_line_error(rc, err, "--class-weight")
+    assert not (tmp_path / "x").exists()
+    rc, _, err = run_cli("train", "--dataset", reg, "--target", "price", "--epochs", "2",
+                         "--out", "x", "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
 
 
 @pytest.mark.parametrize(
@@ -261,3 +290,37 @@ def test_evaluate_a_model_on_a_csv_with_some_of_its_classes(run_cli, tmp_path):
                            "--dataset", str(whole), "--json")  # fmt: skip
     assert rc == 0, err
     assert "r2" in json.loads(out)
+
+
+def test_resuming_a_cosine_run_past_its_schedule_is_refused(run_cli, tmp_path):
+    """A cosine schedule decays to its floor over the epochs the run started with: resumed
+    with more, the extra epochs trained at lr 0 without a word, and config.toml (rewritten
+    with the new --epochs) no longer repeated the run."""
+    run = tmp_path / "cos"
+    rc, _, err = run_cli("train", "--dataset", "moons", "--schedule", "cosine", "--epochs", "3",
+                         "--out", str(run), "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    config = (run / "config.toml").read_text()
+    rc, _, err = run_cli("train", "--resume", str(run), "--epochs", "6")
+    again = f"start a new run with --config {run / 'config.toml'} --epochs 6"
+    assert_one_line_error(rc, err, "decays its learning rate over 3 epochs (a cosine", again)
+    assert (run / "config.toml").read_text() == config  # not rewritten
+
+
+def test_the_header_names_weight_decay_and_a_recipes_decay_stays_with_its_optimizer(
+    run_cli, files, tmp_path
+):
+    """The CSV recipe's weight decay (1e-3, chosen with Adam) went to any --optimizer (AdamW's
+    own 0.01 replaced), and the header never showed a weight decay or a momentum."""
+    table, out = str(files["table"]), str(tmp_path / "r")
+    quick = ["--epochs", "1", "--no-progress", "--no-plots"]
+    rc, text, err = run_cli(
+        "train", "--dataset", table, "--target", "label", "--out", out + "1", *quick
+    )
+    assert rc == 0, err
+    assert "Training adam, lr 0.01, weight decay 0.001, batch" in text
+    rc, text, err = run_cli("train", "--dataset", table, "--target", "label", "--optimizer",
+                            "momentum", "--out", out + "2", *quick)  # fmt: skip
+    assert rc == 0, err
+    assert "Training momentum, lr 0.1, momentum 0.9, batch" in text  # no recipe decay
+    assert "weight_decay" not in (tmp_path / "r2" / "config.toml").read_text()

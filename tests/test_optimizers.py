@@ -255,3 +255,14 @@ def test_state_dict_of_another_optimizer_is_refused():
     adam.step({k: v.copy() for k, v in params.items()}, grads[0])
     with pytest.raises(ValueError, match="optimizer state is for 'adam', not 'rmsprop'"):
         get_optimizer("rmsprop", lr=0.1).load_state_dict(adam.state_dict())
+
+
+def test_settings_beside_an_optimizer_object_are_refused():
+    """fit(optimizer=SGD(lr=0.1), lr=5.0) trained at 0.1: the lr was dropped without a word."""
+    sgd = get_optimizer("sgd", lr=0.1)
+    assert get_optimizer(sgd) is sgd
+    with pytest.raises(ValueError, match=r"^lr=5.0 given with the optimizer object SGD, which"):
+        get_optimizer(sgd, lr=5.0)
+    model = MLP([2, 3, 2], seed=0)
+    with pytest.raises(ValueError, match="lr=5.0 given with the optimizer object SGD"):
+        model.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), optimizer=sgd, lr=5.0, epochs=1)

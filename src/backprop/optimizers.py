@@ -638,8 +638,16 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 
 def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
-    """An optimizer by name with its settings (``lr``, ``momentum``, ``weight_decay``...)."""
+    """An optimizer by name with its settings (``lr``, ``momentum``, ``weight_decay``...);
+    an :class:`Optimizer` object as it is (settings beside one are refused: they were
+    silently dropped, ``fit(optimizer=SGD(lr=0.1), lr=5.0)`` training at 0.1)."""
     if isinstance(name, Optimizer):
+        if kwargs:
+            given = ", ".join(f"{k}={short_repr(v)}" for k, v in kwargs.items())
+            raise ValueError(
+                f"{given} given with the optimizer object {type(name).__name__}, which has its "
+                "own settings; set them on it, or pass the optimizer's name"
+            )
         return name
     cls = lookup(OPTIMIZERS, name, "optimizer")
     _check_settings("optimizer", name, kwargs, list(cls.settings()))

@@ -279,9 +279,17 @@ def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any
     return values
 
 
+#: Data sets whose test split is their publisher's: ``--test-fraction`` does not apply.
+FIXED_TEST_SPLIT = ("mnist", "mnist1d")
+
+
 def load_data(values: dict[str, Any]) -> Any:
     """The dataset named by the options (``toy`` by default)."""
     name = values.get("dataset") or "toy"
+    if name in FIXED_TEST_SPLIT and values.get("test_fraction") is not None:
+        raise UserError(  # (it was ignored, and config.toml recorded it)
+            f"--test-fraction does not apply to {name}, whose test split is the published one"
+        )
     kwargs = {
         k: values[k]
         for k in ("target", "data_dir", "n_samples", "noise", "test_fraction", "task")
@@ -329,6 +337,7 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     )
     cfg.setdefault("activation", recipe.activation)
     cfg.setdefault("loss", recipe.loss or ("cross_entropy" if classify else "mse"))
+    _check_task_options(cfg, data)
     from_logits = LOSSES[cfg["loss"]].from_logits
     if "output_activation" not in cfg:
         cfg["output_activation"] = "identity" if (from_logits or not classify) else "sigmoid"
@@ -350,8 +359,11 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     if cfg["optimizer"] == recipe.optimizer:
         cfg.setdefault("lr", recipe.lr)
     cfg.setdefault("lr", default_lr(cfg["optimizer"], cfg["loss"]))
+    # the recipe's weight decay was tuned with its optimizer, as its rate: another optimizer
+    # gets its own default (AdamW's 0.01 was replaced by the tables' 1e-3 for Adam)
     if recipe.weight_decay and cfg.get("weight_decay") is None:
-        cfg["weight_decay"] = recipe.weight_decay
+        if cfg["optimizer"] == recipe.optimizer:
+            cfg["weight_decay"] = recipe.weight_decay
     cfg.setdefault("schedule", "constant")
     cfg.setdefault("epochs", recipe.epochs)
     check_limit("epochs", cfg["epochs"], "--epochs asks for", UserError)
@@ -374,6 +386,30 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     if cfg.get("data_dir") is not None:
         cfg["data_dir"] = str(Path(cfg["data_dir"]).resolve())
     return cfg
+
+
+#: Losses that need class targets (probabilities in [0, 1]).
+CLASS_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+def _check_task_options(cfg: dict[str, Any], data: Any) -> None:
+    """Options that apply to one task only, given for the other: refused before the run
+    folder exists (found by fit, they left a folder that blocked the same --out)."""
+    classify, name = data.task == "classification", data.name
+    if not classify and cfg["loss"] in CLASS_LOSSES:
+        raise UserError(
+            f"--loss {cfg['loss']} takes class targets; dataset {name} is a regression set "
+            "(numeric targets): use a regression loss (mse, mae, huber or l2)"
+        )
+    if not classify and cfg.get("class_weight") is not None:
+        raise UserError(
+            f"--class-weight weighs classes; dataset {name} is a regression set, which has none"
+        )
+    if classify and cfg.get("target_scaling") == "standard":
+        raise UserError(
+            f"--target-scaling standard scales regression targets; dataset {name} is a "
+            "classification set: leave it out"
+        )
 
 
 def early_stopping_callback(cfg: dict[str, Any]) -> EarlyStopping | None:

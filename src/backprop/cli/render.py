@@ -53,18 +53,22 @@ def run_header(
     data_line: str,
     run_dir: Path,
     resumed_after: int | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> str:
     """The four lines ``backprop train`` prints before training: network (with its
-    parameter count and dropout), training settings, data and run folder."""
+    parameter count and dropout), training settings (with the optimizer's momentum and
+    weight decay, from its ``settings``, where not 0), data and run folder."""
     network = (
         f"{'-'.join(map(str, cfg['layers']))} ({n_parameters:,} parameters), "
         f"{cfg['activation']} hidden, {cfg['output_activation']} output, loss {cfg['loss']}"
     )
     if cfg.get("dropout"):
         network += f", dropout {cfg['dropout']:g}"
-    training = (
-        f"{cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['epochs']} epochs"
-    )
+    training = f"{cfg['optimizer']}, lr {cfg['lr']:g}"
+    for key, name in (("momentum", "momentum"), ("weight_decay", "weight decay")):
+        if (settings or {}).get(key):
+            training += f", {name} {settings[key]:g}"
+    training += f", batch {cfg['batch_size']}, {cfg['epochs']} epochs"
     if cfg.get("schedule", "constant") != "constant":
         training += f", {cfg['schedule']} schedule"
     if cfg.get("early_stopping"):

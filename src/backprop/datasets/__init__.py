@@ -100,7 +100,8 @@ def load_dataset(
         One of :data:`DATASETS`, or a CSV file: a path ending in ``.csv`` or any existing
         file whose name is not one of :data:`DATASETS`.
     data_dir : folder, optional
-        Where MNIST is looked for first (then ``$BACKPROP_DATA``, then the cache).
+        mnist only: where its files are looked for first (then ``$BACKPROP_DATA``, then the
+        cache).
     seed : int
         Generates the 2-D sets and draws the test split. Unused by mnist and mnist1d
         (fixed published data; mnist1d's generator always uses its own seed 42).
@@ -146,6 +147,10 @@ def load_dataset(
         raise DatasetError(f"target applies to CSV files, not the built-in data set {name!r}")
     if task is not None and not is_csv:
         raise DatasetError(f"task applies to CSV files, not the built-in data set {name!r}")
+    if data_dir is not None and name != "mnist":  # (it was ignored: a typo went unnoticed)
+        raise DatasetError(
+            f"data_dir applies to mnist (the folder its files are looked for in), not {name!r}"
+        )
 
     if is_csv:
         if n_samples is not None:

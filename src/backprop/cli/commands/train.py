@@ -20,6 +20,7 @@ from ..._version import __version__
 from ...io import save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
+from ...optimizers import CosineLR
 from ...preprocessing import in_target_units
 from ...training import TrainingDiverged, fit
 from ...training.epochs import end_of_epochs, restore_best_weights
@@ -238,6 +239,19 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"the run in {run_dir} has already trained {state.epoch} epochs; "
             f"pass --epochs N with N > {state.epoch} to train further"
         )
+    schedule = getattr(state.optimizer, "schedule", None)
+    if isinstance(schedule, CosineLR) and cfg["epochs"] != schedule.t_max:
+        # it trained at min_lr past t_max, and config.toml (rewritten with the new --epochs)
+        # would no longer repeat the run
+        finish = (
+            f"resume with --epochs {schedule.t_max}, or " if state.epoch < schedule.t_max else ""
+        )
+        raise UserError(
+            f"the run in {run_dir} decays its learning rate over {schedule.t_max} epochs (a "
+            f"cosine schedule): --epochs {cfg['epochs']} would train the rest at the floor "
+            f"{schedule.min_lr:g}; {finish}start a new run with --config "
+            f"{run_dir / CONFIG_FILE} --epochs {cfg['epochs']}"
+        )
     if is_main_process():
         write_config(run_dir / CONFIG_FILE, config_to_toml(cfg))
     state.history.stop_reason = ""  # the saved run's reason to stop no longer holds
@@ -321,7 +335,8 @@ def _run_training(
 
     data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     resumed = state.epoch if state is not None else None
-    console.print(run_header(cfg, model.n_parameters, data_line, run_dir, resumed))
+    settings = (optimizer if state is None else state.optimizer).hyperparameters()
+    console.print(run_header(cfg, model.n_parameters, data_line, run_dir, resumed, settings))
     model_path = run_dir / MODEL_FILE
     start_epoch = 0 if state is None else state.epoch
     start = time.perf_counter()

@@ -434,3 +434,11 @@ def test_orders_drawn_ahead_equal_the_orders_drawn_in_turn():
             plain.rng.random()
     np.testing.assert_array_equal(orders.next(), epoch_order(plain.rng, 1000, True))
     assert ahead.rng.bit_generator.state == plain.rng.bit_generator.state
+
+
+def test_validation_data_and_a_validation_fraction_together_are_refused():
+    """fit(validation_data=..., validation_fraction=0.5) ignored the fraction without a word."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.integers(0, 2, 20)
+    with pytest.raises(ValueError, match=r"^validation_fraction=0.5 given with validation_data"):
+        fit(MLP([2, 3, 2], seed=0), X, y, validation_data=(X[:4], y[:4]), validation_fraction=0.5)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import short_repr
 from ..network import MLP
 from ..optimizers import Optimizer
 from .distributed import fit_data_parallel, wants_data_parallel
@@ -58,8 +59,8 @@ def fit(
         Drives the per-epoch shuffles and the validation split.
     validation_data : (X_val, T_val), optional
     validation_fraction : float
-        Hold out this fraction of (X, T), chosen by the seeded shuffle, when no
-        ``validation_data`` is given.
+        Hold out this fraction of (X, T), chosen by the seeded shuffle; not with
+        ``validation_data`` (the two together are refused: the fraction was ignored).
     early_stopping : int (patience) or EarlyStopping, optional
         A patience monitors ``val_loss`` (``loss`` without validation) and restores the
         best weights; an :class:`EarlyStopping` says what to monitor (``mode`` "auto"
@@ -95,6 +96,11 @@ def fit(
         the start of that epoch (the last good ones).
     """
     check_fit_arguments(epochs, batch_size, validation_fraction)
+    if validation_data is not None and validation_fraction:
+        raise ValueError(
+            f"validation_fraction={short_repr(validation_fraction)} given with "
+            "validation_data: one names the validation rows; give one or the other"
+        )
     if distributed is not False:
         if wants_data_parallel(distributed, X):
             return fit_data_parallel(

@@ -35,10 +35,13 @@ weights. A new loss is a subclass and an entry in :data:`LOSSES`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._registry import lookup
 from .activations import sigmoid, softmax
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 __all__ = [
     "Loss",
@@ -105,8 +108,8 @@ class Loss(ABC):
         return g * (weights[:, None] * (1.0 / n))
 
     def value_and_grad(
-        self, be: Any, y: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
-    ) -> Any:
+        self, be: Backend, y: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
+    ) -> tuple[Any, Any]:
         """``(L, scale * dL/dy)``: the training step's call.
 
         Here :meth:`value` and :meth:`gradient`; the losses with a fused pass override it
@@ -125,15 +128,17 @@ class L2Loss(Loss):
 
     name = "l2"
 
-    def per_sample(self, xp, y, t):
+    def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         r = y - t
         return 0.5 * xp.sum(r * r, axis=1)
 
-    def per_sample_grad(self, xp, y, t):
+    def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
         # dL/dy_j = (y_j - t_j)   (the seed's output-layer derivative)
         return y - t
 
-    def value_and_grad(self, be, y, t, weights=None, out=None, scale=1.0):
+    def value_and_grad(
+        self, be: Backend, y: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
+    ) -> tuple[Any, Any]:
         """One pass: the residual ``r = y - t`` gives both ``L`` and ``dL/dy = r / n``."""
         if weights is not None:
             return super().value_and_grad(be, y, t, weights, out, scale)
@@ -149,11 +154,11 @@ class MSELoss(Loss):
 
     name = "mse"
 
-    def per_sample(self, xp, y, t):
+    def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         r = y - t
         return xp.mean(r * r, axis=1)
 
-    def per_sample_grad(self, xp, y, t):
+    def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
         return (2.0 / y.shape[1]) * (y - t)
 
 
@@ -163,10 +168,10 @@ class MAELoss(Loss):
     name = "mae"
     kink_at_zero = True
 
-    def per_sample(self, xp, y, t):
+    def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         return xp.mean(xp.abs(y - t), axis=1)
 
-    def per_sample_grad(self, xp, y, t):
+    def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
         return xp.sign(y - t) * (1.0 / y.shape[1])
 
 
@@ -175,13 +180,13 @@ class HuberLoss(Loss):
 
     name = "huber"
 
-    def per_sample(self, xp, y, t):
+    def per_sample(self, xp: Any, y: Any, t: Any) -> Any:
         r = xp.abs(y - t)
         q = xp.minimum(r, HUBER_DELTA)
         # 1/2 r^2 inside |r| <= delta, delta (|r| - delta/2) outside: q (r - q/2) covers both
         return xp.mean(q * (r - 0.5 * q), axis=1)
 
-    def per_sample_grad(self, xp, y, t):
+    def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
         return xp.clip(y - t, -HUBER_DELTA, HUBER_DELTA) * (1.0 / y.shape[1])
 
 
@@ -193,12 +198,12 @@ class BinaryCrossEntropyLoss(Loss):
     from_logits = True
     link = "sigmoid"
 
-    def per_sample(self, xp, z, t):
+    def per_sample(self, xp: Any, z: Any, t: Any) -> Any:
         # -[t log s(z) + (1 - t) log(1 - s(z))] = max(z, 0) - z t + log(1 + e^-|z|)
         per = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
         return xp.sum(per, axis=1)
 
-    def per_sample_grad(self, xp, z, t):
+    def per_sample_grad(self, xp: Any, z: Any, t: Any) -> Any:
         # dl/dz = s(z) - t
         return sigmoid(xp, z) - t
 
@@ -210,17 +215,19 @@ class CrossEntropyLoss(Loss):
     from_logits = True
     link = "softmax"
 
-    def per_sample(self, xp, z, t):
+    def per_sample(self, xp: Any, z: Any, t: Any) -> Any:
         # -sum_j t_j log softmax(z)_j, with log softmax = z - max - log sum e^(z - max)
         shifted = z - xp.max(z, axis=1, keepdims=True)
         log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
         return -xp.sum(t * log_p, axis=1)
 
-    def per_sample_grad(self, xp, z, t):
+    def per_sample_grad(self, xp: Any, z: Any, t: Any) -> Any:
         # dl/dz = softmax(z) sum_j t_j - t  (= softmax(z) - t for one-hot or probability targets)
         return softmax(xp, z) * xp.sum(t, axis=1, keepdims=True) - t
 
-    def value_and_grad(self, be, z, t, weights=None, out=None, scale=1.0):
+    def value_and_grad(
+        self, be: Backend, z: Any, t: Any, weights: Any = None, out: Any = None, scale: float = 1.0
+    ) -> tuple[Any, Any]:
         """One pass: ``e = exp(z - max)`` gives both the log-sum-exp of the value and the
         softmax of the gradient."""
         if weights is not None:

@@ -508,7 +508,7 @@ class Momentum(Optimizer):
             raise ValueError("nesterov needs a momentum in (0, 1); got 0 (use sgd for none)")
         self.momentum = float(momentum)
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "momentum": self.momentum}
 
     def _update(self, p, g, state, lr, scratch, t):
@@ -559,7 +559,7 @@ class Adam(Optimizer):
         _check_eps(eps)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         return {
             **super().hyperparameters(),
             "beta1": self.beta1,
@@ -611,7 +611,7 @@ class RMSprop(Optimizer):
         _check_eps(eps)
         self.rho, self.eps = float(rho), float(eps)
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "rho": self.rho, "eps": self.eps}
 
     def _update(self, p, g, state, lr, scratch, t):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._base import Backend
+
+if TYPE_CHECKING:
+    import cupy
 
 __all__ = ["CupyBackend", "open_cupy"]
 
@@ -83,40 +86,48 @@ class CupyBackend(Backend):
 
         return cupy.asnumpy(x)
 
-    def matmul(self, a, b, out=None):
+    def matmul(
+        self, a: cupy.ndarray, b: cupy.ndarray, out: cupy.ndarray | None = None
+    ) -> cupy.ndarray:
         import cupy
 
         return cupy.matmul(a, b, out=out)
 
-    def sum_rows(self, x, out=None):
+    def sum_rows(self, x: cupy.ndarray, out: cupy.ndarray | None = None) -> cupy.ndarray:
         import cupy
 
         # one GEMV instead of CuPy's column reduction (scripts/gpu_check.py, batch 8192)
         return cupy.matmul(_ones(x.shape[0], x.dtype, x.device.id), x, out=out)
 
-    def multiply(self, a, b, out=None):
+    def multiply(
+        self, a: cupy.ndarray, b: cupy.ndarray | float, out: cupy.ndarray | None = None
+    ) -> cupy.ndarray:
         import cupy
 
         return cupy.multiply(a, b, out=out)
 
-    def subtract(self, a, b, out=None):
+    def subtract(
+        self, a: cupy.ndarray, b: cupy.ndarray, out: cupy.ndarray | None = None
+    ) -> cupy.ndarray:
         import cupy
 
         return cupy.subtract(a, b, out=out)
 
-    def sqrt(self, x, out=None):
+    def sqrt(self, x: cupy.ndarray, out: cupy.ndarray | None = None) -> cupy.ndarray:
         import cupy
 
         return cupy.sqrt(x, out=out)
 
-    def take_rows(self, x, idx, out=None):
+    def take_rows(
+        self, x: cupy.ndarray, idx: cupy.ndarray | np.ndarray, out: cupy.ndarray | None = None
+    ) -> cupy.ndarray:
         import cupy
 
         if not isinstance(idx, cupy.ndarray):  # host indices: one upload as int64
             idx = cupy.asarray(np.asarray(idx, dtype=np.int64))
         return cupy.take(x, idx, axis=0, out=out)
 
-    def copy(self, x, out=None):
+    def copy(self, x: cupy.ndarray, out: cupy.ndarray | None = None) -> cupy.ndarray:
         import cupy
 
         if out is None:
@@ -124,22 +135,22 @@ class CupyBackend(Backend):
         cupy.copyto(out, x)
         return out
 
-    def vdot(self, a, b):
+    def vdot(self, a: cupy.ndarray, b: cupy.ndarray) -> cupy.ndarray:
         import cupy
 
         return cupy.vdot(a, b)  # flattens; one dot kernel, a 0-d array on the device
 
-    def tanh_(self, x):
+    def tanh_(self, x: cupy.ndarray) -> cupy.ndarray:
         import cupy
 
         return cupy.tanh(x, out=x)
 
-    def exp_(self, x):
+    def exp_(self, x: cupy.ndarray) -> cupy.ndarray:
         import cupy
 
         return cupy.exp(x, out=x)
 
-    def sigmoid_(self, x, tmp):
+    def sigmoid_(self, x: cupy.ndarray, tmp: cupy.ndarray) -> cupy.ndarray:
         import cupy
 
         # as the NumPy backend: (1 if x >= 0 else e) / (1 + e), e = exp(-|x|) in tmp
@@ -147,16 +158,20 @@ class CupyBackend(Backend):
         numerator = cupy.maximum(cupy.greater_equal(x, 0, out=x), e, out=x)
         return cupy.divide(numerator, cupy.add(e, 1, out=e), out=x)
 
-    def relu_(self, x):
+    def relu_(self, x: cupy.ndarray) -> cupy.ndarray:
         import cupy
 
         return cupy.maximum(x, 0, out=x)
 
-    def relu_backward_(self, g, y, tmp=None):
+    def relu_backward_(
+        self, g: cupy.ndarray, y: cupy.ndarray, tmp: cupy.ndarray | None = None
+    ) -> cupy.ndarray:
         _cupy_kernels().relu_backward(y, g)  # g = g where y > 0, else 0: one kernel
         return g
 
-    def softmax_cross_entropy(self, z, t, out, scale):
+    def softmax_cross_entropy(
+        self, z: cupy.ndarray, t: cupy.ndarray, out: cupy.ndarray | None, scale: float
+    ) -> tuple[cupy.ndarray, cupy.ndarray]:
         """The fused softmax + cross-entropy of :mod:`backprop.losses` as one CUDA kernel
         (one thread per row) and a sum, instead of 14 CuPy calls: at small batches CuPy's
         per-call cost on the host bounds the step (scripts/gpu_check.py).

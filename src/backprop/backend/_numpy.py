@@ -13,17 +13,17 @@ from ._base import Backend
 __all__ = ["NumpyBackend", "open_numpy"]
 
 
-def _np_relu_(x):
+def _np_relu_(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0, out=x)
 
 
-def _np_relu_backward_(g, y, tmp=None):
+def _np_relu_backward_(g: np.ndarray, y: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
     # y > 0 into the layer's boolean scratch buffer (no fresh mask per step), then g *= mask:
     # faster than sign(y) into a float buffer (benchmarks/bench.py, relu configs)
     return np.multiply(g, np.greater(y, 0, out=tmp), out=g)
 
 
-def _np_take_rows(x, idx, out=None):
+def _np_take_rows(x: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # mode="clip": with mode="raise" NumPy gathers into a temporary and copies it to `out`
     # (the indices come from a permutation of range(n), so they are always in range)
     return x.take(idx, 0, out, "clip")
@@ -32,7 +32,7 @@ def _np_take_rows(x, idx, out=None):
 _np_ones = functools.lru_cache(maxsize=64)(lambda n, dtype: np.ones(n, dtype))
 
 
-def _np_sum_rows(x, out=None):
+def _np_sum_rows(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     n = x.shape[0]
     if n < 64:
         return np.add.reduce(x, 0, None, out)  # positional arguments: cheaper than keywords
@@ -41,26 +41,26 @@ def _np_sum_rows(x, out=None):
     return np.matmul(_np_ones(n, x.dtype), x, out=out)
 
 
-def _np_copy(x, out=None):
+def _np_copy(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         return x.copy()
     np.copyto(out, x)
     return out
 
 
-def _np_argmax_rows(x, out=None):
+def _np_argmax_rows(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return x.argmax(1, out)
 
 
-def _np_tanh_(x):
+def _np_tanh_(x: np.ndarray) -> np.ndarray:
     return np.tanh(x, out=x)
 
 
-def _np_exp_(x):
+def _np_exp_(x: np.ndarray) -> np.ndarray:
     return np.exp(x, out=x)
 
 
-def _np_sigmoid_(x, tmp):
+def _np_sigmoid_(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     # sigma(x) = (1 if x >= 0 else e) / (1 + e) with e = exp(-|x|) in tmp, x overwritten:
     # backprop.activations.sigmoid with out= (no exponent is positive; nothing cancels)
     e = np.exp(np.negative(np.abs(x, out=tmp), out=tmp), out=tmp)

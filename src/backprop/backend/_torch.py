@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._base import Backend
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["TorchBackend", "open_torch"]
 
@@ -58,12 +61,20 @@ class TorchBackend(Backend):
             return name
         return super().dtype(name)
 
-    def matmul(self, a, b, out=None):
+    def matmul(
+        self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         import torch
 
         return a @ b if out is None else torch.matmul(a, b, out=out)
 
-    def affine(self, x, W, b, out=None):
+    def affine(
+        self,
+        x: torch.Tensor,
+        W: torch.Tensor,
+        b: torch.Tensor | None,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         import torch
 
         if b is None:
@@ -72,7 +83,7 @@ class TorchBackend(Backend):
         # (scripts/gpu_check.py, kernel profile)
         return torch.addmm(b, x, W) if out is None else torch.addmm(b, x, W, out=out)
 
-    def sum_rows(self, x, out=None):
+    def sum_rows(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         import torch
 
         # a row of ones times x: one GEMV, where a column-sum reduction kernel took several
@@ -80,22 +91,28 @@ class TorchBackend(Backend):
         ones = _ones(x.shape[0], x.dtype, x.device)
         return torch.mv(x.T, ones) if out is None else torch.mv(x.T, ones, out=out)
 
-    def multiply(self, a, b, out=None):
+    def multiply(
+        self, a: torch.Tensor, b: torch.Tensor | float, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         import torch
 
         return a * b if out is None else torch.mul(a, b, out=out)
 
-    def subtract(self, a, b, out=None):
+    def subtract(
+        self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         import torch
 
         return a - b if out is None else torch.sub(a, b, out=out)
 
-    def sqrt(self, x, out=None):
+    def sqrt(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         import torch
 
         return torch.sqrt(x) if out is None else torch.sqrt(x, out=out)
 
-    def take_rows(self, x, idx, out=None):
+    def take_rows(
+        self, x: torch.Tensor, idx: torch.Tensor | np.ndarray, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         import torch
 
         if not isinstance(idx, torch.Tensor):  # host indices: one upload as int64
@@ -104,34 +121,38 @@ class TorchBackend(Backend):
             return torch.index_select(x, 0, idx)
         return torch.index_select(x, 0, idx, out=out)
 
-    def copy(self, x, out=None):
+    def copy(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         return x.clone() if out is None else out.copy_(x)
 
-    def vdot(self, a, b):
+    def vdot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         import torch
 
         # one dot kernel (cuBLAS on CUDA) instead of a product and a sum
         return torch.dot(a.reshape(-1), b.reshape(-1))
 
-    def tanh_(self, x):
+    def tanh_(self, x: torch.Tensor) -> torch.Tensor:
         return x.tanh_()
 
-    def exp_(self, x):
+    def exp_(self, x: torch.Tensor) -> torch.Tensor:
         return x.exp_()
 
-    def sigmoid_(self, x, tmp=None):
+    def sigmoid_(self, x: torch.Tensor, tmp: torch.Tensor | None = None) -> torch.Tensor:
         return x.sigmoid_()  # torch's own: 1 / (1 + e^-x), exact in relative terms
 
-    def relu_(self, x):
+    def relu_(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_(min=0)
 
-    def relu_backward_(self, g, y, tmp=None):
+    def relu_backward_(
+        self, g: torch.Tensor, y: torch.Tensor, tmp: torch.Tensor | None = None
+    ) -> torch.Tensor:
         import torch
 
         # one kernel (torch's own ReLU backward) instead of a comparison and a product
         return torch.ops.aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
 
-    def softmax_cross_entropy(self, z, t, out, scale):
+    def softmax_cross_entropy(
+        self, z: torch.Tensor, t: torch.Tensor, out: torch.Tensor | None, scale: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The fused softmax + cross-entropy of :mod:`backprop.losses` in 7 kernels instead
         of 14 (at batch 128 on a GPU a step is bound by its kernel count; scripts/gpu_check.py):
 

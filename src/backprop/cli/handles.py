@@ -34,7 +34,7 @@ class Handle:
         run_dir: Path | None,
         data_options: dict[str, Any],
         validation_fraction: float | None = None,
-    ):
+    ) -> None:
         self.model_path = model_path
         self.run_dir = run_dir
         self.data_options = data_options

@@ -4,7 +4,7 @@ each full batch replayed from a CUDA graph where that is exact (:mod:`.cuda_grap
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -128,7 +128,17 @@ def fit_single_process(
 
 
 def run_epoch(
-    model, opt, x_all, t_all, w_all, order, batch_size, t_classes, bar, graph=None, ahead=None
+    model: MLP,
+    opt: Optimizer,
+    x_all: Any,
+    t_all: Any,
+    w_all: Any,
+    order: np.ndarray,
+    batch_size: int,
+    t_classes: Any,
+    bar: ProgressBar,
+    graph: cuda_graph_module.StepGraph | None = None,
+    ahead: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """One pass over the data in the order given; returns the mean loss (and accuracy).
 

@@ -446,7 +446,7 @@ RUNS: dict[str, Runner] = {
     "--help: backprop evaluate runs/mnist --split train --json": shell(
         check=lambda out, s, w: json.loads(out)["accuracy"] >= 0.8 or pytest.fail("< 80%")
     ),
-    "--help: backprop evaluate model.safetensors --dataset iris.csv --target species": shell(
+    "--help: backprop evaluate model.safetensors -d examples/iris.csv --target species": shell(
         check=_evaluated
     ),
     "--help: backprop export runs/mnist": shell(check=_exported("runs/mnist/model.onnx")),

@@ -10,7 +10,9 @@ auto            xavier_uniform for a layer whose        the usual practice: Glor
                 activation is sigmoid, tanh, softplus,  the saturating activations, He
                 identity or softmax; he_normal for      for the ReLU family
                 relu, leaky_relu, elu, gelu
-normal          N(0, scale^2), scale = 0.1 by default   the seed's "small random" weights
+normal          N(0, scale^2), scale = 0.1 by default   small random weights (the tutorial
+                                                        gives no initialisation; 0.1 is
+                                                        the project's, after Nielsen)
 lecun_normal    N(0, 1 / fan_in)                        LeCun et al. 1998; Nielsen ch. 3
 xavier_uniform  U(-r, r), r = sqrt(6 / (fan_in+fan_out))  Glorot & Bengio 2010
 xavier_normal   N(0, 2 / (fan_in + fan_out))            Glorot & Bengio 2010

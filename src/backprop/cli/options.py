@@ -250,7 +250,8 @@ optimizer_options = option_group(
         "--weight-decay",
         type=FiniteFloat(min=0.0),
         help="L2 penalty lambda on the weights (decoupled for adamw). [default: 0, adamw "
-        "0.01; 1e-3 for iris, wine, breast_cancer and CSV classes, see docs/defaults.md]",
+        "0.01; 1e-3 with the recipe's adam for iris, wine, breast_cancer and CSV classes, see "
+        "docs/defaults.md]",
     ),
     click.option(
         "--schedule", type=choice(SCHEDULES), help="Learning-rate schedule. [default: constant]"

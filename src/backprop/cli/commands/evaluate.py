@@ -44,7 +44,7 @@ __all__ = ["evaluate"]
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int:
-    """Print a model's metrics (and confusion matrix) on a dataset's test or training split.
+    """Print a model's metrics (and confusion matrix) on a data set's test or training rows.
 
     Given a run folder, the model is evaluated on the data set it was trained on, with the
     run's seed, test fraction and target column (options given here override them). Given
@@ -55,7 +55,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     Examples:
       backprop evaluate runs/mnist
       backprop evaluate runs/mnist --split train --json
-      backprop evaluate model.safetensors --dataset iris.csv --target species
+      backprop evaluate model.safetensors -d examples/iris.csv --target species
     """
     handle = open_handle(model_path)
     model = load_model_file(handle.model_path, options["backend"], options["device"])

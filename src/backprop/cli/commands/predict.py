@@ -39,12 +39,14 @@ __all__ = ["predict"]
 )
 @device_options
 def predict(model_path: Path, input_path: Path | None, output: Path | None, **options: Any) -> int:
-    """Predict for the rows of a CSV file: labels and class probabilities, or regression outputs.
+    """Predict for the rows of a CSV file: labels with class probabilities, or values.
 
     INPUT.csv has a header row. A model trained on a CSV file picks its feature columns by
     name (others, such as the target, are ignored) and applies its own scaling; otherwise
     every column is an input, in order. Given a run folder and no INPUT.csv, the rows are
     the test split of the data the run was trained on, with their true value first.
+    A classifier writes the label and a column p_<class> for each class; outputs that are
+    not probabilities (the tutorial's sigmoid units under the L2 loss) are out_<class>.
 
     \b
     Examples:

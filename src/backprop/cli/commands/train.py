@@ -137,14 +137,13 @@ class KeepLastEpoch:
     "--resume",
     type=click.Path(file_okay=False, path_type=Path),
     metavar="RUN_DIR",
-    help="Continue the run in RUN_DIR from its last checkpoint (--epochs may raise its target).",
+    help="Continue the run in RUN_DIR from its last checkpoint (--epochs may raise its target, "
+    "but not a cosine schedule's).",
 )
 @click.option(
     "--progress/--no-progress", default=True, help="Show a live progress bar. [default: on]"
 )
-@click.option(
-    "--plots/--no-plots", default=True, help="Write PNG plots (needs matplotlib). [default: on]"
-)
+@click.option("--plots/--no-plots", default=True, help="Write PNG plots. [default: on]")
 def train(**options: Any) -> int:
     """Train a network and write a run folder (model, history, summary, config, plots).
 

@@ -629,3 +629,15 @@ def test_one_epoch_curves_show_a_point_on_a_whole_epoch(tmp_path, monkeypatch):
         (ax,) = fig.axes
         assert list(ax.get_xticks()) == [1]
         assert [line.get_marker() for line in ax.get_lines()] == ["o", "o"]
+
+
+def test_the_header_says_what_a_batch_and_a_patience_beyond_the_run_do(run_cli, in_tmp):
+    """'batch 100000' on 338 rows and 'early stopping after 100' in a 30-epoch run: the
+    batch is every row, and the patience cannot stop the run (its best epoch is kept)."""
+    rc, out, err = run_cli("train", "--dataset", "moons", "--epochs", "2", "--batch-size",
+                           "100000", "--out", "r", "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    training = " ".join(out.split("Data")[0].split("Training", 1)[1].split())
+    assert "batch 100000 (all 338 rows), 2 epochs" in training
+    assert "the best val_loss's weights kept (patience 100)" in training
+    assert "early stopping after" not in training

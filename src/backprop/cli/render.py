@@ -54,6 +54,7 @@ def run_header(
     run_dir: Path,
     resumed_after: int | None = None,
     settings: dict[str, Any] | None = None,
+    n_train: int | None = None,
 ) -> str:
     """The four lines ``backprop train`` prints before training: network (with its
     parameter count and dropout), training settings (with the optimizer's momentum and
@@ -68,14 +69,18 @@ def run_header(
     for key, name in (("momentum", "momentum"), ("weight_decay", "weight decay")):
         if (settings or {}).get(key):
             training += f", {name} {settings[key]:g}"
-    training += f", batch {cfg['batch_size']}, {cfg['epochs']} epochs"
+    batch = cfg["batch_size"]
+    if n_train is not None and batch > n_train:  # fit takes every row in one step
+        training += f", batch {batch} (all {n_train} rows), {cfg['epochs']} epochs"
+    else:
+        training += f", batch {batch}, {cfg['epochs']} epochs"
     if cfg.get("schedule", "constant") != "constant":
         training += f", {cfg['schedule']} schedule"
-    if cfg.get("early_stopping"):
-        training += (
-            f", early stopping after {cfg['early_stopping']} without a better "
-            f"{cfg.get('monitor', 'val_loss')}"
-        )
+    patience, monitor = cfg.get("early_stopping"), cfg.get("monitor", "val_loss")
+    if patience and patience < cfg["epochs"]:
+        training += f", early stopping after {patience} without a better {monitor}"
+    elif patience and cfg.get("restore_best", True):  # it cannot stop the run: it still keeps
+        training += f", the best {monitor}'s weights kept (patience {patience})"
     if resumed_after is not None:
         training += f", resuming after epoch {resumed_after}"
     return "\n".join(

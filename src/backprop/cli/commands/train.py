@@ -335,7 +335,8 @@ def _run_training(
     data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     resumed = state.epoch if state is not None else None
     settings = (optimizer if state is None else state.optimizer).hyperparameters()
-    console.print(run_header(cfg, model.n_parameters, data_line, run_dir, resumed, settings))
+    header = run_header(cfg, model.n_parameters, data_line, run_dir, resumed, settings, tr.size)
+    console.print(header)
     model_path = run_dir / MODEL_FILE
     start_epoch = 0 if state is None else state.epoch
     start = time.perf_counter()

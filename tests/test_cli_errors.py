@@ -208,6 +208,15 @@ def test_numpy_backend_refuses_a_gpu_device(run_cli):
     assert_one_line_error(rc, err, "cuda")
 
 
+def test_gradcheck_says_which_arrays_pass_only_at_the_rounding_floor(run_cli):
+    """--tolerance 1e-300: every array passes as ok* (within the rounding of the finite
+    differences), and the last line said 'All 4 parameter arrays within the tolerance'."""
+    rc, out, err = run_cli("gradcheck", "--tolerance", "1e-300")
+    assert rc == 0, err
+    assert "No array fails: 0 within the tolerance 1e-300, 4 at the rounding floor (ok*)" in out
+    assert "All 4 parameter arrays within" not in out
+
+
 def test_gradcheck_over_tolerance_exits_1_not_2(run_cli, wrong_bias_gradients):
     wrong_bias_gradients(1.01)
     rc, out, _ = run_cli("gradcheck")

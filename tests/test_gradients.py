@@ -176,6 +176,24 @@ def test_gradcheck_detects_a_wrong_gradient():
     assert errors["layers.1.W"] < REL_TOL  # the output layer is unaffected
 
 
+def test_an_array_whose_every_entry_sits_on_a_kink_is_not_called_checked():
+    """MAE with the targets equal to the outputs: every entry of the hidden layer is on the
+    kink and left out, and its error read 0.00e+00 'ok': a wrong gradient there would pass
+    unseen. ``checked`` says so (the CLI writes 'not checked')."""
+    rng = np.random.default_rng(0)
+    model = MLP([3, 4, 2], "tanh", "identity", "mae", seed=2)
+    X = rng.normal(size=(6, 3))
+    T = np.asarray(model.predict(X), dtype=np.float64)  # every residual exactly 0
+    results = {r.name: r for r in gradcheck(model, X, T)}
+    hidden = results["layers.0.W"]
+    assert hidden.kinks == hidden.shape[0] * hidden.shape[1] and not hidden.checked
+    smooth = MLP([3, 4, 2], "tanh", "identity", "mse", seed=2)
+    assert all(r.checked for r in gradcheck(smooth, X, T + 1.0))
+    for eps in (float("inf"), float("nan"), 0.0, -1e-5):  # inf gave NaN errors and a warning
+        with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+            gradcheck(smooth, X, T, eps=eps)
+
+
 # ------------------------------------------------------------------- torch.autograd reference
 def _torch_forward_loss(torch, model: MLP, X, T, sw):
     F = torch.nn.functional

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import is_finite_number, short_repr
 from .layers import Dense, Dropout
 from .network import MLP, parameter_name
 
@@ -74,6 +75,12 @@ class GradCheckResult:
         """``max_rel_error <= tolerance``, or every deviation within the rounding floor."""
         return self.max_rel_error <= tolerance or self.within_rounding
 
+    @property
+    def checked(self) -> bool:
+        """Whether any entry was compared: an array whose every entry sits on a kink was
+        not (its errors read 0, and a wrong gradient there would pass unseen)."""
+        return self.kinks < int(np.prod(self.shape))
+
 
 class _Perturber:
     """Evaluates the loss on one batch, in float64, with one parameter entry nudged.
@@ -85,9 +92,9 @@ class _Perturber:
 
     def __init__(self, model: MLP, X: Any, T: Any, sample_weight: Any, eps: float | None):
         self.model = model
+        if eps is not None and not (is_finite_number(eps) and eps > 0):  # inf: NaN errors
+            raise ValueError(f"eps must be a finite number > 0; got {short_repr(eps)}")
         self.eps = DEFAULT_EPS if eps is None else float(eps)
-        if not self.eps > 0:
-            raise ValueError(f"eps must be a positive number; got {eps!r}")
         self.rng_state = copy.deepcopy(model.dropout_rng.bit_generator.state)
         self.original = model.state_dict()
         # the model's own pass: its analytic gradient and its dropout masks

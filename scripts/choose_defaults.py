@@ -8,7 +8,7 @@ Usage::
     python scripts/choose_defaults.py digits mnist1d
     BACKPROP_DATA=/data python scripts/choose_defaults.py mnist
     python scripts/choose_defaults.py plane --repeats 2 --datasets spirals   # a quick look
-    python scripts/choose_defaults.py --spread iris.csv --target species     # see below
+    python scripts/choose_defaults.py --spread examples/iris.csv --target species  # see below
 
 How a candidate is scored, so that no test row plays a part: each data set is loaded as
 ``backprop train`` loads it by default (``--seed 0``: the test split the acceptance numbers
@@ -47,6 +47,7 @@ from backprop.cli.config import (
     resolve,
     validation_split,
 )
+from backprop.datasets import DatasetError
 from backprop.preprocessing import in_target_units
 from backprop.training import TrainingDiverged, fit
 
@@ -399,8 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", help="the target column of --spread's CSV file")
     parser.add_argument("--seeds", type=int, default=50, help="training seeds of --spread")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.seeds < 1:
+        parser.error("--repeats and --seeds must be at least 1")
     if args.spread:
-        print("\n".join(spread({"dataset": args.spread, "target": args.target}, args.seeds)))
+        try:
+            lines = spread({"dataset": args.spread, "target": args.target}, args.seeds)
+        except DatasetError as e:
+            raise SystemExit(f"error: {e}") from None
+        print("\n".join(lines))
         return 0
     unknown = [f for f in args.families if f not in FAMILIES]
     if unknown or not args.families:

@@ -517,18 +517,32 @@ def write_row(path: Path, setup: Setup, results: list[Result], args: argparse.Na
     )
 
 
-def write_fingerprints(path: Path, data_dir: str | None) -> None:
-    """Recompute every row's fingerprint in place (after a deliberate numerics change, the
-    table's numbers must be regenerated too: this alone does not make them current)."""
+def write_fingerprints(path: Path, data_dir: str | None, names: list[str]) -> None:
+    """Recompute the fingerprints of the rows of ``names`` in place (after a deliberate
+    numerics change, the table's numbers must be regenerated too: this alone does not make
+    them current). Only with the kernels a row was measured with (its ``machine`` column
+    ends with :func:`kernels`): a hash computed with others is not the row's, and would put
+    the wrong bits under its machine."""
     text = path.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{path} has no results table between {START} and {END}")
     head, rest = text.split(START, 1)
     table, tail = rest.split(END, 1)
+    here = kernels()
     out = []
     for line in table.strip("\n").splitlines():
         cells = line.split("|")
         if len(cells) > 8 and cells[7].strip().startswith("`"):
             setup, zero = parse_key(cells[1])
-            cells[7] = f" `{fingerprint(setup, zero, data_dir)}` "
+            if setup.name in names:
+                if not cells[-2].strip().endswith(here):
+                    raise SystemExit(
+                        f"{path}: the {cells[1].strip()} row was measured with other kernels "
+                        f"({cells[-2].strip()}); here: {here}. Its hash cannot be recomputed "
+                        "here: regenerate the row (python scripts/reproduce.py NAME), or run "
+                        "where NumPy dispatches as it did (NPY_DISABLE_CPU_FEATURES)"
+                    )
+                cells[7] = f" `{fingerprint(setup, zero, data_dir)}` "
         out.append("|".join(cells))
     path.write_text(head + START + "\n" + "\n".join(out) + "\n" + END + tail, encoding="utf-8")
 
@@ -558,10 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    if args.fingerprints:
-        write_fingerprints(args.results, args.data_dir)
-        return 0
     names = list(SETUPS) if "all" in args.names else list(dict.fromkeys(args.names))
+    if args.fingerprints:
+        write_fingerprints(args.results, args.data_dir, names)
+        return 0
     seeds = list(range(args.seed, args.seed + args.seeds))
     if args.select:
         for name in names:

@@ -144,3 +144,19 @@ def test_every_bit_under_the_tables_simd_target(tmp_path):
             f"docs/results.md's {row[0]} row was measured on another engine (fingerprint "
             f"{row[6]}, now {rewritten[row[0]]} with {table_kernels}): regenerate it"
         )
+
+
+def test_fingerprints_are_rewritten_only_with_the_rows_kernels(tmp_path):
+    """--fingerprints put hashes computed with this machine's kernels under a row's machine
+    that names others (a table then wrong where it says it is exact), and rewrote every
+    row whatever setups were named."""
+    copy = tmp_path / "results.md"
+    text = RESULTS.read_text(encoding="utf-8")
+    edited = text.replace(" X86_V3,", " NO_SUCH_TARGET,")
+    copy.write_text(edited, encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"row was measured with other kernels .*NO_SUCH_TARGET"):
+        reproduce.write_fingerprints(copy, None, ["digits"])
+    assert copy.read_text(encoding="utf-8") == edited  # nothing written
+    copy.write_text("no table here\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="has no results table"):
+        reproduce.write_fingerprints(copy, None, ["digits"])

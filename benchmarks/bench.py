@@ -1304,7 +1304,17 @@ def main(argv: list[str] | None = None) -> int:
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
     if args.report:
-        write_outputs(json.loads(args.report.read_text()), args)
+        report = json.loads(args.report.read_text())
+        runs = report.get("runs") if isinstance(report, dict) else None
+        saved = isinstance(runs, list) and all(
+            isinstance(r, dict) and isinstance(r.get("configs"), list)
+            and all(isinstance(c, dict) and "impls" in c for c in r["configs"])
+            for r in runs
+        )  # fmt: skip
+        if not saved:
+            raise SystemExit(f"bench.py: error: --report {args.report} is not a run saved with "
+                             "--json (a --summary file holds the ratios alone)")  # fmt: skip
+        write_outputs(report, args)
         return 0
     parts = _select(args.only, PARTS)
     threads = args.threads or ([1] if args.smoke else [1, 2])

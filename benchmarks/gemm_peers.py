@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         record = {"threads": args.threads, "repeats": args.repeats, "rows": rows}
         record["openblas_override_found"] = blas_env.found_override()
+        # the kernel OpenBLAS chose in this process (its override variables unset)
+        record["openblas_kernels"] = blas_env.openblas_kernels()
         args.json.write_text(json.dumps(record, indent=1))
     return 0
 

@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, s in result["summary"].items():
         print(f"{key}: min {s['min']:.1f}, median {s['median']:.1f}, max {s['max']:.1f}")
     if args.json:
+        # the kernel OpenBLAS chose in this process (its override variables unset)
+        result["openblas_kernels"] = blas_env.openblas_kernels()
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

@@ -261,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
                 shown = [{k: f"{v / mib:.1f} MiB" for k, v in d.items()} for d in shown]
         print(f"{key}: {shown}")
     if args.json:
+        import numpy  # noqa: F401  (loads OpenBLAS here, in the children's environment)
+
+        # the kernel OpenBLAS chose (this process runs with its override variables unset)
+        result["openblas_kernels"] = blas_env.openblas_kernels()
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             "profiles_us": profiles,
             "gather_us": gather_us,
             "samples_per_s": rates,
+            # the kernel OpenBLAS chose in this process (its override variables unset)
+            "openblas_kernels": blas_env.openblas_kernels(),
         }
         args.json.write_text(json.dumps({**out, "median_samples_per_s": medians}, indent=2))
     return 0

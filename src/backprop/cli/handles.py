@@ -5,18 +5,16 @@ as its ``config.toml`` records them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._limits import read_user_file
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
 from .config import load_data, read_config, validation_split
-from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, SUMMARY_FILE, holds_run
+from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, read_summary
 
 __all__ = ["DATA_KEYS", "Handle", "model_inputs", "open_handle"]
 
@@ -84,16 +82,12 @@ class Handle:
         data = load_data(values)
         if not self._own_data(values):
             return data
-        try:  # a regular file of at most 1 MiB: a FIFO named summary.json must not hang
-            text = read_user_file(self.run_dir / SUMMARY_FILE, "summary", "config_bytes")
-            recorded = json.loads(text)
-            recorded = recorded.get("data_sha256") if isinstance(recorded, dict) else None
-        except ValueError:
-            return data  # no summary (an interrupted first run), or not one we wrote
-        if isinstance(recorded, str) and recorded != data.sha256():
+        summary = read_summary(self.run_dir) or {}  # none: an interrupted first run
+        recorded, now = summary.get("data_sha256"), data.sha256()
+        if isinstance(recorded, str) and recorded != now:
             raise UserError(
                 f"the training rows of {data.name} differ from those the run in "
-                f"{self.run_dir} was trained on (SHA-256 {data.sha256()[:12]}... instead of "
+                f"{self.run_dir} was trained on (SHA-256 {now[:12]}... instead of "
                 f"{recorded[:12]}...): they changed since, so the test rows may not be the "
                 "held-out ones; restore the data, or name other data explicitly"
             )

@@ -69,11 +69,10 @@ def run_header(
     for key, name in (("momentum", "momentum"), ("weight_decay", "weight decay")):
         if (settings or {}).get(key):
             training += f", {name} {settings[key]:g}"
-    batch = cfg["batch_size"]
-    if n_train is not None and batch > n_train:  # fit takes every row in one step
-        training += f", batch {batch} (all {n_train} rows), {cfg['epochs']} epochs"
-    else:
-        training += f", batch {batch}, {cfg['epochs']} epochs"
+    batch = f"{cfg['batch_size']}"
+    if n_train is not None and cfg["batch_size"] > n_train:  # every row in one step
+        batch += f" (all {n_train} rows)"
+    training += f", batch {batch}, {cfg['epochs']} epochs"
     if cfg.get("schedule", "constant") != "constant":
         training += f", {cfg['schedule']} schedule"
     patience, monitor = cfg.get("early_stopping"), cfg.get("monitor", "val_loss")

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from .._limits import read_user_file
 from ..io.checkpoint import CHECKPOINT_NAME, Checkpoint
 from ..io.safetensors import write_atomic
 from ..network import MLP
@@ -40,6 +41,7 @@ __all__ = [
     "holds_run",
     "lock_run_dir",
     "make_run_dir",
+    "read_summary",
     "write_config",
     "write_history",
     "write_json",
@@ -200,6 +202,17 @@ def _json_ready(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_json_ready(v) for v in obj]
     return obj
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``summary.json`` as a dict, read as every user file is (a regular file of
+    at most 1 MiB: a FIFO in its place must not hang); None when there is none, or it is
+    not one ``train`` wrote."""
+    try:
+        summary = json.loads(read_user_file(run_dir / SUMMARY_FILE, "summary", "config_bytes"))
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -819,8 +819,10 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
                     "label that will appear, e.g. classes=np.unique(y_all)"
                 )
             binarizer = LabelBinarizer()
+            found = None  # y's labels, where they may differ from classes_
             if incremental and classes is not None and not multilabel:
                 binarizer.fit(np.asarray(classes))
+                found = unique_labels(y)
             else:  # a multi-label y's columns are its classes (MLPClassifier ignores classes)
                 binarizer.fit(y)
             self._label_binarizer = binarizer
@@ -843,7 +845,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
                     "warm_start needs y to have the same classes as the previous fit: "
                     f"previously {_plain(self.classes_)}, now {_plain(found)}"
                 )
-        unknown = np.setdiff1d(unique_labels(y), self.classes_)  # partial_fit's classes=
+        unknown = [] if found is None else np.setdiff1d(found, self.classes_)
         if len(unknown):
             raise ValueError(
                 f"y has classes {_plain(unknown)} that are not in classes_ {_plain(self.classes_)}"

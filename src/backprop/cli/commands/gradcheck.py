@@ -117,8 +117,9 @@ def gradcheck(samples: int, tolerance: float | None, **options: Any) -> int:
     if not rounding and not unchecked:
         console.print(f"All {len(results)} parameter arrays within the tolerance {tol:g}")
         return 0
-    within = len(results) - len(rounding) - len(unchecked)  # ('within' said of these alone:
-    parts = [f"{within} within the tolerance {tol:g}"]  # ok* and unchecked ones are not)
+    # 'within the tolerance' is said of the arrays that are: not the ok* or unchecked ones
+    within = len(results) - len(rounding) - len(unchecked)
+    parts = [f"{within} within the tolerance {tol:g}"]
     if rounding:
         parts.append(f"{len(rounding)} at the rounding floor (ok*)")
     if unchecked:

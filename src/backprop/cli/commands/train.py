@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -14,7 +13,6 @@ import numpy as np
 from click.core import ParameterSource
 
 from ... import metrics
-from ..._limits import read_user_file
 from ..._validation import short_repr as _short
 from ..._version import __version__
 from ...io import save_model
@@ -48,6 +46,7 @@ from ..run_folder import (
     checkpoint_callback,
     lock_run_dir,
     make_run_dir,
+    read_summary,
     run_config,
     write_config,
     write_history,
@@ -445,13 +444,9 @@ def _end_as_fit_would(keep: KeepLastEpoch) -> Any:
 def _mark_summary_interrupted(run_dir: Path, epoch: int) -> None:
     """A summary.json from before a ``--resume`` describes the model this Ctrl-C replaced:
     its metrics are dropped and it says which epoch's model the folder now holds."""
-    path = run_dir / SUMMARY_FILE
-    try:  # a regular file of at most 1 MiB: a FIFO named summary.json must not hang
-        summary = json.loads(read_user_file(path, "summary", "config_bytes"))
-    except ValueError:
+    summary = read_summary(run_dir)
+    if summary is None:
         return  # none (a first run), or not ours to repair
-    if not isinstance(summary, dict):
-        return
     summary.update(
         train={},
         validation={},
@@ -461,7 +456,7 @@ def _mark_summary_interrupted(run_dir: Path, epoch: int) -> None:
         interrupted=f"Ctrl-C during epoch {epoch + 1}: the model is epoch {epoch}'s; its "
         f"metrics: backprop evaluate {run_dir}",
     )
-    write_json(path, summary)
+    write_json(run_dir / SUMMARY_FILE, summary)
 
 
 def _interrupted_in_training(

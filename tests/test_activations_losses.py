@@ -106,6 +106,22 @@ def test_activation_at_plus_minus_1000(name, dtype):
     assert d[0, 0] == pytest.approx(dlo, abs=1e-6) and d[1, 3] == pytest.approx(dhi, abs=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", [n for n in ACTIVATIONS if n != "softmax"])
+def test_activation_up_to_the_dtypes_largest_numbers(name, dtype):
+    # GELU's a^3 overflowed beyond |a| ~ 1e102 (float64) or 7e12 (float32): a warning, and
+    # a NaN derivative; the tanh term is +-1 long before, so the values are a and 0 there
+    act, big = ACTIVATIONS[name], np.finfo(dtype).max
+    a = np.array([[-big, -1e30, -8e12, 8e12, 1e30, big]], dtype=dtype)
+    with _raise_on_fp_errors():
+        y = act.forward(np, a)
+        d = act.backward(np, np.ones_like(a), a, y)
+    assert np.isfinite(y).all() and np.isfinite(d).all()
+    if name == "gelu":
+        np.testing.assert_array_equal(y, np.where(a > 0, a, 0.0))
+        np.testing.assert_array_equal(d, np.where(a > 0, 1.0, 0.0))
+
+
 # ------------------------------------------------- the in-place twins equal their formulas
 TWINS = [name for name, act in ACTIVATIONS.items() if act.forward_inplace is not None]
 TWIN_TOL = {"float32": 1e-5, "float64": 1e-11}

@@ -139,3 +139,51 @@ def test_reports_are_json_ready():
     assert report["confusion_matrix"] == [[1, 0], [1, 1]]
     reg = regression_report([1.0, 2.0], [1.5, 2.0])
     assert json.loads(json.dumps(reg)) == reg
+
+
+@pytest.mark.parametrize(
+    ("t", "p"),
+    [([1, 1, 1], [1, 1, 1]), ([0, 2, 2], [0, 2, 0]), ([3, 3, 1, 1], [3, 1, 1, 1])],
+)
+def test_macro_averages_without_class_names_are_sklearns(t, p):
+    # label indices absent from both arrays (0 in the first, 1 in the second) were averaged
+    # in as zeros: macro F1 0.5 where scikit-learn says 1.0
+    report = classification_report(t, p)
+    for key, ref in (("f1", skm.f1_score), ("precision", skm.precision_score),
+                     ("recall", skm.recall_score)):  # fmt: skip
+        assert report[f"macro_{key}"] == pytest.approx(ref(t, p, average="macro"), abs=1e-15)
+
+
+def test_label_mistakes_are_one_clear_error():
+    # a label of 10**6 (an identifier, not a class index) asked for a 7.28 TiB matrix
+    with pytest.raises(ValueError, match=r"labels go up to 1000000; expected class indices"):
+        confusion_matrix([0, 10**6], [0, 1])
+    assert confusion_matrix([0, 10**4], [0, 1], n_classes=10**4 + 1).shape == (10001, 10001)
+    with pytest.raises(ValueError, match=r"n_classes must be a positive integer; got 1.5"):
+        confusion_matrix([0, 1], [0, 1], n_classes=1.5)
+    with pytest.raises(ValueError, match=r"class_names lists 2 classes but the labels go up to 2"):
+        classification_report([0, 2], [0, 1], class_names=["a", "b"])
+    for labels in ([np.inf, 1.0], [1e20, 1.0], [np.nan, 0.0]):  # a cast warning before
+        with pytest.raises(ValueError, match="integer class labels"):
+            accuracy(labels, [0, 1])
+
+
+def test_bool_labels_are_classes_0_and_1_as_in_sklearn():
+    t, p = np.array([True, False, True]), np.array([True, True, True])
+    assert accuracy(t, p) == skm.accuracy_score(t, p)
+    np.testing.assert_array_equal(confusion_matrix(t, p), skm.confusion_matrix(t, p))
+
+
+def test_regression_metrics_refuse_nan_and_keep_extreme_scales():
+    for bad in ([np.nan, 1.0], [np.inf, 1.0]):
+        with pytest.raises(ValueError, match=r"y_pred holds NaN or inf; expected finite"):
+            mse([1.0, 2.0], bad)
+        with pytest.raises(ValueError, match=r"y_true holds NaN or inf"):
+            r2_score(bad, [1.0, 2.0])
+    # R^2 does not depend on the unit: squares of 1e200 overflowed (a warning, then nan or
+    # 0), those of 1e-200 underflowed to 0 and read as a constant column
+    t, p = np.array([1.0, -1.0, 0.5]), np.array([0.9, -0.7, 0.1])
+    ref = skm.r2_score(t, p)
+    for unit in (1e200, 1e-200, 1.0):
+        assert r2_score(t * unit, p * unit) == pytest.approx(ref, rel=1e-14)
+    assert mse([1e200], [-1e200]) == np.inf  # the true value, rounded; no warning

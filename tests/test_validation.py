@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from backprop import MLP, MLPConfig, get_optimizer
+from backprop import MLP, EarlyStopping, MLPConfig, get_optimizer
 from backprop.initializers import get_initializer
 from backprop.optimizers import get_schedule
 from backprop.training import fit
@@ -363,3 +363,189 @@ def test_sample_weight_checked_in_loss_and_gradients(net):
         GOOD_T,
         -np.ones(3),
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        # two EarlyStoppings wrote one record: the loss and the negated accuracy mixed
+        (
+            {"early_stopping": 3, "callbacks": [EarlyStopping(monitor="val_accuracy")]},
+            r"more than one EarlyStopping .*: a run keeps one early-stopping record",
+        ),
+        # Keras' third element (validation weights) was ignored
+        (
+            {"validation_data": (GOOD_X, GOOD_T, np.ones(3))},
+            r"validation_data must be a pair \(X_val, T_val\); got a tuple of 3$",
+        ),
+        ({"shuffle": "no"}, r"shuffle must be True or False; got 'no'"),  # "no" shuffled
+    ],
+)
+def test_fit_options_that_were_taken_wrongly(net, kwargs, match):
+    before = net.state_dict()
+    kwargs.setdefault("validation_data", (GOOD_X, GOOD_T))
+    _raises(ValueError, match, fit, net, GOOD_X, GOOD_T, epochs=2, **kwargs)
+    assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_wrong_kinds_of_objects_are_named(net):
+    # each was an AttributeError from inside the engine
+    _raises(
+        TypeError, r"state must be a TrainState .*; got \{\}", fit, net, GOOD_X, GOOD_T, state={}
+    )
+    _raises(
+        TypeError,
+        r"optimizer must be an Optimizer object, e.g. .*; got 'sgd'",
+        net.train_step,
+        GOOD_X,
+        GOOD_T,
+        "sgd",
+    )
+    _raises(ValueError, r"sizes must list at least two positive integers .*; got 5$", MLP, 5)
+    _raises(
+        ValueError,
+        r"momentum must be in \[0, 1\); got '0.5'",
+        get_optimizer,
+        "momentum",
+        momentum="0.5",
+    )
+    _raises(
+        ValueError,
+        r"restore_best_weights must be True or False; got 'no'",
+        EarlyStopping,
+        restore_best_weights="no",
+    )
+
+
+def test_one_optimizer_refuses_a_second_model_of_other_shapes():
+    X, T = np.ones((10, 3)), np.zeros(10, dtype=int)
+    opt = get_optimizer("adam", lr=0.01)
+    MLP([3, 8, 2], seed=0).fit(X, T, optimizer=opt, epochs=1)
+    t = opt.t
+    other = MLP([3, 5, 2], seed=0)
+    before = other.state_dict()
+    _raises(
+        ValueError,
+        r"this adam optimizer holds state for layers.0.W of shape \(3, 8\), but "
+        r"the model's layers.0.W has shape \(3, 5\)",
+        other.fit,
+        X,
+        T,
+        optimizer=opt,
+        epochs=1,
+    )
+    assert opt.t == t  # a broadcast error had counted the step
+    assert all(np.array_equal(before[k], v) for k, v in other.state_dict().items())
+
+
+@pytest.mark.parametrize("sizes", [[2, 8, 1]])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"loss": "cross_entropy", "output_activation": "identity"}, r"loss 'cross_entropy'"),
+        ({"loss": "mse", "output_activation": "softmax"}, r"output_activation 'softmax'"),
+    ],
+)
+def test_softmax_of_one_output_is_refused(sizes, kwargs, match):
+    # its softmax is 1 whatever the weights: loss 0, gradients 0, a model that never learns
+    _raises(
+        ValueError,
+        match + r" needs at least 2 outputs .*binary_cross_entropy",
+        MLP,
+        sizes,
+        **kwargs,
+    )
+
+
+def test_parameters_must_be_finite_numbers_of_the_models_range(net):
+    before = net.state_dict()
+    bad = {**before, "layers.0.W": before["layers.0.W"].copy()}
+    bad["layers.0.W"][0, 0] = np.nan
+    _raises(
+        ValueError,
+        r"layers.0.W contains NaN or inf \(first at index \[0, 0\]\)",
+        net.load_state_dict,
+        bad,
+    )
+    _raises(
+        ValueError,
+        r"layers.1.b contains NaN or inf",
+        net.params.__setitem__,
+        "layers.1.b",
+        [np.inf, 0.0],
+    )
+    assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
+    small = MLP([2, 3, 2], dtype="float32", seed=0)
+    _raises(
+        ValueError,
+        r"layers.0.W has values beyond float32's range",
+        small.params.__setitem__,
+        "layers.0.W",
+        np.full((2, 3), 1e39),
+    )
+    _raises(
+        ValueError,
+        r"sample_weight has values beyond float32's range",
+        small.fit,
+        GOOD_X,
+        GOOD_T,
+        epochs=1,
+        sample_weight=np.full(3, 1e39),
+    )
+
+
+def test_numpy_scalars_are_numbers_and_stored_as_python_floats():
+    net = MLP([2, 3, 2], dropout=np.float32(0.5), init_scale=np.float64(0.2))
+    assert type(net.config.dropout) is float and net.config.dropout == 0.5
+    assert type(net.config.init_scale) is float
+    es = EarlyStopping(min_delta=np.float32(0.25))
+    assert type(es.min_delta) is float and es.min_delta == 0.25
+    assert get_optimizer("momentum", momentum=np.float32(0.5)).momentum == 0.5
+
+
+def test_a_cosine_schedule_cannot_rise_to_its_min_lr():
+    _raises(
+        ValueError,
+        r"the cosine schedule's min_lr=5 is above the learning rate 0.1",
+        get_optimizer,
+        "sgd",
+        lr=0.1,
+        schedule=get_schedule("cosine", min_lr=5.0),
+    )
+    get_optimizer("sgd", lr=0.1, schedule=get_schedule("cosine", min_lr=0.1))  # equal: constant
+
+
+def test_whole_float_labels_are_labels_for_cross_entropy():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    nets = [
+        MLP([2, 3, 2], output_activation="identity", loss="cross_entropy", seed=1) for _ in range(2)
+    ]
+    nets[0].fit(X, y, epochs=2)
+    nets[1].fit(X, y.astype(float), epochs=2)  # pandas reads labels with a gap as floats
+    assert all(np.array_equal(nets[0].params[k], nets[1].params[k]) for k in nets[0].params)
+    _raises(
+        ValueError,
+        r"1-D integer class labels; its values are not whole numbers, e.g. 1.5",
+        nets[1].fit,
+        X,
+        y + 0.5,
+        epochs=1,
+    )
+
+
+def test_a_column_the_history_lacks_is_a_key_error():
+    history = MLP([2, 3, 2], seed=0).fit(GOOD_X, GOOD_T, epochs=1)
+    assert history["loss"] and len(history["loss"]) == 1
+    with pytest.raises(KeyError, match=r"the history has no column 'val_acc'; its columns are"):
+        history["val_acc"]  # [] before: history["val_acc"][-1] was a bare IndexError
+
+
+def test_balanced_class_weights_count_the_classes_present_as_sklearn():
+    sk = pytest.importorskip("sklearn.utils.class_weight")
+    from backprop.training.epochs import class_sample_weights
+
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    T = np.eye(4)[labels]  # 4 outputs, class 3 absent: its weight divided every other by 4/3
+    ref = sk.compute_class_weight("balanced", classes=np.unique(labels), y=labels)
+    np.testing.assert_allclose(class_sample_weights(T, "balanced"), ref[labels], rtol=1e-15)

@@ -14,6 +14,7 @@ import numpy as np
 
 __all__ = [
     "MAX_COUNT",
+    "check_finite",
     "check_inputs",
     "check_targets",
     "check_sample_weight",
@@ -100,7 +101,7 @@ def _first(mask: np.ndarray) -> tuple[tuple[int, ...], str]:
     return index, ", ".join(map(str, index))
 
 
-def _check_finite(arr: np.ndarray, name: str, dtype: Any = None) -> None:
+def check_finite(arr: np.ndarray, name: str, dtype: Any = None) -> None:
     """Every entry finite, and within ``dtype``'s range when the model computes in a
     narrower type than ``arr`` (1e39 becomes inf in float32: NaN outputs, a 'diverged' run).
     """
@@ -143,7 +144,7 @@ def check_inputs(x: Any, n_features: int, name: str = "X", dtype: Any = None) ->
         raise ValueError(f"{name} has 0 rows; expected at least one sample (an empty batch)")
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} columns but the model expects {n_features}")
-    _check_finite(arr, name, dtype)
+    check_finite(arr, name, dtype)
     return arr
 
 
@@ -159,13 +160,17 @@ def check_targets(
     (``loss``), probabilities in [0, 1].
 
     A 1-D array is accepted for one output (reshaped to a column), or as integer class
-    labels in ``[0, n_outputs)``, which are one-hot encoded.
+    labels in ``[0, n_outputs)``, which are one-hot encoded (for the cross-entropy losses
+    also as whole floats, ``0.0, 1.0, 2.0``).
     """
     arr = host_array(t, name)
+    # 0.0, 1.0, 2.0 (labels as pandas reads a column with a gap) are labels where the loss
+    # takes probabilities; a regression's 1-D floats for several outputs are a mistake
+    float_labels = arr.dtype.kind == "f" and loss in ("cross_entropy", "binary_cross_entropy")
     if arr.ndim == 1 and arr.shape[0] == n_samples:
         if n_outputs == 1:
             arr = arr.reshape(-1, 1)
-        elif arr.dtype.kind in "iub":
+        elif arr.dtype.kind in "iub" or (float_labels and _not_whole(arr) is None):
             if arr.size and (arr.min() < 0 or arr.max() >= n_outputs):
                 raise ValueError(
                     f"{name} holds class labels from {arr.min()} to {arr.max()}, but the model "
@@ -175,14 +180,25 @@ def check_targets(
             onehot[np.arange(n_samples), arr.astype(np.intp)] = 1.0
             arr = onehot
     if arr.shape != (n_samples, n_outputs):
+        labels = "1-D integer class labels"
+        if arr.ndim == 1 and arr.shape[0] == n_samples and float_labels:
+            labels += f"; its values are not whole numbers, e.g. {_not_whole(arr):g}"
         raise ValueError(
             f"{name} has shape {arr.shape}; expected ({n_samples}, {n_outputs}): one row per "
-            f"sample of X and one column per model output (or 1-D integer class labels)"
+            f"sample of X and one column per model output (or {labels})"
         )
-    _check_finite(arr, name, dtype)
+    check_finite(arr, name, dtype)
     if loss in ("cross_entropy", "binary_cross_entropy"):
         _check_probabilities(arr, name, loss)
     return arr
+
+
+def _not_whole(arr: np.ndarray) -> float | None:
+    """The first entry of a 1-D float array that is not a finite whole number, or None
+    when every entry is one (class labels read as floats)."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.isfinite(arr) & (arr == np.round(arr))))
+    return float(arr[bad[0]]) if bad.size else None
 
 
 def _check_probabilities(arr: np.ndarray, name: str, loss: str) -> None:
@@ -197,14 +213,17 @@ def _check_probabilities(arr: np.ndarray, name: str, loss: str) -> None:
         )
 
 
-def check_sample_weight(w: Any, n_samples: int, name: str = "sample_weight") -> np.ndarray | None:
-    """Validate sample weights: ``None`` or ``(n_samples,)``, finite and non-negative."""
+def check_sample_weight(
+    w: Any, n_samples: int, name: str = "sample_weight", dtype: Any = None
+) -> np.ndarray | None:
+    """Validate sample weights: ``None`` or ``(n_samples,)``, finite (within ``dtype``'s
+    range, the model's, when given) and non-negative."""
     if w is None:
         return None
     arr = host_array(w, name)
     if arr.shape != (n_samples,):
         raise ValueError(f"{name} has shape {arr.shape}; expected ({n_samples},), one per sample")
-    _check_finite(arr, name)
+    check_finite(arr, name, dtype)
     if (arr < 0).any():
         raise ValueError(f"{name} has negative entries; expected weights >= 0")
     return arr

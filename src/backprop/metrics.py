@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import is_count, short_repr
+
 __all__ = [
     "accuracy",
     "classification_report",
@@ -50,13 +52,25 @@ def _labels(y: Any, name: str) -> np.ndarray:
         return np.argmax(a, axis=1).astype(np.int64)
     if a.ndim != 1:
         raise ValueError(f"{name} has shape {a.shape}; expected (n,) labels or (n, k) scores")
+    if a.dtype == np.bool_:  # False/True: classes 0 and 1, as scikit-learn reads them
+        a = a.astype(np.int64)
     if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not (np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a))):
+        whole = np.issubdtype(a.dtype, np.floating) and np.all(
+            (np.abs(a) <= MAX_LABEL) & (a == np.round(a))  # NaN and inf are not labels
+        )
+        if not whole:
             raise ValueError(f"{name} must hold integer class labels; got dtype {a.dtype}")
     labels = a.astype(np.int64)
     if labels.size and labels.min() < 0:
         raise ValueError(f"{name} holds the negative label {labels.min()}; expected labels >= 0")
     return labels
+
+
+#: The largest class label a metric takes; and the most classes it counts unless told
+#: ``n_classes`` (a label of 10**6 is more likely an identifier than a class index, and its
+#: confusion matrix would hold 10**12 counts).
+MAX_LABEL = 2**53
+MAX_INFERRED_CLASSES = 10_000
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -100,11 +114,27 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> 
         ``C[a, b]`` = number of rows of true class ``a`` predicted as ``b`` (rows true,
         columns predicted).
     """
-    t, p = _pair(y_true, y_pred)
+    return _confusion(*_pair(y_true, y_pred), n_classes)
+
+
+def _confusion(t: np.ndarray, p: np.ndarray, n_classes: Any, given: str = "") -> np.ndarray:
+    """The confusion matrix of labels ``t`` and ``p``; ``given`` says where ``n_classes``
+    came from, for the error when a label is out of range."""
     top = int(max(t.max(), p.max())) + 1
-    k = top if n_classes is None else int(n_classes)
+    if n_classes is None:
+        if top > MAX_INFERRED_CLASSES:
+            raise ValueError(
+                f"the labels go up to {top - 1}; expected class indices 0..k-1 (give "
+                f"n_classes for more than {MAX_INFERRED_CLASSES:,} classes)"
+            )
+        k = top
+    elif is_count(n_classes, 1):
+        k = int(n_classes)
+    else:
+        raise ValueError(f"n_classes must be a positive integer; got {short_repr(n_classes)}")
     if k < top:
-        raise ValueError(f"n_classes={n_classes} but the labels go up to {top - 1}")
+        given = given or f"n_classes={k}"
+        raise ValueError(f"{given} but the labels go up to {top - 1}; expected at most {k - 1}")
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.int64)
 
 
@@ -119,7 +149,10 @@ def precision_recall(
         ``precision[c] = C[c, c] / (column c's sum)``, ``recall[c] = C[c, c] / (row c's
         sum)``, 0 where the denominator is 0.
     """
-    C = confusion_matrix(y_true, y_pred, n_classes)
+    return _precision_recall(confusion_matrix(y_true, y_pred, n_classes))
+
+
+def _precision_recall(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hits = np.diag(C).astype(np.float64)
     predicted, actual = C.sum(axis=0), C.sum(axis=1)
     precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
@@ -139,13 +172,17 @@ def _regression_pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
         )
     if t.shape[0] == 0:
         raise ValueError("y_true and y_pred are empty; expected at least one row")
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or inf; expected finite numbers")
     return t, p
 
 
 def mse(y_true: Any, y_pred: Any) -> float:
     """Mean squared error over all entries; arrays (n,) or (n, m) of the same shape."""
     t, p = _regression_pair(y_true, y_pred)
-    return float(np.mean((t - p) ** 2))
+    with np.errstate(over="ignore"):  # errors beyond 1e154 square to inf, the right answer
+        return float(np.mean((t - p) ** 2))
 
 
 def mae(y_true: Any, y_pred: Any) -> float:
@@ -168,7 +205,11 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
         1 when predicted exactly and 0 otherwise. 1 is perfect; it can be negative.
     """
     t, p = _regression_pair(y_true, y_pred)
-    ss_res = np.sum((t - p) ** 2, axis=0)
+    scale = np.abs(t).max(axis=0)  # R^2 does not change when t and p are divided by one
+    scale[scale == 0] = 1.0  # number; by t's largest, the squares neither overflow (1e200)
+    with np.errstate(over="ignore"):  # nor underflow (1e-200) where t's spread is finite
+        t, p = t / scale, p / scale
+        ss_res = np.sum((t - p) ** 2, axis=0)  # inf where p is beyond t's scale by 1e154
     ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
     constant = ss_tot == 0
     ratio = np.divide(ss_res, ss_tot, out=np.zeros_like(ss_res), where=~constant)
@@ -192,11 +233,20 @@ def classification_report(
     dict
         ``n_samples``, ``accuracy``, ``confusion_matrix`` (list of k lists, rows true),
         ``per_class`` (list of dicts ``class``, ``precision``, ``recall``, ``f1``,
-        ``support``), ``macro_precision``, ``macro_recall``, ``macro_f1``.
+        ``support``), ``macro_precision``, ``macro_recall``, ``macro_f1``: the unweighted
+        means over the named classes, or without ``class_names`` over the labels that occur
+        in either array (scikit-learn's default ``labels``; ``per_class`` still lists every
+        index up to the largest).
     """
-    n_classes = None if class_names is None else len(class_names)
-    C = confusion_matrix(y_true, y_pred, n_classes)
-    precision, recall = precision_recall(y_true, y_pred, C.shape[0])
+    t, p = _pair(y_true, y_pred)
+    if class_names is None:
+        C = _confusion(t, p, None)
+        averaged = (C.sum(axis=0) + C.sum(axis=1)) > 0  # the labels that occur, as sklearn
+    else:
+        k = len(class_names)
+        C = _confusion(t, p, k, f"class_names lists {k} classes")
+        averaged = np.ones(k, dtype=bool)  # every named class, as sklearn's labels=range(k)
+    precision, recall = _precision_recall(C)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
     names = [str(c) for c in range(C.shape[0])] if class_names is None else list(class_names)
@@ -215,9 +265,9 @@ def classification_report(
             }
             for c in range(C.shape[0])
         ],
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision[averaged].mean()),
+        "macro_recall": float(recall[averaged].mean()),
+        "macro_f1": float(f1[averaged].mean()),
     }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import (
+    check_finite,
     check_inputs,
     check_sample_weight,
     check_targets,
@@ -155,6 +156,11 @@ class MLPConfig:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
+        if isinstance(self.sizes, str) or not hasattr(self.sizes, "__iter__"):
+            raise ValueError(
+                "sizes must list at least two positive integers (inputs, ..., outputs), e.g. "
+                f"[2, 3, 2]; got {short_repr(self.sizes)}"
+            )
         sizes = tuple(self.sizes)
         if len(sizes) < 2 or not all(
             isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in sizes
@@ -174,18 +180,26 @@ class MLPConfig:
                 f"loss {self.loss!r} takes logits and applies {loss.link} itself; set "
                 f"output_activation='identity' (got {self.output_activation!r})"
             )
+        softmax = "output_activation 'softmax'" if self.output_activation == "softmax" else None
+        softmax = softmax or (f"loss {self.loss!r}" if loss.link == "softmax" else None)
+        if softmax and sizes[-1] < 2:  # the softmax of one number is 1: nothing to learn
+            raise ValueError(
+                f"{softmax} needs at least 2 outputs (the softmax of one number is always 1); "
+                f"got {sizes[-1]}: for one yes/no output use loss='binary_cross_entropy'"
+            )
         if not isinstance(self.bias, bool | np.bool_):  # a model file holds true/false
             raise ValueError(f"bias must be True or False; got {short_repr(self.bias)}")
         object.__setattr__(self, "bias", bool(self.bias))
-        if not (isinstance(self.dropout, float | int) and 0.0 <= self.dropout < 1.0):
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
+        if not (is_finite_number(self.dropout) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1); got {short_repr(self.dropout)}")
+        object.__setattr__(self, "dropout", float(self.dropout))  # a Python number for JSON
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
-        scale = self.init_scale  # a Python number: the model file's JSON holds it
-        if not (isinstance(scale, float | int) and is_finite_number(scale) and scale > 0):
+        if not (is_finite_number(self.init_scale) and self.init_scale > 0):
             raise ValueError(
                 f"init_scale must be a finite number > 0; got {short_repr(self.init_scale)}"
             )
+        object.__setattr__(self, "init_scale", float(self.init_scale))  # as dropout
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -238,6 +252,7 @@ class Parameters(Mapping[str, Any]):
         if arr.shape != want:
             raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
         model = self._model
+        check_finite(arr, name, model.dtype)
         self._arrays[name][...] = model.backend.asarray(arr, model.dtype)
 
     def __delitem__(self, name: str) -> None:
@@ -287,7 +302,7 @@ class MLP:
         device: str | None = None,
     ) -> None:
         config = MLPConfig(
-            sizes=tuple(sizes),
+            sizes=sizes,  # MLPConfig checks it and makes it a tuple
             activation=activation,
             output_activation=output_activation,
             loss=loss,
@@ -444,6 +459,7 @@ class MLP:
                 raise ValueError(f"{name} has shape {arr.shape}; the model expects {want}")
             if arr.dtype != np.dtype(self.dtype):
                 raise ValueError(f"{name} has dtype {arr.dtype}; the model's dtype is {self.dtype}")
+            check_finite(arr, name, self.dtype)
         # written into the existing arrays, which may be views of the flat vector
         for name, array in expected.items():
             array[...] = self.backend.asarray(np.asarray(state[name]), self.dtype)
@@ -459,7 +475,7 @@ class MLP:
         return self.backend.asarray(arr, self.dtype)
 
     def as_sample_weight(self, w: Any, n_samples: int) -> Any:
-        arr = check_sample_weight(w, n_samples)
+        arr = check_sample_weight(w, n_samples, dtype=self.dtype)
         return None if arr is None else self.backend.asarray(arr, self.dtype)
 
     def forward(self, X: Any, training: bool = False) -> Any:
@@ -563,7 +579,15 @@ class MLP:
         return float(loss), {k: self.xp.asarray(g, copy=True) for k, g in self.grads.items()}
 
     def train_step(self, X: Any, T: Any, optimizer: Any, sample_weight: Any = None) -> float:
-        """One gradient step on one batch; returns the batch loss before the step."""
+        """One gradient step on one batch; returns the batch loss before the step.
+
+        ``optimizer`` is an :class:`~backprop.optimizers.Optimizer` object (it holds the
+        step count and moments between calls), e.g. ``get_optimizer("adam", lr=1e-3)``."""
+        if not callable(getattr(optimizer, "gradient_scale", None)):
+            raise TypeError(
+                "optimizer must be an Optimizer object, e.g. backprop.get_optimizer('sgd', "
+                f"lr=0.1), which keeps its state between steps; got {short_repr(optimizer)}"
+            )
         x = self.as_inputs(X)
         n = x.shape[0]
         scale = optimizer.gradient_scale()  # the same path as fit's steps, bit for bit

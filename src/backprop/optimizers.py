@@ -58,6 +58,11 @@ class Schedule(ABC):
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **vars(self)}
 
+    def check_base_lr(self, base_lr: float) -> None:
+        """Refuse a base learning rate this schedule cannot decay from (ValueError); every
+        base rate suits the schedules other than cosine."""
+        return None
+
 
 @dataclass
 class ConstantLR(Schedule):
@@ -113,6 +118,13 @@ class CosineLR(Schedule):
         if not (is_finite_number(self.min_lr) and self.min_lr >= 0):
             raise ValueError(f"min_lr must be a finite number >= 0; got {self.min_lr!r}")
 
+    def check_base_lr(self, base_lr: float) -> None:
+        if self.min_lr > base_lr:  # the "decay" would raise the rate, to min_lr at t_max
+            raise ValueError(
+                f"the cosine schedule's min_lr={self.min_lr:g} is above the learning rate "
+                f"{base_lr:g}; expected min_lr <= lr"
+            )
+
     def __call__(self, base_lr: float, epoch: int) -> float:
         e = min(epoch, self.t_max)
         return self.min_lr + (base_lr - self.min_lr) * 0.5 * (
@@ -128,6 +140,12 @@ def _check_count(name: str, value: Any) -> None:
     """A schedule's period: a positive integer (0 would divide by zero)."""
     if not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1):
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    """A moving average's coefficient (momentum, beta1, beta2, rho): a number in [0, 1)."""
+    if not (_is_real(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be in [0, 1); got {short_repr(value)}")
 
 
 def _check_decay(name: str, value: Any) -> None:
@@ -196,6 +214,7 @@ class Optimizer(ABC):
         self.base_lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.schedule = get_schedule(schedule)
+        self.schedule.check_base_lr(self.base_lr)
         self.epoch = 0
         self.t = 0  # number of steps taken
         self.state: dict[str, dict[str, Any]] = {}
@@ -265,6 +284,15 @@ class Optimizer(ABC):
             The names of the parameters weight decay applies to (``model.decaying``). By
             default the matrices (``ndim >= 2``): an MLP's weights ``layers.<k>.W``.
         """
+        cached = self._flat_cache
+        if (
+            flat is None
+            or cached is None
+            or cached[0] is not flat.params
+            or not self._state_is_flat
+        ):
+            # (the flat path's steady state, its slots made for these parameters, skips it)
+            self._check_state_fits(params)
         self.t += 1
         lr = self.lr
         if scaled:
@@ -286,6 +314,19 @@ class Optimizer(ABC):
             if decay and self.decoupled_decay:
                 p -= (lr * self.weight_decay) * p
             self._update(p, g, state, lr, None, self.t)
+
+    def _check_state_fits(self, params: dict[str, Any]) -> None:
+        """Refuse, before anything changes, parameters whose shapes differ from those this
+        optimizer holds state for: it stepped another model, and one optimizer steps one."""
+        for name, p in params.items():
+            slots = self.state.get(name)
+            held = None if not slots else tuple(next(iter(slots.values())).shape)
+            if held is not None and held != tuple(p.shape):
+                raise ValueError(
+                    f"this {self.name} optimizer holds state for {name} of shape {held}, "
+                    f"but the model's {name} has shape {tuple(p.shape)}: it stepped another "
+                    "model; give each model its own optimizer"
+                )
 
     def _step_flat(self, flat: Any, lr: float) -> None:
         p, g = flat.params, flat.grads
@@ -502,8 +543,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.9, **kw: Any) -> None:
         super().__init__(lr, **kw)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {momentum!r}")
+        _check_fraction("momentum", momentum)
         if self.name == "nesterov" and momentum == 0:  # as torch.optim.SGD(nesterov=True)
             raise ValueError("nesterov needs a momentum in (0, 1); got 0 (use sgd for none)")
         self.momentum = float(momentum)
@@ -553,9 +593,8 @@ class Adam(Optimizer):
         **kw: Any,
     ) -> None:
         super().__init__(lr, **kw)
-        for nm, b in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{nm} must be in [0, 1); got {b!r}")
+        _check_fraction("beta1", beta1)
+        _check_fraction("beta2", beta2)
         _check_eps(eps)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
@@ -606,8 +645,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8, **kw: Any) -> None:
         super().__init__(lr, **kw)
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"rho must be in [0, 1); got {rho!r}")
+        _check_fraction("rho", rho)
         _check_eps(eps)
         self.rho, self.eps = float(rho), float(eps)
 

@@ -266,7 +266,10 @@ def fit_data_parallel(
     TrainingDiverged
         As :func:`backprop.training.fit`, on every rank at once.
     """
-    check_fit_arguments(epochs, batch_size, validation_fraction)
+    check_fit_arguments(
+        epochs, batch_size, validation_fraction,
+        validation_data=validation_data, shuffle=shuffle, state=state,
+    )  # fmt: skip
     world = get_world(distributed) or World(None)
     if state is not None:
         model = state.model
@@ -276,7 +279,9 @@ def fit_data_parallel(
     Th = check_targets(
         _load_small(T), n_all, model.n_outputs, dtype=model.dtype, loss=model.config.loss
     )
-    sw = combined_sample_weights(Th, _load_small(sample_weight), class_weight, model.config.loss)
+    sw = combined_sample_weights(
+        Th, _load_small(sample_weight), class_weight, model.config.loss, model.dtype
+    )
     classify = is_classification(Th, model.config.loss)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
     model, opt = state.model, state.optimizer

@@ -65,7 +65,8 @@ def _class_index(key: Any, n_classes: int) -> int | None:
 def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) -> np.ndarray:
     """Per-sample weights ``s_i = class_weight[class of row i]`` from one-hot (or 0/1) targets.
 
-    ``"balanced"`` gives ``n_samples / (n_classes * count(class))``, as in scikit-learn.
+    ``"balanced"`` gives ``n_samples / (n_classes * count(class))``, as in scikit-learn
+    (``n_classes`` counts the classes that occur in ``T``).
     """
     labels = (T[:, 0] > 0.5).astype(np.intp) if T.shape[1] == 1 else np.argmax(T, axis=1)
     n_classes = max(T.shape[1], 2)
@@ -73,7 +74,8 @@ def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) ->
         if class_weight != "balanced":
             raise ValueError(f"class_weight must be a dict or 'balanced'; got {class_weight!r}")
         counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-        table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+        present = int(np.count_nonzero(counts))  # scikit-learn counts the classes in y
+        table = np.where(counts > 0, len(labels) / (present * np.maximum(counts, 1)), 0.0)
     else:
         bad = [k for k in class_weight if _class_index(k, n_classes) is None]
         if bad:
@@ -90,9 +92,18 @@ def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) ->
     return table[labels]
 
 
-def check_fit_arguments(epochs: Any, batch_size: Any, validation_fraction: Any) -> None:
-    """One clear error for a bad ``epochs``, ``batch_size`` or ``validation_fraction``
-    (counts up to :data:`~backprop._validation.MAX_COUNT`, 2**53, what a checkpoint holds)."""
+def check_fit_arguments(
+    epochs: Any,
+    batch_size: Any,
+    validation_fraction: Any,
+    *,
+    validation_data: Any = None,
+    shuffle: Any = True,
+    state: Any = None,
+) -> None:
+    """One clear error for a bad ``epochs``, ``batch_size``, ``validation_fraction`` (counts
+    up to :data:`~backprop._validation.MAX_COUNT`, 2**53, what a checkpoint holds),
+    ``validation_data`` (a pair, not with a fraction), ``shuffle`` or ``state``."""
     if not is_count(epochs, 0):
         raise ValueError(
             f"epochs must be a non-negative integer (at most 2**53); got {short_repr(epochs)}"
@@ -104,6 +115,28 @@ def check_fit_arguments(epochs: Any, batch_size: Any, validation_fraction: Any) 
     if not (is_finite_number(validation_fraction) and 0.0 <= validation_fraction < 1.0):
         raise ValueError(
             f"validation_fraction must be in [0, 1); got {short_repr(validation_fraction)}"
+        )
+    if validation_data is not None:
+        if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
+            got = (
+                f"a {type(validation_data).__name__} of {len(validation_data)}"
+                if isinstance(validation_data, tuple | list)
+                else f"a {type(validation_data).__name__}"
+            )
+            raise ValueError(  # a third element (weights, as Keras takes) would be ignored
+                f"validation_data must be a pair (X_val, T_val); got {got}"
+            )
+        if validation_fraction:
+            raise ValueError(
+                f"validation_fraction={short_repr(validation_fraction)} given with "
+                "validation_data: one names the validation rows; give one or the other"
+            )
+    if not isinstance(shuffle, bool | np.bool_):  # "no" is truthy: it would shuffle
+        raise ValueError(f"shuffle must be True or False; got {short_repr(shuffle)}")
+    if state is not None and not isinstance(state, TrainState):
+        raise TypeError(
+            "state must be a TrainState (a checkpoint's, or a previous run's); got "
+            f"{short_repr(state)}"
         )
 
 
@@ -117,10 +150,15 @@ def check_training_rows(n_train: int, n_all: int, validation_fraction: float) ->
 
 
 def combined_sample_weights(
-    Th: np.ndarray, sample_weight: Any, class_weight: dict[int, float] | str | None, loss: str
+    Th: np.ndarray,
+    sample_weight: Any,
+    class_weight: dict[int, float] | str | None,
+    loss: str,
+    dtype: str = "float64",
 ) -> np.ndarray | None:
-    """``s_i`` = sample weight x class weight of row i (None when neither is given)."""
-    sw = check_sample_weight(sample_weight, Th.shape[0])
+    """``s_i`` = sample weight x class weight of row i (None when neither is given);
+    ``dtype`` is the model's, whose range the weights must fit."""
+    sw = check_sample_weight(sample_weight, Th.shape[0], dtype=dtype)
     if class_weight is not None:
         if not is_classification(Th, loss):  # a regression target has no classes to weigh
             raise ValueError(
@@ -162,6 +200,11 @@ def epoch_callbacks(
                 )
             early_stopping = EarlyStopping(early_stopping)
         cbs.insert(0, early_stopping)
+    if sum(isinstance(cb, EarlyStopping) for cb in cbs) > 1:
+        raise ValueError(  # they would share one record (best score, epoch and weights)
+            "more than one EarlyStopping (early_stopping and callbacks together): a run "
+            "keeps one early-stopping record; give one"
+        )
     return cbs
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import short_repr
 from ..network import MLP
 from ..optimizers import Optimizer
 from .distributed import fit_data_parallel, wants_data_parallel
@@ -95,12 +94,10 @@ def fit(
         When an epoch's loss is NaN or inf; the model is left with the weights it had at
         the start of that epoch (the last good ones).
     """
-    check_fit_arguments(epochs, batch_size, validation_fraction)
-    if validation_data is not None and validation_fraction:
-        raise ValueError(
-            f"validation_fraction={short_repr(validation_fraction)} given with "
-            "validation_data: one names the validation rows; give one or the other"
-        )
+    check_fit_arguments(
+        epochs, batch_size, validation_fraction,
+        validation_data=validation_data, shuffle=shuffle, state=state,
+    )  # fmt: skip
     if distributed is not False:
         if wants_data_parallel(distributed, X):
             return fit_data_parallel(

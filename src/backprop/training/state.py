@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import is_count, short_repr
+from .._validation import is_count, is_finite_number, short_repr
 from ..network import MLP
 from ..optimizers import Optimizer
 
@@ -52,8 +52,13 @@ class History:
     best_epoch: int | None = None
 
     def __getitem__(self, key: str) -> list[float]:
-        """The column ``key`` over epochs, e.g. ``history["val_loss"]``."""
-        return [row[key] for row in self.epochs if key in row]
+        """The column ``key`` over epochs, e.g. ``history["val_loss"]``; KeyError for a
+        column no epoch has (as Keras' ``History.history``), naming the columns there are."""
+        column = [row[key] for row in self.epochs if key in row]
+        if not column and self.epochs:
+            names = ", ".join(self.history)
+            raise KeyError(f"the history has no column {key!r}; its columns are: {names}")
+        return column
 
     def __len__(self) -> int:
         return len(self.epochs)
@@ -169,8 +174,14 @@ class EarlyStopping(Callback):
             )
         if self.mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {self.mode!r}")
-        if not (isinstance(self.min_delta, float | int) and 0 <= self.min_delta < math.inf):
-            raise ValueError(f"min_delta must be a number >= 0; got {self.min_delta!r}")
+        if not (is_finite_number(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"min_delta must be a number >= 0; got {short_repr(self.min_delta)}")
+        self.min_delta = float(self.min_delta)
+        if not isinstance(self.restore_best_weights, bool | np.bool_):  # "no" is truthy
+            raise ValueError(
+                "restore_best_weights must be True or False; got "
+                f"{short_repr(self.restore_best_weights)}"
+            )
         if not isinstance(self.monitor, str) or not self.monitor:
             raise ValueError(f"monitor must be a history column's name; got {self.monitor!r}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -333,3 +334,24 @@ def test_the_header_names_weight_decay_and_a_recipes_decay_stays_with_its_optimi
     assert rc == 0, err
     assert "Training momentum, lr 0.1, momentum 0.9, batch" in text  # no recipe decay
     assert "weight_decay" not in (tmp_path / "r2" / "config.toml").read_text()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_predict_output_through_a_link_leaves_the_run_intact(run_cli, files, tmp_path, link):
+    # --output out.csv, a link to the run's checkpoint, was written through: the next
+    # --resume read 'not a checkpoint'
+    checkpoint = files["run"] / "checkpoint.safetensors"
+    before = checkpoint.read_bytes()
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n3,4\n")
+    out = tmp_path / "out.csv"
+    if link == "symlink":
+        out.symlink_to(checkpoint)
+        rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", str(out))
+        assert_one_line_error(rc, err, "is the checkpoint.safetensors of the run in")
+    else:  # the same file under another name: replaced, the run's name keeps its bytes
+        os.link(checkpoint, out)
+        rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", str(out))
+        assert rc == 0, err
+        assert out.read_text().startswith("label,") and not out.samefile(checkpoint)
+    assert checkpoint.read_bytes() == before

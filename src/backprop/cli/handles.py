@@ -63,11 +63,12 @@ class Handle:
             )
         if input_path is not None and target == input_path.resolve():
             raise UserError(f"{option} {output} is the input file; choose another file")
-        if output.name in RUN_FILES and holds_run(target.parent):
-            raise UserError(
-                f"{option} {output} is the {output.name} of the run in {output.parent}; "
-                "choose another file"
-            )
+        for path in (output, target):  # the name given, and what a symlink there names
+            if path.name in RUN_FILES and holds_run(path.parent):
+                raise UserError(
+                    f"{option} {output} is the {path.name} of the run in {path.parent}; "
+                    "choose another file"
+                )
         dataset = self.data_options.get("dataset")
         if dataset is not None and target == Path(str(dataset)).resolve():
             raise UserError(

@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from ...datasets import read_csv_features
+from ...io import write_atomic
 from ...network import MLP
 from ..app import UserError, cli
 from ..config import (
@@ -110,7 +111,9 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
-        output.write_text(buffer.getvalue(), encoding="utf-8")
+        # written whole or not at all, and a symlink or hard link at --output is replaced,
+        # not written through (it may name a file of a run)
+        write_atomic(output, buffer.getvalue().encode("utf-8"))
         click.echo(f"Wrote {out.shape[0]} predictions to {output}", err=True)
     return 0
 

@@ -132,6 +132,25 @@ def test_resume_of_a_generator_seed_splits_the_same_rows(same_params, tmp_path):
     assert same_params(as_int, full)
 
 
+@pytest.mark.parametrize("bit_generator", [np.random.MT19937, np.random.Philox, np.random.SFC64])
+def test_resume_with_every_bit_generator_the_docs_list(same_params, tmp_path, bit_generator):
+    # their states hold arrays: the first save was 'Object of type ndarray is not JSON
+    # serializable', a traceback
+    def settings():
+        return dict(epochs=5, batch_size=8, seed=np.random.Generator(bit_generator(4)))
+
+    full = _model()
+    h_full = fit(full, X, T, optimizer="adam", lr=0.01, **settings())
+    crashed = _model()
+    ckpt = Checkpoint(tmp_path, fit_config=settings())
+    with pytest.raises(Crash):
+        fit(crashed, X, T, optimizer="adam", lr=0.01, callbacks=[ckpt, _crash_after(2)],
+            **settings())  # fmt: skip
+    h_resumed = resume(tmp_path, X, T)
+    assert _losses(h_resumed) == _losses(h_full)
+    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+
+
 def test_resume_with_early_stopping_restores_the_same_best_weights(same_params, tmp_path):
     settings = dict(epochs=40, batch_size=10, seed=1, validation_fraction=0.3, early_stopping=3)
     full = _model(sizes=[5, 40, 3])

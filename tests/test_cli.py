@@ -407,6 +407,32 @@ def test_ctrl_c_in_fits_ending_leaves_a_whole_run(run_cli, in_tmp, monkeypatch, 
     ).read_bytes()
 
 
+def test_ctrl_c_before_a_resumes_first_epoch_ends_leaves_the_folder(run_cli, in_tmp, monkeypatch):
+    """The run's model is early stopping's best (epoch < 4); a Ctrl-C in the resumed run's
+    first epoch said 'kept the model of epoch 4' and rewrote summary.json to say so, while
+    the file still held the best epoch's weights."""
+    from backprop.training.epochs import EpochOrders
+
+    common = ["--dataset", "iris", "--lr", "0.3", "--no-progress", "--no-plots"]
+    assert run_cli("train", *common, "--epochs", "4", "--out", "r")[0] == 0
+    summary = json.loads((in_tmp / "r/summary.json").read_text())
+    assert summary["best_epoch"] < 4  # the model file is not the last epoch's
+    before = {p.name: p.read_bytes() for p in (in_tmp / "r").iterdir()}
+
+    def ctrl_c(self):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochOrders, "next", ctrl_c)
+        rc, _, err = run_cli("train", "--resume", "r", "--epochs", "8", "--no-progress")
+    assert rc == 130 and "Interrupted before epoch 5 ended; r is as it was" in err, err
+    after = {p.name: p.read_bytes() for p in (in_tmp / "r").iterdir()}
+    assert {k: v for k, v in after.items() if k != "config.toml"} == {
+        k: v for k, v in before.items() if k != "config.toml"
+    }  # config.toml holds the new --epochs, so that --resume goes on to 8
+    assert run_cli("train", "--resume", "r", "--no-progress", "--no-plots")[0] == 0
+
+
 def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(run_cli, in_tmp, monkeypatch):
     """A --resume interrupted mid-training replaces the model and history; the summary.json
     of the run it resumed still described the old model (its epochs, metrics, reason)."""

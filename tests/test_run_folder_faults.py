@@ -413,3 +413,60 @@ def test_non_finite_initial_weights_are_refused_before_training():
     model.params["layers.0.W"][0, 0] = np.inf
     with pytest.raises(ValueError, match="NaN or inf before training"):
         fit(model, np.zeros((4, 2)), np.zeros((4, 1)), epochs=1)
+
+
+def _model_write_fails(monkeypatch) -> None:
+    """The next write of a run's model.safetensors fails as on a full disk."""
+    from backprop.cli.commands import train as train_command
+    from backprop.io.safetensors import WriteError
+
+    def disk_full(path, model):
+        raise WriteError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(train_command, "save_model", disk_full)
+
+
+def test_a_run_whose_model_write_failed_is_finished_by_resume(run_cli, reference, tmp_path,
+                                                              monkeypatch):  # fmt: skip
+    # the final checkpoint was written, the model was not: --resume said 'already trained 4
+    # epochs; pass --epochs N > 4' and evaluate said 'finish the run with --resume': a loop
+    run = tmp_path / "run"
+    argv = ["train", "--epochs", "4", "--checkpoint-every", "1", "--out", str(run), *QUIET]
+    _model_write_fails(monkeypatch)
+    rc, _, err = run_cli(*argv)
+    monkeypatch.undo()
+    assert rc == 2 and "cannot write" in err and "model.safetensors" in err, err
+    assert not (run / "model.safetensors").exists()
+    rc, _, err = run_cli("train", "--resume", str(run), *QUIET)
+    assert rc == 0, err
+    assert "ended after epoch 4 without writing its model" in err
+    final = load_model(run / "model.safetensors").state_dict()
+    assert all(np.array_equal(final[k], v) for k, v in reference["final"].items())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 4 and summary["test"]["accuracy"] > 0
+    assert run_cli("evaluate", str(run))[0] == 0
+
+
+def test_a_resumed_run_that_diverges_rewrites_its_summary(run_cli, tmp_path, monkeypatch):
+    # the model file became the last good epoch's while summary.json kept describing the
+    # model it replaced (its metrics, its best epoch)
+    from backprop.optimizers import Optimizer
+
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.4f},{b:.4f},{1e6 * c:.1f}" for a, b, c in rng.random((200, 3))]
+    (tmp_path / "reg.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    data = ["--dataset", str(tmp_path / "reg.csv"), "--target", "y"]
+    settings = ["--optimizer", "sgd", "--lr", "0.01", "--target-scaling", "none"]
+    argv = ["train", *data, *settings, "--out", str(run), *QUIET]
+    assert main([*argv, "--epochs", "3"]) == 0
+    assert json.loads((run / "summary.json").read_text())["test"]
+    real_lr = Optimizer.lr  # from epoch 4 (0-based 3) on, a step that overflows the weights
+    monkeypatch.setattr(Optimizer, "lr", property(lambda o: 1e308 if o.epoch >= 3 else
+                                                  real_lr.fget(o)))  # fmt: skip
+    rc, _, err = run_cli("train", "--resume", str(run), "--epochs", "5", *QUIET)
+    assert rc == 1 and "training diverged" in err and "in epoch 4" in err, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 3 and summary["stop_reason"] == "diverged in epoch 4"
+    assert summary["test"] == {} and summary["best_epoch"] is None
+    assert summary["interrupted"].startswith("diverged in epoch 4: the model is epoch 3's")

@@ -227,6 +227,18 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
     _check_config_unchanged(run_dir, cfg, fit_config.get("run_config"))
     if state.model.preprocessing is None and data.preprocessing is not None:
         state.model.preprocessing = data.preprocessing
+    if (state.stop or state.epoch >= cfg["epochs"]) and not os.path.lexists(run_dir / MODEL_FILE):
+        # the run ended, but writing its model failed (a disk that filled at the very end):
+        # the checkpoint holds it; the run's files are written without training further
+        click.echo(
+            f"The run in {run_dir} ended after epoch {state.epoch} without writing its model; "
+            "writing its files from the checkpoint",
+            err=True,
+        )
+        return _run_training(
+            state.model, data, cfg, run_dir if is_main_process() else None, options,
+            optimizer=None, state=state,
+        )  # fmt: skip
     if state.stop:
         raise UserError(
             f"the run in {run_dir} has ended: {state.history.stop_reason or 'it was stopped'}; "
@@ -351,7 +363,7 @@ def _run_training(
         )
     except KeyboardInterrupt:
         if keep.state is None or not (keep.state.stop or keep.epoch >= cfg["epochs"]):
-            return _interrupted_in_training(model, keep, checkpoint, run_dir)
+            return _interrupted_in_training(model, keep, checkpoint, run_dir, start_epoch)
         # after the last epoch, in fit's own ending (the bar, the best weights): the run is
         # whole; end it as fit would have, then as a Ctrl-C after training
         history = _end_as_fit_would(keep)
@@ -359,6 +371,9 @@ def _run_training(
     except TrainingDiverged as e:
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, e.history.epochs)
+        # a resumed run's summary.json described the model just replaced
+        epoch = e.epoch + 1
+        _mark_summary(run_dir, e.epoch, f"diverged in epoch {epoch}", f"diverged in epoch {epoch}")
         print_error(f"{one_line(e)}; that model is in {model_path}")
         return EXIT_FAILED
     wall = time.perf_counter() - start
@@ -441,9 +456,10 @@ def _end_as_fit_would(keep: KeepLastEpoch) -> Any:
     return state.history
 
 
-def _mark_summary_interrupted(run_dir: Path, epoch: int) -> None:
-    """A summary.json from before a ``--resume`` describes the model this Ctrl-C replaced:
-    its metrics are dropped and it says which epoch's model the folder now holds."""
+def _mark_summary(run_dir: Path, epoch: int, stop_reason: str, cause: str) -> None:
+    """A summary.json from before a ``--resume`` describes the model that a Ctrl-C or a
+    divergence (``cause``) replaced with epoch ``epoch``'s: its metrics are dropped and it
+    says which epoch's model the folder now holds."""
     summary = read_summary(run_dir)
     if summary is None:
         return  # none (a first run), or not ours to repair
@@ -452,18 +468,20 @@ def _mark_summary_interrupted(run_dir: Path, epoch: int) -> None:
         validation={},
         test={},
         epochs_run=epoch,
-        stop_reason=f"interrupted during epoch {epoch + 1}",
-        interrupted=f"Ctrl-C during epoch {epoch + 1}: the model is epoch {epoch}'s; its "
-        f"metrics: backprop evaluate {run_dir}",
+        best_epoch=None,
+        stop_reason=stop_reason,
+        interrupted=f"{cause}: the model is epoch {epoch}'s; its metrics: backprop evaluate "
+        f"{run_dir}",
     )
     write_json(run_dir / SUMMARY_FILE, summary)
 
 
 def _interrupted_in_training(
-    model: MLP, keep: KeepLastEpoch, checkpoint: Any, run_dir: Path
+    model: MLP, keep: KeepLastEpoch, checkpoint: Any, run_dir: Path, start_epoch: int
 ) -> int:
     """Ctrl-C during an epoch: the last finished epoch's model and history are written,
-    and stderr says from which epoch ``--resume`` continues."""
+    and stderr says from which epoch ``--resume`` continues. Before a resumed run's first
+    epoch ended, the folder is left as it was (its model may be early stopping's best)."""
     weights, epoch = keep.weights, keep.epoch
     model_path = run_dir / MODEL_FILE
     if weights is None:
@@ -471,10 +489,19 @@ def _interrupted_in_training(
             f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
         )
         return EXIT_INTERRUPTED
+    if start_epoch and epoch == start_epoch:
+        click.echo(
+            f"Interrupted before epoch {epoch + 1} ended; {run_dir} is as it was; continue "
+            f"from epoch {epoch} with: backprop train --resume {run_dir}",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
     model.load_state_dict(weights)
     save_model(model_path, model)
     write_history(run_dir / HISTORY_FILE, keep.rows())
-    _mark_summary_interrupted(run_dir, epoch)
+    _mark_summary(
+        run_dir, epoch, f"interrupted during epoch {epoch + 1}", f"Ctrl-C during epoch {epoch + 1}"
+    )
     saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
     resume = (
         f"; continue from epoch {saved} with: backprop train --resume {run_dir}"

@@ -174,3 +174,24 @@ def test_without_torch_the_tensor_functions_name_the_extra(monkeypatch):
     for f in (to_torch_state_dict, to_torch_module):
         with pytest.raises(ImportError, match=r"pip install 'backprop\[torch\]'"):
             f(_model())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_state_dict_written_by_safetensors_itself_loads(same_params, tmp_path, dtype):
+    # safetensors.torch.save_file(net.state_dict(), path) writes no __metadata__ (it is
+    # optional): refused as 'not a backprop state dict file' before
+    st = pytest.importorskip("safetensors.numpy")
+    model = _model(dtype=dtype)
+    st.save_file(to_torch_state_arrays(model), tmp_path / "sd.safetensors")
+    assert same_params(load_torch_state_dict(tmp_path / "sd.safetensors", model.config), model)
+
+
+def test_a_model_with_nan_weights_is_not_written(tmp_path):
+    # save_model wrote it, and load_model then refused it ('holds NaN or inf')
+    from backprop.io import save_model
+
+    model = _model()
+    model.params["layers.0.W"][0, 0] = np.nan  # in place, past the checks of assignment
+    with pytest.raises(ValueError, match=r"tensor 'layers.0.W' holds NaN or inf"):
+        save_model(tmp_path / "m.safetensors", model)
+    assert not (tmp_path / "m.safetensors").exists()

@@ -150,6 +150,12 @@ def valid(tmp_path) -> bytes:
     return (tmp_path / "valid.safetensors").read_bytes()
 
 
+def _join_text(header: dict, data: bytes, edit) -> bytes:
+    """Like :func:`_join`, with ``edit`` applied to the header's JSON text."""
+    text = edit(json.dumps(header).encode())
+    return struct.pack("<Q", len(text)) + text + data
+
+
 def _edit_header(raw: bytes, fn) -> bytes:
     header, data = _split(raw)
     fn(header)
@@ -215,7 +221,26 @@ HOSTILE = {
     ),
     "deeply nested JSON": (
         lambda raw: (lambda t: struct.pack("<Q", len(t)) + t)(b"[" * 100_000 + b"]" * 100_000),
-        "nested too deeply|not valid JSON",
+        "holds more JSON arrays than 10000 tensors need",  # refused before it is parsed
+    ),
+    "deeply nested JSON within the arrays' limit": (
+        lambda raw: (lambda t: struct.pack("<Q", len(t)) + t)(b'{"a":' * 9000 + b"1" + b"}" * 9000),
+        "nested too deeply|not valid JSON|more than 10000 tensors",
+    ),
+    # 0.4-0.9 GB before the first check failed: arrays and numbers are not objects
+    "a header of a million numbers": (
+        lambda raw: _edit_header(raw, lambda h: h.__setitem__("pad", [1.5] * 1_000_000)),
+        "holds more JSON numbers than 10000 tensors need",
+    ),
+    "a header of a million empty arrays": (
+        lambda raw: _edit_header(raw, lambda h: h.__setitem__("pad", [[]] * 1_000_000)),
+        "holds more JSON arrays than 10000 tensors need",
+    ),
+    "an integer of 5000 digits": (
+        lambda raw: _join_text(
+            *_split(raw), lambda t: t.replace(b"{", b'{"pad": 1' + b"0" * 4999 + b", ", 1)
+        ),
+        r"not valid JSON \(an integer of 5000 digits\)",
     ),
     "no metadata": (
         lambda raw: _edit_header(raw, lambda h: h.pop("__metadata__")),

@@ -179,6 +179,8 @@ def encode_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str])
         code = codes.get(arr.dtype.newbyteorder("<"))
         if code is None:
             raise ValueError(f"tensor {name!r} has dtype {arr.dtype}; expected float32 or float64")
+        if not np.isfinite(arr).all():  # reading refuses such a file: it is never written
+            raise ValueError(f"tensor {name!r} holds NaN or inf; expected finite numbers")
         data = np.ascontiguousarray(arr, dtype=DTYPES[code]).tobytes()
         header[name] = {
             "dtype": code,
@@ -212,6 +214,38 @@ class _TooManyObjects(Exception):
     pass
 
 
+#: Per object of the limit, how many JSON arrays and numbers a header, training state or
+#: fit config may hold: a tensor's entry has 2 arrays and at most 10 numbers (8 dimensions,
+#: 2 offsets), an epoch's history row a few numbers per column. Arrays and numbers are not
+#: objects, so without these a 32 MiB header of ``[1.5,1.5,...]`` or ``[],[],...`` took
+#: 0.4-0.9 GB before its first check failed.
+ARRAYS_PER_OBJECT, NUMBERS_PER_OBJECT = 4, 64
+_MAX_DIGITS = 4000  # Python's int() refuses 4,300 digits, naming a setting of its own
+
+
+class _Numbers:
+    """``parse_int`` and ``parse_float`` hooks that count the numbers, stopping the parse
+    past ``limit`` (every number of the text is handed to one of them)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.count = limit, 0
+
+    def _one(self) -> None:
+        self.count += 1
+        if self.limit is not None and self.count > self.limit:
+            raise _TooManyObjects("JSON numbers")
+
+    def int(self, text: str) -> int:
+        self._one()
+        if len(text) > _MAX_DIGITS:
+            raise ValueError(f"an integer of {len(text)} digits")
+        return int(text)
+
+    def float(self, text: str) -> float:
+        self._one()
+        return float(text)
+
+
 def parse_json(
     text: str | bytes, what: str, path: Any, limit_name: str | None = None, extra: int = 0
 ) -> Any:
@@ -223,19 +257,38 @@ def parse_json(
     objects around them), before a text of a million tiny objects could take a gigabyte.
     """
     budget = None if limit_name is None else limit(limit_name) + extra
+    numbers = _Numbers(None if budget is None else budget * NUMBERS_PER_OBJECT)
+    # '[' inside strings counts too: a bound, never fewer than the arrays there are
+    if budget is not None and text.count(b"[" if isinstance(text, bytes) else "[") > (
+        budget * ARRAYS_PER_OBJECT
+    ):
+        raise _too_many(limit_name, what, path, "JSON arrays")
     try:
-        return json.loads(text, object_pairs_hook=_Objects(budget))
-    except _TooManyObjects:
-        lim = LIMITS[str(limit_name)]
-        n = lim.value()
-        raise ModelFileError(
-            f"{path}: {what} holds more than {n} {lim.what}; the limit is {n} {lim.what} "
-            f"(set {lim.env} to raise it)"
-        ) from None
+        return json.loads(
+            text,
+            object_pairs_hook=_Objects(budget),
+            parse_int=numbers.int,
+            parse_float=numbers.float,
+        )
+    except _TooManyObjects as e:
+        raise _too_many(limit_name, what, path, e.args[0] if e.args else None) from None
     except RecursionError:
         raise ModelFileError(f"{path}: {what} is nested too deeply to be a backprop file") from None
     except (ValueError, TypeError) as e:  # JSONDecodeError, bad UTF-8, huge ints, duplicates
         raise ModelFileError(f"{path}: {what} is not valid JSON ({one_line(e)})") from None
+
+
+def _too_many(limit_name: str | None, what: str, path: Any, things: str | None) -> ModelFileError:
+    """The error for a text past its limit: of objects (``things`` None), or of the JSON
+    arrays or numbers that many objects could need."""
+    lim = LIMITS[str(limit_name)]
+    n = lim.value()
+    held = (
+        f"more than {n} {lim.what}" if things is None else f"more {things} than {n} {lim.what} need"
+    )
+    return ModelFileError(
+        f"{path}: {what} holds {held}; the limit is {n} {lim.what} (set {lim.env} to raise it)"
+    )
 
 
 def one_line(e: BaseException, limit: int = 200) -> str:
@@ -263,14 +316,17 @@ class SafetensorsHeader:
     file_size: int
 
 
-def read_header(path: str | os.PathLike, kind: str = "model file") -> SafetensorsHeader:
+def read_header(
+    path: str | os.PathLike, kind: str = "model file", metadata: bool = True
+) -> SafetensorsHeader:
     """Parse and check a safetensors header without reading (or allocating) any tensor data.
 
     Refuses a path that is not a regular file by its type; checks the 8-byte header length
     against the file size and the limit ``header_bytes`` (:mod:`backprop._limits`),
     that the header is a JSON object (no duplicate keys) with a ``__metadata__`` mapping of
-    strings, and that each tensor's dtype, shape and ``data_offsets`` are consistent, in
-    range, non-overlapping and cover the data exactly.
+    strings (optional, as in safetensors itself, where ``metadata`` is False), and that
+    each tensor's dtype, shape and ``data_offsets`` are consistent, in range,
+    non-overlapping and cover the data exactly.
 
     Raises
     ------
@@ -302,6 +358,8 @@ def read_header(path: str | os.PathLike, kind: str = "model file") -> Safetensor
     # million tiny tensors could take a gigabyte
     # (+ 2: the header itself and its __metadata__)
     header = parse_json(header_bytes, "the safetensors header", path, "tensors", extra=2)
+    if not metadata and isinstance(header, dict):
+        header.setdefault("__metadata__", {})
     infos = _check_header(header, size - 8 - n, path, kind)
     return SafetensorsHeader(str(path), header["__metadata__"], infos, 8 + n, size)
 

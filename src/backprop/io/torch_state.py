@@ -231,7 +231,7 @@ def load_torch_state_dict(
     backprop.io.safetensors.ModelFileError
         For every problem with the file.
     """
-    header = read_header(path, kind="state dict file")
+    header = read_header(path, kind="state dict file", metadata=False)  # torch writes none
     expected = {}
     for torch_name, (_, shape, _) in _torch_names(config).items():
         code = header.tensors[torch_name][0] if torch_name in header.tensors else "F32"

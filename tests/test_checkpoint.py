@@ -190,6 +190,12 @@ def test_resume_can_extend_a_finished_run(same_params, tmp_path):
     state, fit_config = load_checkpoint(tmp_path)
     assert state.epoch == 5 and fit_config["epochs"] == 5 and fit_config["every"] == 2
     assert same_params(state.model, full)
+    # fewer epochs than trained: it returned the 5 epochs and wrote epochs: 3 into the
+    # checkpoint's fit_config
+    before = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    with pytest.raises(ValueError, match=r"has trained 5 epochs; epochs=3 ends before that"):
+        resume(tmp_path, X, T, epochs=3)
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
 
 
 def test_extending_a_run_whose_best_weights_were_restored(same_params, tmp_path):

@@ -256,7 +256,26 @@ HOSTILE = {
     ),
     "format version not a number": (
         lambda raw: _edit_header(raw, _set(("__metadata__", "format_version"), "1.0")),
-        "not an integer",
+        r"format_version '1.0' is not a version number \(1, 2, ...\)",
+    ),
+    # '02' was read as version 2; a version of 20 digits 'is not an integer'; a missing one
+    # was "format_version '' is not an integer"
+    "format version with a leading zero": (
+        lambda raw: _edit_header(raw, _set(("__metadata__", "format_version"), "02")),
+        r"format_version '02' is not a version number",
+    ),
+    "a far future format version": (
+        lambda raw: _edit_header(raw, _set(("__metadata__", "format_version"), "9" * 20)),
+        r"format version 9{20} is not supported; .* \(upgrade backprop\)",
+    ),
+    "no format version": (
+        lambda raw: _edit_header(raw, lambda h: h["__metadata__"].pop("format_version")),
+        r"the metadata has no format_version$",
+    ),
+    "no format": (
+        lambda raw: _edit_header(raw, lambda h: h["__metadata__"].pop("format")),
+        r"not a backprop model file or checkpoint \(its metadata has no format; expected format "
+        r"backprop.model or backprop.checkpoint\)$",
     ),
     "unknown activation": (lambda raw: _edit_config(raw, activation="swish"), "activation 'swish'"),
     "unknown output activation": (
@@ -396,6 +415,24 @@ def test_missing_file_and_directory(tmp_path):
         load_model(tmp_path / "nope.safetensors")
     with pytest.raises(ModelFileError, match="is a folder, not a regular file"):
         load_model(tmp_path)
+
+
+def test_paths_of_every_kind(tmp_path, valid, same_params):
+    from backprop.checkpoint import Checkpoint
+
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(valid)
+    model = load_model(path)
+    # bytes: 'does not exist' for a file that exists (its repr was reopened)
+    assert same_params(load_model(os.fsencode(path)), model)
+    save_model(os.fsencode(tmp_path / "b.safetensors"), model)
+    assert same_params(load_model(tmp_path / "b.safetensors"), model)
+    with pytest.raises(TypeError, match=r"path must be a file path \(str or path-like\); got None"):
+        load_model(None)  # was stat's own message
+    with pytest.raises(ValueError, match=r"path is empty; expected a file path"):
+        save_model("", model)  # was 'cannot write .: Device or resource busy'
+    with pytest.raises(ValueError, match=r"run_dir .*m.safetensors is a file; expected a folder"):
+        Checkpoint(path)  # a bare FileExistsError
 
 
 def test_loading_runs_no_code_from_the_file(tmp_path, valid):

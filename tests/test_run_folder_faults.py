@@ -323,6 +323,23 @@ def test_a_dangling_config_symlink_in_out_is_refused(run_cli, tmp_path):
     assert not elsewhere.exists()
 
 
+def test_a_users_own_files_in_out_are_never_replaced(run_cli, tmp_path):
+    # --out naming a folder of one's own: its loss.png was replaced by the run's plot
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "loss.png").write_text("my own figure")
+    rc, _, err = run_cli("train", "--epochs", "1", "--out", str(out), "--no-progress")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "holds loss.png, which the run would replace with its plot" in err
+    assert (out / "loss.png").read_text() == "my own figure"
+    assert sorted(p.name for p in out.iterdir()) == ["loss.png"]
+    # a symlink that names nothing is named as such (it read 'is a file')
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    rc, _, err = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "dangling"), *QUIET)
+    assert rc == 2 and "is a symlink to" in err and "which does not exist" in err, err
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_ctrl_c_inside_a_checkpoint_write_names_the_saved_epoch(run_cli, tmp_path, monkeypatch):
     """Ctrl-C while the checkpoint of epoch 3 is written: that checkpoint is never written,
     so the message says to continue from epoch 2, which is what the file holds."""

@@ -14,6 +14,7 @@ import numpy as np
 
 __all__ = [
     "MAX_COUNT",
+    "as_path",
     "check_finite",
     "check_inputs",
     "check_targets",
@@ -30,6 +31,18 @@ __all__ = [
 #: The largest count (epoch, step, batch size, seed...) a run takes: NumPy's int64 holds it,
 #: and so does a float64 exactly (a checkpoint's JSON, read back).
 MAX_COUNT = 2**53
+
+
+def as_path(path: Any, name: str = "path") -> str:
+    """A user's file path as a ``str``: a str, a path-like or bytes (decoded as the file
+    system does); anything else is a TypeError, an empty path a ValueError (it would be
+    the current folder)."""
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise TypeError(f"{name} must be a file path (str or path-like); got {short_repr(path)}")
+    text = os.fsdecode(os.fspath(path))
+    if not text:
+        raise ValueError(f"{name} is empty; expected a file path")
+    return text
 
 
 def is_count(x: Any, minimum: int = 0) -> bool:

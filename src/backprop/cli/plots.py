@@ -29,8 +29,18 @@ import numpy as np
 
 from ..io.safetensors import write_atomic
 
+#: Every file :func:`plot_run` may write into a run folder.
+PLOT_FILES = (
+    "loss.png",
+    "accuracy.png",
+    "decision_boundary.png",
+    "predicted_vs_true.png",
+    "misclassified.png",
+)
+
 __all__ = [
     "MISSING_MESSAGE",
+    "PLOT_FILES",
     "available",
     "plot_run",
     "plot_curves",

@@ -94,6 +94,13 @@ def make_run_dir(out: Path | None, dataset_name: str, config_text: str) -> Path:
             raise UserError(f"--out {out} is a file; expected a folder for the run")
         if out.is_dir() and holds_run(out):
             raise _already_holds_a_run(out)
+        if out.is_dir():  # a folder of the user's own: none of its files may be replaced
+            taken = [name for name in plots.PLOT_FILES if os.path.lexists(out / name)]
+            if taken:
+                raise UserError(
+                    f"--out {out} holds {taken[0]}, which the run would replace with its "
+                    "plot; choose another folder"
+                )
         _mkdir(out)
         if not claim_run_dir(out, config_text):
             raise _already_holds_a_run(out)
@@ -113,6 +120,11 @@ def _mkdir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
+        if folder.is_symlink():  # and names nothing: a link to a folder is a folder
+            raise UserError(
+                f"--out {folder} is a symlink to {os.readlink(folder)}, which does not exist; "
+                "expected a folder for the run"
+            ) from None
         raise UserError(f"--out {folder} is a file; expected a folder for the run") from None
     except NotADirectoryError:  # a folder on the way is a file: name it
         blocker = next((p for p in reversed(folder.parents) if p.exists() and not p.is_dir()),
@@ -120,6 +132,8 @@ def _mkdir(folder: Path) -> None:
         raise UserError(
             f"--out {folder}: {blocker} is a file; expected folders on the way to the run folder"
         ) from None
+    except OSError as e:  # read-only, no permission: say that it was the folder's creation
+        raise UserError(f"cannot create the run folder {folder}: {e.strerror or e}") from None
 
 
 def claim_run_dir(folder: Path, config_text: str) -> bool:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import MAX_COUNT, is_count
+from .._validation import MAX_COUNT, as_path, is_count
 from .._validation import is_finite_number as _is_finite
 from .._validation import short_repr as _short
 from ..optimizers import OPTIMIZERS, SCHEDULES, Optimizer
@@ -96,7 +96,7 @@ _BIT_GENERATORS: dict[str, type[np.random.BitGenerator]] = {
 
 def checkpoint_path(run_dir_or_path: str | os.PathLike) -> Path:
     """``RUN_DIR/checkpoint.safetensors`` for a directory, the path itself for a file."""
-    p = Path(run_dir_or_path)
+    p = Path(as_path(run_dir_or_path))
     return p / CHECKPOINT_NAME if p.is_dir() else p
 
 
@@ -293,8 +293,13 @@ class Checkpoint(Callback):
     ) -> None:
         if not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
             raise ValueError(f"every must be a positive integer; got {every!r}")
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(as_path(run_dir, "run_dir"))
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise ValueError(
+                f"run_dir {self.run_dir} is a file; expected a folder for the checkpoint"
+            ) from None
         self.path = self.run_dir / filename
         self.every = every
         self.fit_config = normalize_fit_config({**(fit_config or {}), "every": every})
@@ -574,6 +579,12 @@ def resume(run_dir_or_path: str | os.PathLike, X: Any, T: Any, **fit_overrides: 
     state, fit_config = load_checkpoint(path, backend=backend, device=device)
     stored = {k: fit_overrides.pop(k) for k in (*FIT_KEYS, "every") if k in fit_overrides}
     fit_config = {**fit_config, **stored}
+    epochs = fit_config.get("epochs")
+    if is_count(epochs) and epochs < state.epoch:  # it trained nothing, and said epochs=2
+        raise ValueError(
+            f"{path} has trained {state.epoch} epochs; epochs={epochs} ends before that "
+            f"(expected epochs >= {state.epoch})"
+        )
     callbacks = list(fit_overrides.pop("callbacks", ()))
     ckpt = Checkpoint(
         path.parent, fit_config.get("every", 1), fit_config=fit_config, filename=path.name

@@ -97,13 +97,21 @@ def check_format(metadata: dict[str, str], path: Any, formats: tuple[str, ...]) 
     """The file's ``format`` (one of ``formats``) after checking its version is readable."""
     fmt = metadata.get("format")
     if fmt not in formats:
+        said = "has no format" if fmt is None else f"says format {short_repr(fmt)}"
+        kinds = {MODEL_FORMAT: "model file", CHECKPOINT_FORMAT: "checkpoint"}
+        what = " or ".join(kinds.get(f, f) for f in formats)
         raise ModelFileError(
-            f"{path}: not a backprop {' or '.join(formats)} file "
-            f"(its metadata format is {short_repr(fmt)})"
+            f"{path}: not a backprop {what} (its metadata {said}; expected format "
+            f"{' or '.join(formats)})"
         )
-    version = metadata.get("format_version", "")
-    if not (version.isascii() and version.isdigit() and len(version) < 10):
-        raise ModelFileError(f"{path}: format_version {short_repr(version)} is not an integer")
+    version = metadata.get("format_version")
+    if version is None:
+        raise ModelFileError(f"{path}: the metadata has no format_version")
+    digits = version.isascii() and version.isdigit() and len(version) <= 30
+    if not (digits and version == str(int(version))):  # "02" and "1.0" are not versions
+        raise ModelFileError(
+            f"{path}: format_version {short_repr(version)} is not a version number (1, 2, ...)"
+        )
     if int(version) not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{path}: format version {int(version)} is not supported; this backprop "

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._limits import LIMITS, check_limit, limit, open_regular
-from .._validation import cut, short_repr, unique_keys
+from .._validation import as_path, cut, short_repr, unique_keys
 
 __all__ = [
     "DTYPES",
@@ -101,7 +101,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     FileExistsError
         ``exclusive`` and ``path`` exists.
     """
-    path = Path(path)
+    path = Path(as_path(path))
     directory = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -332,6 +332,7 @@ def read_header(
     ------
     ModelFileError
     """
+    path = as_path(path)
     with open_regular(path, kind, ModelFileError) as f:
         try:
             size = os.fstat(f.fileno()).st_size

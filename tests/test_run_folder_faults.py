@@ -487,3 +487,19 @@ def test_a_resumed_run_that_diverges_rewrites_its_summary(run_cli, tmp_path, mon
     assert summary["epochs_run"] == 3 and summary["stop_reason"] == "diverged in epoch 4"
     assert summary["test"] == {} and summary["best_epoch"] is None
     assert summary["interrupted"].startswith("diverged in epoch 4: the model is epoch 3's")
+
+
+def test_temporaries_left_by_a_killed_write_are_removed(run_cli, reference, tmp_path):
+    # kill -9 inside a write leaves write_atomic's .NAME.XXXXXXXX.tmp, checkpoint-sized,
+    # which stayed through every later resume
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    left = [run / ".checkpoint.safetensors.k7x2pq9a.tmp", run / ".config.toml.0ab1cd2e.tmp"]
+    for path in left:
+        path.write_bytes(b"\0" * 4096)
+    mine = [run / ".notes.tmp", run / "checkpoint.safetensors.tmp"]  # not the writer's names
+    for path in mine:
+        path.write_text("keep me")
+    assert main(_resume(run)) == 0
+    assert not any(path.exists() for path in left)
+    assert all(path.read_text() == "keep me" for path in mine)

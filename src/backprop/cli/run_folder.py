@@ -12,6 +12,7 @@ so that no second ``train`` or ``train --resume`` writes into it at the same tim
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import io
@@ -187,7 +188,25 @@ def lock_run_dir(folder: Path) -> _RunLock:
     except OSError:  # a file system without locks
         os.close(fd)
         return _RunLock(None)
+    _remove_stale_temporaries(folder)
     return _RunLock(fd)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove what a process killed mid-write (SIGKILL, a power cut) left of its writes:
+    ``write_atomic``'s ``.NAME.XXXXXXXX.tmp`` files beside the run's files, each as large as
+    the file it was becoming. Only under the folder's lock, when nobody else writes there."""
+    names = (*RUN_FILES, *plots.PLOT_FILES)
+    for entry in os.scandir(folder):
+        stem = entry.name.removesuffix(".tmp")
+        if (
+            entry.name.endswith(".tmp")
+            and stem.startswith(".")
+            and stem[1:].rsplit(".", 1)[0] in names
+            and entry.is_file(follow_symlinks=False)
+        ):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def write_config(path: Path, text: str) -> None:

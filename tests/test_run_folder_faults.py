@@ -503,3 +503,19 @@ def test_temporaries_left_by_a_killed_write_are_removed(run_cli, reference, tmp_
     assert main(_resume(run)) == 0
     assert not any(path.exists() for path in left)
     assert all(path.read_text() == "keep me" for path in mine)
+
+
+def test_a_checkpoint_whose_optimizer_was_edited_is_refused(run_cli, reference, tmp_path):
+    # lr 1e308 in the checkpoint trained under a header saying 'lr 3' (config.toml's)
+    from backprop.io.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    state, fit_config = load_checkpoint(run)
+    state.optimizer.base_lr = 1e308
+    save_checkpoint(run / "checkpoint.safetensors", state, fit_config)
+    before = _contents(run)
+    rc, _, err = run_cli(*_resume(run))
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "holds optimizer SGD(lr=1e+308" in err and "builds SGD(lr=3" in err
+    assert _contents(run) == before

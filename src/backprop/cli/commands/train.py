@@ -225,6 +225,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         )
     cfg = resolve(values, data)
     _check_config_unchanged(run_dir, cfg, fit_config.get("run_config"))
+    _check_optimizer_unchanged(run_dir, cfg, state.optimizer)
     if state.model.preprocessing is None and data.preprocessing is not None:
         state.model.preprocessing = data.preprocessing
     if (state.stop or state.epoch >= cfg["epochs"]) and not os.path.lexists(run_dir / MODEL_FILE):
@@ -292,6 +293,18 @@ def _check_config_unchanged(run_dir: Path, cfg: dict[str, Any], trained: Any) ->
             f"{_short(now.get(k))} there, {_short(trained.get(k))} in training"
             + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else "")
             + "; restore the file, or train a new run from it with --config"
+        )
+
+
+def _check_optimizer_unchanged(run_dir: Path, cfg: dict[str, Any], optimizer: Any) -> None:
+    """Refuse a checkpoint whose optimizer is not the one config.toml builds (an edited
+    checkpoint): the run would go on with settings that the header and config.toml do not
+    show (a learning rate of 1e308 under 'lr 3')."""
+    built = build_optimizer(cfg)
+    if (optimizer.name, optimizer.hyperparameters()) != (built.name, built.hyperparameters()):
+        raise UserError(
+            f"the checkpoint in {run_dir} holds optimizer {optimizer!r}, but its config.toml "
+            f"builds {built!r}: the checkpoint was edited; restore it, or start a new run"
         )
 
 

@@ -336,6 +336,31 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path, sig):
     ]  # fmt: skip
 
 
+def test_a_closed_output_pipe_stops_the_run_as_ctrl_c_does(tmp_path):
+    # backprop train ... | head: the epoch lines' reader went away; the run ended with exit 1,
+    # no message, no model and no history (a folder that --out then refused)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backprop", "train", "--epochs", "100000", "--out", "run",
+         "--no-plots", "--checkpoint-every", "1"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(400):  # the header, then epoch lines: enough to have trained a while
+            proc.stdout.readline()
+        proc.stdout.close()  # as head does when it has its lines
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert "Output closed: kept the model of epoch" in err and "--resume" in err, err
+    epoch = int(err.split("model of epoch ")[1].split()[0])
+    with open(tmp_path / "run/history.csv") as f:
+        assert len(list(csv.DictReader(f))) == epoch >= 10
+    load_model(tmp_path / "run/model.safetensors")
+
+
 def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
     # fit appends epoch 3's history row, then calls the callbacks; a Ctrl-C that lands
     # before the keep callback (here: raised by a callback ahead of it) must leave the kept
@@ -667,3 +692,29 @@ def test_the_header_says_what_a_batch_and_a_patience_beyond_the_run_do(run_cli, 
     assert "batch 100000 (all 338 rows), 2 epochs" in training
     assert "the best val_loss's weights kept (patience 100)" in training
     assert "early stopping after" not in training
+
+
+def test_the_header_and_the_ending_say_what_early_stopping_watches_and_keeps(run_cli, in_tmp):
+    """Without validation rows the header said 'without a better val_loss' while the run
+    watched the training loss; an early stop did not say whose model was saved (the best
+    epoch's, or with --keep-last the last one's); '1 epochs'."""
+    quiet = ["--no-progress", "--no-plots"]
+    common = ["train", "--dataset", "moons", "--epochs", "300", "--early-stopping", "3",
+              "--lr", "0.3", *quiet]  # fmt: skip
+    rc, out, err = run_cli(*common, "--validation-fraction", "0", "--out", "a")
+    assert rc == 0, err
+    training = " ".join(out.split("Data")[0].split("Training", 1)[1].split())
+    assert "early stopping after 3 epochs without a better loss" in training, training
+    for flag, run in (("--restore-best", "b"), ("--keep-last", "c")):
+        rc, out, err = run_cli(*common, flag, "--out", run)
+        assert rc == 0, err
+        summary = json.loads((in_tmp / run / "summary.json").read_text())
+        best, last = summary["best_epoch"], summary["epochs_run"]
+        assert summary["stop_reason"].startswith("early stopping: val_loss did not improve")
+        said = f"epoch {best}'s" if flag == "--restore-best" else "the last epoch's"
+        assert summary["stop_reason"].endswith(f"; the model is {said}"), summary["stop_reason"]
+        assert f"the model is {said}" in " ".join(out.split())
+        assert last > best
+    rc, out, err = run_cli("train", "--epochs", "1", "--out", "d", *quiet)
+    training = " ".join(out.split("Data")[0].split("Training", 1)[1].split())
+    assert rc == 0 and training == "sgd, lr 3, batch 10, 1 epoch", training

@@ -441,7 +441,8 @@ RUNS: dict[str, Runner] = {
     "--help: backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again": shell(
         ("accuracy", 0.75)
     ),
-    "--help: backprop train --resume runs/mnist --epochs 40": shell(("accuracy", 0.8)),
+    # (the fixture's run ended after its budget's epoch: the harness adds --epochs 2)
+    "--help: backprop train --resume runs/mnist": shell(("accuracy", 0.8)),
     "--help: backprop evaluate runs/mnist": shell(check=_evaluated),
     "--help: backprop evaluate runs/mnist --split train --json": shell(
         check=lambda out, s, w: json.loads(out)["accuracy"] >= 0.8 or pytest.fail("< 80%")

@@ -485,8 +485,10 @@ def test_a_resumed_run_that_diverges_rewrites_its_summary(run_cli, tmp_path, mon
     assert rc == 1 and "training diverged" in err and "in epoch 4" in err, err
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 3 and summary["stop_reason"] == "diverged in epoch 4"
-    assert summary["test"] == {} and summary["best_epoch"] is None
-    assert summary["interrupted"].startswith("diverged in epoch 4: the model is epoch 3's")
+    assert summary["test"] == {}
+    kept = summary["best_epoch"] or 3  # early stopping's best, when not the last epoch
+    assert summary["interrupted"].startswith(f"diverged in epoch 4: the model is epoch {kept}'s")
+    assert f"the model of epoch {kept}, early stopping's best" in err or kept == 3
 
 
 def test_temporaries_left_by_a_killed_write_are_removed(run_cli, reference, tmp_path):
@@ -519,3 +521,22 @@ def test_a_checkpoint_whose_optimizer_was_edited_is_refused(run_cli, reference, 
     assert rc == 2 and err.count("\n") == 1, err
     assert "holds optimizer SGD(lr=1e+308" in err and "builds SGD(lr=3" in err
     assert _contents(run) == before
+
+
+def test_divergence_keeps_early_stoppings_best_as_the_header_said(run_cli, tmp_path):
+    # the header says 'the best val_loss's weights kept'; a divergence in epoch 7 kept
+    # epoch 6's weights (validation loss 1e288) rather than the best epoch's
+    rows = (Path(__file__).parents[1] / "examples/iris.csv").read_text().splitlines()
+    (tmp_path / "iris4.csv").write_text("\n".join(",".join(r.split(",")[:4]) for r in rows))
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "iris4.csv"), "--target",
+                         "petal_width", "--optimizer", "sgd", "--lr", "10000", "--epochs", "10",
+                         "--target-scaling", "none", "--out", str(out), *QUIET)  # fmt: skip
+    assert rc == 1 and err.count("\n") == 1 and "training diverged" in err, err
+    with open(out / "history.csv") as f:
+        val_loss = [float(row["val_loss"]) for row in csv.DictReader(f)]
+    best = int(np.argmin(val_loss)) + 1
+    assert f"the model of epoch {best}, early stopping's best, is in" in err
+    rc, text, err = run_cli("evaluate", str(out), "--split", "validation", "--json")
+    assert rc == 0, err
+    assert json.loads(text)["mse"] == pytest.approx(val_loss[best - 1], rel=1e-9)

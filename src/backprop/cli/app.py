@@ -137,7 +137,7 @@ def _report(e: BaseException) -> tuple[str, int]:
     if isinstance(e, click.ClickException):
         return e.format_message(), EXIT_USAGE
     if isinstance(e, BrokenPipeError):  # the reader of stdout went away (| head): quietly
-        _silence_stdout()
+        silence_stdout()
         return "", EXIT_FAILED
     if isinstance(e, MemoryError):
         detail = one_line(e) if str(e) else "an allocation failed"
@@ -157,7 +157,7 @@ def _report(e: BaseException) -> tuple[str, int]:
     )
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -47,6 +47,11 @@ def labelled(label: str, text: str, width: int = WIDTH) -> str:
     )
 
 
+def plural(n: int, noun: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def run_header(
     cfg: dict[str, Any],
     n_parameters: int,
@@ -55,10 +60,13 @@ def run_header(
     resumed_after: int | None = None,
     settings: dict[str, Any] | None = None,
     n_train: int | None = None,
+    n_validation: int | None = None,
 ) -> str:
     """The four lines ``backprop train`` prints before training: network (with its
     parameter count and dropout), training settings (with the optimizer's momentum and
-    weight decay, from its ``settings``, where not 0), data and run folder."""
+    weight decay, from its ``settings``, where not 0), data and run folder. Without
+    validation rows (``n_validation`` 0) a ``val_...`` monitor names the training column
+    that early stopping watches instead."""
     network = (
         f"{'-'.join(map(str, cfg['layers']))} ({n_parameters:,} parameters), "
         f"{cfg['activation']} hidden, {cfg['output_activation']} output, loss {cfg['loss']}"
@@ -72,12 +80,14 @@ def run_header(
     batch = f"{cfg['batch_size']}"
     if n_train is not None and cfg["batch_size"] > n_train:  # every row in one step
         batch += f" (all {n_train} rows)"
-    training += f", batch {batch}, {cfg['epochs']} epochs"
+    training += f", batch {batch}, {plural(cfg['epochs'], 'epoch')}"
     if cfg.get("schedule", "constant") != "constant":
         training += f", {cfg['schedule']} schedule"
     patience, monitor = cfg.get("early_stopping"), cfg.get("monitor", "val_loss")
+    if n_validation == 0 and monitor.startswith("val_"):
+        monitor = monitor.removeprefix("val_")  # EarlyStopping.watched's fallback
     if patience and patience < cfg["epochs"]:
-        training += f", early stopping after {patience} without a better {monitor}"
+        training += f", early stopping after {plural(patience, 'epoch')} without a better {monitor}"
     elif patience and cfg.get("restore_best", True):  # it cannot stop the run: it still keeps
         training += f", the best {monitor}'s weights kept (patience {patience})"
     if resumed_after is not None:

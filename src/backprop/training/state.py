@@ -219,10 +219,11 @@ class EarlyStopping(Callback):
             state.history.best_epoch is not None
             and state.epoch - state.history.best_epoch >= self.patience
         ):
-            best = sign * state.best_score
+            best, at = sign * state.best_score, state.history.best_epoch
+            model = f"epoch {at}'s" if self.restore_best_weights else "the last epoch's"
             state.history.stop_reason = (
                 f"early stopping: {key} did not improve for {self.patience} epochs "
-                f"(best {best:.6g} at epoch {state.history.best_epoch})"
+                f"(best {best:.6g} at epoch {at}); the model is {model}"
             )
             return True
         return False

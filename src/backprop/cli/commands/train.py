@@ -23,7 +23,16 @@ from ...preprocessing import in_target_units
 from ...training import TrainingDiverged, fit
 from ...training.epochs import end_of_epochs, restore_best_weights
 from ...training.mpi import is_main_process
-from ..app import EXIT_FAILED, EXIT_INTERRUPTED, UserError, cli, make_console, one_line, print_error
+from ..app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    UserError,
+    cli,
+    make_console,
+    one_line,
+    print_error,
+    silence_stdout,
+)
 from ..config import (
     LEGACY_CONFIG,
     build_model,
@@ -140,7 +149,9 @@ class KeepLastEpoch:
     "but not a cosine schedule's).",
 )
 @click.option(
-    "--progress/--no-progress", default=True, help="Show a live progress bar. [default: on]"
+    "--progress/--no-progress",
+    default=True,
+    help="Show a live progress bar and a line per epoch. [default: on]",
 )
 @click.option("--plots/--no-plots", default=True, help="Write PNG plots. [default: on]")
 def train(**options: Any) -> int:
@@ -149,7 +160,8 @@ def train(**options: Any) -> int:
     With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
     built-in two-input, two-output toy data. Any other data set gets defaults that learn (a
     network, Adam's learning rate, an epoch budget, with early stopping but on mnist1d;
-    docs/defaults.md).
+    docs/defaults.md). --resume continues a run that was interrupted (Ctrl-C) where its
+    checkpoint left it.
 
     \b
     Examples:
@@ -158,7 +170,7 @@ def train(**options: Any) -> int:
       backprop train --dataset mnist --out runs/mnist
       backprop train --dataset data.csv --target species
       backprop train --config runs/mnist/config.toml --epochs 5 --out runs/again
-      backprop train --resume runs/mnist --epochs 40
+      backprop train --resume runs/mnist
     """
     ctx = click.get_current_context()
     if options["resume"] is not None:
@@ -359,7 +371,9 @@ def _run_training(
     data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     resumed = state.epoch if state is not None else None
     settings = (optimizer if state is None else state.optimizer).hyperparameters()
-    header = run_header(cfg, model.n_parameters, data_line, run_dir, resumed, settings, tr.size)
+    header = run_header(
+        cfg, model.n_parameters, data_line, run_dir, resumed, settings, tr.size, va.size
+    )
     console.print(header)
     model_path = run_dir / MODEL_FILE
     start_epoch = 0 if state is None else state.epoch
@@ -374,20 +388,33 @@ def _run_training(
             progress=options["progress"],
             **fit_kwargs,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError) as stop:
+        cause = "Interrupted"
+        if isinstance(stop, BrokenPipeError):  # the epoch lines' reader went away (| head,
+            silence_stdout()  # less quit): the run stops as at a Ctrl-C, its work kept
+            cause = "Output closed"
         if keep.state is None or not (keep.state.stop or keep.epoch >= cfg["epochs"]):
-            return _interrupted_in_training(model, keep, checkpoint, run_dir, start_epoch)
+            return _interrupted_in_training(model, keep, checkpoint, run_dir, start_epoch, cause)
         # after the last epoch, in fit's own ending (the bar, the best weights): the run is
         # whole; end it as fit would have, then as a Ctrl-C after training
         history = _end_as_fit_would(keep)
         ended_by_ctrl_c = True
     except TrainingDiverged as e:
+        message, kept = f"{one_line(e)}; that model is in {model_path}", e.epoch
+        best = keep.state.best_params if keep.state is not None else None
+        if best is not None:  # the header promised early stopping's best weights
+            model.load_state_dict(best)
+            kept = e.history.best_epoch
+            message = (
+                f"training {e.history.stop_reason}; the model of epoch {kept}, early "
+                f"stopping's best, is in {model_path} (try a smaller learning rate)"
+            )
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, e.history.epochs)
         # a resumed run's summary.json described the model just replaced
-        epoch = e.epoch + 1
-        _mark_summary(run_dir, e.epoch, f"diverged in epoch {epoch}", f"diverged in epoch {epoch}")
-        print_error(f"{one_line(e)}; that model is in {model_path}")
+        failed = f"diverged in epoch {e.epoch + 1}"
+        _mark_summary(run_dir, e.epoch, failed, failed, kept)
+        print_error(message)
         return EXIT_FAILED
     wall = time.perf_counter() - start
     summary: dict[str, Any] = {}
@@ -469,28 +496,37 @@ def _end_as_fit_would(keep: KeepLastEpoch) -> Any:
     return state.history
 
 
-def _mark_summary(run_dir: Path, epoch: int, stop_reason: str, cause: str) -> None:
+def _mark_summary(
+    run_dir: Path, epochs_run: int, stop_reason: str, cause: str, model_epoch: int | None = None
+) -> None:
     """A summary.json from before a ``--resume`` describes the model that a Ctrl-C or a
-    divergence (``cause``) replaced with epoch ``epoch``'s: its metrics are dropped and it
-    says which epoch's model the folder now holds."""
+    divergence (``cause``) replaced, after ``epochs_run`` epochs, with the last one's (or
+    with ``model_epoch``'s, early stopping's best): its metrics are dropped and it says
+    which epoch's model the folder now holds."""
     summary = read_summary(run_dir)
     if summary is None:
         return  # none (a first run), or not ours to repair
+    model_epoch = epochs_run if model_epoch is None else model_epoch
     summary.update(
         train={},
         validation={},
         test={},
-        epochs_run=epoch,
-        best_epoch=None,
+        epochs_run=epochs_run,
+        best_epoch=None if model_epoch == epochs_run else model_epoch,
         stop_reason=stop_reason,
-        interrupted=f"{cause}: the model is epoch {epoch}'s; its metrics: backprop evaluate "
-        f"{run_dir}",
+        interrupted=f"{cause}: the model is epoch {model_epoch}'s; its metrics: backprop "
+        f"evaluate {run_dir}",
     )
     write_json(run_dir / SUMMARY_FILE, summary)
 
 
 def _interrupted_in_training(
-    model: MLP, keep: KeepLastEpoch, checkpoint: Any, run_dir: Path, start_epoch: int
+    model: MLP,
+    keep: KeepLastEpoch,
+    checkpoint: Any,
+    run_dir: Path,
+    start_epoch: int,
+    cause: str = "Interrupted",
 ) -> int:
     """Ctrl-C during an epoch: the last finished epoch's model and history are written,
     and stderr says from which epoch ``--resume`` continues. Before a resumed run's first
@@ -498,13 +534,11 @@ def _interrupted_in_training(
     weights, epoch = keep.weights, keep.epoch
     model_path = run_dir / MODEL_FILE
     if weights is None:
-        click.echo(
-            f"Interrupted before the first epoch ended; no model saved in {run_dir}", err=True
-        )
+        click.echo(f"{cause} before the first epoch ended; no model saved in {run_dir}", err=True)
         return EXIT_INTERRUPTED
     if start_epoch and epoch == start_epoch:
         click.echo(
-            f"Interrupted before epoch {epoch + 1} ended; {run_dir} is as it was; continue "
+            f"{cause} before epoch {epoch + 1} ended; {run_dir} is as it was; continue "
             f"from epoch {epoch} with: backprop train --resume {run_dir}",
             err=True,
         )
@@ -521,7 +555,7 @@ def _interrupted_in_training(
         if saved > 0
         else ""
     )
-    click.echo(f"Interrupted: kept the model of epoch {epoch} in {model_path}{resume}", err=True)
+    click.echo(f"{cause}: kept the model of epoch {epoch} in {model_path}{resume}", err=True)
     return EXIT_INTERRUPTED
 
 

@@ -16,7 +16,7 @@ from .._limits import check_limit, read_user_file
 from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
-from ..datasets import load_dataset
+from ..datasets import DatasetError, load_dataset
 from ..io import load_model
 from ..losses import LOSSES
 from ..network import MLP
@@ -295,7 +295,20 @@ def load_data(values: dict[str, Any]) -> Any:
         for k in ("target", "data_dir", "n_samples", "noise", "test_fraction", "task")
         if values.get(k) is not None
     }
-    return load_dataset(name, seed=values.get("seed", 0), **kwargs)
+    try:
+        return load_dataset(name, seed=values.get("seed", 0), **kwargs)
+    except DatasetError as e:  # the library names its keywords; the user gave options
+        raise UserError(_as_options(one_line(e), kwargs)) from None
+
+
+def _as_options(message: str, keywords: Any) -> str:
+    """A data set error in the words of the command line: ``n_samples does not apply``
+    becomes ``--n-samples does not apply``, ``(target=...)`` ``(--target COLUMN)``."""
+    message = message.replace("(target=...)", "(--target COLUMN)")
+    for key in keywords:
+        if message.startswith(f"{key} "):
+            return f"--{key.replace('_', '-')} {message[len(key) + 1 :]}"
+    return message
 
 
 def no_test_split(data: Any, values: dict[str, Any]) -> str:

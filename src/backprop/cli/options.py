@@ -131,7 +131,8 @@ def choice(names: Sequence[str]) -> click.Choice:
 
 def _dataset_help() -> str:
     return (
-        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). [default: toy]"
+        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). "
+        "[default: toy; for a run folder, its own]"
     )
 
 
@@ -155,12 +156,17 @@ data_options = option_group(
         type=click.Path(file_okay=False, path_type=Path),
         help="Folder with the data files (MNIST). [default: $BACKPROP_DATA, then a per-user cache]",
     ),
-    click.option("--n-samples", type=Count(1), help="Rows of a generated dataset."),
+    click.option(
+        "--n-samples",
+        type=Count(1),
+        help="Rows of a generated dataset; for mnist, its first N training images.",
+    ),
     click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
     click.option(
         "--test-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
-        help="Share of a dataset without a fixed test split held out for testing. [default: 0.25]",
+        help="Share of a dataset without a fixed test split held out for testing. "
+        "[default: 0.25; for a run folder, its own]",
     ),
 )
 

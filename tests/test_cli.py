@@ -550,10 +550,19 @@ def test_predict_regression_outputs(run_cli, in_tmp):
         w.writerow(["a", "b", "y"])
         for a, b in X:
             w.writerow([a, b, round(0.5 * a - b + 0.25, 6)])
-    assert run_cli("train", "--dataset", "reg.csv", "--target", "y", "--epochs", "30",
-               "--out", "r", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    rc, out, err = run_cli("train", "--dataset", "reg.csv", "--target", "y", "--epochs", "30",
+                           "--out", "r", "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
     summary = json.loads((in_tmp / "r/summary.json").read_text())
     assert set(summary["test"]) == {"loss", "mse", "mae", "r2"}
+    # two squared errors side by side, in two units, and nothing said which was which
+    said = " ".join(out.split())
+    assert "Units loss on the standardised targets the network learns; mse and mae in the " \
+           "target's own units" in said  # fmt: skip
+    rc, out, err = run_cli("train", "--dataset", "reg.csv", "--target", "y", "--epochs", "3",
+                           "--target-scaling", "none", "--out", "r2", "--no-progress",
+                           "--no-plots")  # fmt: skip
+    assert rc == 0 and "Units" not in out, err
     rc, out, err = run_cli("predict", "r/model.safetensors", "reg.csv")
     assert rc == 0, err
     lines = out.splitlines()
@@ -718,3 +727,31 @@ def test_the_header_and_the_ending_say_what_early_stopping_watches_and_keeps(run
     rc, out, err = run_cli("train", "--epochs", "1", "--out", "d", *quiet)
     training = " ".join(out.split("Data")[0].split("Training", 1)[1].split())
     assert rc == 0 and training == "sgd, lr 3, batch 10, 1 epoch", training
+
+
+def test_plots_of_a_csv_file_speak_its_columns_and_units(tmp_path, monkeypatch):
+    """decision_boundary.png labelled the axes x1/x2 over standardised values (-1.5 to 2,
+    not petal lengths in cm); predicted_vs_true.png titled the target 'target'."""
+    from backprop.cli import plots
+    from backprop.datasets import load_dataset
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig))
+    rows = (Path(__file__).parents[1] / "examples/iris.csv").read_text().splitlines()
+    (tmp_path / "petals.csv").write_text("\n".join(",".join(r.split(",")[2:]) for r in rows))
+    (tmp_path / "sizes.csv").write_text("\n".join(",".join(r.split(",")[:4]) for r in rows))
+    for name, target in (("petals.csv", "species"), ("sizes.csv", "petal_width")):
+        data = load_dataset(str(tmp_path / name), target=target)
+        model = backprop.MLP([data.n_features, 4, data.n_outputs], "tanh", "identity",
+                             "cross_entropy" if target == "species" else "mse", seed=0)  # fmt: skip
+        model.preprocessing = data.preprocessing
+        plots.plot_run(tmp_path, model, data, [{"epoch": 1, "loss": 1.0}])
+    assert len(drawn) == 4  # each run's loss curve, then its boundary or its truths
+    boundary, truth = drawn[1], drawn[3]
+    assert "Decision boundary" in boundary.axes[0].get_title()
+    ax = boundary.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("petal_length", "petal_width")
+    lo, hi = ax.get_xlim()
+    assert lo < 1.0 < 6.9 < hi < 8  # the flowers' petal lengths, 1.0 to 6.9 cm, padded
+    ax = truth.axes[0]
+    assert ax.get_title().startswith("petal_width: R²") and ax.get_xlabel() == "true petal_width"

@@ -1,8 +1,9 @@
 """PNG plots of a training run (``backprop train`` writes them into the run folder).
 
-matplotlib is an optional extra (``pip install 'backprop[plots]'``), imported only inside
-these functions; :func:`available` says whether it is there. Figures are drawn with
-matplotlib's object-oriented API on the Agg canvas: no pyplot, no global state, no window.
+matplotlib is imported only inside these functions (a dependency of the package; a
+trimmed install without it still trains: :func:`available` says whether it is there).
+Figures are drawn with matplotlib's object-oriented API on the Agg canvas: no pyplot, no
+global state, no window.
 
 Files (:func:`plot_run`):
 
@@ -115,8 +116,9 @@ def plot_run(
         if data.X_test is not None:
             sets["test"] = (data.X_test, np.asarray(data.y_test))
         plot_decision_boundary(
-            model, sets, data.class_names, run_dir / "decision_boundary.png", title=data.name
-        )
+            model, sets, data.class_names, run_dir / "decision_boundary.png", title=data.name,
+            preprocessing=data.preprocessing,
+        )  # fmt: skip
         written.append("decision_boundary.png")
     if not classify:
         plot_predicted_vs_true(model, data, run_dir / "predicted_vs_true.png")
@@ -198,6 +200,7 @@ def plot_decision_boundary(
     path: str | Path,
     title: str = "",
     resolution: int = 300,
+    preprocessing: Any = None,
 ) -> None:
     """The predicted class over the plane, with the points on top.
 
@@ -208,6 +211,10 @@ def plot_decision_boundary(
         Point sets by name, drawn in turn, each ``(X (n_k, 2), int labels (n_k,))``:
         ``"train"`` (circles), ``"validation"`` (squares), ``"test"`` (triangles); the
         labels give the colours, and the title each set's accuracy.
+    preprocessing : backprop.preprocessing.Preprocessing, optional
+        The scaling that made the model's inputs from a CSV file's columns: the axes are
+        then those columns, by name, in their own units (``x = x_std * scale + mean``);
+        without it, ``x1`` and ``x2`` as the model takes them.
     """
     from matplotlib.colors import to_rgb
 
@@ -232,6 +239,15 @@ def plot_decision_boundary(
     rgba[..., 3] = 0.08 + 0.47 * confidence
     fig = _figure(7.6, 5.4)
     ax = fig.add_subplot()
+    names_xy, mean, scale = ("x1", "x2"), np.zeros(2), np.ones(2)
+    if preprocessing is not None and len(preprocessing.feature_names) == 2:
+        names_xy = tuple(preprocessing.feature_names)
+        mean, scale = np.asarray(preprocessing.mean), np.asarray(preprocessing.scale)
+
+    def raw(v: np.ndarray, j: int) -> np.ndarray:  # a model input back in its column's units
+        return v * scale[j] + mean[j]
+
+    g1, g2, G1, G2 = raw(g1, 0), raw(g2, 1), raw(G1, 0), raw(G2, 1)
     extent = (g1[0], g1[-1], g2[0], g2[-1])
     ax.imshow(rgba, origin="lower", extent=extent, aspect="auto", interpolation="nearest")
     ax.contour(G1, G2, Z, levels=np.arange(k) + 0.5, colors="k", linewidths=0.8)
@@ -245,14 +261,14 @@ def plot_decision_boundary(
             if not m.any():
                 continue
             ax.scatter(
-                X[m, 0], X[m, 1], s=size, c=colors[c], marker=marker,
+                raw(X[m, 0], 0), raw(X[m, 1], 1), s=size, c=colors[c], marker=marker,
                 edgecolors="k", linewidths=0.4,
                 label=f"class {names[c]} ({which})",
             )  # fmt: skip
     ax.set_xlim(g1[0], g1[-1])
     ax.set_ylim(g2[0], g2[-1])
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    ax.set_xlabel(names_xy[0])
+    ax.set_ylabel(names_xy[1])
     ax.set_title(
         f"Decision boundary{': ' + title if title else ''} (accuracy {', '.join(scores)})\n"
         "shading: the model's confidence in the predicted class",
@@ -305,10 +321,11 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
         hi = float(max(true[:, j].max(), pred[:, j].max()))
         ax.plot([lo, hi], [lo, hi], color="k", linewidth=0.8, label="predicted = true")
         r2 = float(r2_score(true[:, j : j + 1], pred[:, j : j + 1]))
-        name = "target" if pred.shape[1] == 1 else f"output {j + 1}"
+        target = getattr(model.preprocessing, "target", None)  # a CSV file's column
+        name = (target or "target") if pred.shape[1] == 1 else f"output {j + 1}"
         ax.set_title(f"{name}: R² {r2:.3f} on {len(true)} {split} rows", fontsize="medium")
-        ax.set_xlabel("true")
-        ax.set_ylabel("predicted")
+        ax.set_xlabel(f"true {name}")
+        ax.set_ylabel(f"predicted {name}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="upper left")
     _save(fig, path)

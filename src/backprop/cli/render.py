@@ -102,8 +102,12 @@ def run_header(
     )
 
 
-def summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[str]) -> Any:
-    """The metrics of each split as a table, then epochs, time and the files written."""
+def summary_table(
+    summary: dict[str, Any], run_dir: Path, plots_written: list[str], scaled_targets: bool = False
+) -> Any:
+    """The metrics of each split as a table, then epochs, time and the files written; with
+    ``scaled_targets`` (a regression trained on standardised targets), a line saying that
+    the loss is in those units and the other metrics in the target's."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -126,8 +130,20 @@ def summary_table(summary: dict[str, Any], run_dir: Path, plots_written: list[st
     time_line = f"{summary['wall_time_s']:.2f} s" + (
         f", {rate:,.0f} training samples/s" if rate else ""
     )
+    units = (
+        [
+            labelled(
+                "Units",
+                "loss on the standardised targets the network learns; mse and mae "
+                "in the target's own units",
+            )
+        ]  # fmt: skip
+        if scaled_targets
+        else []
+    )
     extra = "\n".join(
         [
+            *units,
             labelled("Epochs", f"{summary['epochs_run']} ({summary['stop_reason']})"),
             labelled("Time", time_line),
             labelled("Saved in", f"{run_dir}: {', '.join(files)}"),

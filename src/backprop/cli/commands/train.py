@@ -441,7 +441,8 @@ def _run_training(
         write_json(run_dir / SUMMARY_FILE, summary)
         stage = "drawing the plots"
         written = write_plots(run_dir, model, data, history.epochs, options["plots"], va)
-        console.print(summary_table(summary, run_dir, written))
+        scaled = getattr(model.preprocessing, "target_scale", None) is not None
+        console.print(summary_table(summary, run_dir, written, scaled))
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
     return 0

@@ -218,6 +218,8 @@ def test_ctrl_c_after_training_leaves_the_model_and_a_summary(
     assert len(Path(run / "history.csv").read_text().splitlines()) == 1 + 3
     assert f"Interrupted while {stage}, after training 3 epochs" in err
     assert ("backprop evaluate r" in err) == (stage != "drawing the plots")
+    # it said 'the plots were not drawn' when loss.png and accuracy.png had been
+    assert ("some plots were not drawn" in err) == (stage == "drawing the plots")
     if stage != "drawing the plots":  # the command it names works
         rc, out, _ = run_cli("evaluate", "r", "--json")
         assert rc == 0 and json.loads(out)["n_samples"] == 50

@@ -571,7 +571,7 @@ def _interrupted_after_training(
     summary["interrupted"] = f"Ctrl-C after training, while {stage}"
     write_json(run_dir / SUMMARY_FILE, summary)
     rest = (
-        "the plots were not drawn"
+        "some plots were not drawn (each plot file there is whole)"
         if stage == "drawing the plots"
         else f"its metrics: backprop evaluate {run_dir}"
     )

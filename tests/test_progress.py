@@ -56,6 +56,26 @@ def test_piped_five_epoch_run_prints_one_line_per_epoch(tmp_path):
     assert "\x1b[" not in p.stdout  # no cursor movement or colour in a pipe
 
 
+def test_a_narrow_columns_does_not_thin_a_logs_lines(tmp_path):
+    # COLUMNS=60 set in the environment of a run logged to a file dropped the accuracies
+    # from every epoch line: a log has no terminal to fit
+    lines = {}
+    for columns in ("60", "80"):
+        p = subprocess.run(
+            [sys.executable, "-m", "backprop", "train", "--dataset", "moons", "--epochs", "2",
+             "--out", str(tmp_path / columns), "--no-plots"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": columns},
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        lines[columns] = [
+            re.sub(r" +[0-9.]+s$", "", line)  # the epoch's time differs between runs
+            for line in p.stdout.splitlines()
+            if EPOCH_LINE.match(line)
+        ]
+    assert len(lines["60"]) == 2 and lines["60"] == lines["80"]
+    assert all("val acc" in line for line in lines["60"])
+
+
 def test_fit_progress_true_prints_the_same_lines_and_a_resume_counts_on(capsys):
     X, y = _data()
     model = MLP([2, 8, 2], "tanh", "identity", "cross_entropy", seed=0)

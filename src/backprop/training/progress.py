@@ -143,7 +143,9 @@ class ProgressBar:
             console = Console(highlight=False)
         self.console = console
         self.interactive = bool(console.is_terminal)
-        self.width = max(40, min(console.width, MAX_WIDTH))
+        # a terminal's width, down to 40; a pipe or a log file has none to fit (a COLUMNS
+        # set in the environment dropped the accuracies from every line of a log)
+        self.width = max(40, min(console.width, MAX_WIDTH)) if self.interactive else MAX_WIDTH
 
     # ------------------------------------------------------------------ the runners' calls
     def epoch_start(self, epoch: int) -> None:

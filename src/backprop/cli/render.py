@@ -126,10 +126,16 @@ def summary_table(
     if (run_dir / CHECKPOINT_NAME).is_file():
         files.append(CHECKPOINT_NAME)
     files += plots_written
-    rate = summary["train_samples_per_s"]
-    time_line = f"{summary['wall_time_s']:.2f} s" + (
-        f", {rate:,.0f} training samples/s" if rate else ""
+    rate, timed, run = (
+        summary["train_samples_per_s"],
+        summary.get("epochs_timed"),
+        summary["epochs_run"],
     )
+    time_line = f"{summary['wall_time_s']:.2f} s"
+    if timed is not None and timed != run:  # a resume: only its own epochs were timed
+        time_line += f" for epochs {run - timed + 1}-{run}" if timed else " (no epoch trained)"
+    if rate:  # (the wall time holds the validation and the checkpoints too)
+        time_line += f", {rate:,.0f} training samples/s overall"
     units = (
         [
             labelled(

@@ -472,6 +472,7 @@ def _summary(
         "best_epoch": history.best_epoch,
         "stop_reason": history.stop_reason,
         "wall_time_s": round(wall, 4),
+        "epochs_timed": epochs_now,  # wall_time_s is theirs: this command's (a resume's)
         "train_samples_per_s": round(tr.size * epochs_now / wall, 1) if wall > 0 else None,
         "n_train": int(tr.size),
         "n_validation": int(va.size),
@@ -512,6 +513,9 @@ def _mark_summary(
         train={},
         validation={},
         test={},
+        wall_time_s=None,  # the run it replaced was timed; this one was not finished
+        train_samples_per_s=None,
+        epochs_timed=None,
         epochs_run=epochs_run,
         best_epoch=None if model_epoch == epochs_run else model_epoch,
         stop_reason=stop_reason,

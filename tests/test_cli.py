@@ -493,8 +493,9 @@ def test_a_resume_times_its_own_epochs(run_cli, in_tmp):
     assert summary["epochs_run"] == 6 and summary["epochs_timed"] == 2
     time_line = next(line for line in out.splitlines() if line.startswith("Time"))
     assert " for epochs 5-6, " in time_line and "training samples/s overall" in time_line
-    assert summary["train_samples_per_s"] == pytest.approx(
-        2 * summary["n_train"] / summary["wall_time_s"], rel=1e-3
+    rows, wall = 2 * summary["n_train"], summary["wall_time_s"]  # wall: rounded to 0.1 ms
+    assert (
+        rows / (wall + 5e-5) - 0.1 <= summary["train_samples_per_s"] <= rows / (wall - 5e-5) + 0.1
     )
 
 

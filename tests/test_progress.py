@@ -184,8 +184,28 @@ def test_the_clocks_extrapolate_the_epoch_and_the_run():
     bar.epoch, bar._epoch_t0, bar.seen = 2, 103.0, 100
     elapsed, left, run_elapsed, run_left = bar.clocks(now=104.0)
     assert (elapsed, left, run_elapsed, run_left) == (1.0, 2.0, 4.0, 8.0)
+    assert bar.bar_parts(now=104.0)[3].endswith("run 0:04 elapsed, 0:08 left")
+    # with early stopping the run may end sooner: the default digits run ended at 0:03
+    # with '0:05 left' on the clock
+    bar.may_stop_early = True
+    assert bar.bar_parts(now=104.0)[3].endswith("run 0:04 elapsed, at most 0:08 left")
     bar.seen = 0
     assert bar.clocks(now=104.0)[1] is None  # nothing to extrapolate from yet
+
+
+def test_the_epoch_loop_says_whether_early_stopping_may_end_the_run(monkeypatch):
+    X, y = _data()
+    bars = []
+    real = ProgressBar.__init__
+
+    def keep(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        bars.append(self)
+
+    monkeypatch.setattr(ProgressBar, "__init__", keep)
+    for early in (None, 5):
+        MLP([2, 3, 2], seed=0).fit(X, y, epochs=1, early_stopping=early, validation_fraction=0.2)
+    assert [bar.may_stop_early for bar in bars] == [False, True]
 
 
 def test_a_terminal_keeps_each_finished_epoch_in_the_scrollback():

@@ -244,6 +244,7 @@ def train_epochs(
             model.load_state_dict(state.last_params)
             state.last_params = None
     snapshot = None
+    bar.may_stop_early = any(isinstance(cb, EarlyStopping) for cb in callbacks)
     orders = orders if orders is not None else EpochOrders(state, n, shuffle)
     try:
         while state.epoch < epochs and not state.stop:

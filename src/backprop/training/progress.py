@@ -135,6 +135,9 @@ class ProgressBar:
         self._epoch_t0 = 0.0
         self._run_t0: float | None = None
         self._durations: list[float] = []
+        # set by the epoch loop when early stopping may end the run before its last epoch:
+        # the run's time left is then a bound
+        self.may_stop_early = False
         if not self.enabled:
             return
         if console is None:
@@ -235,7 +238,8 @@ class ProgressBar:
         elapsed, left, run_elapsed, run_left = self.clocks(now)
         clocks = (
             f"  epoch {clock(elapsed)} elapsed, {clock(left)} left   "
-            f"run {clock(run_elapsed)} elapsed, {clock(run_left)} left"
+            f"run {clock(run_elapsed)} elapsed, "
+            f"{'at most ' if self.may_stop_early else ''}{clock(run_left)} left"
         )
         return label, right, max(self.width - len(label) - len(right) - 2, 1), clocks
 

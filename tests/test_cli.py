@@ -774,3 +774,45 @@ def test_plots_of_a_csv_file_speak_its_columns_and_units(tmp_path, monkeypatch):
     assert lo < 1.0 < 6.9 < hi < 8  # the flowers' petal lengths, 1.0 to 6.9 cm, padded
     ax = truth.axes[0]
     assert ax.get_title().startswith("petal_width: R²") and ax.get_xlabel() == "true petal_width"
+
+
+def test_the_curves_mark_the_epoch_whose_model_was_kept(run_cli, in_tmp, monkeypatch):
+    """The table's numbers are early stopping's best epoch's while the curves ran on past
+    it, unmarked: their last points disagreed with the table."""
+    from backprop.cli import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append((Path(path).name, fig)))
+    rc, _, err = run_cli("train", "--dataset", "moons", "--epochs", "300", "--early-stopping",
+                         "3", "--lr", "0.3", "--out", "r", "--no-progress")  # fmt: skip
+    assert rc == 0, err
+    summary = json.loads((in_tmp / "r/summary.json").read_text())
+    best = summary["best_epoch"]
+    assert best < summary["epochs_run"]
+    for name in ("loss.png", "accuracy.png"):
+        fig = dict(drawn)[name]
+        labels = [line.get_label() for line in fig.axes[0].get_lines()]
+        assert f"the model kept: epoch {best}" in labels, (name, labels)
+    drawn.clear()
+    assert run_cli("train", "--dataset", "moons", "--epochs", "3", "--out", "all")[0] == 0
+    labels = [line.get_label() for line in dict(drawn)["loss.png"].axes[0].get_lines()]
+    assert not any(label.startswith("the model kept") for label in labels)  # the last epoch's
+
+
+def test_the_misclassified_grid_says_it_shows_only_the_first_ones(monkeypatch):
+    # '946 of 10000' above a grid of 25 read as if those were all
+    from backprop.cli import plots
+    from backprop.cli.render import fmt_metric
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig))
+    y = np.arange(40) % 2
+    model = backprop.MLP([4, 2], "sigmoid", "sigmoid", seed=0)
+    X = np.zeros((40, 4))  # one prediction for every row: half of them wrong
+    wrong = plots.plot_misclassified(model, X, y, (2, 2), None, "m.png")
+    assert wrong == 20 and "20 of 40 (true" in drawn[0]._suptitle.get_text()
+    y = np.arange(60) % 2
+    assert plots.plot_misclassified(model, np.zeros((60, 4)), y, (2, 2), None, "m.png") == 30
+    assert "30 of 60, the first 25 shown (true → predicted)" in drawn[1]._suptitle.get_text()
+    # the summary table's numbers as the epoch lines': 0.2720, not 0.272
+    assert fmt_metric("loss", 0.272) == "0.2720" and fmt_metric("accuracy", 0.5) == "50.00%"

@@ -86,6 +86,7 @@ def plot_run(
     data: Any,
     rows: Sequence[dict[str, float]],
     validation_rows: np.ndarray | None = None,
+    model_epoch: int | None = None,
 ) -> list[str]:
     """Every plot that fits the run; returns the file names written into ``run_dir``.
 
@@ -101,9 +102,12 @@ def plot_run(
     validation_rows : int array, optional
         The rows of ``X_train`` held out for validation: drawn and scored as such, so that
         the plot's "train" is the summary table's.
+    model_epoch : int, optional
+        The epoch whose weights the model holds, when not the last (early stopping's
+        best, restored): marked on the curves.
     """
     run_dir = Path(run_dir)
-    written = plot_curves(rows, run_dir)
+    written = plot_curves(rows, run_dir, model_epoch)
     classify = data.task == "classification"
     if classify and data.n_features == 2:
         X, y = data.X_train, np.asarray(data.y_train)
@@ -136,8 +140,12 @@ def plot_run(
     return written
 
 
-def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[str]:
-    """``loss.png`` and (when the history has accuracy) ``accuracy.png``; returns the names."""
+def plot_curves(
+    rows: Sequence[dict[str, float]], run_dir: str | Path, model_epoch: int | None = None
+) -> list[str]:
+    """``loss.png`` and (when the history has accuracy) ``accuracy.png``; returns the names.
+    ``model_epoch``, the epoch the model's weights are from when not the last, is marked
+    with a dashed line (the table's numbers are that epoch's, not the curves' last)."""
     run_dir = Path(run_dir)
     written = []
     epochs = [r["epoch"] for r in rows]
@@ -160,6 +168,9 @@ def plot_curves(rows: Sequence[dict[str, float]], run_dir: str | Path) -> list[s
                 color="C1",
                 marker=marker,
             )
+        if model_epoch is not None and model_epoch != epochs[-1]:
+            ax.axvline(model_epoch, color="0.4", linestyle="--", linewidth=1,
+                       label=f"the model kept: epoch {model_epoch}")  # fmt: skip
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(_integer_ticks())  # epochs are whole numbers
         if len(rows) < 2:
@@ -357,7 +368,10 @@ def plot_misclassified(
     cols = 5
     rows = max(1, -(-len(shown) // cols))
     fig = _figure(1.6 * cols, 1.75 * rows + 0.5)
-    fig.suptitle(f"Misclassified test images: {len(wrong)} of {len(y)} (true → predicted)")
+    first = f", the first {len(shown)} shown" if len(shown) < len(wrong) else ""
+    fig.suptitle(
+        f"Misclassified test images: {len(wrong)} of {len(y)}{first} (true → predicted)"
+    )
     if len(shown) == 0:
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "none", ha="center", va="center")

@@ -178,7 +178,7 @@ def fmt_metric(name: str, value: float | None) -> str:
         return ""
     if name == "accuracy":
         return f"{100 * value:.2f}%"
-    return f"{value:.4g}"
+    return f"{value:#.4g}"  # 4 significant digits, trailing zeros kept: as the epoch lines
 
 
 def fits(renderable: Any, width: int = WIDTH) -> bool:

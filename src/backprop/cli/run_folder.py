@@ -291,10 +291,11 @@ def write_plots(
     rows: list[dict[str, float]],
     enabled: bool,
     validation_rows: Any = None,
+    model_epoch: int | None = None,
 ) -> list[str]:
     if not enabled:
         return []
     if not plots.available():
         click.echo(plots.MISSING_MESSAGE, err=True)
         return []
-    return plots.plot_run(run_dir, model, data, rows, validation_rows)
+    return plots.plot_run(run_dir, model, data, rows, validation_rows, model_epoch)

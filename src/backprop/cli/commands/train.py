@@ -440,7 +440,11 @@ def _run_training(
             )
         write_json(run_dir / SUMMARY_FILE, summary)
         stage = "drawing the plots"
-        written = write_plots(run_dir, model, data, history.epochs, options["plots"], va)
+        restored = keep.state is not None and keep.state.last_params is not None
+        written = write_plots(
+            run_dir, model, data, history.epochs, options["plots"], va,
+            history.best_epoch if restored else None,
+        )  # fmt: skip
         scaled = getattr(model.preprocessing, "target_scale", None) is not None
         console.print(summary_table(summary, run_dir, written, scaled))
     except KeyboardInterrupt:

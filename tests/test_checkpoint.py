@@ -109,6 +109,23 @@ def test_resume_is_bit_identical(same_params, tmp_path, optimizer, opt_kw):
     assert h_full.stop_reason.startswith("completed 6 epochs")
 
 
+def _crash_resume_and_compare(same_params, tmp_path, settings, crash_after: int) -> MLP:
+    """Adam for ``settings()`` (fresh each time: a Generator seed is consumed), run whole and
+    run crashed after epoch ``crash_after`` then resumed: the same losses, the same final
+    weights. Returns the whole run's model."""
+    full = _model()
+    h_full = fit(full, X, T, optimizer="adam", lr=0.01, **settings())
+    crashed = _model()
+    ckpt = Checkpoint(tmp_path, fit_config=settings())
+    with pytest.raises(Crash):
+        fit(crashed, X, T, optimizer="adam", lr=0.01,
+            callbacks=[ckpt, _crash_after(crash_after)], **settings())  # fmt: skip
+    h_resumed = resume(tmp_path, X, T)
+    assert _losses(h_resumed) == _losses(h_full)
+    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+    return full
+
+
 def test_resume_of_a_generator_seed_splits_the_same_rows(same_params, tmp_path):
     """seed=default_rng(4): the checkpoint stores 4, and the resumed run held out other
     validation rows than the run it resumed (the split was derived from a Generator one way
@@ -117,16 +134,7 @@ def test_resume_of_a_generator_seed_splits_the_same_rows(same_params, tmp_path):
     def settings():
         return dict(epochs=6, batch_size=8, seed=np.random.default_rng(4), validation_fraction=0.2)
 
-    full = _model()
-    h_full = fit(full, X, T, optimizer="adam", lr=0.01, **settings())
-    crashed = _model()
-    ckpt = Checkpoint(tmp_path, fit_config=settings())
-    with pytest.raises(Crash):
-        fit(crashed, X, T, optimizer="adam", lr=0.01, callbacks=[ckpt, _crash_after(3)],
-            **settings())  # fmt: skip
-    h_resumed = resume(tmp_path, X, T)
-    assert _losses(h_resumed) == _losses(h_full)
-    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+    full = _crash_resume_and_compare(same_params, tmp_path, settings, crash_after=3)
     as_int = _model()
     fit(as_int, X, T, optimizer="adam", lr=0.01, **dict(settings(), seed=4))
     assert same_params(as_int, full)
@@ -139,16 +147,7 @@ def test_resume_with_every_bit_generator_the_docs_list(same_params, tmp_path, bi
     def settings():
         return dict(epochs=5, batch_size=8, seed=np.random.Generator(bit_generator(4)))
 
-    full = _model()
-    h_full = fit(full, X, T, optimizer="adam", lr=0.01, **settings())
-    crashed = _model()
-    ckpt = Checkpoint(tmp_path, fit_config=settings())
-    with pytest.raises(Crash):
-        fit(crashed, X, T, optimizer="adam", lr=0.01, callbacks=[ckpt, _crash_after(2)],
-            **settings())  # fmt: skip
-    h_resumed = resume(tmp_path, X, T)
-    assert _losses(h_resumed) == _losses(h_full)
-    assert same_params(load_model(tmp_path / CHECKPOINT_NAME), full)
+    _crash_resume_and_compare(same_params, tmp_path, settings, crash_after=2)
 
 
 def test_resume_with_early_stopping_restores_the_same_best_weights(same_params, tmp_path):

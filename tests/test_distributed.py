@@ -215,6 +215,33 @@ def test_a_collective_that_never_completes_raises_after_the_deadline():
         World(None, timeout=0)
 
 
+def test_arguments_of_the_data_parallel_path_are_named(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    T = (X[:, 0] > 0).astype(int)
+    np.save(tmp_path / "T.npy", T)
+    np.save(tmp_path / "X.npy", X)
+    # targets as a .npy path beside X in memory: 'T is ...npy, a path; expected an array
+    # (fit also takes the path of a .npy file)'
+    a, b = MLP([3, 4, 2], seed=0), MLP([3, 4, 2], seed=0)
+    fit(a, X, T, epochs=2, seed=1)
+    fit(b, X, str(tmp_path / "T.npy"), epochs=2, seed=1)
+    assert all(np.allclose(a.params[k], b.params[k], rtol=1e-12) for k in a.params)
+    with pytest.raises(TypeError, match=r"unless given distributed=False"):
+        fit(MLP([3, 4, 2]), X, str(tmp_path / "T.npy"), distributed=False)
+    # 'yes' was an AttributeError ('str' object has no attribute 'Get_rank')
+    with pytest.raises(TypeError, match=r"distributed must be True, False, None, a backprop"):
+        fit(MLP([3, 4, 2]), X, T, distributed="yes")
+    # ignored without a word on the data-parallel path
+    for kw in ({"cuda_graph": True}, {"tf32": True}):
+        with pytest.raises(ValueError, match=r"cuda_graph and tf32 apply to the single-process"):
+            fit(MLP([3, 4, 2]), str(tmp_path / "X.npy"), T, **kw)
+    # 'could not convert string to float: 'abc'' named no variable
+    monkeypatch.setenv("BACKPROP_MPI_TIMEOUT", "abc")
+    with pytest.raises(ValueError, match=r"BACKPROP_MPI_TIMEOUT='abc'; expected a positive"):
+        World(None)
+
+
 # ------------------------------------------------------------------ under mpirun
 def _mpirun() -> str:
     pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'backprop[mpi]')")
@@ -382,3 +409,52 @@ def test_after_a_rank_failure_the_process_exits_1_without_finalizing():
     )
     assert done.returncode == 1, done.stderr
     assert done.stdout == "buffered line\n"
+
+
+def test_unseeded_ranks_draw_one_shuffle_order(tmp_path):
+    # seed=None: each rank drew its own order while taking its slice of a shared one, so
+    # some rows were trained twice an epoch and others never (the estimators' default)
+    proc, _ = _run_mpi([sys.executable, str(SCRIPTS / "disagree.py"), "unseeded", str(tmp_path)],
+                       tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    states = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert states[0] == states[1]
+
+
+def test_ranks_given_different_arguments_all_refuse_at_once(tmp_path):
+    # another batch size on rank 1: MPI_ERR_TRUNCATE on one rank, the other waiting out the
+    # deadline; another optimizer trained apart without a word
+    proc, took = _run_mpi(
+        [sys.executable, str(SCRIPTS / "disagree.py"), "batch_size", str(tmp_path)], tmp_path
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and took < 30, output
+    assert "RanksDisagree: the ranks were given different arguments (rank 1's batch_size " \
+           "differ from rank 0's)" in output, output  # fmt: skip
+    assert "(1 other rank(s) differ from rank 0)" in output  # rank 0's own words
+    assert "MPI_ERR" not in output
+
+
+def test_an_error_on_one_rank_ends_the_job_at_once(tmp_path):
+    proc, took = _run_mpi(
+        [sys.executable, str(SCRIPTS / "disagree.py"), "callback", str(tmp_path)], tmp_path
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "a callback failed on rank 1 only" in output
+    assert took < 30, f"{took:.0f} s: rank 0 waited out the deadline"
+
+
+def test_mpirun_train_into_a_folder_that_holds_a_run_stops_every_rank(tmp_path):
+    # only rank 0 checks --out; rank 1 went on into training and waited for it: mpirun hung
+    # (9 of 13 tries) or failed an assertion of its own
+    _mpirun()
+    cli = [sys.executable, "-m", "backprop", "train", "--epochs", "1", "--out", "r",
+           "--no-progress", "--no-plots"]  # fmt: skip
+    done = subprocess.run(cli, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for _ in range(2):
+        proc, took = _run_mpi(cli, tmp_path, timeout=60)
+        assert proc.returncode == 2 and took < 30, proc.stdout + proc.stderr
+        assert proc.stderr.count("Error: run folder r already holds a run") == 1, proc.stderr

@@ -94,7 +94,8 @@ def host_array(x: Any, name: str) -> np.ndarray:
     elif isinstance(x, str | os.PathLike):  # not a .npy file's path, which fit reads itself
         raise TypeError(
             f"{name} is {os.fspath(x)!r}, a path or text; expected an array of numbers "
-            "(fit also takes the path of a .npy file, as np.save writes it)"
+            "(fit, unless given distributed=False, also takes the path of a .npy file, as "
+            "np.save writes it)"
         )
     try:
         arr = np.asarray(x)

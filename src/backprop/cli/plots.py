@@ -369,9 +369,7 @@ def plot_misclassified(
     rows = max(1, -(-len(shown) // cols))
     fig = _figure(1.6 * cols, 1.75 * rows + 0.5)
     first = f", the first {len(shown)} shown" if len(shown) < len(wrong) else ""
-    fig.suptitle(
-        f"Misclassified test images: {len(wrong)} of {len(y)}{first} (true → predicted)"
-    )
+    fig.suptitle(f"Misclassified test images: {len(wrong)} of {len(y)}{first} (true → predicted)")
     if len(shown) == 0:
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "none", ha="center", va="center")

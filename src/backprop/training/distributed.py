@@ -36,8 +36,10 @@ deadline turns a hang into :class:`RankFailure`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +64,7 @@ from .epochs import (
 from .mpi import (
     DEFAULT_TIMEOUT,
     RankFailure,
+    RanksDisagree,
     World,
     get_world,
     is_main_process,
@@ -70,10 +73,12 @@ from .mpi import (
     split_batch,
 )
 from .progress import ProgressBar
+from .state import TrainingDiverged
 
 __all__ = [
     "World",
     "RankFailure",
+    "RanksDisagree",
     "NpyArray",
     "open_npy",
     "get_world",
@@ -105,14 +110,15 @@ def _is_npy_path(x: Any) -> bool:
     return isinstance(x, str | os.PathLike) and os.fspath(x).lower().endswith(".npy")
 
 
-def wants_data_parallel(distributed: Any, X: Any) -> bool:
+def wants_data_parallel(distributed: Any, X: Any, *others: Any) -> bool:
     """Whether :func:`backprop.training.fit` should hand over to :func:`fit_data_parallel`:
-    under MPI with several ranks, when a communicator is given, or for memory-mapped inputs."""
+    under MPI with several ranks, when a communicator is given, or for memory-mapped inputs
+    (``X``, or any of ``others``: targets, weights, validation arrays, as ``.npy`` paths)."""
     if distributed is False:
         return False
     if distributed is not None or launched_world_size() > 1:
         return True
-    return isinstance(X, NpyArray | np.memmap | str | os.PathLike)
+    return any(isinstance(a, NpyArray | np.memmap | str | os.PathLike) for a in (X, *others))
 
 
 class _Inputs:
@@ -271,67 +277,107 @@ def fit_data_parallel(
         validation_data=validation_data, shuffle=shuffle, state=state,
     )  # fmt: skip
     world = get_world(distributed) or World(None)
-    if state is not None:
-        model = state.model
+    with world.stop_all_on_error(agreed=(TrainingDiverged,)):
+        if state is not None:
+            model = state.model
 
-    inputs = _Inputs(X, model, world)
-    n_all = inputs.n
-    Th = check_targets(
-        _load_small(T), n_all, model.n_outputs, dtype=model.dtype, loss=model.config.loss
-    )
-    sw = combined_sample_weights(
-        Th, _load_small(sample_weight), class_weight, model.config.loss, model.dtype
-    )
-    classify = is_classification(Th, model.config.loss)
-    state = state if state is not None else new_state(model, optimizer, lr, seed)
-    model, opt = state.model, state.optimizer
-
-    be = model.backend
-    train_rows = np.arange(n_all)
-    val = None
-    if validation_data is None and validation_fraction > 0:
-        # the same held-out rows as fit(): drawn from a generator seeded from `seed`
-        perm = as_generator(split_seed(seed)).permutation(n_all)
-        n_val = max(1, int(round(validation_fraction * n_all)))
-        val = (inputs, be.asarray(Th, model.dtype), perm[:n_val])
-        train_rows = perm[n_val:]
-        check_training_rows(train_rows.size, n_all, validation_fraction)
-    elif validation_data is not None:
-        v_in = _Inputs(validation_data[0], model, world, "X_val")
-        v_t = check_targets(
-            _load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val", model.dtype,
-            model.config.loss,
-        )  # fmt: skip
-        val = (v_in, be.asarray(v_t, model.dtype), np.arange(v_in.n))
-
-    t_all = be.asarray(Th, model.dtype)
-    w_all = None if sw is None else be.asarray(sw, model.dtype)
-
-    _broadcast_parameters(model, world)
-    _decorrelate_dropout(model, world)
-    # NumPy all-reduces the model's flat gradient vector in place; others need a host copy
-    grad_buf = None if model.flat is not None and be.name == "numpy" else _GradientBuffer(model)
-    n = train_rows.shape[0]
-    bar = ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
-
-    def run_epoch(order: np.ndarray) -> dict[str, float]:
-        rows = train_rows[order]
-        return _run_epoch(
-            model, opt, inputs, t_all, w_all, rows, batch_size, classify, bar, world, grad_buf
+        inputs = _Inputs(X, model, world)
+        n_all = inputs.n
+        Th = check_targets(
+            _load_small(T), n_all, model.n_outputs, dtype=model.dtype, loss=model.config.loss
         )
+        sw = combined_sample_weights(
+            Th, _load_small(sample_weight), class_weight, model.config.loss, model.dtype
+        )
+        classify = is_classification(Th, model.config.loss)
+        resumed = state is not None
+        state = state if state is not None else new_state(model, optimizer, lr, seed)
+        model, opt = state.model, state.optimizer
+        if seed is None and not resumed and world.size > 1:
+            # an unseeded shuffle drew another order on each rank, while each rank takes its
+            # slice of every batch of one shared order: rows trained twice, others never
+            entropy = np.random.SeedSequence().entropy % 2**63
+            shared = world.broadcast(np.array([entropy], dtype=np.int64), "shuffle seed")
+            state.rng = np.random.default_rng(int(shared[0]))
 
-    def evaluate() -> dict[str, float]:
-        return {} if val is None else _evaluate(model, *val, classify, world, prefix="val_")
+        be = model.backend
+        train_rows = np.arange(n_all)
+        val = None
+        if validation_data is None and validation_fraction > 0:
+            # the same held-out rows as fit(): drawn from a generator seeded from `seed`
+            perm = as_generator(split_seed(seed)).permutation(n_all)
+            n_val = max(1, int(round(validation_fraction * n_all)))
+            val = (inputs, be.asarray(Th, model.dtype), perm[:n_val])
+            train_rows = perm[n_val:]
+            check_training_rows(train_rows.size, n_all, validation_fraction)
+        elif validation_data is not None:
+            v_in = _Inputs(validation_data[0], model, world, "X_val")
+            v_t = check_targets(
+                _load_small(validation_data[1]), v_in.n, model.n_outputs, "T_val", model.dtype,
+                model.config.loss,
+            )  # fmt: skip
+            val = (v_in, be.asarray(v_t, model.dtype), np.arange(v_in.n))
 
-    def agree(stop: bool) -> bool:
-        # ranks stop together: a callback that stops on any rank stops all of them
-        votes = world.allreduce_sum(np.array([1.0 if stop else 0.0]), "stop decision")
-        return bool(votes[0] > 0)
+        t_all = be.asarray(Th, model.dtype)
+        w_all = None if sw is None else be.asarray(sw, model.dtype)
 
-    return train_epochs(
-        state, epochs, n, shuffle, run_epoch, evaluate, bar,
-        epoch_callbacks(callbacks, early_stopping), early_stopping is not None, agree,
-    )  # fmt: skip
+        world.check_same(_arguments(state, n_all, Th, sw, val, batch_size, epochs, shuffle))
+        _broadcast_parameters(model, world)
+        _decorrelate_dropout(model, world)
+        # NumPy all-reduces the model's flat gradient vector in place; others need a host copy
+        grad_buf = None if model.flat is not None and be.name == "numpy" else _GradientBuffer(model)
+        n = train_rows.shape[0]
+        bar = ProgressBar(epochs, n, batch_size, enabled=progress and world.is_main)
+
+        def run_epoch(order: np.ndarray) -> dict[str, float]:
+            rows = train_rows[order]
+            return _run_epoch(
+                model, opt, inputs, t_all, w_all, rows, batch_size, classify, bar, world, grad_buf
+            )
+
+        def evaluate() -> dict[str, float]:
+            return {} if val is None else _evaluate(model, *val, classify, world, prefix="val_")
+
+        def agree(stop: bool) -> bool:
+            # ranks stop together: a callback that stops on any rank stops all of them
+            votes = world.allreduce_sum(np.array([1.0 if stop else 0.0]), "stop decision")
+            return bool(votes[0] > 0)
+
+        return train_epochs(
+            state, epochs, n, shuffle, run_epoch, evaluate, bar,
+            epoch_callbacks(callbacks, early_stopping), early_stopping is not None, agree,
+        )  # fmt: skip
+
+
+def _crc(data: bytes | str) -> float:
+    return float(zlib.crc32(data.encode() if isinstance(data, str) else data))
+
+
+def _arguments(
+    state: Any, n: int, T: np.ndarray, w: Any, val: Any, batch_size: int, epochs: int, shuffle: bool
+) -> dict[str, float]:
+    """What every rank must agree on, as numbers (:meth:`World.check_same`): the data's
+    size and targets, the network, the optimizer, the shuffle generator's state (the seed)
+    and the loop's settings. (The inputs themselves, possibly a large file, are not read.)"""
+    opt = state.optimizer
+    optimizer = (opt.name, opt.hyperparameters(), opt.schedule.to_dict(), opt.t)
+    return {
+        "number of rows": float(n),
+        "targets": _crc(np.ascontiguousarray(T).tobytes()),
+        "sample weights": -1.0 if w is None else _crc(np.ascontiguousarray(w).tobytes()),
+        "validation rows": -1.0 if val is None else float(len(val[2])),
+        "network": _crc(repr(sorted(state.model.config.to_dict().items()))),
+        "optimizer": _crc(repr(optimizer)),
+        "seed": _crc(json.dumps(state.rng.bit_generator.state, default=_listed)),
+        "epoch reached": float(state.epoch),
+        "batch_size": float(batch_size),
+        "epochs": float(epochs),
+        "shuffle": float(shuffle),
+    }
+
+
+def _listed(x: Any) -> Any:
+    return x.tolist() if isinstance(x, np.ndarray) else str(x)
 
 
 def _load_small(x: Any) -> Any:

@@ -99,7 +99,13 @@ def fit(
         validation_data=validation_data, shuffle=shuffle, state=state,
     )  # fmt: skip
     if distributed is not False:
-        if wants_data_parallel(distributed, X):
+        if wants_data_parallel(distributed, X, T, sample_weight, *(validation_data or ())):
+            if cuda_graph or tf32 is not None:  # they were ignored there without a word
+                raise ValueError(
+                    "cuda_graph and tf32 apply to the single-process loop; this run is "
+                    "data-parallel (under mpirun, with distributed=..., or for .npy inputs): "
+                    "leave them unset"
+                )
             return fit_data_parallel(
                 model, X, T, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
                 seed=seed, shuffle=shuffle, validation_data=validation_data,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_TIMEOUT",
     "RankFailure",
+    "RanksDisagree",
     "World",
     "get_world",
     "is_main_process",
@@ -37,6 +39,10 @@ __all__ = [
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
 _RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 DEFAULT_TIMEOUT = 300.0
+
+
+class RanksDisagree(ValueError):
+    """The ranks were given different arguments (raised on every rank at once)."""
 
 
 class RankFailure(RuntimeError):
@@ -90,8 +96,16 @@ class World:
         self.rank = 0 if comm is None else int(comm.Get_rank())
         self.size = 1 if comm is None else int(comm.Get_size())
         if timeout is None:
-            timeout = float(os.environ.get("BACKPROP_MPI_TIMEOUT", DEFAULT_TIMEOUT))
-        if not (isinstance(timeout, float | int) and timeout > 0):
+            text = os.environ.get("BACKPROP_MPI_TIMEOUT", str(DEFAULT_TIMEOUT))
+            try:
+                timeout = float(text)
+            except ValueError:
+                timeout = None
+            if not (timeout is not None and 0 < timeout < math.inf):
+                raise ValueError(
+                    f"BACKPROP_MPI_TIMEOUT={text!r}; expected a positive number of seconds"
+                )
+        if not (isinstance(timeout, float | int) and 0 < timeout < math.inf):
             raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.timeout = float(timeout)
 
@@ -112,6 +126,45 @@ class World:
         if self.size > 1:
             self._wait(self.comm.Ibcast(buf, root=root), what)
         return buf
+
+    def check_same(self, fields: dict[str, float]) -> None:
+        """Raise :class:`RanksDisagree` on every rank unless each of ``fields`` (numbers,
+        exact in float64: counts, CRC-32s) is the same on every rank as on rank 0.
+
+        Ranks given different batch sizes, networks, optimizers, seeds or data otherwise
+        trained apart without a word (another optimizer: other weights per rank), failed
+        in MPI itself (``MPI_ERR_TRUNCATE``), or waited out the deadline."""
+        if self.size == 1:
+            return
+        mine = np.array(list(fields.values()), dtype=np.float64)
+        first = self.broadcast(mine.copy(), "comparison of the ranks' arguments")
+        differ = [name for name, a, b in zip(fields, mine, first, strict=True) if a != b]
+        votes = self.allreduce_sum(np.array([1.0 if differ else 0.0]), "comparison of votes")
+        if votes[0] > 0:
+            here = (
+                f"rank {self.rank}'s {', '.join(differ)} differ from rank 0's"
+                if differ
+                else f"{int(votes[0])} other rank(s) differ from rank 0"
+            )
+            raise RanksDisagree(
+                f"the ranks were given different arguments ({here}); every rank must train "
+                "with the same data, network, optimizer, batch size, epochs and seed"
+            )
+
+    @contextlib.contextmanager
+    def stop_all_on_error(self, agreed: tuple[type[BaseException], ...] = ()) -> Any:
+        """Make an exception raised on some ranks only end the whole job when this process
+        exits, rather than leave the others waiting in a collective until the deadline (a
+        callback that raised on rank 1: 300 s). ``agreed`` exceptions (and Ctrl-C,
+        :class:`RankFailure`, :class:`RanksDisagree`) happen on every rank together."""
+        try:
+            yield
+        except (KeyboardInterrupt, RankFailure, RanksDisagree, *agreed):
+            raise
+        except BaseException:
+            if self.size > 1 and self.comm is not None and hasattr(self.comm, "Abort"):
+                _abort_at_exit(self.comm)
+            raise
 
     def _wait(self, request: Any, what: str) -> None:
         # Polling Test() is what a blocking MPI wait does inside Open MPI anyway; the clock
@@ -158,6 +211,19 @@ def _exit_without_finalize() -> None:
     atexit.register(leave)
 
 
+def _abort_at_exit(comm: Any) -> None:
+    """End the whole MPI job when this process exits (after the exception that brought it
+    here has been reported): ``MPI_Abort``, which makes the launcher stop every rank."""
+
+    def abort() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        comm.Abort(1)
+
+    atexit.register(abort)
+
+
 def get_world(distributed: Any = None) -> World | None:
     """The :class:`World` to train in, or None for the ordinary single-process loop.
 
@@ -170,6 +236,11 @@ def get_world(distributed: Any = None) -> World | None:
     if isinstance(distributed, World):
         return distributed
     if distributed is not None and distributed is not True:
+        if not callable(getattr(distributed, "Get_rank", None)):
+            raise TypeError(
+                "distributed must be True, False, None, a backprop World or an mpi4py "
+                f"communicator; got {distributed!r}"
+            )
         return World(distributed)
     if launched_world_size() <= 1:
         if distributed is True:
@@ -178,7 +249,7 @@ def get_world(distributed: Any = None) -> World | None:
     try:
         from mpi4py import MPI
     except ImportError:
-        raise RuntimeError(
+        raise ImportError(
             f"this process was started by an MPI launcher with {launched_world_size()} ranks, "
             "but mpi4py is not installed; install the extra: pip install 'backprop[mpi]' "
             "(or pass distributed=False to train each rank on its own)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,11 @@ from ...optimizers import CosineLR
 from ...preprocessing import in_target_units
 from ...training import TrainingDiverged, fit
 from ...training.epochs import end_of_epochs, restore_best_weights
-from ...training.mpi import is_main_process
+from ...training.mpi import get_world, is_main_process, launched_world_size
 from ..app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     UserError,
     cli,
     make_console,
@@ -185,10 +187,13 @@ def train(**options: Any) -> int:
             # measured on the training split, the rows the features' scaling comes from
             model.preprocessing = data.preprocessing.with_target_scaling(data.y_train)
     optimizer = build_optimizer(cfg)
-    run_dir = None
-    if is_main_process():
+
+    def claim() -> Path:
         run_dir = make_run_dir(options["out"], data.name, config_to_toml(cfg))
         ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
+        return run_dir
+
+    run_dir = _on_the_main_process(claim)
     return _run_training(model, data, cfg, run_dir, options, optimizer=optimizer, state=None)
 
 
@@ -219,8 +224,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"{run_dir} holds no checkpoint ({checkpoint_path(run_dir).name}) to resume from: "
             "its run stopped before its first checkpoint; start it again with another --out"
         )
-    if is_main_process():
-        ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
+    _on_the_main_process(lambda: ctx.call_on_close(lock_run_dir(run_dir).release))  # to the end
     # a config.toml from before an option existed meant what LEGACY_CONFIG says
     values = {**LEGACY_CONFIG, **read_config(run_dir / CONFIG_FILE)}
     for key in ("epochs", "backend", "device"):
@@ -275,8 +279,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"{schedule.min_lr:g}; {finish}start a new run with --config "
             f"{run_dir / CONFIG_FILE} --epochs {cfg['epochs']}"
         )
-    if is_main_process():
-        write_config(run_dir / CONFIG_FILE, config_to_toml(cfg))
+    _on_the_main_process(lambda: write_config(run_dir / CONFIG_FILE, config_to_toml(cfg)))
     state.history.stop_reason = ""  # the saved run's reason to stop no longer holds
     state.stop = False
     return _run_training(
@@ -288,6 +291,27 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         optimizer=None,
         state=state,
     )
+
+
+def _on_the_main_process(action: Callable[[], Any]) -> Any:
+    """``action()`` (claiming, locking or writing the run folder) on the process that
+    writes files; None on the others. Under mpirun every rank learns whether it failed, and
+    the others stop with it (exit 2, rank 0 saying why): they went on into training and
+    waited there for a rank that had left (a hang, or mpirun itself failing)."""
+    world = get_world(None) if launched_world_size() > 1 else None  # before any file
+    error, result = None, None
+    if is_main_process():
+        try:
+            result = action()
+        except Exception as e:
+            error = e
+    if world is not None:
+        failed = world.broadcast(np.array([0.0 if error is None else 1.0]), "run folder check")
+        if failed[0] and error is None:
+            raise click.exceptions.Exit(EXIT_USAGE)
+    if error is not None:
+        raise error
+    return result
 
 
 def _check_config_unchanged(run_dir: Path, cfg: dict[str, Any], trained: Any) -> None:

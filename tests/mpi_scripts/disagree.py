@@ -1,0 +1,48 @@
+"""Run under ``mpirun -n 2``: ranks that disagree, or fail alone.
+
+Usage: python disagree.py MODE OUT_DIR
+
+- ``unseeded``: ``seed=None``; each rank writes OUT_DIR/rank<r>.json, its shuffle
+  generator's state after training (the ranks must have drawn one order).
+- ``batch_size``: rank 1 is given another batch size (every rank must refuse, at once).
+- ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
+  300 s deadline of the collective rank 0 waits in).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from backprop import MLP
+from backprop.distributed import launched_rank
+from backprop.training import fit
+
+
+def main() -> None:
+    mode, out = sys.argv[1], Path(sys.argv[2])
+    rank = launched_rank()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    T = (X[:, 0] > 0).astype(int)
+    settings = dict(optimizer="sgd", lr=0.1, epochs=3, batch_size=8, seed=1)
+    model = MLP([3, 4, 2], seed=0)
+    if mode == "unseeded":
+        seen = {}
+        fit(model, X, T, **{**settings, "seed": None},
+            callbacks=[lambda s: seen.setdefault("rng", s.rng.bit_generator.state)])  # fmt: skip
+        (out / f"rank{rank}.json").write_text(json.dumps(seen["rng"]))
+    elif mode == "batch_size":
+        fit(model, X, T, **{**settings, "batch_size": 8 if rank == 0 else 16})
+    elif mode == "callback":
+
+        def fail_on_rank_1(state):
+            if rank == 1 and state.epoch == 1:
+                raise RuntimeError("a callback failed on rank 1 only")
+
+        fit(model, X, T, **{**settings, "epochs": 100}, callbacks=[fail_on_rank_1])
+
+
+if __name__ == "__main__":
+    main()

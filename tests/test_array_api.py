@@ -134,3 +134,12 @@ def test_float32_on_array_api_strict():
     _, grads = strict.gradients(X, T)
     assert all(g.dtype == xps.float32 for g in grads.values())
     assert strict.forward(X).dtype == xps.float32
+
+
+def test_a_device_other_than_the_cpu_is_refused():
+    # device='cuda' was ignored: the model ran on the CPU under a name that said otherwise
+    from backprop.backend import get_backend
+
+    with pytest.raises(ValueError, match=r"array_api_strict' has no device but the CPU"):
+        get_backend("array_api_strict", "cuda")
+    assert get_backend("array_api_strict", "cpu").name == "array_api_strict"

@@ -87,6 +87,17 @@ def test_bad_device_is_one_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="sees no CUDA GPU"):
             MLP(SIZES, backend="torch", device="cuda")
+        with pytest.raises(RuntimeError, match=r"device='cuda:1' was asked for"):  # said 'cuda'
+            MLP(SIZES, backend="torch", device="cuda:1")
+    # 0 was the CPU (torch reads it as cuda:0); meta was taken, then failed in training
+    for device in (0, "meta", "mps"):
+        with pytest.raises(ValueError, match="device must be 'cpu', 'cuda'"):
+            get_backend("torch", device)
+    # the torch module itself is not an array API namespace: AttributeError 'astype' before
+    with pytest.raises(TypeError, match=r"an array API namespace .*; got 'torch'"):
+        MLP(SIZES, backend=torch)
+    with pytest.raises(TypeError, match=r"got 'int'"):
+        get_backend(5)
 
 
 # ------------------------------------------------- forward and gradients vs NumPy float64

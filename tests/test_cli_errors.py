@@ -218,6 +218,24 @@ def test_numpy_backend_refuses_a_gpu_device(run_cli):
     assert_one_line_error(rc, err, "cuda")
 
 
+@pytest.mark.parametrize("device", ["mps", "meta", "0"])
+def test_torch_devices_other_than_cpu_and_cuda_are_refused(run_cli, device):
+    # mps printed PyTorch's 7,314-character dispatcher listing as the 'one line'; meta was
+    # taken and failed inside training; 0 meant the CPU (torch reads 0 as cuda:0)
+    pytest.importorskip("torch", reason="the torch backend needs PyTorch")
+    rc, _, err = run_cli("gradcheck", "--backend", "torch", "--device", device)
+    assert_one_line_error(rc, err, "device must be 'cpu', 'cuda' or 'cuda:<index>'")
+    assert len(err) < 300
+
+
+def test_an_error_line_of_pages_is_cut(capsys):
+    from backprop.cli.app import MAX_ERROR_CHARS, print_error
+
+    print_error("x " * 5000)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < MAX_ERROR_CHARS + 20 and "... (cut)" in err
+
+
 def test_gradcheck_says_which_arrays_pass_only_at_the_rounding_floor(run_cli):
     """--tolerance 1e-300: every array passes as ok* (within the rounding of the finite
     differences), and the last line said 'All 4 parameter arrays within the tolerance'."""

@@ -54,5 +54,10 @@ def get_backend(backend: str | Any = "numpy", device: str | None = None) -> Back
         return backend
     if not isinstance(backend, str):
         name = getattr(backend, "__name__", type(backend).__name__)
+        if not hasattr(backend, "astype") or not hasattr(backend, "matmul"):
+            raise TypeError(  # torch itself is not one (array_api_compat.torch wraps it)
+                f"backend must be one of {', '.join(BACKENDS)}, a Backend, or an array API "
+                f"namespace (a module with astype, matmul...); got {name!r}"
+            )
         return Backend(name=name, xp=backend, device=device)
     return lookup(_OPENERS, backend, "backend")(device)

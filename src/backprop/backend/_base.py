@@ -157,4 +157,8 @@ def open_array_api_strict(device: str | None = None) -> Backend:
         raise ImportError(
             "backend='array_api_strict' needs array-api-strict: pip install array-api-strict"
         ) from e
+    if device not in (None, "cpu"):  # it was ignored
+        raise ValueError(
+            f"backend='array_api_strict' has no device but the CPU; got device={device!r}"
+        )
     return Backend(name="array_api_strict", xp=xp)

@@ -180,12 +180,22 @@ def open_torch(device: str | None = None) -> TorchBackend:
         raise ImportError(
             "backend='torch' needs PyTorch and array-api-compat: pip install 'backprop[torch]'"
         ) from e
-    try:
-        dev = torch.device(device or "cpu")
-    except (RuntimeError, TypeError):
+    dev = None
+    if device is None or isinstance(device, str):  # not 0, which torch reads as cuda:0
+        try:
+            dev = torch.device(device or "cpu")
+        except (RuntimeError, TypeError):
+            pass
+    if dev is None or dev.type not in ("cpu", "cuda"):  # mps, meta...: untested here
         raise ValueError(
             f"device must be 'cpu', 'cuda' or 'cuda:<index>' for the torch backend; got {device!r}"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for, but PyTorch sees no CUDA GPU")
+        )
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device={device!r} was asked for, but PyTorch sees no CUDA GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device={device!r} was asked for, but PyTorch sees "
+                f"{torch.cuda.device_count()} CUDA GPU(s)"
+            )
     return TorchBackend(name="torch", xp=xp, device=dev)

@@ -175,8 +175,16 @@ def one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
+#: The longest error line printed: a library's own message can run to pages (PyTorch's
+#: dispatcher listed 7,314 characters for device='mps').
+MAX_ERROR_CHARS = 1000
+
+
 def print_error(message: str) -> None:
-    click.echo(f"Error: {' '.join(message.split())}", err=True)
+    line = " ".join(message.split())
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[:MAX_ERROR_CHARS] + "... (cut)"
+    click.echo(f"Error: {line}", err=True)
 
 
 def make_console() -> Any:

@@ -152,20 +152,23 @@ def test_training_from_npy_files_equals_training_in_memory(rel_diff, tmp_path):
         np.save(tmp_path / f"{name}.npy", arr)
 
     def run(X_, y_, Xv_):
-        m = MLP([5, 8, 3], "relu", "identity", "cross_entropy", init="he_normal", seed=4)
+        m = MLP([5, 8, 3], "relu", "identity", "cross_entropy", init="he_normal", seed=4,
+                dropout=0.2)  # fmt: skip
         h = fit(m, X_, y_, optimizer="momentum", lr=0.05, epochs=3, batch_size=16, seed=7,
                 validation_data=(Xv_, yv), early_stopping=5)  # fmt: skip
         return m.state_dict(), h
 
     want, h_want = run(X, y, Xv)
-    # a path, and numpy's own memory map (the validation inputs from a file too)
+    # a path, and numpy's own memory map (the validation inputs from a file too): the same
+    # bits. The rows were handed on in ascending order (the file's), so a dropout mask's
+    # row met another sample than in memory: weights 0.06 apart after 4 epochs
     for X_ in (str(tmp_path / "X.npy"), np.load(tmp_path / "X.npy", mmap_mode="r")):
         got, h_got = run(X_, str(tmp_path / "y.npy"), NpyArray(tmp_path / "Xv.npy"))
-        # rows of a batch are gathered in ascending order: the sums differ only in rounding
-        assert rel_diff(got, want) < 1e-12
+        assert all(np.array_equal(got[k], want[k]) for k in want)
         for a, b in zip(h_got.epochs, h_want.epochs, strict=True):
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                assert a[key] == pytest.approx(b[key], rel=1e-12)
+            assert {k: v for k, v in a.items() if k != "time"} == {
+                k: v for k, v in b.items() if k != "time"
+            }
 
 
 # ------------------------------------------------------------ launcher and the world

@@ -24,9 +24,9 @@ summed across ranks at each epoch's end.
 
 Inputs given as ``.npy`` files (a path, an :class:`NpyArray`, or ``np.load(path,
 mmap_mode="r")``) are never loaded whole: each rank reads only its own rows of each batch
-(in ascending order, for locality) straight into a batch buffer, so resident memory is
-bounded by batch-sized buffers rather than by the size of the file. Targets, sample
-weights and the permutation are ``n``-sized and held in memory.
+(in ascending order, for locality, then put back in the batch's order) into a batch
+buffer, so resident memory is bounded by batch-sized buffers rather than by the size of
+the file. Targets, sample weights and the permutation are ``n``-sized and held in memory.
 
 Failure: every collective is non-blocking and polled against a deadline (``timeout``,
 ``BACKPROP_MPI_TIMEOUT``, default 300 s). Under Open MPI's ``mpirun`` a dead rank makes
@@ -135,13 +135,20 @@ class _Inputs:
             self.n = _check_npy_inputs(self.npy, model.n_inputs, world, name)
 
     def rows(self, idx: np.ndarray) -> Any:
-        """Rows ``idx`` on the model's backend and dtype, shape ``(len(idx), n_inputs)``."""
+        """Rows ``idx`` on the model's backend and dtype, shape ``(len(idx), n_inputs)``, in
+        the order given (a batch's order: the row a dropout mask's row meets is the one the
+        single-process loop gives it, so one rank trains to the same bits as ``fit`` does
+        on the same array in memory)."""
         be = self.model.backend
         if self.npy is None:
             return self.model.xp.take(
                 self.all, idx if be.name == "numpy" else be.asarray(idx), axis=0
             )
-        return be.asarray(self.npy.rows(idx), self.model.dtype)
+        order = np.argsort(idx, kind="stable")  # read ascending: the file front to back
+        block = self.npy.rows(idx[order])
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return be.asarray(block[back], self.model.dtype)
 
 
 def _check_npy_inputs(src: NpyArray, n_inputs: int, world: World, name: str) -> int:
@@ -409,7 +416,7 @@ def _run_epoch(
         nb = batch.shape[0]
         a, b = split_batch(nb, world.size, world.rank)
         if b > a:
-            idx = np.sort(batch[a:b])  # ascending: a memory map is read front to back
+            idx = batch[a:b]
             xb = inputs.rows(idx)
             tb = xp.take(t_all, idx if be.name == "numpy" else be.asarray(idx), axis=0)
             wb = (

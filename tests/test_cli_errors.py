@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -382,3 +383,30 @@ def test_predict_output_through_a_link_leaves_the_run_intact(run_cli, files, tmp
         assert rc == 0, err
         assert out.read_text().startswith("label,") and not out.samefile(checkpoint)
     assert checkpoint.read_bytes() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_predict_output_to_a_fifo_or_through_a_symlink(run_cli, files, tmp_path):
+    # a FIFO (a reader waiting on it, as a shell's >(...) is) was replaced by a regular
+    # file: the reader got nothing; a symlink to a file of one's own writes that file
+    import threading
+
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n3,4\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", str(fifo))
+    reader.join(timeout=30)
+    assert rc == 0, err
+    assert got and got[0].startswith("label,") and len(got[0].splitlines()) == 3
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    mine = tmp_path / "mine.csv"
+    mine.write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(mine)
+    rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output",
+                         str(tmp_path / "link.csv"))  # fmt: skip
+    assert rc == 0, err
+    assert (tmp_path / "link.csv").is_symlink() and mine.read_text().startswith("label,")

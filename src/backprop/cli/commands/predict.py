@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +113,25 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
-        # written whole or not at all, and a symlink or hard link at --output is replaced,
-        # not written through (it may name a file of a run)
-        write_atomic(output, buffer.getvalue().encode("utf-8"))
+        _write_output(output, buffer.getvalue().encode("utf-8"))
         click.echo(f"Wrote {out.shape[0]} predictions to {output}", err=True)
     return 0
+
+
+def _write_output(output: Path, data: bytes) -> None:
+    """``data`` into ``output``: a regular file is replaced whole or not at all (a hard
+    link's other names keep their bytes: it may be a run's file); through a symlink, the
+    file it names is; a FIFO, a device, ``/dev/stdout`` or a shell's ``>(...)`` is written
+    to as it is (replacing it would take the reader's pipe or the device away)."""
+    try:
+        mode = os.stat(output).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(output, "wb") as f:
+            f.write(data)
+        return
+    write_atomic(os.path.realpath(output) if output.is_symlink() else output, data)
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

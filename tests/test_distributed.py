@@ -446,6 +446,12 @@ def test_an_error_on_one_rank_ends_the_job_at_once(tmp_path):
     assert proc.returncode != 0, output
     assert "a callback failed on rank 1 only" in output
     assert took < 30, f"{took:.0f} s: rank 0 waited out the deadline"
+    # an error the script catches ends nothing: it ended the job with MPI_Abort, exit 1
+    proc, _ = _run_mpi(
+        [sys.executable, str(SCRIPTS / "disagree.py"), "caught", str(tmp_path)], tmp_path
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(proc.stdout.split("\n"))[-2:] == ["rank 0 trained on", "rank 1 trained on"]
 
 
 def test_mpirun_train_into_a_folder_that_holds_a_run_stops_every_rank(tmp_path):

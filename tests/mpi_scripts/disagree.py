@@ -7,6 +7,7 @@ Usage: python disagree.py MODE OUT_DIR
 - ``batch_size``: rank 1 is given another batch size (every rank must refuse, at once).
 - ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
   300 s deadline of the collective rank 0 waits in).
+- ``caught``: every rank catches a fit's error and trains again (the job must go on).
 """
 
 import json
@@ -42,6 +43,13 @@ def main() -> None:
                 raise RuntimeError("a callback failed on rank 1 only")
 
         fit(model, X, T, **{**settings, "epochs": 100}, callbacks=[fail_on_rank_1])
+    elif mode == "caught":
+        try:
+            fit(model, X, T + 5, **settings)  # labels beyond the 2 outputs
+        except ValueError:
+            pass
+        fit(model, X, T, **settings)
+        print(f"rank {rank} trained on")
 
 
 if __name__ == "__main__":

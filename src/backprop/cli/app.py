@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             message, status = _report(e)
             if message:
                 print_error(message)
+            from ..training.mpi import abort_if_others_wait
+
+            abort_if_others_wait(e, status)  # under mpirun: ranks that would wait for this one
             return status
         finally:
             restore_sigterm()

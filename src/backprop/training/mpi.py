@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "abort_if_others_wait",
     "RankFailure",
     "RanksDisagree",
     "World",
@@ -153,17 +154,20 @@ class World:
 
     @contextlib.contextmanager
     def stop_all_on_error(self, agreed: tuple[type[BaseException], ...] = ()) -> Any:
-        """Make an exception raised on some ranks only end the whole job when this process
-        exits, rather than leave the others waiting in a collective until the deadline (a
-        callback that raised on rank 1: 300 s). ``agreed`` exceptions (and Ctrl-C,
-        :class:`RankFailure`, :class:`RanksDisagree`) happen on every rank together."""
+        """Mark an exception that may have been raised on some ranks only (a callback's on
+        rank 1), so that when nobody catches it the whole job ends at once
+        (:func:`abort_if_others_wait`), rather than leave the others waiting in a collective
+        until the deadline (300 s). ``agreed`` exceptions (and Ctrl-C, :class:`RankFailure`,
+        :class:`RanksDisagree`) happen on every rank together."""
         try:
             yield
         except (KeyboardInterrupt, RankFailure, RanksDisagree, *agreed):
             raise
-        except BaseException:
+        except BaseException as e:
             if self.size > 1 and self.comm is not None and hasattr(self.comm, "Abort"):
-                _abort_at_exit(self.comm)
+                with contextlib.suppress(AttributeError):  # (an exception without __dict__)
+                    setattr(e, _OTHERS_WAIT, self.comm)
+                _abort_uncaught()
             raise
 
     def _wait(self, request: Any, what: str) -> None:
@@ -211,17 +215,40 @@ def _exit_without_finalize() -> None:
     atexit.register(leave)
 
 
-def _abort_at_exit(comm: Any) -> None:
-    """End the whole MPI job when this process exits (after the exception that brought it
-    here has been reported): ``MPI_Abort``, which makes the launcher stop every rank."""
+#: The attribute that marks an exception raised in data-parallel training on some ranks
+#: perhaps only: its value is the communicator whose other ranks may be left waiting.
+_OTHERS_WAIT = "_backprop_others_wait"
+_excepthook_installed = False
 
-    def abort() -> None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        comm.Abort(1)
 
-    atexit.register(abort)
+def abort_if_others_wait(error: BaseException, status: int = 1) -> None:
+    """After ``error`` has been reported: when it came out of data-parallel training on
+    some ranks only (:meth:`World.stop_all_on_error`), end the whole MPI job now with
+    ``status`` (``MPI_Abort``: the launcher stops every rank) rather than leave the other
+    ranks waiting in a collective until the deadline. A caught exception never gets here:
+    a script that handles it goes on."""
+    comm = getattr(error, _OTHERS_WAIT, None)
+    if comm is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    comm.Abort(status)
+
+
+def _abort_uncaught() -> None:
+    """Have Python's report of an uncaught exception end with :func:`abort_if_others_wait`."""
+    global _excepthook_installed
+    if _excepthook_installed:
+        return
+    _excepthook_installed = True
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        previous(kind, error, tb)
+        abort_if_others_wait(error)
+
+    sys.excepthook = hook
 
 
 def get_world(distributed: Any = None) -> World | None:

@@ -424,6 +424,19 @@ def test_unseeded_ranks_draw_one_shuffle_order(tmp_path):
     assert states[0] == states[1]
 
 
+def test_an_unseeded_estimator_trains_one_model_under_mpirun(tmp_path):
+    # random_state=None (scikit-learn's default): each rank drew its own seeds, so its own
+    # shuffle, validation split and (broadcast over) initial weights; the shuffles' check
+    # then refused the run, blaming a seed nobody gave
+    pytest.importorskip("sklearn")
+    proc, _ = _run_mpi(
+        [sys.executable, str(SCRIPTS / "disagree.py"), "estimator", str(tmp_path)], tmp_path
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    coefs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert coefs[0] == coefs[1]
+
+
 def test_ranks_given_different_arguments_all_refuse_at_once(tmp_path):
     # another batch size on rank 1: MPI_ERR_TRUNCATE on one rank, the other waiting out the
     # deadline; another optimizer trained apart without a word
@@ -433,7 +446,7 @@ def test_ranks_given_different_arguments_all_refuse_at_once(tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0 and took < 30, output
     assert "RanksDisagree: the ranks were given different arguments (rank 1's batch_size " \
-           "differ from rank 0's)" in output, output  # fmt: skip
+           "differs from rank 0's)" in output, output  # fmt: skip
     assert "(1 other rank(s) differ from rank 0)" in output  # rank 0's own words
     assert "MPI_ERR" not in output
 

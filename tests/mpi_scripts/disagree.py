@@ -8,6 +8,8 @@ Usage: python disagree.py MODE OUT_DIR
 - ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
   300 s deadline of the collective rank 0 waits in).
 - ``caught``: every rank catches a fit's error and trains again (the job must go on).
+- ``estimator``: an unseeded BackpropClassifier with early stopping; each rank writes
+  OUT_DIR/rank<r>.json, its first weight matrix (one model: the same on every rank).
 """
 
 import json
@@ -43,6 +45,12 @@ def main() -> None:
                 raise RuntimeError("a callback failed on rank 1 only")
 
         fit(model, X, T, **{**settings, "epochs": 100}, callbacks=[fail_on_rank_1])
+    elif mode == "estimator":
+        from backprop.sklearn import BackpropClassifier
+
+        clf = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True)
+        clf.fit(X, T)
+        (out / f"rank{rank}.json").write_text(json.dumps(clf.coefs_[0].tolist()))
     elif mode == "caught":
         try:
             fit(model, X, T + 5, **settings)  # labels beyond the 2 outputs

@@ -38,6 +38,7 @@ from ..network import MLP, MLPConfig, parameter_name
 from ..optimizers import Optimizer, get_optimizer
 from ..training import Callback, History, TrainState
 from ..training import fit as train
+from ..training.distributed import same_on_every_rank
 from .constraints import (
     ABSENT_FEATURES,
     ACTIVATION_ALIASES,
@@ -238,6 +239,8 @@ class _BackpropMLP(BaseEstimator):
         sw = self._sample_weights(sample_weight, X, y, incremental)
 
         seeds = _generator(self.random_state).integers(0, 2**63, size=3)
+        if self.random_state is None:  # under mpirun, rank 0's: one model, trained together
+            seeds = same_on_every_rank(seeds)
         if first:
             self._build_model(X.shape[1], T.shape[1], int(seeds[0]))
         elif T.shape[1] != self.model_.n_outputs:

@@ -86,6 +86,7 @@ __all__ = [
     "launched_rank",
     "launched_world_size",
     "fit_data_parallel",
+    "same_on_every_rank",
     "split_batch",
     "wants_data_parallel",
     "DEFAULT_TIMEOUT",
@@ -104,6 +105,17 @@ def _as_npy(x: Any) -> NpyArray | None:
     if _is_npy_path(x):
         return NpyArray(x)
     return None
+
+
+def same_on_every_rank(values: np.ndarray) -> np.ndarray:
+    """``values`` (a NumPy array) as rank 0 has them, on every rank of a multi-rank launch
+    (``mpirun``); as they are in one process. For what each rank draws at random but all
+    must share: the seeds of an unseeded scikit-learn estimator (every rank trains one
+    model, and so one shuffle, one validation split)."""
+    world = get_world(None)
+    if world is None or world.size == 1:
+        return values
+    return world.broadcast(np.ascontiguousarray(values), "shared random seeds")
 
 
 def _is_npy_path(x: Any) -> bool:

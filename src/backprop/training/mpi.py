@@ -142,8 +142,9 @@ class World:
         differ = [name for name, a, b in zip(fields, mine, first, strict=True) if a != b]
         votes = self.allreduce_sum(np.array([1.0 if differ else 0.0]), "comparison of votes")
         if votes[0] > 0:
+            verb = "differs" if len(differ) == 1 else "differ"
             here = (
-                f"rank {self.rank}'s {', '.join(differ)} differ from rank 0's"
+                f"rank {self.rank}'s {', '.join(differ)} {verb} from rank 0's"
                 if differ
                 else f"{int(votes[0])} other rank(s) differ from rank 0"
             )

@@ -89,6 +89,7 @@ def test_bad_device_is_one_clear_error():
             MLP(SIZES, backend="torch", device="cuda")
         with pytest.raises(RuntimeError, match=r"device='cuda:1' was asked for"):  # said 'cuda'
             MLP(SIZES, backend="torch", device="cuda:1")
+    assert get_backend("torch", torch.device("cpu")).device == torch.device("cpu")  # as before
     # 0 was the CPU (torch reads it as cuda:0); meta was taken, then failed in training
     for device in (0, "meta", "mps"):
         with pytest.raises(ValueError, match="device must be 'cpu', 'cuda'"):

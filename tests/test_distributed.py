@@ -30,6 +30,7 @@ from backprop.distributed import (
     launched_rank,
     launched_world_size,
     split_batch,
+    wants_data_parallel,
 )
 from backprop.training import fit
 
@@ -230,6 +231,9 @@ def test_arguments_of_the_data_parallel_path_are_named(tmp_path, monkeypatch):
     fit(a, X, T, epochs=2, seed=1)
     fit(b, X, str(tmp_path / "T.npy"), epochs=2, seed=1)
     assert all(np.allclose(a.params[k], b.params[k], rtol=1e-12) for k in a.params)
+    # a memory-mapped T is an array the single-process loop reads: it stays there
+    T_map = np.load(tmp_path / "T.npy", mmap_mode="r")
+    assert not wants_data_parallel(None, X, T_map) and wants_data_parallel(None, X, "T.npy")
     with pytest.raises(TypeError, match=r"unless given distributed=False"):
         fit(MLP([3, 4, 2]), X, str(tmp_path / "T.npy"), distributed=False)
     # 'yes' was an AttributeError ('str' object has no attribute 'Get_rank')

@@ -457,6 +457,15 @@ def test_softmax_of_one_output_is_refused(sizes, kwargs, match):
     )
 
 
+def test_a_file_saved_before_the_softmax_check_still_loads(tmp_path):
+    # MLPConfig refused it, so load_model did too: such a model could not even be looked at
+    from backprop.io import load_model, save_model
+
+    config = MLPConfig(sizes=(2, 3, 1), output_activation="softmax", loss="mse")
+    save_model(tmp_path / "old.safetensors", MLP.from_config(config, seed=0))
+    assert load_model(tmp_path / "old.safetensors").config == config
+
+
 def test_parameters_must_be_finite_numbers_of_the_models_range(net):
     before = net.state_dict()
     bad = {**before, "layers.0.W": before["layers.0.W"].copy()}

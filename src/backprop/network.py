@@ -180,13 +180,6 @@ class MLPConfig:
                 f"loss {self.loss!r} takes logits and applies {loss.link} itself; set "
                 f"output_activation='identity' (got {self.output_activation!r})"
             )
-        softmax = "output_activation 'softmax'" if self.output_activation == "softmax" else None
-        softmax = softmax or (f"loss {self.loss!r}" if loss.link == "softmax" else None)
-        if softmax and sizes[-1] < 2:  # the softmax of one number is 1: nothing to learn
-            raise ValueError(
-                f"{softmax} needs at least 2 outputs (the softmax of one number is always 1); "
-                f"got {sizes[-1]}: for one yes/no output use loss='binary_cross_entropy'"
-            )
         if not isinstance(self.bias, bool | np.bool_):  # a model file holds true/false
             raise ValueError(f"bias must be True or False; got {short_repr(self.bias)}")
         object.__setattr__(self, "bias", bool(self.bias))
@@ -218,6 +211,22 @@ class MLPConfig:
         if "sizes" in d:
             d["sizes"] = tuple(d["sizes"])
         return cls(**d)
+
+
+def _check_softmax_outputs(config: MLPConfig) -> None:
+    """Refuse a new network whose softmax (its output activation, or its loss's link) is
+    over one output: the softmax of one number is 1, so its loss is 0 and its gradients 0.
+    (Checked where a network is made, not where a file is read: one saved before this check
+    still loads, to be looked at.)"""
+    softmax = "output_activation 'softmax'" if config.output_activation == "softmax" else None
+    softmax = softmax or (
+        f"loss {config.loss!r}" if get_loss(config.loss).link == "softmax" else None
+    )
+    if softmax and config.sizes[-1] < 2:
+        raise ValueError(
+            f"{softmax} needs at least 2 outputs (the softmax of one number is always 1); "
+            f"got {config.sizes[-1]}: for one yes/no output use loss='binary_cross_entropy'"
+        )
 
 
 class Parameters(Mapping[str, Any]):
@@ -313,6 +322,7 @@ class MLP:
             dropout=dropout,
             dtype=dtype,
         )
+        _check_softmax_outputs(config)
         self._build(config, as_generator(seed), get_backend(backend, device))
 
     @classmethod

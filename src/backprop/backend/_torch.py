@@ -180,7 +180,7 @@ def open_torch(device: str | None = None) -> TorchBackend:
         raise ImportError(
             "backend='torch' needs PyTorch and array-api-compat: pip install 'backprop[torch]'"
         ) from e
-    dev = None
+    dev = device if isinstance(device, torch.device) else None
     if device is None or isinstance(device, str):  # not 0, which torch reads as cuda:0
         try:
             dev = torch.device(device or "cpu")

@@ -124,13 +124,16 @@ def _is_npy_path(x: Any) -> bool:
 
 def wants_data_parallel(distributed: Any, X: Any, *others: Any) -> bool:
     """Whether :func:`backprop.training.fit` should hand over to :func:`fit_data_parallel`:
-    under MPI with several ranks, when a communicator is given, or for memory-mapped inputs
-    (``X``, or any of ``others``: targets, weights, validation arrays, as ``.npy`` paths)."""
+    under MPI with several ranks, when a communicator is given, for memory-mapped inputs
+    ``X``, or for ``others`` (targets, weights, validation arrays) given as ``.npy`` files
+    (a memory-mapped one is an array the single-process loop reads as it is)."""
     if distributed is False:
         return False
     if distributed is not None or launched_world_size() > 1:
         return True
-    return any(isinstance(a, NpyArray | np.memmap | str | os.PathLike) for a in (X, *others))
+    return isinstance(X, NpyArray | np.memmap | str | os.PathLike) or any(
+        isinstance(a, NpyArray | str | os.PathLike) for a in others
+    )
 
 
 class _Inputs:

@@ -458,26 +458,32 @@ def test_ctrl_c_before_a_resumes_first_epoch_ends_leaves_the_folder(run_cli, in_
     assert run_cli("train", "--resume", "r", "--no-progress", "--no-plots")[0] == 0
 
 
-def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(run_cli, in_tmp, monkeypatch):
+@pytest.mark.parametrize(
+    ("stop", "said"), [(KeyboardInterrupt, "Ctrl-C"), (BrokenPipeError, "Output closed")]
+)
+def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(
+    run_cli, in_tmp, monkeypatch, stop, said
+):
     """A --resume interrupted mid-training replaces the model and history; the summary.json
-    of the run it resumed still described the old model (its epochs, metrics, reason)."""
+    of the run it resumed still described the old model (its epochs, metrics, reason). A
+    closed output pipe stops it the same way, and the summary said 'Ctrl-C' for it too."""
     from backprop.cli.commands.train import KeepLastEpoch
 
     quiet = ["--no-progress", "--no-plots"]
     assert run_cli("train", "--dataset", "moons", "--epochs", "2", "--out", "r", *quiet)[0] == 0
     keep = KeepLastEpoch.__call__
 
-    def keep_then_ctrl_c_after_epoch_3(self, state):
+    def keep_then_stop_after_epoch_3(self, state):
         keep(self, state)
         if state.epoch == 3:
-            raise KeyboardInterrupt
+            raise stop
 
-    monkeypatch.setattr(KeepLastEpoch, "__call__", keep_then_ctrl_c_after_epoch_3)
+    monkeypatch.setattr(KeepLastEpoch, "__call__", keep_then_stop_after_epoch_3)
     rc, _, err = run_cli("train", "--resume", "r", "--epochs", "9", *quiet)
     assert rc == 130 and "kept the model of epoch 3" in err
     summary = json.loads((in_tmp / "r/summary.json").read_text())
     assert summary["epochs_run"] == 3 and summary["train"] == {} and summary["test"] == {}
-    assert summary["interrupted"].startswith("Ctrl-C during epoch 4: the model is epoch 3's")
+    assert summary["interrupted"].startswith(f"{said} during epoch 4: the model is epoch 3's")
     assert summary["wall_time_s"] is None  # the 2-epoch run's time, kept beside epochs_run 3
 
 
@@ -814,5 +820,6 @@ def test_the_misclassified_grid_says_it_shows_only_the_first_ones(monkeypatch):
     y = np.arange(60) % 2
     assert plots.plot_misclassified(model, np.zeros((60, 4)), y, (2, 2), None, "m.png") == 30
     assert "30 of 60, the first 25 shown (true → predicted)" in drawn[1]._suptitle.get_text()
-    # the summary table's numbers as the epoch lines': 0.2720, not 0.272
+    # the summary table's numbers as the epoch lines': 0.2720, not 0.272; 1234, not 1234.
     assert fmt_metric("loss", 0.272) == "0.2720" and fmt_metric("accuracy", 0.5) == "50.00%"
+    assert fmt_metric("mse", 1234.0) == "1234" and fmt_metric("mse", 12345.0) == "1.234e+04"

@@ -187,3 +187,18 @@ def test_regression_metrics_refuse_nan_and_keep_extreme_scales():
     for unit in (1e200, 1e-200, 1.0):
         assert r2_score(t * unit, p * unit) == pytest.approx(ref, rel=1e-14)
     assert mse([1e200], [-1e200]) == np.inf  # the true value, rounded; no warning
+    # ... and on ordinary numbers scikit-learn's to the bit (0.4999999999999999 for this
+    # pair when the scale was t's largest magnitude rather than a power of two)
+    assert r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 2.0]) == 0.5
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        t = rng.normal(size=int(rng.integers(2, 40))) * 10 ** rng.uniform(-5, 5)
+        p = t + rng.normal(size=t.size) * np.abs(t).mean()
+        assert r2_score(t, p) == skm.r2_score(t, p)
+
+
+def test_float16_labels_are_read_as_numbers():
+    # |a| <= 2**53 overflowed float16 (a warning), and inf then became label -2**63
+    assert accuracy(np.array([1, 0], dtype=np.float16), [1, 0]) == 1.0
+    with pytest.raises(ValueError, match=r"integer class labels; got dtype float16"):
+        accuracy(np.array([np.inf, 1], dtype=np.float16), [0, 1])

@@ -333,6 +333,10 @@ def test_a_users_own_files_in_out_are_never_replaced(run_cli, tmp_path):
     assert "holds loss.png, which the run would replace with its plot" in err
     assert (out / "loss.png").read_text() == "my own figure"
     assert sorted(p.name for p in out.iterdir()) == ["loss.png"]
+    # without plots, nothing there would be replaced: it was refused all the same
+    rc, _, err = run_cli("train", "--epochs", "1", "--out", str(out), *QUIET)
+    assert rc == 0, err
+    assert (out / "loss.png").read_text() == "my own figure"
     # a symlink that names nothing is named as such (it read 'is a file')
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     rc, _, err = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "dangling"), *QUIET)
@@ -461,6 +465,7 @@ def test_a_run_whose_model_write_failed_is_finished_by_resume(run_cli, reference
     assert all(np.array_equal(final[k], v) for k, v in reference["final"].items())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 4 and summary["test"]["accuracy"] > 0
+    assert summary["epochs_timed"] == 0 and summary["train_samples_per_s"] is None  # not 0.0
     assert run_cli("evaluate", str(run))[0] == 0
 
 

@@ -39,6 +39,13 @@ __all__ = [
 ]
 
 
+#: The largest class label a metric takes; and the most classes it counts unless told
+#: ``n_classes`` (a label of 10**6 is more likely an identifier than a class index, and its
+#: confusion matrix would hold 10**12 counts).
+MAX_LABEL = 2**53
+MAX_INFERRED_CLASSES = 10_000
+
+
 def _labels(y: Any, name: str) -> np.ndarray:
     """Class labels (n,) int64 from labels, or argmax of (n, k) one-hot / scores."""
     a = np.asarray(y)
@@ -55,22 +62,18 @@ def _labels(y: Any, name: str) -> np.ndarray:
     if a.dtype == np.bool_:  # False/True: classes 0 and 1, as scikit-learn reads them
         a = a.astype(np.int64)
     if a.size and not np.issubdtype(a.dtype, np.integer):
+        given = a.dtype
+        if np.issubdtype(a.dtype, np.floating):  # (float16's limit is below MAX_LABEL)
+            a = a.astype(np.float64)
         whole = np.issubdtype(a.dtype, np.floating) and np.all(
             (np.abs(a) <= MAX_LABEL) & (a == np.round(a))  # NaN and inf are not labels
         )
         if not whole:
-            raise ValueError(f"{name} must hold integer class labels; got dtype {a.dtype}")
+            raise ValueError(f"{name} must hold integer class labels; got dtype {given}")
     labels = a.astype(np.int64)
     if labels.size and labels.min() < 0:
         raise ValueError(f"{name} holds the negative label {labels.min()}; expected labels >= 0")
     return labels
-
-
-#: The largest class label a metric takes; and the most classes it counts unless told
-#: ``n_classes`` (a label of 10**6 is more likely an identifier than a class index, and its
-#: confusion matrix would hold 10**12 counts).
-MAX_LABEL = 2**53
-MAX_INFERRED_CLASSES = 10_000
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +208,11 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
         1 when predicted exactly and 0 otherwise. 1 is perfect; it can be negative.
     """
     t, p = _regression_pair(y_true, y_pred)
-    scale = np.abs(t).max(axis=0)  # R^2 does not change when t and p are divided by one
-    scale[scale == 0] = 1.0  # number; by t's largest, the squares neither overflow (1e200)
-    with np.errstate(over="ignore"):  # nor underflow (1e-200) where t's spread is finite
+    # R^2 does not change when t and p are divided by one number: by the power of two
+    # nearest t's largest magnitude (exact: scikit-learn's value to the bit) the squares
+    # neither overflow (1e200) nor underflow (1e-200) where t's spread is finite
+    scale = np.ldexp(1.0, np.frexp(np.abs(t).max(axis=0))[1])
+    with np.errstate(over="ignore"):
         t, p = t / scale, p / scale
         ss_res = np.sum((t - p) ** 2, axis=0)  # inf where p is beyond t's scale by 1e154
     ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)

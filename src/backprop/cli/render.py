@@ -178,7 +178,9 @@ def fmt_metric(name: str, value: float | None) -> str:
         return ""
     if name == "accuracy":
         return f"{100 * value:.2f}%"
-    return f"{value:#.4g}"  # 4 significant digits, trailing zeros kept: as the epoch lines
+    # 4 significant digits, trailing zeros kept as in the epoch lines (0.2720), but no
+    # bare point (1234., not 1234)
+    return f"{value:#.4g}".removesuffix(".")
 
 
 def fits(renderable: Any, width: int = WIDTH) -> bool:

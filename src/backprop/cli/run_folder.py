@@ -78,9 +78,13 @@ def _already_holds_a_run(folder: Path) -> UserError:
     )
 
 
-def make_run_dir(out: Path | None, dataset_name: str, config_text: str) -> Path:
+def make_run_dir(
+    out: Path | None, dataset_name: str, config_text: str, plots_too: bool = True
+) -> Path:
     """Create the run folder and claim it: ``config.toml`` is created exclusively, holding
-    ``config_text``, so that of two runs started into one folder exactly one gets it.
+    ``config_text``, so that of two runs started into one folder exactly one gets it. A
+    folder of the user's own may not hold a file the run would replace (a plot's name,
+    when ``plots_too``).
 
     ``out`` None: ``runs/<timestamp>-<dataset>``, with ``-2``, ``-3``... when taken.
 
@@ -96,7 +100,8 @@ def make_run_dir(out: Path | None, dataset_name: str, config_text: str) -> Path:
         if out.is_dir() and holds_run(out):
             raise _already_holds_a_run(out)
         if out.is_dir():  # a folder of the user's own: none of its files may be replaced
-            taken = [name for name in plots.PLOT_FILES if os.path.lexists(out / name)]
+            names = plots.PLOT_FILES if plots_too else ()
+            taken = [name for name in names if os.path.lexists(out / name)]
             if taken:
                 raise UserError(
                     f"--out {out} holds {taken[0]}, which the run would replace with its "

@@ -53,7 +53,8 @@ class History:
 
     def __getitem__(self, key: str) -> list[float]:
         """The column ``key`` over epochs, e.g. ``history["val_loss"]``; KeyError for a
-        column no epoch has (as Keras' ``History.history``), naming the columns there are."""
+        column the epochs do not have (as Keras' ``History.history``), naming those they
+        have. Before the first epoch every column is ``[]``."""
         column = [row[key] for row in self.epochs if key in row]
         if not column and self.epochs:
             names = ", ".join(self.history)

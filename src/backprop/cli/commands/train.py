@@ -189,7 +189,7 @@ def train(**options: Any) -> int:
     optimizer = build_optimizer(cfg)
 
     def claim() -> Path:
-        run_dir = make_run_dir(options["out"], data.name, config_to_toml(cfg))
+        run_dir = make_run_dir(options["out"], data.name, config_to_toml(cfg), options["plots"])
         ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
         return run_dir
 
@@ -501,7 +501,9 @@ def _summary(
         "stop_reason": history.stop_reason,
         "wall_time_s": round(wall, 4),
         "epochs_timed": epochs_now,  # wall_time_s is theirs: this command's (a resume's)
-        "train_samples_per_s": round(tr.size * epochs_now / wall, 1) if wall > 0 else None,
+        "train_samples_per_s": (
+            round(tr.size * epochs_now / wall, 1) if wall > 0 and epochs_now else None
+        ),
         "n_train": int(tr.size),
         "n_validation": int(va.size),
         "n_test": data.n_test,
@@ -579,8 +581,9 @@ def _interrupted_in_training(
     model.load_state_dict(weights)
     save_model(model_path, model)
     write_history(run_dir / HISTORY_FILE, keep.rows())
+    said = "Ctrl-C" if cause == "Interrupted" else cause  # (Ctrl-C's, or SIGTERM's)
     _mark_summary(
-        run_dir, epoch, f"interrupted during epoch {epoch + 1}", f"Ctrl-C during epoch {epoch + 1}"
+        run_dir, epoch, f"interrupted during epoch {epoch + 1}", f"{said} during epoch {epoch + 1}"
     )
     saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
     resume = (

@@ -192,6 +192,6 @@ def test_a_model_with_nan_weights_is_not_written(tmp_path):
 
     model = _model()
     model.params["layers.0.W"][0, 0] = np.nan  # in place, past the checks of assignment
-    with pytest.raises(ValueError, match=r"tensor 'layers.0.W' holds NaN or inf"):
+    with pytest.raises(ValueError, match=r"tensor 'layers.0.W' contains NaN or inf"):
         save_model(tmp_path / "m.safetensors", model)
     assert not (tmp_path / "m.safetensors").exists()

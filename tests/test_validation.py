@@ -436,6 +436,10 @@ def test_one_optimizer_refuses_a_second_model_of_other_shapes():
     )
     assert opt.t == t  # a broadcast error had counted the step
     assert all(np.array_equal(before[k], v) for k, v in other.state_dict().items())
+    # a deeper one whose first layers have the same shapes took their moments silently
+    deeper = MLP([3, 8, 2, 2], seed=0)
+    _raises(ValueError, r"holds no state for layers.2.W, but the model's layers.2.W has shape "
+            r"\(2, 2\)", deeper.fit, X, T, optimizer=opt, epochs=1)  # fmt: skip
 
 
 @pytest.mark.parametrize("sizes", [[2, 8, 1]])

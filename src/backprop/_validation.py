@@ -22,6 +22,7 @@ __all__ = [
     "cut",
     "host_array",
     "is_count",
+    "is_flag",
     "is_finite_number",
     "short_repr",
     "unique_keys",
@@ -48,6 +49,12 @@ def as_path(path: Any, name: str = "path") -> str:
 def is_count(x: Any, minimum: int = 0) -> bool:
     """An integer (Python's or NumPy's, not a bool) from ``minimum`` to :data:`MAX_COUNT`."""
     return isinstance(x, int | np.integer) and not isinstance(x, bool) and minimum <= x <= MAX_COUNT
+
+
+def is_flag(x: Any) -> bool:
+    """True or False (Python's or NumPy's): not ``"no"``, ``0`` or ``None``, which ``if``
+    would read as a flag without a word."""
+    return isinstance(x, bool | np.bool_)
 
 
 def is_finite_number(x: Any) -> bool:

@@ -159,10 +159,10 @@ class _Perturber:
         """The loss with ``p[k] = value`` (``p``: parameter ``name``, float64), and the sides
         of the kinks there (None without kinks)."""
         p[k] = value
+        # one entry of the live parameter (the others hold self.params' values already): a
+        # whole load_state_dict per evaluation copied, and checked, every parameter
+        self.evaluator.params[name][k] = value
         trial = {**self.params, name: p}
-        self.evaluator.load_state_dict(
-            {n: v.astype(self.evaluator.dtype) for n, v in trial.items()}
-        )
         return self.loss(), self.sides(trial) if self.has_kinks else None
 
     def central(self, name: str, p: np.ndarray, k: tuple[int, ...]) -> tuple[float, bool, float]:
@@ -183,6 +183,7 @@ class _Perturber:
             return estimate, True, eps
         finally:
             p[k] = saved
+            self.evaluator.params[name][k] = saved
 
     def restore(self) -> None:
         self.evaluator.load_state_dict(

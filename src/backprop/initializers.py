@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,7 @@ __all__ = [
     "BIAS_INITIALIZERS",
     "INITIALIZERS",
     "as_generator",
+    "generator_state",
     "get_bias_initializer",
     "get_initializer",
     "initializer_for",
@@ -144,6 +146,19 @@ BIAS_INITIALIZERS: dict[str, BiasInitializer] = {
 def get_bias_initializer(name: str) -> BiasInitializer:
     """The bias initialiser called ``name``: ``f(rng, fan_in, fan_out) -> float64 (fan_out,)``."""
     return lookup(BIAS_INITIALIZERS, name, "bias initializer")
+
+
+def generator_state(rng: np.random.Generator) -> dict[str, Any]:
+    """``rng``'s bit generator state as JSON data: its arrays (MT19937's key, Philox's
+    counter, SFC64's words) as lists of integers, which ``bit_generator.state = ...`` takes
+    back exactly (a checkpoint stores it; MPI ranks compare it)."""
+
+    def listed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: listed(v) for key, v in value.items()}
+        return value.tolist() if isinstance(value, np.ndarray) else value
+
+    return listed(rng.bit_generator.state)
 
 
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:

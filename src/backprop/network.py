@@ -26,6 +26,7 @@ from ._validation import (
     check_targets,
     host_array,
     is_finite_number,
+    is_flag,
     short_repr,
 )
 from .activations import ACTIVATIONS, get_activation
@@ -180,7 +181,7 @@ class MLPConfig:
                 f"loss {self.loss!r} takes logits and applies {loss.link} itself; set "
                 f"output_activation='identity' (got {self.output_activation!r})"
             )
-        if not isinstance(self.bias, bool | np.bool_):  # a model file holds true/false
+        if not is_flag(self.bias):  # a model file holds true/false
             raise ValueError(f"bias must be True or False; got {short_repr(self.bias)}")
         object.__setattr__(self, "bias", bool(self.bias))
         if not (is_finite_number(self.dropout) and 0.0 <= self.dropout < 1.0):

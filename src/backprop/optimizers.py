@@ -284,14 +284,8 @@ class Optimizer(ABC):
             The names of the parameters weight decay applies to (``model.decaying``). By
             default the matrices (``ndim >= 2``): an MLP's weights ``layers.<k>.W``.
         """
-        cached = self._flat_cache
-        if (
-            flat is None
-            or cached is None
-            or cached[0] is not flat.params
-            or not self._state_is_flat
-        ):
-            # (the flat path's steady state, its slots made for these parameters, skips it)
+        steady = flat is not None and self._flat_slots_fit(flat)
+        if not steady:  # (the flat path's steady state: its slots were made for these)
             self._check_state_fits(params)
         self.t += 1
         lr = self.lr
@@ -300,7 +294,7 @@ class Optimizer(ABC):
                 raise ValueError(f"{self.name} does not take pre-scaled gradients")
             lr = None  # eta is in the gradients already
         if flat is not None:
-            self._step_flat(flat, lr)
+            self._step_flat(flat, lr, steady)
             return
         for name, p in params.items():
             g = grads[name]
@@ -315,20 +309,32 @@ class Optimizer(ABC):
                 p -= (lr * self.weight_decay) * p
             self._update(p, g, state, lr, None, self.t)
 
+    def _flat_slots_fit(self, flat: Any) -> bool:
+        """Whether the flat slots are the ones made for ``flat``'s parameter vector."""
+        cached = self._flat_cache
+        return cached is not None and cached[0] is flat.params and self._state_is_flat
+
     def _check_state_fits(self, params: dict[str, Any]) -> None:
-        """Refuse, before anything changes, parameters whose shapes differ from those this
-        optimizer holds state for: it stepped another model, and one optimizer steps one."""
-        for name, p in params.items():
-            slots = self.state.get(name)
-            held = None if not slots else tuple(next(iter(slots.values())).shape)
-            if held is not None and held != tuple(p.shape):
+        """Refuse, before anything changes, parameters other than those this optimizer
+        holds state for (other names, other shapes): it stepped another model, and one
+        optimizer steps one."""
+        held = {name: slots for name, slots in self.state.items() if slots}
+        if not held:
+            return
+        for name in sorted(set(held) | set(params)):
+            shape = tuple(next(iter(held[name].values())).shape) if name in held else None
+            given = tuple(params[name].shape) if name in params else None
+            if shape != given:
+                held_here = f"no state for {name}" if shape is None else (
+                    f"state for {name} of shape {shape}"
+                )  # fmt: skip
+                theirs = "has none" if given is None else f"has shape {given}"
                 raise ValueError(
-                    f"this {self.name} optimizer holds state for {name} of shape {held}, "
-                    f"but the model's {name} has shape {tuple(p.shape)}: it stepped another "
-                    "model; give each model its own optimizer"
+                    f"this {self.name} optimizer holds {held_here}, but the model's {name} "
+                    f"{theirs}: it stepped another model; give each model its own optimizer"
                 )
 
-    def _step_flat(self, flat: Any, lr: float) -> None:
+    def _step_flat(self, flat: Any, lr: float, steady: bool) -> None:
         p, g = flat.params, flat.grads
         scratch = self._scratch
         if (
@@ -346,11 +352,7 @@ class Optimizer(ABC):
                 decay *= self.weight_decay
                 decay += g  # g + lambda W, weights only
                 g = decay
-        cached = self._flat_cache
-        if cached is not None and cached[0] is p and self._state_is_flat:
-            slots = cached[1]
-        else:
-            slots = self._flat_slots(flat)
+        slots = self._flat_cache[1] if steady else self._flat_slots(flat)
         t = self.step_count_array(flat.backend) if self.uses_step_count else self.t
         self._update(p, g, slots, lr, scratch, t)
 

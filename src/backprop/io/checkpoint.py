@@ -36,6 +36,7 @@ import numpy as np
 from .._validation import MAX_COUNT, as_path, is_count
 from .._validation import is_finite_number as _is_finite
 from .._validation import short_repr as _short
+from ..initializers import generator_state
 from ..optimizers import OPTIMIZERS, SCHEDULES, Optimizer
 from ..training import Callback, EarlyStopping, History, TrainState, fit
 from ..training.mpi import is_main_process
@@ -243,8 +244,8 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
         "best_score": state.best_score if math.isfinite(state.best_score) else None,
         "has_best_params": state.best_params is not None,
         "has_last_params": state.last_params is not None,
-        "shuffle_rng": _json_state(state.rng.bit_generator.state),
-        "dropout_rng": _json_state(model.dropout_rng.bit_generator.state),
+        "shuffle_rng": generator_state(state.rng),
+        "dropout_rng": generator_state(model.dropout_rng),
         "optimizer": {
             "name": opt.name,
             "hyperparameters": opt.hyperparameters(),
@@ -324,15 +325,6 @@ class Checkpoint(Callback):
         if is_main_process():
             save_checkpoint(self.path, state, self.fit_config)
             self.saved_epoch = state.epoch
-
-
-def _json_state(state: Any) -> Any:
-    """A bit generator's ``state`` with its arrays as lists of integers (MT19937's key,
-    Philox's counter, SFC64's words), which JSON holds and ``bit_generator.state = ...``
-    takes back exactly."""
-    if isinstance(state, dict):
-        return {key: _json_state(value) for key, value in state.items()}
-    return state.tolist() if isinstance(state, np.ndarray) else state
 
 
 # ----------------------------------------------------------------------------- loading

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._limits import LIMITS, check_limit, limit, open_regular
-from .._validation import as_path, cut, short_repr, unique_keys
+from .._validation import as_path, check_finite, cut, short_repr, unique_keys
 
 __all__ = [
     "DTYPES",
@@ -179,8 +179,7 @@ def encode_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str])
         code = codes.get(arr.dtype.newbyteorder("<"))
         if code is None:
             raise ValueError(f"tensor {name!r} has dtype {arr.dtype}; expected float32 or float64")
-        if not np.isfinite(arr).all():  # reading refuses such a file: it is never written
-            raise ValueError(f"tensor {name!r} holds NaN or inf; expected finite numbers")
+        check_finite(arr, f"tensor {name!r}")  # reading refuses such a file: never written
         data = np.ascontiguousarray(arr, dtype=DTYPES[code]).tobytes()
         header[name] = {
             "dtype": code,

@@ -47,7 +47,7 @@ import numpy as np
 
 from .._validation import check_inputs, check_targets
 from ..datasets.npy import NpyArray, open_npy
-from ..initializers import as_generator
+from ..initializers import as_generator, generator_state
 from ..network import MLP
 from ..optimizers import Optimizer
 from .epochs import (
@@ -390,16 +390,12 @@ def _arguments(
         "validation rows": -1.0 if val is None else float(len(val[2])),
         "network": _crc(repr(sorted(state.model.config.to_dict().items()))),
         "optimizer": _crc(repr(optimizer)),
-        "seed": _crc(json.dumps(state.rng.bit_generator.state, default=_listed)),
+        "seed": _crc(json.dumps(generator_state(state.rng))),
         "epoch reached": float(state.epoch),
         "batch_size": float(batch_size),
         "epochs": float(epochs),
         "shuffle": float(shuffle),
     }
-
-
-def _listed(x: Any) -> Any:
-    return x.tolist() if isinstance(x, np.ndarray) else str(x)
 
 
 def _load_small(x: Any) -> Any:

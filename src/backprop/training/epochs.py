@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_sample_weight, is_count, is_finite_number, short_repr
+from .._validation import check_sample_weight, is_count, is_finite_number, is_flag, short_repr
 from ..initializers import as_generator
 from ..network import MLP
 from ..optimizers import Optimizer, get_optimizer
@@ -131,7 +131,7 @@ def check_fit_arguments(
                 f"validation_fraction={short_repr(validation_fraction)} given with "
                 "validation_data: one names the validation rows; give one or the other"
             )
-    if not isinstance(shuffle, bool | np.bool_):  # "no" is truthy: it would shuffle
+    if not is_flag(shuffle):  # "no" is truthy: it would shuffle
         raise ValueError(f"shuffle must be True or False; got {short_repr(shuffle)}")
     if state is not None and not isinstance(state, TrainState):
         raise TypeError(
@@ -244,7 +244,8 @@ def train_epochs(
             model.load_state_dict(state.last_params)
             state.last_params = None
     snapshot = None
-    bar.may_stop_early = any(isinstance(cb, EarlyStopping) for cb in callbacks)
+    stops_early = any(isinstance(cb, EarlyStopping) for cb in callbacks)
+    bar.may_stop_early = stops_early
     orders = orders if orders is not None else EpochOrders(state, n, shuffle)
     try:
         while state.epoch < epochs and not state.stop:
@@ -300,8 +301,7 @@ def train_epochs(
         bar.close()
     # early stopping's best weights (it keeps them only with restore_best_weights), whether
     # it came as fit's early_stopping or among the callbacks
-    es = any(isinstance(cb, EarlyStopping) for cb in callbacks)
-    restored = (restore_best or es) and restore_best_weights(state)
+    restored = (restore_best or stops_early) and restore_best_weights(state)
     end_of_epochs(state, restored)
     return state.history
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import is_count, is_finite_number, short_repr
+from .._validation import is_count, is_finite_number, is_flag, short_repr
 from ..network import MLP
 from ..optimizers import Optimizer
 
@@ -178,7 +178,7 @@ class EarlyStopping(Callback):
         if not (is_finite_number(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"min_delta must be a number >= 0; got {short_repr(self.min_delta)}")
         self.min_delta = float(self.min_delta)
-        if not isinstance(self.restore_best_weights, bool | np.bool_):  # "no" is truthy
+        if not is_flag(self.restore_best_weights):  # "no" is truthy
             raise ValueError(
                 "restore_best_weights must be True or False; got "
                 f"{short_repr(self.restore_best_weights)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from backprop.reference import SEED_EXAMPLE, seed_step
 
 KEYS = (
     "x, t, eta, w, b1, u, b2, a1, h, a2, y, loss, delta_out, grad_u, grad_b2, dL_dh, "
-    "delta_hidden, grad_w, grad_b1, w_new, b1_new, u_new, b2_new"
+    "delta_hidden, grad_w, grad_b1, w_new, b1_new, u_new, b2_new, finite_difference"
 ).split(", ")
 
 
@@ -185,15 +186,18 @@ def test_explain_as_a_subprocess():
     )
     assert proc.returncode == 0, proc.stderr
     step = json.loads(proc.stdout)
-    expected = seed_step(**{**SEED_EXAMPLE, "eta": 0.25}).to_dict()
-    assert step == expected
+    expected = seed_step(**{**SEED_EXAMPLE, "eta": 0.25})
+    assert step == {
+        **expected.to_dict(),
+        "finite_difference": finite_difference_gradients(expected),
+    }
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--x", "0.1,abc"], "--x must be comma-separated numbers"),
-        (["--t", "0.1"], "t has 1 values but the network has 2 outputs"),
+        (["--t", "0.1"], "t has 1 value but the network has 2 outputs"),
         (["--x", "0.1,0.2,0.3"], "x has 3 values but w has 2 rows"),
         (["--eta", "-1"], "--eta"),
         (["--steps", "0"], "--steps"),
@@ -210,7 +214,7 @@ def test_bad_numbers_give_one_line_and_exit_2(capsys, args, message):
     [
         ("{not json", "is not valid JSON"),
         ('{"w": [[1, 2, 3], [4, 5, 6]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1], [1, 1]]}',
-         "missing ['b2']"),
+         "missing b2"),
         ('{"w": [[1, 2, 3], [4, 5]], "b1": [0, 0, 0], "u": [[1, 1], [1, 1], [1, 1]], "b2": [0, 0]}',
          "rectangular"),
         ('{"w": [[1, 2, 3], [4, 5, "a"]], "b1": [0, 0, 0], "u": [[1, 1]], "b2": [0, 0]}',
@@ -240,3 +244,77 @@ def test_a_wider_network_from_weights_is_labelled_unambiguously(run_cli, tmp_pat
     assert out.startswith("One backprop step of a 2-11-2 network (--weights)")
     rows = [line.split()[0] for line in out.splitlines() if line.lstrip().startswith(("w", "u"))]
     assert "w1,11" in rows and "u11,1" in rows and "u1,2" in rows and "w111" not in rows
+
+
+LEARNERS_WEIGHTS = {  # normal weights rounded to 3 decimals: 17 of 20 such files cut cells
+    "w": [[0.126, -0.132, 0.64], [0.105, -0.536, 0.362]], "b1": [1.304, 0.947, -0.704],
+    "u": [[-1.265, -0.623], [0.041, -2.325], [-0.219, -1.246]], "b2": [-0.732, -0.544],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "200"])
+@pytest.mark.parametrize(
+    "args",
+    [["--weights", "{w}", "--x", "0.5,-0.3", "--t", "0,1"], ["--eta", "1e308"],
+     ["--x", "1e-9,3e5", "--t", "0,1"], []],
+)  # fmt: skip
+def test_no_number_is_cut_and_no_line_is_wider_than_80(tmp_path, args, columns):
+    # '-5.8019410e-…' (e-05 or e-15?) at 80 columns, and COLUMNS=60 cut the default run's
+    # cells in a pipe: a table that does not fit is split in two (gradients, updates)
+    (tmp_path / "w.json").write_text(json.dumps(LEARNERS_WEIGHTS))
+    argv = [a.format(w=tmp_path / "w.json") for a in args]
+    proc = subprocess.run([sys.executable, "-m", "backprop", "explain", *argv],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": columns})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+    if args and args[0] == "--weights":
+        assert "-5.8019410e-05" in proc.stdout  # δ_1, whole
+
+
+def test_small_updates_and_small_losses_show_their_digits(run_cli):
+    # new weights had 6 decimals (0.15 -> 0.149999 at eta 0.001, a change of 1.2e-6 unseen)
+    # and the loss 10 decimals (L = 0.0000000000 for 3.6e-14)
+    rc, out, _ = run_cli("explain", "--x", "0.123456789,0.987654321", "--t",
+                         "0.3333333,0.6666667", "--eta", "0.001")  # fmt: skip
+    assert rc == 0 and "x = (0.12345679, 0.98765432)" in out
+    assert " 0.14999884\n" in out  # 0.15 - 0.001 x 0.0011576552 = 0.1499988423
+    rc, out, _ = run_cli("explain", "--t", "0.803158,0.829942")
+    assert rc == 0 and "0.0000000000" not in out and "L = 1/2 Σ_j (y_j - t_j)² = 3.5" in out
+
+
+def test_the_estimate_says_when_it_cannot_check(run_cli):
+    # --t 1e150,0: estimate 0.0000000 beside -9.38e+148 and 'largest gap 1.6e+149', with
+    # nothing saying that the estimate, not the gradient, had failed
+    rc, out, _ = run_cli("explain")
+    text = " ".join(out.split())
+    assert rc == 0 and "off by about ε_machine L / ε = 7.3e-12 from rounding" in text
+    assert "cannot check" not in text
+    rc, out, _ = run_cli("explain", "--t", "1e150,0")
+    assert rc == 0 and "so the estimate cannot check these gradients" in " ".join(out.split())
+
+
+def test_the_steps_title_says_whether_the_loss_fell(run_cli):
+    # 'the loss falls as the weights learn' above a run with eta 0 (it stays put)
+    rc, out, _ = run_cli("explain", "--steps", "3", "--eta", "0")
+    assert rc == 0 and "(the loss does not fall at every step)" in out
+    rc, out, _ = run_cli("explain", "--steps", "3")
+    assert rc == 0 and "(the loss falls at every step)" in out
+
+
+def test_weights_file_mistakes_are_named(run_cli, tmp_path):
+    good = {"w": [[1, 2, 3], [4, 5, 6]], "b1": [1, 2, 3], "u": [[1, 2], [3, 4], [5, 6]],
+            "b2": [1, 2]}  # fmt: skip
+    cases = {  # 'missing [], unknown ['extra']'; the last "w" won; no word of transposing
+        "extra": ({**good, "extra": 1}, "must have exactly the keys w, b1, u, b2; unknown"),
+        "transposed u": ({**good, "u": [[1, 3, 5], [2, 4, 6]]}, "is u transposed?"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / "w.json").write_text(json.dumps(data))
+        rc, _, err = run_cli("explain", "--weights", str(tmp_path / "w.json"))
+        assert rc == 2 and message in err and "missing" not in err, (name, err)
+    twice = json.dumps(good).replace('"b1"', '"w": [[0, 0, 0], [0, 0, 0]], "b1"')
+    (tmp_path / "w.json").write_text(twice)
+    rc, _, err = run_cli("explain", "--weights", str(tmp_path / "w.json"))
+    assert rc == 2 and "duplicate key 'w'" in err

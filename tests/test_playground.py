@@ -43,6 +43,11 @@ def test_tutorial_frame_is_explain_json_number_for_number(capsys):
     ref = explain_json(capsys)
     frame = Tutorial().frame()
     assert frame["values"]["loss"] == {"v": ref["loss"], "s": "0.3273591340", "state": "finite"}
+    fd = ref.pop("finite_difference")  # the page's own "fd", the same doubles
+    for key, value in fd.items():
+        assert [
+            v["v"] for row in frame["fd"][key] for v in (row if isinstance(row, list) else [row])
+        ] == [v for row in value for v in (row if isinstance(row, list) else [row])], key
     for key, value in ref.items():
         shown = frame["values"][key]
         flat = shown if isinstance(shown, list) else [shown]
@@ -96,7 +101,7 @@ def test_tutorial_edit_recomputes_and_rejects_bad_values(capsys, tmp_path):
     assert tut.frame()["values"]["grad_w"][1][2]["v"] == ref["grad_w"][1][2]
     assert tut.phase == 1  # the phase stays
     for bad, match in [
-        ({"x": [1.0]}, "x has 1 values but w has 2 rows"),
+        ({"x": [1.0]}, "x has 1 value but w has 2 rows"),
         ({"eta": "fast"}, "η \\(the learning rate\\) must be a finite number"),
         ({"w": [[1, 2, 3], [4, 5]]}, "rectangular|shape|columns|rows"),
         ({"bias": [1]}, "unknown values"),

@@ -154,7 +154,7 @@ def test_tutorial_steps_through_explains_numbers(page, server, shots, capsys):
         checked = check_numbers(page, steps[0], revealed)
     assert checked == 2 + 3 + 2 + 2 + 2 + 3 + 2 + 3 + 6 + 2 + 6 + 3 + 6 + 3 + 6 + 2  # all 53
     lines = page.inner_text("#formulas")
-    assert "w_11 ← w_11 - η ∂L/∂w_11 = 0.15 - (0.5)(0.00046887875) = 0.149766" in lines
+    assert "w_11 ← w_11 - η ∂L/∂w_11 = 0.15 - (0.5)(0.00046887875) = 0.14976556" in lines
     # the finite differences beside the gradients, as explain computes them
     fd = page.get_attribute('[data-key="fd.grad_w.0.0"]', "data-v")
     assert float(fd) == pytest.approx(steps[0]["grad_w"][0][0], rel=1e-8)
@@ -162,7 +162,7 @@ def test_tutorial_steps_through_explains_numbers(page, server, shots, capsys):
     page.hover("#tut-net line.hit >> nth=0")
     tip = page.inner_text("#tip")
     assert "w11 = 0.15" in tip and "∂L/∂w11 = δ_1 x_1 = 0.00046887875" in tip
-    assert "new w11 = 0.149766" in tip
+    assert "new w11 = 0.14976556" in tip
     page.mouse.move(5, 5)
     page.screenshot(path=str(shots / "playground-tutorial.png"), full_page=True)
     # the next step starts from the updated weights, as explain --steps 2

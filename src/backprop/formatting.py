@@ -9,9 +9,10 @@ same text. Four styles:
 style      rule                                    example           used for
 =========  ======================================  ================  =============
 ``fixed``  6 decimals; ``6e`` outside [1e-3, 1e6)  ``0.593270``      activations
-``sig``    8 significant digits (``#.8g``)         ``0.074392790``   gradients
-``short``  Python's ``g`` (6 significant)          ``0.05``          given numbers
-``loss``   10 decimals; ``10e`` from 1e6           ``0.3273591340``  the loss
+``sig``    8 significant digits (``#.8g``)         ``0.074392790``   gradients, new
+                                                                     weights
+``short``  up to 8 significant digits (``.8g``)    ``0.05``          given numbers
+``loss``   10 significant digits (``#.10g``)       ``0.3273591340``  the loss
 =========  ======================================  ================  =============
 
 JSON has no NaN or infinity: :func:`number` gives a non-finite value as an explicit
@@ -51,13 +52,15 @@ def index(*ks: int, separated: bool = False) -> str:
 
 
 def short(v: float) -> str:
-    """Python's ``g``: six significant digits, no trailing zeros (numbers the user gave)."""
-    return f"{v:g}"
+    """Up to eight significant digits, no trailing zeros: a number the user gave as they
+    gave it (``0.05``, ``0.12345679``), or a weight a step made (``0.14976557``)."""
+    return f"{v:.8g}"
 
 
 def loss(v: float) -> str:
-    """Ten decimals (``L = 0.3273591340``); scientific notation from ``1e6``."""
-    return f"{v:.10f}" if abs(v) < 1e6 else f"{v:.10e}"
+    """Ten significant digits (``L = 0.3273591340``; ``3.576154000e-14``, where ten decimals
+    read 0.0000000000 for a loss that was not 0)."""
+    return f"{v:#.10g}"
 
 
 STYLES: dict[str, Callable[[float], str]] = {"fixed": fixed, "sig": sig, "short": short,

@@ -1,5 +1,7 @@
-"""The tutorial's worked example as data: its inputs, a weights file, successive steps, and
-finite-difference estimates of every gradient, for ``backprop explain`` and the playground.
+"""The tutorial's network as data (the tutorial gives formulas, not numbers: the example's
+inputs and weights are the project's, :data:`backprop.reference.SEED_EXAMPLE`), a weights
+file, successive steps, and finite-difference estimates of every gradient, for
+``backprop explain`` and the playground.
 
 The numbers come from :func:`backprop.reference.seed_step`, the loop-based network that
 follows the tutorial line by line. :func:`finite_difference_gradients` estimates each
@@ -19,6 +21,7 @@ from typing import Any
 from ._limits import read_user_file
 from ._validation import is_finite_number as _is_number
 from ._validation import short_repr as _short
+from ._validation import unique_keys
 from .reference import SEED_EXAMPLE, SeedStep, seed_step
 
 __all__ = [
@@ -112,8 +115,8 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     raw = read_user_file(path, "weights file", "weights_bytes", ExplainError)
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except RecursionError:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)  # "w" twice:
+    except RecursionError:  # the last one won without a word
         raise ExplainError(f"weights file {path} is nested too deeply to be weights") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, digits beyond int's limit
         raise ExplainError(f"weights file {path} is not valid JSON: {e}") from None
@@ -124,9 +127,11 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     missing = [k for k in WEIGHT_KEYS if k not in data]
     unknown = sorted(set(data) - set(WEIGHT_KEYS))
     if missing or unknown:
+        wrong = [f"missing {', '.join(missing)}"] if missing else []
+        wrong += [f"unknown {_short(unknown)}"] if unknown else []
         raise ExplainError(
             f"weights file {path} must have exactly the keys {', '.join(WEIGHT_KEYS)}; "
-            f"missing {missing}, unknown {_short(unknown)}"
+            + "; ".join(wrong)
         )
     try:
         out = {
@@ -152,17 +157,28 @@ def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any
     n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
     problems = []
     if len(x) != n_in:
-        problems.append(f"x has {len(x)} values but w has {n_in} rows (one per input)")
+        problems.append(f"x has {_count(len(x), 'value')} but w has {n_in} rows (one per input)")
     if len(b1) != n_hidden:
-        problems.append(f"b1 has {len(b1)} values but w has {n_hidden} columns (hidden units)")
+        problems.append(
+            f"b1 has {_count(len(b1), 'value')} but w has {n_hidden} columns (hidden units)"
+        )
     if len(u) != n_hidden:
-        problems.append(f"u has {len(u)} rows but there are {n_hidden} hidden units")
+        problems.append(f"u has {_count(len(u), 'row')} but there are {n_hidden} hidden units")
     if len(b2) != n_out:
-        problems.append(f"b2 has {len(b2)} values but u has {n_out} columns (outputs)")
+        problems.append(f"b2 has {_count(len(b2), 'value')} but u has {n_out} columns (outputs)")
     if len(t) != n_out:
-        problems.append(f"t has {len(t)} values but the network has {n_out} outputs")
+        problems.append(f"t has {_count(len(t), 'value')} but the network has {n_out} outputs")
     if problems:
+        # rows and columns swapped: the shapes of b1, b2 and x say which way they should be
+        if len(w) == len(b1) and len(w[0]) == len(x) and len(w) != len(x):
+            problems.append("is w transposed? w[i][j] joins input i to hidden unit j")
+        if len(u) == len(b2) and len(u[0]) == len(b1) and len(u) != len(b1):
+            problems.append("is u transposed? u[i][j] joins hidden unit i to output j")
         raise ExplainError("; ".join(problems))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # ------------------------------------------------------------------------ numbers

@@ -191,6 +191,11 @@ def print_error(message: str) -> None:
 
 
 def make_console() -> Any:
+    """The console commands print through: long lines are not broken mid-path; a pipe or a
+    log file gets 80 columns whatever ``COLUMNS`` says (60 cut explain's table cells)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)  # long lines are not broken mid-path
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 80
+    return console

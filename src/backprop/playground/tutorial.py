@@ -43,8 +43,8 @@ STYLE_OF = {
     "x": "short", "t": "short", "eta": "short", "w": "short", "b1": "short", "u": "short",
     "b2": "short", "a1": "fixed", "h": "fixed", "a2": "fixed", "y": "fixed", "loss": "loss",
     "delta_out": "sig", "grad_u": "sig", "grad_b2": "sig", "dL_dh": "sig",
-    "delta_hidden": "sig", "grad_w": "sig", "grad_b1": "sig", "w_new": "fixed",
-    "b1_new": "fixed", "u_new": "fixed", "b2_new": "fixed",
+    "delta_hidden": "sig", "grad_w": "sig", "grad_b1": "sig", "w_new": "sig",
+    "b1_new": "sig", "u_new": "sig", "b2_new": "sig",
 }  # fmt: skip
 
 EDITABLE = ("x", "t", "eta", "w", "b1", "u", "b2")
@@ -138,7 +138,7 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
                 update.append(
                     f"{name}_{i + 1}{j + 1} ← {name}_{i + 1}{j + 1} - η ∂L/∂{name}_{i + 1}{j + 1}"
                     f" = {short(old[i][j])} - ({short(s.eta)})({sig(getattr(s, grad)[i][j])})"
-                    f" = {fixed(getattr(s, new)[i][j])}"
+                    f" = {sig(getattr(s, new)[i][j])}"
                 )
     for layer, name, grad, new in ((1, "b1", "grad_b1", "b1_new"), (2, "b2", "grad_b2", "b2_new")):
         old = getattr(s, name)
@@ -146,7 +146,7 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
             update.append(
                 f"b({layer})_{j + 1} ← b({layer})_{j + 1} - η ∂L/∂b({layer})_{j + 1} = "
                 f"{short(old[j])} - ({short(s.eta)})({sig(getattr(s, grad)[j])}) = "
-                f"{fixed(getattr(s, new)[j])}"
+                f"{sig(getattr(s, new)[j])}"
             )
     return [forward, loss_lines, out_deltas, hidden, grads, update]
 

@@ -8,9 +8,10 @@ reference network's loss ``L = 1/2 sum_j (y_j - t_j)^2`` is evaluated again,
 estimate's own truncation and rounding errors, near 1e-12 for the seed's numbers) when the
 chain rule in the reference is right.
 
-Every number is printed from its exact value, rounded (activations to 6 decimals, gradients
-to 8 significant digits): a product of printed factors agrees with the printed product to
-about 5 significant digits. ``--json`` holds every value exactly.
+Every number is printed from its exact value, rounded (:mod:`backprop.formatting`:
+activations to 6 decimals; gradients and new weights to 8 significant digits, the loss to
+10; given numbers to at most 8): a product of printed factors agrees with the printed
+product to about 5 significant digits. ``--json`` holds every value exactly.
 
 Notation (as in the seed, indices 1-based on screen, 0-based in code):
 ``a(1) = x w + b(1)``, ``h = sigma(a(1))``, ``a(2) = h u + b(2)``, ``y = sigma(a(2))``;
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
@@ -50,7 +52,7 @@ from ...tutorial import (
 )
 from ..app import cli, make_console
 from ..options import FiniteFloat
-from ..render import paragraph
+from ..render import WIDTH, fits, paragraph
 
 __all__ = [
     "explain",
@@ -79,14 +81,35 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def _bias_table(layer: int, grad: list, fd: list, old: list, new: list) -> Table:
+def _gradient_tables(
+    grad_title: str, update_title: str, p: str, factors: Sequence[str], rows: Sequence[tuple]
+) -> list[Table]:
+    """Each parameter's gradient (its factors, the product, the finite difference) and its
+    update (``p <- p - eta dL/dp``), as one table, or as two when one would not fit in
+    :data:`WIDTH` columns (long numbers: ``-5.8019410e-05``): no cell is ever cut short.
+
+    ``rows``: ``(label, factor texts, gradient, finite difference, p, new p)``."""
+    grad_cols = [p, *factors, f"∂L/∂{p}", "finite diff."]
+    full = _table(f"{grad_title}   and {update_title}", *grad_cols, p, f"new {p}")
+    for label, values, g, fd, old, new in rows:
+        full.add_row(label, *values, g, fd, old, new)
+    if fits(full, WIDTH):
+        return [full]
+    grad = _table(grad_title, *grad_cols)
+    update = _table(update_title, p, p, f"∂L/∂{p}", f"new {p}")
+    for label, values, g, fd, old, new in rows:
+        grad.add_row(label, *values, g, fd)
+        update.add_row(label, old, g, new)
+    return [grad, update]
+
+
+def _bias_tables(layer: int, grad: list, fd: list, old: list, new: list) -> list[Table]:
     """``dL/db(layer)_j = delta_j`` beside its finite difference, and the update of each bias."""
     b = f"b({layer})"
-    table = _table(f"∂L/∂{b}_j = δ_j   and {b}_j ← {b}_j - η ∂L/∂{b}_j",
-                   f"{b}_j", f"∂L/∂{b}_j", "finite diff.", f"{b}_j", f"new {b}_j")  # fmt: skip
-    for j in range(len(grad)):
-        table.add_row(f"{b}{j + 1}", _g(grad[j]), _g(fd[j]), _s(old[j]), _f(new[j]))
-    return table
+    rows = [(f"{b}{j + 1}", [], _g(grad[j]), _g(fd[j]), _s(old[j]), _g(new[j]))
+            for j in range(len(grad))]  # fmt: skip
+    return _gradient_tables(f"∂L/∂{b}_j = δ_j", f"{b}_j ← {b}_j - η ∂L/∂{b}_j", f"{b}_j", (),
+                            rows)  # fmt: skip
 
 
 def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -> Group:
@@ -117,9 +140,10 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
         ),
         Text(
             paragraph(
-                "Each number is its exact value rounded for print (activations to 6 decimals, "
-                "gradients to 8 significant digits): products of printed factors agree with "
-                "the printed products to about 5 digits; --json has every value exactly."
+                "Each number is its exact value rounded for print (activations to 6 decimals; "
+                "gradients and new weights to 8 significant digits, the loss to 10; given "
+                "numbers to at most 8): products of printed factors agree with the printed "
+                "products to about 5 digits; --json has every value exactly."
             )
         ),
         Text(""),
@@ -147,19 +171,15 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
         delta.add_row(str(j + 1), _f(y - step.t[j]), _f(y * (1 - y)), _g(step.delta_out[j]))
     parts.append(delta)
 
-    grad_u = _table("∂L/∂u_ij = δ_j h_i   and the update u_ij ← u_ij - η ∂L/∂u_ij",
-                    "u_ij", "h_i", "δ_j", "∂L/∂u_ij", "finite diff.", "u_ij",
-                    "new u_ij")  # fmt: skip
-    for i in range(n_hidden):
-        for j in range(n_out):
-            grad_u.add_row(
-                f"u{_ij(i, j, separated=wide)}", _f(step.h[i]), _g(step.delta_out[j]),
-                _g(step.grad_u[i][j]), _g(fd["grad_u"][i][j]), _s(step.u[i][j]),
-                _f(step.u_new[i][j]),
-            )  # fmt: skip
-    parts.append(grad_u)
-
-    parts.append(_bias_table(2, step.grad_b2, fd["grad_b2"], step.b2, step.b2_new))
+    rows = [
+        (f"u{_ij(i, j, separated=wide)}", [_f(step.h[i]), _g(step.delta_out[j])],
+         _g(step.grad_u[i][j]), _g(fd["grad_u"][i][j]), _s(step.u[i][j]), _g(step.u_new[i][j]))
+        for i in range(n_hidden)
+        for j in range(n_out)
+    ]  # fmt: skip
+    parts += _gradient_tables("∂L/∂u_ij = δ_j h_i", "the update u_ij ← u_ij - η ∂L/∂u_ij",
+                              "u_ij", ("h_i", "δ_j"), rows)  # fmt: skip
+    parts += _bias_tables(2, step.grad_b2, fd["grad_b2"], step.b2, step.b2_new)
 
     dh = _table("Hidden units have no target: ∂L/∂h_j = Σ_k δ_k u_jk, over every output k",
                 "j", "Σ_k δ_k u_jk", "∂L/∂h_j")  # fmt: skip
@@ -175,24 +195,22 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
         dhid.add_row(str(j + 1), _g(step.dL_dh[j]), _f(h * (1 - h)), _g(step.delta_hidden[j]))
     parts.append(dhid)
 
-    grad_w = _table("∂L/∂w_ij = δ_j x_i   and the update w_ij ← w_ij - η ∂L/∂w_ij",
-                    "w_ij", "x_i", "δ_j", "∂L/∂w_ij", "finite diff.", "w_ij",
-                    "new w_ij")  # fmt: skip
-    for i in range(n_in):
-        for j in range(n_hidden):
-            grad_w.add_row(
-                f"w{_ij(i, j, separated=wide)}", _s(step.x[i]), _g(step.delta_hidden[j]),
-                _g(step.grad_w[i][j]), _g(fd["grad_w"][i][j]), _s(step.w[i][j]),
-                _f(step.w_new[i][j]),
-            )  # fmt: skip
-    parts.append(grad_w)
-
-    parts.append(_bias_table(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new))
+    rows = [
+        (f"w{_ij(i, j, separated=wide)}", [_s(step.x[i]), _g(step.delta_hidden[j])],
+         _g(step.grad_w[i][j]), _g(fd["grad_w"][i][j]), _s(step.w[i][j]), _g(step.w_new[i][j]))
+        for i in range(n_in)
+        for j in range(n_hidden)
+    ]  # fmt: skip
+    parts += _gradient_tables("∂L/∂w_ij = δ_j x_i", "the update w_ij ← w_ij - η ∂L/∂w_ij",
+                              "w_ij", ("x_i", "δ_j"), rows)  # fmt: skip
+    parts += _bias_tables(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new)
     parts.append(
         Text(
             paragraph(
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
-                f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}"
+                f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
+                f"estimate is itself off by about ε_machine L / ε = {_rounding(step):.1e} "
+                f"from rounding, and by terms in ε²{_too_coarse(step)}."
             )
         )
     )
@@ -225,16 +243,38 @@ def _max_fd_gap(step: SeedStep, fd: dict[str, Any]) -> float:
     return max(gaps)
 
 
+def _rounding(step: SeedStep) -> float:
+    """The central difference's rounding error, about ``eps_machine L / eps``: each loss it
+    subtracts is off by a few units in the last place of ``L``."""
+    return float(np.finfo(np.float64).eps) * abs(step.loss) / FD_EPS
+
+
+def _too_coarse(step: SeedStep) -> str:
+    """A warning when the estimate's rounding is past 1% of the largest gradient (targets
+    of 1000: L near 1e6): then the estimate, not the gradient, fails to match."""
+    largest = max(abs(v) for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
+                  for v in _flat(getattr(step, key)))  # fmt: skip
+    if _rounding(step) <= 0.01 * largest:
+        return ""
+    return ": here over 1% of the largest gradient, so the estimate cannot check these gradients"
+
+
 def render_steps_table(steps: Sequence[SeedStep]) -> Table:
-    """One row per step: the loss before the step's update and the outputs y_j."""
+    """One row per step: the loss before the step's update and the outputs y_j; the title
+    says whether the loss fell at every step (with η = 0, or too large, it does not)."""
     n_out = len(steps[0].y)
-    table = _table(
-        f"{len(steps)} successive steps on the same sample (the loss falls as the weights learn)",
-        "step", "L", *[f"y_{j + 1}" for j in range(n_out)], "L after update",
-    )  # fmt: skip
+    rows, fell = [], True
     for k, s in enumerate(steps):
         after = seed_step(s.x, s.t, s.w_new, s.b1_new, s.u_new, s.b2_new, 0.0).loss
-        table.add_row(str(k + 1), _loss(s.loss), *[_f(y) for y in s.y], _loss(after))
+        fell = fell and after < s.loss
+        rows.append((str(k + 1), _loss(s.loss), *[_f(y) for y in s.y], _loss(after)))
+    how = "the loss falls at every step" if fell else "the loss does not fall at every step"
+    table = _table(
+        f"{len(steps)} successive steps on the same sample ({how})",
+        "step", "L", *[f"y_{j + 1}" for j in range(n_out)], "L after update",
+    )  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -255,7 +295,10 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
     "--weights",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE.json",
-    help="JSON with keys w, b1, u, b2 (nested lists; w[i][j] joins input i to hidden unit j).",
+    help="JSON with keys w, b1, u, b2 (nested lists; w[i][j] joins input i to hidden unit j, "
+    'as {"w": [[0.15, 0.25, 0.35], [0.2, 0.3, 0.4]], "b1": [0.35, 0.35, 0.35], "u": [[0.4, '
+    '0.5], [0.45, 0.55], [0.5, 0.6]], "b2": [0.6, 0.6]}); any sizes of one hidden layer (a '
+    "3-2-1 network too).",
 )
 @click.option(
     "--steps",
@@ -283,7 +326,8 @@ def explain(
     Forward pass a(1), h, a(2), y and the loss L; the output deltas; dL/du_ij = delta_j h_i;
     dL/dh_j as the sum over outputs; the hidden deltas; dL/dw_ij = delta_j x_i; the bias
     gradients; every updated weight; and beside each gradient its finite-difference
-    estimate. Defaults: backprop.reference.SEED_EXAMPLE.
+    estimate. Defaults: backprop.reference.SEED_EXAMPLE. With --steps N, the first step in
+    full, then one line per step (--json has every step's numbers, the final weights too).
 
     \b
     Examples:
@@ -303,6 +347,9 @@ def explain(
     trace = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
     if as_json:
         objs = [s.to_dict() for s in trace]
+        # the first step's finite differences, as the text shows them (every step's would
+        # cost 2 x parameters forward passes each)
+        objs[0]["finite_difference"] = finite_difference_gradients(trace[0])
         click.echo(json.dumps(objs[0] if steps == 1 else objs))
         return 0
     print_explanation(trace, make_console())

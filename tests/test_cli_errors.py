@@ -410,3 +410,28 @@ def test_predict_output_to_a_fifo_or_through_a_symlink(run_cli, files, tmp_path)
                          str(tmp_path / "link.csv"))  # fmt: skip
     assert rc == 0, err
     assert (tmp_path / "link.csv").is_symlink() and mine.read_text().startswith("label,")
+
+
+def test_predict_output_to_a_deleted_files_descriptor_and_a_symlink_loop(files, tmp_path):
+    # /dev/fd/N of a file deleted since: its link reads 'gone.csv (deleted)', and a file of
+    # that name was made beside it; a symlink loop was 'internal error: RuntimeError'
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n3,4\n")
+    gone = tmp_path / "gone.csv"
+    with open(gone, "w") as f:
+        gone.unlink()
+        proc = subprocess.run(
+            [sys.executable, "-m", "backprop", "predict", str(files["run"]), str(features),
+             "--output", f"/dev/fd/{f.fileno()}"],
+            pass_fds=(f.fileno(),), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.csv"]
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", "predict", str(files["run"]), str(features),
+         "--output", str(tmp_path / "loop1")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert_one_line_error(proc.returncode, proc.stderr, "--output", "loop1")

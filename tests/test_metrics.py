@@ -190,6 +190,10 @@ def test_regression_metrics_refuse_nan_and_keep_extreme_scales():
     # ... and on ordinary numbers scikit-learn's to the bit (0.4999999999999999 for this
     # pair when the scale was t's largest magnitude rather than a power of two)
     assert r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 2.0]) == 0.5
+    # targets from 2**1023: a scale of 2**1024 overflowed, every value scaled to 0, and a
+    # 'constant column predicted exactly' scored 1.0
+    assert r2_score([1e308, -1e308, 0.0], [0.0, 0.0, 0.0]) == 0.0
+    assert r2_score([9e307, 0.0, 0.0], [0.0, 0.0, 9e307]) == pytest.approx(-2.0)
     rng = np.random.default_rng(5)
     for _ in range(200):
         t = rng.normal(size=int(rng.integers(2, 40))) * 10 ** rng.uniform(-5, 5)

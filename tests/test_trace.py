@@ -149,9 +149,12 @@ def test_formatter_styles_by_hand():
     # eight significant digits, trailing zeros kept: '0.07439279' beside '0.00046887875'
     # read as two precisions
     assert sig(0.0743927900) == "0.074392790" and sig(0.000589475700) == "0.00058947570"
+    # up to eight significant digits: 0.123456789 read 0.123457 (six)
     assert short(0.05) == "0.05" and short(0.1 + 0.2) == "0.3"
-    assert loss(0.32735913402) == "0.3273591340"
-    assert loss(1.25e300) == "1.2500000000e+300"
+    assert short(0.123456789) == "0.12345679" and short(0.149765560625) == "0.14976556"
+    # ten significant digits: ten decimals read a loss of 3.6e-14 as 0.0000000000
+    assert loss(0.32735913402) == "0.3273591340" and loss(3.576154e-14) == "3.576154000e-14"
+    assert loss(1.25e300) == "1.250000000e+300"
 
 
 def test_indices_past_nine_are_separated():

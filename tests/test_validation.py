@@ -436,6 +436,13 @@ def test_one_optimizer_refuses_a_second_model_of_other_shapes():
     )
     assert opt.t == t  # a broadcast error had counted the step
     assert all(np.array_equal(before[k], v) for k, v in other.state_dict().items())
+    # a step of some of its parameters only (a frozen first layer) is fine
+    first = MLP([3, 8, 2], seed=0)
+    frozen = get_optimizer("adam", lr=0.01)
+    first.fit(X, T, optimizer=frozen, epochs=1)
+    grads = first.gradients(X, T)[1]
+    top = {k: v for k, v in first.params.items() if k.startswith("layers.1.")}
+    frozen.step(top, {k: grads[k] for k in top})
     # a deeper one whose first layers have the same shapes took their moments silently
     deeper = MLP([3, 8, 2, 2], seed=0)
     _raises(ValueError, r"holds no state for layers.2.W, but the model's layers.2.W has shape "

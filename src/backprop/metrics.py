@@ -211,7 +211,7 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     # R^2 does not change when t and p are divided by one number: by the power of two
     # nearest t's largest magnitude (exact: scikit-learn's value to the bit) the squares
     # neither overflow (1e200) nor underflow (1e-200) where t's spread is finite
-    scale = np.ldexp(1.0, np.frexp(np.abs(t).max(axis=0))[1])
+    scale = np.ldexp(1.0, np.frexp(np.abs(t).max(axis=0))[1] - 1)  # <= max|t|: finite
     with np.errstate(over="ignore"):
         t, p = t / scale, p / scale
         ss_res = np.sum((t - p) ** 2, axis=0)  # inf where p is beyond t's scale by 1e154

@@ -220,6 +220,7 @@ class Optimizer(ABC):
         self.state: dict[str, dict[str, Any]] = {}
         self._state_is_flat = False
         self._flat_cache: tuple[Any, dict[str, Any]] | None = None
+        self._fits_checked: tuple = ()  # the parameters _check_state_fits last passed
         self._scratch: _Scratch | None = None
         # the step count as a 0-d float64 array beside the parameters (see step_count_array)
         self._t_array: Any = None
@@ -315,24 +316,30 @@ class Optimizer(ABC):
         return cached is not None and cached[0] is flat.params and self._state_is_flat
 
     def _check_state_fits(self, params: dict[str, Any]) -> None:
-        """Refuse, before anything changes, parameters other than those this optimizer
-        holds state for (other names, other shapes): it stepped another model, and one
-        optimizer steps one."""
+        """Refuse, before anything changes, parameters this optimizer holds other state
+        for (another shape), or none while it holds some (a deeper model whose first layers
+        have the same shapes): it stepped another model, and one optimizer steps one. A
+        step of some of its parameters only (a frozen layer) is fine. Checked once per set
+        of names and shapes (the per-array path asks every step)."""
         held = {name: slots for name, slots in self.state.items() if slots}
         if not held:
             return
-        for name in sorted(set(held) | set(params)):
-            shape = tuple(next(iter(held[name].values())).shape) if name in held else None
-            given = tuple(params[name].shape) if name in params else None
-            if shape != given:
+        key = tuple((name, tuple(p.shape)) for name, p in params.items())
+        if key == getattr(self, "_fits_checked", ()):  # (an optimizer pickled before it)
+            return
+        for name, p in params.items():
+            slots = held.get(name)
+            shape = None if slots is None else tuple(next(iter(slots.values())).shape)
+            if shape != tuple(p.shape):
                 held_here = f"no state for {name}" if shape is None else (
                     f"state for {name} of shape {shape}"
                 )  # fmt: skip
-                theirs = "has none" if given is None else f"has shape {given}"
                 raise ValueError(
                     f"this {self.name} optimizer holds {held_here}, but the model's {name} "
-                    f"{theirs}: it stepped another model; give each model its own optimizer"
+                    f"has shape {tuple(p.shape)}: it stepped another model; give each model "
+                    "its own optimizer"
                 )
+        self._fits_checked = key
 
     def _step_flat(self, flat: Any, lr: float, steady: bool) -> None:
         p, g = flat.params, flat.grads
@@ -448,6 +455,7 @@ class Optimizer(ABC):
         self._t_array, self._t_array_value = None, -1
         self.state = {}
         self._state_is_flat = False
+        self._fits_checked = ()
         for key, value in d["slots"].items():
             name, slot = key.rsplit(".", 1)
             if slot not in self.slots:

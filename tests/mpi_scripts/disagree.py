@@ -6,7 +6,8 @@ Usage: python disagree.py MODE OUT_DIR
   generator's state after training (the ranks must have drawn one order).
 - ``batch_size``: rank 1 is given another batch size (every rank must refuse, at once).
 - ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
-  300 s deadline of the collective rank 0 waits in).
+  300 s deadline of the collective rank 0 waits in); ``exit``: it calls ``sys.exit``;
+  ``wrapped``: the script catches the error and raises another from it.
 - ``caught``: every rank catches a fit's error and trains again (the job must go on).
 - ``estimator``: an unseeded BackpropClassifier with early stopping; each rank writes
   OUT_DIR/rank<r>.json, its first weight matrix (one model: the same on every rank).
@@ -38,13 +39,20 @@ def main() -> None:
         (out / f"rank{rank}.json").write_text(json.dumps(seen["rng"]))
     elif mode == "batch_size":
         fit(model, X, T, **{**settings, "batch_size": 8 if rank == 0 else 16})
-    elif mode == "callback":
+    elif mode in ("callback", "exit", "wrapped"):
 
         def fail_on_rank_1(state):
             if rank == 1 and state.epoch == 1:
+                if mode == "exit":
+                    sys.exit(3)
                 raise RuntimeError("a callback failed on rank 1 only")
 
-        fit(model, X, T, **{**settings, "epochs": 100}, callbacks=[fail_on_rank_1])
+        try:
+            fit(model, X, T, **{**settings, "epochs": 100}, callbacks=[fail_on_rank_1])
+        except RuntimeError as e:
+            if mode == "wrapped":
+                raise ValueError("the script's own error") from e
+            raise
     elif mode == "estimator":
         from backprop.sklearn import BackpropClassifier
 

@@ -56,7 +56,10 @@ class Handle:
         """Refuse an ``output`` file whose writing would overwrite what the command reads
         (the model file, ``input_path``) or a file of a run folder (its model, checkpoint,
         history, summary or config): nothing already saved is lost to a mistyped path."""
-        target = output.resolve()
+        try:
+            target = output.resolve()
+        except (RuntimeError, OSError) as e:  # a symlink loop: RuntimeError, not OSError
+            raise UserError(f"{option} {output}: {e}") from None
         if target == self.model_path.resolve():
             raise UserError(
                 f"{option} {output} is the model file this command reads; choose another file"

@@ -160,6 +160,7 @@ class World:
         (:func:`abort_if_others_wait`), rather than leave the others waiting in a collective
         until the deadline (300 s). ``agreed`` exceptions (and Ctrl-C, :class:`RankFailure`,
         :class:`RanksDisagree`) happen on every rank together."""
+        global _pending_abort
         try:
             yield
         except (KeyboardInterrupt, RankFailure, RanksDisagree, *agreed):
@@ -169,7 +170,9 @@ class World:
                 with contextlib.suppress(AttributeError):  # (an exception without __dict__)
                     setattr(e, _OTHERS_WAIT, self.comm)
                 _abort_uncaught()
+                _pending_abort = self.comm  # for a process that exits some other way
             raise
+        _pending_abort = None  # the ranks trained together since: it was dealt with
 
     def _wait(self, request: Any, what: str) -> None:
         # Polling Test() is what a blocking MPI wait does inside Open MPI anyway; the clock
@@ -220,6 +223,8 @@ def _exit_without_finalize() -> None:
 #: perhaps only: its value is the communicator whose other ranks may be left waiting.
 _OTHERS_WAIT = "_backprop_others_wait"
 _excepthook_installed = False
+#: The communicator of a data-parallel fit that raised on this rank, until one ends well.
+_pending_abort: Any = None
 
 
 def abort_if_others_wait(error: BaseException, status: int = 1) -> None:
@@ -238,7 +243,10 @@ def abort_if_others_wait(error: BaseException, status: int = 1) -> None:
 
 
 def _abort_uncaught() -> None:
-    """Have Python's report of an uncaught exception end with :func:`abort_if_others_wait`."""
+    """Have Python's report of an uncaught exception end with :func:`abort_if_others_wait`
+    (the exception, or one it was raised from or during), and a process that exits any
+    other way (``sys.exit`` in a callback, or after catching the exception) end the job at
+    exit while no data-parallel fit has ended since."""
     global _excepthook_installed
     if _excepthook_installed:
         return
@@ -247,9 +255,20 @@ def _abort_uncaught() -> None:
 
     def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
         previous(kind, error, tb)
-        abort_if_others_wait(error)
+        seen: BaseException | None = error
+        while seen is not None and getattr(seen, _OTHERS_WAIT, None) is None:
+            seen = seen.__cause__ or seen.__context__
+        abort_if_others_wait(seen or error)
+
+    def at_exit() -> None:
+        if _pending_abort is not None:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            _pending_abort.Abort(1)
 
     sys.excepthook = hook
+    atexit.register(at_exit)
 
 
 def get_world(distributed: Any = None) -> World | None:

@@ -127,11 +127,15 @@ def _write_output(output: Path, data: bytes) -> None:
         mode = os.stat(output).st_mode
     except FileNotFoundError:
         mode = None
-    if mode is not None and not stat.S_ISREG(mode):
+    target = os.path.realpath(output) if output.is_symlink() else output
+    # through a symlink whose target path is not that file (/dev/fd/5 of a deleted file
+    # reads 'gone.csv (deleted)': replacing it would make a stray file of that name)
+    stray = mode is not None and not (os.path.exists(target) and os.path.samefile(target, output))
+    if (mode is not None and not stat.S_ISREG(mode)) or stray:
         with open(output, "wb") as f:
             f.write(data)
         return
-    write_atomic(os.path.realpath(output) if output.is_symlink() else output, data)
+    write_atomic(target, data)
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

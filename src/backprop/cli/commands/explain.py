@@ -103,6 +103,40 @@ def _gradient_tables(
     return [grad, update]
 
 
+def _weight_tables(
+    p: str,
+    x: str,
+    inputs: Sequence[str],
+    deltas: Sequence[float],
+    grad: Any,
+    fd: Any,
+    old: Any,
+    new: Any,
+    wide: bool,
+) -> list[Table]:
+    """``dL/dp_ij = delta_j x_i`` for a weight matrix ``p`` whose layer takes ``x`` (the
+    printed ``inputs``), beside each finite difference, and the update of each weight."""
+    rows = [
+        (
+            f"{p}{_ij(i, j, separated=wide)}",
+            [inputs[i], _g(deltas[j])],
+            _g(grad[i][j]),
+            _g(fd[i][j]),
+            _s(old[i][j]),
+            _g(new[i][j]),
+        )
+        for i in range(len(inputs))
+        for j in range(len(deltas))
+    ]
+    return _gradient_tables(
+        f"∂L/∂{p}_ij = δ_j {x}_i",
+        f"the update {p}_ij ← {p}_ij - η ∂L/∂{p}_ij",
+        f"{p}_ij",
+        (f"{x}_i", "δ_j"),
+        rows,
+    )
+
+
 def _bias_tables(layer: int, grad: list, fd: list, old: list, new: list) -> list[Table]:
     """``dL/db(layer)_j = delta_j`` beside its finite difference, and the update of each bias."""
     b = f"b({layer})"
@@ -171,14 +205,8 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
         delta.add_row(str(j + 1), _f(y - step.t[j]), _f(y * (1 - y)), _g(step.delta_out[j]))
     parts.append(delta)
 
-    rows = [
-        (f"u{_ij(i, j, separated=wide)}", [_f(step.h[i]), _g(step.delta_out[j])],
-         _g(step.grad_u[i][j]), _g(fd["grad_u"][i][j]), _s(step.u[i][j]), _g(step.u_new[i][j]))
-        for i in range(n_hidden)
-        for j in range(n_out)
-    ]  # fmt: skip
-    parts += _gradient_tables("∂L/∂u_ij = δ_j h_i", "the update u_ij ← u_ij - η ∂L/∂u_ij",
-                              "u_ij", ("h_i", "δ_j"), rows)  # fmt: skip
+    parts += _weight_tables("u", "h", [_f(v) for v in step.h], step.delta_out, step.grad_u,
+                            fd["grad_u"], step.u, step.u_new, wide)  # fmt: skip
     parts += _bias_tables(2, step.grad_b2, fd["grad_b2"], step.b2, step.b2_new)
 
     dh = _table("Hidden units have no target: ∂L/∂h_j = Σ_k δ_k u_jk, over every output k",
@@ -195,14 +223,8 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
         dhid.add_row(str(j + 1), _g(step.dL_dh[j]), _f(h * (1 - h)), _g(step.delta_hidden[j]))
     parts.append(dhid)
 
-    rows = [
-        (f"w{_ij(i, j, separated=wide)}", [_s(step.x[i]), _g(step.delta_hidden[j])],
-         _g(step.grad_w[i][j]), _g(fd["grad_w"][i][j]), _s(step.w[i][j]), _g(step.w_new[i][j]))
-        for i in range(n_in)
-        for j in range(n_hidden)
-    ]  # fmt: skip
-    parts += _gradient_tables("∂L/∂w_ij = δ_j x_i", "the update w_ij ← w_ij - η ∂L/∂w_ij",
-                              "w_ij", ("x_i", "δ_j"), rows)  # fmt: skip
+    parts += _weight_tables("w", "x", [_s(v) for v in step.x], step.delta_hidden, step.grad_w,
+                            fd["grad_w"], step.w, step.w_new, wide)  # fmt: skip
     parts += _bias_tables(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new)
     parts.append(
         Text(

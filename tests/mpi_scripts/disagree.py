@@ -8,7 +8,8 @@ Usage: python disagree.py MODE OUT_DIR
 - ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
   300 s deadline of the collective rank 0 waits in); ``exit``: it calls ``sys.exit``;
   ``wrapped``: the script catches the error and raises another from it.
-- ``caught``: every rank catches a fit's error and trains again (the job must go on).
+- ``caught``: every rank catches a fit's error and trains again (the job must go on);
+  ``caught_only``: every rank catches it and ends (the job must end well).
 - ``estimator``: an unseeded BackpropClassifier with early stopping; each rank writes
   OUT_DIR/rank<r>.json, its first weight matrix (one model: the same on every rank).
 """
@@ -59,13 +60,14 @@ def main() -> None:
         clf = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True)
         clf.fit(X, T)
         (out / f"rank{rank}.json").write_text(json.dumps(clf.coefs_[0].tolist()))
-    elif mode == "caught":
+    elif mode in ("caught", "caught_only"):
         try:
             fit(model, X, T + 5, **settings)  # labels beyond the 2 outputs
         except ValueError:
             pass
-        fit(model, X, T, **settings)
-        print(f"rank {rank} trained on")
+        if mode == "caught":
+            fit(model, X, T, **settings)
+        print(f"rank {rank} went on")
 
 
 if __name__ == "__main__":

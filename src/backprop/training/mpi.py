@@ -109,6 +109,7 @@ class World:
         if not (isinstance(timeout, float | int) and 0 < timeout < math.inf):
             raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.timeout = float(timeout)
+        self._exit_comm: Any = None  # see stop_all_on_error
 
     @property
     def is_main(self) -> bool:
@@ -156,21 +157,25 @@ class World:
     @contextlib.contextmanager
     def stop_all_on_error(self, agreed: tuple[type[BaseException], ...] = ()) -> Any:
         """Mark an exception that may have been raised on some ranks only (a callback's on
-        rank 1), so that when nobody catches it the whole job ends at once
-        (:func:`abort_if_others_wait`), rather than leave the others waiting in a collective
-        until the deadline (300 s). ``agreed`` exceptions (and Ctrl-C, :class:`RankFailure`,
-        :class:`RanksDisagree`) happen on every rank together."""
+        rank 1), so that when this process ends with it (uncaught, reported by the CLI, or
+        exiting while no data-parallel fit has ended well since) and the other ranks are
+        not ending too, the whole job is aborted (:func:`abort_if_others_wait`) rather than
+        left waiting in a collective until the deadline (300 s). ``agreed`` exceptions (and
+        Ctrl-C, :class:`RankFailure`, :class:`RanksDisagree`) happen on every rank
+        together."""
         global _pending_abort
+        if self.size > 1 and self._exit_comm is None and hasattr(self.comm, "Dup"):
+            self._exit_comm = self.comm.Dup()  # every rank, here: a collective of its own
         try:
             yield
         except (KeyboardInterrupt, RankFailure, RanksDisagree, *agreed):
             raise
         except BaseException as e:
-            if self.size > 1 and self.comm is not None and hasattr(self.comm, "Abort"):
+            if self._exit_comm is not None and hasattr(self.comm, "Abort"):
                 with contextlib.suppress(AttributeError):  # (an exception without __dict__)
-                    setattr(e, _OTHERS_WAIT, self.comm)
+                    setattr(e, _OTHERS_WAIT, (self.comm, self._exit_comm))
                 _abort_uncaught()
-                _pending_abort = self.comm  # for a process that exits some other way
+                _pending_abort = (self.comm, self._exit_comm)  # for any other way out
             raise
         _pending_abort = None  # the ranks trained together since: it was dealt with
 
@@ -223,29 +228,48 @@ def _exit_without_finalize() -> None:
 #: perhaps only: its value is the communicator whose other ranks may be left waiting.
 _OTHERS_WAIT = "_backprop_others_wait"
 _excepthook_installed = False
-#: The communicator of a data-parallel fit that raised on this rank, until one ends well.
-_pending_abort: Any = None
+#: The communicators of a data-parallel fit that raised on this rank, until one ends well.
+_pending_abort: tuple[Any, Any] | None = None
+
+
+#: How long a rank that ends with an error waits for the others to end too before it
+#: aborts the job (they all caught the same error: no abort; one is waiting in training:
+#: abort).
+EXIT_AGREEMENT_SECONDS = 5.0
 
 
 def abort_if_others_wait(error: BaseException, status: int = 1) -> None:
-    """After ``error`` has been reported: when it came out of data-parallel training on
-    some ranks only (:meth:`World.stop_all_on_error`), end the whole MPI job now with
-    ``status`` (``MPI_Abort``: the launcher stops every rank) rather than leave the other
-    ranks waiting in a collective until the deadline. A caught exception never gets here:
-    a script that handles it goes on."""
-    comm = getattr(error, _OTHERS_WAIT, None)
-    if comm is None:
+    """After ``error`` has been reported: when it came out of data-parallel training
+    (:meth:`World.stop_all_on_error`) and the other ranks do not end too within
+    :data:`EXIT_AGREEMENT_SECONDS` (they wait in a collective for this one), end the whole
+    MPI job now with ``status`` (``MPI_Abort``: the launcher stops every rank). When every
+    rank ends with it (the same bad data everywhere), each exits as it would have."""
+    _end(getattr(error, _OTHERS_WAIT, None), status)
+
+
+def _end(pair: tuple[Any, Any] | None, status: int) -> None:
+    """Meet the other ranks at the exit (a barrier on a communicator of its own, so that
+    ranks elsewhere in training never match it), or abort the job when they do not come."""
+    global _pending_abort
+    _pending_abort = None  # once: a second barrier would wait for a partner that never comes
+    if pair is None:
         return
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    comm.Abort(status)
+    comm, exit_comm = pair
+    request = exit_comm.Ibarrier()
+    deadline = time.monotonic() + EXIT_AGREEMENT_SECONDS
+    while not request.Test():
+        if time.monotonic() > deadline:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            comm.Abort(status)
+        time.sleep(0.01)
 
 
 def _abort_uncaught() -> None:
     """Have Python's report of an uncaught exception end with :func:`abort_if_others_wait`
     (the exception, or one it was raised from or during), and a process that exits any
-    other way (``sys.exit`` in a callback, or after catching the exception) end the job at
+    other way (``sys.exit`` in a callback, or after catching the exception) do the same at
     exit while no data-parallel fit has ended since."""
     global _excepthook_installed
     if _excepthook_installed:
@@ -260,15 +284,8 @@ def _abort_uncaught() -> None:
             seen = seen.__cause__ or seen.__context__
         abort_if_others_wait(seen or error)
 
-    def at_exit() -> None:
-        if _pending_abort is not None:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            _pending_abort.Abort(1)
-
     sys.excepthook = hook
-    atexit.register(at_exit)
+    atexit.register(lambda: _end(_pending_abort, 1))
 
 
 def get_world(distributed: Any = None) -> World | None:

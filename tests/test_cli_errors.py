@@ -435,3 +435,29 @@ def test_predict_output_to_a_deleted_files_descriptor_and_a_symlink_loop(files, 
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert_one_line_error(proc.returncode, proc.stderr, "--output", "loop1")
+
+
+def test_predict_output_to_dev_stdout_appends_where_the_shell_said(files, tmp_path):
+    # --output /dev/stdout >> log.csv: the file was replaced (its 'precious' line gone)
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n3,4\n")
+    log = tmp_path / "log.csv"
+    log.write_text("precious\n")
+    with open(log, "a") as f:
+        proc = subprocess.run(
+            [sys.executable, "-m", "backprop", "predict", str(files["run"]), str(features),
+             "--output", "/dev/stdout"],
+            stdout=f, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == "precious" and lines[1].startswith("label,") and len(lines) == 4
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")
+def test_predict_output_to_a_full_device_names_it(run_cli, files, tmp_path):
+    # 'Error: [Errno 28] No space left on device', naming no file
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n")
+    rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", "/dev/full")
+    assert_one_line_error(rc, err, "cannot write /dev/full: No space left on device")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -241,7 +243,7 @@ def test_a_wider_network_from_weights_is_labelled_unambiguously(run_cli, tmp_pat
     path.write_text(json.dumps(weights))
     rc, out, err = run_cli("explain", "--weights", str(path))
     assert rc == 0, err
-    assert out.startswith("One backprop step of a 2-11-2 network (--weights)")
+    assert out.startswith("One backprop step of a 2-11-2 network from --weights")
     rows = [line.split()[0] for line in out.splitlines() if line.lstrip().startswith(("w", "u"))]
     assert "w1,11" in rows and "u11,1" in rows and "u1,2" in rows and "w111" not in rows
 
@@ -318,3 +320,28 @@ def test_weights_file_mistakes_are_named(run_cli, tmp_path):
     (tmp_path / "w.json").write_text(twice)
     rc, _, err = run_cli("explain", "--weights", str(tmp_path / "w.json"))
     assert rc == 2 and "duplicate key 'w'" in err
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux's script")
+@pytest.mark.parametrize("columns", [40, 60, 79])
+def test_a_narrow_terminal_wraps_rather_than_cuts(tmp_path, columns):
+    # the split was decided at 80 columns while rich drew at the terminal's width: 12 cut
+    # cells at 70 columns, 29 at 40
+    (tmp_path / "w.json").write_text(json.dumps(LEARNERS_WEIGHTS))
+    command = (f"stty cols {columns} rows 50; {sys.executable} -m backprop explain --weights "
+               f"{tmp_path / 'w.json'} --x 0.5,-0.3 --t 0,1 --steps 2")  # fmt: skip
+    proc = subprocess.run(["script", "-qc", command, "/dev/null"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", proc.stdout)
+    assert "…" not in text and "-5.8019410e-05" in text, text[-400:]
+
+
+def test_the_steps_table_of_many_outputs_keeps_its_losses_whole(run_cli, tmp_path):
+    # 5 outputs: every cell of the steps table was cut (0.…), in a pipe too
+    weights = {"w": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], "b1": [0.1] * 3,
+               "u": [[0.1, 0.2, 0.3, 0.4, 0.5]] * 3, "b2": [0.0] * 5}  # fmt: skip
+    (tmp_path / "w.json").write_text(json.dumps(weights))
+    rc, out, _ = run_cli("explain", "--weights", str(tmp_path / "w.json"), "--t",
+                         "0.5,0.5,0.5,0.5,0.5", "--steps", "2")  # fmt: skip
+    assert rc == 0 and "…" not in out and "the outputs y_j: --json" in " ".join(out.split())
+    assert max(len(line) for line in out.splitlines()) <= 80

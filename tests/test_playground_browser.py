@@ -209,7 +209,7 @@ def test_editing_a_weight_recomputes_the_step(page, server, tmp_path, capsys):
     assert page.get_attribute('[data-param="w.0.1"]', "aria-invalid") == "true"
 
 
-def test_train_mode_learns_spirals_live(page, server, shots):
+def test_train_mode_learns_spirals_live(page, server, tmp_path):
     page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
     page.locator("#tut-loss").wait_for()
     page.click("#tab-train")
@@ -261,7 +261,8 @@ def test_train_mode_learns_spirals_live(page, server, shots):
     assert "Training point" in page.inner_text("#inspect-point")
     assert "δ = " in page.inner_text("#inspect-point")
     page.mouse.move(5, 5)
-    page.screenshot(path=str(shots / "playground-train-live.png"), full_page=True)
+    # (into the test's folder: docs/img's train screenshot is playground_measure.py's)
+    page.screenshot(path=str(tmp_path / "playground-train-live.png"), full_page=True)
     # a network without that weight: the page drops it with the server (it kept sending
     # layers.1.W[3,5] before, and every later click was refused)
     seq = page.evaluate("window.__playground.seq")

@@ -155,6 +155,9 @@ def test_formatter_styles_by_hand():
     # ten significant digits: ten decimals read a loss of 3.6e-14 as 0.0000000000
     assert loss(0.32735913402) == "0.3273591340" and loss(3.576154e-14) == "3.576154000e-14"
     assert loss(1.25e300) == "1.250000000e+300"
+    # no bare point: 4999919685. and -69493684. read as truncated
+    assert loss(4999919685.2) == "4999919685" and sig(-69493684.3) == "-69493684"
+    assert sig(-0.0) == "0.0000000" and loss(-0.0) == "0.000000000"
 
 
 def test_indices_past_nine_are_separated():

@@ -8,6 +8,7 @@ absent), and nothing already in the model is changed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -417,6 +418,13 @@ def test_wrong_kinds_of_objects_are_named(net):
     )
 
 
+def _stepped(model: MLP, X: np.ndarray, T: np.ndarray) -> Any:
+    """An Adam optimizer that has taken one epoch of steps on ``model``."""
+    opt = get_optimizer("adam", lr=0.01)
+    model.fit(X, T, optimizer=opt, epochs=1)
+    return opt
+
+
 def test_one_optimizer_refuses_a_second_model_of_other_shapes():
     X, T = np.ones((10, 3)), np.zeros(10, dtype=int)
     opt = get_optimizer("adam", lr=0.01)
@@ -443,6 +451,10 @@ def test_one_optimizer_refuses_a_second_model_of_other_shapes():
     grads = first.gradients(X, T)[1]
     top = {k: v for k, v in first.params.items() if k.startswith("layers.1.")}
     frozen.step(top, {k: grads[k] for k in top})
+    # ... but a shallower model's fit took a deeper one's moments
+    _raises(ValueError, r"holds state for layers.2.W, which the model does not have",
+            MLP([3, 8, 2], seed=0).fit, X, T, optimizer=_stepped(MLP([3, 8, 2, 2], seed=0), X,
+                                                                 T), epochs=1)  # fmt: skip
     # a deeper one whose first layers have the same shapes took their moments silently
     deeper = MLP([3, 8, 2, 2], seed=0)
     _raises(ValueError, r"holds no state for layers.2.W, but the model's layers.2.W has shape "

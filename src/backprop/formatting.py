@@ -40,8 +40,9 @@ def fixed(v: float) -> str:
 
 def sig(v: float) -> str:
     """Eight significant digits, trailing zeros kept (``0.074392790``, not ``0.07439279``
-    beside ``0.00046887875``): enough to compare a gradient with its finite difference."""
-    return f"{v:#.8g}"
+    beside ``0.00046887875``): enough to compare a gradient with its finite difference. No
+    bare point (``12345678``, not ``12345678.``), and 0 for a negative zero."""
+    return f"{v + 0.0:#.8g}".removesuffix(".")
 
 
 def index(*ks: int, separated: bool = False) -> str:
@@ -59,8 +60,8 @@ def short(v: float) -> str:
 
 def loss(v: float) -> str:
     """Ten significant digits (``L = 0.3273591340``; ``3.576154000e-14``, where ten decimals
-    read 0.0000000000 for a loss that was not 0)."""
-    return f"{v:#.10g}"
+    read 0.0000000000 for a loss that was not 0); no bare point (``4999919685``)."""
+    return f"{v + 0.0:#.10g}".removesuffix(".")
 
 
 STYLES: dict[str, Callable[[float], str]] = {"fixed": fixed, "sig": sig, "short": short,

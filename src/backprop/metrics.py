@@ -209,7 +209,7 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     """
     t, p = _regression_pair(y_true, y_pred)
     # R^2 does not change when t and p are divided by one number: by the power of two
-    # nearest t's largest magnitude (exact: scikit-learn's value to the bit) the squares
+    # at or below t's largest magnitude (exact: scikit-learn's value to the bit) the squares
     # neither overflow (1e200) nor underflow (1e-200) where t's spread is finite
     scale = np.ldexp(1.0, np.frexp(np.abs(t).max(axis=0))[1] - 1)  # <= max|t|: finite
     with np.errstate(over="ignore"):

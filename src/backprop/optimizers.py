@@ -287,7 +287,7 @@ class Optimizer(ABC):
         """
         steady = flat is not None and self._flat_slots_fit(flat)
         if not steady:  # (the flat path's steady state: its slots were made for these)
-            self._check_state_fits(params)
+            self._check_state_fits(params, whole=flat is not None)
         self.t += 1
         lr = self.lr
         if scaled:
@@ -315,15 +315,22 @@ class Optimizer(ABC):
         cached = self._flat_cache
         return cached is not None and cached[0] is flat.params and self._state_is_flat
 
-    def _check_state_fits(self, params: dict[str, Any]) -> None:
+    def _check_state_fits(self, params: dict[str, Any], whole: bool = False) -> None:
         """Refuse, before anything changes, parameters this optimizer holds other state
         for (another shape), or none while it holds some (a deeper model whose first layers
         have the same shapes): it stepped another model, and one optimizer steps one. A
-        step of some of its parameters only (a frozen layer) is fine. Checked once per set
-        of names and shapes (the per-array path asks every step)."""
+        step of some of its parameters only (a frozen layer, stepped by hand) is fine; a
+        ``whole`` model's step (``fit``, ``train_step``) must name every parameter it holds
+        state for (a shallower model took a deeper one's moments). Checked once per set of
+        names and shapes (the per-array path asks every step)."""
         held = {name: slots for name, slots in self.state.items() if slots}
         if not held:
             return
+        if whole and (missing := sorted(set(held) - set(params))):
+            raise ValueError(
+                f"this {self.name} optimizer holds state for {missing[0]}, which the model "
+                "does not have: it stepped another model; give each model its own optimizer"
+            )
         key = tuple((name, tuple(p.shape)) for name, p in params.items())
         if key == getattr(self, "_fits_checked", ()):  # (an optimizer pickled before it)
             return

@@ -157,17 +157,26 @@ def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any
     n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
     problems = []
     if len(x) != n_in:
-        problems.append(f"x has {_count(len(x), 'value')} but w has {n_in} rows (one per input)")
+        problems.append(
+            f"x has {_count(len(x), 'value')} but w has {_count(n_in, 'row')} (one per input)"
+        )
     if len(b1) != n_hidden:
         problems.append(
-            f"b1 has {_count(len(b1), 'value')} but w has {n_hidden} columns (hidden units)"
+            f"b1 has {_count(len(b1), 'value')} but w has {_count(n_hidden, 'column')} "
+            "(hidden units)"
         )
     if len(u) != n_hidden:
-        problems.append(f"u has {_count(len(u), 'row')} but there are {n_hidden} hidden units")
+        problems.append(
+            f"u has {_count(len(u), 'row')} but there are {_count(n_hidden, 'hidden unit')}"
+        )
     if len(b2) != n_out:
-        problems.append(f"b2 has {_count(len(b2), 'value')} but u has {n_out} columns (outputs)")
+        problems.append(
+            f"b2 has {_count(len(b2), 'value')} but u has {_count(n_out, 'column')} (outputs)"
+        )
     if len(t) != n_out:
-        problems.append(f"t has {_count(len(t), 'value')} but the network has {n_out} outputs")
+        problems.append(
+            f"t has {_count(len(t), 'value')} but the network has {_count(n_out, 'output')}"
+        )
     if problems:
         # rows and columns swapped: the shapes of b1, b2 and x say which way they should be
         if len(w) == len(b1) and len(w[0]) == len(x) and len(w) != len(x):

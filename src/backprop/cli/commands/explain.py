@@ -77,7 +77,7 @@ def _table(title: str, *columns: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.caption = title  # carried to _spaced, which prints it as a heading
     for c in columns:
-        table.add_column(c, justify="right")
+        table.add_column(c, justify="right", overflow="fold")  # wrapped, never cut with …
     return table
 
 
@@ -96,7 +96,7 @@ def _gradient_tables(
     if fits(full, WIDTH):
         return [full]
     grad = _table(grad_title, *grad_cols)
-    update = _table(update_title, p, p, f"∂L/∂{p}", f"new {p}")
+    update = _table(update_title, p, f"old {p}", f"∂L/∂{p}", f"new {p}")
     for label, values, g, fd, old, new in rows:
         grad.add_row(label, *values, g, fd)
         update.add_row(label, old, g, new)
@@ -157,7 +157,7 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
     shape = f"{n_in}-{n_hidden}-{n_out}"
     wide = max(n_in, n_hidden, n_out) > 9  # indices past 9: w1,11 rather than w111
     network = (
-        "the tutorial's 2-3-2 network" if shape == "2-3-2" else f"a {shape} network (--weights)"
+        "the tutorial's 2-3-2 network" if shape == "2-3-2" else f"a {shape} network from --weights"
     )
     parts: list[Any] = [
         Text(
@@ -244,7 +244,7 @@ def _spaced(parts: list[Any]) -> list[Any]:
     out: list[Any] = []
     for p in parts:
         if isinstance(p, Table):
-            out.append(Text(str(p.caption), style="bold"))
+            out.append(Text(paragraph(str(p.caption)), style="bold"))
             p.caption = None
             out += [p, Text("")]
         else:
@@ -291,12 +291,16 @@ def render_steps_table(steps: Sequence[SeedStep]) -> Table:
         fell = fell and after < s.loss
         rows.append((str(k + 1), _loss(s.loss), *[_f(y) for y in s.y], _loss(after)))
     how = "the loss falls at every step" if fell else "the loss does not fall at every step"
-    table = _table(
-        f"{len(steps)} successive steps on the same sample ({how})",
-        "step", "L", *[f"y_{j + 1}" for j in range(n_out)], "L after update",
-    )  # fmt: skip
+    title = f"{len(steps)} successive steps on the same sample ({how})"
+    table = _table(title, "step", "L", *[f"y_{j + 1}" for j in range(n_out)], "L after update")
     for row in rows:
         table.add_row(*row)
+    if fits(table, WIDTH):
+        return table
+    # too many outputs for 80 columns (5 or more): the losses alone; the outputs in --json
+    table = _table(f"{title}; the outputs y_j: --json", "step", "L", "L after update")
+    for row in rows:
+        table.add_row(row[0], row[1], row[-1])
     return table
 
 
@@ -374,5 +378,9 @@ def explain(
         objs[0]["finite_difference"] = finite_difference_gradients(trace[0])
         click.echo(json.dumps(objs[0] if steps == 1 else objs))
         return 0
-    print_explanation(trace, make_console())
+    console = make_console()
+    # the tables are laid out for 80 columns everywhere (split where they would not fit);
+    # a narrower terminal wraps the lines rather than rich cutting numbers with …
+    console.width = WIDTH
+    print_explanation(trace, console)
     return 0

@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from ...datasets import read_csv_features
-from ...io import write_atomic
+from ...io import WriteError, write_atomic
 from ...network import MLP
 from ..app import UserError, cli
 from ..config import (
@@ -124,18 +124,43 @@ def _write_output(output: Path, data: bytes) -> None:
     file it names is; a FIFO, a device, ``/dev/stdout`` or a shell's ``>(...)`` is written
     to as it is (replacing it would take the reader's pipe or the device away)."""
     try:
-        mode = os.stat(output).st_mode
-    except FileNotFoundError:
-        mode = None
-    target = os.path.realpath(output) if output.is_symlink() else output
-    # through a symlink whose target path is not that file (/dev/fd/5 of a deleted file
-    # reads 'gone.csv (deleted)': replacing it would make a stray file of that name)
-    stray = mode is not None and not (os.path.exists(target) and os.path.samefile(target, output))
-    if (mode is not None and not stat.S_ISREG(mode)) or stray:
-        with open(output, "wb") as f:
-            f.write(data)
-        return
+        descriptor = _descriptor(output)
+        if descriptor is not None:  # /dev/stdout, /dev/fd/N: the shell's own open file
+            with os.fdopen(os.dup(descriptor), "wb") as f:  # (appending after >>, as it is)
+                f.write(data)
+            return
+        try:
+            mode = os.stat(output).st_mode
+        except FileNotFoundError:
+            mode = None
+        target = os.path.realpath(output) if output.is_symlink() else output
+        # through a symlink whose target path is not that file (/dev/fd/5 of a deleted file
+        # reads 'gone.csv (deleted)': replacing it would make a stray file of that name)
+        stray = mode is not None and not (
+            os.path.exists(target) and os.path.samefile(target, output)
+        )
+        if (mode is not None and not stat.S_ISREG(mode)) or stray:
+            with open(output, "wb") as f:
+                f.write(data)
+            return
+    except WriteError:
+        raise
+    except OSError as e:  # /dev/full: '[Errno 28] No space left on device', no file named
+        raise WriteError(e.errno, e.strerror, str(output)) from None
     write_atomic(target, data)
+
+
+def _descriptor(output: Path) -> int | None:
+    """The open file descriptor ``output`` names (``/dev/stdout``, ``/dev/fd/3``,
+    ``/proc/self/fd/3``), or None for a path of its own."""
+    text = str(output)
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if text in named:
+        return named[text]
+    for prefix in ("/dev/fd/", "/proc/self/fd/"):
+        if text.startswith(prefix) and text[len(prefix) :].isdigit():
+            return int(text[len(prefix) :])
+    return None
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

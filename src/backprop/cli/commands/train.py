@@ -72,8 +72,8 @@ __all__ = ["KeepLastEpoch", "train"]
 def _split_metrics(
     model: MLP, X: np.ndarray, y: np.ndarray, T: np.ndarray, classify: bool
 ) -> dict[str, float]:
-    """Loss and metrics of ``model`` on one split: ``accuracy`` (and macro precision and
-    recall) for classifiers; ``mse``, ``mae``, ``r2`` for regression, on the predictions in
+    """Loss and metrics of ``model`` on one split: ``accuracy`` for classifiers (``evaluate``
+    adds precision, recall and F1); ``mse``, ``mae``, ``r2`` for regression, on the predictions in
     the target's units. ``T``: the targets the model trains on (standardised with target
     scaling), for the loss."""
     out = {"loss": model.loss(X, T)}

@@ -402,6 +402,12 @@
       e.line.setAttribute("stroke", sign);
       e.line.setAttribute("stroke-width", 1 + 4 * Math.min(1, Math.abs(w.v)));
       e.bg.setAttribute("height", e.gtext.textContent ? 27 : 13);
+      // the backdrop as wide as its widest line (0.14976556 is wider than 68 px): an edge
+      // never runs through the digits
+      const width = Math.max(68, e.text.getComputedTextLength(),
+        e.gtext.textContent ? e.gtext.getComputedTextLength() : 0) + 6;
+      e.bg.setAttribute("width", width);
+      e.bg.setAttribute("x", Number(e.text.getAttribute("x")) - width / 2);
     }
     for (const n of tutLayout.nodes) {
       const j = n.j;

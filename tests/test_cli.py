@@ -823,3 +823,31 @@ def test_the_misclassified_grid_says_it_shows_only_the_first_ones(monkeypatch):
     # the summary table's numbers as the epoch lines': 0.2720, not 0.272; 1234, not 1234.
     assert fmt_metric("loss", 0.272) == "0.2720" and fmt_metric("accuracy", 0.5) == "50.00%"
     assert fmt_metric("mse", 1234.0) == "1234" and fmt_metric("mse", 12345.0) == "1.234e+04"
+
+
+def test_a_dollar_in_a_column_name_is_drawn_as_written(tmp_path, monkeypatch):
+    # 'Revenue $$' as the target (or a feature) failed the run after training: matplotlib
+    # read '$...$' as math ('ParseException: Expected end of text')
+    from backprop.cli import plots
+    from backprop.datasets import load_dataset
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (fig.canvas.draw(), drawn.append(fig)))
+    rows = (Path(__file__).parents[1] / "examples/iris.csv").read_text().splitlines()
+    sizes = ["sepal $$ length,b,c,Revenue $$"] + [",".join(r.split(",")[:4]) for r in rows[1:]]
+    (tmp_path / "money.csv").write_text("\n".join(sizes))
+    petals = ["petal $$ length,petal_width,kind $$"] + [
+        ",".join(r.split(",")[2:]) for r in rows[1:]
+    ]
+    (tmp_path / "petals.csv").write_text("\n".join(petals))
+    for name, target in (("money.csv", "Revenue $$"), ("petals.csv", "kind $$")):
+        data = load_dataset(str(tmp_path / name), target=target)
+        classify = data.task == "classification"
+        model = backprop.MLP([data.n_features, 4, data.n_outputs], "tanh", "identity",
+                             "cross_entropy" if classify else "mse", seed=0)  # fmt: skip
+        model.preprocessing = data.preprocessing
+        plots.plot_run(tmp_path, model, data, [{"epoch": 1, "loss": 1.0}])
+    titles = [ax.get_title() for fig in drawn for ax in fig.axes]
+    assert any(t.startswith(r"Revenue \$\$: R²") for t in titles), titles
+    labels = [ax.get_xlabel() for fig in drawn for ax in fig.axes]
+    assert r"petal \$\$ length" in labels

@@ -461,3 +461,28 @@ def test_predict_output_to_a_full_device_names_it(run_cli, files, tmp_path):
     features.write_text("a,b\n1,2\n")
     rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", "/dev/full")
     assert_one_line_error(rc, err, "cannot write /dev/full: No space left on device")
+
+
+def test_predict_output_writes_a_file_in_place_as_a_shell_would(run_cli, files, tmp_path):
+    # the atomic replace gave every output mode 0644 (a private 0600 file became readable
+    # to all, a umask of 077 was ignored) and failed on a bind-mounted file ('Device or
+    # resource busy'); '-' wrote a file named '-'
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n")
+    private = tmp_path / "private.csv"
+    private.write_text("old\n")
+    private.chmod(0o600)
+    inode = private.stat().st_ino
+    rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", str(private))
+    assert rc == 0, err
+    assert private.read_text().startswith("label,")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.stat().st_ino == inode
+    old_umask = os.umask(0o077)
+    try:
+        rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output",
+                             str(tmp_path / "new.csv"))  # fmt: skip
+    finally:
+        os.umask(old_umask)
+    assert rc == 0 and stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o600, err
+    rc, out, err = run_cli("predict", str(files["run"]), str(features), "--output", "-")
+    assert rc == 0 and out.startswith("label,") and not os.path.exists("-"), err

@@ -159,6 +159,8 @@ def test_label_mistakes_are_one_clear_error():
     with pytest.raises(ValueError, match=r"labels go up to 1000000; expected class indices"):
         confusion_matrix([0, 10**6], [0, 1])
     assert confusion_matrix([0, 10**4], [0, 1], n_classes=10**4 + 1).shape == (10001, 10001)
+    with pytest.raises(ValueError, match=r"give class_names, one per class, for more than"):
+        classification_report([0, 20000], [0, 20000])  # it named n_classes, which it lacks
     with pytest.raises(ValueError, match=r"n_classes must be a positive integer; got 1.5"):
         confusion_matrix([0, 1], [0, 1], n_classes=1.5)
     with pytest.raises(ValueError, match=r"class_names lists 2 classes but the labels go up to 2"):

@@ -571,6 +571,8 @@ def test_a_column_the_history_lacks_is_a_key_error():
     assert history["loss"] and len(history["loss"]) == 1
     with pytest.raises(KeyError, match=r"the history has no column 'val_acc'; its columns are"):
         history["val_acc"]  # [] before: history["val_acc"][-1] was a bare IndexError
+    # "val_loss" in history looped forever (__getitem__ tried 0, 1, 2...)
+    assert "loss" in history and "val_loss" not in history
 
 
 def test_balanced_class_weights_count_the_classes_present_as_sklearn():

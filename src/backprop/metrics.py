@@ -120,15 +120,18 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> 
     return _confusion(*_pair(y_true, y_pred), n_classes)
 
 
-def _confusion(t: np.ndarray, p: np.ndarray, n_classes: Any, given: str = "") -> np.ndarray:
+def _confusion(
+    t: np.ndarray, p: np.ndarray, n_classes: Any, given: str = "", more: str = "n_classes"
+) -> np.ndarray:
     """The confusion matrix of labels ``t`` and ``p``; ``given`` says where ``n_classes``
-    came from, for the error when a label is out of range."""
+    came from, for the error when a label is out of range, and ``more`` what names more
+    than :data:`MAX_INFERRED_CLASSES` classes."""
     top = int(max(t.max(), p.max())) + 1
     if n_classes is None:
         if top > MAX_INFERRED_CLASSES:
             raise ValueError(
                 f"the labels go up to {top - 1}; expected class indices 0..k-1 (give "
-                f"n_classes for more than {MAX_INFERRED_CLASSES:,} classes)"
+                f"{more} for more than {MAX_INFERRED_CLASSES:,} classes)"
             )
         k = top
     elif is_count(n_classes, 1):
@@ -245,7 +248,7 @@ def classification_report(
     """
     t, p = _pair(y_true, y_pred)
     if class_names is None:
-        C = _confusion(t, p, None)
+        C = _confusion(t, p, None, more="class_names, one per class,")
         averaged = (C.sum(axis=0) + C.sum(axis=1)) > 0  # the labels that occur, as sklearn
     else:
         k = len(class_names)

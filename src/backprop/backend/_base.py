@@ -157,8 +157,10 @@ def open_array_api_strict(device: str | None = None) -> Backend:
         raise ImportError(
             "backend='array_api_strict' needs array-api-strict: pip install array-api-strict"
         ) from e
-    if device not in (None, "cpu"):  # it was ignored
+    cpu = xp.__array_namespace_info__().default_device()  # Device('CPU_DEVICE')
+    if device not in (None, "cpu", "CPU_DEVICE", cpu):  # another was ignored without a word
         raise ValueError(
-            f"backend='array_api_strict' has no device but the CPU; got device={device!r}"
+            f"backend='array_api_strict' runs on its CPU device only ({cpu!r}, or 'cpu'); "
+            f"got device={device!r}"
         )
     return Backend(name="array_api_strict", xp=xp)

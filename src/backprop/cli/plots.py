@@ -188,6 +188,13 @@ def plot_curves(
     return written
 
 
+def _plain(text: str) -> str:
+    """A user's text (a CSV file's column, class or file name) as matplotlib shows it
+    literally: an unescaped ``$`` starts its math mode, and ``Revenue $$`` failed the run
+    after training ('ParseException')."""
+    return text.replace("$", r"\$")
+
+
 def _integer_ticks() -> Any:
     from matplotlib.ticker import MaxNLocator
 
@@ -274,14 +281,15 @@ def plot_decision_boundary(
             ax.scatter(
                 raw(X[m, 0], 0), raw(X[m, 1], 1), s=size, c=colors[c], marker=marker,
                 edgecolors="k", linewidths=0.4,
-                label=f"class {names[c]} ({which})",
+                label=f"class {_plain(names[c])} ({which})",
             )  # fmt: skip
     ax.set_xlim(g1[0], g1[-1])
     ax.set_ylim(g2[0], g2[-1])
-    ax.set_xlabel(names_xy[0])
-    ax.set_ylabel(names_xy[1])
+    ax.set_xlabel(_plain(names_xy[0]))
+    ax.set_ylabel(_plain(names_xy[1]))
     ax.set_title(
-        f"Decision boundary{': ' + title if title else ''} (accuracy {', '.join(scores)})\n"
+        f"Decision boundary{': ' + _plain(title) if title else ''} "
+        f"(accuracy {', '.join(scores)})\n"
         "shading: the model's confidence in the predicted class",
         fontsize="medium",
     )
@@ -334,9 +342,10 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
         r2 = float(r2_score(true[:, j : j + 1], pred[:, j : j + 1]))
         target = getattr(model.preprocessing, "target", None)  # a CSV file's column
         name = (target or "target") if pred.shape[1] == 1 else f"output {j + 1}"
-        ax.set_title(f"{name}: R² {r2:.3f} on {len(true)} {split} rows", fontsize="medium")
-        ax.set_xlabel(f"true {name}")
-        ax.set_ylabel(f"predicted {name}")
+        shown = _plain(name)
+        ax.set_title(f"{shown}: R² {r2:.3f} on {len(true)} {split} rows", fontsize="medium")
+        ax.set_xlabel(f"true {shown}")
+        ax.set_ylabel(f"predicted {shown}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="upper left")
     _save(fig, path)
@@ -379,7 +388,7 @@ def plot_misclassified(
         ax.imshow(np.asarray(X[idx], dtype=np.float64).reshape(tuple(image_shape)), cmap="gray_r")
         t, p = int(y[idx]), int(pred[idx])
         label = (names[t], names[p]) if names is not None else (t, p)
-        ax.set_title(f"{label[0]} → {label[1]}", fontsize=10)
+        ax.set_title(f"{_plain(str(label[0]))} → {_plain(str(label[1]))}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     _save(fig, path)

@@ -64,6 +64,11 @@ class History:
     def __len__(self) -> int:
         return len(self.epochs)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether some epoch has the column ``key`` (``"val_loss" in history``; it looped
+        forever through ``__getitem__`` with 0, 1, 2...)."""
+        return any(key in row for row in self.epochs)
+
     @property
     def history(self) -> dict[str, list[float]]:
         """Every column over the epochs, Keras' ``History.history``:

@@ -38,7 +38,7 @@ __all__ = ["predict"]
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write here instead of stdout.",
+    help="Write here instead of stdout ('-': stdout).",
 )
 @device_options
 def predict(model_path: Path, input_path: Path | None, output: Path | None, **options: Any) -> int:
@@ -58,6 +58,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
       backprop predict runs/iris
     """
     handle = open_handle(model_path)
+    if output is not None and str(output) == "-":  # the usual name of stdout
+        output = None
     if output is not None:
         handle.check_output(output, "--output", input_path)
     model = load_model_file(handle.model_path, options["backend"], options["device"])
@@ -119,35 +121,31 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
 
 
 def _write_output(output: Path, data: bytes) -> None:
-    """``data`` into ``output``: a regular file is replaced whole or not at all (a hard
-    link's other names keep their bytes: it may be a run's file); through a symlink, the
-    file it names is; a FIFO, a device, ``/dev/stdout`` or a shell's ``>(...)`` is written
-    to as it is (replacing it would take the reader's pipe or the device away)."""
+    """``data`` into ``output`` as a shell's ``>`` would write it: an open descriptor
+    (``/dev/stdout``, ``/dev/fd/N``, a ``>>`` appending) as it is, a FIFO or a device as it
+    is, a new file with the umask's mode, an existing file in place (its mode, owner and a
+    bind mount kept) through any symlink. A file with other names (a hard link: it may be a
+    run's file) is replaced instead, so that those names keep their bytes."""
     try:
         descriptor = _descriptor(output)
-        if descriptor is not None:  # /dev/stdout, /dev/fd/N: the shell's own open file
-            with os.fdopen(os.dup(descriptor), "wb") as f:  # (appending after >>, as it is)
+        if descriptor is not None:
+            with os.fdopen(os.dup(descriptor), "wb") as f:
                 f.write(data)
             return
         try:
-            mode = os.stat(output).st_mode
+            info = os.stat(output)
         except FileNotFoundError:
-            mode = None
-        target = os.path.realpath(output) if output.is_symlink() else output
-        # through a symlink whose target path is not that file (/dev/fd/5 of a deleted file
-        # reads 'gone.csv (deleted)': replacing it would make a stray file of that name)
-        stray = mode is not None and not (
-            os.path.exists(target) and os.path.samefile(target, output)
-        )
-        if (mode is not None and not stat.S_ISREG(mode)) or stray:
-            with open(output, "wb") as f:
-                f.write(data)
+            info = None
+        if info is not None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            target = os.path.realpath(output) if output.is_symlink() else output
+            write_atomic(target, data)
             return
-    except WriteError:
+        with open(output, "wb") as f:
+            f.write(data)
+    except (WriteError, BrokenPipeError):  # a closed pipe: quietly, as stdout's
         raise
     except OSError as e:  # /dev/full: '[Errno 28] No space left on device', no file named
         raise WriteError(e.errno, e.strerror, str(output)) from None
-    write_atomic(target, data)
 
 
 def _descriptor(output: Path) -> int | None:

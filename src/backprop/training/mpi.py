@@ -165,7 +165,7 @@ class World:
         together."""
         global _pending_abort
         if self.size > 1 and self._exit_comm is None and hasattr(self.comm, "Dup"):
-            self._exit_comm = self.comm.Dup()  # every rank, here: a collective of its own
+            self._exit_comm = _exit_comm_of(self.comm)
         try:
             yield
         except (KeyboardInterrupt, RankFailure, RanksDisagree, *agreed):
@@ -230,6 +230,22 @@ _OTHERS_WAIT = "_backprop_others_wait"
 _excepthook_installed = False
 #: The communicators of a data-parallel fit that raised on this rank, until one ends well.
 _pending_abort: tuple[Any, Any] | None = None
+
+
+#: (communicator, its duplicate for the exit barrier): one duplicate per communicator,
+#: made once, however many fits use it (each Dup takes one of MPI's limited contexts).
+_EXIT_COMMS: list[tuple[Any, Any]] = []
+
+
+def _exit_comm_of(comm: Any) -> Any:
+    """The duplicate of ``comm`` the exit barrier runs on (made on first use, on every rank
+    at the same point of the same fit: ``Dup`` is a collective)."""
+    for known, dup in _EXIT_COMMS:
+        if known == comm:
+            return dup
+    dup = comm.Dup()
+    _EXIT_COMMS.append((comm, dup))
+    return dup
 
 
 #: How long a rank that ends with an error waits for the others to end too before it

@@ -286,15 +286,29 @@ def test_small_updates_and_small_losses_show_their_digits(run_cli):
     assert rc == 0 and "0.0000000000" not in out and "L = 1/2 Σ_j (y_j - t_j)² = 3.5" in out
 
 
-def test_the_estimate_says_when_it_cannot_check(run_cli):
+def test_the_estimate_says_when_it_cannot_check(run_cli, tmp_path):
     # --t 1e150,0: estimate 0.0000000 beside -9.38e+148 and 'largest gap 1.6e+149', with
     # nothing saying that the estimate, not the gradient, had failed
     rc, out, _ = run_cli("explain")
     text = " ".join(out.split())
     assert rc == 0 and "off by about ε_machine L / ε = 7.3e-12 from rounding" in text
-    assert "cannot check" not in text
+    assert "by up to 2.3e-12 from its terms in ε²" in text and "cannot check" not in text
     rc, out, _ = run_cli("explain", "--t", "1e150,0")
     assert rc == 0 and "so the estimate cannot check these gradients" in " ".join(out.split())
+    # near a minimum the ε² term, unquantified before, is the whole gap (b(2)1 -1.5809522e-10
+    # against its estimate -1.5885294e-10)
+    rc, out, _ = run_cli("explain", "--json")
+    y = json.loads(out)["y"]
+    rc, out, _ = run_cli("explain", "--t", f"{y[0] + 1e-9!r},{y[1] - 1e-9!r}")
+    text = " ".join(out.split())
+    gap = float(re.search(r"estimate\| = ([0-9.]+e[+-]\d+)", text)[1])
+    bound = float(re.search(r"by up to ([0-9.]+e[+-]\d+)", text)[1])
+    assert rc == 0 and gap <= 1.5 * bound
+    # saturated units: every gradient and every estimate 0, and it said 'cannot check'
+    saturated = {"w": [[50.0] * 3] * 2, "b1": [50.0] * 3, "u": [[50.0] * 2] * 3, "b2": [50.0] * 2}
+    (tmp_path / "s.json").write_text(json.dumps(saturated))
+    rc, out, _ = run_cli("explain", "--weights", str(tmp_path / "s.json"))
+    assert rc == 0 and "cannot check" not in " ".join(out.split())
 
 
 def test_the_steps_title_says_whether_the_loss_fell(run_cli):

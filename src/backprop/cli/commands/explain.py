@@ -146,12 +146,20 @@ def _bias_tables(layer: int, grad: list, fd: list, old: list, new: list) -> list
                             rows)  # fmt: skip
 
 
-def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -> Group:
+def render_step(
+    step: SeedStep,
+    fd: dict[str, Any],
+    number: int | None = None,
+    fd_2eps: dict[str, Any] | None = None,
+) -> Group:
     """Every number of one step as rich renderables: forward pass, loss, output deltas,
     ``dL/du_ij = delta_j h_i``, ``dL/dh_j = sum_k delta_k u_jk``, hidden deltas,
     ``dL/dw_ij = delta_j x_i``, the bias gradients and every updated weight, with the
     finite-difference estimate ``fd`` (from :func:`finite_difference_gradients`) beside
-    each gradient."""
+    each gradient (``fd_2eps``, the estimates with 2 eps, bound their truncation error;
+    computed here when not given)."""
+    if fd_2eps is None:
+        fd_2eps = finite_difference_gradients(step, 2 * FD_EPS)
     n_in, n_hidden, n_out = len(step.x), len(step.h), len(step.y)
     head = "One backprop step" if number is None else f"Step {number}"
     shape = f"{n_in}-{n_hidden}-{n_out}"
@@ -232,7 +240,9 @@ def render_step(step: SeedStep, fd: dict[str, Any], number: int | None = None) -
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
                 f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
                 f"estimate is itself off by about ε_machine L / ε = {_rounding(step):.1e} "
-                f"from rounding, and by terms in ε²{_too_coarse(step)}."
+                f"from rounding, and by up to {_truncation(fd, fd_2eps):.1e} from its terms "
+                f"in ε² (a third of its gap to the estimate with 2ε)"
+                f"{_too_coarse(step, fd, fd_2eps)}."
             )
         )
     )
@@ -271,12 +281,23 @@ def _rounding(step: SeedStep) -> float:
     return float(np.finfo(np.float64).eps) * abs(step.loss) / FD_EPS
 
 
-def _too_coarse(step: SeedStep) -> str:
-    """A warning when the estimate's rounding is past 1% of the largest gradient (targets
-    of 1000: L near 1e6): then the estimate, not the gradient, fails to match."""
+def _truncation(fd: dict[str, Any], fd_2eps: dict[str, Any]) -> float:
+    """A bound on the estimate's truncation error from its ε² term: with
+    ``D(h) = f' + c h^2``, ``|D(2 eps) - D(eps)| = 3 |c| eps^2`` (Richardson)."""
+    return max(
+        abs(a - b) / 3.0
+        for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
+        for a, b in zip(_flat(fd[key]), _flat(fd_2eps[key]), strict=True)
+    )
+
+
+def _too_coarse(step: SeedStep, fd: dict[str, Any], fd_2eps: dict[str, Any]) -> str:
+    """A warning when the estimate's own error (rounding, ε² terms) is past 1% of the
+    largest gradient (targets of 1000: L near 1e6): then the estimate, not the gradient,
+    fails to match. None when every gradient is 0 (saturated units: both say 0)."""
     largest = max(abs(v) for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
                   for v in _flat(getattr(step, key)))  # fmt: skip
-    if _rounding(step) <= 0.01 * largest:
+    if largest == 0 or _rounding(step) + _truncation(fd, fd_2eps) <= 0.01 * largest:
         return ""
     return ": here over 1% of the largest gradient, so the estimate cannot check these gradients"
 

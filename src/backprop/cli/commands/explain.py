@@ -240,7 +240,7 @@ def render_step(
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
                 f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
                 f"estimate is itself off by about ε_machine L / ε = {_rounding(step):.1e} "
-                f"from rounding, and by up to {_truncation(fd, fd_2eps):.1e} from its terms "
+                f"from rounding, and by about {_truncation(fd, fd_2eps):.1e} from its terms "
                 f"in ε² (a third of its gap to the estimate with 2ε)"
                 f"{_too_coarse(step, fd, fd_2eps)}."
             )
@@ -294,7 +294,7 @@ def _truncation(fd: dict[str, Any], fd_2eps: dict[str, Any]) -> float:
 def _too_coarse(step: SeedStep, fd: dict[str, Any], fd_2eps: dict[str, Any]) -> str:
     """A warning when the estimate's own error (rounding, ε² terms) is past 1% of the
     largest gradient (targets of 1000: L near 1e6): then the estimate, not the gradient,
-    fails to match. None when every gradient is 0 (saturated units: both say 0)."""
+    fails to match. Nothing when every gradient is 0 (saturated units: both say 0)."""
     largest = max(abs(v) for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
                   for v in _flat(getattr(step, key)))  # fmt: skip
     if largest == 0 or _rounding(step) + _truncation(fd, fd_2eps) <= 0.01 * largest:

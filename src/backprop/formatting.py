@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "short", "sig", "state",
+    "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "plural", "short", "sig",
+    "state",
 ]  # fmt: skip
 
 
@@ -50,6 +51,11 @@ def index(*ks: int, separated: bool = False) -> str:
     ``"1,2"`` when ``separated`` (a layer of more than 9 units: ``w111`` would not say which
     of w1,11 and w11,1)."""
     return ("," if separated else "").join(str(k + 1) for k in ks)
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``: a count and its noun, for messages."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def short(v: float) -> str:

@@ -22,6 +22,7 @@ from ._limits import read_user_file
 from ._validation import is_finite_number as _is_number
 from ._validation import short_repr as _short
 from ._validation import unique_keys
+from .formatting import plural
 from .reference import SEED_EXAMPLE, SeedStep, seed_step
 
 __all__ = [
@@ -158,24 +159,24 @@ def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any
     problems = []
     if len(x) != n_in:
         problems.append(
-            f"x has {_count(len(x), 'value')} but w has {_count(n_in, 'row')} (one per input)"
+            f"x has {plural(len(x), 'value')} but w has {plural(n_in, 'row')} (one per input)"
         )
     if len(b1) != n_hidden:
         problems.append(
-            f"b1 has {_count(len(b1), 'value')} but w has {_count(n_hidden, 'column')} "
+            f"b1 has {plural(len(b1), 'value')} but w has {plural(n_hidden, 'column')} "
             "(hidden units)"
         )
     if len(u) != n_hidden:
         problems.append(
-            f"u has {_count(len(u), 'row')} but there are {_count(n_hidden, 'hidden unit')}"
+            f"u has {plural(len(u), 'row')} but there are {plural(n_hidden, 'hidden unit')}"
         )
     if len(b2) != n_out:
         problems.append(
-            f"b2 has {_count(len(b2), 'value')} but u has {_count(n_out, 'column')} (outputs)"
+            f"b2 has {plural(len(b2), 'value')} but u has {plural(n_out, 'column')} (outputs)"
         )
     if len(t) != n_out:
         problems.append(
-            f"t has {_count(len(t), 'value')} but the network has {_count(n_out, 'output')}"
+            f"t has {plural(len(t), 'value')} but the network has {plural(n_out, 'output')}"
         )
     if problems:
         # rows and columns swapped: the shapes of b1, b2 and x say which way they should be
@@ -184,10 +185,6 @@ def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any
         if len(u) == len(b2) and len(u[0]) == len(b1) and len(u) != len(b1):
             problems.append("is u transposed? u[i][j] joins hidden unit i to output j")
         raise ExplainError("; ".join(problems))
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # ------------------------------------------------------------------------ numbers

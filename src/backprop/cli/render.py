@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from ..formatting import plural
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..training.progress import MAX_WIDTH
 from .run_folder import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
@@ -45,11 +46,6 @@ def labelled(label: str, text: str, width: int = WIDTH) -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
-
-
-def plural(n: int, noun: str) -> str:
-    """``"1 epoch"``, ``"3 epochs"``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def run_header(

@@ -199,7 +199,7 @@ def lock_run_dir(folder: Path) -> _RunLock:
 
 def _remove_stale_temporaries(folder: Path) -> None:
     """Remove what a process killed mid-write (SIGKILL, a power cut) left of its writes:
-    ``write_atomic``'s ``.NAME.XXXXXXXX.tmp`` files beside the run's files, each as large as
+    ``write_atomic``'s ``.NAME.<random>.tmp`` files beside the run's files, each as large as
     the file it was becoming. Only under the folder's lock, when nobody else writes there."""
     names = (*RUN_FILES, *plots.PLOT_FILES)
     for entry in os.scandir(folder):

@@ -107,12 +107,12 @@ def _as_npy(x: Any) -> NpyArray | None:
     return None
 
 
-def same_on_every_rank(values: np.ndarray) -> np.ndarray:
-    """``values`` (a NumPy array) as rank 0 has them, on every rank of a multi-rank launch
-    (``mpirun``); as they are in one process. For what each rank draws at random but all
-    must share: the seeds of an unseeded scikit-learn estimator (every rank trains one
-    model, and so one shuffle, one validation split)."""
-    world = get_world(None)
+def same_on_every_rank(values: np.ndarray, world: World | None = None) -> np.ndarray:
+    """``values`` (a NumPy array) as rank 0 has them, on every rank of ``world`` (default: a
+    multi-rank launch, ``mpirun``); as they are in one process. For what each rank draws at
+    random but all must share: the seeds of an unseeded scikit-learn estimator, or of an
+    unseeded fit's shuffle (every rank trains one model, on one order of the rows)."""
+    world = get_world(None) if world is None else world
     if world is None or world.size == 1:
         return values
     return world.broadcast(np.ascontiguousarray(values), "shared random seeds")
@@ -318,9 +318,8 @@ def fit_data_parallel(
         if seed is None and not resumed and world.size > 1:
             # an unseeded shuffle drew another order on each rank, while each rank takes its
             # slice of every batch of one shared order: rows trained twice, others never
-            entropy = np.random.SeedSequence().entropy % 2**63
-            shared = world.broadcast(np.array([entropy], dtype=np.int64), "shuffle seed")
-            state.rng = np.random.default_rng(int(shared[0]))
+            entropy = np.array([np.random.SeedSequence().entropy % 2**63], dtype=np.int64)
+            state.rng = np.random.default_rng(int(same_on_every_rank(entropy, world)[0]))
 
         be = model.backend
         train_rows = np.arange(n_all)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_sample_weight, is_count, is_finite_number, is_flag, short_repr
+from ..formatting import plural
 from ..initializers import as_generator
 from ..network import MLP
 from ..optimizers import Optimizer, get_optimizer
@@ -313,7 +314,7 @@ def end_of_epochs(state: TrainState, restored: bool) -> None:
     if state.history.stop_reason:
         return
     n, best = state.epoch, state.history.best_epoch
-    reason = f"completed {n} epoch{'' if n == 1 else 's'}"
+    reason = f"completed {plural(n, 'epoch')}"
     if restored and best is not None and best != n:
         reason += f"; the model is epoch {best}'s, early stopping's best"
     state.history.stop_reason = reason

@@ -200,6 +200,14 @@ class World:
 _exit_hook_registered = False
 
 
+def _flush_std_streams() -> None:
+    """Flush stdout and stderr before a process ends without Python's own exit (``os._exit``,
+    ``MPI_Abort``): what it printed last is not lost."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 def _exit_without_finalize() -> None:
     """After a collective timed out, end this process at exit without ``MPI_Finalize``.
 
@@ -216,9 +224,7 @@ def _exit_without_finalize() -> None:
     _exit_hook_registered = True
 
     def leave() -> None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        _flush_std_streams()
         os._exit(1)
 
     atexit.register(leave)
@@ -275,9 +281,7 @@ def _end(pair: tuple[Any, Any] | None, status: int) -> None:
     deadline = time.monotonic() + EXIT_AGREEMENT_SECONDS
     while not request.Test():
         if time.monotonic() > deadline:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
+            _flush_std_streams()
             comm.Abort(status)
         time.sleep(0.01)
 

@@ -234,15 +234,15 @@ def render_step(
     parts += _weight_tables("w", "x", [_s(v) for v in step.x], step.delta_hidden, step.grad_w,
                             fd["grad_w"], step.w, step.w_new, wide)  # fmt: skip
     parts += _bias_tables(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new)
+    rounding, truncation = _rounding(step), _truncation(fd, fd_2eps)
     parts.append(
         Text(
             paragraph(
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
                 f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
-                f"estimate is itself off by about ε_machine L / ε = {_rounding(step):.1e} "
-                f"from rounding, and by about {_truncation(fd, fd_2eps):.1e} from its terms "
-                f"in ε² (a third of its gap to the estimate with 2ε)"
-                f"{_too_coarse(step, fd, fd_2eps)}."
+                f"estimate is itself off by about ε_machine L / ε = {rounding:.1e} from "
+                f"rounding, and by about {truncation:.1e} from its terms in ε² (a third of "
+                f"its gap to the estimate with 2ε){_too_coarse(step, rounding + truncation)}."
             )
         )
     )
@@ -291,13 +291,13 @@ def _truncation(fd: dict[str, Any], fd_2eps: dict[str, Any]) -> float:
     )
 
 
-def _too_coarse(step: SeedStep, fd: dict[str, Any], fd_2eps: dict[str, Any]) -> str:
-    """A warning when the estimate's own error (rounding, ε² terms) is past 1% of the
-    largest gradient (targets of 1000: L near 1e6): then the estimate, not the gradient,
-    fails to match. Nothing when every gradient is 0 (saturated units: both say 0)."""
+def _too_coarse(step: SeedStep, error: float) -> str:
+    """A warning when the estimate's own ``error`` (rounding and ε² terms) is past 1% of
+    the largest gradient (targets of 1000: L near 1e6): then the estimate, not the
+    gradient, fails to match. Nothing when every gradient is 0 (saturated units: both 0)."""
     largest = max(abs(v) for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
                   for v in _flat(getattr(step, key)))  # fmt: skip
-    if largest == 0 or _rounding(step) + _truncation(fd, fd_2eps) <= 0.01 * largest:
+    if largest == 0 or error <= 0.01 * largest:
         return ""
     return ": here over 1% of the largest gradient, so the estimate cannot check these gradients"
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -627,6 +628,18 @@ def test_export_onnx_matches_the_model(run_cli, toy_run, tmp_path):
     name = session.get_inputs()[0].name
     got = session.run(None, {name: X.astype(np.float32)})[0]
     np.testing.assert_allclose(got, model.predict(X), atol=1e-5)
+
+
+def test_export_writes_only_files(run_cli, toy_run, tmp_path):
+    # a FIFO (or /dev/null, as root) was replaced by a regular file; '-' became a file '-'
+    pytest.importorskip("onnx", reason="onnx is an optional extra")
+    os.mkfifo(tmp_path / "fifo")
+    rc, _, err = run_cli("export", str(toy_run[0]), str(tmp_path / "fifo"))
+    assert rc == 2 and err.count("\n") == 1 and "it is a FIFO, not a regular file" in err
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode)
+    rc, _, err = run_cli("export", str(toy_run[0]), "-")
+    assert rc == 2 and err.count("\n") == 1 and "OUT.onnx is '-'" in err
+    assert not Path("-").exists()
 
 
 # ----------------------------------------------------------------- help, version

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -644,3 +645,25 @@ def test_write_atomic_claims_and_names_the_file(tmp_path, monkeypatch):
         write_atomic(tmp_path / "no" / "b", b"x")
     assert (tmp_path / "a").read_bytes() == b"one"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "link"]
+
+
+def test_write_atomic_keeps_modes_and_never_replaces_a_device(tmp_path):
+    # `backprop export m.safetensors /dev/null` (as root) replaced the device itself with a
+    # regular file, and an existing chmod 600 file came back 0644
+    from backprop.io import write_atomic
+    from backprop.io.safetensors import WriteError
+
+    private = tmp_path / "private.onnx"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    write_atomic(private, b"new")
+    assert private.read_bytes() == b"new" and stat.S_IMODE(private.stat().st_mode) == 0o600
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)  # as /dev/stdout is a symlink to a descriptor
+    for path, kind in ((fifo, "a FIFO"), (null, "a character device")):
+        with pytest.raises(WriteError, match=f"^cannot write {path}: it is {kind}, not a "):
+            write_atomic(path, b"x")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and null.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "null", "private.onnx"]

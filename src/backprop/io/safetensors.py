@@ -14,9 +14,11 @@ file so that a crash leaves the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +85,10 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     flushed and fsynced, then renamed over ``path`` with :func:`os.replace` (atomic on
     POSIX and Windows; a symlink at ``path`` is replaced, not followed), and the directory
     is fsynced so that the rename itself survives a power cut. A crash or a failed write at
-    any point leaves no half-written ``path`` and no temporary file.
+    any point leaves no half-written ``path`` and no temporary file. A file replaced keeps
+    its permission bits (a new one gets 0644). A device, FIFO or socket at ``path``, or a
+    symlink to one (``/dev/null``, ``/dev/stdout``), is refused: renaming over it would
+    replace the device itself with a regular file.
 
     Parameters
     ----------
@@ -97,12 +102,13 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     Raises
     ------
     WriteError
-        An OSError naming ``path`` (disk full, read-only folder...).
+        An OSError naming ``path`` (disk full, read-only folder, a device at ``path``...).
     FileExistsError
         ``exclusive`` and ``path`` exists.
     """
     path = Path(as_path(path))
     directory = path.parent
+    mode = 0o644 if exclusive else _replaced_mode(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -112,7 +118,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         if exclusive:
             _link_new(tmp, path)
             os.unlink(tmp)
@@ -127,6 +133,32 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
             raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
         raise
     _fsync_dir(directory)
+
+
+def _replaced_mode(path: Path) -> int:
+    """The permission bits the new file at ``path`` gets: those of the regular file it
+    replaces, else 0644; WriteError for a special file there or a symlink to one."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            info = os.stat(path)  # what it points to (a dangling link: just replaced)
+            if stat.S_ISREG(info.st_mode):
+                return 0o644  # the link is replaced, its target left as it is
+    except OSError:
+        return 0o644  # nothing there (or a loop): the rename says what is wrong, if anything
+    if stat.S_ISREG(info.st_mode):
+        return stat.S_IMODE(info.st_mode)
+    if stat.S_ISDIR(info.st_mode):
+        return 0o644  # os.replace: 'Is a directory'
+    kind = (
+        "a character device" if stat.S_ISCHR(info.st_mode)
+        else "a block device" if stat.S_ISBLK(info.st_mode)
+        else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+        else "a socket"
+    )  # fmt: skip
+    raise WriteError(
+        errno.EINVAL, f"it is {kind}, not a regular file (expected a file's path)", str(path)
+    )
 
 
 def _link_new(tmp: str, path: Path) -> None:

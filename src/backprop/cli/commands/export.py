@@ -42,6 +42,8 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
       backprop export runs/mnist
       backprop export runs/mnist/model.safetensors mnist.onnx --opset 20
     """
+    if out_path is not None and str(out_path) == "-":
+        raise UserError("OUT.onnx is '-': export writes a binary file; give its path (model.onnx)")
     handle = open_handle(model_path)
     model = load_model_file(handle.model_path, None, None)
     labels = None

@@ -143,6 +143,18 @@ def test_constant_feature_does_not_divide_by_zero(tmp_path):
     assert ds.preprocessing.scale[0] == 1.0
 
 
+@pytest.mark.parametrize("value", [0.1, 0.3, 0.7, 123.456, 1e-5, 1e200])
+def test_a_constant_column_of_an_inexact_value_is_constant(value):
+    # 0.3 ten times: summed, mean 0.29999999999999993 and deviation 5.6e-17, which became
+    # its scale: the column read as 1.0 in training and 0.31 at prediction as 1.8e14
+    for n in (3, 10, 1000):
+        X = np.column_stack([np.full(n, value), np.arange(n, dtype=float)])
+        pre = fit_standardizer(X, ["c", "x"])
+        assert pre.mean[0] == value and pre.scale[0] == 1.0
+        assert pre.transform(X)[:, 0].tolist() == [0.0] * n
+        assert pre.with_target_scaling(X[:, :1]).target_scale == (1.0,)
+
+
 def test_standardising_columns_of_tiny_or_huge_magnitude():
     """Features below 1e-160 had their squares underflow: std 0, scale 1, inputs left near
     1e-170 and a separable set at chance. Regression targets near 1e200 overflowed the

@@ -263,7 +263,9 @@ def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each column's mean and population standard deviation, also for columns whose sum or
     squares overflow float64 (values near 1e154 and beyond) or whose squares underflow
     (all below 1e-150, whose spread would read as 0): those are the statistics of the
-    column divided by its largest magnitude m, times m."""
+    column divided by its largest magnitude m, times m. A column of one value has exactly
+    that mean and a deviation of 0 (summed, 0.3 ten times has the mean 0.29999999999999993
+    and a deviation of 5.6e-17, which as a scale made 0.31 read as 1.8e14 deviations)."""
     with np.errstate(over="ignore", invalid="ignore"):
         mean = X.mean(axis=0)
         std = X.std(axis=0)
@@ -273,6 +275,10 @@ def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         unit = X[:, odd] / m[odd]
         mean[odd] = unit.mean(axis=0) * m[odd]
         std[odd] = unit.std(axis=0) * m[odd]
+    if X.shape[0]:
+        constant = (X == X[0]).all(axis=0)
+        mean[constant] = X[0, constant]
+        std[constant] = 0.0
     return mean, std
 
 

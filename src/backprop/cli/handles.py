@@ -5,6 +5,7 @@ as its ``config.toml`` records them."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +135,15 @@ def model_inputs(
 
     When both the data and the model carry a scaling (CSV files, standardised tables), the
     rows are taken back to raw numbers with the data's scaling and standardised with the
-    model's, columns matched by name, and labels matched by class name; otherwise the rows
-    are used as they are.
+    model's, columns matched by name, and labels matched by class name. A model without one
+    (moons, mnist) takes a CSV file's raw numbers, its columns in order, and labels that
+    are its class numbers. Otherwise the rows are used as they are.
     """
     pre, dpre = model.preprocessing, data.preprocessing
+    if pre is None and dpre is not None:  # the model was trained on raw numbers
+        X = X * np.asarray(dpre.scale) + np.asarray(dpre.mean)
+        if data.task == "classification" and data.class_names is not None:
+            y = np.array([_class_number(data, model, data.class_names[k]) for k in y], np.int64)
     if pre is not None and dpre is not None:
         missing = [f for f in pre.feature_names if f not in dpre.feature_names]
         if missing:
@@ -152,16 +158,47 @@ def model_inputs(
             and pre.classes is not None
             and data.class_names is not None
         ):
-            unknown = sorted({data.class_names[k] for k in np.unique(y)} - set(pre.classes))
+            by_name = {c: k for k, c in enumerate(pre.classes)}
+            by_value: dict[float, int] = {}  # numbers as numbers: '2.0' is the class '2'
+            for k, c in enumerate(pre.classes):
+                if (v := _number(c)) is not None:
+                    by_value.setdefault(v, k)
+            named = {
+                c: by_name[c] if c in by_name else by_value.get(_number(c))  # type: ignore[arg-type]
+                for c in data.class_names
+            }
+            present = {data.class_names[k] for k in np.unique(y)}
+            unknown = sorted(c for c in present if named[c] is None)
             if unknown:
                 raise UserError(
                     f"dataset {data.name} has labels {unknown} the model was not trained on"
                 )
-            index = {c: k for k, c in enumerate(pre.classes)}
-            y = np.array([index[data.class_names[k]] for k in y], dtype=np.int64)
+            y = np.array([named[data.class_names[k]] for k in y], dtype=np.int64)
     if X.shape[1] != model.n_inputs:
         raise UserError(
             f"the model expects {model.n_inputs} input features but dataset {data.name} "
             f"has {X.shape[1]}"
         )
     return X, y
+
+
+def _number(label: str) -> float | None:
+    """A class label's value as a number, None for a name."""
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _class_number(data: Any, model: MLP, name: str) -> int:
+    """The class a label of ``data`` names for a model without class names: the label is
+    the class's number, 0 to the number of classes - 1."""
+    n = max(model.n_outputs, 2)
+    k = _number(name)
+    if k is None or not (k.is_integer() and 0 <= k < n):
+        raise UserError(
+            f"dataset {data.name} has the label {name!r}; the model has no class names, so "
+            f"its labels are its class numbers 0 to {n - 1}"
+        )
+    return int(k)

@@ -384,15 +384,22 @@ def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
     with pytest.raises(ValueError, match=r"same classes .*: previously \[0, 1, 2\], now \[0, 1\]$"):
         clf.fit(X[y < 2], y[y < 2])
     # set_params of the architecture after a fit: warm_start (and partial_fit) went on with
-    # the old network, and save() wrote a record that load() then refused
-    clf.set_params(hidden_layer_sizes=(7,))
-    mismatch = r"hidden_layer_sizes=\[7\], .* do not match the fitted network \(\[16\]"
-    for again in (lambda: clf.fit(X, y), lambda: clf.partial_fit(X, y)):
-        with pytest.raises(ValueError, match=mismatch + r".*warm_start=False to start again"):
-            again()
-    with pytest.raises(ValueError, match="cannot save: " + mismatch):
-        clf.save(tmp_path / "c.safetensors")
-    assert not (tmp_path / "c.safetensors").exists()
+    # the old network, and save() wrote a record that load() then refused; loss and dropout too: they were kept as fitted with no word, and save() wrote them
+    # into the record as the new values
+    for change, mismatch in (
+        ({"hidden_layer_sizes": (7,)}, r"hidden_layer_sizes=\[7\] \(the fitted network's: \[16\]\)"),
+        ({"loss": "binary_cross_entropy"}, r"loss='binary_cross_entropy' \(the fitted network's: 'cross_entropy'\)"),
+        ({"dropout": 0.5}, r"dropout=0.5 \(the fitted network's: 0.0\)"),
+    ):  # fmt: skip
+        kept = clf.get_params()
+        clf.set_params(**change)
+        for again in (lambda: clf.fit(X, y), lambda: clf.partial_fit(X, y)):
+            with pytest.raises(ValueError, match=mismatch + r"; fit with warm_start=False to st"):
+                again()
+        with pytest.raises(ValueError, match="cannot save: " + mismatch):
+            clf.save(tmp_path / "c.safetensors")
+        assert not (tmp_path / "c.safetensors").exists()
+        clf.set_params(**kept)
 
 
 # ------------------------------------------------------------------- params and determinism
@@ -583,7 +590,8 @@ def test_load_rejects_a_tampered_record(tmp_path, iris):
         return bad
 
     cases = [
-        (lambda r: r["params"].update(hidden_layer_sizes=[99]), "do not match the fitted network"),
+        (lambda r: r["params"].update(hidden_layer_sizes=[99]), r"\[99\] \(the fitted network's"),
+        (lambda r: r["params"].update(loss="binary_cross_entropy"), r"the record's loss="),
         (lambda r: r["params"].update(evil="os.system"), r"unknown hyperparameters \['evil'\]"),
         (lambda r: r["fitted"].update(classes={"kind": "int", "values": ["a"]}), "other values"),
         (lambda r: r["fitted"].update(n_iter="3"), "n_iter is str"),

@@ -65,6 +65,10 @@ _SKLEARN_LINKS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "iden
 
 
 # ------------------------------------------------------------------------------ callbacks
+#: The engine's loss names as the estimators' parameters spell them.
+_SKLEARN_LOSS = {engine: ours for ours, engine in ENGINE_LOSS.items()}
+
+
 def _plain(labels: Any) -> Any:
     """Class labels as Python values for an error message: ``0.0`` and ``[0, 1]``, not NumPy
     2's ``np.float64(0.0)`` and ``array([0, 1])``."""
@@ -189,21 +193,25 @@ class _BackpropMLP(BaseEstimator):
         return tuple(h) if isinstance(h, Sequence | np.ndarray) else (h,)
 
     def _network_mismatch(self, config: Any) -> str | None:
-        """How this estimator's hidden_layer_sizes, activation and dtype differ from the
-        network ``config`` describes (None when they match)."""
+        """How this estimator's hidden_layer_sizes, activation, dtype, loss and dropout
+        differ from the network ``config`` describes (None when they match)."""
         hidden = tuple(int(h) for h in self._hidden_sizes())
         activation = ACTIVATION_ALIASES.get(self.activation, self.activation)
-        if (config.sizes[1:-1], config.activation, config.dtype) == (
-            hidden,
-            activation,
-            self.dtype,
-        ):
-            return None
-        return (
-            f"hidden_layer_sizes={list(hidden)}, activation={self.activation!r}, "
-            f"dtype={self.dtype!r} do not match the fitted network ({list(config.sizes[1:-1])}, "
-            f"{config.activation!r}, {config.dtype!r})"
-        )
+        output_activation, loss = self._output_config()
+        ours = {
+            "hidden_layer_sizes": (hidden, config.sizes[1:-1]),
+            "activation": (activation, config.activation),
+            "dtype": (self.dtype, config.dtype),
+            "loss": (_SKLEARN_LOSS.get(loss, loss), _SKLEARN_LOSS.get(config.loss, config.loss)),
+            "output activation": (output_activation, config.output_activation),
+            "dropout": (float(self.dropout), config.dropout),
+        }
+        differ = [
+            f"{name}={_plain(mine)!r} (the fitted network's: {_plain(fitted)!r})"
+            for name, (mine, fitted) in ours.items()
+            if mine != fitted
+        ]
+        return "; ".join(differ) or None
 
     def _np_dtype(self) -> type:
         return np.float32 if self.dtype == "float32" else np.float64
@@ -251,7 +259,9 @@ class _BackpropMLP(BaseEstimator):
         elif (mismatch := self._network_mismatch(self.model_.config)) is not None:
             # set_params after a fit: warm_start/partial_fit would go on with the old network
             # and save() record settings that are not its own
-            raise ValueError(f"{mismatch}; fit with warm_start=False to start again")
+            raise ValueError(
+                f"set_params after fit: {mismatch}; fit with warm_start=False to start again"
+            )
 
         if first:
             self.t_ = 0

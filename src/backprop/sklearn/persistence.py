@@ -108,9 +108,9 @@ def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
         params = {**params, "hidden_layer_sizes": tuple(params["hidden_layer_sizes"])}
     est = cls(**params)
     est._check_params()
+    est._set_fitted_metadata(field(record, "fitted", dict), model)
     mismatch = est._network_mismatch(model.config)
     expect(mismatch is None, f"the record's {mismatch}")
-    est._set_fitted_metadata(field(record, "fitted", dict), model)
     est.model_ = model
     return est
 

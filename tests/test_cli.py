@@ -560,7 +560,8 @@ def test_evaluate_on_a_csv_file_gives_a_raw_model_raw_numbers(run_cli, in_tmp):
     assert report["confusion_matrix"] == own["confusion_matrix"]
     Path("named.csv").write_text("x1,x2,label\n0.1,0.2,cat\n0.3,0.4,dog\n")
     rc, _, err = run_cli("evaluate", "m/model.safetensors", "--dataset", "named.csv",
-                         "--target", "label", "--test-fraction", "0", "--split", "train")  # fmt: skip
+                         "--target", "label", "--test-fraction", "0",
+                         "--split", "train")  # fmt: skip
     assert rc == 2 and err.count("\n") == 1
     assert "has the label 'cat'; the model has no class names" in err and "0 to 1" in err
 

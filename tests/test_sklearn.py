@@ -389,7 +389,7 @@ def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
     fitted = r" \(the fitted network's: "
     for change, mismatch in (
         ({"hidden_layer_sizes": (7,)}, r"hidden_layer_sizes=\[7\]" + fitted + r"\[16\]\)"),
-        ({"loss": "binary_cross_entropy"}, "loss='binary_cross_entropy'" + fitted + "'cross_e"),
+        ({"loss": "binary_cross_entropy"}, "loss='binary_cross_entropy'" + fitted + r"'cross_entropy'\)"),
         ({"dropout": 0.5}, "dropout=0.5" + fitted + r"0.0\)"),
     ):
         kept = clf.get_params()

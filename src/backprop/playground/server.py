@@ -23,6 +23,7 @@ import json
 import secrets
 import threading
 import time
+import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -305,6 +306,13 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
                 session.command(msg)
             except CommandError as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+                return
+            except Exception as e:  # a bug: said on the page, which goes on (the server has
+                # not stopped, as a dropped connection would have it read), and in the log
+                traceback.print_exc()
+                text = cut(" ".join(str(e).split()), 200)
+                why = f"internal error ({type(e).__name__}: {text}); please report it"
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": why})
                 return
             self._with_frame(session, {"ok": True}, session.latest()[1])
         else:

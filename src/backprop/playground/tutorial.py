@@ -9,6 +9,7 @@ comes from :mod:`backprop.formatting`, the formatter ``explain`` prints with.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .._validation import is_finite_number, short_repr
@@ -203,6 +204,12 @@ class Tutorial:
             raise ExplainError(f"a phase move is +1 or -1; got {short_repr(delta)}")
         if delta == 1 and self.phase == len(PHASES) - 1:
             s = self.step
+            broken = _not_finite(s)
+            if broken:  # the page cannot show, nor a next step start from, inf or NaN
+                raise ExplainError(
+                    f"the update made {broken}; a next step cannot start from it: lower η, "
+                    "change the numbers, or Reset"
+                )
             self.losses.append(s.loss)
             self.earlier.append(json.loads(json.dumps(self.inputs)))
             del self.earlier[:-MAX_BACK]
@@ -249,6 +256,21 @@ class Tutorial:
     def setup(self) -> dict[str, Any]:
         """The tutorial's state as data (for the URL and the JSON export)."""
         return {"inputs": self.inputs, "step": self.step_number, "phase": self.phase}
+
+
+def _not_finite(s: Any) -> str:
+    """The first updated weight or bias of step ``s`` that is not a finite number, as
+    ``b(2)_1 = -inf`` (or ``""`` when all are finite)."""
+    for name, new in (("w", s.w_new), ("u", s.u_new)):
+        for i, row in enumerate(new):
+            for j, v in enumerate(row):
+                if not math.isfinite(v):
+                    return f"{name}_{i + 1}{j + 1} = {short(v)}"
+    for layer, new in ((1, s.b1_new), (2, s.b2_new)):
+        for j, v in enumerate(new):
+            if not math.isfinite(v):
+                return f"b({layer})_{j + 1} = {short(v)}"
+    return ""
 
 
 def _checked(key: str, value: Any) -> Any:

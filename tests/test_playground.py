@@ -202,6 +202,8 @@ def test_divergence_is_stopped_explained_and_undone():
     assert all(np.all(np.isfinite(v)) for v in run.model.state_dict().values())
     frame = run.frame()
     assert frame["status"] == "diverged" and "Lower the learning rate" in frame["message"]
+    # not the init scale: he_uniform, the default, has none (only the normal initialiser)
+    assert "init scale" not in frame["message"]
     json.dumps(frame, allow_nan=False)  # no NaN reaches the page
     steps = run.steps
     run.step(10)

@@ -363,6 +363,27 @@ def test_refused_fields_are_marked_and_block_nothing(page, server, tmp_path):
     assert "test loss — (no test rows)" in metrics and "NaN" not in metrics
 
 
+def test_fields_the_choices_do_not_use_are_greyed_out(page, server):
+    # init scale did nothing under he_uniform (the default) and a learner who changed it saw
+    # nothing happen; momentum and the betas likewise under the other optimizers
+    open_train(page, server)
+
+    def disabled(name):
+        return page.is_disabled(f'#setup [name="{name}"]')
+
+    assert page.evaluate("window.__playground.lastFrame.train.setup.init") == "he_uniform"
+    assert disabled("init_scale") and disabled("momentum") and not disabled("beta1")
+    title = page.evaluate(
+        "document.querySelector('#setup [name=\"init_scale\"]').parentElement.title"
+    )
+    assert title.startswith("Used by the normal initialiser only")
+    set_field(page, "init", "normal")
+    set_field(page, "optimizer", "nesterov")
+    assert not disabled("init_scale") and not disabled("momentum") and disabled("beta2")
+    set_field(page, "init_scale", "0.5")
+    assert page.evaluate("window.__playground.lastFrame.train.setup.init_scale") == 0.5
+
+
 def test_a_csv_runs_url_waits_for_its_file(page, server, tmp_path):
     rng = np.random.default_rng(0)
     xy = rng.normal(size=(60, 2))

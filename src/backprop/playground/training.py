@@ -362,12 +362,13 @@ class TrainRun:
         elif not self._outputs_finite():
             what = "the network's output on the data"
         if what is not None:
+            scale = " or the init scale" if self.setup["init"] == "normal" else ""
             self.diverged = (
                 f"Diverged at step {self.steps}: {what} became infinite or not a number "
                 f"(learning rate {lr:g}). That step is undone: the weights and the optimizer "
                 f"are as after step {self.steps - 1}, and stepping again repeats it. Lower the "
-                "learning rate or the init scale (the run then starts again from step 0 with "
-                "it), or press Rewind."
+                f"learning rate{scale} (the run then starts again from step 0 with it), or "
+                "press Rewind."
             )
             m.load_state_dict(before)
             opt.load_state_dict(opt_before)

@@ -594,12 +594,26 @@
     else if (data) pendingCsvSetup = null;
   }
 
+  // The fields only some choices use, and which: greyed out under the others (init scale
+  // did nothing under he_uniform, the default, and a learner changed it and saw nothing).
+  const USED_BY = {
+    init_scale: ["init", ["normal"], "the normal initialiser only (the others take their scale from the layer sizes)"],
+    momentum: ["optimizer", ["momentum", "nesterov"], "the momentum and nesterov optimizers only"],
+    beta1: ["optimizer", ["adam", "adamw"], "the adam and adamw optimizers only"],
+    beta2: ["optimizer", ["adam", "adamw"], "the adam and adamw optimizers only"],
+  };
+
   function fillForm(texts) {
     const form = $("setup");
     for (const [, fields] of FORM) {
       for (const [name] of fields) {
         const input = form.elements[name];
         const shown = texts[name] === undefined ? "" : texts[name];
+        if (USED_BY[name]) {
+          const [key, choices, who] = USED_BY[name];
+          input.disabled = !choices.includes(texts[key]);
+          input.parentElement.title = input.disabled ? `Used by ${who}.` : "";
+        }
         if (document.activeElement === input) continue;
         // a refused text stays, marked, until edited or until the value in use changes
         if (input.classList.contains("bad") && input.dataset.shown === shown) continue;

@@ -403,6 +403,23 @@ def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
         clf.set_params(**kept)
 
 
+def test_n_iter_no_change_inf_never_stops_at_a_plateau(iris, tmp_path):
+    # scikit-learn's documented way to turn the plateau rule off was refused ("must be a
+    # positive integer; got inf")
+    X, y = iris
+    stalls = dict(max_iter=12, tol=1e9, **SMALL)  # no epoch improves by 1e9: a plateau at once
+    with quiet():
+        assert BackpropClassifier(n_iter_no_change=2, **stalls).fit(X, y).n_iter_ == 4
+        clf = BackpropClassifier(n_iter_no_change=np.inf, **stalls)
+        with pytest.warns(ConvergenceWarning, match=r"hasn't converged yet$"):
+            clf.fit(X, y)
+    assert clf.n_iter_ == 12
+    clf.save(tmp_path / "m.safetensors")
+    assert BackpropClassifier.load(tmp_path / "m.safetensors").n_iter_no_change == np.inf
+    with pytest.raises(ValueError, match=r"a positive integer or np.inf; got -inf"):
+        BackpropClassifier(n_iter_no_change=-np.inf).fit(X, y)
+
+
 # ------------------------------------------------------------------- params and determinism
 def test_get_set_params_and_clone():
     clf = BackpropClassifier(hidden_layer_sizes=(5, 3), dropout=0.2, alpha=0.5)

@@ -11,6 +11,7 @@ generators are drawn, ``class_weight`` by scikit-learn, ``backend``/``device`` b
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,17 +100,25 @@ class Interval:
 
 @dataclass(frozen=True)
 class PositiveInt:
-    """An integer >= 1 (or the string ``"auto"`` when ``or_auto``)."""
+    """An integer >= 1 (or the string ``"auto"`` when ``or_auto``; or infinity, ``np.inf``,
+    when ``or_inf``)."""
 
     or_auto: bool = False
+    or_inf: bool = False
 
     def accepts(self, value: Any) -> bool:
         if self.or_auto and value == "auto":
             return True
+        if self.or_inf and isinstance(value, float | np.floating) and value == math.inf:
+            return True
         return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
     def expected(self) -> str:
-        return "a positive integer" + (" or 'auto'" if self.or_auto else "")
+        return (
+            "a positive integer"
+            + (" or 'auto'" if self.or_auto else "")
+            + (" or np.inf" if self.or_inf else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
         "dropout": Interval(0.0, 1.0),
         "validation_fraction": Interval(0.0, 1.0, low_open=True),
         "max_iter": PositiveInt(),
-        "n_iter_no_change": PositiveInt(),
+        "n_iter_no_change": PositiveInt(or_inf=True),  # inf: never stop at a plateau
         "batch_size": PositiveInt(or_auto=True),
     }
 

@@ -318,10 +318,15 @@ class _BackpropMLP(BaseEstimator):
         stopped = plateau.stopped or (validation is not None and validation.stopped)
         if not incremental and not stopped and self.n_iter_ == self.max_iter:
             watched = "validation score" if self.early_stopping else "training loss"
+            why = (
+                f" (the {watched} still improved by more than tol={self.tol} within the last "
+                f"{self.n_iter_no_change} epochs)"
+                if self.n_iter_no_change != math.inf  # (scikit-learn's way to turn it off)
+                else ""
+            )
             warnings.warn(
                 f"{type(self).__name__}: reached max_iter={self.max_iter} epochs and the "
-                f"optimization hasn't converged yet (the {watched} still improved by more "
-                f"than tol={self.tol} within the last {self.n_iter_no_change} epochs)",
+                f"optimization hasn't converged yet{why}",
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -654,7 +659,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     tol : float, default=1e-4
         Training stops when the training loss (or, with ``early_stopping``, the validation
         accuracy) has not improved by ``tol`` for more than ``n_iter_no_change`` epochs.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified), score them each epoch and
         keep the weights of the best epoch.

@@ -14,6 +14,7 @@ Nothing is pickled; loading checks every field of the record and raises one
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 from collections.abc import Callable
@@ -104,6 +105,8 @@ def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
     expect(not unknown, f"unknown hyperparameters {unknown}")
     if isinstance(params.get("class_weight"), dict):
         params = {**params, "class_weight": class_weight_from_json(params["class_weight"])}
+    if params.get("n_iter_no_change") == "inf":
+        params = {**params, "n_iter_no_change": math.inf}
     if isinstance(params.get("hidden_layer_sizes"), list):
         params = {**params, "hidden_layer_sizes": tuple(params["hidden_layer_sizes"])}
     est = cls(**params)
@@ -173,6 +176,8 @@ def jsonable_params(est: Any) -> dict[str, Any]:
             }
         elif isinstance(value, np.generic):
             value = value.item()
+        if key == "n_iter_no_change" and value == math.inf:
+            value = "inf"  # (JSON has no infinity)
         out[key] = value
     return out
 

@@ -403,6 +403,29 @@ def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
         clf.set_params(**kept)
 
 
+def test_early_stopping_with_a_rare_class_or_few_rows(iris, monkeypatch):
+    # a class of one row, or fewer validation rows than classes, failed in train_test_split
+    # ("The least populated classes in y have only 1 member"); MLPClassifier trains
+    import backprop.sklearn.estimators as estimators
+
+    stratified = []
+
+    def split(*arrays, **kw):
+        stratified.append(kw["stratify"] is not None)
+        return train_test_split(*arrays, **kw)
+
+    monkeypatch.setattr(estimators, "train_test_split", split)
+    X, y = iris
+    rare = np.r_[y[:99], 2]  # setosa, versicolor and one virginica
+    for rows, labels in ((X[:100], rare), (X[::12], y[::12])):  # 100 rows; 13 rows, 3 classes
+        with quiet():
+            clf = BackpropClassifier(early_stopping=True, max_iter=3, **SMALL).fit(rows, labels)
+        assert clf.n_iter_ == 3 and len(clf.validation_scores_) == 3
+    with quiet():  # where it can, the split is stratified
+        BackpropClassifier(early_stopping=True, max_iter=1, **SMALL).fit(X, y)
+    assert stratified == [False, False, True]
+
+
 def test_n_iter_no_change_inf_never_stops_at_a_plateau(iris, tmp_path):
     # scikit-learn's documented way to turn the plateau rule off was refused ("must be a
     # positive integer; got inf")

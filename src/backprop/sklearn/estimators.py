@@ -449,8 +449,14 @@ class _BackpropMLP(BaseEstimator):
         self, X: np.ndarray, y: Any, T: np.ndarray, sw: Any, seed: int
     ) -> tuple[np.ndarray, np.ndarray, Any, _ValidationScore]:
         """Hold out ``validation_fraction`` of the rows (stratified for single-label
-        classification) and build the callback that scores them each epoch."""
+        classification, where each class has 2 rows and each part room for every class)
+        and build the callback that scores them each epoch."""
         stratify = y if self._is_classifier and y.ndim == 1 else None
+        if stratify is not None:
+            counts = np.unique(y, return_counts=True)[1]
+            n_val = math.ceil(self.validation_fraction * len(y))
+            if counts.min() < 2 or min(n_val, len(y) - n_val) < len(counts):
+                stratify = None  # a plain random split (scikit-learn's for any multiclass y)
         parts = train_test_split(
             *((X, T, y) if sw is None else (X, T, y, sw)),
             test_size=self.validation_fraction,
@@ -661,7 +667,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         accuracy) has not improved by ``tol`` for more than ``n_iter_no_change`` epochs.
     n_iter_no_change : int or np.inf, default=10
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified), score them each epoch and
+        Hold out ``validation_fraction`` of the rows (stratified where every class has 2
+        rows and room in both parts), score them each epoch and
         keep the weights of the best epoch.
     validation_fraction : float, default=0.1
     alpha : float, default=1e-4

@@ -127,6 +127,21 @@ def test_fractional_or_many_valued_target_is_regression(tmp_path):
     )
 
 
+def test_a_file_without_a_header_is_refused_not_read_one_row_short(run_cli, tmp_path):
+    # predict took a headerless file's first row as the column names: one prediction fewer
+    # than rows, each beside no row of its own, and no word
+    rows = "0.5,1.0\n-0.3,0.2\n1.5,-0.7\n"
+    p = _write(tmp_path, rows, "no_header.csv")
+    with pytest.raises(DatasetError, match=r"the first line \(0.5,1.0\) is all numbers, a row"):
+        load_dataset(p, target="1.0")
+    assert run_cli("train", "--dataset", "moons", "--epochs", "1", "--out", str(tmp_path / "m"),
+                   "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    rc, out, err = run_cli("predict", str(tmp_path / "m"), str(p))
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "is all numbers, a row of data; expected a header line naming the columns" in err
+    assert load_dataset(_write(tmp_path, "2019,label\n" + rows), target="label").n_train > 0
+
+
 def test_task_override(tmp_path):
     p = _write(tmp_path, "x,y\n" + "\n".join(f"{i},{i % 2}" for i in range(10)))
     ds = load_dataset(p, target="y", task="regression", test_fraction=0.0)

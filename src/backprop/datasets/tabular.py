@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .._limits import check_limit, limit, open_regular
+from .._validation import cut
 from ..preprocessing import Preprocessing, fit_standardizer
 from ._base import Dataset, DatasetError, train_test_split
 
@@ -120,6 +121,18 @@ def _check_header(p: Path, header: list[str]) -> None:
     repeated = sorted(name for name, k in Counter(header).items() if k > 1)
     if repeated:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
+    if all(_is_number(name) for name in header):  # a file without one: its first row, lost
+        raise DatasetError(
+            f"{p}: the first line ({cut(','.join(header))}) is all numbers, a row of data; "
+            "expected a header line naming the columns first (such as x1,x2,label)"
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _separator_hint(header: list[str]) -> str:

@@ -142,6 +142,24 @@ def test_a_file_without_a_header_is_refused_not_read_one_row_short(run_cli, tmp_
     assert load_dataset(_write(tmp_path, "2019,label\n" + rows), target="label").n_train > 0
 
 
+def test_numeric_labels_are_compared_exactly_and_a_missing_one_is_not_a_class(tmp_path):
+    # as floats, 9007199254740993 and 9007199254740992 were one class; 0, 1 and NA three
+    big = ["9007199254740993", "9007199254740992", "5"] * 5
+    p = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(big)))
+    ds = load_dataset(p, target="y", test_fraction=0.0)
+    assert ds.class_names == ["5", "9007199254740992", "9007199254740993"]
+    rows = np.rint(ds.X_train[:, 0] * ds.preprocessing.scale[0] + ds.preprocessing.mean[0])
+    assert [ds.class_names[k] for k in ds.y_train] == [big[int(i)] for i in rows]
+    same = ["1", "1.0", "01", "2", "1e0"] * 4  # still one class, named as first written
+    q = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(same)), "s.csv")
+    assert load_dataset(q, target="y").class_names == ["1", "2"]
+    na = ["0", "1", "NA"] * 5
+    r = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(na)), "na.csv")
+    with pytest.raises(DatasetError, match=r"line 4, target column 'y': 'NA' reads as a missing"):
+        load_dataset(r, target="y")
+    assert load_dataset(r, target="y", task="classification").class_names == ["0", "1", "NA"]
+
+
 def test_task_override(tmp_path):
     p = _write(tmp_path, "x,y\n" + "\n".join(f"{i},{i % 2}" for i in range(10)))
     ds = load_dataset(p, target="y", task="regression", test_fraction=0.0)

@@ -15,8 +15,8 @@ The task, unless ``task`` is given:
   some are not (a missing value such as ``NA``), naming the first.
 
 Classification labels are mapped to ``0..k-1`` in sorted order (numeric order when all are
-numbers, string order otherwise; numbers are compared as numbers: ``1``, ``1.0`` and ``01``
-are one class, named as the file first writes it); regression targets become one float64
+numbers, string order otherwise; numbers are compared as numbers, exactly: ``1``, ``1.0``
+and ``01`` are one class, named as the file first writes it); regression targets become one float64
 column.
 Features are standardised with the mean and standard deviation of the training split; the
 scaling and the label mapping are returned as a :class:`~backprop.preprocessing.Preprocessing`
@@ -33,6 +33,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,20 @@ def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]],
     if not rows:
         raise DatasetError(f"{p}: the CSV file has a header but no data rows")
     return header, rows, lines
+
+
+#: Target cells that read as a missing value where the other labels are numbers.
+MISSING_VALUES = frozenset(
+    ["NA", "N/A", "na", "n/a", "NaN", "nan", "NAN", "null", "NULL", "None", "none", "?", "-"]
+)
+
+
+def _exact(label: str) -> Decimal:
+    """A numeric label's exact value (``1``, ``1.0`` and ``01`` are one)."""
+    try:
+        return Decimal(label.strip())
+    except InvalidOperation:  # a spelling float() reads and Decimal does not
+        return Decimal(float(label))
 
 
 def _parse_number(cell: str) -> float | None:
@@ -370,6 +385,14 @@ def load_csv(
             "most of the column's cells are numbers of a regression target; fill in or "
             "remove that row"
         )
+    if task is None and not numeric and col.numbers:
+        text = {c for c in col.labels if _parse_number(c) is None}
+        if text <= MISSING_VALUES:  # 0, 1 and NA: not three classes
+            line, label = col.first_text  # type: ignore[misc]
+            raise DatasetError(
+                f"{p}: line {line}, target column {target!r}: {label!r} reads as a missing "
+                "value among class labels that are numbers; fill in or remove that row"
+            )
     if task is None:
         many = numeric and (col.too_many or len(col.labels) > MAX_CLASSES)
         task = "regression" if many or (numeric and col.fractional) else "classification"
@@ -396,10 +419,10 @@ def load_csv(
         distinct = list(col.labels)  # in the order of their codes
         # numeric labels are numbers: '1', '1.0' and '01' are one class, named as first seen
         name = {c: c for c in distinct}
-        if numeric:
-            first: dict[float, str] = {}
-            name = {c: first.setdefault(float(c), c) for c in distinct}
-        classes = sorted(set(name.values()), key=(lambda s: (float(s), s)) if numeric else None)
+        if numeric:  # exactly: as floats, 9007199254740993 and ...992 were one class
+            first: dict[Decimal, str] = {}
+            name = {c: first.setdefault(_exact(c), c) for c in distinct}
+        classes = sorted(set(name.values()), key=_exact if numeric else None)
         if len(classes) < 2:
             raise DatasetError(
                 f"{p}: target column {target!r} has a single class ({classes[0]!r}); "

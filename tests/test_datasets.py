@@ -378,6 +378,31 @@ def test_mnist1d_is_the_packages_default_dataset():
     assert load_dataset("mnist1d").sha256() == ds.sha256()  # read back from the cache
 
 
+def test_mnist1d_sizes_are_checked_and_a_damaged_cache_is_made_again(tmp_path, monkeypatch):
+    # n_samples 5 failed inside the generator ('need at least one array to stack'), 11 gave
+    # 10 rows, 9e8 ran on; a cache file that was not a zip stopped with BadZipFile, one of
+    # other arrays was trained on (an IndexError later)
+    pytest.importorskip("mnist1d.data", reason="the mnist1d package is not installed")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for n in (5, 11, 25):
+        with pytest.raises(DatasetError, match=f"a multiple of 10, at least 20 .*; got {n}$"):
+            load_dataset("mnist1d", n_samples=n)
+    with pytest.raises(DatasetError, match="mnist1d: n_samples asks for"):
+        load_dataset("mnist1d", n_samples=900_000_000)
+    ds = load_dataset("mnist1d", n_samples=20)
+    assert ds.X_train.shape == (16, 40) and ds.X_test.shape == (4, 40)
+    (path,) = (tmp_path / "backprop" / "mnist1d").glob("*.npz")
+    good = path.read_bytes()
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.zeros((3, 7)), y=np.array([0, 1, 12]), x_test=np.zeros((1, 40)),
+             y_test=np.zeros(1, np.int64))  # fmt: skip
+    for damaged in (b"PK\x03\x04garbage", good[: len(good) // 2], other.read_bytes()):
+        path.write_bytes(damaged)
+        assert load_dataset("mnist1d", n_samples=20).sha256() == ds.sha256()
+        assert path.read_bytes() == good  # and the cache mended
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
 # ------------------------------------------------------------------ scikit-learn sets
 @pytest.mark.parametrize(
     ("name", "n", "k", "d"),

@@ -225,7 +225,15 @@ def _load_mnist(request: DatasetRequest) -> Dataset:
 
 
 def _load_mnist1d(request: DatasetRequest) -> Dataset:
-    X, y, Xt, yt = load_mnist1d_arrays(request.n_samples)
+    n = request.n_samples
+    if n is not None:
+        check_limit("samples", int(n), "mnist1d: n_samples asks for", DatasetError)
+        if n < 20 or n % 10:  # (11 gave 10 rows; 5 failed inside the generator)
+            raise DatasetError(
+                "mnist1d makes n_samples / 10 signals of each digit: n_samples must be a "
+                f"multiple of 10, at least 20 (two of each); got {n}"
+            )
+    X, y, Xt, yt = load_mnist1d_arrays(n)
     return Dataset("mnist1d", X, y, Xt, yt, "classification", 10, list(_DIGITS), None, None, None)
 
 

@@ -11,10 +11,13 @@ generator's arguments and the package version.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
+import tempfile
+import zipfile
 from importlib import metadata
 
 import numpy as np
@@ -73,18 +76,38 @@ def load_mnist1d_arrays(
     path = cache_dir() / "mnist1d" / f"mnist1d_{_cache_key(num_samples)}.npz"
     if use_cache and path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # (np.load(path) left the file open when it was not a zip after all)
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
-            return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
-        except (OSError, ValueError, KeyError):
+            if _well_formed(arrays):
+                return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache file is regenerated and replaced below
     arrays = _generate(num_samples)
     if use_cache:
-        try:
+        tmp = None
+        try:  # under a fresh name (two processes may fill the cache at once), then renamed
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part.npz")
-            np.savez(tmp, **arrays)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
             os.replace(tmp, path)
-        except OSError:
-            pass  # the cache is an optimisation: an unwritable cache folder is not an error
+        except OSError:  # the cache is an optimisation: an unwritable folder is not an error
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
     return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
+
+
+def _well_formed(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether cached arrays are MNIST-1D's shapes, kinds and labels (a cache file that is
+    a valid ``.npz`` of anything else is regenerated, not trained on)."""
+    x, y, x_test, y_test = (arrays[k] for k in ("x", "y", "x_test", "y_test"))
+    return (
+        x.dtype == np.float64 and x_test.dtype == np.float64
+        and y.dtype == np.int64 and y_test.dtype == np.int64
+        and x.ndim == x_test.ndim == 2 and x.shape[1] == x_test.shape[1] == 40
+        and y.shape == x.shape[:1] and y_test.shape == x_test.shape[:1]
+        and bool(np.isfinite(x).all() and np.isfinite(x_test).all())
+        and all(v.size == 0 or (v.min() >= 0 and v.max() <= 9) for v in (y, y_test))
+    )  # fmt: skip

@@ -228,6 +228,24 @@ def test_class_weight_changes_the_fit_exactly_as_sample_weight():
         np.testing.assert_allclose(by_class[k], start[k] - 0.5 * g[k], rtol=1e-13, atol=1e-16)
 
 
+def test_class_weight_refuses_multi_label_rows():
+    # binary cross-entropy on several columns: each row was weighted as its argmax' class,
+    # [0, 0, 0] as class 0 and [1, 1, 1] as class 0 only, 'balanced' counted alike
+    T = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 1], [1, 1, 1]], float)
+    for cw in ({0: 1.0, 1: 5.0, 2: 10.0}, "balanced"):
+        with pytest.raises(ValueError, match=r"row 2 of the targets has several classes"):
+            class_sample_weights(T, cw)
+    with pytest.raises(ValueError, match=r"row 0 of the targets has no class \(\[0.0, 0.0"):
+        class_sample_weights(np.array([[0, 0.0], [1, 0]]), "balanced")
+    X = np.random.default_rng(0).normal(size=(4, 2))
+    m = MLP([2, 3, 3], "tanh", "identity", "binary_cross_entropy", seed=0)
+    with pytest.raises(ValueError, match="weight rows with sample_weight instead"):
+        m.fit(X, T, class_weight="balanced", epochs=1)
+    # class probabilities are still weighted by their most likely class
+    soft = np.array([[0.4, 0.3, 0.3], [0.1, 0.8, 0.1]])
+    assert class_sample_weights(soft, {1: 2.0}).tolist() == [1.0, 2.0]
+
+
 # ------------------------------------------------------------------------ validation split
 def test_validation_fraction_holds_out_rows_that_are_not_trained_on():
     rng = np.random.default_rng(5)

@@ -64,11 +64,23 @@ def _class_index(key: Any, n_classes: int) -> int | None:
 
 
 def class_sample_weights(T: np.ndarray, class_weight: dict[int, float] | str) -> np.ndarray:
-    """Per-sample weights ``s_i = class_weight[class of row i]`` from one-hot (or 0/1) targets.
+    """Per-sample weights ``s_i = class_weight[class of row i]`` from one-hot (or 0/1) targets
+    (or class probabilities: the most likely class); a ValueError for multi-label rows.
 
     ``"balanced"`` gives ``n_samples / (n_classes * count(class))``, as in scikit-learn
     (``n_classes`` counts the classes that occur in ``T``).
     """
+    if T.shape[1] > 1:  # one class a row: a multi-label row has several, or none
+        several = np.count_nonzero(T > 0.5, axis=1) > 1
+        bad = np.flatnonzero(several | ~(T > 0).any(axis=1))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"class_weight weights each row by its class, but row {i} of the targets "
+                f"has {'no class' if not several[i] else 'several classes'} "
+                f"({short_repr(T[i].tolist())}: multi-label targets); weight rows with "
+                "sample_weight instead"
+            )
     labels = (T[:, 0] > 0.5).astype(np.intp) if T.shape[1] == 1 else np.argmax(T, axis=1)
     n_classes = max(T.shape[1], 2)
     if isinstance(class_weight, str):

@@ -1014,7 +1014,7 @@
       if (w.step !== undefined) {
         rows.push(`step ${w.step}: value before ${w.before.s}`);
         rows.push(`batch gradient ∂L/∂p ${w.grad.s}   finite difference ${w.fd.s}`);
-        if (w.point_grad) rows.push(`the chosen point's own ∂l/∂p ${w.point_grad.s}; its share of this batch's gradient ${w.point_share.s}`);
+        if (w.point_grad) rows.push(`the chosen point's own ∂l/∂p ${w.point_grad.s} (at the weights before step ${w.step}); its share of this batch's gradient ${w.point_share.s}`);
         const st = Object.entries(w.state).map(([k, v]) => `${k} = ${v.s}`).join("   ");
         if (st) rows.push(`optimizer state after the step: ${st}`);
         rows.push(...w.update);
@@ -1027,7 +1027,10 @@
     pbox.textContent = "";
     const p = tr.inspect.point;
     if (p) {
-      const rows = [`x = (${p.x.map((v) => v.s).join(", ")}), class ${tr.class_names[p.label]}, own loss l = ${p.loss.s}`,
+      // at the weights now, after the last step: the parameter panel's gradient is the
+      // step's own, at the weights before it (a learner multiplying δ by x here got another)
+      const rows = [`at the weights now${tr.step ? ` (after step ${tr.step}; the parameter's gradient above is at those before it)` : ""}:`,
+        `x = (${p.x.map((v) => v.s).join(", ")}), class ${tr.class_names[p.label]}, own loss l = ${p.loss.s}`,
         `prediction ${p.prediction.map((v) => v.s).join(", ")}`,
         p.in_last_batch ? "it was in the last step's batch" : "it was not in the last step's batch"];
       p.layers.forEach((layer, l) => {

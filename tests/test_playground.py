@@ -29,6 +29,7 @@ from backprop.playground.server import MAX_SESSIONS
 from backprop.playground.session import CommandError, Session
 from backprop.playground.training import SetupError, TrainRun, check_setup
 from backprop.playground.tutorial import PHASE_KEYS, Tutorial
+from backprop.tutorial import example_inputs
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL = {"dataset": "xor", "n_samples": 100, "hidden": [4], "activation": "tanh"}
@@ -302,6 +303,23 @@ def test_a_step_past_a_non_finite_update_is_refused_and_the_page_goes_on(values,
     assert (frame["step"], frame["phase"]) == (1, 5)
     s.command({"op": "tutorial.phase", "delta": -1})  # and every button still works
     s.command({"op": "tutorial.reset"})
+
+
+@pytest.mark.parametrize("b2", [[20.0, 0.5], [-20.0, 0.5], [0.6, 0.6]])
+def test_the_shown_factors_of_each_delta_multiply_to_the_shown_delta(b2):
+    # a saturated output read δ_1 = (0.990000)(1.000000)(1 - 1.000000) = 9.1125313e-10
+    start = {**example_inputs(), "b2": b2}
+    for phase in Tutorial(start).frame()["formulas"]:
+        for line in phase:
+            if not line.startswith("δ_"):
+                continue
+            numbers = line.split(" = ")[2]  # the formula, then its numbers, then the value
+            factors = re.findall(r"\(([^()]*)\)", numbers)
+            product = 1.0
+            for f in factors:
+                product *= 1 - float(f[4:]) if f.startswith("1 - ") else float(f)
+            shown = float(line.split(" = ")[-1])
+            assert product == pytest.approx(shown, rel=1e-4), line
 
 
 def test_saturated_and_dead_units_are_flagged_and_explained():

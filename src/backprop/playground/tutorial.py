@@ -90,7 +90,7 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
 
     out_deltas = [
         f"δ_{j + 1} = (y_{j + 1} - t_{j + 1}) y_{j + 1} (1 - y_{j + 1}) = "
-        f"({fixed(s.y[j] - s.t[j])})({fixed(s.y[j])})(1 - {fixed(s.y[j])}) = {sig(s.delta_out[j])}"
+        f"({fixed(s.y[j] - s.t[j])})({fixed(s.y[j])})({_one_minus(s.y[j])}) = {sig(s.delta_out[j])}"
         for j in range(n_out)
     ]
 
@@ -102,7 +102,7 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
     for j in range(n_hid):
         hidden.append(
             f"δ_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
-            f"({fixed(s.h[j])})(1 - {fixed(s.h[j])}) = {sig(s.delta_hidden[j])}"
+            f"({fixed(s.h[j])})({_one_minus(s.h[j])}) = {sig(s.delta_hidden[j])}"
         )
 
     grads = []
@@ -256,6 +256,13 @@ class Tutorial:
     def setup(self) -> dict[str, Any]:
         """The tutorial's state as data (for the URL and the JSON export)."""
         return {"inputs": self.inputs, "step": self.step_number, "phase": self.phase}
+
+
+def _one_minus(y: float) -> str:
+    """The factor ``1 - y`` of a sigmoid's slope as a formula shows it: ``1 - 0.750000``, or
+    its value where ``y`` is within 0.01 of 1 (``1 - 1.000000`` made the shown factors of a
+    saturated unit's δ multiply to 0 beside a δ of 9.1e-10)."""
+    return f"1 - {fixed(y)}" if 1.0 - y >= 0.01 else sig(1.0 - y)
 
 
 def _not_finite(s: Any) -> str:

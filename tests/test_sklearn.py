@@ -296,6 +296,7 @@ def test_early_stopping_restores_the_best_epoch(iris):
     assert all(0.0 <= s <= 1.0 for s in scores)
     best = int(np.argmax(scores))  # the first epoch with the best validation accuracy
     assert clf.best_validation_score_ == scores[best]
+    assert clf.best_loss_ is None  # scikit-learn's: it was the lowest training loss
     for name, value in clf.model_.state_dict().items():
         np.testing.assert_array_equal(value, seen[best][name])
 
@@ -589,6 +590,7 @@ def test_save_and_load_regressor_with_feature_names(tmp_path, regression):
     np.testing.assert_array_equal(back.predict(frame), reg.predict(frame))
     assert back.predict(frame).shape == (120,)
     assert back.validation_scores_ == reg.validation_scores_
+    assert back.best_loss_ is reg.best_loss_ is None  # early stopping: as scikit-learn's
 
 
 def test_load_rejects_the_wrong_file(tmp_path, iris):

@@ -484,7 +484,8 @@ class _BackpropMLP(BaseEstimator):
         self.loss_curve_ = [*self.loss_curve_, *losses]
         self.n_iter_ = self.n_iter_ + len(losses) if incremental else len(losses)
         self.loss_ = self.loss_curve_[-1]
-        self.best_loss_ = min(self.loss_curve_)
+        # scikit-learn's: None under early stopping, where the validation score is watched
+        self.best_loss_ = None if validation is not None else min(self.loss_curve_)
         if validation is not None:
             self.validation_scores_ = validation.scores
             self.best_validation_score_ = validation.best
@@ -565,9 +566,9 @@ class _BackpropMLP(BaseEstimator):
         expect(all(is_real(v) for v in curve), "loss_curve must be a list of numbers")
         self.loss_curve_ = [float(v) for v in curve]
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
         self.n_iter_ = field(meta, "n_iter", int)
         scores = meta.get("validation_scores")
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ and scores is None else None
         expect(
             scores is None
             or (isinstance(scores, list) and all(v is None or is_real(v) for v in scores)),
@@ -726,7 +727,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     loss_curve_ : list of float
         Mean training loss of each epoch (without the L2 term).
     loss_, best_loss_ : float
-        The last and the lowest training loss.
+        The last and the lowest training loss (``best_loss_`` is None with
+        ``early_stopping``, as scikit-learn's: the validation score is watched instead).
     validation_scores_ : list of float or None
         Validation accuracy of each epoch, with ``early_stopping`` (else ``None``).
     best_validation_score_ : float or None

@@ -119,6 +119,20 @@ def test_states_its_opset_and_refuses_bad_ones(tmp_path):
     assert (opset.domain, opset.version) == ("", 17)
     with pytest.raises(ValueError, match="opset"):
         export_onnx(model, tmp_path / "bad.onnx", opset=9)
+    for bad in (True, 17.0):
+        with pytest.raises(ValueError, match="opset must be an integer"):
+            export_onnx(model, tmp_path / "bad.onnx", opset=bad)
+    export_onnx(model, tmp_path / "np.onnx", opset=np.int64(18))  # it was refused
+    assert onnx.load(str(tmp_path / "np.onnx")).opset_import[0].version == 18
+
+
+def test_class_labels_are_a_sequence_not_one_string(tmp_path):
+    # "ab" was taken as the labels 'a' and 'b'
+    model = MLP([2, 3, 2], "relu", "identity", "cross_entropy", seed=0)
+    with pytest.raises(ValueError, match="a sequence of class names, one per class; got the"):
+        export_onnx(model, tmp_path / "m.onnx", class_labels="ab")
+    assert not (tmp_path / "m.onnx").exists()
+    export_onnx(model, tmp_path / "m.onnx", class_labels=("a", "b"))
 
 
 def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):

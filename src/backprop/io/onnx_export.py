@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -147,8 +148,13 @@ def export_onnx(
     """
     onnx = _import_onnx()
     newest = onnx.defs.onnx_opset_version()
-    if not (isinstance(opset, int) and MIN_OPSET <= opset <= newest):
+    if not (
+        isinstance(opset, numbers.Integral)
+        and not isinstance(opset, bool)
+        and MIN_OPSET <= opset <= newest
+    ):
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}; got {opset!r}")
+    opset = int(opset)  # (np.int64(17) too)
     labels = _class_labels(model, class_labels)
     helper = onnx.helper
     config = model.config
@@ -237,6 +243,11 @@ def _class_labels(model: MLP, given: Sequence[str] | None) -> list[str] | None:
         given = pre.classes
     if given is None:
         return None
+    if isinstance(given, str | bytes):  # "ab" read as the labels 'a' and 'b'
+        raise ValueError(
+            f"class_labels must be a sequence of class names, one per class; got the single "
+            f"string {given!r}"
+        )
     labels = [str(c) for c in given]
     n = 2 if model.n_outputs == 1 else model.n_outputs
     if len(labels) != n:

@@ -427,6 +427,16 @@ def test_early_stopping_with_a_rare_class_or_few_rows(iris, monkeypatch):
     assert stratified == [False, False, True]
 
 
+def test_a_float32_regressor_names_a_target_beyond_float32(regression):
+    # y * 1e39 read "T contains NaN or inf (first at index [2, 0])", an internal name
+    X, y = regression
+    big = y[:, 0] * 1e39
+    with pytest.raises(ValueError, match=r"^y holds .*e\+39 \(at flat index 0\), beyond float32's"):
+        BackpropRegressor(dtype="float32", max_iter=1).fit(X, big)
+    with quiet():
+        BackpropRegressor(dtype="float64", max_iter=1).fit(X, big)
+
+
 def test_n_iter_no_change_inf_never_stops_at_a_plateau(iris, tmp_path):
     # scikit-learn's documented way to turn the plateau rule off was refused ("must be a
     # positive integer; got inf")

@@ -1109,7 +1109,15 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
             raise ValueError(
                 f"y is {y.ndim}-D but the estimator was fitted on {self._y_ndim}-D targets"
             )
-        return np.asarray(y, dtype=self._np_dtype()).reshape(y.shape[0], -1)
+        with np.errstate(over="ignore"):  # said below, naming y (it read 'T contains inf')
+            T = np.asarray(y, dtype=self._np_dtype()).reshape(y.shape[0], -1)
+        if not np.isfinite(T).all():  # y was finite: beyond float32's range
+            i = int(np.flatnonzero(~np.isfinite(T.ravel()))[0])
+            raise ValueError(
+                f"y holds {float(np.ravel(y)[i])!r} (at flat index {i}), beyond float32's "
+                "range (3.4e38); use dtype='float64', or scale y"
+            )
+        return T
 
     def _output_config(self) -> tuple[str, str]:
         return "identity", ENGINE_LOSS.get(self.loss, self.loss)

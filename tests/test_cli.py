@@ -558,6 +558,22 @@ def test_evaluate_on_a_csv_file_gives_a_raw_model_raw_numbers(run_cli, in_tmp):
     report = json.loads(out)
     assert report["n_samples"] == own["n_samples"] == len(data.y_test)
     assert report["confusion_matrix"] == own["confusion_matrix"]
+    # a file of some of the classes: they are the model's class numbers, reported as such
+    assert run_cli("train", "--dataset", "blobs", "--epochs", "2", "--out", "b",
+                   "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    blobs = backprop.datasets.load_dataset("blobs", seed=0)
+    keep = blobs.y_test > 0
+    rows = zip(blobs.X_test[keep].tolist(), blobs.y_test[keep], strict=True)
+    Path("two.csv").write_text(
+        "x1,x2,label\n" + "".join(f"{a!r},{b!r},{k}\n" for (a, b), k in rows)
+    )
+    rc, out, err = run_cli("evaluate", "b/model.safetensors", "--dataset", "two.csv",
+                           "--target", "label", "--test-fraction", "0", "--split", "train",
+                           "--json")  # fmt: skip
+    assert rc == 0, err
+    report = json.loads(out)
+    assert [c["class"] for c in report["per_class"]] == ["0", "1", "2"]
+    assert [c["support"] for c in report["per_class"]] == [0, *np.bincount(blobs.y_test)[1:]]
     Path("named.csv").write_text("x1,x2,label\n0.1,0.2,cat\n0.3,0.4,dog\n")
     rc, _, err = run_cli("evaluate", "m/model.safetensors", "--dataset", "named.csv",
                          "--target", "label", "--test-fraction", "0",

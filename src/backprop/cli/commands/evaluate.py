@@ -90,8 +90,10 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
             X, y = X[pick], y[pick]
     X, y = model_inputs(model, data, X, np.asarray(y))
     classify = data.task == "classification"
-    by_name = pre is not None and pre.classes is not None and data.preprocessing is not None
-    if classify and not by_name and model.n_outputs != data.n_classes:  # else matched above
+    # a CSV file's labels were matched to the model's classes above: by name, or (a model
+    # without class names) as class numbers
+    matched = data.preprocessing is not None and (pre is None or pre.classes is not None)
+    if classify and not matched and model.n_outputs != data.n_classes:
         raise UserError(
             f"the model has {model.n_outputs} outputs but dataset {data.name} "
             f"has {data.n_classes} classes"
@@ -104,9 +106,12 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         )
     pred = model_outputs(model, X, f"dataset {data.name} ({split} split)", model_path)
     if classify:
-        names = (
-            list(pre.classes) if pre is not None and pre.classes is not None else data.class_names
-        )
+        if pre is not None and pre.classes is not None:
+            names = list(pre.classes)
+        elif matched:  # the model's class numbers
+            names = [str(k) for k in range(max(model.n_outputs, 2))]
+        else:
+            names = data.class_names
         report = metrics.classification_report(y, output_classes(pred), names)
     else:
         report = metrics.regression_report(

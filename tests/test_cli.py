@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import stat
 import struct
@@ -713,6 +714,20 @@ def test_every_command_has_help_with_an_example(run_cli, command):
     rc, out, _ = run_cli(command, "--help")
     assert rc == 0
     assert f"backprop {command}" in out and "Example" in out
+
+
+def test_docs_cli_names_every_option_of_every_command():
+    # evaluate's --target, --n-samples, --backend... and predict's --backend were in --help
+    # and nowhere in docs/cli.md's sections of those commands
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = {s.split("`")[0].split()[0]: s for s in text.split("\n## `backprop ")[1:]}
+    for name, command in cli.commands.items():
+        for param in command.params:
+            for opt in param.opts + param.secondary_opts:
+                if opt == "--help" or not opt.startswith("-"):
+                    continue
+                where = sections[name] if name in ("evaluate", "predict") else text
+                assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", where), (name, opt)
 
 
 def test_shared_options_are_the_same_objects():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -250,3 +251,16 @@ def test_old_paths_name_the_moved_modules():
         assert old not in MODULES and new in MODULES, (old, new)
         assert importlib.import_module(old) is importlib.import_module(new)
         assert importlib.import_module(old).__spec__.name == new
+
+
+def test_contributing_lists_every_module_in_its_layer():
+    # CONTRIBUTING.md's table had left out formatting, trace, tutorial and playground
+    text = (SRC.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    for layer, units in LAYERS:
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| {layer} |")]
+        cell = row.split(" | ")[1]
+        listed = {
+            name.removesuffix(".py").removesuffix("/") for name in re.findall(r"`([^`]+)`", cell)
+        }
+        expected = {u for u in units if u} | ({"__init__"} if "" in units else set())
+        assert listed == expected, (layer, listed ^ expected)

@@ -155,7 +155,7 @@ def open_array_api_strict(device: str | None = None) -> Backend:
         import array_api_strict as xp
     except ImportError as e:
         raise ImportError(
-            "backend='array_api_strict' needs array-api-strict: pip install array-api-strict"
+            "backend='array_api_strict' needs array-api-strict: pip install 'backprop[array-api]'"
         ) from e
     cpu = xp.__array_namespace_info__().default_device()  # Device('CPU_DEVICE')
     if device not in (None, "cpu", "CPU_DEVICE", cpu):  # another was ignored without a word

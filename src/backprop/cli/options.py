@@ -132,7 +132,7 @@ def choice(names: Sequence[str]) -> click.Choice:
 def _dataset_help() -> str:
     return (
         f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). "
-        "[default: toy; for a run folder, its own]"
+        "[default: toy; evaluate RUN_DIR: the run's own]"
     )
 
 
@@ -159,14 +159,15 @@ data_options = option_group(
     click.option(
         "--n-samples",
         type=Count(1),
-        help="Rows of a generated dataset; for mnist, its first N training images.",
+        help="Rows of a generated dataset; for mnist, its first N training images; for "
+        "mnist1d, its number of signals (a multiple of 10).",
     ),
     click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
     click.option(
         "--test-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
         help="Share of a dataset without a fixed test split held out for testing. "
-        "[default: 0.25; for a run folder, its own]",
+        "[default: 0.25; evaluate RUN_DIR: the run's own]",
     ),
 )
 

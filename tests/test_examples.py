@@ -189,14 +189,23 @@ def _budgeted(argv: list[str]) -> tuple[list[str], bool]:
     return [*out, *MNIST_BUDGET], True
 
 
-def run_command(command: str, workdir: Path, run_cli, floor: tuple[str, float] | None = None):
+def run_command(
+    command: str,
+    workdir: Path,
+    run_cli,
+    floor: tuple[str, float] | None = None,
+    full_budget: bool = False,
+):
     """Run a ``backprop ...`` line in ``workdir`` (train: into a fresh --out unless it
-    names one, without plots); assert exit 0 and, for train, the floor on the test split.
-    Returns (stdout, summary or None)."""
+    names one, without plots; on MNIST, on the shortened budget unless ``full_budget``);
+    assert exit 0 and, for train, the floor on the test split. Returns (stdout, summary or
+    None)."""
     argv = shlex.split(command)
     assert argv[0] == "backprop", command
     argv = argv[1:]
-    argv, mnist = _budgeted(argv)
+    budgeted, mnist = _budgeted(argv)
+    if not full_budget:
+        argv = budgeted
     if mnist:
         _skip_without_mnist()
     summary_dir = None
@@ -233,17 +242,22 @@ def run_command(command: str, workdir: Path, run_cli, floor: tuple[str, float] |
 Runner = Callable[[Example, Path, object], None]
 
 
-def shell(floor: tuple[str, float] | None = None, check: Callable | None = None) -> Runner:
+def shell(
+    floor: tuple[str, float] | None = None,
+    check: Callable | None = None,
+    full_budget: bool = False,
+) -> Runner:
     """Run the command; the floor is the one its document states, else ``floor`` (for
-    examples without a stated one, or MNIST's shortened budget)."""
+    examples without a stated one, or MNIST's shortened budget). ``full_budget``: an MNIST
+    command as written, held to its stated floor."""
 
     def run(ex: Example, workdir: Path, run_cli) -> None:
         argv = shlex.split(ex.text)
         stated = stated_floor(ex.comment)
-        if stated is not None and _budgeted(argv[1:])[1]:
+        if stated is not None and _budgeted(argv[1:])[1] and not full_budget:
             stated = None  # a full-budget number; the shortened run has its own floor
         command = ex.text.split("&&")[-1].strip()  # the install steps before it: .ci/run
-        out, summary = run_command(command, workdir, run_cli, stated or floor)
+        out, summary = run_command(command, workdir, run_cli, stated or floor, full_budget)
         if check is not None:
             check(out, summary, workdir)
 
@@ -390,7 +404,8 @@ RUNS: dict[str, Runner] = {
     "README.md: backprop train --dataset spirals --layers 2,32,32,2 --activation tanh "
     "--loss cross_entropy --optimizer adam": shell(),
     "README.md: backprop train --dataset examples/iris.csv --target species": shell(),
-    "README.md: backprop train --dataset mnist": shell(("accuracy", 0.8)),
+    # the whole run (16 s here: 17 epochs of 54,000 images), held to the README's 97%
+    "README.md: backprop train --dataset mnist": shell(full_budget=True),
     "README.md: backprop train --dataset mnist --n-samples 50000 --validation-fraction 0 "
     "--layers 784,30,10 --activation sigmoid --loss l2 --init normal --init-scale 1 "
     "--bias-init normal --optimizer sgd --lr 3 --batch-size 10 --epochs 30 "

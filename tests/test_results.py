@@ -160,3 +160,38 @@ def test_fingerprints_are_rewritten_only_with_the_rows_kernels(tmp_path):
     copy.write_text("no table here\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="has no results table"):
         reproduce.write_fingerprints(copy, None, ["digits"])
+
+
+def test_the_readmes_nielsen_line_is_nielsen1s_seed_0(tmp_path):
+    """The README's Nielsen command and docs/results.md's nielsen1 row are said to be the
+    same run, bit for bit: here both train their first 60 steps (the line's options as the
+    README writes them, on its first 600 images) and the models must be equal."""
+    if not os.environ.get("BACKPROP_DATA"):
+        pytest.skip("the MNIST files are found through BACKPROP_DATA, which is not set here")
+    import contextlib
+    import io
+    import shlex
+
+    from backprop import load_model
+    from backprop.cli import main
+    from backprop.training import fit
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = [x for x in readme.splitlines() if x.startswith("backprop train") and "Nielsen" in x]
+    argv = shlex.split(line.split("#")[0])[1:]
+    n = 600
+    for option, value in (("--n-samples", str(n)), ("--epochs", "1")):
+        argv[argv.index(option) + 1] = value
+    with contextlib.redirect_stdout(io.StringIO()), reproduce.one_blas_thread():
+        assert main([*argv, "--out", str(tmp_path / "run"), "--no-plots", "--no-progress"]) == 0
+    cli = load_model(tmp_path / "run" / "model.safetensors").state_dict()
+
+    setup = reproduce.SETUPS["nielsen1"]
+    ds = setup.load(None, 0)
+    net = setup.build(0, setup.biases)
+    with reproduce.one_blas_thread():
+        fit(net, ds.X_train[:n], ds.targets()[:n], optimizer=setup.optimizer(ds.n_train),
+            epochs=1, batch_size=setup.batch_size, seed=0)  # fmt: skip
+    assert sorted(cli) == sorted(net.state_dict())
+    for name, value in net.state_dict().items():
+        assert value.dtype == cli[name].dtype and value.tobytes() == cli[name].tobytes(), name

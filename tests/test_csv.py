@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -158,6 +159,29 @@ def test_numeric_labels_are_compared_exactly_and_a_missing_one_is_not_a_class(tm
     with pytest.raises(DatasetError, match=r"line 4, target column 'y': 'NA' reads as a missing"):
         load_dataset(r, target="y")
     assert load_dataset(r, target="y", task="classification").class_names == ["0", "1", "NA"]
+
+
+def test_a_binary_file_given_for_a_csv_file_is_named(tmp_path):
+    # a .csv.gz, a UTF-16 export, an .npy and an .xlsx each read 'not UTF-8 text (invalid
+    # start byte at byte 1)'
+    import gzip
+    import zipfile
+
+    text = "a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10))
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "d16.csv").write_text(text, encoding="utf-16")
+    np.save(tmp_path / "d.npy", np.zeros((3, 2)))
+    with zipfile.ZipFile(tmp_path / "d.xlsx", "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    for name, kind in (("d.csv.gz", "a gzip file, not CSV text (decompress it first"),
+                       ("d16.csv", "UTF-16 text, not UTF-8 (save it as UTF-8)"),
+                       ("d.npy", "a NumPy .npy file, not CSV text"),
+                       ("d.xlsx", "a zip archive, not CSV text (an .xlsx workbook")):  # fmt: skip
+        with pytest.raises(DatasetError, match=rf"d.*: {re.escape(kind)}.*; expected a UTF-8 CSV"):
+            load_dataset(tmp_path / name, target="y")
+    (tmp_path / "latin1.csv").write_bytes("a,y\n1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"not UTF-8 text \(invalid .* line 2\)"):
+        load_dataset(tmp_path / "latin1.csv", target="y")
 
 
 def test_task_override(tmp_path):

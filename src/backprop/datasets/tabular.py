@@ -68,6 +68,9 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
         except OSError as exc:
             raise DatasetError(f"{p}: cannot read CSV file ({exc.strerror or exc})") from None
         except UnicodeDecodeError:
+            kind = _binary_kind(p)
+            if kind is not None:  # (it read 'not UTF-8 text (invalid start byte at byte 1)')
+                raise DatasetError(f"{p}: {kind}; expected a UTF-8 CSV file") from None
             raise DatasetError(f"{p}: not UTF-8 text ({_first_bad_utf8(p)})") from None
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
@@ -76,6 +79,26 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
                     '(expected a closing ")'
                 ) from None
             raise DatasetError(f"{p}: line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+#: The first bytes of files that are often handed in for a CSV file, and what they are.
+_MAGIC = (
+    (b"\x1f\x8b", "a gzip file, not CSV text (decompress it first: gunzip)"),
+    (b"PK\x03\x04", "a zip archive, not CSV text (an .xlsx workbook is one: save it as CSV)"),
+    (b"\x93NUMPY", "a NumPy .npy file, not CSV text (backprop.training.fit takes its path)"),
+    (b"\xff\xfe", "UTF-16 text, not UTF-8 (save it as UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text, not UTF-8 (save it as UTF-8)"),
+)
+
+
+def _binary_kind(p: Path) -> str | None:
+    """What a file that is not UTF-8 text is, from its first bytes (None: unknown)."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
 
 
 def _bounded_lines(p: Path, text: io.TextIOWrapper) -> Iterator[str]:

@@ -207,6 +207,18 @@ def test_editing_a_weight_recomputes_the_step(page, server, tmp_path, capsys):
     error = page.inner_text("#error")
     assert error.startswith("w12: 1e400 is too large") and "None" not in error, error
     assert page.get_attribute('[data-param="w.0.1"]', "aria-invalid") == "true"
+    # too small: it was taken as 0 without a word, where 1e400 was refused
+    seq = page.evaluate("window.__playground.seq")
+    page.fill('[data-param="w.0.2"]', "1e-400")
+    page.press('[data-param="w.0.2"]', "Enter")
+    assert page.inner_text("#error").startswith("w13: 1e-400 is too small for a number")
+    assert page.evaluate("window.__playground.seq") == seq  # nothing was sent
+    assert page.evaluate("window.__playground.lastFrame.tutorial.inputs.w[0][2]") == 0.35
+    for zero in ("0", "-0.0", "0e-400"):  # zeros are zeros
+        page.fill('[data-param="w.0.2"]', zero)
+        page.press('[data-param="w.0.2"]', "Enter")
+        wait_until(page, "window.__playground.lastFrame.tutorial.inputs.w[0][2] === 0")
+        assert page.get_attribute('[data-param="w.0.2"]', "aria-invalid") != "true", zero
 
 
 def test_train_mode_learns_spirals_live(page, server, tmp_path):

@@ -469,6 +469,7 @@
     let why = null;
     if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) why = `"${text}" is not a number`;
     else if (!Number.isFinite(value)) why = `${text} is too large for a number (at most about 1.8e308)`;
+    else if (value === 0 && /[1-9]/.test(text.split(/[eE]/)[0])) why = `${text} is too small for a number (it would read as 0; the smallest is about 5e-324)`;
     if (why) {
       markBad(input, true);
       const inUse = idx.reduce((a, i) => a[i], current.tutorial.values[key]).s;

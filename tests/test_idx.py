@@ -60,6 +60,8 @@ def test_wrong_magic_number(tmp_path):
         bytes([0x1F, 0x8C, 8, 1]),  # not zero-led
         bytes([0, 0, 0x07, 1]),  # unknown element type
         b"P5\n2",  # a PGM image, say
+        # not zero-led, with dimensions past the size limit: it read as an over-large IDX
+        bytes([0x7F, 0x45, 8, 2]) + bytes([0xFF] * 8),
     ],
 )
 def test_not_an_idx_header(tmp_path, header):

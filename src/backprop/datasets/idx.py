@@ -79,7 +79,12 @@ def _declared_size(head: bytes | bytearray, source: Any, expected_magic: int | N
     if len(head) < 4:
         return -1  # too short: read_idx_bytes says so
     magic = int.from_bytes(head[:4], "big")
-    if (expected_magic is not None and magic != expected_magic) or head[2] not in IDX_TYPES:
+    if (
+        (expected_magic is not None and magic != expected_magic)
+        or head[0] != 0  # (a non-IDX file read as one declared sizes past the limit)
+        or head[1] != 0
+        or head[2] not in IDX_TYPES
+    ):
         return -1
     ndim = head[3]
     if len(head) < 4 + 4 * ndim:

@@ -286,7 +286,7 @@ def test_tutorial_back_from_a_steps_first_phase_returns_to_the_previous_update(c
     "values, broken",
     [
         ({"eta": 1e308, "t": [-100.0, 0.5]}, "u_11 = -inf"),  # the update overflows
-        ({"x": [1e308, 1e308], "w": [[1e308, 0.2, 0.3], [-1e308, 0.2, 0.3]]}, "= nan"),  # inf - inf
+        ({"x": [1e308, 1e308], "w": [[1e308, 0.2, 0.3], [-1e308, 0.2, 0.3]]}, "= NaN"),  # inf - inf
     ],
 )
 def test_a_step_past_a_non_finite_update_is_refused_and_the_page_goes_on(values, broken):
@@ -301,6 +301,9 @@ def test_a_step_past_a_non_finite_update_is_refused_and_the_page_goes_on(values,
     s.publish()  # the frame is still one the page can read
     frame = json.loads(s.latest()[1])["tutorial"]
     assert (frame["step"], frame["phase"]) == (1, 5)
+    # the formulas write NaN and infinities as the table does (they wrote 'nan')
+    text = " ".join(line for phase in frame["formulas"] for line in phase)
+    assert not re.search(r"\b(nan|inf)\b", text.replace("+inf", "").replace("-inf", ""))
     s.command({"op": "tutorial.phase", "delta": -1})  # and every button still works
     s.command({"op": "tutorial.reset"})
 

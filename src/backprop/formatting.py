@@ -21,6 +21,7 @@ JSON has no NaN or infinity: :func:`number` gives a non-finite value as an expli
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -33,12 +34,28 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _non_finite_named(style: Callable[[float], str]) -> Callable[[float], str]:
+    """``style``, with NaN and the infinities written as :func:`number` writes them (``NaN``,
+    ``+inf``, ``-inf``): a formula showed ``(0.5)(nan) = nan`` beside a table's ``NaN``."""
+
+    @functools.wraps(style)
+    def text(v: float) -> str:
+        return style(v) if math.isfinite(v) else _NON_FINITE_TEXT[state(v)]
+
+    return text
+
+
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "+inf", "-inf": "-inf"}
+
+
+@_non_finite_named
 def fixed(v: float) -> str:
     """Six decimals, or six after the point in scientific notation below ``1e-3`` and from
     ``1e6`` (a net input of 3.5e307 would otherwise print 308 digits)."""
     return f"{v:.6f}" if 1e-3 <= abs(v) < 1e6 or v == 0 else f"{v:.6e}"
 
 
+@_non_finite_named
 def sig(v: float) -> str:
     """Eight significant digits, trailing zeros kept (``0.074392790``, not ``0.07439279``
     beside ``0.00046887875``): enough to compare a gradient with its finite difference. No
@@ -58,12 +75,14 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+@_non_finite_named
 def short(v: float) -> str:
     """Up to eight significant digits, no trailing zeros: a number the user gave as they
     gave it (``0.05``, ``0.12345679``), or a weight a step made (``0.14976557``)."""
     return f"{v:.8g}"
 
 
+@_non_finite_named
 def loss(v: float) -> str:
     """Ten significant digits (``L = 0.3273591340``; ``3.576154000e-14``, where ten decimals
     read 0.0000000000 for a loss that was not 0); no bare point (``4999919685``)."""
@@ -72,8 +91,6 @@ def loss(v: float) -> str:
 
 STYLES: dict[str, Callable[[float], str]] = {"fixed": fixed, "sig": sig, "short": short,
                                              "loss": loss}  # fmt: skip
-
-_NON_FINITE_TEXT = {"nan": "NaN", "inf": "+inf", "-inf": "-inf"}
 
 
 def state(v: float) -> str:

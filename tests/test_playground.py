@@ -325,6 +325,24 @@ def test_the_shown_factors_of_each_delta_multiply_to_the_shown_delta(b2):
             assert product == pytest.approx(shown, rel=1e-4), line
 
 
+def test_a_long_walk_keeps_the_frame_bounded(monkeypatch):
+    # the frame carried the loss of every step taken (80 kB at step 1000, growing on)
+    import backprop.playground.tutorial as tutorial
+
+    monkeypatch.setattr(tutorial, "MAX_BACK", 5)
+    tut = Tutorial()
+    for _ in range(6 * 9):  # nine steps
+        tut.advance(1)
+    frame = tut.frame()
+    assert frame["step"] == 10 and len(frame["losses"]) == 6  # five back, and this one
+    for _ in range(6 * 5):  # Back through all five: each step's loss is still its own
+        tut.advance(-1)
+    assert tut.frame()["step"] == 5 and len(tut.frame()["losses"]) == 1
+    with pytest.raises(tutorial.ExplainError, match="there is no earlier step"):
+        for _ in range(6):
+            tut.advance(-1)
+
+
 def test_saturated_and_dead_units_are_flagged_and_explained():
     run = TrainRun({**SMALL, "activation": "sigmoid", "hidden": [3]})
     state = run.model.state_dict()

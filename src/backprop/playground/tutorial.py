@@ -213,6 +213,7 @@ class Tutorial:
             self.losses.append(s.loss)
             self.earlier.append(json.loads(json.dumps(self.inputs)))
             del self.earlier[:-MAX_BACK]
+            del self.losses[:-MAX_BACK]  # (every frame carries them: 80 kB at step 1000)
             self.inputs.update(w=s.w_new, b1=s.b1_new, u=s.u_new, b2=s.b2_new)
             self.step_number += 1
             self.phase = 0
@@ -239,7 +240,8 @@ class Tutorial:
 
     def frame(self) -> dict[str, Any]:
         """What the page draws: the phase, every value (exact + text), the finite
-        differences, the formulas of each phase and the losses of the steps taken."""
+        differences, the formulas of each phase and the losses of the steps Back can return
+        to (the last ``MAX_BACK``) and of this one."""
         return {
             "phase": self.phase,
             "phases": list(PHASES),

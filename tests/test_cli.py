@@ -599,6 +599,20 @@ def test_evaluate_matches_numeric_labels_as_numbers(run_cli, in_tmp):
         reports.append(json.loads(out))
     assert reports[0]["confusion_matrix"] == reports[1]["confusion_matrix"]
     assert [c["class"] for c in reports[1]["per_class"]] == ["2", "10"]
+    # exactly: as floats, 9007199254740993.0 was counted as the class 9007199254740992
+    big = ["9007199254740992", "9007199254740993"]
+    rows = [(i / 10, big[i % 2]) for i in range(40)]
+    Path("c.csv").write_text("x,y\n" + "".join(f"{x},{k}\n" for x, k in rows))
+    Path("d.csv").write_text("x,y\n" + "".join(f"{x},{k}.0\n" for x, k in rows))
+    assert run_cli("train", "--dataset", "c.csv", "--target", "y", "--epochs", "3", "--out",
+                   "n", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    supports = []
+    for name in ("c.csv", "d.csv"):
+        rc, out, err = run_cli("evaluate", "n/model.safetensors", "--dataset", name,
+                               "--target", "y", "--json")  # fmt: skip
+        assert rc == 0, err
+        supports.append([c["support"] for c in json.loads(out)["per_class"]])
+    assert supports[0] == supports[1] == [5, 5]
 
 
 def test_predict_names_outputs_that_are_not_probabilities(run_cli, toy_run):

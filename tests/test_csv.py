@@ -141,6 +141,16 @@ def test_a_file_without_a_header_is_refused_not_read_one_row_short(run_cli, tmp_
     assert rc == 2 and out == "" and err.count("\n") == 1
     assert "is all numbers, a row of data; expected a header line naming the columns" in err
     assert load_dataset(_write(tmp_path, "2019,label\n" + rows), target="label").n_train > 0
+    # pandas' default names (DataFrame(array).to_csv(index=False)) are a header; and a
+    # model's numeric column names are looked up in the header, not refused
+    table = "0,1,2\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20))
+    named = _write(tmp_path, table, "pandas.csv")
+    assert load_dataset(named, target="2").feature_names == ["0", "1"]
+    assert run_cli("train", "--dataset", str(named), "--target", "2", "--epochs", "1", "--out",
+                   str(tmp_path / "p"), "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    features = _write(tmp_path, "0,1\n" + "".join(f"{i},{i % 3}\n" for i in range(4)), "f.csv")
+    rc, out, err = run_cli("predict", str(tmp_path / "p"), str(features))
+    assert rc == 0 and len(out.splitlines()) == 5, err
 
 
 def test_numeric_labels_are_compared_exactly_and_a_missing_one_is_not_a_class(tmp_path):
@@ -210,6 +220,13 @@ def test_a_constant_column_of_an_inexact_value_is_constant(value):
         assert pre.mean[0] == value and pre.scale[0] == 1.0
         assert pre.transform(X)[:, 0].tolist() == [0.0] * n
         assert pre.with_target_scaling(X[:, :1]).target_scale == (1.0,)
+    # constant but for one rounding (computed values: nine 0.3, one 0.1 + 0.2): the
+    # deviation 1.8e-17 read 0.31 as 5.7e14 deviations; scikit-learn's StandardScaler: 0.01
+    near = fit_standardizer(np.array([[0.3]] * 9 + [[0.1 + 0.2]]), ["c"])
+    assert near.scale == (1.0,) and near.transform(np.array([[0.31]]))[0, 0] == pytest.approx(0.01)
+    # a spread that is data, at any magnitude, is kept
+    for m in (1e-300, 1.0, 1e200):
+        assert fit_standardizer(np.array([[m], [2 * m]]), ["c"]).scale[0] == pytest.approx(m / 2)
 
 
 def test_standardising_columns_of_tiny_or_huge_magnitude():

@@ -265,7 +265,9 @@ def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (all below 1e-150, whose spread would read as 0): those are the statistics of the
     column divided by its largest magnitude m, times m. A column of one value has exactly
     that mean and a deviation of 0 (summed, 0.3 ten times has the mean 0.29999999999999993
-    and a deviation of 5.6e-17, which as a scale made 0.31 read as 1.8e14 deviations)."""
+    and a deviation of 5.6e-17, which as a scale made 0.31 read as 1.8e14 deviations); so
+    has a column whose spread is within the rounding of its sums (nine 0.3 and one 0.1 +
+    0.2; scikit-learn's bound for a constant feature, var <= n eps var + (n eps mean)^2)."""
     with np.errstate(over="ignore", invalid="ignore"):
         mean = X.mean(axis=0)
         std = X.std(axis=0)
@@ -276,9 +278,12 @@ def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean[odd] = unit.mean(axis=0) * m[odd]
         std[odd] = unit.std(axis=0) * m[odd]
     if X.shape[0]:
-        constant = (X == X[0]).all(axis=0)
-        mean[constant] = X[0, constant]
-        std[constant] = 0.0
+        exact = (X == X[0]).all(axis=0)
+        mean[exact] = X[0, exact]
+        n, eps = X.shape[0], np.finfo(np.float64).eps
+        unit = np.where(m > 0, m, 1.0)  # the bound at unit scale: no square overflows
+        var, mu = (std / unit) ** 2, mean / unit
+        std[exact | (var <= n * eps * var + (n * eps * mu) ** 2)] = 0.0
     return mean, std
 
 

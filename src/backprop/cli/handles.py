@@ -5,12 +5,13 @@ as its ``config.toml`` records them."""
 
 from __future__ import annotations
 
-import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..datasets.tabular import label_value
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
@@ -159,12 +160,12 @@ def model_inputs(
             and data.class_names is not None
         ):
             by_name = {c: k for k, c in enumerate(pre.classes)}
-            by_value: dict[float, int] = {}  # numbers as numbers: '2.0' is the class '2'
+            by_value: dict[Decimal, int] = {}  # numbers as numbers: '2.0' is the class '2'
             for k, c in enumerate(pre.classes):
-                if (v := _number(c)) is not None:
+                if (v := label_value(c)) is not None:
                     by_value.setdefault(v, k)
             named = {
-                c: by_name[c] if c in by_name else by_value.get(_number(c))  # type: ignore[arg-type]
+                c: by_name[c] if c in by_name else by_value.get(label_value(c))  # type: ignore[arg-type]
                 for c in data.class_names
             }
             present = {data.class_names[k] for k in np.unique(y)}
@@ -182,21 +183,12 @@ def model_inputs(
     return X, y
 
 
-def _number(label: str) -> float | None:
-    """A class label's value as a number, None for a name."""
-    try:
-        value = float(label)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _class_number(data: Any, model: MLP, name: str) -> int:
     """The class a label of ``data`` names for a model without class names: the label is
     the class's number, 0 to the number of classes - 1."""
     n = max(model.n_outputs, 2)
-    k = _number(name)
-    if k is None or not (k.is_integer() and 0 <= k < n):
+    k = label_value(name)
+    if k is None or not (k == k.to_integral_value() and 0 <= k < n):
         raise UserError(
             f"dataset {data.name} has the label {name!r}; the model has no class names, so "
             f"its labels are its class numbers 0 to {n - 1}"

@@ -76,12 +76,16 @@ def load_mnist1d_arrays(
     path = cache_dir() / "mnist1d" / f"mnist1d_{_cache_key(num_samples)}.npz"
     if use_cache and path.is_file():
         try:
-            # (np.load(path) left the file open when it was not a zip after all)
-            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
-            if _well_formed(arrays):
-                return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            # an .npz is a zip: anything else (empty, an .npy) is not read as one; and
+            # np.load(path) left the file open when it was not a zip after all
+            with open(path, "rb") as f:
+                if zipfile.is_zipfile(f):
+                    f.seek(0)
+                    with np.load(f, allow_pickle=False) as z:
+                        arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
+                    if _well_formed(arrays):
+                        return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache file is regenerated and replaced below
     arrays = _generate(num_samples)
     if use_cache:

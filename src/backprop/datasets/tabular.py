@@ -145,18 +145,20 @@ def _check_header(p: Path, header: list[str]) -> None:
     repeated = sorted(name for name, k in Counter(header).items() if k > 1)
     if repeated:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
-    if all(_is_number(name) for name in header):  # a file without one: its first row, lost
+
+
+def _check_not_data(p: Path, header: list[str]) -> None:
+    """A first line of numbers only is a file without a header, whose first row would be
+    lost as column names, unless it is pandas' default names ``0,1,...,n-1`` (what
+    ``DataFrame(array).to_csv(index=False)`` writes). Where a model's column names are
+    looked up in the header, they decide instead."""
+    if all(_parse_number(name) is not None for name in header) and header != [
+        str(k) for k in range(len(header))
+    ]:
         raise DatasetError(
             f"{p}: the first line ({cut(','.join(header))}) is all numbers, a row of data; "
             "expected a header line naming the columns first (such as x1,x2,label)"
         )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
 
 
 def _separator_hint(header: list[str]) -> str:
@@ -208,18 +210,31 @@ def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]],
     return header, rows, lines
 
 
-#: Target cells that read as a missing value where the other labels are numbers.
+#: Target cells that read as a missing value where the other labels are numbers: pandas'
+#: default marks (``read_csv``'s ``na_values``) but ``None``, which names classes too, and
+#: ``?``, the UCI data sets' mark.
 MISSING_VALUES = frozenset(
-    ["NA", "N/A", "na", "n/a", "NaN", "nan", "NAN", "null", "NULL", "None", "none", "?", "-"]
-)
+    ["NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "#N/A", "#N/A N/A",
+     "#NA", "<NA>", "?"]
+)  # fmt: skip
 
 
-def _exact(label: str) -> Decimal:
-    """A numeric label's exact value (``1``, ``1.0`` and ``01`` are one)."""
+def label_value(label: str) -> Decimal | None:
+    """A class label's exact value when it is a finite number (``1``, ``1.0`` and ``01`` are
+    one; ``9007199254740993`` is not ``9007199254740992``), else None (a name)."""
+    if _parse_number(label) is None:
+        return None
     try:
         return Decimal(label.strip())
     except InvalidOperation:  # a spelling float() reads and Decimal does not
         return Decimal(float(label))
+
+
+def _exact(label: str) -> Decimal:
+    """A numeric label's exact value (the label is known to be a number)."""
+    value = label_value(label)
+    assert value is not None
+    return value
 
 
 def _parse_number(cell: str) -> float | None:
@@ -378,6 +393,7 @@ def load_csv(
         raise DatasetError(f"task must be 'classification' or 'regression'; got {task!r}")
 
     def choose(header: list[str]) -> tuple[list[str], str]:
+        _check_not_data(p, header)
         if target is None:
             raise DatasetError(
                 f"{p}: name the target column (target=...); the columns are: {', '.join(header)}"
@@ -414,7 +430,8 @@ def load_csv(
             line, label = col.first_text  # type: ignore[misc]
             raise DatasetError(
                 f"{p}: line {line}, target column {target!r}: {label!r} reads as a missing "
-                "value among class labels that are numbers; fill in or remove that row"
+                "value among class labels that are numbers; fill in or remove that row (a "
+                "class of that name: rename it)"
             )
     if task is None:
         many = numeric and (col.too_many or len(col.labels) > MAX_CLASSES)
@@ -507,6 +524,7 @@ def read_csv_features(
 
     def choose(header: list[str]) -> tuple[list[str], None]:
         if preprocessing is None:
+            _check_not_data(p, header)
             return header, None
         names = set(header)
         missing = [c for c in preprocessing.feature_names if c not in names]

@@ -443,15 +443,19 @@ def test_predict_output_to_dev_stdout_appends_where_the_shell_said(files, tmp_pa
     features.write_text("a,b\n1,2\n3,4\n")
     log = tmp_path / "log.csv"
     log.write_text("precious\n")
-    with open(log, "a") as f:
-        proc = subprocess.run(
-            [sys.executable, "-m", "backprop", "predict", str(files["run"]), str(features),
-             "--output", "/dev/stdout"],
-            stdout=f, stderr=subprocess.PIPE, text=True, timeout=60,
-        )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    # and through a link of one's own to it: it was opened anew, truncating the file
+    (tmp_path / "out").symlink_to("/dev/stdout")
+    for output in ("/dev/stdout", str(tmp_path / "out")):
+        with open(log, "a") as f:
+            proc = subprocess.run(
+                [sys.executable, "-m", "backprop", "predict", str(files["run"]),
+                 str(features), "--output", output],
+                stdout=f, stderr=subprocess.PIPE, text=True, timeout=60,
+            )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
     lines = log.read_text().splitlines()
-    assert lines[0] == "precious" and lines[1].startswith("label,") and len(lines) == 4
+    assert lines[0] == "precious" and lines[1].startswith("label,") and len(lines) == 7
+    assert lines[4].startswith("label,")
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")

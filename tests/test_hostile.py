@@ -666,4 +666,16 @@ def test_write_atomic_keeps_modes_and_never_replaces_a_device(tmp_path):
         with pytest.raises(WriteError, match=f"^cannot write {path}: it is {kind}, not a "):
             write_atomic(path, b"x")
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and null.is_symlink()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "null", "private.onnx"]
+    # a descriptor open on a regular file (`> out.onnx`): the rename replaced the link
+    # (/dev/stdout itself, as root), since what it points to is a regular file
+    with open(tmp_path / "out.onnx", "wb") as out:
+        fd_link = tmp_path / "stdout"
+        fd_link.symlink_to(f"/proc/self/fd/{out.fileno()}")
+        with pytest.raises(WriteError, match=f"names the open file descriptor {out.fileno()}, "):
+            write_atomic(fd_link, b"x")
+        with pytest.raises(WriteError, match="names the open file descriptor"):
+            write_atomic(f"/dev/fd/{out.fileno()}", b"x")
+    assert fd_link.is_symlink() and (tmp_path / "out.onnx").read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fifo", "null", "out.onnx", "private.onnx", "stdout"
+    ]  # fmt: skip

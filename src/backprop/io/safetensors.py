@@ -18,6 +18,7 @@ import errno
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "ModelFileError",
     "SafetensorsHeader",
     "WriteError",
+    "descriptor_of",
     "encode_safetensors",
     "is_json_int",
     "one_line",
@@ -135,9 +137,41 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     _fsync_dir(directory)
 
 
+_DESCRIPTOR = re.compile(r"/(?:proc/(self|\d+)|dev)/fd/(\d+)")
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def descriptor_of(path: str | os.PathLike) -> int | None:
+    """The open file descriptor ``path`` names (``/dev/stdout``, ``/dev/fd/3``,
+    ``/proc/self/fd/3``), also through symlinks to those, or None for a path of its own.
+    (The file a descriptor is open on may be a regular file, which ``os.stat`` cannot tell
+    from a path of its own: a rename over ``/dev/stdout`` replaced the link in /dev.)"""
+    p = os.path.abspath(os.fspath(path))
+    for _ in range(40):  # (the kernel's own bound on a chain of links)
+        if p in _STANDARD:
+            return _STANDARD[p]
+        match = _DESCRIPTOR.fullmatch(p)
+        if match and match.group(1) in (None, "self", str(os.getpid())):  # (ours)
+            return int(match.group(2))
+        try:
+            target = os.readlink(p)
+        except OSError:  # not a link (or not there): a path of its own
+            return None
+        p = os.path.normpath(os.path.join(os.path.dirname(p), target))
+    return None
+
+
 def _replaced_mode(path: Path) -> int:
     """The permission bits the new file at ``path`` gets: those of the regular file it
-    replaces, else 0644; WriteError for a special file there or a symlink to one."""
+    replaces, else 0644; WriteError for a special file there, a symlink to one, or a path
+    that names an open descriptor (``/dev/stdout``)."""
+    fd = descriptor_of(path)
+    if fd is not None:
+        raise WriteError(
+            errno.EINVAL,
+            f"it names the open file descriptor {fd}, not a file (expected a file's path)",
+            str(path),
+        )
     try:
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...datasets import read_csv_features
 from ...io import WriteError, write_atomic
+from ...io.safetensors import descriptor_of
 from ...network import MLP
 from ..app import UserError, cli
 from ..config import (
@@ -127,7 +128,7 @@ def _write_output(output: Path, data: bytes) -> None:
     bind mount kept) through any symlink. A file with other names (a hard link: it may be a
     run's file) is replaced instead, so that those names keep their bytes."""
     try:
-        descriptor = _descriptor(output)
+        descriptor = descriptor_of(output)
         if descriptor is not None:
             with os.fdopen(os.dup(descriptor), "wb") as f:
                 f.write(data)
@@ -146,19 +147,6 @@ def _write_output(output: Path, data: bytes) -> None:
         raise
     except OSError as e:  # /dev/full: '[Errno 28] No space left on device', no file named
         raise WriteError(e.errno, e.strerror, str(output)) from None
-
-
-def _descriptor(output: Path) -> int | None:
-    """The open file descriptor ``output`` names (``/dev/stdout``, ``/dev/fd/3``,
-    ``/proc/self/fd/3``), or None for a path of its own."""
-    text = str(output)
-    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
-    if text in named:
-        return named[text]
-    for prefix in ("/dev/fd/", "/proc/self/fd/"):
-        if text.startswith(prefix) and text[len(prefix) :].isdigit():
-            return int(text[len(prefix) :])
-    return None
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

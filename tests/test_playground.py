@@ -509,13 +509,18 @@ def test_a_failing_command_is_an_error_on_the_page_not_a_stopped_server(server, 
         raise ValueError("Out of range float values\nare not JSON compliant")
 
     monkeypatch.setattr(Session, "command", fail)
-    with contextlib.redirect_stderr(io.StringIO()) as log:
-        r, body = request(server, "POST", f"/api/command?token={t}&session={sid}", b"{}")
-    assert r.status == 500 and "Traceback" in log.getvalue()
-    assert json.loads(body) == {
+    expected = {
         "error": "internal error (ValueError: Out of range float values are not JSON "
         "compliant); please report it"
     }
+    with contextlib.redirect_stderr(io.StringIO()) as log:
+        r, body = request(server, "POST", f"/api/command?token={t}&session={sid}", b"{}")
+    assert r.status == 500 and "Traceback" in log.getvalue()
+    assert json.loads(body) == expected
+    # a page opened from a URL with a setup restores it as its session starts
+    with contextlib.redirect_stderr(io.StringIO()) as log:
+        r, body = request(server, "POST", f"/api/session?token={t}", b'{"setup": {"x": 1}}')
+    assert r.status == 500 and "Traceback" in log.getvalue() and json.loads(body) == expected
 
 
 def test_foreign_host_and_origin_are_refused(server):

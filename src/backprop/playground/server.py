@@ -221,6 +221,15 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path!r}"})
 
+    def _internal_error(self, e: Exception) -> None:
+        """A command that failed in the server (a bug): said on the page, which goes on
+        (the server has not stopped, as a dropped connection would have it read), and in
+        the server's log with its traceback."""
+        traceback.print_exc()
+        text = cut(" ".join(str(e).split()), 200)
+        why = f"internal error ({type(e).__name__}: {text}); please report it"
+        self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": why})
+
     def _gone(self) -> None:
         self._json(HTTPStatus.NOT_FOUND, {"error": SESSION_GONE.format(n=MAX_SESSIONS)})
 
@@ -296,6 +305,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
                     setup = msg["setup"]
                     if isinstance(setup, dict) and setup.get("mode") == "train":
                         session.command({"op": "mode", "mode": "train"})
+                except Exception as e:
+                    self._internal_error(e)
+                    return
             self._with_frame(session, head, session.latest()[1])
         elif path == "/api/command":
             session = self.server.session((query.get("session") or [""])[0])
@@ -307,12 +319,8 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             except CommandError as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
                 return
-            except Exception as e:  # a bug: said on the page, which goes on (the server has
-                # not stopped, as a dropped connection would have it read), and in the log
-                traceback.print_exc()
-                text = cut(" ".join(str(e).split()), 200)
-                why = f"internal error ({type(e).__name__}: {text}); please report it"
-                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": why})
+            except Exception as e:
+                self._internal_error(e)
                 return
             self._with_frame(session, {"ok": True}, session.latest()[1])
         else:

@@ -516,6 +516,7 @@ class _BackpropMLP(BaseEstimator):
         Engine ``callbacks`` (code, not data) are not saved.
         """
         check_is_fitted(self)
+        self._check_params()  # (set_params(dropout=None) failed inside the check below)
         mismatch = self._network_mismatch(self.model_.config)
         if mismatch is not None:
             raise ValueError(f"cannot save: {mismatch} (set_params after fit); fit again first")

@@ -113,7 +113,11 @@ def estimator_from_record(cls: type, record: Any, model: MLP) -> Any:
     est._check_params()
     est._set_fitted_metadata(field(record, "fitted", dict), model)
     mismatch = est._network_mismatch(model.config)
-    expect(mismatch is None, f"the record's {mismatch}")
+    expect(
+        mismatch is None,
+        f"the record's {mismatch} (set_params after fit, before save; the network itself is "
+        "intact: backprop.io.load_model reads it)",
+    )
     est.model_ = model
     return est
 

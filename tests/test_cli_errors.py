@@ -211,7 +211,7 @@ def test_missing_backend_library_is_a_clean_error(run_cli):
     if importlib.util.find_spec("cupy") is not None:
         pytest.skip("cupy is installed here, so its absence cannot be shown")
     rc, _, err = run_cli("train", "--backend", "cupy")
-    assert_one_line_error(rc, err, "pip install 'backprop[cupy]'")
+    assert_one_line_error(rc, err, "pip install '.[cupy]'")
 
 
 def test_numpy_backend_refuses_a_gpu_device(run_cli):

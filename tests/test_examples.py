@@ -17,8 +17,8 @@ images, 1 epoch; --resume: 2 epochs), with the floors of that budget in
 :data:`RUNS`, but for the README's ``backprop train --dataset mnist``, which runs whole (16 s)
 and is held to its stated floor; the other full-budget numbers are measured in
 docs/defaults.md and docs/results.md (whose fingerprints tests/test_results.py recomputes;
-it also checks that the README's Nielsen line is results.md's nielsen1 run). Without the MNIST files (no
-``BACKPROP_DATA``) those examples are skipped, as the other MNIST tests are.
+it also checks that the README's Nielsen line is results.md's nielsen1 run). Without the
+MNIST files (no ``BACKPROP_DATA``) those examples are skipped, as the other MNIST tests are.
 """
 
 from __future__ import annotations
@@ -501,7 +501,7 @@ EXEMPT: dict[str, str] = {
     "pytest": "installs the test extras and runs this suite; .ci/run does exactly that",
     "README.md: import numpy as np": "tests/test_readme.py::test_the_python_example_runs",
     "engine.md: import numpy as np": "tests/test_learning.py::test_docs_engine_example_runs",
-    "distributed.md: pip install 'backprop[mpi]'": "an install (network); .ci/run installs "
+    "distributed.md: pip install '.[mpi]'": "an install (network); .ci/run installs "
     "the test extras, which include it",
     "distributed.md: mpirun -n 4 python train.py": "a placeholder for any script that calls "
     "fit(); tests/test_distributed.py runs such scripts under mpirun -n 2",

@@ -62,3 +62,20 @@ def test_the_explain_sample_is_what_explain_prints(run_cli):
         if line.strip() == "...":
             continue
         assert any(p == line.rstrip() for p in printed), f"not printed (in order): {line!r}"
+
+
+def test_no_message_or_doc_installs_the_other_projects_backprop():
+    # `pip install 'backprop[onnx]'` fetches the PyPI project named backprop (another one:
+    # PyTorch, transformers, no onnx); every message and doc says `pip install '.[onnx]'`
+    root = Path(__file__).resolve().parents[1]
+    files = [*root.joinpath("src").rglob("*.py"), *root.joinpath("docs").glob("*.md"),
+             root / "README.md", root / "CONTRIBUTING.md",
+             root / "examples" / "README.md"]  # fmt: skip
+    pattern = re.compile(r"pip install ['\"]?backprop\[")
+    found = [f"{f.relative_to(root)}:{n}" for f in files
+             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+             if pattern.search(line)]  # fmt: skip
+    assert found == [], found
+    from backprop._version import pip_extra
+
+    assert pip_extra("onnx") == "pip install '.[onnx]' in backprop's folder"

@@ -680,7 +680,7 @@ def test_missing_sklearn_gives_an_install_hint():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    assert "pip install 'backprop[sklearn]'" in out.stdout
+    assert "pip install '.[sklearn]'" in out.stdout
 
 
 def test_torch_backend_matches_numpy(iris):

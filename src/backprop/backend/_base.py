@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._version import pip_extra
+
 __all__ = ["Backend", "open_array_api_strict"]
 
 
@@ -155,7 +157,7 @@ def open_array_api_strict(device: str | None = None) -> Backend:
         import array_api_strict as xp
     except ImportError as e:
         raise ImportError(
-            "backend='array_api_strict' needs array-api-strict: pip install 'backprop[array-api]'"
+            f"backend='array_api_strict' needs array-api-strict: {pip_extra('array-api')}"
         ) from e
     cpu = xp.__array_namespace_info__().default_device()  # Device('CPU_DEVICE')
     if device not in (None, "cpu", "CPU_DEVICE", cpu):  # another was ignored without a word

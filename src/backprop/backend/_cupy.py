@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._version import pip_extra
 from ._base import Backend
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ def open_cupy(device: str | None = None) -> CupyBackend:
         import array_api_compat.cupy as xp
     except ImportError as e:
         raise ImportError(
-            "backend='cupy' needs CuPy and array-api-compat: pip install 'backprop[cupy]'"
+            f"backend='cupy' needs CuPy and array-api-compat: {pip_extra('cupy')}"
         ) from e
     if device not in (None, "cuda"):
         raise ValueError(f"the cupy backend runs on CUDA only; got device={device!r}")

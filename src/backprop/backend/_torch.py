@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._version import pip_extra
 from ._base import Backend
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def open_torch(device: str | None = None) -> TorchBackend:
         import torch
     except ImportError as e:
         raise ImportError(
-            "backend='torch' needs PyTorch and array-api-compat: pip install 'backprop[torch]'"
+            f"backend='torch' needs PyTorch and array-api-compat: {pip_extra('torch')}"
         ) from e
     dev = device if isinstance(device, torch.device) else None
     if device is None or isinstance(device, str):  # not 0, which torch reads as cuda:0

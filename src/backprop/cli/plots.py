@@ -50,9 +50,7 @@ __all__ = [
     "plot_predicted_vs_true",
 ]
 
-MISSING_MESSAGE = (
-    "matplotlib is not installed, so no plots were drawn: pip install 'backprop[plots]'"
-)
+MISSING_MESSAGE = "matplotlib is not installed, so no plots were drawn: pip install matplotlib"
 
 #: Most misclassified images shown (a 5 x 5 grid).
 MAX_IMAGES = 25

@@ -22,6 +22,7 @@ from importlib import metadata
 
 import numpy as np
 
+from .._version import pip_extra
 from ._base import DatasetError
 from .mnist import cache_dir
 
@@ -33,7 +34,7 @@ def _generate(num_samples: int | None) -> dict[str, np.ndarray]:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError:
         raise DatasetError(
-            "the 'mnist1d' data set needs the mnist1d package: pip install 'backprop[mnist1d]'"
+            f"the 'mnist1d' data set needs the mnist1d package: {pip_extra('mnist1d')}"
         ) from None
     args = get_dataset_args()
     if num_samples is not None:

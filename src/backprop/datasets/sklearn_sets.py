@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import pip_extra
 from ..preprocessing import fit_standardizer
 from ._base import Dataset, DatasetError, train_test_split
 
@@ -30,7 +31,7 @@ def _bunch(name: str) -> Any:
         from sklearn import datasets
     except ImportError:
         raise DatasetError(
-            f"the {name!r} data set needs scikit-learn: pip install 'backprop[sklearn]'"
+            f"the {name!r} data set needs scikit-learn: {pip_extra('sklearn')}"
         ) from None
     loaders = {
         "digits": datasets.load_digits,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
+from .._version import __version__, pip_extra
 from ..network import MLP, parameter_name
 from .safetensors import write_atomic
 
@@ -56,9 +56,7 @@ def _import_onnx() -> Any:
     try:
         import onnx
     except ImportError as e:
-        raise ImportError(
-            f"ONNX export needs the onnx package ({e}): pip install 'backprop[onnx]'"
-        ) from e
+        raise ImportError(f"ONNX export needs the onnx package ({e}): {pip_extra('onnx')}") from e
     return onnx
 
 
@@ -141,7 +139,7 @@ def export_onnx(
     Raises
     ------
     ImportError
-        When onnx is not installed (``pip install 'backprop[onnx]'``).
+        When onnx is not installed (the ``onnx`` extra).
     ValueError
         For an opset outside the supported range, or class labels that do not match the
         outputs.

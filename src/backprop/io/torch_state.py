@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import host_array
+from .._version import pip_extra
 from ..layers import Dense
 from ..network import MLP, MLPConfig, parameter_name
 from .metadata import build_model
@@ -88,7 +89,7 @@ def _import_torch() -> Any:
     try:
         import torch
     except ImportError as e:
-        raise ImportError(f"this needs PyTorch ({e}): pip install 'backprop[torch]'") from e
+        raise ImportError(f"this needs PyTorch ({e}): {pip_extra('torch')}") from e
     return torch
 
 
@@ -106,7 +107,7 @@ def to_torch_state_dict(model: MLP) -> dict[str, Any]:
     Raises
     ------
     ImportError
-        Without PyTorch (``pip install 'backprop[torch]'``).
+        Without PyTorch (the ``torch`` extra).
     """
     torch = _import_torch()
     return {k: torch.from_numpy(v) for k, v in to_torch_state_arrays(model).items()}
@@ -138,7 +139,7 @@ def to_torch_module(model: MLP) -> Any:
     Raises
     ------
     ImportError
-        Without PyTorch (``pip install 'backprop[torch]'``).
+        Without PyTorch (the ``torch`` extra).
     """
     torch = _import_torch()
     nn, config = torch.nn, model.config

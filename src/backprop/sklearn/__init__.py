@@ -22,7 +22,7 @@ rows (``S_B`` is then the batch's row count ``b`` on average) and the optimizer'
 ``weight_decay`` is ``alpha / (b * mean(s))``. With full batches this makes integer weights
 exactly equivalent to repeating rows, which scikit-learn's checks verify.
 
-scikit-learn is an optional dependency: ``pip install 'backprop[sklearn]'``.
+scikit-learn is an optional dependency: ``pip install '.[sklearn]'`` in backprop's folder.
 
 =====================  ==================================================================
 module                 holds

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .._version import pip_extra
+
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
@@ -30,7 +32,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without scikit-learn >= 1.6
     raise ImportError(
         "backprop.sklearn needs scikit-learn >= 1.6, which is not installed "
-        f"({e}); install it with: pip install 'backprop[sklearn]'"
+        f"({e}); install it with: {pip_extra('sklearn')}"
     ) from e
 
 from ..activations import log_sigmoid, log_softmax

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .._version import pip_extra
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "abort_if_others_wait",
@@ -335,7 +337,7 @@ def get_world(distributed: Any = None) -> World | None:
     except ImportError:
         raise ImportError(
             f"this process was started by an MPI launcher with {launched_world_size()} ranks, "
-            "but mpi4py is not installed; install the extra: pip install 'backprop[mpi]' "
+            f"but mpi4py is not installed; install the extra: {pip_extra('mpi')} "
             "(or pass distributed=False to train each rank on its own)"
         ) from None
     return World(MPI.COMM_WORLD)

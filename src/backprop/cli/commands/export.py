@@ -30,7 +30,7 @@ __all__ = ["export"]
     help="The ONNX opset to write.",
 )
 def export(model_path: Path, out_path: Path | None, opset: int) -> int:
-    """Export a model to ONNX (input scaling folded in); needs pip install 'backprop[onnx]'.
+    """Export a model to ONNX (input scaling folded in); needs the onnx extra.
 
     The graph's output "output" is what the model predicts (class probabilities for the
     cross-entropy losses); a classifier with class names (a CSV run's labels, or the data

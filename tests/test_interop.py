@@ -172,7 +172,7 @@ def test_without_torch_the_tensor_functions_name_the_extra(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)
     for f in (to_torch_state_dict, to_torch_module):
-        with pytest.raises(ImportError, match=r"pip install 'backprop\[torch\]'"):
+        with pytest.raises(ImportError, match=r"pip install '\.\[torch\]' in backprop's folder"):
             f(_model())
 
 

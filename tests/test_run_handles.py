@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from backprop import MLP
+from backprop.cli.app import UserError
 from backprop.io import load_model, save_model
 from backprop.io.safetensors import encode_safetensors
 
@@ -180,6 +181,31 @@ def test_without_onnx_the_error_is_said_once(run_cli, csv_run, monkeypatch):
     assert rc == 2
     assert err.count("pip install '.[onnx]'") == 1 and err.count("onnx package") == 1
     assert len(err.strip().splitlines()) == 1
+
+
+def test_export_needs_onnx_and_the_model_alone(run_cli, tmp_path, monkeypatch):
+    # a run's data set was loaded (for its class names) before onnx was looked for: an MNIST
+    # run said its files were missing (or downloaded them), a digits run needed scikit-learn
+    pytest.importorskip("onnx", reason="onnx is an optional extra")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", "--dataset", "blobs", "--epochs", "1", "--out", "b",
+                   "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    import backprop.cli.commands.export as export
+
+    def unreadable(values):
+        raise UserError("MNIST file train-images-idx3-ubyte.gz is not on this machine")
+
+    monkeypatch.setattr(export, "load_data", unreadable)
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "onnx", None)
+        rc, _, err = run_cli("export", "b")
+        assert rc == 2 and "onnx package" in err and "MNIST" not in err
+    rc, out, err = run_cli("export", "b", "b.onnx")
+    assert rc == 0, err
+    assert out.strip() == (
+        "Wrote b.onnx (no label output: the run's data set, for its class names: MNIST file "
+        "train-images-idx3-ubyte.gz is not on this machine)"
+    )
 
 
 # --------------------------------------------------------------- Ctrl-C after training

@@ -31,7 +31,7 @@ from .._version import __version__, pip_extra
 from ..network import MLP, parameter_name
 from .safetensors import write_atomic
 
-__all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "import_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
 
 DEFAULT_OPSET = 17
 #: Softmax with a single ``axis`` (opset 13 semantics) is what the graph relies on.
@@ -52,7 +52,8 @@ _SIMPLE_OPS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _import_onnx() -> Any:
+def import_onnx() -> Any:
+    """The onnx module, or an ImportError naming the extra that installs it."""
     try:
         import onnx
     except ImportError as e:
@@ -144,7 +145,7 @@ def export_onnx(
         For an opset outside the supported range, or class labels that do not match the
         outputs.
     """
-    onnx = _import_onnx()
+    onnx = import_onnx()
     newest = onnx.defs.onnx_opset_version()
     if not (
         isinstance(opset, numbers.Integral)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx
+from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import is_classifier, load_data, load_model_file
 from ..handles import open_handle
@@ -44,19 +44,24 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     """
     if out_path is not None and str(out_path) == "-":
         raise UserError("OUT.onnx is '-': export writes a binary file; give its path (model.onnx)")
-    handle = open_handle(model_path)
-    model = load_model_file(handle.model_path, None, None)
-    labels = None
-    pre = model.preprocessing
-    if (pre is None or pre.classes is None) and handle.data_options and is_classifier(model):
-        data = load_data(handle.data_values({}))
-        if data.task == "classification" and data.class_names is not None:
-            labels = [str(c) for c in data.class_names]
-    out = out_path if out_path is not None else handle.model_path.with_suffix(".onnx")
-    handle.check_output(out, "the output")
-    try:
-        export_onnx(model, out, opset=opset, class_labels=labels)
+    try:  # first: without onnx, nothing else need be read (a run's data set was loaded)
+        import_onnx()
     except ImportError as e:
         raise UserError(one_line(e)) from None
-    click.echo(f"Wrote {out}")
+    handle = open_handle(model_path)
+    model = load_model_file(handle.model_path, None, None)
+    labels, no_labels = None, ""
+    pre = model.preprocessing
+    if (pre is None or pre.classes is None) and handle.data_options and is_classifier(model):
+        try:  # the class names of a run's data set, where it can be read here
+            data = load_data(handle.data_values({}))
+        except UserError as e:  # (MNIST not on this machine; digits without scikit-learn)
+            no_labels = f" (no label output: the run's data set, for its class names: {e})"
+        else:
+            if data.task == "classification" and data.class_names is not None:
+                labels = [str(c) for c in data.class_names]
+    out = out_path if out_path is not None else handle.model_path.with_suffix(".onnx")
+    handle.check_output(out, "the output")
+    export_onnx(model, out, opset=opset, class_labels=labels)
+    click.echo(f"Wrote {out}{no_labels}")
     return 0

@@ -286,3 +286,21 @@ def test_gradcheck_reports_an_entry_on_a_kink_as_such():
     # the output layer's parameters do not move the hidden pre-activation: checked as usual
     assert results["layers.1.W"].kinks == results["layers.1.b"].kinks == 0
     assert max(r.max_rel_error for r in results.values()) < 1e-6
+
+
+def test_gradcheck_draws_entries_of_a_large_array(run_cli, wrong_bias_gradients):
+    # every entry of MNIST's 784-256-10 network: minutes with nothing on the screen
+    model = MLP([3, 40, 2], "tanh", seed=0)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    T = np.eye(2)[[0, 1, 0, 1, 1]]
+    results = gradcheck(model, X, T, max_entries=30, seed=1)
+    assert [r.estimated for r in results] == [30, 30, 30, None]  # b of 2: whole
+    assert all(r.checked and r.passed(1e-6) for r in results)
+    again = gradcheck(model, X, T, max_entries=30, seed=1)
+    assert [r.max_abs_error for r in again] == [r.max_abs_error for r in results]  # seeded
+    wrong_bias_gradients(1 + 1e-3)  # a wrong gradient is still found among the drawn ones
+    assert not gradcheck(model, X, T, max_entries=30)[1].passed(1e-6)
+    with pytest.raises(ValueError, match="max_entries must be a positive integer; got 0"):
+        gradcheck(model, X, T, max_entries=0)
+    rc, out, _ = run_cli("gradcheck", "--layers", "2,40,2", "--max-entries", "7")
+    assert rc == 1 and "Entries checked, drawn at random (--max-entries): layers.0.W 7 of" in out

@@ -103,6 +103,15 @@ def test_the_script_runs_and_writes_its_row(tmp_path):
     _assert_same_fingerprint(digits, written)  # seed 0's first steps, as recorded
 
 
+def test_a_shortened_run_leaves_the_published_table_alone(capsys):
+    # `reproduce.py digits --epochs 1 --seeds 1` appended a failing row to docs/results.md
+    pytest.importorskip("sklearn")
+    before = RESULTS.read_bytes()
+    assert reproduce.main(["digits", "--seeds", "1", "--epochs", "1"]) == 1
+    assert RESULTS.read_bytes() == before
+    assert "digits: not written to docs/results.md: a shortened run" in capsys.readouterr().out
+
+
 def test_every_bit_under_the_tables_simd_target(tmp_path):
     """On a CPU whose NumPy dispatches to a SIMD target above the table's (an AVX-512 CPU,
     a table measured with AVX2), the test above compares only the losses. Here NumPy is told

@@ -487,7 +487,7 @@ RUNS: dict[str, Runner] = {
         )
     ),
     "--help: backprop gradcheck": shell(check=_gradcheck_passes),
-    "--help: backprop gradcheck --dataset iris --layers 4,8,3 --activation tanh": shell(
+    "--help: backprop gradcheck --dataset spirals --layers 2,8,8,2 --activation tanh": shell(
         check=_gradcheck_passes
     ),
     "--help: backprop gradcheck --dtype float32 --activation relu --layers 2,16,2": shell(

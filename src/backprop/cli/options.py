@@ -132,7 +132,7 @@ def choice(names: Sequence[str]) -> click.Choice:
 def _dataset_help() -> str:
     return (
         f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). "
-        "[default: toy; evaluate RUN_DIR: the run's own]"
+        "[default: toy]"
     )
 
 
@@ -167,7 +167,7 @@ data_options = option_group(
         "--test-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
         help="Share of a dataset without a fixed test split held out for testing. "
-        "[default: 0.25; evaluate RUN_DIR: the run's own]",
+        "[default: 0.25]",
     ),
 )
 

@@ -69,7 +69,7 @@ def gradcheck(samples: int, tolerance: float | None, max_entries: int, **options
     \b
     Examples:
       backprop gradcheck
-      backprop gradcheck --dataset iris --layers 4,8,3 --activation tanh
+      backprop gradcheck --dataset spirals --layers 2,8,8,2 --activation tanh
       backprop gradcheck --dtype float32 --activation relu --layers 2,16,2
     """
     ctx = click.get_current_context()

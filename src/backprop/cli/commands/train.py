@@ -161,7 +161,7 @@ def train(**options: Any) -> int:
 
     With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
     built-in two-input, two-output toy data. Any other data set gets defaults that learn (a
-    network, Adam's learning rate, an epoch budget, with early stopping but on mnist1d;
+    network, Adam's learning rate, an epoch budget, and early stopping except on mnist1d;
     docs/defaults.md). --resume continues a run that was interrupted (Ctrl-C) where its
     checkpoint left it.
 

@@ -392,7 +392,7 @@ _IRIS_SPLIT = (
     "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)\n"
 )
 _TORCH_NET = (
-    _MODEL + "import safetensors.torch, torch\n"
+    _MODEL + "import torch\n"  # (the block imports safetensors.torch itself: it did not)
     "net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2),"
     " torch.nn.Identity()).double()\n"
 )

@@ -710,6 +710,19 @@ def test_the_command_prints_its_url_and_stops_on_ctrl_c():
         proc.stderr.close()
 
 
+def test_a_port_in_use_says_how_to_take_another(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["playground", "--no-browser", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}: " in err
+    assert err.endswith("(another playground? --port 0 takes any free port)\n")
+
+
 def test_bad_weights_file_is_one_clear_error(tmp_path, capsys):
     bad = tmp_path / "w.json"
     bad.write_text('{"w": [[1]]}')

@@ -131,8 +131,7 @@ def choice(names: Sequence[str]) -> click.Choice:
 
 def _dataset_help() -> str:
     return (
-        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). "
-        "[default: toy]"
+        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). [default: toy]"
     )
 
 
@@ -166,8 +165,7 @@ data_options = option_group(
     click.option(
         "--test-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
-        help="Share of a dataset without a fixed test split held out for testing. "
-        "[default: 0.25]",
+        help="Share of a dataset without a fixed test split held out for testing. [default: 0.25]",
     ),
 )
 

@@ -10,6 +10,7 @@ docs/playground.md.
 
 from __future__ import annotations
 
+import errno
 import webbrowser
 from pathlib import Path
 
@@ -62,7 +63,11 @@ def playground(port: int, host: str, no_browser: bool, weights: Path | None) -> 
     try:
         server = make_server(host, port, start)
     except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        busy = e.errno == errno.EADDRINUSE and port != 0
+        hint = " (another playground? --port 0 takes any free port)" if busy else ""
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {e.strerror or e}{hint}"
+        ) from None
     url = server.url
     click.echo(f"backprop playground: {url}")
     click.echo("Ctrl-C stops it.")

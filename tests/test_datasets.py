@@ -273,7 +273,7 @@ def fake_mirror(monkeypatch):
     return calls, contents
 
 
-def test_mnist_download_verifies_and_caches(fake_mirror, tmp_path):
+def test_mnist_download_verifies_and_caches(fake_mirror, tmp_path, capsys):
     calls, contents = fake_mirror
     (tmp_path / "nothing-here").mkdir()
     ds = load_dataset("mnist", data_dir=tmp_path / "nothing-here")
@@ -281,8 +281,12 @@ def test_mnist_download_verifies_and_caches(fake_mirror, tmp_path):
     assert len(calls) == 4 and all(u.startswith(mnist_mod.MIRRORS[0]) for u in calls)
     folder = Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist"
     assert sorted(p.name for p in folder.iterdir()) == sorted(contents)  # no .part left
+    # each download is said (it printed nothing, a minute a mirror before giving one up)
+    said = capsys.readouterr().err.splitlines()
+    assert said == [f"Downloading MNIST's {f.name}.gz into {folder} ..." for f in
+                    mnist_mod.MNIST_FILES.values()]  # fmt: skip
     load_dataset("mnist")  # now found in the cache: no more fetches
-    assert len(calls) == 4
+    assert len(calls) == 4 and capsys.readouterr().err == ""
 
 
 def test_mnist_download_with_wrong_hash_saves_nothing(fake_mirror, monkeypatch):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -166,6 +167,8 @@ def download_mnist(
     written: dict[str, Path] = {}
     for key in MNIST_FILES if keys is None else keys:
         f = MNIST_FILES[key]
+        # said, since it takes a while (a minute a mirror before one is given up), once
+        print(f"Downloading MNIST's {f.name}.gz into {folder} ...", file=sys.stderr, flush=True)
         problems: list[str] = []
         network_down = True
         for base in mirrors:

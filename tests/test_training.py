@@ -152,6 +152,31 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights():
     assert _equal(model.state_dict(), start)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+def test_moments_past_float32_are_a_divergence(backend):
+    # float32 gradients past 1.8e19 (features of 1e4, targets of 1e18): Adam's v overflowed
+    # to inf with the loss and weights finite, so those weights stopped moving (m / sqrt(inf))
+    # without a word, and the CLI's next checkpoint refused the state ('contains NaN or inf')
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(64, 2)) * 1e4).astype(np.float32)
+    T = (rng.normal(size=(64, 1)) * 1e18).astype(np.float32)
+    if backend != "numpy":  # no flat parameter vector: the moments are kept per parameter
+        pytest.importorskip("array_api_strict", reason="array-api-strict is a test extra")
+    model = MLP([2, 4, 1], "relu", "identity", "l2", dtype="float32", seed=0, backend=backend)
+    assert (model.flat is None) == (backend != "numpy")
+    start = model.state_dict()
+    with pytest.raises(TrainingDiverged) as excinfo:
+        model.fit(X, T, optimizer="adam", epochs=3, batch_size=64)
+    assert str(excinfo.value).startswith(
+        "training diverged: the adam optimizer's moments became NaN or inf (squared gradients "
+        "past float32's range) in epoch 1; the weights from the start (the initial weights) "
+        "were kept (scale the data, or use float64)"
+    )
+    assert _equal(model.state_dict(), start)
+    model64 = MLP([2, 4, 1], "relu", "identity", "l2", seed=0)
+    model64.fit(X.astype(np.float64), T.astype(np.float64), optimizer="adam", epochs=3)
+
+
 # -------------------------------------------------------------- class and sample weights
 PAIRS = {
     "l2": "sigmoid",

@@ -445,6 +445,13 @@ class Optimizer(ABC):
             parts.append(f"t={self.t}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    def state_arrays(self) -> list[Any]:
+        """Every moment array this optimizer holds (the flat slot vectors, on the flat
+        path, of which the per-name entries are views)."""
+        if self._state_is_flat and self._flat_cache is not None:
+            return list(self._flat_cache[1].values())
+        return [a for slots in self.state.values() for a in slots.values()]
+
     def state_dict(self) -> dict[str, Any]:
         """The step count, epoch and every slot as host NumPy arrays (``"<param>.<slot>"``)."""
         slots = {}

@@ -277,13 +277,22 @@ def train_epochs(
                 row = run_epoch(order)
                 # the loss is measured before each step: a last step that overflows the
                 # weights leaves the loss finite, so the weights are checked too
-                finite = math.isfinite(row["loss"]) and _finite_parameters(model)
+                moments = _finite(model.xp, opt.state_arrays())
+                finite = math.isfinite(row["loss"]) and _finite_parameters(model) and moments
             if not finite:
                 _restore(model, snapshot)
                 what = (
                     f"the loss became {row['loss']}"
                     if not math.isfinite(row["loss"])
                     else "the weights became NaN or inf"
+                    if moments
+                    # Adam's v of float32 gradients past 1.8e19: their weights stopped moving
+                    # (m / sqrt(inf) = 0), and no checkpoint can hold it
+                    else f"the {opt.name} optimizer's moments became NaN or inf (squared "
+                    f"gradients past {model.config.dtype}'s range)"
+                )
+                hint = (
+                    "try a smaller learning rate" if moments else "scale the data, or use float64"
                 )
                 kept = (
                     f"end of epoch {state.epoch}" if state.epoch else "start (the initial weights)"
@@ -291,7 +300,7 @@ def train_epochs(
                 state.history.stop_reason = f"diverged: {what} in epoch {state.epoch + 1}"
                 raise TrainingDiverged(
                     f"training diverged: {what} in epoch {state.epoch + 1}; "
-                    f"the weights from the {kept} were kept (try a smaller learning rate)",
+                    f"the weights from the {kept} were kept ({hint})",
                     state.history,
                     state.epoch,
                 )
@@ -415,11 +424,15 @@ def _snapshot(model: MLP, into: Any) -> Any:
 
 
 def _finite_parameters(model: MLP) -> bool:
-    """Whether every parameter is finite: a NaN or inf makes a sum NaN or inf, so one sum
-    per parameter array decides, and only a non-finite sum (or one that overflowed from
-    huge finite entries) needs the entry-by-entry look."""
-    xp = model.xp
+    """Whether every parameter is finite."""
     arrays = [model.flat.params] if model.flat is not None else list(model.params.values())
+    return _finite(model.xp, arrays)
+
+
+def _finite(xp: Any, arrays: list[Any]) -> bool:
+    """Whether every entry of ``arrays`` is finite: a NaN or inf makes a sum NaN or inf, so
+    one sum per array decides, and only a non-finite sum (or one that overflowed from huge
+    finite entries) needs the entry-by-entry look."""
     with np.errstate(over="ignore", invalid="ignore"):
         for p in arrays:
             if not math.isfinite(float(xp.sum(p))) and not bool(xp.all(xp.isfinite(p))):

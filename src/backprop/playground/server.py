@@ -88,15 +88,18 @@ class PlaygroundServer(ThreadingHTTPServer):
         return f"http://{shown}:{self.port}/?token={self.token}"
 
     def new_session(self) -> Session:
+        evicted = []
         with self.sessions_lock:
             while len(self.sessions) >= MAX_SESSIONS:
                 oldest = min(self.sessions.values(), key=lambda s: s.last_seen)
                 del self.sessions[oldest.sid]
-                oldest.close()
+                evicted.append(oldest)
             sid = secrets.token_urlsafe(12)
             session = Session(sid, self.tutorial_start)
             self.sessions[sid] = session
-            return session
+        for oldest in evicted:  # outside the lock: a close waits for its training thread
+            oldest.close()  # (up to 5 s, during which every tab's request waited)
+        return session
 
     def session(self, sid: str | None) -> Session | None:
         with self.sessions_lock:
@@ -116,9 +119,17 @@ class PlaygroundServer(ThreadingHTTPServer):
         self.shutdown()
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` takes ``'²'``, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 class PlaygroundHandler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     protocol_version = "HTTP/1.1"
+    # a connection that sends nothing is closed after this long: connections left open
+    # without a request (no token needed to open them) took every thread and descriptor
+    timeout = 30
     # headers and body go out as two writes: with Nagle's algorithm the body waited for the
     # browser's delayed ACK, 40 ms a frame (train mode fell from 59 to 20 frames/s)
     disable_nagle_algorithm = True
@@ -212,6 +223,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             except CommandError as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
                 return
+            except Exception as e:
+                self._internal_error(e)
+                return
             self._send(
                 HTTPStatus.OK,
                 ctype,
@@ -248,7 +262,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             self._gone()
             return
         after = (query.get("after") or ["0"])[0]
-        if not after.isdigit() or len(after) > 12:
+        if not _is_digits(after) or len(after) > 12:
             error = f"after must be a frame number; got {cut(after, 20)!r}"
             self._json(HTTPStatus.BAD_REQUEST, {"error": error})
             return
@@ -268,7 +282,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         if query is None:
             return
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        # ASCII digits, and few: '²' passes isdigit() and int() refused it; 5000 zeros
+        # passed both checks and int() refused them (each a traceback, a dropped connection)
+        if length is None or not _is_digits(length) or len(length) > 12:
             self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "a POST needs a Content-Length"})
             self.close_connection = True
             return

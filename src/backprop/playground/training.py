@@ -153,8 +153,14 @@ def check_setup(setup: Any) -> dict[str, Any]:
                     f"separated by commas (16,16); got {short_repr(value)}"
                 )
         elif kind == "text":
-            if not isinstance(value, str) or len(value.encode("utf-8")) > spec[1]:
+            if not isinstance(value, str) or len(value.encode("utf-8", "replace")) > spec[1]:
                 raise SetupError(f"{name} must be text of at most {spec[1]} bytes")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # (it failed in the server: a 500)
+                raise SetupError(
+                    f"{name} holds a lone UTF-16 surrogate, which is no text"
+                ) from None
         elif kind == "trail":
             ok = isinstance(value, list) and len(value) <= 10_000
             ok = ok and all(
@@ -181,6 +187,12 @@ def _b64(values: np.ndarray) -> str:
     finite = np.where(np.isfinite(values), values, 0.0)
     q = np.clip(finite * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def _json_number(v: Any) -> float | None:
+    """A number for a JSON export: the float, or None where it is not finite."""
+    x = float(v)
+    return x if math.isfinite(x) else None
 
 
 def _finite(arrays: Any) -> bool:
@@ -238,7 +250,10 @@ class TrainRun:
                 f"the network has {self.model.n_parameters} parameters; the playground draws "
                 f"at most {MAX_PARAMETERS}"
             )
-        self.optimizer = get_optimizer(s["optimizer"], **self._optimizer_settings())
+        try:  # (nesterov with momentum 0, which the form allows for momentum: a 500)
+            self.optimizer = get_optimizer(s["optimizer"], **self._optimizer_settings())
+        except ValueError as e:
+            raise SetupError(str(e)) from None
         self.X, self.T = self.data.X_train, self.data.targets("train")
         self.X_test = self.data.X_test
         self.T_test = self.data.targets("test") if self.X_test is not None else None
@@ -278,7 +293,10 @@ class TrainRun:
             path = os.path.join(tmp, "dropped.csv")
             with open(path, "w", encoding="utf-8") as f:
                 f.write(s["csv_text"])
-            header = s["csv_text"].splitlines()[0].split(",") if s["csv_text"] else []
+            # the first line that is not blank, as the CSV reader takes it (leading blank
+            # lines made the default target '')
+            first = next((line for line in s["csv_text"].splitlines() if line.strip()), "")
+            header = first.split(",") if first else []
             target = s["csv_target"] or (header[-1].strip() if header else "")
             s["csv_target"] = target
             name = s["csv_name"] or "dropped.csv"
@@ -359,6 +377,8 @@ class TrainRun:
             what = "the loss"
         elif not (_finite(grads.values()) and _finite(after.values())):
             what = "a gradient or a weight"
+        elif not _finite(opt.state_arrays()):  # (Adam's v overflowed: step.json failed)
+            what = f"the {opt.name} optimizer's moments"
         elif not self._outputs_finite():
             what = "the network's output on the data"
         if what is not None:
@@ -660,8 +680,9 @@ class TrainRun:
             shape = tuple(params[weight[0]].shape)
             idx = tuple(weight[1])
             if len(idx) != len(shape) or not all(
-                isinstance(i, int) and 0 <= i < d for i, d in zip(idx, shape, strict=True)
-            ):
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < d
+                for i, d in zip(idx, shape, strict=True)
+            ):  # (true, false was taken: a boolean mask, and every later frame failed)
                 raise SetupError(f"index {list(idx)} is outside {weight[0]}'s shape {shape}")
             self.selected_weight = (weight[0], idx)
         else:
@@ -844,22 +865,22 @@ class TrainRun:
                 row = {
                     "name": name,
                     "index": list(idx),
-                    "before": float(last.before[name][idx]),
-                    "grad": float(g[idx]),
+                    "before": _json_number(last.before[name][idx]),
+                    "grad": _json_number(g[idx]),
                     "finite_difference": (
-                        float(last.full_fd[name][idx]) if last.full_fd is not None else None
+                        _json_number(last.full_fd[name][idx]) if last.full_fd is not None else None
                     ),
-                    "delta": float(last.delta[name][idx]),
-                    "after": float(last.before[name][idx] + last.delta[name][idx]),
+                    "delta": _json_number(last.delta[name][idx]),
+                    "after": _json_number(last.before[name][idx] + last.delta[name][idx]),
                 }
                 for key, arr in slots.items():
                     pname, slot = key.rsplit(".", 1)
                     if pname == name:
-                        row[f"optimizer_{slot}"] = float(np.asarray(arr)[idx])
+                        row[f"optimizer_{slot}"] = _json_number(np.asarray(arr)[idx])
                 rows.append(row)
         return {
             "step": last.number,
-            "loss": last.loss,
+            "loss": _json_number(last.loss),
             "learning_rate": last.lr,
             "optimizer": self.optimizer.name,
             "batch_rows": [int(r) for r in last.rows],

@@ -174,8 +174,14 @@ class Tutorial:
 
     def _compute(self) -> None:
         p = self.inputs
-        self.step = seed_step(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"])
-        self.fd = finite_difference_gradients(self.step)
+        try:
+            step = seed_step(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"])
+        except OverflowError:  # Python's float power: (y - t)**2 of a target near 1e154
+            raise ExplainError(
+                "these numbers overflow float64 in L = 1/2 Σ (y_j - t_j)² (a target beyond "
+                "about 1e154); use smaller ones"
+            ) from None
+        self.step, self.fd = step, finite_difference_gradients(step)
 
     def set_inputs(self, values: dict[str, Any]) -> None:
         """Replace any of ``x, t, eta, w, b1, u, b2`` and recompute the step (same phase)."""
@@ -193,8 +199,13 @@ class Tutorial:
         check_shapes(new["x"], new["t"], new["w"], new["b1"], new["u"], new["b2"])
         if max(len(new["x"]), len(new["b1"]), len(new["b2"])) > MAX_UNITS:
             raise ExplainError(f"the tutorial draws at most {MAX_UNITS} units per layer")
+        kept = self.inputs
         self.inputs = json.loads(json.dumps(new))
-        self._compute()
+        try:
+            self._compute()
+        except ExplainError:  # refused: the step goes on with the numbers it had
+            self.inputs = kept
+            raise
 
     def advance(self, delta: int) -> None:
         """Move ``delta`` phases (+1 or -1); past the update, the next step starts from the

@@ -606,6 +606,22 @@ def test_evaluate_matches_numeric_labels_as_numbers(run_cli, in_tmp):
             assert [c["class"] for c in reports[1]["per_class"]] == names
 
 
+def test_evaluate_reads_a_csv_models_own_columns(run_cli, in_tmp):
+    # predict took a file with an id column of text; evaluate refused it ("column 'id':
+    # the cell 'r0' is not a finite number")
+    rows = [(f"r{i}", i / 40 - 0.5, (i * 7 % 40) / 40, "yes" if i % 2 else "no") for i in range(40)]
+    Path("tr.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{y}\n" for _, a, b, y in rows))
+    Path("ev.csv").write_text("id,b,a,y\n" + "".join(f"{i},{b},{a},{y}\n" for i, a, b, y in rows))
+    assert run_cli("train", "--dataset", "tr.csv", "--target", "y", "--epochs", "3", "--out",
+                   "m", "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    reports = []
+    for name in ("tr.csv", "ev.csv"):
+        rc, out, err = run_cli("evaluate", "m/model.safetensors", "--dataset", name, "--json")
+        assert rc == 0, err
+        reports.append(json.loads(out))
+    assert reports[0]["confusion_matrix"] == reports[1]["confusion_matrix"]
+
+
 def test_predict_names_outputs_that_are_not_probabilities(run_cli, toy_run):
     """The tutorial's sigmoid outputs under L2 were written as p_0, p_1, rows summing to
     0.95-1.33: they are the network's outputs, out_0, out_1."""

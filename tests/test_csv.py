@@ -194,6 +194,23 @@ def test_a_binary_file_given_for_a_csv_file_is_named(tmp_path):
         load_dataset(tmp_path / "latin1.csv", target="y")
 
 
+def test_named_feature_columns_leave_the_others_unread(tmp_path):
+    p = _write(tmp_path, "id,b,a,y\n" + "".join(f"r{i},{i % 3},{i},{i % 2}\n" for i in range(20)))
+    ds = load_dataset(p, target="y", features=["a", "b"], test_fraction=0.0)
+    assert ds.feature_names == ["a", "b"] and ds.preprocessing.feature_names == ("a", "b")
+    raw = ds.X_train * np.array(ds.preprocessing.scale) + np.array(ds.preprocessing.mean)
+    a, b = np.rint(raw).T  # a = i, b = i % 3, in whatever order the rows were split
+    assert sorted(a) == list(range(20)) and (b == a % 3).all()
+    with pytest.raises(DatasetError, match=r"missing the feature columns \['c'\]; the file"):
+        load_dataset(p, target="y", features=["a", "c"])
+    with pytest.raises(DatasetError, match="the target column 'y' is among the features"):
+        load_dataset(p, target="y", features=["a", "y"])
+    with pytest.raises(DatasetError, match="features applies to CSV files"):
+        load_dataset("moons", features=["a"])
+    with pytest.raises(DatasetError, match="column 'id': the cell 'r0' is not a finite number"):
+        load_dataset(p, target="y")  # all columns but the target, as before
+
+
 def test_task_override(tmp_path):
     p = _write(tmp_path, "x,y\n" + "\n".join(f"{i},{i % 2}" for i in range(10)))
     ds = load_dataset(p, target="y", task="regression", test_fraction=0.0)

@@ -292,7 +292,7 @@ def load_data(values: dict[str, Any]) -> Any:
         )
     kwargs = {
         k: values[k]
-        for k in ("target", "data_dir", "n_samples", "noise", "test_fraction", "task")
+        for k in ("target", "data_dir", "n_samples", "noise", "test_fraction", "task", "features")
         if values.get(k) is not None
     }
     try:

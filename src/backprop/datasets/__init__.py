@@ -17,7 +17,7 @@ is its loader (a module here) and its line in the registry.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +91,7 @@ def load_dataset(
     test_fraction: float = 0.25,
     download: bool = True,
     task: str | None = None,
+    features: Sequence[str] | None = None,
 ) -> Dataset:
     """Load a data set by short name, or a CSV file by path.
 
@@ -120,6 +121,8 @@ def load_dataset(
         mnist: download missing files (verified by SHA-256) instead of failing.
     task : {"classification", "regression"}, optional
         CSV files only: override the automatic choice (see :mod:`.tabular`).
+    features : sequence of str, optional
+        CSV files only: the feature columns, in this order (default: all but the target).
 
     Returns
     -------
@@ -147,6 +150,8 @@ def load_dataset(
         raise DatasetError(f"target applies to CSV files, not the built-in data set {name!r}")
     if task is not None and not is_csv:
         raise DatasetError(f"task applies to CSV files, not the built-in data set {name!r}")
+    if features is not None and not is_csv:
+        raise DatasetError(f"features applies to CSV files, not the built-in data set {name!r}")
     if data_dir is not None and name != "mnist":  # (it was ignored: a typo went unnoticed)
         raise DatasetError(
             f"data_dir applies to mnist (the folder its files are looked for in), not {name!r}"
@@ -155,7 +160,9 @@ def load_dataset(
     if is_csv:
         if n_samples is not None:
             raise DatasetError("n_samples does not apply to CSV files")
-        return load_csv(name, target, seed=seed, test_fraction=test_fraction, task=task)
+        return load_csv(
+            name, target, seed=seed, test_fraction=test_fraction, task=task, features=features
+        )
     request = DatasetRequest(name, data_dir, seed, n_samples, noise, test_fraction, download)
     return loader(request)
 

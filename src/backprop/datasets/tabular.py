@@ -32,7 +32,7 @@ import io
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -145,6 +145,24 @@ def _check_header(p: Path, header: list[str]) -> None:
     repeated = sorted(name for name, k in Counter(header).items() if k > 1)
     if repeated:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
+
+
+def _feature_columns(
+    p: Path, header: list[str], target: str | None, features: Sequence[str] | None
+) -> list[str]:
+    """The feature columns: ``features`` (each in the header, the target not among them),
+    or every column but the target."""
+    if features is None:
+        return [c for c in header if c != target]
+    missing = [c for c in features if c not in header]
+    if missing:
+        raise DatasetError(
+            f"{p}: missing the feature columns {missing}; the file has columns: "
+            f"{', '.join(header)}" + _separator_hint(header)
+        )
+    if target in features:
+        raise DatasetError(f"{p}: the target column {target!r} is among the features")
+    return list(features)
 
 
 def _check_not_data(p: Path, header: list[str]) -> None:
@@ -367,6 +385,7 @@ def load_csv(
     seed: int = 0,
     test_fraction: float = 0.25,
     task: str | None = None,
+    features: Sequence[str] | None = None,
 ) -> Dataset:
     """A CSV file as a :class:`Dataset` (see the module docstring for the rules).
 
@@ -380,6 +399,9 @@ def load_csv(
         The seeded split (stratified by class for classification); 0 gives no test split.
     task : {"classification", "regression"}, optional
         Overrides the automatic choice.
+    features : sequence of str, optional
+        The feature columns, in this order; the file's other columns (an id, a comment)
+        are not read. Default: every column but the target.
 
     Returns
     -------
@@ -403,17 +425,17 @@ def load_csv(
                 f"{p}: no target column {target!r}; the columns are: {', '.join(header)}"
                 + _separator_hint(header)
             )
-        features = [c for c in header if c != target]
-        if not features:
+        chosen = _feature_columns(p, header, target, features)
+        if not chosen:
             raise DatasetError(
                 f"{p}: the only column is the target {target!r}; no features left"
                 + _separator_hint(header)
             )
-        return features, target
+        return chosen, target
 
     header, X, col, lines = _read_columns(p, choose)
     assert col is not None
-    features = [c for c in header if c != target]
+    features = _feature_columns(p, header, target, features)
     n = X.shape[0]
     numeric = col.first_text is None
     numbers_regress = col.fractional or len(col.numbers) > MAX_CLASSES

@@ -65,10 +65,13 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         pre is not None
         and pre.target is not None
         and str(values.get("dataset", "")).lower().endswith(".csv")
-    ):  # a model trained on a CSV file: its target column and task, not guessed again
+    ):  # a model trained on a CSV file: its target column and task, not guessed again,
+        # and its feature columns alone (an id column of text was refused, as predict
+        # does not)
         if values.get("target") is None:
             values["target"] = pre.target
         values["task"] = "regression" if pre.classes is None else "classification"
+        values["features"] = list(pre.feature_names)
     data = handle.load_data(values)
     if split == "test":
         if data.X_test is None:

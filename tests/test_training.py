@@ -121,11 +121,13 @@ def test_divergence_keeps_the_last_good_weights():
         def __call__(self, base_lr: float, epoch: int) -> float:
             return base_lr * 1e8**epoch
 
-    opt = get_optimizer("sgd", lr=0.01, schedule=Growing())
+    opt = get_optimizer("momentum", lr=0.01, schedule=Growing())
     saved = {0: model.state_dict()}
+    moments = {0: opt.state_dict()}
 
     def keep_copy(state: TrainState) -> None:
         saved[state.epoch] = state.model.state_dict()
+        moments[state.epoch] = state.optimizer.state_dict()
 
     with pytest.raises(
         TrainingDiverged, match=r"training diverged: the loss became (nan|inf)"
@@ -136,10 +138,13 @@ def test_divergence_keeps_the_last_good_weights():
     assert len(e.history) == e.epoch and all(math.isfinite(v) for v in e.history["loss"])
     assert f"in epoch {e.epoch + 1}" in str(e) and "smaller learning rate" in str(e)
     assert "diverged" in e.history.stop_reason
-    # the weights are those at the start of the failing epoch: all finite
+    # the weights are those at the start of the failing epoch: all finite; and so are the
+    # optimizer's step count and moments (the failed epoch's were kept)
     after = model.state_dict()
     assert _equal(after, saved[e.epoch])
     assert all(np.isfinite(v).all() for v in after.values())
+    now, then = opt.state_dict(), moments[e.epoch]
+    assert now["t"] == then["t"] > 0 and _equal(now["slots"], then["slots"])
 
 
 def test_divergence_in_the_first_epoch_keeps_the_initial_weights():
@@ -173,6 +178,15 @@ def test_moments_past_float32_are_a_divergence(backend):
         "were kept (scale the data, or use float64)"
     )
     assert _equal(model.state_dict(), start)
+    # the epoch's moments are undone too: the same model and optimizer go on with sane data
+    # (the inf moments it kept made every later partial_fit diverge, blaming that data)
+    opt = get_optimizer("adam")
+    with pytest.raises(TrainingDiverged):
+        model.fit(X, T, optimizer=opt, epochs=1, batch_size=64)
+    assert opt.t == 0 and opt.state_arrays() == []
+    sane = rng.normal(size=(64, 2)).astype(np.float32)
+    model.fit(sane, sane[:, :1], optimizer=opt, epochs=2, batch_size=16)
+    assert opt.t == 8
     model64 = MLP([2, 4, 1], "relu", "identity", "l2", seed=0)
     model64.fit(X.astype(np.float64), T.astype(np.float64), optimizer="adam", epochs=3)
 

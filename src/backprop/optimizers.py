@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -451,6 +451,34 @@ class Optimizer(ABC):
         if self._state_is_flat and self._flat_cache is not None:
             return list(self._flat_cache[1].values())
         return [a for slots in self.state.values() for a in slots.values()]
+
+    def snapshot(self, copy: Callable[[Any, Any], Any], into: Any = None) -> Any:
+        """The step count, the epoch and a copy of every moment array, made by
+        ``copy(array, buffer)`` (a copy on the arrays' device, into ``into``'s buffers when
+        they fit), for :meth:`restore` to put back: a training loop undoes a diverged epoch's
+        steps with it, as it undoes their weights."""
+        arrays = self.state_arrays()
+        old = into[2] if into is not None else []
+        fits = len(old) == len(arrays) and all(
+            tuple(b.shape) == tuple(a.shape) for a, b in zip(arrays, old, strict=True)
+        )
+        buffers = old if fits else [None] * len(arrays)
+        return (self.t, self.epoch, [copy(a, b) for a, b in zip(arrays, buffers, strict=True)])
+
+    def restore(self, snapshot: Any) -> None:
+        """Put back a :meth:`snapshot`: its moments into the arrays held now, or none
+        held (the snapshot was taken before the first step made them)."""
+        t, epoch, copies = snapshot
+        arrays = self.state_arrays()
+        if len(arrays) == len(copies):
+            for a, c in zip(arrays, copies, strict=True):
+                a[...] = c
+        else:
+            self.state, self._state_is_flat, self._flat_cache = {}, False, None
+            self._fits_checked = ()
+        self.t, self.epoch = t, epoch
+        self._t_array_value = -1  # (the device's step count is written afresh; its array,
+        # which a captured CUDA graph reads, stays)
 
     def state_dict(self) -> dict[str, Any]:
         """The step count, epoch and every slot as host NumPy arrays (``"<param>.<slot>"``)."""

@@ -256,7 +256,7 @@ def train_epochs(
         if state.last_params is not None:  # go on from the last epoch, not the restored best
             model.load_state_dict(state.last_params)
             state.last_params = None
-    snapshot = None
+    snapshot = opt_snapshot = None
     stops_early = any(isinstance(cb, EarlyStopping) for cb in callbacks)
     bar.may_stop_early = stops_early
     orders = orders if orders is not None else EpochOrders(state, n, shuffle)
@@ -267,6 +267,7 @@ def train_epochs(
             start = time.perf_counter()
             # the last good weights, should this epoch diverge (an array reused each epoch)
             snapshot = _snapshot(model, snapshot)
+            opt_snapshot = opt.snapshot(model.backend.copy, opt_snapshot)
             orders.ahead_wanted = state.epoch + 1 < epochs
             order = orders.next()
             # A diverging epoch overflows; that is reported below as TrainingDiverged with
@@ -279,8 +280,9 @@ def train_epochs(
                 # weights leaves the loss finite, so the weights are checked too
                 moments = _finite(model.xp, opt.state_arrays())
                 finite = math.isfinite(row["loss"]) and _finite_parameters(model) and moments
-            if not finite:
-                _restore(model, snapshot)
+            if not finite:  # the epoch undone: its weights, and its steps' moments (an inf v
+                _restore(model, snapshot)  # kept made every later partial_fit diverge)
+                opt.restore(opt_snapshot)
                 what = (
                     f"the loss became {row['loss']}"
                     if not math.isfinite(row["loss"])

@@ -173,9 +173,9 @@ def test_moments_past_float32_are_a_divergence(backend):
     with pytest.raises(TrainingDiverged) as excinfo:
         model.fit(X, T, optimizer="adam", epochs=3, batch_size=64)
     assert str(excinfo.value).startswith(
-        "training diverged: the adam optimizer's moments became NaN or inf (squared gradients "
-        "past float32's range) in epoch 1; the weights from the start (the initial weights) "
-        "were kept (scale the data, or use float64)"
+        "training diverged: the adam optimizer's moments became NaN or inf (past float32's "
+        "range) in epoch 1; the weights from the start (the initial weights) were kept (scale "
+        "the data, or use float64)"
     )
     assert _equal(model.state_dict(), start)
     # the epoch's moments are undone too: the same model and optimizer go on with sane data
@@ -189,6 +189,10 @@ def test_moments_past_float32_are_a_divergence(backend):
     assert opt.t == 8
     model64 = MLP([2, 4, 1], "relu", "identity", "l2", seed=0)
     model64.fit(X.astype(np.float64), T.astype(np.float64), optimizer="adam", epochs=3)
+    # past float64's range too: no advice to use float64 then
+    with pytest.raises(TrainingDiverged, match=r"\(past float64's range\).*\(scale the data\)$"):
+        model64.fit(X.astype(np.float64) * 1e96, T.astype(np.float64) * 1e82, optimizer="adam",
+                    epochs=1, batch_size=64)  # fmt: skip
 
 
 # -------------------------------------------------------------- class and sample weights

@@ -278,24 +278,21 @@ def train_epochs(
                 row = run_epoch(order)
                 # the loss is measured before each step: a last step that overflows the
                 # weights leaves the loss finite, so the weights are checked too
-                moments = _finite(model.xp, opt.state_arrays())
-                finite = math.isfinite(row["loss"]) and _finite_parameters(model) and moments
-            if not finite:  # the epoch undone: its weights, and its steps' moments (an inf v
-                _restore(model, snapshot)  # kept made every later partial_fit diverge)
-                opt.restore(opt_snapshot)
-                what = (
-                    f"the loss became {row['loss']}"
-                    if not math.isfinite(row["loss"])
-                    else "the weights became NaN or inf"
-                    if moments
+                what, hint = None, "try a smaller learning rate"
+                if not math.isfinite(row["loss"]):
+                    what = f"the loss became {row['loss']}"
+                elif not _finite_parameters(model):
+                    what = "the weights became NaN or inf"
+                elif not _finite(model.xp, opt.state_arrays()):
                     # Adam's v of float32 gradients past 1.8e19: their weights stopped moving
                     # (m / sqrt(inf) = 0), and no checkpoint can hold it
-                    else f"the {opt.name} optimizer's moments became NaN or inf (squared "
-                    f"gradients past {model.config.dtype}'s range)"
-                )
-                hint = (
-                    "try a smaller learning rate" if moments else "scale the data, or use float64"
-                )
+                    dtype = model.config.dtype
+                    what = f"the {opt.name} optimizer's moments became NaN or inf (past {dtype}'s"
+                    what += " range)"
+                    hint = "scale the data" + (", or use float64" if dtype == "float32" else "")
+            if what is not None:  # the epoch undone: its weights, and its steps' moments
+                _restore(model, snapshot)  # (an inf v kept made every later fit diverge)
+                opt.restore(opt_snapshot)
                 kept = (
                     f"end of epoch {state.epoch}" if state.epoch else "start (the initial weights)"
                 )
@@ -305,6 +302,7 @@ def train_epochs(
                     f"the weights from the {kept} were kept ({hint})",
                     state.history,
                     state.epoch,
+                    hint,
                 )
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 row.update(evaluate())  # a validation loss that overflows is recorded as inf

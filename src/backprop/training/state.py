@@ -31,15 +31,21 @@ __all__ = [
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or inf; the model holds the last good weights.
+    """The loss, the weights or the optimizer's moments became NaN or inf; the model holds
+    the last good weights.
 
-    Attributes: ``history`` (the epochs completed before), ``epoch`` (0-based).
+    Attributes: ``history`` (the epochs completed before), ``epoch`` (0-based), ``hint``
+    (what to try: a smaller learning rate; for moments past the dtype's range, scaling the
+    data or float64).
     """
 
-    def __init__(self, message: str, history: History, epoch: int) -> None:
+    def __init__(
+        self, message: str, history: History, epoch: int, hint: str = "try a smaller learning rate"
+    ) -> None:
         super().__init__(message)
         self.history = history
         self.epoch = epoch
+        self.hint = hint
 
 
 @dataclass(repr=False)

@@ -431,7 +431,7 @@ def _run_training(
             kept = e.history.best_epoch
             message = (
                 f"training {e.history.stop_reason}; the model of epoch {kept}, early "
-                f"stopping's best, is in {model_path} (try a smaller learning rate)"
+                f"stopping's best, is in {model_path} ({e.hint})"
             )
         save_model(model_path, model)
         write_history(run_dir / HISTORY_FILE, e.history.epochs)

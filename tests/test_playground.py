@@ -563,12 +563,25 @@ def test_hostile_requests_are_one_clear_error_and_leave_the_session_working(serv
         conn.close()
 
 
-def test_a_silent_connection_is_closed():
+def test_a_silent_connection_is_closed(monkeypatch):
     # connections that never send a request (no token needed) held a thread and a
     # descriptor each for ever: about 250 of them stopped the server
+    import socket
+
     from backprop.playground.server import PlaygroundHandler
 
     assert 0 < PlaygroundHandler.timeout <= 60
+    monkeypatch.setattr(PlaygroundHandler, "timeout", 0.3)
+    srv = make_server("127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as idle:
+            start = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server, having sent nothing
+            assert time.monotonic() - start < 5
+    finally:
+        srv.stop()
+        srv.server_close()
 
 
 def test_a_csv_with_leading_blank_lines_takes_its_last_column():

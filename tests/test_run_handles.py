@@ -192,7 +192,10 @@ def test_export_needs_onnx_and_the_model_alone(run_cli, tmp_path, monkeypatch):
                    "--no-progress", "--no-plots")[0] == 0  # fmt: skip
     import backprop.cli.commands.export as export
 
+    asked = []
+
     def unreadable(values):
+        asked.append(values)
         raise UserError("MNIST file train-images-idx3-ubyte.gz is not on this machine")
 
     monkeypatch.setattr(export, "load_data", unreadable)
@@ -203,9 +206,10 @@ def test_export_needs_onnx_and_the_model_alone(run_cli, tmp_path, monkeypatch):
     rc, out, err = run_cli("export", "b", "b.onnx")
     assert rc == 0, err
     assert out.strip() == (
-        "Wrote b.onnx (no label output: the run's data set, for its class names: MNIST file "
+        "Wrote b.onnx (no label output: the run's data set is not readable here: MNIST file "
         "train-images-idx3-ubyte.gz is not on this machine)"
     )
+    assert [v["download"] for v in asked] == [False]  # (MNIST was downloaded for 0-9)
 
 
 # --------------------------------------------------------------- Ctrl-C after training

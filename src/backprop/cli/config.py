@@ -292,7 +292,16 @@ def load_data(values: dict[str, Any]) -> Any:
         )
     kwargs = {
         k: values[k]
-        for k in ("target", "data_dir", "n_samples", "noise", "test_fraction", "task", "features")
+        for k in (
+            "target",
+            "data_dir",
+            "n_samples",
+            "noise",
+            "test_fraction",
+            "task",
+            "features",
+            "download",
+        )  # fmt: skip
         if values.get(k) is not None
     }
     try:

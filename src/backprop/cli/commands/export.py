@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..._validation import cut
 from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import is_classifier, load_data, load_model_file
@@ -53,10 +54,12 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     labels, no_labels = None, ""
     pre = model.preprocessing
     if (pre is None or pre.classes is None) and handle.data_options and is_classifier(model):
-        try:  # the class names of a run's data set, where it can be read here
-            data = load_data(handle.data_values({}))
+        try:  # the class names of a run's data set, where it can be read here (MNIST's
+            # files were downloaded for the names 0-9)
+            data = load_data({**handle.data_values({}), "download": False})
         except UserError as e:  # (MNIST not on this machine; digits without scikit-learn)
-            no_labels = f" (no label output: the run's data set, for its class names: {e})"
+            reason = cut(str(e).split(";")[0], 80)
+            no_labels = f" (no label output: the run's data set is not readable here: {reason})"
         else:
             if data.task == "classification" and data.class_names is not None:
                 labels = [str(c) for c in data.class_names]

@@ -443,9 +443,13 @@ def test_predict_output_to_dev_stdout_appends_where_the_shell_said(files, tmp_pa
     features.write_text("a,b\n1,2\n3,4\n")
     log = tmp_path / "log.csv"
     log.write_text("precious\n")
-    # and through a link of one's own to it: it was opened anew, truncating the file
+    # and through a link of one's own to it, a link to its folder, or the thread's own name
+    # for it: each was opened anew, truncating the file
     (tmp_path / "out").symlink_to("/dev/stdout")
-    for output in ("/dev/stdout", str(tmp_path / "out")):
+    (tmp_path / "dev").symlink_to("/dev")
+    outputs = ["/dev/stdout", str(tmp_path / "out"), str(tmp_path / "dev" / "fd" / "1"),
+               "/proc/thread-self/fd/1"]  # fmt: skip
+    for output in outputs:
         with open(log, "a") as f:
             proc = subprocess.run(
                 [sys.executable, "-m", "backprop", "predict", str(files["run"]),
@@ -454,8 +458,8 @@ def test_predict_output_to_dev_stdout_appends_where_the_shell_said(files, tmp_pa
             )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
     lines = log.read_text().splitlines()
-    assert lines[0] == "precious" and lines[1].startswith("label,") and len(lines) == 7
-    assert lines[4].startswith("label,")
+    assert lines[0] == "precious" and len(lines) == 1 + 3 * len(outputs)
+    assert all(lines[1 + 3 * k].startswith("label,") for k in range(len(outputs)))
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")

@@ -137,7 +137,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     _fsync_dir(directory)
 
 
-_DESCRIPTOR = re.compile(r"/(?:proc/(self|\d+)|dev)/fd/(\d+)")
+_DESCRIPTOR = re.compile(r"/(?:proc/(self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/(\d+)")
 _STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 
 
@@ -148,10 +148,13 @@ def descriptor_of(path: str | os.PathLike) -> int | None:
     from a path of its own: a rename over ``/dev/stdout`` replaced the link in /dev.)"""
     p = os.path.abspath(os.fspath(path))
     for _ in range(40):  # (the kernel's own bound on a chain of links)
+        # its folder as the kernel finds it: through linked folders (a link to /dev), '//'
+        # and '..' after a link (/proc/thread-self/fd/1 is /proc/<pid>/task/<tid>/fd/1)
+        p = os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
         if p in _STANDARD:
             return _STANDARD[p]
         match = _DESCRIPTOR.fullmatch(p)
-        if match and match.group(1) in (None, "self", str(os.getpid())):  # (ours)
+        if match and match.group(1) in (None, "self", "thread-self", str(os.getpid())):
             return int(match.group(2))
         try:
             target = os.readlink(p)

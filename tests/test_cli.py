@@ -751,6 +751,15 @@ def test_docs_cli_names_every_option_of_every_command():
                 assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", where), (name, opt)
 
 
+def test_evaluates_data_defaults_name_a_run_folders_own(run_cli):
+    # train's help said "for a run folder, its own" of --dataset; then evaluate's said only
+    # "[default: toy]", though a RUN_DIR brings its own
+    for command, own in (("evaluate", True), ("train", False), ("gradcheck", False)):
+        out = " ".join(run_cli(command, "--help")[1].split())
+        assert ("[default: toy; a RUN_DIR's own]" in out) == own, command
+        assert ("[default: 0.25; a RUN_DIR's own]" in out) == own, command
+
+
 def test_shared_options_are_the_same_objects():
     """Options declared once: train and gradcheck share the model options' definitions."""
     train = {p.name: p for p in cli.commands["train"].params}

@@ -27,6 +27,7 @@ __all__ = [
     "choice",
     "config_option",
     "data_options",
+    "run_data_options",
     "device_options",
     "model_options",
     "option_group",
@@ -129,9 +130,10 @@ def choice(names: Sequence[str]) -> click.Choice:
     return click.Choice(list(names), case_sensitive=True)
 
 
-def _dataset_help() -> str:
+def _dataset_help(defaults: str = "") -> str:
     return (
-        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). [default: toy]"
+        f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). "
+        f"[default: toy{defaults}]"
     )
 
 
@@ -147,27 +149,37 @@ def _setting_help(setting: str) -> str:
     return f"{'/'.join(owners)}. [default: {OPTIMIZERS[owners[0]].settings()[setting]:g}]"
 
 
-data_options = option_group(
-    click.option("--dataset", "-d", metavar="NAME|FILE.csv", help=_dataset_help()),
-    click.option("--target", metavar="COLUMN", help="The target column of a CSV dataset."),
-    click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Folder with the data files (MNIST). [default: $BACKPROP_DATA, then a per-user cache]",
-    ),
-    click.option(
-        "--n-samples",
-        type=Count(1),
-        help="Rows of a generated dataset; for mnist, its first N training images; for "
-        "mnist1d, its number of signals (a multiple of 10).",
-    ),
-    click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
-    click.option(
-        "--test-fraction",
-        type=FiniteFloat(0.0, 1.0, max_open=True),
-        help="Share of a dataset without a fixed test split held out for testing. [default: 0.25]",
-    ),
-)
+def _data_options(defaults: str = "") -> Callable:
+    """The data options; ``defaults`` adds to the defaults their help names (evaluate's
+    "; a RUN_DIR's own")."""
+    return option_group(
+        click.option("--dataset", "-d", metavar="NAME|FILE.csv", help=_dataset_help(defaults)),
+        click.option("--target", metavar="COLUMN", help="The target column of a CSV dataset."),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder with the data files (MNIST). "
+            "[default: $BACKPROP_DATA, then a per-user cache]",
+        ),
+        click.option(
+            "--n-samples",
+            type=Count(1),
+            help="Rows of a generated dataset; for mnist, its first N training images; for "
+            "mnist1d, its number of signals (a multiple of 10).",
+        ),
+        click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
+        click.option(
+            "--test-fraction",
+            type=FiniteFloat(0.0, 1.0, max_open=True),
+            help="Share of a dataset without a fixed test split held out for testing. "
+            f"[default: 0.25{defaults}]",
+        ),
+    )
+
+
+data_options = _data_options()
+#: evaluate's: given a run folder, its data options default to the run's own.
+run_data_options = _data_options("; a RUN_DIR's own")
 
 model_options = option_group(
     click.option(

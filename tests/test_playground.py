@@ -584,10 +584,12 @@ def test_a_silent_connection_is_closed(monkeypatch):
         srv.server_close()
 
 
-def test_a_csv_with_leading_blank_lines_takes_its_last_column():
-    text = "\n\n\na,b,c\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))
-    run = TrainRun({**SMALL, "dataset": "csv", "csv_text": text, "csv_name": "x.csv"})
-    assert run.setup["csv_target"] == "c"
+def test_a_dropped_csv_takes_its_last_column_as_the_reader_reads_it():
+    # leading blank lines, a row of empty cells, or quoted names made the target '' or '"c"'
+    rows = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))
+    for head in ("\n\n\na,b,c\n", ",,\na,b,c\n", '"a","b","c"\n'):
+        run = TrainRun({**SMALL, "dataset": "csv", "csv_text": head + rows, "csv_name": "x.csv"})
+        assert run.setup["csv_target"] == "c", head
 
 
 def test_moments_past_the_range_are_a_divergence():

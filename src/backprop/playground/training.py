@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import csv
+import io
 import math
 import os
 import tempfile
@@ -189,6 +191,18 @@ def _b64(values: np.ndarray) -> str:
     return base64.b64encode(q.tobytes()).decode("ascii")
 
 
+def _last_column(text: str) -> str:
+    """The last column's name in a CSV file's header, read as the CSV reader reads it: the
+    first row with a cell that is not blank, unquoted (leading blank lines or '"a","b","c"'
+    made the default target '' or '"c"'); '' where there is none."""
+    try:
+        rows = (cells for cells in csv.reader(io.StringIO(text)) if any(c.strip() for c in cells))
+        header = next(rows, [])
+    except csv.Error:  # said by the reader itself, with its line
+        return ""
+    return header[-1].strip() if header else ""
+
+
 def _json_number(v: Any) -> float | None:
     """A number for a JSON export: the float, or None where it is not finite."""
     x = float(v)
@@ -293,11 +307,7 @@ class TrainRun:
             path = os.path.join(tmp, "dropped.csv")
             with open(path, "w", encoding="utf-8") as f:
                 f.write(s["csv_text"])
-            # the first line that is not blank, as the CSV reader takes it (leading blank
-            # lines made the default target '')
-            first = next((line for line in s["csv_text"].splitlines() if line.strip()), "")
-            header = first.split(",") if first else []
-            target = s["csv_target"] or (header[-1].strip() if header else "")
+            target = s["csv_target"] or _last_column(s["csv_text"])
             s["csv_target"] = target
             name = s["csv_name"] or "dropped.csv"
             try:

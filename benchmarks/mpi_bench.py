@@ -118,7 +118,7 @@ def run_config(ranks: int, threads: int, epochs: int) -> dict[str, float]:
             "mpirun"
         )
         if mpirun is None:
-            sys.exit("mpirun not found: pip install 'backprop[mpi]'")
+            sys.exit("mpirun not found: pip install '.[mpi]' in backprop's folder")
         cmd = [
             mpirun,
             "--allow-run-as-root",

@@ -69,8 +69,9 @@ def test_no_message_or_doc_installs_the_other_projects_backprop():
     # PyTorch, transformers, no onnx); every message and doc says `pip install '.[onnx]'`
     root = Path(__file__).resolve().parents[1]
     files = [*root.joinpath("src").rglob("*.py"), *root.joinpath("docs").glob("*.md"),
-             root / "README.md", root / "CONTRIBUTING.md",
-             root / "examples" / "README.md"]  # fmt: skip
+             *root.joinpath("benchmarks").rglob("*.py"), *root.joinpath("scripts").glob("*.py"),
+             root / "README.md", root / "CONTRIBUTING.md", root / "pyproject.toml",
+             root / "examples" / "README.md", root / ".ci" / "run"]  # fmt: skip
     pattern = re.compile(r"pip install ['\"]?backprop\[")
     found = [f"{f.relative_to(root)}:{n}" for f in files
              for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)

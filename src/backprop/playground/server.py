@@ -285,7 +285,8 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         # ASCII digits, and few: '²' passes isdigit() and int() refused it; 5000 zeros
         # passed both checks and int() refused them (each a traceback, a dropped connection)
         if length is None or not _is_digits(length) or len(length) > 12:
-            self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "a POST needs a Content-Length"})
+            error = "a POST needs a Content-Length" + ("" if length is None else " of digits")
+            self._json(HTTPStatus.LENGTH_REQUIRED, {"error": error})
             self.close_connection = True
             return
         if int(length) > MAX_BODY:

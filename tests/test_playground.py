@@ -563,6 +563,32 @@ def test_hostile_requests_are_one_clear_error_and_leave_the_session_working(serv
         conn.close()
 
 
+def test_evicting_a_tab_does_not_hold_up_the_others(monkeypatch):
+    # the ninth tab closed the least recently used session under the sessions' lock, and a
+    # close waits up to 5 s for that session's training thread: every tab's request waited
+    srv = make_server("127.0.0.1", 0)
+    try:
+        sessions = [srv.new_session() for _ in range(MAX_SESSIONS)]
+        closing = threading.Event()
+
+        def slow_close(self):
+            closing.set()
+            time.sleep(1.0)
+
+        monkeypatch.setattr(Session, "close", slow_close)
+        sessions[0].last_seen = -1.0  # the least recently used
+        ninth = threading.Thread(target=srv.new_session)
+        ninth.start()
+        assert closing.wait(5)
+        start = time.monotonic()
+        assert srv.session(sessions[-1].sid) is sessions[-1]
+        assert time.monotonic() - start < 0.5
+        ninth.join()
+        assert srv.session(sessions[0].sid) is None
+    finally:
+        srv.server_close()
+
+
 def test_a_silent_connection_is_closed(monkeypatch):
     # connections that never send a request (no token needed) held a thread and a
     # descriptor each for ever: about 250 of them stopped the server

@@ -195,6 +195,30 @@ def test_moments_past_float32_are_a_divergence(backend):
                     epochs=1, batch_size=64)  # fmt: skip
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "rmsprop", "nesterov"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_loaded_optimizers_moments_come_back_after_a_diverged_epoch(optimizer, bias):
+    # state loaded (a checkpoint, resume(), a pickle) is per parameter, and the epoch's first
+    # step makes it flat: the restore wiped the moments and kept the step count (Adam's bias
+    # correction then ran on zeros); MLP([3, 2], bias=False) failed to broadcast instead
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    model = MLP([3, 2] if not bias else [3, 4, 2], "relu", "identity", "mse", bias=bias, seed=0)
+    opt = get_optimizer(optimizer, lr=0.01)
+    model.fit(X, T, optimizer=opt, epochs=2, batch_size=8)
+    opt = pickle.loads(pickle.dumps(opt))  # per parameter again
+    before = opt.state_dict()
+    assert before["t"] == 8 and before["slots"]
+    with pytest.raises(TrainingDiverged):
+        model.fit(X * 1e200, T * 1e200, optimizer=opt, epochs=1, batch_size=8)
+    after = opt.state_dict()
+    assert after["t"] == before["t"] and _equal(after["slots"], before["slots"])
+    model.fit(X, T, optimizer=opt, epochs=1, batch_size=8)  # and it goes on
+    assert opt.t == 12
+
+
 # -------------------------------------------------------------- class and sample weights
 PAIRS = {
     "l2": "sigmoid",

@@ -453,29 +453,46 @@ class Optimizer(ABC):
         return [a for slots in self.state.values() for a in slots.values()]
 
     def snapshot(self, copy: Callable[[Any, Any], Any], into: Any = None) -> Any:
-        """The step count, the epoch and a copy of every moment array, made by
-        ``copy(array, buffer)`` (a copy on the arrays' device, into ``into``'s buffers when
-        they fit), for :meth:`restore` to put back: a training loop undoes a diverged epoch's
-        steps with it, as it undoes their weights."""
-        arrays = self.state_arrays()
-        old = into[2] if into is not None else []
-        fits = len(old) == len(arrays) and all(
-            tuple(b.shape) == tuple(a.shape) for a, b in zip(arrays, old, strict=True)
-        )
-        buffers = old if fits else [None] * len(arrays)
-        return (self.t, self.epoch, [copy(a, b) for a, b in zip(arrays, buffers, strict=True)])
+        """The step count, the epoch and a copy of every moment, made by ``copy(array,
+        buffer)`` (on the arrays' device, into ``into``'s buffers when they fit), for
+        :meth:`restore` to put back: a training loop undoes a diverged epoch's steps with
+        it, as it undoes their weights. On the flat path the slot vectors are copied whole;
+        else each parameter's slots, by name (state just loaded from a checkpoint or a
+        pickle is per parameter, and the epoch's first step makes it flat)."""
+        if self._state_is_flat and self._flat_cache is not None:
+            arrays = {("", slot): vec for slot, vec in self._flat_cache[1].items()}
+        else:
+            arrays = {(n, slot): a for n, slots in self.state.items() for slot, a in slots.items()}
+        old = into[2] if into is not None else {}
+        copies = {}
+        for key, a in arrays.items():
+            b = old.get(key)
+            copies[key] = copy(a, b if b is not None and b.shape == a.shape else None)
+        return (self.t, self.epoch, copies, copy)
 
     def restore(self, snapshot: Any) -> None:
-        """Put back a :meth:`snapshot`: its moments into the arrays held now, or none
-        held (the snapshot was taken before the first step made them)."""
-        t, epoch, copies = snapshot
-        arrays = self.state_arrays()
-        if len(arrays) == len(copies):
-            for a, c in zip(arrays, copies, strict=True):
-                a[...] = c
-        else:
-            self.state, self._state_is_flat, self._flat_cache = {}, False, None
-            self._fits_checked = ()
+        """Put back a :meth:`snapshot`: its step count, epoch and moments, into the arrays
+        held now where they are the same ones (flat vectors, or each parameter's, or its
+        views into the flat vectors), else as the per-parameter state it was."""
+        t, epoch, copies, copy = snapshot
+        flat = self._flat_cache[1] if self._state_is_flat and self._flat_cache else {}
+        held = (
+            {("", slot): vec for slot, vec in flat.items()}
+            if all(name == "" for name, _ in copies) and copies and flat
+            else {  # fmt: skip
+                (n, slot): a for n, slots in self.state.items() for slot, a in slots.items()
+            }
+        )
+        if set(held) == set(copies) and all(
+            tuple(held[k].shape) == tuple(c.shape) for k, c in copies.items()
+        ):
+            for key, c in copies.items():
+                held[key][...] = c
+        else:  # none then (before the first step), or per parameter (loaded): as they were
+            self.state = {}
+            for (name, slot), c in copies.items():
+                self.state.setdefault(name, {})[slot] = copy(c, None)
+            self._state_is_flat, self._flat_cache, self._fits_checked = False, None, ()
         self.t, self.epoch = t, epoch
         self._t_array_value = -1  # (the device's step count is written afresh; its array,
         # which a captured CUDA graph reads, stays)

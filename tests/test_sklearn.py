@@ -441,6 +441,21 @@ def test_a_float32_regressor_names_a_target_beyond_float32(regression):
         BackpropRegressor(dtype="float64", max_iter=1).fit(X, big)
 
 
+def test_a_diverged_fit_leaves_attributes_that_agree(regression):
+    # n_iter_ read 0 and loss_curve_ [] beside t_ of 216 epochs and model_ of epoch 216
+    from backprop.training import TrainingDiverged
+
+    X, y = regression
+    reg = BackpropRegressor(hidden_layer_sizes=(), solver="sgd", momentum=0.0,
+                            learning_rate_init=10.0, batch_size=len(y), max_iter=300,
+                            random_state=0, n_iter_no_change=1000)  # fmt: skip
+    with pytest.raises(TrainingDiverged) as excinfo:
+        reg.fit(X, y[:, 0] * 100)
+    done = excinfo.value.epoch
+    assert done > 0 and reg.n_iter_ == len(reg.loss_curve_) == done
+    assert reg.t_ == done * len(y) and reg.loss_ == reg.loss_curve_[-1]
+
+
 def test_n_iter_no_change_inf_never_stops_at_a_plateau(iris, tmp_path):
     # scikit-learn's documented way to turn the plateau rule off was refused ("must be a
     # positive integer; got inf")

@@ -38,7 +38,7 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
 from ..activations import log_sigmoid, log_softmax
 from ..network import MLP, MLPConfig, parameter_name
 from ..optimizers import Optimizer, get_optimizer
-from ..training import Callback, History, TrainState
+from ..training import Callback, History, TrainingDiverged, TrainState
 from ..training import fit as train
 from ..training.distributed import same_on_every_rank
 from .constraints import (
@@ -303,17 +303,21 @@ class _BackpropMLP(BaseEstimator):
             self._shuffle_rng = np.random.default_rng(int(seeds[2]))
 
         state = TrainState(model=self.model_, optimizer=self._optimizer, rng=self._shuffle_rng)
-        history = train(
-            self.model_,
-            X,
-            T,
-            epochs=1 if incremental else int(self.max_iter),
-            batch_size=batch,
-            shuffle=bool(self.shuffle),
-            sample_weight=sw,
-            callbacks=callbacks,
-            state=state,
-        )
+        try:
+            history = train(
+                self.model_,
+                X,
+                T,
+                epochs=1 if incremental else int(self.max_iter),
+                batch_size=batch,
+                shuffle=bool(self.shuffle),
+                sample_weight=sw,
+                callbacks=callbacks,
+                state=state,
+            )
+        except TrainingDiverged as e:  # the epochs done are the estimator's, as its t_ and
+            self._record(e.history, first, incremental, validation)  # model_ are (n_iter_
+            raise  # read 0 and loss_curve_ [] beside t_ 43200)
         self._record(history, first, incremental, validation)
         if validation is not None and validation.best_params is not None:
             self.model_.load_state_dict(validation.best_params)

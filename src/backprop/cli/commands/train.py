@@ -565,7 +565,8 @@ def _interrupted_in_training(
 ) -> int:
     """Ctrl-C during an epoch: the last finished epoch's model and history are written,
     and stderr says from which epoch ``--resume`` continues. Before a resumed run's first
-    epoch ended, the folder is left as it was (its model may be early stopping's best)."""
+    epoch ended, the folder is left as it was (its model may be early stopping's best) but
+    for config.toml, which holds the new --epochs, so that --resume goes on to them."""
     weights, epoch = keep.weights, keep.epoch
     model_path = run_dir / MODEL_FILE
     if weights is None:
@@ -573,8 +574,9 @@ def _interrupted_in_training(
         return EXIT_INTERRUPTED
     if start_epoch and epoch == start_epoch:
         click.echo(
-            f"{cause} before epoch {epoch + 1} ended; {run_dir} is as it was; continue "
-            f"from epoch {epoch} with: backprop train --resume {run_dir}",
+            f"{cause} before epoch {epoch + 1} ended; {run_dir} is as it was but for its "
+            f"{CONFIG_FILE}, which holds the new --epochs; continue from epoch {epoch} with: "
+            f"backprop train --resume {run_dir}",
             err=True,
         )
         return EXIT_INTERRUPTED

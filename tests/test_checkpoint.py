@@ -223,7 +223,7 @@ def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
     saved = []
     real = ck.save_checkpoint
     monkeypatch.setattr(
-        ck, "save_checkpoint", lambda p, s, c: (saved.append(s.epoch), real(p, s, c))
+        ck, "save_checkpoint", lambda p, s, c, **kw: (saved.append(s.epoch), real(p, s, c, **kw))
     )
     checkpoint = Checkpoint(tmp_path / "run", every=2, fit_config={"epochs": 5})
     fit(_model(), X, T, epochs=5, callbacks=[checkpoint])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,12 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ saving
-def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    state: TrainState,
+    fit_config: dict[str, Any],
+    replaced: Callable[[], None] | None = None,
+) -> None:
     """Write ``state`` and the fit settings to ``path``, atomically.
 
     Parameters
@@ -218,6 +224,8 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
     fit_config : dict
         The fit keyword arguments to resume with (see :data:`FIT_KEYS`), plus any other
         JSON data the caller wants back from :func:`load_checkpoint`.
+    replaced : callable, optional
+        Called as soon as the file holds ``state`` (see :func:`write_atomic`).
     """
     model, opt = state.model, state.optimizer
     if OPTIMIZERS.get(opt.name) is not type(opt):
@@ -258,7 +266,7 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
     metadata = model_metadata(model, CHECKPOINT_FORMAT)
     metadata["train_state"] = json.dumps(train_state)
     metadata["fit_config"] = json.dumps(normalize_fit_config(fit_config), allow_nan=False)
-    write_atomic(path, encode_safetensors(tensors, metadata))
+    write_atomic(path, encode_safetensors(tensors, metadata), replaced=replaced)
 
 
 class Checkpoint(Callback):
@@ -322,9 +330,13 @@ class Checkpoint(Callback):
         state = state if state is not None else self.last_state
         if state is None:
             raise ValueError("no training state to save yet: no epoch has ended")
-        if is_main_process():
-            save_checkpoint(self.path, state, self.fit_config)
-            self.saved_epoch = state.epoch
+        if is_main_process():  # the epoch is recorded as the file takes it (an interrupt in
+            # the folder's fsync after the rename left the old epoch said: 'continue from 554')
+            epoch = state.epoch
+            save_checkpoint(self.path, state, self.fit_config, replaced=lambda: self._saved(epoch))
+
+    def _saved(self, epoch: int) -> None:
+        self.saved_epoch = epoch
 
 
 # ----------------------------------------------------------------------------- loading

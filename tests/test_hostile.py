@@ -512,18 +512,21 @@ def test_ctrl_c_at_any_moment_of_a_short_run(tmp_path):
     (a run that finished before the signal prints nothing). (Python's own start, the first
     ~30 ms before any of backprop's code runs, is the one moment left to Python.)"""
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    for k, delay in enumerate((0.15, 0.3, 0.6, 1.0)):
+    # SIGTERM too (kill, timeout): while the command started it killed it, status 143, no word
+    moments = [(0.15, signal.SIGINT), (0.3, signal.SIGINT), (0.6, signal.SIGINT),
+               (1.0, signal.SIGINT), (0.15, signal.SIGTERM), (0.3, signal.SIGTERM)]  # fmt: skip
+    for k, (delay, sig) in enumerate(moments):
         proc = subprocess.Popen(
             [sys.executable, "-m", "backprop", "train", "--epochs", "300", "--no-progress",
              "--no-plots", "--out", str(tmp_path / f"r{k}")],
             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         time.sleep(delay)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, (delay, err)
         assert err.count("\n") <= 1, (delay, err)
-        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, proc.returncode, err)
+        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, sig, proc.returncode, err)
 
 
 # ------------------------------------------------------------------ hostile but valid

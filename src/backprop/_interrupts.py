@@ -9,8 +9,11 @@ does not always arrive as a KeyboardInterrupt: raised inside a C extension's
 initialisation it can come back as that library's ImportError (NumPy's), inside a class
 body's ``__set_name__`` as a RuntimeError. So the SIGINT handler also notes that a Ctrl-C
 came (:func:`was_interrupted`), and whatever then fails is reported as the interruption.
-The process still ends by SIGINT (status 130 in a shell). A program that merely imports
-backprop is left alone.
+The process still ends by SIGINT (status 130 in a shell). SIGTERM (``kill``, ``timeout``, a
+job scheduler) is taken as a Ctrl-C from here on too, to the process's very end (it killed
+the command with status 143 and no word while it started, and while Python shut down after
+:func:`backprop.cli.main`, which takes it so during the command). A program that merely
+imports backprop is left alone.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def was_interrupted(e: BaseException | None = None) -> bool:
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _ctrl_c.append(True)
-    raise KeyboardInterrupt  # as Python's own handler does
+    raise KeyboardInterrupt  # as Python's own handler does (SIGTERM too: see above)
 
 
 def _one_line_for_interrupts(
@@ -75,3 +78,5 @@ if is_the_command_line():
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigint)

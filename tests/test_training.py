@@ -155,6 +155,17 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights():
         model.fit(X, T, optimizer="sgd", lr=1e12, epochs=3, batch_size=4)
     assert excinfo.value.epoch == 0 and len(excinfo.value.history) == 0
     assert _equal(model.state_dict(), start)
+    # a second fit's first epoch: the weights it started from, which are not the initial
+    # ones (it said "the initial weights"); a loss that overflows may be the data's scale
+    model.fit(X, T, optimizer="sgd", lr=0.01, epochs=2, batch_size=4)
+    trained = model.state_dict()
+    with pytest.raises(TrainingDiverged) as excinfo:
+        model.fit(X * 1e200, T * 1e200, optimizer="sgd", epochs=1, batch_size=4)
+    assert str(excinfo.value).endswith(
+        "in epoch 1; the weights it started from were kept (try a smaller learning rate, or "
+        "scale the data)"
+    )
+    assert _equal(model.state_dict(), trained)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
@@ -174,8 +185,8 @@ def test_moments_past_float32_are_a_divergence(backend):
         model.fit(X, T, optimizer="adam", epochs=3, batch_size=64)
     assert str(excinfo.value).startswith(
         "training diverged: the adam optimizer's moments became NaN or inf (past float32's "
-        "range) in epoch 1; the weights from the start (the initial weights) were kept (scale "
-        "the data, or use float64)"
+        "range) in epoch 1; the weights it started from were kept (scale the data, or use "
+        "float64)"
     )
     assert _equal(model.state_dict(), start)
     # the epoch's moments are undone too: the same model and optimizer go on with sane data

@@ -279,8 +279,9 @@ def train_epochs(
                 # the loss is measured before each step: a last step that overflows the
                 # weights leaves the loss finite, so the weights are checked too
                 what, hint = None, "try a smaller learning rate"
-                if not math.isfinite(row["loss"]):
-                    what = f"the loss became {row['loss']}"
+                if not math.isfinite(row["loss"]):  # (targets of 1e18 in float32 overflow
+                    what = f"the loss became {row['loss']}"  # the first loss: no rate helps)
+                    hint = "try a smaller learning rate, or scale the data"
                 elif not _finite_parameters(model):
                     what = "the weights became NaN or inf"
                 elif not _finite(model.xp, opt.state_arrays()):
@@ -293,13 +294,15 @@ def train_epochs(
             if what is not None:  # the epoch undone: its weights, and its steps' moments
                 _restore(model, snapshot)  # (an inf v kept made every later fit diverge)
                 opt.restore(opt_snapshot)
-                kept = (
-                    f"end of epoch {state.epoch}" if state.epoch else "start (the initial weights)"
+                kept = (  # (not "the initial weights": a second fit starts from trained ones)
+                    f"the weights from the end of epoch {state.epoch}"
+                    if state.epoch
+                    else "the weights it started from"
                 )
                 state.history.stop_reason = f"diverged: {what} in epoch {state.epoch + 1}"
                 raise TrainingDiverged(
                     f"training diverged: {what} in epoch {state.epoch + 1}; "
-                    f"the weights from the {kept} were kept ({hint})",
+                    f"{kept} were kept ({hint})",
                     state.history,
                     state.epoch,
                     hint,

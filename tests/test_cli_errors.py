@@ -343,6 +343,11 @@ def test_resuming_a_cosine_run_past_its_schedule_is_refused(run_cli, tmp_path):
     again = f"start a new run with --config {run / 'config.toml'} --epochs 6"
     assert_one_line_error(rc, err, "decays its learning rate over 3 epochs (a cosine", again)
     assert (run / "config.toml").read_text() == config  # not rewritten
+    # at or below the epochs done: it said 'pass --epochs N with N > 3', each then refused
+    rc, _, err = run_cli("train", "--resume", str(run), "--epochs", "2")
+    assert_one_line_error(rc, err, "resumes from its checkpoint of epoch 3; start a new run "
+                          f"with --config {run / 'config.toml'} --epochs N")  # fmt: skip
+    assert "N > 3" not in err
 
 
 def test_the_header_names_weight_decay_and_a_recipes_decay_stays_with_its_optimizer(

@@ -261,12 +261,17 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             f"the run in {run_dir} has ended: {state.history.stop_reason or 'it was stopped'}; "
             "a run that stopped early would stop there again (start a new run to train more)"
         )
-    if state.epoch >= cfg["epochs"]:
-        raise UserError(
-            f"the run in {run_dir} has already trained {state.epoch} epochs; "
-            f"pass --epochs N with N > {state.epoch} to train further"
-        )
     schedule = getattr(state.optimizer, "schedule", None)
+    if state.epoch >= cfg["epochs"]:
+        further = (  # (past a cosine schedule's epochs every N is refused below)
+            f"start a new run with --config {run_dir / CONFIG_FILE} --epochs N to train "
+            "further (its cosine schedule ends there)"
+            if isinstance(schedule, CosineLR) and state.epoch >= schedule.t_max
+            else f"pass --epochs N with N > {state.epoch} to train further"
+        )
+        raise UserError(  # (the checkpoint's epoch: a diverged run's model may be later)
+            f"the run in {run_dir} resumes from its checkpoint of epoch {state.epoch}; " + further
+        )
     if isinstance(schedule, CosineLR) and cfg["epochs"] != schedule.t_max:
         # it trained at min_lr past t_max, and config.toml (rewritten with the new --epochs)
         # would no longer repeat the run

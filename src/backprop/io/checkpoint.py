@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +210,6 @@ def save_checkpoint(
     path: str | os.PathLike,
     state: TrainState,
     fit_config: dict[str, Any],
-    replaced: Callable[[], None] | None = None,
 ) -> None:
     """Write ``state`` and the fit settings to ``path``, atomically.
 
@@ -224,8 +222,6 @@ def save_checkpoint(
     fit_config : dict
         The fit keyword arguments to resume with (see :data:`FIT_KEYS`), plus any other
         JSON data the caller wants back from :func:`load_checkpoint`.
-    replaced : callable, optional
-        Called as soon as the file holds ``state`` (see :func:`write_atomic`).
     """
     model, opt = state.model, state.optimizer
     if OPTIMIZERS.get(opt.name) is not type(opt):
@@ -266,7 +262,7 @@ def save_checkpoint(
     metadata = model_metadata(model, CHECKPOINT_FORMAT)
     metadata["train_state"] = json.dumps(train_state)
     metadata["fit_config"] = json.dumps(normalize_fit_config(fit_config), allow_nan=False)
-    write_atomic(path, encode_safetensors(tensors, metadata), replaced=replaced)
+    write_atomic(path, encode_safetensors(tensors, metadata))
 
 
 class Checkpoint(Callback):
@@ -313,9 +309,6 @@ class Checkpoint(Callback):
         self.every = every
         self.fit_config = normalize_fit_config({**(fit_config or {}), "every": every})
         self.last_state: TrainState | None = None
-        #: The epoch of the last state this callback wrote (None before its first write):
-        #: what the file holds, even when a later write failed or was interrupted.
-        self.saved_epoch: int | None = None
 
     def on_epoch_end(self, state: TrainState) -> None:
         self.last_state = state
@@ -330,13 +323,23 @@ class Checkpoint(Callback):
         state = state if state is not None else self.last_state
         if state is None:
             raise ValueError("no training state to save yet: no epoch has ended")
-        if is_main_process():  # the epoch is recorded as the file takes it (an interrupt in
-            # the folder's fsync after the rename left the old epoch said: 'continue from 554')
-            epoch = state.epoch
-            save_checkpoint(self.path, state, self.fit_config, replaced=lambda: self._saved(epoch))
+        if is_main_process():
+            save_checkpoint(self.path, state, self.fit_config)
 
-    def _saved(self, epoch: int) -> None:
-        self.saved_epoch = epoch
+    @property
+    def saved_epoch(self) -> int | None:
+        """The epoch the checkpoint file holds (None without a readable one), read from
+        the file: what an interrupt at any moment of a write left there (a record kept
+        beside the writes fell behind when a Ctrl-C came between the rename and it)."""
+        try:
+            meta = read_header(self.path, "checkpoint").metadata
+            ts = parse_json(
+                meta["train_state"], "the training state", self.path, "epochs", extra=16
+            )
+            epoch = ts["epoch"] if isinstance(ts, dict) else None
+        except (OSError, ValueError, KeyError):
+            return None
+        return epoch if is_count(epoch) else None
 
 
 # ----------------------------------------------------------------------------- loading

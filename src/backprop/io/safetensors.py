@@ -14,17 +14,13 @@ file so that a crash leaves the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import math
 import os
 import re
-import signal
 import stat
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,13 +79,7 @@ class WriteError(OSError):
         return f"cannot write {self.filename}: {self.strerror}"
 
 
-def write_atomic(
-    path: str | os.PathLike,
-    data: bytes,
-    *,
-    exclusive: bool = False,
-    replaced: Callable[[], None] | None = None,
-) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = False) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either the old or the new file.
 
     The bytes go to a temporary file in the same directory, created exclusively under a
@@ -110,10 +100,6 @@ def write_atomic(
         Claim ``path``: fail with :class:`FileExistsError` if anything (a file, a symlink)
         is there already. The complete file appears at once (a hard link of the temporary
         file), so two processes claiming one path cannot both succeed.
-    replaced : callable, optional
-        Called as soon as ``path`` holds the new file, with Ctrl-C and SIGTERM held off
-        from the rename until it returns: a caller's record of what the file holds (a
-        checkpoint's epoch) is never behind the file.
 
     Raises
     ------
@@ -139,10 +125,7 @@ def write_atomic(
             _link_new(tmp, path)
             os.unlink(tmp)
         else:
-            with _signals_held():
-                os.replace(tmp, path)
-                if replaced is not None:
-                    replaced()
+            os.replace(tmp, path)
     except BaseException as e:
         try:
             os.unlink(tmp)
@@ -152,23 +135,6 @@ def write_atomic(
             raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
         raise
     _fsync_dir(directory)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM held off (delivered when the block ends) on the main thread, where
-    Python runs their handlers; elsewhere, or without ``pthread_sigmask``, nothing."""
-    hold = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
-        threading.main_thread()
-    ):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, hold)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 _DESCRIPTOR = re.compile(r"/(?:proc/(self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/(\d+)")

@@ -395,7 +395,6 @@ def _run_training(
     callbacks.append(checkpoint)
     if state is not None:
         keep(state)
-        checkpoint.saved_epoch = state.epoch  # the checkpoint this run resumed from
 
     data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     resumed = state.epoch if state is not None else None

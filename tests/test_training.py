@@ -230,6 +230,25 @@ def test_a_loaded_optimizers_moments_come_back_after_a_diverged_epoch(optimizer,
     assert opt.t == 12
 
 
+def test_an_optimizer_loaded_to_the_host_trains_a_torch_model():
+    # load_state_dict without backend= keeps host arrays until the first step moves them:
+    # the epoch's snapshot of them failed on torch ('numpy.ndarray' has no 'clone')
+    pytest.importorskip("torch", reason="the torch backend needs PyTorch")
+    pytest.importorskip("array_api_compat", reason="the torch backend needs array-api-compat")
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(32, 4)), rng.normal(size=(32, 2))
+    model = MLP([4, 5, 2], "relu", "identity", seed=1, backend="torch")
+    opt = get_optimizer("adam", lr=0.01)
+    model.fit(X, T, optimizer=opt, epochs=1)
+    loaded = get_optimizer("adam", lr=0.01)
+    loaded.load_state_dict(opt.state_dict())
+    with pytest.raises(TrainingDiverged):
+        model.fit(X * 1e200, T * 1e200, optimizer=loaded, epochs=1)
+    back, then = loaded.state_dict(), opt.state_dict()
+    assert back["t"] == then["t"] and _equal(back["slots"], then["slots"])
+    model.fit(X, T, optimizer=loaded, epochs=1)
+
+
 # -------------------------------------------------------------- class and sample weights
 PAIRS = {
     "l2": "sigmoid",

@@ -467,7 +467,8 @@ class Optimizer(ABC):
         copies = {}
         for key, a in arrays.items():
             b = old.get(key)
-            copies[key] = copy(a, b if b is not None and b.shape == a.shape else None)
+            fits = b is not None and b.shape == a.shape and b.dtype == a.dtype
+            copies[key] = copy(a, b if fits else None)
         return (self.t, self.epoch, copies, copy)
 
     def restore(self, snapshot: Any) -> None:

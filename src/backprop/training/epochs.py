@@ -267,7 +267,7 @@ def train_epochs(
             start = time.perf_counter()
             # the last good weights, should this epoch diverge (an array reused each epoch)
             snapshot = _snapshot(model, snapshot)
-            opt_snapshot = opt.snapshot(model.backend.copy, opt_snapshot)
+            opt_snapshot = opt.snapshot(_device_copy(model.backend), opt_snapshot)
             orders.ahead_wanted = state.epoch + 1 < epochs
             order = orders.next()
             # A diverging epoch overflows; that is reported below as TrainingDiverged with
@@ -424,6 +424,13 @@ def _snapshot(model: MLP, into: Any) -> Any:
     if flat is None:
         return model.state_dict()
     return model.backend.copy(flat.params, out=into)
+
+
+def _device_copy(backend: Any) -> Callable[[Any, Any], Any]:
+    """``copy(array, into)`` on ``backend``'s device, for the optimizer's snapshot: its
+    moments may still be host arrays (an optimizer given ``load_state_dict`` without a
+    backend, until its first step moves them; torch's copy of one failed)."""
+    return lambda a, into: backend.copy(backend.asarray(a), out=into)
 
 
 def _finite_parameters(model: MLP) -> bool:

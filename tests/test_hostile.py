@@ -529,6 +529,32 @@ def test_ctrl_c_at_any_moment_of_a_short_run(tmp_path):
         assert proc.returncode in (0, 130, -signal.SIGINT), (delay, sig, proc.returncode, err)
 
 
+def test_sigterm_after_the_command_is_done_leaves_no_traceback(tmp_path):
+    """SIGTERM is a Ctrl-C from the command's imports to its end, then its default again:
+    in Python's exit (an atexit callback: mpirun's SIGTERM meets the MPI exit barrier
+    there) it was a KeyboardInterrupt, printed as 'Exception ignored ... Traceback'."""
+    script = tmp_path / "backprop"  # the command line, as the console script is named
+    flag = tmp_path / "exiting"
+    script.write_text(
+        "import atexit, sys, time\n"
+        "from backprop.cli import main\n"
+        f"atexit.register(lambda: (open({str(flag)!r}, 'w').close(), time.sleep(5)))\n"
+        "sys.exit(main(['train', '--epochs', '2', '--out', 'r', '--no-plots',"
+        " '--no-progress']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(SRC)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM and "Traceback" not in err, (proc.returncode, err)
+    assert (tmp_path / "r" / "model.safetensors").exists()  # the work was done and kept
+
+
 # ------------------------------------------------------------------ hostile but valid
 def test_huge_feature_values_are_standardised_without_warnings(run_cli, tmp_path):
     """Features near 1e300 overflow the textbook mean and variance; the statistics are

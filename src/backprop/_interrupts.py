@@ -10,10 +10,11 @@ initialisation it can come back as that library's ImportError (NumPy's), inside 
 body's ``__set_name__`` as a RuntimeError. So the SIGINT handler also notes that a Ctrl-C
 came (:func:`was_interrupted`), and whatever then fails is reported as the interruption.
 The process still ends by SIGINT (status 130 in a shell). SIGTERM (``kill``, ``timeout``, a
-job scheduler) is taken as a Ctrl-C from here on too, to the process's very end (it killed
-the command with status 143 and no word while it started, and while Python shut down after
-:func:`backprop.cli.main`, which takes it so during the command). A program that merely
-imports backprop is left alone.
+job scheduler) is taken as a Ctrl-C from here on too (it killed the command with status 143
+and no word while it started); :func:`backprop.cli.main` takes it so during the command, and
+gives it back its default action when the command is done (a KeyboardInterrupt in Python's
+exit, an ``atexit`` callback, was a traceback). A program that merely imports backprop is
+left alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from types import FrameType, TracebackType
 # (``signal`` is imported below, once the hook is in place: importing it takes a few
 # milliseconds of the very window this module is for)
 
-__all__ = ["is_the_command_line", "was_interrupted"]
+__all__ = ["is_the_command_line", "is_ours", "was_interrupted"]
 
 _ctrl_c: list[bool] = []  # one entry once a Ctrl-C came (only where the handler is ours)
 
@@ -49,6 +50,11 @@ def was_interrupted(e: BaseException | None = None) -> bool:
             return True
         e, seen = e.__cause__ or e.__context__, seen + 1
     return bool(_ctrl_c)
+
+
+def is_ours(handler: object) -> bool:
+    """Whether ``handler`` is the one this module installed."""
+    return handler is _on_sigint
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:

@@ -103,11 +103,12 @@ def _sigterm_as_ctrl_c() -> Any:
     import signal
     import threading
 
-    from .._interrupts import is_the_command_line
+    from .._interrupts import is_ours, is_the_command_line
 
     if not (is_the_command_line() and threading.current_thread() is threading.main_thread()):
         return lambda: None
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    handler = signal.getsignal(signal.SIGTERM)
+    if handler is not signal.SIG_DFL and not is_ours(handler):  # (ours: the imports')
         return lambda: None
 
     def as_ctrl_c(signum: int, frame: Any) -> None:

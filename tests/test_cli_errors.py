@@ -348,6 +348,17 @@ def test_resuming_a_cosine_run_past_its_schedule_is_refused(run_cli, tmp_path):
     assert_one_line_error(rc, err, "resumes from its checkpoint of epoch 3; start a new run "
                           f"with --config {run / 'config.toml'} --epochs N")  # fmt: skip
     assert "N > 3" not in err
+    # a run cut short inside its schedule: only its length is taken, and so it says
+    from backprop.io.checkpoint import load_checkpoint, save_checkpoint
+
+    state, fit_config = load_checkpoint(run)
+    state.epoch = state.optimizer.epoch = 1  # (as a Ctrl-C in epoch 2 would leave it)
+    state.history.epochs = state.history.epochs[:1]
+    save_checkpoint(run / "checkpoint.safetensors", state, fit_config)
+    rc, _, err = run_cli("train", "--resume", str(run), "--epochs", "1")
+    assert_one_line_error(rc, err, "of epoch 1; resume with --epochs 3, its cosine schedule's")
+    rc, _, err = run_cli("train", "--resume", str(run), "--epochs", "2")
+    assert_one_line_error(rc, err, "--epochs 2 would stop before its decay ends (at epoch 3)")
 
 
 def test_the_header_names_weight_decay_and_a_recipes_decay_stays_with_its_optimizer(

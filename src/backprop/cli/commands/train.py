@@ -262,27 +262,36 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             "a run that stopped early would stop there again (start a new run to train more)"
         )
     schedule = getattr(state.optimizer, "schedule", None)
+    cosine = isinstance(schedule, CosineLR)
     if state.epoch >= cfg["epochs"]:
-        further = (  # (past a cosine schedule's epochs every N is refused below)
-            f"start a new run with --config {run_dir / CONFIG_FILE} --epochs N to train "
-            "further (its cosine schedule ends there)"
-            if isinstance(schedule, CosineLR) and state.epoch >= schedule.t_max
-            else f"pass --epochs N with N > {state.epoch} to train further"
-        )
+        # (a cosine schedule takes its own length alone: any other N is refused below)
+        if cosine and state.epoch >= schedule.t_max:
+            further = (
+                f"start a new run with --config {run_dir / CONFIG_FILE} --epochs N to train "
+                "further (its cosine schedule ends there)"
+            )
+        elif cosine:
+            further = f"resume with --epochs {schedule.t_max}, its cosine schedule's length"
+        else:
+            further = f"pass --epochs N with N > {state.epoch} to train further"
         raise UserError(  # (the checkpoint's epoch: a diverged run's model may be later)
             f"the run in {run_dir} resumes from its checkpoint of epoch {state.epoch}; " + further
         )
-    if isinstance(schedule, CosineLR) and cfg["epochs"] != schedule.t_max:
-        # it trained at min_lr past t_max, and config.toml (rewritten with the new --epochs)
-        # would no longer repeat the run
+    if cosine and cfg["epochs"] != schedule.t_max:
+        # past t_max it trained at min_lr, short of it it stopped before the decay ended;
+        # and config.toml (rewritten with the new --epochs) would no longer repeat the run
         finish = (
             f"resume with --epochs {schedule.t_max}, or " if state.epoch < schedule.t_max else ""
         )
+        instead = (
+            f"would train the rest at the floor {schedule.min_lr:g}"
+            if cfg["epochs"] > schedule.t_max
+            else f"would stop before its decay ends (at epoch {schedule.t_max})"
+        )
         raise UserError(
             f"the run in {run_dir} decays its learning rate over {schedule.t_max} epochs (a "
-            f"cosine schedule): --epochs {cfg['epochs']} would train the rest at the floor "
-            f"{schedule.min_lr:g}; {finish}start a new run with --config "
-            f"{run_dir / CONFIG_FILE} --epochs {cfg['epochs']}"
+            f"cosine schedule): --epochs {cfg['epochs']} {instead}; {finish}start a new run "
+            f"with --config {run_dir / CONFIG_FILE} --epochs {cfg['epochs']}"
         )
     _on_the_main_process(lambda: write_config(run_dir / CONFIG_FILE, config_to_toml(cfg)))
     state.history.stop_reason = ""  # the saved run's reason to stop no longer holds

@@ -623,6 +623,8 @@ def test_evaluate_reads_a_csv_models_own_columns(run_cli, in_tmp):
         assert rc == 0, err
         reports.append(json.loads(out))
     assert reports[0]["confusion_matrix"] == reports[1]["confusion_matrix"]
+    rc, _, err = run_cli("evaluate", "m/model.safetensors", "--dataset", "ev.csv", "--target", "a")
+    assert rc == 2 and "--target 'a' is one of the model's feature columns (a, b)" in err
 
 
 def test_predict_names_outputs_that_are_not_probabilities(run_cli, toy_run):

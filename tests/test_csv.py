@@ -207,6 +207,11 @@ def test_named_feature_columns_leave_the_others_unread(tmp_path):
         load_dataset(p, target="y", features=["a", "y"])
     with pytest.raises(DatasetError, match="features applies to CSV files"):
         load_dataset("moons", features=["a"])
+    for bad, said in ((["a", "a"], r"features repeats the columns \['a'\]"),
+                      ([], "features names no column"),
+                      ("ab", "features must be a list of column names; got the")):  # fmt: skip
+        with pytest.raises(DatasetError, match=said):
+            load_dataset(p, target="y", features=bad)
     with pytest.raises(DatasetError, match="column 'id': the cell 'r0' is not a finite number"):
         load_dataset(p, target="y")  # all columns but the target, as before
 

@@ -154,6 +154,13 @@ def _feature_columns(
     or every column but the target."""
     if features is None:
         return [c for c in header if c != target]
+    if isinstance(features, str | bytes):  # ("ab" was read as the columns a and b)
+        raise DatasetError(f"features must be a list of column names; got the string {features!r}")
+    if not features:
+        raise DatasetError(f"{p}: features names no column; expected at least one feature")
+    repeated = sorted(c for c, k in Counter(features).items() if k > 1)
+    if repeated:
+        raise DatasetError(f"{p}: features repeats the columns {repeated}")
     missing = [c for c in features if c not in header]
     if missing:
         raise DatasetError(

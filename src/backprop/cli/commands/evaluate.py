@@ -70,6 +70,12 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         # does not)
         if values.get("target") is None:
             values["target"] = pre.target
+        if values["target"] in pre.feature_names:  # (it read 'the target is among the features')
+            raise UserError(
+                f"--target {values['target']!r} is one of the model's feature columns "
+                f"({', '.join(pre.feature_names)}); the model was trained on the target "
+                f"{pre.target!r}"
+            )
         values["task"] = "regression" if pre.classes is None else "classification"
         values["features"] = list(pre.feature_names)
     data = handle.load_data(values)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..._validation import cut
 from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import is_classifier, load_data, load_model_file
@@ -58,7 +57,8 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
             # files were downloaded for the names 0-9)
             data = load_data({**handle.data_values({}), "download": False})
         except UserError as e:  # (MNIST not on this machine; digits without scikit-learn)
-            reason = cut(str(e).split(";")[0], 80)
+            # its first clause, whole ('MNIST files not found'; a cut one stopped mid-name)
+            reason = str(e).split(";")[0].split(" (")[0]
             no_labels = f" (no label output: the run's data set is not readable here: {reason})"
         else:
             if data.task == "classification" and data.class_names is not None:

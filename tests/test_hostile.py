@@ -708,3 +708,21 @@ def test_write_atomic_keeps_modes_and_never_replaces_a_device(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "fifo", "null", "out.onnx", "private.onnx", "stdout"
     ]  # fmt: skip
+
+
+def test_the_command_line_is_only_python_m_backprop(monkeypatch):
+    # `python tool.py -m backprop` counted as the command line (its SIGTERM, its excepthook)
+    from backprop._interrupts import is_the_command_line
+
+    monkeypatch.setattr(sys, "argv", ["tool.py"])
+    cases = {
+        ("python", "-m", "backprop", "train"): True,
+        ("python", "-W", "error", "-X", "dev", "-m", "backprop"): True,
+        ("python", "-mbackprop"): True,
+        ("python", "tool.py", "-m", "backprop"): False,
+        ("python", "-c", "import backprop", "-m", "backprop"): False,
+        ("python", "-m", "pytest", "-m", "backprop"): False,
+    }
+    for argv, expected in cases.items():
+        monkeypatch.setattr(sys, "orig_argv", list(argv), raising=False)
+        assert is_the_command_line() is expected, argv

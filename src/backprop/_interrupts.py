@@ -36,8 +36,21 @@ def is_the_command_line() -> bool:
     script = os.path.basename(sys.argv[0]) if sys.argv else ""
     if os.path.splitext(script)[0] == "backprop":
         return True
-    argv = list(getattr(sys, "orig_argv", []))  # Python 3.10+: the interpreter's own argv
-    return any(a == "-m" and b == "backprop" for a, b in zip(argv, argv[1:], strict=False))
+    args = list(getattr(sys, "orig_argv", []))[1:]  # Python 3.10+: the interpreter's argv
+    i = 0
+    while i < len(args):  # the interpreter's own options, up to -m (a script's arguments
+        a = args[i]  # after its path are its own: `python tool.py -m backprop` is not us)
+        if a == "-m":
+            return args[i + 1 : i + 2] == ["backprop"]
+        if a.startswith("-m"):
+            return a[2:] == "backprop"
+        if a in ("-W", "-X", "--check-hash-based-pycs"):  # (options with a value)
+            i += 2
+            continue
+        if a == "-c" or not a.startswith("-"):  # a command, a script or '-': not -m
+            return False
+        i += 1
+    return False
 
 
 def was_interrupted(e: BaseException | None = None) -> bool:

@@ -477,13 +477,10 @@ class Optimizer(ABC):
         views into the flat vectors), else as the per-parameter state it was."""
         t, epoch, copies, copy = snapshot
         flat = self._flat_cache[1] if self._state_is_flat and self._flat_cache else {}
-        held = (
-            {("", slot): vec for slot, vec in flat.items()}
-            if all(name == "" for name, _ in copies) and copies and flat
-            else {  # fmt: skip
-                (n, slot): a for n, slots in self.state.items() for slot, a in slots.items()
-            }
-        )
+        if flat and copies and all(name == "" for name, _ in copies):  # flat, as taken
+            held = {("", slot): vec for slot, vec in flat.items()}
+        else:  # each parameter's (views into the flat vectors once the first step made them)
+            held = {(n, slot): a for n, slots in self.state.items() for slot, a in slots.items()}
         if set(held) == set(copies) and all(
             tuple(held[k].shape) == tuple(c.shape) for k, c in copies.items()
         ):

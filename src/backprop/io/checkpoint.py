@@ -206,11 +206,7 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ saving
-def save_checkpoint(
-    path: str | os.PathLike,
-    state: TrainState,
-    fit_config: dict[str, Any],
-) -> None:
+def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict[str, Any]) -> None:
     """Write ``state`` and the fit settings to ``path``, atomically.
 
     Parameters

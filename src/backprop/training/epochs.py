@@ -288,8 +288,10 @@ def train_epochs(
                     # Adam's v of float32 gradients past 1.8e19: their weights stopped moving
                     # (m / sqrt(inf) = 0), and no checkpoint can hold it
                     dtype = model.config.dtype
-                    what = f"the {opt.name} optimizer's moments became NaN or inf (past {dtype}'s"
-                    what += " range)"
+                    what = (
+                        f"the {opt.name} optimizer's moments became NaN or inf "
+                        f"(past {dtype}'s range)"
+                    )
                     hint = "scale the data" + (", or use float64" if dtype == "float32" else "")
             if what is not None:  # the epoch undone: its weights, and its steps' moments
                 _restore(model, snapshot)  # (an inf v kept made every later fit diverge)

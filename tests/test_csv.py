@@ -189,6 +189,9 @@ def test_a_binary_file_given_for_a_csv_file_is_named(tmp_path):
                        ("d.xlsx", "a zip archive, not CSV text (an .xlsx workbook")):  # fmt: skip
         with pytest.raises(DatasetError, match=rf"d.*: {re.escape(kind)}.*; expected a UTF-8 CSV"):
             load_dataset(tmp_path / name, target="y")
+    (tmp_path / "le.csv").write_bytes(text.encode("utf-16-le"))  # no byte-order mark
+    with pytest.raises(DatasetError, match="NUL characters: UTF-16 text without a byte-order"):
+        load_dataset(tmp_path / "le.csv", target="y")
     (tmp_path / "latin1.csv").write_bytes("a,y\n1,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DatasetError, match=r"not UTF-8 text \(invalid .* line 2\)"):
         load_dataset(tmp_path / "latin1.csv", target="y")

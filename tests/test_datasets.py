@@ -401,8 +401,11 @@ def test_mnist1d_sizes_are_checked_and_a_damaged_cache_is_made_again(tmp_path, m
     np.savez(other, x=np.zeros((3, 7)), y=np.array([0, 1, 12]), x_test=np.zeros((1, 40)),
              y_test=np.zeros(1, np.int64))  # fmt: skip
     np.save(tmp_path / "one.npy", np.zeros(3))
+    rows = tmp_path / "rows.npz"  # MNIST-1D's kinds and widths, but 7 and 3 signals
+    np.savez(rows, x=np.zeros((7, 40)), y=np.zeros(7, np.int64), x_test=np.zeros((3, 40)),
+             y_test=np.zeros(3, np.int64))  # fmt: skip
     damaged_files = (b"PK\x03\x04garbage", good[: len(good) // 2], other.read_bytes(), b"",
-                     (tmp_path / "one.npy").read_bytes())  # fmt: skip
+                     (tmp_path / "one.npy").read_bytes(), rows.read_bytes())  # fmt: skip
     for damaged in damaged_files:
         path.write_bytes(damaged)
         assert load_dataset("mnist1d", n_samples=20).sha256() == ds.sha256()

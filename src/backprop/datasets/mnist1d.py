@@ -84,7 +84,7 @@ def load_mnist1d_arrays(
                     f.seek(0)
                     with np.load(f, allow_pickle=False) as z:
                         arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
-                    if _well_formed(arrays):
+                    if _well_formed(arrays, num_samples):
                         return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache file is regenerated and replaced below
@@ -104,14 +104,20 @@ def load_mnist1d_arrays(
     return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
 
 
-def _well_formed(arrays: dict[str, np.ndarray]) -> bool:
-    """Whether cached arrays are MNIST-1D's shapes, kinds and labels (a cache file that is
-    a valid ``.npz`` of anything else is regenerated, not trained on)."""
+#: The generator's own number of signals (``get_dataset_args().num_samples``).
+DEFAULT_SAMPLES = 5000
+
+
+def _well_formed(arrays: dict[str, np.ndarray], num_samples: int | None) -> bool:
+    """Whether cached arrays are MNIST-1D's shapes, kinds, labels and number of signals (a
+    cache file that is a valid ``.npz`` of anything else is regenerated, not trained on)."""
     x, y, x_test, y_test = (arrays[k] for k in ("x", "y", "x_test", "y_test"))
+    n = DEFAULT_SAMPLES if num_samples is None else num_samples
     return (
-        x.dtype == np.float64 and x_test.dtype == np.float64
+        x.ndim == x_test.ndim == 2 and x.shape[1] == x_test.shape[1] == 40
+        and x.shape[0] + x_test.shape[0] == n
+        and x.dtype == np.float64 and x_test.dtype == np.float64
         and y.dtype == np.int64 and y_test.dtype == np.int64
-        and x.ndim == x_test.ndim == 2 and x.shape[1] == x_test.shape[1] == 40
         and y.shape == x.shape[:1] and y_test.shape == x_test.shape[:1]
         and bool(np.isfinite(x).all() and np.isfinite(x_test).all())
         and all(v.size == 0 or (v.min() >= 0 and v.max() <= 9) for v in (y, y_test))

@@ -140,6 +140,11 @@ def _first_bad_utf8(p: Path) -> str:
 
 
 def _check_header(p: Path, header: list[str]) -> None:
+    if any("\x00" in name for name in header):  # (UTF-16 without a byte-order mark is, for
+        raise DatasetError(  # ASCII, UTF-8 with a NUL after every character)
+            f"{p}: the header holds NUL characters: UTF-16 text without a byte-order mark? "
+            "expected a UTF-8 CSV file (save it as UTF-8)"
+        )
     if any(not name for name in header):
         raise DatasetError(f"{p}: the header has an empty column name: {header}")
     repeated = sorted(name for name, k in Counter(header).items() if k > 1)

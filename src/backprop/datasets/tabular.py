@@ -73,6 +73,8 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
                 raise DatasetError(f"{p}: {kind}; expected a UTF-8 CSV file") from None
             raise DatasetError(f"{p}: not UTF-8 text ({_first_bad_utf8(p)})") from None
         except csv.Error as exc:
+            if "line contains NUL" in str(exc):  # (Python 3.10's reader; 3.11 reads them)
+                raise DatasetError(f"{p}: line {reader.line_num}: {_NUL}") from None
             if "unexpected end of data" in str(exc):
                 raise DatasetError(
                     f"{p}: line {start}: a quoted cell opened on this line is never closed "
@@ -139,12 +141,15 @@ def _first_bad_utf8(p: Path) -> str:
     return "the file changed while it was read"
 
 
+_NUL = (
+    "NUL characters: UTF-16 text without a byte-order mark? expected a UTF-8 CSV file "
+    "(save it as UTF-8)"
+)
+
+
 def _check_header(p: Path, header: list[str]) -> None:
     if any("\x00" in name for name in header):  # (UTF-16 without a byte-order mark is, for
-        raise DatasetError(  # ASCII, UTF-8 with a NUL after every character)
-            f"{p}: the header holds NUL characters: UTF-16 text without a byte-order mark? "
-            "expected a UTF-8 CSV file (save it as UTF-8)"
-        )
+        raise DatasetError(f"{p}: the header holds {_NUL}")  # ASCII, UTF-8 with NULs)
     if any(not name for name in header):
         raise DatasetError(f"{p}: the header has an empty column name: {header}")
     repeated = sorted(name for name, k in Counter(header).items() if k > 1)

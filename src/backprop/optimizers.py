@@ -35,6 +35,7 @@ __all__ = [
     "RMSprop",
     "OPTIMIZERS",
     "get_optimizer",
+    "optimizers_taking",
     "Schedule",
     "ConstantLR",
     "StepLR",
@@ -740,6 +741,12 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "adamw": AdamW,
     "rmsprop": RMSprop,
 }
+
+
+def optimizers_taking(setting: str) -> list[str]:
+    """The optimizers whose constructor takes ``setting`` (``momentum``: momentum, nesterov),
+    as they declare them (:meth:`Optimizer.settings`)."""
+    return [name for name, cls in OPTIMIZERS.items() if setting in cls.settings()]
 
 
 def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:

@@ -20,11 +20,11 @@ from ..datasets import DatasetError, load_dataset
 from ..io import load_model
 from ..losses import LOSSES
 from ..network import MLP
-from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule
+from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, optimizers_taking
 from ..preprocessing import in_target_units
 from ..training import EarlyStopping
 from .app import UserError, one_line
-from .options import CONFIG_KEYS, CONFIG_PARAMS, SizesType, optimizers_taking
+from .options import CONFIG_KEYS, CONFIG_PARAMS, SizesType
 
 __all__ = [
     "ADAPTIVE_LR",

@@ -17,7 +17,7 @@ from ..backend import BACKENDS
 from ..datasets import DATASETS
 from ..initializers import BIAS_INITIALIZERS, INITIALIZERS
 from ..losses import LOSSES
-from ..optimizers import OPTIMIZERS, SCHEDULES
+from ..optimizers import OPTIMIZERS, SCHEDULES, optimizers_taking
 
 __all__ = [
     "CONFIG_KEYS",
@@ -31,7 +31,6 @@ __all__ = [
     "device_options",
     "model_options",
     "option_group",
-    "optimizers_taking",
     "optimizer_options",
 ]
 
@@ -135,11 +134,6 @@ def _dataset_help(defaults: str = "") -> str:
         f"A built-in dataset ({', '.join(DATASETS)}) or a CSV file (with --target). "
         f"[default: toy{defaults}]"
     )
-
-
-def optimizers_taking(setting: str) -> list[str]:
-    """The optimizers whose constructor takes ``setting`` (``momentum``: momentum, nesterov)."""
-    return [name for name, cls in OPTIMIZERS.items() if setting in cls.settings()]
 
 
 def _setting_help(setting: str) -> str:

@@ -43,7 +43,7 @@ from .._validation import cut
 from ..preprocessing import Preprocessing, fit_standardizer
 from ._base import Dataset, DatasetError, train_test_split
 
-__all__ = ["MAX_CLASSES", "load_csv", "read_csv_features", "read_csv_table"]
+__all__ = ["MAX_CLASSES", "load_csv", "read_csv_features", "read_csv_header", "read_csv_table"]
 
 MAX_CLASSES = 20  # a numeric target with more distinct values than this is a regression target
 
@@ -218,6 +218,15 @@ def _check_width(p: Path, line: int, cells: list[str], header: list[str]) -> Non
         )
 
 
+def read_csv_header(path: str | os.PathLike) -> list[str]:
+    """The column names of a CSV file's header as :func:`load_csv` reads them (blank rows
+    skipped, quotes and a byte-order mark taken off); DatasetError for an empty file."""
+    p = Path(path)
+    for _, cells in _csv_rows(p):
+        return [c.strip() for c in cells]
+    raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
+
+
 def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, rows of cells, and each row's line number in the file.
 
@@ -322,10 +331,10 @@ def _read_columns(
     p: Path,
     choose: Callable[[list[str]], tuple[list[str], str | None]],
 ) -> tuple[list[str], np.ndarray, _Target | None, array.array]:
-    """Read a CSV file row by row: the feature columns ``choose(header)`` names as a float64
-    array ``(n_rows, n_features)`` (DatasetError at the first cell that is not a finite
-    number), the target column it names (or None) as a :class:`_Target`, and each row's
-    line number in the file.
+    """Read a CSV file row by row: the names of the feature columns ``choose(header)``
+    picks, those columns as a float64 array ``(n_rows, n_features)`` (DatasetError at the
+    first cell that is not a finite number), the target column it names (or None) as a
+    :class:`_Target`, and each row's line number in the file.
 
     Memory: 8 bytes per feature cell and 24 per row, whatever the text.
     """
@@ -370,7 +379,7 @@ def _read_columns(
     if n == 0:
         raise DatasetError(f"{p}: the CSV file has a header but no data rows")
     X = np.frombuffer(numbers, dtype=np.float64).reshape(n, len(features))
-    return header, X, target, lines
+    return features, X, target, lines
 
 
 def _standardise(p: Path, prep: Preprocessing, X: np.ndarray, lines: array.array) -> np.ndarray:
@@ -450,9 +459,8 @@ def load_csv(
             )
         return chosen, target
 
-    header, X, col, lines = _read_columns(p, choose)
+    names, X, col, lines = _read_columns(p, choose)
     assert col is not None
-    features = _feature_columns(p, header, target, features)
     n = X.shape[0]
     numeric = col.first_text is None
     numbers_regress = col.fractional or len(col.numbers) > MAX_CLASSES
@@ -513,7 +521,7 @@ def load_csv(
         train_idx, test_idx = train_test_split(n, test_fraction, seed, labels=y)
         n_classes = len(classes)
 
-    prep = fit_standardizer(X[train_idx], features, target=target, classes=classes)
+    prep = fit_standardizer(X[train_idx], names, target=target, classes=classes)
     X_std = _standardise(p, prep, X, lines)
     return Dataset.from_split(
         str(path),
@@ -524,7 +532,7 @@ def load_csv(
         task=task,
         n_classes=n_classes,
         class_names=classes,
-        feature_names=features,
+        feature_names=names,
         image_shape=None,
         preprocessing=prep,
     )

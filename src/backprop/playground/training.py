@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import csv
-import io
 import math
 import os
 import tempfile
@@ -22,13 +20,14 @@ import numpy as np
 
 from .._validation import is_finite_number, short_repr
 from ..activations import ACTIVATIONS
-from ..datasets import load_dataset
+from ..datasets import DatasetError, load_dataset
+from ..datasets.tabular import read_csv_header
 from ..formatting import number, numbers, packed
 from ..gradcheck import finite_difference, finite_differences
 from ..initializers import INITIALIZERS
 from ..io import save_model
 from ..network import MLP
-from ..optimizers import OPTIMIZERS, get_optimizer
+from ..optimizers import OPTIMIZERS, get_optimizer, optimizers_taking
 from ..trace import layer_outputs, trace_step
 
 __all__ = ["FIELDS", "DEFAULT_SETUP", "SetupError", "TrainRun", "check_setup"]
@@ -87,6 +86,26 @@ LABELS = {
     "n_samples": "samples", "test_fraction": "test share", "csv_target": "CSV target",
     "hidden": "hidden units", "init_scale": "init scale", "weight_decay": "L2 λ",
     "batch_size": "batch size", "lr": "learning rate η", "speed": "steps per frame",
+}  # fmt: skip
+
+#: The form's optimizer settings that only some optimizers take (as they declare them).
+OPTIMIZER_FIELDS = ("momentum", "beta1", "beta2")
+
+
+def _used_by(setting: str) -> tuple[str, list[str], str]:
+    owners = optimizers_taking(setting)
+    return "optimizer", owners, f"the {' and '.join(owners)} optimizers only"
+
+
+#: The fields only some choices use: field -> (the choosing field, its choices that use it,
+#: who they are in words). The page greys the field out under the others (init scale did
+#: nothing under he_uniform, the default, and a learner changed it and saw nothing).
+USED_BY = {
+    "init_scale": (
+        "init", ["normal"], "the normal initialiser only (the others take their scale from "
+        "the layer sizes)",
+    ),
+    **{setting: _used_by(setting) for setting in OPTIMIZER_FIELDS},
 }  # fmt: skip
 
 DEFAULT_SETUP: dict[str, Any] = {
@@ -155,14 +174,14 @@ def check_setup(setup: Any) -> dict[str, Any]:
                     f"separated by commas (16,16); got {short_repr(value)}"
                 )
         elif kind == "text":
-            if not isinstance(value, str) or len(value.encode("utf-8", "replace")) > spec[1]:
-                raise SetupError(f"{name} must be text of at most {spec[1]} bytes")
             try:
-                value.encode("utf-8")
+                size = len(value.encode("utf-8")) if isinstance(value, str) else None
             except UnicodeEncodeError:  # (it failed in the server: a 500)
                 raise SetupError(
                     f"{name} holds a lone UTF-16 surrogate, which is no text"
                 ) from None
+            if size is None or size > spec[1]:
+                raise SetupError(f"{name} must be text of at most {spec[1]} bytes")
         elif kind == "trail":
             ok = isinstance(value, list) and len(value) <= 10_000
             ok = ok and all(
@@ -189,18 +208,6 @@ def _b64(values: np.ndarray) -> str:
     finite = np.where(np.isfinite(values), values, 0.0)
     q = np.clip(finite * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return base64.b64encode(q.tobytes()).decode("ascii")
-
-
-def _last_column(text: str) -> str:
-    """The last column's name in a CSV file's header, read as the CSV reader reads it: the
-    first row with a cell that is not blank, unquoted (leading blank lines or '"a","b","c"'
-    made the default target '' or '"c"'); '' where there is none."""
-    try:
-        rows = (cells for cells in csv.reader(io.StringIO(text)) if any(c.strip() for c in cells))
-        header = next(rows, [])
-    except csv.Error:  # said by the reader itself, with its line
-        return ""
-    return header[-1].strip() if header else ""
 
 
 def _json_number(v: Any) -> float | None:
@@ -307,24 +314,25 @@ class TrainRun:
             path = os.path.join(tmp, "dropped.csv")
             with open(path, "w", encoding="utf-8") as f:
                 f.write(s["csv_text"])
-            target = s["csv_target"] or _last_column(s["csv_text"])
-            s["csv_target"] = target
+            if not s["csv_target"]:  # the last column, as the CSV reader takes the header
+                try:  # (leading blank lines or '"a","b","c"' made it '' or '"c"')
+                    s["csv_target"] = read_csv_header(path)[-1]
+                except DatasetError:  # said by load_dataset below, as any bad file is
+                    pass
             name = s["csv_name"] or "dropped.csv"
             try:
                 return load_dataset(
-                    path, seed=s["seed"], target=target, test_fraction=s["test_fraction"]
+                    path, seed=s["seed"], target=s["csv_target"], test_fraction=s["test_fraction"]
                 )
             except ValueError as e:
                 raise SetupError(str(e).replace(path, name)) from None
 
     def _optimizer_settings(self) -> dict[str, Any]:
+        """The setup's lr and weight decay, and the form's settings its optimizer takes."""
         s = self.setup
         kw: dict[str, Any] = {"lr": s["lr"], "weight_decay": s["weight_decay"]}
-        name = s["optimizer"]
-        if name in ("momentum", "nesterov"):
-            kw["momentum"] = s["momentum"]
-        if name in ("adam", "adamw"):
-            kw.update(beta1=s["beta1"], beta2=s["beta2"])
+        taken = OPTIMIZERS[s["optimizer"]].settings()
+        kw.update({k: s[k] for k in OPTIMIZER_FIELDS if k in taken})
         return kw
 
     def _make_grid(self) -> dict[str, Any]:
@@ -580,6 +588,7 @@ class TrainRun:
             "n_parameters": m.n_parameters,
             "setup": {k2: v for k2, v in self.setup.items() if k2 != "csv_text"},
             "labels": LABELS,
+            "used_by": USED_BY,
             "setup_text": self.setup_text(),
         }
         return frame
@@ -949,10 +958,8 @@ class TrainRun:
             optimizer=s["optimizer"],
             lr=s["lr"],
         )
-        if s["optimizer"] in ("momentum", "nesterov"):
-            cfg["momentum"] = s["momentum"]
-        if s["optimizer"] in ("adam", "adamw"):
-            cfg.update(beta1=s["beta1"], beta2=s["beta2"])
+        taken = OPTIMIZERS[s["optimizer"]].settings()
+        cfg.update({k: s[k] for k in OPTIMIZER_FIELDS if k in taken})
         cfg.update(
             weight_decay=s["weight_decay"],
             batch_size=s["batch_size"],

@@ -35,8 +35,8 @@ class TrainingDiverged(RuntimeError):
     the last good weights.
 
     Attributes: ``history`` (the epochs completed before), ``epoch`` (0-based), ``hint``
-    (what to try: a smaller learning rate; for moments past the dtype's range, scaling the
-    data or float64).
+    (what to try: a smaller learning rate, or scaling the data where the loss overflowed;
+    for moments past the dtype's range, scaling the data or float64).
     """
 
     def __init__(

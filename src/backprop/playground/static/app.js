@@ -595,14 +595,8 @@
     else if (data) pendingCsvSetup = null;
   }
 
-  // The fields only some choices use, and which: greyed out under the others (init scale
-  // did nothing under he_uniform, the default, and a learner changed it and saw nothing).
-  const USED_BY = {
-    init_scale: ["init", ["normal"], "the normal initialiser only (the others take their scale from the layer sizes)"],
-    momentum: ["optimizer", ["momentum", "nesterov"], "the momentum and nesterov optimizers only"],
-    beta1: ["optimizer", ["adam", "adamw"], "the adam and adamw optimizers only"],
-    beta2: ["optimizer", ["adam", "adamw"], "the adam and adamw optimizers only"],
-  };
+  // The fields only some choices use (the server's USED_BY): greyed out under the others.
+  let usedBy = {};
 
   function fillForm(texts) {
     const form = $("setup");
@@ -610,8 +604,8 @@
       for (const [name] of fields) {
         const input = form.elements[name];
         const shown = texts[name] === undefined ? "" : texts[name];
-        if (USED_BY[name]) {
-          const [key, choices, who] = USED_BY[name];
+        if (usedBy[name]) {
+          const [key, choices, who] = usedBy[name];
           input.disabled = !choices.includes(texts[key]);
           input.parentElement.title = input.disabled ? `Used by ${who}.` : "";
         }
@@ -976,7 +970,7 @@
     const key = tr.sizes.join("-") + `:${Math.max(box.clientWidth, 260)}`;
     if (!netLayout || netLayout.key !== key) trainNet(tr.sizes);
     const formKey = JSON.stringify(tr.setup_text);
-    if (!$("setup").elements.length) buildForm(tr.labels);
+    if (!$("setup").elements.length) { buildForm(tr.labels); usedBy = tr.used_by; }
     if (formKey !== drawn.form) { drawn.form = formKey; fillForm(tr.setup_text); }
     if (document.activeElement !== $("speed")) $("speed").value = frame.speed;
     $("play").textContent = frame.running ? "Pause" : "Play";

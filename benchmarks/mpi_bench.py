@@ -64,8 +64,8 @@ def n_parameters(sizes: list[int]) -> int:
 def worker(epochs: int) -> None:
     """Train the MNIST MLP (data-parallel under mpirun); rank 0 prints one JSON line."""
     from backprop import MLP
-    from backprop.distributed import get_world, is_main_process
     from backprop.training import fit
+    from backprop.training.distributed import get_world, is_main_process
 
     X, y = load_mnist()
     model = MLP(MNIST_SIZES, "relu", "identity", "cross_entropy", init="he_normal",

@@ -88,7 +88,7 @@ class _Recorder:
     """Records the StepGraph objects that ``fit`` makes (to check that a graph replayed)."""
 
     def __enter__(self):
-        import backprop.cuda_graph as cg
+        import backprop.training.cuda_graph as cg
 
         self.cg, self.original, self.graphs = cg, cg.StepGraph, []
         recorder = self
@@ -205,7 +205,7 @@ def _profile_batch(args, batch: int, sizes: list[int], device: str, activity: An
     import torch
     from torch.profiler import profile
 
-    from backprop.cuda_graph import StepGraph
+    from backprop.training.cuda_graph import StepGraph
 
     X, labels = _random_data(batch * 4, sizes[0], sizes[-1])
     model = MLP(sizes, "relu", "identity", "cross_entropy", init="he_normal",

@@ -16,7 +16,7 @@ import pytest
 
 from backprop import MLP
 from backprop.cli import main
-from backprop.explain import finite_difference_gradients, run_steps
+from backprop.explain import ExplainError, finite_difference_gradients, run_steps
 from backprop.reference import SEED_EXAMPLE, seed_step
 
 KEYS = (
@@ -359,3 +359,33 @@ def test_the_steps_table_of_many_outputs_keeps_its_losses_whole(run_cli, tmp_pat
                          "0.5,0.5,0.5,0.5,0.5", "--steps", "2")  # fmt: skip
     assert rc == 0 and "…" not in out and "the outputs y_j: --json" in " ".join(out.split())
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [("w", [], "row lengths []"),
+     ("w", [[0.15, 0.2, 0.25], [0.3, 0.35]], "row lengths [3, 2]"),
+     ("w", [[0.15, 0.2, 0.25, 9.0], [0.3, 0.35, 0.4]], "row lengths [4, 3]"),
+     ("u", [[0.4, 0.45], [0.5], [0.6, 0.65]], "row lengths [2, 1, 2]"),
+     ("u", 5, "u must be a nested list of numbers")],
+)  # fmt: skip
+def test_run_steps_refuses_weights_that_are_not_rectangular(name, value, message):
+    """The library's run_steps read w's and u's shapes from their first rows: an empty or
+    ragged w raised IndexError, and a w row with an extra entry was taken without a word."""
+    with pytest.raises(ExplainError, match=re.escape(message)):
+        run_steps(**{**SEED_EXAMPLE, name: value})
+
+
+def test_only_the_tutorials_own_weights_are_called_the_tutorials(run_cli, tmp_path):
+    path = tmp_path / "other.json"
+    other = {"w": [[1, 2, 3], [4, 5, 6]], "b1": [0.1, 0.2, 0.3],
+             "u": [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], "b2": [0.1, 0.2]}  # fmt: skip
+    path.write_text(json.dumps(other))
+    rc, out, err = run_cli("explain", "--weights", str(path))
+    assert rc == 0, err
+    assert out.startswith("One backprop step of a 2-3-2 network from --weights"), out[:80]
+    seed = {k: SEED_EXAMPLE[k] for k in ("w", "b1", "u", "b2")}
+    path.write_text(json.dumps(seed))
+    rc, out, err = run_cli("explain", "--weights", str(path), "--x", "1,2", "--t", "0,1")
+    assert rc == 0, err
+    assert out.startswith("One backprop step of the tutorial's 2-3-2 network"), out[:80]

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
 PACKAGE = SRC / "backprop"
 
 #: The layers, lowest first: (name, the top-level modules and packages in it).
@@ -205,6 +206,29 @@ def test_every_import_names_a_module():
         for target, line, _ in _imports(m)
         if target not in MODULES or target == "backprop"
     ]
+    assert not bad, "\n".join(bad)
+
+
+def test_scripts_and_benchmarks_import_modules_that_exist():
+    """The scripts and benchmarks sit on the package too: an old path there (gpu_check.py
+    imported ``backprop.cuda_graph``, which only _moved.py's alias kept working) or a typo
+    is caught here, as inside the package."""
+    bad = []
+    for path in sorted([*(ROOT / "scripts").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                base = node.module
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
+                           for a in node.names]  # fmt: skip
+            else:
+                continue
+            bad += [
+                f"{path.relative_to(ROOT)}:{node.lineno} imports {t}"
+                for t in targets
+                if t.split(".")[0] == "backprop" and t not in MODULES
+            ]
     assert not bad, "\n".join(bad)
 
 

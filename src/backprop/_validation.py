@@ -97,7 +97,7 @@ def host_array(x: Any, name: str) -> np.ndarray:
     elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
         x = x.get()
     elif type(x).__module__.startswith("array_api_strict"):
-        x = np.asarray(x._array)
+        x = np.from_dlpack(x)  # the array API's own exchange (it has no __array__ to rely on)
     elif isinstance(x, str | os.PathLike):  # not a .npy file's path, which fit reads itself
         raise TypeError(
             f"{name} is {os.fspath(x)!r}, a path or text; expected an array of numbers "

@@ -115,6 +115,9 @@ class Loss(ABC):
         Here :meth:`value` and :meth:`gradient`; the losses with a fused pass override it
         and write the gradient into ``out`` (a buffer of ``y``'s shape, or None) where the
         backend can. ``scale`` rides on the ``1/n`` the gradient is multiplied by anyway.
+        The fused passes are speed machinery: with the layers' reused buffers and in-place
+        activations they took a 1-thread batch-128 step from 0.64 to 0.75 of the GEMM-only
+        epoch (benchmarks/NOTES.md, 'Engine choices'; bench.py config mlp-b128).
         """
         g = self.gradient(be.xp, y, t, weights)
         return self.value(be.xp, y, t, weights), g if scale == 1.0 else g * scale
@@ -159,6 +162,7 @@ class MSELoss(Loss):
         return xp.mean(r * r, axis=1)
 
     def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
+        # dl/dy_j = (2/m) (y_j - t_j)
         return (2.0 / y.shape[1]) * (y - t)
 
 
@@ -172,6 +176,7 @@ class MAELoss(Loss):
         return xp.mean(xp.abs(y - t), axis=1)
 
     def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
+        # dl/dy_j = sign(y_j - t_j) / m   (0 at the kink, as torch's L1Loss)
         return xp.sign(y - t) * (1.0 / y.shape[1])
 
 
@@ -187,6 +192,7 @@ class HuberLoss(Loss):
         return xp.mean(q * (r - 0.5 * q), axis=1)
 
     def per_sample_grad(self, xp: Any, y: Any, t: Any) -> Any:
+        # dl/dy_j = clip(y_j - t_j, -delta, delta) / m   (r inside, delta sign(r) outside)
         return xp.clip(y - t, -HUBER_DELTA, HUBER_DELTA) * (1.0 / y.shape[1])
 
 

@@ -381,6 +381,8 @@ class MLP:
             self.dense.append(layer)
             if not last and config.dropout > 0:
                 self.layers.append(Dropout(config.dropout, self.dropout_rng, backend, config.dtype))
+        # dL/dy written in place by the fused losses, one array per batch size (with the
+        # layers' buffers: benchmarks/NOTES.md, 'Engine choices'; bench.py config mlp-b128)
         self._loss_grad_buffers: dict[int, Any] = {}
         # The output layer's values from the last training-mode forward: what backward starts
         # from and what the training runners read predictions from (valid until the next step).
@@ -486,6 +488,8 @@ class MLP:
         return self.backend.asarray(arr, self.dtype)
 
     def as_sample_weight(self, w: Any, n_samples: int) -> Any:
+        """Validate sample weights ``w`` (n_samples,), finite and >= 0, and move them to the
+        backend; None stays None (every row weighs 1)."""
         arr = check_sample_weight(w, n_samples, dtype=self.dtype)
         return None if arr is None else self.backend.asarray(arr, self.dtype)
 
@@ -531,9 +535,12 @@ class MLP:
     def backward(self, t: Any, sample_weight: Any = None, grad_scale: float = 1.0) -> Any:
         """Backpropagate from the loss after a ``forward(..., training=True)``.
 
-        Returns the loss (a 0-d array on the backend); the gradients are in :attr:`grads`.
-        This loop is the generalized delta rule: ``g`` starts as ``dL/dy`` at the output
-        and each layer turns it into its own gradients and ``dL/dx`` for the layer below.
+        ``t`` (n, n_outputs) and ``sample_weight`` (n,) or None are backend arrays in the
+        model's dtype (:meth:`as_targets`, :meth:`as_sample_weight`), ``n`` the rows of that
+        forward. Returns the loss (a 0-d array on the backend); the gradients are in
+        :attr:`grads`, each of its parameter's shape. This loop is the generalized delta
+        rule: ``g`` starts as ``dL/dy`` at the output and each layer turns it into its own
+        gradients and ``dL/dx`` for the layer below.
         """
         y = self.last_output
         n = y.shape[0]
@@ -557,18 +564,24 @@ class MLP:
     ) -> Any:
         """One forward (training mode) and backward on backend arrays; returns the loss ``L``.
 
+        ``x`` (n, n_inputs), ``t`` (n, n_outputs) and ``sample_weight`` (n,) or None, in the
+        model's dtype on its backend.
+
         ``grad_scale``: the gradients left in :attr:`grads` are those of ``grad_scale * L``
         (backpropagation is linear in the output's gradient, so the factor costs nothing on
         the fused losses). Plain SGD asks for its learning rate here
         (:meth:`backprop.optimizers.Optimizer.gradient_scale`), so that its update is one
-        subtraction: at batch 128 that saves a pass over every parameter per step
-        (benchmarks/bench.py).
+        subtraction: a pass over every parameter saved per step (Nielsen's network, 46 -> 42.7
+        us a step: benchmarks/NOTES.md, 'Engine choices'; bench.py config nielsen-b10).
         """
         self.last_output = self.forward_batch(x, True)
         return self.backward(t, sample_weight, grad_scale)
 
     def loss(self, X: Any, T: Any, sample_weight: Any = None) -> float:
-        """``L = (1/n) sum_i s_i l_i`` on ``(X, T)`` in inference mode (no dropout)."""
+        """``L = (1/n) sum_i s_i l_i`` on ``(X, T)`` in inference mode (no dropout).
+
+        ``X`` (n, n_inputs); ``T`` (n, n_outputs), or labels (n,) for the classification
+        losses; ``sample_weight`` (n,) or None."""
         x = self.as_inputs(X)
         n = x.shape[0]
         y = self.forward_batch(x, False)
@@ -578,6 +591,9 @@ class MLP:
 
     def gradients(self, X: Any, T: Any, sample_weight: Any = None) -> tuple[float, dict[str, Any]]:
         """The loss and ``dL/d(parameter)`` for every parameter, on one batch.
+
+        ``X``, ``T`` and ``sample_weight`` as for :meth:`loss`; each gradient has its
+        parameter's shape (``layers.0.W``: (n_inputs, n_hidden)).
 
         Dropout, if configured, is active (masks from the model's dropout generator).
         The arrays returned are copies: they stay valid after later steps.
@@ -591,6 +607,8 @@ class MLP:
 
     def train_step(self, X: Any, T: Any, optimizer: Any, sample_weight: Any = None) -> float:
         """One gradient step on one batch; returns the batch loss before the step.
+
+        ``X``, ``T`` and ``sample_weight`` as for :meth:`loss`.
 
         ``optimizer`` is an :class:`~backprop.optimizers.Optimizer` object (it holds the
         step count and moments between calls), e.g. ``get_optimizer("adam", lr=1e-3)``."""
@@ -697,7 +715,8 @@ class MLP:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         name = state["backend"]
-        # a registered backend by its name; any other array API namespace by its module
+        # a registered backend by its name; any other array API namespace by its module,
+        # imported by name as pickle itself imports the modules of the classes it restores
         backend = get_backend(name if name in BACKENDS else importlib.import_module(name),
                               state["device"])  # fmt: skip
         # the initial weights are drawn and overwritten at once (as backprop.io loads them)

@@ -359,7 +359,8 @@ class Optimizer(ABC):
         ):
             scratch = self._scratch = _Scratch(flat.backend, p)
         if self.weight_decay > 0:
-            decay = scratch.mul(2, flat.decay_mask, p)  # W on the decaying parameters, 0 elsewhere
+            # W on the decaying parameters, 0 elsewhere
+            decay = scratch.mul("decay", flat.decay_mask, p)
             if self.decoupled_decay:
                 decay *= lr * self.weight_decay
                 p -= decay
@@ -376,7 +377,7 @@ class Optimizer(ABC):
 
         An update that reads ``t`` (Adam's bias corrections) reads it from this array, so
         that a CUDA graph of the step replays with the right count: a Python number would
-        be frozen into the graph (:mod:`backprop.cuda_graph`). The array is advanced by one
+        be frozen into the graph (:mod:`backprop.training.cuda_graph`). The array is advanced by one
         (a kernel, which a graph records) when it holds ``t - 1``, and written afresh, in
         place, only when ``t`` was changed from outside (a loaded state, replayed graphs).
         """
@@ -525,7 +526,9 @@ class Optimizer(ABC):
 
 
 class _Scratch:
-    """Reused vectors for an update's temporaries on the flat path.
+    """Reused vectors for an update's temporaries on the flat path, by what they hold:
+    ``"work"`` (a term added into a moment, ``g^2``, then the step: each is dead before
+    the next is written), ``"denom"`` (``sqrt(v_hat) + eps``) and ``"decay"`` (``lambda W``).
 
     A fresh parameter-sized temporary per step (``p -= lr * g`` on the MNIST MLP) costs a
     page-faulting allocation each step, and with two BLAS threads the unmapping's cross-core
@@ -536,19 +539,19 @@ class _Scratch:
     def __init__(self, backend: Any, like: Any) -> None:
         self.backend = backend
         self.shape, self.dtype = tuple(like.shape), like.dtype
-        self.vectors: list[Any] = [None, None, None]  # allocated on first use: SGD needs one
+        self.vectors: dict[str, Any] = {}  # allocated on first use: SGD needs only "work"
 
-    def _allocate(self, i: int) -> Any:
-        v = self.vectors[i] = self.backend.empty(self.shape, self.dtype)
+    def _vector(self, name: str) -> Any:
+        v = self.vectors.get(name)
+        if v is None:
+            v = self.vectors[name] = self.backend.empty(self.shape, self.dtype)
         return v
 
-    def mul(self, i: int, a: Any, b: Any) -> Any:
-        v = self.vectors[i]
-        return self.backend.multiply(a, b, out=self._allocate(i) if v is None else v)
+    def mul(self, name: str, a: Any, b: Any) -> Any:
+        return self.backend.multiply(a, b, out=self._vector(name))
 
-    def sqrt(self, i: int, a: Any) -> Any:
-        v = self.vectors[i]
-        return self.backend.sqrt(a, out=self._allocate(i) if v is None else v)
+    def sqrt(self, name: str, a: Any) -> Any:
+        return self.backend.sqrt(a, out=self._vector(name))
 
 
 def _check_eps(eps: Any) -> None:
@@ -557,14 +560,14 @@ def _check_eps(eps: Any) -> None:
         raise ValueError(f"eps must be a finite number > 0; got {short_repr(eps)}")
 
 
-def _mul(scratch: _Scratch | None, i: int, a: Any, b: Any) -> Any:
-    """``a * b``, into scratch vector ``i`` when there is one."""
-    return a * b if scratch is None else scratch.mul(i, a, b)
+def _mul(scratch: _Scratch | None, name: str, a: Any, b: Any) -> Any:
+    """``a * b``, into the scratch vector ``name`` when there is one."""
+    return a * b if scratch is None else scratch.mul(name, a, b)
 
 
-def _sqrt(scratch: _Scratch | None, i: int, a: Any) -> Any:
-    """``sqrt(a)``, into scratch vector ``i`` when there is one."""
-    return a**0.5 if scratch is None else scratch.sqrt(i, a)
+def _sqrt(scratch: _Scratch | None, name: str, a: Any) -> Any:
+    """``sqrt(a)``, into the scratch vector ``name`` when there is one."""
+    return a**0.5 if scratch is None else scratch.sqrt(name, a)
 
 
 def _like(c: Any, x: Any) -> Any:
@@ -599,7 +602,7 @@ class SGD(Optimizer):
         return self.lr if self.weight_decay == 0 else 1.0
 
     def _update(self, p, g, state, lr, scratch, t):
-        p -= g if lr is None else _mul(scratch, 0, g, lr)  # lr None: g is eta * gradient
+        p -= g if lr is None else _mul(scratch, "work", g, lr)  # lr None: g is eta * gradient
 
 
 class Momentum(Optimizer):
@@ -623,7 +626,7 @@ class Momentum(Optimizer):
         v = state["v"]
         v *= self.momentum
         v += g
-        p -= _mul(scratch, 0, v, lr)
+        p -= _mul(scratch, "work", v, lr)
 
 
 class Nesterov(Momentum):
@@ -636,7 +639,7 @@ class Nesterov(Momentum):
         v = state["v"]
         v *= self.momentum
         v += g
-        step = _mul(scratch, 0, v, self.momentum)
+        step = _mul(scratch, "work", v, self.momentum)
         step += g
         step *= lr  # eta (g + mu v)
         p -= step
@@ -677,8 +680,8 @@ class Adam(Optimizer):
     def _update(self, p, g, state, lr, scratch, t):
         m, v = state["m"], state["v"]
         m *= self.beta1
-        m += _mul(scratch, 0, g, 1.0 - self.beta1)
-        g2 = _mul(scratch, 0, g, g)
+        m += _mul(scratch, "work", g, 1.0 - self.beta1)
+        g2 = _mul(scratch, "work", g, g)
         g2 *= 1.0 - self.beta2
         v *= self.beta2
         v += g2
@@ -686,9 +689,9 @@ class Adam(Optimizer):
         # CUDA graph of this step replays with each step's own bias corrections
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # m_hat = m / (1 - b1^t)
         v_hat_scale = 1.0 / (1.0 - self.beta2**t)  # v_hat = v / (1 - b2^t)
-        denom = _sqrt(scratch, 1, _mul(scratch, 1, v, _like(v_hat_scale, v)))
+        denom = _sqrt(scratch, "denom", _mul(scratch, "denom", v, _like(v_hat_scale, v)))
         denom += self.eps  # sqrt(v_hat) + eps
-        step = _mul(scratch, 0, m, _like(lr * m_hat_scale, m))
+        step = _mul(scratch, "work", m, _like(lr * m_hat_scale, m))
         step /= denom  # eta m_hat / (sqrt(v_hat) + eps)
         p -= step
 
@@ -723,12 +726,12 @@ class RMSprop(Optimizer):
     def _update(self, p, g, state, lr, scratch, t):
         v = state["v"]
         v *= self.rho
-        g2 = _mul(scratch, 0, g, g)
+        g2 = _mul(scratch, "work", g, g)
         g2 *= 1.0 - self.rho
         v += g2
-        denom = _sqrt(scratch, 1, v)
+        denom = _sqrt(scratch, "denom", v)
         denom += self.eps  # sqrt(v) + eps
-        step = _mul(scratch, 0, g, lr)
+        step = _mul(scratch, "work", g, lr)
         step /= denom
         p -= step
 

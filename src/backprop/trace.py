@@ -123,8 +123,9 @@ def layer_outputs(model: MLP, X: Any, chunk: int = 512) -> list[np.ndarray]:
     X : array (n_samples, n_inputs)
     chunk : int
         Rows per matrix product. On the project's 2-core machine a ``(4096, 16) @ (16, 16)``
-        product took 3.3 ms (OpenBLAS splits it over two threads) against 21 us for 512
-        rows: a 64 x 64 map in 512-row chunks is ~60x faster than in one product.
+        product took 0.2 to 3.3 ms (OpenBLAS splits it over two threads; the time swings)
+        against about 60 us for its eight 512-row chunks: a 64 x 64 map in chunks is 3 to 20
+        times faster than in one product.
 
     Returns
     -------

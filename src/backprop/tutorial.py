@@ -99,11 +99,19 @@ def as_matrix(value: Any, name: str) -> list[list[float]]:
     if not isinstance(value, list) or not value:
         raise ExplainError(f"{name} must be a nested list of numbers; got {_short(value)}")
     rows = [as_vector(r, f"{name}[{i}]") for i, r in enumerate(value)]
-    if len({len(r) for r in rows}) != 1 or not rows[0]:
-        raise ExplainError(
-            f"{name} must be a rectangular nested list; got row lengths {[len(r) for r in rows]}"
-        )
+    _check_rectangular(rows, name)
     return rows
+
+
+def _check_rectangular(rows: Any, name: str) -> None:
+    """Raise :class:`ExplainError` unless ``rows`` is a non-empty list of rows of one
+    non-zero length."""
+    try:
+        lengths = [len(r) for r in rows]
+    except TypeError:
+        raise ExplainError(f"{name} must be a nested list of numbers; got {_short(rows)}") from None
+    if len(set(lengths)) != 1 or not lengths[0]:
+        raise ExplainError(f"{name} must be a rectangular nested list; got row lengths {lengths}")
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:
@@ -155,6 +163,8 @@ def load_weights(path: str | Path) -> dict[str, Any]:
 
 def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any, b2: Any) -> None:
     """Raise :class:`ExplainError` unless the numbers make one 1-hidden-layer network."""
+    _check_rectangular(w, "w")
+    _check_rectangular(u, "u")
     n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
     problems = []
     if len(x) != n_in:

@@ -19,7 +19,7 @@ def _np_relu_(x: np.ndarray) -> np.ndarray:
 
 def _np_relu_backward_(g: np.ndarray, y: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
     # y > 0 into the layer's boolean scratch buffer (no fresh mask per step), then g *= mask:
-    # faster than sign(y) into a float buffer (benchmarks/bench.py, relu configs)
+    # 13 us against 21 us at 128x256 (benchmarks/NOTES.md, 'Engine choices'; bench.py mlp-b128)
     return np.multiply(g, np.greater(y, 0, out=tmp), out=g)
 
 
@@ -36,8 +36,9 @@ def _np_sum_rows(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     n = x.shape[0]
     if n < 64:
         return np.add.reduce(x, 0, None, out)  # positional arguments: cheaper than keywords
-    # a row of ones times x, in BLAS: faster than add.reduce from about 64 rows up, slower
-    # at Nielsen's 10 rows (benchmarks/bench.py, configs "mlp-b128" and "nielsen")
+    # a row of ones times x, in BLAS: faster than add.reduce from about 64 rows up (2.4-3.3 us
+    # against 4.6-5.9 us at 128x256), slower at Nielsen's 10 rows (benchmarks/NOTES.md,
+    # 'Engine choices'; bench.py configs mlp-b128 and nielsen-b10)
     return np.matmul(_np_ones(n, x.dtype), x, out=out)
 
 
@@ -62,7 +63,8 @@ def _np_exp_(x: np.ndarray) -> np.ndarray:
 
 def _np_sigmoid_(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     # sigma(x) = (1 if x >= 0 else e) / (1 + e) with e = exp(-|x|) in tmp, x overwritten:
-    # backprop.activations.sigmoid with out= (no exponent is positive; nothing cancels)
+    # backprop.activations.sigmoid with out= (no exponent is positive; nothing cancels);
+    # in place for the step's speed (benchmarks/NOTES.md, 'Engine choices'; bench.py mlp-b128)
     e = np.exp(np.negative(np.abs(x, out=tmp), out=tmp), out=tmp)
     numerator = np.maximum(np.greater_equal(x, 0, out=x), e, out=x)  # 1 where x >= 0, else e
     return np.divide(numerator, np.add(e, 1, out=e), out=x)
@@ -74,7 +76,8 @@ class NumpyBackend(Backend):
 
     They are bound as static functions rather than wrapped in methods: at Nielsen's batch
     of 10 a step is about 40 kernel calls, and a Python wrapper around each one shows in
-    the step time (benchmarks/bench.py, config "nielsen").
+    the step time: ~0.4 us a call (benchmarks/NOTES.md, 'Engine choices'; bench.py config
+    nielsen-b10).
     """
 
     supports_out = True

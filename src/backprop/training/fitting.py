@@ -79,7 +79,7 @@ def fit(
         ``.npy`` file. False: always this single-process loop.
     cuda_graph : bool or None
         Capture one whole full-batch step in a CUDA graph and replay it
-        (:mod:`backprop.cuda_graph`; torch backend on CUDA). None: wherever that is exact
+        (:mod:`backprop.training.cuda_graph`; torch backend on CUDA). None: wherever that is exact
         (not for Adam/AdamW or dropout). True: required (a ``ValueError`` says why not).
     tf32 : bool or None
         TF32 matrix products on CUDA (torch backend); None leaves PyTorch's setting.

@@ -147,7 +147,7 @@ def run_epoch(
 
     Each batch is gathered from the (uploaded-once) data into a buffer reused across steps,
     so an epoch costs no copy of the data set and no per-step allocation (benchmarks/bench.py).
-    ``graph`` (a :class:`backprop.cuda_graph.StepGraph`) replays the full batches it can.
+    ``graph`` (a :class:`backprop.training.cuda_graph.StepGraph`) replays the full batches it can.
     ``ahead`` is called once every step is queued, before the first result is read back
     (:meth:`EpochOrders.draw_ahead`).
     """
@@ -180,7 +180,7 @@ def run_epoch(
     labels = xp.take(t_classes, idx_all, axis=0) if classify else None
     predicted = idx_all
     # bound once: at Nielsen's batch 10 a step is short enough that each attribute lookup
-    # counts (benchmarks/bench.py, config "nielsen")
+    # counts (benchmarks/bench.py, config nielsen-b10)
     take, forward_backward, step = be.take_rows, model.forward_backward, opt.step
     # plain SGD takes gradients pre-multiplied by eta (one subtraction per step instead of
     # a multiply and a subtraction over every parameter; the lr is constant within an epoch)

@@ -37,7 +37,7 @@ from ...formatting import index as _ij
 from ...formatting import loss as _loss
 from ...formatting import short as _s
 from ...formatting import sig as _g
-from ...reference import SeedStep, seed_step
+from ...reference import SEED_EXAMPLE, SeedStep, seed_step
 from ...tutorial import (
     FD_EPS,
     MAX_STEPS,
@@ -146,31 +146,26 @@ def _bias_tables(layer: int, grad: list, fd: list, old: list, new: list) -> list
                             rows)  # fmt: skip
 
 
-def render_step(
-    step: SeedStep,
-    fd: dict[str, Any],
-    number: int | None = None,
-    fd_2eps: dict[str, Any] | None = None,
-) -> Group:
+def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
     """Every number of one step as rich renderables: forward pass, loss, output deltas,
     ``dL/du_ij = delta_j h_i``, ``dL/dh_j = sum_k delta_k u_jk``, hidden deltas,
     ``dL/dw_ij = delta_j x_i``, the bias gradients and every updated weight, with the
     finite-difference estimate ``fd`` (from :func:`finite_difference_gradients`) beside
-    each gradient (``fd_2eps``, the estimates with 2 eps, bound their truncation error;
-    computed here when not given)."""
-    if fd_2eps is None:
-        fd_2eps = finite_difference_gradients(step, 2 * FD_EPS)
+    each gradient (the estimates with 2 eps, computed here, bound their truncation error)."""
+    fd_2eps = finite_difference_gradients(step, 2 * FD_EPS)
     n_in, n_hidden, n_out = len(step.x), len(step.h), len(step.y)
-    head = "One backprop step" if number is None else f"Step {number}"
     shape = f"{n_in}-{n_hidden}-{n_out}"
     wide = max(n_in, n_hidden, n_out) > 9  # indices past 9: w1,11 rather than w111
     network = (
-        "the tutorial's 2-3-2 network" if shape == "2-3-2" else f"a {shape} network from --weights"
+        "the tutorial's 2-3-2 network"
+        if all(getattr(step, k) == SEED_EXAMPLE[k] for k in ("w", "b1", "u", "b2"))
+        else f"a {shape} network from --weights"
     )
     parts: list[Any] = [
         Text(
             paragraph(
-                f"{head} of {network} (sigmoid units, L2 loss), learning rate η = {_s(step.eta)}"
+                f"One backprop step of {network} (sigmoid units, L2 loss), "
+                f"learning rate η = {_s(step.eta)}"
             ),
             style="bold",
         ),
@@ -391,17 +386,17 @@ def explain(
         p["eta"] = eta
     if weights is not None:
         p.update(load_weights(weights))
-    trace = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
+    seed_steps = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
     if as_json:
-        objs = [s.to_dict() for s in trace]
+        objs = [s.to_dict() for s in seed_steps]
         # the first step's finite differences, as the text shows them (every step's would
         # cost 2 x parameters forward passes each)
-        objs[0]["finite_difference"] = finite_difference_gradients(trace[0])
+        objs[0]["finite_difference"] = finite_difference_gradients(seed_steps[0])
         click.echo(json.dumps(objs[0] if steps == 1 else objs))
         return 0
     console = make_console()
     # the tables are laid out for 80 columns everywhere (split where they would not fit);
     # a narrower terminal wraps the lines rather than rich cutting numbers with …
     console.width = WIDTH
-    print_explanation(trace, console)
+    print_explanation(seed_steps, console)
     return 0

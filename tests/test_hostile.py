@@ -726,3 +726,42 @@ def test_the_command_line_is_only_python_m_backprop(monkeypatch):
     for argv, expected in cases.items():
         monkeypatch.setattr(sys, "orig_argv", list(argv), raising=False)
         assert is_the_command_line() is expected, argv
+
+
+def test_a_ctrl_c_that_python_swallows_still_stops_the_run(tmp_path):
+    """A Ctrl-C whose KeyboardInterrupt is raised inside a garbage-collection or weakref
+    callback (matplotlib's transforms have them) is printed by Python as 'Exception ignored
+    in ...' with a traceback, and dropped: the run carried on to the end and exited 0. Here
+    it is delivered inside a gc callback once training has started, deterministically."""
+    out = tmp_path / "run"
+    code = (
+        "import gc, os, signal, sys\n"
+        f"sys.argv = ['backprop', 'train', '--epochs', '3000', '--no-progress', "
+        f"'--no-plots', '--out', {str(out)!r}]\n"
+        "import backprop\n"
+        "from backprop.cli import main\n"
+        "fired = []\n"
+        "def interrupt_inside_a_gc_callback(phase, info):\n"
+        f"    if fired or not os.path.exists({str(out / 'checkpoint.safetensors')!r}):\n"
+        "        return\n"
+        "    fired.append(True)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    for _ in range(10000):  # the handler runs here, inside the callback\n"
+        "        pass\n"
+        "gc.callbacks.append(interrupt_inside_a_gc_callback)\n"
+        "gc.set_threshold(20)\n"
+        "sys.exit(main())\n"
+    )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (see above)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert proc.returncode == 130, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("Interrupted:"), proc.stderr
+    assert "continue from epoch" in proc.stderr and (out / "model.safetensors").exists()

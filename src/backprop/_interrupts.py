@@ -15,6 +15,12 @@ and no word while it started); :func:`backprop.cli.main` takes it so during the 
 gives it back its default action when the command is done (a KeyboardInterrupt in Python's
 exit, an ``atexit`` callback, was a traceback). A program that merely imports backprop is
 left alone.
+
+A KeyboardInterrupt raised inside a garbage-collection or weakref callback (matplotlib's
+transforms have them) is not raised at all: Python prints it as 'Exception ignored in ...'
+with a traceback and drops it, and the command carried on to exit 0. Here such a drop is
+quiet (:data:`sys.unraisablehook`), and :func:`raise_if_swallowed`, called at safe points
+(each epoch's end, the command's end), raises it again.
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ from __future__ import annotations
 import os
 import sys
 from types import FrameType, TracebackType
+from typing import Any
 
 # (``signal`` is imported below, once the hook is in place: importing it takes a few
 # milliseconds of the very window this module is for)
 
-__all__ = ["is_the_command_line", "is_ours", "was_interrupted"]
+__all__ = [
+    "is_the_command_line",
+    "is_ours",
+    "on_interrupt",
+    "raise_if_swallowed",
+    "was_interrupted",
+]
 
 _ctrl_c: list[bool] = []  # one entry once a Ctrl-C came (only where the handler is ours)
 
@@ -67,12 +80,29 @@ def was_interrupted(e: BaseException | None = None) -> bool:
 
 def is_ours(handler: object) -> bool:
     """Whether ``handler`` is the one this module installed."""
-    return handler is _on_sigint
+    return handler is on_interrupt
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """The signal handler for SIGINT (and SIGTERM) in the command-line process: notes the
+    Ctrl-C, then raises KeyboardInterrupt as Python's own handler does."""
     _ctrl_c.append(True)
-    raise KeyboardInterrupt  # as Python's own handler does (SIGTERM too: see above)
+    raise KeyboardInterrupt
+
+
+def raise_if_swallowed() -> None:
+    """Raise KeyboardInterrupt if a Ctrl-C came in this command-line process: called
+    where the command would otherwise go on (or end with status 0) after Python dropped the
+    Ctrl-C's exception inside a callback."""
+    if _ctrl_c:
+        raise KeyboardInterrupt
+
+
+def _quiet_about_interrupts(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a dropped KeyboardInterrupt is noted (its handler did) and
+    not printed; anything else as before."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _previous_unraisable_hook(unraisable)
 
 
 def _one_line_for_interrupts(
@@ -91,11 +121,13 @@ def _one_line_for_interrupts(
 
 
 _previous_hook = sys.excepthook
+_previous_unraisable_hook = sys.unraisablehook
 if is_the_command_line():
     sys.excepthook = _one_line_for_interrupts
+    sys.unraisablehook = _quiet_about_interrupts
     import signal
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _on_sigint)
+        signal.signal(signal.SIGINT, on_interrupt)
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigint)
+        signal.signal(signal.SIGTERM, on_interrupt)

@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from .._interrupts import was_interrupted
+from .._interrupts import raise_if_swallowed, was_interrupted
 from .._version import __version__
 
 __all__ = [
@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         try:
             rv = _run(args)
+            if rv in (0, None):  # a Ctrl-C that Python dropped inside a callback
+                raise_if_swallowed()
         except BaseException as e:
             if debug or not isinstance(e, Exception | KeyboardInterrupt):
                 raise  # SystemExit, or BACKPROP_DEBUG=1: the traceback
@@ -103,18 +105,14 @@ def _sigterm_as_ctrl_c() -> Any:
     import signal
     import threading
 
-    from .._interrupts import is_ours, is_the_command_line
+    from .._interrupts import is_ours, is_the_command_line, on_interrupt
 
     if not (is_the_command_line() and threading.current_thread() is threading.main_thread()):
         return lambda: None
     handler = signal.getsignal(signal.SIGTERM)
     if handler is not signal.SIG_DFL and not is_ours(handler):  # (ours: the imports')
         return lambda: None
-
-    def as_ctrl_c(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, as_ctrl_c)
+    signal.signal(signal.SIGTERM, on_interrupt)
     return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from click.core import ParameterSource
 
 from ... import metrics
+from ..._interrupts import raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
 from ...io import save_model
@@ -113,6 +114,7 @@ class KeepLastEpoch:
 
     def __call__(self, state: Any) -> None:
         self._kept = (state.model.state_dict(), state.epoch, state)
+        raise_if_swallowed()  # a Ctrl-C dropped inside a callback stops the run here
 
     @property
     def weights(self) -> dict[str, np.ndarray] | None:

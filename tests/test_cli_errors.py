@@ -487,20 +487,18 @@ def test_predict_output_to_a_full_device_names_it(run_cli, files, tmp_path):
     assert_one_line_error(rc, err, "cannot write /dev/full: No space left on device")
 
 
-def test_predict_output_writes_a_file_in_place_as_a_shell_would(run_cli, files, tmp_path):
-    # the atomic replace gave every output mode 0644 (a private 0600 file became readable
-    # to all, a umask of 077 was ignored) and failed on a bind-mounted file ('Device or
-    # resource busy'); '-' wrote a file named '-'
+def test_predict_output_replaces_a_file_keeping_its_mode(run_cli, files, tmp_path):
+    # an earlier atomic replace gave every output mode 0644 (a private 0600 file became
+    # readable to all, a umask of 077 was ignored); '-' wrote a file named '-'
     features = tmp_path / "features.csv"
     features.write_text("a,b\n1,2\n")
     private = tmp_path / "private.csv"
     private.write_text("old\n")
     private.chmod(0o600)
-    inode = private.stat().st_ino
     rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", str(private))
     assert rc == 0, err
     assert private.read_text().startswith("label,")
-    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.stat().st_ino == inode
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
     old_umask = os.umask(0o077)
     try:
         rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output",
@@ -510,3 +508,97 @@ def test_predict_output_writes_a_file_in_place_as_a_shell_would(run_cli, files, 
     assert rc == 0 and stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o600, err
     rc, out, err = run_cli("predict", str(files["run"]), str(features), "--output", "-")
     assert rc == 0 and out.startswith("label,") and not os.path.exists("-"), err
+
+
+def test_predict_output_that_cannot_be_written_whole_leaves_the_old_file(files, tmp_path):
+    """A file too large to write (here a file-size limit, as a full disk would) left the old
+    file truncated and cut mid-row: it was opened with 'wb' first. Now the old bytes stay."""
+    import resource
+    import signal
+
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n" + "1,2\n" * 2000)
+    precious = tmp_path / "precious.csv"
+    precious.write_text("precious\n")
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (its default action kills)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", "predict", str(files["run"]), str(features),
+         "--output", str(precious)],
+        capture_output=True, text=True, preexec_fn=limit_file_size, timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"Error: cannot write {precious}: File too large"), proc.stderr
+    assert precious.read_text() == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.csv", "precious.csv"]
+
+
+def test_predict_output_in_a_folder_that_takes_no_new_file_is_written_in_place(
+    run_cli, files, tmp_path, monkeypatch
+):
+    """Where the folder cannot take a new file beside the output (a bind-mounted file:
+    'Device or resource busy'; a writable file in a read-only folder), it is written in
+    place, as a shell's > would: same inode, mode kept."""
+    import errno
+
+    from backprop.cli.commands import predict
+    from backprop.io import WriteError
+
+    def busy(path: Path, data: bytes) -> None:
+        raise WriteError(errno.EBUSY, "Device or resource busy", str(path))
+
+    monkeypatch.setattr(predict, "write_atomic", busy)
+    features = tmp_path / "features.csv"
+    features.write_text("a,b\n1,2\n")
+    mounted = tmp_path / "mounted.csv"
+    mounted.write_text("old\n")
+    mounted.chmod(0o640)
+    inode = mounted.stat().st_ino
+    rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output", str(mounted))
+    assert rc == 0, err
+    assert mounted.read_text().startswith("label,") and mounted.stat().st_ino == inode
+    assert stat.S_IMODE(mounted.stat().st_mode) == 0o640
+    rc, _, err = run_cli("predict", str(files["run"]), str(features), "--output",
+                         str(tmp_path / "absent.csv"))  # fmt: skip
+    assert rc == 2 and "Device or resource busy" in err, err  # a new file: nothing to keep
+
+
+def test_run_folder_and_export_files_follow_the_umask(run_cli, tmp_path):
+    """Every file of a run folder, and export's ONNX file, came out 0644 whatever the umask
+    (a umask of 077, for private work, was ignored); predict's output already followed it."""
+    old_umask = os.umask(0o077)
+    try:
+        rc, _, err = run_cli("train", "--epochs", "2", "--out", str(tmp_path / "run"),
+                             "--no-progress", "--no-plots")  # fmt: skip
+        assert rc == 0, err
+        if importlib.util.find_spec("onnx") is not None:
+            rc, _, err = run_cli("export", str(tmp_path / "run"), str(tmp_path / "m.onnx"))
+            assert rc == 0, err
+    finally:
+        os.umask(old_umask)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) >= 4
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+    assert set(modes.values()) == {"0o600"}, modes
+
+
+@pytest.mark.parametrize("command", ["predict", "export", "config"])
+def test_a_file_path_ending_in_a_slash_is_refused(run_cli, files, tmp_path, command):
+    """pathlib drops a trailing '/': `predict -o notes.txt/` overwrote the file notes.txt
+    and `export RUN new/` wrote a file named new, where a shell says 'Not a directory'."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    args = {
+        "predict": ["predict", str(files["run"]), "-o", f"{notes}/"],
+        "export": ["export", str(files["run"]), f"{tmp_path / 'new'}/"],
+        "config": ["train", "--config", f"{notes}/", "--out", str(tmp_path / "run")],
+    }[command]
+    rc, _, err = run_cli(*args)
+    assert_one_line_error(rc, err, "ends with '/', a folder's name; expected a file's path")
+    assert notes.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "notes.txt"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ..optimizers import OPTIMIZERS, SCHEDULES, optimizers_taking
 __all__ = [
     "CONFIG_KEYS",
     "CONFIG_PARAMS",
+    "FilePath",
     "FiniteFloat",
     "SizesType",
     "choice",
@@ -50,6 +52,22 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(rv):
             self.fail(f"expected a finite number; got {_short(value)}", param, ctx)
         return rv
+
+
+class FilePath(click.Path):
+    """A file's path, as a :class:`~pathlib.Path`. A trailing ``/`` names a folder, and is
+    refused as the shell refuses it ('Is a directory', 'Not a directory'): pathlib drops it,
+    so ``-o notes.txt/`` overwrote the file ``notes.txt`` and ``-o new/`` wrote a file
+    ``new``."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.endswith(("/", os.sep)):
+            message = f"{value!r} ends with '/', a folder's name; expected a file's path"
+            self.fail(message, param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class Count(click.IntRange):
@@ -339,7 +357,7 @@ optimizer_options = option_group(
 config_option = click.option(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     help="Read options from a TOML (or JSON) file; options on the command line override it.",
 )
 

@@ -88,7 +88,8 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     POSIX and Windows; a symlink at ``path`` is replaced, not followed), and the directory
     is fsynced so that the rename itself survives a power cut. A crash or a failed write at
     any point leaves no half-written ``path`` and no temporary file. A file replaced keeps
-    its permission bits (a new one gets 0644). A device, FIFO or socket at ``path``, or a
+    its permission bits; a new one gets ``0666`` less the umask, as ``open`` would give it.
+    A device, FIFO or socket at ``path``, or a
     symlink to one (``/dev/null``, ``/dev/stdout``), is refused: renaming over it would
     replace the device itself with a regular file.
 
@@ -110,7 +111,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     """
     path = Path(as_path(path))
     directory = path.parent
-    mode = 0o644 if exclusive else _replaced_mode(path)
+    mode = new_file_mode() if exclusive else _replaced_mode(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -164,10 +165,18 @@ def descriptor_of(path: str | os.PathLike) -> int | None:
     return None
 
 
+def new_file_mode() -> int:
+    """``0666`` less the process's umask: the mode ``open`` gives a new file (``mkstemp``'s
+    own is 0600, whatever the umask)."""
+    umask = os.umask(0o022)  # (the only way to read it everywhere: set it, and put it back)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _replaced_mode(path: Path) -> int:
     """The permission bits the new file at ``path`` gets: those of the regular file it
-    replaces, else 0644; WriteError for a special file there, a symlink to one, or a path
-    that names an open descriptor (``/dev/stdout``)."""
+    replaces, else :func:`new_file_mode`; WriteError for a special file there, a symlink to
+    one, or a path that names an open descriptor (``/dev/stdout``)."""
     fd = descriptor_of(path)
     if fd is not None:
         raise WriteError(
@@ -180,13 +189,13 @@ def _replaced_mode(path: Path) -> int:
         if stat.S_ISLNK(info.st_mode):
             info = os.stat(path)  # what it points to (a dangling link: just replaced)
             if stat.S_ISREG(info.st_mode):
-                return 0o644  # the link is replaced, its target left as it is
+                return new_file_mode()  # the link is replaced, its target left as it is
     except OSError:
-        return 0o644  # nothing there (or a loop): the rename says what is wrong, if anything
+        return new_file_mode()  # nothing there (or a loop): the rename says what is wrong
     if stat.S_ISREG(info.st_mode):
         return stat.S_IMODE(info.st_mode)
     if stat.S_ISDIR(info.st_mode):
-        return 0o644  # os.replace: 'Is a directory'
+        return new_file_mode()  # os.replace: 'Is a directory'
     kind = (
         "a character device" if stat.S_ISCHR(info.st_mode)
         else "a block device" if stat.S_ISBLK(info.st_mode)

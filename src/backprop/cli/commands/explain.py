@@ -51,7 +51,7 @@ from ...tutorial import (
     run_steps,
 )
 from ..app import cli, make_console
-from ..options import FiniteFloat
+from ..options import FilePath, FiniteFloat
 from ..render import WIDTH, fits, paragraph
 
 __all__ = [
@@ -335,7 +335,7 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
 @click.option("--eta", type=FiniteFloat(min=0.0), help="Learning rate. [default: 0.5]")
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     metavar="FILE.json",
     help="JSON with keys w, b1, u, b2 (nested lists; w[i][j] joins input i to hidden unit j, "
     'as {"w": [[0.15, 0.25, 0.35], [0.2, 0.3, 0.4]], "b1": [0.35, 0.35, 0.35], "u": [[0.4, '

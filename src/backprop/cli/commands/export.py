@@ -10,6 +10,7 @@ from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import is_classifier, load_data, load_model_file
 from ..handles import open_handle
+from ..options import FilePath
 
 __all__ = ["export"]
 
@@ -20,7 +21,7 @@ __all__ = ["export"]
     "out_path",
     metavar="[OUT.onnx]",
     required=False,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
 )
 @click.option(
     "--opset",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import stat
@@ -25,7 +26,7 @@ from ..config import (
     output_classes,
 )
 from ..handles import Handle, model_inputs, open_handle
-from ..options import device_options
+from ..options import FilePath, device_options
 
 __all__ = ["predict"]
 
@@ -38,7 +39,7 @@ __all__ = ["predict"]
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     help="Write here instead of stdout ('-': stdout).",
 )
 @device_options
@@ -122,11 +123,13 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
 
 
 def _write_output(output: Path, data: bytes) -> None:
-    """``data`` into ``output`` as a shell's ``>`` would write it: an open descriptor
-    (``/dev/stdout``, ``/dev/fd/N``, a ``>>`` appending) as it is, a FIFO or a device as it
-    is, a new file with the umask's mode, an existing file in place (its mode, owner and a
-    bind mount kept) through any symlink. A file with other names (a hard link: it may be a
-    run's file) is replaced instead, so that those names keep their bytes."""
+    """``data`` into ``output``: an open descriptor (``/dev/stdout``, ``/dev/fd/N``, a ``>>``
+    appending), a FIFO or a device as it is; a file replaced whole once every byte is
+    written (:func:`backprop.io.write_atomic`, through any symlink: a full disk or a Ctrl-C
+    leaves the old file), with its mode and, where allowed, its owner kept (a new file
+    gets the umask's mode). Where the folder cannot take a new file beside it (a writable
+    file in a read-only folder, a bind-mounted file), the file is written in place, as a
+    shell's ``>`` would."""
     try:
         descriptor = descriptor_of(output)
         if descriptor is not None:
@@ -137,16 +140,45 @@ def _write_output(output: Path, data: bytes) -> None:
             info = os.stat(output)
         except FileNotFoundError:
             info = None
-        if info is not None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-            target = os.path.realpath(output) if output.is_symlink() else output
-            write_atomic(target, data)
+        if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            with open(output, "wb") as f:  # a FIFO or a device: written to, never replaced
+                f.write(data)
             return
-        with open(output, "wb") as f:
-            f.write(data)
+        target = Path(os.path.realpath(output)) if output.is_symlink() else output
+        try:
+            write_atomic(target, data)
+        except WriteError as e:
+            # a file with other names (a hard link: it may be a run's file) is never written
+            # in place: those names keep their bytes
+            if info is None or info.st_nlink > 1 or e.errno not in _NO_NEW_FILE_HERE:
+                raise
+            _write_in_place(output, data)
+            return
+        if info is not None and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(target, info.st_uid, info.st_gid)
+            except OSError:  # only root may give a file away: it is this user's now
+                pass
     except (WriteError, BrokenPipeError):  # a closed pipe: quietly, as stdout's
         raise
     except OSError as e:  # /dev/full: '[Errno 28] No space left on device', no file named
         raise WriteError(e.errno, e.strerror, str(output)) from None
+
+
+#: Why a folder cannot take a new file beside the one to replace (read-only for this user,
+#: a bind-mounted file, another file system at the path).
+_NO_NEW_FILE_HERE = (errno.EACCES, errno.EPERM, errno.EBUSY, errno.EXDEV)
+
+
+def _write_in_place(output: Path, data: bytes) -> None:
+    """``data`` over the file at ``output``, truncating it first (a shell's ``>``)."""
+    try:
+        with open(output, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise WriteError(
+            e.errno, f"{e.strerror} (written in place: the file is now incomplete)", str(output)
+        ) from None
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -765,3 +766,82 @@ def test_a_ctrl_c_that_python_swallows_still_stops_the_run(tmp_path):
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("Interrupted:"), proc.stderr
     assert "continue from epoch" in proc.stderr and (out / "model.safetensors").exists()
+
+
+def _backprop(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:
+    """``python -m backprop ARGS`` in a fresh process (its own descriptors and environment)."""
+    env = dict(os.environ, PYTHONPATH=str(SRC), **kwargs.pop("env", {}))
+    kwargs.setdefault("capture_output", True)
+    return subprocess.run([sys.executable, "-m", "backprop", *args], cwd=cwd, env=env,
+                          text=True, timeout=120, **kwargs)  # fmt: skip
+
+
+def test_standard_output_that_fails_is_named_and_the_run_folder_is_released(tmp_path):
+    """`train >/dev/full` said '[Errno 28] No space left on device', naming nothing, and
+    left a folder holding only config.toml that refused the same --out ever after; a folder
+    of the user's own keeps itself, without the claim."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for out in (tmp_path / "new", mine):
+        args = ["train", "--dataset", "moons", "--epochs", "2", "--out", str(out)]
+        with open("/dev/full", "w") as full:
+            proc = _backprop(args, tmp_path, capture_output=False, stdout=full,
+                             stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == "Error: cannot write standard output: No space left on device\n"
+    assert not (tmp_path / "new").exists() and list(mine.iterdir()) == []
+    proc = _backprop(["train", "--dataset", "moons", "--epochs", "2", "--out", str(mine),
+                      "--no-progress", "--no-plots"], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, what",
+    [(["explain", "--json"], "the step"), (["evaluate", "RUN"], "the metrics"),
+     (["predict", "RUN"], "the predictions")],
+)  # fmt: skip
+def test_a_closed_standard_output_is_refused_where_the_result_is_printed(tmp_path, args, what):
+    """`predict RUN >&-` (and evaluate, explain) exited 0 with nothing anywhere: Python sets
+    sys.stdout to None and every print is dropped."""
+    run = tmp_path / "run"
+    if "RUN" in args:
+        assert main(["train", "--epochs", "2", "--out", str(run), "--no-progress",
+                     "--no-plots"]) == 0  # fmt: skip
+    args = [str(run) if a == "RUN" else a for a in args]
+    proc = _backprop(args, tmp_path, capture_output=False, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"Error: standard output is closed: {what} would be lost")
+
+
+def test_a_terminal_of_zero_columns_still_gets_the_output(tmp_path):
+    """COLUMNS=0 at a terminal (FORCE_COLOR makes rich take the pipe for one) printed
+    nothing at all, with status 0."""
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--out", str(run), "--no-progress", "--no-plots"]) == 0
+    proc = _backprop(["evaluate", str(run)], tmp_path, env={"FORCE_COLOR": "1", "COLUMNS": "0"})
+    assert proc.returncode == 0 and "accuracy" in proc.stdout, (proc.stdout, proc.stderr)
+
+
+def test_a_long_error_line_keeps_its_reason_and_a_failing_stderr_keeps_the_status(tmp_path):
+    """A 5,000-character path was cut to 'Error: bbbb...bbb... (cut)', losing 'File name
+    too long'; with stderr on /dev/full the error line's own OSError escaped (status 1)."""
+    long_out = "/".join(["b" * 200] * 25)
+    proc = _backprop(["train", "--out", long_out], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.rstrip().endswith("File name too long") and "characters cut" in proc.stderr
+    assert len(proc.stderr) < 1100
+    (tmp_path / "afile").write_text("mine\n")
+    with open("/dev/full", "w") as full:
+        proc = _backprop(["train", "--out", str(tmp_path / "afile")], tmp_path,
+                         capture_output=False, stdout=subprocess.DEVNULL, stderr=full)  # fmt: skip
+    assert proc.returncode == 2
+
+
+def test_a_leftover_mpi_rank_variable_does_not_silence_the_run(tmp_path):
+    """PMI_RANK=1 left in the environment, with no size beside it, made `train` a silent
+    no-op (every file and line left to a rank 0 that did not exist)."""
+    proc = _backprop(["train", "--epochs", "2", "--out", str(tmp_path / "run"), "--no-progress",
+                      "--no-plots"], tmp_path, env={"PMI_RANK": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Trained on toy" in proc.stdout and (tmp_path / "run" / "model.safetensors").exists()

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _ctrl_c: list[bool] = []  # one entry once a Ctrl-C came (only where the handler is ours)
+_dropped: list[bool] = []  # one entry once Python dropped a Ctrl-C's KeyboardInterrupt
 
 
 def is_the_command_line() -> bool:
@@ -91,17 +92,21 @@ def on_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def raise_if_swallowed() -> None:
-    """Raise KeyboardInterrupt if a Ctrl-C came in this command-line process: called
-    where the command would otherwise go on (or end with status 0) after Python dropped the
-    Ctrl-C's exception inside a callback."""
-    if _ctrl_c:
+    """Raise KeyboardInterrupt once for a Ctrl-C whose exception Python dropped inside a
+    callback in this command-line process: called where the command would otherwise go on
+    (or end with status 0). A Ctrl-C a command caught on purpose (the playground's server
+    stops on it) is not one."""
+    if _dropped:
+        _dropped.clear()
         raise KeyboardInterrupt
 
 
 def _quiet_about_interrupts(unraisable: Any) -> None:
-    """``sys.unraisablehook``: a dropped KeyboardInterrupt is noted (its handler did) and
-    not printed; anything else as before."""
-    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+    """``sys.unraisablehook``: a dropped KeyboardInterrupt is noted and not printed;
+    anything else as before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _dropped.append(True)
+    else:
         _previous_unraisable_hook(unraisable)
 
 

@@ -26,6 +26,7 @@ import click
 
 from .._interrupts import raise_if_swallowed, was_interrupted
 from .._version import __version__
+from ..io import WriteError
 
 __all__ = [
     "EXIT_FAILED",
@@ -75,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("BACKPROP_DEBUG", "") not in ("", "0")
     args = list(argv) if argv is not None else sys.argv[1:]
     restore_sigterm = _sigterm_as_ctrl_c()
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = _NamedStdout(stdout)
     with warnings.catch_warnings(record=True) as caught:
         try:
             rv = _run(args)
@@ -92,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status
         finally:
             restore_sigterm()
+            sys.stdout = stdout
     for w in caught:  # the command succeeded: its warnings, as Python would have shown them
         sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     return rv if isinstance(rv, int) else 0
@@ -159,6 +164,46 @@ def _report(e: BaseException) -> tuple[str, int]:
     )
 
 
+class _NamedStdout:
+    """``sys.stdout`` while a command runs, its write errors naming it: on ``>/dev/full``
+    the error line said '[Errno 28] No space left on device', naming nothing. A closed pipe
+    (``| head``) stays a BrokenPipeError, which ends the command quietly. Everything else
+    is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _named(e) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _named(e) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _named(e: OSError) -> OSError:
+    if isinstance(e, BrokenPipeError):
+        return e
+    silence_stdout()  # (Python's own flush at exit would fail again, with a traceback)
+    return WriteError(e.errno, e.strerror or str(e), "standard output")
+
+
+def require_stdout(what: str) -> None:
+    """Refuse to run a command whose result is printed when standard output is closed
+    (``>&-``: Python sets ``sys.stdout`` to None, and every print is dropped without a
+    word). ``what``: the result, in words, and where else it can go."""
+    if sys.stdout is None:
+        raise UserError(f"standard output is closed: {what}")
+
+
 def silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -183,18 +228,27 @@ MAX_ERROR_CHARS = 1000
 
 
 def print_error(message: str) -> None:
+    """``Error: message`` on one line of stderr. A line longer than
+    :data:`MAX_ERROR_CHARS` keeps its start and its end, which says what is wrong (a path
+    of 5,000 characters hid 'File name too long'). Nothing is raised if stderr itself
+    cannot be written to (``2>/dev/full``): the exit status still tells."""
     line = " ".join(message.split())
     if len(line) > MAX_ERROR_CHARS:
-        line = line[:MAX_ERROR_CHARS] + "... (cut)"
-    click.echo(f"Error: {line}", err=True)
+        keep = (MAX_ERROR_CHARS - 40) // 2  # (the marker between fits in the remaining 40)
+        line = f"{line[:keep]} ... ({len(line) - 2 * keep} characters cut) ... {line[-keep:]}"
+    try:
+        click.echo(f"Error: {line}", err=True)
+    except OSError:
+        pass
 
 
 def make_console() -> Any:
     """The console commands print through: long lines are not broken mid-path; a pipe or a
-    log file gets 80 columns whatever ``COLUMNS`` says (60 cut explain's table cells)."""
+    log file gets 80 columns whatever ``COLUMNS`` says (60 cut explain's table cells), and so
+    does a terminal that says it has 0."""
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:
+    if not console.is_terminal or console.width < 1:  # COLUMNS=0 at a terminal: no output
         console.width = 80
     return console

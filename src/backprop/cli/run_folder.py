@@ -43,6 +43,7 @@ __all__ = [
     "lock_run_dir",
     "make_run_dir",
     "read_summary",
+    "release_unused_claim",
     "write_config",
     "write_history",
     "write_json",
@@ -150,6 +151,21 @@ def claim_run_dir(folder: Path, config_text: str) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def release_unused_claim(folder: Path, config_text: str, created: bool) -> None:
+    """Undo :func:`claim_run_dir` for a run that saved nothing (it failed or was stopped
+    before its first checkpoint): its ``config.toml`` alone blocked the same ``--out`` ever
+    after ('holds a run that has no checkpoint to resume from'). Only when ``config.toml``
+    (still holding ``config_text``) is all the folder holds; the folder goes too when this
+    run ``created`` it."""
+    config = folder / CONFIG_FILE
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if os.listdir(folder) != [CONFIG_FILE] or config.read_text("utf-8") != config_text:
+            return
+        config.unlink()
+        if created:
+            folder.rmdir()
 
 
 class _RunLock:

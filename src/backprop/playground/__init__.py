@@ -11,6 +11,7 @@ docs/playground.md.
 from __future__ import annotations
 
 import errno
+import sys
 import webbrowser
 from pathlib import Path
 
@@ -69,8 +70,9 @@ def playground(port: int, host: str, no_browser: bool, weights: Path | None) -> 
             f"cannot listen on {host}:{port}: {e.strerror or e}{hint}"
         ) from None
     url = server.url
-    click.echo(f"backprop playground: {url}")
-    click.echo("Ctrl-C stops it.")
+    to_stderr = sys.stdout is None  # (>&-: the tokened URL would be printed nowhere)
+    click.echo(f"backprop playground: {url}", err=to_stderr)
+    click.echo("Ctrl-C stops it.", err=to_stderr)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: listening on {host}, not only this machine.", err=True)
     if not no_browser:
@@ -78,7 +80,7 @@ def playground(port: int, host: str, no_browser: bool, weights: Path | None) -> 
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        click.echo("Stopping the playground.")
+        click.echo("Stopping the playground.", err=to_stderr)
     finally:
         server.stopping.set()
         for s in list(server.sessions.values()):

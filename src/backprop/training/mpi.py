@@ -69,8 +69,14 @@ def launched_world_size() -> int:
 
 
 def launched_rank() -> int:
-    """This process's rank as set by the MPI launcher (0 when not under ``mpirun``)."""
-    return _env_int(_RANK_VARS, 0)
+    """This process's rank as set by the MPI launcher (0 when not under ``mpirun``).
+
+    A rank not below the launched world size is no rank of this world: a variable left in
+    the environment (``PMI_RANK=1`` with no ``PMI_SIZE`` beside it) made ``backprop train``
+    a silent no-op, every file and line left to a rank 0 that did not exist.
+    """
+    rank = _env_int(_RANK_VARS, 0)
+    return rank if rank < launched_world_size() else 0
 
 
 def is_main_process() -> bool:

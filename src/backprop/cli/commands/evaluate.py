@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ... import metrics
-from ..app import UserError, cli, make_console
+from ..app import UserError, cli, make_console, require_stdout
 from ..config import (
     is_classifier,
     load_model_file,
@@ -57,6 +57,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
       backprop evaluate runs/mnist --split train --json
       backprop evaluate model.safetensors -d examples/iris.csv --target species
     """
+    require_stdout("the metrics would be lost; leave it open, or send it to a file")
     handle = open_handle(model_path)
     model = load_model_file(handle.model_path, options["backend"], options["device"])
     values = handle.data_values({k: options.get(k) for k in DATA_KEYS})

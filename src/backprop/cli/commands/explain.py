@@ -50,7 +50,7 @@ from ...tutorial import (
     parse_vector,
     run_steps,
 )
-from ..app import cli, make_console
+from ..app import cli, make_console, require_stdout
 from ..options import FilePath, FiniteFloat
 from ..render import WIDTH, fits, paragraph
 
@@ -377,6 +377,7 @@ def explain(
       backprop explain --x 0.05,0.10 --t 0.01,0.99 --eta 0.5 --steps 5
       backprop explain --weights my_weights.json --json
     """
+    require_stdout("the step would be lost; leave it open, or send it to a file")
     p = example_inputs()
     if x_text is not None:
         p["x"] = parse_vector(x_text, "--x")

@@ -17,7 +17,7 @@ from ...datasets import read_csv_features
 from ...io import WriteError, write_atomic
 from ...io.safetensors import descriptor_of
 from ...network import MLP
-from ..app import UserError, cli
+from ..app import UserError, cli, require_stdout
 from ..config import (
     is_classifier,
     load_model_file,
@@ -64,6 +64,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
         output = None
     if output is not None:
         handle.check_output(output, "--output", input_path)
+    else:
+        require_stdout("the predictions would be lost; give --output FILE")
     model = load_model_file(handle.model_path, options["backend"], options["device"])
     truth: tuple[list[str], list[list[str]]] | None = None  # (header, rows)
     if input_path is None:

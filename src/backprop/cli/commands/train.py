@@ -59,6 +59,7 @@ from ..run_folder import (
     lock_run_dir,
     make_run_dir,
     read_summary,
+    release_unused_claim,
     run_config,
     write_config,
     write_history,
@@ -191,8 +192,13 @@ def train(**options: Any) -> int:
     optimizer = build_optimizer(cfg)
 
     def claim() -> Path:
-        run_dir = make_run_dir(options["out"], data.name, config_to_toml(cfg), options["plots"])
+        out, config_text = options["out"], config_to_toml(cfg)
+        existed = out is not None and out.is_dir()
+        run_dir = make_run_dir(out, data.name, config_text, options["plots"])
         ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
+        # (run before the lock's release: close callbacks run last-registered first)
+        created = not existed
+        ctx.call_on_close(lambda: release_unused_claim(run_dir, config_text, created))
         return run_dir
 
     run_dir = _on_the_main_process(claim)

@@ -54,8 +54,11 @@ def fit(
         Total epochs; a resumed ``state`` continues up to this number.
     batch_size : int
         Rows per step; the last batch of an epoch may be smaller.
-    seed : int or Generator
-        Drives the per-epoch shuffles and the validation split.
+    seed : int, Generator or None
+        Drives the per-epoch shuffles and the validation split. The split comes from the
+        integer alone (a Generator counts as the integer it was seeded with, a spawned one
+        as its parent; None as 0), so that a resumed run, whose shuffles have moved on,
+        holds out the same rows; None's shuffles are fresh.
     validation_data : (X_val, T_val), optional
     validation_fraction : float
         Hold out this fraction of (X, T), chosen by the seeded shuffle; not with

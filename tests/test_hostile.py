@@ -845,3 +845,26 @@ def test_a_leftover_mpi_rank_variable_does_not_silence_the_run(tmp_path):
                       "--no-plots"], tmp_path, env={"PMI_RANK": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "Trained on toy" in proc.stdout and (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_output_closed_during_a_quiet_run_is_said_once_the_run_is_whole(tmp_path):
+    """`train --no-progress | head -1`: nothing is printed while it trains, so the closed
+    pipe is met only at the summary table, after every file is saved; that ended with
+    status 1 and no word (docs/cli.md promises 130 and 'Output closed')."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backprop", "train", "--epochs", "300", "--no-progress",
+         "--no-plots", "--out", str(out)],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(SRC)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stdout:  # the header, up to its last line (then nothing until the end)
+        if line.startswith("Run "):
+            break
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, err
+    assert err == f"Output closed after training: the run is complete in {out} (backprop " \
+        f"evaluate {out} prints its metrics)\n"  # fmt: skip
+    assert (out / "model.safetensors").exists() and (out / "summary.json").exists()

@@ -27,6 +27,7 @@ import click
 from .._interrupts import raise_if_swallowed, was_interrupted
 from .._version import __version__
 from ..io import WriteError
+from ..training.progress import raise_broken_pipe
 
 __all__ = [
     "EXIT_FAILED",
@@ -249,6 +250,7 @@ def make_console() -> Any:
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
+    console.on_broken_pipe = raise_broken_pipe  # (the commands end a closed pipe their way)
     if not console.is_terminal or console.width < 1:  # COLUMNS=0 at a terminal: no output
         console.width = 80
     return console

@@ -15,13 +15,24 @@ Every line fits in 80 columns (or the terminal's width, when narrower).
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_WIDTH", "ProgressBar", "clock", "epoch_line"]
+__all__ = ["MAX_WIDTH", "ProgressBar", "clock", "epoch_line", "raise_broken_pipe"]
+
+
+def raise_broken_pipe() -> None:
+    """A rich ``Console``'s ``on_broken_pipe``: rich's own sends stdout to /dev/null and
+    raises ``SystemExit(1)``, which ended a ``train --no-progress | head`` with status 1
+    and no word, and would end a library user's program. Here the BrokenPipeError goes on
+    to whoever handles it."""
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
 
 #: The widest line progress output writes (columns).
 MAX_WIDTH = 80
@@ -144,6 +155,7 @@ class ProgressBar:
             from rich.console import Console
 
             console = Console(highlight=False)
+            console.on_broken_pipe = raise_broken_pipe
         self.console = console
         self.interactive = bool(console.is_terminal)
         # a terminal's width, down to 40; a pipe or a log file has none to fit (a COLUMNS

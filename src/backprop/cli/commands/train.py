@@ -494,6 +494,14 @@ def _run_training(
         console.print(summary_table(summary, run_dir, written, scaled))
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
+    except BrokenPipeError:  # the reader went away (| head), noticed only at the summary
+        silence_stdout()  # (--no-progress prints nothing while it trains): the run is whole
+        click.echo(
+            f"Output closed after training: the run is complete in {run_dir} (backprop "
+            f"evaluate {run_dir} prints its metrics)",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -131,7 +131,11 @@ def test_setup_values_are_checked_against_one_table():
         ({"batch_size": 2.5}, "^batch size must be a whole number from 1 to 2000; got 2.5$"),
         ({"n_samples": 0}, "^samples must be a whole number from 20 to 2000; got 0$"),
         ({"colour": "red"}, "unknown setup keys"),
-        ({"dataset": "csv"}, "^dataset csv needs a file: drop a 2-feature CSV file on the page$"),
+        (
+            {"dataset": "csv"},
+            "^dataset csv needs a file: drop a 2-feature CSV file on the page, or choose one "
+            "with the file picker under the setup form$",
+        ),
         # a CSV run's URL names its file but cannot carry it
         ({"dataset": "csv", "csv_name": "mine.csv"}, "trained on the CSV file mine.csv, which"),
         ({"trail": [[10, -1]]}, "trail must be"),

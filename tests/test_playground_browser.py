@@ -372,6 +372,7 @@ def test_refused_fields_are_marked_and_block_nothing(page, server, tmp_path):
     # a menu cannot keep a refused choice: csv without a file goes back to the one in use
     set_field(page, "dataset", "csv")
     assert page.inner_text("#error").startswith("dataset csv needs a file")
+    assert "file picker" in page.inner_text("#error")  # (a keyboard cannot drop a file)
     assert page.input_value('#setup [name="dataset"]') == "spirals"
     # test share 0: the test metrics are absent, not NaN
     set_field(page, "test_fraction", "0")
@@ -507,3 +508,334 @@ def test_play_during_an_idle_check_and_a_hidden_tab(page, server):
     }""")
     wait_until(page, f"window.__playground.frames > {frames}", timeout=2.0)
     page.click("#play")  # pause
+
+
+# ---------------------------------------------------------------- accessibility
+# What a screen reader gets is read from chromium's own accessibility tree (the DevTools
+# protocol's Accessibility domain) and from the page's polite live regions; what a sighted
+# keyboard user sees, from the canvases' pixels.
+
+
+def ax_tree(pg) -> list[tuple[str, str, str]]:
+    """Every node of the accessibility tree chromium gives a screen reader, as (role, name,
+    description)."""
+    cdp = pg.context.new_cdp_session(pg)
+    nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    cdp.detach()
+
+    def text(node, key):
+        return str(node.get(key, {}).get("value", ""))
+
+    return [(text(n, "role"), text(n, "name"), text(n, "description"))
+            for n in nodes if not n.get("ignored")]  # fmt: skip
+
+
+def said(pg) -> str:
+    """The text of the page's polite live regions: what a screen reader says next."""
+    return pg.evaluate(
+        'Array.from(document.querySelectorAll(\'[aria-live="polite"], [role="status"]\'))'
+        ".map(e => e.textContent).join('\\n')"
+    )
+
+
+KEEP_PIXELS = """(sel) => {
+  const c = document.querySelector(sel);
+  window.__pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+}"""
+CHANGED_PIXELS = """(sel) => {
+  const c = document.querySelector(sel);
+  const now = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0, x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
+  for (let p = 0; p < now.length; p += 4) {
+    if (now[p] === window.__pixels[p] && now[p + 1] === window.__pixels[p + 1]
+        && now[p + 2] === window.__pixels[p + 2] && now[p + 3] === window.__pixels[p + 3]) continue;
+    const x = (p / 4) % c.width, y = Math.floor(p / 4 / c.width);
+    n += 1; x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+  }
+  return [n, x0, y0, x1, y1];
+}"""
+
+
+def changed_pixels(pg, selector: str) -> tuple[int, tuple[int, int, int, int]]:
+    """How many pixels of the canvas differ from when KEEP_PIXELS ran, and the box around
+    them (x0, y0, x1, y1, canvas pixels)."""
+    n, *box = pg.evaluate(CHANGED_PIXELS, selector)
+    return n, tuple(box)
+
+
+def inside(box, x0, y0, x1, y1, margin) -> bool:
+    return (box[0] >= x0 - margin and box[1] >= y0 - margin
+            and box[2] <= x1 + margin and box[3] <= y1 + margin)  # fmt: skip
+
+
+def test_the_keyboard_reads_the_network_and_shows_where_it_is(page, server):
+    open_train(page, server)
+    layout = page.evaluate(
+        "(() => { const L = window.__playground.layout;"
+        " return [L.edges.find(e => e.l === 0 && e.i === 0 && e.j === 0),"
+        " L.nodes.filter(n => n.l === 1 && n.j < 2), L.node]; })()"
+    )
+    edge, (unit1, unit2), size = layout
+    w00 = page.evaluate("window.__playground.lastFrame.train.layers[0].W.s[0]")
+    page.evaluate(KEEP_PIXELS, "#net-canvas")
+    page.focus("#net-canvas")
+    page.keyboard.press("ArrowRight")
+    # said, and the canvas's description (a screen reader's "describe" key) is the tip
+    assert f"layers.0.W[0,0] = {w00}" in said(page)
+    canvas = [n for n in ax_tree(page) if n[1].startswith("the network")]
+    assert len(canvas) == 1 and f"layers.0.W[0,0] = {w00}" in canvas[0][2], canvas
+    # the edge is drawn as the keyboard's place: the pixels that changed lie along it
+    n, box = changed_pixels(page, "#net-canvas")
+    xs, ys = sorted((edge["x1"], edge["x2"])), sorted((edge["y1"], edge["y2"]))
+    assert n > 100 and inside(box, xs[0], ys[0], xs[1], ys[1], 6), (n, box, edge)
+    # the weights into a unit, then the unit itself: its tip (where a red "!" says why)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert "hidden unit 1 of layer 1 (relu)" in said(page)
+    assert "the map: its output over the plane" in said(page)
+    page.evaluate(KEEP_PIXELS, "#net-canvas")
+    page.keyboard.press("ArrowDown")  # the same place at the next unit
+    assert "hidden unit 2 of layer 1 (relu)" in said(page)
+    n, box = changed_pixels(page, "#net-canvas")
+    half = size / 2  # the change: the place left at unit 1, the place drawn at unit 2
+    x0, y0, x1, y1 = unit1["x"] - half, unit1["y"] - half, unit2["x"] + half, unit2["y"] + half
+    assert n > 20 and inside(box, x0, y0, x1, y1, 8), (box, unit1, unit2)
+    page.keyboard.press("End")
+    assert "layers.2.b[1] = " in said(page)
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")  # the first weight into the second unit
+    assert "layers.0.W[0,1] = " in said(page)
+    assert page.is_visible("#tip")
+    page.keyboard.press("Escape")  # the tip can be put away without moving
+    assert page.is_hidden("#tip")
+    page.keyboard.press("Enter")
+    wait_until(page, "window.__playground.lastFrame.train.inspect.weight")
+    assert "Parameter layers.0.W[0,1]" in page.inner_text("#inspect-weight")
+    # focus elsewhere: the keyboard's place is no longer drawn
+    page.evaluate(KEEP_PIXELS, "#net-canvas")
+    page.focus("#play")
+    n, box = changed_pixels(page, "#net-canvas")
+    assert n > 20, "the cursor stayed drawn after the canvas lost focus"
+
+
+def linear(rgb) -> np.ndarray:
+    """An sRGB colour (0..255) as linear light (0..1)."""
+    c = np.asarray(rgb, float) / 255
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def lum(rgb) -> float:
+    """The relative luminance of WCAG 2's contrast ratio."""
+    return float(linear(rgb) @ [0.2126, 0.7152, 0.0722])
+
+
+def simulated(rgb, matrix) -> np.ndarray:
+    """An sRGB colour as seen with a colour vision deficiency (Machado, Oliveira and
+    Fernandes 2009, severity 1: the matrix applies to linear RGB)."""
+    out = np.clip(np.asarray(matrix) @ linear(rgb), 0, 1)
+    return np.where(out <= 0.0031308, 12.92 * out, 1.055 * out ** (1 / 2.4) - 0.055) * 255
+
+
+DEUTERANOPIA = [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                [-0.011820, 0.042940, 0.968881]]  # fmt: skip
+PROTANOPIA = [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+              [-0.003882, -0.048116, 1.051998]]  # fmt: skip
+
+
+def test_the_map_names_its_classes_and_the_keyboard_reads_its_points(page, server):
+    open_train(page, server)
+    set_field(page, "dataset", "blobs")
+    names = page.evaluate("window.__playground.lastFrame.train.class_names")
+    assert len(names) == 3
+    legend = page.inner_text("#legend")
+    for name in names:
+        assert f"{name}:" in legend, legend
+    # the swatches' colours stay apart for the commonest colour blindness (the old green
+    # and orange were 66 apart under deuteranopia, Okabe and Ito's 104)
+    swatches = page.evaluate(
+        "Array.from(document.querySelectorAll('#legend canvas')).map(c => Array.from("
+        "c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data.slice(0, 3)))"
+    )
+    assert len(swatches) == 3
+    for matrix in (DEUTERANOPIA, PROTANOPIA):
+        seen = [simulated(c, matrix) for c in swatches]
+        gaps = [np.linalg.norm(a - b) for k, a in enumerate(seen) for b in seen[k + 1 :]]
+        assert min(gaps) > 80, (swatches, gaps)
+    # the points by keyboard: said, and drawn where they are
+    train = page.evaluate("window.__playground.lastFrame.train")
+    point = page.evaluate(
+        "(async () => { const a = document.querySelector('a[data-export=\"setup.json\"]');"
+        " const r = await fetch(a.href.replace('setup.json', 'points.json'));"
+        " return (await r.json()).train; })()"
+    )
+    wait_until(page, "window.__playground.lastFrame.train.points.train.length")  # drawn
+    page.evaluate(KEEP_PIXELS, "#heat")
+    page.focus("#heat")
+    page.keyboard.press("Home")
+    n_points = len(point)
+    cls = train["class_names"][point[0][2]]
+    assert f"training point 0 of {n_points}, class {cls}" in said(page)
+    x0, x1, y0, y1 = train["heat"]["extent"]
+    size = page.evaluate("document.getElementById('heat').width")  # canvas pixels, as drawn
+    px = (point[0][0] - x0) / (x1 - x0) * size
+    py = (y1 - point[0][1]) / (y1 - y0) * size
+    n, box = changed_pixels(page, "#heat")
+    assert n > 20 and inside(box, px, py, px, py, 14), (n, box, px, py)
+    page.keyboard.press("ArrowDown")
+    assert f"training point 10 of {n_points}" in said(page)
+    page.keyboard.press("End")
+    assert f"training point {n_points - 1} of {n_points}" in said(page)
+
+
+def test_steps_and_pauses_are_said_and_play_does_not_chatter(page, server):
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    seq = page.evaluate("window.__playground.seq")
+    page.click("#tut-next")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert "Phase 2 of 6: loss" in said(page) and "L = 0.3273591340" in said(page)
+    page.click("#tab-train")
+    page.locator('#metrics [data-metric="train_loss"]').wait_for()
+    seq = page.evaluate("window.__playground.seq")
+    page.click("#step-batch")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert "epoch 0, step 1, 10 samples" in said(page) and "train loss" in said(page)
+    before = said(page)
+    page.click("#play")
+    frames = page.evaluate("window.__playground.frames")
+    heard = set()
+    for _ in range(15):
+        time.sleep(0.1)
+        heard.add(said(page))
+    assert page.evaluate("window.__playground.frames") - frames >= 5
+    assert heard == {before}, heard  # nothing said while it plays
+    page.click("#play")  # pause: where it stopped is said
+    wait_until(page, "!window.__playground.lastFrame.running")
+    progress = page.inner_text("#train-progress")
+    assert progress in said(page) and said(page) != before
+
+
+def test_the_tutorial_by_keyboard_and_screen_reader(page, server):
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    # every weight and unit has a name a screen reader says: the weight's name and value
+    tree = ax_tree(page)
+    weights = [n for n in tree if n[0] == "image" and n[1][:1] in "wu" and " = " in n[1]]
+    assert len(weights) == 12, weights
+    assert ("image", "w11 = 0.15 (input x1 → hidden h1)") in [n[:2] for n in weights]
+    units = [n for n in tree if n[0] == "image" and ("unit" in n[1] or n[1].startswith("input"))]
+    assert len(units) == 7, units
+    # one Tab from the mode buttons: a link past the network's 19 stops to the step buttons
+    page.focus("#tab-train")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent").startswith("Skip")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "tut-next"
+    seq = page.evaluate("window.__playground.seq")
+    page.keyboard.press("Enter")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    # Back to phase 1, where Back can go no further: the focus stays on it
+    page.focus("#tut-back")
+    seq = page.evaluate("window.__playground.seq")
+    page.keyboard.press("Enter")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert page.inner_text("#phase-title").startswith("Phase 1 of 6")
+    assert page.evaluate("document.activeElement.id") == "tut-back"
+    assert page.get_attribute("#tut-back", "aria-disabled") == "true"
+    # the phases: the current one is marked as such; those not reached read at 4.5:1
+    current = page.evaluate(
+        "Array.from(document.querySelectorAll('#phase-list [aria-current=\"step\"]'))"
+        ".map(e => e.textContent)"
+    )
+    assert current == ["1. forward"]
+    colours = page.evaluate(
+        "(() => { const s = getComputedStyle(document.querySelectorAll('#phase-list li')[3]);"
+        " return [s.color, s.backgroundColor]; })()"
+    )
+    fg, bg = (lum([int(v) for v in c[c.index("(") + 1 : -1].split(",")[:3]]) for c in colours)
+    assert (max(fg, bg) + 0.05) / (min(fg, bg) + 0.05) >= 4.5, colours
+    # Escape puts a tip away (the pointer or the focus need not move)
+    page.focus("#tut-net line.hit >> nth=0")
+    assert page.is_visible("#tip")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#tip")
+    # Enter in a weight's field: the step is recomputed and the focus stays in the field
+    seq = page.evaluate("window.__playground.seq")
+    page.fill('[data-param="w.0.0"]', "0.5")
+    page.press('[data-param="w.0.0"]', "Enter")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert page.evaluate("document.activeElement.dataset.param") == "w.0.0"
+    # a refused field is described by the reason
+    page.fill('[data-param="x.1"]', "ten")
+    page.press('[data-param="x.1"]', "Enter")
+    field = [n for n in ax_tree(page) if n[0] == "textbox" and n[1] == "x₂"]
+    assert len(field) == 1 and '"ten" is not a number' in field[0][2], field
+
+
+def sticks_out(selector: str) -> str:
+    """A script: is the element wider than what shows it, its panel (which clips it) or the
+    screen?"""
+    return (
+        f"(() => {{ const e = document.querySelector('{selector}'), r = e.getBoundingClientRect();"
+        " const p = e.closest('.panel').getBoundingClientRect();"
+        " return r.left < Math.max(p.left, 0) - 0.5"
+        " || r.right > Math.min(p.right, innerWidth) + 0.5; })()"
+    )
+
+
+def test_no_sideways_scrolling_at_any_width(page, server):
+    open_train(page, server)
+    wide = page.evaluate("document.getElementById('net-canvas').getBoundingClientRect().width")
+    for width in (1017, 900, 768, 320):  # 761 to 1017 scrolled (the train page 1006 px wide)
+        page.set_viewport_size({"width": width, "height": 1024})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        for part in ("#heat", "#curves", "#fd-table"):
+            assert not page.evaluate(sticks_out(part)), (width, part)
+        # the network is drawn again to the width, though nothing trains
+        wait_until(page, f"!{sticks_out('#net-canvas')}", timeout=2.0)
+    assert page.evaluate("document.getElementById('net-canvas').clientWidth") < wide
+    x, y = page.evaluate(
+        "(() => { const n = window.__playground.layout.nodes.find(n => n.l === 1);"
+        " return [n.x, n.y]; })()"
+    )
+    drawn = page.evaluate(
+        f"Array.from(document.getElementById('net-canvas').getContext('2d')"
+        f".getImageData({x}, {y}, 1, 1).data)"
+    )
+    assert drawn[3] == 255, drawn
+    seq = page.evaluate("window.__playground.seq")
+    page.click("#tab-tutorial")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    for width in (1017, 900, 768):  # the tutorial was 864 px wide
+        page.set_viewport_size({"width": width, "height": 1024})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    # a phone: the network's drawing keeps its labels readable (it was scaled to half, 6 px
+    # labels, in a fixed 430 px box with 210 px blank) and scrolls within its own box
+    page.set_viewport_size({"width": 375, "height": 667})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    scale, box_height, svg_height = page.evaluate(
+        "(() => { const svg = document.querySelector('#tut-net svg');"
+        " return [svg.getScreenCTM().a, document.getElementById('tut-net')"
+        ".getBoundingClientRect().height, svg.getBoundingClientRect().height]; })()"
+    )
+    assert scale >= 0.79, scale
+    assert box_height - svg_height < 20, (box_height, svg_height)
+
+
+def test_a_menu_browsed_by_keys_builds_one_run(page, server):
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r.post_data) if '"op":"train.setup"' in (r.post_data or "") else None,
+    )
+    open_train(page, server)
+    page.focus('#setup [name="dataset"]')
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    time.sleep(0.3)
+    assert sent == [], sent  # each arrow rebuilt the run, from step 0
+    seq = page.evaluate("window.__playground.seq")
+    page.keyboard.press("Enter")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert len(sent) == 1 and '"dataset":"moons"' in sent[0]
+    assert page.evaluate("window.__playground.lastFrame.train.setup.dataset") == "moons"

@@ -196,9 +196,13 @@ def check_setup(setup: Any) -> dict[str, Any]:
         if out["csv_name"]:  # a URL or setup.json: they leave the file out
             raise SetupError(
                 f"this run trained on the CSV file {out['csv_name']}, which its URL does not "
-                "carry: drop that file on the page to rebuild the run"
+                "carry: drop that file on the page (or choose it with the file picker under the "
+                "setup form) to rebuild the run"
             )
-        raise SetupError("dataset csv needs a file: drop a 2-feature CSV file on the page")
+        raise SetupError(
+            "dataset csv needs a file: drop a 2-feature CSV file on the page, or choose one "
+            "with the file picker under the setup form"
+        )
     return out
 
 

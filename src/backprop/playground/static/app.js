@@ -8,8 +8,12 @@
   const token = document.querySelector('meta[name="playground-token"]').content;
   const SVGNS = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
-  const PALETTE = [[47, 111, 181], [232, 135, 30], [46, 160, 67], [142, 68, 173], [214, 39, 40],
-    [23, 190, 207], [140, 86, 75], [127, 127, 127]];
+  // Okabe and Ito's colours, told apart with the common colour vision deficiencies: blue and
+  // orange are also the signs of weights and unit outputs. Classes have a marker shape each too.
+  const PALETTE = [[0, 114, 178], [230, 159, 0], [0, 158, 115], [204, 121, 167], [213, 94, 0],
+    [86, 180, 233], [240, 228, 66], [0, 0, 0]];
+  const COLOUR_NAMES = ["blue", "orange", "green", "purple", "red", "sky blue", "yellow", "black"];
+  const MARKERS = ["circles", "squares", "triangles", "diamonds"];
 
   // what the tests and the measurements read
   const stats = { frames: 0, seq: 0, times: [], session: null, renderMs: [], lastFrame: null };
@@ -172,6 +176,17 @@
     tip.style.top = `${y}px`;
   }
   function hideTip() { tip.hidden = true; }
+  // Escape puts the tip away wherever the pointer or the focus is (WCAG 1.4.13)
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") hideTip(); });
+
+  // What a screen reader says next (#said, a polite live region). `about` names the source (the
+  // phase, the run, a canvas's place): a source is said when its text changes, not every frame.
+  const lastSaid = {};
+  function announce(about, text) {
+    if (lastSaid[about] === text) return;
+    lastSaid[about] = text;
+    $("said").textContent = text;
+  }
   // the tip beside an element, for the keyboard (its position stands in for the mouse's)
   function tipBeside(node, lines) {
     const r = node.getBoundingClientRect();
@@ -259,9 +274,9 @@
     const box = $("tut-net");
     box.textContent = "";
     const W = 660, H = 40 + 130 * Math.max(nIn, nHid, nOut);
-    const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
+    // a group of named weights and units (an img's children are hidden from screen readers)
+    const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "group",
       "aria-label": "the seed's network" }, box);
-    box.style.height = `${H}px`;
     const xs = [60, 330, 600];
     const ys = (n) => Array.from({ length: n }, (_, i) => (H / (n + 1)) * (i + 1));
     const pos = [ys(nIn).map((y) => [xs[0], y]), ys(nHid).map((y) => [xs[1], y]), ys(nOut).map((y) => [xs[2], y])];
@@ -272,7 +287,7 @@
     for (const [layer, name] of [[0, "w"], [1, "u"]]) {
       pos[layer].forEach(([x1, y1], i) => {
         pos[layer + 1].forEach(([x2, y2], j) => {
-          el("svg:line", { x1, y1, x2, y2, class: "hit" }, edgeLayer);
+          el("svg:line", { x1, y1, x2, y2, class: "hit", role: "img" }, edgeLayer);
           const line = el("svg:line", { x1, y1, x2, y2, class: "edge", stroke: "#98a2b3", "stroke-width": 1.6 }, edgeLayer);
           const hit = line.previousSibling;
           const f = 0.3;
@@ -290,7 +305,7 @@
     const nodes = [];
     const labels = [["x", nIn], ["h", nHid], ["y", nOut]];
     pos.forEach((column, layer) => column.forEach(([x, y], j) => {
-      const g = el("svg:g", { class: "unit" }, nodeLayer);
+      const g = el("svg:g", { class: "unit", role: "img" }, nodeLayer);
       el("svg:circle", { cx: x, cy: y, r: 27 }, g);
       el("svg:text", { x, y: y + 5, "text-anchor": "middle", class: "label" }, g,
         `${labels[layer][0]}${SUB[j]}`);
@@ -321,6 +336,14 @@
     }
     if (has(`${name}_new`)) lines.push(`new ${name}${ij} = ${V(`${name}_new`, i, j).s}`);
     return lines;
+  }
+
+  // a unit's name for a screen reader (its tip is its description)
+  function nodeName(n) {
+    const k = n.j + 1;
+    if (n.layer === 0) return `input x${k} = ${V("x", n.j).s}`;
+    const [kind, value] = n.layer === 1 ? ["hidden", "h"] : ["output", "y"];
+    return `${kind} unit ${value}${k}` + (has(value) ? `, ${value}${k} = ${V(value, n.j).s}` : "");
   }
 
   function nodeTip(n) {
@@ -371,9 +394,15 @@
     // phases
     const list = $("phase-list");
     list.textContent = "";
-    t.phases.forEach((name, i) => el("li", { class: i < t.phase ? "done" : i === t.phase ? "current" : "" }, list, `${i + 1}. ${name}`));
-    $("phase-title").textContent = `Phase ${t.phase + 1} of ${t.phases.length}: ${t.phases[t.phase]}`;
-    $("tut-back").disabled = !t.can_back;
+    t.phases.forEach((name, i) => {
+      const li = el("li", { class: i < t.phase ? "done" : i === t.phase ? "current" : "" }, list, `${i + 1}. ${name}`);
+      if (i === t.phase) li.setAttribute("aria-current", "step");
+    });
+    const title = `Phase ${t.phase + 1} of ${t.phases.length}: ${t.phases[t.phase]}`;
+    $("phase-title").textContent = title;
+    announce("phase", `${title} (step ${t.step}, L = ${t.values.loss.s})`);
+    // unavailable but still focusable: Enter on Back at the first phase left the focus nowhere
+    $("tut-back").setAttribute("aria-disabled", String(!t.can_back));
     $("tut-next").textContent = t.phase === t.phases.length - 1 ? "Next step ▶" : "Step ▶";
     const formulas = $("formulas");
     formulas.textContent = "";
@@ -395,6 +424,7 @@
     for (const e of tutLayout.edges) {
       const w = V(e.name, e.i, e.j);
       e.text.textContent = `${e.name}${e.i + 1}${e.j + 1} = ${w.s}`;
+      e.hit.setAttribute("aria-label", edgeTip(e)[0]);
       const grad = e.name === "w" ? "grad_w" : "grad_u";
       e.gtext.textContent = has(`${e.name}_new`) ? `→ ${V(`${e.name}_new`, e.i, e.j).s}`
         : has(grad) ? `∂ ${V(grad, e.i, e.j).s}` : "";
@@ -412,6 +442,7 @@
     for (const n of tutLayout.nodes) {
       const j = n.j;
       n.g.classList.remove("active");
+      n.g.setAttribute("aria-label", nodeName(n));
       if (n.layer === 0) { n.v1.textContent = V("x", j).s; n.v2.textContent = ""; continue; }
       const [bias, value, delta] = n.layer === 1 ? ["b1", "h", "delta_hidden"] : ["b2", "y", "delta_out"];
       n.b.textContent = `b = ${V(bias, j).s}`;
@@ -435,7 +466,7 @@
         const l = el("label", {}, box, label);
         const input = el("input", { "data-param": [key, ...idx].join("."), "data-label": label, inputmode: "decimal" }, l);
         input.addEventListener("change", () => editParam(input, key, idx));
-        input.addEventListener("input", () => markBad(input, false));
+        input.addEventListener("input", () => markBad(input, null));
       };
       t.inputs.x.forEach((_, i) => add(`x${SUB[i]}`, "x", [i]));
       t.inputs.t.forEach((_, i) => add(`t${SUB[i]}`, "t", [i]));
@@ -451,15 +482,34 @@
       const shown = idx.reduce((a, i) => a[Number(i)], t.values[key]).s;
       // a refused text stays, marked, until edited or until the value in use changes
       if (input.classList.contains("bad") && input.dataset.shown === shown) return;
-      markBad(input, false);
-      input.value = shown;
-      input.dataset.shown = shown;
+      showParam(input, shown);
     });
   }
 
-  function markBad(input, bad) {
-    input.classList.toggle("bad", bad);
-    if (bad) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  function showParam(input, shown) {
+    markBad(input, null);
+    input.value = shown;
+    input.dataset.shown = shown;
+  }
+
+  // A refused field is marked invalid and described by why (a hidden note beside it, which
+  // stays with the field while the error line shows later messages); `why` null clears both.
+  let notes = 0;
+  function markBad(input, why) {
+    input.classList.toggle("bad", why !== null);
+    if (why === null) {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+      return;
+    }
+    if (!input.dataset.note) {
+      notes += 1;
+      input.dataset.note = `why-${notes}`;
+      el("span", { id: input.dataset.note, hidden: "" }, input.parentElement);
+    }
+    $(input.dataset.note).textContent = why;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", input.dataset.note);
   }
 
   async function editParam(input, key, idx) {
@@ -470,10 +520,10 @@
     if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) why = `"${text}" is not a number`;
     else if (!Number.isFinite(value)) why = `${text} is too large for a number (at most about 1.8e308)`;
     else if (value === 0 && /[1-9]/.test(text.split(/[eE]/)[0])) why = `${text} is too small for a number (it would read as 0; the smallest is about 5e-324)`;
+    const inUse = () => idx.reduce((a, i) => a[i], current.tutorial.values[key]).s;
+    const refuse = (message) => { markBad(input, message); showError(message); };
     if (why) {
-      markBad(input, true);
-      const inUse = idx.reduce((a, i) => a[i], current.tutorial.values[key]).s;
-      showError(`${label}: ${why}; expected a number such as 0.15 or -2e-3 (the step still uses ${inUse})`);
+      refuse(`${label}: ${why}; expected a number such as 0.15 or -2e-3 (the step still uses ${inUse()})`);
       return;
     }
     const inputs = current.tutorial.inputs;
@@ -481,18 +531,21 @@
     if (idx.length === 0) updated = value;
     else if (idx.length === 1) { updated = inputs[key].slice(); updated[idx[0]] = value; }
     else { updated = inputs[key].map((r) => r.slice()); updated[idx[0]][idx[1]] = value; }
-    input.blur();
     const data = await command("tutorial.set", { values: { [key]: updated } });
     if (data && data.error) {
-      markBad(input, true);
-      const inUse = idx.reduce((a, i) => a[i], current.tutorial.values[key]).s;
       const why = data.error.startsWith(label) ? data.error : `${label}: ${data.error}`;
-      showError(`${why} (the step still uses ${inUse})`);
+      refuse(`${why} (the step still uses ${inUse()})`);
+    } else if (data) {
+      showParam(input, inUse()); // the focus stays here: the frame's redraw passes over it
     }
   }
 
   $("tut-next").addEventListener("click", () => command("tutorial.phase", { delta: 1 }));
-  $("tut-back").addEventListener("click", () => command("tutorial.phase", { delta: -1 }));
+  $("tut-back").addEventListener("click", () => {
+    if ($("tut-back").getAttribute("aria-disabled") !== "true") command("tutorial.phase", { delta: -1 });
+  });
+  // the skip link moves the focus (the URL's #setup= stays as it is)
+  $("skip-net").addEventListener("click", (e) => { e.preventDefault(); $("tut-next").focus(); });
   $("tut-reset").addEventListener("click", () => command("tutorial.reset"));
 
   // ================================================================== train
@@ -534,18 +587,40 @@
       el("legend", {}, fs, legend);
       for (const [name, kind, opts] of fields) {
         const label = el("label", {}, fs, labels[name] || name);
-        let input;
         if (kind === "select") {
-          input = el("select", { name }, label);
-          for (const o of opts) el("option", { value: o }, input, o);
+          const select = el("select", { name }, label);
+          for (const o of opts) el("option", { value: o }, select, o);
+          sendChoice(select, () => sendField(name, kind, opts, select));
         } else {
-          input = el("input", { name, type: kind === "number" ? "number" : "text" }, label);
+          const input = el("input", { name, type: kind === "number" ? "number" : "text" }, label);
           for (const [k, v] of Object.entries(opts)) input.setAttribute(k, v);
-          input.addEventListener("input", () => markBad(input, false));
+          input.addEventListener("input", () => markBad(input, null));
+          input.addEventListener("change", () => sendField(name, kind, opts, input));
         }
-        input.addEventListener("change", () => sendField(name, kind, opts, input));
       }
     }
+  }
+
+  // Each arrow key on a closed menu changes its choice, and each choice builds a new run from
+  // step 0: a choice made by key is sent on Enter, on leaving the menu, or a second after the
+  // last key; one made with the pointer or in the open list, at once.
+  const KEYED_CHOICE_MS = 100; // a change this soon after a key on the menu came from that key
+  function sendChoice(select, send) {
+    let keyAt = -Infinity;
+    let timer = null;
+    const commit = () => {
+      if (timer === null) return;
+      clearTimeout(timer);
+      timer = null;
+      send();
+    };
+    select.addEventListener("keydown", (e) => { if (e.key === "Enter") commit(); else keyAt = performance.now(); });
+    select.addEventListener("blur", commit);
+    select.addEventListener("change", () => {
+      if (performance.now() - keyAt > KEYED_CHOICE_MS) { send(); return; }
+      clearTimeout(timer);
+      timer = setTimeout(commit, 1000);
+    });
   }
 
   // The value a field's text stands for, or why it stands for none (in the form's words).
@@ -583,10 +658,12 @@
     if (!current || !current.train) return;
     const inUse = current.train.setup_text[name];
     const refuse = (why) => {
+      const message = `${why} (the run still uses ${labels[name] || name} ${inUse === "" ? "(empty)" : inUse})`;
       if (kind === "select") input.value = inUse; // a menu cannot show a refused choice
-      else markBad(input, true);
-      showError(`${why} (the run still uses ${labels[name] || name} ${inUse === "" ? "(empty)" : inUse})`);
+      else markBad(input, message);
+      showError(message);
     };
+    if (kind === "select" && input.value === inUse) return; // browsed back to the choice in use
     const got = fieldValue(name, kind, opts, input);
     if (got.error) { refuse(got.error); return; }
     const setup = { ...runSetup(), [name]: got.value };
@@ -612,7 +689,7 @@
         if (document.activeElement === input) continue;
         // a refused text stays, marked, until edited or until the value in use changes
         if (input.classList.contains("bad") && input.dataset.shown === shown) continue;
-        markBad(input, false);
+        markBad(input, null);
         input.value = shown;
         input.dataset.shown = shown;
       }
@@ -620,21 +697,28 @@
   }
 
   let netLayout = null;
+  let netAt = null; // the keyboard's place on the network: an index into netLayout.keys.places
   let selectedWeight = null;
   let selectedPoint = null;
+  let mapProbs = null; // the decision map's class probabilities as drawn (the output units show them)
 
   // The trained network is drawn on one canvas (edges, unit maps, biases): with software
   // rendering one canvas repaint per frame cost far less than 300 SVG lines and 30 canvases.
-  function trainNet(sizes) {
+  // Laid out again when the sizes or the width change (a window resized, a phone turned).
+  function layoutNet(sizes) {
     const box = $("train-net");
-    box.textContent = "";
     const width = Math.max(box.clientWidth, 260);
+    const key = `${sizes.join("-")}:${width}`;
+    if (netLayout && netLayout.key === key) return;
+    if (!netLayout || netLayout.sizes.join("-") !== sizes.join("-")) netAt = null;
     const maxUnits = Math.max(...sizes);
     const node = maxUnits > 16 ? 16 : maxUnits > 10 ? 22 : maxUnits > 6 ? 30 : 36;
     const gap = node + (maxUnits > 10 ? 5 : 10);
     const height = 30 + gap * maxUnits;
     const dpr = window.devicePixelRatio || 1;
-    const canvas = el("canvas", { id: "net-canvas", width: Math.round(width * dpr), height: Math.round(height * dpr) }, box);
+    const canvas = $("net-canvas");
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
     canvas.style.width = `${width}px`;
     canvas.style.height = `${height}px`;
     box.style.height = `${height}px`;
@@ -652,46 +736,126 @@
       nodes.push({ l, j, x, y });
       if (l > 0) biases.push({ l, j, x: x - node / 2 - 7, y: y + node / 2 - 5, name: `layers.${l - 1}.b`, index: [j] });
     }));
-    netLayout = { key: sizes.join("-") + `:${width}`, sizes, edges, nodes, biases, node, canvas, dpr, width, height };
+    const keys = keyOrder(edges, nodes, biases, node);
+    netLayout = { key, sizes, edges, nodes, biases, keys, node, canvas, dpr, width, height };
     stats.layout = netLayout; // the tests click edges and points by position
-    canvas.addEventListener("mousemove", (e) => {
-      const hit = netHit(e);
-      canvas.style.cursor = hit ? "pointer" : "default";
-      if (hit) showTip(e, hit.tip()); else hideTip();
+  }
+
+  // The keyboard's way through the network, unit by unit: the weights into a unit, the unit,
+  // its bias. Each place knows its block (its unit) and its slot there, for Up and Down.
+  function keyOrder(edges, nodes, biases, size) {
+    const places = [];
+    const blocks = [];
+    nodes.filter((n) => n.l > 0).forEach((n, block) => {
+      const into = edges.filter((e) => e.l === n.l - 1 && e.j === n.j).map(edgeTarget);
+      const bias = biases.find((b) => b.l === n.l && b.j === n.j);
+      const row = [...into, unitTarget(n, size), biasTarget(bias)];
+      row.forEach((t, slot) => Object.assign(t, { block, slot, at: places.length + slot }));
+      blocks.push(row);
+      places.push(...row);
     });
-    canvas.addEventListener("mouseleave", hideTip);
-    canvas.addEventListener("click", (e) => { const hit = netHit(e); if (hit && hit.select) hit.select(); });
-    // the keyboard: arrows move through every weight and bias, Enter or Space follows one
-    canvas.tabIndex = 0;
-    canvas.setAttribute("role", "application");
-    canvas.setAttribute("aria-label", "the network: arrow keys go through its weights and biases, Enter follows one");
-    const targets = [...edges.map(edgeTarget), ...biases.map(biasTarget)];
-    let at = -1;
-    canvas.addEventListener("keydown", (e) => {
-      const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
-      if (step) at = (at + step + targets.length) % targets.length;
-      else if ((e.key === "Enter" || e.key === " ") && at >= 0) targets[at].select();
-      else return;
-      e.preventDefault();
-      const t = targets[at];
-      const rect = canvas.getBoundingClientRect();
-      showTip({ clientX: rect.left + t.x, clientY: rect.top + t.y }, t.tip());
-    });
-    canvas.addEventListener("blur", hideTip);
+    return { places, blocks };
+  }
+
+  // Left/Right: the place before/after; Up/Down: the same slot at the unit above/below (into
+  // a unit of another layer come as many weights as that layer has inputs: the nearest one);
+  // Home/End: the first/last. The first key lands on the first place.
+  function netMove(key, at) {
+    const { places, blocks } = netLayout.keys;
+    const last = places.length - 1;
+    if (key === "End") return last;
+    if (key === "Home" || at === null) return 0;
+    if (key === "ArrowRight") return Math.min(at + 1, last);
+    if (key === "ArrowLeft") return Math.max(at - 1, 0);
+    const here = places[at];
+    const block = here.block + (key === "ArrowDown" ? 1 : -1);
+    if (block < 0 || block >= blocks.length) return at;
+    const fanIn = blocks[here.block].length - 2;
+    const to = blocks[block];
+    const toFanIn = to.length - 2;
+    const slot = here.slot < fanIn ? Math.min(here.slot, toFanIn - 1) : toFanIn + here.slot - fanIn;
+    return to[slot].at;
+  }
+
+  const netCanvas = $("net-canvas");
+  netCanvas.addEventListener("mousemove", (e) => {
+    const hit = netHit(e);
+    netCanvas.style.cursor = hit ? "pointer" : "default";
+    if (hit) showTip(e, [...hit.tip(), hit.select && "click to follow this parameter"]); else hideTip();
+  });
+  netCanvas.addEventListener("mouseleave", hideTip);
+  netCanvas.addEventListener("click", (e) => { const hit = netHit(e); if (hit && hit.select) hit.select(); });
+  const MOVE_KEYS = ["ArrowRight", "ArrowLeft", "ArrowUp", "ArrowDown", "Home", "End"];
+  netCanvas.addEventListener("keydown", (e) => {
+    if (!netLayout) return;
+    if (MOVE_KEYS.includes(e.key)) netAt = netMove(e.key, netAt);
+    else if ((e.key === "Enter" || e.key === " ") && netAt !== null) {
+      const place = netLayout.keys.places[netAt];
+      if (place.select) place.select();
+    } else return;
+    e.preventDefault();
+    showNetPlace();
+  });
+  netCanvas.addEventListener("focus", showNetPlace);
+  netCanvas.addEventListener("blur", () => {
+    hideTip();
+    if (current && current.train) drawNet(current.train, mapProbs); // without the keyboard's place
+  });
+
+  function showNetPlace() {
+    if (netAt === null || !current || !current.train) return;
+    const place = netLayout.keys.places[netAt];
+    tipUnder(netCanvas, [...place.tip(), place.select && "Enter follows this parameter"]);
+    drawNet(current.train, mapProbs);
+  }
+
+  // The keyboard's tip: under its canvas, clear of the drawing it speaks of; and said.
+  function tipUnder(canvas, lines) {
+    const r = canvas.getBoundingClientRect();
+    showTip({ clientX: r.left - 10, clientY: r.bottom - 6 }, lines);
+    announce("place", tip.textContent);
+  }
+
+  // The keyboard's place on a canvas: dashed black over white, unlike anything the data draws.
+  function drawPlace(ctx, shape) {
+    for (const [colour, width, dash] of [["#fff", 6, []], ["#111", 2, [4, 3]]]) {
+      ctx.beginPath();
+      if (shape.line) {
+        ctx.moveTo(shape.line[0], shape.line[1]);
+        ctx.lineTo(shape.line[2], shape.line[3]);
+      } else if (shape.box) {
+        const [x, y, w, h] = shape.box;
+        ctx.rect(x - 4, y - 4, w + 8, h + 8);
+      } else {
+        const [x, y, r] = shape.circle;
+        ctx.arc(x, y, r, 0, 2 * Math.PI);
+      }
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width;
+      ctx.setLineDash(dash);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
   }
 
   function edgeTarget(e) {
     return {
-      x: (e.x1 + e.x2) / 2, y: (e.y1 + e.y2) / 2,
+      shape: { line: [e.x1, e.y1, e.x2, e.y2] },
       tip: () => weightTip(e.name, e.index, `from unit ${e.i + 1} of layer ${e.l} to unit ${e.j + 1} of layer ${e.l + 1}`),
       select: () => selectWeight(e.name, e.index),
     };
   }
   function biasTarget(b) {
     return {
-      x: b.x + 5, y: b.y + 5,
+      shape: { box: [b.x, b.y, 10, 10] },
       tip: () => weightTip(b.name, b.index, `bias of unit ${b.j + 1} in layer ${b.l}`),
       select: () => selectWeight(b.name, b.index),
+    };
+  }
+  function unitTarget(n, size) {
+    return {
+      shape: { box: [n.x - size / 2, n.y - size / 2, size, size] },
+      tip: () => (n.l === 0 ? [`input x${n.j + 1}`] : unitTip(n)),
     };
   }
 
@@ -703,9 +867,7 @@
       if (x >= b.x - 2 && x <= b.x + 12 && y >= b.y - 2 && y <= b.y + 12) return biasTarget(b);
     }
     for (const n of L.nodes) {
-      if (Math.abs(x - n.x) <= L.node / 2 && Math.abs(y - n.y) <= L.node / 2) {
-        return n.l === 0 ? { tip: () => [`input x${n.j + 1}`] } : { tip: () => unitTip(n) };
-      }
+      if (Math.abs(x - n.x) <= L.node / 2 && Math.abs(y - n.y) <= L.node / 2) return unitTarget(n, L.node);
     }
     let best = null, bestD = 16;
     for (const e of L.edges) {
@@ -799,6 +961,7 @@
       ctx.fillRect(b.x, b.y, 10, 10);
       ctx.lineWidth = 1; ctx.strokeStyle = "#344054"; ctx.strokeRect(b.x, b.y, 10, 10);
     }
+    if (netAt !== null && document.activeElement === L.canvas) drawPlace(ctx, L.keys.places[netAt].shape);
     stats.saturation = tr.saturation;
   }
 
@@ -819,7 +982,6 @@
       lines.push(`step ${tr.last.step}: ∂L/∂p = ${packedAt(tr.last.grads[name], index).s} on a batch of ${tr.last.n_rows}`);
       lines.push(`Δp = ${packedAt(tr.last.delta[name], index).s} (what the optimizer changed)`);
     }
-    lines.push("click to follow this parameter");
     return lines;
   }
 
@@ -891,25 +1053,20 @@
   let pointsKey = null;
   function drawPoints(tr, ctx, canvas) {
     if (!tr.points) return;
-    const key = JSON.stringify([tr.points.key, tr.points.train.length, selectedPoint, tr.heat.extent]);
+    const place = document.activeElement === canvas ? pointAt : null;
+    const key = JSON.stringify([tr.points.key, tr.points.train.length, selectedPoint, place, tr.heat.extent]);
     if (key !== pointsKey) { // the points change rarely: drawn once into a layer
       pointsKey = key;
       pointsLayer.width = canvas.width; pointsLayer.height = canvas.height;
-      drawPointsOn(tr, pointsLayer.getContext("2d"), canvas);
+      drawPointsOn(tr, pointsLayer.getContext("2d"), canvas, place);
     }
     ctx.drawImage(pointsLayer, 0, 0);
   }
 
-  function drawPointsOn(tr, ctx, canvas) {
+  function drawPointsOn(tr, ctx, canvas, place) {
     const draw = (rows, test) => rows.forEach(([x, y, label], i) => {
       const [px, py] = toCanvas(tr, canvas, x, y);
-      const col = PALETTE[label % PALETTE.length];
-      ctx.beginPath();
-      ctx.arc(px, py, 3.2, 0, 2 * Math.PI);
-      ctx.fillStyle = test ? "#fff" : `rgb(${col[0]},${col[1]},${col[2]})`;
-      ctx.strokeStyle = test ? `rgb(${col[0]},${col[1]},${col[2]})` : "#fff";
-      ctx.lineWidth = test ? 1.6 : 1;
-      ctx.fill(); ctx.stroke();
+      drawMarker(ctx, label, px, py, 3.4, test);
       if (!test && i === selectedPoint) {
         ctx.beginPath(); ctx.arc(px, py, 7, 0, 2 * Math.PI);
         ctx.strokeStyle = "#111"; ctx.lineWidth = 2; ctx.stroke();
@@ -917,6 +1074,44 @@
     });
     draw(tr.points.test, true);
     draw(tr.points.train, false);
+    if (place !== null && place < tr.points.train.length) {
+      const [x, y] = tr.points.train[place];
+      drawPlace(ctx, { circle: [...toCanvas(tr, canvas, x, y), 9] });
+    }
+  }
+
+  // A class's mark: its colour and its shape (circle, square, triangle, diamond); filled for a
+  // training point, hollow for a test point.
+  function drawMarker(ctx, label, x, y, r, hollow) {
+    const colour = `rgb(${PALETTE[label % PALETTE.length].join(",")})`;
+    const shape = MARKERS[label % MARKERS.length];
+    ctx.beginPath();
+    if (shape === "circles") ctx.arc(x, y, r, 0, 2 * Math.PI);
+    else if (shape === "squares") ctx.rect(x - 0.85 * r, y - 0.85 * r, 1.7 * r, 1.7 * r);
+    else if (shape === "triangles") {
+      ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.1 * r, y + 0.8 * r); ctx.lineTo(x - 1.1 * r, y + 0.8 * r);
+      ctx.closePath();
+    } else {
+      ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.2 * r, y); ctx.lineTo(x, y + 1.2 * r); ctx.lineTo(x - 1.2 * r, y);
+      ctx.closePath();
+    }
+    ctx.fillStyle = hollow ? "#fff" : colour;
+    ctx.strokeStyle = hollow ? colour : "#fff";
+    ctx.lineWidth = hollow ? 1.6 : 1;
+    ctx.fill(); ctx.stroke();
+  }
+
+  // The classes in words: each one's colour and marker (the map says nothing by colour alone).
+  function renderLegend(tr) {
+    const box = $("legend");
+    box.textContent = "";
+    tr.class_names.forEach((name, k) => {
+      const item = el("span", {}, box);
+      const swatch = el("canvas", { width: 14, height: 14, "aria-hidden": "true" }, item);
+      drawMarker(swatch.getContext("2d"), k, 7, 7, 5, false);
+      item.append(`class ${name}: ${COLOUR_NAMES[k % COLOUR_NAMES.length]} ${MARKERS[k % MARKERS.length]}`);
+    });
+    el("span", {}, box, "filled: training points, hollow: test points");
   }
 
   function drawCurves(tr) {
@@ -953,10 +1148,11 @@
     const key = JSON.stringify([tr.setup.dataset, tr.setup.seed, tr.setup.n_samples, tr.setup.noise, tr.setup.test_fraction, tr.setup.csv_name]);
     if (points && points.key === key) return;
     points = { key, train: [], test: [] };
+    pointAt = null;
     const data = await request("/api/export", { session, what: "points.json" });
     if (!data || data.error) return;
     points = { key, train: data.train, test: data.test };
-    if (current && current.train) { current.train.points = points; drawHeat(current.train); }
+    if (current && current.train) { current.train.points = points; mapProbs = drawHeat(current.train); }
   }
 
   function renderTrain(frame) {
@@ -966,9 +1162,7 @@
     selectedPoint = tr.inspect.point ? tr.inspect.point.index : null;
     loadPoints(tr);
     tr.points = points;
-    const box = $("train-net");
-    const key = tr.sizes.join("-") + `:${Math.max(box.clientWidth, 260)}`;
-    if (!netLayout || netLayout.key !== key) trainNet(tr.sizes);
+    layoutNet(tr.sizes);
     const formKey = JSON.stringify(tr.setup_text);
     if (!$("setup").elements.length) { buildForm(tr.labels); usedBy = tr.used_by; }
     if (formKey !== drawn.form) { drawn.form = formKey; fillForm(tr.setup_text); }
@@ -978,21 +1172,27 @@
     const msg = $("train-message");
     msg.hidden = !tr.message;
     msg.textContent = tr.message;
-    drawNet(tr, drawHeat(tr));
+    mapProbs = drawHeat(tr);
+    drawNet(tr, mapProbs);
     drawCurves(tr);
     const m = tr.metrics;
     const metrics = $("metrics");
     metrics.textContent = "";
-    for (const [label, key] of [["train loss", "train_loss"], ["test loss", "test_loss"], ["train accuracy", "train_acc"], ["test accuracy", "test_acc"]]) {
+    const texts = [["train loss", "train_loss"], ["test loss", "test_loss"], ["train accuracy", "train_acc"], ["test accuracy", "test_acc"]].map(([label, key]) => {
       el("span", { "data-metric": key, "data-v": String(m[key].v) }, metrics, `${label} ${m[key].s}`);
-    }
+      return `${label} ${m[key].s}`;
+    });
+    // said when a pause or a step leaves it still; while it plays, every frame would be said
+    if (!frame.running) announce("run", [tr.progress, tr.message, texts.join(", ")].filter((t) => t).join(". "));
+    const legendKey = JSON.stringify(tr.class_names);
+    if (legendKey !== drawn.legend) { drawn.legend = legendKey; renderLegend(tr); }
     const labels = $("curve-labels");
     labels.textContent = "";
     el("i", {}, labels, `loss (blue, 0 to ${tr.history_text.loss_max}) and accuracy (green, 0 to 1); solid train, dashed test; ${tr.history_text.steps} steps`);
     const inspectKey = JSON.stringify([tr.inspect, lastFrameRunning]);
     if (inspectKey !== drawn.inspect) { drawn.inspect = inspectKey; renderInspect(tr); }
   }
-  const drawn = { form: null, inspect: null }; // what the DOM shows already
+  const drawn = { form: null, inspect: null, legend: null }; // what the DOM shows already
 
   function lines(box, title, rows) {
     el("h3", {}, box, title);
@@ -1070,24 +1270,41 @@
     command("train.select", { point: selectedPoint, weight: selectedWeight });
   });
 
-  let pointAt = -1;
+  // the keyboard's place among the training points (in the data's order): Left/Right one
+  // point, Up/Down ten, Home/End the first/last
+  let pointAt = null;
+  const POINT_MOVES = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 10, ArrowUp: -10 };
   $("heat").addEventListener("keydown", (e) => {
-    const tr = current && current.train;
-    if (!tr || !points || !points.train.length) return;
-    const n = points.train.length;
-    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
-    if (step) pointAt = (pointAt + step + n) % n;
-    else if ((e.key === "Enter" || e.key === " ") && pointAt >= 0) {
+    if (!current || !current.train || !points || !points.train.length) return;
+    const last = points.train.length - 1;
+    if (e.key in POINT_MOVES) pointAt = pointAt === null ? 0 : Math.max(0, Math.min(last, pointAt + POINT_MOVES[e.key]));
+    else if (e.key === "Home" || e.key === "End") pointAt = e.key === "Home" ? 0 : last;
+    else if ((e.key === "Enter" || e.key === " ") && pointAt !== null) {
       command("train.select", { point: pointAt, weight: selectedWeight });
     } else return;
     e.preventDefault();
-    const canvas = $("heat");
-    const rect = canvas.getBoundingClientRect();
-    const [px, py] = toCanvas(tr, canvas, points.train[pointAt][0], points.train[pointAt][1]);
-    showTip({ clientX: rect.left + px * rect.width / canvas.width, clientY: rect.top + py * rect.height / canvas.height },
-      [`training point ${pointAt} of ${n}, class ${tr.class_names[points.train[pointAt][2]]}`, "Enter follows it"]);
+    showPointPlace();
   });
-  $("heat").addEventListener("blur", hideTip);
+  $("heat").addEventListener("focus", showPointPlace);
+  $("heat").addEventListener("blur", () => {
+    hideTip();
+    if (current && current.train) drawHeat(current.train); // without the keyboard's place
+  });
+
+  function showPointPlace() {
+    if (pointAt === null || !current || !current.train) return;
+    const tr = current.train;
+    tipUnder($("heat"), [`training point ${pointAt} of ${points.train.length}, class ${tr.class_names[points.train[pointAt][2]]}`,
+      "Enter follows it"]);
+    drawHeat(tr);
+  }
+
+  // a window made narrower or a phone turned while nothing trains: the network to its new width
+  window.addEventListener("resize", () => {
+    if (!current || current.mode !== "train" || !mapProbs) return;
+    layoutNet(current.train.sizes);
+    drawNet(current.train, mapProbs);
+  });
 
   $("play").addEventListener("click", () => command(current && current.running ? "train.pause" : "train.play"));
   $("step-sample").addEventListener("click", () => command("train.step", { unit: "sample" }));

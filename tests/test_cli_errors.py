@@ -603,3 +603,21 @@ def test_a_file_path_ending_in_a_slash_is_refused(run_cli, files, tmp_path, comm
     assert notes.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == [
         "notes.txt"
     ]
+
+
+def test_a_plot_that_cannot_be_written_says_the_run_is_saved(run_cli, tmp_path, monkeypatch):
+    """A full disk at the plots named only the plot; the run before it is whole."""
+    import errno
+
+    from backprop.cli import plots
+    from backprop.io import WriteError
+
+    def full(path: Path, data: bytes) -> None:
+        raise WriteError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(plots, "write_atomic", full)
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--epochs", "2", "--out", str(out), "--no-progress")
+    assert_one_line_error(rc, err, "No space left on device",
+                          f"the model, its history and summary are saved in {out}")  # fmt: skip
+    assert {"model.safetensors", "history.csv", "summary.json"} <= {p.name for p in out.iterdir()}

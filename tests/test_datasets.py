@@ -247,6 +247,19 @@ def test_mnist_missing_without_download(tmp_path):
     assert str(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist") in str(info.value)
 
 
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_a_backprop_data_that_names_no_folder_is_said(tmp_path, monkeypatch, kind):
+    """BACKPROP_DATA naming nothing, or a file, was searched past without a word: the error
+    then said 'set BACKPROP_DATA to a folder holding mnist/' to someone who had set it."""
+    target = tmp_path / "data"
+    if kind == "a file":
+        target.write_text("not a folder\n")
+    monkeypatch.setenv("BACKPROP_DATA", str(target))
+    what = "names no folder" if kind == "missing" else "is not a folder"
+    with pytest.raises(DatasetError, match=f"^BACKPROP_DATA={target} {what}; expected the folder"):
+        load_dataset("mnist", download=False)
+
+
 @pytest.fixture
 def fake_mirror(monkeypatch):
     """Mirrors served by a replaced fetch_url, with hashes of small fake files."""
@@ -287,6 +300,9 @@ def test_mnist_download_verifies_and_caches(fake_mirror, tmp_path, capsys):
                     mnist_mod.MNIST_FILES.values()]  # fmt: skip
     load_dataset("mnist")  # now found in the cache: no more fetches
     assert len(calls) == 4 and capsys.readouterr().err == ""
+    # readable as any file the user makes (mkstemp's 0600 hid a shared folder's downloads)
+    mode = 0o666 & ~_umask()
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {oct(mode)}
 
 
 def test_mnist_download_with_wrong_hash_saves_nothing(fake_mirror, monkeypatch):
@@ -378,8 +394,14 @@ def test_mnist1d_is_the_packages_default_dataset():
     np.testing.assert_array_equal(ds.X_train, ref["x"])
     np.testing.assert_array_equal(ds.y_test, ref["y_test"])
     cached = list((Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist1d").glob("*.npz"))
-    assert len(cached) == 1
+    assert len(cached) == 1 and cached[0].stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert load_dataset("mnist1d").sha256() == ds.sha256()  # read back from the cache
+
+
+def _umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def test_mnist1d_sizes_are_checked_and_a_damaged_cache_is_made_again(tmp_path, monkeypatch):

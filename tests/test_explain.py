@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,3 +390,19 @@ def test_only_the_tutorials_own_weights_are_called_the_tutorials(run_cli, tmp_pa
     rc, out, err = run_cli("explain", "--weights", str(path), "--x", "1,2", "--t", "0,1")
     assert rc == 0, err
     assert out.startswith("One backprop step of the tutorial's 2-3-2 network"), out[:80]
+
+
+def test_an_ascii_standard_output_is_told_what_to_do(tmp_path):
+    """Under LC_ALL=C (an ASCII stream) the text failed with Python's "'ascii' codec can't
+    encode character '\\u03b7'"; it is one line saying what to set, and --json still works."""
+    env = dict(os.environ, LC_ALL="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))  # fmt: skip
+    env.pop("PYTHONIOENCODING", None)
+    proc = subprocess.run([sys.executable, "-m", "backprop", "explain"], env=env, cwd=tmp_path,
+                          capture_output=True, timeout=60)  # fmt: skip
+    err = proc.stderr.decode("ascii")
+    assert proc.returncode == 2 and err.count("\n") == 1, err
+    assert err.startswith("Error: standard output's encoding is ") and "--json" in err, err
+    proc = subprocess.run([sys.executable, "-m", "backprop", "explain", "--json"], env=env,
+                          cwd=tmp_path, capture_output=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0 and json.loads(proc.stdout)["eta"] == 0.5

@@ -343,6 +343,11 @@ def test_a_users_own_files_in_out_are_never_replaced(run_cli, tmp_path):
     rc, _, err = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "dangling"), *QUIET)
     assert rc == 2 and "is a symlink to" in err and "which does not exist" in err, err
     assert not (tmp_path / "nowhere").exists()
+    # two links that name each other: a loop (it said the other 'does not exist')
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    rc, _, err = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "loop_a"), *QUIET)
+    assert rc == 2 and "loop_b, a loop of links; expected a folder" in err, err
 
 
 def test_ctrl_c_inside_a_checkpoint_write_names_the_saved_epoch(run_cli, tmp_path, monkeypatch):

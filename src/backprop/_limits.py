@@ -27,6 +27,7 @@ __all__ = [
     "check_limit",
     "describe_bytes",
     "limit",
+    "new_file_mode",
     "open_regular",
     "read_user_file",
 ]
@@ -123,6 +124,14 @@ def check_limit(name: str, n: int, what: str, error: type[Exception] = ValueErro
             f"{what} {_amount(name, n)}; the limit is {_amount(name, cap)} "
             f"(set {LIMITS[name].env} to raise it)"
         )
+
+
+def new_file_mode() -> int:
+    """``0666`` less the process's umask: the mode ``open`` gives a new file (``mkstemp``'s
+    own is 0600, whatever the umask)."""
+    umask = os.umask(0o022)  # (the only way to read it everywhere: set it, and put it back)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _file_type(mode: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime
+import errno
 import io
 import json
 import math
@@ -128,8 +129,9 @@ def _mkdir(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         if folder.is_symlink():  # and names nothing: a link to a folder is a folder
+            names = "a loop of links" if _is_link_loop(folder) else "which does not exist"
             raise UserError(
-                f"--out {folder} is a symlink to {os.readlink(folder)}, which does not exist; "
+                f"--out {folder} is a symlink to {os.readlink(folder)}, {names}; "
                 "expected a folder for the run"
             ) from None
         raise UserError(f"--out {folder} is a file; expected a folder for the run") from None
@@ -141,6 +143,14 @@ def _mkdir(folder: Path) -> None:
         ) from None
     except OSError as e:  # read-only, no permission: say that it was the folder's creation
         raise UserError(f"cannot create the run folder {folder}: {e.strerror or e}") from None
+
+
+def _is_link_loop(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == errno.ELOOP
+    return False
 
 
 def claim_run_dir(folder: Path, config_text: str) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._limits import check_limit, limit
+from .._limits import check_limit, limit, new_file_mode
 from ._base import DatasetError
 from .idx import decompress_gzip, read_idx, read_idx_bytes
 
@@ -226,6 +226,7 @@ def _write_new(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        os.chmod(tmp, new_file_mode())  # (mkstemp's 0600 hid a shared data folder's files)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -252,6 +253,12 @@ def load_mnist_arrays(
     if data_dir is not None and not os.path.isdir(data_dir):  # else silently searched past
         what = " is not a folder" if os.path.exists(data_dir) else ": no such folder"
         raise DatasetError(f"data_dir {os.fspath(data_dir)}{what}")
+    env = os.environ.get("BACKPROP_DATA")
+    if env and not os.path.isdir(env):  # (the error said only 'set BACKPROP_DATA to ...')
+        what = "is not a folder" if os.path.exists(env) else "names no folder"
+        raise DatasetError(
+            f"BACKPROP_DATA={env} {what}; expected the folder that holds mnist/ (or unset it)"
+        )
     found = find_mnist_files(data_dir)
     missing = [k for k, p in found.items() if p is None]
     if missing:

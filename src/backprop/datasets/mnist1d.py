@@ -22,6 +22,7 @@ from importlib import metadata
 
 import numpy as np
 
+from .._limits import new_file_mode
 from .._version import pip_extra
 from ._base import DatasetError
 from .mnist import cache_dir
@@ -96,6 +97,7 @@ def load_mnist1d_arrays(
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            os.chmod(tmp, new_file_mode())  # (mkstemp's own mode is 0600 whatever the umask)
             os.replace(tmp, path)
         except OSError:  # the cache is an optimisation: an unwritable folder is not an error
             if tmp is not None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._limits import LIMITS, check_limit, limit, open_regular
+from .._limits import LIMITS, check_limit, limit, new_file_mode, open_regular
 from .._validation import as_path, check_finite, cut, short_repr, unique_keys
 
 __all__ = [
@@ -163,14 +163,6 @@ def descriptor_of(path: str | os.PathLike) -> int | None:
             return None
         p = os.path.normpath(os.path.join(os.path.dirname(p), target))
     return None
-
-
-def new_file_mode() -> int:
-    """``0666`` less the process's umask: the mode ``open`` gives a new file (``mkstemp``'s
-    own is 0600, whatever the umask)."""
-    umask = os.umask(0o022)  # (the only way to read it everywhere: set it, and put it back)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _replaced_mode(path: Path) -> int:

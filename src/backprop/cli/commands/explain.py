@@ -21,6 +21,7 @@ Notation (as in the seed, indices 1-based on screen, 0-based in code):
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from ...tutorial import (
     parse_vector,
     run_steps,
 )
-from ..app import cli, make_console, require_stdout
+from ..app import UserError, cli, make_console, require_stdout
 from ..options import FilePath, FiniteFloat
 from ..render import WIDTH, fits, paragraph
 
@@ -320,6 +321,24 @@ def render_steps_table(steps: Sequence[SeedStep]) -> Table:
     return table
 
 
+#: The letters the step's text is written with (the seed's notation).
+LETTERS = "ηδσΣ∂←²ε…"
+
+
+def _check_the_letters_print() -> None:
+    """One clear line where standard output cannot print the seed's letters (``LC_ALL=C``:
+    an ASCII stream; the error was Python's ''ascii' codec can't encode character')."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        LETTERS.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        raise UserError(
+            f"standard output's encoding is {encoding}, which cannot print the step's letters "
+            "(eta, delta, sigma, the partial derivative sign...); set a UTF-8 locale or "
+            "PYTHONIOENCODING=utf-8, or use --json"
+        ) from None
+
+
 def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
     """The first step in full (with finite differences), then one row per step if several."""
     first = steps[0]
@@ -395,6 +414,7 @@ def explain(
         objs[0]["finite_difference"] = finite_difference_gradients(seed_steps[0])
         click.echo(json.dumps(objs[0] if steps == 1 else objs))
         return 0
+    _check_the_letters_print()
     console = make_console()
     # the tables are laid out for 80 columns everywhere (split where they would not fit);
     # a narrower terminal wraps the lines rather than rich cutting numbers with …

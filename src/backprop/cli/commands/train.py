@@ -17,7 +17,7 @@ from ... import metrics
 from ..._interrupts import raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
-from ...io import save_model
+from ...io import WriteError, save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
 from ...optimizers import CosineLR
@@ -494,6 +494,13 @@ def _run_training(
         console.print(summary_table(summary, run_dir, written, scaled))
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
+    except WriteError as e:
+        if stage != "drawing the plots":
+            raise
+        # (the line named only the plot, and read as if the run were lost)
+        raise UserError(
+            f"{one_line(e)}; the model, its history and summary are saved in {run_dir}"
+        ) from None
     except BrokenPipeError:  # the reader went away (| head), noticed only at the summary
         silence_stdout()  # (--no-progress prints nothing while it trains): the run is whole
         click.echo(

@@ -188,6 +188,22 @@ def test_resume_continues_bit_identically(run_cli, same_params, in_tmp):
     assert (in_tmp / "a/history.csv").read_text().count("\n") == 9
 
 
+def test_a_csv_runs_summary_names_its_file_as_its_config_does(run_cli, in_tmp):
+    """summary.json said 'data.csv' (as typed) after the run and '/abs/data.csv' after a
+    --resume; it is the resolved path both times, as config.toml has it."""
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{i % 2}\n" for i in range(40))
+    (in_tmp / "data.csv").write_text("a,b,y\n" + rows)
+    args = ["--dataset", "data.csv", "--target", "y", "--no-progress", "--no-plots"]
+    assert run_cli("train", *args, "--epochs", "2", "--out", "r")[0] == 0
+    first = json.loads((in_tmp / "r/summary.json").read_text())["dataset"]
+    assert run_cli("train", "--resume", "r", "--epochs", "3", "--no-progress", "--no-plots")[0] == 0
+    assert first == json.loads((in_tmp / "r/summary.json").read_text())["dataset"]
+    assert (
+        first == str((in_tmp / "data.csv").resolve())
+        and f'dataset = "{first}"' in (in_tmp / "r/config.toml").read_text()
+    )
+
+
 def test_resume_extends_a_run_exactly_and_refuses_one_that_stopped_early(run_cli, in_tmp):
     """--epochs 4 then --resume --epochs 8 equals --epochs 8 (it went on from the restored
     best epoch's weights before); a run that early stopping ended is not resumed (each

@@ -527,7 +527,7 @@ def _summary(
     epochs_run = len(history.epochs)
     epochs_now = epochs_run - start_epoch
     return {
-        "dataset": data.name,
+        "dataset": cfg["dataset"],  # as config.toml has it (a CSV by its resolved path)
         "task": data.task,
         "train": {},
         "validation": {},

@@ -122,6 +122,14 @@ def test_r2_constant_target_matches_sklearn_force_finite():
     assert r2_score(t, p_off) == pytest.approx(skm.r2_score(t, p_off), rel=1e-12)
 
 
+@pytest.mark.parametrize("value, n", [(0.1, 3), (0.7, 7), (0.3, 11), (0.1, 10)])
+def test_r2_of_a_column_of_one_value_is_the_constant_rule_whatever_its_mean_rounds_to(value, n):
+    """n copies of 0.1 have a computed mean that is not 0.1: SS_tot was 5.8e-34, not 0,
+    and predictions off by 0.001 scored -5.19e27 (scikit-learn's too) where the docs say 0."""
+    t = np.full(n, value)
+    assert r2_score(t, t + 0.001) == 0.0 and r2_score(t, t) == 1.0
+
+
 def test_r2_is_negative_for_worse_than_the_mean():
     t = np.array([1.0, 2.0, 3.0])
     assert r2_score(t, [3.0, 2.0, 1.0]) == pytest.approx(-3.0)  # SS_res 8, SS_tot 2

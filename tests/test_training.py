@@ -557,3 +557,39 @@ def test_validation_data_and_a_validation_fraction_together_are_refused():
     X, y = rng.normal(size=(20, 2)), rng.integers(0, 2, 20)
     with pytest.raises(ValueError, match=r"^validation_fraction=0.5 given with validation_data"):
         fit(MLP([2, 3, 2], seed=0), X, y, validation_data=(X[:4], y[:4]), validation_fraction=0.5)
+
+
+def test_multi_label_targets_get_no_argmax_accuracy():
+    """Several labels a row under binary cross-entropy have no one class: the history's
+    accuracy compared the outputs' argmax with the first label (0.63 where exact match,
+    the scikit-learn wrapper's, was 0.73). One-hot rows keep theirs."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    multi_hot = (X[:, :3] > 0).astype(float)
+    model = MLP([4, 8, 3], "tanh", "identity", "binary_cross_entropy", seed=0)
+    history = fit(model, X, multi_hot, epochs=2, validation_fraction=0.2, progress=False)
+    assert "accuracy" not in history.epochs[-1] and "val_accuracy" not in history.epochs[-1]
+    one_hot = np.eye(3)[rng.integers(0, 3, 60)]
+    model = MLP([4, 8, 3], "tanh", "identity", "binary_cross_entropy", seed=0)
+    history = fit(model, X, one_hot, epochs=2, validation_fraction=0.2, progress=False)
+    assert {"accuracy", "val_accuracy"} <= set(history.epochs[-1])
+
+
+def test_a_single_logit_is_classed_as_predict_classes_classes_it():
+    """A logit just above 0 rounds to p = 0.5 in float32: the history counted it as class 1
+    (z > 0) and predict_classes as class 0 (p > 0.5)."""
+    model = MLP([1, 1], "tanh", "identity", "binary_cross_entropy", dtype="float32", seed=0)
+    model.load_state_dict({"layers.0.W": np.zeros((1, 1), np.float32),
+                           "layers.0.b": np.array([1e-8], np.float32)})  # fmt: skip
+    X, T = np.zeros((4, 1)), np.ones((4, 1))
+    history = fit(model, X, T, lr=1e-30, epochs=1, validation_data=(X, T), progress=False)
+    predicted = float(np.mean(model.predict_classes(X) == 1))
+    assert history.epochs[-1]["val_accuracy"] == predicted == 0.0
+
+
+def test_a_count_of_right_rows_is_exact_past_float32s_integers():
+    from backprop.training.epochs import count_correct
+
+    n = 2**24 + 3  # float32 holds every integer only up to 2**24
+    ones = np.ones((n, 1), np.float32)
+    assert int(count_correct(np, ones, ones, False)) == n

@@ -56,8 +56,8 @@ from .epochs import (
     combined_sample_weights,
     count_correct,
     epoch_callbacks,
-    is_classification,
     new_state,
+    reports_accuracy,
     split_seed,
     train_epochs,
 )
@@ -311,7 +311,7 @@ def fit_data_parallel(
         sw = combined_sample_weights(
             Th, _load_small(sample_weight), class_weight, model.config.loss, model.dtype
         )
-        classify = is_classification(Th, model.config.loss)
+        classify = reports_accuracy(Th, model.config.loss)
         resumed = state is not None
         state = state if state is not None else new_state(model, optimizer, lr, seed)
         model, opt = state.model, state.optimizer

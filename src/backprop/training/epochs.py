@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_sample_weight, is_count, is_finite_number, is_flag, short_repr
+from ..activations import sigmoid
 from ..formatting import plural
 from ..initializers import as_generator
 from ..network import MLP
@@ -36,6 +37,7 @@ __all__ = [
     "is_classification",
     "new_state",
     "predicted_class",
+    "reports_accuracy",
     "restore_best_weights",
     "split_seed",
     "train_epochs",
@@ -43,12 +45,22 @@ __all__ = [
 
 
 def is_classification(T: np.ndarray, loss: str) -> bool:
-    """Whether accuracy makes sense: a cross-entropy loss, or one-hot / 0-1 targets."""
+    """Whether the targets are classes: a cross-entropy loss, or one-hot / 0-1 targets."""
     if loss in ("cross_entropy", "binary_cross_entropy"):
         return True
     if T.shape[1] == 1:
         return bool(np.isin(T, (0.0, 1.0)).all())
     return bool(np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all())
+
+
+def reports_accuracy(T: np.ndarray, loss: str) -> bool:
+    """Whether an epoch's accuracy means something: class targets with one class a row.
+    Multi-label rows (several 1s under binary cross-entropy) have no one class: the argmax
+    of the outputs was compared with the first label (0.63 where exact-match accuracy, the
+    scikit-learn wrapper's, was 0.73), so they get no accuracy."""
+    if not is_classification(T, loss):
+        return False
+    return loss != "binary_cross_entropy" or T.shape[1] == 1 or bool((T.sum(axis=1) == 1).all())
 
 
 def _class_index(key: Any, n_classes: int) -> int | None:
@@ -472,9 +484,12 @@ def split_seed(seed: Any) -> int:
 
 
 def predicted_class(xp: Any, y: Any, logits: bool) -> Any:
-    """The class of each row of outputs (or targets): argmax, or a threshold for one column."""
+    """The class of each row of outputs (or targets): argmax, or for one column ``p > 0.5``
+    with ``p = sigmoid(z)`` for logits, as :meth:`MLP.predict_classes` decides (``z > 0``
+    differed where a logit just above 0 rounds to p = 0.5: 1e-8 in float32)."""
     if y.shape[1] == 1:
-        return xp.astype(y[:, 0] > (0.0 if logits else 0.5), xp.int64)
+        p = sigmoid(xp, y[:, 0]) if logits else y[:, 0]
+        return xp.astype(p > 0.5, xp.int64)
     return xp.argmax(y, axis=1)
 
 
@@ -488,4 +503,4 @@ def class_indices(xp: Any, t: Any) -> Any:
 def count_correct(xp: Any, y: Any, t: Any, logits: bool) -> Any:
     """How many rows the outputs ``y`` classify as the targets ``t`` do."""
     same = predicted_class(xp, y, logits) == predicted_class(xp, t, False)
-    return xp.sum(xp.astype(same, y.dtype))
+    return xp.sum(xp.astype(same, xp.int64))  # (counted in float32, 2**24 + 3 rows made 2**24 + 4)

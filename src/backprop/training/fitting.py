@@ -90,6 +90,10 @@ def fit(
     Returns
     -------
     History
+        Per epoch ``loss`` (and ``val_loss``), and for class targets with one class a row
+        ``accuracy`` (and ``val_accuracy``): the outputs' argmax against the target's, or
+        for one output ``p > 0.5`` as :meth:`MLP.predict_classes`. Multi-label rows (several
+        1s under binary cross-entropy) get no accuracy.
 
     Raises
     ------

@@ -22,9 +22,9 @@ from .epochs import (
     combined_sample_weights,
     count_correct,
     epoch_callbacks,
-    is_classification,
     new_state,
     predicted_class,
+    reports_accuracy,
     split_seed,
     train_epochs,
 )
@@ -60,7 +60,7 @@ def fit_single_process(
     Xh = check_inputs(X, model.n_inputs, dtype=model.dtype)
     Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype, loss=model.config.loss)
     sw = combined_sample_weights(Th, sample_weight, class_weight, model.config.loss, model.dtype)
-    classify = is_classification(Th, model.config.loss)
+    classify = reports_accuracy(Th, model.config.loss)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
     model, opt = state.model, state.optimizer
 
@@ -223,9 +223,12 @@ def run_epoch(
     if ahead is not None:
         ahead()
     sizes = _step_sizes(be, n, batch_size, model.dtype)
-    sums = [xp.sum(step_losses * sizes)]  # the loss summed over rows
-    if classify:  # and the rows classified right
-        sums.append(xp.sum(xp.astype(predicted == labels, be.dtype(model.dtype))))
+    # the loss summed over rows, and the rows classified right (a count: in float64, exact to
+    # 2**53 rows, where float32 miscounted past 2**24)
+    f64 = be.dtype("float64")
+    sums = [xp.astype(xp.sum(step_losses * sizes), f64)]
+    if classify:
+        sums.append(xp.sum(xp.astype(predicted == labels, f64)))
     sums = be.to_numpy(xp.stack(sums)).tolist()  # one read-back from the device
     row = {"loss": sums[0] / n}
     if classify:

@@ -466,6 +466,20 @@ def test_hostile_input_in_a_real_process(hostile, tmp_path, argv):
     assert proc.stdout == ""
 
 
+def _run_python_with_ctrl_c(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -c code`` with SIGINT's default action. A suite started in the background by
+    a non-interactive shell has SIGINT ignored, and the child would inherit that; at a
+    terminal it is the default (see test_cli.py::test_ctrl_c_keeps_the_last_completed_epoch)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code], cwd=cwd, env=dict(os.environ, PYTHONPATH=str(SRC)),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("arrives_as", ["KeyboardInterrupt", "a library's ImportError"])
 def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path, arrives_as):
     """A Ctrl-C while ``import backprop`` runs (delivered by an import hook,
@@ -491,18 +505,7 @@ def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path, arrives_as)
         "sys.argv[0] = 'backprop'\n"
         "import backprop\n"
     )
-    # a suite started in the background by a non-interactive shell has SIGINT ignored, and
-    # the child would inherit that; at a terminal it is the default action (see
-    # test_cli.py::test_ctrl_c_keeps_the_last_completed_epoch)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=tmp_path,
-            env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = _run_python_with_ctrl_c(code, tmp_path)
     assert proc.stderr == "Error: interrupted\n"
     assert proc.returncode == -signal.SIGINT
 
@@ -753,15 +756,7 @@ def test_a_ctrl_c_that_python_swallows_still_stops_the_run(tmp_path):
         "gc.set_threshold(20)\n"
         "sys.exit(main())\n"
     )
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (see above)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=tmp_path,
-            env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True,
-            timeout=120,
-        )  # fmt: skip
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = _run_python_with_ctrl_c(code, tmp_path)
     assert proc.returncode == 130, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("Interrupted:"), proc.stderr

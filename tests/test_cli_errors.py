@@ -197,6 +197,10 @@ def test_no_run_folder_is_left_by_an_error_before_training(run_cli, files, tmp_p
         ("batch_size = 6\nbatch-size = 5\n", ["'batch_size' and 'batch-size' both set"]),
         # JSON keeps the last of a repeated key silently: '{"epochs": 2, "epochs": 3}' ran 3
         ('{"epochs": 2, "epochs": 3}', ["c.json is not valid JSON: duplicate key 'epochs'"]),
+        # a number or a flag as a string ran, though the docs ask for the option's kind
+        ('epochs = "1"\n', ["epochs = '1': expected an integer"]),
+        ('restore_best = "yes"\n', ["restore_best = 'yes': expected true or false"]),
+        ('lr = " 0.1 "\n', ["lr = ' 0.1 ': expected a number"]),
     ],
 )
 def test_bad_config_files(run_cli, tmp_path, content, fragments):
@@ -621,3 +625,94 @@ def test_a_plot_that_cannot_be_written_says_the_run_is_saved(run_cli, tmp_path, 
     assert_one_line_error(rc, err, "No space left on device",
                           f"the model, its history and summary are saved in {out}")  # fmt: skip
     assert {"model.safetensors", "history.csv", "summary.json"} <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--dataset", "moons", "--init-scale", "2"],
+      "--init-scale applies to --init normal, not auto, which takes its scale from the layer"),
+     (["--monitor", "accuracy", "--keep-last"],
+      "--monitor, --restore-best/--keep-last apply with early stopping, which is off in this "
+      "run; give --early-stopping PATIENCE too"),
+     (["--monitor-mode", "max"], "--monitor-mode applies with early stopping")],
+)  # fmt: skip
+def test_options_that_would_do_nothing_are_refused(run_cli, tmp_path, args, message):
+    """--init-scale under an initialiser that ignores it, and the early-stopping options
+    with early stopping off, trained and were recorded in config.toml as if they mattered
+    (the weights were bit-identical to a run without them)."""
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--epochs", "1", "--out", str(out), *args, "--no-plots")
+    assert_one_line_error(rc, err, message)
+    assert not out.exists()
+
+
+def test_a_runs_own_config_with_its_recorded_scale_and_monitor_still_replays(run_cli, tmp_path):
+    """Every config.toml records init_scale and monitor whatever the initialiser and early
+    stopping: replaying one is not refused (only options typed on the command line are)."""
+    quiet = ["--no-plots", "--no-progress"]
+    rc, _, err = run_cli("train", "--dataset", "moons", "--epochs", "1", "--out",
+                         str(tmp_path / "a"), *quiet)  # fmt: skip
+    assert rc == 0, err
+    config = (tmp_path / "a" / "config.toml").read_text()
+    assert "init_scale = " in config and 'monitor = "val_loss"' in config
+    rc, _, err = run_cli("train", "--config", str(tmp_path / "a" / "config.toml"), "--out",
+                         str(tmp_path / "b"), *quiet)  # fmt: skip
+    assert rc == 0, err
+
+
+def test_a_toml_config_with_a_byte_order_mark_is_read(run_cli, tmp_path):
+    """A TOML file saved with a byte-order mark (as some Windows editors do) was 'not valid
+    TOML: Invalid statement (at line 1, column 1)', where the same JSON was read."""
+    config = tmp_path / "bom.toml"
+    config.write_bytes(b'\xef\xbb\xbfepochs = 1\nlayers = "2,3,2"\n')
+    rc, _, err = run_cli("train", "--config", str(config), "--out", str(tmp_path / "r"),
+                         "--no-plots", "--no-progress")  # fmt: skip
+    assert rc == 0, err
+    assert "epochs = 1\n" in (tmp_path / "r" / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["train", "--out", ""], "Invalid value for '--out': expected a path; got an empty string"),
+     (["train", "--resume", ""], "Invalid value for '--resume': expected a path"),
+     (["train", "--data-dir", ""], "Invalid value for '--data-dir': expected a path"),
+     (["train", "--dataset", ""], "--dataset is empty; expected a data set's name or a CSV"),
+     (["train", "--config", ""], "Invalid value for '--config': expected a path"),
+     (["evaluate", ""], "Invalid value for 'MODEL|RUN_DIR': expected a path"),
+     (["predict", "RUN", "-o", ""], "Invalid value for '--output' / '-o': expected a path"),
+     (["export", "RUN", ""], "Invalid value for '[OUT.onnx]': expected a path")],
+)  # fmt: skip
+def test_an_empty_path_is_refused(run_cli, files, tmp_path, monkeypatch, args, message):
+    """pathlib reads '' as '.': --out '' wrote the run into the current folder, --resume ''
+    resumed it, --dataset '' trained toy, and -o '' said 'cannot write .: Device or
+    resource busy'."""
+    monkeypatch.chdir(tmp_path)
+    args = [str(files["run"]) if a == "RUN" else a for a in args]
+    rc, _, err = run_cli(*args)
+    assert_one_line_error(rc, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_path_config_toml_cannot_hold_is_refused_before_training(run_cli, tmp_path):
+    """A file name of bytes that are not UTF-8 trained, then config.toml held '\\udcff',
+    which no TOML reader takes: the run could not be resumed, repeated or evaluated."""
+    name = os.fsdecode(b"d\xff.csv")
+    (tmp_path / name).write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / name), "--target", "y",
+                         "--epochs", "1", "--out", str(out))  # fmt: skip
+    assert_one_line_error(rc, err, "holds characters that config.toml (UTF-8 text) cannot record")
+    assert not out.exists()
+
+
+def test_the_librarys_errors_are_put_in_the_options_words(run_cli, files, tmp_path):
+    """'moons needs n_samples >= 4' and 'use loss='binary_cross_entropy'' named keywords
+    of the library to someone who typed options."""
+    rc, _, err = run_cli("train", "--dataset", "moons", "--n-samples", "3",
+                         "--out", str(tmp_path / "a"))  # fmt: skip
+    assert_one_line_error(rc, err, "moons needs --n-samples >= 4")
+    args = ["--target", "price", "--output-activation", "softmax", "--out", str(tmp_path / "b")]
+    rc, _, err = run_cli("train", "--dataset", str(files["reg"]), *args)
+    assert_one_line_error(rc, err, "--output-activation softmax needs at least 2 outputs",
+                          "use --loss binary_cross_entropy")  # fmt: skip
+    assert "loss='" not in err and "n_samples" not in err

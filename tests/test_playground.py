@@ -867,3 +867,27 @@ def test_bad_weights_file_is_one_clear_error(tmp_path, capsys):
         assert main(["playground", "--no-browser", "--port", "0", "--weights", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"Error: weights file {path}: {fragment}") and err.count("\n") == 1
+
+
+def test_an_ipv6_address_is_served():
+    """--host ::1 was refused ('Address family for hostname not supported'): the server's
+    socket was IPv4 whatever the address, though the URL and Host checks expected IPv6."""
+    import socket
+    import urllib.request
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    srv = make_server("::1", 0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        assert srv.url.startswith("http://[::1]:")
+        with urllib.request.urlopen(srv.url, timeout=10) as response:
+            assert response.status == 200 and b"playground" in response.read()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()

@@ -41,6 +41,7 @@ __all__ = [
     "AUTO_INITIALIZERS",
     "BIAS_INITIALIZERS",
     "INITIALIZERS",
+    "SCALED_INITIALIZERS",
     "as_generator",
     "generator_state",
     "get_bias_initializer",
@@ -94,6 +95,9 @@ INITIALIZERS: dict[str, Initializer] = {
     "he_normal": _he_normal,
 }
 
+
+#: The initialisers that take ``scale``; the others derive theirs from the layer's sizes.
+SCALED_INITIALIZERS: tuple[str, ...] = ("normal",)
 
 #: What ``init="auto"`` draws for a layer, by the layer's activation.
 AUTO_INITIALIZERS: dict[str, str] = {

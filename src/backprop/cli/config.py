@@ -4,6 +4,7 @@ from the data, and the model, optimizer and data set built from the result."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,7 @@ def _parse_toml_config(text: bytes, path: Path) -> Any:
                 "of backprop on Python 3.10: pip install tomli"
             ) from None
     try:
-        return tomllib.loads(text.decode("utf-8"))
+        return tomllib.loads(text.decode("utf-8-sig"))  # (a byte-order mark, as for JSON)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
 
@@ -252,10 +253,12 @@ def _value_kind(param: click.Parameter) -> str:
 
 
 def _has_kind(value: Any, kind: str) -> bool:
-    """Whether a parsed TOML/JSON ``value`` is of ``kind`` (:func:`_value_kind`); strings
-    are also left to the option's own conversion, as on the command line."""
+    """Whether a parsed TOML/JSON ``value`` is of ``kind`` (:func:`_value_kind`); layer
+    sizes may also be a string, as on the command line (``"2,3,2"``). A number or a flag
+    as a string (``epochs = "1"``, ``restore_best = "yes"``) is not of its kind: the docs
+    say so, and the file's own types are what it means."""
     if isinstance(value, str):
-        return True
+        return kind == "a string" or kind.startswith("a list")
     if isinstance(value, bool):
         return kind == "true or false"
     if kind == "an integer":
@@ -285,6 +288,8 @@ FIXED_TEST_SPLIT = ("mnist", "mnist1d")
 
 def load_data(values: dict[str, Any]) -> Any:
     """The dataset named by the options (``toy`` by default)."""
+    if values.get("dataset") == "":  # (it trained toy without a word)
+        raise UserError("--dataset is empty; expected a data set's name or a CSV file's path")
     name = values.get("dataset") or "toy"
     if name in FIXED_TEST_SPLIT and values.get("test_fraction") is not None:
         raise UserError(  # (it was ignored, and config.toml recorded it)
@@ -311,12 +316,18 @@ def load_data(values: dict[str, Any]) -> Any:
 
 
 def _as_options(message: str, keywords: Any) -> str:
-    """A data set error in the words of the command line: ``n_samples does not apply``
-    becomes ``--n-samples does not apply``, ``(target=...)`` ``(--target COLUMN)``."""
+    """A library's error in the words of the command line: ``n_samples does not apply``
+    becomes ``--n-samples does not apply``, ``needs n_samples >= 4`` ``needs --n-samples
+    >= 4``, ``loss='mse'`` and ``loss 'mse'`` ``--loss mse``, ``(target=...)`` ``(--target
+    COLUMN)``. A keyword without ``_`` is a word of prose too ('the loss'): it is an option
+    only at the start or before its value."""
     message = message.replace("(target=...)", "(--target COLUMN)")
     for key in keywords:
-        if message.startswith(f"{key} "):
-            return f"--{key.replace('_', '-')} {message[len(key) + 1 :]}"
+        option = f"--{key.replace('_', '-')}"
+        message = re.sub(rf"(?<![-\w]){key}(?:=| )'([^']*)'", rf"{option} \1", message)
+        message = re.sub(rf"(?<![-\w]){key}=", f"{option} ", message)
+        if "_" in key or message.startswith(f"{key} "):
+            message = re.sub(rf"(?<![-\w]){key}(?!\w)", option, message)
     return message
 
 
@@ -456,6 +467,11 @@ def validation_split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+#: The options ``build_model`` hands to :class:`MLP` by the same names.
+MODEL_KEYWORDS = ("output_activation", "activation", "loss", "init_scale", "init", "bias_init",
+                  "dropout", "dtype", "seed", "backend", "device")  # fmt: skip
+
+
 def build_model(cfg: dict[str, Any]) -> MLP:
     """The model ``cfg`` describes; UserError for a backend that is not there, or an
     ``--init-scale`` so large that the initial weights overflow the dtype."""
@@ -478,6 +494,8 @@ def build_model(cfg: dict[str, Any]) -> MLP:
             )
     except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
         raise UserError(one_line(e)) from None
+    except ValueError as e:  # the network's own checks, named by their keywords
+        raise UserError(_as_options(one_line(e), MODEL_KEYWORDS)) from None
     to_numpy = model.backend.to_numpy  # no copy on the numpy backend
     finite = all(np.isfinite(to_numpy(w)).all() for w in model.params.values())
     if not finite:
@@ -530,13 +548,29 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))  # JSON's escapes are valid in a TOML basic string
 
 
+def _not_utf8(value: Any) -> bool:
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:  # a file name's undecodable bytes, as surrogates
+        return True
+    return False
+
+
 def config_to_toml(cfg: dict[str, Any]) -> str:
     """The resolved configuration as TOML that ``--config`` reads back (None values omitted)."""
     lines = ["# backprop train: the fully resolved configuration of this run.",
              "# Re-run it with: backprop train --config config.toml --out NEW_DIR"]  # fmt: skip
     for key in CONFIG_KEYS:
         if cfg.get(key) is not None:
-            lines.append(f"{key} = {_toml_value(cfg[key])}")
+            value = cfg[key]
+            if _not_utf8(value):
+                # (a path of bytes that are not UTF-8 was written as '\udcff', which no
+                # TOML reader takes: the run trained, then could not be resumed or repeated)
+                raise UserError(
+                    f"--{key.replace('_', '-')} {_short(value)} holds characters that "
+                    "config.toml (UTF-8 text) cannot record; rename it"
+                )
+            lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

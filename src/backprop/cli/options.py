@@ -25,6 +25,7 @@ __all__ = [
     "CONFIG_PARAMS",
     "FilePath",
     "FiniteFloat",
+    "PathValue",
     "SizesType",
     "choice",
     "config_option",
@@ -54,14 +55,26 @@ class FiniteFloat(click.FloatRange):
         return rv
 
 
-class FilePath(click.Path):
-    """A file's path, as a :class:`~pathlib.Path`. A trailing ``/`` names a folder, and is
-    refused as the shell refuses it ('Is a directory', 'Not a directory'): pathlib drops it,
-    so ``-o notes.txt/`` overwrote the file ``notes.txt`` and ``-o new/`` wrote a file
-    ``new``."""
+class PathValue(click.Path):
+    """A path, as a :class:`~pathlib.Path`, never empty: pathlib reads ``""`` as ``.``, the
+    current folder (``--out ''`` wrote the run there, ``--resume ''`` resumed it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(path_type=Path, **kwargs)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("expected a path; got an empty string", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class FilePath(PathValue):
+    """A file's path. A trailing ``/`` names a folder, and is refused as the shell refuses
+    it ('Is a directory', 'Not a directory'): pathlib drops it, so ``-o notes.txt/``
+    overwrote the file ``notes.txt`` and ``-o new/`` wrote a file ``new``."""
 
     def __init__(self) -> None:
-        super().__init__(dir_okay=False, path_type=Path)
+        super().__init__(dir_okay=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and value.endswith(("/", os.sep)):
@@ -169,7 +182,7 @@ def _data_options(defaults: str = "") -> Callable:
         click.option("--target", metavar="COLUMN", help="The target column of a CSV dataset."),
         click.option(
             "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=PathValue(file_okay=False),
             help="Folder with the data files (MNIST). "
             "[default: $BACKPROP_DATA, then a per-user cache]",
         ),

@@ -74,7 +74,8 @@ def playground(port: int, host: str, no_browser: bool, weights: Path | None) -> 
     click.echo(f"backprop playground: {url}", err=to_stderr)
     click.echo("Ctrl-C stops it.", err=to_stderr)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"Warning: listening on {host}, not only this machine.", err=True)
+        where = host or "every address of this machine"  # ('' binds them all)
+        click.echo(f"Warning: listening on {where}, not only this machine.", err=True)
     if not no_browser:
         webbrowser.open(url)
     try:

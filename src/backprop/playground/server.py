@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import socket
 import threading
 import time
 import traceback
@@ -67,6 +68,8 @@ class PlaygroundServer(ThreadingHTTPServer):
     def __init__(
         self, host: str, port: int, tutorial_start: dict[str, Any] | None = None, quiet: bool = True
     ) -> None:
+        if ":" in host:  # an IPv6 address (::1): the server's socket is IPv4 unless told
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), PlaygroundHandler)
         self.token = secrets.token_urlsafe(24)
         self.tutorial_start = tutorial_start

@@ -24,7 +24,7 @@ from ..datasets import DatasetError, load_dataset
 from ..datasets.tabular import read_csv_header
 from ..formatting import number, numbers, packed
 from ..gradcheck import finite_difference, finite_differences
-from ..initializers import INITIALIZERS
+from ..initializers import INITIALIZERS, SCALED_INITIALIZERS
 from ..io import save_model
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, get_optimizer, optimizers_taking
@@ -102,8 +102,8 @@ def _used_by(setting: str) -> tuple[str, list[str], str]:
 #: nothing under he_uniform, the default, and a learner changed it and saw nothing).
 USED_BY = {
     "init_scale": (
-        "init", ["normal"], "the normal initialiser only (the others take their scale from "
-        "the layer sizes)",
+        "init", list(SCALED_INITIALIZERS),
+        "the normal initialiser only (the others take their scale from the layer sizes)",
     ),
     **{setting: _used_by(setting) for setting in OPTIMIZER_FIELDS},
 }  # fmt: skip

@@ -19,14 +19,14 @@ from ..config import (
     output_classes,
 )
 from ..handles import DATA_KEYS, model_inputs, open_handle
-from ..options import Count, choice, device_options, run_data_options
+from ..options import Count, PathValue, choice, device_options, run_data_options
 from ..render import report_tables
 
 __all__ = ["evaluate"]
 
 
 @cli.command(short_help="A model's metrics and confusion matrix on a data set.")
-@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=PathValue())
 @run_data_options
 @click.option(
     "--seed",

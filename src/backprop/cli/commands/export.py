@@ -10,13 +10,13 @@ from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import is_classifier, load_data, load_model_file
 from ..handles import open_handle
-from ..options import FilePath
+from ..options import FilePath, PathValue
 
 __all__ = ["export"]
 
 
 @cli.command(short_help="A model (or a run folder's) as an ONNX graph.")
-@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=PathValue())
 @click.argument(
     "out_path",
     metavar="[OUT.onnx]",

@@ -26,16 +26,14 @@ from ..config import (
     output_classes,
 )
 from ..handles import Handle, model_inputs, open_handle
-from ..options import FilePath, device_options
+from ..options import FilePath, PathValue, device_options
 
 __all__ = ["predict"]
 
 
 @cli.command(short_help="Predictions for a CSV file's rows, or a run's test split.")
-@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path(path_type=Path))
-@click.argument(
-    "input_path", metavar="[INPUT.csv]", required=False, type=click.Path(path_type=Path)
-)
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=PathValue())
+@click.argument("input_path", metavar="[INPUT.csv]", required=False, type=PathValue())
 @click.option(
     "--output",
     "-o",

@@ -17,6 +17,7 @@ from ... import metrics
 from ..._interrupts import raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
+from ...initializers import SCALED_INITIALIZERS
 from ...io import WriteError, save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
@@ -48,7 +49,14 @@ from ..config import (
     resolve,
     validation_split,
 )
-from ..options import config_option, data_options, device_options, model_options, optimizer_options
+from ..options import (
+    PathValue,
+    config_option,
+    data_options,
+    device_options,
+    model_options,
+    optimizer_options,
+)
 from ..render import run_header, summary_table
 from ..run_folder import (
     CONFIG_FILE,
@@ -99,6 +107,31 @@ def _targets(model: MLP, data: Any, split: str) -> np.ndarray:
     return T if pre is None or not pre.scales_targets else pre.scale_targets(T)
 
 
+def _refuse_options_that_do_nothing(ctx: click.Context, cfg: dict[str, Any]) -> None:
+    """Options typed on the command line that this run would ignore: --init-scale with an
+    initialiser that takes its scale from the layer sizes, the early-stopping options with
+    early stopping off. (They ran, and config.toml recorded them as if they had mattered. A
+    config file's values are left alone: every run's config.toml records them all.)"""
+    typed = {
+        name for name in ("init_scale", "monitor", "monitor_mode", "restore_best")
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }  # fmt: skip
+    if "init_scale" in typed and cfg["init"] not in SCALED_INITIALIZERS:
+        raise UserError(
+            f"--init-scale applies to --init {' or '.join(SCALED_INITIALIZERS)}, not "
+            f"{cfg['init']}, which takes its scale from the layer sizes"
+        )
+    early = typed & {"monitor", "monitor_mode", "restore_best"}
+    if early and not cfg["early_stopping"]:
+        names = {"monitor": "--monitor", "monitor_mode": "--monitor-mode",
+                 "restore_best": "--restore-best/--keep-last"}  # fmt: skip
+        raise UserError(
+            f"{', '.join(names[n] for n in sorted(early))} "
+            f"{'applies' if len(early) == 1 else 'apply'} with early stopping, which is off in "
+            "this run; give --early-stopping PATIENCE too"
+        )
+
+
 class KeepLastEpoch:
     """Fit callback: remembers the last completed epoch's weights and the history, so that a
     Ctrl-C mid-epoch can save exactly that epoch's model and history.
@@ -143,12 +176,12 @@ class KeepLastEpoch:
 @config_option
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=PathValue(),
     help="Run folder. [default: runs/<timestamp>-<dataset>]",
 )
 @click.option(
     "--resume",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=PathValue(file_okay=False),
     metavar="RUN_DIR",
     help="Continue the run in RUN_DIR from its last checkpoint (--epochs may raise its target, "
     "but not a cosine schedule's).",
@@ -183,6 +216,7 @@ def train(**options: Any) -> int:
     values = given_options(ctx, options["config_path"])
     data = load_data(values)
     cfg = resolve(values, data)
+    _refuse_options_that_do_nothing(ctx, cfg)
     model = build_model(cfg)
     if data.preprocessing is not None:
         model.preprocessing = data.preprocessing

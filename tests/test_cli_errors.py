@@ -591,7 +591,7 @@ def test_run_folder_and_export_files_follow_the_umask(run_cli, tmp_path):
     assert set(modes.values()) == {"0o600"}, modes
 
 
-@pytest.mark.parametrize("command", ["predict", "export", "config"])
+@pytest.mark.parametrize("command", ["predict", "predict_dot", "export", "config"])
 def test_a_file_path_ending_in_a_slash_is_refused(run_cli, files, tmp_path, command):
     """pathlib drops a trailing '/': `predict -o notes.txt/` overwrote the file notes.txt
     and `export RUN new/` wrote a file named new, where a shell says 'Not a directory'."""
@@ -599,11 +599,13 @@ def test_a_file_path_ending_in_a_slash_is_refused(run_cli, files, tmp_path, comm
     notes.write_text("mine\n")
     args = {
         "predict": ["predict", str(files["run"]), "-o", f"{notes}/"],
+        "predict_dot": ["predict", str(files["run"]), "-o", f"{notes}/."],
         "export": ["export", str(files["run"]), f"{tmp_path / 'new'}/"],
         "config": ["train", "--config", f"{notes}/", "--out", str(tmp_path / "run")],
     }[command]
     rc, _, err = run_cli(*args)
-    assert_one_line_error(rc, err, "ends with '/', a folder's name; expected a file's path")
+    last = "." if command == "predict_dot" else "/"
+    assert_one_line_error(rc, err, f"ends with '{last}', a folder's name; expected a file's path")
     assert notes.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == [
         "notes.txt"
     ]
@@ -716,3 +718,20 @@ def test_the_librarys_errors_are_put_in_the_options_words(run_cli, files, tmp_pa
     assert_one_line_error(rc, err, "--output-activation softmax needs at least 2 outputs",
                           "use --loss binary_cross_entropy")  # fmt: skip
     assert "loss='" not in err and "n_samples" not in err
+
+
+def test_predict_output_refuses_a_write_protected_file(run_cli, files, tmp_path, monkeypatch):
+    """A rename needs only the folder's permission: a file the user may not write (0444,
+    or another user's in a shared folder) was replaced, where a shell's > refuses it.
+    (Root may write anything: the check is os.access, stood in for here.)"""
+    from backprop.cli.commands import predict
+
+    protected = tmp_path / "p.csv"
+    protected.write_text("precious\n")
+    real_access = os.access
+    monkeypatch.setattr(
+        predict.os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode)
+    )
+    rc, _, err = run_cli("predict", str(files["run"]), "-o", str(protected))
+    assert_one_line_error(rc, err, f"cannot write {protected}: Permission denied")
+    assert protected.read_text() == "precious\n"

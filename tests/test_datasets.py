@@ -258,6 +258,14 @@ def test_a_backprop_data_that_names_no_folder_is_said(tmp_path, monkeypatch, kin
     what = "names no folder" if kind == "missing" else "is not a folder"
     with pytest.raises(DatasetError, match=f"^BACKPROP_DATA={target} {what}; expected the folder"):
         load_dataset("mnist", download=False)
+    # where the files are found elsewhere, a stale BACKPROP_DATA is no matter
+    folder = tmp_path / "elsewhere"
+    (folder / "mnist").mkdir(parents=True)
+    for key, f in MNIST_FILES.items():
+        n = 3 if "test" in key else 5
+        shape = (n, 28, 28) if key.endswith("images") else (n,)
+        write_idx(folder / "mnist" / f"{f.name}.gz", np.zeros(shape, np.uint8))
+    assert load_dataset("mnist", data_dir=folder, download=False).n_train == 5
 
 
 @pytest.fixture

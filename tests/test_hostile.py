@@ -254,7 +254,7 @@ CASES: list[tuple[str, list[str], dict[str, str], list[str]]] = [
     ("train: --epochs 10^20", ["train", "--epochs", "100000000000000000000"], {},
      ["--epochs", "not in the range 1<=x<=2**53"]),
     ("train: --n-samples 2*10^9", ["train", "--dataset", "moons", "--n-samples", "2000000000"],
-     {}, ["moons: n_samples asks for 2000000000 samples", "BACKPROP_MAX_SAMPLES"]),
+     {}, ["moons: --n-samples asks for 2000000000 samples", "BACKPROP_MAX_SAMPLES"]),
     # counts and seeds beyond what a checkpoint holds: a run that starts must resume
     ("train: a 400-digit --seed", ["train", "--seed", "9" * 400], {},
      ["--seed", "9" * 60 + "... is not in the range 0<=x<=2**53"]),
@@ -788,6 +788,15 @@ def test_standard_output_that_fails_is_named_and_the_run_folder_is_released(tmp_
     proc = _backprop(["train", "--dataset", "moons", "--epochs", "2", "--out", str(mine),
                       "--no-progress", "--no-plots"], tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    # the commands that print their result (click.echo tries an empty write first and
+    # ignores its error: silencing stdout there sent the result to /dev/null, status 0)
+    for args in (["predict", str(mine)], ["evaluate", str(mine), "--json"],
+                 ["explain", "--json"], ["--help"]):  # fmt: skip
+        with open("/dev/full", "w") as full:
+            proc = _backprop(args, tmp_path, capture_output=False, stdout=full,
+                             stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr == "Error: cannot write standard output: No space left on device\n"
 
 
 @pytest.mark.parametrize(
@@ -848,7 +857,7 @@ def test_output_closed_during_a_quiet_run_is_said_once_the_run_is_whole(tmp_path
     status 1 and no word (docs/cli.md promises 130 and 'Output closed')."""
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backprop", "train", "--epochs", "300", "--no-progress",
+        [sys.executable, "-m", "backprop", "train", "--epochs", "1500", "--no-progress",
          "--no-plots", "--out", str(out)],
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(SRC)), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,

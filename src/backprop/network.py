@@ -526,7 +526,8 @@ class MLP:
     def predict_classes(self, X: Any) -> np.ndarray:
         """The index of the largest output for each row, as a NumPy int array ``(n_samples,)``.
 
-        With a single output, the class is ``output > 0.5`` (``> 0`` for logits)."""
+        With a single output, the class is ``p > 0.5``, ``p`` the output (for logits, its
+        sigmoid, as :meth:`predict` gives it)."""
         out = self.backend.to_numpy(self.predict(X))
         if out.shape[1] == 1:
             return (out[:, 0] > 0.5).astype(np.intp)

@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rv = _run(args)
             if rv in (0, None):  # a Ctrl-C that Python dropped inside a callback
                 raise_if_swallowed()
+            if sys.stdout is not None:  # what is still buffered fails here, not in Python's
+                sys.stdout.flush()  # exit (where a full disk went unreported)
         except BaseException as e:
             if debug or not isinstance(e, Exception | KeyboardInterrupt):
                 raise  # SystemExit, or BACKPROP_DEBUG=1: the traceback
@@ -147,6 +149,9 @@ def _report(e: BaseException) -> tuple[str, int]:
     if isinstance(e, BrokenPipeError):  # the reader of stdout went away (| head): quietly
         silence_stdout()
         return "", EXIT_FAILED
+    if isinstance(e, WriteError) and e.filename == STDOUT_NAME:
+        silence_stdout()  # (Python's own flush at exit would fail again, with a traceback)
+        return one_line(e), EXIT_USAGE
     if isinstance(e, MemoryError):
         detail = one_line(e) if str(e) else "an allocation failed"
         return f"not enough memory: {detail}", EXIT_USAGE
@@ -191,10 +196,15 @@ class _NamedStdout:
 
 
 def _named(e: OSError) -> OSError:
+    """No side effect here: click.echo tries an empty write first and ignores what it
+    raises (silencing stdout then sent the real output to /dev/null, with status 0)."""
     if isinstance(e, BrokenPipeError):
         return e
-    silence_stdout()  # (Python's own flush at exit would fail again, with a traceback)
-    return WriteError(e.errno, e.strerror or str(e), "standard output")
+    return WriteError(e.errno, e.strerror or str(e), STDOUT_NAME)
+
+
+#: How a failing standard output is named in the error line.
+STDOUT_NAME = "standard output"
 
 
 def require_stdout(what: str) -> None:

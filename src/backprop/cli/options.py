@@ -69,16 +69,20 @@ class PathValue(click.Path):
 
 
 class FilePath(PathValue):
-    """A file's path. A trailing ``/`` names a folder, and is refused as the shell refuses
-    it ('Is a directory', 'Not a directory'): pathlib drops it, so ``-o notes.txt/``
-    overwrote the file ``notes.txt`` and ``-o new/`` wrote a file ``new``."""
+    """A file's path. A last ``/``, ``.`` or ``..`` names a folder, and is refused as the
+    shell refuses it ('Is a directory', 'Not a directory'): pathlib drops ``/`` and ``.``,
+    so ``-o notes.txt/`` (or ``notes.txt/.``) overwrote the file ``notes.txt`` and ``-o
+    new/`` wrote a file ``new``."""
 
     def __init__(self) -> None:
         super().__init__(dir_okay=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and value.endswith(("/", os.sep)):
-            message = f"{value!r} ends with '/', a folder's name; expected a file's path"
+        last = "/" if isinstance(value, str) and value.endswith(("/", os.sep)) else None
+        if isinstance(value, str) and os.path.basename(value) in (".", ".."):
+            last = os.path.basename(value)
+        if last is not None:
+            message = f"{value!r} ends with '{last}', a folder's name; expected a file's path"
             self.fail(message, param, ctx)
         return super().convert(value, param, ctx)
 

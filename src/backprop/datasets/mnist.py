@@ -253,14 +253,14 @@ def load_mnist_arrays(
     if data_dir is not None and not os.path.isdir(data_dir):  # else silently searched past
         what = " is not a folder" if os.path.exists(data_dir) else ": no such folder"
         raise DatasetError(f"data_dir {os.fspath(data_dir)}{what}")
+    found = find_mnist_files(data_dir)
+    missing = [k for k, p in found.items() if p is None]
     env = os.environ.get("BACKPROP_DATA")
-    if env and not os.path.isdir(env):  # (the error said only 'set BACKPROP_DATA to ...')
+    if missing and env and not os.path.isdir(env):  # (said only 'set BACKPROP_DATA to ...')
         what = "is not a folder" if os.path.exists(env) else "names no folder"
         raise DatasetError(
             f"BACKPROP_DATA={env} {what}; expected the folder that holds mnist/ (or unset it)"
         )
-    found = find_mnist_files(data_dir)
-    missing = [k for k, p in found.items() if p is None]
     if missing:
         names = ", ".join(MNIST_FILES[k].name + ".gz" for k in missing)
         if not download:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -145,6 +146,9 @@ def _write_output(output: Path, data: bytes) -> None:
                 f.write(data)
             return
         target = Path(os.path.realpath(output)) if output.is_symlink() else output
+        if info is not None and not os.access(target, os.W_OK):  # (a rename needs only the
+            # folder's permission: a write-protected file was replaced where > refuses it)
+            raise WriteError(errno.EACCES, os.strerror(errno.EACCES), str(output))
         try:
             write_atomic(target, data)
         except WriteError as e:
@@ -157,8 +161,9 @@ def _write_output(output: Path, data: bytes) -> None:
         if info is not None and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
             try:
                 os.chown(target, info.st_uid, info.st_gid)
-            except OSError:  # only root may give a file away: it is this user's now
-                pass
+            except OSError:  # only root may give a file away: it is this user's now, in
+                with contextlib.suppress(OSError):  # its group still (one of this user's)
+                    os.chown(target, -1, info.st_gid)
     except (WriteError, BrokenPipeError):  # a closed pipe: quietly, as stdout's
         raise
     except OSError as e:  # /dev/full: '[Errno 28] No space left on device', no file named
@@ -172,13 +177,16 @@ _NO_NEW_FILE_HERE = (errno.EACCES, errno.EPERM, errno.EBUSY, errno.EXDEV)
 
 def _write_in_place(output: Path, data: bytes) -> None:
     """``data`` over the file at ``output``, truncating it first (a shell's ``>``)."""
-    try:
-        with open(output, "wb") as f:
+    with open(output, "wb") as f:  # (failing here, the file is as it was)
+        try:
             f.write(data)
-    except OSError as e:
-        raise WriteError(
-            e.errno, f"{e.strerror} (written in place: the file is now incomplete)", str(output)
-        ) from None
+            f.flush()
+        except OSError as e:
+            raise WriteError(
+                e.errno,
+                f"{e.strerror} (written in place: the file is now incomplete)",
+                str(output),
+            ) from None
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

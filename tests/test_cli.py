@@ -990,3 +990,39 @@ def test_a_dollar_in_a_column_name_is_drawn_as_written(tmp_path, monkeypatch):
     assert any(t.startswith(r"Revenue \$\$: R²") for t in titles), titles
     labels = [ax.get_xlabel() for fig in drawn for ax in fig.axes]
     assert r"petal \$\$ length" in labels
+
+
+def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_tmp):
+    """A numeric target of 30 integer classes was read as regression, and an id column as
+    a feature, with no option to say otherwise (load_csv had task= and features=) and
+    nothing printed about the task chosen."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    label = (np.digitize(x[:, 0], np.linspace(-2, 2, 29)) % 30).astype(int)
+    rows = "".join(f"{i},{x[i, 0]:.4f},{x[i, 1]:.4f},{label[i]}\n" for i in range(300))
+    (in_tmp / "t.csv").write_text("id,a,b,c\n" + rows)
+    quiet = ["--epochs", "2", "--no-plots", "--no-progress"]
+    rc, out, err = run_cli("train", "--dataset", "t.csv", "--target", "c", "--out", "r1", *quiet)
+    assert rc == 0, err
+    assert "t.csv (regression; --task to choose):" in " ".join(out.split())
+    assert "3-" in out.splitlines()[0]  # id, a, b: three inputs
+    chosen = ["--task", "classification", "--features", "a,b", "--out", "r2", *quiet]
+    rc, out, err = run_cli("train", "--dataset", "t.csv", "--target", "c", *chosen)
+    assert rc == 0, err
+    classes = len(set(label))
+    assert f"t.csv (classification, {classes} classes; --task to choose):" in " ".join(out.split())
+    assert out.splitlines()[0].split()[1].startswith("2-")  # a, b only
+    config = (in_tmp / "r2" / "config.toml").read_text()
+    assert 'task = "classification"' in config and 'features = ["a", "b"]' in config
+    # the run's config repeats it, and evaluate reads the run's columns
+    rc, _, err = run_cli("train", "--config", "r2/config.toml", "--out", "r3", *quiet)
+    assert rc == 0, err
+    assert (in_tmp / "r2/model.safetensors").read_bytes() == (
+        in_tmp / "r3/model.safetensors"
+    ).read_bytes()
+    rc, out, err = run_cli("evaluate", "r2", "--json")
+    assert rc == 0 and len(json.loads(out)["confusion_matrix"]) == classes, err
+    rc, _, err = run_cli("train", "--dataset", "moons", "--task", "regression", "--out", "r4")
+    assert rc == 2 and "--task applies to CSV files" in err, err
+    rc, _, err = run_cli("train", "--dataset", "t.csv", "--target", "c", "--features", "a,a")
+    assert rc == 2 and "'a' is named twice" in err, err

@@ -3,6 +3,7 @@ within 1e-5 in float32, for every activation, every output link, and with input 
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -87,6 +88,10 @@ def test_input_scaling_is_folded_in(tmp_path):
     np.testing.assert_allclose(
         got, model.predict(model.preprocessing.transform(raw)), rtol=1e-5, atol=1e-5
     )
+    # the input's columns are named, in order (a user had to find the order elsewhere)
+    props = {p.key: p.value for p in onnx.load(tmp_path / "m.onnx").metadata_props}
+    assert json.loads(props["feature_names"]) == list("abcdef")
+    assert json.loads(props["class_labels"]) == ["w", "x", "y", "z"]
 
 
 def test_target_scaling_is_folded_in(tmp_path):

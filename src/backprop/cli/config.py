@@ -25,7 +25,7 @@ from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, opt
 from ..preprocessing import in_target_units
 from ..training import EarlyStopping
 from .app import UserError, one_line
-from .options import CONFIG_KEYS, CONFIG_PARAMS, SizesType
+from .options import CONFIG_KEYS, CONFIG_PARAMS, NamesType, SizesType
 
 __all__ = [
     "ADAPTIVE_LR",
@@ -243,6 +243,8 @@ def _value_kind(param: click.Parameter) -> str:
     """What a config file's value for ``param`` must be, in words."""
     if isinstance(param.type, SizesType):
         return "a list of layer sizes such as [2, 3, 2]"
+    if isinstance(param.type, NamesType):
+        return 'a list of column names such as ["age", "height"]'
     if isinstance(param.type, click.types.IntParamType):
         return "an integer"
     if isinstance(param.type, click.types.FloatParamType):
@@ -286,6 +288,11 @@ def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any
 FIXED_TEST_SPLIT = ("mnist", "mnist1d")
 
 
+#: The options ``load_data`` hands to :func:`load_dataset` by the same names.
+DATA_KEYWORDS = ("target", "data_dir", "n_samples", "noise", "test_fraction", "task", "features",
+                 "download")  # fmt: skip
+
+
 def load_data(values: dict[str, Any]) -> Any:
     """The dataset named by the options (``toy`` by default)."""
     if values.get("dataset") == "":  # (it trained toy without a word)
@@ -295,24 +302,11 @@ def load_data(values: dict[str, Any]) -> Any:
         raise UserError(  # (it was ignored, and config.toml recorded it)
             f"--test-fraction does not apply to {name}, whose test split is the published one"
         )
-    kwargs = {
-        k: values[k]
-        for k in (
-            "target",
-            "data_dir",
-            "n_samples",
-            "noise",
-            "test_fraction",
-            "task",
-            "features",
-            "download",
-        )  # fmt: skip
-        if values.get(k) is not None
-    }
+    kwargs = {k: values[k] for k in DATA_KEYWORDS if values.get(k) is not None}
     try:
         return load_dataset(name, seed=values.get("seed", 0), **kwargs)
     except DatasetError as e:  # the library names its keywords; the user gave options
-        raise UserError(_as_options(one_line(e), kwargs)) from None
+        raise UserError(_as_options(one_line(e), DATA_KEYWORDS)) from None
 
 
 def _as_options(message: str, keywords: Any) -> str:

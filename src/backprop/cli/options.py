@@ -103,6 +103,27 @@ class Count(click.IntRange):
         return n
 
 
+class NamesType(click.ParamType):
+    """``id,age`` (or a TOML list ``["id", "age"]``) -> ``("id", "age")``: column names,
+    each once."""
+
+    name = "NAMES"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        items = value if isinstance(value, list) else str(value).split(",")
+        names = [item.strip() if isinstance(item, str) else "" for item in items]
+        if not all(names):
+            self.fail(f"expected column names separated by commas; got {_short(value)}", param, ctx)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            self.fail(f"expected each column once; {_short(twice[0])} is named twice", param, ctx)
+        return tuple(names)
+
+
 class SizesType(click.ParamType):
     """``784,30,10`` (or a TOML list ``[784, 30, 10]``) -> ``(784, 30, 10)``.
 
@@ -184,6 +205,19 @@ def _data_options(defaults: str = "") -> Callable:
     return option_group(
         click.option("--dataset", "-d", metavar="NAME|FILE.csv", help=_dataset_help(defaults)),
         click.option("--target", metavar="COLUMN", help="The target column of a CSV dataset."),
+        click.option(
+            "--task",
+            type=choice(("classification", "regression")),
+            help="A CSV target's task. [default: regression for a numeric target with a "
+            "fraction or more than 20 distinct values, else classification]",
+        ),
+        click.option(
+            "--features",
+            type=NamesType(),
+            metavar="COL,COL",
+            help="A CSV's feature columns (leave out an id or a text column). "
+            "[default: every column but the target]",
+        ),
         click.option(
             "--data-dir",
             type=PathValue(file_okay=False),
@@ -380,7 +414,8 @@ config_option = click.option(
 
 #: The options a config file may set (a run folder's config.toml holds all of them).
 CONFIG_KEYS = (
-    "dataset", "target", "data_dir", "n_samples", "noise", "test_fraction", "target_scaling",
+    "dataset", "target", "task", "features", "data_dir", "n_samples", "noise", "test_fraction",
+    "target_scaling",
     "layers", "activation", "output_activation", "loss", "init", "init_scale", "bias_init",
     "dropout", "dtype", "seed", "backend", "device",
     "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay", "schedule", "step_size",

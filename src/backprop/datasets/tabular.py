@@ -31,6 +31,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
@@ -290,6 +291,27 @@ def _parse_number(cell: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _why(cell: str) -> str:
+    """Why a feature cell is refused, and what to do (the text of a category, a date or a
+    decimal comma said only 'not a finite number')."""
+    text = cell.strip()
+    if not text or text in MISSING_VALUES:
+        what = "is empty" if not text else f"{text!r} reads as a missing value"
+        return (
+            f"the cell {what}; feature columns must hold numbers: fill it in or remove that "
+            "row, or leave the column out (features=...)"
+        )
+    if re.fullmatch(r"[-+]?\d*,\d+", text):
+        return (
+            f"the cell {text!r} is not a finite number: a decimal comma? feature columns must "
+            "hold numbers written with a decimal point"
+        )
+    return (
+        f"the cell {text!r} is not a finite number; feature columns must hold numbers: encode "
+        "a category as numbers (a 0/1 column per value), or leave the column out (features=...)"
+    )
+
+
 class _Target:
     """A target column read row by row: each row's number (NaN when the cell is not one)
     and its label's index among the distinct labels, which are kept only up to a bound
@@ -302,6 +324,7 @@ class _Target:
         self.max_distinct = max_distinct
         self.too_many = False
         self.first_text: tuple[int, str] | None = None  # (line, label) of the first non-number
+        self.first_missing: tuple[int, str] | None = None  # ... of the first MISSING_VALUES mark
         self.n_text = 0  # cells that are not numbers
         self.fractional = False
         self.numbers: set[str] = set()  # distinct numeric labels, up to MAX_CLASSES + 1
@@ -313,6 +336,8 @@ class _Target:
             self.n_text += 1
             if self.first_text is None:
                 self.first_text = (line, label)
+            if self.first_missing is None and label in MISSING_VALUES:
+                self.first_missing = (line, label)
         else:
             self.values.append(v)
             self.fractional = self.fractional or not v.is_integer()
@@ -359,13 +384,7 @@ def _read_columns(
         for k in index:
             v = _parse_number(cells[k])
             if v is None:
-                what = (
-                    "is empty" if not cells[k].strip() else f"{cells[k]!r} is not a finite number"
-                )
-                raise DatasetError(
-                    f"{p}: line {line}, column {header[k]!r}: the cell {what}; "
-                    "feature columns must hold numbers"
-                )
+                raise DatasetError(f"{p}: line {line}, column {header[k]!r}: {_why(cells[k])}")
             numbers.append(v)
         if target is not None:
             label = cells[t].strip()
@@ -471,15 +490,16 @@ def load_csv(
             "most of the column's cells are numbers of a regression target; fill in or "
             "remove that row"
         )
-    if task is None and not numeric and col.numbers:
-        text = {c for c in col.labels if _parse_number(c) is None}
-        if text <= MISSING_VALUES:  # 0, 1 and NA: not three classes
-            line, label = col.first_text  # type: ignore[misc]
-            raise DatasetError(
-                f"{p}: line {line}, target column {target!r}: {label!r} reads as a missing "
-                "value among class labels that are numbers; fill in or remove that row (a "
-                "class of that name: rename it)"
-            )
+    if task is None and col.first_missing is not None and set(col.labels) - MISSING_VALUES:
+        # 0, 1 and NA, or malignant, benign and NA: not three classes (an empty NA class
+        # pulled evaluate's macro F1 down)
+        line, label = col.first_missing
+        kind = "class labels that are numbers" if col.numbers else "the class labels"
+        raise DatasetError(
+            f"{p}: line {line}, target column {target!r}: {label!r} reads as a missing "
+            f"value among {kind}; fill in or remove that row (a class of that name: give "
+            "task='classification')"
+        )
     if task is None:
         many = numeric and (col.too_many or len(col.labels) > MAX_CLASSES)
         task = "regression" if many or (numeric and col.fractional) else "classification"

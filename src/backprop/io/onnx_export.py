@@ -132,7 +132,8 @@ def export_onnx(
     The graph has one input ``"input"`` of shape ``(batch, n_inputs)`` and one output
     ``"output"`` of shape ``(batch, n_outputs)``, both float32. When ``model.preprocessing``
     is set, the input is the raw features and the graph standardises them first
-    (``(x - mean) / scale``). The output is what :meth:`MLP.predict` returns: class
+    (``(x - mean) / scale``), and the model's metadata ``feature_names`` names the input's
+    columns, in order, as a JSON list. The output is what :meth:`MLP.predict` returns: class
     probabilities for the cross-entropy losses (softmax or sigmoid applied); for a model
     trained on standardised targets, in the target's units
     (``model.preprocessing.unscale_targets``).
@@ -223,8 +224,12 @@ def export_onnx(
         producer_version=__version__,
         doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",
     )
-    if labels is not None:
-        helper.set_model_props(onnx_model, {"class_labels": json.dumps(labels)})
+    props = {} if labels is None else {"class_labels": json.dumps(labels)}
+    if model.preprocessing is not None:  # the input's columns, in order (a CSV's header
+        # names them; without them a user had to find the order somewhere else)
+        props["feature_names"] = json.dumps(list(model.preprocessing.feature_names))
+    if props:
+        helper.set_model_props(onnx_model, props)
     onnx.checker.check_model(onnx_model)
     write_atomic(path, onnx_model.SerializeToString())
 

@@ -447,7 +447,14 @@ def _run_training(
     if state is not None:
         keep(state)
 
-    data_line = f"{data.name}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
+    task = ""
+    if str(data.name).lower().endswith(".csv"):  # the task the rule chose, or --task (a
+        # numeric target of 50 integer classes read as regression, and nothing said so)
+        classes = f", {data.n_classes} classes" if data.task == "classification" else ""
+        task = f" ({data.task}{classes}; --task to choose)"
+    data_line = (
+        f"{data.name}{task}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
+    )
     resumed = state.epoch if state is not None else None
     settings = (optimizer if state is None else state.optimizer).hyperparameters()
     header = run_header(

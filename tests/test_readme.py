@@ -80,3 +80,37 @@ def test_no_message_or_doc_installs_the_other_projects_backprop():
     from backprop._version import pip_extra
 
     assert pip_extra("onnx") == "pip install '.[onnx]' in backprop's folder"
+
+
+def test_the_train_sample_is_what_train_prints(run_cli, tmp_path, monkeypatch):
+    """The README's ``backprop train`` output, line for line but for what a run's time and
+    clock make (the run folder's name, the Time line, each epoch's seconds): its losses and
+    accuracies are the engine's, and a change to them fails here."""
+    (sample,) = re.findall(r"```\n(Network  2-3-2.*?)```", README.read_text("utf-8"), re.S)
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli("train")
+    assert rc == 0, err
+
+    def comparable(line: str) -> str | None:
+        line = re.sub(r"\s+\d+\.\d\ds$", "", line.rstrip())  # an epoch's seconds
+        line = re.sub(r"runs/\d{8}-\d{6}-toy", "runs/RUN", line)
+        return None if line.startswith("Time ") or line.strip() == "..." else line
+
+    printed = iter(c for c in map(comparable, out.splitlines()) if c is not None)
+    for line in filter(None, map(comparable, sample.splitlines())):
+        assert any(p == line for p in printed), f"not printed (in order): {line!r}"
+
+
+def test_the_results_the_readme_quotes_are_the_results_pages():
+    """The README copies docs/results.md's medians; a regenerated table must be copied too."""
+    text = (README.parent / "docs" / "results.md").read_text(encoding="utf-8")
+    results = text.split("\n## Summary\n")[1].split("\n## ")[0]
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    quoted = {  # the row, and the decimals the README gives
+        "nielsen1, Nielsen's N(0, 1) biases": 2, "nielsen1, zero initial biases": 2,
+        "nielsen3, Nielsen's N(0, 1) biases": 2, "modern": 2, "mnist1d": 1, "digits": 1,
+    }  # fmt: skip
+    for row, decimals in quoted.items():
+        (line,) = [ln for ln in results.splitlines() if ln.startswith(f"| {row} |")]
+        median = float(re.search(r"(\d+\.\d+)%", line.split("|")[3]).group(1))
+        assert f"{median:.{decimals}f}%" in readme, (row, median)

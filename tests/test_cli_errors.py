@@ -735,3 +735,20 @@ def test_predict_output_refuses_a_write_protected_file(run_cli, files, tmp_path,
     rc, _, err = run_cli("predict", str(files["run"]), "-o", str(protected))
     assert_one_line_error(rc, err, f"cannot write {protected}: Permission denied")
     assert protected.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--epochs", "１２"], "'--epochs': expected a number written with the digits 0-9"),
+     (["--lr", "０.５"], "'--lr': expected a number written with the digits 0-9"),
+     (["--out", "--no-plots"], "'--out': got '--no-plots', an option of this command")],
+)  # fmt: skip
+def test_option_values_that_are_not_what_they_look_like(
+    run_cli, tmp_path, monkeypatch, args, message
+):
+    """--epochs １２ ran 12 epochs (Python's int reads any script's digits) where --layers
+    refused them; '--out --no-plots' made a folder named --no-plots and drew the plots."""
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_cli("train", *args)
+    assert_one_line_error(rc, err, message)
+    assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,7 @@ class FiniteFloat(click.FloatRange):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, bool):  # a TOML or JSON true/false is not a number
             self.fail(f"expected a number; got {_short(value)}", param, ctx)
+        _ascii_only(self, value, param, ctx)
         try:
             rv = super().convert(value, param, ctx)
         except OverflowError:
@@ -65,7 +66,23 @@ class PathValue(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value:
             self.fail("expected a path; got an empty string", param, ctx)
+        if isinstance(value, str) and ctx is not None and value in _option_names(ctx):
+            # ('--out --no-plots' made a folder named --no-plots, and drew the plots)
+            self.fail(f"got {value!r}, an option of this command; expected a path", param, ctx)
         return super().convert(value, param, ctx)
+
+
+def _option_names(ctx: click.Context) -> set[str]:
+    return {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
+
+
+def _ascii_only(
+    kind: click.ParamType, value: Any, param: click.Parameter | None, ctx: click.Context | None
+) -> None:
+    """Digits other than 0-9 refused (Python's int('１２') is 12: --epochs １２ ran 12
+    epochs, where --layers refused them)."""
+    if isinstance(value, str) and not value.isascii():
+        kind.fail(f"expected a number written with the digits 0-9; got {_short(value)}", param, ctx)
 
 
 class FilePath(PathValue):
@@ -97,6 +114,7 @@ class Count(click.IntRange):
         super().__init__(min=minimum)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        _ascii_only(self, value, param, ctx)
         n = click.INT.convert(value, param, ctx)
         if not is_count(n, self.min):
             self.fail(f"{_short(n)} is not in the range {self.min}<=x<=2**53", param, ctx)

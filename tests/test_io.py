@@ -460,3 +460,24 @@ def test_error_is_a_value_error(tmp_path):
     (tmp_path / "x").write_bytes(b"junk")
     with pytest.raises(ValueError):
         load_model(Path(tmp_path / "x"))
+
+
+def test_a_ctrl_c_just_after_the_temporary_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A KeyboardInterrupt between the temporary file's creation and its name reaching the
+    writer (inside mkstemp, after its open) lost the name, and the file stayed: the CLI's
+    Ctrl-C test found '.checkpoint.safetensors.XXXX.tmp' beside the run once in CI."""
+    from backprop.io import safetensors
+
+    real = safetensors._open_new
+
+    def then_ctrl_c(path: str) -> int:
+        os.close(real(path))
+        raise KeyboardInterrupt
+
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(safetensors, "_open_new", then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        safetensors.write_atomic(target, b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+    assert target.read_bytes() == b"old"

@@ -207,12 +207,12 @@ def test_read_only_run_folder(run_cli, reference, tmp_path, monkeypatch):
     shutil.copytree(reference["two"], run)
     before = _contents(run)
 
-    import tempfile
+    from backprop.io import safetensors
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(safetensors, "_open_new", read_only)
     rc, _, err = run_cli(*_resume(run))
     monkeypatch.undo()
     assert rc == 2 and err.count("\n") == 1, err

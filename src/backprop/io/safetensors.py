@@ -19,8 +19,8 @@ import json
 import math
 import os
 import re
+import secrets
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     """Write ``data`` to ``path`` so that ``path`` is always either the old or the new file.
 
     The bytes go to a temporary file in the same directory, created exclusively under a
-    fresh random name (``mkstemp``: a planted file or symlink there is never followed),
+    fresh random name (``O_EXCL``: a planted file or symlink there is never followed),
     flushed and fsynced, then renamed over ``path`` with :func:`os.replace` (atomic on
     POSIX and Windows; a symlink at ``path`` is replaced, not followed), and the directory
     is fsynced so that the rename itself survives a power cut. A crash or a failed write at
@@ -112,11 +112,20 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     path = Path(as_path(path))
     directory = path.parent
     mode = new_file_mode() if exclusive else _replaced_mode(path)
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
-    try:
+        # the name is chosen before the file is made, so that a Ctrl-C at any instant
+        # leaves nothing behind (inside mkstemp, between its open and its return, the
+        # name was lost with the exception, and the file stayed)
+        for _ in range(100):
+            tmp = os.path.join(directory, f".{path.name}.{secrets.token_hex(6)}.tmp")
+            try:
+                fd = _open_new(tmp)
+                break
+            except FileExistsError:
+                tmp = None
+        else:
+            raise WriteError(errno.EEXIST, "no free temporary name beside it", str(path))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -128,14 +137,27 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
         else:
             os.replace(tmp, path)
     except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         if isinstance(e, OSError) and not isinstance(e, FileExistsError | WriteError):
             raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
         raise
     _fsync_dir(directory)
+
+
+#: A temporary file: created here and now, never through a link, binary on Windows.
+_NEW_FILE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
+
+
+def _open_new(path: str) -> int:
+    """A new file at ``path`` (mode 0600 until written), open for writing; FileExistsError
+    when anything, a file or a link, is there."""
+    return os.open(path, _NEW_FILE_FLAGS, 0o600)
 
 
 _DESCRIPTOR = re.compile(r"/(?:proc/(self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/(\d+)")

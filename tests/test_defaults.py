@@ -261,3 +261,24 @@ def test_options_override_the_recipe():
     assert cfg["activation"] == "relu" and cfg["epochs"] == recipe.epochs
     assert resolve({"lr": 0.3}, spirals)["optimizer"] == recipe.optimizer
     assert resolve({"loss": "l2"}, spirals)["output_activation"] == "sigmoid"
+
+
+def test_a_csv_of_more_classes_gets_the_recipe_chosen_for_them(csvs, tmp_path):
+    """More than 3 classes (the tables' most): 100 ReLU units at Adam 1e-3, the candidate
+    docs/defaults.md's 'More classes' table chose (the script's MANY); 3 or fewer keep the
+    table recipe, so iris and its acceptance number are as they were."""
+    from backprop.cli.config import CSV_CLASSIFICATION, CSV_MANY_CLASSES
+
+    spec = importlib.util.spec_from_file_location("choose_defaults", CHOOSE_DEFAULTS)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    chosen = {k: getattr(CSV_MANY_CLASSES, k) for k in script.MANY if k != "weight_decay"}
+    assert chosen == {k: v for k, v in script.MANY.items() if k != "weight_decay"}
+    assert CSV_MANY_CLASSES.weight_decay == script.MANY["weight_decay"]
+    rows = "".join(f"{i % 7},{i % 5},c{i % 4}\n" for i in range(80))
+    (tmp_path / "four.csv").write_text("a,b,y\n" + rows)
+    four = load_dataset(tmp_path / "four.csv", target="y")
+    assert recipe_for(four) is CSV_MANY_CLASSES
+    assert recipe_for(load_dataset(csvs["iris"], target="species")) is CSV_CLASSIFICATION
+    cfg = resolve({"dataset": str(tmp_path / "four.csv"), "target": "y"}, four)
+    assert cfg["layers"] == (2, 100, 4) and cfg["activation"] == "relu" and cfg["lr"] == 1e-3

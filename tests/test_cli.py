@@ -1005,13 +1005,13 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     rc, out, err = run_cli("train", "--dataset", "t.csv", "--target", "c", "--out", "r1", *quiet)
     assert rc == 0, err
     assert "t.csv (regression; --task to choose):" in " ".join(out.split())
-    assert "3-" in out.splitlines()[0]  # id, a, b: three inputs
+    assert out.startswith("Network  3-")  # id, a, b: three inputs
     chosen = ["--task", "classification", "--features", "a,b", "--out", "r2", *quiet]
     rc, out, err = run_cli("train", "--dataset", "t.csv", "--target", "c", *chosen)
     assert rc == 0, err
     classes = len(set(label))
     assert f"t.csv (classification, {classes} classes; --task to choose):" in " ".join(out.split())
-    assert out.splitlines()[0].split()[1].startswith("2-")  # a, b only
+    assert out.startswith("Network  2-")  # a, b only
     config = (in_tmp / "r2" / "config.toml").read_text()
     assert 'task = "classification"' in config and 'features = ["a", "b"]' in config
     # the run's config repeats it, and evaluate reads the run's columns
@@ -1022,7 +1022,45 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     ).read_bytes()
     rc, out, err = run_cli("evaluate", "r2", "--json")
     assert rc == 0 and len(json.loads(out)["confusion_matrix"]) == classes, err
+    # predict of the run folder reads the run's own data (its task and features were
+    # dropped: 'the training rows of t.csv differ from those the run was trained on')
+    rc, out, err = run_cli("predict", "r2")
+    assert rc == 0 and out.startswith("true,label,"), err
+    # evaluate hands --features on to a CSV file for a model without a scaling of its own
+    rc, _, err = run_cli("train", "--dataset", "moons", "--epochs", "1", "--out", "m", *quiet[2:])
+    assert rc == 0, err
+    (in_tmp / "m.csv").write_text("a,b,junk,y\n" + "".join(
+        f"{x[i, 0]:.3f},{x[i, 1]:.3f},{i},{i % 2}\n" for i in range(40)))  # fmt: skip
+    rc, out, err = run_cli("evaluate", "m/model.safetensors", "-d", "m.csv", "--target", "y",
+                           "--features", "a,b", "--json")  # fmt: skip
+    assert rc == 0 and json.loads(out)["n_samples"] == 10, err
     rc, _, err = run_cli("train", "--dataset", "moons", "--task", "regression", "--out", "r4")
     assert rc == 2 and "--task applies to CSV files" in err, err
     rc, _, err = run_cli("train", "--dataset", "t.csv", "--target", "c", "--features", "a,a")
     assert rc == 2 and "'a' is named twice" in err, err
+
+
+def test_a_run_from_before_the_missing_label_rule_resumes_and_predicts(
+    run_cli, in_tmp, monkeypatch
+):
+    """A run trained before 'NA' among text labels was refused has NA as a class, and its
+    config.toml names no task: --resume, predict and a --config rerun were all refused (the
+    rule now wants --task, which --resume does not take). The model's classes say the task."""
+    from backprop.datasets import tabular
+
+    labels = ["malignant", "benign"] * 20 + ["NA"] * 4
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{c}\n" for i, c in enumerate(labels))
+    (in_tmp / "old.csv").write_text("a,b,y\n" + rows)
+    quiet = ["--no-plots", "--no-progress"]
+    with pytest.MonkeyPatch.context() as rule_as_it_was:  # no marks: 'NA' a class
+        rule_as_it_was.setattr(tabular, "MISSING_VALUES", frozenset())
+        rc, _, err = run_cli("train", "--dataset", "old.csv", "--target", "y", "--epochs", "2",
+                             "--out", "old", *quiet)  # fmt: skip
+    assert rc == 0, err
+    assert "task" not in (in_tmp / "old/config.toml").read_text()
+    rc, _, err = run_cli("train", "--dataset", "old.csv", "--target", "y", "--out", "new")
+    assert rc == 2 and "'NA' reads as a missing value" in err  # a new run is told
+    rc, _, err = run_cli("train", "--resume", "old", "--epochs", "3", *quiet)
+    assert rc == 0, err
+    rc, out, err = run_cli("predict", "old")
+    assert rc == 0 and out.startswith("true,label,p_NA,p_benign,p_malignant"), err

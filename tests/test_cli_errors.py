@@ -752,3 +752,26 @@ def test_option_values_that_are_not_what_they_look_like(
     rc, _, err = run_cli("train", *args)
     assert_one_line_error(rc, err, message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_option_words_leave_paths_and_quoted_text_alone(run_cli, files, tmp_path):
+    """The library-to-options rewording ran over every word: a folder named data_dir read
+    '--data-dir/m.csv', a cell 'task=3' read '--task 3'; and predict told the user to leave
+    out a column the model needs, in the library's words ('features=...')."""
+    folder = tmp_path / "data_dir"
+    folder.mkdir()
+    (folder / "m.csv").write_text("n_samples,test_fraction,y\n1,2,p\n3,4,q\n")
+    rc, _, err = run_cli("train", "--dataset", str(folder / "m.csv"), "--target", "label")
+    assert_one_line_error(rc, err, f"{folder / 'm.csv'}: no target column 'label'",
+                          "the columns are: n_samples, test_fraction, y")  # fmt: skip
+    (tmp_path / "cell.csv").write_text("a,b,y\n1,task=3,p\n3,4,q\n")
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "cell.csv"), "--target", "y")
+    assert_one_line_error(rc, err, "the cell 'task=3' is not a finite number",
+                          "leave the column out (--features ...)")  # fmt: skip
+    (tmp_path / "new.csv").write_text("a,b,label\n1,red,x\n")
+    rc, _, err = run_cli("predict", str(files["tiny_run"]), str(tmp_path / "new.csv"))
+    assert_one_line_error(rc, err, "the cell 'red' is not a finite number; the model was "
+                          "trained on numbers in this column")  # fmt: skip
+    assert "features" not in err
+    rc, _, err = run_cli("train", "--out", "--help")
+    assert_one_line_error(rc, err, "got '--help', an option of this command; expected a path")

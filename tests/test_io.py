@@ -481,3 +481,21 @@ def test_a_ctrl_c_just_after_the_temporary_is_made_leaves_nothing(tmp_path, monk
         safetensors.write_atomic(target, b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
     assert target.read_bytes() == b"old"
+
+
+def test_a_ctrl_c_before_the_temporary_has_its_file_object_closes_it(tmp_path, monkeypatch):
+    """Between the temporary's creation and its file object a Ctrl-C leaked the descriptor
+    (and on Windows, where an open file cannot be deleted, the temporary with it)."""
+    from backprop.io import safetensors
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(safetensors.os, "fdopen", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        safetensors.write_atomic(tmp_path / "m.safetensors", b"new")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    if before is not None:
+        assert set(os.listdir("/proc/self/fd")) <= before

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -539,15 +540,24 @@ def test_temporaries_left_by_a_killed_write_are_removed(run_cli, reference, tmp_
     # which stayed through every later resume
     run = tmp_path / "run"
     shutil.copytree(reference["two"], run)
-    left = [run / ".checkpoint.safetensors.k7x2pq9a.tmp", run / ".config.toml.0ab1cd2e.tmp"]
+    left = [
+        run / ".checkpoint.safetensors.k7x2pq9a.tmp",
+        run / ".config.toml.0ab1cd2e.tmp",
+        run / f".model.safetensors.{'3f' * 6}.tmp",
+    ]  # (the names write_atomic makes now)
     for path in left:
         path.write_bytes(b"\0" * 4096)
+    # a config.toml temporary may be another run's claim in progress: only an old one goes
+    claiming = run / ".config.toml.5e5e5e5e5e5e.tmp"
+    claiming.write_text("a claim being written")
+    hour_ago = time.time() - 3600
+    os.utime(left[1], (hour_ago, hour_ago))
     mine = [run / ".notes.tmp", run / "checkpoint.safetensors.tmp"]  # not the writer's names
     for path in mine:
         path.write_text("keep me")
     assert main(_resume(run)) == 0
     assert not any(path.exists() for path in left)
-    assert all(path.read_text() == "keep me" for path in mine)
+    assert all(path.read_text() == "keep me" for path in mine) and claiming.exists()
 
 
 def test_a_checkpoint_whose_optimizer_was_edited_is_refused(run_cli, reference, tmp_path):

@@ -315,22 +315,28 @@ def load_data(values: dict[str, Any]) -> Any:
     try:
         return load_dataset(name, seed=values.get("seed", 0), **kwargs)
     except DatasetError as e:  # the library names its keywords; the user gave options
-        raise UserError(_as_options(one_line(e), DATA_KEYWORDS)) from None
+        raise UserError(_as_options(one_line(e), DATA_KEYWORDS, kwargs)) from None
 
 
-def _as_options(message: str, keywords: Any) -> str:
-    """A library's error in the words of the command line: ``n_samples does not apply``
-    becomes ``--n-samples does not apply``, ``needs n_samples >= 4`` ``needs --n-samples
-    >= 4``, ``loss='mse'`` and ``loss 'mse'`` ``--loss mse``, ``(target=...)`` ``(--target
-    COLUMN)``. A keyword without ``_`` is a word of prose too ('the loss'): it is an option
-    only at the start or before its value."""
+def _as_options(message: str, keywords: Any, given: Any = ()) -> str:
+    """A library's error in the words of the command line: ``loss='mse'`` and ``loss
+    'mse'`` become ``--loss mse``, ``(features=...)`` ``(--features ...)``, ``(target=...)``
+    ``(--target COLUMN)``; and, for the keywords ``given`` (the options the user set),
+    ``n_samples does not apply`` ``--n-samples does not apply``, ``needs n_samples >= 4``
+    ``needs --n-samples >= 4`` (a keyword without ``_`` is a word of prose too, 'the loss':
+    an option only at the start). Quoted text (a cell, a column's name) is left as it is,
+    and so is a file's path (a folder named data_dir read '--data-dir/m.csv')."""
     message = message.replace("(target=...)", "(--target COLUMN)")
     for key in keywords:
         option = f"--{key.replace('_', '-')}"
-        message = re.sub(rf"(?<![-\w]){key}(?:=| )'([^']*)'", rf"{option} \1", message)
-        message = re.sub(rf"(?<![-\w]){key}=", f"{option} ", message)
-        if "_" in key or message.startswith(f"{key} "):
-            message = re.sub(rf"(?<![-\w]){key}(?!\w)", option, message)
+        message = re.sub(rf"(?<![-\w/']){key}(?:=| )'([^']*)'", rf"{option} \1", message)
+        bare = key in given and ("_" in key or message.startswith(f"{key} "))
+        parts = re.split(r"('[^']*')", message)  # quoted spans at the odd places
+        for i in range(0, len(parts), 2):
+            parts[i] = re.sub(rf"(?<![-\w/.]){key}=", f"{option} ", parts[i])
+            if bare:
+                parts[i] = re.sub(rf"(?<![-\w/.]){key}(?![\w/.])", option, parts[i])
+        message = "".join(parts)
     return message
 
 
@@ -498,7 +504,7 @@ def build_model(cfg: dict[str, Any]) -> MLP:
     except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
         raise UserError(one_line(e)) from None
     except ValueError as e:  # the network's own checks, named by their keywords
-        raise UserError(_as_options(one_line(e), MODEL_KEYWORDS)) from None
+        raise UserError(_as_options(one_line(e), MODEL_KEYWORDS, MODEL_KEYWORDS)) from None
     to_numpy = model.backend.to_numpy  # no copy on the numpy backend
     finite = all(np.isfinite(to_numpy(w)).all() for w in model.params.values())
     if not finite:

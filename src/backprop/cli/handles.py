@@ -15,13 +15,18 @@ from ..datasets.tabular import label_value
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
-from .config import load_data, read_config, validation_split
+from .config import DATA_KEYWORDS, load_data, read_config, validation_split
+from .options import CONFIG_KEYS
 from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, read_summary
 
-__all__ = ["DATA_KEYS", "Handle", "model_inputs", "open_handle"]
+__all__ = ["DATA_KEYS", "Handle", "model_inputs", "models_task", "open_handle"]
 
-#: The options that name a run's data and its test split (what evaluate and predict reuse).
-DATA_KEYS = ("dataset", "target", "data_dir", "n_samples", "noise", "test_fraction", "seed")
+#: The options that name a run's data and its test split (what evaluate and predict reuse):
+#: the data set and the options load_data hands on (config.py), and the seed of the split.
+DATA_KEYS = ("dataset", *(k for k in DATA_KEYWORDS if k in CONFIG_KEYS), "seed")
+#: Of those, the ones a CSV model decides itself (its task, its feature columns): a run's
+#: config.toml names them only when they were given.
+MODEL_DECIDES = ("task", "features")
 
 
 class Handle:
@@ -43,7 +48,7 @@ class Handle:
     def _own_data(self, values: dict[str, Any]) -> bool:
         """Whether ``values`` name the run's own data and split (nothing overridden)."""
         return self.run_dir is not None and all(
-            values.get(k) == self.data_options.get(k) for k in DATA_KEYS
+            values.get(k) == self.data_options.get(k) for k in DATA_KEYS if k not in MODEL_DECIDES
         )
 
     def training_rows(self, values: dict[str, Any], n: int) -> tuple[Any, Any] | None:
@@ -106,6 +111,18 @@ class Handle:
         if "dataset" in given:
             return given
         return {**self.data_options, **given}
+
+
+def models_task(values: dict[str, Any], model: MLP) -> dict[str, Any]:
+    """``values`` with a CSV model's own task where they name none: its class labels say
+    it. (A run from before the missing-label rule trained 'NA' as a class; the rule now
+    refuses that file unless told the task, and its config.toml could not say it.)"""
+    pre = model.preprocessing
+    if values.get("task") is not None or pre is None or pre.target is None:
+        return values
+    if not str(values.get("dataset", "")).lower().endswith(".csv"):
+        return values
+    return {**values, "task": "regression" if pre.classes is None else "classification"}
 
 
 def open_handle(path: Path) -> Handle:

@@ -73,7 +73,8 @@ class PathValue(click.Path):
 
 
 def _option_names(ctx: click.Context) -> set[str]:
-    return {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
+    names = {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
+    return names | set(ctx.help_option_names)
 
 
 def _ascii_only(

@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -226,18 +227,27 @@ def lock_run_dir(folder: Path) -> _RunLock:
 def _remove_stale_temporaries(folder: Path) -> None:
     """Remove what a process killed mid-write (SIGKILL, a power cut) left of its writes:
     ``write_atomic``'s ``.NAME.<random>.tmp`` files beside the run's files, each as large as
-    the file it was becoming. Only under the folder's lock, when nobody else writes there."""
+    the file it was becoming. Only under the folder's lock, when nobody else writes there;
+    but a run claiming the folder writes config.toml's temporary without the lock (the
+    claim comes first): one of those is removed only once it is a minute old (removing a
+    live one failed the other run's claim with 'No such file or directory')."""
     names = (*RUN_FILES, *plots.PLOT_FILES)
     for entry in os.scandir(folder):
         stem = entry.name.removesuffix(".tmp")
+        name = stem[1:].rsplit(".", 1)[0]
         if (
             entry.name.endswith(".tmp")
             and stem.startswith(".")
-            and stem[1:].rsplit(".", 1)[0] in names
+            and name in names
             and entry.is_file(follow_symlinks=False)
         ):
             with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+                if name != CONFIG_FILE or time.time() - entry.stat().st_mtime > CLAIM_SECONDS:
+                    os.unlink(entry.path)
+
+
+#: How long a claim's temporary config.toml may live (it is written in milliseconds).
+CLAIM_SECONDS = 60.0
 
 
 def write_config(path: Path, text: str) -> None:

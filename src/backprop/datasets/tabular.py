@@ -291,20 +291,32 @@ def _parse_number(cell: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _why(cell: str) -> str:
+def _why(cell: str, training: bool) -> str:
     """Why a feature cell is refused, and what to do (the text of a category, a date or a
-    decimal comma said only 'not a finite number')."""
+    decimal comma said only 'not a finite number'). ``training``: the columns are still to
+    choose (else they are a model's, which needs every one)."""
     text = cell.strip()
+    leave_out = ", or leave the column out (features=...)" if training else ""
     if not text or text in MISSING_VALUES:
         what = "is empty" if not text else f"{text!r} reads as a missing value"
         return (
             f"the cell {what}; feature columns must hold numbers: fill it in or remove that "
-            "row, or leave the column out (features=...)"
+            f"row{leave_out}"
         )
     if re.fullmatch(r"[-+]?\d*,\d+", text):
         return (
             f"the cell {text!r} is not a finite number: a decimal comma? feature columns must "
             "hold numbers written with a decimal point"
+        )
+    try:
+        float(text)  # inf, 1e999: a number, not a finite one
+        return f"the cell {text!r} is not a finite number; feature columns must hold finite numbers"
+    except ValueError:
+        pass
+    if not training:
+        return (
+            f"the cell {text!r} is not a finite number; the model was trained on numbers in "
+            "this column (encoded as its training file had them)"
         )
     return (
         f"the cell {text!r} is not a finite number; feature columns must hold numbers: encode "
@@ -355,6 +367,7 @@ class _Target:
 def _read_columns(
     p: Path,
     choose: Callable[[list[str]], tuple[list[str], str | None]],
+    training: bool = True,
 ) -> tuple[list[str], np.ndarray, _Target | None, array.array]:
     """Read a CSV file row by row: the names of the feature columns ``choose(header)``
     picks, those columns as a float64 array ``(n_rows, n_features)`` (DatasetError at the
@@ -384,7 +397,8 @@ def _read_columns(
         for k in index:
             v = _parse_number(cells[k])
             if v is None:
-                raise DatasetError(f"{p}: line {line}, column {header[k]!r}: {_why(cells[k])}")
+                why = _why(cells[k], training)
+                raise DatasetError(f"{p}: line {line}, column {header[k]!r}: {why}")
             numbers.append(v)
         if target is not None:
             label = cells[t].strip()
@@ -602,7 +616,7 @@ def read_csv_features(
             )
         return list(preprocessing.feature_names), None
 
-    _, X, _, lines = _read_columns(p, choose)
+    _, X, _, lines = _read_columns(p, choose, training=False)
     if raw or preprocessing is None:
         return X
     return _standardise(p, preprocessing, X, lines)

@@ -14,6 +14,7 @@ file so that a crash leaves the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -112,7 +113,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
     path = Path(as_path(path))
     directory = path.parent
     mode = new_file_mode() if exclusive else _replaced_mode(path)
-    tmp = None
+    tmp = fd = None
     try:
         # the name is chosen before the file is made, so that a Ctrl-C at any instant
         # leaves nothing behind (inside mkstemp, between its open and its return, the
@@ -126,7 +127,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
                 tmp = None
         else:
             raise WriteError(errno.EEXIST, "no free temporary name beside it", str(path))
-        with os.fdopen(fd, "wb") as f:
+        f = os.fdopen(fd, "wb")
+        fd = None  # (the file object closes it now)
+        with f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -137,6 +140,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
         else:
             os.replace(tmp, path)
     except BaseException as e:
+        if fd is not None:  # made, not yet handed to a file object (a Ctrl-C between)
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if tmp is not None:
             try:
                 os.unlink(tmp)

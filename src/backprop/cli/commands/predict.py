@@ -26,7 +26,7 @@ from ..config import (
     no_test_split,
     output_classes,
 )
-from ..handles import Handle, model_inputs, open_handle
+from ..handles import Handle, model_inputs, models_task, open_handle
 from ..options import FilePath, PathValue, device_options
 
 __all__ = ["predict"]
@@ -192,7 +192,7 @@ def _write_in_place(output: Path, data: bytes) -> None:
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:
     """The test rows of the run's data, as the model takes them, and their true values:
     ``(["true"], [[class name], ...])``, or the target columns' numbers for regression."""
-    values = handle.data_values({})
+    values = models_task(handle.data_values({}), model)
     data = handle.load_data(values)
     if data.X_test is None:
         raise UserError(

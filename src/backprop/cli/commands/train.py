@@ -49,6 +49,7 @@ from ..config import (
     resolve,
     validation_split,
 )
+from ..handles import models_task
 from ..options import (
     PathValue,
     config_option,
@@ -275,7 +276,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
     state, fit_config = load_checkpoint(
         run_dir, backend=values.get("backend", "numpy"), device=values.get("device")
     )
-    data = load_data(values)
+    data = load_data(models_task(values, state.model))  # (config.toml may not name it)
     if fit_config.get("data_sha256") not in (None, data.sha256()):
         raise UserError(
             f"the training data of {data.name} differ from those the run in {run_dir} started on "

@@ -741,7 +741,8 @@ def test_predict_output_refuses_a_write_protected_file(run_cli, files, tmp_path,
     "args, message",
     [(["--epochs", "１２"], "'--epochs': expected a number written with the digits 0-9"),
      (["--lr", "０.５"], "'--lr': expected a number written with the digits 0-9"),
-     (["--out", "--no-plots"], "'--out': got '--no-plots', an option of this command")],
+     (["--out", "--no-plots"], "'--out': got '--no-plots', an option of this command"),
+     (["explain", "--steps", "２"], "'--steps': expected a number written with the digits 0-9")],
 )  # fmt: skip
 def test_option_values_that_are_not_what_they_look_like(
     run_cli, tmp_path, monkeypatch, args, message
@@ -749,7 +750,7 @@ def test_option_values_that_are_not_what_they_look_like(
     """--epochs １２ ran 12 epochs (Python's int reads any script's digits) where --layers
     refused them; '--out --no-plots' made a folder named --no-plots and drew the plots."""
     monkeypatch.chdir(tmp_path)
-    rc, _, err = run_cli("train", *args)
+    rc, _, err = run_cli(*(args if args[0] in ("explain", "export") else ["train", *args]))
     assert_one_line_error(rc, err, message)
     assert list(tmp_path.iterdir()) == []
 

@@ -25,6 +25,7 @@ __all__ = [
     "CONFIG_PARAMS",
     "FilePath",
     "FiniteFloat",
+    "IntegerRange",
     "PathValue",
     "SizesType",
     "choice",
@@ -102,6 +103,14 @@ class FilePath(PathValue):
         if last is not None:
             message = f"{value!r} ends with '{last}', a folder's name; expected a file's path"
             self.fail(message, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class IntegerRange(click.IntRange):
+    """A ``click.IntRange`` written with the digits 0-9 (:func:`_ascii_only`)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        _ascii_only(self, value, param, ctx)
         return super().convert(value, param, ctx)
 
 

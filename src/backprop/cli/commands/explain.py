@@ -52,7 +52,7 @@ from ...tutorial import (
     run_steps,
 )
 from ..app import UserError, cli, make_console, require_stdout
-from ..options import FilePath, FiniteFloat
+from ..options import FilePath, FiniteFloat, IntegerRange
 from ..render import WIDTH, fits, paragraph
 
 __all__ = [
@@ -363,7 +363,7 @@ def print_explanation(steps: Sequence[SeedStep], console: Console) -> None:
 )
 @click.option(
     "--steps",
-    type=click.IntRange(1, MAX_STEPS),
+    type=IntegerRange(1, MAX_STEPS),
     default=1,
     show_default=True,
     help=f"Successive steps to take (at most {MAX_STEPS}).",

@@ -10,7 +10,7 @@ from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import is_classifier, load_data, load_model_file
 from ..handles import open_handle
-from ..options import FilePath, PathValue
+from ..options import FilePath, IntegerRange, PathValue
 
 __all__ = ["export"]
 
@@ -25,7 +25,7 @@ __all__ = ["export"]
 )
 @click.option(
     "--opset",
-    type=click.IntRange(min=MIN_OPSET),
+    type=IntegerRange(min=MIN_OPSET),
     default=DEFAULT_OPSET,
     show_default=True,
     help="The ONNX opset to write.",

@@ -776,3 +776,18 @@ def test_option_words_leave_paths_and_quoted_text_alone(run_cli, files, tmp_path
     assert "features" not in err
     rc, _, err = run_cli("train", "--out", "--help")
     assert_one_line_error(rc, err, "got '--help', an option of this command; expected a path")
+
+
+def test_an_option_from_the_config_file_is_said_to_come_from_it(run_cli, tmp_path):
+    """'--step-size applies to --schedule step, not exponential' blamed an option the user
+    never typed: the config file set it, and the command line changed the schedule."""
+    config = tmp_path / "base.toml"
+    config.write_text('schedule = "step"\nstep_size = 2\ndataset = "moons"\n')
+    rc, _, err = run_cli("train", "--config", str(config), "--schedule", "exponential",
+                         "--out", str(tmp_path / "r"))  # fmt: skip
+    assert_one_line_error(rc, err, "--step-size applies to --schedule step, not exponential "
+                          f"(--step-size is set in the config file {config})")  # fmt: skip
+    rc, _, err = run_cli("train", "--config", str(config), "--schedule", "exponential",
+                         "--step-size", "3", "--out", str(tmp_path / "r"))  # fmt: skip
+    assert_one_line_error(rc, err, "--step-size applies to --schedule step, not exponential")
+    assert "config file" not in err  # typed: no more to say

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -106,6 +107,24 @@ def _targets(model: MLP, data: Any, split: str) -> np.ndarray:
     T = data.targets(split)
     pre = model.preprocessing
     return T if pre is None or not pre.scales_targets else pre.scale_targets(T)
+
+
+def _naming_the_config_file(
+    e: UserError, ctx: click.Context, config_path: Path | None
+) -> UserError:
+    """``e``, saying where its option came from when that was the config file, not the
+    command line ('--step-size applies to --schedule step, not exponential' to someone who
+    typed only --schedule exponential over a config file that set step_size)."""
+    message = e.format_message()
+    m = re.match(r"--([a-z][\w-]*)", message)
+    if config_path is None or m is None:
+        return e
+    name = m.group(1).replace("-", "_")
+    if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+        return e
+    if name not in read_config(config_path):  # (a recipe's default: from neither)
+        return e
+    return UserError(f"{message} (--{m.group(1)} is set in the config file {config_path})")
 
 
 def _refuse_options_that_do_nothing(ctx: click.Context, cfg: dict[str, Any]) -> None:
@@ -215,16 +234,19 @@ def train(**options: Any) -> int:
     if options["resume"] is not None:
         return _train_resume(ctx, options)
     values = given_options(ctx, options["config_path"])
-    data = load_data(values)
-    cfg = resolve(values, data)
-    _refuse_options_that_do_nothing(ctx, cfg)
-    model = build_model(cfg)
+    try:
+        data = load_data(values)
+        cfg = resolve(values, data)
+        _refuse_options_that_do_nothing(ctx, cfg)
+        model = build_model(cfg)
+        optimizer = build_optimizer(cfg)
+    except UserError as e:
+        raise _naming_the_config_file(e, ctx, options["config_path"]) from None
     if data.preprocessing is not None:
         model.preprocessing = data.preprocessing
         if data.task == "regression" and cfg["target_scaling"] == "standard":
             # measured on the training split, the rows the features' scaling comes from
             model.preprocessing = data.preprocessing.with_target_scaling(data.y_train)
-    optimizer = build_optimizer(cfg)
 
     def claim() -> Path:
         out, config_text = options["out"], config_to_toml(cfg)

@@ -1022,6 +1022,12 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     ).read_bytes()
     rc, out, err = run_cli("evaluate", "r2", "--json")
     assert rc == 0 and len(json.loads(out)["confusion_matrix"]) == classes, err
+    # a CSV model reads its own task and columns: others given are refused, not dropped
+    for option, value in (("--task", "regression"), ("--features", "a")):
+        rc, _, err = run_cli("evaluate", "r2", option, value)
+        assert rc == 2 and f"{option} does not apply to a model trained on a CSV file" in err
+    rc, _, err = run_cli("evaluate", "r2", "--task", "classification", "--features", "a,b")
+    assert rc == 0, err  # its own, given again
     # predict of the run folder reads the run's own data (its task and features were
     # dropped: 'the training rows of t.csv differ from those the run was trained on')
     rc, out, err = run_cli("predict", "r2")

@@ -121,7 +121,11 @@ def test_sha256_covers_x_and_y():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"name": "mnist2"}, "unknown data set 'mnist2'; expected one of toy, xor"),
+        (
+            {"name": "mnist2"},
+            r"unknown data set 'mnist2' \(did you mean 'mnist'\?\); expected "
+            r"one of toy, xor",
+        ),
         ({"name": "toy", "test_fraction": 1.0}, r"test_fraction must be in \[0, 1\)"),
         ({"name": "toy", "test_fraction": -0.1}, r"test_fraction must be in \[0, 1\)"),
         ({"name": "toy", "n_samples": 0}, "n_samples must be a positive integer"),

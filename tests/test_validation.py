@@ -208,12 +208,17 @@ def test_float32_model_refuses_values_beyond_float32():
     [
         (
             {"activation": "sigmoidd"},
-            r"unknown activation 'sigmoidd'; expected one of sigmoid, tanh, relu",
+            r"unknown activation 'sigmoidd' \(did you mean 'sigmoid'\?\); expected one of "
+            r"sigmoid, tanh, relu",
         ),
-        ({"output_activation": "Softmax"}, r"unknown activation 'Softmax'; expected one of"),
+        (
+            {"output_activation": "Softmax"},
+            r"unknown activation 'Softmax' \(did you mean 'softmax'\?\); expected one of",
+        ),
         (
             {"loss": "cross-entropy"},
-            r"unknown loss 'cross-entropy'; expected one of l2, mse, mae, huber",
+            r"unknown loss 'cross-entropy' \(did you mean 'cross_entropy'\?\); expected one of "
+            r"l2, mse, mae, huber",
         ),
         (
             {"init": "glorot"},
@@ -248,7 +253,8 @@ def test_bad_model_settings(kwargs, match):
 def test_unknown_names_elsewhere():
     _raises(
         ValueError,
-        r"unknown optimizer 'adamm'; expected one of sgd, momentum, nesterov, adam, adamw, rmsprop",
+        r"unknown optimizer 'adamm' \(did you mean 'adam'\?\); expected one of sgd, momentum, "
+        r"nesterov, adam, adamw, rmsprop",
         get_optimizer,
         "adamm",
     )

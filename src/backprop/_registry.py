@@ -8,6 +8,7 @@ one-line error everywhere: ``unknown activation 'swish'; expected one of sigmoid
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ def lookup(
     try:
         return table[name]
     except (KeyError, TypeError):
+        close = difflib.get_close_matches(name, list(table), n=1) if isinstance(name, str) else []
+        guess = f" (did you mean {close[0]!r}?)" if close else ""  # ('mnsit': as click's 'trian')
         raise error(
-            f"unknown {kind} {name!r}; expected one of {', '.join(table)}{alternatives}"
+            f"unknown {kind} {name!r}{guess}; expected one of {', '.join(table)}{alternatives}"
         ) from None

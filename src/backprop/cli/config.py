@@ -567,8 +567,10 @@ def _not_utf8(value: Any) -> bool:
 
 def config_to_toml(cfg: dict[str, Any]) -> str:
     """The resolved configuration as TOML that ``--config`` reads back (None values omitted)."""
-    lines = ["# backprop train: the fully resolved configuration of this run.",
-             "# Re-run it with: backprop train --config config.toml --out NEW_DIR"]  # fmt: skip
+    lines = [
+        "# backprop train: the fully resolved configuration of this run.",
+        "# Re-run it with: backprop train --config RUN_DIR/config.toml --out NEW_DIR",
+    ]
     for key in CONFIG_KEYS:
         if cfg.get(key) is not None:
             value = cfg[key]

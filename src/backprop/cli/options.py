@@ -236,8 +236,9 @@ def _data_options(defaults: str = "") -> Callable:
         click.option(
             "--task",
             type=choice(("classification", "regression")),
-            help="A CSV target's task. [default: regression for a numeric target with a "
-            "fraction or more than 20 distinct values, else classification]",
+            help="A CSV target's task. [default: regression when every target is a number "
+            "and some is not an integer or there are more than 20 distinct ones, else "
+            "classification]",
         ),
         click.option(
             "--features",

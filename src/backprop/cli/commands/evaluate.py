@@ -77,8 +77,18 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
                 f"({', '.join(pre.feature_names)}); the model was trained on the target "
                 f"{pre.target!r}"
             )
-        values["task"] = "regression" if pre.classes is None else "classification"
-        values["features"] = list(pre.feature_names)
+        own = {"task": "regression" if pre.classes is None else "classification",
+               "features": tuple(pre.feature_names)}  # fmt: skip
+        for key, value in own.items():  # (given otherwise, they were dropped without a word)
+            given = options.get(key)
+            if given is not None and given != value:
+                what = "task" if key == "task" else "feature columns"
+                raise UserError(
+                    f"--{key} does not apply to a model trained on a CSV file, which reads its "
+                    f"own {what} ({', '.join(value) if key == 'features' else value}); leave "
+                    f"--{key} out"
+                )
+        values.update(own)
     data = handle.load_data(values)
     if split == "test":
         if data.X_test is None:

@@ -786,7 +786,8 @@ def sticks_out(selector: str) -> str:
 def test_no_sideways_scrolling_at_any_width(page, server):
     open_train(page, server)
     wide = page.evaluate("document.getElementById('net-canvas').getBoundingClientRect().width")
-    for width in (1017, 900, 768, 320):  # 761 to 1017 scrolled (the train page 1006 px wide)
+    # 761 to 1017 scrolled (the train page 1006 px wide); 1006 is the narrowest in 3 columns
+    for width in (1920, 1017, 1006, 1005, 900, 768, 320):
         page.set_viewport_size({"width": width, "height": 1024})
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         for part in ("#heat", "#curves", "#fd-table"):
@@ -806,7 +807,7 @@ def test_no_sideways_scrolling_at_any_width(page, server):
     seq = page.evaluate("window.__playground.seq")
     page.click("#tab-tutorial")
     wait_until(page, f"window.__playground.seq > {seq}")
-    for width in (1017, 900, 768):  # the tutorial was 864 px wide
+    for width in (1920, 1017, 900, 768):  # the tutorial was 864 px wide
         page.set_viewport_size({"width": width, "height": 1024})
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     # a phone: the network's drawing keeps its labels readable (it was scaled to half, 6 px
@@ -832,10 +833,177 @@ def test_a_menu_browsed_by_keys_builds_one_run(page, server):
     page.focus('#setup [name="dataset"]')
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
-    time.sleep(0.3)
+    page.wait_for_timeout(300)  # (time.sleep hears no request: Playwright's events wait)
     assert sent == [], sent  # each arrow rebuilt the run, from step 0
     seq = page.evaluate("window.__playground.seq")
     page.keyboard.press("Enter")
     wait_until(page, f"window.__playground.seq > {seq}")
     assert len(sent) == 1 and '"dataset":"moons"' in sent[0]
     assert page.evaluate("window.__playground.lastFrame.train.setup.dataset") == "moons"
+    # a key, then the pointer before the key's second is out: one run (the key's timer sent
+    # the pointer's choice again while the first answer was on its way)
+    page.evaluate("""() => {
+      const fetch0 = window.fetch;
+      const late = (r) => new Promise((ok) => setTimeout(() => ok(r), 1500));
+      window.fetch = (u, o) => (String((o || {}).body).includes('"op":"train.setup"'))
+        ? fetch0(u, o).then(late) : fetch0(u, o);
+    }""")
+    page.keyboard.press("Escape")  # (Enter opened the menu's list: keys browse it unchosen)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(200)
+    page.select_option('#setup [name="dataset"]', "xor")
+    page.wait_for_timeout(1000)  # past the key's second (a wait that hears the requests)
+    assert len(sent) == 2 and '"dataset":"xor"' in sent[1], sent
+    wait_until(page, "window.__playground.lastFrame.train.setup.dataset === 'xor'")
+
+
+def test_a_laptop_screen_shows_the_whole_drawing_and_the_map(page, server):
+    # 901 to 1198 px: the tutorial's drawing kept a phone's 528 px floor in its narrower
+    # column and was cut off; 1006 to 1040 px: the train page went to two columns, the map
+    # below the screen
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    scroll, client = page.evaluate(
+        "(() => { const b = document.getElementById('tut-net');"
+        " return [b.scrollWidth, b.clientWidth]; })()"
+    )
+    assert scroll <= client, (scroll, client)
+    seq = page.evaluate("window.__playground.seq")
+    page.click("#tab-train")
+    wait_until(page, f"window.__playground.seq > {seq}")
+    heat = page.locator("#heat").bounding_box()
+    assert heat["y"] + heat["height"] <= 768, heat
+
+
+def tip_text(pg) -> str:
+    """What the tip shows ("" while hidden)."""
+    return pg.evaluate(
+        "(() => { const t = document.getElementById('tip');"
+        " return t.hidden ? '' : t.textContent; })()"
+    )
+
+
+def test_the_keyboards_place_is_the_keyboards_only(page, server):
+    open_train(page, server)
+    # the keyboard went to the first weight, then the mouse clicks another edge: the tip and
+    # the drawing showed the keyboard's old place
+    page.focus("#net-canvas")
+    page.keyboard.press("Home")
+    assert "layers.0.W[0,0]" in tip_text(page)
+    page.focus("#play")
+    x, y = page.evaluate(
+        "(() => { const L = window.__playground.layout; const r = L.canvas.getBoundingClientRect();"
+        " const e = L.edges.find(e => e.l === 1 && e.i === 3 && e.j === 5);"
+        " return [r.left + e.x1 + 0.37 * (e.x2 - e.x1), r.top + e.y1 + 0.37 * (e.y2 - e.y1)]; })()"
+    )
+    seq = page.evaluate("window.__playground.seq")
+    page.mouse.click(x, y)
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert "layers.0.W[0,0]" not in tip_text(page)
+    page.evaluate(KEEP_PIXELS, "#net-canvas")
+    page.focus("#play")  # drawn again without the keyboard's place: it was not drawn
+    assert changed_pixels(page, "#net-canvas")[0] == 0
+    # the keyboard again: from its place
+    page.focus("#net-canvas")
+    page.keyboard.press("ArrowRight")
+    assert "layers.0.W[1,0]" in said(page)
+    # the map likewise
+    page.focus("#heat")
+    page.keyboard.press("Home")
+    assert "training point 0 of" in tip_text(page)
+    page.focus("#play")
+    box = page.locator("#heat").bounding_box()
+    seq = page.evaluate("window.__playground.seq")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert "training point 0 of" not in tip_text(page)
+    page.evaluate(KEEP_PIXELS, "#heat")
+    page.focus("#play")
+    assert changed_pixels(page, "#heat")[0] == 0
+    # the network's sizes change under the keyboard: its place is gone, and so is its tip
+    page.focus("#net-canvas")
+    page.keyboard.press("End")
+    assert "layers.2.b[1]" in tip_text(page)
+    seq = page.evaluate("window.__playground.seq")
+    page.evaluate(
+        "location.hash = '#setup=' + encodeURIComponent(JSON.stringify("
+        "{...window.__playground.lastFrame.setup, hidden: [4]}))"
+    )
+    wait_until(page, f"window.__playground.seq > {seq}")
+    assert page.evaluate("window.__playground.lastFrame.train.sizes") == [2, 4, 2]
+    assert "layers.2" not in tip_text(page) and "layers.2" not in said(page)
+
+
+def contrast(a, b) -> float:
+    """WCAG 2's contrast ratio of two sRGB colours."""
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+NEAREST_COLOUR = """([sel, rgb]) => {
+  const c = document.querySelector(sel);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let best = Infinity;
+  for (let p = 0; p < d.length; p += 4) {
+    best = Math.min(best, Math.hypot(d[p] - rgb[0], d[p + 1] - rgb[1], d[p + 2] - rgb[2]));
+  }
+  return best;
+}"""
+AROUND = 10  # the square of canvas pixels read around a marker: 2 AROUND + 1 wide
+
+
+def test_ten_classes_have_ten_markers_each_seen_and_both_modes_one_blue(page, server, tmp_path):
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    # the tutorial's positive weights are the trained network's blue (#2f6fb5 beside #0072b2)
+    stroke = page.evaluate("getComputedStyle(document.querySelector('#tut-net line.edge')).stroke")
+    blue = [int(v) for v in stroke[stroke.index("(") + 1 : -1].split(",")]
+    open_train(page, server)
+    net_blue = page.evaluate(NEAREST_COLOUR, ["#net-canvas", blue])
+    # ten classes in clusters of 3 x 3 points half a unit apart, the clusters on a circle
+    rows = ["a,b,label"]
+    for k in range(10):
+        cx, cy = 4 * np.cos(2 * np.pi * k / 10), 4 * np.sin(2 * np.pi * k / 10)
+        rows += [
+            f"{cx + 0.5 * i:.3f},{cy + 0.5 * j:.3f},c{k}" for i in (-1, 0, 1) for j in (-1, 0, 1)
+        ]
+    csv = tmp_path / "ten.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    page.set_input_files("#csv-file", str(csv))
+    wait_until(page, "window.__playground.lastFrame.train.setup.dataset === 'csv'")
+    # each class its own colour and shape (8 colours and 4 shapes: c8 was c0's blue circles)
+    items = page.evaluate(
+        "Array.from(document.querySelectorAll('#legend span')).map(e => e.textContent)"
+    )
+    marks = [item.split(": ", 1)[1] for item in items if item.startswith("class ")]
+    assert len(marks) == 10 and len(set(marks)) == 10, marks
+    # every class's marker stands out from white at 3:1 (the yellow was 1.32:1)
+    swatches = page.evaluate(
+        "Array.from(document.querySelectorAll('#legend canvas')).map(c => Array.from("
+        "c.getContext('2d').getImageData(0, 0, c.width, c.height).data))"
+    )
+    for k, data in enumerate(swatches):
+        pixels = np.asarray(data, float).reshape(-1, 4)
+        opaque = pixels[pixels[:, 3] == 255, :3]
+        assert max(contrast(p, [255, 255, 255]) for p in opaque) >= 3, (k, marks[k])
+    # and every hollow test point, at 3:1 from the map around it
+    train = wait_until(
+        page,
+        "(() => { const t = window.__playground.lastFrame.train;"
+        " return t.points && t.points.test.length && t; })()",
+    )
+    x0, x1, y0, y1 = train["heat"]["extent"]
+    size = page.evaluate("document.getElementById('heat').width")
+    for x, y, label in train["points"]["test"]:
+        px, py = round((x - x0) / (x1 - x0) * size), round((y1 - y) / (y1 - y0) * size)
+        data = page.evaluate(
+            f"Array.from(document.getElementById('heat').getContext('2d')"
+            f".getImageData({px - AROUND}, {py - AROUND}, {2 * AROUND + 1}, {2 * AROUND + 1}).data)"
+        )
+        square = np.asarray(data, float).reshape(2 * AROUND + 1, 2 * AROUND + 1, 4)[..., :3]
+        d = np.hypot(*np.mgrid[-AROUND : AROUND + 1, -AROUND : AROUND + 1])
+        around = np.median(square[(d >= AROUND - 2) & (d <= AROUND)], axis=0)
+        seen = max(contrast(p, around) for p in square[d <= 4.5])
+        assert seen >= 3, (marks[label], x, y, around, seen)
+    assert net_blue <= 2, (blue, net_blue)

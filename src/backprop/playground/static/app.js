@@ -8,12 +8,29 @@
   const token = document.querySelector('meta[name="playground-token"]').content;
   const SVGNS = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
-  // Okabe and Ito's colours, told apart with the common colour vision deficiencies: blue and
-  // orange are also the signs of weights and unit outputs. Classes have a marker shape each too.
-  const PALETTE = [[0, 114, 178], [230, 159, 0], [0, 158, 115], [204, 121, 167], [213, 94, 0],
+  // Okabe and Ito's colours, told apart with the common colour vision deficiencies. Blue and
+  // orange are also the signs of weights and unit outputs, in both modes: style.css's --pos and
+  // --neg (#rrggbb), which the page's own blue uses too.
+  const cssColour = (name) => {
+    const hex = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  };
+  const POSITIVE = cssColour("--pos"), NEGATIVE = cssColour("--neg");
+  const signColour = (v) => (v >= 0 ? POSITIVE : NEGATIVE);
+  const PALETTE = [POSITIVE, NEGATIVE, [0, 158, 115], [204, 121, 167], [213, 94, 0],
     [86, 180, 233], [240, 228, 66], [0, 0, 0]];
   const COLOUR_NAMES = ["blue", "orange", "green", "purple", "red", "sky blue", "yellow", "black"];
-  const MARKERS = ["circles", "squares", "triangles", "diamonds"];
+  // Each class has a marker shape too: its name (the legend's) and its outline in units of the
+  // marker's size (none: a circle). 5 shapes beside 8 colours, coprime: 40 classes before a
+  // colour and shape come again.
+  const MARKERS = [
+    { name: "circles", outline: null },
+    { name: "squares", outline: [[-0.85, -0.85], [0.85, -0.85], [0.85, 0.85], [-0.85, 0.85]] },
+    { name: "triangles", outline: [[0, -1.2], [1.1, 0.8], [-1.1, 0.8]] },
+    { name: "diamonds", outline: [[0, -1.2], [1.2, 0], [0, 1.2], [-1.2, 0]] },
+    { name: "crosses", outline: [[-0.4, -1.15], [0.4, -1.15], [0.4, -0.4], [1.15, -0.4], [1.15, 0.4],
+      [0.4, 0.4], [0.4, 1.15], [-0.4, 1.15], [-0.4, 0.4], [-1.15, 0.4], [-1.15, -0.4], [-0.4, -0.4]] },
+  ];
 
   // what the tests and the measurements read
   const stats = { frames: 0, seq: 0, times: [], session: null, renderMs: [], lastFrame: null };
@@ -428,8 +445,7 @@
       const grad = e.name === "w" ? "grad_w" : "grad_u";
       e.gtext.textContent = has(`${e.name}_new`) ? `→ ${V(`${e.name}_new`, e.i, e.j).s}`
         : has(grad) ? `∂ ${V(grad, e.i, e.j).s}` : "";
-      const sign = w.v >= 0 ? "#2f6fb5" : "#e8871e";
-      e.line.setAttribute("stroke", sign);
+      e.line.setAttribute("stroke", rgb(signColour(w.v), 1));
       e.line.setAttribute("stroke-width", 1 + 4 * Math.min(1, Math.abs(w.v)));
       e.bg.setAttribute("height", e.gtext.textContent ? 27 : 13);
       // the backdrop as wide as its widest line (0.14976556 is wider than 68 px): an edge
@@ -477,12 +493,8 @@
       t.inputs.b2.forEach((_, j) => add(`b(2)${SUB[j]}`, "b2", [j]));
     }
     box.querySelectorAll("input").forEach((input) => {
-      if (document.activeElement === input) return;
       const [key, ...idx] = input.dataset.param.split(".");
-      const shown = idx.reduce((a, i) => a[Number(i)], t.values[key]).s;
-      // a refused text stays, marked, until edited or until the value in use changes
-      if (input.classList.contains("bad") && input.dataset.shown === shown) return;
-      showParam(input, shown);
+      refreshField(input, idx.reduce((a, i) => a[Number(i)], t.values[key]).s);
     });
   }
 
@@ -490,6 +502,14 @@
     markBad(input, null);
     input.value = shown;
     input.dataset.shown = shown;
+  }
+
+  // A field shows the value in use, unless it is being edited; a refused text stays, marked,
+  // until edited or until the value in use changes.
+  function refreshField(input, shown) {
+    if (document.activeElement === input) return;
+    if (input.classList.contains("bad") && input.dataset.shown === shown) return;
+    showParam(input, shown);
   }
 
   // A refused field is marked invalid and described by why (a hidden note beside it, which
@@ -605,6 +625,7 @@
   // step 0: a choice made by key is sent on Enter, on leaving the menu, or a second after the
   // last key; one made with the pointer or in the open list, at once.
   const KEYED_CHOICE_MS = 100; // a change this soon after a key on the menu came from that key
+  const KEYED_CHOICE_WAIT_MS = 1000; // a choice made by key is sent this long after the last key
   function sendChoice(select, send) {
     let keyAt = -Infinity;
     let timer = null;
@@ -617,9 +638,10 @@
     select.addEventListener("keydown", (e) => { if (e.key === "Enter") commit(); else keyAt = performance.now(); });
     select.addEventListener("blur", commit);
     select.addEventListener("change", () => {
-      if (performance.now() - keyAt > KEYED_CHOICE_MS) { send(); return; }
-      clearTimeout(timer);
-      timer = setTimeout(commit, 1000);
+      clearTimeout(timer); // a pointer's choice after keys: sent once, now
+      timer = null;
+      if (performance.now() - keyAt > KEYED_CHOICE_MS) send();
+      else timer = setTimeout(commit, KEYED_CHOICE_WAIT_MS);
     });
   }
 
@@ -680,18 +702,12 @@
     for (const [, fields] of FORM) {
       for (const [name] of fields) {
         const input = form.elements[name];
-        const shown = texts[name] === undefined ? "" : texts[name];
         if (usedBy[name]) {
           const [key, choices, who] = usedBy[name];
           input.disabled = !choices.includes(texts[key]);
           input.parentElement.title = input.disabled ? `Used by ${who}.` : "";
         }
-        if (document.activeElement === input) continue;
-        // a refused text stays, marked, until edited or until the value in use changes
-        if (input.classList.contains("bad") && input.dataset.shown === shown) continue;
-        markBad(input, null);
-        input.value = shown;
-        input.dataset.shown = shown;
+        refreshField(input, texts[name] === undefined ? "" : texts[name]);
       }
     }
   }
@@ -705,12 +721,16 @@
   // The trained network is drawn on one canvas (edges, unit maps, biases): with software
   // rendering one canvas repaint per frame cost far less than 300 SVG lines and 30 canvases.
   // Laid out again when the sizes or the width change (a window resized, a phone turned).
+  const BIAS = 10; // the side of a bias's square (canvas px), at its unit's lower left corner
   function layoutNet(sizes) {
     const box = $("train-net");
     const width = Math.max(box.clientWidth, 260);
     const key = `${sizes.join("-")}:${width}`;
     if (netLayout && netLayout.key === key) return;
-    if (!netLayout || netLayout.sizes.join("-") !== sizes.join("-")) netAt = null;
+    if (!netLayout || netLayout.sizes.join("-") !== sizes.join("-")) {
+      forgetPlace($("net-canvas")); // its parameter may be gone
+      netAt = null;
+    }
     const maxUnits = Math.max(...sizes);
     const node = maxUnits > 16 ? 16 : maxUnits > 10 ? 22 : maxUnits > 6 ? 30 : 36;
     const gap = node + (maxUnits > 10 ? 5 : 10);
@@ -734,7 +754,8 @@
     const biases = [];
     pos.forEach((column, l) => column.forEach(([x, y], j) => {
       nodes.push({ l, j, x, y });
-      if (l > 0) biases.push({ l, j, x: x - node / 2 - 7, y: y + node / 2 - 5, name: `layers.${l - 1}.b`, index: [j] });
+      // the square 3 px into the unit's left edge, astride its bottom edge
+      if (l > 0) biases.push({ l, j, x: x - node / 2 - BIAS + 3, y: y + node / 2 - BIAS / 2, name: `layers.${l - 1}.b`, index: [j] });
     }));
     const keys = keyOrder(edges, nodes, biases, node);
     netLayout = { key, sizes, edges, nodes, biases, keys, node, canvas, dpr, width, height };
@@ -743,6 +764,7 @@
 
   // The keyboard's way through the network, unit by unit: the weights into a unit, the unit,
   // its bias. Each place knows its block (its unit) and its slot there, for Up and Down.
+  const UNIT_AND_BIAS = 2; // the places in a unit's block after the weights into it
   function keyOrder(edges, nodes, biases, size) {
     const places = [];
     const blocks = [];
@@ -770,9 +792,9 @@
     const here = places[at];
     const block = here.block + (key === "ArrowDown" ? 1 : -1);
     if (block < 0 || block >= blocks.length) return at;
-    const fanIn = blocks[here.block].length - 2;
+    const fanIn = blocks[here.block].length - UNIT_AND_BIAS;
     const to = blocks[block];
-    const toFanIn = to.length - 2;
+    const toFanIn = to.length - UNIT_AND_BIAS;
     const slot = here.slot < fanIn ? Math.min(here.slot, toFanIn - 1) : toFanIn + here.slot - fanIn;
     return to[slot].at;
   }
@@ -796,7 +818,7 @@
     e.preventDefault();
     showNetPlace();
   });
-  netCanvas.addEventListener("focus", showNetPlace);
+  netCanvas.addEventListener("focus", () => { if (byKeyboard(netCanvas)) showNetPlace(); });
   netCanvas.addEventListener("blur", () => {
     hideTip();
     if (current && current.train) drawNet(current.train, mapProbs); // without the keyboard's place
@@ -807,6 +829,18 @@
     const place = netLayout.keys.places[netAt];
     tipUnder(netCanvas, [...place.tip(), place.select && "Enter follows this parameter"]);
     drawNet(current.train, mapProbs);
+  }
+
+  // The keyboard's place on a canvas is shown (drawn, its tip, said) while the keyboard has the
+  // canvas: reached by Tab or a key pressed there. A click focuses the canvas too: it showed
+  // the keyboard's old place, not what was clicked.
+  function byKeyboard(canvas) { return canvas.matches(":focus-visible"); }
+
+  // What a canvas's place spoke of is gone (other sizes, other data): its tip and words too.
+  function forgetPlace(canvas) {
+    if (!byKeyboard(canvas)) return;
+    hideTip();
+    announce("place", "");
   }
 
   // The keyboard's tip: under its canvas, clear of the drawing it speaks of; and said.
@@ -847,7 +881,7 @@
   }
   function biasTarget(b) {
     return {
-      shape: { box: [b.x, b.y, 10, 10] },
+      shape: { box: [b.x, b.y, BIAS, BIAS] },
       tip: () => weightTip(b.name, b.index, `bias of unit ${b.j + 1} in layer ${b.l}`),
       select: () => selectWeight(b.name, b.index),
     };
@@ -863,8 +897,9 @@
     const L = netLayout;
     const rect = L.canvas.getBoundingClientRect();
     const x = event.clientX - rect.left, y = event.clientY - rect.top;
+    const near = 2; // a pointer this close to a bias's square hits it
     for (const b of L.biases) {
-      if (x >= b.x - 2 && x <= b.x + 12 && y >= b.y - 2 && y <= b.y + 12) return biasTarget(b);
+      if (x >= b.x - near && x <= b.x + BIAS + near && y >= b.y - near && y <= b.y + BIAS + near) return biasTarget(b);
     }
     for (const n of L.nodes) {
       if (Math.abs(x - n.x) <= L.node / 2 && Math.abs(y - n.y) <= L.node / 2) return unitTarget(n, L.node);
@@ -911,7 +946,7 @@
       ctx.beginPath();
       ctx.moveTo(e.x1, e.y1);
       ctx.lineTo(e.x2, e.y2);
-      ctx.strokeStyle = w.v === null ? "#d92d20" : rgb(w.v >= 0 ? PALETTE[0] : PALETTE[1], 0.25 + 0.75 * mag);
+      ctx.strokeStyle = w.v === null ? "#d92d20" : rgb(signColour(w.v), 0.25 + 0.75 * mag);
       ctx.lineWidth = 0.4 + 3.6 * mag;
       ctx.stroke();
       if (selectedWeight && selectedWeight[0] === e.name && selectedWeight[1].join() === e.index.join()) selected = e;
@@ -938,7 +973,7 @@
         const unit = tr.units[n.l - 1][n.j];
         image = mapImage(b64bytes(unit.map), tr.unit_grid, (b) => {
           const v = b / 255 * 2 - 1; // -1..1: positive blue, negative orange
-          return [v >= 0 ? PALETTE[0] : PALETTE[1], Math.abs(v)];
+          return [signColour(v), Math.abs(v)];
         });
         state = tr.saturation[n.l - 1][n.j].state;
       } else {
@@ -957,11 +992,11 @@
     }
     for (const b of L.biases) {
       const v = packedAt(tr.layers[b.l - 1].b, b.index).v;
-      ctx.fillStyle = v === null ? "#d92d20" : rgb(v >= 0 ? PALETTE[0] : PALETTE[1], 0.15 + 0.85 * Math.min(1, Math.abs(v)));
-      ctx.fillRect(b.x, b.y, 10, 10);
-      ctx.lineWidth = 1; ctx.strokeStyle = "#344054"; ctx.strokeRect(b.x, b.y, 10, 10);
+      ctx.fillStyle = v === null ? "#d92d20" : rgb(signColour(v), 0.15 + 0.85 * Math.min(1, Math.abs(v)));
+      ctx.fillRect(b.x, b.y, BIAS, BIAS);
+      ctx.lineWidth = 1; ctx.strokeStyle = "#344054"; ctx.strokeRect(b.x, b.y, BIAS, BIAS);
     }
-    if (netAt !== null && document.activeElement === L.canvas) drawPlace(ctx, L.keys.places[netAt].shape);
+    if (netAt !== null && byKeyboard(L.canvas)) drawPlace(ctx, L.keys.places[netAt].shape);
     stats.saturation = tr.saturation;
   }
 
@@ -1053,7 +1088,7 @@
   let pointsKey = null;
   function drawPoints(tr, ctx, canvas) {
     if (!tr.points) return;
-    const place = document.activeElement === canvas ? pointAt : null;
+    const place = byKeyboard(canvas) ? pointAt : null;
     const key = JSON.stringify([tr.points.key, tr.points.train.length, selectedPoint, place, tr.heat.extent]);
     if (key !== pointsKey) { // the points change rarely: drawn once into a layer
       pointsKey = key;
@@ -1080,25 +1115,27 @@
     }
   }
 
-  // A class's mark: its colour and its shape (circle, square, triangle, diamond); filled for a
-  // training point, hollow for a test point.
-  function drawMarker(ctx, label, x, y, r, hollow) {
-    const colour = `rgb(${PALETTE[label % PALETTE.length].join(",")})`;
-    const shape = MARKERS[label % MARKERS.length];
+  function markerPath(ctx, marker, x, y, r) {
     ctx.beginPath();
-    if (shape === "circles") ctx.arc(x, y, r, 0, 2 * Math.PI);
-    else if (shape === "squares") ctx.rect(x - 0.85 * r, y - 0.85 * r, 1.7 * r, 1.7 * r);
-    else if (shape === "triangles") {
-      ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.1 * r, y + 0.8 * r); ctx.lineTo(x - 1.1 * r, y + 0.8 * r);
-      ctx.closePath();
-    } else {
-      ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.2 * r, y); ctx.lineTo(x, y + 1.2 * r); ctx.lineTo(x - 1.2 * r, y);
-      ctx.closePath();
-    }
-    ctx.fillStyle = hollow ? "#fff" : colour;
-    ctx.strokeStyle = hollow ? colour : "#fff";
-    ctx.lineWidth = hollow ? 1.6 : 1;
+    if (!marker.outline) { ctx.arc(x, y, r, 0, 2 * Math.PI); return; }
+    for (const [dx, dy] of marker.outline) ctx.lineTo(x + dx * r, y + dy * r);
+    ctx.closePath();
+  }
+
+  // A class's mark: its colour and shape, edged in ink (the yellow is 1.3:1 on white: a test
+  // point in it vanished); filled for a training point, with a white centre for a test point.
+  const HOLE = 0.55; // a test point's white centre, relative to its marker's size
+  function drawMarker(ctx, label, x, y, r, hollow) {
+    const marker = MARKERS[label % MARKERS.length];
+    markerPath(ctx, marker, x, y, r);
+    ctx.fillStyle = rgb(PALETTE[label % PALETTE.length], 1);
+    ctx.strokeStyle = "#1d2330";
+    ctx.lineWidth = 1;
     ctx.fill(); ctx.stroke();
+    if (!hollow) return;
+    markerPath(ctx, marker, x, y, HOLE * r);
+    ctx.fillStyle = "#fff";
+    ctx.fill();
   }
 
   // The classes in words: each one's colour and marker (the map says nothing by colour alone).
@@ -1109,7 +1146,7 @@
       const item = el("span", {}, box);
       const swatch = el("canvas", { width: 14, height: 14, "aria-hidden": "true" }, item);
       drawMarker(swatch.getContext("2d"), k, 7, 7, 5, false);
-      item.append(`class ${name}: ${COLOUR_NAMES[k % COLOUR_NAMES.length]} ${MARKERS[k % MARKERS.length]}`);
+      item.append(`class ${name}: ${COLOUR_NAMES[k % COLOUR_NAMES.length]} ${MARKERS[k % MARKERS.length].name}`);
     });
     el("span", {}, box, "filled: training points, hollow: test points");
   }
@@ -1128,7 +1165,8 @@
     let maxLoss = 0;
     for (let r = 0; r < n; r++) for (const c of [1, 2]) if (Number.isFinite(rows[r * 5 + c])) maxLoss = Math.max(maxLoss, rows[r * 5 + c]);
     maxLoss = maxLoss || 1;
-    const series = [[1, "#2f6fb5", [], maxLoss], [2, "#2f6fb5", [4, 3], maxLoss], [3, "#2ea043", [], 1], [4, "#2ea043", [4, 3], 1]];
+    const loss = rgb(POSITIVE, 1); // blue, as the curve labels say
+    const series = [[1, loss, [], maxLoss], [2, loss, [4, 3], maxLoss], [3, "#2ea043", [], 1], [4, "#2ea043", [4, 3], 1]];
     for (const [c, color, dash, top] of series) {
       ctx.beginPath(); ctx.setLineDash(dash); ctx.strokeStyle = color; ctx.lineWidth = 1.5;
       let started = false;
@@ -1148,6 +1186,7 @@
     const key = JSON.stringify([tr.setup.dataset, tr.setup.seed, tr.setup.n_samples, tr.setup.noise, tr.setup.test_fraction, tr.setup.csv_name]);
     if (points && points.key === key) return;
     points = { key, train: [], test: [] };
+    forgetPlace($("heat"));
     pointAt = null;
     const data = await request("/api/export", { session, what: "points.json" });
     if (!data || data.error) return;
@@ -1285,7 +1324,7 @@
     e.preventDefault();
     showPointPlace();
   });
-  $("heat").addEventListener("focus", showPointPlace);
+  $("heat").addEventListener("focus", () => { if (byKeyboard($("heat"))) showPointPlace(); });
   $("heat").addEventListener("blur", () => {
     hideTip();
     if (current && current.train) drawHeat(current.train); // without the keyboard's place

@@ -190,8 +190,13 @@ def _identity_model(loss: str, m: int, dtype: str = "float64") -> MLP:
     return model
 
 
+LOSS_FORMULAS = ("l2", "mse", "mae", "huber", "binary_cross_entropy", "cross_entropy")
+
+
 def _loss_formula(name: str, y: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Per-sample loss, element by element, written from the table in losses.py."""
+    if name not in LOSS_FORMULAS:  # (a new loss got 0s, and a 'mismatch' that was not one)
+        raise KeyError(f"no formula for the loss {name!r}: add it to _loss_formula")
     n, m = y.shape
     out = np.zeros(n)
     for i in range(n):

@@ -228,8 +228,10 @@ def _torch_forward_loss(torch, model: MLP, X, T, sw):
         per = F.huber_loss(h, t, reduction="none", delta=1.0).mean(dim=1)
     elif cfg.loss == "binary_cross_entropy":
         per = F.binary_cross_entropy_with_logits(h, t, reduction="none").sum(dim=1)
-    else:
+    elif cfg.loss == "cross_entropy":
         per = F.cross_entropy(h, t, reduction="none")  # probability targets
+    else:  # (a new loss was compared with cross-entropy's gradient, a 'mismatch' of its own)
+        raise KeyError(f"no torch reference for the loss {cfg.loss!r}: add it here")
     if sw is not None:
         per = per * torch.tensor(sw)
     loss = per.mean()

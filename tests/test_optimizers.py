@@ -42,8 +42,13 @@ def _problem(seed: int = 0):
     return params, grads
 
 
+TEXTBOOK = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+
+
 def _textbook(name: str, params: dict, grads: list, wd: float) -> list[dict]:
     """The parameters after each update, recomputed from the papers' formulas."""
+    if name not in TEXTBOOK:  # (a new optimizer was 'expected' to leave the parameters alone)
+        raise KeyError(f"no textbook formula for the optimizer {name!r}: add it to _textbook")
     p = {k: v.copy() for k, v in params.items()}
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(x) for k, x in p.items()}
@@ -127,7 +132,9 @@ def _torch_optimizer(torch, name: str, W, b, wd: float):
         return torch.optim.Adam(groups, lr=LR, betas=(B1, B2), eps=EPS, foreach=False)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=LR, betas=(B1, B2), eps=EPS, foreach=False)
-    return torch.optim.RMSprop(groups, lr=LR, alpha=RHO, eps=EPS, foreach=False)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=LR, alpha=RHO, eps=EPS, foreach=False)
+    raise KeyError(f"no torch.optim counterpart for {name!r}: add it to _torch_optimizer")
 
 
 @pytest.mark.parametrize("wd", [0.0, WD])

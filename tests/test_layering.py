@@ -185,10 +185,14 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(component) > 1 or v in graph[v]:
                 out.append(sorted(component))
 
-    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
-    for v in sorted(graph):
-        if v not in index:
-            connect(v)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(10_000, limit))
+    try:
+        for v in sorted(graph):
+            if v not in index:
+                connect(v)
+    finally:  # (left raised, it let test_io's 9,000-deep JSON parse when run after this)
+        sys.setrecursionlimit(limit)
     return out
 
 

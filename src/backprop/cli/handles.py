@@ -19,7 +19,7 @@ from .config import DATA_KEYWORDS, load_data, read_config, validation_split
 from .options import CONFIG_KEYS
 from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, read_summary
 
-__all__ = ["DATA_KEYS", "Handle", "model_inputs", "models_task", "open_handle"]
+__all__ = ["DATA_KEYS", "Handle", "csv_model_task", "model_inputs", "models_task", "open_handle"]
 
 #: The options that name a run's data and its test split (what evaluate and predict reuse):
 #: the data set and the options load_data hands on (config.py), and the seed of the split.
@@ -113,16 +113,23 @@ class Handle:
         return {**self.data_options, **given}
 
 
-def models_task(values: dict[str, Any], model: MLP) -> dict[str, Any]:
-    """``values`` with a CSV model's own task where they name none: its class labels say
-    it. (A run from before the missing-label rule trained 'NA' as a class; the rule now
-    refuses that file unless told the task, and its config.toml could not say it.)"""
+def csv_model_task(values: dict[str, Any], model: MLP) -> str | None:
+    """The task of a model trained on a CSV file (its class labels say it) when ``values``
+    name a CSV file; None otherwise."""
     pre = model.preprocessing
-    if values.get("task") is not None or pre is None or pre.target is None:
-        return values
+    if pre is None or pre.target is None:
+        return None
     if not str(values.get("dataset", "")).lower().endswith(".csv"):
-        return values
-    return {**values, "task": "regression" if pre.classes is None else "classification"}
+        return None
+    return "regression" if pre.classes is None else "classification"
+
+
+def models_task(values: dict[str, Any], model: MLP) -> dict[str, Any]:
+    """``values`` with a CSV model's own task where they name none. (A run from before
+    the missing-label rule trained 'NA' as a class; the rule now refuses that file unless
+    told the task, and its config.toml could not say it.)"""
+    task = csv_model_task(values, model)
+    return values if values.get("task") is not None or task is None else {**values, "task": task}
 
 
 def open_handle(path: Path) -> Handle:

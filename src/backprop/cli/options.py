@@ -131,6 +131,11 @@ class Count(click.IntRange):
         return n
 
 
+def _items(value: Any) -> list[Any]:
+    """A config file's list as it is, or the command line's ``a,b,c`` split at commas."""
+    return value if isinstance(value, list) else str(value).split(",")
+
+
 class NamesType(click.ParamType):
     """``id,age`` (or a TOML list ``["id", "age"]``) -> ``("id", "age")``: column names,
     each once."""
@@ -142,8 +147,7 @@ class NamesType(click.ParamType):
     ) -> tuple[str, ...]:
         if isinstance(value, tuple):
             return value
-        items = value if isinstance(value, list) else str(value).split(",")
-        names = [item.strip() if isinstance(item, str) else "" for item in items]
+        names = [item.strip() if isinstance(item, str) else "" for item in _items(value)]
         if not all(names):
             self.fail(f"expected column names separated by commas; got {_short(value)}", param, ctx)
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -169,7 +173,7 @@ class SizesType(click.ParamType):
             return value
         if not isinstance(value, list | str):
             self.fail(f"expected sizes such as 2,3,2 or [2, 3, 2]; got {value!r}", param, ctx)
-        items = value if isinstance(value, list) else str(value).split(",")
+        items = _items(value)
         try:
             check_limit("layers", len(items), "got")
         except ValueError as e:

@@ -18,7 +18,7 @@ from ..config import (
     no_test_split,
     output_classes,
 )
-from ..handles import DATA_KEYS, model_inputs, open_handle
+from ..handles import DATA_KEYS, csv_model_task, model_inputs, open_handle
 from ..options import Count, PathValue, choice, device_options, run_data_options
 from ..render import report_tables
 
@@ -62,11 +62,9 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     model = load_model_file(handle.model_path, options["backend"], options["device"])
     values = handle.data_values({k: options.get(k) for k in DATA_KEYS})
     pre = model.preprocessing
-    if (
-        pre is not None
-        and pre.target is not None
-        and str(values.get("dataset", "")).lower().endswith(".csv")
-    ):  # a model trained on a CSV file: its target column and task, not guessed again,
+    task = csv_model_task(values, model)
+    if task is not None:
+        # a model trained on a CSV file: its target column and task, not guessed again,
         # and its feature columns alone (an id column of text was refused, as predict
         # does not)
         if values.get("target") is None:
@@ -77,8 +75,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
                 f"({', '.join(pre.feature_names)}); the model was trained on the target "
                 f"{pre.target!r}"
             )
-        own = {"task": "regression" if pre.classes is None else "classification",
-               "features": tuple(pre.feature_names)}  # fmt: skip
+        own = {"task": task, "features": tuple(pre.feature_names)}
         for key, value in own.items():  # (given otherwise, they were dropped without a word)
             given = options.get(key)
             if given is not None and given != value:

@@ -729,7 +729,7 @@ def test_export_onnx_matches_the_model(run_cli, toy_run, tmp_path):
     X = np.random.default_rng(0).uniform(0, 1, (7, 2))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    got = session.run(None, {name: X.astype(np.float32)})[0]
+    got = session.run(None, {name: np.asarray(X, dtype=np.float64)})[0]
     np.testing.assert_allclose(got, model.predict(X), atol=1e-5)
 
 

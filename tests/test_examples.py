@@ -364,8 +364,8 @@ def _exported(path: str) -> Callable:
         X = np.random.default_rng(0).random((5, model.n_inputs))
         session = ort.InferenceSession(str(workdir / path))
         (spec,) = session.get_inputs()
-        dtype = np.float32 if spec.type == "tensor(float)" else np.float64
-        got = session.run(["output"], {spec.name: X.astype(dtype)})[0]
+        assert spec.type == "tensor(double)"  # raw features, as predict reads them
+        got = session.run(["output"], {spec.name: X})[0]
         assert np.allclose(got, model.predict(X), atol=1e-5)
 
     return check

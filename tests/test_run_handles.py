@@ -150,7 +150,7 @@ def test_export_a_run_folder_with_class_labels_and_an_opset(run_cli, csv_run):
 
     raw = read_csv_features(csv_run.parent / "new_flowers.csv", model.preprocessing, raw=True)
     session = ort.InferenceSession(str(path))
-    probabilities, labels = session.run(None, {"input": raw.astype(np.float32)})
+    probabilities, labels = session.run(None, {"input": raw.astype(np.float64)})
     assert labels.tolist() == ["setosa", "versicolor", "virginica"]
     rc, _, err = run_cli("export", str(csv_run), "x.onnx", "--opset", "9")
     assert rc == 2 and "--opset" in err
@@ -168,7 +168,7 @@ def test_onnx_labels_of_a_built_in_data_set_and_a_single_output(tmp_path):
     ]:
         export_onnx(model, tmp_path / "m.onnx", class_labels=labels)
         _, got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(
-            None, {"input": X.astype(np.float32)}
+            None, {"input": X.astype(np.float64)}
         )
         assert got.tolist() == [labels[k] for k in model.predict_classes(X)]
         with pytest.raises(ValueError, match="2 class labels given for a model with 3 outputs"):

@@ -1,14 +1,19 @@
-"""Export an MLP to a standard ONNX graph (float32), for onnxruntime and other runtimes.
+"""Export an MLP to a standard ONNX graph, for onnxruntime and other runtimes.
 
 The graph, for a model with L dense layers::
 
-    input (batch, n_inputs)
-      -> Sub(mean) -> Div(scale)               only when model.preprocessing is set
+    input (batch, n_inputs), float64            raw features, as backprop predict reads them
+      -> Sub(mean) -> Div(scale)               only when model.preprocessing is set (float64)
+      -> Cast(float32)                          the network runs in float32
       -> Gemm(W_0, b_0) -> activation           Gemm computes x W + b (MatMul without bias)
       -> ...
       -> Gemm(W_{L-1}, b_{L-1}) -> output activation
       -> Softmax(axis=1) / Sigmoid              only for the cross-entropy losses (the link)
-    output (batch, n_outputs)                   = model.predict(X)
+    output (batch, n_outputs), float32          = model.predict(X)
+
+The input is float64 because raw features need it: a Unix timestamp (1.7e9) rounded to
+float32 moves by up to 64 seconds, and its standardisation ``(x - mean) / scale`` in
+float32 loses the rest; ``backprop predict`` standardises in float64 too.
 
 Activations map to single ONNX operators: Sigmoid, Tanh, Relu, LeakyRelu (alpha 0.01),
 Elu (alpha 1), Softplus, Identity, Softmax (axis 1); GELU (tanh form) is the ``Gelu``
@@ -62,7 +67,7 @@ def import_onnx() -> Any:
 
 
 class _Graph:
-    """Collects nodes and float32 initializers with unique names."""
+    """Collects nodes and initializers (float32 unless told) with unique names."""
 
     def __init__(self, onnx: Any) -> None:
         self.onnx = onnx
@@ -74,9 +79,9 @@ class _Graph:
         self._count += 1
         return f"{stem}_{self._count}"
 
-    def constant(self, stem: str, value: Any) -> str:
+    def constant(self, stem: str, value: Any, dtype: Any = np.float32) -> str:
         name = self.name(stem)
-        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+        arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
         self.initializers.append(self.onnx.numpy_helper.from_array(arr, name))
         return name
 
@@ -110,7 +115,8 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     class_labels: Sequence[str] | None = None,
 ) -> None:
-    """Write ``model`` as an ONNX graph computing ``model.predict`` in float32.
+    """Write ``model`` as an ONNX graph computing ``model.predict``: float64 in, the
+    network in float32.
 
     Parameters
     ----------
@@ -129,10 +135,11 @@ def export_onnx(
 
     Notes
     -----
-    The graph has one input ``"input"`` of shape ``(batch, n_inputs)`` and one output
-    ``"output"`` of shape ``(batch, n_outputs)``, both float32. When ``model.preprocessing``
-    is set, the input is the raw features and the graph standardises them first
-    (``(x - mean) / scale``), and the model's metadata ``feature_names`` names the input's
+    The graph has one input ``"input"``, float64, of shape ``(batch, n_inputs)`` and one
+    output ``"output"``, float32, of shape ``(batch, n_outputs)``. When
+    ``model.preprocessing`` is set, the input is the raw features and the graph standardises
+    them first, in float64 (``(x - mean) / scale``, as ``backprop predict`` does), and the
+    model's metadata ``feature_names`` names the input's
     columns, in order, as a JSON list. The output is what :meth:`MLP.predict` returns: class
     probabilities for the cross-entropy losses (softmax or sigmoid applied); for a model
     trained on standardised targets, in the target's units
@@ -167,8 +174,9 @@ def export_onnx(
                 f"the model's preprocessing scales {pre.n_features} features but the model has "
                 f"{model.n_inputs} inputs"
             )
-        x = g.op("Sub", [x, g.constant("mean", pre.mean)], "centred")
-        x = g.op("Div", [x, g.constant("scale", pre.scale)], "standardised")
+        x = g.op("Sub", [x, g.constant("mean", pre.mean, np.float64)], "centred")
+        x = g.op("Div", [x, g.constant("scale", pre.scale, np.float64)], "standardised")
+    x = g.op("Cast", [x], "float32", to=onnx.TensorProto.FLOAT)
     params = model.state_dict()
     n_layers = len(config.sizes) - 1
     for i in range(n_layers):
@@ -208,7 +216,11 @@ def export_onnx(
     graph = helper.make_graph(
         g.nodes,
         "backprop_mlp",
-        [helper.make_tensor_value_info("input", float32, ["batch", model.n_inputs])],
+        [
+            helper.make_tensor_value_info(
+                "input", onnx.TensorProto.DOUBLE, ["batch", model.n_inputs]
+            )
+        ],
         outputs,
         initializer=g.initializers,
     )
@@ -222,7 +234,7 @@ def export_onnx(
         ir_version=helper.find_min_ir_version_for(opsets),
         producer_name="backprop",
         producer_version=__version__,
-        doc_string=f"backprop MLP {list(config.sizes)}: output = model.predict(input)",
+        doc_string=_describe(model, labels is not None),
     )
     props = {} if labels is None else {"class_labels": json.dumps(labels)}
     if model.preprocessing is not None:  # the input's columns, in order (a CSV's header
@@ -232,6 +244,19 @@ def export_onnx(
         helper.set_model_props(onnx_model, props)
     onnx.checker.check_model(onnx_model)
     write_atomic(path, onnx_model.SerializeToString())
+
+
+def _describe(model: MLP, labelled: bool) -> str:
+    """The graph's doc_string: what goes in and what comes out."""
+    pre = model.preprocessing
+    steps = ["input: float64 raw features"]
+    if pre is not None:
+        steps.append("standardised (x - mean) / scale in float64")
+    steps.append(f"backprop MLP {list(model.config.sizes)} in float32")
+    if pre is not None and pre.scales_targets:
+        steps.append("outputs in the target's units (z * target_scale + target_mean)")
+    steps.append("output = what backprop predict gives" + (", label its class" if labelled else ""))
+    return "; ".join(steps)
 
 
 def _int64(g: _Graph, onnx: Any, stem: str, values: list[int]) -> str:

@@ -18,11 +18,11 @@ from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
-from ..io import load_model
+from ..io import load_model, parse_json, read_header
 from ..losses import LOSSES
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, optimizers_taking
-from ..preprocessing import in_target_units
+from ..preprocessing import Preprocessing, in_target_units
 from ..training import EarlyStopping
 from .app import UserError, one_line
 from .options import CONFIG_KEYS, CONFIG_PARAMS, NamesType, SizesType
@@ -37,6 +37,7 @@ __all__ = [
     "Recipe",
     "build_model",
     "build_optimizer",
+    "class_names",
     "config_to_toml",
     "default_lr",
     "early_stopping_callback",
@@ -586,10 +587,73 @@ def config_to_toml(cfg: dict[str, Any]) -> str:
 
 
 def load_model_file(path: Path, backend: str | None, device: str | None) -> MLP:
+    """The model in ``path``. A scikit-learn estimator's file (``est.save``) keeps its
+    feature and class names in its own record: a model fitted on named columns gets them as
+    its preprocessing (no scaling), so its columns are picked by name and its rows labelled
+    by class, as ``est.predict`` does (they were read in order and labelled 0, 1, ...)."""
     try:
-        return load_model(path, backend=backend or "numpy", device=device)
+        model = load_model(path, backend=backend or "numpy", device=device)
     except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
         raise UserError(one_line(e)) from None
+    if model.preprocessing is None:
+        features, classes = _estimator_names(path, model)
+        if features is not None:
+            n = len(features)
+            try:
+                model.preprocessing = Preprocessing(features, (0.0,) * n, (1.0,) * n, None, classes)
+            except ValueError as e:
+                raise UserError(f"{path}: its scikit-learn record: {one_line(e)}") from None
+    return model
+
+
+def class_names(model: MLP, path: Path) -> list[str] | None:
+    """The class names of ``model`` read from ``path``: its preprocessing's, else a
+    scikit-learn classifier's ``classes_`` (fitted on unnamed columns), else None."""
+    pre = model.preprocessing
+    if pre is not None:
+        return None if pre.classes is None else list(pre.classes)
+    return _estimator_names(path, model)[1]
+
+
+#: The metadata key of a scikit-learn estimator's record (backprop.sklearn.persistence,
+#: which needs scikit-learn to import; the CLI reads the names without it).
+_ESTIMATOR_RECORD = "sklearn"
+
+
+def _estimator_names(path: Path, model: MLP) -> tuple[tuple[str, ...] | None, list[str] | None]:
+    """``(feature names, class names)`` in the scikit-learn record of the model file
+    ``path``, each None where it has none (a regressor's classes, a multi-label classifier's
+    indicator columns, features fitted without names)."""
+    text = read_header(path).metadata.get(_ESTIMATOR_RECORD)
+    if text is None:
+        return None, None
+    fitted = parse_json(text, "the scikit-learn record", path)
+    fitted = fitted.get("fitted") if isinstance(fitted, dict) else None
+    if not isinstance(fitted, dict):
+        raise UserError(f"{path}: its scikit-learn record has no 'fitted' object")
+    features = fitted.get("feature_names_in")
+    if features is not None:
+        if not (
+            isinstance(features, list)
+            and len(features) == model.n_inputs
+            and all(isinstance(f, str) for f in features)
+        ):
+            raise UserError(
+                f"{path}: its scikit-learn record's feature_names_in is not {model.n_inputs} names"
+            )
+        features = tuple(features)
+    classes = fitted.get("classes")
+    if fitted.get("target_type") not in ("binary", "multiclass") or classes is None:
+        return features, None
+    values = classes.get("values") if isinstance(classes, dict) else None
+    n = 2 if model.n_outputs == 1 else model.n_outputs
+    if not (
+        isinstance(values, list)
+        and len(values) == n
+        and all(isinstance(v, str | int | float) for v in values)  # (JSON true is an int)
+    ):
+        raise UserError(f"{path}: its scikit-learn record's classes are not {n} labels")
+    return features, [str(v) for v in values]
 
 
 def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarray:

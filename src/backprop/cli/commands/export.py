@@ -8,7 +8,7 @@ import click
 
 from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
-from ..config import is_classifier, load_data, load_model_file
+from ..config import class_names, is_classifier, load_data, load_model_file
 from ..handles import open_handle
 from ..options import FilePath, IntegerRange, PathValue
 
@@ -51,9 +51,8 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
         raise UserError(one_line(e)) from None
     handle = open_handle(model_path)
     model = load_model_file(handle.model_path, None, None)
-    labels, no_labels = None, ""
-    pre = model.preprocessing
-    if (pre is None or pre.classes is None) and handle.data_options and is_classifier(model):
+    labels, no_labels = class_names(model, handle.model_path), ""
+    if labels is None and handle.data_options and is_classifier(model):
         try:  # the class names of a run's data set, where it can be read here (MNIST's
             # files were downloaded for the names 0-9)
             data = load_data({**handle.data_values({}), "download": False})
@@ -64,6 +63,13 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
         else:
             if data.task == "classification" and data.class_names is not None:
                 labels = [str(c) for c in data.class_names]
+    if labels is None and not no_labels and is_classifier(model):  # (it said nothing)
+        no_labels = (
+            " (no label output: the model file holds no class names; exported from its run "
+            "folder, a classifier gets its data set's)"
+            if handle.run_dir is None
+            else " (no label output: neither the model nor its data set names the classes)"
+        )
     out = out_path if out_path is not None else handle.model_path.with_suffix(".onnx")
     handle.check_output(out, "the output")
     export_onnx(model, out, opset=opset, class_labels=labels)

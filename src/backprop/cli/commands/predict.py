@@ -20,6 +20,7 @@ from ...io.safetensors import descriptor_of
 from ...network import MLP
 from ..app import UserError, cli, require_stdout
 from ..config import (
+    class_names,
     is_classifier,
     load_model_file,
     model_outputs,
@@ -88,21 +89,21 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     pre = model.preprocessing
     first, true_rows = truth if truth is not None else ([], None)
     if is_classifier(model):
-        names = (
-            list(pre.classes)
-            if pre is not None and pre.classes is not None
-            else [str(k) for k in range(model.n_outputs)]
-        )
-        if len(names) != out.shape[1]:
-            names = [str(k) for k in range(out.shape[1])]
+        # one output is two classes: class 1 above 0.5 (its columns are both classes')
+        names = class_names(model, handle.model_path) or [
+            str(k) for k in range(max(out.shape[1], 2))
+        ]
         labels = output_classes(out)
         # class probabilities only where the model makes them (a cross-entropy loss's link,
         # a softmax output); the tutorial's sigmoid outputs under L2 need not sum to 1
         probabilities = (
             model.loss_fn.link != "identity" or model.config.output_activation == "softmax"
         )
+        if out.shape[1] == 1 and probabilities:
+            out = np.hstack([1.0 - out, out])  # p(class 0), p(class 1)
+        columns = names if out.shape[1] == len(names) else names[1:]  # out_<class 1>
         prefix = "p_" if probabilities else "out_"
-        writer.writerow([*first, "label", *[f"{prefix}{n}" for n in names]])
+        writer.writerow([*first, "label", *[f"{prefix}{n}" for n in columns]])
         for i, (k, row) in enumerate(zip(labels, out, strict=True)):
             true = [] if true_rows is None else true_rows[i]
             writer.writerow([*true, names[k], *[f"{v:.9g}" for v in row]])

@@ -1,0 +1,120 @@
+"""A scikit-learn estimator's model file (``est.save``) through the command line: `backprop
+predict` and `backprop export` read its feature and class names from the estimator's
+record, as ``est.predict`` uses them (they read the columns in order and labelled rows
+0, 1, ...), and a model of one sigmoid output is two classes (predict stopped on it)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from backprop import MLP
+from backprop.io import save_model
+from backprop.preprocessing import Preprocessing
+
+sklearn = pytest.importorskip("sklearn", reason="the estimators need the sklearn extra")
+pd = pytest.importorskip("pandas", reason="a DataFrame's column names")
+
+from backprop.sklearn import BackpropClassifier  # noqa: E402
+
+RNG = np.random.default_rng(7)
+#: 40 epochs, too few to converge, are enough here
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _rows(out: str) -> tuple[list[str], list[list[str]]]:
+    header, *rows = list(csv.reader(io.StringIO(out)))
+    return header, rows
+
+
+def _frame(n: int = 120) -> tuple[pd.DataFrame, np.ndarray]:
+    X = pd.DataFrame({"a": RNG.normal(size=n), "b": RNG.normal(size=n), "c": RNG.normal(size=n)})
+    species = np.array(["setosa", "versicolor", "virginica"])
+    y = species[(X["a"] > 0).to_numpy().astype(int) + (X["b"] > 0.5).to_numpy().astype(int)]
+    return X, y
+
+
+def test_named_columns_are_picked_by_name_and_rows_get_class_names(run_cli, tmp_path):
+    X, y = _frame()
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0).fit(X, y)
+    est.save(tmp_path / "est.safetensors")
+    X[["c", "b", "a"]].to_csv(tmp_path / "reordered.csv", index=False)  # columns reversed
+    rc, out, err = run_cli("predict", str(tmp_path / "est.safetensors"),
+                           str(tmp_path / "reordered.csv"))  # fmt: skip
+    assert rc == 0, err
+    header, rows = _rows(out)
+    assert header == ["label", "p_setosa", "p_versicolor", "p_virginica"]
+    assert [r[0] for r in rows] == est.predict(X).tolist()  # (was 0/1/2, on columns c, b, a)
+    np.testing.assert_allclose(
+        np.array([r[1:] for r in rows], float), est.predict_proba(X), rtol=1e-8, atol=1e-9
+    )
+    X[["a", "b"]].to_csv(tmp_path / "short.csv", index=False)
+    rc, _, err = run_cli("predict", str(tmp_path / "est.safetensors"), str(tmp_path / "short.csv"))
+    assert rc == 2 and "missing the feature columns ['c']" in err
+
+
+def test_export_of_an_estimator_file_has_its_labels_and_feature_names(run_cli, tmp_path):
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
+    ort = pytest.importorskip("onnxruntime", reason="running graphs needs onnxruntime")
+    X, y = _frame()
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0).fit(X, y)
+    est.save(tmp_path / "est.safetensors")
+    rc, out, err = run_cli("export", str(tmp_path / "est.safetensors"), str(tmp_path / "e.onnx"))
+    assert rc == 0 and out.strip() == f"Wrote {tmp_path / 'e.onnx'}", err
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "e.onnx")).metadata_props}
+    assert json.loads(props["feature_names"]) == ["a", "b", "c"]
+    assert json.loads(props["class_labels"]) == ["setosa", "versicolor", "virginica"]
+    session = ort.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"])
+    probabilities, labels = session.run(None, {"input": X.to_numpy()})
+    assert labels.tolist() == est.predict(X).tolist()
+    np.testing.assert_allclose(probabilities, est.predict_proba(X), atol=1e-5)
+
+
+def test_unnamed_columns_in_order_with_the_estimators_labels(run_cli, tmp_path):
+    X = RNG.normal(size=(80, 2))
+    y = np.where(X[:, 0] + X[:, 1] > 0, 7, 3)  # binary: one sigmoid output
+    est = BackpropClassifier(hidden_layer_sizes=(6,), max_iter=40, random_state=0).fit(X, y)
+    assert est.model_.n_outputs == 1
+    est.save(tmp_path / "est.safetensors")
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", header="u,v", comments="")
+    rc, out, err = run_cli("predict", str(tmp_path / "est.safetensors"), str(tmp_path / "x.csv"))
+    assert rc == 0, err  # (IndexError: list index out of range, exit 1)
+    header, rows = _rows(out)
+    assert header == ["label", "p_3", "p_7"]
+    assert [int(r[0]) for r in rows] == est.predict(X).tolist()
+    np.testing.assert_allclose(
+        np.array([r[1:] for r in rows], float), est.predict_proba(X), rtol=1e-8, atol=1e-9
+    )
+
+
+def test_one_sigmoid_output_is_two_classes(run_cli, tmp_path):
+    X = RNG.normal(size=(20, 2))
+    model = MLP([2, 4, 1], "tanh", "identity", "binary_cross_entropy", seed=1)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", header="u,v", comments="")
+    p = model.predict(X)[:, 0]
+    for classes, names in [(None, ["0", "1"]), (("neg", "pos"), ["neg", "pos"])]:
+        if classes is not None:
+            model.preprocessing = Preprocessing(("u", "v"), (0.0, 0.0), (1.0, 1.0), "t", classes)
+        save_model(tmp_path / "m.safetensors", model)
+        rc, out, err = run_cli("predict", str(tmp_path / "m.safetensors"), str(tmp_path / "x.csv"))
+        assert rc == 0, err  # (IndexError: list index out of range, exit 1)
+        header, rows = _rows(out)
+        assert header == ["label", f"p_{names[0]}", f"p_{names[1]}"]
+        assert [r[0] for r in rows] == [names[int(v > 0.5)] for v in p]
+        np.testing.assert_allclose(np.array([r[1:] for r in rows], float),
+                                   np.column_stack([1 - p, p]), rtol=1e-8)  # fmt: skip
+
+
+def test_export_of_a_bare_classifier_file_says_it_has_no_labels(run_cli, tmp_path):
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
+    save_model(tmp_path / "m.safetensors", MLP([2, 4, 3], "tanh", "identity", "cross_entropy"))
+    rc, out, err = run_cli("export", str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx"))
+    assert rc == 0, err
+    assert out.strip() == (
+        f"Wrote {tmp_path / 'm.onnx'} (no label output: the model file holds no class names; "
+        "exported from its run folder, a classifier gets its data set's)"
+    )

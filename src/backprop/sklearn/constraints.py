@@ -5,8 +5,9 @@ Each estimator class holds a ``_parameter_constraints`` table, hyperparameter na
 constraint; :func:`check_parameters` checks every entry and raises one ``ValueError``
 naming the estimator, the hyperparameter, what it must be and what it got. Hyperparameters
 missing from the table are checked where they are used (``random_state`` when the
-generators are drawn, ``class_weight`` by scikit-learn, ``backend``/``device`` by
-:func:`backprop.backend.get_backend`) or are flags and callbacks.
+generators are drawn, ``backend``/``device`` by :func:`backprop.backend.get_backend`,
+``callbacks`` by :func:`backprop.training.epoch_callbacks`, the engine's own check) or
+are flags.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "CLASSIFIER_LOSSES",
     "HIDDEN_ACTIVATIONS",
     "REGRESSOR_LOSSES",
+    "ClassWeight",
     "Flag",
     "Interval",
     "OneOf",
@@ -146,7 +148,24 @@ class Flag:
         return "True or False"
 
 
-Constraint = OneOf | Interval | PositiveInt | PositiveInts | Flag
+@dataclass(frozen=True)
+class ClassWeight:
+    """The classifier's ``class_weight``: None, ``"balanced"`` or a dict of weights (finite
+    numbers >= 0) by class label. Which labels are classes is known only once ``y`` is seen
+    (``BackpropClassifier._class_weights`` checks the keys)."""
+
+    def accepts(self, value: Any) -> bool:
+        if value is None or (isinstance(value, str) and value == "balanced"):
+            return True
+        return isinstance(value, Mapping) and all(
+            is_finite_number(w) and w >= 0 for w in value.values()
+        )
+
+    def expected(self) -> str:
+        return "'balanced', a dict of weights >= 0 by class label, or None"
+
+
+Constraint = OneOf | Interval | PositiveInt | PositiveInts | Flag | ClassWeight
 
 
 def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:

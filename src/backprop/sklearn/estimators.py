@@ -1,14 +1,21 @@
 """The estimators :class:`BackpropClassifier` and :class:`BackpropRegressor`, and what they
 share: checks, training, prediction, saving (:mod:`.persistence`), pickling.
+
+A ``fit`` or ``partial_fit`` that raises leaves the estimator as it was before the call
+(:class:`_FittedState`), but for training stopped by ``TrainingDiverged`` or a
+``KeyboardInterrupt`` after it completed epochs, which keeps those epochs, as
+``backprop train`` does (``_BackpropMLP._fit``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
 from ..activations import log_sigmoid, log_softmax
 from ..network import MLP, MLPConfig, parameter_name
 from ..optimizers import Optimizer, get_optimizer
-from ..training import Callback, History, TrainingDiverged, TrainState
+from ..training import Callback, TrainingDiverged, TrainState, epoch_callbacks
 from ..training import fit as train
 from ..training.distributed import same_on_every_rank
 from .constraints import (
@@ -47,6 +54,7 @@ from .constraints import (
     CLASSIFIER_LOSSES,
     ENGINE_LOSS,
     REGRESSOR_LOSSES,
+    ClassWeight,
     check_parameters,
     mlp_constraints,
 )
@@ -162,9 +170,93 @@ class _SamplesSeen(Callback):
             )
 
 
+@dataclass(frozen=True)
+class _Epoch:
+    """What the estimator keeps of its last completed epoch (see :class:`_LastEpoch`)."""
+
+    epoch: int  # epochs completed in this call
+    weights: dict[str, np.ndarray]
+    steps: int  # the optimizer's step count then
+    t: int  # t_ then
+    scores: list[float] | None  # validation scores of the epochs completed
+    best_score: float | None
+
+
+class _LastEpoch(Callback):
+    """Remembers the last completed epoch as the estimator keeps it (weights, ``t_``,
+    validation scores), so that a fit stopped by a Ctrl-C, even one inside the next epoch,
+    keeps exactly that epoch. It comes after the estimator's own callbacks, which complete
+    the epoch's record, and the record is replaced by one attribute store, which a signal
+    cannot split (as ``backprop train``'s ``KeepLastEpoch``)."""
+
+    def __init__(self, estimator: Any, validation: _ValidationScore | None) -> None:
+        self.estimator, self.validation = estimator, validation
+        self.kept: _Epoch | None = None
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        v = self.validation
+        self.kept = _Epoch(
+            epoch=state.epoch,
+            weights=state.model.state_dict(),
+            steps=state.optimizer.t,
+            t=self.estimator.t_,
+            scores=None if v is None else list(v.scores),
+            best_score=None if v is None else v.best,
+        )
+
+
 def _print_progress(state: TrainState) -> None:
     row = state.history.epochs[-1]
     print(f"Iteration {state.epoch}, loss = {row['loss']:.8f}")  # noqa: T201 - verbose=True
+
+
+# ------------------------------------------------------------------ a fit that fails
+class _FittedState:
+    """An estimator's fitted state, taken before a fit to put back should the fit fail.
+
+    Every attribute that is not a hyperparameter (the fitted attributes, ``model_``, the
+    optimizer and the shuffle generator), by reference: a fit replaces them. And, because
+    ``warm_start`` and ``partial_fit`` train the fitted network, optimizer and generator in
+    place, copies of what those hold: the weights and the dropout generator's state, the
+    optimizer (copied as a pickle copies it) and the shuffle generator's state.
+    """
+
+    def __init__(self, estimator: BaseEstimator) -> None:
+        hyperparameters = estimator.get_params(deep=False)
+        self.attributes = {k: v for k, v in vars(estimator).items() if k not in hyperparameters}
+        model = self.attributes.get("model_")
+        self.weights = None if model is None else model.state_dict()
+        self.dropout = None if model is None else model.dropout_rng.bit_generator.state
+        self.optimizer = copy.deepcopy(self.attributes.get("_optimizer"))
+        rng = self.attributes.get("_shuffle_rng")
+        self.shuffle = None if rng is None else rng.bit_generator.state
+        self.discarded = False
+
+    @property
+    def fitted(self) -> bool:
+        return "model_" in self.attributes
+
+    def discard(self) -> None:
+        """The estimator's state as the fit left it is its own: :meth:`restore` does nothing."""
+        self.discarded = True
+
+    def restore(self, estimator: BaseEstimator) -> None:
+        """Put the state back: attributes the fit added go, those it replaced return."""
+        if self.discarded:
+            return
+        hyperparameters = estimator.get_params(deep=False)
+        attributes = vars(estimator)
+        for name in [k for k in attributes if k not in hyperparameters]:
+            del attributes[name]
+        attributes.update(self.attributes)
+        model = self.attributes.get("model_")
+        if model is not None:
+            model.load_state_dict(self.weights)
+            model.dropout_rng.bit_generator.state = self.dropout
+        if self.optimizer is not None:
+            attributes["_optimizer"] = self.optimizer
+        if self.shuffle is not None:
+            attributes["_shuffle_rng"].bit_generator.state = self.shuffle
 
 
 # ------------------------------------------------------------------------ the base class
@@ -189,6 +281,10 @@ class _BackpropMLP(BaseEstimator):
                     f"{type(self).__name__}: {param}={value!r} {ABSENT_FEATURES[value]}"
                 )
         check_parameters(self, self._parameter_constraints)
+        try:  # the engine's check and words ('callbacks must be a list of callbacks; got ...')
+            epoch_callbacks(() if self.callbacks is None else self.callbacks, None)
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}: {e}") from None
 
     def _hidden_sizes(self) -> tuple[Any, ...]:
         h = self.hidden_layer_sizes
@@ -227,6 +323,37 @@ class _BackpropMLP(BaseEstimator):
         incremental: bool,
         classes: Any = None,
     ) -> _BackpropMLP:
+        """``fit`` (``incremental=False``) and ``partial_fit``.
+
+        A call that raises leaves the estimator exactly as it was before it: every fitted
+        attribute, the network's weights, the optimizer and the shuffle generator (an
+        estimator that was not fitted stays unfitted). One exception, as ``backprop train``
+        has it: training stopped by :class:`~backprop.training.TrainingDiverged` or by a
+        ``KeyboardInterrupt`` (Ctrl-C, a notebook's "interrupt kernel") after it completed
+        epochs keeps them: the model of the last completed epoch, with ``n_iter_``,
+        ``loss_curve_``, ``t_`` and the validation scores of those epochs.
+        """
+        before = _FittedState(self)
+        try:
+            unconverged = self._train(X, y, sample_weight, incremental, classes, before)
+        except BaseException:
+            before.restore(self)
+            raise
+        if unconverged is not None:  # (after the fit: a warning made an error leaves it)
+            warnings.warn(unconverged, ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _train(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        incremental: bool,
+        classes: Any,
+        before: _FittedState,
+    ) -> str | None:
+        """The fit itself, which may leave the estimator half changed when it raises (its
+        caller puts ``before`` back); the ConvergenceWarning's message, or None."""
         self._check_params()
         if incremental and self.early_stopping:
             raise ValueError(
@@ -236,6 +363,7 @@ class _BackpropMLP(BaseEstimator):
         fitted = hasattr(self, "model_")
         # A new network unless warm-starting or continuing with partial_fit.
         first = not fitted or not (self.warm_start or incremental)
+        self._check_targets(y)
         X, y = validate_data(
             self,
             X,
@@ -276,6 +404,8 @@ class _BackpropMLP(BaseEstimator):
         plateau = _LossPlateau(self.tol, self.n_iter_no_change, self._on_plateau)
         if not self.early_stopping and not incremental:
             callbacks.append(plateau)
+        last_epoch = _LastEpoch(self, validation)  # once the epoch's own callbacks are done
+        callbacks.append(last_epoch)
         if self.verbose:
             callbacks.append(_print_progress)
         callbacks.extend(self.callbacks or ())
@@ -315,28 +445,60 @@ class _BackpropMLP(BaseEstimator):
                 callbacks=callbacks,
                 state=state,
             )
-        except TrainingDiverged as e:  # the epochs done are the estimator's, as its t_ and
-            self._record(e.history, first, incremental, validation)  # model_ are (n_iter_
-            raise  # read 0 and loss_curve_ [] beside t_ 43200)
-        self._record(history, first, incremental, validation)
+        except (TrainingDiverged, KeyboardInterrupt) as stop:
+            kept = last_epoch.kept
+            if kept is None:  # not one epoch completed: the estimator is left as it was
+                if isinstance(stop, TrainingDiverged):
+                    raise self._diverged_at_once(stop, before) from None
+                raise
+            self._keep_epochs(kept, state, incremental)
+            before.discard()  # the epochs completed are the estimator's, as in backprop train
+            raise
+        if validation is None:
+            self._record(history["loss"], incremental, None, None)
+        else:
+            self._record(history["loss"], incremental, validation.scores, validation.best)
         if validation is not None and validation.best_params is not None:
             self.model_.load_state_dict(validation.best_params)
         stopped = plateau.stopped or (validation is not None and validation.stopped)
-        if not incremental and not stopped and self.n_iter_ == self.max_iter:
-            watched = "validation score" if self.early_stopping else "training loss"
-            why = (
-                f" (the {watched} still improved by more than tol={self.tol} within the last "
-                f"{self.n_iter_no_change} epochs)"
-                if self.n_iter_no_change != math.inf  # (scikit-learn's way to turn it off)
-                else ""
-            )
-            warnings.warn(
-                f"{type(self).__name__}: reached max_iter={self.max_iter} epochs and the "
-                f"optimization hasn't converged yet{why}",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
+        if incremental or stopped or self.n_iter_ != self.max_iter:
+            return None
+        watched = "validation score" if self.early_stopping else "training loss"
+        why = (
+            f" (the {watched} still improved by more than tol={self.tol} within the last "
+            f"{self.n_iter_no_change} epochs)"
+            if self.n_iter_no_change != math.inf  # (scikit-learn's way to turn it off)
+            else ""
+        )
+        return (
+            f"{type(self).__name__}: reached max_iter={self.max_iter} epochs and the "
+            f"optimization hasn't converged yet{why}"
+        )
+
+    def _keep_epochs(self, kept: _Epoch, state: TrainState, incremental: bool) -> None:
+        """After a divergence or an interrupt: the estimator as of the last completed epoch,
+        ``kept``. Diverged, the engine has put back that epoch's weights and moments; a
+        Ctrl-C inside the next epoch left some of its steps taken: its weights are put
+        back, and the optimizer, whose moments those steps moved, is dropped with the
+        shuffle generator (the next ``partial_fit`` starts new ones, as after ``load``)."""
+        if state.optimizer.t != kept.steps:
+            self.model_.load_state_dict(kept.weights)
+            del self._optimizer, self._shuffle_rng
+        self.t_ = kept.t
+        self._record(state.history["loss"][: kept.epoch], incremental, kept.scores, kept.best_score)
+
+    def _diverged_at_once(self, e: TrainingDiverged, before: _FittedState) -> TrainingDiverged:
+        """The engine's TrainingDiverged for a first epoch that diverged, saying what the
+        estimator holds (the engine's 'the weights it started from were kept' was about a
+        network the estimator drops)."""
+        name = type(self).__name__
+        left = (
+            f"{name} keeps the model it had before this call"
+            if before.fitted
+            else f"{name} is left unfitted"
+        )
+        message = f"training {e.history.stop_reason}; {left} ({e.hint})"
+        return TrainingDiverged(message, e.history, e.epoch, e.hint)
 
     def _build_model(self, n_features: int, n_outputs: int, seed: int) -> None:
         output_activation, loss = self._output_config()
@@ -421,7 +583,7 @@ class _BackpropMLP(BaseEstimator):
         return [
             np.asarray(model.backend.to_numpy(layer.b))
             if layer.b is not None
-            else np.zeros(layer.W.shape[1], self._np_dtype())
+            else np.zeros(layer.W.shape[1], model.dtype)
             for layer in model.dense
         ]
 
@@ -436,20 +598,21 @@ class _BackpropMLP(BaseEstimator):
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        class_weight = getattr(self, "class_weight", None)
-        if class_weight is not None:
-            if incremental and class_weight == "balanced":
-                raise ValueError(
-                    "class_weight='balanced' is not supported by partial_fit (the class counts "
-                    "of one batch are not those of the data); pass a dict of weights instead"
-                )
-            cw = compute_sample_weight(class_weight, y)
+        cw = self._class_weights(y, incremental)
+        if cw is not None:
             sw = cw if sw is None else sw * cw
         if sw is not None and not sw.sum() > 0:
             raise ValueError(
                 "Sample weights must contain at least one non-zero number; all weights are zero"
             )
         return sw
+
+    def _class_weights(self, y: Any, incremental: bool) -> np.ndarray | None:
+        """Each row's class weight (n_samples,), or None: none but for a classifier's."""
+        return None
+
+    def _check_targets(self, y: Any) -> None:
+        """Checks of ``y`` before scikit-learn's (whose words would not name the problem)."""
 
     def _split_validation(
         self, X: np.ndarray, y: Any, T: np.ndarray, sw: Any, seed: int
@@ -485,19 +648,21 @@ class _BackpropMLP(BaseEstimator):
         )
         return X_tr, T_tr, sw_tr, callback
 
-    def _record(self, history: History, first: bool, incremental: bool, validation: Any) -> None:
-        losses = history["loss"]
+    def _record(
+        self,
+        losses: list[float],
+        incremental: bool,
+        validation_scores: list[float] | None,
+        best_validation_score: float | None,
+    ) -> None:
+        """The fitted attributes of the epochs trained (at least one)."""
         self.loss_curve_ = [*self.loss_curve_, *losses]
         self.n_iter_ = self.n_iter_ + len(losses) if incremental else len(losses)
         self.loss_ = self.loss_curve_[-1]
         # scikit-learn's: None under early stopping, where the validation score is watched
-        self.best_loss_ = None if validation is not None else min(self.loss_curve_)
-        if validation is not None:
-            self.validation_scores_ = validation.scores
-            self.best_validation_score_ = validation.best
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+        self.best_loss_ = None if validation_scores is not None else min(self.loss_curve_)
+        self.validation_scores_ = validation_scores
+        self.best_validation_score_ = best_validation_score
 
     # ---------------------------------------------------------------------- prediction
     def _outputs(self, X: Any, link: bool) -> np.ndarray:
@@ -507,8 +672,11 @@ class _BackpropMLP(BaseEstimator):
         return np.asarray(model.backend.to_numpy(out))
 
     def _validate_X(self, X: Any) -> np.ndarray:
+        """``X`` checked against the fit and cast to the fitted network's dtype (not to the
+        ``dtype`` hyperparameter, which a set_params after the fit may have changed: it
+        applies from the next fit on, as every hyperparameter does)."""
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=self._np_dtype())
+        return validate_data(self, X, reset=False, dtype=self.model_.dtype)
 
     # -------------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -692,7 +860,9 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         Seeds the initial weights, the shuffles, the dropout masks and the validation split.
         ``None`` draws fresh entropy from the operating system on each fit.
     dtype : {"float64", "float32"}, default="float64"
-        The network's floating-point type; ``X`` is cast to it.
+        The network's floating-point type; ``fit`` casts ``X`` to it. Prediction reads
+        ``X`` in the fitted network's type (a ``set_params(dtype=...)`` applies from the
+        next fit on).
     warm_start : bool, default=False
         Continue from the fitted network on the next ``fit`` (same classes required).
     class_weight : dict, "balanced" or None, default=None
@@ -755,7 +925,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     (2, 3)
     """
 
-    _parameter_constraints = mlp_constraints(CLASSIFIER_LOSSES)
+    _parameter_constraints = {**mlp_constraints(CLASSIFIER_LOSSES), "class_weight": ClassWeight()}
     _is_classifier = True
 
     def __init__(
@@ -827,7 +997,14 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropClassifier:
         """Train on ``X`` (n_samples, n_features) and labels ``y``: (n_samples,) class labels
-        or (n_samples, n_labels) 0/1 indicators; ``sample_weight`` (n_samples,)."""
+        or (n_samples, n_labels) 0/1 indicators; ``sample_weight`` (n_samples,).
+
+        If it raises, the estimator is as it was before the call (partial_fit likewise),
+        except after ``TrainingDiverged`` or a ``KeyboardInterrupt`` (Ctrl-C) that came once
+        epochs were complete: the estimator then holds the model of the last completed
+        epoch, its ``n_iter_``, ``loss_curve_`` and ``t_`` those epochs', and the
+        exception still propagates (MLPClassifier swallows a KeyboardInterrupt).
+        """
         return self._fit(X, y, sample_weight, incremental=False)
 
     def partial_fit(
@@ -862,6 +1039,11 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
             self._target_type = binarizer.y_type_
+            if len(self.classes_) < 2 and found is not None:  # the list given was short
+                raise ValueError(
+                    f"classes={_plain(classes)} has only one class; a classifier needs at "
+                    "least two (classes lists every label that will appear)"
+                )
             if len(self.classes_) < 2:
                 raise ValueError(
                     f"y has only one class ({_plain(self.classes_[0])!r}); a classifier "
@@ -897,6 +1079,38 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
                     "sample_weight; a classifier needs at least two classes with positive weight"
                 )
         return sw
+
+    def _class_weights(self, y: Any, incremental: bool) -> np.ndarray | None:
+        """``class_weight`` as each row's weight. A dict's weights are looked up by label
+        (1 for a class it does not name) against ``classes_``, not only the classes in
+        ``y``: a partial_fit batch without some class the dict names is no error."""
+        class_weight = self.class_weight
+        if class_weight is None:
+            return None
+        if not isinstance(class_weight, Mapping):  # "balanced" (the constraint allows no other)
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit (the class counts "
+                    "of one batch are not those of the data); pass a dict of weights instead"
+                )
+            return compute_sample_weight(class_weight, y)
+        if self._target_type == "multilabel-indicator":
+            raise ValueError(
+                "class_weight as a dict needs one class per row; multi-label y takes "
+                "class_weight='balanced' or sample_weight"
+            )
+        classes = self.classes_.tolist()
+        unknown = [label for label in class_weight if label not in classes]
+        if unknown and not all(c in class_weight for c in classes):
+            # (scikit-learn's rule: labels beside a weight for every class are ignored,
+            # which keeps a cross-validation fold that lacks a class working)
+            raise ValueError(
+                f"class_weight names classes {_plain(unknown)}; expected classes among "
+                f"{_plain(self.classes_)}"
+            )
+        weights = np.array([float(class_weight.get(c, 1.0)) for c in classes])
+        labels = column_or_1d(y) if y.ndim == 2 else y
+        return weights[np.searchsorted(self.classes_, labels)]
 
     def _output_config(self) -> tuple[str, str]:
         if self._target_type == "multiclass" and self.loss == "cross_entropy":
@@ -1102,12 +1316,31 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropRegressor:
         """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or
-        (n_samples, n_outputs); ``sample_weight`` (n_samples,)."""
+        (n_samples, n_outputs); ``sample_weight`` (n_samples,). A fit that raises leaves the
+        estimator as :meth:`BackpropClassifier.fit` says."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropRegressor:
         """One epoch over ``(X, y)``, continuing the network and optimizer state."""
         return self._fit(X, y, sample_weight, incremental=True)
+
+    def _check_targets(self, y: Any) -> None:
+        # scikit-learn's words were "could not convert string to float: np.str_('a')"; any
+        # other problem (None, a sparse or ragged y) is left to scikit-learn's checks
+        try:
+            values = np.asarray(y) if y is not None and not hasattr(y, "toarray") else None
+        except ValueError:
+            return
+        if values is None or values.ndim == 0 or values.dtype.kind not in "OSU":
+            return
+        try:
+            values.astype(np.float64)
+        except (TypeError, ValueError):
+            for i, v in enumerate(values.ravel().tolist()):
+                if isinstance(v, str | bytes) and not _is_float_text(v):
+                    raise ValueError(
+                        f"y holds {v!r} (at flat index {i}); a regressor's targets must be numbers"
+                    ) from None
 
     def _encode_targets(self, y: Any, first: bool, incremental: bool, classes: Any) -> np.ndarray:
         if first:
@@ -1174,6 +1407,15 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
 
 
 # ------------------------------------------------------------------------------ helpers
+def _is_float_text(text: str | bytes) -> bool:
+    """Whether ``float`` reads ``text`` ("1.5" does, "a" does not)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _generator(random_state: Any) -> np.random.Generator:
     """A numpy Generator from scikit-learn's ``random_state`` conventions.
 

@@ -1,0 +1,330 @@
+"""What a fit that fails, diverges or is interrupted leaves in an estimator; the messages for
+mistakes in the estimators' arguments; the dtype predict reads X in.
+
+The rule under test (docs in ``estimators._BackpropMLP._fit``): a ``fit`` or
+``partial_fit`` that raises leaves the estimator exactly as it was before the call (every
+fitted attribute, the network's weights, the optimizer and shuffle generator; an estimator
+that was not fitted stays so), except that training stopped by ``TrainingDiverged`` or a
+``KeyboardInterrupt`` after it completed epochs keeps those epochs, as ``backprop train``
+does: the model of the last completed epoch, with the attributes of those epochs.
+"""
+
+import contextlib
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="scikit-learn is an optional extra: backprop[sklearn]")
+
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.preprocessing import LabelBinarizer  # noqa: E402
+
+from backprop import MLP  # noqa: E402
+from backprop.optimizers import Adam, Optimizer  # noqa: E402
+from backprop.sklearn import BackpropClassifier, BackpropRegressor  # noqa: E402
+from backprop.training import TrainingDiverged  # noqa: E402
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(60, 3))
+Y2 = (X[:, 0] > 0).astype(int)  # two classes
+Y3 = np.digitize(X[:, 0], [-0.5, 0.5])  # three classes
+YR = X @ [1.0, 2.0, 3.0]  # a regression target
+SMALL = dict(hidden_layer_sizes=(8,), random_state=0, learning_rate_init=0.05)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Around fits that stop at max_iter on purpose: their ConvergenceWarning is expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _plain(value):
+    """A fitted attribute as data that compares with ==."""
+    if isinstance(value, MLP):
+        return ("MLP", value.config.to_dict(), _plain(value.state_dict()),
+                value.dropout_rng.bit_generator.state)  # fmt: skip
+    if isinstance(value, Optimizer):
+        return ("Optimizer", _plain(value.state_dict()), value.base_lr, value.weight_decay)
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
+    if isinstance(value, LabelBinarizer):
+        return ("LabelBinarizer", _plain(value.classes_), value.y_type_)
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, value.tolist())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def state(est):
+    """Every attribute of ``est`` that is not a hyperparameter, as comparable data."""
+    params = est.get_params(deep=False)
+    return {k: _plain(v) for k, v in vars(est).items() if k not in params}
+
+
+def fitted(cls=BackpropClassifier, y=Y2, **kw):
+    with quiet():
+        return cls(**{"max_iter": 20, **SMALL, **kw}).fit(X, y)
+
+
+def interrupt_at_epoch(epoch):
+    def callback(state):
+        if state.epoch == epoch:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+# --------------------------------------------------------------- 1. a failed fit changes nothing
+FAILED_REFITS = {
+    # labels that sort the other way, then a check that fails: predict read them swapped
+    "new labels, zero weights": lambda c: c.fit(X, np.where(Y2, "a", "b"),
+                                                 sample_weight=np.zeros(60)),
+    "three classes, negative weights": lambda c: c.fit(X, Y3, sample_weight=-np.ones(60)),
+    "one class": lambda c: c.fit(X, np.zeros(60, int)),
+    "five features, bad weights": lambda c: c.fit(np.hstack([X, X[:, :2]]), Y2,
+                                                   sample_weight=np.ones(3)),
+    "multi-label, negative weights": lambda c: c.fit(X, np.column_stack([Y2, 1 - Y2]),
+                                                      sample_weight=-np.ones(60)),
+    "a callback that fails at epoch 2": lambda c: c.set_params(
+        callbacks=[lambda s: 1 / 0 if s.epoch == 2 else None]).fit(X, Y3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("refit", list(FAILED_REFITS))
+def test_a_failed_refit_leaves_the_fitted_classifier_as_it_was(refit, tmp_path):
+    clf = fitted()
+    before, proba = state(clf), clf.predict_proba(X)
+    with pytest.raises((ValueError, ZeroDivisionError)):
+        FAILED_REFITS[refit](clf)
+    clf.set_params(callbacks=None)
+    assert state(clf) == before
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    np.testing.assert_array_equal(clf.predict(X[:4]), Y2[:4])
+    clf.save(tmp_path / "m.safetensors")
+
+
+def test_a_failed_refit_leaves_the_regressor_as_it_was():
+    # 1-D y, then a fit with 2-D y that fails: predict returned shape (n, 1)
+    reg = fitted(BackpropRegressor, YR)
+    before, pred = state(reg), reg.predict(X)
+    with pytest.raises(ValueError, match="sample_weight"):
+        reg.fit(X, np.column_stack([YR, YR]), sample_weight=np.ones(3))
+    assert state(reg) == before and reg.n_features_in_ == 3
+    np.testing.assert_array_equal(reg.predict(X), pred)
+
+
+@pytest.mark.parametrize("cls, y", [(BackpropClassifier, Y2), (BackpropRegressor, YR)])
+def test_a_failed_first_fit_leaves_the_estimator_unfitted(cls, y):
+    est = cls(**SMALL)
+    before = state(est)
+    with pytest.raises(ValueError):
+        est.fit(np.hstack([X, X]), y, sample_weight=np.ones(3))
+    assert state(est) == before == {}
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_a_failed_continuation_puts_back_weights_and_optimizer(how):
+    """warm_start and partial_fit train the fitted network in place: a call that fails after
+    training changed it puts back the weights, the optimizer and the shuffle generator, and
+    the next call goes on bit for bit as if the failed one had not been made."""
+
+    def make():
+        est = BackpropClassifier(warm_start=how == "warm_start", max_iter=3, **SMALL)
+        with quiet():
+            return est.partial_fit(X, Y3, classes=[0, 1, 2]) if how == "partial_fit" else (
+                est.fit(X, Y3))  # fmt: skip
+
+    def go_on(est):
+        with quiet():
+            return est.partial_fit(X, Y3) if how == "partial_fit" else est.fit(X, Y3)
+
+    a, b = make(), make()
+    before = state(a)
+    a.set_params(callbacks=[lambda s: 1 / 0])  # after the first epoch trained the network
+    with pytest.raises(ZeroDivisionError):
+        go_on(a)
+    a.set_params(callbacks=None)
+    assert state(a) == before
+    np.testing.assert_array_equal(go_on(a).predict_proba(X), go_on(b).predict_proba(X))
+    assert state(a) == state(b)
+
+
+# ------------------------------------------------------------- 2. divergence in the first epoch
+DIVERGING_FIRST_EPOCH = {
+    "regressor, y * 1e200": (BackpropRegressor, {}, X, YR * 1e200),
+    "classifier, X * 1e300": (BackpropClassifier, {}, X * 1e300, Y2),
+    "classifier, alpha=1e300": (BackpropClassifier, {"alpha": 1e300}, X, Y2),
+}
+
+
+@pytest.mark.parametrize("case", list(DIVERGING_FIRST_EPOCH))
+def test_divergence_in_the_first_epoch_raises_and_leaves_the_estimator_unfitted(case):
+    # IndexError from an empty loss curve hid TrainingDiverged, and model_ held random weights
+    cls, kw, X_bad, y_bad = DIVERGING_FIRST_EPOCH[case]
+    est = cls(**{**SMALL, **kw})
+    with pytest.raises(TrainingDiverged, match=r"in epoch 1; \w+ is left unfitted \("):
+        est.fit(X_bad, y_bad)
+    assert state(est) == {}
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_divergence_in_the_first_epoch_keeps_the_previous_fit(warm_start, tmp_path):
+    reg = fitted(BackpropRegressor, YR, warm_start=warm_start)
+    before, pred = state(reg), reg.predict(X)
+    with pytest.raises(TrainingDiverged, match=r"keeps the model it had before this call"):
+        reg.fit(X, YR * 1e200)
+    assert state(reg) == before
+    np.testing.assert_array_equal(reg.predict(X), pred)
+    reg.save(tmp_path / "m.safetensors")
+
+
+# ------------------------------------------------------------------- 3. KeyboardInterrupt
+@pytest.mark.parametrize("already_fitted", [False, True])
+def test_an_interrupted_fit_keeps_the_epochs_it_completed(already_fitted, tmp_path):
+    """A Ctrl-C (a notebook's 'interrupt kernel') in a callback after epoch 3: the estimator
+    holds the model of epoch 3 with attributes that agree (n_iter_ read 0, loss_curve_ [],
+    t_ 180, and save() raised AttributeError), the same as a fit of 3 epochs."""
+    clf = fitted() if already_fitted else BackpropClassifier(**SMALL)
+    clf.set_params(max_iter=20, callbacks=[interrupt_at_epoch(3)])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y3)
+    three = fitted(y=Y3, max_iter=3)
+    clf.set_params(max_iter=3, callbacks=None)
+    assert state(clf) == state(three)
+    assert clf.n_iter_ == len(clf.loss_curve_) == 3 and clf.t_ == 3 * len(X)
+    clf.save(tmp_path / "m.safetensors")
+    back = BackpropClassifier.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(back.predict_proba(X), three.predict_proba(X))
+
+
+@pytest.fixture
+def interrupt_at_step(monkeypatch):
+    """Ctrl-C inside an epoch: Adam's ``step`` raises KeyboardInterrupt at its n-th call."""
+
+    def arm(n):
+        calls = []
+        real = Adam.step
+
+        def step(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Adam, "step", step)
+
+    return arm
+
+
+def test_an_interrupt_inside_an_epoch_keeps_the_epochs_before_it(interrupt_at_step):
+    # batches of 20 rows: 3 steps an epoch; the 11th step is the second of epoch 4
+    clf = BackpropClassifier(batch_size=20, max_iter=20, **SMALL)
+    interrupt_at_step(11)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y3)
+    three = fitted(y=Y3, batch_size=20, max_iter=3)
+    kept, expected = state(clf), state(three)
+    # the optimizer had taken a step of epoch 4, which is undone: the next partial_fit starts
+    # a new one, as it does after load()
+    for gone in ("_optimizer", "_shuffle_rng"):
+        assert gone not in kept
+        del expected[gone]
+    clf.set_params(max_iter=3)
+    assert kept == expected
+
+
+def test_an_interrupt_before_the_first_epoch_ended_changes_nothing(interrupt_at_step):
+    clf = fitted(y=Y3, batch_size=20)
+    before = state(clf)
+    interrupt_at_step(2)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y3)
+    assert state(clf) == before
+    interrupt_at_step(2)
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, Y3)
+    assert state(clf) == before
+
+
+# ------------------------------------------------------------------------------ 4. messages
+def test_callbacks_that_are_not_a_list_get_the_engines_message():
+    # TypeError: 'function' object is not iterable
+    with pytest.raises(ValueError, match=r"^BackpropClassifier: callbacks must be a list of "
+                                         r"callbacks; got <function"):  # fmt: skip
+        BackpropClassifier(callbacks=interrupt_at_epoch(1), **SMALL).fit(X, Y2)
+
+
+@pytest.mark.parametrize("value", ["balance", 3, {0: "x"}, {0: -1.0}])
+def test_a_bad_class_weight_is_refused_by_the_constraints(value):
+    # 'balance' got scikit-learn's InvalidParameterError naming compute_sample_weight
+    expected = "'balanced', a dict of weights >= 0 by class label, or None"
+    with pytest.raises(
+        ValueError, match=rf"^BackpropClassifier: class_weight must be {expected}; got "
+    ):
+        BackpropClassifier(class_weight=value, **SMALL).fit(X, Y3)
+
+
+def test_class_weight_naming_an_unknown_label():
+    # read "The classes, [0, 1, 2], are not in class_weight", never naming 7
+    # (the engine's words: tests/test_validation.py)
+    with pytest.raises(ValueError, match=r"^class_weight names classes \[7\]; expected classes "
+                                         r"among \[0, 1, 2\]"):  # fmt: skip
+        BackpropClassifier(class_weight={7: 2.0}, **SMALL).fit(X, Y3)
+
+
+def test_partial_fit_class_weight_on_a_batch_without_some_classes():
+    # scikit-learn's compute_sample_weight looked at the batch's classes alone: "The classes,
+    # [1], are not in class_weight" for a batch without class 0, which the dict names
+    weights = {0: 2.0, 2: 0.5}
+    batch = Y3 > 0
+    clf = BackpropClassifier(class_weight=weights, **SMALL)
+    clf.partial_fit(X[batch], Y3[batch], classes=[0, 1, 2])
+    clf.partial_fit(X, Y3)
+    # the rows' weights are the dict's (1 for the class it does not name): the same as
+    # sample_weight given by hand
+    by_hand = BackpropClassifier(**SMALL)
+    by_hand.partial_fit(X[batch], Y3[batch], classes=[0, 1, 2],
+                        sample_weight=np.where(Y3[batch] == 2, 0.5, 1.0))  # fmt: skip
+    by_hand.partial_fit(X, Y3, sample_weight=np.select([Y3 == 0, Y3 == 2], [2.0, 0.5], 1.0))
+    np.testing.assert_array_equal(clf.predict_proba(X), by_hand.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "y", [np.array(["a", "b"] * 30), np.array(["1.5"] + ["a"] * 59, dtype=object)]
+)
+def test_a_regressor_with_words_for_targets_says_y_must_be_numbers(y):
+    # "could not convert string to float: np.str_('a')"
+    with pytest.raises(ValueError, match=r"^y holds 'a' \(at flat index \d\); a regressor's "
+                                         r"targets must be numbers"):  # fmt: skip
+        BackpropRegressor(**SMALL).fit(X, y)
+
+
+def test_partial_fit_with_one_class_names_classes():
+    # read "y has only one class (0)", although y had two and the list was classes
+    with pytest.raises(ValueError, match=r"^classes=\[0\] has only one class; a classifier "):
+        BackpropClassifier(**SMALL).partial_fit(X, Y2, classes=[0])
+
+
+# ------------------------------------------------------------------------------- 5. dtype
+@pytest.mark.parametrize("cls, y", [(BackpropClassifier, Y3), (BackpropRegressor, YR)])
+def test_predict_reads_X_in_the_fitted_networks_dtype(cls, y):
+    # set_params(dtype="float32") after a float64 fit cast X to float32 before the float64
+    # network: predictions moved by ~3e-8 without a word
+    est = fitted(cls, y)
+    expected = est.predict(X)
+    scores = est.decision_function(X) if cls is BackpropClassifier else None
+    est.set_params(dtype="float32")
+    np.testing.assert_array_equal(est.predict(X), expected)
+    if scores is not None:
+        np.testing.assert_array_equal(est.decision_function(X), scores)
+        assert est.predict_proba(X).dtype == np.float64

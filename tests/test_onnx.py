@@ -167,3 +167,11 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install '\.\[onnx\]' in backprop's folder"):
         export_onnx(_model("relu"), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_model_argument_is_a_model(tmp_path):
+    # ('str' object has no attribute 'preprocessing')
+    model = MLP([2, 3, 2], seed=0)
+    with pytest.raises(TypeError, match="file path: are the arguments swapped"):
+        export_onnx(str(tmp_path / "m.onnx"), model)
+    assert not (tmp_path / "m.onnx").exists()

@@ -12,6 +12,10 @@ Each limit can be raised (or lowered) for one run with an environment variable,
 ``BACKPROP_MAX_<NAME>``, e.g. ``BACKPROP_MAX_CSV_BYTES=4000000000``; every message that
 refuses something names the size asked for, the limit, and that variable. The table is
 :data:`LIMITS` (``docs/cli.md`` lists it).
+
+One limit is the machine's own: the memory there is (:func:`memory_limit`), which
+:func:`check_memory` compares an allocation's size with before it is made, so that a
+network too large for the machine is one error instead of a process the OOM killer ends.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ __all__ = [
     "LIMITS",
     "Limit",
     "check_limit",
+    "check_memory",
     "describe_bytes",
     "limit",
+    "memory_limit",
     "new_file_mode",
     "open_regular",
     "read_user_file",
@@ -124,6 +130,46 @@ def check_limit(name: str, n: int, what: str, error: type[Exception] = ValueErro
         raise error(
             f"{what} {_amount(name, n)}; the limit is {_amount(name, cap)} "
             f"(set {LIMITS[name].env} to raise it)"
+        )
+
+
+#: Where a control group's memory limit is read (cgroup v2, then v1): a container's limit,
+#: which the OOM killer enforces, may be far below the machine's physical memory.
+_CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def memory_limit() -> tuple[int, str] | None:
+    """The memory this process may use, in bytes, and what says so: the machine's physical
+    memory, or its control group's limit where that is lower; None where neither can be
+    read (then nothing is refused for its size)."""
+    found: tuple[int, str] | None = None
+    try:
+        found = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
+        pass
+    for path in _CGROUP_MEMORY_FILES:
+        try:
+            with open(path, encoding="ascii") as f:
+                cap = int(f.read().strip())  # "max" (no limit) is a ValueError
+        except (OSError, ValueError):
+            continue
+        if cap > 0 and (found is None or cap < found[0]):  # "no limit" in v1 is a huge number
+            found = cap, "memory in this control group (its limit, from " + path + ")"
+        break
+    return found
+
+
+def check_memory(n_bytes: int, what: str) -> None:
+    """Raise ``MemoryError`` when ``n_bytes`` exceed the memory there is
+    (:func:`memory_limit`): ``"{what} {n_bytes}; this machine has {memory} of physical
+    memory"``. An allocation that fits may still fail (other processes hold memory too);
+    one that does not fit cannot succeed, only swap or be killed."""
+    found = memory_limit()
+    if found is not None and n_bytes > found[0]:
+        total, source = found
+        raise MemoryError(
+            f"{what} {describe_bytes(n_bytes)}; this machine has {describe_bytes(total)} of "
+            f"{source}"
         )
 
 

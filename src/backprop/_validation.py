@@ -24,6 +24,7 @@ __all__ = [
     "is_count",
     "is_flag",
     "is_finite_number",
+    "require_model",
     "short_repr",
     "unique_keys",
 ]
@@ -90,8 +91,35 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def require_model(obj: Any, what: str = "model") -> None:
+    """Refuse with ``TypeError`` anything but a :class:`backprop.MLP` (or a subclass) where
+    one is expected: ``what`` names the argument, e.g. ``"save_model's model"``.
+
+    A path (arguments swapped) and a scikit-learn estimator (whose network is its
+    ``model_``) are named as such. The class is recognised by its module and name: the
+    engine's network imports this module, not the other way round.
+    """
+    if any(
+        c.__module__ == "backprop.network" and c.__qualname__ == "MLP" for c in type(obj).__mro__
+    ):
+        return
+    hint = ""
+    if isinstance(obj, str | bytes | os.PathLike):
+        hint = " (it is a file path: are the arguments swapped?)"
+    elif callable(getattr(obj, "get_params", None)) and callable(getattr(obj, "fit", None)):
+        hint = (  # a scikit-learn estimator
+            f" (a {type(obj).__name__} is a scikit-learn estimator: est.save(path) saves "
+            "one; its fitted network is est.model_)"
+        )
+    got = "None" if obj is None else f"{short_repr(obj)} (type {type(obj).__name__})"
+    raise TypeError(f"{what} is {got}; expected a backprop.MLP{hint}")
+
+
 def host_array(x: Any, name: str) -> np.ndarray:
-    """``x`` as a NumPy array of real numbers (device arrays are copied to the host)."""
+    """``x`` as a NumPy array of real numbers (device arrays are copied to the host; a data
+    frame's nullable columns without a missing value are read as float64). A sparse matrix
+    is refused (``x.toarray()`` makes it dense), and so is a frame's column of text or with
+    a missing value, by its name."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
         x = x.detach().cpu().numpy()
     elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
@@ -104,6 +132,13 @@ def host_array(x: Any, name: str) -> np.ndarray:
             "(fit, unless given distributed=False, also takes the path of a .npy file, as "
             "np.save writes it)"
         )
+    elif hasattr(x, "toarray") and hasattr(x, "nnz"):  # scipy.sparse, not imported here
+        raise TypeError(
+            f"{name} is a sparse matrix ({type(x).__name__}, shape {tuple(x.shape)}); expected "
+            f"a dense array of numbers, e.g. {name}.toarray()"
+        )
+    elif hasattr(x, "columns") and hasattr(x, "dtypes"):  # a data frame (pandas), by its API
+        x = _frame_values(x, name)
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as e:
@@ -114,6 +149,30 @@ def host_array(x: Any, name: str) -> np.ndarray:
             "which are cast to the model's dtype"
         )
     return arr
+
+
+def _frame_values(frame: Any, name: str) -> Any:
+    """A data frame's values for :func:`host_array`: refused column by column, by name,
+    where a column does not hold real numbers or misses a value; a frame of NumPy's own
+    number columns as it is (what ``np.asarray`` makes of it); one with pandas' nullable
+    columns (``Int64``, ``Float64``, ``boolean``, whose values NumPy reads as objects) as a
+    float64 array."""
+    nullable = False
+    for column, dtype in zip(frame.columns, frame.dtypes, strict=True):
+        if getattr(dtype, "kind", "O") not in "biuf":
+            raise TypeError(
+                f"{name}'s column {column!r} has dtype {dtype}; expected real numbers (int or "
+                "float): encode or drop it"
+            )
+        if not isinstance(dtype, np.dtype):  # an extension type: may hold pd.NA
+            missing = np.flatnonzero(np.asarray(frame[column].isna()))
+            if missing.size:
+                raise ValueError(
+                    f"{name}'s column {column!r} has a missing value (row {missing[0]}); "
+                    "expected numbers in every row: fill or drop the missing values"
+                )
+            nullable = True
+    return frame.to_numpy(dtype=np.float64) if nullable else frame
 
 
 def _first(mask: np.ndarray) -> tuple[tuple[int, ...], str]:
@@ -178,7 +237,8 @@ def check_targets(
     loss: str | None = None,
 ) -> np.ndarray:
     """Validate targets: ``(n_samples, n_outputs)``, finite; for the cross-entropy losses
-    (``loss``), probabilities in [0, 1].
+    (``loss``), probabilities in [0, 1], and for ``cross_entropy`` (a softmax over the
+    outputs) rows that sum to 1.
 
     A 1-D array is accepted for one output (reshaped to a column), or as integer class
     labels in ``[0, n_outputs)``, which are one-hot encoded (for the cross-entropy losses
@@ -211,6 +271,8 @@ def check_targets(
     check_finite(arr, name, dtype)
     if loss in ("cross_entropy", "binary_cross_entropy"):
         _check_probabilities(arr, name, loss)
+    if loss == "cross_entropy":
+        _check_distributions(arr, name, dtype)
     return arr
 
 
@@ -234,11 +296,31 @@ def _check_probabilities(arr: np.ndarray, name: str, loss: str) -> None:
         )
 
 
+def _check_distributions(arr: np.ndarray, name: str, dtype: Any) -> None:
+    """Each row of a softmax cross-entropy's targets is a distribution over the classes: it
+    sums to 1 (soft and label-smoothed rows pass), within ``4 m eps`` for ``m`` classes,
+    ``eps`` that of the coarsest of float32, the targets' dtype and the model's: targets
+    often pass through float32 (a float32 ``.npy``, a torch pipeline) on their way to a
+    float64 model. A multi-hot row (several labels), one summing to 0.2, or one of zeros
+    (loss 0) trained without a word."""
+    types = [np.float32, np.dtype(dtype)] + ([arr.dtype] if arr.dtype.kind == "f" else [])
+    eps = max(float(np.finfo(t).eps) for t in types)
+    sums = arr.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > 4 * arr.shape[1] * eps)
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(
+            f"{name}'s row {row} sums to {sums[row]:.9g}; loss 'cross_entropy' takes one "
+            "distribution over the classes per row (one-hot, or soft labels summing to 1); "
+            "for several labels per row use loss='binary_cross_entropy'"
+        )
+
+
 def check_sample_weight(
     w: Any, n_samples: int, name: str = "sample_weight", dtype: Any = None
 ) -> np.ndarray | None:
     """Validate sample weights: ``None`` or ``(n_samples,)``, finite (within ``dtype``'s
-    range, the model's, when given) and non-negative."""
+    range, the model's, when given), non-negative and not all zero."""
     if w is None:
         return None
     arr = host_array(w, name)
@@ -247,4 +329,6 @@ def check_sample_weight(
     check_finite(arr, name, dtype)
     if (arr < 0).any():
         raise ValueError(f"{name} has negative entries; expected weights >= 0")
+    if arr.size and not arr.any():  # every row weighs 0: loss 0, nothing learned
+        raise ValueError(f"{name} is all zeros; expected at least one weight > 0")
     return arr

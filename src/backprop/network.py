@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ._limits import check_memory
 from ._validation import (
     check_finite,
     check_inputs,
@@ -40,6 +41,7 @@ __all__ = [
     "MLPConfig",
     "FlatParameters",
     "Parameters",
+    "host_itemsize",
     "parameter_layout",
     "parameter_name",
 ]
@@ -143,6 +145,8 @@ class MLPConfig:
     dropout : float
         Dropout probability after each hidden layer (0 for none).
     dtype : {"float32", "float64"}
+        The name, as model files hold it (``np.dtype("float32")`` is refused, as the
+        estimators refuse it).
     """
 
     sizes: tuple[int, ...] = (2, 3, 2)
@@ -187,8 +191,14 @@ class MLPConfig:
         if not (is_finite_number(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1); got {short_repr(self.dropout)}")
         object.__setattr__(self, "dropout", float(self.dropout))  # a Python number for JSON
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        if not (isinstance(self.dtype, str) and self.dtype in ("float32", "float64")):
+            # a name, as model files and the estimators take it: np.dtype("float32") passed
+            # the comparison and then failed to save (not JSON)
+            hint = "" if isinstance(self.dtype, str) else " (a name: pass 'float32' or 'float64')"
+            raise ValueError(
+                f"dtype must be 'float32' or 'float64'; got {short_repr(self.dtype)}{hint}"
+            )
+        object.__setattr__(self, "dtype", str(self.dtype))  # a Python str for JSON
         if not (is_finite_number(self.init_scale) and self.init_scale > 0):
             raise ValueError(
                 f"init_scale must be a finite number > 0; got {short_repr(self.init_scale)}"
@@ -228,6 +238,33 @@ def _check_softmax_outputs(config: MLPConfig) -> None:
             f"{softmax} needs at least 2 outputs (the softmax of one number is always 1); "
             f"got {config.sizes[-1]}: for one yes/no output use loss='binary_cross_entropy'"
         )
+
+
+def host_itemsize(config: MLPConfig, backend: Backend) -> int:
+    """The bytes of this machine's memory one number of an MLP with ``config`` takes on
+    ``backend``: its dtype's size, or 0 where the backend keeps its arrays on a GPU."""
+    if backend.name == "cupy" or getattr(backend.device, "type", "cpu") != "cpu":
+        return 0
+    return np.dtype(config.dtype).itemsize
+
+
+def _check_memory(config: MLPConfig, backend: Backend) -> None:
+    """Refuse a network that does not fit in this machine's memory while it is built,
+    before anything is allocated (it was numpy's 'Unable to allocate 21.8 TiB' or, for a
+    size that overcommit let through, a process the OOM killer ended). Building holds, per
+    parameter, its initial value as the initialisers draw it (float64), the parameter and
+    its gradient (the model's dtype); training then adds the optimizer's state, which
+    :func:`backprop.training.fit` checks."""
+    n = sum(math.prod(shape) for _, shape, _ in parameter_layout(config))
+    per_parameter = 8 + 2 * host_itemsize(config, backend)
+    parts = "its initial value as drawn, in float64"
+    if per_parameter > 8:
+        parts = f"the {config.dtype} parameter, its gradient and " + parts
+    check_memory(
+        n * per_parameter,
+        f"an MLP with sizes {short_repr(list(config.sizes), 80)} has {n:,} parameters; "
+        f"building it holds {per_parameter} bytes a parameter ({parts}), in all",
+    )
 
 
 class Parameters(Mapping[str, Any]):
@@ -287,6 +324,13 @@ class MLP:
     backend : {"numpy", "torch", "cupy", "array_api_strict"} or array API namespace
     device : {"cpu", "cuda"} or None
 
+    Raises
+    ------
+    MemoryError
+        Before anything is allocated, when building the network would not fit in this
+        machine's memory (24 bytes a float64 parameter, 16 a float32 one: the parameter,
+        its gradient and its initial value as drawn, in float64).
+
     Examples
     --------
     >>> net = MLP([2, 3, 2], seed=0)          # the seed's network: sigmoid, L2
@@ -340,6 +384,7 @@ class MLP:
         return self
 
     def _build(self, config: MLPConfig, rng: np.random.Generator, backend: Backend) -> None:
+        _check_memory(config, backend)
         self.config = config
         # Input scaling and label mapping of the training data (backprop.preprocessing),
         # carried by model files so that prediction on raw rows works; None when unused.

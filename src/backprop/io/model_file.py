@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .._validation import require_model
 from ..network import MLP
 from .checkpoint import load_checkpoint
 from .metadata import (
@@ -38,7 +39,14 @@ def save_model(path: str | os.PathLike, model: MLP) -> None:
     path : str or path-like
         Conventionally ending in ``.safetensors``.
     model : MLP
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not an :class:`MLP` (a path: the arguments swapped; a
+        scikit-learn estimator saves itself with ``est.save(path)``).
     """
+    require_model(model, "save_model's model")
     write_atomic(path, encode_safetensors(model.state_dict(), model_metadata(model)))
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import require_model
 from .._version import __version__, pip_extra
 from ..network import MLP, parameter_name
 from .safetensors import write_atomic
@@ -147,12 +148,16 @@ def export_onnx(
 
     Raises
     ------
+    TypeError
+        When ``model`` is not an :class:`MLP` (a path: the arguments swapped; a
+        scikit-learn estimator's network is ``est.model_``).
     ImportError
         When onnx is not installed (the ``onnx`` extra).
     ValueError
         For an opset outside the supported range, or class labels that do not match the
         outputs.
     """
+    require_model(model, "export_onnx's model")
     onnx = import_onnx()
     newest = onnx.defs.onnx_opset_version()
     if not (

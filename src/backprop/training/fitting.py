@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..network import MLP
-from ..optimizers import Optimizer
+from .._limits import check_memory
+from .._validation import require_model
+from ..network import MLP, host_itemsize
+from ..optimizers import OPTIMIZERS, Optimizer
 from .distributed import fit_data_parallel, wants_data_parallel
 from .epochs import check_fit_arguments
 from .single_process import fit_single_process
@@ -105,6 +107,11 @@ def fit(
         epochs, batch_size, validation_fraction,
         validation_data=validation_data, shuffle=shuffle, state=state,
     )  # fmt: skip
+    if state is None:
+        require_model(model, "fit's model")
+        _check_training_memory(model, optimizer)
+    else:
+        _check_training_memory(state.model, state.optimizer)
     if distributed is not False:
         if wants_data_parallel(distributed, X, T, sample_weight, *(validation_data or ())):
             if cuda_graph or tf32 is not None:  # they were ignored there without a word
@@ -128,3 +135,25 @@ def fit(
         class_weight=class_weight, progress=progress, state=state, cuda_graph=cuda_graph,
         tf32=tf32,
     )  # fmt: skip
+
+
+def _check_training_memory(model: MLP, optimizer: str | Optimizer) -> None:
+    """Refuse a run whose optimizer's state would not fit in memory beside the model, before
+    the first step. Training holds ``2 + 2 k`` parameter-sized vectors, ``k`` the optimizer's
+    state vectors (slots): the parameters and their gradients, and each slot with a scratch
+    vector of its update (SGD 2, momentum 4, Adam 6); weight decay adds more. A lower bound,
+    so that no run that fits is refused. (The model's building was checked when it was
+    made; an optimizer name this does not know is refused by name later.)"""
+    cls = OPTIMIZERS.get(optimizer) if isinstance(optimizer, str) else type(optimizer)
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        return
+    copies = 2 + 2 * len(cls.slots)
+    n = model.n_parameters
+    held = "the parameters, their gradients"
+    if cls.slots:
+        held += f", and each optimizer state vector ({', '.join(cls.slots)}) with a scratch one"
+    check_memory(
+        copies * n * host_itemsize(model.config, model.backend),
+        f"training {n:,} parameters ({model.dtype}) with optimizer {cls.name!r} holds {copies} "
+        f"copies of them ({held}), at the least",
+    )

@@ -499,13 +499,67 @@ def test_a_run_whose_model_write_failed_is_finished_by_resume(run_cli, reference
     assert not (run / "model.safetensors").exists()
     rc, _, err = run_cli("train", "--resume", str(run), *QUIET)
     assert rc == 0, err
-    assert "ended after epoch 4 without writing its model" in err
+    assert "ended after epoch 4 without writing all its files" in err
     final = load_model(run / "model.safetensors").state_dict()
     assert all(np.array_equal(final[k], v) for k, v in reference["final"].items())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 4 and summary["test"]["accuracy"] > 0
     assert summary["epochs_timed"] == 0 and summary["train_samples_per_s"] is None  # not 0.0
     assert run_cli("evaluate", str(run))[0] == 0
+
+
+def test_a_stop_after_the_last_checkpoint_leaves_files_resume_rewrites(
+    run_cli, reference, tmp_path, monkeypatch
+):
+    # the last checkpoint is written before the model, history and summary: a kill (or a
+    # full disk) between them left the previous model (epoch 2's) and history beside a
+    # finished checkpoint, and --resume said 'pass --epochs N > 4': they stayed for good
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    _model_write_fails(monkeypatch)
+    assert run_cli(*_resume(run))[0] == 2
+    monkeypatch.undo()
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 2  # epoch 2's files
+    rc, _, err = run_cli("train", "--resume", str(run), *QUIET)
+    assert rc == 0, err
+    assert "ended after epoch 4 without writing all its files" in err
+    final = load_model(run / "model.safetensors").state_dict()
+    assert all(np.array_equal(final[k], v) for k, v in reference["final"].items())
+    with open(run / "history.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    # killed after the model and history, before the summary: the summary is written
+    (run / "summary.json").unlink()
+    rc, _, err = run_cli("train", "--resume", str(run), *QUIET)
+    assert rc == 0 and "without writing all its files" in err, err
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 4
+    # now whole: resuming it again is the usual refusal
+    rc, _, err = run_cli("train", "--resume", str(run), *QUIET)
+    assert rc == 2 and "pass --epochs N with N > 4" in err, err
+    _assert_whole(run)
+
+
+def test_resume_with_fewer_epochs_than_its_checkpoint_is_refused(run_cli, tmp_path):
+    # with no model file yet, --epochs 1 ended a run of 4 at the checkpoint's epoch 2 (exit
+    # 0); with one, it was refused so
+    from backprop.io.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    assert run_cli("train", "--epochs", "4", "--checkpoint-every", "1", "--out", str(run),
+                   *QUIET)[0] == 0  # fmt: skip
+    state, fit_config = load_checkpoint(run)  # as a kill in epoch 3 leaves it: no files yet
+    state.epoch = state.optimizer.epoch = 2
+    state.history.epochs = state.history.epochs[:2]
+    save_checkpoint(run / "checkpoint.safetensors", state, fit_config)
+    for name in ("model.safetensors", "summary.json", "history.csv"):
+        (run / name).unlink()
+    before = _contents(run)
+    rc, _, err = run_cli(*_resume(run, epochs=1))
+    assert rc == 2
+    assert err.strip() == (
+        f"Error: the run in {run} resumes from its checkpoint of epoch 2; pass --epochs N "
+        "with N > 2 to train further"
+    )
+    assert _contents(run) == before
 
 
 def test_a_resumed_run_that_diverges_rewrites_its_summary(run_cli, tmp_path, monkeypatch):

@@ -292,6 +292,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
     _on_the_main_process(lambda: ctx.call_on_close(lock_run_dir(run_dir).release))  # to the end
     # a config.toml from before an option existed meant what LEGACY_CONFIG says
     values = {**LEGACY_CONFIG, **read_config(run_dir / CONFIG_FILE)}
+    run_epochs = values.get("epochs")
     for key in ("epochs", "backend", "device"):
         if options.get(key) is not None:
             values[key] = options[key]
@@ -309,12 +310,16 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
     _check_optimizer_unchanged(run_dir, cfg, state.optimizer)
     if state.model.preprocessing is None and data.preprocessing is not None:
         state.model.preprocessing = data.preprocessing
-    if (state.stop or state.epoch >= cfg["epochs"]) and not os.path.lexists(run_dir / MODEL_FILE):
-        # the run ended, but writing its model failed (a disk that filled at the very end):
-        # the checkpoint holds it; the run's files are written without training further
+    # ended by its own epochs (config.toml's), not by an --epochs typed below them (with no
+    # model file yet, --epochs 5 ended a run of 300 at its checkpoint's epoch 84)
+    ended = state.stop or state.epoch >= max(cfg["epochs"], run_epochs or 0)
+    if ended and not _files_written(run_dir, state.epoch):
+        # the run ended, but writing its files did not (a disk that filled at the very
+        # end, a kill after the last checkpoint): the checkpoint holds the model; the run's
+        # files are written from it without training further
         click.echo(
-            f"The run in {run_dir} ended after epoch {state.epoch} without writing its model; "
-            "writing its files from the checkpoint",
+            f"The run in {run_dir} ended after epoch {state.epoch} without writing all its "
+            "files; writing them from the checkpoint",
             err=True,
         )
         return _run_training(
@@ -574,6 +579,21 @@ def _run_training(
         )
         return EXIT_INTERRUPTED
     return 0
+
+
+def _files_written(run_dir: Path, epochs: int) -> bool:
+    """Whether the run folder holds the files of a run that ended after ``epochs`` epochs:
+    its model and a summary.json of those epochs (written after the model and history) that
+    no stop marked. A kill between the last checkpoint and the summary (or a full disk)
+    left an older run's model and history, or none, and a summary of other epochs, or
+    none; a Ctrl-C after training marks it."""
+    summary = read_summary(run_dir)
+    return (
+        os.path.lexists(run_dir / MODEL_FILE)
+        and summary is not None
+        and summary.get("epochs_run") == epochs
+        and "interrupted" not in summary
+    )
 
 
 def _summary(

@@ -122,6 +122,31 @@ def test_activation_up_to_the_dtypes_largest_numbers(name, dtype):
         np.testing.assert_array_equal(d, np.where(a > 0, 1.0, 0.0))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "slope"), [("relu", 0.0), ("leaky_relu", 0.01)])
+def test_kinked_derivative_at_zero_is_the_negative_sides_slope_as_torch(name, slope, dtype):
+    """At ``a = 0`` the docstrings' derivative is ``1 if a > 0 else slope``: the negative
+    side's (0 for ReLU, 0.01 for leaky ReLU), as torch's autograd says. So is it at ``-0.0``
+    and at the smallest negative subnormal, where ``0.01 a`` rounds to ``-0.0``: a backward
+    that reads ``y >= 0`` off the output gave 1 at all three."""
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd reference")
+    tiny = float(np.finfo(dtype).smallest_subnormal)  # 0.01 * -tiny rounds to -0.0
+    a = np.array([[0.0, -0.0, -tiny, tiny, -1.0, 1.0]], dtype=dtype)
+    expected = np.array([[slope, slope, slope, 1.0, slope, 1.0]], dtype=dtype)
+    act = ACTIVATIONS[name]
+    y = act.forward(np, a)
+    np.testing.assert_array_equal(act.backward(np, np.ones_like(a), a, y), expected)
+    if act.backward_inplace is not None:  # the training step's twin
+        tmp = np.empty(a.shape, bool) if act.scratch == "mask" else np.empty_like(a)
+        twin = act.backward_inplace(get_backend("numpy"), np.ones_like(a), y, tmp)
+        np.testing.assert_array_equal(twin, expected)
+    t = torch.tensor(a, requires_grad=True)
+    F = torch.nn.functional
+    out = torch.relu(t) if name == "relu" else F.leaky_relu(t, negative_slope=slope)
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), expected)
+
+
 # ------------------------------------------------- the in-place twins equal their formulas
 TWINS = [name for name, act in ACTIVATIONS.items() if act.forward_inplace is not None]
 TWIN_TOL = {"float32": 1e-5, "float64": 1e-11}

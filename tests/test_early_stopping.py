@@ -163,3 +163,42 @@ def test_estimators_write_their_score_for_early_stopping(same_params):
     with pytest.warns(Warning):  # ConvergenceWarning: 5 epochs
         reg.fit(DATA.X_train, DATA.X_train[:, 0] ** 2)
     assert len(reg.validation_scores_) <= 5
+
+
+def _scripted(es: EarlyStopping, column: str, scores: list[float]):
+    """fit for up to ``len(scores)`` epochs with ``scores[e - 1]`` written into epoch e's row
+    as ``column`` by a callback before ``es`` (callbacks run in their list's order)."""
+
+    def script(state) -> None:
+        state.history.epochs[-1][column] = scores[state.epoch - 1]
+
+    net = MLP([2, 3, 2], "tanh", "identity", "cross_entropy", seed=0)
+    return fit(net, *TRAIN, epochs=len(scores), seed=0, callbacks=[script, es])
+
+
+def test_min_delta_is_an_absolute_margin_below_the_best_loss():
+    # improvement means score < best - min_delta (min_delta 0.1, patience 2):
+    #   epoch 1: 2.00 < inf          -> best 2.00 at 1
+    #   epoch 2: 1.85 < 2.00 - 0.1   -> best 1.85 at 2   (relative, 1.85 < 2.00 * 0.9, is not)
+    #   epoch 3: 1.78 < 1.75? no     -> 1 epoch without
+    #   epoch 4: 1.76 < 1.75? no     -> 2 epochs without: stop, best 1.85 at epoch 2
+    history = _scripted(EarlyStopping(2, "score", min_delta=0.1), "score",
+                        [2.0, 1.85, 1.78, 1.76, 1.74, 1.0])  # fmt: skip
+    assert (len(history), history.best_epoch) == (4, 2)
+    assert "score did not improve for 2 epochs (best 1.85 at epoch 2)" in history.stop_reason
+    # the brief's case: 0.95 is not below 1.0 - 0.1, 0.85 is; 0.84, 0.83 not below 0.75
+    history = _scripted(EarlyStopping(2, "score", min_delta=0.1), "score",
+                        [1.0, 0.95, 0.85, 0.84, 0.83, 0.1])  # fmt: skip
+    assert (len(history), history.best_epoch) == (5, 3)
+
+
+def test_min_delta_is_an_absolute_margin_above_the_best_accuracy():
+    # maximised (auto: the name holds "accuracy"): improvement means acc > best + min_delta
+    #   epoch 1: 0.50                -> best 0.50 at 1
+    #   epoch 2: 0.55 > 0.60? no     -> 1 epoch without
+    #   epoch 3: 0.65 > 0.60         -> best 0.65 at 3
+    #   epoch 4: 0.70 > 0.75? no; epoch 5: 0.74 > 0.75? no -> stop, best 0.65 at epoch 3
+    es = EarlyStopping(2, "scripted_accuracy", min_delta=0.1)
+    history = _scripted(es, "scripted_accuracy", [0.5, 0.55, 0.65, 0.70, 0.74, 1.0])
+    assert (len(history), history.best_epoch) == (5, 3)
+    assert "(best 0.65 at epoch 3)" in history.stop_reason

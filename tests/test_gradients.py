@@ -194,6 +194,96 @@ def test_an_array_whose_every_entry_sits_on_a_kink_is_not_called_checked():
             gradcheck(smooth, X, T, eps=eps)
 
 
+U = float(np.finfo(np.float64).eps)  # the unit of gradcheck's rounding floor, u |L| / eps
+
+
+def _first_weights_off_by(monkeypatch, model: MLP, offset: float) -> None:
+    """From now on ``model``'s first layer reports ``dL/dW0 + offset``: a wrong gradient."""
+    layer, right = model.dense[0], type(model.dense[0]).backward
+
+    def wrong(self, g, need_input_grad=True):
+        dx = right(self, g, need_input_grad)
+        if self is layer:
+            self.grad_W += offset
+        return dx
+
+    monkeypatch.setattr(type(layer), "backward", wrong)
+
+
+def _zero_inputs_net(target_offset: float) -> tuple[MLP, np.ndarray, np.ndarray]:
+    """A tanh net on all-zero inputs: ``a = 0 @ W0 + b0`` does not depend on W0, so
+    ``dL/dW0`` is exactly 0 and so is every estimate of it (the two losses are the same
+    bits); the targets are the output plus ``target_offset``, so MSE is its square."""
+    model = MLP([2, 3, 1], "tanh", "identity", "mse", seed=0)
+    model.load_state_dict({**model.state_dict(), "layers.0.b": np.array([0.3, -0.2, 0.5])})
+    X = np.zeros((4, 2))
+    T = np.asarray(model.predict(X), dtype=np.float64) + target_offset
+    return model, X, T
+
+
+def test_a_wrong_gradient_fails_in_an_array_that_also_has_kinks(wrong_bias_gradients):
+    # a zero input row and b0[0] = 0: that row's first pre-activation is exactly 0, so
+    # b0[0] sits on the ReLU's kink at every step; b0[1], b0[2] are away from it
+    rng = np.random.default_rng(0)
+    model = MLP([2, 3, 1], "relu", "identity", "mse", seed=1)
+    W0 = np.array([[1.0, 0.8, -0.6], [0.5, -0.9, 0.7]])
+    model.load_state_dict({**model.state_dict(), "layers.0.W": W0,
+                           "layers.0.b": np.array([0.0, 2.0, 3.0])})  # fmt: skip
+    X = np.vstack([np.zeros((1, 2)), rng.uniform(0.5, 1.0, (5, 2))])  # rows: a[:, 0] > 0
+    T = rng.normal(size=(6, 1))
+    right = {r.name: r for r in gradcheck(model, X, T)}["layers.0.b"]
+    assert right.kinks == 1 and right.checked and right.passed(REL_TOL)
+    wrong_bias_gradients(1.001)
+    wrong = {r.name: r for r in gradcheck(model, X, T)}["layers.0.b"]
+    assert wrong.kinks == 1 and wrong.max_rel_error > 1e-4  # (a kink does not pass an array)
+    assert not wrong.within_rounding and not wrong.passed(REL_TOL)
+
+
+def test_a_nonzero_gradient_where_the_true_one_is_zero_fails(monkeypatch):
+    # dL/dW0 = 0 exactly and reported as 1e-7: relative to the array's largest gradient,
+    # max(|analytic|, |numeric|) = 1e-7, the error is 1 (relative to the estimates' alone,
+    # 0, it would read 1e-7 and pass); 1e-7 is far above the rounding floor, 16 u |L| / eps
+    # = 16 * 2.2e-16 * 1 / 1e-6 = 3.6e-9
+    model, X, T = _zero_inputs_net(1.0)  # L = 1
+    _first_weights_off_by(monkeypatch, model, 1e-7)
+    result = gradcheck(model, X, T)[0]
+    assert result.name == "layers.0.W" and result.max_abs_error == pytest.approx(1e-7)
+    assert result.max_rel_error == pytest.approx(1.0)
+    assert not result.within_rounding and not result.passed(REL_TOL)
+
+
+def test_the_rounding_floor_scales_with_a_small_loss(monkeypatch):
+    # L = 0.01^2 = 1e-4: the floor is 16 u |L| / eps = 16 * 2.2e-16 * 1e-4 / 1e-6 = 3.6e-13
+    # (with |L| taken as at least 1 it would be 3.6e-9); a deviation of 1e-10 where the true
+    # gradient is 0 is then no rounding, and fails
+    model, X, T = _zero_inputs_net(0.01)
+    L = model.loss(X, T)
+    assert L == pytest.approx(1e-4, rel=1e-9)
+    _first_weights_off_by(monkeypatch, model, 1e-10)
+    for r in gradcheck(model, X, T):
+        assert r.rounding == pytest.approx(16 * U * L / 1e-6, rel=1e-9), r.name
+    result = gradcheck(model, X, T)[0]
+    assert result.max_abs_error == pytest.approx(1e-10)
+    assert not result.within_rounding and not result.passed(REL_TOL)
+
+
+def test_an_entry_estimated_at_a_shortened_step_reports_the_larger_floor():
+    # x = 1 -> relu(0.5 x + b0) -> 2 h, T = 3, with b0 such that the hidden pre-activation
+    # is 4e-7: a step of 1e-6 on W0 or b0 crosses the kink, 1e-7 does not. The floor of an
+    # estimate is 16 u |L| / (its step): L = (8e-7 - 3)^2 ~ 9, so 3.2e-7 for the first
+    # layer's two entries (step 1e-7) and 3.2e-8 for the output layer's (step 1e-6)
+    net = MLP([1, 1, 1], "relu", "identity", "mse", seed=0)
+    W0, b0, W1, b1 = np.array([[0.5]]), np.array([4e-7 - 0.5]), np.array([[2.0]]), np.array([0.0])
+    net.load_state_dict({"layers.0.W": W0, "layers.0.b": b0, "layers.1.W": W1, "layers.1.b": b1})
+    X, T = np.array([[1.0]]), np.array([[3.0]])
+    L = net.loss(X, T)
+    results = {r.name: r for r in gradcheck(net, X, T)}
+    assert all(r.kinks == 0 for r in results.values())
+    for name, step in (("layers.0.W", 1e-7), ("layers.0.b", 1e-7), ("layers.1.W", 1e-6),
+                       ("layers.1.b", 1e-6)):  # fmt: skip
+        assert results[name].rounding == pytest.approx(16 * U * L / step, rel=1e-9), name
+
+
 # ------------------------------------------------------------------- torch.autograd reference
 def _torch_forward_loss(torch, model: MLP, X, T, sw):
     F = torch.nn.functional

@@ -162,6 +162,23 @@ def test_macro_averages_without_class_names_are_sklearns(t, p):
         assert report[f"macro_{key}"] == pytest.approx(ref(t, p, average="macro"), abs=1e-15)
 
 
+def test_macro_averages_count_a_class_that_is_predicted_but_never_true():
+    # true 0 0 1, predicted 0 2 1: class 2 is predicted once and never true
+    #   C = [[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+    #   precision = diag / column sums = [1/1, 1/1, 0/1]; recall = diag / row sums =
+    #   [1/2, 1/1, 0 (0/0, zero_division=0)]; f1 = [2/3, 1, 0]
+    #   macro over the labels in either array, {0, 1, 2}: P 2/3, R 1/2, F1 5/9 (over the
+    #   true labels only, {0, 1}, they would read 1, 3/4, 5/6)
+    t, p = [0, 0, 1], [0, 2, 1]
+    expected = {"precision": 2 / 3, "recall": 1 / 2, "f1": 5 / 9}
+    ref = skm.precision_recall_fscore_support(t, p, labels=[0, 1, 2], average="macro",
+                                              zero_division=0)[:3]  # fmt: skip
+    np.testing.assert_allclose(ref, list(expected.values()), rtol=1e-15)
+    for report in (classification_report(t, p), classification_report(t, p, ["a", "b", "c"])):
+        for key, value in expected.items():
+            assert report[f"macro_{key}"] == pytest.approx(value, rel=1e-15)
+
+
 def test_label_mistakes_are_one_clear_error():
     # a label of 10**6 (an identifier, not a class index) asked for a 7.28 TiB matrix
     with pytest.raises(ValueError, match=r"labels go up to 1000000; expected class indices"):

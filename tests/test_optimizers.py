@@ -23,6 +23,7 @@ from backprop.optimizers import (
     get_optimizer,
     get_schedule,
 )
+from backprop.training import TrainingDiverged
 
 LR, WD, MU, B1, B2, EPS, RHO = 0.05, 0.1, 0.9, 0.8, 0.95, 1e-3, 0.85
 SETTINGS = {
@@ -273,3 +274,85 @@ def test_settings_beside_an_optimizer_object_are_refused():
     model = MLP([2, 3, 2], seed=0)
     with pytest.raises(ValueError, match="lr=5.0 given with the optimizer object SGD"):
         model.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), optimizer=sgd, lr=5.0, epochs=1)
+
+
+# ------------------------------------------------------------------------------ defaults
+# Every optimizer's defaults, from its source: the base learning rate 0.1 of the tutorial's
+# SGD; Kingma & Ba's Algorithm 1 (alpha 0.001, beta1 0.9, beta2 0.999, eps 1e-8; torch.optim's
+# Adam defaults too); AdamW's weight_decay 0.01 (its docstring; torch.optim.AdamW's default);
+# Tieleman & Hinton's rho 0.9 (lecture 6e: "MeanSquare = 0.9 MeanSquare + 0.1 g^2"); eps
+# 1e-8 and docs/sklearn.md's beta_1, beta_2, epsilon = 0.9, 0.999, 1e-8.
+DEFAULTS = {
+    "sgd": {"lr": 0.1, "weight_decay": 0.0},
+    "momentum": {"lr": 0.1, "weight_decay": 0.0, "momentum": 0.9},
+    "nesterov": {"lr": 0.1, "weight_decay": 0.0, "momentum": 0.9},
+    "adam": {"lr": 1e-3, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "adamw": {"lr": 1e-3, "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "rmsprop": {"lr": 1e-3, "weight_decay": 0.0, "rho": 0.9, "eps": 1e-8},
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizers_defaults_are_the_documented_ones(name):
+    assert get_optimizer(name).hyperparameters() == DEFAULTS[name]
+    declared = {k: v for k, v in OPTIMIZERS[name].settings().items() if k != "schedule"}
+    assert declared == DEFAULTS[name]  # what --help and the settings check offer
+
+
+def _torch_defaults(torch, name: str, W, b):
+    # where torch.optim's defaults are the documented ones (Adam, AdamW), none is given; the
+    # others' documented values are spelt out (torch's RMSprop alpha is 0.99, its SGD
+    # momentum 0, both lr different)
+    groups = [{"params": [W]}, {"params": [b], "weight_decay": 0.0}]  # decay on W only
+    if name == "adam":
+        return torch.optim.Adam(groups, foreach=False)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, foreach=False)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=1e-3, alpha=0.9, eps=1e-8, foreach=False)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=0.1, foreach=False)
+    return torch.optim.SGD(groups, lr=0.1, momentum=0.9, nesterov=name == "nesterov",
+                           foreach=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_default_optimizers_step_as_torch_with_the_documented_settings(name):
+    torch = pytest.importorskip("torch", reason="torch.optim is the independent reference")
+    params, grads = _problem(7)
+    p = {k: v.copy() for k, v in params.items()}
+    ours = get_optimizer(name)
+    W = torch.tensor(params["layers.0.W"], requires_grad=True)
+    b = torch.tensor(params["layers.0.b"], requires_grad=True)
+    ref = _torch_defaults(torch, name, W, b)
+    for g in grads[:3]:
+        ours.step(p, g)
+        W.grad, b.grad = torch.tensor(g["layers.0.W"]), torch.tensor(g["layers.0.b"])
+        ref.step()
+        np.testing.assert_allclose(p["layers.0.W"], W.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(p["layers.0.b"], b.detach().numpy(), rtol=1e-12)
+
+
+def test_adam_goes_on_after_a_diverged_epoch_as_if_it_had_never_run(same_params):
+    """A diverged epoch is undone, weights and optimizer (fit's TrainingDiverged): Adam's
+    step count goes back from 12 to 8, and the next steps' bias corrections must use 9, 10...
+    as a run that never diverged does. The flat path reads t from a 0-d array it advances
+    by one per step; left holding the undone epoch's 12, it went on with 13, 14..."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+
+    def two_good_epochs():
+        model, opt = MLP([3, 4, 2], "tanh", "identity", "mse", seed=0), get_optimizer("adam")
+        model.fit(X, T, optimizer=opt, epochs=2, batch_size=8)  # 4 steps an epoch: t = 8
+        return model, opt
+
+    model, opt = two_good_epochs()
+    assert model.flat is not None  # the flat path, which reads t from its array
+    with pytest.raises(TrainingDiverged):
+        model.fit(X * 1e200, T * 1e200, optimizer=opt, epochs=1, batch_size=8)
+    assert opt.t == 8
+    fresh, fresh_opt = two_good_epochs()
+    for m, o in ((model, opt), (fresh, fresh_opt)):
+        m.fit(X, T, optimizer=o, epochs=2, batch_size=8)
+    assert same_params(model, fresh)
+    assert same_params(opt.state_dict()["slots"], fresh_opt.state_dict()["slots"])

@@ -686,8 +686,8 @@ def test_predict_regression_outputs(run_cli, in_tmp):
     assert set(summary["test"]) == {"loss", "mse", "mae", "r2"}
     # two squared errors side by side, in two units, and nothing said which was which
     said = " ".join(out.split())
-    assert "Units loss on the standardised targets the network learns; mse and mae in the " \
-           "target's own units" in said  # fmt: skip
+    assert "Units loss on the standardised targets the network learns; mae in the target's " \
+           "own units, mse in their square" in said  # fmt: skip
     rc, out, err = run_cli("train", "--dataset", "reg.csv", "--target", "y", "--epochs", "3",
                            "--target-scaling", "none", "--out", "r2", "--no-progress",
                            "--no-plots")  # fmt: skip
@@ -853,6 +853,27 @@ def test_one_epoch_curves_show_a_point_on_a_whole_epoch(tmp_path, monkeypatch):
         (ax,) = fig.axes
         assert list(ax.get_xticks()) == [1]
         assert [line.get_marker() for line in ax.get_lines()] == ["o", "o"]
+
+
+def test_the_loss_curve_of_standardised_targets_says_so(tmp_path, monkeypatch):
+    """A regression run's loss.png read 0.02 on an axis named 'loss' beside a table's MSE of
+    7,201 (the network's loss is on the standardised targets)."""
+    from backprop.cli import plots
+    from backprop.datasets import load_dataset
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig))
+    rows = (Path(__file__).parents[1] / "examples/iris.csv").read_text().splitlines()
+    (tmp_path / "sizes.csv").write_text("\n".join(",".join(r.split(",")[:4]) for r in rows))
+    data = load_dataset(str(tmp_path / "sizes.csv"), target="petal_width")
+    model = backprop.MLP([data.n_features, 4, 1], "tanh", "identity", "mse", seed=0)
+    for pre, label in [(data.preprocessing, "loss"),
+                       (data.preprocessing.with_target_scaling(data.y_train.reshape(-1, 1)),
+                        "loss (on standardised targets)")]:  # fmt: skip
+        model.preprocessing = pre
+        drawn.clear()
+        plots.plot_run(tmp_path, model, data, [{"epoch": 1, "loss": 1.0}])
+        assert drawn[0].axes[0].get_ylabel() == label
 
 
 def test_the_header_says_what_a_batch_and_a_patience_beyond_the_run_do(run_cli, in_tmp):

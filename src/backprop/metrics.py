@@ -246,18 +246,19 @@ def classification_report(
         ``n_samples``, ``accuracy``, ``confusion_matrix`` (list of k lists, rows true),
         ``per_class`` (list of dicts ``class``, ``precision``, ``recall``, ``f1``,
         ``support``), ``macro_precision``, ``macro_recall``, ``macro_f1``: the unweighted
-        means over the named classes, or without ``class_names`` over the labels that occur
-        in either array (scikit-learn's default ``labels``; ``per_class`` still lists every
-        index up to the largest).
+        means over the classes that occur in either array (scikit-learn's default
+        ``labels``): a class neither in the split nor predicted has no precision or recall
+        to average (counted as 0, a split without one of 3 rare rows read 0.65 beside an
+        accuracy of 0.98). ``per_class`` still lists every named class (without
+        ``class_names``, every index up to the largest).
     """
     t, p = _pair(y_true, y_pred)
     if class_names is None:
         C = _confusion(t, p, None, more="class_names, one per class,")
-        averaged = (C.sum(axis=0) + C.sum(axis=1)) > 0  # the labels that occur, as sklearn
     else:
         k = len(class_names)
         C = _confusion(t, p, k, f"class_names lists {k} classes")
-        averaged = np.ones(k, dtype=bool)  # every named class, as sklearn's labels=range(k)
+    averaged = (C.sum(axis=0) + C.sum(axis=1)) > 0  # the labels that occur, as sklearn's
     precision, recall = _precision_recall(C)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)

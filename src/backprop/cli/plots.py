@@ -105,7 +105,8 @@ def plot_run(
         best, restored): marked on the curves.
     """
     run_dir = Path(run_dir)
-    written = plot_curves(rows, run_dir, model_epoch)
+    scaled = getattr(model.preprocessing, "target_scale", None) is not None
+    written = plot_curves(rows, run_dir, model_epoch, scaled)
     classify = data.task == "classification"
     if classify and data.n_features == 2:
         X, y = data.X_train, np.asarray(data.y_train)
@@ -139,11 +140,16 @@ def plot_run(
 
 
 def plot_curves(
-    rows: Sequence[dict[str, float]], run_dir: str | Path, model_epoch: int | None = None
+    rows: Sequence[dict[str, float]],
+    run_dir: str | Path,
+    model_epoch: int | None = None,
+    scaled_targets: bool = False,
 ) -> list[str]:
     """``loss.png`` and (when the history has accuracy) ``accuracy.png``; returns the names.
     ``model_epoch``, the epoch the model's weights are from when not the last, is marked
-    with a dashed line (the table's numbers are that epoch's, not the curves' last)."""
+    with a dashed line (the table's numbers are that epoch's, not the curves' last). With
+    ``scaled_targets`` the loss axis says it is on the standardised targets (a loss of 0.02
+    beside a table's MSE of 7,201 read as a mistake)."""
     run_dir = Path(run_dir)
     written = []
     epochs = [r["epoch"] for r in rows]
@@ -173,7 +179,9 @@ def plot_curves(
         ax.xaxis.set_major_locator(_integer_ticks())  # epochs are whole numbers
         if len(rows) < 2:
             ax.set_xticks(epochs)  # a one-point range: the integer locator gives fractions
-        ax.set_ylabel(label)
+        ax.set_ylabel(
+            "loss (on standardised targets)" if key == "loss" and scaled_targets else label
+        )
         if key == "loss" and all(r.get(k, 1.0) > 0 for r in rows for k in ("loss", "val_loss")):
             ax.set_yscale("log")
         if key == "accuracy":

@@ -136,8 +136,8 @@ def summary_table(
         [
             labelled(
                 "Units",
-                "loss on the standardised targets the network learns; mse and mae "
-                "in the target's own units",
+                "loss on the standardised targets the network learns; mae in the "
+                "target's own units, mse in their square",
             )
         ]  # fmt: skip
         if scaled_targets

@@ -478,6 +478,36 @@ def test_an_error_on_one_rank_ends_the_job_at_once(tmp_path, mode):
         assert sorted(proc.stdout.split("\n"))[-2:] == ["rank 0 went on", "rank 1 went on"]
 
 
+def test_a_ctrl_c_on_one_rank_ends_the_job_at_once(tmp_path):
+    # a SIGINT (or SIGTERM) sent to one rank's process, not to mpirun: the other rank
+    # waited out the 300 s deadline, then 'internal error: RankFailure'
+    proc, took = _run_mpi(
+        [sys.executable, str(SCRIPTS / "disagree.py"), "interrupt", str(tmp_path)], tmp_path
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 130, output
+    assert took < 30, f"{took:.0f} s: rank 0 waited out the deadline"
+
+
+def test_launcher_variables_left_in_a_process_started_alone_are_refused(tmp_path):
+    # PMI_RANK=1 with PMI_SIZE=2 (a process started by a rank of another job): MPI made it
+    # a world of one and backprop train exited 0 having written nothing and said nothing
+    pytest.importorskip("mpi4py", reason="the mpi extra")
+    env = _env(PMI_RANK="1", PMI_SIZE="2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop", "train", "--epochs", "1", "--out", "r",
+         "--no-progress", "--no-plots"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        "Error: the environment says this process is one of 2 MPI ranks (PMI_RANK=1, "
+        "PMI_SIZE=2) but MPI started it as a world of 1: variables left from another job; "
+        "unset them, or start the run with mpirun"
+    )
+    assert not (tmp_path / "r").exists()
+
+
 def test_mpirun_train_into_a_folder_that_holds_a_run_stops_every_rank(tmp_path):
     # only rank 0 checks --out; rank 1 went on into training and waited for it: mpirun hung
     # (9 of 13 tries) or failed an assertion of its own

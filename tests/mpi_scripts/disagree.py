@@ -7,7 +7,8 @@ Usage: python disagree.py MODE OUT_DIR
 - ``batch_size``: rank 1 is given another batch size (every rank must refuse, at once).
 - ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
   300 s deadline of the collective rank 0 waits in); ``exit``: it calls ``sys.exit``;
-  ``wrapped``: the script catches the error and raises another from it.
+  ``wrapped``: the script catches the error and raises another from it; ``interrupt``:
+  rank 1 alone is interrupted (a SIGINT sent to its process, not to mpirun).
 - ``caught``: every rank catches a fit's error and trains again (the job must go on);
   ``caught_only``: every rank catches it and ends (the job must end well).
 - ``estimator``: an unseeded BackpropClassifier with early stopping; each rank writes
@@ -40,12 +41,14 @@ def main() -> None:
         (out / f"rank{rank}.json").write_text(json.dumps(seen["rng"]))
     elif mode == "batch_size":
         fit(model, X, T, **{**settings, "batch_size": 8 if rank == 0 else 16})
-    elif mode in ("callback", "exit", "wrapped"):
+    elif mode in ("callback", "exit", "wrapped", "interrupt"):
 
         def fail_on_rank_1(state):
             if rank == 1 and state.epoch == 1:
                 if mode == "exit":
                     sys.exit(3)
+                if mode == "interrupt":
+                    raise KeyboardInterrupt
                 raise RuntimeError("a callback failed on rank 1 only")
 
         try:

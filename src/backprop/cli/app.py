@@ -27,6 +27,7 @@ import click
 from .._interrupts import raise_if_swallowed, was_interrupted
 from .._version import __version__
 from ..io import WriteError
+from ..training.mpi import EXIT_INTERRUPTED, RankFailure
 from ..training.progress import raise_broken_pipe
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class UserError(click.ClickException):
@@ -152,6 +152,8 @@ def _report(e: BaseException) -> tuple[str, int]:
     if isinstance(e, WriteError) and e.filename == STDOUT_NAME:
         silence_stdout()  # (Python's own flush at exit would fail again, with a traceback)
         return one_line(e), EXIT_USAGE
+    if isinstance(e, RankFailure):  # another rank died or hung: no bug of this process
+        return one_line(e), EXIT_FAILED
     if isinstance(e, MemoryError):
         detail = one_line(e) if str(e) else "an allocation failed"
         return f"not enough memory: {detail}", EXIT_USAGE

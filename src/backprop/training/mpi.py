@@ -169,14 +169,17 @@ class World:
         exiting while no data-parallel fit has ended well since) and the other ranks are
         not ending too, the whole job is aborted (:func:`abort_if_others_wait`) rather than
         left waiting in a collective until the deadline (300 s). ``agreed`` exceptions (and
-        Ctrl-C, :class:`RankFailure`, :class:`RanksDisagree`) happen on every rank
-        together."""
-        global _pending_abort
+        :class:`RankFailure`, :class:`RanksDisagree`) happen on every rank together. A
+        Ctrl-C is marked too: ``mpirun`` passes it to every rank, which then meet at the
+        exit, but a SIGINT or SIGTERM sent to one rank's process (``kill``, a scheduler)
+        left the others waiting out the deadline, and the job ended 'internal error'
+        without its model."""
+        global _pending_abort, _pending_status
         if self.size > 1 and self._exit_comm is None and hasattr(self.comm, "Dup"):
             self._exit_comm = _exit_comm_of(self.comm)
         try:
             yield
-        except (KeyboardInterrupt, RankFailure, RanksDisagree, *agreed):
+        except (RankFailure, RanksDisagree, *agreed):
             raise
         except BaseException as e:
             if self._exit_comm is not None and hasattr(self.comm, "Abort"):
@@ -184,6 +187,7 @@ class World:
                     setattr(e, _OTHERS_WAIT, (self.comm, self._exit_comm))
                 _abort_uncaught()
                 _pending_abort = (self.comm, self._exit_comm)  # for any other way out
+                _pending_status = EXIT_INTERRUPTED if isinstance(e, KeyboardInterrupt) else 1
             raise
         _pending_abort = None  # the ranks trained together since: it was dealt with
 
@@ -244,6 +248,10 @@ _OTHERS_WAIT = "_backprop_others_wait"
 _excepthook_installed = False
 #: The communicators of a data-parallel fit that raised on this rank, until one ends well.
 _pending_abort: tuple[Any, Any] | None = None
+#: The exit status of that abort: 130 after a Ctrl-C (as the CLI's), else 1.
+_pending_status = 1
+#: A Ctrl-C's exit status (the CLI's EXIT_INTERRUPTED, 128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 #: (communicator, its duplicate for the exit barrier): one duplicate per communicator,
@@ -274,6 +282,8 @@ def abort_if_others_wait(error: BaseException, status: int = 1) -> None:
     :data:`EXIT_AGREEMENT_SECONDS` (they wait in a collective for this one), end the whole
     MPI job now with ``status`` (``MPI_Abort``: the launcher stops every rank). When every
     rank ends with it (the same bad data everywhere), each exits as it would have."""
+    if isinstance(error, KeyboardInterrupt):
+        status = EXIT_INTERRUPTED
     _end(getattr(error, _OTHERS_WAIT, None), status)
 
 
@@ -313,7 +323,7 @@ def _abort_uncaught() -> None:
         abort_if_others_wait(seen or error)
 
     sys.excepthook = hook
-    atexit.register(lambda: _end(_pending_abort, 1))
+    atexit.register(lambda: _end(_pending_abort, _pending_status))
 
 
 def get_world(distributed: Any = None) -> World | None:
@@ -346,7 +356,22 @@ def get_world(distributed: Any = None) -> World | None:
             f"but mpi4py is not installed; install the extra: {pip_extra('mpi')} "
             "(or pass distributed=False to train each rank on its own)"
         ) from None
-    return World(MPI.COMM_WORLD)
+    world = World(MPI.COMM_WORLD)
+    if world.size != launched_world_size():
+        # a launcher's variables left in the environment of a process started alone (by a
+        # rank of another job): MPI made it a world of one, and is_main_process, which reads
+        # them, had every file and line left to a rank 0 that did not exist
+        said = ", ".join(
+            f"{name}={os.environ[name]}"
+            for name in (*_RANK_VARS, *_SIZE_VARS)
+            if name in os.environ
+        )
+        raise ValueError(
+            f"the environment says this process is one of {launched_world_size()} MPI ranks "
+            f"({said}) but MPI started it as a world of {world.size}: variables left from "
+            "another job; unset them, or start the run with mpirun"
+        )
+    return world
 
 
 def split_batch(n_rows: int, size: int, rank: int) -> tuple[int, int]:

@@ -167,6 +167,11 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
             paragraph(
                 f"One backprop step of {network} (sigmoid units, L2 loss), "
                 f"learning rate η = {_s(step.eta)}"
+                + (
+                    "; its formulas, with this project's numbers (the tutorial gives none)"
+                    if network.startswith("the tutorial's")
+                    else ""
+                )
             ),
             style="bold",
         ),
@@ -237,8 +242,9 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
                 f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
                 f"estimate is itself off by about ε_machine L / ε = {rounding:.1e} from "
-                f"rounding, and by about {truncation:.1e} from its terms in ε² (a third of "
-                f"its gap to the estimate with 2ε){_too_coarse(step, rounding + truncation)}."
+                f"rounding, and by at most about {truncation:.1e} from its terms in ε² (a "
+                f"third of its gap to the estimate with 2ε, whose rounding it holds too)"
+                f"{_too_coarse(step, rounding + truncation)}."
             )
         )
     )
@@ -387,7 +393,8 @@ def explain(
     Forward pass a(1), h, a(2), y and the loss L; the output deltas; dL/du_ij = delta_j h_i;
     dL/dh_j as the sum over outputs; the hidden deltas; dL/dw_ij = delta_j x_i; the bias
     gradients; every updated weight; and beside each gradient its finite-difference
-    estimate. Defaults: backprop.reference.SEED_EXAMPLE. With --steps N, the first step in
+    estimate. Defaults: backprop.reference.SEED_EXAMPLE, this project's numbers (the
+    tutorial gives formulas, not numbers). With --steps N, the first step in
     full, then one line per step (--json has every step's numbers, the final weights too).
 
     \b

@@ -60,8 +60,9 @@ ROUNDING = 16.0
 class GradCheckResult:
     """Per parameter array: the largest relative error, the worst absolute one, the number
     of entries left out because they sit on a kink (ReLU, leaky ReLU, MAE), the largest
-    rounding floor of its estimates and whether every deviation is within its floor (see
-    the module docstring)."""
+    rounding floor of its estimates, whether every deviation is within its floor (see
+    the module docstring), and how many entries were estimated when not all of them
+    (``max_entries``; None: every entry)."""
 
     name: str
     shape: tuple[int, ...]

@@ -101,6 +101,12 @@ class Dense:
     activation : Activation
     backend : Backend
     dtype : {"float32", "float64"}
+    grad_W : array, shape (fan_in, fan_out), or None
+        Where :meth:`backward` writes ``dL/dW``, overwritten by every backward (in place on
+        a backend that writes into ``out``): the model passes views of its flat gradient
+        vector where it has one. None: a zero array is allocated here.
+    grad_b : array, shape (fan_out,), or None
+        The same for ``dL/db``; ignored when ``b`` is None.
     """
 
     #: The parameters weight decay applies to: the weights, never the bias.

@@ -356,8 +356,10 @@ def default_lr(optimizer: str, loss: str) -> float:
 
 
 def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
-    """The fully resolved configuration: every option, defaults filled in from the data
-    set's :class:`Recipe` (``recipe_for(data)``)."""
+    """The configuration the run trains with: every option of the command line, defaults
+    filled in from the data set's :class:`Recipe` (``recipe_for(data)``); the optimizer's
+    and schedule's own settings left at their library defaults are not among them (they
+    take those defaults when built)."""
     classify = data.task == "classification"
     recipe = recipe_for(data)
     cfg = dict(values)
@@ -569,7 +571,10 @@ def _not_utf8(value: Any) -> bool:
 def config_to_toml(cfg: dict[str, Any]) -> str:
     """The resolved configuration as TOML that ``--config`` reads back (None values omitted)."""
     lines = [
-        "# backprop train: the fully resolved configuration of this run.",
+        "# backprop train: the configuration of this run, every option it set. Settings left at",
+        "# their own defaults (the optimizer's and schedule's, weight decay, the data set's test",
+        "# fraction, size and noise, the device) are not written: read back, they take those",
+        "# defaults again.",
         "# Re-run it with: backprop train --config RUN_DIR/config.toml --out NEW_DIR",
     ]
     for key in CONFIG_KEYS:

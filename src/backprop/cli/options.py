@@ -349,8 +349,8 @@ optimizer_options = option_group(
         "--lr",
         type=FiniteFloat(min=0.0, min_open=True),
         help="Learning rate eta. [default: the data set's (docs/defaults.md) with its own "
-        "optimizer; else 3.0 for sgd with l2, 0.5 for sgd otherwise, 0.5/0.1 for momentum "
-        "and nesterov, 1e-3 for adam, adamw, rmsprop]",
+        "optimizer; else 3.0 for sgd with l2, 0.5 for sgd otherwise; 0.5 for momentum and "
+        "nesterov with l2, 0.1 otherwise; 1e-3 for adam, adamw, rmsprop]",
     ),
     click.option(
         "--momentum",
@@ -427,7 +427,8 @@ optimizer_options = option_group(
         "--target-scaling",
         type=choice(("standard", "none")),
         help="Regression: train on standardised targets (their mean and std kept in the model "
-        "file; predictions un-scaled) or on the raw ones. [default: standard]",
+        "file; predictions un-scaled) or on the raw ones. [default: standard for "
+        "regression; none for classification]",
     ),
     click.option(
         "--checkpoint-every",

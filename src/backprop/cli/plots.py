@@ -235,6 +235,16 @@ def plot_decision_boundary(
         Point sets by name, drawn in turn, each ``(X (n_k, 2), int labels (n_k,))``:
         ``"train"`` (circles), ``"validation"`` (squares), ``"test"`` (triangles); the
         labels give the colours, and the title each set's accuracy.
+    class_names : sequence of str, optional
+        The legend's name of class ``c`` is ``class_names[c]``; None: the class numbers.
+    path : str or path-like
+        The PNG file to write (atomically).
+    title : str
+        Shown after "Decision boundary: " (:func:`plot_run` gives the data set's name);
+        empty: nothing added.
+    resolution : int
+        Grid points along each axis at which the model is evaluated (``resolution ** 2``
+        predictions), over the points' range padded by a tenth on each side.
     preprocessing : backprop.preprocessing.Preprocessing, optional
         The scaling that made the model's inputs from a CSV file's columns: the axes are
         then those columns, by name, in their own units (``x = x_std * scale + mean``);
@@ -325,6 +335,8 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
     ----------
     model : MLP
     data : backprop.datasets.Dataset with ``task == "regression"``
+    path : str or path-like
+        The PNG file to write (atomically).
     """
     from ..metrics import r2_score
     from ..preprocessing import in_target_units
@@ -369,7 +381,15 @@ def plot_misclassified(
 
     Parameters
     ----------
+    model : MLP
+        A classifier whose inputs are the images' pixels.
     X : array (n, prod(image_shape));  y : int array (n,)
+    image_shape : sequence of int
+        The shape each row of ``X`` is reshaped to for display, e.g. ``(28, 28)``.
+    class_names : sequence of str, optional
+        Titles name class ``c`` as ``class_names[c]``; None: the class numbers.
+    path : str or path-like
+        The PNG file to write (atomically).
 
     Returns
     -------

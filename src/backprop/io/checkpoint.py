@@ -277,6 +277,11 @@ class Checkpoint(Callback):
         The keyword arguments given to ``fit`` (epochs, batch_size, seed, shuffle,
         validation_fraction, early_stopping, class_weight), so that :func:`resume` can
         replay them; extra JSON keys are kept for the caller.
+    filename : str
+        The checkpoint file's name in ``run_dir``, default ``"checkpoint.safetensors"``
+        (:data:`CHECKPOINT_NAME`). :func:`resume` given the folder looks for that default
+        name (give it the file's path for another); ``backprop train --resume`` takes a
+        folder, so it finds only the default name.
 
     Examples
     --------

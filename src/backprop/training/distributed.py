@@ -268,9 +268,10 @@ def fit_data_parallel(
 ) -> Any:
     """:func:`backprop.training.fit`, data-parallel over MPI ranks and streaming ``.npy`` inputs.
 
-    Takes the same arguments as :func:`backprop.training.fit` (it is what ``fit`` calls
-    under ``mpirun`` or for memory-mapped inputs) and gives, up to rounding, the same
-    parameters as single-process training with the same global ``batch_size`` and ``seed``.
+    It is what ``fit`` calls under ``mpirun`` or for memory-mapped inputs. It takes the same
+    arguments as :func:`backprop.training.fit` except ``cuda_graph`` and ``tf32``, which
+    apply to the single-process loop only, and gives, up to rounding, the same parameters
+    as single-process training with the same global ``batch_size`` and ``seed``.
 
     Parameters
     ----------

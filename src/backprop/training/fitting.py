@@ -48,10 +48,18 @@ def fit(
 
     Parameters
     ----------
+    model : MLP
+        The network to train, in place: its weights are updated and it is not copied.
+        With ``state``, the state's model is trained instead (pass ``state.model``).
     X : array (n_samples, n_inputs)
     T : array (n_samples, n_outputs), or 1-D integer labels (one-hot encoded)
     optimizer : name or Optimizer
         A name (``"sgd"``, ``"adam"``...) is built with ``lr`` if given.
+    lr : float or None
+        The learning rate of an optimizer given by name; None keeps that optimizer's own
+        default (0.1 for SGD, momentum and Nesterov, 0.001 for Adam, AdamW and RMSprop).
+        Refused (``ValueError``) beside an :class:`Optimizer` object, which has its own;
+        unused with ``state``.
     epochs : int
         Total epochs; a resumed ``state`` continues up to this number.
     batch_size : int
@@ -61,6 +69,9 @@ def fit(
         integer alone (a Generator counts as the integer it was seeded with, a spawned one
         as its parent; None as 0), so that a resumed run, whose shuffles have moved on,
         holds out the same rows; None's shuffles are fresh.
+    shuffle : bool
+        Visit the training rows in a fresh random order each epoch (drawn from ``seed``);
+        False: in their given order every epoch.
     validation_data : (X_val, T_val), optional
     validation_fraction : float
         Hold out this fraction of (X, T), chosen by the seeded shuffle; not with
@@ -85,7 +96,8 @@ def fit(
     cuda_graph : bool or None
         Capture one whole full-batch step in a CUDA graph and replay it
         (:mod:`backprop.training.cuda_graph`; torch backend on CUDA). None: wherever that is exact
-        (not for Adam/AdamW or dropout). True: required (a ``ValueError`` says why not).
+        (the built-in optimizers, not a subclass; no dropout). True: required (a
+        ``ValueError`` says why not; a capture that fails later is a ``RuntimeError``).
     tf32 : bool or None
         TF32 matrix products on CUDA (torch backend); None leaves PyTorch's setting.
 
@@ -100,8 +112,17 @@ def fit(
     Raises
     ------
     TrainingDiverged
-        When an epoch's loss is NaN or inf; the model is left with the weights it had at
-        the start of that epoch (the last good ones).
+        When an epoch's loss, the weights after it or the optimizer's moments (Adam's ``v``
+        past the dtype's range) are NaN or inf; the model is left with the weights it had
+        at the start of that epoch (the last good ones), and the optimizer with its state
+        from then.
+    ValueError
+        For an argument out of range, among them: ``validation_data`` together with a
+        non-zero ``validation_fraction``; ``cuda_graph=True`` that cannot be honoured (not
+        the torch backend on CUDA, an optimizer that is not a built-in one, or dropout; the
+        message names the obstacle); ``tf32`` set off the torch backend on CUDA;
+        ``cuda_graph`` or ``tf32`` set for a data-parallel run; weights that are already NaN
+        or inf before training.
     """
     check_fit_arguments(
         epochs, batch_size, validation_fraction,

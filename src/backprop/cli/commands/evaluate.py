@@ -44,7 +44,8 @@ __all__ = ["evaluate"]
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int:
-    """Print a model's metrics (and confusion matrix) on a data set's test or training rows.
+    """Print a model's metrics (and confusion matrix) on a data set's test, training or
+    validation rows.
 
     Given a run folder, the model is evaluated on the data set it was trained on, with the
     run's seed, test fraction and target column (options given here override them). Given

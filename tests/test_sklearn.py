@@ -518,7 +518,7 @@ def test_float32(iris):
         ("batch_size", 0, "batch_size must be a positive integer or 'auto'"),
         ("max_iter", 2.5, "max_iter must be a positive integer"),
         ("dropout", 1.0, r"dropout must be a number in \[0.0, 1.0\)"),
-        ("validation_fraction", 0.0, "validation_fraction"),
+        ("validation_fraction", 1.0, r"validation_fraction must be a number in \[0.0, 1.0\)"),
         ("dtype", "float16", "dtype must be 'float32' or 'float64'"),
         ("random_state", "seed", "random_state must be None, an int"),
     ],
@@ -527,6 +527,15 @@ def test_bad_hyperparameters_raise_one_clear_error(iris, param, value, match):
     X, y = iris
     with pytest.raises(ValueError, match=match):
         BackpropClassifier(**{param: value}).fit(X, y)
+
+
+def test_a_validation_fraction_of_0_is_used_only_by_early_stopping(iris):
+    # refused whatever early_stopping said, where MLPClassifier takes it (a drop-in broke)
+    X, y = iris
+    with quiet():
+        BackpropClassifier(validation_fraction=0.0, max_iter=2, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match=r"^validation_fraction=0.0 holds out no rows; "):
+        BackpropClassifier(validation_fraction=0.0, early_stopping=True, **SMALL).fit(X, y)
 
 
 def test_input_errors(iris):

@@ -20,7 +20,9 @@ default, times the class weight) each mini-batch ``B`` minimises::
 The engine averages over rows, so the weights are rescaled to mean 1 over the training
 rows (``S_B`` is then the batch's row count ``b`` on average) and the optimizer's
 ``weight_decay`` is ``alpha / (b * mean(s))``. With full batches this makes integer weights
-exactly equivalent to repeating rows, which scikit-learn's checks verify.
+exactly equivalent to repeating rows, which scikit-learn's checks verify; with mini-batches
+it holds on average (a short last batch gets the run's decay, scikit-learn's its own
+``alpha / S_B``: docs/sklearn.md).
 
 scikit-learn is an optional dependency: ``pip install '.[sklearn]'`` in backprop's folder.
 

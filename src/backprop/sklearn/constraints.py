@@ -192,7 +192,8 @@ def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
         "tol": Interval(0.0),
         "momentum": Interval(0.0, 1.0),
         "dropout": Interval(0.0, 1.0),
-        "validation_fraction": Interval(0.0, 1.0, low_open=True),
+        # 0 as scikit-learn takes it: unused without early stopping (refused with it)
+        "validation_fraction": Interval(0.0, 1.0),
         "max_iter": PositiveInt(),
         "n_iter_no_change": PositiveInt(or_inf=True),  # inf: never stop at a plateau
         "batch_size": PositiveInt(or_auto=True),

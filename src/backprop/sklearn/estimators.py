@@ -632,6 +632,11 @@ class _BackpropMLP(BaseEstimator):
         """Hold out ``validation_fraction`` of the rows (stratified for single-label
         classification, where each class has 2 rows and each part room for every class)
         and build the callback that scores them each epoch."""
+        if self.validation_fraction == 0:  # (scikit-learn's own check named test_size)
+            raise ValueError(
+                "validation_fraction=0.0 holds out no rows; early_stopping=True needs a "
+                "fraction in (0, 1)"
+            )
         stratify = y if self._is_classifier and y.ndim == 1 else None
         if stratify is not None:
             counts = np.unique(y, return_counts=True)[1]

@@ -428,6 +428,51 @@ def test_a_dropped_csv_trains_and_bad_ones_say_why():
         TrainRun({"dataset": "csv", "csv_text": bad, "csv_name": "mine.csv"})
 
 
+def test_a_csv_of_more_classes_than_the_page_tells_apart_is_refused():
+    # 1,000 classes in a 1 MiB file took a minute and 3.2 GB of memory to set up
+    from backprop.playground.training import MAX_CLASSES
+
+    def csv(k: int) -> str:
+        return "a,b,label\n" + "\n".join(f"{i % 7},{i % 5},c{i % k}" for i in range(4 * k))
+
+    run = TrainRun({"dataset": "csv", "csv_text": csv(MAX_CLASSES), "hidden": []})
+    assert run.sizes == [2, MAX_CLASSES]
+    with pytest.raises(SetupError, match=f"has {MAX_CLASSES + 1} classes; the playground tells "
+                                         f"apart at most {MAX_CLASSES}"):  # fmt: skip
+        TrainRun({"dataset": "csv", "csv_text": csv(MAX_CLASSES + 1), "hidden": []})
+
+
+def test_closing_a_session_stops_its_replay():
+    # a trail of 2 million one-row steps replays for half an hour; closing its session (a
+    # ninth tab evicting it, the server stopping) left the replay running on
+    s = Session("t")
+    long = {**SMALL, "batch_size": 1, "trail": [[1, 2_000_000]]}
+    failed: list[BaseException] = []
+
+    def set_up() -> None:
+        try:
+            s.command({"op": "train.setup", "setup": long})
+        except BaseException as e:  # noqa: BLE001 - the test reads it
+            failed.append(e)
+
+    worker = threading.Thread(target=set_up)
+    worker.start()
+    time.sleep(0.5)
+    s.close()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert failed and "the run's replay was stopped: its session was closed" in str(failed[0])
+
+
+def test_the_step_export_of_an_overflowing_step_says_so():
+    # step.json of a step whose numbers overflow was a 500 and a traceback (JSON has no inf)
+    s = Session("t")
+    s.command({"op": "tutorial.set", "values": {"w": [[1e308] * 3] * 2, "x": [1e308, 1e308]}})
+    with pytest.raises(ValueError, match="step 1 overflows float64 .* is not a finite number"):
+        s.export("step.json")
+    assert s.export("weights.json")[0] == "weights.json"  # the rest still exports
+
+
 # ------------------------------------------------------------------------ sessions
 def test_frames_are_latest_wins_with_acknowledgement():
     s = Session("t")

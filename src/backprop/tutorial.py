@@ -38,6 +38,7 @@ __all__ = [
     "load_weights",
     "check_shapes",
     "run_steps",
+    "require_finite",
     "finite_difference_gradients",
 ]
 
@@ -222,9 +223,7 @@ def run_steps(
             step = seed_step(x, t, w, b1, u, b2, eta)
         except OverflowError:
             raise _overflow(k + 1, "L = 1/2 Σ (y_j - t_j)²") from None
-        bad = _first_non_finite(step)
-        if bad is not None:
-            raise _overflow(k + 1, bad)
+        require_finite(step, k + 1)
         out.append(step)
         w, b1, u, b2 = step.w_new, step.b1_new, step.u_new, step.b2_new
     return out
@@ -235,6 +234,14 @@ def _overflow(step: int, what: str) -> ExplainError:
         f"step {step} overflows float64 ({what} is not a finite number); use inputs, "
         "targets, weights and eta of smaller magnitude"
     )
+
+
+def require_finite(step: SeedStep, number: int = 1) -> None:
+    """Refuse (:class:`ExplainError`) a step, the ``number``-th, holding a NaN or an
+    infinity: JSON has no such numbers, and the next step could not start from them."""
+    bad = _first_non_finite(step)
+    if bad is not None:
+        raise _overflow(number, bad)
 
 
 def _first_non_finite(step: SeedStep) -> str | None:

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from .._validation import short_repr
-from ..tutorial import ExplainError
+from ..tutorial import ExplainError, require_finite
 from .training import DEFAULT_SETUP, SetupError, TrainRun
 from .tutorial import Tutorial
 
@@ -244,7 +244,7 @@ class Session:
     def _set_up(self, setup: Any) -> None:
         """A new run from ``setup``; a refused setup changes nothing. The followed weight and
         point stay followed where the new run has them (Rewind always has them)."""
-        run = TrainRun(setup if setup is not None else {})
+        run = TrainRun(setup if setup is not None else {}, stopped=lambda: self.closed)
         old = self.run
         self.running = False
         self.mode = "train"
@@ -326,7 +326,8 @@ class Session:
                 return "playground-setup.json", "application/json", _json_bytes(data)
             if self.mode == "tutorial":
                 step = self.tutorial.step
-                if what == "step.json":  # the same object as backprop explain --json
+                if what == "step.json":  # the same object as backprop explain --json,
+                    require_finite(step)  # which refuses a step that overflows (it was a 500)
                     return "step.json", "application/json", _json_bytes(step.to_dict())
                 if what == "weights.json":  # for backprop explain --weights
                     w = {k: getattr(step, k) for k in ("w", "b1", "u", "b2")}

@@ -26,8 +26,10 @@ __all__ = ["PlaygroundServer", "make_server", "playground"]
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0: any free port).")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. Anything but a loopback address exposes the playground "
-              "(token-protected) to your network.")  # fmt: skip
+              help="Address to bind. Another machine's requests are served at the address "
+              "given here (token-protected): --host 192.0.2.2 exposes the playground to that "
+              "network; a wildcard (0.0.0.0, ::) answers only requests to a loopback "
+              "name.")  # fmt: skip
 @click.option("--no-browser", is_flag=True, help="Print the URL without opening a browser.")
 @click.option(
     "--weights",

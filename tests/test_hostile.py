@@ -872,3 +872,59 @@ def test_output_closed_during_a_quiet_run_is_said_once_the_run_is_whole(tmp_path
     assert err == f"Output closed after training: the run is complete in {out} (backprop " \
         f"evaluate {out} prints its metrics)\n"  # fmt: skip
     assert (out / "model.safetensors").exists() and (out / "summary.json").exists()
+
+
+def test_evaluate_json_is_strict_json_when_a_metric_overflows(run_cli, tmp_path):
+    # targets near 1e160: the MSE overflows to inf, which evaluate --json wrote as Infinity
+    # (no JSON parser takes it; summary.json writes null)
+    from backprop import MLP
+    from backprop.io import save_model
+
+    save_model(tmp_path / "m.safetensors", MLP([2, 3, 1], "tanh", "identity", "mse", seed=0))
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},{1e160 * (1 + a):.6g}" for a, b in rng.normal(size=(40, 2))]
+    (tmp_path / "big.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    rc, out, err = run_cli("evaluate", str(tmp_path / "m.safetensors"), "--dataset",
+                           str(tmp_path / "big.csv"), "--target", "y", "--json")  # fmt: skip
+    assert rc == 0, err
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    report = json.loads(out, parse_constant=refuse)
+    assert report["mse"] is None and report["mae"] > 1e159
+
+
+def test_a_ctrl_c_inside_a_deferred_block_waits_for_its_end(monkeypatch):
+    # a Ctrl-C during `import onnx` (protobuf's C initialisation) ended export with a
+    # segmentation fault or 'terminate called ... nanobind::python_error'
+    from backprop import _interrupts
+
+    monkeypatch.setattr(_interrupts, "_ctrl_c", [])  # (this process's record stays clean)
+    before = signal.signal(signal.SIGINT, _interrupts.on_interrupt)
+    try:
+        reached = []
+        with pytest.raises(KeyboardInterrupt):
+            with _interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here, and returns
+                reached.append(True)
+        assert reached == [True]
+        with _interrupts.deferred():  # nothing waiting: nothing raised
+            pass
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.parametrize("args", [["explain", "--steps", "2000"], ["explain", "--json",
+                                  "--steps", "2000"]])  # fmt: skip
+def test_a_reader_that_stops_early_ends_the_command_quietly_and_well(args):
+    # `explain --steps 2000 | head` ended 1 with no line saying why, predict's 0
+    proc = subprocess.Popen([sys.executable, "-m", "backprop", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    with proc.stdout, proc.stderr:
+        proc.stdout.read(10)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

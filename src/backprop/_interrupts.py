@@ -34,6 +34,7 @@ from typing import Any
 # milliseconds of the very window this module is for)
 
 __all__ = [
+    "deferred",
     "is_the_command_line",
     "is_ours",
     "on_interrupt",
@@ -43,6 +44,8 @@ __all__ = [
 
 _ctrl_c: list[bool] = []  # one entry once a Ctrl-C came (only where the handler is ours)
 _dropped: list[bool] = []  # one entry once Python dropped a Ctrl-C's KeyboardInterrupt
+_deferring: list[bool] = []  # one entry while a Ctrl-C must wait (see deferred)
+_waiting: list[bool] = []  # one entry once a Ctrl-C came while deferred
 
 
 def is_the_command_line() -> bool:
@@ -86,9 +89,31 @@ def is_ours(handler: object) -> bool:
 
 def on_interrupt(signum: int, frame: FrameType | None) -> None:
     """The signal handler for SIGINT (and SIGTERM) in the command-line process: notes the
-    Ctrl-C, then raises KeyboardInterrupt as Python's own handler does."""
+    Ctrl-C, then raises KeyboardInterrupt as Python's own handler does (inside
+    :func:`deferred`, once it ends)."""
     _ctrl_c.append(True)
+    if _deferring:
+        _waiting.append(True)
+        return
     raise KeyboardInterrupt
+
+
+class deferred:  # noqa: N801 - used as a context manager, as contextlib's are
+    """``with deferred():`` code during which a Ctrl-C waits, raised as KeyboardInterrupt
+    when the block ends: the import of a C extension whose initialisation cannot take a
+    Python exception (onnx's protobuf: a Ctrl-C during ``import onnx`` ended the process
+    with a segmentation fault, or 'terminate called after throwing nanobind::python_error',
+    in 5 of ~420 tries)."""
+
+    def __enter__(self) -> None:
+        _deferring.append(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _deferring.pop()
+        if _waiting and not _deferring:
+            _waiting.clear()
+            if exc[0] is None:
+                raise KeyboardInterrupt
 
 
 def raise_if_swallowed() -> None:

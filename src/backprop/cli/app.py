@@ -146,9 +146,9 @@ def _report(e: BaseException) -> tuple[str, int]:
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(e, click.ClickException):
         return e.format_message(), EXIT_USAGE
-    if isinstance(e, BrokenPipeError):  # the reader of stdout went away (| head): quietly
-        silence_stdout()
-        return "", EXIT_FAILED
+    if isinstance(e, BrokenPipeError):  # the reader of stdout went away (| head): it took
+        silence_stdout()  # what it wanted; quietly, status 0, as predict's (click's) write
+        return "", 0  # ended (explain and gradcheck's ended 1, with no line saying why)
     if isinstance(e, WriteError) and e.filename == STDOUT_NAME:
         silence_stdout()  # (Python's own flush at exit would fail again, with a traceback)
         return one_line(e), EXIT_USAGE

@@ -42,6 +42,7 @@ __all__ = [
     "checkpoint_callback",
     "claim_run_dir",
     "holds_run",
+    "json_text",
     "lock_run_dir",
     "make_run_dir",
     "read_summary",
@@ -267,6 +268,12 @@ def write_history(path: Path, rows: list[dict[str, float]]) -> None:
     write_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as strict JSON: every non-finite float as null (``json.dumps`` wrote
+    ``Infinity``, which JSON parsers refuse: ``evaluate --json`` of an MSE past 1e308)."""
+    return json.dumps(_json_ready(obj), indent=indent, allow_nan=False)
+
+
 def _json_ready(obj: Any) -> Any:
     """``obj`` with every non-finite float as None: JSON has no NaN or infinity."""
     if isinstance(obj, float):
@@ -291,7 +298,7 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def write_json(path: Path, obj: Any) -> None:
     """``obj`` as JSON (a metric that overflowed becomes null), written atomically."""
-    text = json.dumps(_json_ready(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    text = json_text(obj, indent=2) + "\n"
     write_atomic(path, text.encode("utf-8"))
 
 

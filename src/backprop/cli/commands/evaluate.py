@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..config import (
 from ..handles import DATA_KEYS, csv_model_task, model_inputs, open_handle
 from ..options import Count, PathValue, choice, device_options, run_data_options
 from ..render import report_tables
+from ..run_folder import json_text
 
 __all__ = ["evaluate"]
 
@@ -137,7 +137,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         )
     report = {"dataset": data.name, "split": split, **report}
     if as_json:
-        click.echo(json.dumps(report))
+        click.echo(json_text(report))
         return 0
     console = make_console()
     console.print(report_tables(report, classify))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..._interrupts import deferred
 from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
 from ..config import class_names, is_classifier, load_data, load_model_file
@@ -46,7 +47,8 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     if out_path is not None and str(out_path) == "-":
         raise UserError("OUT.onnx is '-': export writes a binary file; give its path (model.onnx)")
     try:  # first: without onnx, nothing else need be read (a run's data set was loaded)
-        import_onnx()
+        with deferred():  # a Ctrl-C inside protobuf's initialisation crashed the process
+            import_onnx()
     except ImportError as e:
         raise UserError(one_line(e)) from None
     handle = open_handle(model_path)

@@ -64,7 +64,7 @@ def test_export_of_an_estimator_file_has_its_labels_and_feature_names(run_cli, t
     est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0).fit(X, y)
     est.save(tmp_path / "est.safetensors")
     rc, out, err = run_cli("export", str(tmp_path / "est.safetensors"), str(tmp_path / "e.onnx"))
-    assert rc == 0 and out.strip() == f"Wrote {tmp_path / 'e.onnx'}", err
+    assert rc == 0 and err.strip() == f"Wrote {tmp_path / 'e.onnx'}", err
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "e.onnx")).metadata_props}
     assert json.loads(props["feature_names"]) == ["a", "b", "c"]
     assert json.loads(props["class_labels"]) == ["setosa", "versicolor", "virginica"]
@@ -114,7 +114,7 @@ def test_export_of_a_bare_classifier_file_says_it_has_no_labels(run_cli, tmp_pat
     save_model(tmp_path / "m.safetensors", MLP([2, 4, 3], "tanh", "identity", "cross_entropy"))
     rc, out, err = run_cli("export", str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx"))
     assert rc == 0, err
-    assert out.strip() == (
+    assert err.strip() == (
         f"Wrote {tmp_path / 'm.onnx'} (no label output: the model file holds no class names; "
         "exported from its run folder, a classifier gets its data set's)"
     )

@@ -928,3 +928,19 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_and_well(args):
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert err == ""
+
+
+def test_export_to_a_full_stdout_writes_its_file_and_succeeds(tmp_path):
+    # its 'Wrote' line went to stdout: >/dev/full failed the command after the file was made
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
+    from backprop import MLP
+    from backprop.io import save_model
+
+    save_model(tmp_path / "m.safetensors", MLP([2, 3, 2], seed=0))
+    command = [sys.executable, "-m", "backprop", "export", str(tmp_path / "m.safetensors"),
+               str(tmp_path / "m.onnx")]  # fmt: skip
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(f"Wrote {tmp_path / 'm.onnx'}")
+    assert (tmp_path / "m.onnx").stat().st_size > 0

@@ -75,5 +75,7 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     out = out_path if out_path is not None else handle.model_path.with_suffix(".onnx")
     handle.check_output(out, "the output")
     export_onnx(model, out, opset=opset, class_labels=labels)
-    click.echo(f"Wrote {out}{no_labels}")
+    # on stderr, as predict -o's line: a stdout that failed (>/dev/full) after the file was
+    # written made the command fail
+    click.echo(f"Wrote {out}{no_labels}", err=True)
     return 0

@@ -196,7 +196,12 @@ def test_soft_targets_pass_where_a_multi_hot_row_does_not():
     the same multi-hot rows under softmax cross-entropy are refused."""
     smoothed = 0.9 * ONE_HOT + 0.1 / 3
     soft = np.random.default_rng(0).dirichlet(np.ones(3), size=6).astype(np.float32)
-    for T in (smoothed, soft, soft.astype(np.float64), smoothed.astype(np.float32)):
+    # probabilities as a CSV keeps them (4 decimals: a row of 0.9999) and as half precision
+    # rounds them (a float16 softmax, then float32: rows 1e-3 off) were refused
+    rounded = np.array([[0.3333, 0.3333, 0.3333]] * 6)
+    half = soft.astype(np.float16).astype(np.float32)
+    for T in (smoothed, soft, soft.astype(np.float64), smoothed.astype(np.float32), rounded,
+              half):  # fmt: skip
         for dtype in ("float32", "float64"):
             net = MLP([4, 8, 3], "tanh", "identity", "cross_entropy", dtype=dtype, seed=0)
             net.fit(X4, T, epochs=1, validation_data=(X4, T))
@@ -205,6 +210,20 @@ def test_soft_targets_pass_where_a_multi_hot_row_does_not():
     MLP([4, 8, 3], "tanh", "identity", "binary_cross_entropy", seed=0).fit(X4, multi_hot)
     with pytest.raises(ValueError, match=r"row 0 sums to 2;"):
         _softmax_net().fit(X4, multi_hot, epochs=1)
+
+
+def test_a_frame_that_is_not_pandas_is_read_as_numpy_reads_it():
+    # a polars DataFrame (its dtypes are not NumPy's) had every column refused by the
+    # pandas path: "X's column 'a' has dtype Float64; expected real numbers"
+    class Frame:  # a frame of another library: columns, dtypes, and the array protocol
+        columns = ["a", "b"]
+        dtypes = ["Float64", "Float64"]
+
+        def __array__(self, dtype=None, copy=None):
+            return np.array([[0.1, 1.0], [0.2, 2.0], [0.3, 3.0]], dtype=dtype)
+
+    net = MLP([2, 3, 2], seed=0)
+    np.testing.assert_array_equal(net.predict(Frame()), net.predict(np.asarray(Frame())))
 
 
 # ---------------------------------------------------------------- 5. what X can be

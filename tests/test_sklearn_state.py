@@ -207,6 +207,23 @@ def test_an_interrupted_fit_keeps_the_epochs_it_completed(already_fitted, tmp_pa
     np.testing.assert_array_equal(back.predict_proba(X), three.predict_proba(X))
 
 
+def test_an_interrupted_fit_under_early_stopping_keeps_its_best_epoch():
+    """As a fit that ends: early stopping's best epoch's weights, which best_validation_score_
+    names (the last completed epoch's were kept beside it)."""
+    es = dict(SMALL, early_stopping=True, n_iter_no_change=50, validation_fraction=0.3)
+    clf = BackpropClassifier(**es, max_iter=30, callbacks=[interrupt_at_epoch(12)])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y3)
+    with quiet():
+        twelve = BackpropClassifier(**es, max_iter=12).fit(X, Y3)
+    assert clf.best_validation_score_ == twelve.best_validation_score_
+    best = int(np.argmax(twelve.validation_scores_)) + 1
+    assert best < 12  # (else the best and the last epoch are one: the test would prove nothing)
+    for a, b in zip(clf.coefs_ + clf.intercepts_, twelve.coefs_ + twelve.intercepts_,
+                    strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.fixture
 def interrupt_at_step(monkeypatch):
     """Ctrl-C inside an epoch: Adam's ``step`` raises KeyboardInterrupt at its n-th call."""

@@ -180,6 +180,7 @@ class _Epoch:
     t: int  # t_ then
     scores: list[float] | None  # validation scores of the epochs completed
     best_score: float | None
+    best_weights: dict[str, np.ndarray] | None  # early stopping's best epoch's, then
 
 
 class _LastEpoch(Callback):
@@ -202,6 +203,7 @@ class _LastEpoch(Callback):
             t=self.estimator.t_,
             scores=None if v is None else list(v.scores),
             best_score=None if v is None else v.best,
+            best_weights=None if v is None else v.best_params,
         )
 
 
@@ -229,18 +231,20 @@ class _FittedState:
     Every attribute that is not a hyperparameter (the fitted attributes, ``model_``, the
     optimizer and the shuffle generator), by reference: a fit replaces them. And, because
     ``warm_start`` and ``partial_fit`` train the fitted network, optimizer and generator in
-    place, copies of what those hold: the weights and the dropout generator's state, the
-    optimizer (copied as a pickle copies it) and the shuffle generator's state.
+    place, copies of what those hold when the fit is one of them (``in_place``): the
+    weights and the dropout generator's state, the optimizer (copied as a pickle copies it)
+    and the shuffle generator's state. (A fit that starts a new network leaves the old
+    one's untouched: copying them held a second copy of a large model, for nothing.)
     """
 
-    def __init__(self, estimator: BaseEstimator) -> None:
+    def __init__(self, estimator: BaseEstimator, in_place: bool) -> None:
         hyperparameters = estimator.get_params(deep=False)
         self.attributes = {k: v for k, v in vars(estimator).items() if k not in hyperparameters}
-        model = self.attributes.get("model_")
+        model = self.attributes.get("model_") if in_place else None
         self.weights = None if model is None else model.state_dict()
         self.dropout = None if model is None else model.dropout_rng.bit_generator.state
-        self.optimizer = copy.deepcopy(self.attributes.get("_optimizer"))
-        rng = self.attributes.get("_shuffle_rng")
+        self.optimizer = copy.deepcopy(self.attributes.get("_optimizer")) if in_place else None
+        rng = self.attributes.get("_shuffle_rng") if in_place else None
         self.shuffle = None if rng is None else rng.bit_generator.state
         self.discarded = False
 
@@ -262,7 +266,7 @@ class _FittedState:
             del attributes[name]
         attributes.update(self.attributes)
         model = self.attributes.get("model_")
-        if model is not None:
+        if model is not None and self.weights is not None:
             model.load_state_dict(self.weights)
             model.dropout_rng.bit_generator.state = self.dropout
         if self.optimizer is not None:
@@ -345,7 +349,7 @@ class _BackpropMLP(BaseEstimator):
         epochs keeps them: the model of the last completed epoch, with ``n_iter_``,
         ``loss_curve_``, ``t_`` and the validation scores of those epochs.
         """
-        before = _FittedState(self)
+        before = _FittedState(self, in_place=incremental or self.warm_start)
         try:
             unconverged = self._train(X, y, sample_weight, incremental, classes, before)
         except BaseException:
@@ -489,13 +493,17 @@ class _BackpropMLP(BaseEstimator):
 
     def _keep_epochs(self, kept: _Epoch, state: TrainState, incremental: bool) -> None:
         """After a divergence or an interrupt: the estimator as of the last completed epoch,
-        ``kept``. Diverged, the engine has put back that epoch's weights and moments; a
+        ``kept`` (under early stopping, with its best epoch's weights, as a fit that ends
+        has). Diverged, the engine has put back that epoch's weights and moments; a
         Ctrl-C inside the next epoch left some of its steps taken: its weights are put
         back, and the optimizer, whose moments those steps moved, is dropped with the
         shuffle generator (the next ``partial_fit`` starts new ones, as after ``load``)."""
         if state.optimizer.t != kept.steps:
             self.model_.load_state_dict(kept.weights)
             del self._optimizer, self._shuffle_rng
+        if kept.best_weights is not None:  # under early stopping: its best epoch's, as a fit
+            self.model_.load_state_dict(kept.best_weights)  # that ends does (and
+            # best_validation_score_ says; the last epoch's were kept beside it)
         self.t_ = kept.t
         self._record(state.history["loss"][: kept.epoch], incremental, kept.scores, kept.best_score)
 

@@ -272,3 +272,13 @@ def test_all_zero_sample_weights_are_refused():
         net.fit(X4, ONE_HOT, sample_weight=np.zeros(6), epochs=1)
     _one_error(excinfo)
     net.fit(X4, ONE_HOT, sample_weight=np.r_[np.zeros(5), 1.0], epochs=1)
+
+
+def test_bfloat16_and_meta_tensors_are_read_or_named():
+    # torch's own words: 'Got unsupported ScalarType BFloat16', 'Cannot copy out of meta tensor'
+    torch = pytest.importorskip("torch", reason="torch tensors as inputs")
+    net = MLP([4, 8, 3], "tanh", "identity", "cross_entropy", seed=0)
+    half = torch.tensor(X4, dtype=torch.bfloat16)
+    np.testing.assert_array_equal(net.predict(half), net.predict(half.float().numpy()))
+    with pytest.raises(TypeError, match="^X is a tensor on the 'meta' device, which holds no"):
+        net.predict(torch.empty(6, 4, device="meta"))

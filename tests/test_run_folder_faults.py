@@ -647,3 +647,18 @@ def test_divergence_keeps_early_stoppings_best_as_the_header_said(run_cli, tmp_p
     rc, text, err = run_cli("evaluate", str(out), "--split", "validation", "--json")
     assert rc == 0, err
     assert json.loads(text)["mse"] == pytest.approx(val_loss[best - 1], rel=1e-9)
+
+
+def test_resuming_on_a_device_that_is_not_there_is_one_line(run_cli, reference, tmp_path):
+    # a run trained on a GPU resumed where there is none: 'internal error: RuntimeError'
+    torch = pytest.importorskip("torch", reason="the torch backend")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is here")
+    run = tmp_path / "run"
+    shutil.copytree(reference["two"], run)
+    before = _contents(run)
+    rc, _, err = run_cli(*_resume(run), "--backend", "torch", "--device", "cuda")
+    assert rc == 2, err
+    assert err.startswith("Error: ") and "CUDA" in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert _contents(run) == before

@@ -34,6 +34,7 @@ from typing import Any
 # milliseconds of the very window this module is for)
 
 __all__ = [
+    "EXIT_INTERRUPTED",
     "deferred",
     "is_the_command_line",
     "is_ours",
@@ -42,6 +43,8 @@ __all__ = [
     "was_interrupted",
 ]
 
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 _ctrl_c: list[bool] = []  # one entry once a Ctrl-C came (only where the handler is ours)
 _dropped: list[bool] = []  # one entry once Python dropped a Ctrl-C's KeyboardInterrupt
 _deferring: list[bool] = []  # one entry while a Ctrl-C must wait (see deferred)

@@ -121,7 +121,7 @@ def host_array(x: Any, name: str) -> np.ndarray:
     is refused (``x.toarray()`` makes it dense), and so is a frame's column of text or with
     a missing value, by its name."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
-        x = x.detach().cpu().numpy()
+        x = _torch_values(x, name)
     elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
         x = x.get()
     elif type(x).__module__.startswith("array_api_strict"):
@@ -150,6 +150,18 @@ def host_array(x: Any, name: str) -> np.ndarray:
             "which are cast to the model's dtype"
         )
     return arr
+
+
+def _torch_values(x: Any, name: str) -> np.ndarray:
+    """A torch tensor's values as NumPy's: bfloat16, which NumPy has no type for, as
+    float32 (exact); a tensor with no data (the 'meta' device) refused by name (torch's own
+    words were 'Got unsupported ScalarType BFloat16', 'Cannot copy out of meta tensor')."""
+    if getattr(x, "is_meta", False):
+        raise TypeError(f"{name} is a tensor on the 'meta' device, which holds no values")
+    x = x.detach().cpu()
+    if str(x.dtype) == "torch.bfloat16":
+        x = x.float()
+    return x.numpy()
 
 
 def _frame_values(frame: Any, name: str) -> Any:

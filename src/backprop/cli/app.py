@@ -24,10 +24,10 @@ from typing import Any
 
 import click
 
-from .._interrupts import raise_if_swallowed, was_interrupted
+from .._interrupts import EXIT_INTERRUPTED, raise_if_swallowed, was_interrupted
 from .._version import __version__
 from ..io import WriteError
-from ..training.mpi import EXIT_INTERRUPTED, RankFailure
+from ..training.mpi import RankFailure, abort_if_others_wait
 from ..training.progress import raise_broken_pipe
 
 __all__ = [
@@ -93,8 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             message, status = _report(e)
             if message:
                 print_error(message)
-            from ..training.mpi import abort_if_others_wait
-
             abort_if_others_wait(e, status)  # under mpirun: ranks that would wait for this one
             return status
         finally:

@@ -19,6 +19,7 @@ from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
 from ..io import load_model, parse_json, read_header
+from ..io.metadata import ESTIMATOR_RECORD
 from ..losses import LOSSES
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, optimizers_taking
@@ -620,16 +621,11 @@ def class_names(model: MLP, path: Path) -> list[str] | None:
     return _estimator_names(path, model)[1]
 
 
-#: The metadata key of a scikit-learn estimator's record (backprop.sklearn.persistence,
-#: which needs scikit-learn to import; the CLI reads the names without it).
-_ESTIMATOR_RECORD = "sklearn"
-
-
 def _estimator_names(path: Path, model: MLP) -> tuple[tuple[str, ...] | None, list[str] | None]:
     """``(feature names, class names)`` in the scikit-learn record of the model file
     ``path``, each None where it has none (a regressor's classes, a multi-label classifier's
     indicator columns, features fitted without names)."""
-    text = read_header(path).metadata.get(_ESTIMATOR_RECORD)
+    text = read_header(path).metadata.get(ESTIMATOR_RECORD)
     if text is None:
         return None, None
     fitted = parse_json(text, "the scikit-learn record", path)

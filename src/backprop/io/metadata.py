@@ -47,6 +47,7 @@ from .safetensors import (
 __all__ = [
     "CHECKPOINT_FORMAT",
     "DTYPE_CODES",
+    "ESTIMATOR_RECORD",
     "FORMAT_VERSION",
     "MODEL_FORMAT",
     "build_model",
@@ -63,6 +64,9 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 #: What a version 1 file meant by a config key it could not have: biases started at zero.
 V1_CONFIG = {"bias_init": "zeros"}
+#: The metadata key of a scikit-learn estimator's record (backprop.sklearn.persistence
+#: writes it; the command line reads its names without scikit-learn).
+ESTIMATOR_RECORD = "sklearn"
 MODEL_FORMAT = "backprop.model"
 CHECKPOINT_FORMAT = "backprop.checkpoint"
 DTYPE_CODES = {"float32": "F32", "float64": "F64"}

@@ -31,6 +31,7 @@ from ..io import (
     read_header,
     write_atomic,
 )
+from ..io.metadata import ESTIMATOR_RECORD
 from ..network import MLP
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 #: The metadata key of the estimator record, its format name and version.
-RECORD_KEY = "sklearn"
+RECORD_KEY = ESTIMATOR_RECORD
 RECORD_FORMAT = "backprop.sklearn"
 RECORD_VERSION = 1
 

@@ -123,6 +123,11 @@ def fit(
         message names the obstacle); ``tf32`` set off the torch backend on CUDA;
         ``cuda_graph`` or ``tf32`` set for a data-parallel run; weights that are already NaN
         or inf before training.
+    TypeError
+        When ``model`` is not an :class:`MLP`.
+    MemoryError
+        Before the first step, when the parameters, their gradients and the optimizer's
+        state cannot fit in this machine's memory (:func:`backprop._limits.check_memory`).
     """
     check_fit_arguments(
         epochs, batch_size, validation_fraction,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._interrupts import EXIT_INTERRUPTED
 from .._version import pip_extra
 
 __all__ = [
@@ -250,8 +251,6 @@ _excepthook_installed = False
 _pending_abort: tuple[Any, Any] | None = None
 #: The exit status of that abort: 130 after a Ctrl-C (as the CLI's), else 1.
 _pending_status = 1
-#: A Ctrl-C's exit status (the CLI's EXIT_INTERRUPTED, 128 + SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 #: (communicator, its duplicate for the exit barrier): one duplicate per communicator,

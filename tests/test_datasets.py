@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import random
+import re
 import sys
 import urllib.error
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +201,44 @@ def test_mnist_lookup_order(tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("")
     with pytest.raises(DatasetError, match=r"data_dir .*afile is not a folder$"):
         load_dataset("mnist", data_dir=tmp_path / "afile")
+
+
+def test_mnist_files_all_come_from_one_folder(tmp_path, monkeypatch):
+    """Each file was taken from the first folder that had it: a folder holding only the
+    training images (another data set in MNIST's format, one file short) trained on them
+    with the cache's labels and test set, without a word."""
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "backprop"
+    _fake_mnist(cache / "mnist", n_train=3)
+    partial = tmp_path / "partial"
+    _fake_mnist(partial, n_train=5)
+    for key in ("train_labels", "test_images", "test_labels"):
+        (partial / (MNIST_FILES[key].name + ".gz")).unlink()
+    with pytest.raises(DatasetError, match=(
+        rf"^{re.escape(str(partial))} holds 1 of MNIST's 4 files but not "
+        r"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
+    )):  # fmt: skip
+        load_dataset("mnist", data_dir=partial)
+    # a broken link at a file's name is that folder's file, refused by name when read
+    _fake_mnist(partial, n_train=5)
+    images = partial / (MNIST_FILES["train_images"].name + ".gz")
+    images.unlink()
+    images.symlink_to(tmp_path / "gone.gz")
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz"):
+        load_dataset("mnist", data_dir=partial)
+    # the cache's own folder is completed by a download (there, not from another folder)
+    assert load_dataset("mnist").n_train == 3
+
+
+def test_a_backprop_data_that_names_no_folder_is_refused_whatever_the_cache_holds(
+    tmp_path, monkeypatch
+):
+    # it was searched past to the cache's MNIST, silently, when the cache held all four
+    _fake_mnist(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist", n_train=3)
+    monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "typo"))
+    with pytest.raises(DatasetError, match=r"^BACKPROP_DATA=.*typo names no folder"):
+        load_dataset("mnist")
+    _fake_mnist(tmp_path / "given", n_train=4)  # a data_dir that holds them: not consulted
+    assert load_dataset("mnist", data_dir=tmp_path / "given").n_train == 4
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
@@ -438,8 +479,21 @@ def test_mnist1d_sizes_are_checked_and_a_damaged_cache_is_made_again(tmp_path, m
     rows = tmp_path / "rows.npz"  # MNIST-1D's kinds and widths, but 7 and 3 signals
     np.savez(rows, x=np.zeros((7, 40)), y=np.zeros(7, np.int64), x_test=np.zeros((3, 40)),
              y_test=np.zeros(3, np.int64))  # fmt: skip
+    huge = tmp_path / "huge.npz"  # x.npy's header declares 1e11 signals (a MemoryError)
+    with zipfile.ZipFile(huge, "w") as z:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 40)}
+        )
+        z.writestr("x.npy", header.getvalue() + bytes(64))
+        for key, arr in (("y", np.zeros(1, np.int64)), ("x_test", np.zeros((1, 40))),
+                         ("y_test", np.zeros(1, np.int64))):  # fmt: skip
+            buffer = io.BytesIO()
+            np.save(buffer, arr)
+            z.writestr(f"{key}.npy", buffer.getvalue())
     damaged_files = (b"PK\x03\x04garbage", good[: len(good) // 2], other.read_bytes(), b"",
-                     (tmp_path / "one.npy").read_bytes(), rows.read_bytes())  # fmt: skip
+                     (tmp_path / "one.npy").read_bytes(), rows.read_bytes(),
+                     huge.read_bytes())  # fmt: skip
     for damaged in damaged_files:
         path.write_bytes(damaged)
         assert load_dataset("mnist1d", n_samples=20).sha256() == ds.sha256()

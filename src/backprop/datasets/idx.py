@@ -178,9 +178,10 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     p = Path(path)
     cap = limit("idx_bytes")
     with open_regular(p, "IDX file", DatasetError) as f:
-        check_limit("idx_bytes", os.fstat(f.fileno()).st_size, f"IDX file {p} is", DatasetError)
-        try:
-            data = f.read(cap + 1)
+        size = os.fstat(f.fileno()).st_size
+        check_limit("idx_bytes", size, f"IDX file {p} is", DatasetError)
+        try:  # (read(cap + 1) reserved cap bytes first: a raised limit of 1e11 was a
+            data = f.read(min(cap, size) + 1)  # MemoryError for a 9.7 MB file)
         except OSError as exc:
             raise DatasetError(f"{p}: cannot read IDX file ({exc.strerror or exc})") from None
     gz = data[:2] == _GZIP_MAGIC

@@ -1,7 +1,9 @@
 """MNIST: finding, downloading (with SHA-256 verification) and reading the four IDX files.
 
-Where the files are looked up, first match wins, each folder tried as ``<folder>/mnist/``
-and then ``<folder>/`` itself, each file as ``NAME.gz`` and then raw ``NAME``:
+Where the files are looked up: the first folder that holds any of the four is the one
+they all come from (a folder missing some is an error naming them, but the cache's, where
+they are downloaded), each folder tried as ``<folder>/mnist/`` and then ``<folder>/``
+itself, each file as ``NAME.gz`` and then raw ``NAME``:
 
 1. the ``data_dir`` argument;
 2. the ``BACKPROP_DATA`` environment variable (the folder that holds ``mnist/``);
@@ -110,16 +112,35 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path | None]:
-    """Where each of the four files is, or None where it is nowhere in :func:`search_dirs`.
-    The first path of a file's name that exists is it, whatever it is: a folder or a FIFO
-    there is refused by name when read, not searched past into another folder's file."""
-    dirs = search_dirs(data_dir)
-    found: dict[str, Path | None] = {}
-    for key, f in MNIST_FILES.items():
-        found[key] = next(
-            (d / n for d in dirs for n in (f.name + ".gz", f.name) if (d / n).exists()), None
-        )
-    return found
+    """Where each of the four files is, all in one folder: the first of
+    :func:`search_dirs` that holds any of them (None for all when none does). A path there
+    is it, whatever it is: a folder, a FIFO or a broken link is refused by name when read,
+    not searched past into another folder's file.
+
+    Raises
+    ------
+    DatasetError
+        That folder lacks some of the files and is not the cache's (where they are
+        downloaded): each file taken from the first folder that had it made one run of a
+        folder's images and the cache's labels.
+    """
+    cache = cache_dir() / "mnist"
+    for d in search_dirs(data_dir):
+        found: dict[str, Path | None] = {}
+        for key, f in MNIST_FILES.items():
+            paths = (d / n for n in (f.name + ".gz", f.name))
+            found[key] = next((p for p in paths if os.path.lexists(p)), None)
+        held = [k for k, p in found.items() if p is not None]
+        if not held:
+            continue
+        missing = [MNIST_FILES[k].name for k, p in found.items() if p is None]
+        if missing and d != cache:
+            raise DatasetError(
+                f"{d} holds {len(held)} of MNIST's 4 files but not {', '.join(missing)} "
+                "(.gz or raw); put all four there, or move those it holds away"
+            )
+        return found
+    return dict.fromkeys(MNIST_FILES)
 
 
 def fetch_url(url: str, timeout: float = 60.0) -> bytes:
@@ -255,10 +276,12 @@ def load_mnist_arrays(
         raise DatasetError(f"data_dir {os.fspath(data_dir)}{what}")
     found = find_mnist_files(data_dir)
     missing = [k for k, p in found.items() if p is None]
+    held = next((p.parent for p in found.values() if p is not None), None)
+    from_data_dir = data_dir is not None and held in (Path(data_dir), Path(data_dir) / "mnist")
     env = os.environ.get("BACKPROP_DATA")
-    if missing and env and not os.path.isdir(env):  # (said only 'set BACKPROP_DATA to ...')
-        what = "is not a folder" if os.path.exists(env) else "names no folder"
-        raise DatasetError(
+    if env and not from_data_dir and not os.path.isdir(env):  # as data_dir: a mistyped one
+        what = "is not a folder" if os.path.exists(env) else "names no folder"  # was
+        raise DatasetError(  # searched past, to the cache's files, without a word
             f"BACKPROP_DATA={env} {what}; expected the folder that holds mnist/ (or unset it)"
         )
     if missing:

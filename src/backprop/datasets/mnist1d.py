@@ -87,8 +87,9 @@ def load_mnist1d_arrays(
                         arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
                     if _well_formed(arrays, num_samples):
                         return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass  # a damaged cache file is regenerated and replaced below
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, MemoryError):
+            pass  # a damaged cache file is regenerated and replaced below (one whose header
+            # declared 1e11 rows was a MemoryError)
     arrays = _generate(num_samples)
     if use_cache:
         tmp = None

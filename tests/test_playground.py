@@ -936,3 +936,35 @@ def test_an_ipv6_address_is_served():
         srv.shutdown()
         srv.server_close()
         thread.join()
+
+
+def test_with_dropout_a_points_share_is_taken_under_the_steps_masks():
+    # the share was traced without the masks: the batch's shares added up to +0.037 beside
+    # a batch gradient of -0.021 (a point whose hidden unit the mask had dropped showed a
+    # share of -0.00097, where its contribution was exactly 0)
+    run = TrainRun({"dataset": "moons", "n_samples": 60, "hidden": [5, 4],
+                    "activation": "leaky_relu", "loss": "cross_entropy", "optimizer": "sgd",
+                    "lr": 0.2, "dropout": 0.4, "batch_size": 6, "seed": 9})  # fmt: skip
+    for _ in range(3):
+        run.step(6)
+    last = run.last
+    for name in ("layers.0.W", "layers.1.b"):
+        for idx in np.ndindex(last.grads[name].shape):
+            shares = [run._point_gradient(last, i, name, idx)[1] for i in set(last.rows.tolist())]
+            assert sum(shares) == pytest.approx(float(last.grads[name][idx]), abs=1e-12)
+
+
+def test_adamws_update_lines_add_up_as_printed():
+    # the update line substituted the p from before the decay, and named the decay after it:
+    # 0.34675839 - (0.05)(0.96720618) / (√0.93548779 + 1e-08) printed as 0.29502460
+    run = TrainRun({**SMALL, "optimizer": "adamw", "lr": 0.05, "weight_decay": 0.1})
+    run.step(10)
+    lines = run._weight_detail("layers.0.W", (0, 0))["update"]
+    decay, update = lines[-3], lines[-2]
+    p, eta, lam, _, decayed = map(float, re.findall(r"-?[\d.]+(?:e[-+]\d+)?", decay)[-5:])
+    assert decay.startswith("p ← p - η λ p") and decayed == pytest.approx(p - eta * lam * p, 1e-7)
+    start, eta, m_hat, v_hat, eps, after = map(
+        float, re.findall(r"-?[\d.]+(?:e[-+]\d+)?", update.split("=", 1)[1])
+    )
+    assert start == decayed
+    assert after == pytest.approx(start - eta * m_hat / (v_hat**0.5 + eps), rel=1e-6)

@@ -968,3 +968,16 @@ def test_adamws_update_lines_add_up_as_printed():
     )
     assert start == decayed
     assert after == pytest.approx(start - eta * m_hat / (v_hat**0.5 + eps), rel=1e-6)
+
+
+def test_the_decision_map_is_sampled_at_its_cells_centres():
+    # sampled at linspace(x0, x1, 64) and drawn cell j over [j, j + 1) / 64 of the map, it
+    # sat up to half a cell off the points and axes
+    from backprop.playground.training import GRID
+
+    run = TrainRun(SMALL)
+    x0, x1, y0, y1 = run._grid["extent"]
+    points = run._grid["points"].reshape(GRID, GRID, 2)
+    w, h = (x1 - x0) / GRID, (y1 - y0) / GRID
+    np.testing.assert_allclose(points[0, :, 0], x0 + (np.arange(GRID) + 0.5) * w)
+    np.testing.assert_allclose(points[:, 0, 1], y1 - (np.arange(GRID) + 0.5) * h)  # top row first

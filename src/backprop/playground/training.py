@@ -361,8 +361,11 @@ class TrainRun:
         centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2 * 1.1, 1e-3)
         x0, x1 = centre[0] - half, centre[0] + half
         y0, y1 = centre[1] - half, centre[1] + half
-        xs = np.linspace(x0, x1, GRID)
-        ys = np.linspace(y1, y0, GRID)  # top row first, as an image
+        # each cell's centre (the page draws cell j over [j, j + 1) / GRID of the map,
+        # whose edges are x0 and x1): sampled at linspace's x0..x1, the map sat up to half
+        # a cell off the points and axes
+        xs = x0 + (np.arange(GRID) + 0.5) * (x1 - x0) / GRID
+        ys = y1 - (np.arange(GRID) + 0.5) * (y1 - y0) / GRID  # top row first, as an image
         gx, gy = np.meshgrid(xs, ys)
         return {"points": np.stack([gx.ravel(), gy.ravel()], axis=1),
                 "extent": [x0, x1, y0, y1]}  # fmt: skip
@@ -554,7 +557,9 @@ class TrainRun:
             saturation = self._saturation(train_outs)
         k = self.data.n_classes
         unit_maps = []
-        sub = np.arange(GRID * GRID).reshape(GRID, GRID)[:: GRID // UNIT_GRID, :: GRID // UNIT_GRID]
+        # per unit cell, the map cell nearest its centre (its first one sat 1.5 cells off)
+        step = GRID // UNIT_GRID
+        sub = np.arange(GRID * GRID).reshape(GRID, GRID)[step // 2 :: step, step // 2 :: step]
         for out in grid_outs[:-1]:
             maps = []
             for j in range(out.shape[1]):

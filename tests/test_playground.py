@@ -981,3 +981,17 @@ def test_the_decision_map_is_sampled_at_its_cells_centres():
     w, h = (x1 - x0) / GRID, (y1 - y0) / GRID
     np.testing.assert_allclose(points[0, :, 0], x0 + (np.arange(GRID) + 0.5) * w)
     np.testing.assert_allclose(points[:, 0, 1], y1 - (np.arange(GRID) + 0.5) * h)  # top row first
+
+
+def test_a_replayed_run_shows_its_last_steps_numbers_as_after_a_step():
+    # opened from a URL or setup.json, the run stood at its replayed step without the
+    # step's gradients or table, and the page said 'pause to see' with nothing running
+    s = Session("t")
+    s.command({"op": "train.setup", "setup": {**SMALL, "trail": [[10, 3]]}})
+    last = json.loads(s.latest()[1])["train"]["last"]
+    assert last["step"] == 3 and "grads" in last and "delta" in last
+    deadline = time.monotonic() + 30
+    while s.busy() and time.monotonic() < deadline:  # the table, computed in the background
+        time.sleep(0.05)
+    assert s.run.last.full_fd is not None
+    s.close()

@@ -162,6 +162,7 @@ class Session:
                     self.tutorial.reset()
                 elif op == "train.setup":
                     self._set_up(msg.get("setup"))
+                    full = self._replayed()
                 elif op == "train.rewind":
                     self._set_up(dict(self._train_run().setup, trail=[], speed=self.speed))
                 elif op == "train.play":
@@ -198,6 +199,7 @@ class Session:
                     full = not self.running
                 elif op == "setup":
                     self._restore(msg.get("setup"))
+                    full = self.mode == "train" and self._replayed()
                 else:
                     raise CommandError(f"unknown command {short_repr(op)}")
         except (ExplainError, SetupError) as e:
@@ -240,6 +242,12 @@ class Session:
                 self._table_busy = False
             with self.cond:
                 self.cond.notify_all()  # a page waiting for the table stops waiting
+
+    def _replayed(self) -> bool:
+        """Whether the run just set up replayed steps: it stands paused at the last of them,
+        whose numbers (and table) the page shows as after a step (it said 'pause to see'
+        with nothing running, and step.json had them)."""
+        return self.run is not None and self.run.last is not None
 
     def _set_up(self, setup: Any) -> None:
         """A new run from ``setup``; a refused setup changes nothing. The followed weight and

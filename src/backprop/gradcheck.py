@@ -42,7 +42,13 @@ from ._validation import is_count, is_finite_number, short_repr
 from .layers import Dense, Dropout
 from .network import MLP, parameter_name
 
-__all__ = ["GradCheckResult", "finite_difference", "finite_differences", "gradcheck"]
+__all__ = [
+    "GradCheckResult",
+    "finite_difference",
+    "finite_differences",
+    "gradcheck",
+    "kinked_finite_differences",
+]
 
 #: The default step. The loss is evaluated in float64 whatever the model's dtype.
 DEFAULT_EPS = 1e-6
@@ -244,7 +250,17 @@ def finite_differences(
     dict name -> float64 array shaped like the parameter (``layers.<i>.W``, ``layers.<i>.b``)
         Two loss evaluations per entry: meant for small networks (a few hundred entries).
     """
-    return _estimates(_Perturber(model, X, T, sample_weight, eps))[0]
+    return kinked_finite_differences(model, X, T, sample_weight, eps)[0]
+
+
+def kinked_finite_differences(
+    model: MLP, X: Any, T: Any, sample_weight: Any = None, eps: float | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`finite_differences`, and per parameter a boolean array marking the entries
+    that sit on a kink (their estimate is the smallest step's, and need not equal the
+    gradient there: shown beside it unmarked, the two read as a disagreement)."""
+    numeric, kinks, _, _ = _estimates(_Perturber(model, X, T, sample_weight, eps))
+    return numeric, kinks
 
 
 def finite_difference(

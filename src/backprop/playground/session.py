@@ -231,7 +231,7 @@ class Session:
                 table = run.table_for(last)  # without the lock: commands go on meanwhile
                 with self.lock:
                     if self.run is run and run.last is last and not self.running:
-                        last.full_fd = table
+                        last.full_fd, last.fd_kinks = table
                         done = True
                     else:
                         done = False  # a newer step: loop for its table

@@ -24,7 +24,7 @@ from ..activations import ACTIVATIONS
 from ..datasets import DatasetError, load_dataset
 from ..datasets.tabular import read_csv_header
 from ..formatting import number, numbers, packed
-from ..gradcheck import finite_difference, finite_differences
+from ..gradcheck import finite_difference, kinked_finite_differences
 from ..initializers import INITIALIZERS, SCALED_INITIALIZERS
 from ..io import save_model
 from ..network import MLP
@@ -224,6 +224,15 @@ def _json_number(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _fd_number(last: LastStep, name: str, idx: tuple[int, ...]) -> dict[str, Any]:
+    """The table's finite difference of one entry, said to be on a kink where it is (a
+    ReLU unit's input exactly 0: the estimate and the gradient then differ, both right)."""
+    out = number(last.full_fd[name][idx], "sig")  # type: ignore[index]
+    if last.fd_kinks is not None and last.fd_kinks[name][idx]:
+        out = {**out, "s": f"{out['s']} (on a kink)", "state": "kink"}
+    return out
+
+
 def _finite(arrays: Any) -> bool:
     return all(bool(np.all(np.isfinite(a))) for a in arrays)
 
@@ -243,6 +252,7 @@ class LastStep:
     dropout_state: dict[str, Any]  # the dropout generator before the step (its masks)
     lr: float
     full_fd: dict[str, np.ndarray] | None = None
+    fd_kinks: dict[str, np.ndarray] | None = None  # the table's entries on a kink
 
 
 class TrainRun:
@@ -493,14 +503,14 @@ class TrainRun:
         FULL_FD_MAX_PARAMETERS: two loss evaluations per parameter)."""
         if self.needs_table():
             assert self.last is not None
-            self.last.full_fd = self.table_for(self.last)
+            self.last.full_fd, self.last.fd_kinks = self.table_for(self.last)
 
-    def table_for(self, last: LastStep) -> dict[str, np.ndarray]:
-        """The finite differences of ``last``'s batch at its weights, on a copy of the model:
-        safe to run while the run itself goes on."""
+    def table_for(self, last: LastStep) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The finite differences of ``last``'s batch at its weights, and which sit on a
+        kink, on a copy of the model: safe to run while the run itself goes on."""
         clone = self._model_at(last.before, last.dropout_state)
         with np.errstate(all="ignore"):
-            return finite_differences(clone, self.X[last.rows], self.T[last.rows])
+            return kinked_finite_differences(clone, self.X[last.rows], self.T[last.rows])
 
     def record(self) -> None:
         self._record()
@@ -780,7 +790,7 @@ class TrainRun:
                             "index": list(idx),
                             "before": number(last.before[name][idx], "fixed"),
                             "grad": number(g[idx], "sig"),
-                            "fd": number(last.full_fd[name][idx], "sig"),
+                            "fd": _fd_number(last, name, idx),
                             "delta": number(last.delta[name][idx], "sig"),
                         }
                     )

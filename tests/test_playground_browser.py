@@ -243,6 +243,11 @@ def test_train_mode_learns_spirals_live(page, server, tmp_path):
     # paused after training: the full finite-difference table, one row per parameter
     rows = wait_until(page, "document.querySelectorAll('#fd-table tr').length")
     assert rows == 1 + (2 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)
+    # and the batch they are the gradient of: its rows and loss (never shown before)
+    last = page.evaluate("window.__playground.lastFrame.train.last")
+    batch = page.inner_text("#fd-table p.batch")
+    assert f"The batch: {last['n_rows']} rows (training rows {last['rows'][0]}, " in batch
+    assert batch.endswith(f"its loss before the step L = {last['loss']['s']}")
     # follow one weight: click its edge 37% of the way along (at 50% the edges 3->5 and 5->3
     # cross, at 30% 3->5 and 0->12: rows 0.7 i + 0.3 j tie)
     layout = page.evaluate(

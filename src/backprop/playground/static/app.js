@@ -1281,6 +1281,14 @@
     const table = tr.inspect.table;
     if (table && !lastFrameRunning) {
       el("h3", {}, tbox, `Every parameter at step ${table.step}: batch gradient beside its finite difference`);
+      const last = tr.last;
+      if (last && last.step === table.step && last.loss) {  // the L these are the gradient of
+        const more = last.rows && last.n_rows > last.rows.length ? ", …" : "";
+        const which = last.rows ? ` (training rows ${last.rows.join(", ")}${more})` : "";
+        const plural = last.n_rows === 1 ? "" : "s";
+        el("p", { class: "batch" }, tbox,
+          `The batch: ${last.n_rows} row${plural}${which}; its loss before the step L = ${last.loss.s}`);
+      }
       const t = el("table", { class: "numbers" }, tbox);
       const head = el("tr", {}, t);
       for (const h of ["parameter", "before", "∂L/∂p", "finite diff.", "Δp"]) el("th", {}, head, h);

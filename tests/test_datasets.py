@@ -203,7 +203,7 @@ def test_mnist_lookup_order(tmp_path, monkeypatch):
         load_dataset("mnist", data_dir=tmp_path / "afile")
 
 
-def test_mnist_files_all_come_from_one_folder(tmp_path, monkeypatch):
+def test_mnist_files_all_come_from_one_folder(tmp_path, fake_mirror):
     """Each file was taken from the first folder that had it: a folder holding only the
     training images (another data set in MNIST's format, one file short) trained on them
     with the cache's labels and test set, without a word."""
@@ -225,8 +225,18 @@ def test_mnist_files_all_come_from_one_folder(tmp_path, monkeypatch):
     images.symlink_to(tmp_path / "gone.gz")
     with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz"):
         load_dataset("mnist", data_dir=partial)
-    # the cache's own folder is completed by a download (there, not from another folder)
-    assert load_dataset("mnist").n_train == 3
+    # the cache's own folder, however it is named, is completed by a download (there, not
+    # from another folder): it was refused as a partial folder when named relatively
+    calls, contents = fake_mirror
+    for p in (cache / "mnist").iterdir():
+        p.unlink()
+    name = MNIST_FILES["train_images"].name + ".gz"  # the one file the cache holds
+    (cache / "mnist" / name).write_bytes(gzip.compress(contents[name]))
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(cache.parent)
+        m.setenv("BACKPROP_DATA", "backprop")  # the cache, relatively
+        assert load_dataset("mnist").n_train == 5
+    assert len(calls) == 3 and not any(name in url for url in calls)
 
 
 def test_a_backprop_data_that_names_no_folder_is_refused_whatever_the_cache_holds(

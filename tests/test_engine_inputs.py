@@ -282,3 +282,21 @@ def test_bfloat16_and_meta_tensors_are_read_or_named():
     np.testing.assert_array_equal(net.predict(half), net.predict(half.float().numpy()))
     with pytest.raises(TypeError, match="^X is a tensor on the 'meta' device, which holds no"):
         net.predict(torch.empty(6, 4, device="meta"))
+    eight = torch.tensor(X4).to(torch.float8_e4m3fn)  # another float type NumPy lacks
+    np.testing.assert_array_equal(net.predict(eight), net.predict(eight.float().numpy()))
+    with pytest.raises(TypeError, match=r"^X is a sparse tensor .*X\.to_dense\(\)"):
+        net.predict(torch.tensor(X4).to_sparse())
+
+
+def test_a_pandas_frame_of_a_subclass_takes_the_frame_path():
+    # a frame class defined outside pandas (geopandas' GeoDataFrame, a user's) went to
+    # np.asarray: its nullable Int64 column read as objects
+    pd = pytest.importorskip("pandas")
+
+    class Frame(pd.DataFrame):
+        pass
+
+    frame = Frame({"a": pd.array([1, 2, 3], dtype="Int64"), "b": [1.0, 2.0, 3.0]})
+    net = MLP([2, 3, 2], seed=0)
+    same = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    np.testing.assert_array_equal(net.predict(frame), net.predict(same))

@@ -952,6 +952,14 @@ def test_with_dropout_a_points_share_is_taken_under_the_steps_masks():
         for idx in np.ndindex(last.grads[name].shape):
             shares = [run._point_gradient(last, i, name, idx)[1] for i in set(last.rows.tolist())]
             assert sum(shares) == pytest.approx(float(last.grads[name][idx]), abs=1e-12)
+    # what the weight's panel says: the point's gradient under the masks, and that it is
+    inside, outside = int(last.rows[0]), next(i for i in range(60) if i not in last.rows)
+    for point, masked in ((inside, True), (outside, False)):
+        run.select(point, ["layers.0.W", [0, 0]])
+        detail = run._inspect()["weight"]
+        assert detail["point_masked"] is masked
+        if not masked:
+            assert detail["point_share"]["v"] == 0
 
 
 def test_adamws_update_lines_add_up_as_printed():

@@ -3,8 +3,10 @@ from the data, and the model, optimizer and data set built from the result."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,7 @@ from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
-from ..io import load_model, parse_json, read_header
-from ..io.metadata import ESTIMATOR_RECORD
+from ..io import ESTIMATOR_RECORD, load_model, parse_json, read_header
 from ..losses import LOSSES
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, optimizers_taking
@@ -37,6 +38,7 @@ __all__ = [
     "LEGACY_CONFIG",
     "Recipe",
     "build_model",
+    "backend_errors",
     "build_optimizer",
     "class_names",
     "config_to_toml",
@@ -490,7 +492,7 @@ def build_model(cfg: dict[str, Any]) -> MLP:
     ``--init-scale`` so large that the initial weights overflow the dtype."""
     try:
         # an overflowing draw is reported below, as one line
-        with np.errstate(over="ignore", invalid="ignore"):
+        with backend_errors(), np.errstate(over="ignore", invalid="ignore"):
             model = MLP(
                 cfg["layers"],
                 cfg["activation"],
@@ -505,8 +507,6 @@ def build_model(cfg: dict[str, Any]) -> MLP:
                 backend=cfg["backend"],
                 device=cfg.get("device"),
             )
-    except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
-        raise UserError(one_line(e)) from None
     except ValueError as e:  # the network's own checks, named by their keywords
         raise UserError(_as_options(one_line(e), MODEL_KEYWORDS, MODEL_KEYWORDS)) from None
     to_numpy = model.backend.to_numpy  # no copy on the numpy backend
@@ -592,15 +592,24 @@ def config_to_toml(cfg: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextlib.contextmanager
+def backend_errors() -> Iterator[None]:
+    """Building or loading a model on a backend that is not installed, or a device that is
+    not there (``--device cuda`` without a GPU: torch's RuntimeError), is one line, the
+    user's to mend."""
+    try:
+        yield
+    except (ImportError, RuntimeError) as e:
+        raise UserError(one_line(e)) from None
+
+
 def load_model_file(path: Path, backend: str | None, device: str | None) -> MLP:
     """The model in ``path``. A scikit-learn estimator's file (``est.save``) keeps its
     feature and class names in its own record: a model fitted on named columns gets them as
     its preprocessing (no scaling), so its columns are picked by name and its rows labelled
     by class, as ``est.predict`` does (they were read in order and labelled 0, 1, ...)."""
-    try:
+    with backend_errors():
         model = load_model(path, backend=backend or "numpy", device=device)
-    except (ImportError, RuntimeError) as e:  # a backend that is not installed / no GPU
-        raise UserError(one_line(e)) from None
     if model.preprocessing is None:
         features, classes = _estimator_names(path, model)
         if features is not None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._limits import check_limit, limit, open_regular
+from .._limits import check_limit, open_regular
 from ._base import DatasetError
 
 __all__ = ["IDX_TYPES", "read_idx", "read_idx_bytes", "write_idx", "decompress_gzip"]
@@ -176,12 +176,12 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
         with the dimensions, or a declared size over the limit.
     """
     p = Path(path)
-    cap = limit("idx_bytes")
     with open_regular(p, "IDX file", DatasetError) as f:
         size = os.fstat(f.fileno()).st_size
         check_limit("idx_bytes", size, f"IDX file {p} is", DatasetError)
-        try:  # (read(cap + 1) reserved cap bytes first: a raised limit of 1e11 was a
-            data = f.read(min(cap, size) + 1)  # MemoryError for a 9.7 MB file)
+        try:  # what the file holds (read(cap + 1) reserves cap bytes first, whatever the
+            # file's size); a file that grew since is a length the header disagrees with
+            data = f.read(size + 1)
         except OSError as exc:
             raise DatasetError(f"{p}: cannot read IDX file ({exc.strerror or exc})") from None
     gz = data[:2] == _GZIP_MAGIC

@@ -134,13 +134,21 @@ def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Pat
         if not held:
             continue
         missing = [MNIST_FILES[k].name for k, p in found.items() if p is None]
-        if missing and d != cache:
+        if missing and not _same_folder(d, cache):
             raise DatasetError(
                 f"{d} holds {len(held)} of MNIST's 4 files but not {', '.join(missing)} "
                 "(.gz or raw); put all four there, or move those it holds away"
             )
         return found
     return dict.fromkeys(MNIST_FILES)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one folder, however spelt (relative, through a link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (b not made yet)
+        return False
 
 
 def fetch_url(url: str, timeout: float = 60.0) -> bytes:
@@ -276,12 +284,13 @@ def load_mnist_arrays(
         raise DatasetError(f"data_dir {os.fspath(data_dir)}{what}")
     found = find_mnist_files(data_dir)
     missing = [k for k, p in found.items() if p is None]
-    held = next((p.parent for p in found.values() if p is not None), None)
-    from_data_dir = data_dir is not None and held in (Path(data_dir), Path(data_dir) / "mnist")
+    folder = next((p.parent for p in found.values() if p is not None), None)
+    from_data_dir = data_dir is not None and folder in search_dirs(data_dir)[:2]
     env = os.environ.get("BACKPROP_DATA")
-    if env and not from_data_dir and not os.path.isdir(env):  # as data_dir: a mistyped one
-        what = "is not a folder" if os.path.exists(env) else "names no folder"  # was
-        raise DatasetError(  # searched past, to the cache's files, without a word
+    if env and not from_data_dir and not os.path.isdir(env):
+        # as data_dir: a mistyped BACKPROP_DATA is an error, not a way on to the cache
+        what = "is not a folder" if os.path.exists(env) else "names no folder"
+        raise DatasetError(
             f"BACKPROP_DATA={env} {what}; expected the folder that holds mnist/ (or unset it)"
         )
     if missing:

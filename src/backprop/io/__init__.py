@@ -26,6 +26,7 @@ file. Every problem raises one :class:`ModelFileError` naming what is wrong.
 from .metadata import (
     CHECKPOINT_FORMAT,
     DTYPE_CODES,
+    ESTIMATOR_RECORD,
     FORMAT_VERSION,
     MODEL_FORMAT,
     build_model,
@@ -64,6 +65,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "DTYPES",
     "DTYPE_CODES",
+    "ESTIMATOR_RECORD",
     "MAX_HEADER_BYTES",
     "ExpectedTensors",
     "SafetensorsHeader",

@@ -822,6 +822,8 @@ class TrainRun:
             own, share = self._point_gradient(last, i, name, idx)
             detail["point_grad"] = number(own, "sig")
             detail["point_share"] = number(share, "sig")
+            # (the point's trace beside it is without dropout: say which this one is)
+            detail["point_masked"] = bool(self.model.config.dropout and i in last.rows)
         return detail
 
     def _point_gradient(
@@ -829,26 +831,21 @@ class TrainRun:
     ) -> tuple[float, float]:
         """Point ``i``'s own ``dl/dp`` and its share of the last batch's gradient. With
         dropout, a point in the batch is taken under that step's masks: its share is the
-        batch gradient less the same batch's with the point's rows weighted 0 (the masks
-        drawn alike), and its own gradient that share per row; a point outside the batch
-        (or a run without dropout) is traced without dropout. (Traced without them, the
-        shares of a dropout step's rows did not add up to its gradient: +0.037 beside
-        -0.021.)"""
+        batch's gradient with every other row weighted 0 (the loss is ``(1/n) sum s_j l_j``
+        and the masks are drawn as in the step), its own gradient that share per row of
+        it; a point outside the batch, or a run without dropout, is traced without dropout.
+        So the shares of a batch's points add up to its gradient."""
         rows = last.rows.tolist()
         count = rows.count(i)
-        if self.model.config.dropout and 0 < count < len(rows):
+        if self.model.config.dropout and count:
             X, T = self.X[last.rows], self.T[last.rows]
-            without = (last.rows != i).astype(np.float64)
+            only = (last.rows == i).astype(np.float64)
             with np.errstate(all="ignore"):
-                _, whole = self._model_at(last.before, last.dropout_state).gradients(X, T)
-                _, rest = self._model_at(last.before, last.dropout_state).gradients(
-                    X, T, sample_weight=without
+                _, g = self._model_at(last.before, last.dropout_state).gradients(
+                    X, T, sample_weight=only
                 )
-            share = float(whole[name][idx]) - float(rest[name][idx])
+            share = float(g[name][idx])
             return share * len(rows) / count, share
-        if self.model.config.dropout and count == len(rows):  # the batch is this point's
-            share = float(last.grads[name][idx])
-            return share, share
         clone = self._model_at(last.before, last.dropout_state)
         with np.errstate(all="ignore"):
             tr = trace_step(clone, self.X[i : i + 1], self.T[i : i + 1])

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..io import (
+    ESTIMATOR_RECORD,
     ModelFileError,
     encode_safetensors,
     load_model,
@@ -31,7 +32,6 @@ from ..io import (
     read_header,
     write_atomic,
 )
-from ..io.metadata import ESTIMATOR_RECORD
 from ..network import MLP
 
 __all__ = [
@@ -50,7 +50,8 @@ __all__ = [
     "save_estimator",
 ]
 
-#: The metadata key of the estimator record, its format name and version.
+#: The metadata key of the estimator record (``backprop.io.ESTIMATOR_RECORD``, under the
+#: name this module has always given it), its format name and version.
 RECORD_KEY = ESTIMATOR_RECORD
 RECORD_FORMAT = "backprop.sklearn"
 RECORD_VERSION = 1

@@ -40,6 +40,7 @@ from ..app import (
 )
 from ..config import (
     LEGACY_CONFIG,
+    backend_errors,
     build_model,
     build_optimizer,
     config_to_toml,
@@ -296,12 +297,10 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
     for key in ("epochs", "backend", "device"):
         if options.get(key) is not None:
             values[key] = options[key]
-    try:  # a run trained on a GPU, resumed where there is none: as train --device cuda says
+    with backend_errors():  # a run trained on a GPU, resumed where there is none
         state, fit_config = load_checkpoint(
             run_dir, backend=values.get("backend", "numpy"), device=values.get("device")
         )
-    except (ImportError, RuntimeError) as e:  # (it was 'internal error', exit 1)
-        raise UserError(one_line(e)) from None
     data = load_data(models_task(values, state.model))  # (config.toml may not name it)
     if fit_config.get("data_sha256") not in (None, data.sha256()):
         raise UserError(

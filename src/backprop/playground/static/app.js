@@ -1248,7 +1248,10 @@
       if (w.step !== undefined) {
         rows.push(`step ${w.step}: value before ${w.before.s}`);
         rows.push(`batch gradient ∂L/∂p ${w.grad.s}   finite difference ${w.fd.s}`);
-        if (w.point_grad) rows.push(`the chosen point's own ∂l/∂p ${w.point_grad.s} (at the weights before step ${w.step}); its share of this batch's gradient ${w.point_share.s}`);
+        if (w.point_grad) {
+          const masks = w.point_masked ? ", under this step's dropout masks" : "";
+          rows.push(`the chosen point's own ∂l/∂p ${w.point_grad.s} (at the weights before step ${w.step}${masks}); its share of this batch's gradient ${w.point_share.s}`);
+        }
         const st = Object.entries(w.state).map(([k, v]) => `${k} = ${v.s}`).join("   ");
         if (st) rows.push(`optimizer state after the step: ${st}`);
         rows.push(...w.update);

@@ -118,3 +118,32 @@ def test_export_of_a_bare_classifier_file_says_it_has_no_labels(run_cli, tmp_pat
         f"Wrote {tmp_path / 'm.onnx'} (no label output: the model file holds no class names; "
         "exported from its run folder, a classifier gets its data set's)"
     )
+
+
+@pytest.mark.parametrize(
+    ("record", "said"),
+    [
+        ("{not json", "the scikit-learn record is not valid JSON"),
+        ('{"format": 1}', "its scikit-learn record has no 'fitted' object"),
+        ('{"fitted": {"feature_names_in": [1, 2]}}', "feature_names_in is not 2 names"),
+        ('{"fitted": {"feature_names_in": ["a", "a"]}}', "feature_names repeat a name"),
+        (
+            '{"fitted": {"target_type": "multiclass", "classes": {"values": ["a", "a"]}}}',
+            "classes are not 2 distinct labels",
+        ),  # (it labelled both columns p_a)
+        (
+            '{"fitted": {"target_type": "multiclass", "classes": {"values": [1e400, 2]}}}',
+            "classes are not 2 distinct labels",
+        ),  # (a class named inf)
+    ],
+)
+def test_a_damaged_estimator_record_is_one_line(run_cli, tmp_path, record, said):
+    from backprop.io import encode_safetensors, model_metadata, write_atomic
+
+    model = MLP([2, 3, 2], "tanh", "identity", "cross_entropy", seed=0)
+    metadata = {**model_metadata(model), "sklearn": record}
+    write_atomic(tmp_path / "m.safetensors", encode_safetensors(model.state_dict(), metadata))
+    np.savetxt(tmp_path / "x.csv", RNG.normal(size=(3, 2)), delimiter=",", header="u,v",
+               comments="")  # fmt: skip
+    rc, out, err = run_cli("predict", str(tmp_path / "m.safetensors"), str(tmp_path / "x.csv"))
+    assert rc == 2 and out == "" and said in err and len(err.strip().splitlines()) == 1, err

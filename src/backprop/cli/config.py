@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -657,13 +658,16 @@ def _estimator_names(path: Path, model: MLP) -> tuple[tuple[str, ...] | None, li
         return features, None
     values = classes.get("values") if isinstance(classes, dict) else None
     n = 2 if model.n_outputs == 1 else model.n_outputs
-    if not (
-        isinstance(values, list)
-        and len(values) == n
-        and all(isinstance(v, str | int | float) for v in values)  # (JSON true is an int)
-    ):
-        raise UserError(f"{path}: its scikit-learn record's classes are not {n} labels")
-    return features, [str(v) for v in values]
+    names = (
+        [str(v) for v in values]
+        if isinstance(values, list)
+        and all(isinstance(v, str | int) or (isinstance(v, float) and math.isfinite(v))
+                for v in values)  # (JSON true is an int; 1e400 is read as inf)
+        else []
+    )  # fmt: skip
+    if len(names) != n or len(set(names)) != n:
+        raise UserError(f"{path}: its scikit-learn record's classes are not {n} distinct labels")
+    return features, names
 
 
 def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarray:

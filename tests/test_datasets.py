@@ -237,6 +237,14 @@ def test_mnist_files_all_come_from_one_folder(tmp_path, fake_mirror):
         m.setenv("BACKPROP_DATA", "backprop")  # the cache, relatively
         assert load_dataset("mnist").n_train == 5
     assert len(calls) == 3 and not any(name in url for url in calls)
+    # another data set's training images put there by hand: not completed with MNIST's
+    for p in (cache / "mnist").iterdir():
+        p.unlink()
+    _fake_mnist(tmp_path / "other", n_train=5)
+    (tmp_path / "other" / name).rename(cache / "mnist" / name)
+    with pytest.raises(DatasetError, match="is not MNIST's train-images-idx3-ubyte .*SHA-256"):
+        load_dataset("mnist")
+    assert len(calls) == 3  # nothing downloaded to go with it
 
 
 def test_a_backprop_data_that_names_no_folder_is_refused_whatever_the_cache_holds(

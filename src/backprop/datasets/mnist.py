@@ -143,6 +143,22 @@ def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Pat
     return dict.fromkeys(MNIST_FILES)
 
 
+def _require_published(path: Path, key: str) -> None:
+    """Refuse a file of the cache that is not the published MNIST file (its decompressed
+    SHA-256): the files downloaded beside it would be MNIST's, and another data set's
+    images (placed there by hand) would train with MNIST's labels."""
+    if not (path.is_file() and path.stat().st_size <= limit("idx_bytes")):
+        return  # (read_idx names what else it is, or its size)
+    data = path.read_bytes()
+    content = decompress_gzip(data, path, limit("idx_bytes")) if data[:2] == b"\x1f\x8b" else data
+    if hashlib.sha256(content).hexdigest() != MNIST_FILES[key].sha256:
+        raise DatasetError(
+            f"{path} is not MNIST's {MNIST_FILES[key].name} (its SHA-256 differs), so the "
+            "files missing beside it cannot be downloaded to go with it; put all four of its "
+            "data set's files in one folder (--data-dir), or remove it"
+        )
+
+
 def _same_folder(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` are one folder, however spelt (relative, through a link)."""
     try:
@@ -301,6 +317,9 @@ def load_mnist_arrays(
                 f"MNIST files not found ({names}); searched {searched}; put them in "
                 f"{cache_dir() / 'mnist'} or set BACKPROP_DATA, or allow the download"
             )
+        for key, path in found.items():  # what the download completes must be MNIST
+            if path is not None:
+                _require_published(path, key)
         found.update(download_mnist(keys=missing))
     arrays = {}
     for key, path in found.items():

@@ -989,6 +989,12 @@ def test_the_decision_map_is_sampled_at_its_cells_centres():
     w, h = (x1 - x0) / GRID, (y1 - y0) / GRID
     np.testing.assert_allclose(points[0, :, 0], x0 + (np.arange(GRID) + 0.5) * w)
     np.testing.assert_allclose(points[:, 0, 1], y1 - (np.arange(GRID) + 0.5) * h)  # top row first
+    # and each unit map's 16 x 16 cells at their own centres (they sat 1.5 map cells off)
+    from backprop.playground.training import UNIT_GRID
+
+    units = run._grid["unit_points"].reshape(UNIT_GRID, UNIT_GRID, 2)
+    np.testing.assert_allclose(units[0, :, 0], x0 + (np.arange(UNIT_GRID) + 0.5) * (x1 - x0)
+                               / UNIT_GRID)  # fmt: skip
 
 
 def test_a_replayed_run_shows_its_last_steps_numbers_as_after_a_step():

@@ -210,6 +210,17 @@ def check_setup(setup: Any) -> dict[str, Any]:
     return out
 
 
+def _cell_centres(x0: float, x1: float, y0: float, y1: float, n: int) -> np.ndarray:
+    """The centres of an ``n`` x ``n`` map's cells over ``[x0, x1] x [y0, y1]``, top row
+    first, as an image: the page draws cell ``j`` over ``[j, j + 1) / n`` of the map, so a
+    cell's value is its centre's (sampled at x0..x1 inclusive, the map sat up to half a
+    cell off the points and axes)."""
+    xs = x0 + (np.arange(n) + 0.5) * (x1 - x0) / n
+    ys = y1 - (np.arange(n) + 0.5) * (y1 - y0) / n
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
 def _b64(values: np.ndarray) -> str:
     """Values in [0, 1] as bytes 0..255, base64: a 64x64 map is 5.5 kB of JSON. (A
     diverged step is undone before any frame, so the values are finite; 0 otherwise.)"""
@@ -371,13 +382,8 @@ class TrainRun:
         centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2 * 1.1, 1e-3)
         x0, x1 = centre[0] - half, centre[0] + half
         y0, y1 = centre[1] - half, centre[1] + half
-        # each cell's centre (the page draws cell j over [j, j + 1) / GRID of the map,
-        # whose edges are x0 and x1): sampled at linspace's x0..x1, the map sat up to half
-        # a cell off the points and axes
-        xs = x0 + (np.arange(GRID) + 0.5) * (x1 - x0) / GRID
-        ys = y1 - (np.arange(GRID) + 0.5) * (y1 - y0) / GRID  # top row first, as an image
-        gx, gy = np.meshgrid(xs, ys)
-        return {"points": np.stack([gx.ravel(), gy.ravel()], axis=1),
+        return {"points": _cell_centres(x0, x1, y0, y1, GRID),
+                "unit_points": _cell_centres(x0, x1, y0, y1, UNIT_GRID),
                 "extent": [x0, x1, y0, y1]}  # fmt: skip
 
     # ---------------------------------------------------------------- stepping
@@ -565,15 +571,13 @@ class TrainRun:
             train_outs = layer_outputs(m, self.X)
             probs = self._link(grid_outs[-1])
             saturation = self._saturation(train_outs)
+            unit_outs = layer_outputs(m, self._grid["unit_points"])
         k = self.data.n_classes
         unit_maps = []
-        # per unit cell, the map cell nearest its centre (its first one sat 1.5 cells off)
-        step = GRID // UNIT_GRID
-        sub = np.arange(GRID * GRID).reshape(GRID, GRID)[step // 2 :: step, step // 2 :: step]
-        for out in grid_outs[:-1]:
+        for out in unit_outs[:-1]:
             maps = []
             for j in range(out.shape[1]):
-                v = out[sub.ravel(), j]
+                v = out[:, j]
                 scale = float(np.max(np.abs(v))) or 1.0
                 maps.append({"map": _b64(0.5 + 0.5 * v / scale), "scale": number(scale, "fixed")})
             unit_maps.append(maps)

@@ -944,3 +944,23 @@ def test_export_to_a_full_stdout_writes_its_file_and_succeeds(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith(f"Wrote {tmp_path / 'm.onnx'}")
     assert (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_predict_writes_regression_values_that_read_back_exactly(run_cli, tmp_path):
+    # 9 significant digits moved a target near 1.7e9 by up to 4.6: its 'true' column matched
+    # none of the file's values, and metrics recomputed from predict's output drifted
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 2))
+    y = 1.7e9 + np.round(100 * x[:, 0] + rng.normal(size=80), 3)
+    rows = [f"{a!r},{b!r},{t!r}" for (a, b), t in zip(x.tolist(), y.tolist(), strict=True)]
+    (tmp_path / "big.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "big.csv"), "--target", "y",
+                         "--epochs", "3", "--out", str(tmp_path / "r"), "--no-progress",
+                         "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    rc, out, err = run_cli("predict", str(tmp_path / "r"))
+    assert rc == 0, err
+    header, *lines = out.splitlines()
+    assert header == "true,y"
+    true = [float(line.split(",")[0]) for line in lines]
+    assert set(true) <= set(y.tolist()) and len(true) == 20

@@ -9,7 +9,8 @@ The graph, for a model with L dense layers::
       -> ...
       -> Gemm(W_{L-1}, b_{L-1}) -> output activation
       -> Softmax(axis=1) / Sigmoid              only for the cross-entropy losses (the link)
-    output (batch, n_outputs), float32          = model.predict(X)
+      -> Cast(float64) -> Mul(scale) -> Add(mean)   the un-scaling only for standardised targets
+    output (batch, n_outputs), float64          = model.predict(X)
 
 The input is float64 because raw features need it: a Unix timestamp (1.7e9) rounded to
 float32 moves by up to 64 seconds, and its standardisation ``(x - mean) / scale`` in
@@ -116,8 +117,8 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     class_labels: Sequence[str] | None = None,
 ) -> None:
-    """Write ``model`` as an ONNX graph computing ``model.predict``: float64 in, the
-    network in float32.
+    """Write ``model`` as an ONNX graph computing ``model.predict``: float64 in and out,
+    the network in float32.
 
     Parameters
     ----------
@@ -137,7 +138,7 @@ def export_onnx(
     Notes
     -----
     The graph has one input ``"input"``, float64, of shape ``(batch, n_inputs)`` and one
-    output ``"output"``, float32, of shape ``(batch, n_outputs)``. When
+    output ``"output"``, float64, of shape ``(batch, n_outputs)``. When
     ``model.preprocessing`` is set, the input is the raw features and the graph standardises
     them first, in float64 (``(x - mean) / scale``, as ``backprop predict`` does), and the
     model's metadata ``feature_names`` names the input's
@@ -196,16 +197,18 @@ def export_onnx(
     link = model.loss_fn.link
     if link != "identity":
         x = g.activation(link, x, opset)
-    if pre is not None and pre.scales_targets:  # standardised targets -> the target's units
-        x = g.op("Mul", [x, g.constant("target_scale", pre.target_scale)], "unscaled")
-        x = g.op("Add", [x, g.constant("target_mean", pre.target_mean)], "prediction")
+    x = g.op("Cast", [x], "float64", to=onnx.TensorProto.DOUBLE)  # out as predict's, float64
+    if pre is not None and pre.scales_targets:  # standardised targets -> the target's units,
+        # in float64 as predict (a target mean of 1.7e9 in float32 moved predictions by 92)
+        x = g.op("Mul", [x, g.constant("target_scale", pre.target_scale, np.float64)], "unscaled")
+        x = g.op("Add", [x, g.constant("target_mean", pre.target_mean, np.float64)], "prediction")
     g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
 
-    float32 = onnx.TensorProto.FLOAT
-    outputs = [helper.make_tensor_value_info("output", float32, ["batch", model.n_outputs])]
+    double = onnx.TensorProto.DOUBLE
+    outputs = [helper.make_tensor_value_info("output", double, ["batch", model.n_outputs])]
     if labels is not None:
         if model.n_outputs == 1:  # one output: class 1 above 0.5, as model.predict_classes
-            above = g.op("Greater", ["output", g.constant("threshold", [0.5])], "above")
+            above = g.op("Greater", ["output", g.constant("threshold", [0.5], np.float64)], "above")
             flat = g.op("Reshape", [above, _int64(g, onnx, "flat", [-1])], "flat")
             index = g.op("Cast", [flat], "index", to=onnx.TensorProto.INT64)
         else:
@@ -259,8 +262,10 @@ def _describe(model: MLP, labelled: bool) -> str:
         steps.append("standardised (x - mean) / scale in float64")
     steps.append(f"backprop MLP {list(model.config.sizes)} in float32")
     if pre is not None and pre.scales_targets:
-        steps.append("outputs in the target's units (z * target_scale + target_mean)")
-    steps.append("output = what backprop predict gives" + (", label its class" if labelled else ""))
+        steps.append("outputs in the target's units (z * target_scale + target_mean, float64)")
+    steps.append(
+        "output (float64) = what backprop predict gives" + (", label its class" if labelled else "")
+    )
     return "; ".join(steps)
 
 

@@ -115,7 +115,7 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
         writer.writerow([*first, *columns])
         for i, row in enumerate(out):
             true = [] if true_rows is None else true_rows[i]
-            writer.writerow([*true, *[f"{v:.9g}" for v in row]])
+            writer.writerow([*true, *[repr(float(v)) for v in row]])
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
@@ -210,4 +210,4 @@ def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str]
         return X, (["true"], [[str(names[int(k)])] for k in y])
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     header = ["true"] if y.shape[1] == 1 else [f"true_{j + 1}" for j in range(y.shape[1])]
-    return X, (header, [[f"{v:.9g}" for v in row] for row in y])
+    return X, (header, [[repr(float(v)) for v in row] for row in y])

@@ -964,3 +964,24 @@ def test_predict_writes_regression_values_that_read_back_exactly(run_cli, tmp_pa
     assert header == "true,y"
     true = [float(line.split(",")[0]) for line in lines]
     assert set(true) <= set(y.tolist()) and len(true) == 20
+
+
+def test_a_regression_run_has_no_accuracy_and_a_constant_target_is_refused(run_cli, tmp_path):
+    # 0/1 values under --task regression (and a constant target, centred to 0s) got
+    # accuracy columns in history.csv and an accuracy.png; the constant one trained to R^2 0
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    rows = [f"{a!r},{b!r},{int(a > 0)}" for a, b in x.tolist()]
+    (tmp_path / "bin.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "bin.csv"), "--target", "y",
+                         "--task", "regression", "--target-scaling", "none", "--epochs", "2",
+                         "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
+    assert rc == 0, err
+    header = (tmp_path / "r" / "history.csv").read_text().splitlines()[0]
+    assert "accuracy" not in header and not (tmp_path / "r" / "accuracy.png").exists()
+    rows = [f"{a!r},{b!r},42.5" for a, b in x.tolist()]
+    (tmp_path / "const.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "const.csv"), "--target", "y",
+                         "--out", str(tmp_path / "c"), "--no-progress")  # fmt: skip
+    assert rc == 2 and "target column 'y' holds one value (42.5) in every row" in err, err
+    assert not (tmp_path / "c").exists()

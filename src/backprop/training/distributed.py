@@ -312,7 +312,7 @@ def fit_data_parallel(
         sw = combined_sample_weights(
             Th, _load_small(sample_weight), class_weight, model.config.loss, model.dtype
         )
-        classify = reports_accuracy(Th, model.config.loss)
+        classify = reports_accuracy(Th, model.config.loss, model.preprocessing)
         resumed = state is not None
         state = state if state is not None else new_state(model, optimizer, lr, seed)
         model, opt = state.model, state.optimizer

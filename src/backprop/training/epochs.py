@@ -53,11 +53,17 @@ def is_classification(T: np.ndarray, loss: str) -> bool:
     return bool(np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all())
 
 
-def reports_accuracy(T: np.ndarray, loss: str) -> bool:
+def reports_accuracy(T: np.ndarray, loss: str, preprocessing: Any = None) -> bool:
     """Whether an epoch's accuracy means something: class targets with one class a row.
     Multi-label rows (several 1s under binary cross-entropy) have no one class: the argmax
     of the outputs was compared with the first label (0.63 where exact-match accuracy, the
-    scikit-learn wrapper's, was 0.73), so they get no accuracy."""
+    scikit-learn wrapper's, was 0.73), so they get no accuracy. A model whose preprocessing
+    says it is a regression (a table's target, no classes) gets none either, whatever its
+    targets look like (a constant target, centred to 0s, or 0/1 values under --task
+    regression had accuracy columns and plot)."""
+    if preprocessing is not None and preprocessing.target is not None:
+        if preprocessing.classes is None:
+            return False
     if not is_classification(T, loss):
         return False
     return loss != "binary_cross_entropy" or T.shape[1] == 1 or bool((T.sum(axis=1) == 1).all())

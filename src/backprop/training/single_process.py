@@ -60,7 +60,7 @@ def fit_single_process(
     Xh = check_inputs(X, model.n_inputs, dtype=model.dtype)
     Th = check_targets(T, Xh.shape[0], model.n_outputs, dtype=model.dtype, loss=model.config.loss)
     sw = combined_sample_weights(Th, sample_weight, class_weight, model.config.loss, model.dtype)
-    classify = reports_accuracy(Th, model.config.loss)
+    classify = reports_accuracy(Th, model.config.loss, model.preprocessing)
     state = state if state is not None else new_state(model, optimizer, lr, seed)
     model, opt = state.model, state.optimizer
 

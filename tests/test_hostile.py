@@ -985,3 +985,18 @@ def test_a_regression_run_has_no_accuracy_and_a_constant_target_is_refused(run_c
                          "--out", str(tmp_path / "c"), "--no-progress")  # fmt: skip
     assert rc == 2 and "target column 'y' holds one value (42.5) in every row" in err, err
     assert not (tmp_path / "c").exists()
+
+
+def test_no_test_split_of_one_row_classes_says_why(run_cli, tmp_path):
+    # prices written '$123.45' read as 200 classes of one row: the stratified split held
+    # none out, and predict said the 200 rows were too few for the test fraction
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},${abs(a) * 100 + 100:.2f}" for a, b in rng.normal(size=(200, 2))]
+    (tmp_path / "dollar.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "dollar.csv"), "--target", "y",
+                         "--epochs", "1", "--out", str(tmp_path / "r"), "--no-progress",
+                         "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    rc, _, err = run_cli("predict", str(tmp_path / "r"))
+    assert rc == 2 and "200 rows make 200 classes, too few rows a class" in err, err
+    assert "--task regression needs plain numbers" in err

@@ -349,6 +349,13 @@ def no_test_split(data: Any, values: dict[str, Any]) -> str:
     """Why ``data``, loaded from the options ``values``, has no test rows (for an error)."""
     if values.get("test_fraction") == 0:
         return "test fraction 0"
+    if data.task == "classification" and data.n_classes and data.n_train < 4 * data.n_classes:
+        # (the split holds out a share of each class: classes of one or two rows give none)
+        return (
+            f"its {data.n_train} rows make {data.n_classes} classes, too few rows a class for "
+            "the test fraction to hold one out of any; a numeric target written as text "
+            "('$1,234')? --task regression needs plain numbers"
+        )
     return f"its {data.n_train} rows are too few for the test fraction to hold one out"
 
 

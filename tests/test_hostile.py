@@ -946,6 +946,15 @@ def test_export_to_a_full_stdout_writes_its_file_and_succeeds(tmp_path):
     assert (tmp_path / "m.onnx").stat().st_size > 0
 
 
+def _train_csv(run_cli, folder, name: str, rows: list[str], *options: str) -> tuple[int, str]:
+    """``backprop train`` on the CSV ``a,b,y`` of ``rows`` written to ``folder/name``, into
+    ``folder/out``: (exit status, stderr)."""
+    (folder / name).write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    rc, _, err = run_cli("train", "--dataset", str(folder / name), "--target", "y",
+                         "--out", str(folder / "out"), "--no-progress", *options)  # fmt: skip
+    return rc, err
+
+
 def test_predict_writes_regression_values_that_read_back_exactly(run_cli, tmp_path):
     # 9 significant digits moved a target near 1.7e9 by up to 4.6: its 'true' column matched
     # none of the file's values, and metrics recomputed from predict's output drifted
@@ -953,12 +962,9 @@ def test_predict_writes_regression_values_that_read_back_exactly(run_cli, tmp_pa
     x = rng.normal(size=(80, 2))
     y = 1.7e9 + np.round(100 * x[:, 0] + rng.normal(size=80), 3)
     rows = [f"{a!r},{b!r},{t!r}" for (a, b), t in zip(x.tolist(), y.tolist(), strict=True)]
-    (tmp_path / "big.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "big.csv"), "--target", "y",
-                         "--epochs", "3", "--out", str(tmp_path / "r"), "--no-progress",
-                         "--no-plots")  # fmt: skip
+    rc, err = _train_csv(run_cli, tmp_path, "big.csv", rows, "--epochs", "3", "--no-plots")
     assert rc == 0, err
-    rc, out, err = run_cli("predict", str(tmp_path / "r"))
+    rc, out, err = run_cli("predict", str(tmp_path / "out"))
     assert rc == 0, err
     header, *lines = out.splitlines()
     assert header == "true,y"
@@ -972,19 +978,16 @@ def test_a_regression_run_has_no_accuracy_and_a_constant_target_is_refused(run_c
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2))
     rows = [f"{a!r},{b!r},{int(a > 0)}" for a, b in x.tolist()]
-    (tmp_path / "bin.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "bin.csv"), "--target", "y",
-                         "--task", "regression", "--target-scaling", "none", "--epochs", "2",
-                         "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
+    rc, err = _train_csv(run_cli, tmp_path, "bin.csv", rows, "--task", "regression",
+                         "--target-scaling", "none", "--epochs", "2")  # fmt: skip
     assert rc == 0, err
-    header = (tmp_path / "r" / "history.csv").read_text().splitlines()[0]
-    assert "accuracy" not in header and not (tmp_path / "r" / "accuracy.png").exists()
+    header = (tmp_path / "out" / "history.csv").read_text().splitlines()[0]
+    assert "accuracy" not in header and not (tmp_path / "out" / "accuracy.png").exists()
+    (tmp_path / "const").mkdir()
     rows = [f"{a!r},{b!r},42.5" for a, b in x.tolist()]
-    (tmp_path / "const.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "const.csv"), "--target", "y",
-                         "--out", str(tmp_path / "c"), "--no-progress")  # fmt: skip
+    rc, err = _train_csv(run_cli, tmp_path / "const", "const.csv", rows)
     assert rc == 2 and "target column 'y' holds one value (42.5) in every row" in err, err
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "const" / "out").exists()
 
 
 def test_no_test_split_of_one_row_classes_says_why(run_cli, tmp_path):
@@ -992,11 +995,8 @@ def test_no_test_split_of_one_row_classes_says_why(run_cli, tmp_path):
     # none out, and predict said the 200 rows were too few for the test fraction
     rng = np.random.default_rng(0)
     rows = [f"{a:.3f},{b:.3f},${abs(a) * 100 + 100:.2f}" for a, b in rng.normal(size=(200, 2))]
-    (tmp_path / "dollar.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "dollar.csv"), "--target", "y",
-                         "--epochs", "1", "--out", str(tmp_path / "r"), "--no-progress",
-                         "--no-plots")  # fmt: skip
+    rc, err = _train_csv(run_cli, tmp_path, "dollar.csv", rows, "--epochs", "1", "--no-plots")
     assert rc == 0, err
-    rc, _, err = run_cli("predict", str(tmp_path / "r"))
+    rc, _, err = run_cli("predict", str(tmp_path / "out"))
     assert rc == 2 and "200 rows make 200 classes, too few rows a class" in err, err
     assert "--task regression needs plain numbers" in err

@@ -970,6 +970,16 @@ def test_predict_writes_regression_values_that_read_back_exactly(run_cli, tmp_pa
     assert header == "true,y"
     true = [float(line.split(",")[0]) for line in lines]
     assert set(true) <= set(y.tolist()) and len(true) == 20
+    # a float32 model's own outputs, unscaled: float32's shortest text, not the double's 17
+    (tmp_path / "f32").mkdir()
+    options = ["--epochs", "1", "--dtype", "float32", "--target-scaling", "none", "--no-plots"]
+    rc, err = _train_csv(run_cli, tmp_path / "f32", "big.csv", rows, *options)
+    assert rc == 0, err
+    rc, out, err = run_cli("predict", str(tmp_path / "f32" / "out"))
+    assert rc == 0, err
+    for line in out.splitlines()[1:]:
+        text = line.split(",")[1]
+        assert str(np.float32(text)) == text  # (4.284335136413574 for 4.284335)
 
 
 def test_a_regression_run_has_no_accuracy_and_a_constant_target_is_refused(run_cli, tmp_path):
@@ -986,8 +996,13 @@ def test_a_regression_run_has_no_accuracy_and_a_constant_target_is_refused(run_c
     (tmp_path / "const").mkdir()
     rows = [f"{a!r},{b!r},42.5" for a, b in x.tolist()]
     rc, err = _train_csv(run_cli, tmp_path / "const", "const.csv", rows)
-    assert rc == 2 and "target column 'y' holds one value (42.5) in every row" in err, err
+    assert rc == 2 and "the target holds one value (42.5) in every training row" in err, err
     assert not (tmp_path / "const" / "out").exists()
+    # a model is still scored on such a file (evaluate reads it): its errors are measured
+    const = str(tmp_path / "const" / "const.csv")
+    rc, out, err = run_cli("evaluate", str(tmp_path / "out"), "-d", const, "--target", "y",
+                           "--json")  # fmt: skip
+    assert rc == 0 and json.loads(out)["mse"] > 0, err
 
 
 def test_no_test_split_of_one_row_classes_says_why(run_cli, tmp_path):

@@ -1,5 +1,6 @@
 """ONNX export: onnx.checker accepts the graph and onnxruntime reproduces model.predict
-within 1e-5 in float32, for every activation, every output link, and with input scaling."""
+within 1e-5 (the network runs in float32), for every activation, every output link, and with
+input and target scaling (in float64)."""
 
 from __future__ import annotations
 

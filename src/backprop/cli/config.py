@@ -349,8 +349,10 @@ def no_test_split(data: Any, values: dict[str, Any]) -> str:
     """Why ``data``, loaded from the options ``values``, has no test rows (for an error)."""
     if values.get("test_fraction") == 0:
         return "test fraction 0"
-    if data.task == "classification" and data.n_classes and data.n_train < 4 * data.n_classes:
-        # (the split holds out a share of each class: classes of one or two rows give none)
+    pre = data.preprocessing
+    table = pre is not None and pre.target is not None
+    if data.task == "classification" and table and data.n_classes > data.n_train / 2:
+        # a table's classes mostly of one row (the split holds out a share of each class)
         return (
             f"its {data.n_train} rows make {data.n_classes} classes, too few rows a class for "
             "the test fraction to hold one out of any; a numeric target written as text "

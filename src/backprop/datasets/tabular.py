@@ -526,11 +526,6 @@ def load_csv(
                 "number; a regression target must be numeric"
             )
         y = np.frombuffer(col.values, dtype=np.float64).reshape(-1, 1)
-        if n and y.min() == y.max():  # as a single class: it trained, with an R^2 of 0
-            raise DatasetError(
-                f"{p}: target column {target!r} holds one value ({float(y[0, 0])!r}) in "
-                "every row; a regression target must vary"
-            )
         train_idx, test_idx = train_test_split(n, test_fraction, seed)
         classes: list[str] | None = None
         n_classes = None

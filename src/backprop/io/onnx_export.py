@@ -9,7 +9,8 @@ The graph, for a model with L dense layers::
       -> ...
       -> Gemm(W_{L-1}, b_{L-1}) -> output activation
       -> Softmax(axis=1) / Sigmoid              only for the cross-entropy losses (the link)
-      -> Cast(float64) -> Mul(scale) -> Add(mean)   the un-scaling only for standardised targets
+      -> Cast(float64)
+      -> Mul(target_scale) -> Add(target_mean)  only for standardised regression targets
     output (batch, n_outputs), float64          = model.predict(X)
 
 The input is float64 because raw features need it: a Unix timestamp (1.7e9) rounded to

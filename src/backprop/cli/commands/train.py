@@ -237,6 +237,7 @@ def train(**options: Any) -> int:
     values = given_options(ctx, options["config_path"])
     try:
         data = load_data(values)
+        _refuse_a_constant_target(data)
         cfg = resolve(values, data)
         _refuse_options_that_do_nothing(ctx, cfg)
         model = build_model(cfg)
@@ -581,6 +582,20 @@ def _run_training(
         )
         return EXIT_INTERRUPTED
     return 0
+
+
+def _refuse_a_constant_target(data: Any) -> None:
+    """A regression target of one value in every training row is refused as a single class
+    is: there is nothing to learn (it trained, to an R^2 of 0). (Evaluating a model on such
+    a file is another matter: its error is still measured.)"""
+    if data.task != "regression" or data.X_train.shape[0] == 0:
+        return
+    y = np.asarray(data.y_train, dtype=np.float64)
+    if y.min() == y.max():
+        raise UserError(
+            f"dataset {data.name}: the target holds one value ({float(y.flat[0])!r}) in every "
+            "training row; a regression target must vary"
+        )
 
 
 def _files_written(run_dir: Path, epochs: int) -> bool:

@@ -118,6 +118,7 @@ def test_run_folder_contents(toy_run):
     assert summary["wall_time_s"] > 0 and summary["train_samples_per_s"] > 0
     assert summary["backprop_version"] == backprop.__version__
     assert summary["numpy_version"] == np.__version__
+    assert (summary["backend"], summary["backend_version"]) == ("numpy", np.__version__)
     data = backprop.datasets.load_dataset("toy", seed=0)
     assert summary["data_sha256"] == data.sha256()
     with open(toy_run / "history.csv") as f:
@@ -1031,7 +1032,7 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     rc, out, err = run_cli("train", "--dataset", "t.csv", "--target", "c", *chosen)
     assert rc == 0, err
     classes = len(set(label))
-    assert f"t.csv (classification, {classes} classes; --task to choose):" in " ".join(out.split())
+    assert f"t.csv (classification, {classes} classes; as --task said):" in " ".join(out.split())
     assert out.startswith("Network  2-")  # a, b only
     config = (in_tmp / "r2" / "config.toml").read_text()
     assert 'task = "classification"' in config and 'features = ["a", "b"]' in config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -482,7 +483,8 @@ def _run_training(
     if str(data.name).lower().endswith(".csv"):  # the task the rule chose, or --task (a
         # numeric target of 50 integer classes read as regression, and nothing said so)
         classes = f", {data.n_classes} classes" if data.task == "classification" else ""
-        task = f" ({data.task}{classes}; --task to choose)"
+        how = "as --task said" if cfg.get("task") else "--task to choose"
+        task = f" ({data.task}{classes}; {how})"
     data_line = (
         f"{data.name}{task}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     )
@@ -648,10 +650,20 @@ def _summary(
         "seed": cfg["seed"],
         "backprop_version": __version__,
         "numpy_version": np.__version__,
+        # the array library that did the arithmetic, and its version (a torch run's
+        # numbers differ from NumPy's in their last bits)
+        "backend": model.backend.name,
+        "backend_version": _backend_version(model.backend.name),
         "python_version": platform.python_version(),
         "data_sha256": sha256,
         "model_file": MODEL_FILE,
     }
+
+
+def _backend_version(name: str) -> str | None:
+    """The installed version of the array library ``name`` (None where it has none)."""
+    module = sys.modules.get(name)
+    return getattr(module, "__version__", None) if module is not None else None
 
 
 def _end_as_fit_would(keep: KeepLastEpoch) -> Any:

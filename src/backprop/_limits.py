@@ -20,6 +20,7 @@ network too large for the machine is one error instead of a process the OOM kill
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import threading
@@ -138,10 +139,13 @@ def check_limit(name: str, n: int, what: str, error: type[Exception] = ValueErro
 _CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 
+@functools.cache
 def memory_limit() -> tuple[int, str] | None:
     """The memory this process may use, in bytes, and what says so: the machine's physical
     memory, or its control group's limit where that is lower; None where neither can be
-    read (then nothing is refused for its size)."""
+    read (then nothing is refused for its size). Read once a process: every MLP built
+    checks against it (a sysconf and a file read were a quarter of building a 2-3-2
+    network, and the playground builds one a frame)."""
     found: tuple[int, str] | None = None
     try:
         found = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"

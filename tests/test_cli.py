@@ -407,6 +407,46 @@ def test_ctrl_c_between_an_epochs_history_row_and_its_keep_callback():
         np.testing.assert_array_equal(keep.weights[name], value, err_msg=name)
 
 
+def test_plots_a_full_disk_stopped_are_drawn_by_resume_never_left_stale(
+    run_cli, in_tmp, monkeypatch
+):
+    # a resume (epochs 2 -> 4) whose loss.png hit a full disk left epoch 2's plots beside
+    # epoch 4's summary, and --resume then said the run had ended: they could never be
+    # drawn again
+    from backprop.cli import plots
+    from backprop.io import WriteError
+
+    common = ["--dataset", "moons", "--layers", "2,8,2", "--no-progress"]
+    assert run_cli("train", *common, "--epochs", "2", "--out", "r")[0] == 0
+    drawn = sorted(p.name for p in in_tmp.joinpath("r").glob("*.png"))
+    assert drawn == ["accuracy.png", "decision_boundary.png", "loss.png"]
+    save = plots._save
+
+    def full_disk(fig, path):
+        if Path(path).name == "accuracy.png":
+            raise WriteError(28, "No space left on device", str(path))
+        save(fig, path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(plots, "_save", full_disk)
+        rc, _, err = run_cli("train", "--resume", "r", "--no-progress", "--epochs", "4")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "cannot write r/accuracy.png: No space left on device" in err
+    assert "(backprop train --resume r draws the plots)" in err
+    assert sorted(p.name for p in in_tmp.joinpath("r").glob("*.png")) == ["loss.png"]
+    assert "plots" not in json.loads((in_tmp / "r/summary.json").read_text())
+    model = (in_tmp / "r/model.safetensors").read_bytes()
+    rc, _, err = run_cli("train", "--resume", "r", "--no-progress")
+    assert rc == 0 and "writing them from the checkpoint" in err, err
+    assert sorted(p.name for p in in_tmp.joinpath("r").glob("*.png")) == drawn
+    assert json.loads((in_tmp / "r/summary.json").read_text())["plots"] == [
+        "loss.png", "accuracy.png", "decision_boundary.png"
+    ]  # fmt: skip
+    assert (in_tmp / "r/model.safetensors").read_bytes() == model
+    rc, _, err = run_cli("train", "--resume", "r", "--no-progress")
+    assert rc == 2 and "resumes from its checkpoint of epoch 4" in err, err
+
+
 @pytest.mark.parametrize("where", ["closing the bar", "restoring the best weights"])
 def test_ctrl_c_in_fits_ending_leaves_a_whole_run(run_cli, in_tmp, monkeypatch, where):
     """A Ctrl-C after the last epoch, while fit closes its progress bar or restores early
@@ -642,6 +682,39 @@ def test_evaluate_reads_a_csv_models_own_columns(run_cli, in_tmp):
     assert reports[0]["confusion_matrix"] == reports[1]["confusion_matrix"]
     rc, _, err = run_cli("evaluate", "m/model.safetensors", "--dataset", "ev.csv", "--target", "a")
     assert rc == 2 and "--target 'a' is one of the model's feature columns (a, b)" in err
+
+
+def test_names_and_paths_are_printed_as_they_are(run_cli, in_tmp):
+    # class names and paths were read as rich markup: a class '[red]' got a blank header,
+    # '[/]' ended evaluate (and train, in --out) with "internal error: MarkupError", ':cat:'
+    # became an emoji; an escape sequence in a label reached the terminal raw
+    labels = ["[red]", "[/]", ":cat:", "a\x1b[31mb"]
+    rows = "".join(f"{i / 40},{(i * 7 % 40) / 40},{labels[i % 4]}\n" for i in range(40))
+    Path("t[bold]x.csv").write_text("a,b,y\n" + rows)
+    rc, out, err = run_cli("train", "--dataset", "t[bold]x.csv", "--target", "y", "--epochs", "2",
+                           "--out", "r[/]y", "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    assert "Data     t[bold]x.csv" in out and "Run      r[/]y" in out and "\x1b" not in out
+    rc, out, err = run_cli("evaluate", "r[/]y", "--split", "train")
+    assert rc == 0, err
+    assert "\x1b" not in out
+    per_class = out[out.index("Per class") :]
+    for shown in ("[red]", "[/]", ":cat:", "a\\x1b[31mb"):
+        assert re.search(rf"^ *{re.escape(shown)} +[0-9.]+ ", per_class, re.M), (shown, out)
+
+
+def test_characters_the_plots_font_lacks_are_one_line(run_cli, in_tmp):
+    # eight CJK class names printed 32 lines of matplotlib's "Glyph ... missing from
+    # font(s)" warnings, each with a source line, after a run that went well
+    names = ["猫", "犬", "鳥"]
+    rows = "".join(f"{i / 60},{(i * 7 % 60) / 60},{names[i % 3]}\n" for i in range(60))
+    Path("cjk.csv").write_text("幅,x,動物\n" + rows)
+    rc, _, err = run_cli("train", "--dataset", "cjk.csv", "--target", "動物", "--epochs", "2",
+                         "--out", "r", "--no-progress")  # fmt: skip
+    assert rc == 0, err
+    assert err.count("\n") == 1 and err.startswith("Plots: the font ("), err
+    assert sorted(err.split(": ")[-1].split()) == sorted(["幅", *names])
+    assert Path("r/decision_boundary.png").stat().st_size > 0
 
 
 def test_predict_names_outputs_that_are_not_probabilities(run_cli, toy_run):

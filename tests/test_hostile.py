@@ -799,6 +799,26 @@ def test_standard_output_that_fails_is_named_and_the_run_folder_is_released(tmp_
         assert proc.stderr == "Error: cannot write standard output: No space left on device\n"
 
 
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_output_cut_short_by_the_disk_is_an_error_unbuffered_too(tmp_path, unbuffered):
+    """With PYTHONUNBUFFERED=1 (python -u; common in containers and CI) Python's text
+    stream drops what a short write left unwritten: `predict > out.csv` on a disk that
+    filled, or past a size limit, ended with status 0 and the first 4,096 bytes."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = tmp_path / "explained.txt"
+    with open(out, "w") as f:
+        proc = _backprop(["explain"], tmp_path, env={"PYTHONUNBUFFERED": unbuffered},
+                         capture_output=False, stdout=f, stderr=subprocess.PIPE,
+                         preexec_fn=limit)  # fmt: skip
+    assert out.stat().st_size == 4096
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "Error: cannot write standard output: File too large\n"
+
+
 @pytest.mark.parametrize(
     "args, what",
     [(["explain", "--json"], "the step"), (["evaluate", "RUN"], "the metrics"),

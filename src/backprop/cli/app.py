@@ -16,7 +16,9 @@ Set ``BACKPROP_DEBUG=1`` to see the traceback behind a one-line error.
 
 from __future__ import annotations
 
+import io
 import os
+import select
 import sys
 import warnings
 from collections.abc import Sequence
@@ -178,12 +180,33 @@ class _NamedStdout:
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        buffer = getattr(stream, "buffer", None)
+        self._raw = buffer if isinstance(buffer, io.RawIOBase) else None
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            if self._raw is None:
+                return self._stream.write(text)
+            return self._write_all(text)
         except OSError as e:
             raise _named(e) from None
+
+    def _write_all(self, text: str) -> int:
+        """Unbuffered (``PYTHONUNBUFFERED=1``, ``python -u``: common in containers and CI)
+        the text stream writes straight to the file, and a write that the disk or a size
+        limit cut short was dropped without a word: ``predict > out.csv`` ended with status
+        0 and 4,096 of 52,943 bytes. Here the bytes are written until all are, so the next
+        write says what stopped them."""
+        stream = self._stream
+        stream.flush()
+        data = memoryview(text.encode(stream.encoding, stream.errors or "strict"))
+        while data:
+            written = self._raw.write(data)
+            if written is None:  # (a non-blocking stream that is full for now)
+                select.select([], [self._raw], [])
+                continue
+            data = data[written:]
+        return len(text)
 
     def flush(self) -> None:
         try:
@@ -256,10 +279,12 @@ def print_error(message: str) -> None:
 def make_console() -> Any:
     """The console commands print through: long lines are not broken mid-path; a pipe or a
     log file gets 80 columns whatever ``COLUMNS`` says (60 cut explain's table cells), and so
-    does a terminal that says it has 0."""
+    does a terminal that says it has 0. Text is printed as it is, never read as rich markup
+    or emoji codes: class names and paths are the user's (a class ``[red]`` printed as a
+    blank header, ``[/]`` ended evaluate with a MarkupError, ``:cat:`` became an emoji)."""
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     console.on_broken_pipe = raise_broken_pipe  # (the commands end a closed pipe their way)
     if not console.is_terminal or console.width < 1:  # COLUMNS=0 at a terminal: no output
         console.width = 80

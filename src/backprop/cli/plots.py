@@ -20,14 +20,18 @@ Files (:func:`plot_run`):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..formatting import plural
 from ..io.safetensors import write_atomic
 
 #: Every file :func:`plot_run` may write into a run folder.
@@ -104,7 +108,49 @@ def plot_run(
         The epoch whose weights the model holds, when not the last (early stopping's
         best, restored): marked on the curves.
     """
-    run_dir = Path(run_dir)
+    with _missing_glyphs_in_one_line():
+        return _plot_run(Path(run_dir), model, data, rows, validation_rows, model_epoch)
+
+
+#: matplotlib's warning for a character its font cannot draw (matplotlib/_text_helpers.py).
+_MISSING_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?$")
+
+
+@contextlib.contextmanager
+def _missing_glyphs_in_one_line() -> Iterator[None]:
+    """matplotlib warns once per character its fonts lack, twice over, each warning with its
+    source line: eight CJK class names printed 32 lines after a run that went well. They
+    are one line on stderr here, naming the characters drawn as boxes; other warnings pass
+    through as they were."""
+    import click
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    missing: dict[str, str] = {}
+    for w in caught:
+        glyph = _MISSING_GLYPH.match(str(w.message))
+        if glyph is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
+            missing.setdefault(chr(int(glyph[1])), glyph[2])
+    if missing:
+        fonts = ", ".join(sorted(set(missing.values())))
+        click.echo(
+            f"Plots: the font ({fonts}) has no glyph for {plural(len(missing), 'character')} "
+            f"of the names shown, drawn as empty boxes: {' '.join(missing)}",
+            err=True,
+        )
+
+
+def _plot_run(
+    run_dir: Path,
+    model: Any,
+    data: Any,
+    rows: Sequence[dict[str, float]],
+    validation_rows: np.ndarray | None,
+    model_epoch: int | None,
+) -> list[str]:
     scaled = getattr(model.preprocessing, "target_scale", None) is not None
     written = plot_curves(rows, run_dir, model_epoch, scaled)
     classify = data.task == "classification"

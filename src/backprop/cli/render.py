@@ -10,6 +10,7 @@ per-class table, with a pointer to ``--json`` for the full matrix), never trunca
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "fmt_metric",
     "labelled",
     "paragraph",
+    "printable",
     "report_tables",
     "run_header",
     "summary_table",
@@ -32,6 +34,16 @@ __all__ = [
 
 #: The widest line the commands print.
 WIDTH = MAX_WIDTH
+
+
+def printable(text: object) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``, ``\\n``): a
+    class name or a file name holding an escape sequence reached the terminal raw (a label
+    ``\\x1b[31m`` coloured everything after it), and a newline broke a table's row."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
+        for c in str(text)
+    )
 
 
 def labelled(label: str, text: str, width: int = WIDTH) -> str:
@@ -92,8 +104,8 @@ def run_header(
         [
             labelled("Network", network),
             labelled("Training", training),
-            labelled("Data", data_line),
-            labelled("Run", str(run_dir)),
+            labelled("Data", printable(data_line)),
+            labelled("Run", printable(run_dir)),
         ]
     )
 
@@ -148,10 +160,10 @@ def summary_table(
             *units,
             labelled("Epochs", f"{summary['epochs_run']} ({summary['stop_reason']})"),
             labelled("Time", time_line),
-            labelled("Saved in", f"{run_dir}: {', '.join(files)}"),
+            labelled("Saved in", f"{printable(run_dir)}: {', '.join(files)}"),
         ]
     )
-    return Group(titled(f"Trained on {summary['dataset']}", table), Text(extra))
+    return Group(titled(f"Trained on {printable(summary['dataset'])}", table), Text(extra))
 
 
 def paragraph(text: str) -> str:
@@ -184,7 +196,7 @@ def fits(renderable: Any, width: int = WIDTH) -> bool:
     from rich.console import Console
     from rich.measure import Measurement
 
-    console = Console(width=10 * width)
+    console = Console(width=10 * width, markup=False, emoji=False)  # as make_console prints
     return Measurement.get(console, console.options, renderable).maximum <= width
 
 
@@ -197,7 +209,7 @@ def report_tables(report: dict[str, Any], classify: bool, width: int = WIDTH) ->
     from rich.table import Table
     from rich.text import Text
 
-    title = f"{report['dataset']}, {report['split']} split, {report['n_samples']} rows"
+    title = f"{printable(report['dataset'])}, {report['split']} split, {report['n_samples']} rows"
     if not classify:
         table = Table()
         for name in ("mse", "mae", "r2"):
@@ -211,7 +223,7 @@ def report_tables(report: dict[str, Any], classify: bool, width: int = WIDTH) ->
         f"{100 * report['accuracy']:.2f}%",
         *[f"{report[k]:.4f}" for k in ("macro_precision", "macro_recall", "macro_f1")],
     )
-    names = [str(c["class"]) for c in report["per_class"]]
+    names = [printable(c["class"]) for c in report["per_class"]]
     compact = {"box": box.SIMPLE_HEAD, "pad_edge": False, "show_edge": False}
     cm = Table(padding=(0, 0, 0, 2), **compact)
     cm.add_column("true \\ pred", no_wrap=True)
@@ -223,9 +235,9 @@ def report_tables(report: dict[str, Any], classify: bool, width: int = WIDTH) ->
     per_class.add_column("class", overflow="fold")
     for name in ("precision", "recall", "F1", "support"):
         per_class.add_column(name, justify="right", no_wrap=True)
-    for pc in report["per_class"]:
+    for name, pc in zip(names, report["per_class"], strict=True):
         per_class.add_row(
-            str(pc["class"]),
+            name,
             f"{pc['precision']:.3f}",
             f"{pc['recall']:.3f}",
             f"{pc['f1']:.3f}",

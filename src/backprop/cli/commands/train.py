@@ -61,6 +61,7 @@ from ..options import (
     model_options,
     optimizer_options,
 )
+from ..plots import PLOT_FILES
 from ..render import run_header, summary_table
 from ..run_folder import (
     CONFIG_FILE,
@@ -557,13 +558,18 @@ def _run_training(
             summary["test"] = _split_metrics(
                 model, data.X_test, data.y_test, test_targets, classify
             )
-        write_json(run_dir / SUMMARY_FILE, summary)
+        stale = _plots_drawn(run_dir)  # an earlier model's: a resume's plot that failed to
+        write_json(run_dir / SUMMARY_FILE, summary)  # be drawn left epoch 5's beside epoch 10
         stage = "drawing the plots"
         restored = keep.state is not None and keep.state.last_params is not None
+        for name in stale:
+            (run_dir / name).unlink(missing_ok=True)
         written = write_plots(
             run_dir, model, data, history.epochs, options["plots"], va,
             history.best_epoch if restored else None,
         )  # fmt: skip
+        summary["plots"] = written  # last: a summary without it is of a run whose plots
+        write_json(run_dir / SUMMARY_FILE, summary)  # were not all drawn (--resume draws them)
         scaled = getattr(model.preprocessing, "target_scale", None) is not None
         console.print(summary_table(summary, run_dir, written, scaled))
     except KeyboardInterrupt:
@@ -573,7 +579,8 @@ def _run_training(
             raise
         # (the line named only the plot, and read as if the run were lost)
         raise UserError(
-            f"{one_line(e)}; the model, its history and summary are saved in {run_dir}"
+            f"{one_line(e)}; the model, its history and summary are saved in {run_dir} "
+            f"(backprop train --resume {run_dir} draws the plots)"
         ) from None
     except BrokenPipeError:  # the reader went away (| head), noticed only at the summary
         silence_stdout()  # (--no-progress prints nothing while it trains): the run is whole
@@ -600,17 +607,28 @@ def _refuse_a_constant_target(data: Any) -> None:
         )
 
 
+def _plots_drawn(run_dir: Path) -> list[str]:
+    """The plot files that the run in ``run_dir`` drew, as its summary.json names them (and
+    only names of plots: the file is the user's to edit). Other files of those names are
+    the user's own, never removed."""
+    listed = (read_summary(run_dir) or {}).get("plots")
+    return [name for name in PLOT_FILES if isinstance(listed, list) and name in listed]
+
+
 def _files_written(run_dir: Path, epochs: int) -> bool:
     """Whether the run folder holds the files of a run that ended after ``epochs`` epochs:
-    its model and a summary.json of those epochs (written after the model and history) that
-    no stop marked. A kill between the last checkpoint and the summary (or a full disk)
-    left an older run's model and history, or none, and a summary of other epochs, or
-    none; a Ctrl-C after training marks it."""
+    its model and a summary.json of those epochs that lists the plots drawn (it is written
+    after the model and history, and again after the plots) and that no stop marked. A
+    kill between the last checkpoint and the summary (or a full disk) left an older run's
+    model and history, or none, and a summary of other epochs, or none; a plot that failed
+    to be written left none, for good (--resume said the run had ended); a Ctrl-C after
+    training marks it."""
     summary = read_summary(run_dir)
     return (
         os.path.lexists(run_dir / MODEL_FILE)
         and summary is not None
         and summary.get("epochs_run") == epochs
+        and "plots" in summary
         and "interrupted" not in summary
     )
 
@@ -757,7 +775,7 @@ def _interrupted_after_training(
     summary["interrupted"] = f"Ctrl-C after training, while {stage}"
     write_json(run_dir / SUMMARY_FILE, summary)
     rest = (
-        "some plots were not drawn (each plot file there is whole)"
+        f"some plots were not drawn: backprop train --resume {run_dir} draws them"
         if stage == "drawing the plots"
         else f"its metrics: backprop evaluate {run_dir}"
     )

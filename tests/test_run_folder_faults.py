@@ -662,3 +662,156 @@ def test_resuming_on_a_device_that_is_not_there_is_one_line(run_cli, reference, 
     assert err.startswith("Error: ") and "CUDA" in err and "internal error" not in err
     assert len(err.strip().splitlines()) == 1
     assert _contents(run) == before
+
+
+# ------------------------------------------------- claims, long names, writes in place
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("where", ["--out new", "--out runs/new", "default", "own folder"])
+def test_a_failed_claim_leaves_no_folder_it_made(run_cli, tmp_path, monkeypatch, where):
+    # config.toml's write failing (disk full) left the new run folder, and a runs/ made for
+    # it, behind, empty: the claim's release is registered only once the folder is claimed
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("names the failed file through /proc")
+    monkeypatch.chdir(tmp_path)
+    out = {"--out new": "new", "--out runs/new": "runs/new", "own folder": "mine"}.get(where)
+    if where == "own folder":
+        (tmp_path / "mine").mkdir()
+    monkeypatch.setattr(os, "fdopen", _Faulty(1))  # the first write: config.toml's
+    rc, _, err = run_cli("train", *(["--out", out] if out else []), *QUIET)
+    monkeypatch.undo()
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith("Error: cannot write ") and "config.toml: No space left" in err, err
+    assert _names(tmp_path) == (["mine"] if where == "own folder" else [])
+    if where == "own folder":  # the user's folder stays, as empty as it was
+        assert _names(tmp_path / "mine") == []
+
+
+@pytest.mark.parametrize("no_link", [errno.EPERM, errno.ENOTSUP])
+def test_a_claim_without_hard_links_that_fails_leaves_no_config(run_cli, tmp_path, monkeypatch,
+                                                               no_link):  # fmt: skip
+    # vfat has no hard links: the claim creates config.toml and copies the bytes into it; a
+    # copy that failed (disk full) left it there, short, and that --out said 'already holds
+    # a run that has no checkpoint' for good
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("names the file being written through /proc")
+
+    def no_hard_links(src, dst, *args, **kwargs):
+        raise OSError(no_link, os.strerror(no_link))
+
+    real_fsync = os.fsync
+
+    def disk_full_for_config(fd):  # the copy into config.toml itself, not its temporary
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/config.toml"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    monkeypatch.setattr(os, "fsync", disk_full_for_config)
+    with pytest.raises(OSError, match="cannot write .*config.toml: No space left on device"):
+        claim_run_dir(tmp_path, "epochs = 3\n")
+    assert _names(tmp_path) == []  # neither config.toml nor its temporary
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), *QUIET]
+    rc, _, err = run_cli(*argv)
+    monkeypatch.undo()
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"cannot write {out / 'config.toml'}: No space left on device" in err, err
+    assert not out.exists()
+    assert main(argv) == 0  # that --out is free
+
+
+def test_an_output_name_the_folder_takes_is_written(run_cli, reference, tmp_path):
+    # a name of 238-255 bytes is legal, but its temporary '.NAME.<12 hex>.tmp' was not:
+    # 'cannot write ppp...p.csv: File name too long' blamed the user's name
+    from backprop.io import write_atomic
+
+    if os.pathconf(tmp_path, "PC_NAME_MAX") < 255:
+        pytest.skip("a file system with names shorter than 255 bytes")
+    long_names = ["a" * 255, "é" * 125 + ".csv", "b" * 240]  # (254 bytes in UTF-8)
+    for name in long_names:
+        write_atomic(tmp_path / name, b"first")
+        write_atomic(tmp_path / name, b"second")  # replaced
+        assert (tmp_path / name).read_bytes() == b"second"
+    write_atomic(tmp_path / ("c" * 250), b"claimed", exclusive=True)
+    with pytest.raises(FileExistsError):
+        write_atomic(tmp_path / ("c" * 250), b"again", exclusive=True)
+    assert _names(tmp_path) == sorted([*long_names, "c" * 250])  # no temporary left
+    output = tmp_path / ("p" * 251 + ".csv")
+    rc, _, err = run_cli("predict", str(reference["two"]), "-o", str(output))
+    assert rc == 0, err
+    assert output.read_text().startswith("true,label,")
+
+
+def _in_place(monkeypatch, output: Path) -> None:
+    """``predict -o output`` writes ``output`` in place, as in a read-only folder (where
+    root's writes are not refused, the refusal is made here)."""
+    from backprop.cli.commands import predict as predict_command
+    from backprop.io.safetensors import WriteError
+
+    def read_only_folder(path, data, **kwargs):
+        raise WriteError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(predict_command, "write_atomic", read_only_folder)
+
+
+@pytest.mark.parametrize("reserve", ["disk full", "no fallocate", "reserved"])
+def test_predict_written_in_place_keeps_the_old_file_on_a_full_disk(
+    run_cli, reference, tmp_path, monkeypatch, reserve
+):
+    # written in place, the old file was truncated first: a full disk left 4096 bytes of the
+    # new predictions and none of the old ones. The space is reserved first now
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate here")
+    rc, expected, _ = run_cli("predict", str(reference["two"]))
+    assert rc == 0
+    output = tmp_path / "predictions.csv"
+    old = b"old,predictions\n" * 2000  # longer than the new ones: the rest is cut off
+    output.write_bytes(old)
+    failure = {"disk full": errno.ENOSPC, "no fallocate": errno.EOPNOTSUPP}.get(reserve)
+    if failure is not None:
+
+        def fallocate(fd, offset, length):
+            raise OSError(failure, os.strerror(failure))
+
+        monkeypatch.setattr(os, "posix_fallocate", fallocate)
+    _in_place(monkeypatch, output)
+    rc, _, err = run_cli("predict", str(reference["two"]), "-o", str(output))
+    monkeypatch.undo()
+    if reserve == "disk full":
+        assert rc == 2 and err.count("\n") == 1, err
+        assert err == f"Error: cannot write {output}: No space left on device\n"
+        assert output.read_bytes() == old
+    else:  # reserved, or written as before where the file system cannot reserve space
+        assert rc == 0, err
+        assert output.read_text() == expected
+
+
+@pytest.mark.parametrize("out", [None, "runs/mine"])
+def test_a_file_on_the_way_names_out_only_when_given(run_cli, tmp_path, monkeypatch, out):
+    # with no --out, 'Error: --out runs/20261201-214315-moons: runs is a file' named an
+    # option the user never gave
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("not a folder")
+    rc, _, err = run_cli("train", *(["--out", out] if out else []), *QUIET)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.endswith(": runs is a file; expected folders on the way to the run folder\n")
+    if out is None:
+        assert err.startswith("Error: the run folder runs/") and "--out" not in err, err
+    else:
+        assert err.startswith(f"Error: --out {out}: runs is a file"), err
+    assert (tmp_path / "runs").read_text() == "not a folder"
+
+
+def test_a_checkpoint_folder_under_a_file_is_one_clear_error(tmp_path):
+    # a bare 'NotADirectoryError: [Errno 20] Not a directory', where run_dir itself being a
+    # file said what was wrong
+    from backprop.io.checkpoint import Checkpoint
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"run_dir .*afile/run: .*afile is a file; expected"):
+        Checkpoint(tmp_path / "afile" / "run")
+    with pytest.raises(ValueError, match=r"run_dir .*afile is a file; expected a folder"):
+        Checkpoint(tmp_path / "afile")

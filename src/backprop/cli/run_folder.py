@@ -111,8 +111,7 @@ def make_run_dir(
                     f"--out {out} holds {taken[0]}, which the run would replace with its "
                     "plot; choose another folder"
                 )
-        _mkdir(out)
-        if not claim_run_dir(out, config_text):
+        if not _make_and_claim(out, config_text, out_given=True):
             raise _already_holds_a_run(out)
         return out
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -120,28 +119,46 @@ def make_run_dir(
     candidate, k = base, 2
     while True:
         if not (candidate.exists() and holds_run(candidate)):
-            _mkdir(candidate)
-            if claim_run_dir(candidate, config_text):
+            if _make_and_claim(candidate, config_text, out_given=False):
                 return candidate
         candidate, k = base.with_name(f"{base.name}-{k}"), k + 1
 
 
-def _mkdir(folder: Path) -> None:
+def _make_and_claim(folder: Path, config_text: str, out_given: bool) -> bool:
+    """:func:`_mkdir`, then :func:`claim_run_dir`. A claim that fails (disk full writing
+    ``config.toml``, Ctrl-C) removes the folders this call created, while they are empty:
+    :func:`release_unused_claim` is registered only once :func:`make_run_dir` returns, so
+    the new run folder (and a ``runs/`` made for it) stayed behind, empty."""
+    created = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]  # deepest first
+    _mkdir(folder, out_given)
+    try:
+        return claim_run_dir(folder, config_text)
+    except BaseException:
+        for made in created:
+            with contextlib.suppress(OSError):  # (not empty: another run's now; kept)
+                made.rmdir()
+        raise
+
+
+def _mkdir(folder: Path, out_given: bool) -> None:
+    """``folder`` and the folders on the way made, or one UserError line; it names
+    ``--out`` only when the user gave it (a file named ``runs`` blamed an --out never given)."""
+    where = f"--out {folder}" if out_given else f"the run folder {folder}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         if folder.is_symlink():  # and names nothing: a link to a folder is a folder
             names = "a loop of links" if _is_link_loop(folder) else "which does not exist"
             raise UserError(
-                f"--out {folder} is a symlink to {os.readlink(folder)}, {names}; "
+                f"{where} is a symlink to {os.readlink(folder)}, {names}; "
                 "expected a folder for the run"
             ) from None
-        raise UserError(f"--out {folder} is a file; expected a folder for the run") from None
+        raise UserError(f"{where} is a file; expected a folder for the run") from None
     except NotADirectoryError:  # a folder on the way is a file: name it
         blocker = next((p for p in reversed(folder.parents) if p.exists() and not p.is_dir()),
                        folder)  # fmt: skip
         raise UserError(
-            f"--out {folder}: {blocker} is a file; expected folders on the way to the run folder"
+            f"{where}: {blocker} is a file; expected folders on the way to the run folder"
         ) from None
     except OSError as e:  # read-only, no permission: say that it was the folder's creation
         raise UserError(f"cannot create the run folder {folder}: {e.strerror or e}") from None

@@ -306,6 +306,15 @@ class Checkpoint(Callback):
             raise ValueError(
                 f"run_dir {self.run_dir} is a file; expected a folder for the checkpoint"
             ) from None
+        except NotADirectoryError:  # a folder on the way is a file (a bare '[Errno 20]'): name it
+            blocker = next(
+                (p for p in reversed(self.run_dir.parents) if p.exists() and not p.is_dir()),
+                self.run_dir,
+            )
+            raise ValueError(
+                f"run_dir {self.run_dir}: {blocker} is a file; expected folders on the way to "
+                "the checkpoint's folder"
+            ) from None
         self.path = self.run_dir / filename
         self.every = every
         self.fit_config = normalize_fit_config({**(fit_config or {}), "every": every})

@@ -118,8 +118,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
         # the name is chosen before the file is made, so that a Ctrl-C at any instant
         # leaves nothing behind (inside mkstemp, between its open and its return, the
         # name was lost with the exception, and the file stayed)
+        stem = _temporary_stem(path)
         for _ in range(100):
-            tmp = os.path.join(directory, f".{path.name}.{secrets.token_hex(6)}.tmp")
+            tmp = os.path.join(directory, f".{stem}.{secrets.token_hex(6)}.tmp")
             try:
                 fd = _open_new(tmp)
                 break
@@ -152,6 +153,27 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, exclusive: bool = Fals
             raise WriteError(e.errno, e.strerror or str(e), str(path)) from None
         raise
     _fsync_dir(directory)
+
+
+#: What a temporary name adds to its file's name: ``.`` before, ``.<12 hex>.tmp`` after.
+_TEMPORARY_EXTRA = len(".") + len(".0123456789ab.tmp")
+
+
+def _temporary_stem(path: Path) -> str:
+    """``path``'s name, cut (by whole characters) so that its temporary name fits the
+    folder's limit on a name's bytes: a 251-byte name, which the folder takes, was refused
+    as 'File name too long' for its 269-byte temporary. The random part alone keeps the
+    temporary name unique."""
+    try:
+        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no folder yet
+        name_max = 255
+    if name_max <= 0:  # (no limit reported)
+        name_max = 255
+    stem = path.name
+    while stem and len(os.fsencode(stem)) > name_max - _TEMPORARY_EXTRA:
+        stem = stem[:-1]
+    return stem
 
 
 #: A temporary file: created here and now, never through a link, binary on Windows.
@@ -228,16 +250,29 @@ def _replaced_mode(path: Path) -> int:
 
 
 def _link_new(tmp: str, path: Path) -> None:
-    """``path`` made a new name of the complete file ``tmp``, or FileExistsError."""
+    """``path`` made a new name of the complete file ``tmp``, or FileExistsError.
+
+    Where the file system has no hard links (vfat), ``path`` is created exclusively and the
+    bytes copied; a copy that fails (disk full) removes the ``path`` it created: a 0-byte
+    ``config.toml`` left there refused that ``--out`` for good ('already holds a run that
+    has no checkpoint')."""
     try:
         os.link(tmp, path)
     except FileExistsError:
         raise
     except OSError:  # a file system without hard links: create exclusively, then copy
-        with open(path, "xb") as f, open(tmp, "rb") as src:
-            f.write(src.read())
-            f.flush()
-            os.fsync(f.fileno())
+        with open(tmp, "rb") as src:
+            data = src.read()
+        f = open(path, "xb")  # (FileExistsError: another claim was first; nothing to undo)
+        try:
+            with f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -180,10 +180,22 @@ _NO_NEW_FILE_HERE = (errno.EACCES, errno.EPERM, errno.EBUSY, errno.EXDEV)
 
 
 def _write_in_place(output: Path, data: bytes) -> None:
-    """``data`` over the file at ``output``, truncating it first (a shell's ``>``)."""
-    with open(output, "wb") as f:  # (failing here, the file is as it was)
+    """``data`` over the file at ``output``, in place (as a shell's ``>`` writes it), with
+    the space for ``data`` reserved first (:func:`os.posix_fallocate`): truncating first, a
+    full disk left a cut-off 4096 bytes where the old predictions were. A reservation that
+    fails leaves the old file as it was. Where the file system cannot reserve space, the
+    file is truncated and written as a shell would (a full disk then leaves it cut off, not
+    a mix of new rows and old ones)."""
+    with open(output, "r+b") as f:  # (failing here, the file is as it was)
         try:
-            f.write(data)
+            reserved = _reserve(f.fileno(), len(data))
+        except OSError as e:
+            raise WriteError(e.errno, e.strerror or str(e), str(output)) from None
+        try:
+            if not reserved:
+                f.truncate(0)
+            f.write(data)  # (from offset 0: over the old bytes, the rest cut off after)
+            f.truncate(len(data))
             f.flush()
         except OSError as e:
             raise WriteError(
@@ -191,6 +203,29 @@ def _write_in_place(output: Path, data: bytes) -> None:
                 f"{e.strerror} (written in place: the file is now incomplete)",
                 str(output),
             ) from None
+
+
+#: posix_fallocate's answers for a file system that cannot reserve space (EINVAL too, in
+#: its manual page), not for a full disk.
+_NO_FALLOCATE = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
+
+
+def _reserve(fd: int, size: int) -> bool:
+    """Whether the first ``size`` bytes of the file at ``fd`` are allocated now, its bytes
+    unchanged: False where the system or file system has no way to; an OSError (ENOSPC)
+    when the disk cannot hold them."""
+    fallocate = getattr(os, "posix_fallocate", None)  # (not on macOS or Windows)
+    if fallocate is None:
+        return False
+    if size == 0:
+        return True  # (nothing to reserve; posix_fallocate refuses a length of 0)
+    try:
+        fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in _NO_FALLOCATE:
+            raise
+        return False
+    return True
 
 
 def _test_split(model: MLP, handle: Handle) -> tuple[np.ndarray, tuple[list[str], list[list[str]]]]:

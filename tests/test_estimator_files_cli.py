@@ -147,3 +147,35 @@ def test_a_damaged_estimator_record_is_one_line(run_cli, tmp_path, record, said)
                comments="")  # fmt: skip
     rc, out, err = run_cli("predict", str(tmp_path / "m.safetensors"), str(tmp_path / "x.csv"))
     assert rc == 2 and out == "" and said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_evaluate_reads_an_estimators_own_csv_as_predict_does(run_cli, tmp_path):
+    # a DataFrame column '幅 ' was missing from its own to_csv file; a class ' sp ' is the
+    # file's label 'sp' (a CSV file's labels are read without surrounding spaces)
+    X, y = _frame()
+    X = X.rename(columns={"a": "幅 "})
+    y = np.where(y == "setosa", " sp ", y)
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0).fit(X, y)
+    est.save(tmp_path / "est.safetensors")
+    X.assign(target=y).to_csv(tmp_path / "own.csv", index=False)
+    rc, out, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "--dataset",
+                           str(tmp_path / "own.csv"), "--target", "target", "--test-fraction",
+                           "0", "--split", "train", "--json")  # fmt: skip
+    assert rc == 0, err
+    assert json.loads(out)["accuracy"] == pytest.approx(est.score(X, y), abs=1e-12)
+
+
+@pytest.mark.parametrize("labels", [("1", "1.0", "2"), (" sp ", "sp", "q")])
+def test_evaluate_refuses_classes_a_csv_file_cannot_tell_apart(run_cli, tmp_path, labels):
+    # classes '1' and '1.0' are one label in a CSV file: every '1.0' row was scored as the
+    # class '1' (accuracy 0.67 of a model whose own score is 1.0), and predict disagreed
+    X, _ = _frame(90)
+    y = np.array(labels)[np.arange(90) % 3]
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    est.save(tmp_path / "est.safetensors")
+    X.assign(target=y).to_csv(tmp_path / "own.csv", index=False)
+    rc, _, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "--dataset",
+                         str(tmp_path / "own.csv"), "--target", "target", "--test-fraction",
+                         "0", "--split", "train")  # fmt: skip
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"the model's classes {labels[0]!r} and {labels[1]!r} are one label in dataset" in err

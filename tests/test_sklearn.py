@@ -613,6 +613,18 @@ def test_save_and_load_classifier(tmp_path, iris):
     np.testing.assert_array_equal(load_model(path).predict(X), clf.model_.predict(X))
 
 
+def test_a_label_that_is_not_unicode_text_is_refused_at_save(tmp_path, iris):
+    # a lone surrogate saved (JSON escapes it), loaded, then every file written from it
+    # failed: predict -o and export ended with "'utf-8' codec can't encode"
+    X, y = iris
+    clf = BackpropClassifier(max_iter=5, **SMALL)
+    with quiet():
+        clf.fit(X, np.array(["a", "b", "x\ud800"])[y])
+    with pytest.raises(ValueError, match=r"a name or label is not Unicode text \(a lone surr"):
+        clf.save(tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
 def test_save_and_load_regressor_with_feature_names(tmp_path, regression):
     pd = pytest.importorskip("pandas", reason="feature names come from a pandas DataFrame")
     X, y = regression

@@ -66,8 +66,16 @@ def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
         "params": jsonable_params(est),
         "fitted": est._fitted_metadata(),
     }
+    text = json.dumps(record, allow_nan=False)
+    try:  # (JSON escapes it; a file written from it could not be: predict -o failed)
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"cannot save {path}: a name or label is not Unicode text (a lone surrogate, "
+            f"{e.object[e.start]!r}, in {e.object[max(e.start - 40, 0) : e.end + 10]!r})"
+        ) from None
     metadata = model_metadata(est.model_)
-    metadata[RECORD_KEY] = json.dumps(record, allow_nan=False)
+    metadata[RECORD_KEY] = text
     write_atomic(path, encode_safetensors(est.model_.state_dict(), metadata))
 
 

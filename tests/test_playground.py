@@ -428,6 +428,29 @@ def test_a_dropped_csv_trains_and_bad_ones_say_why():
         TrainRun({"dataset": "csv", "csv_text": bad, "csv_name": "mine.csv"})
 
 
+def test_a_full_temporary_folder_is_said_and_the_model_download_needs_none(tmp_path, monkeypatch):
+    # with the server's temporary folder full, the model download (which needs no file)
+    # and a dropped CSV both answered "internal error (...); please report it"
+    import errno
+
+    from backprop.io import save_model
+    from backprop.playground import training
+
+    run = TrainRun({**SMALL})
+    run.step(10)
+    save_model(tmp_path / "m.safetensors", run.model)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(training.tempfile, "TemporaryDirectory", full)
+    assert run.model_bytes() == (tmp_path / "m.safetensors").read_bytes()
+    rows = "a,b,label\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(20))
+    with pytest.raises(SetupError, match=r"^the server cannot hold the dropped file mine.csv in "
+                       r"its temporary folder \(No space left on device\)"):  # fmt: skip
+        TrainRun({"dataset": "csv", "csv_text": rows, "csv_name": "mine.csv"})
+
+
 def test_a_csv_of_more_classes_than_the_page_tells_apart_is_refused():
     # 1,000 classes in a 1 MiB file took a minute and 3.2 GB of memory to set up
     from backprop.playground.training import MAX_CLASSES

@@ -9,11 +9,12 @@ module chooses the batches, keeps the last step's numbers and turns them into fr
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..datasets.tabular import read_csv_header
 from ..formatting import number, numbers, packed
 from ..gradcheck import finite_difference, kinked_finite_differences
 from ..initializers import INITIALIZERS, SCALED_INITIALIZERS
-from ..io import save_model
+from ..io import encode_safetensors, model_metadata
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, get_optimizer, optimizers_taking
 from ..trace import layer_outputs, trace_step
@@ -349,16 +350,13 @@ class TrainRun:
                 noise=s["noise"],
                 test_fraction=s["test_fraction"],
             )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "dropped.csv")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(s["csv_text"])
+        name = s["csv_name"] or "dropped.csv"
+        with _file_holding(s["csv_text"], name) as path:
             if not s["csv_target"]:  # the last column, as the CSV reader takes the header
                 try:  # (leading blank lines or '"a","b","c"' made it '' or '"c"')
                     s["csv_target"] = read_csv_header(path)[-1]
                 except DatasetError:  # said by load_dataset below, as any bad file is
                     pass
-            name = s["csv_name"] or "dropped.csv"
             try:
                 return load_dataset(
                     path, seed=s["seed"], target=s["csv_target"], test_fraction=s["test_fraction"]
@@ -929,12 +927,10 @@ class TrainRun:
 
     # ---------------------------------------------------------------- exports
     def model_bytes(self) -> bytes:
-        """The current model as the project's model file (``backprop.io.save_model``)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "model.safetensors")
-            save_model(path, self.model)
-            with open(path, "rb") as f:
-                return f.read()
+        """The current model as the project's model file (``backprop.io.save_model``'s
+        bytes, made in memory: through a temporary file, a full temporary folder failed
+        the download with an internal error)."""
+        return encode_safetensors(self.model.state_dict(), model_metadata(self.model))
 
     def step_numbers(self) -> dict[str, Any]:
         """The last step's numbers as plain JSON data (exact values; None where not finite)."""
@@ -1047,3 +1043,29 @@ class TrainRun:
             else:
                 lines.append(f"{key} = {v!r}")
         return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _file_holding(text: str, name: str) -> Iterator[str]:
+    """The path of a temporary file holding ``text`` (the CSV reader reads files), removed
+    after; a temporary folder that cannot hold it is a SetupError naming ``name`` (a full
+    one was an internal error)."""
+    try:
+        tmp = tempfile.TemporaryDirectory()
+    except OSError as e:
+        raise SetupError(_no_room(name, e)) from None
+    with tmp as folder:
+        path = os.path.join(folder, "dropped.csv")
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise SetupError(_no_room(name, e)) from None
+        yield path
+
+
+def _no_room(name: str, e: OSError) -> str:
+    return (
+        f"the server cannot hold the dropped file {name} in its temporary folder "
+        f"({e.strerror or e}); expected room for it there"
+    )

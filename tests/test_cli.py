@@ -1139,6 +1139,15 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     assert rc == 2 and "--task applies to CSV files" in err, err
     rc, _, err = run_cli("train", "--dataset", "t.csv", "--target", "c", "--features", "a,a")
     assert rc == 2 and "'a' is named twice" in err, err
+    # a column whose name holds a comma is quoted, as in the file's header (it could not
+    # be named: 'missing the feature columns ['x', '1']')
+    (in_tmp / "q.csv").write_text('"x,1",b,c\n' + "".join(f"{i},{-i},{i % 2}\n" for i in range(40)))
+    rc, _, err = run_cli("train", "--dataset", "q.csv", "--target", "c", "--features", '"x,1"',
+                         "--out", "r5", *quiet)  # fmt: skip
+    assert rc == 0, err
+    assert 'features = ["x,1"]' in (in_tmp / "r5" / "config.toml").read_text()
+    rc, _, err = run_cli("train", "--dataset", "q.csv", "--target", "c", "--features", '"x,1')
+    assert rc == 2 and "expected column names separated by commas" in err, err
 
 
 def test_a_run_from_before_the_missing_label_rule_resumes_and_predicts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -138,7 +139,8 @@ def _items(value: Any) -> list[Any]:
 
 class NamesType(click.ParamType):
     """``id,age`` (or a TOML list ``["id", "age"]``) -> ``("id", "age")``: column names,
-    each once."""
+    each once. The command line's are read as a CSV row, so a name holding a comma is
+    quoted as in the file's header (``'"x,1",b'``: it could not be named)."""
 
     name = "NAMES"
 
@@ -147,7 +149,14 @@ class NamesType(click.ParamType):
     ) -> tuple[str, ...]:
         if isinstance(value, tuple):
             return value
-        names = [item.strip() if isinstance(item, str) else "" for item in _items(value)]
+        items = _items(value)
+        if isinstance(value, str):
+            try:
+                items = next(csv.reader([value], strict=True), [])
+            except csv.Error as e:
+                self.fail(f"expected column names separated by commas; got {_short(value)} "
+                          f"({e})", param, ctx)  # fmt: skip
+        names = [item.strip() if isinstance(item, str) else "" for item in items]
         if not all(names):
             self.fail(f"expected column names separated by commas; got {_short(value)}", param, ctx)
         twice = sorted({n for n in names if names.count(n) > 1})

@@ -434,7 +434,7 @@ def test_plots_a_full_disk_stopped_are_drawn_by_resume_never_left_stale(
     assert "cannot write r/accuracy.png: No space left on device" in err
     assert "(backprop train --resume r draws the plots)" in err
     assert sorted(p.name for p in in_tmp.joinpath("r").glob("*.png")) == ["loss.png"]
-    assert "plots" not in json.loads((in_tmp / "r/summary.json").read_text())
+    assert json.loads((in_tmp / "r/summary.json").read_text())["plots"] is None
     model = (in_tmp / "r/model.safetensors").read_bytes()
     rc, _, err = run_cli("train", "--resume", "r", "--no-progress")
     assert rc == 0 and "writing them from the checkpoint" in err, err
@@ -443,6 +443,12 @@ def test_plots_a_full_disk_stopped_are_drawn_by_resume_never_left_stale(
         "loss.png", "accuracy.png", "decision_boundary.png"
     ]  # fmt: skip
     assert (in_tmp / "r/model.safetensors").read_bytes() == model
+    rc, _, err = run_cli("train", "--resume", "r", "--no-progress")
+    assert rc == 2 and "resumes from its checkpoint of epoch 4" in err, err
+    # a summary written before it named its plots (an earlier version's) is of a whole run
+    summary = json.loads((in_tmp / "r/summary.json").read_text())
+    del summary["plots"]
+    (in_tmp / "r/summary.json").write_text(json.dumps(summary))
     rc, _, err = run_cli("train", "--resume", "r", "--no-progress")
     assert rc == 2 and "resumes from its checkpoint of epoch 4" in err, err
 
@@ -701,6 +707,9 @@ def test_names_and_paths_are_printed_as_they_are(run_cli, in_tmp):
     per_class = out[out.index("Per class") :]
     for shown in ("[red]", "[/]", ":cat:", "a\\x1b[31mb"):
         assert re.search(rf"^ *{re.escape(shown)} +[0-9.]+ ", per_class, re.M), (shown, out)
+    Path("e\x1b[31mx.csv").write_text("a,b,y\n" + rows)
+    rc, out, err = run_cli("gradcheck", "--dataset", "e\x1b[31mx.csv", "--target", "y")
+    assert rc == 0 and "\x1b" not in out and "e\\x1b[31mx.csv" in out, (out, err)
 
 
 def test_characters_the_plots_font_lacks_are_one_line(run_cli, in_tmp):
@@ -715,6 +724,27 @@ def test_characters_the_plots_font_lacks_are_one_line(run_cli, in_tmp):
     assert err.count("\n") == 1 and err.startswith("Plots: the font ("), err
     assert sorted(err.split(": ")[-1].split()) == sorted(["幅", *names])
     assert Path("r/decision_boundary.png").stat().st_size > 0
+
+
+def test_other_warnings_of_the_plots_keep_their_own_filters(run_cli, in_tmp, monkeypatch):
+    # the glyph warnings' catcher recorded every warning under 'always' and re-issued it:
+    # a warning Python shows once per place printed once per occurrence
+    import warnings
+
+    from backprop.cli import plots
+
+    curves = plots.plot_curves
+
+    def noisy(*args, **kwargs):
+        for _ in range(3):
+            warnings.warn("a warning of the plots", UserWarning, stacklevel=1)
+        return curves(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_curves", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        rc, _, err = run_cli("train", "--epochs", "1", "--out", "r", "--no-progress")
+    assert rc == 0 and err.count("UserWarning: a warning of the plots") == 1, err
 
 
 def test_predict_names_outputs_that_are_not_probabilities(run_cli, toy_run):
@@ -1142,10 +1172,10 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     # a column whose name holds a comma is quoted, as in the file's header (it could not
     # be named: 'missing the feature columns ['x', '1']')
     (in_tmp / "q.csv").write_text('"x,1",b,c\n' + "".join(f"{i},{-i},{i % 2}\n" for i in range(40)))
-    rc, _, err = run_cli("train", "--dataset", "q.csv", "--target", "c", "--features", '"x,1"',
-                         "--out", "r5", *quiet)  # fmt: skip
+    rc, _, err = run_cli("train", "--dataset", "q.csv", "--target", "c", "--features",
+                         'b, "x,1"', "--out", "r5", *quiet)  # fmt: skip
     assert rc == 0, err
-    assert 'features = ["x,1"]' in (in_tmp / "r5" / "config.toml").read_text()
+    assert 'features = ["b", "x,1"]' in (in_tmp / "r5" / "config.toml").read_text()
     rc, _, err = run_cli("train", "--dataset", "q.csv", "--target", "c", "--features", '"x,1')
     assert rc == 2 and "expected column names separated by commas" in err, err
 

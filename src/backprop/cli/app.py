@@ -16,6 +16,7 @@ Set ``BACKPROP_DEBUG=1`` to see the traceback behind a one-line error.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import select
@@ -176,37 +177,40 @@ class _NamedStdout:
     """``sys.stdout`` while a command runs, its write errors naming it: on ``>/dev/full``
     the error line said '[Errno 28] No space left on device', naming nothing. A closed pipe
     (``| head``) stays a BrokenPipeError, which ends the command quietly. Everything else
-    is the stream's own."""
+    is the stream's own; its ``buffer`` (click.echo writes bytes there, and wraps it in a
+    text stream of its own where the encoding is ASCII) is a :class:`_NamedBuffer`.
+
+    Unbuffered (``PYTHONUNBUFFERED=1``, ``python -u``: common in containers and CI) the
+    text stream writes straight to the file, and a write that the disk or a size limit cut
+    short was dropped without a word: ``predict > out.csv`` ended with status 0 and 4,096
+    of 52,943 bytes. Then text is encoded here, by one encoder (one byte-order mark in
+    all), and written through the buffer, which writes every byte."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         buffer = getattr(stream, "buffer", None)
-        self._raw = buffer if isinstance(buffer, io.RawIOBase) else None
+        self._buffer = None if buffer is None else _NamedBuffer(buffer)
+        self._encoder = None
+        if isinstance(buffer, io.RawIOBase):
+            self._encoder = codecs.getincrementalencoder(stream.encoding)(stream.errors or "strict")
+
+    @property
+    def buffer(self) -> Any:
+        if self._buffer is None:
+            raise AttributeError("buffer")
+        return self._buffer
 
     def write(self, text: str) -> int:
         try:
-            if self._raw is None:
+            if self._encoder is None:
                 return self._stream.write(text)
-            return self._write_all(text)
+            if not isinstance(text, str):  # (click.echo's probe for a binary stream)
+                raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+            self._stream.flush()
+            self._buffer.write(self._encoder.encode(text))
+            return len(text)
         except OSError as e:
             raise _named(e) from None
-
-    def _write_all(self, text: str) -> int:
-        """Unbuffered (``PYTHONUNBUFFERED=1``, ``python -u``: common in containers and CI)
-        the text stream writes straight to the file, and a write that the disk or a size
-        limit cut short was dropped without a word: ``predict > out.csv`` ended with status
-        0 and 4,096 of 52,943 bytes. Here the bytes are written until all are, so the next
-        write says what stopped them."""
-        stream = self._stream
-        stream.flush()
-        data = memoryview(text.encode(stream.encoding, stream.errors or "strict"))
-        while data:
-            written = self._raw.write(data)
-            if written is None:  # (a non-blocking stream that is full for now)
-                select.select([], [self._raw], [])
-                continue
-            data = data[written:]
-        return len(text)
 
     def flush(self) -> None:
         try:
@@ -216,6 +220,40 @@ class _NamedStdout:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class _NamedBuffer:
+    """Standard output's binary buffer, its write errors naming it; a raw (unbuffered)
+    file's ``write`` writes every byte it is given or raises: the next write after a short
+    one says what stopped it."""
+
+    def __init__(self, buffer: Any) -> None:
+        self._buffer = buffer
+        self._raw = isinstance(buffer, io.RawIOBase)
+
+    def write(self, data: Any) -> int:
+        try:
+            if not self._raw:
+                return self._buffer.write(data)
+            view = memoryview(data).cast("B")
+            while view:
+                written = self._buffer.write(view)
+                if written is None:  # (a non-blocking stream that is full for now)
+                    select.select([], [self._buffer], [])
+                    continue
+                view = view[written:]
+            return len(data)
+        except OSError as e:
+            raise _named(e) from None
+
+    def flush(self) -> None:
+        try:
+            self._buffer.flush()
+        except OSError as e:
+            raise _named(e) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._buffer, name)
 
 
 def _named(e: OSError) -> OSError:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets.tabular import label_value, normalisation_hint
+from ..datasets.tabular import columns_named, label_value, normalisation_hint
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
@@ -170,24 +170,22 @@ def model_inputs(
         if data.task == "classification" and data.class_names is not None:
             y = np.array([_class_number(data, model, data.class_names[k]) for k in y], np.int64)
     if pre is not None and dpre is not None:
-        # (names compared as a CSV header's are read: without surrounding spaces; an
-        # estimator's DataFrame column '幅 ' was missing from its own to_csv file)
-        missing = [f for f in pre.feature_names if f.strip() not in dpre.feature_names]
+        wanted = columns_named(pre.feature_names, f"dataset {data.name}")
+        missing = [f for f in wanted if f not in dpre.feature_names]
         if missing:
             raise UserError(
                 f"dataset {data.name} lacks the feature columns {missing} the model was trained "
-                "on" + normalisation_hint([f.strip() for f in missing], dpre.feature_names)
+                "on" + normalisation_hint(missing, dpre.feature_names)
             )
         raw = X * np.asarray(dpre.scale) + np.asarray(dpre.mean)
-        order = [list(dpre.feature_names).index(f.strip()) for f in pre.feature_names]
+        order = [list(dpre.feature_names).index(f) for f in wanted]
         X = pre.transform(raw[:, order])
         if (
             data.task == "classification"
             and pre.classes is not None
             and data.class_names is not None
         ):
-            by_name = _classes_as_a_csv_reads_them(pre.classes, data.name)
-            named = {c: by_name.get(c, by_name.get(label_value(c))) for c in data.class_names}
+            named = _classes_of_labels(pre.classes, data.class_names, data.name)
             present = {data.class_names[k] for k in np.unique(y)}
             unknown = sorted(c for c in present if named[c] is None)
             if unknown:
@@ -204,23 +202,33 @@ def model_inputs(
     return X, y
 
 
-def _classes_as_a_csv_reads_them(classes: Sequence[str], source: str) -> dict[Any, int]:
-    """Each class's number, by its name without surrounding spaces and, for a number, by
-    its value (``'2.0'`` is the class ``'2'``), as a CSV file's labels are read. Two classes
-    that are one label there are refused: an estimator's classes '1' and '1.0' (or ' sp '
-    and 'sp') took every row of both as the first, and scored accuracy 0.67 of 1.0."""
-    by_name: dict[Any, int] = {}
-    for k, c in enumerate(classes):
+def _classes_of_labels(
+    classes: Sequence[str], labels: Sequence[str], source: str
+) -> dict[str, Any]:
+    """The model's class number of each label of a CSV file (None: no class of the model's).
+    A label names the class that is the same text without surrounding spaces (the file's
+    labels are read so), else the class of the same value (``'2.0'`` is the class ``'2'``).
+    Where the file read its labels as numbers (all are), one label stands for every class
+    of its value; a label that stands for two classes is refused: an estimator's classes
+    '1' and '1.0' (or ' sp ' and 'sp') took every row of both as the first, and scored
+    accuracy 0.67 of 1.0."""
+    numbers = all(label_value(c) is not None for c in labels)
+    named: dict[str, Any] = {}
+    for c in labels:
         v = label_value(c)
-        for key in (c.strip(), *(() if v is None else (v,))):
-            j = by_name.setdefault(key, k)
-            if j != k:
-                raise UserError(
-                    f"the model's classes {classes[j]!r} and {c!r} are one label in dataset "
-                    f"{source}, whose labels are read without surrounding spaces and numbers "
-                    "by value; expected a model whose classes differ in more"
-                )
-    return by_name
+        exact = [k for k, m in enumerate(classes) if m.strip() == c]
+        valued = [k for k, m in enumerate(classes) if v is not None and label_value(m) == v]
+        matches = sorted({*exact, *valued}) if numbers else (exact or valued)
+        if len(matches) > 1:
+            a, b = (classes[k] for k in matches[:2])
+            raise UserError(
+                f"the model's classes {a!r} and {b!r} are one label, {c!r}, in dataset "
+                f"{source} (its labels are read without surrounding spaces"
+                + (", and numbers by value" if numbers else "")
+                + "); expected a model whose classes differ in more"
+            )
+        named[c] = matches[0] if matches else None
+    return named
 
 
 def _class_number(data: Any, model: MLP, name: str) -> int:

@@ -149,10 +149,11 @@ class NamesType(click.ParamType):
     ) -> tuple[str, ...]:
         if isinstance(value, tuple):
             return value
-        items = _items(value)
-        if isinstance(value, str):
+        if isinstance(value, list):
+            items = value
+        else:
             try:
-                items = next(csv.reader([value], strict=True), [])
+                items = next(csv.reader([str(value)], strict=True, skipinitialspace=True), [])
             except csv.Error as e:
                 self.fail(f"expected column names separated by commas; got {_short(value)} "
                           f"({e})", param, ctx)  # fmt: skip

@@ -120,20 +120,23 @@ _MISSING_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?
 def _missing_glyphs_in_one_line() -> Iterator[None]:
     """matplotlib warns once per character its fonts lack, twice over, each warning with its
     source line: eight CJK class names printed 32 lines after a run that went well. They
-    are one line on stderr here, naming the characters drawn as boxes; other warnings pass
-    through as they were."""
+    are one line on stderr here, naming the characters drawn as boxes (control characters
+    escaped). Other warnings are shown as their own filters say, where they would have
+    been."""
     import click
 
+    from .render import printable  # (render imports the run folder, which imports this)
+
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.filterwarnings("always", message=r"Glyph \d+ .* missing from font")
         yield
     missing: dict[str, str] = {}
     for w in caught:
         glyph = _MISSING_GLYPH.match(str(w.message))
-        if glyph is None:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if glyph is None:  # (recorded after its filters: shown once where 'default' says)
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
         else:
-            missing.setdefault(chr(int(glyph[1])), glyph[2])
+            missing.setdefault(printable(chr(int(glyph[1]))), glyph[2])
     if missing:
         fonts = ", ".join(sorted(set(missing.values())))
         click.echo(

@@ -230,6 +230,21 @@ def _separator_hint(header: list[str]) -> str:
     return ""
 
 
+def columns_named(names: Sequence[str], source: object) -> list[str]:
+    """A model's feature names as the columns of a CSV file they name: without surrounding
+    spaces, as the header's names are read (a DataFrame's column '幅 ' was missing from its
+    own to_csv file). Names that are one column so are a DatasetError: the columns 'a' and
+    'a ' of an estimator both read the file's 'a'."""
+    wanted = [c.strip() for c in names]
+    if len(set(wanted)) < len(wanted):
+        raise DatasetError(
+            f"{source}: the model's feature columns {list(names)} repeat a name once "
+            "surrounding spaces are taken off, as a CSV header's are; expected names that "
+            "differ in more than spaces"
+        )
+    return wanted
+
+
 def normalisation_hint(shown: Iterable[object], present: Iterable[str]) -> str:
     """For an error listing names that were not found: when one of ``shown`` is not ASCII
     and is one of ``present`` in another Unicode normalisation form (NFC and NFD ``café``
@@ -656,15 +671,7 @@ def read_csv_features(
         if preprocessing is None:
             _check_not_data(p, header)
             return header, None
-        # compared without surrounding spaces, as the header's names are: a DataFrame's
-        # column '幅 ' was missing from its own to_csv file
-        wanted = [c.strip() for c in preprocessing.feature_names]
-        if len(set(wanted)) < len(wanted):
-            raise DatasetError(
-                f"{p}: the model's feature columns {list(preprocessing.feature_names)} repeat "
-                "a name once surrounding spaces are taken off, as a CSV header's are; "
-                "expected names that differ in more than spaces"
-            )
+        wanted = columns_named(preprocessing.feature_names, p)
         names = set(header)
         missing = [c for c in preprocessing.feature_names if c.strip() not in names]
         if missing:

@@ -19,7 +19,7 @@ from ..options import (
     device_options,
     model_options,
 )
-from ..render import paragraph, titled
+from ..render import paragraph, printable, titled
 
 __all__ = ["gradcheck"]
 
@@ -87,7 +87,8 @@ def gradcheck(samples: int, tolerance: float | None, max_entries: int, **options
     tol = tolerance if tolerance is not None else (1e-6 if cfg["dtype"] == "float64" else 1e-4)
     title = (
         f"Gradient check: {'-'.join(map(str, cfg['layers']))} {cfg['activation']}/"
-        f"{cfg['output_activation']}, loss {cfg['loss']}, {cfg['dtype']}, {n} rows of {data.name}"
+        f"{cfg['output_activation']}, loss {cfg['loss']}, {cfg['dtype']}, {n} rows of "
+        f"{printable(data.name)}"
         " (finite differences in float64)"
     )
     table = Table()

@@ -186,7 +186,9 @@ def _write_in_place(output: Path, data: bytes) -> None:
     fails leaves the old file as it was. Where the file system cannot reserve space, the
     file is truncated and written as a shell would (a full disk then leaves it cut off, not
     a mix of new rows and old ones)."""
-    with open(output, "r+b") as f:  # (failing here, the file is as it was)
+    # opened for writing only, untruncated (failing here, the file is as it was; "r+b"
+    # wanted read permission too, which a shell's > does not)
+    with os.fdopen(os.open(output, os.O_WRONLY), "wb") as f:
         try:
             reserved = _reserve(f.fileno(), len(data))
         except OSError as e:

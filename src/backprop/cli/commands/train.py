@@ -559,7 +559,8 @@ def _run_training(
                 model, data.X_test, data.y_test, test_targets, classify
             )
         stale = _plots_drawn(run_dir)  # an earlier model's: a resume's plot that failed to
-        write_json(run_dir / SUMMARY_FILE, summary)  # be drawn left epoch 5's beside epoch 10
+        summary["plots"] = None  # be drawn left epoch 5's beside epoch 10; null: not drawn yet
+        write_json(run_dir / SUMMARY_FILE, summary)
         stage = "drawing the plots"
         restored = keep.state is not None and keep.state.last_params is not None
         for name in stale:
@@ -568,8 +569,8 @@ def _run_training(
             run_dir, model, data, history.epochs, options["plots"], va,
             history.best_epoch if restored else None,
         )  # fmt: skip
-        summary["plots"] = written  # last: a summary without it is of a run whose plots
-        write_json(run_dir / SUMMARY_FILE, summary)  # were not all drawn (--resume draws them)
+        summary["plots"] = written  # last: a summary whose plots are null is of a run whose
+        write_json(run_dir / SUMMARY_FILE, summary)  # plots were not all drawn (--resume does)
         scaled = getattr(model.preprocessing, "target_scale", None) is not None
         console.print(summary_table(summary, run_dir, written, scaled))
     except KeyboardInterrupt:
@@ -617,18 +618,19 @@ def _plots_drawn(run_dir: Path) -> list[str]:
 
 def _files_written(run_dir: Path, epochs: int) -> bool:
     """Whether the run folder holds the files of a run that ended after ``epochs`` epochs:
-    its model and a summary.json of those epochs that lists the plots drawn (it is written
-    after the model and history, and again after the plots) and that no stop marked. A
-    kill between the last checkpoint and the summary (or a full disk) left an older run's
-    model and history, or none, and a summary of other epochs, or none; a plot that failed
-    to be written left none, for good (--resume said the run had ended); a Ctrl-C after
-    training marks it."""
+    its model and a summary.json of those epochs whose plots are not null (it is written
+    after the model and history with plots null, and again after the plots, naming them;
+    a summary of an earlier version has no plots key) and that no stop marked. A kill
+    between the last checkpoint and the summary (or a full disk) left an older run's model
+    and history, or none, and a summary of other epochs, or none; a plot that failed to be
+    written left none, for good (--resume said the run had ended); a Ctrl-C after training
+    marks it."""
     summary = read_summary(run_dir)
     return (
         os.path.lexists(run_dir / MODEL_FILE)
         and summary is not None
         and summary.get("epochs_run") == epochs
-        and "plots" in summary
+        and summary.get("plots", []) is not None
         and "interrupted" not in summary
     )
 

@@ -825,6 +825,36 @@ def test_output_cut_short_by_the_disk_is_an_error_unbuffered_too(tmp_path, unbuf
     assert proc.stderr == "Error: cannot write standard output: File too large\n"
 
 
+@pytest.mark.parametrize(
+    "value, traceback",
+    [("1", True), ("on", True), ("false", False), ("no", False), ("0", False), (" ", False)],
+)
+def test_backprop_debug_is_on_only_when_it_says_so(run_cli, monkeypatch, value, traceback):
+    # BACKPROP_DEBUG=false (or no, off) printed the traceback, with status 1 for 2
+    from backprop.io import ModelFileError
+
+    monkeypatch.setenv("BACKPROP_DEBUG", value)
+    if traceback:
+        with pytest.raises(ModelFileError, match="/nonexistent/run does not exist"):
+            run_cli("predict", "/nonexistent/run")
+    else:
+        rc, _, err = run_cli("predict", "/nonexistent/run")
+        assert rc == 2 and err.count("\n") == 1, err
+
+
+def test_a_backend_matplotlib_refuses_is_named_before_training(tmp_path):
+    """MPLBACKEND=nonsense failed the run after training, naming no variable ('Key backend:
+    'nonsense' is not a valid value for backend'), though the plots are drawn on Agg."""
+    env = {"MPLBACKEND": "nonsense"}
+    args = ["train", "--epochs", "1", "--no-progress", "--out"]
+    proc = _backprop([*args, "r"], tmp_path, env=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("Error: MPLBACKEND='nonsense' is not a backend matplotlib")
+    assert proc.stdout == "" and not (tmp_path / "r").exists()
+    proc = _backprop([*args, "r", "--no-plots"], tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_unbuffered_output_is_the_buffered_output(tmp_path):
     """Written byte by byte unbuffered, each write was encoded on its own: an encoding with
     a byte-order mark (utf-8-sig, utf-16) put one before every write (7 in train's output;
@@ -867,6 +897,10 @@ def test_a_terminal_of_zero_columns_still_gets_the_output(tmp_path):
     assert main(["train", "--epochs", "2", "--out", str(run), "--no-progress", "--no-plots"]) == 0
     proc = _backprop(["evaluate", str(run)], tmp_path, env={"FORCE_COLOR": "1", "COLUMNS": "0"})
     assert proc.returncode == 0 and "accuracy" in proc.stdout, (proc.stdout, proc.stderr)
+    # and train's epoch lines (its progress display made a console of its own, 0 wide)
+    proc = _backprop(["train", "--epochs", "2", "--out", str(tmp_path / "again"), "--no-plots"],
+                     tmp_path, env={"FORCE_COLOR": "1", "COLUMNS": "0"})  # fmt: skip
+    assert proc.returncode == 0 and "epoch 2/2" in proc.stdout, (proc.stdout, proc.stderr)
 
 
 def test_a_long_error_line_keeps_its_reason_and_a_failing_stderr_keeps_the_status(tmp_path):

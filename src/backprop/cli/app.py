@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     its error line; one that succeeds prints them afterwards. A Ctrl-C anywhere (before the
     command starts, while it reads its data, while it writes) is ``Error: interrupted``.
     """
-    debug = os.environ.get("BACKPROP_DEBUG", "") not in ("", "0")
+    # (1, true, yes or on: 'false', 'no' and 'off' turned tracebacks on, status 1 for 2)
+    debug = os.environ.get("BACKPROP_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     args = list(argv) if argv is not None else sys.argv[1:]
     restore_sigterm = _sigterm_as_ctrl_c()
     stdout = sys.stdout

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -63,6 +64,26 @@ MAX_IMAGES = 25
 def available() -> bool:
     """Whether matplotlib can be imported."""
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def require_importable() -> None:
+    """Refuse, before a run trains, a matplotlib that will not import for want of a backend
+    it knows: ``MPLBACKEND=nonsense`` failed the run after training, naming no variable
+    ("Key backend: 'nonsense' is not a valid value for backend"), though the plots are
+    drawn on Agg whatever it says. (Without matplotlib the run trains and says so.)"""
+    if not available():
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ValueError as e:
+        backend = os.environ.get("MPLBACKEND")
+        if backend is None or "backend" not in str(e):
+            raise
+        raise ValueError(
+            f"MPLBACKEND={backend!r} is not a backend matplotlib knows, and matplotlib will not "
+            "import with it (the plots are drawn on Agg whatever it says); expected it unset, "
+            "or a backend such as 'agg' (or --no-plots)"
+        ) from None
 
 
 def _figure(width: float, height: float) -> Any:

@@ -156,6 +156,8 @@ class ProgressBar:
 
             console = Console(highlight=False)
             console.on_broken_pipe = raise_broken_pipe
+            if console.width < 1:  # COLUMNS=0 at a terminal: rich printed no epoch line
+                console.width = MAX_WIDTH
         self.console = console
         self.interactive = bool(console.is_terminal)
         # a terminal's width, down to 40; a pipe or a log file has none to fit (a COLUMNS

@@ -61,7 +61,7 @@ from ..options import (
     model_options,
     optimizer_options,
 )
-from ..plots import PLOT_FILES
+from ..plots import PLOT_FILES, require_importable
 from ..render import run_header, summary_table
 from ..run_folder import (
     CONFIG_FILE,
@@ -234,6 +234,8 @@ def train(**options: Any) -> int:
       backprop train --resume runs/mnist
     """
     ctx = click.get_current_context()
+    if options["plots"]:
+        require_importable()
     if options["resume"] is not None:
         return _train_resume(ctx, options)
     values = given_options(ctx, options["config_path"])

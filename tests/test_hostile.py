@@ -842,6 +842,22 @@ def test_backprop_debug_is_on_only_when_it_says_so(run_cli, monkeypatch, value, 
         assert rc == 2 and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize(
+    "value, said",
+    [("garbage", "'garbage' is not a shell completion instruction; expected SHELL_source"),
+     ("bash_complete", "bash_complete needs the variable COMP_WORDS, which the shell's")],
+)  # fmt: skip
+def test_a_shell_completion_variable_that_is_not_one_is_one_line(run_cli, monkeypatch, value,
+                                                                   said):  # fmt: skip
+    # _BACKPROP_COMPLETE=garbage ended every command with status 1 and no word; bash_complete
+    # outside a shell was "internal error: KeyError: 'COMP_WORDS'"
+    monkeypatch.setenv("_BACKPROP_COMPLETE", value)
+    monkeypatch.delenv("COMP_WORDS", raising=False)
+    rc, out, err = run_cli("train", "--epochs", "1", "--no-plots")
+    assert rc == 2 and out == "" and err.startswith(f"Error: _BACKPROP_COMPLETE={said}"), err
+    assert err.count("\n") == 1
+
+
 def test_a_backend_matplotlib_refuses_is_named_before_training(tmp_path):
     """MPLBACKEND=nonsense failed the run after training, naming no variable ('Key backend:
     'nonsense' is not a valid value for backend'), though the plots are drawn on Agg."""

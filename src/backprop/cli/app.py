@@ -129,8 +129,9 @@ def _sigterm_as_ctrl_c() -> Any:
 def _run(args: list[str]) -> Any:
     """The command's return value; click's own errors and exits are left to the caller
     (click's ``main`` would print a blank line before a Ctrl-C's message)."""
-    if "_BACKPROP_COMPLETE" in os.environ:  # shell completion: click's own main answers it
-        return cli.main(args, prog_name="backprop")
+    instruction = os.environ.get(COMPLETE_VARIABLE, "").strip()
+    if instruction:  # shell completion: click's own main answers it
+        return _complete(args, instruction)
     try:
         with cli.make_context("backprop", args) as ctx:
             return cli.invoke(ctx)
@@ -172,6 +173,34 @@ def _report(e: BaseException) -> tuple[str, int]:
         "BACKPROP_DEBUG=1 shows the traceback)",
         EXIT_FAILED,
     )
+
+
+#: The variable a shell's completion script sets (``eval "$(_BACKPROP_COMPLETE=bash_source
+#: backprop)"``: click's shell completion).
+COMPLETE_VARIABLE = "_BACKPROP_COMPLETE"
+
+
+def _complete(args: list[str], instruction: str) -> Any:
+    """Click's shell completion, for an instruction it answers (``bash_source``,
+    ``zsh_complete``...); any other value ended every command with status 1 and no word,
+    and ``bash_complete`` outside a shell with "internal error: KeyError: 'COMP_WORDS'"."""
+    from click import shell_completion
+
+    known = getattr(shell_completion, "_available_shells", None) or ("bash", "fish", "zsh")
+    shell, _, verb = instruction.partition("_")
+    if shell not in known or verb not in ("source", "complete"):
+        shells = ", ".join(sorted(known))
+        raise UserError(
+            f"{COMPLETE_VARIABLE}={instruction!r} is not a shell completion instruction; "
+            f"expected SHELL_source or SHELL_complete for a shell among {shells} (or unset it)"
+        )
+    try:
+        return cli.main(args, prog_name="backprop")
+    except KeyError as e:
+        raise UserError(
+            f"{COMPLETE_VARIABLE}={instruction} needs the variable {e.args[0]}, which the "
+            f"shell's completion script sets; expected {COMPLETE_VARIABLE}={shell}_source"
+        ) from None
 
 
 class _NamedStdout:

@@ -17,20 +17,24 @@ style      rule                                    example           used for
 
 JSON has no NaN or infinity: :func:`number` gives a non-finite value as an explicit
 ``state`` (``"nan"``, ``"inf"``, ``"-inf"``) with ``value`` None, never a bare NaN.
+
+Beside the numbers, the words around them: :func:`plural`, and :func:`printable` for a
+user's names (class and file names) shown on a terminal.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "plural", "short", "sig",
-    "state",
+    "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "plural", "printable",
+    "short", "sig", "state",
 ]  # fmt: skip
 
 
@@ -73,6 +77,16 @@ def index(*ks: int, separated: bool = False) -> str:
 def plural(n: int, noun: str) -> str:
     """``"1 epoch"``, ``"3 epochs"``: a count and its noun, for messages."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def printable(text: object) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``, ``\\n``): a
+    class name or a file name holding an escape sequence reached the terminal raw (a label
+    ``\\x1b[31m`` coloured everything after it), and a newline broke a table's row."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
+        for c in str(text)
+    )
 
 
 @_non_finite_named

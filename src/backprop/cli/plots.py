@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formatting import plural
+from ..formatting import plural, printable
 from ..io.safetensors import write_atomic
 
 #: Every file :func:`plot_run` may write into a run folder.
@@ -145,8 +145,6 @@ def _missing_glyphs_in_one_line() -> Iterator[None]:
     escaped). Other warnings are shown as their own filters say, where they would have
     been."""
     import click
-
-    from .render import printable  # (render imports the run folder, which imports this)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=r"Glyph \d+ .* missing from font")

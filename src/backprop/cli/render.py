@@ -10,11 +10,10 @@ per-class table, with a pointer to ``--json`` for the full matrix), never trunca
 from __future__ import annotations
 
 import textwrap
-import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ..formatting import plural
+from ..formatting import plural, printable
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..training.progress import MAX_WIDTH
 from .run_folder import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
@@ -25,7 +24,6 @@ __all__ = [
     "fmt_metric",
     "labelled",
     "paragraph",
-    "printable",
     "report_tables",
     "run_header",
     "summary_table",
@@ -34,16 +32,6 @@ __all__ = [
 
 #: The widest line the commands print.
 WIDTH = MAX_WIDTH
-
-
-def printable(text: object) -> str:
-    """``text`` with its control characters written as escapes (``\\x1b``, ``\\n``): a
-    class name or a file name holding an escape sequence reached the terminal raw (a label
-    ``\\x1b[31m`` coloured everything after it), and a newline broke a table's row."""
-    return "".join(
-        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
-        for c in str(text)
-    )
 
 
 def labelled(label: str, text: str, width: int = WIDTH) -> str:

@@ -8,6 +8,7 @@ import click
 import numpy as np
 from rich.table import Table
 
+from ...formatting import printable
 from ...gradcheck import gradcheck as check_gradients
 from ..app import EXIT_FAILED, cli, make_console
 from ..config import build_model, given_options, load_data, resolve
@@ -19,7 +20,7 @@ from ..options import (
     device_options,
     model_options,
 )
-from ..render import paragraph, printable, titled
+from ..render import paragraph, titled
 
 __all__ = ["gradcheck"]
 

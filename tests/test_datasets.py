@@ -253,7 +253,7 @@ def test_a_backprop_data_that_names_no_folder_is_refused_whatever_the_cache_hold
     # it was searched past to the cache's MNIST, silently, when the cache held all four
     _fake_mnist(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist", n_train=3)
     monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "typo"))
-    with pytest.raises(DatasetError, match=r"^BACKPROP_DATA=.*typo names no folder"):
+    with pytest.raises(DatasetError, match=r"^BACKPROP_DATA=.*typo' names no folder"):
         load_dataset("mnist")
     _fake_mnist(tmp_path / "given", n_train=4)  # a data_dir that holds them: not consulted
     assert load_dataset("mnist", data_dir=tmp_path / "given").n_train == 4
@@ -319,7 +319,8 @@ def test_a_backprop_data_that_names_no_folder_is_said(tmp_path, monkeypatch, kin
         target.write_text("not a folder\n")
     monkeypatch.setenv("BACKPROP_DATA", str(target))
     what = "names no folder" if kind == "missing" else "is not a folder"
-    with pytest.raises(DatasetError, match=f"^BACKPROP_DATA={target} {what}; expected the folder"):
+    message = f"BACKPROP_DATA='{target}' {what}; expected the folder"
+    with pytest.raises(DatasetError, match="^" + re.escape(message)):
         load_dataset("mnist", download=False)
     # where the files are found elsewhere, a stale BACKPROP_DATA is no matter
     folder = tmp_path / "elsewhere"
@@ -329,6 +330,79 @@ def test_a_backprop_data_that_names_no_folder_is_said(tmp_path, monkeypatch, kin
         shape = (n, 28, 28) if key.endswith("images") else (n,)
         write_idx(folder / "mnist" / f"{f.name}.gz", np.zeros(shape, np.uint8))
     assert load_dataset("mnist", data_dir=folder, download=False).n_train == 5
+
+
+@pytest.mark.parametrize("value", ["{folder} ", " "])
+def test_a_backprop_data_with_whitespace_is_quoted(tmp_path, monkeypatch, value):
+    """'BACKPROP_DATA=/data names no folder' was said of '/data ', a folder that exists
+    (and 'BACKPROP_DATA= names no folder' of ' '): the space was not to be seen."""
+    _fake_mnist(tmp_path / "data" / "mnist")
+    env = value.format(folder=tmp_path / "data")
+    monkeypatch.setenv("BACKPROP_DATA", env)
+    message = f"BACKPROP_DATA={env!r} names no folder; expected the folder that holds mnist/"
+    with pytest.raises(DatasetError, match="^" + re.escape(message)):
+        load_dataset("mnist", download=False)
+
+
+def _deny_below(monkeypatch, folder: Path) -> None:
+    """Look-ups below ``folder`` fail as for a user who may not search it (mode 0700, owned
+    by another): root, as tests may run, passes any mode, so os.lstat is made to say so."""
+    real_lstat = os.lstat
+
+    def lstat(path, *args, **kwargs):
+        if os.fspath(path).startswith(os.fspath(folder) + os.sep):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+
+
+def test_an_unreadable_backprop_data_is_refused_not_searched_past(tmp_path, monkeypatch):
+    """A BACKPROP_DATA this user could not read was searched past to the cache's files
+    without a word (os.path.lexists says False for a file it may not look up), though a
+    mistyped one was already an error."""
+    _fake_mnist(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist", n_train=3)
+    locked = tmp_path / "locked"
+    _fake_mnist(locked / "mnist", n_train=5)
+    monkeypatch.setenv("BACKPROP_DATA", str(locked))
+    _deny_below(monkeypatch, locked)
+    message = (
+        f"BACKPROP_DATA='{locked}' cannot be read (Permission denied); "
+        "expected a folder this user can read"
+    )
+    with pytest.raises(DatasetError, match="^" + re.escape(message) + "$"):
+        load_dataset("mnist", download=False)
+    _fake_mnist(tmp_path / "given", n_train=4)  # a data_dir that holds them: not consulted
+    assert load_dataset("mnist", data_dir=tmp_path / "given").n_train == 4
+    # a --data-dir this user cannot read was searched past too
+    with pytest.raises(DatasetError, match=f"^data_dir {re.escape(str(locked))} cannot be read"):
+        load_dataset("mnist", data_dir=locked, download=False)
+
+
+def test_an_unreadable_mnist_folder_inside_backprop_data_is_named(tmp_path, monkeypatch):
+    _fake_mnist(Path(os.environ["XDG_CACHE_HOME"]) / "backprop" / "mnist", n_train=3)
+    _fake_mnist(tmp_path / "data" / "mnist", n_train=5)
+    monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "data"))
+    _deny_below(monkeypatch, tmp_path / "data" / "mnist")
+    message = (
+        f"BACKPROP_DATA='{tmp_path / 'data'}' cannot be read (Permission denied: "
+        f"{tmp_path / 'data' / 'mnist'}); expected a folder this user can read"
+    )
+    with pytest.raises(DatasetError, match="^" + re.escape(message) + "$"):
+        load_dataset("mnist", download=False)
+
+
+@pytest.mark.parametrize("value", ["cachex", "./cachex", "~/cachex", " ", ""])
+def test_a_relative_or_blank_xdg_cache_home_is_ignored(tmp_path, monkeypatch, value):
+    """XDG_CACHE_HOME=cachex wrote ./cachex/backprop/mnist1d/... into whatever folder a run
+    started in; the XDG Base Directory spec says a relative value is invalid, to be ignored."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    monkeypatch.chdir(tmp_path)
+    assert mnist_mod.cache_dir() == tmp_path / "home" / ".cache" / "backprop"
+    assert search_dirs()[-1] == tmp_path / "home" / ".cache" / "backprop"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # an absolute one is used
+    assert mnist_mod.cache_dir() == tmp_path / "xdg" / "backprop"
 
 
 @pytest.fixture

@@ -23,12 +23,14 @@ from __future__ import annotations
 import functools
 import os
 import stat
+import sys
 import threading
 from dataclasses import dataclass
 from typing import IO
 
 __all__ = [
     "LIMITS",
+    "MAX_LIMIT",
     "Limit",
     "check_limit",
     "check_memory",
@@ -64,7 +66,12 @@ class Limit:
         return "BACKPROP_MAX_" + self.name.upper()
 
     def value(self) -> int:
-        """The limit in force: the environment variable's value if set, else the default."""
+        """The limit in force: the environment variable's value if set, else the default.
+
+        At most :data:`MAX_LIMIT`: a limit is passed on as a size (``readline(cap + 1)``),
+        and 10**30 was "Python int too large to convert to C ssize_t" instead of a word
+        about the variable.
+        """
         text = os.environ.get(self.env, "").strip()
         if not text:
             return self.default
@@ -72,9 +79,16 @@ class Limit:
             value = int(text.replace("_", ""))
         except ValueError:
             value = 0
-        if value < 1:
-            raise ValueError(f"{self.env} is {text!r}; expected a positive integer")
+        if not 1 <= value <= MAX_LIMIT:
+            raise ValueError(
+                f"{self.env} is {text!r}; expected a positive integer up to {MAX_LIMIT}"
+            )
         return value
+
+
+#: The largest value a limit may be set to: what leaves room for ``cap + 1`` (and a sum of
+#: two sizes) in a C ``ssize_t``, 2**62 - 1 on a 64-bit machine; far past any file there is.
+MAX_LIMIT = sys.maxsize // 2
 
 
 _MiB = 1 << 20
@@ -261,8 +275,22 @@ def read_user_file(
         cap = limit(limit_name)
         check_limit(limit_name, size, f"{kind} {path} is", error)
         try:
-            data = f.read(cap + 1)
+            data = _read_at_most(f, cap + 1, size)
         except OSError as e:
             raise error(f"cannot read {kind} {path}: {e.strerror or e}") from None
     check_limit(limit_name, len(data), f"{kind} {path} grew while being read to", error)
     return data
+
+
+def _read_at_most(f: IO[bytes], n: int, size: int) -> bytes:
+    """At most ``n`` bytes of ``f``, read in pieces as large as the file said it was (at
+    least 64 KiB): ``f.read(n)`` allocates ``n`` bytes before it reads one, and a limit
+    raised to 10**12 made a 2-byte config "not enough memory". A file that grows while
+    it is read is read on, still only up to ``n``."""
+    piece = max(size + 1, 1 << 16)
+    chunks: list[bytes] = []
+    got = 0
+    while got < n and (chunk := f.read(min(piece, n - got))):
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)  # (one piece is returned as it is, not copied)

@@ -18,6 +18,7 @@ Without network the error says so in one line and names the folder to put the fi
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -89,26 +90,40 @@ MIRRORS: tuple[str, ...] = (
 
 
 def cache_dir() -> Path:
-    """The per-user cache: ``$XDG_CACHE_HOME/backprop``, else ``~/.cache/backprop``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """The per-user cache: ``$XDG_CACHE_HOME/backprop``, else ``~/.cache/backprop``.
+
+    An ``XDG_CACHE_HOME`` that is not an absolute path is ignored, as the XDG Base
+    Directory spec says (a relative one put the cache in whatever folder a run started in,
+    ``./cachex/backprop/mnist1d/``); one of only whitespace counts as unset.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not (base.strip() and os.path.isabs(base)):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "backprop"
 
 
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for MNIST files, in order (see the module docstring)."""
-    roots: list[Path] = []
+    return [d for d, _, _ in _search_plan(data_dir)]
+
+
+def _search_plan(data_dir: str | os.PathLike | None) -> list[tuple[Path, Path, str]]:
+    """:func:`search_dirs` with, for each folder, its root and what named that root in a
+    message (``"BACKPROP_DATA='/data'"``, ``"data_dir /data"`` or the cache's path)."""
+    roots: list[tuple[Path, str]] = []
     if data_dir is not None:
-        roots.append(Path(data_dir))
+        roots.append((Path(data_dir), f"data_dir {os.fspath(data_dir)}"))
     env = os.environ.get("BACKPROP_DATA")
     if env:
-        roots.append(Path(env))
-    roots.append(cache_dir())
-    dirs: list[Path] = []
-    for root in roots:
+        roots.append((Path(env), f"BACKPROP_DATA={env!r}"))
+    cache = cache_dir()
+    roots.append((cache, str(cache)))
+    plan: list[tuple[Path, Path, str]] = []
+    for root, origin in roots:
         for d in (root / "mnist", root):
-            if d not in dirs:
-                dirs.append(d)
-    return dirs
+            if all(d != seen for seen, _, _ in plan):
+                plan.append((d, root, origin))
+    return plan
 
 
 def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path | None]:
@@ -122,14 +137,24 @@ def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Pat
     DatasetError
         That folder lacks some of the files and is not the cache's (where they are
         downloaded): each file taken from the first folder that had it made one run of a
-        folder's images and the cache's labels.
+        folder's images and the cache's labels. Or a folder searched cannot be read: an
+        unreadable ``BACKPROP_DATA`` was searched past on to the cache's files, silently.
     """
     cache = cache_dir() / "mnist"
-    for d in search_dirs(data_dir):
+    for d, root, origin in _search_plan(data_dir):
         found: dict[str, Path | None] = {}
-        for key, f in MNIST_FILES.items():
-            paths = (d / n for n in (f.name + ".gz", f.name))
-            found[key] = next((p for p in paths if os.path.lexists(p)), None)
+        try:
+            for key, f in MNIST_FILES.items():
+                paths = (d / n for n in (f.name + ".gz", f.name))
+                found[key] = next((p for p in paths if _present(p)), None)
+        except OSError as e:
+            reason = e.strerror or str(e)
+            with contextlib.suppress(OSError):  # (raised again where the root is the one)
+                if d != root and _present(d):  # the root can be searched, its mnist/ not
+                    reason += f": {d}"
+            raise DatasetError(
+                f"{origin} cannot be read ({reason}); expected a folder this user can read"
+            ) from None
         held = [k for k, p in found.items() if p is not None]
         if not held:
             continue
@@ -141,6 +166,17 @@ def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Pat
             )
         return found
     return dict.fromkeys(MNIST_FILES)
+
+
+def _present(p: Path) -> bool:
+    """Whether there is something at ``p`` (a link counts, broken or not). A folder on the
+    way that this user may not search raises OSError: ``os.path.lexists`` said False for
+    it, so a root-only BACKPROP_DATA was searched past on to the cache."""
+    try:
+        os.lstat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
 
 
 def _require_published(path: Path, key: str) -> None:
@@ -306,8 +342,8 @@ def load_mnist_arrays(
     if env and not from_data_dir and not os.path.isdir(env):
         # as data_dir: a mistyped BACKPROP_DATA is an error, not a way on to the cache
         what = "is not a folder" if os.path.exists(env) else "names no folder"
-        raise DatasetError(
-            f"BACKPROP_DATA={env} {what}; expected the folder that holds mnist/ (or unset it)"
+        raise DatasetError(  # (quoted: "/data " named no folder, and read as "/data")
+            f"BACKPROP_DATA={env!r} {what}; expected the folder that holds mnist/ (or unset it)"
         )
     if missing:
         names = ", ".join(MNIST_FILES[k].name + ".gz" for k in missing)

@@ -1,0 +1,70 @@
+"""The ``BACKPROP_MAX_*`` variables: a limit is a ceiling, never an allocation.
+
+Raising a limit far past any file made small files fail to read: ``f.read(cap + 1)``
+allocated the limit before reading a byte ("not enough memory" at 10**12), and values past
+a C ``ssize_t`` were "cannot fit 'int' into an index-sized integer" or "Python int too large
+to convert to C ssize_t" instead of a word about the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import pytest
+
+from backprop._limits import limit, read_user_file
+from backprop.datasets import load_dataset
+
+#: The largest value a limit may be set to: room for ``cap + 1`` in a C ``ssize_t``.
+MAX_LIMIT = sys.maxsize // 2
+
+
+@pytest.mark.parametrize("value", [10**12, MAX_LIMIT])
+def test_a_small_file_reads_whatever_the_limit(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("BACKPROP_MAX_CONFIG_BYTES", str(value))
+    path = tmp_path / "c.json"
+    path.write_bytes(b'{"epochs": 2}\n')
+    assert read_user_file(path, "config file", "config_bytes") == b'{"epochs": 2}\n'
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    assert read_user_file(empty, "config file", "config_bytes") == b""
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/self/status"), reason="Linux's /proc")
+def test_a_file_longer_than_its_stated_size_is_read_on_up_to_the_limit(monkeypatch):
+    """A file may hold more than fstat says (/proc's say 0 bytes; a file being written
+    grows): the read goes on past the stated size, and stops one byte past the limit."""
+    data = read_user_file("/proc/self/status", "status file", "config_bytes")
+    assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
+    monkeypatch.setenv("BACKPROP_MAX_CONFIG_BYTES", "10")
+    with pytest.raises(ValueError, match=r"grew while being read to 11 bytes; the limit is 10 "):
+        read_user_file("/proc/self/status", "status file", "config_bytes")
+
+
+@pytest.mark.parametrize(
+    "text", [str(10**30), str(2**63 - 2), str(MAX_LIMIT + 1), "0", "-5", "lots", "1e12"]
+)
+def test_a_limit_outside_its_range_is_named_with_the_range(monkeypatch, text):
+    monkeypatch.setenv("BACKPROP_MAX_CONFIG_BYTES", text)
+    with pytest.raises(ValueError) as info:
+        limit("config_bytes")
+    assert str(info.value) == (
+        f"BACKPROP_MAX_CONFIG_BYTES is {text!r}; expected a positive integer up to {MAX_LIMIT}"
+    )
+    monkeypatch.setenv("BACKPROP_MAX_CONFIG_BYTES", f" {MAX_LIMIT} ")  # the top is allowed
+    assert limit("config_bytes") == MAX_LIMIT
+
+
+def test_a_csv_line_limit_past_the_range_is_named_and_any_in_it_reads(tmp_path, monkeypatch):
+    """``readline(cap + 1)`` at 10**30 was "Python int too large to convert to C ssize_t"."""
+    path = tmp_path / "iris.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    monkeypatch.setenv("BACKPROP_MAX_CSV_LINE_CHARS", str(10**30))
+    message = f"BACKPROP_MAX_CSV_LINE_CHARS is '{10**30}'; expected a positive integer up to "
+    with pytest.raises(ValueError, match="^" + re.escape(message) + f"{MAX_LIMIT}$"):
+        load_dataset(path, target="y", seed=0)
+    monkeypatch.setenv("BACKPROP_MAX_CSV_LINE_CHARS", str(MAX_LIMIT))
+    ds = load_dataset(path, target="y", seed=0)
+    assert ds.n_train + ds.n_test == 20

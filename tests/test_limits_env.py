@@ -32,6 +32,21 @@ def test_a_small_file_reads_whatever_the_limit(tmp_path, monkeypatch, value):
     assert read_user_file(empty, "config file", "config_bytes") == b""
 
 
+def test_a_download_reads_whatever_the_limit(tmp_path, monkeypatch):
+    # response.read(cap + 1) allocated the limit before reading a byte: a limit raised to
+    # 10**12 made every download "not enough memory"; past it, nothing more is read
+    from backprop.datasets import DatasetError
+    from backprop.datasets.mnist import fetch_url
+
+    path = tmp_path / "file.gz"
+    path.write_bytes(b"x" * 1000)
+    monkeypatch.setenv("BACKPROP_MAX_DOWNLOAD_BYTES", str(10**12))
+    assert fetch_url(path.as_uri()) == b"x" * 1000
+    monkeypatch.setenv("BACKPROP_MAX_DOWNLOAD_BYTES", "999")
+    with pytest.raises(DatasetError, match="the download is more than"):
+        fetch_url(path.as_uri())
+
+
 @pytest.mark.skipif(not os.path.isfile("/proc/self/status"), reason="Linux's /proc")
 def test_a_file_longer_than_its_stated_size_is_read_on_up_to_the_limit(monkeypatch):
     """A file may hold more than fstat says (/proc's say 0 bytes; a file being written

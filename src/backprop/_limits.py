@@ -39,6 +39,7 @@ __all__ = [
     "memory_limit",
     "new_file_mode",
     "open_regular",
+    "read_at_most",
     "read_user_file",
 ]
 
@@ -275,14 +276,14 @@ def read_user_file(
         cap = limit(limit_name)
         check_limit(limit_name, size, f"{kind} {path} is", error)
         try:
-            data = _read_at_most(f, cap + 1, size)
+            data = read_at_most(f, cap + 1, size)
         except OSError as e:
             raise error(f"cannot read {kind} {path}: {e.strerror or e}") from None
     check_limit(limit_name, len(data), f"{kind} {path} grew while being read to", error)
     return data
 
 
-def _read_at_most(f: IO[bytes], n: int, size: int) -> bytes:
+def read_at_most(f: IO[bytes], n: int, size: int) -> bytes:
     """At most ``n`` bytes of ``f``, read in pieces as large as the file said it was (at
     least 64 KiB): ``f.read(n)`` allocates ``n`` bytes before it reads one, and a limit
     raised to 10**12 made a 2-byte config "not enough memory". A file that grows while

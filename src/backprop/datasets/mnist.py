@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._limits import check_limit, limit, new_file_mode
+from .._limits import check_limit, limit, new_file_mode, read_at_most
 from ._base import DatasetError
 from .idx import decompress_gzip, read_idx, read_idx_bytes
 
@@ -214,7 +214,9 @@ def fetch_url(url: str, timeout: float = 60.0) -> bytes:
     """
     cap = limit("download_bytes")
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        body = response.read(cap + 1)
+        stated = response.headers.get("Content-Length", "")  # (read(cap + 1) allocated
+        size = int(stated) if stated.isdigit() else 0  # the limit before reading a byte)
+        body = read_at_most(response, cap + 1, min(size, cap))
     check_limit("download_bytes", len(body), f"{url}: the download is more than", DatasetError)
     return body
 

@@ -487,6 +487,58 @@ def test_closing_a_session_stops_its_replay():
     assert failed and "the run's replay was stopped: its session was closed" in str(failed[0])
 
 
+def test_training_whose_page_is_gone_pauses(monkeypatch):
+    # a tab closed while training ran trained on for ever: 44% of a core for eight sessions
+    from backprop.playground import session as session_module
+
+    monkeypatch.setattr(session_module, "ABANDONED_S", 0.5)
+    s = Session("t")
+    s.command({"op": "train.setup", "setup": SMALL})
+    s.command({"op": "train.play"})
+    for _ in range(20):  # an open page: it asks for frames, and training goes on
+        seq, _ = s.latest()
+        s.frame_after(seq, 0.05)
+        time.sleep(0.05)
+    assert s.running
+    deadline = time.monotonic() + 10  # then nothing more
+    while s.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not s.running and not s._worker.is_alive()
+    steps = s.run.steps
+    time.sleep(0.3)
+    assert s.run.steps == steps and json.loads(s.latest()[1])["running"] is False
+    s.command({"op": "train.play"})  # the page is back: Play goes on from there
+    assert s.running
+    s.close()
+
+
+def test_a_replay_whose_client_is_gone_stops():
+    # a setup's replay ran in its request's thread for 13 minutes after the tab was closed
+    import socket
+
+    srv = make_server("127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        before = threading.active_count()
+        body = json.dumps({"setup": {"mode": "train", **SMALL, "batch_size": 1,
+                                     "trail": [[1, 2_000_000]]}}).encode()  # fmt: skip
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as conn:
+            conn.sendall(
+                f"POST /api/session?token={srv.token} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            time.sleep(0.5)
+        assert threading.active_count() > before  # the replay runs in its request's thread
+        deadline = time.monotonic() + 10
+        while threading.active_count() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() == before
+    finally:
+        srv.stop()
+        srv.server_close()
+
+
 def test_the_step_export_of_an_overflowing_step_says_so():
     # step.json of a step whose numbers overflow was a 500 and a traceback (JSON has no inf)
     s = Session("t")

@@ -333,7 +333,9 @@ class TrainRun:
         for rows, count in s["trail"]:
             for _ in range(count):
                 if stopped():
-                    raise SetupError("the run's replay was stopped: its session was closed")
+                    raise SetupError(
+                        "the run's replay was stopped: its session was closed, or its page is gone"
+                    )
                 self.step(rows)
                 if self.diverged:
                     break

@@ -629,7 +629,7 @@ def test_a_failing_command_is_an_error_on_the_page_not_a_stopped_server(server, 
     r, body = request(server, "POST", f"/api/session?token={t}", b"{}")
     sid = json.loads(body)["session"]
 
-    def fail(self, msg):
+    def fail(self, msg, client_gone=None):
         raise ValueError("Out of range float values\nare not JSON compliant")
 
     monkeypatch.setattr(Session, "command", fail)

@@ -786,6 +786,13 @@ def test_standard_output_that_fails_is_named_and_the_run_folder_is_released(tmp_
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr == "Error: cannot write standard output: No space left on device\n"
     assert not (tmp_path / "new").exists() and list(mine.iterdir()) == []
+    # the folders made on the way go too: --out deep/er/run, and a first run's runs/
+    for args in (["--out", "deep/er/run"], []):
+        with open("/dev/full", "w") as full:
+            proc = _backprop(["train", "--dataset", "moons", "--epochs", "2", *args], tmp_path,
+                             capture_output=False, stdout=full, stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "runs").exists()
     proc = _backprop(["train", "--dataset", "moons", "--epochs", "2", "--out", str(mine),
                       "--no-progress", "--no-plots"], tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr

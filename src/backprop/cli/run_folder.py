@@ -21,6 +21,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,14 @@ __all__ = [
     "MODEL_FILE",
     "SUMMARY_FILE",
     "RUN_FILES",
+    "RUNS_DIR",
     "checkpoint_callback",
     "claim_run_dir",
     "holds_run",
     "json_text",
     "lock_run_dir",
     "make_run_dir",
+    "missing_folders",
     "read_summary",
     "release_unused_claim",
     "write_config",
@@ -115,7 +118,7 @@ def make_run_dir(
             raise _already_holds_a_run(out)
         return out
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{Path(dataset_name).stem}"
+    base = RUNS_DIR / f"{stamp}-{Path(dataset_name).stem}"
     candidate, k = base, 2
     while True:
         if not (candidate.exists() and holds_run(candidate)):
@@ -124,12 +127,22 @@ def make_run_dir(
         candidate, k = base.with_name(f"{base.name}-{k}"), k + 1
 
 
+#: Where runs go without --out: ``runs/<timestamp>-<dataset>``.
+RUNS_DIR = Path("runs")
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and the folders on its way that do not exist (yet), deepest first: the
+    ones that making it makes."""
+    return [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
+
+
 def _make_and_claim(folder: Path, config_text: str, out_given: bool) -> bool:
     """:func:`_mkdir`, then :func:`claim_run_dir`. A claim that fails (disk full writing
     ``config.toml``, Ctrl-C) removes the folders this call created, while they are empty:
     :func:`release_unused_claim` is registered only once :func:`make_run_dir` returns, so
     the new run folder (and a ``runs/`` made for it) stayed behind, empty."""
-    created = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]  # deepest first
+    created = missing_folders(folder)
     _mkdir(folder, out_given)
     try:
         return claim_run_dir(folder, config_text)
@@ -182,19 +195,20 @@ def claim_run_dir(folder: Path, config_text: str) -> bool:
     return True
 
 
-def release_unused_claim(folder: Path, config_text: str, created: bool) -> None:
+def release_unused_claim(folder: Path, config_text: str, created: Sequence[Path]) -> None:
     """Undo :func:`claim_run_dir` for a run that saved nothing (it failed or was stopped
     before its first checkpoint): its ``config.toml`` alone blocked the same ``--out`` ever
     after ('holds a run that has no checkpoint to resume from'). Only when ``config.toml``
-    (still holding ``config_text``) is all the folder holds; the folder goes too when this
-    run ``created`` it."""
+    (still holding ``config_text``) is all the folder holds; the folders this run
+    ``created`` go too while empty, deepest first (the folder, and ``deep/er`` of ``--out
+    deep/er/run`` or a new ``runs/``: those stayed, empty, after a Ctrl-C)."""
     config = folder / CONFIG_FILE
     with contextlib.suppress(OSError, UnicodeDecodeError):
         if os.listdir(folder) != [CONFIG_FILE] or config.read_text("utf-8") != config_text:
             return
         config.unlink()
-        if created:
-            folder.rmdir()
+        for made in created:
+            made.rmdir()  # (not empty: another run's now; it and those above it are kept)
 
 
 class _RunLock:

@@ -67,10 +67,12 @@ from ..run_folder import (
     CONFIG_FILE,
     HISTORY_FILE,
     MODEL_FILE,
+    RUNS_DIR,
     SUMMARY_FILE,
     checkpoint_callback,
     lock_run_dir,
     make_run_dir,
+    missing_folders,
     read_summary,
     release_unused_claim,
     run_config,
@@ -256,11 +258,11 @@ def train(**options: Any) -> int:
 
     def claim() -> Path:
         out, config_text = options["out"], config_to_toml(cfg)
-        existed = out is not None and out.is_dir()
+        new = missing_folders(RUNS_DIR if out is None else out)
         run_dir = make_run_dir(out, data.name, config_text, options["plots"])
         ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
         # (run before the lock's release: close callbacks run last-registered first)
-        created = not existed
+        created = [p for p in (run_dir, *run_dir.parents) if p in new or p == run_dir != out]
         ctx.call_on_close(lambda: release_unused_claim(run_dir, config_text, created))
         return run_dir
 

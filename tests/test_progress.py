@@ -41,10 +41,11 @@ def _too_wide_or_cut(text: str) -> list[str]:
 # ------------------------------------------------------------------- not a terminal
 def test_piped_five_epoch_run_prints_one_line_per_epoch(tmp_path):
     """The acceptance run: `backprop train --epochs 5 | cat` in a real process."""
-    p = subprocess.run(
-        [sys.executable, "-m", "backprop", "train", "--epochs", "5", "--out",
-         str(tmp_path / "run"), "--no-plots"],
-        capture_output=True, text=True, timeout=120,
+    p = subprocess.run(  # (--out relative: a path longer than a line is printed whole, and
+        # a long TMPDIR made its 'Saved in' line wider than 80 columns)
+        [sys.executable, "-m", "backprop", "train", "--epochs", "5", "--out", "run",
+         "--no-plots"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={**os.environ, "COLUMNS": "200"},  # a wide COLUMNS must not widen the lines
     )  # fmt: skip
     assert p.returncode == 0, p.stderr

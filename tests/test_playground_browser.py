@@ -57,9 +57,14 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
+    # a home of its own: chromium wrote ~/.config/chromium and ~/.cache/dconf of the user
+    # running the suite
+    home = tmp_path_factory.mktemp("chromium-home")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=ARGS, env={**os.environ, "HOME": str(home)}
+        )
         yield b
         b.close()
 

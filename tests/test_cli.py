@@ -1180,6 +1180,27 @@ def test_task_and_features_are_options_and_the_header_says_the_task(run_cli, in_
     assert rc == 2 and "expected column names separated by commas" in err, err
 
 
+def test_a_run_config_from_before_an_option_reruns_as_it_ran(run_cli, in_tmp):
+    # a run's config.toml written before bias_init, early stopping and target scaling existed
+    # trained another run under --config, silently (its --resume read them as it ran); a
+    # file of one's own, without the header train writes, takes today's defaults
+    keys = 'dataset = "moons"\nlayers = [2, 8, 2]\nepochs = 2\n'
+    header = ("# backprop train: the fully resolved configuration of this run.\n"
+              "# Re-run it with: backprop train --config config.toml --out NEW_DIR\n")  # fmt: skip
+    Path("old.toml").write_text(header + keys)
+    Path("mine.toml").write_text(keys)
+    written = {}
+    for name in ("old", "mine"):
+        rc, _, err = run_cli("train", "--config", f"{name}.toml", "--out", name, "--no-progress",
+                             "--no-plots")  # fmt: skip
+        assert rc == 0, err
+        written[name] = (in_tmp / name / "config.toml").read_text()
+    for key, legacy in (("bias_init", '"zeros"'), ("early_stopping", "0"),
+                        ("monitor_mode", '"min"')):  # fmt: skip
+        assert f"\n{key} = {legacy}\n" in written["old"], key
+        assert f"\n{key} = {legacy}\n" not in written["mine"], key
+
+
 def test_a_run_from_before_the_missing_label_rule_resumes_and_predicts(
     run_cli, in_tmp, monkeypatch
 ):

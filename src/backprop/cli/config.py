@@ -37,6 +37,7 @@ __all__ = [
     "DATASET_RECIPES",
     "DEFAULT_LR",
     "LEGACY_CONFIG",
+    "RUN_CONFIG_HEADER",
     "Recipe",
     "build_model",
     "backend_errors",
@@ -54,6 +55,7 @@ __all__ = [
     "read_config",
     "recipe_for",
     "resolve",
+    "run_config_values",
     "validation_split",
 ]
 
@@ -183,6 +185,22 @@ def recipe_for(data: Any) -> Recipe:
     return CSV_MANY_CLASSES if data.n_classes > TABLE_CLASSES else CSV_CLASSIFICATION
 
 
+#: How every config.toml that ``backprop train`` wrote begins (its header comment).
+RUN_CONFIG_HEADER = b"# backprop train:"
+
+
+def run_config_values(path: Path) -> dict[str, Any]:
+    """The options of a config file; in one a run wrote (its header says so) an option left
+    out means what :data:`LEGACY_CONFIG` says, as it did when the run was made: a run's file
+    from before those options existed, given to --config, trained another run, silently
+    (early stopping on, biases drawn, targets scaled: test MSE 1,059 became 1.5e15). A file
+    of one's own takes today's defaults for what it leaves out."""
+    values = read_config(path)
+    if read_user_file(path, "config file", "config_bytes", UserError).startswith(RUN_CONFIG_HEADER):
+        values = {**LEGACY_CONFIG, **values}
+    return values
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """Options from a TOML (Python 3.11+: tomllib) or JSON file, converted and checked by the
     same types as the command-line options.
@@ -288,7 +306,7 @@ def _has_kind(value: Any, kind: str) -> bool:
 
 def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
     """The options the user chose: the config file's, overridden by the command line's."""
-    values = read_config(config_path) if config_path is not None else {}
+    values = run_config_values(config_path) if config_path is not None else {}
     for name, value in ctx.params.items():
         if name in CONFIG_KEYS and ctx.get_parameter_source(name) not in (
             None,

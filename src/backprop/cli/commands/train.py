@@ -40,7 +40,6 @@ from ..app import (
     silence_stdout,
 )
 from ..config import (
-    LEGACY_CONFIG,
     backend_errors,
     build_model,
     build_optimizer,
@@ -50,6 +49,7 @@ from ..config import (
     load_data,
     read_config,
     resolve,
+    run_config_values,
     validation_split,
 )
 from ..handles import models_task
@@ -298,8 +298,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
             "its run stopped before its first checkpoint; start it again with another --out"
         )
     _on_the_main_process(lambda: ctx.call_on_close(lock_run_dir(run_dir).release))  # to the end
-    # a config.toml from before an option existed meant what LEGACY_CONFIG says
-    values = {**LEGACY_CONFIG, **read_config(run_dir / CONFIG_FILE)}
+    values = run_config_values(run_dir / CONFIG_FILE)  # (LEGACY_CONFIG for an older run's)
     run_epochs = values.get("epochs")
     for key in ("epochs", "backend", "device"):
         if options.get(key) is not None:

@@ -487,6 +487,19 @@ def test_closing_a_session_stops_its_replay():
     assert failed and "the run's replay was stopped: its session was closed" in str(failed[0])
 
 
+def test_the_pages_own_setup_json_opens():
+    # its "initial_weights" (for the reader) was refused as an unknown setup key
+    s = Session("t")
+    s.command({"op": "train.setup", "setup": {**SMALL, "seed": 3}})
+    s.command({"op": "train.step", "unit": "batch"})
+    _, _, exported = s.export("setup.json")
+    again = Session("u")
+    again.command({"op": "setup", "setup": json.loads(exported)})
+    for k, v in s.run.model.state_dict().items():
+        np.testing.assert_array_equal(again.run.model.state_dict()[k], v)
+    assert again.run.initial_weights() == json.loads(exported)["initial_weights"]
+
+
 def test_training_whose_page_is_gone_pauses(monkeypatch):
     # a tab closed while training ran trained on for ever: 44% of a core for eight sessions
     from backprop.playground import session as session_module

@@ -278,6 +278,9 @@ class Session:
             raise CommandError('a setup is a JSON object with "mode": "tutorial" or "train"')
         rest = {k: v for k, v in setup.items() if k != "mode"}
         if setup["mode"] == "train":
+            # setup.json lists the run's initial weights for the reader; its seed draws them
+            # again (the export's own key was refused as unknown: the file did not open)
+            rest.pop("initial_weights", None)
             self._set_up(rest, client_gone)
             return
         self.mode = "tutorial"

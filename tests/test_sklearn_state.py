@@ -157,6 +157,38 @@ def test_a_failed_continuation_puts_back_weights_and_optimizer(how):
     assert state(a) == state(b)
 
 
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_the_loss_curve_grows_in_place_and_a_failed_fit_cuts_it_back(how, monkeypatch):
+    # each call copied the curve and took its min: a stream of partial_fit calls was
+    # quadratic (60,000 calls: 4.6 ms each, against 2.3 ms for the first); MLPClassifier
+    # appends in place
+    est = BackpropClassifier(warm_start=how == "warm_start", max_iter=2, **SMALL)
+
+    def go_on():
+        with quiet():
+            if how == "partial_fit":
+                return est.partial_fit(X, Y3, classes=[0, 1, 2])
+            return est.fit(X, Y3)
+
+    go_on()
+    curve = est.loss_curve_
+    for _ in range(3):
+        go_on()
+    assert est.loss_curve_ is curve and len(curve) == (4 if how == "partial_fit" else 8)
+    assert est.best_loss_ == min(curve) and est.loss_ == curve[-1]
+    before = state(est)
+    record = type(est)._record
+
+    def record_then_fail(self, *args, **kwargs):
+        record(self, *args, **kwargs)
+        raise KeyboardInterrupt  # after the curve grew
+
+    monkeypatch.setattr(type(est), "_record", record_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        go_on()
+    assert state(est) == before and est.loss_curve_ is curve
+
+
 # ------------------------------------------------------------- 2. divergence in the first epoch
 DIVERGING_FIRST_EPOCH = {
     "regressor, y * 1e200": (BackpropRegressor, {}, X, YR * 1e200),

@@ -246,6 +246,9 @@ class _FittedState:
         self.optimizer = copy.deepcopy(self.attributes.get("_optimizer")) if in_place else None
         rng = self.attributes.get("_shuffle_rng") if in_place else None
         self.shuffle = None if rng is None else rng.bit_generator.state
+        # loss_curve_ grows in place under partial_fit and warm_start (a copy a call made a
+        # stream of calls quadratic): its length now is what a failed fit cuts it back to
+        self.curve_length = len(self.attributes.get("loss_curve_") or ())
         self.discarded = False
 
     @property
@@ -273,6 +276,9 @@ class _FittedState:
             attributes["_optimizer"] = self.optimizer
         if self.shuffle is not None:
             attributes["_shuffle_rng"].bit_generator.state = self.shuffle
+        curve = attributes.get("loss_curve_")
+        if curve is not None:
+            del curve[self.curve_length :]
 
 
 # ------------------------------------------------------------------------ the base class
@@ -681,11 +687,19 @@ class _BackpropMLP(BaseEstimator):
         best_validation_score: float | None,
     ) -> None:
         """The fitted attributes of the epochs trained (at least one)."""
-        self.loss_curve_ = [*self.loss_curve_, *losses]
+        # in place, as MLPClassifier's: a new list and a min over it each call made 60,000
+        # partial_fit calls take twice as long each as the first (4.6 ms against 2.3 ms)
+        best = self.best_loss_ if incremental and self.loss_curve_ else None
+        self.loss_curve_.extend(losses)
         self.n_iter_ = self.n_iter_ + len(losses) if incremental else len(losses)
         self.loss_ = self.loss_curve_[-1]
         # scikit-learn's: None under early stopping, where the validation score is watched
-        self.best_loss_ = None if validation_scores is not None else min(self.loss_curve_)
+        if validation_scores is not None:
+            self.best_loss_ = None
+        elif best is not None:
+            self.best_loss_ = min(best, *losses)
+        else:
+            self.best_loss_ = min(self.loss_curve_)
         self.validation_scores_ = validation_scores
         self.best_validation_score_ = best_validation_score
 

@@ -242,6 +242,29 @@ def test_help_fits_80_columns_and_cuts_nothing(run_cli, monkeypatch, args):
     assert not _too_wide_or_cut(out), _too_wide_or_cut(out)
 
 
+@pytest.mark.parametrize("k, shown", [(3, True), (12, True), (22, False), (23, False),
+                                      (300, False)])  # fmt: skip
+def test_a_confusion_matrix_too_wide_for_80_columns_points_to_json(k, shown):
+    # 22 classes pass the quick width bound (3 cells a column) and are measured; 23 and
+    # more are not built at all (300 took 2.1 s to be measured)
+    from backprop.cli.render import report_tables
+
+    names = [f"{i:02d}" for i in range(k)]
+    report = {"dataset": "d", "split": "test", "n_samples": 10 * k, "accuracy": 0.5,
+              "macro_precision": 0.5, "macro_recall": 0.5, "macro_f1": 0.5,
+              "per_class": [{"class": n, "precision": 0.5, "recall": 0.5, "f1": 0.5,
+                             "support": 10} for n in names],
+              "confusion_matrix": [[10 * (i == j) for j in range(k)]
+                                   for i in range(k)]}  # fmt: skip
+    buffer = io.StringIO()
+    Console(file=buffer, width=80).print(report_tables(report, True))
+    out = buffer.getvalue()
+    assert not _too_wide_or_cut(out), _too_wide_or_cut(out)
+    assert ("Confusion matrix (rows: true class" in out) is shown
+    assert (f"matrix: {k} x {k}, wider than 80 columns; evaluate --json prints it" in
+            " ".join(out.split())) is not shown  # fmt: skip
+
+
 def test_mnist_evaluation_is_whole_and_narrow_when_piped(run_cli, tmp_path, monkeypatch):
     """A 10-class confusion matrix and the per-class table within 80 columns, no cell cut."""
     data = Path(os.environ.get("BACKPROP_DATA", "/nonexistent")) / "mnist"

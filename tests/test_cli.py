@@ -1195,10 +1195,22 @@ def test_a_run_config_from_before_an_option_reruns_as_it_ran(run_cli, in_tmp):
                              "--no-plots")  # fmt: skip
         assert rc == 0, err
         written[name] = (in_tmp / name / "config.toml").read_text()
-    for key, legacy in (("bias_init", '"zeros"'), ("early_stopping", "0"),
-                        ("monitor_mode", '"min"')):  # fmt: skip
+    for key, legacy in (("bias_init", '"zeros"'), ("early_stopping", "0")):
         assert f"\n{key} = {legacy}\n" in written["old"], key
         assert f"\n{key} = {legacy}\n" not in written["mine"], key
+    # a run's file of today, edited to leave an option out, takes today's default (as its
+    # header says), and a monitor given over an old file is maximised where it is accuracy
+    today = written["mine"].replace("\nearly_stopping = ", "\n# early_stopping = ")
+    Path("edited.toml").write_text(today)
+    rc, _, err = run_cli("train", "--config", "edited.toml", "--out", "edited", "--no-progress",
+                         "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    assert (in_tmp / "edited/config.toml").read_text() == written["mine"]
+    rc, _, err = run_cli("train", "--config", "old.toml", "--out", "acc", "--early-stopping",
+                         "3", "--monitor", "val_accuracy", "--no-progress",
+                         "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    assert '\nmonitor_mode = "auto"\n' in (in_tmp / "acc/config.toml").read_text()
 
 
 def test_a_run_from_before_the_missing_label_rule_resumes_and_predicts(

@@ -793,6 +793,14 @@ def test_standard_output_that_fails_is_named_and_the_run_folder_is_released(tmp_
                              capture_output=False, stdout=full, stderr=subprocess.PIPE)  # fmt: skip
         assert proc.returncode == 2, proc.stderr
     assert not (tmp_path / "deep").exists() and not (tmp_path / "runs").exists()
+    # and only those: the user's own empty results/ named through a folder that was not
+    # there (typo/../results) was counted as made, and removed
+    (tmp_path / "results").mkdir()
+    with open("/dev/full", "w") as full:
+        proc = _backprop(["train", "--epochs", "2", "--out", "typo/../results/run1"], tmp_path,
+                         capture_output=False, stdout=full, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert (tmp_path / "results").is_dir() and list((tmp_path / "results").iterdir()) == []
     proc = _backprop(["train", "--dataset", "moons", "--epochs", "2", "--out", str(mine),
                       "--no-progress", "--no-plots"], tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -43,8 +43,42 @@ def test_a_download_reads_whatever_the_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKPROP_MAX_DOWNLOAD_BYTES", str(10**12))
     assert fetch_url(path.as_uri()) == b"x" * 1000
     monkeypatch.setenv("BACKPROP_MAX_DOWNLOAD_BYTES", "999")
-    with pytest.raises(DatasetError, match="the download is more than"):
+    with pytest.raises(DatasetError, match="the download is 1000 bytes; the limit is 999"):
         fetch_url(path.as_uri())
+
+
+def test_a_download_past_its_stated_limit_is_refused_before_reading(monkeypatch):
+    # a Content-Length of 10**9 on a 1,000-byte body allocated 954 MiB (a piece of the size
+    # the server stated), and 10**12 was a MemoryError; a body without one reads in pieces
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from backprop.datasets import DatasetError
+    from backprop.datasets.mnist import fetch_url
+
+    class Lying(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            if self.path == "/stated":
+                self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Lying)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("BACKPROP_MAX_DOWNLOAD_BYTES", str(10**13))
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert fetch_url(url + "/unstated") == b"x" * 1000
+        monkeypatch.setenv("BACKPROP_MAX_DOWNLOAD_BYTES", str(10**6))
+        with pytest.raises(DatasetError, match=r"/stated: the download is 1000000000000 bytes"):
+            fetch_url(url + "/stated")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.skipif(not os.path.isfile("/proc/self/status"), reason="Linux's /proc")

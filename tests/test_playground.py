@@ -498,6 +498,13 @@ def test_the_pages_own_setup_json_opens():
     for k, v in s.run.model.state_dict().items():
         np.testing.assert_array_equal(again.run.model.state_dict()[k], v)
     assert again.run.initial_weights() == json.loads(exported)["initial_weights"]
+    # weights edited in the file are refused, not dropped without a word; nothing changes
+    edited = json.loads(exported)
+    first = next(iter(edited["initial_weights"]))
+    edited["initial_weights"][first][0][0] += 1.0
+    with pytest.raises(CommandError, match=r"initial_weights are not those its seed \(3\)"):
+        again.command({"op": "setup", "setup": edited})
+    assert again.run.initial_weights() == json.loads(exported)["initial_weights"]
 
 
 def test_training_whose_page_is_gone_pauses(monkeypatch):
@@ -516,7 +523,7 @@ def test_training_whose_page_is_gone_pauses(monkeypatch):
     deadline = time.monotonic() + 10  # then nothing more
     while s.running and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not s.running and not s._worker.is_alive()
+    assert not s.running and s._worker is None
     steps = s.run.steps
     time.sleep(0.3)
     assert s.run.steps == steps and json.loads(s.latest()[1])["running"] is False

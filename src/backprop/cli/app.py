@@ -194,6 +194,7 @@ def _complete(args: list[str], instruction: str) -> Any:
             f"{COMPLETE_VARIABLE}={instruction!r} is not a shell completion instruction; "
             f"expected SHELL_source or SHELL_complete for a shell among {shells} (or unset it)"
         )
+    os.environ[COMPLETE_VARIABLE] = instruction  # (click reads it as it is: 'bash_source ')
     try:
         return cli.main(args, prog_name="backprop")
     except KeyError as e:

@@ -170,7 +170,7 @@ LEGACY_CONFIG = {
     "bias_init": "zeros",
     "target_scaling": "none",
     "monitor": "val_loss",
-    "monitor_mode": "min",
+    "monitor_mode": "auto",  # (min for val_loss; a --monitor val_accuracy given is maximised)
     "restore_best": True,
 }
 
@@ -190,13 +190,15 @@ RUN_CONFIG_HEADER = b"# backprop train:"
 
 
 def run_config_values(path: Path) -> dict[str, Any]:
-    """The options of a config file; in one a run wrote (its header says so) an option left
-    out means what :data:`LEGACY_CONFIG` says, as it did when the run was made: a run's file
-    from before those options existed, given to --config, trained another run, silently
-    (early stopping on, biases drawn, targets scaled: test MSE 1,059 became 1.5e15). A file
-    of one's own takes today's defaults for what it leaves out."""
+    """The options of a config file. One a run wrote before ``bias_init`` and the options
+    beside it existed (train's header, no ``bias_init``: every run's file has one since)
+    means by those it leaves out what :data:`LEGACY_CONFIG` says, as when the run was made:
+    given to --config it trained another run, silently (early stopping on, biases drawn,
+    targets scaled: test MSE 1,059 became 1.5e15). Any other file takes today's defaults
+    for what it leaves out, as its header says."""
     values = read_config(path)
-    if read_user_file(path, "config file", "config_bytes", UserError).startswith(RUN_CONFIG_HEADER):
+    text = read_user_file(path, "config file", "config_bytes", UserError)
+    if text.startswith(RUN_CONFIG_HEADER) and "bias_init" not in values:
         values = {**LEGACY_CONFIG, **values}
     return values
 

@@ -133,8 +133,11 @@ RUNS_DIR = Path("runs")
 
 def missing_folders(folder: Path) -> list[Path]:
     """``folder`` and the folders on its way that do not exist (yet), deepest first: the
-    ones that making it makes."""
-    return [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
+    ones that making it makes, as absolute paths with ``..`` resolved (``typo/../results``
+    counted the user's own ``results`` as missing, since ``typo`` was, and a run that
+    failed removed it)."""
+    real = Path(os.path.realpath(folder))
+    return [p for p in (real, *real.parents) if not os.path.lexists(p)]
 
 
 def _make_and_claim(folder: Path, config_text: str, out_given: bool) -> bool:

@@ -214,9 +214,12 @@ def fetch_url(url: str, timeout: float = 60.0) -> bytes:
     """
     cap = limit("download_bytes")
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        stated = response.headers.get("Content-Length", "")  # (read(cap + 1) allocated
-        size = int(stated) if stated.isdigit() else 0  # the limit before reading a byte)
-        body = read_at_most(response, cap + 1, min(size, cap))
+        stated = response.headers.get("Content-Length", "")
+        if stated.isascii() and stated.isdigit():  # a stated size past the limit: refused
+            check_limit("download_bytes", int(stated), f"{url}: the download is", DatasetError)
+        # in pieces of 64 KiB, whatever the header says: read(cap + 1) allocated the limit
+        # before reading a byte, and a piece of the stated size allocated what a server said
+        body = read_at_most(response, cap + 1, 0)
     check_limit("download_bytes", len(body), f"{url}: the download is more than", DatasetError)
     return body
 

@@ -257,13 +257,24 @@ class Session:
         with nothing running, and step.json had them)."""
         return self.run is not None and self.run.last is not None
 
-    def _set_up(self, setup: Any, client_gone: Callable[[], bool] = lambda: False) -> None:
+    def _set_up(
+        self,
+        setup: Any,
+        client_gone: Callable[[], bool] = lambda: False,
+        initial_weights: Any = None,
+    ) -> None:
         """A new run from ``setup``; a refused setup changes nothing. The followed weight and
         point stay followed where the new run has them (Rewind always has them). Its replay
         stops when the session closes or the page that asked for it is gone (a replay of
         1.9 million steps ran on for 13 minutes after its tab was closed)."""
         stopped = lambda: self.closed or client_gone()  # noqa: E731
         run = TrainRun(setup if setup is not None else {}, stopped=stopped)
+        if initial_weights is not None and initial_weights != run.initial_weights():
+            raise CommandError(
+                f"the setup's initial_weights are not those its seed ({run.setup['seed']}) "
+                "draws for this network; expected them as exported, or left out (the seed "
+                "draws them)"
+            )
         old = self.run
         self.running = False
         self.mode = "train"
@@ -279,9 +290,10 @@ class Session:
         rest = {k: v for k, v in setup.items() if k != "mode"}
         if setup["mode"] == "train":
             # setup.json lists the run's initial weights for the reader; its seed draws them
-            # again (the export's own key was refused as unknown: the file did not open)
-            rest.pop("initial_weights", None)
-            self._set_up(rest, client_gone)
+            # again (the export's own key was refused as unknown: the file did not open),
+            # and weights edited since are refused, not dropped without a word
+            weights = rest.pop("initial_weights", None)
+            self._set_up(rest, client_gone, weights)
             return
         self.mode = "tutorial"
         unknown = sorted(set(rest) - {"inputs", "step", "phase"})
@@ -318,7 +330,8 @@ class Session:
                     return
                 if time.monotonic() - self.last_seen > ABANDONED_S:
                     self.running = False  # its page is gone: paused, as a page that comes
-                    break  # back shows it
+                    self._worker = None  # back shows it (a Play meanwhile starts another
+                    break  # worker: this one only publishes that frame, then ends)
             started = time.monotonic()
             with self.lock:
                 if not self.running or self.mode != "train":

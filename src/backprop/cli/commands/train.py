@@ -262,7 +262,7 @@ def train(**options: Any) -> int:
         run_dir = make_run_dir(out, data.name, config_text, options["plots"])
         ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
         # (run before the lock's release: close callbacks run last-registered first)
-        created = [p for p in (run_dir, *run_dir.parents) if p in new or p == run_dir != out]
+        created = new if out is not None else [Path(os.path.realpath(run_dir)), *new]
         ctx.call_on_close(lambda: release_unused_claim(run_dir, config_text, created))
         return run_dir
 

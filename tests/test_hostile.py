@@ -873,6 +873,13 @@ def test_a_shell_completion_variable_that_is_not_one_is_one_line(run_cli, monkey
     assert err.count("\n") == 1
 
 
+def test_a_completion_instruction_with_spaces_around_it_completes(tmp_path):
+    # 'bash_source ' passed the check once stripped, but click read it as it was: status 1,
+    # nothing printed
+    proc = _backprop([], tmp_path, env={"_BACKPROP_COMPLETE": "bash_source "})
+    assert proc.returncode == 0 and "_backprop_completion()" in proc.stdout, proc.stderr
+
+
 def test_a_backend_matplotlib_refuses_is_named_before_training(tmp_path):
     """MPLBACKEND=nonsense failed the run after training, naming no variable ('Key backend:
     'nonsense' is not a valid value for backend'), though the plots are drawn on Agg."""

@@ -55,6 +55,7 @@ __all__ = [
     "read_config",
     "recipe_for",
     "resolve",
+    "legacy_defaults",
     "run_config_values",
     "validation_split",
 ]
@@ -170,7 +171,7 @@ LEGACY_CONFIG = {
     "bias_init": "zeros",
     "target_scaling": "none",
     "monitor": "val_loss",
-    "monitor_mode": "auto",  # (min for val_loss; a --monitor val_accuracy given is maximised)
+    "monitor_mode": "min",
     "restore_best": True,
 }
 
@@ -197,10 +198,16 @@ def run_config_values(path: Path) -> dict[str, Any]:
     targets scaled: test MSE 1,059 became 1.5e15). Any other file takes today's defaults
     for what it leaves out, as its header says."""
     values = read_config(path)
+    return {**legacy_defaults(path, values), **values}
+
+
+def legacy_defaults(path: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """:data:`LEGACY_CONFIG` for a config file a run wrote before those options existed
+    (train's header, no ``bias_init``), else nothing; ``values`` are the file's options."""
     text = read_user_file(path, "config file", "config_bytes", UserError)
     if text.startswith(RUN_CONFIG_HEADER) and "bias_init" not in values:
-        values = {**LEGACY_CONFIG, **values}
-    return values
+        return dict(LEGACY_CONFIG)
+    return {}
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -308,14 +315,17 @@ def _has_kind(value: Any, kind: str) -> bool:
 
 def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
     """The options the user chose: the config file's, overridden by the command line's."""
-    values = run_config_values(config_path) if config_path is not None else {}
+    values = read_config(config_path) if config_path is not None else {}
+    legacy = legacy_defaults(config_path, values) if config_path is not None else {}
     for name, value in ctx.params.items():
         if name in CONFIG_KEYS and ctx.get_parameter_source(name) not in (
             None,
             ParameterSource.DEFAULT,
         ):
             values[name] = value
-    return values
+    if "monitor" in values:  # watched by choice: today's mode (the old 'min' minimised a
+        legacy.pop("monitor_mode", None)  # --monitor val_accuracy: the worst epoch kept)
+    return {**legacy, **values}
 
 
 #: Data sets whose test split is their publisher's: ``--test-fraction`` does not apply.

@@ -55,7 +55,7 @@ __all__ = [
     "read_config",
     "recipe_for",
     "resolve",
-    "legacy_defaults",
+    "read_config_and_legacy",
     "run_config_values",
     "validation_split",
 ]
@@ -197,17 +197,8 @@ def run_config_values(path: Path) -> dict[str, Any]:
     given to --config it trained another run, silently (early stopping on, biases drawn,
     targets scaled: test MSE 1,059 became 1.5e15). Any other file takes today's defaults
     for what it leaves out, as its header says."""
-    values = read_config(path)
-    return {**legacy_defaults(path, values), **values}
-
-
-def legacy_defaults(path: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """:data:`LEGACY_CONFIG` for a config file a run wrote before those options existed
-    (train's header, no ``bias_init``), else nothing; ``values`` are the file's options."""
-    text = read_user_file(path, "config file", "config_bytes", UserError)
-    if text.startswith(RUN_CONFIG_HEADER) and "bias_init" not in values:
-        return dict(LEGACY_CONFIG)
-    return {}
+    values, legacy = read_config_and_legacy(path)
+    return {**legacy, **values}
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -218,7 +209,20 @@ def read_config(path: Path) -> dict[str, Any]:
     value must have the kind its option takes (an integer for ``epochs``: not ``1.5``, not
     ``true``; a string for ``data_dir``...), then passes the option's own check.
     """
+    return read_config_and_legacy(path)[0]
+
+
+def read_config_and_legacy(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`read_config`'s options, and :data:`LEGACY_CONFIG` where the file is one a run
+    wrote before those options existed (train's header, no ``bias_init``), else ``{}``: the
+    file read once."""
     text = read_user_file(path, "config file", "config_bytes", UserError)
+    values = _config_options(text, path)
+    old = text.startswith(RUN_CONFIG_HEADER) and "bias_init" not in values
+    return values, dict(LEGACY_CONFIG) if old else {}
+
+
+def _config_options(text: bytes, path: Path) -> dict[str, Any]:
     try:
         if path.suffix.lower() == ".json":
             raw = _parse_json_config(text, path)
@@ -315,8 +319,7 @@ def _has_kind(value: Any, kind: str) -> bool:
 
 def given_options(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
     """The options the user chose: the config file's, overridden by the command line's."""
-    values = read_config(config_path) if config_path is not None else {}
-    legacy = legacy_defaults(config_path, values) if config_path is not None else {}
+    values, legacy = read_config_and_legacy(config_path) if config_path is not None else ({}, {})
     for name, value in ctx.params.items():
         if name in CONFIG_KEYS and ctx.get_parameter_source(name) not in (
             None,

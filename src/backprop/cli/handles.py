@@ -213,11 +213,17 @@ def _classes_of_labels(
     '1' and '1.0' (or ' sp ' and 'sp') took every row of both as the first, and scored
     accuracy 0.67 of 1.0."""
     numbers = all(label_value(c) is not None for c in labels)
+    by_name: dict[str, list[int]] = {}
+    by_value: dict[Any, list[int]] = {}  # (each class's value parsed once, not per label)
+    for k, m in enumerate(classes):
+        by_name.setdefault(m.strip(), []).append(k)
+        if (v := label_value(m)) is not None:
+            by_value.setdefault(v, []).append(k)
     named: dict[str, Any] = {}
     for c in labels:
+        exact = by_name.get(c, [])
         v = label_value(c)
-        exact = [k for k, m in enumerate(classes) if m.strip() == c]
-        valued = [k for k, m in enumerate(classes) if v is not None and label_value(m) == v]
+        valued = by_value.get(v, []) if v is not None else []
         matches = sorted({*exact, *valued}) if numbers else (exact or valued)
         if len(matches) > 1:
             a, b = (classes[k] for k in matches[:2])

@@ -109,6 +109,33 @@ def test_one_sigmoid_output_is_two_classes(run_cli, tmp_path):
                                    np.column_stack([1 - p, p]), rtol=1e-8)  # fmt: skip
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["array", "DataFrame"])
+def test_a_multilabel_classifiers_rows_get_each_label_as_est_predict(run_cli, tmp_path, named):
+    """predict labelled each row of a multi-label file by its largest output ('2' for a
+    row whose labels are 0 and 2), and evaluate scored that argmax against one label a
+    row; export named no reason for its missing label output."""
+    X, _ = _frame()
+    Y = np.column_stack([X["a"] > 0, X["b"] > 0, X["a"] + X["c"] > 0]).astype(int)
+    fit_X = X if named else X.to_numpy()
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0)
+    est.fit(fit_X, Y).save(tmp_path / "est.safetensors")
+    X.to_csv(tmp_path / "x.csv", index=False)
+    rc, out, err = run_cli("predict", str(tmp_path / "est.safetensors"), str(tmp_path / "x.csv"))
+    assert rc == 0, err
+    header, rows = _rows(out)
+    assert header == ["label_0", "label_1", "label_2", "p_0", "p_1", "p_2"]
+    table = np.array(rows, float)
+    assert table[:, :3].astype(int).tolist() == est.predict(fit_X).tolist()
+    assert (table[:, :3].sum(axis=1) != 1).any()  # rows of no label, or several
+    np.testing.assert_allclose(table[:, 3:], est.predict_proba(fit_X), rtol=1e-8, atol=1e-9)
+    rc, _, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "-d",
+                         str(tmp_path / "x.csv"), "--target", "a")  # fmt: skip
+    assert rc == 2 and err.count("\n") == 1 and "is a multi-label classifier (3 labels" in err
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
+    rc, _, err = run_cli("export", str(tmp_path / "est.safetensors"), str(tmp_path / "e.onnx"))
+    assert rc == 0 and "no label output: a multi-label classifier's labels are its" in err, err
+
+
 def test_export_of_a_bare_classifier_file_says_it_has_no_labels(run_cli, tmp_path):
     pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
     save_model(tmp_path / "m.safetensors", MLP([2, 4, 3], "tanh", "identity", "cross_entropy"))

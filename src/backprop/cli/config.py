@@ -42,7 +42,6 @@ __all__ = [
     "build_model",
     "backend_errors",
     "build_optimizer",
-    "class_names",
     "config_to_toml",
     "default_lr",
     "early_stopping_callback",
@@ -52,6 +51,7 @@ __all__ = [
     "model_outputs",
     "output_classes",
     "load_model_file",
+    "ModelFile",
     "read_config",
     "recipe_for",
     "resolve",
@@ -646,40 +646,60 @@ def backend_errors() -> Iterator[None]:
         raise UserError(one_line(e)) from None
 
 
-def load_model_file(path: Path, backend: str | None, device: str | None) -> MLP:
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file read for ``predict``, ``evaluate`` and ``export``.
+
+    Attributes
+    ----------
+    model : MLP
+        The network, with a scikit-learn estimator's feature and class names as its
+        preprocessing where it was fitted on named columns.
+    classes : list of str or None
+        The class names: the preprocessing's, else a scikit-learn classifier's ``classes_``
+        (fitted on unnamed columns), else None.
+    multilabel : bool
+        A scikit-learn classifier fitted on a multi-label indicator ``y``: each output is
+        one label of its own (present where its probability exceeds 0.5), not a class.
+    """
+
+    model: MLP
+    classes: list[str] | None
+    multilabel: bool
+
+
+def load_model_file(path: Path, backend: str | None, device: str | None) -> ModelFile:
     """The model in ``path``. A scikit-learn estimator's file (``est.save``) keeps its
-    feature and class names in its own record: a model fitted on named columns gets them as
-    its preprocessing (no scaling), so its columns are picked by name and its rows labelled
-    by class, as ``est.predict`` does (they were read in order and labelled 0, 1, ...)."""
+    feature and class names in its own record, read once here: a model fitted on named
+    columns gets them as its preprocessing (no scaling), so its columns are picked by name
+    and its rows labelled by class, as ``est.predict`` does (they were read in order and
+    labelled 0, 1, ...)."""
     with backend_errors():
         model = load_model(path, backend=backend or "numpy", device=device)
-    if model.preprocessing is None:
-        features, classes = _estimator_names(path, model)
-        if features is not None:
-            n = len(features)
-            try:
-                model.preprocessing = Preprocessing(features, (0.0,) * n, (1.0,) * n, None, classes)
-            except ValueError as e:
-                raise UserError(f"{path}: its scikit-learn record: {one_line(e)}") from None
-    return model
-
-
-def class_names(model: MLP, path: Path) -> list[str] | None:
-    """The class names of ``model`` read from ``path``: its preprocessing's, else a
-    scikit-learn classifier's ``classes_`` (fitted on unnamed columns), else None."""
     pre = model.preprocessing
     if pre is not None:
-        return None if pre.classes is None else list(pre.classes)
-    return _estimator_names(path, model)[1]
+        classes = None if pre.classes is None else list(pre.classes)
+        return ModelFile(model, classes, multilabel=False)
+    features, classes, multilabel = _estimator_record(path, model)
+    if features is not None:
+        n = len(features)
+        try:
+            model.preprocessing = Preprocessing(features, (0.0,) * n, (1.0,) * n, None, classes)
+        except ValueError as e:
+            raise UserError(f"{path}: its scikit-learn record: {one_line(e)}") from None
+    return ModelFile(model, classes, multilabel)
 
 
-def _estimator_names(path: Path, model: MLP) -> tuple[tuple[str, ...] | None, list[str] | None]:
-    """``(feature names, class names)`` in the scikit-learn record of the model file
-    ``path``, each None where it has none (a regressor's classes, a multi-label classifier's
-    indicator columns, features fitted without names)."""
+def _estimator_record(
+    path: Path, model: MLP
+) -> tuple[tuple[str, ...] | None, list[str] | None, bool]:
+    """``(feature names, class names, multi-label)`` from the scikit-learn record of the
+    model file ``path``: names are None where it has none (a regressor's classes, a
+    multi-label classifier's indicator columns, features fitted without names, a file
+    with no record)."""
     text = read_header(path).metadata.get(ESTIMATOR_RECORD)
     if text is None:
-        return None, None
+        return None, None, False
     fitted = parse_json(text, "the scikit-learn record", path)
     fitted = fitted.get("fitted") if isinstance(fitted, dict) else None
     if not isinstance(fitted, dict):
@@ -695,9 +715,10 @@ def _estimator_names(path: Path, model: MLP) -> tuple[tuple[str, ...] | None, li
                 f"{path}: its scikit-learn record's feature_names_in is not {model.n_inputs} names"
             )
         features = tuple(features)
+    target_type = fitted.get("target_type")
     classes = fitted.get("classes")
-    if fitted.get("target_type") not in ("binary", "multiclass") or classes is None:
-        return features, None
+    if target_type not in ("binary", "multiclass") or classes is None:
+        return features, None, target_type == "multilabel-indicator"
     values = classes.get("values") if isinstance(classes, dict) else None
     n = 2 if model.n_outputs == 1 else model.n_outputs
     names = (
@@ -709,7 +730,7 @@ def _estimator_names(path: Path, model: MLP) -> tuple[tuple[str, ...] | None, li
     )  # fmt: skip
     if len(names) != n or len(set(names)) != n:
         raise UserError(f"{path}: its scikit-learn record's classes are not {n} distinct labels")
-    return features, names
+    return features, names, False
 
 
 def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarray:

@@ -60,7 +60,14 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     """
     require_stdout("the metrics would be lost; leave it open, or send it to a file")
     handle = open_handle(model_path)
-    model = load_model_file(handle.model_path, options["backend"], options["device"])
+    loaded = load_model_file(handle.model_path, options["backend"], options["device"])
+    model = loaded.model
+    if loaded.multilabel:  # (its outputs' argmax was scored against one label a row)
+        raise UserError(
+            f"{handle.model_path} is a multi-label classifier ({model.n_outputs} labels, each "
+            "present or not); evaluate scores one label a row: use predict, which writes each "
+            "row's labels"
+        )
     values = handle.data_values({k: options.get(k) for k in DATA_KEYS})
     pre = model.preprocessing
     task = csv_model_task(values, model)

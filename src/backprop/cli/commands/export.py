@@ -9,7 +9,7 @@ import click
 from ..._interrupts import deferred
 from ...io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, import_onnx
 from ..app import UserError, cli, one_line
-from ..config import class_names, is_classifier, load_data, load_model_file
+from ..config import is_classifier, load_data, load_model_file
 from ..handles import open_handle
 from ..options import FilePath, IntegerRange, PathValue
 
@@ -52,8 +52,13 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     except ImportError as e:
         raise UserError(one_line(e)) from None
     handle = open_handle(model_path)
-    model = load_model_file(handle.model_path, None, None)
-    labels, no_labels = class_names(model, handle.model_path), ""
+    loaded = load_model_file(handle.model_path, None, None)
+    model, labels, no_labels = loaded.model, loaded.classes, ""
+    if loaded.multilabel:  # (an argmax label is no multi-label row's labels)
+        no_labels = (
+            " (no label output: a multi-label classifier's labels are its probabilities "
+            "above 0.5)"
+        )
     if labels is None and handle.data_options and is_classifier(model):
         try:  # the class names of a run's data set, where it can be read here (MNIST's
             # files were downloaded for the names 0-9)

@@ -20,7 +20,6 @@ from ...io.safetensors import descriptor_of
 from ...network import MLP
 from ..app import UserError, cli, require_stdout
 from ..config import (
-    class_names,
     is_classifier,
     load_model_file,
     model_outputs,
@@ -52,6 +51,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     the test split of the data the run was trained on, with their true value first.
     A classifier writes the label and a column p_<class> for each class; outputs that are
     not probabilities (the tutorial's sigmoid units under the L2 loss) are out_<class>.
+    A scikit-learn multi-label classifier writes label_<k> (1 where p_<k> > 0.5, else 0)
+    and p_<k> for each label k.
 
     \b
     Examples:
@@ -66,7 +67,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
         handle.check_output(output, "--output", input_path)
     else:
         require_stdout("the predictions would be lost; give --output FILE")
-    model = load_model_file(handle.model_path, options["backend"], options["device"])
+    loaded = load_model_file(handle.model_path, options["backend"], options["device"])
+    model = loaded.model
     truth: tuple[list[str], list[list[str]]] | None = None  # (header, rows)
     if input_path is None:
         if handle.run_dir is None:
@@ -88,9 +90,16 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     writer = csv.writer(buffer, lineterminator="\n")
     pre = model.preprocessing
     first, true_rows = truth if truth is not None else ([], None)
-    if is_classifier(model):
+    if loaded.multilabel:
+        # a scikit-learn multi-label classifier: each output is a label of its own, present
+        # (1) where its probability exceeds 0.5, as est.predict's indicator matrix
+        labels = [str(k) for k in range(out.shape[1])]
+        writer.writerow([*[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
+        for row in out:
+            writer.writerow([*(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
+    elif is_classifier(model):
         # one output is two classes: class 1 above 0.5 (its columns are both classes')
-        names = class_names(model, handle.model_path) or [
+        names = loaded.classes or [
             str(k) for k in range(max(out.shape[1], 2))
         ]
         labels = output_classes(out)

@@ -56,8 +56,7 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     model, labels, no_labels = loaded.model, loaded.classes, ""
     if loaded.multilabel:  # (an argmax label is no multi-label row's labels)
         no_labels = (
-            " (no label output: a multi-label classifier's labels are its probabilities "
-            "above 0.5)"
+            " (no label output: a multi-label classifier's labels are its probabilities above 0.5)"
         )
     if labels is None and handle.data_options and is_classifier(model):
         try:  # the class names of a run's data set, where it can be read here (MNIST's

@@ -99,9 +99,7 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
             writer.writerow([*(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
     elif is_classifier(model):
         # one output is two classes: class 1 above 0.5 (its columns are both classes')
-        names = loaded.classes or [
-            str(k) for k in range(max(out.shape[1], 2))
-        ]
+        names = loaded.classes or [str(k) for k in range(max(out.shape[1], 2))]
         labels = output_classes(out)
         # class probabilities only where the model makes them (a cross-entropy loss's link,
         # a softmax output); the tutorial's sigmoid outputs under L2 need not sum to 1

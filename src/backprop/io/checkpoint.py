@@ -206,7 +206,13 @@ def _fit_config_from_json(d: Any, path: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ saving
-def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    state: TrainState,
+    fit_config: dict[str, Any],
+    *,
+    _rows_text: _RowsText | None = None,
+) -> None:
     """Write ``state`` and the fit settings to ``path``, atomically.
 
     Parameters
@@ -218,7 +224,16 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
     fit_config : dict
         The fit keyword arguments to resume with (see :data:`FIT_KEYS`), plus any other
         JSON data the caller wants back from :func:`load_checkpoint`.
+    _rows_text : optional
+        A :class:`Checkpoint`'s encoder of the history's rows, kept across its saves so
+        that each row is encoded once (internal).
     """
+    write_atomic(path, _checkpoint_bytes(state, fit_config, _rows_text or _RowsText()))
+
+
+def _checkpoint_bytes(state: TrainState, fit_config: dict[str, Any], rows_text: _RowsText) -> bytes:
+    """The checkpoint file of ``state`` (see :func:`save_checkpoint`), the history's rows
+    encoded by ``rows_text`` (a :class:`Checkpoint` keeps one across its saves)."""
     model, opt = state.model, state.optimizer
     if OPTIMIZERS.get(opt.name) is not type(opt):
         raise ValueError(
@@ -240,7 +255,6 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
     train_state = {
         "epoch": state.epoch,
         "stop": state.stop,
-        "history": state.history.to_dict(),
         "best_score": state.best_score if math.isfinite(state.best_score) else None,
         "has_best_params": state.best_params is not None,
         "has_last_params": state.last_params is not None,
@@ -255,10 +269,41 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, fit_config: dict
             "slots": sorted(opt_state["slots"]),
         },
     }
+    # json.dumps of train_state with its "history" (last), the rows encoded by rows_text
+    history = state.history.to_dict()
+    rows = history.pop("epochs")
+    history_text = f'{{"epochs": {rows_text(rows)}, {json.dumps(history)[1:]}'
     metadata = model_metadata(model, CHECKPOINT_FORMAT)
-    metadata["train_state"] = json.dumps(train_state)
+    metadata["train_state"] = f'{json.dumps(train_state)[:-1]}, "history": {history_text}}}'
     metadata["fit_config"] = json.dumps(normalize_fit_config(fit_config), allow_nan=False)
-    write_atomic(path, encode_safetensors(tensors, metadata))
+    return encode_safetensors(tensors, metadata)
+
+
+class _RowsText:
+    """The JSON text of a history's epoch rows (``json.dumps(rows)``), each row encoded once.
+
+    A run checkpointed every few epochs re-encoded its whole history at each save: time
+    quadratic in epochs (``benchmarks/checkpoint_cost.py``: 10,000 epochs of a 2-16-2
+    network saved every 10 took 55 s, 22 s with rows encoded once, 2.2 s without
+    checkpoints; what is left is mostly the fsyncs and renames of 1,000 atomic writes).
+    Rows encoded before are reused while they equal the copies taken then (a comparison in
+    C: 0.3 ms for 5,500 rows whose encoding took 17 ms); once one has changed, every row is
+    encoded again. Rows hold numbers (a list inside a row, changed in place, would not be
+    seen).
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._texts: list[str] = []
+
+    def __call__(self, rows: list[dict[str, Any]]) -> str:
+        n = len(self._rows)
+        if n > len(rows) or self._rows != rows[:n]:
+            self._rows, self._texts = [], []
+        for row in rows[len(self._rows) :]:
+            self._texts.append(json.dumps(row))
+            self._rows.append(dict(row))
+        return f"[{', '.join(self._texts)}]"
 
 
 class Checkpoint(Callback):
@@ -319,6 +364,7 @@ class Checkpoint(Callback):
         self.every = every
         self.fit_config = normalize_fit_config({**(fit_config or {}), "every": every})
         self.last_state: TrainState | None = None
+        self._rows_text = _RowsText()
 
     def on_epoch_end(self, state: TrainState) -> None:
         self.last_state = state
@@ -334,7 +380,7 @@ class Checkpoint(Callback):
         if state is None:
             raise ValueError("no training state to save yet: no epoch has ended")
         if is_main_process():
-            save_checkpoint(self.path, state, self.fit_config)
+            save_checkpoint(self.path, state, self.fit_config, _rows_text=self._rows_text)
 
     @property
     def saved_epoch(self) -> int | None:

@@ -136,6 +136,15 @@ def test_smoke_run_writes_every_number(tmp_path: Path) -> None:
     assert again.stdout == proc.stdout
 
 
+def test_checkpoint_cost_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "checkpoint.json"
+    _run_script("checkpoint_cost.py", "--smoke", "--json", out)
+    result = json.loads(out.read_text())
+    assert result["epochs"] == 300 and result["every"] == 10
+    assert list(result["median_s"]) == ["none", "rows once", "every save"]
+    assert result["over_none"]["none"] == 1.0 and all(s > 0 for s in result["median_s"].values())
+
+
 def test_scaling_smoke(tmp_path: Path) -> None:
     out = tmp_path / "scaling.json"
     _run_script("scaling.py", "--smoke", "--threads", "1", "--json", out)

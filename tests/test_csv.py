@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -381,6 +382,77 @@ def test_standardising_columns_of_tiny_or_huge_magnitude():
         np.testing.assert_allclose(target.unscale_targets([[0.0], [1.0]]) / m,
                                    [[plain.mean[0]], [plain.mean[0] + plain.scale[0]]],
                                    rtol=1e-13)  # fmt: skip
+
+
+def test_standardising_values_whose_difference_from_the_mean_overflows():
+    """-1.5e308 in a column of 1.5e308s (mean 7.5e307, scale 1.3e308) is 1.7 deviations
+    from the mean, but X - mean overflowed: the file's own training row was refused as
+    'too far from the training data to standardise in float64', and targets like it were
+    'T contains NaN or inf'. Every other value is standardised as before, to the bit."""
+    X = np.array([[1.5e308], [1.5e308], [1.5e308], [-1.5e308]] * 3)
+    pre = fit_standardizer(X, ["a"])
+    z = pre.transform(X)[:4, 0]
+    np.testing.assert_allclose(z, [3**-0.5] * 3 + [-(3**0.5)], rtol=1e-15)
+    target = pre.with_target_scaling(X)
+    np.testing.assert_allclose(target.scale_targets(X)[:4, 0], z, rtol=0)
+    assert target.unscale_targets(target.scale_targets(X)).tolist() == X.tolist()
+    # outputs whose product with the scale overflows, where the sum with the mean does not
+    exact = Fraction(-1.5) * Fraction(target.target_scale[0]) + Fraction(target.target_mean[0])
+    assert target.unscale_targets([[-1.5]])[0, 0] == float(exact)  # (-1.2e308)
+    assert target.unscale_targets([[1e10]])[0, 0] == np.inf  # beyond float64: inf
+    rng = np.random.default_rng(2)
+    for _ in range(20):  # ordinary values: (X - mean) / scale exactly
+        R = rng.normal(size=(30, 3)) * 10.0 ** rng.uniform(-300, 300, size=3)
+        plain = fit_standardizer(R, ["a", "b", "c"])
+        mean, scale = np.array(plain.mean), np.array(plain.scale)
+        assert plain.transform(R).tolist() == ((R - mean) / scale).tolist()
+
+
+def test_training_on_values_near_the_float64_limit_ends_with_its_summary(run_cli, tmp_path):
+    """A feature of +-1.5e308 was refused (above); a target of +-1.5e308 trained, then the
+    run ended after its epochs with 'y_pred holds NaN or inf' (predictions beyond float64)
+    and no summary.json, or an internal error from matplotlib's overflowing axis limits."""
+    rng = np.random.default_rng(0)
+    n = 60
+    sign = np.where(np.arange(n) % 4 != 3, 1.0, -1.0)
+    t = sign * 1.5e308 * (1 - 0.01 * rng.random(n))
+    path = tmp_path / "huge.csv"
+    columns = zip(rng.normal(size=n).tolist(), (sign * 1.5e308).tolist(), t.tolist(), strict=True)
+    path.write_text("a,c,t\n" + "".join(f"{a!r},{c!r},{v!r}\n" for a, c, v in columns))
+    rc, out, err = run_cli("train", "--dataset", str(path), "--target", "t", "--epochs", "5",
+                           "--out", str(tmp_path / "run"), "--no-progress")  # fmt: skip
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for split in ("train", "validation", "test"):
+        assert set(summary[split]) == {"loss", "mse", "mae", "r2"}  # null where inf
+    # (test rows whose predictions are beyond float64: one line, no 'inf' printed)
+    rc, out, err = run_cli("predict", str(tmp_path / "run"))
+    assert rc == 2 and out == "" and err.count("\n") == 1, (out, err)
+    assert "are beyond float64's range in the target's units" in err
+
+
+def test_predictions_beyond_float64_in_the_targets_units_are_one_error(run_cli, tmp_path):
+    """A regression model's outputs were checked before its target scaling was undone:
+    an input far outside the training data gave a prediction of inf, printed with exit 0
+    and a RuntimeWarning; evaluate said 'y_pred holds NaN or inf', naming no row."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=200).tolist(), rng.normal(size=200).tolist()
+    rows = "".join(f"{x!r},{y!r},{(3 * x + y) * 1e300!r}\n" for x, y in zip(a, b, strict=True))
+    (tmp_path / "price.csv").write_text("a,b,price\n" + rows)
+    run = tmp_path / "run"
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "price.csv"), "--target", "price",
+                         "--activation", "relu", "--epochs", "20", "--out", str(run),
+                         "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    (tmp_path / "new.csv").write_text("a,b\n0.5,0.5\n1e300,0\n")
+    rc, out, err = run_cli("predict", str(run), str(tmp_path / "new.csv"))
+    assert rc == 2 and out == "" and err.count("\n") == 1, (out, err)
+    assert "the predictions for 1 of 2 rows of" in err and "(the first is row 2)" in err
+    assert "beyond float64's range in the target's units" in err
+    (tmp_path / "eval.csv").write_text("a,b,price\n0.5,0.5,1e300\n1e300,0,5\n")
+    rc, out, err = run_cli("evaluate", str(run), "-d", str(tmp_path / "eval.csv"),
+                           "--target", "price", "--split", "train")  # fmt: skip
+    assert rc == 2 and "(the first is row 2)" in err and "y_pred" not in err, err
 
 
 # ------------------------------------------------------------------ bad files

@@ -228,6 +228,11 @@ def test_regression_metrics_refuse_nan_and_keep_extreme_scales():
     for unit in (1e200, 1e-200, 1.0):
         assert r2_score(t * unit, p * unit) == pytest.approx(ref, rel=1e-14)
     assert mse([1e200], [-1e200]) == np.inf  # the true value, rounded; no warning
+    # the mean absolute error of 1.7e308 is 1.7e308 (it overflowed in the sum: a warning,
+    # then inf, and summary.json's mae null); an error beyond float64 is inf, no warning
+    assert mae([1.7e308, 1.7e308], [0.0, 0.0]) == 1.7e308
+    assert mae([1.7e308, -1.7e308], [-1.7e308, 0.0]) == np.inf
+    assert mae([1.0, 2.0], [0.5, 0.25]) == 1.125
     # ... and on ordinary numbers scikit-learn's to the bit (0.4999999999999999 for this
     # pair when the scale was t's largest magnitude rather than a power of two)
     assert r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 2.0]) == 0.5

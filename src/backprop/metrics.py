@@ -23,6 +23,7 @@ number (ten 0.1s), where scikit-learn's R^2 runs to -5e27.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -196,7 +197,13 @@ def mse(y_true: Any, y_pred: Any) -> float:
 def mae(y_true: Any, y_pred: Any) -> float:
     """Mean absolute error over all entries; arrays (n,) or (n, m) of the same shape."""
     t, p = _regression_pair(y_true, y_pred)
-    return float(np.mean(np.abs(t - p)))
+    with np.errstate(over="ignore"):
+        error = float(np.mean(np.abs(t - p)))
+    if math.isinf(error):  # t - p, or the sum, beyond float64 where the mean need not be
+        # (1.7e308 predicted as 0): halved, exact for values that large; inf if it is inf
+        with np.errstate(over="ignore"):
+            error = float(np.mean(np.abs(t / 2 - p / 2))) * 2
+    return error
 
 
 def r2_score(y_true: Any, y_pred: Any) -> float:

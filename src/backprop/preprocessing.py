@@ -134,7 +134,18 @@ class Preprocessing:
                 f"X has shape {X.shape}; expected (n_samples, {self.n_features}) with columns "
                 f"{list(self.feature_names)}"
             )
-        return (X - np.asarray(self.mean)) / np.asarray(self.scale)
+        return _standardised(X, np.asarray(self.mean), np.asarray(self.scale))
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Standardised features -> raw ones, ``X * scale + mean`` (float64; inf where a raw
+        value is beyond float64), the inverse of :meth:`transform`.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+        """
+        X = np.asarray(X, dtype=np.float64)
+        return _unstandardised(X, np.asarray(self.mean), np.asarray(self.scale))
 
     def decode(self, labels: Any) -> list[str]:
         """Original labels of class indices.
@@ -177,7 +188,7 @@ class Preprocessing:
         T = np.asarray(T, dtype=np.float64)
         if self.target_mean is None:
             return T
-        return (T - np.asarray(self.target_mean)) / np.asarray(self.target_scale)
+        return _standardised(T, np.asarray(self.target_mean), np.asarray(self.target_scale))
 
     def unscale_targets(self, Z: Any) -> np.ndarray:
         """Network outputs -> predictions in the target's units.
@@ -194,7 +205,7 @@ class Preprocessing:
         Z = np.asarray(Z, dtype=np.float64)
         if self.target_mean is None:
             return Z
-        return Z * np.asarray(self.target_scale) + np.asarray(self.target_mean)
+        return _unstandardised(Z, np.asarray(self.target_mean), np.asarray(self.target_scale))
 
     def with_target_scaling(self, T_train: Any) -> Preprocessing:
         """This preprocessing plus the standardisation of the regression targets
@@ -257,6 +268,39 @@ class Preprocessing:
 
 #: Below this magnitude a column's squares underflow float64's normal range (1e-308).
 _TINY = 1e-150
+
+
+def _standardised(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(X - mean) / scale`` for ``X`` (n, k) and per-column ``mean`` and ``scale`` (k,),
+    also where ``X - mean`` overflows float64 (a value and a mean of opposite signs beyond
+    9e307: -1.5e308 was refused as too far from a mean of 7.5e307 with scale 1.3e308, one
+    of its own training rows). There it is ``(X/2 - mean/2) / scale * 2``: halving numbers
+    that large is exact, so every other value is as before, to the bit. A result beyond
+    float64 is still inf (the callers name it)."""
+    with np.errstate(over="ignore"):
+        d = X - mean
+    far = np.isinf(d) & np.isfinite(X)
+    if not far.any():
+        return d / scale
+    half = X[far] / 2 - np.broadcast_to(mean, X.shape)[far] / 2
+    d[far] = 0.0
+    Z = d / scale
+    Z[far] = half / np.broadcast_to(scale, X.shape)[far] * 2
+    return Z
+
+
+def _unstandardised(Z: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``Z * scale + mean`` (the inverse of :func:`_standardised`), also where ``Z * scale``
+    overflows float64 and the sum does not (1.5 standardised with scale 1.3e308 and mean
+    7.5e307 is -1.2e308: it was -inf, with an overflow warning). There it is ``(Z * scale/2
+    + mean/2) * 2``, exact for values that large; a sum beyond float64 is inf, silently."""
+    with np.errstate(over="ignore"):
+        Y = Z * scale + mean
+        far = np.isinf(Y) & np.isfinite(Z)
+        if far.any():
+            half = Z[far] * np.broadcast_to(scale / 2, Y.shape)[far]
+            Y[far] = (half + np.broadcast_to(mean / 2, Y.shape)[far]) * 2
+    return Y
 
 
 def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

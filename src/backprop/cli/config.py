@@ -737,21 +737,43 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
     """``model.predict(X)`` as a NumPy array ``(n_rows, n_outputs)``, every entry finite, in
     the target's units (a model trained on standardised targets has its scaling undone).
 
-    Weights too large for the inputs overflow float64 inside the network; that is
-    reported as one UserError naming ``source`` (the rows' origin) instead of NumPy's
-    overflow warnings followed by metrics of NaN (``model_path`` names the model).
+    Outputs that overflow the model's dtype inside the network (weights too large for the
+    inputs, or inputs far beyond the training data), or predictions beyond float64 once in
+    the target's units, are reported as one UserError naming ``source`` (the rows' origin)
+    and the row, instead of NumPy's overflow warnings followed by metrics of NaN or an
+    ``inf`` printed as a prediction (``model_path`` names the model).
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         out = model.backend.to_numpy(model.predict(X))
     bad = ~np.isfinite(out).all(axis=1)
     if bad.any():
         largest = max(float(np.abs(w).max()) for w in model.state_dict().values())
+        inputs = float(np.abs(np.asarray(X, dtype=np.float64)).max())
         raise UserError(
             f"{model_path}: the outputs are NaN or inf for {int(bad.sum())} of {len(out)} rows of "
             f"{source} (the first is row {int(np.argmax(bad)) + 1}): its weights (up to "
-            f"{largest:.3g} in magnitude) overflow float64 on these inputs"
+            f"{largest:.3g} in magnitude) overflow {model.config.dtype} on these inputs (up to "
+            f"{inputs:.3g} in magnitude{_after_scaling(model)})"
         )
-    return in_target_units(model.preprocessing, out)
+    with np.errstate(over="ignore"):
+        values = in_target_units(model.preprocessing, out)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        pre = model.preprocessing
+        assert pre is not None  # (without scaling the outputs were the predictions)
+        raise UserError(
+            f"{model_path}: the predictions for {int(bad.sum())} of {len(out)} rows of {source} "
+            f"(the first is row {int(np.argmax(bad)) + 1}) are beyond float64's range in the "
+            f"target's units (outputs up to {float(np.abs(out).max()):.3g}, times the target's "
+            f"scale {max(pre.target_scale):.3g}, plus its mean)"
+        )
+    return values
+
+
+def _after_scaling(model: MLP) -> str:
+    """Where ``model`` standardises its inputs: what the inputs' magnitudes are."""
+    pre = model.preprocessing
+    return "" if pre is None or all(s == 1 for s in pre.scale) else ", after the model's scaling"
 
 
 def output_classes(out: np.ndarray) -> np.ndarray:

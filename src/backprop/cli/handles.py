@@ -166,7 +166,7 @@ def model_inputs(
     """
     pre, dpre = model.preprocessing, data.preprocessing
     if pre is None and dpre is not None:  # the model was trained on raw numbers
-        X = X * np.asarray(dpre.scale) + np.asarray(dpre.mean)
+        X = dpre.inverse_transform(X)
         if data.task == "classification" and data.class_names is not None:
             y = np.array([_class_number(data, model, data.class_names[k]) for k in y], np.int64)
     if pre is not None and dpre is not None:
@@ -177,7 +177,7 @@ def model_inputs(
                 f"dataset {data.name} lacks the feature columns {missing} the model was trained "
                 "on" + normalisation_hint(missing, dpre.feature_names)
             )
-        raw = X * np.asarray(dpre.scale) + np.asarray(dpre.mean)
+        raw = dpre.inverse_transform(X)
         order = [list(dpre.feature_names).index(f) for f in wanted]
         X = pre.transform(raw[:, order])
         if (

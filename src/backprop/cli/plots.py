@@ -192,8 +192,8 @@ def _plot_run(
         )  # fmt: skip
         written.append("decision_boundary.png")
     if not classify:
-        plot_predicted_vs_true(model, data, run_dir / "predicted_vs_true.png")
-        written.append("predicted_vs_true.png")
+        if plot_predicted_vs_true(model, data, run_dir / "predicted_vs_true.png"):
+            written.append("predicted_vs_true.png")
     if classify and data.image_shape is not None and data.X_test is not None:
         plot_misclassified(
             model,
@@ -395,7 +395,7 @@ def _confidence(model: Any, grid: np.ndarray, k: int) -> np.ndarray:
     return np.clip((p.max(axis=1) - 1.0 / k) / (1.0 - 1.0 / k), 0.0, 1.0)
 
 
-def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
+def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> bool:
     """Regression: each row's prediction against its true value (test rows, else training
     rows), one panel per output (at most four), with ``predicted = true`` and R^2.
 
@@ -405,6 +405,13 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
     data : backprop.datasets.Dataset with ``task == "regression"``
     path : str or path-like
         The PNG file to write (atomically).
+
+    Returns
+    -------
+    bool
+        Whether it was drawn: not where a prediction is beyond float64 in the target's
+        units, or the values span more than an axis can (targets near 1e308: matplotlib's
+        axis limits overflowed, and the run ended with "arange: cannot compute length").
     """
     from ..metrics import r2_score
     from ..preprocessing import in_target_units
@@ -415,9 +422,17 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
         else ("training", data.X_train, data.y_train)
     )
     out = np.asarray(model.backend.to_numpy(model.predict(X)), dtype=np.float64)
-    pred = in_target_units(model.preprocessing, out)
+    with np.errstate(over="ignore"):
+        pred = in_target_units(model.preprocessing, out)
     true = np.asarray(y, dtype=np.float64).reshape(pred.shape)
     n_panels = min(pred.shape[1], 4)
+    if not np.isfinite(pred).all():
+        return False
+    with np.errstate(over="ignore"):  # an axis's limits: the values' range plus margins
+        lo, hi = np.minimum(true.min(0), pred.min(0)), np.maximum(true.max(0), pred.max(0))
+        reach = np.maximum(np.abs(lo), np.abs(hi)) + 0.2 * (hi - lo)
+    if not np.isfinite(reach).all():
+        return False
     fig = _figure(4.6 * n_panels, 4.4)
     for j in range(n_panels):
         ax = fig.add_subplot(1, n_panels, j + 1)
@@ -435,6 +450,7 @@ def plot_predicted_vs_true(model: Any, data: Any, path: str | Path) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="upper left")
     _save(fig, path)
+    return True
 
 
 def plot_misclassified(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import re
@@ -100,6 +101,10 @@ def _split_metrics(
     else:
         pred = in_target_units(model.preprocessing, model.backend.to_numpy(model.predict(X)))
         yt = np.asarray(y, dtype=np.float64).reshape(pred.shape)
+        if not np.isfinite(pred).all():  # predictions beyond float64 in the target's units:
+            # infinitely wrong (the metrics refuse them: the run ended without its summary)
+            out.update(mse=math.inf, mae=math.inf, r2=-math.inf)
+            return out
         out["mse"] = float(metrics.mse(yt, pred))
         out["mae"] = float(metrics.mae(yt, pred))
         out["r2"] = float(metrics.r2_score(yt, pred))

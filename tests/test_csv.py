@@ -166,6 +166,15 @@ def test_numeric_labels_are_compared_exactly_and_a_missing_one_is_not_a_class(tm
     same = ["1", "1.0", "01", "2", "1e0"] * 4  # still one class, named as first written
     q = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(same)), "s.csv")
     assert load_dataset(q, target="y").class_names == ["1", "2"]
+    # an exponent beyond Decimal's: '[<class 'decimal.InvalidOperation'>]', the whole message
+    huge = ["0", "1", "1e-99999999999999999999"] * 5
+    h = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(huge)), "h.csv")
+    with pytest.raises(
+        DatasetError,
+        match=r"h.csv: line 4, target column 'y': the class label "
+        r"'1e-99999999999999999999' is a number whose exponent has more than 18",
+    ):
+        load_dataset(h, target="y")  # fmt: skip
     na = ["0", "1", "NA"] * 5
     r = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(na)), "na.csv")
     with pytest.raises(DatasetError, match=r"line 4, target column 'y': 'NA' reads as a missing"):

@@ -39,7 +39,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -322,7 +322,26 @@ def label_value(label: str) -> Decimal | None:
     ``1_0`` among them: Decimal alone read them as 1 and 10)."""
     if _parse_number(label) is None:
         return None
-    return Decimal(label.strip())  # (every spelling _NUMBER lets through)
+    try:
+        return Decimal(label.strip())  # (every spelling _NUMBER lets through)
+    except InvalidOperation:  # an exponent beyond any Decimal's (1e-99999999999999999999,
+        return None  # 0.0 as a float): its text names it ('[<class InvalidOperation>]')
+
+
+def _refuse_labels_beyond_decimal(
+    p: Path, target: str, labels: list[str], col: _Target, lines: array.array
+) -> None:
+    """DatasetError naming the line of the first numeric class label that has no exact
+    value (an exponent of more than 18 digits, 1e-99999999999999999999: it was
+    '[<class 'decimal.InvalidOperation'>]')."""
+    bad = next((c for c in labels if label_value(c) is None), None)
+    if bad is not None:
+        row = col.codes.index(col.labels[bad])
+        raise DatasetError(
+            f"{p}: line {lines[row]}, target column {target!r}: the class label {bad!r} is "
+            "a number whose exponent has more than 18 digits; classes are told apart by their "
+            "exact values: write it with a smaller exponent, or name it"
+        )
 
 
 def _exact(label: str) -> Decimal:
@@ -605,6 +624,7 @@ def load_csv(
         # numeric labels are numbers: '1', '1.0' and '01' are one class, named as first seen
         name = {c: c for c in distinct}
         if numeric:  # exactly: as floats, 9007199254740993 and ...992 were one class
+            _refuse_labels_beyond_decimal(p, target, distinct, col, lines)
             first: dict[Decimal, str] = {}
             name = {c: first.setdefault(_exact(c), c) for c in distinct}
         classes = sorted(set(name.values()), key=_exact if numeric else None)

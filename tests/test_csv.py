@@ -440,6 +440,25 @@ def test_training_on_values_near_the_float64_limit_ends_with_its_summary(run_cli
     assert "are beyond float64's range in the target's units" in err
 
 
+def test_a_float32_run_refuses_a_split_beyond_float32_before_training(run_cli, tmp_path):
+    """A test row of 1e300 in a column whose training rows are all 0 is 1e300 standardised:
+    a float32 run trained every epoch, then ended without its summary on 'X has values
+    beyond float32's range (first at index [9, 0]: 1e+300)', naming neither split nor
+    column. It is refused before the run folder is made."""
+    rng = np.random.default_rng(0)
+    a = [0.0] * 40
+    a[7] = 1e300  # a test row at --seed 2
+    rows = "".join(f"{a[i]!r},{float(rng.normal())!r},{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "one.csv").write_text("a,b,y\n" + rows)
+    args = ["train", "--dataset", str(tmp_path / "one.csv"), "--target", "y", "--epochs", "3",
+            "--no-progress", "--no-plots", "--seed", "2",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    rc, out, err = run_cli(*args, "--dtype", "float32")
+    assert rc == 2 and err.count("\n") == 1 and not (tmp_path / "run").exists(), err
+    assert "one.csv: test row 10, column 'a', is 1e+300 once standardised, beyond float32" in err
+    assert run_cli(*args)[0] == 0  # float64 takes it
+
+
 def test_predictions_beyond_float64_in_the_targets_units_are_one_error(run_cli, tmp_path):
     """A regression model's outputs were checked before its target scaling was undone:
     an input far outside the training data gave a prediction of inf, printed with exit 0

@@ -260,6 +260,7 @@ def train(**options: Any) -> int:
         if data.task == "regression" and cfg["target_scaling"] == "standard":
             # measured on the training split, the rows the features' scaling comes from
             model.preprocessing = data.preprocessing.with_target_scaling(data.y_train)
+    _refuse_inputs_beyond_the_dtype(model, data)
 
     def claim() -> Path:
         out, config_text = options["out"], config_to_toml(cfg)
@@ -614,6 +615,29 @@ def _refuse_a_constant_target(data: Any) -> None:
             f"dataset {data.name}: the target holds one value ({float(y.flat[0])!r}) in every "
             "training row; a regression target must vary"
         )
+
+
+def _refuse_inputs_beyond_the_dtype(model: MLP, data: Any) -> None:
+    """A split holding a value a float32 model cannot take (a test row of 1e300 in a column
+    whose training rows are all 0: standardised, it is still 1e300) is refused before
+    training, naming it: it trained every epoch, then ended without its summary on 'X has
+    values beyond float32's range (first at index [1, 0]: 1e+300)'."""
+    if model.config.dtype != "float32":
+        return
+    largest = float(np.finfo(np.float32).max)
+    for split, X in (("training", data.X_train), ("test", data.X_test)):
+        if X is None or not X.size or X.dtype == np.float32:
+            continue
+        if max(X.max(), -X.min()) > largest:  # (without a temporary of X's size)
+            i, j = (int(k) for k in np.argwhere(np.abs(X) > largest)[0])
+            pre = data.preprocessing
+            column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
+            scaled = " once standardised" if pre is not None else ""
+            raise UserError(
+                f"dataset {data.name}: {split} row {i + 1}, {column}, is {X[i, j]:.6g}"
+                f"{scaled}, beyond float32's range ({largest:.3g}); train in float64 "
+                "(--dtype float64), or leave the column out"
+            )
 
 
 def _plots_drawn(run_dir: Path) -> list[str]:

@@ -457,6 +457,16 @@ def test_a_float32_run_refuses_a_split_beyond_float32_before_training(run_cli, t
     assert rc == 2 and err.count("\n") == 1 and not (tmp_path / "run").exists(), err
     assert "one.csv: test row 10, column 'a', is 1e+300 once standardised, beyond float32" in err
     assert run_cli(*args)[0] == 0  # float64 takes it
+    # predict: 'X has values beyond float32's range (first at index [1, 1]: 1.4e+200)'
+    rc, _, err = run_cli(*args[:-1], str(tmp_path / "f32"), "--seed", "0", "--dtype", "float32")
+    assert rc == 0, err
+    (tmp_path / "new.csv").write_text("a,b\n0,1\n0,1e200\n")
+    rc, out, err = run_cli("predict", str(tmp_path / "f32"), str(tmp_path / "new.csv"))
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert (
+        "new.csv: row 2, column 'b', is 1.4" in err
+        and "beyond the range of the model's float32" in err
+    )
 
 
 def test_predictions_beyond_float64_in_the_targets_units_are_one_error(run_cli, tmp_path):

@@ -743,6 +743,18 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
     and the row, instead of NumPy's overflow warnings followed by metrics of NaN or an
     ``inf`` printed as a prediction (``model_path`` names the model).
     """
+    X = np.asarray(X)
+    largest = float(np.finfo(model.config.dtype).max)
+    if X.dtype != model.config.dtype and X.size and max(X.max(), -X.min()) > largest:
+        i, j = (int(k) for k in np.argwhere(np.abs(X) > largest)[0])
+        pre = model.preprocessing
+        column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
+        raise UserError(  # (it was 'X has values beyond float32's range (first at index
+            # [2, 1]: 9.9e+199)', an index into the standardised rows)
+            f"{source}: row {i + 1}, {column}, is {X[i, j]:.6g}"
+            f"{' once standardised' if pre is not None else ''}, beyond the range of the "
+            f"model's {model.config.dtype} ({largest:.3g}; {model_path})"
+        )
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         out = model.backend.to_numpy(model.predict(X))
     bad = ~np.isfinite(out).all(axis=1)

@@ -81,6 +81,51 @@ def test_a_download_past_its_stated_limit_is_refused_before_reading(monkeypatch)
         server.server_close()
 
 
+def test_a_download_that_trickles_is_given_up():
+    """A server that sends a byte now and then never reaches the socket's timeout, which
+    times each wait alone: the download went on for as long as the server liked. Under
+    min_bytes_per_s over window_s it is given up (here 1,000 bytes/s over 0.3 s; the
+    defaults are 1 KiB/s over a minute)."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from backprop.datasets import DatasetError
+    from backprop.datasets.mnist import fetch_url
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "400")
+            self.end_headers()
+            try:
+                for _ in range(400):  # a byte every 20 ms: 50 bytes a second, for 8 s
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except OSError:  # the client gave up
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow.gz"
+        start = time.monotonic()
+        with pytest.raises(
+            DatasetError,
+            match=r"/slow.gz: the download stalled \(\d+ bytes in "
+            r"the last 0 s, under 1000 bytes a second\); given up",
+        ):
+            fetch_url(url, min_bytes_per_s=1000, window_s=0.3)  # fmt: skip
+        assert time.monotonic() - start < 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.skipif(not os.path.isfile("/proc/self/status"), reason="Linux's /proc")
 def test_a_file_longer_than_its_stated_size_is_read_on_up_to_the_limit(monkeypatch):
     """A file may hold more than fstat says (/proc's say 0 bytes; a file being written

@@ -24,15 +24,17 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .._limits import check_limit, limit, new_file_mode, read_at_most
+from .._limits import check_limit, limit, new_file_mode
 from ._base import DatasetError
 from .idx import decompress_gzip, read_idx, read_idx_bytes
 
@@ -203,25 +205,62 @@ def _same_folder(a: Path, b: Path) -> bool:
         return False
 
 
-def fetch_url(url: str, timeout: float = 60.0) -> bytes:
+#: A download that brings fewer bytes than this a second over a minute is given up: a
+#: server trickling a byte every few seconds never reached the socket's timeout (which
+#: times each wait alone), and the download went on for days.
+MIN_BYTES_PER_S = 1024
+RATE_WINDOW_S = 60.0
+
+
+def fetch_url(
+    url: str,
+    timeout: float = 60.0,
+    *,
+    min_bytes_per_s: float = MIN_BYTES_PER_S,
+    window_s: float = RATE_WINDOW_S,
+) -> bytes:
     """The body of ``url``, at most the limit ``download_bytes`` (64 MiB) of it (tests
     replace this function to download without network).
 
     Raises
     ------
     DatasetError
-        The body is longer than the limit (nothing more is read).
+        The body is longer than the limit (nothing more is read), or it came slower than
+        ``min_bytes_per_s`` over ``window_s`` seconds.
     """
     cap = limit("download_bytes")
     with urllib.request.urlopen(url, timeout=timeout) as response:
         stated = response.headers.get("Content-Length", "")
         if stated.isascii() and stated.isdigit():  # a stated size past the limit: refused
             check_limit("download_bytes", int(stated), f"{url}: the download is", DatasetError)
-        # in pieces of 64 KiB, whatever the header says: read(cap + 1) allocated the limit
-        # before reading a byte, and a piece of the stated size allocated what a server said
-        body = read_at_most(response, cap + 1, 0)
+        body = _read_briskly(response, cap + 1, url, min_bytes_per_s, window_s)
     check_limit("download_bytes", len(body), f"{url}: the download is more than", DatasetError)
     return body
+
+
+def _read_briskly(
+    response: Any, n: int, url: str, min_bytes_per_s: float, window_s: float
+) -> bytes:
+    """At most ``n`` bytes of ``response``, in pieces of up to 64 KiB whatever the header
+    says (read(cap + 1) allocated the limit before reading a byte, and a piece of the
+    stated size allocated what a server said), each piece what has arrived (``read1``: a
+    ``read`` of 64 KiB waited for all of them); DatasetError once a window of
+    ``window_s`` seconds brings fewer than ``min_bytes_per_s`` a second."""
+    chunks: list[bytes] = []
+    got = 0
+    mark, got_at_mark = time.monotonic(), 0
+    while got < n and (chunk := response.read1(min(1 << 16, n - got))):
+        chunks.append(chunk)
+        got += len(chunk)
+        now = time.monotonic()
+        if now - mark >= window_s:
+            if got - got_at_mark < min_bytes_per_s * (now - mark):
+                raise DatasetError(
+                    f"{url}: the download stalled ({got - got_at_mark} bytes in the last "
+                    f"{now - mark:.0f} s, under {min_bytes_per_s:g} bytes a second); given up"
+                )
+            mark, got_at_mark = now, got
+    return b"".join(chunks)
 
 
 def download_mnist(

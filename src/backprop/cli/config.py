@@ -45,6 +45,7 @@ __all__ = [
     "config_to_toml",
     "default_lr",
     "early_stopping_callback",
+    "first_beyond",
     "given_options",
     "is_classifier",
     "load_data",
@@ -744,9 +745,9 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
     ``inf`` printed as a prediction (``model_path`` names the model).
     """
     X = np.asarray(X)
-    largest = float(np.finfo(model.config.dtype).max)
-    if X.dtype != model.config.dtype and X.size and max(X.max(), -X.min()) > largest:
-        i, j = (int(k) for k in np.argwhere(np.abs(X) > largest)[0])
+    beyond = first_beyond(X, model.config.dtype)
+    if beyond is not None:
+        (i, j), largest = beyond, float(np.finfo(model.config.dtype).max)
         pre = model.preprocessing
         column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
         raise UserError(  # (it was 'X has values beyond float32's range (first at index
@@ -780,6 +781,20 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
             f"scale {max(pre.target_scale):.3g}, plus its mean)"
         )
     return values
+
+
+def first_beyond(X: np.ndarray, dtype: str) -> tuple[int, int] | None:
+    """The index ``(row, column)`` of the first value of ``X`` beyond the range of
+    ``dtype`` (a float32 model's), or None: only a float array wider than ``dtype`` can
+    hold one (MNIST's float16 pixels are compared as floats: 3.4e38 as a float16 was an
+    overflow warning)."""
+    if X.dtype.kind != "f" or X.dtype.itemsize <= np.dtype(dtype).itemsize or not X.size:
+        return None
+    largest = float(np.finfo(dtype).max)
+    if max(float(X.max()), -float(X.min())) <= largest:  # (without a temporary of X's size)
+        return None
+    i, j = (int(k) for k in np.argwhere(np.abs(X) > largest)[0])
+    return i, j
 
 
 def _after_scaling(model: MLP) -> str:

@@ -46,6 +46,7 @@ from ..config import (
     build_optimizer,
     config_to_toml,
     early_stopping_callback,
+    first_beyond,
     given_options,
     load_data,
     read_config,
@@ -622,20 +623,17 @@ def _refuse_inputs_beyond_the_dtype(model: MLP, data: Any) -> None:
     whose training rows are all 0: standardised, it is still 1e300) is refused before
     training, naming it: it trained every epoch, then ended without its summary on 'X has
     values beyond float32's range (first at index [1, 0]: 1e+300)'."""
-    if model.config.dtype != "float32":
-        return
-    largest = float(np.finfo(np.float32).max)
+    largest = float(np.finfo(model.config.dtype).max)
     for split, X in (("training", data.X_train), ("test", data.X_test)):
-        if X is None or not X.size or X.dtype == np.float32:
-            continue
-        if max(X.max(), -X.min()) > largest:  # (without a temporary of X's size)
-            i, j = (int(k) for k in np.argwhere(np.abs(X) > largest)[0])
+        beyond = None if X is None else first_beyond(np.asarray(X), model.config.dtype)
+        if beyond is not None:
+            i, j = beyond
             pre = data.preprocessing
             column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
             scaled = " once standardised" if pre is not None else ""
             raise UserError(
                 f"dataset {data.name}: {split} row {i + 1}, {column}, is {X[i, j]:.6g}"
-                f"{scaled}, beyond float32's range ({largest:.3g}); train in float64 "
+                f"{scaled}, beyond {model.config.dtype}'s range ({largest:.3g}); train in float64 "
                 "(--dtype float64), or leave the column out"
             )
 

@@ -9,9 +9,11 @@ import contextlib
 import io
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +173,47 @@ def test_integer_weights_equal_repeated_rows_with_strong_l2():
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9)
 
 
+def test_adamw_with_alpha_0_decays_nothing(iris):
+    """solver="adamw" with alpha=0 decayed the weights by AdamW's own default: the optimizer's
+    weight_decay was 0.01 after fit and after a first partial_fit, 0.0 after a second."""
+    X, y = iris
+    seen = []
+    kw = dict(solver="adamw", callbacks=[lambda state: seen.append(state.optimizer.weight_decay)])
+    with quiet():
+        adamw = BackpropClassifier(max_iter=3, alpha=0.0, **kw, **SMALL).fit(X, y)
+        adam = BackpropClassifier(max_iter=3, solver="adam", alpha=0.0, **SMALL).fit(X, y)
+    online = BackpropClassifier(alpha=0.0, **kw, **SMALL)
+    online.partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y)
+    assert seen == [0.0] * 5
+    # AdamW without decay is Adam, step for step
+    np.testing.assert_array_equal(adamw.predict_proba(X), adam.predict_proba(X))
+    # with alpha > 0, AdamW's decoupled decay is alpha / batch_size (docs/sklearn.md)
+    seen.clear()
+    with quiet():
+        BackpropClassifier(max_iter=1, alpha=0.3, batch_size=50, **kw, **SMALL).fit(X, y)
+    assert seen == [0.3 / 50]
+
+
+def test_loss_curve_with_sample_weight_is_the_epochs_weighted_mean(iris):
+    # docs/sklearn.md, Differences: with sample weights and mini-batches, loss_curve_ is
+    # sum_i s_i l_i / sum_i s_i over the epoch's rows (MLPClassifier's: the mean of each
+    # batch's weighted mean, weighted by the batch's row count). A rate of 1e-300 leaves
+    # the weights as they started, so the epoch's loss is that of the fitted network.
+    X, y = iris
+    sw = np.random.default_rng(0).uniform(0.1, 5.0, size=150)
+    kw = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, learning_rate_init=1e-300,
+              batch_size=40, shuffle=False, max_iter=1, alpha=0.0, random_state=0)  # fmt: skip
+    with quiet():
+        clf = BackpropClassifier(**kw).fit(X, y, sample_weight=sw)
+    losses = -np.log(clf.predict_proba(X)[np.arange(150), y])
+    by_batch = [
+        np.average(losses[i : i + 40], weights=sw[i : i + 40]) * len(losses[i : i + 40])
+        for i in range(0, 150, 40)
+    ]
+    assert clf.loss_curve_[0] == pytest.approx(np.average(losses, weights=sw), rel=1e-12)
+    assert clf.loss_curve_[0] != pytest.approx(sum(by_batch) / 150, rel=1e-3)
+
+
 def test_class_weight_is_a_sample_weight_by_label():
     X, y = make_classification(n_samples=60, n_features=4, random_state=0)
     labels = np.where(y == 1, "yes", "no")
@@ -263,6 +306,26 @@ def test_max_iter_without_convergence_warns(iris):
     with pytest.warns(ConvergenceWarning, match="max_iter=3"):
         clf = BackpropClassifier(max_iter=3, **SMALL).fit(X, y)
     assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=10, max_iter=6),
+        dict(max_iter=5),
+    ],
+)
+def test_the_convergence_warning_claims_nothing_false(iris, settings):
+    """The warning said "(the training loss still improved by more than tol=10 within the
+    last 1 epochs)" for a fit in which no epoch improved by 10 (the adaptive rate had started
+    the count again), and "within the last 10 epochs" after 5 epochs."""
+    X, y = iris
+    with pytest.warns(ConvergenceWarning) as record:
+        BackpropClassifier(**settings, **SMALL).fit(X, y)
+    assert [str(w.message) for w in record] == [
+        f"BackpropClassifier: reached max_iter={settings['max_iter']} epochs and the "
+        "optimization hasn't converged yet"
+    ]
 
 
 def test_loss_plateau_stops_after_n_iter_no_change(iris):
@@ -408,6 +471,39 @@ def test_warm_start_continues_from_the_fitted_network(iris, tmp_path):
         clf.save(tmp_path / "c.safetensors")
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_warm_start_goes_on_with_the_plateau_count_and_scores_as_mlpclassifier(
+    iris, tmp_path, early_stopping
+):
+    """A warm_start fit started its plateau count and validation_scores_ again (the docs said
+    so, and that best_loss_ did, which it did not): after a fit that stopped at a plateau (4
+    epochs, n_iter_no_change=2), the next ran 4 more epochs where MLPClassifier's stops after
+    1, and validation_scores_ held the second fit's 4 scores where MLPClassifier's holds 5."""
+    X, y = iris
+    kw = dict(warm_start=True, tol=1e9, n_iter_no_change=2, max_iter=12,
+              early_stopping=early_stopping, hidden_layer_sizes=(8,), random_state=0)  # fmt: skip
+    ours, theirs = BackpropClassifier(**kw), MLPClassifier(**kw)
+    with quiet():
+        for est in (ours, theirs):
+            est.fit(X, y)
+            assert est.n_iter_ == 4
+        ours.save(tmp_path / "m.safetensors")
+        loaded = BackpropClassifier.load(tmp_path / "m.safetensors")
+        for est in (ours, theirs, loaded):
+            est.fit(X, y)
+    for est in (ours, loaded):
+        assert est.n_iter_ == theirs.n_iter_ == 1
+        assert len(est.loss_curve_) == len(theirs.loss_curve_) == 5
+        if early_stopping:
+            assert len(est.validation_scores_) == len(theirs.validation_scores_) == 5
+            assert est.best_validation_score_ == max(est.validation_scores_)
+            assert est.best_loss_ is theirs.best_loss_ is None
+        else:
+            assert est.validation_scores_ is theirs.validation_scores_ is None
+            assert est.best_loss_ == min(est.loss_curve_)
+            assert theirs.best_loss_ == min(theirs.loss_curve_)
+
+
 def test_early_stopping_with_a_rare_class_or_few_rows(iris, monkeypatch):
     # a class of one row, or fewer validation rows than classes, failed in train_test_split
     # ("The least populated classes in y have only 1 member"); MLPClassifier trains
@@ -439,6 +535,23 @@ def test_a_float32_regressor_names_a_target_beyond_float32(regression):
         BackpropRegressor(dtype="float32", max_iter=1).fit(X, big)
     with quiet():
         BackpropRegressor(dtype="float64", max_iter=1).fit(X, big)
+
+
+def test_a_float32_fit_refuses_an_X_beyond_float32_with_one_error(iris):
+    """X holding 1e39 with dtype="float32" raised scikit-learn's "Input X contains infinity"
+    together with a stray RuntimeWarning "overflow encountered in cast" (in fit and predict)."""
+    X, y = iris
+    big = X.copy()
+    big[3, 1] = 1e39
+    with quiet():
+        clf = BackpropClassifier(dtype="float32", max_iter=1, **SMALL).fit(X, y)
+    too_large = r"^Input X contains infinity or a value too large for dtype\('float32'\)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=too_large):
+            BackpropClassifier(dtype="float32", max_iter=1, **SMALL).fit(big, y)
+        with pytest.raises(ValueError, match=too_large):
+            clf.predict(big)
 
 
 def test_a_diverged_fit_leaves_attributes_that_agree(regression):
@@ -483,6 +596,43 @@ def test_get_set_params_and_clone():
     assert twin.get_params() == clf.get_params() and twin is not clf
 
 
+@pytest.mark.parametrize(
+    "dtype", [np.float32, np.dtype("float32"), np.float64, np.dtype("float64"), float]
+)
+def test_dtype_takes_numpy_dtypes(iris, tmp_path, dtype):
+    """dtype=np.float32 (and np.dtype("float32"), np.float64...) was refused: "dtype must be
+    'float32' or 'float64'; got <class 'numpy.float32'>"."""
+    X, y = iris
+    name = np.dtype(dtype).name
+    clf = BackpropClassifier(max_iter=2, dtype=dtype, warm_start=True, **SMALL)
+    with quiet():
+        clf.fit(X, y)
+        assert clf.model_.dtype == name and clf.predict_proba(X).dtype == name
+        clf.fit(X, y)  # warm start: the network's "float32" is the estimator's np.float32
+    assert clf.get_params()["dtype"] is dtype  # stored as given, which clone requires
+    twin = clone(clf)
+    assert twin.get_params()["dtype"] == dtype
+    clf.save(tmp_path / "m.safetensors")
+    assert BackpropClassifier.load(tmp_path / "m.safetensors").dtype == name
+
+
+def test_random_state_takes_seeds_and_generators(iris):
+    """-1 was refused without the estimator's name and without RandomState among the
+    values expected. Seeds past scikit-learn's 2**32 - 1 are taken (default_rng takes any
+    int >= 0, and files saved with them load)."""
+    X, y = iris
+    with quiet():
+        for seed in (2**32 - 1, 2**64, np.random.RandomState(0), np.random.default_rng(0)):
+            BackpropClassifier(max_iter=1, hidden_layer_sizes=(4,), random_state=seed).fit(X, y)
+    expected = (
+        r"^BackpropClassifier: random_state must be None, an int >= 0, a "
+        r"numpy RandomState or a numpy Generator; got "
+    )
+    for bad in (-1, "seed", 1.5):
+        with pytest.raises(ValueError, match=expected + re.escape(repr(bad)) + "$"):
+            BackpropClassifier(random_state=bad).fit(X, y)
+
+
 def test_same_seed_same_bits_and_seeds_differ(iris):
     X, y = iris
     fits = [
@@ -520,7 +670,11 @@ def test_float32(iris):
         ("dropout", 1.0, r"dropout must be a number in \[0.0, 1.0\)"),
         ("validation_fraction", 1.0, r"validation_fraction must be a number in \[0.0, 1.0\)"),
         ("dtype", "float16", "dtype must be 'float32' or 'float64'"),
+        ("dtype", np.int64, r"dtype must be 'float32' or 'float64' \(or np.float32, np.float64\)"),
         ("random_state", "seed", "random_state must be None, an int"),
+        # was accepted: "yes" and -1 printed as True does (scikit-learn: bool or int >= 0)
+        ("verbose", "yes", r"^BackpropClassifier: verbose must be True, False or an int >= 0; "),
+        ("verbose", -1, r"^BackpropClassifier: verbose must be True, False or an int >= 0; got"),
     ],
 )
 def test_bad_hyperparameters_raise_one_clear_error(iris, param, value, match):
@@ -557,8 +711,6 @@ def test_input_errors(iris):
     # a parameter the user never set, before
     with pytest.raises(ValueError, match=r"sample_weight has a mean of \S+e-32\d, too small"):
         BackpropClassifier().fit(X, y, sample_weight=np.full(150, 1e-320))
-    with pytest.raises(ValueError, match=r"random_state must be None, an int >= 0 .*; got -1"):
-        BackpropClassifier(random_state=-1).fit(X, y)
     with pytest.raises(ValueError, match=r"only the class 2 has samples with positive"):
         BackpropClassifier().fit(X, y, sample_weight=(y == 2) * 1.0)
     with pytest.raises(ValueError, match="balanced.*partial_fit"):
@@ -589,6 +741,47 @@ def test_pickle_and_joblib_round_trip_then_keep_training(iris):
         c.partial_fit(X, y)
     np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(copy2.predict_proba(X), clf.predict_proba(X))
+
+
+def _without_record_field(path, field, out):
+    """A copy of the model file ``path`` at ``out`` whose record lacks ``fitted[field]``: a
+    file as written before the field was saved."""
+    import json
+
+    from backprop.io import encode_safetensors, load_model, read_header
+
+    meta = dict(read_header(path).metadata)
+    record = json.loads(meta["sklearn"])
+    del record["fitted"][field]
+    meta["sklearn"] = json.dumps(record)
+    out.write_bytes(encode_safetensors(load_model(path).state_dict(), meta))
+    return out
+
+
+def test_a_sparse_multilabel_y_predicts_sparse_after_load(tmp_path):
+    """With a sparse multi-label y, predict returned a sparse matrix after fit and after a
+    pickle, but a dense array after save/load: the record did not keep that y was sparse.
+    A file written before it was kept still loads, predicting dense arrays as it did."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    Y = scipy.sparse.csr_matrix(np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int))
+    with quiet():
+        clf = BackpropClassifier(max_iter=20, **SMALL).fit(X, Y)
+    path = tmp_path / "m.safetensors"
+    clf.save(path)
+    expected = clf.predict(X)
+    for copy in (pickle.loads(pickle.dumps(clf)), BackpropClassifier.load(path)):
+        got = copy.predict(X)
+        assert scipy.sparse.issparse(expected) and scipy.sparse.issparse(got)
+        np.testing.assert_array_equal(got.toarray(), expected.toarray())
+    old = BackpropClassifier.load(_without_record_field(path, "sparse_y", tmp_path / "o.st"))
+    np.testing.assert_array_equal(old.predict(X), expected.toarray())
+    with quiet():
+        dense = BackpropClassifier(max_iter=2, **SMALL).fit(X, Y.toarray())
+    dense.save(path)
+    assert isinstance(BackpropClassifier.load(path).predict(X), np.ndarray)
 
 
 def test_save_and_load_classifier(tmp_path, iris):
@@ -716,6 +909,21 @@ def test_missing_sklearn_gives_an_install_hint():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
+    assert "pip install '.[sklearn]'" in out.stdout
+    assert "needs scikit-learn >= 1.7.1" in out.stdout  # (it said 1.6)
+
+
+def test_a_scikit_learn_older_than_the_declared_bound_gives_the_hint():
+    """The estimators said they need scikit-learn >= 1.6 where pyproject.toml requires 1.7.1
+    (1.6 to 1.7.0 fail the suite: .ci/minimums.txt), and imported with 1.7.0 without a word."""
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'\nsklearn = \["scikit-learn>=1\.7\.1"\]', pyproject)
+    code = (
+        "import sklearn; sklearn.__version__ = '1.7.0'\n"
+        "try:\n    import backprop.sklearn\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("backprop.sklearn needs scikit-learn >= 1.7.1; 1.7.0 is installed")
     assert "pip install '.[sklearn]'" in out.stdout
 
 

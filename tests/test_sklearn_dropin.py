@@ -8,6 +8,7 @@ from __future__ import annotations
 import doctest
 import inspect
 import math
+import re
 import warnings
 
 import numpy as np
@@ -274,6 +275,32 @@ def test_the_gallerys_learning_strategies_learn_as_scikit_learns_do():
                 assert mlp.loss_curve_[-1] < mlp.loss_curve_[0] and math.isfinite(mlp.loss_)
             margin = 0.15 if params.get("learning_rate") == "invscaling" else 0.1
             assert scores[1] >= scores[0] - margin, (name, params, scores)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, learning_rate_init=1e-2),
+        dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, learning_rate_init=1e-5),
+        dict(solver="adam", n_iter_no_change=2, early_stopping=True),
+    ],
+    ids=["adaptive", "adaptive-to-1e-6", "early-stopping"],
+)
+def test_verbose_prints_what_mlpclassifier_prints(settings, capsys):
+    """verbose=True printed the loss line alone; MLPClassifier also prints "Validation score:
+    ..." each epoch under early stopping, and a line when a plateau divides the adaptive rate
+    ("Setting learning rate to ...") or stops training. The lines, numbers aside, are now
+    its lines (tol=1e9: every epoch after the first is a plateau, for both)."""
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, verbose=True, tol=1e9, max_iter=50)
+    lines = []
+    for cls in (MLPClassifier, BackpropClassifier):
+        capsys.readouterr()
+        cls(**kw, **settings).fit(X, y)
+        out = capsys.readouterr().out
+        lines.append(re.sub(r"(loss = |Validation score: )[\d.]+", r"\1#", out).splitlines())
+    assert lines[1] == lines[0]
+    assert any("Stopping." in line for line in lines[1])
 
 
 def test_a_file_saved_with_the_engines_optimizer_name_loads(tmp_path):

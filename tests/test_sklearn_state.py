@@ -331,6 +331,24 @@ def test_class_weight_naming_an_unknown_label():
         BackpropClassifier(class_weight={7: 2.0}, **SMALL).fit(X, Y3)
 
 
+@pytest.mark.parametrize(
+    "sample_weight, class_weight, message",
+    [
+        (None, {0: 0, 1: 0}, r"class_weight=\{0: 0, 1: 0\} leaves only the class 2 with "),
+        (None, {0: 0, 1: 0, 2: 0}, r"class_weight=\{0: 0, 1: 0, 2: 0\} gives every row weight 0"),
+        ((Y3 == 2) * 1.0, None, r"only the class 2 has samples with positive sample_weight"),
+        ((Y3 != 0) * 1.0, {2: 0}, r"sample_weight with class_weight=\{2: 0\} leaves only the "),
+    ],
+)
+def test_weights_that_leave_one_class_name_their_cause(sample_weight, class_weight, message):
+    """class_weight={0: 0, 1: 0} on 3 classes read "only the class 2 has samples with positive
+    sample_weight", blaming a sample_weight never given (all 0: "Sample weights must contain
+    at least one non-zero number")."""
+    clf = BackpropClassifier(class_weight=class_weight, **SMALL)
+    with pytest.raises(ValueError, match="^" + message):
+        clf.fit(X, Y3, sample_weight=sample_weight)
+
+
 def test_partial_fit_class_weight_on_a_batch_without_some_classes():
     # scikit-learn's compute_sample_weight looked at the batch's classes alone: "The classes,
     # [1], are not in class_weight" for a batch without class 0, which the dict names
@@ -356,6 +374,58 @@ def test_a_regressor_with_words_for_targets_says_y_must_be_numbers(y):
     with pytest.raises(ValueError, match=r"^y holds 'a' \(at flat index \d\); a regressor's "
                                          r"targets must be numbers"):  # fmt: skip
         BackpropRegressor(**SMALL).fit(X, y)
+
+
+def test_a_sparse_y_for_the_regressor_is_one_clear_error():
+    """A sparse y read "setting an array element with a sequence."."""
+    import scipy.sparse
+
+    y = scipy.sparse.csr_matrix(np.column_stack([YR, YR]))
+    with pytest.raises(ValueError, match=r"^y is a sparse matrix \(csr_matrix, shape \(60, 2\)\); "
+                                         r"a regressor's targets must be a dense array, e\.g\. "
+                                         r"y\.toarray\(\)$"):  # fmt: skip
+        BackpropRegressor(**SMALL).fit(X, y)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_multilabel_y_of_other_values_than_0_and_1_is_refused(sparse):
+    """A multi-label y of 0s and 2s (scikit-learn's type_of_target calls any two integer
+    values an indicator) failed in the engine, naming its internal T: "T holds 2 (first at
+    index [..., 0]); loss 'binary_cross_entropy' takes probabilities in [0, 1]..."
+    (MLPClassifier trains on the targets 2 and predicts 0/1)."""
+    import scipy.sparse
+
+    twos = np.column_stack([Y2, 1 - Y2]) * 2
+    # (a sparse y of -1s and 1s is no indicator to scikit-learn: its own error, as before)
+    for labels in (twos,) if sparse else (twos, twos - 1):
+        row, col = np.argwhere((labels != 0) & (labels != 1))[0]
+        expected = (
+            rf"^y is a multi-label indicator matrix holding {labels[row, col]} \(at row {row}, "
+            rf"column {col}\); its entries must be 0 or 1$"
+        )
+        y = scipy.sparse.csr_matrix(labels) if sparse else labels
+        with pytest.raises(ValueError, match=expected):
+            BackpropClassifier(**SMALL).fit(X, y)
+
+
+def test_the_kind_of_target_cannot_change_after_a_fit():
+    """After a multi-label fit, partial_fit with one label a row (or with a third label column)
+    read "y has classes [2] that are not in classes_ [0, 1]"."""
+    multilabel = fitted(y=np.column_stack([Y2, 1 - Y2]), max_iter=1)
+    with pytest.raises(ValueError, match=r"^y holds one class label per row but the classifier was "
+                                         r"fitted on a multi-label indicator matrix with 2 label "
+                                         r"columns; fit with warm_start=False"):  # fmt: skip
+        multilabel.partial_fit(X, Y3)
+    with pytest.raises(ValueError, match=r"^y holds a multi-label indicator matrix with 3 label "
+                                         r"columns but the classifier was fitted on a multi-label "
+                                         r"indicator matrix with 2 label columns"):  # fmt: skip
+        multilabel.partial_fit(X, np.column_stack([Y2, 1 - Y2, Y2]))
+    single = fitted(y=Y3, max_iter=1, warm_start=True)
+    with pytest.raises(ValueError, match=r"^y holds a multi-label indicator matrix with 3 label "
+                                         r"columns but the classifier was fitted on one class "
+                                         r"label per row \(classes \[0, 1, 2\]\)"):  # fmt: skip
+        single.fit(X, np.column_stack([Y2, 1 - Y2, Y2]))
+    single.partial_fit(X[Y3 < 2], Y3[Y3 < 2])  # a batch of two of the classes is no change
 
 
 def test_partial_fit_with_one_class_names_classes():

@@ -22,9 +22,11 @@ rows (``S_B`` is then the batch's row count ``b`` on average) and the optimizer'
 ``weight_decay`` is ``alpha / (b * mean(s))``. With full batches this makes integer weights
 exactly equivalent to repeating rows, which scikit-learn's checks verify; with mini-batches
 it holds on average (a short last batch gets the run's decay, scikit-learn's its own
-``alpha / S_B``: docs/sklearn.md).
+``alpha / S_B``: docs/sklearn.md). With ``solver="adamw"`` the same ``weight_decay`` is
+AdamW's decoupled decay (``W <- W - eta weight_decay W``), not an L2 term.
 
-scikit-learn is an optional dependency: ``pip install '.[sklearn]'`` in backprop's folder.
+scikit-learn (>= 1.7.1) is an optional dependency: ``pip install '.[sklearn]'`` in
+backprop's folder.
 
 =====================  ==================================================================
 module                 holds

@@ -4,10 +4,9 @@ one function (in the manner of scikit-learn's ``_parameter_constraints``).
 Each estimator class holds a ``_parameter_constraints`` table, hyperparameter name ->
 constraint; :func:`check_parameters` checks every entry and raises one ``ValueError``
 naming the estimator, the hyperparameter, what it must be and what it got. Hyperparameters
-missing from the table are checked where they are used (``random_state`` when the
-generators are drawn, ``backend``/``device`` by :func:`backprop.backend.get_backend`,
-``callbacks`` by :func:`backprop.training.epoch_callbacks`, the engine's own check) or
-are flags.
+missing from the table are checked where they are used (``backend``/``device`` by
+:func:`backprop.backend.get_backend`, ``callbacks`` by
+:func:`backprop.training.epoch_callbacks`, the engine's own check).
 """
 
 from __future__ import annotations
@@ -34,11 +33,15 @@ __all__ = [
     "REGRESSOR_LOSSES",
     "ClassWeight",
     "Flag",
+    "FloatDtype",
     "Interval",
     "OneOf",
     "PositiveInt",
     "PositiveInts",
+    "RandomSeed",
+    "Verbose",
     "check_parameters",
+    "float_dtype_name",
     "mlp_constraints",
 ]
 
@@ -67,16 +70,15 @@ ABSENT_FEATURES = {
 
 @dataclass(frozen=True)
 class OneOf:
-    """One of the names ``options`` (``wording`` replaces "one of a, b, c" in the error)."""
+    """One of the names ``options``."""
 
     options: tuple[str, ...]
-    wording: str | None = None
 
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str) and value in self.options
 
     def expected(self) -> str:
-        return self.wording or f"one of {', '.join(self.options)}"
+        return f"one of {', '.join(self.options)}"
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,72 @@ class ClassWeight:
         return "'balanced', a dict of weights >= 0 by class label, or None"
 
 
-Constraint = OneOf | Interval | PositiveInt | PositiveInts | Flag | ClassWeight
+@dataclass(frozen=True)
+class Verbose:
+    """scikit-learn's ``verbose``: True, False or an integer >= 0 (any truthy value prints)."""
+
+    def accepts(self, value: Any) -> bool:
+        if isinstance(value, bool | np.bool_):
+            return True
+        return isinstance(value, numbers.Integral) and value >= 0
+
+    def expected(self) -> str:
+        return "True, False or an int >= 0"
+
+
+@dataclass(frozen=True)
+class RandomSeed:
+    """``random_state``: None, an int >= 0 (any size: ``numpy.random.default_rng`` takes it,
+    where scikit-learn's ``RandomState`` stops at ``2**32 - 1``; files saved with larger
+    seeds load), a ``numpy.random.RandomState`` or a ``numpy.random.Generator``."""
+
+    def accepts(self, value: Any) -> bool:
+        if value is None or isinstance(value, np.random.RandomState | np.random.Generator):
+            return True
+        return isinstance(value, numbers.Integral) and value >= 0
+
+    def expected(self) -> str:
+        return "None, an int >= 0, a numpy RandomState or a numpy Generator"
+
+
+def float_dtype_name(value: Any) -> str | None:
+    """``"float32"`` or ``"float64"`` for a ``dtype`` hyperparameter that means one of them:
+    that string, a NumPy dtype or a type NumPy reads as one (``np.float32``,
+    ``np.dtype("float64")``, ``float``); None for anything else."""
+    if isinstance(value, str):
+        return value if value in ("float32", "float64") else None
+    if not isinstance(value, np.dtype | type):
+        return None
+    try:
+        dtype = np.dtype(value)
+    except TypeError:  # a type NumPy has no dtype for
+        return None
+    return "float32" if dtype == np.float32 else "float64" if dtype == np.float64 else None
+
+
+@dataclass(frozen=True)
+class FloatDtype:
+    """The network's ``dtype``: ``"float32"`` or ``"float64"``, or a NumPy dtype or type equal
+    to one (see :func:`float_dtype_name`)."""
+
+    def accepts(self, value: Any) -> bool:
+        return float_dtype_name(value) is not None
+
+    def expected(self) -> str:
+        return "'float32' or 'float64' (or np.float32, np.float64)"
+
+
+Constraint = (
+    OneOf
+    | Interval
+    | PositiveInt
+    | PositiveInts
+    | Flag
+    | ClassWeight
+    | Verbose
+    | RandomSeed
+    | FloatDtype
+)
 
 
 def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
@@ -185,8 +252,10 @@ def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
         "shuffle": Flag(),
         "early_stopping": Flag(),
         "warm_start": Flag(),
+        "verbose": Verbose(),
+        "random_state": RandomSeed(),
         "init": OneOf(tuple(INITIALIZERS)),
-        "dtype": OneOf(("float32", "float64"), wording="'float32' or 'float64'"),
+        "dtype": FloatDtype(),
         "learning_rate_init": Interval(0.0, low_open=True),
         "alpha": Interval(0.0),
         "tol": Interval(0.0),

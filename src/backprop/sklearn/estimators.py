@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,28 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import short_repr
 from .._version import pip_extra
-
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import compute_sample_weight
-    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-    from sklearn.utils.validation import (
-        _check_sample_weight,
-        check_is_fitted,
-        column_or_1d,
-        validate_data,
-    )
-except ImportError as e:  # pragma: no cover - exercised only without scikit-learn >= 1.6
-    raise ImportError(
-        "backprop.sklearn needs scikit-learn >= 1.6, which is not installed "
-        f"({e}); install it with: {pip_extra('sklearn')}"
-    ) from e
-
 from ..activations import log_sigmoid, log_softmax
 from ..network import MLP, MLPConfig, parameter_name
 from ..optimizers import Optimizer, get_optimizer
@@ -56,6 +36,7 @@ from .constraints import (
     REGRESSOR_LOSSES,
     ClassWeight,
     check_parameters,
+    float_dtype_name,
     mlp_constraints,
 )
 from .persistence import (
@@ -68,7 +49,54 @@ from .persistence import (
     save_estimator,
 )
 
+#: The oldest scikit-learn the estimators work with: pyproject.toml's bound for the
+#: ``sklearn`` extra, the version .ci/minimums.txt pins.
+_SKLEARN_MINIMUM = "1.7.1"
+
+try:
+    import scipy.sparse  # (a scikit-learn dependency)
+    import sklearn
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import compute_sample_weight
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
+except ImportError as e:  # pragma: no cover - run in a subprocess without scikit-learn
+    raise ImportError(
+        f"backprop.sklearn needs scikit-learn >= {_SKLEARN_MINIMUM}, which could not be "
+        f"imported ({e}); install it with: {pip_extra('sklearn')}"
+    ) from e
+
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
+
+
+def _version_tuple(version: str) -> tuple[int, ...] | None:
+    """``(1, 7, 1)`` from ``"1.7.1"`` (``"1.8.dev0"`` gives ``(1, 8, 0)``); None when the text
+    does not start with a version number."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return None if m is None else tuple(int(part or 0) for part in m.groups())
+
+
+def _check_sklearn_version(version: str) -> None:
+    """Refuse a scikit-learn older than :data:`_SKLEARN_MINIMUM` (1.6 to 1.7.0 import, but
+    fail the suite: .ci/minimums.txt) with the ImportError a missing one gets."""
+    found, needed = _version_tuple(version), _version_tuple(_SKLEARN_MINIMUM)
+    if found is not None and needed is not None and found < needed:
+        raise ImportError(
+            f"backprop.sklearn needs scikit-learn >= {_SKLEARN_MINIMUM}; {version} is "
+            f"installed; upgrade it with: {pip_extra('sklearn')}"
+        )
+
+
+_check_sklearn_version(sklearn.__version__)
 
 #: The engine's link (how outputs become predictions) under scikit-learn's names.
 _SKLEARN_LINKS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
@@ -130,9 +158,10 @@ class _ValidationScore(Callback):
         patience: int,
         column: str,
         on_plateau: Callable[[TrainState], bool] = _stop_at_plateau,
+        verbose: bool = False,
     ) -> None:
         self.score, self.tol, self.patience = score, tol, patience
-        self.column, self.on_plateau = column, on_plateau
+        self.column, self.on_plateau, self.verbose = column, on_plateau, verbose
         self.scores: list[float] = []
         self.best = -math.inf
         self.best_params: dict[str, np.ndarray] | None = None
@@ -143,6 +172,8 @@ class _ValidationScore(Callback):
         s = self.score()
         self.scores.append(s)
         state.history.epochs[-1][self.column] = s
+        if self.verbose:
+            print(f"Validation score: {s:f}")  # noqa: T201 - verbose=True, as MLPClassifier
         self.count = self.count + 1 if s < self.best + self.tol else 0
         if s > self.best:
             self.best = s
@@ -181,6 +212,7 @@ class _Epoch:
     scores: list[float] | None  # validation scores of the epochs completed
     best_score: float | None
     best_weights: dict[str, np.ndarray] | None  # early stopping's best epoch's, then
+    no_improvement: int  # the plateau count then (0 under partial_fit, which has none)
 
 
 class _LastEpoch(Callback):
@@ -190,8 +222,13 @@ class _LastEpoch(Callback):
     the epoch's record, and the record is replaced by one attribute store, which a signal
     cannot split (as ``backprop train``'s ``KeepLastEpoch``)."""
 
-    def __init__(self, estimator: Any, validation: _ValidationScore | None) -> None:
-        self.estimator, self.validation = estimator, validation
+    def __init__(
+        self,
+        estimator: Any,
+        validation: _ValidationScore | None,
+        watch: _ValidationScore | _LossPlateau | None,
+    ) -> None:
+        self.estimator, self.validation, self.watch = estimator, validation, watch
         self.kept: _Epoch | None = None
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -204,6 +241,7 @@ class _LastEpoch(Callback):
             scores=None if v is None else list(v.scores),
             best_score=None if v is None else v.best,
             best_weights=None if v is None else v.best_params,
+            no_improvement=0 if self.watch is None else self.watch.count,
         )
 
 
@@ -321,7 +359,7 @@ class _BackpropMLP(BaseEstimator):
         ours = {
             "hidden_layer_sizes": (hidden, config.sizes[1:-1]),
             "activation": (activation, config.activation),
-            "dtype": (self.dtype, config.dtype),
+            "dtype": (self._dtype_name(), config.dtype),
             "loss": (_SKLEARN_LOSS.get(loss, loss), _SKLEARN_LOSS.get(config.loss, config.loss)),
             "output activation": (output_activation, config.output_activation),
             "dropout": (float(self.dropout), config.dropout),
@@ -333,8 +371,16 @@ class _BackpropMLP(BaseEstimator):
         ]
         return "; ".join(differ) or None
 
+    def _dtype_name(self) -> str:
+        """``dtype`` as the network names it, ``"float32"`` or ``"float64"`` (the
+        hyperparameter may be a NumPy dtype or type: it is stored as given, for clone)."""
+        name = float_dtype_name(self.dtype)
+        if name is None:  # (fit and save check every hyperparameter first: no other caller)
+            check_parameters(self, {"dtype": self._parameter_constraints["dtype"]})
+        return name
+
     def _np_dtype(self) -> type:
-        return np.float32 if self.dtype == "float32" else np.float64
+        return np.float32 if self._dtype_name() == "float32" else np.float64
 
     # ------------------------------------------------------------------------ training
     def _fit(
@@ -386,15 +432,16 @@ class _BackpropMLP(BaseEstimator):
         # A new network unless warm-starting or continuing with partial_fit.
         first = not fitted or not (self.warm_start or incremental)
         self._check_targets(y)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=first,
-            dtype=self._np_dtype(),
-            multi_output=True,
-            y_numeric=not self._is_classifier,
-        )
+        with np.errstate(over="ignore"):  # a value beyond float32's: scikit-learn's error says so
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=first,
+                dtype=self._np_dtype(),
+                multi_output=True,
+                y_numeric=not self._is_classifier,
+            )
         T = self._encode_targets(y, first, incremental, classes)
         sw = self._sample_weights(sample_weight, X, y, incremental)
 
@@ -417,22 +464,38 @@ class _BackpropMLP(BaseEstimator):
 
         if first:
             self.t_ = 0
+            self._no_improvement_count = 0
+        # a warm_start fit goes on with the plateau count, the best loss and the validation
+        # scores of the fits before it, as MLPClassifier's (which calls _initialize only on a
+        # first fit); partial_fit has no plateau rule
+        carry = not first and not incremental
         callbacks: list[Any] = []
         scale = self._loss_scale(T.shape[1])
         if scale != 1.0:  # before anything reads the epoch's loss
             callbacks.append(_ReportedLoss(scale))
+        if self.verbose:  # MLPClassifier's order: the loss, the validation score, the plateau
+            callbacks.append(_print_progress)
         validation = None
         if self.early_stopping:
             X, T, sw, validation = self._split_validation(X, y, T, sw, int(seeds[1]))
+            if carry and self.validation_scores_:
+                validation.scores = list(self.validation_scores_)
+                validation.best = self.best_validation_score_
+                validation.count = getattr(self, "_no_improvement_count", 0)
+                # the weights the last fit ended with are its best epoch's: this fit ends
+                # with them unless one of its epochs scores higher
+                validation.best_params = self.model_.state_dict()
             callbacks.append(validation)
         callbacks.append(_SamplesSeen(self, X.shape[0]))
         plateau = _LossPlateau(self.tol, self.n_iter_no_change, self._on_plateau)
+        if carry and self.best_loss_ is not None:
+            plateau.best = self.best_loss_
+            plateau.count = getattr(self, "_no_improvement_count", 0)  # (pickles before it: 0)
         if not self.early_stopping and not incremental:
             callbacks.append(plateau)
-        last_epoch = _LastEpoch(self, validation)  # once the epoch's own callbacks are done
+        watch = None if incremental else validation or plateau
+        last_epoch = _LastEpoch(self, validation, watch)  # once the epoch's callbacks are done
         callbacks.append(last_epoch)
-        if self.verbose:
-            callbacks.append(_print_progress)
         callbacks.extend(self.callbacks or ())
 
         n = X.shape[0]
@@ -480,21 +543,18 @@ class _BackpropMLP(BaseEstimator):
             self._record(history["loss"], incremental, None, None)
         else:
             self._record(history["loss"], incremental, validation.scores, validation.best)
+        if watch is not None:
+            self._no_improvement_count = watch.count
         if validation is not None and validation.best_params is not None:
             self.model_.load_state_dict(validation.best_params)
         stopped = plateau.stopped or (validation is not None and validation.stopped)
         if incremental or stopped or self.n_iter_ != self.max_iter:
             return None
-        watched = "validation score" if self.early_stopping else "training loss"
-        why = (
-            f" (the {watched} still improved by more than tol={self.tol} within the last "
-            f"{self.n_iter_no_change} epochs)"
-            if self.n_iter_no_change != math.inf  # (scikit-learn's way to turn it off)
-            else ""
-        )
+        # (no word on why: with learning_rate="adaptive" the count starts again at each
+        # division of the rate, and a fit shorter than n_iter_no_change never tests it)
         return (
             f"{type(self).__name__}: reached max_iter={self.max_iter} epochs and the "
-            f"optimization hasn't converged yet{why}"
+            "optimization hasn't converged yet"
         )
 
     def _keep_epochs(self, kept: _Epoch, state: TrainState, incremental: bool) -> None:
@@ -511,6 +571,8 @@ class _BackpropMLP(BaseEstimator):
             self.model_.load_state_dict(kept.best_weights)  # that ends does (and
             # best_validation_score_ says; the last epoch's were kept beside it)
         self.t_ = kept.t
+        if not incremental:
+            self._no_improvement_count = kept.no_improvement
         self._record(state.history["loss"][: kept.epoch], incremental, kept.scores, kept.best_score)
 
     def _diverged_at_once(self, e: TrainingDiverged, before: _FittedState) -> TrainingDiverged:
@@ -535,7 +597,7 @@ class _BackpropMLP(BaseEstimator):
             loss=loss,
             init=self.init,
             dropout=float(self.dropout),
-            dtype=self.dtype,
+            dtype=self._dtype_name(),
             seed=seed,
             backend=self.backend,
             device=self.device,
@@ -550,11 +612,13 @@ class _BackpropMLP(BaseEstimator):
     def _make_optimizer(self, weight_decay: float) -> Optimizer:
         """The engine's optimizer for ``solver`` with scikit-learn's settings: ``sgd`` is
         plain gradient descent at ``momentum=0``, else heavy-ball or (``nesterovs_momentum``)
-        Nesterov momentum; ``adam``/``adamw`` take ``beta_1``, ``beta_2``, ``epsilon``."""
+        Nesterov momentum; ``adam``/``adamw`` take ``beta_1``, ``beta_2``, ``epsilon``.
+        ``weight_decay`` is the L2 term's coefficient (added to the gradient), except for
+        ``adamw``, whose decay is decoupled: ``W <- W - eta weight_decay W`` each step."""
+        # always given: alpha=0 is no decay, never AdamW's own default of 0.01
         kwargs: dict[str, Any] = {"lr": float(self.learning_rate_init)}
+        kwargs["weight_decay"] = weight_decay
         name = self.solver
-        if name != "adamw" or weight_decay > 0:
-            kwargs["weight_decay"] = weight_decay
         if name == "sgd" and self.momentum > 0:
             name = "nesterov" if self.nesterovs_momentum else "momentum"
             kwargs["momentum"] = float(self.momentum)
@@ -568,13 +632,26 @@ class _BackpropMLP(BaseEstimator):
     def _on_plateau(self, state: TrainState) -> bool:
         """scikit-learn's rule when the loss (or validation score) stops improving: stop,
         except with ``solver="sgd"`` and ``learning_rate="adaptive"``, which divides the
-        learning rate by 5 and goes on until it is at most 1e-6."""
+        learning rate by 5 and goes on until it is at most 1e-6. With ``verbose``, it says
+        so in MLPClassifier's words."""
+        watched = "Validation score" if self.early_stopping else "Training loss"
+        why = (
+            f"{watched} did not improve more than tol={self.tol:f} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
         if self.solver != "sgd" or self.learning_rate != "adaptive":
+            self._say(f"{why} Stopping.")
             return True
         if state.optimizer.base_lr <= 1e-6:
+            self._say(f"{why} Learning rate too small. Stopping.")
             return True
         state.optimizer.base_lr /= 5.0
+        self._say(f"{why} Setting learning rate to {state.optimizer.base_lr:f}")
         return False
+
+    def _say(self, line: str) -> None:
+        if self.verbose:
+            print(line)  # noqa: T201 - verbose=True
 
     def _loss_scale(self, n_outputs: int) -> float:
         """A factor on the loss reported (1 but for the regressor's ``squared_error``)."""
@@ -620,22 +697,16 @@ class _BackpropMLP(BaseEstimator):
             model.params[parameter_name(k, "b")] = value
 
     def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
-        """Per-row weights (sample_weight times class weight), or None for all ones."""
-        sw = None
-        if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        cw = self._class_weights(y, incremental)
-        if cw is not None:
-            sw = cw if sw is None else sw * cw
-        if sw is not None and not sw.sum() > 0:
+        """Per-row weights (the classifier multiplies its class weights in), or None for all
+        ones."""
+        if sample_weight is None:
+            return None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not sw.sum() > 0:
             raise ValueError(
                 "Sample weights must contain at least one non-zero number; all weights are zero"
             )
         return sw
-
-    def _class_weights(self, y: Any, incremental: bool) -> np.ndarray | None:
-        """Each row's class weight (n_samples,), or None: none but for a classifier's."""
-        return None
 
     def _check_targets(self, y: Any) -> None:
         """Checks of ``y`` before scikit-learn's (whose words would not name the problem)."""
@@ -676,6 +747,7 @@ class _BackpropMLP(BaseEstimator):
             self.n_iter_no_change,
             "val_accuracy" if self._is_classifier else "val_r2",
             self._on_plateau,
+            verbose=bool(self.verbose),
         )
         return X_tr, T_tr, sw_tr, callback
 
@@ -715,7 +787,8 @@ class _BackpropMLP(BaseEstimator):
         ``dtype`` hyperparameter, which a set_params after the fit may have changed: it
         applies from the next fit on, as every hyperparameter does)."""
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=self.model_.dtype)
+        with np.errstate(over="ignore"):  # a value beyond float32's: scikit-learn's error says so
+            return validate_data(self, X, reset=False, dtype=self.model_.dtype)
 
     # -------------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -753,6 +826,8 @@ class _BackpropMLP(BaseEstimator):
             "loss_curve": [float(v) for v in self.loss_curve_],
             "n_iter": int(self.n_iter_),
             "t": int(self.t_),
+            # the plateau count a warm_start fit goes on with
+            "no_improvement_count": int(getattr(self, "_no_improvement_count", 0)),
             "validation_scores": None
             if self.validation_scores_ is None
             else [float(v) if math.isfinite(v) else None for v in self.validation_scores_],
@@ -800,6 +875,12 @@ class _BackpropMLP(BaseEstimator):
         t = meta.get("t", 0)  # files written before t_ was saved hold none
         expect(isinstance(t, int) and not isinstance(t, bool) and t >= 0, "t must be an int")
         self.t_ = t
+        count = meta.get("no_improvement_count", 0)  # files written before it hold none
+        expect(
+            isinstance(count, int) and not isinstance(count, bool) and count >= 0,
+            "no_improvement_count must be an int >= 0",
+        )
+        self._no_improvement_count = count
 
     # ------------------------------------------------------------------------- pickle
     def __getstate__(self) -> dict[str, Any]:
@@ -834,7 +915,8 @@ class _BackpropMLP(BaseEstimator):
 class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     """A multilayer perceptron classifier trained by backpropagation (scikit-learn API).
 
-    Binary, multi-class and multi-label (``y`` a 0/1 indicator matrix) classification.
+    Binary, multi-class and multi-label (``y`` a 0/1 indicator matrix, dense or sparse)
+    classification.
 
     Parameters
     ----------
@@ -888,26 +970,35 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     validation_fraction : float, default=0.1
     alpha : float, default=1e-4
         L2 penalty with MLPClassifier's meaning: ``alpha / (2 S_B) ||W||^2`` per batch of total
-        weight ``S_B`` (biases are not penalised). See the module docstring.
+        weight ``S_B`` (biases are not penalised). See the module docstring. With
+        ``solver="adamw"`` it is AdamW's decoupled decay instead: each step multiplies the
+        weights by ``1 - learning_rate_init * alpha / (batch_size * mean(s))``, apart from
+        Adam's moments (no L2 term in the gradient); 0 is no decay.
     momentum : float, default=0.9
         With ``solver="sgd"`` (0 for plain gradient descent).
     dropout : float, default=0.0
         Dropout probability after each hidden layer during training.
     init : str, default="xavier_uniform"
         Weight initialiser (``xavier_uniform`` is MLPClassifier's Glorot uniform).
-    random_state : int, numpy Generator or RandomState, or None, default=None
+    random_state : int >= 0, numpy Generator or RandomState, or None, default=None
         Seeds the initial weights, the shuffles, the dropout masks and the validation split.
         ``None`` draws fresh entropy from the operating system on each fit.
     dtype : {"float64", "float32"}, default="float64"
-        The network's floating-point type; ``fit`` casts ``X`` to it. Prediction reads
-        ``X`` in the fitted network's type (a ``set_params(dtype=...)`` applies from the
-        next fit on).
+        The network's floating-point type (a NumPy dtype or type equal to one, such as
+        ``np.float32``, is kept as given and means the same); ``fit`` casts ``X`` to it
+        (a float32 ``X`` too, which MLPClassifier keeps). Prediction reads ``X`` in the
+        fitted network's type (a ``set_params(dtype=...)`` applies from the next fit on).
     warm_start : bool, default=False
-        Continue from the fitted network on the next ``fit`` (same classes required).
+        Continue from the fitted network on the next ``fit`` (same classes required), with a
+        new optimizer, as MLPClassifier: ``loss_curve_``, ``t_``, ``best_loss_``, the plateau
+        count, and under early stopping ``validation_scores_``, ``best_validation_score_``
+        and the best epoch's weights go on from the fits before; ``n_iter_`` counts this
+        fit's epochs.
     class_weight : dict, "balanced" or None, default=None
         Weights by class label, multiplied into ``sample_weight``.
-    verbose : bool, default=False
-        Print the loss after each epoch.
+    verbose : bool or int >= 0, default=False
+        Print MLPClassifier's lines: the loss after each epoch, the validation score with
+        ``early_stopping``, and why training stops at a plateau or the adaptive rate falls.
     backend : str, default="numpy"
         Array library: ``numpy``, ``torch``, ``cupy`` or ``array_api_strict``.
     device : str or None, default=None
@@ -982,7 +1073,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
-        verbose: bool = False,
+        verbose: bool | int = False,
         warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
@@ -996,7 +1087,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         loss: str = "cross_entropy",
         dropout: float = 0.0,
         init: str = "xavier_uniform",
-        dtype: str = "float64",
+        dtype: str | np.dtype | type = "float64",
         class_weight: dict[Any, float] | str | None = None,
         backend: str = "numpy",
         device: str | None = None,
@@ -1062,8 +1153,12 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if multilabel:
+            _check_indicator(y)
+        if not first:
+            self._check_same_kind_of_targets(y, multilabel)
         if first:
-            multilabel = type_of_target(y).startswith("multilabel")
             if incremental and classes is None and not multilabel:
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit: every class "
@@ -1108,17 +1203,64 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             )
         return self._label_binarizer.transform(y).astype(self._np_dtype())
 
+    def _check_same_kind_of_targets(self, y: Any, multilabel: bool) -> None:
+        """Refuse, after a fit, a ``y`` of the other kind (one label per row against a
+        multi-label indicator matrix) or with another number of label columns: the
+        network's outputs are the first fit's."""
+        fitted = self._target_type == "multilabel-indicator"
+        if multilabel == fitted and (not multilabel or y.shape[1] == len(self.classes_)):
+            return
+        now = (
+            f"a multi-label indicator matrix with {y.shape[1]} label columns"
+            if multilabel
+            else "one class label per row"
+        )
+        before = (
+            f"a multi-label indicator matrix with {len(self.classes_)} label columns"
+            if fitted
+            else f"one class label per row (classes {_plain(self.classes_)})"
+        )
+        raise ValueError(
+            f"y holds {now} but the classifier was fitted on {before}; fit with "
+            "warm_start=False to change the targets"
+        )
+
     def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
+        """sample_weight times the class weights; refused, naming which of the two is the
+        cause, when they leave no row (or, in a fit of one label a row, one class only) with
+        positive weight."""
         sw = super()._sample_weights(sample_weight, X, y, incremental)
-        if sw is not None and not incremental and self._target_type != "multilabel-indicator":
-            labels = column_or_1d(y) if y.ndim == 2 else y
+        single_label = self._target_type != "multilabel-indicator"
+        labels = (column_or_1d(y) if y.ndim == 2 else y) if single_label else None
+        if sw is not None and not incremental and single_label:
             weighted = unique_labels(labels[sw > 0])
             if len(weighted) < 2:
                 raise ValueError(
                     f"only the class {_plain(weighted[0])!r} has samples with positive "
                     "sample_weight; a classifier needs at least two classes with positive weight"
                 )
-        return sw
+        cw = self._class_weights(y, incremental)
+        if cw is None:
+            return sw
+        combined = cw if sw is None else sw * cw
+        cause = (
+            f"class_weight={short_repr(self.class_weight)}"
+            if sw is None
+            else f"sample_weight with class_weight={short_repr(self.class_weight)}"
+        )
+        if not combined.sum() > 0:
+            raise ValueError(
+                f"{cause} gives every row weight 0; a classifier needs rows of positive weight"
+                + (" of at least two classes" if single_label and not incremental else "")
+            )
+        if not incremental and single_label:
+            weighted = unique_labels(labels[combined > 0])
+            if len(weighted) < 2:
+                raise ValueError(
+                    f"{cause} leaves only the class {_plain(weighted[0])!r} with positive "
+                    "weight; a classifier needs at least two classes with positive weight"
+                )
+        return combined
 
     def _class_weights(self, y: Any, incremental: bool) -> np.ndarray | None:
         """``class_weight`` as each row's weight. A dict's weights are looked up by label
@@ -1221,6 +1363,9 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         meta = super()._fitted_metadata()
         meta["classes"] = labels_to_json(self.classes_)
         meta["target_type"] = self._target_type
+        # a multi-label y given as a sparse matrix: predict returns one (scikit-learn's
+        # LabelBinarizer keeps what its input was)
+        meta["sparse_y"] = bool(self._label_binarizer.sparse_input_)
         return meta
 
     def _set_fitted_metadata(self, meta: dict[str, Any], model: MLP) -> None:
@@ -1242,11 +1387,18 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             f"{len(classes)} {target_type} classes need a cross-entropy network with {n_out} "
             f"outputs; the network has {model.n_outputs} and loss {model.config.loss!r}",
         )
+        sparse_y = meta.get("sparse_y", False)  # files written before it: dense
+        expect(isinstance(sparse_y, bool), f"sparse_y is {sparse_y!r:.60}; expected a bool")
+        expect(
+            not sparse_y or target_type == "multilabel-indicator",
+            f"sparse_y is true for {target_type} targets; only a multi-label y can be sparse",
+        )
         self._target_type = target_type
         self.classes_ = classes
         binarizer = LabelBinarizer()
         if target_type == "multilabel-indicator":
-            binarizer.fit(np.eye(len(classes), dtype=np.int64))
+            indicator = np.eye(len(classes), dtype=np.int64)
+            binarizer.fit(scipy.sparse.csr_matrix(indicator) if sparse_y else indicator)
         else:
             binarizer.fit(classes)
         self._label_binarizer = binarizer
@@ -1305,7 +1457,7 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
-        verbose: bool = False,
+        verbose: bool | int = False,
         warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
@@ -1318,7 +1470,7 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         max_fun: int = 15000,
         dropout: float = 0.0,
         init: str = "xavier_uniform",
-        dtype: str = "float64",
+        dtype: str | np.dtype | type = "float64",
         backend: str = "numpy",
         device: str | None = None,
         callbacks: Sequence[Any] | None = None,
@@ -1365,8 +1517,14 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _check_targets(self, y: Any) -> None:
-        # scikit-learn's words were "could not convert string to float: np.str_('a')"; any
-        # other problem (None, a sparse or ragged y) is left to scikit-learn's checks
+        # scikit-learn's words were "could not convert string to float: np.str_('a')", and
+        # for a sparse y "setting an array element with a sequence."; any other problem
+        # (None, a ragged y) is left to scikit-learn's checks
+        if scipy.sparse.issparse(y):
+            raise ValueError(
+                f"y is a sparse matrix ({type(y).__name__}, shape {tuple(y.shape)}); a "
+                "regressor's targets must be a dense array, e.g. y.toarray()"
+            )
         try:
             values = np.asarray(y) if y is not None and not hasattr(y, "toarray") else None
         except ValueError:
@@ -1450,6 +1608,26 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
 
 
 # ------------------------------------------------------------------------------ helpers
+def _check_indicator(y: Any) -> None:
+    """Refuse a multi-label indicator matrix (dense or sparse) holding anything but 0 and 1:
+    scikit-learn reads two values such as {0, 2} as one, MLPClassifier then trains on the
+    targets 2 (a log-loss outside [0, 1]) and predicts 0/1."""
+    if scipy.sparse.issparse(y):
+        coo = y.tocoo()
+        bad = np.flatnonzero((coo.data != 0) & (coo.data != 1))
+        where = None if not len(bad) else (coo.data[bad[0]], coo.row[bad[0]], coo.col[bad[0]])
+    else:
+        values = np.asarray(y)
+        bad = np.argwhere((values != 0) & (values != 1))
+        where = None if not len(bad) else (values[tuple(bad[0])], *bad[0])
+    if where is not None:
+        value, row, col = where
+        raise ValueError(
+            f"y is a multi-label indicator matrix holding {_plain(value)!r} (at row {row}, "
+            f"column {col}); its entries must be 0 or 1"
+        )
+
+
 def _is_float_text(text: str | bytes) -> bool:
     """Whether ``float`` reads ``text`` ("1.5" does, "a" does not)."""
     try:
@@ -1460,22 +1638,15 @@ def _is_float_text(text: str | bytes) -> bool:
 
 
 def _generator(random_state: Any) -> np.random.Generator:
-    """A numpy Generator from scikit-learn's ``random_state`` conventions.
+    """A numpy Generator from scikit-learn's ``random_state`` conventions (the values the
+    ``RandomSeed`` constraint accepts, checked before).
 
     ``None`` takes fresh OS entropy (a different network each fit, as in scikit-learn);
     an int seeds it; a ``RandomState`` is drawn from once (advancing it, as scikit-learn
     estimators do); a ``Generator`` is used as the source of a child seed.
     """
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        if random_state is not None and random_state < 0:
-            raise ValueError(
-                f"random_state must be None, an int >= 0 or a Generator; got {random_state!r}"
-            )
-        return np.random.default_rng(None if random_state is None else int(random_state))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
     if isinstance(random_state, np.random.Generator):
         return np.random.default_rng(int(random_state.integers(0, 2**63)))
-    raise ValueError(
-        f"random_state must be None, an int, a numpy RandomState or Generator; got {random_state!r}"
-    )
+    return np.random.default_rng(None if random_state is None else int(random_state))

@@ -188,6 +188,8 @@ def jsonable_params(est: Any) -> dict[str, Any]:
                 "labels": labels_to_json(np.asarray(list(value))),
                 "weights": [float(w) for w in value.values()],
             }
+        elif key == "dtype":  # np.float32 or np.dtype("float32") as given: the name
+            value = est._dtype_name()
         elif isinstance(value, np.generic):
             value = value.item()
         if key == "n_iter_no_change" and value == math.inf:

@@ -349,6 +349,20 @@ def test_weights_that_leave_one_class_name_their_cause(sample_weight, class_weig
         clf.fit(X, Y3, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize("estimator", [BackpropClassifier, BackpropRegressor])
+def test_sample_weights_whose_sum_overflows_train(estimator):
+    """Weights of 1e307 overflowed in their sum and mean (two RuntimeWarnings), then read
+    as 'Sample weights must contain at least one non-zero number; all weights are zero'.
+    Their mean is 1e307 exactly, and each row weighs 1 in the engine."""
+    from backprop.sklearn.estimators import _mean_weight
+
+    assert _mean_weight(np.full(60, 1e307)) == 1e307
+    assert _mean_weight(np.array([1.5e308, 0.5e308])) == 1e308
+    y = Y3 if estimator is BackpropClassifier else X[:, 0]
+    est = estimator(**SMALL).fit(X, y, sample_weight=np.full(len(X), 1e307))
+    assert est.n_iter_ > 0 and np.isfinite(est.loss_curve_).all()
+
+
 def test_partial_fit_class_weight_on_a_batch_without_some_classes():
     # scikit-learn's compute_sample_weight looked at the batch's classes alone: "The classes,
     # [1], are not in class_weight" for a batch without class 0, which the dict names

@@ -78,6 +78,18 @@ except ImportError as e:  # pragma: no cover - run in a subprocess without sciki
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
 
 
+def _mean_weight(sw: np.ndarray) -> float:
+    """The mean of the sample weights ``sw``, also where their sum overflows float64 (weights
+    of 1e307 had a mean of inf, with overflow warnings, and then read as 'all zeros'): there
+    it is the mean of the weights divided by a power of two, times it (exact)."""
+    with np.errstate(over="ignore"):
+        mean = float(np.mean(sw))
+    if math.isinf(mean):
+        scale = float(np.ldexp(1.0, int(np.frexp(sw.max())[1]) - 1))  # <= the largest weight
+        mean = float(np.mean(sw / scale)) * scale
+    return mean
+
+
 def _version_tuple(version: str) -> tuple[int, ...] | None:
     """``(1, 7, 1)`` from ``"1.7.1"`` (``"1.8.dev0"`` gives ``(1, 8, 0)``); None when the text
     does not start with a version number."""
@@ -500,7 +512,7 @@ class _BackpropMLP(BaseEstimator):
 
         n = X.shape[0]
         batch = min(200 if self.batch_size == "auto" else int(self.batch_size), n)
-        mean_weight = 1.0 if sw is None else float(np.mean(sw))
+        mean_weight = 1.0 if sw is None else _mean_weight(sw)
         weight_decay = float(self.alpha) / (batch * mean_weight)
         if not math.isfinite(weight_decay):  # alpha over weights of mean 1e-320: inf
             raise ValueError(
@@ -702,7 +714,7 @@ class _BackpropMLP(BaseEstimator):
         if sample_weight is None:
             return None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not sw.sum() > 0:
+        if not (sw > 0).any():  # (a sum of weights of 1e307 overflowed)
             raise ValueError(
                 "Sample weights must contain at least one non-zero number; all weights are zero"
             )
@@ -1248,7 +1260,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             if sw is None
             else f"sample_weight with class_weight={short_repr(self.class_weight)}"
         )
-        if not combined.sum() > 0:
+        if not (combined > 0).any():
             raise ValueError(
                 f"{cause} gives every row weight 0; a classifier needs rows of positive weight"
                 + (" of at least two classes" if single_label and not incremental else "")

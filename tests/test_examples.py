@@ -429,16 +429,16 @@ RUNS: dict[str, Runner] = {
     ),
     "datasets.md: from backprop import MLP": python(_TRUTH, _flowers),
     # docs/distributed.md
-    "distributed.md: from backprop.distributed import NpyArray": python(_NPY),
+    "distributed.md: from backprop.training.distributed import NpyArray": python(_NPY),
     # docs/model-files.md
     "model-files.md: from backprop.io import save_model, load_model, ModelFileError": python(
         _MODEL, lambda ns: ns["model"].n_inputs == 3 or pytest.fail("not the saved model")
     ),
-    "model-files.md: from backprop.checkpoint import Checkpoint, resume": python(
+    "model-files.md: from backprop.io.checkpoint import Checkpoint, resume": python(
         _MODEL, lambda ns: ns["model"].n_inputs == 3 or pytest.fail("not the checkpoint's model")
     ),
-    "model-files.md: from backprop.onnx_export import export_onnx": python(_MODEL),
-    "model-files.md: from backprop.interop import to_torch_module, to_torch_state_dict, "
+    "model-files.md: from backprop.io.onnx_export import export_onnx": python(_MODEL),
+    "model-files.md: from backprop.io.torch_state import to_torch_module, to_torch_state_dict, "
     "from_torch_state_dict": needs_module("torch", python(_TORCH_NET)),
     # docs/sklearn.md
     "sklearn.md: from sklearn.model_selection import GridSearchCV": python(

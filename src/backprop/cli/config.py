@@ -786,8 +786,8 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
 def first_beyond(X: np.ndarray, dtype: str) -> tuple[int, int] | None:
     """The index ``(row, column)`` of the first value of ``X`` beyond the range of
     ``dtype`` (a float32 model's), or None: only a float array wider than ``dtype`` can
-    hold one (MNIST's float16 pixels are compared as floats: 3.4e38 as a float16 was an
-    overflow warning)."""
+    hold one (MNIST's float32 pixels against a float64 model's 1.8e308, cast to float32,
+    was an overflow warning: the maxima are compared as Python floats)."""
     if X.dtype.kind != "f" or X.dtype.itemsize <= np.dtype(dtype).itemsize or not X.size:
         return None
     largest = float(np.finfo(dtype).max)

@@ -224,7 +224,8 @@ class KeepLastEpoch:
 )
 @click.option("--plots/--no-plots", default=True, help="Write PNG plots. [default: on]")
 def train(**options: Any) -> int:
-    """Train a network and write a run folder (model, history, summary, config, plots).
+    """Train a network and write a run folder (model, history, summary, config, checkpoint,
+    plots).
 
     With no options: the tutorial's 2-3-2 sigmoid network with L2 loss, trained by SGD on the
     built-in two-input, two-output toy data. Any other data set gets defaults that learn (a

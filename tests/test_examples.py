@@ -342,6 +342,12 @@ def _evaluated(out: str, summary, workdir) -> None:
     assert "accuracy" in out
 
 
+def _all_flowers(out: str, summary, workdir) -> None:
+    """Every one of the 150 labelled flowers scored (--split test scored the file's own test
+    split, a quarter of it, with the run's seed)."""
+    assert out.startswith("flowers.csv, all 150 rows\n") and "accuracy" in out, out[:80]
+
+
 def _predicts_test_split(out: str, summary, workdir) -> None:
     """The run's test rows: the true label, the predicted one and the probabilities, 90%
     of the labels right."""
@@ -467,6 +473,7 @@ RUNS: dict[str, Runner] = {
     "--help: backprop evaluate model.safetensors -d examples/iris.csv --target species": shell(
         check=_evaluated
     ),
+    "--help: backprop evaluate runs/iris -d flowers.csv --split all": shell(check=_all_flowers),
     "--help: backprop export runs/mnist": shell(check=_exported("runs/mnist/model.onnx")),
     "--help: backprop export runs/mnist/model.safetensors mnist.onnx --opset 20": shell(
         check=_exported("mnist.onnx")

@@ -197,7 +197,12 @@ def report_tables(report: dict[str, Any], classify: bool, width: int = WIDTH) ->
     from rich.table import Table
     from rich.text import Text
 
-    title = f"{printable(report['dataset'])}, {report['split']} split, {report['n_samples']} rows"
+    rows = (
+        f"all {report['n_samples']} rows"
+        if report["split"] == "all"
+        else f"{report['split']} split, {report['n_samples']} rows"
+    )
+    title = f"{printable(report['dataset'])}, {rows}"
     if not classify:
         table = Table()
         for name in ("mse", "mae", "r2"):

@@ -35,11 +35,12 @@ __all__ = ["evaluate"]
 )
 @click.option(
     "--split",
-    type=choice(("test", "train", "validation")),
+    type=choice(("test", "train", "validation", "all")),
     default="test",
     show_default=True,
     help="The rows: test; train (of a run folder: without the validation rows it held out, "
-    "as its summary table); validation (a run folder's held-out rows).",
+    "as its summary table); validation (a run folder's held-out rows); all (every row: a "
+    "file of new labelled rows, scored whole).",
 )
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
@@ -57,6 +58,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
       backprop evaluate runs/mnist
       backprop evaluate runs/mnist --split train --json
       backprop evaluate model.safetensors -d examples/iris.csv --target species
+      backprop evaluate runs/iris -d flowers.csv --split all
     """
     require_stdout("the metrics would be lost; leave it open, or send it to a file")
     handle = open_handle(model_path)
@@ -99,9 +101,13 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         if data.X_test is None:
             raise UserError(
                 f"dataset {data.name} has no test split ({no_test_split(data, values)}); "
-                "use --split train"
+                "use --split all (every row) or --split train"
             )
         X, y = data.X_test, data.y_test
+    elif split == "all":  # (a holdout file was scored on its own 'test split', a quarter)
+        X, y = data.X_train, np.asarray(data.y_train)
+        if data.X_test is not None:
+            X, y = np.concatenate([X, data.X_test]), np.concatenate([y, np.asarray(data.y_test)])
     else:
         X, y = data.X_train, np.asarray(data.y_train)
         rows = handle.training_rows(values, X.shape[0])
@@ -129,7 +135,8 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
             f"set with {data.n_outputs} target column(s)"
             + ("; the model is a classifier" if is_classifier(model) else "")
         )
-    pred = model_outputs(model, X, f"dataset {data.name} ({split} split)", model_path)
+    rows = "all rows" if split == "all" else f"{split} split"
+    pred = model_outputs(model, X, f"dataset {data.name} ({rows})", model_path)
     if classify:
         if pre is not None and pre.classes is not None:
             names = list(pre.classes)

@@ -59,7 +59,8 @@ MAX_ENTRIES = 1000
 def gradcheck(samples: int, tolerance: float | None, max_entries: int, **options: Any) -> int:
     """Check the network's gradients against central finite differences, per parameter.
 
-    The network is configured by the same options as train (and --config). The finite
+    The network is configured by the same options as train (and --config: a run's
+    config.toml gives its network), and checked at its initial weights. The finite
     differences are evaluated in float64 whatever --dtype is (a float32 network's gradient
     is checked against a float64 copy of it); an entry whose step straddles a ReLU, leaky
     ReLU or MAE kink even at 1/1000 of the step is counted under "kinks" and left out of
@@ -89,8 +90,8 @@ def gradcheck(samples: int, tolerance: float | None, max_entries: int, **options
     title = (
         f"Gradient check: {'-'.join(map(str, cfg['layers']))} {cfg['activation']}/"
         f"{cfg['output_activation']}, loss {cfg['loss']}, {cfg['dtype']}, {n} rows of "
-        f"{printable(data.name)}"
-        " (finite differences in float64)"
+        f"{printable(data.name)}, at its initial weights (seed {cfg['seed']}; finite "
+        "differences in float64)"
     )
     table = Table()
     for col in ("parameter", "shape", "max rel. error", "max abs. error", "kinks", ""):

@@ -49,7 +49,10 @@ def clock(seconds: float | None) -> str:
 
 
 def _duration(seconds: float) -> str:
-    """An epoch's time: ``0.31s``, ``12.4s``, then ``2:05`` (a clock) from 100 s on."""
+    """An epoch's time: ``4.2ms`` below a hundredth of a second (every epoch of a small
+    table read ``0.00s``), ``0.31s``, ``12.4s``, then ``2:05`` (a clock) from 100 s on."""
+    if seconds < 0.00995:  # (what would round to 0.01s is written so)
+        return f"{seconds * 1000:.1f}ms"
     if seconds < 10:
         return f"{seconds:.2f}s"
     if seconds < 100:

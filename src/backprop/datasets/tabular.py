@@ -1,9 +1,10 @@
 """CSV files: training sets with a named target column, and raw rows to predict on.
 
 The format read (standard library :mod:`csv`, comma-separated, UTF-8 with or without a
-byte-order mark): a header row naming the columns, then one row per sample with exactly as
-many cells as the header. Blank lines are skipped; a quoted cell must be closed (a stray
-quote is an error naming its line, not the rest of the file read as one cell). Every
+byte-order mark): a header row naming the columns (a column that is not read may be
+unnamed, as pandas' index is), then one row per sample with exactly as many cells as the
+header. Blank lines are skipped; a quoted cell must be closed (a stray quote is an error
+naming its line, not the rest of the file read as one cell). Every
 feature cell must be a finite number in ASCII decimal notation (:data:`_NUMBER`: ``١٢``,
 ``２`` and ``1_000`` are text); the target column may hold any strings. Spaces around a
 column name or a label are not part of it (``a, b`` names the columns ``a`` and ``b``), and
@@ -167,13 +168,32 @@ _NUL = (
 
 
 def _check_header(p: Path, header: list[str]) -> None:
+    """NULs and repeated names in a header; an unnamed column is refused only where it is
+    read (:func:`_check_named`)."""
     if any("\x00" in name for name in header):  # (UTF-16 without a byte-order mark is, for
         raise DatasetError(f"{p}: the header holds {_NUL}")  # ASCII, UTF-8 with NULs)
-    if any(not name for name in header):
-        raise DatasetError(f"{p}: the header has an empty column name: {header}")
-    repeated = sorted(name for name, k in Counter(header).items() if k > 1)
+    repeated = sorted(name for name, k in Counter(header).items() if k > 1 and name)
     if repeated:
         raise DatasetError(f"{p}: the header repeats column names {repeated}; names must be unique")
+
+
+def _check_named(p: Path, header: list[str], read: Sequence[str], training: bool) -> None:
+    """DatasetError when a column to be read has no name. An unnamed column left unread is
+    no error: pandas' ``to_csv`` writes its index first under an empty name, and such a file
+    was refused even where ``features`` named the other columns. ``training``: the feature
+    columns can still be named (else they are every column, or a model's)."""
+    if "" not in read:
+        return
+    leave_out = ", or name the feature columns to leave it out (features=...)" if training else ""
+    if header[0] == "":
+        raise DatasetError(
+            f"{p}: the header's first column has no name ({header}): a pandas index? "
+            f"re-save the file with to_csv(index=False){leave_out}"
+        )
+    raise DatasetError(
+        f"{p}: the header has an empty column name (column {header.index('') + 1} of "
+        f"{len(header)}: {header}); expected a name for every column read: name it{leave_out}"
+    )
 
 
 def _feature_columns(
@@ -302,6 +322,7 @@ def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]],
     if header is None:
         raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
     _check_header(p, header)
+    _check_named(p, header, header, training=False)
     if not rows:
         raise DatasetError(f"{p}: the CSV file has a header but no data rows")
     return header, rows, lines
@@ -374,10 +395,56 @@ def _parse_number(cell: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+#: A number with commas between groups of three digits, as a thousands separator writes
+#: it (``1,234``, ``12,345,678.9``); ``1,234`` is also ``1.234`` with a decimal comma.
+_GROUPED = re.compile(r"[-+]?[1-9][0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]*)?", re.ASCII)
+#: A number with a decimal comma (``3,14``, ``-,5``).
+_DECIMAL_COMMA = re.compile(r"[-+]?[0-9]*,[0-9]+", re.ASCII)
+#: A time of day (``12:30``, ``9:05:00.5 pm``, ``23:59Z``), and a date with or without one
+#: (``2021-07-07``, ``2021/7/7``, ``07.07.2021``, ``7/7/21``, ``2021-07-07T12:30:00+02:00``).
+_CLOCK = (
+    r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?: ?[ap]\.?m\.?)?"
+    r"(?: ?(?:z|utc|[-+][0-9]{2}:?[0-9]{2}))?"
+)
+_TIME = re.compile(_CLOCK, re.ASCII | re.IGNORECASE)
+_DATE = re.compile(
+    r"(?:[0-9]{4}([-/.])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-/.])[0-9]{1,2}\2(?:[0-9]{2}){1,2})"
+    rf"(?:(?:t| +){_CLOCK})?",
+    re.ASCII | re.IGNORECASE,
+)
+#: The words of a two-valued column, each with its pair as (the 1, the 0).
+_BOOLEAN = {"true": ("true", "false"), "false": ("true", "false"), "yes": ("yes", "no"),
+            "no": ("yes", "no")}  # fmt: skip
+
+
+def _comma_readings(text: str) -> tuple[str | None, str | None]:
+    """The numbers a cell written with commas is: (read with a thousands separator, read
+    with a decimal comma), None where it cannot be read so. ``1,234`` has both readings,
+    ``12,345.6`` the first only, ``3,14`` the second only."""
+    thousands = text.replace(",", "") if _GROUPED.fullmatch(text) else None
+    decimal = text.replace(",", ".") if _DECIMAL_COMMA.fullmatch(text) else None
+    return thousands, decimal
+
+
+def _without_currency(text: str) -> str | None:
+    """The number a currency amount is, its sign kept (``-$2,204.34``: ``-2,204.34``;
+    ``12,50 €``: ``12,50``), or None when ``text`` has no currency sign (Unicode's category
+    Sc) at its start or end."""
+    sign = text[:1] if text[:1] in ("+", "-") else ""
+    body = text[len(sign) :]
+    rest = body.strip("".join(c for c in body if unicodedata.category(c) == "Sc") + " \t")
+    if rest == body:
+        return None
+    if rest[:1] in ("+", "-") and not sign:  # ($-5)
+        sign, rest = rest[0], rest[1:]
+    return sign + rest
+
+
 def _why(cell: str, training: bool) -> str:
     """Why a feature cell is refused, and what to do (the text of a category, a date or a
-    decimal comma said only 'not a finite number'). ``training``: the columns are still to
-    choose (else they are a model's, which needs every one)."""
+    decimal comma said only 'not a finite number'; a thousands separator was taken for a
+    decimal comma, and removing it as told made 54,446 into 54.446). ``training``: the
+    columns are still to choose (else they are a model's, which needs every one)."""
     text = cell.strip()
     leave_out = ", or leave the column out (features=...)" if training else ""
     if not text or text in MISSING_VALUES:
@@ -386,22 +453,116 @@ def _why(cell: str, training: bool) -> str:
             f"the cell {what}; feature columns must hold numbers: fill it in or remove that "
             f"row{leave_out}"
         )
-    if re.fullmatch(r"[-+]?[0-9]*,[0-9]+", text):
+    refused = f"the cell {text!r} is not a finite number"
+    thousands, decimal = _comma_readings(text)
+    if thousands and decimal:
         return (
-            f"the cell {text!r} is not a finite number: a decimal comma? feature columns must "
-            "hold numbers written with a decimal point"
+            f"{refused}: {thousands} with a thousands separator, or {decimal} with a decimal "
+            "comma? feature columns must hold numbers with a decimal point and no thousands "
+            f"separators: write {thousands} or {decimal}, whichever it means"
         )
+    if thousands:
+        return (
+            f"{refused}: a thousands separator? feature columns must hold numbers without "
+            f"thousands separators: remove the commas ({thousands})"
+        )
+    if decimal:
+        return (
+            f"{refused}: a decimal comma? feature columns must hold numbers written with a "
+            f"decimal point: write {decimal}"
+        )
+    amount = _without_currency(text)
+    if amount is not None:
+        thousands, decimal = _comma_readings(amount)
+        if _parse_number(amount) is not None:
+            fix = f"strip the currency sign: write {amount}"
+        elif thousands and decimal:
+            fix = f"strip the currency sign and write {thousands} or {decimal}, whichever it means"
+        elif thousands:
+            fix = f"strip the currency sign and any thousands separators: write {thousands}"
+        elif decimal:
+            fix = f"strip the currency sign, with a decimal point for the comma: write {decimal}"
+        elif re.fullmatch(r"[-+]?[0-9][0-9., ']*", amount, re.ASCII):  # 1.234,56; 1'234.5
+            fix = "strip the currency sign and write the amount as a plain number"
+        else:
+            fix = ""
+        if fix:
+            return f"{refused}: a currency amount? feature columns must hold plain numbers: {fix}"
     if _NUMBER.fullmatch(text):  # inf, 1e999: a number, not a finite one
-        return f"the cell {text!r} is not a finite number; feature columns must hold finite numbers"
+        return f"{refused}; feature columns must hold finite numbers"
     if not training:
         return (
-            f"the cell {text!r} is not a finite number; the model was trained on numbers in "
-            "this column (encoded as its training file had them)"
+            f"{refused}; the model was trained on numbers in this column (encoded as its "
+            "training file had them)"
+        )
+    if _DATE.fullmatch(text) or _TIME.fullmatch(text):
+        since = "days since a fixed date" if _DATE.fullmatch(text) else "hours since midnight"
+        return (
+            f"{refused}: a date or time? feature columns must hold numbers: turn it into "
+            f"numbers (such as {since}){leave_out}"
+        )
+    if text.lower() in _BOOLEAN:
+        one, zero = _BOOLEAN[text.lower()]
+        return (
+            f"{refused}: a {one}/{zero} column? feature columns must hold numbers: write it "
+            f"as one column of 0 and 1 (1 for {one}, 0 for {zero}){leave_out}"
         )
     return (
-        f"the cell {text!r} is not a finite number; feature columns must hold numbers: encode "
-        "a category as numbers (a 0/1 column per value), or leave the column out (features=...)"
+        f"{refused}; feature columns must hold numbers: encode a category as numbers (a 0/1 "
+        f"column per value){leave_out}"
     )
+
+
+#: How many other columns an error about a feature cell names (then a count).
+_OTHER_COLUMNS = 5
+
+
+def _other_non_numbers(
+    header: list[str],
+    index: list[int],
+    bad: int,
+    line: int,
+    cells: list[str],
+    rows: Iterator[tuple[int, list[str]]],
+) -> str:
+    """For the error on the cell of column ``bad`` at ``line``: the other feature columns
+    (``index``) with a cell that is not a finite number (empty ones too), each with the
+    first line where it has one, as ``'; also not numbers: 'b' (line 2), ...'`` (empty
+    when there are none). Only the first refused cell was named: a table with six text
+    columns took seven runs to clean.
+
+    On this error path only, the rest of ``rows`` is read, row by row as before, until
+    more than :data:`_OTHER_COLUMNS` columns are found (then 'and at least N more' where
+    a column was left to search) or every column has a non-number; a row that is ragged is
+    skipped and one that cannot be read ends the search (each is named once this error is
+    fixed).
+    """
+    first: dict[int, int] = {}  # column -> the first line where its cell is not a number
+    todo = [k for k in index if k != bad]
+    complete = True  # every column that could be found was: the count of the rest is exact
+    try:
+        while todo:
+            found = [k for k in todo if _parse_number(cells[k]) is None]
+            for k in found:
+                first[k] = line
+            if found:
+                todo = [k for k in todo if k not in first]
+            if len(first) > _OTHER_COLUMNS:
+                complete = not todo
+                break
+            while True:
+                line, cells = next(rows)
+                if len(cells) == len(header):
+                    break
+    except (StopIteration, DatasetError):  # the end of the file, or a row that cannot be read
+        pass
+    if not first:
+        return ""
+    names = [f"{header[k]!r} (line {n})" for k, n in list(first.items())[:_OTHER_COLUMNS]]
+    more = len(first) - _OTHER_COLUMNS
+    if more > 0:
+        names.append(f"and {'' if complete else 'at least '}{more} more")
+    return "; also not numbers: " + ", ".join(names)
 
 
 class _Target:
@@ -466,7 +627,8 @@ def _read_columns(
     header = [c.strip() for c in first]  # ('a, b' names the columns a and b)
     _check_header(p, header)
     features, target_name = choose(header)
-    column = {name: k for k, name in enumerate(header)}  # unique: checked above
+    _check_named(p, header, [*features, *([] if target_name is None else [target_name])], training)
+    column = {name: k for k, name in enumerate(header)}  # unique but '' (unread): checked above
     index = [column[c] for c in features]
     t = None if target_name is None else column[target_name]
     target = None if t is None else _Target(max(limit("classes"), MAX_CLASSES) + 1)
@@ -478,7 +640,8 @@ def _read_columns(
             v = _parse_number(cells[k])
             if v is None:
                 why = _why(cells[k], training)
-                raise DatasetError(f"{p}: line {line}, column {header[k]!r}: {why}")
+                also = _other_non_numbers(header, index, k, line, cells, rows)
+                raise DatasetError(f"{p}: line {line}, column {header[k]!r}: {why}{also}")
             numbers.append(v)
         if target is not None:
             label = cells[t].strip()  # (' a' and 'a' are one class, as in a header)
@@ -539,8 +702,8 @@ def load_csv(
     task : {"classification", "regression"}, optional
         Overrides the automatic choice.
     features : sequence of str, optional
-        The feature columns, in this order; the file's other columns (an id, a comment)
-        are not read. Default: every column but the target.
+        The feature columns, in this order; the file's other columns (an id, a comment,
+        pandas' unnamed index) are not read. Default: every column but the target.
 
     Returns
     -------

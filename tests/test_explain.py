@@ -202,6 +202,12 @@ def test_explain_as_a_subprocess():
         (["--x", "0.1,abc"], "--x must be comma-separated numbers"),
         (["--t", "0.1"], "t has 1 value but the network has 2 outputs"),
         (["--x", "0.1,0.2,0.3"], "x has 3 values but w has 2 rows"),
+        # (which never said where another network's weights would come from)
+        (
+            ["--x", "0.1,0.2,0.3"],
+            "the tutorial's weights, of its 2-3-2 network: another "
+            "network's come from --weights FILE.json",
+        ),  # fmt: skip
         (["--eta", "-1"], "--eta"),
         (["--steps", "0"], "--steps"),
     ],

@@ -413,7 +413,16 @@ def explain(
         p["eta"] = eta
     if weights is not None:
         p.update(load_weights(weights))
-    seed_steps = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
+    try:
+        seed_steps = run_steps(p["x"], p["t"], p["w"], p["b1"], p["u"], p["b2"], p["eta"], steps)
+    except ExplainError as e:
+        sizes = weights is None and (len(p["x"]) != len(p["w"]) or len(p["t"]) != len(p["b2"]))
+        if not sizes:
+            raise
+        raise ExplainError(  # (--x 1,2,3 said only 'x has 3 values but w has 2 rows')
+            f"{e}; these are the tutorial's weights, of its 2-3-2 network: another network's "
+            "come from --weights FILE.json (w, b1, u, b2)"
+        ) from None
     if as_json:
         objs = [s.to_dict() for s in seed_steps]
         # the first step's finite differences, as the text shows them (every step's would

@@ -35,9 +35,12 @@ def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     """Export a model to ONNX (input scaling folded in); needs the onnx extra.
 
     The graph's output "output" is what the model predicts (class probabilities for the
-    cross-entropy losses); a classifier with class names (a CSV run's labels, or the data
-    set of a run folder) also gets an output "label", each row's class name, and the names
-    in its metadata (class_labels). OUT.onnx defaults to model.onnx beside the model.
+    cross-entropy losses; a one-output binary classifier's is p(class 1) alone, where
+    predict writes both classes'); a classifier with class names (a CSV run's labels, or the
+    data set of a run folder) also gets an output "label", each row's class name, and the
+    names in its metadata (class_labels). The graph takes and gives float64 (raw features
+    need it: a timestamp moves by a minute in float32) and runs the network in float32
+    (docs/model-files.md). OUT.onnx defaults to model.onnx beside the model.
 
     \b
     Examples:

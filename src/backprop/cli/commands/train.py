@@ -500,6 +500,12 @@ def _run_training(
     data_line = (
         f"{data.name}{task}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
     )
+    for name, first in _row_ids(data):
+        n = data.n_train + data.n_test
+        data_line += (
+            f"; column {name!r} holds {first:g} to {first + n - 1:g}, one each: a row id? "
+            "--features can leave it out"
+        )
     resumed = state.epoch if state is not None else None
     settings = (optimizer if state is None else state.optimizer).hyperparameters()
     header = run_header(
@@ -617,6 +623,28 @@ def _refuse_a_constant_target(data: Any) -> None:
             f"dataset {data.name}: the target holds one value ({float(y.flat[0])!r}) in every "
             "training row; a regression target must vary"
         )
+
+
+def _row_ids(data: Any) -> list[tuple[str, float]]:
+    """The feature columns of a table that hold n consecutive integers, one per row (1 to
+    n, or from any start), as a row id does, each with its first value: such a column is
+    trained on as a feature, and predict then asks for it (a practitioner's audit: a
+    customer_id column, said nothing of). At least 20 rows; only tables (a preprocessing
+    names their columns)."""
+    pre = data.preprocessing
+    n = data.n_train + data.n_test
+    if pre is None or n < 20:
+        return []
+    parts = [data.X_train] if data.X_test is None else [data.X_train, data.X_test]
+    raw = pre.inverse_transform(np.concatenate(parts))  # (its standardisation rounds)
+    found = []
+    for j, name in enumerate(pre.feature_names):
+        values = np.sort(np.rint(raw[:, j]))
+        if values[-1] - values[0] != n - 1 or not (np.diff(values) == 1).all():
+            continue
+        if np.abs(np.sort(raw[:, j]) - values).max() <= 1e-6 * max(1.0, abs(values).max()):
+            found.append((name, float(values[0])))
+    return found
 
 
 def _refuse_inputs_beyond_the_dtype(model: MLP, data: Any) -> None:

@@ -400,6 +400,91 @@ def test_ctrl_c_just_after_a_checkpoints_rename_names_its_new_epoch(run_cli, tmp
     assert main(_resume(out, 5)) == 0
 
 
+def _signal_inside(monkeypatch, module, name: str, when=lambda *a, **k: True) -> None:
+    """``module.name`` calls the SIGINT handler of the command line (as a Ctrl-C arriving
+    there would) once ``when`` holds, then does its work."""
+    import signal
+
+    import backprop._interrupts as interrupts
+
+    # the handler notes the Ctrl-C for the process: in lists of this test's own
+    monkeypatch.setattr(interrupts, "_ctrl_c", [])
+    monkeypatch.setattr(interrupts, "_waiting", [])
+    real = getattr(module, name)
+    fired = []
+
+    def interrupted(*args, **kwargs):
+        if not fired and when(*args, **kwargs):
+            fired.append(True)
+            interrupts.on_interrupt(signal.SIGINT, None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
+def test_a_ctrl_c_while_the_folder_is_claimed_releases_it(run_cli, tmp_path, monkeypatch):
+    """A Ctrl-C between the folder's making and the registration of its release (28 of 28
+    lines there, in an audit) left it holding config.toml alone: the same --out was then
+    refused ('already holds a run that has no checkpoint')."""
+    import backprop.cli.commands.train as train_module
+
+    _signal_inside(monkeypatch, train_module, "lock_run_dir")
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--out", str(out), *QUIET)
+    monkeypatch.undo()
+    assert rc == 130 and not out.exists(), (err, list(out.iterdir()) if out.exists() else None)
+    assert run_cli("train", "--epochs", "2", "--out", str(out), *QUIET)[0] == 0
+
+
+def test_a_ctrl_c_while_the_summary_is_made_still_saves_and_says_so(run_cli, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    """A Ctrl-C while the summary's dict was made after the last epoch left it without its
+    keys: the handler's KeyError was all that reached the user ('Error: interrupted'), and
+    summary.json held the 'interrupted' key alone."""
+    import backprop.cli.commands.train as train_module
+
+    _signal_inside(monkeypatch, train_module, "_summary")
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--epochs", "3", "--out", str(out), *QUIET)
+    monkeypatch.undo()
+    assert rc == 130 and err.startswith("Interrupted while saving the model, after training 3 "), (
+        err
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_run"] == 3 and "interrupted" in summary
+    assert load_model(out / "model.safetensors").n_inputs == 2
+
+
+def test_a_second_ctrl_c_while_the_first_ones_files_are_written(run_cli, tmp_path, monkeypatch):
+    """A Ctrl-C during a resumed run, then a second one as its model and history were
+    written: the new model was left beside the old run's summary.json (its 10 epochs and
+    test accuracy) and history.csv, and 'Error: interrupted' alone was said. The second
+    one now waits for the files and is let go."""
+    import backprop.cli.commands.train as train_module
+    import backprop.io.checkpoint as checkpoint_module
+
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "4", "--checkpoint-every", "1", "--out", str(out),
+                 *QUIET]) == 0  # fmt: skip
+    real = checkpoint_module.save_checkpoint
+
+    def first_ctrl_c(path, state, fit_config, **kw):
+        if state.epoch == 7:
+            raise KeyboardInterrupt
+        return real(path, state, fit_config, **kw)
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", first_ctrl_c)
+    _signal_inside(monkeypatch, train_module, "write_history")
+    rc, _, err = run_cli(*_resume(out, 10))
+    monkeypatch.undo()
+    assert rc == 130 and err.startswith("Interrupted: kept the model of epoch 7"), err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_run"] == 7 and "Ctrl-C during epoch 8" in summary["interrupted"]
+    with open(out / "history.csv", newline="") as f:
+        assert len(list(csv.reader(f))) == 1 + 7
+    assert main(_resume(out, 10)) == 0
+
+
 def test_a_folder_left_by_a_failed_run_says_what_to_do(run_cli, tmp_path, monkeypatch):
     """A run that fails before its first checkpoint releases its folder (its config.toml
     alone refused the same --out ever after); one killed then (SIGKILL, a power cut: no

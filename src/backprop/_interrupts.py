@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import os
 import sys
-from types import FrameType, TracebackType
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (importing typing took 7 ms of the very window this module is for, and
+    # a Ctrl-C in it was a traceback)
+    from types import FrameType, TracebackType
+    from typing import Any
 
 # (``signal`` is imported below, once the hook is in place: importing it takes a few
 # milliseconds of the very window this module is for)

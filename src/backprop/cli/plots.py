@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._interrupts import deferred
 from ..formatting import plural, printable
 from ..io.safetensors import write_atomic
 
@@ -74,7 +75,11 @@ def require_importable() -> None:
     if not available():
         return
     try:
-        import matplotlib  # noqa: F401
+        # a Ctrl-C or SIGTERM waits for the end of the import: arriving as ft2font's C
+        # initialisation returned, it aborted the process ('Fatal Python error:
+        # PyThreadState_Get', exit 134) in an audit's 1 of 40-200 tries
+        with deferred():
+            import matplotlib  # noqa: F401
     except ValueError as e:
         backend = os.environ.get("MPLBACKEND")
         if backend is None or "backend" not in str(e):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from click.core import ParameterSource
 
 from ... import metrics
-from ..._interrupts import raise_if_swallowed
+from ..._interrupts import deferred, raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
 from ...initializers import SCALED_INITIALIZERS
@@ -267,11 +268,14 @@ def train(**options: Any) -> int:
     def claim() -> Path:
         out, config_text = options["out"], config_to_toml(cfg)
         new = missing_folders(RUNS_DIR if out is None else out)
-        run_dir = make_run_dir(out, data.name, config_text, options["plots"])
-        ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
-        # (run before the lock's release: close callbacks run last-registered first)
-        created = new if out is not None else [Path(os.path.realpath(run_dir)), *new]
-        ctx.call_on_close(lambda: release_unused_claim(run_dir, config_text, created))
+        # a Ctrl-C waits until the claim can be released: one between the folder's making
+        # and the release's registration left it holding config.toml alone, refused as --out
+        with deferred():
+            run_dir = make_run_dir(out, data.name, config_text, options["plots"])
+            ctx.call_on_close(lock_run_dir(run_dir).release)  # held until the command ends
+            # (run before the lock's release: close callbacks run last-registered first)
+            created = new if out is not None else [Path(os.path.realpath(run_dir)), *new]
+            ctx.call_on_close(lambda: release_unused_claim(run_dir, config_text, created))
         return run_dir
 
     run_dir = _on_the_main_process(claim)
@@ -558,7 +562,9 @@ def _run_training(
     # Ctrl-C from here on still leaves the model and a summary (_interrupted_after_training)
     stage = "saving the model"
     try:
-        summary.update(_summary(data, history, model, cfg, (tr, va), wall, start_epoch, sha256))
+        with deferred():  # (a Ctrl-C while it was made left a summary without its keys, and
+            # _interrupted_after_training's KeyError was all that was said)
+            summary.update(_summary(data, history, model, cfg, (tr, va), wall, start_epoch, sha256))
         if keep.state is not None:
             checkpoint.save(keep.state)
         if ended_by_ctrl_c:
@@ -783,6 +789,19 @@ def _mark_summary(
     write_json(run_dir / SUMMARY_FILE, summary)
 
 
+@contextlib.contextmanager
+def _whole_despite_a_second_ctrl_c() -> Iterator[None]:
+    """The files a Ctrl-C's handling writes, written whole: a second Ctrl-C waits for their
+    end and is then let go, as the first is being handled (one during a resumed run's save
+    left the new model beside the old run's summary.json and history.csv, and 'Error:
+    interrupted' alone)."""
+    try:
+        with deferred():
+            yield
+    except KeyboardInterrupt:
+        pass
+
+
 def _interrupted_in_training(
     model: MLP,
     keep: KeepLastEpoch,
@@ -809,12 +828,14 @@ def _interrupted_in_training(
         )
         return EXIT_INTERRUPTED
     model.load_state_dict(weights)
-    save_model(model_path, model)
-    write_history(run_dir / HISTORY_FILE, keep.rows())
     said = "Ctrl-C" if cause == "Interrupted" else cause  # (Ctrl-C's, or SIGTERM's)
-    _mark_summary(
-        run_dir, epoch, f"interrupted during epoch {epoch + 1}", f"{said} during epoch {epoch + 1}"
-    )
+    with _whole_despite_a_second_ctrl_c():
+        save_model(model_path, model)
+        write_history(run_dir / HISTORY_FILE, keep.rows())
+        _mark_summary(
+            run_dir, epoch, f"interrupted during epoch {epoch + 1}",
+            f"{said} during epoch {epoch + 1}",
+        )  # fmt: skip
     saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
     resume = (
         f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
@@ -830,11 +851,12 @@ def _interrupted_after_training(
 ) -> int:
     """Ctrl-C after the last epoch: the model, its history and a summary are written (the
     summary says what was left undone), and stderr says how to get the rest."""
-    if stage == "saving the model":
-        save_model(run_dir / MODEL_FILE, model)
-        write_history(run_dir / HISTORY_FILE, history.epochs)
-    summary["interrupted"] = f"Ctrl-C after training, while {stage}"
-    write_json(run_dir / SUMMARY_FILE, summary)
+    with _whole_despite_a_second_ctrl_c():
+        if stage == "saving the model":
+            save_model(run_dir / MODEL_FILE, model)
+            write_history(run_dir / HISTORY_FILE, history.epochs)
+        summary["interrupted"] = f"Ctrl-C after training, while {stage}"
+        write_json(run_dir / SUMMARY_FILE, summary)
     rest = (
         f"some plots were not drawn: backprop train --resume {run_dir} draws them"
         if stage == "drawing the plots"

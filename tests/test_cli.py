@@ -312,11 +312,14 @@ def test_image_data_gets_a_grid_of_misclassified_images(tmp_path):
     assert width >= 400 and height >= 200
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"]
+)
 def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path, sig):
-    # SIGTERM (kill, timeout, a job scheduler's limit) stops as Ctrl-C does; it killed the
-    # process on the spot, with no message, no model of the epochs done, and sometimes a
-    # checkpoint's temporary file left in the run folder.
+    # SIGTERM (kill, timeout, a job scheduler's limit) and SIGHUP (the terminal closed, an
+    # SSH connection dropped) stop as Ctrl-C does; they killed the process on the spot, with
+    # no message, no model of the epochs done, and sometimes a checkpoint's temporary file
+    # left in the run folder.
     # A suite started in the background by a non-interactive shell inherits SIGINT ignored,
     # and so would the CLI (Python installs KeyboardInterrupt only over the default action):
     # Ctrl-C at a terminal is the default action, so the child is started with it (a

@@ -166,5 +166,7 @@ if is_the_command_line():
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_interrupt)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, on_interrupt)
+    for _name in ("SIGTERM", "SIGHUP"):  # (SIGHUP: the terminal closed; not on Windows)
+        _signum = getattr(signal, _name, None)
+        if _signum is not None and signal.getsignal(_signum) == signal.SIG_DFL:
+            signal.signal(_signum, on_interrupt)

@@ -20,6 +20,7 @@ import codecs
 import io
 import os
 import select
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -109,21 +110,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sigterm_as_ctrl_c() -> Any:
     """In the process that is the command line, SIGTERM (a job scheduler's time limit,
-    ``kill``, ``timeout``) stops as Ctrl-C does: the last completed epoch saved, the run
-    resumable, no temporary file left; by default it killed the process on the spot. A
-    handler someone else installed is left alone. Returns what undoes it."""
-    import signal
+    ``kill``, ``timeout``) and SIGHUP (the terminal closed, an SSH connection dropped) stop
+    as Ctrl-C does: the last completed epoch saved, the run resumable, no temporary file
+    left; by default they killed the process on the spot. A handler someone else installed
+    (``nohup``'s ignoring of SIGHUP among them) is left alone. Returns what undoes it."""
     import threading
 
     from .._interrupts import is_ours, is_the_command_line, on_interrupt
 
     if not (is_the_command_line() and threading.current_thread() is threading.main_thread()):
         return lambda: None
-    handler = signal.getsignal(signal.SIGTERM)
-    if handler is not signal.SIG_DFL and not is_ours(handler):  # (ours: the imports')
-        return lambda: None
-    signal.signal(signal.SIGTERM, on_interrupt)
-    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    taken = []
+    for signum in _STOPPING_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is signal.SIG_DFL or is_ours(handler):  # (ours: the imports')
+            signal.signal(signum, on_interrupt)
+            taken.append(signum)
+
+    def undo() -> None:
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+    return undo
+
+
+#: The signals that stop a command as Ctrl-C does (beside SIGINT itself).
+_STOPPING_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def _run(args: list[str]) -> Any:

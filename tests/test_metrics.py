@@ -230,7 +230,10 @@ def test_regression_metrics_refuse_nan_and_keep_extreme_scales():
     assert mse([1e200], [-1e200]) == np.inf  # the true value, rounded; no warning
     # the mean absolute error of 1.7e308 is 1.7e308 (it overflowed in the sum: a warning,
     # then inf, and summary.json's mae null); an error beyond float64 is inf, no warning
-    assert mae([1.7e308, 1.7e308], [0.0, 0.0]) == 1.7e308
+    assert mae([1.7e308, 1.7e308], [0.0, 0.0]) == pytest.approx(1.7e308, rel=1e-15)
+    # (a first fix halved the values: it rescued sums of 2 rows only)
+    assert mae([1.7e308] * 1000, [0.0] * 1000) == pytest.approx(1.7e308, rel=1e-15)
+    assert mae([1.7e308, 1e308, 1e308], [0.0] * 3) == pytest.approx(1.2333333333333333e308)
     assert mae([1.7e308, -1.7e308], [-1.7e308, 0.0]) == np.inf
     assert mae([1.0, 2.0], [0.5, 0.25]) == 1.125
     # ... and on ordinary numbers scikit-learn's to the bit (0.4999999999999999 for this

@@ -200,9 +200,14 @@ def mae(y_true: Any, y_pred: Any) -> float:
     with np.errstate(over="ignore"):
         error = float(np.mean(np.abs(t - p)))
     if math.isinf(error):  # t - p, or the sum, beyond float64 where the mean need not be
-        # (1.7e308 predicted as 0): halved, exact for values that large; inf if it is inf
+        # (1.7e308 predicted as 0, in any number of rows): the mean at the scale of the
+        # power of two at or below the largest magnitude, where every difference is under 4
+        # and no sum overflows; inf if the mean itself is beyond float64. (A retry on the
+        # overflow, not a second formula for every input: ordinary errors keep their bits.)
+        top = max(float(np.abs(t).max()), float(np.abs(p).max()))
+        scale = float(np.ldexp(1.0, int(np.frexp(top)[1]) - 1))
         with np.errstate(over="ignore"):
-            error = float(np.mean(np.abs(t / 2 - p / 2))) * 2
+            error = float(np.mean(np.abs(t / scale - p / scale))) * scale
     return error
 
 

@@ -441,23 +441,25 @@ def test_training_on_values_near_the_float64_limit_ends_with_its_summary(run_cli
 
 
 def test_a_column_that_counts_the_rows_is_named_as_a_row_id(run_cli, tmp_path):
-    """A customer_id of 1001 to 1300, one per row, was trained on as a feature without a
+    """A customer_id of 1000001 to 1000300, one per row, was trained on as a feature without a
     word (and predict then asked for it): the header's data line names it. Columns that
     only look alike (a repeated value, a gap) are not named."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 2)).tolist()
     label = ["no", "yes"]
-    rows = [f"{1001 + i},{(i * 7) % 300},{i + (i > 150)},{a!r},{b!r},{label[a + b > 0]}\n"
-            for i, (a, b) in enumerate(X)]  # fmt: skip
-    (tmp_path / "ids.csv").write_text("customer_id,shuffled_id,gap,a,b,y\n" + "".join(rows))
+    rows = [f"{1000001 + i},{(i * 7) % 300},{i + (i > 150)},{2000000.3 + i!r},{a!r},{b!r},"
+            f"{label[a + b > 0]}\n" for i, (a, b) in enumerate(X)]  # fmt: skip
+    (tmp_path / "ids.csv").write_text("customer_id,shuffled_id,gap,price,a,b,y\n" + "".join(rows))
     rc, out, err = run_cli("train", "--dataset", str(tmp_path / "ids.csv"), "--target", "y",
                            "--epochs", "2", "--no-progress", "--no-plots",
                            "--out", str(tmp_path / "run"))  # fmt: skip
     assert rc == 0, err
     data = " ".join(out.split("Run ")[0].split("Data ")[1].split())
-    assert "column 'customer_id' holds 1001 to 1300, one each: a row id?" in data, data
+    # (written with 6 digits, '1e+06 to 1.0003e+06', and 2000000.3, 2000001.3... taken for
+    # integers, by a first version)
+    assert "column 'customer_id' holds 1000001 to 1000300, one each: a row id?" in data, data
     assert "column 'shuffled_id' holds 0 to 299, one each" in data  # (i * 7) % 300: all once
-    assert "'gap'" not in data and "'a'" not in data
+    assert "'gap'" not in data and "'price'" not in data and "'a'" not in data
 
 
 def test_a_float32_run_refuses_a_split_beyond_float32_before_training(run_cli, tmp_path):

@@ -507,7 +507,7 @@ def _run_training(
     for name, first in _row_ids(data):
         n = data.n_train + data.n_test
         data_line += (
-            f"; column {name!r} holds {first:g} to {first + n - 1:g}, one each: a row id? "
+            f"; column {name!r} holds {first:.0f} to {first + n - 1:.0f}, one each: a row id? "
             "--features can leave it out"
         )
     resumed = state.epoch if state is not None else None
@@ -648,7 +648,9 @@ def _row_ids(data: Any) -> list[tuple[str, float]]:
         values = np.sort(np.rint(raw[:, j]))
         if values[-1] - values[0] != n - 1 or not (np.diff(values) == 1).all():
             continue
-        if np.abs(np.sort(raw[:, j]) - values).max() <= 1e-6 * max(1.0, abs(values).max()):
+        # integers but for the standardisation's round trip (a few roundings of the largest)
+        tolerance = 64 * np.finfo(np.float64).eps * max(1.0, float(abs(values).max()))
+        if np.abs(np.sort(raw[:, j]) - values).max() <= tolerance:
             found.append((name, float(values[0])))
     return found
 

@@ -440,6 +440,24 @@ def test_training_on_values_near_the_float64_limit_ends_with_its_summary(run_cli
     assert "are beyond float64's range in the target's units" in err
 
 
+def test_evaluate_names_a_value_too_far_from_the_models_training_data(run_cli, tmp_path):
+    """A file evaluated against a model trained on values near 1e-300: its 1e10, taken to
+    the model's scaling, overflowed (a RuntimeWarning, an internal error under -W error),
+    then 'X contains NaN or inf (first at index [1, 0])', an index into shuffled rows."""
+    cells = "".join(f"{i * 1e-300!r},{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "tiny.csv").write_text("a,y\n" + cells)
+    (tmp_path / "far.csv").write_text("a,y\n1e10,p\n0,q\n" + cells)
+    run = tmp_path / "run"
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "tiny.csv"), "--target", "y",
+                         "--epochs", "2", "--no-progress", "--no-plots",
+                         "--out", str(run))  # fmt: skip
+    assert rc == 0, err
+    rc, _, err = run_cli("evaluate", str(run), "-d", str(tmp_path / "far.csv"), "--target", "y",
+                         "--split", "all")  # fmt: skip
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "far.csv: column 'a' holds 1e+10, too far from the model's training data" in err
+
+
 def test_a_column_that_counts_the_rows_is_named_as_a_row_id(run_cli, tmp_path):
     """A customer_id of 1000001 to 1000300, one per row, was trained on as a feature without a
     word (and predict then asked for it): the header's data line names it. Columns that
@@ -487,8 +505,14 @@ def test_a_float32_run_refuses_a_split_beyond_float32_before_training(run_cli, t
     assert rc == 2 and out == "" and err.count("\n") == 1, err
     assert (
         "new.csv: row 2, column 'b', is 1.4" in err
-        and "beyond the range of the model's float32" in err
+        and "once standardised, beyond float32's range (3.4e+38) (the model is float32: " in err
     )
+    # all rows of a file are the training split's then the test split's, each shuffled: a
+    # row's place in them is no row of the file (it named 'row 5' for the file's first)
+    (tmp_path / "holdout.csv").write_text("a,b,y\n0,1e200,p\n" + "0,1,q\n0,2,p\n" * 4)
+    rc, _, err = run_cli("evaluate", str(tmp_path / "f32"), "-d", str(tmp_path / "holdout.csv"),
+                         "--target", "y", "--split", "all")  # fmt: skip
+    assert rc == 2 and "holdout.csv (all rows): a row, column 'b', is 1.4" in err, err
 
 
 def test_predictions_beyond_float64_in_the_targets_units_are_one_error(run_cli, tmp_path):

@@ -291,7 +291,7 @@ def _standardised(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndar
 
 def _unstandardised(Z: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``Z * scale + mean`` (the inverse of :func:`_standardised`), also where ``Z * scale``
-    overflows float64 and the sum does not (1.5 standardised with scale 1.3e308 and mean
+    overflows float64 and the sum does not (-1.5 standardised with scale 1.3e308 and mean
     7.5e307 is -1.2e308: it was -inf, with an overflow warning). There it is ``(Z * scale/2
     + mean/2) * 2``, exact for values that large; a sum beyond float64 is inf, silently."""
     with np.errstate(over="ignore"):

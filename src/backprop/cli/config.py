@@ -45,7 +45,7 @@ __all__ = [
     "config_to_toml",
     "default_lr",
     "early_stopping_callback",
-    "first_beyond",
+    "value_beyond",
     "given_options",
     "is_classifier",
     "load_data",
@@ -734,39 +734,36 @@ def _estimator_record(
     return features, names, False
 
 
-def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarray:
+def model_outputs(
+    model: MLP, X: Any, source: str, model_path: Any, rows_named: bool = True
+) -> np.ndarray:
     """``model.predict(X)`` as a NumPy array ``(n_rows, n_outputs)``, every entry finite, in
     the target's units (a model trained on standardised targets has its scaling undone).
 
-    Outputs that overflow the model's dtype inside the network (weights too large for the
-    inputs, or inputs far beyond the training data), or predictions beyond float64 once in
-    the target's units, are reported as one UserError naming ``source`` (the rows' origin)
-    and the row, instead of NumPy's overflow warnings followed by metrics of NaN or an
-    ``inf`` printed as a prediction (``model_path`` names the model).
+    Inputs beyond the model's dtype, outputs that overflow it inside the network (weights
+    too large for the inputs, or inputs far beyond the training data), or predictions
+    beyond float64 once in the target's units, are reported as one UserError naming
+    ``source`` (the rows' origin) and, with ``rows_named``, the row (X's rows are the
+    source's, in its order), instead of NumPy's overflow warnings followed by metrics of
+    NaN or an ``inf`` printed as a prediction (``model_path`` names the model).
     """
     X = np.asarray(X)
-    beyond = first_beyond(X, model.config.dtype)
-    if beyond is not None:
-        (i, j), largest = beyond, float(np.finfo(model.config.dtype).max)
-        pre = model.preprocessing
-        column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
-        raise UserError(  # (it was 'X has values beyond float32's range (first at index
-            # [2, 1]: 9.9e+199)', an index into the standardised rows)
-            f"{source}: row {i + 1}, {column}, is {X[i, j]:.6g}"
-            f"{' once standardised' if pre is not None else ''}, beyond the range of the "
-            f"model's {model.config.dtype} ({largest:.3g}; {model_path})"
-        )
+    beyond = value_beyond(X, model.config.dtype, model.preprocessing, rows_named)
+    if beyond is not None:  # (it was 'X has values beyond float32's range (first at index
+        # [2, 1]: 9.9e+199)', an index into the standardised rows)
+        raise UserError(f"{source}: {beyond} (the model is {model.config.dtype}: {model_path})")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         out = model.backend.to_numpy(model.predict(X))
     bad = ~np.isfinite(out).all(axis=1)
+    first = f" (the first is row {int(np.argmax(bad)) + 1})" if rows_named else ""
     if bad.any():
         largest = max(float(np.abs(w).max()) for w in model.state_dict().values())
         inputs = float(np.abs(np.asarray(X, dtype=np.float64)).max())
         raise UserError(
             f"{model_path}: the outputs are NaN or inf for {int(bad.sum())} of {len(out)} rows of "
-            f"{source} (the first is row {int(np.argmax(bad)) + 1}): its weights (up to "
-            f"{largest:.3g} in magnitude) overflow {model.config.dtype} on these inputs (up to "
-            f"{inputs:.3g} in magnitude{_after_scaling(model)})"
+            f"{source}{first}: its weights (up to {largest:.3g} in magnitude) overflow "
+            f"{model.config.dtype} on these inputs (up to {inputs:.3g} in magnitude"
+            f"{_after_scaling(model)})"
         )
     with np.errstate(over="ignore"):
         values = in_target_units(model.preprocessing, out)
@@ -774,27 +771,36 @@ def model_outputs(model: MLP, X: Any, source: str, model_path: Any) -> np.ndarra
     if bad.any():
         pre = model.preprocessing
         assert pre is not None  # (without scaling the outputs were the predictions)
+        first = f" (the first is row {int(np.argmax(bad)) + 1})" if rows_named else ""
         raise UserError(
-            f"{model_path}: the predictions for {int(bad.sum())} of {len(out)} rows of {source} "
-            f"(the first is row {int(np.argmax(bad)) + 1}) are beyond float64's range in the "
-            f"target's units (outputs up to {float(np.abs(out).max()):.3g}, times the target's "
-            f"scale {max(pre.target_scale):.3g}, plus its mean)"
+            f"{model_path}: the predictions for {int(bad.sum())} of {len(out)} rows of {source}"
+            f"{first} are beyond float64's range in the target's units (outputs up to "
+            f"{float(np.abs(out).max()):.3g}, times the target's scale "
+            f"{max(pre.target_scale):.3g}, plus its mean)"
         )
     return values
 
 
-def first_beyond(X: np.ndarray, dtype: str) -> tuple[int, int] | None:
-    """The index ``(row, column)`` of the first value of ``X`` beyond the range of
-    ``dtype`` (a float32 model's), or None: only a float array wider than ``dtype`` can
-    hold one (MNIST's float32 pixels against a float64 model's 1.8e308, cast to float32,
-    was an overflow warning: the maxima are compared as Python floats)."""
+def value_beyond(
+    X: np.ndarray, dtype: str, pre: Preprocessing | None, rows_named: bool = True
+) -> str | None:
+    """``"row 2, column 'b', is 1.4e+200 once standardised, beyond float32's range
+    (3.4e+38)"`` for the first value of ``X`` (a model's inputs, standardised by ``pre``
+    where it has one) beyond the range of ``dtype``; None where every value is within it.
+    Only a float array wider than ``dtype`` can hold one (MNIST's float32 pixels against a
+    float64 model's 1.8e308, cast to float32, was an overflow warning: the extremes are
+    compared as Python floats); NaN is no such value."""
     if X.dtype.kind != "f" or X.dtype.itemsize <= np.dtype(dtype).itemsize or not X.size:
         return None
     largest = float(np.finfo(dtype).max)
-    if max(float(X.max()), -float(X.min())) <= largest:  # (without a temporary of X's size)
-        return None
+    with np.errstate(invalid="ignore"):
+        if not max(float(np.nanmax(X)), -float(np.nanmin(X))) > largest:
+            return None
     i, j = (int(k) for k in np.argwhere(np.abs(X) > largest)[0])
-    return i, j
+    column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
+    scaled = " once standardised" if pre is not None else ""
+    row = f"row {i + 1}" if rows_named else "a row"
+    return f"{row}, {column}, is {X[i, j]:.6g}{scaled}, beyond {dtype}'s range ({largest:.3g})"
 
 
 def _after_scaling(model: MLP) -> str:

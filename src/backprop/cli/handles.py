@@ -179,7 +179,17 @@ def model_inputs(
             )
         raw = dpre.inverse_transform(X)
         order = [list(dpre.feature_names).index(f) for f in wanted]
-        X = pre.transform(raw[:, order])
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = pre.transform(raw[:, order])
+        far = ~np.isfinite(X)
+        if far.any():  # (an overflow warning, then 'X contains NaN or inf (first at index
+            # [1, 0])', an index into the shuffled rows)
+            i, j = (int(k) for k in np.argwhere(far)[0])
+            raise UserError(
+                f"dataset {data.name}: column {wanted[j]!r} holds {raw[i, order[j]]:g}, too far "
+                f"from the model's training data (mean {pre.mean[j]:g}, scale {pre.scale[j]:g}) "
+                "to standardise in float64"
+            )
         if (
             data.task == "classification"
             and pre.classes is not None

@@ -135,8 +135,12 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
             f"set with {data.n_outputs} target column(s)"
             + ("; the model is a classifier" if is_classifier(model) else "")
         )
-    rows = "all rows" if split == "all" else f"{split} split"
-    pred = model_outputs(model, X, f"dataset {data.name} ({rows})", model_path)
+    which = "all rows" if split == "all" else f"{split} split"
+    # (all rows are the training split's then the test split's, each shuffled: no row of
+    # the file is named by its place in them)
+    pred = model_outputs(
+        model, X, f"dataset {data.name} ({which})", model_path, rows_named=split != "all"
+    )
     if classify:
         if pre is not None and pre.classes is not None:
             names = list(pre.classes)

@@ -92,7 +92,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     first, true_rows = truth if truth is not None else ([], None)
     if loaded.multilabel:
         # a scikit-learn multi-label classifier: each output is a label of its own, present
-        # (1) where its probability exceeds 0.5, as est.predict's indicator matrix
+        # (1) where its probability exceeds 0.5: est.predict's indicator matrix (which tests
+        # the logit > 0) but for a positive logit so small its probability rounds to 0.5
         labels = [str(k) for k in range(out.shape[1])]
         writer.writerow([*[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
         for row in out:

@@ -47,13 +47,13 @@ from ..config import (
     build_optimizer,
     config_to_toml,
     early_stopping_callback,
-    first_beyond,
     given_options,
     load_data,
     read_config,
     resolve,
     run_config_values,
     validation_split,
+    value_beyond,
 )
 from ..handles import models_task
 from ..options import (
@@ -646,6 +646,8 @@ def _row_ids(data: Any) -> list[tuple[str, float]]:
     found = []
     for j, name in enumerate(pre.feature_names):
         values = np.sort(np.rint(raw[:, j]))
+        if not abs(values).max() < 2**53:  # (integers counted by 1; +-1.5e308 overflowed)
+            continue
         if values[-1] - values[0] != n - 1 or not (np.diff(values) == 1).all():
             continue
         # integers but for the standardisation's round trip (a few roundings of the largest)
@@ -660,18 +662,13 @@ def _refuse_inputs_beyond_the_dtype(model: MLP, data: Any) -> None:
     whose training rows are all 0: standardised, it is still 1e300) is refused before
     training, naming it: it trained every epoch, then ended without its summary on 'X has
     values beyond float32's range (first at index [1, 0]: 1e+300)'."""
-    largest = float(np.finfo(model.config.dtype).max)
     for split, X in (("training", data.X_train), ("test", data.X_test)):
-        beyond = None if X is None else first_beyond(np.asarray(X), model.config.dtype)
+        beyond = None if X is None else value_beyond(np.asarray(X), model.config.dtype,
+                                                      data.preprocessing)  # fmt: skip
         if beyond is not None:
-            i, j = beyond
-            pre = data.preprocessing
-            column = f"column {pre.feature_names[j]!r}" if pre is not None else f"input {j + 1}"
-            scaled = " once standardised" if pre is not None else ""
             raise UserError(
-                f"dataset {data.name}: {split} row {i + 1}, {column}, is {X[i, j]:.6g}"
-                f"{scaled}, beyond {model.config.dtype}'s range ({largest:.3g}); train in float64 "
-                "(--dtype float64), or leave the column out"
+                f"dataset {data.name}: {split} {beyond}; train in float64 (--dtype float64), "
+                "or leave the column out"
             )
 
 

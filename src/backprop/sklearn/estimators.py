@@ -81,7 +81,8 @@ __all__ = ["BackpropClassifier", "BackpropRegressor"]
 def _mean_weight(sw: np.ndarray) -> float:
     """The mean of the sample weights ``sw``, also where their sum overflows float64 (weights
     of 1e307 had a mean of inf, with overflow warnings, and then read as 'all zeros'): there
-    it is the mean of the weights divided by a power of two, times it (exact)."""
+    it is the mean of the weights divided by a power of two, times it (the division is exact
+    but for weights some 1e-308 times the largest, which become subnormal)."""
     with np.errstate(over="ignore"):
         mean = float(np.mean(sw))
     if math.isinf(mean):

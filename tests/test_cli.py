@@ -312,6 +312,39 @@ def test_image_data_gets_a_grid_of_misclassified_images(tmp_path):
     assert width >= 400 and height >= 200
 
 
+def test_predict_keeps_an_id_column_for_a_submission_file(run_cli, tmp_path):
+    """A submission file needs each row's id beside its prediction; predict could not
+    write one (a practitioner's audit: paste the columns together with another tool)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2)).tolist()
+    rows = "".join(f"{a!r},{b!r},{'pq'[a + b > 0]}\n" for a, b in X)
+    (tmp_path / "train.csv").write_text("a,b,y\n" + rows)
+    run = tmp_path / "run"
+    rc, _, err = run_cli(
+        "train",
+        "--dataset",
+        str(tmp_path / "train.csv"),
+        "--target",
+        "y",
+        "--epochs",
+        "2",
+        "--no-progress",
+        "--no-plots",
+        "--out",
+        str(run),
+    )
+    assert rc == 0, err
+    (tmp_path / "test.csv").write_text('id,b,a\n007,1,2\n"x,1",-1,-2\n')
+    rc, out, err = run_cli("predict", str(run), str(tmp_path / "test.csv"), "--keep", "id")
+    assert rc == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["id", "label", "p_p", "p_q"] and [r[0] for r in rows[1:]] == ["007", "x,1"]
+    rc, _, err = run_cli("predict", str(run), str(tmp_path / "test.csv"), "--keep", "ID")
+    assert rc == 2 and "test.csv has no column 'ID'; its columns are: id, b, a" in err, err
+    rc, _, err = run_cli("predict", str(run), "--keep", "id")
+    assert rc == 2 and "--keep names columns of INPUT.csv" in err
+
+
 @pytest.mark.parametrize(
     "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"]
 )

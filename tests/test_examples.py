@@ -342,6 +342,16 @@ def _evaluated(out: str, summary, workdir) -> None:
     assert "accuracy" in out
 
 
+def _kept_species(out: str, summary, workdir) -> None:
+    """Each of the 150 flowers' own species first, then the prediction: 90% agree."""
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["species", "label", "p_setosa", "p_versicolor", "p_virginica"], rows[0]
+    with open(workdir / "flowers.csv", newline="", encoding="utf-8") as f:
+        species = [r[-1] for r in list(csv.reader(f))[1:]]
+    assert [r[0] for r in rows[1:]] == species
+    assert sum(r[0] == r[1] for r in rows[1:]) >= 0.9 * len(species)
+
+
 def _all_flowers(out: str, summary, workdir) -> None:
     """Every one of the 150 labelled flowers scored (--split test scored the file's own test
     split, a quarter of it, with the run's seed)."""
@@ -482,6 +492,7 @@ RUNS: dict[str, Runner] = {
     "--help: backprop predict runs/iris new_flowers.csv --output predictions.csv": shell(
         check=_predicts_flowers
     ),
+    "--help: backprop predict runs/iris flowers.csv --keep species": shell(check=_kept_species),
     "--help: backprop predict runs/iris": shell(check=_predicts_test_split),
     "--help: backprop explain": shell(check=_explained_loss),
     "--help: backprop explain --x 0.05,0.10 --t 0.01,0.99 --eta 0.5 --steps 5": shell(

@@ -38,7 +38,7 @@ from .mnist import (
 from .mnist1d import load_mnist1d_arrays
 from .sklearn_sets import SKLEARN_SETS, load_sklearn_set
 from .synthetic import SYNTHETIC
-from .tabular import MAX_CLASSES, load_csv, read_csv_features
+from .tabular import MAX_CLASSES, load_csv, read_csv_columns, read_csv_features
 
 __all__ = [
     "DATASETS",
@@ -57,6 +57,7 @@ __all__ = [
     "load_dataset",
     "load_mnist_arrays",
     "one_hot",
+    "read_csv_columns",
     "read_csv_features",
     "read_idx",
     "train_test_split",

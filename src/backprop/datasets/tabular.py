@@ -299,6 +299,37 @@ def read_csv_header(path: str | os.PathLike) -> list[str]:
     raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
 
 
+def read_csv_columns(path: str | os.PathLike, names: Sequence[str]) -> list[list[str]]:
+    """The cells of the columns ``names`` of the CSV file ``path``, one list per data row,
+    in the file's order (the rows :func:`read_csv_features` reads), as written.
+
+    Raises DatasetError for an unreadable or empty file, a ragged row, or a name that is no
+    column of the header (naming the columns it has). Memory: only those columns' cells.
+    """
+    p = Path(path)
+    rows = _csv_rows(p)
+    try:
+        _, first = next(rows)
+    except StopIteration:
+        raise DatasetError(
+            f"{p}: the CSV file is empty; expected a header row and data rows"
+        ) from None
+    header = [c.strip() for c in first]
+    _check_header(p, header)
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise DatasetError(
+            f"{p} has no column {missing[0]!r}; its columns are: {', '.join(header)}"
+            + normalisation_hint(missing, header)
+        )
+    index = [header.index(n) for n in names]
+    kept = []
+    for line, cells in rows:
+        _check_width(p, line, cells, header)
+        kept.append([cells[k] for k in index])
+    return kept
+
+
 def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]], list[int]]:
     """Header (names without surrounding spaces), rows of cells, and each row's line
     number in the file.

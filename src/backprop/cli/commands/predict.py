@@ -14,7 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ...datasets import read_csv_features
+from ...datasets import read_csv_columns, read_csv_features
 from ...io import WriteError, write_atomic
 from ...io.safetensors import descriptor_of
 from ...network import MLP
@@ -27,7 +27,7 @@ from ..config import (
     output_classes,
 )
 from ..handles import Handle, model_inputs, models_task, open_handle
-from ..options import FilePath, PathValue, device_options
+from ..options import FilePath, NamesType, PathValue, device_options
 
 __all__ = ["predict"]
 
@@ -41,14 +41,28 @@ __all__ = ["predict"]
     type=FilePath(),
     help="Write here instead of stdout ('-': stdout).",
 )
+@click.option(
+    "--keep",
+    type=NamesType(),
+    metavar="COL,COL",
+    help="INPUT.csv's columns to write first on each row, as they are (an id, for a "
+    "submission file).",
+)
 @device_options
-def predict(model_path: Path, input_path: Path | None, output: Path | None, **options: Any) -> int:
+def predict(
+    model_path: Path,
+    input_path: Path | None,
+    output: Path | None,
+    keep: tuple[str, ...] | None,
+    **options: Any,
+) -> int:
     """Predict for the rows of a CSV file: labels with class probabilities, or values.
 
     INPUT.csv has a header row. A model trained on a CSV file picks its feature columns by
     name (others, such as the target, are ignored) and applies its own scaling; otherwise
     every column is an input, in order. Given a run folder and no INPUT.csv, the rows are
-    the test split of the data the run was trained on, with their true value first.
+    the test split of the data the run was trained on, with their true value first;
+    --keep writes INPUT.csv's columns it names first (an id).
     A classifier writes the label and a column p_<class> for each class; outputs that are
     not probabilities (the tutorial's sigmoid units under the L2 loss) are out_<class>.
     A scikit-learn multi-label classifier writes label_<k> (1 where p_<k> > 0.5, else 0)
@@ -58,6 +72,7 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
     Examples:
       backprop predict runs/iris new_flowers.csv
       backprop predict runs/iris new_flowers.csv --output predictions.csv
+      backprop predict runs/iris flowers.csv --keep species
       backprop predict runs/iris
     """
     handle = open_handle(model_path)
@@ -76,6 +91,11 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
                 f"give the INPUT.csv rows to predict for; only a run folder (not the model "
                 f"file {model_path}) has a test split of its own"
             )
+        if keep:
+            raise UserError(
+                "--keep names columns of INPUT.csv; the test split of a run folder is written "
+                "with its true values first"
+            )
         X, truth = _test_split(model, handle)
     else:
         X = read_csv_features(input_path, model.preprocessing)  # refuses a missing or special file
@@ -84,6 +104,8 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
                 f"{input_path} has {X.shape[1]} columns but the model expects "
                 f"{model.n_inputs} inputs"
             )
+        if keep:  # (the rows read_csv_features read, in the file's order)
+            truth = (list(keep), read_csv_columns(input_path, keep))
     source = str(input_path) if input_path is not None else f"the test split of {handle.run_dir}"
     out = model_outputs(model, X, source, handle.model_path)
     buffer = io.StringIO()
@@ -95,9 +117,10 @@ def predict(model_path: Path, input_path: Path | None, output: Path | None, **op
         # (1) where its probability exceeds 0.5: est.predict's indicator matrix (which tests
         # the logit > 0) but for a positive logit so small its probability rounds to 0.5
         labels = [str(k) for k in range(out.shape[1])]
-        writer.writerow([*[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
-        for row in out:
-            writer.writerow([*(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
+        writer.writerow([*first, *[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
+        for i, row in enumerate(out):
+            true = [] if true_rows is None else true_rows[i]
+            writer.writerow([*true, *(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
     elif is_classifier(model):
         # one output is two classes: class 1 above 0.5 (its columns are both classes')
         names = loaded.classes or [str(k) for k in range(max(out.shape[1], 2))]

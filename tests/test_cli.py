@@ -357,7 +357,10 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path, sig):
     # and so would the CLI (Python installs KeyboardInterrupt only over the default action):
     # Ctrl-C at a terminal is the default action, so the child is started with it (a
     # handler in this process becomes the default action across exec).
+    # Likewise a suite run under nohup inherits SIGHUP ignored, which the CLI leaves alone
+    # (as it should): the child is started with SIGHUP's default action.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backprop", "train", "--epochs", "100000", "--out", "run",
@@ -366,6 +369,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path, sig):
         )  # fmt: skip
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
     try:
         history = tmp_path / "run" / "checkpoint.safetensors"
         deadline = time.monotonic() + 30
@@ -376,6 +380,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tmp_path, sig):
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+        proc.communicate()  # (a process left running failed a later test with a warning)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert err.count("\n") == 1

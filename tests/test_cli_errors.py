@@ -126,6 +126,12 @@ CASES = {
                                    ["the output", "is the model file this command reads"]),
     "export onto the checkpoint": (["export", "{run}", "{run}/checkpoint.safetensors"],
                                    ["is the checkpoint.safetensors of the run in"]),
+    # a run's plots too (predict -o RUN/loss.png replaced the plot with CSV rows)
+    "predict --output onto the run's loss plot": (
+        ["predict", "{model}", "{table}", "--output", "{run}/loss.png"],
+        ["is the loss.png of the run in"]),
+    "export onto the run's accuracy plot": (["export", "{run}", "{run}/accuracy.png"],
+                                            ["is the accuracy.png of the run in"]),
     # options of the other task: refused before the run folder exists (fit found the first
     # two, with 'T holds 2.05337 (first at index [2, 0])', after writing config.toml)
     "a class loss on a regression set": (

@@ -25,7 +25,7 @@ import pytest
 
 from backprop.cli import main
 from backprop.cli.config import read_config
-from backprop.cli.run_folder import claim_run_dir, lock_run_dir
+from backprop.cli.run_folder import claim_run_dir, in_use, lock_run_dir
 from backprop.io import load_model
 from backprop.io.checkpoint import load_checkpoint
 
@@ -271,7 +271,8 @@ def test_two_runs_into_one_out_in_real_processes(tmp_path):
         results = [(p.communicate(timeout=120)[1], p.returncode)[::-1] for p in procs]
         assert sorted(rc for rc, _ in results) == [0, 2], results
         loser = next(err for rc, err in results if rc == 2)
-        assert loser.count("\n") == 1 and "already holds a run" in loser, loser
+        said = ("already holds a run", "is in use by a backprop train running now")
+        assert loser.count("\n") == 1 and any(x in loser for x in said), loser
         seed = read_config(out / "config.toml")["seed"]
         assert json.loads((out / "summary.json").read_text())["seed"] == seed
         _, fit_config = load_checkpoint(out)
@@ -292,6 +293,63 @@ def test_a_run_folder_in_use_is_refused(run_cli, reference, tmp_path):
     assert err.count("\n") == 1 and "in use by another backprop train" in err
     assert _contents(run) == before
     assert main(_resume(run)) == 0  # free again
+
+
+def test_a_run_folder_in_use_is_never_called_stopped_nor_offered_for_deletion(run_cli, tmp_path):
+    """While a run trains in D (before its model or first checkpoint): train --out D said
+    to resume it, or to 'delete that folder' (a new run into the deleted one's path then
+    shared the folder with the live run); --resume D said its run 'stopped before its first
+    checkpoint'; predict D called it 'not a run folder'. Each now says a run is in it."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text("# a run starting\n")
+    lock = lock_run_dir(run)  # as the train running in it holds it
+    try:
+        if not in_use(run):
+            pytest.skip("this file system does not lock folders")
+        out = run_cli("train", "--out", str(run), *QUIET)
+        resumed = run_cli(*_resume(run))
+        predicted = run_cli("predict", str(run))
+    finally:
+        lock.release()
+    assert not in_use(run)
+    assert out[0] == 2 and "is in use by a backprop train running now; wait for it" in out[2]
+    assert resumed[0] == 2 and "in use by another backprop train" in resumed[2], resumed
+    assert predicted[0] == 2 and "is the run folder of a backprop train running now" in predicted[2]
+
+
+def test_a_run_whose_folder_is_replaced_stops_without_writing_there(run_cli, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    """rm -rf D while its run trained, then a new run into D: the first run went on writing
+    its checkpoint, model and summary into the new run's folder (its config.toml beside
+    the first run's model)."""
+    import backprop.cli.commands.train as train_module
+
+    run = tmp_path / "run"
+    real = train_module.checkpoint_callback
+
+    def replacing(run_dir, cfg, sha256):
+        checkpoint = real(run_dir, cfg, sha256)
+        save = checkpoint.on_epoch_end
+
+        def on_epoch_end(state):
+            save(state)
+            if state.epoch == 2:  # another run's folder in its place
+                shutil.rmtree(run_dir)
+                run_dir.mkdir()
+                (run_dir / "config.toml").write_text("# the other run\n")
+
+        checkpoint.on_epoch_end = on_epoch_end
+        return checkpoint
+
+    monkeypatch.setattr(train_module, "checkpoint_callback", replacing)
+    rc, _, err = run_cli("train", "--epochs", "5", "--checkpoint-every", "1", "--out", str(run),
+                         *QUIET)  # fmt: skip
+    monkeypatch.undo()
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "was deleted or replaced while this run trained (after epoch 3)" in err
+    assert sorted(p.name for p in run.iterdir()) == ["config.toml"]
+    assert (run / "config.toml").read_text() == "# the other run\n"
 
 
 def test_planted_symlinks_are_never_followed(run_cli, reference, tmp_path):

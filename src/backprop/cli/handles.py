@@ -17,7 +17,8 @@ from ..network import MLP
 from .app import UserError
 from .config import DATA_KEYWORDS, load_data, read_config, validation_split
 from .options import CONFIG_KEYS
-from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, read_summary
+from .plots import PLOT_FILES
+from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, in_use, read_summary
 
 __all__ = ["DATA_KEYS", "Handle", "csv_model_task", "model_inputs", "models_task", "open_handle"]
 
@@ -62,7 +63,8 @@ class Handle:
     def check_output(self, output: Path, option: str, input_path: Path | None = None) -> None:
         """Refuse an ``output`` file whose writing would overwrite what the command reads
         (the model file, ``input_path``) or a file of a run folder (its model, checkpoint,
-        history, summary or config): nothing already saved is lost to a mistyped path."""
+        history, summary, config or plots): nothing already saved is lost to a mistyped
+        path."""
         try:
             target = output.resolve()
         except (RuntimeError, OSError) as e:  # a symlink loop: RuntimeError, not OSError
@@ -74,7 +76,8 @@ class Handle:
         if input_path is not None and target == input_path.resolve():
             raise UserError(f"{option} {output} is the input file; choose another file")
         for path in (output, target):  # the name given, and what a symlink there names
-            if path.name in RUN_FILES and holds_run(path.parent):
+            # (a run's plots too: predict -o RUN/loss.png replaced one with CSV rows)
+            if path.name in (*RUN_FILES, *PLOT_FILES) and holds_run(path.parent):
                 raise UserError(
                     f"{option} {output} is the {path.name} of the run in {path.parent}; "
                     "choose another file"
@@ -139,6 +142,11 @@ def open_handle(path: Path) -> Handle:
         return Handle(path, None, {})
     model_path = path / MODEL_FILE
     if not model_path.is_file():
+        if in_use(path):  # (it was 'not a run folder', or 'finish the run with --resume')
+            raise UserError(
+                f"{path} is the run folder of a backprop train running now, which has not "
+                f"written its {MODEL_FILE} yet; wait for it to end"
+            )
         hint = (
             f"; it holds a checkpoint: finish the run with backprop train --resume {path}"
             if (path / CHECKPOINT_NAME).is_file()

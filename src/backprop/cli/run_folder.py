@@ -44,6 +44,7 @@ __all__ = [
     "checkpoint_callback",
     "claim_run_dir",
     "holds_run",
+    "in_use",
     "json_text",
     "lock_run_dir",
     "make_run_dir",
@@ -73,6 +74,12 @@ def holds_run(folder: Path) -> bool:
 
 
 def _already_holds_a_run(folder: Path) -> UserError:
+    if in_use(folder):  # (it said to resume it, or to delete the folder of a live run: a
+        # new run into the deleted one's path then shared its folder with it)
+        return UserError(
+            f"run folder {folder} is in use by a backprop train running now; wait for it to "
+            "end, or choose another --out"
+        )
     if os.path.lexists(folder / CHECKPOINT_NAME):
         return UserError(
             f"run folder {folder} already holds a run; choose another --out, or continue it "
@@ -227,6 +234,30 @@ class _RunLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def in_use(folder: Path) -> bool:
+    """Whether a ``backprop train`` (or ``--resume``) running now holds ``folder``'s lock
+    (:func:`lock_run_dir`); False where locks cannot tell (no ``flock``, no folder). The
+    test takes a shared lock for an instant: a run locking the folder in that instant is
+    told it is in use, as two runs starting together are."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return False
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks
+        return False
+    finally:
+        os.close(fd)  # (closing releases the shared lock)
+    return False
 
 
 def lock_run_dir(folder: Path) -> _RunLock:

@@ -100,10 +100,14 @@ def load_mnist1d_arrays(
                 np.savez(f, **arrays)
             os.chmod(tmp, new_file_mode())  # (mkstemp's own mode is 0600 whatever the umask)
             os.replace(tmp, path)
-        except OSError:  # the cache is an optimisation: an unwritable folder is not an error
+        except BaseException as e:  # no temporary left, whatever stopped the write (a Ctrl-C
+            # left one for good, 1.6 MB); the cache is an optimisation: an unwritable folder
+            # is not an error, anything else goes on up
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+            if not isinstance(e, OSError):
+                raise
     return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
 
 

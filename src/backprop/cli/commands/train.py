@@ -27,7 +27,7 @@ from ...io.checkpoint import checkpoint_path, load_checkpoint
 from ...network import MLP
 from ...optimizers import CosineLR
 from ...preprocessing import in_target_units
-from ...training import TrainingDiverged, fit
+from ...training import Callback, TrainingDiverged, fit
 from ...training.epochs import end_of_epochs, restore_best_weights
 from ...training.mpi import get_world, is_main_process, launched_world_size
 from ..app import (
@@ -162,6 +162,37 @@ def _refuse_options_that_do_nothing(ctx: click.Context, cfg: dict[str, Any]) -> 
             f"{'applies' if len(early) == 1 else 'apply'} with early stopping, which is off in "
             "this run; give --early-stopping PATIENCE too"
         )
+
+
+class _FolderStillThere(Callback):
+    """Stops a run whose folder was deleted or replaced while it trained, before anything
+    more is written there by path: ``rm -rf D`` during a run, then a new run into D, and the
+    two wrote into one folder (the new run's config.toml beside this one's model; its own
+    run lost without a word)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.identity = _identity(run_dir)
+
+    def on_epoch_end(self, state: Any) -> None:
+        self.check(state.epoch)
+
+    def check(self, epoch: int) -> None:
+        """UserError once ``run_dir`` is not the folder this run started in."""
+        if _identity(self.run_dir) != self.identity:
+            raise UserError(
+                f"run folder {self.run_dir} was deleted or replaced while this run trained "
+                f"(after epoch {epoch}); stopped without writing there: its epochs are lost"
+            )
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's (device, inode), None where there is none."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 class KeepLastEpoch:
@@ -304,12 +335,14 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         raise UserError(f"--resume {run_dir}: no such folder")
     if not os.path.lexists(run_dir / CONFIG_FILE):
         raise UserError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
+    # locked first: a run still training before its first checkpoint is 'in use', not one
+    # that 'stopped before its first checkpoint'
+    _on_the_main_process(lambda: ctx.call_on_close(lock_run_dir(run_dir).release))  # to the end
     if not os.path.lexists(checkpoint_path(run_dir)):
         raise UserError(
             f"{run_dir} holds no checkpoint ({checkpoint_path(run_dir).name}) to resume from: "
             "its run stopped before its first checkpoint; start it again with another --out"
         )
-    _on_the_main_process(lambda: ctx.call_on_close(lock_run_dir(run_dir).release))  # to the end
     values = run_config_values(run_dir / CONFIG_FILE)  # (LEGACY_CONFIG for an older run's)
     run_epochs = values.get("epochs")
     for key in ("epochs", "backend", "device"):
@@ -488,7 +521,8 @@ def _run_training(
             return EXIT_FAILED
         return 0
     keep = KeepLastEpoch()
-    callbacks: list[Any] = [keep]
+    folder = _FolderStillThere(run_dir)
+    callbacks: list[Any] = [keep, folder]  # (the folder checked before each checkpoint)
     sha256 = data.sha256()  # once, before training: the summary needs it too (0.3 s on MNIST)
     checkpoint = checkpoint_callback(run_dir, cfg, sha256)
     callbacks.append(checkpoint)
@@ -561,6 +595,7 @@ def _run_training(
     summary: dict[str, Any] = {}
     # Ctrl-C from here on still leaves the model and a summary (_interrupted_after_training)
     stage = "saving the model"
+    folder.check(len(history.epochs))
     try:
         with deferred():  # (a Ctrl-C while it was made left a summary without its keys, and
             # _interrupted_after_training's KeyError was all that was said)

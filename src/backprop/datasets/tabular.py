@@ -299,14 +299,9 @@ def read_csv_header(path: str | os.PathLike) -> list[str]:
     raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
 
 
-def read_csv_columns(path: str | os.PathLike, names: Sequence[str]) -> list[list[str]]:
-    """The cells of the columns ``names`` of the CSV file ``path``, one list per data row,
-    in the file's order (the rows :func:`read_csv_features` reads), as written.
-
-    Raises DatasetError for an unreadable or empty file, a ragged row, or a name that is no
-    column of the header (naming the columns it has). Memory: only those columns' cells.
-    """
-    p = Path(path)
+def _header_and_rows(p: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The CSV file's header, checked (names without surrounding spaces: ``a, b`` names the
+    columns a and b), and its data rows still to read (:func:`_csv_rows`)."""
     rows = _csv_rows(p)
     try:
         _, first = next(rows)
@@ -316,6 +311,18 @@ def read_csv_columns(path: str | os.PathLike, names: Sequence[str]) -> list[list
         ) from None
     header = [c.strip() for c in first]
     _check_header(p, header)
+    return header, rows
+
+
+def read_csv_columns(path: str | os.PathLike, names: Sequence[str]) -> list[list[str]]:
+    """The cells of the columns ``names`` of the CSV file ``path``, one list per data row,
+    in the file's order (the rows :func:`read_csv_features` reads), as written.
+
+    Raises DatasetError for an unreadable or empty file, a ragged row, or a name that is no
+    column of the header (naming the columns it has). Memory: only those columns' cells.
+    """
+    p = Path(path)
+    header, rows = _header_and_rows(p)
     missing = [n for n in names if n not in header]
     if missing:
         raise DatasetError(
@@ -648,15 +655,7 @@ def _read_columns(
 
     Memory: 8 bytes per feature cell and 24 per row, whatever the text.
     """
-    rows = _csv_rows(p)
-    try:
-        _, first = next(rows)
-    except StopIteration:
-        raise DatasetError(
-            f"{p}: the CSV file is empty; expected a header row and data rows"
-        ) from None
-    header = [c.strip() for c in first]  # ('a, b' names the columns a and b)
-    _check_header(p, header)
+    header, rows = _header_and_rows(p)
     features, target_name = choose(header)
     _check_named(p, header, [*features, *([] if target_name is None else [target_name])], training)
     column = {name: k for k, name in enumerate(header)}  # unique but '' (unread): checked above

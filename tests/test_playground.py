@@ -412,6 +412,43 @@ def test_exports_load_back(tmp_path, capsys):
     assert resolved["bias_init"] == "zeros" and resolved["early_stopping"] == 0
 
 
+def test_the_exported_train_command_runs_as_given(tmp_path, monkeypatch, capsys):
+    """The default setup's exported command failed ('--init-scale applies to --init normal,
+    not he_uniform'), and a file named 'my data.csv' became two arguments. A CSV run's
+    exported model read raw rows as standardised ones (48% where the page showed 96%)."""
+    import shlex
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(80, 2)) * 50 + 1000).tolist()  # far from 0: scaling matters
+    rows = ["a a,b,my class"] + [f"{x!r},{y!r},{'yes' if x > 1000 else 'no'}" for x, y in X]
+    (tmp_path / "my data.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    for setup in ({}, {"dataset": "csv", "csv_text": "\n".join(rows), "csv_name": "my data.csv",
+                       "csv_target": "my class", "hidden": [4]}):  # fmt: skip
+        run = TrainRun(setup)
+        for _ in range(3):
+            run.step(10)
+        argv = shlex.split(run.train_command())
+        assert argv[:2] == ["backprop", "train"]
+        capsys.readouterr()
+        out = tmp_path / f"run{len(setup)}"
+        rc = main([*argv[1:], "--out", str(out), "--no-progress", "--no-plots"])
+        assert rc == 0, capsys.readouterr().err
+    # the CSV run's model file: its scaling and class names, predicting what the page does
+    model = load_model_bytes(tmp_path / "m.safetensors", run.model_bytes())
+    assert model.preprocessing.classes == ("no", "yes")
+    raw = np.array(X[:5])
+    np.testing.assert_array_equal(
+        model.predict(model.preprocessing.transform(raw)),
+        run.model.predict(run.data.preprocessing.transform(raw)),
+    )
+
+
+def load_model_bytes(path: Path, data: bytes):
+    path.write_bytes(data)
+    return load_model(path)
+
+
 def test_a_dropped_csv_trains_and_bad_ones_say_why():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))

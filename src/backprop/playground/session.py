@@ -366,7 +366,10 @@ class Session:
             if self.mode == "tutorial":
                 step = self.tutorial.step
                 if what == "step.json":  # the same object as backprop explain --json,
-                    require_finite(step)  # which refuses a step that overflows (it was a 500)
+                    try:  # which refuses a step that overflows (it was a 500)
+                        require_finite(step)
+                    except ExplainError as e:
+                        raise CommandError(str(e)) from None
                     return "step.json", "application/json", _json_bytes(step.to_dict())
                 if what == "weights.json":  # for backprop explain --weights
                     w = {k: getattr(step, k) for k in ("w", "b1", "u", "b2")}

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import json
 import math
 import os
+import shlex
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -313,6 +315,9 @@ class TrainRun:
             self.optimizer = get_optimizer(s["optimizer"], **self._optimizer_settings())
         except ValueError as e:
             raise SetupError(str(e)) from None
+        # a CSV file's scaling and class names go with the model (its exported file read raw
+        # rows as standardised ones: 48% where the page showed 96%)
+        self.model.preprocessing = self.data.preprocessing
         self.X, self.T = self.data.X_train, self.data.targets("train")
         self.X_test = self.data.X_test
         self.T_test = self.data.targets("test") if self.X_test is not None else None
@@ -994,9 +999,10 @@ class TrainRun:
         return {k: v.tolist() for k, v in first.state_dict().items()}
 
     def train_command(self) -> str:
-        """The ``backprop train`` command with the same data, network and optimizer."""
+        """The ``backprop train`` command with the same data, network and optimizer, each
+        value quoted for a POSIX shell (a file 'my data.csv' was two arguments)."""
         return "backprop train " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in self.train_config().items()
+            f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in self.train_config().items()
         )
 
     def train_config(self) -> dict[str, Any]:
@@ -1014,13 +1020,14 @@ class TrainRun:
             output_activation=LOSS_OUTPUT[s["loss"]],
             loss=s["loss"],
             init=s["init"],
-            init_scale=s["init_scale"],
             bias_init=self.model.config.bias_init,  # train's default for the data may differ
             dropout=s["dropout"],
             seed=s["seed"],
             optimizer=s["optimizer"],
             lr=s["lr"],
         )
+        if s["init"] in SCALED_INITIALIZERS:  # (train refuses it for another initialiser:
+            cfg["init_scale"] = s["init_scale"]  # the default setup's command failed)
         taken = OPTIMIZERS[s["optimizer"]].settings()
         cfg.update({k: s[k] for k in OPTIMIZER_FIELDS if k in taken})
         cfg.update(
@@ -1040,8 +1047,8 @@ class TrainRun:
         for key, v in self.train_config().items():
             if key == "layers":
                 lines.append(f"layers = [{v.replace(',', ', ')}]")
-            elif isinstance(v, str):
-                lines.append(f'{key} = "{v}"')
+            elif isinstance(v, str):  # (a TOML basic string: JSON's escapes are TOML's)
+                lines.append(f"{key} = {json.dumps(v, ensure_ascii=False)}")
             else:
                 lines.append(f"{key} = {v!r}")
         return "\n".join(lines) + "\n"

@@ -596,6 +596,25 @@ def test_a_replay_whose_client_is_gone_stops():
         srv.server_close()
 
 
+def test_the_step_export_is_explains_json_and_a_long_trail_says_why_it_cannot_replay(
+    capsys,
+):
+    """The tutorial's step.json lacked the finite differences that explain --json (which
+    docs/playground.md says it is) holds; a run trained past what a setup replays was
+    refused as 'trail must be a list of [rows per step, steps] pairs'."""
+    s = Session("t")
+    _, _, body = s.export("step.json")
+    capsys.readouterr()
+    assert main(["explain", "--json"]) == 0
+    assert json.loads(body) == json.loads(capsys.readouterr().out)
+    with pytest.raises(
+        SetupError,
+        match=r"this run trained on 2,000,010 rows, more than a "
+        r"setup replays \(2,000,000\); its model.safetensors export keeps",
+    ):
+        TrainRun({"trail": [[10, 200_001]]})  # fmt: skip
+
+
 def test_the_step_export_of_an_overflowing_step_says_so():
     # step.json of a step whose numbers overflow was a 500 and a traceback (JSON has no inf)
     s = Session("t")

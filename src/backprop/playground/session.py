@@ -370,7 +370,9 @@ class Session:
                         require_finite(step)
                     except ExplainError as e:
                         raise CommandError(str(e)) from None
-                    return "step.json", "application/json", _json_bytes(step.to_dict())
+                    data = step.to_dict()  # with its finite differences, as explain --json
+                    data["finite_difference"] = self.tutorial.fd
+                    return "step.json", "application/json", _json_bytes(data)
                 if what == "weights.json":  # for backprop explain --weights
                     w = {k: getattr(step, k) for k in ("w", "b1", "u", "b2")}
                     return "weights.json", "application/json", _json_bytes(w)

@@ -196,8 +196,14 @@ def check_setup(setup: Any) -> dict[str, Any]:
                     isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in r
                 ) for r in value
             )  # fmt: skip
-            if not ok or sum(a * b for a, b in value) > MAX_REPLAY_ROWS:
+            if not ok:
                 raise SetupError("trail must be a list of [rows per step, steps] pairs")
+            rows = sum(a * b for a, b in value)
+            if rows > MAX_REPLAY_ROWS:  # (it said the trail was not a list of pairs)
+                raise SetupError(
+                    f"this run trained on {rows:,} rows, more than a setup replays "
+                    f"({MAX_REPLAY_ROWS:,}); its model.safetensors export keeps its weights"
+                )
         out[key] = value
     if out["dataset"] == "csv" and not out["csv_text"]:
         if out["csv_name"]:  # a URL or setup.json: they leave the file out

@@ -1017,3 +1017,98 @@ def test_ten_classes_have_ten_markers_each_seen_and_both_modes_one_blue(page, se
         seen = max(contrast(p, around) for p in square[d <= 4.5])
         assert seen >= 3, (marks[label], x, y, around, seen)
     assert net_blue <= 2, (blue, net_blue)
+
+
+def two_class_csv(path: Path, header: str, n: int = 60, classes=("no", "yes")) -> Path:
+    """``n`` rows of columns a and b and a class c, in the order of ``header``."""
+    rng = np.random.default_rng(1)
+    cols = {"a": None, "b": None, "c": None}
+    rows = [header]
+    for x, y in rng.normal(size=(n, 2)):
+        cols.update(a=f"{x:.3f}", b=f"{y:.3f}", c=classes[int(x * y > 0)])
+        rows.append(",".join(cols[k] for k in header.split(",")))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def drop_csv(pg, path: Path) -> None:
+    """Choose ``path`` in the file picker and wait for the page's answer."""
+    seq = pg.evaluate("window.__playground.seq")
+    pg.evaluate("document.getElementById('error').hidden = true")
+    pg.set_input_files("#csv-file", str(path))
+    wait_until(pg, f"window.__playground.seq > {seq} || !document.getElementById('error').hidden")
+
+
+def test_a_refused_csv_leaves_the_run_its_file(page, server, tmp_path):
+    # the refused file replaced the one the run used: the next field change trained on it
+    open_train(page, server)
+    drop_csv(page, two_class_csv(tmp_path / "c_good.csv", "a,b,c"))
+    assert page.evaluate("window.__playground.lastFrame.train.class_names") == ["no", "yes"]
+    # refused: its target (the last column, b) is continuous; with c as the target it would
+    # train, on classes 0 and 1
+    drop_csv(page, two_class_csv(tmp_path / "c_bad.csv", "a,c,b", classes=("0", "1")))
+    assert "numeric" in page.inner_text("#error"), page.inner_text("#error")
+    set_field(page, "lr", "0.02")
+    assert page.is_hidden("#error"), page.inner_text("#error")
+    train = page.evaluate("window.__playground.lastFrame.train")
+    assert train["setup"]["lr"] == 0.02 and train["setup"]["csv_name"] == "c_good.csv"
+    assert train["class_names"] == ["no", "yes"]
+
+
+def test_an_edited_csv_of_the_same_name_shows_its_own_points(page, server, tmp_path):
+    # the points were cached by the file's name: the old file's points stayed on the map
+    open_train(page, server)
+    csv = tmp_path / "same.csv"
+    drop_csv(page, two_class_csv(csv, "a,b,c"))
+    shown = "(() => { const p = window.__playground.lastFrame.train.points;"
+    shown += " return p.train.length + p.test.length; })()"
+    assert wait_until(page, shown) == 60
+    drop_csv(page, two_class_csv(csv, "a,b,c", n=100))  # the same name, more rows
+    assert page.is_hidden("#error"), page.inner_text("#error")
+    wait_until(page, f"{shown} === 100")
+
+
+def test_csv_chosen_again_uses_the_file_the_page_holds(page, server, tmp_path):
+    open_train(page, server)
+    drop_csv(page, two_class_csv(tmp_path / "c_good.csv", "a,b,c"))
+    set_field(page, "dataset", "moons")
+    assert page.evaluate("window.__playground.lastFrame.train.setup.dataset") == "moons"
+    set_field(page, "dataset", "csv")
+    assert page.is_hidden("#error"), page.inner_text("#error")
+    train = page.evaluate("window.__playground.lastFrame.train")
+    assert train["setup"]["dataset"] == "csv" and train["class_names"] == ["no", "yes"]
+
+
+def test_a_csv_runs_url_pasted_into_an_open_page_waits_for_its_file(page, server, tmp_path):
+    # only a page opened with the URL rebuilt the run once the file came; a pasted one
+    # trained the file from step 0 with the form's fields
+    csv = two_class_csv(tmp_path / "pasted.csv", "a,b,c")
+    open_train(page, server)
+    drop_csv(page, csv)
+    set_field(page, "hidden", "5")
+    set_field(page, "lr", "0.03")
+    for _ in range(3):
+        seq = page.evaluate("window.__playground.seq")
+        page.click("#step-batch")
+        wait_until(page, f"window.__playground.seq > {seq}")
+    setup = page.evaluate("window.__playground.lastFrame.setup")
+    open_train(page, server)  # a new page in the default run: the URL is pasted into it
+    page.evaluate(f"location.hash = {json.dumps('#setup=' + quote(json.dumps(setup)))}")
+    wait_until(page, "!document.getElementById('error').hidden")
+    assert "trained on the CSV file pasted.csv" in page.inner_text("#error")
+    drop_csv(page, csv)
+    assert page.is_hidden("#error"), page.inner_text("#error")
+    train = page.evaluate("window.__playground.lastFrame.train")
+    assert train["step"] == 3
+    assert train["setup"]["hidden"] == [5] and train["setup"]["lr"] == 0.03
+
+
+def test_the_speed_slider_reaches_the_servers_limit(page, server):
+    # the slider stopped at 50: a URL's speed 500 showed 50, and the next change sent 50
+    setup = quote(json.dumps({"mode": "train", "speed": 500}))
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}#setup={setup}")
+    page.locator('#metrics [data-metric="train_loss"]').wait_for()
+    assert page.evaluate("window.__playground.lastFrame.speed") == 500
+    assert page.input_value("#speed") == "500"
+    set_field(page, "lr", "0.02")
+    assert page.evaluate("window.__playground.lastFrame.speed") == 500

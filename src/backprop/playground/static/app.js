@@ -239,10 +239,15 @@
   }
   let hashShown = null;
   // a setup pasted into the address bar of an open page (a new hash) is applied at once
-  window.addEventListener("hashchange", () => {
+  // (a CSV run's setup without its file waits for the file, as when the page opens with it)
+  window.addEventListener("hashchange", async () => {
     if (location.hash === hashShown || !session) return;
     const setup = readHashSetup();
-    if (setup) command("setup", { setup });
+    if (!setup) return;
+    const data = await command("setup", { setup });
+    if (!data) return;
+    if (!data.error) pendingCsvSetup = null;
+    else if (setup.dataset === "csv" && !setup.csv_text) pendingCsvSetup = setup;
   });
 
   let pendingCsvSetup = null; // a CSV run's setup from the URL, waiting for its file
@@ -597,7 +602,9 @@
     ]],
   ];
   let labels = {}; // the form's names for the setup's keys: the server's, which its errors use
-  let csv = { text: "", name: "" };
+  // the CSV file the server last accepted (a refused one never replaces it); drops counts
+  // the accepted drops, so the same name dropped again with new rows is a new file
+  let csv = { text: "", name: "", drops: 0 };
 
   function buildForm(names) {
     labels = names;
@@ -668,10 +675,14 @@
 
   // The setup of the run in use: a changed field is sent with it, so a field refused earlier
   // (still marked) never blocks another.
-  function runSetup() {
-    const setup = { ...current.train.setup };
+  // A change to csv (chosen again after another data set) sends the file the page holds.
+  function runSetup(changes = {}) {
+    const setup = { ...current.train.setup, ...changes };
     delete setup.trail;
-    if (setup.dataset === "csv") setup.csv_text = csv.text;
+    if (setup.dataset === "csv" && csv.text && !setup.csv_text) {
+      setup.csv_text = csv.text;
+      setup.csv_name = csv.name;
+    }
     setup.speed = Number($("speed").value);
     return setup;
   }
@@ -688,7 +699,7 @@
     if (kind === "select" && input.value === inUse) return; // browsed back to the choice in use
     const got = fieldValue(name, kind, opts, input);
     if (got.error) { refuse(got.error); return; }
-    const setup = { ...runSetup(), [name]: got.value };
+    const setup = runSetup({ [name]: got.value });
     const data = await command("train.setup", { setup });
     if (data && data.error) refuse(data.error);
     else if (data) pendingCsvSetup = null;
@@ -1183,7 +1194,8 @@
   }
 
   async function loadPoints(tr) {
-    const key = JSON.stringify([tr.setup.dataset, tr.setup.seed, tr.setup.n_samples, tr.setup.noise, tr.setup.test_fraction, tr.setup.csv_name]);
+    const key = JSON.stringify([tr.setup.dataset, tr.setup.seed, tr.setup.n_samples, tr.setup.noise, tr.setup.test_fraction,
+      tr.setup.csv_name, tr.setup.csv_target, tr.setup.dataset === "csv" ? csv.drops : 0]);
     if (points && points.key === key) return;
     points = { key, train: [], test: [] };
     forgetPlace($("heat"));
@@ -1222,7 +1234,7 @@
       return `${label} ${m[key].s}`;
     });
     // said when a pause or a step leaves it still; while it plays, every frame would be said
-    if (!frame.running) announce("run", [tr.progress, tr.message, texts.join(", ")].filter((t) => t).join(". "));
+    if (!frame.running) announce("run", sentences([tr.progress, tr.message, texts.join(", ")]));
     const legendKey = JSON.stringify(tr.class_names);
     if (legendKey !== drawn.legend) { drawn.legend = legendKey; renderLegend(tr); }
     const labels = $("curve-labels");
@@ -1232,6 +1244,11 @@
     if (inspectKey !== drawn.inspect) { drawn.inspect = inspectKey; renderInspect(tr); }
   }
   const drawn = { form: null, inspect: null, legend: null }; // what the DOM shows already
+
+  // texts joined as sentences: a full stop between two, unless the first ends in one already
+  function sentences(texts) {
+    return texts.filter((t) => t).reduce((out, t) => (out ? `${out}${/[.!?…]$/.test(out) ? "" : "."} ${t}` : t), "");
+  }
 
   function lines(box, title, rows) {
     el("h3", {}, box, title);
@@ -1381,15 +1398,17 @@
       showError(`${file.name} is empty; expected a header line, then rows of 2 feature columns and a class column`);
       return;
     }
-    csv = { text, name: file.name };
     let data;
     if (pendingCsvSetup) { // the run of the URL, rebuilt with its file
       data = await command("setup", { setup: { ...pendingCsvSetup, csv_text: text, csv_name: file.name } });
     } else {
-      const setup = { ...runSetup(), dataset: "csv", csv_text: text, csv_name: file.name, csv_target: "" };
+      const setup = runSetup({ dataset: "csv", csv_text: text, csv_name: file.name, csv_target: "" });
       data = await command("train.setup", { setup });
     }
-    if (data && !data.error) pendingCsvSetup = null;
+    if (!data || data.error) return; // refused: the run and the file it uses stay as they were
+    pendingCsvSetup = null;
+    csv = { text, name: file.name, drops: csv.drops + 1 };
+    if (current && current.train) loadPoints(current.train); // the new file's points
   }
   $("csv-file").addEventListener("change", (e) => { if (e.target.files[0]) readCsv(e.target.files[0]); });
   for (const target of [$("drop"), $("heat")]) {

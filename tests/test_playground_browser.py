@@ -1112,3 +1112,19 @@ def test_the_speed_slider_reaches_the_servers_limit(page, server):
     assert page.input_value("#speed") == "500"
     set_field(page, "lr", "0.02")
     assert page.evaluate("window.__playground.lastFrame.speed") == 500
+
+
+def test_an_export_the_server_refuses_says_why_on_the_page(page, server):
+    """The step.json of a step that overflows is refused (JSON has no inf); its download
+    link was cancelled without a word. A good export still downloads, named."""
+    setup = quote(json.dumps({"mode": "tutorial", "inputs": {
+        "x": [1e308, 1e308], "w": [[1e308, 0.25, 0.35], [-1e308, 0.3, 0.4]]}}))  # fmt: skip
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}#setup={setup}")
+    page.locator('a[data-export="step.json"]').first.wait_for()
+    wait_until(page, "window.__playground.lastFrame && window.__playground.lastFrame.tutorial")
+    page.locator('#tutorial a[data-export="step.json"]').click()
+    wait_until(page, "!document.getElementById('error').hidden")
+    assert "overflows float64" in page.inner_text("#error")
+    with page.expect_download() as got:
+        page.locator('#tutorial a[data-export="weights.json"]').click()
+    assert got.value.suggested_filename == "weights.json"

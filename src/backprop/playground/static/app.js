@@ -1379,6 +1379,28 @@
   $("step-epoch").addEventListener("click", () => command("train.step", { unit: "epoch" }));
   $("rewind").addEventListener("click", () => command("train.rewind"));
   $("speed").addEventListener("change", () => command("train.speed", { speed: Number($("speed").value) }));
+  // an export is fetched first, so that one the server refuses says why on the page (a
+  // download link alone was cancelled without a word: step.json of an overflowing step)
+  document.querySelectorAll("a[data-export]").forEach((link) => {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      let response;
+      try { response = await fetch(link.href); } catch (e) { return; } // (the frames say it)
+      if (!response.ok) {
+        const text = await response.text().catch(() => "");
+        let why = `the ${link.dataset.export} export failed (${response.status})`;
+        try { why = JSON.parse(text).error || why; } catch (e) { /* not JSON */ }
+        showError(why);
+        return;
+      }
+      const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(await response.blob());
+      a.download = named ? named[1] : link.dataset.export;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    });
+  });
   $("export-png").addEventListener("click", (event) => {
     event.preventDefault();
     $("heat").toBlob((blob) => {

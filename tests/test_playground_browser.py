@@ -1128,3 +1128,16 @@ def test_an_export_the_server_refuses_says_why_on_the_page(page, server):
     with page.expect_download() as got:
         page.locator('#tutorial a[data-export="weights.json"]').click()
     assert got.value.suggested_filename == "weights.json"
+
+
+def test_a_network_too_large_for_the_table_says_so(page, server):
+    """Past 600 parameters the finite-difference table is not made; after a step its area
+    was empty, with nothing said."""
+    setup = quote(json.dumps({"mode": "train", "hidden": [32, 32]}))
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}#setup={setup}")
+    page.locator('#metrics [data-metric="train_loss"]').wait_for()
+    assert page.evaluate("window.__playground.lastFrame.train.n_parameters") > 600
+    page.click("#step-batch")
+    wait_until(page, "document.getElementById('fd-table').textContent.includes('up to 600')")
+    text = page.inner_text("#fd-table")
+    assert "networks of up to 600 parameters; this one has 1218" in text, text

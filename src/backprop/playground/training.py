@@ -634,6 +634,7 @@ class TrainRun:
             "last": self._last_summary(arrays=full),
             "inspect": self._inspect(),
             "n_parameters": m.n_parameters,
+            "table_max_parameters": FULL_FD_MAX_PARAMETERS,  # (past it, the page says so)
             "setup": {k2: v for k2, v in self.setup.items() if k2 != "csv_text"},
             "labels": LABELS,
             "used_by": USED_BY,

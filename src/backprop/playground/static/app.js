@@ -1240,7 +1240,7 @@
     const labels = $("curve-labels");
     labels.textContent = "";
     el("i", {}, labels, `loss (blue, 0 to ${tr.history_text.loss_max}) and accuracy (green, 0 to 1); solid train, dashed test; ${tr.history_text.steps} steps`);
-    const inspectKey = JSON.stringify([tr.inspect, lastFrameRunning]);
+    const inspectKey = JSON.stringify([tr.inspect, lastFrameRunning, !!tr.last, tr.n_parameters]);
     if (inspectKey !== drawn.inspect) { drawn.inspect = inspectKey; renderInspect(tr); }
   }
   const drawn = { form: null, inspect: null, legend: null }; // what the DOM shows already
@@ -1317,6 +1317,11 @@
         el("td", {}, tr2, `${r.name}[${r.index.join(",")}]`);
         for (const k of ["before", "grad", "fd", "delta"]) el("td", { "data-col": k }, tr2, r[k].s);
       }
+    } else if (!lastFrameRunning && tr.last && tr.n_parameters > tr.table_max_parameters) {
+      // (the area was empty after a step, with nothing said)
+      el("p", {}, tbox, `The table of every parameter's gradient beside its finite difference ` +
+        `is made for networks of up to ${tr.table_max_parameters} parameters; this one has ` +
+        `${tr.n_parameters}: choose a weight in the network to see its own.`);
     }
   }
 

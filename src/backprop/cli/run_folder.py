@@ -236,26 +236,39 @@ class _RunLock:
             self.fd = None
 
 
+def _locked(folder: Path, exclusive: bool) -> int | None:
+    """A descriptor of ``folder`` holding its ``flock`` (exclusive, or shared), taken without
+    waiting; None where locks cannot tell (no ``flock``, no folder, a file system without
+    locks). BlockingIOError where another process holds a lock that conflicts."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:  # a file system without locks
+        os.close(fd)
+        return None
+    return fd
+
+
 def in_use(folder: Path) -> bool:
     """Whether a ``backprop train`` (or ``--resume``) running now holds ``folder``'s lock
     (:func:`lock_run_dir`); False where locks cannot tell (no ``flock``, no folder). The
     test takes a shared lock for an instant: a run locking the folder in that instant is
     told it is in use, as two runs starting together are."""
     try:
-        import fcntl
-    except ImportError:  # Windows
-        return False
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fd = _locked(folder, exclusive=False)
     except BlockingIOError:
         return True
-    except OSError:  # a file system without locks
-        return False
-    finally:
+    if fd is not None:
         os.close(fd)  # (closing releases the shared lock)
     return False
 
@@ -269,22 +282,12 @@ def lock_run_dir(folder: Path) -> _RunLock:
         Another process (a ``backprop train`` or ``--resume``) holds it.
     """
     try:
-        import fcntl
-    except ImportError:  # Windows
-        return _RunLock(None)
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return _RunLock(None)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = _locked(folder, exclusive=True)
     except BlockingIOError:
-        os.close(fd)
         raise UserError(
             f"run folder {folder} is in use by another backprop train; wait for it to end"
         ) from None
-    except OSError:  # a file system without locks
-        os.close(fd)
+    if fd is None:
         return _RunLock(None)
     _remove_stale_temporaries(folder)
     return _RunLock(fd)

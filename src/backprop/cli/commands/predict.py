@@ -84,7 +84,8 @@ def predict(
         require_stdout("the predictions would be lost; give --output FILE")
     loaded = load_model_file(handle.model_path, options["backend"], options["device"])
     model = loaded.model
-    truth: tuple[list[str], list[list[str]]] | None = None  # (header, rows)
+    # the columns written before the predictions: the test split's true values, or --keep's
+    leading: tuple[list[str], list[list[str]]] | None = None  # (header, rows)
     if input_path is None:
         if handle.run_dir is None:
             raise UserError(
@@ -96,7 +97,7 @@ def predict(
                 "--keep names columns of INPUT.csv; the test split of a run folder is written "
                 "with its true values first"
             )
-        X, truth = _test_split(model, handle)
+        X, leading = _test_split(model, handle)
     else:
         X = read_csv_features(input_path, model.preprocessing)  # refuses a missing or special file
         if X.shape[1] != model.n_inputs:
@@ -105,22 +106,21 @@ def predict(
                 f"{model.n_inputs} inputs"
             )
         if keep:  # (the rows read_csv_features read, in the file's order)
-            truth = (list(keep), read_csv_columns(input_path, keep))
+            leading = (list(keep), read_csv_columns(input_path, keep))
     source = str(input_path) if input_path is not None else f"the test split of {handle.run_dir}"
     out = model_outputs(model, X, source, handle.model_path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     pre = model.preprocessing
-    first, true_rows = truth if truth is not None else ([], None)
+    first, before = leading if leading is not None else ([], [[]] * out.shape[0])
     if loaded.multilabel:
         # a scikit-learn multi-label classifier: each output is a label of its own, present
         # (1) where its probability exceeds 0.5: est.predict's indicator matrix (which tests
         # the logit > 0) but for a positive logit so small its probability rounds to 0.5
         labels = [str(k) for k in range(out.shape[1])]
         writer.writerow([*first, *[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
-        for i, row in enumerate(out):
-            true = [] if true_rows is None else true_rows[i]
-            writer.writerow([*true, *(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
+        for cells, row in zip(before, out, strict=True):
+            writer.writerow([*cells, *(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
     elif is_classifier(model):
         # one output is two classes: class 1 above 0.5 (its columns are both classes')
         names = loaded.classes or [str(k) for k in range(max(out.shape[1], 2))]
@@ -135,9 +135,8 @@ def predict(
         columns = names if out.shape[1] == len(names) else names[1:]  # out_<class 1>
         prefix = "p_" if probabilities else "out_"
         writer.writerow([*first, "label", *[f"{prefix}{n}" for n in columns]])
-        for i, (k, row) in enumerate(zip(labels, out, strict=True)):
-            true = [] if true_rows is None else true_rows[i]
-            writer.writerow([*true, names[k], *[f"{v:.9g}" for v in row]])
+        for cells, k, row in zip(before, labels, out, strict=True):
+            writer.writerow([*cells, names[k], *[f"{v:.9g}" for v in row]])
     else:
         if pre is not None and pre.target is not None and out.shape[1] == 1:
             columns = [pre.target]
@@ -147,9 +146,8 @@ def predict(
         # the network's own precision where no scaling made float64 numbers of its outputs
         scaled = pre is not None and pre.scales_targets
         values = out if scaled else out.astype(model.config.dtype)
-        for i, row in enumerate(values):
-            true = [] if true_rows is None else true_rows[i]
-            writer.writerow([*true, *_exact_texts(row)])
+        for cells, row in zip(before, values, strict=True):
+            writer.writerow([*cells, *_exact_texts(row)])
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:

@@ -527,6 +527,22 @@ def test_early_stopping_with_a_rare_class_or_few_rows(iris, monkeypatch):
     assert stratified == [False, False, True]
 
 
+def test_most_rows_in_classes_of_their_own_fit_without_a_warning():
+    """check_classification_targets warned that y "could represent a regression problem" once
+    most of over 20 rows had a class of their own; MLPClassifier never calls it and is
+    silent. A continuous y is still refused in check_classification_targets' words."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 2)), np.arange(100) % 60
+    for early_stopping in (False, True):
+        for est in (MLPClassifier, BackpropClassifier):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # as the suite: the UserWarning fails
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est(max_iter=2, early_stopping=early_stopping, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"^Unknown label type: continuous\. Maybe you"):
+        BackpropClassifier(max_iter=2).fit(X, y + 0.5)
+
+
 def test_a_float32_regressor_names_a_target_beyond_float32(regression):
     # y * 1e39 read "T contains NaN or inf (first at index [2, 0])", an internal name
     X, y = regression

@@ -62,7 +62,7 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import compute_sample_weight
-    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import (
         _check_sample_weight,
         check_is_fitted,
@@ -118,6 +118,16 @@ _SKLEARN_LINKS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "iden
 # ------------------------------------------------------------------------------ callbacks
 #: The engine's loss names as the estimators' parameters spell them.
 _SKLEARN_LOSS = {engine: ours for ours, engine in ENGINE_LOSS.items()}
+
+
+# check_classification_targets' list: the others fail there with "Unknown label type"
+_CLASSIFICATION_TARGETS = (
+    "binary",
+    "multiclass",
+    "multiclass-multioutput",
+    "multilabel-indicator",
+    "multilabel-sequences",
+)
 
 
 def _plain(labels: Any) -> Any:
@@ -1165,8 +1175,16 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     def _encode_targets(self, y: Any, first: bool, incremental: bool, classes: Any) -> np.ndarray:
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        multilabel = type_of_target(y) == "multilabel-indicator"
+        kind = type_of_target(y, input_name="y")
+        if kind not in _CLASSIFICATION_TARGETS:
+            # check_classification_targets' words, without its warning that y "could
+            # represent a regression problem" when most rows have classes of their own,
+            # which MLPClassifier (it never calls that check) does not give
+            raise ValueError(
+                f"Unknown label type: {kind}. Maybe you are trying to fit a classifier, which "
+                "expects discrete classes on a regression target with continuous values."
+            )
+        multilabel = kind == "multilabel-indicator"
         if multilabel:
             _check_indicator(y)
         if not first:

@@ -843,6 +843,31 @@ def test_predict_regression_outputs(run_cli, in_tmp):
     assert lines[0] == "y" and len(lines) == 81
 
 
+def test_unscaled_targets_that_fit_worse_than_their_mean_name_the_option(run_cli, in_tmp):
+    """--target-scaling none on targets near 1e6 trained to R² -20 with nothing said; the
+    summary now names the option. Targets near 1 that fit well under none say nothing."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    for name, y in (("big.csv", 1e6 + 2e5 * X[:, 0]), ("small.csv", 0.5 * X[:, 0] - X[:, 1])):
+        np.savetxt(name, np.c_[X, y], delimiter=",", header="a,b,y", comments="")
+    said = {}
+    for name in ("big.csv", "small.csv"):
+        rc, out, err = run_cli("train", "--dataset", name, "--target", "y", "--epochs", "20",
+                               "--target-scaling", "none", "--out", name[:-4], "--no-progress",
+                               "--no-plots")  # fmt: skip
+        assert rc == 0, err
+        r2 = json.loads((in_tmp / name[:-4] / "summary.json").read_text())["train"]["r2"]
+        said[name] = (r2, " ".join(out.split()))
+    r2, out = said["big.csv"]
+    assert r2 < 0 and (
+        f"Targets not scaled (--target-scaling none), and the network fits the training rows "
+        f"worse than their mean (R² {r2:.2f}): --target-scaling standard trains on "
+        "standardised targets" in out
+    )
+    r2, out = said["small.csv"]
+    assert r2 > 0.9 and "Targets" not in out
+
+
 # --------------------------------------------------------------- gradcheck, export
 def test_gradcheck_passes_and_fails_by_tolerance(run_cli, wrong_bias_gradients):
     rc, out, _ = run_cli(

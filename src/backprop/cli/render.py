@@ -99,11 +99,15 @@ def run_header(
 
 
 def summary_table(
-    summary: dict[str, Any], run_dir: Path, plots_written: list[str], scaled_targets: bool = False
+    summary: dict[str, Any],
+    run_dir: Path,
+    plots_written: list[str],
+    target_scaling: str | None = None,
 ) -> Any:
-    """The metrics of each split as a table, then epochs, time and the files written; with
-    ``scaled_targets`` (a regression trained on standardised targets), a line saying that
-    the loss is in those units and the other metrics in the target's."""
+    """The metrics of each split as a table, then epochs, time and the files written. For a
+    regression, ``target_scaling`` is "standard" (a line says that the loss is in the
+    standardised targets' units and the other metrics in the target's) or "none" (a line
+    names the option when the network fits its training rows worse than their mean)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -140,9 +144,18 @@ def summary_table(
                 "target's own units, mse in their square",
             )
         ]  # fmt: skip
-        if scaled_targets
+        if target_scaling == "standard"
         else []
     )
+    if target_scaling == "none" and summary["train"].get("r2", 0.0) < 0:
+        units.append(
+            labelled(
+                "Targets",
+                f"not scaled (--target-scaling none), and the network fits the training "
+                f"rows worse than their mean (R² {fmt_metric('r2', summary['train']['r2'])}): "
+                "--target-scaling standard trains on standardised targets",
+            )
+        )
     extra = "\n".join(
         [
             *units,

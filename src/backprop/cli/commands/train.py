@@ -630,7 +630,8 @@ def _run_training(
         summary["plots"] = written  # last: a summary whose plots are null is of a run whose
         write_json(run_dir / SUMMARY_FILE, summary)  # plots were not all drawn (--resume does)
         scaled = getattr(model.preprocessing, "target_scale", None) is not None
-        console.print(summary_table(summary, run_dir, written, scaled))
+        scaling = None if classify else "standard" if scaled else "none"
+        console.print(summary_table(summary, run_dir, written, scaling))
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
     except WriteError as e:

@@ -151,3 +151,43 @@ def test_reference_sigmoid_is_stable_and_exact():
     case["x"] = [1000.0, -1000.0]
     s = seed_step(**case)
     assert all(math.isfinite(v) for v in [s.loss, *s.y, *s.h, *s.grad_b1])
+
+
+def _decimal_deltas(s) -> tuple[list[float], list[float]]:
+    """The deltas of step ``s`` in 600-digit decimal arithmetic from its own net inputs
+    ``a(1)``, ``a(2)`` and ``dL/dh`` (a sum that may cancel, so taken as computed):
+    delta_j = (y_j - t_j) y_j (1 - y_j) at the outputs, dL/dh_j h_j (1 - h_j) in the hidden
+    layer, with y = sigma(a) = 1 / (1 + e^-a) as FORMULAS.md writes it (600 digits: 1 - y
+    keeps its own for a up to about 1,300; these reach a few hundred)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 600
+
+        def sigma(a: float) -> Decimal:
+            return 1 / (1 + (-Decimal(a)).exp())
+
+        out = [
+            (sigma(a) - Decimal(t)) * sigma(a) * (1 - sigma(a))
+            for a, t in zip(s.a2, s.t, strict=True)
+        ]
+        hid = [Decimal(g) * sigma(a) * (1 - sigma(a)) for a, g in zip(s.a1, s.dL_dh, strict=True)]
+        return [float(v) for v in out], [float(v) for v in hid]
+
+
+@pytest.mark.parametrize("scale", [1.0, 20.0, 60.0])
+def test_reference_deltas_are_exact_in_relative_terms_when_units_saturate(scale):
+    """The slope y (1 - y) took 1 - y from a y already rounded: from about a = 37, where y
+    rounds to 1, every delta behind that unit was 0 (8.5e-17 and less in truth), and at a = 30
+    1e-3 off; ``explain --x 100,100`` printed hidden deltas of 0 beside 3.5e-26. 1 - y is now
+    sigma(-a): each delta is the exact value of its formula to 1e-14 relative."""
+    for seed in range(8):
+        case = _random_case(seed, (2, 3, 2))
+        for key in ("w", "u"):  # larger weights saturate the units, either way
+            case[key] = (np.asarray(case[key]) * scale).tolist()
+        s = seed_step(**case)
+        out, hid = _decimal_deltas(s)
+        np.testing.assert_allclose(s.delta_out, out, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(s.delta_hidden, hid, rtol=1e-14, atol=0)
+    s = seed_step(**{**_random_case(0, (2, 3, 2)), "x": [100.0, 100.0]})
+    assert all(d != 0 for d in s.delta_hidden)

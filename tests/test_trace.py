@@ -145,6 +145,9 @@ def test_formatter_styles_by_hand():
     assert fixed(0.0) == "0.000000"
     assert fixed(999999.25) == "999999.250000" and fixed(-1e6) == "-1.000000e+06"
     assert fixed(3.5e307) == "3.500000e+307"  # not 308 digits
+    # at least 5 significant digits: 0.001540 had 4, and explain's product of two such
+    # factors missed its printed value in the fourth digit
+    assert fixed(0.0015401234) == "1.540123e-03" and fixed(0.0123456789) == "0.012346"
     assert sig(0.125394490) == "0.12539449"
     # eight significant digits, trailing zeros kept: '0.07439279' beside '0.00046887875'
     # read as two precisions

@@ -8,7 +8,7 @@ same text. Four styles:
 =========  ======================================  ================  =============
 style      rule                                    example           used for
 =========  ======================================  ================  =============
-``fixed``  6 decimals; ``6e`` outside [1e-3, 1e6)  ``0.593270``      activations
+``fixed``  6 decimals; ``6e`` outside [1e-2, 1e6)  ``0.593270``      activations
 ``sig``    8 significant digits (``#.8g``)         ``0.074392790``   gradients, new
                                                                      weights
 ``short``  up to 8 significant digits (``.8g``)    ``0.05``          given numbers
@@ -54,9 +54,11 @@ _NON_FINITE_TEXT = {"nan": "NaN", "inf": "+inf", "-inf": "-inf"}
 
 @_non_finite_named
 def fixed(v: float) -> str:
-    """Six decimals, or six after the point in scientific notation below ``1e-3`` and from
-    ``1e6`` (a net input of 3.5e307 would otherwise print 308 digits)."""
-    return f"{v:.6f}" if 1e-3 <= abs(v) < 1e6 or v == 0 else f"{v:.6e}"
+    """Six decimals, or six after the point in scientific notation below ``1e-2`` and from
+    ``1e6``: at least 5 significant digits (``0.001540`` had 4, and a product of such
+    factors missed the printed product in its fourth), and no 308 digits for a net input of
+    3.5e307."""
+    return f"{v:.6f}" if 1e-2 <= abs(v) < 1e6 or v == 0 else f"{v:.6e}"
 
 
 @_non_finite_named

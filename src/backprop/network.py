@@ -490,7 +490,10 @@ class MLP:
 
     @property
     def grads(self) -> dict[str, Any]:
-        """The gradients of the last :meth:`backward`, by parameter name."""
+        """The gradients of the last :meth:`backward`, by parameter name: those of the loss
+        times the ``grad_scale`` that pass was given, so after :meth:`train_step` with plain
+        SGD they are ``eta dL/dp``, not ``dL/dp`` (see :meth:`forward_backward`);
+        :meth:`gradients` gives ``dL/dp`` itself."""
         return self._named(Dense.gradients)
 
     @property
@@ -657,7 +660,9 @@ class MLP:
         ``X``, ``T`` and ``sample_weight`` as for :meth:`loss`.
 
         ``optimizer`` is an :class:`~backprop.optimizers.Optimizer` object (it holds the
-        step count and moments between calls), e.g. ``get_optimizer("adam", lr=1e-3)``."""
+        step count and moments between calls), e.g. ``get_optimizer("adam", lr=1e-3)``.
+        The backward pass is scaled by the optimizer's ``gradient_scale()`` (plain SGD's
+        learning rate), so :attr:`grads` afterwards holds ``eta dL/dp`` for SGD."""
         if not callable(getattr(optimizer, "gradient_scale", None)):
             raise TypeError(
                 "optimizer must be an Optimizer object, e.g. backprop.get_optimizer('sgd', "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["SeedStep", "sigmoid", "seed_step", "SEED_EXAMPLE"]
+__all__ = ["SeedStep", "sigmoid", "one_minus_sigmoid", "seed_step", "SEED_EXAMPLE"]
 
 Vector = list[float]
 Matrix = list[list[float]]
@@ -28,6 +28,14 @@ def sigmoid(a: float) -> float:
         return 1.0 / (1.0 + math.exp(-a))
     e = math.exp(a)  # for a < 0, 1 / (1 + e^-a) = e^a / (1 + e^a)
     return e / (1.0 + e)
+
+
+def one_minus_sigmoid(a: float) -> float:
+    """``1 - sigma(a)``, evaluated as ``sigma(-a)``: the factor ``1 - y`` of the slope
+    ``sigma'(a) = y (1 - y)``. Subtracted from a rounded ``y`` it keeps none of its digits
+    once ``y`` rounds to 1 (``a`` from about 37: a slope of 0 where it is 8.5e-17; 1e-3
+    off at ``a = 30``); ``sigma(-a)`` keeps them all."""
+    return sigmoid(-a)
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ def seed_step(
     loss = 0.5 * sum((y[j] - t[j]) ** 2 for j in range(n_out))
 
     # ---- output layer: delta_j = dL/dy_j * dy_j/da(2)_j = (y_j - t_j) y_j (1 - y_j)
-    delta_out = [(y[j] - t[j]) * y[j] * (1.0 - y[j]) for j in range(n_out)]
+    delta_out = [(y[j] - t[j]) * y[j] * one_minus_sigmoid(a2[j]) for j in range(n_out)]
     # dL/du_ij = delta_j h_i;  dL/db(2)_j = delta_j
     grad_u = [[delta_out[j] * h[i] for j in range(n_out)] for i in range(n_hidden)]
     grad_b2 = list(delta_out)
@@ -101,7 +109,7 @@ def seed_step(
     # dL/dh_j = sum_k (y_k - t_k) y_k (1 - y_k) u_jk = sum_k delta_k u_jk
     dL_dh = [sum(delta_out[k] * u[j][k] for k in range(n_out)) for j in range(n_hidden)]
     # delta_j = dL/dh_j * dh_j/da(1)_j = dL/dh_j h_j (1 - h_j)
-    delta_hidden = [dL_dh[j] * h[j] * (1.0 - h[j]) for j in range(n_hidden)]
+    delta_hidden = [dL_dh[j] * h[j] * one_minus_sigmoid(a1[j]) for j in range(n_hidden)]
     # dL/dw_ij = dL/dh_j h_j (1 - h_j) x_i = delta_j x_i;  dL/db(1)_j = delta_j
     grad_w = [[delta_hidden[j] * x[i] for j in range(n_hidden)] for i in range(n_in)]
     grad_b1 = list(delta_hidden)

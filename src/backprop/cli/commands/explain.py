@@ -9,9 +9,10 @@ estimate's own truncation and rounding errors, near 1e-12 for the seed's numbers
 chain rule in the reference is right.
 
 Every number is printed from its exact value, rounded (:mod:`backprop.formatting`:
-activations to 6 decimals; gradients and new weights to 8 significant digits, the loss to
-10; given numbers to at most 8): a product of printed factors agrees with the printed
-product to about 5 significant digits. ``--json`` holds every value exactly.
+activations to 6 decimals, or 7 significant digits below 0.01; gradients and new weights to
+8 significant digits, the loss to 10; given numbers to at most 8): a product of printed
+factors agrees with the printed product to about 5 significant digits. ``--json`` holds
+every value exactly.
 
 Notation (as in the seed, indices 1-based on screen, 0-based in code):
 ``a(1) = x w + b(1)``, ``h = sigma(a(1))``, ``a(2) = h u + b(2)``, ``y = sigma(a(2))``;
@@ -38,7 +39,7 @@ from ...formatting import index as _ij
 from ...formatting import loss as _loss
 from ...formatting import short as _s
 from ...formatting import sig as _g
-from ...reference import SEED_EXAMPLE, SeedStep, seed_step
+from ...reference import SEED_EXAMPLE, SeedStep, one_minus_sigmoid, seed_step
 from ...tutorial import (
     FD_EPS,
     MAX_STEPS,
@@ -183,7 +184,8 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
         ),
         Text(
             paragraph(
-                "Each number is its exact value rounded for print (activations to 6 decimals; "
+                "Each number is its exact value rounded for print (activations to 6 decimals, "
+                "or 7 digits below 0.01; "
                 "gradients and new weights to 8 significant digits, the loss to 10; given "
                 "numbers to at most 8): products of printed factors agree with the printed "
                 "products to about 5 digits; --json has every value exactly."
@@ -211,7 +213,8 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
                    "j", "y_j - t_j", "y_j (1 - y_j)", "δ_j")  # fmt: skip
     for j in range(n_out):
         y = step.y[j]
-        delta.add_row(str(j + 1), _f(y - step.t[j]), _f(y * (1 - y)), _g(step.delta_out[j]))
+        slope = y * one_minus_sigmoid(step.a2[j])
+        delta.add_row(str(j + 1), _f(y - step.t[j]), _f(slope), _g(step.delta_out[j]))
     parts.append(delta)
 
     parts += _weight_tables("u", "h", [_f(v) for v in step.h], step.delta_out, step.grad_u,
@@ -229,7 +232,8 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
                   "j", "∂L/∂h_j", "h_j (1 - h_j)", "δ_j")  # fmt: skip
     for j in range(n_hidden):
         h = step.h[j]
-        dhid.add_row(str(j + 1), _g(step.dL_dh[j]), _f(h * (1 - h)), _g(step.delta_hidden[j]))
+        slope = h * one_minus_sigmoid(step.a1[j])
+        dhid.add_row(str(j + 1), _g(step.dL_dh[j]), _f(slope), _g(step.delta_hidden[j]))
     parts.append(dhid)
 
     parts += _weight_tables("w", "x", [_s(v) for v in step.x], step.delta_hidden, step.grad_w,
@@ -242,7 +246,7 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
                 f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
                 f"estimate is itself off by about ε_machine L / ε = {rounding:.1e} from "
-                f"rounding, and by at most about {truncation:.1e} from its terms in ε² (a "
+                f"rounding, and by about {truncation:.1e} from its terms in ε² (a "
                 f"third of its gap to the estimate with 2ε, whose rounding it holds too)"
                 f"{_too_coarse(step, rounding + truncation)}."
             )

@@ -7,10 +7,11 @@ Every generator takes ``(n_samples, noise, rng)`` and returns ``X`` float64
 =========  =======  ======  ======================================================
 name       classes  noise   what it is
 =========  =======  ======  ======================================================
-toy        2        0.1     the seed's 2-input, 2-output problem: two gaussian
-                            clusters centred at (0.3, 0.7) and (0.7, 0.3), std
-                            ``noise``, clipped to [0, 1]^2; the targets are one-hot,
-                            so the seed's 2-3-2 sigmoid/L2 network learns it
+toy        2        0.1     a 2-input, 2-output problem for the seed's network (the
+                            seed gives no data): two gaussian clusters centred at
+                            (0.3, 0.7) and (0.7, 0.3), std ``noise``, clipped to
+                            [0, 1]^2; the targets are one-hot, so the seed's 2-3-2
+                            sigmoid/L2 network learns it
 xor        2        0.0     uniform in [-1, 1]^2 away from the axes (|x_i| >= 0.05);
                             class 1 where the signs differ (x1 * x2 < 0); then
                             gaussian jitter of std ``noise``
@@ -53,7 +54,8 @@ def _labels(sizes: list[int]) -> np.ndarray:
 def make_toy(
     n_samples: int, noise: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two gaussian clusters in the unit square (the seed's 2-in, 2-out problem)."""
+    """Two gaussian clusters clipped to the unit square: a 2-in, 2-out problem for the
+    seed's network (the seed itself gives no data)."""
     sizes = _class_sizes(n_samples, 2)
     centres = np.array([[0.3, 0.7], [0.7, 0.3]])
     X = np.repeat(centres, sizes, axis=0) + noise * rng.standard_normal((n_samples, 2))

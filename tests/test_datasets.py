@@ -642,7 +642,7 @@ def test_sklearn_sets(name, n, k, d):
 
 def test_sklearn_missing_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
-    with pytest.raises(DatasetError, match=r"pip install '\.\[sklearn\]' in backprop's folder"):
+    with pytest.raises(DatasetError, match=r"pip install 'scikit-learn>=1\.7\.1'$"):
         load_dataset("iris")
 
 

@@ -6,6 +6,7 @@ declared) `backprop train` ended with an internal error, and 903 tests failed.""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 try:
@@ -40,7 +41,7 @@ def declared_bounds(extras: tuple[str, ...] | None = PINNED_EXTRAS) -> dict[str,
         requirements += optional[extra]
     bounds: dict[str, str] = {}
     for requirement in requirements:
-        if requirement.startswith("backprop[") or "==" in requirement:  # (bench's torch pin)
+        if requirement.startswith("backprop-mlp[") or "==" in requirement:  # (bench's torch pin)
             continue
         lowest = re.search(r">=\s*([^,;\s]+)", requirement)
         assert lowest, f"{requirement!r} declares no lowest version"
@@ -87,3 +88,61 @@ def test_the_other_extras_bounds_are_the_untested_ones_listed():
 def test_ci_installs_the_python_310_environment_at_the_minimums():
     run = (ROOT / ".ci" / "run").read_text()
     assert 'pip install -q -e ".[test-core]" -c .ci/minimums.txt' in run
+
+
+def test_each_extras_message_installs_what_pyproject_lists():
+    """A "needs ..." message said ``pip install '.[onnx]' in backprop's folder``, which a
+    wheel's user has no folder for; it now lists the extra's requirements, read from the
+    installed package's metadata, which must be pyproject.toml's."""
+    from backprop._version import DISTRIBUTION, pip_extra
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    for extra, requirements in project["optional-dependencies"].items():
+        said = shlex.split(pip_extra(extra).removeprefix("pip install "))
+        assert [_spec(r) for r in said] == [_spec(r.split(";")[0]) for r in requirements], extra
+
+
+def _spec(requirement: str) -> tuple[str, list[str]]:
+    """A requirement's name and its specifiers in order (metadata writes ``!=2.4.0,>=2.3.1``
+    for pyproject's ``>=2.3.1,!=2.4.0``)."""
+    name, specifiers = re.fullmatch(r"([\w.\-\[\]]+)(.*)", requirement.replace(" ", "")).groups()
+    return name.lower(), sorted(specifiers.split(","))
+
+
+def test_without_metadata_the_message_names_the_extra_in_backprops_folder(monkeypatch):
+    """The source tree on sys.path (no installed metadata) still says how to install it."""
+    from importlib import metadata
+
+    from backprop._version import pip_extra
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "requires", missing)
+    assert pip_extra("onnx") == "pip install '.[onnx]' in backprop's folder"
+
+
+def test_one_version_and_the_files_a_distribution_carries():
+    """pyproject.toml reads the version from backprop._version (it was written in both);
+    the licence text, the py.typed marker (public APIs are typed: tests/test_type_hints.py)
+    and the playground's page go into the wheel; MANIFEST.in puts what the suite reads into
+    the sdist."""
+    from importlib import metadata
+
+    import backprop
+    from backprop._version import DISTRIBUTION
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert config["project"]["dynamic"] == ["version"] and "version" not in config["project"]
+    dynamic = config["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "backprop._version.__version__"}
+    assert metadata.version(DISTRIBUTION) == backprop.__version__
+    assert config["project"]["license-files"] == ["LICENSE"]
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert (ROOT / "src" / "backprop" / "py.typed").is_file()
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["backprop"]
+    manifest = (ROOT / "MANIFEST.in").read_text()
+    for line in ("graft tests", "graft docs", "graft examples", "graft scripts",
+                 "graft benchmarks", "include .ci/run .ci/minimums.txt"):  # fmt: skip
+        assert line in manifest

@@ -79,7 +79,7 @@ def test_no_message_or_doc_installs_the_other_projects_backprop():
     assert found == [], found
     from backprop._version import pip_extra
 
-    assert pip_extra("onnx") == "pip install '.[onnx]' in backprop's folder"
+    assert pip_extra("onnx") == "pip install 'onnx>=1.15' 'onnxruntime>=1.19'"
 
 
 def test_the_train_sample_is_what_train_prints(run_cli, tmp_path, monkeypatch):

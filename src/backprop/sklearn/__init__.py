@@ -25,8 +25,8 @@ it holds on average (a short last batch gets the run's decay, scikit-learn's its
 ``alpha / S_B``: docs/sklearn.md). With ``solver="adamw"`` the same ``weight_decay`` is
 AdamW's decoupled decay (``W <- W - eta weight_decay W``), not an L2 term.
 
-scikit-learn (>= 1.7.1) is an optional dependency: ``pip install '.[sklearn]'`` in
-backprop's folder.
+scikit-learn (>= 1.7.1) is an optional dependency, the ``sklearn`` extra
+(``pip install '.[sklearn]'`` in backprop's folder, or ``pip install 'scikit-learn>=1.7.1'``).
 
 =====================  ==================================================================
 module                 holds

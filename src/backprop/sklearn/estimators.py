@@ -54,8 +54,9 @@ from .persistence import (
 _SKLEARN_MINIMUM = "1.7.1"
 
 try:
+    # sklearn first (noqa: not sorted): without it scipy is missing too, and was named
+    import sklearn  # noqa: I001
     import scipy.sparse  # (a scikit-learn dependency)
-    import sklearn
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score

@@ -353,7 +353,7 @@ def get_world(distributed: Any = None) -> World | None:
         raise ImportError(
             f"this process was started by an MPI launcher with {launched_world_size()} ranks, "
             f"but mpi4py is not installed; install the extra: {pip_extra('mpi')} "
-            "(or pass distributed=False to train each rank on its own)"
+            "(or, from Python, pass distributed=False to train each rank on its own)"
         ) from None
     world = World(MPI.COMM_WORLD)
     if world.size != launched_world_size():

@@ -506,22 +506,15 @@ def test_closing_a_session_stops_its_replay():
     # a trail of 2 million one-row steps replays for half an hour; closing its session (a
     # ninth tab evicting it, the server stopping) left the replay running on
     s = Session("t")
-    long = {**SMALL, "batch_size": 1, "trail": [[1, 2_000_000]]}
-    failed: list[BaseException] = []
-
-    def set_up() -> None:
-        try:
-            s.command({"op": "train.setup", "setup": long})
-        except BaseException as e:  # noqa: BLE001 - the test reads it
-            failed.append(e)
-
-    worker = threading.Thread(target=set_up)
-    worker.start()
-    time.sleep(0.5)
-    s.close()
-    worker.join(timeout=30)
-    assert not worker.is_alive()
-    assert failed and "the run's replay was stopped: its session was closed" in str(failed[0])
+    s.command({"op": "train.setup", "setup": {**SMALL, "batch_size": 1,
+                                              "trail": [[1, 2_000_000]]}})  # fmt: skip
+    replayer = s._replayer  # the command answered; the replay goes on in the background
+    assert replayer is not None and replayer.is_alive() and s.busy()
+    s.close()  # (it waits for the replay to end)
+    assert not replayer.is_alive() and not s.busy()
+    steps = s.run.steps
+    time.sleep(0.3)
+    assert s.run.steps == steps < 2_000_000
 
 
 def test_the_pages_own_setup_json_opens():
@@ -569,10 +562,15 @@ def test_training_whose_page_is_gone_pauses(monkeypatch):
     s.close()
 
 
-def test_a_replay_whose_client_is_gone_stops():
-    # a setup's replay ran in its request's thread for 13 minutes after the tab was closed
+def test_a_replay_whose_client_is_gone_stops(monkeypatch):
+    # a setup's replay ran in its request's thread for 13 minutes after the tab was closed;
+    # it now goes on in the background while its page asks for its frames, and pauses once
+    # the page has asked for nothing for REPLAY_GONE_S
     import socket
 
+    from backprop.playground import session as session_module
+
+    monkeypatch.setattr(session_module, "REPLAY_GONE_S", 1.0)
     srv = make_server("127.0.0.1", 0)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
@@ -586,7 +584,7 @@ def test_a_replay_whose_client_is_gone_stops():
                 + body
             )
             time.sleep(0.5)
-        assert threading.active_count() > before  # the replay runs in its request's thread
+        assert threading.active_count() > before  # the replay runs
         deadline = time.monotonic() + 10
         while threading.active_count() > before and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -1176,3 +1174,120 @@ def test_finite_differences_on_a_kink_are_said_to_be():
     for r in rows:  # an unmarked estimate agrees with its gradient
         if (r["name"], tuple(r["index"])) not in marked:
             assert r["fd"]["v"] == pytest.approx(r["grad"]["v"], rel=1e-4, abs=1e-7)
+
+
+# ------------------------------------------------------------------------ setups opened again
+def test_a_long_replay_answers_at_once_and_shows_how_far_it_has_got(monkeypatch):
+    # a URL of many steps was replayed whole inside the page's first request: the page said
+    # "connecting" for up to 30 s. The command now answers after REPLAY_WAIT_S (0 here) and
+    # the replay goes on in slices, a frame after each; the run ends on the same bits
+    from backprop.playground import session as session_module
+
+    # (raising=False: before these existed, the command replayed the whole trail)
+    monkeypatch.setattr(session_module, "REPLAY_WAIT_S", 0.0, raising=False)
+    monkeypatch.setattr(session_module, "REPLAY_SLICE_S", 0.05, raising=False)
+    setup = {**SMALL, "dropout": 0.2, "trail": [[10, 5000], [1, 2]]}
+    s = Session("t")
+    s.command({"op": "setup", "setup": {"mode": "train", **setup}})
+    frame = json.loads(s.latest()[1])["train"]
+    replay = frame["replay"]
+    assert replay["total"] == 5002 and replay["done"] < 5002, replay
+    assert f"replaying the setup's steps, {replay['done']:,} of 5,002 done" in frame["progress"]
+    assert frame["setup"]["trail"] == setup["trail"]  # the URL keeps the whole trail
+    assert s.busy()  # the page pulls the frames that come
+    with pytest.raises(CommandError, match="still replaying its setup's steps"):
+        s.command({"op": "train.step", "unit": "batch"})  # another run than the setup's
+    with pytest.raises(CommandError, match="export step.json once it has"):
+        s.export("step.json")
+    seen = [replay["done"]]
+    seq = s.latest()[0]
+    deadline = time.monotonic() + 60
+    while s.busy() and time.monotonic() < deadline:
+        got = s.frame_after(seq, 5.0)
+        if got is not None:
+            seq = got[0]
+            if (r := json.loads(got[1])["train"]["replay"]) is not None:
+                seen.append(r["done"])
+    assert len(set(seen)) > 1 and seen == sorted(seen), seen
+    end = json.loads(s.latest()[1])["train"]
+    assert end["replay"] is None and end["step"] == 5002
+    assert "grads" in end["last"] and s.run.last.full_fd is not None  # as after a step
+    whole = TrainRun(setup)  # replayed at once
+    for k, v in whole.model.state_dict().items():
+        np.testing.assert_array_equal(s.run.model.state_dict()[k], v)
+    assert s.run.setup["trail"] == setup["trail"]
+    s.close()
+
+
+def test_a_replay_takes_the_engines_own_steps_bit_for_bit():
+    # a replayed step keeps no numbers for the inspector (but its last) and the rows are
+    # converted once, not per batch: the same bits as the engine stepped by hand
+    setup = {**SMALL, "dropout": 0.2, "optimizer": "adam", "trail": [[10, 12], [1, 3], [7, 20]]}
+    run = TrainRun(setup)
+    ref = TrainRun({k: v for k, v in setup.items() if k != "trail"})  # its model at step 0
+    m, opt, n = ref.model, ref.optimizer, ref.X.shape[0]
+    order_rng = np.random.default_rng([0, 7])  # the run's batch order, as TrainRun draws it
+    order, pos = order_rng.permutation(n), 0
+    for rows, count in setup["trail"]:
+        for _ in range(count):
+            take = order[pos : pos + rows]
+            m.forward_backward(m.as_inputs(ref.X[take]), m.as_targets(ref.T[take], len(take)))
+            opt.step(m.params, m.grads, flat=m.flat)
+            pos += len(take)
+            if pos >= n:
+                order, pos = order_rng.permutation(n), 0
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(run.model.state_dict()[k], v)
+    assert run.steps == run.last.number == 35 and run.trail == setup["trail"]
+
+
+def test_a_setups_phase_is_numbered_as_the_page_numbers_it():
+    # the page said "Phase 3 of 6" where its URL and setup.json said "phase": 2
+    s = Session("t")
+    for _ in range(2):
+        s.command({"op": "tutorial.phase", "delta": 1})
+    frame = json.loads(s.latest()[1])
+    assert frame["tutorial"]["phase"] == 2 and frame["setup"]["phase"] == 3
+    assert json.loads(s.export("setup.json")[2])["phase"] == 3
+    again = Session("u")
+    again.command({"op": "setup", "setup": frame["setup"]})
+    assert again.tutorial.phase == 2
+    again.command({"op": "setup", "setup": {"mode": "tutorial", "phase": 6}})
+    assert again.tutorial.phase == 5
+    # written before, numbered from 0: its 0, which is no phase now, is the first phase
+    again.command({"op": "setup", "setup": {"mode": "tutorial", "phase": 0}})
+    assert again.tutorial.phase == 0
+    again.command({"op": "tutorial.phase", "delta": 1})
+    refused = r'^phase must be a whole number from 1 to 6, as the page numbers them \("Phase 1 of'
+    for bad in (7, -1, 2.5, "3", True, None):
+        with pytest.raises(CommandError, match=refused):
+            again.command({"op": "setup", "setup": {"mode": "tutorial", "phase": bad}})
+        assert again.tutorial.phase == 1  # as it was
+
+
+def test_a_refused_setup_changes_nothing_and_says_what_it_expected():
+    # a setup.json opened on the page goes through the URL's command; a refused tutorial
+    # setup switched a train page to the tutorial, and a list said only what a setup is
+    s = Session("t")
+    s.command({"op": "train.setup", "setup": {**SMALL, "lr": 0.02}})
+    s.command({"op": "train.step", "unit": "batch"})
+    weights = s.run.model.state_dict()
+    expected = '"mode": "tutorial" or "train", as setup.json holds; got '
+    for bad, match in [
+        ([1, 2], f"^a setup is a JSON object with {expected}a list$"),
+        ("setup", f"^a setup is a JSON object with {expected}a string$"),
+        ({"lr": 0.1}, '^a setup\'s "mode" is "tutorial" or "train"; got none$'),
+        ({"mode": "play"}, "^a setup's \"mode\" is \"tutorial\" or \"train\"; got 'play'$"),
+        ({"mode": "tutorial", "phase": 9}, "^phase must be a whole number from 1 to 6"),
+        ({"mode": "tutorial", "step": 0}, "^step must be a whole number from 1 to 10000; got 0$"),
+        ({"mode": "tutorial", "inputs": [1]}, "^inputs must be an object with some of x, t, eta"),
+        ({"mode": "tutorial", "inputs": {"eta": -1}}, r"^η \(the learning rate\) must be 0 or"),
+        ({"mode": "tutorial", "colour": 1}, r"^unknown tutorial setup keys \['colour'\]; expec"),
+        ({"mode": "train", "lr": 500}, "^learning rate η must be a number from 1e-06 to 100; got"),
+        ({"mode": "train", "trail": "all"}, "^trail must be a list of"),
+    ]:  # fmt: skip
+        with pytest.raises(CommandError, match=match):
+            s.command({"op": "setup", "setup": bad})
+        assert s.mode == "train" and s.run.steps == 1 and s.run.setup["lr"] == 0.02, bad
+    for k, v in weights.items():
+        np.testing.assert_array_equal(s.run.model.state_dict()[k], v)

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 import pytest
@@ -1087,10 +1087,9 @@ def test_a_csv_runs_url_pasted_into_an_open_page_waits_for_its_file(page, server
     drop_csv(page, csv)
     set_field(page, "hidden", "5")
     set_field(page, "lr", "0.03")
-    for _ in range(3):
-        seq = page.evaluate("window.__playground.seq")
+    for step in range(1, 4):  # (a table's frame of the step before came first, at times)
         page.click("#step-batch")
-        wait_until(page, f"window.__playground.seq > {seq}")
+        wait_until(page, f"window.__playground.lastFrame.train.step === {step}")
     setup = page.evaluate("window.__playground.lastFrame.setup")
     open_train(page, server)  # a new page in the default run: the URL is pasted into it
     page.evaluate(f"location.hash = {json.dumps('#setup=' + quote(json.dumps(setup)))}")
@@ -1141,3 +1140,163 @@ def test_a_network_too_large_for_the_table_says_so(page, server):
     wait_until(page, "document.getElementById('fd-table').textContent.includes('up to 600')")
     text = page.inner_text("#fd-table")
     assert "networks of up to 600 parameters; this one has 1218" in text, text
+
+
+def open_file(pg, selector: str | None, name: str, text: str) -> None:
+    """Open a file on the page, by the file input ``selector`` or (None) dropped on the page,
+    and wait for the page's answer: a new frame, or a line in the error box."""
+    seq = pg.evaluate("window.__playground.seq")
+    pg.evaluate("document.getElementById('error').hidden = true")
+    if selector is not None:
+        kind = "application/json" if name.endswith(".json") else "text/csv"
+        pg.set_input_files(selector, files=[{"name": name, "mimeType": kind,
+                                             "buffer": text.encode()}])  # fmt: skip
+    else:
+        pg.evaluate(
+            """([name, text]) => {
+              const files = new DataTransfer();
+              files.items.add(new File([text], name));
+              document.querySelector("main:not([hidden])").dispatchEvent(
+                new DragEvent("drop", { dataTransfer: files, bubbles: true, cancelable: true }));
+            }""",
+            [name, text],
+        )
+    wait_until(pg, f"window.__playground.seq > {seq} || !document.getElementById('error').hidden")
+
+
+def test_an_exported_setup_json_opens_on_the_page_and_a_refused_one_changes_nothing(
+    page, server, tmp_path
+):
+    # the page exported setup.json but could not open it: only a URL restored a setup
+    open_train(page, server)
+    set_field(page, "lr", "0.02")
+    for step in (1, 2):
+        page.click("#step-batch")
+        wait_until(page, f"window.__playground.lastFrame.train.step === {step}")
+    with page.expect_download() as got:
+        page.locator('#train a[data-export="setup.json"]').click()
+    exported = got.value.path().read_text()
+    loss = page.get_attribute('[data-metric="train_loss"]', "data-v")
+    page.click("#rewind")
+    wait_until(page, "window.__playground.lastFrame.train.step === 0")
+    open_file(page, "#train .setup-file", "playground-setup.json", exported)
+    assert page.is_hidden("#error"), page.inner_text("#error")
+    train = page.evaluate("window.__playground.lastFrame.train")
+    assert train["step"] == 2 and train["setup"]["lr"] == 0.02
+    assert page.get_attribute('[data-metric="train_loss"]', "data-v") == loss  # the same bits
+    # refused: one line naming what is wrong and what was expected; the run stays as it was
+    out_of_range = json.dumps({**json.loads(exported), "lr": 500})
+    for name, text, message in [
+        ("notes.json", "a,b,c\n1,2,0\n", "notes.json is not JSON; expected a setup.json as "
+         'the page exports it: a JSON object with "mode": "tutorial" or "train"'),
+        ("list.json", "[1, 2]", 'list.json: a setup is a JSON object with "mode": "tutorial" '
+         'or "train", as setup.json holds; got a list'),
+        ("big.json", out_of_range, "big.json: learning rate η must be a number from 1e-06 to "
+         "100; got 500"),
+    ]:  # fmt: skip
+        open_file(page, None, name, text)
+        assert page.inner_text("#error") == message
+        train = page.evaluate("window.__playground.lastFrame.train")
+        assert train["step"] == 2 and train["setup"]["lr"] == 0.02
+    # a tutorial's setup.json, dropped on the train page, opens the tutorial at its phase
+    page.click("#tab-tutorial")
+    page.locator("#tut-loss").wait_for()
+    for phase in (2, 3):
+        page.click("#tut-next")
+        wait_until(
+            page, f"document.getElementById('phase-title').textContent.startsWith('Phase {phase} ')"
+        )
+    with page.expect_download() as got:
+        page.locator('#tutorial a[data-export="setup.json"]').click()
+    tutorial = got.value.path().read_text()
+    page.click("#tab-train")
+    wait_until(page, "window.__playground.lastFrame.mode === 'train'")
+    open_file(page, None, "tutorial-setup.json", tutorial)
+    assert page.inner_text("#phase-title").startswith("Phase 3 of 6"), page.inner_text("#error")
+
+
+def test_a_csv_runs_setup_json_opens_with_its_file(page, server, tmp_path):
+    # the file is in a CSV run's setup.json (not in its URL): a page that never held it
+    # opens the run, draws its points and keeps the file for the dataset menu
+    open_train(page, server)
+    drop_csv(page, two_class_csv(tmp_path / "carried.csv", "a,b,c"))
+    page.click("#step-batch")
+    wait_until(page, "window.__playground.lastFrame.train.step === 1")
+    with page.expect_download() as got:
+        page.locator('#train a[data-export="setup.json"]').click()
+    exported = got.value.path().read_text()
+    loss = page.get_attribute('[data-metric="train_loss"]', "data-v")
+    fresh = page.context.new_page()
+    open_train(fresh, server)
+    open_file(fresh, "#train .setup-file", "playground-setup.json", exported)
+    assert fresh.is_hidden("#error"), fresh.inner_text("#error")
+    assert fresh.evaluate("window.__playground.lastFrame.train.step") == 1
+    assert fresh.get_attribute('[data-metric="train_loss"]', "data-v") == loss
+    shown = "(() => { const p = window.__playground.lastFrame.train.points;"
+    shown += " return p.train.length + p.test.length; })()"
+    assert wait_until(fresh, shown) == 60
+    set_field(fresh, "dataset", "moons")
+    set_field(fresh, "dataset", "csv")
+    assert fresh.is_hidden("#error"), fresh.inner_text("#error")
+    assert fresh.evaluate("window.__playground.lastFrame.train.class_names") == ["no", "yes"]
+    fresh.close()
+
+
+def test_a_urls_phase_is_numbered_as_the_page_numbers_it(page, server):
+    # the URL said "phase": 2 where the page said "Phase 3 of 6"
+    setup = quote(json.dumps({"mode": "tutorial", "phase": 3}))
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}#setup={setup}")
+    page.locator("#tut-loss").wait_for()
+    assert page.inner_text("#phase-title").startswith("Phase 3 of 6")
+    page.click("#tut-next")
+    wait_until(page, "document.getElementById('phase-title').textContent.startsWith('Phase 4 ')")
+    assert json.loads(unquote(page.url.split("#setup=")[1]))["phase"] == 4
+    # a phase out of range is said on the page, and the step stays where it was
+    bad = "#setup=" + quote(json.dumps({"mode": "tutorial", "phase": 9}))
+    page.evaluate(f"location.hash = {json.dumps(bad)}")
+    wait_until(page, "!document.getElementById('error').hidden")
+    assert page.inner_text("#error") == (
+        'phase must be a whole number from 1 to 6, as the page numbers them ("Phase 1 of 6"); got 9'
+    )
+    assert page.inner_text("#phase-title").startswith("Phase 4 of 6")
+
+
+def test_a_long_replay_shows_its_progress_at_once(page, server):
+    # a URL of many steps left the page at "connecting", saying nothing, until the whole
+    # trail was replayed (30 s for 120,000 steps of the default network)
+    setup = {"mode": "train", "dataset": "xor", "n_samples": 100, "hidden": [4],
+             "trail": [[10, 20000]]}  # fmt: skip
+    page.goto(
+        f"http://127.0.0.1:{server.port}/?token={server.token}#setup={quote(json.dumps(setup))}"
+    )
+    shown = wait_until(
+        page,
+        "document.getElementById('conn').textContent === 'live' && "
+        "document.getElementById('train-progress').textContent",
+    )
+    assert "replaying the setup's steps" in shown and "of 20,000 done" in shown, shown
+    assert page.is_hidden("#error")
+    wait_until(page, "window.__playground.lastFrame.train.step === 20000", timeout=60)
+    wait_until(page, "window.__playground.lastFrame.train.last.grads")  # as after a step
+    assert "replaying" not in page.inner_text("#train-progress")
+    assert json.loads(unquote(page.url.split("#setup=")[1]))["trail"] == [[10, 20000]]
+
+
+def test_samples_and_noise_are_greyed_out_for_a_csv_file(page, server, tmp_path):
+    # only the generated data sets use them; a CSV run left them editable, doing nothing
+    open_train(page, server)
+    fields = ("n_samples", "noise")
+
+    def disabled():
+        return [page.is_disabled(f'#setup [name="{name}"]') for name in fields]
+
+    assert disabled() == [False, False]
+    drop_csv(page, two_class_csv(tmp_path / "grey.csv", "a,b,c"))
+    assert disabled() == [True, True]
+    for name in fields:
+        title = page.evaluate(
+            f"document.querySelector('#setup [name=\"{name}\"]').parentElement.title"
+        )
+        assert title == "Used by the generated data sets only (a CSV file brings its own rows)."
+    set_field(page, "dataset", "moons")
+    assert disabled() == [False, False]

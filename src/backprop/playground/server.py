@@ -21,7 +21,6 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-import select
 import socket
 import threading
 import time
@@ -129,22 +128,6 @@ def _is_digits(text: str) -> bool:
 
 
 class PlaygroundHandler(BaseHTTPRequestHandler):
-    _gone_checked = 0.0  # when _client_gone last looked
-
-    def _client_gone(self) -> bool:
-        """Whether the client has closed this request's connection, looked at four times a
-        second at most: a replay it asked for (a setup's trail of steps) ran on for minutes
-        after its tab was closed, holding a thread and half a core."""
-        now = time.monotonic()
-        if now - self._gone_checked < 0.25:
-            return False
-        self._gone_checked = now
-        try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:  # (reset by the peer)
-            return True
-
     server: PlaygroundServer
     protocol_version = "HTTP/1.1"
     # a connection that sends nothing is closed after this long: connections left open
@@ -336,7 +319,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             head: dict[str, Any] = {"session": session.sid}
             if isinstance(msg, dict) and msg.get("setup") is not None:
                 try:
-                    session.command({"op": "setup", "setup": msg["setup"]}, self._client_gone)
+                    session.command({"op": "setup", "setup": msg["setup"]})
                 except CommandError as e:
                     head["error"] = str(e)  # in train mode, beside the run it did not replace
                     setup = msg["setup"]
@@ -352,7 +335,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
                 self._gone()
                 return
             try:
-                session.command(msg, self._client_gone)
+                session.command(msg)
             except CommandError as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
                 return

@@ -15,8 +15,10 @@ a slow browser grew to a second of latency in the measurements of issue 18).
 While training runs, a worker thread takes ``speed`` optimizer steps, builds the next frame
 and publishes it, then waits until the page has drawn all but that frame (at most a
 second): the server computes frame n + 1 while the page draws frame n, and the page is
-never more than one frame behind. Every
-command and the worker hold :attr:`Session.lock` while they touch the model.
+never more than one frame behind. A setup's trail of steps is replayed by the command for
+up to :data:`REPLAY_WAIT_S`, then in the background in slices, a frame after each, so
+that the page shows how far the replay has got. Every command and the workers hold
+:attr:`Session.lock` while they touch the model.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from .._validation import short_repr
@@ -41,6 +42,16 @@ IDLE_WAIT_S = 1.0  # the worker goes on without an acknowledgement after this lo
 #: while training runs, hidden or not; a closed one trained on for ever (44% of a core for
 #: eight sessions, until the server stopped).
 ABANDONED_S = 60.0
+#: A setup's replay (its trail of steps) goes on in the background after this long in the
+#: command, so the page is answered at once: replayed whole inside the page's first request,
+#: a long trail left the page at "connecting", saying nothing (30 s for 120,000 steps of the
+#: default network).
+REPLAY_WAIT_S = 0.3
+REPLAY_SLICE_S = 0.25  # the background replay's slice: a frame after each
+#: The background replay pauses when its page has asked for nothing for this long (the
+#: page asks for each slice's frame), and goes on when the page asks again: a replay of
+#: 1.9 million steps ran on for 13 minutes after its tab was closed.
+REPLAY_GONE_S = 5.0
 
 
 class CommandError(ValueError):
@@ -73,6 +84,8 @@ class Session:
         self.last_seen = time.monotonic()
         self._worker: threading.Thread | None = None
         self._table_busy = False
+        self._replayer: threading.Thread | None = None
+        self._replay_paused = False  # by REPLAY_GONE_S: the page's next request resumes it
         self.publish()
 
     # ---------------------------------------------------------------- frames
@@ -101,9 +114,15 @@ class Session:
             return self.seq
 
     def busy(self) -> bool:
-        """Whether a newer frame is on its way without a command: training runs, or the
-        paused step's finite-difference table is being computed."""
-        return self.running or self._table_busy
+        """Whether a newer frame is on its way without a command: training runs, a setup's
+        steps are being replayed, or the paused step's finite-difference table is being
+        computed."""
+        return self.running or self._table_busy or self._replaying()
+
+    def _replaying(self) -> bool:
+        """Whether the run still has steps of its setup's trail to replay."""
+        run = self.run
+        return run is not None and bool(run.pending) and not self.closed
 
     def latest(self) -> tuple[int, str]:
         """The newest frame: ``(sequence number, JSON text)``."""
@@ -114,6 +133,8 @@ class Session:
         """Acknowledge frame ``drawn`` and give the newest frame if it is newer; while the
         session is :meth:`busy`, wait up to ``wait_s`` for one. None when there is none."""
         self.ack(drawn)
+        if self._replay_paused:  # the page is back
+            self._start_replay()
         with self.cond:
             self.cond.wait_for(lambda: self.closed or self.seq > drawn or not self.busy(), wait_s)
             if self.closed or self.seq <= drawn:
@@ -133,9 +154,9 @@ class Session:
             self.closed = True
             self.running = False
             self.cond.notify_all()
-        worker = self._worker
-        if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout=5)
+        for worker in (self._worker, self._replayer):
+            if worker is not None and worker is not threading.current_thread():
+                worker.join(timeout=5)
 
     # ---------------------------------------------------------------- commands
     def _train_run(self) -> TrainRun:
@@ -143,10 +164,11 @@ class Session:
             self.run = TrainRun({})
         return self.run
 
-    def command(self, msg: Any, client_gone: Callable[[], bool] = lambda: False) -> None:
-        """Carry out one command from the page (see docs/playground.md) and publish a frame.
-        ``client_gone()`` true stops a setup's replay: the page that asked for it is gone."""
+    def command(self, msg: Any) -> None:
+        """Carry out one command from the page (see docs/playground.md) and publish a frame."""
         self.last_seen = time.monotonic()
+        if self._replay_paused:  # the page is back
+            self._start_replay()
         if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
             raise CommandError('a command is a JSON object with an "op"')
         op = msg["op"]
@@ -169,13 +191,14 @@ class Session:
                     self.mode = "tutorial"
                     self.tutorial.reset()
                 elif op == "train.setup":
-                    self._set_up(msg.get("setup"), client_gone)
+                    self._set_up(msg.get("setup"))
                     full = self._replayed()
                 elif op == "train.rewind":
                     self._set_up(dict(self._train_run().setup, trail=[], speed=self.speed))
                 elif op == "train.play":
-                    self.mode = "train"
                     run = self._train_run()
+                    self._refuse_while_replaying(run)
+                    self.mode = "train"
                     run.clear_divergence()
                     self.running = True
                     self._start_worker()
@@ -183,9 +206,10 @@ class Session:
                     self.running = False
                     full = True
                 elif op == "train.step":
+                    run = self._train_run()
+                    self._refuse_while_replaying(run)
                     self.mode = "train"
                     self.running = False
-                    run = self._train_run()
                     run.clear_divergence()
                     unit = msg.get("unit")
                     if unit == "sample":
@@ -206,7 +230,7 @@ class Session:
                     self._train_run().select(msg.get("point"), msg.get("weight"))
                     full = not self.running
                 elif op == "setup":
-                    self._restore(msg.get("setup"), client_gone)
+                    self._restore(msg.get("setup"))
                     full = self.mode == "train" and self._replayed()
                 else:
                     raise CommandError(f"unknown command {short_repr(op)}")
@@ -215,6 +239,16 @@ class Session:
         self.publish(full)
         if full:
             self._start_table()
+
+    @staticmethod
+    def _refuse_while_replaying(run: TrainRun) -> None:
+        """A step taken in the middle of a replay would give another run than the setup's."""
+        if run.pending:
+            raise CommandError(
+                f"the run is still replaying its setup's steps ({run.replayed:,} of "
+                f"{run.replay_total:,} done): wait until it has, or press Rewind to start "
+                "again from step 0"
+            )
 
     def _start_table(self) -> None:
         """The paused step's finite-difference table, in the background and on a copy of the
@@ -257,18 +291,12 @@ class Session:
         with nothing running, and step.json had them)."""
         return self.run is not None and self.run.last is not None
 
-    def _set_up(
-        self,
-        setup: Any,
-        client_gone: Callable[[], bool] = lambda: False,
-        initial_weights: Any = None,
-    ) -> None:
+    def _set_up(self, setup: Any, initial_weights: Any = None) -> None:
         """A new run from ``setup``; a refused setup changes nothing. The followed weight and
-        point stay followed where the new run has them (Rewind always has them). Its replay
-        stops when the session closes or the page that asked for it is gone (a replay of
-        1.9 million steps ran on for 13 minutes after its tab was closed)."""
-        stopped = lambda: self.closed or client_gone()  # noqa: E731
-        run = TrainRun(setup if setup is not None else {}, stopped=stopped)
+        point stay followed where the new run has them (Rewind always has them). The
+        setup's trail is replayed here for up to REPLAY_WAIT_S, the rest in the background
+        (:meth:`_replay_job`)."""
+        run = TrainRun(setup if setup is not None else {}, replay=False)
         if initial_weights is not None and initial_weights != run.initial_weights():
             raise CommandError(
                 f"the setup's initial_weights are not those its seed ({run.setup['seed']}) "
@@ -282,34 +310,63 @@ class Session:
         self.speed = run.setup["speed"]
         if old is not None:
             run.follow_as(old)
+        if not run.replay(REPLAY_WAIT_S, lambda: self.closed):
+            self._start_replay()
 
-    def _restore(self, setup: Any, client_gone: Callable[[], bool] = lambda: False) -> None:
-        """A whole setup from the URL or a JSON file: ``{"mode": ..., ...}``."""
-        if not isinstance(setup, dict) or setup.get("mode") not in ("tutorial", "train"):
-            raise CommandError('a setup is a JSON object with "mode": "tutorial" or "train"')
+    def _restore(self, setup: Any) -> None:
+        """A whole setup, from the URL or a setup.json file (the page opens both through
+        this command): ``{"mode": ..., ...}``. A refused one changes nothing."""
+        if not isinstance(setup, dict):
+            raise CommandError(
+                'a setup is a JSON object with "mode": "tutorial" or "train", as setup.json '
+                f"holds; got {_json_kind(setup)}"
+            )
+        if setup.get("mode") not in ("tutorial", "train"):
+            got = short_repr(setup["mode"]) if "mode" in setup else "none"
+            raise CommandError(f'a setup\'s "mode" is "tutorial" or "train"; got {got}')
         rest = {k: v for k, v in setup.items() if k != "mode"}
         if setup["mode"] == "train":
             # setup.json lists the run's initial weights for the reader; its seed draws them
             # again (the export's own key was refused as unknown: the file did not open),
             # and weights edited since are refused, not dropped without a word
             weights = rest.pop("initial_weights", None)
-            self._set_up(rest, client_gone, weights)
+            self._set_up(rest, weights)
             return
-        self.mode = "tutorial"
-        unknown = sorted(set(rest) - {"inputs", "step", "phase"})
-        if unknown:
-            raise CommandError(f"unknown tutorial setup keys {unknown}")
         tut = Tutorial(self.tutorial.start)
-        if "inputs" in rest:
-            tut.set_inputs(rest["inputs"])
-        phase = rest.get("phase", 0)
-        if not isinstance(phase, int) or not 0 <= phase < 6:
-            raise CommandError(f"phase must be 0 to 5; got {short_repr(phase)}")
-        tut.phase = phase
-        step = rest.get("step", 1)
-        if isinstance(step, int) and 1 <= step <= 10_000:
-            tut.step_number = step
+        tut.restore(rest)
         self.tutorial = tut
+        self.mode = "tutorial"  # (it was set before the checks: a refused file changed it)
+
+    # ---------------------------------------------------------------- setup replay
+    def _start_replay(self) -> None:
+        """The rest of the run's replay, in the background (one replayer per session)."""
+        with self.lock:
+            self._replay_paused = False
+            if self._replayer is None and self._replaying():
+                self._replayer = threading.Thread(
+                    target=self._replay_job, name=f"replay-{self.sid}", daemon=True
+                )
+                self._replayer.start()
+
+    def _replay_job(self) -> None:
+        """Replay the current run's trail a slice at a time, publishing a frame after each
+        (the page shows how far it has got); commands go in between slices. A new run (a
+        changed field, Rewind, another setup) is replayed instead; the job ends when none
+        is left to replay, or pauses when the page has gone (REPLAY_GONE_S)."""
+        while True:
+            with self.lock:
+                run = self.run
+                if run is None or not self._replaying():
+                    self._replayer = None
+                    return
+                if time.monotonic() - self.last_seen > REPLAY_GONE_S:
+                    self._replayer = None
+                    self._replay_paused = True
+                    return
+                done = run.replay(REPLAY_SLICE_S, lambda: self.closed)
+                if done:  # the replayed step stands as after a step: its numbers and table
+                    self._start_table()
+            self.publish(full=done)
 
     # ---------------------------------------------------------------- training worker
     def _start_worker(self) -> None:
@@ -389,6 +446,11 @@ class Session:
             run = self._train_run()
             if what == "points.json":
                 return "points.json", "application/json", _json_bytes(run.points())
+            if run.pending:  # (setup.json, above, is the whole setup, its trail included)
+                raise CommandError(
+                    f"the run is still replaying its setup's steps ({run.replayed:,} of "
+                    f"{run.replay_total:,} done): export {what} once it has"
+                )
             if what == "model.safetensors":
                 return "playground-model.safetensors", "application/octet-stream", run.model_bytes()
             if what == "step.json":
@@ -407,6 +469,17 @@ class Session:
                 "train mode exports setup.json, model.safetensors, step.json, step.csv, "
                 f"config.toml and command.txt; not {short_repr(what)}"
             )
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (a setup file that holds a list says so)."""
+    kinds = ((bool, "true or false"), (str, "a string"), (list, "a list"), (dict, "an object"))
+    if value is None:
+        return "null"
+    for kind, words in kinds:
+        if isinstance(value, kind):
+            return words
+    return f"the number {short_repr(value)}"
 
 
 def _json_bytes(data: Any) -> bytes:

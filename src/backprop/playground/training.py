@@ -16,6 +16,7 @@ import math
 import os
 import shlex
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -106,8 +107,13 @@ def _used_by(setting: str) -> tuple[str, list[str], str]:
 
 #: The fields only some choices use: field -> (the choosing field, its choices that use it,
 #: who they are in words). The page greys the field out under the others (init scale did
-#: nothing under he_uniform, the default, and a learner changed it and saw nothing).
+#: nothing under he_uniform, the default, and a learner changed it and saw nothing; samples
+#: and noise stayed editable for a CSV file, which only the generators use them for).
 USED_BY = {
+    **{setting: (
+        "dataset", [d for d in DATASETS if d != "csv"],
+        "the generated data sets only (a CSV file brings its own rows)",
+    ) for setting in ("n_samples", "noise")},
     "init_scale": (
         "init", list(SCALED_INITIALIZERS),
         "the normal initialiser only (the others take their scale from the layer sizes)",
@@ -278,10 +284,11 @@ class LastStep:
 class TrainRun:
     """One training run of the playground: data, model, optimizer, batches, last step."""
 
-    def __init__(self, setup: dict[str, Any], stopped: Callable[[], bool] = lambda: False) -> None:
-        """A run built from ``setup``, its ``trail`` replayed; ``stopped()`` true ends the
-        replay (:class:`SetupError`): a trail of 2 million one-row steps takes half an hour,
-        and closing its tab's session left it running on."""
+    def __init__(self, setup: dict[str, Any], replay: bool = True) -> None:
+        """A run built from ``setup``, its ``trail`` replayed; with ``replay`` False the run
+        stands at step 0 with the trail in :attr:`pending`, for :meth:`replay` to take in
+        slices (a trail of 2 million one-row steps takes minutes: the session replays it in
+        the background and shows its progress)."""
         self.setup = check_setup(setup)
         s = self.setup
         self.data = self._load_data()
@@ -325,6 +332,11 @@ class TrainRun:
         # rows as standardised ones: 48% where the page showed 96%)
         self.model.preprocessing = self.data.preprocessing
         self.X, self.T = self.data.X_train, self.data.targets("train")
+        # every training row checked and converted once, as the model takes a batch: checking
+        # each batch anew (as_inputs, as_targets) took a quarter of a step (the same bits:
+        # the conversion is row by row)
+        self.X_model = self.model.as_inputs(self.X)  # the rows as the model takes them
+        self.T_model = self.model.as_targets(self.T, self.X.shape[0])
         self.X_test = self.data.X_test
         self.T_test = self.data.targets("test") if self.X_test is not None else None
         self.order_rng = np.random.default_rng([s["seed"], 7])
@@ -341,16 +353,39 @@ class TrainRun:
         self.selected_weight: tuple[str, tuple[int, ...]] | None = None
         self._grid = self._make_grid()
         self._record()
-        for rows, count in s["trail"]:
-            for _ in range(count):
-                if stopped():
-                    raise SetupError(
-                        "the run's replay was stopped: its session was closed, or its page is gone"
-                    )
-                self.step(rows)
-                if self.diverged:
-                    break
+        #: The setup's trail still to replay, as ``[rows, steps]`` pairs; while any is left,
+        #: the setup's ``trail`` stays the whole one (a frame's setup, so the URL, replays
+        #: to its end, not to where the replay has got to).
+        self.pending = [list(pair) for pair in s["trail"]]
+        self.replay_total = sum(count for _, count in self.pending)
+        if replay:
+            self.replay()
+
+    def replay(
+        self, seconds: float = math.inf, stopped: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """Take the :attr:`pending` steps for up to ``seconds``, or until ``stopped()``;
+        True once none is left (or the replay diverged: only a setup edited by hand can).
+        Each step is the one :meth:`step` takes, on the same rows, so the run ends on the
+        same bits; only the last keeps its numbers for the inspector (copying them took a
+        third of a replayed step)."""
+        deadline = time.monotonic() + seconds
+        while self.pending and not self.diverged:
+            if stopped() or time.monotonic() > deadline:
+                return False
+            pair = self.pending[0]
+            self.step(pair[0], keep=len(self.pending) == 1 and pair[1] == 1)
+            pair[1] -= 1
+            if pair[1] == 0:
+                self.pending.pop(0)
+        self.pending = []
         self.setup["trail"] = self.trail  # the live record: a frame's setup replays to here
+        return True
+
+    @property
+    def replayed(self) -> int:
+        """How many of the setup's trail's steps have been replayed so far."""
+        return self.replay_total - sum(count for _, count in self.pending)
 
     # ---------------------------------------------------------------- setup
     def _load_data(self) -> Any:
@@ -398,13 +433,14 @@ class TrainRun:
                 "extent": [x0, x1, y0, y1]}  # fmt: skip
 
     # ---------------------------------------------------------------- stepping
-    def step(self, rows: int) -> None:
+    def step(self, rows: int, keep: bool = True) -> None:
         """One optimizer step on the next ``rows`` rows of the epoch's order (fewer at the
-        epoch's end); a new shuffled order starts each epoch."""
+        epoch's end); a new shuffled order starts each epoch. ``keep`` False: the step's
+        numbers are not kept for the inspector (a replayed step before the last)."""
         if self.diverged:
             return
         take = self.order[self.pos : self.pos + rows]
-        if not self._step_on(take):
+        if not self._step_on(take, keep):
             return  # undone: the same batch comes again, so a replayed trail stays exact
         if self.trail and self.trail[-1][0] == rows:
             self.trail[-1][1] += 1
@@ -423,25 +459,23 @@ class TrainRun:
         while self.epoch == start and not self.diverged:
             self.step(self.setup["batch_size"])
 
-    def _step_on(self, rows: np.ndarray) -> bool:
-        """One optimizer step on ``rows``; False when it diverged (and was undone)."""
+    def _step_on(self, rows: np.ndarray, keep: bool = True) -> bool:
+        """One optimizer step on ``rows``; False when it diverged (and was undone). With
+        ``keep`` False, the step's numbers are checked (and undone) as any step's but not
+        copied into :attr:`last`."""
         m, opt = self.model, self.optimizer
         before = m.state_dict()
         opt_before = opt.state_dict()
         dropout_state = copy.deepcopy(m.dropout_rng.bit_generator.state)
         lr = opt.lr
-        x = m.as_inputs(self.X[rows])
-        t = m.as_targets(self.T[rows], len(rows))
         with np.errstate(all="ignore"):  # overflow is reported below, as divergence
-            loss = float(m.forward_backward(x, t))
-            grads = {k: np.array(v, copy=True) for k, v in m.grads.items()}
-            opt.step(m.params, m.grads, flat=m.flat)
-        after = m.state_dict()
+            loss = float(m.forward_backward(self.X_model[rows], self.T_model[rows]))
+            opt.step(m.params, m.grads, flat=m.flat)  # (it reads the gradients, never writes)
         self.steps += 1
         what = None
         if not math.isfinite(loss):
             what = "the loss"
-        elif not (_finite(grads.values()) and _finite(after.values())):
+        elif not _finite(self._live_arrays()):
             what = "a gradient or a weight"
         elif not _finite(opt.state_arrays()):  # (Adam's v overflowed: step.json failed)
             what = f"the {opt.name} optimizer's moments"
@@ -461,12 +495,15 @@ class TrainRun:
             m.dropout_rng.bit_generator.state = dropout_state
             self.steps -= 1
             return False
+        if not keep:
+            return True
+        after = m.state_dict()
         self.last = LastStep(
             number=self.steps,
             rows=np.asarray(rows),
             loss=loss,
             before=before,
-            grads=grads,
+            grads={k: np.array(v, copy=True) for k, v in m.grads.items()},
             delta={k: after[k] - before[k] for k in after},
             opt_before=opt_before,
             opt_after=opt.state_dict(),
@@ -474,6 +511,15 @@ class TrainRun:
             lr=lr,
         )
         return True
+
+    def _live_arrays(self) -> list[Any]:
+        """The model's gradients and weights as they stand, in as few arrays as hold them
+        (its flat vectors: checking each parameter's own arrays took a fifth of a replayed
+        step)."""
+        m = self.model
+        if m.flat is not None:
+            return [m.flat.grads, m.flat.params]
+        return [*m.grads.values(), *m.params.values()]
 
     def _outputs_finite(self) -> bool:
         """Whether the network's outputs, and so the metrics and maps the page draws, are
@@ -612,7 +658,11 @@ class TrainRun:
             "epoch": self.epoch,
             "step": self.steps,
             "samples": self.samples,
-            "progress": f"epoch {self.epoch}, step {self.steps}, {self.samples} samples",
+            "progress": self._progress(),
+            # while the setup's trail is replayed (in slices, a frame after each)
+            "replay": (
+                {"done": self.replayed, "total": self.replay_total} if self.pending else None
+            ),
             "metrics": {
                 key: NO_TEST_ROWS
                 if key.startswith("test") and self.X_test is None
@@ -641,6 +691,14 @@ class TrainRun:
             "setup_text": self.setup_text(),
         }
         return frame
+
+    def _progress(self) -> str:
+        where = f"epoch {self.epoch}, step {self.steps}, {self.samples} samples"
+        if not self.pending:
+            return where
+        return (
+            f"{where}: replaying the setup's steps, {self.replayed:,} of {self.replay_total:,} done"
+        )
 
     def setup_text(self) -> dict[str, str]:
         """The setup's values as the form shows them (Python's text, not the page's)."""

@@ -51,6 +51,7 @@ STYLE_OF = {
 EDITABLE = ("x", "t", "eta", "w", "b1", "u", "b2")
 MAX_UNITS = 8
 MAX_BACK = 1000  # steps Back can return through (each keeps its starting numbers, ~1 kB)
+MAX_STEP = 10_000  # the highest step number a setup may name
 
 
 def _p(v: float, style: Any = short) -> str:
@@ -267,8 +268,43 @@ class Tutorial:
         }
 
     def setup(self) -> dict[str, Any]:
-        """The tutorial's state as data (for the URL and the JSON export)."""
-        return {"inputs": self.inputs, "step": self.step_number, "phase": self.phase}
+        """The tutorial's state as data (for the URL and the JSON export); the phase as the
+        page numbers it, 1 to 6."""
+        return {"inputs": self.inputs, "step": self.step_number, "phase": self.phase + 1}
+
+    def restore(self, setup: dict[str, Any]) -> None:
+        """Take the state :meth:`setup` gave (a URL's or a setup.json's), every value
+        checked: a refused one raises :class:`ExplainError` naming it."""
+        unknown = sorted(set(setup) - {"inputs", "step", "phase"})
+        if unknown:
+            raise ExplainError(
+                f"unknown tutorial setup keys {unknown}; expected some of inputs, step, phase"
+            )
+        inputs = setup.get("inputs", {})
+        if not isinstance(inputs, dict):
+            raise ExplainError(
+                f"inputs must be an object with some of {', '.join(EDITABLE)}; "
+                f"got {short_repr(inputs)}"
+            )
+        self.set_inputs(inputs)
+        self.phase = _phase_index(setup.get("phase", 1))
+        step = setup.get("step", 1)
+        if not (isinstance(step, int) and not isinstance(step, bool) and 1 <= step <= MAX_STEP):
+            raise ExplainError(f"step must be a whole number from 1 to {MAX_STEP}; got "
+                               f"{short_repr(step)}")  # fmt: skip
+        self.step_number = step
+
+
+def _phase_index(phase: Any) -> int:
+    """The index of a setup's phase, numbered as the page numbers it ("Phase 1 of 6").
+    Setups written before numbered them from 0: their 0, which is no phase now, is read
+    as the first phase, and 1 to 5 as the phases of those numbers (docs/playground.md)."""
+    if isinstance(phase, bool) or not isinstance(phase, int) or not 0 <= phase <= len(PHASES):
+        raise ExplainError(
+            f"phase must be a whole number from 1 to {len(PHASES)}, as the page numbers them "
+            f'("Phase 1 of {len(PHASES)}"); got {short_repr(phase)}'
+        )
+    return max(phase - 1, 0)
 
 
 def _one_minus(y: float) -> str:

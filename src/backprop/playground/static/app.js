@@ -239,18 +239,52 @@
   }
   let hashShown = null;
   // a setup pasted into the address bar of an open page (a new hash) is applied at once
-  // (a CSV run's setup without its file waits for the file, as when the page opens with it)
-  window.addEventListener("hashchange", async () => {
+  window.addEventListener("hashchange", () => {
     if (location.hash === hashShown || !session) return;
     const setup = readHashSetup();
-    if (!setup) return;
-    const data = await command("setup", { setup });
-    if (!data) return;
-    if (!data.error) pendingCsvSetup = null;
-    else if (setup.dataset === "csv" && !setup.csv_text) pendingCsvSetup = setup;
+    if (setup) openSetup(setup);
   });
 
   let pendingCsvSetup = null; // a CSV run's setup from the URL, waiting for its file
+  const waitsForCsv = (setup) => !!setup && typeof setup === "object" && setup.mode === "train" &&
+    setup.dataset === "csv" && !setup.csv_text;
+
+  // A whole setup, a pasted URL's or a setup.json's, opens through the one command that
+  // restores the URL the page opened with: refused, it changes nothing and says why (after
+  // `source`, the file's name); a CSV run's setup without its file waits for the file, and
+  // one with its file (a CSV run's setup.json) leaves the page holding that file.
+  async function openSetup(setup, source = "") {
+    const data = await command("setup", { setup });
+    if (!data) return;
+    if (!data.error) {
+      pendingCsvSetup = null;
+      if (setup.mode === "train" && setup.csv_text) {
+        csv = { text: setup.csv_text, name: setup.csv_name || "", drops: csv.drops + 1 };
+        if (current && current.train) loadPoints(current.train); // the file's points
+      }
+    } else {
+      if (source) showError(`${source}: ${data.error}`);
+      if (waitsForCsv(setup)) pendingCsvSetup = setup;
+    }
+  }
+
+  // setup.json, as the page exports it (a CSV run's carries its file, of up to 1 MiB): read
+  // as JSON data, never run
+  const MAX_SETUP_BYTES = 2 << 20; // the server's limit on a request's body
+  async function readSetupFile(file) {
+    document.querySelectorAll(".setup-file").forEach((input) => { input.value = ""; }); // (the same file again is a new choice)
+    const expected = 'expected a setup.json as the page exports it: a JSON object with "mode": "tutorial" or "train"';
+    if (file.size > MAX_SETUP_BYTES) {
+      showError(`${file.name} is ${file.size} bytes; a setup.json is at most ${MAX_SETUP_BYTES} bytes`);
+      return;
+    }
+    let setup;
+    try { setup = JSON.parse(await file.text()); } catch (e) {
+      showError(`${file.name} is not JSON; ${expected}`);
+      return;
+    }
+    await openSetup(setup, file.name);
+  }
 
   async function start() {
     const hashSetup = readHashSetup();
@@ -264,7 +298,7 @@
     draw(data.frame);
     if (data.error) {
       showError(data.error);
-      if (hashSetup && hashSetup.dataset === "csv" && !hashSetup.csv_text) pendingCsvSetup = hashSetup;
+      if (waitsForCsv(hashSetup)) pendingCsvSetup = hashSetup;
     }
     pullFrames();
   }
@@ -1233,8 +1267,9 @@
       el("span", { "data-metric": key, "data-v": String(m[key].v) }, metrics, `${label} ${m[key].s}`);
       return `${label} ${m[key].s}`;
     });
-    // said when a pause or a step leaves it still; while it plays, every frame would be said
-    if (!frame.running) announce("run", sentences([tr.progress, tr.message, texts.join(", ")]));
+    // said when a pause or a step leaves it still; while it plays or replays a setup's
+    // steps, every frame would be said
+    if (!frame.running && !tr.replay) announce("run", sentences([tr.progress, tr.message, texts.join(", ")]));
     const legendKey = JSON.stringify(tr.class_names);
     if (legendKey !== drawn.legend) { drawn.legend = legendKey; renderLegend(tr); }
     const labels = $("curve-labels");
@@ -1438,15 +1473,30 @@
     if (current && current.train) loadPoints(current.train); // the new file's points
   }
   $("csv-file").addEventListener("change", (e) => { if (e.target.files[0]) readCsv(e.target.files[0]); });
-  for (const target of [$("drop"), $("heat")]) {
-    target.addEventListener("dragover", (e) => { e.preventDefault(); $("drop").classList.add("over"); });
-    target.addEventListener("dragleave", () => $("drop").classList.remove("over"));
-    target.addEventListener("drop", (e) => {
-      e.preventDefault();
-      $("drop").classList.remove("over");
-      if (e.dataTransfer.files[0]) readCsv(e.dataTransfer.files[0]);
-    });
+  document.querySelectorAll(".setup-file").forEach((input) => {
+    input.addEventListener("change", (e) => { if (e.target.files[0]) readSetupFile(e.target.files[0]); });
+  });
+  // A file dropped anywhere on the page (the browser left the page for one dropped outside
+  // the CSV box): a .json file is a setup, any other a CSV file for train mode.
+  function readDropped(file) {
+    if (/\.json$/i.test(file.name) || file.type === "application/json") readSetupFile(file);
+    else if (current && current.mode === "train") readCsv(file);
+    else showError(`${file.name}: the tutorial opens a setup.json; a CSV file is for train mode (choose Train, then drop it there)`);
   }
+  // (only files: text dragged into a field is the field's)
+  const carriesFiles = (e) => !!e.dataTransfer && Array.from(e.dataTransfer.types).includes("Files");
+  document.addEventListener("dragover", (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    $("drop").classList.add("over");
+  });
+  document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) $("drop").classList.remove("over"); });
+  document.addEventListener("drop", (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    $("drop").classList.remove("over");
+    if (e.dataTransfer.files[0]) readDropped(e.dataTransfer.files[0]);
+  });
 
   start();
 })();

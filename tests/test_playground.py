@@ -329,6 +329,30 @@ def test_the_shown_factors_of_each_delta_multiply_to_the_shown_delta(b2):
             assert product == pytest.approx(shown, rel=1e-4), line
 
 
+def test_the_formulas_of_saturated_units_odd_targets_and_a_coarse_estimate():
+    """Found by checking the page's numbers by hand (mpmath, 50 digits): at x = (100, 100)
+    the hidden deltas showed 0 where they are 3.5181838e-26 and 8.0726823e-35 (1 - h taken
+    from an h rounded to 1); a target of -3 read '(0.803158 - -3)²'; with a target of 1e150
+    the gradients sat beside finite differences of 0 with nothing said (explain says the
+    estimate cannot check them)."""
+    s = Session("t")
+    s.command({"op": "tutorial.set", "values": {"x": [100.0, 100.0]}})
+    s.publish()
+    hidden = json.loads(s.latest()[1])["tutorial"]["formulas"][3]
+    assert hidden[-2].endswith("= 3.5181838e-26") and hidden[-1].endswith("= 8.0726823e-35")
+    assert "(1.000000)(1.8876036e-33) = 8.0726823e-35" in hidden[-1]
+    s.command({"op": "tutorial.set", "values": {"x": [0.05, 0.1], "t": [-3.0, 0.5]}})
+    s.publish()
+    frame = json.loads(s.latest()[1])["tutorial"]
+    assert "(0.803158 - (-3))² + (0.829942 - 0.5)²" in frame["formulas"][1][0]
+    assert "cannot check" not in " ".join(frame["formulas"][4])
+    s.command({"op": "tutorial.set", "values": {"t": [1e150, 0.0]}})
+    s.publish()
+    gradients = json.loads(s.latest()[1])["tutorial"]["formulas"][4]
+    assert gradients[-1].startswith("The finite differences are off by about 1.1e+289")
+    assert gradients[-1].endswith("so they cannot check these gradients")
+
+
 def test_a_long_walk_keeps_the_frame_bounded(monkeypatch):
     # the frame carried the loss of every step taken (80 kB at step 1000, growing on)
     import backprop.playground.tutorial as tutorial

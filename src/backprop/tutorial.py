@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ __all__ = [
     "MAX_PARAMETERS",
     "MAX_STEPS",
     "ExplainError",
+    "EstimateError",
+    "estimate_error",
     "example_inputs",
     "parse_vector",
     "as_vector",
@@ -288,3 +292,53 @@ def finite_difference_gradients(step: SeedStep, eps: float = FD_EPS) -> dict[str
         else:
             out[f"grad_{name}"] = [nudge(p, j) for j in range(len(p))]
     return out
+
+
+@dataclass(frozen=True)
+class EstimateError:
+    """How far the finite-difference estimate of a step's gradients is off by itself.
+
+    ``rounding``: about ``eps_machine L / eps``, each loss it subtracts being off by a few
+    units in the last place of ``L``. ``truncation``: its error from the terms in
+    ``eps^2``, estimated as a third of its gap to the estimate with ``2 eps``
+    (``D(h) = f' + c h^2`` gives ``|D(2 eps) - D(eps)| = 3 |c| eps^2``, Richardson), a gap
+    that holds their rounding too. ``largest``: the largest ``|dL/dp|`` of the step;
+    ``gap``: the largest ``|dL/dp - estimate|``."""
+
+    rounding: float
+    truncation: float
+    largest: float
+    gap: float
+
+    @property
+    def can_check(self) -> bool:
+        """Whether the estimate's own error is within 1% of the largest gradient: past it
+        (targets of 1e150, or units so saturated that the gradients are 1e-87), a gap
+        between the two says nothing about the chain rule."""
+        return self.largest == 0 or self.rounding + self.truncation <= 0.01 * self.largest
+
+
+def estimate_error(step: SeedStep, fd: dict[str, Any]) -> EstimateError:
+    """The :class:`EstimateError` of ``fd``, :func:`finite_difference_gradients` of
+    ``step`` at :data:`FD_EPS` (the estimate with ``2 eps`` is computed here)."""
+    fd_2eps = finite_difference_gradients(step, 2 * FD_EPS)
+    keys = ("grad_w", "grad_b1", "grad_u", "grad_b2")
+    return EstimateError(
+        rounding=sys.float_info.epsilon * abs(step.loss) / FD_EPS,
+        truncation=max(
+            abs(a - b) / 3.0
+            for key in keys
+            for a, b in zip(_flat(fd[key]), _flat(fd_2eps[key]), strict=True)
+        ),
+        largest=max(abs(v) for key in keys for v in _flat(getattr(step, key))),
+        gap=max(
+            abs(a - b)
+            for key in keys
+            for a, b in zip(_flat(getattr(step, key)), _flat(fd[key]), strict=True)
+        ),
+    )
+
+
+def _flat(v: Any) -> list[float]:
+    """A gradient's numbers in one list (a matrix's rows one after another)."""
+    return [x for row in v for x in row] if v and isinstance(v[0], list) else list(v)

@@ -14,12 +14,14 @@ from typing import Any
 
 from .._validation import is_finite_number, short_repr
 from ..formatting import fixed, loss, number, numbers, short, sig
-from ..reference import SeedStep, seed_step
+from ..reference import SeedStep, one_minus_sigmoid, seed_step
 from ..tutorial import (
+    EstimateError,
     ExplainError,
     as_matrix,
     as_vector,
     check_shapes,
+    estimate_error,
     example_inputs,
     finite_difference_gradients,
 )
@@ -65,8 +67,12 @@ def tutorial_values(step: SeedStep) -> dict[str, Any]:
     return {key: numbers(value, STYLE_OF[key]) for key, value in step.to_dict().items()}
 
 
-def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
-    """For each phase, its formula lines with the numbers filled in."""
+def formulas(
+    step: SeedStep, fd: dict[str, Any], error: EstimateError | None = None
+) -> list[list[str]]:
+    """For each phase, its formula lines with the numbers filled in; with ``error`` (of the
+    estimate ``fd``), a last line under the gradients when the estimate cannot check them,
+    as ``explain`` says."""
     s = step
     n_in, n_hid, n_out = len(s.x), len(s.h), len(s.y)
     forward = []
@@ -86,12 +92,13 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
         forward.append(f"y_{j + 1} = σ(a(2)_{j + 1}) = σ({fixed(s.a2[j])}) = {fixed(s.y[j])}")
 
     sq = " + ".join(f"(y_{j + 1} - t_{j + 1})²" for j in range(n_out))
-    sq_nums = " + ".join(f"({fixed(s.y[j])} - {short(s.t[j])})²" for j in range(n_out))
+    sq_nums = " + ".join(f"({fixed(s.y[j])} - {_p(s.t[j])})²" for j in range(n_out))
     loss_lines = [f"L = 1/2 [{sq}] = 1/2 [{sq_nums}] = {loss(s.loss)}"]
 
     out_deltas = [
         f"δ_{j + 1} = (y_{j + 1} - t_{j + 1}) y_{j + 1} (1 - y_{j + 1}) = "
-        f"({fixed(s.y[j] - s.t[j])})({fixed(s.y[j])})({_one_minus(s.y[j])}) = {sig(s.delta_out[j])}"
+        f"({fixed(s.y[j] - s.t[j])})({fixed(s.y[j])})({_one_minus(s.y[j], s.a2[j])}) = "
+        f"{sig(s.delta_out[j])}"
         for j in range(n_out)
     ]
 
@@ -103,7 +110,7 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
     for j in range(n_hid):
         hidden.append(
             f"δ_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
-            f"({fixed(s.h[j])})({_one_minus(s.h[j])}) = {sig(s.delta_hidden[j])}"
+            f"({fixed(s.h[j])})({_one_minus(s.h[j], s.a1[j])}) = {sig(s.delta_hidden[j])}"
         )
 
     grads = []
@@ -130,6 +137,13 @@ def formulas(step: SeedStep, fd: dict[str, Any]) -> list[list[str]]:
         grads.append(
             f"∂L/∂b(1)_{j + 1} = δ_{j + 1} = {sig(s.grad_b1[j])}    "
             f"finite difference {sig(fd['grad_b1'][j])}"
+        )
+    off = math.inf if error is None else error.rounding + error.truncation
+    if error is not None and not error.can_check and math.isfinite(off):  # (NaN: see update)
+        grads.append(
+            f"The finite differences are off by about {off:.1e} "
+            "themselves (rounding, and their terms in ε²): over 1% of the largest gradient, so "
+            "they cannot check these gradients"
         )
 
     update = []
@@ -183,6 +197,7 @@ class Tutorial:
                 "about 1e154); use smaller ones"
             ) from None
         self.step, self.fd = step, finite_difference_gradients(step)
+        self.error = estimate_error(step, self.fd)
 
     def set_inputs(self, values: dict[str, Any]) -> None:
         """Replace any of ``x, t, eta, w, b1, u, b2`` and recompute the step (same phase)."""
@@ -262,7 +277,7 @@ class Tutorial:
             "can_back": self.can_go_back(),
             "values": tutorial_values(self.step),
             "fd": {k: numbers(v, "sig") for k, v in self.fd.items()},
-            "formulas": formulas(self.step, self.fd),
+            "formulas": formulas(self.step, self.fd, self.error),
             "losses": [number(v, "loss") for v in [*self.losses, self.step.loss]],
             "inputs": self.inputs,
         }
@@ -307,11 +322,12 @@ def _phase_index(phase: Any) -> int:
     return max(phase - 1, 0)
 
 
-def _one_minus(y: float) -> str:
-    """The factor ``1 - y`` of a sigmoid's slope as a formula shows it: ``1 - 0.750000``, or
-    its value where ``y`` is within 0.01 of 1 (``1 - 1.000000`` made the shown factors of a
-    saturated unit's δ multiply to 0 beside a δ of 9.1e-10)."""
-    return f"1 - {fixed(y)}" if 1.0 - y >= 0.01 else sig(1.0 - y)
+def _one_minus(y: float, a: float) -> str:
+    """The factor ``1 - y`` of a sigmoid's slope, ``y = sigma(a)``, as a formula shows it:
+    ``1 - 0.750000``, or its value where ``y`` is within 0.01 of 1 (``1 - 1.000000`` made the
+    shown factors of a saturated unit's δ multiply to 0 beside a δ of 9.1e-10), taken as
+    ``sigma(-a)`` as the step takes it (``1 - y`` of a ``y`` rounded to 1 is 0)."""
+    return f"1 - {fixed(y)}" if 1.0 - y >= 0.01 else sig(one_minus_sigmoid(a))
 
 
 def _not_finite(s: Any) -> str:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
@@ -44,8 +43,10 @@ from ...tutorial import (
     FD_EPS,
     MAX_STEPS,
     WEIGHT_KEYS,
+    EstimateError,
     ExplainError,
     check_shapes,
+    estimate_error,
     example_inputs,
     finite_difference_gradients,
     load_weights,
@@ -153,8 +154,7 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
     ``dL/du_ij = delta_j h_i``, ``dL/dh_j = sum_k delta_k u_jk``, hidden deltas,
     ``dL/dw_ij = delta_j x_i``, the bias gradients and every updated weight, with the
     finite-difference estimate ``fd`` (from :func:`finite_difference_gradients`) beside
-    each gradient (the estimates with 2 eps, computed here, bound their truncation error)."""
-    fd_2eps = finite_difference_gradients(step, 2 * FD_EPS)
+    each gradient (and :func:`backprop.tutorial.estimate_error`, how far it is off itself)."""
     n_in, n_hidden, n_out = len(step.x), len(step.h), len(step.y)
     shape = f"{n_in}-{n_hidden}-{n_out}"
     wide = max(n_in, n_hidden, n_out) > 9  # indices past 9: w1,11 rather than w111
@@ -239,16 +239,16 @@ def render_step(step: SeedStep, fd: dict[str, Any]) -> Group:
     parts += _weight_tables("w", "x", [_s(v) for v in step.x], step.delta_hidden, step.grad_w,
                             fd["grad_w"], step.w, step.w_new, wide)  # fmt: skip
     parts += _bias_tables(1, step.grad_b1, fd["grad_b1"], step.b1, step.b1_new)
-    rounding, truncation = _rounding(step), _truncation(fd, fd_2eps)
+    error = estimate_error(step, fd)
     parts.append(
         Text(
             paragraph(
                 f"Finite differences: central, ε = {_s(FD_EPS)}, on the reference network's "
-                f"loss; largest |∂L/∂p - estimate| = {_max_fd_gap(step, fd):.1e}. The "
-                f"estimate is itself off by about ε_machine L / ε = {rounding:.1e} from "
-                f"rounding, and by about {truncation:.1e} from its terms in ε² (a "
+                f"loss; largest |∂L/∂p - estimate| = {error.gap:.1e}. The "
+                f"estimate is itself off by about ε_machine L / ε = {error.rounding:.1e} "
+                f"from rounding, and by about {error.truncation:.1e} from its terms in ε² (a "
                 f"third of its gap to the estimate with 2ε, whose rounding it holds too)"
-                f"{_too_coarse(step, rounding + truncation)}."
+                f"{_too_coarse(error)}."
             )
         )
     )
@@ -268,42 +268,11 @@ def _spaced(parts: list[Any]) -> list[Any]:
     return out
 
 
-def _flat(v: Any) -> list[float]:
-    return [x for row in v for x in row] if v and isinstance(v[0], list) else list(v)
-
-
-def _max_fd_gap(step: SeedStep, fd: dict[str, Any]) -> float:
-    gaps = [
-        abs(a - b)
-        for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
-        for a, b in zip(_flat(getattr(step, key)), _flat(fd[key]), strict=True)
-    ]
-    return max(gaps)
-
-
-def _rounding(step: SeedStep) -> float:
-    """The central difference's rounding error, about ``eps_machine L / eps``: each loss it
-    subtracts is off by a few units in the last place of ``L``."""
-    return float(np.finfo(np.float64).eps) * abs(step.loss) / FD_EPS
-
-
-def _truncation(fd: dict[str, Any], fd_2eps: dict[str, Any]) -> float:
-    """A bound on the estimate's truncation error from its ε² term: with
-    ``D(h) = f' + c h^2``, ``|D(2 eps) - D(eps)| = 3 |c| eps^2`` (Richardson)."""
-    return max(
-        abs(a - b) / 3.0
-        for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
-        for a, b in zip(_flat(fd[key]), _flat(fd_2eps[key]), strict=True)
-    )
-
-
-def _too_coarse(step: SeedStep, error: float) -> str:
-    """A warning when the estimate's own ``error`` (rounding and ε² terms) is past 1% of
-    the largest gradient (targets of 1000: L near 1e6): then the estimate, not the
-    gradient, fails to match. Nothing when every gradient is 0 (saturated units: both 0)."""
-    largest = max(abs(v) for key in ("grad_w", "grad_b1", "grad_u", "grad_b2")
-                  for v in _flat(getattr(step, key)))  # fmt: skip
-    if largest == 0 or error <= 0.01 * largest:
+def _too_coarse(error: EstimateError) -> str:
+    """A warning when the estimate's own error (rounding and ε² terms) is past 1% of the
+    largest gradient (targets of 1000: L near 1e6): then the estimate, not the gradient,
+    fails to match."""
+    if error.can_check:
         return ""
     return ": here over 1% of the largest gradient, so the estimate cannot check these gradients"
 

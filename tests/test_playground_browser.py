@@ -1283,20 +1283,26 @@ def test_a_long_replay_shows_its_progress_at_once(page, server):
 
 
 def test_samples_and_noise_are_greyed_out_for_a_csv_file(page, server, tmp_path):
-    # only the generated data sets use them; a CSV run left them editable, doing nothing
+    # only the generated data sets use them, and only a CSV file its target: each was left
+    # editable where it did nothing
     open_train(page, server)
-    fields = ("n_samples", "noise")
+    fields = ("n_samples", "noise", "csv_target")
 
     def disabled():
         return [page.is_disabled(f'#setup [name="{name}"]') for name in fields]
 
-    assert disabled() == [False, False]
-    drop_csv(page, two_class_csv(tmp_path / "grey.csv", "a,b,c"))
-    assert disabled() == [True, True]
-    for name in fields:
-        title = page.evaluate(
+    def title(name):
+        return page.evaluate(
             f"document.querySelector('#setup [name=\"{name}\"]').parentElement.title"
         )
-        assert title == "Used by the generated data sets only (a CSV file brings its own rows)."
+
+    assert disabled() == [False, False, True]
+    assert title("csv_target") == "Used by a CSV file only (it names the file's class column)."
+    drop_csv(page, two_class_csv(tmp_path / "grey.csv", "a,b,c"))
+    assert disabled() == [True, True, False]
+    for name in fields[:2]:
+        assert (
+            title(name) == "Used by the generated data sets only (a CSV file brings its own rows)."
+        )
     set_field(page, "dataset", "moons")
-    assert disabled() == [False, False]
+    assert disabled() == [False, False, True]

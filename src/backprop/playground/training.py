@@ -108,12 +108,14 @@ def _used_by(setting: str) -> tuple[str, list[str], str]:
 #: The fields only some choices use: field -> (the choosing field, its choices that use it,
 #: who they are in words). The page greys the field out under the others (init scale did
 #: nothing under he_uniform, the default, and a learner changed it and saw nothing; samples
-#: and noise stayed editable for a CSV file, which only the generators use them for).
+#: and noise stayed editable for a CSV file, which only the generators use them for, and
+#: the CSV target for the generators).
 USED_BY = {
     **{setting: (
         "dataset", [d for d in DATASETS if d != "csv"],
         "the generated data sets only (a CSV file brings its own rows)",
     ) for setting in ("n_samples", "noise")},
+    "csv_target": ("dataset", ["csv"], "a CSV file only (it names the file's class column)"),
     "init_scale": (
         "init", list(SCALED_INITIALIZERS),
         "the normal initialiser only (the others take their scale from the layer sizes)",

@@ -652,3 +652,7 @@ def test_dataset_is_a_plain_record():
     )
     assert ds.n_outputs == 1 and ds.n_features == 2 and ds.n_test == 0
     np.testing.assert_array_equal(ds.targets(), np.zeros((3, 1)))
+    # == compared the fields, and its arrays raised "truth value ... is ambiguous"
+    again = load_dataset("moons", seed=0)
+    assert again == again and again != load_dataset("moons", seed=0)
+    assert again.sha256() == load_dataset("moons", seed=0).sha256()  # contents: sha256()

@@ -502,3 +502,14 @@ def test_a_ctrl_c_before_the_temporary_has_its_file_object_closes_it(tmp_path, m
     assert list(tmp_path.iterdir()) == []
     if before is not None:
         assert set(os.listdir("/proc/self/fd")) <= before
+
+
+def test_a_preprocessing_that_is_not_one_is_named_on_saving(tmp_path):
+    # a dict set by hand failed deep inside: AttributeError: 'dict' object has no attribute
+    # 'n_features'
+    model = MLP([2, 3, 2], seed=0)
+    model.preprocessing = {"mean": 1}
+    with pytest.raises(TypeError, match=r"^cannot save the model: model\.preprocessing must be a "
+                       r"backprop\.preprocessing\.Preprocessing or None; got dict$"):  # fmt: skip
+        save_model(tmp_path / "m.safetensors", model)
+    assert not (tmp_path / "m.safetensors").exists()

@@ -230,6 +230,22 @@ def test_fit_follows_the_schedule_epoch_by_epoch():
     assert history["lr"] == pytest.approx([sched(0.5, e) for e in range(6)])
 
 
+def test_a_cosine_schedule_decays_over_the_runs_epochs():
+    """get_optimizer(..., schedule="cosine") decayed over a fixed 10 epochs: fit(epochs=30)
+    trained epochs 11-30 at a rate of 0, the loss flat, with nothing said. Its length is now
+    fit's epochs; steps taken without fit are told to give it."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(16, 2)), rng.uniform(size=(16, 1))
+    opt = get_optimizer("adam", lr=0.01, schedule="cosine")
+    history = MLP([2, 3, 1], seed=0).fit(X, T, optimizer=opt, epochs=30, batch_size=4)
+    assert opt.schedule.t_max == 30
+    lrs = history["lr"]
+    assert lrs == pytest.approx([0.005 * (1 + math.cos(math.pi * e / 30)) for e in range(30)])
+    assert min(lrs) > 0 and lrs == sorted(lrs, reverse=True)
+    with pytest.raises(ValueError, match=r"length t_max .* give get_schedule\('cosine', t_max="):
+        _ = get_optimizer("adam", schedule="cosine").lr
+
+
 # ----------------------------------------------------------------------- state round trip
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_state_dict_round_trip_continues_identically(name):

@@ -387,7 +387,8 @@ class MLP:
         _check_memory(config, backend)
         self.config = config
         # Input scaling and label mapping of the training data (backprop.preprocessing),
-        # carried by model files so that prediction on raw rows works; None when unused.
+        # carried by model files so that `backprop predict` and the ONNX export take raw
+        # rows; predict() itself takes scaled ones (preprocessing.transform); None when unused.
         self.preprocessing: Any = None
         self.backend: Backend = backend
         self.xp = backend.xp
@@ -566,7 +567,13 @@ class MLP:
 
     def predict(self, X: Any) -> Any:
         """Predictions, shape ``(n_samples, n_outputs)``: class probabilities for the
-        cross-entropy losses (softmax or sigmoid applied), the outputs otherwise."""
+        cross-entropy losses (softmax or sigmoid applied), the outputs otherwise.
+
+        ``X`` holds the features as the network takes them: for a model trained on scaled
+        rows (:attr:`preprocessing` set, as by a CSV data set or ``backprop train``), that is
+        ``model.preprocessing.transform(X_raw)``, and standardised targets come back as
+        ``model.preprocessing.unscale_targets(...)`` turns them into the target's units
+        (``backprop predict`` and the ONNX export do both themselves)."""
         out = self.forward_batch(self.as_inputs(X), False)
         link = self.loss_fn.link
         return out if link == "identity" else ACTIVATIONS[link].forward(self.xp, out)

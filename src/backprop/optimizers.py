@@ -108,14 +108,20 @@ class ExponentialLR(Schedule):
 @dataclass
 class CosineLR(Schedule):
     """``lr = min_lr + (base_lr - min_lr) (1 + cos(pi * epoch / t_max)) / 2`` for
-    ``epoch <= t_max``, then ``min_lr`` (Loshchilov & Hutter 2017, without restarts)."""
+    ``epoch <= t_max``, then ``min_lr`` (Loshchilov & Hutter 2017, without restarts).
 
-    t_max: int = 10
+    ``t_max``, the epochs the decay takes: None (the default) is the length of the run,
+    which :func:`backprop.training.fit` sets to its ``epochs`` when it starts (a fixed
+    default of 10 decayed a 30-epoch run's rate to 0 by epoch 10, and it trained on at 0
+    without a word). Steps taken without ``fit`` need it given."""
+
+    t_max: int | None = None
     min_lr: float = 0.0
     name = "cosine"
 
     def __post_init__(self) -> None:
-        _check_count("t_max", self.t_max)
+        if self.t_max is not None:
+            _check_count("t_max", self.t_max)
         if not (is_finite_number(self.min_lr) and self.min_lr >= 0):
             raise ValueError(f"min_lr must be a finite number >= 0; got {self.min_lr!r}")
 
@@ -127,6 +133,11 @@ class CosineLR(Schedule):
             )
 
     def __call__(self, base_lr: float, epoch: int) -> float:
+        if self.t_max is None:
+            raise ValueError(
+                "the cosine schedule's length t_max (in epochs) is not set: fit sets it to "
+                "its epochs; for steps of your own, give get_schedule('cosine', t_max=EPOCHS)"
+            )
         e = min(epoch, self.t_max)
         return self.min_lr + (base_lr - self.min_lr) * 0.5 * (
             1.0 + math.cos(math.pi * e / self.t_max)

@@ -20,7 +20,7 @@ class DatasetError(ValueError):
     """
 
 
-@dataclass
+@dataclass(eq=False)  # (== by field raised ValueError on its arrays; compare sha256())
 class Dataset:
     """A loaded data set: arrays plus what is needed to read them.
 

@@ -75,6 +75,11 @@ DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 def model_metadata(model: MLP, kind: str = MODEL_FORMAT) -> dict[str, str]:
     """The ``__metadata__`` strings that describe ``model``: format, config, preprocessing."""
     pre = model.preprocessing
+    if pre is not None and not isinstance(pre, Preprocessing):  # (a dict: AttributeError)
+        raise TypeError(
+            "cannot save the model: model.preprocessing must be a "
+            f"backprop.preprocessing.Preprocessing or None; got {type(pre).__name__}"
+        )
     problem = None if pre is None else preprocessing_mismatch(pre, model.config)
     if problem:
         raise ValueError(f"cannot save the model: {problem}")

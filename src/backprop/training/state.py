@@ -51,7 +51,10 @@ class TrainingDiverged(RuntimeError):
 @dataclass(repr=False)
 class History:
     """One dict per epoch: ``epoch`` (1-based), ``loss``, ``accuracy`` (classifiers),
-    ``val_loss`` and ``val_accuracy`` (with validation data), ``lr``, ``time`` (s)."""
+    ``val_loss`` and ``val_accuracy`` (with validation data), ``lr``, ``time`` (s); why the
+    run ended (``stop_reason``); and under early stopping the best epoch so far
+    (``best_epoch``, 1-based), whose weights the model holds at the end when it restores the
+    best weights (the default): the last row's scores are not that model's."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     stop_reason: str = ""

@@ -92,7 +92,7 @@ def test_a_run_that_uses_every_epoch_says_whose_model_it_ends_with(same_params):
 def test_monitors_that_do_not_exist():
     net = MLP([2, 4, 2], "tanh", "identity", "cross_entropy", seed=0)
     with pytest.raises(ValueError, match="monitors 'val_f1'.*columns are: loss, accuracy"):
-        fit(net, *TRAIN, epochs=2, early_stopping=EarlyStopping(monitor="val_f1"))
+        fit(net, *TRAIN, epochs=2, early_stopping=EarlyStopping(monitor="val_f1", mode="max"))
     # a val_... monitor without validation data watches its training column
     history = fit(net, *TRAIN, epochs=3, early_stopping=EarlyStopping(1, monitor="val_accuracy"))
     assert history.best_epoch is not None
@@ -182,12 +182,12 @@ def test_min_delta_is_an_absolute_margin_below_the_best_loss():
     #   epoch 2: 1.85 < 2.00 - 0.1   -> best 1.85 at 2   (relative, 1.85 < 2.00 * 0.9, is not)
     #   epoch 3: 1.78 < 1.75? no     -> 1 epoch without
     #   epoch 4: 1.76 < 1.75? no     -> 2 epochs without: stop, best 1.85 at epoch 2
-    history = _scripted(EarlyStopping(2, "score", min_delta=0.1), "score",
+    history = _scripted(EarlyStopping(2, "score", min_delta=0.1, mode="min"), "score",
                         [2.0, 1.85, 1.78, 1.76, 1.74, 1.0])  # fmt: skip
     assert (len(history), history.best_epoch) == (4, 2)
     assert "score did not improve for 2 epochs (best 1.85 at epoch 2)" in history.stop_reason
     # the brief's case: 0.95 is not below 1.0 - 0.1, 0.85 is; 0.84, 0.83 not below 0.75
-    history = _scripted(EarlyStopping(2, "score", min_delta=0.1), "score",
+    history = _scripted(EarlyStopping(2, "score", min_delta=0.1, mode="min"), "score",
                         [1.0, 0.95, 0.85, 0.84, 0.83, 0.1])  # fmt: skip
     assert (len(history), history.best_epoch) == (5, 3)
 
@@ -202,3 +202,17 @@ def test_min_delta_is_an_absolute_margin_above_the_best_accuracy():
     history = _scripted(es, "scripted_accuracy", [0.5, 0.55, 0.65, 0.70, 0.74, 1.0])
     assert (len(history), history.best_epoch) == (5, 3)
     assert "(best 0.65 at epoch 3)" in history.stop_reason
+
+
+def test_auto_mode_refuses_a_monitor_it_cannot_orient():
+    """mode="auto" minimised any name without accuracy or r2: a callback's val_f1 kept its
+    worst epoch, saying 'did not improve' as F1 rose. It now needs a mode; the losses and
+    errors are still minimised, the scores maximised."""
+    for name in ("val_f1", "val_auc", "val_precision", "lr"):
+        with pytest.raises(ValueError, match=f"cannot tell whether a larger '{name}' is better"):
+            EarlyStopping(monitor=name)
+        assert EarlyStopping(monitor=name, mode="max").maximises()
+    for name in ("val_loss", "loss", "val_mse", "val_rmse", "val_mae", "error_rate"):
+        assert not EarlyStopping(monitor=name).maximises()
+    for name in ("val_accuracy", "balanced_accuracy", "val_r2"):
+        assert EarlyStopping(monitor=name).maximises()

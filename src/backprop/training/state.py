@@ -25,6 +25,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "MAXIMISED",
+    "MINIMISED",
     "TrainState",
     "TrainingDiverged",
 ]
@@ -148,6 +149,10 @@ CallbackLike = Callback | Callable[[TrainState], Any]
 
 #: Monitors that ``mode="auto"`` maximises: any whose name contains one of these.
 MAXIMISED = ("accuracy", "r2")
+#: Monitors that ``mode="auto"`` minimises: any whose name contains one of these (and none
+#: of :data:`MAXIMISED`). Others need a mode: ``val_f1`` was minimised, and the worst
+#: epoch's weights kept.
+MINIMISED = ("loss", "mse", "mae", "error")
 
 
 @dataclass
@@ -167,7 +172,9 @@ class EarlyStopping(Callback):
     min_delta : float >= 0
     mode : {"auto", "min", "max"}
         ``"auto"`` maximises a monitor whose name contains ``accuracy`` or ``r2``
-        (:data:`MAXIMISED`) and minimises anything else (the losses).
+        (:data:`MAXIMISED`) and minimises one that contains ``loss``, ``mse``, ``mae`` or
+        ``error`` (:data:`MINIMISED`); any other monitor (``val_f1``) needs ``"min"`` or
+        ``"max"`` (a ValueError says so).
     restore_best_weights : bool
         Restore the best epoch's weights at the end (default); False keeps the last
         epoch's.
@@ -199,6 +206,12 @@ class EarlyStopping(Callback):
             )
         if not isinstance(self.monitor, str) or not self.monitor:
             raise ValueError(f"monitor must be a history column's name; got {self.monitor!r}")
+        if self.mode == "auto" and not any(w in self.monitor for w in MAXIMISED + MINIMISED):
+            raise ValueError(
+                f"mode 'auto' cannot tell whether a larger {self.monitor!r} is better: it "
+                "maximises names with accuracy or r2 and minimises names with loss, mse, mae "
+                "or error; set mode to 'max' or 'min'"
+            )
 
     def maximises(self, key: str | None = None) -> bool:
         """Whether a larger value of ``key`` (default: the monitor) is better."""

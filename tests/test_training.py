@@ -593,3 +593,19 @@ def test_a_count_of_right_rows_is_exact_past_float32s_integers():
     n = 2**24 + 3  # float32 holds every integer only up to 2**24
     ones = np.ones((n, 1), np.float32)
     assert int(count_correct(np, ones, ones, False)) == n
+
+
+def test_a_state_with_another_model_is_refused():
+    """other.fit(X, T, state=TrainState(model=m, ...)) trained m and left other as it was,
+    without a word."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(32, 2)), rng.uniform(size=(32, 1))
+    m, other = MLP([2, 3, 1], seed=0), MLP([2, 3, 1], seed=1)
+    before = (m.state_dict(), other.state_dict())
+    state = TrainState(model=m, optimizer=get_optimizer("adam"), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"with state, fit trains state\.model; pass it as"):
+        other.fit(X, T, epochs=2, state=state)
+    for model, weights in zip((m, other), before, strict=True):  # neither was trained
+        assert all(np.array_equal(v, weights[k]) for k, v in model.state_dict().items())
+    fit(m, X, T, epochs=2, state=state)  # the state's own model trains
+    assert not np.array_equal(m.state_dict()["layers.0.W"], before[0]["layers.0.W"])

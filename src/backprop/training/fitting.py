@@ -50,7 +50,7 @@ def fit(
     ----------
     model : MLP
         The network to train, in place: its weights are updated and it is not copied.
-        With ``state``, the state's model is trained instead (pass ``state.model``).
+        With ``state``, it must be ``state.model`` (another model is a ValueError).
     X : array (n_samples, n_inputs)
     T : array (n_samples, n_outputs), or 1-D integer labels (one-hot encoded)
     optimizer : name or Optimizer
@@ -137,6 +137,11 @@ def fit(
         require_model(model, "fit's model")
         _check_training_memory(model, optimizer)
     else:
+        if model is not state.model:  # (it trained state.model, leaving model as it was)
+            raise ValueError(
+                "fit was given a state whose model is another one: with state, fit trains "
+                "state.model; pass it as the model (fit(state.model, ...)), or leave state out"
+            )
         _check_training_memory(state.model, state.optimizer)
     _set_the_schedules_length(state.optimizer if state is not None else optimizer, epochs)
     if distributed is not False:

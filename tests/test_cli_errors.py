@@ -221,7 +221,7 @@ def test_missing_backend_library_is_a_clean_error(run_cli):
     if importlib.util.find_spec("cupy") is not None:
         pytest.skip("cupy is installed here, so its absence cannot be shown")
     rc, _, err = run_cli("train", "--backend", "cupy")
-    assert_one_line_error(rc, err, "pip install '.[cupy]'")
+    assert_one_line_error(rc, err, "pip install 'cupy-cuda12x>=13' 'array-api-compat>=1.8'")
 
 
 def test_numpy_backend_refuses_a_gpu_device(run_cli):
@@ -797,3 +797,29 @@ def test_an_option_from_the_config_file_is_said_to_come_from_it(run_cli, tmp_pat
                          "--step-size", "3", "--out", str(tmp_path / "r"))  # fmt: skip
     assert_one_line_error(rc, err, "--step-size applies to --schedule step, not exponential")
     assert "config file" not in err  # typed: no more to say
+
+
+def test_a_name_the_console_cannot_encode_is_escaped(tmp_path):
+    """Under PYTHONIOENCODING=ascii (or LC_ALL=C) a file named ïris.csv stopped train before
+    its first epoch: "Error: 'ascii' codec can't encode character '\\xef'"; evaluate failed
+    on it too. The name is printed escaped; predict's CSV is still UTF-8."""
+    rows = ["a,b,species"] + [
+        f"{i % 7},{i % 3},{'sétosa' if i % 2 else 'other'}" for i in range(40)
+    ]
+    (tmp_path / "ïris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ, PYTHONIOENCODING="ascii", PYTHONPATH=str(src))
+
+    def backprop(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "backprop", *args], env=env, cwd=tmp_path,
+                              capture_output=True, timeout=120)  # fmt: skip
+
+    proc = backprop("train", "--dataset", "ïris.csv", "--target", "species", "--epochs", "2",
+                    "--out", "r", "--no-progress", "--no-plots")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert b"Data     \\xefris.csv (classification" in proc.stdout
+    proc = backprop("evaluate", "r")
+    assert proc.returncode == 0 and b"\\xefris.csv, test" in proc.stdout, proc.stderr
+    assert b"s\\xe9tosa|" in proc.stdout  # the class, in the table
+    proc = backprop("predict", "r", "ïris.csv")
+    assert proc.returncode == 0 and "sétosa".encode() in proc.stdout, proc.stderr

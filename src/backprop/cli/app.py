@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("BACKPROP_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     args = list(argv) if argv is not None else sys.argv[1:]
     restore_sigterm = _sigterm_as_ctrl_c()
+    restore_errors = _escaping_what_the_console_cannot_encode()
     stdout = sys.stdout
     if stdout is not None:
         sys.stdout = _NamedStdout(stdout)
@@ -103,9 +104,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             restore_sigterm()
             sys.stdout = stdout
+            restore_errors()
     for w in caught:  # the command succeeded: its warnings, as Python would have shown them
         sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     return rv if isinstance(rv, int) else 0
+
+
+def _escaping_what_the_console_cannot_encode() -> Any:
+    """While a command runs, a character the console's encoding lacks (a file ``ïris.csv``
+    under ``LC_ALL=C`` or ``PYTHONIOENCODING=ascii``) is written as an escape (``\\xef``):
+    encoded strictly, the header's file name ended ``train`` before its first epoch with
+    "'ascii' codec can't encode character". Data goes to the byte buffer (predict's CSV is
+    UTF-8 whatever the console's encoding), not through this. Returns what undoes it."""
+    changed = [
+        stream
+        for stream in (sys.stdout, sys.stderr)
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict"
+    ]
+    for stream in changed:
+        stream.reconfigure(errors="backslashreplace")
+
+    def undo() -> None:
+        for stream in changed:
+            if not stream.closed:
+                stream.reconfigure(errors="strict")
+
+    return undo
 
 
 def _sigterm_as_ctrl_c() -> Any:

@@ -823,3 +823,24 @@ def test_a_name_the_console_cannot_encode_is_escaped(tmp_path):
     assert b"s\\xe9tosa|" in proc.stdout  # the class, in the table
     proc = backprop("predict", "r", "ïris.csv")
     assert proc.returncode == 0 and "sétosa".encode() in proc.stdout, proc.stderr
+
+
+def test_a_model_file_evaluated_without_a_data_set_is_told_to_name_one(run_cli, tmp_path):
+    """evaluate MODEL without --dataset scored it on toy, the default, which the user never
+    named: 'the model expects 4 input features but dataset toy has 2'."""
+    iris = Path(__file__).resolve().parents[1] / "examples" / "iris.csv"
+    rc, _, err = run_cli("train", "--dataset", str(iris), "--target", "species", "--epochs", "2",
+                         "--out", str(tmp_path / "r"), "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
+    model = tmp_path / "r" / "model.safetensors"
+    rc, _, err = run_cli("evaluate", str(model))
+    assert_one_line_error(rc, err, f"{model} is a model file, which names no data set: give ")
+    assert "this model takes 4 features (a CSV file's sepal_length, sepal_width," in err
+    rc, out, err = run_cli("evaluate", str(model), "--dataset", str(iris))  # named: scored
+    assert rc == 0 and "accuracy" in out, err
+    rc, out, err = run_cli("evaluate", str(tmp_path / "r"))  # a run folder knows its data
+    assert rc == 0 and "accuracy" in out, err
+    rc, _, err = run_cli("train", "--epochs", "2", "--out", str(tmp_path / "toy"),
+                         "--no-progress", "--no-plots")  # fmt: skip
+    rc, out, err = run_cli("evaluate", str(tmp_path / "toy" / "model.safetensors"))
+    assert rc == 0 and "toy, test split" in out, err  # toy's own shape: the default serves

@@ -72,6 +72,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         )
     values = handle.data_values({k: options.get(k) for k in DATA_KEYS})
     pre = model.preprocessing
+    _refuse_the_default_data_set_for_another_model(handle, values, model)
     task = csv_model_task(values, model)
     if task is not None:
         # a model trained on a CSV file: its target column and task, not guessed again,
@@ -160,3 +161,22 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     console = make_console()
     console.print(report_tables(report, classify))
     return 0
+
+
+def _refuse_the_default_data_set_for_another_model(handle: Any, values: dict, model: Any) -> None:
+    """A model file (not a run folder) names no data set, and evaluate took toy, the
+    default, for one it was never meant for: 'the model expects 4 input features but dataset
+    toy has 2', of a data set the user never named."""
+    if values.get("dataset") is not None or handle.run_dir is not None:
+        return
+    pre = model.preprocessing
+    columns = None if pre is None else pre.feature_names
+    if model.n_inputs == 2 and not columns:
+        return  # (toy's shape: as the help says, the default)
+    what = f"takes {model.n_inputs} features"
+    if columns:
+        what += f" (a CSV file's {', '.join(columns)})"
+    raise UserError(
+        f"{handle.model_path} is a model file, which names no data set: give the one to score "
+        f"it on with --dataset (the default, toy, has 2 features; this model {what})"
+    )

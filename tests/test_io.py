@@ -513,3 +513,18 @@ def test_a_preprocessing_that_is_not_one_is_named_on_saving(tmp_path):
                        r"backprop\.preprocessing\.Preprocessing or None; got dict$"):  # fmt: skip
         save_model(tmp_path / "m.safetensors", model)
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_text_file_given_for_a_model_says_it_is_text(tmp_path):
+    """evaluate data.csv (the data for the model) said its 'first 8 bytes declare a
+    3184377195395165281-byte header but 12 bytes follow'; binary junk still gets that."""
+    text = tmp_path / "data.csv"
+    text.write_text("a,b,y\n1,2,3\n")
+    with pytest.raises(
+        ModelFileError, match=r"not a model file: it starts with text \('a,b,y\\n1,'\)"
+    ):
+        load_model(text)
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\xff" * 8 + b"\x00" * 4)
+    with pytest.raises(ModelFileError, match=r"first 8 bytes declare a \d+-byte header but 4"):
+        load_model(junk)

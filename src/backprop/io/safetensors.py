@@ -473,7 +473,16 @@ def read_header(
                     f"{path}: the file is {size} bytes, too short to be a {kind} "
                     "(a safetensors file starts with an 8-byte header length)"
                 )
-            n = int.from_bytes(f.read(8), "little")
+            head = f.read(8)
+            n = int.from_bytes(head, "little")
+            if n > size - 8 and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+                # (a CSV file given for the model: it said its first 8 bytes "declare a
+                # 3184377195395165281-byte header")
+                raise ModelFileError(
+                    f"{path}: not a {kind}: it starts with text "
+                    f"({head.decode('ascii')!r}), where a safetensors file starts with the "
+                    "8-byte length of its header"
+                )
             if n > size - 8:
                 raise ModelFileError(
                     f"{path}: not a {kind}: its first 8 bytes declare a {n}-byte header but "

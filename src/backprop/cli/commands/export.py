@@ -29,7 +29,7 @@ __all__ = ["export"]
     type=IntegerRange(min=MIN_OPSET),
     default=DEFAULT_OPSET,
     show_default=True,
-    help="The ONNX opset to write.",
+    help=f"The ONNX opset to write: from {MIN_OPSET} to the newest the installed onnx knows.",
 )
 def export(model_path: Path, out_path: Path | None, opset: int) -> int:
     """Export a model to ONNX (input scaling folded in); needs the onnx extra.

@@ -196,6 +196,8 @@ def test_no_run_folder_is_left_by_an_error_before_training(run_cli, files, tmp_p
     [
         ("epochs = \n", ["not valid TOML"]),
         ("learning_rate = 3\n", ["unknown option 'learning_rate'"]),
+        # a near miss listed all 39 keys, where --epoch on the command line is told --epochs
+        ("epoch = 5\n", ["unknown option 'epoch' (did you mean epochs?); expected some of"]),
         ('epochs = "many"\n', ["epochs", "many"]),
         ("layers = [2, 3.5, 2]\n", ["layers"]),
         ('activation = "swish"\n', ["activation", "swish"]),

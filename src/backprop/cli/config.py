@@ -4,6 +4,7 @@ from the data, and the model, optimizer and data set built from the result."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import math
 import re
@@ -245,8 +246,10 @@ def _config_options(text: bytes, path: Path) -> dict[str, Any]:
             )
         given[name] = key
         if name not in params:
+            close = difflib.get_close_matches(name, CONFIG_KEYS, n=1)  # (as --epoch is told)
+            guess = f" (did you mean {close[0]}?)" if close else ""
             raise UserError(
-                f"config file {path}: unknown option {_short(key)}; "
+                f"config file {path}: unknown option {_short(key)}{guess}; "
                 f"expected some of {', '.join(CONFIG_KEYS)}"
             )
         param = params[name]

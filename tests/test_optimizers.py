@@ -246,6 +246,23 @@ def test_a_cosine_schedule_decays_over_the_runs_epochs():
         _ = get_optimizer("adam", schedule="cosine").lr
 
 
+def test_a_callback_changes_the_rate_through_base_lr():
+    """optimizer.lr = x raised Python's "property 'lr' of 'Adam' object has no setter", and
+    base_lr, the way to do it, was nowhere said: the error now names it."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(16, 2)), rng.uniform(size=(16, 1))
+    opt = get_optimizer("adam", lr=0.01)
+    with pytest.raises(AttributeError, match="set optimizer.base_lr to change the rate"):
+        opt.lr = 0.1
+
+    def halve_after_two(state) -> None:
+        if state.epoch == 2:
+            state.optimizer.base_lr /= 2
+
+    history = MLP([2, 3, 1], seed=0).fit(X, T, optimizer=opt, epochs=4, callbacks=[halve_after_two])
+    assert history["lr"] == [0.01, 0.01, 0.005, 0.005]
+
+
 # ----------------------------------------------------------------------- state round trip
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_state_dict_round_trip_continues_identically(name):

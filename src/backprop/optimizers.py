@@ -202,11 +202,13 @@ class Optimizer(ABC):
     Parameters
     ----------
     lr : float
-        The base learning rate ``eta``.
+        The base learning rate ``eta``, kept as :attr:`base_lr` (a callback may set it);
+        :attr:`lr` is the rate the schedule gives for this epoch.
     weight_decay : float
         L2 coefficient ``lambda`` on weights: the gradient used is ``g + lambda W``.
     schedule : Schedule or str or None
-        How the learning rate changes with the epoch (set :attr:`epoch` each epoch).
+        How the learning rate changes with the epoch (set :attr:`epoch` each epoch: ``fit``
+        does; a loop of your own calling ``train_step`` sets it itself).
     """
 
     name = "sgd"
@@ -263,8 +265,16 @@ class Optimizer(ABC):
 
     @property
     def lr(self) -> float:
-        """The learning rate for the current :attr:`epoch`."""
+        """The learning rate for the current :attr:`epoch`: the schedule's, from
+        :attr:`base_lr` (set that to change the rate, in a callback too)."""
         return self.schedule(self.base_lr, self.epoch)
+
+    @lr.setter
+    def lr(self, value: float) -> None:  # (it raised "property 'lr' ... has no setter")
+        raise AttributeError(
+            "lr is the schedule's rate for this epoch, computed from base_lr: set "
+            "optimizer.base_lr to change the rate the schedule starts from"
+        )
 
     def gradient_scale(self) -> float:
         """The factor this optimizer would like the gradients pre-multiplied by (1: none).

@@ -158,6 +158,45 @@ def test_scaling_smoke(tmp_path: Path) -> None:
     assert result["width"][0]["flops_ratio"] == 1.0 and result["width"][2]["flops_ratio"] > 4
 
 
+def test_csv_load_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "csv_load.json"
+    _run_script("csv_load.py", "--smoke", "--json", out)
+    result = json.loads(out.read_text())
+    assert result["rows"] == 2_000 and result["repeats"] == 1
+    readers = {"backprop load_csv", "backprop read_csv_features", "numpy.loadtxt"}
+    readers |= {"pandas.read_csv"} if _has("pandas") else set()
+    for kind in ("classification", "regression"):
+        medians = result["median_s"][kind]
+        assert set(medians) == readers and all(s > 0 for s in medians.values())
+        assert [len(s) for s in result["seconds"][kind].values()] == [1] * len(readers)
+        if _has("pandas"):  # each ratio from the same run's medians
+            ratios = result["over_pandas_read_csv"][kind]
+            assert ratios["pandas.read_csv"] == 1.0
+            assert ratios["backprop load_csv"] == pytest.approx(
+                medians["backprop load_csv"] / medians["pandas.read_csv"]
+            )
+
+
+def test_csv_load_files_and_memory_probe(tmp_path: Path) -> None:
+    csv_load = _load("csv_load")
+    from backprop.datasets import load_dataset
+
+    paths = csv_load.write_files(tmp_path, rows=40, cols=3)
+    classes = load_dataset(paths["classification"], target="label", test_fraction=0.0)
+    assert classes.task == "classification" and classes.X_train.shape == (40, 3)
+    numbers = load_dataset(paths["regression"], target="target", test_fraction=0.0)
+    assert numbers.task == "regression" and numbers.feature_names == ["x0", "x1", "x2"]
+    # the values are written as repr: they read back as the floats they were
+    text = paths["regression"].read_text().splitlines()[1].split(",")
+    assert [repr(float(c)) for c in text] == text
+    peaks = csv_load.memory(
+        {"regression": paths["regression"]}, ["backprop read_csv_features"], False
+    )
+    peak = peaks["regression"]["backprop read_csv_features"]
+    assert peak["rss_peak_bytes"] > 0 and peak["rss_peak_over_imports_bytes"] >= 0
+    assert peak["tracemalloc_peak_bytes"] >= 40 * 4 * 8  # (at least the array read)
+
+
 def test_epoch_batches_include_the_partial_batch() -> None:
     # MNIST: 60000 = 468 * 128 + 96 = 117 * 512 + 96 = 1875 * 32 = 6000 * 10
     assert bench.epoch_batches(60_000, 128) == {128: 468, 96: 1}

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
+import random
 import re
 import warnings
+from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 
 import numpy as np
 import pytest
 
 from backprop import MLP
-from backprop.datasets import DatasetError, load_dataset, read_csv_features
+from backprop.datasets import DatasetError, load_dataset, read_csv_features, tabular
 from backprop.preprocessing import Preprocessing, fit_standardizer
 from backprop.training import fit
 
@@ -862,6 +867,349 @@ def test_csv_only_arguments(tmp_path):
         load_dataset(p, target="species", n_samples=3)
     with pytest.raises(DatasetError, match="task must be 'classification' or 'regression'"):
         load_dataset(p, target="species", task="ranking")
+
+
+# ------------------------------------------------------------------ the fast reader
+# load_csv and read_csv_features read a numeric file a block of lines at a time with NumPy
+# (tabular's "fast numeric reader"); the row-by-row loop, csv.reader then _parse_number on
+# every cell, is the reference they must equal bit for bit, errors included.
+
+#: Cells that read as numbers only just, or not at all: many digits, exponents, subnormals,
+#: ties between two floats, signs, points, spaces, text.
+_ODD_CELLS = [
+    "0", "-0", "+0", "-0.0", "0e-999", ".5", "5.", "-.5", "+.5", "1e5", "1E+05", "-1.5e-3",
+    "007", "00.100", "1e22", "1e23", "1e-22", "1e-23", "5e-324", "4.9e-324", "1e-400",
+    "2.2250738585072011e-308", "1.7976931348623157e308", "9007199254740993",
+    "9007199254740992.5", "0.1000000000000000055511151231257827", "9" * 19, "9" * 25,
+    "123456789012345678901234567890e-20", "9223372036854775807", "9223372036854775808",
+    "-9223372036854775808", "1.00000000000000011102230246251565404236316680908203125",
+    "0." + "0" * 30 + "1", "1e0000000000000000000005", " 1.5", "1.5 ", "\t2", "\x1c3",
+    "1e400", "nan", "-inf", "Infinity", "1_000", "١", "", " ", "NA", "x", "1e", "e5", ".", "-",
+    "+-5", ".-5", "5-", "1.2.3", "1e2e3", "1e5.5", "1e+", "0x10", "- 5",
+]  # fmt: skip
+
+
+def _tie(rng: random.Random) -> str:
+    """A decimal number halfway between two neighbouring floats, or one of its first digits
+    with a digit after: the numbers that rounding gets wrong."""
+    x = abs(rng.normalvariate(0, 1)) * 10.0 ** rng.randint(-300, 300) or 1.0
+    mid = (Decimal(x) + Decimal(math.nextafter(x, math.inf))) / 2
+    digits, exponent = f"{mid:e}".split("e")
+    return digits[: rng.randint(3, 22)].rstrip(".") + rng.choice(["", "1", "9"]) + "e" + exponent
+
+
+def _number_cell(rng: random.Random, odd: float) -> str:
+    if rng.random() < odd:
+        return rng.choice(_ODD_CELLS) if rng.random() < 0.5 else _tie(rng)
+    x = rng.choice([rng.normalvariate(0, 1), rng.uniform(-1e6, 1e6), rng.randint(-99, 99),
+                    rng.choice([-1, 1]) * 10.0 ** rng.uniform(-320, 307)])  # fmt: skip
+    spec = rng.choice(["", "", ".17g", ".18e", ".3f", ".15g", "E"])  # ("": repr)
+    return format(float(x), spec)
+
+
+def _random_csv(rng: random.Random) -> tuple[bytes, list[str]]:
+    """A CSV file of numbers and a target column ``y`` (classes, numbers or both), with
+    odd cells and lines at random (blank, ragged, quoted, CRLF, a lone CR, a byte-order
+    mark, a last line without a line end, non-UTF-8 bytes): its bytes and its columns."""
+    names = [f"x{i}" for i in range(rng.randint(1, 4))] + ["y"]
+    rng.shuffle(names)
+    odd = rng.choice([0.0, 0.0, 0.003, 0.03])
+    kind = rng.choice(["classes", "labels", "numbers", "both", "with NA"])
+    lines = [",".join(f'"{n}"' if rng.random() < 0.1 else n for n in names)]
+    for _ in range(rng.choice([rng.randint(0, 30), rng.randint(0, 300)])):
+        cells = []
+        for n in names:
+            if n != "y":
+                cell = _number_cell(rng, odd)
+            elif kind == "classes":
+                cell = str(rng.randint(0, 2))
+            elif kind == "labels":
+                cell = rng.choice(["a", " b", "b", "setosa", "é", "x_y", '"q,r"', "NA", ""])
+            elif kind == "numbers":
+                cell = _number_cell(rng, odd)
+            elif kind == "both":
+                cell = rng.choice(["1", "1.0", "01", "2", "2.5", "x"])
+            else:
+                cell = rng.choice([_number_cell(rng, 0.0)] * 200 + ["NA", "nan", " 1.5"])
+            cells.append(f'"{cell}"' if rng.random() < 0.005 else cell)
+        line = ",".join(cells)
+        r = rng.random()
+        line = line + ",9" if r < 0.005 else "" if r < 0.01 else " , ," if r < 0.015 else line
+        lines.append(line)
+    end = rng.choice(["\n"] * 8 + ["\r\n", "\r"])
+    data = (end.join(lines) + end * rng.choice([0, 1, 1, 1, 2])).encode()
+    if rng.random() < 0.05:
+        data = b"\xef\xbb\xbf" + data
+    if rng.random() < 0.01:
+        data = data[: len(data) // 2] + b"\xff" + data[len(data) // 2 :]
+    return data, names
+
+
+def _outcome(read) -> tuple:
+    """What ``read()`` gives, as something to compare bit for bit: the arrays' bytes and
+    the other fields of a Dataset, or the error's message."""
+    try:
+        r = read()
+    except DatasetError as e:
+        return ("error", str(e))
+    if isinstance(r, np.ndarray):
+        return (r.dtype.str, r.shape, r.tobytes())
+    arrays = (r.X_train, r.X_test, r.y_train, r.y_test)
+    return (r.task, r.class_names, r.feature_names, r.preprocessing) + tuple(
+        None if a is None else (a.dtype.str, a.shape, a.tobytes()) for a in arrays
+    )
+
+
+def _fast_and_row_by_row(monkeypatch, read) -> tuple[tuple, tuple]:
+    """``read()``'s outcome with the fast reader, and with the row-by-row loop alone."""
+    fast = _outcome(read)
+    with monkeypatch.context() as m:
+        m.setattr(tabular, "_read_fast", lambda *args: None)
+        return fast, _outcome(read)
+
+
+def _float_over_csv_reader(path) -> np.ndarray:
+    """The independent reference: Python's float() of every cell of csv.reader's rows."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)][1:]
+    return np.array([[float(c) for c in row] for row in rows], dtype=np.float64)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_fast_reader_equals_the_row_by_row_reading_of_random_files(tmp_path, monkeypatch, seed):
+    rng = random.Random(seed)
+    p = tmp_path / "random.csv"
+    for _ in range(4):
+        data, names = _random_csv(rng)
+        p.write_bytes(data)
+        # blocks of a few bytes to a few lines, so that every cut of the file is met
+        monkeypatch.setattr(tabular, "_BLOCK_BYTES", rng.choice([1, 9, 64, 1 << 17]))
+        monkeypatch.setattr(tabular, "_CHUNK", rng.choice([1, 2048]))
+        for name, value in (("CLASSES", "2"), ("CSV_LINE_CHARS", "40")):
+            if rng.random() < 0.2:  # few classes: a numeric target's labels stop mattering
+                monkeypatch.setenv(f"BACKPROP_MAX_{name}", value)
+            else:
+                monkeypatch.delenv(f"BACKPROP_MAX_{name}", raising=False)
+        features = [n for n in names if n != "y"][::-1]
+        for read in (
+            partial(load_dataset, p, target="y", seed=seed),
+            partial(load_dataset, p, target="y", task="regression"),
+            partial(load_dataset, p, target="y", task="classification", features=features),
+            partial(read_csv_features, p, raw=True),
+        ):
+            fast, row_by_row = _fast_and_row_by_row(monkeypatch, read)
+            assert fast == row_by_row, data[:300]
+        X = _outcome(partial(read_csv_features, p, raw=True))
+        try:
+            reference = _float_over_csv_reader(p)
+        except (ValueError, UnicodeDecodeError, csv.Error):
+            continue  # (a file the reference cannot read either)
+        if X[0] != "error" and np.isfinite(reference).all():
+            assert X[2] == reference.tobytes()
+
+
+def test_the_fast_reader_rounds_every_number_as_float_does(tmp_path, monkeypatch):
+    # one block of numbers that float() reads, none of them left to the row-by-row reading
+    rng = random.Random(0)
+    cells = [c for c in _ODD_CELLS if c.isascii() and "_" not in c and c.strip() == c]
+    cells += [_tie(rng) for _ in range(3000)] + [_number_cell(rng, 0.0) for _ in range(3000)]
+    cells = [c for c in cells if math.isfinite(_float_or_nan(c))]
+    p = _write(tmp_path, "x\n" + "\n".join(cells) + "\n")
+    monkeypatch.setattr(tabular, "_BLOCK_BYTES", 1 << 20)
+    monkeypatch.setattr(tabular, "_rows_of_block", _must_not_be_called)
+    X = read_csv_features(p, raw=True)
+    assert X[:, 0].tobytes() == np.array([float(c) for c in cells]).tobytes()
+
+
+@pytest.mark.parametrize("cell", _ODD_CELLS)
+def test_each_odd_cell_reads_as_the_row_by_row_reading_reads_it(tmp_path, monkeypatch, cell):
+    # in the middle of a block of plain numbers, first and last in a row, and in the target
+    for text in (
+        f"a,b,y\n1,2,p\n{cell},3,q\n4,5,p\n",
+        f"a,b,y\n1,2,p\n3,{cell},q\n4,5,p\n",
+        f"y,a\n1,2\n{cell},3\n4,5\n" + "".join(f"{k},{k}\n" for k in range(30)),
+    ):
+        p = _write(tmp_path, text)
+        for read in (
+            partial(load_dataset, p, target="y", test_fraction=0.0),
+            partial(load_dataset, p, target="y", task="regression", test_fraction=0.0),
+            partial(read_csv_features, p, raw=True),
+        ):
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")  # (NumPy's reader is never left to warn)
+                fast, row_by_row = _fast_and_row_by_row(monkeypatch, read)
+            assert fast == row_by_row and not said
+
+
+def _float_or_nan(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan
+
+
+def _must_not_be_called(*args, **kwargs):
+    raise AssertionError("a block was read row by row")
+
+
+def test_decimal_to_float_rounds_mantissa_times_power_of_ten_as_float_does():
+    # Eisel-Lemire on its own: ties and their neighbours, every exponent it covers; it may
+    # leave a few numbers to float(), never get one wrong
+    rng = random.Random(1)
+    w, q = [], []
+    for _ in range(20_000):
+        digits, exponent = _tie(rng).split("e")
+        mantissa = digits.replace(".", "")[:19]
+        w.append(int(mantissa) or 1)
+        q.append(int(exponent) - (len(mantissa) - 1))
+    w += [rng.randrange(1, 2**63) for _ in range(20_000)]
+    q += [rng.randint(tabular._Q_MIN, tabular._Q_MAX) for _ in range(20_000)]
+    w_arr, q_arr = np.array(w, dtype=np.uint64), np.array(q, dtype=np.int64)
+    keep = (q_arr >= tabular._Q_MIN) & (q_arr <= tabular._Q_MAX)
+    w_arr, q_arr = w_arr[keep], q_arr[keep]
+    negative = np.arange(len(w_arr)) % 2 == 1
+    values, ok = tabular._decimal_to_float(w_arr.copy(), q_arr, negative)
+    numbers = zip(np.where(negative, "-", ""), w_arr.tolist(), q_arr.tolist(), strict=True)
+    expected = [float(f"{sign}{m}e{e}") for sign, m, e in numbers]
+    decided = np.flatnonzero(ok)
+    assert values[decided].tobytes() == np.array(expected)[decided].tobytes()
+    # what it leaves to float(): subnormals and overflows, and of random numbers about 1 in
+    # 1,000 others (of ties, more: they are the numbers closest to a rounding boundary)
+    normal = np.array([2.2250738585072014e-308 <= abs(x) < math.inf for x in expected])
+    random_ones = np.arange(len(expected)) >= len(expected) - np.count_nonzero(keep[20_000:])
+    assert np.count_nonzero(~ok & normal & random_ones) < 0.005 * np.count_nonzero(random_ones)
+    assert np.count_nonzero(~ok & normal) < 0.05 * len(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # what pandas, NumPy and spreadsheets write: line ends, a byte-order mark, quoted
+        # names, a label column, blank and empty last lines, an index column left unread
+        "a,b,label\n1.5,-2e-3,p\n0.25,7,q\n",
+        '\ufeff"a","b",label\r\n1.5,-2e-3,p\r\n0.25,7,q\r\n\r\n',
+        ",a,b,label\n0,1.5,-2e-3,p\n1,0.25,7,q\n\n\n",
+        "label,a,b\np,1.5,-2e-3\n\nq,0.25,7",
+        "a,b,label\n" + "".join(f"{i / 7!r},{-i * 1e-5!r},{i % 3}\n" for i in range(3000)),
+    ],
+)
+def test_plain_numeric_files_are_read_by_the_fast_reader(tmp_path, monkeypatch, text):
+    p = _write(tmp_path, text)
+    monkeypatch.setattr(tabular, "_BLOCK_BYTES", 1 << 12)
+    prep = Preprocessing(("b", "a"), (0.0, 0.0), (1.0, 1.0))
+    for read in (
+        lambda: load_dataset(p, target="label", features=["a", "b"], test_fraction=0.0),
+        lambda: read_csv_features(p, prep),
+    ):
+        fast, row_by_row = _fast_and_row_by_row(monkeypatch, read)
+        assert fast == row_by_row
+        with monkeypatch.context() as m:  # and not one row of it was read row by row
+            m.setattr(tabular, "_rows_of_block", _must_not_be_called)
+            m.setattr(tabular, "_csv_rows", _only_the_header(tabular._csv_rows))
+            assert _outcome(read) == fast
+
+
+def _only_the_header(csv_rows):
+    """_csv_rows that fails when a row after the header is asked for."""
+
+    def rows(p):
+        it = csv_rows(p)
+        yield next(it)
+        raise AssertionError("a data row was read row by row")
+
+    return rows
+
+
+def test_a_regression_target_with_many_values_is_read_as_numbers(tmp_path, monkeypatch):
+    # past MAX_CLASSES distinct numbers and the classes limit, a numeric target's labels no
+    # longer matter: its later blocks are read as a feature column is
+    monkeypatch.setenv("BACKPROP_MAX_CLASSES", "5")
+    monkeypatch.setattr(tabular, "_BLOCK_BYTES", 1 << 9)
+    rows = "".join(f"{i},{i * 0.37!r}\n" for i in range(400))
+    p = _write(tmp_path, "a,y\n" + rows)
+    q = _write(tmp_path, "a,y\n" + rows + "400,NA\n401,0.5\n", "na.csv")
+    added = []
+    monkeypatch.setattr(tabular._Target, "add_numbers", _spy(tabular._Target.add_numbers, added))
+    for path in (p, q):
+        for task in (None, "regression", "classification"):
+            read = partial(load_dataset, path, target="y", task=task)
+            fast, row_by_row = _fast_and_row_by_row(monkeypatch, read)
+            assert fast == row_by_row
+    assert added and _outcome(lambda: load_dataset(p, target="y"))[0] == "regression"
+    # more text labels than are kept, then a block of ten numbers, then more: the later
+    # numbers still count (a missing value among numbers of a regression target, not too
+    # many classes)
+    text = "a,y\n" + "".join(f"{i},t{i}\n" for i in range(30))
+    text += "".join(f"{i},{i % 10}\n" for i in range(200)) + rows.replace(".", "")
+    r = _write(tmp_path, text, "text_first.csv")
+    fast, row_by_row = _fast_and_row_by_row(monkeypatch, lambda: load_dataset(r, target="y"))
+    assert fast == row_by_row and "most of the column's cells are numbers" in fast[1]
+
+
+def _spy(method, calls: list):
+    def spied(self, *args):
+        calls.append(args)
+        return method(self, *args)
+
+    return spied
+
+
+@pytest.mark.parametrize(
+    ("tail", "said"),
+    [
+        # each past the reader's first blocks: the same message as the row-by-row reading
+        ("7,x,q\n8,9,p\n9,y,q\n", r"line 5003, column 'b': the cell 'x' is not a finite "),
+        ("7,8\n", r"line 5003 has 2 cells; expected 3"),
+        ("7,8,q,9\n", r"line 5003 has 4 cells; expected 3"),
+        ('7,"8,q\n8,9,p\n', r"line 5003: a quoted cell opened on this line is never closed"),
+        ("7,caf\xe9,q\n", r"invalid continuation byte at byte \d+, line 5003\)$"),
+        ("7,1e400,q\n", r"line 5003, column 'b': the cell '1e400' is not a finite number"),
+        ("7,8,\n", r"line 5003, target column 'y': the cell is empty"),
+        ("7,8,q\r9,x,p\n", r"line 5004, column 'b'"),  # (a lone \r ends a line)
+        ("7,8,q\r9,9,p\n" + "1,2,p\n" * 2000 + "3,x,q\n", r"line 7005, column 'b'"),
+        ("7,8,q\n\n \n,\n9,1e999,p\n", r"line 5007, column 'b'"),  # (blank lines are counted)
+    ],
+)
+def test_an_error_far_into_a_file_is_the_row_by_row_error(tmp_path, monkeypatch, tail, said):
+    head = "a,b,y\n" + "".join(f"{i},{i / 3!r},{'pq'[i % 2]}\n" for i in range(5001))
+    p = tmp_path / "late.csv"
+    p.write_bytes(head.encode() + tail.encode("latin-1" if "\xe9" in tail else "utf-8"))
+    monkeypatch.setattr(tabular, "_BLOCK_BYTES", 1 << 12)
+    prep = Preprocessing(("a", "b"), (0.0, 0.0), (1.0, 1.0))
+    fast, row_by_row = _fast_and_row_by_row(monkeypatch, lambda: load_dataset(p, target="y"))
+    assert fast == row_by_row and fast[0] == "error" and re.search(said, fast[1]), fast
+    fast, row_by_row = _fast_and_row_by_row(monkeypatch, lambda: read_csv_features(p, prep))
+    assert fast == row_by_row  # (which reads no target: an empty one is no error there)
+
+
+def test_a_line_over_the_limit_far_into_a_file_is_the_row_by_row_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_MAX_CSV_LINE_CHARS", "30")
+    p = _write(tmp_path, "a,y\n" + "1.5,p\n2.5,q\n" * 2000 + "1." + "5" * 40 + ",p\n")
+    monkeypatch.setattr(tabular, "_BLOCK_BYTES", 1 << 10)
+    fast, row_by_row = _fast_and_row_by_row(monkeypatch, lambda: load_dataset(p, target="y"))
+    assert fast == row_by_row and fast[0] == "error" and "line 4002 has at least" in fast[1]
+
+
+def test_lines_after_blank_lines_are_numbered_as_in_the_file(tmp_path, monkeypatch):
+    # rows' line numbers are kept as runs of consecutive lines; a value too far from the
+    # training data is named by its line, past blank lines and blocks
+    text = "a,b\n" + "1,2\n\n3,4\n \n" * 300 + "5,1e300\n"
+    p = _write(tmp_path, text)
+    monkeypatch.setattr(tabular, "_BLOCK_BYTES", 1 << 8)
+    prep = Preprocessing(("a", "b"), (0.0, 0.0), (1.0, 1e-300))
+    fast, row_by_row = _fast_and_row_by_row(monkeypatch, lambda: read_csv_features(p, prep))
+    assert fast == row_by_row and "line 1202, column 'b': 1e+300 is too far" in fast[1]
+    # a lone \r ends a line too (as _csv_rows reads it): the fast reader leaves such a file
+    text = "a,y\n1,2.5\r2,3.5\n" + "3,4.5\n" * 300 + "4,NA\n"
+    q = _write(tmp_path, text, "cr.csv")
+    fast, row_by_row = _fast_and_row_by_row(monkeypatch, lambda: load_dataset(q, target="y"))
+    assert fast == row_by_row and "line 304, target column 'y': 'NA' is not" in fast[1]
+    runs = tabular._LineRuns()
+    lines = [2, 3, 4, 7, 8, 12, 13, 14, 15, 40]
+    for part in (lines[:2], lines[2:5], lines[5:9], lines[9:], []):
+        runs.extend(np.array(part, dtype=np.int64))
+    assert len(runs) == len(lines) and [runs[i] for i in range(len(lines))] == lines
+    assert len(runs.first_row) == 4  # 2-4, 7-8, 12-15, 40
 
 
 # ------------------------------------------------------------------ Preprocessing

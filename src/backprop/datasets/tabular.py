@@ -31,9 +31,11 @@ that a model keeps, so :func:`read_csv_features` can turn raw rows into model in
 from __future__ import annotations
 
 import array
+import bisect
 import codecs
 import csv
 import io
+import itertools
 import math
 import os
 import re
@@ -299,19 +301,21 @@ def read_csv_header(path: str | os.PathLike) -> list[str]:
     raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
 
 
-def _header_and_rows(p: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def _header_and_rows(p: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], int | None]:
     """The CSV file's header, checked (names without surrounding spaces: ``a, b`` names the
-    columns a and b), and its data rows still to read (:func:`_csv_rows`)."""
+    columns a and b), its data rows still to read (:func:`_csv_rows`), and the number of the
+    line after the header (None where a quoted name holds a line break)."""
     rows = _csv_rows(p)
     try:
-        _, first = next(rows)
+        line, first = next(rows)
     except StopIteration:
         raise DatasetError(
             f"{p}: the CSV file is empty; expected a header row and data rows"
         ) from None
     header = [c.strip() for c in first]
     _check_header(p, header)
-    return header, rows
+    one_line = not any("\n" in c or "\r" in c for c in first)
+    return header, rows, line + 1 if one_line else None
 
 
 def read_csv_columns(path: str | os.PathLike, names: Sequence[str]) -> list[list[str]]:
@@ -322,7 +326,7 @@ def read_csv_columns(path: str | os.PathLike, names: Sequence[str]) -> list[list
     column of the header (naming the columns it has). Memory: only those columns' cells.
     """
     p = Path(path)
-    header, rows = _header_and_rows(p)
+    header, rows, _ = _header_and_rows(p)
     missing = [n for n in names if n not in header]
     if missing:
         raise DatasetError(
@@ -388,7 +392,7 @@ def label_value(label: str) -> Decimal | None:
 
 
 def _refuse_labels_beyond_decimal(
-    p: Path, target: str, labels: list[str], col: _Target, lines: array.array
+    p: Path, target: str, labels: list[str], col: _Target, lines: array.array | _LineRuns
 ) -> None:
     """DatasetError naming the line of the first numeric class label that has no exact
     value (an exponent of more than 18 digits, 1e-99999999999999999999: it was
@@ -606,7 +610,9 @@ def _other_non_numbers(
 class _Target:
     """A target column read row by row: each row's number (NaN when the cell is not one)
     and its label's index among the distinct labels, which are kept only up to a bound
-    (past it the column is a regression target, or has too many classes)."""
+    (past it the column is a regression target, or has too many classes). :meth:`add`
+    takes a row; the fast reader adds a block of rows at once, to the same fields
+    (:meth:`add_cells`, :meth:`add_numbers`)."""
 
     def __init__(self, max_distinct: int) -> None:
         self.values = array.array("d")
@@ -642,26 +648,518 @@ class _Target:
                 code = self.labels[label] = len(self.labels)
         self.codes.append(-1 if code is None else code)
 
+    def labels_settled(self) -> bool:
+        """Whether the labels of the rows still to add change nothing but :attr:`values`
+        and :attr:`fractional` where they are numbers: the column has more distinct labels
+        than are kept (so its codes are never read: it is a regression target, or has too
+        many classes), more than MAX_CLASSES numeric ones, and none that is not a number."""
+        return self.too_many and len(self.numbers) > MAX_CLASSES and self.first_text is None
+
+    def add_numbers(self, values: np.ndarray) -> None:
+        """:meth:`add` for rows whose labels are the numbers ``values`` (n,) float64, once
+        :meth:`labels_settled` (their codes: -1, as codes are not read)."""
+        self.values.frombytes(values.tobytes())
+        self.codes.frombytes(np.full(len(values), -1, dtype=np.int64).tobytes())
+        self.fractional = self.fractional or bool(np.any(values != np.floor(values)))
+
+    def add_cells(self, lines: np.ndarray, cells: list[bytes]) -> bool:
+        """:meth:`add` for each row of a block at once: ``lines`` (n,) their line numbers,
+        ``cells`` their target cells as ASCII bytes, not yet stripped. Each distinct label
+        is read once, the labels taken in the order the rows first hold them, which leaves
+        every field as :meth:`add` row by row would. False, adding nothing, where a cell is
+        empty (the row-by-row loop names it)."""
+        label_of = {cell: cell.decode("ascii").strip() for cell in dict.fromkeys(cells)}
+        labels = list(dict.fromkeys(label_of.values()))  # distinct, first held first
+        position = {label: k for k, label in enumerate(labels)}
+        if "" in position:
+            return False
+        at = {cell: position[label] for cell, label in label_of.items()}
+        which = np.fromiter(map(at.__getitem__, cells), np.int64, count=len(cells))  # row -> label
+        values = _ascii_numbers(labels)  # NaN: not a number
+        text = np.isnan(values)
+        text_rows = text[which]
+        if text_rows.any():
+            self.n_text += int(np.count_nonzero(text_rows))
+            first = int(np.argmax(text_rows))
+            if self.first_text is None:
+                self.first_text = (int(lines[first]), labels[which[first]])
+            missing = text & np.array([label in MISSING_VALUES for label in labels])
+            if self.first_missing is None and missing[which].any():
+                first = int(np.argmax(missing[which]))
+                self.first_missing = (int(lines[first]), labels[which[first]])
+        held = values[~text]
+        self.fractional = self.fractional or bool(np.any(held != np.floor(held)))
+        for k in np.flatnonzero(~text).tolist():
+            if len(self.numbers) > MAX_CLASSES:
+                break
+            self.numbers.add(labels[k])
+        codes = []
+        for label in labels:
+            if self.too_many:  # (no new label gets a code; those held keep theirs)
+                codes += map(self.labels.get, labels[len(codes) :], itertools.repeat(-1))
+                break
+            code = self.labels.get(label)
+            if code is None:
+                if len(self.labels) >= self.max_distinct:
+                    self.too_many, code = True, -1
+                else:
+                    code = self.labels[label] = len(self.labels)
+            codes.append(code)
+        self.values.frombytes(values[which].tobytes())
+        self.codes.frombytes(np.array(codes, dtype=np.int64)[which].tobytes())
+        return True
+
+
+# ---------------------------------------------------------------- the fast numeric reader
+# The loop of _read_columns reads a file row by row: csv.reader, then _parse_number on every
+# cell. On large numeric files that took 13-18x as long as pandas.read_csv (200,000 rows of
+# 20 floats: benchmarks/csv_load.py), so _read_fast reads a file a block of whole lines at a
+# time with NumPy, to the same bits. It is sure of less than the loop, and gives the rest back:
+#   1. _numbers_of_block vectorises a block of plain ASCII numbers (every line as wide as
+#      the header or blank, no quotes, no spaces in a number);
+#   2. any other block is read by rows with the loop's steps (_rows_of_block, then
+#      _numbers_of_rows);
+#   3. anything those steps would refuse (an error to name), or that changes how lines are
+#      counted (a lone \r), makes _read_fast return None: the loop then reads the whole file
+#      and raises its error.
+# tests/test_csv.py compares the two bit for bit on random and adversarial files.
+
+#: Bytes read at a time (then cut after the last whole line): large enough that NumPy's
+#: per-call cost is small, small enough that the block's work arrays stay in the cache and
+#: add little to the peak memory.
+_BLOCK_BYTES = 1 << 17
+#: 10.0**k for k = 0..22, each exact in float64 (5**22 < 2**53).
+_EXACT_POWERS_OF_TEN = np.array([float(10**k) for k in range(23)])
+#: Numbers rounded at a time by _decimal_to_float (its 30-odd work arrays then fit in L2).
+_CHUNK = 4096
+
+
+class _NotFast(Exception):
+    """Something the fast reader leaves to the row-by-row loop."""
+
+
+def _ascii_numbers(texts: list[str]) -> np.ndarray:
+    """:func:`_parse_number` of each ASCII text in ``texts`` (NaN for None), float() on all
+    of them at once where none has an underscore and each is a number."""
+    if "_" not in "".join(texts):
+        try:
+            values = np.fromiter(map(float, texts), np.float64, count=len(texts))
+        except ValueError:
+            pass
+        else:  # (float() reads ASCII text as _parse_number does, but not finite numbers)
+            values[~np.isfinite(values)] = math.nan
+            return values
+    parsed = [_parse_number(text) for text in texts]
+    return np.array([math.nan if v is None else v for v in parsed], dtype=np.float64)
+
+
+def _line_blocks(raw: io.BufferedIOBase, skip: int, cap: int) -> Iterator[bytes]:
+    """Blocks of whole lines of the open file ``raw``, from its line ``skip`` on, each
+    ending in ``\n`` (added after a last line without one), with no other line ends than
+    ``\n`` and ``\r\n``. _NotFast where a line ends in a lone ``\r`` (which _csv_rows counts
+    as a line of its own) or may be longer than ``cap`` characters (an error the loop names).
+    """
+    pending = b""
+    while True:
+        chunk = raw.read(_BLOCK_BYTES)
+        data = pending + chunk if chunk else pending + b"\n" if pending else b""
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            if not chunk:
+                return
+            if len(data) > 4 * cap:  # (UTF-8: at most 4 bytes a character)
+                raise _NotFast
+            pending = data
+            continue
+        block, pending, data = data[:cut], data[cut:], b""
+        if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+            raise _NotFast
+        if len(block) > cap and max(map(len, block.split(b"\n"))) > cap:
+            raise _NotFast  # (a line has at most as many characters as bytes)
+        while skip > 1 and block:  # the header's lines
+            block, skip = block[block.find(b"\n") + 1 :], skip - 1
+        if block:
+            yield block
+
+
+def _rows_of_block(block: bytes, first: int) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, cells)`` of the non-blank rows of ``block`` (its first line is line
+    ``first``), as :func:`_csv_rows` reads them; _NotFast where it raises (text that is not
+    UTF-8, a quoted cell still open at the block's end)."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotFast from None
+    if "\x00" in text:  # (Python 3.10's reader refuses NULs, 3.11 reads them)
+        raise _NotFast
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = first
+    try:
+        for cells in reader:
+            if cells and not all(not c.strip() for c in cells):  # else a blank line
+                yield start, cells
+            start = first + reader.line_num
+    except csv.Error:
+        raise _NotFast from None
+
+
+def _numbers_of_rows(
+    rows: Iterator[tuple[int, list[str]]], ncols: int, index: list[int], t: int | None,
+    target: _Target | None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The steps of the loop in :func:`_read_columns` for ``rows``: ``(X (n, len(index))
+    float64, line numbers (n,) int64)``, the target cells added to ``target``; _NotFast
+    where the loop would raise."""
+    numbers = array.array("d")
+    lines = array.array("q")
+    for line, cells in rows:
+        if len(cells) != ncols:
+            raise _NotFast
+        for k in index:
+            v = _parse_number(cells[k])
+            if v is None:
+                raise _NotFast
+            numbers.append(v)
+        if target is not None:
+            label = cells[t].strip()  # type: ignore[index]
+            if not label:
+                raise _NotFast
+            target.add(line, label)
+        lines.append(line)
+    X = np.frombuffer(numbers, dtype=np.float64).reshape(len(lines), len(index))
+    return X, np.frombuffer(lines, dtype=np.int64)
+
+
+#: The decimal exponents that :func:`_decimal_to_float` covers, and (made on first use)
+#: the high 64 bits of the 128-bit mantissa of each power of ten, rounded down.
+_Q_MIN, _Q_MAX = -348, 347
+_POWERS_OF_TEN: list[np.ndarray] = []
+
+
+def _powers_of_ten() -> np.ndarray:
+    """(``_Q_MAX - _Q_MIN + 1``,) uint64: for q = _Q_MIN.., the top 64 bits of 10**q scaled
+    into [2**127, 2**128) and rounded down (Go's ``detailedPowersOfTen[.][1]``)."""
+    if not _POWERS_OF_TEN:
+        top = []
+        for q in range(_Q_MIN, _Q_MAX + 1):
+            if q >= 0:
+                shift = (10**q).bit_length() - 128
+                m = 10**q >> shift if shift > 0 else 10**q << -shift
+            else:
+                m = (1 << (127 + (10**-q).bit_length())) // 10**-q
+            top.append(m >> 64)
+        _POWERS_OF_TEN.append(np.array(top, dtype=np.uint64))
+    return _POWERS_OF_TEN[0]
+
+
+def _decimal_to_float(
+    w: np.ndarray, q: np.ndarray, negative: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 nearest to ``(-1 if negative else 1) * w * 10**q`` (ties to even, as
+    float() rounds), for ``w`` (n,) uint64 in [1, 2**63) (overwritten) and ``q`` (n,) int64
+    in [_Q_MIN, _Q_MAX]: ``(values, ok)``, where ``ok`` is False for the numbers this cannot
+    decide (about 1 in 1,000: a product too close to a rounding boundary, or a result that
+    is subnormal or overflows), which float() must read instead.
+
+    The Eisel-Lemire algorithm as Go's strconv writes it (``eiselLemire64``; Lemire,
+    "Number Parsing at a Gigabyte per Second", 2021): ``w`` shifted left until its top bit
+    is set, times the 128-bit mantissa of 10**q, of which the high 64 bits hold the answer's
+    53 and the rounding bits. Where Go widens the product to 192 bits, float() reads the
+    number instead.
+    """
+    u64 = np.uint64
+    # w's bit length, from the exponent of w as a float64 (rounding can carry it to 2**k)
+    length = (w.astype(np.float64).view(u64) >> u64(52)) - u64(1022)
+    length -= (w >> (length - u64(1))) == 0
+    clz = u64(64) - length
+    w <<= clz
+    y = _powers_of_ten()[q - _Q_MIN]
+    # the 128-bit product w * y from 32-bit halves (NumPy has no 64 x 64 -> 128 multiply)
+    half = u64(0xFFFFFFFF)
+    w0, w1, y0, y1 = w & half, w >> u64(32), y & half, y >> u64(32)
+    middle = w1 * y0
+    middle += (w0 * y0) >> u64(32)
+    middle2 = w0 * y1
+    middle2 += middle & half
+    hi = w1 * y1
+    hi += middle >> u64(32)
+    hi += middle2 >> u64(32)
+    lo = w * y
+    low9 = hi & u64(0x1FF)
+    ok = (low9 != u64(0x1FF)) | (lo + w >= w)  # else Go widens the product
+    top = hi >> u64(63)
+    mantissa = hi >> (top + u64(9))  # 54 bits: 53 and a rounding bit
+    ok &= (lo != 0) | (low9 != 0) | ((mantissa & u64(3)) != 1)  # else a tie Go leaves
+    mantissa += mantissa & u64(1)
+    mantissa >>= u64(1)
+    carry = mantissa >> u64(53)
+    mantissa >>= carry
+    exp2 = (217706 * q) >> 16  # floor(q * log2(10))
+    exp2 += 1086 + top.astype(np.int64) + carry.astype(np.int64) - clz.astype(np.int64)
+    ok &= (exp2 >= 1) & (exp2 <= 0x7FE)  # else subnormal, or too large
+    bits = np.clip(exp2, 0, 0x7FF).astype(u64) << u64(52)
+    bits |= mantissa & u64((1 << 52) - 1)
+    bits |= negative.astype(u64) << u64(63)
+    return bits.view(np.float64), ok
+
+
+#: What np.fromstring reads: each byte a feature cell may hold (digits, signs) as itself,
+#: line ends and exponent marks as commas (points are deleted), the NULs that blank the
+#: other cells as spaces, and every other byte as "!", which no number holds.
+_TOKENS = bytes(
+    c if c in b"0123456789+-," else b","[0] if c in b"\neE" else b" "[0] if c == 0 else b"!"[0]
+    for c in range(256)
+)
+#: The white space that str.strip() takes off: a line of only these and commas is blank.
+_BLANK = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f,"
+
+
+def _numbers_of_block(
+    block: bytes, ncols: int, index: list[int], t: int | None
+) -> tuple[np.ndarray, list[bytes] | None, np.ndarray, int] | None:
+    """Vectorised: ``(X (n, len(index)) float64, the cells (bytes) of column ``t`` or None,
+    the rows' lines counted from the block's first (n,) int64, the block's number of
+    lines)`` for a block of :func:`_line_blocks` whose lines each have ``ncols`` cells or
+    are blank and whose cells in the columns ``index`` are ASCII decimal notation without
+    spaces (:data:`_NUMBER`); None for any other block (read by rows instead). _NotFast
+    where such a number is not finite.
+
+    How: every cell is located by its separator; the cells that are not read are blanked;
+    the feature cells' shapes are checked from the positions of their points, signs and
+    exponent marks; their mantissas (points removed) and exponents are read as integers by
+    ``np.fromstring``; :func:`_decimal_to_float` rounds ``mantissa * 10**exponent`` as
+    float() does, and float() reads the few it cannot decide.
+    """
+    if not block.isascii() or b'"' in block or b"\x00" in block:
+        return None
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")  # (lone \r: _line_blocks gave up)
+    u = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero((u == 44) | (u == 10))  # where each cell ends
+    at_line_end = u[ends] == 10
+    n_lines = int(np.count_nonzero(at_line_end))
+    v = u  # the text to read the numbers from, once the cells not read are blanked
+    if len(ends) == n_lines * ncols and at_line_end[ncols - 1 :: ncols].all():
+        rows = np.arange(n_lines)  # (every line has ncols cells)
+        starts = np.empty_like(ends)
+        starts[0], starts[1:] = 0, ends[:-1] + 1
+    else:  # blank lines are skipped; a ragged row is read by rows (whose error it is)
+        line_ends = np.flatnonzero(at_line_end)
+        width = np.diff(line_ends, prepend=-1)
+        first = np.concatenate(([0], ends[line_ends[:-1]] + 1))
+        odd = np.flatnonzero(width != ncols)
+        if any(block[first[i] : ends[line_ends[i]]].strip(_BLANK) for i in odd.tolist()):
+            return None
+        kept = width == ncols
+        v = u.copy()
+        v[_ranges(first[odd], ends[line_ends[odd]] + 1)] = 0
+        starts = np.concatenate(([0], ends[:-1] + 1))[np.repeat(kept, width)]
+        ends, rows = ends[np.repeat(kept, width)], np.flatnonzero(kept)
+    n = len(rows)
+    if n == 0:
+        return np.empty((0, len(index))), None if t is None else [], rows, n_lines
+    ends, starts = ends.reshape(n, ncols), starts.reshape(n, ncols)
+    read = sorted(set(index))
+    others = [c for c in range(ncols) if c not in read]
+    if others:  # blank each with the separator before it (after it, for the first column)
+        v = u.copy() if v is u else v
+        lo = np.concatenate([ends[:, c - 1] if c else starts[:, 0] for c in others])
+        hi = np.concatenate([ends[:, c] + (0 if c else 1) for c in others])
+        v[_ranges(lo, hi)] = 0
+    read_text = block if v is u else v.tobytes()
+    # (spaces after the last separator would read as one more number: 0)
+    text = read_text.translate(_TOKENS, b".").rstrip(b" ")
+    if b"!" in text:  # a byte no number holds (a letter, a space) in a feature cell (which
+        return None  # np.fromstring refuses too: NumPy 2.2 with a warning, later an error)
+    s, e = starts[:, read].ravel(), ends[:, read].ravel()  # the feature cells, in file order
+    # each cell's exponent mark (at most one) and point (at most one, before the mark)
+    if b"e" in read_text or b"E" in read_text:
+        marks = np.flatnonzero((v | 32) == 101)
+    else:
+        marks = np.empty(0, dtype=np.intp)
+    del read_text
+    mark_cell = np.searchsorted(e, marks)
+    if len(marks) and (np.diff(mark_cell) == 0).any():
+        return None
+    mantissa_end = e.copy()
+    mantissa_end[mark_cell] = marks
+    dots = np.flatnonzero(v == 46)
+    if len(dots) == len(s) and ((dots > s - 1) & (dots < mantissa_end)).all():
+        point = dots  # (one in every cell: the common case, without a search)
+    else:
+        dot_cell = np.searchsorted(e, dots)
+        if (np.diff(dot_cell) == 0).any() or (dots > mantissa_end[dot_cell]).any():
+            return None
+        point = np.full(len(s), -1)
+        point[dot_cell] = dots
+    # a sign only first in the cell or first after its exponent mark
+    first_byte = u[s]
+    negative = first_byte == 45
+    signed = negative | (first_byte == 43)
+    exponent_signed = (u[marks + 1] == 45) | (u[marks + 1] == 43)
+    n_signs = np.count_nonzero(v == 45) + np.count_nonzero(v == 43)
+    if np.count_nonzero(signed) + np.count_nonzero(exponent_signed) != n_signs:
+        return None
+    digits = mantissa_end - s - signed - (point >= 0)
+    exponent_digits = e[mark_cell] - marks - 1 - exponent_signed
+    if (digits < 1).any() or (exponent_digits < 1).any():
+        return None
+    del v, dots, digits, signed, exponent_digits  # (the block's peak memory: see _BLOCK_BYTES)
+    try:
+        tokens = np.fromstring(text, dtype=np.int64, sep=",")
+    except (ValueError, DeprecationWarning):  # (cannot happen once the cells are checked)
+        return None
+    del text
+    if len(tokens) != len(s) + len(marks):
+        return None
+    has_mark = np.zeros(len(s), dtype=bool)
+    has_mark[mark_cell] = True
+    at = np.arange(len(s))  # each mantissa's token: its cell's, after the earlier exponents
+    at += np.cumsum(has_mark) - has_mark
+    whole = tokens[at]
+    q = np.where(point >= 0, point + 1 - mantissa_end, 0)
+    q[mark_cell] += tokens[at[mark_cell] + 1]
+    full = np.iinfo(np.int64)  # a saturated mantissa, an exponent out of the table's range:
+    sure = (whole != full.max) & (whole != full.min) & (q >= _Q_MIN) & (q <= _Q_MAX)  # float()
+    # Clinger's fast path: a mantissa below 2**53 and a power of ten up to 10**22 are both
+    # exact float64s, so one multiplication or division rounds their product as float() does
+    w = np.abs(whole).astype(np.float64)
+    easy = sure & (w < 2.0**53) & (q >= -22) & (q <= 22)
+    power = _EXACT_POWERS_OF_TEN[np.clip(np.abs(q), 0, 22)]
+    values = np.where(q >= 0, w * power, w / power)
+    np.negative(values, out=values, where=negative)  # (0.0 and -0.0 alike)
+    hard = np.flatnonzero(sure & ~easy & (whole != 0))
+    del w, easy, power, tokens, at
+    for k in range(0, len(hard), _CHUNK):  # (in pieces whose work arrays stay in the cache)
+        i = hard[k : k + _CHUNK]
+        values[i], sure[i] = _decimal_to_float(
+            np.abs(whole[i]).astype(np.uint64), q[i], negative[i]
+        )
+    sure |= whole == 0  # (0.0 or -0.0, whatever q)
+    for i in np.flatnonzero(~sure).tolist():  # float() reads what the above cannot decide
+        value = _parse_number(block[s[i] : e[i]].decode("ascii"))
+        if value is None:
+            raise _NotFast
+        values[i] = value
+    X = values.reshape(n, len(read))
+    if read != index:
+        X = X[:, [read.index(k) for k in index]]
+    cells = None
+    if t is not None:
+        spans = map(slice, starts[:, t].tolist(), ends[:, t].tolist())
+        cells = list(map(block.__getitem__, spans))
+    return X, cells, rows, n_lines
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The indices of every range ``[lo[i], hi[i])``, one after the other."""
+    sizes = hi - lo
+    offsets = np.repeat(lo - np.cumsum(sizes) + sizes, sizes)
+    return np.arange(int(sizes.sum())) + offsets
+
+
+class _LineRuns:
+    """Each row's line number, as :func:`_read_columns` keeps them in an array, but stored
+    as runs of consecutive lines (16 bytes a run: one run for a file without blank lines,
+    where the array took 8 bytes a row): ``len(runs)``, ``runs[row]``."""
+
+    def __init__(self) -> None:
+        self.first_row = array.array("q")  # each run's first row, and its line
+        self.first_line = array.array("q")
+        self.n = 0
+
+    def extend(self, lines: np.ndarray) -> None:
+        """Append the rows on ``lines`` (n,) int64, ascending."""
+        if not len(lines):
+            return
+        breaks = np.flatnonzero(np.diff(lines) != 1) + 1  # where a new run starts
+        starts = np.concatenate(([0], breaks))
+        if self.n and self.first_line[-1] + self.n - self.first_row[-1] == lines[0]:
+            starts = starts[1:]  # (the first rows continue the last run)
+        self.first_row.frombytes((starts + self.n).tobytes())
+        self.first_line.frombytes(lines[starts].tobytes())
+        self.n += len(lines)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, row: int) -> int:
+        run = bisect.bisect_right(self.first_row, row) - 1
+        return self.first_line[run] + row - self.first_row[run]
+
+
+def _read_fast(
+    p: Path, data_line: int, ncols: int, index: list[int], t: int | None, max_distinct: int
+) -> tuple[np.ndarray, _Target | None, _LineRuns] | None:
+    """What the loop of :func:`_read_columns` returns (the feature columns ``index`` as
+    ``(n, len(index))`` float64, the target column ``t`` as a :class:`_Target`, each row's
+    line number) for the rows from line ``data_line`` on, read a block of lines at a time;
+    None where the loop must read the file instead (see this section's comment)."""
+    numbers = array.array("d")
+    lines = _LineRuns()
+    target = None if t is None else _Target(max_distinct)
+    line = data_line  # the number of the block's first line
+    try:
+        with open_regular(p, "CSV file", DatasetError) as raw:
+            if os.fstat(raw.fileno()).st_size > limit("csv_bytes"):
+                return None
+            for block in _line_blocks(raw, data_line, limit("csv_line_chars")):
+                # a column of numbers whose labels no longer matter: read as a feature is
+                numeric_target = target is not None and target.labels_settled()
+                read = [*index, t] if numeric_target else index
+                parsed = _numbers_of_block(block, ncols, read, None if numeric_target else t)
+                if parsed is None:
+                    X, at = _numbers_of_rows(_rows_of_block(block, line), ncols, index, t, target)
+                    line += block.count(b"\n")
+                else:
+                    X, cells, rows, n_lines = parsed
+                    at = rows + line
+                    if numeric_target:
+                        target.add_numbers(X[:, -1])  # type: ignore[union-attr]
+                        X = X[:, :-1]
+                    elif cells and not target.add_cells(at, cells):  # type: ignore[union-attr]
+                        return None
+                    line += n_lines
+                numbers.frombytes(X.tobytes())
+                lines.extend(at)
+    except (_NotFast, DatasetError, OSError):
+        return None
+    if not lines:
+        return None
+    X = np.frombuffer(numbers, dtype=np.float64).reshape(len(lines), len(index))
+    return X, target, lines
+
 
 def _read_columns(
     p: Path,
     choose: Callable[[list[str]], tuple[list[str], str | None]],
     training: bool = True,
-) -> tuple[list[str], np.ndarray, _Target | None, array.array]:
+) -> tuple[list[str], np.ndarray, _Target | None, array.array | _LineRuns]:
     """Read a CSV file row by row: the names of the feature columns ``choose(header)``
     picks, those columns as a float64 array ``(n_rows, n_features)`` (DatasetError at the
     first cell that is not a finite number), the target column it names (or None) as a
-    :class:`_Target`, and each row's line number in the file.
+    :class:`_Target`, and each row's line number in the file. :func:`_read_fast` reads the
+    same, faster, wherever it can.
 
-    Memory: 8 bytes per feature cell and 24 per row, whatever the text.
+    Memory: 8 bytes per feature cell and 24 per row, whatever the text (16 where the fast
+    reader reads the file, which keeps line numbers as runs, and works on a block of
+    :data:`_BLOCK_BYTES` at a time).
     """
-    header, rows = _header_and_rows(p)
+    header, rows, data_line = _header_and_rows(p)
     features, target_name = choose(header)
     _check_named(p, header, [*features, *([] if target_name is None else [target_name])], training)
     column = {name: k for k, name in enumerate(header)}  # unique but '' (unread): checked above
     index = [column[c] for c in features]
     t = None if target_name is None else column[target_name]
-    target = None if t is None else _Target(max(limit("classes"), MAX_CLASSES) + 1)
+    max_distinct = max(limit("classes"), MAX_CLASSES) + 1
+    fast = (
+        None if data_line is None else _read_fast(p, data_line, len(header), index, t, max_distinct)
+    )
+    if fast is not None:  # (the same arrays; benchmarks/csv_load.py)
+        rows.close()
+        X, target, lines = fast
+        return features, X, target, lines
+    target = None if t is None else _Target(max_distinct)
     numbers = array.array("d")
     lines = array.array("q")
     for line, cells in rows:
@@ -688,7 +1186,9 @@ def _read_columns(
     return features, X, target, lines
 
 
-def _standardise(p: Path, prep: Preprocessing, X: np.ndarray, lines: array.array) -> np.ndarray:
+def _standardise(
+    p: Path, prep: Preprocessing, X: np.ndarray, lines: array.array | _LineRuns
+) -> np.ndarray:
     """``prep.transform(X)`` written over ``X`` (a fresh array read here) a block of rows at
     a time, so that standardising takes no second array of the data's size; DatasetError
     names the first cell whose standardised value is not a finite float64 (a value too far

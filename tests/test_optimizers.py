@@ -238,10 +238,24 @@ def test_a_cosine_schedule_decays_over_the_runs_epochs():
     X, T = rng.normal(size=(16, 2)), rng.uniform(size=(16, 1))
     opt = get_optimizer("adam", lr=0.01, schedule="cosine")
     history = MLP([2, 3, 1], seed=0).fit(X, T, optimizer=opt, epochs=30, batch_size=4)
-    assert opt.schedule.t_max == 30
     lrs = history["lr"]
     assert lrs == pytest.approx([0.005 * (1 + math.cos(math.pi * e / 30)) for e in range(30)])
     assert min(lrs) > 0 and lrs == sorted(lrs, reverse=True)
+    # each fit decays over its own epochs: the schedule is not changed for good by one
+    # (a first fit's length was written into it: a second fit of 6 epochs after one of 3, or
+    # after a refused call, trained at 0; fit(epochs=0) left a t_max that divides by zero)
+    opt = get_optimizer("sgd", lr=0.5, schedule="cosine")
+    with pytest.raises(ValueError, match="columns"):
+        MLP([2, 3, 1], seed=0).fit(X[:, :1], T, optimizer=opt, epochs=5)
+    for epochs in (0, 3, 6):
+        model = MLP([2, 3, 1], seed=0)
+        history = model.fit(X, T, optimizer=opt, epochs=epochs, batch_size=4)
+        assert history["lr"] == pytest.approx(
+            [0.25 * (1 + math.cos(math.pi * e / epochs)) for e in range(epochs)]
+        )
+    assert opt.schedule.t_max is None and opt.schedule.to_dict() == {
+        "name": "cosine", "t_max": None, "min_lr": 0.0
+    }  # fmt: skip
     with pytest.raises(ValueError, match=r"length t_max .* give get_schedule\('cosine', t_max="):
         _ = get_optimizer("adam", schedule="cosine").lr
 

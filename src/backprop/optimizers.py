@@ -17,7 +17,7 @@ import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,14 @@ class Schedule(ABC):
         """The learning rate for ``epoch``."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **vars(self)}
+        """The name and settings (what a checkpoint stores to build it again)."""
+        return {"name": self.name, **{k: v for k, v in vars(self).items() if k[0] != "_"}}
+
+    def start_run(self, epochs: int) -> None:
+        """Told by :func:`backprop.training.fit`, before it trains, how many epochs the run
+        has: a schedule whose length is the run's (cosine without ``t_max``) takes it; the
+        others need nothing."""
+        return None
 
     def check_base_lr(self, base_lr: float) -> None:
         """Refuse a base learning rate this schedule cannot decay from (ValueError); every
@@ -110,13 +117,15 @@ class CosineLR(Schedule):
     """``lr = min_lr + (base_lr - min_lr) (1 + cos(pi * epoch / t_max)) / 2`` for
     ``epoch <= t_max``, then ``min_lr`` (Loshchilov & Hutter 2017, without restarts).
 
-    ``t_max``, the epochs the decay takes: None (the default) is the length of the run,
-    which :func:`backprop.training.fit` sets to its ``epochs`` when it starts (a fixed
-    default of 10 decayed a 30-epoch run's rate to 0 by epoch 10, and it trained on at 0
-    without a word). Steps taken without ``fit`` need it given."""
+    ``t_max``, the epochs the decay takes: None (the default) is the length of each
+    :func:`backprop.training.fit` run the schedule serves, its ``epochs`` (a fixed default
+    of 10 decayed a 30-epoch run's rate to 0 by epoch 10, and it trained on at 0 without a
+    word). Steps taken without ``fit`` need it given."""
 
     t_max: int | None = None
     min_lr: float = 0.0
+    # the length of the run fit is training (start_run), for t_max None; not a setting
+    _run_epochs: int | None = field(default=None, init=False, repr=False, compare=False)
     name = "cosine"
 
     def __post_init__(self) -> None:
@@ -132,16 +141,19 @@ class CosineLR(Schedule):
                 f"{base_lr:g}; expected min_lr <= lr"
             )
 
-    def __call__(self, base_lr: float, epoch: int) -> float:
+    def start_run(self, epochs: int) -> None:
         if self.t_max is None:
+            self._run_epochs = max(int(epochs), 1)  # (fit(epochs=0) trains nothing)
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        t_max = self.t_max if self.t_max is not None else self._run_epochs
+        if t_max is None:
             raise ValueError(
-                "the cosine schedule's length t_max (in epochs) is not set: fit sets it to "
-                "its epochs; for steps of your own, give get_schedule('cosine', t_max=EPOCHS)"
+                "the cosine schedule's length t_max (in epochs) is not set: fit takes its "
+                "epochs; for steps of your own, give get_schedule('cosine', t_max=EPOCHS)"
             )
-        e = min(epoch, self.t_max)
-        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (
-            1.0 + math.cos(math.pi * e / self.t_max)
-        )
+        e = min(epoch, t_max)
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * e / t_max))
 
 
 def _is_real(x: Any) -> bool:

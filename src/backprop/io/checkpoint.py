@@ -494,8 +494,8 @@ def _build_optimizer(cls: type[Optimizer], d: dict, path: Any) -> Optimizer:
             f"{path}: unknown schedule {_short(sched_name)}; expected one of {', '.join(SCHEDULES)}"
         )
     sched_args = {k: v for k, v in schedule.items() if k != "name"}
-    if not all(_is_finite(v) for v in sched_args.values()):
-        raise ModelFileError(f"{path}: the schedule's settings must be finite numbers")
+    if not all(v is None or _is_finite(v) for v in sched_args.values()):  # (None: cosine's
+        raise ModelFileError(f"{path}: the schedule's settings must be finite numbers")  # t_max)
     try:
         return cls(**hyper, schedule=SCHEDULES[sched_name](**sched_args))
     except (TypeError, ValueError) as e:

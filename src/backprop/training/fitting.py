@@ -12,7 +12,7 @@ import numpy as np
 from .._limits import check_memory
 from .._validation import require_model
 from ..network import MLP, host_itemsize
-from ..optimizers import OPTIMIZERS, CosineLR, Optimizer
+from ..optimizers import OPTIMIZERS, Optimizer, Schedule
 from .distributed import fit_data_parallel, wants_data_parallel
 from .epochs import check_fit_arguments
 from .single_process import fit_single_process
@@ -143,7 +143,9 @@ def fit(
                 "state.model; pass it as the model (fit(state.model, ...)), or leave state out"
             )
         _check_training_memory(state.model, state.optimizer)
-    _set_the_schedules_length(state.optimizer if state is not None else optimizer, epochs)
+    schedule = getattr(state.optimizer if state is not None else optimizer, "schedule", None)
+    if isinstance(schedule, Schedule):  # (cosine without t_max decays over these epochs)
+        schedule.start_run(epochs)
     if distributed is not False:
         if wants_data_parallel(distributed, X, T, sample_weight, *(validation_data or ())):
             if cuda_graph or tf32 is not None:  # they were ignored there without a word
@@ -167,14 +169,6 @@ def fit(
         class_weight=class_weight, progress=progress, state=state, cuda_graph=cuda_graph,
         tf32=tf32,
     )  # fmt: skip
-
-
-def _set_the_schedules_length(optimizer: str | Optimizer, epochs: int) -> None:
-    """A cosine schedule left to the run's length (``t_max=None``) decays over ``epochs``
-    (set once: a resumed run keeps the length it started with, as its checkpoint does)."""
-    schedule = getattr(optimizer, "schedule", None)
-    if isinstance(schedule, CosineLR) and schedule.t_max is None:
-        schedule.t_max = epochs
 
 
 def _check_training_memory(model: MLP, optimizer: str | Optimizer) -> None:

@@ -81,8 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (1, true, yes or on: 'false', 'no' and 'off' turned tracebacks on, status 1 for 2)
     debug = os.environ.get("BACKPROP_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     args = list(argv) if argv is not None else sys.argv[1:]
-    restore_sigterm = _sigterm_as_ctrl_c()
     restore_errors = _escaping_what_the_console_cannot_encode()
+    try:  # (until the held-back warnings are written too: they may name a file)
+        return _main(args, debug)
+    finally:
+        restore_errors()
+
+
+def _main(args: list[str], debug: bool) -> int:
+    """:func:`main`'s body, the console's encoding errors escaped."""
+    restore_sigterm = _sigterm_as_ctrl_c()
     stdout = sys.stdout
     if stdout is not None:
         sys.stdout = _NamedStdout(stdout)
@@ -104,7 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             restore_sigterm()
             sys.stdout = stdout
-            restore_errors()
     for w in caught:  # the command succeeded: its warnings, as Python would have shown them
         sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     return rv if isinstance(rv, int) else 0

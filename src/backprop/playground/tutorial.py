@@ -53,7 +53,9 @@ STYLE_OF = {
 EDITABLE = ("x", "t", "eta", "w", "b1", "u", "b2")
 MAX_UNITS = 8
 MAX_BACK = 1000  # steps Back can return through (each keeps its starting numbers, ~1 kB)
-MAX_STEP = 10_000  # the highest step number a setup may name
+#: The highest step number a setup may name: the largest whole number the page's JavaScript
+#: holds exactly (a bound of 10,000 refused the setups of the page's own steps past it).
+MAX_STEP = 2**53
 
 
 def _p(v: float, style: Any = short) -> str:

@@ -72,7 +72,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         )
     values = handle.data_values({k: options.get(k) for k in DATA_KEYS})
     pre = model.preprocessing
-    _refuse_the_default_data_set_for_another_model(handle, values, model)
+    _refuse_toy_for_a_model_of_another_shape(handle, values, model)
     task = csv_model_task(values, model)
     if task is not None:
         # a model trained on a CSV file: its target column and task, not guessed again,
@@ -163,10 +163,11 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
     return 0
 
 
-def _refuse_the_default_data_set_for_another_model(handle: Any, values: dict, model: Any) -> None:
+def _refuse_toy_for_a_model_of_another_shape(handle: Any, values: dict, model: Any) -> None:
     """A model file (not a run folder) names no data set, and evaluate took toy, the
     default, for one it was never meant for: 'the model expects 4 input features but dataset
-    toy has 2', of a data set the user never named."""
+    toy has 2', of a data set the user never named. A model of toy's shape (2 inputs, no CSV
+    columns) is still scored on toy, as the help says: its file cannot say it was not."""
     if values.get("dataset") is not None or handle.run_dir is not None:
         return
     pre = model.preprocessing

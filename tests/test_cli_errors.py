@@ -844,6 +844,7 @@ def test_a_model_file_evaluated_without_a_data_set_is_told_to_name_one(run_cli, 
     assert rc == 0 and "accuracy" in out, err
     rc, _, err = run_cli("train", "--epochs", "2", "--out", str(tmp_path / "toy"),
                          "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 0, err
     rc, out, err = run_cli("evaluate", str(tmp_path / "toy" / "model.safetensors"))
     assert rc == 0 and "toy, test split" in out, err  # toy's own shape: the default serves
 

@@ -586,7 +586,7 @@ def test_training_whose_page_is_gone_pauses(monkeypatch):
     s.close()
 
 
-def test_a_replay_whose_client_is_gone_stops(monkeypatch):
+def test_a_replay_whose_client_is_gone_pauses(monkeypatch):
     # a setup's replay ran in its request's thread for 13 minutes after the tab was closed;
     # it now goes on in the background while its page asks for its frames, and pauses once
     # the page has asked for nothing for REPLAY_GONE_S

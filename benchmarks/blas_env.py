@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
 
 OVERRIDE_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MODES = ("unset", "override")
@@ -72,6 +73,20 @@ def reexec_unset() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """A benchmark script's ``if __name__ == "__main__":`` block: :func:`reexec_unset`, then
+    exit with ``main()``'s status."""
+    reexec_unset()  # a benchmark process: OpenBLAS without the override
+    raise SystemExit(main())
+
+
+def write_json(path: Path, result: dict[str, Any]) -> None:
+    """``result`` as indented JSON at ``path``, with the kernel OpenBLAS chose in this
+    process (``openblas_kernels``; :func:`run_main` unset the override variables)."""
+    result["openblas_kernels"] = openblas_kernels()
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def mode_of_this_process() -> str:

@@ -209,11 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {name:<28} RSS +{_mib(m['rss_peak_over_imports_bytes'])} over its "
                   f"imports, tracemalloc {_mib(m['tracemalloc_peak_bytes'])}")  # fmt: skip
     if args.json:
-        result["openblas_kernels"] = blas_env.openblas_kernels()
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        blas_env.write_json(args.json, result)
     return 0
 
 
 if __name__ == "__main__":
-    blas_env.reexec_unset()  # a benchmark process: OpenBLAS without the override
-    raise SystemExit(main())
+    blas_env.run_main(main)

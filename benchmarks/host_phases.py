@@ -19,7 +19,6 @@ Run: ``python benchmarks/host_phases.py [--seconds 60] [--json OUT]``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -100,12 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, s in result["summary"].items():
         print(f"{key}: min {s['min']:.1f}, median {s['median']:.1f}, max {s['max']:.1f}")
     if args.json:
-        # the kernel OpenBLAS chose in this process (its override variables unset)
-        result["openblas_kernels"] = blas_env.openblas_kernels()
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        blas_env.write_json(args.json, result)  # (with the kernel OpenBLAS chose)
     return 0
 
 
 if __name__ == "__main__":
-    blas_env.reexec_unset()  # a benchmark process: OpenBLAS without the override
-    raise SystemExit(main())
+    blas_env.run_main(main)

@@ -263,12 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         import numpy  # noqa: F401  (loads OpenBLAS here, in the children's environment)
 
-        # the kernel OpenBLAS chose (this process runs with its override variables unset)
-        result["openblas_kernels"] = blas_env.openblas_kernels()
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        blas_env.write_json(args.json, result)  # (with the kernel OpenBLAS chose)
     return 0
 
 
 if __name__ == "__main__":
-    blas_env.reexec_unset()  # a benchmark process: OpenBLAS without the override
-    raise SystemExit(main())
+    blas_env.run_main(main)

@@ -167,5 +167,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    blas_env.reexec_unset()  # a benchmark process: OpenBLAS without the override
-    raise SystemExit(main())
+    blas_env.run_main(main)

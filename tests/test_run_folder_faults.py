@@ -412,16 +412,7 @@ def test_a_users_own_files_in_out_are_never_replaced(run_cli, tmp_path):
 def test_ctrl_c_inside_a_checkpoint_write_names_the_saved_epoch(run_cli, tmp_path, monkeypatch):
     """Ctrl-C while the checkpoint of epoch 3 is written: that checkpoint is never written,
     so the message says to continue from epoch 2, which is what the file holds."""
-    import backprop.io.checkpoint as checkpoint_module
-
-    real = checkpoint_module.save_checkpoint
-
-    def interrupted(path, state, fit_config, **kw):
-        if state.epoch == 3:
-            raise KeyboardInterrupt
-        return real(path, state, fit_config, **kw)
-
-    monkeypatch.setattr(checkpoint_module, "save_checkpoint", interrupted)
+    _ctrl_c_in_the_checkpoint_of(monkeypatch, 3)
     out = tmp_path / "run"
     rc, _, err = run_cli("train", "--epochs", "5", "--checkpoint-every", "1", "--out", str(out),
                          *QUIET)  # fmt: skip
@@ -456,6 +447,21 @@ def test_ctrl_c_just_after_a_checkpoints_rename_names_its_new_epoch(run_cli, tmp
     assert rc == 130 and err.count("\n") == 1, err
     assert load_checkpoint(out)[0].epoch == 3 and "continue from epoch 3" in err, err
     assert main(_resume(out, 5)) == 0
+
+
+def _ctrl_c_in_the_checkpoint_of(monkeypatch, epoch: int) -> None:
+    """A Ctrl-C (KeyboardInterrupt) in place of the checkpoint of ``epoch``, which is then
+    never written; the other epochs' checkpoints are saved as usual."""
+    import backprop.io.checkpoint as checkpoint_module
+
+    real = checkpoint_module.save_checkpoint
+
+    def interrupted(path, state, fit_config, **kw):
+        if state.epoch == epoch:
+            raise KeyboardInterrupt
+        return real(path, state, fit_config, **kw)
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", interrupted)
 
 
 def _signal_inside(monkeypatch, module, name: str, when=lambda *a, **k: True) -> None:
@@ -519,19 +525,11 @@ def test_a_second_ctrl_c_while_the_first_ones_files_are_written(run_cli, tmp_pat
     test accuracy) and history.csv, and 'Error: interrupted' alone was said. The second
     one now waits for the files and is let go."""
     import backprop.cli.commands.train as train_module
-    import backprop.io.checkpoint as checkpoint_module
 
     out = tmp_path / "run"
     assert main(["train", "--epochs", "4", "--checkpoint-every", "1", "--out", str(out),
                  *QUIET]) == 0  # fmt: skip
-    real = checkpoint_module.save_checkpoint
-
-    def first_ctrl_c(path, state, fit_config, **kw):
-        if state.epoch == 7:
-            raise KeyboardInterrupt
-        return real(path, state, fit_config, **kw)
-
-    monkeypatch.setattr(checkpoint_module, "save_checkpoint", first_ctrl_c)
+    _ctrl_c_in_the_checkpoint_of(monkeypatch, 7)
     _signal_inside(monkeypatch, train_module, "write_history")
     rc, _, err = run_cli(*_resume(out, 10))
     monkeypatch.undo()

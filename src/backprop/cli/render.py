@@ -136,7 +136,7 @@ def summary_table(
         time_line += f" for epochs {run - timed + 1}-{run}" if timed else " (no epoch trained)"
     if rate:  # (the wall time holds the validation and the checkpoints too)
         time_line += f", {rate:,.0f} training samples/s overall"
-    units = (
+    notes = (
         [
             labelled(
                 "Units",
@@ -148,7 +148,7 @@ def summary_table(
         else []
     )
     if target_scaling == "none" and summary["train"].get("r2", 0.0) < 0:
-        units.append(
+        notes.append(
             labelled(
                 "Targets",
                 f"not scaled (--target-scaling none), and the network fits the training "
@@ -158,7 +158,7 @@ def summary_table(
         )
     extra = "\n".join(
         [
-            *units,
+            *notes,
             labelled("Epochs", f"{summary['epochs_run']} ({summary['stop_reason']})"),
             labelled("Time", time_line),
             labelled("Saved in", f"{printable(run_dir)}: {', '.join(files)}"),

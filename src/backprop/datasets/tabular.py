@@ -35,7 +35,6 @@ import bisect
 import codecs
 import csv
 import io
-import itertools
 import math
 import os
 import re
@@ -640,13 +639,18 @@ class _Target:
             self.fractional = self.fractional or not v.is_integer()
             if len(self.numbers) <= MAX_CLASSES:
                 self.numbers.add(label)
+        self.codes.append(self._code(label))
+
+    def _code(self, label: str) -> int:
+        """The index of ``label`` among the distinct labels, a new one while there is room;
+        -1 for a new label once there is none (:attr:`too_many`)."""
         code = self.labels.get(label)
         if code is None and not self.too_many:
             if len(self.labels) >= self.max_distinct:
                 self.too_many = True
             else:
                 code = self.labels[label] = len(self.labels)
-        self.codes.append(-1 if code is None else code)
+        return -1 if code is None else code
 
     def labels_settled(self) -> bool:
         """Whether the labels of the rows still to add change nothing but :attr:`values`
@@ -693,18 +697,7 @@ class _Target:
             if len(self.numbers) > MAX_CLASSES:
                 break
             self.numbers.add(labels[k])
-        codes = []
-        for label in labels:
-            if self.too_many:  # (no new label gets a code; those held keep theirs)
-                codes += map(self.labels.get, labels[len(codes) :], itertools.repeat(-1))
-                break
-            code = self.labels.get(label)
-            if code is None:
-                if len(self.labels) >= self.max_distinct:
-                    self.too_many, code = True, -1
-                else:
-                    code = self.labels[label] = len(self.labels)
-            codes.append(code)
+        codes = [self._code(label) for label in labels]  # (in the order rows first hold them)
         self.values.frombytes(values[which].tobytes())
         self.codes.frombytes(np.array(codes, dtype=np.int64)[which].tobytes())
         return True

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from .._validation import is_finite_number, short_repr
+from .._validation import MAX_COUNT, is_count, is_finite_number, short_repr
 from ..formatting import fixed, loss, number, numbers, short, sig
 from ..reference import SeedStep, one_minus_sigmoid, seed_step
 from ..tutorial import (
@@ -53,9 +53,6 @@ STYLE_OF = {
 EDITABLE = ("x", "t", "eta", "w", "b1", "u", "b2")
 MAX_UNITS = 8
 MAX_BACK = 1000  # steps Back can return through (each keeps its starting numbers, ~1 kB)
-#: The highest step number a setup may name: the largest whole number the page's JavaScript
-#: holds exactly (a bound of 10,000 refused the setups of the page's own steps past it).
-MAX_STEP = 2**53
 
 
 def _p(v: float, style: Any = short) -> str:
@@ -306,8 +303,10 @@ class Tutorial:
         self.set_inputs(inputs)
         self.phase = _phase_index(setup.get("phase", 1))
         step = setup.get("step", 1)
-        if not (isinstance(step, int) and not isinstance(step, bool) and 1 <= step <= MAX_STEP):
-            raise ExplainError(f"step must be a whole number from 1 to {MAX_STEP}; got "
+        # up to 2**53, the largest whole number the page's JavaScript holds exactly (a bound
+        # of 10,000 refused the setups of the page's own steps past it)
+        if not is_count(step, 1):
+            raise ExplainError(f"step must be a whole number from 1 to {MAX_COUNT}; got "
                                f"{short_repr(step)}")  # fmt: skip
         self.step_number = step
 

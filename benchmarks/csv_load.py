@@ -13,6 +13,9 @@ Each file is read by
   ``backprop train --dataset FILE.csv --target COL`` runs: read, split, standardise;
 - ``backprop read_csv_features``: ``read_csv_features(path, raw=True)``, every column as a
   float64 array (what ``backprop predict`` reads, before any scaling);
+- the same two, ``row by row``: with the block reader (``tabular._read_fast``) turned off, so
+  that every file is read as a file the block reader declines is (``csv.reader``, then
+  ``float()`` on each cell): what the block reader saves, measured in the same run;
 - ``pandas.read_csv``: its defaults (its own C tokenizer and float parser), to a DataFrame;
 - ``numpy.loadtxt``: ``delimiter=","``, ``skiprows=1``.
 
@@ -73,11 +76,30 @@ def readers(pandas_available: bool) -> dict[str, Callable[[Path, str], object]]:
     """name -> a function that reads ``(path, target column)``."""
     import numpy as np
 
-    from backprop.datasets import load_dataset, read_csv_features
+    from backprop.datasets import load_dataset, read_csv_features, tabular
+
+    def row_by_row(read: Callable[[Path, str], object]) -> Callable[[Path, str], object]:
+        def run(p: Path, target: str) -> object:
+            fast = tabular._read_fast
+            tabular._read_fast = lambda *args: None  # (what it returns for a file it declines)
+            try:
+                return read(p, target)
+            finally:
+                tabular._read_fast = fast
+
+        return run
+
+    def load(p: Path, target: str) -> object:
+        return load_dataset(p, target=target)
+
+    def features(p: Path, target: str) -> object:
+        return read_csv_features(p, raw=True)
 
     found: dict[str, Callable[[Path, str], object]] = {
-        "backprop load_csv": lambda p, target: load_dataset(p, target=target),
-        "backprop read_csv_features": lambda p, target: read_csv_features(p, raw=True),
+        "backprop load_csv": load,
+        "backprop read_csv_features": features,
+        "backprop load_csv, row by row": row_by_row(load),
+        "backprop read_csv_features, row by row": row_by_row(features),
     }
     if pandas_available:
         import pandas as pd
@@ -202,11 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, s in per.items():
             ratio = result["over_pandas_read_csv"].get(kind, {}).get(name)
             vs = "" if ratio is None else f"  {ratio:5.2f}x pandas.read_csv"
-            print(f"    {name:<28} {s:8.3f} s{vs}")
+            print(f"    {name:<40} {s:8.3f} s{vs}")
     for kind, per in result.get("memory", {}).items():
         print(f"  peak memory of one read, {kind}:")
         for name, m in per.items():
-            print(f"    {name:<28} RSS +{_mib(m['rss_peak_over_imports_bytes'])} over its "
+            print(f"    {name:<40} RSS +{_mib(m['rss_peak_over_imports_bytes'])} over its "
                   f"imports, tracemalloc {_mib(m['tracemalloc_peak_bytes'])}")  # fmt: skip
     if args.json:
         blas_env.write_json(args.json, result)

@@ -164,6 +164,7 @@ def test_csv_load_smoke(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["rows"] == 2_000 and result["repeats"] == 1
     readers = {"backprop load_csv", "backprop read_csv_features", "numpy.loadtxt"}
+    readers |= {"backprop load_csv, row by row", "backprop read_csv_features, row by row"}
     readers |= {"pandas.read_csv"} if _has("pandas") else set()
     for kind in ("classification", "regression"):
         medians = result["median_s"][kind]
@@ -189,6 +190,19 @@ def test_csv_load_files_and_memory_probe(tmp_path: Path) -> None:
     # the values are written as repr: they read back as the floats they were
     text = paths["regression"].read_text().splitlines()[1].split(",")
     assert [repr(float(c)) for c in text] == text
+    # the row-by-row readers read the same numbers by the other path, and put it back after
+    from backprop.datasets import tabular
+
+    fast, calls = tabular._read_fast, []
+    readers = csv_load.readers(False)
+    tabular._read_fast = lambda *args: calls.append(args) or fast(*args)
+    try:
+        by_block = readers["backprop read_csv_features"](paths["regression"], "target")
+        by_row = readers["backprop read_csv_features, row by row"](paths["regression"], "target")
+        assert len(calls) == 1 and tabular._read_fast is not fast  # (the spy, put back)
+    finally:
+        tabular._read_fast = fast
+    assert by_row.tobytes() == by_block.tobytes()
     peaks = csv_load.memory(
         {"regression": paths["regression"]}, ["backprop read_csv_features"], False
     )

@@ -183,7 +183,7 @@ def test_resuming_a_scaled_regression_run_is_bit_identical(run_cli, csvs, tmp_pa
 
 # --------------------------------------------------------------- what came before still works
 def _as_version_1(path: Path) -> Path:
-    """Rewrite a model file as backprop 0.1's format 1 wrote it: format_version "1", no
+    """Rewrite a model file as format 1 was written (before issue 16): format_version "1", no
     bias_init in the config (the header keeps its length: spaces pad it)."""
     raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")

@@ -13,7 +13,7 @@ The public API, re-exported here:
   :class:`Checkpoint`, :func:`resume`, :func:`export_onnx`.
 
 scikit-learn estimators live in :mod:`backprop.sklearn` (an optional extra, never imported
-here); array backends in :mod:`backprop.backend`; MPI in :mod:`backprop.distributed`.
+here); array backends in :mod:`backprop.backend`; MPI in :mod:`backprop.training.distributed`.
 """
 
 # _interrupts first: a Ctrl-C during the imports below is one line, not a traceback

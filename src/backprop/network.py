@@ -145,8 +145,8 @@ class MLPConfig:
     dropout : float
         Dropout probability after each hidden layer (0 for none).
     dtype : {"float32", "float64"}
-        The name, as model files hold it (``np.dtype("float32")`` is refused, as the
-        estimators refuse it).
+        The name, as model files hold it (``np.dtype("float32")`` is refused here; the
+        estimators' ``dtype`` takes either and keeps the name).
     """
 
     sizes: tuple[int, ...] = (2, 3, 2)

@@ -271,7 +271,7 @@ def _data_options(defaults: str = "") -> Callable:
             "--n-samples",
             type=Count(1),
             help="Rows of a generated dataset; for mnist, its first N training images; for "
-            "mnist1d, its number of signals (a multiple of 10).",
+            "mnist1d, its number of signals (a multiple of 10, at least 20).",
         ),
         click.option("--noise", type=FiniteFloat(min=0.0), help="Noise of a generated dataset."),
         click.option(

@@ -613,8 +613,8 @@ def resume(run_dir_or_path: str | os.PathLike, X: Any, T: Any, **fit_overrides: 
     """Continue a checkpointed run to its end: the Python form of ``backprop train --resume``.
 
     The run continues exactly: its final weights are bit-identical to those of the same run
-    never interrupted. It keeps checkpointing into the same file, every ``every`` epochs and
-    once at the end.
+    never interrupted, with the same BLAS thread count (docs/model-files.md, exact resume).
+    It keeps checkpointing into the same file, every ``every`` epochs and once at the end.
 
     Parameters
     ----------

@@ -89,8 +89,8 @@ def fit(
         Show a progress bar (rich) with epoch, loss, accuracy and time left.
     state : TrainState, optional
         Continue a run (from a checkpoint); ``model``/``optimizer`` are taken from it.
-    distributed : mpi4py communicator, backprop.distributed.World, False or None
-        Data-parallel training over MPI (:mod:`backprop.distributed`). None: automatic,
+    distributed : mpi4py communicator, backprop.training.distributed.World, False or None
+        Data-parallel training over MPI (:mod:`backprop.training.distributed`). None: automatic,
         under ``mpirun`` with more than one rank, and for inputs memory-mapped from a
         ``.npy`` file. False: always this single-process loop.
     cuda_graph : bool or None

@@ -233,3 +233,41 @@ def test_evaluate_refuses_feature_names_one_column_reads(run_cli, tmp_path):
                          str(tmp_path / "own.csv"), "--target", "target")  # fmt: skip
     assert rc == 2 and err.count("\n") == 1, err
     assert "repeat a name once surrounding spaces are taken off" in err
+
+
+def test_evaluate_matches_an_array_fitted_classifiers_labels_by_its_classes(run_cli, tmp_path):
+    # classes 1, 2, 3 fitted on an array: evaluate took the labels for the class numbers
+    # 0-2 (accuracy 0.02 where est.score says 0.98, or 'its labels are its class numbers
+    # 0 to 2' for a file holding the label 3)
+    X, y = _frame()
+    y = np.searchsorted(np.unique(y), y) + 1
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0)
+    est.fit(X.to_numpy(), y).save(tmp_path / "est.safetensors")
+    for rows, name in [(y < 3, "two.csv"), (y > 0, "all.csv")]:
+        X[rows].assign(label=y[rows]).to_csv(tmp_path / name, index=False)
+        rc, out, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "--dataset",
+                               str(tmp_path / name), "--target", "label", "--split", "all",
+                               "--json")  # fmt: skip
+        assert rc == 0, err
+        report = json.loads(out)
+        assert report["accuracy"] == pytest.approx(est.score(X.to_numpy()[rows], y[rows]))
+        assert [c["class"] for c in report["per_class"]] == ["1", "2", "3"]
+    (tmp_path / "new.csv").write_text("a,b,c,label\n0,0,0,4\n1,1,1,1\n")
+    rc, _, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "--dataset",
+                         str(tmp_path / "new.csv"), "--target", "label", "--split", "all")
+    assert rc == 2 and "has labels ['4'] the model was not trained on" in err, err
+
+
+def test_evaluate_reads_a_dataframe_estimators_columns_alone(run_cli, tmp_path):
+    # the file's id column of text was read too ("column 'id': the cell 'r0' is not a
+    # finite number"), where predict reads the model's columns alone
+    X, y = _frame()
+    est = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0).fit(X, y)
+    est.save(tmp_path / "est.safetensors")
+    ids = [f"r{i}" for i in range(len(y))]
+    X[["c", "a", "b"]].assign(id=ids, target=y).to_csv(tmp_path / "own.csv", index=False)
+    rc, out, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "--dataset",
+                           str(tmp_path / "own.csv"), "--target", "target", "--split", "all",
+                           "--json")  # fmt: skip
+    assert rc == 0, err
+    assert json.loads(out)["accuracy"] == pytest.approx(est.score(X, y), abs=1e-12)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets import names_a_csv_file
 from ..datasets.tabular import columns_named, label_value, normalisation_hint
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
@@ -122,7 +123,7 @@ def csv_model_task(values: dict[str, Any], model: MLP) -> str | None:
     pre = model.preprocessing
     if pre is None or pre.target is None:
         return None
-    if not str(values.get("dataset", "")).lower().endswith(".csv"):
+    if not names_a_csv_file(str(values.get("dataset", ""))):
         return None
     return "regression" if pre.classes is None else "classification"
 
@@ -162,7 +163,7 @@ def open_handle(path: Path) -> Handle:
 
 
 def model_inputs(
-    model: MLP, data: Any, X: np.ndarray, y: np.ndarray
+    model: MLP, data: Any, X: np.ndarray, y: np.ndarray, classes: Sequence[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)`` of ``data`` as ``model`` expects them.
 
@@ -170,13 +171,17 @@ def model_inputs(
     rows are taken back to raw numbers with the data's scaling and standardised with the
     model's, columns matched by name, and labels matched by class name. A model without one
     (moons, mnist) takes a CSV file's raw numbers, its columns in order, and labels that
-    are its class numbers. Otherwise the rows are used as they are.
+    are its class numbers, or its ``classes`` where it has them (a scikit-learn classifier
+    fitted on an array: :attr:`ModelFile.classes`). Otherwise the rows are used as they are.
     """
     pre, dpre = model.preprocessing, data.preprocessing
     if pre is None and dpre is not None:  # the model was trained on raw numbers
         X = dpre.inverse_transform(X)
         if data.task == "classification" and data.class_names is not None:
-            y = np.array([_class_number(data, model, data.class_names[k]) for k in y], np.int64)
+            if classes is not None:  # (classes 1-3 were taken as the numbers 0-2: accuracy 0.02)
+                y = _numbers_of_classes(classes, data, y)
+            else:
+                y = np.array([_class_number(data, model, data.class_names[k]) for k in y], np.int64)
     if pre is not None and dpre is not None:
         wanted = columns_named(pre.feature_names, f"dataset {data.name}")
         missing = [f for f in wanted if f not in dpre.feature_names]
@@ -203,21 +208,27 @@ def model_inputs(
             and pre.classes is not None
             and data.class_names is not None
         ):
-            named = _classes_of_labels(pre.classes, data.class_names, data.name)
-            present = {data.class_names[k] for k in np.unique(y)}
-            unknown = sorted(c for c in present if named[c] is None)
-            if unknown:
-                raise UserError(
-                    f"dataset {data.name} has labels {unknown} the model was not trained on"
-                    + normalisation_hint(unknown, pre.classes)
-                )
-            y = np.array([named[data.class_names[k]] for k in y], dtype=np.int64)
+            y = _numbers_of_classes(pre.classes, data, y)
     if X.shape[1] != model.n_inputs:
         raise UserError(
             f"the model expects {model.n_inputs} input features but dataset {data.name} "
             f"has {X.shape[1]}"
         )
     return X, y
+
+
+def _numbers_of_classes(classes: Sequence[str], data: Any, y: np.ndarray) -> np.ndarray:
+    """The model's class number of each row's label (``y`` indexes ``data.class_names``),
+    matched by name; a label of no class of the model's is refused."""
+    named = _classes_of_labels(classes, data.class_names, data.name)
+    present = {data.class_names[k] for k in np.unique(y)}
+    unknown = sorted(c for c in present if named[c] is None)
+    if unknown:
+        raise UserError(
+            f"dataset {data.name} has labels {unknown} the model was not trained on"
+            + normalisation_hint(unknown, classes)
+        )
+    return np.array([named[data.class_names[k]] for k in y], dtype=np.int64)
 
 
 def _classes_of_labels(

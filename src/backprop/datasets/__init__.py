@@ -56,6 +56,7 @@ __all__ = [
     "load_csv",
     "load_dataset",
     "load_mnist_arrays",
+    "names_a_csv_file",
     "one_hot",
     "read_csv_columns",
     "read_csv_features",
@@ -79,6 +80,13 @@ class DatasetRequest:
 
 
 _DIGITS = [str(d) for d in range(10)]
+
+
+def names_a_csv_file(name: str | os.PathLike) -> bool:
+    """Whether :func:`load_dataset` reads ``name`` as a CSV file: a path ending in ``.csv``,
+    or an existing file that is not a built-in set's name."""
+    name = os.fspath(name)
+    return name.lower().endswith(".csv") or (name not in DATASETS and os.path.isfile(name))
 
 
 def load_dataset(
@@ -132,7 +140,7 @@ def load_dataset(
     if not isinstance(name, str | os.PathLike):
         raise DatasetError(f"name must be a data set's name or a CSV path; got {short_repr(name)}")
     name = os.fspath(name)
-    is_csv = name.lower().endswith(".csv") or (name not in DATASETS and os.path.isfile(name))
+    is_csv = names_a_csv_file(name)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise DatasetError(f"seed must be a non-negative integer; got {seed!r}")
     if not is_csv:

@@ -9,6 +9,8 @@ import click
 import numpy as np
 
 from ... import metrics
+from ...datasets import names_a_csv_file
+from ...datasets.tabular import columns_named
 from ..app import UserError, cli, make_console, require_stdout
 from ..config import (
     is_classifier,
@@ -97,6 +99,14 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
                     f"--{key} out"
                 )
         values.update(own)
+    elif (
+        pre is not None
+        and values.get("features") is None
+        and names_a_csv_file(str(values.get("dataset", "")))
+    ):
+        # a scikit-learn estimator fitted on named columns: those columns alone, as predict
+        # reads them (an id column of text was refused)
+        values["features"] = tuple(columns_named(pre.feature_names, f"dataset {values['dataset']}"))
     data = handle.load_data(values)
     if split == "test":
         if data.X_test is None:
@@ -120,7 +130,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         if rows is not None:
             pick = rows[0] if split == "train" else rows[1]
             X, y = X[pick], y[pick]
-    X, y = model_inputs(model, data, X, np.asarray(y))
+    X, y = model_inputs(model, data, X, np.asarray(y), loaded.classes)
     classify = data.task == "classification"
     # a CSV file's labels were matched to the model's classes above: by name, or (a model
     # without class names) as class numbers
@@ -143,8 +153,8 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
         model, X, f"dataset {data.name} ({which})", model_path, rows_named=split != "all"
     )
     if classify:
-        if pre is not None and pre.classes is not None:
-            names = list(pre.classes)
+        if loaded.classes is not None:  # (the preprocessing's, else a classifier's classes_)
+            names = list(loaded.classes)
         elif matched:  # the model's class numbers
             names = [str(k) for k in range(max(model.n_outputs, 2))]
         else:

@@ -135,6 +135,31 @@ def test_fractional_or_many_valued_target_is_regression(tmp_path):
     )
 
 
+def test_a_row_of_empty_cells_is_refused_not_skipped(run_cli, tmp_path):
+    # pandas writes a row of NaN as ',,': predict skipped it as a blank line, so its output
+    # was a row short and every row after it stood beside the wrong input row
+    pd = pytest.importorskip("pandas", reason="pandas' own to_csv of a NaN row")
+    X = pd.DataFrame({"u": [0.5, None, 1.5], "v": [1.0, None, -0.7]})
+    p = tmp_path / "nan_row.csv"
+    X.to_csv(p, index=False)
+    assert p.read_text().splitlines()[2] == ","
+    assert run_cli("train", "--dataset", "moons", "--epochs", "1", "--out", str(tmp_path / "m"),
+                   "--no-progress", "--no-plots")[0] == 0  # fmt: skip
+    rc, out, err = run_cli("predict", str(tmp_path / "m"), str(p), "-o", str(tmp_path / "o.csv"))
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert "line 3: every cell is empty (a row of missing values" in err
+    assert not (tmp_path / "o.csv").exists()
+    with pytest.raises(DatasetError, match="line 3: every cell is empty"):
+        load_dataset(_write(tmp_path, "u,v,y\n1,2,p\n,,\n3,4,q\n"), target="y")
+    # a line of white space alone is still a blank line, skipped
+    assert (
+        load_dataset(
+            _write(tmp_path, "u,v,y\n1,2,p\n \t\n3,4,q\n"), target="y", test_fraction=0
+        ).n_train
+        == 2
+    )
+
+
 def test_a_file_without_a_header_is_refused_not_read_one_row_short(run_cli, tmp_path):
     # predict took a headerless file's first row as the column names: one prediction fewer
     # than rows, each beside no row of its own, and no word
@@ -1167,7 +1192,9 @@ def _spy(method, calls: list):
         ("7,8,\n", r"line 5003, target column 'y': the cell is empty"),
         ("7,8,q\r9,x,p\n", r"line 5004, column 'b'"),  # (a lone \r ends a line)
         ("7,8,q\r9,9,p\n" + "1,2,p\n" * 2000 + "3,x,q\n", r"line 7005, column 'b'"),
-        ("7,8,q\n\n \n,\n9,1e999,p\n", r"line 5007, column 'b'"),  # (blank lines are counted)
+        ("7,8,q\n\n \n\t\n9,1e999,p\n", r"line 5007, column 'b'"),  # (blank lines are counted)
+        ("7,8,q\n\n,\n", r"line 5005: every cell is empty \(a row of missing values"),
+        ("7,8,q\n , ,\t\n", r"line 5004: every cell is empty"),  # (not a blank line)
     ],
 )
 def test_an_error_far_into_a_file_is_the_row_by_row_error(tmp_path, monkeypatch, tail, said):

@@ -56,6 +56,14 @@ __all__ = ["MAX_CLASSES", "load_csv", "read_csv_features", "read_csv_header", "r
 MAX_CLASSES = 20  # a numeric target with more distinct values than this is a regression target
 
 
+def _blank(cells: list[str]) -> bool:
+    """Whether a line read as ``cells`` is blank: empty, or white space alone. A line of
+    separators (``,,,``: pandas writes a row of NaN so) is a row of empty cells, refused as
+    any empty cell is: skipped, it left predict's output a row short, and every row after it
+    beside the wrong input row."""
+    return not cells or (len(cells) == 1 and not cells[0].strip())
+
+
 def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
     """``(line number, cells)`` of every non-blank row of the CSV file ``p``, header first.
 
@@ -70,7 +78,7 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
         start = 1  # the line the row being read starts on
         try:
             for cells in reader:
-                if cells and not all(not c.strip() for c in cells):  # else a blank line
+                if not _blank(cells):
                     yield start, cells
                 start = reader.line_num + 1
         except OSError as exc:
@@ -789,7 +797,7 @@ def _rows_of_block(block: bytes, first: int) -> Iterator[tuple[int, list[str]]]:
     start = first
     try:
         for cells in reader:
-            if cells and not all(not c.strip() for c in cells):  # else a blank line
+            if not _blank(cells):
                 yield start, cells
             start = first + reader.line_num
     except csv.Error:
@@ -903,8 +911,8 @@ _TOKENS = bytes(
     c if c in b"0123456789+-," else b","[0] if c in b"\neE" else b" "[0] if c == 0 else b"!"[0]
     for c in range(256)
 )
-#: The white space that str.strip() takes off: a line of only these and commas is blank.
-_BLANK = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f,"
+#: The white space that str.strip() takes off: a line of only these is blank (_blank).
+_BLANK = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 def _numbers_of_block(
@@ -1156,6 +1164,12 @@ def _read_columns(
     numbers = array.array("d")
     lines = array.array("q")
     for line, cells in rows:
+        if not any(c.strip() for c in cells):  # (a line of separators alone: _blank)
+            raise DatasetError(
+                f"{p}: line {line}: every cell is empty (a row of missing values, as pandas "
+                "writes a row of NaN); expected a value in each column: fill the row in or "
+                "remove it"
+            )
         _check_width(p, line, cells, header)
         for k in index:
             v = _parse_number(cells[k])

@@ -310,9 +310,11 @@ def test_mpirun_two_ranks_train_as_one_process_and_resume(rel_diff, tmp_path):
             for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12)
     # each rank read only its rows: half of the input check, of every batch and of the
-    # validation rows, each epoch (161 training + 40 validation rows)
+    # validation rows, each epoch (161 training + 40 validation rows), and of the first
+    # batch whose outputs are checked before training and after each epoch
     reads = [rep["rows_read"] for rep in reports]
-    assert sum(reads) == n + script.EPOCHS * n
+    probed = (script.EPOCHS + 1) * script.FIT["batch_size"]
+    assert sum(reads) == n + script.EPOCHS * n + probed
     assert abs(reads[0] - reads[1]) <= 1 + script.EPOCHS * (6 + 1)
 
 
@@ -396,7 +398,9 @@ def test_training_from_a_npy_file_larger_than_the_memory_limit(tmp_path):
     assert report["data_bytes"] == n * d * 4 > limit * 1.9
     assert not report["whole_file_fits"]  # the limit is real
     assert report["peak_rss"] < 0.35 * report["data_bytes"], report
-    assert report["rows_read"] == 2 * n  # the input check, then one epoch
+    # the input check, then one epoch, and the first batch whose outputs are checked before
+    # and after it (mmap_memory.py's batch_size)
+    assert report["rows_read"] == 2 * n + 2 * 1024
 
 
 def test_after_a_rank_failure_the_process_exits_1_without_finalizing():

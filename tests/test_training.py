@@ -168,6 +168,32 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights():
     assert _equal(model.state_dict(), trained)
 
 
+def test_kept_weights_give_finite_outputs_on_the_training_rows():
+    # one step an epoch at lr 1e100: epoch 1's step left finite weights of about 1e100
+    # whose outputs are inf - inf; the loss, measured before each step, was still finite,
+    # so the loss of epoch 3 was the first NaN, and epoch 2's weights were kept: every row
+    # predicted NaN, and predict_classes said class 0
+    X = np.random.default_rng(0).normal(size=(64, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = MLP([2, 32, 2], "relu", "identity", "cross_entropy", seed=0)
+    saved = {}
+
+    def keep_copy(state: TrainState) -> None:
+        saved[state.epoch] = state.model.state_dict()
+
+    with pytest.raises(TrainingDiverged, match="the outputs became NaN or inf in epoch 2; the "
+                       "weights from the end of epoch 1 were kept") as excinfo:  # fmt: skip
+        model.fit(X, y, optimizer="sgd", lr=1e100, epochs=5, batch_size=64, callbacks=[keep_copy])
+    assert excinfo.value.epoch == 1 and _equal(model.state_dict(), saved[1])
+    assert np.isfinite(model.predict(X)).all()
+    # weights that are too large before training: said so, not 'a smaller learning rate'
+    model = MLP([2, 32, 2], "relu", "identity", "cross_entropy", init="normal", init_scale=1e300)
+    assert all(np.isfinite(v).all() for v in model.params.values())
+    with pytest.raises(ValueError, match="outputs on the training rows are NaN or inf before "
+                       "training .*a smaller init_scale"):  # fmt: skip
+        model.fit(X, y, optimizer="sgd", lr=0.1, epochs=1)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
 def test_moments_past_float32_are_a_divergence(backend):
     # float32 gradients past 1.8e19 (features of 1e4, targets of 1e18): Adam's v overflowed

@@ -56,6 +56,7 @@ from .epochs import (
     combined_sample_weights,
     count_correct,
     epoch_callbacks,
+    finite_outputs,
     new_state,
     reports_accuracy,
     split_seed,
@@ -360,6 +361,11 @@ def fit_data_parallel(
         def evaluate() -> dict[str, float]:
             return {} if val is None else _evaluate(model, *val, classify, world, prefix="val_")
 
+        def probe() -> bool:  # the first batch's outputs finite: each rank reads its share
+            share = train_rows[slice(*split_batch(min(batch_size, n), world.size, world.rank))]
+            finite = finite_outputs(model, inputs.rows(np.sort(share))) if share.size else True
+            return not agree(not finite)
+
         def agree(stop: bool) -> bool:
             # ranks stop together: a callback that stops on any rank stops all of them
             votes = world.allreduce_sum(np.array([1.0 if stop else 0.0]), "stop decision")
@@ -367,7 +373,8 @@ def fit_data_parallel(
 
         return train_epochs(
             state, epochs, n, shuffle, run_epoch, evaluate, bar,
-            epoch_callbacks(callbacks, early_stopping), early_stopping is not None, agree,
+            epoch_callbacks(callbacks, early_stopping), early_stopping is not None, probe,
+            agree,
         )  # fmt: skip
 
 

@@ -249,6 +249,7 @@ def train_epochs(
     bar: ProgressBar,
     callbacks: Sequence[CallbackLike],
     restore_best: bool,
+    probe: Callable[[], bool],
     agree: Callable[[bool], bool] = bool,
     orders: EpochOrders | None = None,
 ) -> History:
@@ -256,19 +257,28 @@ def train_epochs(
 
     Each epoch: draw the order of the ``n`` training rows from ``state.rng``; ``run_epoch``
     (one pass, returning the mean loss and accuracy); stop with the last good weights if the
-    loss is NaN or inf; ``evaluate`` (validation metrics); append the history row; call the
-    callbacks. ``agree`` turns this process's stop decision into everyone's (MPI ranks stop
-    together). Afterwards, early stopping's best weights are restored if ``restore_best`` or
-    an :class:`EarlyStopping` is among the callbacks (and it kept them).
+    loss, the weights, the optimizer's moments or (``probe``: whether they are all finite,
+    see :func:`finite_outputs`) the outputs on a batch of training rows are NaN or inf;
+    ``evaluate`` (validation metrics); append the history row; call the callbacks.
+    ``agree`` turns this process's stop decision into everyone's (MPI ranks stop together).
+    Afterwards, early stopping's best weights are restored if ``restore_best`` or an
+    :class:`EarlyStopping` is among the callbacks (and it kept them).
     ``orders`` draws the epochs' orders (one made here by default; ``fit`` passes its own
     so that an epoch on a GPU can draw the next epoch's order while the device computes).
     """
     model, opt = state.model, state.optimizer
-    if state.epoch < epochs and not state.stop and not _finite_parameters(model):
-        raise ValueError(
-            "the model's weights hold NaN or inf before training (initial weights that "
-            "overflow: a smaller init_scale?); there are no good weights to train from"
-        )
+    if state.epoch < epochs and not state.stop:
+        if not _finite_parameters(model):
+            raise ValueError(
+                "the model's weights hold NaN or inf before training (initial weights that "
+                "overflow: a smaller init_scale?); there are no good weights to train from"
+            )
+        if not probe():  # (it said 'try a smaller learning rate')
+            raise ValueError(
+                "the model's outputs on the training rows are NaN or inf before training "
+                "(initial weights too large for the data: a smaller init_scale?); there are "
+                "no good weights to train from"
+            )
     if state.epoch < epochs and not state.stop:
         state.history.stop_reason = ""  # a resumed run says why *it* stopped
         if state.last_params is not None:  # go on from the last epoch, not the restored best
@@ -302,6 +312,11 @@ def train_epochs(
                     hint = "try a smaller learning rate, or scale the data"
                 elif not _finite_parameters(model):
                     what = "the weights became NaN or inf"
+                elif not probe():
+                    # finite weights of 1e150 whose outputs are inf - inf: kept, the model
+                    # predicted NaN for every row (the loss is measured before each step,
+                    # so the epoch's last weights had not been through one)
+                    what = "the outputs became NaN or inf"
                 elif not _finite(model.xp, opt.state_arrays()):
                     # Adam's v of float32 gradients past 1.8e19: their weights stopped moving
                     # (m / sqrt(inf) = 0), and no checkpoint can hold it
@@ -451,6 +466,12 @@ def _device_copy(backend: Any) -> Callable[[Any, Any], Any]:
     moments may still be host arrays (an optimizer given ``load_state_dict`` without a
     backend, until its first step moves them; torch's copy of one failed)."""
     return lambda a, into: backend.copy(backend.asarray(a), out=into)
+
+
+def finite_outputs(model: MLP, x: Any) -> bool:
+    """Whether the model's outputs (no dropout) on the rows ``x`` are all finite."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _finite(model.xp, [model.forward_batch(x, False)])
 
 
 def _finite_parameters(model: MLP) -> bool:

@@ -22,6 +22,7 @@ from .epochs import (
     combined_sample_weights,
     count_correct,
     epoch_callbacks,
+    finite_outputs,
     new_state,
     predicted_class,
     reports_accuracy,
@@ -116,11 +117,14 @@ def fit_single_process(
     def validate() -> dict[str, float]:
         return {} if val is None else evaluate(model, val[0], val[1], classify, prefix="val_")
 
+    def probe() -> bool:  # outputs an epoch's weights must keep finite: the first batch's
+        return finite_outputs(model, x_all[:batch_size, ...])
+
     bar = ProgressBar(epochs, n, batch_size, enabled=progress)
     try:
         return train_epochs(
             state, epochs, n, shuffle, one_epoch, validate, bar,
-            epoch_callbacks(callbacks, early_stopping), early_stopping is not None,
+            epoch_callbacks(callbacks, early_stopping), early_stopping is not None, probe,
             orders=orders,
         )  # fmt: skip
     finally:

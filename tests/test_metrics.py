@@ -133,6 +133,9 @@ def test_r2_of_a_column_of_one_value_is_the_constant_rule_whatever_its_mean_roun
 def test_r2_is_negative_for_worse_than_the_mean():
     t = np.array([1.0, 2.0, 3.0])
     assert r2_score(t, [3.0, 2.0, 1.0]) == pytest.approx(-3.0)  # SS_res 8, SS_tot 2
+    # SS_res of about 1e308 over SS_tot of 2e-6: -inf, without an overflow warning (a
+    # RuntimeWarning that evaluate printed, or 'internal error' under -W error)
+    assert r2_score(np.array([1.0, 1.001, 1.002]), np.array([1e154, 0.0, 0.0])) == -np.inf
 
 
 def test_regression_shape_mismatch_is_one_clear_error():

@@ -562,6 +562,8 @@ def test_a_float32_fit_refuses_an_X_beyond_float32_with_one_error(iris):
     X, y = iris
     big = X.copy()
     big[3, 1] = 1e39
+    opposite = big.copy()  # (1e39 and -1e39 cast to inf and -inf: their sum is 'invalid')
+    opposite[4, 1] = -1e39
     with quiet():
         clf = BackpropClassifier(dtype="float32", max_iter=1, **SMALL).fit(X, y)
     too_large = r"^Input X contains infinity or a value too large for dtype\('float32'\)"
@@ -571,6 +573,13 @@ def test_a_float32_fit_refuses_an_X_beyond_float32_with_one_error(iris):
             BackpropClassifier(dtype="float32", max_iter=1, **SMALL).fit(big, y)
         with pytest.raises(ValueError, match=too_large):
             clf.predict(big)
+        with np.errstate(over="ignore"):  # (the test's own cast: 1e39 is inf in float32)
+            opposite32 = opposite.astype(np.float32)
+        for bad in (opposite, opposite32):
+            with pytest.raises(ValueError, match=too_large):
+                BackpropClassifier(dtype="float32", max_iter=1, **SMALL).fit(bad, y)
+            with pytest.raises(ValueError, match=too_large):
+                clf.predict(bad)
 
 
 def test_a_diverged_fit_leaves_attributes_that_agree(regression):

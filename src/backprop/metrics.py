@@ -236,7 +236,8 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     # a column of one value is constant even where its computed mean is not that value
     # (ten 0.1s: SS_tot 5.8e-34, and an R^2 of -5e27 for predictions off by 0.001)
     constant = (ss_tot == 0) | (t.max(axis=0) == t.min(axis=0))
-    ratio = np.divide(ss_res, ss_tot, out=np.zeros_like(ss_res), where=~constant)
+    with np.errstate(over="ignore"):  # a finite ss_res of 1e300 over a small ss_tot: -inf
+        ratio = np.divide(ss_res, ss_tot, out=np.zeros_like(ss_res), where=~constant)
     scores = np.where(constant, np.where(ss_res == 0, 1.0, 0.0), 1.0 - ratio)
     return float(np.mean(scores))
 

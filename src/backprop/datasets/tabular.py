@@ -961,7 +961,8 @@ def _numbers_of_block(
         return np.empty((0, len(index))), None if t is None else [], rows, n_lines
     ends, starts = ends.reshape(n, ncols), starts.reshape(n, ncols)
     read = sorted(set(index))
-    others = [c for c in range(ncols) if c not in read]
+    # (looked up in the list, a file of 10,000 columns took 15 s: ncols^2 a block)
+    others = sorted(set(range(ncols)) - set(read))
     if others:  # blank each with the separator before it (after it, for the first column)
         v = u.copy() if v is u else v
         lo = np.concatenate([ends[:, c - 1] if c else starts[:, 0] for c in others])

@@ -456,7 +456,9 @@ class _BackpropMLP(BaseEstimator):
         # A new network unless warm-starting or continuing with partial_fit.
         first = not fitted or not (self.warm_start or incremental)
         self._check_targets(y)
-        with np.errstate(over="ignore"):  # a value beyond float32's: scikit-learn's error says so
+        # a value beyond float32's (or float64's sum: inf - inf is 'invalid'): scikit-learn's
+        # error says so
+        with np.errstate(over="ignore", invalid="ignore"):
             X, y = validate_data(
                 self,
                 X,
@@ -811,7 +813,9 @@ class _BackpropMLP(BaseEstimator):
         ``dtype`` hyperparameter, which a set_params after the fit may have changed: it
         applies from the next fit on, as every hyperparameter does)."""
         check_is_fitted(self)
-        with np.errstate(over="ignore"):  # a value beyond float32's: scikit-learn's error says so
+        # a value beyond float32's (or float64's sum: inf - inf is 'invalid'): scikit-learn's
+        # error says so
+        with np.errstate(over="ignore", invalid="ignore"):
             return validate_data(self, X, reset=False, dtype=self.model_.dtype)
 
     # -------------------------------------------------------------------- save / load

@@ -60,16 +60,34 @@ def test_every_activation_matches(tmp_path, activation, opset):
 
 @pytest.mark.parametrize(
     "loss, output_op",
-    [("cross_entropy", "Softmax"), ("binary_cross_entropy", "Sigmoid")],
+    [("cross_entropy", ["Cast", "Softmax"]), ("binary_cross_entropy", ["Where", "Div"])],
 )
 def test_cross_entropy_outputs_are_probabilities(tmp_path, loss, output_op):
     model = _model("relu", loss=loss)
     export_onnx(model, tmp_path / "m.onnx")
     got = _run(tmp_path / "m.onnx", X)
     np.testing.assert_allclose(got, model.predict(X), rtol=1e-5, atol=1e-5)
-    assert onnx.load(str(tmp_path / "m.onnx")).graph.node[-3].op_type == output_op  # (Cast next)
+    nodes = [node.op_type for node in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    assert nodes[-3:] == [*output_op, "Identity"]  # (the link, after the Cast to float64)
     if loss == "cross_entropy":
         np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "cross_entropy"])
+def test_small_probabilities_keep_their_relative_precision(tmp_path, loss):
+    # the link ran in float32, where onnxruntime's Sigmoid is an approximation: 3.6e-7 for
+    # 3.1e-7 at a logit of -15, more at -17 than at -16, and 0 below -18 (and its float64
+    # Sigmoid is exact to 1e-16 in absolute terms only: 5% off at -35, 0 below -37)
+    binary = loss == "binary_cross_entropy"
+    model = MLP([1, 1 if binary else 2], "identity", "identity", loss, seed=0)
+    model.params["layers.0.W"][:] = [[1.0]] if binary else [[1.0, -1.0]]  # (logits x, -x)
+    model.params["layers.0.b"][:] = 0.0
+    x = -np.arange(15.0, 46.0)[:, None]  # logits exact in float32
+    export_onnx(model, tmp_path / "m.onnx")
+    got, want = _run(tmp_path / "m.onnx", x), model.predict(x)
+    small = want < 1e-6
+    assert small.sum() >= 31 and (got > 0).all()
+    np.testing.assert_allclose(got[small], want[small], rtol=1e-12)
 
 
 def test_input_scaling_is_folded_in(tmp_path):

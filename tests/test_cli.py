@@ -294,6 +294,23 @@ def test_the_decision_boundary_scores_the_tables_rows(run_cli, in_tmp, monkeypat
     assert (in_tmp / "r" / "decision_boundary.png").is_file()
 
 
+@pytest.mark.parametrize("value", [1.7e308, 8e307])
+def test_columns_near_the_float64_maximum_are_drawn_on_standardised_axes(run_cli, tmp_path, value):
+    """A column of +-1.7e308 ended the run after training with matplotlib's "Axis limits
+    cannot be NaN or Inf" (+-8e307: "arange: cannot compute length"), exit 2, no summary, and
+    every --resume ended the same way: its axes in the column's units overflow."""
+    b = np.random.default_rng(0).normal(size=40).tolist()
+    rows = "".join(f"{value if i % 2 else -value},{b[i]!r},{i % 2}\n" for i in range(40))
+    (tmp_path / "far.csv").write_text("a,b,y\n" + rows)
+    out_dir = tmp_path / "r"
+    rc, out, err = run_cli("train", "-d", str(tmp_path / "far.csv"), "--target", "y",
+                           "--epochs", "2", "--out", str(out_dir), "--no-progress")  # fmt: skip
+    assert rc == 0 and err == "", err
+    assert "decision_boundary.png" in out and (out_dir / "summary.json").is_file()
+    png = (out_dir / "decision_boundary.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
 def test_image_data_gets_a_grid_of_misclassified_images(tmp_path):
     """What train draws for image data (mnist, digits): plots.plot_run on a small image set."""
     from backprop.datasets import Dataset

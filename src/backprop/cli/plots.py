@@ -320,7 +320,8 @@ def plot_decision_boundary(
         predictions), over the points' range padded by a tenth on each side.
     preprocessing : backprop.preprocessing.Preprocessing, optional
         The scaling that made the model's inputs from a CSV file's columns: the axes are
-        then those columns, by name, in their own units (``x = x_std * scale + mean``);
+        then those columns, by name, in their own units (``x = x_std * scale + mean``), or
+        standardised where those units reach past what an axis can span (near 1e308);
         without it, ``x1`` and ``x2`` as the model takes them.
     """
     from matplotlib.colors import to_rgb
@@ -353,6 +354,15 @@ def plot_decision_boundary(
 
     def raw(v: np.ndarray, j: int) -> np.ndarray:  # a model input back in its column's units
         return v * scale[j] + mean[j]
+
+    with np.errstate(over="ignore", invalid="ignore"):  # each axis's limits, and margins
+        ends = np.array([raw(g1[[0, -1]], 0), raw(g2[[0, -1]], 1)])
+        reach = np.abs(ends).max(axis=1) + 0.2 * (ends[:, 1] - ends[:, 0])
+    if not np.isfinite(reach).all():  # columns near 1e308: the axes in the model's units
+        # (matplotlib's limits overflowed: "Axis limits cannot be NaN or Inf", or "arange:
+        # cannot compute length", and the run, and every --resume of it, ended there)
+        names_xy = tuple(f"{name} (standardised)" for name in names_xy)
+        mean, scale = np.zeros(2), np.ones(2)
 
     g1, g2, G1, G2 = raw(g1, 0), raw(g2, 1), raw(G1, 0), raw(G2, 1)
     extent = (g1[0], g1[-1], g2[0], g2[-1])

@@ -903,6 +903,18 @@ def test_gradcheck_passes_and_fails_by_tolerance(run_cli, wrong_bias_gradients):
     assert rc == 0 and "FAIL" not in out
 
 
+def test_gradcheck_of_a_regression_csv_checks_the_targets_train_trains_on(run_cli, tmp_path):
+    # targets near 1e200 were checked raw: the loss overflowed, every array 'FAIL' with NaN
+    # errors and a RuntimeWarning, where train standardises them and trains well
+    X = np.random.default_rng(0).normal(size=(50, 2)).tolist()
+    rows = "".join(f"{a!r},{b!r},{1e200 * (a + b + 3)!r}\n" for a, b in X)
+    (tmp_path / "far.csv").write_text("a,b,y\n" + rows)
+    rc, out, err = run_cli("gradcheck", "-d", str(tmp_path / "far.csv"), "--target", "y")
+    assert rc == 0 and err == "", err
+    assert "far.csv (targets standardised), at its initial weights" in " ".join(out.split())
+    assert "All 6 parameter arrays within the tolerance 1e-06" in out
+
+
 def test_export_onnx_matches_the_model(run_cli, toy_run, tmp_path):
     toy_run = toy_run[0]
     pytest.importorskip("backprop.onnx_export", reason="ONNX export module not present")

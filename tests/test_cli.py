@@ -360,6 +360,17 @@ def test_predict_keeps_an_id_column_for_a_submission_file(run_cli, tmp_path):
     assert rc == 2 and "test.csv has no column 'ID'; its columns are: id, b, a" in err, err
     rc, _, err = run_cli("predict", str(run), "--keep", "id")
     assert rc == 2 and "--keep names columns of INPUT.csv" in err
+    # a kept column named as a prediction's: 'label,label' (pandas read 'label.1'); and
+    # --keep '' was dropped without a word, where --keep 'a,' was refused
+    (tmp_path / "labelled.csv").write_text("a,b,label,label_input\n1,2,p,x\n")
+    rc, out, err = run_cli("predict", str(run), str(tmp_path / "labelled.csv"), "--keep",
+                           "label,label_input")  # fmt: skip
+    assert rc == 0, err
+    header, row = list(csv.reader(io.StringIO(out)))
+    assert header[:4] == ["label_input_input", "label_input", "label", "p_p"]
+    assert row[:2] == ["p", "x"]
+    rc, _, err = run_cli("predict", str(run), str(tmp_path / "test.csv"), "--keep", "")
+    assert rc == 2 and "expected column names separated by commas; got ''" in err, err
 
 
 @pytest.mark.parametrize(

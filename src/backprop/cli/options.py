@@ -158,7 +158,7 @@ class NamesType(click.ParamType):
                 self.fail(f"expected column names separated by commas; got {_short(value)} "
                           f"({e})", param, ctx)  # fmt: skip
         names = [item.strip() if isinstance(item, str) else "" for item in items]
-        if not all(names):
+        if not names or not all(names):  # ('' was no names: --keep '' was dropped unsaid)
             self.fail(f"expected column names separated by commas; got {_short(value)}", param, ctx)
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:

@@ -118,7 +118,9 @@ def predict(
         # (1) where its probability exceeds 0.5: est.predict's indicator matrix (which tests
         # the logit > 0) but for a positive logit so small its probability rounds to 0.5
         labels = [str(k) for k in range(out.shape[1])]
-        writer.writerow([*first, *[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
+        writer.writerow(
+            _header(first, [*[f"label_{k}" for k in labels], *[f"p_{k}" for k in labels]])
+        )
         for cells, row in zip(before, out, strict=True):
             writer.writerow([*cells, *(row > 0.5).astype(int).tolist(), *[f"{v:.9g}" for v in row]])
     elif is_classifier(model):
@@ -134,7 +136,7 @@ def predict(
             out = np.hstack([1.0 - out, out])  # p(class 0), p(class 1)
         columns = names if out.shape[1] == len(names) else names[1:]  # out_<class 1>
         prefix = "p_" if probabilities else "out_"
-        writer.writerow([*first, "label", *[f"{prefix}{n}" for n in columns]])
+        writer.writerow(_header(first, ["label", *[f"{prefix}{n}" for n in columns]]))
         for cells, k, row in zip(before, labels, out, strict=True):
             writer.writerow([*cells, names[k], *[f"{v:.9g}" for v in row]])
     else:
@@ -142,7 +144,7 @@ def predict(
             columns = [pre.target]
         else:
             columns = [f"output_{j + 1}" for j in range(out.shape[1])]
-        writer.writerow([*first, *columns])
+        writer.writerow(_header(first, columns))
         # the network's own precision where no scaling made float64 numbers of its outputs
         scaled = pre is not None and pre.scales_targets
         values = out if scaled else out.astype(model.config.dtype)
@@ -154,6 +156,21 @@ def predict(
         _write_output(output, buffer.getvalue().encode("utf-8"))
         click.echo(f"Wrote {out.shape[0]} predictions to {output}", err=True)
     return 0
+
+
+def _header(kept: list[str], columns: list[str]) -> list[str]:
+    """The header: the kept columns' names, then the predictions' ``columns``; a kept name
+    that is also a prediction's is written with ``_input`` after it (``--keep label``, or a
+    regression's own target, wrote ``label,label,...``, read back by pandas as ``label.1``)."""
+    taken = set(columns) | set(kept)
+    names = []
+    for name in kept:
+        if name in columns:
+            while name in taken:
+                name += "_input"
+            taken.add(name)
+        names.append(name)
+    return [*names, *columns]
 
 
 def _write_output(output: Path, data: bytes) -> None:

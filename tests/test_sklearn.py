@@ -846,6 +846,23 @@ def test_a_label_that_is_not_unicode_text_is_refused_at_save(tmp_path, iris):
     assert not (tmp_path / "bad.safetensors").exists()
 
 
+def test_save_refuses_what_load_would_refuse_and_keeps_the_old_file(tmp_path, iris):
+    # classes_ changed after fit (2 labels on a 3-output network) was saved over a good
+    # file, which load (and backprop predict) then refused
+    X, y = iris
+    clf = BackpropClassifier(max_iter=5, **SMALL)
+    with quiet():
+        clf.fit(X, y)
+    path = tmp_path / "est.safetensors"
+    clf.save(path)
+    good = path.read_bytes()
+    clf.classes_ = np.array(["a", "b"])
+    with pytest.raises(ValueError, match=r"^cannot save .*est.safetensors: 2 multiclass classes "
+                       "need a cross-entropy network with 2 outputs"):  # fmt: skip
+        clf.save(path)
+    assert path.read_bytes() == good
+
+
 def test_save_and_load_regressor_with_feature_names(tmp_path, regression):
     pd = pytest.importorskip("pandas", reason="feature names come from a pandas DataFrame")
     X, y = regression

@@ -74,6 +74,11 @@ def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
             f"cannot save {path}: a name or label is not Unicode text (a lone surrogate, "
             f"{e.object[e.start]!r}, in {e.object[max(e.start - 40, 0) : e.end + 10]!r})"
         ) from None
+    try:  # what load checks, before anything is written (a tampered classes_ was saved over
+        # a good file, as one load then refused)
+        estimator_from_record(type(est), json.loads(text), est.model_)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"cannot save {path}: {e}") from None
     metadata = model_metadata(est.model_)
     metadata[RECORD_KEY] = text
     write_atomic(path, encode_safetensors(est.model_.state_dict(), metadata))

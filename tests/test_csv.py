@@ -160,6 +160,30 @@ def test_a_row_of_empty_cells_is_refused_not_skipped(run_cli, tmp_path):
     )
 
 
+def test_a_single_class_is_read_to_score_and_refused_to_train(run_cli, tmp_path):
+    # new labelled rows to score may all be of one class: evaluate refused them with
+    # 'has a single class; classification needs at least two', meant for training
+    p = _write(tmp_path, "a,b,y\n" + "".join(f"{i},{i % 3},p\n" for i in range(12)))
+    data = load_dataset(p, target="y")
+    assert data.n_classes == 1 and data.class_names == ["p"]
+    assert data.preprocessing.classes is None  # (a model's class list needs two)
+    said = "target column 'y' has a single class ('p'); classification needs at least two"
+    for command in (["train", "--out", str(tmp_path / "r")], ["gradcheck"]):
+        rc, _, err = run_cli(*command, "-d", str(p), "--target", "y")
+        assert rc == 2 and err.count("\n") == 1 and said in err, err
+    two = "a,b,y\n" + "".join(f"{i},{i % 3},{'pq'[i % 2]}\n" for i in range(40))
+    assert run_cli("train", "-d", str(_write(tmp_path, two, "two.csv")), "--target", "y",
+                   "--epochs", "2", "--out", str(tmp_path / "r"), "--no-progress",
+                   "--no-plots")[0] == 0  # fmt: skip
+    rc, out, err = run_cli(
+        "evaluate", str(tmp_path / "r"), "-d", str(p), "--split", "all", "--json"
+    )
+    assert rc == 0, err
+    report = json.loads(out)
+    assert report["n_samples"] == 12 and [c["class"] for c in report["per_class"]] == ["p", "q"]
+    assert [c["support"] for c in report["per_class"]] == [12, 0]
+
+
 def test_a_file_without_a_header_is_refused_not_read_one_row_short(run_cli, tmp_path):
     # predict took a headerless file's first row as the column names: one prediction fewer
     # than rows, each beside no row of its own, and no word
@@ -603,7 +627,6 @@ def test_predictions_beyond_float64_in_the_targets_units_are_one_error(run_cli, 
             None,
             r"name the target column \(target=...\); the columns are: a, b, y",
         ),
-        ("a,b,y\n1,2,p\n3,4,p\n", "y", r"target column 'y' has a single class \('p'\)"),
         ("a,b,y\n1,2,p\n3,4,\n", "y", r"line 3, target column 'y': the cell is empty"),
         ("", "y", "the CSV file is empty"),
         ("a,b,y\n", "y", "a header but no data rows"),

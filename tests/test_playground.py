@@ -487,6 +487,9 @@ def test_a_dropped_csv_trains_and_bad_ones_say_why():
     bad = "a,b,label\n1,2,x\n3,oops,y\n"
     with pytest.raises(SetupError, match="mine.csv: line 3"):
         TrainRun({"dataset": "csv", "csv_text": bad, "csv_name": "mine.csv"})
+    one = "a,b,label\n" + "".join(f"{i},{-i},x\n" for i in range(20))  # (read, not trained)
+    with pytest.raises(SetupError, match=r"^mine.csv: target column 'label' has a single class"):
+        TrainRun({"dataset": "csv", "csv_text": one, "csv_name": "mine.csv"})
 
 
 def test_a_full_temporary_folder_is_said_and_the_model_download_needs_none(tmp_path, monkeypatch):

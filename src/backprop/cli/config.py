@@ -411,6 +411,11 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     and schedule's own settings left at their library defaults are not among them (they
     take those defaults when built)."""
     classify = data.task == "classification"
+    if classify and data.n_classes < 2:  # (a CSV file of one class is read: evaluate scores it)
+        raise UserError(
+            f"{data.name}: target column {data.preprocessing.target!r} has a single class "
+            f"({data.class_names[0]!r}); classification needs at least two"
+        )
     recipe = recipe_for(data)
     cfg = dict(values)
     cfg["dataset"] = values.get("dataset") or "toy"

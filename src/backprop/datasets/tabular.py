@@ -60,8 +60,21 @@ def _blank(cells: list[str]) -> bool:
     """Whether a line read as ``cells`` is blank: empty, or white space alone. A line of
     separators (``,,,``: pandas writes a row of NaN so) is a row of empty cells, refused as
     any empty cell is: skipped, it left predict's output a row short, and every row after it
-    beside the wrong input row."""
+    beside the wrong input row. (Above the header such lines are skipped: _from_header.)"""
     return not cells or (len(cells) == 1 and not cells[0].strip())
+
+
+def _from_header(rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    """``rows`` from the header on: a spreadsheet's empty rows above it (``,,``) are no
+    header (they read as its empty names) and hold no data."""
+    try:
+        for line, cells in rows:
+            if any(c.strip() for c in cells):
+                yield line, cells
+                break
+        yield from rows
+    finally:  # (closed early, as the block reader closes it: the file with it)
+        rows.close()  # type: ignore[attr-defined]
 
 
 def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
@@ -303,7 +316,7 @@ def read_csv_header(path: str | os.PathLike) -> list[str]:
     skipped, quotes, surrounding spaces and a byte-order mark taken off); DatasetError for
     an empty file."""
     p = Path(path)
-    for _, cells in _csv_rows(p):
+    for _, cells in _from_header(_csv_rows(p)):
         return [c.strip() for c in cells]
     raise DatasetError(f"{p}: the CSV file is empty; expected a header row and data rows")
 
@@ -312,7 +325,7 @@ def _header_and_rows(p: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]
     """The CSV file's header, checked (names without surrounding spaces: ``a, b`` names the
     columns a and b), its data rows still to read (:func:`_csv_rows`), and the number of the
     line after the header (None where a quoted name holds a line break)."""
-    rows = _csv_rows(p)
+    rows = _from_header(_csv_rows(p))
     try:
         line, first = next(rows)
     except StopIteration:
@@ -361,7 +374,7 @@ def read_csv_table(path: str | os.PathLike) -> tuple[list[str], list[list[str]],
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    for line, cells in _csv_rows(p):
+    for line, cells in _from_header(_csv_rows(p)):
         if header is None:
             header = [c.strip() for c in cells]
             continue
@@ -1329,18 +1342,17 @@ def load_csv(
             first: dict[Decimal, str] = {}
             name = {c: first.setdefault(_exact(c), c) for c in distinct}
         classes = sorted(set(name.values()), key=_exact if numeric else None)
-        if len(classes) < 2:
-            raise DatasetError(
-                f"{p}: target column {target!r} has a single class ({classes[0]!r}); "
-                "classification needs at least two"
-            )
         rank = {c: k for k, c in enumerate(classes)}
         code_to_class = np.array([rank[name[c]] for c in distinct], dtype=np.int64)
         y = code_to_class[np.frombuffer(col.codes, dtype=np.int64)]
         train_idx, test_idx = train_test_split(n, test_fraction, seed, labels=y)
         n_classes = len(classes)
 
-    prep = fit_standardizer(X[train_idx], names, target=target, classes=classes)
+    # a single class is read (new rows to score may all be of one: backprop evaluate scores
+    # them by the model's classes), without a model's class list, which needs two;
+    # backprop train refuses it (cli.config.resolve)
+    kept = classes if classes is None or len(classes) > 1 else None
+    prep = fit_standardizer(X[train_idx], names, target=target, classes=kept)
     X_std = _standardise(p, prep, X, lines)
     return Dataset.from_split(
         str(path),

@@ -408,11 +408,17 @@ class TrainRun:
                 except DatasetError:  # said by load_dataset below, as any bad file is
                     pass
             try:
-                return load_dataset(
+                data = load_dataset(
                     path, seed=s["seed"], target=s["csv_target"], test_fraction=s["test_fraction"]
                 )
             except ValueError as e:
                 raise SetupError(str(e).replace(path, name)) from None
+        if data.task == "classification" and data.n_classes < 2:  # (read, for evaluate)
+            raise SetupError(
+                f"{name}: target column {s['csv_target']!r} has a single class "
+                f"({data.class_names[0]!r}); classification needs at least two"
+            )
+        return data
 
     def _optimizer_settings(self) -> dict[str, Any]:
         """The setup's lr and weight decay, and the form's settings its optimizer takes."""

@@ -316,10 +316,12 @@ def test_a_step_past_a_non_finite_update_is_refused_and_the_page_goes_on(values,
 def test_the_shown_factors_of_each_delta_multiply_to_the_shown_delta(b2):
     # a saturated output read δ_1 = (0.990000)(1.000000)(1 - 1.000000) = 9.1125313e-10
     start = {**example_inputs(), "b2": b2}
+    checked = 0
     for phase in Tutorial(start).frame()["formulas"]:
         for line in phase:
-            if not line.startswith("δ_"):
+            if not line.startswith("δ("):
                 continue
+            checked += 1
             numbers = line.split(" = ")[2]  # the formula, then its numbers, then the value
             factors = re.findall(r"\(([^()]*)\)", numbers)
             product = 1.0
@@ -327,6 +329,21 @@ def test_the_shown_factors_of_each_delta_multiply_to_the_shown_delta(b2):
                 product *= 1 - float(f[4:]) if f.startswith("1 - ") else float(f)
             shown = float(line.split(" = ")[-1])
             assert product == pytest.approx(shown, rel=1e-4), line
+    assert checked == 2 + 3  # every output's and hidden unit's δ
+
+
+def test_the_deltas_of_the_two_layers_are_told_apart():
+    # phase 5 showed ∂L/∂u_11 = δ_1 h_1 (an output's δ) above ∂L/∂w_11 = δ_1 x_1 (a hidden
+    # unit's): the layer is written as a(1) and a(2) write it
+    _, _, out_deltas, hidden, grads, _ = Tutorial().frame()["formulas"]
+    assert [line.split(" = ")[0] for line in out_deltas] == ["δ(2)_1", "δ(2)_2"]
+    assert hidden[0].startswith("∂L/∂h_1 = δ(2)_1 u_11 + δ(2)_2 u_12 = ")
+    assert [line.split(" = ")[0] for line in hidden[3:]] == ["δ(1)_1", "δ(1)_2", "δ(1)_3"]
+    assert grads[0].startswith("∂L/∂u_11 = δ(2)_1 h_1 = (0.12539449)(0.593270) = ")
+    assert "∂L/∂b(2)_1 = δ(2)_1 = " in grads[6]
+    assert grads[8].startswith("∂L/∂w_11 = δ(1)_1 x_1 = ")
+    assert "∂L/∂b(1)_1 = δ(1)_1 = " in grads[14]
+    assert not any("δ_" in line for phase in (out_deltas, hidden, grads) for line in phase)
 
 
 def test_the_formulas_of_saturated_units_odd_targets_and_a_coarse_estimate():

@@ -166,7 +166,7 @@ def test_tutorial_steps_through_explains_numbers(page, server, shots, capsys):
     # hovering an edge shows its numbers
     page.hover("#tut-net line.hit >> nth=0")
     tip = page.inner_text("#tip")
-    assert "w11 = 0.15" in tip and "∂L/∂w11 = δ_1 x_1 = 0.00046887875" in tip
+    assert "w11 = 0.15" in tip and "∂L/∂w11 = δ(1)_1 x_1 = 0.00046887875" in tip
     assert "new w11 = 0.14976556" in tip
     page.mouse.move(5, 5)
     page.screenshot(path=str(shots / "playground-tutorial.png"), full_page=True)
@@ -1306,3 +1306,200 @@ def test_samples_and_noise_are_greyed_out_for_a_csv_file(page, server, tmp_path)
         )
     set_field(page, "dataset", "moons")
     assert disabled() == [False, False, True]
+
+
+# ---------------------------------------------------------------- found by a learner's audit
+
+
+def next_phase(pg) -> None:
+    seq = pg.evaluate("window.__playground.seq")
+    pg.click("#tut-next")
+    wait_until(pg, f"window.__playground.seq > {seq}")
+
+
+def test_a_url_whose_setup_is_not_in_use_stays_in_the_address_bar(page, server):
+    # the page wrote the default setup over it at once: a reload lost the run (a CSV run's
+    # URL, waiting for its file) or the link (a refused one, to be mended by hand)
+    base = f"http://127.0.0.1:{server.port}/?token={server.token}"
+    csv_run = {"mode": "train", "dataset": "csv", "csv_name": "mine.csv"}
+    for opened, said in [
+        ("#setup=" + quote(json.dumps(csv_run)), "trained on the CSV file mine.csv"),
+        ("#setup=" + quote(json.dumps({"mode": "tutorial", "phase": 9})), "phase must be"),
+        ("#setup=%7Bnot%20JSON", "not valid JSON; starting from the defaults"),
+    ]:
+        page.goto("about:blank")
+        page.goto(base + opened)
+        wait_until(page, "window.__playground.seq && !document.getElementById('error').hidden")
+        assert said in page.inner_text("#error")
+        page.wait_for_timeout(300)  # (frames may follow the first)
+        assert unquote(urlsplit(page.url).fragment) == unquote(opened[1:])
+    # a command the server takes puts the page's setup in use, and in the URL
+    next_phase(page)
+    setup = json.loads(unquote(urlsplit(page.url).fragment.removeprefix("setup=")))
+    assert (setup["mode"], setup["phase"]) == ("tutorial", 2)
+
+
+def test_a_refused_setup_pasted_into_an_open_page_leaves_the_page_and_its_url(page, server):
+    # it said "not valid JSON; starting from the defaults", stayed where it was, and left
+    # the refused setup in the address bar
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    next_phase(page)
+    kept = page.url
+    for pasted, said in [
+        ("#setup=%7Bnot%20JSON", "not valid JSON; the page keeps its setup"),
+        ("#setup=" + quote(json.dumps({"mode": "tutorial", "phase": 9})), "phase must be"),
+    ]:
+        page.evaluate("document.getElementById('error').hidden = true")
+        page.evaluate(f"location.hash = {json.dumps(pasted)}")
+        wait_until(page, "!document.getElementById('error').hidden")
+        assert said in page.inner_text("#error")
+        wait_until(page, f"location.href === {json.dumps(kept)}", timeout=3)
+        assert page.inner_text("#phase-title").startswith("Phase 2 of 6")
+
+
+FORMULAS_CUT = """() => {
+  const box = document.getElementById("formulas"), right = box.getBoundingClientRect().right;
+  const cut = Array.from(box.children).filter((line) => line.scrollWidth > line.clientWidth
+    || line.getBoundingClientRect().right > right);
+  return [box.scrollWidth - box.clientWidth, box.scrollHeight - box.clientHeight,
+    cut.map((line) => line.textContent)];
+}"""
+
+
+def test_every_formula_shows_its_result_on_a_laptop_and_a_phone(page, server):
+    # at 1280 px, phase 1 read "... + 0.35 = 0.37750", its result cut off (white-space: pre
+    # in a box whose scrollbar a touchpad or headless chromium does not show), and phase 5's
+    # finite differences were off the box
+    for width, height in [(1280, 800), (390, 844)]:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto("about:blank")
+        page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+        page.locator("#tut-loss").wait_for()
+        for phase in range(1, 7):
+            assert page.inner_text("#phase-title").startswith(f"Phase {phase} of 6")
+            assert page.evaluate(FORMULAS_CUT) == [0, 0, []], (width, phase)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, phase
+            next_phase(page)
+
+
+LABELS_OVERLAPPING = """() => {
+  const boxes = [];
+  document.querySelectorAll("#tut-net rect.wbg").forEach((backdrop) =>
+    boxes.push([backdrop.nextSibling.textContent, backdrop.getBoundingClientRect()]));
+  document.querySelectorAll("#tut-net g.unit text").forEach((text) => {
+    if (text.textContent) boxes.push([text.textContent, text.getBoundingClientRect()]);
+  });
+  const pairs = [];
+  boxes.forEach(([a, p], k) => boxes.slice(k + 1).forEach(([b, q]) => {
+    const apart = p.right <= q.left || q.right <= p.left || p.bottom <= q.top || q.bottom <= p.top;
+    if (!apart) pairs.push(`${a} | ${b}`);
+  }));
+  return pairs;
+}"""
+
+
+def test_the_drawings_labels_never_cover_each_other(page, server):
+    # at a fixed 0.3 along each edge, with 5 hidden units "u21 = -0.44" covered u12's new
+    # value (4 to 8 come from --weights and URLs)
+    base = f"http://127.0.0.1:{server.port}/?token={server.token}"
+    for n in (3, 4, 5, 6, 8):
+        w = [[0.1 + 0.05 * j for j in range(n)], [0.2 + 0.05 * j for j in range(n)]]
+        u = [[0.4 - 0.21 * i, 0.5 + 0.05 * i] for i in range(n)]
+        inputs = {"w": w, "b1": [0.35] * n, "u": u, "b2": [0.6, 0.6]}
+        page.goto("about:blank")
+        page.goto(base + "#setup=" + quote(json.dumps({"mode": "tutorial", "phase": 6,
+                                                       "inputs": inputs})))  # fmt: skip
+        wait_until(page, "document.getElementById('phase-title').textContent.startsWith('Phase 6')")
+        assert page.evaluate(LABELS_OVERLAPPING) == [], n
+
+
+def test_the_two_layers_deltas_are_told_apart_on_the_page(page, server):
+    # phase 5 read ∂L/∂u_11 = δ_1 h_1 (an output's δ) above ∂L/∂w_11 = δ_1 x_1 (a hidden
+    # unit's), and the units, their tips and the table said δ for both
+    page.goto(f"http://127.0.0.1:{server.port}/?token={server.token}")
+    page.locator("#tut-loss").wait_for()
+    for _ in range(4):
+        next_phase(page)
+    lines = page.inner_text("#formulas")
+    assert "∂L/∂u_11 = δ(2)_1 h_1 = " in lines and "∂L/∂w_11 = δ(1)_1 x_1 = " in lines
+    assert "δ_" not in lines
+    under_units = page.evaluate(
+        "Array.from(document.querySelectorAll('#tut-net text.nlabel'), t => t.textContent)"
+    )
+    assert [text.split(" = ")[0] for text in under_units if text] == ["δ(1)"] * 3 + ["δ(2)"] * 2
+    page.focus("#tut-net g.unit >> nth=2")  # h1
+    assert "δ(1)1 = ∂L/∂h1 h1(1 - h1) = " in page.inner_text("#tip")
+    assert "∂L/∂h1 = Σ_k δ(2)_k u_1k = " in page.inner_text("#tip")
+    page.focus("#tut-net g.unit >> nth=5")  # y1
+    assert "δ(2)1 = (y1 - t1) y1(1 - y1) = " in page.inner_text("#tip")
+    page.focus("#tut-net line.hit >> nth=6")  # u11
+    assert "∂L/∂u11 = δ(2)_1 h_1 = " in page.inner_text("#tip")
+    heads = page.evaluate(
+        "Array.from(document.querySelectorAll('#tut-numbers th'), t => t.textContent)"
+    )
+    assert "δ(2) (output)" in heads and "δ(1) (hidden)" in heads
+
+
+def test_a_changed_field_mid_run_says_that_a_new_run_started(page, server):
+    # the run went back to epoch 0 and Play stopped, without a word
+    open_train(page, server)
+    page.click("#step-batch")
+    wait_until(page, "window.__playground.lastFrame.train.step === 1")
+    before = page.inner_text("#train-progress")
+    set_field(page, "lr", "0.05")
+    progress = page.inner_text("#train-progress")
+    assert "A new run started from step 0 with learning rate η 0.05" in progress, progress
+    assert f"the run at {before} was dropped)" in progress
+    assert page.evaluate("window.__playground.lastFrame.train.step") == 0
+    page.click("#play")
+    wait_until(page, "window.__playground.lastFrame.running")
+    set_field(page, "seed", "3")
+    wait_until(page, "document.getElementById('train-progress').textContent.includes('seed 3')")
+    assert "Play stopped" in page.inner_text("#train-progress")
+    assert page.inner_text("#play") == "Play"
+    page.click("#step-batch")  # the next command: said once
+    wait_until(page, "window.__playground.lastFrame.train.step === 1")
+    assert "A new run" not in page.inner_text("#train-progress")
+
+
+def test_a_stopped_server_stops_play_and_the_controls(browser):
+    # the error line came, but Play still read "Pause" and every control looked live
+    srv = make_server("127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        open_train(pg, srv)
+        pg.click("#play")
+        wait_until(pg, "window.__playground.lastFrame.running")
+        assert pg.inner_text("#play") == "Pause"
+    finally:
+        srv.stop()
+        srv.server_close()
+    wait_until(pg, "!document.getElementById('error').hidden")
+    assert pg.inner_text("#conn") == "stopped"
+    assert pg.inner_text("#play") == "Play"
+    for control in ("#play", "#step-batch", "#rewind", "#tab-tutorial", "#speed", "#csv-file",
+                    '#setup [name="lr"]', '#setup [name="dataset"]'):  # fmt: skip
+        assert pg.is_disabled(control), control
+    assert not errors
+    context.close()
+
+
+def test_the_maps_keyboard_tip_leaves_its_legend_and_metrics_in_sight(page, server):
+    # the tip of the point reached by keyboard lay over the legend and the metrics
+    open_train(page, server)
+    wait_until(page, "window.__playground.lastFrame.train.points.train.length")
+    page.focus("#heat")
+    page.keyboard.press("ArrowRight")
+    assert page.is_visible("#tip") and "training point 0 of" in page.inner_text("#tip")
+    tip = page.locator("#tip").bounding_box()
+    for part in ("#heat", "#legend", "#metrics"):
+        box = page.locator(part).bounding_box()
+        apart = (tip["x"] >= box["x"] + box["width"] or box["x"] >= tip["x"] + tip["width"]
+                 or tip["y"] >= box["y"] + box["height"]
+                 or box["y"] >= tip["y"] + tip["height"])  # fmt: skip
+        assert apart, (part, tip, box)

@@ -71,7 +71,8 @@ def formulas(
 ) -> list[list[str]]:
     """For each phase, its formula lines with the numbers filled in; with ``error`` (of the
     estimate ``fd``), a last line under the gradients when the estimate cannot check them,
-    as ``explain`` says."""
+    as ``explain`` says. The deltas carry their layer as a(1) and a(2) do: δ(2) of the
+    outputs, δ(1) of the hidden units (the seed writes δ_j for both; one phase shows both)."""
     s = step
     n_in, n_hid, n_out = len(s.x), len(s.h), len(s.y)
     forward = []
@@ -95,7 +96,7 @@ def formulas(
     loss_lines = [f"L = 1/2 [{sq}] = 1/2 [{sq_nums}] = {loss(s.loss)}"]
 
     out_deltas = [
-        f"δ_{j + 1} = (y_{j + 1} - t_{j + 1}) y_{j + 1} (1 - y_{j + 1}) = "
+        f"δ(2)_{j + 1} = (y_{j + 1} - t_{j + 1}) y_{j + 1} (1 - y_{j + 1}) = "
         f"({fixed(s.y[j] - s.t[j])})({fixed(s.y[j])})({_one_minus(s.y[j], s.a2[j])}) = "
         f"{sig(s.delta_out[j])}"
         for j in range(n_out)
@@ -103,12 +104,12 @@ def formulas(
 
     hidden = []
     for j in range(n_hid):
-        terms = " + ".join(f"δ_{k + 1} u_{j + 1}{k + 1}" for k in range(n_out))
+        terms = " + ".join(f"δ(2)_{k + 1} u_{j + 1}{k + 1}" for k in range(n_out))
         nums = " + ".join(f"({sig(s.delta_out[k])})({short(s.u[j][k])})" for k in range(n_out))
         hidden.append(f"∂L/∂h_{j + 1} = {terms} = {nums} = {sig(s.dL_dh[j])}")
     for j in range(n_hid):
         hidden.append(
-            f"δ_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
+            f"δ(1)_{j + 1} = ∂L/∂h_{j + 1} h_{j + 1} (1 - h_{j + 1}) = ({sig(s.dL_dh[j])})"
             f"({fixed(s.h[j])})({_one_minus(s.h[j], s.a1[j])}) = {sig(s.delta_hidden[j])}"
         )
 
@@ -116,25 +117,25 @@ def formulas(
     for i in range(n_hid):
         for j in range(n_out):
             grads.append(
-                f"∂L/∂u_{i + 1}{j + 1} = δ_{j + 1} h_{i + 1} = ({sig(s.delta_out[j])})"
+                f"∂L/∂u_{i + 1}{j + 1} = δ(2)_{j + 1} h_{i + 1} = ({sig(s.delta_out[j])})"
                 f"({fixed(s.h[i])}) = {sig(s.grad_u[i][j])}    "
                 f"finite difference {sig(fd['grad_u'][i][j])}"
             )
     for j in range(n_out):
         grads.append(
-            f"∂L/∂b(2)_{j + 1} = δ_{j + 1} = {sig(s.grad_b2[j])}    "
+            f"∂L/∂b(2)_{j + 1} = δ(2)_{j + 1} = {sig(s.grad_b2[j])}    "
             f"finite difference {sig(fd['grad_b2'][j])}"
         )
     for i in range(n_in):
         for j in range(n_hid):
             grads.append(
-                f"∂L/∂w_{i + 1}{j + 1} = δ_{j + 1} x_{i + 1} = ({sig(s.delta_hidden[j])})"
+                f"∂L/∂w_{i + 1}{j + 1} = δ(1)_{j + 1} x_{i + 1} = ({sig(s.delta_hidden[j])})"
                 f"({short(s.x[i])}) = {sig(s.grad_w[i][j])}    "
                 f"finite difference {sig(fd['grad_w'][i][j])}"
             )
     for j in range(n_hid):
         grads.append(
-            f"∂L/∂b(1)_{j + 1} = δ_{j + 1} = {sig(s.grad_b1[j])}    "
+            f"∂L/∂b(1)_{j + 1} = δ(1)_{j + 1} = {sig(s.grad_b1[j])}    "
             f"finite difference {sig(fd['grad_b1'][j])}"
         )
     off = math.inf if error is None else error.rounding + error.truncation

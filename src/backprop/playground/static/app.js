@@ -61,10 +61,17 @@
     $("conn").classList.toggle("live", live);
   }
 
+  // Nothing more can be sent: Play is stopped (it read "Pause" on), and every control that
+  // sends something is disabled.
   function end(message) {
     ended = true;
     setConn("stopped", false);
     showError(message);
+    heldFrame = null;
+    $("play").textContent = "Play";
+    document.querySelectorAll("nav button, main button, main input, main select").forEach((control) => {
+      control.disabled = true;
+    });
   }
 
   // One request (a POST when there is a body): the server's answer as data, or null after
@@ -125,7 +132,9 @@
   async function command(op, extra = {}) {
     if (ended) return null;
     showError("");
+    runNote = "";
     const data = await request("/api/command", { session }, { op, ...extra });
+    if (data && !data.error) keepHash = false;
     if (data && data.frame) draw(data.frame);
     if (data && data.busy) wake();
     return data;
@@ -220,11 +229,12 @@
   }
 
   // ------------------------------------------------------------------ session and frames
-  function readHashSetup() {
+  // the URL's setup, or null; one that is not JSON is said, with what the page does instead
+  function readHashSetup(instead) {
     const m = location.hash.match(/^#setup=(.*)$/);
     if (!m) return null;
     try { return JSON.parse(decodeURIComponent(m[1])); } catch (e) {
-      showError("the setup in the URL is not valid JSON; starting from the defaults");
+      showError(`the setup in the URL is not valid JSON; ${instead}`);
       return null;
     }
   }
@@ -233,16 +243,27 @@
     const now = performance.now();
     if (!force && now - hashWritten < 1000) return;
     hashWritten = now;
-    const text = `#setup=${encodeURIComponent(JSON.stringify(setup))}`;
+    setHash(`#setup=${encodeURIComponent(JSON.stringify(setup))}`);
+  }
+  function setHash(text) {
     if (location.hash !== text) history.replaceState(null, "", `${location.pathname}${location.search}${text}`);
     hashShown = location.hash;
   }
   let hashShown = null;
-  // a setup pasted into the address bar of an open page (a new hash) is applied at once
-  window.addEventListener("hashchange", () => {
+  // The URL the page opened with stays while its setup is not in use (refused, not JSON, or
+  // a CSV run's waiting for its file), so that a reload opens it again: the default setup
+  // written over it lost the run. A command the server takes puts the page's setup in use.
+  let keepHash = false;
+  // A setup pasted into the address bar of an open page (a new hash) is applied at once;
+  // refused, the page keeps its setup and the URL goes back to it (a CSV run's setup, waiting
+  // for its file, stays).
+  window.addEventListener("hashchange", async () => {
     if (location.hash === hashShown || !session) return;
-    const setup = readHashSetup();
-    if (setup) openSetup(setup);
+    const setup = readHashSetup("the page keeps its setup");
+    const data = setup === null ? null : await openSetup(setup);
+    if (data && !data.error) return;
+    if (waitsForCsv(setup)) keepHash = true;
+    else setHash(hashShown);
   });
 
   let pendingCsvSetup = null; // a CSV run's setup from the URL, waiting for its file
@@ -255,7 +276,7 @@
   // one with its file (a CSV run's setup.json) leaves the page holding that file.
   async function openSetup(setup, source = "") {
     const data = await command("setup", { setup });
-    if (!data) return;
+    if (!data) return data;
     if (!data.error) {
       pendingCsvSetup = null;
       if (setup.mode === "train" && setup.csv_text) {
@@ -266,6 +287,7 @@
       if (source) showError(`${source}: ${data.error}`);
       if (waitsForCsv(setup)) pendingCsvSetup = setup;
     }
+    return data;
   }
 
   // setup.json, as the page exports it (a CSV run's carries its file, of up to 1 MiB): read
@@ -287,9 +309,11 @@
   }
 
   async function start() {
-    const hashSetup = readHashSetup();
+    const hashSetup = readHashSetup("starting from the defaults");
     const data = await request("/api/session", {}, { setup: hashSetup });
     if (!data || !data.session) return;
+    keepHash = /^#setup=/.test(location.hash) && (!!data.error || hashSetup === null);
+    if (keepHash) hashShown = location.hash;
     session = data.session;
     stats.session = session;
     document.querySelectorAll("a[data-export]").forEach((a) => {
@@ -315,7 +339,7 @@
     document.body.dataset.mode = mode;
     if (mode === "tutorial") renderTutorial(frame.tutorial);
     else renderTrain(frame);
-    writeHash(frame.setup, !frame.running);
+    if (!keepHash) writeHash(frame.setup, !frame.running);
     current = frame;
   }
 
@@ -329,7 +353,8 @@
   function tutorialNet(nIn, nHid, nOut) {
     const box = $("tut-net");
     box.textContent = "";
-    const W = 660, H = 40 + 130 * Math.max(nIn, nHid, nOut);
+    // 150 per unit, at least 3 units' height: room between the units for the weights' labels
+    const W = 660, H = 40 + 150 * Math.max(nIn, nHid, nOut, 3);
     // a group of named weights and units (an img's children are hidden from screen readers)
     const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "group",
       "aria-label": "the seed's network" }, box);
@@ -346,13 +371,11 @@
           el("svg:line", { x1, y1, x2, y2, class: "hit", role: "img" }, edgeLayer);
           const line = el("svg:line", { x1, y1, x2, y2, class: "edge", stroke: "#98a2b3", "stroke-width": 1.6 }, edgeLayer);
           const hit = line.previousSibling;
-          const f = 0.3;
-          const lx = x1 + (x2 - x1) * f, ly = y1 + (y2 - y1) * f;
-          const g = el("svg:g", {}, labelLayer);
-          const bg = el("svg:rect", { class: "wbg", x: lx - 34, y: ly - 9, width: 68, height: 13, rx: 2 }, g);
-          const t = el("svg:text", { x: lx, y: ly + 1, "text-anchor": "middle", class: "wlabel" }, g);
-          const gt = el("svg:text", { x: lx, y: ly + 13, "text-anchor": "middle", class: "glabel" }, g);
-          const entry = { name, i, j, line, hit, text: t, gtext: gt, bg };
+          const g = el("svg:g", {}, labelLayer); // placed by placeLabels
+          const bg = el("svg:rect", { class: "wbg", height: 13, rx: 2 }, g);
+          const t = el("svg:text", { "text-anchor": "middle", class: "wlabel" }, g);
+          const gt = el("svg:text", { "text-anchor": "middle", class: "glabel" }, g);
+          const entry = { name, i, j, line, hit, text: t, gtext: gt, bg, ends: [x1, y1, x2, y2] };
           hover(hit, () => edgeTip(entry));
           edges.push(entry);
         });
@@ -375,6 +398,55 @@
     tutLayout = { key: `${nIn}-${nHid}-${nOut}`, edges, nodes };
   }
 
+  // Each weight's label sits on its edge, as near 0.3 of the way along as it can, clear of
+  // every unit's circle and texts and of the labels placed before it: at a fixed 0.3, the
+  // labels of 4 to 8 hidden units covered each other ("u21 = -0.44" over u12's new value).
+  // Placed edge by edge, and where one finds no clear place, again with the labels whose
+  // edges end highest first (as a timetable is filled by deadlines); placed anew as the
+  // texts change.
+  const ALONG = Array.from({ length: 34 }, (_, k) => 0.14 + 0.02 * k);
+  const boxOf = (node) => { const b = node.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+  const overlaps = (p, q) => p[0] < q[2] + 1 && q[0] < p[2] + 1 && p[1] < q[3] + 1 && q[1] < p[3] + 1;
+  const along = (e) => ALONG.map((f) => [e.ends[0] + (e.ends[2] - e.ends[0]) * f, e.ends[1] + (e.ends[3] - e.ends[1]) * f]);
+
+  function labelPlaces(edges, units) {
+    const taken = [...units];
+    let missed = 0;
+    const places = new Map();
+    for (const e of edges) {
+      const w = Number(e.bg.getAttribute("width")), h = Number(e.bg.getAttribute("height"));
+      const box = ([x, y]) => [x - w / 2, y - 9, x + w / 2, y - 9 + h];
+      const at = along(e);
+      const wanted = at[8]; // 0.3 of the way
+      const free = at.filter((p) => !taken.some((b) => overlaps(b, box(p))));
+      const near = (p) => Math.abs(p[0] - wanted[0]);
+      const place = free.length ? free.reduce((a, b) => (near(b) < near(a) ? b : a)) : wanted;
+      if (!free.length) missed += 1;
+      taken.push(box(place));
+      places.set(e, place);
+    }
+    return { places, missed };
+  }
+
+  function placeLabels(layout) {
+    const units = layout.nodes.flatMap((n) => Array.from(n.g.children)
+      .filter((part) => part.tagName === "circle" || part.textContent).map(boxOf));
+    const lowest = (e) => Math.max(...along(e).map(([, y]) => y));
+    let best = labelPlaces(layout.edges, units);
+    if (best.missed) {
+      const byEnd = labelPlaces([...layout.edges].sort((a, b) => lowest(a) - lowest(b)), units);
+      if (byEnd.missed < best.missed) best = byEnd;
+    }
+    for (const [e, [x, y]] of best.places) {
+      e.bg.setAttribute("x", x - Number(e.bg.getAttribute("width")) / 2);
+      e.bg.setAttribute("y", y - 9);
+      for (const [text, below] of [[e.text, 1], [e.gtext, 13]]) {
+        text.setAttribute("x", x);
+        text.setAttribute("y", y + below);
+      }
+    }
+  }
+
   let tut = null; // the tutorial part of the frame being drawn
   const has = (key) => tut.phase_keys.slice(0, tut.phase + 1).some((keys) => keys.includes(key));
   const V = (key, ...idx) => idx.reduce((a, i) => a[i], tut.values[key]);
@@ -386,7 +458,7 @@
       (name === "w" ? `   (input x${i + 1} → hidden h${j + 1})` : `   (hidden h${i + 1} → output y${j + 1})`)];
     const grad = name === "w" ? "grad_w" : "grad_u";
     if (has(grad)) {
-      const from = name === "w" ? `δ_${j + 1} x_${i + 1}` : `δ_${j + 1} h_${i + 1}`;
+      const from = name === "w" ? `δ(1)_${j + 1} x_${i + 1}` : `δ(2)_${j + 1} h_${i + 1}`;
       lines.push(`∂L/∂${name}${ij} = ${from} = ${V(grad, i, j).s}`);
       lines.push(`finite difference   ${tut.fd[grad][i][j].s}`);
     }
@@ -410,8 +482,8 @@
         `b(1)${k} = ${V("b1", j).s}`,
         has("a1") && `a(1)${k} = Σ_i x_i w_i${k} + b(1)${k} = ${V("a1", j).s}`,
         has("h") && `h${k} = σ(a(1)${k}) = ${V("h", j).s}`,
-        has("dL_dh") && `∂L/∂h${k} = Σ_k δ_k u_${k}k = ${V("dL_dh", j).s}`,
-        has("delta_hidden") && `δ${k} = ∂L/∂h${k} h${k}(1 - h${k}) = ${V("delta_hidden", j).s}`,
+        has("dL_dh") && `∂L/∂h${k} = Σ_k δ(2)_k u_${k}k = ${V("dL_dh", j).s}`,
+        has("delta_hidden") && `δ(1)${k} = ∂L/∂h${k} h${k}(1 - h${k}) = ${V("delta_hidden", j).s}`,
         has("grad_b1") && `∂L/∂b(1)${k} = ${V("grad_b1", j).s}   finite difference ${tut.fd.grad_b1[j].s}`,
         has("b1_new") && `new b(1)${k} = ${V("b1_new", j).s}`,
       ];
@@ -420,15 +492,15 @@
       `b(2)${k} = ${V("b2", j).s}    target t${k} = ${V("t", j).s}`,
       has("a2") && `a(2)${k} = Σ_i h_i u_i${k} + b(2)${k} = ${V("a2", j).s}`,
       has("y") && `y${k} = σ(a(2)${k}) = ${V("y", j).s}`,
-      has("delta_out") && `δ${k} = (y${k} - t${k}) y${k}(1 - y${k}) = ${V("delta_out", j).s}`,
+      has("delta_out") && `δ(2)${k} = (y${k} - t${k}) y${k}(1 - y${k}) = ${V("delta_out", j).s}`,
       has("grad_b2") && `∂L/∂b(2)${k} = ${V("grad_b2", j).s}   finite difference ${tut.fd.grad_b2[j].s}`,
       has("b2_new") && `new b(2)${k} = ${V("b2_new", j).s}`,
     ];
   }
 
   const KEY_LABEL = {
-    a1: "a(1)", h: "h", a2: "a(2)", y: "y", loss: "L", delta_out: "δ (output)", dL_dh: "∂L/∂h",
-    delta_hidden: "δ (hidden)", grad_u: "∂L/∂u", grad_b2: "∂L/∂b(2)", grad_w: "∂L/∂w",
+    a1: "a(1)", h: "h", a2: "a(2)", y: "y", loss: "L", delta_out: "δ(2) (output)", dL_dh: "∂L/∂h",
+    delta_hidden: "δ(1) (hidden)", grad_u: "∂L/∂u", grad_b2: "∂L/∂b(2)", grad_w: "∂L/∂w",
     grad_b1: "∂L/∂b(1)", w_new: "new w", b1_new: "new b(1)", u_new: "new u", b2_new: "new b(2)",
   };
 
@@ -462,7 +534,7 @@
     $("tut-next").textContent = t.phase === t.phases.length - 1 ? "Next step ▶" : "Step ▶";
     const formulas = $("formulas");
     formulas.textContent = "";
-    for (const line of t.formulas[t.phase]) el("div", { class: line.includes("finite difference") ? "fd" : "" }, formulas, line);
+    for (const line of t.formulas[t.phase]) formulaLine(formulas, line);
     // every number revealed so far
     const table = $("tut-numbers");
     table.textContent = "";
@@ -492,7 +564,6 @@
       const width = Math.max(68, e.text.getComputedTextLength(),
         e.gtext.textContent ? e.gtext.getComputedTextLength() : 0) + 6;
       e.bg.setAttribute("width", width);
-      e.bg.setAttribute("x", Number(e.text.getAttribute("x")) - width / 2);
     }
     for (const n of tutLayout.nodes) {
       const j = n.j;
@@ -502,11 +573,23 @@
       const [bias, value, delta] = n.layer === 1 ? ["b1", "h", "delta_hidden"] : ["b2", "y", "delta_out"];
       n.b.textContent = `b = ${V(bias, j).s}`;
       n.v1.textContent = has(value) ? `${value} = ${V(value, j).s}` : "";
-      n.v2.textContent = has(delta) ? `δ = ${V(delta, j).s}` : "";
+      n.v2.textContent = has(delta) ? `δ(${n.layer}) = ${V(delta, j).s}` : "";
       const fresh = t.phase_keys[t.phase];
       if (fresh.includes(value) || fresh.includes(delta)) n.g.classList.add("active");
     }
+    placeLabels(tutLayout);
     renderParams(t);
+  }
+
+  // A formula wraps only before its "=" and "+" signs and its finite difference (each piece
+  // between them holds together; style.css indents the rest of the line): at 1280 px the
+  // results were cut off, out of sight. A sentence (no "=") wraps between its words.
+  function formulaLine(box, line) {
+    const div = el("div", { class: line.includes("finite difference") ? "fd" : "" }, box);
+    if (!line.includes(" = ")) { div.textContent = line; return; }
+    line.split(/( +)(?=[=+] |finite difference)/).forEach((part, k) => {
+      if (k % 2) div.append(part); else el("span", {}, div, part);
+    });
   }
 
   // the editable numbers: x, t, eta, w, b1, u, b2
@@ -734,10 +817,22 @@
     const got = fieldValue(name, kind, opts, input);
     if (got.error) { refuse(got.error); return; }
     const setup = runSetup({ [name]: got.value });
+    const [before, playing] = [current.train, current.running];
     const data = await command("train.setup", { setup });
     if (data && data.error) refuse(data.error);
-    else if (data) pendingCsvSetup = null;
+    else if (data) {
+      pendingCsvSetup = null;
+      if (before.step > 0 || playing) { // a run thrown away, said (it was without a word)
+        runNote = `A new run started from step 0 with ${labels[name] || name} ` +
+          `${current.train.setup_text[name]} (a changed field starts one; the run at ` +
+          `${before.progress} was dropped${playing ? ", and Play stopped" : ""})`;
+        renderTrain(current);
+      }
+    }
   }
+  // what the status line says after the progress: a run thrown away by a changed field, until
+  // the next command
+  let runNote = "";
 
   // The fields only some choices use (the server's USED_BY): greyed out under the others.
   let usedBy = {};
@@ -888,10 +983,11 @@
     announce("place", "");
   }
 
-  // The keyboard's tip: under its canvas, clear of the drawing it speaks of; and said.
-  function tipUnder(canvas, lines) {
+  // The keyboard's tip: under its canvas, clear of the drawing it speaks of, and under
+  // `below` (the map's legend and metrics, which it covered); and said.
+  function tipUnder(canvas, lines, below = canvas) {
     const r = canvas.getBoundingClientRect();
-    showTip({ clientX: r.left - 10, clientY: r.bottom - 6 }, lines);
+    showTip({ clientX: r.left - 10, clientY: below.getBoundingClientRect().bottom - 6 }, lines);
     announce("place", tip.textContent);
   }
 
@@ -1253,7 +1349,8 @@
     if (formKey !== drawn.form) { drawn.form = formKey; fillForm(tr.setup_text); }
     if (document.activeElement !== $("speed")) $("speed").value = frame.speed;
     $("play").textContent = frame.running ? "Pause" : "Play";
-    $("train-progress").textContent = tr.progress;
+    const progress = sentences([tr.progress, runNote]);
+    $("train-progress").textContent = progress;
     const msg = $("train-message");
     msg.hidden = !tr.message;
     msg.textContent = tr.message;
@@ -1269,7 +1366,7 @@
     });
     // said when a pause or a step leaves it still; while it plays or replays a setup's
     // steps, every frame would be said
-    if (!frame.running && !tr.replay) announce("run", sentences([tr.progress, tr.message, texts.join(", ")]));
+    if (!frame.running && !tr.replay) announce("run", sentences([progress, tr.message, texts.join(", ")]));
     const legendKey = JSON.stringify(tr.class_names);
     if (legendKey !== drawn.legend) { drawn.legend = legendKey; renderLegend(tr); }
     const labels = $("curve-labels");
@@ -1402,7 +1499,7 @@
     if (pointAt === null || !current || !current.train) return;
     const tr = current.train;
     tipUnder($("heat"), [`training point ${pointAt} of ${points.train.length}, class ${tr.class_names[points.train[pointAt][2]]}`,
-      "Enter follows it"]);
+      "Enter follows it"], $("metrics"));
     drawHeat(tr);
   }
 

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rows, repeats = (2_000, 1) if args.smoke else (args.rows, args.repeats)
     try:
-        import pandas  # noqa: F401
+        import pandas
 
         pandas_available = True
     except ImportError:
@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         pandas_available = False
     import bench  # (numpy and backprop: after the override is gone from this process)
 
+    machine = bench.machine_info()  # (its date and loadavg_start: the run's start)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_files(Path(tmp), rows, args.cols)
         result: dict[str, Any] = {
@@ -216,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             names = ["backprop load_csv", "backprop read_csv_features"]
             names += ["pandas.read_csv"] if pandas_available else []
             result["memory"] = memory(paths, names, pandas_available)
-    result["machine"] = bench.machine_info()
+    result["machine"] = {**machine, "loadavg_end": bench._loadavg()}
+    if pandas_available:
+        result["machine"]["pandas"] = pandas.__version__
     print(f"{rows:,} rows x {args.cols} float columns + a target, medians of {repeats} "
           "interleaved repeats:")  # fmt: skip
     for kind, per in result["median_s"].items():

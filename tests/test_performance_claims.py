@@ -110,3 +110,55 @@ def test_the_readme_speed_paragraph_is_the_recorded_run():
     claims += [f"({x:.3f}x)" for x in below]  # each peer that was not slower, named
     for claim in claims:
         assert claim in readme, claim
+
+
+# ----------------------------------------------------------------- reading CSV files
+CSV_RUN = json.loads((ROOT / "benchmarks/results/csv-load.json").read_text())
+#: the page's CSV table's columns after the file, as csv_load.py names the readers
+CSV_READERS = (
+    "backprop load_csv",
+    "backprop read_csv_features",
+    "backprop load_csv, row by row",
+    "backprop read_csv_features, row by row",
+    "pandas.read_csv",
+    "numpy.loadtxt",
+)
+
+
+def _csv_rows() -> list[list[str]]:
+    text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
+    section = text.split("## Reading CSV files", 1)[1].split("\n## ", 1)[0]
+    rows = [ln for ln in section.splitlines() if re.match(r"\| (classification|regression), ", ln)]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in rows]
+
+
+def test_the_csv_table_is_the_recorded_run():
+    """docs/performance.md's CSV reading table is benchmarks/results/csv-load.json (written by
+    ``csv_load.py --memory --json``): each file's medians to the millisecond and ratios to
+    pandas.read_csv to 2 decimals, the row-by-row reader's in the same run."""
+    rows = _csv_rows()
+    assert [r[0].split(",")[0] for r in rows] == list(CSV_RUN["median_s"])
+    for row in rows:
+        kind = row[0].split(",")[0]
+        assert row[0] == f"{kind}, {CSV_RUN['file_bytes'][kind] / 1e6:.1f} MB"
+        for cell, reader in zip(row[1:], CSV_READERS, strict=True):
+            seconds = CSV_RUN["median_s"][kind][reader]
+            ratio = CSV_RUN["over_pandas_read_csv"][kind][reader]
+            want = f"{seconds:.3f} s" + ("" if reader == "pandas.read_csv" else f" ({ratio:.2f}x)")
+            assert cell == want, (kind, reader)
+
+
+def test_the_csv_memory_figures_are_the_recorded_run():
+    text = " ".join((ROOT / "docs/performance.md").read_text(encoding="utf-8").split())
+
+    def mib(reader: str) -> str:
+        files = CSV_RUN["memory"].values()
+        peaks = sorted(e[reader]["tracemalloc_peak_bytes"] / 2**20 for e in files)
+        lo, hi = f"{peaks[0]:.1f}", f"{peaks[-1]:.1f}"
+        return f"{lo} MiB" if lo == hi else f"{lo}-{hi} MiB"
+
+    said = (
+        f"`read_csv_features` {mib('backprop read_csv_features')}, `load_dataset` "
+        f"{mib('backprop load_csv')}, `pandas.read_csv` {mib('pandas.read_csv')}"
+    )
+    assert said in text

@@ -680,6 +680,18 @@ def _loadavg() -> list[str] | None:
         return None
 
 
+#: The GEMM-only epoch's place in a repeat's order (see _rotated).
+GEMM_ONLY = "GEMM-only epoch"
+
+
+def _rotated(names: list[str], r: int) -> list[str]:
+    """``names`` in repeat ``r``'s order: started ``r`` places further along, so that over
+    the repeats each runs after each of the others (threads a library leaves spinning slow
+    the next call down: benchmarks/NOTES.md, OPENBLAS_THREAD_TIMEOUT)."""
+    k = r % len(names)
+    return [*names[k:], *names[:k]]
+
+
 def _median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 
@@ -742,15 +754,20 @@ def bench_config(
     gemm_epochs: list[float] = []
     gemm_cpu: list[float] = []
     for r in range(repeats):
-        for name, impl in models.items():  # interleaved: every repeat runs each in turn
+        # interleaved: every repeat runs each in turn, the GEMM-only epoch among them, in an
+        # order rotated by one each repeat, so that none always follows the same call (a
+        # call after NumPy's, whose OpenBLAS threads still spin, ran up to 1.5x slower)
+        for name in _rotated([*names, GEMM_ONLY], r):
+            if name == GEMM_ONLY:
+                c0 = time.process_time()
+                gemm_epochs.append(gemm_epoch_seconds(plan))
+                gemm_cpu.append(time.process_time() - c0)
+                continue
             c0, t0 = time.process_time(), time.perf_counter()
-            loss = impl.train_epoch(seed=r)
+            loss = models[name].train_epoch(seed=r)
             train[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
             losses[name].append(loss)
-        c0 = time.process_time()
-        gemm_epochs.append(gemm_epoch_seconds(plan))  # in turn with the implementations
-        gemm_cpu.append(time.process_time() - c0)
         roof = roofline(cfg.sizes, n, cfg.batch, min_time=min_time, best=rates)
         log(
             f"  {cfg.name} repeat {r + 1}/{repeats}: "
@@ -758,10 +775,10 @@ def bench_config(
             + f"; GEMM-only epoch {n / gemm_epochs[-1]:,.0f}/s"
         )
     infer: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(max(repeats, 3)):
-        for name, impl in models.items():
+    for r in range(max(repeats, 3)):
+        for name in _rotated(names, r):
             t0 = time.perf_counter()
-            impl.predict(data.X_test)
+            models[name].predict(data.X_test)
             infer[name].append(time.perf_counter() - t0)
     roof["passes"] = repeats
     roof["gemm_epoch_seconds"] = gemm_epochs

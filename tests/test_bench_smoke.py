@@ -211,6 +211,17 @@ def test_csv_load_files_and_memory_probe(tmp_path: Path) -> None:
     assert peak["tracemalloc_peak_bytes"] >= 40 * 4 * 8  # (at least the array read)
 
 
+def test_each_repeat_rotates_the_order_so_none_always_follows_the_same() -> None:
+    # a fixed order put PyTorch right after backprop's NumPy call every repeat, whose
+    # OpenBLAS threads still spun: its 2-thread inference ran at 0.6 of its 1-thread rate
+    names = ["backprop", "torch", "sklearn", bench.GEMM_ONLY]
+    orders = [bench._rotated(names, r) for r in range(len(names))]
+    assert all(sorted(order) == sorted(names) for order in orders)
+    before = {(o[i - 1], o[i]) for o in orders for i in range(1, len(o))}
+    assert {b for _, b in before} == set(names)  # each runs after another in some repeat
+    assert len({o[0] for o in orders}) == len(names)  # and each runs first once
+
+
 def test_epoch_batches_include_the_partial_batch() -> None:
     # MNIST: 60000 = 468 * 128 + 96 = 117 * 512 + 96 = 1875 * 32 = 6000 * 10
     assert bench.epoch_batches(60_000, 128) == {128: 468, 96: 1}

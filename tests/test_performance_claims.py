@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = json.loads((ROOT / "benchmarks/results/bench-summary.json").read_text())
 PEERS = ("torch", "torch-compile", "sklearn", "jax")  # the page's column order
-NETWORKS = {"784-256-128-10": "mlp-b128", "784-30-10": "nielsen-b10"}  # inference rows
-# training rows: (batch, network) -> config
+# the rows of each config, trained ("train ..., B=128") and inferred ("inference ..., B=128
+# model"): (batch, network) -> config
 TRAINED = {(128, "784-256-128-10"): "mlp-b128", (512, "784-256-128-10"): "mlp-b512",
            (10, "784-30-10"): "nielsen-b10"}  # fmt: skip
 
@@ -53,7 +53,7 @@ RATIO_TOL = 0.005 + 0.0005 + 1e-9
 
 def test_every_run_of_the_summary_has_its_rows_in_the_page():
     rows = _table_rows()
-    assert len(rows) == len(SUMMARY["runs"]) * (len(TRAINED) + len(NETWORKS))
+    assert len(rows) == len(SUMMARY["runs"]) * 2 * len(TRAINED)
 
 
 @pytest.mark.parametrize("row", _table_rows(), ids=lambda r: f"{r[0]} {r[1]} {r[2]}")
@@ -62,11 +62,8 @@ def test_a_row_of_the_page_is_the_recorded_run(row):
     run = _run(mode, threads)
     kernels = "/".join(sorted(set(run["kernels"])))
     assert row[1] == f"{mode} ({kernels})"
-    network = what.split()[1]
-    if what.startswith("train"):
-        config, key = TRAINED[int(what.rsplit("B=", 1)[1]), network], "train"
-    else:
-        config, key = NETWORKS[network], "infer"
+    network, batch = what.split()[1], int(re.search(r"B=(\d+)", what).group(1))
+    config, key = TRAINED[batch, network], "train" if what.startswith("train") else "infer"
     r = run["configs"][config]
     cells = [r["backprop"]] + [r.get(p) for p in PEERS]
     expected = [_expected(e, key, k == 0) for k, e in enumerate(cells)]

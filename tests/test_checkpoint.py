@@ -396,6 +396,48 @@ BAD_CHECKPOINTS = {
         _put("shuffle_rng", "state", "x"),
         "shuffle generator state is invalid",
     ),
+    # NumPy sets these unchecked: a resume from pos 2**31 ended in a segmentation fault, and
+    # one from 10**6 shuffled with memory outside the generator
+    "MT19937 position past its key": (
+        "train_state",
+        _put(
+            "shuffle_rng", {"bit_generator": "MT19937", "state": {"key": [1] * 624, "pos": 2**31}}
+        ),
+        "shuffle generator state is invalid: expected",
+    ),
+    "MT19937 position negative": (
+        "train_state",
+        _put("shuffle_rng", {"bit_generator": "MT19937", "state": {"key": [1] * 624, "pos": -1}}),
+        "shuffle generator state is invalid: expected",
+    ),
+    "Philox buffer position": (
+        "train_state",
+        _put(
+            "shuffle_rng",
+            {
+                "bit_generator": "Philox",
+                "state": {"counter": [0] * 4, "key": [0, 0]},
+                "buffer": [0] * 4,
+                "buffer_pos": -(2**31),
+                "has_uint32": 0,
+                "uinteger": 0,
+            },
+        ),  # fmt: skip
+        "shuffle generator state is invalid: expected",
+    ),
+    "SFC64 word past 64 bits": (
+        "train_state",
+        _put(
+            "shuffle_rng",
+            {
+                "bit_generator": "SFC64",
+                "state": {"state": [2**64, 0, 0, 0]},
+                "has_uint32": 0,
+                "uinteger": 0,
+            },
+        ),  # fmt: skip
+        "shuffle generator state is invalid: expected",
+    ),
     "dropout generator of another kind": (
         "train_state",
         _put("dropout_rng", "bit_generator", "MT19937"),

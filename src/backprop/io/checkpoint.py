@@ -412,7 +412,46 @@ def _generator(d: Any, path: Any, what: str) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+def _words(x: Any, n: int | None, bits: int) -> bool:
+    """Whether ``x`` is an integer in [0, 2**bits), or (``n``) a list of ``n`` of them."""
+    if n is not None:
+        return isinstance(x, list) and len(x) == n and all(_words(v, None, bits) for v in x)
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**bits
+
+
+def _state_fits(d: dict[str, Any]) -> bool:
+    """Whether a stored generator state holds what its bit generator's state holds, each
+    field in range: NumPy takes MT19937's ``pos`` and Philox's ``buffer_pos`` unchecked,
+    and read memory outside the generator with them (a crafted checkpoint's pos of 2**31
+    ended the resume in a segmentation fault; 10**6 shuffled with whatever lay there)."""
+    name, s = d.get("bit_generator"), d.get("state")
+    if not isinstance(s, dict):
+        return False
+    if name == "MT19937":  # (no buffered 32-bit half)
+        pos = s.get("pos")
+        return _words(s.get("key"), 624, 32) and _words(pos, None, 32) and pos <= 624
+    if not (d.get("has_uint32") in (0, 1) and _words(d.get("uinteger"), None, 32)):
+        return False
+    if name in ("PCG64", "PCG64DXSM"):
+        return _words(s.get("state"), None, 128) and _words(s.get("inc"), None, 128)
+    if name == "Philox":
+        at = d.get("buffer_pos")
+        return (
+            _words(s.get("counter"), 4, 64)
+            and _words(s.get("key"), 2, 64)
+            and _words(d.get("buffer"), 4, 64)
+            and _words(at, None, 32)
+            and at <= 4
+        )
+    return name == "SFC64" and _words(s.get("state"), 4, 64)
+
+
 def _set_state(bit_generator: np.random.BitGenerator, d: Any, path: Any, what: str) -> None:
+    if not isinstance(d, dict) or not _state_fits(d):
+        raise ModelFileError(
+            f"{path}: the {what} state is invalid: expected {type(bit_generator).__name__}'s "
+            "fields, each an integer in its range (as bit_generator.state holds them)"
+        )
     try:
         bit_generator.state = d
     except (ValueError, TypeError, KeyError, OverflowError, IndexError) as e:

@@ -228,7 +228,7 @@ HOSTILE = {
     ),
     "deeply nested JSON within the arrays' limit": (
         lambda raw: (lambda t: struct.pack("<Q", len(t)) + t)(b'{"a":' * 9000 + b"1" + b"}" * 9000),
-        "nested too deeply|not valid JSON|more than 10000 tensors",
+        "nested too deeply|not valid JSON|more JSON objects than 10000 tensors need",
     ),
     # 0.4-0.9 GB before the first check failed: arrays and numbers are not objects
     "a header of a million numbers": (
@@ -238,6 +238,19 @@ HOSTILE = {
     "a header of a million empty arrays": (
         lambda raw: _edit_header(raw, lambda h: h.__setitem__("pad", [[]] * 1_000_000)),
         "holds more JSON arrays than 10000 tensors need",
+    ),
+    # the records inside the metadata too: a 9 MB config of [{},{},...] took 755 MiB
+    "a config of a million objects": (
+        lambda raw: _edit_header(
+            raw, _set(("__metadata__", "config"), "[" + "{}," * 10**6 + "{}]")
+        ),
+        "the model config holds more JSON objects than 1000 layer sizes need",
+    ),
+    "a preprocessing record of a million numbers": (
+        lambda raw: _edit_header(
+            raw, _set(("__metadata__", "preprocessing"), "[" + "1," * 10**6 + "1]")
+        ),
+        "the preprocessing record holds more JSON numbers than 1000 layer sizes need",
     ),
     "an integer of 5000 digits": (
         lambda raw: _join_text(

@@ -22,7 +22,7 @@ from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
-from ..io import ESTIMATOR_RECORD, load_model, parse_json, read_header
+from ..io import ESTIMATOR_RECORD, load_model, parse_estimator_record, read_header
 from ..losses import LOSSES
 from ..network import MLP
 from ..optimizers import OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, optimizers_taking
@@ -709,7 +709,7 @@ def _estimator_record(
     text = read_header(path).metadata.get(ESTIMATOR_RECORD)
     if text is None:
         return None, None, False
-    fitted = parse_json(text, "the scikit-learn record", path)
+    fitted = parse_estimator_record(text, path)
     fitted = fitted.get("fitted") if isinstance(fitted, dict) else None
     if not isinstance(fitted, dict):
         raise UserError(f"{path}: its scikit-learn record has no 'fitted' object")

@@ -34,6 +34,7 @@ from .metadata import (
     config_from_metadata,
     model_metadata,
     parameter_shapes,
+    parse_estimator_record,
     preprocessing_from_metadata,
 )
 from .model_file import load_model, save_model
@@ -75,6 +76,7 @@ __all__ = [
     "encode_safetensors",
     "model_metadata",
     "parameter_shapes",
+    "parse_estimator_record",
     "parse_json",
     "preprocessing_from_metadata",
 ]

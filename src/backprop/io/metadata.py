@@ -37,6 +37,7 @@ from ..losses import LOSSES
 from ..network import MLP, MLPConfig, parameter_layout
 from ..preprocessing import Preprocessing
 from .safetensors import (
+    NUMBERS_PER_OBJECT,
     ExpectedTensors,
     ModelFileError,
     is_json_int,
@@ -55,6 +56,7 @@ __all__ = [
     "config_from_metadata",
     "model_metadata",
     "parameter_shapes",
+    "parse_estimator_record",
     "preprocessing_from_metadata",
     "READABLE_VERSIONS",
 ]
@@ -67,6 +69,14 @@ V1_CONFIG = {"bias_init": "zeros"}
 #: The metadata key of a scikit-learn estimator's record (backprop.sklearn.persistence
 #: writes it; the command line reads its names without scikit-learn).
 ESTIMATOR_RECORD = "sklearn"
+
+
+def parse_estimator_record(text: str, path: Any) -> Any:
+    """The scikit-learn record's JSON, within a budget of objects and numbers (its loss
+    curve holds one number an epoch)."""
+    return parse_json(text, "the scikit-learn record", path, "epochs", extra=16)
+
+
 MODEL_FORMAT = "backprop.model"
 CHECKPOINT_FORMAT = "backprop.checkpoint"
 DTYPE_CODES = {"float32": "F32", "float64": "F64"}
@@ -135,7 +145,9 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
     every name against the registries before anything is constructed."""
     if "config" not in metadata:
         raise ModelFileError(f"{path}: the metadata has no 'config'")
-    d = parse_json(metadata["config"], "the model config", path)
+    # (each of these records is parsed within a budget of objects and numbers, as the header
+    # is: a 30 MiB config of [{},{},...] took 755 MiB before its first check failed)
+    d = parse_json(metadata["config"], "the model config", path, "layers")
     if not isinstance(d, dict):
         raise ModelFileError(f"{path}: the model config is not a JSON object")
     if metadata.get("format_version") == "1":
@@ -192,7 +204,10 @@ def parameter_shapes(config: MLPConfig) -> ExpectedTensors:
 def preprocessing_from_metadata(metadata: dict[str, str], path: Any, config: MLPConfig) -> Any:
     """The ``Preprocessing`` stored in a file (or None), rebuilt by its ``from_dict`` and
     checked against the model's input count."""
-    d = parse_json(metadata.get("preprocessing", "null"), "the preprocessing record", path)
+    # its numbers: a mean and a scale per input and per output, and a few more
+    extra = 2 * (config.sizes[0] + config.sizes[-1]) // NUMBERS_PER_OBJECT
+    text = metadata.get("preprocessing", "null")
+    d = parse_json(text, "the preprocessing record", path, "layers", extra=extra)
     if d is None:
         return None
     if not isinstance(d, dict):

@@ -28,7 +28,7 @@ from ..io import (
     encode_safetensors,
     load_model,
     model_metadata,
-    parse_json,
+    parse_estimator_record,
     read_header,
     write_atomic,
 )
@@ -94,7 +94,7 @@ def load_estimator(
             f"{path}: a backprop model file without a scikit-learn record; it was not "
             f"written by {cls.__name__}.save (read the network with backprop.io.load_model)"
         )
-    record = parse_json(text, "the scikit-learn record", path)
+    record = parse_estimator_record(text, path)
     model = load_model(path, backend=backend, device=device)
     try:
         est = estimator_from_record(cls, record, model)

@@ -252,6 +252,16 @@ HOSTILE = {
         ),
         "the preprocessing record holds more JSON numbers than 1000 layer sizes need",
     ),
+    # a 4000-digit dimension made a byte count Python would not print ('Exceeds the limit
+    # (4300 digits) for integer string conversion'), or an error line of 4000 characters
+    "a shape of 4000-digit dimensions": (
+        lambda raw: _edit_header(raw, _set(("layers.0.W", "shape"), [10**3999, 10**3999])),
+        r"has shape \[1000.*; expected non-negative 64-bit integers$",
+    ),
+    "an offset of 4000 digits": (
+        lambda raw: _edit_header(raw, _set(("layers.0.W", "data_offsets"), [0, 10**3999])),
+        r"has data_offsets \[0, 1000.*; expected \[begin, end\], non-negative 64-bit integers$",
+    ),
     "an integer of 5000 digits": (
         lambda raw: _join_text(
             *_split(raw), lambda t: t.replace(b"{", b'{"pad": 1' + b"0" * 4999 + b", ", 1)
@@ -301,6 +311,10 @@ HOSTILE = {
     "unknown loss": (lambda raw: _edit_config(raw, loss="hinge"), "loss 'hinge'"),
     "unknown config key": (lambda raw: _edit_config(raw, batchnorm=True), "unknown keys"),
     "sizes not a list": (lambda raw: _edit_config(raw, sizes="4,6,5,3"), "sizes"),
+    "a size of 4000 digits": (
+        lambda raw: _edit_config(raw, sizes=[4, 10**3999, 3]),
+        "config sizes is .*; expected a list of at least two positive 64-bit integers$",
+    ),
     "bias as a string": (lambda raw: _edit_config(raw, bias="yes"), "bias"),
     "config dtype wrong": (lambda raw: _edit_config(raw, dtype="float16"), "dtype"),
     "init_scale a 400-digit integer": (
@@ -387,7 +401,7 @@ def test_hostile_file_gives_one_clear_error(tmp_path, valid, case):
     with pytest.raises(ModelFileError, match=message) as info:
         load_model(path)
     text = str(info.value)
-    assert "\n" not in text and str(path) in text
+    assert "\n" not in text and str(path) in text and len(text) < 400
 
 
 def test_absurd_declared_sizes_never_allocate(tmp_path):

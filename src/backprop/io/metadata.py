@@ -168,11 +168,11 @@ def config_from_metadata(metadata: dict[str, str], path: Any) -> MLPConfig:
     if not (
         isinstance(sizes, list)
         and len(sizes) >= 2
-        and all(is_json_int(s) and s >= 1 for s in sizes)
-    ):
+        and all(is_json_int(s) and 1 <= s < 2**63 for s in sizes)
+    ):  # (a size of 4000 digits was compared with the tensors' shapes, and printed whole)
         raise ModelFileError(
             f"{path}: config sizes is {short_repr(sizes)}; expected a list of at least two "
-            "positive integers"
+            "positive 64-bit integers"
         )
     for key, table in _CONFIG_NAMES.items():
         if key in d and not (isinstance(d[key], str) and d[key] in table):

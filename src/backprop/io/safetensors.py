@@ -576,19 +576,24 @@ def _check_header(
             raise ModelFileError(
                 f"{where} has dtype {short_repr(code)}; expected one of {', '.join(DTYPES)}"
             )
+        # sizes and offsets are safetensors' 64-bit integers: a dimension of 4000 digits made
+        # the byte count too long for Python to print ('Exceeds the limit (4300 digits)')
         if not (
             isinstance(shape, list)
             and len(shape) <= 8
-            and all(is_json_int(s) and s >= 0 for s in shape)
+            and all(is_json_int(s) and 0 <= s < 2**64 for s in shape)
         ):
             raise ModelFileError(
-                f"{where} has shape {short_repr(shape)}; expected non-negative integers"
+                f"{where} has shape {short_repr(shape)}; expected non-negative 64-bit integers"
             )
         if not (
-            isinstance(offsets, list) and len(offsets) == 2 and all(is_json_int(o) for o in offsets)
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(is_json_int(o) and 0 <= o < 2**64 for o in offsets)
         ):
             raise ModelFileError(
-                f"{where} has data_offsets {short_repr(offsets)}; expected [begin, end]"
+                f"{where} has data_offsets {short_repr(offsets)}; expected [begin, end], "
+                "non-negative 64-bit integers"
             )
         begin, end = offsets
         if not 0 <= begin <= end <= data_len:
@@ -631,6 +636,6 @@ def _check_expected(
         got_code, got_shape = infos[name][0], infos[name][1]
         if got_code != code or got_shape != shape:
             raise ModelFileError(
-                f"{path}: tensor {name!r} is {got_code} with shape {list(got_shape)} but the "
-                f"config implies {code} with shape {list(shape)}"
+                f"{path}: tensor {name!r} is {got_code} with shape {short_repr(list(got_shape))} "
+                f"but the config implies {code} with shape {short_repr(list(shape))}"
             )

@@ -1129,3 +1129,42 @@ def test_no_test_split_of_one_row_classes_says_why(run_cli, tmp_path):
     rc, _, err = run_cli("predict", str(tmp_path / "out"))
     assert rc == 2 and "200 rows make 200 classes, too few rows a class" in err, err
     assert "--task regression needs plain numbers" in err
+
+
+def test_a_model_files_labels_reach_a_terminal_escaped_and_a_pipe_as_they_are(tmp_path):
+    """A model file's class '\\x1b]0;PWNED\\x07' set the terminal's title when predict wrote
+    it; the terminal now sees escapes, and a pipe or file the label itself (click took its
+    colour code '\\x1b[31m' out of a pipe's CSV and left the rest)."""
+    import pty
+
+    from backprop import MLP
+    from backprop.io import save_model
+    from backprop.preprocessing import Preprocessing
+
+    model = MLP([2, 3, 2], "tanh", "identity", "cross_entropy", seed=0)
+    bad = "\x1b]0;PWNED\x07\x1b[31mRED"
+    model.preprocessing = Preprocessing(("u", "v"), (0.0, 0.0), (1.0, 1.0), "t", (bad, "q"))
+    save_model(tmp_path / "m.safetensors", model)
+    (tmp_path / "x.csv").write_text("u,v\n" + "1,2\n-1,-2\n" * 4)
+    argv = [sys.executable, "-m", "backprop", "predict", "m.safetensors", "x.csv"]
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    piped = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert piped.returncode == 0 and f"p_{bad}".encode() in piped.stdout, piped.stderr
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=follower, stderr=subprocess.PIPE
+    ) as proc:
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # (the other end closed)
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    os.close(leader)
+    assert b"\x1b" not in seen and b"\x07" not in seen
+    assert b"p_\\x1b]0;PWNED\\x07\\x1b[31mRED" in seen

@@ -8,6 +8,7 @@ import errno
 import io
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 import numpy as np
 
 from ...datasets import read_csv_columns, read_csv_features
+from ...formatting import printable
 from ...io import WriteError, write_atomic
 from ...io.safetensors import descriptor_of
 from ...network import MLP
@@ -151,7 +153,12 @@ def predict(
         for cells, row in zip(before, values, strict=True):
             writer.writerow([*cells, *_exact_texts(row)])
     if output is None:
-        click.echo(buffer.getvalue(), nl=False)
+        text = buffer.getvalue()
+        if sys.stdout.isatty():  # a label's control characters as escapes on a terminal (a
+            # model file's class '\x1b]0;...\x07' set its title, or worse); a pipe gets them
+            text = "\n".join(printable(line) for line in text.split("\n"))
+        # color=True: as written (click took a label's colour codes out of a pipe's CSV)
+        click.echo(text, nl=False, color=True)
     else:
         _write_output(output, buffer.getvalue().encode("utf-8"))
         click.echo(f"Wrote {out.shape[0]} predictions to {output}", err=True)

@@ -453,6 +453,25 @@ def test_exports_load_back(tmp_path, capsys):
     assert resolved["bias_init"] == "zeros" and resolved["early_stopping"] == 0
 
 
+def test_an_exported_config_of_any_names_is_toml_that_train_reads(tmp_path, capsys):
+    # a CSV target and file named with DEL (0x7f), which JSON's escapes leave as it is and
+    # TOML refuses: the exported config.toml failed in --config with "Illegal character"
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    rows = "a,b,c\x7f\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(20))
+    run = TrainRun({"dataset": "csv", "csv_text": rows, "csv_name": "d\x7f.csv", "hidden": [4]})
+    cfg = tomllib.loads(run.train_toml())
+    assert cfg["target"] == "c\x7f" and cfg["dataset"] == "d\x7f.csv"
+    (tmp_path / "d\x7f.csv").write_text(rows)
+    (tmp_path / "c.toml").write_text(run.train_toml())
+    cfg_path, out = str(tmp_path / "c.toml"), tmp_path / "run"
+    capsys.readouterr()
+    with contextlib.chdir(tmp_path):
+        code = main(["train", "--config", cfg_path, "--out", str(out), "--epochs", "1",
+                     "--no-progress", "--no-plots"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert tomllib.loads((out / "config.toml").read_text())["target"] == "c\x7f"
+
+
 def test_the_exported_train_command_runs_as_given(tmp_path, monkeypatch, capsys):
     """The default setup's exported command failed ('--init-scale applies to --init normal,
     not he_uniform'), and a file named 'my data.csv' became two arguments. A CSV run's
@@ -900,6 +919,24 @@ def test_foreign_host_and_origin_are_refused(server):
     assert r.status == 200
     r, _ = request(server, "GET", f"/?token={t}", headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status == 403
+
+
+def test_a_refused_requests_body_is_never_read_as_a_request(server):
+    # a cross-site form's text/plain body holding a whole request: the 403 left the
+    # connection open, and the server answered the body as a second request
+    import socket
+
+    inner = f"GET /?token={server.token} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(
+            f"POST /api/session?token={server.token} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\nOrigin: https://evil.example\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {len(inner)}\r\n\r\n{inner}".encode()
+        )
+        answer = b""
+        while chunk := conn.recv(65536):  # (until the server closes the connection)
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 403")
 
 
 def test_bodies_and_commands_are_bounded_and_checked(server):

@@ -930,12 +930,21 @@ def test_load_rejects_a_tampered_record(tmp_path, iris):
         (lambda r: r["params"].update(evil="os.system"), r"unknown hyperparameters \['evil'\]"),
         (lambda r: r["fitted"].update(classes={"kind": "int", "values": ["a"]}), "other values"),
         (lambda r: r["fitted"].update(n_iter="3"), "n_iter is str"),
-        (lambda r: r["fitted"].update(target_type="binary"), "need a cross-entropy network"),
+        (lambda r: r["fitted"].update(target_type="binary"), "binary targets have 2 classes"),
         (lambda r: r.update(format_version=2), "version 1"),
     ]
     for edit, match in cases:
         with pytest.raises(ModelFileError, match=match):
             BackpropClassifier.load(rewrite(edit))
+    # a binary classifier (one output) whose record lists 3 classes loaded, with classes_
+    # of 3 beside predict_proba's 2 columns
+    with quiet():
+        BackpropClassifier(max_iter=2, **SMALL).fit(X[y < 2], y[y < 2]).save(path)
+    header, tensors = read_header(path), load_model(path).state_dict()
+    record = json.loads(header.metadata["sklearn"])
+    three = {**record["fitted"]["classes"], "values": [0, 1, 2]}
+    with pytest.raises(ModelFileError, match="binary targets have 2 classes; the record holds 3"):
+        BackpropClassifier.load(rewrite(lambda r: r["fitted"].update(classes=three)))
 
 
 # ------------------------------------------------------------------------ optional extra

@@ -25,6 +25,7 @@ user's names (class and file names) shown on a terminal.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import unicodedata
 from collections.abc import Callable
@@ -34,7 +35,7 @@ import numpy as np
 
 __all__ = [
     "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "plural", "printable",
-    "short", "sig", "state",
+    "short", "sig", "state", "toml_string",
 ]  # fmt: skip
 
 
@@ -89,6 +90,13 @@ def printable(text: object) -> str:
         c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
         for c in str(text)
     )
+
+
+def toml_string(text: str, ascii_only: bool = False) -> str:
+    """``text`` as a TOML basic string (``ascii_only``: every other character escaped too):
+    JSON's escapes are TOML's, but JSON leaves DEL (``\\x7f``) as it is, which TOML refuses
+    (a CSV target named so made a config.toml that ``--config`` could not read)."""
+    return json.dumps(text, ensure_ascii=ascii_only).replace("\x7f", "\\u007f")
 
 
 @_non_finite_named

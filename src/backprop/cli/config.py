@@ -22,6 +22,7 @@ from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
+from ..formatting import toml_string
 from ..io import ESTIMATOR_RECORD, load_model, parse_estimator_record, read_header
 from ..losses import LOSSES
 from ..network import MLP
@@ -610,7 +611,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))  # JSON's escapes are valid in a TOML basic string
+    return toml_string(str(value), ascii_only=True)
 
 
 def _not_utf8(value: Any) -> bool:

@@ -147,6 +147,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- checks
     def _refuse(self, status: HTTPStatus, why: str) -> None:
+        # the connection ends with the refusal: a refused request's unread body (a cross-site
+        # form's text/plain) was read as the next request on the connection
+        self.close_connection = True
         self._send(status, "text/plain; charset=utf-8", f"{why}\n".encode())
 
     def _checked(self) -> dict[str, list[str]] | None:

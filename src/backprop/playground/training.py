@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import json
 import math
 import os
 import shlex
@@ -27,7 +26,7 @@ from .._validation import is_finite_number, short_repr
 from ..activations import ACTIVATIONS
 from ..datasets import DatasetError, load_dataset
 from ..datasets.tabular import read_csv_header
-from ..formatting import number, numbers, packed
+from ..formatting import number, numbers, packed, toml_string
 from ..gradcheck import finite_difference, kinked_finite_differences
 from ..initializers import INITIALIZERS, SCALED_INITIALIZERS
 from ..io import encode_safetensors, model_metadata
@@ -1120,8 +1119,8 @@ class TrainRun:
         for key, v in self.train_config().items():
             if key == "layers":
                 lines.append(f"layers = [{v.replace(',', ', ')}]")
-            elif isinstance(v, str):  # (a TOML basic string: JSON's escapes are TOML's)
-                lines.append(f"{key} = {json.dumps(v, ensure_ascii=False)}")
+            elif isinstance(v, str):
+                lines.append(f"{key} = {toml_string(v)}")
             else:
                 lines.append(f"{key} = {v!r}")
         return "\n".join(lines) + "\n"

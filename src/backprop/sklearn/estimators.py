@@ -1418,6 +1418,10 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             len(classes) >= 2 and len(np.unique(classes)) == len(classes),
             "classes must hold at least two distinct labels",
         )
+        expect(  # (3 binary classes loaded: classes_ of 3 beside predict_proba's 2 columns)
+            target_type != "binary" or len(classes) == 2,
+            f"binary targets have 2 classes; the record holds {len(classes)}",
+        )
         expect(
             model.n_outputs == n_out and model.config.loss in CLASSIFIER_LOSSES,
             f"{len(classes)} {target_type} classes need a cross-entropy network with {n_out} "

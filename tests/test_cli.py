@@ -896,6 +896,36 @@ def test_unscaled_targets_that_fit_worse_than_their_mean_name_the_option(run_cli
     assert r2 > 0.9 and "Targets" not in out
 
 
+def test_the_summary_says_when_accuracy_is_the_common_class_and_when_no_test_row_is_held(
+    run_cli, tmp_path
+):
+    # 97.6% on imbalanced rows read as a good score where every rare row was missed; and 16
+    # classes of 20 rows (a weight written '191.0') trained without a test row, unsaid
+    rng = np.random.default_rng(0).normal(size=(200, 2)).tolist()
+    rows = "".join(
+        f"{a!r},{b!r},{'rare' if i % 50 == 7 else 'common'}\n" for i, (a, b) in enumerate(rng)
+    )
+    (tmp_path / "imbalanced.csv").write_text("a,b,y\n" + rows)
+    quiet = ("--no-progress", "--no-plots")
+    rc, out, err = run_cli("train", "-d", str(tmp_path / "imbalanced.csv"), "--target", "y",
+                           "--out", str(tmp_path / "r1"), *quiet)  # fmt: skip
+    assert rc == 0, err
+    said = " ".join(out.split())
+    assert (
+        "Accuracy " in out
+        and "on the test rows is no better than always answering 'common'" in said
+        and "--class-weight balanced weighs the rarer classes up" in said
+    )
+    weights = "".join(f"{i},{i % 3},{150 + i * 3 // 2}.0\n" for i in range(20))
+    (tmp_path / "weights.csv").write_text("a,b,weight\n" + weights)
+    rc, out, err = run_cli("train", "-d", str(tmp_path / "weights.csv"), "--target", "weight",
+                           "--out", str(tmp_path / "r2"), *quiet)  # fmt: skip
+    assert rc == 0, err
+    said = " ".join(out.split())
+    assert "Test no rows held out: its 20 rows make" in said
+    assert "labels that are all numbers: if they are a quantity, --task regression" in said
+
+
 # --------------------------------------------------------------- gradcheck, export
 def test_gradcheck_passes_and_fails_by_tolerance(run_cli, wrong_bias_gradients):
     rc, out, _ = run_cli(

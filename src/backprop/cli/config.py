@@ -22,6 +22,7 @@ from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
+from ..datasets.tabular import label_value
 from ..formatting import toml_string
 from ..io import ESTIMATOR_RECORD, load_model, parse_estimator_record, read_header
 from ..losses import LOSSES
@@ -391,10 +392,16 @@ def no_test_split(data: Any, values: dict[str, Any]) -> str:
     table = pre is not None and pre.target is not None
     if data.task == "classification" and table and data.n_classes > data.n_train / 2:
         # a table's classes mostly of one row (the split holds out a share of each class)
+        numbers = all(label_value(c) is not None for c in data.class_names or ())
+        hint = (  # (a weight written '191.0' is a number: it was asked if it was text)
+            "labels that are all numbers: if they are a quantity, --task regression"
+            if numbers
+            else "a numeric target written as text ('$1,234')? --task regression needs plain "
+            "numbers"
+        )
         return (
             f"its {data.n_train} rows make {data.n_classes} classes, too few rows a class for "
-            "the test fraction to hold one out of any; a numeric target written as text "
-            "('$1,234')? --task regression needs plain numbers"
+            f"the test fraction to hold one out of any; {hint}"
         )
     return f"its {data.n_train} rows are too few for the test fraction to hold one out"
 

@@ -10,6 +10,7 @@ per-class table, with a pointer to ``--json`` for the full matrix), never trunca
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,13 @@ def summary_table(
     run_dir: Path,
     plots_written: list[str],
     target_scaling: str | None = None,
+    notes: Sequence[tuple[str, str]] = (),
 ) -> Any:
     """The metrics of each split as a table, then epochs, time and the files written. For a
     regression, ``target_scaling`` is "standard" (a line says that the loss is in the
     standardised targets' units and the other metrics in the target's) or "none" (a line
-    names the option when the network fits its training rows worse than their mean)."""
+    names the option when the network fits its training rows worse than their mean).
+    ``notes``: more labelled lines under the table, ``(label, text)``."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -136,7 +139,7 @@ def summary_table(
         time_line += f" for epochs {run - timed + 1}-{run}" if timed else " (no epoch trained)"
     if rate:  # (the wall time holds the validation and the checkpoints too)
         time_line += f", {rate:,.0f} training samples/s overall"
-    notes = (
+    lines = (
         [
             labelled(
                 "Units",
@@ -148,7 +151,7 @@ def summary_table(
         else []
     )
     if target_scaling == "none" and summary["train"].get("r2", 0.0) < 0:
-        notes.append(
+        lines.append(
             labelled(
                 "Targets",
                 f"not scaled (--target-scaling none), and the network fits the training "
@@ -156,9 +159,10 @@ def summary_table(
                 "--target-scaling standard trains on standardised targets",
             )
         )
+    lines += [labelled(label, text) for label, text in notes]
     extra = "\n".join(
         [
-            *notes,
+            *lines,
             labelled("Epochs", f"{summary['epochs_run']} ({summary['stop_reason']})"),
             labelled("Time", time_line),
             labelled("Saved in", f"{printable(run_dir)}: {', '.join(files)}"),

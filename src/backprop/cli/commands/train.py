@@ -21,6 +21,7 @@ from ... import metrics
 from ..._interrupts import deferred, raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
+from ...formatting import printable
 from ...initializers import SCALED_INITIALIZERS
 from ...io import WriteError, save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
@@ -49,6 +50,7 @@ from ..config import (
     early_stopping_callback,
     given_options,
     load_data,
+    no_test_split,
     read_config,
     resolve,
     run_config_values,
@@ -631,7 +633,8 @@ def _run_training(
         write_json(run_dir / SUMMARY_FILE, summary)  # plots were not all drawn (--resume does)
         scaled = getattr(model.preprocessing, "target_scale", None) is not None
         scaling = None if classify else "standard" if scaled else "none"
-        console.print(summary_table(summary, run_dir, written, scaling))
+        notes = _class_notes(data, summary, cfg, run_dir) if classify else []
+        console.print(summary_table(summary, run_dir, written, scaling, notes))
     except KeyboardInterrupt:
         return _interrupted_after_training(run_dir, model, history, summary, stage)
     except WriteError as e:
@@ -651,6 +654,33 @@ def _run_training(
         )
         return EXIT_INTERRUPTED
     return 0
+
+
+def _class_notes(
+    data: Any, summary: dict[str, Any], cfg: dict[str, Any], run_dir: Path
+) -> list[tuple[str, str]]:
+    """What the summary of a classification run says under its table: a test accuracy no
+    better than always answering the training rows' most common class (97.6% of imbalanced
+    rows, every rare one missed, read as a good score), and a test split that could hold out
+    no row (16 classes of 20 rows of a weight written '191.0' trained without a word)."""
+    if data.X_test is None or not data.n_test:
+        if cfg.get("test_fraction") == 0:
+            return []
+        return [("Test", f"no rows held out: {no_test_split(data, cfg)}")]
+    accuracy = summary["test"].get("accuracy")
+    common = int(np.bincount(np.asarray(data.y_train)).argmax())
+    share = float(np.mean(np.asarray(data.y_test) == common))
+    if accuracy is None or accuracy > share:
+        return []
+    name = data.class_names[common] if data.class_names is not None else str(common)
+    return [
+        (
+            "Accuracy",
+            f"{accuracy:.2%} on the test rows is no better than always answering "
+            f"{name!r}, {share:.2%} of them: backprop evaluate {printable(run_dir)} "
+            "gives each class's recall, and --class-weight balanced weighs the rarer classes up",
+        )
+    ]
 
 
 def _refuse_a_constant_target(data: Any) -> None:

@@ -523,6 +523,10 @@ def test_a_dropped_csv_trains_and_bad_ones_say_why():
     bad = "a,b,label\n1,2,x\n3,oops,y\n"
     with pytest.raises(SetupError, match="mine.csv: line 3"):
         TrainRun({"dataset": "csv", "csv_text": bad, "csv_name": "mine.csv"})
+    many = "a,b,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(10_001))
+    with pytest.raises(SetupError, match=r"^mine.csv has 10,001 rows; the playground trains at "
+                       r"most 10,000 \(backprop train reads the whole file\)$"):  # fmt: skip
+        TrainRun({"dataset": "csv", "csv_text": many, "csv_name": "mine.csv"})
     one = "a,b,label\n" + "".join(f"{i},{-i},x\n" for i in range(20))  # (read, not trained)
     with pytest.raises(SetupError, match=r"^mine.csv: target column 'label' has a single class"):
         TrainRun({"dataset": "csv", "csv_text": one, "csv_name": "mine.csv"})

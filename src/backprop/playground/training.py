@@ -53,6 +53,9 @@ MAX_REPLAY_ROWS = 2_000_000  # rows a setup's "trail" may replay
 MAX_CLASSES = 40
 GRID, UNIT_GRID = 64, 16  # the decision map's and each unit map's resolution
 MAX_CSV_BYTES = 1 << 20
+#: Rows of a dropped CSV: an epoch is stepped in one command, and 174,759 rows of a 1 MiB
+#: file at batch 1 held the tab (its pause too) for 40-70 s; 10,000 take a few seconds.
+MAX_CSV_ROWS = 10_000
 HISTORY_POINTS = 400
 NO_TEST_ROWS = {"v": None, "s": "— (no test rows)", "state": "absent"}  # test share 0
 
@@ -412,6 +415,12 @@ class TrainRun:
                 )
             except ValueError as e:
                 raise SetupError(str(e).replace(path, name)) from None
+        rows = data.n_train + data.n_test
+        if rows > MAX_CSV_ROWS:
+            raise SetupError(
+                f"{name} has {rows:,} rows; the playground trains at most {MAX_CSV_ROWS:,} "
+                "(backprop train reads the whole file)"
+            )
         if data.task == "classification" and data.n_classes < 2:  # (read, for evaluate)
             raise SetupError(
                 f"{name}: target column {s['csv_target']!r} has a single class "

@@ -14,6 +14,7 @@ pytest-playwright plugin warns under ``filterwarnings = error``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -457,25 +458,32 @@ def test_a_phone_sized_screen_needs_no_sideways_scrolling(page, server):
     assert page.evaluate("document.activeElement.id") == "csv-file"
 
 
-def test_a_stopped_server_is_said_in_one_line(browser):
+@contextlib.contextmanager
+def _a_server_that_stops(browser):
+    """``(server, page, the page's errors)``: a server of its own, stopped when the block
+    ends, and a page of it in a context of its own (left open, to see what it says)."""
     srv = make_server("127.0.0.1", 0)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    context = browser.new_context()
-    pg = context.new_page()
+    pg = browser.new_context().new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        pg.goto(f"http://127.0.0.1:{srv.port}/?token={srv.token}")
-        pg.locator("#tut-loss").wait_for()
+        yield srv, pg, errors
     finally:
         srv.stop()
         srv.server_close()
+
+
+def test_a_stopped_server_is_said_in_one_line(browser):
+    with _a_server_that_stops(browser) as (srv, pg, errors):
+        pg.goto(f"http://127.0.0.1:{srv.port}/?token={srv.token}")
+        pg.locator("#tut-loss").wait_for()
     pg.click("#tut-next")
     wait_until(pg, "!document.getElementById('error').hidden")
     assert pg.inner_text("#error").startswith("The playground server has stopped. Start")
     assert pg.inner_text("#conn") == "stopped"
     assert not errors  # the failed fetch was an unhandled rejection before
-    context.close()
+    pg.context.close()
 
 
 def test_play_during_an_idle_check_and_a_hidden_tab(page, server):
@@ -1465,20 +1473,11 @@ def test_a_changed_field_mid_run_says_that_a_new_run_started(page, server):
 
 def test_a_stopped_server_stops_play_and_the_controls(browser):
     # the error line came, but Play still read "Pause" and every control looked live
-    srv = make_server("127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    context = browser.new_context()
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    try:
+    with _a_server_that_stops(browser) as (srv, pg, errors):
         open_train(pg, srv)
         pg.click("#play")
         wait_until(pg, "window.__playground.lastFrame.running")
         assert pg.inner_text("#play") == "Pause"
-    finally:
-        srv.stop()
-        srv.server_close()
     wait_until(pg, "!document.getElementById('error').hidden")
     assert pg.inner_text("#conn") == "stopped"
     assert pg.inner_text("#play") == "Play"
@@ -1486,7 +1485,7 @@ def test_a_stopped_server_stops_play_and_the_controls(browser):
                     '#setup [name="lr"]', '#setup [name="dataset"]'):  # fmt: skip
         assert pg.is_disabled(control), control
     assert not errors
-    context.close()
+    pg.context.close()
 
 
 def test_the_maps_keyboard_tip_leaves_its_legend_and_metrics_in_sight(page, server):

@@ -228,7 +228,7 @@ HOSTILE = {
     ),
     "deeply nested JSON within the arrays' limit": (
         lambda raw: (lambda t: struct.pack("<Q", len(t)) + t)(b'{"a":' * 9000 + b"1" + b"}" * 9000),
-        "nested too deeply|not valid JSON|more JSON objects than 10000 tensors need",
+        "nested too deeply|not valid JSON|more than 10000 tensors",
     ),
     # 0.4-0.9 GB before the first check failed: arrays and numbers are not objects
     "a header of a million numbers": (
@@ -244,7 +244,7 @@ HOSTILE = {
         lambda raw: _edit_header(
             raw, _set(("__metadata__", "config"), "[" + "{}," * 10**6 + "{}]")
         ),
-        "the model config holds more JSON objects than 1000 layer sizes need",
+        "the model config holds more than 1000 layer sizes; the limit is 1000 layer sizes",
     ),
     "a preprocessing record of a million numbers": (
         lambda raw: _edit_header(

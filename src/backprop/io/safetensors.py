@@ -415,7 +415,9 @@ def _too_many(limit_name: str | None, what: str, path: Any, things: str | None) 
     arrays or numbers that many objects could need."""
     lim = LIMITS[str(limit_name)]
     n = lim.value()
-    held = f"more {things or 'JSON objects'} than {n} {lim.what} need"
+    held = (
+        f"more than {n} {lim.what}" if things is None else f"more {things} than {n} {lim.what} need"
+    )
     return ModelFileError(
         f"{path}: {what} holds {held}; the limit is {n} {lim.what} (set {lim.env} to raise it)"
     )

@@ -11,7 +11,7 @@ The graph, for a model with L dense layers::
       -> Cast(float64)
       -> Softmax(axis=1) / sigmoid              only for the cross-entropy losses (the link),
                                                 in float64 as predict's (sigmoid from its
-                                                two branches: Graph.probability)
+                                                two branches: _Graph.probability)
       -> Mul(target_scale) -> Add(target_mean)  only for standardised regression targets
     output (batch, n_outputs), float64          = model.predict(X)
 

@@ -253,8 +253,16 @@ def test_evaluate_matches_an_array_fitted_classifiers_labels_by_its_classes(run_
         assert report["accuracy"] == pytest.approx(est.score(X.to_numpy()[rows], y[rows]))
         assert [c["class"] for c in report["per_class"]] == ["1", "2", "3"]
     (tmp_path / "new.csv").write_text("a,b,c,label\n0,0,0,4\n1,1,1,1\n")
-    rc, _, err = run_cli("evaluate", str(tmp_path / "est.safetensors"), "--dataset",
-                         str(tmp_path / "new.csv"), "--target", "label", "--split", "all")
+    rc, _, err = run_cli(
+        "evaluate",
+        str(tmp_path / "est.safetensors"),
+        "--dataset",
+        str(tmp_path / "new.csv"),
+        "--target",
+        "label",
+        "--split",
+        "all",
+    )
     assert rc == 2 and "has labels ['4'] the model was not trained on" in err, err
 
 

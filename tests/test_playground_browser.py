@@ -1456,6 +1456,8 @@ def test_a_changed_field_mid_run_says_that_a_new_run_started(page, server):
     wait_until(page, "window.__playground.lastFrame.train.step === 1")
     before = page.inner_text("#train-progress")
     set_field(page, "lr", "0.05")
+    # (the note follows the frame that set_field waits for: read once it is there)
+    wait_until(page, "document.getElementById('train-progress').textContent.includes('A new')")
     progress = page.inner_text("#train-progress")
     assert "A new run started from step 0 with learning rate η 0.05" in progress, progress
     assert f"the run at {before} was dropped)" in progress

@@ -169,9 +169,9 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights():
 
 
 def test_kept_weights_give_finite_outputs_on_the_training_rows():
-    # one step an epoch at lr 1e100: epoch 1's step left finite weights of about 1e100
-    # whose outputs are inf - inf; the loss, measured before each step, was still finite,
-    # so the loss of epoch 3 was the first NaN, and epoch 2's weights were kept: every row
+    # one step an epoch at lr 1e100: epoch 2's step left finite weights so large that their
+    # outputs are inf - inf; the loss, measured before each step, was finite through epoch
+    # 2, so the first NaN loss came in epoch 3, and epoch 2's weights were kept: every row
     # predicted NaN, and predict_classes said class 0
     X = np.random.default_rng(0).normal(size=(64, 2))
     y = (X[:, 0] > 0).astype(int)

@@ -22,7 +22,7 @@ from .._validation import cut as _cut
 from .._validation import short_repr as _short
 from .._validation import unique_keys
 from ..datasets import DatasetError, load_dataset
-from ..datasets.tabular import label_value
+from ..datasets.tabular import label_value, refuse_a_single_class
 from ..formatting import toml_string
 from ..io import ESTIMATOR_RECORD, load_model, parse_estimator_record, read_header
 from ..losses import LOSSES
@@ -418,12 +418,8 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     filled in from the data set's :class:`Recipe` (``recipe_for(data)``); the optimizer's
     and schedule's own settings left at their library defaults are not among them (they
     take those defaults when built)."""
+    refuse_a_single_class(data, data.name)  # (read, as evaluate scores such a file)
     classify = data.task == "classification"
-    if classify and data.n_classes < 2:  # (a CSV file of one class is read: evaluate scores it)
-        raise UserError(
-            f"{data.name}: target column {data.preprocessing.target!r} has a single class "
-            f"({data.class_names[0]!r}); classification needs at least two"
-        )
     recipe = recipe_for(data)
     cfg = dict(values)
     cfg["dataset"] = values.get("dataset") or "toy"

@@ -51,7 +51,14 @@ from .._validation import cut
 from ..preprocessing import Preprocessing, fit_standardizer
 from ._base import Dataset, DatasetError, train_test_split
 
-__all__ = ["MAX_CLASSES", "load_csv", "read_csv_features", "read_csv_header", "read_csv_table"]
+__all__ = [
+    "MAX_CLASSES",
+    "load_csv",
+    "read_csv_features",
+    "read_csv_header",
+    "read_csv_table",
+    "refuse_a_single_class",
+]
 
 MAX_CLASSES = 20  # a numeric target with more distinct values than this is a regression target
 
@@ -1367,6 +1374,18 @@ def load_csv(
         image_shape=None,
         preprocessing=prep,
     )
+
+
+def refuse_a_single_class(data: Dataset, source: str) -> None:
+    """DatasetError for a CSV classification target of a single class, to be trained on:
+    :func:`load_csv` reads one (new rows to score may all be of one class), and the front
+    ends that train (``backprop train``, ``gradcheck``, the playground) refuse it with this.
+    ``source`` names the file in the message."""
+    if data.task == "classification" and data.n_classes < 2:
+        raise DatasetError(
+            f"{source}: target column {data.preprocessing.target!r} has a single class "
+            f"({data.class_names[0]!r}); classification needs at least two"
+        )
 
 
 def read_csv_features(

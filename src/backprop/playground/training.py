@@ -25,7 +25,7 @@ import numpy as np
 from .._validation import is_finite_number, short_repr
 from ..activations import ACTIVATIONS
 from ..datasets import DatasetError, load_dataset
-from ..datasets.tabular import read_csv_header
+from ..datasets.tabular import read_csv_header, refuse_a_single_class
 from ..formatting import number, numbers, packed, toml_string
 from ..gradcheck import finite_difference, kinked_finite_differences
 from ..initializers import INITIALIZERS, SCALED_INITIALIZERS
@@ -421,11 +421,10 @@ class TrainRun:
                 f"{name} has {rows:,} rows; the playground trains at most {MAX_CSV_ROWS:,} "
                 "(backprop train reads the whole file)"
             )
-        if data.task == "classification" and data.n_classes < 2:  # (read, for evaluate)
-            raise SetupError(
-                f"{name}: target column {s['csv_target']!r} has a single class "
-                f"({data.class_names[0]!r}); classification needs at least two"
-            )
+        try:  # (read, as evaluate scores such a file)
+            refuse_a_single_class(data, name)
+        except DatasetError as e:
+            raise SetupError(str(e)) from None
         return data
 
     def _optimizer_settings(self) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from backprop import metrics
 from backprop.cli.config import (
     build_model,
     build_optimizer,
+    class_labels,
     early_stopping_callback,
     load_data,
     resolve,
@@ -333,7 +334,10 @@ def train_as_cli(data: Any, values: dict[str, Any], seed: int, rows: np.ndarray)
             model.preprocessing = data.preprocessing.with_target_scaling(data.y_train[rows])
             T = model.preprocessing.scale_targets(T)
     X = data.X_train
-    tr, va = validation_split(rows.size, cfg["validation_fraction"], cfg["seed"])
+    labels = class_labels(data)
+    tr, va = validation_split(
+        rows.size, cfg["validation_fraction"], cfg["seed"], None if labels is None else labels[rows]
+    )
     tr, va = rows[tr], rows[va]
     try:
         validation = (X[va], T[va]) if va.size else None  # --validation-fraction 0: none

@@ -676,6 +676,50 @@ def test_evaluate_splits_are_the_summary_tables_rows(run_cli, toy_run):
     assert rc == 2 and "--split validation needs a run folder" in err
 
 
+def test_validation_rows_are_stratified_by_class():
+    """Each class gives its share of ``round(fraction * n)`` held-out rows (the rest by the
+    largest remainders); a class of one row, or no room for one row a class, falls back to
+    the plain shuffle, which held out 3 rows of one class of a 30-row, two-class table."""
+    from backprop.cli.config import validation_split
+
+    labels = np.repeat([0, 1, 2], [38, 37, 39])  # iris' 114 training rows at seed 0
+    for seed in range(20):
+        tr, va = validation_split(labels.size, 0.1, seed, labels)
+        assert np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(labels.size))
+        assert np.all(np.diff(tr) > 0) and np.all(np.diff(va) > 0)  # each sorted
+        assert np.bincount(labels[va]).tolist() == [4, 3, 4]  # 11 of 114: 3.67, 3.57, 3.76
+    two = np.repeat([0, 1], 15)
+    for seed in range(20):
+        _, va = validation_split(two.size, 0.1, seed, two)
+        assert np.bincount(two[va], minlength=2).tolist() == [2, 1]  # 1.5 each; a tie: class 0
+    assert min(np.bincount(two[validation_split(30, 0.1, s)[1]], minlength=2).min()
+               for s in range(20)) == 0  # fmt: skip  # the plain shuffle, without labels
+    a, b = validation_split(30, 0.1, 3, two), validation_split(30, 0.1, 3, two)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))  # same seed, same rows
+    one_row = np.array([0] * 20 + [1] * 9 + [2])  # class 2 has a single row
+    for got, plain in zip(validation_split(30, 0.1, 5, one_row), validation_split(30, 0.1, 5),
+                          strict=True):  # fmt: skip
+        assert np.array_equal(got, plain)
+
+
+def test_a_small_tables_validation_rows_hold_every_class(run_cli, in_tmp):
+    """``train`` on 40 rows of two classes: 30 training rows, 3 held out for early stopping
+    (one class alone at 5 of seeds 0-19 before, 1 and 4 among them), and ``evaluate --split
+    validation`` scores the same 3."""
+    rng = np.random.default_rng(0)
+    rows = [f"{x:.3f},{y:.3f},{'ab'[k]}" for k in (0, 1) for x, y in rng.normal(k, 1, (20, 2))]
+    Path("tiny.csv").write_text("x,y,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    for seed in ("1", "4"):
+        rc, _, err = run_cli("train", "--dataset", "tiny.csv", "--target", "label", "--seed",
+                             seed, "--epochs", "2", "--no-plots", "--out", f"r{seed}")  # fmt: skip
+        assert rc == 0, err
+        rc, out, err = run_cli("evaluate", f"r{seed}", "--split", "validation", "--json")
+        assert rc == 0, err
+        report = json.loads(out)
+        assert report["n_samples"] == 3
+        assert all(sum(row) > 0 for row in report["confusion_matrix"]), seed  # both classes
+
+
 def test_evaluate_on_a_csv_file_gives_a_raw_model_raw_numbers(run_cli, in_tmp):
     # a model trained without a scaling (toy, moons, mnist) was handed the CSV file's
     # standardised columns: moons' own test rows scored 96.0% against its 99.2%

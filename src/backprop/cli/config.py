@@ -62,6 +62,7 @@ __all__ = [
     "read_config_and_legacy",
     "run_config_values",
     "validation_split",
+    "class_labels",
 ]
 
 #: Learning rate when --lr is not given and --optimizer is not the data set's own: Nielsen's
@@ -528,14 +529,43 @@ def early_stopping_callback(cfg: dict[str, Any]) -> EarlyStopping | None:
     )
 
 
-def validation_split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
-    """Indices (train, validation): a seeded shuffle of ``range(n)`` cut at ``fraction``
-    (what ``train`` holds out of the training rows)."""
+def validation_split(
+    n: int, fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation), each sorted: the ``fraction`` of the ``n`` training
+    rows that ``train`` holds out, drawn with ``seed``.
+
+    With class ``labels`` (shape ``(n,)``) the split is stratified, as the estimators'
+    (and scikit-learn's) are: each class gives its share of the ``round(fraction * n)``
+    validation rows (the rows left over by rounding go to the classes with the largest
+    remainders), so that 3 validation rows of a small table are not all of one class. Where
+    a class has a single row, or a part has no room for one row of each class, the split is
+    a plain seeded shuffle, as without ``labels``.
+    """
     if fraction <= 0:
         return np.arange(n), np.arange(0)
-    perm = np.random.default_rng([int(seed), 0x7A11D]).permutation(n)
+    rng = np.random.default_rng([int(seed), 0x7A11D])
     n_val = min(n - 1, max(1, round(fraction * n)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    classes, y = (None, None) if labels is None else np.unique(labels, return_inverse=True)
+    if y is None or np.bincount(y).min() < 2 or min(n_val, n - n_val) < classes.size:
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    counts = np.bincount(y)
+    share = n_val * counts / n
+    take = np.floor(share).astype(np.int64)
+    largest_remainders = np.argsort(take - share, kind="stable")
+    take[largest_remainders[: n_val - int(take.sum())]] += 1
+    take = np.minimum(take, counts - 1)  # every class keeps a training row
+    held = np.zeros(n, dtype=bool)
+    for c, k in enumerate(take):
+        held[rng.permutation(np.flatnonzero(y == c))[:k]] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def class_labels(data: Any) -> np.ndarray | None:
+    """The training rows' class labels that :func:`validation_split` stratifies by (None
+    for regression)."""
+    return np.asarray(data.y_train) if data.task == "classification" else None
 
 
 #: The options ``build_model`` hands to :class:`MLP` by the same names.

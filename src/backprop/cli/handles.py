@@ -16,7 +16,7 @@ from ..datasets.tabular import columns_named, label_value, normalisation_hint
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
-from .config import DATA_KEYWORDS, load_data, read_config, validation_split
+from .config import DATA_KEYWORDS, class_labels, load_data, read_config, validation_split
 from .options import CONFIG_KEYS
 from .plots import PLOT_FILES
 from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, in_use, read_summary
@@ -53,13 +53,14 @@ class Handle:
             values.get(k) == self.data_options.get(k) for k in DATA_KEYS if k not in MODEL_DECIDES
         )
 
-    def training_rows(self, values: dict[str, Any], n: int) -> tuple[Any, Any] | None:
-        """``(train, validation)`` indices into the ``n`` training rows of the data
-        ``values`` name, as the run split them (the summary table's rows); None when they
+    def training_rows(self, values: dict[str, Any], data: Any) -> tuple[Any, Any] | None:
+        """``(train, validation)`` indices into the training rows of ``data`` (the data
+        ``values`` name), as the run split them (the summary table's rows); None when they
         are not the run's own data, or its config does not say."""
         if not self._own_data(values) or self.validation_fraction is None:
             return None
-        return validation_split(n, self.validation_fraction, values.get("seed", 0))
+        n, seed = data.X_train.shape[0], values.get("seed", 0)
+        return validation_split(n, self.validation_fraction, seed, class_labels(data))
 
     def check_output(self, output: Path, option: str, input_path: Path | None = None) -> None:
         """Refuse an ``output`` file whose writing would overwrite what the command reads

@@ -404,7 +404,10 @@ optimizer_options = option_group(
     click.option(
         "--validation-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
-        help="Share of the training rows held out for validation. [default: 0.1]",
+        help=(
+            "Share of the training rows held out for validation (stratified by class). "
+            "[default: 0.1]"
+        ),
     ),
     click.option(
         "--early-stopping",

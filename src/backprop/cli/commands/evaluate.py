@@ -121,7 +121,7 @@ def evaluate(model_path: Path, split: str, as_json: bool, **options: Any) -> int
             X, y = np.concatenate([X, data.X_test]), np.concatenate([y, np.asarray(data.y_test)])
     else:
         X, y = data.X_train, np.asarray(data.y_train)
-        rows = handle.training_rows(values, X.shape[0])
+        rows = handle.training_rows(values, data)
         if split == "validation" and (rows is None or not rows[1].size):
             raise UserError(
                 "--split validation needs a run folder that held validation rows out of its "

@@ -300,3 +300,17 @@ def test_a_pandas_frame_of_a_subclass_takes_the_frame_path():
     net = MLP([2, 3, 2], seed=0)
     same = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
     np.testing.assert_array_equal(net.predict(frame), net.predict(same))
+
+
+def test_a_dense_backward_after_an_inference_forward_is_refused():
+    """``Dense`` is public: an inference-mode forward kept nothing, and a backward after it
+    used the previous training batch (wrong gradients, silently, for the same batch size)."""
+    model = MLP([4, 5, 3], "tanh", "identity", "l2", seed=0)
+    layer = model.dense[0]
+    layer.forward(X4, training=True)
+    layer.forward(X4[::-1])  # inference mode: another batch of the same size
+    with pytest.raises(RuntimeError, match="forward was in inference mode") as excinfo:
+        layer.backward(np.ones((6, 5)))
+    _one_error(excinfo)
+    layer.forward(X4, training=True)  # a training forward makes a backward possible again
+    assert layer.backward(np.ones((6, 5))).shape == (6, 4)

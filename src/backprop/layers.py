@@ -11,7 +11,8 @@ returns ``dL/dx`` for the layer below (its ``dL/dy``). Layers never call each ot
 
 In training mode (``training=True``) a layer writes into buffers it keeps from step to
 step (one set per batch size: the full batch and the epoch's last, partial one) and may
-overwrite the ``g`` it receives; in inference mode every result is a fresh array. On
+overwrite the ``g`` it receives; in inference mode it writes no buffer (a dense layer's
+result is a fresh array, dropout returns its input) and keeps nothing for a backward. On
 backends without ``out=`` the buffers are ``None`` and the kernels allocate, with the same
 code (see :mod:`backprop.backend`).
 """
@@ -179,6 +180,7 @@ class Dense:
         """
         be, act = self.backend, self.activation
         if not training:
+            self._x = self._a = self._y = None  # nothing for a backward: it would use stale rows
             a = x @ self.W
             if self.b is not None:
                 a = a + self.b
@@ -212,6 +214,11 @@ class Dense:
         ``dL/dx = delta W^T``              (dL/dh_j = sum_k delta_k w_jk)
         """
         be, act = self.backend, self.activation
+        if self._x is None:
+            raise RuntimeError(
+                "Dense.backward needs the batch of a forward(x, training=True) first; the last "
+                "forward was in inference mode, which keeps nothing for a backward"
+            )
         if act.backward_inplace is not None:
             delta = act.backward_inplace(be, g, self._y, self._bufs.tmp)
         else:

@@ -322,12 +322,10 @@ class Optimizer(ABC):
         steady = flat is not None and self._flat_slots_fit(flat)
         if not steady:  # (the flat path's steady state: its slots were made for these)
             self._check_state_fits(params, whole=flat is not None)
+        if scaled and not self.takes_scaled_gradients:  # (refused before t counts the step)
+            raise ValueError(f"{self.name} does not take pre-scaled gradients")
         self.t += 1
-        lr = self.lr
-        if scaled:
-            if not self.takes_scaled_gradients:
-                raise ValueError(f"{self.name} does not take pre-scaled gradients")
-            lr = None  # eta is in the gradients already
+        lr = None if scaled else self.lr  # scaled: eta is in the gradients already
         if flat is not None:
             self._step_flat(flat, lr, steady)
             return

@@ -38,6 +38,7 @@ import numpy as np
 
 from .._validation import require_model
 from .._version import __version__, pip_extra
+from ..activations import ELU_ALPHA, LEAKY_SLOPE
 from ..network import MLP, parameter_name
 from .safetensors import write_atomic
 
@@ -54,8 +55,8 @@ _SIMPLE_OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "sigmoid": ("Sigmoid", {}),
     "tanh": ("Tanh", {}),
     "relu": ("Relu", {}),
-    "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
-    "elu": ("Elu", {"alpha": 1.0}),
+    "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
+    "elu": ("Elu", {"alpha": ELU_ALPHA}),
     "softplus": ("Softplus", {}),
     "identity": ("Identity", {}),
     "softmax": ("Softmax", {"axis": 1}),

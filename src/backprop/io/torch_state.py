@@ -28,6 +28,7 @@ import numpy as np
 
 from .._validation import host_array
 from .._version import pip_extra
+from ..activations import ELU_ALPHA, LEAKY_SLOPE
 from ..layers import Dense
 from ..network import MLP, MLPConfig, parameter_name
 from .metadata import build_model
@@ -118,8 +119,8 @@ _TORCH_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "sigmoid": ("Sigmoid", {}),
     "tanh": ("Tanh", {}),
     "relu": ("ReLU", {}),
-    "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
-    "elu": ("ELU", {"alpha": 1.0}),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": LEAKY_SLOPE}),
+    "elu": ("ELU", {"alpha": ELU_ALPHA}),
     "gelu": ("GELU", {"approximate": "tanh"}),
     "softplus": ("Softplus", {}),
     "identity": ("Identity", {}),

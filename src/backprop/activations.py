@@ -82,6 +82,8 @@ class Activation:
 
 # ---------------------------------------------------------------------- the formulas
 def sigmoid(xp: Any, a: Any) -> Any:
+    """``sigma(a) = 1 / (1 + e^-a)`` elementwise, in ``a``'s shape and dtype (``xp`` is the
+    array namespace: NumPy, torch, ...), exact in relative terms for every ``a``."""
     # sigma(a) = 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) for a < 0; with e = e^-|a| <= 1
     # both are (1 if a >= 0 else e) / (1 + e): no exponent is positive, so nothing overflows,
     # and nothing cancels, so every value is exact to a few units in the last place, however
@@ -91,13 +93,15 @@ def sigmoid(xp: Any, a: Any) -> Any:
 
 
 def log_sigmoid(xp: Any, a: Any) -> Any:
-    """``log sigma(a) = -log(1 + e^-a) = min(a, 0) - log(1 + e^-|a|)``, finite wherever the
-    true value is (``log(1 - sigma(a))`` is ``log_sigmoid(xp, -a)``)."""
+    """``log sigma(a) = -log(1 + e^-a) = min(a, 0) - log(1 + e^-|a|)`` elementwise, in
+    ``a``'s shape and dtype, finite wherever the true value is (``log(1 - sigma(a))`` is
+    ``log_sigmoid(xp, -a)``)."""
     return xp.minimum(a, 0.0) - xp.log1p(xp.exp(-xp.abs(a)))
 
 
 def log_softmax(xp: Any, a: Any) -> Any:
-    """``log softmax(a)`` per row: ``a - max - log sum e^(a - max)``, finite for finite ``a``."""
+    """``log softmax(a)`` per row of ``a`` (shape ``(n, k)``, kept, as is the dtype):
+    ``a - max - log sum e^(a - max)``, finite for finite ``a``."""
     shifted = a - xp.max(a, axis=1, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
@@ -188,6 +192,8 @@ def _identity_backward(xp: Any, g: Any, a: Any, y: Any) -> Any:
 
 
 def softmax(xp: Any, a: Any) -> Any:
+    """``softmax(a)`` per row of ``a`` (shape ``(n, k)``, kept, as is the dtype): each row's
+    ``e^a_j / sum_k e^a_k``, non-negative and summing to 1, without overflow."""
     # e^(a - max) / sum e^(a - max): shifting by the row maximum keeps every exponent <= 0
     e = xp.exp(a - xp.max(a, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)

@@ -208,6 +208,10 @@ class Dense:
     def backward(self, g: Any, need_input_grad: bool = True) -> Any:
         """Turn ``g = dL/dy`` into this layer's gradients and ``dL/dx`` (``g`` may be overwritten).
 
+        ``g`` has the shape of the last training forward's ``y``, ``(n, fan_out)``; the
+        gradients have their parameters' shapes and ``dL/dx`` is ``(n, fan_in)`` (None when
+        ``need_input_grad`` is false: the first layer's), all in the layer's dtype.
+
         ``delta = g * f'(a)``              (the seed's delta_j)
         ``dL/dW = x^T delta``              (dL/dw_ij = delta_j x_i, summed over the batch)
         ``dL/db = sum over rows of delta`` (dL/db_j = delta_j)
@@ -219,16 +223,16 @@ class Dense:
                 "Dense.backward needs the batch of a forward(x, training=True) first; the last "
                 "forward was in inference mode, which keeps nothing for a backward"
             )
-        if act.backward_inplace is not None:
+        if act.backward_inplace is not None:  # delta = g * f'(a)
             delta = act.backward_inplace(be, g, self._y, self._bufs.tmp)
         else:
             delta = act.backward(be.xp, g, self._a, self._y)
-        self.grad_W = be.matmul(self._x.T, delta, out=self.grad_W)
+        self.grad_W = be.matmul(self._x.T, delta, out=self.grad_W)  # dL/dW = x^T delta
         if self.b is not None:
-            self.grad_b = be.sum_rows(delta, out=self.grad_b)
+            self.grad_b = be.sum_rows(delta, out=self.grad_b)  # dL/db = sum over rows of delta
         if not need_input_grad:
             return None
-        return be.matmul(delta, self.W.T, out=self._bufs.get_dx())
+        return be.matmul(delta, self.W.T, out=self._bufs.get_dx())  # dL/dx = delta W^T
 
 
 class Dropout:
@@ -263,9 +267,12 @@ class Dropout:
         return {}
 
     def gradients(self) -> dict[str, Any]:
+        """An empty dict: dropout has no parameters."""
         return {}
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        """``y = x * mask`` for a batch ``x`` of any shape (a fresh mask each call, in ``x``'s
+        shape and the layer's dtype); at inference (or ``p = 0``), ``x`` itself."""
         if not training or self.p == 0.0:
             self._mask = None
             return x
@@ -278,5 +285,7 @@ class Dropout:
         return x * self._mask
 
     def backward(self, g: Any, need_input_grad: bool = True) -> Any:
+        """``dL/dx = g * mask`` for ``g = dL/dy`` (``g``'s shape), the mask of the last
+        training forward; ``g`` itself after one without a mask."""
         # y = x * mask  =>  dL/dx = dL/dy * mask
         return g if self._mask is None else g * self._mask

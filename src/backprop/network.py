@@ -83,6 +83,9 @@ class FlatParameters:
         dtype: str,
         decaying: frozenset[str] = frozenset(),
     ) -> FlatParameters:
+        """Zeroed parameter and gradient vectors in ``dtype`` on ``backend``, with room for
+        every ``(name, shape)`` of ``shapes`` in order (their ``layout``: name -> (start,
+        stop, shape)); ``decaying`` names the parameters weight decay applies to."""
         layout, start = {}, 0
         for name, shape in shapes:
             stop = start + math.prod(shape)
@@ -100,6 +103,8 @@ class FlatParameters:
         return mask
 
     def view(self, flat: Any, name: str, xp: Any) -> Any:
+        """The parameter ``name``'s part of the vector ``flat`` (params, grads or an
+        optimizer slot), reshaped to its shape: a view, so writing it writes ``flat``."""
         lo, hi, shape = self.layout[name]
         return xp.reshape(flat[lo:hi], shape)
 
@@ -206,12 +211,15 @@ class MLPConfig:
         object.__setattr__(self, "init_scale", float(self.init_scale))  # as dropout
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name, JSON-ready (``sizes`` as a list): what a model file stores."""
         d = asdict(self)
         d["sizes"] = list(self.sizes)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MLPConfig:
+        """The config :meth:`to_dict` wrote (checked as the constructor checks); a key it
+        does not know is refused with a ValueError."""
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -460,14 +468,18 @@ class MLP:
     # ----------------------------------------------------------------- parameters
     @property
     def n_inputs(self) -> int:
+        """The number of input features: the columns of ``X``, ``sizes[0]``."""
         return self.config.sizes[0]
 
     @property
     def n_outputs(self) -> int:
+        """The number of outputs (classes, or regression targets): ``sizes[-1]``."""
         return self.config.sizes[-1]
 
     @property
     def dtype(self) -> str:
+        """The name of the dtype of every parameter and computation: ``"float64"`` or
+        ``"float32"``."""
         return self.config.dtype
 
     def _named(self, arrays: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -499,6 +511,7 @@ class MLP:
 
     @property
     def n_parameters(self) -> int:
+        """The number of trainable numbers: the entries of every ``W`` and ``b``."""
         return sum(math.prod(p.shape) for p in self.params.values())
 
     def state_dict(self) -> dict[str, np.ndarray]:

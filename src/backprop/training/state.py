@@ -104,6 +104,7 @@ class History:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The epochs' rows, the stop reason and the best epoch, JSON-ready."""
         return {
             "epochs": self.epochs,
             "stop_reason": self.stop_reason,
@@ -112,6 +113,7 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
+        """The history :meth:`to_dict` wrote."""
         return cls(list(d["epochs"]), d.get("stop_reason", ""), d.get("best_epoch"))
 
 
@@ -141,6 +143,8 @@ class Callback:
     """Called by :func:`fit` at each epoch's end; return True (or set ``state.stop``) to stop."""
 
     def on_epoch_end(self, state: TrainState) -> bool | None:
+        """Called after each epoch's row is in ``state.history``; return True (or set
+        ``state.stop``) to stop training after this epoch. The base class does nothing."""
         return None
 
 

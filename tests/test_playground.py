@@ -875,6 +875,63 @@ def test_a_silent_connection_is_closed(monkeypatch):
         srv.server_close()
 
 
+def test_connections_beyond_the_bound_are_closed_and_slots_come_back(monkeypatch):
+    # connections that trickle a byte under the idle timeout were each a thread for ever:
+    # now the one past MAX_CONNECTIONS is closed unanswered, and a closed one frees its slot
+    import socket
+
+    from backprop.playground import server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 3)
+    srv = make_server("127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def connect():
+        return socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+
+    try:
+        held = [connect() for _ in range(3)]
+        for sock in held:
+            sock.sendall(b"GET / HTTP/1.1\r\n")  # a request begun, never finished
+        with connect() as extra:
+            assert extra.recv(1) == b""  # closed at once, answered nothing
+        held.pop().close()
+        deadline = time.monotonic() + 5  # the closed one's thread ends, giving its slot back
+        while not _served(srv) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _served(srv)
+        for sock in held:
+            sock.close()
+    finally:
+        srv.stop()
+        srv.server_close()
+
+
+def _served(srv) -> bool:
+    """Whether a new connection to ``srv`` is served (not closed unanswered)."""
+    try:
+        r, _ = request(srv, "GET", f"/?token={srv.token}")
+    except (ConnectionError, http.client.HTTPException):
+        return False
+    return r.status == 200
+
+
+def test_the_standard_librarys_error_pages_carry_the_security_headers(server):
+    # a method the server has no do_ for (501) and an over-long request line (414) were
+    # answered by http.server's own pages, without the CSP and nosniff headers
+    for method, path in (("BREW", "/"), ("GET", "/" + "a" * 70_000)):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.putrequest(method, path, skip_host=True)
+        conn.putheader("Host", f"127.0.0.1:{server.port}")
+        conn.endheaders()
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        assert r.status in (501, 414), (method, r.status)
+        assert "default-src 'none'" in r.getheader("Content-Security-Policy", "")
+        assert r.getheader("X-Content-Type-Options") == "nosniff"
+
+
 def test_a_dropped_csv_takes_its_last_column_as_the_reader_reads_it():
     # leading blank lines, a row of empty cells, or quoted names made the target '' or '"c"'
     rows = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))

@@ -11,9 +11,12 @@ Security, checked on every request before anything else:
   on another site that rebinds its DNS name to 127.0.0.1 is refused;
 - an ``Origin`` header, when the browser sends one, must be this server's own;
 - request bodies are bounded (:data:`MAX_BODY`), and so are sessions (:data:`MAX_SESSIONS`;
-  the least recently used is closed for a new one);
-- every response carries a Content-Security-Policy that lets the page load and fetch only
-  from this server: no request leaves the machine.
+  the least recently used is closed for a new one) and open connections
+  (:data:`MAX_CONNECTIONS`; one more is closed unanswered, and a connection that sends
+  nothing for 30 s is closed);
+- every response, the standard library's own error pages included, carries a
+  Content-Security-Policy that lets the page load and fetch only from this server: no
+  request leaves the machine.
 """
 
 from __future__ import annotations
@@ -34,10 +37,14 @@ from urllib.parse import parse_qs, urlsplit
 from .._validation import cut
 from .session import CommandError, Session
 
-__all__ = ["MAX_BODY", "MAX_SESSIONS", "PlaygroundServer", "make_server"]
+__all__ = ["MAX_BODY", "MAX_CONNECTIONS", "MAX_SESSIONS", "PlaygroundServer", "make_server"]
 
 MAX_BODY = 2 << 20  # bytes of a POST body (a dropped CSV file is at most 1 MiB of it)
 MAX_SESSIONS = 8
+# connections open at once, each a thread: a page uses 2 to 6 (a browser's limit per host);
+# without a bound, connections that trickled a byte every 29 s (under the idle timeout) took
+# a thread and a descriptor each until the process ran out
+MAX_CONNECTIONS = 64
 FRAME_WAIT_S = 5.0  # the longest a frame request waits while training runs
 SESSION_GONE = (
     "this tab's session has ended (the playground keeps the {n} most recently used tabs, "
@@ -81,6 +88,25 @@ class PlaygroundServer(ThreadingHTTPServer):
         self.sessions: dict[str, Session] = {}
         self.sessions_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a thread of its own, or close it at once when
+        :data:`MAX_CONNECTIONS` are open."""
+        if not self.connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread was started: it would have given the slot back
+            self.connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
     @property
     def url(self) -> str:
@@ -185,18 +211,21 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self._common_headers()
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
 
-    def _common_headers(self) -> None:
+    def end_headers(self) -> None:
+        """Every response's security headers, then the blank line: here, so that the
+        standard library's own error pages (501 for an unknown method, 414, 431, 400) have
+        them too."""
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        super().end_headers()
 
     def _json(self, status: HTTPStatus, data: Any) -> None:
         self._send(status, "application/json", json.dumps(data).encode())

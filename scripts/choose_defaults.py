@@ -334,7 +334,7 @@ def train_as_cli(data: Any, values: dict[str, Any], seed: int, rows: np.ndarray)
             model.preprocessing = data.preprocessing.with_target_scaling(data.y_train[rows])
             T = model.preprocessing.scale_targets(T)
     X = data.X_train
-    labels = class_labels(data)
+    labels = class_labels(data) if cfg["validation_split"] == "stratified" else None
     tr, va = validation_split(
         rows.size, cfg["validation_fraction"], cfg["seed"], None if labels is None else labels[rows]
     )

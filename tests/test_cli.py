@@ -706,9 +706,7 @@ def test_a_small_tables_validation_rows_hold_every_class(run_cli, in_tmp):
     """``train`` on 40 rows of two classes: 30 training rows, 3 held out for early stopping
     (one class alone at 5 of seeds 0-19 before, 1 and 4 among them), and ``evaluate --split
     validation`` scores the same 3."""
-    rng = np.random.default_rng(0)
-    rows = [f"{x:.3f},{y:.3f},{'ab'[k]}" for k in (0, 1) for x, y in rng.normal(k, 1, (20, 2))]
-    Path("tiny.csv").write_text("x,y,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    _tiny_csv()
     for seed in ("1", "4"):
         rc, _, err = run_cli("train", "--dataset", "tiny.csv", "--target", "label", "--seed",
                              seed, "--epochs", "2", "--no-plots", "--out", f"r{seed}")  # fmt: skip
@@ -718,6 +716,50 @@ def test_a_small_tables_validation_rows_hold_every_class(run_cli, in_tmp):
         report = json.loads(out)
         assert report["n_samples"] == 3
         assert all(sum(row) > 0 for row in report["confusion_matrix"]), seed  # both classes
+
+
+def test_a_run_from_before_the_stratified_split_keeps_its_validation_rows(run_cli, in_tmp):
+    """A config.toml without ``validation_split`` was written when the validation rows were
+    a plain shuffle: its ``--resume`` trains on, and ``evaluate --split validation`` scores,
+    the rows it held out (they were the stratified ones, silently, another split)."""
+    from backprop import load_model
+
+    _tiny_csv()
+    common = ("--dataset", "tiny.csv", "--target", "label", "--seed", "1", "--no-plots")
+    rc, _, err = run_cli("train", *common, "--epochs", "2", "--out", "old",
+                         "--validation-split", "shuffle")  # fmt: skip
+    assert rc == 0, err
+    config = Path("old/config.toml")
+    assert 'validation_split = "shuffle"' in config.read_text("utf-8")
+    config.write_text(  # as a run before 2026-12-02 wrote it
+        "".join(
+            line
+            for line in config.read_text("utf-8").splitlines(keepends=True)
+            if not line.startswith("validation_split")
+        ),  # fmt: skip
+        encoding="utf-8",
+    )
+    rc, out, err = run_cli("evaluate", "old", "--split", "validation", "--json")
+    assert rc == 0, err
+    summary, report = json.loads(Path("old/summary.json").read_text()), json.loads(out)
+    assert report["accuracy"] == summary["validation"]["accuracy"]
+    assert report["n_samples"] == summary["n_validation"] == 3
+    assert sorted(map(sum, report["confusion_matrix"])) == [0, 3]  # seed 1's shuffle: one class
+    rc, _, err = run_cli("train", "--resume", "old", "--epochs", "4")
+    assert rc == 0, err
+    rc, _, err = run_cli("train", *common, "--epochs", "4", "--out", "whole",
+                         "--validation-split", "shuffle")  # fmt: skip
+    assert rc == 0, err
+    resumed, whole = load_model("old/model.safetensors"), load_model("whole/model.safetensors")
+    for name, p in whole.params.items():
+        assert np.array_equal(resumed.params[name], p), name
+
+
+def _tiny_csv() -> None:
+    """tiny.csv: 40 rows of two classes, 20 each, two features."""
+    rng = np.random.default_rng(0)
+    rows = [f"{x:.3f},{y:.3f},{'ab'[k]}" for k in (0, 1) for x, y in rng.normal(k, 1, (20, 2))]
+    Path("tiny.csv").write_text("x,y,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
 def test_evaluate_on_a_csv_file_gives_a_raw_model_raw_numbers(run_cli, in_tmp):

@@ -62,6 +62,7 @@ __all__ = [
     "read_config_and_legacy",
     "run_config_values",
     "validation_split",
+    "validation_rows",
     "class_labels",
 ]
 
@@ -180,6 +181,11 @@ LEGACY_CONFIG = {
     "restore_best": True,
 }
 
+#: What a config.toml that ``backprop train`` wrote before ``validation_split`` existed
+#: (2026-12-02) means by leaving it out: its validation rows were a plain seeded shuffle,
+#: and its ``--resume``, ``--config`` and ``evaluate --split validation`` hold out those.
+LEGACY_SPLIT = {"validation_split": "shuffle"}
+
 
 def recipe_for(data: Any) -> Recipe:
     """The recipe of a loaded data set: its own, or the CSV one for its task (and, for
@@ -218,13 +224,17 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def read_config_and_legacy(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`read_config`'s options, and :data:`LEGACY_CONFIG` where the file is one a run
-    wrote before those options existed (train's header, no ``bias_init``), else ``{}``: the
+    """:func:`read_config`'s options, and what a file a run wrote before some options
+    existed means by leaving them out (train's header; no ``bias_init``:
+    :data:`LEGACY_CONFIG`; no ``validation_split``: :data:`LEGACY_SPLIT`), else ``{}``: the
     file read once."""
     text = read_user_file(path, "config file", "config_bytes", UserError)
     values = _config_options(text, path)
-    old = text.startswith(RUN_CONFIG_HEADER) and "bias_init" not in values
-    return values, dict(LEGACY_CONFIG) if old else {}
+    if not text.startswith(RUN_CONFIG_HEADER):
+        return values, {}
+    older = "bias_init" not in values
+    old_split = "validation_split" not in values
+    return values, {**(LEGACY_CONFIG if older else {}), **(LEGACY_SPLIT if old_split else {})}
 
 
 def _config_options(text: bytes, path: Path) -> dict[str, Any]:
@@ -474,6 +484,7 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     check_limit("epochs", cfg["epochs"], "--epochs asks for", UserError)
     cfg.setdefault("batch_size", recipe.batch_size)
     cfg.setdefault("validation_fraction", 0.1)
+    cfg.setdefault("validation_split", "stratified")
     cfg.setdefault("early_stopping", recipe.early_stopping)
     cfg.setdefault("monitor", "val_loss")
     columns = ("loss", "val_loss") + (("accuracy", "val_accuracy") if classify else ())
@@ -566,6 +577,16 @@ def class_labels(data: Any) -> np.ndarray | None:
     """The training rows' class labels that :func:`validation_split` stratifies by (None
     for regression)."""
     return np.asarray(data.y_train) if data.task == "classification" else None
+
+
+def validation_rows(cfg: dict[str, Any], data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) into ``data``'s training rows, as the run ``cfg``
+    describes holds them out (its ``validation_fraction``, ``validation_split`` and
+    ``seed``)."""
+    stratified = cfg.get("validation_split", "stratified") == "stratified"
+    labels = class_labels(data) if stratified else None
+    fraction, seed = cfg["validation_fraction"], cfg.get("seed", 0)
+    return validation_split(data.X_train.shape[0], fraction, seed, labels)
 
 
 #: The options ``build_model`` hands to :class:`MLP` by the same names.

@@ -16,7 +16,7 @@ from ..datasets.tabular import columns_named, label_value, normalisation_hint
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
-from .config import DATA_KEYWORDS, class_labels, load_data, read_config, validation_split
+from .config import DATA_KEYWORDS, load_data, run_config_values, validation_rows
 from .options import CONFIG_KEYS
 from .plots import PLOT_FILES
 from .run_folder import CONFIG_FILE, MODEL_FILE, RUN_FILES, holds_run, in_use, read_summary
@@ -31,21 +31,27 @@ DATA_KEYS = ("dataset", *(k for k in DATA_KEYWORDS if k in CONFIG_KEYS), "seed")
 MODEL_DECIDES = ("task", "features")
 
 
+#: The options of a run's config that say which training rows it held out for validation.
+HELD_OUT_KEYS = ("validation_fraction", "validation_split")
+
+
 class Handle:
-    """What a MODEL argument names: ``model_path``, and for a run folder ``run_dir`` and
-    ``data_options`` (the run's :data:`DATA_KEYS` from its config; empty otherwise)."""
+    """What a MODEL argument names: ``model_path``, and for a run folder ``run_dir``,
+    ``data_options`` (the run's :data:`DATA_KEYS` from its config; empty otherwise) and
+    ``held_out`` (its ``validation_fraction`` and ``validation_split``; None when its config
+    does not say)."""
 
     def __init__(
         self,
         model_path: Path,
         run_dir: Path | None,
         data_options: dict[str, Any],
-        validation_fraction: float | None = None,
+        held_out: dict[str, Any] | None = None,
     ) -> None:
         self.model_path = model_path
         self.run_dir = run_dir
         self.data_options = data_options
-        self.validation_fraction = validation_fraction
+        self.held_out = held_out
 
     def _own_data(self, values: dict[str, Any]) -> bool:
         """Whether ``values`` name the run's own data and split (nothing overridden)."""
@@ -57,10 +63,9 @@ class Handle:
         """``(train, validation)`` indices into the training rows of ``data`` (the data
         ``values`` name), as the run split them (the summary table's rows); None when they
         are not the run's own data, or its config does not say."""
-        if not self._own_data(values) or self.validation_fraction is None:
+        if not self._own_data(values) or self.held_out is None:
             return None
-        n, seed = data.X_train.shape[0], values.get("seed", 0)
-        return validation_split(n, self.validation_fraction, seed, class_labels(data))
+        return validation_rows({**self.held_out, "seed": values.get("seed", 0)}, data)
 
     def check_output(self, output: Path, option: str, input_path: Path | None = None) -> None:
         """Refuse an ``output`` file whose writing would overwrite what the command reads
@@ -158,9 +163,11 @@ def open_handle(path: Path) -> Handle:
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         return Handle(model_path, path, {})
-    values = read_config(config_path)
-    fraction = values.get("validation_fraction")
-    return Handle(model_path, path, {k: values[k] for k in DATA_KEYS if k in values}, fraction)
+    values = run_config_values(config_path)  # (an older run's: its split, the plain shuffle)
+    held_out = None
+    if "validation_fraction" in values:
+        held_out = {k: values[k] for k in HELD_OUT_KEYS if k in values}
+    return Handle(model_path, path, {k: values[k] for k in DATA_KEYS if k in values}, held_out)
 
 
 def model_inputs(

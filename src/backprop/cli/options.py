@@ -410,6 +410,13 @@ optimizer_options = option_group(
         ),
     ),
     click.option(
+        "--validation-split",
+        type=choice(("stratified", "shuffle")),
+        help="How the validation rows are drawn: each class its share (a shuffle for "
+        "regression), or a plain seeded shuffle of the rows (runs made before 2026-12-02, "
+        "whose config.toml does not say). [default: stratified]",
+    ),
+    click.option(
         "--early-stopping",
         type=Count(0),
         metavar="PATIENCE",
@@ -467,7 +474,8 @@ CONFIG_KEYS = (
     "dropout", "dtype", "seed", "backend", "device",
     "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay", "schedule", "step_size",
     "gamma", "epochs",
-    "batch_size", "validation_fraction", "early_stopping", "monitor", "monitor_mode",
+    "batch_size", "validation_fraction", "validation_split", "early_stopping", "monitor",
+    "monitor_mode",
     "restore_best", "class_weight", "checkpoint_every",
 )  # fmt: skip
 

@@ -46,7 +46,6 @@ from ..config import (
     backend_errors,
     build_model,
     build_optimizer,
-    class_labels,
     config_to_toml,
     early_stopping_callback,
     given_options,
@@ -55,7 +54,7 @@ from ..config import (
     read_config,
     resolve,
     run_config_values,
-    validation_split,
+    validation_rows,
     value_beyond,
 )
 from ..handles import models_task
@@ -503,9 +502,7 @@ def _run_training(
     console = make_console()
     classify = data.task == "classification"
     X, T = data.X_train, _targets(model, data, "train")
-    tr, va = validation_split(
-        X.shape[0], cfg["validation_fraction"], cfg["seed"], class_labels(data)
-    )
+    tr, va = validation_rows(cfg, data)
     validation = (X[va], T[va]) if va.size else None
     fit_kwargs = {
         "optimizer": optimizer if optimizer is not None else "sgd",

@@ -22,7 +22,8 @@ from backprop.reference import SEED_EXAMPLE, seed_step
 
 KEYS = (
     "x, t, eta, w, b1, u, b2, a1, h, a2, y, loss, delta_out, grad_u, grad_b2, dL_dh, "
-    "delta_hidden, grad_w, grad_b1, w_new, b1_new, u_new, b2_new, finite_difference"
+    "delta_hidden, grad_w, grad_b1, w_new, b1_new, u_new, b2_new, dL_dy, dy_da2, dh_da1, "
+    "loss_after_update, finite_difference"
 ).split(", ")
 
 
@@ -190,10 +191,15 @@ def test_explain_as_a_subprocess():
     assert proc.returncode == 0, proc.stderr
     step = json.loads(proc.stdout)
     expected = seed_step(**{**SEED_EXAMPLE, "eta": 0.25})
+    factors = {key: step.pop(key) for key in ("dL_dy", "dy_da2", "dh_da1", "loss_after_update")}
     assert step == {
         **expected.to_dict(),
         "finite_difference": finite_difference_gradients(expected),
     }
+    y, h = np.array(expected.y), np.array(expected.h)
+    np.testing.assert_allclose(factors["dL_dy"], y - SEED_EXAMPLE["t"], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(factors["dy_da2"], y * (1 - y), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(factors["dh_da1"], h * (1 - h), rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -433,3 +439,185 @@ def test_an_ascii_standard_output_is_told_what_to_do(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "backprop", "explain", "--json"], env=env,
                           cwd=tmp_path, capture_output=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0 and json.loads(proc.stdout)["eta"] == 0.5
+
+
+# ------------------------------------------------------------------------ a learner's audit
+SATURATED = {"w": [[50.0] * 3] * 2, "b1": [50.0] * 3, "u": [[50.0] * 2] * 3, "b2": [50.0] * 2}
+
+#: Runs whose text and --json are compared: the default step, successive steps (the steps
+#: table), a network whose tables are split in two (long numbers), saturated units.
+AUDITED = {
+    "default": [],
+    "steps": ["--steps", "3"],
+    "split tables": ["--weights", "{learner}", "--x", "0.5,-0.3", "--t", "0,1", "--steps", "2"],
+    "saturated": ["--weights", "{saturated}"],
+}
+
+
+def _audited_args(tmp_path: Path, name: str) -> list[str]:
+    (tmp_path / "learner.json").write_text(json.dumps(LEARNERS_WEIGHTS))
+    (tmp_path / "saturated.json").write_text(json.dumps(SATURATED))
+    return [a.format(learner=tmp_path / "learner.json", saturated=tmp_path / "saturated.json")
+            for a in AUDITED[name]]  # fmt: skip
+
+
+def _tables(out: str) -> list[tuple[str, list[str]]]:
+    """Every table of explain's text: (its header line, its rows)."""
+    lines, tables = out.splitlines(), []
+    for k, line in enumerate(lines):
+        if line.strip() and set(line.strip()) == {"─"}:
+            rows = []
+            for row in lines[k + 1 :]:
+                if not row.strip():
+                    break
+                rows.append(row)
+            tables.append((lines[k - 1], rows))
+    return tables
+
+
+def _numbers(values: object) -> list[float]:
+    if isinstance(values, dict):
+        return [v for value in values.values() for v in _numbers(value)]
+    if isinstance(values, list):
+        return [v for value in values for v in _numbers(value)]
+    return [values] if isinstance(values, float | int) and not isinstance(values, bool) else []
+
+
+@pytest.mark.parametrize("name", AUDITED)
+def test_every_number_the_tables_print_is_in_the_json(run_cli, tmp_path, name):
+    """The text said '--json has every value exactly', but y_j - t_j, y_j (1 - y_j),
+    h_j (1 - h_j) and the steps table's 'L after update' had no key: every number of every
+    table is now a value of the JSON, written as explain writes it."""
+    from backprop.formatting import STYLES
+
+    args = _audited_args(tmp_path, name)
+    rc, out, err = run_cli("explain", *args)
+    assert rc == 0, err
+    rc, js, err = run_cli("explain", "--json", *args)
+    assert rc == 0, err
+    texts = {style(v) for v in _numbers(json.loads(js)) for style in STYLES.values()}
+    printed = [
+        token
+        for _, rows in _tables(out)
+        for row in rows
+        for token in re.findall(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?", " ".join(row.split()[1:]))
+    ]
+    assert len(printed) > 40
+    missing = [token for token in printed if token not in texts]
+    assert not missing, missing
+
+
+def test_the_new_json_values_are_the_factors_and_the_next_loss(capsys):
+    steps = explain_json(capsys, "--steps", "3")
+    for k, s in enumerate(steps):
+        y, h, t = np.array(s["y"]), np.array(s["h"]), np.array(s["t"])
+        np.testing.assert_allclose(s["dL_dy"], y - t, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(s["dy_da2"], y * (1 - y), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(s["dh_da1"], h * (1 - h), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(np.multiply(s["dL_dy"], s["dy_da2"]), s["delta_out"], rtol=1e-15)
+        np.testing.assert_allclose(np.multiply(s["dL_dh"], s["dh_da1"]), s["delta_hidden"],
+                                   rtol=1e-15)  # fmt: skip
+        case = {"x": s["x"], "t": s["t"]}
+        after = numpy_loss(case, *(np.array(s[k]) for k in ("w_new", "b1_new", "u_new", "b2_new")))
+        assert s["loss_after_update"] == pytest.approx(after, rel=1e-13)
+        if k + 1 < len(steps):
+            assert s["loss_after_update"] == steps[k + 1]["loss"]
+
+
+def test_another_size_without_x_and_t_says_the_defaults_are_the_tutorials(run_cli, tmp_path):
+    """A 3-2-1 network from --weights, and no --x or --t: the error spoke of 'x has 2
+    values but w has 3 rows', an x the learner never gave."""
+    weights = {"w": [[0.1, 0.2]] * 3, "b1": [0.0, 0.0], "u": [[0.3], [0.4]], "b2": [0.0]}
+    (tmp_path / "w.json").write_text(json.dumps(weights))
+    rc, _, err = run_cli("explain", "--weights", str(tmp_path / "w.json"))
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "x and t are the defaults, the tutorial's (x = 0.05,0.1, t = 0.01,0.99)" in err, err
+    assert "give this 3-2-1 network --x with 3 values and --t with 1 value" in err, err
+    rc, _, err = run_cli("explain", "--weights", str(tmp_path / "w.json"), "--x", "1,2,3")
+    assert rc == 2 and "without --t, t is the default, the tutorial's" in err, err
+    assert "--x with" not in err and "--t with 1 value" in err, err
+    rc, out, err = run_cli("explain", "--weights", str(tmp_path / "w.json"), "--x", "1,2,3",
+                           "--t", "0.5")  # fmt: skip
+    assert rc == 0, err
+    rc, out, _ = run_cli("explain", "--help")
+    help_text = " ".join(out.split())
+    assert "with --x and --t of its sizes: the default x and t are the tutorial's" in help_text
+
+
+@pytest.mark.parametrize("name", ["default", "split tables"])
+def test_old_and_new_values_are_headed_and_written_alike(run_cli, tmp_path, name):
+    """The combined table was headed 'u_ij ... u_ij  new u_ij' (the second the old value,
+    'old u_ij' in the split form), and the old value was written with up to 8 digits beside
+    a new one with 8 (-0.6204749 beside -0.61997973; 0.4 beside 0.36280361)."""
+    rc, out, _ = run_cli("explain", *_audited_args(tmp_path, name))
+    assert rc == 0
+    updates = 0
+    for header, rows in _tables(out):
+        columns = re.split(r"\s{2,}", header.strip())
+        assert len(columns) == len(set(columns)), header
+        olds = [k for k, c in enumerate(columns) if c.startswith("old ")]
+        if not olds:
+            continue
+        (old,) = olds
+        new = columns.index("new " + columns[old].removeprefix("old "))
+        for row in rows:
+            cells = row.split()
+            for cell in (cells[old], cells[new]):  # 8 significant digits, zeros kept
+                assert len(cell.split("e")[0].lstrip("-").replace(".", "").lstrip("0")) == 8, row
+            updates += 1
+    assert updates == 6 + 2 + 6 + 3  # u, b(2), w, b(1)
+    for p in ("u_ij", "b(2)_j", "w_ij", "b(1)_j"):
+        assert f"old {p}" in out
+
+
+def test_the_hidden_sum_says_it_uses_the_old_u(run_cli):
+    # printed after the new u_jk, ∂L/∂h_j = Σ_k δ_k u_jk did not say which u it took
+    rc, out, _ = run_cli("explain")
+    text = " ".join(out.split())
+    assert rc == 0 and "∂L/∂h_j = Σ_k δ_k u_jk, over every output k, with the old u_jk" in text
+    step = seed_step(**SEED_EXAMPLE)
+    assert f"({step.delta_out[0]:#.8g})({SEED_EXAMPLE['u'][0][0]:.8g})" in out  # the old u11
+
+
+def test_ranges_in_help_and_errors_do_not_say_x(run_cli):
+    """click wrote the ranges with an 'x' ([x>=0.0], [1<=x<=10000]; '-1.0 is not in the
+    range x>=0.0'): x is the tutorial's input."""
+    rc, out, _ = run_cli("explain", "--help")
+    text = " ".join(out.split())
+    assert rc == 0 and "[eta >= 0]" in text and "1 <= steps <= 10000]" in text
+    assert not re.search(r"x\s*[<>]=|<=\s*x", text), text
+    errors = {
+        "--eta -1": "-1.0 is below 0 (eta >= 0)",
+        "--steps 0": "0 is below 1 (1 <= steps <= 10000)",
+        "--steps 10001": "10001 is above 10000 (1 <= steps <= 10000)",
+    }
+    for given, message in errors.items():
+        args = given.split()
+        rc, _, err = run_cli("explain", *args)
+        assert rc == 2 and err.count("\n") == 1 and message in err and args[0] in err, err
+    rc, out, _ = run_cli("explain", "--eta", "0", "--steps", "10", "--json")
+    assert rc == 0 and len(json.loads(out)) == 10
+
+
+def test_help_lists_the_default_numbers(run_cli):
+    # 'Defaults: backprop.reference.SEED_EXAMPLE', a Python object, not numbers
+    rc, out, _ = run_cli("explain", "--help")
+    text = " ".join(out.split())
+    assert rc == 0 and "SEED_EXAMPLE" not in text
+    assert "Defaults: x = 0.05,0.10, t = 0.01,0.99, eta = 0.5 and the weights under" in text
+    shown = json.loads(re.search(r"the default weights are (\{.*?\]\})\.", text)[1])
+    assert shown == {k: SEED_EXAMPLE[k] for k in ("w", "b1", "u", "b2")}
+    assert [SEED_EXAMPLE[k] for k in ("x", "t", "eta")] == [[0.05, 0.10], [0.01, 0.99], 0.5]
+
+
+def test_a_unit_printed_as_one_has_a_note_on_its_slope(run_cli, tmp_path):
+    """h = 1.000000 beside h (1 - h) = 1.066761e-25: by hand 1 - 1.000000 is 0."""
+    rc, out, _ = run_cli("explain", *_audited_args(tmp_path, "saturated"))
+    text = " ".join(out.split())
+    assert rc == 0
+    assert (
+        "y_1, y_2 are near 1: 1 - y_j is computed as σ(-a(2)_j), not from the printed y_j" in text
+    )
+    assert "h_1, h_2, h_3 are near 1: 1 - h_j is computed as σ(-a(1)_j)" in text
+    rc, out, _ = run_cli("explain")
+    assert rc == 0 and "near 1" not in out

@@ -10,13 +10,14 @@ first layer's weights.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
 from backprop import MLP
 from backprop.optimizers import SGD
-from backprop.reference import seed_step, sigmoid
+from backprop.reference import SEED_EXAMPLE, seed_step, sigmoid
 
 TOL = 1e-12
 
@@ -191,3 +192,37 @@ def test_reference_deltas_are_exact_in_relative_terms_when_units_saturate(scale)
         np.testing.assert_allclose(s.delta_hidden, hid, rtol=1e-14, atol=0)
     s = seed_step(**{**_random_case(0, (2, 3, 2)), "x": [100.0, 100.0]})
     assert all(d != 0 for d in s.delta_hidden)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"b1": [0.35, 0.35]}, "b1 has 2 values but w has 3 columns (hidden units)"),
+        ({"x": [0.05]}, "x has 1 value but w has 2 rows (one per input)"),
+        ({"b2": [0.6]}, "b2 has 1 value but u has 2 columns (outputs)"),
+        ({"t": [0.01, 0.99, 0.5]}, "t has 3 values but the network has 2 outputs"),
+        ({"w": [[0.15, 0.2], [0.25, 0.3], [0.35, 0.4]]}, "is w transposed?"),
+        ({"u": [[0.4, 0.45, 0.5], [0.5, 0.55, 0.6]]}, "is u transposed?"),
+        ({"u": [[0.4, 0.5], [0.45], [0.5, 0.6]]}, "u must be a rectangular nested list"),
+    ],
+)
+def test_seed_step_refuses_sizes_that_make_no_network(change, message):
+    """seed_step took its sizes from x, b1 and b2 alone: b1 of 2 values gave the loss of a
+    2-hidden-unit network, x of 1 value ignored w's second row, t of 3 values its third, and
+    a transposed w or u ended in a bare IndexError. It now says what disagrees, in one line."""
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        seed_step(**{**SEED_EXAMPLE, **change})
+    assert "\n" not in str(caught.value)
+
+
+def test_the_factors_are_the_deltas_factors():
+    """dL_dy, dy_da2, dh_da1: the factors ``explain`` prints (and ``--json`` holds) beside
+    each delta, computed as the deltas compute them."""
+    s = seed_step(**_random_case(11, (3, 4, 2)))
+    y, h = np.array(s.y), np.array(s.h)
+    _close(s.dL_dy, y - np.array(s.t))
+    _close(s.dy_da2, y * (1 - y))
+    _close(s.dh_da1, h * (1 - h))
+    _close(np.multiply(s.dL_dy, s.dy_da2), s.delta_out)
+    _close(np.multiply(s.dL_dh, s.dh_da1), s.delta_hidden)
+    assert "dL_dy" not in s.to_dict()  # the fields alone, as the playground shows them

@@ -14,9 +14,17 @@ one line of the seed. Indices are 0-based in code (the seed's ``u11`` is ``u[0][
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
-__all__ = ["SeedStep", "sigmoid", "one_minus_sigmoid", "seed_step", "SEED_EXAMPLE"]
+from ._validation import short_repr
+from .formatting import plural
+
+__all__ = [
+    "SeedStep", "sigmoid", "one_minus_sigmoid", "check_rectangular", "check_shapes", "seed_step",
+    "SEED_EXAMPLE",
+]  # fmt: skip
 
 Vector = list[float]
 Matrix = list[list[float]]
@@ -42,7 +50,8 @@ def one_minus_sigmoid(a: float) -> float:
 class SeedStep:
     """Every number of one backprop step of the seed's network (one sample).
 
-    The field names are the keys of ``backprop explain --json``.
+    The field names are keys of ``backprop explain --json``; so are the names of the
+    factors ``dL_dy``, ``dy_da2`` and ``dh_da1`` below, which its tables print.
     """
 
     x: Vector
@@ -70,7 +79,73 @@ class SeedStep:
     b2_new: Vector
 
     def to_dict(self) -> dict:
+        """The fields (not the factors below) as a dict of lists and floats."""
         return asdict(self)
+
+    @property
+    def dL_dy(self) -> Vector:
+        """``dL/dy_j = y_j - t_j``, the first factor of the output delta."""
+        return [y - t for y, t in zip(self.y, self.t, strict=True)]
+
+    @property
+    def dy_da2(self) -> Vector:
+        """``dy_j/da(2)_j = y_j (1 - y_j)``, with ``1 - y_j`` as ``sigma(-a(2)_j)``."""
+        return [y * one_minus_sigmoid(a) for y, a in zip(self.y, self.a2, strict=True)]
+
+    @property
+    def dh_da1(self) -> Vector:
+        """``dh_j/da(1)_j = h_j (1 - h_j)``, with ``1 - h_j`` as ``sigma(-a(1)_j)``."""
+        return [h * one_minus_sigmoid(a) for h, a in zip(self.h, self.a1, strict=True)]
+
+
+def check_rectangular(rows: Any, name: str) -> None:
+    """Raise ValueError unless ``rows`` is a non-empty list of rows of one non-zero length."""
+    try:
+        lengths = [len(r) for r in rows]
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a nested list of numbers; got {short_repr(rows)}"
+        ) from None
+    if len(set(lengths)) != 1 or not lengths[0]:
+        raise ValueError(f"{name} must be a rectangular nested list; got row lengths {lengths}")
+
+
+def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any, b2: Any) -> None:
+    """Raise ValueError, one line naming every mismatch, unless the numbers make one
+    1-hidden-layer network: ``w`` of ``len(x)`` rows and ``len(b1)`` columns, ``u`` of
+    ``len(b1)`` rows and ``len(b2)`` columns, ``len(t) == len(b2)``."""
+    check_rectangular(w, "w")
+    check_rectangular(u, "u")
+    n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
+    problems = []
+    if len(x) != n_in:
+        problems.append(
+            f"x has {plural(len(x), 'value')} but w has {plural(n_in, 'row')} (one per input)"
+        )
+    if len(b1) != n_hidden:
+        problems.append(
+            f"b1 has {plural(len(b1), 'value')} but w has {plural(n_hidden, 'column')} "
+            "(hidden units)"
+        )
+    if len(u) != n_hidden:
+        problems.append(
+            f"u has {plural(len(u), 'row')} but there are {plural(n_hidden, 'hidden unit')}"
+        )
+    if len(b2) != n_out:
+        problems.append(
+            f"b2 has {plural(len(b2), 'value')} but u has {plural(n_out, 'column')} (outputs)"
+        )
+    if len(t) != n_out:
+        problems.append(
+            f"t has {plural(len(t), 'value')} but the network has {plural(n_out, 'output')}"
+        )
+    if problems:
+        # rows and columns swapped: the shapes of b1, b2 and x say which way they should be
+        if len(w) == len(b1) and len(w[0]) == len(x) and len(w) != len(x):
+            problems.append("is w transposed? w[i][j] joins input i to hidden unit j")
+        if len(u) == len(b2) and len(u[0]) == len(b1) and len(u) != len(b1):
+            problems.append("is u transposed? u[i][j] joins hidden unit i to output j")
+        raise ValueError("; ".join(problems))
 
 
 def seed_step(
@@ -87,7 +162,15 @@ def seed_step(
     u : n_hidden x n_out nested list         u[i][j]: hidden unit i -> output j
     b2 : list of float, length n_out         b(2)
     eta : float                              the learning rate
+
+    Raises
+    ------
+    ValueError
+        When the sizes do not make one network (:func:`check_shapes`): the loops below take
+        them from ``x``, ``b1`` and ``b2``, and would otherwise compute another network
+        without a word, or fail with a bare IndexError.
     """
+    check_shapes(x, t, w, b1, u, b2)
     n_in, n_hidden, n_out = len(x), len(b1), len(b2)
 
     # ---- forward: a(1) = x w + b(1), h = sigma(a(1)), a(2) = h u + b(2), y = sigma(a(2))

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import reference
 from ._limits import read_user_file
 from ._validation import is_finite_number as _is_number
 from ._validation import short_repr as _short
 from ._validation import unique_keys
-from .formatting import plural
 from .reference import SEED_EXAMPLE, SeedStep, seed_step
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "load_weights",
     "check_shapes",
     "run_steps",
+    "losses_after_update",
+    "step_json",
     "require_finite",
     "finite_difference_gradients",
 ]
@@ -109,14 +111,11 @@ def as_matrix(value: Any, name: str) -> list[list[float]]:
 
 
 def _check_rectangular(rows: Any, name: str) -> None:
-    """Raise :class:`ExplainError` unless ``rows`` is a non-empty list of rows of one
-    non-zero length."""
+    """:func:`backprop.reference.check_rectangular`, its error an :class:`ExplainError`."""
     try:
-        lengths = [len(r) for r in rows]
-    except TypeError:
-        raise ExplainError(f"{name} must be a nested list of numbers; got {_short(rows)}") from None
-    if len(set(lengths)) != 1 or not lengths[0]:
-        raise ExplainError(f"{name} must be a rectangular nested list; got row lengths {lengths}")
+        reference.check_rectangular(rows, name)
+    except ValueError as e:
+        raise ExplainError(str(e)) from None
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:
@@ -167,39 +166,13 @@ def load_weights(path: str | Path) -> dict[str, Any]:
 
 
 def check_shapes(x: Sequence[float], t: Sequence[float], w: Any, b1: Any, u: Any, b2: Any) -> None:
-    """Raise :class:`ExplainError` unless the numbers make one 1-hidden-layer network."""
-    _check_rectangular(w, "w")
-    _check_rectangular(u, "u")
-    n_in, n_hidden, n_out = len(w), len(w[0]), len(u[0])
-    problems = []
-    if len(x) != n_in:
-        problems.append(
-            f"x has {plural(len(x), 'value')} but w has {plural(n_in, 'row')} (one per input)"
-        )
-    if len(b1) != n_hidden:
-        problems.append(
-            f"b1 has {plural(len(b1), 'value')} but w has {plural(n_hidden, 'column')} "
-            "(hidden units)"
-        )
-    if len(u) != n_hidden:
-        problems.append(
-            f"u has {plural(len(u), 'row')} but there are {plural(n_hidden, 'hidden unit')}"
-        )
-    if len(b2) != n_out:
-        problems.append(
-            f"b2 has {plural(len(b2), 'value')} but u has {plural(n_out, 'column')} (outputs)"
-        )
-    if len(t) != n_out:
-        problems.append(
-            f"t has {plural(len(t), 'value')} but the network has {plural(n_out, 'output')}"
-        )
-    if problems:
-        # rows and columns swapped: the shapes of b1, b2 and x say which way they should be
-        if len(w) == len(b1) and len(w[0]) == len(x) and len(w) != len(x):
-            problems.append("is w transposed? w[i][j] joins input i to hidden unit j")
-        if len(u) == len(b2) and len(u[0]) == len(b1) and len(u) != len(b1):
-            problems.append("is u transposed? u[i][j] joins hidden unit i to output j")
-        raise ExplainError("; ".join(problems))
+    """Raise :class:`ExplainError` unless the numbers make one 1-hidden-layer network: the
+    check :func:`backprop.reference.seed_step` makes
+    (:func:`backprop.reference.check_shapes`), its error an :class:`ExplainError`."""
+    try:
+        reference.check_shapes(x, t, w, b1, u, b2)
+    except ValueError as e:
+        raise ExplainError(str(e)) from None
 
 
 # ------------------------------------------------------------------------ numbers
@@ -231,6 +204,37 @@ def run_steps(
         out.append(step)
         w, b1, u, b2 = step.w_new, step.b1_new, step.u_new, step.b2_new
     return out
+
+
+def losses_after_update(steps: Sequence[SeedStep]) -> list[float]:
+    """The loss ``L`` at each step's updated weights, on the step's own sample: the next
+    step's ``loss`` where the next step starts from them (as :func:`run_steps` makes it: the
+    same numbers, the same sums), one more forward pass otherwise (after the last step)."""
+    out = []
+    for k, s in enumerate(steps):
+        nxt = steps[k + 1] if k + 1 < len(steps) else None
+        starts_here = nxt is not None and (nxt.x, nxt.t, nxt.w, nxt.b1, nxt.u, nxt.b2) == (
+            s.x, s.t, s.w_new, s.b1_new, s.u_new, s.b2_new)  # fmt: skip
+        if starts_here:
+            out.append(nxt.loss)
+        else:
+            out.append(seed_step(s.x, s.t, s.w_new, s.b1_new, s.u_new, s.b2_new, 0.0).loss)
+    return out
+
+
+def step_json(step: SeedStep, loss_after_update: float) -> dict[str, Any]:
+    """``step`` as ``backprop explain --json`` gives it: its fields
+    (:meth:`SeedStep.to_dict`), then the factors explain's tables print, ``dL_dy``
+    (y_j - t_j), ``dy_da2`` (y_j (1 - y_j)) and ``dh_da1`` (h_j (1 - h_j)), and
+    ``loss_after_update``, the steps table's "L after update" (from
+    :func:`losses_after_update`)."""
+    return {
+        **step.to_dict(),
+        "dL_dy": step.dL_dy,
+        "dy_da2": step.dy_da2,
+        "dh_da1": step.dh_da1,
+        "loss_after_update": loss_after_update,
+    }
 
 
 def _overflow(step: int, what: str) -> ExplainError:

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from .._validation import short_repr
-from ..tutorial import ExplainError, require_finite
+from ..tutorial import ExplainError, losses_after_update, require_finite, step_json
 from .training import DEFAULT_SETUP, SetupError, TrainRun
 from .tutorial import Tutorial
 
@@ -427,7 +427,8 @@ class Session:
                         require_finite(step)
                     except ExplainError as e:
                         raise CommandError(str(e)) from None
-                    data = step.to_dict()  # with its finite differences, as explain --json
+                    # with the tables' factors and finite differences, as explain --json
+                    data = step_json(step, losses_after_update([step])[0])
                     data["finite_difference"] = self.tutorial.fd
                     return "step.json", "application/json", _json_bytes(data)
                 if what == "weights.json":  # for backprop explain --weights

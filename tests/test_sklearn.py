@@ -24,6 +24,7 @@ import joblib  # noqa: E402  (a scikit-learn dependency)
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_digits, load_iris, make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.metrics import accuracy_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -527,6 +528,67 @@ def test_early_stopping_with_a_rare_class_or_few_rows(iris, monkeypatch):
     assert stratified == [False, False, True]
 
 
+@pytest.fixture
+def held_out(monkeypatch):
+    """What early stopping scores, each epoch: ``(X, y, sample_weight)`` of the held-out rows."""
+    seen = []
+    score = BackpropClassifier._validation_score
+
+    def spy(self, X, y, sample_weight):
+        seen.append((X, y, sample_weight))
+        return score(self, X, y, sample_weight)
+
+    monkeypatch.setattr(BackpropClassifier, "_validation_score", spy)
+    return seen
+
+
+def _rows_of(X, rows):
+    """The indices in ``X`` of each of ``rows`` (X's rows are distinct)."""
+    return np.array([np.flatnonzero((X == row).all(axis=1))[0] for row in rows])
+
+
+def test_early_stopping_scores_the_held_out_rows_with_sample_weight_alone(held_out):
+    """The held-out rows were scored with sample_weight times class_weight: with
+    class_weight the early-stopping score was a class-weighted accuracy. Now it is
+    SGDClassifier's: accuracy weighted by sample_weight only (unweighted without one)."""
+    X, y = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=0,
+                               n_classes=3, random_state=0)  # fmt: skip
+    w = np.random.default_rng(0).uniform(1.0, 2.0, len(y))
+    kw = dict(early_stopping=True, max_iter=1, class_weight={0: 5.0}, **SMALL)
+    with quiet():
+        clf = BackpropClassifier(**kw).fit(X, y)
+    assert held_out[-1][2] is None  # class_weight alone: unweighted
+    with quiet():
+        clf.fit(X, y, sample_weight=w)
+    X_val, y_val, w_val = held_out[-1]
+    rows = _rows_of(X, X_val)
+    np.testing.assert_array_equal(w_val, w[rows])  # not w * 5 for class 0
+    # one epoch: the model kept is the one scored
+    expected = accuracy_score(y[rows], clf.predict(X[rows]), sample_weight=w[rows])
+    assert clf.validation_scores_ == [expected]
+
+
+def test_early_stopping_refuses_a_split_leaving_a_part_without_weight(held_out):
+    """Held-out rows all of weight 0 failed after the first epoch with "Sample weights must
+    contain at least one non-zero number" (the user's weights had some); training rows all
+    of weight 0 with "float division by zero". Now one error at the split, naming it."""
+    X, y = make_classification(n_samples=100, n_features=4, n_informative=3, n_redundant=0,
+                               random_state=0)  # fmt: skip
+    kw = dict(early_stopping=True, validation_fraction=0.2, max_iter=1, **SMALL)
+    with quiet():
+        BackpropClassifier(**kw).fit(X, y)
+    rows = _rows_of(X, held_out[-1][0])  # the same split, whatever the weights
+    for part, n, weights in (("held-out", 20, np.isin(np.arange(100), rows, invert=True)),
+                             ("training", 80, np.isin(np.arange(100), rows))):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=rf"^early_stopping=True: all {n} {part} rows have weight 0 "
+            r"\(validation_fraction=0.2\); the split needs rows of positive weight in both "
+            "parts: change random_state or validation_fraction",
+        ):
+            BackpropClassifier(**kw).fit(X, y, sample_weight=weights * 1.0)
+
+
 def test_most_rows_in_classes_of_their_own_warn_as_mlpclassifier_does():
     """check_classification_targets warned that y "could represent a regression problem" once
     most of over 20 rows had a class of their own; MLPClassifier never calls it, and is
@@ -635,7 +697,8 @@ def test_dtype_takes_numpy_dtypes(iris, tmp_path, dtype):
     clf = BackpropClassifier(max_iter=2, dtype=dtype, warm_start=True, **SMALL)
     with quiet():
         clf.fit(X, y)
-        assert clf.model_.dtype == name and clf.predict_proba(X).dtype == name
+        # (outputs are float32 for a float32 X only: float64 for a float64 one)
+        assert clf.model_.dtype == name and clf.predict_proba(X.astype(name)).dtype == name
         clf.fit(X, y)  # warm start: the network's "float32" is the estimator's np.float32
     assert clf.get_params()["dtype"] is dtype  # stored as given, which clone requires
     twin = clone(clf)
@@ -661,6 +724,29 @@ def test_random_state_takes_seeds_and_generators(iris):
             BackpropClassifier(random_state=bad).fit(X, y)
 
 
+def test_random_state_none_follows_np_random_seed(iris):
+    """random_state=None took fresh OS entropy on each fit, so np.random.seed(0) did not make
+    a script reproducible; scikit-learn's None (check_random_state(None), MLPClassifier's)
+    is NumPy's global RandomState, which np.random.seed seeds."""
+    X, y = iris
+    saved = np.random.get_state()  # noqa: NPY002 - the global state on purpose
+
+    def proba():
+        with quiet():
+            clf = BackpropClassifier(max_iter=3, hidden_layer_sizes=(8,), dropout=0.2)
+            return clf.fit(X, y).predict_proba(X)
+
+    try:
+        np.random.seed(0)  # noqa: NPY002 - the global state on purpose
+        first, second = proba(), proba()
+        np.random.seed(0)  # noqa: NPY002 - the global state on purpose
+        again = proba()
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002 - the global state on purpose
+    np.testing.assert_array_equal(again, first)
+    assert not np.array_equal(second, first)  # the global state moved on: another network
+
+
 def test_same_seed_same_bits_and_seeds_differ(iris):
     X, y = iris
     fits = [
@@ -677,7 +763,8 @@ def test_float32(iris):
     X, y = iris
     with quiet():
         clf = BackpropClassifier(max_iter=100, dtype="float32", **SMALL).fit(X, y)
-    assert clf.model_.dtype == "float32" and clf.predict_proba(X).dtype == np.float32
+    assert clf.model_.dtype == "float32"
+    assert clf.predict_proba(X.astype(np.float32)).dtype == np.float32
     assert clf.score(X, y) > 0.9
 
 
@@ -709,6 +796,17 @@ def test_bad_hyperparameters_raise_one_clear_error(iris, param, value, match):
     X, y = iris
     with pytest.raises(ValueError, match=match):
         BackpropClassifier(**{param: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("est", [BackpropClassifier(), BackpropRegressor()])
+def test_scikit_learns_parameter_validation_does_not_misread_the_constraints(est):
+    """The constraint table was named _parameter_constraints, scikit-learn's own name for a
+    table in another format: est._validate_params() (which scikit-learn's machinery calls)
+    raised "TypeError: 'OneOf' object is not iterable". The table has a name of its own, and
+    declares nothing to scikit-learn, as most estimators outside it."""
+    assert not hasattr(est, "_parameter_constraints")
+    with pytest.raises(ValueError, match=r"^BackpropClassifier: alpha must be a number in"):
+        BackpropClassifier(alpha=-1.0).fit(np.eye(2), [0, 1])  # the table is still checked
 
 
 def test_a_validation_fraction_of_0_is_used_only_by_early_stopping(iris):
@@ -771,19 +869,79 @@ def test_pickle_and_joblib_round_trip_then_keep_training(iris):
     np.testing.assert_array_equal(copy2.predict_proba(X), clf.predict_proba(X))
 
 
-def _without_record_field(path, field, out):
-    """A copy of the model file ``path`` at ``out`` whose record lacks ``fitted[field]``: a
-    file as written before the field was saved."""
+def _rewritten(path, edit, out):
+    """A copy of the model file ``path`` at ``out`` whose estimator record (a dict) ``edit``
+    has changed in place."""
     import json
 
     from backprop.io import encode_safetensors, load_model, read_header
 
     meta = dict(read_header(path).metadata)
     record = json.loads(meta["sklearn"])
-    del record["fitted"][field]
+    edit(record)
     meta["sklearn"] = json.dumps(record)
     out.write_bytes(encode_safetensors(load_model(path).state_dict(), meta))
     return out
+
+
+def _without_record_field(path, field, out):
+    """A copy of the model file ``path`` at ``out`` whose record lacks ``fitted[field]``: a
+    file as written before the field was saved."""
+    return _rewritten(path, lambda record: record["fitted"].pop(field), out)
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.int8, np.int32, np.uint64, np.int64, np.float16, np.float32, bool]
+)
+def test_save_and_load_keep_the_dtype_of_classes(tmp_path, iris, dtype):
+    """classes_ of uint8 came back int64, of float32 float64 (and predict's labels with
+    them), where the docs say the file keeps them "with their type", as pickle does."""
+    X, y = iris
+    labels = (y > 0) if dtype is bool else np.array([0, 7, 200])[y].astype(dtype)
+    with quiet():
+        clf = BackpropClassifier(max_iter=2, **SMALL).fit(X, labels)
+    path = tmp_path / "m.safetensors"
+    clf.save(path)
+    back = BackpropClassifier.load(path)
+    assert back.classes_.dtype == clf.classes_.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(back.classes_, clf.classes_)
+    assert back.predict(X).dtype == clf.predict(X).dtype == np.dtype(dtype)
+    if dtype is np.uint8:  # a file written before the dtype was kept loads as before
+        old = BackpropClassifier.load(
+            _rewritten(path, lambda r: r["fitted"]["classes"].pop("dtype"), tmp_path / "o.st")
+        )
+        assert old.classes_.dtype == np.int64 and old.classes_.tolist() == [0, 7, 200]
+
+
+@pytest.mark.parametrize(
+    "classes, match",
+    [
+        ({"kind": "int", "dtype": "object", "values": [0, 1, 2]},
+         r"labels of kind 'int' have dtype 'object'; expected one of int8, int16, "),
+        ({"kind": "int", "dtype": "float32", "values": [0, 1, 2]}, "expected one of int8"),
+        ({"kind": "int", "dtype": ["O"], "values": [0, 1, 2]}, r"have dtype \['O'\]; expected"),
+        ({"kind": "str", "dtype": "<U3", "values": ["a", "b", "c"]},
+         r"kind 'str' have dtype '<U3'; expected one of none \(the field is for bools and "),
+        ({"kind": "int", "dtype": "uint8", "values": [0, 1, 300]},
+         r"integer labels out of uint8's range"),
+        ({"kind": "int", "dtype": "int64", "values": [0, 1, 2**63]}, "out of int64's range"),
+        ({"kind": "float", "dtype": "float32", "values": [0.0, 0.5, 0.1]},
+         r"labels not exactly representable as float32"),
+        ({"kind": "float", "dtype": "float16", "values": [0.0, 1.0, 1e300]},
+         r"labels not exactly representable as float16"),
+    ],
+)  # fmt: skip
+def test_load_refuses_a_dtype_of_labels_that_is_not_allowed(tmp_path, iris, classes, match):
+    # the record's dtype never reaches np.dtype unless it is one of the allowed names
+    from backprop.io import ModelFileError
+
+    X, y = iris
+    path = tmp_path / "m.safetensors"
+    with quiet():
+        BackpropClassifier(max_iter=2, **SMALL).fit(X, y).save(path)
+    bad = _rewritten(path, lambda r: r["fitted"].update(classes=classes), tmp_path / "bad.st")
+    with pytest.raises(ModelFileError, match=match):
+        BackpropClassifier.load(bad)
 
 
 def test_a_sparse_multilabel_y_predicts_sparse_after_load(tmp_path):

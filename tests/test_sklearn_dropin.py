@@ -74,6 +74,40 @@ def test_adam_settings_reach_the_optimizer_and_fitted_attributes_have_sklearns_s
     assert not hasattr(BackpropClassifier(), "coefs_")
 
 
+def test_item_assignment_into_coefs_and_intercepts_writes_into_the_network():
+    """c.coefs_[0] = W was lost without a word (the property built a new list on each read),
+    where MLPClassifier's list keeps it; an item, or a slice, now goes through the checks of
+    assigning the whole list, and a change of the list's length is refused."""
+    import copy
+    import pickle
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    ours.coefs_[0] = np.zeros((4, 5))
+    ours.intercepts_[-1] = np.ones(3)
+    assert not ours.coefs_[0].any() and (ours.intercepts_[-1] == 1).all()
+    assert not ours.model_.state_dict()["layers.0.W"].any()
+    # no input reaches the hidden layer: every row gets the same probabilities
+    np.testing.assert_array_equal(ours.predict_proba(X), ours.predict_proba(X[:1]).repeat(150, 0))
+    coefs = ours.coefs_
+    coefs[:] = [np.full((4, 5), 0.5), np.full((5, 3), 2.0)]
+    assert coefs[1][0, 0] == 2.0 and ours.coefs_[1][0, 0] == 2.0  # the list and the network
+    with pytest.raises(ValueError, match=r"^layers.0.W must have shape \(4, 5\); got \(2, 2\)"):
+        ours.coefs_[0] = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"^coefs_ holds 2 arrays, one per layer; the slice "):
+        ours.coefs_[1:] = []
+    for change in (lambda c: c.append(c[0]), lambda c: c.pop(), lambda c: c.__delitem__(0)):
+        with pytest.raises(TypeError, match=r"^coefs_ holds one array per layer of the network"):
+            change(ours.coefs_)
+    # copies are plain lists, detached from the network
+    for detached in (copy.deepcopy(ours.coefs_), pickle.loads(pickle.dumps(ours.coefs_))):
+        assert type(detached) is list
+        detached[0] = np.zeros((4, 5))
+    assert ours.coefs_[0][0, 0] == 0.5
+
+
 @pytest.mark.parametrize(
     "kw, optimizer",
     [
@@ -192,6 +226,50 @@ def test_an_absent_feature_is_one_clear_error(make, message):
         make().fit(X, y)
     assert message in str(e.value) and "\n" not in str(e.value)
     assert str(e.value).count("not available") == 1
+
+
+@pytest.mark.parametrize("ours", [BackpropClassifier, BackpropRegressor], ids=lambda c: c.__name__)
+def test_a_sparse_X_trains_as_its_dense_array(ours):
+    """Sparse X (a TfidfVectorizer's) was refused with scikit-learn's generic "Sparse data
+    was passed for X, but dense data is required"; MLPClassifier takes it. It is made dense
+    and trains and predicts exactly as the dense array."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    dense = rng.random((60, 5)) * (rng.random((60, 5)) < 0.4)
+    y = dense[:, 0] > dense[:, 1] if ours is BackpropClassifier else dense @ [1.0, 2, 3, 4, 5]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = ours(**kw).fit(dense, y).predict(dense)
+        for sparse in (scipy.sparse.csr_matrix(dense), scipy.sparse.coo_array(dense)):
+            np.testing.assert_array_equal(ours(**kw).fit(sparse, y).predict(sparse), expected)
+    assert ours().__sklearn_tags__().input_tags.sparse
+
+
+def test_a_sparse_X_too_large_to_make_dense_is_one_clear_error():
+    """4e6 x 1e7 sparse rows of nothing: made dense, 320 TB; said before allocating."""
+    import scipy.sparse
+
+    from backprop._limits import memory_limit
+
+    if memory_limit() is None:
+        pytest.skip("this machine does not say how much memory it has")
+    X = scipy.sparse.csr_matrix((4 * 10**6, 10**7))
+    with pytest.raises(MemoryError, match=r"a sparse X of 4000000 x 10000000, made dense, needs"):
+        BackpropRegressor(max_iter=1).fit(X, np.zeros(4 * 10**6))
+
+
+def test_a_text_pipeline_swaps_mlpclassifier_for_backpropclassifier():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    texts = ["good film", "great film", "bad film", "awful film", "good plot", "awful plot"] * 5
+    labels = ["pos", "pos", "neg", "neg", "pos", "neg"] * 5
+    kw = dict(hidden_layer_sizes=(8,), max_iter=200, learning_rate_init=0.05, random_state=0)
+    for cls in (MLPClassifier, BackpropClassifier):
+        model = make_pipeline(TfidfVectorizer(), cls(**kw)).fit(texts, labels)
+        assert model.score(texts, labels) == 1.0, cls.__name__
 
 
 # --------------------------------------------------------- scikit-learn's own examples

@@ -313,6 +313,18 @@ def test_callbacks_that_are_not_a_list_get_the_engines_message():
         BackpropClassifier(callbacks=interrupt_at_epoch(1), **SMALL).fit(X, Y2)
 
 
+@pytest.mark.parametrize(
+    "value", [1, 2.5, {0: lambda state: None}, {lambda state: None}, "cb", np.array([])]
+)
+def test_callbacks_of_any_kind_but_a_list_are_one_clear_error(value):
+    # 1 read "TypeError: 'int' object is not iterable"; a dict passed its keys on to the
+    # engine (0: "each callback must be a Callback"), a set its callbacks in no set order
+    with pytest.raises(
+        ValueError, match=r"^BackpropClassifier: callbacks must be a list of callbacks; got "
+    ):
+        BackpropClassifier(callbacks=value, **SMALL).fit(X, Y2)
+
+
 @pytest.mark.parametrize("value", ["balance", 3, {0: "x"}, {0: -1.0}])
 def test_a_bad_class_weight_is_refused_by_the_constraints(value):
     # 'balance' got scikit-learn's InvalidParameterError naming compute_sample_weight
@@ -449,6 +461,25 @@ def test_partial_fit_with_one_class_names_classes():
 
 
 # ------------------------------------------------------------------------------- 5. dtype
+@pytest.mark.parametrize(
+    "cls, y, methods",
+    [
+        (BackpropClassifier, Y3, ["decision_function", "predict_proba", "predict_log_proba"]),
+        (BackpropClassifier, Y2, ["decision_function", "predict_proba", "predict_log_proba"]),
+        (BackpropRegressor, YR, ["predict"]),
+    ],
+)
+def test_a_float32_network_predicts_in_the_float_type_of_X(cls, y, methods):
+    """dtype="float32" gave float32 outputs for a float64 X, where MLPRegressor's are
+    float64: outputs are float64 but for a float32 X (scikit-learn's MLP keeps float32)."""
+    est = fitted(cls, y, dtype="float32")
+    for method in methods:
+        predict = getattr(est, method)
+        as64, as32, from_ints = predict(X), predict(X.astype(np.float32)), predict(X.round())
+        assert (as64.dtype, as32.dtype, from_ints.dtype) == (np.float64, np.float32, np.float64)
+        np.testing.assert_array_equal(as64, as32)  # the same float32 network's values
+
+
 @pytest.mark.parametrize("cls, y", [(BackpropClassifier, Y3), (BackpropRegressor, YR)])
 def test_predict_reads_X_in_the_fitted_networks_dtype(cls, y):
     # set_params(dtype="float32") after a float64 fit cast X to float32 before the float64

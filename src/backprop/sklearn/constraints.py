@@ -1,12 +1,14 @@
 """The estimators' hyperparameters: every valid value declared once, as data, and checked by
 one function (in the manner of scikit-learn's ``_parameter_constraints``).
 
-Each estimator class holds a ``_parameter_constraints`` table, hyperparameter name ->
+Each estimator class holds a ``_backprop_constraints`` table, hyperparameter name ->
 constraint; :func:`check_parameters` checks every entry and raises one ``ValueError``
-naming the estimator, the hyperparameter, what it must be and what it got. Hyperparameters
-missing from the table are checked where they are used (``backend``/``device`` by
-:func:`backprop.backend.get_backend`, ``callbacks`` by
-:func:`backprop.training.epoch_callbacks`, the engine's own check).
+naming the estimator, the hyperparameter, what it must be and what it got. (The table is
+not named ``_parameter_constraints``: scikit-learn's ``_validate_params`` reads that name
+in its own format, and failed on this one.) Hyperparameters missing from the table are
+checked where they are used (``backend``/``device`` by
+:func:`backprop.backend.get_backend`); the table checks that ``callbacks`` is a list, and
+:func:`backprop.training.epoch_callbacks`, the engine's own check, each callback in it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "CLASSIFIER_LOSSES",
     "HIDDEN_ACTIVATIONS",
     "REGRESSOR_LOSSES",
+    "CallbackList",
     "ClassWeight",
     "Flag",
     "FloatDtype",
@@ -195,6 +198,20 @@ class RandomSeed:
         return "None, an int >= 0, a numpy RandomState or a numpy Generator"
 
 
+@dataclass(frozen=True)
+class CallbackList:
+    """``callbacks``: None or a list (or tuple) of them; each one is the engine's to check
+    (:func:`backprop.training.epoch_callbacks`). Any other value, a set, a dict, a string,
+    an int, a single callback, is refused here, where the engine iterated it (``1`` read
+    "'int' object is not iterable", a dict passed its keys as callbacks)."""
+
+    def accepts(self, value: Any) -> bool:
+        return value is None or isinstance(value, list | tuple)
+
+    def expected(self) -> str:
+        return "a list of callbacks"
+
+
 def float_dtype_name(value: Any) -> str | None:
     """``"float32"`` or ``"float64"`` for a ``dtype`` hyperparameter that means one of them:
     that string, a NumPy dtype or a type NumPy reads as one (``np.float32``,
@@ -232,6 +249,7 @@ Constraint = (
     | Verbose
     | RandomSeed
     | FloatDtype
+    | CallbackList
 )
 
 
@@ -266,6 +284,7 @@ def mlp_constraints(losses: tuple[str, ...]) -> dict[str, Constraint]:
         "max_iter": PositiveInt(),
         "n_iter_no_change": PositiveInt(or_inf=True),  # inf: never stop at a plateau
         "batch_size": PositiveInt(or_auto=True),
+        "callbacks": CallbackList(),
     }
 
 

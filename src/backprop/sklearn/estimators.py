@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import check_memory
 from .._validation import short_repr
 from .._version import pip_extra
 from ..activations import log_sigmoid, log_softmax
@@ -62,7 +63,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import compute_sample_weight
+    from sklearn.utils import check_random_state, compute_sample_weight
     from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import (
         _check_sample_weight,
@@ -111,6 +112,10 @@ def _check_sklearn_version(version: str) -> None:
 
 
 _check_sklearn_version(sklearn.__version__)
+
+#: The sparse formats ``validate_data`` passes on (others become CSR, as in
+#: MLPClassifier: DOK and LIL matrices have no ``data`` to check for NaN), made dense there.
+_SPARSE_FORMATS = ("csr", "csc")
 
 #: The engine's link (how outputs become predictions) under scikit-learn's names.
 _SKLEARN_LINKS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
@@ -286,6 +291,48 @@ def _print_progress(state: TrainState) -> None:
     print(f"Iteration {state.epoch}, loss = {row['loss']:.8f}")  # noqa: T201 - verbose=True
 
 
+# ---------------------------------------------------------------- coefs_ and intercepts_
+class _LayerArrays(list):
+    """``coefs_`` or ``intercepts_``: a list of one array per layer whose item assignment
+    (``coefs_[0] = W``, a slice of the same length too) writes into the network, through
+    the estimator's setter (the checks of assigning the whole list: shape, finite values),
+    where a list built for each read dropped it; MLPClassifier's list keeps what is put in.
+
+    Its length is the network's layers: what would change it (``append``, ``del``,
+    ``pop``...) or reorder it is refused with a TypeError, never silently dropped. A copy
+    (``copy.copy``, ``copy.deepcopy``, pickle, ``list(...)``, a slice) is a plain list,
+    detached from the network.
+    """
+
+    def __init__(self, arrays: list[np.ndarray], estimator: _BackpropMLP, attribute: str) -> None:
+        super().__init__(arrays)
+        self._estimator, self._attribute = estimator, attribute
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        items = list(self)
+        items[index] = value
+        if len(items) != len(self):
+            raise ValueError(
+                f"{self._attribute} holds {len(self)} arrays, one per layer; the slice "
+                f"assignment made {len(items)}"
+            )
+        setattr(self._estimator, self._attribute, items)
+        super().__setitem__(slice(None), getattr(self._estimator, self._attribute))
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"{self._attribute} holds one array per layer of the network, in order: assign "
+            f"an item ({self._attribute}[i] = array) or the whole list, not a change of its "
+            "length or order"
+        )
+
+    __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[type, tuple[list[np.ndarray]]]:
+        return list, (list(self),)
+
+
 # ------------------------------------------------------------------ a fit that fails
 class _FittedState:
     """An estimator's fitted state, taken before a fit to put back should the fit fail.
@@ -347,13 +394,15 @@ class _FittedState:
 class _BackpropMLP(BaseEstimator):
     """What both estimators share: checks, training, prediction plumbing, save/load, pickle.
 
-    Subclasses define ``__init__`` (the hyperparameters), ``_parameter_constraints``,
+    Subclasses define ``__init__`` (the hyperparameters), ``_backprop_constraints``,
     ``_encode_targets`` (y -> targets ``T`` of shape (n_samples, n_outputs)),
     ``_output_config`` (network output activation and loss) and ``_validation_score``.
     """
 
-    #: hyperparameter -> its valid values (see :mod:`.constraints`); set by each estimator
-    _parameter_constraints: dict[str, Any] = {}
+    #: hyperparameter -> its valid values (see :mod:`.constraints`); set by each estimator.
+    #: Not scikit-learn's ``_parameter_constraints``, whose format is another (its
+    #: ``_validate_params`` failed on this table: 'OneOf' object is not iterable)
+    _backprop_constraints: dict[str, Any] = {}
     _is_classifier = False
 
     # ------------------------------------------------------------------ hyperparameters
@@ -364,8 +413,8 @@ class _BackpropMLP(BaseEstimator):
                 raise ValueError(
                     f"{type(self).__name__}: {param}={value!r} {ABSENT_FEATURES[value]}"
                 )
-        check_parameters(self, self._parameter_constraints)
-        try:  # the engine's check and words ('callbacks must be a list of callbacks; got ...')
+        check_parameters(self, self._backprop_constraints)
+        try:  # each callback: the engine's check and words (the list is the table's)
             epoch_callbacks(() if self.callbacks is None else self.callbacks, None)
         except ValueError as e:
             raise ValueError(f"{type(self).__name__}: {e}") from None
@@ -400,7 +449,7 @@ class _BackpropMLP(BaseEstimator):
         hyperparameter may be a NumPy dtype or type: it is stored as given, for clone)."""
         name = float_dtype_name(self.dtype)
         if name is None:  # (fit and save check every hyperparameter first: no other caller)
-            check_parameters(self, {"dtype": self._parameter_constraints["dtype"]})
+            check_parameters(self, {"dtype": self._backprop_constraints["dtype"]})
         return name
 
     def _np_dtype(self) -> type:
@@ -464,12 +513,14 @@ class _BackpropMLP(BaseEstimator):
                 X,
                 y,
                 reset=first,
+                accept_sparse=_SPARSE_FORMATS,
                 dtype=self._np_dtype(),
                 multi_output=True,
                 y_numeric=not self._is_classifier,
             )
+        X = _dense(X)
         T = self._encode_targets(y, first, incremental, classes)
-        sw = self._sample_weights(sample_weight, X, y, incremental)
+        given_weights, sw = self._sample_weights(sample_weight, X, y, incremental)
 
         seeds = _generator(self.random_state).integers(0, 2**63, size=3)
         if self.random_state is None:  # under mpirun, rank 0's: one model, trained together
@@ -503,7 +554,7 @@ class _BackpropMLP(BaseEstimator):
             callbacks.append(_print_progress)
         validation = None
         if self.early_stopping:
-            X, T, sw, validation = self._split_validation(X, y, T, sw, int(seeds[1]))
+            X, T, sw, validation = self._split_validation(X, y, T, sw, given_weights, int(seeds[1]))
             if carry and self.validation_scores_:
                 validation.scores = list(self.validation_scores_)
                 validation.best = self.best_validation_score_
@@ -694,9 +745,11 @@ class _BackpropMLP(BaseEstimator):
     def coefs_(self) -> list[np.ndarray]:
         """scikit-learn's ``coefs_``: the weight matrices, ``coefs_[i]`` of shape
         (units of layer i, units of layer i + 1) (the network's live arrays on the NumPy
-        backend, host copies on others)."""
+        backend, host copies on others). Assigning the list, or an item of it
+        (``coefs_[0] = W``), writes into the network (see :class:`_LayerArrays`)."""
         model = self._fitted_model()
-        return [np.asarray(model.backend.to_numpy(layer.W)) for layer in model.dense]
+        arrays = [np.asarray(model.backend.to_numpy(layer.W)) for layer in model.dense]
+        return _LayerArrays(arrays, self, "coefs_")
 
     @coefs_.setter
     def coefs_(self, values: Sequence[Any]) -> None:
@@ -709,12 +762,13 @@ class _BackpropMLP(BaseEstimator):
         """scikit-learn's ``intercepts_``: the bias vectors, ``intercepts_[i]`` of shape
         (units of layer i + 1,)."""
         model = self._fitted_model()
-        return [
+        arrays = [
             np.asarray(model.backend.to_numpy(layer.b))
             if layer.b is not None
             else np.zeros(layer.W.shape[1], model.dtype)
             for layer in model.dense
         ]
+        return _LayerArrays(arrays, self, "intercepts_")
 
     @intercepts_.setter
     def intercepts_(self, values: Sequence[Any]) -> None:
@@ -722,27 +776,42 @@ class _BackpropMLP(BaseEstimator):
         for k, value in enumerate(values):
             model.params[parameter_name(k, "b")] = value
 
-    def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
-        """Per-row weights (the classifier multiplies its class weights in), or None for all
-        ones."""
+    def _sample_weights(
+        self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The checked ``sample_weight`` (n_samples,), which early stopping scores the
+        held-out rows with, and the rows' training weights (the classifier multiplies its
+        class weights in); None for all ones."""
         if sample_weight is None:
-            return None
+            return None, None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if not (sw > 0).any():  # (a sum of weights of 1e307 overflowed)
             raise ValueError(
                 "Sample weights must contain at least one non-zero number; all weights are zero"
             )
-        return sw
+        return sw, sw
 
     def _check_targets(self, y: Any) -> None:
         """Checks of ``y`` before scikit-learn's (whose words would not name the problem)."""
 
     def _split_validation(
-        self, X: np.ndarray, y: Any, T: np.ndarray, sw: Any, seed: int
-    ) -> tuple[np.ndarray, np.ndarray, Any, _ValidationScore]:
+        self,
+        X: np.ndarray,
+        y: Any,
+        T: np.ndarray,
+        sw: np.ndarray | None,
+        given_weights: np.ndarray | None,
+        seed: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, _ValidationScore]:
         """Hold out ``validation_fraction`` of the rows (stratified for single-label
         classification, where each class has 2 rows and each part room for every class)
-        and build the callback that scores them each epoch."""
+        and build the callback that scores them each epoch; the training rows' ``X``,
+        ``T`` and training weights ``sw``.
+
+        The held-out rows are scored with the user's ``given_weights`` alone (accuracy or
+        R^2 weighted by ``sample_weight``, not by ``class_weight``, as SGDClassifier's early
+        stopping scores them). A split that leaves either part without a row of positive
+        weight is refused, naming the fix."""
         if self.validation_fraction == 0:  # (scikit-learn's own check named test_size)
             raise ValueError(
                 "validation_fraction=0.0 holds out no rows; early_stopping=True needs a "
@@ -754,19 +823,31 @@ class _BackpropMLP(BaseEstimator):
             n_val = math.ceil(self.validation_fraction * len(y))
             if counts.min() < 2 or min(n_val, len(y) - n_val) < len(counts):
                 stratify = None  # a plain random split (scikit-learn's for any multiclass y)
-        parts = train_test_split(
-            *((X, T, y) if sw is None else (X, T, y, sw)),
+        # the row numbers of each part (the split train_test_split makes of X itself)
+        train, held_out = train_test_split(
+            np.arange(X.shape[0]),
             test_size=self.validation_fraction,
             random_state=seed % 2**32,
             stratify=stratify,
         )
-        X_tr, X_val, T_tr, _, _, y_val = parts[:6]
-        sw_tr, sw_val = (parts[6], parts[7]) if sw is not None else (None, None)
-        if X_val.shape[0] < 2:
+        if len(held_out) < 2:
             raise ValueError(
-                f"the validation set has {X_val.shape[0]} rows; increase validation_fraction "
+                f"the validation set has {len(held_out)} rows; increase validation_fraction "
                 f"(now {self.validation_fraction}) or give more data (early_stopping=True)"
             )
+        X_val, y_val = X[held_out], y[held_out]
+        sw_val = None if given_weights is None else given_weights[held_out]
+        sw_tr = None if sw is None else sw[train]
+        for part, weights in (("held-out", sw_val), ("training", sw_tr)):
+            if weights is not None and not (weights > 0).any():
+                # (the score read 'Sample weights must contain at least one non-zero
+                # number' after the first epoch; training divided by a zero mean weight)
+                raise ValueError(
+                    f"early_stopping=True: all {len(weights)} {part} rows have weight 0 "
+                    f"(validation_fraction={self.validation_fraction}); the split needs rows "
+                    "of positive weight in both parts: change random_state or "
+                    "validation_fraction, or spread the positive weights"
+                )
         callback = _ValidationScore(
             lambda: self._validation_score(X_val, y_val, sw_val),
             self.tol,
@@ -775,7 +856,7 @@ class _BackpropMLP(BaseEstimator):
             self._on_plateau,
             verbose=bool(self.verbose),
         )
-        return X_tr, T_tr, sw_tr, callback
+        return X[train], T[train], sw_tr, callback
 
     def _record(
         self,
@@ -816,7 +897,22 @@ class _BackpropMLP(BaseEstimator):
         # a value beyond float32's (or float64's sum: inf - inf is 'invalid'): scikit-learn's
         # error says so
         with np.errstate(over="ignore", invalid="ignore"):
-            return validate_data(self, X, reset=False, dtype=self.model_.dtype)
+            X = validate_data(
+                self, X, reset=False, accept_sparse=_SPARSE_FORMATS, dtype=self.model_.dtype
+            )
+        return _dense(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # taken, and made dense (_dense)
+        return tags
+
+    def _in_input_float_type(self, out: np.ndarray, X: Any) -> np.ndarray:
+        """Outputs ``out`` (the network's dtype) as float64, as MLPRegressor's and
+        MLPClassifier's are, but float32 where both the network and ``X`` (before
+        validation: see :func:`_float_type_of`) are: a float32 network's outputs were
+        float32 for a float64 ``X``. The values keep the network's precision."""
+        return out.astype(np.result_type(_float_type_of(X), out.dtype), copy=False)
 
     # -------------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -993,8 +1089,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     n_iter_no_change : int or np.inf, default=10
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified where every class has 2
-        rows and room in both parts), score them each epoch and
-        keep the weights of the best epoch.
+        rows and room in both parts), score them each epoch (accuracy weighted by
+        ``sample_weight`` alone, not ``class_weight``) and keep the weights of the best epoch.
     validation_fraction : float, default=0.1
     alpha : float, default=1e-4
         L2 penalty with MLPClassifier's meaning: ``alpha / (2 S_B) ||W||^2`` per batch of total
@@ -1010,12 +1106,15 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         Weight initialiser (``xavier_uniform`` is MLPClassifier's Glorot uniform).
     random_state : int >= 0, numpy Generator or RandomState, or None, default=None
         Seeds the initial weights, the shuffles, the dropout masks and the validation split.
-        ``None`` draws fresh entropy from the operating system on each fit.
+        ``None`` draws the seed from NumPy's global ``RandomState`` on each fit (scikit-learn's
+        ``check_random_state(None)``): fits differ, and ``np.random.seed`` makes them
+        reproducible, as with MLPClassifier.
     dtype : {"float64", "float32"}, default="float64"
         The network's floating-point type (a NumPy dtype or type equal to one, such as
         ``np.float32``, is kept as given and means the same); ``fit`` casts ``X`` to it
         (a float32 ``X`` too, which MLPClassifier keeps). Prediction reads ``X`` in the
-        fitted network's type (a ``set_params(dtype=...)`` applies from the next fit on).
+        fitted network's type (a ``set_params(dtype=...)`` applies from the next fit on);
+        outputs are float64, or float32 where the network and ``X`` both are.
     warm_start : bool, default=False
         Continue from the fitted network on the next ``fit`` (same classes required), with a
         new optimizer, as MLPClassifier: ``loss_curve_``, ``t_``, ``best_loss_``, the plateau
@@ -1031,7 +1130,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         Array library: ``numpy``, ``torch``, ``cupy`` or ``array_api_strict``.
     device : str or None, default=None
         For example ``"cuda"`` with the torch or cupy backend.
-    callbacks : sequence of backprop.training callbacks, or None, default=None
+    callbacks : list or tuple of backprop.training callbacks, or None, default=None
         Called at each epoch's end with the :class:`~backprop.training.TrainState`. With
         ``early_stopping=True`` each epoch's row of the history holds the held-out score as
         ``val_accuracy`` (``val_r2`` for the regressor), so
@@ -1083,7 +1182,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     (2, 3)
     """
 
-    _parameter_constraints = {**mlp_constraints(CLASSIFIER_LOSSES), "class_weight": ClassWeight()}
+    _backprop_constraints = {**mlp_constraints(CLASSIFIER_LOSSES), "class_weight": ClassWeight()}
     _is_classifier = True
 
     def __init__(
@@ -1154,8 +1253,9 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
         self.callbacks = callbacks
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BackpropClassifier:
-        """Train on ``X`` (n_samples, n_features) and labels ``y``: (n_samples,) class labels
-        or (n_samples, n_labels) 0/1 indicators; ``sample_weight`` (n_samples,).
+        """Train on ``X`` (n_samples, n_features; a scipy.sparse ``X`` is made dense) and
+        labels ``y``: (n_samples,) class labels or (n_samples, n_labels) 0/1 indicators;
+        ``sample_weight`` (n_samples,).
 
         If it raises, the estimator is as it was before the call (partial_fit likewise),
         except after ``TrainingDiverged`` or a ``KeyboardInterrupt`` (Ctrl-C) that came once
@@ -1261,11 +1361,13 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
             "warm_start=False to change the targets"
         )
 
-    def _sample_weights(self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool) -> Any:
-        """sample_weight times the class weights; refused, naming which of the two is the
-        cause, when they leave no row (or, in a fit of one label a row, one class only) with
-        positive weight."""
-        sw = super()._sample_weights(sample_weight, X, y, incremental)
+    def _sample_weights(
+        self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The checked sample_weight, and the training weights: it times the class weights.
+        Refused, naming which of the two is the cause, when they leave no row (or, in a fit
+        of one label a row, one class only) with positive weight."""
+        sw = super()._sample_weights(sample_weight, X, y, incremental)[0]
         single_label = self._target_type != "multilabel-indicator"
         labels = (column_or_1d(y) if y.ndim == 2 else y) if single_label else None
         if sw is not None and not incremental and single_label:
@@ -1277,7 +1379,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
                 )
         cw = self._class_weights(y, incremental)
         if cw is None:
-            return sw
+            return sw, sw
         combined = cw if sw is None else sw * cw
         cause = (
             f"class_weight={short_repr(self.class_weight)}"
@@ -1296,7 +1398,7 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
                     f"{cause} leaves only the class {_plain(weighted[0])!r} with positive "
                     "weight; a classifier needs at least two classes with positive weight"
                 )
-        return combined
+        return sw, combined
 
     def _class_weights(self, y: Any, incremental: bool) -> np.ndarray | None:
         """``class_weight`` as each row's weight. A dict's weights are looked up by label
@@ -1352,8 +1454,9 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The network's logits: shape (n_samples,) for binary targets, else
-        (n_samples, n_outputs_). Positive means the (second) class / label is predicted."""
-        logits = self._outputs(self._validate_X(X), link=False)
+        (n_samples, n_outputs_). Positive means the (second) class / label is predicted.
+        float64, or float32 for a float32 network and a float32 ``X`` (as the methods below)."""
+        logits = self._in_input_float_type(self._outputs(self._validate_X(X), link=False), X)
         return logits[:, 0] if self._target_type == "binary" else logits
 
     def predict(self, X: Any) -> np.ndarray:
@@ -1364,20 +1467,21 @@ class BackpropClassifier(ClassifierMixin, _BackpropMLP):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes) in the order of ``classes_``; for
         multi-label targets, each label's probability (n_samples, n_labels)."""
-        X = self._validate_X(X)
+        valid = self._validate_X(X)
         if self._target_type == "multiclass" and self.loss_function_ == "binary_cross_entropy":
             # one-vs-rest sigmoids normalised to sum 1, in log space: never 0/0
-            return np.exp(self._log_proba(X))
-        p = self._outputs(X, link=True)
+            p = np.exp(self._log_proba(valid))
+        else:
+            p = self._outputs(valid, link=True)
         if self._target_type == "binary":
-            return np.column_stack([1.0 - p[:, 0], p[:, 0]])
-        return p
+            p = np.column_stack([1.0 - p[:, 0], p[:, 0]])
+        return self._in_input_float_type(p, X)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log(predict_proba(X))``, shape (n_samples, n_classes), computed from the logits
         (log-sigmoid, log-softmax): finite wherever the log-probability is representable,
         where ``log`` of a probability that rounded to 0 would be ``-inf``."""
-        return self._log_proba(self._validate_X(X))
+        return self._in_input_float_type(self._log_proba(self._validate_X(X)), X)
 
     def _log_proba(self, X: np.ndarray) -> np.ndarray:
         z = self._outputs(X, link=False)
@@ -1479,7 +1583,7 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
     ``predict`` returns shape (n_samples,) when ``y`` was 1-D, else (n_samples, n_outputs_).
     """
 
-    _parameter_constraints = mlp_constraints(REGRESSOR_LOSSES)
+    _backprop_constraints = mlp_constraints(REGRESSOR_LOSSES)
 
     def __init__(
         self,
@@ -1619,8 +1723,10 @@ best_validation_score_, n_iter_, n_features_in_, feature_names_in_
         return out[:, 0] if self._y_ndim == 1 else out
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions: (n_samples,) for 1-D training targets, else (n_samples, n_outputs_)."""
-        return self._shape_like_y(self._outputs(self._validate_X(X), link=False))
+        """Predictions: (n_samples,) for 1-D training targets, else (n_samples, n_outputs_);
+        float64, or float32 for a float32 network and a float32 ``X``."""
+        out = self._outputs(self._validate_X(X), link=False)
+        return self._shape_like_y(self._in_input_float_type(out, X))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -1668,6 +1774,27 @@ def _check_indicator(y: Any) -> None:
         )
 
 
+def _dense(X: Any) -> np.ndarray:
+    """A validated ``X`` as a dense array: a sparse one (CSR or CSC, already in the network's
+    dtype) is made dense whole, ``n_samples * n_features`` entries of 8 bytes
+    (4 in float32), as the engine computes on dense arrays (docs/sklearn.md); a MemoryError
+    naming the size when that is more than the machine's memory."""
+    if not scipy.sparse.issparse(X):
+        return X
+    n, m = X.shape
+    check_memory(n * m * X.dtype.itemsize, f"a sparse X of {n} x {m}, made dense, needs")
+    return X.toarray()
+
+
+def _float_type_of(X: Any) -> type:
+    """``np.float32`` for float32 data (an array, a sparse matrix, a Series, a DataFrame of
+    float32 columns), else ``np.float64``: the type scikit-learn's checks give ``X`` with
+    ``FLOAT_DTYPES``, which scikit-learn's MLP predicts in."""
+    dtype = getattr(X, "dtype", None)
+    dtypes = [dtype] if dtype is not None else list(getattr(X, "dtypes", []))  # a DataFrame's
+    return np.float32 if dtypes and all(d == np.float32 for d in dtypes) else np.float64
+
+
 def _is_float_text(text: str | bytes) -> bool:
     """Whether ``float`` reads ``text`` ("1.5" does, "a" does not)."""
     try:
@@ -1681,12 +1808,16 @@ def _generator(random_state: Any) -> np.random.Generator:
     """A numpy Generator from scikit-learn's ``random_state`` conventions (the values the
     ``RandomSeed`` constraint accepts, checked before).
 
-    ``None`` takes fresh OS entropy (a different network each fit, as in scikit-learn);
-    an int seeds it; a ``RandomState`` is drawn from once (advancing it, as scikit-learn
-    estimators do); a ``Generator`` is used as the source of a child seed.
+    An int seeds it; a ``RandomState`` is drawn from once (advancing it, as scikit-learn
+    estimators do); ``None`` is NumPy's global ``RandomState``, drawn from the same way
+    (scikit-learn's ``check_random_state(None)``, as MLPClassifier's: a different network
+    each fit, and the same ones after the same ``np.random.seed``); a ``Generator`` is used
+    as the source of a child seed.
     """
+    if random_state is None:  # scikit-learn's None: the global state the user seeds
+        random_state = check_random_state(None)
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
     if isinstance(random_state, np.random.Generator):
         return np.random.default_rng(int(random_state.integers(0, 2**63)))
-    return np.random.default_rng(None if random_state is None else int(random_state))
+    return np.random.default_rng(int(random_state))

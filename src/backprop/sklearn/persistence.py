@@ -35,6 +35,7 @@ from ..io import (
 from ..network import MLP
 
 __all__ = [
+    "LABEL_DTYPES",
     "RECORD_FORMAT",
     "RECORD_KEY",
     "RECORD_VERSION",
@@ -203,15 +204,37 @@ def jsonable_params(est: Any) -> dict[str, Any]:
     return out
 
 
+#: The NumPy dtypes a record's labels may name, by kind (``labels_to_json``'s
+#: ``"dtype"``): an allow-list, so that a file's text never reaches ``np.dtype`` unchecked.
+LABEL_DTYPES: dict[str, tuple[str, ...]] = {
+    "bool": ("bool",),
+    "int": ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
+    "float": ("float16", "float32", "float64"),
+}
+
+#: A NumPy dtype kind's name in the record, and the Python type of its values.
+_KINDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "b": ("bool", bool),
+    "i": ("int", int),
+    "u": ("int", int),
+    "f": ("float", float),
+}
+
+
 def labels_to_json(labels: np.ndarray) -> dict[str, Any]:
-    """Class labels as ``{"kind": "int"|"float"|"bool"|"str", "values": [...]}``."""
+    """Class labels as ``{"kind": "int"|"float"|"bool"|"str", "dtype": ..., "values": [...]}``.
+
+    ``"dtype"`` is the labels' NumPy dtype (``"uint8"``, ``"float32"``), for a bool, int or
+    float dtype of :data:`LABEL_DTYPES` (others, such as ``longdouble``, and strings have
+    none: they come back in their kind's default type)."""
     arr = np.asarray(labels)
-    if arr.dtype.kind == "b":
-        return {"kind": "bool", "values": [bool(v) for v in arr]}
-    if arr.dtype.kind in "iu":
-        return {"kind": "int", "values": [int(v) for v in arr]}
-    if arr.dtype.kind == "f":
-        return {"kind": "float", "values": [float(v) for v in arr]}
+    kind, python = _KINDS.get(arr.dtype.kind, (None, None))
+    if kind is not None:
+        record: dict[str, Any] = {"kind": kind}
+        if arr.dtype.name in LABEL_DTYPES[kind]:
+            record["dtype"] = arr.dtype.name
+        record["values"] = [python(v) for v in arr.tolist()]  # (a longdouble's stay NumPy's)
+        return record
     if all(isinstance(v, str) for v in arr.tolist()):
         return {"kind": "str", "values": [str(v) for v in arr]}
     raise ValueError(
@@ -220,9 +243,11 @@ def labels_to_json(labels: np.ndarray) -> dict[str, Any]:
 
 
 def labels_from_json(d: Any) -> np.ndarray:
-    """Inverse of :func:`labels_to_json`, checking every value's type. Strings come back as
-    a NumPy string array, as scikit-learn's ``classes_`` hold them (even for pandas' object
-    labels)."""
+    """Inverse of :func:`labels_to_json`, checking every value's type: the labels in their
+    ``"dtype"`` (one of :data:`LABEL_DTYPES`, each value exactly representable in it), or,
+    in records without one (written before it was kept), bool, int64 or float64. Strings
+    come back as a NumPy string array, as scikit-learn's ``classes_`` hold them (even for
+    pandas' object labels)."""
     kinds: dict[str, tuple[Callable[[Any], bool], Any]] = {
         "bool": (lambda v: isinstance(v, bool), bool),
         "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), np.int64),
@@ -233,11 +258,27 @@ def labels_from_json(d: Any) -> np.ndarray:
         isinstance(d, dict) and d.get("kind") in kinds and isinstance(d.get("values"), list),
         'labels must be {"kind": "bool"|"int"|"float"|"str", "values": [...]}',
     )
-    is_kind, dtype = kinds[d["kind"]]
-    expect(all(is_kind(v) for v in d["values"]), f"labels of kind {d['kind']!r} hold other values")
-    if d["kind"] == "int":
-        expect(all(-(2**63) <= v < 2**63 for v in d["values"]), "integer labels out of range")
-    return np.asarray(d["values"], dtype=dtype)
+    kind, values = d["kind"], d["values"]
+    is_kind, dtype = kinds[kind]
+    expect(all(is_kind(v) for v in values), f"labels of kind {kind!r} hold other values")
+    if "dtype" in d:
+        allowed = LABEL_DTYPES.get(kind, ())
+        expect(
+            d["dtype"] in allowed,
+            f"labels of kind {kind!r} have dtype {d['dtype']!r:.40}; expected one of "
+            f"{', '.join(allowed) or 'none (the field is for bools and numbers)'}",
+        )
+        dtype = np.dtype(d["dtype"])
+    if kind == "int":
+        info = np.iinfo(dtype)
+        expect(
+            all(info.min <= v <= info.max for v in values),
+            f"integer labels out of {np.dtype(dtype).name}'s range",
+        )
+    with np.errstate(over="ignore"):  # (a float beyond float16's or float32's: refused below)
+        labels = np.asarray(values, dtype=dtype)
+    expect(labels.tolist() == values, f"labels not exactly representable as {labels.dtype}")
+    return labels
 
 
 def class_weight_from_json(d: Any) -> dict[Any, float]:

@@ -602,12 +602,16 @@ def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(
     run_cli, in_tmp, monkeypatch, stop, said
 ):
     """A --resume interrupted mid-training replaces the model and history; the summary.json
-    of the run it resumed still described the old model (its epochs, metrics, reason). A
-    closed output pipe stops it the same way, and the summary said 'Ctrl-C' for it too."""
+    of the run it resumed still described the old model (its epochs, metrics, reason, and
+    its plots, still there and listed beside the newer model). A closed output pipe stops it
+    the same way, and the summary said 'Ctrl-C' for it too."""
     from backprop.cli.commands.train import KeepLastEpoch
 
     quiet = ["--no-progress", "--no-plots"]
-    assert run_cli("train", "--dataset", "moons", "--epochs", "2", "--out", "r", *quiet)[0] == 0
+    assert run_cli("train", "--dataset", "moons", "--epochs", "2", "--out", "r",
+                   "--no-progress")[0] == 0  # fmt: skip
+    drawn = json.loads((in_tmp / "r/summary.json").read_text())["plots"]
+    assert drawn and all((in_tmp / "r" / name).is_file() for name in drawn)
     keep = KeepLastEpoch.__call__
 
     def keep_then_stop_after_epoch_3(self, state):
@@ -622,6 +626,11 @@ def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(
     assert summary["epochs_run"] == 3 and summary["train"] == {} and summary["test"] == {}
     assert summary["interrupted"].startswith(f"{said} during epoch 4: the model is epoch 3's")
     assert summary["wall_time_s"] is None  # the 2-epoch run's time, kept beside epochs_run 3
+    assert summary["plots"] is None and not any((in_tmp / "r" / name).exists() for name in drawn)
+    monkeypatch.setattr(KeepLastEpoch, "__call__", keep)
+    rc, _, err = run_cli("train", "--resume", "r", "--epochs", "4", "--no-progress")
+    assert rc == 0, err  # the finished run draws them again, of its own model
+    assert json.loads((in_tmp / "r/summary.json").read_text())["plots"] == drawn
 
 
 def test_a_resume_times_its_own_epochs(run_cli, in_tmp):

@@ -832,13 +832,15 @@ def _mark_summary(
 ) -> None:
     """A summary.json from before a ``--resume`` describes the model that a Ctrl-C or a
     divergence (``cause``) replaced, after ``epochs_run`` epochs, with the last one's (or
-    with ``model_epoch``'s, early stopping's best): its metrics are dropped and it says
-    which epoch's model the folder now holds."""
+    with ``model_epoch``'s, early stopping's best): its metrics are dropped, its plots (of
+    the replaced model) removed, and it says which epoch's model the folder now holds."""
     summary = read_summary(run_dir)
     if summary is None:
         return  # none (a first run), or not ours to repair
+    stale = _plots_drawn(run_dir)  # the replaced model's: they stood beside the new one
     model_epoch = epochs_run if model_epoch is None else model_epoch
     summary.update(
+        plots=None,  # not drawn: the --resume that finishes the run draws them
         train={},
         validation={},
         test={},
@@ -852,6 +854,8 @@ def _mark_summary(
         f"evaluate {run_dir}",
     )
     write_json(run_dir / SUMMARY_FILE, summary)
+    for name in stale:
+        (run_dir / name).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

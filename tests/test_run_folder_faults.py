@@ -565,10 +565,12 @@ def test_a_folder_left_by_a_failed_run_says_what_to_do(run_cli, tmp_path, monkey
 
 
 # ------------------------------------------------------------------------- divergence
-def test_divergence_keeps_a_finite_loadable_model(run_cli, tmp_path):
+def test_divergence_in_the_first_epoch_saves_nothing_and_frees_the_out(run_cli, tmp_path):
     """lr 1e308 on targets up to 1e6: the one step overflows the weights while the loss
-    (measured before the step) is finite. The run stops as diverged (exit 1) and the model
-    it keeps loads, is finite, and is the initial one."""
+    (measured before the step) is finite. The run stops as diverged (exit 1), as cli.md
+    says of a train that fails before its first epoch ended: nothing saved, no claim on its
+    --out. (It saved the initial weights and an empty history.csv: a folder that neither
+    --resume nor the same --out with a smaller --lr took.)"""
     rng = np.random.default_rng(0)
     rows = [f"{a:.4f},{b:.4f},{1e6 * c:.1f}" for a, b, c in rng.random((200, 3))]
     (tmp_path / "reg.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
@@ -577,12 +579,13 @@ def test_divergence_keeps_a_finite_loadable_model(run_cli, tmp_path):
                          "--lr", "1e308", "--epochs", "1", "--batch-size", "100000",
                          "--validation-fraction", "0", "--out", str(out), *QUIET)  # fmt: skip
     assert rc == 1 and err.count("\n") == 1 and "training diverged" in err, err
-    assert "the weights became NaN or inf" in err
+    assert "the weights became NaN or inf" in err and "nothing was saved" in err
+    assert not out.exists()
+    rc, _, err = run_cli("train", "--dataset", str(tmp_path / "reg.csv"), "--target", "y",
+                         "--epochs", "1", "--out", str(out), *QUIET)  # fmt: skip
+    assert rc == 0, err
     model = load_model(out / "model.safetensors")
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
-    rc, _, err = run_cli("evaluate", str(out / "model.safetensors"), "--dataset",
-                         str(tmp_path / "reg.csv"), "--target", "y")  # fmt: skip
-    assert rc == 0, err
 
 
 def test_divergence_in_a_later_epoch_keeps_the_last_good_epoch(tmp_path):

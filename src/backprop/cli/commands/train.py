@@ -577,6 +577,11 @@ def _run_training(
         history = _end_as_fit_would(keep)
         ended_by_ctrl_c = True
     except TrainingDiverged as e:
+        if e.epoch == 0 and state is None:  # no epoch of a new run ended: nothing to keep
+            # (its initial weights were saved, a folder neither --resume nor --out took)
+            what = one_line(e).split(";", 1)[0]  # (the engine's message: what it kept)
+            print_error(f"{what}; no epoch ended, so nothing was saved ({e.hint})")
+            return EXIT_FAILED
         message, kept = f"{one_line(e)}; that model is in {model_path}", e.epoch
         best = keep.state.best_params if keep.state is not None else None
         if best is not None:  # the header promised early stopping's best weights

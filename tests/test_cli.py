@@ -764,6 +764,25 @@ def test_a_run_from_before_the_stratified_split_keeps_its_validation_rows(run_cl
         assert np.array_equal(resumed.params[name], p), name
 
 
+def test_an_older_runs_data_dir_of_a_set_without_files_is_left_out(run_cli, in_tmp):
+    """Runs once recorded data_dir for toy (it was ignored then, and is refused since): such
+    a run folder failed every evaluate, predict and --resume with '--data-dir applies to
+    mnist', an option nobody typed. A config of one's own that sets it is still refused."""
+    quiet = ("--no-progress", "--no-plots")
+    assert run_cli("train", "--epochs", "2", "--out", "r", *quiet)[0] == 0
+    config = Path("r/config.toml")
+    text = config.read_text("utf-8").replace(
+        'dataset = "toy"\n', 'dataset = "toy"\ndata_dir = "/tmp"\n'
+    )
+    config.write_text(text, encoding="utf-8")
+    assert run_cli("evaluate", "r")[0] == 0
+    rc, _, err = run_cli("train", "--resume", "r", "--epochs", "3", *quiet)
+    assert rc == 0, err
+    Path("mine.toml").write_text('dataset = "toy"\ndata_dir = "/tmp"\n', encoding="utf-8")
+    rc, _, err = run_cli("train", "--config", "mine.toml", "--out", "s", *quiet)
+    assert rc == 2 and "--data-dir applies to mnist" in err
+
+
 def _tiny_csv() -> None:
     """tiny.csv: 40 rows of two classes, 20 each, two features."""
     rng = np.random.default_rng(0)

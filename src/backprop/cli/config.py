@@ -232,6 +232,10 @@ def read_config_and_legacy(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     values = _config_options(text, path)
     if not text.startswith(RUN_CONFIG_HEADER):
         return values, {}
+    if values.get("data_dir") is not None and values.get("dataset", "toy") != "mnist":
+        # a run of another set that recorded one (accepted and ignored then, refused since):
+        # its --resume, evaluate and predict failed on an option nobody typed
+        del values["data_dir"]
     older = "bias_init" not in values
     old_split = "validation_split" not in values
     return values, {**(LEGACY_CONFIG if older else {}), **(LEGACY_SPLIT if old_split else {})}

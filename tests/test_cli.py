@@ -783,6 +783,21 @@ def test_an_older_runs_data_dir_of_a_set_without_files_is_left_out(run_cli, in_t
     assert rc == 2 and "--data-dir applies to mnist" in err
 
 
+def test_suggested_commands_paste_into_a_shell(run_cli, in_tmp):
+    """'continue it with backprop train --resume my runs/toy (v1)' was a syntax error when
+    pasted: every suggested command quotes what the shell would split or read."""
+    import shlex
+
+    out, quiet = "my runs/toy (v1)", ("--no-progress", "--no-plots")
+    assert run_cli("train", "--epochs", "1", "--out", out, *quiet)[0] == 0
+    rc, _, err = run_cli("train", "--epochs", "2", "--out", out, *quiet)
+    assert rc == 2 and "already holds a run" in err
+    words = shlex.split(err.strip().rsplit(" with ", 1)[1])
+    assert words == ["backprop", "train", "--resume", out]
+    rc, _, err = run_cli(*words[1:], "--epochs", "2", *quiet)
+    assert rc == 0, err
+
+
 def _tiny_csv() -> None:
     """tiny.csv: 40 rows of two classes, 20 each, two features."""
     rng = np.random.default_rng(0)

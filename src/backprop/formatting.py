@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import shlex
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -34,8 +35,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "STYLES", "fixed", "index", "loss", "number", "numbers", "packed", "plural", "printable",
-    "short", "sig", "state", "toml_string",
+    "STYLES", "command", "fixed", "index", "loss", "number", "numbers", "packed", "plural",
+    "printable", "short", "sig", "state", "toml_string",
 ]  # fmt: skip
 
 
@@ -90,6 +91,13 @@ def printable(text: object) -> str:
         c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
         for c in str(text)
     )
+
+
+def command(*words: object) -> str:
+    """A command line to paste into a shell: the ``words`` joined, each quoted where the
+    shell would split or read it (``backprop train --resume 'my runs/toy (v1)'``: unquoted,
+    a suggested command was a syntax error), control characters escaped (:func:`printable`)."""
+    return printable(" ".join(shlex.quote(str(w)) for w in words))
 
 
 def toml_string(text: str, ascii_only: bool = False) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..datasets import names_a_csv_file
 from ..datasets.tabular import columns_named, label_value, normalisation_hint
+from ..formatting import command
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..network import MLP
 from .app import UserError
@@ -155,7 +156,8 @@ def open_handle(path: Path) -> Handle:
                 f"written its {MODEL_FILE} yet; wait for it to end"
             )
         hint = (
-            f"; it holds a checkpoint: finish the run with backprop train --resume {path}"
+            "; it holds a checkpoint: finish the run with "
+            + command("backprop", "train", "--resume", path)
             if (path / CHECKPOINT_NAME).is_file()
             else ""
         )

@@ -28,6 +28,7 @@ from typing import Any
 import click
 
 from .._limits import read_user_file
+from ..formatting import command
 from ..io.checkpoint import CHECKPOINT_NAME, Checkpoint
 from ..io.safetensors import write_atomic
 from ..network import MLP
@@ -83,7 +84,7 @@ def _already_holds_a_run(folder: Path) -> UserError:
     if os.path.lexists(folder / CHECKPOINT_NAME):
         return UserError(
             f"run folder {folder} already holds a run; choose another --out, or continue it "
-            f"with backprop train --resume {folder}"
+            f"with {command('backprop', 'train', '--resume', folder)}"
         )
     return UserError(
         f"run folder {folder} already holds a run that has no checkpoint to resume from (it "

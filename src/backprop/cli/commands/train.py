@@ -21,7 +21,7 @@ from ... import metrics
 from ..._interrupts import deferred, raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
-from ...formatting import printable
+from ...formatting import command
 from ...initializers import SCALED_INITIALIZERS
 from ...io import WriteError, save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
@@ -648,13 +648,13 @@ def _run_training(
         # (the line named only the plot, and read as if the run were lost)
         raise UserError(
             f"{one_line(e)}; the model, its history and summary are saved in {run_dir} "
-            f"(backprop train --resume {run_dir} draws the plots)"
+            f"({command('backprop', 'train', '--resume', run_dir)} draws the plots)"
         ) from None
     except BrokenPipeError:  # the reader went away (| head), noticed only at the summary
         silence_stdout()  # (--no-progress prints nothing while it trains): the run is whole
         click.echo(
-            f"Output closed after training: the run is complete in {run_dir} (backprop "
-            f"evaluate {run_dir} prints its metrics)",
+            f"Output closed after training: the run is complete in {run_dir} "
+            f"({command('backprop', 'evaluate', run_dir)} prints its metrics)",
             err=True,
         )
         return EXIT_INTERRUPTED
@@ -682,7 +682,7 @@ def _class_notes(
         (
             "Accuracy",
             f"{accuracy:.2%} on the test rows is no better than always answering "
-            f"{name!r}, {share:.2%} of them: backprop evaluate {printable(run_dir)} "
+            f"{name!r}, {share:.2%} of them: {command('backprop', 'evaluate', run_dir)} "
             "gives each class's recall, and --class-weight balanced weighs the rarer classes up",
         )
     ]
@@ -855,8 +855,8 @@ def _mark_summary(
         epochs_run=epochs_run,
         best_epoch=None if model_epoch == epochs_run else model_epoch,
         stop_reason=stop_reason,
-        interrupted=f"{cause}: the model is epoch {model_epoch}'s; its metrics: backprop "
-        f"evaluate {run_dir}",
+        interrupted=f"{cause}: the model is epoch {model_epoch}'s; its metrics: "
+        + command("backprop", "evaluate", run_dir),
     )
     write_json(run_dir / SUMMARY_FILE, summary)
     for name in stale:
@@ -897,7 +897,7 @@ def _interrupted_in_training(
         click.echo(
             f"{cause} before epoch {epoch + 1} ended; {run_dir} is as it was but for its "
             f"{CONFIG_FILE}, which holds the new --epochs; continue from epoch {epoch} with: "
-            f"backprop train --resume {run_dir}",
+            + command("backprop", "train", "--resume", run_dir),
             err=True,
         )
         return EXIT_INTERRUPTED
@@ -912,7 +912,7 @@ def _interrupted_in_training(
         )  # fmt: skip
     saved = checkpoint.saved_epoch or 0  # what the checkpoint file holds
     resume = (
-        f"; continue from epoch {saved} with: backprop train --resume {run_dir}"
+        f"; continue from epoch {saved} with: {command('backprop', 'train', '--resume', run_dir)}"
         if saved > 0
         else ""
     )
@@ -932,9 +932,9 @@ def _interrupted_after_training(
         summary["interrupted"] = f"Ctrl-C after training, while {stage}"
         write_json(run_dir / SUMMARY_FILE, summary)
     rest = (
-        f"some plots were not drawn: backprop train --resume {run_dir} draws them"
+        f"some plots were not drawn: {command('backprop', 'train', '--resume', run_dir)} draws them"
         if stage == "drawing the plots"
-        else f"its metrics: backprop evaluate {run_dir}"
+        else f"its metrics: {command('backprop', 'evaluate', run_dir)}"
     )
     click.echo(
         f"Interrupted while {stage}, after training {summary['epochs_run']} epochs: the model "

@@ -944,6 +944,16 @@ def test_a_terminal_of_zero_columns_still_gets_the_output(tmp_path):
     assert proc.returncode == 0 and "epoch 2/2" in proc.stdout, (proc.stdout, proc.stderr)
 
 
+def test_force_color_keeps_the_live_bar_out_of_a_pipe(tmp_path):
+    """FORCE_COLOR=1 (set by many CI systems) made rich take the pipe for a terminal: the
+    log held the live bar's frames, cursor moves and erasures (86 escape sequences in 3
+    epochs); docs/cli.md says a pipe or a file gets the epoch lines alone."""
+    proc = _backprop(["train", "--epochs", "3", "--out", str(tmp_path / "r"), "--no-plots"],
+                     tmp_path, env={"FORCE_COLOR": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 3/3" in proc.stdout and "\x1b" not in proc.stdout + proc.stderr
+
+
 def test_a_long_error_line_keeps_its_reason_and_a_failing_stderr_keeps_the_status(tmp_path):
     """A 5,000-character path was cut to 'Error: bbbb...bbb... (cut)', losing 'File name
     too long'; with stderr on /dev/full the error line's own OSError escaped (status 1)."""

@@ -32,7 +32,7 @@ from .._interrupts import EXIT_INTERRUPTED, raise_if_swallowed, was_interrupted
 from .._version import __version__
 from ..io import WriteError
 from ..training.mpi import RankFailure, abort_if_others_wait
-from ..training.progress import raise_broken_pipe
+from ..training.progress import raise_broken_pipe, stdout_console
 
 __all__ = [
     "EXIT_FAILED",
@@ -396,9 +396,7 @@ def make_console() -> Any:
     does a terminal that says it has 0. Text is printed as it is, never read as rich markup
     or emoji codes: class names and paths are the user's (a class ``[red]`` printed as a
     blank header, ``[/]`` ended evaluate with a MarkupError, ``:cat:`` became an emoji)."""
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+    console = stdout_console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     console.on_broken_pipe = raise_broken_pipe  # (the commands end a closed pipe their way)
     if not console.is_terminal or console.width < 1:  # COLUMNS=0 at a terminal: no output
         console.width = 80

@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_WIDTH", "ProgressBar", "clock", "epoch_line", "raise_broken_pipe"]
+__all__ = [
+    "MAX_WIDTH", "ProgressBar", "clock", "epoch_line", "raise_broken_pipe", "stdout_console",
+]  # fmt: skip
 
 
 def raise_broken_pipe() -> None:
@@ -36,6 +38,20 @@ def raise_broken_pipe() -> None:
 
 #: The widest line progress output writes (columns).
 MAX_WIDTH = 80
+
+
+def stdout_console(**options: Any) -> Any:
+    """A rich ``Console`` on standard output (``options`` are rich's) that is a terminal only
+    where standard output is one: ``FORCE_COLOR``, which many CI systems set for colours,
+    made rich take a pipe or a log file for a terminal, and the live bar's cursor moves went
+    into the log (docs/cli.md: a pipe or a file gets the epoch lines alone)."""
+    from rich.console import Console
+
+    try:
+        tty = sys.stdout.isatty()
+    except (AttributeError, ValueError, OSError):  # replaced, or closed
+        tty = False
+    return Console(force_terminal=None if tty else False, **options)
 
 
 def clock(seconds: float | None) -> str:
@@ -155,9 +171,7 @@ class ProgressBar:
         if not self.enabled:
             return
         if console is None:
-            from rich.console import Console
-
-            console = Console(highlight=False)
+            console = stdout_console(highlight=False)
             console.on_broken_pipe = raise_broken_pipe
             if console.width < 1:  # COLUMNS=0 at a terminal: rich printed no epoch line
                 console.width = MAX_WIDTH

@@ -503,10 +503,14 @@ def test_plots_a_full_disk_stopped_are_drawn_by_resume_never_left_stale(
     assert "cannot write r/accuracy.png: No space left on device" in err
     assert "(backprop train --resume r draws the plots)" in err
     assert sorted(p.name for p in in_tmp.joinpath("r").glob("*.png")) == ["loss.png"]
-    assert json.loads((in_tmp / "r/summary.json").read_text())["plots"] is None
+    timed = json.loads((in_tmp / "r/summary.json").read_text())
+    assert timed["plots"] is None and timed["epochs_timed"] == 2 and timed["wall_time_s"] > 0
     model = (in_tmp / "r/model.safetensors").read_bytes()
     rc, _, err = run_cli("train", "--resume", "r", "--no-progress")
     assert rc == 0 and "writing them from the checkpoint" in err, err
+    finished = json.loads((in_tmp / "r/summary.json").read_text())
+    timing = ("wall_time_s", "epochs_timed", "train_samples_per_s")  # (0 epochs in 0.0004 s)
+    assert [finished[k] for k in timing] == [timed[k] for k in timing]
     assert sorted(p.name for p in in_tmp.joinpath("r").glob("*.png")) == drawn
     assert json.loads((in_tmp / "r/summary.json").read_text())["plots"] == [
         "loss.png", "accuracy.png", "decision_boundary.png"

@@ -607,6 +607,8 @@ def _run_training(
         with deferred():  # (a Ctrl-C while it was made left a summary without its keys, and
             # _interrupted_after_training's KeyError was all that was said)
             summary.update(_summary(data, history, model, cfg, (tr, va), wall, start_epoch, sha256))
+            if not summary["epochs_timed"]:  # a --resume that only writes what a run lacked:
+                _keep_the_runs_timing(run_dir, summary)  # the epochs were timed by their run
         if keep.state is not None:
             checkpoint.save(keep.state)
         if ended_by_ctrl_c:
@@ -813,6 +815,16 @@ def _summary(
         "data_sha256": sha256,
         "model_file": MODEL_FILE,
     }
+
+
+def _keep_the_runs_timing(run_dir: Path, summary: dict[str, Any]) -> None:
+    """The timing of the run whose files a ``--resume`` finished without training (its
+    plots, or its summary, were not written): the summary.json written before is of the
+    same epochs, and its timing was theirs (the finished one read 0 epochs in 0.0004 s)."""
+    before = read_summary(run_dir) or {}
+    if before.get("epochs_run") == summary["epochs_run"] and before.get("epochs_timed"):
+        for key in ("wall_time_s", "epochs_timed", "train_samples_per_s"):
+            summary[key] = before.get(key)
 
 
 def _backend_version(name: str) -> str | None:

@@ -656,9 +656,29 @@ def test_options_that_would_do_nothing_are_refused(run_cli, tmp_path, args, mess
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [('dataset = "moons"\ninit = "he_normal"\ninit_scale = 0.5\n',
+      "--init-scale applies to --init normal, not he_normal"),
+     ('monitor = "val_accuracy"\n', "--monitor applies with early stopping")],
+)  # fmt: skip
+def test_a_config_file_of_ones_own_is_refused_what_the_command_line_is(
+    run_cli, tmp_path, text, message
+):
+    """The same options in a config file of one's own were taken, and did nothing (the
+    scale ignored by he_normal; no early stopping to watch val_accuracy)."""
+    config, out = tmp_path / "mine.toml", tmp_path / "run"
+    config.write_text(text, encoding="utf-8")
+    rc, _, err = run_cli("train", "--config", str(config), "--epochs", "1", "--out", str(out),
+                         "--no-plots")  # fmt: skip
+    assert_one_line_error(rc, err, message, f"is set in the config file {config}")
+    assert not out.exists()
+
+
 def test_a_runs_own_config_with_its_recorded_scale_and_monitor_still_replays(run_cli, tmp_path):
     """Every config.toml records init_scale and monitor whatever the initialiser and early
-    stopping: replaying one is not refused (only options typed on the command line are)."""
+    stopping: replaying one is not refused (only options typed on the command line, or set
+    in a config file of one's own, are)."""
     quiet = ["--no-plots", "--no-progress"]
     rc, _, err = run_cli("train", "--dataset", "moons", "--epochs", "1", "--out",
                          str(tmp_path / "a"), *quiet)  # fmt: skip

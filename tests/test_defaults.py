@@ -223,9 +223,9 @@ def test_resuming_a_run_from_before_these_options(run_cli, tmp_path):
     """A config.toml written before early stopping, bias_init and target scaling were
     options resumes as it ran: no early stopping, zero biases, targets not scaled."""
     # trained as such a run was (zero biases, the min mode), or --resume would rightly say
-    # the config no longer matches what its checkpoint trained with (the mode from a config
-    # file: typed, it is refused with early stopping off)
-    (tmp_path / "legacy.toml").write_text('monitor_mode = "min"\n')
+    # the config no longer matches what its checkpoint trained with (the mode from a run's
+    # config file: typed, or in a file of one's own, it is refused with early stopping off)
+    (tmp_path / "legacy.toml").write_text('# backprop train: an older run\nmonitor_mode = "min"\n')
     _train(run_cli, tmp_path / "r", "--dataset", "moons", "--layers", "2,8,2", "--epochs", "3",
            "--early-stopping", "0", "--bias-init", "zeros",
            "--config", str(tmp_path / "legacy.toml"))  # fmt: skip

@@ -61,6 +61,7 @@ __all__ = [
     "resolve",
     "read_config_and_legacy",
     "run_config_values",
+    "chosen_in_file",
     "validation_split",
     "validation_rows",
     "class_labels",
@@ -221,6 +222,15 @@ def read_config(path: Path) -> dict[str, Any]:
     ``true``; a string for ``data_dir``...), then passes the option's own check.
     """
     return read_config_and_legacy(path)[0]
+
+
+def chosen_in_file(path: Path | None) -> set[str]:
+    """The options a config file of one's own sets (none for ``path`` None, or for a run's
+    config.toml, which records every option, those its run ignored too)."""
+    if path is None:
+        return set()
+    text = read_user_file(path, "config file", "config_bytes", UserError)
+    return set() if text.startswith(RUN_CONFIG_HEADER) else set(_config_options(text, path))
 
 
 def read_config_and_legacy(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -46,6 +46,7 @@ from ..config import (
     backend_errors,
     build_model,
     build_optimizer,
+    chosen_in_file,
     config_to_toml,
     early_stopping_callback,
     given_options,
@@ -141,14 +142,17 @@ def _naming_the_config_file(
     return UserError(f"{message} (--{m.group(1)} is set in the config file {config_path})")
 
 
-def _refuse_options_that_do_nothing(ctx: click.Context, cfg: dict[str, Any]) -> None:
-    """Options typed on the command line that this run would ignore: --init-scale with an
-    initialiser that takes its scale from the layer sizes, the early-stopping options with
-    early stopping off. (They ran, and config.toml recorded them as if they had mattered. A
-    config file's values are left alone: every run's config.toml records them all.)"""
+def _refuse_options_that_do_nothing(
+    ctx: click.Context, cfg: dict[str, Any], config_path: Path | None
+) -> None:
+    """Options chosen, on the command line or in a config file of one's own, that this run
+    would ignore: --init-scale with an initialiser that takes its scale from the layer sizes,
+    the early-stopping options with early stopping off. (They ran, and config.toml recorded
+    them as if they had mattered. A run's config.toml is left alone: it records them all.)"""
+    in_file = chosen_in_file(config_path)
     typed = {
         name for name in ("init_scale", "monitor", "monitor_mode", "restore_best")
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE or name in in_file
     }  # fmt: skip
     if "init_scale" in typed and cfg["init"] not in SCALED_INITIALIZERS:
         raise UserError(
@@ -286,7 +290,7 @@ def train(**options: Any) -> int:
         data = load_data(values)
         _refuse_a_constant_target(data)
         cfg = resolve(values, data)
-        _refuse_options_that_do_nothing(ctx, cfg)
+        _refuse_options_that_do_nothing(ctx, cfg, options["config_path"])
         model = build_model(cfg)
         optimizer = build_optimizer(cfg)
     except UserError as e:

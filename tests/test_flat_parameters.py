@@ -35,7 +35,7 @@ def test_parameters_and_gradients_are_views_of_the_flat_vectors():
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("dtype", ["float64"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_flat_step_is_bit_identical_to_the_per_array_step(name, weight_decay, bias, dtype):
     """In float32 too: the flat path's Adam bias corrections, NumPy float64 scalars (from its
     0-d step count), multiplied float32 moments in float64, 4.6 times slower, other bits."""

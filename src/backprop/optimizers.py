@@ -466,6 +466,8 @@ class Optimizer(ABC):
         order either way, so both paths give the same bits."""
 
     def hyperparameters(self) -> dict[str, Any]:
+        """The settings by name (``lr`` is the base rate, before any schedule): what the
+        repr shows and a checkpoint records, and what ``train --resume`` compares."""
         return {"lr": self.base_lr, "weight_decay": self.weight_decay}
 
     def __repr__(self) -> str:
@@ -603,9 +605,10 @@ def _sqrt(scratch: _Scratch | None, name: str, a: Any) -> Any:
 
 def _like(c: Any, x: Any) -> Any:
     """The scalar ``c`` in ``x``'s dtype: a Python number as it is (NumPy and torch cast it
-    to the array's dtype), a 0-d array cast, so that ``x * c`` is computed in ``x``'s dtype
-    exactly as with a Python number."""
-    if isinstance(c, float | int):
+    to the array's dtype), a 0-d array or NumPy scalar cast, so that ``x * c`` is computed in
+    ``x``'s dtype exactly as with a Python number. (A NumPy ``float64`` scalar is a Python
+    ``float`` too, but NumPy computes a float32 array times it in float64.)"""
+    if isinstance(c, float | int) and not isinstance(c, np.generic):
         return c
     if hasattr(c, "astype"):  # NumPy, CuPy
         return c.astype(x.dtype)

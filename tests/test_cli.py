@@ -649,6 +649,9 @@ def test_a_resume_times_its_own_epochs(run_cli, in_tmp):
     assert summary["epochs_run"] == 6 and summary["epochs_timed"] == 2
     time_line = next(line for line in out.splitlines() if line.startswith("Time"))
     assert " for epochs 5-6, " in time_line and "training samples/s overall" in time_line
+    rc, out, err = run_cli("train", "--resume", "r", "--epochs", "7", *quiet)
+    assert rc == 0, err  # one epoch: 'for epochs 7-7' read as a typo
+    assert " for epoch 7, " in next(ln for ln in out.splitlines() if ln.startswith("Time"))
     rows, wall = 2 * summary["n_train"], summary["wall_time_s"]  # wall: rounded to 0.1 ms
     assert (
         rows / (wall + 5e-5) - 0.1 <= summary["train_samples_per_s"] <= rows / (wall - 5e-5) + 0.1

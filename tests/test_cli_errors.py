@@ -690,6 +690,16 @@ def test_a_runs_own_config_with_its_recorded_scale_and_monitor_still_replays(run
     assert rc == 0, err
 
 
+@pytest.mark.parametrize("key", ["out", "resume", "plots"])
+def test_a_config_file_setting_a_command_line_option_says_so(run_cli, tmp_path, key):
+    """'out' in a config file was 'unknown option out (did you mean dropout?)'."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'{key} = "x"\n', encoding="utf-8")
+    rc, _, err = run_cli("train", "--config", str(config))
+    assert_one_line_error(rc, err, f"'{key}' is given on the command line only (--{key})")
+    assert "did you mean" not in err
+
+
 def test_a_toml_config_with_a_byte_order_mark_is_read(run_cli, tmp_path):
     """A TOML file saved with a byte-order mark (as some Windows editors do) was 'not valid
     TOML: Invalid statement (at line 1, column 1)', where the same JSON was read."""

@@ -171,6 +171,10 @@ DATASET_RECIPES: dict[str, Recipe] = {
     "breast_cancer": CSV_CLASSIFICATION,
 }
 
+#: train's options that say how this command runs, not what it trains: a config file cannot
+#: set them.
+COMMAND_LINE_ONLY = ("out", "resume", "config", "progress", "plots")
+
 #: What a config.toml written before these options existed meant by leaving them out: no
 #: early stopping, biases starting at 0, targets not scaled (``--resume`` of an old run).
 LEGACY_CONFIG = {
@@ -272,6 +276,12 @@ def _config_options(text: bytes, path: Path) -> dict[str, Any]:
                 "expected each option once"
             )
         given[name] = key
+        if name in COMMAND_LINE_ONLY:  # (out was 'unknown option out (did you mean dropout?)')
+            raise UserError(
+                f"config file {path}: {_short(key)} is given on the command line only "
+                f"(--{name.replace('_', '-')}), not in a config file, which holds the options "
+                "of the network, its data and its training"
+            )
         if name not in params:
             close = difflib.get_close_matches(name, CONFIG_KEYS, n=1)  # (as --epoch is told)
             guess = f" (did you mean {close[0]}?)" if close else ""

@@ -136,7 +136,9 @@ def summary_table(
     )
     time_line = f"{summary['wall_time_s']:.2f} s"
     if timed is not None and timed != run:  # a resume: only its own epochs were timed
-        time_line += f" for epochs {run - timed + 1}-{run}" if timed else " (no epoch trained)"
+        first = run - timed + 1
+        span = f"epoch {run}" if first == run else f"epochs {first}-{run}"  # (not 'epochs 3-3')
+        time_line += f" for {span}" if timed else " (no epoch trained)"
     if rate:  # (the wall time holds the validation and the checkpoints too)
         time_line += f", {rate:,.0f} training samples/s overall"
     lines = (

@@ -21,7 +21,7 @@ from ... import metrics
 from ..._interrupts import deferred, raise_if_swallowed
 from ..._validation import short_repr as _short
 from ..._version import __version__
-from ...formatting import command
+from ...formatting import command, plural
 from ...initializers import SCALED_INITIALIZERS
 from ...io import WriteError, save_model
 from ...io.checkpoint import checkpoint_path, load_checkpoint
@@ -542,7 +542,8 @@ def _run_training(
         how = "as --task said" if cfg.get("task") else "--task to choose"
         task = f" ({data.task}{classes}; {how})"
     data_line = (
-        f"{data.name}{task}: {tr.size} training rows, {va.size} validation, {data.n_test} test"
+        f"{data.name}{task}: {plural(tr.size, 'training row')}, {va.size} validation, "
+        f"{data.n_test} test"
     )
     for name, first in _row_ids(data):
         n = data.n_train + data.n_test

@@ -93,6 +93,9 @@ class StepLR(Schedule):
     def __post_init__(self) -> None:
         _check_count("step_size", self.step_size)
         _check_decay("gamma", self.gamma)
+        # Python numbers (a NumPy float32 gamma gave a float64 model float32 rates, and a
+        # checkpoint 'float32 is not JSON serializable')
+        self.step_size, self.gamma = int(self.step_size), float(self.gamma)
 
     def __call__(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -107,6 +110,7 @@ class ExponentialLR(Schedule):
 
     def __post_init__(self) -> None:
         _check_decay("gamma", self.gamma)
+        self.gamma = float(self.gamma)  # a Python number (StepLR's settings say why)
 
     def __call__(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma**epoch
@@ -133,6 +137,8 @@ class CosineLR(Schedule):
             _check_count("t_max", self.t_max)
         if not (is_finite_number(self.min_lr) and self.min_lr >= 0):
             raise ValueError(f"min_lr must be a finite number >= 0; got {self.min_lr!r}")
+        self.min_lr = float(self.min_lr)  # Python numbers (StepLR's settings say why)
+        self.t_max = None if self.t_max is None else int(self.t_max)
 
     def check_base_lr(self, base_lr: float) -> None:
         if self.min_lr > base_lr:  # the "decay" would raise the rate, to min_lr at t_max
@@ -278,8 +284,10 @@ class Optimizer(ABC):
     @property
     def lr(self) -> float:
         """The learning rate for the current :attr:`epoch`: the schedule's, from
-        :attr:`base_lr` (set that to change the rate, in a callback too)."""
-        return self.schedule(self.base_lr, self.epoch)
+        :attr:`base_lr` (set that to change the rate, in a callback too). A Python float,
+        whatever number types the settings are: a NumPy float64 rate made float32 steps
+        compute in float64, and a NumPy float32 one lowered a float64 model's rate."""
+        return float(self.schedule(float(self.base_lr), int(self.epoch)))
 
     @lr.setter
     def lr(self, value: float) -> None:  # (it raised "property 'lr' ... has no setter")
@@ -378,6 +386,9 @@ class Optimizer(ABC):
                     f"has shape {tuple(p.shape)}: it stepped another model; give each model "
                     "its own optimizer"
                 )
+            for s, slot in slots.items():  # loaded from a float64 state into a float32
+                if _dtype_name(slot) != _dtype_name(p):  # model's optimizer: the moments in
+                    slots[s] = _in_dtype(slot, _dtype_name(p))  # its dtype, as the flat path
         self._fits_checked = key
 
     def _step_flat(self, flat: Any, lr: float, steady: bool) -> None:
@@ -603,12 +614,32 @@ def _sqrt(scratch: _Scratch | None, name: str, a: Any) -> Any:
     return a**0.5 if scratch is None else scratch.sqrt(name, a)
 
 
+def _dtype_name(a: Any) -> str:
+    """``"float32"`` for a NumPy, torch (``torch.float32``) or standard array of float32."""
+    return str(a.dtype).rsplit(".", 1)[-1]
+
+
+def _in_dtype(a: Any, name: str) -> Any:
+    """The array ``a``, of whichever library, in the dtype called ``name``."""
+    if hasattr(a, "astype"):  # NumPy, CuPy
+        return a.astype(name)
+    xp = getattr(a, "__array_namespace__", None)
+    if xp is not None:  # a standard array (array_api_strict)
+        return xp().astype(a, getattr(xp(), name))
+    import torch  # (a torch tensor: torch is imported where one exists)
+
+    return a.to(getattr(torch, name))
+
+
 def _like(c: Any, x: Any) -> Any:
     """The scalar ``c`` in ``x``'s dtype: a Python number as it is (NumPy and torch cast it
     to the array's dtype), a 0-d array or NumPy scalar cast, so that ``x * c`` is computed in
-    ``x``'s dtype exactly as with a Python number. (A NumPy ``float64`` scalar is a Python
-    ``float`` too, but NumPy computes a float32 array times it in float64.)"""
-    if isinstance(c, float | int) and not isinstance(c, np.generic):
+    ``x``'s dtype exactly as with a Python number. A NumPy scalar becomes a Python number:
+    a ``float64`` one is a Python ``float`` too, but NumPy computed a float32 array times it
+    in float64, and torch cannot cast it to its dtype."""
+    if isinstance(c, np.generic):
+        c = c.item()
+    if isinstance(c, float | int):
         return c
     if hasattr(c, "astype"):  # NumPy, CuPy
         return c.astype(x.dtype)

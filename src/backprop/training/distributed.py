@@ -444,7 +444,8 @@ def _run_epoch(
             )
             # the engine's loss is a mean over this rank's b - a rows: its gradient is
             # weighted by the rank's share of the batch, so the ranks' sum is the batch's
-            loss = model.forward_backward(xb, tb, wb, scale * (b - a) / nb)
+            share = scale if b - a == nb else scale * (b - a) / nb  # (one rank: the scale
+            loss = model.forward_backward(xb, tb, wb, share)  # itself, 0.1*3/3 is not 0.1)
             if grad_buf is not None:
                 grad_buf.pack(model.grads, 1.0, be)
             total_loss = total_loss + float(loss) * (b - a)

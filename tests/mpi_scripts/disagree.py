@@ -4,7 +4,8 @@ Usage: python disagree.py MODE OUT_DIR
 
 - ``unseeded``: ``seed=None``; each rank writes OUT_DIR/rank<r>.json, its shuffle
   generator's state after training (the ranks must have drawn one order).
-- ``batch_size``: rank 1 is given another batch size (every rank must refuse, at once).
+- ``batch_size``: rank 1 is given another batch size (every rank must refuse, at once);
+  ``inputs``: rank 1 is given other inputs (two columns swapped), the same targets.
 - ``callback``: a callback raises on rank 1 only (the job must end at once, not after the
   300 s deadline of the collective rank 0 waits in); ``exit``: it calls ``sys.exit``;
   ``wrapped``: the script catches the error and raises another from it; ``interrupt``:
@@ -41,6 +42,8 @@ def main() -> None:
         (out / f"rank{rank}.json").write_text(json.dumps(seen["rng"]))
     elif mode == "batch_size":
         fit(model, X, T, **{**settings, "batch_size": 8 if rank == 0 else 16})
+    elif mode == "inputs":
+        fit(model, X if rank == 0 else X[:, [1, 0, 2]], T, **settings, validation_fraction=0.2)
     elif mode in ("callback", "exit", "wrapped", "interrupt"):
 
         def fail_on_rank_1(state):

@@ -31,7 +31,7 @@ import click
 from .._interrupts import EXIT_INTERRUPTED, raise_if_swallowed, was_interrupted
 from .._version import __version__
 from ..io import WriteError
-from ..training.mpi import RankFailure, abort_if_others_wait
+from ..training.mpi import RankFailure, abort_if_others_wait, is_main_process
 from ..training.progress import raise_broken_pipe, stdout_console
 
 __all__ = [
@@ -88,8 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore_errors()
 
 
+#: The commands that run in one process: under ``mpirun`` rank 0 runs them, the other ranks
+#: end at once (each rank printed every table, wrote predict's file and printed its line).
+ONE_PROCESS_COMMANDS = ("evaluate", "predict", "export", "explain", "gradcheck", "playground")
+
+
 def _main(args: list[str], debug: bool) -> int:
     """:func:`main`'s body, the console's encoding errors escaped."""
+    if args and args[0] in ONE_PROCESS_COMMANDS and not is_main_process():
+        return 0
     restore_sigterm = _sigterm_as_ctrl_c()
     stdout = sys.stdout
     if stdout is not None:

@@ -147,8 +147,12 @@ class _Inputs:
             checked = check_inputs(X, model.n_inputs, name, model.dtype)
             self.all = model.backend.asarray(checked, model.dtype)
             self.n = int(self.all.shape[0])
+            # what the ranks compare (_arguments): ranks given different files trained on
+            # a mix of them without a word (a file's rows are not all read, and not compared)
+            self.checksum = _crc(np.ascontiguousarray(checked).tobytes())
         else:
             self.n = _check_npy_inputs(self.npy, model.n_inputs, world, name)
+            self.checksum = -1.0
 
     def rows(self, idx: np.ndarray) -> Any:
         """Rows ``idx`` on the model's backend and dtype, shape ``(len(idx), n_inputs)``, in
@@ -344,7 +348,7 @@ def fit_data_parallel(
         t_all = be.asarray(Th, model.dtype)
         w_all = None if sw is None else be.asarray(sw, model.dtype)
 
-        world.check_same(_arguments(state, n_all, Th, sw, val, batch_size, epochs, shuffle))
+        world.check_same(_arguments(state, inputs, Th, sw, val, batch_size, epochs, shuffle))
         _broadcast_parameters(model, world)
         _decorrelate_dropout(model, world)
         # NumPy all-reduces the model's flat gradient vector in place; others need a host copy
@@ -383,18 +387,34 @@ def _crc(data: bytes | str) -> float:
 
 
 def _arguments(
-    state: Any, n: int, T: np.ndarray, w: Any, val: Any, batch_size: int, epochs: int, shuffle: bool
+    state: Any,
+    inputs: _Inputs,
+    T: np.ndarray,
+    w: Any,
+    val: Any,
+    batch_size: int,
+    epochs: int,
+    shuffle: bool,
 ) -> dict[str, float]:
     """What every rank must agree on, as numbers (:meth:`World.check_same`): the data's
-    size and targets, the network, the optimizer, the shuffle generator's state (the seed)
-    and the loop's settings. (The inputs themselves, possibly a large file, are not read.)"""
+    size, inputs and targets, the validation rows, the network, the optimizer, the shuffle
+    generator's state (the seed) and the loop's settings. (Inputs in a file, possibly
+    larger than memory, are compared by their shape alone: they are not all read.)"""
     opt = state.optimizer
     optimizer = (opt.name, opt.hyperparameters(), opt.schedule.to_dict(), opt.t)
+    held_out = (-1.0, -1.0, -1.0)
+    if val is not None:
+        v_targets = state.model.backend.to_numpy(val[1])
+        held_out = (float(len(val[2])), _crc(np.ascontiguousarray(v_targets).tobytes()),
+                    val[0].checksum)  # fmt: skip
     return {
-        "number of rows": float(n),
+        "number of rows": float(inputs.n),
+        "inputs": inputs.checksum,
         "targets": _crc(np.ascontiguousarray(T).tobytes()),
         "sample weights": -1.0 if w is None else _crc(np.ascontiguousarray(w).tobytes()),
-        "validation rows": -1.0 if val is None else float(len(val[2])),
+        "validation rows": held_out[0],
+        "validation targets": held_out[1],
+        "validation inputs": held_out[2],
         "network": _crc(repr(sorted(state.model.config.to_dict().items()))),
         "optimizer": _crc(repr(optimizer)),
         "seed": _crc(json.dumps(generator_state(state.rng))),

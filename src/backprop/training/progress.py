@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .mpi import launched_world_size
+
 __all__ = [
     "MAX_WIDTH", "ProgressBar", "clock", "epoch_line", "raise_broken_pipe", "stdout_console",
 ]  # fmt: skip
@@ -44,13 +46,16 @@ def stdout_console(**options: Any) -> Any:
     """A rich ``Console`` on standard output (``options`` are rich's) that is a terminal only
     where standard output is one: ``FORCE_COLOR``, which many CI systems set for colours,
     made rich take a pipe or a log file for a terminal, and the live bar's cursor moves went
-    into the log (docs/cli.md: a pipe or a file gets the epoch lines alone)."""
+    into the log (docs/cli.md: a pipe or a file gets the epoch lines alone). Under ``mpirun``
+    it is never a terminal: the launcher gives each rank a pseudo-terminal."""
     from rich.console import Console
 
     try:
         tty = sys.stdout.isatty()
     except (AttributeError, ValueError, OSError):  # replaced, or closed
         tty = False
+    if launched_world_size() > 1:  # mpirun gives every rank a pseudo-terminal, whatever
+        tty = False  # its own output is (a log file got the bar's frames)
     return Console(force_terminal=None if tty else False, **options)
 
 

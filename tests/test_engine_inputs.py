@@ -314,3 +314,17 @@ def test_a_dense_backward_after_an_inference_forward_is_refused():
     _one_error(excinfo)
     layer.forward(X4, training=True)  # a training forward makes a backward possible again
     assert layer.backward(np.ones((6, 5))).shape == (6, 4)
+
+
+def test_a_backward_without_a_training_forward_is_one_clear_error():
+    """MLP.backward with no forward, or after an inference one, was "'NoneType' object has
+    no attribute 'shape'" (or, after an inference forward, the previous batch's gradients)."""
+    model = MLP([4, 5, 3], "tanh", "identity", "l2", seed=0)
+    T = model.as_targets(ONE_HOT, 6)
+    with pytest.raises(RuntimeError, match=r"needs a forward\(X, training=True\) first"):
+        model.backward(T)
+    model.forward(X4, training=True)
+    model.backward(T)  # a training forward: a backward
+    model.forward(X4)
+    with pytest.raises(RuntimeError, match=r"needs a forward\(X, training=True\) first"):
+        model.backward(T)

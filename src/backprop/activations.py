@@ -83,11 +83,12 @@ class Activation:
 # ---------------------------------------------------------------------- the formulas
 def sigmoid(xp: Any, a: Any) -> Any:
     """``sigma(a) = 1 / (1 + e^-a)`` elementwise, in ``a``'s shape and dtype (``xp`` is the
-    array namespace: NumPy, torch, ...), exact in relative terms for every ``a``."""
+    array namespace: NumPy, torch, ...), to a few units in the last place wherever
+    ``sigma(a)`` is a normal number (``a > -708`` in float64, ``a > -87`` in float32)."""
     # sigma(a) = 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) for a < 0; with e = e^-|a| <= 1
     # both are (1 if a >= 0 else e) / (1 + e): no exponent is positive, so nothing overflows,
-    # and nothing cancels, so every value is exact to a few units in the last place, however
-    # small (the form 1/2 + 1/2 tanh(a/2) cancels for a < 0: 1.7e-4 off at a = -30).
+    # and nothing cancels, so every value is exact to a few units in the last place down to
+    # the subnormals (the form 1/2 + 1/2 tanh(a/2) cancels for a < 0: 1.7e-4 off at a = -30).
     e = xp.exp(-xp.abs(a))
     return xp.where(a >= 0, 1.0, e) / (1.0 + e)
 
@@ -101,7 +102,8 @@ def log_sigmoid(xp: Any, a: Any) -> Any:
 
 def log_softmax(xp: Any, a: Any) -> Any:
     """``log softmax(a)`` per row of ``a`` (shape ``(n, k)``, kept, as is the dtype):
-    ``a - max - log sum e^(a - max)``, finite for finite ``a``."""
+    ``a - max - log sum e^(a - max)``, finite where each row's spread ``max(a) - a`` fits
+    in the dtype."""
     shifted = a - xp.max(a, axis=1, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 

@@ -93,7 +93,7 @@ class Loss(ABC):
         """``dl_i/dy_i`` for each row: shape ``(n, m)``."""
 
     def value(self, xp: Any, y: Any, t: Any, weights: Any = None) -> Any:
-        """``L = (1/n) sum_i s_i l_i`` as a 0-d array."""
+        """``L = (1/n) sum_i s_i l_i`` as a 0-d backend array (a NumPy scalar on NumPy)."""
         per = self.per_sample(xp, y, t)
         if weights is not None:
             per = per * weights

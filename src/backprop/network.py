@@ -505,7 +505,8 @@ class MLP:
     def grads(self) -> dict[str, Any]:
         """The gradients of the last :meth:`backward`, by parameter name: those of the loss
         times the ``grad_scale`` that pass was given, so after :meth:`train_step` with plain
-        SGD they are ``eta dL/dp``, not ``dL/dp`` (see :meth:`forward_backward`);
+        SGD (no weight decay) they are ``eta dL/dp``, not ``dL/dp`` (see
+        :meth:`forward_backward` and ``Optimizer.gradient_scale``);
         :meth:`gradients` gives ``dL/dp`` itself."""
         return self._named(Dense.gradients)
 
@@ -550,8 +551,9 @@ class MLP:
         return self.backend.asarray(arr, self.dtype)
 
     def as_sample_weight(self, w: Any, n_samples: int) -> Any:
-        """Validate sample weights ``w`` (n_samples,), finite and >= 0, and move them to the
-        backend; None stays None (every row weighs 1)."""
+        """Validate sample weights ``w`` (n_samples,), finite and >= 0, not all 0 (a
+        ValueError otherwise), and move them to the backend; None stays None (every row
+        weighs 1)."""
         arr = check_sample_weight(w, n_samples, dtype=self.dtype)
         return None if arr is None else self.backend.asarray(arr, self.dtype)
 
@@ -565,6 +567,8 @@ class MLP:
         if training:
             self.last_output = y
             y = self.xp.asarray(y, copy=True)  # the training buffers are reused next step
+        else:  # the layers keep nothing for a backward now (Dense.forward)
+            self.last_output = None
         return y
 
     def forward_batch(self, x: Any, training: bool = False) -> Any:
@@ -582,11 +586,13 @@ class MLP:
         """Predictions, shape ``(n_samples, n_outputs)``: class probabilities for the
         cross-entropy losses (softmax or sigmoid applied), the outputs otherwise.
 
-        ``X`` holds the features as the network takes them: for a model trained on scaled
-        rows (:attr:`preprocessing` set, as by a CSV data set or ``backprop train``), that is
-        ``model.preprocessing.transform(X_raw)``, and standardised targets come back as
-        ``model.preprocessing.unscale_targets(...)`` turns them into the target's units
-        (``backprop predict`` and the ONNX export do both themselves)."""
+        ``X`` holds the features as the network takes them. A model trained on standardised
+        rows carries their scaling in :attr:`preprocessing` (``backprop train`` sets it; from
+        Python, set ``model.preprocessing = dataset.preprocessing`` yourself): pass
+        ``model.preprocessing.transform(X_raw)``, and for standardised regression targets
+        turn the outputs into the target's units with
+        ``model.preprocessing.unscale_targets(...)`` (``backprop predict`` and the ONNX
+        export do both themselves)."""
         out = self.forward_batch(self.as_inputs(X), False)
         link = self.loss_fn.link
         return out if link == "identity" else ACTIVATIONS[link].forward(self.xp, out)
@@ -606,12 +612,18 @@ class MLP:
 
         ``t`` (n, n_outputs) and ``sample_weight`` (n,) or None are backend arrays in the
         model's dtype (:meth:`as_targets`, :meth:`as_sample_weight`), ``n`` the rows of that
-        forward. Returns the loss (a 0-d array on the backend); the gradients are in
-        :attr:`grads`, each of its parameter's shape. This loop is the generalized delta
-        rule: ``g`` starts as ``dL/dy`` at the output and each layer turns it into its own
-        gradients and ``dL/dx`` for the layer below.
+        forward. Returns the loss (a 0-d backend array, or a NumPy scalar on NumPy); the
+        gradients are in :attr:`grads`, each of its parameter's shape. This loop is the
+        generalized delta rule: ``g`` starts as ``dL/dy`` at the output and each layer turns
+        it into its own gradients and ``dL/dx`` for the layer below. Without a training
+        forward since the last inference one (or at all), a RuntimeError.
         """
         y = self.last_output
+        if y is None:  # (it was "'NoneType' object has no attribute 'shape'")
+            raise RuntimeError(
+                "MLP.backward needs a forward(X, training=True) first: there is no batch to "
+                "backpropagate (an inference forward keeps none)"
+            )
         n = y.shape[0]
         out = self._loss_grad_buffers.get(n)
         if out is None and self.backend.supports_out:
@@ -682,7 +694,8 @@ class MLP:
         ``optimizer`` is an :class:`~backprop.optimizers.Optimizer` object (it holds the
         step count and moments between calls), e.g. ``get_optimizer("adam", lr=1e-3)``.
         The backward pass is scaled by the optimizer's ``gradient_scale()`` (plain SGD's
-        learning rate), so :attr:`grads` afterwards holds ``eta dL/dp`` for SGD."""
+        learning rate), so :attr:`grads` afterwards holds ``eta dL/dp`` for SGD without weight
+        decay, ``dL/dp`` otherwise."""
         if not callable(getattr(optimizer, "gradient_scale", None)):
             raise TypeError(
                 "optimizer must be an Optimizer object, e.g. backprop.get_optimizer('sgd', "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -542,7 +543,8 @@ class Optimizer(ABC):
         # which a captured CUDA graph reads, stays)
 
     def state_dict(self) -> dict[str, Any]:
-        """The step count, epoch and every slot as host NumPy arrays (``"<param>.<slot>"``)."""
+        """``{"name", "t", "epoch", "slots"}``: the optimizer's name, step count and epoch, and
+        under ``"slots"`` every moment as a host NumPy array, keyed ``"<param>.<slot>"``."""
         slots = {}
         for name, state in self.state.items():
             for slot, value in state.items():
@@ -626,8 +628,7 @@ def _in_dtype(a: Any, name: str) -> Any:
     xp = getattr(a, "__array_namespace__", None)
     if xp is not None:  # a standard array (array_api_strict)
         return xp().astype(a, getattr(xp(), name))
-    import torch  # (a torch tensor: torch is imported where one exists)
-
+    torch = sys.modules[type(a).__module__.split(".")[0]]  # a torch tensor's own library
     return a.to(getattr(torch, name))
 
 

@@ -163,7 +163,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     path : str or path
         A regular file (folders, FIFOs and devices are refused by type).
     expected_magic : int, optional
-        See :func:`read_idx_bytes`.
+        See :func:`backprop.datasets.idx.read_idx_bytes`.
 
     Returns
     -------
@@ -201,8 +201,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
     """Write ``array`` as an IDX file (gzip-compressed when ``compress`` or the name ends in .gz).
 
-    The element type must be one of :data:`IDX_TYPES` (uint8, int8, int16, int32, float32,
-    float64). Returns the path written.
+    The element type must be one of :data:`backprop.datasets.idx.IDX_TYPES` (uint8, int8,
+    int16, int32, float32, float64). Returns the path written.
     """
     p = Path(path)
     arr = np.asarray(array)

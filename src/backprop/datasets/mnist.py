@@ -130,9 +130,9 @@ def _search_plan(data_dir: str | os.PathLike | None) -> list[tuple[Path, Path, s
 
 def find_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path | None]:
     """Where each of the four files is, all in one folder: the first of
-    :func:`search_dirs` that holds any of them (None for all when none does). A path there
-    is it, whatever it is: a folder, a FIFO or a broken link is refused by name when read,
-    not searched past into another folder's file.
+    :func:`backprop.datasets.mnist.search_dirs` that holds any of them (None for all when
+    none does). A path there is it, whatever it is: a folder, a FIFO or a broken link is
+    refused by name when read, not searched past into another folder's file.
 
     Raises
     ------

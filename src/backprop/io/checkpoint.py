@@ -324,9 +324,9 @@ class Checkpoint(Callback):
         replay them; extra JSON keys are kept for the caller.
     filename : str
         The checkpoint file's name in ``run_dir``, default ``"checkpoint.safetensors"``
-        (:data:`CHECKPOINT_NAME`). :func:`resume` given the folder looks for that default
-        name (give it the file's path for another); ``backprop train --resume`` takes a
-        folder, so it finds only the default name.
+        (:data:`backprop.io.checkpoint.CHECKPOINT_NAME`). :func:`resume` given the folder
+        looks for that default name (give it the file's path for another); ``backprop
+        train --resume`` takes a folder, so it finds only the default name.
 
     Examples
     --------

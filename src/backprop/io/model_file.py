@@ -64,7 +64,8 @@ def load_model(
     Returns
     -------
     MLP
-        With ``model.preprocessing`` set; it predicts bit-identically to the saved model
+        With ``model.preprocessing`` as saved (None if the saved model had none); it
+        predicts bit-identically to the saved model
         (on rows scaled by ``model.preprocessing.transform``, as :meth:`MLP.predict` says).
 
     Raises

@@ -258,8 +258,9 @@ def train_epochs(
     Each epoch: draw the order of the ``n`` training rows from ``state.rng``; ``run_epoch``
     (one pass, returning the mean loss and accuracy); stop with the last good weights if the
     loss, the weights, the optimizer's moments or (``probe``: whether they are all finite,
-    see :func:`finite_outputs`) the outputs on a batch of training rows are NaN or inf;
-    ``evaluate`` (validation metrics); append the history row; call the callbacks.
+    see :func:`backprop.training.epochs.finite_outputs`) the outputs on a batch of training
+    rows are NaN or inf; ``evaluate`` (validation metrics); append the history row; call the
+    callbacks.
     ``agree`` turns this process's stop decision into everyone's (MPI ranks stop together).
     Afterwards, early stopping's best weights are restored if ``restore_best`` or an
     :class:`EarlyStopping` is among the callbacks (and it kept them).

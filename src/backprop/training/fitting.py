@@ -79,8 +79,9 @@ def fit(
     early_stopping : int (patience) or EarlyStopping, optional
         A patience monitors ``val_loss`` (``loss`` without validation) and restores the
         best weights; an :class:`EarlyStopping` says what to monitor (``mode`` "auto"
-        maximises accuracy and R^2, minimises losses) and whether to restore. An
-        EarlyStopping among ``callbacks`` works the same way.
+        maximises accuracy and R^2, minimises losses) and whether to restore. Given here,
+        it runs before every callback; to monitor a column a callback adds to the epoch's
+        row, put the EarlyStopping among ``callbacks``, after that callback.
     callbacks : sequence of Callback or callables ``f(state)``
         Called at each epoch's end; returning True stops training.
     sample_weight : array (n_samples,), optional;  class_weight : dict or "balanced"

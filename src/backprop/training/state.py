@@ -55,7 +55,12 @@ class History:
     ``val_loss`` and ``val_accuracy`` (with validation data), ``lr``, ``time`` (s); why the
     run ended (``stop_reason``); and under early stopping the best epoch so far
     (``best_epoch``, 1-based), whose weights the model holds at the end when it restores the
-    best weights (the default): the last row's scores are not that model's."""
+    best weights (the default): the last row's scores are not that model's.
+
+    An epoch's ``loss`` and ``accuracy`` are means over its mini-batches as they trained
+    (each batch scored before its step, dropout on), not the scores of the weights the
+    epoch ended with; ``val_loss`` and ``val_accuracy`` are those weights' scores on the
+    validation rows."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     stop_reason: str = ""
@@ -170,15 +175,16 @@ class EarlyStopping(Callback):
     patience : int >= 1
     monitor : str
         A column of the history: ``val_loss`` (default), ``val_accuracy``, ``loss``,
-        ``accuracy``, or any a callback adds to the epoch's row before this one runs. A
+        ``accuracy``, or any a callback adds to the epoch's row before this one runs (so
+        among ``fit``'s ``callbacks`` after it: ``fit(early_stopping=...)`` runs first). A
         ``val_...`` monitor without validation data falls back to the training column
         (``val_loss`` -> ``loss``); a monitor in neither is a ValueError.
     min_delta : float >= 0
     mode : {"auto", "min", "max"}
         ``"auto"`` maximises a monitor whose name contains ``accuracy`` or ``r2``
-        (:data:`MAXIMISED`) and minimises one that contains ``loss``, ``mse``, ``mae`` or
-        ``error`` (:data:`MINIMISED`); any other monitor (``val_f1``) needs ``"min"`` or
-        ``"max"`` (a ValueError says so).
+        (:data:`backprop.training.state.MAXIMISED`) and minimises one that contains
+        ``loss``, ``mse``, ``mae`` or ``error`` (:data:`backprop.training.state.MINIMISED`);
+        any other monitor (``val_f1``) needs ``"min"`` or ``"max"`` (a ValueError says so).
     restore_best_weights : bool
         Restore the best epoch's weights at the end (default); False keeps the last
         epoch's.

@@ -202,6 +202,12 @@ FAMILIES: dict[str, tuple[list[str], dict[str, dict[str, Any]]]] = {
                 "lr": 1e-2,
                 "early_stopping": 20,
             },  # fmt: skip
+            # round 2 (10 repeats; written down before it ran): the chosen rate against
+            # smaller ones at the chosen patience (a review saw 1e-3 ahead on test rows)
+            "chosen: lr 1e-2, patience 20": {**REGRESSION, "lr": 1e-2, "early_stopping": 20},
+            "lr 3e-3, patience 20": {**REGRESSION, "lr": 3e-3, "early_stopping": 20},
+            "lr 1e-3, patience 20": {**REGRESSION, "lr": 1e-3, "early_stopping": 20},
+            "lr 1e-3, patience 50": {**REGRESSION, "lr": 1e-3, "early_stopping": 50},
             "old defaults (30 sigmoid, mse, sgd 0.5, batch 10, 30 epochs, raw targets)": {
                 **OLD_DEFAULTS,
                 "lr": 0.5,

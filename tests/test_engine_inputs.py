@@ -328,3 +328,13 @@ def test_a_backward_without_a_training_forward_is_one_clear_error():
     model.forward(X4)
     with pytest.raises(RuntimeError, match=r"needs a forward\(X, training=True\) first"):
         model.backward(T)
+
+
+def test_sample_weights_times_class_weights_past_the_dtypes_range_are_refused():
+    """1e30 x 1e10 is inf in float32: training then said it diverged ('try a smaller
+    learning rate'), naming neither weight."""
+    model = MLP([4, 5, 3], "tanh", "identity", "cross_entropy", dtype="float32", seed=0)
+    with pytest.raises(ValueError, match=r"sample_weight times class_weight exceeds float32") as e:
+        fit(model, X4, ONE_HOT, sample_weight=np.full(6, 1e30), class_weight={0: 1e10},
+            epochs=1, optimizer="sgd", lr=0.1)  # fmt: skip
+    _one_error(e)

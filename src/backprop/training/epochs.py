@@ -188,7 +188,8 @@ def combined_sample_weights(
     dtype: str = "float64",
 ) -> np.ndarray | None:
     """``s_i`` = sample weight x class weight of row i (None when neither is given);
-    ``dtype`` is the model's, whose range the weights must fit."""
+    ``dtype`` is the model's, whose range the weights, and their products, must fit (a
+    ValueError otherwise: 1e30 x 1e10 in float32 was inf, and training said it diverged)."""
     sw = check_sample_weight(sample_weight, Th.shape[0], dtype=dtype)
     if class_weight is not None:
         if not is_classification(Th, loss):  # a regression target has no classes to weigh
@@ -197,7 +198,17 @@ def combined_sample_weights(
                 f"a 0/1 column); these targets hold other values under loss {loss!r}"
             )
         cw = class_sample_weights(Th, class_weight)
-        sw = cw if sw is None else sw * cw
+        if sw is not None:
+            with np.errstate(over="ignore"):  # (said below, in the words of the options)
+                sw = sw * cw
+            limit = float(np.finfo(np.dtype(dtype)).max)
+            if not (np.isfinite(sw).all() and np.abs(sw).max() <= limit):
+                raise ValueError(
+                    f"sample_weight times class_weight exceeds {dtype}'s range (largest "
+                    f"{limit:.3g}); scale the weights down (only their ratios matter)"
+                )
+        else:
+            sw = cw
     return sw
 
 

@@ -851,6 +851,21 @@ def test_verbose_prints_each_epoch(iris, capsys):
     assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2"]
 
 
+def test_verbose_lines_and_warnings_come_from_the_main_process_alone(iris, capsys, monkeypatch):
+    """Under mpirun every rank printed every 'Iteration N' line and warned: K copies of
+    each. A rank other than 0 (is_main_process False) is now silent; its model is the same."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from backprop.sklearn import estimators
+
+    X, y = iris
+    monkeypatch.setattr(estimators, "is_main_process", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # none: rank 0 warns
+        BackpropClassifier(max_iter=2, verbose=True, early_stopping=True, **SMALL).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
 # ----------------------------------------------------------------------- pickle and files
 def test_pickle_and_joblib_round_trip_then_keep_training(iris):
     X, y = iris

@@ -29,6 +29,7 @@ from ..optimizers import Optimizer, get_optimizer
 from ..training import Callback, TrainingDiverged, TrainState, epoch_callbacks
 from ..training import fit as train
 from ..training.distributed import same_on_every_rank
+from ..training.mpi import is_main_process
 from .constraints import (
     ABSENT_FEATURES,
     ACTIVATION_ALIASES,
@@ -201,7 +202,7 @@ class _ValidationScore(Callback):
         s = self.score()
         self.scores.append(s)
         state.history.epochs[-1][self.column] = s
-        if self.verbose:
+        if self.verbose and is_main_process():  # (under mpirun: once, not once a rank)
             print(f"Validation score: {s:f}")  # noqa: T201 - verbose=True, as MLPClassifier
         self.count = self.count + 1 if s < self.best + self.tol else 0
         if s > self.best:
@@ -288,7 +289,8 @@ class _ReportedLoss(Callback):
 
 def _print_progress(state: TrainState) -> None:
     row = state.history.epochs[-1]
-    print(f"Iteration {state.epoch}, loss = {row['loss']:.8f}")  # noqa: T201 - verbose=True
+    if is_main_process():  # under mpirun every rank printed every line
+        print(f"Iteration {state.epoch}, loss = {row['loss']:.8f}")  # noqa: T201 - verbose=True
 
 
 # ---------------------------------------------------------------- coefs_ and intercepts_
@@ -480,8 +482,8 @@ class _BackpropMLP(BaseEstimator):
         except BaseException:
             before.restore(self)
             raise
-        if unconverged is not None:  # (after the fit: a warning made an error leaves it)
-            warnings.warn(unconverged, ConvergenceWarning, stacklevel=3)
+        if unconverged is not None and is_main_process():  # (after the fit: a warning made
+            warnings.warn(unconverged, ConvergenceWarning, stacklevel=3)  # an error leaves it)
         return self
 
     def _train(
@@ -727,7 +729,7 @@ class _BackpropMLP(BaseEstimator):
         return False
 
     def _say(self, line: str) -> None:
-        if self.verbose:
+        if self.verbose and is_main_process():
             print(line)  # noqa: T201 - verbose=True
 
     def _loss_scale(self, n_outputs: int) -> float:

@@ -637,6 +637,33 @@ def test_ctrl_c_during_a_resume_leaves_a_summary_that_says_so(
     assert json.loads((in_tmp / "r/summary.json").read_text())["plots"] == drawn
 
 
+def test_a_rank_failure_keeps_the_finished_epochs_as_a_ctrl_c_does(run_cli, in_tmp, monkeypatch):
+    """Under mpirun, another rank dying or hanging (the all-reduce's deadline) left only the
+    checkpoint: no model, no history, and nothing said that --resume goes on."""
+    from backprop.cli.commands.train import KeepLastEpoch
+    from backprop.training.mpi import RankFailure
+
+    keep = KeepLastEpoch.__call__
+
+    def keep_then_fail_after_epoch_3(self, state):
+        keep(self, state)
+        if state.epoch == 3:
+            raise RankFailure("rank 0 of 2: the gradient all-reduce did not complete within 5 s")
+
+    monkeypatch.setattr(KeepLastEpoch, "__call__", keep_then_fail_after_epoch_3)
+    rc, _, err = run_cli("train", "--dataset", "moons", "--epochs", "9", "--checkpoint-every",
+                         "1", "--out", "r", "--no-progress", "--no-plots")  # fmt: skip
+    assert rc == 1, err
+    kept, error = err.strip().splitlines()
+    assert kept.startswith("A rank failed: kept the model of epoch 3 in r/model.safetensors")
+    assert kept.endswith("with: backprop train --resume r")
+    assert error.startswith("Error: rank 0 of 2: the gradient all-reduce did not complete")
+    assert len((in_tmp / "r/history.csv").read_text().splitlines()) == 1 + 3
+    monkeypatch.setattr(KeepLastEpoch, "__call__", keep)
+    rc, _, err = run_cli("train", "--resume", "r", "--no-progress", "--no-plots")
+    assert rc == 0, err
+
+
 def test_a_resume_times_its_own_epochs(run_cli, in_tmp):
     """After --resume, 'Time 0.12 s, 39,727 training samples/s' sat beside 'Epochs 16'
     although the time was the last 4 epochs'."""

@@ -30,7 +30,7 @@ from ...optimizers import CosineLR
 from ...preprocessing import in_target_units
 from ...training import Callback, TrainingDiverged, fit
 from ...training.epochs import end_of_epochs, restore_best_weights
-from ...training.mpi import get_world, is_main_process, launched_world_size
+from ...training.mpi import RankFailure, get_world, is_main_process, launched_world_size
 from ..app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -581,6 +581,10 @@ def _run_training(
         # whole; end it as fit would have, then as a Ctrl-C after training
         history = _end_as_fit_would(keep)
         ended_by_ctrl_c = True
+    except RankFailure:  # another rank died or hung: keep the epochs this one finished, as
+        # a Ctrl-C does (only the checkpoint was left), then say what failed
+        _interrupted_in_training(model, keep, checkpoint, run_dir, start_epoch, "A rank failed")
+        raise
     except TrainingDiverged as e:
         if e.epoch == 0 and state is None:  # no epoch of a new run ended: nothing to keep
             # (its initial weights were saved, a folder neither --resume nor --out took)

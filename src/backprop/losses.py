@@ -38,7 +38,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from ._registry import lookup
-from .activations import sigmoid, softmax
+from .activations import log_softmax, sigmoid, softmax
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -223,9 +223,7 @@ class CrossEntropyLoss(Loss):
 
     def per_sample(self, xp: Any, z: Any, t: Any) -> Any:
         # -sum_j t_j log softmax(z)_j, with log softmax = z - max - log sum e^(z - max)
-        shifted = z - xp.max(z, axis=1, keepdims=True)
-        log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-        return -xp.sum(t * log_p, axis=1)
+        return -xp.sum(t * log_softmax(xp, z), axis=1)
 
     def per_sample_grad(self, xp: Any, z: Any, t: Any) -> Any:
         # dl/dz = softmax(z) sum_j t_j - t  (= softmax(z) - t for one-hot or probability targets)

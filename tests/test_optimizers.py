@@ -403,3 +403,14 @@ def test_adam_goes_on_after_a_diverged_epoch_as_if_it_had_never_run(same_params)
         m.fit(X, T, optimizer=o, epochs=2, batch_size=8)
     assert same_params(model, fresh)
     assert same_params(opt.state_dict()["slots"], fresh_opt.state_dict()["slots"])
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_setting_is_in_the_signature_help_shows(name):
+    """help(Adam) showed ``**kw``, hiding weight_decay and schedule (AdamW hid beta1, beta2,
+    eps and schedule): every setting is a named parameter."""
+    import inspect
+
+    params = inspect.signature(OPTIMIZERS[name]).parameters
+    assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
+    assert set(OPTIMIZERS[name].settings()) == set(params)

@@ -678,11 +678,16 @@ class Momentum(Optimizer):
     name = "momentum"
     slots = ("v",)
 
-    def __init__(self, lr: float = 0.1, momentum: float = 0.9, **kw: Any) -> None:
-        super().__init__(lr, **kw)
+    def __init__(
+        self,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        *,
+        weight_decay: float = 0.0,
+        schedule: Any = None,
+    ) -> None:
+        super().__init__(lr, weight_decay=weight_decay, schedule=schedule)
         _check_fraction("momentum", momentum)
-        if self.name == "nesterov" and momentum == 0:  # as torch.optim.SGD(nesterov=True)
-            raise ValueError("nesterov needs a momentum in (0, 1); got 0 (use sgd for none)")
         self.momentum = float(momentum)
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -700,6 +705,18 @@ class Nesterov(Momentum):
     ``v <- mu v + g``, ``p <- p - eta (g + mu v)``."""
 
     name = "nesterov"
+
+    def __init__(
+        self,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        *,
+        weight_decay: float = 0.0,
+        schedule: Any = None,
+    ) -> None:
+        super().__init__(lr, momentum, weight_decay=weight_decay, schedule=schedule)
+        if momentum == 0:  # as torch.optim.SGD(nesterov=True)
+            raise ValueError("nesterov needs a momentum in (0, 1); got 0 (use sgd for none)")
 
     def _update(self, p, g, state, lr, scratch, t):
         v = state["v"]
@@ -727,9 +744,11 @@ class Adam(Optimizer):
         beta1: float = 0.9,
         beta2: float = 0.999,
         eps: float = 1e-8,
-        **kw: Any,
+        *,
+        weight_decay: float = 0.0,
+        schedule: Any = None,
     ) -> None:
-        super().__init__(lr, **kw)
+        super().__init__(lr, weight_decay=weight_decay, schedule=schedule)
         _check_fraction("beta1", beta1)
         _check_fraction("beta2", beta2)
         _check_eps(eps)
@@ -769,8 +788,17 @@ class AdamW(Adam):
     name = "adamw"
     decoupled_decay = True
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.01, **kw: Any) -> None:
-        super().__init__(lr, weight_decay=weight_decay, **kw)
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        *,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        schedule: Any = None,
+    ) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay=weight_decay, schedule=schedule)
 
 
 class RMSprop(Optimizer):
@@ -780,8 +808,16 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     slots = ("v",)
 
-    def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8, **kw: Any) -> None:
-        super().__init__(lr, **kw)
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        rho: float = 0.9,
+        eps: float = 1e-8,
+        *,
+        weight_decay: float = 0.0,
+        schedule: Any = None,
+    ) -> None:
+        super().__init__(lr, weight_decay=weight_decay, schedule=schedule)
         _check_fraction("rho", rho)
         _check_eps(eps)
         self.rho, self.eps = float(rho), float(eps)

@@ -586,3 +586,25 @@ def test_one_process_commands_run_on_rank_0_alone(monkeypatch, capsys, rank, pri
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", rank)
     assert main(["explain"]) == 0
     assert bool(capsys.readouterr().out) is prints
+
+
+def test_a_float32_epoch_loss_is_summed_in_float64_on_both_paths(tmp_path):
+    """The same float32 run gave epoch loss 1.069022513724662 from arrays (summed in
+    float32) and 1.0690226232683337 from .npy files (summed in Python floats), its
+    parameters bit-identical."""
+    import copy
+
+    from backprop import MLP
+    from backprop.training import fit
+
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(37, 4)), np.eye(3)[rng.integers(0, 3, 37)]
+    np.save(tmp_path / "X.npy", X)
+    a = MLP([4, 6, 3], "tanh", "identity", "cross_entropy", dtype="float32", seed=0)
+    b = copy.deepcopy(a)
+    h_a = fit(a, X, T, optimizer="adam", lr=0.1, epochs=3, batch_size=8, seed=0)
+    h_b = fit(b, str(tmp_path / "X.npy"), T, optimizer="adam", lr=0.1, epochs=3, batch_size=8,
+              seed=0)  # fmt: skip
+    for name, p in a.params.items():
+        assert np.array_equal(p, b.params[name]), name
+    np.testing.assert_allclose(h_a["loss"], h_b["loss"], rtol=1e-14, atol=0)

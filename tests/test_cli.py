@@ -761,16 +761,25 @@ def test_a_small_tables_validation_rows_hold_every_class(run_cli, in_tmp):
         assert all(sum(row) > 0 for row in report["confusion_matrix"]), seed  # both classes
 
 
-def test_a_run_from_before_the_stratified_split_keeps_its_validation_rows(run_cli, in_tmp):
+def test_a_run_from_before_the_stratified_split_keeps_its_validation_rows(
+    run_cli, in_tmp, monkeypatch
+):
     """A config.toml without ``validation_split`` was written when the validation rows were
     a plain shuffle: its ``--resume`` trains on, and ``evaluate --split validation`` scores,
-    the rows it held out (they were the stratified ones, silently, another split)."""
+    the rows it held out (they were the stratified ones, silently, another split); and its
+    checkpoint, whose record has no validation_split either, resumes (it was refused:
+    'validation_split is shuffle there, None in training')."""
     from backprop import load_model
+    from backprop.cli import run_folder
 
     _tiny_csv()
     common = ("--dataset", "tiny.csv", "--target", "label", "--seed", "1", "--no-plots")
-    rc, _, err = run_cli("train", *common, "--epochs", "2", "--out", "old",
-                         "--validation-split", "shuffle")  # fmt: skip
+    recorded = run_folder.run_config
+    with monkeypatch.context() as old_version:  # its checkpoint's record, as runs wrote it
+        old_version.setattr(run_folder, "run_config", lambda cfg: {
+            k: v for k, v in recorded(cfg).items() if k != "validation_split"})  # fmt: skip
+        rc, _, err = run_cli("train", *common, "--epochs", "2", "--out", "old",
+                             "--validation-split", "shuffle")  # fmt: skip
     assert rc == 0, err
     config = Path("old/config.toml")
     assert 'validation_split = "shuffle"' in config.read_text("utf-8")

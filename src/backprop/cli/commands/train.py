@@ -43,6 +43,7 @@ from ..app import (
     silence_stdout,
 )
 from ..config import (
+    LEGACY_SPLIT,
     backend_errors,
     build_model,
     build_optimizer,
@@ -463,6 +464,9 @@ def _check_config_unchanged(run_dir: Path, cfg: dict[str, Any], trained: Any) ->
     checkpoint from before the record (no ``run_config``) is taken as it is."""
     if not isinstance(trained, dict):
         return
+    # a checkpoint recorded before validation_split existed trained on the plain shuffle
+    # (every run before 2026-12-02 was refused as 'validation_split is shuffle there')
+    trained = {**LEGACY_SPLIT, **trained}
     now = run_config(cfg)
     changed = sorted(k for k in set(now) | set(trained) if now.get(k) != trained.get(k))
     if changed:

@@ -338,3 +338,16 @@ def test_sample_weights_times_class_weights_past_the_dtypes_range_are_refused():
         fit(model, X4, ONE_HOT, sample_weight=np.full(6, 1e30), class_weight={0: 1e10},
             epochs=1, optimizer="sgd", lr=0.1)  # fmt: skip
     _one_error(e)
+
+
+def test_assigning_several_parameters_is_all_or_none():
+    """params.update({...}) checks every array before writing one: a bad second array (a
+    wrong shape, a NaN) left the first written."""
+    model = MLP([4, 5, 3], "tanh", "identity", "l2", seed=0)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    for bad in (np.zeros((2, 2)), np.full((5, 3), np.nan)):
+        with pytest.raises(ValueError, match="layers.1.W"):
+            model.params.update({"layers.0.W": np.ones((4, 5)), "layers.1.W": bad})
+        assert all(np.array_equal(v, before[k]) for k, v in model.state_dict().items())
+    model.params.update({"layers.0.W": np.ones((4, 5))})
+    assert np.all(model.params["layers.0.W"] == 1.0)

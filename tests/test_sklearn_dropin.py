@@ -405,3 +405,30 @@ def test_a_file_saved_with_the_engines_optimizer_name_loads(tmp_path):
     loaded = BackpropClassifier.load(old)
     assert (loaded.solver, loaded.nesterovs_momentum, loaded.momentum) == ("sgd", False, 0.9)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_assigning_coefs_is_all_or_none_and_one_array_a_layer():
+    """A bad second array left the first written (coefs_ = [ok, bad], coefs_[:] = ...), and
+    a list one layer short, or empty, was taken without a word."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        est.fit(X, np.arange(20) % 2)
+    before = [c.copy() for c in est.coefs_]
+
+    def unchanged() -> bool:
+        return all(np.array_equal(a, b) for a, b in zip(est.coefs_, before, strict=True))
+
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(4, 1\)"):
+        est.coefs_ = [np.full((3, 4), 5.0), np.zeros((2, 2))]
+    assert unchanged()
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape"):
+        est.coefs_[:] = [np.full((3, 4), 5.0), np.zeros((2, 2))]
+    assert unchanged()
+    for short in ([before[0]], []):
+        with pytest.raises(ValueError, match="one array per layer, 2; got"):
+            est.coefs_ = short
+        assert unchanged()
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] must have shape"):
+        est.intercepts_ = [np.zeros(3), np.zeros(1)]

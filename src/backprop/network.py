@@ -280,8 +280,8 @@ class Parameters(Mapping[str, Any]):
 
     Reading gives the arrays themselves (the optimizer updates them in place, so they stay
     current). Assigning ``params["layers.0.W"] = W`` copies ``W`` into the model's array
-    (same shape, cast to the model's dtype): the model uses the new values at once. Names
-    cannot be added or removed.
+    (same shape, cast to the model's dtype): the model uses the new values at once;
+    :meth:`update` assigns several, all or none. Names cannot be added or removed.
     """
 
     def __init__(self, arrays: dict[str, Any], model: MLP) -> None:
@@ -298,17 +298,27 @@ class Parameters(Mapping[str, Any]):
         return len(self._arrays)
 
     def __setitem__(self, name: str, value: Any) -> None:
-        if name not in self._arrays:
-            raise KeyError(
-                f"the model has no parameter {name!r}; its parameters are {', '.join(self._arrays)}"
-            )
-        arr = host_array(value, name)
-        want = tuple(self._arrays[name].shape)
-        if arr.shape != want:
-            raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
-        model = self._model
-        check_finite(arr, name, model.dtype)
-        self._arrays[name][...] = model.backend.asarray(arr, model.dtype)
+        self.update({name: value})
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Assign every ``name: array`` of ``values`` (as ``params[name] = array``), checked
+        first, all of them, then written: a bad one leaves every parameter as it was (one by
+        one, the earlier ones were written before it was refused)."""
+        model, checked = self._model, []
+        for name, value in values.items():
+            if name not in self._arrays:
+                raise KeyError(
+                    f"the model has no parameter {name!r}; its parameters are "
+                    f"{', '.join(self._arrays)}"
+                )
+            arr = host_array(value, name)
+            want = tuple(self._arrays[name].shape)
+            if arr.shape != want:
+                raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
+            check_finite(arr, name, model.dtype)
+            checked.append((name, arr))
+        for name, arr in checked:
+            self._arrays[name][...] = model.backend.asarray(arr, model.dtype)
 
     def __delitem__(self, name: str) -> None:
         raise TypeError(f"a model's parameters cannot be removed (asked to remove {name!r})")

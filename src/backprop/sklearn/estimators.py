@@ -755,9 +755,7 @@ class _BackpropMLP(BaseEstimator):
 
     @coefs_.setter
     def coefs_(self, values: Sequence[Any]) -> None:
-        model = self._fitted_model()
-        for k, value in enumerate(values):
-            model.params[parameter_name(k, "W")] = value
+        self._assign_layers("coefs_", "W", values)
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
@@ -774,9 +772,24 @@ class _BackpropMLP(BaseEstimator):
 
     @intercepts_.setter
     def intercepts_(self, values: Sequence[Any]) -> None:
+        self._assign_layers("intercepts_", "b", values)
+
+    def _assign_layers(self, attribute: str, part: str, values: Sequence[Any]) -> None:
+        """``coefs_`` (``part`` "W") or ``intercepts_`` ("b") set to ``values``, one array a
+        layer, all or none (a bad second array left the first written; a list one layer
+        short was taken), errors naming ``coefs_[i]``."""
         model = self._fitted_model()
-        for k, value in enumerate(values):
-            model.params[parameter_name(k, "b")] = value
+        values = list(values)
+        if len(values) != len(model.dense):
+            raise ValueError(
+                f"{attribute} holds one array per layer, {len(model.dense)}; got {len(values)}"
+            )
+        named = {parameter_name(k, part): v for k, v in enumerate(values)}
+        try:
+            model.params.update(named)
+        except (ValueError, TypeError) as e:
+            message = re.sub(rf"layers\.(\d+)\.{part}\b", rf"{attribute}[\1]", str(e))
+            raise type(e)(message) from None
 
     def _sample_weights(
         self, sample_weight: Any, X: np.ndarray, y: Any, incremental: bool

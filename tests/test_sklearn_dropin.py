@@ -94,7 +94,7 @@ def test_item_assignment_into_coefs_and_intercepts_writes_into_the_network():
     coefs = ours.coefs_
     coefs[:] = [np.full((4, 5), 0.5), np.full((5, 3), 2.0)]
     assert coefs[1][0, 0] == 2.0 and ours.coefs_[1][0, 0] == 2.0  # the list and the network
-    with pytest.raises(ValueError, match=r"^layers.0.W must have shape \(4, 5\); got \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"^coefs_\[0\] must have shape \(4, 5\); got \(2, 2\)"):
         ours.coefs_[0] = np.zeros((2, 2))
     with pytest.raises(ValueError, match=r"^coefs_ holds 2 arrays, one per layer; the slice "):
         ours.coefs_[1:] = []

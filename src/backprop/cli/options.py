@@ -405,8 +405,8 @@ optimizer_options = option_group(
         "--validation-fraction",
         type=FiniteFloat(0.0, 1.0, max_open=True),
         help=(
-            "Share of the training rows held out for validation (stratified by class). "
-            "[default: 0.1]"
+            "Share of the training rows held out for validation (stratified by class "
+            "unless --validation-split shuffle). [default: 0.1]"
         ),
     ),
     click.option(

@@ -18,7 +18,8 @@ runs (MPI, through the optional ``mpi4py``)::
 4. Every rank applies the same optimizer update to the same gradient, so parameters stay
    identical without further communication.
 
-Only rank 0 shows the progress bar; :func:`is_main_process` tells a caller (the CLI, a
+Only rank 0 prints the epoch lines (under a launcher there is no live bar);
+:func:`is_main_process` tells a caller (the CLI, a
 checkpoint callback) whether it is the process that writes files. Loss and accuracy are
 summed across ranks at each epoch's end.
 

@@ -9,7 +9,8 @@ On a terminal (Keras' ``verbose=1`` habit)::
 
 The finished epochs' lines stay in the scrollback; the two live lines (the bar and its
 clocks) are redrawn a few times a second and erased when training ends. Anywhere else (a
-pipe, a file, a CI log) only the finished epochs' lines are written, one plain line each.
+pipe, a file, a CI log, any rank under ``mpirun``) only the finished epochs' lines are
+written, one plain line each.
 Every line fits in 80 columns (or the terminal's width, when narrower).
 """
 

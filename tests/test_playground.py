@@ -926,6 +926,22 @@ def _served(srv) -> bool:
         conn.close()
 
 
+def test_error_pages_to_unreadable_request_lines_carry_the_security_headers(server):
+    """A request line of another HTTP version, or of three words and more, was answered as
+    HTTP/0.9: the error page alone, no status line and no headers (no CSP)."""
+    import socket
+
+    for line in (b"GET / HTTP/9.9", b"GET /x HTTP/1.1 extra", b"\x01\x02 garbage"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(line + b"\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        head = reply.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        assert head.startswith("HTTP/1."), (line, reply[:80])  # a status line, headers
+        assert "Content-Security-Policy: default-src 'none'" in head, (line, head)
+
+
 def test_the_standard_librarys_error_pages_carry_the_security_headers(server):
     # a method the server has no do_ for (501) and an over-long request line (414) were
     # answered by http.server's own pages, without the CSP and nosniff headers

@@ -164,6 +164,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "backprop-playground"
     sys_version = ""
+    # a request line the server cannot read (no version, HTTP/9.9, garbage) is answered as
+    # HTTP/1.0, with headers: as HTTP/0.9 its error page went out bare, without the CSP
+    default_request_version = "HTTP/1.0"
 
     def handle(self) -> None:
         try:

@@ -839,6 +839,12 @@ def test_suggested_commands_paste_into_a_shell(run_cli, in_tmp):
     assert words == ["backprop", "train", "--resume", out]
     rc, _, err = run_cli(*words[1:], "--epochs", "2", *quiet)
     assert rc == 0, err
+    # a folder whose name starts with '-': 'backprop evaluate -dash' read it as options
+    assert run_cli("train", "--epochs", "1", "--out=-dash", *quiet)[0] == 0
+    rc, _, err = run_cli("train", "--epochs", "2", "--out=-dash", *quiet)
+    words = shlex.split(err.strip().rsplit(" with ", 1)[1])
+    assert words == ["backprop", "train", "--resume", "./-dash"]
+    assert run_cli(*words[1:], "--epochs", "2", *quiet)[0] == 0
 
 
 def _tiny_csv() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import shlex
 import unicodedata
 from collections.abc import Callable
@@ -96,8 +97,17 @@ def printable(text: object) -> str:
 def command(*words: object) -> str:
     """A command line to paste into a shell: the ``words`` joined, each quoted where the
     shell would split or read it (``backprop train --resume 'my runs/toy (v1)'``: unquoted,
-    a suggested command was a syntax error), control characters escaped (:func:`printable`)."""
-    return printable(" ".join(shlex.quote(str(w)) for w in words))
+    a suggested command was a syntax error), a path that starts with ``-`` written
+    ``./-run`` (the command would read it as options), control characters escaped
+    (:func:`printable`)."""
+
+    def word(w: object) -> str:
+        text = str(w)
+        if isinstance(w, os.PathLike) and text.startswith("-"):
+            text = f"./{text}"
+        return shlex.quote(text)
+
+    return printable(" ".join(word(w) for w in words))
 
 
 def toml_string(text: str, ascii_only: bool = False) -> str:

@@ -397,8 +397,8 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         # (a cosine schedule takes its own length alone: any other N is refused below)
         if cosine and state.epoch >= schedule.t_max:
             further = (
-                f"start a new run with --config {run_dir / CONFIG_FILE} --epochs N to train "
-                "further (its cosine schedule ends there)"
+                f"start a new run with {command('--config', run_dir / CONFIG_FILE)} --epochs N "
+                "to train further (its cosine schedule ends there)"
             )
         elif cosine:
             further = f"resume with --epochs {schedule.t_max}, its cosine schedule's length"
@@ -421,7 +421,7 @@ def _train_resume(ctx: click.Context, options: dict[str, Any]) -> int:
         raise UserError(
             f"the run in {run_dir} decays its learning rate over {schedule.t_max} epochs (a "
             f"cosine schedule): --epochs {cfg['epochs']} {instead}; {finish}start a new run "
-            f"with --config {run_dir / CONFIG_FILE} --epochs {cfg['epochs']}"
+            f"with {command('--config', run_dir / CONFIG_FILE, '--epochs', cfg['epochs'])}"
         )
     _on_the_main_process(lambda: write_config(run_dir / CONFIG_FILE, config_to_toml(cfg)))
     state.history.stop_reason = ""  # the saved run's reason to stop no longer holds

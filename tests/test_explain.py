@@ -621,3 +621,22 @@ def test_a_unit_printed_as_one_has_a_note_on_its_slope(run_cli, tmp_path):
     assert "h_1, h_2, h_3 are near 1: 1 - h_j is computed as σ(-a(1)_j)" in text
     rc, out, _ = run_cli("explain")
     assert rc == 0 and "near 1" not in out
+
+
+def test_many_steps_of_a_large_network_are_refused_before_they_run(tmp_path, capsys):
+    """10000 steps of a 961-parameter network kept every step's numbers: 3.0 GB and 93 s
+    (503 MB of JSON). Steps times parameters is bounded; the tutorial's 17 take any."""
+    import json
+
+    from backprop.cli import main
+
+    weights = {"w": [[0.1] * 31 for _ in range(30)], "b1": [0.0] * 31,
+               "u": [[0.1] for _ in range(31)], "b2": [0.0]}  # fmt: skip
+    (tmp_path / "w.json").write_text(json.dumps(weights))
+    x = ",".join(["0.1"] * 30)
+    rc = main(["explain", "--weights", str(tmp_path / "w.json"), "--x", x, "--t", "0.5",
+               "--steps", "10000", "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "10000 steps of a network of 993 weights and biases keep 9,930,000" in err
+    assert "take at most 1007 steps" in err

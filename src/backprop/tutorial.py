@@ -32,6 +32,7 @@ __all__ = [
     "FD_EPS",
     "MAX_PARAMETERS",
     "MAX_STEPS",
+    "MAX_STEP_PARAMETERS",
     "ExplainError",
     "EstimateError",
     "estimate_error",
@@ -62,6 +63,11 @@ MAX_PARAMETERS = 1000
 
 #: The most successive steps ``explain --steps`` takes (one table row each).
 MAX_STEPS = 10_000
+
+#: The most weights and biases all the steps together keep (``steps`` x parameters): every
+#: step's numbers are kept for its table and JSON (10000 steps of a 961-parameter network
+#: took 3.0 GB and 93 s; the tutorial's 17 parameters take any number of steps).
+MAX_STEP_PARAMETERS = 1_000_000
 
 
 class ExplainError(ValueError):
@@ -194,6 +200,13 @@ def run_steps(
         raise ExplainError(f"eta must be a finite number >= 0; got {_short(eta)}")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise ExplainError(f"steps must be an integer from 1 to {MAX_STEPS}; got {_short(steps)}")
+    n = len(w) * len(w[0]) + len(b1) + len(u) * len(u[0]) + len(b2)
+    if steps * n > MAX_STEP_PARAMETERS:
+        raise ExplainError(
+            f"{steps} steps of a network of {n} weights and biases keep {steps * n:,} of them "
+            f"(every step's, for its table); at most {MAX_STEP_PARAMETERS:,}: take at most "
+            f"{MAX_STEP_PARAMETERS // n} steps"
+        )
     out = []
     for k in range(steps):
         try:

@@ -644,7 +644,9 @@ def test_a_plot_that_cannot_be_written_says_the_run_is_saved(run_cli, tmp_path, 
      (["--monitor", "accuracy", "--keep-last"],
       "--monitor, --restore-best/--keep-last apply with early stopping, which is off in this "
       "run; give --early-stopping PATIENCE too"),
-     (["--monitor-mode", "max"], "--monitor-mode applies with early stopping")],
+     (["--monitor-mode", "max"], "--monitor-mode applies with early stopping"),
+     (["--validation-split", "shuffle", "--validation-fraction", "0"],
+      "--validation-fraction 0 holds none out")],
 )  # fmt: skip
 def test_options_that_would_do_nothing_are_refused(run_cli, tmp_path, args, message):
     """--init-scale under an initialiser that ignores it, and the early-stopping options

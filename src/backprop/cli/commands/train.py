@@ -148,13 +148,20 @@ def _refuse_options_that_do_nothing(
 ) -> None:
     """Options chosen, on the command line or in a config file of one's own, that this run
     would ignore: --init-scale with an initialiser that takes its scale from the layer sizes,
-    the early-stopping options with early stopping off. (They ran, and config.toml recorded
+    the early-stopping options with early stopping off, --validation-split with no
+    validation rows. (They ran, and config.toml recorded
     them as if they had mattered. A run's config.toml is left alone: it records them all.)"""
     in_file = chosen_in_file(config_path)
     typed = {
-        name for name in ("init_scale", "monitor", "monitor_mode", "restore_best")
+        name
+        for name in ("init_scale", "monitor", "monitor_mode", "restore_best", "validation_split")
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE or name in in_file
     }  # fmt: skip
+    if "validation_split" in typed and not cfg["validation_fraction"]:
+        raise UserError(
+            "--validation-split says how validation rows are drawn, and "
+            "--validation-fraction 0 holds none out; leave one of them out"
+        )
     if "init_scale" in typed and cfg["init"] not in SCALED_INITIALIZERS:
         raise UserError(
             f"--init-scale applies to --init {' or '.join(SCALED_INITIALIZERS)}, not "

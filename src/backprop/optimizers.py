@@ -677,6 +677,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
     slots = ("v",)
+    needs_momentum = False  # whether momentum 0 is refused (Nesterov's look-ahead needs one)
 
     def __init__(
         self,
@@ -688,6 +689,8 @@ class Momentum(Optimizer):
     ) -> None:
         super().__init__(lr, weight_decay=weight_decay, schedule=schedule)
         _check_fraction("momentum", momentum)
+        if self.needs_momentum and momentum == 0:
+            raise ValueError(f"{self.name} needs a momentum in (0, 1); got 0 (use sgd for none)")
         self.momentum = float(momentum)
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -705,18 +708,7 @@ class Nesterov(Momentum):
     ``v <- mu v + g``, ``p <- p - eta (g + mu v)``."""
 
     name = "nesterov"
-
-    def __init__(
-        self,
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        *,
-        weight_decay: float = 0.0,
-        schedule: Any = None,
-    ) -> None:
-        super().__init__(lr, momentum, weight_decay=weight_decay, schedule=schedule)
-        if momentum == 0:  # as torch.optim.SGD(nesterov=True)
-            raise ValueError("nesterov needs a momentum in (0, 1); got 0 (use sgd for none)")
+    needs_momentum = True  # as torch.optim.SGD(nesterov=True)
 
     def _update(self, p, g, state, lr, scratch, t):
         v = state["v"]

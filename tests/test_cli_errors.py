@@ -690,6 +690,12 @@ def test_a_runs_own_config_with_its_recorded_scale_and_monitor_still_replays(run
     rc, _, err = run_cli("train", "--config", str(tmp_path / "a" / "config.toml"), "--out",
                          str(tmp_path / "b"), *quiet)  # fmt: skip
     assert rc == 0, err
+    # an edited copy without the header: the values a run records unasked are taken too
+    # (they were refused: '--init-scale applies to --init normal, not auto')
+    copy = tmp_path / "copy.toml"
+    copy.write_text("".join(ln for ln in config.splitlines(keepends=True) if ln[:1] != "#"))
+    rc, _, err = run_cli("train", "--config", str(copy), "--out", str(tmp_path / "c"), *quiet)
+    assert rc == 0, err
 
 
 @pytest.mark.parametrize("key", ["out", "resume", "plots"])

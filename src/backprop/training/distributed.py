@@ -150,7 +150,7 @@ class _Inputs:
             self.n = int(self.all.shape[0])
             # what the ranks compare (_arguments): ranks given different files trained on
             # a mix of them without a word (a file's rows are not all read, and not compared)
-            self.checksum = _crc(np.ascontiguousarray(checked).tobytes())
+            self.checksum = _checksum(checked, model.dtype)
         else:
             self.n = _check_npy_inputs(self.npy, model.n_inputs, world, name)
             self.checksum = -1.0
@@ -385,6 +385,16 @@ def fit_data_parallel(
 
 def _crc(data: bytes | str) -> float:
     return float(zlib.crc32(data.encode() if isinstance(data, str) else data))
+
+
+def _checksum(X: np.ndarray, dtype: str, rows: int = 4096) -> float:
+    """CRC-32 of ``X``'s values in ``dtype`` (native byte order, C order), a block of
+    ``rows`` at a time: the same numbers given as float32 or float64, or big-endian, train
+    the same and agree; a copy of the whole of X (``tobytes``) doubled its memory."""
+    crc = 0
+    for lo in range(0, X.shape[0], rows):
+        crc = zlib.crc32(np.ascontiguousarray(X[lo : lo + rows], dtype=dtype), crc)
+    return float(crc)
 
 
 def _arguments(

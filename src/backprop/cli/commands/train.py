@@ -54,6 +54,7 @@ from ..config import (
     load_data,
     no_test_split,
     read_config,
+    recipe_for,
     resolve,
     run_config_values,
     validation_rows,
@@ -144,19 +145,28 @@ def _naming_the_config_file(
 
 
 def _refuse_options_that_do_nothing(
-    ctx: click.Context, cfg: dict[str, Any], config_path: Path | None
+    ctx: click.Context, cfg: dict[str, Any], config_path: Path | None, data: Any
 ) -> None:
     """Options chosen, on the command line or in a config file of one's own, that this run
     would ignore: --init-scale with an initialiser that takes its scale from the layer sizes,
     the early-stopping options with early stopping off, --validation-split with no
-    validation rows. (They ran, and config.toml recorded
-    them as if they had mattered. A run's config.toml is left alone: it records them all.)"""
+    validation rows. (They ran, and config.toml recorded them as if they had mattered.) A
+    run's config.toml, which records them all, is left alone, and so is a file's value that
+    is the one a run records when nobody chose it (an edited copy of a run's file)."""
+    recorded = {
+        "init_scale": recipe_for(data).init_scale,
+        "monitor": "val_loss",
+        "monitor_mode": "auto",
+        "restore_best": True,
+        "validation_split": "stratified",
+    }
     in_file = chosen_in_file(config_path)
     typed = {
         name
-        for name in ("init_scale", "monitor", "monitor_mode", "restore_best", "validation_split")
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE or name in in_file
-    }  # fmt: skip
+        for name in recorded
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        or (name in in_file and cfg[name] != recorded[name])
+    }
     if "validation_split" in typed and not cfg["validation_fraction"]:
         raise UserError(
             "--validation-split says how validation rows are drawn, and "
@@ -298,7 +308,7 @@ def train(**options: Any) -> int:
         data = load_data(values)
         _refuse_a_constant_target(data)
         cfg = resolve(values, data)
-        _refuse_options_that_do_nothing(ctx, cfg, options["config_path"])
+        _refuse_options_that_do_nothing(ctx, cfg, options["config_path"], data)
         model = build_model(cfg)
         optimizer = build_optimizer(cfg)
     except UserError as e:

@@ -432,3 +432,24 @@ def test_assigning_coefs_is_all_or_none_and_one_array_a_layer():
         assert unchanged()
     with pytest.raises(ValueError, match=r"intercepts_\[0\] must have shape"):
         est.intercepts_ = [np.zeros(3), np.zeros(1)]
+
+
+def test_a_coefs_list_kept_from_an_earlier_fit_writes_nothing_stale():
+    """A coefs_ list read before a new fit wrote that fit's other layers into the new
+    network with its one assigned item; after a partial_fit it wrote its stale copies."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+        kept = est.coefs_
+        est.set_params(random_state=1).fit(X, y)
+        layer1 = est.coefs_[1].copy()
+        with pytest.raises(ValueError, match="read coefs_ anew"):
+            kept[0] = np.zeros((3, 4))
+        assert np.array_equal(est.coefs_[1], layer1)
+        kept = est.coefs_
+        est.partial_fit(X, y)  # the same network, trained on: kept's arrays are old copies
+        layer1 = est.coefs_[1].copy()
+        kept[0] = np.zeros((3, 4))
+    assert np.array_equal(est.coefs_[1], layer1) and not est.coefs_[0].any()

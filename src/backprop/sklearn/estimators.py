@@ -309,9 +309,16 @@ class _LayerArrays(list):
     def __init__(self, arrays: list[np.ndarray], estimator: _BackpropMLP, attribute: str) -> None:
         super().__init__(arrays)
         self._estimator, self._attribute = estimator, attribute
+        self._model = estimator._fitted_model()  # the network the arrays were read from
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        items = list(self)
+        if self._estimator._fitted_model() is not self._model:
+            # (a list kept from an earlier fit wrote that fit's other layers into the new one)
+            raise ValueError(
+                f"this {self._attribute} list was read before the estimator was fitted "
+                f"again; read {self._attribute} anew and assign into that"
+            )
+        items = list(getattr(self._estimator, self._attribute))  # the network's arrays now
         items[index] = value
         if len(items) != len(self):
             raise ValueError(

@@ -489,8 +489,9 @@ class _BackpropMLP(BaseEstimator):
         except BaseException:
             before.restore(self)
             raise
-        if unconverged is not None and is_main_process():  # (after the fit: a warning made
-            warnings.warn(unconverged, ConvergenceWarning, stacklevel=3)  # an error leaves it)
+        if unconverged is not None:  # (after the fit: a warning made an error leaves it; on
+            # every rank under mpirun, so that one made an error stops every rank alike)
+            warnings.warn(unconverged, ConvergenceWarning, stacklevel=3)
         return self
 
     def _train(

@@ -739,6 +739,9 @@ def test_validation_rows_are_stratified_by_class():
                for s in range(20)) == 0  # fmt: skip  # the plain shuffle, without labels
     a, b = validation_split(30, 0.1, 3, two), validation_split(30, 0.1, 3, two)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))  # same seed, same rows
+    few = np.array([0] * 28 + [1] * 2)  # 27 held out: class 1 may give 1, class 0 the rest
+    tr, va = validation_split(30, 0.9, 0, few)  # (26: class 1's second row was dropped)
+    assert va.size == 27 and np.bincount(few[tr]).tolist() == [2, 1]
     one_row = np.array([0] * 20 + [1] * 9 + [2])  # class 2 has a single row
     for got, plain in zip(validation_split(30, 0.1, 5, one_row), validation_split(30, 0.1, 5),
                           strict=True):  # fmt: skip

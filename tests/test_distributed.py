@@ -569,6 +569,8 @@ def test_under_mpirun_the_output_is_never_a_terminal(monkeypatch):
     > log` held the live bar's frames and 17 escape sequences."""
     from backprop.training.progress import stdout_console
 
+    for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)  # (rich reads them: TTY_COMPATIBLE=0 says no)
     monkeypatch.setattr(sys, "stdout", _Terminal())
     assert stdout_console().is_terminal  # one process at a terminal: a terminal
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")

@@ -591,7 +591,12 @@ def validation_split(
     take = np.floor(share).astype(np.int64)
     largest_remainders = np.argsort(take - share, kind="stable")
     take[largest_remainders[: n_val - int(take.sum())]] += 1
-    take = np.minimum(take, counts - 1)  # every class keeps a training row
+    excess = int(np.maximum(take - (counts - 1), 0).sum())
+    take = np.minimum(take, counts - 1)  # every class keeps a training row; the rows it
+    for c in np.argsort(take - counts, kind="stable"):  # would give beyond that go to the
+        more = min(excess, int(counts[c] - 1 - take[c]))  # classes with the most room
+        take[c] += more
+        excess -= more
     held = np.zeros(n, dtype=bool)
     for c, k in enumerate(take):
         held[rng.permutation(np.flatnonzero(y == c))[:k]] = True

@@ -573,10 +573,11 @@ def validation_split(
     With class ``labels`` (shape ``(n,)``) the split is stratified, as the estimators' is
     (scikit-learn's MLPClassifier stratifies binary targets only): each class gives its
     share of the ``round(fraction * n)`` validation rows (the rows left over by rounding go
-    to the classes with the largest remainders), so that 3 validation rows of a small table
-    are not all of one class. Where
-    a class has a single row, or a part has no room for one row of each class, the split is
-    a plain seeded shuffle, as without ``labels``.
+    to the classes with the largest remainders; a class keeps at least one training row,
+    and what it cannot give goes to the classes with the most room), so that 3 validation
+    rows of a small table are not all of one class. Where a class has a single row, or a
+    part has no room for one row of each class, the split is a plain seeded shuffle, as
+    without ``labels``.
     """
     if fraction <= 0:
         return np.arange(n), np.arange(0)

@@ -43,11 +43,10 @@ from backprop import metrics
 from backprop.cli.config import (
     build_model,
     build_optimizer,
-    class_labels,
     early_stopping_callback,
     load_data,
     resolve,
-    validation_split,
+    validation_rows,
 )
 from backprop.datasets import DatasetError
 from backprop.preprocessing import in_target_units
@@ -340,11 +339,7 @@ def train_as_cli(data: Any, values: dict[str, Any], seed: int, rows: np.ndarray)
             model.preprocessing = data.preprocessing.with_target_scaling(data.y_train[rows])
             T = model.preprocessing.scale_targets(T)
     X = data.X_train
-    labels = class_labels(data) if cfg["validation_split"] == "stratified" else None
-    tr, va = validation_split(
-        rows.size, cfg["validation_fraction"], cfg["seed"], None if labels is None else labels[rows]
-    )
-    tr, va = rows[tr], rows[va]
+    tr, va = validation_rows(cfg, data, rows)
     try:
         validation = (X[va], T[va]) if va.size else None  # --validation-fraction 0: none
         fit(model, X[tr], T[tr], optimizer=build_optimizer(cfg), epochs=cfg["epochs"],

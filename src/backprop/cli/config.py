@@ -64,7 +64,7 @@ __all__ = [
     "chosen_in_file",
     "validation_split",
     "validation_rows",
-    "class_labels",
+    "UNCHOSEN",
 ]
 
 #: Learning rate when --lr is not given and --optimizer is not the data set's own: Nielsen's
@@ -169,6 +169,15 @@ DATASET_RECIPES: dict[str, Recipe] = {
     "iris": CSV_CLASSIFICATION,
     "wine": CSV_CLASSIFICATION,
     "breast_cancer": CSV_CLASSIFICATION,
+}
+
+#: What :func:`resolve` gives these options when nobody chose them (every run's config.toml
+#: records them so; train refuses other values of theirs where they would do nothing).
+UNCHOSEN: dict[str, Any] = {
+    "validation_split": "stratified",
+    "monitor": "val_loss",
+    "monitor_mode": "auto",
+    "restore_best": True,
 }
 
 #: train's options that say how this command runs, not what it trains: a config file cannot
@@ -508,17 +517,17 @@ def resolve(values: dict[str, Any], data: Any) -> dict[str, Any]:
     check_limit("epochs", cfg["epochs"], "--epochs asks for", UserError)
     cfg.setdefault("batch_size", recipe.batch_size)
     cfg.setdefault("validation_fraction", 0.1)
-    cfg.setdefault("validation_split", "stratified")
+    cfg.setdefault("validation_split", UNCHOSEN["validation_split"])
     cfg.setdefault("early_stopping", recipe.early_stopping)
-    cfg.setdefault("monitor", "val_loss")
+    cfg.setdefault("monitor", UNCHOSEN["monitor"])
     columns = ("loss", "val_loss") + (("accuracy", "val_accuracy") if classify else ())
     if cfg["monitor"] not in columns:
         raise UserError(
             f"--monitor {cfg['monitor']} is not a column of this run's history; expected one "
             f"of {', '.join(columns)}"
         )
-    cfg.setdefault("monitor_mode", "auto")
-    cfg.setdefault("restore_best", True)
+    cfg.setdefault("monitor_mode", UNCHOSEN["monitor_mode"])
+    cfg.setdefault("restore_best", UNCHOSEN["restore_best"])
     cfg.setdefault("target_scaling", "none" if classify else "standard")
     cfg.setdefault("checkpoint_every", max(1, min(10, cfg["epochs"] // 30)))
     if str(cfg["dataset"]).lower().endswith(".csv"):
@@ -604,20 +613,19 @@ def validation_split(
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 
-def class_labels(data: Any) -> np.ndarray | None:
-    """The training rows' class labels that :func:`validation_split` stratifies by (None
-    for regression)."""
-    return np.asarray(data.y_train) if data.task == "classification" else None
-
-
-def validation_rows(cfg: dict[str, Any], data: Any) -> tuple[np.ndarray, np.ndarray]:
+def validation_rows(
+    cfg: dict[str, Any], data: Any, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation) into ``data``'s training rows, as the run ``cfg``
     describes holds them out (its ``validation_fraction``, ``validation_split`` and
-    ``seed``)."""
+    ``seed``): of all of them, or of the training rows ``rows`` (indices into the same)."""
+    rows = np.arange(data.X_train.shape[0]) if rows is None else rows
     stratified = cfg.get("validation_split", "stratified") == "stratified"
-    labels = class_labels(data) if stratified else None
-    fraction, seed = cfg["validation_fraction"], cfg.get("seed", 0)
-    return validation_split(data.X_train.shape[0], fraction, seed, labels)
+    labels = (
+        np.asarray(data.y_train)[rows] if stratified and data.task == "classification" else None
+    )
+    tr, va = validation_split(rows.size, cfg["validation_fraction"], cfg.get("seed", 0), labels)
+    return rows[tr], rows[va]
 
 
 #: The options ``build_model`` hands to :class:`MLP` by the same names.

@@ -44,6 +44,7 @@ from ..app import (
 )
 from ..config import (
     LEGACY_SPLIT,
+    UNCHOSEN,
     backend_errors,
     build_model,
     build_optimizer,
@@ -153,13 +154,7 @@ def _refuse_options_that_do_nothing(
     validation rows. (They ran, and config.toml recorded them as if they had mattered.) A
     run's config.toml, which records them all, is left alone, and so is a file's value that
     is the one a run records when nobody chose it (an edited copy of a run's file)."""
-    recorded = {
-        "init_scale": recipe_for(data).init_scale,
-        "monitor": "val_loss",
-        "monitor_mode": "auto",
-        "restore_best": True,
-        "validation_split": "stratified",
-    }
+    recorded = {"init_scale": recipe_for(data).init_scale, **UNCHOSEN}
     in_file = chosen_in_file(config_path)
     typed = {
         name
